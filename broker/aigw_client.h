@@ -1,0 +1,52 @@
+/*  aigw_client: the client side of AIGW-BP/1, used by the HTTP edge's I/O
+    actor. Owns one DEALER socket. Not thread-safe: one owning thread. */
+#ifndef AIGW_CLIENT_H_INCLUDED
+#define AIGW_CLIENT_H_INCLUDED
+
+#include <czmq.h>
+
+typedef struct _aigw_client_t aigw_client_t;
+
+typedef enum {
+    AIGW_CLIENT_REPLY = 2,      //  envelope chunk; LAST in flags ends it
+    AIGW_CLIENT_ERROR = 3,      //  broker-made error, always final
+    AIGW_CLIENT_STATUS = 6,     //  answer to aigw_client_status
+    AIGW_CLIENT_METRICS = 7     //  answer to aigw_client_metrics
+} aigw_client_event_type_t;
+
+//  One message from the broker; the caller owns it.
+typedef struct {
+    int type;                   //  aigw_client_event_type_t
+    char *request_id;           //  REPLY and ERROR
+    bool last;                  //  REPLY: final message of the request
+    zframe_t *envelope;         //  REPLY: encoded envelope
+    int status;                 //  ERROR: HTTP status
+    char *text;                 //  ERROR message, STATUS or METRICS text
+} aigw_client_event_t;
+
+aigw_client_t *aigw_client_new (const char *endpoint, int heartbeat_ms,
+                                int liveness);
+void aigw_client_destroy (aigw_client_t **self_p);
+zsock_t *aigw_client_sock (aigw_client_t *self);
+
+//  Send a request to SERVICE. Takes *DATA (malloc'd, SIZE bytes).
+int aigw_client_send (aigw_client_t *self, const char *service,
+                      const char *shard_key, const char *request_id,
+                      int64_t deadline_ms, char **data, size_t size);
+
+//  Ask for STATUS / METRICS; the answer arrives as an event.
+int aigw_client_status (aigw_client_t *self);
+int aigw_client_metrics (aigw_client_t *self);
+
+//  Next waiting event without blocking, or NULL. Heartbeats handled inside.
+aigw_client_event_t *aigw_client_recv (aigw_client_t *self);
+
+//  Send heartbeats; returns ms until the next call is due.
+int aigw_client_tick (aigw_client_t *self);
+
+//  True while the broker answered within liveness intervals.
+bool aigw_client_connected (aigw_client_t *self);
+
+void aigw_client_event_destroy (aigw_client_event_t **self_p);
+
+#endif

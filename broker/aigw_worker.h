@@ -1,0 +1,61 @@
+/*  aigw_worker: the worker side of AIGW-BP/1, used by every actor. Owns one
+    DEALER socket; the owning thread polls aigw_worker_sock () and calls
+    aigw_worker_recv () when it is readable, and aigw_worker_tick () at least
+    every heartbeat interval (aigw_worker_tick returns the ms until the next
+    call is due). Not thread-safe: one worker object per actor thread. */
+#ifndef AIGW_WORKER_H_INCLUDED
+#define AIGW_WORKER_H_INCLUDED
+
+#include <czmq.h>
+
+#define AIGW_REPLY_LAST 0x01
+#define AIGW_REPLY_FORWARD 0x02
+
+typedef struct _aigw_worker_t aigw_worker_t;
+
+//  One request handed to the worker; the actor owns it until it passes it
+//  back to aigw_worker_reply with LAST, or destroys it.
+typedef struct {
+    zframe_t *client;           //  client routing identity (empty: one-way)
+    char *request_id;           //  broker request id
+    zframe_t *envelope;         //  encoded envelope
+} aigw_job_t;
+
+//  Connect to ENDPOINT and register as a worker of SERVICE taking CREDIT
+//  requests at once. REPLAY_SAFE: the broker may resend a request to another
+//  worker if this one dies. Returns NULL on failure.
+aigw_worker_t *aigw_worker_new (const char *endpoint, const char *service,
+                                int credit, bool replay_safe,
+                                int heartbeat_ms, int liveness);
+
+void aigw_worker_destroy (aigw_worker_t **self_p);
+
+//  Socket to poll for input. It changes after a reconnect, so fetch it
+//  again after every aigw_worker_tick ().
+zsock_t *aigw_worker_sock (aigw_worker_t *self);
+
+//  Read all waiting input without blocking. Heartbeats and control messages
+//  are handled inside; each request is returned in order. Returns a job the
+//  caller owns, or NULL when nothing more is waiting.
+aigw_job_t *aigw_worker_recv (aigw_worker_t *self);
+
+//  Send heartbeats and reconnect as needed. Returns ms until the next call.
+int aigw_worker_tick (aigw_worker_t *self);
+
+//  Reply for JOB with FLAGS (AIGW_REPLY_*). NEXT_SERVICE and SHARD_KEY are
+//  used with FORWARD and may be NULL otherwise. Takes ownership of *DATA
+//  (malloc'd, SIZE bytes) and nulls it. With LAST the job is destroyed and
+//  *JOB_P nulled. Returns 0, or -1 if the send failed.
+int aigw_worker_reply (aigw_worker_t *self, aigw_job_t **job_p, int flags,
+                       const char *next_service, const char *shard_key,
+                       char **data, size_t size);
+
+//  Send a one-way request to SERVICE (no reply expected). Takes *DATA.
+int aigw_worker_send_oneway (aigw_worker_t *self, const char *service,
+                             const char *shard_key, const char *request_id,
+                             char **data, size_t size);
+
+//  Destroy a job without replying (the broker then waits for the deadline).
+void aigw_job_destroy (aigw_job_t **self_p);
+
+#endif

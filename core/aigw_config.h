@@ -1,0 +1,132 @@
+/*  aigw_config: the settings of one aigw process.
+
+    Loaded from a YAML file (${VAR} expands the environment), then the SPEC's
+    environment variables override it. An invalid file stops start-up with a
+    message that names the file, the line and the setting, for example
+        aigw.yaml:12: server.port: expected an integer from 1 to 65535
+    Every field has a default, so aigw_config_new (NULL, ...) is usable. */
+#ifndef AIGW_CONFIG_H_INCLUDED
+#define AIGW_CONFIG_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  Defaults: every limit is named here and overridable in the file.
+#define AIGW_DEFAULT_PORT 8000
+#define AIGW_DEFAULT_HOST "127.0.0.1"
+#define AIGW_DEFAULT_MAX_BODY_BYTES (4 * 1024 * 1024)
+#define AIGW_DEFAULT_REQUEST_TIMEOUT_MS 120000
+#define AIGW_DEFAULT_EDGE_THREADS 10240
+#define AIGW_DEFAULT_EDGE_STACK_KB 256
+#define AIGW_DEFAULT_BROKER_ENDPOINT "inproc://aigw-broker"
+#define AIGW_DEFAULT_HEARTBEAT_MS 250
+#define AIGW_DEFAULT_LIVENESS 4
+#define AIGW_DEFAULT_QUEUE_MAX 20000
+#define AIGW_DEFAULT_WORKER_CREDIT 20000
+#define AIGW_DEFAULT_RPM 600
+#define AIGW_DEFAULT_MAX_PROMPT_CHARS 100000
+#define AIGW_DEFAULT_CACHE_TTL_S 300
+#define AIGW_DEFAULT_CACHE_MAX_BYTES (64 * 1024 * 1024)
+#define AIGW_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define AIGW_DEFAULT_MAX_HOST_CONNECTIONS 256
+#define AIGW_DEFAULT_OPENAI_BASE_URL "https://api.openai.com/v1"
+#define AIGW_DEFAULT_ANTHROPIC_BASE_URL "https://api.anthropic.com"
+
+#define AIGW_CONFIG_MAX_KEYS 1024
+#define AIGW_CONFIG_MAX_RULES 256
+#define AIGW_CONFIG_MAX_MODELS 256
+#define AIGW_CONFIG_ERR_MAX 512
+
+//  One API key listed in the config. The plaintext never stays in memory:
+//  the loader keeps only its SHA-256.
+typedef struct {
+    char *name;                 //  human label, shown in logs and auth/me
+    char *tenant;               //  tenant the key belongs to
+    char *role;                 //  role name (admin, developer, ...)
+    unsigned char sha256[32];   //  SHA-256 of the secret
+    int64_t rpm;                //  requests per minute, 0 = ratelimit.default_rpm
+} aigw_config_key_t;
+
+//  One deny-list rule of the guardrail.
+typedef struct {
+    char *name;                 //  rule name, reported in guardrail_error
+    char *pattern;              //  PCRE2 pattern, validated at load
+} aigw_config_rule_t;
+
+//  One model the gateway serves.
+typedef struct {
+    char *name;                 //  name clients ask for
+    char *provider;             //  "openai" (more providers in later issues)
+    char *upstream_model;       //  model name sent upstream, default = name
+} aigw_config_model_t;
+
+typedef struct {
+    //  server: the HTTP edge
+    char *host;                 //  listen address
+    int port;                   //  listen port
+    size_t max_body_bytes;      //  request body cap, 413 past it
+    int64_t request_timeout_ms; //  a request's total deadline, 504 past it
+    int edge_threads;           //  CivetWeb worker threads = max connections
+    int edge_stack_kb;          //  stack of each edge thread
+
+    //  broker: the pipeline's hub
+    char *broker_endpoint;      //  ROUTER endpoint (inproc, ipc or tcp)
+    int heartbeat_ms;           //  heartbeat interval, both directions
+    int liveness;               //  missed heartbeats before a peer is dead
+    int queue_max;              //  requests the broker holds per service
+    int worker_credit;          //  requests in flight per worker
+
+    //  auth
+    char *master_key;           //  AIGW_MASTER_KEY, plaintext (env or file)
+    unsigned char master_sha256[32]; //  its SHA-256, set when master_key is
+    aigw_config_key_t keys[AIGW_CONFIG_MAX_KEYS]; //  keys from the file
+    int key_count;              //  entries used in keys
+
+    //  ratelimit
+    int64_t default_rpm;        //  per-key requests per minute
+    int64_t master_rpm;         //  master key's requests per minute, 0 = none
+
+    //  guardrail
+    int64_t max_prompt_chars;   //  input cap, guardrail_error past it
+    aigw_config_rule_t rules[AIGW_CONFIG_MAX_RULES]; //  deny-list
+    int rule_count;             //  entries used in rules
+
+    //  cache
+    bool cache_enabled;         //  exact-match cache on or off
+    int64_t cache_ttl_s;        //  entry lifetime
+    size_t cache_max_bytes;     //  memory cap, oldest entries go first
+
+    //  provider
+    char *openai_base_url;      //  OPENAI_BASE_URL
+    char *openai_api_key;       //  OPENAI_API_KEY, never logged
+    char *anthropic_base_url;   //  ANTHROPIC_BASE_URL
+    char *anthropic_api_key;    //  ANTHROPIC_API_KEY, never logged
+    int64_t connect_timeout_ms; //  upstream TCP/TLS connect deadline
+    int max_host_connections;   //  upstream connections per host
+    aigw_config_model_t models[AIGW_CONFIG_MAX_MODELS]; //  models served
+    int model_count;            //  entries used in models
+
+    //  process
+    char *log_level;            //  AIGW_LOG_LEVEL
+    char *database_url;         //  DATABASE_URL (used from the control-plane issue on)
+} aigw_config_t;
+
+//  Load PATH (NULL: defaults only), then apply the environment. Returns NULL
+//  and writes "file:line: setting: problem" into ERR on any invalid input.
+//  Caller owns the result.
+aigw_config_t *aigw_config_new (const char *path, char *err, size_t err_size);
+
+//  Destroy; safe on NULL and twice. Wipes secrets before freeing.
+void aigw_config_destroy (aigw_config_t **self_p);
+
+//  Find a model by name, or NULL.
+const aigw_config_model_t *aigw_config_model (const aigw_config_t *self,
+                                              const char *name);
+
+//  SHA-256 of a secret, for key comparison.
+void aigw_config_hash_secret (const char *secret, unsigned char out[32]);
+
+void aigw_config_test (bool verbose);
+
+#endif

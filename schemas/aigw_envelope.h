@@ -1,0 +1,117 @@
+/*  aigw_envelope: the message every pipeline stage reads and writes, and
+    its codec. This class is the only code in aigw that touches msgpack.
+    The wire form is specified in schemas/envelope.md.
+
+    Strings are NUL-terminated heap copies owned by the envelope; set them
+    with aigw_envelope_set (). body is a byte buffer with an explicit length
+    (it can hold any bytes). */
+#ifndef AIGW_ENVELOPE_H_INCLUDED
+#define AIGW_ENVELOPE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AIGW_ENVELOPE_VERSION 1
+//  Largest encoded envelope the codec accepts; larger input is refused.
+#define AIGW_ENVELOPE_MAX_BYTES (32 * 1024 * 1024)
+//  Longest string field other than body.
+#define AIGW_ENVELOPE_MAX_STRING (64 * 1024)
+//  Most stages one request may visit.
+#define AIGW_ROUTE_MAX 8
+
+typedef enum {
+    AIGW_KIND_NONE = 0,
+    AIGW_KIND_CHAT = 1,         //  POST /v1/chat/completions
+    AIGW_KIND_EMBEDDINGS = 2,   //  POST /v1/embeddings
+    AIGW_KIND_MODELS = 3,       //  GET /v1/models
+    AIGW_KIND_MESSAGES = 4      //  POST /v1/messages (later issue)
+} aigw_kind_t;
+
+typedef struct {
+    //  Identity and control, written by the edge
+    char *id;                   //  request id (X-Request-ID)
+    uint8_t kind;               //  aigw_kind_t
+    int64_t deadline_ms;        //  absolute deadline, Unix ms
+    bool stream;                //  client asked for SSE
+    char *credential;           //  key or token as presented; auth clears it
+    char *model;                //  model the client asked for
+    char *route[AIGW_ROUTE_MAX]; //  stage names, in order
+    uint8_t route_len;          //  entries used in route
+    uint8_t hop;                //  index in route of the stage now handling it
+
+    //  Principal, written by auth
+    char *key_id;               //  stable id of the key (never the secret)
+    char *key_name;             //  human name of the key
+    char *tenant;               //  tenant name or id
+    char *role;                 //  role name
+    int64_t rpm;                //  key's requests per minute, 0 = default
+
+    //  Rate limit, written by ratelimit
+    int64_t rl_limit;           //  X-RateLimit-Limit, -1 = not set
+    int64_t rl_remaining;       //  X-RateLimit-Remaining
+    int64_t rl_reset;           //  X-RateLimit-Reset, Unix seconds
+
+    //  Cache, written by guardrail (key) and cache (status)
+    char *cache_key;            //  hex hash of tenant, model, canonical request
+    char *cache_status;         //  HIT, MISS or BYPASS
+
+    //  Provider, written by provider
+    char *provider;             //  deployment that answered (X-AIGW-Provider)
+
+    //  Payload: the request JSON going in, the response bytes coming out
+    char *body;                 //  bytes, not necessarily NUL-terminated
+    size_t body_len;            //  bytes used in body
+
+    //  Response, written by whichever stage answers
+    int status;                 //  HTTP status, 0 while unanswered
+    char *content_type;         //  response Content-Type
+    uint32_t seq;               //  chunk number within a streamed reply
+    bool last;                  //  last message of this reply
+    int retry_after;            //  Retry-After seconds, 0 = none
+
+    //  Error, when status >= 400 (SPEC error shape)
+    char *err_type;             //  e.g. invalid_request_error
+    char *err_code;             //  e.g. model_not_found
+    char *err_message;          //  human text, never a secret
+    char *err_param;            //  offending field, or NULL
+} aigw_envelope_t;
+
+//  Create an empty envelope (rl_limit = -1). Caller owns it.
+aigw_envelope_t *aigw_envelope_new (void);
+
+//  Destroy; safe on NULL and twice. Wipes credential before freeing.
+void aigw_envelope_destroy (aigw_envelope_t **self_p);
+
+//  Replace a string field with a copy of VALUE (NULL clears it).
+//  Returns 0, or -1 on allocation failure.
+int aigw_envelope_set (char **field, const char *value);
+
+//  Replace body with a copy of LEN bytes at DATA. Returns 0 or -1.
+int aigw_envelope_set_body (aigw_envelope_t *self, const void *data, size_t len);
+
+//  Take ownership of a malloc'd buffer as body (no copy).
+void aigw_envelope_take_body (aigw_envelope_t *self, char *data, size_t len);
+
+//  Answer the request with an error in the SPEC's shape: sets status, the
+//  err_* fields, content_type and last. MESSAGE must not hold a secret.
+void aigw_envelope_set_error (aigw_envelope_t *self, int status,
+                              const char *type, const char *code,
+                              const char *param, const char *message);
+
+//  Name of the stage now handling it (route[hop]), or NULL past the end.
+const char *aigw_envelope_stage (const aigw_envelope_t *self);
+
+//  Encode to msgpack. Returns a malloc'd buffer the caller owns and sets
+//  *SIZE, or NULL on allocation failure.
+char *aigw_envelope_encode (const aigw_envelope_t *self, size_t *size);
+
+//  Decode SIZE bytes. Returns a new envelope the caller owns, or NULL on
+//  malformed, truncated, oversized or wrong-version input, with the reason
+//  in ERR. Never crashes on any input.
+aigw_envelope_t *aigw_envelope_decode (const void *data, size_t size,
+                                       char *err, size_t err_size);
+
+void aigw_envelope_test (bool verbose);
+
+#endif
