@@ -32,11 +32,14 @@
 #define AIGW_DEFAULT_MAX_HOST_CONNECTIONS 256
 #define AIGW_DEFAULT_OPENAI_BASE_URL "https://api.openai.com/v1"
 #define AIGW_DEFAULT_ANTHROPIC_BASE_URL "https://api.anthropic.com"
+#define AIGW_DEFAULT_ROLE "developer"
+#define AIGW_DEFAULT_LOG_LEVEL "info"
 
 #define AIGW_CONFIG_MAX_KEYS 1024
 #define AIGW_CONFIG_MAX_RULES 256
 #define AIGW_CONFIG_MAX_MODELS 256
 #define AIGW_CONFIG_ERR_MAX 512
+#define AIGW_CONFIG_FILE_MAX_BYTES (4 * 1024 * 1024)
 
 //  One API key listed in the config. The plaintext never stays in memory:
 //  the loader keeps only its SHA-256.
@@ -57,7 +60,7 @@ typedef struct {
 //  One model the gateway serves.
 typedef struct {
     char *name;                 //  name clients ask for
-    char *provider;             //  "openai" (more providers in later issues)
+    char *provider;             //  "openai" or "anthropic" (more in later issues)
     char *upstream_model;       //  model name sent upstream, default = name
 } aigw_config_model_t;
 

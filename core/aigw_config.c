@@ -1,0 +1,1746 @@
+/*  aigw_config: the settings of one aigw process.
+
+    The file is parsed with libyaml's document API, so every node keeps its
+    line for error messages. The loader walks the document against tables of
+    known settings (name, type, range, field offset): anything not in a table
+    is an error that names it. Scalars are read as text, ${VAR} is expanded,
+    and only then is the text type-checked, so `port: ${PORT}` works.
+
+    Secrets: API key plaintexts are hashed as soon as they are read and every
+    copy the loader made (file buffer, libyaml's buffers and nodes, expanded
+    strings) is wiped with OPENSSL_cleanse before it is freed. Error messages
+    name settings, never values. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include "aigw_config.h"
+#include "aigw_log.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pcre2.h>
+#include <yaml.h>
+
+//  Ranges that a value must fall in: wide enough for any real deployment,
+//  narrow enough that arithmetic on them (heartbeat * liveness, ...) cannot
+//  overflow.
+#define AIGW_CONFIG_PORT_MIN 1
+#define AIGW_CONFIG_PORT_MAX 65535
+#define AIGW_CONFIG_TIMEOUT_MS_MIN 1
+#define AIGW_CONFIG_TIMEOUT_MS_MAX 3600000
+#define AIGW_CONFIG_BODY_BYTES_MAX ((int64_t) 1 << 30)
+#define AIGW_CONFIG_EDGE_THREADS_MAX 100000
+#define AIGW_CONFIG_EDGE_STACK_KB_MIN 16
+#define AIGW_CONFIG_EDGE_STACK_KB_MAX 65536
+#define AIGW_CONFIG_LIVENESS_MAX 100
+#define AIGW_CONFIG_QUEUE_MAX_MAX 10000000
+#define AIGW_CONFIG_CREDIT_MAX 10000000
+#define AIGW_CONFIG_RPM_MAX 1000000000
+#define AIGW_CONFIG_PROMPT_CHARS_MAX ((int64_t) 1 << 30)
+#define AIGW_CONFIG_CACHE_TTL_S_MAX 31536000
+#define AIGW_CONFIG_CACHE_BYTES_MAX ((int64_t) 1 << 40)
+#define AIGW_CONFIG_HOST_CONNECTIONS_MAX 100000
+
+//  Caps on what the loader itself handles.
+#define AIGW_CONFIG_SETTING_MAX 128     //  longest setting path in a message
+#define AIGW_CONFIG_PROBLEM_MAX 256     //  longest problem text in a message
+#define AIGW_CONFIG_VALUE_MAX (1024 * 1024) //  longest scalar after ${VAR}
+#define AIGW_CONFIG_ENV_NAME_MAX 128    //  longest VAR in ${VAR}
+#define AIGW_CONFIG_INT_DIGITS_MAX 18   //  more digits than this overflow
+#define AIGW_CONFIG_ITEM_SETTINGS_MAX 8 //  settings in one list item table
+#define AIGW_CONFIG_SHA256_HEX 64       //  hex digits of a SHA-256
+#define AIGW_CONFIG_SHA256_BYTES 32     //  bytes of a SHA-256
+
+//  Where environment errors say they come from.
+#define AIGW_CONFIG_ENV_SOURCE "environment"
+
+//  The models served when the file lists none: all OpenAI.
+static const char *s_default_models[] = {"gpt-4o-mini", "gpt-4o",
+                                         "text-embedding-3-small"};
+#define AIGW_CONFIG_DEFAULT_MODEL_PROVIDER "openai"
+
+//  How a setting's value is read.
+typedef enum {
+    S_KIND_STRING,              //  char *; empty means unset
+    S_KIND_INT,                 //  int, within min..max
+    S_KIND_INT64,               //  int64_t, within min..max
+    S_KIND_SIZE,                //  size_t, within min..max
+    S_KIND_BOOL,                //  bool, true or false
+    S_KIND_SECTION,             //  nested mapping, same base struct
+    S_KIND_LIST                 //  sequence, read by a list loader
+} s_kind_t;
+
+typedef struct _s_loader_t s_loader_t;
+
+//  Validates a non-empty string value. Returns 0, or -1 with PROBLEM written.
+//  PROBLEM must never quote the value (it may be a secret).
+typedef int(s_check_fn) (const char *value, char *problem, size_t problem_size);
+
+//  Reads the sequence NODE found at SETTING into the config. Returns 0 or -1
+//  with the loader's error written.
+typedef int(s_list_fn) (s_loader_t *self, yaml_node_t *node, const char *setting);
+
+//  One known setting: a row of a section's table. A table ends with a row
+//  whose name is NULL.
+typedef struct _s_setting_t {
+    const char *name;           //  key in the file, or environment variable
+    s_kind_t kind;              //  how the value is read
+    size_t offset;              //  field offset in the base struct
+    int64_t min;                //  smallest integer allowed
+    int64_t max;                //  largest integer allowed
+    s_check_fn *check;          //  extra string validation, or NULL
+    const struct _s_setting_t *section; //  child table, for S_KIND_SECTION
+    s_list_fn *list;            //  list loader, for S_KIND_LIST
+} s_setting_t;
+
+//  The state of one load; lives on aigw_config_new's stack.
+struct _s_loader_t {
+    const char *source;         //  file name (or "environment") for messages
+    yaml_document_t *doc;       //  document being walked, NULL outside
+    aigw_config_t *config;      //  config being filled
+    char *err;                  //  caller's error buffer, may be NULL
+    size_t err_size;            //  its size
+};
+
+//  One auth.keys entry as read, before the secret is hashed.
+typedef struct {
+    char *name;                 //  key name
+    char *key;                  //  plaintext secret, wiped after hashing
+    char *key_sha256;           //  hex SHA-256, instead of key
+    char *tenant;               //  tenant name
+    char *role;                 //  role name, default AIGW_DEFAULT_ROLE
+    int64_t rpm;                //  requests per minute, 0 = default_rpm
+} s_key_item_t;
+
+#define S_STRING(key, type, field, fn)                                     \
+    {.name = (key), .kind = S_KIND_STRING, .offset = offsetof (type, field), \
+     .check = (fn)}
+#define S_NUMBER(key, kind_, type, field, lo, hi)                          \
+    {.name = (key), .kind = (kind_), .offset = offsetof (type, field),     \
+     .min = (lo), .max = (hi)}
+#define S_BOOLEAN(key, type, field)                                        \
+    {.name = (key), .kind = S_KIND_BOOL, .offset = offsetof (type, field)}
+#define S_SECTION(key, table)                                              \
+    {.name = (key), .kind = S_KIND_SECTION, .section = (table)}
+#define S_LIST(key, fn) {.name = (key), .kind = S_KIND_LIST, .list = (fn)}
+#define S_END {.name = NULL}
+
+static s_check_fn s_check_url, s_check_endpoint, s_check_log_level,
+    s_check_provider, s_check_regex, s_check_sha256;
+static s_list_fn s_load_keys, s_load_rules, s_load_models;
+
+static const s_setting_t s_server_settings[] = {
+    S_STRING ("host", aigw_config_t, host, NULL),
+    S_NUMBER ("port", S_KIND_INT, aigw_config_t, port, AIGW_CONFIG_PORT_MIN,
+              AIGW_CONFIG_PORT_MAX),
+    S_NUMBER ("max_body_bytes", S_KIND_SIZE, aigw_config_t, max_body_bytes, 1,
+              AIGW_CONFIG_BODY_BYTES_MAX),
+    S_NUMBER ("request_timeout_ms", S_KIND_INT64, aigw_config_t,
+              request_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
+              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("threads", S_KIND_INT, aigw_config_t, edge_threads, 1,
+              AIGW_CONFIG_EDGE_THREADS_MAX),
+    S_NUMBER ("thread_stack_kb", S_KIND_INT, aigw_config_t, edge_stack_kb,
+              AIGW_CONFIG_EDGE_STACK_KB_MIN, AIGW_CONFIG_EDGE_STACK_KB_MAX),
+    S_END};
+
+static const s_setting_t s_broker_settings[] = {
+    S_STRING ("endpoint", aigw_config_t, broker_endpoint, s_check_endpoint),
+    S_NUMBER ("heartbeat_ms", S_KIND_INT, aigw_config_t, heartbeat_ms,
+              AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("liveness", S_KIND_INT, aigw_config_t, liveness, 1,
+              AIGW_CONFIG_LIVENESS_MAX),
+    S_NUMBER ("queue_max", S_KIND_INT, aigw_config_t, queue_max, 1,
+              AIGW_CONFIG_QUEUE_MAX_MAX),
+    S_NUMBER ("worker_credit", S_KIND_INT, aigw_config_t, worker_credit, 1,
+              AIGW_CONFIG_CREDIT_MAX),
+    S_END};
+
+static const s_setting_t s_auth_settings[] = {
+    S_STRING ("master_key", aigw_config_t, master_key, NULL),
+    S_LIST ("keys", s_load_keys), S_END};
+
+static const s_setting_t s_ratelimit_settings[] = {
+    S_NUMBER ("default_rpm", S_KIND_INT64, aigw_config_t, default_rpm, 1,
+              AIGW_CONFIG_RPM_MAX),
+    S_NUMBER ("master_rpm", S_KIND_INT64, aigw_config_t, master_rpm, 0,
+              AIGW_CONFIG_RPM_MAX),
+    S_END};
+
+static const s_setting_t s_guardrail_settings[] = {
+    S_NUMBER ("max_prompt_chars", S_KIND_INT64, aigw_config_t,
+              max_prompt_chars, 1, AIGW_CONFIG_PROMPT_CHARS_MAX),
+    S_LIST ("deny", s_load_rules), S_END};
+
+static const s_setting_t s_cache_settings[] = {
+    S_BOOLEAN ("enabled", aigw_config_t, cache_enabled),
+    S_NUMBER ("ttl_s", S_KIND_INT64, aigw_config_t, cache_ttl_s, 1,
+              AIGW_CONFIG_CACHE_TTL_S_MAX),
+    S_NUMBER ("max_bytes", S_KIND_SIZE, aigw_config_t, cache_max_bytes, 1,
+              AIGW_CONFIG_CACHE_BYTES_MAX),
+    S_END};
+
+static const s_setting_t s_openai_settings[] = {
+    S_STRING ("base_url", aigw_config_t, openai_base_url, s_check_url),
+    S_STRING ("api_key", aigw_config_t, openai_api_key, NULL), S_END};
+
+static const s_setting_t s_anthropic_settings[] = {
+    S_STRING ("base_url", aigw_config_t, anthropic_base_url, s_check_url),
+    S_STRING ("api_key", aigw_config_t, anthropic_api_key, NULL), S_END};
+
+static const s_setting_t s_providers_settings[] = {
+    S_NUMBER ("connect_timeout_ms", S_KIND_INT64, aigw_config_t,
+              connect_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
+              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("max_host_connections", S_KIND_INT, aigw_config_t,
+              max_host_connections, 1, AIGW_CONFIG_HOST_CONNECTIONS_MAX),
+    S_SECTION ("openai", s_openai_settings),
+    S_SECTION ("anthropic", s_anthropic_settings), S_END};
+
+static const s_setting_t s_root_settings[] = {
+    S_SECTION ("server", s_server_settings),
+    S_SECTION ("broker", s_broker_settings),
+    S_SECTION ("auth", s_auth_settings),
+    S_SECTION ("ratelimit", s_ratelimit_settings),
+    S_SECTION ("guardrail", s_guardrail_settings),
+    S_SECTION ("cache", s_cache_settings),
+    S_SECTION ("providers", s_providers_settings),
+    S_LIST ("models", s_load_models),
+    S_STRING ("log_level", aigw_config_t, log_level, s_check_log_level),
+    S_STRING ("database_url", aigw_config_t, database_url, NULL), S_END};
+
+//  One auth.keys entry; base struct s_key_item_t.
+static const s_setting_t s_key_settings[] = {
+    S_STRING ("name", s_key_item_t, name, NULL),
+    S_STRING ("key", s_key_item_t, key, NULL),
+    S_STRING ("key_sha256", s_key_item_t, key_sha256, s_check_sha256),
+    S_STRING ("tenant", s_key_item_t, tenant, NULL),
+    S_STRING ("role", s_key_item_t, role, NULL),
+    S_NUMBER ("rpm", S_KIND_INT64, s_key_item_t, rpm, 0, AIGW_CONFIG_RPM_MAX),
+    S_END};
+
+//  One guardrail.deny entry; base struct aigw_config_rule_t.
+static const s_setting_t s_rule_settings[] = {
+    S_STRING ("name", aigw_config_rule_t, name, NULL),
+    S_STRING ("pattern", aigw_config_rule_t, pattern, s_check_regex), S_END};
+
+//  One models entry; base struct aigw_config_model_t.
+static const s_setting_t s_model_settings[] = {
+    S_STRING ("name", aigw_config_model_t, name, NULL),
+    S_STRING ("provider", aigw_config_model_t, provider, s_check_provider),
+    S_STRING ("upstream_model", aigw_config_model_t, upstream_model, NULL),
+    S_END};
+
+//  The environment overrides, applied after the file; base aigw_config_t.
+static const s_setting_t s_env_settings[] = {
+    S_NUMBER ("AIGW_PORT", S_KIND_INT, aigw_config_t, port,
+              AIGW_CONFIG_PORT_MIN, AIGW_CONFIG_PORT_MAX),
+    S_STRING ("AIGW_HOST", aigw_config_t, host, NULL),
+    S_STRING ("DATABASE_URL", aigw_config_t, database_url, NULL),
+    S_STRING ("AIGW_MASTER_KEY", aigw_config_t, master_key, NULL),
+    S_STRING ("AIGW_BROKER", aigw_config_t, broker_endpoint, s_check_endpoint),
+    S_STRING ("OPENAI_API_KEY", aigw_config_t, openai_api_key, NULL),
+    S_STRING ("OPENAI_BASE_URL", aigw_config_t, openai_base_url, s_check_url),
+    S_STRING ("ANTHROPIC_API_KEY", aigw_config_t, anthropic_api_key, NULL),
+    S_STRING ("ANTHROPIC_BASE_URL", aigw_config_t, anthropic_base_url,
+              s_check_url),
+    S_STRING ("AIGW_LOG_LEVEL", aigw_config_t, log_level, s_check_log_level),
+    S_END};
+
+
+//  --------------------------------------------------------------------------
+//  Small helpers
+
+//  Wipes and frees the string at *P (it may hold a secret); nulls *P.
+static void
+s_strfree (char **p)
+{
+    if (*p) {
+        OPENSSL_cleanse (*p, strlen (*p));
+        free (*p);
+        *p = NULL;
+    }
+}
+
+//  Writes "SOURCE[:LINE]: [SETTING: ]PROBLEM" into the caller's buffer.
+//  LINE 0 means no line, an empty SETTING means none. Always returns -1.
+static int
+s_error (s_loader_t *self, size_t line, const char *setting, const char *format,
+         ...) __attribute__ ((format (printf, 4, 5)));
+
+//  (Definition; the contract is on the declaration above.)
+static int
+s_error (s_loader_t *self, size_t line, const char *setting, const char *format,
+         ...)
+{
+    if (!self->err || self->err_size == 0)
+        return -1;
+    char problem[AIGW_CONFIG_PROBLEM_MAX];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (problem, sizeof problem, format, args);
+    va_end (args);
+    char where[AIGW_CONFIG_SETTING_MAX];
+    if (line)
+        snprintf (where, sizeof where, ":%zu", line);
+    else
+        where[0] = 0;
+    if (setting && *setting)
+        snprintf (self->err, self->err_size, "%s%s: %s: %s", self->source,
+                  where, setting, problem);
+    else
+        snprintf (self->err, self->err_size, "%s%s: %s", self->source, where,
+                  problem);
+    return -1;
+}
+
+//  Writes "PARENT.CHILD" into OUT, truncated to SIZE: setting paths only
+//  label messages, so a long one is cut rather than refused.
+static void
+s_join (char *out, size_t size, const char *parent, const char *child)
+{
+    int len = snprintf (out, size, "%s%s%s", parent, *parent ? "." : "", child);
+    assert (len >= 0);
+}
+
+//  The 1-based line where NODE starts.
+static size_t
+s_line (const yaml_node_t *node)
+{
+    return node->start_mark.line + 1;
+}
+
+//  True if NODE is YAML's null (an empty or ~ plain scalar), which the
+//  loader reads as "not set".
+static bool
+s_is_null (const yaml_node_t *node)
+{
+    if (node->type != YAML_SCALAR_NODE
+        || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *value = (const char *) node->data.scalar.value;
+    return strcmp (value, "") == 0 || strcmp (value, "~") == 0
+           || strcmp (value, "null") == 0 || strcmp (value, "Null") == 0
+           || strcmp (value, "NULL") == 0;
+}
+
+//  True if NAME (LEN bytes) is a valid environment variable name.
+static bool
+s_env_name_valid (const char *name, size_t len)
+{
+    if (len == 0 || len > AIGW_CONFIG_ENV_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+        bool digit = c >= '0' && c <= '9';
+        if (!alpha && !(digit && i > 0))
+            return false;
+    }
+    return true;
+}
+
+//  Expands ${VAR} (unset: empty) and $${ (a literal ${) in IN, LEN bytes.
+//  Writes to OUT unless it is NULL (then only counts) and sets *OUT_LEN.
+//  Returns 0, or -1 with *PROBLEM set.
+static int
+s_expand (const char *in, size_t len, char *out, size_t *out_len,
+          const char **problem)
+{
+    size_t used = 0;
+    size_t i = 0;
+    while (i < len) {
+        const char *piece = in + i;
+        size_t piece_len = 1;
+        if (in[i] == '$' && i + 2 < len && in[i + 1] == '$' && in[i + 2] == '{') {
+            piece = in + i + 1; //  "${"
+            piece_len = 2;
+            i += 3;
+        }
+        else if (in[i] == '$' && i + 1 < len && in[i + 1] == '{') {
+            const char *name = in + i + 2;
+            const char *end = memchr (name, '}', len - i - 2);
+            if (!end) {
+                *problem = "unterminated ${ (write $${ for a literal ${)";
+                return -1;
+            }
+            size_t name_len = (size_t) (end - name);
+            if (!s_env_name_valid (name, name_len)) {
+                *problem = "invalid variable name in ${...}";
+                return -1;
+            }
+            char var[AIGW_CONFIG_ENV_NAME_MAX + 1];
+            memcpy (var, name, name_len);
+            var[name_len] = 0;
+            piece = getenv (var);
+            piece_len = piece ? strlen (piece) : 0;
+            i = (size_t) (end - in) + 1;
+        }
+        else
+            i++;
+        if (piece_len > AIGW_CONFIG_VALUE_MAX - used) {
+            *problem = "value too long after ${...} expansion";
+            return -1;
+        }
+        if (out && piece_len)
+            memcpy (out + used, piece, piece_len);
+        used += piece_len;
+    }
+    if (out)
+        out[used] = 0;
+    *out_len = used;
+    return 0;
+}
+
+//  Parses TEXT as a plain decimal integer (digits only, no sign, no leading
+//  zero) within MIN..MAX. Returns 0, or -1 if it is not one.
+static int
+s_parse_integer (const char *text, int64_t min, int64_t max, int64_t *value)
+{
+    size_t len = strlen (text);
+    if (len == 0 || len > AIGW_CONFIG_INT_DIGITS_MAX
+        || (text[0] == '0' && len > 1))
+        return -1;
+    int64_t result = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -1;
+        result = result * 10 + (text[i] - '0');
+    }
+    if (result < min || result > max)
+        return -1;
+    *value = result;
+    return 0;
+}
+
+//  Value of one hex digit, or -1.
+static int
+s_hex_digit (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Value checks (s_check_fn)
+
+//  An http:// or https:// URL with something after the scheme.
+static int
+s_check_url (const char *value, char *problem, size_t problem_size)
+{
+    static const char *schemes[] = {"http://", "https://"};
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t len = strlen (schemes[i]);
+        if (strncmp (value, schemes[i], len) == 0 && value[len])
+            return 0;
+    }
+    snprintf (problem, problem_size, "expected an http:// or https:// URL");
+    return -1;
+}
+
+//  A ZeroMQ endpoint on one of the transports the SPEC names.
+static int
+s_check_endpoint (const char *value, char *problem, size_t problem_size)
+{
+    static const char *transports[] = {"inproc://", "ipc://", "tcp://"};
+    for (size_t i = 0; i < sizeof transports / sizeof transports[0]; i++) {
+        size_t len = strlen (transports[i]);
+        if (strncmp (value, transports[i], len) == 0 && value[len])
+            return 0;
+    }
+    snprintf (problem, problem_size,
+              "expected an inproc://, ipc:// or tcp:// endpoint");
+    return -1;
+}
+
+//  One of the levels aigw_log knows.
+static int
+s_check_log_level (const char *value, char *problem, size_t problem_size)
+{
+    aigw_log_level_t level;
+    if (aigw_log_level_parse (value, &level) == 0)
+        return 0;
+    snprintf (problem, problem_size, "expected error, warn, info or debug");
+    return -1;
+}
+
+//  A provider that has a plug-in.
+static int
+s_check_provider (const char *value, char *problem, size_t problem_size)
+{
+    if (strcmp (value, "openai") == 0 || strcmp (value, "anthropic") == 0)
+        return 0;
+    snprintf (problem, problem_size,
+              "unknown provider, expected openai or anthropic");
+    return -1;
+}
+
+//  A pattern PCRE2 compiles, with the flags the guardrail uses (UTF-8).
+static int
+s_check_regex (const char *value, char *problem, size_t problem_size)
+{
+    int code = 0;
+    PCRE2_SIZE offset = 0;
+    pcre2_code *regex = pcre2_compile ((PCRE2_SPTR) value, PCRE2_ZERO_TERMINATED,
+                                       PCRE2_UTF, &code, &offset, NULL);
+    if (regex) {
+        pcre2_code_free (regex);
+        return 0;
+    }
+    PCRE2_UCHAR message[AIGW_CONFIG_PROBLEM_MAX];
+    if (pcre2_get_error_message (code, message, sizeof message) < 0)
+        snprintf ((char *) message, sizeof message, "error %d", code);
+    snprintf (problem, problem_size, "invalid regex at offset %zu: %s",
+              (size_t) offset, (char *) message);
+    return -1;
+}
+
+//  Exactly 64 hex digits.
+static int
+s_check_sha256 (const char *value, char *problem, size_t problem_size)
+{
+    size_t len = strlen (value);
+    bool valid = len == AIGW_CONFIG_SHA256_HEX;
+    for (size_t i = 0; valid && i < len; i++)
+        valid = s_hex_digit (value[i]) >= 0;
+    if (valid)
+        return 0;
+    snprintf (problem, problem_size, "expected %d hex digits",
+              AIGW_CONFIG_SHA256_HEX);
+    return -1;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The document walker
+
+static int s_load_section (s_loader_t *self, yaml_node_t *node,
+                           const s_setting_t *table, void *base,
+                           const char *prefix, size_t *lines);
+
+//  Reads the scalar NODE at SETTING as text with ${VAR} expanded. EXPECTED
+//  names the type for the message if NODE is not a scalar. Returns a new
+//  string (caller frees with s_strfree), or NULL with the error written.
+static char *
+s_scalar (s_loader_t *self, yaml_node_t *node, const char *setting,
+          const char *expected)
+{
+    if (node->type != YAML_SCALAR_NODE) {
+        s_error (self, s_line (node), setting, "expected %s", expected);
+        return NULL;
+    }
+    if (s_is_null (node)) {
+        char *out = strdup ("");
+        if (!out)
+            s_error (self, s_line (node), setting, "out of memory");
+        return out;
+    }
+    const char *text = (const char *) node->data.scalar.value;
+    size_t len = node->data.scalar.length;
+    if (memchr (text, 0, len)) {
+        s_error (self, s_line (node), setting, "contains a NUL character");
+        return NULL;
+    }
+    const char *problem = NULL;
+    size_t out_len = 0;
+    if (s_expand (text, len, NULL, &out_len, &problem)) {
+        s_error (self, s_line (node), setting, "%s", problem);
+        return NULL;
+    }
+    char *out = malloc (out_len + 1);
+    if (!out) {
+        s_error (self, s_line (node), setting, "out of memory");
+        return NULL;
+    }
+    //  The environment cannot change between the two passes: the loader
+    //  runs at start-up, before any thread that could call setenv.
+    if (s_expand (text, len, out, &out_len, &problem)) {
+        free (out);
+        s_error (self, s_line (node), setting, "%s", problem);
+        return NULL;
+    }
+    return out;
+}
+
+//  Reads VALUE into the field SETTING describes, in BASE. PATH is the full
+//  setting name. Returns 0 or -1 with the error written.
+static int
+s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting,
+              void *base, const char *path)
+{
+    char *field = (char *) base + setting->offset;
+    if (setting->kind == S_KIND_SECTION)
+        return s_load_section (self, value, setting->section, base, path, NULL);
+    if (setting->kind == S_KIND_LIST) {
+        if (s_is_null (value))
+            return 0;
+        if (value->type != YAML_SEQUENCE_NODE)
+            return s_error (self, s_line (value), path, "expected a list");
+        return setting->list (self, value, path);
+    }
+    char expected[AIGW_CONFIG_PROBLEM_MAX];
+    if (setting->kind == S_KIND_STRING)
+        snprintf (expected, sizeof expected, "a string");
+    else if (setting->kind == S_KIND_BOOL)
+        snprintf (expected, sizeof expected, "true or false");
+    else
+        snprintf (expected, sizeof expected,
+                  "an integer from %" PRId64 " to %" PRId64, setting->min,
+                  setting->max);
+
+    char *text = s_scalar (self, value, path, expected);
+    if (!text)
+        return -1;
+    int rc = 0;
+    if (setting->kind == S_KIND_STRING) {
+        char problem[AIGW_CONFIG_PROBLEM_MAX];
+        if (*text == 0)
+            s_strfree (&text);  //  empty means unset: keep the default
+        else if (setting->check && setting->check (text, problem, sizeof problem))
+            rc = s_error (self, s_line (value), path, "%s", problem);
+        else {
+            s_strfree ((char **) field);
+            *(char **) field = text;
+            text = NULL;
+        }
+    }
+    else if (setting->kind == S_KIND_BOOL) {
+        if (strcmp (text, "true") == 0)
+            *(bool *) field = true;
+        else if (strcmp (text, "false") == 0)
+            *(bool *) field = false;
+        else
+            rc = s_error (self, s_line (value), path, "expected %s", expected);
+    }
+    else {
+        int64_t number = 0;
+        if (s_parse_integer (text, setting->min, setting->max, &number))
+            rc = s_error (self, s_line (value), path, "expected %s", expected);
+        else if (setting->kind == S_KIND_INT)
+            *(int *) field = (int) number;
+        else if (setting->kind == S_KIND_INT64)
+            *(int64_t *) field = number;
+        else if ((uint64_t) number > SIZE_MAX)
+            rc = s_error (self, s_line (value), path, "expected %s", expected);
+        else
+            *(size_t *) field = (size_t) number;
+    }
+    s_strfree (&text);
+    return rc;
+}
+
+//  Reads the mapping NODE against TABLE into BASE. PREFIX is the setting
+//  path of NODE ("" at the top). If LINES is not NULL, it gets the line of
+//  each setting present, by table row (0 if absent). A null NODE reads as
+//  an empty mapping. Returns 0 or -1 with the error written.
+static int
+s_load_section (s_loader_t *self, yaml_node_t *node, const s_setting_t *table,
+                void *base, const char *prefix, size_t *lines)
+{
+    if (s_is_null (node))
+        return 0;
+    if (node->type != YAML_MAPPING_NODE) {
+        if (*prefix)
+            return s_error (self, s_line (node), prefix, "expected a mapping");
+        return s_error (self, s_line (node), NULL,
+                        "expected a mapping of settings at the top level");
+    }
+    yaml_node_pair_t *pairs = node->data.mapping.pairs.start;
+    size_t pair_count = (size_t) (node->data.mapping.pairs.top - pairs);
+    for (size_t i = 0; i < pair_count; i++) {
+        yaml_node_t *key = yaml_document_get_node (self->doc, pairs[i].key);
+        yaml_node_t *value = yaml_document_get_node (self->doc, pairs[i].value);
+        assert (key && value);
+        if (key->type != YAML_SCALAR_NODE)
+            return s_error (self, s_line (key), prefix,
+                            "expected a setting name, found a %s",
+                            key->type == YAML_MAPPING_NODE ? "mapping" : "list");
+        const char *name = (const char *) key->data.scalar.value;
+        char path[AIGW_CONFIG_SETTING_MAX];
+        s_join (path, sizeof path, prefix, name);
+        size_t row = 0;
+        while (table[row].name && strcmp (table[row].name, name) != 0)
+            row++;
+        if (!table[row].name || strlen (name) != key->data.scalar.length)
+            return s_error (self, s_line (key), path, "unknown setting");
+        //  Every earlier key is a known setting, so this loop is short.
+        for (size_t j = 0; j < i; j++) {
+            yaml_node_t *other = yaml_document_get_node (self->doc, pairs[j].key);
+            if (strcmp ((const char *) other->data.scalar.value, name) == 0)
+                return s_error (self, s_line (key), path,
+                                "duplicate setting (also on line %zu)",
+                                s_line (other));
+        }
+        if (lines) {
+            assert (row < AIGW_CONFIG_ITEM_SETTINGS_MAX);
+            lines[row] = s_line (value);
+        }
+        if (s_load_value (self, value, &table[row], base, path))
+            return -1;
+    }
+    return 0;
+}
+
+//  The line recorded for setting NAME of TABLE, or FALLBACK if it was absent.
+static size_t
+s_line_of (const s_setting_t *table, const size_t *lines, const char *name,
+           size_t fallback)
+{
+    for (size_t row = 0; table[row].name; row++)
+        if (strcmp (table[row].name, name) == 0)
+            return lines[row] ? lines[row] : fallback;
+    return fallback;
+}
+
+//  Checks that sequence item I of SETTING fits in a list of MAX entries and
+//  is a mapping (or null). Writes ITEM_PATH. Returns 0 or -1 with the error.
+static int
+s_list_item (s_loader_t *self, yaml_node_t *item, const char *setting,
+             size_t index, int count, int max, char *item_path, size_t size)
+{
+    snprintf (item_path, size, "%s[%zu]", setting, index);
+    if (count >= max)
+        return s_error (self, s_line (item), item_path,
+                        "too many entries (at most %d)", max);
+    if (!s_is_null (item) && item->type != YAML_MAPPING_NODE)
+        return s_error (self, s_line (item), item_path, "expected a mapping");
+    return 0;
+}
+
+//  Frees the strings of one key entry, wiping them.
+static void
+s_key_item_clear (s_key_item_t *item)
+{
+    s_strfree (&item->name);
+    s_strfree (&item->key);
+    s_strfree (&item->key_sha256);
+    s_strfree (&item->tenant);
+    s_strfree (&item->role);
+}
+
+//  Validates one auth.keys entry read at ITEM_PATH (item on LINE, settings
+//  on LINES) and appends it to the config. Takes the entry's strings.
+//  Returns 0 or -1 with the error written.
+static int
+s_add_key (s_loader_t *self, s_key_item_t *item, const char *item_path,
+           size_t line, const size_t *lines)
+{
+    aigw_config_t *config = self->config;
+    char path[AIGW_CONFIG_SETTING_MAX];
+    if (!item->name)
+        return s_error (self, line, item_path, "needs name");
+    if (!item->key && !item->key_sha256)
+        return s_error (self, line, item_path, "needs key or key_sha256");
+    if (item->key && item->key_sha256)
+        return s_error (self, line, item_path, "give key or key_sha256, not both");
+    if (!item->tenant)
+        return s_error (self, line, item_path, "needs tenant");
+    for (int i = 0; i < config->key_count; i++)
+        if (strcmp (config->keys[i].name, item->name) == 0) {
+            s_join (path, sizeof path, item_path, "name");
+            return s_error (self, s_line_of (s_key_settings, lines, "name", line),
+                            path, "duplicate name (also auth.keys[%d])", i);
+        }
+    aigw_config_key_t *key = &config->keys[config->key_count];
+    const char *secret_setting = item->key ? "key" : "key_sha256";
+    if (item->key)
+        aigw_config_hash_secret (item->key, key->sha256);
+    else
+        for (int i = 0; i < AIGW_CONFIG_SHA256_BYTES; i++)
+            key->sha256[i] = (unsigned char) (s_hex_digit (item->key_sha256[2 * i]) * 16
+                                              + s_hex_digit (item->key_sha256[2 * i + 1]));
+    s_strfree (&item->key);
+    for (int i = 0; i < config->key_count; i++)
+        if (CRYPTO_memcmp (config->keys[i].sha256, key->sha256,
+                           AIGW_CONFIG_SHA256_BYTES)
+            == 0) {
+            OPENSSL_cleanse (key->sha256, sizeof key->sha256);
+            s_join (path, sizeof path, item_path, secret_setting);
+            return s_error (self,
+                            s_line_of (s_key_settings, lines, secret_setting, line),
+                            path, "same secret as auth.keys[%d]", i);
+        }
+    if (!item->role && !(item->role = strdup (AIGW_DEFAULT_ROLE)))
+        return s_error (self, line, item_path, "out of memory");
+    key->name = item->name;
+    key->tenant = item->tenant;
+    key->role = item->role;
+    key->rpm = item->rpm;
+    item->name = item->tenant = item->role = NULL;
+    config->key_count++;
+    return 0;
+}
+
+//  s_list_fn for auth.keys.
+static int
+s_load_keys (s_loader_t *self, yaml_node_t *node, const char *setting)
+{
+    yaml_node_item_t *items = node->data.sequence.items.start;
+    size_t count = (size_t) (node->data.sequence.items.top - items);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item_node = yaml_document_get_node (self->doc, items[i]);
+        char item_path[AIGW_CONFIG_SETTING_MAX];
+        if (s_list_item (self, item_node, setting, i, self->config->key_count,
+                         AIGW_CONFIG_MAX_KEYS, item_path, sizeof item_path))
+            return -1;
+        s_key_item_t item = {0};
+        size_t lines[AIGW_CONFIG_ITEM_SETTINGS_MAX] = {0};
+        int rc = s_load_section (self, item_node, s_key_settings, &item,
+                                 item_path, lines);
+        if (rc == 0)
+            rc = s_add_key (self, &item, item_path, s_line (item_node), lines);
+        s_key_item_clear (&item);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+//  s_list_fn for guardrail.deny.
+static int
+s_load_rules (s_loader_t *self, yaml_node_t *node, const char *setting)
+{
+    aigw_config_t *config = self->config;
+    yaml_node_item_t *items = node->data.sequence.items.start;
+    size_t count = (size_t) (node->data.sequence.items.top - items);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item_node = yaml_document_get_node (self->doc, items[i]);
+        char item_path[AIGW_CONFIG_SETTING_MAX];
+        if (s_list_item (self, item_node, setting, i, config->rule_count,
+                         AIGW_CONFIG_MAX_RULES, item_path, sizeof item_path))
+            return -1;
+        //  Read straight into the next free slot; it only counts once valid,
+        //  and destroy frees every slot.
+        aigw_config_rule_t *rule = &config->rules[config->rule_count];
+        size_t lines[AIGW_CONFIG_ITEM_SETTINGS_MAX] = {0};
+        size_t line = s_line (item_node);
+        if (s_load_section (self, item_node, s_rule_settings, rule, item_path,
+                            lines))
+            return -1;
+        if (!rule->name)
+            return s_error (self, line, item_path, "needs name");
+        if (!rule->pattern)
+            return s_error (self, line, item_path, "needs pattern");
+        for (int j = 0; j < config->rule_count; j++)
+            if (strcmp (config->rules[j].name, rule->name) == 0) {
+                char path[AIGW_CONFIG_SETTING_MAX];
+                s_join (path, sizeof path, item_path, "name");
+                return s_error (self, s_line_of (s_rule_settings, lines, "name", line),
+                                path, "duplicate name (also %s[%d])", setting, j);
+            }
+        config->rule_count++;
+    }
+    return 0;
+}
+
+//  s_list_fn for models.
+static int
+s_load_models (s_loader_t *self, yaml_node_t *node, const char *setting)
+{
+    aigw_config_t *config = self->config;
+    yaml_node_item_t *items = node->data.sequence.items.start;
+    size_t count = (size_t) (node->data.sequence.items.top - items);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item_node = yaml_document_get_node (self->doc, items[i]);
+        char item_path[AIGW_CONFIG_SETTING_MAX];
+        if (s_list_item (self, item_node, setting, i, config->model_count,
+                         AIGW_CONFIG_MAX_MODELS, item_path, sizeof item_path))
+            return -1;
+        aigw_config_model_t *model = &config->models[config->model_count];
+        size_t lines[AIGW_CONFIG_ITEM_SETTINGS_MAX] = {0};
+        size_t line = s_line (item_node);
+        if (s_load_section (self, item_node, s_model_settings, model, item_path,
+                            lines))
+            return -1;
+        if (!model->name)
+            return s_error (self, line, item_path, "needs name");
+        if (!model->provider)
+            return s_error (self, line, item_path, "needs provider");
+        for (int j = 0; j < config->model_count; j++)
+            if (strcmp (config->models[j].name, model->name) == 0) {
+                char path[AIGW_CONFIG_SETTING_MAX];
+                s_join (path, sizeof path, item_path, "name");
+                return s_error (self, s_line_of (s_model_settings, lines, "name", line),
+                                path, "duplicate name (also %s[%d])", setting, j);
+            }
+        if (!model->upstream_model && !(model->upstream_model = strdup (model->name)))
+            return s_error (self, line, item_path, "out of memory");
+        config->model_count++;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  File, environment, defaults
+
+//  Wipes every scalar of DOC: they may hold secrets.
+static void
+s_document_wipe (yaml_document_t *doc)
+{
+    for (yaml_node_t *node = doc->nodes.start; node && node < doc->nodes.top; node++)
+        if (node->type == YAML_SCALAR_NODE && node->data.scalar.value)
+            OPENSSL_cleanse (node->data.scalar.value, node->data.scalar.length);
+}
+
+//  Writes PARSER's error, with its line, into the loader. Always -1.
+static int
+s_yaml_error (s_loader_t *self, const yaml_parser_t *parser, const char *data,
+              size_t size)
+{
+    size_t line = parser->problem_mark.line + 1;
+    if (parser->error == YAML_READER_ERROR) {
+        //  Reader errors carry a byte offset, not a mark.
+        line = 1;
+        for (size_t i = 0; i < parser->problem_offset && i < size; i++)
+            line += data[i] == '\n';
+    }
+    const char *problem = parser->error == YAML_MEMORY_ERROR ? "out of memory"
+                          : parser->problem                  ? parser->problem
+                                                             : "syntax error";
+    if (parser->context)
+        return s_error (self, line, NULL, "invalid YAML: %s (%s)", problem,
+                        parser->context);
+    return s_error (self, line, NULL, "invalid YAML: %s", problem);
+}
+
+//  Reads PATH whole into *DATA (caller wipes and frees) and *SIZE. Returns 0
+//  or -1 with the error written.
+static int
+s_read_file (s_loader_t *self, const char *path, char **data, size_t *size)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return s_error (self, 0, NULL, "cannot read: %s", strerror (errno));
+    char *buffer = malloc (AIGW_CONFIG_FILE_MAX_BYTES + 1);
+    if (!buffer) {
+        fclose (file);
+        return s_error (self, 0, NULL, "cannot read: out of memory");
+    }
+    size_t got = fread (buffer, 1, AIGW_CONFIG_FILE_MAX_BYTES + 1, file);
+    int failed = ferror (file);
+    int error = errno;
+    fclose (file);
+    if (failed || got > AIGW_CONFIG_FILE_MAX_BYTES) {
+        OPENSSL_cleanse (buffer, got);
+        free (buffer);
+        if (failed)
+            return s_error (self, 0, NULL, "cannot read: %s", strerror (error));
+        return s_error (self, 0, NULL, "larger than %d bytes",
+                        AIGW_CONFIG_FILE_MAX_BYTES);
+    }
+    *data = buffer;
+    *size = got;
+    return 0;
+}
+
+//  Parses the YAML file PATH into the config. Returns 0 or -1 with the
+//  error written.
+static int
+s_load_file (s_loader_t *self, const char *path)
+{
+    char *data = NULL;
+    size_t size = 0;
+    if (s_read_file (self, path, &data, &size))
+        return -1;
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize (&parser)) {
+        OPENSSL_cleanse (data, size);
+        free (data);
+        return s_error (self, 0, NULL, "out of memory");
+    }
+    yaml_parser_set_input_string (&parser, (const unsigned char *) data, size);
+    int rc = 0;
+    yaml_document_t doc;
+    if (!yaml_parser_load (&parser, &doc))
+        rc = s_yaml_error (self, &parser, data, size);
+    else {
+        self->doc = &doc;
+        yaml_node_t *root = yaml_document_get_root_node (&doc);
+        if (root)
+            rc = s_load_section (self, root, s_root_settings, self->config, "", NULL);
+        self->doc = NULL;
+        //  One document per file: a second one is a mistake, not more settings.
+        yaml_document_t next;
+        if (rc == 0 && !yaml_parser_load (&parser, &next))
+            rc = s_yaml_error (self, &parser, data, size);
+        else if (rc == 0) {
+            yaml_node_t *next_root = yaml_document_get_root_node (&next);
+            if (next_root)
+                rc = s_error (self, s_line (next_root), NULL,
+                              "only one YAML document is allowed");
+            s_document_wipe (&next);
+            yaml_document_delete (&next);
+        }
+        s_document_wipe (&doc);
+        yaml_document_delete (&doc);
+    }
+    if (parser.buffer.start)
+        OPENSSL_cleanse (parser.buffer.start,
+                         (size_t) (parser.buffer.end - parser.buffer.start));
+    if (parser.raw_buffer.start)
+        OPENSSL_cleanse (parser.raw_buffer.start,
+                         (size_t) (parser.raw_buffer.end - parser.raw_buffer.start));
+    yaml_parser_delete (&parser);
+    OPENSSL_cleanse (data, size);
+    free (data);
+    return rc;
+}
+
+//  Applies the environment overrides: each variable that is set and not
+//  empty replaces the setting. Returns 0 or -1 with the error written.
+static int
+s_load_env (s_loader_t *self)
+{
+    const char *source = self->source;
+    self->source = AIGW_CONFIG_ENV_SOURCE;
+    int rc = 0;
+    for (const s_setting_t *setting = s_env_settings; rc == 0 && setting->name;
+         setting++) {
+        const char *value = getenv (setting->name);
+        if (!value || !*value)
+            continue;
+        char *field = (char *) self->config + setting->offset;
+        char problem[AIGW_CONFIG_PROBLEM_MAX];
+        if (setting->kind == S_KIND_INT) {
+            int64_t number = 0;
+            if (s_parse_integer (value, setting->min, setting->max, &number))
+                rc = s_error (self, 0, setting->name,
+                              "expected an integer from %" PRId64 " to %" PRId64,
+                              setting->min, setting->max);
+            else
+                *(int *) field = (int) number;
+            continue;
+        }
+        assert (setting->kind == S_KIND_STRING);
+        if (setting->check && setting->check (value, problem, sizeof problem))
+            rc = s_error (self, 0, setting->name, "%s", problem);
+        else {
+            char *copy = strdup (value);
+            if (!copy)
+                rc = s_error (self, 0, setting->name, "out of memory");
+            else {
+                s_strfree ((char **) field);
+                *(char **) field = copy;
+            }
+        }
+    }
+    self->source = source;
+    return rc;
+}
+
+//  Sets every default that is not a list. Returns 0, or -1 out of memory.
+static int
+s_defaults (aigw_config_t *self)
+{
+    self->port = AIGW_DEFAULT_PORT;
+    self->max_body_bytes = AIGW_DEFAULT_MAX_BODY_BYTES;
+    self->request_timeout_ms = AIGW_DEFAULT_REQUEST_TIMEOUT_MS;
+    self->edge_threads = AIGW_DEFAULT_EDGE_THREADS;
+    self->edge_stack_kb = AIGW_DEFAULT_EDGE_STACK_KB;
+    self->heartbeat_ms = AIGW_DEFAULT_HEARTBEAT_MS;
+    self->liveness = AIGW_DEFAULT_LIVENESS;
+    self->queue_max = AIGW_DEFAULT_QUEUE_MAX;
+    self->worker_credit = AIGW_DEFAULT_WORKER_CREDIT;
+    self->default_rpm = AIGW_DEFAULT_RPM;
+    self->master_rpm = 0;
+    self->max_prompt_chars = AIGW_DEFAULT_MAX_PROMPT_CHARS;
+    self->cache_enabled = true;
+    self->cache_ttl_s = AIGW_DEFAULT_CACHE_TTL_S;
+    self->cache_max_bytes = AIGW_DEFAULT_CACHE_MAX_BYTES;
+    self->connect_timeout_ms = AIGW_DEFAULT_CONNECT_TIMEOUT_MS;
+    self->max_host_connections = AIGW_DEFAULT_MAX_HOST_CONNECTIONS;
+    self->host = strdup (AIGW_DEFAULT_HOST);
+    self->broker_endpoint = strdup (AIGW_DEFAULT_BROKER_ENDPOINT);
+    self->openai_base_url = strdup (AIGW_DEFAULT_OPENAI_BASE_URL);
+    self->anthropic_base_url = strdup (AIGW_DEFAULT_ANTHROPIC_BASE_URL);
+    self->log_level = strdup (AIGW_DEFAULT_LOG_LEVEL);
+    if (!self->host || !self->broker_endpoint || !self->openai_base_url
+        || !self->anthropic_base_url || !self->log_level)
+        return -1;
+    return 0;
+}
+
+//  Fills what depends on the whole load: default models, the master key's
+//  hash. Returns 0, or -1 out of memory.
+static int
+s_finish (aigw_config_t *self)
+{
+    size_t defaults = sizeof s_default_models / sizeof s_default_models[0];
+    for (size_t i = 0; self->model_count == 0 && i < defaults; i++) {
+        aigw_config_model_t *model = &self->models[i];
+        model->name = strdup (s_default_models[i]);
+        model->provider = strdup (AIGW_CONFIG_DEFAULT_MODEL_PROVIDER);
+        model->upstream_model = strdup (s_default_models[i]);
+        if (!model->name || !model->provider || !model->upstream_model)
+            return -1;  //  destroy frees every slot
+    }
+    if (self->model_count == 0)
+        self->model_count = (int) defaults;
+    OPENSSL_cleanse (self->master_sha256, sizeof self->master_sha256);
+    if (self->master_key && *self->master_key)
+        aigw_config_hash_secret (self->master_key, self->master_sha256);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Public API
+
+//  Load PATH (NULL: defaults only), then apply the environment. Returns NULL
+//  and writes "file:line: setting: problem" into ERR on any invalid input.
+//  Caller owns the result.
+aigw_config_t *
+aigw_config_new (const char *path, char *err, size_t err_size)
+{
+    if (err && err_size)
+        err[0] = 0;
+    s_loader_t loader = {.source = path ? path : "aigw_config",
+                         .err = err,
+                         .err_size = err_size};
+    aigw_config_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        s_error (&loader, 0, NULL, "out of memory");
+        return NULL;
+    }
+    loader.config = self;
+    int rc = s_defaults (self);
+    if (rc)
+        s_error (&loader, 0, NULL, "out of memory");
+    if (rc == 0 && path)
+        rc = s_load_file (&loader, path);
+    if (rc == 0)
+        rc = s_load_env (&loader);
+    if (rc == 0 && s_finish (self))
+        rc = s_error (&loader, 0, NULL, "out of memory");
+    if (rc)
+        aigw_config_destroy (&self);
+    return self;
+}
+
+//  Destroy; safe on NULL and twice. Wipes secrets before freeing.
+void
+aigw_config_destroy (aigw_config_t **self_p)
+{
+    assert (self_p);
+    aigw_config_t *self = *self_p;
+    if (!self)
+        return;
+    s_strfree (&self->host);
+    s_strfree (&self->broker_endpoint);
+    s_strfree (&self->master_key);
+    //  Every slot, not just the counted ones: a load that failed half-way
+    //  may have filled the next slot.
+    for (int i = 0; i < AIGW_CONFIG_MAX_KEYS; i++) {
+        s_strfree (&self->keys[i].name);
+        s_strfree (&self->keys[i].tenant);
+        s_strfree (&self->keys[i].role);
+    }
+    for (int i = 0; i < AIGW_CONFIG_MAX_RULES; i++) {
+        s_strfree (&self->rules[i].name);
+        s_strfree (&self->rules[i].pattern);
+    }
+    for (int i = 0; i < AIGW_CONFIG_MAX_MODELS; i++) {
+        s_strfree (&self->models[i].name);
+        s_strfree (&self->models[i].provider);
+        s_strfree (&self->models[i].upstream_model);
+    }
+    s_strfree (&self->openai_base_url);
+    s_strfree (&self->openai_api_key);
+    s_strfree (&self->anthropic_base_url);
+    s_strfree (&self->anthropic_api_key);
+    s_strfree (&self->log_level);
+    s_strfree (&self->database_url);   //  may carry a password
+    OPENSSL_cleanse (self, sizeof *self);   //  the key and master hashes
+    free (self);
+    *self_p = NULL;
+}
+
+//  Find a model by name, or NULL. The result belongs to SELF.
+const aigw_config_model_t *
+aigw_config_model (const aigw_config_t *self, const char *name)
+{
+    assert (self);
+    if (!name)
+        return NULL;
+    for (int i = 0; i < self->model_count; i++)
+        if (strcmp (self->models[i].name, name) == 0)
+            return &self->models[i];
+    return NULL;
+}
+
+//  SHA-256 of a secret, for key comparison. SECRET must not be NULL.
+void
+aigw_config_hash_secret (const char *secret, unsigned char out[32])
+{
+    assert (secret);
+    unsigned int size = 0;
+    //  Fails only if libcrypto is broken or out of memory; a process that
+    //  cannot hash cannot authenticate anyone, so stop rather than go on
+    //  with a wrong hash.
+    int ok = EVP_Digest (secret, strlen (secret), out, &size, EVP_sha256 (), NULL);
+    assert (ok == 1 && size == AIGW_CONFIG_SHA256_BYTES);
+    (void) ok;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+//  The environment variables the test touches: saved first, restored last.
+static const char *s_test_vars[] = {
+    "AIGW_PORT", "AIGW_HOST", "DATABASE_URL", "AIGW_MASTER_KEY", "AIGW_BROKER",
+    "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL", "AIGW_LOG_LEVEL", "AIGW_TEST_HOST", "AIGW_TEST_PORT",
+    "AIGW_TEST_SECRET", "AIGW_TEST_UNSET"};
+#define S_TEST_VAR_COUNT (sizeof s_test_vars / sizeof s_test_vars[0])
+#define S_TEST_PATH_MAX 64      //  a mkstemp path under /tmp
+#define S_TEST_TEXT_MAX (256 * 1024) //  the largest generated test file
+
+//  Writes TEXT to a new temp file and returns its name in PATH.
+static void
+s_test_write (const char *text, char *path, size_t path_size)
+{
+    snprintf (path, path_size, "/tmp/aigw-config-test-XXXXXX");
+    int fd = mkstemp (path);
+    assert (fd >= 0);
+    size_t len = strlen (text);
+    assert (write (fd, text, len) == (ssize_t) len);
+    close (fd);
+}
+
+//  Loads TEXT from a temp file (removed after). Returns the config or NULL
+//  with ERR set; PATH gets the file name used.
+static aigw_config_t *
+s_test_load (const char *text, char *path, char *err)
+{
+    s_test_write (text, path, S_TEST_PATH_MAX);
+    aigw_config_t *config = aigw_config_new (path, err, AIGW_CONFIG_ERR_MAX);
+    unlink (path);
+    return config;
+}
+
+//  Asserts that TEXT fails to load with "PATH:" followed by EXPECT.
+static void
+s_test_error (bool verbose, const char *text, const char *expect)
+{
+    char path[S_TEST_PATH_MAX];
+    char err[AIGW_CONFIG_ERR_MAX];
+    aigw_config_t *config = s_test_load (text, path, err);
+    char want[AIGW_CONFIG_ERR_MAX];
+    snprintf (want, sizeof want, "%s:%s", path, expect);
+    if (verbose || config || strncmp (err, want, strlen (want)) != 0)
+        printf ("\n    want: %s\n    got:  %s", want, config ? "(loaded)" : err);
+    assert (config == NULL);
+    assert (strncmp (err, want, strlen (want)) == 0);
+}
+
+//  Selftest: public API only; writes its files under /tmp and removes them,
+//  and leaves the environment as it found it.
+void
+aigw_config_test (bool verbose)
+{
+    char path[S_TEST_PATH_MAX];
+    char err[AIGW_CONFIG_ERR_MAX];
+    char *saved[S_TEST_VAR_COUNT];
+    for (size_t i = 0; i < S_TEST_VAR_COUNT; i++) {
+        const char *value = getenv (s_test_vars[i]);
+        saved[i] = value ? strdup (value) : NULL;
+        unsetenv (s_test_vars[i]);
+    }
+
+    //  Hash: the FIPS 180-2 vectors.
+    unsigned char hash[32];
+    static const unsigned char abc[32] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+        0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+        0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    aigw_config_hash_secret ("abc", hash);
+    assert (memcmp (hash, abc, sizeof abc) == 0);
+    static const unsigned char empty[32] = {
+        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+        0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+        0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    aigw_config_hash_secret ("", hash);
+    assert (memcmp (hash, empty, sizeof empty) == 0);
+
+    //  Defaults.
+    aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
+    assert (config);
+    assert (strcmp (config->host, AIGW_DEFAULT_HOST) == 0);
+    assert (config->port == AIGW_DEFAULT_PORT);
+    assert (config->max_body_bytes == AIGW_DEFAULT_MAX_BODY_BYTES);
+    assert (config->request_timeout_ms == AIGW_DEFAULT_REQUEST_TIMEOUT_MS);
+    assert (config->edge_threads == AIGW_DEFAULT_EDGE_THREADS);
+    assert (config->edge_stack_kb == AIGW_DEFAULT_EDGE_STACK_KB);
+    assert (strcmp (config->broker_endpoint, AIGW_DEFAULT_BROKER_ENDPOINT) == 0);
+    assert (config->heartbeat_ms == AIGW_DEFAULT_HEARTBEAT_MS);
+    assert (config->liveness == AIGW_DEFAULT_LIVENESS);
+    assert (config->queue_max == AIGW_DEFAULT_QUEUE_MAX);
+    assert (config->worker_credit == AIGW_DEFAULT_WORKER_CREDIT);
+    assert (config->master_key == NULL);
+    assert (memcmp (config->master_sha256, (unsigned char[32]){0}, 32) == 0);
+    assert (config->key_count == 0);
+    assert (config->default_rpm == AIGW_DEFAULT_RPM);
+    assert (config->master_rpm == 0);
+    assert (config->max_prompt_chars == AIGW_DEFAULT_MAX_PROMPT_CHARS);
+    assert (config->rule_count == 0);
+    assert (config->cache_enabled);
+    assert (config->cache_ttl_s == AIGW_DEFAULT_CACHE_TTL_S);
+    assert (config->cache_max_bytes == AIGW_DEFAULT_CACHE_MAX_BYTES);
+    assert (strcmp (config->openai_base_url, AIGW_DEFAULT_OPENAI_BASE_URL) == 0);
+    assert (strcmp (config->anthropic_base_url, AIGW_DEFAULT_ANTHROPIC_BASE_URL)
+            == 0);
+    assert (config->openai_api_key == NULL);
+    assert (config->anthropic_api_key == NULL);
+    assert (config->connect_timeout_ms == AIGW_DEFAULT_CONNECT_TIMEOUT_MS);
+    assert (config->max_host_connections == AIGW_DEFAULT_MAX_HOST_CONNECTIONS);
+    assert (config->model_count == 3);
+    assert (strcmp (config->models[0].name, "gpt-4o-mini") == 0);
+    assert (strcmp (config->models[2].upstream_model, "text-embedding-3-small")
+            == 0);
+    const aigw_config_model_t *model = aigw_config_model (config, "gpt-4o");
+    assert (model && strcmp (model->provider, "openai") == 0);
+    assert (aigw_config_model (config, "gpt-5") == NULL);
+    assert (aigw_config_model (config, NULL) == NULL);
+    assert (strcmp (config->log_level, "info") == 0);
+    assert (config->database_url == NULL);
+    aigw_config_destroy (&config);
+    assert (config == NULL);
+    aigw_config_destroy (&config);
+
+    //  An empty file, and one with only comments, are all defaults.
+    config = s_test_load ("", path, err);
+    assert (config && config->port == AIGW_DEFAULT_PORT && config->model_count == 3);
+    aigw_config_destroy (&config);
+    config = s_test_load ("# nothing\n---\n", path, err);
+    assert (config);
+    aigw_config_destroy (&config);
+
+    //  Every setting.
+    const char *full =
+        "# every setting\n"
+        "server:\n"
+        "  host: 0.0.0.0\n"
+        "  port: 9000\n"
+        "  max_body_bytes: 1048576\n"
+        "  request_timeout_ms: 60000\n"
+        "  threads: 64\n"
+        "  thread_stack_kb: 512\n"
+        "broker:\n"
+        "  endpoint: tcp://127.0.0.1:5555\n"
+        "  heartbeat_ms: 500\n"
+        "  liveness: 3\n"
+        "  queue_max: 100\n"
+        "  worker_credit: 10\n"
+        "auth:\n"
+        "  master_key: sk-master-file\n"
+        "  keys:\n"
+        "    - name: team-a\n"
+        "      key: sk-team-a\n"
+        "      tenant: team-a\n"
+        "      role: admin\n"
+        "      rpm: 60\n"
+        "    - name: team-b\n"
+        "      key_sha256: BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\n"
+        "      tenant: team-b\n"
+        "ratelimit:\n"
+        "  default_rpm: 100\n"
+        "  master_rpm: 1000\n"
+        "guardrail:\n"
+        "  max_prompt_chars: 5000\n"
+        "  deny:\n"
+        "    - name: no-passwords\n"
+        "      pattern: \"(?i)password\\\\s*[:=]\"\n"
+        "    - {name: no-ssn, pattern: '\\d{3}-\\d{2}-\\d{4}'}\n"
+        "cache:\n"
+        "  enabled: false\n"
+        "  ttl_s: 60\n"
+        "  max_bytes: 1024\n"
+        "providers:\n"
+        "  connect_timeout_ms: 1000\n"
+        "  max_host_connections: 8\n"
+        "  openai:\n"
+        "    base_url: http://127.0.0.1:9999/v1\n"
+        "    api_key: sk-openai-file\n"
+        "  anthropic:\n"
+        "    base_url: http://127.0.0.1:9998\n"
+        "    api_key: sk-ant-file\n"
+        "models:\n"
+        "  - name: fast\n"
+        "    provider: openai\n"
+        "    upstream_model: gpt-4o-mini\n"
+        "  - name: claude-3-5-haiku\n"
+        "    provider: anthropic\n"
+        "log_level: debug\n"
+        "database_url: postgresql://aigw@localhost/aigw\n";
+    config = s_test_load (full, path, err);
+    if (!config)
+        printf ("\n    %s", err);
+    assert (config);
+    assert (strcmp (config->host, "0.0.0.0") == 0);
+    assert (config->port == 9000);
+    assert (config->max_body_bytes == 1048576);
+    assert (config->request_timeout_ms == 60000);
+    assert (config->edge_threads == 64);
+    assert (config->edge_stack_kb == 512);
+    assert (strcmp (config->broker_endpoint, "tcp://127.0.0.1:5555") == 0);
+    assert (config->heartbeat_ms == 500);
+    assert (config->liveness == 3);
+    assert (config->queue_max == 100);
+    assert (config->worker_credit == 10);
+    assert (strcmp (config->master_key, "sk-master-file") == 0);
+    aigw_config_hash_secret ("sk-master-file", hash);
+    assert (memcmp (config->master_sha256, hash, 32) == 0);
+    assert (config->key_count == 2);
+    assert (strcmp (config->keys[0].name, "team-a") == 0);
+    assert (strcmp (config->keys[0].tenant, "team-a") == 0);
+    assert (strcmp (config->keys[0].role, "admin") == 0);
+    assert (config->keys[0].rpm == 60);
+    aigw_config_hash_secret ("sk-team-a", hash);
+    assert (memcmp (config->keys[0].sha256, hash, 32) == 0);
+    assert (strcmp (config->keys[1].role, AIGW_DEFAULT_ROLE) == 0);
+    assert (config->keys[1].rpm == 0);
+    assert (memcmp (config->keys[1].sha256, abc, 32) == 0);
+    assert (config->default_rpm == 100);
+    assert (config->master_rpm == 1000);
+    assert (config->max_prompt_chars == 5000);
+    assert (config->rule_count == 2);
+    assert (strcmp (config->rules[0].name, "no-passwords") == 0);
+    assert (strcmp (config->rules[0].pattern, "(?i)password\\s*[:=]") == 0);
+    assert (strcmp (config->rules[1].pattern, "\\d{3}-\\d{2}-\\d{4}") == 0);
+    assert (!config->cache_enabled);
+    assert (config->cache_ttl_s == 60);
+    assert (config->cache_max_bytes == 1024);
+    assert (config->connect_timeout_ms == 1000);
+    assert (config->max_host_connections == 8);
+    assert (strcmp (config->openai_base_url, "http://127.0.0.1:9999/v1") == 0);
+    assert (strcmp (config->openai_api_key, "sk-openai-file") == 0);
+    assert (strcmp (config->anthropic_base_url, "http://127.0.0.1:9998") == 0);
+    assert (strcmp (config->anthropic_api_key, "sk-ant-file") == 0);
+    assert (config->model_count == 2);
+    model = aigw_config_model (config, "fast");
+    assert (model && strcmp (model->upstream_model, "gpt-4o-mini") == 0);
+    model = aigw_config_model (config, "claude-3-5-haiku");
+    assert (model && strcmp (model->provider, "anthropic") == 0);
+    assert (strcmp (model->upstream_model, "claude-3-5-haiku") == 0);
+    assert (aigw_config_model (config, "gpt-4o") == NULL);
+    assert (strcmp (config->log_level, "debug") == 0);
+    assert (strcmp (config->database_url, "postgresql://aigw@localhost/aigw") == 0);
+    aigw_config_destroy (&config);
+
+    //  ${VAR} expansion, before type checks; unset expands to empty, and an
+    //  empty optional string is unset.
+    setenv ("AIGW_TEST_HOST", "10.0.0.1", 1);
+    setenv ("AIGW_TEST_PORT", "7000", 1);
+    setenv ("AIGW_TEST_SECRET", "sk-from-env", 1);
+    config = s_test_load ("server:\n"
+                          "  host: ${AIGW_TEST_HOST}\n"
+                          "  port: ${AIGW_TEST_PORT}\n"
+                          "auth:\n"
+                          "  master_key: ${AIGW_TEST_UNSET}\n"
+                          "  keys:\n"
+                          "    - name: k\n"
+                          "      key: \"${AIGW_TEST_SECRET}\"\n"
+                          "      tenant: t-${AIGW_TEST_PORT}-${AIGW_TEST_UNSET}x\n"
+                          "providers:\n"
+                          "  openai:\n"
+                          "    api_key: ${AIGW_TEST_UNSET}\n"
+                          "log_level: ${AIGW_TEST_UNSET}\n"
+                          "database_url: 'lit $${HOME} $$ $x ${AIGW_TEST_PORT}'\n",
+                          path, err);
+    assert (config);
+    assert (strcmp (config->host, "10.0.0.1") == 0);
+    assert (config->port == 7000);
+    assert (config->master_key == NULL);
+    aigw_config_hash_secret ("sk-from-env", hash);
+    assert (memcmp (config->keys[0].sha256, hash, 32) == 0);
+    assert (strcmp (config->keys[0].tenant, "t-7000-x") == 0);
+    assert (config->openai_api_key == NULL);
+    assert (strcmp (config->log_level, "info") == 0);
+    assert (strcmp (config->database_url, "lit ${HOME} $$ $x 7000") == 0);
+    aigw_config_destroy (&config);
+
+    //  The environment overrides the file; empty variables do not.
+    const char *file = "server: {host: 1.2.3.4, port: 9000}\n"
+                       "broker: {endpoint: 'ipc:///tmp/a'}\n"
+                       "auth: {master_key: sk-file}\n"
+                       "providers:\n"
+                       "  openai: {base_url: 'http://a', api_key: a}\n"
+                       "  anthropic: {base_url: 'http://b', api_key: b}\n"
+                       "log_level: warn\n"
+                       "database_url: postgresql:///file\n";
+    setenv ("AIGW_PORT", "9100", 1);
+    setenv ("AIGW_HOST", "::1", 1);
+    setenv ("DATABASE_URL", "postgresql:///env", 1);
+    setenv ("AIGW_MASTER_KEY", "sk-env-master", 1);
+    setenv ("AIGW_BROKER", "tcp://*:5555", 1);
+    setenv ("OPENAI_API_KEY", "sk-env-openai", 1);
+    setenv ("OPENAI_BASE_URL", "http://127.0.0.1:1/v1", 1);
+    setenv ("ANTHROPIC_API_KEY", "sk-env-ant", 1);
+    setenv ("ANTHROPIC_BASE_URL", "http://127.0.0.1:2", 1);
+    setenv ("AIGW_LOG_LEVEL", "", 1);
+    config = s_test_load (file, path, err);
+    assert (config);
+    assert (config->port == 9100);
+    assert (strcmp (config->host, "::1") == 0);
+    assert (strcmp (config->database_url, "postgresql:///env") == 0);
+    assert (strcmp (config->master_key, "sk-env-master") == 0);
+    aigw_config_hash_secret ("sk-env-master", hash);
+    assert (memcmp (config->master_sha256, hash, 32) == 0);
+    assert (strcmp (config->broker_endpoint, "tcp://*:5555") == 0);
+    assert (strcmp (config->openai_api_key, "sk-env-openai") == 0);
+    assert (strcmp (config->openai_base_url, "http://127.0.0.1:1/v1") == 0);
+    assert (strcmp (config->anthropic_api_key, "sk-env-ant") == 0);
+    assert (strcmp (config->anthropic_base_url, "http://127.0.0.1:2") == 0);
+    assert (strcmp (config->log_level, "warn") == 0);
+    aigw_config_destroy (&config);
+    setenv ("AIGW_LOG_LEVEL", "error", 1);
+    config = aigw_config_new (NULL, err, sizeof err);
+    assert (config && strcmp (config->log_level, "error") == 0);
+    assert (config->port == 9100);
+    aigw_config_destroy (&config);
+
+    //  Bad environment values name the variable.
+    const char *bad_env[][3] = {
+        {"AIGW_PORT", "abc", "AIGW_PORT: expected an integer from 1 to 65535"},
+        {"AIGW_PORT", "0", "AIGW_PORT: expected an integer from 1 to 65535"},
+        {"AIGW_LOG_LEVEL", "loud",
+         "AIGW_LOG_LEVEL: expected error, warn, info or debug"},
+        {"AIGW_BROKER", "nowhere", "AIGW_BROKER: expected an inproc://, ipc:// "
+                                   "or tcp:// endpoint"},
+        {"OPENAI_BASE_URL", "api.openai.com",
+         "OPENAI_BASE_URL: expected an http:// or https:// URL"}};
+    for (size_t i = 0; i < sizeof bad_env / sizeof bad_env[0]; i++) {
+        setenv ("AIGW_PORT", "9100", 1);
+        setenv ("AIGW_LOG_LEVEL", "info", 1);
+        setenv ("AIGW_BROKER", "inproc://x", 1);
+        setenv ("OPENAI_BASE_URL", "http://x", 1);
+        setenv (bad_env[i][0], bad_env[i][1], 1);
+        config = aigw_config_new (NULL, err, sizeof err);
+        char want[AIGW_CONFIG_ERR_MAX];
+        snprintf (want, sizeof want, "environment: %s", bad_env[i][2]);
+        if (verbose || config || strcmp (err, want))
+            printf ("\n    want: %s\n    got:  %s", want, err);
+        assert (!config && strcmp (err, want) == 0);
+    }
+    for (size_t i = 0; i < S_TEST_VAR_COUNT; i++)
+        unsetenv (s_test_vars[i]);
+
+    //  Errors: "FILE:LINE: SETTING: problem".
+    s_test_error (verbose, "server:\n  port: 70000\n",
+                  "2: server.port: expected an integer from 1 to 65535");
+    s_test_error (verbose, "servr:\n  port: 1\n", "1: servr: unknown setting");
+    s_test_error (verbose, "server:\n  prot: 1\n", "2: server.prot: unknown setting");
+    s_test_error (verbose,
+                  "guardrail:\n"
+                  "  deny:\n"
+                  "    - name: a\n"
+                  "      pattern: a+\n"
+                  "    - name: b\n"
+                  "      pattern: \"(abcd\"\n",
+                  "6: guardrail.deny[1].pattern: invalid regex at offset 5: "
+                  "missing closing parenthesis");
+    s_test_error (verbose,
+                  "# keys\n"
+                  "auth:\n"
+                  "  keys:\n"
+                  "    - name: team-a\n"
+                  "      tenant: team-a\n",
+                  "4: auth.keys[0]: needs key or key_sha256");
+    s_test_error (verbose, "auth:\n  keys:\n    - {key: x, tenant: t}\n",
+                  "3: auth.keys[0]: needs name");
+    s_test_error (verbose, "auth:\n  keys:\n    - {name: n, key: x}\n",
+                  "3: auth.keys[0]: needs tenant");
+    s_test_error (verbose, "auth:\n  keys:\n    - {name: n, key: x, tenant: t, x: 1}\n",
+                  "3: auth.keys[0].x: unknown setting");
+    s_test_error (verbose,
+                  "auth:\n  keys:\n    - {name: n, key_sha256: abc, tenant: t}\n",
+                  "3: auth.keys[0].key_sha256: expected 64 hex digits");
+    s_test_error (verbose,
+                  "auth:\n  keys:\n    - {name: n, key: x, tenant: t,\n"
+                  "       key_sha256: e3b0c44298fc1c149afbf4c8996fb924"
+                  "27ae41e4649b934ca495991b7852b855}\n",
+                  "3: auth.keys[0]: give key or key_sha256, not both");
+    s_test_error (verbose,
+                  "auth:\n  keys:\n    - {name: a, key: x, tenant: t}\n    - {name: b, tenant: t,\n"
+                  "       key_sha256: 2D711642B726B04401627CA9FBAC32F5"
+                  "C8530FB1903CC4DB02258717921A4881}\n",
+                  "5: auth.keys[1].key_sha256: same secret as auth.keys[0]");
+    s_test_error (verbose, "server:\n  port: 8000\n bad: 1\n", "3: invalid YAML: ");
+    s_test_error (verbose, "server: [1, 2\n", "2: invalid YAML: ");
+    s_test_error (verbose, "a: *nope\n", "1: invalid YAML: ");
+    s_test_error (verbose, "server:\n  port: 1\n  port: 2\n",
+                  "3: server.port: duplicate setting (also on line 2)");
+    s_test_error (verbose,
+                  "auth:\n  keys:\n"
+                  "    - {name: a, key: x1, tenant: t}\n"
+                  "    - name: a\n"
+                  "      key: x2\n"
+                  "      tenant: t\n",
+                  "4: auth.keys[1].name: duplicate name (also auth.keys[0])");
+    s_test_error (verbose,
+                  "guardrail:\n  deny:\n"
+                  "    - {name: a, pattern: x}\n"
+                  "    - {name: a, pattern: y}\n",
+                  "4: guardrail.deny[1].name: duplicate name (also guardrail.deny[0])");
+    s_test_error (verbose,
+                  "models:\n  - {name: m, provider: openai}\n"
+                  "  - {name: m, provider: openai}\n",
+                  "3: models[1].name: duplicate name (also models[0])");
+    s_test_error (verbose, "models:\n  - name: m\n    provider: mistral\n",
+                  "3: models[0].provider: unknown provider, expected openai or "
+                  "anthropic");
+    s_test_error (verbose, "models:\n  - name: m\n", "2: models[0]: needs provider");
+    s_test_error (verbose, "models:\n  - provider: openai\n", "2: models[0]: needs name");
+    s_test_error (verbose, "log_level: verbose\n",
+                  "1: log_level: expected error, warn, info or debug");
+    s_test_error (verbose, "server: 5\n", "1: server: expected a mapping");
+    s_test_error (verbose, "providers:\n  openai: [a]\n",
+                  "2: providers.openai: expected a mapping");
+    s_test_error (verbose, "auth:\n  keys:\n    - just-a-string\n",
+                  "3: auth.keys[0]: expected a mapping");
+    s_test_error (verbose, "models: {name: m}\n", "1: models: expected a list");
+    s_test_error (verbose, "- server\n", "1: expected a mapping of settings at the top level");
+    s_test_error (verbose, "server: {}\n---\nserver: {}\n",
+                  "3: only one YAML document is allowed");
+    s_test_error (verbose, "? [a]\n: 1\n", "1: expected a setting name, found a list");
+    s_test_error (verbose, "cache:\n  enabled: yes\n",
+                  "2: cache.enabled: expected true or false");
+    s_test_error (verbose, "server:\n  host: [a]\n", "2: server.host: expected a string");
+    s_test_error (verbose, "server:\n  host: \"a\\0b\"\n",
+                  "2: server.host: contains a NUL character");
+    s_test_error (verbose, "server:\n  host: ${AIGW_TEST_HOST\n",
+                  "2: server.host: unterminated ${ (write $${ for a literal ${)");
+    s_test_error (verbose, "server:\n  host: ${1X}\n",
+                  "2: server.host: invalid variable name in ${...}");
+    s_test_error (verbose, "server:\n  port: ${AIGW_TEST_UNSET}\n",
+                  "2: server.port: expected an integer from 1 to 65535");
+    s_test_error (verbose, "broker:\n  endpoint: localhost:5555\n",
+                  "2: broker.endpoint: expected an inproc://, ipc:// or tcp:// endpoint");
+    s_test_error (verbose, "providers:\n  anthropic:\n    base_url: ftp://x\n",
+                  "3: providers.anthropic.base_url: expected an http:// or https:// URL");
+    const char *bad_integers[] = {"-1", "+5", "0x10", "1.5", "08000", "1e3", "1_000",
+                                  "\"\"", "99999999999999999999999", "\" 80 \""};
+    for (size_t i = 0; i < sizeof bad_integers / sizeof bad_integers[0]; i++) {
+        char text[AIGW_CONFIG_ERR_MAX];
+        snprintf (text, sizeof text, "broker:\n  liveness: %s\n", bad_integers[i]);
+        s_test_error (verbose, text, "2: broker.liveness: expected an integer from 1 to 100");
+    }
+    s_test_error (verbose, "cache:\n  max_bytes: 1099511627777\n",
+                  "2: cache.max_bytes: expected an integer from 1 to 1099511627776");
+    s_test_error (verbose, "ratelimit:\n  master_rpm: 1000000001\n",
+                  "2: ratelimit.master_rpm: expected an integer from 0 to 1000000000");
+    s_test_error (verbose, "a: \xc3\x28\n", "1: invalid YAML: ");
+
+    //  Count limits: one entry too many is an error on that entry's line.
+    char *text = malloc (S_TEST_TEXT_MAX);
+    assert (text);
+    struct {
+        const char *head;       //  section lines
+        const char *item;       //  one entry, %d its number
+        int max;                //  the limit
+        const char *setting;    //  the list's setting name
+        int head_lines;         //  lines before the first entry
+    } lists[] = {
+        {"auth:\n  keys:\n", "    - {name: k%d, key: s%d, tenant: t}\n",
+         AIGW_CONFIG_MAX_KEYS, "auth.keys", 2},
+        {"guardrail:\n  deny:\n", "    - {name: r%d, pattern: 'x%d'}\n",
+         AIGW_CONFIG_MAX_RULES, "guardrail.deny", 2},
+        {"models:\n", "  - {name: m%d, provider: openai, upstream_model: u%d}\n",
+         AIGW_CONFIG_MAX_MODELS, "models", 1}};
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+        size_t used = (size_t) snprintf (text, S_TEST_TEXT_MAX, "%s", lists[l].head);
+        for (int i = 0; i < lists[l].max; i++)
+            used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
+                                       lists[l].item, i, i);
+        assert (used < S_TEST_TEXT_MAX);
+        config = s_test_load (text, path, err);
+        assert (config);
+        assert (lists[l].max
+                == (l == 0 ? config->key_count
+                    : l == 1 ? config->rule_count
+                             : config->model_count));
+        aigw_config_destroy (&config);
+        used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
+                                   lists[l].item, lists[l].max, lists[l].max);
+        assert (used < S_TEST_TEXT_MAX);
+        char want[AIGW_CONFIG_ERR_MAX];
+        snprintf (want, sizeof want, "%d: %s[%d]: too many entries (at most %d)",
+                  lists[l].head_lines + lists[l].max + 1, lists[l].setting,
+                  lists[l].max, lists[l].max);
+        s_test_error (verbose, text, want);
+    }
+    free (text);
+
+    //  A file that cannot be read: no line.
+    char want[AIGW_CONFIG_ERR_MAX];
+    config = aigw_config_new ("/nonexistent/aigw.yaml", err, sizeof err);
+    assert (!config);
+    assert (strcmp (err, "/nonexistent/aigw.yaml: cannot read: No such file or directory")
+            == 0);
+    config = aigw_config_new ("/tmp", err, sizeof err);
+    assert (!config);
+    assert (strcmp (err, "/tmp: cannot read: Is a directory") == 0);
+
+    //  Secrets never reach an error message.
+    const char *leaks[] = {
+        "auth:\n  master_key: sk-leak-1\n  keys:\n"
+        "    - {name: a, key: sk-leak-2, tenant: t}\n"
+        "    - {name: b, key: sk-leak-2, tenant: t}\n",
+        "auth:\n  keys:\n    - {name: a, key: sk-leak-3, tenant: t,\n"
+        "       key_sha256: " "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855}\n",
+        "auth:\n  keys:\n    - {name: a, key: [sk-leak-5], tenant: t}\n",
+        "providers:\n  openai:\n    api_key: {sk-leak-6: 1}\n",
+        "providers:\n  openai:\n    api_key: sk-leak-7\n    base_url: sk-leak-8\n",
+        "auth:\n  master_key: sk-leak-9 ${\n"};
+    for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++) {
+        config = s_test_load (leaks[i], path, err);
+        if (verbose)
+            printf ("\n    leak test: %s", err);
+        assert (!config);
+        assert (strstr (err, path) == err);
+        assert (strstr (err, "sk-leak") == NULL);
+    }
+    config = s_test_load (leaks[0], path, err);
+    snprintf (want, sizeof want, "%s:5: auth.keys[1].key: same secret as auth.keys[0]",
+              path);
+    assert (strcmp (err, want) == 0);
+    setenv ("AIGW_MASTER_KEY", "sk-leak-env", 1);
+    setenv ("AIGW_PORT", "sk-leak-port", 1);
+    config = aigw_config_new (NULL, err, sizeof err);
+    assert (!config && strstr (err, "sk-leak") == NULL);
+    unsetenv ("AIGW_MASTER_KEY");
+    unsetenv ("AIGW_PORT");
+
+    //  A NULL or tiny error buffer is fine.
+    config = s_test_load ("servr: 1\n", path, NULL);
+    assert (!config);
+    config = s_test_load ("servr: 1\n", path, err);
+    assert (!config);
+    char tiny[4];
+    s_test_write ("servr: 1\n", path, sizeof path);
+    assert (aigw_config_new (path, tiny, sizeof tiny) == NULL);
+    assert (strlen (tiny) == 3);
+    unlink (path);
+
+    for (size_t i = 0; i < S_TEST_VAR_COUNT; i++) {
+        if (saved[i])
+            setenv (s_test_vars[i], saved[i], 1);
+        free (saved[i]);
+    }
+}
