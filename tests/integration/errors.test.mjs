@@ -1,0 +1,167 @@
+// Everything a client can get wrong, and everything upstream can do wrong:
+// each answer is an OpenAI-shaped error with the right status, type and code.
+import {
+  MODES, assert, assertDataPlaneHeaders, assertError, describe, intHeader, it, nonce,
+  postChunked, request, useGateway,
+} from './lib.mjs';
+
+const MAX_BODY_BYTES = 65536;
+
+for (const mode of MODES) {
+  describe(`errors (${mode})`, () => {
+    const gw = useGateway({
+      mode,
+      config: {
+        server: { max_body_bytes: MAX_BODY_BYTES, request_timeout_ms: 1500 },
+        auth: {
+          keys: [{ name: 'limited', tenant: 'team-limited', role: 'developer', rpm: 3 }],
+        },
+      },
+    });
+
+    describe('401: authentication', () => {
+      it('rejects a request without a key', async () => {
+        const res = await gw.chat(`hi ${nonce()}`, { key: null });
+        assertError(res, { status: 401, type: 'authentication_error', code: 'invalid_api_key' });
+      });
+
+      it('rejects an unknown key', async () => {
+        const res = await gw.chat(`hi ${nonce()}`, { key: `sk-wrong-${nonce(16)}` });
+        assertError(res, { status: 401, type: 'authentication_error', code: 'invalid_api_key' });
+      });
+
+      it('rejects an unknown key on /v1/models too', async () => {
+        const res = await gw.fetch('/v1/models', { key: `sk-wrong-${nonce(16)}` });
+        assertError(res, { status: 401, type: 'authentication_error', code: 'invalid_api_key' });
+      });
+
+      it('accepts the key in x-api-key', async () => {
+        const res = await gw.chat(`hi ${nonce()}`, { key: null,
+                                                     headers: { 'x-api-key': gw.masterKey } });
+        assert.equal(res.status, 200, res.text);
+      });
+
+      it('does not echo the key it rejected', async () => {
+        const wrong = `sk-wrong-${nonce(16)}`;
+        const res = await gw.chat(`hi ${nonce()}`, { key: wrong });
+        assert.equal(res.status, 401);
+        assert.ok(!res.text.includes(wrong), 'the error message contains the key');
+      });
+    });
+
+    describe('400: malformed requests', () => {
+      it('rejects invalid JSON', async () => {
+        const res = await gw.fetch('/v1/chat/completions', { body: '{"model": "gpt-4o-mini", ' });
+        assertError(res, { status: 400, type: 'invalid_request_error', code: 'invalid_json' });
+      });
+
+      it('names a missing model', async () => {
+        const res = await gw.fetch('/v1/chat/completions', {
+          body: { messages: [{ role: 'user', content: 'hi' }] },
+        });
+        assertError(res, { status: 400, type: 'invalid_request_error', code: 'missing_field',
+                           param: 'model' });
+      });
+
+      it('names missing messages', async () => {
+        const res = await gw.fetch('/v1/chat/completions', { body: { model: 'gpt-4o-mini' } });
+        assertError(res, { status: 400, type: 'invalid_request_error', code: 'missing_field',
+                           param: 'messages' });
+      });
+
+      it('carries the client request id into the error body', async () => {
+        const mine = `req-${nonce()}`;
+        const res = await gw.fetch('/v1/chat/completions', {
+          body: 'not json', headers: { 'x-request-id': mine },
+        });
+        const e = assertError(res, { status: 400, code: 'invalid_json' });
+        assert.equal(e.request_id, mine);
+      });
+    });
+
+    describe('404: unknown model and path', () => {
+      it('rejects an unknown model', async () => {
+        const res = await gw.chat(`hi ${nonce()}`, { model: 'no-such-model' });
+        assertError(res, { status: 404, type: 'invalid_request_error', code: 'model_not_found',
+                           param: 'model' });
+      });
+
+      it('rejects an unknown path', async () => {
+        const res = await gw.fetch('/v1/no/such/path');
+        assertError(res, { status: 404, code: 'not_found' });
+      });
+    });
+
+    describe('413: body too large', () => {
+      const big = () => JSON.stringify({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'x'.repeat(MAX_BODY_BYTES * 3) }],
+      });
+
+      it('rejects a body over server.max_body_bytes', async () => {
+        const res = await gw.fetch('/v1/chat/completions', { body: big() });
+        assertError(res, { status: 413, code: 'request_too_large' });
+      });
+
+      it('rejects it with chunked transfer encoding too', async () => {
+        const res = await postChunked(`${gw.url}/v1/chat/completions`, big(), {
+          headers: { authorization: `Bearer ${gw.masterKey}` },
+        });
+        assertError(res, { status: 413, code: 'request_too_large' });
+      });
+
+      it('still serves after rejecting big bodies', async () => {
+        const res = await gw.chat(`small ${nonce()}`);
+        assert.equal(res.status, 200, res.text);
+      });
+    });
+
+    describe('429: rate limit', () => {
+      it('allows the key its rpm, then answers 429 with Retry-After', async () => {
+        const key = gw.key('limited');
+        for (let i = 1; i <= 3; i++) {
+          const ok = await gw.chat(`request ${i} ${nonce()}`, { key });
+          assert.equal(ok.status, 200, `request ${i}: ${ok.text}`);
+          assertDataPlaneHeaders(ok);
+          assert.equal(intHeader(ok, 'x-ratelimit-limit'), 3);
+          assert.equal(intHeader(ok, 'x-ratelimit-remaining'), 3 - i);
+        }
+        const res = await gw.chat(`one too many ${nonce()}`, { key });
+        assertError(res, { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded' });
+        assert.ok(intHeader(res, 'retry-after') >= 1, 'Retry-After < 1');
+        assert.ok(intHeader(res, 'retry-after') <= 61, 'Retry-After beyond the minute window');
+        assert.equal(intHeader(res, 'x-ratelimit-limit'), 3);
+        assert.equal(intHeader(res, 'x-ratelimit-remaining'), 0);
+        assert.ok(intHeader(res, 'x-ratelimit-reset') > Date.now() / 1000 - 1);
+      });
+
+      it('limits each key on its own', async () => {
+        const res = await gw.chat(`master is not limited ${nonce()}`);
+        assert.equal(res.status, 200, res.text);
+      });
+    });
+
+    describe('upstream failures', () => {
+      it('answers 502 when the provider answers an error', async () => {
+        const res = await gw.chat(`fail please ${nonce()} mock:status=500`);
+        assertError(res, { status: 502, type: 'upstream_error' });
+      });
+
+      it('answers 504 when the provider does not answer within the deadline', async () => {
+        const res = await gw.chat(`hang please ${nonce()} mock:hang`, { timeoutMs: 15000 });
+        assertError(res, { status: 504, type: 'timeout_error' });
+        assert.ok(res.ms < 3500, `504 took ${res.ms.toFixed(0)} ms (deadline 1500 ms)`);
+      });
+
+      it('still serves after upstream failures', async () => {
+        const res = await gw.chat(`recovered ${nonce()}`);
+        assert.equal(res.status, 200, res.text);
+      });
+
+      it('answers /healthz without authentication', async () => {
+        const res = await request(gw.url, '/healthz');
+        assert.equal(res.status, 200, res.text);
+      });
+    });
+  });
+}
