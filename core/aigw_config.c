@@ -1664,10 +1664,10 @@ aigw_config_test (bool verbose)
         {"models:\n", "  - {name: m%d, provider: openai, upstream_model: u%d}\n",
          AIGW_CONFIG_MAX_MODELS, "models", 1}};
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+        const char *item = lists[l].item ? lists[l].item : "";
         size_t used = (size_t) snprintf (text, S_TEST_TEXT_MAX, "%s", lists[l].head);
         for (int i = 0; i < lists[l].max; i++)
-            used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
-                                       lists[l].item, i, i);
+            used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used, item, i, i);
         assert (used < S_TEST_TEXT_MAX);
         config = s_test_load (text, path, err);
         assert (config);
@@ -1677,7 +1677,7 @@ aigw_config_test (bool verbose)
                              : config->model_count));
         aigw_config_destroy (&config);
         used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
-                                   lists[l].item, lists[l].max, lists[l].max);
+                                   item, lists[l].max, lists[l].max);
         assert (used < S_TEST_TEXT_MAX);
         char want[AIGW_CONFIG_ERR_MAX];
         snprintf (want, sizeof want, "%d: %s[%d]: too many entries (at most %d)",
