@@ -1,12 +1,313 @@
-/*  aigw: the one binary. Placeholder until the CLI lands. */
+/*  aigw: the one binary. Parses the command line, loads the config and
+    starts what the command names (SPEC: Command line). */
+#include "aigw_actors.h"
+#include "aigw_broker.h"
+#include "aigw_config.h"
+#include "aigw_edge.h"
+#include "aigw_log.h"
 #include "aigw_mock_provider.h"
-#include <stdio.h>
-#include <string.h>
+
+#include <curl/curl.h>
+#include <getopt.h>
+
+//  How often the foreground loop checks for a stop signal.
+#define AIGW_MAIN_POLL_MS 100
+
+static const char *s_usage
+    = "usage: aigw COMMAND [OPTIONS]\n"
+      "\n"
+      "commands:\n"
+      "  run [--config FILE]                       everything in one process\n"
+      "  broker --bind ENDPOINT [--config FILE]    the broker alone\n"
+      "  edge --broker ENDPOINT [--port N]         the HTTP edge alone\n"
+      "  actor NAME --broker ENDPOINT              one actor: auth, ratelimit,\n"
+      "                                            guardrail, cache or provider\n"
+      "  migrate                                   apply database migrations\n"
+      "  mock-provider --port N [--latency-ms N] [--fail-rate F]\n"
+      "                                            a local OpenAI-format upstream\n"
+      "  version                                   print the version\n"
+      "  help [COMMAND]                            this text, or one command's\n"
+      "\n"
+      "common options: --config FILE, --host ADDR, --port N, --broker ENDPOINT\n"
+      "The environment overrides the config file; see deploy/aigw.example.yaml.\n";
+
+//  Options of every command.
+typedef struct {
+    const char *config;         //  --config
+    const char *bind;           //  --bind
+    const char *broker;         //  --broker
+    const char *host;           //  --host
+    int port;                   //  --port, 0 = config
+} s_options_t;
+
+//  Parse options after the command (and its NAME for `actor`). Returns 0,
+//  or -1 after printing what is wrong.
+static int
+s_parse (int argc, char **argv, s_options_t *options)
+{
+    static struct option longs[] = {{"config", required_argument, NULL, 'c'},
+                                    {"bind", required_argument, NULL, 'b'},
+                                    {"broker", required_argument, NULL, 'r'},
+                                    {"host", required_argument, NULL, 'h'},
+                                    {"port", required_argument, NULL, 'p'},
+                                    {NULL, 0, NULL, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long (argc, argv, "", longs, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'c': options->config = optarg; break;
+        case 'b': options->bind = optarg; break;
+        case 'r': options->broker = optarg; break;
+        case 'h': options->host = optarg; break;
+        case 'p':
+            options->port = (int) strtol (optarg, &end, 10);
+            if (*end || options->port < 1 || options->port > 65535) {
+                fprintf (stderr, "aigw: --port: expected an integer from 1 to 65535\n");
+                return -1;
+            }
+            break;
+        default:
+            fprintf (stderr, "%s", s_usage);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "aigw: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+//  Load the config and apply the command-line overrides. NULL on error.
+static aigw_config_t *
+s_load (s_options_t *options)
+{
+    char err[AIGW_CONFIG_ERR_MAX];
+    aigw_config_t *config = aigw_config_new (options->config, err, sizeof err);
+    if (!config) {
+        fprintf (stderr, "aigw: invalid config: %s\n", err);
+        return NULL;
+    }
+    if (options->host) {
+        free (config->host);
+        config->host = strdup (options->host);
+    }
+    if (options->port)
+        config->port = options->port;
+    const char *endpoint = options->bind ? options->bind : options->broker;
+    if (endpoint) {
+        free (config->broker_endpoint);
+        config->broker_endpoint = strdup (endpoint);
+    }
+    aigw_log_level_t level;
+    if (aigw_log_level_parse (config->log_level, &level) == 0)
+        aigw_log_set_level (level);
+    return config;
+}
+
+//  Block until SIGINT or SIGTERM.
+static void
+s_wait_for_signal (void)
+{
+    while (!zsys_interrupted)
+        zclock_sleep (AIGW_MAIN_POLL_MS);
+    aigw_info ("stopping");
+}
+
+static zactor_t *
+s_start_broker (const aigw_config_t *config)
+{
+    aigw_broker_args_t args = {.endpoint = config->broker_endpoint,
+                               .heartbeat_ms = config->heartbeat_ms,
+                               .liveness = config->liveness,
+                               .queue_max = config->queue_max};
+    zactor_t *broker = zactor_new (aigw_broker_actor, &args);
+    char *bound = broker ? aigw_broker_endpoint (broker) : NULL;
+    if (!bound) {
+        fprintf (stderr, "aigw: broker cannot bind %s\n", config->broker_endpoint);
+        zactor_destroy (&broker);
+    }
+    zstr_free (&bound);
+    return broker;
+}
+
+static int
+s_cmd_run (s_options_t *options)
+{
+    aigw_log_set_ident ("run");
+    aigw_config_t *config = s_load (options);
+    if (!config)
+        return 2;
+    int rc = 1;
+    aigw_mock_t *mock = NULL;
+    zactor_t *broker = NULL;
+    zactor_t *actors[8] = {NULL};
+    aigw_stage_args_t args[8];
+    aigw_edge_t *edge = NULL;
+    bool no_upstream = (!config->openai_api_key || !*config->openai_api_key)
+                       && streq (config->openai_base_url, AIGW_DEFAULT_OPENAI_BASE_URL);
+    if (no_upstream) {
+        //  SPEC: with no provider key, serve the local mock's models.
+        mock = aigw_mock_new (0, 0, 0.0);
+        if (!mock) {
+            fprintf (stderr, "aigw: cannot start the local mock provider\n");
+            goto done;
+        }
+        free (config->openai_base_url);
+        config->openai_base_url = zsys_sprintf ("http://127.0.0.1:%d/v1", aigw_mock_port (mock));
+        free (config->openai_api_key);
+        config->openai_api_key = strdup ("aigw-local-mock");
+        aigw_info ("no OPENAI_API_KEY: serving the local mock provider at %s",
+                   config->openai_base_url);
+    }
+    broker = s_start_broker (config);
+    if (!broker)
+        goto done;
+    for (int i = 0; aigw_actor_names[i]; i++) {
+        args[i] = (aigw_stage_args_t) {.config = config,
+                                       .endpoint = config->broker_endpoint};
+        actors[i] = aigw_actor_start (aigw_actor_names[i], &args[i]);
+    }
+    char err[256];
+    edge = aigw_edge_new (config, config->broker_endpoint, err, sizeof err);
+    if (!edge) {
+        fprintf (stderr, "aigw: %s\n", err);
+        goto done;
+    }
+    aigw_info ("aigw %s listening on http://%s:%d", AIGW_VERSION, config->host,
+               aigw_edge_port (edge));
+    s_wait_for_signal ();
+    rc = 0;
+done:
+    aigw_edge_destroy (&edge);
+    for (int i = 0; i < 8; i++)
+        zactor_destroy (&actors[i]);
+    zactor_destroy (&broker);
+    aigw_mock_destroy (&mock);
+    aigw_config_destroy (&config);
+    return rc;
+}
+
+static int
+s_cmd_broker (s_options_t *options)
+{
+    aigw_log_set_ident ("broker");
+    aigw_config_t *config = s_load (options);
+    if (!config)
+        return 2;
+    zactor_t *broker = s_start_broker (config);
+    int rc = 1;
+    if (broker) {
+        aigw_info ("broker bound to %s", config->broker_endpoint);
+        s_wait_for_signal ();
+        rc = 0;
+    }
+    zactor_destroy (&broker);
+    aigw_config_destroy (&config);
+    return rc;
+}
+
+static int
+s_cmd_edge (s_options_t *options)
+{
+    aigw_log_set_ident ("edge");
+    aigw_config_t *config = s_load (options);
+    if (!config)
+        return 2;
+    char err[256];
+    aigw_edge_t *edge = aigw_edge_new (config, config->broker_endpoint, err, sizeof err);
+    int rc = 1;
+    if (edge) {
+        aigw_info ("edge listening on http://%s:%d, broker %s", config->host,
+                   aigw_edge_port (edge), config->broker_endpoint);
+        s_wait_for_signal ();
+        rc = 0;
+    }
+    else
+        fprintf (stderr, "aigw: %s\n", err);
+    aigw_edge_destroy (&edge);
+    aigw_config_destroy (&config);
+    return rc;
+}
+
+static int
+s_cmd_actor (const char *name, s_options_t *options)
+{
+    char ident[64];
+    snprintf (ident, sizeof ident, "actor/%s", name);
+    aigw_log_set_ident (ident);
+    aigw_config_t *config = s_load (options);
+    if (!config)
+        return 2;
+    aigw_stage_args_t args = {.config = config, .endpoint = config->broker_endpoint};
+    zactor_t *actor = aigw_actor_start (name, &args);
+    int rc = 2;
+    if (actor) {
+        aigw_info ("%s actor serving broker %s", name, config->broker_endpoint);
+        s_wait_for_signal ();
+        rc = 0;
+    }
+    else
+        fprintf (stderr, "aigw: unknown actor '%s' (auth, ratelimit, guardrail, cache, "
+                         "provider)\n",
+                 name);
+    zactor_destroy (&actor);
+    aigw_config_destroy (&config);
+    return rc;
+}
+
 int
 main (int argc, char **argv)
 {
-    if (argc > 1 && strcmp (argv[1], "mock-provider") == 0)
+    if (argc < 2) {
+        fprintf (stderr, "%s", s_usage);
+        return 2;
+    }
+    const char *command = argv[1];
+    if (streq (command, "version") || streq (command, "--version")) {
+        printf ("aigw %s\n", AIGW_VERSION);
+        return 0;
+    }
+    if (streq (command, "help") || streq (command, "--help") || streq (command, "-h")) {
+        printf ("%s", s_usage);
+        return 0;
+    }
+    if (streq (command, "mock-provider"))
         return aigw_mock_provider_main (argc - 1, argv + 1);
-    printf ("aigw %s\n", AIGW_VERSION);
-    return 0;
+    if (streq (command, "migrate")) {
+        fprintf (stderr, "aigw: migrate: the database control plane is not built yet\n");
+        return 1;
+    }
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    s_options_t options = {0};
+    int rc;
+    if (streq (command, "actor")) {
+        if (argc < 3 || argv[2][0] == '-') {
+            fprintf (stderr, "aigw: actor needs a NAME\n");
+            return 2;
+        }
+        rc = s_parse (argc - 2, argv + 2, &options);
+        rc = rc ? 2 : s_cmd_actor (argv[2], &options);
+    }
+    else if (streq (command, "run") || streq (command, "broker") || streq (command, "edge")) {
+        rc = s_parse (argc - 1, argv + 1, &options);
+        if (rc)
+            rc = 2;
+        else if (streq (command, "run"))
+            rc = s_cmd_run (&options);
+        else if (streq (command, "broker"))
+            rc = s_cmd_broker (&options);
+        else
+            rc = s_cmd_edge (&options);
+    }
+    else {
+        fprintf (stderr, "aigw: unknown command '%s'\n%s", command, s_usage);
+        rc = 2;
+    }
+    zsys_shutdown ();
+    curl_global_cleanup ();
+    return rc;
 }

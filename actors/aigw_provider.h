@@ -1,0 +1,19 @@
+/*  aigw_provider: the provider stage. Sends each request to its upstream
+    with libcurl's multi interface, driven by this actor's own event loop
+    (curl's sockets sit in an epoll set whose fd is polled with the broker
+    socket), so one actor holds thousands of transfers with no thread per
+    request and reuses connections. Streams are relayed event by event as
+    they arrive. Upstream errors answer 502 (client errors pass through),
+    a missed deadline 504. Not replay-safe: a request may have cost money
+    upstream, so the broker answers 503 if this worker dies holding it. */
+#ifndef AIGW_PROVIDER_H_INCLUDED
+#define AIGW_PROVIDER_H_INCLUDED
+
+#include "aigw_stage.h"
+
+//  CZMQ actor body; ARGS is aigw_stage_args_t (def unused).
+void aigw_provider_actor (zsock_t *pipe, void *args);
+
+void aigw_provider_test (bool verbose);
+
+#endif

@@ -1,0 +1,175 @@
+/*  aigw_stage: the shared actor runtime and its forwarding helpers. */
+#include "aigw_stage.h"
+#include "aigw_cache.h"
+#include "aigw_log.h"
+
+#include <sys/time.h>
+
+//  Housekeeping period of a synchronous stage.
+#define AIGW_STAGE_TICK_MS 1000
+
+int64_t
+aigw_now_ms (void)
+{
+    struct timeval tv;
+    gettimeofday (&tv, NULL);
+    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+aigw_envelope_t *
+aigw_stage_decode (aigw_job_t *job)
+{
+    char err[128];
+    aigw_envelope_t *env = aigw_envelope_decode (
+        zframe_data (job->envelope), zframe_size (job->envelope), err, sizeof err);
+    if (!env)
+        aigw_warn ("dropping request %s: bad envelope: %s", job->request_id, err);
+    return env;
+}
+
+const char *
+aigw_stage_shard_key (aigw_envelope_t *env, const char *service)
+{
+    if (streq (service, "ratelimit"))
+        return env->key_id ? env->key_id : "";
+    if (streq (service, "cache")) {
+        if (!env->cache_key) {
+            char key[AIGW_CACHE_KEY_LEN + 1];
+            if (aigw_cache_key (env, key) == 0)
+                aigw_envelope_set (&env->cache_key, key);
+        }
+        return env->cache_key ? env->cache_key : "";
+    }
+    return "";
+}
+
+//  Encode ENV and send it with FLAGS; destroys the job on LAST.
+static int
+s_send (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *env,
+        int flags, const char *next, const char *shard)
+{
+    size_t size;
+    char *data = aigw_envelope_encode (env, &size);
+    if (!data) {
+        aigw_error ("cannot encode envelope for %s", env->id ? env->id : "?");
+        if (flags & AIGW_REPLY_LAST)
+            aigw_job_destroy (job_p);
+        return -1;
+    }
+    return aigw_worker_reply (worker, job_p, flags, next, shard, &data, size);
+}
+
+int
+aigw_stage_pass (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *env)
+{
+    if (env->status == 0) {
+        //  Unanswered: on to the next stage of the route.
+        env->hop++;
+        const char *next = aigw_envelope_stage (env);
+        if (next) {
+            const char *shard = aigw_stage_shard_key (env, next);
+            return s_send (worker, job_p, env, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD,
+                           next, shard);
+        }
+        aigw_envelope_set_error (env, 500, "server_error", "route_exhausted", NULL,
+                                 "no stage answered the request");
+    }
+    env->last = true;
+    return s_send (worker, job_p, env, AIGW_REPLY_LAST, NULL, NULL);
+}
+
+int
+aigw_stage_chunk (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *env)
+{
+    return s_send (worker, job_p, env, env->last ? AIGW_REPLY_LAST : 0, NULL, NULL);
+}
+
+//  The actor's private state.
+typedef struct {
+    const aigw_stage_def_t *def; //  the stage
+    aigw_worker_t *worker;      //  our broker connection
+    void *state;                //  the stage's private state
+    int64_t next_tick;          //  when def->tick is due, Unix ms
+} self_t;
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->state)
+        self->def->state_destroy (&self->state);
+    aigw_worker_destroy (&self->worker);
+    free (self);
+    *self_p = NULL;
+}
+
+static self_t *
+s_self_new (aigw_stage_args_t *args)
+{
+    self_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->def = args->def;
+    self->state = self->def->state_new (args->config);
+    self->worker = aigw_worker_new (args->endpoint, self->def->name,
+                                    args->config->worker_credit,
+                                    self->def->replay_safe,
+                                    args->config->heartbeat_ms,
+                                    args->config->liveness);
+    if (!self->state || !self->worker)
+        s_self_destroy (&self);
+    return self;
+}
+
+//  Handle every request waiting on the worker socket.
+static void
+s_self_handle_requests (self_t *self)
+{
+    aigw_job_t *job;
+    while ((job = aigw_worker_recv (self->worker))) {
+        aigw_envelope_t *env = aigw_stage_decode (job);
+        if (!env) {
+            aigw_job_destroy (&job);
+            continue;
+        }
+        self->def->handle (self->state, env);
+        aigw_stage_pass (self->worker, &job, env);
+        aigw_envelope_destroy (&env);
+    }
+}
+
+void
+aigw_stage_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = s_self_new ((aigw_stage_args_t *) args);
+    if (!self) {
+        zsock_signal (pipe, 1);
+        return;
+    }
+    zsock_signal (pipe, 0);
+    while (true) {
+        int timeout = aigw_worker_tick (self->worker);
+        int64_t now = aigw_now_ms ();
+        if (self->def->tick && now >= self->next_tick) {
+            self->def->tick (self->state);
+            self->next_tick = now + AIGW_STAGE_TICK_MS;
+        }
+        zmq_pollitem_t items[] = {
+            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (aigw_worker_sock (self->worker)), 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll (items, 2, timeout) == -1)
+            break;              //  interrupted
+        if (items[0].revents & ZMQ_POLLIN) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || streq (command, "$TERM");
+            zstr_free (&command);
+            if (term)
+                break;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            s_self_handle_requests (self);
+    }
+    s_self_destroy (&self);
+}

@@ -1,0 +1,649 @@
+/*  aigw_edge: CivetWeb start-up, the route table and the data-plane routes. */
+#include "aigw_edge.h"
+#include "aigw_edge_io.h"
+#include "aigw_edge_metrics.h"
+#include "aigw_envelope.h"
+#include "aigw_log.h"
+#include "aigw_stage.h"
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+
+//  Extra wait past a request's deadline: the provider answers 504 itself at
+//  the deadline, so the edge's own 504 is only the last resort.
+#define AIGW_EDGE_GRACE_MS 2000
+//  Longest client X-Request-ID we echo; longer ones are replaced.
+#define AIGW_EDGE_REQUEST_ID_MAX 128
+//  Deepest JSON nesting accepted (bounds the parsers' recursion).
+#define AIGW_EDGE_JSON_DEPTH_MAX 64
+//  How long /metrics waits for the broker's figures.
+#define AIGW_EDGE_METRICS_WAIT_MS 1000
+//  Buffer for response headers.
+#define AIGW_EDGE_HEADERS_MAX 2048
+//  Accepted connections waiting for a free thread; listen backlog.
+#define AIGW_EDGE_CONNECTION_QUEUE "4096"
+#define AIGW_EDGE_LISTEN_BACKLOG "4096"
+//  Idle keep-alive connections are closed after this long.
+#define AIGW_EDGE_KEEP_ALIVE_MS "15000"
+
+struct _aigw_edge_t {
+    const aigw_config_t *config; //  settings (shared, read-only)
+    struct mg_context *ctx;     //  CivetWeb server
+    aigw_edge_io_t *io;         //  the broker connection
+    aigw_edge_metrics_t *metrics; //  request counts and latency
+    int port;                   //  port bound
+};
+
+//  What one HTTP request carries through its handler.
+typedef struct {
+    struct mg_connection *conn; //  the client connection
+    aigw_edge_t *edge;          //  the edge
+    char id[AIGW_EDGE_REQUEST_ID_MAX + 1]; //  X-Request-ID
+    int route;                  //  aigw_edge_route_t, for metrics
+    int status;                 //  status sent, for metrics
+    bool headers_sent;          //  whether the status line is out
+    bool chunked;               //  response uses chunked encoding
+} s_http_t;
+
+static const char *
+s_reason (int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+//  Use the client's X-Request-ID when it is short and printable, else make one.
+static void
+s_request_id (s_http_t *http)
+{
+    const char *given = mg_get_header (http->conn, "X-Request-ID");
+    if (given && *given && strlen (given) <= AIGW_EDGE_REQUEST_ID_MAX) {
+        bool clean = true;
+        for (const char *c = given; *c && clean; c++)
+            clean = *c > 32 && *c < 127 && *c != '"' && *c != '\\';
+        if (clean) {
+            snprintf (http->id, sizeof http->id, "%s", given);
+            return;
+        }
+    }
+    unsigned char random[12];
+    if (getrandom (random, sizeof random, 0) != sizeof random)
+        memset (random, 0, sizeof random);
+    char *p = http->id + snprintf (http->id, sizeof http->id, "req_");
+    for (size_t i = 0; i < sizeof random; i++)
+        p += sprintf (p, "%02x", random[i]);
+}
+
+//  Write the status line and headers. ENV (may be NULL) adds the pipeline's
+//  headers. LENGTH < 0 means a chunked body.
+static void
+s_write_head (s_http_t *http, int status, const char *content_type,
+              const aigw_envelope_t *env, long long length)
+{
+    char head[AIGW_EDGE_HEADERS_MAX];
+    int n = snprintf (head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nX-Request-ID: %s\r\n",
+                      status, s_reason (status), content_type, http->id);
+    if (env && env->rl_limit >= 0)
+        n += snprintf (head + n, sizeof head - n,
+                       "X-RateLimit-Limit: %lld\r\nX-RateLimit-Remaining: %lld\r\n"
+                       "X-RateLimit-Reset: %lld\r\n",
+                       (long long) env->rl_limit, (long long) env->rl_remaining,
+                       (long long) env->rl_reset);
+    if (env && env->cache_status)
+        n += snprintf (head + n, sizeof head - n, "X-Cache: %.16s\r\n", env->cache_status);
+    if (env && env->provider)
+        n += snprintf (head + n, sizeof head - n, "X-AIGW-Provider: %.64s\r\n",
+                       env->provider);
+    if (env && env->retry_after > 0)
+        n += snprintf (head + n, sizeof head - n, "Retry-After: %d\r\n", env->retry_after);
+    if (length >= 0)
+        n += snprintf (head + n, sizeof head - n, "Content-Length: %lld\r\n\r\n", length);
+    else
+        n += snprintf (head + n, sizeof head - n,
+                       "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
+    if (n >= (int) sizeof head)
+        n = sizeof head - 1;
+    mg_write (http->conn, head, n);
+    http->headers_sent = true;
+    http->chunked = length < 0;
+    http->status = status;
+}
+
+//  The SPEC's error body, as a new string the caller frees.
+static char *
+s_error_body (const char *id, const char *type, const char *code, const char *param,
+              const char *message)
+{
+    json_t *root = json_pack ("{s:{s:s,s:s,s:s?,s:s?,s:s}}", "error", "message",
+                              message ? message : "", "type", type, "code", code,
+                              "param", param, "request_id", id);
+    char *body = json_dumps (root, JSON_COMPACT);
+    json_decref (root);
+    return body;
+}
+
+//  Answer with an error (headers not yet sent). ENV may add headers.
+static void
+s_send_error (s_http_t *http, int status, const char *type, const char *code,
+              const char *param, const char *message, const aigw_envelope_t *env)
+{
+    char *body = s_error_body (http->id, type, code, param, message);
+    size_t len = body ? strlen (body) : 0;
+    s_write_head (http, status, "application/json", env, (long long) len);
+    mg_write (http->conn, body, len);
+    free (body);
+}
+
+//  Error type for a broker-made error status.
+static void
+s_send_broker_error (s_http_t *http, int status, const char *text)
+{
+    if (status == 504)
+        s_send_error (http, 504, "timeout_error", "deadline_exceeded", NULL, text, NULL);
+    else
+        s_send_error (http, status, "service_unavailable", "stage_unavailable", NULL,
+                      text, NULL);
+}
+
+//  Mid-stream failure: one SSE error event, then the end of the stream.
+static void
+s_stream_error (s_http_t *http, const char *type, const char *code, const char *message)
+{
+    char *body = s_error_body (http->id, type, code, NULL, message);
+    char *event = zsys_sprintf ("data: %s\n\n", body ? body : "{}");
+    mg_send_chunk (http->conn, event, strlen (event));
+    mg_send_chunk (http->conn, "", 0);
+    zstr_free (&event);
+    free (body);
+}
+
+//  Read the whole body, up to the configured cap. Returns a malloc'd buffer,
+//  or NULL after answering 413 (too large) or failing to read.
+static char *
+s_read_body (s_http_t *http, size_t *len)
+{
+    const struct mg_request_info *ri = mg_get_request_info (http->conn);
+    size_t cap = http->edge->config->max_body_bytes;
+    if (ri->content_length > (long long) cap) {
+        s_send_error (http, 413, "invalid_request_error", "request_too_large", NULL,
+                      "The request body is over the configured limit.", NULL);
+        return NULL;
+    }
+    size_t size = ri->content_length > 0 ? (size_t) ri->content_length + 1 : 4096;
+    char *body = malloc (size);
+    size_t used = 0;
+    while (true) {
+        if (used == size) {
+            size = size * 2 > cap + 1 ? cap + 1 : size * 2;
+            if (used == size) {
+                free (body);
+                s_send_error (http, 413, "invalid_request_error", "request_too_large",
+                              NULL, "The request body is over the configured limit.",
+                              NULL);
+                return NULL;
+            }
+            body = realloc (body, size);
+        }
+        int n = mg_read (http->conn, body + used, size - used);
+        if (n < 0) {
+            free (body);
+            http->status = 400;
+            return NULL;
+        }
+        if (n == 0)
+            break;
+        used += n;
+    }
+    *len = used;
+    return body;
+}
+
+//  True when BODY nests arrays and objects deeper than the limit.
+static bool
+s_too_deep (const char *body, size_t len)
+{
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        }
+        else if (c == '"')
+            in_string = true;
+        else if (c == '{' || c == '[') {
+            if (++depth > AIGW_EDGE_JSON_DEPTH_MAX)
+                return true;
+        }
+        else if (c == '}' || c == ']')
+            depth--;
+    }
+    return false;
+}
+
+//  Check the request JSON; fills MODEL and STREAM. Answers 400 and returns
+//  -1 when it is not acceptable.
+static int
+s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model,
+            bool *stream)
+{
+    if (s_too_deep (body, len)) {
+        s_send_error (http, 400, "invalid_request_error", "invalid_json", NULL,
+                      "The request body nests too deeply.", NULL);
+        return -1;
+    }
+    json_error_t error;
+    json_t *root = json_loadb (body, len, 0, &error);
+    if (!json_is_object (root)) {
+        char message[256];
+        if (root)
+            snprintf (message, sizeof message, "The request body must be a JSON object.");
+        else
+            snprintf (message, sizeof message,
+                      "The request body is not valid JSON: %.120s (line %d, column %d).",
+                      error.text, error.line, error.column);
+        json_decref (root);
+        s_send_error (http, 400, "invalid_request_error", "invalid_json", NULL, message,
+                      NULL);
+        return -1;
+    }
+    const char *missing = NULL, *invalid = NULL;
+    json_t *value = json_object_get (root, "model");
+    if (!value)
+        missing = "model";
+    else if (!json_is_string (value) || json_string_length (value) == 0)
+        invalid = "model";
+    else if (kind == AIGW_KIND_CHAT) {
+        json_t *messages = json_object_get (root, "messages");
+        if (!messages)
+            missing = "messages";
+        else if (!json_is_array (messages) || json_array_size (messages) == 0)
+            invalid = "messages";
+    }
+    else if (kind == AIGW_KIND_EMBEDDINGS) {
+        json_t *input = json_object_get (root, "input");
+        if (!input)
+            missing = "input";
+        else if (!json_is_string (input) && !json_is_array (input))
+            invalid = "input";
+    }
+    json_t *flag = json_object_get (root, "stream");
+    if (!missing && !invalid && flag && !json_is_boolean (flag) && !json_is_null (flag))
+        invalid = "stream";
+    if (missing || invalid) {
+        char message[128];
+        snprintf (message, sizeof message, missing ? "Missing required field '%s'."
+                                                   : "Invalid value for field '%s'.",
+                  missing ? missing : invalid);
+        json_decref (root);
+        s_send_error (http, 400, "invalid_request_error",
+                      missing ? "missing_field" : "invalid_field", missing ? missing : invalid,
+                      message, NULL);
+        return -1;
+    }
+    *model = strdup (json_string_value (value));
+    *stream = json_is_true (flag) && kind == AIGW_KIND_CHAT;
+    json_decref (root);
+    return 0;
+}
+
+//  The credential from Authorization: Bearer, or x-api-key.
+static const char *
+s_credential (struct mg_connection *conn)
+{
+    const char *auth = mg_get_header (conn, "Authorization");
+    if (auth && strncasecmp (auth, "Bearer ", 7) == 0) {
+        auth += 7;
+        while (*auth == ' ')
+            auth++;
+        return auth;
+    }
+    return mg_get_header (conn, "x-api-key");
+}
+
+//  Relay the pipeline's answer to the client until its last message.
+static void
+s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
+{
+    while (true) {
+        aigw_client_event_t *event = aigw_slot_wait (slot, deadline_ms + AIGW_EDGE_GRACE_MS);
+        if (!event) {
+            const char *message = "The pipeline did not answer within the request deadline.";
+            if (http->headers_sent) {
+                s_stream_error (http, "timeout_error", "deadline_exceeded", message);
+                return;
+            }
+            s_send_error (http, 504, "timeout_error", "deadline_exceeded", NULL, message,
+                          NULL);
+            return;
+        }
+        if (event->type == AIGW_CLIENT_ERROR) {
+            const char *text = event->text ? event->text : "The pipeline failed.";
+            if (http->headers_sent)
+                s_stream_error (http, event->status == 504 ? "timeout_error"
+                                                           : "service_unavailable",
+                                "stage_unavailable", text);
+            else
+                s_send_broker_error (http, event->status, text);
+            aigw_client_event_destroy (&event);
+            return;
+        }
+        char err[128];
+        aigw_envelope_t *env
+            = aigw_envelope_decode (zframe_data (event->envelope),
+                                    zframe_size (event->envelope), err, sizeof err);
+        bool last = event->last;
+        aigw_client_event_destroy (&event);
+        if (!env) {
+            aigw_error ("bad envelope from the pipeline: %s", err);
+            if (http->headers_sent)
+                s_stream_error (http, "server_error", "bad_envelope", "Internal error.");
+            else
+                s_send_error (http, 500, "server_error", "bad_envelope", NULL,
+                              "Internal error.", NULL);
+            return;
+        }
+        if (!http->headers_sent) {
+            if (env->status >= 400)
+                s_send_error (http, env->status, env->err_type ? env->err_type : "error",
+                              env->err_code ? env->err_code : "error", env->err_param,
+                              env->err_message, env);
+            else if (last)
+                s_write_head (http, env->status ? env->status : 200,
+                              env->content_type ? env->content_type : "application/json",
+                              env, (long long) env->body_len);
+            else
+                s_write_head (http, env->status ? env->status : 200,
+                              env->content_type ? env->content_type : "text/event-stream",
+                              env, -1);
+            if (env->status >= 400) {
+                aigw_envelope_destroy (&env);
+                return;
+            }
+        }
+        int rc = 0;
+        if (http->chunked) {
+            if (env->body_len)
+                rc = mg_send_chunk (http->conn, env->body, env->body_len);
+            if (last && rc >= 0)
+                rc = mg_send_chunk (http->conn, "", 0);
+        }
+        else if (env->body_len)
+            rc = mg_write (http->conn, env->body, env->body_len);
+        aigw_envelope_destroy (&env);
+        if (last || rc < 0)
+            return;             //  done, or the client went away
+    }
+}
+
+//  POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models.
+static int
+s_handle_v1 (struct mg_connection *conn, void *cbdata)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) cbdata;
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    int64_t started = zclock_usecs ();
+    s_http_t http = {.conn = conn, .edge = edge};
+    s_request_id (&http);
+
+    const char *uri = ri->local_uri ? ri->local_uri : "";
+    bool post = streq (ri->request_method, "POST");
+    int kind = AIGW_KIND_NONE;
+    if (streq (uri, "/v1/chat/completions"))
+        kind = AIGW_KIND_CHAT, http.route = AIGW_ROUTE_CHAT;
+    else if (streq (uri, "/v1/embeddings"))
+        kind = AIGW_KIND_EMBEDDINGS, http.route = AIGW_ROUTE_EMBEDDINGS;
+    else if (streq (uri, "/v1/models"))
+        kind = AIGW_KIND_MODELS, http.route = AIGW_ROUTE_MODELS, post = !post;
+
+    char *body = NULL, *model = NULL;
+    size_t body_len = 0;
+    bool stream = false;
+    if (kind == AIGW_KIND_NONE)
+        s_send_error (&http, 404, "invalid_request_error", "not_found", NULL,
+                      "Unknown path.", NULL);
+    else if (!post)
+        s_send_error (&http, 405, "invalid_request_error", "method_not_allowed", NULL,
+                      "Method not allowed on this path.", NULL);
+    else if (kind != AIGW_KIND_MODELS
+             && (!(body = s_read_body (&http, &body_len))
+                 || s_validate (&http, kind, body, body_len, &model, &stream) != 0)) {
+        //  Answered inside.
+    }
+    else {
+        aigw_envelope_t *env = aigw_envelope_new ();
+        aigw_envelope_set (&env->id, http.id);
+        env->kind = (uint8_t) kind;
+        env->deadline_ms = aigw_now_ms () + edge->config->request_timeout_ms;
+        env->stream = stream;
+        aigw_envelope_set (&env->credential, s_credential (conn));
+        aigw_envelope_set (&env->model, model);
+        const char *chat_route[] = {"auth", "ratelimit", "guardrail", "cache", "provider"};
+        const char *models_route[] = {"auth", "ratelimit", "provider"};
+        const char **route = kind == AIGW_KIND_MODELS ? models_route : chat_route;
+        env->route_len = kind == AIGW_KIND_MODELS ? 3 : 5;
+        for (int i = 0; i < env->route_len; i++)
+            aigw_envelope_set (&env->route[i], route[i]);
+        if (body) {
+            aigw_envelope_take_body (env, body, body_len);
+            body = NULL;
+        }
+        size_t size;
+        char *data = aigw_envelope_encode (env, &size);
+        int64_t deadline = env->deadline_ms;
+        aigw_envelope_destroy (&env);
+        if (!data)
+            s_send_error (&http, 500, "server_error", "encode_failed", NULL,
+                          "Internal error.", NULL);
+        else {
+            aigw_slot_t *slot = aigw_edge_io_request (edge->io, "auth", deadline, &data, size);
+            s_relay (&http, slot, deadline);
+            aigw_slot_destroy (&slot);
+        }
+    }
+    free (body);
+    free (model);
+    aigw_edge_metrics_record (edge->metrics, http.route, http.status,
+                              zclock_usecs () - started);
+    return http.status ? http.status : 400;
+}
+
+//  GET /healthz: the process serves.
+static int
+s_handle_healthz (struct mg_connection *conn, void *cbdata)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) cbdata;
+    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
+    s_request_id (&http);
+    static const char body[] = "{\"status\":\"ok\"}";
+    s_write_head (&http, 200, "application/json", NULL, sizeof body - 1);
+    mg_write (conn, body, sizeof body - 1);
+    aigw_edge_metrics_record (edge->metrics, http.route, 200, 0);
+    return 200;
+}
+
+//  GET /readyz: every stage has a live worker and the broker answers.
+static int
+s_handle_readyz (struct mg_connection *conn, void *cbdata)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) cbdata;
+    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
+    s_request_id (&http);
+    char detail[512];
+    bool ready = aigw_edge_io_ready (edge->io, detail, sizeof detail);
+    char *body = zsys_sprintf ("{\"status\":\"%s\",\"pipeline\":%s}",
+                               ready ? "ready" : "not_ready", detail);
+    s_write_head (&http, ready ? 200 : 503, "application/json", NULL,
+                  (long long) strlen (body));
+    mg_write (conn, body, strlen (body));
+    zstr_free (&body);
+    aigw_edge_metrics_record (edge->metrics, http.route, http.status, 0);
+    return http.status;
+}
+
+//  GET /metrics: the edge's own figures and the broker's, per stage.
+static int
+s_handle_metrics (struct mg_connection *conn, void *cbdata)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) cbdata;
+    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
+    s_request_id (&http);
+    char *own = aigw_edge_metrics_text (edge->metrics);
+    aigw_slot_t *slot = aigw_edge_io_metrics (edge->io);
+    aigw_client_event_t *event
+        = aigw_slot_wait (slot, aigw_now_ms () + AIGW_EDGE_METRICS_WAIT_MS);
+    aigw_slot_destroy (&slot);
+    const char *stages = event && event->type == AIGW_CLIENT_METRICS && event->text
+                             ? event->text
+                             : "";
+    size_t own_len = strlen (own), stages_len = strlen (stages);
+    s_write_head (&http, 200, "text/plain; version=0.0.4", NULL,
+                  (long long) (own_len + stages_len));
+    mg_write (conn, own, own_len);
+    mg_write (conn, stages, stages_len);
+    free (own);
+    aigw_client_event_destroy (&event);
+    aigw_edge_metrics_record (edge->metrics, http.route, 200, 0);
+    return 200;
+}
+
+//  Every other path.
+static int
+s_handle_other (struct mg_connection *conn, void *cbdata)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) cbdata;
+    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OTHER};
+    s_request_id (&http);
+    s_send_error (&http, 404, "invalid_request_error", "not_found", NULL, "Unknown path.",
+                  NULL);
+    aigw_edge_metrics_record (edge->metrics, http.route, 404, 0);
+    return 404;
+}
+
+//  Keep CivetWeb's own messages out of stderr unless debugging.
+static int
+s_log_message (const struct mg_connection *conn, const char *message)
+{
+    aigw_debug ("civetweb: %s", message);
+    return 1;
+}
+
+aigw_edge_t *
+aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *err,
+               size_t err_size)
+{
+    aigw_edge_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = config;
+    self->metrics = aigw_edge_metrics_new ();
+    self->io = aigw_edge_io_new (config, broker_endpoint);
+    if (!self->io) {
+        snprintf (err, err_size, "cannot connect to the broker at %s", broker_endpoint);
+        aigw_edge_destroy (&self);
+        return NULL;
+    }
+    //  Every connection holds a thread for its life; many small stacks are cheap.
+    struct rlimit files;
+    if (getrlimit (RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &files);
+    }
+    char ports[300], threads[16];
+    snprintf (ports, sizeof ports, "%s:%d", config->host, config->port);
+    snprintf (threads, sizeof threads, "%d", config->edge_threads);
+    const char *options[] = {"listening_ports", ports,
+                             "num_threads", threads,
+                             "enable_keep_alive", "yes",
+                             "keep_alive_timeout_ms", AIGW_EDGE_KEEP_ALIVE_MS,
+                             "tcp_nodelay", "1",
+                             "connection_queue", AIGW_EDGE_CONNECTION_QUEUE,
+                             "listen_backlog", AIGW_EDGE_LISTEN_BACKLOG,
+                             "enable_auth_domain_check", "no",
+                             NULL};
+    struct mg_callbacks callbacks = {0};
+    callbacks.log_message = s_log_message;
+    pthread_attr_t saved, small;
+    pthread_getattr_default_np (&saved);
+    pthread_attr_init (&small);
+    pthread_attr_setstacksize (&small, (size_t) config->edge_stack_kb * 1024);
+    pthread_setattr_default_np (&small);
+    self->ctx = mg_start (&callbacks, self, options);
+    pthread_setattr_default_np (&saved);
+    pthread_attr_destroy (&small);
+    pthread_attr_destroy (&saved);
+    if (!self->ctx) {
+        snprintf (err, err_size, "cannot listen on %s (in use, or not allowed)", ports);
+        aigw_edge_destroy (&self);
+        return NULL;
+    }
+    struct mg_server_port bound[4];
+    int count = mg_get_server_ports (self->ctx, 4, bound);
+    self->port = count > 0 ? bound[0].port : config->port;
+    mg_set_request_handler (self->ctx, "/v1/", s_handle_v1, self);
+    mg_set_request_handler (self->ctx, "/healthz$", s_handle_healthz, self);
+    mg_set_request_handler (self->ctx, "/readyz$", s_handle_readyz, self);
+    mg_set_request_handler (self->ctx, "/metrics$", s_handle_metrics, self);
+    mg_set_request_handler (self->ctx, "/", s_handle_other, self);
+    return self;
+}
+
+int
+aigw_edge_port (aigw_edge_t *self)
+{
+    return self->port;
+}
+
+void
+aigw_edge_destroy (aigw_edge_t **self_p)
+{
+    aigw_edge_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->ctx)
+        mg_stop (self->ctx);
+    aigw_edge_io_destroy (&self->io);
+    aigw_edge_metrics_destroy (&self->metrics);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+aigw_edge_test (bool verbose)
+{
+    assert (s_too_deep ("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                        "[[[[",
+                        69));
+    assert (!s_too_deep ("{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                         "[[[[[[[[[[[[[[\"}",
+                         79));
+    char *body = s_error_body ("req_1", "t", "c", NULL, "m \"quoted\"");
+    assert (body && strstr (body, "\"request_id\":\"req_1\""));
+    assert (strstr (body, "\"param\":null"));
+    assert (strstr (body, "m \\\"quoted\\\""));
+    free (body);
+    assert (streq (s_reason (429), "Too Many Requests"));
+    aigw_edge_metrics_test (verbose);
+    if (verbose)
+        printf ("edge: ok\n");
+}
