@@ -1,5 +1,7 @@
 /*  aigw_client: the client side of AIGW-BP/1, used by the HTTP edge's I/O
-    actor. Owns one DEALER socket. Not thread-safe: one owning thread. */
+    actor. Owns one DEALER socket. Not thread-safe: one owning thread.
+    Over tcp the socket reconnects by itself after a broker restart; over
+    inproc a restarted broker needs a new client. */
 #ifndef AIGW_CLIENT_H_INCLUDED
 #define AIGW_CLIENT_H_INCLUDED
 

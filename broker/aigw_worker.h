@@ -34,6 +34,10 @@ void aigw_worker_destroy (aigw_worker_t **self_p);
 //  again after every aigw_worker_tick ().
 zsock_t *aigw_worker_sock (aigw_worker_t *self);
 
+//  The worker id sent in READY ("<service>-<hostname>-<pid>-<counter>"),
+//  owned by the worker.
+const char *aigw_worker_id (aigw_worker_t *self);
+
 //  Read all waiting input without blocking. Heartbeats and control messages
 //  are handled inside; each request is returned in order. Returns a job the
 //  caller owns, or NULL when nothing more is waiting.
@@ -45,7 +49,8 @@ int aigw_worker_tick (aigw_worker_t *self);
 //  Reply for JOB with FLAGS (AIGW_REPLY_*). NEXT_SERVICE and SHARD_KEY are
 //  used with FORWARD and may be NULL otherwise. Takes ownership of *DATA
 //  (malloc'd, SIZE bytes) and nulls it. With LAST the job is destroyed and
-//  *JOB_P nulled. Returns 0, or -1 if the send failed.
+//  *JOB_P nulled. Returns 0, or -1 if the send failed. For a one-way job
+//  (empty client) only a FORWARD is sent: the broker would drop the rest.
 int aigw_worker_reply (aigw_worker_t *self, aigw_job_t **job_p, int flags,
                        const char *next_service, const char *shard_key,
                        char **data, size_t size);

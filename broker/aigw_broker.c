@@ -1,0 +1,2484 @@
+/*  aigw_broker: the AIGW-BP/1 broker. See schemas/broker-protocol.md.
+
+    The data path is built for wake-ups, not for code size:
+    - one ROUTER socket, read as raw zmq_msg_t frames into an array inside
+      self, so a message costs no heap allocation; envelopes are relayed by
+      zmq_msg_send (a move, zero-copy over inproc) and the replay copy of a
+      replay-safe request is zmq_msg_copy (a shared, refcounted buffer);
+    - every wake-up drains all waiting messages (up to S_DRAIN_MAX, so that
+      timers and the pipe still get a turn under a flood) before timers run;
+    - state is found by hashing: requests by (client identity, request id),
+      workers by routing identity, services by name (intrusive chained hash
+      tables, no allocation per lookup); each worker and each service keeps
+      intrusive lists of its requests, so a death or a drain touches only
+      the requests concerned;
+    - request deadlines sit in one binary min-heap, so expiry costs
+      O(log n) per request and the poll timeout is exact; worker liveness is
+      checked once per heartbeat, O(workers).
+    A worker found dead while a loop walks broker state is only marked (and
+    unlinked from dispatch); s_reap () finishes it at the top of the loop,
+    so no object is freed under a caller that still uses it. */
+#include "aigw_broker.h"
+#include "aigw_client.h"
+#include "aigw_log.h"
+#include "aigw_worker.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#define S_FRAMES_MAX 10         //  frames a message may have, identity included
+#define S_DRAIN_MAX 4096        //  messages handled per wake before timers
+#define S_IDENTITY_MAX 255      //  ZeroMQ routing identities are 1-255 bytes
+#define S_KEY_MAX (1 + S_IDENTITY_MAX + AIGW_BROKER_REQUEST_ID_MAX)
+#define S_TABLE_INITIAL 64      //  first bucket count of a hash table
+#define S_HEAP_INITIAL 256      //  first capacity of the timer heap
+#define S_STATUS_SIZE 16        //  bytes for a decimal status or number
+#define S_NOT_IN_HEAP SIZE_MAX  //  heap_index of a request not in the heap
+#define S_TEXT_INITIAL 4096     //  first capacity of a STATUS/METRICS text
+#define S_INT_DIGITS_MAX 18     //  longest decimal number accepted on the wire
+
+#define S_FNV_OFFSET 0xcbf29ce484222325ULL
+#define S_FNV_PRIME 0x100000001b3ULL
+
+//  Duration histogram buckets, upper bounds in µs and as Prometheus `le`.
+static const int64_t s_bucket_us[] = {
+    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000};
+static const char *s_bucket_le[] = {
+    "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025",
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
+    "2.5", "5", "10"};
+#define S_BUCKETS (sizeof s_bucket_us / sizeof s_bucket_us[0])
+
+//  Broker-made error statuses, counted per stage for METRICS.
+static const int s_error_status[] = {400, 500, 503, 504};
+#define S_ERROR_KINDS (sizeof s_error_status / sizeof s_error_status[0])
+
+typedef struct _s_node_t s_node_t;
+typedef struct _s_request_t s_request_t;
+typedef struct _s_worker_t s_worker_t;
+typedef struct _s_service_t s_service_t;
+
+//  A node of an intrusive hash table, embedded first in its object.
+struct _s_node_t {
+    s_node_t *next;             //  next node in the same bucket
+    uint64_t hash;              //  full hash of the key
+    const byte *key;            //  key bytes, owned by the containing object
+    size_t key_size;            //  key length in bytes
+};
+
+//  A chained hash table of nodes; it owns its bucket array only.
+typedef struct {
+    s_node_t **buckets;         //  bucket heads, a power of two of them
+    size_t mask;                //  bucket count minus one
+    size_t size;                //  nodes in the table
+} s_table_t;
+
+//  An intrusive FIFO of requests (a queue, or a worker's in-flight set).
+typedef struct {
+    s_request_t *head;          //  oldest request
+    s_request_t *tail;          //  newest request
+    size_t size;                //  requests on the list
+} s_list_t;
+
+//  One request the broker tracks: queued, or in flight on a worker.
+struct _s_request_t {
+    s_node_t node;              //  in self->requests; must stay first
+    s_request_t *prev;          //  previous request on the same list
+    s_request_t *next;          //  next request on the same list
+    s_list_t *list;             //  list holding it, NULL if none
+    bool queued;                //  on a queue (counted in service->queued)
+    s_service_t *service;       //  stage the request is at now
+    s_worker_t *worker;         //  worker holding it, NULL unless in flight
+    size_t heap_index;          //  position in self->heap
+    int64_t expires_at;         //  monotonic ms when its timer fires
+    int64_t deadline;           //  monotonic ms deadline of the request
+    int64_t dispatched_us;      //  monotonic µs of the last dispatch
+    char *shard_key;            //  shard key of this stage, NULL if empty
+    bool has_envelope;          //  envelope holds content (queued or replayable)
+    zmq_msg_t envelope;         //  envelope kept to dispatch or replay
+    byte key[];                 //  client size byte, client identity, request id
+};
+
+//  One registered worker.
+struct _s_worker_t {
+    s_node_t node;              //  in self->workers; must stay first
+    byte identity[S_IDENTITY_MAX]; //  routing identity
+    char *worker_id;            //  worker id from READY, input to sharding
+    uint64_t id_hash;           //  mixed hash of worker_id
+    s_service_t *service;       //  service it serves
+    size_t index;               //  position in service->workers
+    int credit;                 //  requests it takes at once
+    bool replay_safe;           //  its requests may be replayed elsewhere
+    int64_t expires_at;         //  monotonic ms past which it is dead
+    s_list_t requests;          //  requests in flight on it
+    s_list_t pending;           //  shard-keyed requests waiting for its credit
+    bool dead;                  //  killed, waiting for s_reap
+    const char *reason;         //  why it died (static text)
+    s_worker_t *reap_next;      //  next worker on self->reap
+};
+
+//  One service (pipeline stage).
+struct _s_service_t {
+    s_node_t node;              //  in self->services; must stay first
+    char *name;                 //  service name
+    s_worker_t **workers;       //  live workers
+    size_t workers_size;        //  live worker count
+    size_t workers_cap;         //  capacity of workers
+    size_t rr;                  //  round-robin start among equal credit
+    s_list_t queue;             //  unsharded requests waiting for credit
+    size_t queued;              //  requests waiting here and on workers' pending
+    size_t in_flight;           //  requests in flight on its workers
+    uint64_t requests;          //  requests that arrived for it
+    uint64_t errors[S_ERROR_KINDS]; //  broker-made errors by s_error_status
+    uint64_t buckets[S_BUCKETS + 1]; //  duration counts; last is +Inf
+    uint64_t duration_count;    //  durations observed
+    int64_t duration_sum_us;    //  sum of durations, µs
+};
+
+//  A growing text buffer for STATUS and METRICS.
+typedef struct {
+    char *data;                 //  text, NUL-terminated
+    size_t size;                //  bytes used, without the NUL
+    size_t cap;                 //  bytes allocated
+    bool failed;                //  an allocation failed; text is truncated
+} s_text_t;
+
+//  The actor's private state.
+typedef struct {
+    zsock_t *pipe;              //  actor pipe
+    zsock_t *router;            //  the ROUTER socket, NULL if not bound
+    void *handle;               //  libzmq handle of router
+    char *endpoint;             //  bound endpoint, resolved
+    int heartbeat_ms;           //  heartbeat interval
+    int liveness;               //  silent intervals before a worker is dead
+    size_t queue_max;           //  queued requests per service
+    s_table_t services;         //  services by name
+    s_table_t workers;          //  workers by routing identity
+    s_table_t requests;         //  requests by client identity + request id
+    s_service_t **service_list; //  services in creation order
+    size_t services_size;       //  service count
+    s_request_t **heap;         //  request timers, a binary min-heap
+    size_t heap_size;           //  requests in the heap
+    size_t heap_cap;            //  capacity of heap
+    s_worker_t *reap;           //  killed workers waiting for s_reap
+    int64_t heartbeat_at;       //  monotonic ms of the next heartbeat round
+    bool terminated;            //  $TERM received
+    zmq_msg_t frames[S_FRAMES_MAX]; //  frames of the message being handled
+    size_t frames_size;         //  frames received into frames
+} self_t;
+
+static void s_dispatch (self_t *self, s_request_t *req);
+
+//  --------------------------------------------------------------------------
+//  Clocks and hashing
+
+//  Monotonic time in ms.
+static int64_t
+s_mono_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  Monotonic time in µs.
+static int64_t
+s_mono_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+//  Unix time in ms (the clock of wire deadlines).
+static int64_t
+s_wall_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  FNV-1a over SIZE bytes of DATA, continuing from HASH.
+static uint64_t
+s_fnv1a (uint64_t hash, const void *data, size_t size)
+{
+    const byte *bytes = (const byte *) data;
+    for (size_t i = 0; i < size; i++) {
+        hash ^= bytes[i];
+        hash *= S_FNV_PRIME;
+    }
+    return hash;
+}
+
+//  The murmur3 64-bit finalizer: spreads every input bit over the output,
+//  which FNV alone does poorly in the low bits.
+static uint64_t
+s_mix64 (uint64_t hash)
+{
+    hash ^= hash >> 33;
+    hash *= 0xff51afd7ed558ccdULL;
+    hash ^= hash >> 33;
+    hash *= 0xc4ceb9fe1a85ec53ULL;
+    hash ^= hash >> 33;
+    return hash;
+}
+
+//  Hash of a byte string for the tables.
+static uint64_t
+s_hash (const void *data, size_t size)
+{
+    return s_mix64 (s_fnv1a (S_FNV_OFFSET, data, size));
+}
+
+//  --------------------------------------------------------------------------
+//  Intrusive hash table
+
+//  Set up an empty table. Returns 0, or -1 if out of memory.
+static int
+s_table_init (s_table_t *self)
+{
+    self->buckets = (s_node_t **) calloc (S_TABLE_INITIAL, sizeof (s_node_t *));
+    self->mask = S_TABLE_INITIAL - 1;
+    self->size = 0;
+    return self->buckets ? 0 : -1;
+}
+
+//  Node with KEY, or NULL.
+static s_node_t *
+s_table_lookup (s_table_t *self, const void *key, size_t key_size, uint64_t hash)
+{
+    for (s_node_t *node = self->buckets[hash & self->mask]; node; node = node->next)
+        if (node->hash == hash && node->key_size == key_size
+            && memcmp (node->key, key, key_size) == 0)
+            return node;
+    return NULL;
+}
+
+//  Double the bucket count; on allocation failure keep the old one (the
+//  chains just get longer).
+static void
+s_table_grow (s_table_t *self)
+{
+    size_t count = (self->mask + 1) * 2;
+    s_node_t **buckets = (s_node_t **) calloc (count, sizeof (s_node_t *));
+    if (!buckets)
+        return;
+    for (size_t i = 0; i <= self->mask; i++) {
+        s_node_t *node = self->buckets[i];
+        while (node) {
+            s_node_t *next = node->next;
+            s_node_t **head = &buckets[node->hash & (count - 1)];
+            node->next = *head;
+            *head = node;
+            node = next;
+        }
+    }
+    free (self->buckets);
+    self->buckets = buckets;
+    self->mask = count - 1;
+}
+
+//  Insert NODE, whose hash and key are set; the caller checked it is new.
+static void
+s_table_insert (s_table_t *self, s_node_t *node)
+{
+    if (self->size > self->mask)
+        s_table_grow (self);
+    s_node_t **head = &self->buckets[node->hash & self->mask];
+    node->next = *head;
+    *head = node;
+    self->size++;
+}
+
+//  Remove NODE if it is in the table.
+static void
+s_table_remove (s_table_t *self, s_node_t *node)
+{
+    s_node_t **link = &self->buckets[node->hash & self->mask];
+    while (*link && *link != node)
+        link = &(*link)->next;
+    if (*link) {
+        *link = node->next;
+        self->size--;
+    }
+    node->next = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Request lists
+
+//  Append REQ, which is on no list, to LIST.
+static void
+s_list_append (s_list_t *list, s_request_t *req)
+{
+    req->list = list;
+    req->next = NULL;
+    req->prev = list->tail;
+    if (list->tail)
+        list->tail->next = req;
+    else
+        list->head = req;
+    list->tail = req;
+    list->size++;
+}
+
+//  Take REQ off its list, if any.
+static void
+s_list_unlink (s_request_t *req)
+{
+    s_list_t *list = req->list;
+    if (!list)
+        return;
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        list->head = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    else
+        list->tail = req->prev;
+    req->prev = req->next = NULL;
+    req->list = NULL;
+    list->size--;
+}
+
+//  --------------------------------------------------------------------------
+//  Timer heap
+
+//  Put REQ at slot I.
+static void
+s_heap_place (self_t *self, size_t i, s_request_t *req)
+{
+    self->heap[i] = req;
+    req->heap_index = i;
+}
+
+//  Restore heap order around slot I after its expiry changed.
+static void
+s_heap_fix (self_t *self, size_t i)
+{
+    s_request_t *req = self->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (self->heap[parent]->expires_at <= req->expires_at)
+            break;
+        s_heap_place (self, i, self->heap[parent]);
+        i = parent;
+    }
+    while (true) {
+        size_t child = 2 * i + 1;
+        if (child >= self->heap_size)
+            break;
+        if (child + 1 < self->heap_size
+            && self->heap[child + 1]->expires_at < self->heap[child]->expires_at)
+            child++;
+        if (self->heap[child]->expires_at >= req->expires_at)
+            break;
+        s_heap_place (self, i, self->heap[child]);
+        i = child;
+    }
+    s_heap_place (self, i, req);
+}
+
+//  Add REQ with its expires_at. Returns 0, or -1 if out of memory.
+static int
+s_heap_push (self_t *self, s_request_t *req)
+{
+    if (self->heap_size == self->heap_cap) {
+        size_t cap = self->heap_cap ? self->heap_cap * 2 : S_HEAP_INITIAL;
+        s_request_t **heap = (s_request_t **) realloc (self->heap, cap * sizeof *heap);
+        if (!heap)
+            return -1;
+        self->heap = heap;
+        self->heap_cap = cap;
+    }
+    s_heap_place (self, self->heap_size++, req);
+    s_heap_fix (self, req->heap_index);
+    return 0;
+}
+
+//  Remove REQ from the heap if it is there.
+static void
+s_heap_remove (self_t *self, s_request_t *req)
+{
+    size_t i = req->heap_index;
+    if (i == S_NOT_IN_HEAP)
+        return;
+    size_t last = --self->heap_size;
+    if (i != last) {
+        s_heap_place (self, i, self->heap[last]);
+        s_heap_fix (self, i);
+    }
+    req->heap_index = S_NOT_IN_HEAP;
+}
+
+//  Set REQ's timer to fire at AT (monotonic ms).
+static void
+s_request_set_timer (self_t *self, s_request_t *req, int64_t at)
+{
+    req->expires_at = at;
+    s_heap_fix (self, req->heap_index);
+}
+
+//  --------------------------------------------------------------------------
+//  Text buffer
+
+//  Append formatted text; on allocation failure mark the buffer failed.
+static void __attribute__ ((format (printf, 2, 3)))
+s_text_printf (s_text_t *text, const char *format, ...)
+{
+    while (!text->failed) {
+        size_t room = text->cap - text->size;
+        va_list args;
+        va_start (args, format);
+        int len = vsnprintf (text->data + text->size, room, format, args);
+        va_end (args);
+        if (len < 0) {
+            text->failed = true;
+            break;
+        }
+        if ((size_t) len < room) {
+            text->size += (size_t) len;
+            break;
+        }
+        size_t cap = text->cap * 2 + (size_t) len;
+        char *data = (char *) realloc (text->data, cap);
+        if (!data) {
+            text->failed = true;
+            break;
+        }
+        text->data = data;
+        text->cap = cap;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Frame helpers
+
+//  Data of frame I.
+static const byte *
+s_frame_data (self_t *self, size_t i)
+{
+    return (const byte *) zmq_msg_data (&self->frames[i]);
+}
+
+//  Size of frame I.
+static size_t
+s_frame_size (self_t *self, size_t i)
+{
+    return zmq_msg_size (&self->frames[i]);
+}
+
+//  Parse frame I as a non-negative decimal number. Returns 0, or -1.
+static int
+s_frame_int (self_t *self, size_t i, int64_t *value)
+{
+    const byte *data = s_frame_data (self, i);
+    size_t size = s_frame_size (self, i);
+    if (size == 0 || size > S_INT_DIGITS_MAX)
+        return -1;
+    int64_t result = 0;
+    for (size_t c = 0; c < size; c++) {
+        if (data[c] < '0' || data[c] > '9')
+            return -1;
+        result = result * 10 + (data[c] - '0');
+    }
+    *value = result;
+    return 0;
+}
+
+bool
+aigw_broker_name_valid (const char *name, size_t size)
+{
+    if (!name || size == 0 || size > AIGW_BROKER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < size; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+//  True if the SIZE bytes at DATA are a valid worker id (printable, no
+//  spaces), so that it is safe to log.
+static bool
+s_worker_id_valid (const byte *data, size_t size)
+{
+    if (size == 0 || size > AIGW_BROKER_WORKER_ID_MAX)
+        return false;
+    for (size_t i = 0; i < size; i++)
+        if (data[i] < 0x21 || data[i] > 0x7e)
+            return false;
+    return true;
+}
+
+//  Build the request key for CLIENT and RID into KEY (S_KEY_MAX bytes);
+//  the size prefix keeps (client, id) pairs from colliding. Returns its size.
+static size_t
+s_key_build (byte *key, const void *client, size_t client_size, const void *rid,
+             size_t rid_size)
+{
+    key[0] = (byte) client_size;
+    memcpy (key + 1, client, client_size);
+    memcpy (key + 1 + client_size, rid, rid_size);
+    return 1 + client_size + rid_size;
+}
+
+//  --------------------------------------------------------------------------
+//  Sending
+
+//  Send SIZE bytes as one frame, more to follow. After the identity frame
+//  of a ROUTER message was accepted the rest cannot fail, so its result is
+//  not needed.
+static void
+s_send_more (self_t *self, const void *data, size_t size)
+{
+    zmq_send (self->handle, data, size, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+}
+
+//  Send the identity and header frames of a client message with CMD.
+//  Returns 0, or -1 if the client is gone or its queue is full (nothing sent).
+static int
+s_send_client_head (self_t *self, const byte *client, size_t client_size, byte cmd,
+                    bool more)
+{
+    if (zmq_send (self->handle, client, client_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
+        if (errno == EAGAIN)
+            aigw_warn ("broker: client send queue full, message dropped");
+        else
+            aigw_debug ("broker: client gone, message dropped");
+        return -1;
+    }
+    s_send_more (self, AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE);
+    zmq_send (self->handle, &cmd, 1, more ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
+    return 0;
+}
+
+//  Send ERROR STATUS TEXT for request RID to CLIENT.
+static void
+s_send_error (self_t *self, const byte *client, size_t client_size, const byte *rid,
+              size_t rid_size, int status, const char *text)
+{
+    if (client_size == 0)
+        return;                 //  one-way: nobody to tell
+    if (s_send_client_head (self, client, client_size, AIGW_BP_CLIENT_ERROR, true) == -1)
+        return;
+    char number[S_STATUS_SIZE];
+    int len = snprintf (number, sizeof number, "%d", status);
+    s_send_more (self, rid, rid_size);
+    s_send_more (self, number, (size_t) len);
+    zmq_send (self->handle, text, strlen (text), ZMQ_DONTWAIT);
+}
+
+//  Send a one-frame client answer (HEARTBEAT, STATUS, METRICS) to frame 0's
+//  sender; TEXT may be NULL for none.
+static void
+s_send_client_text (self_t *self, byte cmd, const char *text, size_t size)
+{
+    if (s_send_client_head (self, s_frame_data (self, 0), s_frame_size (self, 0), cmd,
+                            text != NULL)
+        == -1)
+        return;
+    if (text)
+        zmq_send (self->handle, text, size, ZMQ_DONTWAIT);
+}
+
+//  Send a worker command frame (HEARTBEAT, DISCONNECT) to IDENTITY.
+//  Returns 0, or -1 with errno set (EHOSTUNREACH: the peer is gone).
+static int
+s_send_worker_command (self_t *self, const byte *identity, size_t size, byte cmd)
+{
+    if (zmq_send (self->handle, identity, size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        return -1;
+    s_send_more (self, AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE);
+    zmq_send (self->handle, &cmd, 1, ZMQ_DONTWAIT);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Services
+
+//  Service NAME, created if new. Returns NULL if the name is invalid, the
+//  service cap is reached, or memory ran out.
+static s_service_t *
+s_service_require (self_t *self, const byte *name, size_t size)
+{
+    uint64_t hash = s_hash (name, size);
+    s_node_t *node = s_table_lookup (&self->services, name, size, hash);
+    if (node)
+        return (s_service_t *) node;
+    if (!aigw_broker_name_valid ((const char *) name, size)
+        || self->services_size >= AIGW_BROKER_SERVICES_MAX)
+        return NULL;
+    s_service_t *service = (s_service_t *) calloc (1, sizeof *service);
+    s_service_t **list = (s_service_t **) realloc (
+        self->service_list, (self->services_size + 1) * sizeof *list);
+    if (list)
+        self->service_list = list;
+    if (!service || !list || !(service->name = strndup ((const char *) name, size))) {
+        free (service);
+        return NULL;
+    }
+    service->node.hash = hash;
+    service->node.key = (const byte *) service->name;
+    service->node.key_size = size;
+    s_table_insert (&self->services, &service->node);
+    self->service_list[self->services_size++] = service;
+    return service;
+}
+
+//  Count a broker-made error STATUS against SERVICE.
+static void
+s_service_count_error (s_service_t *service, int status)
+{
+    for (size_t i = 0; i < S_ERROR_KINDS; i++)
+        if (s_error_status[i] == status)
+            service->errors[i]++;
+}
+
+//  Record one dispatch-to-final-reply duration.
+static void
+s_service_observe (s_service_t *service, int64_t duration_us)
+{
+    if (duration_us < 0)
+        duration_us = 0;
+    size_t i = 0;
+    while (i < S_BUCKETS && duration_us > s_bucket_us[i])
+        i++;
+    service->buckets[i]++;
+    service->duration_count++;
+    service->duration_sum_us += duration_us;
+}
+
+//  Add WORKER to SERVICE's live workers. Returns 0, or -1 if out of memory.
+static int
+s_service_add_worker (s_service_t *service, s_worker_t *worker)
+{
+    if (service->workers_size == service->workers_cap) {
+        size_t cap = service->workers_cap ? service->workers_cap * 2 : 4;
+        s_worker_t **workers = (s_worker_t **) realloc (service->workers,
+                                                        cap * sizeof *workers);
+        if (!workers)
+            return -1;
+        service->workers = workers;
+        service->workers_cap = cap;
+    }
+    worker->index = service->workers_size;
+    service->workers[service->workers_size++] = worker;
+    return 0;
+}
+
+//  Take WORKER off its service's live workers (swap with the last).
+static void
+s_service_remove_worker (s_service_t *service, s_worker_t *worker)
+{
+    size_t last = --service->workers_size;
+    if (worker->index != last) {
+        service->workers[worker->index] = service->workers[last];
+        service->workers[worker->index]->index = worker->index;
+    }
+}
+
+//  The live worker with the most free credit (may be none free); ties go
+//  round-robin. The service has at least one worker.
+static s_worker_t *
+s_service_freest (s_service_t *service)
+{
+    size_t count = service->workers_size;
+    size_t start = service->rr % count;
+    s_worker_t *best = NULL;
+    long best_free = 0;
+    size_t best_index = 0;
+    for (size_t n = 0; n < count; n++) {
+        size_t i = (start + n) % count;
+        s_worker_t *worker = service->workers[i];
+        long free_credit = (long) worker->credit - (long) worker->requests.size;
+        if (!best || free_credit > best_free) {
+            best = worker;
+            best_free = free_credit;
+            best_index = i;
+        }
+    }
+    service->rr = best_index + 1;
+    return best;
+}
+
+//  The owner of SHARD_KEY by rendezvous hashing: the live worker with the
+//  highest mix64 (hash (shard key) ^ hash (worker id)). The service has at
+//  least one worker.
+static s_worker_t *
+s_service_owner (s_service_t *service, const char *shard_key)
+{
+    uint64_t key_hash = s_fnv1a (S_FNV_OFFSET, shard_key, strlen (shard_key));
+    s_worker_t *best = NULL;
+    uint64_t best_score = 0;
+    for (size_t i = 0; i < service->workers_size; i++) {
+        s_worker_t *worker = service->workers[i];
+        uint64_t score = s_mix64 (key_hash ^ worker->id_hash);
+        if (!best || score > best_score
+            || (score == best_score && strcmp (worker->worker_id, best->worker_id) > 0)) {
+            best = worker;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+//  --------------------------------------------------------------------------
+//  Requests
+
+//  Client identity of REQ.
+static const byte *
+s_request_client (s_request_t *req)
+{
+    return req->key + 1;
+}
+
+//  Client identity size of REQ.
+static size_t
+s_request_client_size (s_request_t *req)
+{
+    return req->key[0];
+}
+
+//  Request id of REQ.
+static const byte *
+s_request_id (s_request_t *req)
+{
+    return req->key + 1 + req->key[0];
+}
+
+//  Request id size of REQ.
+static size_t
+s_request_id_size (s_request_t *req)
+{
+    return req->node.key_size - 1 - req->key[0];
+}
+
+//  Create a request under KEY (new to the table) for SERVICE, with its timer
+//  at DEADLINE. Returns NULL if out of memory.
+static s_request_t *
+s_request_new (self_t *self, const byte *key, size_t key_size, uint64_t hash,
+               s_service_t *service, int64_t deadline)
+{
+    s_request_t *req = (s_request_t *) malloc (sizeof *req + key_size);
+    if (!req)
+        return NULL;
+    memset (req, 0, sizeof *req);
+    memcpy (req->key, key, key_size);
+    req->node.hash = hash;
+    req->node.key = req->key;
+    req->node.key_size = key_size;
+    req->service = service;
+    req->deadline = deadline;
+    req->expires_at = deadline;
+    req->heap_index = S_NOT_IN_HEAP;
+    zmq_msg_init (&req->envelope);
+    if (s_heap_push (self, req) == -1) {
+        zmq_msg_close (&req->envelope);
+        free (req);
+        return NULL;
+    }
+    s_table_insert (&self->requests, &req->node);
+    return req;
+}
+
+//  Take REQ off its queue or worker, keeping the counts right.
+static void
+s_request_detach (s_request_t *req)
+{
+    if (req->worker) {
+        req->service->in_flight--;
+        req->worker = NULL;
+    }
+    if (req->queued) {
+        req->service->queued--;
+        req->queued = false;
+    }
+    s_list_unlink (req);
+}
+
+//  Forget REQ and free it.
+static void
+s_request_destroy (self_t *self, s_request_t **req_p)
+{
+    s_request_t *req = *req_p;
+    if (!req)
+        return;
+    s_request_detach (req);
+    s_table_remove (&self->requests, &req->node);
+    s_heap_remove (self, req);
+    zmq_msg_close (&req->envelope);
+    free (req->shard_key);
+    free (req);
+    *req_p = NULL;
+}
+
+//  Answer REQ with a broker-made ERROR and free it.
+static void
+s_request_fail (self_t *self, s_request_t *req, int status, const char *text)
+{
+    s_service_count_error (req->service, status);
+    s_send_error (self, s_request_client (req), s_request_client_size (req),
+                  s_request_id (req), s_request_id_size (req), status, text);
+    s_request_destroy (self, &req);
+}
+
+//  Replace REQ's shard key with the SIZE bytes at KEY (none if SIZE is 0).
+//  Returns 0, or -1 if out of memory.
+static int
+s_request_set_shard (s_request_t *req, const byte *key, size_t size)
+{
+    free (req->shard_key);
+    req->shard_key = NULL;
+    if (size > 0 && !(req->shard_key = strndup ((const char *) key, size)))
+        return -1;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Workers
+
+//  Mark WORKER dead: it leaves dispatch and lookup at once; s_reap replays or
+//  fails its requests later, outside any loop over broker state.
+static void
+s_worker_kill (self_t *self, s_worker_t *worker, const char *reason)
+{
+    if (worker->dead)
+        return;
+    worker->dead = true;
+    worker->reason = reason;
+    s_table_remove (&self->workers, &worker->node);
+    s_service_remove_worker (worker->service, worker);
+    worker->reap_next = self->reap;
+    self->reap = worker;
+}
+
+//  Send REQ's envelope to WORKER and mark it in flight there. A replay-safe
+//  worker gets a shared copy; otherwise the envelope moves out of REQ.
+//  Returns 0, or -1 if the send failed (the worker was killed; REQ unchanged).
+static int
+s_worker_send_request (self_t *self, s_worker_t *worker, s_request_t *req)
+{
+    if (zmq_send (self->handle, worker->identity, worker->node.key_size,
+                  ZMQ_SNDMORE | ZMQ_DONTWAIT)
+        == -1) {
+        s_worker_kill (self, worker,
+                       errno == EHOSTUNREACH ? "connection gone" : "send queue full");
+        return -1;
+    }
+    byte cmd = AIGW_BP_WORKER_REQUEST;
+    s_send_more (self, AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE);
+    s_send_more (self, &cmd, 1);
+    s_send_more (self, s_request_client (req), s_request_client_size (req));
+    s_send_more (self, s_request_id (req), s_request_id_size (req));
+    zmq_msg_t envelope;
+    zmq_msg_init (&envelope);
+    if (worker->replay_safe)
+        zmq_msg_copy (&envelope, &req->envelope);
+    else {
+        zmq_msg_move (&envelope, &req->envelope);
+        req->has_envelope = false;
+    }
+    zmq_msg_send (&envelope, self->handle, ZMQ_DONTWAIT);
+    zmq_msg_close (&envelope);
+
+    s_list_append (&worker->requests, req);
+    req->worker = worker;
+    req->service->in_flight++;
+    req->dispatched_us = s_mono_us ();
+    s_request_set_timer (self, req, req->deadline + AIGW_BROKER_GRACE_MS);
+    return 0;
+}
+
+//  Give WORKER's free credit to waiting requests: first its own shard-keyed
+//  ones, then its service's queue.
+static void
+s_worker_drain (self_t *self, s_worker_t *worker)
+{
+    s_service_t *service = worker->service;
+    while (!worker->dead && worker->requests.size < (size_t) worker->credit) {
+        s_request_t *req = worker->pending.head ? worker->pending.head : service->queue.head;
+        if (!req)
+            break;
+        s_request_detach (req);
+        if (s_worker_send_request (self, worker, req) == -1) {
+            s_dispatch (self, req);
+            break;
+        }
+    }
+}
+
+//  Finish killed workers: replay each replayable request in flight on it,
+//  fail the rest with 503, re-dispatch its pending requests, free it. Call
+//  only where no caller holds a worker or request pointer.
+static void
+s_reap (self_t *self)
+{
+    while (self->reap) {
+        s_worker_t *worker = self->reap;
+        self->reap = worker->reap_next;
+        size_t replayed = 0, failed = 0;
+        while (worker->requests.head) {
+            s_request_t *req = worker->requests.head;
+            s_request_detach (req);
+            if (req->has_envelope) {
+                replayed++;
+                s_dispatch (self, req);
+            }
+            else {
+                failed++;
+                s_request_fail (self, req, 503, "worker died");
+            }
+        }
+        while (worker->pending.head) {
+            s_request_t *req = worker->pending.head;
+            s_request_detach (req);
+            s_dispatch (self, req);
+        }
+        aigw_info ("broker: worker %s of %s dead (%s): %zu requests replayed, "
+                   "%zu failed",
+                   worker->worker_id, worker->service->name, worker->reason, replayed,
+                   failed);
+        free (worker->worker_id);
+        free (worker);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Dispatch
+
+//  Send REQ (detached, envelope held, service set) to the right worker, or
+//  queue it, or fail it. Section 5 of the protocol.
+static void
+s_dispatch (self_t *self, s_request_t *req)
+{
+    s_service_t *service = req->service;
+    while (true) {
+        if (service->workers_size == 0) {
+            s_request_fail (self, req, 503, "no live worker");
+            return;
+        }
+        s_worker_t *worker;
+        s_list_t *queue;
+        if (req->shard_key) {
+            worker = s_service_owner (service, req->shard_key);
+            queue = &worker->pending;
+        }
+        else {
+            worker = s_service_freest (service);
+            queue = &service->queue;
+        }
+        if (queue->size > 0 || worker->requests.size >= (size_t) worker->credit) {
+            if (service->queued >= self->queue_max) {
+                s_request_fail (self, req, 503, "queue full");
+                return;
+            }
+            s_list_append (queue, req);
+            req->queued = true;
+            service->queued++;
+            s_request_set_timer (self, req, req->deadline);
+            return;
+        }
+        if (s_worker_send_request (self, worker, req) == 0)
+            return;
+        //  That worker is dead now; choose again among the others.
+    }
+}
+
+//  Send a one-way request (no client, no credit, never queued) to SERVICE:
+//  frames 0 to 8 of a worker REPLY with an empty client. Dropped if the
+//  service has no live worker.
+static void
+s_dispatch_oneway (self_t *self)
+{
+    //  [4] request-id [6] next-service [7] shard-key [8] envelope
+    s_service_t *service = s_service_require (self, s_frame_data (self, 6),
+                                              s_frame_size (self, 6));
+    size_t shard_size = s_frame_size (self, 7);
+    size_t rid_size = s_frame_size (self, 4);
+    if (!service || shard_size > AIGW_BROKER_SHARD_KEY_MAX
+        || rid_size > AIGW_BROKER_REQUEST_ID_MAX) {
+        aigw_debug ("broker: bad one-way request dropped");
+        return;
+    }
+    char shard_key[AIGW_BROKER_SHARD_KEY_MAX + 1];
+    memcpy (shard_key, s_frame_data (self, 7), shard_size);
+    shard_key[shard_size] = 0;
+    service->requests++;
+    while (true) {
+        if (service->workers_size == 0) {
+            s_service_count_error (service, 503);
+            aigw_debug ("broker: one-way request to %s dropped: no live worker",
+                        service->name);
+            return;
+        }
+        s_worker_t *worker = shard_size ? s_service_owner (service, shard_key)
+                                        : s_service_freest (service);
+        if (zmq_send (self->handle, worker->identity, worker->node.key_size,
+                      ZMQ_SNDMORE | ZMQ_DONTWAIT)
+            != -1) {
+            byte cmd = AIGW_BP_WORKER_REQUEST;
+            s_send_more (self, AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE);
+            s_send_more (self, &cmd, 1);
+            s_send_more (self, "", 0);
+            s_send_more (self, s_frame_data (self, 4), rid_size);
+            zmq_msg_send (&self->frames[8], self->handle, ZMQ_DONTWAIT);
+            return;
+        }
+        if (errno != EHOSTUNREACH) {
+            aigw_warn ("broker: one-way request to %s dropped: worker queue full",
+                       service->name);
+            return;
+        }
+        s_worker_kill (self, worker, "connection gone");
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Client messages
+
+//  REQUEST: [3] service [4] shard-key [5] request-id [6] deadline [7] envelope
+static void
+s_handle_client_request (self_t *self)
+{
+    const byte *client = s_frame_data (self, 0);
+    size_t client_size = s_frame_size (self, 0);
+    const byte *rid = s_frame_data (self, 5);
+    size_t rid_size = s_frame_size (self, 5);
+    if (rid_size == 0 || rid_size > AIGW_BROKER_REQUEST_ID_MAX
+        || client_size > S_IDENTITY_MAX) {
+        aigw_debug ("broker: request with a bad request id dropped");
+        return;
+    }
+    int64_t deadline_wall;
+    size_t shard_size = s_frame_size (self, 4);
+    if (s_frame_int (self, 6, &deadline_wall) == -1
+        || shard_size > AIGW_BROKER_SHARD_KEY_MAX
+        || memchr (rid, 0, rid_size) || memchr (s_frame_data (self, 4), 0, shard_size)
+        || !aigw_broker_name_valid ((const char *) s_frame_data (self, 3),
+                                    s_frame_size (self, 3))) {
+        s_send_error (self, client, client_size, rid, rid_size, 400, "bad request");
+        return;
+    }
+    byte key[S_KEY_MAX];
+    size_t key_size = s_key_build (key, client, client_size, rid, rid_size);
+    uint64_t hash = s_hash (key, key_size);
+    if (s_table_lookup (&self->requests, key, key_size, hash)) {
+        aigw_warn ("broker: duplicate request id from a client, dropped");
+        return;
+    }
+    s_service_t *service = s_service_require (self, s_frame_data (self, 3),
+                                              s_frame_size (self, 3));
+    if (!service) {
+        s_send_error (self, client, client_size, rid, rid_size, 503, "too many services");
+        return;
+    }
+    service->requests++;
+
+    int64_t now = s_mono_ms ();
+    int64_t left = AIGW_BROKER_DEADLINE_MS;
+    if (deadline_wall > 0)
+        left = deadline_wall - s_wall_ms ();
+    if (left > AIGW_BROKER_DEADLINE_MAX_MS)
+        left = AIGW_BROKER_DEADLINE_MAX_MS;
+    int status = 0;
+    const char *text = NULL;
+    if (left <= 0) {
+        status = 504;
+        text = "deadline passed";
+    }
+    else if (service->workers_size == 0) {
+        status = 503;
+        text = "no live worker";
+    }
+    s_request_t *req = NULL;
+    if (!status) {
+        req = s_request_new (self, key, key_size, hash, service, now + left);
+        if (!req || s_request_set_shard (req, s_frame_data (self, 4), shard_size) == -1) {
+            s_request_destroy (self, &req);
+            status = 503;
+            text = "out of memory";
+        }
+    }
+    if (status) {
+        s_service_count_error (service, status);
+        s_send_error (self, client, client_size, rid, rid_size, status, text);
+        return;
+    }
+    zmq_msg_move (&req->envelope, &self->frames[7]);
+    req->has_envelope = true;
+    s_dispatch (self, req);
+}
+
+//  Write the STATUS text: one line per service.
+static void
+s_status_text (self_t *self, s_text_t *text)
+{
+    for (size_t i = 0; i < self->services_size; i++) {
+        s_service_t *service = self->service_list[i];
+        s_text_printf (text, "%s %zu %zu %zu\n", service->name, service->workers_size,
+                       service->in_flight, service->queued);
+    }
+}
+
+//  Write one gauge or counter family with a value per service.
+static void
+s_metrics_family (self_t *self, s_text_t *text, const char *name, const char *type,
+                  const char *help, size_t field)
+{
+    s_text_printf (text, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    for (size_t i = 0; i < self->services_size; i++) {
+        s_service_t *service = self->service_list[i];
+        uint64_t value = field == 0   ? service->requests
+                         : field == 1 ? service->workers_size
+                         : field == 2 ? service->in_flight
+                                      : service->queued;
+        s_text_printf (text, "%s{stage=\"%s\"} %" PRIu64 "\n", name, service->name, value);
+    }
+}
+
+//  Write the METRICS text (Prometheus exposition format). Service names are
+//  [A-Za-z0-9._-], so label values need no escaping.
+static void
+s_metrics_text (self_t *self, s_text_t *text)
+{
+    s_metrics_family (self, text, "aigw_stage_requests_total", "counter",
+                      "Requests that arrived at each stage through the broker.", 0);
+    s_text_printf (text,
+                   "# HELP aigw_stage_errors_total Errors the broker answered itself.\n"
+                   "# TYPE aigw_stage_errors_total counter\n");
+    for (size_t i = 0; i < self->services_size; i++) {
+        s_service_t *service = self->service_list[i];
+        for (size_t e = 0; e < S_ERROR_KINDS; e++)
+            s_text_printf (text,
+                           "aigw_stage_errors_total{stage=\"%s\",status=\"%d\"} %" PRIu64
+                           "\n",
+                           service->name, s_error_status[e], service->errors[e]);
+    }
+    s_metrics_family (self, text, "aigw_stage_workers", "gauge",
+                      "Live workers of each stage.", 1);
+    s_metrics_family (self, text, "aigw_stage_in_flight", "gauge",
+                      "Requests in flight on each stage's workers.", 2);
+    s_metrics_family (self, text, "aigw_stage_queued", "gauge",
+                      "Requests waiting for a worker's credit.", 3);
+    s_text_printf (text, "# HELP aigw_stage_duration_seconds Time from dispatch to the "
+                         "worker's final reply.\n"
+                         "# TYPE aigw_stage_duration_seconds histogram\n");
+    for (size_t i = 0; i < self->services_size; i++) {
+        s_service_t *service = self->service_list[i];
+        uint64_t cumulative = 0;
+        for (size_t b = 0; b < S_BUCKETS; b++) {
+            cumulative += service->buckets[b];
+            s_text_printf (text,
+                           "aigw_stage_duration_seconds_bucket{stage=\"%s\",le=\"%s\"} "
+                           "%" PRIu64 "\n",
+                           service->name, s_bucket_le[b], cumulative);
+        }
+        s_text_printf (text,
+                       "aigw_stage_duration_seconds_bucket{stage=\"%s\",le=\"+Inf\"} "
+                       "%" PRIu64 "\n"
+                       "aigw_stage_duration_seconds_sum{stage=\"%s\"} %.6f\n"
+                       "aigw_stage_duration_seconds_count{stage=\"%s\"} %" PRIu64 "\n",
+                       service->name, service->duration_count, service->name,
+                       (double) service->duration_sum_us / 1e6, service->name,
+                       service->duration_count);
+    }
+}
+
+//  Answer STATUS or METRICS (CMD) with the text built by the matching writer.
+static void
+s_handle_client_text (self_t *self, byte cmd)
+{
+    s_text_t text = {(char *) malloc (S_TEXT_INITIAL), 0, S_TEXT_INITIAL, false};
+    if (!text.data)
+        return;
+    text.data[0] = 0;
+    if (cmd == AIGW_BP_CLIENT_STATUS)
+        s_status_text (self, &text);
+    else
+        s_metrics_text (self, &text);
+    if (text.failed)
+        aigw_warn ("broker: out of memory building a report");
+    else
+        s_send_client_text (self, cmd, text.data, text.size);
+    free (text.data);
+}
+
+//  A message with the client header; frames [0] identity [1] header [2] cmd.
+static void
+s_handle_client (self_t *self, byte cmd)
+{
+    size_t frames = self->frames_size;
+    if (cmd == AIGW_BP_CLIENT_REQUEST && frames == 8)
+        s_handle_client_request (self);
+    else if (cmd == AIGW_BP_CLIENT_HEARTBEAT && frames == 3)
+        s_send_client_text (self, AIGW_BP_CLIENT_HEARTBEAT, NULL, 0);
+    else if ((cmd == AIGW_BP_CLIENT_STATUS || cmd == AIGW_BP_CLIENT_METRICS) && frames == 3)
+        s_handle_client_text (self, cmd);
+    else
+        aigw_debug ("broker: malformed client message dropped (command %d, %zu frames)",
+                    cmd, frames);
+}
+
+//  --------------------------------------------------------------------------
+//  Worker messages
+
+//  READY: [3] service [4] worker-id [5] credit [6] flags. WORKER is the
+//  sender if registered, else NULL.
+static void
+s_handle_worker_ready (self_t *self, s_worker_t *worker)
+{
+    int64_t credit;
+    const byte *id = s_frame_data (self, 4);
+    size_t id_size = s_frame_size (self, 4);
+    if (!aigw_broker_name_valid ((const char *) s_frame_data (self, 3),
+                                 s_frame_size (self, 3))
+        || !s_worker_id_valid (id, id_size) || s_frame_int (self, 5, &credit) == -1
+        || credit < 1 || credit > AIGW_BROKER_CREDIT_MAX) {
+        aigw_warn ("broker: invalid READY ignored");
+        return;
+    }
+    bool replay_safe = memchr (s_frame_data (self, 6), AIGW_BP_REPLAY_SAFE_FLAG,
+                               s_frame_size (self, 6))
+                       != NULL;
+    int64_t expires_at = s_mono_ms () + (int64_t) self->heartbeat_ms * self->liveness;
+    if (worker) {
+        //  Registered already: refresh it, or re-register if it changed role.
+        if (strlen (worker->service->name) == s_frame_size (self, 3)
+            && memcmp (worker->service->name, s_frame_data (self, 3), s_frame_size (self, 3))
+                   == 0
+            && strlen (worker->worker_id) == id_size
+            && memcmp (worker->worker_id, id, id_size) == 0) {
+            worker->credit = (int) credit;
+            worker->replay_safe = replay_safe;
+            worker->expires_at = expires_at;
+            s_worker_drain (self, worker);
+            return;
+        }
+        s_worker_kill (self, worker, "registered again");
+    }
+    s_service_t *service = s_service_require (self, s_frame_data (self, 3),
+                                              s_frame_size (self, 3));
+    worker = (s_worker_t *) calloc (1, sizeof *worker);
+    if (!service || !worker || !(worker->worker_id = strndup ((const char *) id, id_size))
+        || s_service_add_worker (service, worker) == -1) {
+        aigw_warn ("broker: cannot register a worker (too many services or no memory)");
+        if (worker)
+            free (worker->worker_id);
+        free (worker);
+        return;
+    }
+    size_t identity_size = s_frame_size (self, 0);
+    memcpy (worker->identity, s_frame_data (self, 0), identity_size);
+    worker->node.key = worker->identity;
+    worker->node.key_size = identity_size;
+    worker->node.hash = s_hash (worker->identity, identity_size);
+    worker->id_hash = s_mix64 (s_fnv1a (S_FNV_OFFSET, id, id_size));
+    worker->service = service;
+    worker->credit = (int) credit;
+    worker->replay_safe = replay_safe;
+    worker->expires_at = expires_at;
+    s_table_insert (&self->workers, &worker->node);
+    aigw_info ("broker: worker %s ready for %s (credit %d%s)", worker->worker_id,
+               service->name, worker->credit, replay_safe ? ", replay-safe" : "");
+    //  Answer at once, so the worker knows the broker heard it.
+    s_send_worker_command (self, worker->identity, identity_size, AIGW_BP_WORKER_HEARTBEAT);
+    s_worker_drain (self, worker);
+}
+
+//  REPLY: [3] client [4] request-id [5] flags [6] next-service [7] shard-key
+//  [8] envelope, from registered WORKER.
+static void
+s_handle_worker_reply (self_t *self, s_worker_t *worker)
+{
+    if (s_frame_size (self, 5) != 1) {
+        aigw_debug ("broker: reply with bad flags dropped");
+        return;
+    }
+    int flags = *s_frame_data (self, 5);
+    size_t client_size = s_frame_size (self, 3);
+    size_t rid_size = s_frame_size (self, 4);
+    if (client_size == 0) {
+        if (flags & AIGW_REPLY_FORWARD)
+            s_dispatch_oneway (self);
+        return;                 //  a reply to a one-way request: dropped
+    }
+    if (client_size > S_IDENTITY_MAX || rid_size == 0
+        || rid_size > AIGW_BROKER_REQUEST_ID_MAX) {
+        aigw_debug ("broker: reply with bad client or request id dropped");
+        return;
+    }
+    byte key[S_KEY_MAX];
+    size_t key_size = s_key_build (key, s_frame_data (self, 3), client_size,
+                                   s_frame_data (self, 4), rid_size);
+    s_request_t *req = (s_request_t *) s_table_lookup (&self->requests, key, key_size,
+                                                       s_hash (key, key_size));
+    if (!req || req->worker != worker) {
+        aigw_debug ("broker: reply for a request not held by its sender dropped");
+        return;
+    }
+    if (!(flags & AIGW_REPLY_LAST)) {
+        if (flags & AIGW_REPLY_FORWARD) {
+            aigw_debug ("broker: FORWARD without LAST dropped");
+            return;
+        }
+        //  A chunk of a streamed answer.
+        if (s_send_client_head (self, s_request_client (req), client_size,
+                                AIGW_BP_CLIENT_REPLY, true)
+            == 0) {
+            byte no_flags = 0;
+            s_send_more (self, s_request_id (req), rid_size);
+            s_send_more (self, &no_flags, 1);
+            zmq_msg_send (&self->frames[8], self->handle, ZMQ_DONTWAIT);
+        }
+        return;
+    }
+    //  LAST: this worker is done with it; its credit returns.
+    s_service_observe (req->service, s_mono_us () - req->dispatched_us);
+    s_request_detach (req);
+    if (flags & AIGW_REPLY_FORWARD) {
+        size_t shard_size = s_frame_size (self, 7);
+        s_service_t *next = s_service_require (self, s_frame_data (self, 6),
+                                               s_frame_size (self, 6));
+        if (!next || shard_size > AIGW_BROKER_SHARD_KEY_MAX
+            || s_request_set_shard (req, s_frame_data (self, 7), shard_size) == -1)
+            s_request_fail (self, req, 500, "bad forward");
+        else {
+            req->service = next;
+            next->requests++;
+            zmq_msg_close (&req->envelope);
+            zmq_msg_init (&req->envelope);
+            zmq_msg_move (&req->envelope, &self->frames[8]);
+            req->has_envelope = true;
+            s_dispatch (self, req);
+        }
+    }
+    else {
+        if (s_send_client_head (self, s_request_client (req), client_size,
+                                AIGW_BP_CLIENT_REPLY, true)
+            == 0) {
+            byte last = AIGW_REPLY_LAST;
+            s_send_more (self, s_request_id (req), rid_size);
+            s_send_more (self, &last, 1);
+            zmq_msg_send (&self->frames[8], self->handle, ZMQ_DONTWAIT);
+        }
+        s_request_destroy (self, &req);
+    }
+    s_worker_drain (self, worker);
+}
+
+//  A message with the worker header; frames [0] identity [1] header [2] cmd.
+static void
+s_handle_worker (self_t *self, byte cmd)
+{
+    const byte *identity = s_frame_data (self, 0);
+    size_t identity_size = s_frame_size (self, 0);
+    s_worker_t *worker = (s_worker_t *) s_table_lookup (
+        &self->workers, identity, identity_size, s_hash (identity, identity_size));
+    if (cmd == AIGW_BP_WORKER_READY) {
+        if (self->frames_size == 7)
+            s_handle_worker_ready (self, worker);
+        else
+            aigw_debug ("broker: malformed READY dropped");
+        return;
+    }
+    if (!worker) {
+        //  A worker we do not know (a restart forgot it): make it register.
+        if (cmd != AIGW_BP_WORKER_DISCONNECT)
+            s_send_worker_command (self, identity, identity_size,
+                                   AIGW_BP_WORKER_DISCONNECT);
+        return;
+    }
+    worker->expires_at = s_mono_ms () + (int64_t) self->heartbeat_ms * self->liveness;
+    if (cmd == AIGW_BP_WORKER_REPLY && self->frames_size == 9)
+        s_handle_worker_reply (self, worker);
+    else if (cmd == AIGW_BP_WORKER_DISCONNECT)
+        s_worker_kill (self, worker, "disconnected");
+    else if (cmd != AIGW_BP_WORKER_HEARTBEAT)
+        aigw_debug ("broker: malformed worker message dropped (command %d, %zu frames)",
+                    cmd, self->frames_size);
+}
+
+//  --------------------------------------------------------------------------
+//  The loop
+
+//  Receive one message into self->frames. Returns 1 if one was read, 0 if
+//  none is waiting, -1 on error. A message with more than S_FRAMES_MAX
+//  frames is read whole and reported with frames_size 0.
+static int
+s_recv_message (self_t *self)
+{
+    zmq_msg_t *frames = self->frames;
+    zmq_msg_init (&frames[0]);
+    if (zmq_msg_recv (&frames[0], self->handle, ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close (&frames[0]);
+        return errno == EAGAIN ? 0 : -1;
+    }
+    size_t count = 1;
+    bool overflow = false;
+    bool more = zmq_msg_more (&frames[0]);
+    while (more) {
+        zmq_msg_t scratch;
+        zmq_msg_t *frame = count < S_FRAMES_MAX ? &frames[count] : &scratch;
+        zmq_msg_init (frame);
+        if (zmq_msg_recv (frame, self->handle, 0) == -1) {
+            zmq_msg_close (frame);
+            overflow = true;
+            break;
+        }
+        more = zmq_msg_more (frame);
+        if (frame == &scratch) {
+            zmq_msg_close (&scratch);
+            overflow = true;
+        }
+        else
+            count++;
+    }
+    if (overflow) {
+        for (size_t i = 0; i < count; i++)
+            zmq_msg_close (&frames[i]);
+        self->frames_size = 0;
+        aigw_debug ("broker: oversized message dropped");
+        return 1;
+    }
+    self->frames_size = count;
+    return 1;
+}
+
+//  Handle the message in self->frames, then release its frames.
+static void
+s_handle_message (self_t *self)
+{
+    size_t frames = self->frames_size;
+    if (frames == 0)
+        return;
+    if (frames >= 3 && s_frame_size (self, 1) == AIGW_BP_HEADER_SIZE
+        && s_frame_size (self, 2) == 1) {
+        byte cmd = *s_frame_data (self, 2);
+        if (memcmp (s_frame_data (self, 1), AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE) == 0)
+            s_handle_client (self, cmd);
+        else if (memcmp (s_frame_data (self, 1), AIGW_BP_WORKER_HEADER,
+                         AIGW_BP_HEADER_SIZE)
+                 == 0)
+            s_handle_worker (self, cmd);
+        else
+            aigw_debug ("broker: message with an unknown header dropped");
+    }
+    else
+        aigw_debug ("broker: malformed message dropped (%zu frames)", frames);
+    for (size_t i = 0; i < frames; i++)
+        zmq_msg_close (&self->frames[i]);
+    self->frames_size = 0;
+}
+
+//  Handle every waiting message, up to S_DRAIN_MAX.
+static void
+s_drain (self_t *self)
+{
+    for (int count = 0; count < S_DRAIN_MAX; count++) {
+        int rc = s_recv_message (self);
+        if (rc <= 0)
+            break;
+        s_handle_message (self);
+        s_reap (self);
+    }
+}
+
+//  Heartbeat round: expire silent workers, heartbeat the others.
+static void
+s_heartbeat (self_t *self, int64_t now)
+{
+    for (size_t s = 0; s < self->services_size; s++) {
+        s_service_t *service = self->service_list[s];
+        //  Backwards, so that a kill's swap-remove moves a visited worker.
+        for (size_t i = service->workers_size; i-- > 0;) {
+            s_worker_t *worker = service->workers[i];
+            if (now >= worker->expires_at)
+                s_worker_kill (self, worker, "silent");
+            else if (s_send_worker_command (self, worker->identity, worker->node.key_size,
+                                            AIGW_BP_WORKER_HEARTBEAT)
+                         == -1
+                     && errno == EHOSTUNREACH)
+                s_worker_kill (self, worker, "connection gone");
+        }
+    }
+}
+
+//  Fire due timers: request expiries, then the heartbeat round.
+static void
+s_handle_timers (self_t *self)
+{
+    int64_t now = s_mono_ms ();
+    while (self->heap_size > 0 && self->heap[0]->expires_at <= now) {
+        s_request_t *req = self->heap[0];
+        if (req->queued)
+            s_request_fail (self, req, 504, "deadline passed in queue");
+        else {
+            //  In flight past deadline + grace: the edge gave up long ago.
+            s_worker_t *worker = req->worker;
+            aigw_debug ("broker: request in flight on %s expired", req->service->name);
+            s_request_destroy (self, &req);
+            if (worker)
+                s_worker_drain (self, worker);
+        }
+        s_reap (self);
+    }
+    if (now >= self->heartbeat_at) {
+        s_heartbeat (self, now);
+        self->heartbeat_at = now + self->heartbeat_ms;
+        s_reap (self);
+    }
+}
+
+//  Handle one command on the pipe.
+static void
+s_handle_pipe (self_t *self)
+{
+    char *command = zstr_recv (self->pipe);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else if (streq (command, "ENDPOINT"))
+        zstr_send (self->pipe, self->endpoint ? self->endpoint : "");
+    else
+        aigw_warn ("broker: unknown pipe command");
+    zstr_free (&command);
+}
+
+//  Free SELF and everything it tracks.
+static void
+s_self_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; self->requests.buckets && i <= self->requests.mask; i++) {
+        s_node_t *node = self->requests.buckets[i];
+        while (node) {
+            s_request_t *req = (s_request_t *) node;
+            node = node->next;
+            zmq_msg_close (&req->envelope);
+            free (req->shard_key);
+            free (req);
+        }
+    }
+    while (self->reap) {
+        //  Killed workers are off the table; their requests are freed above.
+        s_worker_t *worker = self->reap;
+        self->reap = worker->reap_next;
+        free (worker->worker_id);
+        free (worker);
+    }
+    for (size_t i = 0; self->workers.buckets && i <= self->workers.mask; i++) {
+        s_node_t *node = self->workers.buckets[i];
+        while (node) {
+            s_worker_t *worker = (s_worker_t *) node;
+            node = node->next;
+            free (worker->worker_id);
+            free (worker);
+        }
+    }
+    for (size_t i = 0; i < self->services_size; i++) {
+        free (self->service_list[i]->name);
+        free (self->service_list[i]->workers);
+        free (self->service_list[i]);
+    }
+    free (self->service_list);
+    free (self->services.buckets);
+    free (self->workers.buckets);
+    free (self->requests.buckets);
+    free (self->heap);
+    zsock_destroy (&self->router);
+    zstr_free (&self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Create the actor state from ARGS (0 settings take defaults). Returns
+//  NULL if out of memory; the socket is not bound yet.
+static self_t *
+s_self_new (zsock_t *pipe, aigw_broker_args_t *args)
+{
+    self_t *self = (self_t *) calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->pipe = pipe;
+    self->heartbeat_ms = args->heartbeat_ms > 0 ? args->heartbeat_ms : AIGW_BROKER_HEARTBEAT_MS;
+    self->liveness = args->liveness > 0 ? args->liveness : AIGW_BROKER_LIVENESS;
+    self->queue_max = args->queue_max > 0 ? (size_t) args->queue_max : AIGW_BROKER_QUEUE_MAX;
+    if (s_table_init (&self->services) == -1 || s_table_init (&self->workers) == -1
+        || s_table_init (&self->requests) == -1)
+        s_self_destroy (&self);
+    return self;
+}
+
+//  Create and bind the ROUTER on ENDPOINT. Returns 0, or -1.
+static int
+s_self_bind (self_t *self, const char *endpoint)
+{
+    self->router = zsock_new (ZMQ_ROUTER);
+    if (!self->router || !endpoint)
+        return -1;
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_sndhwm (self->router, AIGW_BROKER_HWM);
+    zsock_set_rcvhwm (self->router, AIGW_BROKER_HWM);
+    zsock_set_linger (self->router, 0);
+    zsock_set_maxmsgsize (self->router, AIGW_BROKER_FRAME_MAX);
+    if (zsock_bind (self->router, "%s", endpoint) == -1) {
+        aigw_error ("broker: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    self->handle = zsock_resolve (self->router);
+    self->endpoint = zsock_last_endpoint (self->router);
+    return self->endpoint ? 0 : -1;
+}
+
+void
+aigw_broker_actor (zsock_t *pipe, void *args)
+{
+    assert (args);
+    self_t *self = s_self_new (pipe, (aigw_broker_args_t *) args);
+    if (!self || s_self_bind (self, ((aigw_broker_args_t *) args)->endpoint) == -1) {
+        //  Signal failure, then answer ENDPOINT with "" until $TERM.
+        zsock_signal (pipe, (byte) -1);
+        if (self)
+            zstr_free (&self->endpoint);
+        while (true) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || streq (command, "$TERM");
+            if (command && streq (command, "ENDPOINT"))
+                zstr_send (pipe, "");
+            zstr_free (&command);
+            if (term)
+                break;
+        }
+        s_self_destroy (&self);
+        return;
+    }
+    aigw_info ("broker: listening on %s", self->endpoint);
+    zsock_signal (pipe, 0);
+    self->heartbeat_at = s_mono_ms () + self->heartbeat_ms;
+    while (!self->terminated) {
+        int64_t next = self->heartbeat_at;
+        if (self->heap_size > 0 && self->heap[0]->expires_at < next)
+            next = self->heap[0]->expires_at;
+        int64_t timeout = next - s_mono_ms ();
+        if (timeout < 0)
+            timeout = 0;
+        zmq_pollitem_t items[] = {{zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
+                                  {self->handle, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll (items, 2, (long) timeout) == -1) {
+            if (errno == EINTR)
+                continue;
+            break;              //  context terminated
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            s_drain (self);
+        if (items[0].revents & ZMQ_POLLIN)
+            s_handle_pipe (self);
+        s_handle_timers (self);
+    }
+    s_self_destroy (&self);
+}
+
+char *
+aigw_broker_endpoint (zactor_t *broker)
+{
+    assert (broker);
+    if (zstr_send (broker, "ENDPOINT") == -1)
+        return NULL;
+    zpoller_t *poller = zpoller_new (broker, NULL);
+    if (!poller)
+        return NULL;
+    char *endpoint = NULL;
+    if (zpoller_wait (poller, AIGW_BROKER_PIPE_TIMEOUT_MS) == broker)
+        endpoint = zstr_recv (broker);
+    zpoller_destroy (&poller);
+    if (endpoint && !*endpoint)
+        zstr_free (&endpoint);
+    return endpoint;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+#define S_TEST_HEARTBEAT_MS 50  //  short heartbeats keep the test fast
+#define S_TEST_LIVENESS 3       //  so a silent worker dies after 150 ms
+#define S_TEST_QUEUE_MAX 4      //  queued requests per service
+#define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
+#define S_TEST_QUIET_MS 100     //  how long "nothing arrives" is watched
+#define S_TEST_REPORT_MS 250    //  wait for one STATUS/METRICS answer
+#define S_TEST_POLL_MS 5        //  one pump round
+#define S_TEST_DEADLINE_MS 100  //  deadline of the request left in the queue
+#define S_TEST_DEATH_MS 1000    //  bound on noticing a silent worker
+#define S_TEST_WORKERS 4        //  worker slots of the fixture
+#define S_TEST_SHARD_KEYS 24    //  keys spread over the shard workers
+#define S_TEST_LB_REQUESTS 10   //  requests spread over two workers
+#define S_TEST_ID_SIZE 32       //  bytes for a test request id
+//  Below ERROR: the test provokes errors on purpose and keeps quiet about them.
+#define S_TEST_LOG_SILENT ((aigw_log_level_t) -1)
+
+//  The test's side of the broker: one client, a few workers, and what they
+//  received so far.
+typedef struct {
+    char *endpoint;                         //  bound broker endpoint
+    aigw_client_t *client;                  //  the client
+    aigw_worker_t *workers[S_TEST_WORKERS]; //  workers; NULL slots are free
+    zlist_t *jobs[S_TEST_WORKERS];          //  jobs received, per worker
+    zlist_t *events;                        //  client events received
+} s_fix_t;
+
+//  One pump round: wait up to TIMEOUT_MS for input, read everything, tick.
+static void
+s_fix_pump (s_fix_t *fix, int timeout_ms)
+{
+    zmq_pollitem_t items[S_TEST_WORKERS + 1];
+    int count = 0;
+    items[count++] = (zmq_pollitem_t) {zsock_resolve (aigw_client_sock (fix->client)), 0,
+                                       ZMQ_POLLIN, 0};
+    for (int i = 0; i < S_TEST_WORKERS; i++)
+        if (fix->workers[i])
+            items[count++] = (zmq_pollitem_t) {
+                zsock_resolve (aigw_worker_sock (fix->workers[i])), 0, ZMQ_POLLIN, 0};
+    zmq_poll (items, count, timeout_ms);
+    aigw_client_event_t *event;
+    while ((event = aigw_client_recv (fix->client)))
+        zlist_append (fix->events, event);
+    aigw_client_tick (fix->client);
+    for (int i = 0; i < S_TEST_WORKERS; i++)
+        if (fix->workers[i]) {
+            aigw_job_t *job;
+            while ((job = aigw_worker_recv (fix->workers[i])))
+                zlist_append (fix->jobs[i], job);
+            aigw_worker_tick (fix->workers[i]);
+        }
+}
+
+//  Next job of worker INDEX, waiting up to S_TEST_WAIT_MS; NULL on timeout.
+static aigw_job_t *
+s_fix_job (s_fix_t *fix, int index)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (zlist_size (fix->jobs[index]) == 0 && zclock_mono () < until)
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    return (aigw_job_t *) zlist_pop (fix->jobs[index]);
+}
+
+//  Next job of any worker, its slot in *INDEX; NULL on timeout.
+static aigw_job_t *
+s_fix_any_job (s_fix_t *fix, int *index)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (zclock_mono () < until) {
+        for (int i = 0; i < S_TEST_WORKERS; i++)
+            if (zlist_size (fix->jobs[i]) > 0) {
+                *index = i;
+                return (aigw_job_t *) zlist_pop (fix->jobs[i]);
+            }
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    }
+    return NULL;
+}
+
+//  First client event of type TYPE, or of REPLY or ERROR if TYPE is 0,
+//  waiting up to S_TEST_WAIT_MS; NULL on timeout. Others stay queued.
+static aigw_client_event_t *
+s_fix_event (s_fix_t *fix, int type)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (true) {
+        aigw_client_event_t *event = (aigw_client_event_t *) zlist_first (fix->events);
+        while (event) {
+            if (event->type == type
+                || (type == 0
+                    && (event->type == AIGW_CLIENT_REPLY || event->type == AIGW_CLIENT_ERROR))) {
+                zlist_remove (fix->events, event);
+                return event;
+            }
+            event = (aigw_client_event_t *) zlist_next (fix->events);
+        }
+        if (zclock_mono () >= until)
+            return NULL;
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    }
+}
+
+//  Pump for S_TEST_QUIET_MS and assert that nothing arrived.
+static void
+s_fix_quiet (s_fix_t *fix)
+{
+    int64_t until = zclock_mono () + S_TEST_QUIET_MS;
+    while (zclock_mono () < until)
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    assert (zlist_size (fix->events) == 0);
+    for (int i = 0; i < S_TEST_WORKERS; i++)
+        assert (zlist_size (fix->jobs[i]) == 0);
+}
+
+//  Start worker INDEX for SERVICE.
+static void
+s_fix_worker (s_fix_t *fix, int index, const char *service, int credit, bool replay_safe)
+{
+    assert (!fix->workers[index]);
+    fix->workers[index] = aigw_worker_new (fix->endpoint, service, credit, replay_safe,
+                                           S_TEST_HEARTBEAT_MS, S_TEST_LIVENESS);
+    assert (fix->workers[index]);
+}
+
+//  Stop worker INDEX cleanly (it sends DISCONNECT), dropping its jobs.
+static void
+s_fix_worker_destroy (s_fix_t *fix, int index)
+{
+    aigw_job_t *job;
+    while ((job = (aigw_job_t *) zlist_pop (fix->jobs[index])))
+        aigw_job_destroy (&job);
+    aigw_worker_destroy (&fix->workers[index]);
+}
+
+//  Set up the fixture for ENDPOINT (taken).
+static void
+s_fix_init (s_fix_t *fix, char *endpoint)
+{
+    memset (fix, 0, sizeof *fix);
+    fix->endpoint = endpoint;
+    fix->client = aigw_client_new (endpoint, S_TEST_HEARTBEAT_MS, S_TEST_LIVENESS);
+    assert (fix->client);
+    fix->events = zlist_new ();
+    assert (fix->events);
+    for (int i = 0; i < S_TEST_WORKERS; i++) {
+        fix->jobs[i] = zlist_new ();
+        assert (fix->jobs[i]);
+    }
+}
+
+//  Replace the client with a new one.
+static void
+s_fix_new_client (s_fix_t *fix)
+{
+    aigw_client_event_t *event;
+    while ((event = (aigw_client_event_t *) zlist_pop (fix->events)))
+        aigw_client_event_destroy (&event);
+    aigw_client_destroy (&fix->client);
+    fix->client = aigw_client_new (fix->endpoint, S_TEST_HEARTBEAT_MS, S_TEST_LIVENESS);
+    assert (fix->client);
+}
+
+//  Tear the fixture down.
+static void
+s_fix_destroy (s_fix_t *fix)
+{
+    for (int i = 0; i < S_TEST_WORKERS; i++) {
+        s_fix_worker_destroy (fix, i);
+        zlist_destroy (&fix->jobs[i]);
+    }
+    aigw_client_event_t *event;
+    while ((event = (aigw_client_event_t *) zlist_pop (fix->events)))
+        aigw_client_event_destroy (&event);
+    zlist_destroy (&fix->events);
+    aigw_client_destroy (&fix->client);
+    zstr_free (&fix->endpoint);
+}
+
+//  Send a request with TEXT as its envelope.
+static void
+s_send (s_fix_t *fix, const char *service, const char *shard, const char *rid,
+        int64_t deadline, const char *text)
+{
+    char *data = strdup (text);
+    assert (data);
+    int rc = aigw_client_send (fix->client, service, shard, rid, deadline, &data,
+                               strlen (text));
+    assert (rc == 0 && !data);
+}
+
+//  Reply to *JOB_P from worker INDEX with TEXT.
+static void
+s_reply (s_fix_t *fix, int index, aigw_job_t **job_p, int flags, const char *next,
+         const char *shard, const char *text)
+{
+    char *data = strdup (text);
+    assert (data);
+    int rc = aigw_worker_reply (fix->workers[index], job_p, flags, next, shard, &data,
+                                strlen (text));
+    assert (rc == 0 && !data);
+    assert ((flags & AIGW_REPLY_LAST) ? !*job_p : *job_p != NULL);
+}
+
+//  Expect REPLY TEXT for RID, with LAST as given.
+static void
+s_expect_reply (s_fix_t *fix, const char *rid, const char *text, bool last)
+{
+    aigw_client_event_t *event = s_fix_event (fix, 0);
+    assert (event);
+    assert (event->type == AIGW_CLIENT_REPLY);
+    assert (streq (event->request_id, rid));
+    assert (event->last == last);
+    assert (zframe_streq (event->envelope, text));
+    aigw_client_event_destroy (&event);
+}
+
+//  Expect ERROR STATUS for RID.
+static void
+s_expect_error (s_fix_t *fix, const char *rid, int status)
+{
+    aigw_client_event_t *event = s_fix_event (fix, 0);
+    assert (event);
+    assert (event->type == AIGW_CLIENT_ERROR);
+    assert (streq (event->request_id, rid));
+    assert (event->status == status);
+    assert (event->text && event->last);
+    aigw_client_event_destroy (&event);
+}
+
+//  STATUS or METRICS text (TYPE), or NULL if no answer came within
+//  S_TEST_REPORT_MS (a request sent while a tcp connection breaks is lost,
+//  so callers ask again). The caller frees it.
+static char *
+s_report (s_fix_t *fix, int type)
+{
+    //  Forget late answers to earlier questions.
+    aigw_client_event_t *event = (aigw_client_event_t *) zlist_first (fix->events);
+    while (event) {
+        aigw_client_event_t *next = (aigw_client_event_t *) zlist_next (fix->events);
+        if (event->type == type) {
+            zlist_remove (fix->events, event);
+            aigw_client_event_destroy (&event);
+        }
+        event = next;
+    }
+    int rc = type == AIGW_CLIENT_STATUS ? aigw_client_status (fix->client)
+                                        : aigw_client_metrics (fix->client);
+    assert (rc == 0);
+    int64_t until = zclock_mono () + S_TEST_REPORT_MS;
+    while (true) {
+        event = (aigw_client_event_t *) zlist_first (fix->events);
+        while (event && event->type != type)
+            event = (aigw_client_event_t *) zlist_next (fix->events);
+        if (event || zclock_mono () >= until)
+            break;
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    }
+    if (!event)
+        return NULL;
+    zlist_remove (fix->events, event);
+    char *text = event->text;
+    event->text = NULL;
+    aigw_client_event_destroy (&event);
+    return text;
+}
+
+//  Read SERVICE's STATUS line. Returns 0, or -1 if it has none or the broker
+//  did not answer.
+static int
+s_status (s_fix_t *fix, const char *service, int *live, int *in_flight, int *queued)
+{
+    char *text = s_report (fix, AIGW_CLIENT_STATUS);
+    if (!text)
+        return -1;
+    char prefix[AIGW_BROKER_NAME_MAX + 3];
+    snprintf (prefix, sizeof prefix, "\n%s ", service);
+    char *all = zsys_sprintf ("\n%s", text);
+    assert (all);
+    char *line = strstr (all, prefix);
+    int rc = -1;
+    if (line && sscanf (line + strlen (prefix), "%d %d %d", live, in_flight, queued) == 3)
+        rc = 0;
+    zstr_free (&all);
+    zstr_free (&text);
+    return rc;
+}
+
+//  Wait until SERVICE has COUNT live workers.
+static void
+s_wait_workers (s_fix_t *fix, const char *service, int count)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (true) {
+        int live = 0, in_flight, queued;
+        if (s_status (fix, service, &live, &in_flight, &queued) == -1)
+            live = 0;
+        if (live == count)
+            return;
+        assert (zclock_mono () < until);
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    }
+}
+
+//  Send ROUND's request with shard key number KEY to "shard", answer it, and
+//  return the slot of the worker that served it.
+static int
+s_shard_round_trip (s_fix_t *fix, int key, int round)
+{
+    char rid[S_TEST_ID_SIZE], shard[S_TEST_ID_SIZE];
+    snprintf (rid, sizeof rid, "sk-%d-%d", key, round);
+    snprintf (shard, sizeof shard, "key-%d", key);
+    s_send (fix, "shard", shard, rid, 0, "s");
+    int index = -1;
+    aigw_job_t *job = s_fix_any_job (fix, &index);
+    assert (job && streq (job->request_id, rid));
+    s_reply (fix, index, &job, AIGW_REPLY_LAST, NULL, NULL, "ok");
+    s_expect_reply (fix, rid, "ok", true);
+    return index;
+}
+
+//  A raw DEALER connected to ENDPOINT, to speak the protocol by hand.
+static zsock_t *
+s_raw_new (const char *endpoint)
+{
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    assert (sock);
+    zsock_set_linger (sock, 0);
+    int rc = zsock_connect (sock, "%s", endpoint);
+    assert (rc == 0);
+    return sock;
+}
+
+//  Send frames given as (data, size) pairs, ended by NULL.
+static void
+s_raw_send (zsock_t *sock, ...)
+{
+    zmsg_t *msg = zmsg_new ();
+    assert (msg);
+    va_list args;
+    va_start (args, sock);
+    const char *data;
+    while ((data = va_arg (args, const char *))) {
+        size_t size = va_arg (args, size_t);
+        zmsg_addmem (msg, data, size);
+    }
+    va_end (args);
+    int rc = zmsg_send (&msg, sock);
+    assert (rc == 0);
+}
+
+//  Next message with HEADER and command CMD, skipping others; NULL if none
+//  arrives within S_TEST_WAIT_MS.
+static zmsg_t *
+s_raw_expect (zsock_t *sock, const char *header, byte cmd)
+{
+    zpoller_t *poller = zpoller_new (sock, NULL);
+    assert (poller);
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    zmsg_t *found = NULL;
+    while (!found && zclock_mono () < until) {
+        if (!zpoller_wait (poller, S_TEST_POLL_MS))
+            continue;
+        zmsg_t *msg = zmsg_recv (sock);
+        assert (msg);
+        zframe_t *head = zmsg_first (msg);
+        zframe_t *command = zmsg_next (msg);
+        if (head && command && zframe_streq (head, header) && zframe_size (command) == 1
+            && *zframe_data (command) == cmd)
+            found = msg;
+        else
+            zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    return found;
+}
+
+//  Start a broker with ARGS, retrying while the endpoint is still held by a
+//  broker that just stopped. Sets *ENDPOINT_P to the bound endpoint.
+static zactor_t *
+s_test_broker_new (aigw_broker_args_t *args, char **endpoint_p)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (zclock_mono () < until) {
+        zactor_t *broker = zactor_new (aigw_broker_actor, args);
+        assert (broker);
+        *endpoint_p = aigw_broker_endpoint (broker);
+        if (*endpoint_p)
+            return broker;
+        zactor_destroy (&broker);
+        zclock_sleep (S_TEST_POLL_MS);
+    }
+    return NULL;
+}
+
+//  Every scenario, over the transport of BIND.
+static void
+s_test_transport (const char *bind, bool verbose)
+{
+    aigw_broker_args_t args = {bind, S_TEST_HEARTBEAT_MS, S_TEST_LIVENESS, S_TEST_QUEUE_MAX};
+    char *endpoint = NULL;
+    zactor_t *broker = s_test_broker_new (&args, &endpoint);
+    assert (broker && endpoint);
+    if (verbose)
+        printf ("\n  broker on %s\n", endpoint);
+    s_fix_t fix;
+    s_fix_init (&fix, endpoint);
+
+    //  The client hears the answer to its first heartbeat.
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!aigw_client_connected (fix.client) && zclock_mono () < until)
+        s_fix_pump (&fix, S_TEST_POLL_MS);
+    assert (aigw_client_connected (fix.client));
+
+    //  No live worker: 503 at once.
+    s_send (&fix, "echo", NULL, "r1", 0, "hello");
+    s_expect_error (&fix, "r1", 503);
+
+    //  One worker: a round trip.
+    s_fix_worker (&fix, 0, "echo", 10, true);
+    assert (strncmp (aigw_worker_id (fix.workers[0]), "echo-", 5) == 0);
+    s_wait_workers (&fix, "echo", 1);
+    s_send (&fix, "echo", NULL, "r2", 0, "hello");
+    aigw_job_t *job = s_fix_job (&fix, 0);
+    assert (job && streq (job->request_id, "r2") && zframe_size (job->client) > 0);
+    assert (zframe_streq (job->envelope, "hello"));
+    s_reply (&fix, 0, &job, AIGW_REPLY_LAST, NULL, NULL, "world");
+    s_expect_reply (&fix, "r2", "world", true);
+
+    //  Streaming: chunks in order, then LAST.
+    s_send (&fix, "echo", NULL, "r3", 0, "stream");
+    job = s_fix_job (&fix, 0);
+    assert (job);
+    s_reply (&fix, 0, &job, 0, NULL, NULL, "c0");
+    s_reply (&fix, 0, &job, 0, NULL, NULL, "c1");
+    s_reply (&fix, 0, &job, 0, NULL, NULL, "c2");
+    s_reply (&fix, 0, &job, AIGW_REPLY_LAST, NULL, NULL, "end");
+    s_expect_reply (&fix, "r3", "c0", false);
+    s_expect_reply (&fix, "r3", "c1", false);
+    s_expect_reply (&fix, "r3", "c2", false);
+    s_expect_reply (&fix, "r3", "end", true);
+
+    //  FORWARD through three services, back to the client.
+    s_fix_worker (&fix, 1, "b", 10, false);
+    s_fix_worker (&fix, 2, "c", 10, true);
+    s_wait_workers (&fix, "b", 1);
+    s_wait_workers (&fix, "c", 1);
+    s_send (&fix, "echo", NULL, "r4", 0, "x");
+    job = s_fix_job (&fix, 0);
+    assert (job && zframe_streq (job->envelope, "x"));
+    s_reply (&fix, 0, &job, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD, "b", NULL, "xa");
+    job = s_fix_job (&fix, 1);
+    assert (job && streq (job->request_id, "r4") && zframe_streq (job->envelope, "xa"));
+    s_reply (&fix, 1, &job, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD, "c", "k", "xab");
+    job = s_fix_job (&fix, 2);
+    assert (job && streq (job->request_id, "r4") && zframe_streq (job->envelope, "xab"));
+    s_reply (&fix, 2, &job, AIGW_REPLY_LAST, NULL, NULL, "xabc");
+    s_expect_reply (&fix, "r4", "xabc", true);
+    s_fix_quiet (&fix);
+
+    //  One-way: empty client frame, forwarded on, replies dropped.
+    char *data = strdup ("note");
+    assert (data);
+    int rc = aigw_worker_send_oneway (fix.workers[0], "b", NULL, "ow1", &data, 4);
+    assert (rc == 0 && !data);
+    job = s_fix_job (&fix, 1);
+    assert (job && zframe_size (job->client) == 0 && streq (job->request_id, "ow1"));
+    assert (zframe_streq (job->envelope, "note"));
+    s_reply (&fix, 1, &job, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD, "c", NULL, "note2");
+    job = s_fix_job (&fix, 2);
+    assert (job && zframe_size (job->client) == 0 && zframe_streq (job->envelope, "note2"));
+    s_reply (&fix, 2, &job, AIGW_REPLY_LAST, NULL, NULL, "dropped");
+    s_fix_quiet (&fix);
+    s_fix_worker_destroy (&fix, 1);
+    s_fix_worker_destroy (&fix, 2);
+    s_wait_workers (&fix, "b", 0);
+    s_wait_workers (&fix, "c", 0);
+
+    //  Load balancing: two workers both get work.
+    s_fix_worker (&fix, 1, "echo", 10, true);
+    s_wait_workers (&fix, "echo", 2);
+    char rid[S_TEST_ID_SIZE];
+    int live, in_flight, queued;
+    for (int i = 0; i < S_TEST_LB_REQUESTS; i++) {
+        snprintf (rid, sizeof rid, "lb-%d", i);
+        s_send (&fix, "echo", NULL, rid, 0, "lb");
+    }
+    aigw_job_t *jobs[S_TEST_LB_REQUESTS];
+    int slots[S_TEST_LB_REQUESTS];
+    int served[S_TEST_WORKERS] = {0};
+    for (int i = 0; i < S_TEST_LB_REQUESTS; i++) {
+        jobs[i] = s_fix_any_job (&fix, &slots[i]);
+        assert (jobs[i]);
+        served[slots[i]]++;
+    }
+    assert (served[0] > 0 && served[1] > 0);
+    for (int i = 0; i < S_TEST_LB_REQUESTS; i++)
+        s_reply (&fix, slots[i], &jobs[i], AIGW_REPLY_LAST, NULL, NULL, "lb");
+    for (int i = 0; i < S_TEST_LB_REQUESTS; i++) {
+        aigw_client_event_t *event = s_fix_event (&fix, 0);
+        assert (event && event->type == AIGW_CLIENT_REPLY && event->last);
+        aigw_client_event_destroy (&event);
+    }
+    s_fix_worker_destroy (&fix, 1);
+    s_wait_workers (&fix, "echo", 1);
+
+    //  Credit: one in flight, the rest queued, drained in order; then the
+    //  queue is full; then a queued request outlives its deadline.
+    s_fix_worker (&fix, 1, "cq", 1, true);
+    s_wait_workers (&fix, "cq", 1);
+    for (int i = 0; i <= S_TEST_QUEUE_MAX; i++) {
+        snprintf (rid, sizeof rid, "q-%d", i);
+        s_send (&fix, "cq", NULL, rid, 0, rid);
+    }
+    s_send (&fix, "cq", NULL, "q-full", 0, "full");
+    s_expect_error (&fix, "q-full", 503);
+    rc = s_status (&fix, "cq", &live, &in_flight, &queued);
+    assert (rc == 0 && live == 1 && in_flight == 1 && queued == S_TEST_QUEUE_MAX);
+    for (int i = 0; i <= S_TEST_QUEUE_MAX; i++) {
+        snprintf (rid, sizeof rid, "q-%d", i);
+        job = s_fix_job (&fix, 1);
+        assert (job && streq (job->request_id, rid) && zframe_streq (job->envelope, rid));
+        s_reply (&fix, 1, &job, AIGW_REPLY_LAST, NULL, NULL, "done");
+        s_expect_reply (&fix, rid, "done", true);
+    }
+    s_send (&fix, "cq", NULL, "d0", 0, "d0");
+    job = s_fix_job (&fix, 1);
+    assert (job && streq (job->request_id, "d0"));
+    s_send (&fix, "cq", NULL, "d1", zclock_time () + S_TEST_DEADLINE_MS, "d1");
+    s_expect_error (&fix, "d1", 504);
+    s_reply (&fix, 1, &job, AIGW_REPLY_LAST, NULL, NULL, "d0");
+    s_expect_reply (&fix, "d0", "d0", true);
+    s_fix_worker_destroy (&fix, 1);
+    s_wait_workers (&fix, "cq", 0);
+
+    //  Shard keys: one owner per key among three workers; when an owner
+    //  dies only its keys move.
+    for (int i = 1; i <= 3; i++)
+        s_fix_worker (&fix, i, "shard", 100, true);
+    s_wait_workers (&fix, "shard", 3);
+    int owner[S_TEST_SHARD_KEYS];
+    bool used[S_TEST_WORKERS] = {false};
+    for (int k = 0; k < S_TEST_SHARD_KEYS; k++) {
+        owner[k] = s_shard_round_trip (&fix, k, 0);
+        used[owner[k]] = true;
+        assert (s_shard_round_trip (&fix, k, 1) == owner[k]);
+    }
+    assert ((used[1] + used[2] + used[3]) >= 2);
+    int dead = owner[0];
+    s_fix_worker_destroy (&fix, dead);
+    s_wait_workers (&fix, "shard", 2);
+    for (int k = 0; k < S_TEST_SHARD_KEYS; k++) {
+        int now_owner = s_shard_round_trip (&fix, k, 2);
+        assert (now_owner != dead);
+        if (owner[k] != dead)
+            assert (now_owner == owner[k]);
+    }
+    for (int i = 1; i <= 3; i++)
+        s_fix_worker_destroy (&fix, i);
+    s_wait_workers (&fix, "shard", 0);
+
+    //  A replay-safe worker dies holding a request: the other one gets it.
+    s_fix_worker (&fix, 1, "rs", 5, true);
+    s_fix_worker (&fix, 2, "rs", 5, true);
+    s_wait_workers (&fix, "rs", 2);
+    s_send (&fix, "rs", NULL, "rs1", 0, "payload");
+    int holder = -1;
+    job = s_fix_any_job (&fix, &holder);
+    assert (job && streq (job->request_id, "rs1"));
+    aigw_job_destroy (&job);
+    s_fix_worker_destroy (&fix, holder);
+    int other = holder == 1 ? 2 : 1;
+    job = s_fix_job (&fix, other);
+    assert (job && streq (job->request_id, "rs1") && zframe_streq (job->envelope, "payload"));
+    s_reply (&fix, other, &job, AIGW_REPLY_LAST, NULL, NULL, "replayed");
+    s_expect_reply (&fix, "rs1", "replayed", true);
+    s_fix_worker_destroy (&fix, other);
+
+    //  Shard-keyed requests waiting for a dead owner's credit move on too.
+    s_fix_worker (&fix, 1, "sp", 1, true);
+    s_fix_worker (&fix, 2, "sp", 1, true);
+    s_wait_workers (&fix, "sp", 2);
+    s_send (&fix, "sp", "k", "sp1", 0, "one");
+    s_send (&fix, "sp", "k", "sp2", 0, "two");
+    job = s_fix_any_job (&fix, &holder);
+    assert (job && streq (job->request_id, "sp1"));
+    rc = s_status (&fix, "sp", &live, &in_flight, &queued);
+    assert (rc == 0 && live == 2 && in_flight == 1 && queued == 1);
+    aigw_job_destroy (&job);
+    s_fix_worker_destroy (&fix, holder);
+    other = holder == 1 ? 2 : 1;
+    job = s_fix_job (&fix, other);
+    assert (job && streq (job->request_id, "sp1") && zframe_streq (job->envelope, "one"));
+    s_reply (&fix, other, &job, AIGW_REPLY_LAST, NULL, NULL, "1");
+    s_expect_reply (&fix, "sp1", "1", true);
+    job = s_fix_job (&fix, other);
+    assert (job && streq (job->request_id, "sp2") && zframe_streq (job->envelope, "two"));
+    s_reply (&fix, other, &job, AIGW_REPLY_LAST, NULL, NULL, "2");
+    s_expect_reply (&fix, "sp2", "2", true);
+    s_fix_worker_destroy (&fix, other);
+
+    //  Not replay-safe: the client gets 503 and nobody else the request.
+    s_fix_worker (&fix, 1, "nrs", 5, false);
+    s_fix_worker (&fix, 2, "nrs", 5, false);
+    s_wait_workers (&fix, "nrs", 2);
+    s_send (&fix, "nrs", NULL, "nrs1", 0, "payload");
+    job = s_fix_any_job (&fix, &holder);
+    assert (job && streq (job->request_id, "nrs1"));
+    aigw_job_destroy (&job);
+    s_fix_worker_destroy (&fix, holder);
+    s_expect_error (&fix, "nrs1", 503);
+    s_fix_quiet (&fix);
+    s_fix_worker_destroy (&fix, holder == 1 ? 2 : 1);
+
+    //  A worker that goes silent (READY, twice, then nothing) is dead
+    //  within liveness; the request it held fails with 503.
+    zsock_t *raw = s_raw_new (endpoint);
+    byte ready = AIGW_BP_WORKER_READY;
+    for (int i = 0; i < 2; i++)
+        s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &ready,
+                    (size_t) 1, "quiet", (size_t) 5, "quiet-raw-1", (size_t) 11, "1",
+                    (size_t) 1, "", (size_t) 0, NULL);
+    s_wait_workers (&fix, "quiet", 1);
+    s_send (&fix, "quiet", NULL, "qt1", 0, "hush");
+    zmsg_t *msg = s_raw_expect (raw, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_REQUEST);
+    assert (msg && zmsg_size (msg) == 5);
+    zframe_t *frame = zmsg_first (msg);
+    frame = zmsg_next (msg);
+    frame = zmsg_next (msg);
+    assert (zframe_size (frame) > 0);  //  the client's identity
+    assert (zframe_streq (zmsg_next (msg), "qt1"));
+    assert (zframe_streq (zmsg_next (msg), "hush"));
+    zmsg_destroy (&msg);
+    int64_t start = zclock_mono ();
+    s_expect_error (&fix, "qt1", 503);
+    assert (zclock_mono () - start < S_TEST_DEATH_MS);
+    s_wait_workers (&fix, "quiet", 0);
+    //  Now a stranger to the broker, it is asked to register again.
+    byte heartbeat = AIGW_BP_WORKER_HEARTBEAT;
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &heartbeat,
+                (size_t) 1, NULL);
+    msg = s_raw_expect (raw, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT);
+    assert (msg);
+    zmsg_destroy (&msg);
+    zsock_destroy (&raw);
+
+    //  Malformed input: dropped or answered, and the broker keeps serving.
+    zsock_t *evil = s_raw_new (endpoint);
+    byte request = AIGW_BP_CLIENT_REQUEST, reply = AIGW_BP_WORKER_REPLY, bad = 0x09;
+    const char *h = AIGW_BP_CLIENT_HEADER;
+    size_t hs = AIGW_BP_HEADER_SIZE;
+    s_raw_send (evil, "garbage", (size_t) 7, NULL);
+    s_raw_send (evil, "", (size_t) 0, NULL);
+    s_raw_send (evil, h, hs, NULL);
+    s_raw_send (evil, h, hs, &request, (size_t) 1, NULL);
+    s_raw_send (evil, h, hs, &bad, (size_t) 1, NULL);
+    s_raw_send (evil, h, hs, "abc", (size_t) 3, NULL);
+    s_raw_send (evil, "AGWX99", hs, &request, (size_t) 1, "echo", (size_t) 4, "", (size_t) 0,
+                "x1", (size_t) 2, "0", (size_t) 1, "e", (size_t) 1, NULL);
+    s_raw_send (evil, h, hs, &request, (size_t) 1, "echo", (size_t) 4, "", (size_t) 0, "",
+                (size_t) 0, "0", (size_t) 1, "e", (size_t) 1, NULL);
+    s_raw_send (evil, h, hs, &request, (size_t) 1, "echo", (size_t) 4, "", (size_t) 0,
+                "bad1", (size_t) 4, "soon", (size_t) 4, "e", (size_t) 1, NULL);
+    s_raw_send (evil, h, hs, &request, (size_t) 1, "no such", (size_t) 7, "", (size_t) 0,
+                "bad2", (size_t) 4, "0", (size_t) 1, "e", (size_t) 1, NULL);
+    s_raw_send (evil, h, hs, &request, (size_t) 1, "a", (size_t) 1, "b", (size_t) 1, "c",
+                (size_t) 1, "d", (size_t) 1, "e", (size_t) 1, "f", (size_t) 1, "g",
+                (size_t) 1, "h", (size_t) 1, "i", (size_t) 1, "j", (size_t) 1, NULL);
+    s_raw_send (evil, AIGW_BP_WORKER_HEADER, hs, &ready, (size_t) 1, "evil", (size_t) 4,
+                "evil-1", (size_t) 6, "-5", (size_t) 2, "", (size_t) 0, NULL);
+    s_raw_send (evil, AIGW_BP_WORKER_HEADER, hs, &ready, (size_t) 1, NULL);
+    for (int i = 0; i < 2; i++) {
+        msg = s_raw_expect (evil, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_ERROR);
+        assert (msg && zmsg_size (msg) == 5);
+        zmsg_first (msg);
+        zmsg_next (msg);
+        frame = zmsg_next (msg);
+        assert (zframe_streq (frame, "bad1") || zframe_streq (frame, "bad2"));
+        assert (zframe_streq (zmsg_next (msg), "400"));
+        zmsg_destroy (&msg);
+    }
+    s_raw_send (evil, AIGW_BP_WORKER_HEADER, hs, &reply, (size_t) 1, "zz", (size_t) 2, NULL);
+    msg = s_raw_expect (evil, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT);
+    assert (msg);
+    zmsg_destroy (&msg);
+    zsock_destroy (&evil);
+    s_wait_workers (&fix, "evil", 0);
+    s_send (&fix, "echo", NULL, "r5", 0, "still");
+    job = s_fix_job (&fix, 0);
+    assert (job && zframe_streq (job->envelope, "still"));
+    s_reply (&fix, 0, &job, AIGW_REPLY_LAST, NULL, NULL, "here");
+    s_expect_reply (&fix, "r5", "here", true);
+
+    //  STATUS and METRICS.
+    rc = s_status (&fix, "echo", &live, &in_flight, &queued);
+    assert (rc == 0 && live == 1 && in_flight == 0 && queued == 0);
+    char *text = s_report (&fix, AIGW_CLIENT_METRICS);
+    assert (text);
+    if (verbose)
+        printf ("%s", text);
+    const char *expected[] = {
+        "# HELP aigw_stage_requests_total ",
+        "# TYPE aigw_stage_requests_total counter\n",
+        "aigw_stage_requests_total{stage=\"b\"} 2\n",
+        "# TYPE aigw_stage_errors_total counter\n",
+        "aigw_stage_errors_total{stage=\"echo\",status=\"503\"} 1\n",
+        "aigw_stage_errors_total{stage=\"cq\",status=\"503\"} 1\n",
+        "aigw_stage_errors_total{stage=\"cq\",status=\"504\"} 1\n",
+        "aigw_stage_errors_total{stage=\"nrs\",status=\"503\"} 1\n",
+        "# TYPE aigw_stage_workers gauge\n",
+        "aigw_stage_workers{stage=\"echo\"} 1\n",
+        "# TYPE aigw_stage_in_flight gauge\n",
+        "aigw_stage_in_flight{stage=\"echo\"} 0\n",
+        "# TYPE aigw_stage_queued gauge\n",
+        "aigw_stage_queued{stage=\"cq\"} 0\n",
+        "# HELP aigw_stage_duration_seconds ",
+        "# TYPE aigw_stage_duration_seconds histogram\n",
+        "aigw_stage_duration_seconds_bucket{stage=\"b\",le=\"0.00005\"} ",
+        "aigw_stage_duration_seconds_bucket{stage=\"b\",le=\"+Inf\"} 1\n",
+        "aigw_stage_duration_seconds_sum{stage=\"b\"} ",
+        "aigw_stage_duration_seconds_count{stage=\"b\"} 1\n",
+        "aigw_stage_duration_seconds_count{stage=\"c\"} 1\n"};
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        if (!strstr (text, expected[i]))
+            printf ("\nmissing from METRICS: %s\n", expected[i]);
+        assert (strstr (text, expected[i]));
+    }
+    zstr_free (&text);
+
+    //  Broker restart on the same endpoint: the worker registers again and
+    //  serves. An inproc client cannot outlive its peer; a tcp one
+    //  reconnects by itself.
+    zactor_destroy (&broker);
+    args.endpoint = endpoint;
+    char *again = NULL;
+    broker = s_test_broker_new (&args, &again);
+    assert (broker && again && streq (again, endpoint));
+    zstr_free (&again);
+    if (strncmp (endpoint, "inproc:", 7) == 0)
+        s_fix_new_client (&fix);
+    s_wait_workers (&fix, "echo", 1);
+    s_send (&fix, "echo", NULL, "r6", 0, "back");
+    job = s_fix_job (&fix, 0);
+    assert (job && zframe_streq (job->envelope, "back"));
+    s_reply (&fix, 0, &job, AIGW_REPLY_LAST, NULL, NULL, "again");
+    s_expect_reply (&fix, "r6", "again", true);
+    assert (aigw_client_connected (fix.client));
+
+    s_fix_destroy (&fix);
+    zactor_destroy (&broker);
+}
+
+void
+aigw_broker_test (bool verbose)
+{
+    aigw_log_level_t level = aigw_log_level ();
+    aigw_log_set_level (verbose ? AIGW_LOG_DEBUG : S_TEST_LOG_SILENT);
+
+    //  A failed bind: the actor still answers, with no endpoint.
+    aigw_broker_args_t args = {"bogus://nowhere", 0, 0, 0};
+    zactor_t *broker = zactor_new (aigw_broker_actor, &args);
+    assert (broker);
+    assert (aigw_broker_endpoint (broker) == NULL);
+    zactor_destroy (&broker);
+
+    //  Settings the worker refuses.
+    assert (!aigw_broker_name_valid ("two words", 9));
+    assert (aigw_broker_name_valid ("rate.limit_2-x", 14));
+    assert (!aigw_worker_new ("inproc://aigw-broker-test", "bad name", 1, true, 0, 0));
+    assert (!aigw_worker_new ("inproc://aigw-broker-test", "echo", 0, true, 0, 0));
+
+    s_test_transport ("inproc://aigw-broker-test", verbose);
+    s_test_transport ("tcp://127.0.0.1:*", verbose);
+    aigw_log_set_level (level);
+}

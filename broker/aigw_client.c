@@ -1,0 +1,324 @@
+/*  aigw_client: the client side of AIGW-BP/1. See schemas/broker-protocol.md.
+
+    Requests hand the caller's buffer to ZeroMQ without a copy; a reply's
+    envelope is received in place as a zframe_t. */
+#include "aigw_client.h"
+#include "aigw_broker.h"
+#include "aigw_log.h"
+#include "aigw_worker.h"
+
+#include <errno.h>
+#include <inttypes.h>
+
+#define S_SMALL_FRAMES 4        //  frames before the last: header cmd rid flags/status
+#define S_NUMBER_SIZE 24        //  bytes for a decimal int64
+#define S_COPY_MAX 32           //  payloads this small are copied, not handed over
+#define S_STATUS_DIGITS_MAX 3   //  an HTTP status has three digits
+
+struct _aigw_client_t {
+    zsock_t *sock;              //  DEALER to the broker
+    int heartbeat_ms;           //  heartbeat interval
+    int liveness;               //  silent intervals before the broker is gone
+    int64_t heartbeat_at;       //  monotonic ms when the next heartbeat is due
+    int64_t heard_at;           //  monotonic ms the broker last spoke, 0: never
+};
+
+//  Free a buffer handed to ZeroMQ.
+static void
+s_free_data (void *data, void *hint)
+{
+    free (data);
+}
+
+//  Initialise MSG with the SIZE bytes at *DATA, taking the malloc'd buffer
+//  (small ones are copied and freed) and nulling *DATA.
+static void
+s_msg_take (zmq_msg_t *msg, char **data, size_t size)
+{
+    if (!*data || size <= S_COPY_MAX
+        || zmq_msg_init_data (msg, *data, size, s_free_data, NULL) == -1) {
+        zmq_msg_init_size (msg, *data ? size : 0);
+        if (*data && size)
+            memcpy (zmq_msg_data (msg), *data, size);
+        free (*data);
+    }
+    *data = NULL;
+}
+
+//  Send the header frame and command CMD; MORE says whether frames follow.
+//  Returns 0, or -1 if the socket would not take it.
+static int
+s_send_head (aigw_client_t *self, byte cmd, bool more)
+{
+    void *handle = zsock_resolve (self->sock);
+    if (zmq_send (handle, AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE,
+                  ZMQ_SNDMORE | ZMQ_DONTWAIT)
+        == -1)
+        return -1;
+    zmq_send (handle, &cmd, 1, more ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
+    return 0;
+}
+
+aigw_client_t *
+aigw_client_new (const char *endpoint, int heartbeat_ms, int liveness)
+{
+    if (!endpoint)
+        return NULL;
+    aigw_client_t *self = (aigw_client_t *) calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BROKER_HEARTBEAT_MS;
+    self->liveness = liveness > 0 ? liveness : AIGW_BROKER_LIVENESS;
+    self->sock = zsock_new (ZMQ_DEALER);
+    if (!self->sock) {
+        aigw_client_destroy (&self);
+        return NULL;
+    }
+    zsock_set_sndhwm (self->sock, AIGW_BROKER_HWM);
+    zsock_set_rcvhwm (self->sock, AIGW_BROKER_HWM);
+    zsock_set_linger (self->sock, 0);
+    zsock_set_immediate (self->sock, 0);
+    if (zsock_connect (self->sock, "%s", endpoint) == -1) {
+        aigw_error ("client: cannot connect to %s", endpoint);
+        aigw_client_destroy (&self);
+        return NULL;
+    }
+    //  Ask at once, so that connected () turns true within a round trip.
+    s_send_head (self, AIGW_BP_CLIENT_HEARTBEAT, false);
+    self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
+    return self;
+}
+
+void
+aigw_client_destroy (aigw_client_t **self_p)
+{
+    assert (self_p);
+    aigw_client_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy (&self->sock);
+    free (self);
+    *self_p = NULL;
+}
+
+zsock_t *
+aigw_client_sock (aigw_client_t *self)
+{
+    assert (self);
+    return self->sock;
+}
+
+int
+aigw_client_send (aigw_client_t *self, const char *service, const char *shard_key,
+                  const char *request_id, int64_t deadline_ms, char **data, size_t size)
+{
+    assert (self);
+    assert (data);
+    zmq_msg_t envelope;
+    s_msg_take (&envelope, data, size);
+    int rc = -1;
+    if (!service || !request_id || !*request_id || deadline_ms < 0)
+        aigw_error ("client: request needs a service, a request id and a deadline >= 0");
+    else if (s_send_head (self, AIGW_BP_CLIENT_REQUEST, true) == 0) {
+        void *handle = zsock_resolve (self->sock);
+        char deadline[S_NUMBER_SIZE];
+        int len = snprintf (deadline, sizeof deadline, "%" PRId64, deadline_ms);
+        zmq_send (handle, service, strlen (service), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send (handle, shard_key ? shard_key : "", shard_key ? strlen (shard_key) : 0,
+                  ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send (handle, request_id, strlen (request_id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_send (handle, deadline, (size_t) len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_msg_send (&envelope, handle, ZMQ_DONTWAIT);
+        rc = 0;
+    }
+    else
+        aigw_warn ("client: request %s not sent: %s", request_id,
+                   zmq_strerror (zmq_errno ()));
+    zmq_msg_close (&envelope);
+    return rc;
+}
+
+int
+aigw_client_status (aigw_client_t *self)
+{
+    assert (self);
+    return s_send_head (self, AIGW_BP_CLIENT_STATUS, false);
+}
+
+int
+aigw_client_metrics (aigw_client_t *self)
+{
+    assert (self);
+    return s_send_head (self, AIGW_BP_CLIENT_METRICS, false);
+}
+
+void
+aigw_client_event_destroy (aigw_client_event_t **self_p)
+{
+    assert (self_p);
+    aigw_client_event_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->request_id);
+    zframe_destroy (&self->envelope);
+    free (self->text);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Receive one message: the first S_SMALL_FRAMES frames into FRAMES, the
+//  next into *LAST, and discard any beyond (then *OVERSIZED). Returns the
+//  frame count, 0 if none waits, -1 on error.
+static int
+s_recv (void *handle, zmq_msg_t *frames, zframe_t **last, bool *oversized)
+{
+    zmq_msg_init (&frames[0]);
+    if (zmq_msg_recv (&frames[0], handle, ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close (&frames[0]);
+        return errno == EAGAIN ? 0 : -1;
+    }
+    int count = 1;
+    bool more = zmq_msg_more (&frames[0]);
+    while (more) {
+        if (count < S_SMALL_FRAMES) {
+            zmq_msg_init (&frames[count]);
+            if (zmq_msg_recv (&frames[count], handle, 0) == -1) {
+                zmq_msg_close (&frames[count]);
+                *oversized = true;
+                break;
+            }
+            more = zmq_msg_more (&frames[count]);
+        }
+        else if (count == S_SMALL_FRAMES) {
+            *last = zframe_recv (handle);
+            if (!*last) {
+                *oversized = true;
+                break;
+            }
+            more = zframe_more (*last);
+        }
+        else {
+            zmq_msg_t scratch;
+            zmq_msg_init (&scratch);
+            int rc = zmq_msg_recv (&scratch, handle, 0);
+            more = rc != -1 && zmq_msg_more (&scratch);
+            zmq_msg_close (&scratch);
+            *oversized = true;
+        }
+        count++;
+    }
+    return count;
+}
+
+//  A copy of MSG as a string, or NULL.
+static char *
+s_msg_strdup (zmq_msg_t *msg)
+{
+    return strndup ((const char *) zmq_msg_data (msg), zmq_msg_size (msg));
+}
+
+//  Parse an HTTP status frame. Returns it, or -1.
+static int
+s_msg_status (zmq_msg_t *msg)
+{
+    const char *data = (const char *) zmq_msg_data (msg);
+    size_t size = zmq_msg_size (msg);
+    if (size == 0 || size > S_STATUS_DIGITS_MAX)
+        return -1;
+    int status = 0;
+    for (size_t i = 0; i < size; i++) {
+        if (data[i] < '0' || data[i] > '9')
+            return -1;
+        status = status * 10 + (data[i] - '0');
+    }
+    return status;
+}
+
+//  Build the event for a message of COUNT frames with command CMD, taking
+//  *LAST when used. Returns NULL for a heartbeat or a malformed message.
+static aigw_client_event_t *
+s_event_new (byte cmd, zmq_msg_t *frames, int count, zframe_t **last)
+{
+    aigw_client_event_t *event = (aigw_client_event_t *) calloc (1, sizeof *event);
+    if (!event)
+        return NULL;
+    event->type = cmd;
+    bool valid = false;
+    if (cmd == AIGW_BP_CLIENT_REPLY && count == S_SMALL_FRAMES + 1
+        && zmq_msg_size (&frames[3]) == 1) {
+        event->request_id = s_msg_strdup (&frames[2]);
+        event->last = (*(byte *) zmq_msg_data (&frames[3]) & AIGW_REPLY_LAST) != 0;
+        event->envelope = *last;
+        *last = NULL;
+        valid = event->request_id != NULL;
+    }
+    else if (cmd == AIGW_BP_CLIENT_ERROR && count == S_SMALL_FRAMES + 1) {
+        event->request_id = s_msg_strdup (&frames[2]);
+        event->status = s_msg_status (&frames[3]);
+        event->last = true;
+        event->text = strndup ((const char *) zframe_data (*last), zframe_size (*last));
+        valid = event->request_id && event->text && event->status >= 0;
+    }
+    else if ((cmd == AIGW_BP_CLIENT_STATUS || cmd == AIGW_BP_CLIENT_METRICS) && count == 3) {
+        event->text = s_msg_strdup (&frames[2]);
+        valid = event->text != NULL;
+    }
+    if (!valid)
+        aigw_client_event_destroy (&event);
+    return event;
+}
+
+aigw_client_event_t *
+aigw_client_recv (aigw_client_t *self)
+{
+    assert (self);
+    void *handle = zsock_resolve (self->sock);
+    while (true) {
+        zmq_msg_t frames[S_SMALL_FRAMES];
+        zframe_t *last = NULL;
+        bool oversized = false;
+        int count = s_recv (handle, frames, &last, &oversized);
+        if (count <= 0)
+            return NULL;
+        self->heard_at = zclock_mono ();
+        aigw_client_event_t *event = NULL;
+        int small = count < S_SMALL_FRAMES ? count : S_SMALL_FRAMES;
+        if (oversized || count < 2 || zmq_msg_size (&frames[0]) != AIGW_BP_HEADER_SIZE
+            || memcmp (zmq_msg_data (&frames[0]), AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE)
+            || zmq_msg_size (&frames[1]) != 1)
+            aigw_debug ("client: malformed message dropped");
+        else {
+            byte cmd = *(byte *) zmq_msg_data (&frames[1]);
+            if (cmd != AIGW_BP_CLIENT_HEARTBEAT || count != 2) {
+                event = s_event_new (cmd, frames, count, &last);
+                if (!event)
+                    aigw_debug ("client: malformed message dropped (command %d)", cmd);
+            }
+        }
+        for (int i = 0; i < small; i++)
+            zmq_msg_close (&frames[i]);
+        zframe_destroy (&last);
+        if (event)
+            return event;
+    }
+}
+
+int
+aigw_client_tick (aigw_client_t *self)
+{
+    assert (self);
+    int64_t now = zclock_mono ();
+    if (now >= self->heartbeat_at) {
+        s_send_head (self, AIGW_BP_CLIENT_HEARTBEAT, false);
+        self->heartbeat_at = now + self->heartbeat_ms;
+    }
+    return self->heartbeat_at > now ? (int) (self->heartbeat_at - now) : 1;
+}
+
+bool
+aigw_client_connected (aigw_client_t *self)
+{
+    assert (self);
+    return self->heard_at > 0
+           && zclock_mono () - self->heard_at < (int64_t) self->heartbeat_ms * self->liveness;
+}
