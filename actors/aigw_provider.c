@@ -318,6 +318,7 @@ s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t *env)
     json_decref (root);
     aigw_envelope_take_body (env, text, strlen (text));
     aigw_envelope_set (&env->content_type, "application/json");
+    aigw_envelope_set (&env->cache_status, "BYPASS");
     env->status = 200;
     env->last = true;
     aigw_stage_pass (self->worker, job_p, env);

@@ -9,6 +9,16 @@
 
 #include <curl/curl.h>
 #include <getopt.h>
+#include <sys/prctl.h>
+
+//  Linux 6.16+ gives each process a private futex hash sized by min(threads,
+//  CPUs): 16 buckets here, shared by 10,000 parked edge threads, so every
+//  wake-up walks hundreds of waiters under one spinlock. 0 slots selects the
+//  global hash instead. Older kernels answer EINVAL, which is fine.
+#ifndef PR_FUTEX_HASH
+#define PR_FUTEX_HASH 78
+#define PR_FUTEX_HASH_SET_SLOTS 1
+#endif
 
 //  How often the foreground loop checks for a stop signal.
 #define AIGW_MAIN_POLL_MS 100
@@ -279,6 +289,7 @@ main (int argc, char **argv)
         fprintf (stderr, "aigw: migrate: the database control plane is not built yet\n");
         return 1;
     }
+    prctl (PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, 0, 0, 0);
     curl_global_init (CURL_GLOBAL_DEFAULT);
     zsys_init ();
     zsys_set_logstream (NULL);

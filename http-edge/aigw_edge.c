@@ -9,6 +9,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 
@@ -35,6 +36,7 @@ struct _aigw_edge_t {
     aigw_edge_io_t *io;         //  the broker connection
     aigw_edge_metrics_t *metrics; //  request counts and latency
     int port;                   //  port bound
+    atomic_bool started;        //  mg_start returned: every thread is up
 };
 
 //  What one HTTP request carries through its handler.
@@ -490,7 +492,9 @@ s_handle_readyz (struct mg_connection *conn, void *cbdata)
     s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
     s_request_id (&http);
     char detail[512];
-    bool ready = aigw_edge_io_ready (edge->io, detail, sizeof detail);
+    //  Threads serve while mg_start is still creating the rest of them.
+    bool ready = aigw_edge_io_ready (edge->io, detail, sizeof detail)
+                 && atomic_load (&edge->started);
     char *body = zsys_sprintf ("{\"status\":\"%s\",\"pipeline\":%s}",
                                ready ? "ready" : "not_ready", detail);
     s_write_head (&http, ready ? 200 : 503, "application/json", NULL,
@@ -605,6 +609,7 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *e
     mg_set_request_handler (self->ctx, "/readyz$", s_handle_readyz, self);
     mg_set_request_handler (self->ctx, "/metrics$", s_handle_metrics, self);
     mg_set_request_handler (self->ctx, "/", s_handle_other, self);
+    atomic_store (&self->started, true);
     return self;
 }
 
