@@ -485,6 +485,7 @@ s_self_handle_sockets (self_t *self)
 void
 aigw_provider_actor (zsock_t *pipe, void *args)
 {
+    pthread_setname_np (pthread_self (), "aigw-provider");
     self_t *self = s_self_new ((aigw_stage_args_t *) args);
     if (!self) {
         aigw_error ("provider actor could not start");

@@ -143,6 +143,9 @@ s_self_handle_requests (self_t *self)
 void
 aigw_stage_actor (zsock_t *pipe, void *args)
 {
+    char name[16];
+    snprintf (name, sizeof name, "aigw-%s", ((aigw_stage_args_t *) args)->def->name);
+    pthread_setname_np (pthread_self (), name);
     self_t *self = s_self_new ((aigw_stage_args_t *) args);
     if (!self) {
         zsock_signal (pipe, 1);

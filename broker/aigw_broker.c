@@ -1643,6 +1643,7 @@ s_self_bind (self_t *self, const char *endpoint)
 void
 aigw_broker_actor (zsock_t *pipe, void *args)
 {
+    pthread_setname_np (pthread_self (), "aigw-broker");
     assert (args);
     self_t *self = s_self_new (pipe, (aigw_broker_args_t *) args);
     if (!self || s_self_bind (self, ((aigw_broker_args_t *) args)->endpoint) == -1) {

@@ -115,6 +115,7 @@ s_fail_all (aigw_edge_io_t *self, const char *text)
 static void
 s_io_actor (zsock_t *pipe, void *args)
 {
+    pthread_setname_np (pthread_self (), "aigw-edge-io");
     aigw_edge_io_t *self = (aigw_edge_io_t *) args;
     aigw_client_t *client = aigw_client_new (self->endpoint, self->config->heartbeat_ms,
                                              self->config->liveness);
