@@ -38,8 +38,6 @@
 #define AIGW_CONFIG_TIMEOUT_MS_MAX 3600000
 #define AIGW_CONFIG_BODY_BYTES_MAX ((int64_t) 1 << 30)
 #define AIGW_CONFIG_EDGE_THREADS_MAX 100000
-#define AIGW_CONFIG_EDGE_STACK_KB_MIN 16
-#define AIGW_CONFIG_EDGE_STACK_KB_MAX 65536
 #define AIGW_CONFIG_LIVENESS_MAX 100
 #define AIGW_CONFIG_QUEUE_MAX_MAX 10000000
 #define AIGW_CONFIG_CREDIT_MAX 10000000
@@ -148,8 +146,6 @@ static const s_setting_t s_server_settings[] = {
               AIGW_CONFIG_TIMEOUT_MS_MAX),
     S_NUMBER ("threads", S_KIND_INT, aigw_config_t, edge_threads, 1,
               AIGW_CONFIG_EDGE_THREADS_MAX),
-    S_NUMBER ("thread_stack_kb", S_KIND_INT, aigw_config_t, edge_stack_kb,
-              AIGW_CONFIG_EDGE_STACK_KB_MIN, AIGW_CONFIG_EDGE_STACK_KB_MAX),
     S_END};
 
 static const s_setting_t s_broker_settings[] = {
@@ -1051,7 +1047,6 @@ s_defaults (aigw_config_t *self)
     self->max_body_bytes = AIGW_DEFAULT_MAX_BODY_BYTES;
     self->request_timeout_ms = AIGW_DEFAULT_REQUEST_TIMEOUT_MS;
     self->edge_threads = AIGW_DEFAULT_EDGE_THREADS;
-    self->edge_stack_kb = AIGW_DEFAULT_EDGE_STACK_KB;
     self->heartbeat_ms = AIGW_DEFAULT_HEARTBEAT_MS;
     self->liveness = AIGW_DEFAULT_LIVENESS;
     self->queue_max = AIGW_DEFAULT_QUEUE_MAX;
@@ -1286,7 +1281,6 @@ aigw_config_test (bool verbose)
     assert (config->max_body_bytes == AIGW_DEFAULT_MAX_BODY_BYTES);
     assert (config->request_timeout_ms == AIGW_DEFAULT_REQUEST_TIMEOUT_MS);
     assert (config->edge_threads == AIGW_DEFAULT_EDGE_THREADS);
-    assert (config->edge_stack_kb == AIGW_DEFAULT_EDGE_STACK_KB);
     assert (strcmp (config->broker_endpoint, AIGW_DEFAULT_BROKER_ENDPOINT) == 0);
     assert (config->heartbeat_ms == AIGW_DEFAULT_HEARTBEAT_MS);
     assert (config->liveness == AIGW_DEFAULT_LIVENESS);
@@ -1340,7 +1334,6 @@ aigw_config_test (bool verbose)
         "  max_body_bytes: 1048576\n"
         "  request_timeout_ms: 60000\n"
         "  threads: 64\n"
-        "  thread_stack_kb: 512\n"
         "broker:\n"
         "  endpoint: tcp://127.0.0.1:5555\n"
         "  heartbeat_ms: 500\n"
@@ -1397,7 +1390,6 @@ aigw_config_test (bool verbose)
     assert (config->max_body_bytes == 1048576);
     assert (config->request_timeout_ms == 60000);
     assert (config->edge_threads == 64);
-    assert (config->edge_stack_kb == 512);
     assert (strcmp (config->broker_endpoint, "tcp://127.0.0.1:5555") == 0);
     assert (config->heartbeat_ms == 500);
     assert (config->liveness == 3);

@@ -18,7 +18,6 @@
 #define AIGW_DEFAULT_MAX_BODY_BYTES (4 * 1024 * 1024)
 #define AIGW_DEFAULT_REQUEST_TIMEOUT_MS 120000
 #define AIGW_DEFAULT_EDGE_THREADS 10240
-#define AIGW_DEFAULT_EDGE_STACK_KB 256
 #define AIGW_DEFAULT_BROKER_ENDPOINT "inproc://aigw-broker"
 #define AIGW_DEFAULT_HEARTBEAT_MS 250
 #define AIGW_DEFAULT_LIVENESS 4
@@ -71,7 +70,6 @@ typedef struct {
     size_t max_body_bytes;      //  request body cap, 413 past it
     int64_t request_timeout_ms; //  a request's total deadline, 504 past it
     int edge_threads;           //  CivetWeb worker threads = max connections
-    int edge_stack_kb;          //  stack of each edge thread
 
     //  broker: the pipeline's hub
     char *broker_endpoint;      //  ROUTER endpoint (inproc, ipc or tcp)

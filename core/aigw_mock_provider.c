@@ -47,7 +47,6 @@
 //  Limits and defaults (the CLI overrides threads, latency and fail rate)
 #define AIGW_MOCK_THREADS_DEFAULT   256         //  CivetWeb workers = connections in flight
 #define AIGW_MOCK_THREADS_MAX       65536       //  upper bound accepted by --threads
-#define AIGW_MOCK_THREAD_STACK      (256 * 1024)    //  worker stack size, bytes
 #define AIGW_MOCK_LISTEN_BACKLOG    4096        //  kernel accept queue
 #define AIGW_MOCK_KEEP_ALIVE_MS     30000       //  idle keep-alive connection lifetime
 #define AIGW_MOCK_REQUEST_TIMEOUT_MS 30000      //  CivetWeb socket read/write timeout
@@ -57,7 +56,7 @@
 #define AIGW_MOCK_DELAY_MAX_MS      (10 * 60 * 1000)    //  cap on any sleep or hang
 #define AIGW_MOCK_SLEEP_SLICE_MS    50          //  sleeps wake this often to see stop
 #define AIGW_MOCK_CHUNKS_MAX        100000      //  cap on mock:chunks and mock:die_after
-#define AIGW_MOCK_BUF_INLINE        8192        //  stack storage per buffer before malloc
+#define AIGW_MOCK_BUF_INLINE        1024        //  stack storage per buffer before malloc
 #define AIGW_MOCK_HEADER_ROOM       512         //  bytes reserved in front for headers
 #define AIGW_MOCK_RETRY_AFTER_S     1           //  Retry-After on a mock:status=429
 #define AIGW_MOCK_EMBED_DIMS        8           //  floats per embedding
@@ -1579,20 +1578,9 @@ aigw_mock_new_threads (int port, int latency_ms, double fail_rate, int threads)
         .begin_request = s_begin_request,
         .log_message = s_log_message,
     };
-    //  CivetWeb creates every worker in mg_start: give them small stacks,
-    //  then put the process default back for everyone else's threads
-    pthread_attr_t saved, small;
-    bool restore = pthread_getattr_default_np (&saved) == 0;
-    if (pthread_attr_init (&small) == 0) {
-        if (pthread_attr_setstacksize (&small, AIGW_MOCK_THREAD_STACK) == 0)
-            pthread_setattr_default_np (&small);
-        pthread_attr_destroy (&small);
-    }
+    //  Debian's CivetWeb gives each worker a fixed 100 KiB stack: handlers
+    //  keep their buffers small (AIGW_MOCK_BUF_INLINE) and spill to the heap.
     self->ctx = mg_start (&callbacks, self, options);
-    if (restore) {
-        pthread_setattr_default_np (&saved);
-        pthread_attr_destroy (&saved);
-    }
     struct mg_server_port bound;
     if (!self->ctx || mg_get_server_ports (self->ctx, 1, &bound) != 1) {
         aigw_error ("mock-provider: cannot listen on 127.0.0.1:%d", port);

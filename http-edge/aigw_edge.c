@@ -567,7 +567,7 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *e
         aigw_edge_destroy (&self);
         return NULL;
     }
-    //  Every connection holds a thread for its life; many small stacks are cheap.
+    //  Every connection holds a thread and a descriptor for its life.
     struct rlimit files;
     if (getrlimit (RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
         files.rlim_cur = files.rlim_max;
@@ -587,15 +587,9 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *e
                              NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = s_log_message;
-    pthread_attr_t saved, small;
-    pthread_getattr_default_np (&saved);
-    pthread_attr_init (&small);
-    pthread_attr_setstacksize (&small, (size_t) config->edge_stack_kb * 1024);
-    pthread_setattr_default_np (&small);
+    //  Debian's CivetWeb creates every worker here, each with a fixed 100 KiB
+    //  stack: handlers keep frames small and JSON nesting is capped.
     self->ctx = mg_start (&callbacks, self, options);
-    pthread_setattr_default_np (&saved);
-    pthread_attr_destroy (&small);
-    pthread_attr_destroy (&saved);
     if (!self->ctx) {
         snprintf (err, err_size, "cannot listen on %s (in use, or not allowed)", ports);
         aigw_edge_destroy (&self);

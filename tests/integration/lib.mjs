@@ -584,7 +584,7 @@ export const MODELS = ['gpt-4o-mini', 'text-embedding-3-small'];
 // The config every test starts from; a test's own config merges over it.
 function baseConfig({ port, mock }) {
   return {
-    server: { host: '127.0.0.1', port, threads: 256, thread_stack_kb: 256 },
+    server: { host: '127.0.0.1', port, threads: 256 },
     auth: { master_key: '${AIGW_MASTER_KEY}', keys: [] },
     ratelimit: { default_rpm: 600, master_rpm: 100000 },
     cache: { enabled: true },
