@@ -132,6 +132,10 @@ s_guard_handle (void *state, aigw_envelope_t *env)
     s_guard_t *self = (s_guard_t *) state;
     if (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_EMBEDDINGS)
         return;
+    //  The prompt cannot have more characters than the body has bytes: with
+    //  no deny rule there is nothing to look for.
+    if (self->rule_count == 0 && (int64_t) env->body_len <= self->config->max_prompt_chars)
+        return;
     json_t *root = json_loadb (env->body ? env->body : "", env->body_len, 0, NULL);
     if (!root) {
         aigw_envelope_set_error (env, 400, "invalid_request_error", "invalid_json", NULL,
@@ -231,6 +235,28 @@ aigw_guardrail_test (bool verbose)
     assert (s_test_status (state, AIGW_KIND_CHAT, "{not json", &env) == 400);
     assert (s_test_status (state, AIGW_KIND_MODELS, "", &env) == 0);
 
+    aigw_envelope_destroy (&env);
+    s_guard_destroy (&state);
+    aigw_config_destroy (&config);
+
+    //  No deny rule: bodies shorter than the limit pass unparsed, longer
+    //  ones are still counted by characters.
+    config = aigw_config_new (NULL, err, sizeof err);
+    assert (config);
+    config->max_prompt_chars = 40;
+    state = s_guard_new (config);
+    assert (s_test_status (state, AIGW_KIND_CHAT,
+                           "{\"messages\":[{\"content\":\"password: x\"}]}", &env)
+            == 0);
+    assert (s_test_status (state, AIGW_KIND_CHAT,
+                           "{\"messages\":[{\"role\":\"user\",\"content\":\"short\"}]}",
+                           &env)
+            == 0);
+    assert (s_test_status (state, AIGW_KIND_CHAT,
+                           "{\"messages\":[{\"content\":\"0123456789012345678901234567890"
+                           "123456789x\"}]}",
+                           &env)
+            == 400);
     aigw_envelope_destroy (&env);
     s_guard_destroy (&state);
     aigw_config_destroy (&config);

@@ -78,7 +78,7 @@ static void
 s_reply (s_transfer_t *t)
 {
     if (t->env->last)
-        aigw_stage_pass (t->owner->worker, &t->job, t->env);
+        aigw_stage_pass (t->owner->worker, &t->job, t->env, t->owner->config);
     else
         aigw_stage_chunk (t->owner->worker, &t->job, t->env);
 }
@@ -321,7 +321,7 @@ s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t *env)
     aigw_envelope_set (&env->cache_status, "BYPASS");
     env->status = 200;
     env->last = true;
-    aigw_stage_pass (self->worker, job_p, env);
+    aigw_stage_pass (self->worker, job_p, env, self->config);
 }
 
 //  Start the upstream call for one request; answers at once on errors.

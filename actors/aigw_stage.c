@@ -28,12 +28,13 @@ aigw_stage_decode (aigw_job_t *job)
 }
 
 const char *
-aigw_stage_shard_key (aigw_envelope_t *env, const char *service)
+aigw_stage_shard_key (aigw_envelope_t *env, const char *service,
+                      const aigw_config_t *config)
 {
     if (streq (service, "ratelimit"))
         return env->key_id ? env->key_id : "";
     if (streq (service, "cache")) {
-        if (!env->cache_key) {
+        if (!env->cache_key && config->cache_enabled) {
             char key[AIGW_CACHE_KEY_LEN + 1];
             if (aigw_cache_key (env, key) == 0)
                 aigw_envelope_set (&env->cache_key, key);
@@ -60,14 +61,15 @@ s_send (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *env,
 }
 
 int
-aigw_stage_pass (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *env)
+aigw_stage_pass (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *env,
+                 const aigw_config_t *config)
 {
     if (env->status == 0) {
         //  Unanswered: on to the next stage of the route.
         env->hop++;
         const char *next = aigw_envelope_stage (env);
         if (next) {
-            const char *shard = aigw_stage_shard_key (env, next);
+            const char *shard = aigw_stage_shard_key (env, next, config);
             return s_send (worker, job_p, env, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD,
                            next, shard);
         }
@@ -87,6 +89,7 @@ aigw_stage_chunk (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *en
 //  The actor's private state.
 typedef struct {
     const aigw_stage_def_t *def; //  the stage
+    const aigw_config_t *config; //  settings (shared, read-only)
     aigw_worker_t *worker;      //  our broker connection
     void *state;                //  the stage's private state
     int64_t next_tick;          //  when def->tick is due, Unix ms
@@ -112,6 +115,7 @@ s_self_new (aigw_stage_args_t *args)
     if (!self)
         return NULL;
     self->def = args->def;
+    self->config = args->config;
     self->state = self->def->state_new (args->config);
     self->worker = aigw_worker_new (args->endpoint, self->def->name,
                                     args->config->worker_credit,
@@ -135,7 +139,7 @@ s_self_handle_requests (self_t *self)
             continue;
         }
         self->def->handle (self->state, env);
-        aigw_stage_pass (self->worker, &job, env);
+        aigw_stage_pass (self->worker, &job, env, self->config);
         aigw_envelope_destroy (&env);
     }
 }

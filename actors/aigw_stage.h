@@ -42,7 +42,7 @@ aigw_envelope_t *aigw_stage_decode (aigw_job_t *job);
 //  Send ENV on: to the next stage of its route when it is unanswered, else
 //  back to the client as the final reply. Destroys *JOB_P. Returns 0 or -1.
 int aigw_stage_pass (aigw_worker_t *worker, aigw_job_t **job_p,
-                     aigw_envelope_t *env);
+                     aigw_envelope_t *env, const aigw_config_t *config);
 
 //  Send ENV to the client as one chunk of a streamed reply (LAST when
 //  env->last). Returns 0 or -1. With LAST, destroys *JOB_P.
@@ -51,8 +51,10 @@ int aigw_stage_chunk (aigw_worker_t *worker, aigw_job_t **job_p,
 
 //  Shard key for handing ENV to SERVICE ("" when any worker will do):
 //  ratelimit shards by key id, cache by cache key. Computes the cache key
-//  into ENV when it is missing. Returns a string owned by ENV or static.
-const char *aigw_stage_shard_key (aigw_envelope_t *env, const char *service);
+//  into ENV when it is missing and the cache is on. Returns a string owned
+//  by ENV or static.
+const char *aigw_stage_shard_key (aigw_envelope_t *env, const char *service,
+                                  const aigw_config_t *config);
 
 //  Now, in Unix ms.
 int64_t aigw_now_ms (void);
