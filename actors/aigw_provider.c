@@ -13,12 +13,25 @@
 #define AIGW_PROVIDER_EPOLL_BATCH 256
 //  Header line buffer size.
 #define AIGW_PROVIDER_HEADER_MAX 512
+//  curl multi handles per actor. Each new transfer scans its multi's whole
+//  connection pool, so one pool of 10,000 connections costs O(n^2); shards
+//  keep each pool small. Transfers are dealt out round-robin.
+#define AIGW_PROVIDER_SHARDS 16
 
 typedef struct _self_t self_t;
+
+//  One curl multi handle and its timer.
+typedef struct {
+    self_t *owner;              //  the actor
+    CURLM *multi;               //  transfers of this shard
+    uint32_t index;             //  position in owner->shards
+    int64_t timer_at;           //  curl's timer, Unix ms, -1 = none
+} s_shard_t;
 
 //  One upstream call in flight.
 typedef struct _s_transfer_t {
     self_t *owner;              //  the actor that runs it
+    s_shard_t *shard;           //  the multi handle it runs in
     CURL *easy;                 //  curl handle
     struct curl_slist *headers; //  request headers
     aigw_job_t *job;            //  broker job, answered when done
@@ -40,9 +53,9 @@ typedef struct _s_transfer_t {
 struct _self_t {
     const aigw_config_t *config; //  settings (shared, read-only)
     aigw_worker_t *worker;      //  our broker connection
-    CURLM *multi;               //  every transfer of this actor
-    int epfd;                   //  epoll set of curl's sockets
-    int64_t timer_at;           //  curl's timer, Unix ms, -1 = none
+    s_shard_t shards[AIGW_PROVIDER_SHARDS]; //  curl multi handles
+    uint32_t next_shard;        //  where the next transfer goes
+    int epfd;                   //  epoll set of every shard's sockets
     s_transfer_t *transfers;    //  transfers in flight
     char upstream_auth[AIGW_PROVIDER_HEADER_MAX]; //  Authorization header
     bool has_auth;              //  whether upstream_auth is set
@@ -55,7 +68,7 @@ s_transfer_destroy (s_transfer_t **self_p)
     if (!t)
         return;
     if (t->easy) {
-        curl_multi_remove_handle (t->owner->multi, t->easy);
+        curl_multi_remove_handle (t->shard->multi, t->easy);
         curl_easy_cleanup (t->easy);
     }
     curl_slist_free_all (t->headers);
@@ -157,6 +170,8 @@ s_fail (s_transfer_t *t, int status, const char *type, const char *code,
         const char *message)
 {
     aigw_envelope_t *env = t->env;
+    if (status >= 500)
+        aigw_warn ("request %s: %d %s: %s", env->id ? env->id : "?", status, code, message);
     if (t->started) {
         json_t *event = json_pack ("{s:{s:s,s:s,s:s}}", "error", "message", message,
                                    "type", type, "code", code);
@@ -254,11 +269,11 @@ s_transfer_done (s_transfer_t *t, CURLcode rc)
 
 //  Collect finished transfers. Runs outside every curl callback.
 static void
-s_self_check_done (self_t *self)
+s_shard_check_done (s_shard_t *shard)
 {
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read (self->multi, &left))) {
+    while ((msg = curl_multi_info_read (shard->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         s_transfer_t *t = NULL;
@@ -269,18 +284,20 @@ s_self_check_done (self_t *self)
     }
 }
 
-//  curl socket callback: mirror curl's interest in the epoll set.
+//  curl socket callback: mirror curl's interest in the epoll set. The event
+//  carries the shard index in its high half and the fd in its low half.
 static int
 s_on_socket (CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-    self_t *self = (self_t *) userp;
+    s_shard_t *shard = (s_shard_t *) userp;
+    self_t *self = shard->owner;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl (self->epfd, EPOLL_CTL_DEL, fd, NULL);
-        curl_multi_assign (self->multi, fd, NULL);
+        curl_multi_assign (shard->multi, fd, NULL);
         return 0;
     }
     struct epoll_event ev = {0};
-    ev.data.fd = fd;
+    ev.data.u64 = ((uint64_t) shard->index << 32) | (uint32_t) fd;
     if (what & CURL_POLL_IN)
         ev.events |= EPOLLIN;
     if (what & CURL_POLL_OUT)
@@ -289,7 +306,7 @@ s_on_socket (CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
         epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev);
     else {
         epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev);
-        curl_multi_assign (self->multi, fd, self);
+        curl_multi_assign (shard->multi, fd, shard);
     }
     return 0;
 }
@@ -298,8 +315,8 @@ s_on_socket (CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 static int
 s_on_timer (CURLM *multi, long timeout_ms, void *userp)
 {
-    self_t *self = (self_t *) userp;
-    self->timer_at = timeout_ms < 0 ? -1 : aigw_now_ms () + timeout_ms;
+    s_shard_t *shard = (s_shard_t *) userp;
+    shard->timer_at = timeout_ms < 0 ? -1 : aigw_now_ms () + timeout_ms;
     return 0;
 }
 
@@ -335,6 +352,7 @@ s_self_start (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
     }
     s_transfer_t *t = calloc (1, sizeof *t);
     t->owner = self;
+    t->shard = &self->shards[self->next_shard++ % AIGW_PROVIDER_SHARDS];
     t->job = job;
     t->env = env;
     t->next = self->transfers;
@@ -396,7 +414,7 @@ s_self_start (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
                       (long) self->config->connect_timeout_ms);
     curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) remaining);
     curl_easy_setopt (easy, CURLOPT_PIPEWAIT, 1L);
-    if (curl_multi_add_handle (self->multi, easy) != CURLM_OK) {
+    if (curl_multi_add_handle (t->shard->multi, easy) != CURLM_OK) {
         s_fail (t, 502, "upstream_error", "upstream_unreachable",
                 "The upstream call could not be started.");
         s_transfer_destroy (&t);
@@ -413,8 +431,9 @@ s_self_destroy (self_t **self_p)
         s_transfer_t *t = self->transfers;
         s_transfer_destroy (&t);
     }
-    if (self->multi)
-        curl_multi_cleanup (self->multi);
+    for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
+        if (self->shards[i].multi)
+            curl_multi_cleanup (self->shards[i].multi);
     if (self->epfd >= 0)
         close (self->epfd);
     aigw_worker_destroy (&self->worker);
@@ -430,22 +449,32 @@ s_self_new (aigw_stage_args_t *args)
     if (!self)
         return NULL;
     self->config = args->config;
-    self->timer_at = -1;
     self->epfd = epoll_create1 (EPOLL_CLOEXEC);
-    self->multi = curl_multi_init ();
-    if (self->epfd < 0 || !self->multi) {
+    if (self->epfd < 0) {
         s_self_destroy (&self);
         return NULL;
     }
-    curl_multi_setopt (self->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
-    curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self);
-    curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, s_on_timer);
-    curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self);
-    curl_multi_setopt (self->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                       (long) self->config->max_host_connections);
-    curl_multi_setopt (self->multi, CURLMOPT_MAXCONNECTS,
-                       (long) self->config->max_host_connections);
-    curl_multi_setopt (self->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    //  The host connection limit is shared out among the shards.
+    long per_shard = (self->config->max_host_connections + AIGW_PROVIDER_SHARDS - 1)
+                     / AIGW_PROVIDER_SHARDS;
+    for (uint32_t i = 0; i < AIGW_PROVIDER_SHARDS; i++) {
+        s_shard_t *shard = &self->shards[i];
+        shard->owner = self;
+        shard->index = i;
+        shard->timer_at = -1;
+        shard->multi = curl_multi_init ();
+        if (!shard->multi) {
+            s_self_destroy (&self);
+            return NULL;
+        }
+        curl_multi_setopt (shard->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
+        curl_multi_setopt (shard->multi, CURLMOPT_SOCKETDATA, shard);
+        curl_multi_setopt (shard->multi, CURLMOPT_TIMERFUNCTION, s_on_timer);
+        curl_multi_setopt (shard->multi, CURLMOPT_TIMERDATA, shard);
+        curl_multi_setopt (shard->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_shard);
+        curl_multi_setopt (shard->multi, CURLMOPT_MAXCONNECTS, per_shard);
+        curl_multi_setopt (shard->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    }
     const char *key = self->config->openai_api_key;
     if (key && *key) {
         snprintf (self->upstream_auth, sizeof self->upstream_auth,
@@ -476,8 +505,10 @@ s_self_handle_sockets (self_t *self)
                 mask |= CURL_CSELECT_OUT;
             if (events[i].events & (EPOLLERR | EPOLLHUP))
                 mask |= CURL_CSELECT_ERR;
+            s_shard_t *shard = &self->shards[events[i].data.u64 >> 32];
+            curl_socket_t fd = (curl_socket_t) (events[i].data.u64 & 0xFFFFFFFFu);
             int running;
-            curl_multi_socket_action (self->multi, events[i].data.fd, mask, &running);
+            curl_multi_socket_action (shard->multi, fd, mask, &running);
         }
     } while (count == AIGW_PROVIDER_EPOLL_BATCH);
 }
@@ -495,11 +526,13 @@ aigw_provider_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     while (true) {
         int timeout = aigw_worker_tick (self->worker);
-        if (self->timer_at >= 0) {
-            int64_t wait = self->timer_at - aigw_now_ms ();
-            if (wait < timeout)
-                timeout = wait > 0 ? (int) wait : 0;
-        }
+        int64_t now = aigw_now_ms ();
+        for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
+            if (self->shards[i].timer_at >= 0) {
+                int64_t wait = self->shards[i].timer_at - now;
+                if (wait < timeout)
+                    timeout = wait > 0 ? (int) wait : 0;
+            }
         zmq_pollitem_t items[] = {
             {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (aigw_worker_sock (self->worker)), 0, ZMQ_POLLIN, 0},
@@ -515,14 +548,22 @@ aigw_provider_actor (zsock_t *pipe, void *args)
         }
         if (items[2].revents & ZMQ_POLLIN)
             s_self_handle_sockets (self);
-        if (self->timer_at >= 0 && aigw_now_ms () >= self->timer_at) {
-            self->timer_at = -1;
-            int running;
-            curl_multi_socket_action (self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        now = aigw_now_ms ();
+        for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++) {
+            s_shard_t *shard = &self->shards[i];
+            if (shard->timer_at >= 0 && now >= shard->timer_at) {
+                shard->timer_at = -1;
+                int running;
+                curl_multi_socket_action (shard->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            }
         }
         if (items[1].revents & ZMQ_POLLIN) {
+            //  A batch per pass: starting a transfer costs tens of
+            //  microseconds, and 10,000 at once would starve heartbeats.
             aigw_job_t *job;
-            while ((job = aigw_worker_recv (self->worker))) {
+            for (int taken = 0; taken < AIGW_STAGE_BATCH_MAX
+                                && (job = aigw_worker_recv (self->worker));
+                 taken++) {
                 aigw_envelope_t *env = aigw_stage_decode (job);
                 if (env)
                     s_self_start (self, job, env);
@@ -530,7 +571,8 @@ aigw_provider_actor (zsock_t *pipe, void *args)
                     aigw_job_destroy (&job);
             }
         }
-        s_self_check_done (self);
+        for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
+            s_shard_check_done (&self->shards[i]);
     }
     s_self_destroy (&self);
 }

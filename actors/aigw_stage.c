@@ -127,12 +127,15 @@ s_self_new (aigw_stage_args_t *args)
     return self;
 }
 
-//  Handle every request waiting on the worker socket.
+//  Handle the requests waiting on the worker socket, a batch at most; the
+//  socket stays readable for the next pass.
 static void
 s_self_handle_requests (self_t *self)
 {
     aigw_job_t *job;
-    while ((job = aigw_worker_recv (self->worker))) {
+    for (int taken = 0;
+         taken < AIGW_STAGE_BATCH_MAX && (job = aigw_worker_recv (self->worker));
+         taken++) {
         aigw_envelope_t *env = aigw_stage_decode (job);
         if (!env) {
             aigw_job_destroy (&job);

@@ -10,6 +10,10 @@
 #include "aigw_envelope.h"
 #include "aigw_worker.h"
 
+//  Most requests an actor takes per pass of its loop: enough to batch
+//  under load, few enough that heartbeats and other input never starve.
+#define AIGW_STAGE_BATCH_MAX 256
+
 //  What a synchronous stage plugs into the runtime.
 typedef struct {
     const char *name;           //  service name at the broker

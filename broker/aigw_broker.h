@@ -28,7 +28,7 @@
 //  Defaults for settings left at 0 in aigw_broker_args_t (and in the worker
 //  and client constructors), and the protocol's fixed limits.
 #define AIGW_BROKER_HEARTBEAT_MS 250        //  heartbeat interval
-#define AIGW_BROKER_LIVENESS 4              //  silent intervals before death
+#define AIGW_BROKER_LIVENESS 8              //  silent intervals before death
 #define AIGW_BROKER_QUEUE_MAX 20000         //  queued requests per service
 #define AIGW_BROKER_HWM 100000              //  ZeroMQ send/receive HWM
 #define AIGW_BROKER_FRAME_MAX (64 << 20)    //  a peer sending a bigger frame is cut off
