@@ -41,6 +41,50 @@ static const char *s_usage
       "common options: --config FILE, --host ADDR, --port N, --broker ENDPOINT\n"
       "The environment overrides the config file; see deploy/aigw.example.yaml.\n";
 
+//  One command's help text.
+typedef struct {
+    const char *name;           //  command name
+    const char *text;           //  what it prints
+} s_help_t;
+
+static const s_help_t s_helps[] = {
+    {"run", "usage: aigw run [--config FILE] [--host ADDR] [--port N]\n"
+            "Runs the broker, the HTTP edge and every actor in one process (inproc).\n"
+            "With no OPENAI_API_KEY and no OPENAI_BASE_URL it also starts a local mock\n"
+            "provider and serves its models. Stops on SIGINT or SIGTERM.\n"},
+    {"broker", "usage: aigw broker --bind ENDPOINT [--config FILE]\n"
+               "Runs the broker alone, e.g. --bind tcp://0.0.0.0:5555. Edges and actors\n"
+               "connect to it with --broker.\n"},
+    {"edge", "usage: aigw edge --broker ENDPOINT [--port N] [--host ADDR] [--config FILE]\n"
+             "Runs the HTTP edge alone, sending every request to the broker.\n"},
+    {"actor", "usage: aigw actor NAME --broker ENDPOINT [--config FILE]\n"
+              "Runs one actor: auth, ratelimit, guardrail, cache or provider. Start as many\n"
+              "as load needs, on any host that reaches the broker.\n"},
+    {"migrate", "usage: aigw migrate\n"
+                "Applies pending database migrations (arrives with the control plane).\n"},
+    {"mock-provider", "usage: aigw mock-provider --port N [--latency-ms N] [--fail-rate F]"
+                      " [--threads N]\n"
+                      "A local OpenAI-format upstream for demos, tests and benchmarks.\n"},
+    {"version", "usage: aigw version\nPrints the version.\n"},
+};
+
+//  `aigw help [COMMAND]`: the overview, or one command's text.
+static int
+s_help (const char *command)
+{
+    if (!command) {
+        printf ("%s", s_usage);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof s_helps / sizeof s_helps[0]; i++)
+        if (streq (command, s_helps[i].name)) {
+            printf ("%s", s_helps[i].text);
+            return 0;
+        }
+    fprintf (stderr, "aigw: no help for '%s'\n%s", command, s_usage);
+    return 2;
+}
+
 //  Options of every command.
 typedef struct {
     const char *config;         //  --config
@@ -279,10 +323,8 @@ main (int argc, char **argv)
         printf ("aigw %s\n", AIGW_VERSION);
         return 0;
     }
-    if (streq (command, "help") || streq (command, "--help") || streq (command, "-h")) {
-        printf ("%s", s_usage);
-        return 0;
-    }
+    if (streq (command, "help") || streq (command, "--help") || streq (command, "-h"))
+        return s_help (argc > 2 ? argv[2] : NULL);
     if (streq (command, "mock-provider"))
         return aigw_mock_provider_main (argc - 1, argv + 1);
     if (streq (command, "migrate")) {
