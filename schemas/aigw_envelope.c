@@ -86,6 +86,9 @@ static const s_field_t s_fields[] = {
     S_FIELD ("st", stream, S_BOOL, 0),
     S_FIELD ("cr", credential, S_STRING, 0),
     S_FIELD ("m", model, S_STRING, 0),
+    S_FIELD ("mt", method, S_STRING, 0),
+    S_FIELD ("pa", path, S_STRING, 0),
+    S_FIELD ("qs", query, S_STRING, 0),
     S_FIELD ("rt", route, S_ROUTE, 0),
     S_FIELD ("hp", hop, S_UINT8, 0),
     S_FIELD ("kid", key_id, S_STRING, 0),
@@ -93,6 +96,11 @@ static const s_field_t s_fields[] = {
     S_FIELD ("tn", tenant, S_STRING, 0),
     S_FIELD ("ro", role, S_STRING, 0),
     S_FIELD ("rpm", rpm, S_INT64, 0),
+    S_FIELD ("pt", principal_type, S_STRING, 0),
+    S_FIELD ("tid", tenant_id, S_STRING, 0),
+    S_FIELD ("pm", permissions, S_STRING, 0),
+    S_FIELD ("ms", models, S_STRING, 0),
+    S_FIELD ("ex", expires_ms, S_INT64, 0),
     S_FIELD ("rll", rl_limit, S_INT64, -1),
     S_FIELD ("rlr", rl_remaining, S_INT64, 0),
     S_FIELD ("rlt", rl_reset, S_INT64, 0),
@@ -1017,6 +1025,14 @@ aigw_envelope_test (bool verbose)
     assert (aigw_envelope_set (&full->tenant, "acme") == 0);
     assert (aigw_envelope_set (&full->role, "developer") == 0);
     full->rpm = 600;
+    assert (aigw_envelope_set (&full->principal_type, "key") == 0);
+    assert (aigw_envelope_set (&full->tenant_id, "7c9e6679-7425-40de-944b-e07fc1f90ae7") == 0);
+    assert (aigw_envelope_set (&full->permissions, "inference,keys:read") == 0);
+    assert (aigw_envelope_set (&full->models, "gpt-4o,gpt-4o-mini") == 0);
+    full->expires_ms = 1800000000000LL;
+    assert (aigw_envelope_set (&full->method, "PATCH") == 0);
+    assert (aigw_envelope_set (&full->path, "keys/42") == 0);
+    assert (aigw_envelope_set (&full->query, "limit=10&cursor=abc") == 0);
     full->rl_limit = 0;         //  a limit of 0 differs from "not set"
     full->rl_remaining = -3;
     full->rl_reset = INT64_MAX;

@@ -25,7 +25,8 @@ typedef enum {
     AIGW_KIND_CHAT = 1,         //  POST /v1/chat/completions
     AIGW_KIND_EMBEDDINGS = 2,   //  POST /v1/embeddings
     AIGW_KIND_MODELS = 3,       //  GET /v1/models
-    AIGW_KIND_MESSAGES = 4      //  POST /v1/messages (later issue)
+    AIGW_KIND_MESSAGES = 4,     //  POST /v1/messages (later issue)
+    AIGW_KIND_ADMIN = 5         //  /api/v1/admin/...
 } aigw_kind_t;
 
 typedef struct {
@@ -36,6 +37,9 @@ typedef struct {
     bool stream;                //  client asked for SSE
     char *credential;           //  key or token as presented; auth clears it
     char *model;                //  model the client asked for
+    char *method;               //  admin requests: HTTP method
+    char *path;                 //  admin requests: path below /api/v1/admin/
+    char *query;                //  admin requests: raw query string, or NULL
     char *route[AIGW_ROUTE_MAX]; //  stage names, in order
     uint8_t route_len;          //  entries used in route
     uint8_t hop;                //  index in route of the stage now handling it
@@ -46,6 +50,11 @@ typedef struct {
     char *tenant;               //  tenant name or id
     char *role;                 //  role name
     int64_t rpm;                //  key's requests per minute, 0 = default
+    char *principal_type;       //  master, key or token
+    char *tenant_id;            //  tenant id, "*" for every tenant
+    char *permissions;          //  comma-separated, "*" = all
+    char *models;               //  comma-separated models allowed, NULL = all
+    int64_t expires_ms;         //  principal's expiry, Unix ms, 0 = never
 
     //  Rate limit, written by ratelimit
     int64_t rl_limit;           //  X-RateLimit-Limit, -1 = not set
