@@ -111,6 +111,9 @@ typedef struct {
     //  process
     char *log_level;            //  AIGW_LOG_LEVEL
     char *database_url;         //  DATABASE_URL (used from the control-plane issue on)
+    int db_pool_size;           //  database.pool_size: connections per actor
+    int64_t db_connect_timeout_ms; //  database.connect_timeout_ms
+    int64_t db_statement_timeout_ms; //  database.statement_timeout_ms
 } aigw_config_t;
 
 //  Load PATH (NULL: defaults only), then apply the environment. Returns NULL
