@@ -12,12 +12,13 @@ const char *aigw_actor_names[] = {"auth", "ratelimit", "guardrail", "cache", "pr
 zactor_t *
 aigw_actor_start (const char *name, aigw_stage_args_t *args)
 {
-    if (streq (name, "provider")) {
-        args->def = NULL;
+    args->def = NULL;
+    if (streq (name, "provider"))
         return zactor_new (aigw_provider_actor, args);
-    }
+    if (streq (name, "auth"))
+        return zactor_new (aigw_auth_actor, args);
     const aigw_stage_def_t *defs[]
-        = {&aigw_auth_stage, &aigw_ratelimit_stage, &aigw_guardrail_stage, &aigw_cache_stage};
+        = {&aigw_ratelimit_stage, &aigw_guardrail_stage, &aigw_cache_stage};
     for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
         if (streq (name, defs[i]->name)) {
             args->def = defs[i];

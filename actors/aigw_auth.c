@@ -1,27 +1,154 @@
-/*  aigw_auth: the auth stage (keys from the config file for now; the
-    control-plane issue adds PostgreSQL-backed keys and tokens). */
+/*  aigw_auth: credentials to principals; PostgreSQL-backed API keys. */
 #include "aigw_auth.h"
 #include "aigw_log.h"
 
+#include <libpq-fe.h>
 #include <openssl/crypto.h>
 
-//  One known key, indexed by the hex of its hash.
-typedef struct {
-    unsigned char sha256[32];   //  hash of the secret
-    char *key_id;               //  stable id shown downstream ("cfg:NAME")
-    const char *name;           //  key name (config-owned)
-    const char *tenant;         //  tenant (config-owned)
-    const char *role;           //  role (config-owned)
-    int64_t rpm;                //  requests per minute, 0 = default
-} s_key_t;
+//  How long a key looked up in the database is trusted without a NOTIFY.
+#define AIGW_AUTH_CACHE_TTL_MS (300 * 1000)
+//  Most keys held in the positive cache; the oldest go first past it.
+#define AIGW_AUTH_CACHE_MAX 100000
+//  How long an unknown key is remembered, and how many at most.
+#define AIGW_AUTH_NEGATIVE_TTL_MS (10 * 1000)
+#define AIGW_AUTH_NEGATIVE_MAX 10000
+//  While the database is down, cached keys work this long.
+#define AIGW_AUTH_GRACE_MS (300 * 1000)
+//  Keys resolved by one query at most.
+#define AIGW_AUTH_BATCH_MAX 128
+//  Requests waiting for the database at most; 503 past it.
+#define AIGW_AUTH_WAITING_MAX 20000
+//  Reconnect backoff bounds.
+#define AIGW_AUTH_BACKOFF_MIN_MS 250
+#define AIGW_AUTH_BACKOFF_MAX_MS 5000
+//  Database timeouts when the config leaves them at 0.
+#define AIGW_AUTH_CONNECT_TIMEOUT_MS 3000
+#define AIGW_AUTH_STATEMENT_TIMEOUT_MS 5000
+//  Housekeeping period.
+#define AIGW_AUTH_TICK_MS 1000
+//  The NOTIFY channel the schema's triggers use.
+#define AIGW_AUTH_CHANNEL "aigw_keys"
 
-//  Private state.
+//  Built-in roles; mirrors schemas/sql/001_control_plane.sql for keys and
+//  tokens that do not come from the database.
+static const struct {
+    const char *name;           //  role name
+    const char *permissions;    //  comma-separated
+} s_roles[] = {
+    {"admin", "*"},
+    {"tenant-admin", "inference,models:read,tenants:read,keys:read,keys:write,usage:read,"
+                     "ratelimits:read,guardrails:read,cache:read,audit:read"},
+    {"developer", "inference,models:read,tenants:read,keys:read,usage:read,ratelimits:read"},
+    {"viewer", "models:read,tenants:read,keys:read,usage:read,ratelimits:read"},
+};
+
+//  Who a credential is.
+typedef struct {
+    char *type;                 //  master, key or token
+    char *key_id;               //  stable id, never the secret
+    char *name;                 //  key name
+    char *tenant_id;            //  tenant id, "*" for all
+    char *tenant;               //  tenant name
+    char *role;                 //  role name
+    char *permissions;          //  comma-separated
+    char *models;               //  comma-separated, NULL = all
+    int64_t rpm;                //  requests per minute, 0 = default
+    int64_t expires_ms;         //  Unix ms, 0 = never
+    bool revoked;               //  revoked keys answer 401
+    int64_t fetched_ms;         //  when read from the database, 0 = stale
+} s_principal_t;
+
+//  A request waiting for its key to be looked up.
+typedef struct {
+    aigw_job_t *job;            //  broker job
+    aigw_envelope_t *env;       //  decoded request
+} s_wait_t;
+
+typedef enum {
+    S_DB_NONE,                  //  no database configured
+    S_DB_DOWN,                  //  waiting to reconnect
+    S_DB_CONNECTING,            //  PQconnectPoll in progress
+    S_DB_LISTENING,             //  LISTEN sent, result pending
+    S_DB_IDLE,                  //  ready for a query
+    S_DB_BUSY                   //  a lookup in flight
+} s_db_state_t;
+
 typedef struct {
     const aigw_config_t *config; //  settings (shared, read-only)
-    zhashx_t *keys;             //  hex(sha256) -> s_key_t
-    s_key_t master;             //  the master key, when configured
-    bool has_master;            //  whether master is set
-} s_auth_t;
+    aigw_worker_t *worker;      //  our broker connection
+    zhashx_t *fixed;            //  hex hash -> s_principal_t: master, config keys
+    zhashx_t *cache;            //  hex hash -> s_principal_t from the database
+    zlistx_t *cache_order;      //  hex hashes, oldest first
+    zhashx_t *negative;         //  hex hash -> int64_t expiry (ms)
+    zlistx_t *negative_order;   //  hex hashes, oldest first
+    zhashx_t *waiting;          //  hex hash -> zlistx_t of s_wait_t
+    size_t waiting_count;       //  requests in waiting
+    zlistx_t *queue;            //  hex hashes to look up, not yet sent
+    zlistx_t *inflight;         //  hex hashes in the query in flight
+    PGconn *conn;               //  the database connection
+    s_db_state_t state;         //  connection state
+    bool want_write;            //  poll the socket for writing
+    int64_t retry_at;           //  next connect attempt (S_DB_DOWN)
+    int64_t deadline;           //  connect or query deadline, 0 = none
+    int backoff_ms;             //  current reconnect backoff
+    int64_t down_since;         //  when the database went away, 0 = up
+    int64_t next_tick;          //  housekeeping due
+} self_t;
+
+static void
+s_principal_destroy (s_principal_t **self_p)
+{
+    s_principal_t *p = *self_p;
+    if (!p)
+        return;
+    free (p->type);
+    free (p->key_id);
+    free (p->name);
+    free (p->tenant_id);
+    free (p->tenant);
+    free (p->role);
+    free (p->permissions);
+    free (p->models);
+    free (p);
+    *self_p = NULL;
+}
+
+static void
+s_principal_free (void **item)
+{
+    s_principal_destroy ((s_principal_t **) item);
+}
+
+static s_principal_t *
+s_principal_new (const char *type, const char *key_id, const char *name,
+                 const char *tenant_id, const char *tenant, const char *role,
+                 const char *permissions)
+{
+    s_principal_t *p = calloc (1, sizeof *p);
+    p->type = strdup (type);
+    p->key_id = strdup (key_id);
+    p->name = strdup (name);
+    p->tenant_id = strdup (tenant_id);
+    p->tenant = strdup (tenant);
+    p->role = strdup (role);
+    p->permissions = strdup (permissions ? permissions : "");
+    return p;
+}
+
+const char *
+aigw_auth_role_permissions (const char *role)
+{
+    for (size_t i = 0; role && i < sizeof s_roles / sizeof s_roles[0]; i++)
+        if (streq (role, s_roles[i].name))
+            return s_roles[i].permissions;
+    return NULL;
+}
+
+bool
+aigw_auth_permits (const char *permissions, const char *permission)
+{
+    return permissions && (aigw_list_has (permissions, "*") || aigw_list_has (permissions, permission));
+}
 
 static void
 s_hex (const unsigned char *bytes, size_t len, char *out)
@@ -34,169 +161,752 @@ s_hex (const unsigned char *bytes, size_t len, char *out)
     out[2 * len] = 0;
 }
 
+//  Fill ENV from P, or answer it: 401 revoked or expired, 403 without the
+//  permission or the model, 404 for a model nobody serves.
 static void
-s_key_free (void **item)
+s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
 {
-    s_key_t *key = (s_key_t *) *item;
-    if (key) {
-        free (key->key_id);
-        free (key);
-        *item = NULL;
+    int64_t now = aigw_now_ms ();
+    if (p->revoked) {
+        aigw_envelope_set_error (env, 401, "authentication_error", "invalid_api_key", NULL,
+                                 "This API key has been revoked.");
+        return;
+    }
+    if (p->expires_ms && p->expires_ms <= now) {
+        aigw_envelope_set_error (env, 401, "authentication_error", "invalid_api_key", NULL,
+                                 "This API key has expired.");
+        return;
+    }
+    aigw_envelope_set (&env->principal_type, p->type);
+    aigw_envelope_set (&env->key_id, p->key_id);
+    aigw_envelope_set (&env->key_name, p->name);
+    aigw_envelope_set (&env->tenant_id, p->tenant_id);
+    aigw_envelope_set (&env->tenant, p->tenant);
+    aigw_envelope_set (&env->role, p->role);
+    aigw_envelope_set (&env->permissions, p->permissions);
+    aigw_envelope_set (&env->models, p->models);
+    env->rpm = p->rpm;
+    env->expires_ms = p->expires_ms;
+    const char *need = NULL;
+    if (env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_EMBEDDINGS
+        || env->kind == AIGW_KIND_MESSAGES)
+        need = "inference";
+    else if (env->kind == AIGW_KIND_MODELS && !aigw_auth_permits (p->permissions, "inference"))
+        need = "models:read";
+    if (need && !aigw_auth_permits (p->permissions, need)) {
+        char message[160];
+        snprintf (message, sizeof message,
+                  "This key's role lacks the '%s' permission.", need);
+        aigw_envelope_set_error (env, 403, "permission_error", "permission_denied", NULL,
+                                 message);
+        return;
+    }
+    if (need && streq (need, "inference")) {
+        char message[256];
+        if (!aigw_config_model (self->config, env->model)) {
+            snprintf (message, sizeof message, "The model '%.160s' does not exist.",
+                      env->model ? env->model : "");
+            aigw_envelope_set_error (env, 404, "invalid_request_error", "model_not_found",
+                                     "model", message);
+        }
+        else if (!aigw_stage_model_allowed (env, env->model)) {
+            snprintf (message, sizeof message,
+                      "This key may not use the model '%.160s'.", env->model);
+            aigw_envelope_set_error (env, 403, "permission_error", "model_not_allowed",
+                                     "model", message);
+        }
+    }
+}
+
+//  Send ENV on and free it.
+static void
+s_pass (self_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p)
+{
+    aigw_stage_pass (self->worker, job_p, *env_p, self->config);
+    aigw_envelope_destroy (env_p);
+}
+
+static void
+s_unauthorized (aigw_envelope_t *env)
+{
+    aigw_envelope_set_error (env, 401, "authentication_error", "invalid_api_key", NULL,
+                             "Invalid API key. Pass a valid key as "
+                             "'Authorization: Bearer KEY' or 'x-api-key: KEY'.");
+}
+
+static void
+s_unavailable (aigw_envelope_t *env)
+{
+    aigw_envelope_set_error (env, 503, "service_unavailable", "database_unavailable", NULL,
+                             "Keys cannot be checked right now: the database is unreachable.");
+}
+
+//  Remember HEX as unknown, evicting the oldest past the cap.
+static void
+s_negative_add (self_t *self, const char *hex, int64_t now)
+{
+    if (zhashx_lookup (self->negative, hex))
+        return;
+    while (zhashx_size (self->negative) >= AIGW_AUTH_NEGATIVE_MAX) {
+        char *oldest = (char *) zlistx_detach (self->negative_order, NULL);
+        zhashx_delete (self->negative, oldest);
+        free (oldest);
+    }
+    int64_t *expiry = malloc (sizeof *expiry);
+    *expiry = now + AIGW_AUTH_NEGATIVE_TTL_MS;
+    zhashx_insert (self->negative, hex, expiry);
+    zlistx_add_end (self->negative_order, strdup (hex));
+}
+
+//  Keep P for HEX, evicting the oldest past the cap. Takes P.
+static void
+s_cache_put (self_t *self, const char *hex, s_principal_t *p)
+{
+    if (!zhashx_lookup (self->cache, hex)) {
+        while (zhashx_size (self->cache) >= AIGW_AUTH_CACHE_MAX) {
+            char *oldest = (char *) zlistx_detach (self->cache_order, NULL);
+            zhashx_delete (self->cache, oldest);
+            free (oldest);
+        }
+        zlistx_add_end (self->cache_order, strdup (hex));
+    }
+    zhashx_update (self->cache, hex, p);
+}
+
+//  Forget everything learnt from the database about HEX, or all ("*").
+static void
+s_invalidate (self_t *self, const char *hex)
+{
+    if (streq (hex, "*")) {
+        zhashx_purge (self->cache);
+        zhashx_purge (self->negative);
+        zlistx_purge (self->cache_order);
+        zlistx_purge (self->negative_order);
+        return;
+    }
+    //  The order lists keep the name; eviction of a missing name is a no-op.
+    zhashx_delete (self->cache, hex);
+    zhashx_delete (self->negative, hex);
+}
+
+//  Queue a request until its key has been looked up.
+static void
+s_wait (self_t *self, const char *hex, aigw_job_t *job, aigw_envelope_t *env)
+{
+    zlistx_t *list = (zlistx_t *) zhashx_lookup (self->waiting, hex);
+    if (!list) {
+        list = zlistx_new ();
+        zhashx_insert (self->waiting, hex, list);
+        zlistx_add_end (self->queue, strdup (hex));
+    }
+    s_wait_t *wait = malloc (sizeof *wait);
+    wait->job = job;
+    wait->env = env;
+    zlistx_add_end (list, wait);
+    self->waiting_count++;
+}
+
+//  Answer every request waiting for HEX: with the cached principal, as
+//  unknown (401), or as unavailable (503) when FAILED and nothing usable is
+//  cached.
+static void
+s_release (self_t *self, const char *hex, bool failed)
+{
+    zlistx_t *list = (zlistx_t *) zhashx_lookup (self->waiting, hex);
+    if (!list)
+        return;
+    s_principal_t *p = (s_principal_t *) zhashx_lookup (self->cache, hex);
+    bool grace = self->down_since
+                 && aigw_now_ms () - self->down_since < AIGW_AUTH_GRACE_MS;
+    s_wait_t *wait;
+    while ((wait = (s_wait_t *) zlistx_detach (list, NULL))) {
+        if (p && (!failed || grace))
+            s_apply (self, wait->env, p);
+        else if (failed)
+            s_unavailable (wait->env);
+        else
+            s_unauthorized (wait->env);
+        s_pass (self, &wait->job, &wait->env);
+        free (wait);
+        self->waiting_count--;
+    }
+    zlistx_destroy (&list);
+    zhashx_delete (self->waiting, hex);
+}
+
+//  The connection broke or a query failed: answer what waits, schedule a
+//  reconnect.
+static void
+s_db_fail (self_t *self, const char *why)
+{
+    if (!self->down_since) {
+        self->down_since = aigw_now_ms ();
+        aigw_warn ("auth: database unavailable (%s); cached keys work for %d s", why,
+                   AIGW_AUTH_GRACE_MS / 1000);
+    }
+    if (self->conn) {
+        PQfinish (self->conn);
+        self->conn = NULL;
+    }
+    for (char *hex = (char *) zlistx_first (self->inflight); hex;
+         hex = (char *) zlistx_next (self->inflight))
+        s_release (self, hex, true);
+    zlistx_purge (self->inflight);
+    for (char *hex = (char *) zlistx_first (self->queue); hex;
+         hex = (char *) zlistx_next (self->queue))
+        s_release (self, hex, true);
+    zlistx_purge (self->queue);
+    self->state = S_DB_DOWN;
+    self->deadline = 0;
+    self->retry_at = aigw_now_ms () + self->backoff_ms;
+    self->backoff_ms = self->backoff_ms * 2 > AIGW_AUTH_BACKOFF_MAX_MS
+                           ? AIGW_AUTH_BACKOFF_MAX_MS
+                           : self->backoff_ms * 2;
+}
+
+//  Start a non-blocking connection attempt.
+static void
+s_db_connect (self_t *self)
+{
+    char options[96];
+    int64_t statement = self->config->db_statement_timeout_ms > 0
+                            ? self->config->db_statement_timeout_ms
+                            : AIGW_AUTH_STATEMENT_TIMEOUT_MS;
+    snprintf (options, sizeof options, "-c statement_timeout=%lld", (long long) statement);
+    const char *keys[] = {"dbname", "application_name", "options", NULL};
+    const char *values[] = {self->config->database_url, "aigw-auth", options, NULL};
+    self->conn = PQconnectStartParams (keys, values, 1);
+    int64_t timeout = self->config->db_connect_timeout_ms > 0
+                          ? self->config->db_connect_timeout_ms
+                          : AIGW_AUTH_CONNECT_TIMEOUT_MS;
+    self->deadline = aigw_now_ms () + timeout;
+    if (!self->conn || PQstatus (self->conn) == CONNECTION_BAD) {
+        s_db_fail (self, "cannot start a connection");
+        return;
+    }
+    self->state = S_DB_CONNECTING;
+    self->want_write = true;
+}
+
+//  Send the next batch of queued keys as one query.
+static void
+s_db_send (self_t *self)
+{
+    if (self->state != S_DB_IDLE || zlistx_size (self->queue) == 0)
+        return;
+    //  A text[] literal of hex strings: {h1,h2,...}; hex needs no quoting.
+    size_t count = 0;
+    char *array = malloc (AIGW_AUTH_BATCH_MAX * 65 + 3);
+    size_t used = 0;
+    array[used++] = '{';
+    char *hex;
+    while (count < AIGW_AUTH_BATCH_MAX
+           && (hex = (char *) zlistx_detach (self->queue, NULL))) {
+        if (count)
+            array[used++] = ',';
+        memcpy (array + used, hex, 64);
+        used += 64;
+        zlistx_add_end (self->inflight, hex);
+        count++;
+    }
+    array[used++] = '}';
+    array[used] = 0;
+    const char *sql
+        = "SELECT encode (k.secret_sha256, 'hex'), k.id::text, k.name, k.tenant_id::text,"
+          " t.name, k.role, array_to_string (r.permissions, ','),"
+          " array_to_string (k.models, ','), coalesce (k.rpm, 0),"
+          " coalesce ((extract (epoch FROM k.expires_at) * 1000)::bigint, 0),"
+          " k.revoked_at IS NOT NULL"
+          " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+          " JOIN roles r ON r.name = k.role"
+          " WHERE k.secret_sha256 IN"
+          " (SELECT decode (h, 'hex') FROM unnest ($1::text[]) AS h)";
+    const char *params[] = {array};
+    int rc = PQsendQueryParams (self->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    free (array);
+    if (!rc) {
+        s_db_fail (self, "cannot send a query");
+        return;
+    }
+    self->state = S_DB_BUSY;
+    int64_t statement = self->config->db_statement_timeout_ms > 0
+                            ? self->config->db_statement_timeout_ms
+                            : AIGW_AUTH_STATEMENT_TIMEOUT_MS;
+    self->deadline = aigw_now_ms () + statement + AIGW_AUTH_TICK_MS;
+    self->want_write = PQflush (self->conn) == 1;
+}
+
+//  A lookup answered: cache what was found, remember what was not.
+static void
+s_db_rows (self_t *self, PGresult *result)
+{
+    int64_t now = aigw_now_ms ();
+    for (int row = 0; row < PQntuples (result); row++) {
+        const char *hex = PQgetvalue (result, row, 0);
+        s_principal_t *p = s_principal_new ("key", PQgetvalue (result, row, 1),
+                                            PQgetvalue (result, row, 2),
+                                            PQgetvalue (result, row, 3),
+                                            PQgetvalue (result, row, 4),
+                                            PQgetvalue (result, row, 5),
+                                            PQgetvalue (result, row, 6));
+        if (!PQgetisnull (result, row, 7))
+            p->models = strdup (PQgetvalue (result, row, 7));
+        p->rpm = strtoll (PQgetvalue (result, row, 8), NULL, 10);
+        p->expires_ms = strtoll (PQgetvalue (result, row, 9), NULL, 10);
+        p->revoked = PQgetvalue (result, row, 10)[0] == 't';
+        p->fetched_ms = now;
+        s_cache_put (self, hex, p);
+    }
+    for (char *hex = (char *) zlistx_first (self->inflight); hex;
+         hex = (char *) zlistx_next (self->inflight)) {
+        if (!zhashx_lookup (self->cache, hex))
+            s_negative_add (self, hex, now);
+        s_release (self, hex, false);
+    }
+    zlistx_purge (self->inflight);
+}
+
+//  The database socket is ready: advance the connection, read results
+//  and notifications.
+static void
+s_db_handle (self_t *self)
+{
+    if (self->state == S_DB_CONNECTING) {
+        PostgresPollingStatusType status = PQconnectPoll (self->conn);
+        if (status == PGRES_POLLING_FAILED) {
+            s_db_fail (self, "connection refused or rejected");
+            return;
+        }
+        self->want_write = status == PGRES_POLLING_WRITING;
+        if (status != PGRES_POLLING_OK)
+            return;
+        PQsetnonblocking (self->conn, 1);
+        if (!PQsendQuery (self->conn, "LISTEN " AIGW_AUTH_CHANNEL)) {
+            s_db_fail (self, "cannot LISTEN");
+            return;
+        }
+        self->state = S_DB_LISTENING;
+        self->want_write = PQflush (self->conn) == 1;
+        return;
+    }
+    if (self->want_write) {
+        int rc = PQflush (self->conn);
+        if (rc < 0) {
+            s_db_fail (self, "write failed");
+            return;
+        }
+        self->want_write = rc == 1;
+    }
+    if (!PQconsumeInput (self->conn)) {
+        s_db_fail (self, "connection lost");
+        return;
+    }
+    PGnotify *notify;
+    while ((notify = PQnotifies (self->conn))) {
+        s_invalidate (self, notify->extra);
+        PQfreemem (notify);
+    }
+    while ((self->state == S_DB_BUSY || self->state == S_DB_LISTENING)
+           && !PQisBusy (self->conn)) {
+        PGresult *result = PQgetResult (self->conn);
+        if (!result) {
+            //  The statement is complete.
+            if (self->state == S_DB_LISTENING) {
+                //  NOTIFYs may have been missed while away: re-check keys.
+                for (s_principal_t *p = (s_principal_t *) zhashx_first (self->cache); p;
+                     p = (s_principal_t *) zhashx_next (self->cache))
+                    p->fetched_ms = 0;
+                zhashx_purge (self->negative);
+                if (self->down_since)
+                    aigw_info ("auth: database reachable again");
+                self->down_since = 0;
+                self->backoff_ms = AIGW_AUTH_BACKOFF_MIN_MS;
+            }
+            self->state = S_DB_IDLE;
+            self->deadline = 0;
+            break;
+        }
+        ExecStatusType status = PQresultStatus (result);
+        if (self->state == S_DB_BUSY && status == PGRES_TUPLES_OK)
+            s_db_rows (self, result);
+        else if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            aigw_warn ("auth: query failed: %s", PQresultErrorField (result, PG_DIAG_SQLSTATE)
+                                                     ? PQresultErrorField (result,
+                                                                           PG_DIAG_SQLSTATE)
+                                                     : "?");
+            PQclear (result);
+            s_db_fail (self, "query failed");
+            return;
+        }
+        PQclear (result);
+    }
+}
+
+//  Deadlines and reconnects.
+static void
+s_db_timers (self_t *self, int64_t now)
+{
+    if (self->state == S_DB_DOWN && now >= self->retry_at)
+        s_db_connect (self);
+    else if (self->deadline && now >= self->deadline)
+        s_db_fail (self, self->state == S_DB_BUSY ? "query timed out" : "connect timed out");
+}
+
+//  Resolve one request: at once when we can, else after a lookup.
+static void
+s_handle (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
+{
+    if (!env->credential || !*env->credential) {
+        s_unauthorized (env);
+        s_pass (self, &job, &env);
+        return;
+    }
+    unsigned char digest[32];
+    aigw_config_hash_secret (env->credential, digest);
+    //  The secret stops here, whatever the verdict.
+    OPENSSL_cleanse (env->credential, strlen (env->credential));
+    aigw_envelope_set (&env->credential, NULL);
+    char hex[65];
+    s_hex (digest, 32, hex);
+
+    const s_principal_t *p = (const s_principal_t *) zhashx_lookup (self->fixed, hex);
+    int64_t now = aigw_now_ms ();
+    if (!p) {
+        s_principal_t *cached = (s_principal_t *) zhashx_lookup (self->cache, hex);
+        bool fresh = cached && cached->fetched_ms
+                     && now - cached->fetched_ms < AIGW_AUTH_CACHE_TTL_MS;
+        bool grace = cached && self->state != S_DB_IDLE && self->state != S_DB_BUSY
+                     && self->down_since && now - self->down_since < AIGW_AUTH_GRACE_MS;
+        if (fresh || grace)
+            p = cached;
+    }
+    if (p) {
+        s_apply (self, env, p);
+        s_pass (self, &job, &env);
+        return;
+    }
+    int64_t *unknown = (int64_t *) zhashx_lookup (self->negative, hex);
+    if ((unknown && *unknown > now) || self->state == S_DB_NONE) {
+        s_unauthorized (env);
+        s_pass (self, &job, &env);
+        return;
+    }
+    if (self->state == S_DB_DOWN || self->waiting_count >= AIGW_AUTH_WAITING_MAX) {
+        s_unavailable (env);
+        s_pass (self, &job, &env);
+        return;
+    }
+    s_wait (self, hex, job, env);
+}
+
+//  Drop expired negative entries.
+static void
+s_tick (self_t *self, int64_t now)
+{
+    char *hex = (char *) zlistx_first (self->negative_order);
+    while (hex) {
+        int64_t *expiry = (int64_t *) zhashx_lookup (self->negative, hex);
+        if (expiry && *expiry > now)
+            break;
+        zhashx_delete (self->negative, hex);
+        free (zlistx_detach_cur (self->negative_order));
+        hex = (char *) zlistx_first (self->negative_order);
     }
 }
 
 static void
-s_auth_destroy (void **state_p)
+s_self_destroy (self_t **self_p)
 {
-    s_auth_t *self = (s_auth_t *) *state_p;
+    self_t *self = *self_p;
     if (!self)
         return;
-    zhashx_destroy (&self->keys);
-    free (self->master.key_id);
+    if (self->waiting) {
+        //  Nobody will answer these now; the broker answers at their deadline.
+        for (zlistx_t *list = (zlistx_t *) zhashx_first (self->waiting); list;
+             list = (zlistx_t *) zhashx_next (self->waiting)) {
+            s_wait_t *wait;
+            while ((wait = (s_wait_t *) zlistx_detach (list, NULL))) {
+                aigw_job_destroy (&wait->job);
+                aigw_envelope_destroy (&wait->env);
+                free (wait);
+            }
+            zlistx_destroy (&list);
+        }
+        zhashx_destroy (&self->waiting);
+    }
+    if (self->conn)
+        PQfinish (self->conn);
+    zhashx_destroy (&self->fixed);
+    zhashx_destroy (&self->cache);
+    zhashx_destroy (&self->negative);
+    zlistx_destroy (&self->cache_order);
+    zlistx_destroy (&self->negative_order);
+    zlistx_destroy (&self->queue);
+    zlistx_destroy (&self->inflight);
+    aigw_worker_destroy (&self->worker);
     free (self);
-    *state_p = NULL;
+    *self_p = NULL;
 }
 
-static void *
-s_auth_new (const aigw_config_t *config)
+static void
+s_int64_free (void **item)
 {
-    s_auth_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
+    free (*item);
+    *item = NULL;
+}
+
+//  Build the state; WORKER may be false for the selftest (no broker).
+static self_t *
+s_self_new (const aigw_config_t *config, const char *endpoint)
+{
+    self_t *self = calloc (1, sizeof *self);
     self->config = config;
-    self->keys = zhashx_new ();
-    zhashx_set_destructor (self->keys, s_key_free);
+    self->fixed = zhashx_new ();
+    zhashx_set_destructor (self->fixed, s_principal_free);
+    self->cache = zhashx_new ();
+    zhashx_set_destructor (self->cache, s_principal_free);
+    self->negative = zhashx_new ();
+    zhashx_set_destructor (self->negative, s_int64_free);
+    self->waiting = zhashx_new ();
+    self->cache_order = zlistx_new ();
+    self->negative_order = zlistx_new ();
+    self->queue = zlistx_new ();
+    self->inflight = zlistx_new ();
+    zlistx_set_destructor (self->cache_order, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_destructor (self->negative_order, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_destructor (self->queue, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_destructor (self->inflight, (zlistx_destructor_fn *) zstr_free);
+    self->backoff_ms = AIGW_AUTH_BACKOFF_MIN_MS;
+    char hex[65];
     for (int i = 0; i < config->key_count; i++) {
         const aigw_config_key_t *ck = &config->keys[i];
-        s_key_t *key = calloc (1, sizeof *key);
-        memcpy (key->sha256, ck->sha256, 32);
-        key->key_id = zsys_sprintf ("cfg:%s", ck->name);
-        key->name = ck->name;
-        key->tenant = ck->tenant;
-        key->role = ck->role;
-        key->rpm = ck->rpm;
-        char hex[65];
+        char *key_id = zsys_sprintf ("cfg:%s", ck->name);
+        s_principal_t *p = s_principal_new ("key", key_id, ck->name, ck->tenant, ck->tenant,
+                                            ck->role, aigw_auth_role_permissions (ck->role));
+        zstr_free (&key_id);
+        p->rpm = ck->rpm;
         s_hex (ck->sha256, 32, hex);
-        zhashx_update (self->keys, hex, key);
+        zhashx_update (self->fixed, hex, p);
     }
     if (config->master_key && *config->master_key) {
-        self->has_master = true;
-        memcpy (self->master.sha256, config->master_sha256, 32);
-        self->master.key_id = strdup ("master");
-        self->master.name = "master";
-        self->master.tenant = "*";
-        self->master.role = "admin";
-        self->master.rpm = config->master_rpm;
+        s_principal_t *p = s_principal_new ("master", "master", "master", "*", "*", "admin", "*");
+        p->rpm = config->master_rpm;
+        s_hex (config->master_sha256, 32, hex);
+        zhashx_update (self->fixed, hex, p);
+    }
+    self->state = config->database_url && *config->database_url ? S_DB_DOWN : S_DB_NONE;
+    if (endpoint) {
+        self->worker = aigw_worker_new (endpoint, "auth", config->worker_credit, true,
+                                        config->heartbeat_ms, config->liveness);
+        if (!self->worker)
+            s_self_destroy (&self);
     }
     return self;
 }
 
-//  The key presented, or NULL. The hash lookup reveals only the hash, never
-//  the secret; the final comparison is constant-time anyway.
-static const s_key_t *
-s_auth_lookup (s_auth_t *self, const char *credential)
+void
+aigw_auth_actor (zsock_t *pipe, void *args)
 {
-    unsigned char digest[32];
-    aigw_config_hash_secret (credential, digest);
-    if (self->has_master && CRYPTO_memcmp (digest, self->master.sha256, 32) == 0)
-        return &self->master;
-    char hex[65];
-    s_hex (digest, 32, hex);
-    const s_key_t *key = (const s_key_t *) zhashx_lookup (self->keys, hex);
-    if (key && CRYPTO_memcmp (digest, key->sha256, 32) == 0)
-        return key;
-    return NULL;
-}
-
-static void
-s_auth_handle (void *state, aigw_envelope_t *env)
-{
-    s_auth_t *self = (s_auth_t *) state;
-    const s_key_t *key = NULL;
-    if (env->credential && *env->credential)
-        key = s_auth_lookup (self, env->credential);
-    //  The secret stops here, whatever the verdict.
-    if (env->credential) {
-        OPENSSL_cleanse (env->credential, strlen (env->credential));
-        aigw_envelope_set (&env->credential, NULL);
-    }
-    if (!key) {
-        aigw_envelope_set_error (env, 401, "authentication_error", "invalid_api_key",
-                                 NULL,
-                                 "Invalid API key. Pass a valid key as "
-                                 "'Authorization: Bearer KEY' or 'x-api-key: KEY'.");
+    pthread_setname_np (pthread_self (), "aigw-auth");
+    aigw_stage_args_t *stage = (aigw_stage_args_t *) args;
+    self_t *self = s_self_new (stage->config, stage->endpoint);
+    if (!self) {
+        aigw_error ("auth actor could not start");
+        zsock_signal (pipe, 1);
         return;
     }
-    aigw_envelope_set (&env->key_id, key->key_id);
-    aigw_envelope_set (&env->key_name, key->name);
-    aigw_envelope_set (&env->tenant, key->tenant);
-    aigw_envelope_set (&env->role, key->role);
-    env->rpm = key->rpm;
-    if ((env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_EMBEDDINGS)
-        && !aigw_config_model (self->config, env->model)) {
-        char message[256];
-        snprintf (message, sizeof message, "The model '%.160s' does not exist.",
-                  env->model ? env->model : "");
-        aigw_envelope_set_error (env, 404, "invalid_request_error", "model_not_found",
-                                 "model", message);
+    zsock_signal (pipe, 0);
+    while (true) {
+        int timeout = aigw_worker_tick (self->worker);
+        int64_t now = aigw_now_ms ();
+        s_db_timers (self, now);
+        int64_t due = self->state == S_DB_DOWN ? self->retry_at : self->deadline;
+        if (due && due - now < timeout)
+            timeout = due > now ? (int) (due - now) : 0;
+        zmq_pollitem_t items[3] = {
+            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (aigw_worker_sock (self->worker)), 0, ZMQ_POLLIN, 0}};
+        int count = 2;
+        if (self->conn && self->state != S_DB_DOWN && PQsocket (self->conn) >= 0) {
+            items[2] = (zmq_pollitem_t) {NULL, PQsocket (self->conn),
+                                         (short) (ZMQ_POLLIN | (self->want_write ? ZMQ_POLLOUT : 0)),
+                                         0};
+            count = 3;
+        }
+        if (zmq_poll (items, count, timeout) == -1)
+            break;
+        if (items[0].revents & ZMQ_POLLIN) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || streq (command, "$TERM");
+            zstr_free (&command);
+            if (term)
+                break;
+        }
+        if (count == 3 && items[2].revents)
+            s_db_handle (self);
+        if (items[1].revents & ZMQ_POLLIN) {
+            aigw_job_t *job;
+            for (int taken = 0; taken < AIGW_STAGE_BATCH_MAX
+                                && (job = aigw_worker_recv (self->worker));
+                 taken++) {
+                aigw_envelope_t *env = aigw_stage_decode (job);
+                if (env)
+                    s_handle (self, job, env);
+                else
+                    aigw_job_destroy (&job);
+            }
+        }
+        s_db_send (self);
+        now = aigw_now_ms ();
+        if (now >= self->next_tick) {
+            s_tick (self, now);
+            self->next_tick = now + AIGW_AUTH_TICK_MS;
+        }
     }
+    s_self_destroy (&self);
 }
 
-const aigw_stage_def_t aigw_auth_stage = {
-    .name = "auth",
-    .replay_safe = true,
-    .state_new = s_auth_new,
-    .state_destroy = s_auth_destroy,
-    .handle = s_auth_handle,
-    .tick = NULL,
-};
+//  Resolve ENV with fixed keys and caches only, as s_handle would before a
+//  lookup; for the selftest.
+static void
+s_test_resolve (self_t *self, aigw_envelope_t *env)
+{
+    if (!env->credential) {
+        s_unauthorized (env);
+        return;
+    }
+    unsigned char digest[32];
+    aigw_config_hash_secret (env->credential, digest);
+    aigw_envelope_set (&env->credential, NULL);
+    char hex[65];
+    s_hex (digest, 32, hex);
+    const s_principal_t *p = (const s_principal_t *) zhashx_lookup (self->fixed, hex);
+    if (!p)
+        p = (const s_principal_t *) zhashx_lookup (self->cache, hex);
+    if (p)
+        s_apply (self, env, p);
+    else
+        s_unauthorized (env);
+}
 
 void
 aigw_auth_test (bool verbose)
 {
     char err[AIGW_CONFIG_ERR_MAX];
     setenv ("AIGW_MASTER_KEY", "sk-master-test", 1);
+    char *saved_url = getenv ("DATABASE_URL") ? strdup (getenv ("DATABASE_URL")) : NULL;
+    unsetenv ("DATABASE_URL");
     aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
     assert (config);
     unsetenv ("AIGW_MASTER_KEY");
-    void *state = s_auth_new (config);
-    assert (state);
+    self_t *self = s_self_new (config, NULL);
+    assert (self && self->state == S_DB_NONE);
 
-    //  Master key resolves, credential is cleared.
+    //  Master key resolves to admin of every tenant; credential cleared.
     aigw_envelope_t *env = aigw_envelope_new ();
     env->kind = AIGW_KIND_CHAT;
     aigw_envelope_set (&env->model, "gpt-4o-mini");
     aigw_envelope_set (&env->credential, "sk-master-test");
-    s_auth_handle (state, env);
+    s_test_resolve (self, env);
     assert (env->status == 0);
-    assert (streq (env->key_id, "master"));
-    assert (streq (env->role, "admin"));
+    assert (streq (env->key_id, "master") && streq (env->principal_type, "master"));
+    assert (streq (env->tenant_id, "*") && streq (env->permissions, "*"));
     assert (env->credential == NULL);
 
-    //  Unknown model after a good key: 404.
+    //  Unknown model: 404.
     aigw_envelope_set (&env->credential, "sk-master-test");
     aigw_envelope_set (&env->model, "no-such-model");
-    s_auth_handle (state, env);
-    assert (env->status == 404);
-    assert (streq (env->err_code, "model_not_found"));
+    s_test_resolve (self, env);
+    assert (env->status == 404 && streq (env->err_code, "model_not_found"));
     aigw_envelope_destroy (&env);
 
-    //  Wrong and missing keys: 401, and the secret never reaches the message.
+    //  A database key in the cache: viewer may not call models; a model list
+    //  limits the developer; revoked and expired keys are 401.
+    unsigned char digest[32];
+    char hex[65];
+    aigw_config_hash_secret ("sk-db-key", digest);
+    s_hex (digest, 32, hex);
+    s_principal_t *p = s_principal_new ("key", "k1", "n", "t1", "tenant", "viewer",
+                                        aigw_auth_role_permissions ("viewer"));
+    p->fetched_ms = aigw_now_ms ();
+    s_cache_put (self, hex, p);
     env = aigw_envelope_new ();
-    aigw_envelope_set (&env->credential, "sk-master-tesT");
-    s_auth_handle (state, env);
-    assert (env->status == 401);
-    assert (!strstr (env->err_message, "sk-master"));
-    assert (env->credential == NULL);
+    env->kind = AIGW_KIND_CHAT;
+    aigw_envelope_set (&env->model, "gpt-4o-mini");
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    s_test_resolve (self, env);
+    assert (env->status == 403 && streq (env->err_code, "permission_denied"));
     aigw_envelope_destroy (&env);
     env = aigw_envelope_new ();
-    s_auth_handle (state, env);
-    assert (env->status == 401);
+    env->kind = AIGW_KIND_MODELS;
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    s_test_resolve (self, env);
+    assert (env->status == 0 && streq (env->role, "viewer"));
     aigw_envelope_destroy (&env);
 
-    s_auth_destroy (&state);
-    s_auth_destroy (&state);
+    free (p->role);
+    p->role = strdup ("developer");
+    free (p->permissions);
+    p->permissions = strdup (aigw_auth_role_permissions ("developer"));
+    p->models = strdup ("gpt-4o");
+    env = aigw_envelope_new ();
+    env->kind = AIGW_KIND_CHAT;
+    aigw_envelope_set (&env->model, "gpt-4o-mini");
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    s_test_resolve (self, env);
+    assert (env->status == 403 && streq (env->err_code, "model_not_allowed"));
+    aigw_envelope_set (&env->model, "gpt-4o");
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    env->status = 0;
+    s_test_resolve (self, env);
+    assert (env->status == 0 && streq (env->models, "gpt-4o"));
+    aigw_envelope_destroy (&env);
+
+    p->expires_ms = aigw_now_ms () - 1;
+    env = aigw_envelope_new ();
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    s_test_resolve (self, env);
+    assert (env->status == 401 && strstr (env->err_message, "expired"));
+    aigw_envelope_destroy (&env);
+    p->expires_ms = 0;
+    p->revoked = true;
+    env = aigw_envelope_new ();
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    s_test_resolve (self, env);
+    assert (env->status == 401 && strstr (env->err_message, "revoked"));
+    assert (!strstr (env->err_message, "sk-db-key"));
+    aigw_envelope_destroy (&env);
+
+    //  NOTIFY payloads drop one key, or all.
+    s_invalidate (self, hex);
+    assert (zhashx_lookup (self->cache, hex) == NULL);
+    s_negative_add (self, hex, aigw_now_ms ());
+    assert (zhashx_lookup (self->negative, hex));
+    s_invalidate (self, "*");
+    assert (zhashx_size (self->negative) == 0);
+
+    //  The negative cache stays bounded and expires.
+    for (int i = 0; i < AIGW_AUTH_NEGATIVE_MAX + 50; i++) {
+        char name[65];
+        snprintf (name, sizeof name, "%064d", i);
+        s_negative_add (self, name, 1000);
+    }
+    assert (zhashx_size (self->negative) == AIGW_AUTH_NEGATIVE_MAX);
+    s_tick (self, 1000 + AIGW_AUTH_NEGATIVE_TTL_MS);
+    assert (zhashx_size (self->negative) == 0);
+
+    assert (aigw_auth_permits ("a,keys:read,b", "keys:read"));
+    assert (!aigw_auth_permits ("a,keys:reader", "keys:read"));
+    assert (aigw_auth_permits ("*", "anything"));
+    assert (!aigw_auth_permits (NULL, "x"));
+
+    s_self_destroy (&self);
+    s_self_destroy (&self);
     aigw_config_destroy (&config);
+    if (saved_url) {
+        setenv ("DATABASE_URL", saved_url, 1);
+        free (saved_url);
+    }
     if (verbose)
         printf ("auth: ok\n");
 }

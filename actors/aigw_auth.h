@@ -1,13 +1,31 @@
-/*  aigw_auth: the auth stage. Resolves the presented key to a principal
-    (key id, tenant, role, limits), compared by SHA-256 in constant time,
-    checks that the model exists, and clears the credential so it travels
-    no further. 401 for a missing or unknown key, 404 for an unknown model. */
+/*  aigw_auth: the auth stage. Resolves the presented credential to a
+    principal (type, key id, tenant, role, permissions, models, limits,
+    expiry) and clears the credential so it travels no further.
+
+    Sources, in order: the master key; keys listed in the config file; API
+    keys in PostgreSQL, looked up asynchronously by the SHA-256 of the
+    secret and cached in memory. Every auth instance LISTENs on aigw_keys,
+    so a change or revocation drops the cached entry within a second.
+    Unknown keys are remembered briefly in a bounded negative cache. While
+    the database is down, cached keys keep working for a grace period and
+    unknown ones get 503, not 401.
+
+    Data-plane requests also need the `inference` permission (`models:read`
+    for /v1/models) and a model the key may use: 403 otherwise, 404 for a
+    model nobody serves. */
 #ifndef AIGW_AUTH_H_INCLUDED
 #define AIGW_AUTH_H_INCLUDED
 
 #include "aigw_stage.h"
 
-extern const aigw_stage_def_t aigw_auth_stage;
+//  CZMQ actor body; ARGS is aigw_stage_args_t (def unused).
+void aigw_auth_actor (zsock_t *pipe, void *args);
+
+//  Permissions of a built-in role, comma-separated, or NULL if unknown.
+const char *aigw_auth_role_permissions (const char *role);
+
+//  True when the comma-separated PERMISSIONS grant PERMISSION ("*" grants all).
+bool aigw_auth_permits (const char *permissions, const char *permission);
 
 void aigw_auth_test (bool verbose);
 

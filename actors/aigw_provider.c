@@ -326,7 +326,8 @@ s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t *env)
 {
     json_t *data = json_array ();
     for (int i = 0; i < self->config->model_count; i++)
-        json_array_append_new (
+        if (aigw_stage_model_allowed (env, self->config->models[i].name))
+            json_array_append_new (
             data, json_pack ("{s:s,s:s,s:i,s:s}", "id", self->config->models[i].name,
                              "object", "model", "created", 0, "owned_by",
                              self->config->models[i].provider));

@@ -16,6 +16,26 @@ aigw_now_ms (void)
     return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+bool
+aigw_list_has (const char *list, const char *item)
+{
+    size_t len = strlen (item);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr (p, ',');
+        size_t n = end ? (size_t) (end - p) : strlen (p);
+        if (n == len && memcmp (p, item, len) == 0)
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+bool
+aigw_stage_model_allowed (const aigw_envelope_t *env, const char *model)
+{
+    return !env->models || aigw_list_has (env->models, model);
+}
+
 aigw_envelope_t *
 aigw_stage_decode (aigw_job_t *job)
 {

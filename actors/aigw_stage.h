@@ -60,6 +60,13 @@ int aigw_stage_chunk (aigw_worker_t *worker, aigw_job_t **job_p,
 const char *aigw_stage_shard_key (aigw_envelope_t *env, const char *service,
                                   const aigw_config_t *config);
 
+//  True when comma-separated LIST (may be NULL) holds ITEM exactly.
+bool aigw_list_has (const char *list, const char *item);
+
+//  True when ENV's principal may use MODEL (env->models lists them, comma-
+//  separated; NULL allows every model).
+bool aigw_stage_model_allowed (const aigw_envelope_t *env, const char *model);
+
 //  Now, in Unix ms.
 int64_t aigw_now_ms (void);
 

@@ -55,6 +55,9 @@ s_reason (int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 409: return "Conflict";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -470,6 +473,66 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     return http.status ? http.status : 400;
 }
 
+//  The admin API prefix; what follows it travels as env->path.
+#define AIGW_EDGE_ADMIN_PREFIX "/api/v1/admin/"
+
+//  /api/v1/admin/...: authenticated by auth, answered by the admin actor.
+static int
+s_handle_admin (struct mg_connection *conn, void *cbdata)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) cbdata;
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    int64_t started = zclock_usecs ();
+    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_ADMIN};
+    s_request_id (&http);
+    const char *uri = ri->local_uri ? ri->local_uri : "";
+    const char *path = strncmp (uri, AIGW_EDGE_ADMIN_PREFIX, strlen (AIGW_EDGE_ADMIN_PREFIX))
+                           ? ""
+                           : uri + strlen (AIGW_EDGE_ADMIN_PREFIX);
+    size_t body_len = 0;
+    char *body = NULL;
+    bool has_body = ri->content_length > 0 || ri->content_length == -1;
+    if (has_body && !(body = s_read_body (&http, &body_len))) {
+        //  Answered inside.
+    }
+    else if (body && s_too_deep (body, body_len))
+        s_send_error (&http, 400, "invalid_request_error", "invalid_json", NULL,
+                      "The request body nests too deeply.", NULL);
+    else {
+        aigw_envelope_t *env = aigw_envelope_new ();
+        aigw_envelope_set (&env->id, http.id);
+        env->kind = AIGW_KIND_ADMIN;
+        env->deadline_ms = aigw_now_ms () + edge->config->request_timeout_ms;
+        aigw_envelope_set (&env->credential, s_credential (conn));
+        aigw_envelope_set (&env->method, ri->request_method);
+        aigw_envelope_set (&env->path, path);
+        aigw_envelope_set (&env->query, ri->query_string);
+        aigw_envelope_set (&env->route[0], "auth");
+        aigw_envelope_set (&env->route[1], "admin");
+        env->route_len = 2;
+        if (body) {
+            aigw_envelope_take_body (env, body, body_len);
+            body = NULL;
+        }
+        size_t size;
+        char *data = aigw_envelope_encode (env, &size);
+        int64_t deadline = env->deadline_ms;
+        aigw_envelope_destroy (&env);
+        if (!data)
+            s_send_error (&http, 500, "server_error", "encode_failed", NULL, "Internal error.",
+                          NULL);
+        else {
+            aigw_slot_t *slot = aigw_edge_io_request (edge->io, "auth", deadline, &data, size);
+            s_relay (&http, slot, deadline);
+            aigw_slot_destroy (&slot);
+        }
+    }
+    free (body);
+    aigw_edge_metrics_record (edge->metrics, http.route, http.status,
+                              zclock_usecs () - started);
+    return http.status ? http.status : 400;
+}
+
 //  GET /healthz: the process serves.
 static int
 s_handle_healthz (struct mg_connection *conn, void *cbdata)
@@ -599,6 +662,7 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *e
     int count = mg_get_server_ports (self->ctx, 4, bound);
     self->port = count > 0 ? bound[0].port : config->port;
     mg_set_request_handler (self->ctx, "/v1/", s_handle_v1, self);
+    mg_set_request_handler (self->ctx, "/api/v1/admin/", s_handle_admin, self);
     mg_set_request_handler (self->ctx, "/healthz$", s_handle_healthz, self);
     mg_set_request_handler (self->ctx, "/readyz$", s_handle_readyz, self);
     mg_set_request_handler (self->ctx, "/metrics$", s_handle_metrics, self);

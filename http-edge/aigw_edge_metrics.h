@@ -13,7 +13,8 @@ typedef enum {
     AIGW_ROUTE_MODELS = 2,
     AIGW_ROUTE_OPS = 3,         //  healthz, readyz, metrics
     AIGW_ROUTE_OTHER = 4,       //  unknown paths
-    AIGW_ROUTE_COUNT = 5
+    AIGW_ROUTE_ADMIN = 5,       //  /api/v1/admin/...
+    AIGW_ROUTE_COUNT = 6
 } aigw_edge_route_t;
 
 typedef struct _aigw_edge_metrics_t aigw_edge_metrics_t;
