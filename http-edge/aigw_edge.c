@@ -8,6 +8,7 @@
 
 #include <civetweb.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/random.h>
@@ -20,6 +21,8 @@
 #define AIGW_EDGE_REQUEST_ID_MAX 128
 //  Deepest JSON nesting accepted (bounds the parsers' recursion).
 #define AIGW_EDGE_JSON_DEPTH_MAX 64
+//  How long /readyz waits for the database to answer a ping, seconds.
+#define AIGW_EDGE_DB_PING_TIMEOUT_S "2"
 //  How long /metrics waits for the broker's figures.
 #define AIGW_EDGE_METRICS_WAIT_MS 1000
 //  Buffer for response headers.
@@ -558,8 +561,18 @@ s_handle_readyz (struct mg_connection *conn, void *cbdata)
     //  Threads serve while mg_start is still creating the rest of them.
     bool ready = aigw_edge_io_ready (edge->io, detail, sizeof detail)
                  && atomic_load (&edge->started);
-    char *body = zsys_sprintf ("{\"status\":\"%s\",\"pipeline\":%s}",
-                               ready ? "ready" : "not_ready", detail);
+    //  PQping answers whether the server accepts connections, without
+    //  logging in; libpq bounds it by connect_timeout.
+    const char *database = "null";
+    if (edge->config->database_url && *edge->config->database_url) {
+        const char *keys[] = {"dbname", "connect_timeout", NULL};
+        const char *values[] = {edge->config->database_url, AIGW_EDGE_DB_PING_TIMEOUT_S, NULL};
+        bool up = PQpingParams (keys, values, 1) == PQPING_OK;
+        database = up ? "true" : "false";
+        ready = ready && up;
+    }
+    char *body = zsys_sprintf ("{\"status\":\"%s\",\"pipeline\":%s,\"database\":%s}",
+                               ready ? "ready" : "not_ready", detail, database);
     s_write_head (&http, ready ? 200 : 503, "application/json", NULL,
                   (long long) strlen (body));
     mg_write (conn, body, strlen (body));
