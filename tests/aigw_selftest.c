@@ -17,6 +17,9 @@ AIGW_SELFTEST (cache)
 AIGW_SELFTEST (provider)
 AIGW_SELFTEST (edge)
 AIGW_SELFTEST (mock)
+AIGW_SELFTEST (db)
+AIGW_SELFTEST (keys)
+AIGW_SELFTEST (jwt)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -32,6 +35,8 @@ main (int argc, char **argv)
         {"ratelimit", aigw_ratelimit_test}, {"guardrail", aigw_guardrail_test},
         {"cache", aigw_cache_test},         {"provider", aigw_provider_test},
         {"edge", aigw_edge_test},           {"mock", aigw_mock_test},
+        {"db", aigw_db_test},               {"keys", aigw_keys_test},
+        {"jwt", aigw_jwt_test},
     };
     const char *only = NULL;
     bool verbose = false;
