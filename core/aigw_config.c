@@ -46,6 +46,9 @@
 #define AIGW_CONFIG_CACHE_TTL_S_MAX 31536000
 #define AIGW_CONFIG_CACHE_BYTES_MAX ((int64_t) 1 << 40)
 #define AIGW_CONFIG_HOST_CONNECTIONS_MAX 100000
+#define AIGW_CONFIG_DB_POOL_MAX 64
+#define AIGW_CONFIG_TTL_S_MAX 31536000
+#define AIGW_CONFIG_NEGATIVE_CACHE_MAX 10000000
 
 //  Caps on what the loader itself handles.
 #define AIGW_CONFIG_SETTING_MAX 128     //  longest setting path in a message
@@ -162,7 +165,28 @@ static const s_setting_t s_broker_settings[] = {
 
 static const s_setting_t s_auth_settings[] = {
     S_STRING ("master_key", aigw_config_t, master_key, NULL),
-    S_LIST ("keys", s_load_keys), S_END};
+    S_LIST ("keys", s_load_keys),
+    S_NUMBER ("cache_ttl_s", S_KIND_INT64, aigw_config_t, auth_cache_ttl_s, 1,
+              AIGW_CONFIG_TTL_S_MAX),
+    S_NUMBER ("negative_cache_max", S_KIND_INT, aigw_config_t,
+              auth_negative_cache_max, 0, AIGW_CONFIG_NEGATIVE_CACHE_MAX),
+    S_NUMBER ("negative_ttl_s", S_KIND_INT64, aigw_config_t, auth_negative_ttl_s,
+              1, AIGW_CONFIG_TTL_S_MAX),
+    S_NUMBER ("db_grace_s", S_KIND_INT64, aigw_config_t, auth_db_grace_s, 0,
+              AIGW_CONFIG_TTL_S_MAX),
+    S_END};
+
+static const s_setting_t s_database_settings[] = {
+    S_STRING ("url", aigw_config_t, database_url, NULL),
+    S_NUMBER ("pool_size", S_KIND_INT, aigw_config_t, db_pool_size, 1,
+              AIGW_CONFIG_DB_POOL_MAX),
+    S_NUMBER ("connect_timeout_ms", S_KIND_INT64, aigw_config_t,
+              db_connect_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
+              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("statement_timeout_ms", S_KIND_INT64, aigw_config_t,
+              db_statement_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
+              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_END};
 
 static const s_setting_t s_ratelimit_settings[] = {
     S_NUMBER ("default_rpm", S_KIND_INT64, aigw_config_t, default_rpm, 1,
@@ -211,6 +235,8 @@ static const s_setting_t s_root_settings[] = {
     S_SECTION ("providers", s_providers_settings),
     S_LIST ("models", s_load_models),
     S_STRING ("log_level", aigw_config_t, log_level, s_check_log_level),
+    S_SECTION ("database", s_database_settings),
+    //  The older spelling of database.url, still read.
     S_STRING ("database_url", aigw_config_t, database_url, NULL), S_END};
 
 //  One auth.keys entry; base struct s_key_item_t.
@@ -1059,6 +1085,13 @@ s_defaults (aigw_config_t *self)
     self->cache_max_bytes = AIGW_DEFAULT_CACHE_MAX_BYTES;
     self->connect_timeout_ms = AIGW_DEFAULT_CONNECT_TIMEOUT_MS;
     self->max_host_connections = AIGW_DEFAULT_MAX_HOST_CONNECTIONS;
+    self->auth_cache_ttl_s = AIGW_DEFAULT_AUTH_CACHE_TTL_S;
+    self->auth_negative_cache_max = AIGW_DEFAULT_AUTH_NEGATIVE_CACHE_MAX;
+    self->auth_negative_ttl_s = AIGW_DEFAULT_AUTH_NEGATIVE_TTL_S;
+    self->auth_db_grace_s = AIGW_DEFAULT_AUTH_DB_GRACE_S;
+    self->db_pool_size = AIGW_DEFAULT_DB_POOL_SIZE;
+    self->db_connect_timeout_ms = AIGW_DEFAULT_DB_CONNECT_TIMEOUT_MS;
+    self->db_statement_timeout_ms = AIGW_DEFAULT_DB_STATEMENT_TIMEOUT_MS;
     self->host = strdup (AIGW_DEFAULT_HOST);
     self->broker_endpoint = strdup (AIGW_DEFAULT_BROKER_ENDPOINT);
     self->openai_base_url = strdup (AIGW_DEFAULT_OPENAI_BASE_URL);
@@ -1313,6 +1346,13 @@ aigw_config_test (bool verbose)
     assert (aigw_config_model (config, NULL) == NULL);
     assert (strcmp (config->log_level, "info") == 0);
     assert (config->database_url == NULL);
+    assert (config->db_pool_size == AIGW_DEFAULT_DB_POOL_SIZE);
+    assert (config->db_connect_timeout_ms == AIGW_DEFAULT_DB_CONNECT_TIMEOUT_MS);
+    assert (config->db_statement_timeout_ms == AIGW_DEFAULT_DB_STATEMENT_TIMEOUT_MS);
+    assert (config->auth_cache_ttl_s == AIGW_DEFAULT_AUTH_CACHE_TTL_S);
+    assert (config->auth_negative_cache_max == AIGW_DEFAULT_AUTH_NEGATIVE_CACHE_MAX);
+    assert (config->auth_negative_ttl_s == AIGW_DEFAULT_AUTH_NEGATIVE_TTL_S);
+    assert (config->auth_db_grace_s == AIGW_DEFAULT_AUTH_DB_GRACE_S);
     aigw_config_destroy (&config);
     assert (config == NULL);
     aigw_config_destroy (&config);
@@ -1351,6 +1391,10 @@ aigw_config_test (bool verbose)
         "    - name: team-b\n"
         "      key_sha256: BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\n"
         "      tenant: team-b\n"
+        "  cache_ttl_s: 30\n"
+        "  negative_cache_max: 0\n"
+        "  negative_ttl_s: 2\n"
+        "  db_grace_s: 0\n"
         "ratelimit:\n"
         "  default_rpm: 100\n"
         "  master_rpm: 1000\n"
@@ -1380,7 +1424,11 @@ aigw_config_test (bool verbose)
         "  - name: claude-3-5-haiku\n"
         "    provider: anthropic\n"
         "log_level: debug\n"
-        "database_url: postgresql://aigw@localhost/aigw\n";
+        "database:\n"
+        "  url: postgresql://aigw@localhost/aigw\n"
+        "  pool_size: 64\n"
+        "  connect_timeout_ms: 250\n"
+        "  statement_timeout_ms: 1500\n";
     config = s_test_load (full, path, err);
     if (!config)
         printf ("\n    %s", err);
@@ -1433,6 +1481,18 @@ aigw_config_test (bool verbose)
     assert (aigw_config_model (config, "gpt-4o") == NULL);
     assert (strcmp (config->log_level, "debug") == 0);
     assert (strcmp (config->database_url, "postgresql://aigw@localhost/aigw") == 0);
+    assert (config->db_pool_size == 64);
+    assert (config->db_connect_timeout_ms == 250);
+    assert (config->db_statement_timeout_ms == 1500);
+    assert (config->auth_cache_ttl_s == 30);
+    assert (config->auth_negative_cache_max == 0);
+    assert (config->auth_negative_ttl_s == 2);
+    assert (config->auth_db_grace_s == 0);
+    aigw_config_destroy (&config);
+
+    //  database_url, the older spelling of database.url, still works.
+    config = s_test_load ("database_url: postgresql:///old\n", path, err);
+    assert (config && strcmp (config->database_url, "postgresql:///old") == 0);
     aigw_config_destroy (&config);
 
     //  ${VAR} expansion, before type checks; unset expands to empty, and an
@@ -1475,7 +1535,7 @@ aigw_config_test (bool verbose)
                        "  openai: {base_url: 'http://a', api_key: a}\n"
                        "  anthropic: {base_url: 'http://b', api_key: b}\n"
                        "log_level: warn\n"
-                       "database_url: postgresql:///file\n";
+                       "database: {url: 'postgresql:///file', pool_size: 2}\n";
     setenv ("AIGW_PORT", "9100", 1);
     setenv ("AIGW_HOST", "::1", 1);
     setenv ("DATABASE_URL", "postgresql:///env", 1);
@@ -1491,6 +1551,7 @@ aigw_config_test (bool verbose)
     assert (config->port == 9100);
     assert (strcmp (config->host, "::1") == 0);
     assert (strcmp (config->database_url, "postgresql:///env") == 0);
+    assert (config->db_pool_size == 2);
     assert (strcmp (config->master_key, "sk-env-master") == 0);
     aigw_config_hash_secret ("sk-env-master", hash);
     assert (memcmp (config->master_sha256, hash, 32) == 0);
@@ -1637,6 +1698,25 @@ aigw_config_test (bool verbose)
                   "2: cache.max_bytes: expected an integer from 1 to 1099511627776");
     s_test_error (verbose, "ratelimit:\n  master_rpm: 1000000001\n",
                   "2: ratelimit.master_rpm: expected an integer from 0 to 1000000000");
+    s_test_error (verbose, "database:\n  pool_size: 0\n",
+                  "2: database.pool_size: expected an integer from 1 to 64");
+    s_test_error (verbose, "database:\n  pool_size: 65\n",
+                  "2: database.pool_size: expected an integer from 1 to 64");
+    s_test_error (verbose, "database:\n  connect_timeout_ms: 0\n",
+                  "2: database.connect_timeout_ms: expected an integer from 1 to 3600000");
+    s_test_error (verbose, "database:\n  statement_timeout_ms: 3600001\n",
+                  "2: database.statement_timeout_ms: expected an integer from 1 to 3600000");
+    s_test_error (verbose, "database:\n  url: [a]\n", "2: database.url: expected a string");
+    s_test_error (verbose, "database:\n  pool: 4\n", "2: database.pool: unknown setting");
+    s_test_error (verbose, "database: postgresql:///x\n", "1: database: expected a mapping");
+    s_test_error (verbose, "auth:\n  cache_ttl_s: 0\n",
+                  "2: auth.cache_ttl_s: expected an integer from 1 to 31536000");
+    s_test_error (verbose, "auth:\n  negative_cache_max: 10000001\n",
+                  "2: auth.negative_cache_max: expected an integer from 0 to 10000000");
+    s_test_error (verbose, "auth:\n  negative_ttl_s: 0\n",
+                  "2: auth.negative_ttl_s: expected an integer from 1 to 31536000");
+    s_test_error (verbose, "auth:\n  db_grace_s: -1\n",
+                  "2: auth.db_grace_s: expected an integer from 0 to 31536000");
     s_test_error (verbose, "a: \xc3\x28\n", "1: invalid YAML: ");
 
     //  Count limits: one entry too many is an error on that entry's line.

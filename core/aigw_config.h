@@ -33,6 +33,13 @@
 #define AIGW_DEFAULT_ANTHROPIC_BASE_URL "https://api.anthropic.com"
 #define AIGW_DEFAULT_ROLE "developer"
 #define AIGW_DEFAULT_LOG_LEVEL "info"
+#define AIGW_DEFAULT_DB_POOL_SIZE 4
+#define AIGW_DEFAULT_DB_CONNECT_TIMEOUT_MS 3000
+#define AIGW_DEFAULT_DB_STATEMENT_TIMEOUT_MS 5000
+#define AIGW_DEFAULT_AUTH_CACHE_TTL_S 300
+#define AIGW_DEFAULT_AUTH_NEGATIVE_CACHE_MAX 10000
+#define AIGW_DEFAULT_AUTH_NEGATIVE_TTL_S 10
+#define AIGW_DEFAULT_AUTH_DB_GRACE_S 300
 
 #define AIGW_CONFIG_MAX_KEYS 1024
 #define AIGW_CONFIG_MAX_RULES 256
@@ -83,6 +90,10 @@ typedef struct {
     unsigned char master_sha256[32]; //  its SHA-256, set when master_key is
     aigw_config_key_t keys[AIGW_CONFIG_MAX_KEYS]; //  keys from the file
     int key_count;              //  entries used in keys
+    int64_t auth_cache_ttl_s;   //  a database key stays cached this long without a NOTIFY
+    int auth_negative_cache_max; //  unknown-key hashes remembered, 0 = none
+    int64_t auth_negative_ttl_s; //  how long an unknown key is remembered
+    int64_t auth_db_grace_s;    //  cached keys keep working this long while the database is down
 
     //  ratelimit
     int64_t default_rpm;        //  per-key requests per minute
@@ -110,10 +121,12 @@ typedef struct {
 
     //  process
     char *log_level;            //  AIGW_LOG_LEVEL
-    char *database_url;         //  DATABASE_URL (used from the control-plane issue on)
-    int db_pool_size;           //  database.pool_size: connections per actor
-    int64_t db_connect_timeout_ms; //  database.connect_timeout_ms
-    int64_t db_statement_timeout_ms; //  database.statement_timeout_ms
+
+    //  database: the control plane (PostgreSQL)
+    char *database_url;         //  database.url or DATABASE_URL, libpq syntax; may hold a password
+    int db_pool_size;           //  connections per process that uses the database
+    int64_t db_connect_timeout_ms; //  deadline to open a connection
+    int64_t db_statement_timeout_ms; //  server-side statement_timeout
 } aigw_config_t;
 
 //  Load PATH (NULL: defaults only), then apply the environment. Returns NULL
