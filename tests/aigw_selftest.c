@@ -20,6 +20,7 @@ AIGW_SELFTEST (mock)
 AIGW_SELFTEST (db)
 AIGW_SELFTEST (keys)
 AIGW_SELFTEST (jwt)
+AIGW_SELFTEST (admin)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -36,7 +37,7 @@ main (int argc, char **argv)
         {"cache", aigw_cache_test},         {"provider", aigw_provider_test},
         {"edge", aigw_edge_test},           {"mock", aigw_mock_test},
         {"db", aigw_db_test},               {"keys", aigw_keys_test},
-        {"jwt", aigw_jwt_test},
+        {"jwt", aigw_jwt_test},             {"admin", aigw_admin_test},
     };
     const char *only = NULL;
     bool verbose = false;

@@ -1,0 +1,1306 @@
+/*  aigw_admin: the admin API actor: routes, permission checks, statements
+    and answers. Input checks live in aigw_admin_input, the connection pool
+    in aigw_admin_db. */
+#include "aigw_admin.h"
+#include "aigw_admin_db.h"
+#include "aigw_admin_input.h"
+#include "aigw_keys.h"
+#include "aigw_log.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+//  Longest path segment taken as an id; longer ones match nothing.
+#define S_ID_MAX 64
+
+//  ---------------------------------------------------------------------
+//  Statements. Table and column names are constants; every value is a
+//  parameter. Times go out as RFC 3339 in UTC with milliseconds; list
+//  cursors carry microseconds so that (created_at, id) is exact.
+
+#define S_TS(col) "to_char (" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define S_TS_US(col)                                                             \
+    "to_char (" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+//  A tenant row (alias t) as JSON.
+#define S_TENANT_JSON                                                            \
+    "json_build_object ('id', t.id, 'name', t.name, 'metadata', t.metadata,"     \
+    " 'created_at', " S_TS ("t.created_at") ", 'updated_at', " S_TS ("t.updated_at") ")"
+
+//  An API key row (alias k) as JSON: never its hash.
+#define S_KEY_JSON                                                               \
+    "json_build_object ('id', k.id, 'tenant_id', k.tenant_id, 'name', k.name,"    \
+    " 'prefix', k.prefix, 'role', k.role,"                                        \
+    " 'status', CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'"                \
+    " WHEN k.expires_at <= now () THEN 'expired' ELSE 'active' END,"              \
+    " 'expires_at', " S_TS ("k.expires_at") ", 'revoked', k.revoked_at IS NOT NULL," \
+    " 'revoked_at', " S_TS ("k.revoked_at") ", 'models', k.models, 'rpm', k.rpm,"  \
+    " 'tpm', k.tpm, 'budget_usd', k.budget_usd, 'metadata', k.metadata,"          \
+    " 'created_at', " S_TS ("k.created_at") ", 'updated_at', " S_TS ("k.updated_at") \
+    ", 'rotated_at', " S_TS ("k.rotated_at") ")"
+
+#define S_AUDIT_INSERT                                                           \
+    "INSERT INTO audit_log (actor_type, actor_id, tenant_id, action, target_type," \
+    " target_id, before, after) "
+
+//  True when the caller's permissions (parameter P, comma-separated) cover
+//  every permission of a role (ROLE_PERMS, a text[]).
+#define S_COVERS(p, role_perms)                                                  \
+    "('*' = ANY (string_to_array (" p ", ',')) OR " role_perms                   \
+    " <@ string_to_array (" p ", ','))"
+
+//  The models array of the input (alias i), in order; NULL for null.
+#define S_INPUT_MODELS                                                           \
+    "CASE WHEN jsonb_typeof (i.v->'models') = 'array' THEN ARRAY (SELECT m.e FROM" \
+    " jsonb_array_elements_text (i.v->'models') WITH ORDINALITY AS m (e, n)"       \
+    " ORDER BY m.n) END"
+
+//  $1 all, $2 scope, $3 name, $4 cursor time, $5 cursor id, $6 limit
+static const char s_sql_tenant_list[]
+    = "SELECT " S_TENANT_JSON ", " S_TS_US ("t.created_at") ", t.id FROM tenants t"
+      " WHERE ($1::boolean OR t.id = $2::uuid) AND ($3::text IS NULL OR t.name = $3::text)"
+      " AND ($4::timestamptz IS NULL OR (t.created_at, t.id) > ($4::timestamptz, $5::uuid))"
+      " ORDER BY t.created_at, t.id LIMIT $6::integer";
+
+//  $1 id, $2 all, $3 scope
+static const char s_sql_tenant_get[]
+    = "SELECT " S_TENANT_JSON " FROM tenants t"
+      " WHERE t.id = $1::uuid AND ($2::boolean OR t.id = $3::uuid)";
+
+//  $1 input, $2 actor type, $3 actor id
+static const char s_sql_tenant_create[]
+    = "WITH input AS (SELECT $1::jsonb AS v),"
+      " changed AS (INSERT INTO tenants (name, metadata)"
+      " SELECT i.v->>'name', COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i"
+      " RETURNING *),"
+      " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, c.id, 'tenants.create', 'tenant',"
+      " c.id::text, NULL, to_jsonb (c) FROM changed c)"
+      " SELECT " S_TENANT_JSON " FROM changed t";
+
+//  $1 input, $2 id, $3 all, $4 scope, $5 actor type, $6 actor id
+static const char s_sql_tenant_update[]
+    = "WITH input AS (SELECT $1::jsonb AS v),"
+      " old AS (SELECT t.* FROM tenants t WHERE t.id = $2::uuid"
+      " AND ($3::boolean OR t.id = $4::uuid) FOR UPDATE),"
+      " changed AS (UPDATE tenants t SET"
+      " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE t.name END,"
+      " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE t.metadata END,"
+      " updated_at = now () FROM old o, input i WHERE t.id = o.id RETURNING t.*),"
+      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.id, 'tenants.update', 'tenant',"
+      " c.id::text, to_jsonb (o), to_jsonb (c) FROM changed c JOIN old o ON o.id = c.id)"
+      " SELECT " S_TENANT_JSON " FROM changed t";
+
+//  $1 id, $2 all, $3 scope, $4 actor type, $5 actor id
+static const char s_sql_tenant_delete[]
+    = "WITH old AS (SELECT t.* FROM tenants t WHERE t.id = $1::uuid"
+      " AND ($2::boolean OR t.id = $3::uuid) FOR UPDATE),"
+      " changed AS (DELETE FROM tenants t USING old o WHERE t.id = o.id RETURNING t.*),"
+      " audit AS (" S_AUDIT_INSERT "SELECT $4, $5, c.id, 'tenants.delete', 'tenant',"
+      " c.id::text, to_jsonb (c), NULL FROM changed c)"
+      " SELECT " S_TENANT_JSON " FROM changed t";
+
+//  $1 all, $2 scope, $3 tenant id, $4 role, $5 revoked, $6 name,
+//  $7 cursor time, $8 cursor id, $9 limit
+static const char s_sql_key_list[]
+    = "SELECT " S_KEY_JSON ", " S_TS_US ("k.created_at") ", k.id FROM api_keys k"
+      " WHERE ($1::boolean OR k.tenant_id = $2::uuid)"
+      " AND ($3::uuid IS NULL OR k.tenant_id = $3::uuid)"
+      " AND ($4::text IS NULL OR k.role = $4::text)"
+      " AND ($5::boolean IS NULL OR (k.revoked_at IS NOT NULL) = $5::boolean)"
+      " AND ($6::text IS NULL OR k.name = $6::text)"
+      " AND ($7::timestamptz IS NULL OR (k.created_at, k.id) > ($7::timestamptz, $8::uuid))"
+      " ORDER BY k.created_at, k.id LIMIT $9::integer";
+
+//  $1 id, $2 all, $3 scope
+static const char s_sql_key_get[]
+    = "SELECT " S_KEY_JSON " FROM api_keys k"
+      " WHERE k.id = $1::uuid AND ($2::boolean OR k.tenant_id = $3::uuid)";
+
+//  $1 input, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id,
+//  $7 hash (hex), $8 prefix. Answers one row: tenant found, role found,
+//  role granted, the key.
+static const char s_sql_key_create[]
+    = "WITH input AS (SELECT $1::jsonb AS v),"
+      " tenant AS (SELECT t.id FROM tenants t, input i"
+      " WHERE t.id = (i.v->>'tenant_id')::uuid AND ($2::boolean OR t.id = $3::uuid)),"
+      " role AS (SELECT r.name, r.permissions FROM roles r, input i"
+      " WHERE r.name = i.v->>'role'),"
+      " granted AS (SELECT r.name FROM role r WHERE " S_COVERS ("$4", "r.permissions") "),"
+      " changed AS (INSERT INTO api_keys (tenant_id, name, prefix, secret_sha256, role,"
+      " expires_at, models, rpm, tpm, budget_usd, metadata)"
+      " SELECT t.id, i.v->>'name', $8, decode ($7, 'hex'), g.name,"
+      " (i.v->>'expires_at')::timestamptz, " S_INPUT_MODELS ","
+      " (i.v->>'rpm')::integer, (i.v->>'tpm')::integer, (i.v->>'budget_usd')::numeric,"
+      " COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i, tenant t, granted g"
+      " RETURNING *),"
+      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.create', 'api_key',"
+      " c.id::text, NULL, to_jsonb (c) - 'secret_sha256' FROM changed c)"
+      " SELECT (SELECT count (*) FROM tenant), (SELECT count (*) FROM role),"
+      " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON " FROM changed k)";
+
+//  The key to change ($1 id, $2 all, $3 scope), locked, and whether the
+//  caller ($4 permissions) covers its current role.
+#define S_KEY_OLD                                                                \
+    " old AS (SELECT k.* FROM api_keys k WHERE k.id = $1::uuid"                    \
+    " AND ($2::boolean OR k.tenant_id = $3::uuid) FOR UPDATE),"                    \
+    " allowed AS (SELECT 1 FROM old o JOIN roles r ON r.name = o.role"             \
+    " WHERE " S_COVERS ("$4", "r.permissions") "),"
+
+//  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id,
+//  $7 action, $8 input. Answers: found, new role found, allowed, the key.
+static const char s_sql_key_update[]
+    = "WITH input AS (SELECT $8::jsonb AS v)," S_KEY_OLD
+      " role AS (SELECT r.name, r.permissions FROM roles r, input i, old o"
+      " WHERE r.name = COALESCE (i.v->>'role', o.role)),"
+      " granted AS (SELECT 1 FROM allowed, role r WHERE " S_COVERS ("$4", "r.permissions") "),"
+      " changed AS (UPDATE api_keys k SET"
+      " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE k.name END,"
+      " role = CASE WHEN i.v ? 'role' THEN i.v->>'role' ELSE k.role END,"
+      " expires_at = CASE WHEN i.v ? 'expires_at'"
+      " THEN (i.v->>'expires_at')::timestamptz ELSE k.expires_at END,"
+      " models = CASE WHEN i.v ? 'models' THEN " S_INPUT_MODELS " ELSE k.models END,"
+      " rpm = CASE WHEN i.v ? 'rpm' THEN (i.v->>'rpm')::integer ELSE k.rpm END,"
+      " tpm = CASE WHEN i.v ? 'tpm' THEN (i.v->>'tpm')::integer ELSE k.tpm END,"
+      " budget_usd = CASE WHEN i.v ? 'budget_usd' THEN (i.v->>'budget_usd')::numeric"
+      " ELSE k.budget_usd END,"
+      " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE k.metadata END,"
+      " revoked_at = CASE WHEN i.v ? 'revoked' THEN COALESCE (k.revoked_at, now ())"
+      " ELSE k.revoked_at END,"
+      " updated_at = now ()"
+      " FROM old o, input i, granted g WHERE k.id = o.id RETURNING k.*),"
+      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, $7, 'api_key', c.id::text,"
+      " to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
+      " FROM changed c JOIN old o ON o.id = c.id)"
+      " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM role),"
+      " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON " FROM changed k)";
+
+//  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id.
+//  Answers: found, allowed, the key as it was.
+static const char s_sql_key_delete[]
+    = "WITH" S_KEY_OLD
+      " changed AS (DELETE FROM api_keys k USING old o, allowed a WHERE k.id = o.id"
+      " RETURNING k.*),"
+      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.delete', 'api_key',"
+      " c.id::text, to_jsonb (c) - 'secret_sha256', NULL FROM changed c)"
+      " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM allowed),"
+      " (SELECT " S_KEY_JSON " FROM changed k)";
+
+//  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id,
+//  $7 hash (hex), $8 prefix. Answers: found, allowed, revoked, the key.
+static const char s_sql_key_rotate[]
+    = "WITH" S_KEY_OLD
+      " changed AS (UPDATE api_keys k SET secret_sha256 = decode ($7, 'hex'), prefix = $8,"
+      " rotated_at = now (), updated_at = now () FROM old o, allowed a"
+      " WHERE k.id = o.id AND o.revoked_at IS NULL RETURNING k.*),"
+      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.rotate', 'api_key',"
+      " c.id::text, to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
+      " FROM changed c JOIN old o ON o.id = c.id)"
+      " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM allowed),"
+      " (SELECT count (*) FROM old WHERE revoked_at IS NOT NULL),"
+      " (SELECT " S_KEY_JSON " FROM changed k)";
+
+static const char s_sql_roles[]
+    = "SELECT json_build_object ('name', r.name, 'permissions', r.permissions,"
+      " 'builtin', r.builtin, 'description', r.description) FROM roles r ORDER BY r.name";
+
+//  ---------------------------------------------------------------------
+//  The actor and one request
+
+//  The actor's private state.
+typedef struct {
+    const aigw_config_t *config; //  settings (shared, read-only)
+    aigw_worker_t *worker;      //  our broker connection
+    aigw_admin_db_t *db;        //  connection pool, NULL with no database
+    int pool_size;              //  connections in db
+} self_t;
+
+//  How a statement's result becomes the answer.
+typedef enum {
+    S_RENDER_LIST,              //  rows (object, cursor time, id): a page
+    S_RENDER_ROLES,             //  rows (object): every role, one page
+    S_RENDER_ONE,               //  one row (object), or 404
+    S_RENDER_CREATED,           //  one row (object): 201
+    S_RENDER_DELETED,           //  one row (object) gone, or 404
+    S_RENDER_KEY_CREATE,        //  tenant found, role found, granted, key
+    S_RENDER_KEY_UPDATE,        //  found, role found, allowed, key
+    S_RENDER_KEY_DELETE,        //  found, allowed, key
+    S_RENDER_KEY_ROTATE         //  found, allowed, revoked, key
+} s_render_t;
+
+//  One admin request, from the broker job to the answer.
+typedef struct {
+    self_t *owner;              //  the actor
+    aigw_job_t *job;            //  broker job, answered at the end
+    aigw_envelope_t *env;       //  the request, and then the answer
+    s_render_t render;          //  how to answer from the result
+    const char *what;           //  "tenant" or "key", for messages
+    int limit;                  //  lists: page size
+    char *secret;               //  create and rotate: the new secret (wiped)
+    bool all;                   //  the principal sees every tenant
+    const char *scope;          //  its tenant id (owned by env), NULL if none
+    char *perms;                //  its permissions, comma-separated, clean
+    const char *actor_type;     //  audit: master, key or token
+    const char *actor_id;       //  audit: key id
+} s_request_t;
+
+static void
+s_request_destroy (s_request_t **self_p)
+{
+    s_request_t *req = *self_p;
+    if (!req)
+        return;
+    if (req->secret) {
+        OPENSSL_cleanse (req->secret, strlen (req->secret));
+        free (req->secret);
+    }
+    if (req->env && req->env->body && req->env->status < 300) {
+        //  A create or rotate answer holds a secret: wipe it too.
+        OPENSSL_cleanse (req->env->body, req->env->body_len);
+    }
+    aigw_envelope_destroy (&req->env);
+    aigw_job_destroy (&req->job);
+    free (req->perms);
+    free (req);
+    *self_p = NULL;
+}
+
+//  Send the envelope as it stands as the answer, and free the request.
+static void
+s_request_answer (s_request_t **req_p)
+{
+    s_request_t *req = *req_p;
+    self_t *self = req->owner;
+    aigw_stage_pass (self->worker, &req->job, req->env, self->config);
+    s_request_destroy (req_p);
+}
+
+static void
+s_request_fail (s_request_t **req_p, int status, const char *type, const char *code,
+                const char *param, const char *message)
+{
+    aigw_envelope_set_error ((*req_p)->env, status, type, code, param, message);
+    s_request_answer (req_p);
+}
+
+static void
+s_request_refuse (s_request_t **req_p, const aigw_admin_error_t *err)
+{
+    s_request_fail (req_p, err->status, err->type, err->code,
+                    err->param[0] ? err->param : NULL, err->message);
+}
+
+static void
+s_request_not_found (s_request_t **req_p)
+{
+    char message[96];
+    snprintf (message, sizeof message, "No %s with this id.", (*req_p)->what);
+    s_request_fail (req_p, 404, "not_found_error", "not_found", NULL, message);
+}
+
+static void
+s_request_forbidden (s_request_t **req_p, const char *message)
+{
+    s_request_fail (req_p, 403, "permission_error", "permission_denied", NULL, message);
+}
+
+static void
+s_request_unavailable (s_request_t **req_p, const char *message)
+{
+    s_request_fail (req_p, 503, "service_unavailable", "database_unavailable", NULL,
+                    message);
+}
+
+//  Answer STATUS with ROOT (taken) as the JSON body.
+static void
+s_request_json (s_request_t **req_p, int status, json_t *root)
+{
+    char *text = root ? json_dumps (root, JSON_COMPACT) : NULL;
+    json_decref (root);
+    if (!text) {
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
+                        "The answer could not be built.");
+        return;
+    }
+    aigw_envelope_t *env = (*req_p)->env;
+    env->status = status;
+    aigw_envelope_set (&env->content_type, "application/json");
+    aigw_envelope_take_body (env, text, strlen (text));
+    s_request_answer (req_p);
+}
+
+static s_request_t *
+s_request_new (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
+{
+    s_request_t *req = calloc (1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->owner = self;
+    req->job = job;
+    req->env = env;
+    req->all = env->tenant_id && streq (env->tenant_id, "*");
+    req->scope = !req->all && aigw_admin_uuid_valid (env->tenant_id) ? env->tenant_id : NULL;
+    req->perms = aigw_admin_permissions_normalize (env->permissions);
+    req->actor_type = env->principal_type ? env->principal_type : "unknown";
+    req->actor_id = env->key_id ? env->key_id : "unknown";
+    if (!req->perms) {
+        req->job = NULL;
+        req->env = NULL;
+        s_request_destroy (&req);
+    }
+    return req;
+}
+
+//  ---------------------------------------------------------------------
+//  Results
+
+//  Parse column COL of ROW as a JSON value; NULL when SQL NULL or broken.
+static json_t *
+s_json_cell (PGresult *res, int row, int col)
+{
+    if (row >= PQntuples (res) || col >= PQnfields (res) || PQgetisnull (res, row, col))
+        return NULL;
+    return json_loads (PQgetvalue (res, row, col), JSON_DECODE_ANY, NULL);
+}
+
+//  Column COL of row 0 as a count (0 when absent).
+static long
+s_count_cell (PGresult *res, int col)
+{
+    if (PQntuples (res) < 1 || col >= PQnfields (res) || PQgetisnull (res, 0, col))
+        return 0;
+    return strtol (PQgetvalue (res, 0, col), NULL, 10);
+}
+
+//  Answer an SQL error in RES the way a client can act on it.
+static void
+s_request_sql_error (s_request_t **req_p, PGresult *res)
+{
+    const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY);
+    state = state ? state : "";
+    char message[256];
+    if (streq (state, "23505")) {
+        snprintf (message, sizeof message, "A %s with this name already exists.",
+                  (*req_p)->what);
+        s_request_fail (req_p, 409, "conflict_error", "conflict", "name", message);
+    }
+    else if (streq (state, "57014"))
+        s_request_unavailable (req_p, "The database did not answer within the statement "
+                                      "timeout.");
+    else if (strncmp (state, "22", 2) == 0 || strncmp (state, "23", 2) == 0) {
+        //  A value the checks above let through but the schema refuses.
+        snprintf (message, sizeof message, "The database refused a value: %.200s.",
+                  primary ? primary : "invalid value");
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", NULL, message);
+    }
+    else if (strncmp (state, "08", 2) == 0 || strncmp (state, "53", 2) == 0
+             || strncmp (state, "57", 2) == 0 || strncmp (state, "40", 2) == 0) {
+        aigw_warn ("admin request %s: database error %s: %s", (*req_p)->env->id, state,
+                   primary ? primary : "");
+        s_request_unavailable (req_p, "The database is unavailable; try again.");
+    }
+    else {
+        aigw_error ("admin request %s: database error %s: %s", (*req_p)->env->id, state,
+                    primary ? primary : "");
+        s_request_fail (req_p, 500, "server_error", "database_error", NULL,
+                        "The database refused the statement.");
+    }
+}
+
+//  One page of a list: ROW_COUNT rows fetched for LIMIT + 1.
+static void
+s_render_list (s_request_t **req_p, PGresult *res, bool cursors)
+{
+    int rows = PQntuples (res);
+    int limit = (*req_p)->limit;
+    json_t *data = json_array ();
+    for (int row = 0; row < rows && (!cursors || row < limit); row++) {
+        json_t *item = s_json_cell (res, row, 0);
+        if (item)
+            json_array_append_new (data, item);
+    }
+    json_t *next = json_null ();
+    if (cursors && rows > limit && limit > 0) {
+        char *cursor = aigw_admin_cursor_encode (PQgetvalue (res, limit - 1, 1),
+                                                 PQgetvalue (res, limit - 1, 2));
+        if (cursor) {
+            json_decref (next);
+            next = json_string (cursor);
+            free (cursor);
+        }
+    }
+    s_request_json (req_p, 200, json_pack ("{s:o,s:o}", "data", data, "next_cursor", next));
+}
+
+//  The object in column COL of row 0, plus the new secret when there is one.
+static void
+s_render_object (s_request_t **req_p, PGresult *res, int col, int status)
+{
+    json_t *item = s_json_cell (res, 0, col);
+    if (!json_is_object (item)) {
+        json_decref (item);
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
+                        "The database gave no row back.");
+        return;
+    }
+    if ((*req_p)->secret)
+        json_object_set_new (item, "key", json_string ((*req_p)->secret));
+    s_request_json (req_p, status, item);
+}
+
+//  {"id", "deleted": true} from the object in column COL of row 0.
+static void
+s_render_deleted (s_request_t **req_p, PGresult *res, int col)
+{
+    json_t *item = s_json_cell (res, 0, col);
+    json_t *id = json_object_get (item, "id");
+    json_t *root = json_pack ("{s:O?,s:b}", "id", id, "deleted", 1);
+    json_decref (item);
+    s_request_json (req_p, 200, root);
+}
+
+static void
+s_on_result (void *arg, PGresult *res, aigw_admin_db_status_t status)
+{
+    s_request_t *req = (s_request_t *) arg;
+    if (status != AIGW_ADMIN_DB_OK) {
+        s_request_unavailable (&req, status == AIGW_ADMIN_DB_TIMEOUT
+                                         ? "The database did not answer in time."
+                                     : status == AIGW_ADMIN_DB_CANCELLED
+                                         ? "The admin service is shutting down."
+                                         : "The database is unavailable; try again.");
+        return;
+    }
+    ExecStatusType state = res ? PQresultStatus (res) : PGRES_FATAL_ERROR;
+    if (state != PGRES_TUPLES_OK) {
+        if (res)
+            s_request_sql_error (&req, res);
+        else
+            s_request_unavailable (&req, "The database gave no answer.");
+        return;
+    }
+    switch (req->render) {
+    case S_RENDER_LIST:
+        s_render_list (&req, res, true);
+        break;
+    case S_RENDER_ROLES:
+        s_render_list (&req, res, false);
+        break;
+    case S_RENDER_ONE:
+    case S_RENDER_CREATED:
+        if (PQntuples (res) == 0)
+            s_request_not_found (&req);
+        else
+            s_render_object (&req, res, 0, req->render == S_RENDER_CREATED ? 201 : 200);
+        break;
+    case S_RENDER_DELETED:
+        if (PQntuples (res) == 0)
+            s_request_not_found (&req);
+        else
+            s_render_deleted (&req, res, 0);
+        break;
+    case S_RENDER_KEY_CREATE:
+        if (s_count_cell (res, 0) == 0)
+            s_request_fail (&req, 400, "invalid_request_error", "invalid_field", "tenant_id",
+                            "No tenant with this id.");
+        else if (s_count_cell (res, 1) == 0)
+            s_request_fail (&req, 400, "invalid_request_error", "invalid_field", "role",
+                            "No role with this name.");
+        else if (s_count_cell (res, 2) == 0)
+            s_request_forbidden (&req, "The role holds permissions the caller lacks.");
+        else
+            s_render_object (&req, res, 3, 201);
+        break;
+    case S_RENDER_KEY_UPDATE:
+        if (s_count_cell (res, 0) == 0)
+            s_request_not_found (&req);
+        else if (s_count_cell (res, 1) == 0)
+            s_request_fail (&req, 400, "invalid_request_error", "invalid_field", "role",
+                            "No role with this name.");
+        else if (s_count_cell (res, 2) == 0)
+            s_request_forbidden (&req, "The key's role, or the new one, holds permissions "
+                                       "the caller lacks.");
+        else
+            s_render_object (&req, res, 3, 200);
+        break;
+    case S_RENDER_KEY_DELETE:
+        if (s_count_cell (res, 0) == 0)
+            s_request_not_found (&req);
+        else if (s_count_cell (res, 1) == 0)
+            s_request_forbidden (&req, "The key's role holds permissions the caller lacks.");
+        else
+            s_render_deleted (&req, res, 2);
+        break;
+    case S_RENDER_KEY_ROTATE:
+        if (s_count_cell (res, 0) == 0)
+            s_request_not_found (&req);
+        else if (s_count_cell (res, 1) == 0)
+            s_request_forbidden (&req, "The key's role holds permissions the caller lacks.");
+        else if (s_count_cell (res, 2) != 0)
+            s_request_fail (&req, 409, "conflict_error", "conflict", NULL,
+                            "The key is revoked; create a new one instead.");
+        else
+            s_render_object (&req, res, 3, 200);
+        break;
+    }
+}
+
+//  Run SQL with PARAMS for REQ; the answer comes from s_on_result.
+static void
+s_request_submit (s_request_t **req_p, const char *sql, int nparams, const char **params)
+{
+    s_request_t *req = *req_p;
+    self_t *self = req->owner;
+    if (!self->db) {
+        s_request_unavailable (req_p, "No database is configured (set DATABASE_URL).");
+        return;
+    }
+    int64_t now = aigw_now_ms ();
+    int64_t deadline = req->env->deadline_ms > 0
+                           ? req->env->deadline_ms - AIGW_ADMIN_DEADLINE_MARGIN_MS
+                           : now + self->config->request_timeout_ms;
+    if (deadline <= now) {
+        s_request_unavailable (req_p, "The request's deadline passed before the database "
+                                      "was asked.");
+        return;
+    }
+    if (aigw_admin_db_query (self->db, sql, nparams, params, deadline, s_on_result, req)) {
+        s_request_unavailable (req_p, "The database is unavailable or too busy; try again.");
+        return;
+    }
+    *req_p = NULL;              //  s_on_result owns it now
+}
+
+//  ---------------------------------------------------------------------
+//  Handlers: each answers REQ, at once or through the database. ID is the
+//  {id} path segment ("" when the route has none).
+
+typedef void (s_handler_fn) (s_request_t **req_p, const char *id);
+
+static const char *
+s_bool (bool value)
+{
+    return value ? "t" : "f";
+}
+
+//  Parse the query string with only ALLOWED names (NULL-terminated, or
+//  NULL for none). Returns 0, or -1 after answering 400.
+static int
+s_query (s_request_t **req_p, aigw_admin_query_t *query, const char *const *allowed)
+{
+    static const char *const none[] = {NULL};
+    aigw_admin_error_t err;
+    if (aigw_admin_query_parse (query, (*req_p)->env->query, allowed ? allowed : none,
+                                &err)) {
+        s_request_refuse (req_p, &err);
+        return -1;
+    }
+    return 0;
+}
+
+//  Parse and check the body against FIELDS. Returns the object (caller
+//  owns it), or NULL after answering 400.
+static json_t *
+s_body (s_request_t **req_p, const aigw_admin_field_t *fields, size_t count)
+{
+    aigw_admin_error_t err;
+    aigw_envelope_t *env = (*req_p)->env;
+    json_t *body = aigw_admin_input_body (env->body, env->body_len, &err);
+    if (body && aigw_admin_input_check (body, fields, count, &err)) {
+        json_decref (body);
+        body = NULL;
+    }
+    if (!body)
+        s_request_refuse (req_p, &err);
+    return body;
+}
+
+//  Read ?limit= and ?cursor= into REQ, TIME and ID. Returns 0, or -1
+//  after answering 400.
+static int
+s_page (s_request_t **req_p, aigw_admin_query_t *query, char time[AIGW_ADMIN_TIME_SIZE],
+        char id[AIGW_ADMIN_UUID_SIZE], bool *has_cursor)
+{
+    aigw_admin_error_t err;
+    if (aigw_admin_query_limit (query, &(*req_p)->limit, &err)) {
+        s_request_refuse (req_p, &err);
+        return -1;
+    }
+    const char *cursor = aigw_admin_query_get (query, "cursor");
+    *has_cursor = cursor != NULL;
+    if (cursor && aigw_admin_cursor_decode (cursor, time, id)) {
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "cursor",
+                        "'cursor' is not one this API issued.");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_auth_me (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    s_request_t *req = *req_p;
+    aigw_envelope_t *env = req->env;
+    json_t *permissions = json_array ();
+    const char *p = req->perms;
+    while (*p) {
+        size_t len = strcspn (p, ",");
+        json_array_append_new (permissions, json_stringn (p, len));
+        p += len + (p[len] == ',');
+    }
+    json_t *models = json_null ();
+    if (env->models) {
+        json_decref (models);
+        models = json_array ();
+        for (const char *m = env->models; *m;) {
+            size_t len = strcspn (m, ",");
+            if (len)
+                json_array_append_new (models, json_stringn (m, len));
+            m += len + (m[len] == ',');
+        }
+    }
+    json_t *expires = json_null ();
+    if (env->expires_ms > 0) {
+        char text[AIGW_ADMIN_TIME_SIZE];
+        aigw_admin_time_format (env->expires_ms, text);
+        json_decref (expires);
+        expires = json_string (text);
+    }
+    const aigw_config_t *config = req->owner->config;
+    int64_t rpm = env->rpm > 0 ? env->rpm : config->default_rpm;
+    json_t *root = json_pack (
+        "{s:{s:s?,s:s?,s:s?},s:{s:s?,s:s?},s:s?,s:o,s:o,s:o,s:{s:I}}", "principal", "type",
+        env->principal_type, "id", env->key_id, "name", env->key_name, "tenant", "id",
+        env->tenant_id, "name", env->tenant, "role", env->role, "permissions", permissions,
+        "expires_at", expires, "models", models, "limits", "rpm", (json_int_t) rpm);
+    s_request_json (req_p, 200, root);
+}
+
+static void
+s_tenants_list (s_request_t **req_p, const char *id)
+{
+    static const char *const allowed[] = {"limit", "cursor", "name", NULL};
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, allowed))
+        return;
+    char time[AIGW_ADMIN_TIME_SIZE], cursor_id[AIGW_ADMIN_UUID_SIZE];
+    bool has_cursor;
+    if (s_page (req_p, &query, time, cursor_id, &has_cursor) == 0) {
+        s_request_t *req = *req_p;
+        char limit[16];
+        snprintf (limit, sizeof limit, "%d", req->limit + 1);
+        req->render = S_RENDER_LIST;
+        const char *params[] = {s_bool (req->all), req->scope,
+                                aigw_admin_query_get (&query, "name"),
+                                has_cursor ? time : NULL, has_cursor ? cursor_id : NULL,
+                                limit};
+        s_request_submit (req_p, s_sql_tenant_list, 6, params);
+    }
+    aigw_admin_query_free (&query);
+}
+
+static void
+s_tenants_get (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    s_request_t *req = *req_p;
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return;
+    }
+    req->render = S_RENDER_ONE;
+    const char *params[] = {id, s_bool (req->all), req->scope};
+    s_request_submit (req_p, s_sql_tenant_get, 3, params);
+}
+
+static const aigw_admin_field_t s_tenant_fields[] = {
+    {"name", AIGW_ADMIN_FIELD_NAME, true},
+    {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+};
+
+static void
+s_tenants_create (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    if (!(*req_p)->all) {
+        s_request_forbidden (req_p, "Only a principal of every tenant may create tenants.");
+        return;
+    }
+    json_t *body = s_body (req_p, s_tenant_fields, 2);
+    if (!body)
+        return;
+    char *input = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    s_request_t *req = *req_p;
+    req->render = S_RENDER_CREATED;
+    const char *params[] = {input, req->actor_type, req->actor_id};
+    if (input)
+        s_request_submit (req_p, s_sql_tenant_create, 3, params);
+    else
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
+    free (input);
+}
+
+static void
+s_tenants_update (s_request_t **req_p, const char *id)
+{
+    static const aigw_admin_field_t fields[] = {
+        {"name", AIGW_ADMIN_FIELD_NAME, false},
+        {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+    };
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return;
+    }
+    json_t *body = s_body (req_p, fields, 2);
+    if (!body)
+        return;
+    if (json_object_size (body) == 0) {
+        json_decref (body);
+        s_request_fail (req_p, 400, "invalid_request_error", "missing_field", NULL,
+                        "Nothing to change: send name or metadata.");
+        return;
+    }
+    char *input = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    s_request_t *req = *req_p;
+    req->render = S_RENDER_ONE;
+    const char *params[] = {input, id, s_bool (req->all), req->scope, req->actor_type,
+                            req->actor_id};
+    if (input)
+        s_request_submit (req_p, s_sql_tenant_update, 6, params);
+    else
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
+    free (input);
+}
+
+static void
+s_tenants_delete (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    s_request_t *req = *req_p;
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return;
+    }
+    if (!req->all) {
+        s_request_forbidden (req_p, "Only a principal of every tenant may delete tenants.");
+        return;
+    }
+    req->render = S_RENDER_DELETED;
+    const char *params[] = {id, s_bool (req->all), req->scope, req->actor_type,
+                            req->actor_id};
+    s_request_submit (req_p, s_sql_tenant_delete, 5, params);
+}
+
+static void
+s_keys_list (s_request_t **req_p, const char *id)
+{
+    static const char *const allowed[] = {"limit", "cursor", "tenant_id", "role",
+                                          "revoked", "name", NULL};
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, allowed))
+        return;
+    const char *tenant = aigw_admin_query_get (&query, "tenant_id");
+    const char *revoked = aigw_admin_query_get (&query, "revoked");
+    char time[AIGW_ADMIN_TIME_SIZE], cursor_id[AIGW_ADMIN_UUID_SIZE];
+    bool has_cursor;
+    if (tenant && !aigw_admin_uuid_valid (tenant))
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "tenant_id",
+                        "'tenant_id' must be a UUID.");
+    else if (revoked && !streq (revoked, "true") && !streq (revoked, "false"))
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "revoked",
+                        "'revoked' must be true or false.");
+    else if (s_page (req_p, &query, time, cursor_id, &has_cursor) == 0) {
+        s_request_t *req = *req_p;
+        char limit[16];
+        snprintf (limit, sizeof limit, "%d", req->limit + 1);
+        req->render = S_RENDER_LIST;
+        const char *params[] = {s_bool (req->all),
+                                req->scope,
+                                tenant,
+                                aigw_admin_query_get (&query, "role"),
+                                revoked ? s_bool (streq (revoked, "true")) : NULL,
+                                aigw_admin_query_get (&query, "name"),
+                                has_cursor ? time : NULL,
+                                has_cursor ? cursor_id : NULL,
+                                limit};
+        s_request_submit (req_p, s_sql_key_list, 9, params);
+    }
+    aigw_admin_query_free (&query);
+}
+
+static void
+s_keys_get (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    s_request_t *req = *req_p;
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return;
+    }
+    req->render = S_RENDER_ONE;
+    const char *params[] = {id, s_bool (req->all), req->scope};
+    s_request_submit (req_p, s_sql_key_get, 3, params);
+}
+
+//  Generate a secret for REQ: keeps it in req->secret for the answer and
+//  writes its hash (hex) and prefix. Returns 0, or -1 after answering 500.
+static int
+s_new_secret (s_request_t **req_p, char hash[AIGW_KEY_HASH_HEX_LEN + 1],
+              char prefix[AIGW_KEY_PREFIX_LEN + 1])
+{
+    char secret[AIGW_KEY_SECRET_LEN + 1];
+    if (aigw_keys_generate (secret, prefix)) {
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
+                        "No random bytes for a new key.");
+        return -1;
+    }
+    aigw_keys_hash_hex (secret, hash);
+    (*req_p)->secret = strdup (secret);
+    OPENSSL_cleanse (secret, sizeof secret);
+    if (!(*req_p)->secret) {
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
+        return -1;
+    }
+    return 0;
+}
+
+static const aigw_admin_field_t s_key_fields[] = {
+    {"tenant_id", AIGW_ADMIN_FIELD_UUID, false},
+    {"name", AIGW_ADMIN_FIELD_NAME, true},
+    {"role", AIGW_ADMIN_FIELD_ROLE, true},
+    {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
+    {"models", AIGW_ADMIN_FIELD_MODELS, false},
+    {"rpm", AIGW_ADMIN_FIELD_RATE, false},
+    {"tpm", AIGW_ADMIN_FIELD_RATE, false},
+    {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
+    {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+};
+
+static void
+s_keys_create (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    json_t *body = s_body (req_p, s_key_fields, sizeof s_key_fields / sizeof s_key_fields[0]);
+    if (!body)
+        return;
+    s_request_t *req = *req_p;
+    const char *tenant = json_string_value (json_object_get (body, "tenant_id"));
+    if (!tenant && req->all) {
+        json_decref (body);
+        s_request_fail (req_p, 400, "invalid_request_error", "missing_field", "tenant_id",
+                        "'tenant_id' is required.");
+        return;
+    }
+    if (!req->all && (!req->scope || (tenant && strcasecmp (tenant, req->scope) != 0))) {
+        json_decref (body);
+        s_request_forbidden (req_p, "Keys may be created only in the caller's own tenant.");
+        return;
+    }
+    if (!tenant)
+        json_object_set_new (body, "tenant_id", json_string (req->scope));
+    char *input = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    char hash[AIGW_KEY_HASH_HEX_LEN + 1], prefix[AIGW_KEY_PREFIX_LEN + 1];
+    if (!input)
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
+    else if (s_new_secret (req_p, hash, prefix) == 0) {
+        req->render = S_RENDER_KEY_CREATE;
+        const char *params[] = {input, s_bool (req->all), req->scope, req->perms,
+                                req->actor_type, req->actor_id, hash, prefix};
+        s_request_submit (req_p, s_sql_key_create, 8, params);
+        OPENSSL_cleanse (hash, sizeof hash);
+    }
+    free (input);
+}
+
+static void
+s_keys_update (s_request_t **req_p, const char *id)
+{
+    static const aigw_admin_field_t fields[] = {
+        {"name", AIGW_ADMIN_FIELD_NAME, false},
+        {"role", AIGW_ADMIN_FIELD_ROLE, false},
+        {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
+        {"models", AIGW_ADMIN_FIELD_MODELS, false},
+        {"rpm", AIGW_ADMIN_FIELD_RATE, false},
+        {"tpm", AIGW_ADMIN_FIELD_RATE, false},
+        {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
+        {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+        {"revoked", AIGW_ADMIN_FIELD_TRUE, false},
+    };
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return;
+    }
+    json_t *body = s_body (req_p, fields, sizeof fields / sizeof fields[0]);
+    if (!body)
+        return;
+    if (json_object_size (body) == 0) {
+        json_decref (body);
+        s_request_fail (req_p, 400, "invalid_request_error", "missing_field", NULL,
+                        "Nothing to change: send at least one field.");
+        return;
+    }
+    const char *action = json_object_get (body, "revoked") ? "keys.revoke" : "keys.update";
+    char *input = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    s_request_t *req = *req_p;
+    req->render = S_RENDER_KEY_UPDATE;
+    const char *params[] = {id, s_bool (req->all), req->scope, req->perms, req->actor_type,
+                            req->actor_id, action, input};
+    if (input)
+        s_request_submit (req_p, s_sql_key_update, 8, params);
+    else
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
+    free (input);
+}
+
+static void
+s_keys_delete (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    s_request_t *req = *req_p;
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return;
+    }
+    req->render = S_RENDER_KEY_DELETE;
+    const char *params[] = {id, s_bool (req->all), req->scope, req->perms, req->actor_type,
+                            req->actor_id};
+    s_request_submit (req_p, s_sql_key_delete, 6, params);
+}
+
+static void
+s_keys_rotate (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return;
+    }
+    json_t *body = s_body (req_p, NULL, 0);
+    if (!body)
+        return;
+    json_decref (body);
+    s_request_t *req = *req_p;
+    char hash[AIGW_KEY_HASH_HEX_LEN + 1], prefix[AIGW_KEY_PREFIX_LEN + 1];
+    if (s_new_secret (req_p, hash, prefix))
+        return;
+    req->render = S_RENDER_KEY_ROTATE;
+    const char *params[] = {id, s_bool (req->all), req->scope, req->perms, req->actor_type,
+                            req->actor_id, hash, prefix};
+    s_request_submit (req_p, s_sql_key_rotate, 8, params);
+    OPENSSL_cleanse (hash, sizeof hash);
+}
+
+static void
+s_roles_list (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    (*req_p)->render = S_RENDER_ROLES;
+    s_request_submit (req_p, s_sql_roles, 0, NULL);
+}
+
+//  ---------------------------------------------------------------------
+//  Routing
+
+//  One route: a path pattern ("{id}" matches one segment) and a method.
+typedef struct {
+    const char *pattern;        //  path below /api/v1/admin/
+    const char *method;         //  HTTP method
+    const char *permission;     //  needed, NULL = any authenticated principal
+    const char *what;           //  the resource, for messages
+    s_handler_fn *handler;      //  answers the request
+} s_route_t;
+
+static const s_route_t s_routes[] = {
+    {"auth/me", "GET", NULL, "principal", s_auth_me},
+    {"tenants", "GET", "tenants:read", "tenant", s_tenants_list},
+    {"tenants", "POST", "tenants:write", "tenant", s_tenants_create},
+    {"tenants/{id}", "GET", "tenants:read", "tenant", s_tenants_get},
+    {"tenants/{id}", "PATCH", "tenants:write", "tenant", s_tenants_update},
+    {"tenants/{id}", "DELETE", "tenants:write", "tenant", s_tenants_delete},
+    {"keys", "GET", "keys:read", "key", s_keys_list},
+    {"keys", "POST", "keys:write", "key", s_keys_create},
+    {"keys/{id}", "GET", "keys:read", "key", s_keys_get},
+    {"keys/{id}", "PATCH", "keys:write", "key", s_keys_update},
+    {"keys/{id}", "DELETE", "keys:write", "key", s_keys_delete},
+    {"keys/{id}/rotate", "POST", "keys:write", "key", s_keys_rotate},
+    {"roles", "GET", "keys:read", "role", s_roles_list},
+};
+
+//  True when PATH matches PATTERN; the {id} segment goes to ID.
+static bool
+s_match (const char *pattern, const char *path, char id[S_ID_MAX + 1])
+{
+    while (*pattern && *path) {
+        size_t plen = strcspn (pattern, "/");
+        size_t len = strcspn (path, "/");
+        if (len == 0)
+            return false;
+        if (plen == 4 && memcmp (pattern, "{id}", 4) == 0) {
+            if (len > S_ID_MAX)
+                id[0] = 0;      //  matches, and is no id of ours
+            else {
+                memcpy (id, path, len);
+                id[len] = 0;
+            }
+        }
+        else if (plen != len || memcmp (pattern, path, len) != 0)
+            return false;
+        pattern += plen;
+        path += len;
+        if (*pattern != *path)
+            return false;       //  one ends where the other goes on
+        if (*pattern == '/')
+            pattern++, path++;
+    }
+    return !*pattern && !*path;
+}
+
+//  Route REQ to its handler, or answer 404 / 405 / 403.
+static void
+s_route (s_request_t **req_p)
+{
+    aigw_envelope_t *env = (*req_p)->env;
+    //  The path without leading slashes and one trailing slash.
+    const char *raw = env->path ? env->path : "";
+    while (*raw == '/')
+        raw++;
+    char path[512];
+    size_t len = strlen (raw);
+    if (len >= sizeof path) {
+        s_request_fail (req_p, 404, "not_found_error", "not_found", NULL,
+                        "Unknown admin API path.");
+        return;
+    }
+    memcpy (path, raw, len + 1);
+    if (len > 0 && path[len - 1] == '/')
+        path[len - 1] = 0;
+    const char *method = env->method ? env->method : "";
+    char id[S_ID_MAX + 1] = "";
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++) {
+        const s_route_t *route = &s_routes[i];
+        if (!s_match (route->pattern, path, id))
+            continue;
+        path_known = true;
+        if (!streq (route->method, method))
+            continue;
+        (*req_p)->what = route->what;
+        if (route->permission && !aigw_admin_permitted (env->permissions, route->permission)) {
+            char message[160];
+            snprintf (message, sizeof message, "This principal lacks the permission %s.",
+                      route->permission);
+            s_request_forbidden (req_p, message);
+            return;
+        }
+        route->handler (req_p, id);
+        return;
+    }
+    if (path_known)
+        s_request_fail (req_p, 405, "invalid_request_error", "method_not_allowed", NULL,
+                        "This method is not allowed on this admin API path.");
+    else
+        s_request_fail (req_p, 404, "not_found_error", "not_found", NULL,
+                        "Unknown admin API path.");
+}
+
+//  ---------------------------------------------------------------------
+//  The actor
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    //  The pool first: its callbacks answer through the worker.
+    aigw_admin_db_destroy (&self->db);
+    aigw_worker_destroy (&self->worker);
+    free (self);
+    *self_p = NULL;
+}
+
+static self_t *
+s_self_new (aigw_stage_args_t *args)
+{
+    self_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    const aigw_config_t *config = args->config;
+    self->config = config;
+    self->worker = aigw_worker_new (args->endpoint, "admin", config->worker_credit, false,
+                                    config->heartbeat_ms, config->liveness);
+    if (!self->worker) {
+        s_self_destroy (&self);
+        return NULL;
+    }
+    if (config->database_url && *config->database_url) {
+        int pool = config->db_pool_size > 0 ? config->db_pool_size
+                                            : AIGW_ADMIN_DEFAULT_POOL_SIZE;
+        self->pool_size = pool > AIGW_ADMIN_POOL_MAX ? AIGW_ADMIN_POOL_MAX : pool;
+        int64_t connect = config->db_connect_timeout_ms > 0
+                              ? config->db_connect_timeout_ms
+                              : AIGW_ADMIN_DEFAULT_CONNECT_TIMEOUT_MS;
+        int64_t statement = config->db_statement_timeout_ms > 0
+                                ? config->db_statement_timeout_ms
+                                : AIGW_ADMIN_DEFAULT_STATEMENT_TIMEOUT_MS;
+        self->db = aigw_admin_db_new (config->database_url, self->pool_size, connect,
+                                      statement, AIGW_ADMIN_QUEUE_MAX);
+        if (!self->db) {
+            s_self_destroy (&self);
+            return NULL;
+        }
+    }
+    else
+        aigw_warn ("admin: no database configured (DATABASE_URL); only auth/me is served");
+    return self;
+}
+
+//  Take the requests waiting on the worker socket, a batch at most.
+static void
+s_self_handle_requests (self_t *self)
+{
+    aigw_job_t *job;
+    for (int taken = 0;
+         taken < AIGW_STAGE_BATCH_MAX && (job = aigw_worker_recv (self->worker));
+         taken++) {
+        aigw_envelope_t *env = aigw_stage_decode (job);
+        if (!env) {
+            aigw_job_destroy (&job);
+            continue;
+        }
+        s_request_t *req = s_request_new (self, job, env);
+        if (!req) {
+            aigw_envelope_set_error (env, 500, "server_error", "internal_error", NULL,
+                                     "Out of memory.");
+            aigw_stage_pass (self->worker, &job, env, self->config);
+            aigw_envelope_destroy (&env);
+            continue;
+        }
+        if (env->kind != AIGW_KIND_ADMIN)
+            s_request_fail (&req, 400, "invalid_request_error", "invalid_request", NULL,
+                            "Not an admin API request.");
+        else
+            s_route (&req);
+        //  Answered, or owned by the pool.
+        assert (!req);
+    }
+}
+
+void
+aigw_admin_actor (zsock_t *pipe, void *args)
+{
+    pthread_setname_np (pthread_self (), "aigw-admin");
+    self_t *self = s_self_new ((aigw_stage_args_t *) args);
+    if (!self) {
+        aigw_error ("admin actor could not start");
+        zsock_signal (pipe, 1);
+        return;
+    }
+    zsock_signal (pipe, 0);
+    zmq_pollitem_t items[2 + AIGW_ADMIN_POOL_MAX];
+    while (true) {
+        int timeout = aigw_worker_tick (self->worker);
+        int db_items = 0;
+        if (self->db) {
+            db_items = aigw_admin_db_pollitems (self->db, items + 2, AIGW_ADMIN_POOL_MAX);
+            int db_timeout = aigw_admin_db_timeout (self->db);
+            if (db_timeout >= 0 && db_timeout < timeout)
+                timeout = db_timeout;
+        }
+        items[0] = (zmq_pollitem_t) {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
+        items[1] = (zmq_pollitem_t) {zsock_resolve (aigw_worker_sock (self->worker)), 0,
+                                     ZMQ_POLLIN, 0};
+        if (zmq_poll (items, 2 + db_items, timeout) == -1)
+            break;              //  interrupted
+        if (items[0].revents & ZMQ_POLLIN) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || streq (command, "$TERM");
+            zstr_free (&command);
+            if (term)
+                break;
+        }
+        if (self->db)
+            aigw_admin_db_process (self->db, items + 2, db_items);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_self_handle_requests (self);
+    }
+    s_self_destroy (&self);
+}
+
+//  ---------------------------------------------------------------------
+//  Selftest: the pure parts (routing patterns here; input, cursors and
+//  permissions in aigw_admin_input; the pool's failure paths in
+//  aigw_admin_db).
+
+void
+aigw_admin_test (bool verbose)
+{
+    aigw_admin_input_test (verbose);
+    aigw_admin_db_test (verbose);
+
+    char id[S_ID_MAX + 1];
+    assert (s_match ("auth/me", "auth/me", id));
+    assert (!s_match ("auth/me", "auth/me/x", id));
+    assert (!s_match ("auth/me", "auth", id));
+    assert (s_match ("keys/{id}/rotate", "keys/3f0c/rotate", id) && streq (id, "3f0c"));
+    assert (!s_match ("keys/{id}/rotate", "keys//rotate", id));
+    assert (!s_match ("keys/{id}", "keys/3f0c/rotate", id));
+    assert (s_match ("keys/{id}", "keys/3f0c", id) && streq (id, "3f0c"));
+    assert (!s_match ("keys", "keysx", id));
+    assert (!s_match ("tenants", "keys", id));
+    char long_id[S_ID_MAX + 16];
+    memset (long_id, 'a', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = 0;
+    char path[S_ID_MAX + 32];
+    snprintf (path, sizeof path, "keys/%s", long_id);
+    assert (s_match ("keys/{id}", path, id) && id[0] == 0);
+    //  Every statement holds a quote-free shape: values are parameters.
+    const char *statements[] = {s_sql_tenant_list, s_sql_tenant_get, s_sql_tenant_create,
+                                s_sql_tenant_update, s_sql_tenant_delete, s_sql_key_list,
+                                s_sql_key_get, s_sql_key_create, s_sql_key_update,
+                                s_sql_key_delete, s_sql_key_rotate, s_sql_roles};
+    for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
+        assert (strlen (statements[i]) > 20 && !strstr (statements[i], "%s"));
+    if (verbose)
+        printf ("admin: ok\n");
+}
