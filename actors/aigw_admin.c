@@ -199,6 +199,20 @@ static const char s_sql_key_rotate[]
       " (SELECT count (*) FROM old WHERE revoked_at IS NOT NULL),"
       " (SELECT " S_KEY_JSON " FROM changed k)";
 
+//  $1 all, $2 scope, $3 tenant id, $4 action, $5 target id, $6 cursor id,
+//  $7 limit. Newest first: the id is a serial.
+static const char s_sql_audit_list[]
+    = "SELECT json_build_object ('id', a.id, 'at', " S_TS ("a.at") ","
+      " 'actor_type', a.actor_type, 'actor_id', a.actor_id, 'tenant_id', a.tenant_id,"
+      " 'action', a.action, 'target_type', a.target_type, 'target_id', a.target_id,"
+      " 'before', a.before, 'after', a.after), " S_TS_US ("a.at") ", a.id::text"
+      " FROM audit_log a WHERE ($1::boolean OR a.tenant_id = $2::uuid)"
+      " AND ($3::uuid IS NULL OR a.tenant_id = $3::uuid)"
+      " AND ($4::text IS NULL OR a.action = $4::text)"
+      " AND ($5::text IS NULL OR a.target_id = $5::text)"
+      " AND ($6::bigint IS NULL OR a.id < $6::bigint)"
+      " ORDER BY a.id DESC LIMIT $7::integer";
+
 static const char s_sql_roles[]
     = "SELECT json_build_object ('name', r.name, 'permissions', r.permissions,"
       " 'builtin', r.builtin, 'description', r.description) FROM roles r ORDER BY r.name";
@@ -615,11 +629,11 @@ s_body (s_request_t **req_p, const aigw_admin_field_t *fields, size_t count)
     return body;
 }
 
-//  Read ?limit= and ?cursor= into REQ, TIME and ID. Returns 0, or -1
-//  after answering 400.
+//  Read ?limit= and ?cursor= into REQ, TIME and ID (a serial when SERIAL,
+//  else a UUID). Returns 0, or -1 after answering 400.
 static int
 s_page (s_request_t **req_p, aigw_admin_query_t *query, char time[AIGW_ADMIN_TIME_SIZE],
-        char id[AIGW_ADMIN_UUID_SIZE], bool *has_cursor)
+        char id[AIGW_ADMIN_UUID_SIZE], bool *has_cursor, bool serial)
 {
     aigw_admin_error_t err;
     if (aigw_admin_query_limit (query, &(*req_p)->limit, &err)) {
@@ -628,7 +642,8 @@ s_page (s_request_t **req_p, aigw_admin_query_t *query, char time[AIGW_ADMIN_TIM
     }
     const char *cursor = aigw_admin_query_get (query, "cursor");
     *has_cursor = cursor != NULL;
-    if (cursor && aigw_admin_cursor_decode (cursor, time, id)) {
+    if (cursor
+        && (aigw_admin_cursor_decode (cursor, time, id) || aigw_admin_uuid_valid (id) == serial)) {
         s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "cursor",
                         "'cursor' is not one this API issued.");
         return -1;
@@ -689,7 +704,7 @@ s_tenants_list (s_request_t **req_p, const char *id)
         return;
     char time[AIGW_ADMIN_TIME_SIZE], cursor_id[AIGW_ADMIN_UUID_SIZE];
     bool has_cursor;
-    if (s_page (req_p, &query, time, cursor_id, &has_cursor) == 0) {
+    if (s_page (req_p, &query, time, cursor_id, &has_cursor, false) == 0) {
         s_request_t *req = *req_p;
         char limit[16];
         snprintf (limit, sizeof limit, "%d", req->limit + 1);
@@ -828,7 +843,7 @@ s_keys_list (s_request_t **req_p, const char *id)
     else if (revoked && !streq (revoked, "true") && !streq (revoked, "false"))
         s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "revoked",
                         "'revoked' must be true or false.");
-    else if (s_page (req_p, &query, time, cursor_id, &has_cursor) == 0) {
+    else if (s_page (req_p, &query, time, cursor_id, &has_cursor, false) == 0) {
         s_request_t *req = *req_p;
         char limit[16];
         snprintf (limit, sizeof limit, "%d", req->limit + 1);
@@ -1028,6 +1043,37 @@ s_keys_rotate (s_request_t **req_p, const char *id)
 }
 
 static void
+s_audit_list (s_request_t **req_p, const char *id)
+{
+    static const char *const allowed[] = {"limit", "cursor", "tenant_id", "action",
+                                          "target_id", NULL};
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, allowed))
+        return;
+    const char *tenant = aigw_admin_query_get (&query, "tenant_id");
+    char time[AIGW_ADMIN_TIME_SIZE], cursor_id[AIGW_ADMIN_UUID_SIZE];
+    bool has_cursor;
+    if (tenant && !aigw_admin_uuid_valid (tenant))
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "tenant_id",
+                        "'tenant_id' must be a UUID.");
+    else if (s_page (req_p, &query, time, cursor_id, &has_cursor, true) == 0) {
+        s_request_t *req = *req_p;
+        char limit[16];
+        snprintf (limit, sizeof limit, "%d", req->limit + 1);
+        req->render = S_RENDER_LIST;
+        const char *params[] = {s_bool (req->all),
+                                req->scope,
+                                tenant,
+                                aigw_admin_query_get (&query, "action"),
+                                aigw_admin_query_get (&query, "target_id"),
+                                has_cursor ? cursor_id : NULL,
+                                limit};
+        s_request_submit (req_p, s_sql_audit_list, 7, params);
+    }
+    aigw_admin_query_free (&query);
+}
+
+static void
 s_roles_list (s_request_t **req_p, const char *id)
 {
     aigw_admin_query_t query;
@@ -1064,6 +1110,7 @@ static const s_route_t s_routes[] = {
     {"keys/{id}", "DELETE", "keys:write", "key", s_keys_delete},
     {"keys/{id}/rotate", "POST", "keys:write", "key", s_keys_rotate},
     {"roles", "GET", "keys:read", "role", s_roles_list},
+    {"audit", "GET", "audit:read", "audit entry", s_audit_list},
 };
 
 //  True when PATH matches PATTERN; the {id} segment goes to ID.
@@ -1298,7 +1345,8 @@ aigw_admin_test (bool verbose)
     const char *statements[] = {s_sql_tenant_list, s_sql_tenant_get, s_sql_tenant_create,
                                 s_sql_tenant_update, s_sql_tenant_delete, s_sql_key_list,
                                 s_sql_key_get, s_sql_key_create, s_sql_key_update,
-                                s_sql_key_delete, s_sql_key_rotate, s_sql_roles};
+                                s_sql_key_delete, s_sql_key_rotate, s_sql_roles,
+                                s_sql_audit_list};
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         assert (strlen (statements[i]) > 20 && !strstr (statements[i], "%s"));
     if (verbose)

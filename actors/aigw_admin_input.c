@@ -439,10 +439,12 @@ aigw_admin_cursor_decode (const char *cursor, char time[AIGW_ADMIN_TIME_SIZE],
     if (!bar || (size_t) (bar - plain) >= AIGW_ADMIN_TIME_SIZE)
         return -1;
     *bar = 0;
-    if (aigw_admin_time_parse (plain, NULL) || !aigw_admin_uuid_valid (bar + 1))
+    size_t id_len = strlen (bar + 1);
+    bool serial = id_len > 0 && id_len <= 18 && strspn (bar + 1, "0123456789") == id_len;
+    if (aigw_admin_time_parse (plain, NULL) || !(serial || aigw_admin_uuid_valid (bar + 1)))
         return -1;
     memcpy (time, plain, (size_t) (bar - plain) + 1);
-    memcpy (id, bar + 1, AIGW_ADMIN_UUID_SIZE);
+    memcpy (id, bar + 1, id_len + 1);
     return 0;
 }
 
@@ -826,6 +828,16 @@ aigw_admin_input_test (bool verbose)
     assert (aigw_admin_cursor_decode ("!!!!", time, id) == -1);
     assert (aigw_admin_cursor_decode ("fHw", time, id) == -1);
     cursor = aigw_admin_cursor_encode ("x", "3f0c2b1a-0000-4000-8000-00000000abcd");
+    assert (aigw_admin_cursor_decode (cursor, time, id) == -1);
+    free (cursor);
+    //  Serial ids (the audit log's) decode too; nothing else does.
+    cursor = aigw_admin_cursor_encode ("2025-03-01T10:00:00.123456Z", "12345");
+    assert (aigw_admin_cursor_decode (cursor, time, id) == 0 && strcmp (id, "12345") == 0);
+    free (cursor);
+    cursor = aigw_admin_cursor_encode ("2025-03-01T10:00:00.123456Z", "12a45");
+    assert (aigw_admin_cursor_decode (cursor, time, id) == -1);
+    free (cursor);
+    cursor = aigw_admin_cursor_encode ("2025-03-01T10:00:00.123456Z", "1234567890123456789");
     assert (aigw_admin_cursor_decode (cursor, time, id) == -1);
     free (cursor);
 

@@ -92,12 +92,13 @@ int aigw_admin_time_parse (const char *text, int64_t *ms);
 //  Write Unix ms MS as RFC 3339 in UTC with milliseconds into OUT.
 void aigw_admin_time_format (int64_t ms, char out[AIGW_ADMIN_TIME_SIZE]);
 
-//  The opaque list cursor: base64url of "TIME|ID". Returns a string the
-//  caller frees, or NULL on allocation failure.
+//  The opaque list cursor: base64url of "TIME|ID", ID a UUID or a serial
+//  (1 to 18 digits). Returns a string the caller frees, or NULL on
+//  allocation failure.
 char *aigw_admin_cursor_encode (const char *time, const char *id);
 
-//  Decode CURSOR into TIME and ID. Returns 0, or -1 when it is not one
-//  this API issued.
+//  Decode CURSOR into TIME and ID (a UUID or a serial: the caller checks
+//  which it expects). Returns 0, or -1 when it is not one this API issued.
 int aigw_admin_cursor_decode (const char *cursor, char time[AIGW_ADMIN_TIME_SIZE],
                               char id[AIGW_ADMIN_UUID_SIZE]);
 

@@ -410,6 +410,24 @@ describe('admin API', () => {
     assert.ok(rows[2].includes('renamed'));
     const tenantRows = db.sql(`SELECT action FROM audit_log WHERE target_id = '${tenant.id}'`);
     assert.match(tenantRows, /tenants\.create/);
+
+    // Over the API: newest first, paged, and a tenant-admin sees its own tenant only.
+    const res = await admin('GET', `audit?target_id=${key.id}&limit=2`);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.data.map((e) => e.action), ['keys.delete', 'keys.revoke']);
+    const rest = await admin('GET', `audit?target_id=${key.id}&limit=2&cursor=${res.json.next_cursor}`);
+    assert.deepEqual(rest.json.data.map((e) => e.action), ['keys.update', 'keys.rotate']);
+    assert.ok(!res.text.includes('secret_sha256') && !rest.text.includes('secret_sha256'));
+    const other = await createTenant();
+    const otherAdmin = await createKey({ tenant_id: other.id, role: 'tenant-admin' });
+    const scoped = await admin('GET', 'audit?limit=200', { key: otherAdmin.key });
+    assert.equal(scoped.status, 200, scoped.text);
+    assert.ok(scoped.json.data.length >= 1, scoped.text);
+    assert.ok(scoped.json.data.every((e) => e.tenant_id === other.id), scoped.text);
+    const viewer = await createKey({ tenant_id: other.id, role: 'viewer' });
+    assertError(await admin('GET', 'audit', { key: viewer.key }), { status: 403 });
+    assertError(await admin('GET', `audit?cursor=${encodeURIComponent(rest.json.next_cursor ?? 'x')}x`),
+                { status: 400, param: 'cursor' });
   });
 
   it('keeps no plaintext secret in any table', () => {
@@ -458,7 +476,7 @@ describe('admin API', () => {
       }
     }
     operations.sort((x, y) => order[x[1]] - order[y[1]]);
-    assert.ok(operations.length >= 13, `only ${operations.length} operations in the spec`);
+    assert.ok(operations.length >= 14, `only ${operations.length} operations in the spec`);
     for (const [p, method] of operations) {
       const op = spec.paths[p][method];
       const url = p.replace('{id}', forPath[p] || crypto.randomUUID()).replace(/^\//, '');
