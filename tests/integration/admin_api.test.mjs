@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import {
@@ -503,38 +504,61 @@ describe('admin API', () => {
   });
 });
 
-describe('admin API without its database', () => {
-  let proc;
-  let mock;
-  let url;
-  const masterKey = `sk-master-${nonce(16)}`;
-  before(async () => {
-    mock = await startMock({ name: 'admin-nodb-mock' });
-    const port = await freePort();
-    const dead = await freePort();   // nothing listens there
-    url = `http://127.0.0.1:${port}`;
-    // Few edge threads: start-up time grows with them.
-    const config = writeConfig('admin-nodb.yaml', { server: { host: '127.0.0.1', port, threads: 64 } });
-    proc = spawnProcess('admin-nodb', ['run', '--config', config], {
-      env: { AIGW_PORT: String(port), AIGW_MASTER_KEY: masterKey,
-             DATABASE_URL: `postgresql://postgres@127.0.0.1:${dead}/none`,
-             OPENAI_BASE_URL: mock.baseURL, OPENAI_API_KEY: mock.apiKey },
-    });
-    // Not ready without the database: live is enough here.
-    await waitFor(`${url}/healthz`, 200, 20000, { procs: [proc] });
-  }, { timeout: 60000 });
-  after(async () => {
-    if (proc) await proc.stop();
-    if (mock) await mock.stop();
-  });
+// A server that accepts connections and never says a word: the worst kind
+// of database outage. Returns { port, close() }.
+async function blackHole() {
+  const sockets = new Set();
+  const server = net.createServer((socket) => { sockets.add(socket); socket.on('error', () => {}); });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: server.address().port,
+    close: () => { for (const s of sockets) s.destroy(); server.close(); },
+  };
+}
 
-  it('answers 503 database_unavailable at once, and auth/me still works', async () => {
-    const t0 = Date.now();
-    const res = await request(url, '/api/v1/admin/tenants', { key: masterKey });
-    assertError(res, { status: 503, code: 'database_unavailable' });
-    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
-    const me = await request(url, '/api/v1/admin/auth/me', { key: masterKey });
-    assert.equal(me.status, 200, me.text);
-    assert.equal(me.json.principal.type, 'master');
+for (const outage of ['refused', 'silent']) {
+  describe(`admin API without its database (${outage})`, () => {
+    let proc;
+    let mock;
+    let hole;
+    let url;
+    const masterKey = `sk-master-${nonce(16)}`;
+    before(async () => {
+      mock = await startMock({ name: `admin-${outage}-mock` });
+      const port = await freePort();
+      // Nothing listens on a free port; the black hole listens and is silent.
+      hole = outage === 'silent' ? await blackHole() : null;
+      const dbPort = hole ? hole.port : await freePort();
+      url = `http://127.0.0.1:${port}`;
+      // Few edge threads: start-up time grows with them.
+      const config = writeConfig(`admin-${outage}.yaml`,
+                                 { server: { host: '127.0.0.1', port, threads: 64 } });
+      proc = spawnProcess(`admin-${outage}`, ['run', '--config', config], {
+        env: { AIGW_PORT: String(port), AIGW_MASTER_KEY: masterKey,
+               DATABASE_URL: `postgresql://postgres@127.0.0.1:${dbPort}/none`,
+               OPENAI_BASE_URL: mock.baseURL, OPENAI_API_KEY: mock.apiKey },
+      });
+      // Not ready without the database: live is enough here.
+      await waitFor(`${url}/healthz`, 200, 20000, { procs: [proc] });
+    }, { timeout: 60000 });
+    after(async () => {
+      if (proc) await proc.stop();
+      if (mock) await mock.stop();
+      if (hole) hole.close();
+    });
+
+    it('answers 503 database_unavailable within the connect timeout, and auth/me still works', async () => {
+      for (const p of ['tenants', 'keys', `keys/${crypto.randomUUID()}/rotate`]) {
+        const t0 = Date.now();
+        const res = await request(url, `/api/v1/admin/${p}`,
+                                  { key: masterKey, method: p.endsWith('rotate') ? 'POST' : 'GET' });
+        assertError(res, { status: 503, code: 'database_unavailable' });
+        // The default connect timeout is 3 s: never the request's 120 s.
+        assert.ok(Date.now() - t0 < 8000, `${p} took ${Date.now() - t0} ms`);
+      }
+      const me = await request(url, '/api/v1/admin/auth/me', { key: masterKey });
+      assert.equal(me.status, 200, me.text);
+      assert.equal(me.json.principal.type, 'master');
+    });
   });
-});
+}
