@@ -1022,7 +1022,7 @@ aigw_jwt_verify (aigw_jwt_t *self, const char *token, int64_t now,
         s_fail (err, err_size, "malformed header");
         goto done;
     }
-    s_alg_t alg;
+    s_alg_t alg = S_ALG_HS256;  //  s_check_header sets it or fails; gcc -O2 cannot tell
     const char *kid = NULL;
     if (s_check_header (self, header, &alg, &kid, err, err_size) != 0)
         goto done;
