@@ -7,8 +7,10 @@
 #include <stdatomic.h>
 #include <sys/eventfd.h>
 
-//  Stages that must have a live worker for /readyz.
-static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "provider"};
+//  Stages that must have a live worker for /readyz; the admin actor only
+//  counts when a database is configured.
+static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "provider",
+                                   "admin"};
 #define AIGW_REQUIRED_STAGES 5
 //  A STATUS answer older than this many heartbeats no longer counts.
 #define AIGW_STATUS_STALE_BEATS 4
@@ -382,7 +384,9 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
     bool ready = connected && fresh;
     size_t used = snprintf (buf, size, "{\"broker\":%s,\"stages\":{",
                             connected && fresh ? "true" : "false");
-    for (int i = 0; i < AIGW_REQUIRED_STAGES; i++) {
+    bool database = self->config->database_url && *self->config->database_url;
+    int stages = AIGW_REQUIRED_STAGES + (database ? 1 : 0);
+    for (int i = 0; i < stages; i++) {
         int live = 0;
         //  Lines: "service live in-flight queued".
         for (char *line = status; line && *line;) {

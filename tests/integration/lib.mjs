@@ -578,7 +578,7 @@ export async function startMock({ latencyMs, failRate, apiKey = `sk-upstream-${n
 // ---------------------------------------------------------------------------
 // The gateway
 
-export const ACTORS = ['auth', 'ratelimit', 'guardrail', 'cache', 'provider'];
+export const ACTORS = ['auth', 'ratelimit', 'guardrail', 'cache', 'provider', 'admin'];
 export const MODELS = ['gpt-4o-mini', 'text-embedding-3-small'];
 
 // The config every test starts from; a test's own config merges over it.
