@@ -2,18 +2,16 @@
 #include "aigw_auth.h"
 #include "aigw_log.h"
 
+#include "aigw_jwt.h"
+
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
-//  How long a key looked up in the database is trusted without a NOTIFY.
-#define AIGW_AUTH_CACHE_TTL_MS (300 * 1000)
 //  Most keys held in the positive cache; the oldest go first past it.
+//  (TTL, negative cache and grace period come from the config: auth.*)
 #define AIGW_AUTH_CACHE_MAX 100000
-//  How long an unknown key is remembered, and how many at most.
-#define AIGW_AUTH_NEGATIVE_TTL_MS (10 * 1000)
-#define AIGW_AUTH_NEGATIVE_MAX 10000
-//  While the database is down, cached keys work this long.
-#define AIGW_AUTH_GRACE_MS (300 * 1000)
 //  Keys resolved by one query at most.
 #define AIGW_AUTH_BATCH_MAX 128
 //  Requests waiting for the database at most; 503 past it.
@@ -93,6 +91,11 @@ typedef struct {
     int backoff_ms;             //  current reconnect backoff
     int64_t down_since;         //  when the database went away, 0 = up
     int64_t next_tick;          //  housekeeping due
+    aigw_jwt_t *jwt;            //  token verifier, NULL without auth.jwt
+    int64_t cache_ttl_ms;       //  auth.cache_ttl_s
+    int64_t negative_ttl_ms;    //  auth.negative_ttl_s
+    size_t negative_max;        //  auth.negative_cache_max
+    int64_t grace_ms;           //  auth.db_grace_s
 } self_t;
 
 static void
@@ -245,15 +248,15 @@ s_unavailable (aigw_envelope_t *env)
 static void
 s_negative_add (self_t *self, const char *hex, int64_t now)
 {
-    if (zhashx_lookup (self->negative, hex))
+    if (self->negative_max == 0 || zhashx_lookup (self->negative, hex))
         return;
-    while (zhashx_size (self->negative) >= AIGW_AUTH_NEGATIVE_MAX) {
+    while (zhashx_size (self->negative) >= self->negative_max) {
         char *oldest = (char *) zlistx_detach (self->negative_order, NULL);
         zhashx_delete (self->negative, oldest);
         free (oldest);
     }
     int64_t *expiry = malloc (sizeof *expiry);
-    *expiry = now + AIGW_AUTH_NEGATIVE_TTL_MS;
+    *expiry = now + self->negative_ttl_ms;
     zhashx_insert (self->negative, hex, expiry);
     zlistx_add_end (self->negative_order, strdup (hex));
 }
@@ -316,8 +319,7 @@ s_release (self_t *self, const char *hex, bool failed)
     if (!list)
         return;
     s_principal_t *p = (s_principal_t *) zhashx_lookup (self->cache, hex);
-    bool grace = self->down_since
-                 && aigw_now_ms () - self->down_since < AIGW_AUTH_GRACE_MS;
+    bool grace = self->down_since && aigw_now_ms () - self->down_since < self->grace_ms;
     s_wait_t *wait;
     while ((wait = (s_wait_t *) zlistx_detach (list, NULL))) {
         if (p && (!failed || grace))
@@ -341,8 +343,8 @@ s_db_fail (self_t *self, const char *why)
 {
     if (!self->down_since) {
         self->down_since = aigw_now_ms ();
-        aigw_warn ("auth: database unavailable (%s); cached keys work for %d s", why,
-                   AIGW_AUTH_GRACE_MS / 1000);
+        aigw_warn ("auth: database unavailable (%s); cached keys work for %lld s", why,
+                   (long long) (self->grace_ms / 1000));
     }
     if (self->conn) {
         PQfinish (self->conn);
@@ -552,12 +554,50 @@ s_db_timers (self_t *self, int64_t now)
         s_db_fail (self, self->state == S_DB_BUSY ? "query timed out" : "connect timed out");
 }
 
+//  A bearer JWT: verify it and answer ENV with its principal or a 401.
+//  Tokens are not cached: verifying one costs microseconds, and each
+//  carries its own expiry.
+static void
+s_handle_token (self_t *self, aigw_envelope_t *env)
+{
+    aigw_jwt_claims_t claims = {0};
+    char err[AIGW_JWT_ERR_MAX];
+    int rc = aigw_jwt_verify (self->jwt, env->credential, aigw_now_ms () / 1000, &claims,
+                              err, sizeof err);
+    OPENSSL_cleanse (env->credential, strlen (env->credential));
+    aigw_envelope_set (&env->credential, NULL);
+    const char *permissions = rc == 0 ? aigw_auth_role_permissions (claims.role) : NULL;
+    if (rc != 0 || !permissions) {
+        char message[AIGW_JWT_ERR_MAX + 32];
+        //  The verifier's phrases never hold the token or a claim value.
+        snprintf (message, sizeof message, "Invalid token: %s.",
+                  rc != 0 ? err : "unknown role");
+        aigw_envelope_set_error (env, 401, "authentication_error", "invalid_token", NULL,
+                                 message);
+        aigw_jwt_claims_clear (&claims);
+        return;
+    }
+    char *key_id = zsys_sprintf ("jwt:%s", claims.subject);
+    s_principal_t *p = s_principal_new ("token", key_id, claims.subject, claims.tenant_id,
+                                        claims.tenant_id, claims.role, permissions);
+    p->expires_ms = claims.expires_at * 1000;
+    zstr_free (&key_id);
+    s_apply (self, env, p);
+    s_principal_destroy (&p);
+    aigw_jwt_claims_clear (&claims);
+}
+
 //  Resolve one request: at once when we can, else after a lookup.
 static void
 s_handle (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
 {
     if (!env->credential || !*env->credential) {
         s_unauthorized (env);
+        s_pass (self, &job, &env);
+        return;
+    }
+    if (self->jwt && aigw_jwt_looks_like (env->credential)) {
+        s_handle_token (self, env);
         s_pass (self, &job, &env);
         return;
     }
@@ -574,9 +614,9 @@ s_handle (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
     if (!p) {
         s_principal_t *cached = (s_principal_t *) zhashx_lookup (self->cache, hex);
         bool fresh = cached && cached->fetched_ms
-                     && now - cached->fetched_ms < AIGW_AUTH_CACHE_TTL_MS;
+                     && now - cached->fetched_ms < self->cache_ttl_ms;
         bool grace = cached && self->state != S_DB_IDLE && self->state != S_DB_BUSY
-                     && self->down_since && now - self->down_since < AIGW_AUTH_GRACE_MS;
+                     && self->down_since && now - self->down_since < self->grace_ms;
         if (fresh || grace)
             p = cached;
     }
@@ -636,6 +676,7 @@ s_self_destroy (self_t **self_p)
     }
     if (self->conn)
         PQfinish (self->conn);
+    aigw_jwt_destroy (&self->jwt);
     zhashx_destroy (&self->fixed);
     zhashx_destroy (&self->cache);
     zhashx_destroy (&self->negative);
@@ -677,6 +718,29 @@ s_self_new (const aigw_config_t *config, const char *endpoint)
     zlistx_set_destructor (self->queue, (zlistx_destructor_fn *) zstr_free);
     zlistx_set_destructor (self->inflight, (zlistx_destructor_fn *) zstr_free);
     self->backoff_ms = AIGW_AUTH_BACKOFF_MIN_MS;
+    self->cache_ttl_ms = config->auth_cache_ttl_s * 1000;
+    self->negative_ttl_ms = config->auth_negative_ttl_s * 1000;
+    self->negative_max = (size_t) config->auth_negative_cache_max;
+    self->grace_ms = config->auth_db_grace_s * 1000;
+    if ((config->jwt_hs256_secret && *config->jwt_hs256_secret)
+        || (config->jwt_jwks_file && *config->jwt_jwks_file)
+        || (config->jwt_jwks_url && *config->jwt_jwks_url)) {
+        aigw_jwt_settings_t settings = {.hs256_secret = config->jwt_hs256_secret,
+                                        .jwks_file = config->jwt_jwks_file,
+                                        .jwks_url = config->jwt_jwks_url,
+                                        .issuer = config->jwt_issuer,
+                                        .audience = config->jwt_audience,
+                                        .tenant_claim = config->jwt_tenant_claim,
+                                        .role_claim = config->jwt_role_claim,
+                                        .leeway_s = config->jwt_leeway_s};
+        char err[AIGW_JWT_ERR_MAX];
+        self->jwt = aigw_jwt_new (&settings, err, sizeof err);
+        if (!self->jwt) {
+            aigw_error ("auth: auth.jwt: %s", err);
+            s_self_destroy (&self);
+            return NULL;
+        }
+    }
     char hex[65];
     for (int i = 0; i < config->key_count; i++) {
         const aigw_config_key_t *ck = &config->keys[i];
@@ -760,6 +824,14 @@ aigw_auth_actor (zsock_t *pipe, void *args)
         now = aigw_now_ms ();
         if (now >= self->next_tick) {
             s_tick (self, now);
+            //  A JWKS file is re-read when due (fast, local); a JWKS URL is
+            //  fetched at start only, since a fetch would block this loop.
+            if (self->jwt && self->config->jwt_jwks_file && *self->config->jwt_jwks_file
+                && aigw_jwt_wants_refresh (self->jwt, now / 1000)) {
+                char err[AIGW_JWT_ERR_MAX];
+                if (aigw_jwt_refresh (self->jwt, err, sizeof err) != 0)
+                    aigw_warn ("auth: JWKS reload failed: %s", err);
+            }
             self->next_tick = now + AIGW_AUTH_TICK_MS;
         }
     }
@@ -787,6 +859,48 @@ s_test_resolve (self_t *self, aigw_envelope_t *env)
         s_apply (self, env, p);
     else
         s_unauthorized (env);
+}
+
+//  Base64url (no padding) of LEN bytes into OUT; for the selftest's tokens.
+static void
+s_test_b64url (const unsigned char *data, size_t len, char *out)
+{
+    static const char alphabet[]
+        = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t) data[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t) data[i + 1] << 8;
+        if (i + 2 < len)
+            v |= data[i + 2];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        if (i + 1 < len)
+            out[o++] = alphabet[(v >> 6) & 63];
+        if (i + 2 < len)
+            out[o++] = alphabet[v & 63];
+    }
+    out[o] = 0;
+}
+
+//  An HS256 token for PAYLOAD signed with SECRET; caller frees.
+static char *
+s_test_token (const char *payload, const char *secret)
+{
+    const char *header = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    char h[128], b[512], sig[64];
+    s_test_b64url ((const unsigned char *) header, strlen (header), h);
+    s_test_b64url ((const unsigned char *) payload, strlen (payload), b);
+    char *signing = zsys_sprintf ("%s.%s", h, b);
+    unsigned char mac[32];
+    unsigned int mac_len = 0;
+    HMAC (EVP_sha256 (), secret, (int) strlen (secret), (const unsigned char *) signing,
+          strlen (signing), mac, &mac_len);
+    s_test_b64url (mac, mac_len, sig);
+    char *token = zsys_sprintf ("%s.%s", signing, sig);
+    zstr_free (&signing);
+    return token;
 }
 
 void
@@ -886,13 +1000,13 @@ aigw_auth_test (bool verbose)
     assert (zhashx_size (self->negative) == 0);
 
     //  The negative cache stays bounded and expires.
-    for (int i = 0; i < AIGW_AUTH_NEGATIVE_MAX + 50; i++) {
+    for (size_t i = 0; i < self->negative_max + 50; i++) {
         char name[65];
-        snprintf (name, sizeof name, "%064d", i);
+        snprintf (name, sizeof name, "%064zu", i);
         s_negative_add (self, name, 1000);
     }
-    assert (zhashx_size (self->negative) == AIGW_AUTH_NEGATIVE_MAX);
-    s_tick (self, 1000 + AIGW_AUTH_NEGATIVE_TTL_MS);
+    assert (zhashx_size (self->negative) == self->negative_max);
+    s_tick (self, 1000 + self->negative_ttl_ms);
     assert (zhashx_size (self->negative) == 0);
 
     assert (aigw_auth_permits ("a,keys:read,b", "keys:read"));
@@ -902,6 +1016,59 @@ aigw_auth_test (bool verbose)
 
     s_self_destroy (&self);
     s_self_destroy (&self);
+
+    //  Admin tokens: an HS256 JWT maps to its tenant and role; a bad
+    //  signature, an expired token or an unknown role is 401.
+    const char *jwt_secret = "selftest-secret-selftest-secret-0123456789";
+    config->jwt_hs256_secret = strdup (jwt_secret);
+    self = s_self_new (config, NULL);
+    assert (self && self->jwt);
+    char payload[256];
+    snprintf (payload, sizeof payload,
+              "{\"sub\":\"ops\",\"tenant_id\":\"t-9\",\"role\":\"tenant-admin\","
+              "\"exp\":%lld}",
+              (long long) (aigw_now_ms () / 1000 + 600));
+    char *token = s_test_token (payload, jwt_secret);
+    env = aigw_envelope_new ();
+    env->kind = AIGW_KIND_ADMIN;
+    aigw_envelope_set (&env->credential, token);
+    s_handle_token (self, env);
+    assert (env->status == 0 && streq (env->principal_type, "token"));
+    assert (streq (env->tenant_id, "t-9") && streq (env->role, "tenant-admin"));
+    assert (streq (env->key_id, "jwt:ops") && env->credential == NULL);
+    assert (aigw_auth_permits (env->permissions, "keys:write"));
+    aigw_envelope_destroy (&env);
+    zstr_free (&token);
+    token = s_test_token (payload, "another-secret-another-secret-0123456789");
+    env = aigw_envelope_new ();
+    aigw_envelope_set (&env->credential, token);
+    s_handle_token (self, env);
+    assert (env->status == 401 && streq (env->err_code, "invalid_token"));
+    aigw_envelope_destroy (&env);
+    zstr_free (&token);
+    snprintf (payload, sizeof payload,
+              "{\"sub\":\"ops\",\"tenant_id\":\"t-9\",\"role\":\"captain\",\"exp\":%lld}",
+              (long long) (aigw_now_ms () / 1000 + 600));
+    token = s_test_token (payload, jwt_secret);
+    env = aigw_envelope_new ();
+    aigw_envelope_set (&env->credential, token);
+    s_handle_token (self, env);
+    assert (env->status == 401 && strstr (env->err_message, "unknown role"));
+    aigw_envelope_destroy (&env);
+    zstr_free (&token);
+    snprintf (payload, sizeof payload,
+              "{\"sub\":\"ops\",\"tenant_id\":\"t-9\",\"role\":\"viewer\",\"exp\":%lld}",
+              (long long) (aigw_now_ms () / 1000 - 3600));
+    token = s_test_token (payload, jwt_secret);
+    env = aigw_envelope_new ();
+    aigw_envelope_set (&env->credential, token);
+    s_handle_token (self, env);
+    assert (env->status == 401 && strstr (env->err_message, "expired"));
+    assert (!strstr (env->err_message, token));
+    aigw_envelope_destroy (&env);
+    zstr_free (&token);
+    s_self_destroy (&self);
+
     aigw_config_destroy (&config);
     if (saved_url) {
         setenv ("DATABASE_URL", saved_url, 1);

@@ -48,6 +48,7 @@
 #define AIGW_CONFIG_HOST_CONNECTIONS_MAX 100000
 #define AIGW_CONFIG_DB_POOL_MAX 64
 #define AIGW_CONFIG_TTL_S_MAX 31536000
+#define AIGW_CONFIG_JWT_LEEWAY_MAX 3600
 #define AIGW_CONFIG_NEGATIVE_CACHE_MAX 10000000
 
 //  Caps on what the loader itself handles.
@@ -163,6 +164,18 @@ static const s_setting_t s_broker_settings[] = {
               AIGW_CONFIG_CREDIT_MAX),
     S_END};
 
+//  Admin tokens: JWTs checked by core/aigw_jwt.c.
+static const s_setting_t s_jwt_settings[] = {
+    S_STRING ("hs256_secret", aigw_config_t, jwt_hs256_secret, NULL),
+    S_STRING ("jwks_file", aigw_config_t, jwt_jwks_file, NULL),
+    S_STRING ("jwks_url", aigw_config_t, jwt_jwks_url, s_check_url),
+    S_STRING ("issuer", aigw_config_t, jwt_issuer, NULL),
+    S_STRING ("audience", aigw_config_t, jwt_audience, NULL),
+    S_STRING ("tenant_claim", aigw_config_t, jwt_tenant_claim, NULL),
+    S_STRING ("role_claim", aigw_config_t, jwt_role_claim, NULL),
+    S_NUMBER ("leeway_s", S_KIND_INT, aigw_config_t, jwt_leeway_s, 0, AIGW_CONFIG_JWT_LEEWAY_MAX),
+    S_END};
+
 static const s_setting_t s_auth_settings[] = {
     S_STRING ("master_key", aigw_config_t, master_key, NULL),
     S_LIST ("keys", s_load_keys),
@@ -174,6 +187,7 @@ static const s_setting_t s_auth_settings[] = {
               1, AIGW_CONFIG_TTL_S_MAX),
     S_NUMBER ("db_grace_s", S_KIND_INT64, aigw_config_t, auth_db_grace_s, 0,
               AIGW_CONFIG_TTL_S_MAX),
+    S_SECTION ("jwt", s_jwt_settings),
     S_END};
 
 static const s_setting_t s_database_settings[] = {
@@ -1193,6 +1207,13 @@ aigw_config_destroy (aigw_config_t **self_p)
     s_strfree (&self->anthropic_api_key);
     s_strfree (&self->log_level);
     s_strfree (&self->database_url);   //  may carry a password
+    s_strfree (&self->jwt_hs256_secret);
+    s_strfree (&self->jwt_jwks_file);
+    s_strfree (&self->jwt_jwks_url);
+    s_strfree (&self->jwt_issuer);
+    s_strfree (&self->jwt_audience);
+    s_strfree (&self->jwt_tenant_claim);
+    s_strfree (&self->jwt_role_claim);
     OPENSSL_cleanse (self, sizeof *self);   //  the key and master hashes
     free (self);
     *self_p = NULL;
@@ -1809,6 +1830,20 @@ aigw_config_test (bool verbose)
     assert (aigw_config_new (path, tiny, sizeof tiny) == NULL);
     assert (strlen (tiny) == 3);
     unlink (path);
+
+    //  Admin tokens: auth.jwt.
+    config = s_test_load ("auth:\n  jwt:\n    hs256_secret: s3cret-s3cret-s3cret-s3cret-s3cret\n"
+                          "    issuer: https://id.example\n    audience: aigw\n"
+                          "    leeway_s: 30\n",
+                          path, err);
+    assert (config);
+    assert (strcmp (config->jwt_issuer, "https://id.example") == 0);
+    assert (strcmp (config->jwt_audience, "aigw") == 0);
+    assert (config->jwt_leeway_s == 30 && config->jwt_jwks_file == NULL);
+    aigw_config_destroy (&config);
+    s_test_error (verbose, "auth:\n  jwt:\n    leeway_s: 4000\n",
+                  "3: auth.jwt.leeway_s: expected an integer from 0 to 3600");
+    s_test_error (verbose, "auth:\n  jwt:\n    jwks_url: ftp://x\n", "3: auth.jwt.jwks_url: ");
 
     for (size_t i = 0; i < S_TEST_VAR_COUNT; i++) {
         if (saved[i])

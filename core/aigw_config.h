@@ -94,6 +94,14 @@ typedef struct {
     int auth_negative_cache_max; //  unknown-key hashes remembered, 0 = none
     int64_t auth_negative_ttl_s; //  how long an unknown key is remembered
     int64_t auth_db_grace_s;    //  cached keys keep working this long while the database is down
+    char *jwt_hs256_secret;     //  auth.jwt.hs256_secret: HS256 shared secret, never logged
+    char *jwt_jwks_file;        //  auth.jwt.jwks_file: JWKS for RS256/ES256
+    char *jwt_jwks_url;         //  auth.jwt.jwks_url: JWKS fetched over HTTP(S)
+    char *jwt_issuer;           //  auth.jwt.issuer: required "iss", NULL = any
+    char *jwt_audience;         //  auth.jwt.audience: required "aud", NULL = any
+    char *jwt_tenant_claim;     //  auth.jwt.tenant_claim, NULL = "tenant_id"
+    char *jwt_role_claim;       //  auth.jwt.role_claim, NULL = "role"
+    int jwt_leeway_s;           //  auth.jwt.leeway_s: clock skew, 0 = 60
 
     //  ratelimit
     int64_t default_rpm;        //  per-key requests per minute
