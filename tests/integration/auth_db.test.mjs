@@ -1,0 +1,110 @@
+// The auth actor against a real PostgreSQL: keys from the database, roles,
+// expiry, revocation reaching a second auth process within a second, and
+// the database stopped and started under traffic.
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import {
+  assert, after, before, describe, it, BIN, startGateway, sleep, assertError,
+} from './lib.mjs';
+import { startPostgres } from './pgtest.mjs';
+
+const secret = () => `sk-aigw-${crypto.randomBytes(24).toString('hex')}`;
+
+// Insert a key for TENANT with ROLE; returns its secret.
+function addKey(pg, tenant, name, role, extra = '') {
+  const s = secret();
+  pg.sql(`INSERT INTO api_keys (tenant_id, name, prefix, secret_sha256, role ${extra ? ', expires_at' : ''})
+          SELECT id, '${name}', '${s.slice(0, 12)}', sha256('${s}'::bytea), '${role}'
+                 ${extra ? `, ${extra}` : ''}
+          FROM tenants WHERE name = '${tenant}'`);
+  return s;
+}
+
+describe('auth on PostgreSQL (split: two auth processes)', () => {
+  let pg, gw;
+  const keys = {};
+  before(async () => {
+    pg = await startPostgres();
+    execFileSync(BIN, ['migrate'], { env: { ...process.env, DATABASE_URL: pg.url } });
+    pg.sql("INSERT INTO tenants (name) VALUES ('acme'), ('other')");
+    keys.dev = addKey(pg, 'acme', 'dev', 'developer');
+    keys.viewer = addKey(pg, 'acme', 'viewer', 'viewer');
+    keys.expired = addKey(pg, 'acme', 'old', 'developer', "now () - interval '1 hour'");
+    keys.revoke = addKey(pg, 'other', 'to-revoke', 'developer');
+    gw = await startGateway({ mode: 'split', name: 'authdb', actors: { auth: 2 },
+                              env: { DATABASE_URL: pg.url } });
+  }, { timeout: 90000 });
+  after(async () => {
+    if (gw) await gw.stop();
+    if (pg) pg.destroy();
+  });
+
+  it('serves a database key and names its tenant and role', async () => {
+    const res = await gw.chat('hello', { key: keys.dev });
+    assert.equal(res.status, 200, res.text);
+    assert.match(res.json.choices[0].message.content, /hello/);
+  });
+
+  it('answers 401 for unknown and expired keys, 403 for a viewer calling a model', async () => {
+    assertError(await gw.chat('x', { key: secret() }), { status: 401, type: 'authentication_error' });
+    const expired = await gw.chat('x', { key: keys.expired });
+    assertError(expired, { status: 401, type: 'authentication_error' });
+    assert.match(expired.json.error.message, /expired/);
+    assertError(await gw.chat('x', { key: keys.viewer }), { status: 403, type: 'permission_error' });
+    const models = await gw.fetch('/v1/models', { key: keys.viewer });
+    assert.equal(models.status, 200, models.text);
+  });
+
+  it('revokes a key on every auth process within a second', async () => {
+    // Warm both auth processes' caches: requests are spread over them.
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await gw.chat('warm', { key: keys.revoke })).status, 200);
+    }
+    pg.sql("UPDATE api_keys SET revoked_at = now () WHERE name = 'to-revoke'");
+    const t0 = performance.now();
+    let streak = 0;
+    let elapsed = null;
+    while (performance.now() - t0 < 5000) {
+      const res = await gw.chat('after revoke', { key: keys.revoke });
+      streak = res.status === 401 ? streak + 1 : 0;
+      if (streak === 10) { elapsed = performance.now() - t0; break; }
+    }
+    assert.ok(elapsed !== null, 'the revoked key kept working for 5 s');
+    assert.ok(elapsed < 1000, `revocation took ${Math.round(elapsed)} ms to reach every auth process`);
+  });
+
+  it('keeps cached keys working while the database is down, and reconnects', async () => {
+    assert.equal((await gw.chat('cache me', { key: keys.dev })).status, 200);
+    pg.stop('immediate');
+    try {
+      for (let i = 0; i < 10; i++) {
+        const res = await gw.chat(`db down ${i}`, { key: keys.dev });
+        assert.equal(res.status, 200, `cached key refused while the database is down: ${res.text}`);
+      }
+      const unknown = await gw.chat('who', { key: secret() });
+      assertError(unknown, { status: 503, type: 'service_unavailable' });
+      const ready = await gw.fetch('/readyz');
+      assert.equal(ready.status, 503);
+    } finally {
+      pg.start();
+    }
+    // A key created after the restart works once the pool has reconnected.
+    const fresh = addKey(pg, 'acme', 'fresh', 'developer');
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = (await gw.chat('back', { key: fresh })).status;
+      if (status !== 200) await sleep(200);
+    }
+    assert.equal(status, 200, 'auth did not reconnect to the database');
+    for (const p of gw.procs) assert.equal(p.exited, false, `${p.name} died`);
+  });
+
+  it('never writes a secret to a log', async () => {
+    for (const p of gw.procs) {
+      const log = fs.readFileSync(p.logFile, 'utf8');
+      for (const s of Object.values(keys)) assert.ok(!log.includes(s), `${p.name} logged a secret`);
+      assert.ok(!log.includes(gw.masterKey), `${p.name} logged the master key`);
+    }
+  });
+});

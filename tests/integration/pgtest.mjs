@@ -1,0 +1,48 @@
+// A private PostgreSQL 15 cluster for one test file: initdb as the postgres
+// user in a temp folder, on a free port. Tests that stop and start the
+// server use their own, so suites running in parallel are not disturbed.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, nonce } from './lib.mjs';
+
+const PGBIN = process.env.AIGW_TEST_PGBIN || '/usr/lib/postgresql/15/bin';
+
+// Run a command as the postgres user (root cannot run the server).
+function asPostgres(cmd, args) {
+  const argv = process.getuid() === 0 ? ['-u', 'postgres', '--', cmd, ...args] : null;
+  return argv ? execFileSync('runuser', argv, { stdio: 'pipe' })
+              : execFileSync(cmd, args, { stdio: 'pipe' });
+}
+
+export async function startPostgres() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `aigw-pg-${nonce(4)}-`));
+  fs.chmodSync(dir, 0o777);
+  const data = path.join(dir, 'data');
+  asPostgres(`${PGBIN}/initdb`, ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const port = await freePort();
+  const pg = {
+    dir, data, port,
+    url: `postgresql://postgres@127.0.0.1:${port}/aigw`,
+    start() {
+      asPostgres(`${PGBIN}/pg_ctl`, ['-D', data, '-w', '-t', '20', '-l', path.join(dir, 'log'),
+        '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+    },
+    stop(mode = 'fast') {
+      asPostgres(`${PGBIN}/pg_ctl`, ['-D', data, '-w', '-m', mode, 'stop']);
+    },
+    // Run SQL with psql; returns stdout (unaligned, tuples only).
+    sql(text, db = 'aigw') {
+      return execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres',
+        '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', text], { encoding: 'utf8' });
+    },
+    destroy() {
+      try { pg.stop('immediate'); } catch { /* already stopped */ }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  pg.start();
+  pg.sql('CREATE DATABASE aigw', 'postgres');
+  return pg;
+}
