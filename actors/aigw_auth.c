@@ -861,6 +861,47 @@ s_test_resolve (self_t *self, aigw_envelope_t *env)
         s_unauthorized (env);
 }
 
+double
+aigw_auth_bench_cached (int iterations)
+{
+    char err[AIGW_CONFIG_ERR_MAX];
+    aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
+    assert (config);
+    self_t *self = s_self_new (config, NULL);
+    const char *secret = "sk-aigw-0123456789abcdef0123456789abcdef0123456789abcdef";
+    unsigned char digest[32];
+    char hex[65];
+    aigw_config_hash_secret (secret, digest);
+    s_hex (digest, 32, hex);
+    s_principal_t *p = s_principal_new ("key", "3f0c7a52-1111-4c3b-9b1e-5a3f2f0a9d11",
+                                        "bench", "0b8f3c3e-2222-4f7e-8c49-2b9e0f7d6a01",
+                                        "acme", "developer",
+                                        aigw_auth_role_permissions ("developer"));
+    p->fetched_ms = aigw_now_ms ();
+    s_cache_put (self, hex, p);
+    int64_t started = zclock_usecs ();
+    for (int i = 0; i < iterations; i++) {
+        aigw_envelope_t *env = aigw_envelope_new ();
+        env->kind = AIGW_KIND_CHAT;
+        aigw_envelope_set (&env->model, "gpt-4o-mini");
+        aigw_envelope_set (&env->credential, secret);
+        //  The same steps as s_handle for a cache hit.
+        aigw_config_hash_secret (env->credential, digest);
+        OPENSSL_cleanse (env->credential, strlen (env->credential));
+        aigw_envelope_set (&env->credential, NULL);
+        s_hex (digest, 32, hex);
+        s_principal_t *hit = (s_principal_t *) zhashx_lookup (self->cache, hex);
+        assert (hit && aigw_now_ms () - hit->fetched_ms < self->cache_ttl_ms);
+        s_apply (self, env, hit);
+        assert (env->status == 0);
+        aigw_envelope_destroy (&env);
+    }
+    double ns = (zclock_usecs () - started) * 1000.0 / iterations;
+    s_self_destroy (&self);
+    aigw_config_destroy (&config);
+    return ns;
+}
+
 //  Base64url (no padding) of LEN bytes into OUT; for the selftest's tokens.
 static void
 s_test_b64url (const unsigned char *data, size_t len, char *out)

@@ -27,6 +27,11 @@ const char *aigw_auth_role_permissions (const char *role);
 //  True when the comma-separated PERMISSIONS grant PERMISSION ("*" grants all).
 bool aigw_auth_permits (const char *permissions, const char *permission);
 
+//  Benchmark hook (bench/auth_bench.c): decide ITERATIONS requests whose
+//  key is in the cache, as the actor does (hash, lookup, permission and
+//  model checks, principal copied into the envelope). Returns ns each.
+double aigw_auth_bench_cached (int iterations);
+
 void aigw_auth_test (bool verbose);
 
 #endif

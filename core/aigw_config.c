@@ -26,6 +26,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <pcre2.h>
 #include <yaml.h>
 
@@ -1232,6 +1233,18 @@ aigw_config_model (const aigw_config_t *self, const char *name)
     return NULL;
 }
 
+//  SHA-256 fetched once: an implicit fetch (EVP_sha256 ()) takes a lock on
+//  every call, and auth hashes every request's key. EVP_MD objects are
+//  immutable, so threads share this one.
+static EVP_MD *s_sha256;
+static pthread_once_t s_sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+s_sha256_fetch (void)
+{
+    s_sha256 = EVP_MD_fetch (NULL, "SHA256", NULL);
+}
+
 //  SHA-256 of a secret, for key comparison. SECRET must not be NULL.
 void
 aigw_config_hash_secret (const char *secret, unsigned char out[32])
@@ -1241,7 +1254,9 @@ aigw_config_hash_secret (const char *secret, unsigned char out[32])
     //  Fails only if libcrypto is broken or out of memory; a process that
     //  cannot hash cannot authenticate anyone, so stop rather than go on
     //  with a wrong hash.
-    int ok = EVP_Digest (secret, strlen (secret), out, &size, EVP_sha256 (), NULL);
+    pthread_once (&s_sha256_once, s_sha256_fetch);
+    int ok = EVP_Digest (secret, strlen (secret), out, &size,
+                         s_sha256 ? s_sha256 : EVP_sha256 (), NULL);
     assert (ok == 1 && size == AIGW_CONFIG_SHA256_BYTES);
     (void) ok;
 }
