@@ -6,6 +6,7 @@
 #include "aigw_edge.h"
 #include "aigw_log.h"
 #include "aigw_mock_provider.h"
+#include "aigw_operator.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -33,6 +34,9 @@ static const char *s_usage
       "  actor NAME --broker ENDPOINT              one actor: auth, ratelimit,\n"
       "                                            guardrail, cache or provider\n"
       "  migrate                                   apply database migrations\n"
+      "  tenants create NAME | list                tenants (--json for JSON)\n"
+      "  keys create --tenant T --name N [...]     API keys: create, list, revoke ID,\n"
+      "                                            rotate ID (aigw help keys)\n"
       "  mock-provider --port N [--latency-ms N] [--fail-rate F]\n"
       "                                            a local OpenAI-format upstream\n"
       "  version                                   print the version\n"
@@ -60,8 +64,6 @@ static const s_help_t s_helps[] = {
     {"actor", "usage: aigw actor NAME --broker ENDPOINT [--config FILE]\n"
               "Runs one actor: auth, ratelimit, guardrail, cache or provider. Start as many\n"
               "as load needs, on any host that reaches the broker.\n"},
-    {"migrate", "usage: aigw migrate\n"
-                "Applies pending database migrations (arrives with the control plane).\n"},
     {"mock-provider", "usage: aigw mock-provider --port N [--latency-ms N] [--fail-rate F]"
                       " [--threads N]\n"
                       "A local OpenAI-format upstream for demos, tests and benchmarks.\n"},
@@ -74,6 +76,12 @@ s_help (const char *command)
 {
     if (!command) {
         printf ("%s", s_usage);
+        return 0;
+    }
+    //  migrate, tenants and keys: the operator module owns their text.
+    const char *text = aigw_operator_help (command);
+    if (text) {
+        printf ("%s", text);
         return 0;
     }
     for (size_t i = 0; i < sizeof s_helps / sizeof s_helps[0]; i++)
@@ -327,10 +335,8 @@ main (int argc, char **argv)
         return s_help (argc > 2 ? argv[2] : NULL);
     if (streq (command, "mock-provider"))
         return aigw_mock_provider_main (argc - 1, argv + 1);
-    if (streq (command, "migrate")) {
-        fprintf (stderr, "aigw: migrate: the database control plane is not built yet\n");
-        return 1;
-    }
+    if (aigw_operator_handles (command))
+        return aigw_operator_main (argc - 1, argv + 1);
     prctl (PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, 0, 0, 0);
     curl_global_init (CURL_GLOBAL_DEFAULT);
     zsys_init ();

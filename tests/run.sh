@@ -41,6 +41,66 @@ if [ "${#missing[@]}" -gt 0 ]; then
   "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi
 
+# --- PostgreSQL: a throwaway cluster for the suite --------------------------
+# A fresh cluster in a temp folder, on a free port of 127.0.0.1, stopped and
+# removed on exit. PostgreSQL refuses to run as root: as root, the folder
+# belongs to the postgres user and its programs run as that user. Tests that
+# need to stop and start the server use AIGW_TEST_PGBIN, AIGW_TEST_PGDATA
+# and AIGW_TEST_PGPORT.
+PGBIN=/usr/lib/postgresql/15/bin
+PG_TMP="$(mktemp -d "${TMPDIR:-/tmp}/aigw-pg.XXXXXX")"
+PGDATA_TEST="$PG_TMP/data"
+PG_START_TIMEOUT_S=30
+AS_PG=()
+if [ "$(id -u)" -eq 0 ]; then
+  chown postgres:postgres "$PG_TMP"
+  AS_PG=(runuser -u postgres --)
+fi
+stop_postgres() {
+  if [ -f "$PGDATA_TEST/postmaster.pid" ]; then
+    (cd "$PG_TMP" && "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA_TEST" -m immediate stop) \
+      >/dev/null 2>&1 || true
+  fi
+  rm -rf "$PG_TMP"
+}
+trap stop_postgres EXIT
+
+# True when nothing listens on 127.0.0.1:PORT.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+log "starting PostgreSQL 15 in $PG_TMP"
+(cd "$PG_TMP" && "${AS_PG[@]}" "$PGBIN/initdb" -D "$PGDATA_TEST" -A trust -U postgres \
+   -E UTF8 --no-locale --no-sync --no-instructions) >"$PG_TMP/initdb.log" 2>&1 \
+  || { cat "$PG_TMP/initdb.log"; exit 1; }
+PGPORT_TEST=
+for _ in 1 2 3 4 5 6 7 8; do
+  port=$((20000 + RANDOM % 40000))
+  port_free "$port" || continue
+  # Durability is not wanted here: fsync off keeps the suite fast.
+  if (cd "$PG_TMP" && "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA_TEST" -l "$PG_TMP/server.log" \
+        -w -t "$PG_START_TIMEOUT_S" -o "-p $port -c listen_addresses=127.0.0.1 \
+        -c unix_socket_directories=$PG_TMP -c fsync=off -c synchronous_commit=off \
+        -c full_page_writes=off -c max_connections=200" start) >/dev/null 2>&1; then
+    PGPORT_TEST=$port
+    break
+  fi
+done
+if [ -z "$PGPORT_TEST" ]; then
+  log "PostgreSQL did not start"; cat "$PG_TMP/server.log" 2>/dev/null || true; exit 1
+fi
+deadline=$((SECONDS + PG_START_TIMEOUT_S))
+until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT_TEST" -U postgres; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    log "PostgreSQL is not ready after ${PG_START_TIMEOUT_S} s"; cat "$PG_TMP/server.log"; exit 1
+  fi
+  sleep 0.1
+done
+"$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT_TEST" -U postgres -d postgres \
+  -v ON_ERROR_STOP=1 -c 'CREATE DATABASE aigw_test' </dev/null
+export DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT_TEST/aigw_test"
+export AIGW_TEST_PGDATA="$PGDATA_TEST" AIGW_TEST_PGBIN="$PGBIN" AIGW_TEST_PGPORT="$PGPORT_TEST"
+log "PostgreSQL ready: $DATABASE_URL"
+
 # --- build ------------------------------------------------------------------
 JOBS="$(nproc 2>/dev/null || echo 2)"
 log "building in $BUILD (ASan + UBSan, $JOBS jobs)"
