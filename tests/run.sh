@@ -126,5 +126,11 @@ ulimit -n "$hard" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# The suite's database gets the schema, so every process that inherits
+# DATABASE_URL (a gateway's auth actor, say) finds its tables. Tests that
+# check migrations themselves create their own databases.
+log "aigw migrate ($DATABASE_URL)"
+"$BUILD/aigw" migrate
+
 log "ctest $*"
 ctest --test-dir "$BUILD" --output-on-failure -j2 "$@"
