@@ -451,8 +451,9 @@ aigw_db_connect (const aigw_config_t *config, char *err, size_t err_size)
     snprintf (statement_timeout, sizeof statement_timeout, "%" PRId64,
               config->db_statement_timeout_ms);
     const char *params[] = {statement_timeout};
-    PGresult *result = s_exec (conn, "SELECT pg_catalog.set_config ('statement_timeout', $1, false)",
-                               1, params, false, timeout_ms, err, err_size);
+    PGresult *result
+        = s_exec (conn, "SELECT pg_catalog.set_config ('statement_timeout', $1, false)", 1,
+                  params, false, timeout_ms, err, err_size);
     if (!result) {
         if (err)
             s_redact (err, err_size, url);
@@ -973,7 +974,8 @@ aigw_db_test (bool verbose)
     assert (strstr (err, want));
     //  The lock was released: a fixed table migrates again.
     char restore[AIGW_DB_ERR_MAX];
-    snprintf (restore, sizeof restore, "UPDATE aigw_migrations SET sha256 = '%s' WHERE version = %d",
+    snprintf (restore, sizeof restore,
+              "UPDATE aigw_migrations SET sha256 = '%s' WHERE version = %d",
               aigw_migrations[0].sha256, aigw_migrations[0].version);
     PQclear (s_test_exec (conn, restore));
     assert (aigw_db_migrate (config, err, sizeof err) == 0);
