@@ -32,7 +32,7 @@ static const char *s_usage
       "  broker --bind ENDPOINT [--config FILE]    the broker alone\n"
       "  edge --broker ENDPOINT [--port N]         the HTTP edge alone\n"
       "  actor NAME --broker ENDPOINT              one actor: auth, ratelimit,\n"
-      "                                            guardrail, cache or provider\n"
+      "                                            guardrail, cache, provider, admin\n"
       "  migrate                                   apply database migrations\n"
       "  tenants create NAME | list                tenants (--json for JSON)\n"
       "  keys create --tenant T --name N [...]     API keys: create, list, revoke ID,\n"
@@ -62,7 +62,7 @@ static const s_help_t s_helps[] = {
     {"edge", "usage: aigw edge --broker ENDPOINT [--port N] [--host ADDR] [--config FILE]\n"
              "Runs the HTTP edge alone, sending every request to the broker.\n"},
     {"actor", "usage: aigw actor NAME --broker ENDPOINT [--config FILE]\n"
-              "Runs one actor: auth, ratelimit, guardrail, cache or provider. Start as many\n"
+              "Runs one actor: auth, ratelimit, guardrail, cache, provider or admin. Start as many\n"
               "as load needs, on any host that reaches the broker.\n"},
     {"mock-provider", "usage: aigw mock-provider --port N [--latency-ms N] [--fail-rate F]"
                       " [--threads N]\n"
@@ -312,7 +312,7 @@ s_cmd_actor (const char *name, s_options_t *options)
     }
     else
         fprintf (stderr, "aigw: unknown actor '%s' (auth, ratelimit, guardrail, cache, "
-                         "provider)\n",
+                         "provider, admin)\n",
                  name);
     zactor_destroy (&actor);
     aigw_config_destroy (&config);
