@@ -1242,35 +1242,25 @@ s_self_new (aigw_stage_args_t *args)
     return self;
 }
 
-//  Take the requests waiting on the worker socket, a batch at most.
+//  One request from the worker socket: answered, or owned by the pool.
 static void
-s_self_handle_requests (self_t *self)
+s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
 {
-    aigw_job_t *job;
-    for (int taken = 0;
-         taken < AIGW_STAGE_BATCH_MAX && (job = aigw_worker_recv (self->worker));
-         taken++) {
-        aigw_envelope_t *env = aigw_stage_decode (job);
-        if (!env) {
-            aigw_job_destroy (&job);
-            continue;
-        }
-        s_request_t *req = s_request_new (self, job, env);
-        if (!req) {
-            aigw_envelope_set_error (env, 500, "server_error", "internal_error", NULL,
-                                     "Out of memory.");
-            aigw_stage_pass (self->worker, &job, env, self->config);
-            aigw_envelope_destroy (&env);
-            continue;
-        }
-        if (env->kind != AIGW_KIND_ADMIN)
-            s_request_fail (&req, 400, "invalid_request_error", "invalid_request", NULL,
-                            "Not an admin API request.");
-        else
-            s_route (&req);
-        //  Answered, or owned by the pool.
-        assert (!req);
+    self_t *self = (self_t *) arg;
+    s_request_t *req = s_request_new (self, job, env);
+    if (!req) {
+        aigw_envelope_set_error (env, 500, "server_error", "internal_error", NULL,
+                                 "Out of memory.");
+        aigw_stage_pass (self->worker, &job, env, self->config);
+        aigw_envelope_destroy (&env);
+        return;
     }
+    if (env->kind != AIGW_KIND_ADMIN)
+        s_request_fail (&req, 400, "invalid_request_error", "invalid_request", NULL,
+                        "Not an admin API request.");
+    else
+        s_route (&req);
+    assert (!req);
 }
 
 void
@@ -1299,17 +1289,12 @@ aigw_admin_actor (zsock_t *pipe, void *args)
                                      ZMQ_POLLIN, 0};
         if (zmq_poll (items, 2 + db_items, timeout) == -1)
             break;              //  interrupted
-        if (items[0].revents & ZMQ_POLLIN) {
-            char *command = zstr_recv (pipe);
-            bool term = !command || streq (command, "$TERM");
-            zstr_free (&command);
-            if (term)
-                break;
-        }
+        if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
+            break;
         if (self->db)
             aigw_admin_db_process (self->db, items + 2, db_items);
         if (items[1].revents & ZMQ_POLLIN)
-            s_self_handle_requests (self);
+            aigw_stage_take (self->worker, s_self_take, self);
     }
     s_self_destroy (&self);
 }

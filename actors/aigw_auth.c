@@ -589,8 +589,9 @@ s_handle_token (self_t *self, aigw_envelope_t *env)
 
 //  Resolve one request: at once when we can, else after a lookup.
 static void
-s_handle (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
+s_handle (void *arg, aigw_job_t *job, aigw_envelope_t *env)
 {
+    self_t *self = (self_t *) arg;
     if (!env->credential || !*env->credential) {
         s_unauthorized (env);
         s_pass (self, &job, &env);
@@ -799,27 +800,12 @@ aigw_auth_actor (zsock_t *pipe, void *args)
         }
         if (zmq_poll (items, count, timeout) == -1)
             break;
-        if (items[0].revents & ZMQ_POLLIN) {
-            char *command = zstr_recv (pipe);
-            bool term = !command || streq (command, "$TERM");
-            zstr_free (&command);
-            if (term)
-                break;
-        }
+        if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
+            break;
         if (count == 3 && items[2].revents)
             s_db_handle (self);
-        if (items[1].revents & ZMQ_POLLIN) {
-            aigw_job_t *job;
-            for (int taken = 0; taken < AIGW_STAGE_BATCH_MAX
-                                && (job = aigw_worker_recv (self->worker));
-                 taken++) {
-                aigw_envelope_t *env = aigw_stage_decode (job);
-                if (env)
-                    s_handle (self, job, env);
-                else
-                    aigw_job_destroy (&job);
-            }
-        }
+        if (items[1].revents & ZMQ_POLLIN)
+            aigw_stage_take (self->worker, s_handle, self);
         s_db_send (self);
         now = aigw_now_ms ();
         if (now >= self->next_tick) {

@@ -344,8 +344,9 @@ s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t *env)
 
 //  Start the upstream call for one request; answers at once on errors.
 static void
-s_self_start (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
+s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
 {
+    self_t *self = (self_t *) arg;
     if (env->kind == AIGW_KIND_MODELS) {
         s_answer_models (self, &job, env);
         aigw_envelope_destroy (&env);
@@ -540,13 +541,8 @@ aigw_provider_actor (zsock_t *pipe, void *args)
             {NULL, self->epfd, ZMQ_POLLIN, 0}};
         if (zmq_poll (items, 3, timeout) == -1)
             break;
-        if (items[0].revents & ZMQ_POLLIN) {
-            char *command = zstr_recv (pipe);
-            bool term = !command || streq (command, "$TERM");
-            zstr_free (&command);
-            if (term)
-                break;
-        }
+        if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
+            break;
         if (items[2].revents & ZMQ_POLLIN)
             s_self_handle_sockets (self);
         now = aigw_now_ms ();
@@ -558,20 +554,10 @@ aigw_provider_actor (zsock_t *pipe, void *args)
                 curl_multi_socket_action (shard->multi, CURL_SOCKET_TIMEOUT, 0, &running);
             }
         }
-        if (items[1].revents & ZMQ_POLLIN) {
-            //  A batch per pass: starting a transfer costs tens of
-            //  microseconds, and 10,000 at once would starve heartbeats.
-            aigw_job_t *job;
-            for (int taken = 0; taken < AIGW_STAGE_BATCH_MAX
-                                && (job = aigw_worker_recv (self->worker));
-                 taken++) {
-                aigw_envelope_t *env = aigw_stage_decode (job);
-                if (env)
-                    s_self_start (self, job, env);
-                else
-                    aigw_job_destroy (&job);
-            }
-        }
+        //  A batch per pass: starting a transfer costs tens of microseconds,
+        //  and 10,000 at once would starve heartbeats.
+        if (items[1].revents & ZMQ_POLLIN)
+            aigw_stage_take (self->worker, s_self_take, self);
         for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
             s_shard_check_done (&self->shards[i]);
     }

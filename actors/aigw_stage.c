@@ -36,6 +36,29 @@ aigw_stage_model_allowed (const aigw_envelope_t *env, const char *model)
     return !env->models || aigw_list_has (env->models, model);
 }
 
+void
+aigw_stage_take (aigw_worker_t *worker, aigw_stage_take_fn *take, void *self)
+{
+    aigw_job_t *job;
+    for (int taken = 0; taken < AIGW_STAGE_BATCH_MAX && (job = aigw_worker_recv (worker));
+         taken++) {
+        aigw_envelope_t *env = aigw_stage_decode (job);
+        if (env)
+            take (self, job, env);
+        else
+            aigw_job_destroy (&job);
+    }
+}
+
+bool
+aigw_stage_pipe_term (zsock_t *pipe)
+{
+    char *command = zstr_recv (pipe);
+    bool term = !command || streq (command, "$TERM");
+    zstr_free (&command);
+    return term;
+}
+
 aigw_envelope_t *
 aigw_stage_decode (aigw_job_t *job)
 {
@@ -147,24 +170,14 @@ s_self_new (aigw_stage_args_t *args)
     return self;
 }
 
-//  Handle the requests waiting on the worker socket, a batch at most; the
-//  socket stays readable for the next pass.
+//  One request: the stage looks at it, the runtime sends it on.
 static void
-s_self_handle_requests (self_t *self)
+s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
 {
-    aigw_job_t *job;
-    for (int taken = 0;
-         taken < AIGW_STAGE_BATCH_MAX && (job = aigw_worker_recv (self->worker));
-         taken++) {
-        aigw_envelope_t *env = aigw_stage_decode (job);
-        if (!env) {
-            aigw_job_destroy (&job);
-            continue;
-        }
-        self->def->handle (self->state, env);
-        aigw_stage_pass (self->worker, &job, env, self->config);
-        aigw_envelope_destroy (&env);
-    }
+    self_t *self = (self_t *) arg;
+    self->def->handle (self->state, env);
+    aigw_stage_pass (self->worker, &job, env, self->config);
+    aigw_envelope_destroy (&env);
 }
 
 void
@@ -191,15 +204,10 @@ aigw_stage_actor (zsock_t *pipe, void *args)
             {zsock_resolve (aigw_worker_sock (self->worker)), 0, ZMQ_POLLIN, 0}};
         if (zmq_poll (items, 2, timeout) == -1)
             break;              //  interrupted
-        if (items[0].revents & ZMQ_POLLIN) {
-            char *command = zstr_recv (pipe);
-            bool term = !command || streq (command, "$TERM");
-            zstr_free (&command);
-            if (term)
-                break;
-        }
+        if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
+            break;
         if (items[1].revents & ZMQ_POLLIN)
-            s_self_handle_requests (self);
+            aigw_stage_take (self->worker, s_self_take, self);
     }
     s_self_destroy (&self);
 }

@@ -39,6 +39,18 @@ typedef struct {
 //  CZMQ actor body for a synchronous stage; ARGS is aigw_stage_args_t.
 void aigw_stage_actor (zsock_t *pipe, void *args);
 
+//  Takes one request: owns JOB and ENV (answer, keep or destroy them).
+typedef void (aigw_stage_take_fn) (void *self, aigw_job_t *job, aigw_envelope_t *env);
+
+//  Take up to AIGW_STAGE_BATCH_MAX requests waiting on WORKER, decode each
+//  and hand it to TAKE with SELF; undecodable ones are dropped. The socket
+//  stays readable when more wait, for the next pass of the loop.
+void aigw_stage_take (aigw_worker_t *worker, aigw_stage_take_fn *take, void *self);
+
+//  Read the command waiting on an actor's PIPE. True when the actor must
+//  stop ($TERM, or the pipe failed).
+bool aigw_stage_pipe_term (zsock_t *pipe);
+
 //  Decode a job's envelope. Returns NULL (and answers 400 upstream is not
 //  possible) when it is malformed; the caller then drops the job.
 aigw_envelope_t *aigw_stage_decode (aigw_job_t *job);

@@ -157,13 +157,8 @@ s_io_actor (zsock_t *pipe, void *args)
                                   {NULL, self->evfd, ZMQ_POLLIN, 0}};
         if (zmq_poll (items, 3, timeout) == -1)
             break;
-        if (items[0].revents & ZMQ_POLLIN) {
-            char *command = zstr_recv (pipe);
-            bool term = !command || streq (command, "$TERM");
-            zstr_free (&command);
-            if (term)
-                break;
-        }
+        if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
+            break;
         if (items[2].revents & ZMQ_POLLIN) {
             uint64_t count;
             if (read (self->evfd, &count, sizeof count) < 0) {
