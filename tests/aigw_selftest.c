@@ -21,6 +21,9 @@ AIGW_SELFTEST (db)
 AIGW_SELFTEST (keys)
 AIGW_SELFTEST (jwt)
 AIGW_SELFTEST (admin)
+AIGW_SELFTEST (breaker)
+AIGW_SELFTEST (router)
+AIGW_SELFTEST (anthropic)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -38,6 +41,8 @@ main (int argc, char **argv)
         {"edge", aigw_edge_test},           {"mock", aigw_mock_test},
         {"db", aigw_db_test},               {"keys", aigw_keys_test},
         {"jwt", aigw_jwt_test},             {"admin", aigw_admin_test},
+        {"breaker", aigw_breaker_test},     {"router", aigw_router_test},
+        {"anthropic", aigw_anthropic_test},
     };
     const char *only = NULL;
     bool verbose = false;
