@@ -24,6 +24,7 @@ AIGW_SELFTEST (admin)
 AIGW_SELFTEST (breaker)
 AIGW_SELFTEST (router)
 AIGW_SELFTEST (anthropic)
+AIGW_SELFTEST (bedrock)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -43,6 +44,7 @@ main (int argc, char **argv)
         {"jwt", aigw_jwt_test},             {"admin", aigw_admin_test},
         {"breaker", aigw_breaker_test},     {"router", aigw_router_test},
         {"anthropic", aigw_anthropic_test},
+        {"bedrock", aigw_bedrock_test},
     };
     const char *only = NULL;
     bool verbose = false;
