@@ -376,7 +376,9 @@ aigw_bedrock_sign (const aigw_bedrock_creds_t *creds, const aigw_bedrock_request
 
     s_buf_t canonical = {0}, signed_names = {0}, to_sign = {0};
     if (rc == 0) {
-        //  Canonical request: method, URI, query, headers, signed names, payload hash
+        //  Canonical request: method, URI, query, headers, signed names,
+        //  payload hash. The URI is the wire path encoded once more, as AWS
+        //  does for every service but S3 (which this signer does not serve).
         s_buf_str (&canonical, request->method);
         s_buf_chr (&canonical, '\n');
         s_uri_encode (&canonical, request->path, strlen (request->path), true);
@@ -1670,7 +1672,8 @@ aigw_bedrock_test (bool verbose)
     assert (aigw_bedrock_crc32 (0, "123456789", 9) == 0xCBF43926u);
     s_buf_t stream = {0};
     s_test_event (&stream, "messageStart", "{\"role\":\"assistant\"}");
-    s_test_event (&stream, "contentBlockDelta", "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"Hi\"}}");
+    s_test_event (&stream, "contentBlockDelta",
+                  "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"Hi\"}}");
     aigw_bedrock_header_t bare[] = {{":event-type", "empty"}};
     unsigned char *frame;
     size_t frame_len;
@@ -1896,9 +1899,11 @@ aigw_bedrock_test (bool verbose)
                   "{\"contentBlockIndex\":1,\"start\":{\"toolUse\":{\"toolUseId\":\"tu_1\","
                   "\"name\":\"weather\"}}}");
     s_test_event (&events, "contentBlockDelta",
-                  "{\"contentBlockIndex\":1,\"delta\":{\"toolUse\":{\"input\":\"{\\\"city\\\"\"}}}");
+                  "{\"contentBlockIndex\":1,\"delta\":{\"toolUse\":"
+                  "{\"input\":\"{\\\"city\\\"\"}}}");
     s_test_event (&events, "contentBlockDelta",
-                  "{\"contentBlockIndex\":1,\"delta\":{\"toolUse\":{\"input\":\":\\\"Paris\\\"}\"}}}");
+                  "{\"contentBlockIndex\":1,\"delta\":{\"toolUse\":"
+                  "{\"input\":\":\\\"Paris\\\"}\"}}}");
     s_test_event (&events, "contentBlockStop", "{\"contentBlockIndex\":1}");
     s_test_event (&events, "messageStop", "{\"stopReason\":\"tool_use\"}");
     s_test_event (&events, "metadata", "{\"usage\":{\"inputTokens\":9,\"outputTokens\":4,"

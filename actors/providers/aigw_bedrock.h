@@ -41,7 +41,7 @@ typedef struct {
     const char *region;             //  e.g. "us-east-1"
     const char *service;            //  e.g. "bedrock"
     const char *method;             //  "GET", "POST", ...
-    const char *host;               //  Host header value, e.g. bedrock-runtime.us-east-1.amazonaws.com
+    const char *host;               //  Host value: bedrock-runtime.REGION.amazonaws.com
     const char *path;               //  path as sent on the wire (already URI-encoded once)
     const char *query;              //  query string without '?', or NULL
     const void *payload;            //  request body, or NULL
