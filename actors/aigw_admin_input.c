@@ -1,5 +1,6 @@
 /*  aigw_admin_input: validation of admin API input; pure functions. */
 #include "aigw_admin_input.h"
+#include "aigw_hex.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -448,18 +449,6 @@ aigw_admin_cursor_decode (const char *cursor, char time[AIGW_ADMIN_TIME_SIZE],
     return 0;
 }
 
-static int
-s_hexval (char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 //  True when the LEN bytes at TEXT are valid UTF-8 (no overlongs, no
 //  surrogates, nothing past U+10FFFF).
 static bool
@@ -513,8 +502,8 @@ s_url_decode (const char *text, size_t len)
                 free (out);
                 return NULL;
             }
-            int hi = s_hexval (text[i + 1]);
-            int lo = s_hexval (text[i + 2]);
+            int hi = aigw_hex_digit (text[i + 1]);
+            int lo = aigw_hex_digit (text[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 free (out);
                 return NULL;

@@ -1,5 +1,6 @@
 /*  aigw_auth: credentials to principals; PostgreSQL-backed API keys. */
 #include "aigw_auth.h"
+#include "aigw_hex.h"
 #include "aigw_log.h"
 
 #include "aigw_jwt.h"
@@ -151,17 +152,6 @@ bool
 aigw_auth_permits (const char *permissions, const char *permission)
 {
     return permissions && (aigw_list_has (permissions, "*") || aigw_list_has (permissions, permission));
-}
-
-static void
-s_hex (const unsigned char *bytes, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * len] = 0;
 }
 
 //  Fill ENV from P, or answer it: 401 revoked or expired, 403 without the
@@ -608,7 +598,7 @@ s_handle (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     OPENSSL_cleanse (env->credential, strlen (env->credential));
     aigw_envelope_set (&env->credential, NULL);
     char hex[65];
-    s_hex (digest, 32, hex);
+    aigw_hex_encode (digest, 32, hex);
 
     const s_principal_t *p = (const s_principal_t *) zhashx_lookup (self->fixed, hex);
     int64_t now = aigw_now_ms ();
@@ -750,13 +740,13 @@ s_self_new (const aigw_config_t *config, const char *endpoint)
                                             ck->role, aigw_auth_role_permissions (ck->role));
         zstr_free (&key_id);
         p->rpm = ck->rpm;
-        s_hex (ck->sha256, 32, hex);
+        aigw_hex_encode (ck->sha256, 32, hex);
         zhashx_update (self->fixed, hex, p);
     }
     if (config->master_key && *config->master_key) {
         s_principal_t *p = s_principal_new ("master", "master", "master", "*", "*", "admin", "*");
         p->rpm = config->master_rpm;
-        s_hex (config->master_sha256, 32, hex);
+        aigw_hex_encode (config->master_sha256, 32, hex);
         zhashx_update (self->fixed, hex, p);
     }
     self->state = config->database_url && *config->database_url ? S_DB_DOWN : S_DB_NONE;
@@ -837,7 +827,7 @@ s_test_resolve (self_t *self, aigw_envelope_t *env)
     aigw_config_hash_secret (env->credential, digest);
     aigw_envelope_set (&env->credential, NULL);
     char hex[65];
-    s_hex (digest, 32, hex);
+    aigw_hex_encode (digest, 32, hex);
     const s_principal_t *p = (const s_principal_t *) zhashx_lookup (self->fixed, hex);
     if (!p)
         p = (const s_principal_t *) zhashx_lookup (self->cache, hex);
@@ -858,7 +848,7 @@ aigw_auth_bench_cached (int iterations)
     unsigned char digest[32];
     char hex[65];
     aigw_config_hash_secret (secret, digest);
-    s_hex (digest, 32, hex);
+    aigw_hex_encode (digest, 32, hex);
     s_principal_t *p = s_principal_new ("key", "3f0c7a52-1111-4c3b-9b1e-5a3f2f0a9d11",
                                         "bench", "0b8f3c3e-2222-4f7e-8c49-2b9e0f7d6a01",
                                         "acme", "developer",
@@ -875,7 +865,7 @@ aigw_auth_bench_cached (int iterations)
         aigw_config_hash_secret (env->credential, digest);
         OPENSSL_cleanse (env->credential, strlen (env->credential));
         aigw_envelope_set (&env->credential, NULL);
-        s_hex (digest, 32, hex);
+        aigw_hex_encode (digest, 32, hex);
         s_principal_t *hit = (s_principal_t *) zhashx_lookup (self->cache, hex);
         assert (hit && aigw_now_ms () - hit->fetched_ms < self->cache_ttl_ms);
         s_apply (self, env, hit);
@@ -966,7 +956,7 @@ aigw_auth_test (bool verbose)
     unsigned char digest[32];
     char hex[65];
     aigw_config_hash_secret ("sk-db-key", digest);
-    s_hex (digest, 32, hex);
+    aigw_hex_encode (digest, 32, hex);
     s_principal_t *p = s_principal_new ("key", "k1", "n", "t1", "tenant", "viewer",
                                         aigw_auth_role_permissions ("viewer"));
     p->fetched_ms = aigw_now_ms ();

@@ -1,5 +1,6 @@
 /*  aigw_cache: exact-match cache with TTL and a memory cap (LRU). */
 #include "aigw_cache.h"
+#include "aigw_hex.h"
 #include "aigw_log.h"
 
 #include <jansson.h>
@@ -125,12 +126,7 @@ aigw_cache_key (const aigw_envelope_t *env, char out[AIGW_CACHE_KEY_LEN + 1])
     EVP_DigestFinal_ex (ctx, digest, &len);
     EVP_MD_CTX_free (ctx);
     free (canonical);
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = digits[digest[i] >> 4];
-        out[2 * i + 1] = digits[digest[i] & 15];
-    }
-    out[AIGW_CACHE_KEY_LEN] = 0;
+    aigw_hex_encode (digest, sizeof digest, out);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /*  aigw_keys: API key secrets (see aigw_keys.h). */
 #include "aigw_keys.h"
+#include "aigw_hex.h"
 #include "aigw_config.h"
 
 #include <assert.h>
@@ -9,18 +10,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+//  Digits a generated secret may hold (lowercase only).
 static const char s_hex_digits[] = "0123456789abcdef";
-
-//  Writes LEN bytes of BYTES as lowercase hex into OUT (2 * LEN + 1 bytes).
-static void
-s_hex (const unsigned char *bytes, size_t len, char *out)
-{
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = s_hex_digits[bytes[i] >> 4];
-        out[2 * i + 1] = s_hex_digits[bytes[i] & 15];
-    }
-    out[2 * len] = 0;
-}
 
 //  Generate a new secret and its prefix. Returns 0, or -1 with both empty.
 int
@@ -35,7 +26,7 @@ aigw_keys_generate (char secret[AIGW_KEY_SECRET_LEN + 1], char prefix[AIGW_KEY_P
     }
     size_t scheme = strlen (AIGW_KEY_SCHEME);
     memcpy (secret, AIGW_KEY_SCHEME, scheme);
-    s_hex (random, sizeof random, secret + scheme);
+    aigw_hex_encode (random, sizeof random, secret + scheme);
     OPENSSL_cleanse (random, sizeof random);
     memcpy (prefix, secret, AIGW_KEY_PREFIX_LEN);
     prefix[AIGW_KEY_PREFIX_LEN] = 0;
@@ -56,7 +47,7 @@ aigw_keys_hash_hex (const char *secret, char out[AIGW_KEY_HASH_HEX_LEN + 1])
 {
     unsigned char hash[AIGW_KEY_HASH_LEN];
     aigw_keys_hash (secret, hash);
-    s_hex (hash, sizeof hash, out);
+    aigw_hex_encode (hash, sizeof hash, out);
 }
 
 //  True if SECRET looks like a generated secret.

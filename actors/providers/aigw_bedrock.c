@@ -2,6 +2,7 @@
     OpenAI chat <-> Bedrock Converse translation. Written from AWS's
     published descriptions of each format. */
 #include "aigw_bedrock.h"
+#include "aigw_hex.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -104,18 +105,6 @@ s_err (char *err, size_t err_size, const char *fmt, ...)
 //  --------------------------------------------------------------------
 //  SigV4
 
-//  Lowercase hex of LEN bytes into OUT (2*LEN+1 bytes).
-static void
-s_hex (const unsigned char *bytes, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * len] = 0;
-}
-
 //  Hex SHA-256 of LEN bytes into OUT. Returns 0 or -1.
 static int
 s_sha256_hex (const void *data, size_t len, char out[AIGW_BEDROCK_SHA256_HEX_SIZE])
@@ -125,7 +114,7 @@ s_sha256_hex (const void *data, size_t len, char out[AIGW_BEDROCK_SHA256_HEX_SIZ
     if (!EVP_Digest (data ? data : "", len, digest, &digest_len, EVP_sha256 (), NULL)
         || digest_len != SHA256_DIGEST_LENGTH)
         return -1;
-    s_hex (digest, sizeof digest, out);
+    aigw_hex_encode (digest, sizeof digest, out);
     return 0;
 }
 
@@ -165,19 +154,6 @@ s_uri_encode (s_buf_t *buf, const char *data, size_t len, bool keep_slash)
     }
 }
 
-//  Value of hex digit C, or -1.
-static int
-s_hexval (char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 //  Append LEN bytes percent-decoded then re-encoded per SigV4, so that a
 //  query already encoded by any convention signs canonically.
 static void
@@ -187,7 +163,7 @@ s_uri_reencode (s_buf_t *buf, const char *data, size_t len)
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
         if (data[i] == '%' && i + 2 < len
-            && (hi = s_hexval (data[i + 1])) >= 0 && (lo = s_hexval (data[i + 2])) >= 0) {
+            && (hi = aigw_hex_digit (data[i + 1])) >= 0 && (lo = aigw_hex_digit (data[i + 2])) >= 0) {
             s_buf_chr (&raw, (char) (hi * 16 + lo));
             i += 2;
         }
@@ -446,7 +422,7 @@ aigw_bedrock_sign (const aigw_bedrock_creds_t *creds, const aigw_bedrock_request
             rc = s_hmac (key, sizeof key, to_sign.data, to_sign.len, signature);
         OPENSSL_cleanse (key, sizeof key);
         if (rc == 0) {
-            s_hex (signature, sizeof signature, out->signature);
+            aigw_hex_encode (signature, sizeof signature, out->signature);
             int n = snprintf (out->authorization, sizeof out->authorization,
                               "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, "
                               "Signature=%s",

@@ -1,0 +1,17 @@
+/*  aigw_hex: lowercase hexadecimal, for hashes shown as text (key hashes,
+    cache keys, SigV4) and percent-decoding. */
+#ifndef AIGW_HEX_H_INCLUDED
+#define AIGW_HEX_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+//  Write LEN bytes as lowercase hex into OUT, which holds 2 * LEN + 1.
+void aigw_hex_encode (const unsigned char *bytes, size_t len, char *out);
+
+//  Value of the hex digit C, or -1 if C is not one.
+int aigw_hex_digit (char c);
+
+void aigw_hex_test (bool verbose);
+
+#endif
