@@ -404,6 +404,25 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
     }
 }
 
+//  Send ENV into the pipeline (its first stage, auth) and relay the answer
+//  to the client until its last message or the deadline. Destroys *ENV_P.
+static void
+s_dispatch (s_http_t *http, aigw_envelope_t **env_p)
+{
+    size_t size;
+    char *data = aigw_envelope_encode (*env_p, &size);
+    int64_t deadline = (*env_p)->deadline_ms;
+    aigw_envelope_destroy (env_p);
+    if (!data) {
+        s_send_error (http, 500, "server_error", "encode_failed", NULL, "Internal error.",
+                      NULL);
+        return;
+    }
+    aigw_slot_t *slot = aigw_edge_io_request (http->edge->io, "auth", deadline, &data, size);
+    s_relay (http, slot, deadline);
+    aigw_slot_destroy (&slot);
+}
+
 //  POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models.
 static int
 s_handle_v1 (struct mg_connection *conn, void *cbdata)
@@ -456,18 +475,7 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
             aigw_envelope_take_body (env, body, body_len);
             body = NULL;
         }
-        size_t size;
-        char *data = aigw_envelope_encode (env, &size);
-        int64_t deadline = env->deadline_ms;
-        aigw_envelope_destroy (&env);
-        if (!data)
-            s_send_error (&http, 500, "server_error", "encode_failed", NULL,
-                          "Internal error.", NULL);
-        else {
-            aigw_slot_t *slot = aigw_edge_io_request (edge->io, "auth", deadline, &data, size);
-            s_relay (&http, slot, deadline);
-            aigw_slot_destroy (&slot);
-        }
+        s_dispatch (&http, &env);
     }
     free (body);
     free (model);
@@ -517,18 +525,7 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
             aigw_envelope_take_body (env, body, body_len);
             body = NULL;
         }
-        size_t size;
-        char *data = aigw_envelope_encode (env, &size);
-        int64_t deadline = env->deadline_ms;
-        aigw_envelope_destroy (&env);
-        if (!data)
-            s_send_error (&http, 500, "server_error", "encode_failed", NULL, "Internal error.",
-                          NULL);
-        else {
-            aigw_slot_t *slot = aigw_edge_io_request (edge->io, "auth", deadline, &data, size);
-            s_relay (&http, slot, deadline);
-            aigw_slot_destroy (&slot);
-        }
+        s_dispatch (&http, &env);
     }
     free (body);
     aigw_edge_metrics_record (edge->metrics, http.route, http.status,
