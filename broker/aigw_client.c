@@ -3,6 +3,7 @@
     Requests hand the caller's buffer to ZeroMQ without a copy; a reply's
     envelope is received in place as a zframe_t. */
 #include "aigw_client.h"
+#include "aigw_bp.h"
 #include "aigw_broker.h"
 #include "aigw_log.h"
 #include "aigw_worker.h"
@@ -10,7 +11,6 @@
 #include <errno.h>
 #include <inttypes.h>
 
-#define S_SMALL_FRAMES 4        //  frames before the last: header cmd rid flags/status
 #define S_NUMBER_SIZE 24        //  bytes for a decimal int64
 #define S_COPY_MAX 32           //  payloads this small are copied, not handed over
 #define S_STATUS_DIGITS_MAX 3   //  an HTTP status has three digits
@@ -166,50 +166,6 @@ aigw_client_event_destroy (aigw_client_event_t **self_p)
     *self_p = NULL;
 }
 
-//  Receive one message: the first S_SMALL_FRAMES frames into FRAMES, the
-//  next into *LAST, and discard any beyond (then *OVERSIZED). Returns the
-//  frame count, 0 if none waits, -1 on error.
-static int
-s_recv (void *handle, zmq_msg_t *frames, zframe_t **last, bool *oversized)
-{
-    zmq_msg_init (&frames[0]);
-    if (zmq_msg_recv (&frames[0], handle, ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (&frames[0]);
-        return errno == EAGAIN ? 0 : -1;
-    }
-    int count = 1;
-    bool more = zmq_msg_more (&frames[0]);
-    while (more) {
-        if (count < S_SMALL_FRAMES) {
-            zmq_msg_init (&frames[count]);
-            if (zmq_msg_recv (&frames[count], handle, 0) == -1) {
-                zmq_msg_close (&frames[count]);
-                *oversized = true;
-                break;
-            }
-            more = zmq_msg_more (&frames[count]);
-        }
-        else if (count == S_SMALL_FRAMES) {
-            *last = zframe_recv (handle);
-            if (!*last) {
-                *oversized = true;
-                break;
-            }
-            more = zframe_more (*last);
-        }
-        else {
-            zmq_msg_t scratch;
-            zmq_msg_init (&scratch);
-            int rc = zmq_msg_recv (&scratch, handle, 0);
-            more = rc != -1 && zmq_msg_more (&scratch);
-            zmq_msg_close (&scratch);
-            *oversized = true;
-        }
-        count++;
-    }
-    return count;
-}
-
 //  A copy of MSG as a string, or NULL.
 static char *
 s_msg_strdup (zmq_msg_t *msg)
@@ -244,7 +200,7 @@ s_event_new (byte cmd, zmq_msg_t *frames, int count, zframe_t **last)
         return NULL;
     event->type = cmd;
     bool valid = false;
-    if (cmd == AIGW_BP_CLIENT_REPLY && count == S_SMALL_FRAMES + 1
+    if (cmd == AIGW_BP_CLIENT_REPLY && count == AIGW_BP_SMALL_FRAMES + 1
         && zmq_msg_size (&frames[3]) == 1) {
         event->request_id = s_msg_strdup (&frames[2]);
         event->last = (*(byte *) zmq_msg_data (&frames[3]) & AIGW_REPLY_LAST) != 0;
@@ -252,7 +208,7 @@ s_event_new (byte cmd, zmq_msg_t *frames, int count, zframe_t **last)
         *last = NULL;
         valid = event->request_id != NULL;
     }
-    else if (cmd == AIGW_BP_CLIENT_ERROR && count == S_SMALL_FRAMES + 1) {
+    else if (cmd == AIGW_BP_CLIENT_ERROR && count == AIGW_BP_SMALL_FRAMES + 1) {
         event->request_id = s_msg_strdup (&frames[2]);
         event->status = s_msg_status (&frames[3]);
         event->last = true;
@@ -274,15 +230,15 @@ aigw_client_recv (aigw_client_t *self)
     assert (self);
     void *handle = zsock_resolve (self->sock);
     while (true) {
-        zmq_msg_t frames[S_SMALL_FRAMES];
+        zmq_msg_t frames[AIGW_BP_SMALL_FRAMES];
         zframe_t *last = NULL;
         bool oversized = false;
-        int count = s_recv (handle, frames, &last, &oversized);
+        int count = aigw_bp_recv (handle, frames, &last, &oversized);
         if (count <= 0)
             return NULL;
         self->heard_at = zclock_mono ();
         aigw_client_event_t *event = NULL;
-        int small = count < S_SMALL_FRAMES ? count : S_SMALL_FRAMES;
+        int small = count < AIGW_BP_SMALL_FRAMES ? count : AIGW_BP_SMALL_FRAMES;
         if (oversized || count < 2 || zmq_msg_size (&frames[0]) != AIGW_BP_HEADER_SIZE
             || memcmp (zmq_msg_data (&frames[0]), AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE)
             || zmq_msg_size (&frames[1]) != 1)

@@ -4,6 +4,7 @@
     a zframe_t (received in place, so over inproc it is the very buffer the
     client sent). Replies hand the caller's buffer to ZeroMQ without a copy. */
 #include "aigw_worker.h"
+#include "aigw_bp.h"
 #include "aigw_broker.h"
 #include "aigw_log.h"
 
@@ -11,7 +12,6 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#define S_SMALL_FRAMES 4        //  frames before the envelope: header cmd client rid
 #define S_HOSTNAME_MAX 64       //  bytes of the host name in a worker id
 #define S_WORKER_ID_SIZE (AIGW_BROKER_WORKER_ID_MAX + 1)
 #define S_CREDIT_SIZE 16        //  bytes for the decimal credit
@@ -200,50 +200,6 @@ aigw_job_destroy (aigw_job_t **self_p)
     *self_p = NULL;
 }
 
-//  Receive one message: the first S_SMALL_FRAMES frames into FRAMES, the
-//  next (the envelope) into *ENVELOPE, and discard any beyond (then
-//  *OVERSIZED). Returns the frame count, 0 if none waits, -1 on error.
-static int
-s_recv (void *handle, zmq_msg_t *frames, zframe_t **envelope, bool *oversized)
-{
-    zmq_msg_init (&frames[0]);
-    if (zmq_msg_recv (&frames[0], handle, ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (&frames[0]);
-        return errno == EAGAIN ? 0 : -1;
-    }
-    int count = 1;
-    bool more = zmq_msg_more (&frames[0]);
-    while (more) {
-        if (count < S_SMALL_FRAMES) {
-            zmq_msg_init (&frames[count]);
-            if (zmq_msg_recv (&frames[count], handle, 0) == -1) {
-                zmq_msg_close (&frames[count]);
-                *oversized = true;
-                break;
-            }
-            more = zmq_msg_more (&frames[count]);
-        }
-        else if (count == S_SMALL_FRAMES) {
-            *envelope = zframe_recv (handle);
-            if (!*envelope) {
-                *oversized = true;
-                break;
-            }
-            more = zframe_more (*envelope);
-        }
-        else {
-            zmq_msg_t scratch;
-            zmq_msg_init (&scratch);
-            int rc = zmq_msg_recv (&scratch, handle, 0);
-            more = rc != -1 && zmq_msg_more (&scratch);
-            zmq_msg_close (&scratch);
-            *oversized = true;
-        }
-        count++;
-    }
-    return count;
-}
-
 //  Build a job from a REQUEST's frames, taking ENVELOPE. Returns NULL if
 //  the frames are malformed (ENVELOPE is then left to the caller).
 static aigw_job_t *
@@ -274,22 +230,22 @@ aigw_worker_recv (aigw_worker_t *self)
     assert (self);
     void *handle = zsock_resolve (self->sock);
     while (true) {
-        zmq_msg_t frames[S_SMALL_FRAMES];
+        zmq_msg_t frames[AIGW_BP_SMALL_FRAMES];
         zframe_t *envelope = NULL;
         bool oversized = false;
-        int count = s_recv (handle, frames, &envelope, &oversized);
+        int count = aigw_bp_recv (handle, frames, &envelope, &oversized);
         if (count <= 0)
             return NULL;
         s_heard (self);
         aigw_job_t *job = NULL;
-        int small = count < S_SMALL_FRAMES ? count : S_SMALL_FRAMES;
+        int small = count < AIGW_BP_SMALL_FRAMES ? count : AIGW_BP_SMALL_FRAMES;
         if (oversized || count < 2 || zmq_msg_size (&frames[0]) != AIGW_BP_HEADER_SIZE
             || memcmp (zmq_msg_data (&frames[0]), AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE)
             || zmq_msg_size (&frames[1]) != 1)
             aigw_debug ("worker %s: malformed message dropped", self->worker_id);
         else {
             byte cmd = *(byte *) zmq_msg_data (&frames[1]);
-            if (cmd == AIGW_BP_WORKER_REQUEST && count == S_SMALL_FRAMES + 1) {
+            if (cmd == AIGW_BP_WORKER_REQUEST && count == AIGW_BP_SMALL_FRAMES + 1) {
                 job = s_job_new (frames, &envelope);
                 if (!job)
                     aigw_debug ("worker %s: malformed request dropped", self->worker_id);

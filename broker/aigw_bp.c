@@ -1,0 +1,43 @@
+/*  aigw_bp: AIGW-BP/1 wire helpers shared by worker and client. */
+#include "aigw_bp.h"
+
+int
+aigw_bp_recv (void *handle, zmq_msg_t *frames, zframe_t **last, bool *oversized)
+{
+    zmq_msg_init (&frames[0]);
+    if (zmq_msg_recv (&frames[0], handle, ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close (&frames[0]);
+        return errno == EAGAIN ? 0 : -1;
+    }
+    int count = 1;
+    bool more = zmq_msg_more (&frames[0]);
+    while (more) {
+        if (count < AIGW_BP_SMALL_FRAMES) {
+            zmq_msg_init (&frames[count]);
+            if (zmq_msg_recv (&frames[count], handle, 0) == -1) {
+                zmq_msg_close (&frames[count]);
+                *oversized = true;
+                break;
+            }
+            more = zmq_msg_more (&frames[count]);
+        }
+        else if (count == AIGW_BP_SMALL_FRAMES) {
+            *last = zframe_recv (handle);
+            if (!*last) {
+                *oversized = true;
+                break;
+            }
+            more = zframe_more (*last);
+        }
+        else {
+            zmq_msg_t scratch;
+            zmq_msg_init (&scratch);
+            int rc = zmq_msg_recv (&scratch, handle, 0);
+            more = rc != -1 && zmq_msg_more (&scratch);
+            zmq_msg_close (&scratch);
+            *oversized = true;
+        }
+        count++;
+    }
+    return count;
+}
