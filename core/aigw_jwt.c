@@ -16,6 +16,7 @@
     Limits: token size, JWKS size, key count, JSON depth and claim length are
     all capped; numbers in date claims must fit a sane range. */
 #include "aigw_jwt.h"
+#include "aigw_json.h"
 #include "aigw_log.h"
 
 #include <assert.h>
@@ -196,42 +197,12 @@ s_b64url_decode_json (json_t *value, size_t max, size_t *out_len)
     return out;
 }
 
-//  True if the JSON text TEXT (LEN bytes) nests objects and arrays no more
-//  than MAX deep. Runs before the parser, so deep input costs nothing.
-static bool
-s_json_depth_ok (const unsigned char *text, size_t len, int max)
-{
-    int depth = 0;
-    bool in_string = false;
-    bool escaped = false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = text[i];
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-        }
-        else if (c == '"')
-            in_string = true;
-        else if (c == '{' || c == '[') {
-            if (++depth > max)
-                return false;
-        }
-        else if (c == '}' || c == ']')
-            depth--;
-    }
-    return true;
-}
-
 //  Parse LEN bytes of JSON that must be an object, depth-capped and with
 //  duplicate keys refused. Returns a new reference, or NULL.
 static json_t *
 s_json_object (const unsigned char *text, size_t len)
 {
-    if (!s_json_depth_ok (text, len, S_JSON_DEPTH_MAX))
+    if (!aigw_json_depth_ok ((const char *) text, len, S_JSON_DEPTH_MAX))
         return NULL;
     json_error_t error;
     json_t *root = json_loadb ((const char *) text, len, S_JSON_FLAGS, &error);
@@ -1014,7 +985,7 @@ aigw_jwt_verify (aigw_jwt_t *self, const char *token, int64_t now,
         s_fail (err, err_size, "malformed token");
         goto done;
     }
-    if (!s_json_depth_ok (buffer, size, S_JSON_DEPTH_MAX)) {
+    if (!aigw_json_depth_ok ((const char *) buffer, size, S_JSON_DEPTH_MAX)) {
         s_fail (err, err_size, "header too deep");
         goto done;
     }
@@ -1052,7 +1023,7 @@ aigw_jwt_verify (aigw_jwt_t *self, const char *token, int64_t now,
         s_fail (err, err_size, "malformed token");
         goto done;
     }
-    if (!s_json_depth_ok (buffer, size, S_JSON_DEPTH_MAX)) {
+    if (!aigw_json_depth_ok ((const char *) buffer, size, S_JSON_DEPTH_MAX)) {
         s_fail (err, err_size, "payload too deep");
         goto done;
     }

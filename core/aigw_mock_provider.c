@@ -15,6 +15,7 @@
         mock:hang            send nothing until the client goes away
         mock:die_after=N     send N content chunks, then drop the connection */
 #include "aigw_mock_provider.h"
+#include "aigw_json.h"
 #include "aigw_log.h"
 
 #include <civetweb.h>
@@ -554,35 +555,6 @@ s_content_words (json_t *content)
     return words;
 }
 
-//  Checks that TEXT nests objects and arrays no deeper than the cap, so
-//  the recursive parser cannot exhaust a small worker stack. Returns 0 or -1.
-static int
-s_json_depth_check (const char *text, size_t len)
-{
-    int depth = 0;
-    bool in_string = false, escaped = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-        }
-        else if (c == '"')
-            in_string = true;
-        else if (c == '{' || c == '[') {
-            if (++depth > AIGW_MOCK_JSON_DEPTH_MAX)
-                return -1;
-        }
-        else if (c == '}' || c == ']')
-            depth--;
-    }
-    return 0;
-}
-
 //  ---------------------------------------------------------------------
 //  Answers
 
@@ -790,7 +762,7 @@ s_parse_object (s_buf_t *body, s_error_t *error)
 {
     const char *text = body->data + body->head;
     size_t len = body->size - body->head;
-    if (s_json_depth_check (text, len) != 0) {
+    if (!aigw_json_depth_ok (text, len, AIGW_MOCK_JSON_DEPTH_MAX)) {
         s_error_set (error, 400, "invalid_request_error", NULL, NULL,
                      "JSON nests deeper than %d levels", AIGW_MOCK_JSON_DEPTH_MAX);
         return NULL;
