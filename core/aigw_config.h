@@ -31,6 +31,13 @@
 #define AIGW_DEFAULT_MAX_HOST_CONNECTIONS 256
 #define AIGW_DEFAULT_OPENAI_BASE_URL "https://api.openai.com/v1"
 #define AIGW_DEFAULT_ANTHROPIC_BASE_URL "https://api.anthropic.com"
+#define AIGW_DEFAULT_GEMINI_BASE_URL "https://generativelanguage.googleapis.com"
+#define AIGW_DEFAULT_ROUTER_STRATEGY "weighted"
+#define AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS 3
+#define AIGW_DEFAULT_ROUTER_RETRY_BASE_MS 100
+#define AIGW_DEFAULT_ROUTER_RETRY_CAP_MS 2000
+#define AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS 60000
+#define AIGW_DEFAULT_REPORT_MS 1000
 #define AIGW_DEFAULT_ROLE "developer"
 #define AIGW_DEFAULT_LOG_LEVEL "info"
 #define AIGW_DEFAULT_DB_POOL_SIZE 4
@@ -44,6 +51,8 @@
 #define AIGW_CONFIG_MAX_KEYS 1024
 #define AIGW_CONFIG_MAX_RULES 256
 #define AIGW_CONFIG_MAX_MODELS 256
+#define AIGW_CONFIG_MAX_DEPLOYMENTS 16   //  per model in the file (the router holds 64)
+#define AIGW_CONFIG_MAX_FALLBACKS 8
 #define AIGW_CONFIG_ERR_MAX 512
 #define AIGW_CONFIG_FILE_MAX_BYTES (4 * 1024 * 1024)
 
@@ -63,11 +72,36 @@ typedef struct {
     char *pattern;              //  PCRE2 pattern, validated at load
 } aigw_config_rule_t;
 
-//  One model the gateway serves.
+//  One deployment of a model: an upstream that can serve it.
+typedef struct {
+    char *id;                   //  unique across the file; default "MODEL/INDEX"
+    char *provider;             //  adapter name (aigw_adapter_known)
+    char *model;                //  upstream model, Azure deployment or Bedrock model id; default = model name
+    char *base_url;             //  NULL = the provider's configured default
+    char *api_key;              //  secret written in the file, never logged; NULL = from api_key_env
+    char *api_key_env;          //  environment variable holding the key; NULL = provider default
+    char *api_version;          //  Azure api-version, NULL = adapter default
+    char *region;               //  Bedrock region, NULL = AWS_REGION or us-east-1
+    int64_t weight;             //  share under the weighted strategy, default 1
+    int64_t priority;           //  tier, 0 first; later tiers are fallbacks
+    int64_t rpm;                //  capacity in requests per minute, 0 = unlimited
+    int64_t tpm;                //  capacity in tokens per minute, 0 = unlimited
+    double price_in;            //  USD per million input tokens
+    double price_out;           //  USD per million output tokens
+} aigw_config_deployment_t;
+
+//  One model the gateway serves. The short form (provider, upstream_model)
+//  is one deployment; the long form lists deployments. provider and
+//  upstream_model always mirror deployments[0].
 typedef struct {
     char *name;                 //  name clients ask for
-    char *provider;             //  "openai" or "anthropic" (more in later issues)
-    char *upstream_model;       //  model name sent upstream, default = name
+    char *provider;             //  deployments[0].provider
+    char *upstream_model;       //  deployments[0].model
+    char *strategy;             //  weighted, least_latency, least_in_flight, lowest_cost; NULL = router.strategy
+    aigw_config_deployment_t deployments[AIGW_CONFIG_MAX_DEPLOYMENTS]; //  at least one
+    int deployment_count;       //  entries used in deployments
+    char *fallbacks[AIGW_CONFIG_MAX_FALLBACKS]; //  models tried next, in order
+    int fallback_count;         //  entries used in fallbacks
 } aigw_config_model_t;
 
 typedef struct {
@@ -122,8 +156,33 @@ typedef struct {
     char *openai_api_key;       //  OPENAI_API_KEY, never logged
     char *anthropic_base_url;   //  ANTHROPIC_BASE_URL
     char *anthropic_api_key;    //  ANTHROPIC_API_KEY, never logged
+    char *gemini_base_url;      //  GEMINI_BASE_URL
+    char *gemini_api_key;       //  GEMINI_API_KEY, never logged
+    char *azure_base_url;       //  AZURE_OPENAI_ENDPOINT: https://NAME.openai.azure.com
+    char *azure_api_key;        //  AZURE_OPENAI_API_KEY, never logged
+    char *azure_api_version;    //  AZURE_OPENAI_API_VERSION, NULL = adapter default
+    char *bedrock_base_url;     //  BEDROCK_BASE_URL, NULL = https://bedrock-runtime.REGION.amazonaws.com
+    char *aws_region;           //  AWS_REGION, NULL = us-east-1
+    char *aws_access_key_id;    //  AWS_ACCESS_KEY_ID
+    char *aws_secret_access_key; //  AWS_SECRET_ACCESS_KEY, never logged
+    char *aws_session_token;    //  AWS_SESSION_TOKEN, never logged
     int64_t connect_timeout_ms; //  upstream TCP/TLS connect deadline
     int max_host_connections;   //  upstream connections per host
+
+    //  router: how the provider actor picks, retries and falls back
+    char *router_strategy;      //  default strategy for models without one
+    int router_max_attempts;    //  upstream attempts per request, retries and fallbacks included
+    int64_t router_retry_base_ms; //  backoff base (full jitter, doubled per retry)
+    int64_t router_retry_cap_ms; //  longest backoff between attempts
+    int64_t first_token_timeout_ms; //  a stream's first byte (or a whole answer's headers) must come within this
+    int64_t router_report_ms;   //  how often a provider process reports its health to the broker
+    int breaker_consecutive_failures; //  router.breaker.consecutive_failures
+    double breaker_error_rate;  //  router.breaker.error_rate
+    int breaker_window_size;    //  router.breaker.window_size
+    int64_t breaker_window_ms;  //  router.breaker.window_ms
+    int breaker_min_samples;    //  router.breaker.min_samples
+    int64_t breaker_cooldown_ms; //  router.breaker.cooldown_ms
+    int64_t breaker_cooldown_max_ms; //  router.breaker.cooldown_max_ms
     aigw_config_model_t models[AIGW_CONFIG_MAX_MODELS]; //  models served
     int model_count;            //  entries used in models
 

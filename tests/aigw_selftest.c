@@ -27,6 +27,9 @@ AIGW_SELFTEST (breaker)
 AIGW_SELFTEST (router)
 AIGW_SELFTEST (anthropic)
 AIGW_SELFTEST (bedrock)
+AIGW_SELFTEST (adapter)
+AIGW_SELFTEST (azure)
+AIGW_SELFTEST (health)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -47,6 +50,8 @@ main (int argc, char **argv)
         {"breaker", aigw_breaker_test},     {"router", aigw_router_test},
         {"anthropic", aigw_anthropic_test},
         {"bedrock", aigw_bedrock_test},
+        {"adapter", aigw_adapter_test},     {"azure", aigw_azure_test},
+        {"health", aigw_health_test},
     };
     const char *only = NULL;
     bool verbose = false;

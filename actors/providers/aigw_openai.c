@@ -1,5 +1,6 @@
 /*  aigw_openai: OpenAI wire-format helpers. */
 #include "aigw_openai.h"
+#include "aigw_adapter.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -71,6 +72,134 @@ aigw_openai_with_model (const char *body, size_t len, const char *model, size_t 
     return result;
 }
 
+//  --------------------------------------------------------------------------
+//  The OpenAI adapter, also serving OpenAI-compatible servers
+
+//  Stream state: bytes of a partial event, and whether [DONE] passed.
+struct _aigw_adapter_stream_t {
+    char *pending;              //  bytes not yet forming a whole event
+    size_t pending_len;         //  bytes in pending
+    bool done;                  //  [DONE] seen
+};
+
+//  Fill OUT with URL, headers and BODY (model replaced by UP->model).
+//  Shared with the Azure adapter, which passes its own URL and key header.
+int
+aigw_openai_build (const aigw_upstream_t *up, const char *url, const char *key_header,
+                   const char *key_value, const char *body, size_t len,
+                   aigw_upstream_request_t *out, char *err, size_t err_size)
+{
+    if (strlen (url) >= sizeof out->url) {
+        snprintf (err, err_size, "The upstream URL is too long.");
+        return -1;
+    }
+    snprintf (out->url, sizeof out->url, "%s", url);
+    out->body = up->model ? aigw_openai_with_model (body, len, up->model, &out->body_len)
+                          : NULL;
+    if (!out->body) {
+        if (!(out->body = malloc (len + 1)))
+            return -1;
+        memcpy (out->body, body, len);
+        out->body[len] = '\0';
+        out->body_len = len;
+    }
+    if (aigw_upstream_request_header (out, "Content-Type", "application/json"))
+        return -1;
+    if (key_value && *key_value && aigw_upstream_request_header (out, key_header, key_value))
+        return -1;
+    return 0;
+}
+
+static int
+s_openai_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body,
+                  size_t len, aigw_upstream_request_t *out, char *err, size_t err_size)
+{
+    const char *path = aigw_openai_path (kind);
+    if (!path || kind == AIGW_KIND_MODELS)
+        return 1;
+    const char *base = up->base_url ? up->base_url : aigw_adapter_default_base_url ("openai");
+    char url[AIGW_ADAPTER_URL_MAX];
+    if ((size_t) snprintf (url, sizeof url, "%s%s", base, path) >= sizeof url) {
+        snprintf (err, err_size, "The upstream URL is too long.");
+        return -1;
+    }
+    char bearer[1024] = "";
+    if (up->api_key && *up->api_key)
+        snprintf (bearer, sizeof bearer, "Bearer %s", up->api_key);
+    int rc = aigw_openai_build (up, url, "Authorization", bearer, body, len, out, err,
+                                err_size);
+    explicit_bzero (bearer, sizeof bearer);
+    return rc;
+}
+
+//  A 2xx OpenAI answer needs no translation: copied as it came.
+char *
+aigw_openai_response (aigw_kind_t kind, const char *body, size_t len, const char *model,
+                   size_t *out_len, char *err, size_t err_size)
+{
+    char *copy = malloc (len + 1);
+    if (!copy)
+        return NULL;
+    memcpy (copy, body, len);
+    copy[len] = '\0';
+    *out_len = len;
+    return copy;
+}
+
+aigw_adapter_stream_t *
+aigw_openai_stream_new (const char *model, const char *id)
+{
+    return calloc (1, sizeof (aigw_adapter_stream_t));
+}
+
+//  Pass whole SSE events through; a partial one waits for its end.
+int
+aigw_openai_stream_feed (aigw_adapter_stream_t *self, const char *data, size_t len, char **out,
+                      size_t *out_len, char *err, size_t err_size)
+{
+    if (aigw_adapter_append (&self->pending, &self->pending_len, data, len))
+        return -1;
+    size_t used = 0, end;
+    while ((end = aigw_openai_sse_event_end (self->pending + used, self->pending_len - used))) {
+        if (aigw_openai_sse_is_done (self->pending + used, end))
+            self->done = true;
+        used += end;
+    }
+    if (used && aigw_adapter_append (out, out_len, self->pending, used))
+        return -1;
+    memmove (self->pending, self->pending + used, self->pending_len - used);
+    self->pending_len -= used;
+    return 0;
+}
+
+bool
+aigw_openai_stream_done (aigw_adapter_stream_t *self)
+{
+    return self->done;
+}
+
+void
+aigw_openai_stream_destroy (aigw_adapter_stream_t **self_p)
+{
+    if (!*self_p)
+        return;
+    free ((*self_p)->pending);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+const aigw_adapter_t aigw_adapter_openai = {
+    .name = "openai",
+    .request = s_openai_request,
+    .response = aigw_openai_response,
+    .error_message = aigw_openai_error_message,
+    .stream_new = aigw_openai_stream_new,
+    .stream_feed = aigw_openai_stream_feed,
+    .stream_done = aigw_openai_stream_done,
+    .stream_destroy = aigw_openai_stream_destroy,
+};
+
+
 void
 aigw_openai_test (bool verbose)
 {
@@ -101,6 +230,35 @@ aigw_openai_test (bool verbose)
     assert (body && strstr (body, "\"model\":\"b\"") && out_len == strlen (body));
     free (body);
     assert (aigw_openai_path (AIGW_KIND_CHAT));
+
+    //  The adapter: URL, key header, model swapped, streams passed through.
+    aigw_upstream_t up = {.base_url = "http://h/v1", .model = "up", .api_key = "sk-1"};
+    aigw_upstream_request_t req = {0};
+    char err[128] = "";
+    const char *chat = "{\"model\":\"mine\",\"messages\":[]}";
+    assert (aigw_adapter_openai.request (&up, AIGW_KIND_CHAT, false, chat, strlen (chat), &req,
+                                         err, sizeof err)
+            == 0);
+    assert (strcmp (req.url, "http://h/v1/chat/completions") == 0);
+    assert (strstr (req.body, "\"model\":\"up\""));
+    assert (strcmp (req.headers[1], "Authorization: Bearer sk-1") == 0);
+    aigw_upstream_request_reset (&req);
+    assert (aigw_adapter_openai.request (&up, AIGW_KIND_MESSAGES, false, chat, strlen (chat),
+                                         &req, err, sizeof err)
+            == 1);
+    aigw_upstream_request_reset (&req);
+    aigw_adapter_stream_t *st = aigw_adapter_openai.stream_new ("m", "id");
+    char *sse = NULL;
+    size_t sse_len = 0;
+    for (size_t i = 0; i < len; i++)
+        assert (aigw_adapter_openai.stream_feed (st, stream + i, 1, &sse, &sse_len, err,
+                                                 sizeof err)
+                == 0);
+    assert (sse_len == len && memcmp (sse, stream, len) == 0);
+    assert (aigw_adapter_openai.stream_done (st));
+    free (sse);
+    aigw_adapter_openai.stream_destroy (&st);
+    assert (st == NULL);
     if (verbose)
         printf ("openai: ok\n");
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "aigw_adapter.h"
 #include "aigw_envelope.h"
 
 //  Path below the base URL for a request kind, or NULL if the provider has
@@ -29,6 +30,23 @@ char *aigw_openai_error_message (const char *body, size_t len);
 //  or NULL when the body is not a JSON object.
 char *aigw_openai_with_model (const char *body, size_t len, const char *model,
                               size_t *out_len);
+
+//  The adapter's request builder, shared with Azure: URL as given, KEY_HEADER
+//  set to KEY_VALUE when that is non-empty, BODY's model set to UP->model.
+int aigw_openai_build (const aigw_upstream_t *up, const char *url, const char *key_header,
+                       const char *key_value, const char *body, size_t len,
+                       aigw_upstream_request_t *out, char *err, size_t err_size);
+
+//  The OpenAI adapter's answer and stream functions (see aigw_adapter_t),
+//  shared with Azure: answers are copied as they came and SSE events are
+//  passed through whole.
+char *aigw_openai_response (aigw_kind_t kind, const char *body, size_t len, const char *model,
+                            size_t *out_len, char *err, size_t err_size);
+aigw_adapter_stream_t *aigw_openai_stream_new (const char *model, const char *id);
+int aigw_openai_stream_feed (aigw_adapter_stream_t *self, const char *data, size_t len,
+                             char **out, size_t *out_len, char *err, size_t err_size);
+bool aigw_openai_stream_done (aigw_adapter_stream_t *self);
+void aigw_openai_stream_destroy (aigw_adapter_stream_t **self_p);
 
 void aigw_openai_test (bool verbose);
 
