@@ -33,6 +33,8 @@ struct _aigw_deployment_t {
     double ewma_ms;             //  latency EWMA of successes, < 0 if none yet
     uint32_t in_flight;         //  picks not yet recorded or abandoned
     char last_error[AIGW_ROUTER_ERROR_MAX]; //  last failure, sanitised
+    uint64_t requests;          //  outcomes recorded since start
+    uint64_t failures;          //  of which failed
 };
 
 //  The router of one model.
@@ -326,6 +328,9 @@ aigw_router_record (aigw_router_t *self, aigw_deployment_t *d, int64_t now, bool
     if (d->in_flight > 0)
         d->in_flight--;
     aigw_breaker_record (d->breaker, now, success);
+    d->requests++;
+    if (!success)
+        d->failures++;
     if (latency_ms < 0)
         latency_ms = 0;
     d->samples[d->sample_head] = (s_sample_t) {
@@ -521,6 +526,40 @@ aigw_router_health_json (const aigw_router_t *self, int64_t now)
             json_decref (list);
             return NULL;
         }
+    }
+    return list;
+}
+
+//  The successful in-window samples' latencies (or TTFTs) as a JSON array.
+static json_t *
+s_samples_json (const aigw_deployment_t *d, int64_t now, bool ttft)
+{
+    json_t *list = json_array ();
+    for (uint32_t i = 0; list && i < d->sample_count; i++) {
+        const s_sample_t *s = &d->samples[i];
+        if (!s->success || !s_in_window (d, s, now) || (ttft && s->ttfb_ms < 0))
+            continue;
+        json_array_append_new (list, json_integer (ttft ? s->ttfb_ms : s->latency_ms));
+    }
+    return list;
+}
+
+json_t *
+aigw_router_report_json (const aigw_router_t *self, int64_t now)
+{
+    assert (self);
+    json_t *list = aigw_router_health_json (self, now);
+    for (size_t i = 0; list && i < self->size; i++) {
+        const aigw_deployment_t *d = self->deployments[i];
+        json_t *item = json_array_get (list, i);
+        uint32_t failed;
+        uint32_t total = s_outcomes (d, now, &failed);
+        json_object_set_new (item, "window_total", json_integer (total));
+        json_object_set_new (item, "window_failed", json_integer (failed));
+        json_object_set_new (item, "requests_total", json_integer ((json_int_t) d->requests));
+        json_object_set_new (item, "failures_total", json_integer ((json_int_t) d->failures));
+        json_object_set_new (item, "latency_samples", s_samples_json (d, now, false));
+        json_object_set_new (item, "ttft_samples", s_samples_json (d, now, true));
     }
     return list;
 }

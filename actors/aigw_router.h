@@ -143,6 +143,13 @@ const char *aigw_health_name (aigw_health_t health);
 //  Caller owns the result; NULL when out of memory.
 json_t *aigw_router_health_json (const aigw_router_t *self, int64_t now);
 
+//  What a provider process reports to the broker for merging: the health
+//  document plus, per deployment, "window_total" and "window_failed"
+//  outcomes in the window, "requests_total" and "failures_total" since
+//  start, and the in-window "latency_samples" and "ttft_samples" (ms) of
+//  successes. Caller owns the result; NULL when out of memory.
+json_t *aigw_router_report_json (const aigw_router_t *self, int64_t now);
+
 //  Retry policy. True for 5xx, 429 and any transport error; false for
 //  other statuses (the client's own 4xx is never retried).
 bool aigw_router_retryable (int http_status, aigw_transport_error_t transport);
