@@ -130,7 +130,8 @@ static void
 s_guard_handle (void *state, aigw_envelope_t *env)
 {
     s_guard_t *self = (s_guard_t *) state;
-    if (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_EMBEDDINGS)
+    if (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_EMBEDDINGS
+        && env->kind != AIGW_KIND_MESSAGES)
         return;
     //  The prompt cannot have more characters than the body has bytes: with
     //  no deny rule there is nothing to look for.
@@ -143,7 +144,13 @@ s_guard_handle (void *state, aigw_envelope_t *env)
         return;
     }
     size_t total = 0;
-    if (env->kind == AIGW_KIND_CHAT) {
+    //  Anthropic's system prompt sits beside the messages.
+    if (env->kind == AIGW_KIND_MESSAGES
+        && s_guard_content (self, env, json_object_get (root, "system"), &total)) {
+        json_decref (root);
+        return;
+    }
+    if (env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_MESSAGES) {
         json_t *messages = json_object_get (root, "messages");
         size_t i;
         json_t *message;
@@ -233,6 +240,20 @@ aigw_guardrail_test (bool verbose)
                            "{\"input\":[\"fine\",\"password: no\"]}", &env)
             == 400);
     assert (s_test_status (state, AIGW_KIND_CHAT, "{not json", &env) == 400);
+    //  Anthropic Messages: the system prompt and content blocks are checked.
+    assert (s_test_status (state, AIGW_KIND_MESSAGES,
+                           "{\"system\":\"password: x\",\"messages\":[]}", &env)
+            == 400);
+    assert (s_test_status (state, AIGW_KIND_MESSAGES,
+                           "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                           "\"text\",\"text\":\"my password= 1\"}]}]}",
+                           &env)
+            == 400);
+    assert (s_test_status (state, AIGW_KIND_MESSAGES,
+                           "{\"system\":[{\"type\":\"text\",\"text\":\"be nice\"}],"
+                           "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                           &env)
+            == 0);
     assert (s_test_status (state, AIGW_KIND_MODELS, "", &env) == 0);
 
     aigw_envelope_destroy (&env);

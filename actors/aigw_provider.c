@@ -1,24 +1,49 @@
-/*  aigw_provider: upstream calls with libcurl multi inside the actor loop. */
+/*  aigw_provider: routes each request across its model's deployments and
+    calls the chosen upstream with libcurl multi inside the actor loop.
+
+    A request walks a chain: its model, then the model's fallbacks. Within
+    a model the router picks a deployment (priority tier, strategy, breaker)
+    the request has not tried yet; a retryable failure (5xx, 429, timeout,
+    connection error, or the upstream refusing our credentials) moves on at
+    once to the next pick. When the whole chain has been tried and attempts
+    are left, the request waits a full-jitter backoff (at least the largest
+    Retry-After seen) and walks the chain again, never past its deadline. A
+    stream fails over only until its first byte reached the client; after
+    that a failure ends it with an error event in the client's format.
+
+    The gateway's own format is OpenAI's: a /v1/messages (Anthropic) request
+    is translated to it on the way in and back on the way out, except to an
+    Anthropic deployment, where it passes through untouched. */
 #include "aigw_provider.h"
+#include "aigw_catalog.h"
 #include "aigw_log.h"
+#include "aigw_messages.h"
 #include "aigw_openai.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 //  Largest upstream answer we hold (non-streaming bodies, error bodies).
 #define AIGW_PROVIDER_MAX_RESPONSE (32 * 1024 * 1024)
 //  Events taken from epoll per call.
 #define AIGW_PROVIDER_EPOLL_BATCH 256
-//  Header line buffer size.
-#define AIGW_PROVIDER_HEADER_MAX 512
 //  curl multi handles per actor. Each new transfer scans its multi's whole
 //  connection pool, so one pool of 10,000 connections costs O(n^2); shards
 //  keep each pool small. Transfers are dealt out round-robin.
 #define AIGW_PROVIDER_SHARDS 16
+//  Deployments one request may try per model (the router's table size).
+#define AIGW_PROVIDER_TRIED_MAX AIGW_ROUTER_DEPLOYMENTS_MAX
+//  Models in one request's chain: its own and its fallbacks.
+#define AIGW_PROVIDER_CHAIN_MAX (1 + AIGW_CONFIG_MAX_FALLBACKS)
+//  Bytes kept of the last failure's message.
+#define AIGW_PROVIDER_MESSAGE_MAX 512
+//  Anthropic's API version header, sent on pass-through.
+#define AIGW_PROVIDER_ANTHROPIC_VERSION "2023-06-01"
 
 typedef struct _self_t self_t;
+typedef struct _s_request_t s_request_t;
 
 //  One curl multi handle and its timer.
 typedef struct {
@@ -28,244 +53,806 @@ typedef struct {
     int64_t timer_at;           //  curl's timer, Unix ms, -1 = none
 } s_shard_t;
 
-//  One upstream call in flight.
-typedef struct _s_transfer_t {
+//  A doubly linked list of requests, by one pair of links.
+typedef struct {
+    s_request_t *head;          //  first
+    s_request_t *tail;          //  last
+} s_list_t;
+
+//  One client request, across all its attempts.
+struct _s_request_t {
     self_t *owner;              //  the actor that runs it
-    s_shard_t *shard;           //  the multi handle it runs in
-    CURL *easy;                 //  curl handle
-    struct curl_slist *headers; //  request headers
     aigw_job_t *job;            //  broker job, answered when done
     aigw_envelope_t *env;       //  the request, reused for every reply
-    char *request;              //  request body sent upstream
-    size_t request_len;         //  bytes in request
-    char *buf;                  //  response bytes not yet relayed
+    bool anthropic_client;      //  the client speaks Anthropic (/v1/messages)
+    bool stream;                //  the client asked for SSE
+    aigw_kind_t kind;           //  CHAT or EMBEDDINGS, as sent upstream
+    char *client_body;          //  the body as the client sent it
+    size_t client_len;          //  bytes in client_body
+    char *openai_body;          //  the body in the gateway's format
+    size_t openai_len;          //  bytes in openai_body
+    aigw_catalog_model_t *chain[AIGW_PROVIDER_CHAIN_MAX]; //  models to try, held
+    size_t chain_len;           //  entries in chain
+    size_t chain_at;            //  model being tried
+    const char *tried[AIGW_PROVIDER_TRIED_MAX]; //  deployment ids tried in it
+    size_t tried_count;         //  entries in tried
+    unsigned attempts;          //  upstream attempts made
+    unsigned rounds;            //  full walks of the chain started
+    unsigned round_attempts;    //  attempts when the current round began
+    int64_t retry_after_s;      //  largest Retry-After seen, -1 = none
+    int64_t wake_at;            //  when a delayed retry starts, 0 = not waiting
+
+    //  The attempt in progress.
+    aigw_catalog_model_t *model; //  its model (one of chain)
+    aigw_catalog_deployment_t *dep; //  its deployment
+    s_shard_t *shard;           //  the multi handle it runs in
+    CURL *easy;                 //  curl handle, NULL between attempts
+    struct curl_slist *headers; //  request headers
+    aigw_upstream_request_t up; //  what was sent
+    bool passthrough;           //  Anthropic client to Anthropic upstream
+    int64_t started_ms;         //  when the attempt began
+    int64_t first_byte_ms;      //  when its first byte came, 0 = not yet
+    int64_t first_byte_deadline; //  first byte must come by then
+    char *buf;                  //  upstream bytes not yet used
     size_t buf_len;             //  bytes used in buf
     size_t buf_cap;             //  bytes allocated in buf
     long http_status;           //  upstream status, 0 until known
-    int retry_after;            //  upstream Retry-After seconds
-    bool started;               //  a streamed chunk reached the client
-    bool saw_done;              //  the stream's [DONE] arrived
-    struct _s_transfer_t *prev; //  previous in the actor's list
-    struct _s_transfer_t *next; //  next in the actor's list
-} s_transfer_t;
+    int64_t retry_after;        //  this attempt's Retry-After seconds, -1 = none
+    aigw_adapter_stream_t *astream; //  upstream stream translator
+    aigw_messages_stream_t *mstream; //  OpenAI to Anthropic stream translator
+    bool upstream_done;         //  the upstream said the answer is complete
+    bool bad_stream;            //  the upstream stream was malformed
+
+    //  What the client saw, and the last failure.
+    bool started;               //  stream bytes reached the client
+    int fail_status;            //  status to answer if nothing succeeds
+    const char *fail_type;      //  its error type
+    const char *fail_code;      //  its error code
+    char fail_message[AIGW_PROVIDER_MESSAGE_MAX]; //  its message
+
+    s_request_t *prev;          //  all requests: previous
+    s_request_t *next;          //  all requests: next
+    s_request_t *fb_prev;       //  awaiting first byte, in start order: previous
+    s_request_t *fb_next;       //  awaiting first byte: next
+    bool fb_listed;             //  in the first-byte list
+};
 
 //  The actor's private state.
 struct _self_t {
     const aigw_config_t *config; //  settings (shared, read-only)
     aigw_worker_t *worker;      //  our broker connection
+    aigw_catalog_t *catalog;    //  models and deployments
     s_shard_t shards[AIGW_PROVIDER_SHARDS]; //  curl multi handles
     uint32_t next_shard;        //  where the next transfer goes
     int epfd;                   //  epoll set of every shard's sockets
-    s_transfer_t *transfers;    //  transfers in flight
-    char upstream_auth[AIGW_PROVIDER_HEADER_MAX]; //  Authorization header
-    bool has_auth;              //  whether upstream_auth is set
+    s_list_t requests;          //  every request in flight
+    s_list_t first_byte;        //  attempts awaiting a first byte, oldest first
+    size_t waiting;             //  requests waiting for a delayed retry
+    uint64_t rng;               //  the router's random state
+    int64_t first_byte_ms;      //  first-token timeout
+    int64_t report_at;          //  next health report to the broker
+    char instance[128];         //  this process and actor, for reports
 };
 
+static void s_attempt_next (s_request_t *r);
+
+//  --------------------------------------------------------------------------
+//  Lists
+
 static void
-s_transfer_destroy (s_transfer_t **self_p)
+s_list_push (s_list_t *list, s_request_t *r)
 {
-    s_transfer_t *t = *self_p;
-    if (!t)
-        return;
-    if (t->easy) {
-        curl_multi_remove_handle (t->shard->multi, t->easy);
-        curl_easy_cleanup (t->easy);
-    }
-    curl_slist_free_all (t->headers);
-    aigw_job_destroy (&t->job);
-    aigw_envelope_destroy (&t->env);
-    free (t->request);
-    free (t->buf);
-    if (t->prev)
-        t->prev->next = t->next;
+    r->prev = list->tail;
+    r->next = NULL;
+    if (list->tail)
+        list->tail->next = r;
     else
-        t->owner->transfers = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    free (t);
-    *self_p = NULL;
+        list->head = r;
+    list->tail = r;
+}
+
+static void
+s_list_remove (s_list_t *list, s_request_t *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        list->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        list->tail = r->prev;
+    r->prev = r->next = NULL;
+}
+
+static void
+s_fb_push (self_t *self, s_request_t *r)
+{
+    s_list_t *list = &self->first_byte;
+    r->fb_prev = list->tail;
+    r->fb_next = NULL;
+    if (list->tail)
+        list->tail->fb_next = r;
+    else
+        list->head = r;
+    list->tail = r;
+    r->fb_listed = true;
+}
+
+static void
+s_fb_remove (self_t *self, s_request_t *r)
+{
+    if (!r->fb_listed)
+        return;
+    s_list_t *list = &self->first_byte;
+    if (r->fb_prev)
+        r->fb_prev->fb_next = r->fb_next;
+    else
+        list->head = r->fb_next;
+    if (r->fb_next)
+        r->fb_next->fb_prev = r->fb_prev;
+    else
+        list->tail = r->fb_prev;
+    r->fb_prev = r->fb_next = NULL;
+    r->fb_listed = false;
+}
+
+//  --------------------------------------------------------------------------
+//  Attempts and requests
+
+//  End the attempt's transfer and free what it held; the request stays.
+static void
+s_attempt_reset (s_request_t *r)
+{
+    s_fb_remove (r->owner, r);
+    if (r->easy) {
+        curl_multi_remove_handle (r->shard->multi, r->easy);
+        curl_easy_cleanup (r->easy);
+        r->easy = NULL;
+    }
+    curl_slist_free_all (r->headers);
+    r->headers = NULL;
+    aigw_upstream_request_reset (&r->up);
+    if (r->astream && r->dep)
+        r->dep->adapter->stream_destroy (&r->astream);
+    aigw_messages_stream_destroy (&r->mstream);
+    free (r->buf);
+    r->buf = NULL;
+    r->buf_len = r->buf_cap = 0;
+    r->http_status = 0;
+    r->retry_after = -1;
+    r->first_byte_ms = 0;
+    r->upstream_done = false;
+    r->bad_stream = false;
+    r->passthrough = false;
+    r->dep = NULL;
+    r->model = NULL;
+}
+
+static void
+s_request_destroy (s_request_t **r_p)
+{
+    s_request_t *r = *r_p;
+    if (!r)
+        return;
+    s_attempt_reset (r);
+    if (r->wake_at)
+        r->owner->waiting--;
+    for (size_t i = 0; i < r->chain_len; i++)
+        aigw_catalog_unref (&r->chain[i]);
+    aigw_job_destroy (&r->job);
+    aigw_envelope_destroy (&r->env);
+    free (r->client_body);
+    free (r->openai_body);
+    s_list_remove (&r->owner->requests, r);
+    free (r);
+    *r_p = NULL;
 }
 
 //  Send ENV's current state as a reply to the job; LAST ends the job.
 static void
-s_reply (s_transfer_t *t)
+s_reply (s_request_t *r)
 {
-    if (t->env->last)
-        aigw_stage_pass (t->owner->worker, &t->job, t->env, t->owner->config);
+    if (r->env->last)
+        aigw_stage_pass (r->owner->worker, &r->job, r->env, r->owner->config);
     else
-        aigw_stage_chunk (t->owner->worker, &t->job, t->env);
+        aigw_stage_chunk (r->owner->worker, &r->job, r->env);
 }
 
-//  Relay every complete SSE event in the buffer as one chunk.
+//  Relay BODY (LEN bytes) to the client as one stream chunk.
 static void
-s_relay_events (s_transfer_t *t)
+s_relay (s_request_t *r, const char *body, size_t len, bool last)
 {
-    size_t used = 0, end;
-    while ((end = aigw_openai_sse_event_end (t->buf + used, t->buf_len - used))) {
-        if (aigw_openai_sse_is_done (t->buf + used, end))
-            t->saw_done = true;
-        used += end;
-    }
-    if (used == 0)
-        return;
-    aigw_envelope_t *env = t->env;
+    aigw_envelope_t *env = r->env;
     env->status = 200;
     aigw_envelope_set (&env->content_type, "text/event-stream");
-    aigw_envelope_set_body (env, t->buf, used);
-    env->last = false;
-    s_reply (t);
+    aigw_envelope_set_body (env, body, len);
+    env->last = last;
+    s_reply (r);
     env->seq++;
-    t->started = true;
-    memmove (t->buf, t->buf + used, t->buf_len - used);
-    t->buf_len -= used;
+    if (len)
+        r->started = true;
 }
 
-//  curl write callback: collect, and relay streams as events complete.
+//  Remember a failure, as the answer if nothing better comes.
+static void
+s_note_failure (s_request_t *r, int status, const char *type, const char *code,
+                const char *message)
+{
+    r->fail_status = status;
+    r->fail_type = type;
+    r->fail_code = code;
+    snprintf (r->fail_message, sizeof r->fail_message, "%s", message);
+}
+
+//  Answer the client with an error and finish the request: before any
+//  stream byte, as an HTTP error; after, as a final error event in the
+//  client's format. Destroys *R_P.
+static void
+s_finish_error (s_request_t **r_p, int status, const char *type, const char *code,
+                const char *message)
+{
+    s_request_t *r = *r_p;
+    aigw_envelope_t *env = r->env;
+    if (status >= 500)
+        aigw_warn ("request %s: %d %s: %s", env->id ? env->id : "?", status, code, message);
+    if (r->started) {
+        char *frame = NULL;
+        size_t len = 0;
+        if (r->anthropic_client) {
+            size_t body_len = 0;
+            char *body = aigw_messages_error_body (status == 429 ? "rate_limit_error"
+                                                                 : "api_error",
+                                                   message, &body_len);
+            if (body) {
+                aigw_adapter_append (&frame, &len, "event: error\ndata: ", 19);
+                aigw_adapter_append (&frame, &len, body, body_len);
+                aigw_adapter_append (&frame, &len, "\n\n", 2);
+            }
+            free (body);
+        }
+        else {
+            json_t *event = json_pack ("{s:{s:s,s:s,s:s}}", "error", "message", message,
+                                       "type", type, "code", code);
+            char *text = event ? json_dumps (event, JSON_COMPACT) : NULL;
+            json_decref (event);
+            if (text) {
+                aigw_adapter_append (&frame, &len, "data: ", 6);
+                aigw_adapter_append (&frame, &len, text, strlen (text));
+                aigw_adapter_append (&frame, &len, "\n\n", 2);
+            }
+            free (text);
+        }
+        s_relay (r, frame ? frame : "", len, true);
+        free (frame);
+    }
+    else {
+        aigw_envelope_set_error (env, status, type, code, NULL, message);
+        env->retry_after = status == 429 && r->retry_after_s > 0 ? (int) r->retry_after_s : 0;
+        s_reply (r);
+    }
+    s_request_destroy (r_p);
+}
+
+//  Finish with the last failure noted (502 if none was).
+static void
+s_finish_failed (s_request_t **r_p)
+{
+    s_request_t *r = *r_p;
+    if (!r->fail_status)
+        s_note_failure (r, 502, "upstream_error", "upstream_error",
+                        "No upstream answered the request.");
+    s_finish_error (r_p, r->fail_status, r->fail_type, r->fail_code, r->fail_message);
+}
+
+//  --------------------------------------------------------------------------
+//  curl callbacks
+
+//  Grow the attempt's buffer by LEN bytes of DATA. -1 past the cap.
+static int
+s_buffer (s_request_t *r, const char *data, size_t len)
+{
+    if (r->buf_len + len > AIGW_PROVIDER_MAX_RESPONSE)
+        return -1;
+    if (r->buf_len + len > r->buf_cap) {
+        size_t cap = r->buf_cap ? r->buf_cap * 2 : 4096;
+        while (cap < r->buf_len + len)
+            cap *= 2;
+        char *buf = realloc (r->buf, cap);
+        if (!buf)
+            return -1;
+        r->buf = buf;
+        r->buf_cap = cap;
+    }
+    memcpy (r->buf + r->buf_len, data, len);
+    r->buf_len += len;
+    return 0;
+}
+
+//  The first byte of an attempt arrived: stop its first-byte clock.
+static void
+s_first_byte (s_request_t *r)
+{
+    if (!r->first_byte_ms) {
+        r->first_byte_ms = aigw_now_ms ();
+        s_fb_remove (r->owner, r);
+    }
+}
+
+//  Pass-through Anthropic stream: relay whole SSE events; message_stop ends.
+static int
+s_stream_passthrough (s_request_t *r, const char *data, size_t len, char **out, size_t *out_len)
+{
+    if (s_buffer (r, data, len))
+        return -1;
+    size_t used = 0, end;
+    while ((end = aigw_openai_sse_event_end (r->buf + used, r->buf_len - used))) {
+        const char *event = r->buf + used;
+        if (memmem (event, end, "event: message_stop", 19))
+            r->upstream_done = true;
+        if (memmem (event, end, "event: error", 12))
+            r->bad_stream = true;
+        used += end;
+    }
+    if (used && aigw_adapter_append (out, out_len, r->buf, used))
+        return -1;
+    memmove (r->buf, r->buf + used, r->buf_len - used);
+    r->buf_len -= used;
+    return 0;
+}
+
+//  A 200 stream's bytes: translate and relay what is complete.
+static size_t
+s_stream_data (s_request_t *r, const char *data, size_t len)
+{
+    char *out = NULL, *client = NULL;
+    size_t out_len = 0, client_len = 0;
+    char err[256] = "";
+    int rc;
+    if (r->passthrough) {
+        rc = s_stream_passthrough (r, data, len, &client, &client_len);
+        if (rc)
+            return 0;
+    }
+    else {
+        const aigw_adapter_t *a = r->dep->adapter;
+        rc = a->stream_feed (r->astream, data, len, &out, &out_len, err, sizeof err);
+        if (a->stream_done (r->astream))
+            r->upstream_done = true;
+        if (rc)
+            r->bad_stream = true;
+        if (r->anthropic_client && out_len) {
+            if (aigw_messages_stream_feed (r->mstream, out, out_len, &client, &client_len))
+                r->bad_stream = true;
+            free (out);
+        }
+        else {
+            client = out;
+            client_len = out_len;
+        }
+    }
+    //  Before the first byte reached the client, a broken stream fails over:
+    //  keep its error event back.
+    if (client_len && !(r->bad_stream && !r->started))
+        s_relay (r, client, client_len, false);
+    free (client);
+    //  A broken stream ends the transfer: it fails over when nothing reached
+    //  the client yet, else its error event was the client's last.
+    return r->bad_stream ? 0 : len;
+}
+
+//  curl write callback.
 static size_t
 s_on_data (char *data, size_t size, size_t count, void *userdata)
 {
-    s_transfer_t *t = (s_transfer_t *) userdata;
+    s_request_t *r = (s_request_t *) userdata;
     size_t len = size * count;
-    if (t->buf_len + len > AIGW_PROVIDER_MAX_RESPONSE)
-        return 0;               //  curl fails the transfer: CURLE_WRITE_ERROR
-    if (t->buf_len + len > t->buf_cap) {
-        size_t cap = t->buf_cap ? t->buf_cap * 2 : 4096;
-        while (cap < t->buf_len + len)
-            cap *= 2;
-        char *buf = realloc (t->buf, cap);
-        if (!buf)
-            return 0;
-        t->buf = buf;
-        t->buf_cap = cap;
-    }
-    memcpy (t->buf + t->buf_len, data, len);
-    t->buf_len += len;
-    if (t->env->stream) {
-        if (!t->http_status)
-            curl_easy_getinfo (t->easy, CURLINFO_RESPONSE_CODE, &t->http_status);
-        if (t->http_status == 200)
-            s_relay_events (t);
-    }
-    return len;
+    s_first_byte (r);
+    if (!r->http_status)
+        curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
+    if (r->stream && r->http_status == 200)
+        return s_stream_data (r, data, len);
+    return s_buffer (r, data, len) ? 0 : len;
 }
 
-//  curl header callback: keeps Retry-After.
+//  curl header callback: keeps Retry-After; the status line is a first byte.
 static size_t
 s_on_header (char *data, size_t size, size_t count, void *userdata)
 {
-    s_transfer_t *t = (s_transfer_t *) userdata;
+    s_request_t *r = (s_request_t *) userdata;
     size_t len = size * count;
+    //  A stream's headers come at once; its first token is its first data.
+    if (!r->stream)
+        s_first_byte (r);
     static const char name[] = "retry-after:";
     if (len > sizeof name && strncasecmp (data, name, sizeof name - 1) == 0) {
-        int seconds = atoi (data + sizeof name - 1);
-        if (seconds > 0 && seconds < 86400)
-            t->retry_after = seconds;
+        long seconds = strtol (data + sizeof name - 1, NULL, 10);
+        if (seconds >= 0 && seconds <= AIGW_ROUTER_RETRY_AFTER_MAX_S)
+            r->retry_after = seconds;
     }
     return len;
 }
 
-//  Answer the request with an error; mid-stream, as a final SSE error event.
+//  --------------------------------------------------------------------------
+//  Outcomes
+
+//  Record the attempt's outcome with the router.
 static void
-s_fail (s_transfer_t *t, int status, const char *type, const char *code,
-        const char *message)
+s_record (s_request_t *r, bool success, const char *error)
 {
-    aigw_envelope_t *env = t->env;
-    if (status >= 500)
-        aigw_warn ("request %s: %d %s: %s", env->id ? env->id : "?", status, code, message);
-    if (t->started) {
-        json_t *event = json_pack ("{s:{s:s,s:s,s:s}}", "error", "message", message,
-                                   "type", type, "code", code);
-        char *text = json_dumps (event, JSON_COMPACT);
-        json_decref (event);
-        char *frame = zsys_sprintf ("data: %s\n\n", text ? text : "{}");
-        free (text);
-        aigw_envelope_set_body (env, frame, strlen (frame));
-        zstr_free (&frame);
-        env->last = true;
-        s_reply (t);
-        return;
-    }
-    aigw_envelope_set_error (env, status, type, code, NULL, message);
-    env->retry_after = t->retry_after;
-    s_reply (t);
+    int64_t now = aigw_now_ms ();
+    int64_t ttfb = r->first_byte_ms ? r->first_byte_ms - r->started_ms : -1;
+    aigw_router_record (r->model->router, r->dep->route, now, success, now - r->started_ms,
+                        ttfb, error);
 }
 
-//  A transfer ended: answer the client, and feed the cache.
+//  The attempt failed in a way another deployment may not: note it, tell
+//  the router, and try the next pick (or end the stream already started).
 static void
-s_transfer_done (s_transfer_t *t, CURLcode rc)
+s_attempt_failed (s_request_t **r_p, int status, const char *type, const char *code,
+                  const char *message)
 {
-    self_t *self = t->owner;
-    aigw_envelope_t *env = t->env;
-    curl_easy_getinfo (t->easy, CURLINFO_RESPONSE_CODE, &t->http_status);
+    s_request_t *r = *r_p;
+    s_record (r, false, message);
+    s_note_failure (r, status, type, code, message);
+    if (r->retry_after >= 0 && r->retry_after > r->retry_after_s)
+        r->retry_after_s = r->retry_after;
+    s_attempt_reset (r);
+    if (r->started) {
+        s_finish_failed (r_p);
+        return;
+    }
+    s_attempt_next (r);
+}
+
+//  A 2xx non-streaming answer: translate it for the client and reply.
+static void
+s_answer_whole (s_request_t **r_p)
+{
+    s_request_t *r = *r_p;
+    self_t *self = r->owner;
+    aigw_envelope_t *env = r->env;
+    char err[256] = "";
+    size_t len = 0;
+    char *body = NULL;
+    if (r->passthrough) {
+        body = r->buf;
+        len = r->buf_len;
+        r->buf = NULL;
+        r->buf_len = r->buf_cap = 0;
+    }
+    else {
+        body = r->dep->adapter->response (r->kind, r->buf, r->buf_len, env->model, &len, err,
+                                          sizeof err);
+        if (body && r->anthropic_client) {
+            size_t out_len = 0;
+            char *out = aigw_messages_response_from_openai (body, len, env->model, &out_len,
+                                                            err, sizeof err);
+            free (body);
+            body = out;
+            len = out_len;
+        }
+    }
+    if (!body) {
+        char message[AIGW_PROVIDER_MESSAGE_MAX];
+        snprintf (message, sizeof message, "The upstream's answer could not be read: %.300s",
+                  err);
+        s_attempt_failed (r_p, 502, "upstream_error", "upstream_bad_response", message);
+        return;
+    }
+    s_record (r, true, NULL);
+    env->status = 200;
+    aigw_envelope_set (&env->content_type, "application/json");
+    aigw_envelope_take_body (env, body, len);
+    env->last = true;
+    if (env->cache_status && streq (env->cache_status, "MISS") && env->cache_key) {
+        //  Sent before the reply, so the cache owner has it before the
+        //  client can ask again (the broker keeps per-peer order).
+        size_t size;
+        char *data = aigw_envelope_encode (env, &size);
+        if (data)
+            aigw_worker_send_oneway (self->worker, "cache", env->cache_key, env->id, &data,
+                                     size);
+    }
+    s_reply (r);
+    s_request_destroy (r_p);
+}
+
+//  An upstream error status: pass the client's own mistakes through, fail
+//  over on the rest.
+static void
+s_answer_status (s_request_t **r_p, long status)
+{
+    s_request_t *r = *r_p;
+    //  Anthropic's error body keeps its message at error.message, as OpenAI's.
+    char *upstream = r->passthrough
+                     ? aigw_openai_error_message (r->buf, r->buf_len)
+                     : r->dep->adapter->error_message (r->buf ? r->buf : "", r->buf_len);
+    char message[AIGW_PROVIDER_MESSAGE_MAX];
+    if (status == 400 || status == 404 || status == 409 || status == 413 || status == 422) {
+        //  The client's own mistake, seen by the upstream: never retried,
+        //  and no mark against the deployment.
+        snprintf (message, sizeof message, "%.480s",
+                  upstream ? upstream : "The upstream rejected the request.");
+        free (upstream);
+        s_record (r, true, NULL);
+        s_finish_error (r_p, (int) status, "invalid_request_error", "upstream_rejected",
+                        message);
+        return;
+    }
+    if (status == 429) {
+        snprintf (message, sizeof message, "The upstream is rate limiting: %.400s",
+                  upstream ? upstream : "too many requests");
+        if (r->retry_after < 0)
+            r->retry_after = 1;
+        free (upstream);
+        s_attempt_failed (r_p, 429, "rate_limit_error", "upstream_rate_limited", message);
+        return;
+    }
+    //  5xx, and 401/403: the deployment's own credentials or state.
+    snprintf (message, sizeof message, "The upstream answered HTTP %ld: %.400s", status,
+              upstream ? upstream : "no message");
+    free (upstream);
+    s_attempt_failed (r_p, 502, "upstream_error", "upstream_error", message);
+}
+
+//  A transfer ended (curl is done with it, or it was cut short).
+static void
+s_attempt_done (s_request_t **r_p, CURLcode rc)
+{
+    s_request_t *r = *r_p;
+    if (r->easy)
+        curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
+    long status = r->http_status;
+    if (r->stream && status == 200 && (rc == CURLE_OK || r->bad_stream || r->upstream_done)) {
+        if (r->upstream_done && !r->bad_stream) {
+            s_record (r, true, NULL);
+            s_relay (r, "", 0, true);
+            s_request_destroy (r_p);
+            return;
+        }
+        if (r->bad_stream && r->started) {
+            //  The translator already sent the client its error event.
+            s_record (r, false, "The upstream stream failed.");
+            s_relay (r, "", 0, true);
+            s_request_destroy (r_p);
+            return;
+        }
+        s_attempt_failed (r_p, 502, "upstream_error",
+                          r->bad_stream ? "upstream_bad_stream" : "upstream_stream_ended",
+                          r->bad_stream ? "The upstream stream failed."
+                                        : "The upstream ended the stream early.");
+        return;
+    }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
-        s_fail (t, 504, "timeout_error", "upstream_timeout",
-                "The upstream did not answer within the request deadline.");
+        s_attempt_failed (r_p, 504, "timeout_error", "upstream_timeout",
+                          "The upstream did not answer within the request deadline.");
         return;
     }
     if (rc != CURLE_OK) {
         char message[256];
         snprintf (message, sizeof message, "The upstream could not be reached: %s.",
                   curl_easy_strerror (rc));
-        s_fail (t, 502, "upstream_error", "upstream_unreachable", message);
-        return;
-    }
-    long status = t->http_status;
-    if (status == 200 && env->stream) {
-        s_relay_events (t);
-        if (!t->saw_done) {
-            s_fail (t, 502, "upstream_error", "upstream_stream_ended",
-                    "The upstream ended the stream early.");
-            return;
-        }
-        aigw_envelope_set_body (env, NULL, 0);
-        env->last = true;
-        s_reply (t);
+        s_attempt_failed (r_p, 502, "upstream_error", "upstream_unreachable", message);
         return;
     }
     if (status >= 200 && status < 300) {
-        env->status = 200;
-        aigw_envelope_set (&env->content_type, "application/json");
-        aigw_envelope_take_body (env, t->buf, t->buf_len);
-        t->buf = NULL;
-        t->buf_len = t->buf_cap = 0;
-        env->last = true;
-        if (env->cache_status && streq (env->cache_status, "MISS") && env->cache_key) {
-            //  Sent before the reply, so the cache owner has it before the
-            //  client can ask again (the broker keeps per-peer order).
-            size_t size;
-            char *data = aigw_envelope_encode (env, &size);
-            if (data)
-                aigw_worker_send_oneway (self->worker, "cache", env->cache_key, env->id,
-                                         &data, size);
-        }
-        s_reply (t);
+        s_answer_whole (r_p);
         return;
     }
-    char *upstream = aigw_openai_error_message (t->buf, t->buf_len);
-    char message[512];
-    if (status == 400 || status == 404 || status == 409 || status == 413
-        || status == 422) {
-        //  The client's own mistake, seen by the upstream: pass it through.
-        snprintf (message, sizeof message, "%.480s",
-                  upstream ? upstream : "The upstream rejected the request.");
-        aigw_envelope_set_error (env, (int) status, "invalid_request_error",
-                                 "upstream_rejected", NULL, message);
-        s_reply (t);
-    }
-    else if (status == 429) {
-        snprintf (message, sizeof message, "The upstream is rate limiting: %.400s",
-                  upstream ? upstream : "too many requests");
-        if (!t->retry_after)
-            t->retry_after = 1;
-        s_fail (t, 429, "rate_limit_error", "upstream_rate_limited", message);
-    }
-    else {
-        snprintf (message, sizeof message, "The upstream answered HTTP %ld: %.400s",
-                  status, upstream ? upstream : "no message");
-        s_fail (t, 502, "upstream_error", "upstream_error", message);
-    }
-    free (upstream);
+    s_answer_status (r_p, status);
 }
+
+//  --------------------------------------------------------------------------
+//  Starting attempts
+
+//  Build the pass-through request of an Anthropic client to an Anthropic
+//  deployment: the client's body with the upstream model. 0 or -1.
+static int
+s_passthrough_request (s_request_t *r, aigw_upstream_request_t *out)
+{
+    const aigw_upstream_t *up = &r->dep->up;
+    snprintf (out->url, sizeof out->url, "%s/v1/messages",
+              up->base_url ? up->base_url : aigw_adapter_default_base_url ("anthropic"));
+    out->body = aigw_openai_with_model (r->client_body, r->client_len, up->model,
+                                        &out->body_len);
+    if (!out->body)
+        return -1;
+    if (aigw_upstream_request_header (out, "Content-Type", "application/json")
+        || aigw_upstream_request_header (out, "anthropic-version",
+                                         AIGW_PROVIDER_ANTHROPIC_VERSION))
+        return -1;
+    if (up->api_key && aigw_upstream_request_header (out, "x-api-key", up->api_key))
+        return -1;
+    return 0;
+}
+
+//  Start the attempt on r->dep. Returns 0 when the transfer runs; 1 when
+//  this deployment cannot serve the request (try another); -1 when the
+//  request itself is bad (answered, R destroyed).
+static int
+s_attempt_start (s_request_t **r_p)
+{
+    s_request_t *r = *r_p;
+    self_t *self = r->owner;
+    aigw_catalog_deployment_t *dep = r->dep;
+    int64_t now = aigw_now_ms ();
+    char err[256] = "";
+    r->dep->up.now_s = now / 1000;
+    r->passthrough = r->anthropic_client && strcmp (dep->provider, "anthropic") == 0;
+    int rc = r->passthrough ? s_passthrough_request (r, &r->up)
+                            : dep->adapter->request (&dep->up, r->kind, r->stream,
+                                                     r->openai_body, r->openai_len, &r->up,
+                                                     err, sizeof err);
+    if (rc == 1) {
+        s_note_failure (r, 400, "invalid_request_error", "unsupported_endpoint",
+                        "The model's provider does not serve this endpoint.");
+        return 1;
+    }
+    if (rc != 0) {
+        aigw_router_abandon (r->model->router, dep->route);
+        char message[AIGW_PROVIDER_MESSAGE_MAX];
+        snprintf (message, sizeof message, "The request cannot be sent to %s: %.300s",
+                  dep->provider, err[0] ? err : "translation failed");
+        r->dep = NULL;
+        s_finish_error (r_p, 400, "invalid_request_error", "invalid_request", message);
+        return -1;
+    }
+    if (r->stream && !r->passthrough) {
+        r->astream = dep->adapter->stream_new (r->env->model, r->env->id);
+        if (r->anthropic_client)
+            r->mstream = aigw_messages_stream_new (r->env->model, r->env->id);
+    }
+    for (size_t i = 0; i < r->up.header_count; i++)
+        r->headers = curl_slist_append (r->headers, r->up.headers[i]);
+    r->headers = curl_slist_append (r->headers, "Expect:");
+    if (r->stream)
+        r->headers = curl_slist_append (r->headers, "Accept: text/event-stream");
+    r->shard = &self->shards[self->next_shard++ % AIGW_PROVIDER_SHARDS];
+    r->started_ms = now;
+    r->retry_after = -1;
+    CURL *easy = curl_easy_init ();
+    r->easy = easy;
+    if (!easy || !r->headers || (r->stream && !r->passthrough && !r->astream)
+        || (r->anthropic_client && r->stream && !r->passthrough && !r->mstream))
+        return 1;
+    curl_easy_setopt (easy, CURLOPT_URL, r->up.url);
+    curl_easy_setopt (easy, CURLOPT_PRIVATE, r);
+    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt (easy, CURLOPT_POST, 1L);
+    curl_easy_setopt (easy, CURLOPT_POSTFIELDS, r->up.body);
+    curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->up.body_len);
+    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_data);
+    curl_easy_setopt (easy, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt (easy, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt (easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) self->config->connect_timeout_ms);
+    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) (r->env->deadline_ms - now));
+    curl_easy_setopt (easy, CURLOPT_PIPEWAIT, 1L);
+    if (curl_multi_add_handle (r->shard->multi, easy) != CURLM_OK) {
+        curl_easy_cleanup (easy);
+        r->easy = NULL;
+        return 1;
+    }
+    r->first_byte_deadline = now + self->first_byte_ms;
+    s_fb_push (self, r);
+    return 0;
+}
+
+//  Pick and start the next attempt, or wait for a retry, or answer.
+static void
+s_attempt_next (s_request_t *r)
+{
+    self_t *self = r->owner;
+    const aigw_config_t *config = self->config;
+    unsigned max_attempts = config->router_max_attempts > 0
+                            ? (unsigned) config->router_max_attempts
+                            : AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS;
+    while (true) {
+        int64_t now = aigw_now_ms ();
+        if (now >= r->env->deadline_ms) {
+            if (!r->fail_status)
+                s_note_failure (r, 504, "timeout_error", "deadline_exceeded",
+                                "The request deadline passed before an upstream answered.");
+            s_finish_failed (&r);
+            return;
+        }
+        if (r->attempts >= max_attempts) {
+            s_finish_failed (&r);
+            return;
+        }
+        if (r->chain_at >= r->chain_len) {
+            //  The whole chain was tried. Nothing pickable at all: 503.
+            if (r->attempts == 0 && r->fail_status == 0) {
+                s_finish_error (&r, 503, "service_unavailable", "no_healthy_deployment",
+                                "No healthy deployment serves this model: every circuit "
+                                "is open.");
+                return;
+            }
+            //  A round without a single attempt: nothing left to retry.
+            if (r->attempts == r->round_attempts) {
+                s_finish_failed (&r);
+                return;
+            }
+            int64_t base = config->router_retry_base_ms > 0 ? config->router_retry_base_ms
+                                                            : AIGW_DEFAULT_ROUTER_RETRY_BASE_MS;
+            int64_t cap = config->router_retry_cap_ms > 0 ? config->router_retry_cap_ms
+                                                          : AIGW_DEFAULT_ROUTER_RETRY_CAP_MS;
+            int64_t delay
+                = aigw_router_backoff_ms (r->rounds, base, cap, r->retry_after_s, &self->rng);
+            if (!aigw_router_fits_deadline (now, r->env->deadline_ms, delay)) {
+                s_finish_failed (&r);
+                return;
+            }
+            r->rounds++;
+            r->round_attempts = r->attempts;
+            r->chain_at = 0;
+            r->tried_count = 0;
+            r->retry_after_s = -1;
+            r->wake_at = now + delay;
+            self->waiting++;
+            return;
+        }
+        aigw_catalog_model_t *model = r->chain[r->chain_at];
+        aigw_deployment_t *route = aigw_router_pick (model->router, model->strategy, now,
+                                                     r->tried, r->tried_count, &self->rng);
+        if (!route) {
+            r->chain_at++;
+            r->tried_count = 0;
+            continue;
+        }
+        r->model = model;
+        r->dep = aigw_catalog_deployment (model, route);
+        assert (r->dep);
+        r->tried[r->tried_count++] = r->dep->id;
+        int rc = s_attempt_start (&r);
+        if (rc == 0) {
+            r->attempts++;
+            aigw_envelope_set (&r->env->provider, r->dep->id);
+            return;
+        }
+        if (rc < 0)
+            return;             //  answered
+        aigw_router_abandon (model->router, route);
+        s_attempt_reset (r);
+    }
+}
+
+//  Start every delayed retry whose time came.
+static void
+s_self_wake (self_t *self, int64_t now)
+{
+    if (!self->waiting)
+        return;
+    s_request_t *r = self->requests.head;
+    while (r) {
+        s_request_t *next = r->next;
+        if (r->wake_at && r->wake_at <= now) {
+            r->wake_at = 0;
+            self->waiting--;
+            s_attempt_next (r);
+        }
+        r = next;
+    }
+}
+
+//  Fail over every attempt whose first byte is overdue.
+static void
+s_self_first_byte_timeouts (self_t *self, int64_t now)
+{
+    while (self->first_byte.head && self->first_byte.head->first_byte_deadline <= now) {
+        s_request_t *r = self->first_byte.head;
+        s_fb_remove (self, r);
+        s_attempt_failed (&r, 504, "timeout_error", "upstream_first_token_timeout",
+                          "The upstream sent nothing within the first-token timeout.");
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  curl plumbing
 
 //  Collect finished transfers. Runs outside every curl callback.
 static void
@@ -276,11 +863,9 @@ s_shard_check_done (s_shard_t *shard)
     while ((msg = curl_multi_info_read (shard->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
-        s_transfer_t *t = NULL;
-        curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
-        CURLcode rc = msg->data.result;
-        s_transfer_done (t, rc);
-        s_transfer_destroy (&t);
+        s_request_t *r = NULL;
+        curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **) &r);
+        s_attempt_done (&r, msg->data.result);
     }
 }
 
@@ -320,177 +905,6 @@ s_on_timer (CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-//  Answer GET /v1/models from the config.
-static void
-s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t *env)
-{
-    json_t *data = json_array ();
-    for (int i = 0; i < self->config->model_count; i++)
-        if (aigw_stage_model_allowed (env, self->config->models[i].name))
-            json_array_append_new (
-            data, json_pack ("{s:s,s:s,s:i,s:s}", "id", self->config->models[i].name,
-                             "object", "model", "created", 0, "owned_by",
-                             self->config->models[i].provider));
-    json_t *root = json_pack ("{s:s,s:o}", "object", "list", "data", data);
-    char *text = json_dumps (root, JSON_COMPACT);
-    json_decref (root);
-    aigw_envelope_take_body (env, text, strlen (text));
-    aigw_envelope_set (&env->content_type, "application/json");
-    aigw_envelope_set (&env->cache_status, "BYPASS");
-    env->status = 200;
-    env->last = true;
-    aigw_stage_pass (self->worker, job_p, env, self->config);
-}
-
-//  Start the upstream call for one request; answers at once on errors.
-static void
-s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
-{
-    self_t *self = (self_t *) arg;
-    if (env->kind == AIGW_KIND_MODELS) {
-        s_answer_models (self, &job, env);
-        aigw_envelope_destroy (&env);
-        return;
-    }
-    s_transfer_t *t = calloc (1, sizeof *t);
-    t->owner = self;
-    t->shard = &self->shards[self->next_shard++ % AIGW_PROVIDER_SHARDS];
-    t->job = job;
-    t->env = env;
-    t->next = self->transfers;
-    if (self->transfers)
-        self->transfers->prev = t;
-    self->transfers = t;
-
-    const aigw_config_model_t *model = aigw_config_model (self->config, env->model);
-    const char *path = aigw_openai_path ((aigw_kind_t) env->kind);
-    int64_t remaining = env->deadline_ms - aigw_now_ms ();
-    if (!model || !path || !streq (model->provider, "openai")) {
-        s_fail (t, 404, "invalid_request_error", "model_not_found",
-                "The model is not served by any configured provider.");
-        s_transfer_destroy (&t);
-        return;
-    }
-    if (remaining <= 0) {
-        s_fail (t, 504, "timeout_error", "deadline_exceeded",
-                "The request deadline passed before the upstream call.");
-        s_transfer_destroy (&t);
-        return;
-    }
-    aigw_envelope_set (&env->provider, model->provider);
-    if (model->upstream_model && !streq (model->upstream_model, model->name))
-        t->request = aigw_openai_with_model (env->body, env->body_len,
-                                             model->upstream_model, &t->request_len);
-    if (!t->request) {
-        //  Sent as the client wrote it: take the body, no copy.
-        t->request = env->body;
-        t->request_len = env->body_len;
-        env->body = NULL;
-        env->body_len = 0;
-    }
-    char url[2048];
-    snprintf (url, sizeof url, "%s%s", self->config->openai_base_url, path);
-    t->headers = curl_slist_append (t->headers, "Content-Type: application/json");
-    t->headers = curl_slist_append (t->headers, "Expect:");
-    if (env->stream)
-        t->headers = curl_slist_append (t->headers, "Accept: text/event-stream");
-    if (self->has_auth)
-        t->headers = curl_slist_append (t->headers, self->upstream_auth);
-
-    CURL *easy = curl_easy_init ();
-    t->easy = easy;
-    curl_easy_setopt (easy, CURLOPT_URL, url);
-    curl_easy_setopt (easy, CURLOPT_PRIVATE, t);
-    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt (easy, CURLOPT_POST, 1L);
-    curl_easy_setopt (easy, CURLOPT_POSTFIELDS, t->request);
-    curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) t->request_len);
-    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_data);
-    curl_easy_setopt (easy, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, s_on_header);
-    curl_easy_setopt (easy, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt (easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS,
-                      (long) self->config->connect_timeout_ms);
-    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) remaining);
-    curl_easy_setopt (easy, CURLOPT_PIPEWAIT, 1L);
-    if (curl_multi_add_handle (t->shard->multi, easy) != CURLM_OK) {
-        s_fail (t, 502, "upstream_error", "upstream_unreachable",
-                "The upstream call could not be started.");
-        s_transfer_destroy (&t);
-    }
-}
-
-static void
-s_self_destroy (self_t **self_p)
-{
-    self_t *self = *self_p;
-    if (!self)
-        return;
-    while (self->transfers) {
-        s_transfer_t *t = self->transfers;
-        s_transfer_destroy (&t);
-    }
-    for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
-        if (self->shards[i].multi)
-            curl_multi_cleanup (self->shards[i].multi);
-    if (self->epfd >= 0)
-        close (self->epfd);
-    aigw_worker_destroy (&self->worker);
-    memset (self->upstream_auth, 0, sizeof self->upstream_auth);
-    free (self);
-    *self_p = NULL;
-}
-
-static self_t *
-s_self_new (aigw_stage_args_t *args)
-{
-    self_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->config = args->config;
-    self->epfd = epoll_create1 (EPOLL_CLOEXEC);
-    if (self->epfd < 0) {
-        s_self_destroy (&self);
-        return NULL;
-    }
-    //  The host connection limit is shared out among the shards.
-    long per_shard = (self->config->max_host_connections + AIGW_PROVIDER_SHARDS - 1)
-                     / AIGW_PROVIDER_SHARDS;
-    for (uint32_t i = 0; i < AIGW_PROVIDER_SHARDS; i++) {
-        s_shard_t *shard = &self->shards[i];
-        shard->owner = self;
-        shard->index = i;
-        shard->timer_at = -1;
-        shard->multi = curl_multi_init ();
-        if (!shard->multi) {
-            s_self_destroy (&self);
-            return NULL;
-        }
-        curl_multi_setopt (shard->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
-        curl_multi_setopt (shard->multi, CURLMOPT_SOCKETDATA, shard);
-        curl_multi_setopt (shard->multi, CURLMOPT_TIMERFUNCTION, s_on_timer);
-        curl_multi_setopt (shard->multi, CURLMOPT_TIMERDATA, shard);
-        curl_multi_setopt (shard->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_shard);
-        curl_multi_setopt (shard->multi, CURLMOPT_MAXCONNECTS, per_shard);
-        curl_multi_setopt (shard->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    }
-    const char *key = self->config->openai_api_key;
-    if (key && *key) {
-        snprintf (self->upstream_auth, sizeof self->upstream_auth,
-                  "Authorization: Bearer %s", key);
-        self->has_auth = true;
-    }
-    self->worker = aigw_worker_new (args->endpoint, "provider",
-                                    self->config->worker_credit, false,
-                                    self->config->heartbeat_ms, self->config->liveness);
-    if (!self->worker)
-        s_self_destroy (&self);
-    return self;
-}
-
 //  Let curl act on the sockets epoll reports ready.
 static void
 s_self_handle_sockets (self_t *self)
@@ -515,6 +929,228 @@ s_self_handle_sockets (self_t *self)
     } while (count == AIGW_PROVIDER_EPOLL_BATCH);
 }
 
+//  --------------------------------------------------------------------------
+//  Requests in
+
+//  Answer GET /v1/models from the catalog: the models this key may use.
+static void
+s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t *env)
+{
+    json_t *data = json_array ();
+    for (size_t i = 0; i < aigw_catalog_size (self->catalog); i++) {
+        aigw_catalog_model_t *m = aigw_catalog_at (self->catalog, i);
+        if (aigw_stage_model_allowed (env, m->name))
+            json_array_append_new (data, json_pack ("{s:s,s:s,s:i,s:s}", "id", m->name,
+                                                    "object", "model", "created", 0,
+                                                    "owned_by", m->deployments[0].provider));
+    }
+    json_t *root = json_pack ("{s:s,s:o}", "object", "list", "data", data);
+    char *text = json_dumps (root, JSON_COMPACT);
+    json_decref (root);
+    aigw_envelope_take_body (env, text, strlen (text));
+    aigw_envelope_set (&env->content_type, "application/json");
+    aigw_envelope_set (&env->cache_status, "BYPASS");
+    env->status = 200;
+    env->last = true;
+    aigw_stage_pass (self->worker, job_p, env, self->config);
+}
+
+//  Hold MODEL in R's chain unless it is there already.
+static void
+s_chain_add (s_request_t *r, aigw_catalog_model_t *model)
+{
+    if (!model || r->chain_len >= AIGW_PROVIDER_CHAIN_MAX)
+        return;
+    for (size_t i = 0; i < r->chain_len; i++)
+        if (r->chain[i] == model)
+            return;
+    r->chain[r->chain_len++] = aigw_catalog_ref (model);
+}
+
+//  Take one request: route it, or answer at once.
+static void
+s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
+{
+    self_t *self = (self_t *) arg;
+    if (env->kind == AIGW_KIND_MODELS) {
+        s_answer_models (self, &job, env);
+        aigw_envelope_destroy (&env);
+        return;
+    }
+    s_request_t *r = calloc (1, sizeof *r);
+    assert (r);
+    r->owner = self;
+    r->job = job;
+    r->env = env;
+    r->retry_after = -1;
+    r->retry_after_s = -1;
+    s_list_push (&self->requests, r);
+    r->client_body = env->body;
+    r->client_len = env->body_len;
+    env->body = NULL;
+    env->body_len = 0;
+    r->anthropic_client = env->kind == AIGW_KIND_MESSAGES;
+    r->stream = env->stream;
+    r->kind = env->kind == AIGW_KIND_EMBEDDINGS ? AIGW_KIND_EMBEDDINGS : AIGW_KIND_CHAT;
+    if (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_EMBEDDINGS
+        && env->kind != AIGW_KIND_MESSAGES) {
+        s_finish_error (&r, 404, "invalid_request_error", "unknown_endpoint",
+                        "The provider stage does not serve this endpoint.");
+        return;
+    }
+    if (r->anthropic_client) {
+        char err[256] = "";
+        bool stream = false;
+        r->openai_body = aigw_messages_request_to_openai (r->client_body, r->client_len,
+                                                          &r->openai_len, &stream, err,
+                                                          sizeof err);
+        if (!r->openai_body) {
+            char message[AIGW_PROVIDER_MESSAGE_MAX];
+            snprintf (message, sizeof message, "Invalid Messages request: %.400s", err);
+            s_finish_error (&r, 400, "invalid_request_error", "invalid_request", message);
+            return;
+        }
+        r->stream = stream;
+    }
+    else {
+        r->openai_body = r->client_body;
+        r->openai_len = r->client_len;
+        r->client_body = NULL;
+        r->client_len = 0;
+    }
+    aigw_catalog_model_t *model = aigw_catalog_get (self->catalog, env->model);
+    if (!model) {
+        s_finish_error (&r, 404, "invalid_request_error", "model_not_found",
+                        "The model is not served by any configured provider.");
+        return;
+    }
+    s_chain_add (r, model);
+    for (size_t i = 0; i < model->fallback_count; i++)
+        s_chain_add (r, aigw_catalog_get (self->catalog, model->fallbacks[i]));
+    if (env->deadline_ms - aigw_now_ms () <= 0) {
+        s_finish_error (&r, 504, "timeout_error", "deadline_exceeded",
+                        "The request deadline passed before the upstream call.");
+        return;
+    }
+    s_attempt_next (r);
+}
+
+//  --------------------------------------------------------------------------
+//  Health reports
+
+//  Tell the broker this process's deployment figures.
+static void
+s_self_report (self_t *self, int64_t now)
+{
+    json_t *doc = json_pack ("{s:s,s:I,s:o}", "instance", self->instance, "at_ms",
+                             (json_int_t) now, "deployments",
+                             aigw_catalog_report (self->catalog, now));
+    char *text = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
+    json_decref (doc);
+    if (text)
+        aigw_worker_report (self->worker, text, strlen (text));
+    free (text);
+}
+
+//  --------------------------------------------------------------------------
+//  The actor
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    while (self->requests.head) {
+        s_request_t *r = self->requests.head;
+        s_request_destroy (&r);
+    }
+    for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
+        if (self->shards[i].multi)
+            curl_multi_cleanup (self->shards[i].multi);
+    if (self->epfd >= 0)
+        close (self->epfd);
+    aigw_catalog_destroy (&self->catalog);
+    aigw_worker_destroy (&self->worker);
+    free (self);
+    *self_p = NULL;
+}
+
+static self_t *
+s_self_new (aigw_stage_args_t *args)
+{
+    self_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = args->config;
+    self->epfd = epoll_create1 (EPOLL_CLOEXEC);
+    self->rng = (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 32) ^ (uintptr_t) self;
+    self->first_byte_ms = self->config->first_token_timeout_ms > 0
+                          ? self->config->first_token_timeout_ms
+                          : AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS;
+    char host[64] = "";
+    gethostname (host, sizeof host - 1);
+    snprintf (self->instance, sizeof self->instance, "%s:%d:%llx", host, (int) getpid (),
+              (unsigned long long) (self->rng & 0xFFFFFF));
+    self->catalog = aigw_catalog_new (self->config);
+    if (self->epfd < 0 || !self->catalog) {
+        s_self_destroy (&self);
+        return NULL;
+    }
+    char err[256] = "";
+    int skipped = aigw_catalog_load (self->catalog, NULL, 0, "database", err, sizeof err);
+    if (skipped < 0) {
+        s_self_destroy (&self);
+        return NULL;
+    }
+    if (skipped > 0)
+        aigw_warn ("provider: %d model(s) skipped: %s", skipped, err);
+    //  The host connection limit is shared out among the shards.
+    long per_shard = (self->config->max_host_connections + AIGW_PROVIDER_SHARDS - 1)
+                     / AIGW_PROVIDER_SHARDS;
+    for (uint32_t i = 0; i < AIGW_PROVIDER_SHARDS; i++) {
+        s_shard_t *shard = &self->shards[i];
+        shard->owner = self;
+        shard->index = i;
+        shard->timer_at = -1;
+        shard->multi = curl_multi_init ();
+        if (!shard->multi) {
+            s_self_destroy (&self);
+            return NULL;
+        }
+        curl_multi_setopt (shard->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
+        curl_multi_setopt (shard->multi, CURLMOPT_SOCKETDATA, shard);
+        curl_multi_setopt (shard->multi, CURLMOPT_TIMERFUNCTION, s_on_timer);
+        curl_multi_setopt (shard->multi, CURLMOPT_TIMERDATA, shard);
+        curl_multi_setopt (shard->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_shard);
+        curl_multi_setopt (shard->multi, CURLMOPT_MAXCONNECTS, per_shard);
+        curl_multi_setopt (shard->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    }
+    self->worker = aigw_worker_new (args->endpoint, "provider", self->config->worker_credit,
+                                    false, self->config->heartbeat_ms, self->config->liveness);
+    if (!self->worker)
+        s_self_destroy (&self);
+    return self;
+}
+
+//  Milliseconds until the loop must run again, at most TIMEOUT.
+static int
+s_self_timeout (self_t *self, int timeout, int64_t now)
+{
+    int64_t next = now + timeout;
+    for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
+        if (self->shards[i].timer_at >= 0 && self->shards[i].timer_at < next)
+            next = self->shards[i].timer_at;
+    if (self->first_byte.head && self->first_byte.head->first_byte_deadline < next)
+        next = self->first_byte.head->first_byte_deadline;
+    if (self->report_at < next)
+        next = self->report_at;
+    for (s_request_t *r = self->waiting ? self->requests.head : NULL; r; r = r->next)
+        if (r->wake_at && r->wake_at < next)
+            next = r->wake_at;
+    return next <= now ? 0 : (int) (next - now);
+}
+
 void
 aigw_provider_actor (zsock_t *pipe, void *args)
 {
@@ -526,15 +1162,12 @@ aigw_provider_actor (zsock_t *pipe, void *args)
         return;
     }
     zsock_signal (pipe, 0);
+    int64_t report_ms = self->config->router_report_ms > 0 ? self->config->router_report_ms
+                                                           : AIGW_DEFAULT_REPORT_MS;
+    self->report_at = aigw_now_ms ();
     while (true) {
         int timeout = aigw_worker_tick (self->worker);
-        int64_t now = aigw_now_ms ();
-        for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
-            if (self->shards[i].timer_at >= 0) {
-                int64_t wait = self->shards[i].timer_at - now;
-                if (wait < timeout)
-                    timeout = wait > 0 ? (int) wait : 0;
-            }
+        timeout = s_self_timeout (self, timeout, aigw_now_ms ());
         zmq_pollitem_t items[] = {
             {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (aigw_worker_sock (self->worker)), 0, ZMQ_POLLIN, 0},
@@ -545,7 +1178,7 @@ aigw_provider_actor (zsock_t *pipe, void *args)
             break;
         if (items[2].revents & ZMQ_POLLIN)
             s_self_handle_sockets (self);
-        now = aigw_now_ms ();
+        int64_t now = aigw_now_ms ();
         for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++) {
             s_shard_t *shard = &self->shards[i];
             if (shard->timer_at >= 0 && now >= shard->timer_at) {
@@ -560,6 +1193,13 @@ aigw_provider_actor (zsock_t *pipe, void *args)
             aigw_stage_take (self->worker, s_self_take, self);
         for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
             s_shard_check_done (&self->shards[i]);
+        now = aigw_now_ms ();
+        s_self_first_byte_timeouts (self, now);
+        s_self_wake (self, now);
+        if (now >= self->report_at) {
+            s_self_report (self, now);
+            self->report_at = now + report_ms;
+        }
     }
     s_self_destroy (&self);
 }

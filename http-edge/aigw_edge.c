@@ -256,7 +256,7 @@ s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model
         missing = "model";
     else if (!json_is_string (value) || json_string_length (value) == 0)
         invalid = "model";
-    else if (kind == AIGW_KIND_CHAT) {
+    else if (kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES) {
         json_t *messages = json_object_get (root, "messages");
         if (!messages)
             missing = "messages";
@@ -285,7 +285,7 @@ s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model
         return -1;
     }
     *model = strdup (json_string_value (value));
-    *stream = json_is_true (flag) && kind == AIGW_KIND_CHAT;
+    *stream = json_is_true (flag) && (kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES);
     json_decref (root);
     return 0;
 }
@@ -398,7 +398,8 @@ s_dispatch (s_http_t *http, aigw_envelope_t **env_p)
     aigw_slot_destroy (&slot);
 }
 
-//  POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models.
+//  POST /v1/chat/completions, POST /v1/messages, POST /v1/embeddings,
+//  GET /v1/models.
 static int
 s_handle_v1 (struct mg_connection *conn, void *cbdata)
 {
@@ -413,6 +414,8 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     int kind = AIGW_KIND_NONE;
     if (streq (uri, "/v1/chat/completions"))
         kind = AIGW_KIND_CHAT, http.route = AIGW_ROUTE_CHAT;
+    else if (streq (uri, "/v1/messages"))
+        kind = AIGW_KIND_MESSAGES, http.route = AIGW_ROUTE_MESSAGES;
     else if (streq (uri, "/v1/embeddings"))
         kind = AIGW_KIND_EMBEDDINGS, http.route = AIGW_ROUTE_EMBEDDINGS;
     else if (streq (uri, "/v1/models"))

@@ -14,7 +14,8 @@ typedef enum {
     AIGW_ROUTE_OPS = 3,         //  healthz, readyz, metrics
     AIGW_ROUTE_OTHER = 4,       //  unknown paths
     AIGW_ROUTE_ADMIN = 5,       //  /api/v1/admin/...
-    AIGW_ROUTE_COUNT = 6
+    AIGW_ROUTE_MESSAGES = 6,    //  /v1/messages (Anthropic format)
+    AIGW_ROUTE_COUNT = 7
 } aigw_edge_route_t;
 
 typedef struct _aigw_edge_metrics_t aigw_edge_metrics_t;
