@@ -524,7 +524,8 @@ aigw_anthropic_adapter_test (bool verbose)
     aigw_upstream_request_reset (&req);
 
     //  Streaming although the client's body does not ask; own base URL; no key.
-    const char *plain = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}";
+    const char *plain = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+                        "\"content\":\"Hi\"}]}";
     up.base_url = "http://127.0.0.1:9100/anthropic";
     up.api_key = NULL;
     assert (adapter->request (&up, AIGW_KIND_CHAT, true, plain, strlen (plain), &req, err,

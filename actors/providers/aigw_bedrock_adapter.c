@@ -27,6 +27,8 @@
 //  Default ports curl leaves out of the Host header.
 #define S_HTTPS_PORT 443
 #define S_HTTP_PORT 80
+//  What a ConverseStream answer is (AWS event-stream framing).
+#define S_ACCEPT_STREAM "application/vnd.amazon.eventstream"
 //  Largest TCP port.
 #define S_PORT_MAX 65535
 
@@ -74,6 +76,10 @@ s_base_parse (const char *base, s_base_t *out)
     if ((!https && !http) || strpbrk (authority, "?#@ \t\r\n"))
         return -1;
     size_t authority_len = strcspn (authority, "/");
+    //  curl would rewrite a non-ASCII host (IDN), and the signature with it.
+    for (size_t i = 0; i < authority_len; i++)
+        if ((unsigned char) authority[i] <= ' ' || (unsigned char) authority[i] >= 0x7f)
+            return -1;
     //  A port follows the last ':' after any IPv6 literal's ']'.
     const char *host_end = authority + authority_len;
     const char *bracket = memrchr (authority, ']', authority_len);
@@ -172,9 +178,8 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
     bool token = up->aws_session_token && *up->aws_session_token;
     int rc = aigw_upstream_request_header (out, "Content-Type", "application/json");
     if (rc == 0)
-        rc = aigw_upstream_request_header (out, "Accept", stream
-                                                              ? "application/vnd.amazon.eventstream"
-                                                              : "application/json");
+        rc = aigw_upstream_request_header (out, "Accept", stream ? S_ACCEPT_STREAM
+                                                                 : "application/json");
     if (rc == 0)
         rc = aigw_upstream_request_header (out, "X-Amz-Date", signature.amz_date);
     if (rc == 0)
@@ -499,7 +504,8 @@ aigw_bedrock_adapter_test (bool verbose)
                    NULL);
     aigw_upstream_request_reset (&req);
     const char *bad_bases[] = {"bedrock.example.com", "ftp://h", "http://u:p@h", "http://h?x=1",
-                               "http://h:99999", "http://h:", "http://:80/p"};
+                               "http://h:99999", "http://h:", "http://:80/p", "http://h b",
+                               "https://b\xc3\xa9drock.example"};
     for (size_t i = 0; i < sizeof bad_bases / sizeof bad_bases[0]; i++) {
         up.base_url = bad_bases[i];
         assert (adapter->request (&up, AIGW_KIND_CHAT, false, chat, chat_len, &req, err,
