@@ -505,7 +505,7 @@ aigw_bedrock_adapter_test (bool verbose)
     aigw_upstream_request_reset (&req);
     const char *bad_bases[] = {"bedrock.example.com", "ftp://h", "http://u:p@h", "http://h?x=1",
                                "http://h:99999", "http://h:", "http://:80/p", "http://h b",
-                               "https://b\xc3\xa9drock.example"};
+                               "https://b\xc3\xa9" "drock.example"};
     for (size_t i = 0; i < sizeof bad_bases / sizeof bad_bases[0]; i++) {
         up.base_url = bad_bases[i];
         assert (adapter->request (&up, AIGW_KIND_CHAT, false, chat, chat_len, &req, err,
