@@ -31,6 +31,8 @@ AIGW_SELFTEST (adapter)
 AIGW_SELFTEST (azure)
 AIGW_SELFTEST (health)
 AIGW_SELFTEST (catalog)
+AIGW_SELFTEST (anthropic_adapter)
+AIGW_SELFTEST (bedrock_adapter)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -53,6 +55,9 @@ main (int argc, char **argv)
         {"bedrock", aigw_bedrock_test},
         {"adapter", aigw_adapter_test},     {"azure", aigw_azure_test},
         {"health", aigw_health_test},       {"catalog", aigw_catalog_test},
+        {"health", aigw_health_test},
+        {"anthropic_adapter", aigw_anthropic_adapter_test},
+        {"bedrock_adapter", aigw_bedrock_adapter_test},
     };
     const char *only = NULL;
     bool verbose = false;
