@@ -20,8 +20,12 @@
     so no object is freed under a caller that still uses it. */
 #include "aigw_broker.h"
 #include "aigw_client.h"
+#include "aigw_hex.h"
+#include "aigw_json.h"
 #include "aigw_log.h"
 #include "aigw_worker.h"
+
+#include <jansson.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -119,6 +123,9 @@ struct _s_worker_t {
     bool dead;                  //  killed, waiting for s_reap
     const char *reason;         //  why it died (static text)
     s_worker_t *reap_next;      //  next worker on self->reap
+    char *report;               //  latest REPORT, a JSON object; NULL if none
+    size_t report_size;         //  bytes in report
+    int64_t report_at;          //  monotonic ms the report arrived
 };
 
 //  One service (pipeline stage).
@@ -139,7 +146,7 @@ struct _s_service_t {
     int64_t duration_sum_us;    //  sum of durations, µs
 };
 
-//  A growing text buffer for STATUS and METRICS.
+//  A growing text buffer for STATUS, METRICS and REPORTS.
 typedef struct {
     char *data;                 //  text, NUL-terminated
     size_t size;                //  bytes used, without the NUL
@@ -455,6 +462,28 @@ s_text_printf (s_text_t *text, const char *format, ...)
         text->data = data;
         text->cap = cap;
     }
+}
+
+//  Append the SIZE bytes at DATA; on allocation failure mark the buffer
+//  failed.
+static void
+s_text_append (s_text_t *text, const void *data, size_t size)
+{
+    if (text->failed)
+        return;
+    if (text->cap - text->size <= size) {
+        size_t cap = text->cap * 2 + size + 1;
+        char *grown = (char *) realloc (text->data, cap);
+        if (!grown) {
+            text->failed = true;
+            return;
+        }
+        text->data = grown;
+        text->cap = cap;
+    }
+    memcpy (text->data + text->size, data, size);
+    text->size += size;
+    text->data[text->size] = 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -846,6 +875,24 @@ s_request_set_shard (s_request_t *req, const byte *key, size_t size)
 //  --------------------------------------------------------------------------
 //  Workers
 
+//  Free WORKER and what it owns; the caller unlinked it everywhere.
+static void
+s_worker_free (s_worker_t *worker)
+{
+    free (worker->worker_id);
+    free (worker->report);
+    free (worker);
+}
+
+//  Forget WORKER's report, if any.
+static void
+s_worker_forget_report (s_worker_t *worker)
+{
+    free (worker->report);
+    worker->report = NULL;
+    worker->report_size = 0;
+}
+
 //  Mark WORKER dead: it leaves dispatch and lookup at once; s_reap replays or
 //  fails its requests later, outside any loop over broker state.
 static void
@@ -947,8 +994,7 @@ s_reap (self_t *self)
                    "%zu failed",
                    worker->worker_id, worker->service->name, worker->reason, replayed,
                    failed);
-        free (worker->worker_id);
-        free (worker);
+        s_worker_free (worker);
     }
 }
 
@@ -1212,6 +1258,46 @@ s_handle_client_text (self_t *self, byte cmd)
     free (text.data);
 }
 
+//  REPORTS: [3] service. Answers the JSON array of the latest reports of
+//  the service's live workers (section 4a); [] for an unknown service.
+static void
+s_handle_client_reports (self_t *self)
+{
+    s_text_t text = {(char *) malloc (S_TEXT_INITIAL), 0, S_TEXT_INITIAL, false};
+    if (!text.data)
+        return;
+    text.data[0] = 0;
+    const byte *name = s_frame_data (self, 3);
+    size_t name_size = s_frame_size (self, 3);
+    s_service_t *service = NULL;
+    if (aigw_broker_name_valid ((const char *) name, name_size))
+        service = (s_service_t *) s_table_lookup (&self->services, name, name_size,
+                                                  s_hash (name, name_size));
+    int64_t now = s_mono_ms ();
+    s_text_append (&text, "[", 1);
+    bool first = true;
+    for (size_t i = 0; service && i < service->workers_size; i++) {
+        s_worker_t *worker = service->workers[i];
+        if (!worker->report)
+            continue;
+        char identity[2 * S_IDENTITY_MAX + 1];
+        aigw_hex_encode (worker->identity, worker->node.key_size, identity);
+        //  Service names are [A-Za-z0-9._-]: no JSON escaping needed.
+        s_text_printf (&text, "%s{\"worker\":\"%s\",\"service\":\"%s\",\"age_ms\":%" PRId64
+                              ",\"report\":",
+                       first ? "" : ",", identity, service->name, now - worker->report_at);
+        s_text_append (&text, worker->report, worker->report_size);
+        s_text_append (&text, "}", 1);
+        first = false;
+    }
+    s_text_append (&text, "]", 1);
+    if (text.failed)
+        aigw_warn ("broker: out of memory building a REPORTS answer");
+    else
+        s_send_client_text (self, AIGW_BP_CLIENT_REPORTS, text.data, text.size);
+    free (text.data);
+}
+
 //  A message with the client header; frames [0] identity [1] header [2] cmd.
 static void
 s_handle_client (self_t *self, byte cmd)
@@ -1223,6 +1309,8 @@ s_handle_client (self_t *self, byte cmd)
         s_send_client_text (self, AIGW_BP_CLIENT_HEARTBEAT, NULL, 0);
     else if ((cmd == AIGW_BP_CLIENT_STATUS || cmd == AIGW_BP_CLIENT_METRICS) && frames == 3)
         s_handle_client_text (self, cmd);
+    else if (cmd == AIGW_BP_CLIENT_REPORTS && frames == 4)
+        s_handle_client_reports (self);
     else
         aigw_debug ("broker: malformed client message dropped (command %d, %zu frames)",
                     cmd, frames);
@@ -1260,6 +1348,8 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
             worker->credit = (int) credit;
             worker->replay_safe = replay_safe;
             worker->expires_at = expires_at;
+            //  Section 4a: any READY makes the broker forget the report.
+            s_worker_forget_report (worker);
             s_worker_drain (self, worker);
             return;
         }
@@ -1375,6 +1465,45 @@ s_handle_worker_reply (self_t *self, s_worker_t *worker)
     s_worker_drain (self, worker);
 }
 
+//  True if the SIZE bytes at DATA are a JSON object within the report caps.
+static bool
+s_report_valid (const byte *data, size_t size)
+{
+    if (size > AIGW_BP_REPORT_MAX
+        || !aigw_json_depth_ok ((const char *) data, size, AIGW_BP_REPORT_DEPTH_MAX))
+        return false;
+    json_error_t error;
+    json_t *json = json_loadb ((const char *) data, size, 0, &error);
+    bool valid = json && json_is_object (json);
+    json_decref (json);
+    return valid;
+}
+
+//  REPORT: [3] report, from registered WORKER. Keeps it if valid, replacing
+//  the previous one; drops it otherwise.
+static void
+s_handle_worker_report (self_t *self, s_worker_t *worker)
+{
+    const byte *data = s_frame_data (self, 3);
+    size_t size = s_frame_size (self, 3);
+    if (!s_report_valid (data, size)) {
+        aigw_debug ("broker: invalid report from %s dropped (%zu bytes)", worker->worker_id,
+                    size);
+        return;
+    }
+    char *report = (char *) malloc (size + 1);
+    if (!report) {
+        aigw_warn ("broker: out of memory keeping a report");
+        return;
+    }
+    memcpy (report, data, size);
+    report[size] = 0;
+    s_worker_forget_report (worker);
+    worker->report = report;
+    worker->report_size = size;
+    worker->report_at = s_mono_ms ();
+}
+
 //  A message with the worker header; frames [0] identity [1] header [2] cmd.
 static void
 s_handle_worker (self_t *self, byte cmd)
@@ -1402,6 +1531,8 @@ s_handle_worker (self_t *self, byte cmd)
         s_handle_worker_reply (self, worker);
     else if (cmd == AIGW_BP_WORKER_DISCONNECT)
         s_worker_kill (self, worker, "disconnected");
+    else if (cmd == AIGW_BP_WORKER_REPORT && self->frames_size == 4)
+        s_handle_worker_report (self, worker);
     else if (cmd != AIGW_BP_WORKER_HEARTBEAT)
         aigw_debug ("broker: malformed worker message dropped (command %d, %zu frames)",
                     cmd, self->frames_size);
@@ -1573,16 +1704,14 @@ s_self_destroy (self_t **self_p)
         //  Killed workers are off the table; their requests are freed above.
         s_worker_t *worker = self->reap;
         self->reap = worker->reap_next;
-        free (worker->worker_id);
-        free (worker);
+        s_worker_free (worker);
     }
     for (size_t i = 0; self->workers.buckets && i <= self->workers.mask; i++) {
         s_node_t *node = self->workers.buckets[i];
         while (node) {
             s_worker_t *worker = (s_worker_t *) node;
             node = node->next;
-            free (worker->worker_id);
-            free (worker);
+            s_worker_free (worker);
         }
     }
     for (size_t i = 0; i < self->services_size; i++) {
