@@ -2214,6 +2214,308 @@ s_raw_expect (zsock_t *sock, const char *header, byte cmd)
     return found;
 }
 
+//  REPORTS for SERVICE asked by the fixture's client, parsed: a JSON array
+//  the caller frees, or NULL if no answer came within S_TEST_REPORT_MS.
+//  Asserts that an answer is an array of well-formed elements.
+static json_t *
+s_reports (s_fix_t *fix, const char *service)
+{
+    aigw_client_event_t *event = (aigw_client_event_t *) zlist_first (fix->events);
+    while (event) {
+        aigw_client_event_t *next = (aigw_client_event_t *) zlist_next (fix->events);
+        if (event->type == AIGW_CLIENT_REPORTS) {
+            zlist_remove (fix->events, event);
+            aigw_client_event_destroy (&event);
+        }
+        event = next;
+    }
+    int rc = aigw_client_reports (fix->client, service);
+    assert (rc == 0);
+    int64_t until = zclock_mono () + S_TEST_REPORT_MS;
+    while (true) {
+        event = (aigw_client_event_t *) zlist_first (fix->events);
+        while (event && event->type != AIGW_CLIENT_REPORTS)
+            event = (aigw_client_event_t *) zlist_next (fix->events);
+        if (event || zclock_mono () >= until)
+            break;
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    }
+    if (!event)
+        return NULL;
+    zlist_remove (fix->events, event);
+    json_error_t error;
+    json_t *array = json_loads (event->text, 0, &error);
+    aigw_client_event_destroy (&event);
+    assert (json_is_array (array));
+    size_t index;
+    json_t *item;
+    json_array_foreach (array, index, item) {
+        const char *worker = json_string_value (json_object_get (item, "worker"));
+        assert (worker && *worker && strspn (worker, "0123456789abcdef") == strlen (worker));
+        assert (json_is_string (json_object_get (item, "service")));
+        assert (streq (json_string_value (json_object_get (item, "service")), service));
+        assert (json_is_integer (json_object_get (item, "age_ms")));
+        assert (json_integer_value (json_object_get (item, "age_ms")) >= 0);
+        assert (json_is_object (json_object_get (item, "report")));
+        assert (json_object_size (item) == 4);
+    }
+    return array;
+}
+
+//  How many elements of ARRAY have a report whose integer member KEY is
+//  VALUE.
+static size_t
+s_reports_count (json_t *array, const char *key, json_int_t value)
+{
+    size_t count = 0, index;
+    json_t *item;
+    json_array_foreach (array, index, item) {
+        json_t *member = json_object_get (json_object_get (item, "report"), key);
+        if (json_is_integer (member) && json_integer_value (member) == value)
+            count++;
+    }
+    return count;
+}
+
+//  Wait until REPORTS for SERVICE has SIZE elements, of which MATCHES have
+//  report member KEY equal to VALUE (KEY NULL: any). Returns the array, which
+//  the caller frees; asserts on timeout.
+static json_t *
+s_wait_reports (s_fix_t *fix, const char *service, size_t size, const char *key,
+                json_int_t value, size_t matches)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (true) {
+        json_t *array = s_reports (fix, service);
+        if (array && json_array_size (array) == size
+            && (!key || s_reports_count (array, key, value) == matches))
+            return array;
+        json_decref (array);
+        assert (zclock_mono () < until);
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    }
+}
+
+//  Send a worker REPORT of the SIZE bytes at DATA on raw socket SOCK.
+static void
+s_raw_report (zsock_t *sock, const char *data, size_t size)
+{
+    byte report = AIGW_BP_WORKER_REPORT;
+    s_raw_send (sock, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report,
+                (size_t) 1, data, size, NULL);
+}
+
+//  Ask REPORTS for SERVICE on raw socket SOCK (so the question follows
+//  everything SOCK sent before) and return the answer parsed; asserts it
+//  comes.
+static json_t *
+s_raw_reports (zsock_t *sock, const char *service)
+{
+    byte reports = AIGW_BP_CLIENT_REPORTS;
+    s_raw_send (sock, AIGW_BP_CLIENT_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &reports,
+                (size_t) 1, service, strlen (service), NULL);
+    zmsg_t *msg = s_raw_expect (sock, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_REPORTS);
+    assert (msg && zmsg_size (msg) == 3);
+    zmsg_first (msg);
+    zmsg_next (msg);
+    zframe_t *text = zmsg_next (msg);
+    json_error_t error;
+    json_t *array = json_loadb ((const char *) zframe_data (text), zframe_size (text), 0,
+                                &error);
+    zmsg_destroy (&msg);
+    assert (json_is_array (array));
+    return array;
+}
+
+//  A JSON object of exactly SIZE bytes ({"pad":"xxx..."}), which the caller
+//  frees.
+static char *
+s_padded_report (size_t size)
+{
+    const char *head = "{\"pad\":\"", *tail = "\"}";
+    assert (size >= strlen (head) + strlen (tail));
+    char *text = (char *) malloc (size + 1);
+    assert (text);
+    memset (text, 'x', size);
+    memcpy (text, head, strlen (head));
+    memcpy (text + size - strlen (tail), tail, strlen (tail));
+    text[size] = 0;
+    return text;
+}
+
+//  Worker reports and REPORTS (section 4a) on the fixture's broker. Uses
+//  worker slots 1 and 2, which must be free, and frees them again.
+static void
+s_test_reports (s_fix_t *fix)
+{
+    //  Nobody reported yet; unknown and invalid services answer [] too.
+    json_t *array = s_wait_reports (fix, "prov", 0, NULL, 0, 0);
+    json_decref (array);
+    array = s_wait_reports (fix, "no-such-service", 0, NULL, 0, 0);
+    json_decref (array);
+    array = s_wait_reports (fix, "two words", 0, NULL, 0, 0);
+    json_decref (array);
+
+    //  Two workers report; the client sees both, with their service.
+    s_fix_worker (fix, 1, "prov", 10, false);
+    s_fix_worker (fix, 2, "prov", 10, false);
+    s_wait_workers (fix, "prov", 2);
+    array = s_wait_reports (fix, "prov", 0, NULL, 0, 0);
+    json_decref (array);
+    const char *one = "{\"n\": 1, \"deployments\": {\"gpt\": {\"circuit\": \"closed\"}}}";
+    const char *two = "{\"n\":2}";
+    assert (aigw_worker_report (fix->workers[1], one, strlen (one)) == 0);
+    assert (aigw_worker_report (fix->workers[2], two, strlen (two)) == 0);
+    array = s_wait_reports (fix, "prov", 2, "n", 1, 1);
+    assert (s_reports_count (array, "n", 2) == 1);
+    const char *first = json_string_value (json_object_get (json_array_get (array, 0), "worker"));
+    const char *second = json_string_value (json_object_get (json_array_get (array, 1), "worker"));
+    assert (!streq (first, second));
+    //  The report is relayed verbatim.
+    for (size_t i = 0; i < 2; i++) {
+        json_t *report = json_object_get (json_array_get (array, i), "report");
+        json_t *circuit = json_object_get (
+            json_object_get (json_object_get (report, "deployments"), "gpt"), "circuit");
+        if (json_integer_value (json_object_get (report, "n")) == 1)
+            assert (streq (json_string_value (circuit), "closed"));
+    }
+    json_decref (array);
+
+    //  A newer report replaces the older one.
+    const char *eleven = "{\"n\":11}";
+    assert (aigw_worker_report (fix->workers[1], eleven, strlen (eleven)) == 0);
+    array = s_wait_reports (fix, "prov", 2, "n", 11, 1);
+    assert (s_reports_count (array, "n", 1) == 0 && s_reports_count (array, "n", 2) == 1);
+    json_decref (array);
+
+    //  The worker library refuses an oversized report.
+    char *big = s_padded_report (AIGW_BP_REPORT_MAX + 1);
+    assert (aigw_worker_report (fix->workers[1], big, AIGW_BP_REPORT_MAX + 1) == -1);
+
+    //  A raw worker: a report at the cap is kept; oversized, non-JSON,
+    //  non-object and too deep ones are dropped and the last good one stays.
+    zsock_t *raw = s_raw_new (fix->endpoint);
+    byte ready = AIGW_BP_WORKER_READY;
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &ready, (size_t) 1,
+                "prov", (size_t) 4, "prov-raw-1", (size_t) 10, "1", (size_t) 1, "",
+                (size_t) 0, NULL);
+    char *at_cap = s_padded_report (AIGW_BP_REPORT_MAX);
+    s_raw_report (raw, at_cap, AIGW_BP_REPORT_MAX);
+    array = s_raw_reports (raw, "prov");
+    assert (json_array_size (array) == 3);
+    size_t padded = 0, index;
+    json_t *item;
+    json_array_foreach (array, index, item)
+        if (json_object_get (json_object_get (item, "report"), "pad"))
+            padded++;
+    assert (padded == 1);
+    json_decref (array);
+    const char *raw_good = "{\"n\":3}";
+    s_raw_report (raw, raw_good, strlen (raw_good));
+    s_raw_report (raw, big, AIGW_BP_REPORT_MAX + 1);
+    s_raw_report (raw, "not json", 8);
+    s_raw_report (raw, "[1,2]", 5);
+    s_raw_report (raw, "{\"n\":4} trailing", 16);
+    s_raw_report (raw, "{\"n\":\"\xff\"}", 9);
+    s_raw_report (raw, "", 0);
+    char deep[2 * (AIGW_BP_REPORT_DEPTH_MAX + 1) + 1];
+    for (int i = 0; i <= AIGW_BP_REPORT_DEPTH_MAX; i++) {
+        deep[i] = i == 0 ? '{' : '[';
+        deep[2 * (AIGW_BP_REPORT_DEPTH_MAX + 1) - 1 - i] = i == 0 ? '}' : ']';
+    }
+    deep[2 * (AIGW_BP_REPORT_DEPTH_MAX + 1)] = 0;
+    s_raw_report (raw, deep, strlen (deep));
+    //  REPORT without its frame, and with one too many: malformed, dropped.
+    byte report_cmd = AIGW_BP_WORKER_REPORT;
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report_cmd,
+                (size_t) 1, NULL);
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report_cmd,
+                (size_t) 1, "{}", (size_t) 2, "{}", (size_t) 2, NULL);
+    //  REPORTS without a service: dropped unanswered.
+    byte reports_cmd = AIGW_BP_CLIENT_REPORTS;
+    s_raw_send (raw, AIGW_BP_CLIENT_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &reports_cmd,
+                (size_t) 1, NULL);
+    array = s_raw_reports (raw, "prov");
+    assert (json_array_size (array) == 3);
+    assert (s_reports_count (array, "n", 3) == 1 && s_reports_count (array, "n", 4) == 0);
+    assert (s_reports_count (array, "n", 11) == 1 && s_reports_count (array, "n", 2) == 1);
+    json_decref (array);
+    free (big);
+    free (at_cap);
+
+    //  A new READY from the same identity forgets the report.
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &ready, (size_t) 1,
+                "prov", (size_t) 4, "prov-raw-1", (size_t) 10, "1", (size_t) 1, "",
+                (size_t) 0, NULL);
+    array = s_raw_reports (raw, "prov");
+    assert (json_array_size (array) == 2 && s_reports_count (array, "n", 3) == 0);
+    json_decref (array);
+
+    //  A worker that stops heartbeating drops out of the answer.
+    s_raw_report (raw, raw_good, strlen (raw_good));
+    array = s_raw_reports (raw, "prov");
+    assert (json_array_size (array) == 3 && s_reports_count (array, "n", 3) == 1);
+    json_decref (array);
+    int64_t start = zclock_mono ();
+    array = s_wait_reports (fix, "prov", 2, "n", 3, 0);
+    assert (zclock_mono () - start < S_TEST_DEATH_MS);
+    json_decref (array);
+    s_wait_workers (fix, "prov", 2);
+    //  A stranger's REPORT is answered DISCONNECT, as any worker command.
+    s_raw_report (raw, raw_good, strlen (raw_good));
+    zmsg_t *msg = s_raw_expect (raw, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT);
+    assert (msg);
+    zmsg_destroy (&msg);
+    zsock_destroy (&raw);
+
+    //  A worker that disconnects drops out too; the broker still serves.
+    s_fix_worker_destroy (fix, 1);
+    array = s_wait_reports (fix, "prov", 1, "n", 2, 1);
+    json_decref (array);
+    s_fix_worker_destroy (fix, 2);
+    array = s_wait_reports (fix, "prov", 0, NULL, 0, 0);
+    json_decref (array);
+
+    //  The one-shot: answered well within its deadline.
+    s_fix_worker (fix, 1, "prov", 10, false);
+    assert (aigw_worker_report (fix->workers[1], two, strlen (two)) == 0);
+    array = s_wait_reports (fix, "prov", 1, "n", 2, 1);
+    json_decref (array);
+    char err[256] = "";
+    start = zclock_mono ();
+    int64_t deadline = zclock_time () + S_TEST_WAIT_MS;
+    char *text = aigw_client_reports_once (fix->endpoint, "prov", deadline, err, sizeof err);
+    assert (text && !*err);
+    assert (zclock_mono () - start < S_TEST_WAIT_MS);
+    json_error_t error;
+    array = json_loads (text, 0, &error);
+    assert (json_array_size (array) == 1 && s_reports_count (array, "n", 2) == 1);
+    json_decref (array);
+    zstr_free (&text);
+    text = aigw_client_reports_once (fix->endpoint, "nobody", deadline, NULL, 0);
+    assert (text && streq (text, "[]"));
+    zstr_free (&text);
+    s_fix_worker_destroy (fix, 1);
+    s_wait_workers (fix, "prov", 0);
+}
+
+//  The one-shot with nobody answering at ENDPOINT: NULL with a reason, at
+//  its deadline and not much later.
+static void
+s_test_reports_unanswered (const char *endpoint)
+{
+    char err[256] = "";
+    int64_t start = zclock_mono ();
+    char *text = aigw_client_reports_once (endpoint, "prov", zclock_time () + S_TEST_QUIET_MS,
+                                           err, sizeof err);
+    int64_t took = zclock_mono () - start;
+    assert (!text && *err);
+    assert (took >= S_TEST_QUIET_MS - S_TEST_POLL_MS && took < S_TEST_DEATH_MS);
+    //  A deadline already past: no wait at all.
+    text = aigw_client_reports_once (endpoint, "prov", zclock_time () - 1, err, sizeof err);
+    assert (!text && *err);
+}
+
 //  Start a broker with ARGS, retrying while the endpoint is still held by a
 //  broker that just stopped. Sets *ENDPOINT_P to the bound endpoint.
 static zactor_t *
@@ -2566,6 +2868,9 @@ s_test_transport (const char *bind, bool verbose)
     }
     zstr_free (&text);
 
+    //  Worker reports (section 4a).
+    s_test_reports (&fix);
+
     //  Broker restart on the same endpoint: the worker registers again and
     //  serves. An inproc client cannot outlive its peer; a tcp one
     //  reconnects by itself.
@@ -2610,5 +2915,37 @@ aigw_broker_test (bool verbose)
 
     s_test_transport ("inproc://aigw-broker-test", verbose);
     s_test_transport ("tcp://127.0.0.1:*", verbose);
+
+    //  REPORTS over ipc, through the one-shot.
+    char *ipc = zsys_sprintf ("ipc:///tmp/aigw-broker-test-%d.ipc", (int) getpid ());
+    assert (ipc);
+    args.endpoint = ipc;
+    args.heartbeat_ms = S_TEST_HEARTBEAT_MS;
+    args.liveness = S_TEST_LIVENESS;
+    char *endpoint = NULL;
+    broker = s_test_broker_new (&args, &endpoint);
+    assert (broker && endpoint);
+    aigw_worker_t *worker = aigw_worker_new (endpoint, "prov", 1, false, S_TEST_HEARTBEAT_MS,
+                                             S_TEST_LIVENESS);
+    assert (worker);
+    assert (aigw_worker_report (worker, "{\"ipc\":true}", 12) == 0);
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    char *text = NULL;
+    while (!text || !strstr (text, "\"ipc\":true")) {
+        zstr_free (&text);
+        assert (zclock_mono () < until);
+        text = aigw_client_reports_once (endpoint, "prov", zclock_time () + S_TEST_REPORT_MS,
+                                         NULL, 0);
+        aigw_worker_tick (worker);
+    }
+    zstr_free (&text);
+    aigw_worker_destroy (&worker);
+    zactor_destroy (&broker);
+    zstr_free (&endpoint);
+    zstr_free (&ipc);
+
+    //  Nobody answers: the one-shot gives up at its deadline.
+    s_test_reports_unanswered ("inproc://aigw-broker-nobody");
+    s_test_reports_unanswered ("tcp://127.0.0.1:1");
     aigw_log_set_level (level);
 }
