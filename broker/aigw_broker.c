@@ -41,7 +41,7 @@
 #define S_HEAP_INITIAL 256      //  first capacity of the timer heap
 #define S_STATUS_SIZE 16        //  bytes for a decimal status or number
 #define S_NOT_IN_HEAP SIZE_MAX  //  heap_index of a request not in the heap
-#define S_TEXT_INITIAL 4096     //  first capacity of a STATUS/METRICS text
+#define S_TEXT_INITIAL 4096     //  first capacity of a STATUS/METRICS/REPORTS text
 #define S_INT_DIGITS_MAX 18     //  longest decimal number accepted on the wire
 
 #define S_FNV_OFFSET 0xcbf29ce484222325ULL
