@@ -2305,16 +2305,33 @@ s_raw_report (zsock_t *sock, const char *data, size_t size)
                 (size_t) 1, data, size, NULL);
 }
 
-//  Ask REPORTS for SERVICE on raw socket SOCK (so the question follows
-//  everything SOCK sent before) and return the answer parsed; asserts it
-//  comes.
+//  Ask REPORTS for SERVICE on raw socket SOCK, a registered raw worker (so
+//  the question follows everything SOCK sent before) and return the answer
+//  parsed; asserts it comes. While waiting, SOCK heartbeats and the
+//  fixture's workers are pumped, so that nobody falls silent meanwhile.
 static json_t *
-s_raw_reports (zsock_t *sock, const char *service)
+s_raw_reports (s_fix_t *fix, zsock_t *sock, const char *service)
 {
-    byte reports = AIGW_BP_CLIENT_REPORTS;
+    byte reports = AIGW_BP_CLIENT_REPORTS, heartbeat = AIGW_BP_WORKER_HEARTBEAT;
     s_raw_send (sock, AIGW_BP_CLIENT_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &reports,
                 (size_t) 1, service, strlen (service), NULL);
-    zmsg_t *msg = s_raw_expect (sock, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_REPORTS);
+    zmsg_t *msg = NULL;
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!msg && zclock_mono () < until) {
+        if (!(zsock_events (sock) & ZMQ_POLLIN)) {
+            s_raw_send (sock, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE,
+                        &heartbeat, (size_t) 1, NULL);
+            s_fix_pump (fix, S_TEST_POLL_MS);
+            continue;
+        }
+        msg = zmsg_recv (sock);
+        assert (msg);
+        zframe_t *head = zmsg_first (msg);
+        zframe_t *command = zmsg_next (msg);
+        if (!zframe_streq (head, AIGW_BP_CLIENT_HEADER) || zframe_size (command) != 1
+            || *zframe_data (command) != AIGW_BP_CLIENT_REPORTS)
+            zmsg_destroy (&msg);
+    }
     assert (msg && zmsg_size (msg) == 3);
     zmsg_first (msg);
     zmsg_next (msg);
@@ -2341,6 +2358,46 @@ s_padded_report (size_t size)
     memcpy (text + size - strlen (tail), tail, strlen (tail));
     text[size] = 0;
     return text;
+}
+
+//  A call of aigw_client_reports_once run on its own thread, so that the
+//  test thread keeps its workers heartbeating meanwhile.
+typedef struct {
+    const char *endpoint;       //  broker endpoint
+    const char *service;        //  service asked about
+    int64_t deadline;           //  Unix ms deadline
+    char err[256];              //  its error text
+    char *text;                 //  its result, owned by the test
+    atomic_bool done;           //  set once the call returned
+} s_once_t;
+
+//  Thread body: run the one-shot described by ARG (an s_once_t).
+static void *
+s_once_run (void *arg)
+{
+    s_once_t *once = (s_once_t *) arg;
+    once->text = aigw_client_reports_once (once->endpoint, once->service, once->deadline,
+                                           once->err, sizeof once->err);
+    atomic_store (&once->done, true);
+    return NULL;
+}
+
+//  Run aigw_client_reports_once for SERVICE on the fixture's endpoint with
+//  DEADLINE, pumping the fixture until it returns. Fills ONCE.
+static void
+s_once (s_fix_t *fix, s_once_t *once, const char *service, int64_t deadline)
+{
+    memset (once, 0, sizeof *once);
+    once->endpoint = fix->endpoint;
+    once->service = service;
+    once->deadline = deadline;
+    atomic_init (&once->done, false);
+    pthread_t thread;
+    int rc = pthread_create (&thread, NULL, s_once_run, once);
+    assert (rc == 0);
+    while (!atomic_load (&once->done))
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    pthread_join (thread, NULL);
 }
 
 //  Worker reports and REPORTS (section 4a) on the fixture's broker. Uses
@@ -2401,7 +2458,7 @@ s_test_reports (s_fix_t *fix)
                 (size_t) 0, NULL);
     char *at_cap = s_padded_report (AIGW_BP_REPORT_MAX);
     s_raw_report (raw, at_cap, AIGW_BP_REPORT_MAX);
-    array = s_raw_reports (raw, "prov");
+    array = s_raw_reports (fix, raw, "prov");
     assert (json_array_size (array) == 3);
     size_t padded = 0, index;
     json_t *item;
@@ -2435,7 +2492,7 @@ s_test_reports (s_fix_t *fix)
     byte reports_cmd = AIGW_BP_CLIENT_REPORTS;
     s_raw_send (raw, AIGW_BP_CLIENT_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &reports_cmd,
                 (size_t) 1, NULL);
-    array = s_raw_reports (raw, "prov");
+    array = s_raw_reports (fix, raw, "prov");
     assert (json_array_size (array) == 3);
     assert (s_reports_count (array, "n", 3) == 1 && s_reports_count (array, "n", 4) == 0);
     assert (s_reports_count (array, "n", 11) == 1 && s_reports_count (array, "n", 2) == 1);
@@ -2447,13 +2504,13 @@ s_test_reports (s_fix_t *fix)
     s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &ready, (size_t) 1,
                 "prov", (size_t) 4, "prov-raw-1", (size_t) 10, "1", (size_t) 1, "",
                 (size_t) 0, NULL);
-    array = s_raw_reports (raw, "prov");
+    array = s_raw_reports (fix, raw, "prov");
     assert (json_array_size (array) == 2 && s_reports_count (array, "n", 3) == 0);
     json_decref (array);
 
     //  A worker that stops heartbeating drops out of the answer.
     s_raw_report (raw, raw_good, strlen (raw_good));
-    array = s_raw_reports (raw, "prov");
+    array = s_raw_reports (fix, raw, "prov");
     assert (json_array_size (array) == 3 && s_reports_count (array, "n", 3) == 1);
     json_decref (array);
     int64_t start = zclock_mono ();
@@ -2481,20 +2538,20 @@ s_test_reports (s_fix_t *fix)
     assert (aigw_worker_report (fix->workers[1], two, strlen (two)) == 0);
     array = s_wait_reports (fix, "prov", 1, "n", 2, 1);
     json_decref (array);
-    char err[256] = "";
+    s_once_t once;
     start = zclock_mono ();
     int64_t deadline = zclock_time () + S_TEST_WAIT_MS;
-    char *text = aigw_client_reports_once (fix->endpoint, "prov", deadline, err, sizeof err);
-    assert (text && !*err);
+    s_once (fix, &once, "prov", deadline);
+    assert (once.text && !*once.err);
     assert (zclock_mono () - start < S_TEST_WAIT_MS);
     json_error_t error;
-    array = json_loads (text, 0, &error);
+    array = json_loads (once.text, 0, &error);
     assert (json_array_size (array) == 1 && s_reports_count (array, "n", 2) == 1);
     json_decref (array);
-    zstr_free (&text);
-    text = aigw_client_reports_once (fix->endpoint, "nobody", deadline, NULL, 0);
-    assert (text && streq (text, "[]"));
-    zstr_free (&text);
+    zstr_free (&once.text);
+    s_once (fix, &once, "nobody", deadline);
+    assert (once.text && streq (once.text, "[]"));
+    zstr_free (&once.text);
     s_fix_worker_destroy (fix, 1);
     s_wait_workers (fix, "prov", 0);
 }
@@ -2919,14 +2976,11 @@ aigw_broker_test (bool verbose)
     //  REPORTS over ipc, through the one-shot.
     char *ipc = zsys_sprintf ("ipc:///tmp/aigw-broker-test-%d.ipc", (int) getpid ());
     assert (ipc);
-    args.endpoint = ipc;
-    args.heartbeat_ms = S_TEST_HEARTBEAT_MS;
-    args.liveness = S_TEST_LIVENESS;
+    args.endpoint = ipc;        //  default heartbeats: this part pumps nothing
     char *endpoint = NULL;
     broker = s_test_broker_new (&args, &endpoint);
     assert (broker && endpoint);
-    aigw_worker_t *worker = aigw_worker_new (endpoint, "prov", 1, false, S_TEST_HEARTBEAT_MS,
-                                             S_TEST_LIVENESS);
+    aigw_worker_t *worker = aigw_worker_new (endpoint, "prov", 1, false, 0, 0);
     assert (worker);
     assert (aigw_worker_report (worker, "{\"ipc\":true}", 12) == 0);
     int64_t until = zclock_mono () + S_TEST_WAIT_MS;
