@@ -20,8 +20,12 @@
     so no object is freed under a caller that still uses it. */
 #include "aigw_broker.h"
 #include "aigw_client.h"
+#include "aigw_hex.h"
+#include "aigw_json.h"
 #include "aigw_log.h"
 #include "aigw_worker.h"
+
+#include <jansson.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -37,7 +41,7 @@
 #define S_HEAP_INITIAL 256      //  first capacity of the timer heap
 #define S_STATUS_SIZE 16        //  bytes for a decimal status or number
 #define S_NOT_IN_HEAP SIZE_MAX  //  heap_index of a request not in the heap
-#define S_TEXT_INITIAL 4096     //  first capacity of a STATUS/METRICS text
+#define S_TEXT_INITIAL 4096     //  first capacity of a STATUS/METRICS/REPORTS text
 #define S_INT_DIGITS_MAX 18     //  longest decimal number accepted on the wire
 
 #define S_FNV_OFFSET 0xcbf29ce484222325ULL
@@ -119,6 +123,9 @@ struct _s_worker_t {
     bool dead;                  //  killed, waiting for s_reap
     const char *reason;         //  why it died (static text)
     s_worker_t *reap_next;      //  next worker on self->reap
+    char *report;               //  latest REPORT, a JSON object; NULL if none
+    size_t report_size;         //  bytes in report
+    int64_t report_at;          //  monotonic ms the report arrived
 };
 
 //  One service (pipeline stage).
@@ -139,7 +146,7 @@ struct _s_service_t {
     int64_t duration_sum_us;    //  sum of durations, µs
 };
 
-//  A growing text buffer for STATUS and METRICS.
+//  A growing text buffer for STATUS, METRICS and REPORTS.
 typedef struct {
     char *data;                 //  text, NUL-terminated
     size_t size;                //  bytes used, without the NUL
@@ -455,6 +462,28 @@ s_text_printf (s_text_t *text, const char *format, ...)
         text->data = data;
         text->cap = cap;
     }
+}
+
+//  Append the SIZE bytes at DATA; on allocation failure mark the buffer
+//  failed.
+static void
+s_text_append (s_text_t *text, const void *data, size_t size)
+{
+    if (text->failed)
+        return;
+    if (text->cap - text->size <= size) {
+        size_t cap = text->cap * 2 + size + 1;
+        char *grown = (char *) realloc (text->data, cap);
+        if (!grown) {
+            text->failed = true;
+            return;
+        }
+        text->data = grown;
+        text->cap = cap;
+    }
+    memcpy (text->data + text->size, data, size);
+    text->size += size;
+    text->data[text->size] = 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -846,6 +875,24 @@ s_request_set_shard (s_request_t *req, const byte *key, size_t size)
 //  --------------------------------------------------------------------------
 //  Workers
 
+//  Free WORKER and what it owns; the caller unlinked it everywhere.
+static void
+s_worker_free (s_worker_t *worker)
+{
+    free (worker->worker_id);
+    free (worker->report);
+    free (worker);
+}
+
+//  Forget WORKER's report, if any.
+static void
+s_worker_forget_report (s_worker_t *worker)
+{
+    free (worker->report);
+    worker->report = NULL;
+    worker->report_size = 0;
+}
+
 //  Mark WORKER dead: it leaves dispatch and lookup at once; s_reap replays or
 //  fails its requests later, outside any loop over broker state.
 static void
@@ -947,8 +994,7 @@ s_reap (self_t *self)
                    "%zu failed",
                    worker->worker_id, worker->service->name, worker->reason, replayed,
                    failed);
-        free (worker->worker_id);
-        free (worker);
+        s_worker_free (worker);
     }
 }
 
@@ -1212,6 +1258,46 @@ s_handle_client_text (self_t *self, byte cmd)
     free (text.data);
 }
 
+//  REPORTS: [3] service. Answers the JSON array of the latest reports of
+//  the service's live workers (section 4a); [] for an unknown service.
+static void
+s_handle_client_reports (self_t *self)
+{
+    s_text_t text = {(char *) malloc (S_TEXT_INITIAL), 0, S_TEXT_INITIAL, false};
+    if (!text.data)
+        return;
+    text.data[0] = 0;
+    const byte *name = s_frame_data (self, 3);
+    size_t name_size = s_frame_size (self, 3);
+    s_service_t *service = NULL;
+    if (aigw_broker_name_valid ((const char *) name, name_size))
+        service = (s_service_t *) s_table_lookup (&self->services, name, name_size,
+                                                  s_hash (name, name_size));
+    int64_t now = s_mono_ms ();
+    s_text_append (&text, "[", 1);
+    bool first = true;
+    for (size_t i = 0; service && i < service->workers_size; i++) {
+        s_worker_t *worker = service->workers[i];
+        if (!worker->report)
+            continue;
+        char identity[2 * S_IDENTITY_MAX + 1];
+        aigw_hex_encode (worker->identity, worker->node.key_size, identity);
+        //  Service names are [A-Za-z0-9._-]: no JSON escaping needed.
+        s_text_printf (&text, "%s{\"worker\":\"%s\",\"service\":\"%s\",\"age_ms\":%" PRId64
+                              ",\"report\":",
+                       first ? "" : ",", identity, service->name, now - worker->report_at);
+        s_text_append (&text, worker->report, worker->report_size);
+        s_text_append (&text, "}", 1);
+        first = false;
+    }
+    s_text_append (&text, "]", 1);
+    if (text.failed)
+        aigw_warn ("broker: out of memory building a REPORTS answer");
+    else
+        s_send_client_text (self, AIGW_BP_CLIENT_REPORTS, text.data, text.size);
+    free (text.data);
+}
+
 //  A message with the client header; frames [0] identity [1] header [2] cmd.
 static void
 s_handle_client (self_t *self, byte cmd)
@@ -1223,6 +1309,8 @@ s_handle_client (self_t *self, byte cmd)
         s_send_client_text (self, AIGW_BP_CLIENT_HEARTBEAT, NULL, 0);
     else if ((cmd == AIGW_BP_CLIENT_STATUS || cmd == AIGW_BP_CLIENT_METRICS) && frames == 3)
         s_handle_client_text (self, cmd);
+    else if (cmd == AIGW_BP_CLIENT_REPORTS && frames == 4)
+        s_handle_client_reports (self);
     else
         aigw_debug ("broker: malformed client message dropped (command %d, %zu frames)",
                     cmd, frames);
@@ -1260,6 +1348,8 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
             worker->credit = (int) credit;
             worker->replay_safe = replay_safe;
             worker->expires_at = expires_at;
+            //  Section 4a: any READY makes the broker forget the report.
+            s_worker_forget_report (worker);
             s_worker_drain (self, worker);
             return;
         }
@@ -1375,6 +1465,45 @@ s_handle_worker_reply (self_t *self, s_worker_t *worker)
     s_worker_drain (self, worker);
 }
 
+//  True if the SIZE bytes at DATA are a JSON object within the report caps.
+static bool
+s_report_valid (const byte *data, size_t size)
+{
+    if (size > AIGW_BP_REPORT_MAX
+        || !aigw_json_depth_ok ((const char *) data, size, AIGW_BP_REPORT_DEPTH_MAX))
+        return false;
+    json_error_t error;
+    json_t *json = json_loadb ((const char *) data, size, 0, &error);
+    bool valid = json && json_is_object (json);
+    json_decref (json);
+    return valid;
+}
+
+//  REPORT: [3] report, from registered WORKER. Keeps it if valid, replacing
+//  the previous one; drops it otherwise.
+static void
+s_handle_worker_report (self_t *self, s_worker_t *worker)
+{
+    const byte *data = s_frame_data (self, 3);
+    size_t size = s_frame_size (self, 3);
+    if (!s_report_valid (data, size)) {
+        aigw_debug ("broker: invalid report from %s dropped (%zu bytes)", worker->worker_id,
+                    size);
+        return;
+    }
+    char *report = (char *) malloc (size + 1);
+    if (!report) {
+        aigw_warn ("broker: out of memory keeping a report");
+        return;
+    }
+    memcpy (report, data, size);
+    report[size] = 0;
+    s_worker_forget_report (worker);
+    worker->report = report;
+    worker->report_size = size;
+    worker->report_at = s_mono_ms ();
+}
+
 //  A message with the worker header; frames [0] identity [1] header [2] cmd.
 static void
 s_handle_worker (self_t *self, byte cmd)
@@ -1402,6 +1531,8 @@ s_handle_worker (self_t *self, byte cmd)
         s_handle_worker_reply (self, worker);
     else if (cmd == AIGW_BP_WORKER_DISCONNECT)
         s_worker_kill (self, worker, "disconnected");
+    else if (cmd == AIGW_BP_WORKER_REPORT && self->frames_size == 4)
+        s_handle_worker_report (self, worker);
     else if (cmd != AIGW_BP_WORKER_HEARTBEAT)
         aigw_debug ("broker: malformed worker message dropped (command %d, %zu frames)",
                     cmd, self->frames_size);
@@ -1573,16 +1704,14 @@ s_self_destroy (self_t **self_p)
         //  Killed workers are off the table; their requests are freed above.
         s_worker_t *worker = self->reap;
         self->reap = worker->reap_next;
-        free (worker->worker_id);
-        free (worker);
+        s_worker_free (worker);
     }
     for (size_t i = 0; self->workers.buckets && i <= self->workers.mask; i++) {
         s_node_t *node = self->workers.buckets[i];
         while (node) {
             s_worker_t *worker = (s_worker_t *) node;
             node = node->next;
-            free (worker->worker_id);
-            free (worker);
+            s_worker_free (worker);
         }
     }
     for (size_t i = 0; i < self->services_size; i++) {
@@ -2085,6 +2214,365 @@ s_raw_expect (zsock_t *sock, const char *header, byte cmd)
     return found;
 }
 
+//  REPORTS for SERVICE asked by the fixture's client, parsed: a JSON array
+//  the caller frees, or NULL if no answer came within S_TEST_REPORT_MS.
+//  Asserts that an answer is an array of well-formed elements.
+static json_t *
+s_reports (s_fix_t *fix, const char *service)
+{
+    aigw_client_event_t *event = (aigw_client_event_t *) zlist_first (fix->events);
+    while (event) {
+        aigw_client_event_t *next = (aigw_client_event_t *) zlist_next (fix->events);
+        if (event->type == AIGW_CLIENT_REPORTS) {
+            zlist_remove (fix->events, event);
+            aigw_client_event_destroy (&event);
+        }
+        event = next;
+    }
+    int rc = aigw_client_reports (fix->client, service);
+    assert (rc == 0);
+    int64_t until = zclock_mono () + S_TEST_REPORT_MS;
+    while (true) {
+        event = (aigw_client_event_t *) zlist_first (fix->events);
+        while (event && event->type != AIGW_CLIENT_REPORTS)
+            event = (aigw_client_event_t *) zlist_next (fix->events);
+        if (event || zclock_mono () >= until)
+            break;
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    }
+    if (!event)
+        return NULL;
+    zlist_remove (fix->events, event);
+    json_error_t error;
+    json_t *array = json_loads (event->text, 0, &error);
+    aigw_client_event_destroy (&event);
+    assert (json_is_array (array));
+    size_t index;
+    json_t *item;
+    json_array_foreach (array, index, item) {
+        const char *worker = json_string_value (json_object_get (item, "worker"));
+        assert (worker && *worker && strspn (worker, "0123456789abcdef") == strlen (worker));
+        assert (json_is_string (json_object_get (item, "service")));
+        assert (streq (json_string_value (json_object_get (item, "service")), service));
+        assert (json_is_integer (json_object_get (item, "age_ms")));
+        assert (json_integer_value (json_object_get (item, "age_ms")) >= 0);
+        assert (json_is_object (json_object_get (item, "report")));
+        assert (json_object_size (item) == 4);
+    }
+    return array;
+}
+
+//  How many elements of ARRAY have a report whose integer member KEY is
+//  VALUE.
+static size_t
+s_reports_count (json_t *array, const char *key, json_int_t value)
+{
+    size_t count = 0, index;
+    json_t *item;
+    json_array_foreach (array, index, item) {
+        json_t *member = json_object_get (json_object_get (item, "report"), key);
+        if (json_is_integer (member) && json_integer_value (member) == value)
+            count++;
+    }
+    return count;
+}
+
+//  Wait until REPORTS for SERVICE has SIZE elements, of which MATCHES have
+//  report member KEY equal to VALUE (KEY NULL: any). Returns the array, which
+//  the caller frees; asserts on timeout.
+static json_t *
+s_wait_reports (s_fix_t *fix, const char *service, size_t size, const char *key,
+                json_int_t value, size_t matches)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (true) {
+        json_t *array = s_reports (fix, service);
+        if (array && json_array_size (array) == size
+            && (!key || s_reports_count (array, key, value) == matches))
+            return array;
+        json_decref (array);
+        assert (zclock_mono () < until);
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    }
+}
+
+//  Send a worker REPORT of the SIZE bytes at DATA on raw socket SOCK.
+static void
+s_raw_report (zsock_t *sock, const char *data, size_t size)
+{
+    byte report = AIGW_BP_WORKER_REPORT;
+    s_raw_send (sock, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report,
+                (size_t) 1, data, size, NULL);
+}
+
+//  Ask REPORTS for SERVICE on raw socket SOCK, a registered raw worker (so
+//  the question follows everything SOCK sent before) and return the answer
+//  parsed; asserts it comes. While waiting, SOCK heartbeats and the
+//  fixture's workers are pumped, so that nobody falls silent meanwhile.
+static json_t *
+s_raw_reports (s_fix_t *fix, zsock_t *sock, const char *service)
+{
+    byte reports = AIGW_BP_CLIENT_REPORTS, heartbeat = AIGW_BP_WORKER_HEARTBEAT;
+    s_raw_send (sock, AIGW_BP_CLIENT_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &reports,
+                (size_t) 1, service, strlen (service), NULL);
+    zmsg_t *msg = NULL;
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!msg && zclock_mono () < until) {
+        if (!(zsock_events (sock) & ZMQ_POLLIN)) {
+            s_raw_send (sock, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE,
+                        &heartbeat, (size_t) 1, NULL);
+            s_fix_pump (fix, S_TEST_POLL_MS);
+            continue;
+        }
+        msg = zmsg_recv (sock);
+        assert (msg);
+        zframe_t *head = zmsg_first (msg);
+        zframe_t *command = zmsg_next (msg);
+        if (!zframe_streq (head, AIGW_BP_CLIENT_HEADER) || zframe_size (command) != 1
+            || *zframe_data (command) != AIGW_BP_CLIENT_REPORTS)
+            zmsg_destroy (&msg);
+    }
+    assert (msg && zmsg_size (msg) == 3);
+    zmsg_first (msg);
+    zmsg_next (msg);
+    zframe_t *text = zmsg_next (msg);
+    json_error_t error;
+    json_t *array = json_loadb ((const char *) zframe_data (text), zframe_size (text), 0,
+                                &error);
+    zmsg_destroy (&msg);
+    assert (json_is_array (array));
+    return array;
+}
+
+//  A JSON object of exactly SIZE bytes ({"pad":"xxx..."}), which the caller
+//  frees.
+static char *
+s_padded_report (size_t size)
+{
+    const char *head = "{\"pad\":\"", *tail = "\"}";
+    assert (size >= strlen (head) + strlen (tail));
+    char *text = (char *) malloc (size + 1);
+    assert (text);
+    memset (text, 'x', size);
+    memcpy (text, head, strlen (head));
+    memcpy (text + size - strlen (tail), tail, strlen (tail));
+    text[size] = 0;
+    return text;
+}
+
+//  A call of aigw_client_reports_once run on its own thread, so that the
+//  test thread keeps its workers heartbeating meanwhile.
+typedef struct {
+    const char *endpoint;       //  broker endpoint
+    const char *service;        //  service asked about
+    int64_t deadline;           //  Unix ms deadline
+    char err[256];              //  its error text
+    char *text;                 //  its result, owned by the test
+    atomic_bool done;           //  set once the call returned
+} s_once_t;
+
+//  Thread body: run the one-shot described by ARG (an s_once_t).
+static void *
+s_once_run (void *arg)
+{
+    s_once_t *once = (s_once_t *) arg;
+    once->text = aigw_client_reports_once (once->endpoint, once->service, once->deadline,
+                                           once->err, sizeof once->err);
+    atomic_store (&once->done, true);
+    return NULL;
+}
+
+//  Run aigw_client_reports_once for SERVICE on the fixture's endpoint with
+//  DEADLINE, pumping the fixture until it returns. Fills ONCE.
+static void
+s_once (s_fix_t *fix, s_once_t *once, const char *service, int64_t deadline)
+{
+    memset (once, 0, sizeof *once);
+    once->endpoint = fix->endpoint;
+    once->service = service;
+    once->deadline = deadline;
+    atomic_init (&once->done, false);
+    pthread_t thread;
+    int rc = pthread_create (&thread, NULL, s_once_run, once);
+    assert (rc == 0);
+    while (!atomic_load (&once->done))
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    pthread_join (thread, NULL);
+}
+
+//  Worker reports and REPORTS (section 4a) on the fixture's broker. Uses
+//  worker slots 1 and 2, which must be free, and frees them again.
+static void
+s_test_reports (s_fix_t *fix)
+{
+    //  Nobody reported yet; unknown and invalid services answer [] too.
+    json_t *array = s_wait_reports (fix, "prov", 0, NULL, 0, 0);
+    json_decref (array);
+    array = s_wait_reports (fix, "no-such-service", 0, NULL, 0, 0);
+    json_decref (array);
+    array = s_wait_reports (fix, "two words", 0, NULL, 0, 0);
+    json_decref (array);
+
+    //  Two workers report; the client sees both, with their service.
+    s_fix_worker (fix, 1, "prov", 10, false);
+    s_fix_worker (fix, 2, "prov", 10, false);
+    s_wait_workers (fix, "prov", 2);
+    array = s_wait_reports (fix, "prov", 0, NULL, 0, 0);
+    json_decref (array);
+    const char *one = "{\"n\": 1, \"deployments\": {\"gpt\": {\"circuit\": \"closed\"}}}";
+    const char *two = "{\"n\":2}";
+    assert (aigw_worker_report (fix->workers[1], one, strlen (one)) == 0);
+    assert (aigw_worker_report (fix->workers[2], two, strlen (two)) == 0);
+    array = s_wait_reports (fix, "prov", 2, "n", 1, 1);
+    assert (s_reports_count (array, "n", 2) == 1);
+    const char *first = json_string_value (json_object_get (json_array_get (array, 0), "worker"));
+    const char *second = json_string_value (json_object_get (json_array_get (array, 1), "worker"));
+    assert (!streq (first, second));
+    //  The report is relayed verbatim.
+    for (size_t i = 0; i < 2; i++) {
+        json_t *report = json_object_get (json_array_get (array, i), "report");
+        json_t *circuit = json_object_get (
+            json_object_get (json_object_get (report, "deployments"), "gpt"), "circuit");
+        if (json_integer_value (json_object_get (report, "n")) == 1)
+            assert (streq (json_string_value (circuit), "closed"));
+    }
+    json_decref (array);
+
+    //  A newer report replaces the older one.
+    const char *eleven = "{\"n\":11}";
+    assert (aigw_worker_report (fix->workers[1], eleven, strlen (eleven)) == 0);
+    array = s_wait_reports (fix, "prov", 2, "n", 11, 1);
+    assert (s_reports_count (array, "n", 1) == 0 && s_reports_count (array, "n", 2) == 1);
+    json_decref (array);
+
+    //  The worker library refuses an oversized report.
+    char *big = s_padded_report (AIGW_BP_REPORT_MAX + 1);
+    assert (aigw_worker_report (fix->workers[1], big, AIGW_BP_REPORT_MAX + 1) == -1);
+
+    //  A raw worker: a report at the cap is kept; oversized, non-JSON,
+    //  non-object and too deep ones are dropped and the last good one stays.
+    zsock_t *raw = s_raw_new (fix->endpoint);
+    byte ready = AIGW_BP_WORKER_READY;
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &ready, (size_t) 1,
+                "prov", (size_t) 4, "prov-raw-1", (size_t) 10, "1", (size_t) 1, "",
+                (size_t) 0, NULL);
+    char *at_cap = s_padded_report (AIGW_BP_REPORT_MAX);
+    s_raw_report (raw, at_cap, AIGW_BP_REPORT_MAX);
+    array = s_raw_reports (fix, raw, "prov");
+    assert (json_array_size (array) == 3);
+    size_t padded = 0, index;
+    json_t *item;
+    json_array_foreach (array, index, item)
+        if (json_object_get (json_object_get (item, "report"), "pad"))
+            padded++;
+    assert (padded == 1);
+    json_decref (array);
+    const char *raw_good = "{\"n\":3}";
+    s_raw_report (raw, raw_good, strlen (raw_good));
+    s_raw_report (raw, big, AIGW_BP_REPORT_MAX + 1);
+    s_raw_report (raw, "not json", 8);
+    s_raw_report (raw, "[1,2]", 5);
+    s_raw_report (raw, "{\"n\":4} trailing", 16);
+    s_raw_report (raw, "{\"n\":\"\xff\"}", 9);
+    s_raw_report (raw, "", 0);
+    char deep[2 * (AIGW_BP_REPORT_DEPTH_MAX + 1) + 1];
+    for (int i = 0; i <= AIGW_BP_REPORT_DEPTH_MAX; i++) {
+        deep[i] = i == 0 ? '{' : '[';
+        deep[2 * (AIGW_BP_REPORT_DEPTH_MAX + 1) - 1 - i] = i == 0 ? '}' : ']';
+    }
+    deep[2 * (AIGW_BP_REPORT_DEPTH_MAX + 1)] = 0;
+    s_raw_report (raw, deep, strlen (deep));
+    //  REPORT without its frame, and with one too many: malformed, dropped.
+    byte report_cmd = AIGW_BP_WORKER_REPORT;
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report_cmd,
+                (size_t) 1, NULL);
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report_cmd,
+                (size_t) 1, "{}", (size_t) 2, "{}", (size_t) 2, NULL);
+    //  REPORTS without a service: dropped unanswered.
+    byte reports_cmd = AIGW_BP_CLIENT_REPORTS;
+    s_raw_send (raw, AIGW_BP_CLIENT_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &reports_cmd,
+                (size_t) 1, NULL);
+    array = s_raw_reports (fix, raw, "prov");
+    assert (json_array_size (array) == 3);
+    assert (s_reports_count (array, "n", 3) == 1 && s_reports_count (array, "n", 4) == 0);
+    assert (s_reports_count (array, "n", 11) == 1 && s_reports_count (array, "n", 2) == 1);
+    json_decref (array);
+    free (big);
+    free (at_cap);
+
+    //  A new READY from the same identity forgets the report.
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &ready, (size_t) 1,
+                "prov", (size_t) 4, "prov-raw-1", (size_t) 10, "1", (size_t) 1, "",
+                (size_t) 0, NULL);
+    array = s_raw_reports (fix, raw, "prov");
+    assert (json_array_size (array) == 2 && s_reports_count (array, "n", 3) == 0);
+    json_decref (array);
+
+    //  A worker that stops heartbeating drops out of the answer.
+    s_raw_report (raw, raw_good, strlen (raw_good));
+    array = s_raw_reports (fix, raw, "prov");
+    assert (json_array_size (array) == 3 && s_reports_count (array, "n", 3) == 1);
+    json_decref (array);
+    int64_t start = zclock_mono ();
+    array = s_wait_reports (fix, "prov", 2, "n", 3, 0);
+    assert (zclock_mono () - start < S_TEST_DEATH_MS);
+    json_decref (array);
+    s_wait_workers (fix, "prov", 2);
+    //  A stranger's REPORT is answered DISCONNECT, as any worker command.
+    s_raw_report (raw, raw_good, strlen (raw_good));
+    zmsg_t *msg = s_raw_expect (raw, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT);
+    assert (msg);
+    zmsg_destroy (&msg);
+    zsock_destroy (&raw);
+
+    //  A worker that disconnects drops out too; the broker still serves.
+    s_fix_worker_destroy (fix, 1);
+    array = s_wait_reports (fix, "prov", 1, "n", 2, 1);
+    json_decref (array);
+    s_fix_worker_destroy (fix, 2);
+    array = s_wait_reports (fix, "prov", 0, NULL, 0, 0);
+    json_decref (array);
+
+    //  The one-shot: answered well within its deadline.
+    s_fix_worker (fix, 1, "prov", 10, false);
+    assert (aigw_worker_report (fix->workers[1], two, strlen (two)) == 0);
+    array = s_wait_reports (fix, "prov", 1, "n", 2, 1);
+    json_decref (array);
+    s_once_t once;
+    start = zclock_mono ();
+    int64_t deadline = zclock_time () + S_TEST_WAIT_MS;
+    s_once (fix, &once, "prov", deadline);
+    assert (once.text && !*once.err);
+    assert (zclock_mono () - start < S_TEST_WAIT_MS);
+    json_error_t error;
+    array = json_loads (once.text, 0, &error);
+    assert (json_array_size (array) == 1 && s_reports_count (array, "n", 2) == 1);
+    json_decref (array);
+    zstr_free (&once.text);
+    s_once (fix, &once, "nobody", deadline);
+    assert (once.text && streq (once.text, "[]"));
+    zstr_free (&once.text);
+    s_fix_worker_destroy (fix, 1);
+    s_wait_workers (fix, "prov", 0);
+}
+
+//  The one-shot with nobody answering at ENDPOINT: NULL with a reason, at
+//  its deadline and not much later.
+static void
+s_test_reports_unanswered (const char *endpoint)
+{
+    char err[256] = "";
+    int64_t start = zclock_mono ();
+    char *text = aigw_client_reports_once (endpoint, "prov", zclock_time () + S_TEST_QUIET_MS,
+                                           err, sizeof err);
+    int64_t took = zclock_mono () - start;
+    assert (!text && *err);
+    assert (took >= S_TEST_QUIET_MS - S_TEST_POLL_MS && took < S_TEST_DEATH_MS);
+    //  A deadline already past: no wait at all.
+    text = aigw_client_reports_once (endpoint, "prov", zclock_time () - 1, err, sizeof err);
+    assert (!text && *err);
+}
+
 //  Start a broker with ARGS, retrying while the endpoint is still held by a
 //  broker that just stopped. Sets *ENDPOINT_P to the bound endpoint.
 static zactor_t *
@@ -2437,6 +2925,9 @@ s_test_transport (const char *bind, bool verbose)
     }
     zstr_free (&text);
 
+    //  Worker reports (section 4a).
+    s_test_reports (&fix);
+
     //  Broker restart on the same endpoint: the worker registers again and
     //  serves. An inproc client cannot outlive its peer; a tcp one
     //  reconnects by itself.
@@ -2481,5 +2972,34 @@ aigw_broker_test (bool verbose)
 
     s_test_transport ("inproc://aigw-broker-test", verbose);
     s_test_transport ("tcp://127.0.0.1:*", verbose);
+
+    //  REPORTS over ipc, through the one-shot.
+    char *ipc = zsys_sprintf ("ipc:///tmp/aigw-broker-test-%d.ipc", (int) getpid ());
+    assert (ipc);
+    args.endpoint = ipc;        //  default heartbeats: this part pumps nothing
+    char *endpoint = NULL;
+    broker = s_test_broker_new (&args, &endpoint);
+    assert (broker && endpoint);
+    aigw_worker_t *worker = aigw_worker_new (endpoint, "prov", 1, false, 0, 0);
+    assert (worker);
+    assert (aigw_worker_report (worker, "{\"ipc\":true}", 12) == 0);
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    char *text = NULL;
+    while (!text || !strstr (text, "\"ipc\":true")) {
+        zstr_free (&text);
+        assert (zclock_mono () < until);
+        text = aigw_client_reports_once (endpoint, "prov", zclock_time () + S_TEST_REPORT_MS,
+                                         NULL, 0);
+        aigw_worker_tick (worker);
+    }
+    zstr_free (&text);
+    aigw_worker_destroy (&worker);
+    zactor_destroy (&broker);
+    zstr_free (&endpoint);
+    zstr_free (&ipc);
+
+    //  Nobody answers: the one-shot gives up at its deadline.
+    s_test_reports_unanswered ("inproc://aigw-broker-nobody");
+    s_test_reports_unanswered ("tcp://127.0.0.1:1");
     aigw_log_set_level (level);
 }

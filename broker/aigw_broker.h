@@ -18,12 +18,16 @@
 #define AIGW_BP_CLIENT_HEARTBEAT 0x04
 #define AIGW_BP_CLIENT_STATUS 0x06
 #define AIGW_BP_CLIENT_METRICS 0x07
+#define AIGW_BP_CLIENT_REPORTS 0x08
 #define AIGW_BP_WORKER_READY 0x01
 #define AIGW_BP_WORKER_REQUEST 0x02
 #define AIGW_BP_WORKER_REPLY 0x03
 #define AIGW_BP_WORKER_HEARTBEAT 0x04
 #define AIGW_BP_WORKER_DISCONNECT 0x05
+#define AIGW_BP_WORKER_REPORT 0x06
 #define AIGW_BP_REPLAY_SAFE_FLAG 'R'        //  READY flags: may be replayed
+#define AIGW_BP_REPORT_MAX (1 << 20)        //  bytes in one worker REPORT
+#define AIGW_BP_REPORT_DEPTH_MAX 32         //  nesting of a REPORT's JSON
 
 //  Defaults for settings left at 0 in aigw_broker_args_t (and in the worker
 //  and client constructors), and the protocol's fixed limits.

@@ -152,6 +152,16 @@ aigw_client_metrics (aigw_client_t *self)
     return s_send_head (self, AIGW_BP_CLIENT_METRICS, false);
 }
 
+int
+aigw_client_reports (aigw_client_t *self, const char *service)
+{
+    assert (self);
+    if (!service || s_send_head (self, AIGW_BP_CLIENT_REPORTS, true) == -1)
+        return -1;
+    zmq_send (zsock_resolve (self->sock), service, strlen (service), ZMQ_DONTWAIT);
+    return 0;
+}
+
 void
 aigw_client_event_destroy (aigw_client_event_t **self_p)
 {
@@ -215,7 +225,9 @@ s_event_new (byte cmd, zmq_msg_t *frames, int count, zframe_t **last)
         event->text = strndup ((const char *) zframe_data (*last), zframe_size (*last));
         valid = event->request_id && event->text && event->status >= 0;
     }
-    else if ((cmd == AIGW_BP_CLIENT_STATUS || cmd == AIGW_BP_CLIENT_METRICS) && count == 3) {
+    else if ((cmd == AIGW_BP_CLIENT_STATUS || cmd == AIGW_BP_CLIENT_METRICS
+              || cmd == AIGW_BP_CLIENT_REPORTS)
+             && count == 3) {
         event->text = s_msg_strdup (&frames[2]);
         valid = event->text != NULL;
     }
@@ -277,4 +289,57 @@ aigw_client_connected (aigw_client_t *self)
     assert (self);
     return self->heard_at > 0
            && zclock_mono () - self->heard_at < (int64_t) self->heartbeat_ms * self->liveness;
+}
+
+char *
+aigw_client_reports_once (const char *endpoint, const char *service, int64_t deadline_ms,
+                          char *err, size_t err_size)
+{
+    char scratch[1];
+    if (!err) {
+        err = scratch;
+        err_size = sizeof scratch;
+    }
+    if (err_size)
+        *err = 0;
+    if (!endpoint || !service) {
+        snprintf (err, err_size, "reports: endpoint and service required");
+        return NULL;
+    }
+    //  Heartbeats are irrelevant to one question; the defaults are fine.
+    aigw_client_t *client = aigw_client_new (endpoint, 0, 0);
+    if (!client) {
+        snprintf (err, err_size, "reports: cannot connect to %s", endpoint);
+        return NULL;
+    }
+    char *text = NULL;
+    if (aigw_client_reports (client, service) == -1)
+        snprintf (err, err_size, "reports: cannot send to %s: %s", endpoint,
+                  zmq_strerror (zmq_errno ()));
+    else {
+        zmq_pollitem_t item = {zsock_resolve (client->sock), 0, ZMQ_POLLIN, 0};
+        while (!text) {
+            int64_t left = deadline_ms - zclock_time ();
+            if (left <= 0) {
+                snprintf (err, err_size, "reports: no answer from %s for %s in time",
+                          endpoint, service);
+                break;
+            }
+            if (zmq_poll (&item, 1, (long) left) == -1 && zmq_errno () != EINTR) {
+                snprintf (err, err_size, "reports: poll failed: %s",
+                          zmq_strerror (zmq_errno ()));
+                break;
+            }
+            aigw_client_event_t *event;
+            while (!text && (event = aigw_client_recv (client))) {
+                if (event->type == AIGW_CLIENT_REPORTS) {
+                    text = event->text;
+                    event->text = NULL;
+                }
+                aigw_client_event_destroy (&event);
+            }
+        }
+    }
+    aigw_client_destroy (&client);
+    return text;
 }

@@ -13,7 +13,8 @@ typedef enum {
     AIGW_CLIENT_REPLY = 2,      //  envelope chunk; LAST in flags ends it
     AIGW_CLIENT_ERROR = 3,      //  broker-made error, always final
     AIGW_CLIENT_STATUS = 6,     //  answer to aigw_client_status
-    AIGW_CLIENT_METRICS = 7     //  answer to aigw_client_metrics
+    AIGW_CLIENT_METRICS = 7,    //  answer to aigw_client_metrics
+    AIGW_CLIENT_REPORTS = 8     //  answer to aigw_client_reports
 } aigw_client_event_type_t;
 
 //  One message from the broker; the caller owns it.
@@ -23,7 +24,7 @@ typedef struct {
     bool last;                  //  REPLY: final message of the request
     zframe_t *envelope;         //  REPLY: encoded envelope
     int status;                 //  ERROR: HTTP status
-    char *text;                 //  ERROR message, STATUS or METRICS text
+    char *text;                 //  ERROR message, STATUS, METRICS or REPORTS text
 } aigw_client_event_t;
 
 aigw_client_t *aigw_client_new (const char *endpoint, int heartbeat_ms,
@@ -39,6 +40,22 @@ int aigw_client_send (aigw_client_t *self, const char *service,
 //  Ask for STATUS / METRICS; the answer arrives as an event.
 int aigw_client_status (aigw_client_t *self);
 int aigw_client_metrics (aigw_client_t *self);
+
+//  Ask for the latest worker reports of SERVICE (AIGW-BP/1 section 4a); the
+//  answer arrives as an AIGW_CLIENT_REPORTS event whose text is a JSON
+//  array (see schemas/broker-protocol.md). Answers come in the order asked.
+//  A broker that predates REPORTS never answers: wait with a deadline.
+//  Returns 0, or -1 if SERVICE is NULL or the socket would not take it.
+int aigw_client_reports (aigw_client_t *self, const char *service);
+
+//  Blocking one-shot for a thread that holds no client (the admin actor):
+//  connects a temporary client to ENDPOINT (inproc, ipc or tcp), asks
+//  REPORTS for SERVICE and waits for the answer, never past DEADLINE_MS
+//  (Unix ms, as aigw_now_ms gives). Returns the JSON array text, which the
+//  caller frees, or NULL with a reason in ERR (ERR_SIZE bytes; ERR may be
+//  NULL) if the client could not be made or no answer came in time.
+char *aigw_client_reports_once (const char *endpoint, const char *service,
+                                int64_t deadline_ms, char *err, size_t err_size);
 
 //  Next waiting event without blocking, or NULL. Heartbeats handled inside.
 aigw_client_event_t *aigw_client_recv (aigw_client_t *self);

@@ -373,3 +373,22 @@ aigw_worker_send_oneway (aigw_worker_t *self, const char *service, const char *s
     zmq_msg_close (&envelope);
     return rc;
 }
+
+int
+aigw_worker_report (aigw_worker_t *self, const char *json, size_t len)
+{
+    assert (self);
+    if (!json || len > AIGW_BP_REPORT_MAX) {
+        aigw_warn ("worker %s: report of %zu bytes refused (at most %d)", self->worker_id,
+                   len, AIGW_BP_REPORT_MAX);
+        return -1;
+    }
+    void *handle = zsock_resolve (self->sock);
+    if (s_send_head (handle, AIGW_BP_WORKER_REPORT, true) == -1
+        || zmq_send (handle, json, len, ZMQ_DONTWAIT) == -1) {
+        aigw_warn ("worker %s: report not sent: %s", self->worker_id,
+                   zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    return 0;
+}

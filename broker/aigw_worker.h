@@ -60,6 +60,14 @@ int aigw_worker_send_oneway (aigw_worker_t *self, const char *service,
                              const char *shard_key, const char *request_id,
                              char **data, size_t size);
 
+//  Publish this worker's report: LEN bytes of JSON at JSON (a UTF-8 JSON
+//  object, copied; the caller keeps it). The broker keeps the latest one
+//  per worker and hands it to clients that ask REPORTS; it drops a report
+//  that is not a JSON object. Send again after a reconnect: a new READY
+//  makes the broker forget it. Returns 0, or -1 if LEN exceeds
+//  AIGW_BP_REPORT_MAX or the send failed.
+int aigw_worker_report (aigw_worker_t *self, const char *json, size_t len);
+
 //  Destroy a job without replying (the broker then waits for the deadline).
 void aigw_job_destroy (aigw_job_t **self_p);
 

@@ -1,7 +1,9 @@
 /*  aigw_edge_io: handler threads <-> one I/O actor <-> the broker. */
 #include "aigw_edge_io.h"
+#include "aigw_broker.h"
 #include "aigw_log.h"
 #include "aigw_stage.h"
+#include "aigw_worker.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,9 +36,11 @@ struct _aigw_slot_t {
 
 //  One message waiting to go to the broker.
 typedef struct _s_out_t {
-    int type;                   //  AIGW_CLIENT_REPLY (a request) or _METRICS
+    int type;                   //  AIGW_CLIENT_REPLY (a request), _METRICS or _REPORTS
     char id[24];                //  broker request id
-    char service[32];           //  first stage
+    //  First stage, or the service asked about; one spare byte, so that a
+    //  longer name cut to fit is still too long, hence invalid.
+    char service[AIGW_BROKER_NAME_MAX + 2];
     int64_t deadline_ms;        //  absolute deadline
     char *data;                 //  encoded envelope
     size_t size;                //  bytes in data
@@ -113,6 +117,44 @@ s_fail_all (aigw_edge_io_t *self, const char *text)
     pthread_mutex_unlock (&self->lock);
 }
 
+//  Deliver EVENT, an answer to the oldest question on WAITING (slot ids),
+//  to that question's slot and take the question off; drop it if none.
+static void
+s_deliver_first (aigw_edge_io_t *self, zlistx_t *waiting, aigw_client_event_t **event_p)
+{
+    char *id = (char *) zlistx_first (waiting);
+    pthread_mutex_lock (&self->lock);
+    if (id)
+        s_deliver (self, id, event_p);
+    pthread_mutex_unlock (&self->lock);
+    aigw_client_event_destroy (event_p);
+    if (id)
+        zlistx_delete (waiting, zlistx_cursor (waiting));
+}
+
+//  Send OUT, a REPORTS question, on CLIENT and note its slot on WAITING;
+//  answer its slot with an ERROR instead when it cannot be asked. OUT stays
+//  the caller's.
+static void
+s_send_reports (aigw_edge_io_t *self, aigw_client_t *client, zlistx_t *waiting,
+                s_out_t *out)
+{
+    aigw_client_event_t *event = NULL;
+    if (!aigw_broker_name_valid (out->service, strlen (out->service)))
+        event = s_error_event (out->id, 400, "Invalid service name.");
+    else if (aigw_now_ms () >= out->deadline_ms)
+        event = s_error_event (out->id, 504, "The deadline passed.");
+    else if (aigw_client_reports (client, out->service) == -1)
+        event = s_error_event (out->id, 503, "The pipeline broker is unreachable.");
+    else
+        zlistx_add_end (waiting, strdup (out->id));
+    if (event) {
+        pthread_mutex_lock (&self->lock);
+        s_deliver (self, out->id, &event);
+        pthread_mutex_unlock (&self->lock);
+    }
+}
+
 //  The I/O actor: moves queued requests to the broker and replies back.
 static void
 s_io_actor (zsock_t *pipe, void *args)
@@ -126,8 +168,12 @@ s_io_actor (zsock_t *pipe, void *args)
         zsock_signal (pipe, 1);
         return;
     }
-    zlistx_t *metrics_waiting = zlistx_new ();  //  slot ids, oldest first
+    //  Slot ids of METRICS and REPORTS questions, oldest first: the broker
+    //  answers each kind in the order asked, on this one connection.
+    zlistx_t *metrics_waiting = zlistx_new ();
     zlistx_set_destructor (metrics_waiting, (zlistx_destructor_fn *) zstr_free);
+    zlistx_t *reports_waiting = zlistx_new ();
+    zlistx_set_destructor (reports_waiting, (zlistx_destructor_fn *) zstr_free);
     zsock_signal (pipe, 0);
     int64_t next_status = 0;
     bool was_connected = false;
@@ -146,6 +192,10 @@ s_io_actor (zsock_t *pipe, void *args)
             if (was_connected) {
                 aigw_warn ("broker unreachable; failing requests in flight");
                 s_fail_all (self, "The pipeline broker is unreachable.");
+                //  Their answers are lost with the connection: a late one
+                //  must not go to the next question.
+                zlistx_purge (metrics_waiting);
+                zlistx_purge (reports_waiting);
             }
             else
                 aigw_info ("connected to the broker at %s", self->endpoint);
@@ -182,6 +232,8 @@ s_io_actor (zsock_t *pipe, void *args)
                     aigw_client_metrics (client);
                     zlistx_add_end (metrics_waiting, strdup (out->id));
                 }
+                else if (out->type == AIGW_CLIENT_REPORTS)
+                    s_send_reports (self, client, reports_waiting, out);
                 else
                     aigw_client_send (client, out->service, "", out->id,
                                       out->deadline_ms, &out->data, out->size);
@@ -200,16 +252,10 @@ s_io_actor (zsock_t *pipe, void *args)
                     pthread_mutex_unlock (&self->lock);
                     aigw_client_event_destroy (&event);
                 }
-                else if (event->type == AIGW_CLIENT_METRICS) {
-                    char *id = (char *) zlistx_first (metrics_waiting);
-                    pthread_mutex_lock (&self->lock);
-                    if (id)
-                        s_deliver (self, id, &event);
-                    pthread_mutex_unlock (&self->lock);
-                    aigw_client_event_destroy (&event);
-                    if (id)
-                        zlistx_delete (metrics_waiting, zlistx_cursor (metrics_waiting));
-                }
+                else if (event->type == AIGW_CLIENT_METRICS)
+                    s_deliver_first (self, metrics_waiting, &event);
+                else if (event->type == AIGW_CLIENT_REPORTS)
+                    s_deliver_first (self, reports_waiting, &event);
                 else if (event->request_id) {
                     pthread_mutex_lock (&self->lock);
                     s_deliver (self, event->request_id, &event);
@@ -221,6 +267,7 @@ s_io_actor (zsock_t *pipe, void *args)
         }
     }
     zlistx_destroy (&metrics_waiting);
+    zlistx_destroy (&reports_waiting);
     aigw_client_destroy (&client);
 }
 
@@ -321,6 +368,16 @@ aigw_edge_io_metrics (aigw_edge_io_t *self)
     return s_enqueue (self, out);
 }
 
+aigw_slot_t *
+aigw_edge_io_reports (aigw_edge_io_t *self, const char *service, int64_t deadline_ms)
+{
+    s_out_t *out = calloc (1, sizeof *out);
+    out->type = AIGW_CLIENT_REPORTS;
+    snprintf (out->service, sizeof out->service, "%s", service ? service : "");
+    out->deadline_ms = deadline_ms;
+    return s_enqueue (self, out);
+}
+
 aigw_client_event_t *
 aigw_slot_wait (aigw_slot_t *slot, int64_t deadline_ms)
 {
@@ -405,4 +462,131 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
     if (used < size)
         snprintf (buf + used, size - used, "}}");
     return ready;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+#define S_TEST_ENDPOINT "inproc://aigw-edge-io-test"
+#define S_TEST_NOBODY "inproc://aigw-edge-io-test-nobody"
+#define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
+#define S_TEST_ASK_MS 250       //  deadline of one question
+#define S_TEST_POLL_MS 5        //  pause between tries
+#define S_TEST_SLOTS 3          //  questions asked at once
+
+//  Ask REPORTS for SERVICE and wait for the event; the caller owns it.
+static aigw_client_event_t *
+s_test_ask (aigw_edge_io_t *io, const char *service, int64_t deadline_ms)
+{
+    aigw_slot_t *slot = aigw_edge_io_reports (io, service, deadline_ms);
+    assert (slot);
+    aigw_client_event_t *event = aigw_slot_wait (slot, deadline_ms);
+    aigw_slot_destroy (&slot);
+    return event;
+}
+
+void
+aigw_edge_io_test (bool verbose)
+{
+    aigw_log_level_t level = aigw_log_level ();
+    if (!verbose)
+        aigw_log_set_level (AIGW_LOG_ERROR);
+    char err[256];
+    aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
+    assert (config);
+    aigw_broker_args_t args = {S_TEST_ENDPOINT, config->heartbeat_ms, config->liveness, 0};
+    zactor_t *broker = zactor_new (aigw_broker_actor, &args);
+    assert (broker);
+    char *endpoint = aigw_broker_endpoint (broker);
+    assert (endpoint);
+    aigw_edge_io_t *io = aigw_edge_io_new (config, endpoint);
+    assert (io);
+    aigw_worker_t *worker = aigw_worker_new (endpoint, "provider", 1, false,
+                                             config->heartbeat_ms, config->liveness);
+    assert (worker);
+    const char *report = "{\"deployments\":{\"gpt\":{\"circuit\":\"open\"}}}";
+    assert (aigw_worker_report (worker, report, strlen (report)) == 0);
+
+    //  The report arrives once the edge is connected and the broker has it.
+    int64_t until = aigw_now_ms () + S_TEST_WAIT_MS;
+    while (true) {
+        aigw_client_event_t *event = s_test_ask (io, "provider", aigw_now_ms () + S_TEST_ASK_MS);
+        bool found = event && event->type == AIGW_CLIENT_REPORTS
+                     && strstr (event->text, "\"circuit\":\"open\"")
+                     && strstr (event->text, "\"service\":\"provider\"");
+        aigw_client_event_destroy (&event);
+        if (found)
+            break;
+        assert (aigw_now_ms () < until);
+        aigw_worker_tick (worker);
+        zclock_sleep (S_TEST_POLL_MS);
+    }
+
+    //  Questions asked at once, with METRICS in between, each get their own
+    //  answer.
+    int64_t deadline = aigw_now_ms () + S_TEST_WAIT_MS;
+    const char *services[S_TEST_SLOTS] = {"nobody", "provider", "nobody"};
+    aigw_slot_t *slots[S_TEST_SLOTS];
+    aigw_slot_t *metrics = aigw_edge_io_metrics (io);
+    for (int i = 0; i < S_TEST_SLOTS; i++)
+        slots[i] = aigw_edge_io_reports (io, services[i], deadline);
+    for (int i = 0; i < S_TEST_SLOTS; i++) {
+        aigw_client_event_t *event = aigw_slot_wait (slots[i], deadline);
+        assert (event && event->type == AIGW_CLIENT_REPORTS);
+        if (streq (services[i], "nobody"))
+            assert (streq (event->text, "[]"));
+        else
+            assert (strstr (event->text, "\"circuit\":\"open\""));
+        aigw_client_event_destroy (&event);
+        aigw_slot_destroy (&slots[i]);
+    }
+    aigw_client_event_t *event = aigw_slot_wait (metrics, deadline);
+    assert (event && event->type == AIGW_CLIENT_METRICS);
+    aigw_client_event_destroy (&event);
+    aigw_slot_destroy (&metrics);
+
+    //  Refused before asking: a bad name (400), a deadline already past (504).
+    event = s_test_ask (io, "no spaces", deadline);
+    assert (event && event->type == AIGW_CLIENT_ERROR && event->status == 400);
+    aigw_client_event_destroy (&event);
+    char long_name[AIGW_BROKER_NAME_MAX + 8];
+    memset (long_name, 'a', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = 0;
+    event = s_test_ask (io, long_name, deadline);
+    assert (event && event->type == AIGW_CLIENT_ERROR && event->status == 400);
+    aigw_client_event_destroy (&event);
+    aigw_slot_t *slot = aigw_edge_io_reports (io, "provider", aigw_now_ms () - 1);
+    event = aigw_slot_wait (slot, deadline);
+    assert (event && event->type == AIGW_CLIENT_ERROR && event->status == 504);
+    aigw_client_event_destroy (&event);
+    aigw_slot_destroy (&slot);
+
+    //  The worker leaves: its report goes with it.
+    aigw_worker_destroy (&worker);
+    until = aigw_now_ms () + S_TEST_WAIT_MS;
+    while (true) {
+        event = s_test_ask (io, "provider", aigw_now_ms () + S_TEST_ASK_MS);
+        bool empty = event && event->type == AIGW_CLIENT_REPORTS && streq (event->text, "[]");
+        aigw_client_event_destroy (&event);
+        if (empty)
+            break;
+        assert (aigw_now_ms () < until);
+        zclock_sleep (S_TEST_POLL_MS);
+    }
+    aigw_edge_io_destroy (&io);
+
+    //  No broker: the handler is answered, or gives up, by its deadline.
+    io = aigw_edge_io_new (config, S_TEST_NOBODY);
+    assert (io);
+    int64_t start = aigw_now_ms ();
+    event = s_test_ask (io, "provider", start + S_TEST_ASK_MS);
+    assert (!event || (event->type == AIGW_CLIENT_ERROR && event->status == 503));
+    assert (aigw_now_ms () - start < S_TEST_WAIT_MS);
+    aigw_client_event_destroy (&event);
+    aigw_edge_io_destroy (&io);
+
+    zstr_free (&endpoint);
+    zactor_destroy (&broker);
+    aigw_config_destroy (&config);
+    aigw_log_set_level (level);
 }

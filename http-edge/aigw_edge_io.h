@@ -24,6 +24,16 @@ aigw_slot_t *aigw_edge_io_request (aigw_edge_io_t *self, const char *service,
 //  Ask the broker for its METRICS; the answer arrives on the slot.
 aigw_slot_t *aigw_edge_io_metrics (aigw_edge_io_t *self);
 
+//  Ask the broker for the latest worker reports of SERVICE (AIGW-BP/1
+//  section 4a). The answer arrives on the slot as an AIGW_CLIENT_REPORTS
+//  event whose text is the JSON array; an ERROR event instead when the
+//  broker is unreachable (503), SERVICE is not a valid service name (400) or
+//  DEADLINE_MS (Unix ms) passed before the question left (504). Wait for it
+//  with aigw_slot_wait (slot, DEADLINE_MS): a broker that predates REPORTS
+//  never answers. The caller owns the slot (aigw_slot_destroy). Never NULL.
+aigw_slot_t *aigw_edge_io_reports (aigw_edge_io_t *self, const char *service,
+                                   int64_t deadline_ms);
+
 //  Wait for the next event on SLOT until DEADLINE_MS (Unix ms). Returns an
 //  event the caller owns, or NULL when the deadline passed.
 aigw_client_event_t *aigw_slot_wait (aigw_slot_t *slot, int64_t deadline_ms);
@@ -35,5 +45,7 @@ void aigw_slot_destroy (aigw_slot_t **self_p);
 //  returns true when the broker answers and every required stage has a
 //  live worker.
 bool aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size);
+
+void aigw_edge_io_test (bool verbose);
 
 #endif

@@ -18,6 +18,7 @@ AIGW_SELFTEST (guardrail)
 AIGW_SELFTEST (cache)
 AIGW_SELFTEST (provider)
 AIGW_SELFTEST (edge)
+AIGW_SELFTEST (edge_io)
 AIGW_SELFTEST (mock)
 AIGW_SELFTEST (db)
 AIGW_SELFTEST (keys)
@@ -47,7 +48,8 @@ main (int argc, char **argv)
         {"broker", aigw_broker_test},       {"auth", aigw_auth_test},
         {"ratelimit", aigw_ratelimit_test}, {"guardrail", aigw_guardrail_test},
         {"cache", aigw_cache_test},         {"provider", aigw_provider_test},
-        {"edge", aigw_edge_test},           {"mock", aigw_mock_test},
+        {"edge", aigw_edge_test},           {"edge_io", aigw_edge_io_test},
+        {"mock", aigw_mock_test},
         {"db", aigw_db_test},               {"keys", aigw_keys_test},
         {"jwt", aigw_jwt_test},             {"admin", aigw_admin_test},
         {"breaker", aigw_breaker_test},     {"router", aigw_router_test},
