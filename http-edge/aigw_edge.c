@@ -1,5 +1,6 @@
 /*  aigw_edge: CivetWeb start-up, the route table and the data-plane routes. */
 #include "aigw_edge.h"
+#include "aigw_health.h"
 #include "aigw_json.h"
 #include "aigw_edge_io.h"
 #include "aigw_edge_metrics.h"
@@ -556,7 +557,8 @@ s_handle_readyz (struct mg_connection *conn, void *cbdata)
     return http.status;
 }
 
-//  GET /metrics: the edge's own figures and the broker's, per stage.
+//  GET /metrics: the edge's own figures, the broker's per stage, and the
+//  router's per deployment.
 static int
 s_handle_metrics (struct mg_connection *conn, void *cbdata)
 {
@@ -571,13 +573,29 @@ s_handle_metrics (struct mg_connection *conn, void *cbdata)
     const char *stages = event && event->type == AIGW_CLIENT_METRICS && event->text
                              ? event->text
                              : "";
-    size_t own_len = strlen (own), stages_len = strlen (stages);
+    //  Per-deployment figures, merged from every provider process's report.
+    slot = aigw_edge_io_reports (edge->io, "provider",
+                                 aigw_now_ms () + AIGW_EDGE_METRICS_WAIT_MS);
+    aigw_client_event_t *reports
+        = aigw_slot_wait (slot, aigw_now_ms () + AIGW_EDGE_METRICS_WAIT_MS);
+    aigw_slot_destroy (&slot);
+    char *deployments = NULL;
+    if (reports && reports->type == AIGW_CLIENT_REPORTS && reports->text) {
+        json_t *doc = aigw_health_merge (reports->text, strlen (reports->text));
+        deployments = aigw_health_prometheus (doc);
+        json_decref (doc);
+    }
+    const char *routed = deployments ? deployments : "";
+    size_t own_len = strlen (own), stages_len = strlen (stages), routed_len = strlen (routed);
     s_write_head (&http, 200, "text/plain; version=0.0.4", NULL,
-                  (long long) (own_len + stages_len));
+                  (long long) (own_len + stages_len + routed_len));
     mg_write (conn, own, own_len);
     mg_write (conn, stages, stages_len);
+    mg_write (conn, routed, routed_len);
     free (own);
+    free (deployments);
     aigw_client_event_destroy (&event);
+    aigw_client_event_destroy (&reports);
     aigw_edge_metrics_record (edge->metrics, http.route, 200, 0);
     return 200;
 }
