@@ -1324,9 +1324,9 @@ s_check_ids (s_loader_t *self, int index, const char *item_path)
             for (int j = 0; j < (m < index ? config->models[m].deployment_count : i); j++)
                 if (strcmp (config->models[m].deployments[j].id, id) == 0)
                     return s_error (self, line, path,
-                                    "duplicate deployment id %s (also models[%d]"
+                                    "duplicate deployment id (also models[%d]"
                                     ".deployments[%d])",
-                                    id, m, j);
+                                    m, j);
     }
     return 0;
 }
@@ -1406,8 +1406,7 @@ s_check_models (s_loader_t *self)
             if (strcmp (model->fallbacks[j], model->name) == 0)
                 return s_error (self, line, path, "a model cannot fall back to itself");
             if (!aigw_config_model (config, model->fallbacks[j]))
-                return s_error (self, line, path, "no model named %s in models",
-                                model->fallbacks[j]);
+                return s_error (self, line, path, "names no model of this file");
         }
         for (int j = 0; j < model->deployment_count; j++) {
             const aigw_config_deployment_t *deployment = &model->deployments[j];
@@ -1874,6 +1873,472 @@ s_test_error (bool verbose, const char *text, const char *expect)
         printf ("\n    want: %s\n    got:  %s", want, config ? "(loaded)" : err);
     assert (config == NULL);
     assert (strncmp (err, want, strlen (want)) == 0);
+}
+
+//  Selftest of models, deployments, fallbacks, the provider sections and
+//  router: settings, defaults, environment and every error with its line.
+static void
+s_test_deployments (bool verbose)
+{
+    char path[S_TEST_PATH_MAX];
+    char err[AIGW_CONFIG_ERR_MAX];
+
+    //  Defaults: router, breaker, providers, one deployment per model.
+    aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
+    assert (config);
+    assert (strcmp (config->router_strategy, AIGW_DEFAULT_ROUTER_STRATEGY) == 0);
+    assert (config->router_max_attempts == AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS);
+    assert (config->router_retry_base_ms == AIGW_DEFAULT_ROUTER_RETRY_BASE_MS);
+    assert (config->router_retry_cap_ms == AIGW_DEFAULT_ROUTER_RETRY_CAP_MS);
+    assert (config->first_token_timeout_ms == AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS);
+    assert (config->router_report_ms == AIGW_DEFAULT_REPORT_MS);
+    assert (config->breaker_consecutive_failures == AIGW_BREAKER_CONSECUTIVE_FAILURES);
+    assert (config->breaker_error_rate == AIGW_BREAKER_ERROR_RATE);
+    assert (config->breaker_window_size == AIGW_BREAKER_WINDOW_SIZE);
+    assert (config->breaker_window_ms == AIGW_BREAKER_WINDOW_MS);
+    assert (config->breaker_min_samples == AIGW_BREAKER_MIN_SAMPLES);
+    assert (config->breaker_cooldown_ms == AIGW_BREAKER_COOLDOWN_MS);
+    assert (config->breaker_cooldown_max_ms == AIGW_BREAKER_COOLDOWN_MAX_MS);
+    assert (strcmp (config->gemini_base_url, AIGW_DEFAULT_GEMINI_BASE_URL) == 0);
+    assert (!config->gemini_api_key && !config->azure_base_url && !config->azure_api_key);
+    assert (!config->azure_api_version && !config->bedrock_base_url && !config->aws_region);
+    assert (!config->aws_access_key_id && !config->aws_secret_access_key);
+    assert (!config->aws_session_token);
+    assert (config->model_count == 3);
+    for (int i = 0; i < config->model_count; i++) {
+        const aigw_config_model_t *model = &config->models[i];
+        assert (model->deployment_count == 1 && model->fallback_count == 0);
+        assert (model->strategy == NULL);
+        const aigw_config_deployment_t *d = &model->deployments[0];
+        char id[AIGW_CONFIG_SETTING_MAX];
+        snprintf (id, sizeof id, "%s/0", model->name);
+        assert (strcmp (d->id, id) == 0);
+        assert (strcmp (d->provider, "openai") == 0);
+        assert (strcmp (d->model, model->name) == 0);
+        assert (strcmp (model->provider, d->provider) == 0);
+        assert (strcmp (model->upstream_model, d->model) == 0);
+        assert (d->weight == 1 && d->priority == 0 && d->rpm == 0 && d->tpm == 0);
+        assert (d->price_in == 0 && d->price_out == 0);
+        assert (!d->base_url && !d->api_key && !d->api_key_env && !d->api_version);
+        assert (!d->region);
+    }
+    aigw_config_destroy (&config);
+
+    //  Every new setting, both model forms.
+    const char *full =
+        "providers:\n"
+        "  gemini:\n"
+        "    base_url: http://127.0.0.1:9001\n"
+        "    api_key: sk-gemini-file\n"
+        "  azure:\n"
+        "    base_url: https://acme.openai.azure.com\n"
+        "    api_key: sk-azure-file\n"
+        "    api_version: 2024-06-01\n"
+        "  bedrock:\n"
+        "    base_url: http://127.0.0.1:9002\n"
+        "    region: eu-west-1\n"
+        "    access_key_id: AKIDFILE\n"
+        "    secret_access_key: sk-aws-secret-file\n"
+        "    session_token: sk-aws-token-file\n"
+        "router:\n"
+        "  strategy: least_latency\n"
+        "  max_attempts: 10\n"
+        "  retry_base_ms: 0\n"
+        "  retry_cap_ms: 500\n"
+        "  first_token_timeout_ms: 1500\n"
+        "  report_ms: 250\n"
+        "  breaker:\n"
+        "    consecutive_failures: 0\n"
+        "    error_rate: 0.25\n"
+        "    window_size: 4096\n"
+        "    window_ms: 0\n"
+        "    min_samples: 3\n"
+        "    cooldown_ms: 100\n"
+        "    cooldown_max_ms: 100\n"
+        "models:\n"
+        "  - name: chat\n"                                     //  line 30
+        "    strategy: lowest_cost\n"
+        "    fallbacks: [mini, local]\n"
+        "    deployments:\n"
+        "      - id: chat-openai\n"
+        "        provider: openai\n"
+        "        model: gpt-4o\n"
+        "        api_key_env: TEAM_OPENAI_KEY\n"
+        "        weight: 3\n"
+        "        priority: 0\n"
+        "        rpm: 600\n"
+        "        tpm: 1000000\n"
+        "        price_in: 2.5\n"
+        "        price_out: 10\n"
+        "      - provider: azure\n"
+        "        model: gpt4o-deploy\n"
+        "        api_key: sk-dep-azure\n"
+        "        api_version: 2024-10-21\n"
+        "        priority: 1\n"
+        "        weight: 0\n"
+        "        price_in: 1.25e0\n"
+        "        price_out: 0.000001\n"
+        "      - provider: openai_compatible\n"
+        "        base_url: http://127.0.0.1:9003/v1\n"
+        "        region: us-east-2\n"
+        "  - name: mini\n"
+        "    provider: openai\n"
+        "    upstream_model: gpt-4o-mini\n"
+        "  - {name: local, provider: vllm, fallbacks: [mini]}\n";
+    config = s_test_load (full, path, err);
+    if (!config)
+        printf ("\n    %s", err);
+    assert (config);
+    assert (strcmp (config->gemini_base_url, "http://127.0.0.1:9001") == 0);
+    assert (strcmp (config->gemini_api_key, "sk-gemini-file") == 0);
+    assert (strcmp (config->azure_base_url, "https://acme.openai.azure.com") == 0);
+    assert (strcmp (config->azure_api_key, "sk-azure-file") == 0);
+    assert (strcmp (config->azure_api_version, "2024-06-01") == 0);
+    assert (strcmp (config->bedrock_base_url, "http://127.0.0.1:9002") == 0);
+    assert (strcmp (config->aws_region, "eu-west-1") == 0);
+    assert (strcmp (config->aws_access_key_id, "AKIDFILE") == 0);
+    assert (strcmp (config->aws_secret_access_key, "sk-aws-secret-file") == 0);
+    assert (strcmp (config->aws_session_token, "sk-aws-token-file") == 0);
+    assert (strcmp (config->router_strategy, "least_latency") == 0);
+    assert (config->router_max_attempts == 10);
+    assert (config->router_retry_base_ms == 0 && config->router_retry_cap_ms == 500);
+    assert (config->first_token_timeout_ms == 1500 && config->router_report_ms == 250);
+    assert (config->breaker_consecutive_failures == 0);
+    assert (config->breaker_error_rate == 0.25);
+    assert (config->breaker_window_size == 4096 && config->breaker_window_ms == 0);
+    assert (config->breaker_min_samples == 3);
+    assert (config->breaker_cooldown_ms == 100 && config->breaker_cooldown_max_ms == 100);
+    assert (config->model_count == 3);
+    const aigw_config_model_t *model = aigw_config_model (config, "chat");
+    assert (model && strcmp (model->strategy, "lowest_cost") == 0);
+    assert (model->fallback_count == 2);
+    assert (strcmp (model->fallbacks[0], "mini") == 0);
+    assert (strcmp (model->fallbacks[1], "local") == 0);
+    assert (model->deployment_count == 3);
+    const aigw_config_deployment_t *d = &model->deployments[0];
+    assert (strcmp (d->id, "chat-openai") == 0 && strcmp (d->provider, "openai") == 0);
+    assert (strcmp (d->model, "gpt-4o") == 0 && !d->base_url && !d->api_key);
+    assert (strcmp (d->api_key_env, "TEAM_OPENAI_KEY") == 0);
+    assert (d->weight == 3 && d->priority == 0 && d->rpm == 600 && d->tpm == 1000000);
+    assert (d->price_in == 2.5 && d->price_out == 10);
+    assert (strcmp (model->provider, "openai") == 0);
+    assert (strcmp (model->upstream_model, "gpt-4o") == 0);
+    d = &model->deployments[1];
+    assert (strcmp (d->id, "chat/1") == 0 && strcmp (d->provider, "azure") == 0);
+    assert (strcmp (d->model, "gpt4o-deploy") == 0);
+    assert (strcmp (d->api_key, "sk-dep-azure") == 0);
+    assert (strcmp (d->api_version, "2024-10-21") == 0);
+    assert (d->priority == 1 && d->weight == 0);
+    assert (d->price_in == 1.25 && d->price_out == 0.000001);
+    d = &model->deployments[2];
+    assert (strcmp (d->id, "chat/2") == 0 && strcmp (d->model, "chat") == 0);
+    assert (strcmp (d->base_url, "http://127.0.0.1:9003/v1") == 0);
+    assert (strcmp (d->region, "us-east-2") == 0 && d->weight == 1);
+    model = aigw_config_model (config, "mini");
+    assert (model && model->deployment_count == 1 && model->strategy == NULL);
+    assert (strcmp (model->deployments[0].id, "mini/0") == 0);
+    assert (strcmp (model->deployments[0].model, "gpt-4o-mini") == 0);
+    assert (strcmp (model->upstream_model, "gpt-4o-mini") == 0);
+    model = aigw_config_model (config, "local");
+    assert (model && model->fallback_count == 1);
+    assert (strcmp (model->deployments[0].provider, "vllm") == 0);
+    assert (strcmp (model->deployments[0].model, "local") == 0);
+    aigw_config_destroy (&config);
+
+    //  The environment overrides the provider sections.
+    const char *env[][2] = {{"GEMINI_API_KEY", "sk-env-gemini"},
+                            {"GEMINI_BASE_URL", "http://127.0.0.1:8001"},
+                            {"AZURE_OPENAI_API_KEY", "sk-env-azure"},
+                            {"AZURE_OPENAI_ENDPOINT", "https://env.openai.azure.com"},
+                            {"AZURE_OPENAI_API_VERSION", "2025-01-01"},
+                            {"BEDROCK_BASE_URL", "http://127.0.0.1:8002"},
+                            {"AWS_REGION", "ap-south-1"},
+                            {"AWS_ACCESS_KEY_ID", "AKIDENV"},
+                            {"AWS_SECRET_ACCESS_KEY", "sk-env-aws-secret"},
+                            {"AWS_SESSION_TOKEN", "sk-env-aws-token"}};
+    size_t env_count = sizeof env / sizeof env[0];
+    for (size_t i = 0; i < env_count; i++)
+        setenv (env[i][0], env[i][1], 1);
+    //  AZURE_OPENAI_ENDPOINT is the base URL an azure deployment falls back to.
+    config = s_test_load ("providers:\n  azure: {base_url: 'http://file', api_key: f}\n"
+                          "models:\n  - {name: a, provider: azure}\n",
+                          path, err);
+    assert (config);
+    assert (strcmp (config->gemini_api_key, "sk-env-gemini") == 0);
+    assert (strcmp (config->gemini_base_url, "http://127.0.0.1:8001") == 0);
+    assert (strcmp (config->azure_api_key, "sk-env-azure") == 0);
+    assert (strcmp (config->azure_base_url, "https://env.openai.azure.com") == 0);
+    assert (strcmp (config->azure_api_version, "2025-01-01") == 0);
+    assert (strcmp (config->bedrock_base_url, "http://127.0.0.1:8002") == 0);
+    assert (strcmp (config->aws_region, "ap-south-1") == 0);
+    assert (strcmp (config->aws_access_key_id, "AKIDENV") == 0);
+    assert (strcmp (config->aws_secret_access_key, "sk-env-aws-secret") == 0);
+    assert (strcmp (config->aws_session_token, "sk-env-aws-token") == 0);
+    aigw_config_destroy (&config);
+    config = s_test_load ("models:\n  - {name: a, provider: azure}\n", path, err);
+    assert (config);
+    aigw_config_destroy (&config);
+    setenv ("AWS_REGION", "EU_WEST", 1);
+    config = aigw_config_new (NULL, err, sizeof err);
+    assert (!config);
+    assert (strcmp (err, "environment: AWS_REGION: expected an AWS region such as us-east-1")
+            == 0);
+    setenv ("AZURE_OPENAI_ENDPOINT", "acme.openai.azure.com", 1);
+    setenv ("AWS_REGION", "us-east-1", 1);
+    config = aigw_config_new (NULL, err, sizeof err);
+    assert (!config);
+    assert (strcmp (err, "environment: AZURE_OPENAI_ENDPOINT: expected an http:// or "
+                         "https:// URL")
+            == 0);
+    for (size_t i = 0; i < env_count; i++)
+        unsetenv (env[i][0]);
+
+    //  Azure takes providers.azure.base_url; bedrock its region's URL.
+    config = s_test_load ("models:\n  - {name: a, provider: azure}\n"
+                          "providers:\n  azure: {base_url: 'https://x.openai.azure.com'}\n",
+                          path, err);
+    assert (config && !config->models[0].deployments[0].base_url);
+    aigw_config_destroy (&config);
+    if (aigw_adapter_known ("bedrock")) {
+        config = s_test_load ("models:\n  - name: b\n    deployments:\n"
+                              "      - {provider: bedrock, region: us-west-2}\n",
+                              path, err);
+        assert (config);
+        aigw_config_destroy (&config);
+    }
+
+    //  Errors, each on its line.
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    provider: openai\n    deployments:\n"
+                  "      - {provider: openai}\n",
+                  "2: models[0]: give provider and upstream_model, or deployments, not both");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    upstream_model: x\n    deployments:\n"
+                  "      - {provider: openai}\n",
+                  "2: models[0]: give provider and upstream_model, or deployments, not both");
+    s_test_error (verbose, "models:\n  - name: m\n    deployments: []\n",
+                  "2: models[0]: needs provider (or deployments)");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai}\n"
+                  "      - model: x\n",
+                  "5: models[0].deployments[1]: needs provider");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - provider: mystery\n",
+                  "4: models[0].deployments[0].provider: unknown provider, expected one "
+                  "of openai, azure");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai}\n"
+                  "      - {provider: openai, colour: red}\n",
+                  "5: models[0].deployments[1].colour: unknown setting");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai}\n"
+                  "      - provider: openai_compatible\n        model: llama\n",
+                  "5: models[0].deployments[1]: needs base_url (provider openai_compatible "
+                  "has no default)");
+    s_test_error (verbose, "models:\n  - name: m\n    provider: openai_compatible\n",
+                  "3: models[0]: needs base_url (provider openai_compatible has no default)");
+    s_test_error (verbose, "models:\n  - name: m\n    deployments:\n      - provider: azure\n",
+                  "4: models[0].deployments[0]: needs base_url (set it here, in "
+                  "providers.azure.base_url or AZURE_OPENAI_ENDPOINT)");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    deployments:\n      - {id: x, provider: openai}\n"
+                  "  - name: b\n    deployments:\n      - provider: openai\n"
+                  "      - id: x\n        provider: openai\n",
+                  "8: models[1].deployments[1].id: duplicate deployment id (also "
+                  "models[0].deployments[0])");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    deployments:\n      - {id: y, provider: openai}\n"
+                  "      - {id: y, provider: openai}\n",
+                  "5: models[0].deployments[1].id: duplicate deployment id (also "
+                  "models[0].deployments[0])");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    deployments:\n      - {id: b/0, provider: openai}\n"
+                  "  - name: b\n    provider: openai\n",
+                  "6: models[1]: duplicate deployment id (also models[0].deployments[0])");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    provider: openai\n    fallbacks:\n      - b\n"
+                  "      - nowhere\n  - {name: b, provider: openai}\n",
+                  "6: models[0].fallbacks[1]: names no model of this file");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    provider: openai\n    fallbacks: [a]\n",
+                  "4: models[0].fallbacks[0]: a model cannot fall back to itself");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    provider: openai\n    fallbacks: [b, b]\n",
+                  "4: models[0].fallbacks[1]: duplicate fallback (also models[0].fallbacks[0])");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    provider: openai\n    fallbacks:\n      - {b: 1}\n",
+                  "5: models[0].fallbacks[0]: expected a model name");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    provider: openai\n    fallbacks: ['']\n",
+                  "4: models[0].fallbacks[0]: expected a model name");
+    s_test_error (verbose, "models:\n  - name: a\n    provider: openai\n    fallbacks: b\n",
+                  "4: models[0].fallbacks: expected a list");
+    s_test_error (verbose, "models:\n  - name: a\n    provider: openai\n    strategy: fastest\n",
+                  "4: models[0].strategy: expected weighted, least_latency, least_in_flight "
+                  "or lowest_cost");
+    s_test_error (verbose, "router:\n  strategy: random\n",
+                  "2: router.strategy: expected weighted, least_latency, least_in_flight "
+                  "or lowest_cost");
+    s_test_error (verbose, "router:\n  max_attempts: 11\n",
+                  "2: router.max_attempts: expected an integer from 1 to 10");
+    s_test_error (verbose, "router:\n  max_attempts: 0\n",
+                  "2: router.max_attempts: expected an integer from 1 to 10");
+    s_test_error (verbose, "router:\n  first_token_timeout_ms: 0\n",
+                  "2: router.first_token_timeout_ms: expected an integer from 1 to 3600000");
+    s_test_error (verbose, "router:\n  report_ms: 3600001\n",
+                  "2: router.report_ms: expected an integer from 1 to 3600000");
+    s_test_error (verbose, "router:\n  retry_base_ms: 10\n  retry_cap_ms: 5\n",
+                  "3: router.retry_cap_ms: must be at least retry_base_ms (10)");
+    s_test_error (verbose, "router:\n  retry_base_ms: 5000\n",
+                  "2: router.retry_base_ms: must not exceed retry_cap_ms (2000)");
+    s_test_error (verbose, "router:\n  breaker:\n    cooldown_max_ms: 10\n",
+                  "3: router.breaker.cooldown_max_ms: must be at least cooldown_ms (5000)");
+    s_test_error (verbose, "router:\n  breaker:\n    window_size: 4097\n",
+                  "3: router.breaker.window_size: expected an integer from 1 to 4096");
+    s_test_error (verbose, "router:\n  breaker:\n    window_size: 0\n",
+                  "3: router.breaker.window_size: expected an integer from 1 to 4096");
+    s_test_error (verbose, "router:\n  breaker:\n    min_samples: 5000\n",
+                  "3: router.breaker.min_samples: expected an integer from 0 to 4096");
+    s_test_error (verbose, "router:\n  breaker:\n    speed: 1\n",
+                  "3: router.breaker.speed: unknown setting");
+    const char *bad_rates[] = {"1.5", "-0.1", "nan", "inf", ".5", "1.", "0x1", "1e",
+                               "\"\"", "1,5", "' 0.5'", "1e999", "[0.5]"};
+    for (size_t i = 0; i < sizeof bad_rates / sizeof bad_rates[0]; i++) {
+        char text[AIGW_CONFIG_ERR_MAX];
+        snprintf (text, sizeof text, "router:\n  breaker:\n    error_rate: %s\n",
+                  bad_rates[i]);
+        s_test_error (verbose, text,
+                      "3: router.breaker.error_rate: expected a number from 0 to 1");
+    }
+    const char *bad_prices[] = {"-1", "1000001", "1e7", "NaN", ".Inf", "2.5USD"};
+    for (size_t i = 0; i < sizeof bad_prices / sizeof bad_prices[0]; i++) {
+        char text[AIGW_CONFIG_ERR_MAX];
+        snprintf (text, sizeof text,
+                  "models:\n  - name: m\n    deployments:\n      - provider: openai\n"
+                  "        price_out: %s\n",
+                  bad_prices[i]);
+        s_test_error (verbose, text,
+                      "5: models[0].deployments[0].price_out: expected a number from 0 "
+                      "to 1000000");
+    }
+    config = s_test_load ("router:\n  breaker:\n    error_rate: 1\n"
+                          "models:\n  - name: m\n    deployments:\n"
+                          "      - {provider: openai, price_in: 0, price_out: 1e6}\n",
+                          path, err);
+    assert (config && config->breaker_error_rate == 1);
+    assert (config->models[0].deployments[0].price_out == 1e6);
+    aigw_config_destroy (&config);
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, weight: -1}\n",
+                  "4: models[0].deployments[0].weight: expected an integer from 0 to 1000000");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, "
+                  "priority: 1001}\n",
+                  "4: models[0].deployments[0].priority: expected an integer from 0 to 1000");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, "
+                  "region: US East}\n",
+                  "4: models[0].deployments[0].region: expected an AWS region such as "
+                  "us-east-1");
+    s_test_error (verbose, "providers:\n  bedrock:\n    region: us/east\n",
+                  "3: providers.bedrock.region: expected an AWS region such as us-east-1");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, "
+                  "api_key_env: 1KEY}\n",
+                  "4: models[0].deployments[0].api_key_env: expected an environment "
+                  "variable name");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, "
+                  "base_url: localhost}\n",
+                  "4: models[0].deployments[0].base_url: expected an http:// or https:// URL");
+    s_test_error (verbose, "providers:\n  gemini:\n    base_url: x\n",
+                  "3: providers.gemini.base_url: expected an http:// or https:// URL");
+    s_test_error (verbose, "providers:\n  azure:\n    endpoint: x\n",
+                  "3: providers.azure.endpoint: unknown setting");
+
+    //  Ids and names: the router keeps AIGW_CONFIG_ID_MAX bytes.
+    char long_id[AIGW_CONFIG_ID_MAX + 2];
+    memset (long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = 0;
+    char *text = malloc (S_TEST_TEXT_MAX);
+    assert (text);
+    snprintf (text, S_TEST_TEXT_MAX,
+              "models:\n  - name: m\n    deployments:\n      - provider: openai\n"
+              "        id: %s\n",
+              long_id);
+    s_test_error (verbose, text, "5: models[0].deployments[0].id: deployment id longer than 127 bytes");
+    long_id[AIGW_CONFIG_ID_MAX] = 0;
+    snprintf (text, S_TEST_TEXT_MAX,
+              "models:\n  - name: m\n    deployments:\n      - provider: openai\n"
+              "        id: %s\n",
+              long_id);
+    config = s_test_load (text, path, err);
+    assert (config && strlen (config->models[0].deployments[0].id) == AIGW_CONFIG_ID_MAX);
+    aigw_config_destroy (&config);
+    long_id[AIGW_CONFIG_ID_MAX - 2] = 0;
+    snprintf (text, S_TEST_TEXT_MAX, "models:\n  - provider: openai\n    name: %s\n", long_id);
+    s_test_error (verbose, text, "3: models[0].name: longer than 124 bytes");
+
+    //  Limits: deployments per model, fallbacks per model.
+    size_t used = (size_t) snprintf (text, S_TEST_TEXT_MAX, "models:\n  - name: m\n"
+                                                            "    deployments:\n");
+    for (int i = 0; i < AIGW_CONFIG_MAX_DEPLOYMENTS; i++)
+        used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
+                                   "      - {provider: openai, model: u%d}\n", i);
+    config = s_test_load (text, path, err);
+    assert (config && config->models[0].deployment_count == AIGW_CONFIG_MAX_DEPLOYMENTS);
+    assert (strcmp (config->models[0].deployments[15].id, "m/15") == 0);
+    aigw_config_destroy (&config);
+    snprintf (text + used, S_TEST_TEXT_MAX - used, "      - {provider: openai}\n");
+    char want[AIGW_CONFIG_ERR_MAX];
+    snprintf (want, sizeof want, "%d: models[0].deployments[%d]: too many entries (at most %d)",
+              AIGW_CONFIG_MAX_DEPLOYMENTS + 4, AIGW_CONFIG_MAX_DEPLOYMENTS,
+              AIGW_CONFIG_MAX_DEPLOYMENTS);
+    s_test_error (verbose, text, want);
+    used = (size_t) snprintf (text, S_TEST_TEXT_MAX,
+                              "models:\n  - name: m\n    provider: openai\n    fallbacks:\n");
+    for (int i = 0; i < AIGW_CONFIG_MAX_FALLBACKS; i++)
+        used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used, "      - f%d\n", i);
+    size_t models_at = used;
+    used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used, "  - {name: f0, provider: openai, "
+                               "fallbacks: [f1, f2, f3, f4, f5, f6, f7]}\n");
+    for (int i = 1; i < AIGW_CONFIG_MAX_FALLBACKS; i++)
+        used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
+                                   "  - {name: f%d, provider: openai}\n", i);
+    config = s_test_load (text, path, err);
+    if (!config)
+        printf ("\n    %s", err);
+    assert (config && config->models[0].fallback_count == AIGW_CONFIG_MAX_FALLBACKS);
+    assert (config->models[1].fallback_count == AIGW_CONFIG_MAX_FALLBACKS - 1);
+    aigw_config_destroy (&config);
+    snprintf (text + models_at, S_TEST_TEXT_MAX - models_at, "      - f8\n");
+    snprintf (want, sizeof want, "%d: models[0].fallbacks[%d]: too many entries (at most %d)",
+              AIGW_CONFIG_MAX_FALLBACKS + 5, AIGW_CONFIG_MAX_FALLBACKS,
+              AIGW_CONFIG_MAX_FALLBACKS);
+    s_test_error (verbose, text, want);
+    free (text);
+
+    //  Secrets of the new settings never reach an error message.
+    const char *leaks[] = {
+        "models:\n  - name: m\n    deployments:\n      - {provider: openai, api_key: sk-leak-1, "
+        "base_url: sk-leak-2}\n",
+        "models:\n  - name: m\n    deployments:\n      - {provider: openai, api_key: [sk-leak-3]}\n",
+        "models:\n  - name: m\n    deployments:\n      - {provider: sk-leak-4}\n",
+        "providers:\n  bedrock:\n    secret_access_key: sk-leak-5\n    region: sk-leak-6!\n",
+        "providers:\n  azure:\n    api_key: sk-leak-7\n    base_url: sk-leak-8\n",
+        "router:\n  breaker:\n    error_rate: sk-leak-9\n"};
+    for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++) {
+        config = s_test_load (leaks[i], path, err);
+        if (verbose)
+            printf ("\n    leak test: %s", err);
+        assert (!config && strstr (err, "sk-leak") == NULL);
+    }
+    setenv ("AWS_SECRET_ACCESS_KEY", "sk-leak-env", 1);
+    setenv ("AWS_REGION", "sk-leak-region!", 1);
+    config = aigw_config_new (NULL, err, sizeof err);
+    assert (!config && strstr (err, "sk-leak") == NULL);
+    unsetenv ("AWS_SECRET_ACCESS_KEY");
+    unsetenv ("AWS_REGION");
 }
 
 //  Selftest: public API only; writes its files under /tmp and removes them,
@@ -2421,6 +2886,8 @@ aigw_config_test (bool verbose)
     s_test_error (verbose, "auth:\n  jwt:\n    leeway_s: 4000\n",
                   "3: auth.jwt.leeway_s: expected an integer from 0 to 3600");
     s_test_error (verbose, "auth:\n  jwt:\n    jwks_url: ftp://x\n", "3: auth.jwt.jwks_url: ");
+
+    s_test_deployments (verbose);
 
     for (size_t i = 0; i < S_TEST_VAR_COUNT; i++) {
         if (saved[i])
