@@ -13,11 +13,15 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include "aigw_config.h"
+#include "aigw_adapter.h"
+#include "aigw_breaker.h"
 #include "aigw_log.h"
+#include "aigw_router.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +55,15 @@
 #define AIGW_CONFIG_TTL_S_MAX 31536000
 #define AIGW_CONFIG_JWT_LEEWAY_MAX 3600
 #define AIGW_CONFIG_NEGATIVE_CACHE_MAX 10000000
+#define AIGW_CONFIG_ROUTER_ATTEMPTS_MAX 10
+#define AIGW_CONFIG_WEIGHT_MAX 1000000      //  deployments[].weight
+#define AIGW_CONFIG_PRIORITY_MAX 1000       //  deployments[].priority tiers
+#define AIGW_CONFIG_TPM_MAX ((int64_t) 1 << 40) //  deployments[].tpm
+#define AIGW_CONFIG_PRICE_MAX 1000000       //  USD per million tokens
+#define AIGW_CONFIG_BREAKER_FAILURES_MAX 1000000 //  router.breaker.consecutive_failures
+//  Longest deployment id: what the router keeps (its buffer holds the NUL).
+#define AIGW_CONFIG_ID_MAX (AIGW_ROUTER_ID_MAX - 1)
+#define AIGW_CONFIG_REGION_MAX 64           //  longest AWS region name
 
 //  Caps on what the loader itself handles.
 #define AIGW_CONFIG_SETTING_MAX 128     //  longest setting path in a message
@@ -58,9 +71,10 @@
 #define AIGW_CONFIG_VALUE_MAX (1024 * 1024) //  longest scalar after ${VAR}
 #define AIGW_CONFIG_ENV_NAME_MAX 128    //  longest VAR in ${VAR}
 #define AIGW_CONFIG_INT_DIGITS_MAX 18   //  more digits than this overflow
-#define AIGW_CONFIG_ITEM_SETTINGS_MAX 8 //  settings in one list item table
+#define AIGW_CONFIG_ITEM_SETTINGS_MAX 16 //  rows of a table whose lines are kept
 #define AIGW_CONFIG_SHA256_HEX 64       //  hex digits of a SHA-256
 #define AIGW_CONFIG_SHA256_BYTES 32     //  bytes of a SHA-256
+#define AIGW_CONFIG_REAL_CHARS_MAX 32   //  longest decimal number text
 
 //  Where environment errors say they come from.
 #define AIGW_CONFIG_ENV_SOURCE "environment"
@@ -70,12 +84,30 @@ static const char *s_default_models[] = {"gpt-4o-mini", "gpt-4o",
                                          "text-embedding-3-small"};
 #define AIGW_CONFIG_DEFAULT_MODEL_PROVIDER "openai"
 
+//  Provider names the adapter table may know, in the order an "unknown
+//  provider" message lists them; only those aigw_adapter_known accepts in
+//  this build are listed. (aigw_adapter has no enumeration of its own.)
+static const char *s_provider_names[] = {
+    "openai", "azure",  "anthropic", "gemini",   "bedrock",  "openai_compatible", "vllm",
+    "ollama", "groq",   "mistral",   "deepseek", "together", "openrouter"};
+
+//  Providers whose deployments may leave base_url unset even though the
+//  adapter has no default: azure takes providers.azure.base_url, bedrock
+//  derives its URL from the region.
+#define AIGW_CONFIG_PROVIDER_AZURE "azure"
+#define AIGW_CONFIG_PROVIDER_BEDROCK "bedrock"
+
+//  The routing strategies a model or router.strategy may name.
+static const char *s_strategies[] = {"weighted", "least_latency", "least_in_flight",
+                                     "lowest_cost"};
+
 //  How a setting's value is read.
 typedef enum {
     S_KIND_STRING,              //  char *; empty means unset
     S_KIND_INT,                 //  int, within min..max
     S_KIND_INT64,               //  int64_t, within min..max
     S_KIND_SIZE,                //  size_t, within min..max
+    S_KIND_DOUBLE,              //  double, finite, within real_min..real_max
     S_KIND_BOOL,                //  bool, true or false
     S_KIND_SECTION,             //  nested mapping, same base struct
     S_KIND_LIST                 //  sequence, read by a list loader
@@ -91,6 +123,12 @@ typedef int(s_check_fn) (const char *value, char *problem, size_t problem_size);
 //  with the loader's error written.
 typedef int(s_list_fn) (s_loader_t *self, yaml_node_t *node, const char *setting);
 
+//  Checks a section read into BASE at PATH as a whole (settings that depend
+//  on each other). LINES holds each table row's line (0 if absent), LINE is
+//  the section's. Returns 0 or -1 with the loader's error written.
+typedef int(s_after_fn) (s_loader_t *self, void *base, const char *path,
+                         const size_t *lines, size_t line);
+
 //  One known setting: a row of a section's table. A table ends with a row
 //  whose name is NULL.
 typedef struct _s_setting_t {
@@ -99,10 +137,22 @@ typedef struct _s_setting_t {
     size_t offset;              //  field offset in the base struct
     int64_t min;                //  smallest integer allowed
     int64_t max;                //  largest integer allowed
+    double real_min;            //  smallest S_KIND_DOUBLE allowed
+    double real_max;            //  largest S_KIND_DOUBLE allowed
     s_check_fn *check;          //  extra string validation, or NULL
     const struct _s_setting_t *section; //  child table, for S_KIND_SECTION
     s_list_fn *list;            //  list loader, for S_KIND_LIST
+    s_after_fn *after;          //  whole-section check, for S_KIND_SECTION, or NULL
 } s_setting_t;
+
+//  Lines of what the model checks after the load refer to.
+typedef struct {
+    size_t model[AIGW_CONFIG_MAX_MODELS]; //  each models[] entry
+    bool short_form[AIGW_CONFIG_MAX_MODELS]; //  entry used provider/upstream_model
+    size_t deployment[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_DEPLOYMENTS]; //  each deployments[] entry
+    size_t deployment_id[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_DEPLOYMENTS]; //  its id, 0 if defaulted
+    size_t fallback[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_FALLBACKS]; //  each fallbacks[] entry
+} s_lines_t;
 
 //  The state of one load; lives on aigw_config_new's stack.
 struct _s_loader_t {
@@ -111,6 +161,8 @@ struct _s_loader_t {
     aigw_config_t *config;      //  config being filled
     char *err;                  //  caller's error buffer, may be NULL
     size_t err_size;            //  its size
+    aigw_config_model_t *model; //  models[] entry being read, for its lists
+    s_lines_t *lines;           //  lines for the checks after the load
 };
 
 //  One auth.keys entry as read, before the secret is hashed.
@@ -131,14 +183,22 @@ typedef struct {
      .min = (lo), .max = (hi)}
 #define S_BOOLEAN(key, type, field)                                        \
     {.name = (key), .kind = S_KIND_BOOL, .offset = offsetof (type, field)}
+#define S_REAL(key, type, field, lo, hi)                                   \
+    {.name = (key), .kind = S_KIND_DOUBLE, .offset = offsetof (type, field), \
+     .real_min = (lo), .real_max = (hi)}
 #define S_SECTION(key, table)                                              \
     {.name = (key), .kind = S_KIND_SECTION, .section = (table)}
+#define S_SECTION_CHECKED(key, table, fn)                                  \
+    {.name = (key), .kind = S_KIND_SECTION, .section = (table), .after = (fn)}
 #define S_LIST(key, fn) {.name = (key), .kind = S_KIND_LIST, .list = (fn)}
 #define S_END {.name = NULL}
 
 static s_check_fn s_check_url, s_check_endpoint, s_check_log_level,
-    s_check_provider, s_check_regex, s_check_sha256;
-static s_list_fn s_load_keys, s_load_rules, s_load_models;
+    s_check_provider, s_check_regex, s_check_sha256, s_check_strategy,
+    s_check_region, s_check_env_name;
+static s_list_fn s_load_keys, s_load_rules, s_load_models, s_load_deployments,
+    s_load_fallbacks;
+static s_after_fn s_check_router, s_check_breaker;
 
 static const s_setting_t s_server_settings[] = {
     S_STRING ("host", aigw_config_t, host, NULL),
@@ -231,6 +291,22 @@ static const s_setting_t s_anthropic_settings[] = {
     S_STRING ("base_url", aigw_config_t, anthropic_base_url, s_check_url),
     S_STRING ("api_key", aigw_config_t, anthropic_api_key, NULL), S_END};
 
+static const s_setting_t s_gemini_settings[] = {
+    S_STRING ("base_url", aigw_config_t, gemini_base_url, s_check_url),
+    S_STRING ("api_key", aigw_config_t, gemini_api_key, NULL), S_END};
+
+static const s_setting_t s_azure_settings[] = {
+    S_STRING ("base_url", aigw_config_t, azure_base_url, s_check_url),
+    S_STRING ("api_key", aigw_config_t, azure_api_key, NULL),
+    S_STRING ("api_version", aigw_config_t, azure_api_version, NULL), S_END};
+
+static const s_setting_t s_bedrock_settings[] = {
+    S_STRING ("base_url", aigw_config_t, bedrock_base_url, s_check_url),
+    S_STRING ("region", aigw_config_t, aws_region, s_check_region),
+    S_STRING ("access_key_id", aigw_config_t, aws_access_key_id, NULL),
+    S_STRING ("secret_access_key", aigw_config_t, aws_secret_access_key, NULL),
+    S_STRING ("session_token", aigw_config_t, aws_session_token, NULL), S_END};
+
 static const s_setting_t s_providers_settings[] = {
     S_NUMBER ("connect_timeout_ms", S_KIND_INT64, aigw_config_t,
               connect_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
@@ -238,7 +314,42 @@ static const s_setting_t s_providers_settings[] = {
     S_NUMBER ("max_host_connections", S_KIND_INT, aigw_config_t,
               max_host_connections, 1, AIGW_CONFIG_HOST_CONNECTIONS_MAX),
     S_SECTION ("openai", s_openai_settings),
-    S_SECTION ("anthropic", s_anthropic_settings), S_END};
+    S_SECTION ("anthropic", s_anthropic_settings),
+    S_SECTION ("gemini", s_gemini_settings),
+    S_SECTION ("azure", s_azure_settings),
+    S_SECTION ("bedrock", s_bedrock_settings), S_END};
+
+//  router.breaker: every deployment's circuit breaker (actors/aigw_breaker.h).
+static const s_setting_t s_breaker_settings[] = {
+    S_NUMBER ("consecutive_failures", S_KIND_INT, aigw_config_t,
+              breaker_consecutive_failures, 0, AIGW_CONFIG_BREAKER_FAILURES_MAX),
+    S_REAL ("error_rate", aigw_config_t, breaker_error_rate, 0, 1),
+    S_NUMBER ("window_size", S_KIND_INT, aigw_config_t, breaker_window_size, 1,
+              AIGW_BREAKER_WINDOW_SIZE_MAX),
+    S_NUMBER ("window_ms", S_KIND_INT64, aigw_config_t, breaker_window_ms, 0,
+              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("min_samples", S_KIND_INT, aigw_config_t, breaker_min_samples, 0,
+              AIGW_BREAKER_WINDOW_SIZE_MAX),
+    S_NUMBER ("cooldown_ms", S_KIND_INT64, aigw_config_t, breaker_cooldown_ms, 0,
+              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("cooldown_max_ms", S_KIND_INT64, aigw_config_t,
+              breaker_cooldown_max_ms, 0, AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_END};
+
+static const s_setting_t s_router_settings[] = {
+    S_STRING ("strategy", aigw_config_t, router_strategy, s_check_strategy),
+    S_NUMBER ("max_attempts", S_KIND_INT, aigw_config_t, router_max_attempts, 1,
+              AIGW_CONFIG_ROUTER_ATTEMPTS_MAX),
+    S_NUMBER ("retry_base_ms", S_KIND_INT64, aigw_config_t, router_retry_base_ms, 0,
+              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("retry_cap_ms", S_KIND_INT64, aigw_config_t, router_retry_cap_ms, 0,
+              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("first_token_timeout_ms", S_KIND_INT64, aigw_config_t,
+              first_token_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
+              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("report_ms", S_KIND_INT64, aigw_config_t, router_report_ms,
+              AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_SECTION_CHECKED ("breaker", s_breaker_settings, s_check_breaker), S_END};
 
 static const s_setting_t s_root_settings[] = {
     S_SECTION ("server", s_server_settings),
@@ -248,6 +359,7 @@ static const s_setting_t s_root_settings[] = {
     S_SECTION ("guardrail", s_guardrail_settings),
     S_SECTION ("cache", s_cache_settings),
     S_SECTION ("providers", s_providers_settings),
+    S_SECTION_CHECKED ("router", s_router_settings, s_check_router),
     S_LIST ("models", s_load_models),
     S_STRING ("log_level", aigw_config_t, log_level, s_check_log_level),
     S_SECTION ("database", s_database_settings),
@@ -269,11 +381,37 @@ static const s_setting_t s_rule_settings[] = {
     S_STRING ("name", aigw_config_rule_t, name, NULL),
     S_STRING ("pattern", aigw_config_rule_t, pattern, s_check_regex), S_END};
 
-//  One models entry; base struct aigw_config_model_t.
+//  One models entry; base struct aigw_config_model_t. The short form gives
+//  provider (and upstream_model); the long form lists deployments.
 static const s_setting_t s_model_settings[] = {
     S_STRING ("name", aigw_config_model_t, name, NULL),
     S_STRING ("provider", aigw_config_model_t, provider, s_check_provider),
     S_STRING ("upstream_model", aigw_config_model_t, upstream_model, NULL),
+    S_STRING ("strategy", aigw_config_model_t, strategy, s_check_strategy),
+    S_LIST ("fallbacks", s_load_fallbacks),
+    S_LIST ("deployments", s_load_deployments),
+    S_END};
+
+//  One models[].deployments entry; base struct aigw_config_deployment_t.
+static const s_setting_t s_deployment_settings[] = {
+    S_STRING ("id", aigw_config_deployment_t, id, NULL),
+    S_STRING ("provider", aigw_config_deployment_t, provider, s_check_provider),
+    S_STRING ("model", aigw_config_deployment_t, model, NULL),
+    S_STRING ("base_url", aigw_config_deployment_t, base_url, s_check_url),
+    S_STRING ("api_key", aigw_config_deployment_t, api_key, NULL),
+    S_STRING ("api_key_env", aigw_config_deployment_t, api_key_env, s_check_env_name),
+    S_STRING ("api_version", aigw_config_deployment_t, api_version, NULL),
+    S_STRING ("region", aigw_config_deployment_t, region, s_check_region),
+    S_NUMBER ("weight", S_KIND_INT64, aigw_config_deployment_t, weight, 0,
+              AIGW_CONFIG_WEIGHT_MAX),
+    S_NUMBER ("priority", S_KIND_INT64, aigw_config_deployment_t, priority, 0,
+              AIGW_CONFIG_PRIORITY_MAX),
+    S_NUMBER ("rpm", S_KIND_INT64, aigw_config_deployment_t, rpm, 0,
+              AIGW_CONFIG_RPM_MAX),
+    S_NUMBER ("tpm", S_KIND_INT64, aigw_config_deployment_t, tpm, 0,
+              AIGW_CONFIG_TPM_MAX),
+    S_REAL ("price_in", aigw_config_deployment_t, price_in, 0, AIGW_CONFIG_PRICE_MAX),
+    S_REAL ("price_out", aigw_config_deployment_t, price_out, 0, AIGW_CONFIG_PRICE_MAX),
     S_END};
 
 //  The environment overrides, applied after the file; base aigw_config_t.
@@ -289,6 +427,16 @@ static const s_setting_t s_env_settings[] = {
     S_STRING ("ANTHROPIC_API_KEY", aigw_config_t, anthropic_api_key, NULL),
     S_STRING ("ANTHROPIC_BASE_URL", aigw_config_t, anthropic_base_url,
               s_check_url),
+    S_STRING ("GEMINI_API_KEY", aigw_config_t, gemini_api_key, NULL),
+    S_STRING ("GEMINI_BASE_URL", aigw_config_t, gemini_base_url, s_check_url),
+    S_STRING ("AZURE_OPENAI_API_KEY", aigw_config_t, azure_api_key, NULL),
+    S_STRING ("AZURE_OPENAI_ENDPOINT", aigw_config_t, azure_base_url, s_check_url),
+    S_STRING ("AZURE_OPENAI_API_VERSION", aigw_config_t, azure_api_version, NULL),
+    S_STRING ("BEDROCK_BASE_URL", aigw_config_t, bedrock_base_url, s_check_url),
+    S_STRING ("AWS_REGION", aigw_config_t, aws_region, s_check_region),
+    S_STRING ("AWS_ACCESS_KEY_ID", aigw_config_t, aws_access_key_id, NULL),
+    S_STRING ("AWS_SECRET_ACCESS_KEY", aigw_config_t, aws_secret_access_key, NULL),
+    S_STRING ("AWS_SESSION_TOKEN", aigw_config_t, aws_session_token, NULL),
     S_STRING ("AIGW_LOG_LEVEL", aigw_config_t, log_level, s_check_log_level),
     S_END};
 
@@ -458,6 +606,47 @@ s_parse_integer (const char *text, int64_t min, int64_t max, int64_t *value)
     return 0;
 }
 
+//  Parses TEXT as a plain decimal number (digits, an optional fraction and
+//  an optional exponent; no sign, no hex, no inf or nan) that is finite and
+//  within MIN..MAX. Returns 0, or -1 if it is not one.
+static int
+s_parse_real (const char *text, double min, double max, double *value)
+{
+    size_t len = strlen (text);
+    if (len == 0 || len > AIGW_CONFIG_REAL_CHARS_MAX)
+        return -1;
+    size_t i = 0;
+    size_t digits = 0;
+    while (text[i] >= '0' && text[i] <= '9')
+        i++, digits++;
+    if (digits == 0)
+        return -1;
+    if (text[i] == '.') {
+        i++;
+        for (digits = 0; text[i] >= '0' && text[i] <= '9'; i++)
+            digits++;
+        if (digits == 0)
+            return -1;
+    }
+    if (text[i] == 'e' || text[i] == 'E') {
+        i++;
+        if (text[i] == '+' || text[i] == '-')
+            i++;
+        for (digits = 0; text[i] >= '0' && text[i] <= '9'; i++)
+            digits++;
+        if (digits == 0)
+            return -1;
+    }
+    if (i != len)
+        return -1;
+    errno = 0;
+    double result = strtod (text, NULL);
+    if (errno == ERANGE || !isfinite (result) || result < min || result > max)
+        return -1;
+    *value = result;
+    return 0;
+}
+
 //  Value of one hex digit, or -1.
 static int
 s_hex_digit (char c)
@@ -515,14 +704,61 @@ s_check_log_level (const char *value, char *problem, size_t problem_size)
     return -1;
 }
 
-//  A provider that has a plug-in.
+//  A provider that has an adapter in this build (aigw_adapter_known). The
+//  message lists the names that do.
 static int
 s_check_provider (const char *value, char *problem, size_t problem_size)
 {
-    if (strcmp (value, "openai") == 0 || strcmp (value, "anthropic") == 0)
+    if (aigw_adapter_known (value))
         return 0;
+    size_t used = (size_t) snprintf (problem, problem_size, "unknown provider");
+    const char *lead = ", expected one of ";
+    for (size_t i = 0;
+         i < sizeof s_provider_names / sizeof s_provider_names[0] && used < problem_size;
+         i++)
+        if (aigw_adapter_known (s_provider_names[i])) {
+            used += (size_t) snprintf (problem + used, problem_size - used, "%s%s", lead,
+                                       s_provider_names[i]);
+            lead = ", ";
+        }
+    return -1;
+}
+
+//  A routing strategy the router knows.
+static int
+s_check_strategy (const char *value, char *problem, size_t problem_size)
+{
+    for (size_t i = 0; i < sizeof s_strategies / sizeof s_strategies[0]; i++)
+        if (strcmp (value, s_strategies[i]) == 0)
+            return 0;
     snprintf (problem, problem_size,
-              "unknown provider, expected openai or anthropic");
+              "expected weighted, least_latency, least_in_flight or lowest_cost");
+    return -1;
+}
+
+//  An AWS region name: lower-case letters, digits and '-' (it becomes part
+//  of a host name, so nothing else may pass).
+static int
+s_check_region (const char *value, char *problem, size_t problem_size)
+{
+    size_t len = strlen (value);
+    bool valid = len <= AIGW_CONFIG_REGION_MAX;
+    for (size_t i = 0; valid && i < len; i++)
+        valid = (value[i] >= 'a' && value[i] <= 'z') || (value[i] >= '0' && value[i] <= '9')
+                || value[i] == '-';
+    if (valid)
+        return 0;
+    snprintf (problem, problem_size, "expected an AWS region such as us-east-1");
+    return -1;
+}
+
+//  An environment variable name (letters, digits, _; not a digit first).
+static int
+s_check_env_name (const char *value, char *problem, size_t problem_size)
+{
+    if (s_env_name_valid (value, strlen (value)))
+        return 0;
+    snprintf (problem, problem_size, "expected an environment variable name");
     return -1;
 }
 
@@ -620,8 +856,14 @@ s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting,
               void *base, const char *path)
 {
     char *field = (char *) base + setting->offset;
-    if (setting->kind == S_KIND_SECTION)
+    if (setting->kind == S_KIND_SECTION && !setting->after)
         return s_load_section (self, value, setting->section, base, path, NULL);
+    if (setting->kind == S_KIND_SECTION) {
+        size_t lines[AIGW_CONFIG_ITEM_SETTINGS_MAX] = {0};
+        if (s_load_section (self, value, setting->section, base, path, lines))
+            return -1;
+        return setting->after (self, base, path, lines, s_line (value));
+    }
     if (setting->kind == S_KIND_LIST) {
         if (s_is_null (value))
             return 0;
@@ -634,6 +876,9 @@ s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting,
         snprintf (expected, sizeof expected, "a string");
     else if (setting->kind == S_KIND_BOOL)
         snprintf (expected, sizeof expected, "true or false");
+    else if (setting->kind == S_KIND_DOUBLE)
+        snprintf (expected, sizeof expected, "a number from %.15g to %.15g",
+                  setting->real_min, setting->real_max);
     else
         snprintf (expected, sizeof expected,
                   "an integer from %" PRId64 " to %" PRId64, setting->min,
@@ -662,6 +907,13 @@ s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting,
             *(bool *) field = false;
         else
             rc = s_error (self, s_line (value), path, "expected %s", expected);
+    }
+    else if (setting->kind == S_KIND_DOUBLE) {
+        double number = 0;
+        if (s_parse_real (text, setting->real_min, setting->real_max, &number))
+            rc = s_error (self, s_line (value), path, "expected %s", expected);
+        else
+            *(double *) field = number;
     }
     else {
         int64_t number = 0;
@@ -884,7 +1136,203 @@ s_load_rules (s_loader_t *self, yaml_node_t *node, const char *setting)
     return 0;
 }
 
-//  s_list_fn for models.
+//  Checks that LO <= HI for two settings of one section (PATH, TABLE, with
+//  the LINES of its rows; LINE the section's). The error goes on the
+//  setting the file gave, HI's if both. Returns 0 or -1 with the error.
+static int
+s_check_order (s_loader_t *self, const s_setting_t *table, const char *path,
+               const size_t *lines, size_t line, const char *lo_name, int64_t lo,
+               const char *hi_name, int64_t hi)
+{
+    if (lo <= hi)
+        return 0;
+    char setting[AIGW_CONFIG_SETTING_MAX];
+    size_t hi_line = s_line_of (table, lines, hi_name, 0);
+    if (hi_line) {
+        s_join (setting, sizeof setting, path, hi_name);
+        return s_error (self, hi_line, setting, "must be at least %s (%" PRId64 ")",
+                        lo_name, lo);
+    }
+    s_join (setting, sizeof setting, path, lo_name);
+    return s_error (self, s_line_of (table, lines, lo_name, line), setting,
+                    "must not exceed %s (%" PRId64 ")", hi_name, hi);
+}
+
+//  s_after_fn for router: the retry backoff's cap is not below its base.
+static int
+s_check_router (s_loader_t *self, void *base, const char *path, const size_t *lines,
+                size_t line)
+{
+    aigw_config_t *config = base;
+    return s_check_order (self, s_router_settings, path, lines, line, "retry_base_ms",
+                          config->router_retry_base_ms, "retry_cap_ms",
+                          config->router_retry_cap_ms);
+}
+
+//  s_after_fn for router.breaker: the longest cooldown is not below the
+//  first (aigw_breaker_new refuses such settings).
+static int
+s_check_breaker (s_loader_t *self, void *base, const char *path, const size_t *lines,
+                 size_t line)
+{
+    aigw_config_t *config = base;
+    return s_check_order (self, s_breaker_settings, path, lines, line, "cooldown_ms",
+                          config->breaker_cooldown_ms, "cooldown_max_ms",
+                          config->breaker_cooldown_max_ms);
+}
+
+//  Index of the models[] slot MODEL in the config.
+static int
+s_model_index (const s_loader_t *self, const aigw_config_model_t *model)
+{
+    assert (model >= self->config->models
+            && model < self->config->models + AIGW_CONFIG_MAX_MODELS);
+    return (int) (model - self->config->models);
+}
+
+//  s_list_fn for models[].deployments: reads each entry into the next free
+//  slot of the model being read. Defaults that need the model's name (id,
+//  model) are applied once the whole entry is read (s_model_complete).
+static int
+s_load_deployments (s_loader_t *self, yaml_node_t *node, const char *setting)
+{
+    aigw_config_model_t *model = self->model;
+    assert (model);
+    int index = s_model_index (self, model);
+    yaml_node_item_t *items = node->data.sequence.items.start;
+    size_t count = (size_t) (node->data.sequence.items.top - items);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item_node = yaml_document_get_node (self->doc, items[i]);
+        char item_path[AIGW_CONFIG_SETTING_MAX];
+        if (s_list_item (self, item_node, setting, i, model->deployment_count,
+                         AIGW_CONFIG_MAX_DEPLOYMENTS, item_path, sizeof item_path))
+            return -1;
+        aigw_config_deployment_t *deployment = &model->deployments[model->deployment_count];
+        deployment->weight = 1;
+        size_t lines[AIGW_CONFIG_ITEM_SETTINGS_MAX] = {0};
+        size_t line = s_line (item_node);
+        if (s_load_section (self, item_node, s_deployment_settings, deployment, item_path,
+                            lines))
+            return -1;
+        if (!deployment->provider)
+            return s_error (self, line, item_path, "needs provider");
+        self->lines->deployment[index][model->deployment_count] = line;
+        self->lines->deployment_id[index][model->deployment_count]
+            = s_line_of (s_deployment_settings, lines, "id", 0);
+        model->deployment_count++;
+    }
+    return 0;
+}
+
+//  s_list_fn for models[].fallbacks: model names, checked against the whole
+//  file once it is read (s_check_models).
+static int
+s_load_fallbacks (s_loader_t *self, yaml_node_t *node, const char *setting)
+{
+    aigw_config_model_t *model = self->model;
+    assert (model);
+    int index = s_model_index (self, model);
+    yaml_node_item_t *items = node->data.sequence.items.start;
+    size_t count = (size_t) (node->data.sequence.items.top - items);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item_node = yaml_document_get_node (self->doc, items[i]);
+        char item_path[AIGW_CONFIG_SETTING_MAX];
+        snprintf (item_path, sizeof item_path, "%s[%zu]", setting, i);
+        if (model->fallback_count >= AIGW_CONFIG_MAX_FALLBACKS)
+            return s_error (self, s_line (item_node), item_path,
+                            "too many entries (at most %d)", AIGW_CONFIG_MAX_FALLBACKS);
+        char *name = s_scalar (self, item_node, item_path, "a model name");
+        if (!name)
+            return -1;
+        if (!*name) {
+            s_strfree (&name);
+            return s_error (self, s_line (item_node), item_path, "expected a model name");
+        }
+        for (int j = 0; j < model->fallback_count; j++)
+            if (strcmp (model->fallbacks[j], name) == 0) {
+                s_strfree (&name);
+                return s_error (self, s_line (item_node), item_path,
+                                "duplicate fallback (also %s[%d])", setting, j);
+            }
+        model->fallbacks[model->fallback_count] = name;
+        self->lines->fallback[index][model->fallback_count] = s_line (item_node);
+        model->fallback_count++;
+    }
+    return 0;
+}
+
+//  Turns a short-form MODEL (provider, upstream_model) into its one
+//  deployment. Returns 0, or -1 out of memory (destroy frees the slot).
+static int
+s_model_short (aigw_config_model_t *model)
+{
+    assert (model->provider && model->deployment_count == 0);
+    aigw_config_deployment_t *deployment = &model->deployments[0];
+    deployment->weight = 1;
+    deployment->provider = strdup (model->provider);
+    if (model->upstream_model)
+        deployment->model = strdup (model->upstream_model);
+    model->deployment_count = 1;
+    return deployment->provider && (deployment->model || !model->upstream_model) ? 0 : -1;
+}
+
+//  Fills what MODEL's deployments leave to defaults (id "NAME/INDEX", model
+//  = the model's name) and mirrors deployments[0] into provider and
+//  upstream_model. Returns 0, or -1 out of memory.
+static int
+s_model_complete (aigw_config_model_t *model)
+{
+    assert (model->name && model->deployment_count > 0);
+    for (int i = 0; i < model->deployment_count; i++) {
+        aigw_config_deployment_t *deployment = &model->deployments[i];
+        if (!deployment->model && !(deployment->model = strdup (model->name)))
+            return -1;
+        if (!deployment->id && asprintf (&deployment->id, "%s/%d", model->name, i) < 0) {
+            deployment->id = NULL;
+            return -1;
+        }
+    }
+    s_strfree (&model->provider);
+    s_strfree (&model->upstream_model);
+    model->provider = strdup (model->deployments[0].provider);
+    model->upstream_model = strdup (model->deployments[0].model);
+    return model->provider && model->upstream_model ? 0 : -1;
+}
+
+//  Checks that the deployment ids of models[INDEX] are short enough and
+//  unique across the file read so far. Returns 0 or -1 with the error.
+static int
+s_check_ids (s_loader_t *self, int index, const char *item_path)
+{
+    aigw_config_t *config = self->config;
+    aigw_config_model_t *model = &config->models[index];
+    bool short_form = self->lines->short_form[index];
+    for (int i = 0; i < model->deployment_count; i++) {
+        const char *id = model->deployments[i].id;
+        size_t line = self->lines->deployment_id[index][i];
+        if (!line)
+            line = self->lines->deployment[index][i];
+        char path[AIGW_CONFIG_SETTING_MAX];
+        if (short_form)
+            snprintf (path, sizeof path, "%s", item_path);
+        else
+            snprintf (path, sizeof path, "%s.deployments[%d].id", item_path, i);
+        if (strlen (id) > AIGW_CONFIG_ID_MAX)
+            return s_error (self, line, path, "deployment id longer than %d bytes",
+                            AIGW_CONFIG_ID_MAX);
+        for (int m = 0; m <= index; m++)
+            for (int j = 0; j < (m < index ? config->models[m].deployment_count : i); j++)
+                if (strcmp (config->models[m].deployments[j].id, id) == 0)
+                    return s_error (self, line, path,
+                                    "duplicate deployment id (also models[%d]"
+                                    ".deployments[%d])",
+                                    m, j);
+    }
+    return 0;
+}
+
+//  s_list_fn for models: the short form {name, provider, upstream_model?}
+//  or the long form {name, strategy?, fallbacks?, deployments}.
 static int
 s_load_models (s_loader_t *self, yaml_node_t *node, const char *setting)
 {
@@ -897,26 +1345,89 @@ s_load_models (s_loader_t *self, yaml_node_t *node, const char *setting)
         if (s_list_item (self, item_node, setting, i, config->model_count,
                          AIGW_CONFIG_MAX_MODELS, item_path, sizeof item_path))
             return -1;
-        aigw_config_model_t *model = &config->models[config->model_count];
+        int index = config->model_count;
+        aigw_config_model_t *model = &config->models[index];
         size_t lines[AIGW_CONFIG_ITEM_SETTINGS_MAX] = {0};
         size_t line = s_line (item_node);
-        if (s_load_section (self, item_node, s_model_settings, model, item_path,
-                            lines))
+        self->model = model;
+        int rc = s_load_section (self, item_node, s_model_settings, model, item_path, lines);
+        self->model = NULL;
+        if (rc)
             return -1;
         if (!model->name)
             return s_error (self, line, item_path, "needs name");
-        if (!model->provider)
-            return s_error (self, line, item_path, "needs provider");
+        char path[AIGW_CONFIG_SETTING_MAX];
+        s_join (path, sizeof path, item_path, "name");
+        size_t name_line = s_line_of (s_model_settings, lines, "name", line);
+        //  Room for the default deployment ids, "NAME/15".
+        if (strlen (model->name) > AIGW_CONFIG_ID_MAX - 3)
+            return s_error (self, name_line, path, "longer than %d bytes",
+                            AIGW_CONFIG_ID_MAX - 3);
         for (int j = 0; j < config->model_count; j++)
-            if (strcmp (config->models[j].name, model->name) == 0) {
-                char path[AIGW_CONFIG_SETTING_MAX];
-                s_join (path, sizeof path, item_path, "name");
-                return s_error (self, s_line_of (s_model_settings, lines, "name", line),
-                                path, "duplicate name (also %s[%d])", setting, j);
-            }
-        if (!model->upstream_model && !(model->upstream_model = strdup (model->name)))
+            if (strcmp (config->models[j].name, model->name) == 0)
+                return s_error (self, name_line, path, "duplicate name (also %s[%d])",
+                                setting, j);
+        if (model->deployment_count > 0 && (model->provider || model->upstream_model))
+            return s_error (self, line, item_path,
+                            "give provider and upstream_model, or deployments, not both");
+        if (model->deployment_count == 0) {
+            if (!model->provider)
+                return s_error (self, line, item_path, "needs provider (or deployments)");
+            if (s_model_short (model))
+                return s_error (self, line, item_path, "out of memory");
+            self->lines->short_form[index] = true;
+            self->lines->deployment[index][0]
+                = s_line_of (s_model_settings, lines, "provider", line);
+        }
+        if (s_model_complete (model))
             return s_error (self, line, item_path, "out of memory");
+        self->lines->model[index] = line;
+        if (s_check_ids (self, index, item_path))
+            return -1;
         config->model_count++;
+    }
+    return 0;
+}
+
+//  Checks what depends on the whole file and the environment: fallbacks
+//  name other models of the file, and every deployment has a base URL (its
+//  own, the provider's default, providers.azure.base_url for azure, the
+//  region's for bedrock). Returns 0 or -1 with the error written.
+static int
+s_check_models (s_loader_t *self)
+{
+    aigw_config_t *config = self->config;
+    for (int i = 0; i < config->model_count; i++) {
+        aigw_config_model_t *model = &config->models[i];
+        char path[AIGW_CONFIG_SETTING_MAX];
+        for (int j = 0; j < model->fallback_count; j++) {
+            size_t line = self->lines->fallback[i][j];
+            snprintf (path, sizeof path, "models[%d].fallbacks[%d]", i, j);
+            if (strcmp (model->fallbacks[j], model->name) == 0)
+                return s_error (self, line, path, "a model cannot fall back to itself");
+            if (!aigw_config_model (config, model->fallbacks[j]))
+                return s_error (self, line, path, "names no model of this file");
+        }
+        for (int j = 0; j < model->deployment_count; j++) {
+            const aigw_config_deployment_t *deployment = &model->deployments[j];
+            const char *provider = deployment->provider;
+            if (deployment->base_url || aigw_adapter_default_base_url (provider)
+                || strcmp (provider, AIGW_CONFIG_PROVIDER_BEDROCK) == 0)
+                continue;
+            bool azure = strcmp (provider, AIGW_CONFIG_PROVIDER_AZURE) == 0;
+            if (azure && config->azure_base_url)
+                continue;
+            if (self->lines->short_form[i])
+                snprintf (path, sizeof path, "models[%d]", i);
+            else
+                snprintf (path, sizeof path, "models[%d].deployments[%d]", i, j);
+            if (azure)
+                return s_error (self, self->lines->deployment[i][j], path,
+                                "needs base_url (set it here, in providers.azure.base_url "
+                                "or AZURE_OPENAI_ENDPOINT)");
+            return s_error (self, self->lines->deployment[i][j], path,
+                            "needs base_url (provider %s has no default)", provider);
+        }
     }
     return 0;
 }
@@ -1107,13 +1618,28 @@ s_defaults (aigw_config_t *self)
     self->db_pool_size = AIGW_DEFAULT_DB_POOL_SIZE;
     self->db_connect_timeout_ms = AIGW_DEFAULT_DB_CONNECT_TIMEOUT_MS;
     self->db_statement_timeout_ms = AIGW_DEFAULT_DB_STATEMENT_TIMEOUT_MS;
+    self->router_max_attempts = AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS;
+    self->router_retry_base_ms = AIGW_DEFAULT_ROUTER_RETRY_BASE_MS;
+    self->router_retry_cap_ms = AIGW_DEFAULT_ROUTER_RETRY_CAP_MS;
+    self->first_token_timeout_ms = AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS;
+    self->router_report_ms = AIGW_DEFAULT_REPORT_MS;
+    self->breaker_consecutive_failures = AIGW_BREAKER_CONSECUTIVE_FAILURES;
+    self->breaker_error_rate = AIGW_BREAKER_ERROR_RATE;
+    self->breaker_window_size = AIGW_BREAKER_WINDOW_SIZE;
+    self->breaker_window_ms = AIGW_BREAKER_WINDOW_MS;
+    self->breaker_min_samples = AIGW_BREAKER_MIN_SAMPLES;
+    self->breaker_cooldown_ms = AIGW_BREAKER_COOLDOWN_MS;
+    self->breaker_cooldown_max_ms = AIGW_BREAKER_COOLDOWN_MAX_MS;
     self->host = strdup (AIGW_DEFAULT_HOST);
     self->broker_endpoint = strdup (AIGW_DEFAULT_BROKER_ENDPOINT);
     self->openai_base_url = strdup (AIGW_DEFAULT_OPENAI_BASE_URL);
     self->anthropic_base_url = strdup (AIGW_DEFAULT_ANTHROPIC_BASE_URL);
+    self->gemini_base_url = strdup (AIGW_DEFAULT_GEMINI_BASE_URL);
+    self->router_strategy = strdup (AIGW_DEFAULT_ROUTER_STRATEGY);
     self->log_level = strdup (AIGW_DEFAULT_LOG_LEVEL);
     if (!self->host || !self->broker_endpoint || !self->openai_base_url
-        || !self->anthropic_base_url || !self->log_level)
+        || !self->anthropic_base_url || !self->gemini_base_url || !self->router_strategy
+        || !self->log_level)
         return -1;
     return 0;
 }
@@ -1129,7 +1655,8 @@ s_finish (aigw_config_t *self)
         model->name = strdup (s_default_models[i]);
         model->provider = strdup (AIGW_CONFIG_DEFAULT_MODEL_PROVIDER);
         model->upstream_model = strdup (s_default_models[i]);
-        if (!model->name || !model->provider || !model->upstream_model)
+        if (!model->name || !model->provider || !model->upstream_model
+            || s_model_short (model) || s_model_complete (model))
             return -1;  //  destroy frees every slot
     }
     if (self->model_count == 0)
@@ -1164,10 +1691,16 @@ aigw_config_new (const char *path, char *err, size_t err_size)
     int rc = s_defaults (self);
     if (rc)
         s_error (&loader, 0, NULL, "out of memory");
+    loader.lines = calloc (1, sizeof *loader.lines);
+    if (rc == 0 && !loader.lines)
+        rc = s_error (&loader, 0, NULL, "out of memory");
     if (rc == 0 && path)
         rc = s_load_file (&loader, path);
     if (rc == 0)
         rc = s_load_env (&loader);
+    if (rc == 0)
+        rc = s_check_models (&loader);
+    free (loader.lines);
     if (rc == 0 && s_finish (self))
         rc = s_error (&loader, 0, NULL, "out of memory");
     if (rc)
@@ -1198,14 +1731,40 @@ aigw_config_destroy (aigw_config_t **self_p)
         s_strfree (&self->rules[i].pattern);
     }
     for (int i = 0; i < AIGW_CONFIG_MAX_MODELS; i++) {
-        s_strfree (&self->models[i].name);
-        s_strfree (&self->models[i].provider);
-        s_strfree (&self->models[i].upstream_model);
+        aigw_config_model_t *model = &self->models[i];
+        s_strfree (&model->name);
+        s_strfree (&model->provider);
+        s_strfree (&model->upstream_model);
+        s_strfree (&model->strategy);
+        for (int j = 0; j < AIGW_CONFIG_MAX_FALLBACKS; j++)
+            s_strfree (&model->fallbacks[j]);
+        for (int j = 0; j < AIGW_CONFIG_MAX_DEPLOYMENTS; j++) {
+            aigw_config_deployment_t *deployment = &model->deployments[j];
+            s_strfree (&deployment->id);
+            s_strfree (&deployment->provider);
+            s_strfree (&deployment->model);
+            s_strfree (&deployment->base_url);
+            s_strfree (&deployment->api_key);   //  wiped: a secret
+            s_strfree (&deployment->api_key_env);
+            s_strfree (&deployment->api_version);
+            s_strfree (&deployment->region);
+        }
     }
     s_strfree (&self->openai_base_url);
     s_strfree (&self->openai_api_key);
     s_strfree (&self->anthropic_base_url);
     s_strfree (&self->anthropic_api_key);
+    s_strfree (&self->gemini_base_url);
+    s_strfree (&self->gemini_api_key);
+    s_strfree (&self->azure_base_url);
+    s_strfree (&self->azure_api_key);
+    s_strfree (&self->azure_api_version);
+    s_strfree (&self->bedrock_base_url);
+    s_strfree (&self->aws_region);
+    s_strfree (&self->aws_access_key_id);
+    s_strfree (&self->aws_secret_access_key);
+    s_strfree (&self->aws_session_token);
+    s_strfree (&self->router_strategy);
     s_strfree (&self->log_level);
     s_strfree (&self->database_url);   //  may carry a password
     s_strfree (&self->jwt_hs256_secret);
@@ -1270,7 +1829,10 @@ static const char *s_test_vars[] = {
     "AIGW_PORT", "AIGW_HOST", "DATABASE_URL", "AIGW_MASTER_KEY", "AIGW_BROKER",
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL", "AIGW_LOG_LEVEL", "AIGW_TEST_HOST", "AIGW_TEST_PORT",
-    "AIGW_TEST_SECRET", "AIGW_TEST_UNSET"};
+    "AIGW_TEST_SECRET", "AIGW_TEST_UNSET", "GEMINI_API_KEY", "GEMINI_BASE_URL",
+    "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_VERSION",
+    "BEDROCK_BASE_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN"};
 #define S_TEST_VAR_COUNT (sizeof s_test_vars / sizeof s_test_vars[0])
 #define S_TEST_PATH_MAX 64      //  a mkstemp path under /tmp
 #define S_TEST_TEXT_MAX (256 * 1024) //  the largest generated test file
@@ -1311,6 +1873,472 @@ s_test_error (bool verbose, const char *text, const char *expect)
         printf ("\n    want: %s\n    got:  %s", want, config ? "(loaded)" : err);
     assert (config == NULL);
     assert (strncmp (err, want, strlen (want)) == 0);
+}
+
+//  Selftest of models, deployments, fallbacks, the provider sections and
+//  router: settings, defaults, environment and every error with its line.
+static void
+s_test_deployments (bool verbose)
+{
+    char path[S_TEST_PATH_MAX];
+    char err[AIGW_CONFIG_ERR_MAX];
+
+    //  Defaults: router, breaker, providers, one deployment per model.
+    aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
+    assert (config);
+    assert (strcmp (config->router_strategy, AIGW_DEFAULT_ROUTER_STRATEGY) == 0);
+    assert (config->router_max_attempts == AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS);
+    assert (config->router_retry_base_ms == AIGW_DEFAULT_ROUTER_RETRY_BASE_MS);
+    assert (config->router_retry_cap_ms == AIGW_DEFAULT_ROUTER_RETRY_CAP_MS);
+    assert (config->first_token_timeout_ms == AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS);
+    assert (config->router_report_ms == AIGW_DEFAULT_REPORT_MS);
+    assert (config->breaker_consecutive_failures == AIGW_BREAKER_CONSECUTIVE_FAILURES);
+    assert (config->breaker_error_rate == AIGW_BREAKER_ERROR_RATE);
+    assert (config->breaker_window_size == AIGW_BREAKER_WINDOW_SIZE);
+    assert (config->breaker_window_ms == AIGW_BREAKER_WINDOW_MS);
+    assert (config->breaker_min_samples == AIGW_BREAKER_MIN_SAMPLES);
+    assert (config->breaker_cooldown_ms == AIGW_BREAKER_COOLDOWN_MS);
+    assert (config->breaker_cooldown_max_ms == AIGW_BREAKER_COOLDOWN_MAX_MS);
+    assert (strcmp (config->gemini_base_url, AIGW_DEFAULT_GEMINI_BASE_URL) == 0);
+    assert (!config->gemini_api_key && !config->azure_base_url && !config->azure_api_key);
+    assert (!config->azure_api_version && !config->bedrock_base_url && !config->aws_region);
+    assert (!config->aws_access_key_id && !config->aws_secret_access_key);
+    assert (!config->aws_session_token);
+    assert (config->model_count == 3);
+    for (int i = 0; i < config->model_count; i++) {
+        const aigw_config_model_t *model = &config->models[i];
+        assert (model->deployment_count == 1 && model->fallback_count == 0);
+        assert (model->strategy == NULL);
+        const aigw_config_deployment_t *d = &model->deployments[0];
+        char id[AIGW_CONFIG_SETTING_MAX];
+        snprintf (id, sizeof id, "%s/0", model->name);
+        assert (strcmp (d->id, id) == 0);
+        assert (strcmp (d->provider, "openai") == 0);
+        assert (strcmp (d->model, model->name) == 0);
+        assert (strcmp (model->provider, d->provider) == 0);
+        assert (strcmp (model->upstream_model, d->model) == 0);
+        assert (d->weight == 1 && d->priority == 0 && d->rpm == 0 && d->tpm == 0);
+        assert (d->price_in == 0 && d->price_out == 0);
+        assert (!d->base_url && !d->api_key && !d->api_key_env && !d->api_version);
+        assert (!d->region);
+    }
+    aigw_config_destroy (&config);
+
+    //  Every new setting, both model forms.
+    const char *full =
+        "providers:\n"
+        "  gemini:\n"
+        "    base_url: http://127.0.0.1:9001\n"
+        "    api_key: sk-gemini-file\n"
+        "  azure:\n"
+        "    base_url: https://acme.openai.azure.com\n"
+        "    api_key: sk-azure-file\n"
+        "    api_version: 2024-06-01\n"
+        "  bedrock:\n"
+        "    base_url: http://127.0.0.1:9002\n"
+        "    region: eu-west-1\n"
+        "    access_key_id: AKIDFILE\n"
+        "    secret_access_key: sk-aws-secret-file\n"
+        "    session_token: sk-aws-token-file\n"
+        "router:\n"
+        "  strategy: least_latency\n"
+        "  max_attempts: 10\n"
+        "  retry_base_ms: 0\n"
+        "  retry_cap_ms: 500\n"
+        "  first_token_timeout_ms: 1500\n"
+        "  report_ms: 250\n"
+        "  breaker:\n"
+        "    consecutive_failures: 0\n"
+        "    error_rate: 0.25\n"
+        "    window_size: 4096\n"
+        "    window_ms: 0\n"
+        "    min_samples: 3\n"
+        "    cooldown_ms: 100\n"
+        "    cooldown_max_ms: 100\n"
+        "models:\n"
+        "  - name: chat\n"                                     //  line 30
+        "    strategy: lowest_cost\n"
+        "    fallbacks: [mini, local]\n"
+        "    deployments:\n"
+        "      - id: chat-openai\n"
+        "        provider: openai\n"
+        "        model: gpt-4o\n"
+        "        api_key_env: TEAM_OPENAI_KEY\n"
+        "        weight: 3\n"
+        "        priority: 0\n"
+        "        rpm: 600\n"
+        "        tpm: 1000000\n"
+        "        price_in: 2.5\n"
+        "        price_out: 10\n"
+        "      - provider: azure\n"
+        "        model: gpt4o-deploy\n"
+        "        api_key: sk-dep-azure\n"
+        "        api_version: 2024-10-21\n"
+        "        priority: 1\n"
+        "        weight: 0\n"
+        "        price_in: 1.25e0\n"
+        "        price_out: 0.000001\n"
+        "      - provider: openai_compatible\n"
+        "        base_url: http://127.0.0.1:9003/v1\n"
+        "        region: us-east-2\n"
+        "  - name: mini\n"
+        "    provider: openai\n"
+        "    upstream_model: gpt-4o-mini\n"
+        "  - {name: local, provider: vllm, fallbacks: [mini]}\n";
+    config = s_test_load (full, path, err);
+    if (!config)
+        printf ("\n    %s", err);
+    assert (config);
+    assert (strcmp (config->gemini_base_url, "http://127.0.0.1:9001") == 0);
+    assert (strcmp (config->gemini_api_key, "sk-gemini-file") == 0);
+    assert (strcmp (config->azure_base_url, "https://acme.openai.azure.com") == 0);
+    assert (strcmp (config->azure_api_key, "sk-azure-file") == 0);
+    assert (strcmp (config->azure_api_version, "2024-06-01") == 0);
+    assert (strcmp (config->bedrock_base_url, "http://127.0.0.1:9002") == 0);
+    assert (strcmp (config->aws_region, "eu-west-1") == 0);
+    assert (strcmp (config->aws_access_key_id, "AKIDFILE") == 0);
+    assert (strcmp (config->aws_secret_access_key, "sk-aws-secret-file") == 0);
+    assert (strcmp (config->aws_session_token, "sk-aws-token-file") == 0);
+    assert (strcmp (config->router_strategy, "least_latency") == 0);
+    assert (config->router_max_attempts == 10);
+    assert (config->router_retry_base_ms == 0 && config->router_retry_cap_ms == 500);
+    assert (config->first_token_timeout_ms == 1500 && config->router_report_ms == 250);
+    assert (config->breaker_consecutive_failures == 0);
+    assert (config->breaker_error_rate == 0.25);
+    assert (config->breaker_window_size == 4096 && config->breaker_window_ms == 0);
+    assert (config->breaker_min_samples == 3);
+    assert (config->breaker_cooldown_ms == 100 && config->breaker_cooldown_max_ms == 100);
+    assert (config->model_count == 3);
+    const aigw_config_model_t *model = aigw_config_model (config, "chat");
+    assert (model && strcmp (model->strategy, "lowest_cost") == 0);
+    assert (model->fallback_count == 2);
+    assert (strcmp (model->fallbacks[0], "mini") == 0);
+    assert (strcmp (model->fallbacks[1], "local") == 0);
+    assert (model->deployment_count == 3);
+    const aigw_config_deployment_t *d = &model->deployments[0];
+    assert (strcmp (d->id, "chat-openai") == 0 && strcmp (d->provider, "openai") == 0);
+    assert (strcmp (d->model, "gpt-4o") == 0 && !d->base_url && !d->api_key);
+    assert (strcmp (d->api_key_env, "TEAM_OPENAI_KEY") == 0);
+    assert (d->weight == 3 && d->priority == 0 && d->rpm == 600 && d->tpm == 1000000);
+    assert (d->price_in == 2.5 && d->price_out == 10);
+    assert (strcmp (model->provider, "openai") == 0);
+    assert (strcmp (model->upstream_model, "gpt-4o") == 0);
+    d = &model->deployments[1];
+    assert (strcmp (d->id, "chat/1") == 0 && strcmp (d->provider, "azure") == 0);
+    assert (strcmp (d->model, "gpt4o-deploy") == 0);
+    assert (strcmp (d->api_key, "sk-dep-azure") == 0);
+    assert (strcmp (d->api_version, "2024-10-21") == 0);
+    assert (d->priority == 1 && d->weight == 0);
+    assert (d->price_in == 1.25 && d->price_out == 0.000001);
+    d = &model->deployments[2];
+    assert (strcmp (d->id, "chat/2") == 0 && strcmp (d->model, "chat") == 0);
+    assert (strcmp (d->base_url, "http://127.0.0.1:9003/v1") == 0);
+    assert (strcmp (d->region, "us-east-2") == 0 && d->weight == 1);
+    model = aigw_config_model (config, "mini");
+    assert (model && model->deployment_count == 1 && model->strategy == NULL);
+    assert (strcmp (model->deployments[0].id, "mini/0") == 0);
+    assert (strcmp (model->deployments[0].model, "gpt-4o-mini") == 0);
+    assert (strcmp (model->upstream_model, "gpt-4o-mini") == 0);
+    model = aigw_config_model (config, "local");
+    assert (model && model->fallback_count == 1);
+    assert (strcmp (model->deployments[0].provider, "vllm") == 0);
+    assert (strcmp (model->deployments[0].model, "local") == 0);
+    aigw_config_destroy (&config);
+
+    //  The environment overrides the provider sections.
+    const char *env[][2] = {{"GEMINI_API_KEY", "sk-env-gemini"},
+                            {"GEMINI_BASE_URL", "http://127.0.0.1:8001"},
+                            {"AZURE_OPENAI_API_KEY", "sk-env-azure"},
+                            {"AZURE_OPENAI_ENDPOINT", "https://env.openai.azure.com"},
+                            {"AZURE_OPENAI_API_VERSION", "2025-01-01"},
+                            {"BEDROCK_BASE_URL", "http://127.0.0.1:8002"},
+                            {"AWS_REGION", "ap-south-1"},
+                            {"AWS_ACCESS_KEY_ID", "AKIDENV"},
+                            {"AWS_SECRET_ACCESS_KEY", "sk-env-aws-secret"},
+                            {"AWS_SESSION_TOKEN", "sk-env-aws-token"}};
+    size_t env_count = sizeof env / sizeof env[0];
+    for (size_t i = 0; i < env_count; i++)
+        setenv (env[i][0], env[i][1], 1);
+    //  AZURE_OPENAI_ENDPOINT is the base URL an azure deployment falls back to.
+    config = s_test_load ("providers:\n  azure: {base_url: 'http://file', api_key: f}\n"
+                          "models:\n  - {name: a, provider: azure}\n",
+                          path, err);
+    assert (config);
+    assert (strcmp (config->gemini_api_key, "sk-env-gemini") == 0);
+    assert (strcmp (config->gemini_base_url, "http://127.0.0.1:8001") == 0);
+    assert (strcmp (config->azure_api_key, "sk-env-azure") == 0);
+    assert (strcmp (config->azure_base_url, "https://env.openai.azure.com") == 0);
+    assert (strcmp (config->azure_api_version, "2025-01-01") == 0);
+    assert (strcmp (config->bedrock_base_url, "http://127.0.0.1:8002") == 0);
+    assert (strcmp (config->aws_region, "ap-south-1") == 0);
+    assert (strcmp (config->aws_access_key_id, "AKIDENV") == 0);
+    assert (strcmp (config->aws_secret_access_key, "sk-env-aws-secret") == 0);
+    assert (strcmp (config->aws_session_token, "sk-env-aws-token") == 0);
+    aigw_config_destroy (&config);
+    config = s_test_load ("models:\n  - {name: a, provider: azure}\n", path, err);
+    assert (config);
+    aigw_config_destroy (&config);
+    setenv ("AWS_REGION", "EU_WEST", 1);
+    config = aigw_config_new (NULL, err, sizeof err);
+    assert (!config);
+    assert (strcmp (err, "environment: AWS_REGION: expected an AWS region such as us-east-1")
+            == 0);
+    setenv ("AZURE_OPENAI_ENDPOINT", "acme.openai.azure.com", 1);
+    setenv ("AWS_REGION", "us-east-1", 1);
+    config = aigw_config_new (NULL, err, sizeof err);
+    assert (!config);
+    assert (strcmp (err, "environment: AZURE_OPENAI_ENDPOINT: expected an http:// or "
+                         "https:// URL")
+            == 0);
+    for (size_t i = 0; i < env_count; i++)
+        unsetenv (env[i][0]);
+
+    //  Azure takes providers.azure.base_url; bedrock its region's URL.
+    config = s_test_load ("models:\n  - {name: a, provider: azure}\n"
+                          "providers:\n  azure: {base_url: 'https://x.openai.azure.com'}\n",
+                          path, err);
+    assert (config && !config->models[0].deployments[0].base_url);
+    aigw_config_destroy (&config);
+    if (aigw_adapter_known ("bedrock")) {
+        config = s_test_load ("models:\n  - name: b\n    deployments:\n"
+                              "      - {provider: bedrock, region: us-west-2}\n",
+                              path, err);
+        assert (config);
+        aigw_config_destroy (&config);
+    }
+
+    //  Errors, each on its line.
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    provider: openai\n    deployments:\n"
+                  "      - {provider: openai}\n",
+                  "2: models[0]: give provider and upstream_model, or deployments, not both");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    upstream_model: x\n    deployments:\n"
+                  "      - {provider: openai}\n",
+                  "2: models[0]: give provider and upstream_model, or deployments, not both");
+    s_test_error (verbose, "models:\n  - name: m\n    deployments: []\n",
+                  "2: models[0]: needs provider (or deployments)");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai}\n"
+                  "      - model: x\n",
+                  "5: models[0].deployments[1]: needs provider");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - provider: mystery\n",
+                  "4: models[0].deployments[0].provider: unknown provider, expected one "
+                  "of openai, azure");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai}\n"
+                  "      - {provider: openai, colour: red}\n",
+                  "5: models[0].deployments[1].colour: unknown setting");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai}\n"
+                  "      - provider: openai_compatible\n        model: llama\n",
+                  "5: models[0].deployments[1]: needs base_url (provider openai_compatible "
+                  "has no default)");
+    s_test_error (verbose, "models:\n  - name: m\n    provider: openai_compatible\n",
+                  "3: models[0]: needs base_url (provider openai_compatible has no default)");
+    s_test_error (verbose, "models:\n  - name: m\n    deployments:\n      - provider: azure\n",
+                  "4: models[0].deployments[0]: needs base_url (set it here, in "
+                  "providers.azure.base_url or AZURE_OPENAI_ENDPOINT)");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    deployments:\n      - {id: x, provider: openai}\n"
+                  "  - name: b\n    deployments:\n      - provider: openai\n"
+                  "      - id: x\n        provider: openai\n",
+                  "8: models[1].deployments[1].id: duplicate deployment id (also "
+                  "models[0].deployments[0])");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    deployments:\n      - {id: y, provider: openai}\n"
+                  "      - {id: y, provider: openai}\n",
+                  "5: models[0].deployments[1].id: duplicate deployment id (also "
+                  "models[0].deployments[0])");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    deployments:\n      - {id: b/0, provider: openai}\n"
+                  "  - name: b\n    provider: openai\n",
+                  "6: models[1]: duplicate deployment id (also models[0].deployments[0])");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    provider: openai\n    fallbacks:\n      - b\n"
+                  "      - nowhere\n  - {name: b, provider: openai}\n",
+                  "6: models[0].fallbacks[1]: names no model of this file");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    provider: openai\n    fallbacks: [a]\n",
+                  "4: models[0].fallbacks[0]: a model cannot fall back to itself");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    provider: openai\n    fallbacks: [b, b]\n",
+                  "4: models[0].fallbacks[1]: duplicate fallback (also models[0].fallbacks[0])");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    provider: openai\n    fallbacks:\n      - {b: 1}\n",
+                  "5: models[0].fallbacks[0]: expected a model name");
+    s_test_error (verbose,
+                  "models:\n  - name: a\n    provider: openai\n    fallbacks: ['']\n",
+                  "4: models[0].fallbacks[0]: expected a model name");
+    s_test_error (verbose, "models:\n  - name: a\n    provider: openai\n    fallbacks: b\n",
+                  "4: models[0].fallbacks: expected a list");
+    s_test_error (verbose, "models:\n  - name: a\n    provider: openai\n    strategy: fastest\n",
+                  "4: models[0].strategy: expected weighted, least_latency, least_in_flight "
+                  "or lowest_cost");
+    s_test_error (verbose, "router:\n  strategy: random\n",
+                  "2: router.strategy: expected weighted, least_latency, least_in_flight "
+                  "or lowest_cost");
+    s_test_error (verbose, "router:\n  max_attempts: 11\n",
+                  "2: router.max_attempts: expected an integer from 1 to 10");
+    s_test_error (verbose, "router:\n  max_attempts: 0\n",
+                  "2: router.max_attempts: expected an integer from 1 to 10");
+    s_test_error (verbose, "router:\n  first_token_timeout_ms: 0\n",
+                  "2: router.first_token_timeout_ms: expected an integer from 1 to 3600000");
+    s_test_error (verbose, "router:\n  report_ms: 3600001\n",
+                  "2: router.report_ms: expected an integer from 1 to 3600000");
+    s_test_error (verbose, "router:\n  retry_base_ms: 10\n  retry_cap_ms: 5\n",
+                  "3: router.retry_cap_ms: must be at least retry_base_ms (10)");
+    s_test_error (verbose, "router:\n  retry_base_ms: 5000\n",
+                  "2: router.retry_base_ms: must not exceed retry_cap_ms (2000)");
+    s_test_error (verbose, "router:\n  breaker:\n    cooldown_max_ms: 10\n",
+                  "3: router.breaker.cooldown_max_ms: must be at least cooldown_ms (5000)");
+    s_test_error (verbose, "router:\n  breaker:\n    window_size: 4097\n",
+                  "3: router.breaker.window_size: expected an integer from 1 to 4096");
+    s_test_error (verbose, "router:\n  breaker:\n    window_size: 0\n",
+                  "3: router.breaker.window_size: expected an integer from 1 to 4096");
+    s_test_error (verbose, "router:\n  breaker:\n    min_samples: 5000\n",
+                  "3: router.breaker.min_samples: expected an integer from 0 to 4096");
+    s_test_error (verbose, "router:\n  breaker:\n    speed: 1\n",
+                  "3: router.breaker.speed: unknown setting");
+    const char *bad_rates[] = {"1.5", "-0.1", "nan", "inf", ".5", "1.", "0x1", "1e",
+                               "\"\"", "1,5", "' 0.5'", "1e999", "[0.5]"};
+    for (size_t i = 0; i < sizeof bad_rates / sizeof bad_rates[0]; i++) {
+        char text[AIGW_CONFIG_ERR_MAX];
+        snprintf (text, sizeof text, "router:\n  breaker:\n    error_rate: %s\n",
+                  bad_rates[i]);
+        s_test_error (verbose, text,
+                      "3: router.breaker.error_rate: expected a number from 0 to 1");
+    }
+    const char *bad_prices[] = {"-1", "1000001", "1e7", "NaN", ".Inf", "2.5USD"};
+    for (size_t i = 0; i < sizeof bad_prices / sizeof bad_prices[0]; i++) {
+        char text[AIGW_CONFIG_ERR_MAX];
+        snprintf (text, sizeof text,
+                  "models:\n  - name: m\n    deployments:\n      - provider: openai\n"
+                  "        price_out: %s\n",
+                  bad_prices[i]);
+        s_test_error (verbose, text,
+                      "5: models[0].deployments[0].price_out: expected a number from 0 "
+                      "to 1000000");
+    }
+    config = s_test_load ("router:\n  breaker:\n    error_rate: 1\n"
+                          "models:\n  - name: m\n    deployments:\n"
+                          "      - {provider: openai, price_in: 0, price_out: 1e6}\n",
+                          path, err);
+    assert (config && config->breaker_error_rate == 1);
+    assert (config->models[0].deployments[0].price_out == 1e6);
+    aigw_config_destroy (&config);
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, weight: -1}\n",
+                  "4: models[0].deployments[0].weight: expected an integer from 0 to 1000000");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, "
+                  "priority: 1001}\n",
+                  "4: models[0].deployments[0].priority: expected an integer from 0 to 1000");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, "
+                  "region: US East}\n",
+                  "4: models[0].deployments[0].region: expected an AWS region such as "
+                  "us-east-1");
+    s_test_error (verbose, "providers:\n  bedrock:\n    region: us/east\n",
+                  "3: providers.bedrock.region: expected an AWS region such as us-east-1");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, "
+                  "api_key_env: 1KEY}\n",
+                  "4: models[0].deployments[0].api_key_env: expected an environment "
+                  "variable name");
+    s_test_error (verbose,
+                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, "
+                  "base_url: localhost}\n",
+                  "4: models[0].deployments[0].base_url: expected an http:// or https:// URL");
+    s_test_error (verbose, "providers:\n  gemini:\n    base_url: x\n",
+                  "3: providers.gemini.base_url: expected an http:// or https:// URL");
+    s_test_error (verbose, "providers:\n  azure:\n    endpoint: x\n",
+                  "3: providers.azure.endpoint: unknown setting");
+
+    //  Ids and names: the router keeps AIGW_CONFIG_ID_MAX bytes.
+    char long_id[AIGW_CONFIG_ID_MAX + 2];
+    memset (long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = 0;
+    char *text = malloc (S_TEST_TEXT_MAX);
+    assert (text);
+    snprintf (text, S_TEST_TEXT_MAX,
+              "models:\n  - name: m\n    deployments:\n      - provider: openai\n"
+              "        id: %s\n",
+              long_id);
+    s_test_error (verbose, text, "5: models[0].deployments[0].id: deployment id longer than 127 bytes");
+    long_id[AIGW_CONFIG_ID_MAX] = 0;
+    snprintf (text, S_TEST_TEXT_MAX,
+              "models:\n  - name: m\n    deployments:\n      - provider: openai\n"
+              "        id: %s\n",
+              long_id);
+    config = s_test_load (text, path, err);
+    assert (config && strlen (config->models[0].deployments[0].id) == AIGW_CONFIG_ID_MAX);
+    aigw_config_destroy (&config);
+    long_id[AIGW_CONFIG_ID_MAX - 2] = 0;
+    snprintf (text, S_TEST_TEXT_MAX, "models:\n  - provider: openai\n    name: %s\n", long_id);
+    s_test_error (verbose, text, "3: models[0].name: longer than 124 bytes");
+
+    //  Limits: deployments per model, fallbacks per model.
+    size_t used = (size_t) snprintf (text, S_TEST_TEXT_MAX, "models:\n  - name: m\n"
+                                                            "    deployments:\n");
+    for (int i = 0; i < AIGW_CONFIG_MAX_DEPLOYMENTS; i++)
+        used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
+                                   "      - {provider: openai, model: u%d}\n", i);
+    config = s_test_load (text, path, err);
+    assert (config && config->models[0].deployment_count == AIGW_CONFIG_MAX_DEPLOYMENTS);
+    assert (strcmp (config->models[0].deployments[15].id, "m/15") == 0);
+    aigw_config_destroy (&config);
+    snprintf (text + used, S_TEST_TEXT_MAX - used, "      - {provider: openai}\n");
+    char want[AIGW_CONFIG_ERR_MAX];
+    snprintf (want, sizeof want, "%d: models[0].deployments[%d]: too many entries (at most %d)",
+              AIGW_CONFIG_MAX_DEPLOYMENTS + 4, AIGW_CONFIG_MAX_DEPLOYMENTS,
+              AIGW_CONFIG_MAX_DEPLOYMENTS);
+    s_test_error (verbose, text, want);
+    used = (size_t) snprintf (text, S_TEST_TEXT_MAX,
+                              "models:\n  - name: m\n    provider: openai\n    fallbacks:\n");
+    for (int i = 0; i < AIGW_CONFIG_MAX_FALLBACKS; i++)
+        used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used, "      - f%d\n", i);
+    size_t models_at = used;
+    used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used, "  - {name: f0, provider: openai, "
+                               "fallbacks: [f1, f2, f3, f4, f5, f6, f7]}\n");
+    for (int i = 1; i < AIGW_CONFIG_MAX_FALLBACKS; i++)
+        used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
+                                   "  - {name: f%d, provider: openai}\n", i);
+    config = s_test_load (text, path, err);
+    if (!config)
+        printf ("\n    %s", err);
+    assert (config && config->models[0].fallback_count == AIGW_CONFIG_MAX_FALLBACKS);
+    assert (config->models[1].fallback_count == AIGW_CONFIG_MAX_FALLBACKS - 1);
+    aigw_config_destroy (&config);
+    snprintf (text + models_at, S_TEST_TEXT_MAX - models_at, "      - f8\n");
+    snprintf (want, sizeof want, "%d: models[0].fallbacks[%d]: too many entries (at most %d)",
+              AIGW_CONFIG_MAX_FALLBACKS + 5, AIGW_CONFIG_MAX_FALLBACKS,
+              AIGW_CONFIG_MAX_FALLBACKS);
+    s_test_error (verbose, text, want);
+    free (text);
+
+    //  Secrets of the new settings never reach an error message.
+    const char *leaks[] = {
+        "models:\n  - name: m\n    deployments:\n      - {provider: openai, api_key: sk-leak-1, "
+        "base_url: sk-leak-2}\n",
+        "models:\n  - name: m\n    deployments:\n      - {provider: openai, api_key: [sk-leak-3]}\n",
+        "models:\n  - name: m\n    deployments:\n      - {provider: sk-leak-4}\n",
+        "providers:\n  bedrock:\n    secret_access_key: sk-leak-5\n    region: sk-leak-6!\n",
+        "providers:\n  azure:\n    api_key: sk-leak-7\n    base_url: sk-leak-8\n",
+        "router:\n  breaker:\n    error_rate: sk-leak-9\n"};
+    for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++) {
+        config = s_test_load (leaks[i], path, err);
+        if (verbose)
+            printf ("\n    leak test: %s", err);
+        assert (!config && strstr (err, "sk-leak") == NULL);
+    }
+    setenv ("AWS_SECRET_ACCESS_KEY", "sk-leak-env", 1);
+    setenv ("AWS_REGION", "sk-leak-region!", 1);
+    config = aigw_config_new (NULL, err, sizeof err);
+    assert (!config && strstr (err, "sk-leak") == NULL);
+    unsetenv ("AWS_SECRET_ACCESS_KEY");
+    unsetenv ("AWS_REGION");
 }
 
 //  Selftest: public API only; writes its files under /tmp and removes them,
@@ -1457,8 +2485,8 @@ aigw_config_test (bool verbose)
         "  - name: fast\n"
         "    provider: openai\n"
         "    upstream_model: gpt-4o-mini\n"
-        "  - name: claude-3-5-haiku\n"
-        "    provider: anthropic\n"
+        "  - name: mistral-small\n"
+        "    provider: mistral\n"
         "log_level: debug\n"
         "database:\n"
         "  url: postgresql://aigw@localhost/aigw\n"
@@ -1511,9 +2539,9 @@ aigw_config_test (bool verbose)
     assert (config->model_count == 2);
     model = aigw_config_model (config, "fast");
     assert (model && strcmp (model->upstream_model, "gpt-4o-mini") == 0);
-    model = aigw_config_model (config, "claude-3-5-haiku");
-    assert (model && strcmp (model->provider, "anthropic") == 0);
-    assert (strcmp (model->upstream_model, "claude-3-5-haiku") == 0);
+    model = aigw_config_model (config, "mistral-small");
+    assert (model && strcmp (model->provider, "mistral") == 0);
+    assert (strcmp (model->upstream_model, "mistral-small") == 0);
     assert (aigw_config_model (config, "gpt-4o") == NULL);
     assert (strcmp (config->log_level, "debug") == 0);
     assert (strcmp (config->database_url, "postgresql://aigw@localhost/aigw") == 0);
@@ -1691,9 +2719,8 @@ aigw_config_test (bool verbose)
                   "models:\n  - {name: m, provider: openai}\n"
                   "  - {name: m, provider: openai}\n",
                   "3: models[1].name: duplicate name (also models[0])");
-    s_test_error (verbose, "models:\n  - name: m\n    provider: mistral\n",
-                  "3: models[0].provider: unknown provider, expected openai or "
-                  "anthropic");
+    s_test_error (verbose, "models:\n  - name: m\n    provider: mystery\n",
+                  "3: models[0].provider: unknown provider, expected one of openai, azure");
     s_test_error (verbose, "models:\n  - name: m\n", "2: models[0]: needs provider");
     s_test_error (verbose, "models:\n  - provider: openai\n", "2: models[0]: needs name");
     s_test_error (verbose, "log_level: verbose\n",
@@ -1859,6 +2886,8 @@ aigw_config_test (bool verbose)
     s_test_error (verbose, "auth:\n  jwt:\n    leeway_s: 4000\n",
                   "3: auth.jwt.leeway_s: expected an integer from 0 to 3600");
     s_test_error (verbose, "auth:\n  jwt:\n    jwks_url: ftp://x\n", "3: auth.jwt.jwks_url: ");
+
+    s_test_deployments (verbose);
 
     for (size_t i = 0; i < S_TEST_VAR_COUNT; i++) {
         if (saved[i])
