@@ -1367,7 +1367,1029 @@ aigw_messages_stream_error (aigw_messages_stream_t *self, const char *type,
     return s_emit_error (out, out_len, type, message);
 }
 
+//  --------------------------------------------------------------------------
+//  Selftest. The fixtures are tests/fixtures/messages/*, embedded here (JSON
+//  compactly, SSE byte for byte) so that the test does not depend on the
+//  working directory; they follow the examples in each provider's public
+//  API reference.
+
+#include "aigw_anthropic.h"
+
+//  tests/fixtures/messages/anthropic_request_images.json
+static const char s_fx_anthropic_request_images[] =
+    "{\"model\":\"gpt-4o\",\"max_tokens\":300,\"messages\":[{\"role\":\"user\",\"cont"
+    "ent\":[{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"imag"
+    "e/png\",\"data\":\"iVBORw0KGgo=\"}},{\"type\":\"image\",\"source\":{\"type\":\"u"
+    "rl\",\"url\":\"https://example.com/cat.jpg\"}},{\"type\":\"text\",\"text\":\"Com"
+    "pare these images.\"}]},{\"role\":\"assistant\",\"content\":\"The first is a log"
+    "o, the second a cat.\"},{\"role\":\"user\",\"content\":\"Which is larger?\"}]}";
+//  tests/fixtures/messages/anthropic_request_multiturn.json
+static const char s_fx_anthropic_request_multiturn[] =
+    "{\"model\":\"gpt-4o\",\"max_tokens\":1024,\"system\":[{\"type\":\"text\",\"text\""
+    ":\"You are a terse assistant.\"},{\"type\":\"text\",\"text\":\"Answer in English"
+    ".\",\"cache_control\":{\"type\":\"ephemeral\"}}],\"messages\":[{\"role\":\"user\""
+    ",\"content\":\"Hello there.\"},{\"role\":\"assistant\",\"content\":[{\"type\":\""
+    "thinking\",\"thinking\":\"A greeting.\",\"signature\":\"EqQBCgIYAhIM\"},{\"type\""
+    ":\"text\",\"text\":\"Hi, I'm here.\"}]},{\"role\":\"user\",\"content\":[{\"type\""
+    ":\"text\",\"text\":\"Can you explain LLMs\"},{\"type\":\"text\",\"text\":\" in p"
+    "lain English?\"}]}],\"temperature\":0.5,\"top_p\":0.9,\"top_k\":40,\"stop_sequen"
+    "ces\":[\"\\n\\nHuman:\",\"END\"],\"stream\":true,\"metadata\":{\"user_id\":\"use"
+    "r-1234\"},\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048}}";
+//  tests/fixtures/messages/anthropic_request_tools.json
+static const char s_fx_anthropic_request_tools[] =
+    "{\"model\":\"gemini-2.5-flash\",\"max_tokens\":2048,\"system\":\"Use the tools.\""
+    ",\"tools\":[{\"name\":\"get_weather\",\"description\":\"Current weather for a ci"
+    "ty\",\"input_schema\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\""
+    "string\"}},\"required\":[\"city\"]}},{\"name\":\"get_time\",\"input_schema\":{\""
+    "type\":\"object\",\"properties\":{}}}],\"tool_choice\":{\"type\":\"tool\",\"name"
+    "\":\"get_weather\",\"disable_parallel_tool_use\":true},\"messages\":[{\"role\":\""
+    "user\",\"content\":\"Weather in Paris and Rome?\"},{\"role\":\"assistant\",\"con"
+    "tent\":[{\"type\":\"text\",\"text\":\"Let me check both.\"},{\"type\":\"tool_use"
+    "\",\"id\":\"toolu_01\",\"name\":\"get_weather\",\"input\":{\"city\":\"Paris\"}},"
+    "{\"type\":\"tool_use\",\"id\":\"toolu_02\",\"name\":\"get_weather\",\"input\":{\""
+    "city\":\"Rome\"}}]},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+    "\"Which is warmer?\"},{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_01\",\"c"
+    "ontent\":\"18C, cloudy\"},{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_02\""
+    ",\"is_error\":true,\"content\":[{\"type\":\"text\",\"text\":\"service down\"},{\""
+    "type\":\"text\",\"text\":\"retry later\"}]}]}]}";
+//  tests/fixtures/messages/openai_response_text.json
+static const char s_fx_openai_response_text[] =
+    "{\"id\":\"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT\",\"object\":\"chat.completion\""
+    ",\"created\":1741569952,\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":"
+    "0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello! How can I assist you "
+    "today?\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\""
+    ":\"stop\"}],\"usage\":{\"prompt_tokens\":19,\"completion_tokens\":10,\"total_tok"
+    "ens\":29,\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"co"
+    "mpletion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0}},\"service"
+    "_tier\":\"default\"}";
+//  tests/fixtures/messages/openai_response_tool_calls.json
+static const char s_fx_openai_response_tool_calls[] =
+    "{\"id\":\"chatcmpl-abc123\",\"object\":\"chat.completion\",\"created\":169989691"
+    "6,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"as"
+    "sistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_abc123\",\"type\":\"fu"
+    "nction\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\n\\\"city\\\""
+    ": \\\"Boston\\\"\\n}\"}},{\"id\":\"call_def456\",\"type\":\"function\",\"functio"
+    "n\":{\"name\":\"get_time\",\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_rea"
+    "son\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":82,\"completion_tokens\":17,"
+    "\"total_tokens\":99,\"prompt_tokens_details\":{\"cached_tokens\":64}}}";
+//  tests/fixtures/messages/openai_stream_error.sse, byte for byte
+static const char s_fx_openai_stream_error[] =
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Par\"},\""
+    "logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"error\":{\"message\":\"The server had an error while processing your re"
+    "quest.\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
+//  tests/fixtures/messages/openai_stream_text.sse, byte for byte
+static const char s_fx_openai_stream_text[] =
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"ref"
+    "usal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"logprobs\":null,\"fi"
+    "nish_reason\":null}],\"usage\":null}\n\n"
+    ": keep-alive\n\n"
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{\"content\":\" there, \\\"friend\\\" \303\251"
+    "\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\r\n\r\ndata: {\"i"
+    "d\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":1694268190"
+    ",\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\"choices\":"
+    "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usag"
+    "e\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":12,\"total_tok"
+    "ens\":21}}\n\n"
+    "data: [DONE]\n\n";
+//  tests/fixtures/messages/openai_stream_tools.sse, byte for byte
+static const char s_fx_openai_stream_tools[] =
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null},\"lo"
+    "gprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{\"content\":\"Checking.\"},\"logprobs\":null,"
+    "\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\""
+    ",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\""
+    "}}]},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\""
+    "arguments\":\"{\\\"ci\"}}]},\"logprobs\":null,\"finish_reason\":null}],\"usage\""
+    ":null}\n\n"
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\""
+    "arguments\":\"ty\\\": \\\"Par\"}}]},\"logprobs\":null,\"finish_reason\":null}],\""
+    "usage\":null}\r\n\r\ndata: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion"
+    ".chunk\",\"created\":1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\""
+    ":\"fp_44709d6fcb\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index"
+    "\":0,\"function\":{\"arguments\":\"is\\\"}\"}}]},\"logprobs\":null,\"finish_reas"
+    "on\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_2\""
+    ",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}"
+    "}]},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"tool_"
+    "calls\"}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
+    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
+    "choices\":[],\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":30,\"total_t"
+    "okens\":150,\"prompt_tokens_details\":{\"cached_tokens\":100}}}\n\n"
+    "data: [DONE]\n\n";
+
+//  String member KEY of OBJECT, or NULL; kept short for the asserts below.
+static const char *
+s_str (json_t *object, const char *key)
+{
+    return json_string_value (json_object_get (object, key));
+}
+
+//  True when member KEY of OBJECT is the string VALUE.
+static bool
+s_is (json_t *object, const char *key, const char *value)
+{
+    const char *have = s_str (object, key);
+    return have && strcmp (have, value) == 0;
+}
+
+//  Parse TEXT (LEN bytes, which must be its length), free it, and return
+//  the JSON object it holds.
+static json_t *
+s_test_parse (char *text, size_t len)
+{
+    assert (text && len == strlen (text));
+    json_t *root = json_loadb (text, len, 0, NULL);
+    assert (json_is_object (root));
+    free (text);
+    return root;
+}
+
+//  Translate the Anthropic REQUEST, asserting success and that *STREAM is
+//  WANT_STREAM; the caller owns the OpenAI request.
+static json_t *
+s_test_request (const char *request, bool want_stream)
+{
+    char err[256] = "";
+    size_t len = 0;
+    bool stream = !want_stream;
+    char *out = aigw_messages_request_to_openai (request, strlen (request), &len, &stream, err,
+                                                 sizeof err);
+    if (!out)
+        fprintf (stderr, "messages: unexpected error: %s\n", err);
+    assert (stream == want_stream);
+    return s_test_parse (out, len);
+}
+
+//  Assert the Anthropic REQUEST is rejected with an error starting FIELD.
+static void
+s_test_bad_request (const char *request, const char *field)
+{
+    char err[256] = "";
+    size_t len = 0;
+    bool stream = true;
+    char *out = aigw_messages_request_to_openai (request, strlen (request), &len, &stream, err,
+                                                 sizeof err);
+    if (out || strncmp (err, field, strlen (field)) != 0)
+        fprintf (stderr, "messages: %s gave \"%s\", wanted %s\n", request, err, field);
+    assert (!out && strncmp (err, field, strlen (field)) == 0 && !stream);
+}
+
+//  A minimal valid request with EXTRA members spliced in, into BUFFER.
+static const char *
+s_test_with (char *buffer, size_t size, const char *messages, const char *extra)
+{
+    snprintf (buffer, size, "{\"model\":\"m\",\"max_tokens\":10,\"messages\":%s%s%s}",
+              messages ? messages : "[{\"role\":\"user\",\"content\":\"x\"}]",
+              extra ? "," : "", extra ? extra : "");
+    return buffer;
+}
+
+//  Translate the OpenAI RESPONSE with MODEL, asserting success.
+static json_t *
+s_test_response (const char *response, const char *model)
+{
+    char err[256] = "";
+    size_t len = 0;
+    char *out = aigw_messages_response_from_openai (response, strlen (response), model, &len,
+                                                    err, sizeof err);
+    if (!out)
+        fprintf (stderr, "messages: unexpected error: %s\n", err);
+    return s_test_parse (out, len);
+}
+
+//  The Anthropic request that aigw_anthropic builds from our OpenAI
+//  translation of REQUEST: the round trip.
+static json_t *
+s_test_round_trip (const char *request)
+{
+    char err[256] = "";
+    size_t len = 0, back_len = 0;
+    char *openai = aigw_messages_request_to_openai (request, strlen (request), &len, NULL, err,
+                                                    sizeof err);
+    assert (openai);
+    char *back = aigw_anthropic_request_from_openai (openai, len, NULL, &back_len, err,
+                                                     sizeof err);
+    if (!back)
+        fprintf (stderr, "messages: round trip failed: %s\n", err);
+    free (openai);
+    return s_test_parse (back, back_len);
+}
+
+//  Feed SSE (LEN bytes) to a new stream in pieces of STEP bytes (0: whole),
+//  or split once at SPLIT when STEP is SIZE_MAX. Returns the output, which
+//  the caller frees; *RC gets the first non-zero feed result, *DONE the
+//  final state.
+static char *
+s_test_feed (const char *sse, size_t len, size_t step, size_t split, const char *model,
+             const char *id, int *rc, bool *done)
+{
+    aigw_messages_stream_t *stream = aigw_messages_stream_new (model, id);
+    assert (stream);
+    char *out = NULL;
+    size_t out_len = 0;
+    *rc = 0;
+    if (step == SIZE_MAX) {
+        int first = aigw_messages_stream_feed (stream, sse, split, &out, &out_len);
+        int second = aigw_messages_stream_feed (stream, sse + split, len - split, &out,
+                                                &out_len);
+        *rc = first ? first : second;
+    }
+    else
+        for (size_t at = 0; at < len; at += step ? step : len) {
+            size_t piece = step && len - at > step ? step : len - at;
+            int result = aigw_messages_stream_feed (stream, sse + at, piece, &out, &out_len);
+            *rc = *rc ? *rc : result;
+        }
+    assert (out_len == (out ? strlen (out) : 0));
+    *done = aigw_messages_stream_done (stream);
+    aigw_messages_stream_destroy (&stream);
+    aigw_messages_stream_destroy (&stream);
+    assert (!stream);
+    return out ? out : strdup ("");
+}
+
+//  Translate SSE whole, byte by byte and split at every point, asserting
+//  identical output and results; returns the output, *RC and *DONE.
+static char *
+s_test_stream (const char *sse, const char *model, const char *id, int *rc, bool *done)
+{
+    size_t len = strlen (sse);
+    char *whole = s_test_feed (sse, len, 0, 0, model, id, rc, done);
+    int other_rc;
+    bool other_done;
+    char *bytes = s_test_feed (sse, len, 1, 0, model, id, &other_rc, &other_done);
+    assert (strcmp (whole, bytes) == 0 && other_rc == *rc && other_done == *done);
+    free (bytes);
+    for (size_t split = 0; split <= len; split++) {
+        char *halves = s_test_feed (sse, len, SIZE_MAX, split, model, id, &other_rc,
+                                    &other_done);
+        assert (strcmp (whole, halves) == 0 && other_rc == *rc && other_done == *done);
+        free (halves);
+    }
+    return whole;
+}
+
+//  Split Anthropic SSE output into an array of parsed data objects,
+//  asserting each event is "event: NAME\ndata: JSON\n\n" with data.type NAME.
+static json_t *
+s_test_events (const char *sse)
+{
+    json_t *events = json_array ();
+    const char *at = sse;
+    while (*at) {
+        assert (strncmp (at, "event: ", 7) == 0);
+        const char *name = at + 7;
+        const char *newline = strchr (name, '\n');
+        assert (newline && strncmp (newline + 1, "data: ", 6) == 0);
+        const char *data = newline + 7;
+        const char *end = strstr (data, "\n\n");
+        assert (end && !memchr (data, '\n', (size_t) (end - data)));
+        json_t *event = json_loadb (data, (size_t) (end - data), 0, NULL);
+        assert (json_is_object (event));
+        const char *type = s_str (event, "type");
+        assert (type && strlen (type) == (size_t) (newline - name)
+                && strncmp (type, name, strlen (type)) == 0);
+        json_array_append_new (events, event);
+        at = end + 2;
+    }
+    return events;
+}
+
+//  The event types of EVENTS joined with spaces, into BUFFER.
+static const char *
+s_test_types (json_t *events, char *buffer, size_t size)
+{
+    size_t index, at = 0;
+    json_t *event;
+    buffer[0] = 0;
+    json_array_foreach (events, index, event) {
+        int written = snprintf (buffer + at, size - at, "%s%s", index ? " " : "",
+                                s_str (event, "type"));
+        assert (written > 0 && (size_t) written < size - at);
+        at += (size_t) written;
+    }
+    return buffer;
+}
+
+//  Feed BYTES (LEN) to a new stream in one piece, for inputs that must
+//  simply not crash; returns the feed result and frees everything.
+static int
+s_test_survive (const char *bytes, size_t len)
+{
+    aigw_messages_stream_t *stream = aigw_messages_stream_new (NULL, NULL);
+    char *out = NULL;
+    size_t out_len = 0;
+    int rc = aigw_messages_stream_feed (stream, bytes, len, &out, &out_len);
+    assert (out_len == (out ? strlen (out) : 0));
+    free (out);
+    aigw_messages_stream_destroy (&stream);
+    return rc;
+}
+
 void
 aigw_messages_test (bool verbose)
 {
+    //  System blocks, turns, thinking dropped, sampling, stop, stream, user.
+    json_t *request = s_test_request (s_fx_anthropic_request_multiturn, true);
+    assert (s_is (request, "model", "gpt-4o"));
+    assert (json_integer_value (json_object_get (request, "max_tokens")) == 1024);
+    assert (json_real_value (json_object_get (request, "temperature")) == 0.5);
+    assert (json_real_value (json_object_get (request, "top_p")) == 0.9);
+    json_t *stop = json_object_get (request, "stop");
+    assert (json_array_size (stop) == 2);
+    assert (strcmp (json_string_value (json_array_get (stop, 0)), "\n\nHuman:") == 0);
+    assert (json_is_true (json_object_get (request, "stream")));
+    assert (json_is_true (json_object_get (json_object_get (request, "stream_options"),
+                                           "include_usage")));
+    assert (s_is (request, "user", "user-1234"));
+    assert (!json_object_get (request, "top_k") && !json_object_get (request, "thinking")
+            && !json_object_get (request, "metadata") && !json_object_get (request, "system")
+            && !json_object_get (request, "stop_sequences"));
+    json_t *messages = json_object_get (request, "messages");
+    assert (json_array_size (messages) == 4);
+    json_t *message = json_array_get (messages, 0);
+    assert (s_is (message, "role", "system"));
+    assert (s_is (message, "content", "You are a terse assistant.\n\nAnswer in English."));
+    message = json_array_get (messages, 1);
+    assert (s_is (message, "role", "user") && s_is (message, "content", "Hello there."));
+    message = json_array_get (messages, 2);
+    assert (s_is (message, "role", "assistant") && s_is (message, "content", "Hi, I'm here."));
+    assert (!json_object_get (message, "tool_calls"));
+    message = json_array_get (messages, 3);
+    json_t *parts = json_object_get (message, "content");
+    assert (s_is (message, "role", "user") && json_array_size (parts) == 2);
+    assert (s_is (json_array_get (parts, 0), "type", "text"));
+    assert (s_is (json_array_get (parts, 1), "text", " in plain English?"));
+    json_decref (request);
+
+    //  Tools, tool_choice, tool_use and tool_result (results first, errors
+    //  prefixed, text blocks joined), a plain string system.
+    request = s_test_request (s_fx_anthropic_request_tools, false);
+    assert (!json_object_get (request, "stream") && !json_object_get (request, "stream_options"));
+    json_t *tools = json_object_get (request, "tools");
+    assert (json_array_size (tools) == 2);
+    json_t *function = json_object_get (json_array_get (tools, 0), "function");
+    assert (s_is (json_array_get (tools, 0), "type", "function"));
+    assert (s_is (function, "name", "get_weather"));
+    assert (s_is (function, "description", "Current weather for a city"));
+    assert (json_array_size (json_object_get (json_object_get (function, "parameters"),
+                                              "required")) == 1);
+    function = json_object_get (json_array_get (tools, 1), "function");
+    assert (s_is (function, "name", "get_time") && !json_object_get (function, "description"));
+    json_t *choice = json_object_get (request, "tool_choice");
+    assert (s_is (choice, "type", "function"));
+    assert (s_is (json_object_get (choice, "function"), "name", "get_weather"));
+    assert (json_is_false (json_object_get (request, "parallel_tool_calls")));
+    messages = json_object_get (request, "messages");
+    assert (json_array_size (messages) == 6);
+    assert (s_is (json_array_get (messages, 0), "content", "Use the tools."));
+    message = json_array_get (messages, 2);
+    assert (s_is (message, "role", "assistant") && s_is (message, "content", "Let me check both."));
+    json_t *calls = json_object_get (message, "tool_calls");
+    assert (json_array_size (calls) == 2);
+    json_t *call = json_array_get (calls, 1);
+    assert (s_is (call, "id", "toolu_02") && s_is (call, "type", "function"));
+    function = json_object_get (call, "function");
+    assert (s_is (function, "name", "get_weather"));
+    assert (s_is (function, "arguments", "{\"city\":\"Rome\"}"));
+    message = json_array_get (messages, 3);
+    assert (s_is (message, "role", "tool") && s_is (message, "tool_call_id", "toolu_01"));
+    assert (s_is (message, "content", "18C, cloudy"));
+    message = json_array_get (messages, 4);
+    assert (s_is (message, "role", "tool") && s_is (message, "tool_call_id", "toolu_02"));
+    assert (s_is (message, "content", "Error: service down\nretry later"));
+    message = json_array_get (messages, 5);
+    assert (s_is (message, "role", "user") && s_is (message, "content", "Which is warmer?"));
+    json_decref (request);
+
+    //  Images by base64 and by URL.
+    request = s_test_request (s_fx_anthropic_request_images, false);
+    messages = json_object_get (request, "messages");
+    assert (json_array_size (messages) == 3);
+    parts = json_object_get (json_array_get (messages, 0), "content");
+    assert (json_array_size (parts) == 3);
+    assert (s_is (json_array_get (parts, 0), "type", "image_url"));
+    assert (s_is (json_object_get (json_array_get (parts, 0), "image_url"), "url",
+                  "data:image/png;base64,iVBORw0KGgo="));
+    assert (s_is (json_object_get (json_array_get (parts, 1), "image_url"), "url",
+                  "https://example.com/cat.jpg"));
+    assert (s_is (json_array_get (parts, 2), "text", "Compare these images."));
+    json_decref (request);
+
+    //  Smaller shapes: an image inside a tool_result moves to the user
+    //  message after it; documents; tool_choice variants; no tools, no choice.
+    char body[1024];
+    request = s_test_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\""
+                     ":\"t1\",\"content\":[{\"type\":\"image\",\"source\":{\"type\":\"url\","
+                     "\"url\":\"https://x/y.png\"}}]},{\"type\":\"document\",\"title\":\"a.pdf\","
+                     "\"source\":{\"type\":\"base64\",\"media_type\":\"application/pdf\","
+                     "\"data\":\"JVBE\"}}]}]",
+                     "\"tools\":[{\"name\":\"f\"}],\"tool_choice\":{\"type\":\"any\"}"),
+        false);
+    messages = json_object_get (request, "messages");
+    assert (json_array_size (messages) == 2);
+    assert (s_is (json_array_get (messages, 0), "content", ""));
+    parts = json_object_get (json_array_get (messages, 1), "content");
+    assert (json_array_size (parts) == 2);
+    assert (s_is (json_object_get (json_array_get (parts, 0), "image_url"), "url",
+                  "https://x/y.png"));
+    assert (s_is (json_object_get (json_array_get (parts, 1), "file"), "file_data",
+                  "data:application/pdf;base64,JVBE"));
+    assert (s_is (request, "tool_choice", "required"));
+    assert (s_is (json_object_get (json_object_get (json_array_get (json_object_get (
+                                                                        request, "tools"),
+                                                                    0),
+                                                    "function"),
+                                   "parameters"),
+                  "type", "object"));
+    json_decref (request);
+    static const struct {
+        const char *anthropic;      //  tool_choice type
+        const char *openai;         //  tool_choice string
+    } choices[] = {{"auto", "auto"}, {"any", "required"}, {"none", "none"}};
+    for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
+        char extra[128];
+        snprintf (extra, sizeof extra,
+                  "\"tools\":[{\"name\":\"f\",\"input_schema\":{}}],\"tool_choice\":{\"type\":\"%s\"}",
+                  choices[i].anthropic);
+        request = s_test_request (s_test_with (body, sizeof body, NULL, extra), false);
+        assert (s_is (request, "tool_choice", choices[i].openai));
+        assert (!json_object_get (request, "parallel_tool_calls"));
+        json_decref (request);
+    }
+    request = s_test_request (
+        s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"any\"},\"stream\":false"),
+        false);
+    assert (!json_object_get (request, "tool_choice") && !json_object_get (request, "tools"));
+    json_decref (request);
+
+    //  Bad requests: NULL, and an error naming the field.
+    s_test_bad_request ("not json", "body");
+    s_test_bad_request ("[1,2]", "body");
+    s_test_bad_request ("{\"max_tokens\":1,\"messages\":[]}", "model");
+    s_test_bad_request ("{\"model\":7,\"max_tokens\":1}", "model");
+    s_test_bad_request ("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                        "max_tokens");
+    const char *limits[] = {"0", "-3", "1.5", "\"10\"", "null"};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        char limit[128];
+        snprintf (limit, sizeof limit,
+                  "{\"model\":\"m\",\"max_tokens\":%s,\"messages\":[{\"role\":\"user\","
+                  "\"content\":\"x\"}]}",
+                  limits[i]);
+        s_test_bad_request (limit, "max_tokens");
+    }
+    s_test_bad_request ("{\"model\":\"m\",\"max_tokens\":1}", "messages");
+    s_test_bad_request (s_test_with (body, sizeof body, "[]", NULL), "messages");
+    s_test_bad_request (s_test_with (body, sizeof body, "{}", NULL), "messages");
+    s_test_bad_request (s_test_with (body, sizeof body, "[7]", NULL), "messages[0]");
+    s_test_bad_request (s_test_with (body, sizeof body, "[{\"content\":\"x\"}]", NULL),
+                        "messages[0].role");
+    s_test_bad_request (
+        s_test_with (body, sizeof body, "[{\"role\":\"system\",\"content\":\"x\"}]", NULL),
+        "messages[0].role");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"user\",\"content\":7}]",
+                     NULL),
+        "messages[1].content");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\""
+                     ":\"b\"},{\"role\":\"user\",\"content\":[{\"type\":\"audio\"}]}]",
+                     NULL),
+        "messages[2].content[0].type: unknown block type");
+    s_test_bad_request (
+        s_test_with (body, sizeof body, "[{\"role\":\"user\",\"content\":[{\"text\":\"x\"}]}]",
+                     NULL),
+        "messages[0].content[0].type");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":5}]}]", NULL),
+        "messages[0].content[0].text");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":"
+                     "{\"type\":\"file\"}}]}]",
+                     NULL),
+        "messages[0].content[0].source.type");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":"
+                     "{\"type\":\"base64\",\"data\":\"x\"}}]}]",
+                     NULL),
+        "messages[0].content[0].source.media_type");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t\","
+                     "\"name\":\"f\",\"input\":{}}]}]",
+                     NULL),
+        "messages[0].content[0].type");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"content\":"
+                     "\"x\"}]}]",
+                     NULL),
+        "messages[0].content[0].tool_use_id");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\""
+                     ":\"t\",\"content\":[{\"type\":\"video\"}]}]}]",
+                     NULL),
+        "messages[0].content[0].content[0].type");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\",\"content\""
+                     ":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":[1]}]}]",
+                     NULL),
+        "messages[1].content[0].input");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\",\"content\""
+                     ":[{\"type\":\"tool_use\",\"name\":\"f\",\"input\":{}}]}]",
+                     NULL),
+        "messages[1].content[0].id");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\",\"content\""
+                     ":[{\"type\":\"image\"}]}]",
+                     NULL),
+        "messages[1].content[0].type");
+    s_test_bad_request (
+        s_test_with (body, sizeof body,
+                     "[{\"role\":\"user\",\"content\":[]}]", NULL),
+        "messages: no message");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"system\":5"), "system");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"system\":[{\"type\":\"image\"}]"),
+                        "system[0].type");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"temperature\":\"hot\""),
+                        "temperature");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"top_p\":[]"), "top_p");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"stop_sequences\":\"END\""),
+                        "stop_sequences");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"stop_sequences\":[\"a\",1]"),
+                        "stop_sequences[1]");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"stream\":\"yes\""), "stream");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"metadata\":{\"user_id\":1}"),
+                        "metadata.user_id");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tools\":{}"), "tools");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tools\":[{}]"), "tools[0].name");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL,
+                                     "\"tools\":[{\"name\":\"f\"},{\"name\":\"g\",\"input_schema\":1}]"),
+                        "tools[1].input_schema");
+    s_test_bad_request (
+        s_test_with (body, sizeof body, NULL,
+                     "\"tools\":[{\"type\":\"web_search_20250305\",\"name\":\"web_search\"}]"),
+        "tools[0].type");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tool_choice\":\"auto\""),
+                        "tool_choice");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"maybe\"}"),
+                        "tool_choice.type");
+    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"tool\"}"),
+                        "tool_choice.name");
+    char deep[AIGW_MESSAGES_JSON_DEPTH_MAX * 2 + 64];
+    int at = snprintf (deep, sizeof deep, "{\"model\":\"m\",\"x\":");
+    for (int i = 0; i < AIGW_MESSAGES_JSON_DEPTH_MAX; i++)
+        deep[at++] = '[';
+    for (int i = 0; i < AIGW_MESSAGES_JSON_DEPTH_MAX; i++)
+        deep[at++] = ']';
+    snprintf (deep + at, sizeof deep - (size_t) at, "}");
+    s_test_bad_request (deep, "body");
+    size_t len = 0;
+    assert (!aigw_messages_request_to_openai (NULL, 0, &len, NULL, NULL, 0));
+    assert (!aigw_messages_request_to_openai ("{}", 2, NULL, NULL, NULL, 0));
+
+    //  Round trip through aigw_anthropic: what the client said survives.
+    request = s_test_round_trip (s_fx_anthropic_request_multiturn);
+    json_t *original = json_loads (s_fx_anthropic_request_multiturn, 0, NULL);
+    assert (s_is (request, "system", "You are a terse assistant.\n\nAnswer in English."));
+    static const char *kept[] = {"model", "max_tokens", "temperature", "top_p",
+                                 "stop_sequences", "stream"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        assert (json_equal (json_object_get (request, kept[i]),
+                            json_object_get (original, kept[i])));
+    messages = json_object_get (request, "messages");
+    assert (json_array_size (messages) == 3);
+    assert (s_is (json_array_get (json_object_get (json_array_get (messages, 0), "content"), 0),
+                  "text", "Hello there."));
+    assert (s_is (json_array_get (messages, 1), "role", "assistant"));
+    assert (s_is (json_array_get (json_object_get (json_array_get (messages, 1), "content"), 0),
+                  "text", "Hi, I'm here."));
+    assert (json_equal (json_object_get (json_array_get (messages, 2), "content"),
+                        json_object_get (json_array_get (json_object_get (original, "messages"),
+                                                         2),
+                                         "content")));
+    json_decref (original);
+    json_decref (request);
+
+    request = s_test_round_trip (s_fx_anthropic_request_tools);
+    original = json_loads (s_fx_anthropic_request_tools, 0, NULL);
+    assert (s_is (request, "system", "Use the tools."));
+    assert (json_equal (json_object_get (request, "tools"), json_object_get (original, "tools")));
+    assert (json_equal (json_object_get (request, "tool_choice"),
+                        json_object_get (original, "tool_choice")));
+    messages = json_object_get (request, "messages");
+    json_t *original_messages = json_object_get (original, "messages");
+    assert (json_array_size (messages) == 3);
+    assert (json_equal (json_object_get (json_array_get (messages, 1), "content"),
+                        json_object_get (json_array_get (original_messages, 1), "content")));
+    json_t *results = json_object_get (json_array_get (messages, 2), "content");
+    assert (json_array_size (results) == 3);
+    assert (s_is (json_array_get (results, 0), "tool_use_id", "toolu_01"));
+    assert (s_is (json_array_get (results, 0), "content", "18C, cloudy"));
+    assert (s_is (json_array_get (results, 1), "tool_use_id", "toolu_02"));
+    assert (s_is (json_array_get (results, 1), "content", "Error: service down\nretry later"));
+    assert (s_is (json_array_get (results, 2), "text", "Which is warmer?"));
+    json_decref (original);
+    json_decref (request);
+
+    request = s_test_round_trip (s_fx_anthropic_request_images);
+    original = json_loads (s_fx_anthropic_request_images, 0, NULL);
+    messages = json_object_get (request, "messages");
+    original_messages = json_object_get (original, "messages");
+    assert (json_array_size (messages) == 3);
+    assert (json_equal (json_object_get (json_array_get (messages, 0), "content"),
+                        json_object_get (json_array_get (original_messages, 0), "content")));
+    assert (json_integer_value (json_object_get (request, "max_tokens")) == 300);
+    json_decref (original);
+    json_decref (request);
+
+    //  Responses: text, id, model, stop reason, usage.
+    json_t *response = s_test_response (s_fx_openai_response_text, "claude-via-gpt");
+    assert (s_is (response, "id", "msg_B9MBs8CjcvOU2jLn4n570S5qMJKcT"));
+    assert (s_is (response, "type", "message") && s_is (response, "role", "assistant"));
+    assert (s_is (response, "model", "claude-via-gpt"));
+    json_t *content = json_object_get (response, "content");
+    assert (json_array_size (content) == 1);
+    assert (s_is (json_array_get (content, 0), "type", "text"));
+    assert (s_is (json_array_get (content, 0), "text", "Hello! How can I assist you today?"));
+    assert (s_is (response, "stop_reason", "end_turn"));
+    assert (json_is_null (json_object_get (response, "stop_sequence")));
+    json_t *usage = json_object_get (response, "usage");
+    assert (json_integer_value (json_object_get (usage, "input_tokens")) == 19);
+    assert (json_integer_value (json_object_get (usage, "output_tokens")) == 10);
+    assert (!json_object_get (usage, "cache_read_input_tokens"));
+    json_decref (response);
+
+    //  Tool calls: parsed inputs, empty arguments as {}, cached tokens.
+    response = s_test_response (s_fx_openai_response_tool_calls, NULL);
+    assert (s_is (response, "id", "msg_abc123") && s_is (response, "model", "gpt-4o-mini"));
+    content = json_object_get (response, "content");
+    assert (json_array_size (content) == 2);
+    json_t *block = json_array_get (content, 0);
+    assert (s_is (block, "type", "tool_use") && s_is (block, "id", "call_abc123"));
+    assert (s_is (block, "name", "get_weather"));
+    assert (s_is (json_object_get (block, "input"), "city", "Boston"));
+    block = json_array_get (content, 1);
+    assert (s_is (block, "name", "get_time"));
+    assert (json_is_object (json_object_get (block, "input"))
+            && json_object_size (json_object_get (block, "input")) == 0);
+    assert (s_is (response, "stop_reason", "tool_use"));
+    usage = json_object_get (response, "usage");
+    assert (json_integer_value (json_object_get (usage, "input_tokens")) == 18);
+    assert (json_integer_value (json_object_get (usage, "cache_read_input_tokens")) == 64);
+    assert (json_integer_value (json_object_get (usage, "output_tokens")) == 17);
+    json_decref (response);
+
+    //  And back to OpenAI through aigw_anthropic: the calls survive.
+    char err[256];
+    char *text = aigw_messages_response_from_openai (
+        s_fx_openai_response_tool_calls, strlen (s_fx_openai_response_tool_calls), NULL, &len,
+        err, sizeof err);
+    size_t back_len = 0;
+    char *back = aigw_anthropic_response_to_openai (text, len, NULL, &back_len, err, sizeof err);
+    free (text);
+    response = s_test_parse (back, back_len);
+    choice = json_array_get (json_object_get (response, "choices"), 0);
+    assert (s_is (choice, "finish_reason", "tool_calls"));
+    calls = json_object_get (json_object_get (choice, "message"), "tool_calls");
+    assert (json_array_size (calls) == 2);
+    assert (s_is (json_array_get (calls, 0), "id", "call_abc123"));
+    assert (s_is (json_object_get (json_array_get (calls, 0), "function"), "arguments",
+                  "{\"city\":\"Boston\"}"));
+    json_decref (response);
+
+    //  Unparsable or non-object arguments are kept raw; finish reasons map.
+    response = s_test_response (
+        "{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"ok\",\"tool_calls\":[{"
+        "\"function\":{\"name\":\"f\",\"arguments\":\"{not json\"}},{\"id\":\"c2\","
+        "\"function\":{\"name\":\"g\",\"arguments\":\"[1]\"}}]}}]}",
+        "m");
+    assert (strncmp (s_str (response, "id"), "msg_", 4) == 0 && strlen (s_str (response, "id")) > 4);
+    content = json_object_get (response, "content");
+    assert (json_array_size (content) == 3 && s_is (json_array_get (content, 0), "text", "ok"));
+    block = json_array_get (content, 1);
+    assert (strncmp (s_str (block, "id"), "toolu_", 6) == 0);
+    assert (s_is (json_object_get (block, "input"), "_raw", "{not json"));
+    assert (s_is (json_object_get (json_array_get (content, 2), "input"), "_raw", "[1]"));
+    assert (s_is (response, "stop_reason", "tool_use"));
+    usage = json_object_get (response, "usage");
+    assert (json_integer_value (json_object_get (usage, "input_tokens")) == 0);
+    json_decref (response);
+    static const struct {
+        const char *finish;         //  OpenAI finish_reason
+        const char *stop;           //  Anthropic stop_reason
+    } reasons[] = {{"stop", "end_turn"},           {"length", "max_tokens"},
+                   {"tool_calls", "tool_use"},     {"function_call", "tool_use"},
+                   {"content_filter", "refusal"}};
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        snprintf (body, sizeof body,
+                  "{\"id\":\"chatcmpl-1\",\"model\":\"g\",\"choices\":[{\"message\":{"
+                  "\"content\":null,\"refusal\":\"no\"},\"finish_reason\":\"%s\"}]}",
+                  reasons[i].finish);
+        response = s_test_response (body, NULL);
+        assert (s_is (response, "stop_reason", reasons[i].stop));
+        assert (s_is (json_array_get (json_object_get (response, "content"), 0), "text", "no"));
+        json_decref (response);
+    }
+    static const struct {
+        const char *body;           //  a bad OpenAI response
+        const char *field;          //  what the error must start with
+    } bad_responses[] = {
+        {"nope", "body"},
+        {"[]", "body"},
+        {"{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\"}}",
+         "upstream error: Rate limit reached"},
+        {"{\"id\":\"x\",\"choices\":[]}", "choices"},
+        {"{\"id\":\"x\",\"choices\":[{}]}", "choices[0].message"},
+        {"{\"id\":\"x\",\"choices\":[{\"message\":{\"tool_calls\":{}}}]}",
+         "choices[0].message.tool_calls"},
+        {"{\"id\":\"x\",\"choices\":[{\"message\":{\"tool_calls\":[{\"function\":{}}]}}]}",
+         "choices[0].message.tool_calls[0].function.name"},
+    };
+    for (size_t i = 0; i < sizeof bad_responses / sizeof bad_responses[0]; i++) {
+        const char *bad = bad_responses[i].body;
+        err[0] = 0;
+        assert (!aigw_messages_response_from_openai (bad, strlen (bad), "m", &len, err,
+                                                     sizeof err));
+        assert (strncmp (err, bad_responses[i].field, strlen (bad_responses[i].field)) == 0);
+    }
+
+    //  The error body.
+    text = aigw_messages_error_body ("invalid_request_error", "max_tokens: \"bad\"", &len);
+    json_t *error = s_test_parse (text, len);
+    assert (s_is (error, "type", "error"));
+    assert (s_is (json_object_get (error, "error"), "type", "invalid_request_error"));
+    assert (s_is (json_object_get (error, "error"), "message", "max_tokens: \"bad\""));
+    json_decref (error);
+    text = aigw_messages_error_body (NULL, NULL, NULL);
+    error = s_test_parse (text, strlen (text));
+    assert (s_is (json_object_get (error, "error"), "type", "api_error"));
+    json_decref (error);
+
+    //  A text stream: the whole of it, byte by byte and split anywhere agree.
+    int rc;
+    bool done;
+    char types[512];
+    char *sse = s_test_stream (s_fx_openai_stream_text, "claude-via-gpt", NULL, &rc, &done);
+    assert (rc == 0 && done);
+    json_t *events = s_test_events (sse);
+    assert (strcmp (s_test_types (events, types, sizeof types),
+                    "message_start content_block_start content_block_delta "
+                    "content_block_delta content_block_stop message_delta message_stop")
+            == 0);
+    json_t *start = json_object_get (json_array_get (events, 0), "message");
+    assert (s_is (start, "id", "msg_123") && s_is (start, "model", "claude-via-gpt"));
+    assert (s_is (start, "type", "message") && s_is (start, "role", "assistant"));
+    assert (json_is_array (json_object_get (start, "content"))
+            && json_array_size (json_object_get (start, "content")) == 0);
+    assert (json_is_null (json_object_get (start, "stop_reason")));
+    usage = json_object_get (start, "usage");
+    assert (json_integer_value (json_object_get (usage, "input_tokens")) == 0
+            && json_is_integer (json_object_get (usage, "output_tokens")));
+    json_t *event = json_array_get (events, 1);
+    assert (json_integer_value (json_object_get (event, "index")) == 0);
+    assert (s_is (json_object_get (event, "content_block"), "type", "text"));
+    assert (s_is (json_object_get (event, "content_block"), "text", ""));
+    json_t *delta = json_object_get (json_array_get (events, 2), "delta");
+    assert (s_is (delta, "type", "text_delta") && s_is (delta, "text", "Hello"));
+    delta = json_object_get (json_array_get (events, 3), "delta");
+    assert (s_is (delta, "text", " there, \"friend\" \303\251"));
+    assert (json_integer_value (json_object_get (json_array_get (events, 4), "index")) == 0);
+    event = json_array_get (events, 5);
+    assert (s_is (json_object_get (event, "delta"), "stop_reason", "end_turn"));
+    assert (json_is_null (json_object_get (json_object_get (event, "delta"), "stop_sequence")));
+    usage = json_object_get (event, "usage");
+    assert (json_integer_value (json_object_get (usage, "input_tokens")) == 9);
+    assert (json_integer_value (json_object_get (usage, "output_tokens")) == 12);
+    json_decref (events);
+    free (sse);
+
+    //  A tool stream: text, then two tool_use blocks whose partial_json
+    //  joins to the arguments; id and model from the chunks.
+    sse = s_test_stream (s_fx_openai_stream_tools, NULL, NULL, &rc, &done);
+    assert (rc == 0 && done);
+    events = s_test_events (sse);
+    assert (strcmp (s_test_types (events, types, sizeof types),
+                    "message_start content_block_start content_block_delta content_block_stop "
+                    "content_block_start content_block_delta content_block_delta "
+                    "content_block_delta content_block_stop content_block_start "
+                    "content_block_delta content_block_stop message_delta message_stop")
+            == 0);
+    start = json_object_get (json_array_get (events, 0), "message");
+    assert (s_is (start, "id", "msg_123") && s_is (start, "model", "gpt-4o-mini"));
+    char arguments[2][64] = {"", ""};
+    size_t index;
+    json_array_foreach (events, index, event) {
+        json_t *block_index = json_object_get (event, "index");
+        if (s_is (event, "type", "content_block_start")) {
+            block = json_object_get (event, "content_block");
+            json_int_t expected = json_integer_value (block_index);
+            assert (expected >= 0 && expected <= 2);
+            if (expected == 0)
+                assert (s_is (block, "type", "text"));
+            else {
+                assert (s_is (block, "type", "tool_use"));
+                assert (s_is (block, "id", expected == 1 ? "call_1" : "call_2"));
+                assert (s_is (block, "name", expected == 1 ? "get_weather" : "get_time"));
+                assert (json_object_size (json_object_get (block, "input")) == 0);
+            }
+        }
+        delta = json_object_get (event, "delta");
+        if (s_is (delta, "type", "input_json_delta")) {
+            json_int_t which = json_integer_value (block_index) - 1;
+            assert (which == 0 || which == 1);
+            strncat (arguments[which], s_str (delta, "partial_json"),
+                     sizeof arguments[which] - strlen (arguments[which]) - 1);
+        }
+    }
+    json_t *input = json_loads (arguments[0], 0, NULL);
+    assert (json_object_size (input) == 1 && s_is (input, "city", "Paris"));
+    json_decref (input);
+    assert (strcmp (arguments[1], "{}") == 0);
+    event = json_array_get (events, 12);
+    assert (s_is (json_object_get (event, "delta"), "stop_reason", "tool_use"));
+    usage = json_object_get (event, "usage");
+    assert (json_integer_value (json_object_get (usage, "input_tokens")) == 20);
+    assert (json_integer_value (json_object_get (usage, "cache_read_input_tokens")) == 100);
+    assert (json_integer_value (json_object_get (usage, "output_tokens")) == 30);
+    json_decref (events);
+    free (sse);
+
+    //  An upstream error event ends the stream with an Anthropic error.
+    sse = s_test_stream (s_fx_openai_stream_error, "m", "msg_given", &rc, &done);
+    assert (rc == 0 && done);
+    events = s_test_events (sse);
+    assert (strcmp (s_test_types (events, types, sizeof types),
+                    "message_start content_block_start content_block_delta error")
+            == 0);
+    assert (s_is (json_object_get (json_array_get (events, 0), "message"), "id", "msg_given"));
+    error = json_object_get (json_array_get (events, 3), "error");
+    assert (s_is (error, "type", "api_error"));
+    assert (s_is (error, "message", "The server had an error while processing your request."));
+    json_decref (events);
+    free (sse);
+
+    //  [DONE] without a usage chunk still ends the message; bytes after the
+    //  end are ignored.
+    const char *short_stream =
+        "data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"hi\"},"
+        "\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\ndata: {\"x\":";
+    sse = s_test_stream (short_stream, "m", "msg_1", &rc, &done);
+    assert (rc == 0 && done);
+    events = s_test_events (sse);
+    assert (strcmp (s_test_types (events, types, sizeof types),
+                    "message_start content_block_start content_block_delta content_block_stop "
+                    "message_delta message_stop")
+            == 0);
+    event = json_array_get (events, 4);
+    assert (s_is (json_object_get (event, "delta"), "stop_reason", "max_tokens"));
+    usage = json_object_get (event, "usage");
+    assert (!json_object_get (usage, "input_tokens")
+            && json_integer_value (json_object_get (usage, "output_tokens")) == 0);
+    json_decref (events);
+    free (sse);
+
+    //  Malformed streams fail with an Anthropic error event appended.
+    static const char *malformed[] = {
+        "data: nope\n\n",
+        "data: [1]\n\n",
+        "data: {\"choices\":{}}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"content\":5}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+        "{\"arguments\":\"{}\"}}]}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":-1,\"id\":\"a\","
+        "\"function\":{\"name\":\"f\"}}]}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":99999,\"id\":\"a\","
+        "\"function\":{\"name\":\"f\"}}]}}]}\n\n",
+        //  Arguments for call 0 after call 1 began: blocks cannot interleave.
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\","
+        "\"function\":{\"name\":\"f\"}},{\"index\":1,\"id\":\"b\",\"function\":{"
+        "\"name\":\"g\"}},{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]}}]}\n\n",
+    };
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        sse = s_test_stream (malformed[i], "m", "msg_1", &rc, &done);
+        if (rc != -1)
+            fprintf (stderr, "messages: malformed stream %zu gave %d\n", i, rc);
+        assert (rc == -1 && done);
+        events = s_test_events (sse);
+        event = json_array_get (events, json_array_size (events) - 1);
+        assert (s_is (event, "type", "error"));
+        assert (s_is (json_object_get (event, "error"), "type", "api_error"));
+        json_decref (events);
+        free (sse);
+    }
+
+    //  A partial event past the cap fails; the caller's own error marks the
+    //  stream done, once.
+    aigw_messages_stream_t *stream = aigw_messages_stream_new ("m", "msg_1");
+    char *out = NULL;
+    size_t out_len = 0;
+    char *flood = malloc (AIGW_MESSAGES_STREAM_PENDING_MAX / 4);
+    assert (flood);
+    memset (flood, 'a', AIGW_MESSAGES_STREAM_PENDING_MAX / 4);
+    memcpy (flood, "data: ", 6);
+    for (int i = 0; i < 4; i++)
+        assert (aigw_messages_stream_feed (stream, flood, AIGW_MESSAGES_STREAM_PENDING_MAX / 4,
+                                           &out, &out_len) == 0);
+    assert (!aigw_messages_stream_done (stream) && out == NULL);
+    assert (aigw_messages_stream_feed (stream, "a", 1, &out, &out_len) == -1);
+    assert (aigw_messages_stream_done (stream) && strstr (out, "event: error\n"));
+    free (flood);
+    free (out);
+    aigw_messages_stream_destroy (&stream);
+    stream = aigw_messages_stream_new (NULL, NULL);
+    out = NULL;
+    out_len = 0;
+    assert (aigw_messages_stream_error (stream, "overloaded_error", "upstream went away", &out,
+                                        &out_len) == 0);
+    assert (aigw_messages_stream_done (stream));
+    assert (aigw_messages_stream_error (stream, NULL, "again", &out, &out_len) == 0);
+    assert (aigw_messages_stream_feed (stream, "data: [DONE]\n\n", 14, &out, &out_len) == 0);
+    events = s_test_events (out);
+    assert (json_array_size (events) == 1);
+    error = json_object_get (json_array_get (events, 0), "error");
+    assert (s_is (error, "type", "overloaded_error") && s_is (error, "message", "upstream went away"));
+    json_decref (events);
+    free (out);
+    aigw_messages_stream_destroy (&stream);
+
+    //  No crash on damaged input: every prefix of a stream, and the stream
+    //  and a request with each byte replaced by a troublesome one.
+    size_t sse_len = strlen (s_fx_openai_stream_tools);
+    char *damaged = malloc (sse_len + 1);
+    assert (damaged);
+    for (size_t i = 0; i <= sse_len; i++)
+        assert (s_test_survive (s_fx_openai_stream_tools, i) == 0);
+    static const char troublesome[] = {'"', '{', '\n', '0', ':'};
+    for (size_t t = 0; t < sizeof troublesome; t++)
+        for (size_t i = 0; i < sse_len; i++) {
+            memcpy (damaged, s_fx_openai_stream_tools, sse_len + 1);
+            damaged[i] = troublesome[t];
+            s_test_survive (damaged, sse_len);
+        }
+    free (damaged);
+    size_t request_len = strlen (s_fx_anthropic_request_tools);
+    damaged = malloc (request_len + 1);
+    assert (damaged);
+    for (size_t t = 0; t < sizeof troublesome; t++)
+        for (size_t i = 0; i < request_len; i++) {
+            memcpy (damaged, s_fx_anthropic_request_tools, request_len + 1);
+            damaged[i] = troublesome[t];
+            err[0] = 0;
+            char *result = aigw_messages_request_to_openai (damaged, request_len, &len, NULL,
+                                                            err, sizeof err);
+            assert (result ? len == strlen (result) : strchr (err, ':') != NULL);
+            free (result);
+            result = aigw_messages_response_from_openai (damaged, request_len, NULL, &len, err,
+                                                         sizeof err);
+            free (result);
+        }
+    free (damaged);
+
+    if (verbose)
+        printf ("messages: ok\n");
 }
