@@ -34,6 +34,7 @@ AIGW_SELFTEST (health)
 AIGW_SELFTEST (catalog)
 AIGW_SELFTEST (anthropic_adapter)
 AIGW_SELFTEST (bedrock_adapter)
+AIGW_SELFTEST (messages)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -60,6 +61,7 @@ main (int argc, char **argv)
         {"health", aigw_health_test},
         {"anthropic_adapter", aigw_anthropic_adapter_test},
         {"bedrock_adapter", aigw_bedrock_adapter_test},
+        {"health", aigw_health_test},       {"messages", aigw_messages_test},
     };
     const char *only = NULL;
     bool verbose = false;
