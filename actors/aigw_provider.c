@@ -791,7 +791,6 @@ s_attempt_next (s_request_t *r)
             r->round_attempts = r->attempts;
             r->chain_at = 0;
             r->tried_count = 0;
-            r->retry_after_s = -1;
             r->wake_at = now + delay;
             self->waiting++;
             return;

@@ -7,16 +7,21 @@ import {
   assert, assertError, describe, freePort, it, nonce, readSSE, sleep, startGateway,
   startMock, before, after,
 } from './lib.mjs';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 const COOLDOWN_MS = 1500;
 
 describe('router: fallback, breakers, retries, timeouts', () => {
-  let gw, good, slow, deadPort;
+  let gw, good, silent, deadPort;
+  const held = new Set();
 
   before(async () => {
     good = await startMock({ name: 'good' });
-    slow = await startMock({ name: 'slow', latencyMs: 4000 });
+    // An upstream that accepts connections and never answers.
+    silent = net.createServer((sock) => { held.add(sock); sock.on('close', () => held.delete(sock)); });
+    await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const slow = { baseURL: `http://127.0.0.1:${silent.address().port}/v1`, apiKey: 'sk-silent' };
     deadPort = await freePort();
     const dead = `http://127.0.0.1:${deadPort}/v1`;
     const dep = (id, mock, extra = {}) => ({
@@ -39,11 +44,12 @@ describe('router: fallback, breakers, retries, timeouts', () => {
           // A model whose only deployment is down falls back to another model.
           { name: 'primary', fallbacks: ['backup'], deployments: [dep('primary-dead', null)] },
           { name: 'backup', deployments: [dep('backup-good', good)] },
-          // The slow upstream misses the first-token timeout; the good one answers.
+          // The silent upstream misses the first-token timeout; the good one answers.
           { name: 'hasty', deployments: [dep('hasty-slow', slow), dep('hasty-good', good, { priority: 1 })] },
           // One deployment, for the breaker and Retry-After.
           { name: 'fragile', deployments: [dep('fragile-1', good)] },
           { name: 'single', deployments: [dep('single-1', good)] },
+          { name: 'streamer', deployments: [dep('streamer-1', good)] },
         ],
       },
     });
@@ -52,7 +58,8 @@ describe('router: fallback, breakers, retries, timeouts', () => {
   after(async () => {
     await gw?.stop();
     await good?.stop();
-    await slow?.stop();
+    for (const sock of held) sock.destroy();
+    silent?.close();
   });
 
   const chat = (model, content, opts = {}) => gw.chat(`${content} ${nonce()}`, { model, ...opts });
@@ -103,7 +110,7 @@ describe('router: fallback, breakers, retries, timeouts', () => {
     const ms = performance.now() - t0;
     assert.equal(res.status, 200, res.text);
     assert.equal(res.headers.get('x-aigw-provider'), 'hasty-good');
-    assert.ok(ms < 3500, `took ${ms.toFixed(0)} ms: the slow upstream was waited out`);
+    assert.ok(ms < 3500, `took ${ms.toFixed(0)} ms: the silent upstream was waited out`);
   });
 
   it('honours Retry-After between attempts, within the deadline', async () => {
@@ -120,8 +127,13 @@ describe('router: fallback, breakers, retries, timeouts', () => {
   });
 
   it('opens the breaker, reports it, and closes it after recovery', async () => {
-    for (let i = 0; i < 2; i++) {
+    // Retries inside one request count towards the breaker too: the first
+    // failing request may already open it.
+    const first = await chat('fragile', 'mock:status=500');
+    assertError(first, { status: 502, type: 'upstream_error', code: 'upstream_error' });
+    for (let i = 0; i < 3; i++) {
       const r = await chat('fragile', 'mock:status=500');
+      if (r.status === 503) break;
       assert.equal(r.status, 502, r.text);
     }
     const refused = await chat('fragile', 'hello');
@@ -156,7 +168,7 @@ describe('router: fallback, breakers, retries, timeouts', () => {
 
   it('ends a stream that dies mid-way with an error event, not a hang', async () => {
     const s = await gw.chatStream(`story ${nonce()} mock:chunks=20 mock:die_after=3`, {
-      model: 'single', timeoutMs: 15000 });
+      model: 'streamer', timeoutMs: 15000 });
     assert.equal(s.status, 200, s.text);
     assert.ok(s.contents.length >= 1 && s.contents.length < 20, `${s.contents.length} chunks`);
     const last = s.events[s.events.length - 1];
