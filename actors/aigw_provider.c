@@ -16,8 +16,10 @@
     Anthropic deployment, where it passes through untouched. */
 #include "aigw_provider.h"
 #include "aigw_catalog.h"
+#include "aigw_dbwatch.h"
 #include "aigw_log.h"
 #include "aigw_messages.h"
+#include "aigw_models.h"
 #include "aigw_openai.h"
 
 #include <curl/curl.h>
@@ -122,6 +124,7 @@ struct _self_t {
     const aigw_config_t *config; //  settings (shared, read-only)
     aigw_worker_t *worker;      //  our broker connection
     aigw_catalog_t *catalog;    //  models and deployments
+    aigw_dbwatch_t *dbwatch;    //  the database's models, kept fresh; NULL without a database
     s_shard_t shards[AIGW_PROVIDER_SHARDS]; //  curl multi handles
     uint32_t next_shard;        //  where the next transfer goes
     int epfd;                   //  epoll set of every shard's sockets
@@ -1052,6 +1055,41 @@ s_self_report (self_t *self, int64_t now)
 }
 
 //  --------------------------------------------------------------------------
+//  Models from the database
+
+//  Rebuild the catalog from the config and a snapshot of the database's
+//  models (one JSON document per row). A model that fails its checks is
+//  skipped and named in the log; the others serve.
+static void
+s_self_load_models (self_t *self, PGresult *res)
+{
+    int rows = PQntuples (res);
+    aigw_config_model_t *models = calloc ((size_t) rows + 1, sizeof *models);
+    if (!models)
+        return;
+    size_t count = 0;
+    for (int i = 0; i < rows; i++) {
+        json_t *doc = json_loads (PQgetvalue (res, i, 0), 0, NULL);
+        char param[128] = "", err[256] = "";
+        if (aigw_models_from_json (doc, &models[count], param, sizeof param, err, sizeof err)
+            == 0)
+            count++;
+        else
+            aigw_warn ("provider: database model skipped: %s: %s", param, err);
+        json_decref (doc);
+    }
+    char err[256] = "";
+    int skipped = aigw_catalog_load (self->catalog, models, count, "database", err, sizeof err);
+    if (skipped > 0)
+        aigw_warn ("provider: %d model(s) skipped: %s", skipped, err);
+    else if (skipped == 0)
+        aigw_debug ("provider: %zu database model(s) loaded", count);
+    for (size_t i = 0; i < count; i++)
+        aigw_models_reset (&models[i]);
+    free (models);
+}
+
+//  --------------------------------------------------------------------------
 //  The actor
 
 static void
@@ -1069,6 +1107,7 @@ s_self_destroy (self_t **self_p)
             curl_multi_cleanup (self->shards[i].multi);
     if (self->epfd >= 0)
         close (self->epfd);
+    aigw_dbwatch_destroy (&self->dbwatch);
     aigw_catalog_destroy (&self->catalog);
     aigw_worker_destroy (&self->worker);
     free (self);
@@ -1125,6 +1164,13 @@ s_self_new (aigw_stage_args_t *args)
         curl_multi_setopt (shard->multi, CURLMOPT_MAXCONNECTS, per_shard);
         curl_multi_setopt (shard->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     }
+    const char *url = self->config->database_url;
+    if (url && *url
+        && !(self->dbwatch = aigw_dbwatch_new (url, AIGW_MODELS_CHANNEL, AIGW_MODELS_SQL,
+                                               self->config->db_statement_timeout_ms))) {
+        s_self_destroy (&self);
+        return NULL;
+    }
     self->worker = aigw_worker_new (args->endpoint, "provider", self->config->worker_credit,
                                     false, self->config->heartbeat_ms, self->config->liveness);
     if (!self->worker)
@@ -1147,6 +1193,9 @@ s_self_timeout (self_t *self, int timeout, int64_t now)
     for (s_request_t *r = self->waiting ? self->requests.head : NULL; r; r = r->next)
         if (r->wake_at && r->wake_at < next)
             next = r->wake_at;
+    int db = self->dbwatch ? aigw_dbwatch_timeout (self->dbwatch, now) : -1;
+    if (db >= 0 && now + db < next)
+        next = now + db;
     return next <= now ? 0 : (int) (next - now);
 }
 
@@ -1167,12 +1216,24 @@ aigw_provider_actor (zsock_t *pipe, void *args)
     while (true) {
         int timeout = aigw_worker_tick (self->worker);
         timeout = s_self_timeout (self, timeout, aigw_now_ms ());
+        int db_fd = self->dbwatch ? aigw_dbwatch_fd (self->dbwatch) : -1;
         zmq_pollitem_t items[] = {
             {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
             {zsock_resolve (aigw_worker_sock (self->worker)), 0, ZMQ_POLLIN, 0},
-            {NULL, self->epfd, ZMQ_POLLIN, 0}};
-        if (zmq_poll (items, 3, timeout) == -1)
+            {NULL, self->epfd, ZMQ_POLLIN, 0},
+            {NULL, db_fd, db_fd >= 0 ? aigw_dbwatch_events (self->dbwatch) : 0, 0}};
+        if (zmq_poll (items, db_fd >= 0 ? 4 : 3, timeout) == -1)
             break;
+        if (self->dbwatch) {
+            int wait = aigw_dbwatch_timeout (self->dbwatch, aigw_now_ms ());
+            if ((db_fd >= 0 && items[3].revents) || wait == 0) {
+                PGresult *res = aigw_dbwatch_process (self->dbwatch, aigw_now_ms ());
+                if (res) {
+                    s_self_load_models (self, res);
+                    PQclear (res);
+                }
+            }
+        }
         if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
             break;
         if (items[2].revents & ZMQ_POLLIN)
