@@ -1068,6 +1068,19 @@ s_stream_text (aigw_messages_stream_t *self, const char *text, size_t len, char 
     return s_block_delta (self, "text_delta", "text", text, len, out, out_len);
 }
 
+//  An id for a tool call the server sent without one: "toolu_", the
+//  message id's suffix and the block index, so that the same input always
+//  gives the same events. A new string the caller owns, or NULL.
+static char *
+s_stream_tool_id (aigw_messages_stream_t *self)
+{
+    const char *suffix = strncmp (self->id, "msg_", 4) == 0 ? self->id + 4 : self->id;
+    char *id = NULL;
+    if (asprintf (&id, "toolu_%s_%d", suffix, self->next_block) < 0)
+        return NULL;
+    return id;
+}
+
 //  Stream one OpenAI tool_calls delta CALL. The first delta of an index
 //  opens a tool_use block (it must name the function); later ones add
 //  input_json_delta events. A delta for a call whose block has closed is
@@ -1122,7 +1135,7 @@ s_stream_tool (aigw_messages_stream_t *self, json_t *call, char **out, size_t *o
             *why = "the first delta of a tool call has no function name";
             return -1;
         }
-        char *block_id = id ? strdup (id) : s_new_id ("toolu_");
+        char *block_id = id ? strdup (id) : s_stream_tool_id (self);
         json_t *block = block_id ? json_pack ("{s:s, s:s, s:s, s:{}}", "type", "tool_use", "id",
                                               block_id, "name", name, "input")
                                  : NULL;
@@ -2290,6 +2303,18 @@ aigw_messages_test (bool verbose)
     usage = json_object_get (event, "usage");
     assert (!json_object_get (usage, "input_tokens")
             && json_integer_value (json_object_get (usage, "output_tokens")) == 0);
+    json_decref (events);
+    free (sse);
+
+    //  A tool call without an id (some servers) gets one made from the
+    //  message id, the same on every run.
+    sse = s_test_stream ("data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":"
+                         "{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n",
+                         "m", "msg_7", &rc, &done);
+    assert (rc == 0 && !done);
+    events = s_test_events (sse);
+    block = json_object_get (json_array_get (events, 1), "content_block");
+    assert (s_is (block, "id", "toolu_7_0") && s_is (block, "name", "f"));
     json_decref (events);
     free (sse);
 
