@@ -1856,7 +1856,8 @@ aigw_messages_test (bool verbose)
     for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
         char extra[128];
         snprintf (extra, sizeof extra,
-                  "\"tools\":[{\"name\":\"f\",\"input_schema\":{}}],\"tool_choice\":{\"type\":\"%s\"}",
+                  "\"tools\":[{\"name\":\"f\",\"input_schema\":{}}],"
+                  "\"tool_choice\":{\"type\":\"%s\"}",
                   choices[i].anthropic);
         request = s_test_request (s_test_with (body, sizeof body, NULL, extra), false);
         assert (s_is (request, "tool_choice", choices[i].openai));
@@ -1864,7 +1865,8 @@ aigw_messages_test (bool verbose)
         json_decref (request);
     }
     request = s_test_request (
-        s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"any\"},\"stream\":false"),
+        s_test_with (body, sizeof body, NULL,
+                     "\"tool_choice\":{\"type\":\"any\"},\"stream\":false"),
         false);
     assert (!json_object_get (request, "tool_choice") && !json_object_get (request, "tools"));
     json_decref (request);
@@ -1981,7 +1983,8 @@ aigw_messages_test (bool verbose)
     s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tools\":{}"), "tools");
     s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tools\":[{}]"), "tools[0].name");
     s_test_bad_request (s_test_with (body, sizeof body, NULL,
-                                     "\"tools\":[{\"name\":\"f\"},{\"name\":\"g\",\"input_schema\":1}]"),
+                                     "\"tools\":[{\"name\":\"f\"},{\"name\":\"g\","
+                                     "\"input_schema\":1}]"),
                         "tools[1].input_schema");
     s_test_bad_request (
         s_test_with (body, sizeof body, NULL,
@@ -1989,9 +1992,11 @@ aigw_messages_test (bool verbose)
         "tools[0].type");
     s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tool_choice\":\"auto\""),
                         "tool_choice");
-    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"maybe\"}"),
+    s_test_bad_request (s_test_with (body, sizeof body, NULL,
+                                     "\"tool_choice\":{\"type\":\"maybe\"}"),
                         "tool_choice.type");
-    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"tool\"}"),
+    s_test_bad_request (s_test_with (body, sizeof body, NULL,
+                                     "\"tool_choice\":{\"type\":\"tool\"}"),
                         "tool_choice.name");
     char deep[AIGW_MESSAGES_JSON_DEPTH_MAX * 2 + 64];
     int at = snprintf (deep, sizeof deep, "{\"model\":\"m\",\"x\":");
@@ -2121,7 +2126,8 @@ aigw_messages_test (bool verbose)
         "\"function\":{\"name\":\"f\",\"arguments\":\"{not json\"}},{\"id\":\"c2\","
         "\"function\":{\"name\":\"g\",\"arguments\":\"[1]\"}}]}}]}",
         "m");
-    assert (strncmp (s_str (response, "id"), "msg_", 4) == 0 && strlen (s_str (response, "id")) > 4);
+    assert (strncmp (s_str (response, "id"), "msg_", 4) == 0
+            && strlen (s_str (response, "id")) > 4);
     content = json_object_get (response, "content");
     assert (json_array_size (content) == 3 && s_is (json_array_get (content, 0), "text", "ok"));
     block = json_array_get (content, 1);
@@ -2377,7 +2383,8 @@ aigw_messages_test (bool verbose)
     events = s_test_events (out);
     assert (json_array_size (events) == 1);
     error = json_object_get (json_array_get (events, 0), "error");
-    assert (s_is (error, "type", "overloaded_error") && s_is (error, "message", "upstream went away"));
+    assert (s_is (error, "type", "overloaded_error")
+            && s_is (error, "message", "upstream went away"));
     json_decref (events);
     free (out);
     aigw_messages_stream_destroy (&stream);
