@@ -337,8 +337,9 @@ s_tool_result (json_t *block, const char *path, json_t *messages, json_t *parts,
                        path);
     if (rc == 0 && !text)
         text = strdup ("");
-    json_t *message = rc == 0 && text ? json_pack ("{s:s, s:s, s:s}", "role", "tool",
-                                                   "tool_call_id", id, "content", text)
+    json_t *message = rc == 0 && text ? json_pack ("{s:s, s:s, s:s%}", "role", "tool",
+                                                   "tool_call_id", id, "content", text,
+                                                   text_len)
                                       : NULL;
     free (text);
     if (rc == 0 && !message)
