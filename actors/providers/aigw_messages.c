@@ -337,8 +337,9 @@ s_tool_result (json_t *block, const char *path, json_t *messages, json_t *parts,
                        path);
     if (rc == 0 && !text)
         text = strdup ("");
-    json_t *message = rc == 0 && text ? json_pack ("{s:s, s:s, s:s}", "role", "tool",
-                                                   "tool_call_id", id, "content", text)
+    json_t *message = rc == 0 && text ? json_pack ("{s:s, s:s, s:s%}", "role", "tool",
+                                                   "tool_call_id", id, "content", text,
+                                                   text_len)
                                       : NULL;
     free (text);
     if (rc == 0 && !message)
@@ -1068,6 +1069,19 @@ s_stream_text (aigw_messages_stream_t *self, const char *text, size_t len, char 
     return s_block_delta (self, "text_delta", "text", text, len, out, out_len);
 }
 
+//  An id for a tool call the server sent without one: "toolu_", the
+//  message id's suffix and the block index, so that the same input always
+//  gives the same events. A new string the caller owns, or NULL.
+static char *
+s_stream_tool_id (aigw_messages_stream_t *self)
+{
+    const char *suffix = strncmp (self->id, "msg_", 4) == 0 ? self->id + 4 : self->id;
+    char *id = NULL;
+    if (asprintf (&id, "toolu_%s_%d", suffix, self->next_block) < 0)
+        return NULL;
+    return id;
+}
+
 //  Stream one OpenAI tool_calls delta CALL. The first delta of an index
 //  opens a tool_use block (it must name the function); later ones add
 //  input_json_delta events. A delta for a call whose block has closed is
@@ -1122,7 +1136,7 @@ s_stream_tool (aigw_messages_stream_t *self, json_t *call, char **out, size_t *o
             *why = "the first delta of a tool call has no function name";
             return -1;
         }
-        char *block_id = id ? strdup (id) : s_new_id ("toolu_");
+        char *block_id = id ? strdup (id) : s_stream_tool_id (self);
         json_t *block = block_id ? json_pack ("{s:s, s:s, s:s, s:{}}", "type", "tool_use", "id",
                                               block_id, "name", name, "input")
                                  : NULL;
@@ -1843,7 +1857,8 @@ aigw_messages_test (bool verbose)
     for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
         char extra[128];
         snprintf (extra, sizeof extra,
-                  "\"tools\":[{\"name\":\"f\",\"input_schema\":{}}],\"tool_choice\":{\"type\":\"%s\"}",
+                  "\"tools\":[{\"name\":\"f\",\"input_schema\":{}}],"
+                  "\"tool_choice\":{\"type\":\"%s\"}",
                   choices[i].anthropic);
         request = s_test_request (s_test_with (body, sizeof body, NULL, extra), false);
         assert (s_is (request, "tool_choice", choices[i].openai));
@@ -1851,7 +1866,8 @@ aigw_messages_test (bool verbose)
         json_decref (request);
     }
     request = s_test_request (
-        s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"any\"},\"stream\":false"),
+        s_test_with (body, sizeof body, NULL,
+                     "\"tool_choice\":{\"type\":\"any\"},\"stream\":false"),
         false);
     assert (!json_object_get (request, "tool_choice") && !json_object_get (request, "tools"));
     json_decref (request);
@@ -1968,7 +1984,8 @@ aigw_messages_test (bool verbose)
     s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tools\":{}"), "tools");
     s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tools\":[{}]"), "tools[0].name");
     s_test_bad_request (s_test_with (body, sizeof body, NULL,
-                                     "\"tools\":[{\"name\":\"f\"},{\"name\":\"g\",\"input_schema\":1}]"),
+                                     "\"tools\":[{\"name\":\"f\"},{\"name\":\"g\","
+                                     "\"input_schema\":1}]"),
                         "tools[1].input_schema");
     s_test_bad_request (
         s_test_with (body, sizeof body, NULL,
@@ -1976,9 +1993,11 @@ aigw_messages_test (bool verbose)
         "tools[0].type");
     s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tool_choice\":\"auto\""),
                         "tool_choice");
-    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"maybe\"}"),
+    s_test_bad_request (s_test_with (body, sizeof body, NULL,
+                                     "\"tool_choice\":{\"type\":\"maybe\"}"),
                         "tool_choice.type");
-    s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"tool\"}"),
+    s_test_bad_request (s_test_with (body, sizeof body, NULL,
+                                     "\"tool_choice\":{\"type\":\"tool\"}"),
                         "tool_choice.name");
     char deep[AIGW_MESSAGES_JSON_DEPTH_MAX * 2 + 64];
     int at = snprintf (deep, sizeof deep, "{\"model\":\"m\",\"x\":");
@@ -2108,7 +2127,8 @@ aigw_messages_test (bool verbose)
         "\"function\":{\"name\":\"f\",\"arguments\":\"{not json\"}},{\"id\":\"c2\","
         "\"function\":{\"name\":\"g\",\"arguments\":\"[1]\"}}]}}]}",
         "m");
-    assert (strncmp (s_str (response, "id"), "msg_", 4) == 0 && strlen (s_str (response, "id")) > 4);
+    assert (strncmp (s_str (response, "id"), "msg_", 4) == 0
+            && strlen (s_str (response, "id")) > 4);
     content = json_object_get (response, "content");
     assert (json_array_size (content) == 3 && s_is (json_array_get (content, 0), "text", "ok"));
     block = json_array_get (content, 1);
@@ -2293,6 +2313,18 @@ aigw_messages_test (bool verbose)
     json_decref (events);
     free (sse);
 
+    //  A tool call without an id (some servers) gets one made from the
+    //  message id, the same on every run.
+    sse = s_test_stream ("data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":"
+                         "{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n",
+                         "m", "msg_7", &rc, &done);
+    assert (rc == 0 && !done);
+    events = s_test_events (sse);
+    block = json_object_get (json_array_get (events, 1), "content_block");
+    assert (s_is (block, "id", "toolu_7_0") && s_is (block, "name", "f"));
+    json_decref (events);
+    free (sse);
+
     //  Malformed streams fail with an Anthropic error event appended.
     static const char *malformed[] = {
         "data: nope\n\n",
@@ -2352,7 +2384,8 @@ aigw_messages_test (bool verbose)
     events = s_test_events (out);
     assert (json_array_size (events) == 1);
     error = json_object_get (json_array_get (events, 0), "error");
-    assert (s_is (error, "type", "overloaded_error") && s_is (error, "message", "upstream went away"));
+    assert (s_is (error, "type", "overloaded_error")
+            && s_is (error, "message", "upstream went away"));
     json_decref (events);
     free (out);
     aigw_messages_stream_destroy (&stream);

@@ -14,13 +14,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+//  The limits below may be overridden at build time (-D).
 //  Deepest JSON nesting accepted in a request, a response or a chunk.
+#ifndef AIGW_MESSAGES_JSON_DEPTH_MAX
 #define AIGW_MESSAGES_JSON_DEPTH_MAX 64
+#endif
 //  Largest partial SSE event the stream translator holds; past it, feed
 //  fails (the upstream is not sending events).
+#ifndef AIGW_MESSAGES_STREAM_PENDING_MAX
 #define AIGW_MESSAGES_STREAM_PENDING_MAX (16u * 1024 * 1024)
+#endif
 //  Highest OpenAI tool_calls index (exclusive) one streamed answer may use.
+#ifndef AIGW_MESSAGES_STREAM_TOOLS_MAX
 #define AIGW_MESSAGES_STREAM_TOOLS_MAX 256
+#endif
 
 typedef struct _aigw_messages_stream_t aigw_messages_stream_t;
 
