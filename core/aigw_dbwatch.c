@@ -396,6 +396,8 @@ s_io_step (aigw_dbwatch_t *self, int64_t now)
 //  --------------------------------------------------------------------------
 //  Public API
 
+//  Create a watcher; NULL on bad arguments or out of memory. Does not
+//  connect yet. Caller owns the result.
 aigw_dbwatch_t *
 aigw_dbwatch_new (const char *conninfo, const char *channel, const char *sql,
                   int64_t timeout_ms)
@@ -420,6 +422,7 @@ aigw_dbwatch_new (const char *conninfo, const char *channel, const char *sql,
     return self;
 }
 
+//  Close, wipe the conninfo, free; safe on NULL and twice.
 void
 aigw_dbwatch_destroy (aigw_dbwatch_t **self_p)
 {
@@ -436,6 +439,7 @@ aigw_dbwatch_destroy (aigw_dbwatch_t **self_p)
     *self_p = NULL;
 }
 
+//  The socket to poll now, -1 while waiting to reconnect.
 int
 aigw_dbwatch_fd (aigw_dbwatch_t *self)
 {
@@ -443,6 +447,7 @@ aigw_dbwatch_fd (aigw_dbwatch_t *self)
     return self->conn ? PQsocket (self->conn) : -1;
 }
 
+//  ZMQ_POLLIN and/or ZMQ_POLLOUT wanted now; 0 without a socket.
 short
 aigw_dbwatch_events (aigw_dbwatch_t *self)
 {
@@ -457,6 +462,7 @@ aigw_dbwatch_events (aigw_dbwatch_t *self)
     }
 }
 
+//  Ms from NOW until process is due regardless of the socket; -1 = none.
 int
 aigw_dbwatch_timeout (aigw_dbwatch_t *self, int64_t now)
 {
@@ -475,6 +481,7 @@ aigw_dbwatch_timeout (aigw_dbwatch_t *self, int64_t now)
     return at - now > INT_MAX ? INT_MAX : (int) (at - now);
 }
 
+//  Make progress; a new snapshot the caller owns (PQclear), or NULL.
 PGresult *
 aigw_dbwatch_process (aigw_dbwatch_t *self, int64_t now)
 {
@@ -491,6 +498,7 @@ aigw_dbwatch_process (aigw_dbwatch_t *self, int64_t now)
     return s_io_step (self, now);
 }
 
+//  True while connected (listening, querying or idle).
 bool
 aigw_dbwatch_connected (aigw_dbwatch_t *self)
 {
@@ -498,6 +506,7 @@ aigw_dbwatch_connected (aigw_dbwatch_t *self)
     return self->state != S_WAITING && self->state != S_CONNECTING;
 }
 
+//  Snapshots returned so far.
 uint64_t
 aigw_dbwatch_snapshots (aigw_dbwatch_t *self)
 {
