@@ -149,8 +149,10 @@ typedef struct _s_setting_t {
 typedef struct {
     size_t model[AIGW_CONFIG_MAX_MODELS]; //  each models[] entry
     bool short_form[AIGW_CONFIG_MAX_MODELS]; //  entry used provider/upstream_model
-    size_t deployment[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_DEPLOYMENTS]; //  each deployments[] entry
-    size_t deployment_id[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_DEPLOYMENTS]; //  its id, 0 if defaulted
+    //  each deployments[] entry
+    size_t deployment[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_DEPLOYMENTS];
+    //  each deployments[] entry's id, 0 if defaulted
+    size_t deployment_id[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_DEPLOYMENTS];
     size_t fallback[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_FALLBACKS]; //  each fallbacks[] entry
 } s_lines_t;
 
@@ -2229,7 +2231,8 @@ s_test_deployments (bool verbose)
     assert (config->models[0].deployments[0].price_out == 1e6);
     aigw_config_destroy (&config);
     s_test_error (verbose,
-                  "models:\n  - name: m\n    deployments:\n      - {provider: openai, weight: -1}\n",
+                  "models:\n  - name: m\n    deployments:\n"
+                  "      - {provider: openai, weight: -1}\n",
                   "4: models[0].deployments[0].weight: expected an integer from 0 to 1000000");
     s_test_error (verbose,
                   "models:\n  - name: m\n    deployments:\n      - {provider: openai, "
@@ -2266,7 +2269,8 @@ s_test_deployments (bool verbose)
               "models:\n  - name: m\n    deployments:\n      - provider: openai\n"
               "        id: %s\n",
               long_id);
-    s_test_error (verbose, text, "5: models[0].deployments[0].id: deployment id longer than 127 bytes");
+    s_test_error (verbose, text,
+                  "5: models[0].deployments[0].id: deployment id longer than 127 bytes");
     long_id[AIGW_CONFIG_ID_MAX] = 0;
     snprintf (text, S_TEST_TEXT_MAX,
               "models:\n  - name: m\n    deployments:\n      - provider: openai\n"
@@ -2300,7 +2304,8 @@ s_test_deployments (bool verbose)
     for (int i = 0; i < AIGW_CONFIG_MAX_FALLBACKS; i++)
         used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used, "      - f%d\n", i);
     size_t models_at = used;
-    used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used, "  - {name: f0, provider: openai, "
+    used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
+                               "  - {name: f0, provider: openai, "
                                "fallbacks: [f1, f2, f3, f4, f5, f6, f7]}\n");
     for (int i = 1; i < AIGW_CONFIG_MAX_FALLBACKS; i++)
         used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
@@ -2320,9 +2325,10 @@ s_test_deployments (bool verbose)
 
     //  Secrets of the new settings never reach an error message.
     const char *leaks[] = {
-        "models:\n  - name: m\n    deployments:\n      - {provider: openai, api_key: sk-leak-1, "
-        "base_url: sk-leak-2}\n",
-        "models:\n  - name: m\n    deployments:\n      - {provider: openai, api_key: [sk-leak-3]}\n",
+        "models:\n  - name: m\n    deployments:\n"
+        "      - {provider: openai, api_key: sk-leak-1, base_url: sk-leak-2}\n",
+        "models:\n  - name: m\n    deployments:\n"
+        "      - {provider: openai, api_key: [sk-leak-3]}\n",
         "models:\n  - name: m\n    deployments:\n      - {provider: sk-leak-4}\n",
         "providers:\n  bedrock:\n    secret_access_key: sk-leak-5\n    region: sk-leak-6!\n",
         "providers:\n  azure:\n    api_key: sk-leak-7\n    base_url: sk-leak-8\n",

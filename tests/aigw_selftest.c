@@ -35,6 +35,7 @@ AIGW_SELFTEST (catalog)
 AIGW_SELFTEST (anthropic_adapter)
 AIGW_SELFTEST (bedrock_adapter)
 AIGW_SELFTEST (messages)
+AIGW_SELFTEST (dbwatch)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -62,6 +63,7 @@ main (int argc, char **argv)
         {"anthropic_adapter", aigw_anthropic_adapter_test},
         {"bedrock_adapter", aigw_bedrock_adapter_test},
         {"health", aigw_health_test},       {"messages", aigw_messages_test},
+        {"health", aigw_health_test},       {"dbwatch", aigw_dbwatch_test},
     };
     const char *only = NULL;
     bool verbose = false;
