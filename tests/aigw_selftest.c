@@ -30,6 +30,7 @@ AIGW_SELFTEST (bedrock)
 AIGW_SELFTEST (adapter)
 AIGW_SELFTEST (azure)
 AIGW_SELFTEST (health)
+AIGW_SELFTEST (models)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -51,7 +52,7 @@ main (int argc, char **argv)
         {"anthropic", aigw_anthropic_test},
         {"bedrock", aigw_bedrock_test},
         {"adapter", aigw_adapter_test},     {"azure", aigw_azure_test},
-        {"health", aigw_health_test},
+        {"health", aigw_health_test},       {"models", aigw_models_test},
     };
     const char *only = NULL;
     bool verbose = false;
