@@ -5,13 +5,22 @@
 #include "aigw_admin_db.h"
 #include "aigw_admin_input.h"
 #include "aigw_keys.h"
+#include "aigw_health.h"
 #include "aigw_log.h"
+#include "aigw_models.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-//  Longest path segment taken as an id; longer ones match nothing.
-#define S_ID_MAX 64
+//  Longest path segment taken as an id; longer ones match nothing. Room
+//  for "config:" and a model name of AIGW_MODELS_NAME_MAX 4-byte characters.
+#define S_ID_MAX 600
+//  Longest admin path; longer ones answer 404.
+#define S_PATH_MAX 1024
+//  The id of a config file's model: this prefix and its name.
+#define S_CONFIG_ID_PREFIX "config:"
+//  GET router/health waits this long for the broker at most.
+#define S_HEALTH_WAIT_MS 2000
 
 //  ---------------------------------------------------------------------
 //  Statements. Table and column names are constants; every value is a
@@ -213,6 +222,137 @@ static const char s_sql_audit_list[]
       " AND ($6::bigint IS NULL OR a.id < $6::bigint)"
       " ORDER BY a.id DESC LIMIT $7::integer";
 
+//  A deployment row (alias d) as the API shows it: never its api_key.
+#define S_DEPLOYMENT_JSON                                                        \
+    "json_build_object ('id', d.id, 'provider', d.provider, 'model', d.upstream_model," \
+    " 'base_url', d.base_url, 'api_key_env', d.api_key_env,"                       \
+    " 'api_key_set', d.api_key IS NOT NULL, 'api_version', d.api_version,"         \
+    " 'region', d.region, 'weight', d.weight, 'priority', d.priority,"             \
+    " 'rpm', COALESCE (d.rpm, 0), 'tpm', COALESCE (d.tpm, 0),"                     \
+    " 'price_in', d.price_in, 'price_out', d.price_out)"
+
+//  A model row (alias m) as the API shows it (aigw_models_to_json's shape),
+//  its deployments read from DEPS (a table or a CTE).
+#define S_MODEL_JSON(deps)                                                       \
+    "json_build_object ('id', m.id, 'name', m.name, 'source', 'database',"        \
+    " 'strategy', m.strategy, 'fallbacks', m.fallbacks, 'deployments',"            \
+    " COALESCE ((SELECT json_agg (" S_DEPLOYMENT_JSON " ORDER BY d.position)"      \
+    " FROM " deps " d WHERE d.model_id = m.id), '[]'::json))"
+
+//  Model row ROW with its deployments from DEPS, for the audit log: every
+//  column but api_key, which becomes api_key_set.
+#define S_MODEL_AUDIT(row, deps)                                                 \
+    "(to_jsonb (" row ") || jsonb_build_object ('deployments', COALESCE ((SELECT"  \
+    " jsonb_agg ((to_jsonb (d) - 'api_key')"                                       \
+    " || jsonb_build_object ('api_key_set', d.api_key IS NOT NULL)"                \
+    " ORDER BY d.position) FROM " deps " d WHERE d.model_id = " row ".id),"        \
+    " '[]'::jsonb)))"
+
+//  The deployments of the input (alias i), in order: the element (d), its
+//  position and its id (gid, lowercase; NULL for a new one).
+#define S_INPUT_DEPLOYMENTS                                                      \
+    " given AS (SELECT e.d, (e.n - 1)::integer AS position, lower (e.d->>'id') AS gid" \
+    " FROM input i, jsonb_array_elements (CASE WHEN jsonb_typeof (i.v->'deployments')" \
+    " = 'array' THEN i.v->'deployments' ELSE '[]'::jsonb END)"                     \
+    " WITH ORDINALITY AS e (d, n)),"
+
+//  The fallbacks of the input (alias i), in order; none for null.
+#define S_INPUT_FALLBACKS                                                        \
+    "CASE WHEN jsonb_typeof (i.v->'fallbacks') = 'array' THEN ARRAY (SELECT f.e"   \
+    " FROM jsonb_array_elements_text (i.v->'fallbacks') WITH ORDINALITY AS f (e, n)" \
+    " ORDER BY f.n) ELSE '{}'::text[] END"
+
+//  The columns a deployment element (G.d) fills, after model_id and
+//  position; absent members take the schema's defaults.
+#define S_DEPLOYMENT_COLUMNS                                                     \
+    " provider, upstream_model, base_url, api_key_env, api_key, api_version,"      \
+    " region, weight, priority, rpm, tpm, price_in, price_out"
+#define S_DEPLOYMENT_VALUES(g)                                                   \
+    " " g "->>'provider', " g "->>'model', " g "->>'base_url', " g "->>'api_key_env'," \
+    " " g "->>'api_key', " g "->>'api_version', " g "->>'region',"                 \
+    " COALESCE ((" g "->>'weight')::integer, 1), COALESCE ((" g "->>'priority')::integer, 0)," \
+    " (" g "->>'rpm')::bigint, (" g "->>'tpm')::bigint,"                           \
+    " COALESCE ((" g "->>'price_in')::numeric, 0), COALESCE ((" g "->>'price_out')::numeric, 0)"
+
+//  $1 name, $2 cursor time, $3 cursor id, $4 limit
+static const char s_sql_model_list[]
+    = "SELECT " S_MODEL_JSON ("model_deployments") ", " S_TS_US ("m.created_at") ", m.id"
+      " FROM models m WHERE ($1::text IS NULL OR m.name = $1::text)"
+      " AND ($2::timestamptz IS NULL OR (m.created_at, m.id) > ($2::timestamptz, $3::uuid))"
+      " ORDER BY m.created_at, m.id LIMIT $4::integer";
+
+//  $1 id
+static const char s_sql_model_get[]
+    = "SELECT " S_MODEL_JSON ("model_deployments") " FROM models m WHERE m.id = $1::uuid";
+
+//  $1 input (checked by aigw_models_from_json, no ids), $2 actor type,
+//  $3 actor id
+static const char s_sql_model_create[]
+    = "WITH input AS (SELECT $1::jsonb AS v)," S_INPUT_DEPLOYMENTS
+      " changed AS (INSERT INTO models (name, strategy, fallbacks)"
+      " SELECT i.v->>'name', i.v->>'strategy', " S_INPUT_FALLBACKS " FROM input i"
+      " RETURNING *),"
+      " deps AS (INSERT INTO model_deployments (model_id, position," S_DEPLOYMENT_COLUMNS ")"
+      " SELECT c.id, g.position," S_DEPLOYMENT_VALUES ("g.d") " FROM changed c, given g"
+      " RETURNING *),"
+      " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.create', 'model',"
+      " c.id::text, NULL, " S_MODEL_AUDIT ("c", "deps") " FROM changed c)"
+      " SELECT " S_MODEL_JSON ("deps") " FROM changed m";
+
+//  $1 input (checked by aigw_models_check_patch), $2 id, $3 actor type,
+//  $4 actor id. Deployments given replace the list: one with the id of a
+//  deployment of this model keeps its row (and its api_key unless the
+//  member is given), the others are new, the rest go. Answers: found, the
+//  position of a deployment id not in this model (NULL: none), the model.
+static const char s_sql_model_update[]
+    = "WITH input AS (SELECT $1::jsonb AS v),"
+      " old AS (SELECT m.* FROM models m WHERE m.id = $2::uuid FOR UPDATE),"
+      " old_deps AS (SELECT d.* FROM model_deployments d JOIN old o ON d.model_id = o.id),"
+      S_INPUT_DEPLOYMENTS
+      " unknown AS (SELECT min (g.position) AS position FROM given g WHERE g.gid IS NOT NULL"
+      " AND NOT EXISTS (SELECT 1 FROM old_deps d WHERE d.id::text = g.gid)),"
+      " changed AS (UPDATE models m SET"
+      " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE m.name END,"
+      " strategy = CASE WHEN i.v ? 'strategy' THEN i.v->>'strategy' ELSE m.strategy END,"
+      " fallbacks = CASE WHEN i.v ? 'fallbacks' THEN " S_INPUT_FALLBACKS
+      " ELSE m.fallbacks END,"
+      " updated_at = now () FROM old o, input i, unknown u"
+      " WHERE m.id = o.id AND u.position IS NULL RETURNING m.*),"
+      " removed AS (DELETE FROM model_deployments d USING changed c, input i"
+      " WHERE d.model_id = c.id AND i.v ? 'deployments'"
+      " AND NOT EXISTS (SELECT 1 FROM given g WHERE g.gid = d.id::text) RETURNING d.id),"
+      " kept AS (UPDATE model_deployments d SET position = g.position,"
+      " provider = g.d->>'provider', upstream_model = g.d->>'model',"
+      " base_url = g.d->>'base_url', api_key_env = g.d->>'api_key_env',"
+      " api_key = CASE WHEN g.d ? 'api_key' THEN g.d->>'api_key' ELSE d.api_key END,"
+      " api_version = g.d->>'api_version', region = g.d->>'region',"
+      " weight = COALESCE ((g.d->>'weight')::integer, 1),"
+      " priority = COALESCE ((g.d->>'priority')::integer, 0),"
+      " rpm = (g.d->>'rpm')::bigint, tpm = (g.d->>'tpm')::bigint,"
+      " price_in = COALESCE ((g.d->>'price_in')::numeric, 0),"
+      " price_out = COALESCE ((g.d->>'price_out')::numeric, 0)"
+      " FROM changed c, given g WHERE d.model_id = c.id AND d.id::text = g.gid"
+      " RETURNING d.*),"
+      " added AS (INSERT INTO model_deployments (model_id, position," S_DEPLOYMENT_COLUMNS ")"
+      " SELECT c.id, g.position," S_DEPLOYMENT_VALUES ("g.d")
+      " FROM changed c, given g WHERE g.gid IS NULL RETURNING *),"
+      " deps AS (SELECT * FROM kept UNION ALL SELECT * FROM added"
+      " UNION ALL SELECT d.* FROM old_deps d, input i WHERE NOT (i.v ? 'deployments')),"
+      " audit AS (" S_AUDIT_INSERT "SELECT $3, $4, NULL, 'models.update', 'model',"
+      " c.id::text, " S_MODEL_AUDIT ("o", "old_deps") ", " S_MODEL_AUDIT ("c", "deps")
+      " FROM changed c JOIN old o ON o.id = c.id)"
+      " SELECT (SELECT count (*) FROM old), (SELECT position FROM unknown),"
+      " (SELECT " S_MODEL_JSON ("deps") " FROM changed m)";
+
+//  $1 id, $2 actor type, $3 actor id. Its deployments go by cascade.
+static const char s_sql_model_delete[]
+    = "WITH old AS (SELECT m.* FROM models m WHERE m.id = $1::uuid FOR UPDATE),"
+      " old_deps AS (SELECT d.* FROM model_deployments d JOIN old o ON d.model_id = o.id),"
+      " changed AS (DELETE FROM models m USING old o WHERE m.id = o.id RETURNING m.*),"
+      " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.delete', 'model',"
+      " c.id::text, " S_MODEL_AUDIT ("c", "old_deps") ", NULL FROM changed c)"
+      " SELECT " S_MODEL_JSON ("old_deps") " FROM changed m";
+
 static const char s_sql_roles[]
     = "SELECT json_build_object ('name', r.name, 'permissions', r.permissions,"
       " 'builtin', r.builtin, 'description', r.description) FROM roles r ORDER BY r.name";
@@ -225,6 +365,7 @@ typedef struct {
     const aigw_config_t *config; //  settings (shared, read-only)
     aigw_worker_t *worker;      //  our broker connection
     aigw_admin_db_t *db;        //  connection pool, NULL with no database
+    const char *endpoint;       //  broker endpoint (args, outlive the actor)
     int pool_size;              //  connections in db
 } self_t;
 
@@ -238,7 +379,9 @@ typedef enum {
     S_RENDER_KEY_CREATE,        //  tenant found, role found, granted, key
     S_RENDER_KEY_UPDATE,        //  found, role found, allowed, key
     S_RENDER_KEY_DELETE,        //  found, allowed, key
-    S_RENDER_KEY_ROTATE         //  found, allowed, revoked, key
+    S_RENDER_KEY_ROTATE,        //  found, allowed, revoked, key
+    S_RENDER_MODEL_LIST,        //  rows (object, cursor time, id); config models first
+    S_RENDER_MODEL_UPDATE       //  found, unknown deployment position, model
 } s_render_t;
 
 //  One admin request, from the broker job to the answer.
@@ -253,6 +396,8 @@ typedef struct {
     bool all;                   //  the principal sees every tenant
     const char *scope;          //  its tenant id (owned by env), NULL if none
     char *perms;                //  its permissions, comma-separated, clean
+    bool first_page;            //  models list: no cursor, so config models lead
+    char *filter;               //  models list: ?name=, NULL for none
     const char *actor_type;     //  audit: master, key or token
     const char *actor_id;       //  audit: key id
 } s_request_t;
@@ -274,6 +419,7 @@ s_request_destroy (s_request_t **self_p)
     aigw_envelope_destroy (&req->env);
     aigw_job_destroy (&req->job);
     free (req->perms);
+    free (req->filter);
     free (req);
     *self_p = NULL;
 }
@@ -328,7 +474,8 @@ s_request_unavailable (s_request_t **req_p, const char *message)
 static void
 s_request_json (s_request_t **req_p, int status, json_t *root)
 {
-    char *text = root ? json_dumps (root, JSON_COMPACT) : NULL;
+    //  15 digits: a numeric 0.15 from the database reads back as 0.15.
+    char *text = root ? json_dumps (root, JSON_COMPACT | JSON_REAL_PRECISION (15)) : NULL;
     json_decref (root);
     if (!text) {
         s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
@@ -385,12 +532,30 @@ s_count_cell (PGresult *res, int col)
     return strtol (PQgetvalue (res, 0, col), NULL, 10);
 }
 
-//  Answer an SQL error in RES the way a client can act on it.
+//  The field a schema CHECK named CONSTRAINT (may be NULL) guards, or NULL.
+static const char *
+s_constraint_param (const char *constraint)
+{
+    static const char *const map[][2] = {
+        {"models_name_check", "name"},
+        {"models_strategy_check", "strategy"},
+        {"models_fallbacks_check", "fallbacks"},
+        {"models_fallbacks_self_check", "fallbacks"},
+    };
+    for (size_t i = 0; constraint && i < sizeof map / sizeof map[0]; i++)
+        if (streq (constraint, map[i][0]))
+            return map[i][1];
+    return NULL;
+}
+
+//  Answer an SQL error in RES the way a client can act on it. Only the
+//  primary message is used: its DETAIL may quote a row, secrets and all.
 static void
 s_request_sql_error (s_request_t **req_p, PGresult *res)
 {
     const char *state = PQresultErrorField (res, PG_DIAG_SQLSTATE);
     const char *primary = PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *constraint = PQresultErrorField (res, PG_DIAG_CONSTRAINT_NAME);
     state = state ? state : "";
     char message[256];
     if (streq (state, "23505")) {
@@ -405,7 +570,8 @@ s_request_sql_error (s_request_t **req_p, PGresult *res)
         //  A value the checks above let through but the schema refuses.
         snprintf (message, sizeof message, "The database refused a value: %.200s.",
                   primary ? primary : "invalid value");
-        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", NULL, message);
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field",
+                        s_constraint_param (constraint), message);
     }
     else if (strncmp (state, "08", 2) == 0 || strncmp (state, "53", 2) == 0
              || strncmp (state, "57", 2) == 0 || strncmp (state, "40", 2) == 0) {
@@ -444,6 +610,48 @@ s_render_list (s_request_t **req_p, PGresult *res, bool cursors)
         }
     }
     s_request_json (req_p, 200, json_pack ("{s:o,s:o}", "data", data, "next_cursor", next));
+}
+
+//  The models list: on the first page, the config file's models (those
+//  named ?name= when given), then the page of database rows in RES.
+static void
+s_render_models (s_request_t **req_p, PGresult *res)
+{
+    s_request_t *req = *req_p;
+    const aigw_config_t *config = req->owner->config;
+    int rows = PQntuples (res);
+    json_t *data = json_array ();
+    for (int i = 0; req->first_page && data && i < config->model_count; i++) {
+        const aigw_config_model_t *model = &config->models[i];
+        if (!model->name || (req->filter && !streq (req->filter, model->name)))
+            continue;
+        char *id = malloc (strlen (S_CONFIG_ID_PREFIX) + strlen (model->name) + 1);
+        if (id)
+            strcat (strcpy (id, S_CONFIG_ID_PREFIX), model->name);
+        json_t *item = id ? aigw_models_to_json (model, id, "config") : NULL;
+        free (id);
+        if (!item || json_array_append_new (data, item)) {
+            json_decref (data);
+            data = NULL;
+        }
+    }
+    for (int row = 0; data && row < rows && row < req->limit; row++) {
+        json_t *item = s_json_cell (res, row, 0);
+        if (item)
+            json_array_append_new (data, item);
+    }
+    json_t *next = json_null ();
+    if (data && rows > req->limit && req->limit > 0) {
+        char *cursor = aigw_admin_cursor_encode (PQgetvalue (res, req->limit - 1, 1),
+                                                 PQgetvalue (res, req->limit - 1, 2));
+        if (cursor) {
+            json_decref (next);
+            next = json_string (cursor);
+            free (cursor);
+        }
+    }
+    s_request_json (req_p, 200,
+                    data ? json_pack ("{s:o,s:o}", "data", data, "next_cursor", next) : NULL);
 }
 
 //  The object in column COL of row 0, plus the new secret when there is one.
@@ -555,6 +763,22 @@ s_on_result (void *arg, PGresult *res, aigw_admin_db_status_t status)
                             "The key is revoked; create a new one instead.");
         else
             s_render_object (&req, res, 3, 200);
+        break;
+    case S_RENDER_MODEL_LIST:
+        s_render_models (&req, res);
+        break;
+    case S_RENDER_MODEL_UPDATE:
+        if (s_count_cell (res, 0) == 0)
+            s_request_not_found (&req);
+        else if (PQntuples (res) > 0 && !PQgetisnull (res, 0, 1)) {
+            char param[64];
+            snprintf (param, sizeof param, "deployments[%ld].id", s_count_cell (res, 1));
+            s_request_fail (&req, 400, "invalid_request_error", "invalid_field", param,
+                            "No deployment of this model has this id: leave 'id' out for "
+                            "a new deployment.");
+        }
+        else
+            s_render_object (&req, res, 2, 200);
         break;
     }
 }
@@ -1085,9 +1309,327 @@ s_roles_list (s_request_t **req_p, const char *id)
 }
 
 //  ---------------------------------------------------------------------
+//  Models: the config file's (read-only, id "config:NAME") and the
+//  database's (id a UUID). Checks are aigw_models'; the SQL holds the same.
+
+//  The member at JSON PATH ("deployments[1].base_url", "" = DOC) of DOC,
+//  or NULL when absent.
+static json_t *
+s_json_at (json_t *doc, const char *path)
+{
+    json_t *node = doc;
+    const char *p = path;
+    while (node && *p) {
+        size_t len = strcspn (p, ".[");
+        if (len > 0) {
+            char key[64];
+            if (len >= sizeof key)
+                return NULL;
+            memcpy (key, p, len);
+            key[len] = 0;
+            node = json_object_get (node, key);
+            p += len;
+        }
+        while (node && *p == '[') {
+            char *end;
+            long index = strtol (p + 1, &end, 10);
+            if (*end != ']' || index < 0)
+                return NULL;
+            node = json_array_get (node, (size_t) index);
+            p = end + 1;
+        }
+        if (*p == '.')
+            p++;
+    }
+    return node;
+}
+
+//  Answer 400 for a document aigw_models refused at PARAM with ERR:
+//  missing_field when nothing is there, invalid_field otherwise.
+static void
+s_models_refuse (s_request_t **req_p, json_t *doc, const char *param, const char *err)
+{
+    bool missing = *param && !s_json_at (doc, param);
+    s_request_fail (req_p, 400, "invalid_request_error", missing ? "missing_field" : "invalid_field",
+                    *param ? param : NULL, err);
+}
+
+//  Wipe the api_key strings of BODY's deployments, then free BODY.
+static void
+s_models_body_destroy (json_t *body)
+{
+    size_t index;
+    json_t *dep;
+    json_array_foreach (json_object_get (body, "deployments"), index, dep) {
+        json_t *key = json_object_get (dep, "api_key");
+        if (json_is_string (key))
+            OPENSSL_cleanse ((char *) json_string_value (key), json_string_length (key));
+    }
+    json_decref (body);
+}
+
+//  The request body as a JSON object (caller frees it with
+//  s_models_body_destroy), the raw bytes wiped: they may hold an upstream
+//  secret. NULL after answering 400.
+static json_t *
+s_models_body (s_request_t **req_p)
+{
+    aigw_admin_error_t err;
+    aigw_envelope_t *env = (*req_p)->env;
+    json_t *body = aigw_admin_input_body (env->body, env->body_len, &err);
+    if (env->body)
+        OPENSSL_cleanse (env->body, env->body_len);
+    if (!body)
+        s_request_refuse (req_p, &err);
+    return body;
+}
+
+//  The config file's model that ID ("config:NAME") names, or NULL.
+static const aigw_config_model_t *
+s_config_model (s_request_t *req, const char *id)
+{
+    size_t len = strlen (S_CONFIG_ID_PREFIX);
+    if (strncmp (id, S_CONFIG_ID_PREFIX, len) != 0)
+        return NULL;
+    return aigw_config_model (req->owner->config, id + len);
+}
+
+//  Answer 409 when NAME (may be NULL) is a config file's model. Returns -1
+//  after answering, else 0.
+static int
+s_models_name_free (s_request_t **req_p, const char *name)
+{
+    if (!name || !aigw_config_model ((*req_p)->owner->config, name))
+        return 0;
+    s_request_fail (req_p, 409, "conflict_error", "conflict", "name",
+                    "A model with this name is defined in the config file.");
+    return -1;
+}
+
+//  Answer 403 unless the principal acts for every tenant: models are
+//  shared by all. Returns -1 after answering, else 0.
+static int
+s_models_writer (s_request_t **req_p)
+{
+    if ((*req_p)->all)
+        return 0;
+    s_request_forbidden (req_p, "Only a principal of every tenant may change models.");
+    return -1;
+}
+
+//  Submit a write with BODY (taken and wiped) as the input parameter.
+static void
+s_models_submit (s_request_t **req_p, json_t *body, const char *sql, int nparams,
+                 const char **params)
+{
+    //  15 digits: a price written 0.15 is stored as 0.15.
+    char *input = json_dumps (body, JSON_COMPACT | JSON_REAL_PRECISION (15));
+    s_models_body_destroy (body);
+    if (!input) {
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
+        return;
+    }
+    params[0] = input;
+    s_request_submit (req_p, sql, nparams, params);
+    OPENSSL_cleanse (input, strlen (input));
+    free (input);
+}
+
+static void
+s_models_list (s_request_t **req_p, const char *id)
+{
+    static const char *const allowed[] = {"limit", "cursor", "name", NULL};
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, allowed))
+        return;
+    char time[AIGW_ADMIN_TIME_SIZE], cursor_id[AIGW_ADMIN_UUID_SIZE];
+    bool has_cursor;
+    const char *name = aigw_admin_query_get (&query, "name");
+    if (s_page (req_p, &query, time, cursor_id, &has_cursor, false) == 0) {
+        s_request_t *req = *req_p;
+        req->first_page = !has_cursor;
+        if (name && !(req->filter = strdup (name))) {
+            s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
+                            "Out of memory.");
+            aigw_admin_query_free (&query);
+            return;
+        }
+        char limit[16];
+        snprintf (limit, sizeof limit, "%d", req->limit + 1);
+        req->render = S_RENDER_MODEL_LIST;
+        const char *params[] = {name, has_cursor ? time : NULL, has_cursor ? cursor_id : NULL,
+                                limit};
+        s_request_submit (req_p, s_sql_model_list, 4, params);
+    }
+    aigw_admin_query_free (&query);
+}
+
+static void
+s_models_get (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    s_request_t *req = *req_p;
+    const aigw_config_model_t *model = s_config_model (req, id);
+    if (model) {
+        json_t *item = aigw_models_to_json (model, id, "config");
+        s_request_json (req_p, 200, item);
+        return;
+    }
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return;
+    }
+    req->render = S_RENDER_ONE;
+    const char *params[] = {id};
+    s_request_submit (req_p, s_sql_model_get, 1, params);
+}
+
+static void
+s_models_create (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    if (s_models_writer (req_p))
+        return;
+    json_t *body = s_models_body (req_p);
+    if (!body)
+        return;
+    //  Ids are the server's to give.
+    char param[64] = "", err[256];
+    size_t index;
+    json_t *dep;
+    if (json_object_get (body, "id"))
+        snprintf (param, sizeof param, "id");
+    json_array_foreach (json_object_get (body, "deployments"), index, dep)
+        if (!*param && json_is_object (dep) && json_object_get (dep, "id"))
+            snprintf (param, sizeof param, "deployments[%zu].id", index);
+    if (*param) {
+        s_models_body_destroy (body);
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", param,
+                        "Ids are given by the server: leave them out.");
+        return;
+    }
+    aigw_config_model_t model;
+    if (aigw_models_from_json (body, &model, param, sizeof param, err, sizeof err)) {
+        s_models_refuse (req_p, body, param, err);
+        s_models_body_destroy (body);
+        return;
+    }
+    int taken = s_models_name_free (req_p, model.name);
+    aigw_models_reset (&model);
+    if (taken) {
+        s_models_body_destroy (body);
+        return;
+    }
+    s_request_t *req = *req_p;
+    req->render = S_RENDER_CREATED;
+    const char *params[] = {NULL, req->actor_type, req->actor_id};
+    s_models_submit (req_p, body, s_sql_model_create, 3, params);
+}
+
+static void
+s_models_update (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    s_request_t *req = *req_p;
+    if (s_config_model (req, id)) {
+        s_request_fail (req_p, 409, "conflict_error", "model_in_config", NULL,
+                        "This model is defined in the config file: change it there.");
+        return;
+    }
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return;
+    }
+    if (s_models_writer (req_p))
+        return;
+    json_t *body = s_models_body (req_p);
+    if (!body)
+        return;
+    char param[64], err[256];
+    if (aigw_models_check_patch (body, param, sizeof param, err, sizeof err)) {
+        if (json_is_object (body) && json_object_size (body) == 0)
+            s_request_fail (req_p, 400, "invalid_request_error", "missing_field", NULL, err);
+        else
+            s_models_refuse (req_p, body, param, err);
+        s_models_body_destroy (body);
+        return;
+    }
+    if (s_models_name_free (req_p, json_string_value (json_object_get (body, "name")))) {
+        s_models_body_destroy (body);
+        return;
+    }
+    req->render = S_RENDER_MODEL_UPDATE;
+    const char *params[] = {NULL, id, req->actor_type, req->actor_id};
+    s_models_submit (req_p, body, s_sql_model_update, 4, params);
+}
+
+static void
+s_models_delete (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    s_request_t *req = *req_p;
+    if (s_config_model (req, id)) {
+        s_request_fail (req_p, 409, "conflict_error", "model_in_config", NULL,
+                        "This model is defined in the config file: remove it there.");
+        return;
+    }
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return;
+    }
+    if (s_models_writer (req_p))
+        return;
+    req->render = S_RENDER_DELETED;
+    const char *params[] = {id, req->actor_type, req->actor_id};
+    s_request_submit (req_p, s_sql_model_delete, 3, params);
+}
+
+//  GET router/health: the broker's merged reports. aigw_health_document
+//  waits for the broker (S_HEALTH_WAIT_MS at most, less when the request's
+//  deadline is sooner), and this loop with it: the admin actor serves an
+//  operator's few calls, so a short stall is the price of a simple reader.
+static void
+s_router_health (s_request_t **req_p, const char *id)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return;
+    aigw_admin_query_free (&query);
+    s_request_t *req = *req_p;
+    int64_t deadline = aigw_now_ms () + S_HEALTH_WAIT_MS;
+    if (req->env->deadline_ms > 0
+        && req->env->deadline_ms - AIGW_ADMIN_DEADLINE_MARGIN_MS < deadline)
+        deadline = req->env->deadline_ms - AIGW_ADMIN_DEADLINE_MARGIN_MS;
+    char err[256] = "";
+    json_t *doc = aigw_health_document (req->owner->endpoint, deadline, err, sizeof err);
+    if (!doc) {
+        aigw_warn ("admin request %s: router health: %s", req->env->id,
+                   *err ? err : "no answer");
+        s_request_fail (req_p, 503, "service_unavailable", "service_unavailable", NULL,
+                        "The broker gave no router health in time; try again.");
+        return;
+    }
+    s_request_json (req_p, 200, doc);
+}
+
+//  ---------------------------------------------------------------------
 //  Routing
 
-//  One route: a path pattern ("{id}" matches one segment) and a method.
+//  One route: a path pattern ("{id}" matches one segment, "{path}" the
+//  rest of the path, slashes and all: a model name may hold them) and a
+//  method.
 typedef struct {
     const char *pattern;        //  path below /api/v1/admin/
     const char *method;         //  HTTP method
@@ -1111,6 +1653,12 @@ static const s_route_t s_routes[] = {
     {"keys/{id}/rotate", "POST", "keys:write", "key", s_keys_rotate},
     {"roles", "GET", "keys:read", "role", s_roles_list},
     {"audit", "GET", "audit:read", "audit entry", s_audit_list},
+    {"models", "GET", "models:read", "model", s_models_list},
+    {"models", "POST", "models:write", "model", s_models_create},
+    {"models/{path}", "GET", "models:read", "model", s_models_get},
+    {"models/{path}", "PATCH", "models:write", "model", s_models_update},
+    {"models/{path}", "DELETE", "models:write", "model", s_models_delete},
+    {"router/health", "GET", "router:read", "router", s_router_health},
 };
 
 //  True when PATH matches PATTERN; the {id} segment goes to ID.
@@ -1122,6 +1670,14 @@ s_match (const char *pattern, const char *path, char id[S_ID_MAX + 1])
         size_t len = strcspn (path, "/");
         if (len == 0)
             return false;
+        if (plen == 6 && memcmp (pattern, "{path}", 6) == 0) {
+            len = strlen (path);
+            if (len > S_ID_MAX)
+                id[0] = 0;      //  matches, and is no id of ours
+            else
+                memcpy (id, path, len + 1);
+            return pattern[plen] == 0;
+        }
         if (plen == 4 && memcmp (pattern, "{id}", 4) == 0) {
             if (len > S_ID_MAX)
                 id[0] = 0;      //  matches, and is no id of ours
@@ -1151,7 +1707,7 @@ s_route (s_request_t **req_p)
     const char *raw = env->path ? env->path : "";
     while (*raw == '/')
         raw++;
-    char path[512];
+    char path[S_PATH_MAX];
     size_t len = strlen (raw);
     if (len >= sizeof path) {
         s_request_fail (req_p, 404, "not_found_error", "not_found", NULL,
@@ -1214,6 +1770,7 @@ s_self_new (aigw_stage_args_t *args)
         return NULL;
     const aigw_config_t *config = args->config;
     self->config = config;
+    self->endpoint = args->endpoint;
     self->worker = aigw_worker_new (args->endpoint, "admin", config->worker_credit, false,
                                     config->heartbeat_ms, config->liveness);
     if (!self->worker) {
@@ -1326,14 +1883,40 @@ aigw_admin_test (bool verbose)
     char path[S_ID_MAX + 32];
     snprintf (path, sizeof path, "keys/%s", long_id);
     assert (s_match ("keys/{id}", path, id) && id[0] == 0);
+    //  {path} takes the rest, slashes and all.
+    assert (s_match ("models/{path}", "models/config:meta/llama-3", id)
+            && streq (id, "config:meta/llama-3"));
+    assert (s_match ("models/{path}", "models/3f0c", id) && streq (id, "3f0c"));
+    assert (!s_match ("models/{path}", "models", id));
+    assert (!s_match ("models/{path}", "models/", id));
+    assert (!s_match ("models", "models/3f0c", id));
+    //  A JSON path reaches into arrays and objects.
+    json_t *doc = json_pack ("{s:s,s:[{s:s},{s:i}]}", "name", "m", "deployments", "provider",
+                             "openai", "weight", 2);
+    assert (s_json_at (doc, "") == doc);
+    assert (streq (json_string_value (s_json_at (doc, "name")), "m"));
+    assert (json_integer_value (s_json_at (doc, "deployments[1].weight")) == 2);
+    assert (s_json_at (doc, "deployments[1].base_url") == NULL);
+    assert (s_json_at (doc, "deployments[7]") == NULL);
+    assert (s_json_at (doc, "fallbacks") == NULL);
+    json_decref (doc);
+    //  Schema CHECKs name the field they guard.
+    assert (streq (s_constraint_param ("models_fallbacks_self_check"), "fallbacks"));
+    assert (s_constraint_param ("api_keys_rpm_check") == NULL && !s_constraint_param (NULL));
     //  Every statement holds a quote-free shape: values are parameters.
     const char *statements[] = {s_sql_tenant_list, s_sql_tenant_get, s_sql_tenant_create,
                                 s_sql_tenant_update, s_sql_tenant_delete, s_sql_key_list,
                                 s_sql_key_get, s_sql_key_create, s_sql_key_update,
                                 s_sql_key_delete, s_sql_key_rotate, s_sql_roles,
-                                s_sql_audit_list};
+                                s_sql_audit_list, s_sql_model_list, s_sql_model_get,
+                                s_sql_model_create, s_sql_model_update, s_sql_model_delete};
     for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
         assert (strlen (statements[i]) > 20 && !strstr (statements[i], "%s"));
+    //  The admin API never reads an upstream secret back.
+    const char *model_reads[] = {s_sql_model_list, s_sql_model_get, s_sql_model_create,
+                                 s_sql_model_update, s_sql_model_delete};
+    for (size_t i = 0; i < sizeof model_reads / sizeof model_reads[0]; i++)
+        assert (!strstr (model_reads[i], "'api_key', d.api_key") && !strstr (model_reads[i], "d.api_key,"));
     if (verbose)
         printf ("admin: ok\n");
 }

@@ -63,8 +63,12 @@ s_query_destroy (s_query_t **self_p)
     if (!q)
         return;
     free (q->sql);
-    for (int i = 0; i < q->nparams; i++)
+    //  A parameter may hold a secret (a model's upstream api_key): wiped.
+    for (int i = 0; i < q->nparams; i++) {
+        if (q->params[i])
+            explicit_bzero (q->params[i], strlen (q->params[i]));
         free (q->params[i]);
+    }
     free (q);
     *self_p = NULL;
 }

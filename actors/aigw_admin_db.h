@@ -67,7 +67,7 @@ aigw_admin_db_t *aigw_admin_db_new (const char *conninfo, int pool_size,
 void aigw_admin_db_destroy (aigw_admin_db_t **self_p);
 
 //  Run SQL with NPARAMS text parameters (an entry may be NULL for SQL
-//  NULL; the pool copies them) before DEADLINE_MS (Unix ms). FN (ARG) is
+//  NULL; the pool copies them, and wipes its copies when done) before DEADLINE_MS (Unix ms). FN (ARG) is
 //  called exactly once, from a later _process or _destroy. Returns 0, or
 //  -1 when the queue is full or the statement cannot be held (FN is then
 //  never called).

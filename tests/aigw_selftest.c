@@ -36,6 +36,7 @@ AIGW_SELFTEST (anthropic_adapter)
 AIGW_SELFTEST (bedrock_adapter)
 AIGW_SELFTEST (messages)
 AIGW_SELFTEST (dbwatch)
+AIGW_SELFTEST (models)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -64,6 +65,7 @@ main (int argc, char **argv)
         {"bedrock_adapter", aigw_bedrock_adapter_test},
         {"health", aigw_health_test},       {"messages", aigw_messages_test},
         {"health", aigw_health_test},       {"dbwatch", aigw_dbwatch_test},
+        {"health", aigw_health_test},       {"models", aigw_models_test},
     };
     const char *only = NULL;
     bool verbose = false;

@@ -463,11 +463,17 @@ describe('admin API', () => {
       '/keys/{id}': (await createKey({ tenant_id: tenant.id, role: 'developer' })).id,
       '/keys/{id}/rotate': (await createKey({ tenant_id: tenant.id, role: 'developer' })).id,
     };
+    const model = (name) => ({ name, deployments: [{ provider: 'openai', model: 'gpt-4o-mini' }] });
+    const created = await admin('POST', 'models', { body: model(`spec-model-${nonce()}`) });
+    assert.equal(created.status, 201, created.text);
+    forPath['/models/{id}'] = created.json.id;
     const bodies = {
       'POST /tenants': () => ({ name: `spec-${nonce()}` }),
       'PATCH /tenants/{id}': () => ({ name: `spec-${nonce()}` }),
       'POST /keys': () => ({ tenant_id: tenant.id, name: 'spec', role: 'viewer' }),
       'PATCH /keys/{id}': () => ({ name: 'spec-renamed' }),
+      'POST /models': () => model(`spec-model-${nonce()}`),
+      'PATCH /models/{id}': () => ({ name: `spec-model-${nonce()}`, strategy: 'least_latency' }),
     };
     const order = { get: 0, post: 1, patch: 2, put: 3, delete: 4 };
     const operations = [];

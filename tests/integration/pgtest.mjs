@@ -46,3 +46,33 @@ export async function startPostgres() {
   pg.sql('CREATE DATABASE aigw', 'postgres');
   return pg;
 }
+
+// A fresh database for one test file: one created on DATABASE_URL's server
+// (tests/run.sh provides it), else a private cluster (startPostgres).
+// Returns { url, sql(text), destroy() }.
+export async function freshDatabase(prefix = 'aigw_test') {
+  const base = process.env.DATABASE_URL;
+  if (base && /^postgres(ql)?:\/\//.test(base)) {
+    const name = `${prefix}_${nonce(6)}`;
+    const admin = new URL(base);
+    const home = admin.pathname.slice(1) || 'postgres';
+    const psql = (db, text) => {
+      const u = new URL(admin);
+      u.pathname = `/${db}`;
+      return execFileSync('psql', [u.toString(), '-X', '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', text],
+                          { encoding: 'utf8' });
+    };
+    psql(home, `CREATE DATABASE ${name}`);
+    const url = new URL(admin);
+    url.pathname = `/${name}`;
+    return {
+      url: url.toString(),
+      sql: (text) => psql(name, text),
+      destroy: () => {
+        try { psql(home, `DROP DATABASE ${name} WITH (FORCE)`); } catch { /* best effort */ }
+      },
+    };
+  }
+  const pg = await startPostgres();
+  return { url: pg.url, sql: (text) => pg.sql(text), destroy: () => pg.destroy() };
+}
