@@ -1193,7 +1193,7 @@ s_self_timeout (self_t *self, int timeout, int64_t now)
     for (s_request_t *r = self->waiting ? self->requests.head : NULL; r; r = r->next)
         if (r->wake_at && r->wake_at < next)
             next = r->wake_at;
-    int db = self->dbwatch ? aigw_dbwatch_timeout (self->dbwatch, now) : -1;
+    int db = self->dbwatch ? aigw_dbwatch_timeout (self->dbwatch, zclock_mono ()) : -1;
     if (db >= 0 && now + db < next)
         next = now + db;
     return next <= now ? 0 : (int) (next - now);
@@ -1225,9 +1225,10 @@ aigw_provider_actor (zsock_t *pipe, void *args)
         if (zmq_poll (items, db_fd >= 0 ? 4 : 3, timeout) == -1)
             break;
         if (self->dbwatch) {
-            int wait = aigw_dbwatch_timeout (self->dbwatch, aigw_now_ms ());
+            //  The watcher keeps time on the monotonic clock.
+            int wait = aigw_dbwatch_timeout (self->dbwatch, zclock_mono ());
             if ((db_fd >= 0 && items[3].revents) || wait == 0) {
-                PGresult *res = aigw_dbwatch_process (self->dbwatch, aigw_now_ms ());
+                PGresult *res = aigw_dbwatch_process (self->dbwatch, zclock_mono ());
                 if (res) {
                     s_self_load_models (self, res);
                     PQclear (res);
