@@ -33,7 +33,7 @@ const char AIGW_MODELS_SQL[]
       " 'weight', d.weight, 'priority', d.priority, 'rpm', d.rpm, 'tpm', d.tpm,"
       " 'price_in', d.price_in, 'price_out', d.price_out) ORDER BY d.position)"
       " FROM model_deployments d WHERE d.model_id = m.id), '[]'::json)))::text"
-      " FROM models m ORDER BY m.name";
+      " FROM models m ORDER BY m.created_at, m.id";
 
 static const char *const s_strategies[]
     = {"weighted", "least_latency", "least_in_flight", "lowest_cost", NULL};
