@@ -1350,8 +1350,8 @@ static void
 s_models_refuse (s_request_t **req_p, json_t *doc, const char *param, const char *err)
 {
     bool missing = *param && !s_json_at (doc, param);
-    s_request_fail (req_p, 400, "invalid_request_error", missing ? "missing_field" : "invalid_field",
-                    *param ? param : NULL, err);
+    s_request_fail (req_p, 400, "invalid_request_error",
+                    missing ? "missing_field" : "invalid_field", *param ? param : NULL, err);
 }
 
 //  Wipe the api_key strings of BODY's deployments, then free BODY.
@@ -1916,7 +1916,8 @@ aigw_admin_test (bool verbose)
     const char *model_reads[] = {s_sql_model_list, s_sql_model_get, s_sql_model_create,
                                  s_sql_model_update, s_sql_model_delete};
     for (size_t i = 0; i < sizeof model_reads / sizeof model_reads[0]; i++)
-        assert (!strstr (model_reads[i], "'api_key', d.api_key") && !strstr (model_reads[i], "d.api_key,"));
+        assert (!strstr (model_reads[i], "'api_key', d.api_key")
+                && !strstr (model_reads[i], "d.api_key,"));
     if (verbose)
         printf ("admin: ok\n");
 }

@@ -1,8 +1,10 @@
 /*  aigw_admin: the admin API actor (service "admin"), the last stage of
     every /api/v1/admin/ request after auth has named the principal.
 
-    It answers auth/me from the envelope alone, and tenants, keys and roles
-    from PostgreSQL through its own pool of asynchronous libpq connections
+    It answers auth/me from the envelope alone, router/health from the
+    broker (aigw_health), and tenants, keys, roles and models (the config
+    file's, read-only, beside the database's: aigw_models) from PostgreSQL
+    through its own pool of asynchronous libpq connections
     (aigw_admin_db), whose sockets sit in this actor's zmq_poll set beside
     the broker socket, so a slow database never blocks the loop. Input is
     checked by aigw_admin_input before any statement runs; every statement

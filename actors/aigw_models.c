@@ -33,7 +33,7 @@ const char AIGW_MODELS_SQL[]
       " 'weight', d.weight, 'priority', d.priority, 'rpm', d.rpm, 'tpm', d.tpm,"
       " 'price_in', d.price_in, 'price_out', d.price_out) ORDER BY d.position)"
       " FROM model_deployments d WHERE d.model_id = m.id), '[]'::json)))::text"
-      " FROM models m ORDER BY m.name";
+      " FROM models m ORDER BY m.created_at, m.id";
 
 static const char *const s_strategies[]
     = {"weighted", "least_latency", "least_in_flight", "lowest_cost", NULL};
@@ -343,7 +343,8 @@ s_check_deployment (json_t *dep, size_t index, aigw_config_deployment_t *d, s_ou
     s_path (path, prefix, "api_key");
     if (s_opt_string (dep, "api_key", path, &text, out))
         return -1;
-    if (text && (strlen (text) == 0 || strlen (text) > AIGW_MODELS_API_KEY_MAX || s_has_control (text)))
+    if (text
+        && (strlen (text) == 0 || strlen (text) > AIGW_MODELS_API_KEY_MAX || s_has_control (text)))
         return s_refuse (out, path, "'%s' must be 1 to %d bytes, with no control characters.",
                          path, AIGW_MODELS_API_KEY_MAX);
     if (s_dup (&d->api_key, text, out))
@@ -656,7 +657,8 @@ aigw_models_test (bool verbose)
     //  Accepted documents.
     s_expect (verbose, "{\"name\": \"m\", \"deployments\": [" D0 "]}", NULL);
     s_expect (verbose,
-              "{\"id\": \"5b1d3c2e-0000-4000-8000-000000000001\", \"name\": \"漢字 🚀 'x' \\\"y\\\"\","
+              "{\"id\": \"5b1d3c2e-0000-4000-8000-000000000001\","
+              " \"name\": \"漢字 🚀 'x' \\\"y\\\"\","
               " \"strategy\": \"lowest_cost\", \"fallbacks\": [\"a\", \"b\"],"
               " \"deployments\": [{\"id\": \"d1\", \"provider\": \"azure\", \"model\": \"dep\","
               " \"base_url\": \"https://x.openai.azure.com\", \"api_key\": \"sk-secret-1\","

@@ -53,8 +53,9 @@ CREATE TABLE model_deployments (
                                          AND upstream_model !~ '[\u0001-\u001f\u007f-\u009f]'),
     base_url        text CHECK (length (base_url) <= 2048 AND base_url ~ '^https?://\S+$'),
     api_key_env     text CHECK (api_key_env ~ '^[A-Z_][A-Z0-9_]{0,127}$'),
+    -- A secret: never answered, never audited.
     api_key         text CHECK (length (api_key) BETWEEN 1 AND 4096
-                                AND api_key !~ '[\u0001-\u001f\u007f]'), -- secret: never answered, never audited
+                                AND api_key !~ '[\u0001-\u001f\u007f]'),
     api_version     text CHECK (api_version ~ '^[!-~]{1,64}$'),
     region          text CHECK (region ~ '^[!-~]{1,64}$'),
     weight          integer NOT NULL DEFAULT 1 CHECK (weight BETWEEN 0 AND 1000000),

@@ -12,8 +12,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import {
-  assert, after, before, describe, it, BIN, MODELS, startGateway, assertError, eventually,
+  assert, after, before, describe, it, BIN, SRC, MODELS, startGateway, assertError, eventually,
   nonce,
 } from './lib.mjs';
 import { freshDatabase } from './pgtest.mjs';
@@ -451,6 +452,41 @@ describe('admin API: models', () => {
       assert.ok(await seen(before + 1), 'no NOTIFY after delete');
     } finally {
       listener.stop();
+    }
+  });
+
+  it('AIGW_MODELS_SQL gives provider processes each model document, ids and api_key included', async () => {
+    // The statement as compiled: the C string literals of actors/aigw_models.c.
+    const source = fs.readFileSync(path.join(SRC, 'actors', 'aigw_models.c'), 'utf8');
+    const literal = source.match(/const char AIGW_MODELS_SQL\[\]\s*=\s*((?:"(?:[^"\\]|\\.)*"\s*)+);/);
+    assert.ok(literal, 'AIGW_MODELS_SQL not found in actors/aigw_models.c');
+    const sql = [...literal[1].matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]).join('');
+    assert.ok(!sql.includes('\\'), 'an escape in AIGW_MODELS_SQL: this reader takes none');
+    const key = secret();
+    const model = await createModel({
+      name: `served-${nonce()}`, strategy: 'lowest_cost', fallbacks: ['gpt-4o-mini'],
+      deployments: [deployment({ api_key: key, weight: 4, price_in: 0.25, rpm: 60 }),
+                    { provider: 'openai_compatible', model: 'm2', base_url: 'http://127.0.0.1:9/v1' }],
+    });
+    const docs = db.sql(sql).trim().split('\n').map((line) => JSON.parse(line));
+    const doc = docs.find((d) => d.id === model.id);
+    assert.deepEqual(doc, {
+      id: model.id, name: model.name, strategy: 'lowest_cost', fallbacks: ['gpt-4o-mini'],
+      deployments: [
+        { id: model.deployments[0].id, provider: 'openai', model: 'gpt-4o-mini', api_key: key,
+          weight: 4, priority: 0, rpm: 60, price_in: 0.25, price_out: 0 },
+        { id: model.deployments[1].id, provider: 'openai_compatible', model: 'm2',
+          base_url: 'http://127.0.0.1:9/v1', weight: 1, priority: 0, price_in: 0, price_out: 0 },
+      ],
+    });
+    // Only members aigw_models_from_json takes.
+    const members = new Set(['id', 'name', 'strategy', 'fallbacks', 'deployments']);
+    const depMembers = new Set(['id', 'provider', 'model', 'base_url', 'api_key', 'api_key_env',
+                                'api_version', 'region', 'weight', 'priority', 'rpm', 'tpm',
+                                'price_in', 'price_out']);
+    for (const d of docs) {
+      for (const k of Object.keys(d)) assert.ok(members.has(k), `member ${k}`);
+      for (const dep of d.deployments) for (const k of Object.keys(dep)) assert.ok(depMembers.has(k), `member ${k}`);
     }
   });
 
