@@ -25,7 +25,7 @@ for (const mode of MODES) {
 
       const first = await gw.chat(question);
       assert.equal(first.status, 200, first.text);
-      assertDataPlaneHeaders(first, { cache: 'MISS', provider: 'openai' });
+      assertDataPlaneHeaders(first, { cache: 'MISS', provider: 'gpt-4o-mini/0' });
       const s1 = await gw.mock.stats();
       assert.equal(s1.chat, s0.chat + 1, 'the first request did not reach the provider');
 
@@ -86,7 +86,8 @@ for (const mode of MODES) {
       const second = await gw.chat(question);
       assert.equal(second.status, 502, second.text);
       const after = await gw.mock.stats();
-      assert.equal(after.chat, before.chat + 1, 'an error was answered from the cache');
+      // The router may retry a 5xx, so at least one more upstream call.
+      assert.ok(after.chat > before.chat, 'an error was answered from the cache');
     });
   });
 }

@@ -14,7 +14,7 @@ for (const mode of MODES) {
       const res = await gw.chat(question);
       assert.equal(res.status, 200, res.text);
       assert.match(res.headers.get('content-type') || '', /application\/json/);
-      assertDataPlaneHeaders(res, { provider: 'openai', cache: 'MISS' });
+      assertDataPlaneHeaders(res, { provider: 'gpt-4o-mini/0', cache: 'MISS' });
 
       const body = res.json;
       assert.equal(body.object, 'chat.completion');
@@ -82,7 +82,7 @@ for (const mode of MODES) {
         body: { model: 'text-embedding-3-small', input: `embed me ${nonce()}` },
       });
       assert.equal(res.status, 200, res.text);
-      assertDataPlaneHeaders(res, { provider: 'openai' });
+      assertDataPlaneHeaders(res, { provider: 'text-embedding-3-small/0' });
       assert.equal(res.json.object, 'list');
       const vector = res.json.data[0].embedding;
       assert.ok(Array.isArray(vector) && vector.length > 0, 'no embedding vector');

@@ -79,7 +79,7 @@ describe('split deployment: provider workers die and come back', () => {
 
   it('serves again within 10 s of the provider coming back, and is ready', async () => {
     const res = await restartProviders();
-    assert.equal(res.headers.get('x-aigw-provider'), 'openai');
+    assert.equal(res.headers.get('x-aigw-provider'), 'gpt-4o-mini/0');
     const ready = await eventually(async () => {
       const r = await request(gw.url, '/readyz', { timeoutMs: 3000 });
       return r.status === 200;
