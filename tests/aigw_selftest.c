@@ -19,6 +19,7 @@ AIGW_SELFTEST (cache)
 AIGW_SELFTEST (provider)
 AIGW_SELFTEST (edge)
 AIGW_SELFTEST (mock)
+AIGW_SELFTEST (mock_formats)
 AIGW_SELFTEST (db)
 AIGW_SELFTEST (keys)
 AIGW_SELFTEST (jwt)
@@ -45,6 +46,7 @@ main (int argc, char **argv)
         {"ratelimit", aigw_ratelimit_test}, {"guardrail", aigw_guardrail_test},
         {"cache", aigw_cache_test},         {"provider", aigw_provider_test},
         {"edge", aigw_edge_test},           {"mock", aigw_mock_test},
+        {"mock_formats", aigw_mock_formats_test},
         {"db", aigw_db_test},               {"keys", aigw_keys_test},
         {"jwt", aigw_jwt_test},             {"admin", aigw_admin_test},
         {"breaker", aigw_breaker_test},     {"router", aigw_router_test},
