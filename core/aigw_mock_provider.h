@@ -25,6 +25,7 @@
 #define AIGW_MOCK_PROVIDER_H_INCLUDED
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef struct _aigw_mock_t aigw_mock_t;
 
@@ -37,6 +38,12 @@ aigw_mock_t *aigw_mock_new (int port, int latency_ms, double fail_rate);
 //  connection for its whole life, so THREADS caps connections in flight.
 aigw_mock_t *aigw_mock_new_threads (int port, int latency_ms, double fail_rate,
                                     int threads);
+
+//  Sets one route's injected latency and failures from SPEC, as --route
+//  takes it: "NAME:latency=MS,fail=RATE,status=CODE,rate429=RATE,
+//  retry_after=S" (NAME alone clears the route). Returns 0, or -1 with ERR
+//  saying why.
+int aigw_mock_set_route (aigw_mock_t *self, const char *spec, char *err, size_t err_size);
 
 //  Port actually bound.
 int aigw_mock_port (aigw_mock_t *self);
