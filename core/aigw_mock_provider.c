@@ -1,19 +1,35 @@
-/*  aigw_mock_provider: a local OpenAI-format upstream over CivetWeb.
+/*  aigw_mock_provider: a local upstream over CivetWeb that speaks every
+    provider's wire format: OpenAI, Anthropic Messages, Gemini, Bedrock
+    Converse and Azure OpenAI (routes in aigw_mock_provider.h).
 
     One CivetWeb worker thread per connection runs s_begin_request, which
     answers every path itself (no document root, nothing served from disk).
-    The hot path takes no lock: counters are atomics, the fail-rate draw uses
-    a per-thread generator, and each answer is built in a buffer with room
-    reserved in front for its headers, then sent with one mg_write.
+    The hot path takes no lock but one: counters and per-route injection
+    are atomics, the fail-rate draws use a per-thread generator, and each
+    OpenAI answer is built in a buffer with room reserved in front for its
+    headers, then sent with one mg_write. The one lock guards the ring of
+    the last AIGW_MOCK_RING_SIZE requests (GET /mock/requests) for two
+    pointer stores per request; the record itself is built before it.
+
+    This file owns routing, credentials, pacing and injection; the other
+    formats' request parsing and answer shapes live in aigw_mock_formats,
+    so every format answers the same reply text as the OpenAI route.
 
     Test controls ride in the text of the last user message (or an
     embeddings input) so a test can drive them through the gateway:
-        mock:latency=MS      delay before the first byte (overrides --latency-ms)
-        mock:status=CODE     answer CODE (400..599) with an OpenAI error body
+        mock:latency=MS      delay before the first byte (overrides --latency-ms
+                             and the route's latency)
+        mock:status=CODE     answer CODE (400..599) in the format's error shape
         mock:chunks=N        stream exactly N content chunks
         mock:chunk_delay=MS  pause before each streamed content/finish chunk
         mock:hang            send nothing until the client goes away
-        mock:die_after=N     send N content chunks, then drop the connection */
+        mock:die_after=N     send N content chunks, then drop the connection
+                             (Bedrock: an exception frame first)
+        mock:tool            with tools declared: call the first one
+
+    Per-route injection (--route NAME:..., POST /mock/config) adds latency,
+    a share of failures with a chosen status and a share of 429s with
+    Retry-After, on top of the global --latency-ms and --fail-rate. */
 #include "aigw_mock_provider.h"
 #include "aigw_json.h"
 #include "aigw_mock_formats.h"
@@ -3203,6 +3219,60 @@ aigw_mock_test (bool verbose)
     assert (s_test_stat (mock, "chat") == 2);
     assert (s_test_stat (mock, "stream") == 1);
     assert (s_test_stat (mock, "embeddings") == 1);
+
+    //  Per-route injection: --route specs, then /mock/config at run time
+    char err[AIGW_MOCK_ERROR_TEXT];
+    assert (aigw_mock_set_route (mock, "nope:fail=1", err, sizeof err) == -1);
+    assert (strstr (err, "unknown route"));
+    assert (aigw_mock_set_route (mock, "openai:fail=1.5", err, sizeof err) == -1);
+    assert (aigw_mock_set_route (mock, "openai:retry_after=99999", err, sizeof err) == -1);
+    assert (aigw_mock_set_route (mock, "openai:rate429=1,retry_after=3", err, sizeof err) == 0);
+    reply = s_test_chat (mock, chat_body, key);
+    s_test_error (&reply, 429, NULL);
+    assert (strcasestr (reply.headers, "Retry-After: 3"));
+    s_reply_free (&reply);
+    assert (aigw_mock_set_route (mock, "openai:fail=1,status=502", err, sizeof err) == 0);
+    reply = s_test_chat (mock, chat_body, key);
+    s_test_error (&reply, 502, "server_error");
+    s_reply_free (&reply);
+    reply = s_test_call (mock, "DELETE", "/mock/config", NULL, NULL, S_TEST_TIMEOUT_MS);
+    assert (reply.status == 200);
+    s_reply_free (&reply);
+    reply = s_test_chat (mock, chat_body, key);
+    assert (reply.status == 200);
+    s_reply_free (&reply);
+    reply = s_test_call (mock, "POST", "/mock/config",
+                         "{\"route\":\"openai\",\"fail_rate\":1,\"fail_status\":503}", NULL,
+                         S_TEST_TIMEOUT_MS);
+    assert (reply.status == 200);
+    s_reply_free (&reply);
+    reply = s_test_chat (mock, chat_body, key);
+    s_test_error (&reply, 503, NULL);
+    s_reply_free (&reply);
+    reply = s_test_call (mock, "POST", "/mock/config", "{\"route\":\"openai\",\"x\":1}",
+                         NULL, S_TEST_TIMEOUT_MS);
+    s_test_error (&reply, 400, "invalid_request_error");
+    s_reply_free (&reply);
+    assert (aigw_mock_set_route (mock, "openai", err, sizeof err) == 0);
+
+    //  The ring records what was sent, and reset empties it
+    reply = s_test_call (mock, "GET", "/mock/requests", NULL, NULL, S_TEST_TIMEOUT_MS);
+    root = s_test_json (&reply);
+    assert (json_array_size (root) > 0);
+    json_t *newest = json_array_get (root, json_array_size (root) - 1);
+    assert (s_test_streq (json_string_value (json_object_get (newest, "route")), "openai"));
+    assert (json_is_object (json_object_get (newest, "body")));
+    assert (strncmp (json_string_value (json_object_get (json_object_get (newest, "headers"),
+                                                         "authorization")),
+                     "Bearer ", 7)
+            == 0);
+    json_decref (root);
+    s_reply_free (&reply);
+    reply = s_test_call (mock, "POST", "/mock/reset", "", NULL, S_TEST_TIMEOUT_MS);
+    s_reply_free (&reply);
+    reply = s_test_call (mock, "GET", "/mock/requests", NULL, NULL, S_TEST_TIMEOUT_MS);
+    assert (s_test_streq (reply.body, "[]"));
+    s_reply_free (&reply);
 
     aigw_mock_destroy (&mock);
     assert (mock == NULL);
