@@ -199,6 +199,7 @@ typedef struct {
     bool hang;                          //  mock:hang was given
     int route;                          //  aigw_mock_route_t: shapes errors
     int retry_after_s;                  //  Retry-After of a 429
+    bool json_stream;                   //  Gemini stream without alt=sse: one JSON array
 } s_request_t;
 
 //  One error answer: status with an OpenAI-shaped body
@@ -1276,21 +1277,52 @@ s_send_frames (s_request_t *req, int route, const aigw_mock_reply_t *reply)
     return rc;
 }
 
+//  Appends Gemini's SSE stream for REPLY to BODY as the JSON array
+//  streamGenerateContent answers without alt=sse: each event's data.
+static void
+s_gemini_array (const aigw_mock_reply_t *reply, s_buf_t *body)
+{
+    static const char data[] = "data: ";
+    aigw_mock_frames_t *frames = aigw_mock_frames_new (AIGW_MOCK_ROUTE_GEMINI, reply);
+    if (!frames) {
+        body->failed = true;
+        return;
+    }
+    s_buf_str (body, "[");
+    for (size_t i = 0; i < aigw_mock_frames_size (frames); i++) {
+        size_t len;
+        int kind;
+        const char *frame = (const char *) aigw_mock_frames_get (frames, i, &len, &kind);
+        //  Every Gemini frame is "data: JSON\r\n\r\n"
+        size_t skip = sizeof data - 1, trail = 4;
+        if (len > skip + trail) {
+            s_buf_str (body, i ? "," : "");
+            s_buf_add (body, frame + skip, len - skip - trail);
+        }
+    }
+    s_buf_str (body, "]");
+    aigw_mock_frames_destroy (&frames);
+}
+
 //  Answers REPLY in ROUTE's format, streamed when STREAM. Returns 0 or -1.
 static int
 s_send_reply (s_request_t *req, int route, const aigw_mock_reply_t *reply, bool stream)
 {
-    if (stream)
+    if (stream && !req->json_stream)
         return s_send_frames (req, route, reply);
-    size_t len = 0;
-    char *json = aigw_mock_reply_body (route, reply, &len);
     s_buf_t body;
     s_buf_init (&body, AIGW_MOCK_HEADER_ROOM);
-    if (json)
-        s_buf_add (&body, json, len);
-    else
-        body.failed = true;
-    free (json);
+    if (stream)
+        s_gemini_array (reply, &body);
+    else {
+        size_t len = 0;
+        char *json = aigw_mock_reply_body (route, reply, &len);
+        if (json)
+            s_buf_add (&body, json, len);
+        else
+            body.failed = true;
+        free (json);
+    }
     int rc = s_send_plain (req, "application/json", &body);
     s_buf_free (&body);
     return rc;
@@ -1462,18 +1494,14 @@ s_handle_format_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const c
         status = error->status ? error->status : AIGW_MOCK_STATUS_GONE;
     else {
         unsigned long long number = s_next_id (self);
-        static const char *id_formats[AIGW_MOCK_ROUTE_COUNT]
-            = {"chatcmpl-mock-%llu", "msg_mock_%llu", "mock-%llu", "mock-%llu",
-               "chatcmpl-mock-%llu"};
-        static const char *tool_formats[AIGW_MOCK_ROUTE_COUNT]
-            = {"call_mock_%llu", "toolu_mock_%llu", "call_mock_%llu", "tooluse_mock_%llu",
-               "call_mock_%llu"};
+        //  Ids look like each provider's, in aigw_mock_route_t order
+        static const char *id_prefixes[AIGW_MOCK_ROUTE_COUNT]
+            = {"chatcmpl-mock-", "msg_mock_", "mock-", "mock-", "chatcmpl-mock-"};
+        static const char *tool_prefixes[AIGW_MOCK_ROUTE_COUNT]
+            = {"call_mock_", "toolu_mock_", "call_mock_", "tooluse_mock_", "call_mock_"};
         char tool_id[AIGW_MOCK_NUMBER_TEXT * 2];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-        snprintf (chat.id, sizeof chat.id, id_formats[req->route], number);
-        snprintf (tool_id, sizeof tool_id, tool_formats[req->route], number);
-#pragma GCC diagnostic pop
+        snprintf (chat.id, sizeof chat.id, "%s%llu", id_prefixes[req->route], number);
+        snprintf (tool_id, sizeof tool_id, "%s%llu", tool_prefixes[req->route], number);
         chat.max_tokens = chat.tools.max_tokens;
         chat.prompt_tokens = chat.tools.prompt_tokens;
         s_buf_t content;
@@ -2270,8 +2298,12 @@ s_route_format (s_request_t *req, bool post, const char *path, s_buf_t *body, s_
             rest++;
             if (strcmp (rest, "generateContent") == 0)
                 return s_handle_format_chat (req, body, error, name, false);
-            if (strcmp (rest, "streamGenerateContent") == 0)
+            if (strcmp (rest, "streamGenerateContent") == 0) {
+                char alt[AIGW_MOCK_NUMBER_TEXT];
+                req->json_stream = !s_query (req, "alt", alt, sizeof alt)
+                                   || strcmp (alt, "sse") != 0;
                 return s_handle_format_chat (req, body, error, name, true);
+            }
             if (strcmp (rest, "embedContent") == 0)
                 return s_handle_gemini_embed (req, body, error, false);
             if (strcmp (rest, "batchEmbedContents") == 0)

@@ -10,7 +10,8 @@
                  message_delta, message_stop)
                  needs x-api-key (else 401) and anthropic-version (else 400)
       gemini     POST /v1beta/models/M:generateContent,
-                 :streamGenerateContent (SSE, alt=sse assumed), :embedContent,
+                 :streamGenerateContent (SSE with alt=sse, else one JSON
+                 array of the same responses), :embedContent,
                  :batchEmbedContents
                  needs x-goog-api-key or ?key= (else 403)
       bedrock    POST /model/ID/converse, /model/ID/converse-stream

@@ -472,6 +472,15 @@ describe('mock-provider wire formats', () => {
     assert.equal(ok.status, 200, await ok.text());
 
     const headers = { 'x-goog-api-key': KEY };
+    // Without alt=sse, streamGenerateContent answers one JSON array
+    const array = await post(m.url, '/v1beta/models/gemini-2.0-flash:streamGenerateContent',
+                             { contents: [{ parts: [{ text: 'as array' }] }] }, headers);
+    assert.match(array.headers.get('content-type'), /application\/json/);
+    const items = JSON.parse(await array.text());
+    assert.equal(items.map((x) => x.candidates[0].content.parts[0].text).join(''),
+                 'Mock reply to: as array');
+    assert.equal(items.at(-1).candidates[0].finishReason, 'STOP');
+    assert.equal(items.at(-1).usageMetadata.totalTokenCount, 2 + 5);
     const one = await post(m.url, '/v1beta/models/text-embedding-004:embedContent',
                            { content: { parts: [{ text: 'alpha' }] } }, headers);
     const single = JSON.parse(await one.text());
