@@ -37,8 +37,9 @@ static const char *s_usage
       "  tenants create NAME | list                tenants (--json for JSON)\n"
       "  keys create --tenant T --name N [...]     API keys: create, list, revoke ID,\n"
       "                                            rotate ID (aigw help keys)\n"
-      "  mock-provider --port N [--latency-ms N] [--fail-rate F]\n"
-      "                                            a local OpenAI-format upstream\n"
+      "  mock-provider --port N [--latency-ms N] [--fail-rate F] [--route R:...]\n"
+      "                                            a local upstream in every provider's\n"
+      "                                            wire format\n"
       "  version                                   print the version\n"
       "  help [COMMAND]                            this text, or one command's\n"
       "\n"
@@ -64,9 +65,24 @@ static const s_help_t s_helps[] = {
     {"actor", "usage: aigw actor NAME --broker ENDPOINT [--config FILE]\n"
               "Runs one actor: auth, ratelimit, guardrail, cache, provider or admin. Start as many\n"
               "as load needs, on any host that reaches the broker.\n"},
-    {"mock-provider", "usage: aigw mock-provider --port N [--latency-ms N] [--fail-rate F]"
-                      " [--threads N]\n"
-                      "A local OpenAI-format upstream for demos, tests and benchmarks.\n"},
+    {"mock-provider",
+     "usage: aigw mock-provider --port N [--latency-ms N] [--fail-rate F] [--threads N]\n"
+     "                          [--route NAME:latency=MS,fail=RATE,status=CODE,\n"
+     "                           rate429=RATE,retry_after=S]...\n"
+     "A local upstream for demos, tests and benchmarks that speaks every provider's\n"
+     "wire format, streaming included: OpenAI (/v1/chat/completions, /v1/embeddings,\n"
+     "/v1/models), Anthropic (/v1/messages), Gemini (/v1beta/models/M:generateContent,\n"
+     ":streamGenerateContent?alt=sse, :embedContent, :batchEmbedContents), Bedrock\n"
+     "(/model/ID/converse, /model/ID/converse-stream) and Azure OpenAI\n"
+     "(/openai/deployments/D/chat/completions|embeddings?api-version=V).\n"
+     "  --route NAME:...  per-route injection (NAME: openai, anthropic, gemini,\n"
+     "                    bedrock, azure): latency in ms, a share FAIL of answers\n"
+     "                    with STATUS (default 500), a share RATE429 of 429s with\n"
+     "                    Retry-After: S (default 1); repeatable\n"
+     "Controls in the last user message: mock:latency=MS, mock:status=CODE,\n"
+     "mock:chunks=N, mock:chunk_delay=MS, mock:hang, mock:die_after=N, mock:tool.\n"
+     "Test endpoints: GET /mock/stats, POST /mock/reset, GET /mock/requests,\n"
+     "GET|POST|DELETE /mock/config. AIGW_MOCK_API_KEY pins the accepted key.\n"},
     {"version", "usage: aigw version\nPrints the version.\n"},
 };
 

@@ -1,21 +1,38 @@
-/*  aigw_mock_provider: a local OpenAI-format upstream over CivetWeb.
+/*  aigw_mock_provider: a local upstream over CivetWeb that speaks every
+    provider's wire format: OpenAI, Anthropic Messages, Gemini, Bedrock
+    Converse and Azure OpenAI (routes in aigw_mock_provider.h).
 
     One CivetWeb worker thread per connection runs s_begin_request, which
     answers every path itself (no document root, nothing served from disk).
-    The hot path takes no lock: counters are atomics, the fail-rate draw uses
-    a per-thread generator, and each answer is built in a buffer with room
-    reserved in front for its headers, then sent with one mg_write.
+    The hot path takes no lock but one: counters and per-route injection
+    are atomics, the fail-rate draws use a per-thread generator, and each
+    OpenAI answer is built in a buffer with room reserved in front for its
+    headers, then sent with one mg_write. The one lock guards the ring of
+    the last AIGW_MOCK_RING_SIZE requests (GET /mock/requests) for two
+    pointer stores per request; the record itself is built before it.
+
+    This file owns routing, credentials, pacing and injection; the other
+    formats' request parsing and answer shapes live in aigw_mock_formats,
+    so every format answers the same reply text as the OpenAI route.
 
     Test controls ride in the text of the last user message (or an
     embeddings input) so a test can drive them through the gateway:
-        mock:latency=MS      delay before the first byte (overrides --latency-ms)
-        mock:status=CODE     answer CODE (400..599) with an OpenAI error body
+        mock:latency=MS      delay before the first byte (overrides --latency-ms
+                             and the route's latency)
+        mock:status=CODE     answer CODE (400..599) in the format's error shape
         mock:chunks=N        stream exactly N content chunks
         mock:chunk_delay=MS  pause before each streamed content/finish chunk
         mock:hang            send nothing until the client goes away
-        mock:die_after=N     send N content chunks, then drop the connection */
+        mock:die_after=N     send N content chunks, then drop the connection
+                             (Bedrock: an exception frame first)
+        mock:tool            with tools declared: call the first one
+
+    Per-route injection (--route NAME:..., POST /mock/config) adds latency,
+    a share of failures with a chosen status and a share of 429s with
+    Retry-After, on top of the global --latency-ms and --fail-rate. */
 #include "aigw_mock_provider.h"
 #include "aigw_json.h"
+#include "aigw_mock_formats.h"
 #include "aigw_log.h"
 
 #include <civetweb.h>
@@ -73,6 +90,13 @@
 #define AIGW_MOCK_SQRT_STEPS        32          //  Newton steps for a unit vector
 #define AIGW_MOCK_WAKE_INTERVAL_MS  10          //  stop: pause between wake-up connects
 #define AIGW_MOCK_WAKE_MAX_MS       5000        //  stop: give up waking after this long
+#define AIGW_MOCK_RING_SIZE         64          //  requests GET /mock/requests keeps
+#define AIGW_MOCK_RECORD_BODY_MAX   (1024 * 1024)   //  larger bodies are recorded as null
+#define AIGW_MOCK_PPM               1000000     //  rates are kept in parts per million
+#define AIGW_MOCK_RETRY_AFTER_MAX   3600        //  cap on an injected Retry-After
+#define AIGW_MOCK_FAIL_STATUS       500         //  status of an injected failure by default
+#define AIGW_MOCK_NAME_TEXT         256         //  room for a model or deployment name
+#define AIGW_MOCK_QUERY_TEXT        256         //  room for one query parameter
 
 //  Hash and generator constants (FNV-1a 64, splitmix64, xorshift64*)
 #define AIGW_MOCK_FNV_OFFSET        0xcbf29ce484222325ULL
@@ -91,6 +115,44 @@
 static const char *s_models[] = {"gpt-4o-mini", "gpt-4o", "text-embedding-3-small"};
 #define AIGW_MOCK_MODEL_COUNT (sizeof s_models / sizeof s_models[0])
 
+//  Request headers GET /mock/requests reports (lower case), when present
+static const char *s_recorded_headers[]
+    = {"authorization",     "x-api-key",  "api-key",     "x-goog-api-key",
+       "anthropic-version", "x-amz-date", "x-amz-security-token", "content-type",
+       "accept"};
+#define AIGW_MOCK_RECORDED_HEADERS (sizeof s_recorded_headers / sizeof s_recorded_headers[0])
+
+//  One route's injected latency and failures. Each field is read on its
+//  own by the hot path without a lock; a /mock/config change stores them
+//  one by one, so a request racing it may see a mix of old and new.
+typedef struct {
+    atomic_int latency_ms;              //  delay before the first byte; -1: the server's
+    atomic_int fail_ppm;                //  share answered fail_status, per million
+    atomic_int fail_status;             //  status of an injected failure
+    atomic_int rate429_ppm;             //  share answered 429, per million
+    atomic_int retry_after_s;           //  Retry-After of an injected 429
+} s_inject_t;
+
+//  Injection settings as parsed from --route or POST /mock/config
+typedef struct {
+    int latency_ms;                     //  -1: the server's default
+    double fail_rate;                   //  0..1
+    int fail_status;                    //  400..599
+    double rate429;                     //  0..1
+    int retry_after_s;                  //  0..AIGW_MOCK_RETRY_AFTER_MAX
+} s_inject_settings_t;
+
+//  One recorded request: one malloc holding the struct and its strings
+typedef struct {
+    int route;                          //  aigw_mock_route_t
+    const char *method;                 //  request method, in this block
+    const char *path;                   //  path as CivetWeb decoded it, in this block
+    const char *query;                  //  query string or NULL, in this block
+    const char *headers[AIGW_MOCK_RECORDED_HEADERS];   //  values or NULL, in this block
+    const char *body;                   //  body bytes or NULL (none, or too large)
+    size_t body_len;                    //  body length
+} s_record_t;
+
 struct _aigw_mock_t {
     struct mg_context *ctx;             //  CivetWeb server, NULL once stopped
     int port;                           //  port actually bound
@@ -105,6 +167,11 @@ struct _aigw_mock_t {
     atomic_uint_fast64_t embeddings;    //  embeddings requests
     atomic_int_fast64_t in_flight;      //  /v1/* requests being answered now
     atomic_uint_fast64_t next_id;       //  chatcmpl-mock-<N> counter
+    atomic_uint_fast64_t route_requests[AIGW_MOCK_ROUTE_COUNT];  //  requests per route
+    s_inject_t inject[AIGW_MOCK_ROUTE_COUNT];    //  per-route latency and failures
+    pthread_mutex_t ring_lock;          //  guards ring and ring_next
+    s_record_t *ring[AIGW_MOCK_RING_SIZE];       //  last requests, oldest at ring_next
+    size_t ring_next;                   //  slot the next record goes to
 };
 
 //  A growable byte buffer that starts on the stack. Never copy one after
@@ -130,6 +197,9 @@ typedef struct {
     int chunk_delay_ms;                 //  mock:chunk_delay, 0 if not given
     int die_after;                      //  mock:die_after, -1 if not given
     bool hang;                          //  mock:hang was given
+    int route;                          //  aigw_mock_route_t: shapes errors
+    int retry_after_s;                  //  Retry-After of a 429
+    bool json_stream;                   //  Gemini stream without alt=sse: one JSON array
 } s_request_t;
 
 //  One error answer: status with an OpenAI-shaped body
@@ -613,12 +683,33 @@ s_send (s_request_t *req, int status, const char *content_type, const char *extr
     return s_write (req, payload, payload_len);
 }
 
-//  Sends ERROR as {"error":{"message","type","param","code"}}. Returns 0 or -1.
+//  Sends ERROR in the request's route's shape: OpenAI's (and Azure's)
+//  {"error":{"message","type","param","code"}}, else as aigw_mock_formats
+//  shapes it. A 429 carries Retry-After. Returns 0 or -1.
 static int
 s_send_error (s_request_t *req, const s_error_t *error)
 {
     s_buf_t body;
     s_buf_init (&body, AIGW_MOCK_HEADER_ROOM);
+    char extra[AIGW_MOCK_ERROR_TEXT] = "";
+    if (error->status == 429)
+        snprintf (extra, sizeof extra, "Retry-After: %d\r\n", req->retry_after_s);
+    if (req->route != AIGW_MOCK_ROUTE_OPENAI && req->route != AIGW_MOCK_ROUTE_AZURE) {
+        char *json = aigw_mock_error_body (req->route, error->status, error->message);
+        if (json)
+            s_buf_str (&body, json);
+        else
+            body.failed = true;
+        free (json);
+        if (req->route == AIGW_MOCK_ROUTE_BEDROCK) {
+            size_t used = strlen (extra);
+            snprintf (extra + used, sizeof extra - used, "x-amzn-ErrorType: %s\r\n",
+                      aigw_mock_bedrock_error_type (error->status));
+        }
+        int rc = s_send (req, error->status, "application/json", extra, &body);
+        s_buf_free (&body);
+        return rc;
+    }
     s_buf_str (&body, "{\"error\":{\"message\":");
     s_buf_json_or_null (&body, error->message);
     s_buf_str (&body, ",\"type\":");
@@ -628,9 +719,6 @@ s_send_error (s_request_t *req, const s_error_t *error)
     s_buf_str (&body, ",\"code\":");
     s_buf_json_or_null (&body, error->code);
     s_buf_str (&body, "}}");
-    char extra[AIGW_MOCK_NUMBER_TEXT * 2] = "";
-    if (error->status == 429)
-        snprintf (extra, sizeof extra, "Retry-After: %d\r\n", AIGW_MOCK_RETRY_AFTER_S);
     int rc = s_send (req, error->status, "application/json", extra, &body);
     s_buf_free (&body);
     return rc;
@@ -826,6 +914,8 @@ typedef struct {
     const char *finish_reason;          //  "stop" or "length"
     char id[AIGW_MOCK_NUMBER_TEXT * 2]; //  chatcmpl-mock-<N>
     long long created;                  //  Unix seconds
+    const char *default_model;          //  model when the body names none (Azure), or NULL
+    aigw_mock_ask_t tools;              //  tool to call or tool result to answer
 } s_chat_t;
 
 //  Validates the chat request in ROOT into CHAT and the controls of its
@@ -836,12 +926,15 @@ s_chat_parse (s_chat_t *chat, s_request_t *req, s_buf_t *user_text, s_error_t *e
 {
     json_t *root = chat->root;
     json_t *model = json_object_get (root, "model");
-    if (!json_is_string (model) || json_string_length (model) == 0) {
+    if (json_is_string (model) && json_string_length (model) > 0)
+        chat->model = json_string_value (model);
+    else if (chat->default_model)
+        chat->model = chat->default_model;
+    else {
         s_error_set (error, 400, "invalid_request_error", "missing_required_parameter",
                      "model", "you must provide a model parameter");
         return -1;
     }
-    chat->model = json_string_value (model);
     json_t *messages = json_object_get (root, "messages");
     if (!json_is_array (messages) || json_array_size (messages) == 0) {
         s_error_set (error, 400, "invalid_request_error", "missing_required_parameter",
@@ -889,16 +982,19 @@ s_chat_parse (s_chat_t *chat, s_request_t *req, s_buf_t *user_text, s_error_t *e
         s_content_text (last_user, user_text);
         s_controls_parse (user_text->data + user_text->head, req);
     }
+    aigw_mock_openai_tools (root, user_text->data + user_text->head, &chat->tools);
     return 0;
 }
 
-//  Builds the reply CONTENT: "Mock reply to: <text>", or with mock:chunks
-//  its words cycled to exactly that many, then cut to max_tokens words.
+//  Builds the reply CONTENT: PREFIX and the LEN bytes of TEXT ("Mock reply
+//  to: <user text>" or "tool said: <result>"), or with mock:chunks its words
+//  cycled to exactly that many, then cut to max_tokens words.
 static void
-s_chat_content (s_chat_t *chat, s_request_t *req, s_buf_t *user_text, s_buf_t *content)
+s_chat_content (s_chat_t *chat, s_request_t *req, const char *prefix, const char *user_text,
+                size_t user_len, s_buf_t *content)
 {
-    s_buf_str (content, AIGW_MOCK_REPLY_PREFIX);
-    s_buf_add (content, user_text->data + user_text->head, user_text->size - user_text->head);
+    s_buf_str (content, prefix);
+    s_buf_add (content, user_text, user_len);
     if (req->chunks > 0 && !content->failed) {
         //  Cycle the words of the natural reply (always at least three)
         s_buf_t natural;
@@ -961,6 +1057,26 @@ s_chat_preamble (s_buf_t *buf, s_chat_t *chat, const char *object)
     s_buf_str (buf, ",\"system_fingerprint\":\"" AIGW_MOCK_FINGERPRINT "\",");
 }
 
+//  Sends BODY (built after its reserved head) as a 200 of CONTENT_TYPE;
+//  with mock:die_after, promises the whole length, sends half and drops the
+//  connection. Returns 0 or -1.
+static int
+s_send_plain (s_request_t *req, const char *content_type, s_buf_t *body)
+{
+    if (req->die_after < 0 || body->failed)
+        return s_send (req, 200, content_type, NULL, body);
+    size_t body_len = body->size - body->head;
+    char header[AIGW_MOCK_HEADER_ROOM];
+    int header_len = snprintf (header, sizeof header,
+                               "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+                               "Content-Length: %zu\r\n\r\n",
+                               content_type, body_len);
+    mg_disable_connection_keep_alive (req->conn);
+    return s_write (req, header, (size_t) header_len) == 0
+               ? s_write (req, body->data + body->head, body_len / 2)
+               : -1;
+}
+
 //  Answers the whole chat.completion at once. Returns 0 or -1.
 static int
 s_chat_send_plain (s_request_t *req, s_chat_t *chat, s_buf_t *content)
@@ -976,22 +1092,7 @@ s_chat_send_plain (s_request_t *req, s_chat_t *chat, s_buf_t *content)
                   chat->finish_reason);
     s_chat_usage (&body, chat);
     s_buf_str (&body, "}");
-    int rc;
-    if (req->die_after >= 0 && !body.failed) {
-        //  Promise the whole length, send half, drop the connection
-        size_t body_len = body.size - body.head;
-        char header[AIGW_MOCK_HEADER_ROOM];
-        int header_len = snprintf (header, sizeof header,
-                                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                   "Content-Length: %zu\r\n\r\n",
-                                   body_len);
-        mg_disable_connection_keep_alive (req->conn);
-        rc = s_write (req, header, (size_t) header_len) == 0
-                 ? s_write (req, body.data + body.head, body_len / 2)
-                 : -1;
-    }
-    else
-        rc = s_send (req, 200, "application/json", NULL, &body);
+    int rc = s_send_plain (req, "application/json", &body);
     s_buf_free (&body);
     return rc;
 }
@@ -1000,7 +1101,8 @@ s_chat_send_plain (s_request_t *req, s_chat_t *chat, s_buf_t *content)
 //  write: the response headers first when FIRST, the chunk framing when
 //  chunked, and the stream's end when LAST. Returns 0 or -1.
 static int
-s_chat_send_event (s_request_t *req, s_buf_t *event, bool first, bool last)
+s_chat_send_event (s_request_t *req, s_buf_t *event, const char *content_type, bool first,
+                   bool last)
 {
     if (event->failed)
         return -1;
@@ -1010,10 +1112,10 @@ s_chat_send_event (s_request_t *req, s_buf_t *event, bool first, bool last)
     if (first)
         prefix_len = snprintf (prefix, sizeof prefix,
                                "HTTP/1.1 200 OK\r\n"
-                               "Content-Type: text/event-stream\r\n"
+                               "Content-Type: %s\r\n"
                                "Cache-Control: no-cache\r\n"
                                "%s\r\n",
-                               req->chunked ? "Transfer-Encoding: chunked\r\n"
+                               content_type, req->chunked ? "Transfer-Encoding: chunked\r\n"
                                             : "Connection: close\r\n");
     if (req->chunked) {
         prefix_len += snprintf (prefix + prefix_len, sizeof prefix - (size_t) prefix_len,
@@ -1027,6 +1129,9 @@ s_chat_send_event (s_request_t *req, s_buf_t *event, bool first, bool last)
     memcpy (start, prefix, (size_t) prefix_len);
     return s_write (req, start, (size_t) (event->size - event->head) + (size_t) prefix_len);
 }
+
+//  Content type of an SSE stream
+static const char s_sse_type[] = "text/event-stream";
 
 //  Streams the completion as chat.completion.chunk events: the role, one
 //  chunk per word (the word with the whitespace after it), the finish
@@ -1046,7 +1151,7 @@ s_chat_send_stream (s_request_t *req, s_chat_t *chat, s_buf_t *content)
                   "\"content\":\"\",\"refusal\":null},\"logprobs\":null,"
                   "\"finish_reason\":null}]%s}\n\n",
                   usage_null);
-    int rc = s_chat_send_event (req, &event, true, false);
+    int rc = s_chat_send_event (req, &event, s_sse_type, true, false);
 
     const char *text = content->data + content->head;
     size_t len = content->size - content->head;
@@ -1073,7 +1178,7 @@ s_chat_send_stream (s_request_t *req, s_chat_t *chat, s_buf_t *content)
         s_buf_printf (&event, "},\"logprobs\":null,\"finish_reason\":null}]%s}\n\n",
                       usage_null);
         if (rc == 0)
-            rc = s_chat_send_event (req, &event, false, false);
+            rc = s_chat_send_event (req, &event, s_sse_type, false, false);
         sent++;
         start = next_start;
         pos = next_pos;
@@ -1102,7 +1207,7 @@ s_chat_send_stream (s_request_t *req, s_chat_t *chat, s_buf_t *content)
             s_buf_str (&event, "}\n\n");
         }
         s_buf_str (&event, "data: [DONE]\n\n");
-        rc = s_chat_send_event (req, &event, false, true);
+        rc = s_chat_send_event (req, &event, s_sse_type, false, true);
     }
     if (rc != 0)
         mg_disable_connection_keep_alive (req->conn);
@@ -1110,14 +1215,166 @@ s_chat_send_stream (s_request_t *req, s_chat_t *chat, s_buf_t *content)
     return rc;
 }
 
-//  Holds the reply per the request's controls: latency, hang, forced
-//  status, injected failure. Returns 1 if the request is answered (or
-//  abandoned) already, 0 to go on and answer it.
+//  Sends REPLY as ROUTE's stream frames, paced and cut as the OpenAI
+//  stream is: mock:chunk_delay before each content frame and the first
+//  tail frame; mock:die_after=N drops the connection after N content
+//  frames (or before the tail), Bedrock sending an exception frame first.
+//  Returns 0 or -1.
+static int
+s_send_frames (s_request_t *req, int route, const aigw_mock_reply_t *reply)
+{
+    aigw_mock_frames_t *frames = aigw_mock_frames_new (route, reply);
+    if (!frames) {
+        s_error_t error;
+        s_error_set (&error, 500, "server_error", NULL, NULL, "mock: out of memory");
+        return s_send_error (req, &error);
+    }
+    if (!req->chunked)
+        mg_disable_connection_keep_alive (req->conn);
+    const char *content_type
+        = route == AIGW_MOCK_ROUTE_BEDROCK ? "application/vnd.amazon.eventstream" : s_sse_type;
+    s_buf_t event;
+    s_buf_init (&event, AIGW_MOCK_HEADER_ROOM);
+    size_t count = aigw_mock_frames_size (frames), sent = 0;
+    bool started = false, tail = false;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        size_t len;
+        int kind;
+        const unsigned char *frame = aigw_mock_frames_get (frames, i, &len, &kind);
+        bool paced = kind == AIGW_MOCK_FRAME_CONTENT || (kind == AIGW_MOCK_FRAME_TAIL && !tail);
+        if (paced && req->die_after >= 0
+            && (kind != AIGW_MOCK_FRAME_CONTENT || sent == (size_t) req->die_after)) {
+            unsigned char *exception = NULL;
+            size_t exception_len = 0;
+            if (route == AIGW_MOCK_ROUTE_BEDROCK
+                && aigw_mock_bedrock_exception ("internalServerException",
+                                                "mock: stream cut (mock:die_after)",
+                                                &exception, &exception_len)
+                       == 0) {
+                s_buf_clear (&event);
+                s_buf_add (&event, exception, exception_len);
+                s_chat_send_event (req, &event, content_type, !started, false);
+            }
+            free (exception);
+            rc = -1;
+            break;
+        }
+        if (paced && req->chunk_delay_ms > 0 && s_sleep_ms (req->self, req->chunk_delay_ms) != 0)
+            rc = -1;
+        tail = tail || kind == AIGW_MOCK_FRAME_TAIL;
+        s_buf_clear (&event);
+        s_buf_add (&event, frame, len);
+        if (rc == 0)
+            rc = s_chat_send_event (req, &event, content_type, !started, i + 1 == count);
+        started = true;
+        sent += kind == AIGW_MOCK_FRAME_CONTENT;
+    }
+    if (rc != 0)
+        mg_disable_connection_keep_alive (req->conn);
+    s_buf_free (&event);
+    aigw_mock_frames_destroy (&frames);
+    return rc;
+}
+
+//  Appends Gemini's SSE stream for REPLY to BODY as the JSON array
+//  streamGenerateContent answers without alt=sse: each event's data.
+static void
+s_gemini_array (const aigw_mock_reply_t *reply, s_buf_t *body)
+{
+    static const char data[] = "data: ";
+    aigw_mock_frames_t *frames = aigw_mock_frames_new (AIGW_MOCK_ROUTE_GEMINI, reply);
+    if (!frames) {
+        body->failed = true;
+        return;
+    }
+    s_buf_str (body, "[");
+    for (size_t i = 0; i < aigw_mock_frames_size (frames); i++) {
+        size_t len;
+        int kind;
+        const char *frame = (const char *) aigw_mock_frames_get (frames, i, &len, &kind);
+        //  Every Gemini frame is "data: JSON\r\n\r\n"
+        size_t skip = sizeof data - 1, trail = 4;
+        if (len > skip + trail) {
+            s_buf_str (body, i ? "," : "");
+            s_buf_add (body, frame + skip, len - skip - trail);
+        }
+    }
+    s_buf_str (body, "]");
+    aigw_mock_frames_destroy (&frames);
+}
+
+//  Answers REPLY in ROUTE's format, streamed when STREAM. Returns 0 or -1.
+static int
+s_send_reply (s_request_t *req, int route, const aigw_mock_reply_t *reply, bool stream)
+{
+    if (stream && !req->json_stream)
+        return s_send_frames (req, route, reply);
+    s_buf_t body;
+    s_buf_init (&body, AIGW_MOCK_HEADER_ROOM);
+    if (stream)
+        s_gemini_array (reply, &body);
+    else {
+        size_t len = 0;
+        char *json = aigw_mock_reply_body (route, reply, &len);
+        if (json)
+            s_buf_add (&body, json, len);
+        else
+            body.failed = true;
+        free (json);
+    }
+    int rc = s_send_plain (req, "application/json", &body);
+    s_buf_free (&body);
+    return rc;
+}
+
+//  Next answer number, for ids.
+static unsigned long long
+s_next_id (aigw_mock_t *self)
+{
+    return (unsigned long long) atomic_fetch_add_explicit (&self->next_id, 1,
+                                                           memory_order_relaxed)
+           + 1;
+}
+
+//  Builds CONTENT for a chat CHAT asks: a tool result's answer, or the
+//  reply to USER_TEXT (LEN bytes). A tool call needs no content: it sets
+//  the finish reason and token count only.
+static void
+s_chat_answer_text (s_chat_t *chat, s_request_t *req, const char *user_text, size_t len,
+                    s_buf_t *content)
+{
+    if (chat->tools.tool_name) {
+        chat->finish_reason = "tool_calls";
+        chat->completion_tokens = AIGW_MOCK_TOOL_TOKENS;
+    }
+    else if (chat->tools.tool_result)
+        s_chat_content (chat, req, AIGW_MOCK_TOOL_SAID, chat->tools.tool_result,
+                        strlen (chat->tools.tool_result), content);
+    else
+        s_chat_content (chat, req, AIGW_MOCK_REPLY_PREFIX, user_text, len, content);
+}
+
+//  True with a share of PPM per million.
+static bool
+s_draw (int ppm)
+{
+    return ppm > 0 && s_random_unit () * AIGW_MOCK_PPM < ppm;
+}
+
+//  Holds the reply per the request's controls and its route's injection:
+//  latency, hang, forced status, injected 429 and failure. Returns 1 if the
+//  request is answered (or abandoned) already, 0 to go on and answer it.
 static int
 s_before_answer (s_request_t *req, s_error_t *error)
 {
     aigw_mock_t *self = req->self;
-    int latency = req->latency_ms >= 0 ? req->latency_ms : self->latency_ms;
+    s_inject_t *inject = &self->inject[req->route];
+    int latency = req->latency_ms;
+    if (latency < 0)
+        latency = atomic_load_explicit (&inject->latency_ms, memory_order_relaxed);
+    if (latency < 0)
+        latency = self->latency_ms;
     if (latency > 0 && s_sleep_ms (self, latency) != 0) {
         mg_disable_connection_keep_alive (req->conn);
         return 1;
@@ -1135,6 +1392,21 @@ s_before_answer (s_request_t *req, s_error_t *error)
         s_send_error (req, error);
         return 1;
     }
+    if (s_draw (atomic_load_explicit (&inject->rate429_ppm, memory_order_relaxed))) {
+        req->retry_after_s = atomic_load_explicit (&inject->retry_after_s, memory_order_relaxed);
+        s_error_set (error, 429, "requests", "rate_limit_exceeded", NULL,
+                     "mock: injected rate limit (route %s)", aigw_mock_route_name (req->route));
+        s_send_error (req, error);
+        return 1;
+    }
+    if (s_draw (atomic_load_explicit (&inject->fail_ppm, memory_order_relaxed))) {
+        int status = atomic_load_explicit (&inject->fail_status, memory_order_relaxed);
+        s_error_for_status (error, status);
+        snprintf (error->message, sizeof error->message, "mock failure (route %s)",
+                  aigw_mock_route_name (req->route));
+        s_send_error (req, error);
+        return 1;
+    }
     if (self->fail_rate > 0 && s_random_unit () < self->fail_rate) {
         s_error_set (error, 500, "server_error", NULL, NULL, "mock failure");
         s_send_error (req, error);
@@ -1143,13 +1415,15 @@ s_before_answer (s_request_t *req, s_error_t *error)
     return 0;
 }
 
-//  Answers POST /v1/chat/completions. Returns the status for the log.
+//  Answers POST /v1/chat/completions (Azure: .../chat/completions, where
+//  the body may leave the model to DEFAULT_MODEL, the deployment).
+//  Returns the status for the log.
 static int
-s_handle_chat (s_request_t *req, s_buf_t *body, s_error_t *error)
+s_handle_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const char *default_model)
 {
     aigw_mock_t *self = req->self;
     atomic_fetch_add_explicit (&self->chat, 1, memory_order_relaxed);
-    s_chat_t chat = {.created = (long long) time (NULL)};
+    s_chat_t chat = {.created = (long long) time (NULL), .default_model = default_model};
     s_buf_t user_text;
     s_buf_init (&user_text, 0);
     if (!error->status) {
@@ -1161,20 +1435,96 @@ s_handle_chat (s_request_t *req, s_buf_t *body, s_error_t *error)
     if (s_before_answer (req, error))
         status = error->status ? error->status : AIGW_MOCK_STATUS_GONE;
     else {
-        snprintf (chat.id, sizeof chat.id, "chatcmpl-mock-%llu",
-                  (unsigned long long) atomic_fetch_add_explicit (&self->next_id, 1,
-                                                                  memory_order_relaxed)
-                      + 1);
+        unsigned long long number = s_next_id (self);
+        snprintf (chat.id, sizeof chat.id, "chatcmpl-mock-%llu", number);
         s_buf_t content;
         s_buf_init (&content, 0);
-        s_chat_content (&chat, req, &user_text, &content);
-        if (chat.stream)
+        s_chat_answer_text (&chat, req, user_text.data + user_text.head,
+                            user_text.size - user_text.head, &content);
+        if (chat.tools.tool_name) {
+            //  Tool calls take the formats module's (slower) encoder
+            char tool_id[AIGW_MOCK_NUMBER_TEXT * 2];
+            snprintf (tool_id, sizeof tool_id, "call_mock_%llu", number);
+            aigw_mock_reply_t reply = {
+                .id = chat.id, .model = chat.model, .created = chat.created, .text = "",
+                .tool_name = chat.tools.tool_name, .tool_id = tool_id,
+                .finish = chat.finish_reason, .prompt_tokens = chat.prompt_tokens,
+                .completion_tokens = chat.completion_tokens,
+                .include_usage = chat.include_usage,
+            };
+            s_send_reply (req, AIGW_MOCK_ROUTE_OPENAI, &reply, chat.stream);
+        }
+        else if (chat.stream)
             s_chat_send_stream (req, &chat, &content);
         else
             s_chat_send_plain (req, &chat, &content);
         s_buf_free (&content);
     }
     s_buf_free (&user_text);
+    aigw_mock_ask_free (&chat.tools);
+    json_decref (chat.root);
+    return status;
+}
+
+//  Answers an Anthropic, Gemini or Bedrock chat: MODEL and STREAM come from
+//  the path for the last two. Returns the status for the log.
+static int
+s_handle_format_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const char *model,
+                      bool stream)
+{
+    aigw_mock_t *self = req->self;
+    atomic_fetch_add_explicit (&self->chat, 1, memory_order_relaxed);
+    s_chat_t chat = {.created = (long long) time (NULL)};
+    if (!error->status) {
+        chat.root = s_parse_object (body, error);
+        char err[AIGW_MOCK_ERROR_TEXT];
+        if (chat.root
+            && aigw_mock_ask_parse (req->route, chat.root, model, stream, &chat.tools, err,
+                                    sizeof err)
+                   != 0)
+            s_error_set (error, 400, "invalid_request_error", NULL, NULL, "%s", err);
+        else if (chat.root) {
+            s_controls_parse (chat.tools.user_text, req);
+            if (chat.tools.stream)
+                atomic_fetch_add_explicit (&self->stream, 1, memory_order_relaxed);
+        }
+    }
+    int status = 200;
+    if (s_before_answer (req, error))
+        status = error->status ? error->status : AIGW_MOCK_STATUS_GONE;
+    else {
+        unsigned long long number = s_next_id (self);
+        //  Ids look like each provider's, in aigw_mock_route_t order
+        static const char *id_prefixes[AIGW_MOCK_ROUTE_COUNT]
+            = {"chatcmpl-mock-", "msg_mock_", "mock-", "mock-", "chatcmpl-mock-"};
+        static const char *tool_prefixes[AIGW_MOCK_ROUTE_COUNT]
+            = {"call_mock_", "toolu_mock_", "call_mock_", "tooluse_mock_", "call_mock_"};
+        char tool_id[AIGW_MOCK_NUMBER_TEXT * 2];
+        snprintf (chat.id, sizeof chat.id, "%s%llu", id_prefixes[req->route], number);
+        snprintf (tool_id, sizeof tool_id, "%s%llu", tool_prefixes[req->route], number);
+        chat.max_tokens = chat.tools.max_tokens;
+        chat.prompt_tokens = chat.tools.prompt_tokens;
+        s_buf_t content;
+        s_buf_init (&content, 0);
+        s_chat_answer_text (&chat, req, chat.tools.user_text, strlen (chat.tools.user_text),
+                            &content);
+        aigw_mock_reply_t reply = {
+            .id = chat.id, .model = chat.tools.model, .created = chat.created,
+            .text = content.data + content.head, .text_len = content.size - content.head,
+            .tool_name = chat.tools.tool_name, .tool_id = tool_id,
+            .finish = chat.finish_reason, .prompt_tokens = chat.prompt_tokens,
+            .completion_tokens = chat.completion_tokens,
+        };
+        if (content.failed) {
+            s_error_set (error, 500, "server_error", NULL, NULL, "mock: answer too large");
+            s_send_error (req, error);
+            status = 500;
+        }
+        else
+            s_send_reply (req, req->route, &reply, chat.tools.stream);
+        s_buf_free (&content);
+    }
+    aigw_mock_ask_free (&chat.tools);
     json_decref (chat.root);
     return status;
 }
@@ -1208,9 +1558,11 @@ s_embed_item_text (json_t *item, s_buf_t *text)
     return (long) json_array_size (item);
 }
 
-//  Answers POST /v1/embeddings. Returns the status for the log.
+//  Answers POST /v1/embeddings (Azure: .../embeddings, where the body may
+//  leave the model to DEFAULT_MODEL, the deployment). Returns the status.
 static int
-s_handle_embeddings (s_request_t *req, s_buf_t *body, s_error_t *error)
+s_handle_embeddings (s_request_t *req, s_buf_t *body, s_error_t *error,
+                     const char *default_model)
 {
     aigw_mock_t *self = req->self;
     atomic_fetch_add_explicit (&self->embeddings, 1, memory_order_relaxed);
@@ -1222,6 +1574,8 @@ s_handle_embeddings (s_request_t *req, s_buf_t *body, s_error_t *error)
     if (root) {
         json_t *input = json_object_get (root, "input");
         model = json_string_value (json_object_get (root, "model"));
+        if ((!model || !*model) && default_model)
+            model = default_model;
         const char *format = json_string_value (json_object_get (root, "encoding_format"));
         base64 = format && strcmp (format, "base64") == 0;
         //  A single string or token array is a one-item list
@@ -1300,6 +1654,57 @@ s_handle_embeddings (s_request_t *req, s_buf_t *body, s_error_t *error)
     return status;
 }
 
+//  Answers Gemini's :embedContent, or :batchEmbedContents when BATCH.
+//  Returns the status for the log.
+static int
+s_handle_gemini_embed (s_request_t *req, s_buf_t *body, s_error_t *error, bool batch)
+{
+    aigw_mock_t *self = req->self;
+    atomic_fetch_add_explicit (&self->embeddings, 1, memory_order_relaxed);
+    json_t *root = NULL, *texts = NULL;
+    if (!error->status)
+        root = s_parse_object (body, error);
+    if (root) {
+        char err[AIGW_MOCK_ERROR_TEXT];
+        texts = aigw_mock_gemini_embed_texts (root, batch, err, sizeof err);
+        if (!texts)
+            s_error_set (error, 400, "invalid_request_error", NULL, NULL, "%s", err);
+        size_t index;
+        json_t *text;
+        json_array_foreach (texts, index, text)
+            s_controls_parse (json_string_value (text), req);
+    }
+    int status = 200;
+    if (s_before_answer (req, error))
+        status = error->status ? error->status : AIGW_MOCK_STATUS_GONE;
+    else {
+        size_t count = json_array_size (texts);
+        float *vectors = calloc (count, sizeof (float) * AIGW_MOCK_EMBED_DIMS);
+        size_t index;
+        json_t *text;
+        if (vectors)
+            json_array_foreach (texts, index, text)
+                s_embed (json_string_value (text), json_string_length (text),
+                         vectors + index * AIGW_MOCK_EMBED_DIMS);
+        char *json = vectors ? aigw_mock_gemini_embed_body (vectors, count,
+                                                            AIGW_MOCK_EMBED_DIMS, batch)
+                             : NULL;
+        s_buf_t answer;
+        s_buf_init (&answer, AIGW_MOCK_HEADER_ROOM);
+        if (json)
+            s_buf_str (&answer, json);
+        else
+            answer.failed = true;
+        s_send (req, 200, "application/json", NULL, &answer);
+        s_buf_free (&answer);
+        free (json);
+        free (vectors);
+    }
+    json_decref (texts);
+    json_decref (root);
+    return status;
+}
+
 //  Appends one model object.
 static void
 s_model_object (s_buf_t *buf, const char *id)
@@ -1349,19 +1754,391 @@ s_handle_models (s_request_t *req, const char *id, s_error_t *error)
 }
 
 //  ---------------------------------------------------------------------
+//  Per-route injection
+
+static int s_parse_int (const char *value, long min, long max, int *out);
+
+//  The settings that inject nothing.
+static s_inject_settings_t
+s_inject_none (void)
+{
+    return (s_inject_settings_t){-1, 0, AIGW_MOCK_FAIL_STATUS, 0, AIGW_MOCK_RETRY_AFTER_S};
+}
+
+//  Stores SETTINGS as ROUTE's injection on SELF.
+static void
+s_inject_store (aigw_mock_t *self, int route, const s_inject_settings_t *settings)
+{
+    s_inject_t *inject = &self->inject[route];
+    atomic_store (&inject->latency_ms, settings->latency_ms);
+    atomic_store (&inject->fail_ppm, (int) (settings->fail_rate * AIGW_MOCK_PPM + 0.5));
+    atomic_store (&inject->fail_status, settings->fail_status);
+    atomic_store (&inject->rate429_ppm, (int) (settings->rate429 * AIGW_MOCK_PPM + 0.5));
+    atomic_store (&inject->retry_after_s, settings->retry_after_s);
+}
+
+//  Parses TEXT, all of it, as a share from 0 to 1. Returns 0 or -1.
+static int
+s_parse_share (const char *text, double *out)
+{
+    if (!text || !*text)
+        return -1;
+    char *end;
+    errno = 0;
+    double value = strtod (text, &end);
+    if (errno || *end || !(value >= 0) || !(value <= 1))
+        return -1;
+    *out = value;
+    return 0;
+}
+
+//  Parses a --route SPEC, "NAME[:latency=MS,fail=RATE,status=CODE,
+//  rate429=RATE,retry_after=S]", into *ROUTE and SETTINGS (what it leaves
+//  out injects nothing). Returns 0, or -1 with ERR saying why.
+static int
+s_route_spec_parse (const char *spec, int *route, s_inject_settings_t *settings, char *err,
+                    size_t err_size)
+{
+    const char *colon = strchr (spec, ':');
+    int name_len = (int) (colon ? (size_t) (colon - spec) : strlen (spec));
+    *route = aigw_mock_route_lookup (spec, (size_t) name_len);
+    *settings = s_inject_none ();
+    if (*route < 0) {
+        snprintf (err, err_size,
+                  "unknown route '%.*s' (expected openai, anthropic, gemini, bedrock or azure)",
+                  name_len, spec);
+        return -1;
+    }
+    if (!colon)
+        return 0;
+    char copy[AIGW_MOCK_ERROR_TEXT];
+    if (strlen (colon + 1) >= sizeof copy) {
+        snprintf (err, err_size, "route settings too long");
+        return -1;
+    }
+    strcpy (copy, colon + 1);
+    char *saved = NULL;
+    for (char *item = strtok_r (copy, ",", &saved); item; item = strtok_r (NULL, ",", &saved)) {
+        char *value = strchr (item, '=');
+        if (value)
+            *value++ = 0;
+        int rc = -1;
+        const char *expected = "";
+        if (strcmp (item, "latency") == 0) {
+            rc = s_parse_int (value, 0, AIGW_MOCK_DELAY_MAX_MS, &settings->latency_ms);
+            expected = "milliseconds from 0 to 600000";
+        }
+        else if (strcmp (item, "fail") == 0) {
+            rc = s_parse_share (value, &settings->fail_rate);
+            expected = "a share from 0 to 1";
+        }
+        else if (strcmp (item, "status") == 0) {
+            rc = s_parse_int (value, AIGW_MOCK_STATUS_MIN, AIGW_MOCK_STATUS_MAX,
+                              &settings->fail_status);
+            expected = "an HTTP status from 400 to 599";
+        }
+        else if (strcmp (item, "rate429") == 0) {
+            rc = s_parse_share (value, &settings->rate429);
+            expected = "a share from 0 to 1";
+        }
+        else if (strcmp (item, "retry_after") == 0) {
+            rc = s_parse_int (value, 0, AIGW_MOCK_RETRY_AFTER_MAX, &settings->retry_after_s);
+            expected = "seconds from 0 to 3600";
+        }
+        else {
+            snprintf (err, err_size,
+                      "unknown setting '%.64s' (expected latency, fail, status, rate429, "
+                      "retry_after)",
+                      item);
+            return -1;
+        }
+        if (rc != 0) {
+            snprintf (err, err_size, "bad value '%.64s' for %s: expected %s",
+                      value ? value : "", item, expected);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  Parses a POST /mock/config body ROOT into *ROUTE and SETTINGS (fields
+//  left out inject nothing). Returns 0, or -1 with ERR saying why.
+static int
+s_config_parse (json_t *root, int *route, s_inject_settings_t *settings, char *err,
+                size_t err_size)
+{
+    *route = -1;
+    *settings = s_inject_none ();
+    const char *key;
+    json_t *value;
+    json_object_foreach (root, key, value) {
+        bool ok;
+        if (strcmp (key, "route") == 0) {
+            const char *name = json_string_value (value);
+            *route = name ? aigw_mock_route_lookup (name, strlen (name)) : -1;
+            ok = *route >= 0;
+        }
+        else if (strcmp (key, "latency_ms") == 0) {
+            ok = json_is_null (value)
+                 || (json_is_integer (value) && json_integer_value (value) >= 0
+                     && json_integer_value (value) <= AIGW_MOCK_DELAY_MAX_MS);
+            settings->latency_ms = ok && !json_is_null (value) ? (int) json_integer_value (value)
+                                                               : -1;
+        }
+        else if (strcmp (key, "fail_rate") == 0 || strcmp (key, "rate429") == 0) {
+            double share = json_number_value (value);
+            ok = json_is_number (value) && share >= 0 && share <= 1;
+            *(key[0] == 'f' ? &settings->fail_rate : &settings->rate429) = share;
+        }
+        else if (strcmp (key, "fail_status") == 0) {
+            ok = json_is_integer (value) && json_integer_value (value) >= AIGW_MOCK_STATUS_MIN
+                 && json_integer_value (value) <= AIGW_MOCK_STATUS_MAX;
+            settings->fail_status = ok ? (int) json_integer_value (value) : 0;
+        }
+        else if (strcmp (key, "retry_after_s") == 0) {
+            ok = json_is_integer (value) && json_integer_value (value) >= 0
+                 && json_integer_value (value) <= AIGW_MOCK_RETRY_AFTER_MAX;
+            settings->retry_after_s = ok ? (int) json_integer_value (value) : 0;
+        }
+        else {
+            snprintf (err, err_size,
+                      "unknown field '%.64s' (expected route, latency_ms, fail_rate, "
+                      "fail_status, rate429, retry_after_s)",
+                      key);
+            return -1;
+        }
+        if (!ok) {
+            snprintf (err, err_size, "invalid '%.64s'", key);
+            return -1;
+        }
+    }
+    if (*route < 0) {
+        snprintf (err, err_size, "'route' is required: openai, anthropic, gemini, bedrock or "
+                                 "azure");
+        return -1;
+    }
+    return 0;
+}
+
+//  Appends every route's injection as a JSON object keyed by route.
+static void
+s_inject_json (aigw_mock_t *self, s_buf_t *buf)
+{
+    s_buf_str (buf, "{");
+    for (int route = 0; route < AIGW_MOCK_ROUTE_COUNT; route++) {
+        s_inject_t *inject = &self->inject[route];
+        int latency = atomic_load (&inject->latency_ms);
+        char latency_text[AIGW_MOCK_NUMBER_TEXT] = "null";
+        if (latency >= 0)
+            snprintf (latency_text, sizeof latency_text, "%d", latency);
+        s_buf_printf (buf,
+                      "%s\"%s\":{\"latency_ms\":%s,\"fail_rate\":%g,\"fail_status\":%d,"
+                      "\"rate429\":%g,\"retry_after_s\":%d}",
+                      route ? "," : "", aigw_mock_route_name (route), latency_text,
+                      (double) atomic_load (&inject->fail_ppm) / AIGW_MOCK_PPM,
+                      atomic_load (&inject->fail_status),
+                      (double) atomic_load (&inject->rate429_ppm) / AIGW_MOCK_PPM,
+                      atomic_load (&inject->retry_after_s));
+    }
+    s_buf_str (buf, "}");
+}
+
+//  ---------------------------------------------------------------------
+//  The ring of recorded requests
+
+//  Copies LEN bytes of TEXT to *AT as a C string and moves *AT past it.
+//  Returns the copy, or NULL when TEXT is NULL.
+static const char *
+s_pack (char **at, const char *text, size_t len)
+{
+    if (!text)
+        return NULL;
+    char *copy = *at;
+    memcpy (copy, text, len);
+    copy[len] = 0;
+    *at += len + 1;
+    return copy;
+}
+
+//  Records the request (route, method, path, query, the headers tests
+//  check, BODY) in the ring, dropping the oldest. Out of memory, it records
+//  nothing. The lock is held for two pointer stores only.
+static void
+s_record (s_request_t *req, s_buf_t *body)
+{
+    const struct mg_request_info *info = mg_get_request_info (req->conn);
+    const char *method = info->request_method ? info->request_method : "";
+    const char *path = info->local_uri ? info->local_uri : "";
+    const char *query = info->query_string;
+    size_t body_len = body->size - body->head;
+    bool keep_body = body_len > 0 && body_len <= AIGW_MOCK_RECORD_BODY_MAX && !body->failed;
+    const char *values[AIGW_MOCK_RECORDED_HEADERS];
+    size_t total = sizeof (s_record_t) + strlen (method) + strlen (path) + 2
+                   + (query ? strlen (query) + 1 : 0) + (keep_body ? body_len + 1 : 0);
+    for (size_t i = 0; i < AIGW_MOCK_RECORDED_HEADERS; i++) {
+        values[i] = mg_get_header (req->conn, s_recorded_headers[i]);
+        total += values[i] ? strlen (values[i]) + 1 : 0;
+    }
+    s_record_t *record = malloc (total);
+    if (!record)
+        return;
+    char *at = (char *) (record + 1);
+    record->route = req->route;
+    record->method = s_pack (&at, method, strlen (method));
+    record->path = s_pack (&at, path, strlen (path));
+    record->query = s_pack (&at, query, query ? strlen (query) : 0);
+    for (size_t i = 0; i < AIGW_MOCK_RECORDED_HEADERS; i++)
+        record->headers[i] = s_pack (&at, values[i], values[i] ? strlen (values[i]) : 0);
+    record->body = keep_body ? s_pack (&at, body->data + body->head, body_len) : NULL;
+    record->body_len = keep_body ? body_len : 0;
+
+    aigw_mock_t *self = req->self;
+    pthread_mutex_lock (&self->ring_lock);
+    s_record_t *old = self->ring[self->ring_next];
+    self->ring[self->ring_next] = record;
+    self->ring_next = (self->ring_next + 1) % AIGW_MOCK_RING_SIZE;
+    pthread_mutex_unlock (&self->ring_lock);
+    free (old);
+}
+
+//  Empties the ring.
+static void
+s_ring_clear (aigw_mock_t *self)
+{
+    s_record_t *old[AIGW_MOCK_RING_SIZE];
+    pthread_mutex_lock (&self->ring_lock);
+    memcpy (old, self->ring, sizeof old);
+    memset (self->ring, 0, sizeof self->ring);
+    self->ring_next = 0;
+    pthread_mutex_unlock (&self->ring_lock);
+    for (size_t i = 0; i < AIGW_MOCK_RING_SIZE; i++)
+        free (old[i]);
+}
+
+//  The ring as a JSON array, oldest first: a new string, or NULL when out
+//  of memory.
+static char *
+s_ring_json (aigw_mock_t *self)
+{
+    json_t *list = json_array ();
+    pthread_mutex_lock (&self->ring_lock);
+    for (size_t i = 0; list && i < AIGW_MOCK_RING_SIZE; i++) {
+        s_record_t *record = self->ring[(self->ring_next + i) % AIGW_MOCK_RING_SIZE];
+        if (!record)
+            continue;
+        json_t *headers = json_object ();
+        for (size_t h = 0; h < AIGW_MOCK_RECORDED_HEADERS; h++)
+            if (record->headers[h])
+                json_object_set_new (headers, s_recorded_headers[h],
+                                     json_string (record->headers[h]));
+        json_t *body = NULL;
+        if (record->body
+            && aigw_json_depth_ok (record->body, record->body_len, AIGW_MOCK_JSON_DEPTH_MAX))
+            body = json_loadb (record->body, record->body_len, 0, NULL);
+        json_array_append_new (
+            list, json_pack ("{s:s,s:s,s:s,s:s?,s:o*,s:o?}", "route",
+                             aigw_mock_route_name (record->route), "method", record->method,
+                             "path", record->path, "query", record->query, "headers", headers,
+                             "body", body));
+    }
+    pthread_mutex_unlock (&self->ring_lock);
+    char *text = list ? json_dumps (list, JSON_COMPACT) : NULL;
+    json_decref (list);
+    return text;
+}
+
+//  ---------------------------------------------------------------------
 //  Routing
 
-//  Answers GET /mock/stats and POST /mock/reset. Returns the status.
+//  Sends TEXT (a new JSON string, taken; NULL: out of memory) as a 200.
+static int
+s_send_json_text (s_request_t *req, char *text)
+{
+    s_buf_t body;
+    s_buf_init (&body, AIGW_MOCK_HEADER_ROOM);
+    if (text)
+        s_buf_str (&body, text);
+    else
+        body.failed = true;
+    free (text);
+    int rc = s_send (req, 200, "application/json", NULL, &body);
+    s_buf_free (&body);
+    return rc;
+}
+
+//  Answers GET|POST|DELETE /mock/config. Returns the status.
+static int
+s_handle_config (s_request_t *req, const char *method)
+{
+    aigw_mock_t *self = req->self;
+    s_error_t error = {0};
+    if (strcmp (method, "DELETE") == 0) {
+        s_inject_settings_t none = s_inject_none ();
+        for (int route = 0; route < AIGW_MOCK_ROUTE_COUNT; route++)
+            s_inject_store (self, route, &none);
+    }
+    else if (strcmp (method, "POST") == 0) {
+        s_buf_t body;
+        s_buf_init (&body, 0);
+        json_t *root = NULL;
+        int rc = s_read_body (req->conn, &body);
+        if (rc != 0) {
+            mg_disable_connection_keep_alive (req->conn);
+            req->close = true;
+            s_error_set (&error, 413, "invalid_request_error", NULL, NULL,
+                         "Request body unreadable or over %d bytes", AIGW_MOCK_BODY_MAX);
+        }
+        else
+            root = s_parse_object (&body, &error);
+        int route;
+        s_inject_settings_t settings;
+        char err[AIGW_MOCK_ERROR_TEXT];
+        if (root && s_config_parse (root, &route, &settings, err, sizeof err) != 0)
+            s_error_set (&error, 400, "invalid_request_error", NULL, NULL, "%s", err);
+        else if (root)
+            s_inject_store (self, route, &settings);
+        json_decref (root);
+        s_buf_free (&body);
+        if (error.status) {
+            s_send_error (req, &error);
+            return error.status;
+        }
+    }
+    else if (strcmp (method, "GET") != 0) {
+        s_error_set (&error, 405, "invalid_request_error", NULL, NULL,
+                     "Use GET, POST or DELETE on /mock/config");
+        s_send_error (req, &error);
+        return 405;
+    }
+    s_buf_t body;
+    s_buf_init (&body, AIGW_MOCK_HEADER_ROOM);
+    s_inject_json (self, &body);
+    s_send (req, 200, "application/json", NULL, &body);
+    s_buf_free (&body);
+    return 200;
+}
+
+//  Answers GET /mock/stats, POST /mock/reset, GET /mock/requests and
+//  /mock/config. Returns the status.
 static int
 s_handle_mock (s_request_t *req, const char *method, const char *path)
 {
     aigw_mock_t *self = req->self;
     s_error_t error = {0};
+    if (strcmp (path, "/mock/config") == 0)
+        return s_handle_config (req, method);
+    if (strcmp (path, "/mock/requests") == 0 && strcmp (method, "GET") == 0) {
+        s_send_json_text (req, s_ring_json (self));
+        return 200;
+    }
     if (strcmp (path, "/mock/reset") == 0 && strcmp (method, "POST") == 0) {
         atomic_store (&self->requests, 0);
         atomic_store (&self->chat, 0);
         atomic_store (&self->stream, 0);
         atomic_store (&self->embeddings, 0);
+        for (int route = 0; route < AIGW_MOCK_ROUTE_COUNT; route++)
+            atomic_store (&self->route_requests[route], 0);
+        s_ring_clear (self);
     }
     else if (strcmp (path, "/mock/stats") != 0 || strcmp (method, "GET") != 0) {
         s_error_set (&error, 404, "invalid_request_error", NULL, NULL,
@@ -1373,24 +2150,198 @@ s_handle_mock (s_request_t *req, const char *method, const char *path)
     s_buf_init (&body, AIGW_MOCK_HEADER_ROOM);
     s_buf_printf (&body,
                   "{\"requests\":%llu,\"chat\":%llu,\"stream\":%llu,\"embeddings\":%llu,"
-                  "\"in_flight\":%lld}",
+                  "\"in_flight\":%lld,\"routes\":{",
                   (unsigned long long) atomic_load (&self->requests),
                   (unsigned long long) atomic_load (&self->chat),
                   (unsigned long long) atomic_load (&self->stream),
                   (unsigned long long) atomic_load (&self->embeddings),
                   (long long) atomic_load (&self->in_flight));
+    for (int route = 0; route < AIGW_MOCK_ROUTE_COUNT; route++)
+        s_buf_printf (&body, "%s\"%s\":%llu", route ? "," : "", aigw_mock_route_name (route),
+                      (unsigned long long) atomic_load (&self->route_requests[route]));
+    s_buf_str (&body, "}}");
     s_send (req, 200, "application/json", NULL, &body);
     s_buf_free (&body);
     return 200;
 }
 
-//  Answers a /v1/* request: reads the body, checks the key, routes.
-//  Returns the status for the log.
+//  Value of the request's header NAME when present and non-empty, else NULL.
+static const char *
+s_header (s_request_t *req, const char *name)
+{
+    const char *value = mg_get_header (req->conn, name);
+    return value && *value ? value : NULL;
+}
+
+//  True when the query string has parameter NAME (copied into OUT).
+static bool
+s_query (s_request_t *req, const char *name, char *out, size_t size)
+{
+    const char *query = mg_get_request_info (req->conn)->query_string;
+    return query && mg_get_var (query, strlen (query), name, out, size) >= 0;
+}
+
+//  True when KEY is acceptable: the pinned key if one is set, else any.
+static bool
+s_key_ok (s_request_t *req, const char *key)
+{
+    return !req->self->api_key || strcmp (key, req->self->api_key) == 0;
+}
+
+//  Checks the credentials the request's route asks for. Returns 0, or -1
+//  with ERROR set to the answer (status and message in the route's terms).
 static int
-s_handle_v1 (s_request_t *req, const char *method, const char *path)
+s_check_route_auth (s_request_t *req, s_error_t *error)
+{
+    char value[AIGW_MOCK_QUERY_TEXT];
+    const char *key;
+    switch (req->route) {
+        case AIGW_MOCK_ROUTE_ANTHROPIC:
+            key = s_header (req, "x-api-key");
+            if (!key || !s_key_ok (req, key)) {
+                s_error_set (error, 401, "authentication_error", NULL, NULL,
+                             key ? "invalid x-api-key" : "x-api-key header is required");
+                return -1;
+            }
+            if (!s_header (req, "anthropic-version")) {
+                s_error_set (error, 400, "invalid_request_error", NULL, NULL,
+                             "anthropic-version: header is required");
+                return -1;
+            }
+            return 0;
+        case AIGW_MOCK_ROUTE_GEMINI:
+            key = s_header (req, "x-goog-api-key");
+            if (!key && s_query (req, "key", value, sizeof value) && *value)
+                key = value;
+            if (!key) {
+                s_error_set (error, 403, "permission_error", NULL, NULL,
+                             "Method doesn't allow unregistered callers (callers without "
+                             "established identity). Please use API Key or other form of API "
+                             "consumer identity to call this API.");
+                return -1;
+            }
+            if (!s_key_ok (req, key)) {
+                s_error_set (error, 400, "invalid_request_error", NULL, NULL,
+                             "API key not valid. Please pass a valid API key.");
+                return -1;
+            }
+            return 0;
+        case AIGW_MOCK_ROUTE_BEDROCK: {
+            static const char scheme[] = "AWS4-HMAC-SHA256 Credential=";
+            key = s_header (req, "Authorization");
+            if (!key || strncmp (key, scheme, sizeof scheme - 1) != 0
+                || !s_header (req, "X-Amz-Date")) {
+                s_error_set (error, 403, "permission_error", NULL, NULL,
+                             "Missing Authentication Token: send a SigV4 Authorization "
+                             "header and X-Amz-Date");
+                return -1;
+            }
+            return 0;
+        }
+        case AIGW_MOCK_ROUTE_AZURE:
+            key = s_header (req, "api-key");
+            if (!key || !s_key_ok (req, key)) {
+                s_error_set (error, 401, "invalid_request_error", "401", NULL,
+                             key ? "Access denied due to invalid subscription key or wrong "
+                                   "API endpoint."
+                                 : "Access denied due to missing subscription key. Make sure "
+                                   "to include subscription key when making requests to an "
+                                   "API.");
+                return -1;
+            }
+            if (!s_query (req, "api-version", value, sizeof value) || !*value) {
+                s_error_set (error, 404, "invalid_request_error", "404", NULL,
+                             "Resource not found (api-version query parameter missing)");
+                return -1;
+            }
+            return 0;
+        default:
+            return s_check_auth (req, error);
+    }
+}
+
+//  Copies the path segment at PATH up to STOP (or its end) into OUT,
+//  URL-decoded. Returns the byte after it, or NULL when empty or too long.
+static const char *
+s_segment (const char *path, char stop, char *out, size_t size)
+{
+    const char *end = strchr (path, stop);
+    size_t len = end ? (size_t) (end - path) : strlen (path);
+    if (len == 0 || len >= size)
+        return NULL;
+    if (mg_url_decode (path, (int) len, out, (int) size, 0) <= 0)
+        return NULL;
+    return path + len;
+}
+
+//  Routes an Anthropic, Gemini, Bedrock or Azure request. Returns the
+//  status, or 0 when no handler takes the path.
+static int
+s_route_format (s_request_t *req, bool post, const char *path, s_buf_t *body, s_error_t *error)
+{
+    char name[AIGW_MOCK_NAME_TEXT];
+    const char *rest;
+    static const char gemini_prefix[] = "/v1beta/models/";
+    static const char bedrock_prefix[] = "/model/";
+    static const char azure_prefix[] = "/openai/deployments/";
+    if (!post)
+        return 0;
+    switch (req->route) {
+        case AIGW_MOCK_ROUTE_ANTHROPIC:
+            return s_handle_format_chat (req, body, error, NULL, false);
+        case AIGW_MOCK_ROUTE_GEMINI:
+            if (strncmp (path, gemini_prefix, sizeof gemini_prefix - 1) != 0)
+                return 0;
+            rest = s_segment (path + sizeof gemini_prefix - 1, ':', name, sizeof name);
+            if (!rest || *rest != ':')
+                return 0;
+            rest++;
+            if (strcmp (rest, "generateContent") == 0)
+                return s_handle_format_chat (req, body, error, name, false);
+            if (strcmp (rest, "streamGenerateContent") == 0) {
+                char alt[AIGW_MOCK_NUMBER_TEXT];
+                req->json_stream = !s_query (req, "alt", alt, sizeof alt)
+                                   || strcmp (alt, "sse") != 0;
+                return s_handle_format_chat (req, body, error, name, true);
+            }
+            if (strcmp (rest, "embedContent") == 0)
+                return s_handle_gemini_embed (req, body, error, false);
+            if (strcmp (rest, "batchEmbedContents") == 0)
+                return s_handle_gemini_embed (req, body, error, true);
+            return 0;
+        case AIGW_MOCK_ROUTE_BEDROCK:
+            if (strncmp (path, bedrock_prefix, sizeof bedrock_prefix - 1) != 0)
+                return 0;
+            rest = s_segment (path + sizeof bedrock_prefix - 1, '/', name, sizeof name);
+            if (rest && strcmp (rest, "/converse") == 0)
+                return s_handle_format_chat (req, body, error, name, false);
+            if (rest && strcmp (rest, "/converse-stream") == 0)
+                return s_handle_format_chat (req, body, error, name, true);
+            return 0;
+        case AIGW_MOCK_ROUTE_AZURE:
+            if (strncmp (path, azure_prefix, sizeof azure_prefix - 1) != 0)
+                return 0;
+            rest = s_segment (path + sizeof azure_prefix - 1, '/', name, sizeof name);
+            if (rest && strcmp (rest, "/chat/completions") == 0) {
+                //  s_handle_chat with the deployment as the default model
+                return s_handle_chat (req, body, error, name);
+            }
+            if (rest && strcmp (rest, "/embeddings") == 0)
+                return s_handle_embeddings (req, body, error, name);
+            return 0;
+        default:
+            return 0;
+    }
+}
+
+//  Answers a provider request on any route: reads the body, records it,
+//  checks the route's credentials, routes. Returns the status for the log.
+static int
+s_handle_api (s_request_t *req, const char *method, const char *path)
 {
     aigw_mock_t *self = req->self;
     atomic_fetch_add_explicit (&self->requests, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit (&self->route_requests[req->route], 1, memory_order_relaxed);
     atomic_fetch_add_explicit (&self->in_flight, 1, memory_order_relaxed);
     bool post = strcmp (method, "POST") == 0;
     bool get = strcmp (method, "GET") == 0;
@@ -1412,22 +2363,25 @@ s_handle_v1 (s_request_t *req, const char *method, const char *path)
             return AIGW_MOCK_STATUS_GONE;
         }
     }
-    if (!error.status && s_check_auth (req, &error) != 0)
+    s_record (req, &body);
+    if (!error.status && s_check_route_auth (req, &error) != 0 && error.status == 401)
         //  CivetWeb closes the connection after any 401
         req->close = true;
 
     static const char models_prefix[] = "/v1/models/";
-    int status;
-    if (post && strcmp (path, "/v1/chat/completions") == 0)
-        status = s_handle_chat (req, &body, &error);
+    int status = 0;
+    if (req->route != AIGW_MOCK_ROUTE_OPENAI)
+        status = s_route_format (req, post, path, &body, &error);
+    else if (post && strcmp (path, "/v1/chat/completions") == 0)
+        status = s_handle_chat (req, &body, &error, NULL);
     else if (post && strcmp (path, "/v1/embeddings") == 0)
-        status = s_handle_embeddings (req, &body, &error);
+        status = s_handle_embeddings (req, &body, &error, NULL);
     else if (get && strcmp (path, "/v1/models") == 0)
         status = s_handle_models (req, NULL, &error);
     else if (get && strncmp (path, models_prefix, sizeof models_prefix - 1) == 0
              && path[sizeof models_prefix - 1])
         status = s_handle_models (req, path + sizeof models_prefix - 1, &error);
-    else {
+    if (status == 0) {
         if (!error.status)
             s_error_set (&error, 404, "invalid_request_error", NULL, NULL,
                          "Invalid URL (%.16s %.128s)", method, path);
@@ -1437,6 +2391,23 @@ s_handle_v1 (s_request_t *req, const char *method, const char *path)
     s_buf_free (&body);
     atomic_fetch_sub_explicit (&self->in_flight, 1, memory_order_relaxed);
     return status;
+}
+
+//  The route a path belongs to, or -1 when none does.
+static int
+s_route_of (const char *path)
+{
+    if (strcmp (path, "/v1/messages") == 0)
+        return AIGW_MOCK_ROUTE_ANTHROPIC;
+    if (strncmp (path, "/v1/", 4) == 0)
+        return AIGW_MOCK_ROUTE_OPENAI;
+    if (strncmp (path, "/v1beta/", 8) == 0)
+        return AIGW_MOCK_ROUTE_GEMINI;
+    if (strncmp (path, "/model/", 7) == 0)
+        return AIGW_MOCK_ROUTE_BEDROCK;
+    if (strncmp (path, "/openai/", 8) == 0)
+        return AIGW_MOCK_ROUTE_AZURE;
+    return -1;
 }
 
 //  CivetWeb's begin_request: answers every request itself. Returns the
@@ -1451,6 +2422,8 @@ s_begin_request (struct mg_connection *conn)
         .chunked = !info->http_version || strcmp (info->http_version, "1.0") != 0,
         .latency_ms = -1,
         .die_after = -1,
+        .route = AIGW_MOCK_ROUTE_OPENAI,
+        .retry_after_s = AIGW_MOCK_RETRY_AFTER_S,
     };
     if (!req.chunked) {
         //  HTTP/1.0 keeps the connection only when asked to
@@ -1459,8 +2432,11 @@ s_begin_request (struct mg_connection *conn)
     }
     const char *path = info->local_uri ? info->local_uri : "";
     const char *method = info->request_method;
-    if (strncmp (path, "/v1/", 4) == 0)
-        return s_handle_v1 (&req, method, path);
+    int route = s_route_of (path);
+    if (route >= 0) {
+        req.route = route;
+        return s_handle_api (&req, method, path);
+    }
     if (strncmp (path, "/mock/", 6) == 0)
         return s_handle_mock (&req, method, path);
     s_error_t error;
@@ -1517,6 +2493,10 @@ aigw_mock_new_threads (int port, int latency_ms, double fail_rate, int threads)
         free (self);
         return NULL;
     }
+    pthread_mutex_init (&self->ring_lock, NULL);
+    s_inject_settings_t none = s_inject_none ();
+    for (int route = 0; route < AIGW_MOCK_ROUTE_COUNT; route++)
+        s_inject_store (self, route, &none);
     mg_init_library (0);
     //  Nothing optional is needed (no TLS, no files, no IPv6): we listen on
     //  127.0.0.1 only. Log what this build has, for support.
@@ -1622,9 +2602,24 @@ aigw_mock_destroy (aigw_mock_t **self_p)
             pthread_join (waker, NULL);
     }
     mg_exit_library ();
+    s_ring_clear (self);
+    pthread_mutex_destroy (&self->ring_lock);
     free (self->api_key);
     free (self);
     *self_p = NULL;
+}
+
+//  Sets one route's injection from a --route SPEC. See the header.
+int
+aigw_mock_set_route (aigw_mock_t *self, const char *spec, char *err, size_t err_size)
+{
+    assert (self && spec);
+    int route;
+    s_inject_settings_t settings;
+    if (s_route_spec_parse (spec, &route, &settings, err, err_size) != 0)
+        return -1;
+    s_inject_store (self, route, &settings);
+    return 0;
 }
 
 //  Parses VALUE as a whole integer in [MIN, MAX]. Returns 0 or -1.
@@ -1649,11 +2644,24 @@ s_usage (FILE *stream)
     fprintf (stream,
              "usage: aigw mock-provider --port N [--latency-ms N] [--fail-rate F] "
              "[--threads N]\n"
+             "                          [--route NAME:SETTINGS]...\n"
              "  --port N        listen on 127.0.0.1:N (0: any free port)\n"
              "  --latency-ms N  delay the first byte of every answer by N ms\n"
              "  --fail-rate F   answer this share (0..1) of requests with a 500\n"
              "  --threads N     worker threads = connections in flight (default %d)\n"
-             "environment: AIGW_MOCK_API_KEY, when set, is the only bearer key accepted\n",
+             "  --route NAME:latency=MS,fail=RATE,status=CODE,rate429=RATE,retry_after=S\n"
+             "                  inject on one route (openai, anthropic, gemini, bedrock,\n"
+             "                  azure): latency (overrides --latency-ms), a share FAIL of\n"
+             "                  answers with STATUS (default 500), a share RATE429 of 429s\n"
+             "                  with Retry-After: S (default 1); repeatable\n"
+             "routes: OpenAI /v1/chat/completions, /v1/embeddings, /v1/models;\n"
+             "  Anthropic POST /v1/messages; Gemini POST /v1beta/models/M:generateContent,\n"
+             "  :streamGenerateContent?alt=sse, :embedContent, :batchEmbedContents;\n"
+             "  Bedrock POST /model/ID/converse, /model/ID/converse-stream; Azure POST\n"
+             "  /openai/deployments/D/chat/completions|embeddings?api-version=V\n"
+             "test endpoints: GET /mock/stats, POST /mock/reset, GET /mock/requests,\n"
+             "  GET|POST|DELETE /mock/config (per-route injection at run time)\n"
+             "environment: AIGW_MOCK_API_KEY, when set, is the only key accepted\n",
              AIGW_MOCK_THREADS_DEFAULT);
 }
 
@@ -1664,6 +2672,9 @@ aigw_mock_provider_main (int argc, char **argv)
 {
     int port = -1, latency_ms = 0, threads = AIGW_MOCK_THREADS_DEFAULT;
     double fail_rate = 0;
+    //  --route settings, stored once the server is up (the last per route wins)
+    s_inject_settings_t routes[AIGW_MOCK_ROUTE_COUNT];
+    bool route_set[AIGW_MOCK_ROUTE_COUNT] = {false};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp (arg, "-h") == 0 || strcmp (arg, "--help") == 0) {
@@ -1689,6 +2700,19 @@ aigw_mock_provider_main (int argc, char **argv)
         else if (S_IS ("--threads")) {
             rc = s_parse_int (value, 1, AIGW_MOCK_THREADS_MAX, &threads);
             snprintf (range, sizeof range, "1 to %d", AIGW_MOCK_THREADS_MAX);
+        }
+        else if (S_IS ("--route")) {
+            int route;
+            s_inject_settings_t settings;
+            char err[AIGW_MOCK_ERROR_TEXT];
+            if (!value || s_route_spec_parse (value, &route, &settings, err, sizeof err) != 0) {
+                fprintf (stderr, "mock-provider: bad --route '%s': %s\n", value ? value : "",
+                         value ? err : "expected NAME:SETTINGS");
+                s_usage (stderr);
+                return 2;
+            }
+            routes[route] = settings;
+            route_set[route] = true;
         }
         else if (S_IS ("--fail-rate")) {
             char *end = NULL;
@@ -1731,6 +2755,9 @@ aigw_mock_provider_main (int argc, char **argv)
         fprintf (stderr, "mock-provider: cannot listen on 127.0.0.1:%d\n", port);
         return 1;
     }
+    for (int route = 0; route < AIGW_MOCK_ROUTE_COUNT; route++)
+        if (route_set[route])
+            s_inject_store (mock, route, &routes[route]);
     printf ("mock-provider listening on 127.0.0.1:%d\n", aigw_mock_port (mock));
     fflush (stdout);
     aigw_info ("mock-provider: %d threads, latency %d ms, fail rate %g%s", threads,
@@ -2224,6 +3251,60 @@ aigw_mock_test (bool verbose)
     assert (s_test_stat (mock, "chat") == 2);
     assert (s_test_stat (mock, "stream") == 1);
     assert (s_test_stat (mock, "embeddings") == 1);
+
+    //  Per-route injection: --route specs, then /mock/config at run time
+    char err[AIGW_MOCK_ERROR_TEXT];
+    assert (aigw_mock_set_route (mock, "nope:fail=1", err, sizeof err) == -1);
+    assert (strstr (err, "unknown route"));
+    assert (aigw_mock_set_route (mock, "openai:fail=1.5", err, sizeof err) == -1);
+    assert (aigw_mock_set_route (mock, "openai:retry_after=99999", err, sizeof err) == -1);
+    assert (aigw_mock_set_route (mock, "openai:rate429=1,retry_after=3", err, sizeof err) == 0);
+    reply = s_test_chat (mock, chat_body, key);
+    s_test_error (&reply, 429, NULL);
+    assert (strcasestr (reply.headers, "Retry-After: 3"));
+    s_reply_free (&reply);
+    assert (aigw_mock_set_route (mock, "openai:fail=1,status=502", err, sizeof err) == 0);
+    reply = s_test_chat (mock, chat_body, key);
+    s_test_error (&reply, 502, "server_error");
+    s_reply_free (&reply);
+    reply = s_test_call (mock, "DELETE", "/mock/config", NULL, NULL, S_TEST_TIMEOUT_MS);
+    assert (reply.status == 200);
+    s_reply_free (&reply);
+    reply = s_test_chat (mock, chat_body, key);
+    assert (reply.status == 200);
+    s_reply_free (&reply);
+    reply = s_test_call (mock, "POST", "/mock/config",
+                         "{\"route\":\"openai\",\"fail_rate\":1,\"fail_status\":503}", NULL,
+                         S_TEST_TIMEOUT_MS);
+    assert (reply.status == 200);
+    s_reply_free (&reply);
+    reply = s_test_chat (mock, chat_body, key);
+    s_test_error (&reply, 503, NULL);
+    s_reply_free (&reply);
+    reply = s_test_call (mock, "POST", "/mock/config", "{\"route\":\"openai\",\"x\":1}",
+                         NULL, S_TEST_TIMEOUT_MS);
+    s_test_error (&reply, 400, "invalid_request_error");
+    s_reply_free (&reply);
+    assert (aigw_mock_set_route (mock, "openai", err, sizeof err) == 0);
+
+    //  The ring records what was sent, and reset empties it
+    reply = s_test_call (mock, "GET", "/mock/requests", NULL, NULL, S_TEST_TIMEOUT_MS);
+    root = s_test_json (&reply);
+    assert (json_array_size (root) > 0);
+    json_t *newest = json_array_get (root, json_array_size (root) - 1);
+    assert (s_test_streq (json_string_value (json_object_get (newest, "route")), "openai"));
+    assert (json_is_object (json_object_get (newest, "body")));
+    assert (strncmp (json_string_value (json_object_get (json_object_get (newest, "headers"),
+                                                         "authorization")),
+                     "Bearer ", 7)
+            == 0);
+    json_decref (root);
+    s_reply_free (&reply);
+    reply = s_test_call (mock, "POST", "/mock/reset", "", NULL, S_TEST_TIMEOUT_MS);
+    s_reply_free (&reply);
+    reply = s_test_call (mock, "GET", "/mock/requests", NULL, NULL, S_TEST_TIMEOUT_MS);
+    assert (s_test_streq (reply.body, "[]"));
+    s_reply_free (&reply);
 
     aigw_mock_destroy (&mock);
     assert (mock == NULL);

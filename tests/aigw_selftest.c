@@ -20,6 +20,7 @@ AIGW_SELFTEST (provider)
 AIGW_SELFTEST (edge)
 AIGW_SELFTEST (edge_io)
 AIGW_SELFTEST (mock)
+AIGW_SELFTEST (mock_formats)
 AIGW_SELFTEST (db)
 AIGW_SELFTEST (keys)
 AIGW_SELFTEST (jwt)
@@ -53,6 +54,8 @@ main (int argc, char **argv)
         {"cache", aigw_cache_test},         {"provider", aigw_provider_test},
         {"edge", aigw_edge_test},           {"edge_io", aigw_edge_io_test},
         {"mock", aigw_mock_test},
+        {"edge", aigw_edge_test},           {"mock", aigw_mock_test},
+        {"mock_formats", aigw_mock_formats_test},
         {"db", aigw_db_test},               {"keys", aigw_keys_test},
         {"jwt", aigw_jwt_test},             {"admin", aigw_admin_test},
         {"breaker", aigw_breaker_test},     {"router", aigw_router_test},
