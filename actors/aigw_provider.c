@@ -1022,8 +1022,13 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     }
     aigw_catalog_model_t *model = aigw_catalog_get (self->catalog, env->model);
     if (!model) {
-        s_finish_error (&r, 404, "invalid_request_error", "model_not_found",
-                        "The model is not served by any configured provider.");
+        char message[256];
+        snprintf (message, sizeof message, "The model '%.160s' does not exist.",
+                  env->model ? env->model : "");
+        aigw_envelope_set_error (env, 404, "invalid_request_error", "model_not_found", "model",
+                                 message);
+        s_reply (r);
+        s_request_destroy (&r);
         return;
     }
     s_chain_add (r, model);
