@@ -1713,17 +1713,21 @@ s_test_stream (const char *stream, size_t len, size_t step, size_t split, int *r
     char *out = NULL;
     size_t out_len = 0, at = 0;
     *rc = 0;
-    while (at < len || (at == 0 && len == 0)) {
-        size_t piece = step ? step : (at == 0 ? split : len - at);
-        if (piece > len - at)
-            piece = len - at;
+    //  Split once: two feeds, either of which may be empty.
+    size_t first = step ? (step < len ? step : len) : split;
+    for (bool opening = true; opening || at < len; opening = false) {
+        size_t piece = opening ? first : step ? (step < len - at ? step : len - at) : len - at;
         int feed = aigw_adapter_gemini.stream_feed (self, stream + at, piece, &out, &out_len,
                                                     err, err_size);
         if (feed && !*rc)
             *rc = feed;
         at += piece;
-        if (len == 0)
-            break;
+    }
+    if (!step && split == len) {
+        int feed = aigw_adapter_gemini.stream_feed (self, stream + at, 0, &out, &out_len, err,
+                                                    err_size);
+        if (feed && !*rc)
+            *rc = feed;
     }
     assert (!out || out_len == strlen (out));
     if (*rc == 0 && out)
