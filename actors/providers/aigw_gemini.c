@@ -35,6 +35,11 @@
 #define S_CALL_ID_SIZE 32
 //  Size of a generated or prefixed completion id, NUL included.
 #define S_ID_SIZE 128
+//  Size of a stream error's reason, NUL included.
+#define S_WHY_SIZE 512
+//  FNV-1a offset basis and prime (32-bit), for ids made from content.
+#define S_FNV_BASIS 2166136261u
+#define S_FNV_PRIME 16777619u
 
 struct _aigw_adapter_stream_t {
     char *model;                //  model the chunks carry
@@ -125,13 +130,10 @@ s_fnv1a (uint32_t hash, const char *data, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         hash ^= (unsigned char) data[i];
-        hash *= 16777619u;
+        hash *= S_FNV_PRIME;
     }
     return hash;
 }
-
-//  FNV-1a offset basis, the starting HASH of s_fnv1a.
-#define S_FNV_BASIS 2166136261u
 
 //  Write into ID a tool call id for the INDEXth call of an answer, naming
 //  NAME with ARGUMENTS: "call_" + a hash of both + the index, so it is the
@@ -694,6 +696,9 @@ s_embed_body (json_t *source, const char *model, char *err, size_t err_size)
     return json_pack ("{s:o}", "requests", requests);
 }
 
+//  aigw_adapter_t.request: the generateContent, streamGenerateContent or
+//  batchEmbedContents request for an OpenAI BODY of KIND. Returns 0, 1 for
+//  a kind Gemini does not serve, or -1 with ERR (never holding the key).
 static int
 s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body,
            size_t len, aigw_upstream_request_t *out, char *err, size_t err_size)
@@ -882,7 +887,7 @@ s_completion_id (char id[S_ID_SIZE], json_t *root, const char *body, size_t len)
 {
     const char *response_id = json_string_value (json_object_get (root, "responseId"));
     if (response_id && *response_id && s_url_safe (response_id))
-        snprintf (id, S_ID_SIZE, "chatcmpl-%.100s", response_id);
+        snprintf (id, S_ID_SIZE, "chatcmpl-%s", response_id);
     else
         snprintf (id, S_ID_SIZE, "chatcmpl-%08x%08llx", s_fnv1a (S_FNV_BASIS, body, len),
                   (unsigned long long) time (NULL));
@@ -983,6 +988,8 @@ s_embed_answer (json_t *root, const char *model, char *err, size_t err_size)
     return answer;
 }
 
+//  aigw_adapter_t.response: a 2xx Gemini BODY of KIND as an OpenAI body
+//  naming MODEL, a new buffer the caller owns, or NULL with ERR.
 static char *
 s_response (aigw_kind_t kind, const char *body, size_t len, const char *model, size_t *out_len,
             char *err, size_t err_size)
@@ -1006,6 +1013,8 @@ s_response (aigw_kind_t kind, const char *body, size_t len, const char *model, s
     return answer ? s_dump (answer, out_len, err, err_size) : NULL;
 }
 
+//  aigw_adapter_t.error_message: the message of a Gemini error BODY, a new
+//  string the caller owns, or NULL.
 static char *
 s_error_message (const char *body, size_t len)
 {
@@ -1021,6 +1030,8 @@ s_error_message (const char *body, size_t len)
 
 static void s_stream_destroy (aigw_adapter_stream_t **self_p);
 
+//  aigw_adapter_t.stream_new: a translator whose chunks name MODEL and ID
+//  (made up when NULL); the caller owns it. NULL when out of memory.
 static aigw_adapter_stream_t *
 s_stream_new (const char *model, const char *id)
 {
@@ -1043,6 +1054,8 @@ s_stream_new (const char *model, const char *id)
     return self;
 }
 
+//  aigw_adapter_t.stream_destroy: free the translator; safe on NULL and
+//  twice, nulls the caller's pointer.
 static void
 s_stream_destroy (aigw_adapter_stream_t **self_p)
 {
@@ -1056,6 +1069,7 @@ s_stream_destroy (aigw_adapter_stream_t **self_p)
     *self_p = NULL;
 }
 
+//  aigw_adapter_t.stream_done: true once [DONE] has been appended.
 static bool
 s_stream_done (aigw_adapter_stream_t *self)
 {
@@ -1110,7 +1124,7 @@ s_stream_event (aigw_adapter_stream_t *self, json_t *event, char **out, size_t *
     if (message || json_object_get (event, "error")) {
         const char *status = json_string_value (
             json_object_get (json_object_get (event, "error"), "status"));
-        char why[512];
+        char why[S_WHY_SIZE];
         snprintf (why, sizeof why, "upstream error: %s",
                   message ? message : "(no message)");
         return s_stream_fail (self, status ? status : "upstream_error",
@@ -1130,7 +1144,7 @@ s_stream_event (aigw_adapter_stream_t *self, json_t *event, char **out, size_t *
     int rc = s_translate_parts (json_object_get (candidate, "content"), &text, &text_len,
                                 calls, &self->calls, "candidates[0]", err, err_size);
     if (rc) {
-        char why[256];
+        char why[S_WHY_SIZE];
         snprintf (why, sizeof why, "stream: %s", err && err_size ? err : "bad event");
         free (text);
         json_decref (calls);
@@ -1222,6 +1236,9 @@ s_event_data (const char *event, size_t len, bool *empty)
     return root;
 }
 
+//  aigw_adapter_t.stream_feed: take LEN raw bytes of the SSE body, split
+//  anywhere, and append the chunks of every whole event to *OUT. Returns 0,
+//  or -1 with ERR after appending an error event and [DONE].
 static int
 s_stream_feed (aigw_adapter_stream_t *self, const char *data, size_t len, char **out,
                size_t *out_len, char *err, size_t err_size)
@@ -1527,6 +1544,8 @@ static const struct {
     {"openai_stream_tool_call.json", s_fx_openai_stream_tool_call},
 };
 
+//  Mangled variants of each fixture the selftest runs through everything.
+#define S_TEST_MUTATIONS 200
 //  A secret that must never reach a URL or an error.
 #define S_TEST_KEY "AIzaTEST-secret-key-0042"
 
@@ -1808,10 +1827,52 @@ s_test_stream_all (const char *stream, const char *want, int rc_want, const char
     free (whole);
 }
 
+//  Run every entry point on MUTATIONS variants of each fixture, each with a
+//  few bytes overwritten (a fixed pseudo-random sequence): nothing may crash
+//  or leak, whatever the result.
+static void
+s_test_mutations (size_t mutations)
+{
+    static const char junk[] = "{}[]\",:0-9eE\\ \n\rxnull";
+    uint32_t seed = S_FNV_BASIS;
+    for (size_t i = 0; i < sizeof s_fixtures / sizeof s_fixtures[0]; i++) {
+        size_t len = strlen (s_fixtures[i].text);
+        char *copy = malloc (len + 1);
+        assert (copy);
+        for (size_t round = 0; round < mutations; round++) {
+            memcpy (copy, s_fixtures[i].text, len + 1);
+            for (int flip = 0; flip < 3; flip++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t at = (seed >> 8) % len;
+                copy[at] = junk[(seed >> 4) % (sizeof junk - 1)];
+            }
+            char err[256];
+            size_t out_len = 0;
+            aigw_upstream_request_t req = {0};
+            aigw_adapter_gemini.request (&s_test_up, AIGW_KIND_CHAT, round & 1, copy, len, &req,
+                                         err, sizeof err);
+            aigw_upstream_request_reset (&req);
+            aigw_adapter_gemini.request (&s_test_up, AIGW_KIND_EMBEDDINGS, false, copy, len,
+                                         &req, err, sizeof err);
+            aigw_upstream_request_reset (&req);
+            free (aigw_adapter_gemini.response (AIGW_KIND_CHAT, copy, len, "m", &out_len, err,
+                                                sizeof err));
+            free (aigw_adapter_gemini.response (AIGW_KIND_EMBEDDINGS, copy, len, NULL,
+                                                &out_len, err, sizeof err));
+            free (aigw_adapter_gemini.error_message (copy, len));
+            int rc;
+            free (s_test_stream (copy, len, 1 + round % 17, 0, &rc, err, sizeof err));
+        }
+        free (copy);
+    }
+}
+
 void
 aigw_gemini_test (bool verbose)
 {
     s_test_fixture_files (verbose);
+    assert (aigw_adapter_find ("gemini") == &aigw_adapter_gemini);
+    assert (strcmp (aigw_adapter_gemini.name, "gemini") == 0);
     const char *base = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash";
     char url[512];
 
@@ -2178,6 +2239,8 @@ aigw_gemini_test (bool verbose)
     aigw_adapter_gemini.stream_destroy (&stream);
     assert (!stream);
 
+    //  Mangled fixtures, through every entry point.
+    s_test_mutations (S_TEST_MUTATIONS);
     if (verbose)
         printf ("gemini: ok\n");
 }
