@@ -1936,6 +1936,20 @@ aigw_gemini_test (bool verbose)
         s_test_match (req.body, req.body_len, want);
         aigw_upstream_request_reset (&req);
     }
+    //  A JSON schema, penalties and a seed; tool_choice without tools dropped.
+    const char *schema = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                         "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                         "{\"name\":\"s\",\"schema\":{\"type\":\"object\"}}},"
+                         "\"presence_penalty\":0.5,\"frequency_penalty\":-1,\"seed\":7,"
+                         "\"tool_choice\":\"required\",\"stop\":\"\",\"max_tokens\":null,"
+                         "\"max_completion_tokens\":9}";
+    req = s_test_request (AIGW_KIND_CHAT, false, schema, url);
+    s_test_match (req.body, req.body_len,
+                  "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]}],"
+                  "\"generationConfig\":{\"responseMimeType\":\"application/json\","
+                  "\"responseSchema\":{\"type\":\"object\"},\"presencePenalty\":0.5,"
+                  "\"frequencyPenalty\":-1,\"seed\":7,\"maxOutputTokens\":9}}");
+    aigw_upstream_request_reset (&req);
     //  No key, no key header; other kinds have no endpoint.
     aigw_upstream_t keyless = {.model = "m", .base_url = "http://h"};
     const char *hello = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
