@@ -810,6 +810,17 @@ s_attempt_next (s_request_t *r)
         r->dep = aigw_catalog_deployment (model, route);
         assert (r->dep);
         r->tried[r->tried_count++] = r->dep->id;
+        if (!aigw_catalog_admit (r->dep, now)) {
+            //  At its RPM capacity: the next pick, as if it had failed.
+            s_note_failure (r, 429, "rate_limit_error", "deployment_capacity",
+                            "Every deployment of the model is at its RPM capacity.");
+            if (r->retry_after_s < 1)
+                r->retry_after_s = 1;
+            aigw_router_abandon (model->router, route);
+            r->dep = NULL;
+            r->model = NULL;
+            continue;
+        }
         int rc = s_attempt_start (&r);
         if (rc == 0) {
             r->attempts++;
