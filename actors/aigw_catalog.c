@@ -199,6 +199,8 @@ s_resolve (const aigw_config_t *c, const char *model_name, const aigw_config_dep
     d->aws_token = s_dup (c->aws_session_token);
     d->price_in = conf->price_in;
     d->price_out = conf->price_out;
+    d->rpm = conf->rpm;
+    d->tpm = conf->tpm;
     if (!d->id || !d->provider || !d->model) {
         snprintf (err, err_size, "out of memory");
         return -1;
@@ -410,6 +412,21 @@ aigw_catalog_deployment (aigw_catalog_model_t *model, const aigw_deployment_t *r
     return NULL;
 }
 
+bool
+aigw_catalog_admit (aigw_catalog_deployment_t *d, int64_t now)
+{
+    if (d->rpm <= 0)
+        return true;
+    if (now - d->minute_start >= 60000) {
+        d->minute_start = now;
+        d->minute_requests = 0;
+    }
+    if (d->minute_requests >= d->rpm)
+        return false;
+    d->minute_requests++;
+    return true;
+}
+
 json_t *
 aigw_catalog_report (aigw_catalog_t *self, int64_t now)
 {
@@ -490,6 +507,14 @@ aigw_catalog_test (bool verbose)
     assert (json_array_size (report) == 3);
     assert (json_is_array (json_object_get (json_array_get (report, 0), "latency_samples")));
     json_decref (report);
+    //  RPM capacity: two a minute, then refused until the minute turns.
+    aigw_catalog_deployment_t capped = {.rpm = 2};
+    assert (aigw_catalog_admit (&capped, 1000) && aigw_catalog_admit (&capped, 2000));
+    assert (!aigw_catalog_admit (&capped, 3000));
+    assert (aigw_catalog_admit (&capped, 61000));
+    aigw_catalog_deployment_t free_ = {.rpm = 0};
+    for (int i = 0; i < 100; i++)
+        assert (aigw_catalog_admit (&free_, i));
     assert (aigw_catalog_strategy (NULL) == AIGW_ROUTE_WEIGHTED);
     assert (aigw_catalog_strategy ("lowest_cost") == AIGW_ROUTE_LOWEST_COST);
     assert (aigw_catalog_strategy ("fastest") == -1);

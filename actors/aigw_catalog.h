@@ -37,6 +37,10 @@ typedef struct {
     char *aws_token;            //  Bedrock session token, or NULL
     double price_in;            //  USD per million input tokens
     double price_out;           //  USD per million output tokens
+    int64_t rpm;                //  requests per minute this process sends it, 0 = no cap
+    int64_t tpm;                //  tokens per minute (recorded, not enforced)
+    int64_t minute_start;       //  start of the current RPM minute, ms
+    int64_t minute_requests;    //  requests sent in it
     aigw_deployment_t *route;   //  the router's entry for it
 } aigw_catalog_deployment_t;
 
@@ -87,6 +91,11 @@ void aigw_catalog_unref (aigw_catalog_model_t **model_p);
 //  The resolved deployment behind a router pick.
 aigw_catalog_deployment_t *aigw_catalog_deployment (aigw_catalog_model_t *model,
                                                     const aigw_deployment_t *route);
+
+//  Count one request to D at NOW against its RPM capacity. False (and
+//  nothing counted) when the current minute is full: the caller picks
+//  another deployment. The cap holds per provider process.
+bool aigw_catalog_admit (aigw_catalog_deployment_t *d, int64_t now);
 
 //  Every deployment's report (aigw_router_report_json), one array.
 json_t *aigw_catalog_report (aigw_catalog_t *self, int64_t now);

@@ -67,11 +67,13 @@ s_refuse (s_out_t *out, const char *param, const char *format, ...)
     return -1;
 }
 
-//  "PREFIX.FIELD", or FIELD alone when PREFIX is empty, into PATH.
+//  "PREFIX.FIELD", or FIELD alone when PREFIX is empty, into PATH (cut
+//  short if it does not fit: it only names a field in an error).
 static const char *
 s_path (char path[S_PATH_MAX], const char *prefix, const char *field)
 {
-    snprintf (path, S_PATH_MAX, "%s%s%s", prefix, *prefix ? "." : "", field);
+    if (snprintf (path, S_PATH_MAX, "%s%s%s", prefix, *prefix ? "." : "", field) < 0)
+        path[0] = '\0';
     return path;
 }
 

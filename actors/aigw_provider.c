@@ -810,6 +810,17 @@ s_attempt_next (s_request_t *r)
         r->dep = aigw_catalog_deployment (model, route);
         assert (r->dep);
         r->tried[r->tried_count++] = r->dep->id;
+        if (!aigw_catalog_admit (r->dep, now)) {
+            //  At its RPM capacity: the next pick, as if it had failed.
+            s_note_failure (r, 429, "rate_limit_error", "deployment_capacity",
+                            "Every deployment of the model is at its RPM capacity.");
+            if (r->retry_after_s < 1)
+                r->retry_after_s = 1;
+            aigw_router_abandon (model->router, route);
+            r->dep = NULL;
+            r->model = NULL;
+            continue;
+        }
         int rc = s_attempt_start (&r);
         if (rc == 0) {
             r->attempts++;
@@ -1022,8 +1033,13 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     }
     aigw_catalog_model_t *model = aigw_catalog_get (self->catalog, env->model);
     if (!model) {
-        s_finish_error (&r, 404, "invalid_request_error", "model_not_found",
-                        "The model is not served by any configured provider.");
+        char message[256];
+        snprintf (message, sizeof message, "The model '%.160s' does not exist.",
+                  env->model ? env->model : "");
+        aigw_envelope_set_error (env, 404, "invalid_request_error", "model_not_found", "model",
+                                 message);
+        s_reply (r);
+        s_request_destroy (&r);
         return;
     }
     s_chain_add (r, model);

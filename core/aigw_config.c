@@ -1317,8 +1317,8 @@ s_check_ids (s_loader_t *self, int index, const char *item_path)
         char path[AIGW_CONFIG_SETTING_MAX];
         if (short_form)
             snprintf (path, sizeof path, "%s", item_path);
-        else
-            snprintf (path, sizeof path, "%s.deployments[%d].id", item_path, i);
+        else if (snprintf (path, sizeof path, "%s.deployments[%d].id", item_path, i) < 0)
+            path[0] = '\0';
         if (strlen (id) > AIGW_CONFIG_ID_MAX)
             return s_error (self, line, path, "deployment id longer than %d bytes",
                             AIGW_CONFIG_ID_MAX);

@@ -308,7 +308,8 @@ s_tool_result (json_t *block, const char *path, json_t *messages, json_t *parts,
             if (rc)
                 break;
             char where[S_PATH_MAX];
-            snprintf (where, sizeof where, "%s.content[%zu]", path, index);
+            if (snprintf (where, sizeof where, "%s.content[%zu]", path, index) < 0)
+                where[0] = '\0';
             const char *type = json_string_value (json_object_get (item, "type"));
             json_t *piece = json_object_get (item, "text");
             if (type && strcmp (type, "text") == 0 && json_is_string (piece)) {
@@ -368,7 +369,8 @@ s_user_turn (json_t *content, const char *path, json_t *messages, char *err, siz
     json_t *block;
     json_array_foreach (content, index, block) {
         char where[S_PATH_MAX];
-        snprintf (where, sizeof where, "%s[%zu]", path, index);
+        if (snprintf (where, sizeof where, "%s[%zu]", path, index) < 0)
+            where[0] = '\0';
         const char *type = json_string_value (json_object_get (block, "type"));
         json_t *part = NULL;
         int rc = 0;
@@ -433,7 +435,8 @@ s_assistant_turn (json_t *content, const char *path, json_t *messages, char *err
     int rc = 0;
     json_array_foreach (content, index, block) {
         char where[S_PATH_MAX];
-        snprintf (where, sizeof where, "%s[%zu]", path, index);
+        if (snprintf (where, sizeof where, "%s[%zu]", path, index) < 0)
+            where[0] = '\0';
         const char *type = json_string_value (json_object_get (block, "type"));
         if (!json_is_object (block) || !type)
             rc = s_failed (err, err_size, "%s.type: missing; each block needs a type", where);
@@ -515,7 +518,8 @@ s_translate_messages (json_t *source, json_t *messages, char *err, size_t err_si
         const char *role = json_string_value (json_object_get (turn, "role"));
         json_t *content = json_object_get (turn, "content");
         char where[S_PATH_MAX + 16];
-        snprintf (where, sizeof where, "%s.content", path);
+        if (snprintf (where, sizeof where, "%s.content", path) < 0)
+            where[0] = '\0';
         int rc;
         if (!role)
             rc = s_failed (err, err_size, "%s.role: missing; must be user or assistant", path);

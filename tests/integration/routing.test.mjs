@@ -50,6 +50,9 @@ describe('router: fallback, breakers, retries, timeouts', () => {
           { name: 'fragile', deployments: [dep('fragile-1', good)] },
           { name: 'single', deployments: [dep('single-1', good)] },
           { name: 'streamer', deployments: [dep('streamer-1', good)] },
+          // RPM capacity: the first deployment takes one request a minute.
+          { name: 'capped', deployments: [dep('capped-1', good, { rpm: 1 }),
+                                          dep('capped-2', good, { rpm: 1, priority: 1 })] },
         ],
       },
     });
@@ -174,6 +177,16 @@ describe('router: fallback, breakers, retries, timeouts', () => {
     const last = s.events[s.events.length - 1];
     assert.ok(last?.json?.error, `last event: ${JSON.stringify(last)}`);
     assert.equal(s.done, false);
+  });
+
+  it('spills over to the next deployment at RPM capacity, then answers 429', async () => {
+    const first = await chat('capped', 'one');
+    assert.equal(first.headers.get('x-aigw-provider'), 'capped-1', first.text);
+    const second = await chat('capped', 'two');
+    assert.equal(second.headers.get('x-aigw-provider'), 'capped-2', second.text);
+    const third = await chat('capped', 'three');
+    assertError(third, { status: 429, type: 'rate_limit_error', code: 'deployment_capacity' });
+    assert.ok(Number(third.headers.get('retry-after')) >= 1);
   });
 
   it('streams fail over while nothing reached the client', async () => {
