@@ -10,14 +10,9 @@
 // The mock answers every format with the same text as its OpenAI route
 // ("Mock reply to: PROMPT"), so the gateway's translation is checked by
 // comparing with a direct call to the mock's OpenAI route.
-//
-// Gemini: while this build has no Gemini adapter (the config refuses
-// provider gemini with "unknown provider"), the gemini model is left out of
-// the config and its tests are skipped with that reason.
-import { execFileSync } from 'node:child_process';
 import {
-  BIN, MODES, after, assert, assertDataPlaneHeaders, assertError, before, describe, it,
-  nonce, readSSE, request, startGateway, startMock, writeConfig,
+  MODES, after, assert, assertDataPlaneHeaders, assertError, before, describe, it,
+  nonce, readSSE, request, startGateway, startMock,
 } from './lib.mjs';
 
 const TOOL_ARGS = { city: 'Paris', unit: 'celsius' };
@@ -36,26 +31,6 @@ const AZURE_VERSION = '2024-10-21';
 const AWS_KEY_ID = 'AKIDPROVIDERSTEST';
 const AWS_SECRET = `aws-secret-${nonce(10)}`;
 
-// Does this build know provider NAME? The config loader refuses an unknown
-// one at once ("unknown provider", exit 2); `aigw broker` loads the config
-// and otherwise keeps running, so a time limit ends it.
-function providerKnown(name) {
-  const file = writeConfig(`probe-${name}.yaml`, {
-    models: [{ name: 'probe', deployments: [{ provider: name, model: 'probe',
-                                              base_url: 'http://127.0.0.1:9', api_key: 'x' }] }],
-  });
-  try {
-    execFileSync(BIN, ['broker', '--bind', 'inproc://aigw-probe', '--config', file],
-                 { timeout: 1500, stdio: ['ignore', 'pipe', 'pipe'] });
-    return true;
-  } catch (err) {
-    const text = `${err.stdout || ''}${err.stderr || ''}`;
-    return !/unknown provider/.test(text);
-  }
-}
-const GEMINI = providerKnown('gemini');
-const NO_GEMINI = 'this build has no gemini adapter (config: "unknown provider")';
-
 // Every provider under test: model names, the deployment id, the mock route
 // it must reach, and whether it serves embeddings.
 const PROVIDERS = [
@@ -66,7 +41,7 @@ const PROVIDERS = [
   { name: 'anthropic', provider: 'anthropic', route: 'anthropic',
     upstream: 'claude-3-5-haiku-latest' },
   { name: 'gemini', provider: 'gemini', route: 'gemini', upstream: 'gemini-2.0-flash',
-    embed: 'text-embedding-004', skip: GEMINI ? false : NO_GEMINI },
+    embed: 'text-embedding-004' },
   { name: 'bedrock', provider: 'bedrock', route: 'bedrock', upstream: BEDROCK_MODEL },
 ].map((p) => ({ ...p, model: `m-${p.name}`, dep: `dep-${p.name}`,
                 embedModel: p.embed ? `e-${p.name}` : null, embedDep: `dep-e-${p.name}` }));
@@ -87,7 +62,6 @@ function deployment(p, mock, model, id) {
 function gatewayConfig(mock) {
   const models = [];
   for (const p of PROVIDERS) {
-    if (p.skip) continue;
     models.push({ name: p.model, deployments: [deployment(p, mock, p.upstream, p.dep)] });
     if (p.embedModel) {
       models.push({ name: p.embedModel, deployments: [deployment(p, mock, p.embed, p.embedDep)] });
@@ -275,9 +249,7 @@ for (const mode of MODES) {
     });
 
     for (const p of PROVIDERS) {
-      const opts = { skip: p.skip };
-
-      it(`${p.name}: chat answers the mock's text, with usage and X-AIGW-Provider`, opts, async () => {
+      it(`${p.name}: chat answers the mock's text, with usage and X-AIGW-Provider`, async () => {
         const text = `Hello ${p.name} ${nonce()} please`;
         const want = await direct(mock, text);
         const res = await gw.chat(text, { model: p.model });
@@ -308,7 +280,7 @@ for (const mode of MODES) {
         }
       });
 
-      it(`${p.name}: streams the same text in chunks, ending with [DONE]`, opts, async () => {
+      it(`${p.name}: streams the same text in chunks, ending with [DONE]`, async () => {
         const text = `Stream ${p.name} ${nonce()} now`;
         const plain = await gw.chat(text, { model: p.model });
         assert.equal(plain.status, 200, plain.text);
@@ -336,7 +308,7 @@ for (const mode of MODES) {
         }
       });
 
-      it(`${p.name}: a tool call, plain and streamed`, opts, async () => {
+      it(`${p.name}: a tool call, plain and streamed`, async () => {
         const text = `weather in Paris? mock:tool ${nonce()}`;
         const res = await gw.chat(text, { model: p.model, extra: { tools: TOOLS } });
         assert.equal(res.status, 200, res.text);
@@ -363,7 +335,7 @@ for (const mode of MODES) {
         assert.deepEqual(JSON.parse(o.argDeltas.join('')), TOOL_ARGS);
       });
 
-      it(`${p.name}: a tool result comes back as "tool said: ..."`, opts, async () => {
+      it(`${p.name}: a tool result comes back as "tool said: ..."`, async () => {
         const result = `sunny and 21 degrees ${nonce()}`;
         const body = { model: p.model, tools: TOOLS, messages: toolRoundTrip('weather in Paris?', result) };
         const res = await gw.fetch('/v1/chat/completions', { body });
@@ -383,7 +355,7 @@ for (const mode of MODES) {
         assert.equal(openaiStream(s).text, said);
       });
 
-      it(`${p.name}: upstream 400 is the client's 400, not retried; 500 is a 502`, opts, async () => {
+      it(`${p.name}: upstream 400 is the client's 400, not retried; 500 is a 502`, async () => {
         let before = (await routeCounts(mock))[p.route];
         const bad = await gw.chat(`mock:status=400 ${nonce()}`, { model: p.model });
         assertError(bad, { status: 400, type: 'invalid_request_error' });
@@ -399,7 +371,7 @@ for (const mode of MODES) {
         assert.equal(s.status, 400, s.text);
       });
 
-      it(`${p.name}: /v1/messages answers an Anthropic message`, opts, async () => {
+      it(`${p.name}: /v1/messages answers an Anthropic message`, async () => {
         const text = `Hello messages ${p.name} ${nonce()}`;
         const want = await direct(mock, text);
         const res = await messages(gw, { model: p.model, max_tokens: 256,
@@ -422,7 +394,7 @@ for (const mode of MODES) {
         assertUpstreamAuth(p, rec, mock, gw);
       });
 
-      it(`${p.name}: /v1/messages streams message_start .. message_stop`, opts, async () => {
+      it(`${p.name}: /v1/messages streams message_start .. message_stop`, async () => {
         const text = `Stream messages ${p.name} ${nonce()}`;
         const want = await direct(mock, text);
         const res = await messages(gw, { model: p.model, max_tokens: 256, stream: true,
@@ -446,7 +418,7 @@ for (const mode of MODES) {
         assert.ok(Number.isInteger(a.usage?.output_tokens), JSON.stringify(a.usage));
       });
 
-      it(`${p.name}: /v1/messages tool_use, plain and streamed, and a tool_result`, opts, async () => {
+      it(`${p.name}: /v1/messages tool_use, plain and streamed, and a tool_result`, async () => {
         const question = `weather in Paris? mock:tool ${nonce()}`;
         const res = await messages(gw, { model: p.model, max_tokens: 256, tools: ANTHROPIC_TOOLS,
                                          messages: [{ role: 'user', content: question }] });
@@ -488,7 +460,7 @@ for (const mode of MODES) {
         else assert.equal(said, `tool said: ${result}`);
       });
 
-      it(`${p.name}: a stream whose upstream dies mid-way ends with an error, both formats`, opts, async () => {
+      it(`${p.name}: a stream whose upstream dies mid-way ends with an error, both formats`, async () => {
         const s = await gw.chatStream(`mock:chunks=20 mock:die_after=3 ${nonce()}`,
                                       { model: p.model, timeoutMs: 15000 });
         assert.equal(s.status, 200, s.text);
@@ -517,7 +489,7 @@ for (const mode of MODES) {
       });
 
       if (p.embedModel) {
-        it(`${p.name}: /v1/embeddings`, opts, async () => {
+        it(`${p.name}: /v1/embeddings`, async () => {
           const inputs = [`alpha ${nonce()}`, `beta ${nonce()}`];
           const want = await request(mock.url, '/v1/embeddings', {
             key: mock.apiKey, body: { model: 'text-embedding-3-small', input: inputs } });
@@ -545,7 +517,7 @@ for (const mode of MODES) {
           assertUpstreamAuth(p, rec, mock, gw);
         });
       } else {
-        it(`${p.name}: /v1/embeddings is a 400 (no embeddings on this provider)`, opts, async () => {
+        it(`${p.name}: /v1/embeddings is a 400 (no embeddings on this provider)`, async () => {
           const before = (await routeCounts(mock))[p.route];
           const res = await gw.fetch('/v1/embeddings', { body: { model: p.model, input: 'hello' } });
           assertError(res, { status: 400, type: 'invalid_request_error' });
@@ -559,7 +531,7 @@ for (const mode of MODES) {
       assert.equal(res.status, 200, res.text);
       assert.equal(res.json.object, 'list');
       const ids = res.json.data.map((m) => m.id).sort();
-      const want = PROVIDERS.filter((p) => !p.skip)
+      const want = PROVIDERS
         .flatMap((p) => [p.model, ...(p.embedModel ? [p.embedModel] : [])]).sort();
       assert.deepEqual(ids, want);
       for (const m of res.json.data) assert.equal(m.object, 'model');
