@@ -272,10 +272,9 @@ for (const mode of MODES) {
         assert.equal(upstreamUserText(p, rec.body), text);
         if (p.name === 'openai' || p.name === 'anthropic') assert.equal(rec.body.model, p.upstream);
         if (p.name === 'anthropic') assert.ok(Number.isInteger(rec.body.max_tokens), 'max_tokens');
-        // Gemini and Bedrock name the model in the path and refuse unknown
-        // body fields; Azure names the deployment in the path too, but ignores
-        // a body "model", so one there is tolerated.
-        if (p.name === 'gemini' || p.name === 'bedrock') {
+        // Gemini, Bedrock and Azure name the model (deployment) in the path:
+        // the client's model name stays out of the body.
+        if (p.name === 'gemini' || p.name === 'bedrock' || p.name === 'azure') {
           assert.ok(!('model' in rec.body), `${p.name} body names a model: ${JSON.stringify(rec.body)}`);
         }
       });
