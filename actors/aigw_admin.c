@@ -1795,7 +1795,7 @@ s_self_new (aigw_stage_args_t *args)
         }
     }
     else
-        aigw_warn ("admin: no database configured (DATABASE_URL); only auth/me is served");
+        aigw_warn ("admin: no database configured (DATABASE_URL); only auth/me and router/health are served");
     return self;
 }
 
