@@ -10,9 +10,11 @@
 // Starts `aigw mock-provider` (upstream latency --latency-ms) and a split
 // deployment configured by bench/streams.yaml: `aigw broker`, `aigw edge`
 // and one process each of `aigw actor auth|ratelimit|guardrail|cache|
-// provider`. Then two phases with the same load, one after the other:
+// provider`. Then three phases with the same load, one after the other:
 //   direct   N streams straight at the mock
-//   gateway  N streams through the edge (and the one provider process)
+//   cold     N streams through the edge (and the one provider process),
+//            which opens its N upstream connections during the phase
+//   warm     the same again, on the upstream connections curl kept alive
 // Each phase opens N raw TCP connections, staggered evenly over --ramp-ms,
 // writes a hand-made HTTP/1.1 request on each (stream: true, with
 // mock:chunks and mock:chunk_delay in the prompt so every stream lasts
@@ -21,8 +23,10 @@
 // kind, the ramp (opens, connects, peak streams open at once, peak upstream
 // in flight from the mock's /mock/stats), time to first token (request
 // start to the first non-empty delta.content) p50/p95/p99, the client's
-// event-loop delay, and per process CPU seconds and peak RSS (VmHWM);
-// then the added TTFT (gateway minus direct) at each percentile.
+// event-loop delay, the kernel's accept-queue counters, the gateway's own
+// gauges (provider stage in flight and queued), per process CPU seconds and
+// peak RSS (VmHWM); then the added TTFT (gateway minus direct) at each
+// percentile, cold and warm.
 // Figures only: nothing here asserts a timing.
 
 import { spawn } from 'node:child_process';
@@ -58,7 +62,7 @@ const CHUNKS = Number(opt.chunks);
 const CHUNK_DELAY_MS = Number(opt['chunk-delay-ms']);
 const MOCK_THREADS = Number(opt['mock-threads']);
 const TIMEOUT_MS = Number(opt['timeout-ms']);
-const READY_TIMEOUT_MS = 30000;     // a process must be ready within this
+const READY_TIMEOUT_MS = 180000;    // ready within this (10,000 threads start slowly here)
 const SAMPLE_MS = 250;              // RSS and upstream in-flight sampling
 const SETTLE_MS = 3000;             // pause between phases: sockets close
 const FAILURES_SHOWN = 5;           // failure details printed per phase
@@ -245,6 +249,17 @@ function oneStream(port, headers, index, live) {
   });
 }
 
+// The kernel's TCP counters that show a flooded accept queue (this network
+// namespace, so other processes on the machine count too).
+const TCP_COUNTERS = ['ListenOverflows', 'ListenDrops', 'TCPReqQFullDrop', 'SyncookiesSent',
+                      'TCPTimeouts'];
+function tcpCounters() {
+  const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+  const names = lines[i].split(' '), values = lines[i + 1].split(' ');
+  return Object.fromEntries(TCP_COUNTERS.map((n) => [n, Number(values[names.indexOf(n)])]));
+}
+
 function pct(sorted, p) {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -252,8 +267,12 @@ function pct(sorted, p) {
 
 // N streams at PORT, opened evenly over RAMP_MS; samples the processes of
 // WATCH and the mock's in-flight count meanwhile. Returns the phase figures.
-async function phase(name, port, headers, watch, mockStats) {
+async function phase(name, port, headers, watch, mockStats, gatewayMetrics) {
   const live = { open: 0, peak: 0 };
+  const gauges = {};      // peak of each sampled gateway gauge
+  const client0 = process.cpuUsage();
+  const tcp0 = tcpCounters();
+  const load0 = os.loadavg()[0];
   const cpu0 = Object.fromEntries(watch.map((p) => [p.name, procStat(p.pid).cpuS]));
   const peakRss = Object.fromEntries(watch.map((p) => [p.name, 0]));
   let upstreamPeak = 0;
@@ -265,6 +284,11 @@ async function phase(name, port, headers, watch, mockStats) {
         const s = await mockStats();
         upstreamPeak = Math.max(upstreamPeak, s.in_flight ?? 0);
       } catch { /* the mock is busy: skip this sample */ }
+      if (gatewayMetrics) {
+        try {
+          for (const [k, v] of Object.entries(await gatewayMetrics())) gauges[k] = Math.max(gauges[k] ?? 0, v);
+        } catch { /* the edge is busy: skip this sample */ }
+      }
       await sleep(SAMPLE_MS);
     }
   })();
@@ -299,8 +323,13 @@ async function phase(name, port, headers, watch, mockStats) {
   const connects = results.map((r) => r.connectMs).filter((x) => x !== null).sort((a, b) => a - b);
   const lastConnect = Math.max(...results.map((r, i) => (r.connectMs ?? 0) + (i * RAMP_MS) / STREAMS));
   const cpu = Object.fromEntries(watch.map((p) => [p.name, procStat(p.pid).cpuS - cpu0[p.name]]));
+  const c = process.cpuUsage(client0);
+  const tcp1 = tcpCounters();
+  const tcp = Object.fromEntries(TCP_COUNTERS.map((n) => [n, tcp1[n] - tcp0[n]]));
+  cpu.client = (c.user + c.system) / 1e6;
   return { name, results, ok: ok.length, failures, kinds, ttft, connects, lastOpenMs, lastConnect,
-           peakOpen: live.peak, upstreamPeak, wallMs, cpu, peakRss,
+           peakOpen: live.peak, upstreamPeak, wallMs, cpu, peakRss, gauges,
+           load: [load0, os.loadavg()[0]], tcp,
            lag: { p50: lag.percentile(50) / 1e6, p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 } };
 }
 
@@ -318,10 +347,15 @@ function report(r) {
               `${f(r.connects[r.connects.length - 1])} ms`);
   console.log(`  peak streams open at once: ${r.peakOpen}; peak upstream in flight (mock): ` +
               `${r.upstreamPeak}; phase took ${f(r.wallMs)} ms`);
+  if (Object.keys(r.gauges).length) {
+    console.log(`  gateway gauges, peak of samples: ${Object.entries(r.gauges).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  }
   console.log(`  TTFT p50/p95/p99/max: ${f(pct(r.ttft, 50))}/${f(pct(r.ttft, 95))}/` +
               `${f(pct(r.ttft, 99))}/${f(r.ttft[r.ttft.length - 1])} ms (${r.ttft.length} streams)`);
   console.log(`  client event-loop delay p50/p99/max: ${r.lag.p50.toFixed(1)}/${r.lag.p99.toFixed(1)}/` +
               `${r.lag.max.toFixed(1)} ms`);
+  console.log(`  kernel TCP counters in this phase: ${Object.entries(r.tcp).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(`  machine load average (1 min) before/after: ${r.load.map((x) => x.toFixed(1)).join('/')}`);
   console.log(`  CPU s in this phase: ${Object.entries(r.cpu).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
   console.log(`  peak RSS sampled (MiB): ${Object.entries(r.peakRss).map(([k, v]) => `${k} ${(v / 1024).toFixed(0)}`).join(', ')}`);
 }
@@ -377,9 +411,36 @@ async function main() {
                              watch, mockStats);
   report(direct);
   await sleep(SETTLE_MS);
-  const through = await phase('gateway (client -> edge -> broker -> 5 actors -> mock)', port,
-                              `Authorization: Bearer ${masterKey}\r\n`, watch, mockStats);
+  // The gateway's own gauges: requests queued at and held by the provider
+  // stage (broker), and in flight per deployment (the provider's report).
+  let lastUpstreamTtft = '-';
+  const gatewayMetrics = async () => {
+    const r = await fetch(`http://127.0.0.1:${port}/metrics`, {
+      headers: { authorization: `Bearer ${masterKey}` }, signal: AbortSignal.timeout(SAMPLE_MS * 4) });
+    const text = await r.text();
+    const out = {};
+    for (const m of text.matchAll(/^aigw_(stage_queued|stage_in_flight)\{stage="provider"\} (\d+)/gm)) {
+      out[`provider ${m[1].replace('stage_', '')}`] = Number(m[2]);
+    }
+    for (const m of text.matchAll(/^aigw_deployment_in_flight\{[^}]*\} (\d+)/gm)) out['deployment in_flight'] = Number(m[1]);
+    const q = [...text.matchAll(/^aigw_deployment_ttft_ms\{.*quantile="([0-9.]+)"\} (\d+)/gm)];
+    if (q.length) lastUpstreamTtft = q.map((x) => `p${Math.round(Number(x[1]) * 100)} ${x[2]}`).join(', ');
+    return out;
+  };
+  // Cold: the provider opens its 10,000 upstream connections during the
+  // phase. Warm: the same load again, with the connections curl kept alive.
+  const cold = await phase('gateway, cold upstream pool (client -> edge -> broker -> 5 actors -> mock)',
+                           port, `Authorization: Bearer ${masterKey}\r\n`, watch, mockStats,
+                           gatewayMetrics);
+  report(cold);
+  console.log(`  provider's upstream TTFT, last sample of /metrics: ${lastUpstreamTtft}`);
+  await sleep(SETTLE_MS);
+  lastUpstreamTtft = '-';
+  const through = await phase('gateway, warm upstream pool', port,
+                              `Authorization: Bearer ${masterKey}\r\n`, watch, mockStats,
+                              gatewayMetrics);
   report(through);
+  console.log(`  provider's upstream TTFT, last sample of /metrics: ${lastUpstreamTtft}`);
 
   const died = procs.filter((p) => p.exited);
   for (const p of died) console.log(`\n!! ${p.name} exited (${p.how}):\n${tail(p)}`);
@@ -397,16 +458,18 @@ async function main() {
                 `${String(s.threads).padStart(6)} threads`);
   }
   const row = (label, p) => {
-    const d = pct(direct.ttft, p), g = pct(through.ttft, p);
-    console.log(`  ${label.padEnd(6)} ${d.toFixed(0).padStart(8)} ${g.toFixed(0).padStart(8)} ` +
-                `${(g - d).toFixed(0).padStart(8)}`);
+    const d = pct(direct.ttft, p), c = pct(cold.ttft, p), g = pct(through.ttft, p);
+    console.log(`  ${label.padEnd(6)} ${d.toFixed(0).padStart(8)} ${c.toFixed(0).padStart(8)} ` +
+                `${(c - d).toFixed(0).padStart(8)} ${g.toFixed(0).padStart(8)} ${(g - d).toFixed(0).padStart(8)}`);
   };
-  console.log('\n== time to first token (ms), same run\n  pct      direct  gateway    added');
+  console.log('\n== time to first token (ms), same run\n' +
+              '  pct      direct     cold    added     warm    added');
   row('p50', 50); row('p95', 95); row('p99', 99);
-  console.log(`\nsummary: success direct ${direct.ok}/${STREAMS}, gateway ${through.ok}/${STREAMS}; ` +
+  console.log(`\nsummary: success direct ${direct.ok}/${STREAMS}, gateway cold ${cold.ok}/${STREAMS}, ` +
+              `warm ${through.ok}/${STREAMS}; ` +
               `provider VmHWM ${Math.round(procStat(provider.pid).hwmKiB / 1024)} MiB, ` +
               `edge VmHWM ${Math.round(procStat(edge.pid).hwmKiB / 1024)} MiB`);
-  if (died.length || through.ok < STREAMS) process.exitCode = 1;
+  if (died.length || cold.ok < STREAMS || through.ok < STREAMS) process.exitCode = 1;
 }
 
 main().then(() => { stopAll(); if (!process.exitCode) fs.rmSync(TMP, { recursive: true, force: true }); },
