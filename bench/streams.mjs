@@ -114,15 +114,16 @@ function freePort() {
 
 async function waitFor(url, headers = {}) {
   const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = 'no answer';
   for (;;) {
     const dead = procs.find((p) => p.exited);
     if (dead) throw new Error(`${dead.name} exited (${dead.how})\n${tail(dead)}`);
     try {
       const r = await fetch(url, { headers, signal: AbortSignal.timeout(2000) });
-      await r.arrayBuffer();
+      last = `${r.status} ${(await r.text()).slice(0, 300)}`;
       if (r.status === 200) return;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`${url} not ready in ${READY_TIMEOUT_MS} ms`);
+    } catch (e) { last = e.cause?.code || e.name; }
+    if (Date.now() > deadline) throw new Error(`${url} not ready in ${READY_TIMEOUT_MS} ms: ${last}`);
     await sleep(100);
   }
 }
@@ -388,13 +389,15 @@ async function main() {
   const port = await freePort();
   const broker = `tcp://127.0.0.1:${await freePort()}`;
   const env = { OPENAI_BASE_URL: `${mockUrl}/v1`, OPENAI_API_KEY: mockKey,
-                AIGW_MASTER_KEY: masterKey, AIGW_LOG_LEVEL: 'warn' };
+                AIGW_MASTER_KEY: masterKey, AIGW_LOG_LEVEL: 'info' };
   const gw = [start('broker', ['broker', '--bind', broker, '--config', CONFIG], env),
               start('edge', ['edge', '--broker', broker, '--port', String(port), '--config', CONFIG], env)];
   for (const actor of ['auth', 'ratelimit', 'guardrail', 'cache', 'provider']) {
     gw.push(start(actor, ['actor', actor, '--broker', broker, '--config', CONFIG], env));
   }
+  const t = performance.now();
   await waitFor(`http://127.0.0.1:${port}/readyz`);
+  console.log(`gateway ready in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   const provider = gw.find((p) => p.name === 'provider');
   const edge = gw.find((p) => p.name === 'edge');
 
@@ -436,6 +439,17 @@ async function main() {
   console.log(`  provider's upstream TTFT, last sample of /metrics: ${lastUpstreamTtft}`);
   await sleep(SETTLE_MS);
   lastUpstreamTtft = '-';
+  // STREAMS_STACKS=1: stacks of the provider (gdb) during the warm phase, to
+  // TMP/provider-stacks-N.txt; a diagnostic, it pauses the process.
+  if (process.env.STREAMS_STACKS) {
+    for (const [i, at] of [2000, 5000, 9000, 14000].entries()) {
+      setTimeout(() => {
+        const out = fs.openSync(path.join(TMP, `provider-stacks-${i}.txt`), 'w');
+        spawn('gdb', ['-p', String(provider.pid), '-batch', '-ex', 'thread apply all bt'],
+              { stdio: ['ignore', out, out] });
+      }, at);
+    }
+  }
   const through = await phase('gateway, warm upstream pool', port,
                               `Authorization: Bearer ${masterKey}\r\n`, watch, mockStats,
                               gatewayMetrics);
