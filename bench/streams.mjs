@@ -459,7 +459,7 @@ async function main() {
   const died = procs.filter((p) => p.exited);
   for (const p of died) console.log(`\n!! ${p.name} exited (${p.how}):\n${tail(p)}`);
   for (const p of gw) {
-    const warnings = tail(p, 400).split('\n').filter((l) => /warn|error|dead|expired/i.test(l));
+    const warnings = tail(p, 400).split('\n').filter((l) => /warn|error|dead|expired|silent/i.test(l));
     if (warnings.length) {
       console.log(`\n${p.name} log: ${warnings.length} warnings/errors, last: ${warnings.slice(-3).join(' | ')}`);
     }
