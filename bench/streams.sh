@@ -11,6 +11,8 @@
 # Usage: bench/streams.sh [runs, default 1] [-- streams.mjs options, e.g.
 #        --streams 10000 --latency-ms 1500 --ramp-ms 1000 --chunks 10
 #        --chunk-delay-ms 100 --mock-threads 12000]
+# STREAMS_STACKS=1 also saves gdb stacks of the provider during the warm phase
+# (a diagnostic: it pauses the process). Logs are kept when a stream failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-1}"; shift || true
