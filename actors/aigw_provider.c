@@ -734,7 +734,11 @@ s_attempt_start (s_request_t **r_p)
     curl_easy_setopt (easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) self->config->connect_timeout_ms);
     curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) (r->env->deadline_ms - now));
-    curl_easy_setopt (easy, CURLOPT_PIPEWAIT, 1L);
+    //  Waiting for a connection to multiplex on only pays over HTTP/2,
+    //  which needs TLS here; over HTTP/1.1 it holds a cold start's transfers
+    //  until the first answer's headers arrive.
+    if (strncmp (r->up.url, "https://", 8) == 0)
+        curl_easy_setopt (easy, CURLOPT_PIPEWAIT, 1L);
     if (curl_multi_add_handle (r->shard->multi, easy) != CURLM_OK) {
         curl_easy_cleanup (easy);
         r->easy = NULL;

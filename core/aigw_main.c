@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <getopt.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 
 //  Linux 6.16+ gives each process a private futex hash sized by min(threads,
 //  CPUs): 16 buckets here, shared by 10,000 parked edge threads, so every
@@ -349,11 +350,20 @@ main (int argc, char **argv)
     }
     if (streq (command, "help") || streq (command, "--help") || streq (command, "-h"))
         return s_help (argc > 2 ? argv[2] : NULL);
+    //  Every server (the mock's thousands of threads too) uses the global
+    //  futex hash, and may hold as many descriptors as the hard limit allows:
+    //  one per client connection at the edge, one per upstream connection in
+    //  the provider.
+    prctl (PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, 0, 0, 0);
+    struct rlimit files;
+    if (getrlimit (RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &files);
+    }
     if (streq (command, "mock-provider"))
         return aigw_mock_provider_main (argc - 1, argv + 1);
     if (aigw_operator_handles (command))
         return aigw_operator_main (argc - 1, argv + 1);
-    prctl (PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, 0, 0, 0);
     curl_global_init (CURL_GLOBAL_DEFAULT);
     zsys_init ();
     zsys_set_logstream (NULL);

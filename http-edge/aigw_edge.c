@@ -636,12 +636,8 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *e
         aigw_edge_destroy (&self);
         return NULL;
     }
-    //  Every connection holds a thread and a descriptor for its life.
-    struct rlimit files;
-    if (getrlimit (RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-        files.rlim_cur = files.rlim_max;
-        setrlimit (RLIMIT_NOFILE, &files);
-    }
+    //  Every connection holds a thread and a descriptor for its life: main
+    //  raised the descriptor limit to its hard limit.
     char ports[300], threads[16];
     snprintf (ports, sizeof ports, "%s:%d", config->host, config->port);
     snprintf (threads, sizeof threads, "%d", config->edge_threads);
