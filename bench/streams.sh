@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 RUNS="${1:-1}"; shift || true
 [ "${1:-}" = "--" ] && shift
 # Release, asserts on; warnings stay warnings here (a benchmark build is not CI).
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAIGW_SANITIZE=OFF -DAIGW_WERROR=OFF >/dev/null
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAIGW_SANITIZE=OFF >/dev/null
 make -C build-bench -j2 aigw >/dev/null
 # 10,000 sockets in the client, the edge, the provider and the mock: each
 # process needs more than 10,000 descriptors. The edge and the mock raise

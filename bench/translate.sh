@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-2}"
 CALLS="${2:-2000}"
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAIGW_SANITIZE=OFF -DAIGW_WERROR=OFF >/dev/null
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAIGW_SANITIZE=OFF >/dev/null
 make -C build-bench -j2 aigw_bench_translate >/dev/null
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq 1 "$RUNS"); do
