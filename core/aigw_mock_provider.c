@@ -1824,27 +1824,26 @@ s_route_spec_parse (const char *spec, int *route, s_inject_settings_t *settings,
         if (value)
             *value++ = 0;
         int rc = -1;
-        const char *expected = "";
+        char expected[AIGW_MOCK_NUMBER_TEXT * 2] = "a share from 0 to 1";
         if (strcmp (item, "latency") == 0) {
             rc = s_parse_int (value, 0, AIGW_MOCK_DELAY_MAX_MS, &settings->latency_ms);
-            expected = "milliseconds from 0 to 600000";
+            snprintf (expected, sizeof expected, "milliseconds from 0 to %d",
+                      AIGW_MOCK_DELAY_MAX_MS);
         }
-        else if (strcmp (item, "fail") == 0) {
+        else if (strcmp (item, "fail") == 0)
             rc = s_parse_share (value, &settings->fail_rate);
-            expected = "a share from 0 to 1";
-        }
         else if (strcmp (item, "status") == 0) {
             rc = s_parse_int (value, AIGW_MOCK_STATUS_MIN, AIGW_MOCK_STATUS_MAX,
                               &settings->fail_status);
-            expected = "an HTTP status from 400 to 599";
+            snprintf (expected, sizeof expected, "an HTTP status from %d to %d",
+                      AIGW_MOCK_STATUS_MIN, AIGW_MOCK_STATUS_MAX);
         }
-        else if (strcmp (item, "rate429") == 0) {
+        else if (strcmp (item, "rate429") == 0)
             rc = s_parse_share (value, &settings->rate429);
-            expected = "a share from 0 to 1";
-        }
         else if (strcmp (item, "retry_after") == 0) {
             rc = s_parse_int (value, 0, AIGW_MOCK_RETRY_AFTER_MAX, &settings->retry_after_s);
-            expected = "seconds from 0 to 3600";
+            snprintf (expected, sizeof expected, "seconds from 0 to %d",
+                      AIGW_MOCK_RETRY_AFTER_MAX);
         }
         else {
             snprintf (err, err_size,
