@@ -144,6 +144,7 @@ typedef struct {
 
 //  One recorded request: one malloc holding the struct and its strings
 typedef struct {
+    uint64_t seq;                       //  arrival order; the ring slot is seq % size
     int route;                          //  aigw_mock_route_t
     const char *method;                 //  request method, in this block
     const char *path;                   //  path as CivetWeb decoded it, in this block
@@ -169,9 +170,9 @@ struct _aigw_mock_t {
     atomic_uint_fast64_t next_id;       //  chatcmpl-mock-<N> counter
     atomic_uint_fast64_t route_requests[AIGW_MOCK_ROUTE_COUNT];  //  requests per route
     s_inject_t inject[AIGW_MOCK_ROUTE_COUNT];    //  per-route latency and failures
-    pthread_mutex_t ring_lock;          //  guards ring and ring_next
-    s_record_t *ring[AIGW_MOCK_RING_SIZE];       //  last requests, oldest at ring_next
-    size_t ring_next;                   //  slot the next record goes to
+    _Atomic (s_record_t *) ring[AIGW_MOCK_RING_SIZE];   //  last requests; a slot owns its record
+    atomic_uint_fast64_t ring_seq;      //  sequence number of the next record
+    pthread_mutex_t ring_lock;          //  one reader or clearer of the ring at a time
 };
 
 //  A growable byte buffer that starts on the stack. Never copy one after
@@ -1823,27 +1824,26 @@ s_route_spec_parse (const char *spec, int *route, s_inject_settings_t *settings,
         if (value)
             *value++ = 0;
         int rc = -1;
-        const char *expected = "";
+        char expected[AIGW_MOCK_NUMBER_TEXT * 2] = "a share from 0 to 1";
         if (strcmp (item, "latency") == 0) {
             rc = s_parse_int (value, 0, AIGW_MOCK_DELAY_MAX_MS, &settings->latency_ms);
-            expected = "milliseconds from 0 to 600000";
+            snprintf (expected, sizeof expected, "milliseconds from 0 to %d",
+                      AIGW_MOCK_DELAY_MAX_MS);
         }
-        else if (strcmp (item, "fail") == 0) {
+        else if (strcmp (item, "fail") == 0)
             rc = s_parse_share (value, &settings->fail_rate);
-            expected = "a share from 0 to 1";
-        }
         else if (strcmp (item, "status") == 0) {
             rc = s_parse_int (value, AIGW_MOCK_STATUS_MIN, AIGW_MOCK_STATUS_MAX,
                               &settings->fail_status);
-            expected = "an HTTP status from 400 to 599";
+            snprintf (expected, sizeof expected, "an HTTP status from %d to %d",
+                      AIGW_MOCK_STATUS_MIN, AIGW_MOCK_STATUS_MAX);
         }
-        else if (strcmp (item, "rate429") == 0) {
+        else if (strcmp (item, "rate429") == 0)
             rc = s_parse_share (value, &settings->rate429);
-            expected = "a share from 0 to 1";
-        }
         else if (strcmp (item, "retry_after") == 0) {
             rc = s_parse_int (value, 0, AIGW_MOCK_RETRY_AFTER_MAX, &settings->retry_after_s);
-            expected = "seconds from 0 to 3600";
+            snprintf (expected, sizeof expected, "seconds from 0 to %d",
+                      AIGW_MOCK_RETRY_AFTER_MAX);
         }
         else {
             snprintf (err, err_size,
@@ -1962,7 +1962,8 @@ s_pack (char **at, const char *text, size_t len)
 
 //  Records the request (route, method, path, query, the headers tests
 //  check, BODY) in the ring, dropping the oldest. Out of memory, it records
-//  nothing. The lock is held for two pointer stores only.
+//  nothing. Lock-free: a record is owned by exactly one slot, reader or
+//  freeing writer at any time, swapped in and out atomically.
 static void
 s_record (s_request_t *req, s_buf_t *body)
 {
@@ -1993,39 +1994,47 @@ s_record (s_request_t *req, s_buf_t *body)
     record->body_len = keep_body ? body_len : 0;
 
     aigw_mock_t *self = req->self;
-    pthread_mutex_lock (&self->ring_lock);
-    s_record_t *old = self->ring[self->ring_next];
-    self->ring[self->ring_next] = record;
-    self->ring_next = (self->ring_next + 1) % AIGW_MOCK_RING_SIZE;
-    pthread_mutex_unlock (&self->ring_lock);
-    free (old);
+    record->seq = atomic_fetch_add_explicit (&self->ring_seq, 1, memory_order_relaxed);
+    free (atomic_exchange (&self->ring[record->seq % AIGW_MOCK_RING_SIZE], record));
 }
 
 //  Empties the ring.
 static void
 s_ring_clear (aigw_mock_t *self)
 {
-    s_record_t *old[AIGW_MOCK_RING_SIZE];
     pthread_mutex_lock (&self->ring_lock);
-    memcpy (old, self->ring, sizeof old);
-    memset (self->ring, 0, sizeof self->ring);
-    self->ring_next = 0;
-    pthread_mutex_unlock (&self->ring_lock);
     for (size_t i = 0; i < AIGW_MOCK_RING_SIZE; i++)
-        free (old[i]);
+        free (atomic_exchange (&self->ring[i], NULL));
+    pthread_mutex_unlock (&self->ring_lock);
+}
+
+//  qsort order of two s_record_t pointers: by arrival.
+static int
+s_record_compare (const void *a, const void *b)
+{
+    const s_record_t *left = *(s_record_t *const *) a;
+    const s_record_t *right = *(s_record_t *const *) b;
+    return left->seq < right->seq ? -1 : left->seq > right->seq;
 }
 
 //  The ring as a JSON array, oldest first: a new string, or NULL when out
-//  of memory.
+//  of memory. Takes every record out of its slot while it reads, then puts
+//  each back unless a newer one took the slot meanwhile.
 static char *
 s_ring_json (aigw_mock_t *self)
 {
     json_t *list = json_array ();
+    s_record_t *taken[AIGW_MOCK_RING_SIZE], *sorted[AIGW_MOCK_RING_SIZE];
+    size_t count = 0;
     pthread_mutex_lock (&self->ring_lock);
-    for (size_t i = 0; list && i < AIGW_MOCK_RING_SIZE; i++) {
-        s_record_t *record = self->ring[(self->ring_next + i) % AIGW_MOCK_RING_SIZE];
-        if (!record)
-            continue;
+    for (size_t i = 0; i < AIGW_MOCK_RING_SIZE; i++) {
+        taken[i] = atomic_exchange (&self->ring[i], NULL);
+        if (taken[i])
+            sorted[count++] = taken[i];
+    }
+    qsort (sorted, count, sizeof sorted[0], s_record_compare);
+    for (size_t i = 0; list && i < count; i++) {
+        s_record_t *record = sorted[i];
         json_t *headers = json_object ();
         for (size_t h = 0; h < AIGW_MOCK_RECORDED_HEADERS; h++)
             if (record->headers[h])
@@ -2040,6 +2049,11 @@ s_ring_json (aigw_mock_t *self)
                              aigw_mock_route_name (record->route), "method", record->method,
                              "path", record->path, "query", record->query, "headers", headers,
                              "body", body));
+    }
+    for (size_t i = 0; i < AIGW_MOCK_RING_SIZE; i++) {
+        s_record_t *empty = NULL;
+        if (taken[i] && !atomic_compare_exchange_strong (&self->ring[i], &empty, taken[i]))
+            free (taken[i]);
     }
     pthread_mutex_unlock (&self->ring_lock);
     char *text = list ? json_dumps (list, JSON_COMPACT) : NULL;

@@ -439,12 +439,29 @@ describe('mock-provider wire formats', () => {
       assert.equal(sized.text.trim().split(/\s+/).length, 9);
     });
 
-    it(`${format}: mock:latency=MS delays the answer`, async () => {
-      const t0 = Date.now();
+    it(`${format}: mock:latency, mock:chunk_delay and mock:hang`, async () => {
+      let t0 = Date.now();
       const res = await chat[format](m, { text: 'slow mock:latency=300' });
       await res.text();
       assert.equal(res.status, 200);
       assert.ok(Date.now() - t0 >= 300);
+
+      // "Mock reply to: mock:chunk_delay=60": 4 pieces and the tail, 60 ms each
+      t0 = Date.now();
+      const paced = await streamAnswer(format, await chat[format](m, {
+        text: 'mock:chunk_delay=60', stream: true }));
+      assert.ok(paced.complete);
+      assert.ok(Date.now() - t0 >= 5 * 60, `${Date.now() - t0} ms`);
+
+      // mock:hang is route-independent: held on the Anthropic route, given up on
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 300);
+      await assert.rejects(fetch(m.url + '/v1/messages', {
+        method: 'POST', signal: controller.signal,
+        headers: { 'content-type': 'application/json', ...ANTHROPIC_HEADERS },
+        body: JSON.stringify({ model: 'c', max_tokens: 5,
+                               messages: [{ role: 'user', content: 'mock:hang' }] }),
+      }));
     });
   }
 
