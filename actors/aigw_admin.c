@@ -1521,7 +1521,7 @@ s_models_create (s_request_t **req_p, const char *id)
         return;
     }
     int taken = s_models_name_free (req_p, model.name);
-    aigw_models_reset (&model);
+    aigw_config_model_reset (&model);
     if (taken) {
         s_models_body_destroy (body);
         return;

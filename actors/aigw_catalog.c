@@ -24,17 +24,6 @@ s_dup (const char *text)
     return text ? strdup (text) : NULL;
 }
 
-//  Wipe and free a string that may hold a secret.
-static void
-s_secret_free (char **text_p)
-{
-    if (*text_p) {
-        explicit_bzero (*text_p, strlen (*text_p));
-        free (*text_p);
-        *text_p = NULL;
-    }
-}
-
 int
 aigw_catalog_strategy (const char *name)
 {
@@ -94,19 +83,19 @@ s_model_free (aigw_catalog_model_t *m)
         free (d->provider);
         free (d->base_url);
         free (d->model);
-        s_secret_free (&d->api_key);
+        aigw_config_string_free (&d->api_key);
         free (d->api_version);
         free (d->region);
         free (d->aws_key_id);
-        s_secret_free (&d->aws_secret);
-        s_secret_free (&d->aws_token);
+        aigw_config_string_free (&d->aws_secret);
+        aigw_config_string_free (&d->aws_token);
     }
     free (m->deployments);
     for (size_t i = 0; i < m->fallback_count; i++)
         free (m->fallbacks[i]);
     free (m->fallbacks);
     aigw_router_destroy (&m->router);
-    s_secret_free (&m->signature);
+    aigw_config_string_free (&m->signature);
     free (m->name);
     free (m->source);
     free (m);
@@ -364,7 +353,7 @@ aigw_catalog_load (aigw_catalog_t *self, const aigw_config_model_t *extra, size_
             continue;
         char *sig = s_signature (conf, source);
         aigw_catalog_model_t *m = sig ? s_find_same (self, sig) : NULL;
-        s_secret_free (&sig);
+        aigw_config_string_free (&sig);
         if (m)
             m = aigw_catalog_ref (m);
         else

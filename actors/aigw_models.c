@@ -469,7 +469,7 @@ aigw_models_from_json (json_t *doc, aigw_config_model_t *out, char *param, size_
              || s_dup (&out->upstream_model, out->deployments[0].model, &refusal))
         rc = -1;
     if (rc)
-        aigw_models_reset (out);
+        aigw_config_model_reset (out);
     return rc;
 }
 
@@ -498,43 +498,8 @@ aigw_models_check_patch (json_t *doc, char *param, size_t param_size, char *err,
         || s_check_fallbacks (json_object_get (doc, "fallbacks"), model.name, &model, &refusal)
         || (deployments && s_check_deployments (deployments, &model, &refusal)))
         rc = -1;
-    aigw_models_reset (&model);
+    aigw_config_model_reset (&model);
     return rc;
-}
-
-//  Free *TEXT, wiping it first when SECRET, and null it.
-static void
-s_free (char **text, bool secret)
-{
-    if (*text && secret)
-        OPENSSL_cleanse (*text, strlen (*text));
-    free (*text);
-    *text = NULL;
-}
-
-void
-aigw_models_reset (aigw_config_model_t *model)
-{
-    if (!model)
-        return;
-    s_free (&model->name, false);
-    s_free (&model->provider, false);
-    s_free (&model->upstream_model, false);
-    s_free (&model->strategy, false);
-    for (int i = 0; i < AIGW_CONFIG_MAX_DEPLOYMENTS; i++) {
-        aigw_config_deployment_t *d = &model->deployments[i];
-        s_free (&d->id, false);
-        s_free (&d->provider, false);
-        s_free (&d->model, false);
-        s_free (&d->base_url, false);
-        s_free (&d->api_key, true);
-        s_free (&d->api_key_env, false);
-        s_free (&d->api_version, false);
-        s_free (&d->region, false);
-    }
-    for (int i = 0; i < AIGW_CONFIG_MAX_FALLBACKS; i++)
-        s_free (&model->fallbacks[i], false);
-    memset (model, 0, sizeof *model);
 }
 
 //  One deployment as the API shows it; NAME/INDEX when it has no id.
@@ -630,7 +595,7 @@ s_expect (bool verbose, const char *text, const char *param)
             fprintf (stderr, "expected success, got '%s' (%s): %s\n", got, err, text);
             assert (false);
         }
-        aigw_models_reset (&model);
+        aigw_config_model_reset (&model);
     }
     json_decref (doc);
 }
@@ -861,13 +826,13 @@ aigw_models_test (bool verbose)
     assert (json_equal (view, view2));
     json_decref (view2);
     json_decref (again);
-    aigw_models_reset (&second);
+    aigw_config_model_reset (&second);
     json_decref (view);
 
     //  Reset frees and zeroes; twice is safe.
-    aigw_models_reset (&model);
+    aigw_config_model_reset (&model);
     assert (!model.name && model.deployment_count == 0 && !model.deployments[0].api_key);
-    aigw_models_reset (&model);
+    aigw_config_model_reset (&model);
     json_decref (input);
 
     //  The short form of a config model shows one deployment.

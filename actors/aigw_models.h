@@ -52,7 +52,7 @@ extern const char AIGW_MODELS_SQL[];
 //  0, or -1 with OUT empty, PARAM the JSON path of the offending field
 //  ("name", "fallbacks[2]", "deployments[1].provider"; "" for the document
 //  itself) and ERR a human message that never quotes an api_key. Free OUT
-//  with aigw_models_reset.
+//  with aigw_config_model_reset.
 int aigw_models_from_json (json_t *doc, aigw_config_model_t *out, char *param,
                            size_t param_size, char *err, size_t err_size);
 
@@ -65,9 +65,6 @@ int aigw_models_from_json (json_t *doc, aigw_config_model_t *out, char *param,
 int aigw_models_check_patch (json_t *doc, char *param, size_t param_size, char *err,
                              size_t err_size);
 
-//  Free what aigw_models_from_json filled (api_key wiped first) and zero
-//  MODEL. Safe on a zeroed model and twice.
-void aigw_models_reset (aigw_config_model_t *model);
 
 //  MODEL as the admin API shows it: {"id": ID, "name", "source": SOURCE
 //  ("database" or "config"), "strategy", "fallbacks", "deployments": [{"id",

@@ -1105,7 +1105,7 @@ s_self_load_models (self_t *self, PGresult *res)
     else if (skipped == 0)
         aigw_debug ("provider: %zu database model(s) loaded", count);
     for (size_t i = 0; i < count; i++)
-        aigw_models_reset (&models[i]);
+        aigw_config_model_reset (&models[i]);
     free (models);
 }
 

@@ -446,9 +446,8 @@ static const s_setting_t s_env_settings[] = {
 //  --------------------------------------------------------------------------
 //  Small helpers
 
-//  Wipes and frees the string at *P (it may hold a secret); nulls *P.
-static void
-s_strfree (char **p)
+void
+aigw_config_string_free (char **p)
 {
     if (*p) {
         OPENSSL_cleanse (*p, strlen (*p));
@@ -809,7 +808,7 @@ static int s_load_section (s_loader_t *self, yaml_node_t *node,
 
 //  Reads the scalar NODE at SETTING as text with ${VAR} expanded. EXPECTED
 //  names the type for the message if NODE is not a scalar. Returns a new
-//  string (caller frees with s_strfree), or NULL with the error written.
+//  string (caller frees with aigw_config_string_free), or NULL with the error written.
 static char *
 s_scalar (s_loader_t *self, yaml_node_t *node, const char *setting,
           const char *expected)
@@ -893,11 +892,11 @@ s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting,
     if (setting->kind == S_KIND_STRING) {
         char problem[AIGW_CONFIG_PROBLEM_MAX];
         if (*text == 0)
-            s_strfree (&text);  //  empty means unset: keep the default
+            aigw_config_string_free (&text);  //  empty means unset: keep the default
         else if (setting->check && setting->check (text, problem, sizeof problem))
             rc = s_error (self, s_line (value), path, "%s", problem);
         else {
-            s_strfree ((char **) field);
+            aigw_config_string_free ((char **) field);
             *(char **) field = text;
             text = NULL;
         }
@@ -930,7 +929,7 @@ s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting,
         else
             *(size_t *) field = (size_t) number;
     }
-    s_strfree (&text);
+    aigw_config_string_free (&text);
     return rc;
 }
 
@@ -1016,11 +1015,11 @@ s_list_item (s_loader_t *self, yaml_node_t *item, const char *setting,
 static void
 s_key_item_clear (s_key_item_t *item)
 {
-    s_strfree (&item->name);
-    s_strfree (&item->key);
-    s_strfree (&item->key_sha256);
-    s_strfree (&item->tenant);
-    s_strfree (&item->role);
+    aigw_config_string_free (&item->name);
+    aigw_config_string_free (&item->key);
+    aigw_config_string_free (&item->key_sha256);
+    aigw_config_string_free (&item->tenant);
+    aigw_config_string_free (&item->role);
 }
 
 //  Validates one auth.keys entry read at ITEM_PATH (item on LINE, settings
@@ -1054,7 +1053,7 @@ s_add_key (s_loader_t *self, s_key_item_t *item, const char *item_path,
         for (int i = 0; i < AIGW_CONFIG_SHA256_BYTES; i++)
             key->sha256[i] = (unsigned char) (s_hex_digit (item->key_sha256[2 * i]) * 16
                                               + s_hex_digit (item->key_sha256[2 * i + 1]));
-    s_strfree (&item->key);
+    aigw_config_string_free (&item->key);
     for (int i = 0; i < config->key_count; i++)
         if (CRYPTO_memcmp (config->keys[i].sha256, key->sha256,
                            AIGW_CONFIG_SHA256_BYTES)
@@ -1247,12 +1246,12 @@ s_load_fallbacks (s_loader_t *self, yaml_node_t *node, const char *setting)
         if (!name)
             return -1;
         if (!*name) {
-            s_strfree (&name);
+            aigw_config_string_free (&name);
             return s_error (self, s_line (item_node), item_path, "expected a model name");
         }
         for (int j = 0; j < model->fallback_count; j++)
             if (strcmp (model->fallbacks[j], name) == 0) {
-                s_strfree (&name);
+                aigw_config_string_free (&name);
                 return s_error (self, s_line (item_node), item_path,
                                 "duplicate fallback (also %s[%d])", setting, j);
             }
@@ -1294,8 +1293,8 @@ s_model_complete (aigw_config_model_t *model)
             return -1;
         }
     }
-    s_strfree (&model->provider);
-    s_strfree (&model->upstream_model);
+    aigw_config_string_free (&model->provider);
+    aigw_config_string_free (&model->upstream_model);
     model->provider = strdup (model->deployments[0].provider);
     model->upstream_model = strdup (model->deployments[0].model);
     return model->provider && model->upstream_model ? 0 : -1;
@@ -1584,7 +1583,7 @@ s_load_env (s_loader_t *self)
             if (!copy)
                 rc = s_error (self, 0, setting->name, "out of memory");
             else {
-                s_strfree ((char **) field);
+                aigw_config_string_free ((char **) field);
                 *(char **) field = copy;
             }
         }
@@ -1712,70 +1711,77 @@ aigw_config_new (const char *path, char *err, size_t err_size)
 
 //  Destroy; safe on NULL and twice. Wipes secrets before freeing.
 void
+aigw_config_model_reset (aigw_config_model_t *model)
+{
+    if (!model)
+        return;
+    aigw_config_string_free (&model->name);
+    aigw_config_string_free (&model->provider);
+    aigw_config_string_free (&model->upstream_model);
+    aigw_config_string_free (&model->strategy);
+    for (int j = 0; j < AIGW_CONFIG_MAX_FALLBACKS; j++)
+        aigw_config_string_free (&model->fallbacks[j]);
+    for (int j = 0; j < AIGW_CONFIG_MAX_DEPLOYMENTS; j++) {
+        aigw_config_deployment_t *deployment = &model->deployments[j];
+        aigw_config_string_free (&deployment->id);
+        aigw_config_string_free (&deployment->provider);
+        aigw_config_string_free (&deployment->model);
+        aigw_config_string_free (&deployment->base_url);
+        aigw_config_string_free (&deployment->api_key);
+        aigw_config_string_free (&deployment->api_key_env);
+        aigw_config_string_free (&deployment->api_version);
+        aigw_config_string_free (&deployment->region);
+    }
+    memset (model, 0, sizeof *model);
+}
+
+void
 aigw_config_destroy (aigw_config_t **self_p)
 {
     assert (self_p);
     aigw_config_t *self = *self_p;
     if (!self)
         return;
-    s_strfree (&self->host);
-    s_strfree (&self->broker_endpoint);
-    s_strfree (&self->master_key);
+    aigw_config_string_free (&self->host);
+    aigw_config_string_free (&self->broker_endpoint);
+    aigw_config_string_free (&self->master_key);
     //  Every slot, not just the counted ones: a load that failed half-way
     //  may have filled the next slot.
     for (int i = 0; i < AIGW_CONFIG_MAX_KEYS; i++) {
-        s_strfree (&self->keys[i].name);
-        s_strfree (&self->keys[i].tenant);
-        s_strfree (&self->keys[i].role);
+        aigw_config_string_free (&self->keys[i].name);
+        aigw_config_string_free (&self->keys[i].tenant);
+        aigw_config_string_free (&self->keys[i].role);
     }
     for (int i = 0; i < AIGW_CONFIG_MAX_RULES; i++) {
-        s_strfree (&self->rules[i].name);
-        s_strfree (&self->rules[i].pattern);
+        aigw_config_string_free (&self->rules[i].name);
+        aigw_config_string_free (&self->rules[i].pattern);
     }
-    for (int i = 0; i < AIGW_CONFIG_MAX_MODELS; i++) {
-        aigw_config_model_t *model = &self->models[i];
-        s_strfree (&model->name);
-        s_strfree (&model->provider);
-        s_strfree (&model->upstream_model);
-        s_strfree (&model->strategy);
-        for (int j = 0; j < AIGW_CONFIG_MAX_FALLBACKS; j++)
-            s_strfree (&model->fallbacks[j]);
-        for (int j = 0; j < AIGW_CONFIG_MAX_DEPLOYMENTS; j++) {
-            aigw_config_deployment_t *deployment = &model->deployments[j];
-            s_strfree (&deployment->id);
-            s_strfree (&deployment->provider);
-            s_strfree (&deployment->model);
-            s_strfree (&deployment->base_url);
-            s_strfree (&deployment->api_key);   //  wiped: a secret
-            s_strfree (&deployment->api_key_env);
-            s_strfree (&deployment->api_version);
-            s_strfree (&deployment->region);
-        }
-    }
-    s_strfree (&self->openai_base_url);
-    s_strfree (&self->openai_api_key);
-    s_strfree (&self->anthropic_base_url);
-    s_strfree (&self->anthropic_api_key);
-    s_strfree (&self->gemini_base_url);
-    s_strfree (&self->gemini_api_key);
-    s_strfree (&self->azure_base_url);
-    s_strfree (&self->azure_api_key);
-    s_strfree (&self->azure_api_version);
-    s_strfree (&self->bedrock_base_url);
-    s_strfree (&self->aws_region);
-    s_strfree (&self->aws_access_key_id);
-    s_strfree (&self->aws_secret_access_key);
-    s_strfree (&self->aws_session_token);
-    s_strfree (&self->router_strategy);
-    s_strfree (&self->log_level);
-    s_strfree (&self->database_url);   //  may carry a password
-    s_strfree (&self->jwt_hs256_secret);
-    s_strfree (&self->jwt_jwks_file);
-    s_strfree (&self->jwt_jwks_url);
-    s_strfree (&self->jwt_issuer);
-    s_strfree (&self->jwt_audience);
-    s_strfree (&self->jwt_tenant_claim);
-    s_strfree (&self->jwt_role_claim);
+    for (int i = 0; i < AIGW_CONFIG_MAX_MODELS; i++)
+        aigw_config_model_reset (&self->models[i]);
+    aigw_config_string_free (&self->openai_base_url);
+    aigw_config_string_free (&self->openai_api_key);
+    aigw_config_string_free (&self->anthropic_base_url);
+    aigw_config_string_free (&self->anthropic_api_key);
+    aigw_config_string_free (&self->gemini_base_url);
+    aigw_config_string_free (&self->gemini_api_key);
+    aigw_config_string_free (&self->azure_base_url);
+    aigw_config_string_free (&self->azure_api_key);
+    aigw_config_string_free (&self->azure_api_version);
+    aigw_config_string_free (&self->bedrock_base_url);
+    aigw_config_string_free (&self->aws_region);
+    aigw_config_string_free (&self->aws_access_key_id);
+    aigw_config_string_free (&self->aws_secret_access_key);
+    aigw_config_string_free (&self->aws_session_token);
+    aigw_config_string_free (&self->router_strategy);
+    aigw_config_string_free (&self->log_level);
+    aigw_config_string_free (&self->database_url);   //  may carry a password
+    aigw_config_string_free (&self->jwt_hs256_secret);
+    aigw_config_string_free (&self->jwt_jwks_file);
+    aigw_config_string_free (&self->jwt_jwks_url);
+    aigw_config_string_free (&self->jwt_issuer);
+    aigw_config_string_free (&self->jwt_audience);
+    aigw_config_string_free (&self->jwt_tenant_claim);
+    aigw_config_string_free (&self->jwt_role_claim);
     OPENSSL_cleanse (self, sizeof *self);   //  the key and master hashes
     free (self);
     *self_p = NULL;

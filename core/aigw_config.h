@@ -204,6 +204,13 @@ aigw_config_t *aigw_config_new (const char *path, char *err, size_t err_size);
 //  Destroy; safe on NULL and twice. Wipes secrets before freeing.
 void aigw_config_destroy (aigw_config_t **self_p);
 
+//  Free every string MODEL holds (each wiped first: api_key is a secret)
+//  and zero it. Safe on NULL, on a zeroed model and twice.
+void aigw_config_model_reset (aigw_config_model_t *model);
+
+//  Wipe and free the string at *P (it may hold a secret); nulls *P.
+void aigw_config_string_free (char **p);
+
 //  Find a model by name, or NULL.
 const aigw_config_model_t *aigw_config_model (const aigw_config_t *self,
                                               const char *name);
