@@ -1,17 +1,13 @@
 /*  aigw_health: router health merged across provider processes. */
 #include "aigw_health.h"
 #include "aigw_client.h"
+#include "aigw_router.h"
 
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-//  Error rate from which a merged deployment counts as degraded (as the
-//  router's own default), and the fewest outcomes before it counts.
-#define AIGW_HEALTH_DEGRADED_ERROR 0.1
-#define AIGW_HEALTH_DEGRADED_MIN 5
 
 //  Severity of a circuit state name, for "the worst of".
 static int
@@ -32,28 +28,17 @@ s_int (json_t *obj, const char *name)
     return json_is_integer (v) ? json_integer_value (v) : 0;
 }
 
-//  Nearest-rank percentile PCT of the integers in LIST, or null.
-static int
-s_cmp (const void *a, const void *b)
-{
-    json_int_t x = *(const json_int_t *) a, y = *(const json_int_t *) b;
-    return (x > y) - (x < y);
-}
-
+//  The nearest-rank percentile PCT of the integers in LIST, or null.
 static json_t *
 s_percentile (json_t *list, double pct)
 {
     size_t n = json_array_size (list);
-    if (n == 0)
-        return json_null ();
-    json_int_t *values = malloc (n * sizeof *values);
+    int64_t *values = n ? malloc (n * sizeof *values) : NULL;
     if (!values)
         return json_null ();
     for (size_t i = 0; i < n; i++)
-        values[i] = json_integer_value (json_array_get (list, i));
-    qsort (values, n, sizeof *values, s_cmp);
-    size_t rank = (size_t) ceil (pct / 100.0 * (double) n);
-    json_int_t v = values[rank == 0 ? 0 : rank - 1];
+        values[i] = (int64_t) json_integer_value (json_array_get (list, i));
+    int64_t v = aigw_router_nearest_rank (values, n, pct);
     free (values);
     return json_integer (v);
 }
@@ -120,7 +105,8 @@ s_finish (json_t *acc)
     const char *status = "healthy";
     if (down && down == json_array_size (statuses))
         status = "down";
-    else if (unwell || (total >= AIGW_HEALTH_DEGRADED_MIN && rate >= AIGW_HEALTH_DEGRADED_ERROR))
+    else if (unwell
+             || (total >= AIGW_ROUTER_DEGRADED_MIN && rate >= AIGW_ROUTER_DEGRADED_ERROR))
         status = "degraded";
     json_object_set_new (acc, "status", json_string (status));
     json_object_del (acc, "_statuses");

@@ -422,15 +422,21 @@ aigw_deployment_percentile (const aigw_deployment_t *self, int64_t now, double p
             continue;
         values[n++] = ttft ? s->ttfb_ms : s->latency_ms;
     }
-    if (n == 0)
+    return aigw_router_nearest_rank (values, n, pct);
+}
+
+int64_t
+aigw_router_nearest_rank (int64_t *values, size_t count, double pct)
+{
+    if (count == 0)
         return -1;
-    qsort (values, n, sizeof values[0], s_cmp_int64);
+    qsort (values, count, sizeof values[0], s_cmp_int64);
     //  Nearest rank: the smallest value with at least PCT% at or below it.
     if (pct < 0)
         pct = 0;
     if (pct > 100)
         pct = 100;
-    size_t rank = (size_t) ceil (pct / 100.0 * (double) n);
+    size_t rank = (size_t) ceil (pct / 100.0 * (double) count);
     return values[rank == 0 ? 0 : rank - 1];
 }
 

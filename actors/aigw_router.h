@@ -126,6 +126,9 @@ double aigw_deployment_ewma_ms (const aigw_deployment_t *self);
 //  over the samples in the window at NOW; -1 when there are none.
 int64_t aigw_deployment_percentile (const aigw_deployment_t *self, int64_t now, double pct,
                                     bool ttft);
+//  The nearest-rank PCT (0..100) percentile of COUNT VALUES, which it sorts
+//  in place; -1 when COUNT is 0. Shared with the merged health document.
+int64_t aigw_router_nearest_rank (int64_t *values, size_t count, double pct);
 //  Error rate over the window at NOW.
 double aigw_deployment_error_rate (const aigw_deployment_t *self, int64_t now);
 //  Derived status: down when the circuit is open, degraded when half-open
