@@ -55,10 +55,18 @@ typedef struct {
     int64_t timer_at;           //  curl's timer, Unix ms, -1 = none
 } s_shard_t;
 
-//  A doubly linked list of requests, by one pair of links.
+//  The links of one request in one list.
+typedef struct {
+    s_request_t *prev;          //  previous in the list
+    s_request_t *next;          //  next in the list
+    bool listed;                //  in the list now
+} s_link_t;
+
+//  A doubly linked list of requests, through one of their s_link_t fields.
 typedef struct {
     s_request_t *head;          //  first
     s_request_t *tail;          //  last
+    size_t offset;              //  where the list's s_link_t sits in s_request_t
 } s_list_t;
 
 //  One client request, across all its attempts.
@@ -112,11 +120,9 @@ struct _s_request_t {
     const char *fail_code;      //  its error code
     char fail_message[AIGW_PROVIDER_MESSAGE_MAX]; //  its message
 
-    s_request_t *prev;          //  all requests: previous
-    s_request_t *next;          //  all requests: next
-    s_request_t *fb_prev;       //  awaiting first byte, in start order: previous
-    s_request_t *fb_next;       //  awaiting first byte: next
-    bool fb_listed;             //  in the first-byte list
+    s_link_t all;               //  in every request in flight
+    s_link_t first_byte;        //  in the attempts awaiting a first byte
+    s_link_t waiting;           //  in the requests waiting for a delayed retry
 };
 
 //  The actor's private state.
@@ -130,7 +136,7 @@ struct _self_t {
     int epfd;                   //  epoll set of every shard's sockets
     s_list_t requests;          //  every request in flight
     s_list_t first_byte;        //  attempts awaiting a first byte, oldest first
-    size_t waiting;             //  requests waiting for a delayed retry
+    s_list_t waiting;           //  requests waiting for a delayed retry
     uint64_t rng;               //  the router's random state
     int64_t first_byte_ms;      //  first-token timeout
     int64_t report_at;          //  next health report to the broker
@@ -142,62 +148,45 @@ static void s_attempt_next (s_request_t *r);
 //  --------------------------------------------------------------------------
 //  Lists
 
+//  R's links in LIST.
+static s_link_t *
+s_link (const s_list_t *list, s_request_t *r)
+{
+    return (s_link_t *) ((char *) r + list->offset);
+}
+
+//  Append R to LIST (it must not be in it).
 static void
 s_list_push (s_list_t *list, s_request_t *r)
 {
-    r->prev = list->tail;
-    r->next = NULL;
+    s_link_t *link = s_link (list, r);
+    assert (!link->listed);
+    link->prev = list->tail;
+    link->next = NULL;
+    link->listed = true;
     if (list->tail)
-        list->tail->next = r;
+        s_link (list, list->tail)->next = r;
     else
         list->head = r;
     list->tail = r;
 }
 
+//  Take R out of LIST; nothing when it is not in it.
 static void
 s_list_remove (s_list_t *list, s_request_t *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        list->head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        list->tail = r->prev;
-    r->prev = r->next = NULL;
-}
-
-static void
-s_fb_push (self_t *self, s_request_t *r)
-{
-    s_list_t *list = &self->first_byte;
-    r->fb_prev = list->tail;
-    r->fb_next = NULL;
-    if (list->tail)
-        list->tail->fb_next = r;
-    else
-        list->head = r;
-    list->tail = r;
-    r->fb_listed = true;
-}
-
-static void
-s_fb_remove (self_t *self, s_request_t *r)
-{
-    if (!r->fb_listed)
+    s_link_t *link = s_link (list, r);
+    if (!link->listed)
         return;
-    s_list_t *list = &self->first_byte;
-    if (r->fb_prev)
-        r->fb_prev->fb_next = r->fb_next;
+    if (link->prev)
+        s_link (list, link->prev)->next = link->next;
     else
-        list->head = r->fb_next;
-    if (r->fb_next)
-        r->fb_next->fb_prev = r->fb_prev;
+        list->head = link->next;
+    if (link->next)
+        s_link (list, link->next)->prev = link->prev;
     else
-        list->tail = r->fb_prev;
-    r->fb_prev = r->fb_next = NULL;
-    r->fb_listed = false;
+        list->tail = link->prev;
+    *link = (s_link_t) {0};
 }
 
 //  --------------------------------------------------------------------------
@@ -207,7 +196,7 @@ s_fb_remove (self_t *self, s_request_t *r)
 static void
 s_attempt_reset (s_request_t *r)
 {
-    s_fb_remove (r->owner, r);
+    s_list_remove (&r->owner->first_byte, r);
     if (r->easy) {
         curl_multi_remove_handle (r->shard->multi, r->easy);
         curl_easy_cleanup (r->easy);
@@ -239,8 +228,7 @@ s_request_destroy (s_request_t **r_p)
     if (!r)
         return;
     s_attempt_reset (r);
-    if (r->wake_at)
-        r->owner->waiting--;
+    s_list_remove (&r->owner->waiting, r);
     for (size_t i = 0; i < r->chain_len; i++)
         aigw_catalog_unref (&r->chain[i]);
     aigw_job_destroy (&r->job);
@@ -378,7 +366,7 @@ s_first_byte (s_request_t *r)
 {
     if (!r->first_byte_ms) {
         r->first_byte_ms = aigw_now_ms ();
-        s_fb_remove (r->owner, r);
+        s_list_remove (&r->owner->first_byte, r);
     }
 }
 
@@ -745,7 +733,7 @@ s_attempt_start (s_request_t **r_p)
         return 1;
     }
     r->first_byte_deadline = now + self->first_byte_ms;
-    s_fb_push (self, r);
+    s_list_push (&self->first_byte, r);
     return 0;
 }
 
@@ -799,7 +787,7 @@ s_attempt_next (s_request_t *r)
             r->chain_at = 0;
             r->tried_count = 0;
             r->wake_at = now + delay;
-            self->waiting++;
+            s_list_push (&self->waiting, r);
             return;
         }
         aigw_catalog_model_t *model = r->chain[r->chain_at];
@@ -842,14 +830,12 @@ s_attempt_next (s_request_t *r)
 static void
 s_self_wake (self_t *self, int64_t now)
 {
-    if (!self->waiting)
-        return;
-    s_request_t *r = self->requests.head;
+    s_request_t *r = self->waiting.head;
     while (r) {
-        s_request_t *next = r->next;
-        if (r->wake_at && r->wake_at <= now) {
+        s_request_t *next = r->waiting.next;
+        if (r->wake_at <= now) {
+            s_list_remove (&self->waiting, r);
             r->wake_at = 0;
-            self->waiting--;
             s_attempt_next (r);
         }
         r = next;
@@ -862,7 +848,7 @@ s_self_first_byte_timeouts (self_t *self, int64_t now)
 {
     while (self->first_byte.head && self->first_byte.head->first_byte_deadline <= now) {
         s_request_t *r = self->first_byte.head;
-        s_fb_remove (self, r);
+        s_list_remove (&self->first_byte, r);
         s_attempt_failed (&r, 504, "timeout_error", "upstream_first_token_timeout",
                           "The upstream sent nothing within the first-token timeout.");
     }
@@ -1140,6 +1126,9 @@ s_self_new (aigw_stage_args_t *args)
     self_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    self->requests.offset = offsetof (s_request_t, all);
+    self->first_byte.offset = offsetof (s_request_t, first_byte);
+    self->waiting.offset = offsetof (s_request_t, waiting);
     self->config = args->config;
     self->epfd = epoll_create1 (EPOLL_CLOEXEC);
     self->rng = (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 32) ^ (uintptr_t) self;
@@ -1210,8 +1199,8 @@ s_self_timeout (self_t *self, int timeout, int64_t now)
         next = self->first_byte.head->first_byte_deadline;
     if (self->report_at < next)
         next = self->report_at;
-    for (s_request_t *r = self->waiting ? self->requests.head : NULL; r; r = r->next)
-        if (r->wake_at && r->wake_at < next)
+    for (s_request_t *r = self->waiting.head; r; r = r->waiting.next)
+        if (r->wake_at < next)
             next = r->wake_at;
     int db = self->dbwatch ? aigw_dbwatch_timeout (self->dbwatch, zclock_mono ()) : -1;
     if (db >= 0 && now + db < next)
