@@ -566,19 +566,19 @@ s_handle_metrics (struct mg_connection *conn, void *cbdata)
     s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
     s_request_id (&http);
     char *own = aigw_edge_metrics_text (edge->metrics);
+    //  Both questions go to the broker at once, under one deadline: the
+    //  stages' figures, and every provider process's report for the
+    //  per-deployment ones.
+    int64_t deadline = aigw_now_ms () + AIGW_EDGE_METRICS_WAIT_MS;
     aigw_slot_t *slot = aigw_edge_io_metrics (edge->io);
-    aigw_client_event_t *event
-        = aigw_slot_wait (slot, aigw_now_ms () + AIGW_EDGE_METRICS_WAIT_MS);
+    aigw_slot_t *reports_slot = aigw_edge_io_reports (edge->io, "provider", deadline);
+    aigw_client_event_t *event = aigw_slot_wait (slot, deadline);
+    aigw_client_event_t *reports = aigw_slot_wait (reports_slot, deadline);
     aigw_slot_destroy (&slot);
+    aigw_slot_destroy (&reports_slot);
     const char *stages = event && event->type == AIGW_CLIENT_METRICS && event->text
                              ? event->text
                              : "";
-    //  Per-deployment figures, merged from every provider process's report.
-    slot = aigw_edge_io_reports (edge->io, "provider",
-                                 aigw_now_ms () + AIGW_EDGE_METRICS_WAIT_MS);
-    aigw_client_event_t *reports
-        = aigw_slot_wait (slot, aigw_now_ms () + AIGW_EDGE_METRICS_WAIT_MS);
-    aigw_slot_destroy (&slot);
     char *deployments = NULL;
     if (reports && reports->type == AIGW_CLIENT_REPORTS && reports->text) {
         json_t *doc = aigw_health_merge (reports->text, strlen (reports->text));
