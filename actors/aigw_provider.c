@@ -108,7 +108,8 @@ struct _s_request_t {
     size_t buf_cap;             //  bytes allocated in buf
     long http_status;           //  upstream status, 0 until known
     int64_t retry_after;        //  this attempt's Retry-After seconds, -1 = none
-    aigw_adapter_stream_t *astream; //  upstream stream translator
+    const aigw_adapter_t *stream_adapter; //  reads the stream: the deployment's, or OpenAI's SSE pass-through
+    aigw_adapter_stream_t *astream; //  its state
     aigw_messages_stream_t *mstream; //  OpenAI to Anthropic stream translator
     bool upstream_done;         //  the upstream said the answer is complete
     bool bad_stream;            //  the upstream stream was malformed
@@ -205,8 +206,8 @@ s_attempt_reset (s_request_t *r)
     curl_slist_free_all (r->headers);
     r->headers = NULL;
     aigw_upstream_request_reset (&r->up);
-    if (r->astream && r->dep)
-        r->dep->adapter->stream_destroy (&r->astream);
+    if (r->astream)
+        r->stream_adapter->stream_destroy (&r->astream);
     aigw_messages_stream_destroy (&r->mstream);
     free (r->buf);
     r->buf = NULL;
@@ -370,28 +371,6 @@ s_first_byte (s_request_t *r)
     }
 }
 
-//  Pass-through Anthropic stream: relay whole SSE events; message_stop ends.
-static int
-s_stream_passthrough (s_request_t *r, const char *data, size_t len, char **out, size_t *out_len)
-{
-    if (s_buffer (r, data, len))
-        return -1;
-    size_t used = 0, end;
-    while ((end = aigw_openai_sse_event_end (r->buf + used, r->buf_len - used))) {
-        const char *event = r->buf + used;
-        if (memmem (event, end, "event: message_stop", 19))
-            r->upstream_done = true;
-        if (memmem (event, end, "event: error", 12))
-            r->bad_stream = true;
-        used += end;
-    }
-    if (used && aigw_adapter_append (out, out_len, r->buf, used))
-        return -1;
-    memmove (r->buf, r->buf + used, r->buf_len - used);
-    r->buf_len -= used;
-    return 0;
-}
-
 //  A 200 stream's bytes: translate and relay what is complete.
 static size_t
 s_stream_data (s_request_t *r, const char *data, size_t len)
@@ -399,28 +378,27 @@ s_stream_data (s_request_t *r, const char *data, size_t len)
     char *out = NULL, *client = NULL;
     size_t out_len = 0, client_len = 0;
     char err[256] = "";
-    int rc;
+    const aigw_adapter_t *a = r->stream_adapter;
+    if (a->stream_feed (r->astream, data, len, &out, &out_len, err, sizeof err))
+        r->bad_stream = true;
     if (r->passthrough) {
-        rc = s_stream_passthrough (r, data, len, &client, &client_len);
-        if (rc)
-            return 0;
+        //  Whole Anthropic events pass as they came; their names say how
+        //  the stream ends.
+        if (out_len && memmem (out, out_len, "event: message_stop", 19))
+            r->upstream_done = true;
+        if (out_len && memmem (out, out_len, "event: error", 12))
+            r->bad_stream = true;
+    }
+    else if (a->stream_done (r->astream))
+        r->upstream_done = true;
+    if (r->anthropic_client && !r->passthrough && out_len) {
+        if (aigw_messages_stream_feed (r->mstream, out, out_len, &client, &client_len))
+            r->bad_stream = true;
+        free (out);
     }
     else {
-        const aigw_adapter_t *a = r->dep->adapter;
-        rc = a->stream_feed (r->astream, data, len, &out, &out_len, err, sizeof err);
-        if (a->stream_done (r->astream))
-            r->upstream_done = true;
-        if (rc)
-            r->bad_stream = true;
-        if (r->anthropic_client && out_len) {
-            if (aigw_messages_stream_feed (r->mstream, out, out_len, &client, &client_len))
-                r->bad_stream = true;
-            free (out);
-        }
-        else {
-            client = out;
-            client_len = out_len;
-        }
+        client = out;
+        client_len = out_len;
     }
     //  Before the first byte reached the client, a broken stream fails over:
     //  keep its error event back.
@@ -689,9 +667,10 @@ s_attempt_start (s_request_t **r_p)
         s_finish_error (r_p, 400, "invalid_request_error", "invalid_request", message);
         return -1;
     }
-    if (r->stream && !r->passthrough) {
-        r->astream = dep->adapter->stream_new (r->env->model, r->env->id);
-        if (r->anthropic_client)
+    if (r->stream) {
+        r->stream_adapter = r->passthrough ? &aigw_adapter_openai : dep->adapter;
+        r->astream = r->stream_adapter->stream_new (r->env->model, r->env->id);
+        if (r->anthropic_client && !r->passthrough)
             r->mstream = aigw_messages_stream_new (r->env->model, r->env->id);
     }
     for (size_t i = 0; i < r->up.header_count; i++)
@@ -704,7 +683,7 @@ s_attempt_start (s_request_t **r_p)
     r->retry_after = -1;
     CURL *easy = curl_easy_init ();
     r->easy = easy;
-    if (!easy || !r->headers || (r->stream && !r->passthrough && !r->astream)
+    if (!easy || !r->headers || (r->stream && !r->astream)
         || (r->anthropic_client && r->stream && !r->passthrough && !r->mstream))
         return 1;
     curl_easy_setopt (easy, CURLOPT_URL, r->up.url);
