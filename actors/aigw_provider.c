@@ -112,7 +112,8 @@ struct _s_request_t {
     aigw_adapter_stream_t *astream; //  its state
     aigw_messages_stream_t *mstream; //  OpenAI to Anthropic stream translator
     bool upstream_done;         //  the upstream said the answer is complete
-    bool bad_stream;            //  the upstream stream was malformed
+    bool bad_stream;            //  the upstream stream was malformed or failed
+    bool told;                  //  an error event about it reached the client
 
     //  What the client saw, and the last failure.
     bool started;               //  stream bytes reached the client
@@ -217,6 +218,7 @@ s_attempt_reset (s_request_t *r)
     r->first_byte_ms = 0;
     r->upstream_done = false;
     r->bad_stream = false;
+    r->told = false;
     r->passthrough = false;
     r->dep = NULL;
     r->model = NULL;
@@ -379,9 +381,17 @@ s_stream_data (s_request_t *r, const char *data, size_t len)
     size_t out_len = 0, client_len = 0;
     char err[256] = "";
     const aigw_adapter_t *a = r->stream_adapter;
-    if (a->stream_feed (r->astream, data, len, &out, &out_len, err, sizeof err))
+    bool failed = a->stream_feed (r->astream, data, len, &out, &out_len, err, sizeof err) != 0;
+    if (failed)
         r->bad_stream = true;
-    if (r->passthrough) {
+    if (r->passthrough && failed) {
+        //  The splitter's error event is OpenAI-shaped: the client gets an
+        //  Anthropic one when the attempt ends.
+        free (out);
+        out = NULL;
+        out_len = 0;
+    }
+    else if (r->passthrough) {
         //  Whole Anthropic events pass as they came; their names say how
         //  the stream ends.
         if (out_len && memmem (out, out_len, "event: message_stop", 19))
@@ -402,8 +412,10 @@ s_stream_data (s_request_t *r, const char *data, size_t len)
     }
     //  Before the first byte reached the client, a broken stream fails over:
     //  keep its error event back.
-    if (client_len && !(r->bad_stream && !r->started))
+    if (client_len && !(r->bad_stream && !r->started)) {
         s_relay (r, client, client_len, false);
+        r->told = r->bad_stream;
+    }
     free (client);
     //  A broken stream ends the transfer: it fails over when nothing reached
     //  the client yet, else its error event was the client's last.
@@ -580,8 +592,8 @@ s_attempt_done (s_request_t **r_p, CURLcode rc)
             s_request_destroy (r_p);
             return;
         }
-        if (r->bad_stream && r->started) {
-            //  The translator already sent the client its error event.
+        if (r->bad_stream && r->told) {
+            //  The translator (or the upstream) already sent its error event.
             s_record (r, false, "The upstream stream failed.");
             s_relay (r, "", 0, true);
             s_request_destroy (r_p);

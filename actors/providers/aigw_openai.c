@@ -169,6 +169,12 @@ aigw_openai_stream_feed (aigw_adapter_stream_t *self, const char *data, size_t l
         return -1;
     memmove (self->pending, self->pending + used, self->pending_len - used);
     self->pending_len -= used;
+    if (self->pending_len > AIGW_OPENAI_SSE_EVENT_MAX) {
+        snprintf (err, err_size, "An upstream stream event is over %d bytes.",
+                  AIGW_OPENAI_SSE_EVENT_MAX);
+        aigw_adapter_append_error (out, out_len, "upstream_error", err);
+        return -1;
+    }
     return 0;
 }
 
@@ -257,6 +263,20 @@ aigw_openai_test (bool verbose)
     assert (sse_len == len && memcmp (sse, stream, len) == 0);
     assert (aigw_adapter_openai.stream_done (st));
     free (sse);
+    aigw_adapter_openai.stream_destroy (&st);
+    //  An event that never ends is refused past the cap, with an error event.
+    st = aigw_adapter_openai.stream_new ("m", "id");
+    char *big = malloc (AIGW_OPENAI_SSE_EVENT_MAX + 1);
+    assert (big);
+    memset (big, 'x', AIGW_OPENAI_SSE_EVENT_MAX + 1);
+    sse = NULL;
+    sse_len = 0;
+    assert (aigw_adapter_openai.stream_feed (st, big, AIGW_OPENAI_SSE_EVENT_MAX + 1, &sse,
+                                             &sse_len, err, sizeof err)
+            == -1);
+    assert (sse && strstr (sse, "\"error\"") && strstr (err, "over"));
+    free (sse);
+    free (big);
     aigw_adapter_openai.stream_destroy (&st);
     assert (st == NULL);
     if (verbose)

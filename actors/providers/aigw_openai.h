@@ -10,6 +10,9 @@
 #include "aigw_adapter.h"
 #include "aigw_envelope.h"
 
+//  Largest SSE event a stream may hold unfinished; past it the stream fails.
+#define AIGW_OPENAI_SSE_EVENT_MAX (16 * 1024 * 1024)
+
 //  Path below the base URL for a request kind, or NULL if the provider has
 //  no such endpoint.
 const char *aigw_openai_path (aigw_kind_t kind);
