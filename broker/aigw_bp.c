@@ -41,3 +41,23 @@ aigw_bp_recv (void *handle, zmq_msg_t *frames, zframe_t **last, bool *oversized)
     }
     return count;
 }
+
+//  Free a buffer handed to ZeroMQ.
+static void
+s_free_data (void *data, void *hint)
+{
+    free (data);
+}
+
+void
+aigw_bp_msg_take (zmq_msg_t *msg, char **data, size_t size)
+{
+    if (!*data || size <= AIGW_BP_COPY_MAX
+        || zmq_msg_init_data (msg, *data, size, s_free_data, NULL) == -1) {
+        zmq_msg_init_size (msg, *data ? size : 0);
+        if (*data && size)
+            memcpy (zmq_msg_data (msg), *data, size);
+        free (*data);
+    }
+    *data = NULL;
+}

@@ -16,4 +16,11 @@
 //  Returns the frame count, 0 if none waits, -1 on error.
 int aigw_bp_recv (void *handle, zmq_msg_t *frames, zframe_t **last, bool *oversized);
 
+//  Payloads this small are copied into a message, not handed over.
+#define AIGW_BP_COPY_MAX 32
+
+//  Initialise MSG with the SIZE bytes at *DATA, taking the malloc'd buffer
+//  (small ones are copied and freed) and nulling *DATA.
+void aigw_bp_msg_take (zmq_msg_t *msg, char **data, size_t size);
+
 #endif

@@ -12,7 +12,6 @@
 #include <inttypes.h>
 
 #define S_NUMBER_SIZE 24        //  bytes for a decimal int64
-#define S_COPY_MAX 32           //  payloads this small are copied, not handed over
 #define S_STATUS_DIGITS_MAX 3   //  an HTTP status has three digits
 
 struct _aigw_client_t {
@@ -22,28 +21,6 @@ struct _aigw_client_t {
     int64_t heartbeat_at;       //  monotonic ms when the next heartbeat is due
     int64_t heard_at;           //  monotonic ms the broker last spoke, 0: never
 };
-
-//  Free a buffer handed to ZeroMQ.
-static void
-s_free_data (void *data, void *hint)
-{
-    free (data);
-}
-
-//  Initialise MSG with the SIZE bytes at *DATA, taking the malloc'd buffer
-//  (small ones are copied and freed) and nulling *DATA.
-static void
-s_msg_take (zmq_msg_t *msg, char **data, size_t size)
-{
-    if (!*data || size <= S_COPY_MAX
-        || zmq_msg_init_data (msg, *data, size, s_free_data, NULL) == -1) {
-        zmq_msg_init_size (msg, *data ? size : 0);
-        if (*data && size)
-            memcpy (zmq_msg_data (msg), *data, size);
-        free (*data);
-    }
-    *data = NULL;
-}
 
 //  Send the header frame and command CMD; MORE says whether frames follow.
 //  Returns 0, or -1 if the socket would not take it.
@@ -115,7 +92,7 @@ aigw_client_send (aigw_client_t *self, const char *service, const char *shard_ke
     assert (self);
     assert (data);
     zmq_msg_t envelope;
-    s_msg_take (&envelope, data, size);
+    aigw_bp_msg_take (&envelope, data, size);
     int rc = -1;
     if (!service || !request_id || !*request_id || deadline_ms < 0)
         aigw_error ("client: request needs a service, a request id and a deadline >= 0");

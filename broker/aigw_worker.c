@@ -16,7 +16,6 @@
 #define S_WORKER_ID_SIZE (AIGW_BROKER_WORKER_ID_MAX + 1)
 #define S_CREDIT_SIZE 16        //  bytes for the decimal credit
 #define S_WORKER_LINGER_MS 100  //  linger so a final reply outlives destroy
-#define S_COPY_MAX 32           //  payloads this small are copied, not handed over
 #define S_IDENTITY_MAX 255      //  ZeroMQ routing identities are 1-255 bytes
 
 //  Makes worker ids unique within the process.
@@ -35,28 +34,6 @@ struct _aigw_worker_t {
     int64_t expires_at;         //  monotonic ms past which we reconnect
     int reconnect_ms;           //  backoff before the next reconnect
 };
-
-//  Free a buffer handed to ZeroMQ.
-static void
-s_free_data (void *data, void *hint)
-{
-    free (data);
-}
-
-//  Initialise MSG with the SIZE bytes at *DATA, taking the malloc'd buffer
-//  (small ones are copied and freed) and nulling *DATA.
-static void
-s_msg_take (zmq_msg_t *msg, char **data, size_t size)
-{
-    if (!*data || size <= S_COPY_MAX
-        || zmq_msg_init_data (msg, *data, size, s_free_data, NULL) == -1) {
-        zmq_msg_init_size (msg, *data ? size : 0);
-        if (*data && size)
-            memcpy (zmq_msg_data (msg), *data, size);
-        free (*data);
-    }
-    *data = NULL;
-}
 
 //  Send a header frame and command CMD; MORE says whether frames follow.
 //  Returns 0, or -1 if the socket would not take it.
@@ -339,7 +316,7 @@ aigw_worker_reply (aigw_worker_t *self, aigw_job_t **job_p, int flags,
     assert (data);
     aigw_job_t *job = *job_p;
     zmq_msg_t envelope;
-    s_msg_take (&envelope, data, size);
+    aigw_bp_msg_take (&envelope, data, size);
     int rc = 0;
     if ((flags & AIGW_REPLY_FORWARD)
         && (!next_service || !aigw_broker_name_valid (next_service, strlen (next_service)))) {
@@ -363,7 +340,7 @@ aigw_worker_send_oneway (aigw_worker_t *self, const char *service, const char *s
     assert (self);
     assert (data);
     zmq_msg_t envelope;
-    s_msg_take (&envelope, data, size);
+    aigw_bp_msg_take (&envelope, data, size);
     int rc = -1;
     if (!service || !aigw_broker_name_valid (service, strlen (service)) || !request_id)
         aigw_error ("worker %s: one-way request needs a valid service", self->worker_id);
