@@ -1532,25 +1532,34 @@ s_models_create (s_request_t **req_p, const char *id)
     s_models_submit (req_p, body, s_sql_model_create, 3, params);
 }
 
-static void
-s_models_update (s_request_t **req_p, const char *id)
+//  What PATCH and DELETE models/{id} check first: no query string, not a
+//  config model (409, CONFIG_MESSAGE saying what to do instead), an id that
+//  can exist, and a caller who may write. Returns 0, or -1 when answered.
+static int
+s_models_target (s_request_t **req_p, const char *id, const char *config_message)
 {
     aigw_admin_query_t query;
     if (s_query (req_p, &query, NULL))
-        return;
+        return -1;
     aigw_admin_query_free (&query);
-    s_request_t *req = *req_p;
-    if (s_config_model (req, id)) {
-        s_request_fail (req_p, 409, "conflict_error", "model_in_config", NULL,
-                        "This model is defined in the config file: change it there.");
-        return;
+    if (s_config_model (*req_p, id)) {
+        s_request_fail (req_p, 409, "conflict_error", "model_in_config", NULL, config_message);
+        return -1;
     }
     if (!aigw_admin_uuid_valid (id)) {
         s_request_not_found (req_p);
-        return;
+        return -1;
     }
-    if (s_models_writer (req_p))
+    return s_models_writer (req_p) ? -1 : 0;
+}
+
+static void
+s_models_update (s_request_t **req_p, const char *id)
+{
+    if (s_models_target (req_p, id,
+                         "This model is defined in the config file: change it there."))
         return;
+    s_request_t *req = *req_p;
     json_t *body = s_models_body (req_p);
     if (!body)
         return;
@@ -1575,22 +1584,10 @@ s_models_update (s_request_t **req_p, const char *id)
 static void
 s_models_delete (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_models_target (req_p, id,
+                         "This model is defined in the config file: remove it there."))
         return;
-    aigw_admin_query_free (&query);
     s_request_t *req = *req_p;
-    if (s_config_model (req, id)) {
-        s_request_fail (req_p, 409, "conflict_error", "model_in_config", NULL,
-                        "This model is defined in the config file: remove it there.");
-        return;
-    }
-    if (!aigw_admin_uuid_valid (id)) {
-        s_request_not_found (req_p);
-        return;
-    }
-    if (s_models_writer (req_p))
-        return;
     req->render = S_RENDER_DELETED;
     const char *params[] = {id, req->actor_type, req->actor_id};
     s_request_submit (req_p, s_sql_model_delete, 3, params);
