@@ -305,18 +305,8 @@ s_finish_error (s_request_t **r_p, int status, const char *type, const char *cod
             }
             free (body);
         }
-        else {
-            json_t *event = json_pack ("{s:{s:s,s:s,s:s}}", "error", "message", message,
-                                       "type", type, "code", code);
-            char *text = event ? json_dumps (event, JSON_COMPACT) : NULL;
-            json_decref (event);
-            if (text) {
-                aigw_adapter_append (&frame, &len, "data: ", 6);
-                aigw_adapter_append (&frame, &len, text, strlen (text));
-                aigw_adapter_append (&frame, &len, "\n\n", 2);
-            }
-            free (text);
-        }
+        else
+            aigw_adapter_append_error_event (&frame, &len, type, code, message);
         s_relay (r, frame ? frame : "", len, true);
         free (frame);
     }

@@ -114,12 +114,13 @@ aigw_adapter_append (char **out, size_t *out_len, const char *data, size_t len)
 }
 
 int
-aigw_adapter_append_error (char **out, size_t *out_len, const char *type,
-                           const char *message)
+aigw_adapter_append_error_event (char **out, size_t *out_len, const char *type,
+                                 const char *code, const char *message)
 {
     json_t *event = json_pack ("{s:{s:s,s:s,s:s}}", "error", "message",
                                message ? message : "The upstream failed.", "type",
-                               type ? type : "upstream_error", "code", "upstream_error");
+                               type ? type : "upstream_error", "code",
+                               code ? code : "upstream_error");
     char *text = event ? json_dumps (event, JSON_COMPACT) : NULL;
     json_decref (event);
     if (!text)
@@ -128,9 +129,18 @@ aigw_adapter_append_error (char **out, size_t *out_len, const char *type,
     if (rc == 0)
         rc = aigw_adapter_append (out, out_len, text, strlen (text));
     if (rc == 0)
-        rc = aigw_adapter_append (out, out_len, "\n\ndata: [DONE]\n\n", 16);
+        rc = aigw_adapter_append (out, out_len, "\n\n", 2);
     free (text);
     return rc;
+}
+
+int
+aigw_adapter_append_error (char **out, size_t *out_len, const char *type,
+                           const char *message)
+{
+    if (aigw_adapter_append_error_event (out, out_len, type, "upstream_error", message))
+        return -1;
+    return aigw_adapter_append (out, out_len, "data: [DONE]\n\n", 14);
 }
 
 void

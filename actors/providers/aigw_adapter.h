@@ -112,6 +112,11 @@ void aigw_upstream_request_reset (aigw_upstream_request_t *out);
 //  it NUL-terminated. Returns 0, or -1 when out of memory.
 int aigw_adapter_append (char **out, size_t *out_len, const char *data, size_t len);
 
+//  Append one OpenAI-shaped SSE error event, data: {"error": {"message",
+//  "type", "code"}} (NULL TYPE or CODE: "upstream_error"). Returns 0 or -1.
+int aigw_adapter_append_error_event (char **out, size_t *out_len, const char *type,
+                                     const char *code, const char *message);
+
 //  Append one OpenAI-shaped SSE error event and [DONE]. Returns 0 or -1.
 int aigw_adapter_append_error (char **out, size_t *out_len, const char *type,
                                const char *message);
