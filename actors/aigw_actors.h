@@ -1,16 +1,19 @@
-/*  aigw_actors: the table of pipeline actors by name, so `aigw run` and
-    `aigw actor NAME` start them the same way. */
+/*  aigw_actors: the table of pipeline stages by name, so `aigw run` and
+    `aigw actor NAME[,NAME...]` find them the same way. */
 #ifndef AIGW_ACTORS_H_INCLUDED
 #define AIGW_ACTORS_H_INCLUDED
 
 #include "aigw_stage.h"
 
-//  Names of every actor, in pipeline order, NULL-terminated.
-extern const char *aigw_actor_names[];
+//  The names, for messages.
+#define AIGW_ACTOR_LIST "auth, ratelimit, guardrail, cache, provider, admin"
 
-//  Start actor NAME as a thread talking to the broker at ARGS->endpoint.
-//  ARGS must outlive the actor (its def is filled in here). Returns NULL
-//  for an unknown name.
-zactor_t *aigw_actor_start (const char *name, aigw_stage_args_t *args);
+//  The stages `aigw run` puts in the edge's thread, in pipeline order; the
+//  admin actor runs in a thread of its own (its database calls and broker
+//  questions may take seconds).
+#define AIGW_RUN_PIPELINE "auth,ratelimit,guardrail,cache,provider"
+
+//  The definition of stage NAME, or NULL.
+const aigw_stage_def_t *aigw_stage_find (const char *name);
 
 #endif

@@ -363,9 +363,8 @@ static const char s_sql_roles[]
 //  The actor's private state.
 typedef struct {
     const aigw_config_t *config; //  settings (shared, read-only)
-    aigw_worker_t *worker;      //  our broker connection
     aigw_admin_db_t *db;        //  connection pool, NULL with no database
-    const char *endpoint;       //  broker endpoint (args, outlive the actor)
+    const char *endpoint;       //  broker endpoint (the host's)
     int pool_size;              //  connections in db
 } self_t;
 
@@ -429,8 +428,7 @@ static void
 s_request_answer (s_request_t **req_p)
 {
     s_request_t *req = *req_p;
-    self_t *self = req->owner;
-    aigw_stage_pass (self->worker, &req->job, req->env, self->config);
+    aigw_stage_pass (&req->job, &req->env);
     s_request_destroy (req_p);
 }
 
@@ -1752,28 +1750,19 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    //  The pool first: its callbacks answer through the worker.
     aigw_admin_db_destroy (&self->db);
-    aigw_worker_destroy (&self->worker);
     free (self);
     *self_p = NULL;
 }
 
-static self_t *
-s_self_new (aigw_stage_args_t *args)
+static void *
+s_stage_new (aigw_host_t *host, const aigw_config_t *config)
 {
     self_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    const aigw_config_t *config = args->config;
     self->config = config;
-    self->endpoint = args->endpoint;
-    self->worker = aigw_worker_new (args->endpoint, "admin", config->worker_credit, false,
-                                    config->heartbeat_ms, config->liveness);
-    if (!self->worker) {
-        s_self_destroy (&self);
-        return NULL;
-    }
+    self->endpoint = host ? aigw_host_endpoint (host) : config->broker_endpoint;
     if (config->database_url && *config->database_url) {
         int pool = config->db_pool_size > 0 ? config->db_pool_size
                                             : AIGW_ADMIN_DEFAULT_POOL_SIZE;
@@ -1787,6 +1776,7 @@ s_self_new (aigw_stage_args_t *args)
         self->db = aigw_admin_db_new (config->database_url, self->pool_size, connect,
                                       statement, AIGW_ADMIN_QUEUE_MAX);
         if (!self->db) {
+            aigw_error ("admin actor could not start its database pool");
             s_self_destroy (&self);
             return NULL;
         }
@@ -1796,7 +1786,13 @@ s_self_new (aigw_stage_args_t *args)
     return self;
 }
 
-//  One request from the worker socket: answered, or owned by the pool.
+static void
+s_stage_destroy (void **state_p)
+{
+    s_self_destroy ((self_t **) state_p);
+}
+
+//  One request: answered, or owned by the pool.
 static void
 s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
 {
@@ -1805,8 +1801,7 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     if (!req) {
         aigw_envelope_set_error (env, 500, "server_error", "internal_error", NULL,
                                  "Out of memory.");
-        aigw_stage_pass (self->worker, &job, env, self->config);
-        aigw_envelope_destroy (&env);
+        aigw_stage_pass (&job, &env);
         return;
     }
     if (env->kind != AIGW_KIND_ADMIN)
@@ -1817,41 +1812,42 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     assert (!req);
 }
 
-void
-aigw_admin_actor (zsock_t *pipe, void *args)
+//  The pool's connections.
+static int
+s_stage_pollitems (void *state, zmq_pollitem_t *items, int max)
 {
-    pthread_setname_np (pthread_self (), "aigw-admin");
-    self_t *self = s_self_new ((aigw_stage_args_t *) args);
-    if (!self) {
-        aigw_error ("admin actor could not start");
-        zsock_signal (pipe, 1);
-        return;
-    }
-    zsock_signal (pipe, 0);
-    zmq_pollitem_t items[2 + AIGW_ADMIN_POOL_MAX];
-    while (true) {
-        int timeout = aigw_worker_tick (self->worker);
-        int db_items = 0;
-        if (self->db) {
-            db_items = aigw_admin_db_pollitems (self->db, items + 2, AIGW_ADMIN_POOL_MAX);
-            int db_timeout = aigw_admin_db_timeout (self->db);
-            if (db_timeout >= 0 && db_timeout < timeout)
-                timeout = db_timeout;
-        }
-        items[0] = (zmq_pollitem_t) {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        items[1] = (zmq_pollitem_t) {zsock_resolve (aigw_worker_sock (self->worker)), 0,
-                                     ZMQ_POLLIN, 0};
-        if (zmq_poll (items, 2 + db_items, timeout) == -1)
-            break;              //  interrupted
-        if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
-            break;
-        if (self->db)
-            aigw_admin_db_process (self->db, items + 2, db_items);
-        if (items[1].revents & ZMQ_POLLIN)
-            aigw_stage_take (self->worker, s_self_take, self);
-    }
-    s_self_destroy (&self);
+    self_t *self = (self_t *) state;
+    return self->db ? aigw_admin_db_pollitems (self->db, items,
+                                               max < AIGW_ADMIN_POOL_MAX ? max
+                                                                         : AIGW_ADMIN_POOL_MAX)
+                    : 0;
 }
+
+static int
+s_stage_timeout (void *state)
+{
+    self_t *self = (self_t *) state;
+    return self->db ? aigw_admin_db_timeout (self->db) : -1;
+}
+
+static void
+s_stage_process (void *state, zmq_pollitem_t *items, int count)
+{
+    self_t *self = (self_t *) state;
+    if (self->db)
+        aigw_admin_db_process (self->db, items, count);
+}
+
+const aigw_stage_def_t aigw_admin_stage = {
+    .name = "admin",
+    .replay_safe = false,
+    .state_new = s_stage_new,
+    .state_destroy = s_stage_destroy,
+    .take = s_self_take,
+    .pollitems = s_stage_pollitems,
+    .timeout = s_stage_timeout,
+    .process = s_stage_process,
+};
 
 //  ---------------------------------------------------------------------
 //  Selftest: the pure parts (routing patterns here; input, cursors and

@@ -30,8 +30,8 @@
 //  reaches the client before the edge gives up with 504.
 #define AIGW_ADMIN_DEADLINE_MARGIN_MS 100
 
-//  CZMQ actor body; ARGS is aigw_stage_args_t (def unused).
-void aigw_admin_actor (zsock_t *pipe, void *args);
+//  The stage, for the host (aigw_stage.h).
+extern const aigw_stage_def_t aigw_admin_stage;
 
 void aigw_admin_test (bool verbose);
 

@@ -74,7 +74,6 @@ typedef enum {
 
 typedef struct {
     const aigw_config_t *config; //  settings (shared, read-only)
-    aigw_worker_t *worker;      //  our broker connection
     zhashx_t *fixed;            //  hex hash -> s_principal_t: master, config keys
     zhashx_t *cache;            //  hex hash -> s_principal_t from the database
     zlistx_t *cache_order;      //  hex hashes, oldest first
@@ -91,7 +90,6 @@ typedef struct {
     int64_t deadline;           //  connect or query deadline, 0 = none
     int backoff_ms;             //  current reconnect backoff
     int64_t down_since;         //  when the database went away, 0 = up
-    int64_t next_tick;          //  housekeeping due
     aigw_jwt_t *jwt;            //  token verifier, NULL without auth.jwt
     int64_t cache_ttl_ms;       //  auth.cache_ttl_s
     int64_t negative_ttl_ms;    //  auth.negative_ttl_s
@@ -211,8 +209,7 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
 static void
 s_pass (self_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p)
 {
-    aigw_stage_pass (self->worker, job_p, *env_p, self->config);
-    aigw_envelope_destroy (env_p);
+    aigw_stage_pass (job_p, env_p);
 }
 
 static void
@@ -671,7 +668,6 @@ s_self_destroy (self_t **self_p)
     zlistx_destroy (&self->negative_order);
     zlistx_destroy (&self->queue);
     zlistx_destroy (&self->inflight);
-    aigw_worker_destroy (&self->worker);
     free (self);
     *self_p = NULL;
 }
@@ -683,9 +679,9 @@ s_int64_free (void **item)
     *item = NULL;
 }
 
-//  Build the state; WORKER may be false for the selftest (no broker).
+//  Build the state.
 static self_t *
-s_self_new (const aigw_config_t *config, const char *endpoint)
+s_self_new (const aigw_config_t *config)
 {
     self_t *self = calloc (1, sizeof *self);
     self->config = config;
@@ -746,69 +742,85 @@ s_self_new (const aigw_config_t *config, const char *endpoint)
         zhashx_update (self->fixed, hex, p);
     }
     self->state = config->database_url && *config->database_url ? S_DB_DOWN : S_DB_NONE;
-    if (endpoint) {
-        self->worker = aigw_worker_new (endpoint, "auth", config->worker_credit, true,
-                                        config->heartbeat_ms, config->liveness);
-        if (!self->worker)
-            s_self_destroy (&self);
-    }
     return self;
 }
 
-void
-aigw_auth_actor (zsock_t *pipe, void *args)
+static void *
+s_stage_new (aigw_host_t *host, const aigw_config_t *config)
 {
-    pthread_setname_np (pthread_self (), "aigw-auth");
-    aigw_stage_args_t *stage = (aigw_stage_args_t *) args;
-    self_t *self = s_self_new (stage->config, stage->endpoint);
-    if (!self) {
-        aigw_error ("auth actor could not start");
-        zsock_signal (pipe, 1);
-        return;
-    }
-    zsock_signal (pipe, 0);
-    while (true) {
-        int timeout = aigw_worker_tick (self->worker);
-        int64_t now = aigw_now_ms ();
-        s_db_timers (self, now);
-        int64_t due = self->state == S_DB_DOWN ? self->retry_at : self->deadline;
-        if (due && due - now < timeout)
-            timeout = due > now ? (int) (due - now) : 0;
-        zmq_pollitem_t items[3] = {
-            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-            {zsock_resolve (aigw_worker_sock (self->worker)), 0, ZMQ_POLLIN, 0}};
-        int count = 2;
-        if (self->conn && self->state != S_DB_DOWN && PQsocket (self->conn) >= 0) {
-            items[2] = (zmq_pollitem_t) {NULL, PQsocket (self->conn),
-                                         (short) (ZMQ_POLLIN | (self->want_write ? ZMQ_POLLOUT : 0)),
-                                         0};
-            count = 3;
-        }
-        if (zmq_poll (items, count, timeout) == -1)
-            break;
-        if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
-            break;
-        if (count == 3 && items[2].revents)
-            s_db_handle (self);
-        if (items[1].revents & ZMQ_POLLIN)
-            aigw_stage_take (self->worker, s_handle, self);
-        s_db_send (self);
-        now = aigw_now_ms ();
-        if (now >= self->next_tick) {
-            s_tick (self, now);
-            //  A JWKS file is re-read when due (fast, local); a JWKS URL is
-            //  fetched at start only, since a fetch would block this loop.
-            if (self->jwt && self->config->jwt_jwks_file && *self->config->jwt_jwks_file
-                && aigw_jwt_wants_refresh (self->jwt, now / 1000)) {
-                char err[AIGW_JWT_ERR_MAX];
-                if (aigw_jwt_refresh (self->jwt, err, sizeof err) != 0)
-                    aigw_warn ("auth: JWKS reload failed: %s", err);
-            }
-            self->next_tick = now + AIGW_AUTH_TICK_MS;
-        }
-    }
-    s_self_destroy (&self);
+    return s_self_new (config);
 }
+
+static void
+s_stage_destroy (void **state_p)
+{
+    s_self_destroy ((self_t **) state_p);
+}
+
+//  The database connection's socket, while there is one to watch.
+static int
+s_stage_pollitems (void *state, zmq_pollitem_t *items, int max)
+{
+    self_t *self = (self_t *) state;
+    if (max < 1 || !self->conn || self->state == S_DB_DOWN || PQsocket (self->conn) < 0)
+        return 0;
+    items[0] = (zmq_pollitem_t) {NULL, PQsocket (self->conn),
+                                 (short) (ZMQ_POLLIN | (self->want_write ? ZMQ_POLLOUT : 0)),
+                                 0};
+    return 1;
+}
+
+//  Until the reconnect or the database deadline is due.
+static int
+s_stage_timeout (void *state)
+{
+    self_t *self = (self_t *) state;
+    if (self->state == S_DB_IDLE && zlistx_size (self->queue))
+        return 0;               //  lookups to send
+    int64_t now = aigw_now_ms ();
+    int64_t due = self->state == S_DB_DOWN ? self->retry_at : self->deadline;
+    if (!due)
+        return -1;
+    return due > now ? (int) (due - now) : 0;
+}
+
+static void
+s_stage_process (void *state, zmq_pollitem_t *items, int count)
+{
+    self_t *self = (self_t *) state;
+    s_db_timers (self, aigw_now_ms ());
+    if (count == 1 && items[0].revents)
+        s_db_handle (self);
+    s_db_send (self);
+}
+
+static void
+s_stage_tick (void *state)
+{
+    self_t *self = (self_t *) state;
+    int64_t now = aigw_now_ms ();
+    s_tick (self, now);
+    //  A JWKS file is re-read when due (fast, local); a JWKS URL is fetched
+    //  at start only, since a fetch would block this loop.
+    if (self->jwt && self->config->jwt_jwks_file && *self->config->jwt_jwks_file
+        && aigw_jwt_wants_refresh (self->jwt, now / 1000)) {
+        char err[AIGW_JWT_ERR_MAX];
+        if (aigw_jwt_refresh (self->jwt, err, sizeof err) != 0)
+            aigw_warn ("auth: JWKS reload failed: %s", err);
+    }
+}
+
+const aigw_stage_def_t aigw_auth_stage = {
+    .name = "auth",
+    .replay_safe = true,
+    .state_new = s_stage_new,
+    .state_destroy = s_stage_destroy,
+    .take = s_handle,
+    .pollitems = s_stage_pollitems,
+    .timeout = s_stage_timeout,
+    .process = s_stage_process,
+    .tick = s_stage_tick,
+};
 
 //  Resolve ENV with fixed keys and caches only, as s_handle would before a
 //  lookup; for the selftest.
@@ -839,7 +851,7 @@ aigw_auth_bench_cached (int iterations)
     char err[AIGW_CONFIG_ERR_MAX];
     aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
     assert (config);
-    self_t *self = s_self_new (config, NULL);
+    self_t *self = s_self_new (config);
     const char *secret = "sk-aigw-0123456789abcdef0123456789abcdef0123456789abcdef";
     unsigned char digest[32];
     char hex[65];
@@ -926,7 +938,7 @@ aigw_auth_test (bool verbose)
     aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
     assert (config);
     unsetenv ("AIGW_MASTER_KEY");
-    self_t *self = s_self_new (config, NULL);
+    self_t *self = s_self_new (config);
     assert (self && self->state == S_DB_NONE);
 
     //  Master key resolves to admin of every tenant; credential cleared.
@@ -1035,7 +1047,7 @@ aigw_auth_test (bool verbose)
     //  signature, an expired token or an unknown role is 401.
     const char *jwt_secret = "selftest-secret-selftest-secret-0123456789";
     config->jwt_hs256_secret = strdup (jwt_secret);
-    self = s_self_new (config, NULL);
+    self = s_self_new (config);
     assert (self && self->jwt);
     char payload[256];
     snprintf (payload, sizeof payload,

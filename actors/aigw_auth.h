@@ -18,8 +18,8 @@
 
 #include "aigw_stage.h"
 
-//  CZMQ actor body; ARGS is aigw_stage_args_t (def unused).
-void aigw_auth_actor (zsock_t *pipe, void *args);
+//  The stage, for the host (aigw_stage.h).
+extern const aigw_stage_def_t aigw_auth_stage;
 
 //  Permissions of a built-in role, comma-separated, or NULL if unknown.
 const char *aigw_auth_role_permissions (const char *role);

@@ -88,7 +88,7 @@ s_cache_destroy (void **state_p)
 }
 
 static void *
-s_cache_new (const aigw_config_t *config)
+s_cache_new (aigw_host_t *host, const aigw_config_t *config)
 {
     s_cache_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -253,7 +253,7 @@ aigw_cache_test (bool verbose)
     aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
     assert (config);
     config->cache_max_bytes = 3 * (AIGW_CACHE_ENTRY_OVERHEAD + 10);
-    s_cache_t *self = (s_cache_t *) s_cache_new (config);
+    s_cache_t *self = (s_cache_t *) s_cache_new (NULL, config);
     self->clock = s_test_clock;
     s_test_now = 1000000;
 

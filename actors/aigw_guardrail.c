@@ -34,7 +34,7 @@ s_guard_destroy (void **state_p)
 }
 
 static void *
-s_guard_new (const aigw_config_t *config)
+s_guard_new (aigw_host_t *host, const aigw_config_t *config)
 {
     s_guard_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -202,7 +202,7 @@ aigw_guardrail_test (bool verbose)
     aigw_config_t *config = aigw_config_new (path, err, sizeof err);
     unlink (path);
     assert (config);
-    void *state = s_guard_new (config);
+    void *state = s_guard_new (NULL, config);
     assert (state);
     aigw_envelope_t *env = NULL;
 
@@ -265,7 +265,7 @@ aigw_guardrail_test (bool verbose)
     config = aigw_config_new (NULL, err, sizeof err);
     assert (config);
     config->max_prompt_chars = 40;
-    state = s_guard_new (config);
+    state = s_guard_new (NULL, config);
     assert (s_test_status (state, AIGW_KIND_CHAT,
                            "{\"messages\":[{\"content\":\"password: x\"}]}", &env)
             == 0);

@@ -130,7 +130,8 @@ struct _s_request_t {
 //  The actor's private state.
 struct _self_t {
     const aigw_config_t *config; //  settings (shared, read-only)
-    aigw_worker_t *worker;      //  our broker connection
+    aigw_host_t *host;          //  the runtime we run in (NULL in selftests)
+    int64_t report_ms;          //  how often we report
     aigw_catalog_t *catalog;    //  models and deployments
     aigw_dbwatch_t *dbwatch;    //  the database's models, kept fresh; NULL without a database
     s_shard_t shards[AIGW_PROVIDER_SHARDS]; //  curl multi handles
@@ -243,14 +244,13 @@ s_request_destroy (s_request_t **r_p)
     *r_p = NULL;
 }
 
-//  Send ENV's current state as a reply to the job; LAST ends the job.
+//  Send ENV as the final reply; the request is done with the job and its
+//  envelope.
 static void
 s_reply (s_request_t *r)
 {
-    if (r->env->last)
-        aigw_stage_pass (r->owner->worker, &r->job, r->env, r->owner->config);
-    else
-        aigw_stage_chunk (r->owner->worker, &r->job, r->env);
+    r->env->last = true;
+    aigw_stage_pass (&r->job, &r->env);
 }
 
 //  Relay BODY (LEN bytes) to the client as one stream chunk.
@@ -262,7 +262,7 @@ s_relay (s_request_t *r, const char *body, size_t len, bool last)
     aigw_envelope_set (&env->content_type, "text/event-stream");
     aigw_envelope_set_body (env, body, len);
     env->last = last;
-    s_reply (r);
+    aigw_stage_chunk (&r->job, env);
     env->seq++;
     if (len)
         r->started = true;
@@ -519,11 +519,8 @@ s_answer_whole (s_request_t **r_p)
     if (env->cache_status && streq (env->cache_status, "MISS") && env->cache_key) {
         //  Sent before the reply, so the cache owner has it before the
         //  client can ask again (the broker keeps per-peer order).
-        size_t size;
-        char *data = aigw_envelope_encode (env, &size);
-        if (data)
-            aigw_worker_send_oneway (self->worker, "cache", env->cache_key, env->id, &data,
-                                     size);
+        if (self->host)
+            aigw_host_oneway (self->host, "cache", env->cache_key, env);
     }
     s_reply (r);
     s_request_destroy (r_p);
@@ -918,8 +915,9 @@ s_self_handle_sockets (self_t *self)
 
 //  Answer GET /v1/models from the catalog: the models this key may use.
 static void
-s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t *env)
+s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p)
 {
+    aigw_envelope_t *env = *env_p;
     json_t *data = json_array ();
     for (size_t i = 0; i < aigw_catalog_size (self->catalog); i++) {
         aigw_catalog_model_t *m = aigw_catalog_at (self->catalog, i);
@@ -936,7 +934,7 @@ s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t *env)
     aigw_envelope_set (&env->cache_status, "BYPASS");
     env->status = 200;
     env->last = true;
-    aigw_stage_pass (self->worker, job_p, env, self->config);
+    aigw_stage_pass (job_p, env_p);
 }
 
 //  Hold MODEL in R's chain unless it is there already.
@@ -957,8 +955,7 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
 {
     self_t *self = (self_t *) arg;
     if (env->kind == AIGW_KIND_MODELS) {
-        s_answer_models (self, &job, env);
-        aigw_envelope_destroy (&env);
+        s_answer_models (self, &job, &env);
         return;
     }
     s_request_t *r = calloc (1, sizeof *r);
@@ -1036,8 +1033,9 @@ s_self_report (self_t *self, int64_t now)
                              aigw_catalog_report (self->catalog, now));
     char *text = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
     json_decref (doc);
-    if (text)
-        aigw_worker_report (self->worker, text, strlen (text));
+    aigw_worker_t *worker = self->host ? aigw_host_worker (self->host, "provider") : NULL;
+    if (text && worker)
+        aigw_worker_report (worker, text, strlen (text));
     free (text);
 }
 
@@ -1096,13 +1094,12 @@ s_self_destroy (self_t **self_p)
         close (self->epfd);
     aigw_dbwatch_destroy (&self->dbwatch);
     aigw_catalog_destroy (&self->catalog);
-    aigw_worker_destroy (&self->worker);
     free (self);
     *self_p = NULL;
 }
 
 static self_t *
-s_self_new (aigw_stage_args_t *args)
+s_self_new (aigw_host_t *host, const aigw_config_t *config)
 {
     self_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -1110,15 +1107,19 @@ s_self_new (aigw_stage_args_t *args)
     self->requests.offset = offsetof (s_request_t, all);
     self->first_byte.offset = offsetof (s_request_t, first_byte);
     self->waiting.offset = offsetof (s_request_t, waiting);
-    self->config = args->config;
+    self->config = config;
+    self->host = host;
+    self->report_ms = config->router_report_ms > 0 ? config->router_report_ms
+                                                   : AIGW_DEFAULT_REPORT_MS;
+    self->report_at = aigw_now_ms ();
     self->epfd = epoll_create1 (EPOLL_CLOEXEC);
     self->rng = (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 32) ^ (uintptr_t) self;
     self->first_byte_ms = self->config->first_token_timeout_ms > 0
                           ? self->config->first_token_timeout_ms
                           : AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS;
-    char host[64] = "";
-    gethostname (host, sizeof host - 1);
-    snprintf (self->instance, sizeof self->instance, "%s:%d:%llx", host, (int) getpid (),
+    char hostname[64] = "";
+    gethostname (hostname, sizeof hostname - 1);
+    snprintf (self->instance, sizeof self->instance, "%s:%d:%llx", hostname, (int) getpid (),
               (unsigned long long) (self->rng & 0xFFFFFF));
     self->catalog = aigw_catalog_new (self->config);
     if (self->epfd < 0 || !self->catalog) {
@@ -1161,25 +1162,21 @@ s_self_new (aigw_stage_args_t *args)
         s_self_destroy (&self);
         return NULL;
     }
-    self->worker = aigw_worker_new (args->endpoint, "provider", self->config->worker_credit,
-                                    false, self->config->heartbeat_ms, self->config->liveness);
-    if (!self->worker)
-        s_self_destroy (&self);
     return self;
 }
 
-//  Milliseconds until the loop must run again, at most TIMEOUT.
+//  Milliseconds until the loop must run again, -1 for nothing due.
 static int
-s_self_timeout (self_t *self, int timeout, int64_t now)
+s_stage_timeout (void *state)
 {
-    int64_t next = now + timeout;
+    self_t *self = (self_t *) state;
+    int64_t now = aigw_now_ms ();
+    int64_t next = self->report_at;
     for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
         if (self->shards[i].timer_at >= 0 && self->shards[i].timer_at < next)
             next = self->shards[i].timer_at;
     if (self->first_byte.head && self->first_byte.head->first_byte_deadline < next)
         next = self->first_byte.head->first_byte_deadline;
-    if (self->report_at < next)
-        next = self->report_at;
     for (s_request_t *r = self->waiting.head; r; r = r->waiting.next)
         if (r->wake_at < next)
             next = r->wake_at;
@@ -1189,71 +1186,86 @@ s_self_timeout (self_t *self, int timeout, int64_t now)
     return next <= now ? 0 : (int) (next - now);
 }
 
-void
-aigw_provider_actor (zsock_t *pipe, void *args)
+//  curl's sockets (one epoll set) and the models watcher's connection.
+static int
+s_stage_pollitems (void *state, zmq_pollitem_t *items, int max)
 {
-    pthread_setname_np (pthread_self (), "aigw-provider");
-    self_t *self = s_self_new ((aigw_stage_args_t *) args);
-    if (!self) {
-        aigw_error ("provider actor could not start");
-        zsock_signal (pipe, 1);
-        return;
-    }
-    zsock_signal (pipe, 0);
-    int64_t report_ms = self->config->router_report_ms > 0 ? self->config->router_report_ms
-                                                           : AIGW_DEFAULT_REPORT_MS;
-    self->report_at = aigw_now_ms ();
-    while (true) {
-        int timeout = aigw_worker_tick (self->worker);
-        timeout = s_self_timeout (self, timeout, aigw_now_ms ());
-        int db_fd = self->dbwatch ? aigw_dbwatch_fd (self->dbwatch) : -1;
-        zmq_pollitem_t items[] = {
-            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-            {zsock_resolve (aigw_worker_sock (self->worker)), 0, ZMQ_POLLIN, 0},
-            {NULL, self->epfd, ZMQ_POLLIN, 0},
-            {NULL, db_fd, db_fd >= 0 ? aigw_dbwatch_events (self->dbwatch) : 0, 0}};
-        if (zmq_poll (items, db_fd >= 0 ? 4 : 3, timeout) == -1)
-            break;
-        if (self->dbwatch) {
-            //  The watcher keeps time on the monotonic clock.
-            int wait = aigw_dbwatch_timeout (self->dbwatch, zclock_mono ());
-            if ((db_fd >= 0 && items[3].revents) || wait == 0) {
-                PGresult *res = aigw_dbwatch_process (self->dbwatch, zclock_mono ());
-                if (res) {
-                    s_self_load_models (self, res);
-                    PQclear (res);
-                }
-            }
-        }
-        if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
-            break;
-        if (items[2].revents & ZMQ_POLLIN)
-            s_self_handle_sockets (self);
-        int64_t now = aigw_now_ms ();
-        for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++) {
-            s_shard_t *shard = &self->shards[i];
-            if (shard->timer_at >= 0 && now >= shard->timer_at) {
-                shard->timer_at = -1;
-                int running;
-                curl_multi_socket_action (shard->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-            }
-        }
-        //  A batch per pass: starting a transfer costs tens of microseconds,
-        //  and 10,000 at once would starve heartbeats.
-        if (items[1].revents & ZMQ_POLLIN)
-            aigw_stage_take (self->worker, s_self_take, self);
-        for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
-            s_shard_check_done (&self->shards[i]);
-        now = aigw_now_ms ();
-        s_self_first_byte_timeouts (self, now);
-        s_self_wake (self, now);
-        if (now >= self->report_at) {
-            s_self_report (self, now);
-            self->report_at = now + report_ms;
-        }
-    }
-    s_self_destroy (&self);
+    self_t *self = (self_t *) state;
+    if (max < 2)
+        return 0;
+    items[0] = (zmq_pollitem_t) {NULL, self->epfd, ZMQ_POLLIN, 0};
+    int db_fd = self->dbwatch ? aigw_dbwatch_fd (self->dbwatch) : -1;
+    if (db_fd < 0)
+        return 1;
+    items[1] = (zmq_pollitem_t) {NULL, db_fd, aigw_dbwatch_events (self->dbwatch), 0};
+    return 2;
 }
+
+//  Everything but new requests: the database's models, curl's sockets and
+//  timers, finished transfers, first-byte timeouts, delayed retries and the
+//  health report.
+static void
+s_stage_process (void *state, zmq_pollitem_t *items, int count)
+{
+    self_t *self = (self_t *) state;
+    if (self->dbwatch) {
+        //  The watcher keeps time on the monotonic clock.
+        int wait = aigw_dbwatch_timeout (self->dbwatch, zclock_mono ());
+        if ((count > 1 && items[1].revents) || wait == 0) {
+            PGresult *res = aigw_dbwatch_process (self->dbwatch, zclock_mono ());
+            if (res) {
+                s_self_load_models (self, res);
+                PQclear (res);
+            }
+        }
+    }
+    if (count > 0 && (items[0].revents & ZMQ_POLLIN))
+        s_self_handle_sockets (self);
+    int64_t now = aigw_now_ms ();
+    for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++) {
+        s_shard_t *shard = &self->shards[i];
+        if (shard->timer_at >= 0 && now >= shard->timer_at) {
+            shard->timer_at = -1;
+            int running;
+            curl_multi_socket_action (shard->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+    }
+    for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
+        s_shard_check_done (&self->shards[i]);
+    now = aigw_now_ms ();
+    s_self_first_byte_timeouts (self, now);
+    s_self_wake (self, now);
+    if (now >= self->report_at) {
+        s_self_report (self, now);
+        self->report_at = now + self->report_ms;
+    }
+}
+
+static void *
+s_stage_new (aigw_host_t *host, const aigw_config_t *config)
+{
+    self_t *self = s_self_new (host, config);
+    if (!self)
+        aigw_error ("provider actor could not start");
+    return self;
+}
+
+static void
+s_stage_destroy (void **state_p)
+{
+    s_self_destroy ((self_t **) state_p);
+}
+
+const aigw_stage_def_t aigw_provider_stage = {
+    .name = "provider",
+    .replay_safe = false,
+    .state_new = s_stage_new,
+    .state_destroy = s_stage_destroy,
+    .take = s_self_take,
+    .pollitems = s_stage_pollitems,
+    .timeout = s_stage_timeout,
+    .process = s_stage_process,
+};
 
 void
 aigw_provider_test (bool verbose)

@@ -11,8 +11,8 @@
 
 #include "aigw_stage.h"
 
-//  CZMQ actor body; ARGS is aigw_stage_args_t (def unused).
-void aigw_provider_actor (zsock_t *pipe, void *args);
+//  The stage, for the host (aigw_stage.h).
+extern const aigw_stage_def_t aigw_provider_stage;
 
 void aigw_provider_test (bool verbose);
 

@@ -38,7 +38,7 @@ s_counter_free (void **item)
 }
 
 static void *
-s_rl_new (const aigw_config_t *config)
+s_rl_new (aigw_host_t *host, const aigw_config_t *config)
 {
     s_rl_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -146,7 +146,7 @@ aigw_ratelimit_test (bool verbose)
     char err[AIGW_CONFIG_ERR_MAX];
     aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
     assert (config);
-    s_rl_t *self = (s_rl_t *) s_rl_new (config);
+    s_rl_t *self = (s_rl_t *) s_rl_new (NULL, config);
     self->clock = s_test_clock;
     s_test_now = 1700000040000LL;   //  start of a window
 

@@ -1,12 +1,15 @@
-/*  aigw_stage: the shared actor runtime and its forwarding helpers. */
+/*  aigw_stage: the stage runtime: hosts, local hand-offs, forwarding. */
 #include "aigw_stage.h"
+#include "aigw_actors.h"
 #include "aigw_cache.h"
 #include "aigw_log.h"
 
 #include <sys/time.h>
 
-//  Housekeeping period of a synchronous stage.
+//  Housekeeping period of the stages' ticks.
 #define AIGW_STAGE_TICK_MS 1000
+//  Longest stage name (the broker's service names are at most 64).
+#define AIGW_STAGE_NAME_MAX 64
 
 int64_t
 aigw_now_ms (void)
@@ -36,20 +39,6 @@ aigw_stage_model_allowed (const aigw_envelope_t *env, const char *model)
     return !env->models || aigw_list_has (env->models, model);
 }
 
-void
-aigw_stage_take (aigw_worker_t *worker, aigw_stage_take_fn *take, void *self)
-{
-    aigw_job_t *job;
-    for (int taken = 0; taken < AIGW_STAGE_BATCH_MAX && (job = aigw_worker_recv (worker));
-         taken++) {
-        aigw_envelope_t *env = aigw_stage_decode (job);
-        if (env)
-            take (self, job, env);
-        else
-            aigw_job_destroy (&job);
-    }
-}
-
 bool
 aigw_stage_pipe_term (zsock_t *pipe)
 {
@@ -57,17 +46,6 @@ aigw_stage_pipe_term (zsock_t *pipe)
     bool term = !command || streq (command, "$TERM");
     zstr_free (&command);
     return term;
-}
-
-aigw_envelope_t *
-aigw_stage_decode (aigw_job_t *job)
-{
-    char err[128];
-    aigw_envelope_t *env = aigw_envelope_decode (
-        zframe_data (job->envelope), zframe_size (job->envelope), err, sizeof err);
-    if (!env)
-        aigw_warn ("dropping request %s: bad envelope: %s", job->request_id, err);
-    return env;
 }
 
 const char *
@@ -87,10 +65,118 @@ aigw_stage_shard_key (aigw_envelope_t *env, const char *service,
     return "";
 }
 
-//  Encode ENV and send it with FLAGS; destroys the job on LAST.
+//  --------------------------------------------------------------------------
+//  The host
+
+//  One stage the host runs.
+typedef struct {
+    const aigw_stage_def_t *def; //  what it is
+    void *state;                //  its private state
+    aigw_worker_t *worker;      //  its registration at the broker
+    int item_first;             //  its own poll items in the last poll: first
+    int item_count;             //  and how many
+} s_stage_t;
+
+//  One local hand-off waiting in the run queue.
+typedef struct _s_run_t {
+    aigw_job_t *job;            //  the job
+    aigw_envelope_t *env;       //  its envelope
+    int stage;                  //  index of the stage that takes it
+    struct _s_run_t *next;      //  next in the queue
+} s_run_t;
+
+struct _aigw_host_t {
+    const aigw_config_t *config; //  settings (shared, read-only)
+    char *endpoint;             //  broker endpoint
+    s_stage_t stages[AIGW_HOST_STAGES_MAX]; //  the stages, in the order named
+    int stage_count;            //  entries in stages
+    bool owns_shards;           //  local sharded stages own every key
+    aigw_front_t front;         //  the edge in this thread; self NULL = none
+    s_run_t *run_head;          //  hand-offs waiting, oldest first
+    s_run_t *run_tail;          //  newest
+    int64_t next_tick;          //  when the stages' ticks are due, Unix ms
+};
+
+//  Index of stage NAME in SELF, or -1.
 static int
-s_send (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *env,
-        int flags, const char *next, const char *shard)
+s_host_find (aigw_host_t *self, const char *name)
+{
+    for (int i = 0; i < self->stage_count; i++)
+        if (streq (self->stages[i].def->name, name))
+            return i;
+    return -1;
+}
+
+//  Queue JOB and ENV (both taken) for stage INDEX.
+static void
+s_host_enqueue (aigw_host_t *self, aigw_job_t *job, aigw_envelope_t *env, int index)
+{
+    s_run_t *run = malloc (sizeof *run);
+    assert (run);
+    *run = (s_run_t) {.job = job, .env = env, .stage = index};
+    if (self->run_tail)
+        self->run_tail->next = run;
+    else
+        self->run_head = run;
+    self->run_tail = run;
+}
+
+//  A local job leaves without its final reply: its origin still waits, so
+//  it hears why at once rather than at its deadline.
+static void
+s_job_release (aigw_job_t *job)
+{
+    aigw_host_t *host = (aigw_host_t *) job->runtime;
+    if (!job->origin || !host || !host->front.self)
+        return;
+    aigw_client_event_t *event = calloc (1, sizeof *event);
+    assert (event);
+    event->type = AIGW_CLIENT_ERROR;
+    event->status = 503;
+    event->text = strdup ("The stage stopped before answering.");
+    host->front.deliver (host->front.self, job->origin, &event);
+    job->origin = NULL;
+}
+
+//  A job made in this process, for ORIGIN (NULL: one-way).
+static aigw_job_t *
+s_job_new (aigw_host_t *self, void *origin)
+{
+    aigw_job_t *job = calloc (1, sizeof *job);
+    assert (job);
+    job->runtime = self;
+    job->origin = origin;
+    job->release = s_job_release;
+    return job;
+}
+
+//  The final reply or a chunk for a local job: to its origin, no encoding.
+//  Takes *ENV_P. With LAST the job is done and destroyed.
+static void
+s_deliver (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p, bool last)
+{
+    aigw_job_t *job = *job_p;
+    if (job->origin && self->front.self) {
+        aigw_client_event_t *event = calloc (1, sizeof *event);
+        assert (event);
+        event->type = AIGW_CLIENT_REPLY;
+        event->last = last;
+        event->env = *env_p;
+        *env_p = NULL;
+        self->front.deliver (self->front.self, job->origin, &event);
+    }
+    aigw_envelope_destroy (env_p);
+    if (last) {
+        job->origin = NULL;
+        aigw_job_destroy (job_p);
+    }
+}
+
+//  Encode ENV and send it through the job's worker with FLAGS; takes the
+//  job on LAST. ENV stays the caller's.
+static int
+s_send (aigw_job_t **job_p, aigw_envelope_t *env, int flags, const char *next,
+        const char *shard)
 {
     size_t size;
     char *data = aigw_envelope_encode (env, &size);
@@ -100,114 +186,357 @@ s_send (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *env,
             aigw_job_destroy (job_p);
         return -1;
     }
-    return aigw_worker_reply (worker, job_p, flags, next, shard, &data, size);
+    return aigw_worker_reply ((*job_p)->worker, job_p, flags, next, shard, &data, size);
 }
 
 int
-aigw_stage_pass (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *env,
-                 const aigw_config_t *config)
+aigw_stage_pass (aigw_job_t **job_p, aigw_envelope_t **env_p)
 {
+    aigw_job_t *job = *job_p;
+    aigw_envelope_t *env = *env_p;
+    aigw_host_t *host = (aigw_host_t *) job->runtime;
+    int rc = 0;
     if (env->status == 0) {
         //  Unanswered: on to the next stage of the route.
         env->hop++;
         const char *next = aigw_envelope_stage (env);
         if (next) {
-            const char *shard = aigw_stage_shard_key (env, next, config);
-            return s_send (worker, job_p, env, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD,
-                           next, shard);
+            const char *shard = aigw_stage_shard_key (env, next, host->config);
+            int index = s_host_find (host, next);
+            if (index >= 0 && (!*shard || host->owns_shards)) {
+                s_host_enqueue (host, job, env, index);
+                *job_p = NULL;
+                *env_p = NULL;
+                return 0;
+            }
+            if (job->worker)
+                rc = s_send (job_p, env, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD, next, shard);
+            else if (job->origin && host->front.self) {
+                //  From the edge in this thread to a stage elsewhere: the
+                //  front asks the broker, and the replies go to the origin.
+                host->front.forward (host->front.self, job->origin, next, shard, env_p);
+                job->origin = NULL;
+            }
+            aigw_job_destroy (job_p);
+            aigw_envelope_destroy (env_p);
+            return rc;
         }
         aigw_envelope_set_error (env, 500, "server_error", "route_exhausted", NULL,
                                  "no stage answered the request");
     }
     env->last = true;
-    return s_send (worker, job_p, env, AIGW_REPLY_LAST, NULL, NULL);
+    if (job->worker) {
+        rc = s_send (job_p, env, AIGW_REPLY_LAST, NULL, NULL);
+        aigw_envelope_destroy (env_p);
+    }
+    else
+        s_deliver (host, job_p, env_p, true);
+    return rc;
 }
 
 int
-aigw_stage_chunk (aigw_worker_t *worker, aigw_job_t **job_p, aigw_envelope_t *env)
+aigw_stage_chunk (aigw_job_t **job_p, aigw_envelope_t *env)
 {
-    return s_send (worker, job_p, env, env->last ? AIGW_REPLY_LAST : 0, NULL, NULL);
+    aigw_job_t *job = *job_p;
+    if (job->worker)
+        return s_send (job_p, env, env->last ? AIGW_REPLY_LAST : 0, NULL, NULL);
+    aigw_envelope_t *copy = aigw_envelope_dup (env);
+    if (!copy) {
+        if (env->last)
+            aigw_job_destroy (job_p);
+        return -1;
+    }
+    s_deliver ((aigw_host_t *) job->runtime, job_p, &copy, env->last);
+    return 0;
 }
 
-//  The actor's private state.
-typedef struct {
-    const aigw_stage_def_t *def; //  the stage
-    const aigw_config_t *config; //  settings (shared, read-only)
-    aigw_worker_t *worker;      //  our broker connection
-    void *state;                //  the stage's private state
-    int64_t next_tick;          //  when def->tick is due, Unix ms
-} self_t;
-
-static void
-s_self_destroy (self_t **self_p)
+void
+aigw_host_destroy (aigw_host_t **self_p)
 {
-    self_t *self = *self_p;
+    aigw_host_t *self = *self_p;
     if (!self)
         return;
-    if (self->state)
-        self->def->state_destroy (&self->state);
-    aigw_worker_destroy (&self->worker);
+    //  Waiting hand-offs first: their jobs may tell the front.
+    while (self->run_head) {
+        s_run_t *run = self->run_head;
+        self->run_head = run->next;
+        aigw_job_destroy (&run->job);
+        aigw_envelope_destroy (&run->env);
+        free (run);
+    }
+    //  Stages before workers: a stage's requests answer through them.
+    for (int i = self->stage_count - 1; i >= 0; i--)
+        if (self->stages[i].state)
+            self->stages[i].def->state_destroy (&self->stages[i].state);
+    for (int i = 0; i < self->stage_count; i++)
+        aigw_worker_destroy (&self->stages[i].worker);
+    free (self->endpoint);
     free (self);
     *self_p = NULL;
 }
 
-static self_t *
-s_self_new (aigw_stage_args_t *args)
+aigw_host_t *
+aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *stages,
+               bool owns_shards, char *err, size_t err_size)
 {
-    self_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->def = args->def;
-    self->config = args->config;
-    self->state = self->def->state_new (args->config);
-    self->worker = aigw_worker_new (args->endpoint, self->def->name,
-                                    args->config->worker_credit,
-                                    self->def->replay_safe,
-                                    args->config->heartbeat_ms,
-                                    args->config->liveness);
-    if (!self->state || !self->worker)
-        s_self_destroy (&self);
+    aigw_host_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->config = config;
+    self->endpoint = strdup (endpoint);
+    self->owns_shards = owns_shards;
+    for (const char *p = stages; p && *p;) {
+        const char *end = strchr (p, ',');
+        size_t n = end ? (size_t) (end - p) : strlen (p);
+        char name[AIGW_STAGE_NAME_MAX + 1];
+        snprintf (name, sizeof name, "%.*s", (int) (n < sizeof name ? n : sizeof name - 1), p);
+        const aigw_stage_def_t *def = aigw_stage_find (name);
+        if (!def || n >= sizeof name) {
+            snprintf (err, err_size, "unknown actor '%.*s' (%s)", (int) (n > 64 ? 64 : n), p,
+                      AIGW_ACTOR_LIST);
+            aigw_host_destroy (&self);
+            return NULL;
+        }
+        if (s_host_find (self, name) >= 0 || self->stage_count == AIGW_HOST_STAGES_MAX) {
+            snprintf (err, err_size, "actor '%s' named twice", name);
+            aigw_host_destroy (&self);
+            return NULL;
+        }
+        s_stage_t *stage = &self->stages[self->stage_count++];
+        stage->def = def;
+        stage->worker = aigw_worker_new (endpoint, def->name, config->worker_credit,
+                                         def->replay_safe, config->heartbeat_ms,
+                                         config->liveness);
+        if (!stage->worker) {
+            snprintf (err, err_size, "%s cannot connect to the broker at %s", name, endpoint);
+            aigw_host_destroy (&self);
+            return NULL;
+        }
+        stage->state = def->state_new (self, config);
+        if (!stage->state) {
+            snprintf (err, err_size, "the %s actor could not start (see the log)", name);
+            aigw_host_destroy (&self);
+            return NULL;
+        }
+        p = end ? end + 1 : NULL;
+    }
     return self;
 }
 
-//  One request: the stage looks at it, the runtime sends it on.
-static void
-s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
+void
+aigw_host_set_front (aigw_host_t *self, const aigw_front_t *front)
 {
-    self_t *self = (self_t *) arg;
-    self->def->handle (self->state, env);
-    aigw_stage_pass (self->worker, &job, env, self->config);
-    aigw_envelope_destroy (&env);
+    self->front = *front;
+}
+
+bool
+aigw_host_has (aigw_host_t *self, const char *name)
+{
+    return s_host_find (self, name) >= 0;
+}
+
+const char *
+aigw_host_endpoint (aigw_host_t *self)
+{
+    return self->endpoint;
+}
+
+aigw_worker_t *
+aigw_host_worker (aigw_host_t *self, const char *name)
+{
+    int index = s_host_find (self, name);
+    return index >= 0 ? self->stages[index].worker : NULL;
 }
 
 void
-aigw_stage_actor (zsock_t *pipe, void *args)
+aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin)
 {
+    aigw_envelope_t *env = *env_p;
+    *env_p = NULL;
+    const char *first = aigw_envelope_stage (env);
+    const char *shard = first ? aigw_stage_shard_key (env, first, self->config) : "";
+    int index = first ? s_host_find (self, first) : -1;
+    if (index >= 0 && (!*shard || self->owns_shards)) {
+        s_host_enqueue (self, s_job_new (self, origin), env, index);
+        return;
+    }
+    if (first)
+        self->front.forward (self->front.self, origin, first, shard, &env);
+    else {
+        aigw_job_t *job = s_job_new (self, origin);
+        aigw_envelope_set_error (env, 500, "server_error", "route_exhausted", NULL,
+                                 "the request has no route");
+        s_deliver (self, &job, &env, true);
+    }
+    aigw_envelope_destroy (&env);
+}
+
+int
+aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
+                  aigw_envelope_t *env)
+{
+    int index = s_host_find (self, service);
+    if (index >= 0 && (!*shard || self->owns_shards)) {
+        aigw_envelope_t *copy = aigw_envelope_dup (env);
+        if (!copy)
+            return -1;
+        s_host_enqueue (self, s_job_new (self, NULL), copy, index);
+        return 0;
+    }
+    if (self->stage_count == 0)
+        return -1;
+    size_t size;
+    char *data = aigw_envelope_encode (env, &size);
+    if (!data)
+        return -1;
+    //  Any of our workers may send it: a one-way request holds no credit.
+    return aigw_worker_send_oneway (self->stages[0].worker, service, shard,
+                                    env->id ? env->id : "", &data, size);
+}
+
+int
+aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
+{
+    int count = 0;
+    for (int i = 0; i < self->stage_count && count < max; i++) {
+        s_stage_t *stage = &self->stages[i];
+        //  The socket changes after a reconnect: fetched again every pass.
+        items[count++] = (zmq_pollitem_t) {zsock_resolve (aigw_worker_sock (stage->worker)),
+                                           0, ZMQ_POLLIN, 0};
+        stage->item_first = count;
+        stage->item_count = stage->def->pollitems && count < max
+                                ? stage->def->pollitems (stage->state, items + count,
+                                                         max - count)
+                                : 0;
+        count += stage->item_count;
+    }
+    return count;
+}
+
+int
+aigw_host_timeout (aigw_host_t *self, int timeout)
+{
+    if (self->run_head)
+        return 0;
+    for (int i = 0; i < self->stage_count; i++) {
+        s_stage_t *stage = &self->stages[i];
+        int due = aigw_worker_tick (stage->worker);
+        if (due < timeout)
+            timeout = due;
+        if (stage->def->timeout) {
+            due = stage->def->timeout (stage->state);
+            if (due >= 0 && due < timeout)
+                timeout = due;
+        }
+    }
+    if (self->stage_count) {
+        int64_t tick = self->next_tick - aigw_now_ms ();
+        if (tick < timeout)
+            timeout = tick > 0 ? (int) tick : 0;
+    }
+    return timeout < 0 ? 0 : timeout;
+}
+
+//  Run every hand-off in the queue, those it makes included.
+static void
+s_host_run (aigw_host_t *self)
+{
+    while (self->run_head) {
+        s_run_t *run = self->run_head;
+        self->run_head = run->next;
+        if (!self->run_head)
+            self->run_tail = NULL;
+        s_stage_t *stage = &self->stages[run->stage];
+        aigw_job_t *job = run->job;
+        aigw_envelope_t *env = run->env;
+        free (run);
+        if (stage->def->take)
+            stage->def->take (stage->state, job, env);
+        else {
+            stage->def->handle (stage->state, env);
+            aigw_stage_pass (&job, &env);
+        }
+    }
+}
+
+//  Decode a job from the broker; NULL (and the job dropped) when malformed.
+static aigw_envelope_t *
+s_decode (aigw_job_t **job_p)
+{
+    aigw_job_t *job = *job_p;
+    char err[128];
+    aigw_envelope_t *env = aigw_envelope_decode (
+        zframe_data (job->envelope), zframe_size (job->envelope), err, sizeof err);
+    if (!env) {
+        aigw_warn ("dropping request %s: bad envelope: %s", job->request_id, err);
+        aigw_job_destroy (job_p);
+    }
+    else
+        zframe_destroy (&job->envelope);
+    return env;
+}
+
+void
+aigw_host_process (aigw_host_t *self, zmq_pollitem_t *items, int count)
+{
+    int64_t now = aigw_now_ms ();
+    bool tick = self->stage_count && now >= self->next_tick;
+    if (tick)
+        self->next_tick = now + AIGW_STAGE_TICK_MS;
+    for (int i = 0; i < self->stage_count; i++) {
+        s_stage_t *stage = &self->stages[i];
+        if (stage->def->process)
+            stage->def->process (stage->state,
+                                 stage->item_first < count ? items + stage->item_first : NULL,
+                                 stage->item_first + stage->item_count <= count
+                                     ? stage->item_count
+                                     : 0);
+        if (tick && stage->def->tick)
+            stage->def->tick (stage->state);
+    }
+    //  Requests from the broker: a batch per worker per pass, so that one
+    //  busy stage cannot starve the others or the heartbeats; the socket
+    //  stays readable when more wait.
+    for (int i = 0; i < self->stage_count; i++) {
+        aigw_job_t *job;
+        for (int taken = 0;
+             taken < AIGW_STAGE_BATCH_MAX && (job = aigw_worker_recv (self->stages[i].worker));
+             taken++) {
+            job->runtime = self;
+            aigw_envelope_t *env = s_decode (&job);
+            if (env)
+                s_host_enqueue (self, job, env, i);
+        }
+        s_host_run (self);
+    }
+    s_host_run (self);
+}
+
+void
+aigw_host_actor (zsock_t *pipe, void *args)
+{
+    aigw_host_args_t *host_args = (aigw_host_args_t *) args;
     char name[16];
-    snprintf (name, sizeof name, "aigw-%s", ((aigw_stage_args_t *) args)->def->name);
+    snprintf (name, sizeof name, "aigw-%s", host_args->stages);
     pthread_setname_np (pthread_self (), name);
-    self_t *self = s_self_new ((aigw_stage_args_t *) args);
+    aigw_host_t *self = aigw_host_new (host_args->config, host_args->endpoint,
+                                       host_args->stages, host_args->owns_shards,
+                                       host_args->err, sizeof host_args->err);
     if (!self) {
+        host_args->failed = true;
         zsock_signal (pipe, 1);
         return;
     }
     zsock_signal (pipe, 0);
+    zmq_pollitem_t items[1 + AIGW_HOST_POLLITEMS_MAX];
     while (true) {
-        int timeout = aigw_worker_tick (self->worker);
-        int64_t now = aigw_now_ms ();
-        if (self->def->tick && now >= self->next_tick) {
-            self->def->tick (self->state);
-            self->next_tick = now + AIGW_STAGE_TICK_MS;
-        }
-        zmq_pollitem_t items[] = {
-            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-            {zsock_resolve (aigw_worker_sock (self->worker)), 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll (items, 2, timeout) == -1)
+        int timeout = aigw_host_timeout (self, AIGW_STAGE_TICK_MS);
+        items[0] = (zmq_pollitem_t) {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
+        int count = aigw_host_pollitems (self, items + 1, AIGW_HOST_POLLITEMS_MAX);
+        if (zmq_poll (items, 1 + count, timeout) == -1)
             break;              //  interrupted
         if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
             break;
-        if (items[1].revents & ZMQ_POLLIN)
-            aigw_stage_take (self->worker, s_self_take, self);
+        aigw_host_process (self, items + 1, count);
     }
-    s_self_destroy (&self);
+    aigw_host_destroy (&self);
 }

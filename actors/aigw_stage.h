@@ -1,69 +1,153 @@
-/*  aigw_stage: the runtime every pipeline actor shares. An actor runs as a
-    thread in `aigw run` (inproc) or as the main of `aigw actor NAME` (tcp or
-    ipc), with the same code: aigw_stage_actor () is the CZMQ actor body for
-    the synchronous stages (auth, ratelimit, guardrail, cache); the provider,
-    which waits on upstreams, has its own loop but uses the same helpers. */
+/*  aigw_stage: the runtime every pipeline actor shares.
+
+    A stage (auth, ratelimit, guardrail, cache, provider, admin) is private
+    state plus a message handler (aigw_stage_def_t). A host runs one or more
+    stages in one thread, with one poll loop: `aigw run` hosts every
+    pipeline stage in the edge's I/O thread, `aigw actor auth,ratelimit`
+    hosts two in a process of their own. Between stages of one host the
+    decoded envelope is handed over by a call (through the host's run
+    queue): no msgpack, no socket, no wake-up. A stage that is not in the
+    host is reached through the broker, as AIGW-BP/1 says; the envelope is
+    encoded only then.
+
+    A front (the HTTP edge, when it shares the host's thread) submits
+    requests and receives their replies as aigw_client_event_t, the same
+    events a broker client gives it, so replies from local stages and from
+    remote ones look alike. */
 #ifndef AIGW_STAGE_H_INCLUDED
 #define AIGW_STAGE_H_INCLUDED
 
+#include "aigw_client.h"
 #include "aigw_config.h"
 #include "aigw_envelope.h"
 #include "aigw_worker.h"
 
-//  Most requests an actor takes per pass of its loop: enough to batch
-//  under load, few enough that heartbeats and other input never starve.
+//  Most requests a host takes from one worker socket per pass of its loop:
+//  enough to batch under load, few enough that heartbeats never starve.
 #define AIGW_STAGE_BATCH_MAX 256
+//  Most stages one host runs.
+#define AIGW_HOST_STAGES_MAX 8
+//  Most poll items one host adds to its thread's poll (its workers' sockets
+//  and its stages' own descriptors).
+#define AIGW_HOST_POLLITEMS_MAX 128
 
-//  What a synchronous stage plugs into the runtime.
+typedef struct _aigw_host_t aigw_host_t;
+
+//  What a stage plugs into the runtime. Either HANDLE (a synchronous stage:
+//  the runtime passes the envelope on after it) or TAKE (an asynchronous
+//  one, which answers later with aigw_stage_pass) is set.
 typedef struct {
     const char *name;           //  service name at the broker
     bool replay_safe;           //  may be re-sent to another worker on death
-    //  Build the stage's private state from CONFIG; NULL on failure.
-    void *(*state_new) (const aigw_config_t *config);
+    //  Build the stage's private state; HOST runs it (NULL in selftests).
+    //  NULL on failure.
+    void *(*state_new) (aigw_host_t *host, const aigw_config_t *config);
     //  Free the state; nulls *STATE_P.
     void (*state_destroy) (void **state_p);
     //  Look at ENV: answer it (set env->status, e.g. with
     //  aigw_envelope_set_error) or leave status 0 to pass it on.
     void (*handle) (void *state, aigw_envelope_t *env);
+    //  Take JOB and ENV; answer later with aigw_stage_pass/_chunk.
+    void (*take) (void *state, aigw_job_t *job, aigw_envelope_t *env);
+    //  Fill up to MAX poll items with the stage's own descriptors; returns
+    //  how many. May be NULL.
+    int (*pollitems) (void *state, zmq_pollitem_t *items, int max);
+    //  Milliseconds until PROCESS is due again, -1 for no timer. May be NULL.
+    int (*timeout) (void *state);
+    //  Act on the poll's results for the COUNT items POLLITEMS gave, and on
+    //  timers that came due. Called after every poll. May be NULL.
+    void (*process) (void *state, zmq_pollitem_t *items, int count);
     //  Housekeeping, called about once a second; may be NULL.
     void (*tick) (void *state);
 } aigw_stage_def_t;
 
-//  Arguments of every actor; the caller keeps them alive while it runs.
+//  The edge side of a host that shares the edge's thread.
 typedef struct {
-    const aigw_stage_def_t *def; //  the stage (NULL for the provider)
+    void *self;                 //  the front's own state
+    //  Deliver EVENT (a REPLY chunk or final, or an ERROR) to ORIGIN; takes
+    //  it. A REPLY event from a local stage carries its envelope decoded in
+    //  event->env.
+    void (*deliver) (void *self, void *origin, aigw_client_event_t **event_p);
+    //  Send ENV (taken) through the broker to SERVICE with SHARD, as a new
+    //  request whose replies go to ORIGIN.
+    void (*forward) (void *self, void *origin, const char *service,
+                     const char *shard, aigw_envelope_t **env_p);
+} aigw_front_t;
+
+//  Arguments of aigw_host_actor; the caller keeps them alive while it runs.
+typedef struct {
     const aigw_config_t *config; //  read-only settings, shared
     const char *endpoint;       //  broker endpoint
-} aigw_stage_args_t;
+    const char *stages;         //  comma-separated stage names
+    bool owns_shards;           //  local sharded stages own every key
+    bool failed;                //  out: the host did not start (read after
+                                //  zactor_new returns)
+    char err[256];              //  out: why
+} aigw_host_args_t;
 
-//  CZMQ actor body for a synchronous stage; ARGS is aigw_stage_args_t.
-void aigw_stage_actor (zsock_t *pipe, void *args);
+//  Create a host for the comma-separated STAGES, each registered at the
+//  broker at ENDPOINT. OWNS_SHARDS: this host's ratelimit and cache own
+//  every key (true only when no other process hosts them, as in `aigw
+//  run`); otherwise sharded requests go through the broker to their owner
+//  even when the stage is here. Returns NULL with the reason in ERR.
+aigw_host_t *aigw_host_new (const aigw_config_t *config, const char *endpoint,
+                            const char *stages, bool owns_shards, char *err,
+                            size_t err_size);
 
-//  Takes one request: owns JOB and ENV (answer, keep or destroy them).
-typedef void (aigw_stage_take_fn) (void *self, aigw_job_t *job, aigw_envelope_t *env);
+//  Destroy the host and its stages; nulls *SELF_P.
+void aigw_host_destroy (aigw_host_t **self_p);
 
-//  Take up to AIGW_STAGE_BATCH_MAX requests waiting on WORKER, decode each
-//  and hand it to TAKE with SELF; undecodable ones are dropped. The socket
-//  stays readable when more wait, for the next pass of the loop.
-void aigw_stage_take (aigw_worker_t *worker, aigw_stage_take_fn *take, void *self);
+//  Attach FRONT (copied): requests submitted with aigw_host_submit answer
+//  through it.
+void aigw_host_set_front (aigw_host_t *self, const aigw_front_t *front);
+
+//  True when the host runs stage NAME.
+bool aigw_host_has (aigw_host_t *self, const char *name);
+
+//  The broker endpoint, and the worker of stage NAME (NULL if not here).
+const char *aigw_host_endpoint (aigw_host_t *self);
+aigw_worker_t *aigw_host_worker (aigw_host_t *self, const char *name);
+
+//  A request from the front for ORIGIN; takes *ENV_P. It starts at the
+//  stage env->route[env->hop]: here when the host runs it, else through
+//  the front's forward.
+void aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin);
+
+//  Hand a copy of ENV to SERVICE as a one-way request (no reply), with
+//  SHARD: a call when SERVICE is here (and owns the shard), else through
+//  the broker. ENV stays the caller's. Returns 0 or -1.
+int aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
+                      aigw_envelope_t *env);
+
+//  The loop's share: fill up to MAX items to poll, returns how many.
+int aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max);
+
+//  Milliseconds the loop may sleep, at most TIMEOUT (sends heartbeats that
+//  are due). 0 when work is waiting.
+int aigw_host_timeout (aigw_host_t *self, int timeout);
+
+//  After the poll: take requests, run the stages' own processing and
+//  every local hand-off. ITEMS are the COUNT items aigw_host_pollitems gave.
+void aigw_host_process (aigw_host_t *self, zmq_pollitem_t *items, int count);
+
+//  CZMQ actor body: a host alone in its thread. ARGS is aigw_host_args_t.
+//  Signals 0 when every stage started; else sets args->failed and err
+//  first, and signals 1.
+void aigw_host_actor (zsock_t *pipe, void *args);
+
+//  Send ENV on: to the next stage of its route when it is unanswered, else
+//  back to the client as the final reply. Takes *JOB_P and *ENV_P.
+//  Returns 0 or -1.
+int aigw_stage_pass (aigw_job_t **job_p, aigw_envelope_t **env_p);
+
+//  Send ENV to the client as one chunk of a streamed reply (the last when
+//  env->last, which also takes *JOB_P). ENV stays the caller's. Returns 0
+//  or -1.
+int aigw_stage_chunk (aigw_job_t **job_p, aigw_envelope_t *env);
 
 //  Read the command waiting on an actor's PIPE. True when the actor must
 //  stop ($TERM, or the pipe failed).
 bool aigw_stage_pipe_term (zsock_t *pipe);
-
-//  Decode a job's envelope. Returns NULL (and answers 400 upstream is not
-//  possible) when it is malformed; the caller then drops the job.
-aigw_envelope_t *aigw_stage_decode (aigw_job_t *job);
-
-//  Send ENV on: to the next stage of its route when it is unanswered, else
-//  back to the client as the final reply. Destroys *JOB_P. Returns 0 or -1.
-int aigw_stage_pass (aigw_worker_t *worker, aigw_job_t **job_p,
-                     aigw_envelope_t *env, const aigw_config_t *config);
-
-//  Send ENV to the client as one chunk of a streamed reply (LAST when
-//  env->last). Returns 0 or -1. With LAST, destroys *JOB_P.
-int aigw_stage_chunk (aigw_worker_t *worker, aigw_job_t **job_p,
-                      aigw_envelope_t *env);
 
 //  Shard key for handing ENV to SERVICE ("" when any worker will do):
 //  ratelimit shards by key id, cache by cache key. Computes the cache key

@@ -148,6 +148,7 @@ aigw_client_event_destroy (aigw_client_event_t **self_p)
         return;
     free (self->request_id);
     zframe_destroy (&self->envelope);
+    aigw_envelope_destroy (&self->env);
     free (self->text);
     free (self);
     *self_p = NULL;

@@ -5,6 +5,8 @@
 #ifndef AIGW_CLIENT_H_INCLUDED
 #define AIGW_CLIENT_H_INCLUDED
 
+#include "aigw_envelope.h"
+
 #include <czmq.h>
 
 typedef struct _aigw_client_t aigw_client_t;
@@ -23,6 +25,8 @@ typedef struct {
     char *request_id;           //  REPLY and ERROR
     bool last;                  //  REPLY: final message of the request
     zframe_t *envelope;         //  REPLY: encoded envelope
+    aigw_envelope_t *env;       //  REPLY from a stage in this process: the
+                                //  envelope itself, and no envelope frame
     int status;                 //  ERROR: HTTP status
     char *text;                 //  ERROR message, STATUS, METRICS or REPORTS text
 } aigw_client_event_t;

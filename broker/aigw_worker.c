@@ -170,6 +170,8 @@ aigw_job_destroy (aigw_job_t **self_p)
     aigw_job_t *self = *self_p;
     if (!self)
         return;
+    if (self->release)
+        self->release (self);
     zframe_destroy (&self->client);
     zframe_destroy (&self->envelope);
     free (self->request_id);
@@ -224,6 +226,8 @@ aigw_worker_recv (aigw_worker_t *self)
             byte cmd = *(byte *) zmq_msg_data (&frames[1]);
             if (cmd == AIGW_BP_WORKER_REQUEST && count == AIGW_BP_SMALL_FRAMES + 1) {
                 job = s_job_new (frames, &envelope);
+                if (job)
+                    job->worker = self;
                 if (!job)
                     aigw_debug ("worker %s: malformed request dropped", self->worker_id);
             }

@@ -15,11 +15,18 @@ typedef struct _aigw_worker_t aigw_worker_t;
 
 //  One request handed to the worker; the actor owns it until it passes it
 //  back to aigw_worker_reply with LAST, or destroys it.
-typedef struct {
+typedef struct _aigw_job_t aigw_job_t;
+struct _aigw_job_t {
     zframe_t *client;           //  client routing identity (empty: one-way)
     char *request_id;           //  broker request id
     zframe_t *envelope;         //  encoded envelope
-} aigw_job_t;
+    aigw_worker_t *worker;      //  the worker that holds it at the broker; NULL
+                                //  for a job made in-process (the stage runtime's)
+    //  The stage runtime's fields for jobs it makes itself (aigw_stage.h).
+    void *runtime;              //  the host running the job
+    void *origin;               //  the front's reply target, NULL for broker jobs
+    void (*release) (aigw_job_t *job); //  called by aigw_job_destroy, may be NULL
+};
 
 //  Connect to ENDPOINT and register as a worker of SERVICE taking CREDIT
 //  requests at once. REPLAY_SAFE: the broker may resend a request to another

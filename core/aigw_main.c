@@ -32,8 +32,9 @@ static const char *s_usage
       "  run [--config FILE]                       everything in one process\n"
       "  broker --bind ENDPOINT [--config FILE]    the broker alone\n"
       "  edge --broker ENDPOINT [--port N]         the HTTP edge alone\n"
-      "  actor NAME --broker ENDPOINT              one actor: auth, ratelimit,\n"
-      "                                            guardrail, cache, provider, admin\n"
+      "  actor NAME[,NAME...] --broker ENDPOINT    one actor, or several in one thread:\n"
+      "                                            auth, ratelimit, guardrail, cache,\n"
+      "                                            provider, admin\n"
       "  migrate                                   apply database migrations\n"
       "  tenants create NAME | list                tenants (--json for JSON)\n"
       "  keys create --tenant T --name N [...]     API keys: create, list, revoke ID,\n"
@@ -55,7 +56,9 @@ typedef struct {
 
 static const s_help_t s_helps[] = {
     {"run", "usage: aigw run [--config FILE] [--host ADDR] [--port N]\n"
-            "Runs the broker, the HTTP edge and every actor in one process (inproc).\n"
+            "Runs the broker, the HTTP edge and every actor in one process: auth,\n"
+            "ratelimit, guardrail, cache and provider in the edge's I/O thread, handing\n"
+            "each request along by function calls; admin in a thread of its own.\n"
             "With no OPENAI_API_KEY and no OPENAI_BASE_URL it also starts a local mock\n"
             "provider and serves its models. Stops on SIGINT or SIGTERM.\n"},
     {"broker", "usage: aigw broker --bind ENDPOINT [--config FILE]\n"
@@ -63,9 +66,12 @@ static const s_help_t s_helps[] = {
                "connect to it with --broker.\n"},
     {"edge", "usage: aigw edge --broker ENDPOINT [--port N] [--host ADDR] [--config FILE]\n"
              "Runs the HTTP edge alone, sending every request to the broker.\n"},
-    {"actor", "usage: aigw actor NAME --broker ENDPOINT [--config FILE]\n"
-              "Runs one actor: auth, ratelimit, guardrail, cache, provider or admin. Start as many\n"
-              "as load needs, on any host that reaches the broker.\n"},
+    {"actor", "usage: aigw actor NAME[,NAME...] --broker ENDPOINT [--config FILE]\n"
+              "Runs one actor, or several in one thread (e.g. auth,ratelimit,guardrail):\n"
+              "auth, ratelimit, guardrail, cache, provider or admin. Co-located actors hand\n"
+              "a request along by function calls; ratelimit and cache still reach the\n"
+              "owner of each key through the broker. Start as many as load needs, on any\n"
+              "host that reaches the broker.\n"},
     {"mock-provider",
      "usage: aigw mock-provider --port N [--latency-ms N] [--fail-rate F] [--threads N]\n"
      "                          [--route NAME:latency=MS,fail=RATE,status=CODE,\n"
@@ -221,8 +227,10 @@ s_cmd_run (s_options_t *options)
     int rc = 1;
     aigw_mock_t *mock = NULL;
     zactor_t *broker = NULL;
-    zactor_t *actors[8] = {NULL};
-    aigw_stage_args_t args[8];
+    zactor_t *admin = NULL;
+    aigw_host_args_t admin_args = {.config = config,
+                                   .endpoint = config->broker_endpoint,
+                                   .stages = "admin"};
     aigw_edge_t *edge = NULL;
     bool no_upstream = (!config->openai_api_key || !*config->openai_api_key)
                        && streq (config->openai_base_url, AIGW_DEFAULT_OPENAI_BASE_URL);
@@ -243,13 +251,18 @@ s_cmd_run (s_options_t *options)
     broker = s_start_broker (config);
     if (!broker)
         goto done;
-    for (int i = 0; aigw_actor_names[i]; i++) {
-        args[i] = (aigw_stage_args_t) {.config = config,
-                                       .endpoint = config->broker_endpoint};
-        actors[i] = aigw_actor_start (aigw_actor_names[i], &args[i]);
+    //  Admin waits on the database and the broker for seconds at a time:
+    //  it keeps a thread of its own, off the requests' path.
+    admin = zactor_new (aigw_host_actor, &admin_args);
+    if (!admin || admin_args.failed) {
+        fprintf (stderr, "aigw: %s\n", admin_args.err);
+        goto done;
     }
     char err[256];
-    edge = aigw_edge_new (config, config->broker_endpoint, err, sizeof err);
+    //  No other process can reach an inproc broker: the pipeline's ratelimit
+    //  and cache own every key.
+    edge = aigw_edge_new (config, config->broker_endpoint, AIGW_RUN_PIPELINE, true, err,
+                          sizeof err);
     if (!edge) {
         fprintf (stderr, "aigw: %s\n", err);
         goto done;
@@ -260,8 +273,7 @@ s_cmd_run (s_options_t *options)
     rc = 0;
 done:
     aigw_edge_destroy (&edge);
-    for (int i = 0; i < 8; i++)
-        zactor_destroy (&actors[i]);
+    zactor_destroy (&admin);
     zactor_destroy (&broker);
     aigw_mock_destroy (&mock);
     aigw_config_destroy (&config);
@@ -295,7 +307,8 @@ s_cmd_edge (s_options_t *options)
     if (!config)
         return 2;
     char err[256];
-    aigw_edge_t *edge = aigw_edge_new (config, config->broker_endpoint, err, sizeof err);
+    aigw_edge_t *edge = aigw_edge_new (config, config->broker_endpoint, "", false, err,
+                                       sizeof err);
     int rc = 1;
     if (edge) {
         aigw_info ("edge listening on http://%s:%d, broker %s", config->host,
@@ -319,18 +332,18 @@ s_cmd_actor (const char *name, s_options_t *options)
     aigw_config_t *config = s_load (options);
     if (!config)
         return 2;
-    aigw_stage_args_t args = {.config = config, .endpoint = config->broker_endpoint};
-    zactor_t *actor = aigw_actor_start (name, &args);
+    aigw_host_args_t args = {.config = config,
+                             .endpoint = config->broker_endpoint,
+                             .stages = name};
+    zactor_t *actor = zactor_new (aigw_host_actor, &args);
     int rc = 2;
-    if (actor) {
-        aigw_info ("%s actor serving broker %s", name, config->broker_endpoint);
+    if (actor && !args.failed) {
+        aigw_info ("%s serving broker %s", name, config->broker_endpoint);
         s_wait_for_signal ();
         rc = 0;
     }
     else
-        fprintf (stderr, "aigw: unknown actor '%s' (auth, ratelimit, guardrail, cache, "
-                         "provider, admin)\n",
-                 name);
+        fprintf (stderr, "aigw: %s\n", args.err);
     zactor_destroy (&actor);
     aigw_config_destroy (&config);
     return rc;

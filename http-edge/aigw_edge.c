@@ -332,10 +332,14 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
             aigw_client_event_destroy (&event);
             return;
         }
-        char err[128];
-        aigw_envelope_t *env
-            = aigw_envelope_decode (zframe_data (event->envelope),
-                                    zframe_size (event->envelope), err, sizeof err);
+        //  A stage in this process hands the envelope itself; one elsewhere
+        //  sends it encoded.
+        char err[128] = "";
+        aigw_envelope_t *env = event->env;
+        event->env = NULL;
+        if (!env)
+            env = aigw_envelope_decode (zframe_data (event->envelope),
+                                        zframe_size (event->envelope), err, sizeof err);
         bool last = event->last;
         aigw_client_event_destroy (&event);
         if (!env) {
@@ -381,20 +385,12 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
 }
 
 //  Send ENV into the pipeline (its first stage, auth) and relay the answer
-//  to the client until its last message or the deadline. Destroys *ENV_P.
+//  to the client until its last message or the deadline. Takes *ENV_P.
 static void
 s_dispatch (s_http_t *http, aigw_envelope_t **env_p)
 {
-    size_t size;
-    char *data = aigw_envelope_encode (*env_p, &size);
     int64_t deadline = (*env_p)->deadline_ms;
-    aigw_envelope_destroy (env_p);
-    if (!data) {
-        s_send_error (http, 500, "server_error", "encode_failed", NULL, "Internal error.",
-                      NULL);
-        return;
-    }
-    aigw_slot_t *slot = aigw_edge_io_request (http->edge->io, "auth", deadline, &data, size);
+    aigw_slot_t *slot = aigw_edge_io_request (http->edge->io, env_p);
     s_relay (http, slot, deadline);
     aigw_slot_destroy (&slot);
 }
@@ -622,17 +618,16 @@ s_log_message (const struct mg_connection *conn, const char *message)
 }
 
 aigw_edge_t *
-aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *err,
-               size_t err_size)
+aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, const char *stages,
+               bool owns_shards, char *err, size_t err_size)
 {
     aigw_edge_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->config = config;
     self->metrics = aigw_edge_metrics_new ();
-    self->io = aigw_edge_io_new (config, broker_endpoint);
+    self->io = aigw_edge_io_new (config, broker_endpoint, stages, owns_shards, err, err_size);
     if (!self->io) {
-        snprintf (err, err_size, "cannot connect to the broker at %s", broker_endpoint);
         aigw_edge_destroy (&self);
         return NULL;
     }

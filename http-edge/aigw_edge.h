@@ -1,9 +1,9 @@
 /*  aigw_edge: the HTTP edge. CivetWeb turns each request into an envelope;
-    one I/O actor owns the broker connection for all handler threads (ZeroMQ
-    sockets are not thread-safe, and 10,000 of them would be the wrong
-    shape). A handler queues its request to the I/O actor and waits on its
-    own condition variable, bounded by the request's deadline; the I/O actor
-    routes each reply, by request id, to the waiting handler. */
+    one I/O thread (aigw_edge_io) owns the broker connection for all handler
+    threads (ZeroMQ sockets are not thread-safe, and 10,000 of them would be
+    the wrong shape) and may host pipeline stages itself. A handler queues
+    its request to the I/O thread and waits on its own slot, bounded by the
+    request's deadline, for the replies. */
 #ifndef AIGW_EDGE_H_INCLUDED
 #define AIGW_EDGE_H_INCLUDED
 
@@ -12,9 +12,12 @@
 typedef struct _aigw_edge_t aigw_edge_t;
 
 //  Start serving on config->host:config->port, talking to the broker at
-//  BROKER_ENDPOINT. Returns NULL with the reason in ERR on failure.
+//  BROKER_ENDPOINT, with STAGES (comma-separated, "" for none) run in the
+//  edge's I/O thread (OWNS_SHARDS as in aigw_host_new). Returns NULL with
+//  the reason in ERR on failure.
 aigw_edge_t *aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint,
-                            char *err, size_t err_size);
+                            const char *stages, bool owns_shards, char *err,
+                            size_t err_size);
 
 //  The port actually bound.
 int aigw_edge_port (aigw_edge_t *self);

@@ -1,4 +1,4 @@
-/*  aigw_edge_io: handler threads <-> one I/O actor <-> the broker. */
+/*  aigw_edge_io: handler threads <-> one I/O thread <-> stages and broker. */
 #include "aigw_edge_io.h"
 #include "aigw_broker.h"
 #include "aigw_log.h"
@@ -18,6 +18,16 @@ static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "p
 #define AIGW_STATUS_STALE_BEATS 4
 //  Longest STATUS text kept.
 #define AIGW_STATUS_MAX 4096
+//  How often the I/O thread lets go of abandoned slots still waiting on the
+//  broker (their replies are unwanted), ms.
+#define AIGW_EDGE_IO_SWEEP_MS 1000
+
+//  What a slot asks for.
+typedef enum {
+    S_ASK_REQUEST,              //  a pipeline request
+    S_ASK_METRICS,              //  the broker's METRICS
+    S_ASK_REPORTS               //  the broker's REPORTS of a service
+} s_ask_t;
 
 //  One event queued on a slot.
 typedef struct _s_item_t {
@@ -26,77 +36,105 @@ typedef struct _s_item_t {
 } s_item_t;
 
 struct _aigw_slot_t {
-    aigw_edge_io_t *io;         //  owning I/O (for unregistering)
+    aigw_edge_io_t *io;         //  owning I/O
+    atomic_int refs;            //  the handler's and the I/O thread's
+    atomic_bool abandoned;      //  the handler left
     char id[24];                //  broker request id
-    pthread_mutex_t mutex;      //  guards the queue
+    pthread_mutex_t mutex;      //  guards the event queue
     pthread_cond_t cond;        //  signalled on every new event
     s_item_t *head;             //  oldest event
     s_item_t *tail;             //  newest event
-};
-
-//  One message waiting to go to the broker.
-typedef struct _s_out_t {
-    int type;                   //  AIGW_CLIENT_REPLY (a request), _METRICS or _REPORTS
-    char id[24];                //  broker request id
-    //  First stage, or the service asked about; one spare byte, so that a
+    //  The question, until the I/O thread takes it.
+    s_ask_t ask;                //  what it is
+    aigw_envelope_t *env;       //  S_ASK_REQUEST: the request
+    //  S_ASK_REPORTS: the service asked about; one spare byte, so that a
     //  longer name cut to fit is still too long, hence invalid.
     char service[AIGW_BROKER_NAME_MAX + 2];
-    int64_t deadline_ms;        //  absolute deadline
-    char *data;                 //  encoded envelope
-    size_t size;                //  bytes in data
-    struct _s_out_t *next;      //  next in the queue
-} s_out_t;
+    int64_t deadline_ms;        //  S_ASK_REPORTS: when to stop asking
+    struct _aigw_slot_t *next;  //  in the hand-off queue
+    bool registered;            //  I/O thread: in io->slots
+};
 
 struct _aigw_edge_io_t {
     const aigw_config_t *config; //  settings (shared, read-only)
     char *endpoint;             //  broker endpoint
+    char *stages;               //  stages hosted in the I/O thread
+    bool owns_shards;           //  they own every key
     zactor_t *actor;            //  the I/O thread
     int evfd;                   //  wakes the I/O thread
-    pthread_mutex_t lock;       //  guards everything below
-    s_out_t *out_head;          //  queue to the broker, oldest first
-    s_out_t *out_tail;          //  newest in the queue
-    zhashx_t *slots;            //  broker request id -> slot
+    _Atomic (aigw_slot_t *) queue; //  hand-offs, newest first (a Treiber stack)
+    atomic_bool sleeping;       //  the I/O thread is in, or about to enter, poll
+    atomic_ullong next_id;      //  request id counter
+    pthread_mutex_t lock;       //  guards status, status_at, connected
     char status[AIGW_STATUS_MAX]; //  last STATUS text
     int64_t status_at;          //  when it arrived, Unix ms
     bool connected;             //  broker answering
-    atomic_ullong next_id;      //  request id counter
+    char err[256];              //  why the I/O thread did not start
+    bool failed;                //  it did not (set before its signal)
+
+    //  The I/O thread's alone.
+    aigw_client_t *client;      //  the broker connection
+    aigw_host_t *host;          //  the stages it runs, NULL for none
+    zhashx_t *slots;            //  broker request id -> slot waiting on the broker
+    zlistx_t *metrics_waiting;  //  slots asked METRICS, oldest first
+    zlistx_t *reports_waiting;  //  slots asked REPORTS, oldest first
 };
 
-//  Append EVENT to SLOT's queue and wake its handler.
+//  Drop one reference to SLOT; the last one frees it.
+static void
+s_slot_unref (aigw_slot_t **slot_p)
+{
+    aigw_slot_t *slot = *slot_p;
+    *slot_p = NULL;
+    if (!slot || atomic_fetch_sub (&slot->refs, 1) != 1)
+        return;
+    while (slot->head) {
+        s_item_t *next = slot->head->next;
+        aigw_client_event_destroy (&slot->head->event);
+        free (slot->head);
+        slot->head = next;
+    }
+    aigw_envelope_destroy (&slot->env);
+    pthread_cond_destroy (&slot->cond);
+    pthread_mutex_destroy (&slot->mutex);
+    free (slot);
+}
+
+//  Append EVENT to SLOT's queue and wake its handler; drop it when the
+//  handler left. A final event (ERROR, or a REPLY with LAST) also drops
+//  the I/O thread's reference. I/O thread only.
 static void
 s_push (aigw_slot_t *slot, aigw_client_event_t **event_p)
 {
-    s_item_t *item = malloc (sizeof *item);
-    item->event = *event_p;
-    item->next = NULL;
+    aigw_client_event_t *event = *event_p;
     *event_p = NULL;
-    pthread_mutex_lock (&slot->mutex);
-    if (slot->tail)
-        slot->tail->next = item;
-    else
-        slot->head = item;
-    slot->tail = item;
-    pthread_cond_signal (&slot->cond);
-    pthread_mutex_unlock (&slot->mutex);
+    bool final = event->type != AIGW_CLIENT_REPLY || event->last;
+    if (atomic_load (&slot->abandoned))
+        aigw_client_event_destroy (&event);
+    else {
+        s_item_t *item = malloc (sizeof *item);
+        assert (item);
+        item->event = event;
+        item->next = NULL;
+        pthread_mutex_lock (&slot->mutex);
+        if (slot->tail)
+            slot->tail->next = item;
+        else
+            slot->head = item;
+        slot->tail = item;
+        pthread_cond_signal (&slot->cond);
+        pthread_mutex_unlock (&slot->mutex);
+    }
+    if (final)
+        s_slot_unref (&slot);
 }
 
-//  Deliver EVENT to the slot registered under ID; drops it if none.
-//  Caller holds io->lock.
-static void
-s_deliver (aigw_edge_io_t *self, const char *id, aigw_client_event_t **event_p)
-{
-    aigw_slot_t *slot = (aigw_slot_t *) zhashx_lookup (self->slots, id);
-    if (slot)
-        s_push (slot, event_p);
-    else
-        aigw_client_event_destroy (event_p);
-}
-
-//  A broker-made error for request ID, as the broker itself would send it.
+//  A made-up error event for request ID.
 static aigw_client_event_t *
 s_error_event (const char *id, int status, const char *text)
 {
     aigw_client_event_t *event = calloc (1, sizeof *event);
+    assert (event);
     event->type = AIGW_CLIENT_ERROR;
     event->request_id = strdup (id);
     event->status = status;
@@ -104,188 +142,309 @@ s_error_event (const char *id, int status, const char *text)
     return event;
 }
 
-//  Fail every waiting request: the broker went away.
+//  Answer SLOT with an error: its final event.
+static void
+s_fail (aigw_slot_t *slot, int status, const char *text)
+{
+    aigw_client_event_t *event = s_error_event (slot->id, status, text);
+    s_push (slot, &event);
+}
+
+//  Take SLOT out of the table of slots waiting on the broker.
+static void
+s_unregister (aigw_edge_io_t *self, aigw_slot_t *slot)
+{
+    if (slot->registered) {
+        zhashx_delete (self->slots, slot->id);
+        slot->registered = false;
+    }
+}
+
+//  Fail every request waiting on the broker: it went away.
 static void
 s_fail_all (aigw_edge_io_t *self, const char *text)
 {
-    pthread_mutex_lock (&self->lock);
-    for (aigw_slot_t *slot = (aigw_slot_t *) zhashx_first (self->slots); slot;
-         slot = (aigw_slot_t *) zhashx_next (self->slots)) {
-        aigw_client_event_t *event = s_error_event (slot->id, 503, text);
-        s_push (slot, &event);
+    zlistx_t *all = zhashx_values (self->slots);
+    for (aigw_slot_t *slot = (aigw_slot_t *) zlistx_first (all); slot;
+         slot = (aigw_slot_t *) zlistx_next (all)) {
+        s_unregister (self, slot);
+        s_fail (slot, 503, text);
     }
-    pthread_mutex_unlock (&self->lock);
+    zlistx_destroy (&all);
+    //  Their answers are lost with the connection: a late one must not go
+    //  to the next question.
+    aigw_slot_t *slot;
+    while ((slot = (aigw_slot_t *) zlistx_detach (self->metrics_waiting, NULL)))
+        s_fail (slot, 503, text);
+    while ((slot = (aigw_slot_t *) zlistx_detach (self->reports_waiting, NULL)))
+        s_fail (slot, 503, text);
 }
 
-//  Deliver EVENT, an answer to the oldest question on WAITING (slot ids),
-//  to that question's slot and take the question off; drop it if none.
+//  Let go of abandoned slots still waiting on the broker.
 static void
-s_deliver_first (aigw_edge_io_t *self, zlistx_t *waiting, aigw_client_event_t **event_p)
+s_sweep (aigw_edge_io_t *self)
 {
-    char *id = (char *) zlistx_first (waiting);
-    pthread_mutex_lock (&self->lock);
-    if (id)
-        s_deliver (self, id, event_p);
-    pthread_mutex_unlock (&self->lock);
-    aigw_client_event_destroy (event_p);
-    if (id)
-        zlistx_delete (waiting, zlistx_cursor (waiting));
+    zlistx_t *all = zhashx_values (self->slots);
+    for (aigw_slot_t *slot = (aigw_slot_t *) zlistx_first (all); slot;
+         slot = (aigw_slot_t *) zlistx_next (all))
+        if (atomic_load (&slot->abandoned)) {
+            s_unregister (self, slot);
+            s_slot_unref (&slot);
+        }
+    zlistx_destroy (&all);
 }
 
-//  Send OUT, a REPORTS question, on CLIENT and note its slot on WAITING;
-//  answer its slot with an ERROR instead when it cannot be asked. OUT stays
-//  the caller's.
+//  The front's deliver (aigw_front_t): a reply from a stage in this thread.
 static void
-s_send_reports (aigw_edge_io_t *self, aigw_client_t *client, zlistx_t *waiting,
-                s_out_t *out)
+s_front_deliver (void *arg, void *origin, aigw_client_event_t **event_p)
 {
-    aigw_client_event_t *event = NULL;
-    if (!aigw_broker_name_valid (out->service, strlen (out->service)))
-        event = s_error_event (out->id, 400, "Invalid service name.");
-    else if (aigw_now_ms () >= out->deadline_ms)
-        event = s_error_event (out->id, 504, "The deadline passed.");
-    else if (aigw_client_reports (client, out->service) == -1)
-        event = s_error_event (out->id, 503, "The pipeline broker is unreachable.");
+    s_push ((aigw_slot_t *) origin, event_p);
+}
+
+//  The front's forward (aigw_front_t): ENV goes to SERVICE through the
+//  broker; its replies come back by the slot's id.
+static void
+s_front_forward (void *arg, void *origin, const char *service, const char *shard,
+                 aigw_envelope_t **env_p)
+{
+    aigw_edge_io_t *self = (aigw_edge_io_t *) arg;
+    aigw_slot_t *slot = (aigw_slot_t *) origin;
+    aigw_envelope_t *env = *env_p;
+    *env_p = NULL;
+    size_t size = 0;
+    char *data = NULL;
+    if (!aigw_client_connected (self->client))
+        s_fail (slot, 503, "The pipeline broker is unreachable.");
+    else if (!(data = aigw_envelope_encode (env, &size)))
+        s_fail (slot, 500, "The request could not be encoded.");
+    else {
+        zhashx_update (self->slots, slot->id, slot);
+        slot->registered = true;
+        aigw_client_send (self->client, service, shard ? shard : "", slot->id,
+                          env->deadline_ms, &data, size);
+    }
+    free (data);
+    aigw_envelope_destroy (&env);
+}
+
+//  Ask REPORTS for SLOT; answer it with an ERROR instead when it cannot be
+//  asked.
+static void
+s_send_reports (aigw_edge_io_t *self, aigw_slot_t *slot)
+{
+    if (!aigw_broker_name_valid (slot->service, strlen (slot->service)))
+        s_fail (slot, 400, "Invalid service name.");
+    else if (aigw_now_ms () >= slot->deadline_ms)
+        s_fail (slot, 504, "The deadline passed.");
+    else if (aigw_client_reports (self->client, slot->service) == -1)
+        s_fail (slot, 503, "The pipeline broker is unreachable.");
     else
-        zlistx_add_end (waiting, strdup (out->id));
-    if (event) {
-        pthread_mutex_lock (&self->lock);
-        s_deliver (self, out->id, &event);
-        pthread_mutex_unlock (&self->lock);
+        zlistx_add_end (self->reports_waiting, slot);
+}
+
+//  Deliver EVENT, an answer to the oldest question on WAITING, to it.
+static void
+s_answer_first (zlistx_t *waiting, aigw_client_event_t **event_p)
+{
+    aigw_slot_t *slot = (aigw_slot_t *) zlistx_detach (waiting, NULL);
+    if (slot)
+        s_push (slot, event_p);
+    aigw_client_event_destroy (event_p);
+}
+
+//  Take every hand-off waiting, oldest first.
+static void
+s_take_queue (aigw_edge_io_t *self, bool connected)
+{
+    aigw_slot_t *stack = atomic_exchange (&self->queue, NULL);
+    aigw_slot_t *list = NULL;
+    while (stack) {
+        aigw_slot_t *next = stack->next;
+        stack->next = list;
+        list = stack;
+        stack = next;
+    }
+    while (list) {
+        aigw_slot_t *slot = list;
+        list = slot->next;
+        slot->next = NULL;
+        if (slot->ask == S_ASK_REQUEST) {
+            aigw_envelope_t *env = slot->env;
+            slot->env = NULL;
+            aigw_host_submit (self->host, &env, slot);
+        }
+        else if (!connected)
+            s_fail (slot, 503, "The pipeline broker is unreachable.");
+        else if (slot->ask == S_ASK_METRICS) {
+            aigw_client_metrics (self->client);
+            zlistx_add_end (self->metrics_waiting, slot);
+        }
+        else
+            s_send_reports (self, slot);
     }
 }
 
-//  The I/O actor: moves queued requests to the broker and replies back.
+//  Events from the broker, each to its slot.
+static void
+s_take_client (aigw_edge_io_t *self)
+{
+    aigw_client_event_t *event;
+    while ((event = aigw_client_recv (self->client))) {
+        if (event->type == AIGW_CLIENT_STATUS) {
+            pthread_mutex_lock (&self->lock);
+            snprintf (self->status, sizeof self->status, "%s", event->text ? event->text : "");
+            self->status_at = aigw_now_ms ();
+            pthread_mutex_unlock (&self->lock);
+            aigw_client_event_destroy (&event);
+        }
+        else if (event->type == AIGW_CLIENT_METRICS)
+            s_answer_first (self->metrics_waiting, &event);
+        else if (event->type == AIGW_CLIENT_REPORTS)
+            s_answer_first (self->reports_waiting, &event);
+        else if (event->request_id) {
+            aigw_slot_t *slot = (aigw_slot_t *) zhashx_lookup (self->slots, event->request_id);
+            if (slot && (event->type != AIGW_CLIENT_REPLY || event->last))
+                s_unregister (self, slot);
+            if (slot)
+                s_push (slot, &event);
+            aigw_client_event_destroy (&event);
+        }
+        else
+            aigw_client_event_destroy (&event);
+    }
+}
+
+//  The I/O thread's state, made in the thread; NULL (with self->err) on
+//  failure.
+static int
+s_io_start (aigw_edge_io_t *self)
+{
+    self->client = aigw_client_new (self->endpoint, self->config->heartbeat_ms,
+                                    self->config->liveness);
+    if (!self->client) {
+        snprintf (self->err, sizeof self->err, "cannot connect to the broker at %s",
+                  self->endpoint);
+        return -1;
+    }
+    self->host = aigw_host_new (self->config, self->endpoint, self->stages, self->owns_shards,
+                                self->err, sizeof self->err);
+    if (!self->host)
+        return -1;
+    aigw_front_t front = {self, s_front_deliver, s_front_forward};
+    aigw_host_set_front (self->host, &front);
+    self->slots = zhashx_new ();
+    self->metrics_waiting = zlistx_new ();
+    self->reports_waiting = zlistx_new ();
+    return 0;
+}
+
+//  Undo s_io_start, failing whatever still waits.
+static void
+s_io_stop (aigw_edge_io_t *self)
+{
+    if (self->slots)
+        s_fail_all (self, "The gateway is stopping.");
+    //  The stages' requests answer their slots as they go.
+    aigw_host_destroy (&self->host);
+    zhashx_destroy (&self->slots);
+    zlistx_destroy (&self->metrics_waiting);
+    zlistx_destroy (&self->reports_waiting);
+    aigw_client_destroy (&self->client);
+}
+
+//  The I/O thread.
 static void
 s_io_actor (zsock_t *pipe, void *args)
 {
     pthread_setname_np (pthread_self (), "aigw-edge-io");
     aigw_edge_io_t *self = (aigw_edge_io_t *) args;
-    aigw_client_t *client = aigw_client_new (self->endpoint, self->config->heartbeat_ms,
-                                             self->config->liveness);
-    if (!client) {
-        aigw_error ("edge cannot connect to the broker");
+    if (s_io_start (self) != 0) {
+        s_io_stop (self);
+        self->failed = true;
         zsock_signal (pipe, 1);
         return;
     }
-    //  Slot ids of METRICS and REPORTS questions, oldest first: the broker
-    //  answers each kind in the order asked, on this one connection.
-    zlistx_t *metrics_waiting = zlistx_new ();
-    zlistx_set_destructor (metrics_waiting, (zlistx_destructor_fn *) zstr_free);
-    zlistx_t *reports_waiting = zlistx_new ();
-    zlistx_set_destructor (reports_waiting, (zlistx_destructor_fn *) zstr_free);
     zsock_signal (pipe, 0);
-    int64_t next_status = 0;
+    int64_t next_status = 0, next_sweep = 0;
     bool was_connected = false;
+    zmq_pollitem_t items[3 + AIGW_HOST_POLLITEMS_MAX];
     while (true) {
-        int timeout = aigw_client_tick (client);
+        int timeout = aigw_client_tick (self->client);
         int64_t now = aigw_now_ms ();
         if (now >= next_status) {
-            aigw_client_status (client);
+            aigw_client_status (self->client);
             next_status = now + self->config->heartbeat_ms;
         }
-        bool connected = aigw_client_connected (client);
+        if (now >= next_sweep) {
+            s_sweep (self);
+            next_sweep = now + AIGW_EDGE_IO_SWEEP_MS;
+        }
+        bool connected = aigw_client_connected (self->client);
         if (connected != was_connected) {
             pthread_mutex_lock (&self->lock);
             self->connected = connected;
             pthread_mutex_unlock (&self->lock);
             if (was_connected) {
-                aigw_warn ("broker unreachable; failing requests in flight");
+                aigw_warn ("broker unreachable; failing requests waiting on it");
                 s_fail_all (self, "The pipeline broker is unreachable.");
-                //  Their answers are lost with the connection: a late one
-                //  must not go to the next question.
-                zlistx_purge (metrics_waiting);
-                zlistx_purge (reports_waiting);
             }
             else
                 aigw_info ("connected to the broker at %s", self->endpoint);
             was_connected = connected;
         }
-        zmq_pollitem_t items[] = {{zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-                                  {zsock_resolve (aigw_client_sock (client)), 0,
-                                   ZMQ_POLLIN, 0},
-                                  {NULL, self->evfd, ZMQ_POLLIN, 0}};
-        if (zmq_poll (items, 3, timeout) == -1)
+        timeout = aigw_host_timeout (self->host, timeout);
+        items[0] = (zmq_pollitem_t) {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
+        items[1] = (zmq_pollitem_t) {zsock_resolve (aigw_client_sock (self->client)), 0,
+                                     ZMQ_POLLIN, 0};
+        items[2] = (zmq_pollitem_t) {NULL, self->evfd, ZMQ_POLLIN, 0};
+        int count = aigw_host_pollitems (self->host, items + 3, AIGW_HOST_POLLITEMS_MAX);
+        //  Say we sleep, then look once more: a handler that queued before
+        //  this sees no sleeper and skips the wake-up, so we must not sleep.
+        atomic_store (&self->sleeping, true);
+        if (atomic_load (&self->queue))
+            timeout = 0;
+        int rc = zmq_poll (items, 3 + count, timeout);
+        atomic_store (&self->sleeping, false);
+        if (rc == -1)
             break;
         if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
             break;
         if (items[2].revents & ZMQ_POLLIN) {
-            uint64_t count;
-            if (read (self->evfd, &count, sizeof count) < 0) {
-                //  Spurious wake-up; the queue tells the truth.
-            }
-            pthread_mutex_lock (&self->lock);
-            s_out_t *out = self->out_head;
-            self->out_head = self->out_tail = NULL;
-            pthread_mutex_unlock (&self->lock);
-            while (out) {
-                s_out_t *next = out->next;
-                if (!connected) {
-                    aigw_client_event_t *event
-                        = s_error_event (out->id, 503, "The pipeline broker is unreachable.");
-                    pthread_mutex_lock (&self->lock);
-                    s_deliver (self, out->id, &event);
-                    pthread_mutex_unlock (&self->lock);
-                    free (out->data);
-                }
-                else if (out->type == AIGW_CLIENT_METRICS) {
-                    aigw_client_metrics (client);
-                    zlistx_add_end (metrics_waiting, strdup (out->id));
-                }
-                else if (out->type == AIGW_CLIENT_REPORTS)
-                    s_send_reports (self, client, reports_waiting, out);
-                else
-                    aigw_client_send (client, out->service, "", out->id,
-                                      out->deadline_ms, &out->data, out->size);
-                free (out);
-                out = next;
+            uint64_t value;
+            if (read (self->evfd, &value, sizeof value) < 0) {
+                //  Spurious: the queue tells the truth.
             }
         }
-        if (items[1].revents & ZMQ_POLLIN) {
-            aigw_client_event_t *event;
-            while ((event = aigw_client_recv (client))) {
-                if (event->type == AIGW_CLIENT_STATUS) {
-                    pthread_mutex_lock (&self->lock);
-                    snprintf (self->status, sizeof self->status, "%s",
-                              event->text ? event->text : "");
-                    self->status_at = aigw_now_ms ();
-                    pthread_mutex_unlock (&self->lock);
-                    aigw_client_event_destroy (&event);
-                }
-                else if (event->type == AIGW_CLIENT_METRICS)
-                    s_deliver_first (self, metrics_waiting, &event);
-                else if (event->type == AIGW_CLIENT_REPORTS)
-                    s_deliver_first (self, reports_waiting, &event);
-                else if (event->request_id) {
-                    pthread_mutex_lock (&self->lock);
-                    s_deliver (self, event->request_id, &event);
-                    pthread_mutex_unlock (&self->lock);
-                }
-                else
-                    aigw_client_event_destroy (&event);
-            }
-        }
+        s_take_queue (self, connected);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_take_client (self);
+        aigw_host_process (self->host, items + 3, count);
     }
-    zlistx_destroy (&metrics_waiting);
-    zlistx_destroy (&reports_waiting);
-    aigw_client_destroy (&client);
+    s_io_stop (self);
 }
 
 aigw_edge_io_t *
-aigw_edge_io_new (const aigw_config_t *config, const char *endpoint)
+aigw_edge_io_new (const aigw_config_t *config, const char *endpoint, const char *stages,
+                  bool owns_shards, char *err, size_t err_size)
 {
     aigw_edge_io_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
+    assert (self);
     self->config = config;
     self->endpoint = strdup (endpoint);
+    self->stages = strdup (stages ? stages : "");
+    self->owns_shards = owns_shards;
     self->evfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init (&self->lock, NULL);
-    self->slots = zhashx_new ();
+    atomic_init (&self->queue, NULL);
+    atomic_init (&self->sleeping, false);
     atomic_init (&self->next_id, 1);
-    self->actor = zactor_new (s_io_actor, self);
-    if (self->evfd < 0 || !self->actor)
+    if (self->evfd >= 0)
+        self->actor = zactor_new (s_io_actor, self);
+    if (!self->actor || self->failed) {
+        snprintf (err, err_size, "%s",
+                  *self->err ? self->err : "the edge's I/O thread did not start");
         aigw_edge_io_destroy (&self);
+    }
     return self;
 }
 
@@ -296,86 +455,80 @@ aigw_edge_io_destroy (aigw_edge_io_t **self_p)
     if (!self)
         return;
     zactor_destroy (&self->actor);
-    while (self->out_head) {
-        s_out_t *next = self->out_head->next;
-        free (self->out_head->data);
-        free (self->out_head);
-        self->out_head = next;
+    //  Hand-offs the thread never took: nobody waits on them but their
+    //  handlers, which CivetWeb has stopped by now.
+    aigw_slot_t *slot = atomic_exchange (&self->queue, NULL);
+    while (slot) {
+        aigw_slot_t *next = slot->next;
+        s_slot_unref (&slot);
+        slot = next;
     }
-    zhashx_destroy (&self->slots);
     pthread_mutex_destroy (&self->lock);
     if (self->evfd >= 0)
         close (self->evfd);
     free (self->endpoint);
+    free (self->stages);
     free (self);
     *self_p = NULL;
 }
 
-//  Register a new slot and queue OUT for the I/O thread.
+//  Queue a new slot asking ASK and return it, with one reference for the
+//  handler and one for the I/O thread.
 static aigw_slot_t *
-s_enqueue (aigw_edge_io_t *self, s_out_t *out)
+s_enqueue (aigw_edge_io_t *self, s_ask_t ask, aigw_envelope_t **env_p, const char *service,
+           int64_t deadline_ms)
 {
     aigw_slot_t *slot = calloc (1, sizeof *slot);
+    assert (slot);
     slot->io = self;
-    snprintf (out->id, sizeof out->id, "e%llx",
+    atomic_init (&slot->refs, 2);
+    atomic_init (&slot->abandoned, false);
+    snprintf (slot->id, sizeof slot->id, "e%llx",
               (unsigned long long) atomic_fetch_add (&self->next_id, 1));
-    memcpy (slot->id, out->id, sizeof slot->id);
     pthread_mutex_init (&slot->mutex, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init (&attr);
     pthread_condattr_setclock (&attr, CLOCK_REALTIME);
     pthread_cond_init (&slot->cond, &attr);
     pthread_condattr_destroy (&attr);
-    out->next = NULL;
-    pthread_mutex_lock (&self->lock);
-    zhashx_insert (self->slots, slot->id, slot);
-    bool was_empty = self->out_head == NULL;
-    if (self->out_tail)
-        self->out_tail->next = out;
-    else
-        self->out_head = out;
-    self->out_tail = out;
-    pthread_mutex_unlock (&self->lock);
-    if (was_empty) {
-        //  One wake-up covers everything queued before the I/O thread runs.
+    slot->ask = ask;
+    if (env_p) {
+        slot->env = *env_p;
+        *env_p = NULL;
+    }
+    snprintf (slot->service, sizeof slot->service, "%s", service ? service : "");
+    slot->deadline_ms = deadline_ms;
+    aigw_slot_t *head = atomic_load (&self->queue);
+    do
+        slot->next = head;
+    while (!atomic_compare_exchange_weak (&self->queue, &head, slot));
+    //  Only a sleeping I/O thread needs the eventfd, and only one of the
+    //  handlers that queued while it slept writes it.
+    if (atomic_exchange (&self->sleeping, false)) {
         uint64_t one = 1;
         if (write (self->evfd, &one, sizeof one) < 0) {
-            //  The counter is saturated: the I/O thread is awake anyway.
+            //  The counter is saturated: the thread is awake anyway.
         }
     }
     return slot;
 }
 
 aigw_slot_t *
-aigw_edge_io_request (aigw_edge_io_t *self, const char *service, int64_t deadline_ms,
-                      char **data, size_t size)
+aigw_edge_io_request (aigw_edge_io_t *self, aigw_envelope_t **env_p)
 {
-    s_out_t *out = calloc (1, sizeof *out);
-    out->type = AIGW_CLIENT_REPLY;
-    snprintf (out->service, sizeof out->service, "%s", service);
-    out->deadline_ms = deadline_ms;
-    out->data = *data;
-    out->size = size;
-    *data = NULL;
-    return s_enqueue (self, out);
+    return s_enqueue (self, S_ASK_REQUEST, env_p, NULL, 0);
 }
 
 aigw_slot_t *
 aigw_edge_io_metrics (aigw_edge_io_t *self)
 {
-    s_out_t *out = calloc (1, sizeof *out);
-    out->type = AIGW_CLIENT_METRICS;
-    return s_enqueue (self, out);
+    return s_enqueue (self, S_ASK_METRICS, NULL, NULL, 0);
 }
 
 aigw_slot_t *
 aigw_edge_io_reports (aigw_edge_io_t *self, const char *service, int64_t deadline_ms)
 {
-    s_out_t *out = calloc (1, sizeof *out);
-    out->type = AIGW_CLIENT_REPORTS;
-    snprintf (out->service, sizeof out->service, "%s", service ? service : "");
-    out->deadline_ms = deadline_ms;
-    return s_enqueue (self, out);
+    return s_enqueue (self, S_ASK_REPORTS, NULL, service, deadline_ms);
 }
 
 aigw_client_event_t *
@@ -407,20 +560,10 @@ aigw_slot_destroy (aigw_slot_t **self_p)
     aigw_slot_t *slot = *self_p;
     if (!slot)
         return;
-    //  Once out of the table, the I/O thread cannot reach it.
-    pthread_mutex_lock (&slot->io->lock);
-    zhashx_delete (slot->io->slots, slot->id);
-    pthread_mutex_unlock (&slot->io->lock);
-    while (slot->head) {
-        s_item_t *next = slot->head->next;
-        aigw_client_event_destroy (&slot->head->event);
-        free (slot->head);
-        slot->head = next;
-    }
-    pthread_cond_destroy (&slot->cond);
-    pthread_mutex_destroy (&slot->mutex);
-    free (slot);
-    *self_p = NULL;
+    //  The I/O thread may still hold it: it drops what comes from now on
+    //  and lets go at the final event (or its sweep).
+    atomic_store (&slot->abandoned, true);
+    s_slot_unref (self_p);
 }
 
 bool
@@ -499,7 +642,7 @@ aigw_edge_io_test (bool verbose)
     assert (broker);
     char *endpoint = aigw_broker_endpoint (broker);
     assert (endpoint);
-    aigw_edge_io_t *io = aigw_edge_io_new (config, endpoint);
+    aigw_edge_io_t *io = aigw_edge_io_new (config, endpoint, "", false, err, sizeof err);
     assert (io);
     aigw_worker_t *worker = aigw_worker_new (endpoint, "provider", 1, false,
                                              config->heartbeat_ms, config->liveness);
@@ -576,7 +719,7 @@ aigw_edge_io_test (bool verbose)
     aigw_edge_io_destroy (&io);
 
     //  No broker: the handler is answered, or gives up, by its deadline.
-    io = aigw_edge_io_new (config, S_TEST_NOBODY);
+    io = aigw_edge_io_new (config, S_TEST_NOBODY, "", false, err, sizeof err);
     assert (io);
     int64_t start = aigw_now_ms ();
     event = s_test_ask (io, "provider", start + S_TEST_ASK_MS);

@@ -1,25 +1,35 @@
-/*  aigw_edge_io: the edge's one connection to the broker, shared by every
-    handler thread through a locked queue (inbound) and per-request slots
-    (outbound). Handler threads call the aigw_edge_io_* functions; the I/O
-    actor thread alone touches the ZeroMQ socket. */
+/*  aigw_edge_io: the edge's I/O thread, shared by every handler thread.
+
+    Handlers hand requests over through a lock-free queue (the thread is
+    woken only when it sleeps) and each waits on its own slot for the
+    replies. The I/O thread owns the broker connection and, in `aigw run`,
+    hosts the pipeline's stages itself (aigw_stage.h): a request then runs
+    auth through provider in this thread, by function calls, and its reply
+    wakes the handler once. Handler threads call the aigw_edge_io_* and
+    aigw_slot_* functions; only the I/O thread touches a socket. */
 #ifndef AIGW_EDGE_IO_H_INCLUDED
 #define AIGW_EDGE_IO_H_INCLUDED
 
 #include "aigw_client.h"
 #include "aigw_config.h"
+#include "aigw_envelope.h"
 
 typedef struct _aigw_edge_io_t aigw_edge_io_t;
 typedef struct _aigw_slot_t aigw_slot_t;
 
-//  Connect to the broker at ENDPOINT. Returns NULL on failure.
-aigw_edge_io_t *aigw_edge_io_new (const aigw_config_t *config, const char *endpoint);
+//  Connect to the broker at ENDPOINT and host STAGES (comma-separated, ""
+//  for none: every request then goes through the broker). OWNS_SHARDS as
+//  in aigw_host_new. Returns NULL, with the reason in ERR, on failure.
+aigw_edge_io_t *aigw_edge_io_new (const aigw_config_t *config, const char *endpoint,
+                                  const char *stages, bool owns_shards, char *err,
+                                  size_t err_size);
 void aigw_edge_io_destroy (aigw_edge_io_t **self_p);
 
-//  Send a request (encoded envelope, *DATA taken) to SERVICE and return the
-//  slot its replies arrive on. The caller owns the slot and must free it
-//  with aigw_slot_destroy. Never NULL: a failure arrives as an ERROR event.
-aigw_slot_t *aigw_edge_io_request (aigw_edge_io_t *self, const char *service,
-                                   int64_t deadline_ms, char **data, size_t size);
+//  Send a request (takes *ENV_P) to its first stage, env->route[env->hop],
+//  and return the slot its replies arrive on. The caller owns the slot and
+//  must free it with aigw_slot_destroy. Never NULL: a failure arrives as an
+//  ERROR event.
+aigw_slot_t *aigw_edge_io_request (aigw_edge_io_t *self, aigw_envelope_t **env_p);
 
 //  Ask the broker for its METRICS; the answer arrives on the slot.
 aigw_slot_t *aigw_edge_io_metrics (aigw_edge_io_t *self);
@@ -38,7 +48,7 @@ aigw_slot_t *aigw_edge_io_reports (aigw_edge_io_t *self, const char *service,
 //  event the caller owns, or NULL when the deadline passed.
 aigw_client_event_t *aigw_slot_wait (aigw_slot_t *slot, int64_t deadline_ms);
 
-//  Unregister and free; later replies for it are dropped.
+//  Leave the slot; later replies for it are dropped. Nulls *SELF_P.
 void aigw_slot_destroy (aigw_slot_t **self_p);
 
 //  Readiness: writes a JSON object of live workers per stage into BUF and

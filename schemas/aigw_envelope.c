@@ -258,6 +258,40 @@ aigw_envelope_destroy (aigw_envelope_t **self_p)
     *self_p = NULL;
 }
 
+aigw_envelope_t *
+aigw_envelope_dup (const aigw_envelope_t *self)
+{
+    aigw_envelope_t *copy = malloc (sizeof *copy);
+    if (!copy)
+        return NULL;
+    *copy = *self;
+    //  Every owned pointer is replaced by its own copy; a failed copy leaves
+    //  NULL behind, so the destroy below is always safe.
+    bool failed = false;
+    for (size_t i = 0; i < S_FIELD_COUNT; i++)
+        if (s_fields[i].type == S_STRING) {
+            char **field = (char **) s_slot (copy, &s_fields[i]);
+            if (*field && !(*field = strdup (*field)))
+                failed = true;
+        }
+    for (size_t i = 0; i < AIGW_ROUTE_MAX; i++)
+        if (copy->route[i] && !(copy->route[i] = strdup (copy->route[i])))
+            failed = true;
+    if (self->body) {
+        //  NUL-terminated, as decode leaves it.
+        copy->body = malloc (self->body_len + 1);
+        if (copy->body) {
+            memcpy (copy->body, self->body, self->body_len);
+            copy->body[self->body_len] = 0;
+        }
+        else
+            failed = true;
+    }
+    if (failed)
+        aigw_envelope_destroy (&copy);
+    return copy;
+}
+
 int
 aigw_envelope_set (char **field, const char *value)
 {
@@ -1057,6 +1091,10 @@ aigw_envelope_test (bool verbose)
     s_assert_equal (full, copy);
     assert (copy->body[copy->body_len] == 0);
     assert (s_string_equal (aigw_envelope_stage (copy), "guardrail"));
+    aigw_envelope_t *dup = aigw_envelope_dup (full);
+    assert (dup && dup->body != full->body && dup->route[0] != full->route[0]);
+    s_assert_equal (full, dup);
+    aigw_envelope_destroy (&dup);
     copy->hop = AIGW_ROUTE_MAX;
     assert (aigw_envelope_stage (copy) == NULL);
     aigw_envelope_destroy (&copy);

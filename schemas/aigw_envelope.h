@@ -92,6 +92,11 @@ aigw_envelope_t *aigw_envelope_new (void);
 //  Destroy; safe on NULL and twice. Wipes credential before freeing.
 void aigw_envelope_destroy (aigw_envelope_t **self_p);
 
+//  A deep copy of SELF that the caller owns, or NULL on allocation failure.
+//  How a stage hands a streamed chunk to an edge in the same process, with
+//  no encoding.
+aigw_envelope_t *aigw_envelope_dup (const aigw_envelope_t *self);
+
 //  Replace a string field with a copy of VALUE (NULL clears it).
 //  Returns 0, or -1 on allocation failure.
 int aigw_envelope_set (char **field, const char *value);
