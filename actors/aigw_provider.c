@@ -962,6 +962,7 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     assert (r);
     r->owner = self;
     r->job = job;
+    job->holder = r;
     r->env = env;
     r->retry_after = -1;
     r->retry_after_s = -1;
@@ -1256,6 +1257,22 @@ s_stage_destroy (void **state_p)
     s_self_destroy ((self_t **) state_p);
 }
 
+//  The client left: abort the upstream transfer at once, so the upstream
+//  slot and the in-flight figures are freed now, not at a timeout.
+static void
+s_stage_cancel (void *state, aigw_job_t *job)
+{
+    s_request_t *r = (s_request_t *) job->holder;
+    if (!r)
+        return;
+    aigw_debug ("request %s: the client left; upstream call aborted",
+                r->env && r->env->id ? r->env->id : "?");
+    //  Not the deployment's fault: nothing to record but the end of it.
+    if (r->easy && r->dep)
+        aigw_router_abandon (r->model->router, r->dep->route);
+    s_request_destroy (&r);
+}
+
 const aigw_stage_def_t aigw_provider_stage = {
     .name = "provider",
     .replay_safe = false,
@@ -1265,6 +1282,7 @@ const aigw_stage_def_t aigw_provider_stage = {
     .pollitems = s_stage_pollitems,
     .timeout = s_stage_timeout,
     .process = s_stage_process,
+    .cancel = s_stage_cancel,
 };
 
 void

@@ -114,6 +114,8 @@ s_host_enqueue (aigw_host_t *self, aigw_job_t *job, aigw_envelope_t *env, int in
     s_run_t *run = malloc (sizeof *run);
     assert (run);
     *run = (s_run_t) {.job = job, .env = env, .stage = index};
+    job->stage = -1;
+    job->holder = NULL;
     if (self->run_tail)
         self->run_tail->next = run;
     else
@@ -196,6 +198,11 @@ aigw_stage_pass (aigw_job_t **job_p, aigw_envelope_t **env_p)
     aigw_envelope_t *env = *env_p;
     aigw_host_t *host = (aigw_host_t *) job->runtime;
     int rc = 0;
+    if (job->cancelled) {
+        aigw_job_destroy (job_p);
+        aigw_envelope_destroy (env_p);
+        return 0;
+    }
     if (env->status == 0) {
         //  Unanswered: on to the next stage of the route.
         env->hop++;
@@ -347,7 +354,7 @@ aigw_host_worker (aigw_host_t *self, const char *name)
     return index >= 0 ? self->stages[index].worker : NULL;
 }
 
-void
+aigw_job_t *
 aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin)
 {
     aigw_envelope_t *env = *env_p;
@@ -356,8 +363,9 @@ aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin)
     const char *shard = first ? aigw_stage_shard_key (env, first, self->config) : "";
     int index = first ? s_host_find (self, first) : -1;
     if (index >= 0 && (!*shard || self->owns_shards)) {
-        s_host_enqueue (self, s_job_new (self, origin), env, index);
-        return;
+        aigw_job_t *job = s_job_new (self, origin);
+        s_host_enqueue (self, job, env, index);
+        return job;
     }
     if (first)
         self->front.forward (self->front.self, origin, first, shard, &env);
@@ -368,6 +376,17 @@ aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin)
         s_deliver (self, &job, &env, true);
     }
     aigw_envelope_destroy (&env);
+    return NULL;
+}
+
+void
+aigw_host_cancel (aigw_host_t *self, aigw_job_t *job)
+{
+    job->cancelled = true;
+    //  Queued, or with a stage that cannot drop it: it is dropped when it
+    //  next moves.
+    if (job->stage >= 0 && self->stages[job->stage].def->cancel)
+        self->stages[job->stage].def->cancel (self->stages[job->stage].state, job);
 }
 
 int
@@ -449,6 +468,12 @@ s_host_run (aigw_host_t *self)
         aigw_job_t *job = run->job;
         aigw_envelope_t *env = run->env;
         free (run);
+        if (job->cancelled) {
+            aigw_job_destroy (&job);
+            aigw_envelope_destroy (&env);
+            continue;
+        }
+        job->stage = (int) (stage - self->stages);
         if (stage->def->take)
             stage->def->take (stage->state, job, env);
         else {

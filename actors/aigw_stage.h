@@ -59,6 +59,10 @@ typedef struct {
     void (*process) (void *state, zmq_pollitem_t *items, int count);
     //  Housekeeping, called about once a second; may be NULL.
     void (*tick) (void *state);
+    //  JOB's client left: drop it (destroying it and what it waits on, an
+    //  upstream transfer say). May be NULL: the job is then dropped when
+    //  the stage passes it on.
+    void (*cancel) (void *state, aigw_job_t *job);
 } aigw_stage_def_t;
 
 //  The edge side of a host that shares the edge's thread.
@@ -110,8 +114,14 @@ aigw_worker_t *aigw_host_worker (aigw_host_t *self, const char *name);
 
 //  A request from the front for ORIGIN; takes *ENV_P. It starts at the
 //  stage env->route[env->hop]: here when the host runs it, else through
-//  the front's forward.
-void aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin);
+//  the front's forward. Returns the job while a stage here holds it, for
+//  aigw_host_cancel, or NULL. The job stays valid until the origin gets
+//  its final event, or is forwarded.
+aigw_job_t *aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin);
+
+//  JOB's client left: the stage holding it drops it, and it goes no
+//  further. Its origin still gets a final event.
+void aigw_host_cancel (aigw_host_t *self, aigw_job_t *job);
 
 //  Hand a copy of ENV to SERVICE as a one-way request (no reply), with
 //  SHARD: a call when SERVICE is here (and owns the shard), else through

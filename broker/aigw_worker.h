@@ -26,6 +26,9 @@ struct _aigw_job_t {
     void *runtime;              //  the host running the job
     void *origin;               //  the front's reply target, NULL for broker jobs
     void (*release) (aigw_job_t *job); //  called by aigw_job_destroy, may be NULL
+    void *holder;               //  the holding stage's own record of it, for cancel
+    int stage;                  //  index of the stage holding it, -1 while queued
+    bool cancelled;             //  its client left: drop it, send nothing on
 };
 
 //  Connect to ENDPOINT and register as a worker of SERVICE taking CREDIT

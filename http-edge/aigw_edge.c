@@ -2,6 +2,7 @@
 #include "aigw_edge.h"
 #include "aigw_health.h"
 #include "aigw_json.h"
+#include "aigw_edge_conn.h"
 #include "aigw_edge_io.h"
 #include "aigw_edge_metrics.h"
 #include "aigw_envelope.h"
@@ -390,7 +391,8 @@ static void
 s_dispatch (s_http_t *http, aigw_envelope_t **env_p)
 {
     int64_t deadline = (*env_p)->deadline_ms;
-    aigw_slot_t *slot = aigw_edge_io_request (http->edge->io, env_p);
+    //  The socket this thread has just read the request from.
+    aigw_slot_t *slot = aigw_edge_io_request (http->edge->io, env_p, aigw_edge_conn_fd ());
     s_relay (http, slot, deadline);
     aigw_slot_destroy (&slot);
 }

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 
 //  Stages that must have a live worker for /readyz; the admin actor only
@@ -18,9 +19,11 @@ static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "p
 #define AIGW_STATUS_STALE_BEATS 4
 //  Longest STATUS text kept.
 #define AIGW_STATUS_MAX 4096
-//  How often the I/O thread lets go of abandoned slots still waiting on the
-//  broker (their replies are unwanted), ms.
-#define AIGW_EDGE_IO_SWEEP_MS 1000
+//  Client hang-ups taken from epoll per call.
+#define AIGW_EDGE_IO_HUP_BATCH 64
+//  Status of the final event of a request whose client left (nginx's "client
+//  closed request"; nobody reads it).
+#define AIGW_EDGE_IO_CLIENT_GONE 499
 
 //  What a slot asks for.
 typedef enum {
@@ -37,9 +40,12 @@ typedef struct _s_item_t {
 
 struct _aigw_slot_t {
     aigw_edge_io_t *io;         //  owning I/O
-    atomic_int refs;            //  the handler's and the I/O thread's
+    atomic_int refs;            //  the handler's, the I/O thread's, a cancel's
     atomic_bool abandoned;      //  the handler left
-    char id[24];                //  broker request id
+    uint64_t num;               //  request number
+    char id[24];                //  its text, the broker request id
+    int fd;                     //  the client's socket, watched for hang-up; -1 none
+    bool handler_done;          //  handler: it has taken the final event
     pthread_mutex_t mutex;      //  guards the event queue
     pthread_cond_t cond;        //  signalled on every new event
     s_item_t *head;             //  oldest event
@@ -52,8 +58,17 @@ struct _aigw_slot_t {
     char service[AIGW_BROKER_NAME_MAX + 2];
     int64_t deadline_ms;        //  S_ASK_REPORTS: when to stop asking
     struct _aigw_slot_t *next;  //  in the hand-off queue
-    bool registered;            //  I/O thread: in io->slots
+    //  The I/O thread's alone.
+    bool registered;            //  in io->slots: not yet answered in full
+    bool remote;                //  waiting on the broker
+    aigw_job_t *job;            //  the job a local stage holds, or NULL
 };
+
+//  A handler's word that it left before its request's end.
+typedef struct _s_cancel_t {
+    aigw_slot_t *slot;          //  the slot, with a reference of its own
+    struct _s_cancel_t *next;   //  next in the stack
+} s_cancel_t;
 
 struct _aigw_edge_io_t {
     const aigw_config_t *config; //  settings (shared, read-only)
@@ -63,6 +78,8 @@ struct _aigw_edge_io_t {
     zactor_t *actor;            //  the I/O thread
     int evfd;                   //  wakes the I/O thread
     _Atomic (aigw_slot_t *) queue; //  hand-offs, newest first (a Treiber stack)
+    _Atomic (s_cancel_t *) cancels; //  handlers that left, newest first
+    int hupfd;                  //  epoll set of client sockets (EPOLLRDHUP)
     atomic_bool sleeping;       //  the I/O thread is in, or about to enter, poll
     atomic_ullong next_id;      //  request id counter
     pthread_mutex_t lock;       //  guards status, status_at, connected
@@ -75,7 +92,7 @@ struct _aigw_edge_io_t {
     //  The I/O thread's alone.
     aigw_client_t *client;      //  the broker connection
     aigw_host_t *host;          //  the stages it runs, NULL for none
-    zhashx_t *slots;            //  broker request id -> slot waiting on the broker
+    zhashx_t *slots;            //  request id -> slot not yet answered in full
     zlistx_t *metrics_waiting;  //  slots asked METRICS, oldest first
     zlistx_t *reports_waiting;  //  slots asked REPORTS, oldest first
 };
@@ -100,15 +117,36 @@ s_slot_unref (aigw_slot_t **slot_p)
     free (slot);
 }
 
+//  Take SLOT out of the table of slots not yet answered in full.
+static void
+s_unregister (aigw_edge_io_t *self, aigw_slot_t *slot)
+{
+    if (slot->registered) {
+        zhashx_delete (self->slots, slot->id);
+        slot->registered = false;
+    }
+}
+
+//  True when EVENT ends its request.
+static bool
+s_final (const aigw_client_event_t *event)
+{
+    return event->type != AIGW_CLIENT_REPLY || event->last;
+}
+
 //  Append EVENT to SLOT's queue and wake its handler; drop it when the
-//  handler left. A final event (ERROR, or a REPLY with LAST) also drops
-//  the I/O thread's reference. I/O thread only.
+//  handler left. A final event also ends the I/O thread's part: the slot
+//  leaves the table and the I/O thread's reference goes. I/O thread only.
 static void
 s_push (aigw_slot_t *slot, aigw_client_event_t **event_p)
 {
     aigw_client_event_t *event = *event_p;
     *event_p = NULL;
-    bool final = event->type != AIGW_CLIENT_REPLY || event->last;
+    bool final = s_final (event);
+    if (final) {
+        s_unregister (slot->io, slot);
+        slot->job = NULL;
+    }
     if (atomic_load (&slot->abandoned))
         aigw_client_event_destroy (&event);
     else {
@@ -150,27 +188,23 @@ s_fail (aigw_slot_t *slot, int status, const char *text)
     s_push (slot, &event);
 }
 
-//  Take SLOT out of the table of slots waiting on the broker.
+//  Fail every request waiting on the broker (all of them with ALL, as at
+//  stop): it went away.
 static void
-s_unregister (aigw_edge_io_t *self, aigw_slot_t *slot)
+s_fail_all (aigw_edge_io_t *self, bool all, const char *text)
 {
-    if (slot->registered) {
-        zhashx_delete (self->slots, slot->id);
-        slot->registered = false;
-    }
-}
-
-//  Fail every request waiting on the broker: it went away.
-static void
-s_fail_all (aigw_edge_io_t *self, const char *text)
-{
-    zlistx_t *all = zhashx_values (self->slots);
-    for (aigw_slot_t *slot = (aigw_slot_t *) zlistx_first (all); slot;
-         slot = (aigw_slot_t *) zlistx_next (all)) {
-        s_unregister (self, slot);
-        s_fail (slot, 503, text);
-    }
-    zlistx_destroy (&all);
+    zlistx_t *list = zhashx_values (self->slots);
+    for (aigw_slot_t *slot = (aigw_slot_t *) zlistx_first (list); slot;
+         slot = (aigw_slot_t *) zlistx_next (list))
+        if (slot->remote || all) {
+            if (slot->job) {
+                //  A stage here still holds it: it must not answer now.
+                slot->job->origin = NULL;
+                aigw_host_cancel (self->host, slot->job);
+            }
+            s_fail (slot, 503, text);
+        }
+    zlistx_destroy (&list);
     //  Their answers are lost with the connection: a late one must not go
     //  to the next question.
     aigw_slot_t *slot;
@@ -180,18 +214,51 @@ s_fail_all (aigw_edge_io_t *self, const char *text)
         s_fail (slot, 503, text);
 }
 
-//  Let go of abandoned slots still waiting on the broker.
+//  SLOT's client left: cancel its request where it is, and end the slot.
 static void
-s_sweep (aigw_edge_io_t *self)
+s_cancel (aigw_edge_io_t *self, aigw_slot_t *slot)
 {
-    zlistx_t *all = zhashx_values (self->slots);
-    for (aigw_slot_t *slot = (aigw_slot_t *) zlistx_first (all); slot;
-         slot = (aigw_slot_t *) zlistx_next (all))
-        if (atomic_load (&slot->abandoned)) {
-            s_unregister (self, slot);
-            s_slot_unref (&slot);
-        }
-    zlistx_destroy (&all);
+    if (!slot->registered)
+        return;                 //  answered in full already
+    if (slot->job) {
+        //  The stage holding it drops it; nothing it does reaches the slot.
+        slot->job->origin = NULL;
+        aigw_host_cancel (self->host, slot->job);
+        slot->job = NULL;
+    }
+    //  Waiting on the broker: AIGW-BP/1 has no cancel; its replies are
+    //  dropped when they come.
+    s_fail (slot, AIGW_EDGE_IO_CLIENT_GONE, "The client left.");
+}
+
+//  Handlers that left before their request's end.
+static void
+s_take_cancels (aigw_edge_io_t *self)
+{
+    s_cancel_t *cancel = atomic_exchange (&self->cancels, NULL);
+    while (cancel) {
+        s_cancel_t *next = cancel->next;
+        s_cancel (self, cancel->slot);
+        s_slot_unref (&cancel->slot);
+        free (cancel);
+        cancel = next;
+    }
+}
+
+//  Clients that hung up while their requests ran.
+static void
+s_take_hangups (aigw_edge_io_t *self)
+{
+    struct epoll_event events[AIGW_EDGE_IO_HUP_BATCH];
+    int count = epoll_wait (self->hupfd, events, AIGW_EDGE_IO_HUP_BATCH, 0);
+    for (int i = 0; i < count; i++) {
+        char id[24];
+        snprintf (id, sizeof id, "e%llx", (unsigned long long) events[i].data.u64);
+        //  Not found: answered already (or, for a moment, not yet taken).
+        aigw_slot_t *slot = (aigw_slot_t *) zhashx_lookup (self->slots, id);
+        if (slot)
+            s_cancel (self, slot);
+    }
 }
 
 //  The front's deliver (aigw_front_t): a reply from a stage in this thread.
@@ -218,8 +285,8 @@ s_front_forward (void *arg, void *origin, const char *service, const char *shard
     else if (!(data = aigw_envelope_encode (env, &size)))
         s_fail (slot, 500, "The request could not be encoded.");
     else {
-        zhashx_update (self->slots, slot->id, slot);
-        slot->registered = true;
+        slot->remote = true;
+        slot->job = NULL;
         aigw_client_send (self->client, service, shard ? shard : "", slot->id,
                           env->deadline_ms, &data, size);
     }
@@ -271,7 +338,12 @@ s_take_queue (aigw_edge_io_t *self, bool connected)
         if (slot->ask == S_ASK_REQUEST) {
             aigw_envelope_t *env = slot->env;
             slot->env = NULL;
-            aigw_host_submit (self->host, &env, slot);
+            zhashx_update (self->slots, slot->id, slot);
+            slot->registered = true;
+            //  NULL when it went to the broker, or was answered at once.
+            aigw_job_t *job = aigw_host_submit (self->host, &env, slot);
+            if (slot->registered && !slot->remote)
+                slot->job = job;
         }
         else if (!connected)
             s_fail (slot, 503, "The pipeline broker is unreachable.");
@@ -303,9 +375,7 @@ s_take_client (aigw_edge_io_t *self)
             s_answer_first (self->reports_waiting, &event);
         else if (event->request_id) {
             aigw_slot_t *slot = (aigw_slot_t *) zhashx_lookup (self->slots, event->request_id);
-            if (slot && (event->type != AIGW_CLIENT_REPLY || event->last))
-                s_unregister (self, slot);
-            if (slot)
+            if (slot && slot->remote)
                 s_push (slot, &event);
             aigw_client_event_destroy (&event);
         }
@@ -343,7 +413,7 @@ static void
 s_io_stop (aigw_edge_io_t *self)
 {
     if (self->slots)
-        s_fail_all (self, "The gateway is stopping.");
+        s_fail_all (self, true, "The gateway is stopping.");
     //  The stages' requests answer their slots as they go.
     aigw_host_destroy (&self->host);
     zhashx_destroy (&self->slots);
@@ -365,19 +435,15 @@ s_io_actor (zsock_t *pipe, void *args)
         return;
     }
     zsock_signal (pipe, 0);
-    int64_t next_status = 0, next_sweep = 0;
+    int64_t next_status = 0;
     bool was_connected = false;
-    zmq_pollitem_t items[3 + AIGW_HOST_POLLITEMS_MAX];
+    zmq_pollitem_t items[4 + AIGW_HOST_POLLITEMS_MAX];
     while (true) {
         int timeout = aigw_client_tick (self->client);
         int64_t now = aigw_now_ms ();
         if (now >= next_status) {
             aigw_client_status (self->client);
             next_status = now + self->config->heartbeat_ms;
-        }
-        if (now >= next_sweep) {
-            s_sweep (self);
-            next_sweep = now + AIGW_EDGE_IO_SWEEP_MS;
         }
         bool connected = aigw_client_connected (self->client);
         if (connected != was_connected) {
@@ -386,7 +452,7 @@ s_io_actor (zsock_t *pipe, void *args)
             pthread_mutex_unlock (&self->lock);
             if (was_connected) {
                 aigw_warn ("broker unreachable; failing requests waiting on it");
-                s_fail_all (self, "The pipeline broker is unreachable.");
+                s_fail_all (self, false, "The pipeline broker is unreachable.");
             }
             else
                 aigw_info ("connected to the broker at %s", self->endpoint);
@@ -397,13 +463,14 @@ s_io_actor (zsock_t *pipe, void *args)
         items[1] = (zmq_pollitem_t) {zsock_resolve (aigw_client_sock (self->client)), 0,
                                      ZMQ_POLLIN, 0};
         items[2] = (zmq_pollitem_t) {NULL, self->evfd, ZMQ_POLLIN, 0};
-        int count = aigw_host_pollitems (self->host, items + 3, AIGW_HOST_POLLITEMS_MAX);
+        items[3] = (zmq_pollitem_t) {NULL, self->hupfd, ZMQ_POLLIN, 0};
+        int count = aigw_host_pollitems (self->host, items + 4, AIGW_HOST_POLLITEMS_MAX);
         //  Say we sleep, then look once more: a handler that queued before
         //  this sees no sleeper and skips the wake-up, so we must not sleep.
         atomic_store (&self->sleeping, true);
-        if (atomic_load (&self->queue))
+        if (atomic_load (&self->queue) || atomic_load (&self->cancels))
             timeout = 0;
-        int rc = zmq_poll (items, 3 + count, timeout);
+        int rc = zmq_poll (items, 4 + count, timeout);
         atomic_store (&self->sleeping, false);
         if (rc == -1)
             break;
@@ -416,9 +483,12 @@ s_io_actor (zsock_t *pipe, void *args)
             }
         }
         s_take_queue (self, connected);
+        s_take_cancels (self);
+        if (items[3].revents & ZMQ_POLLIN)
+            s_take_hangups (self);
         if (items[1].revents & ZMQ_POLLIN)
             s_take_client (self);
-        aigw_host_process (self->host, items + 3, count);
+        aigw_host_process (self->host, items + 4, count);
     }
     s_io_stop (self);
 }
@@ -434,11 +504,13 @@ aigw_edge_io_new (const aigw_config_t *config, const char *endpoint, const char 
     self->stages = strdup (stages ? stages : "");
     self->owns_shards = owns_shards;
     self->evfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    self->hupfd = epoll_create1 (EPOLL_CLOEXEC);
     pthread_mutex_init (&self->lock, NULL);
     atomic_init (&self->queue, NULL);
+    atomic_init (&self->cancels, NULL);
     atomic_init (&self->sleeping, false);
     atomic_init (&self->next_id, 1);
-    if (self->evfd >= 0)
+    if (self->evfd >= 0 && self->hupfd >= 0)
         self->actor = zactor_new (s_io_actor, self);
     if (!self->actor || self->failed) {
         snprintf (err, err_size, "%s",
@@ -463,28 +535,59 @@ aigw_edge_io_destroy (aigw_edge_io_t **self_p)
         s_slot_unref (&slot);
         slot = next;
     }
+    s_cancel_t *cancel = atomic_exchange (&self->cancels, NULL);
+    while (cancel) {
+        s_cancel_t *next = cancel->next;
+        s_slot_unref (&cancel->slot);
+        free (cancel);
+        cancel = next;
+    }
     pthread_mutex_destroy (&self->lock);
     if (self->evfd >= 0)
         close (self->evfd);
+    if (self->hupfd >= 0)
+        close (self->hupfd);
     free (self->endpoint);
     free (self->stages);
     free (self);
     *self_p = NULL;
 }
 
+//  Wake the I/O thread if it sleeps. Only a sleeping thread needs the
+//  eventfd, and only one of the handlers that queued while it slept writes.
+static void
+s_wake (aigw_edge_io_t *self)
+{
+    if (atomic_exchange (&self->sleeping, false)) {
+        uint64_t one = 1;
+        if (write (self->evfd, &one, sizeof one) < 0) {
+            //  The counter is saturated: the thread is awake anyway.
+        }
+    }
+}
+
 //  Queue a new slot asking ASK and return it, with one reference for the
 //  handler and one for the I/O thread.
 static aigw_slot_t *
 s_enqueue (aigw_edge_io_t *self, s_ask_t ask, aigw_envelope_t **env_p, const char *service,
-           int64_t deadline_ms)
+           int64_t deadline_ms, int fd)
 {
     aigw_slot_t *slot = calloc (1, sizeof *slot);
     assert (slot);
     slot->io = self;
     atomic_init (&slot->refs, 2);
     atomic_init (&slot->abandoned, false);
-    snprintf (slot->id, sizeof slot->id, "e%llx",
-              (unsigned long long) atomic_fetch_add (&self->next_id, 1));
+    slot->num = atomic_fetch_add (&self->next_id, 1);
+    snprintf (slot->id, sizeof slot->id, "e%llx", (unsigned long long) slot->num);
+    slot->fd = -1;
+    if (fd >= 0) {
+        //  One report of the hang-up is enough; the slot removes the watch
+        //  before its handler returns the connection to CivetWeb.
+        struct epoll_event watch = {.events = EPOLLRDHUP | EPOLLONESHOT,
+                                    .data.u64 = slot->num};
+        if (epoll_ctl (self->hupfd, EPOLL_CTL_ADD, fd, &watch) == 0)
+            slot->fd = fd;
+    }
     pthread_mutex_init (&slot->mutex, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init (&attr);
@@ -502,33 +605,26 @@ s_enqueue (aigw_edge_io_t *self, s_ask_t ask, aigw_envelope_t **env_p, const cha
     do
         slot->next = head;
     while (!atomic_compare_exchange_weak (&self->queue, &head, slot));
-    //  Only a sleeping I/O thread needs the eventfd, and only one of the
-    //  handlers that queued while it slept writes it.
-    if (atomic_exchange (&self->sleeping, false)) {
-        uint64_t one = 1;
-        if (write (self->evfd, &one, sizeof one) < 0) {
-            //  The counter is saturated: the thread is awake anyway.
-        }
-    }
+    s_wake (self);
     return slot;
 }
 
 aigw_slot_t *
-aigw_edge_io_request (aigw_edge_io_t *self, aigw_envelope_t **env_p)
+aigw_edge_io_request (aigw_edge_io_t *self, aigw_envelope_t **env_p, int client_fd)
 {
-    return s_enqueue (self, S_ASK_REQUEST, env_p, NULL, 0);
+    return s_enqueue (self, S_ASK_REQUEST, env_p, NULL, 0, client_fd);
 }
 
 aigw_slot_t *
 aigw_edge_io_metrics (aigw_edge_io_t *self)
 {
-    return s_enqueue (self, S_ASK_METRICS, NULL, NULL, 0);
+    return s_enqueue (self, S_ASK_METRICS, NULL, NULL, 0, -1);
 }
 
 aigw_slot_t *
 aigw_edge_io_reports (aigw_edge_io_t *self, const char *service, int64_t deadline_ms)
 {
-    return s_enqueue (self, S_ASK_REPORTS, NULL, service, deadline_ms);
+    return s_enqueue (self, S_ASK_REPORTS, NULL, service, deadline_ms, -1);
 }
 
 aigw_client_event_t *
@@ -551,6 +647,8 @@ aigw_slot_wait (aigw_slot_t *slot, int64_t deadline_ms)
         free (item);
     }
     pthread_mutex_unlock (&slot->mutex);
+    if (event && s_final (event))
+        slot->handler_done = true;
     return event;
 }
 
@@ -560,9 +658,25 @@ aigw_slot_destroy (aigw_slot_t **self_p)
     aigw_slot_t *slot = *self_p;
     if (!slot)
         return;
+    //  The connection goes back to CivetWeb (and its descriptor may be
+    //  reused) only once nobody watches it.
+    if (slot->fd >= 0)
+        epoll_ctl (slot->io->hupfd, EPOLL_CTL_DEL, slot->fd, NULL);
     //  The I/O thread may still hold it: it drops what comes from now on
     //  and lets go at the final event (or its sweep).
     atomic_store (&slot->abandoned, true);
+    if (!slot->handler_done && slot->ask == S_ASK_REQUEST) {
+        //  Left before the end: the I/O thread cancels the request.
+        s_cancel_t *cancel = malloc (sizeof *cancel);
+        assert (cancel);
+        atomic_fetch_add (&slot->refs, 1);
+        cancel->slot = slot;
+        s_cancel_t *head = atomic_load (&slot->io->cancels);
+        do
+            cancel->next = head;
+        while (!atomic_compare_exchange_weak (&slot->io->cancels, &head, cancel));
+        s_wake (slot->io);
+    }
     s_slot_unref (self_p);
 }
 

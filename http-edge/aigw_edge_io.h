@@ -28,8 +28,11 @@ void aigw_edge_io_destroy (aigw_edge_io_t **self_p);
 //  Send a request (takes *ENV_P) to its first stage, env->route[env->hop],
 //  and return the slot its replies arrive on. The caller owns the slot and
 //  must free it with aigw_slot_destroy. Never NULL: a failure arrives as an
-//  ERROR event.
-aigw_slot_t *aigw_edge_io_request (aigw_edge_io_t *self, aigw_envelope_t **env_p);
+//  ERROR event. CLIENT_FD (-1: unknown) is the client's socket: when the
+//  client hangs up, the request is cancelled through the stages and the
+//  slot gets a final ERROR (499).
+aigw_slot_t *aigw_edge_io_request (aigw_edge_io_t *self, aigw_envelope_t **env_p,
+                                   int client_fd);
 
 //  Ask the broker for its METRICS; the answer arrives on the slot.
 aigw_slot_t *aigw_edge_io_metrics (aigw_edge_io_t *self);
@@ -48,7 +51,8 @@ aigw_slot_t *aigw_edge_io_reports (aigw_edge_io_t *self, const char *service,
 //  event the caller owns, or NULL when the deadline passed.
 aigw_client_event_t *aigw_slot_wait (aigw_slot_t *slot, int64_t deadline_ms);
 
-//  Leave the slot; later replies for it are dropped. Nulls *SELF_P.
+//  Leave the slot; later replies for it are dropped, and a request that
+//  has not had its final event is cancelled. Nulls *SELF_P.
 void aigw_slot_destroy (aigw_slot_t **self_p);
 
 //  Readiness: writes a JSON object of live workers per stage into BUF and

@@ -579,6 +579,9 @@ export async function startMock({ latencyMs, failRate, apiKey = `sk-upstream-${n
 // The gateway
 
 export const ACTORS = ['auth', 'ratelimit', 'guardrail', 'cache', 'provider', 'admin'];
+// The 'colocated' mode's processes: several actors hosted in one process,
+// handing requests along by call.
+export const COLOCATED = ['auth,ratelimit,guardrail', 'cache,provider', 'admin'];
 export const MODELS = ['gpt-4o-mini', 'text-embedding-3-small'];
 
 // The config every test starts from; a test's own config merges over it.
@@ -598,7 +601,8 @@ function baseConfig({ port, mock }) {
 
 // Start a gateway in front of MOCK (started here when not given).
 //   mode    'run': one `aigw run` process; 'split': broker, edge and one
-//           process per actor (ACTORS), over tcp on 127.0.0.1
+//           process per actor (ACTORS), over tcp on 127.0.0.1; 'colocated':
+//           broker, edge and the actor processes of COLOCATED
 //   config  merged over baseConfig(); auth.keys entries may leave out `key`:
 //           one is generated (see gw.key(name))
 //   actors  split only: instances per actor, e.g. { provider: 2 }
@@ -621,13 +625,13 @@ export async function startGateway({ mode = 'run', config = {}, mock, actors = {
   try {
     if (mode === 'run') {
       gw.procs.push(gw.spawn('run', ['run', '--config', configFile], { AIGW_PORT: String(port) }));
-    } else if (mode === 'split') {
+    } else if (mode === 'split' || mode === 'colocated') {
       gw.brokerEndpoint = `tcp://127.0.0.1:${await freePort()}`;
       gw.procs.push(gw.spawn('broker', ['broker', '--bind', gw.brokerEndpoint,
                                         '--config', configFile]));
       gw.procs.push(gw.spawn('edge', ['edge', '--broker', gw.brokerEndpoint,
                                       '--port', String(port), '--config', configFile]));
-      for (const actor of ACTORS) {
+      for (const actor of mode === 'split' ? ACTORS : COLOCATED) {
         for (let i = 0; i < (actors[actor] ?? 1); i++) gw.startActor(actor);
       }
     } else {
@@ -667,9 +671,11 @@ export class Gateway {
     });
   }
 
-  // Split only: start one more NAME actor process; returns its handle.
+  // Split or colocated: start one more NAME actor process (NAME may list
+  // several, comma-separated, for one process hosting them); returns its
+  // handle.
   startActor(name) {
-    assert.equal(this.mode, 'split', 'actors run as processes only in split mode');
+    assert.ok(this.brokerEndpoint, 'actors run as processes only in split and colocated modes');
     const h = this.spawn(name, ['actor', name, '--broker', this.brokerEndpoint,
                                 '--config', this.configFile]);
     h.actor = name;
@@ -771,7 +777,8 @@ export function useMock(opts) {
   return lateBound('mock provider', () => mock);
 }
 
-// The modes a suite runs in: both, unless AIGW_TEST_MODES narrows them
+// The modes a suite runs in: all three, unless AIGW_TEST_MODES narrows them
 // (e.g. AIGW_TEST_MODES=run while debugging).
-export const MODES = (process.env.AIGW_TEST_MODES || 'run,split').split(',').map((s) => s.trim())
+export const MODES = (process.env.AIGW_TEST_MODES || 'run,split,colocated').split(',')
+  .map((s) => s.trim())
   .filter(Boolean);
