@@ -316,3 +316,15 @@ bench_hwm_kb() {
     done
     echo "$total"
 }
+
+# The machine's CPU counters (/proc/stat): "total idle steal" in jiffies.
+bench_cpu_snap() {
+    awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6, $9 }' /proc/stat
+}
+# bench_cpu_share "SNAP1" "SNAP2": "busy B%, steal S%" between two snapshots
+# (busy counts every process on the machine, this script's included).
+bench_cpu_share() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; if (t <= 0) t = 1
+        printf "busy %.0f%%, steal %.1f%%", 100 * (t - (y[2] - x[2])) / t, 100 * (y[3] - x[3]) / t }'
+}

@@ -117,7 +117,9 @@ check_gateway() {
 }
 
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# How busy the machine is before we start (others' work), over 1 s.
+cpu0=$(bench_cpu_snap); sleep 1; cpu1=$(bench_cpu_snap)
+idle_before=$(bench_cpu_share "$cpu0" "$cpu1")
 
 bench_start_upstream
 UP_URL="http://127.0.0.1:$UP_PORT/v1/chat/completions"
@@ -164,7 +166,7 @@ w=20
 for k in "${order[@]}"; do [ "${#LABEL[$k]}" -gt "$w" ] && w=${#LABEL[$k]}; done
 
 echo
-echo "machine: $machine; load average before the run: $load_before"
+echo "machine: $machine; CPU in the second before the run: $idle_before; during the run: $(bench_cpu_share "$cpu1" "$(bench_cpu_snap)")"
 echo "phases: ${DUR} s each (after ${WARM} s warm-up), 1 connection = wrk -t1 -c1, $CONNS connections = wrk -t$WRK_THREADS -c$CONNS"
 echo "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'): upstream worker_processes ${UP_WORKERS}, hop worker_processes ${BENCH_NGINX_WORKERS:-1} (keepalive 256 to the upstream)"
 echo "gateways: bench/bench.yaml (cache on, every request a miss; rate limit out of reach; log warn)"
@@ -192,7 +194,6 @@ echo "errors: non-2xx (status >= 400) / socket errors (connect, read, write, tim
 echo "cs/req: voluntary + nonvoluntary context switches over every thread of the target's"
 echo "  processes (upstream direct: the upstream nginx; hop: the hop nginx only; aigw: every"
 echo "  aigw process), per request served in that phase. peak RSS: VmHWM summed the same way."
-echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------------------
 # 10,000 concurrent connections through `aigw run`, each request held ~1 s by
