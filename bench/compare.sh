@@ -10,7 +10,7 @@
 # The config, wrk script and run.sh are this tree's (bench/bench.yaml): the
 # older binary must accept that config.
 set -euo pipefail
-[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: bench/compare.sh REV [seconds per phase]" >&2; exit 2; }
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then echo "usage: bench/compare.sh REV [seconds per phase]" >&2; exit 2; fi
 REV=$1
 DUR=${2:-10}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared by bench/run.sh, bench/compare.sh and bench/profile.sh: source it.
 # Processes, ports, the nginx upstream and hop, aigw deployments, wrk, and the
 # /proc readings (context switches, peak RSS). Everything listens on 127.0.0.1.
