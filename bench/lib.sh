@@ -1,0 +1,331 @@
+# shellcheck shell=bash disable=SC2034
+# Shared by bench/run.sh, bench/compare.sh and bench/profile.sh: source it.
+# Processes, ports, the nginx upstream and hop, aigw deployments, wrk, and the
+# /proc readings (context switches, peak RSS). Everything listens on 127.0.0.1.
+#
+# Every process started here goes through bench_start, runs under
+# `setpriv --pdeathsig KILL` (the kernel kills it if the script dies, even by
+# SIGKILL) and is stopped by the EXIT trap (TERM, then KILL after 5 s). Every
+# wait is bounded.
+
+BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH_TMP="$(mktemp -d /tmp/aigw-bench.XXXXXX)"
+bench_pids=()
+BENCH_LAST_PID=
+
+bench_log() { printf '%s\n' "$*" >&2; }
+bench_die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# True while PID exists and is not a zombie.
+bench_alive() {
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# True when PID is a child or grandchild (nginx workers) of this script: a
+# pid that ended and was reused by someone else's process is left alone.
+bench_ours() {
+    local ppid gppid
+    ppid=$(awk '{print $4}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "$ppid" = "$$" ] && return 0
+    gppid=$(awk '{print $4}' "/proc/$ppid/stat" 2>/dev/null) || return 1
+    [ "$gppid" = "$$" ]
+}
+
+# Stop PIDS (ours only): SIGTERM, up to 5 s, then SIGKILL; they leave
+# bench_pids.
+bench_stop() {
+    local p alive mine=() rest=()
+    for p in "$@"; do bench_ours "$p" && mine+=("$p"); done
+    for p in "${bench_pids[@]}"; do
+        [[ " $* " == *" $p "* ]] || rest+=("$p")
+    done
+    bench_pids=("${rest[@]}")
+    set -- "${mine[@]}"
+    [ $# -gt 0 ] || return 0
+    for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
+    for _ in $(seq 1 50); do
+        alive=0
+        for p in "$@"; do bench_alive "$p" && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for p in "$@"; do
+        if bench_alive "$p"; then
+            bench_log "bench: pid $p ignored SIGTERM for 5 s: SIGKILL"
+            kill -KILL "$p" 2>/dev/null || true
+        fi
+    done
+    # A stopped gateway's ports and memory are gone before the next target.
+    for _ in $(seq 1 20); do
+        alive=0
+        for p in "$@"; do bench_alive "$p" && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+}
+
+bench_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM HUP
+    if [ "${#bench_pids[@]}" -gt 0 ]; then bench_stop "${bench_pids[@]}"; fi
+    if [ "$rc" != 0 ] || [ -n "${BENCH_KEEP:-}" ]; then
+        bench_log "bench: logs and configs kept in $BENCH_TMP"
+    else
+        rm -rf "$BENCH_TMP"
+    fi
+    exit "$rc"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# bench_start NAME CMD...: CMD in the background, output to $BENCH_TMP/NAME.log;
+# its pid in BENCH_LAST_PID (not in a subshell: the pid list is global).
+bench_start() {
+    local name=$1; shift
+    setpriv --pdeathsig KILL -- "$@" >"$BENCH_TMP/$name.log" 2>&1 &
+    BENCH_LAST_PID=$!
+    bench_pids+=("$BENCH_LAST_PID")
+}
+
+bench_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# bench_wait_url URL SECONDS PID...: until URL answers 200 (with the bench
+# key), or fail if a PID exits or SECONDS pass.
+bench_wait_url() {
+    local url=$1 secs=$2 p; shift 2
+    local deadline=$((SECONDS + secs))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        for p in "$@"; do
+            bench_alive "$p" || bench_die "pid $p exited while waiting for $url (logs: $BENCH_TMP)"
+        done
+        [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' \
+              -H "Authorization: Bearer ${BENCH_KEY:-x}" "$url")" = 200 ] && return 0
+        sleep 0.1
+    done
+    bench_die "$url not ready within $secs s (logs: $BENCH_TMP)"
+}
+
+# Needed tools: installed from Debian when missing (root only).
+bench_need() {   # bench_need COMMAND PACKAGE
+    command -v "$1" >/dev/null && return 0
+    [ "$(id -u)" = 0 ] || bench_die "$1 missing: apt-get install $2"
+    bench_log "bench: installing $2"
+    if [ -z "${BENCH_APT_UPDATED:-}" ]; then
+        timeout 300 apt-get update -qq >/dev/null || true
+        BENCH_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "$2" >/dev/null \
+        || bench_die "apt-get install $2 failed"
+    command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ] || bench_die "$1 still missing after installing $2"
+}
+bench_need_nginx() {
+    PATH="$PATH:/usr/sbin"
+    bench_need nginx nginx
+}
+
+# The aigw binary: AIGW_BIN, else a Release build of this tree in build-bench.
+bench_aigw_bin() {
+    if [ -n "${AIGW_BIN:-}" ]; then
+        [ -x "$AIGW_BIN" ] || bench_die "AIGW_BIN=$AIGW_BIN is not an executable"
+        BENCH_BIN="$(cd "$(dirname "$AIGW_BIN")" && pwd)/$(basename "$AIGW_BIN")"
+        return 0
+    fi
+    bench_log "bench: building a Release aigw in build-bench"
+    cmake -S "$BENCH_ROOT" -B "$BENCH_ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release \
+        -DAIGW_SANITIZE=OFF -DAIGW_WERROR=OFF >"$BENCH_TMP/cmake.log" 2>&1 \
+        || { cat "$BENCH_TMP/cmake.log" >&2; bench_die "cmake failed"; }
+    cmake --build "$BENCH_ROOT/build-bench" -j"$(nproc)" --target aigw >>"$BENCH_TMP/cmake.log" 2>&1 \
+        || { tail -40 "$BENCH_TMP/cmake.log" >&2; bench_die "build failed"; }
+    BENCH_BIN="$BENCH_ROOT/build-bench/aigw"
+}
+
+# ---------------------------------------------------------------------------
+# nginx: one instance per role, each with its own prefix, config and logs,
+# in the foreground (daemon off). Sets NGX_PORT and NGX_PIDS (master+workers).
+
+# The chat completion the upstream answers, shaped like aigw mock-provider's.
+BENCH_CHAT_JSON='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","system_fingerprint":"fp_bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":2,"total_tokens":14}}'
+BENCH_MODELS_JSON='{"object":"list","data":[{"id":"gpt-4o-mini","object":"model","created":1700000000,"owned_by":"bench"}]}'
+
+# bench_nginx NAME WORKERS SERVER_BLOCK: start nginx NAME with WORKERS
+# worker processes (a number or auto) and the given http-level text.
+bench_nginx() {
+    local name=$1 workers=$2 body=$3 dir="$BENCH_TMP/$1" user=""
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && user="user root;"
+    cat >"$dir/nginx.conf" <<EOF
+$user
+worker_processes $workers;
+worker_rlimit_nofile 65536;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+$body
+}
+EOF
+    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -t >"$dir/test.log" 2>&1 \
+        || { cat "$dir/test.log" >&2; bench_die "nginx $name: bad config"; }
+    bench_start "nginx-$name" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -g 'daemon off;'
+    NGX_MASTER=$BENCH_LAST_PID
+}
+
+# Wait for the workers of master PID to exist; NGX_PIDS = master + workers.
+bench_nginx_pids() {
+    local master=$1 kids="" _
+    for _ in $(seq 1 50); do
+        kids=$(cat /proc/"$master"/task/*/children 2>/dev/null | tr -s ' ' ' ') || true
+        [ -n "${kids// /}" ] && break
+        sleep 0.1
+    done
+    NGX_PIDS="$master $kids"
+}
+
+# The upstream: answers every chat completion at once with BENCH_CHAT_JSON.
+# Sets UP_PORT, UP_PIDS, UP_WORKERS.
+bench_start_upstream() {
+    UP_WORKERS=${BENCH_UPSTREAM_WORKERS:-1}
+    UP_PORT=$(bench_free_port)
+    bench_nginx upstream "$UP_WORKERS" "
+    server {
+        listen 127.0.0.1:$UP_PORT backlog=16384;
+        default_type application/json;
+        location = /v1/models { return 200 '$BENCH_MODELS_JSON'; }
+        location / { return 200 '$BENCH_CHAT_JSON'; }
+    }"
+    bench_wait_url "http://127.0.0.1:$UP_PORT/v1/models" 10 "$NGX_MASTER"
+    bench_nginx_pids "$NGX_MASTER"; UP_PIDS=$NGX_PIDS
+}
+
+# The hop: proxy_pass to the upstream over kept-alive connections.
+# Sets HOP_PORT, HOP_PIDS, HOP_WORKERS.
+bench_start_hop() {
+    HOP_WORKERS=${BENCH_NGINX_WORKERS:-1}
+    HOP_PORT=$(bench_free_port)
+    bench_nginx hop "$HOP_WORKERS" "
+    upstream bench_upstream {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 256;
+        keepalive_requests 100000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:$HOP_PORT backlog=16384;
+        location / {
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }"
+    bench_wait_url "http://127.0.0.1:$HOP_PORT/v1/models" 10 "$NGX_MASTER"
+    bench_nginx_pids "$NGX_MASTER"; HOP_PIDS=$NGX_PIDS
+}
+
+# ---------------------------------------------------------------------------
+# aigw deployments, configured by bench/bench.yaml (cache on, rate limit out of
+# reach, log level warn). BENCH_KEY is the master key.
+
+export BENCH_KEY="sk-bench-$RANDOM$RANDOM$RANDOM"
+
+# bench_aigw_env BASE_URL: the environment every aigw process gets.
+bench_aigw_env() {
+    printf '%s\n' "AIGW_MASTER_KEY=$BENCH_KEY" "OPENAI_API_KEY=bench" \
+        "OPENAI_BASE_URL=$1" "AIGW_LOG_LEVEL=warn"
+}
+
+# bench_start_run NAME BIN BASE_URL [CONFIG]: `aigw run`. Sets GW_PORT, GW_PIDS.
+bench_start_run() {
+    local name=$1 bin=$2 base=$3 config=${4:-$BENCH_ROOT/bench/bench.yaml}
+    GW_PORT=$(bench_free_port)
+    # shellcheck disable=SC2046
+    bench_start "$name" env $(bench_aigw_env "$base") \
+        "$bin" run --config "$config" --host 127.0.0.1 --port "$GW_PORT"
+    GW_PIDS=$BENCH_LAST_PID
+    bench_wait_url "http://127.0.0.1:$GW_PORT/readyz" 60 $GW_PIDS
+}
+
+# bench_start_split NAME BIN BASE_URL: broker over tcp, edge, and one process
+# per actor (auth, ratelimit, guardrail, cache, provider; admin only counts
+# with a database). Sets GW_PORT, GW_PIDS.
+bench_start_split() {
+    local name=$1 bin=$2 base=$3 config=$BENCH_ROOT/bench/bench.yaml actor broker
+    GW_PORT=$(bench_free_port)
+    broker="tcp://127.0.0.1:$(bench_free_port)"
+    # shellcheck disable=SC2046
+    bench_start "$name-broker" env $(bench_aigw_env "$base") \
+        "$bin" broker --bind "$broker" --config "$config"
+    GW_PIDS=$BENCH_LAST_PID
+    # shellcheck disable=SC2046
+    bench_start "$name-edge" env $(bench_aigw_env "$base") \
+        "$bin" edge --broker "$broker" --host 127.0.0.1 --port "$GW_PORT" --config "$config"
+    GW_PIDS="$GW_PIDS $BENCH_LAST_PID"
+    for actor in auth ratelimit guardrail cache provider; do
+        # shellcheck disable=SC2046
+        bench_start "$name-$actor" env $(bench_aigw_env "$base") \
+            "$bin" actor "$actor" --broker "$broker" --config "$config"
+        GW_PIDS="$GW_PIDS $BENCH_LAST_PID"
+    done
+    # shellcheck disable=SC2086
+    bench_wait_url "http://127.0.0.1:$GW_PORT/readyz" 60 $GW_PIDS
+}
+
+# ---------------------------------------------------------------------------
+# Measuring
+
+# bench_wrk THREADS CONNS SECONDS URL: the BENCH line of bench/chat.lua
+# (p50_us p99_us requests rps non2xx sockerr). Every run gets its own nonce,
+# so no prompt repeats across runs against the same gateway.
+BENCH_WRK_RUN=0
+bench_wrk() {
+    BENCH_WRK_RUN=$((BENCH_WRK_RUN + 1))
+    local out
+    out=$(BENCH_NONCE="$$x$BENCH_WRK_RUN$RANDOM" timeout $(( $3 + 60 )) \
+          wrk -t"$1" -c"$2" -d"$3"s --latency --timeout 10s -s "$BENCH_ROOT/bench/chat.lua" "$4" \
+          2>&1) || true
+    grep '^BENCH' <<<"$out" || { bench_log "bench: wrk failed: $out"; echo "BENCH failed=1"; }
+}
+
+# A figure of a BENCH line: bench_field NAME LINE.
+bench_field() { sed -n "s/.*[ ]$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+
+# Voluntary + nonvoluntary context switches summed over every thread of PIDS.
+bench_ctxt() {
+    local p files=()
+    for p in "$@"; do files+=(/proc/"$p"/task/*/status); done
+    cat "${files[@]}" 2>/dev/null \
+        | awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ {s += $2} END {printf "%d\n", s}'
+}
+
+# Peak RSS (VmHWM) summed over PIDS, KiB.
+bench_hwm_kb() {
+    local p total=0 kb
+    for p in "$@"; do
+        kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
+# The machine's CPU counters (/proc/stat): "total idle steal" in jiffies.
+bench_cpu_snap() {
+    awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6, $9 }' /proc/stat
+}
+# bench_cpu_share "SNAP1" "SNAP2": "busy B%, steal S%" between two snapshots
+# (busy counts every process on the machine, this script's included).
+bench_cpu_share() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; if (t <= 0) t = 1
+        printf "busy %.0f%%, steal %.1f%%", 100 * (t - (y[2] - x[2])) / t, 100 * (y[3] - x[3]) / t }'
+}
