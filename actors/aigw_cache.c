@@ -8,6 +8,8 @@
 
 //  Bookkeeping bytes counted per entry besides its body.
 #define AIGW_CACHE_ENTRY_OVERHEAD 160
+//  Most entries one housekeeping tick looks at.
+#define AIGW_CACHE_TICK_SCAN 1024
 
 //  One cached answer; entries form a list, most recently used first.
 typedef struct _s_entry_t {
@@ -190,14 +192,17 @@ s_cache_handle (void *state, aigw_envelope_t *env)
     env->status = 200;
 }
 
-//  Drop expired entries from the cold end.
+//  Drop expired entries from the cold end, at most AIGW_CACHE_TICK_SCAN of
+//  them: the tick runs in the pipeline's thread, and walking 100,000
+//  entries stalls every request behind it. Entries past the scan are
+//  evicted when a lookup finds them expired, or by the memory cap.
 static void
 s_cache_tick (void *state)
 {
     s_cache_t *self = (s_cache_t *) state;
     int64_t now = self->clock ();
     s_entry_t *entry = self->tail;
-    while (entry) {
+    for (int scanned = 0; entry && scanned < AIGW_CACHE_TICK_SCAN; scanned++) {
         s_entry_t *prev = entry->prev;
         if (entry->expires <= now)
             s_evict (self, entry);

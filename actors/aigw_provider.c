@@ -41,6 +41,9 @@
 #define AIGW_PROVIDER_CHAIN_MAX (1 + AIGW_CONFIG_MAX_FALLBACKS)
 //  Bytes kept of the last failure's message.
 #define AIGW_PROVIDER_MESSAGE_MAX 512
+//  Finished curl handles kept for reuse: curl_easy_init and its first
+//  transfer's buffers cost more than the rest of a short upstream call.
+#define AIGW_PROVIDER_EASY_POOL 1024
 //  Anthropic's API version header, sent on pass-through.
 #define AIGW_PROVIDER_ANTHROPIC_VERSION "2023-06-01"
 
@@ -144,6 +147,8 @@ struct _self_t {
     int64_t first_byte_ms;      //  first-token timeout
     int64_t report_at;          //  next health report to the broker
     char instance[128];         //  this process and actor, for reports
+    CURL *easy_pool[AIGW_PROVIDER_EASY_POOL]; //  reset handles, ready for reuse
+    size_t easy_pooled;         //  entries in easy_pool
 };
 
 static void s_attempt_next (s_request_t *r);
@@ -201,8 +206,14 @@ s_attempt_reset (s_request_t *r)
 {
     s_list_remove (&r->owner->first_byte, r);
     if (r->easy) {
+        self_t *self = r->owner;
         curl_multi_remove_handle (r->shard->multi, r->easy);
-        curl_easy_cleanup (r->easy);
+        if (self->easy_pooled < AIGW_PROVIDER_EASY_POOL) {
+            curl_easy_reset (r->easy);
+            self->easy_pool[self->easy_pooled++] = r->easy;
+        }
+        else
+            curl_easy_cleanup (r->easy);
         r->easy = NULL;
     }
     curl_slist_free_all (r->headers);
@@ -680,7 +691,7 @@ s_attempt_start (s_request_t **r_p)
     r->shard = &self->shards[self->next_shard++ % AIGW_PROVIDER_SHARDS];
     r->started_ms = now;
     r->retry_after = -1;
-    CURL *easy = curl_easy_init ();
+    CURL *easy = self->easy_pooled ? self->easy_pool[--self->easy_pooled] : curl_easy_init ();
     r->easy = easy;
     if (!easy || !r->headers || (r->stream && !r->astream)
         || (r->anthropic_client && r->stream && !r->passthrough && !r->mstream))
@@ -1091,6 +1102,8 @@ s_self_destroy (self_t **self_p)
     for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
         if (self->shards[i].multi)
             curl_multi_cleanup (self->shards[i].multi);
+    while (self->easy_pooled)
+        curl_easy_cleanup (self->easy_pool[--self->easy_pooled]);
     if (self->epfd >= 0)
         close (self->epfd);
     aigw_dbwatch_destroy (&self->dbwatch);

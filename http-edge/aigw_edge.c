@@ -1,6 +1,7 @@
 /*  aigw_edge: CivetWeb start-up, the route table and the data-plane routes. */
 #include "aigw_edge.h"
 #include "aigw_health.h"
+#include "aigw_hex.h"
 #include "aigw_json.h"
 #include "aigw_edge_conn.h"
 #include "aigw_edge_io.h"
@@ -96,9 +97,8 @@ s_request_id (s_http_t *http)
     unsigned char random[12];
     if (getrandom (random, sizeof random, 0) != sizeof random)
         memset (random, 0, sizeof random);
-    char *p = http->id + snprintf (http->id, sizeof http->id, "req_");
-    for (size_t i = 0; i < sizeof random; i++)
-        p += sprintf (p, "%02x", random[i]);
+    memcpy (http->id, "req_", 4);
+    aigw_hex_encode (random, sizeof random, http->id + 4);
 }
 
 //  Write the status line and headers. ENV (may be NULL) adds the pipeline's

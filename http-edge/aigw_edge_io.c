@@ -160,8 +160,11 @@ s_push (aigw_slot_t *slot, aigw_client_event_t **event_p)
         else
             slot->head = item;
         slot->tail = item;
-        pthread_cond_signal (&slot->cond);
         pthread_mutex_unlock (&slot->mutex);
+        //  After the unlock: a handler woken under the lock would block on
+        //  it at once, one more context switch per reply. Our reference
+        //  keeps the slot alive until here.
+        pthread_cond_signal (&slot->cond);
     }
     if (final)
         s_slot_unref (&slot);
