@@ -3,8 +3,12 @@
 #include "aigw_actors.h"
 #include "aigw_cache.h"
 #include "aigw_log.h"
+#include "aigw_broker.h"
+#include "aigw_peer.h"
 
+#include <stdatomic.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 //  Housekeeping period of the stages' ticks.
 #define AIGW_STAGE_TICK_MS 1000
@@ -92,9 +96,13 @@ struct _aigw_host_t {
     int stage_count;            //  entries in stages
     bool owns_shards;           //  local sharded stages own every key
     aigw_front_t front;         //  the edge in this thread; self NULL = none
+    aigw_peer_t *peer;          //  our inbox and links to other peers (BP/2)
+    zhashx_t *pending;          //  origin id -> front origin, waiting on peers
     s_run_t *run_head;          //  hand-offs waiting, oldest first
     s_run_t *run_tail;          //  newest
     int64_t next_tick;          //  when the stages' ticks are due, Unix ms
+    int item_peer;              //  the peer's poll items in the last poll: first
+    int item_peer_count;        //  and how many
 };
 
 //  Index of stage NAME in SELF, or -1.
@@ -105,6 +113,19 @@ s_host_find (aigw_host_t *self, const char *name)
         if (streq (self->stages[i].def->name, name))
             return i;
     return -1;
+}
+
+//  Whether stage INDEX here takes a request with SHARD: the owner of a
+//  shard key must be the one of every process (the directory says who).
+static bool
+s_host_takes (aigw_host_t *self, int index, const char *shard)
+{
+    if (index < 0)
+        return false;
+    if (!*shard || self->owns_shards || !self->peer)
+        return true;
+    s_stage_t *stage = &self->stages[index];
+    return aigw_peer_owns (self->peer, stage->def->name, shard, aigw_worker_id (stage->worker));
 }
 
 //  Queue JOB and ENV (both taken) for stage INDEX.
@@ -123,48 +144,90 @@ s_host_enqueue (aigw_host_t *self, aigw_job_t *job, aigw_envelope_t *env, int in
     self->run_tail = run;
 }
 
-//  A local job leaves without its final reply: its origin still waits, so
-//  it hears why at once rather than at its deadline.
+//  A job leaves this host: a peer's sender hears DONE.
+static void
+s_job_leaves (aigw_host_t *self, aigw_job_t *job)
+{
+    if (job->reply_to && self->peer)
+        aigw_peer_done (self->peer, job->sender, job->reply_to, job->request_id);
+    free (job->sender);
+    job->sender = NULL;
+}
+
+//  A job leaves without its final reply: its origin still waits, so it
+//  hears why at once rather than at its deadline.
 static void
 s_job_release (aigw_job_t *job)
 {
     aigw_host_t *host = (aigw_host_t *) job->runtime;
-    if (!job->origin || !host || !host->front.self)
+    if (!host)
+        return;
+    if (job->reply_to && host->peer) {
+        aigw_peer_error (host->peer, job->reply_to, job->request_id, 503,
+                         "The stage stopped before answering.");
+        s_job_leaves (host, job);
+        free (job->reply_to);
+        job->reply_to = NULL;
+    }
+    if (!job->origin || !host->front.self)
         return;
     aigw_client_event_t *event = calloc (1, sizeof *event);
     assert (event);
     event->type = AIGW_CLIENT_ERROR;
     event->status = 503;
     event->text = strdup ("The stage stopped before answering.");
+    if (job->request_id)
+        zhashx_delete (host->pending, job->request_id);
     host->front.deliver (host->front.self, job->origin, &event);
     job->origin = NULL;
 }
 
-//  A job made in this process, for ORIGIN (NULL: one-way).
+//  A job made in this process, for ORIGIN (NULL: one-way) known as
+//  ORIGIN_ID (may be NULL).
 static aigw_job_t *
-s_job_new (aigw_host_t *self, void *origin)
+s_job_new (aigw_host_t *self, void *origin, const char *origin_id)
 {
     aigw_job_t *job = calloc (1, sizeof *job);
     assert (job);
     job->runtime = self;
     job->origin = origin;
+    job->request_id = origin_id ? strdup (origin_id) : NULL;
     job->release = s_job_release;
     return job;
 }
 
-//  The final reply or a chunk for a local job: to its origin, no encoding.
-//  Takes *ENV_P. With LAST the job is done and destroyed.
+//  The final reply or a chunk for a job with no broker worker: to its
+//  origin here, or to a peer's. Takes *ENV_P. With LAST the job is done and
+//  destroyed.
 static void
 s_deliver (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p, bool last)
 {
     aigw_job_t *job = *job_p;
-    if (job->origin && self->front.self) {
+    if (job->reply_to && self->peer) {
+        size_t size;
+        char *data = aigw_envelope_encode (*env_p, &size);
+        bool encoded = data != NULL;
+        if (encoded)
+            aigw_peer_reply (self->peer, job->reply_to, job->request_id, last, &data, size);
+        else
+            aigw_peer_error (self->peer, job->reply_to, job->request_id, 500,
+                             "The reply could not be encoded.");
+        if (last || !encoded) {
+            s_job_leaves (self, job);
+            free (job->reply_to);
+            job->reply_to = NULL;
+            last = true;
+        }
+    }
+    else if (job->origin && self->front.self) {
         aigw_client_event_t *event = calloc (1, sizeof *event);
         assert (event);
         event->type = AIGW_CLIENT_REPLY;
         event->last = last;
         event->env = *env_p;
         *env_p = NULL;
+        if (last && job->request_id)
+            zhashx_delete (self->pending, job->request_id);
         self->front.deliver (self->front.self, job->origin, &event);
     }
     aigw_envelope_destroy (env_p);
@@ -191,6 +254,80 @@ s_send (aigw_job_t **job_p, aigw_envelope_t *env, int flags, const char *next,
     return aigw_worker_reply ((*job_p)->worker, job_p, flags, next, shard, &data, size);
 }
 
+//  The stages after the one ENV goes to next, comma-separated, into BUF:
+//  a peer that hosts them too hands the request on by call, so whether it
+//  may be replayed depends on them as well.
+static const char *
+s_route_after (const aigw_envelope_t *env, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = env->hop + 1; i < env->route_len && env->route[i]; i++) {
+        int n = snprintf (buf + used, size - used, "%s%s", used ? "," : "", env->route[i]);
+        if (n < 0 || (size_t) n >= size - used)
+            break;
+        used += (size_t) n;
+    }
+    return buf;
+}
+
+//  Send JOB's ENV (both taken) to SERVICE elsewhere: straight to a peer
+//  that runs it when the directory names one, else through the broker.
+static int
+s_host_remote (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p,
+               const char *service, const char *shard)
+{
+    aigw_job_t *job = *job_p;
+    aigw_envelope_t *env = *env_p;
+    int rc = 0;
+    bool broker_job = job->worker != NULL;
+    //  A peer's job must go to a peer; ours may, when peers run SERVICE.
+    if (self->peer && !broker_job && (job->reply_to || aigw_peer_has_directory (self->peer))) {
+        char later[AIGW_ROUTE_MAX * (AIGW_STAGE_NAME_MAX + 1) + 1];
+        s_route_after (env, later, sizeof later);
+        const char *origin = job->reply_to ? job->reply_to : aigw_peer_endpoint (self->peer);
+        size_t size;
+        char *data = aigw_envelope_encode (env, &size);
+        if (data && aigw_peer_request (self->peer, service, shard, later, origin,
+                                       job->request_id, env->deadline_ms, &data, size)
+                        == 0) {
+            if (job->origin) {
+                //  The front's origin now waits on the peer for its replies.
+                zhashx_update (self->pending, job->request_id, job->origin);
+                job->origin = NULL;
+            }
+            s_job_leaves (self, job);
+            free (job->reply_to);
+            job->reply_to = NULL;
+            aigw_job_destroy (job_p);
+            aigw_envelope_destroy (env_p);
+            return 0;
+        }
+        if (job->reply_to || !job->origin || !self->front.self) {
+            aigw_warn ("request %s: no live worker of %s in the directory",
+                       env->id ? env->id : "?", service);
+            aigw_envelope_set_error (env, 503, "service_unavailable", "stage_unavailable", NULL,
+                                     "No live worker serves a stage of this request.");
+            env->last = true;
+            s_deliver (self, job_p, env_p, true);
+            return -1;
+        }
+    }
+    if (broker_job)
+        rc = s_send (job_p, env, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD, service, shard);
+    else if (job->origin && self->front.self) {
+        //  From the edge in this thread, through the broker; the replies
+        //  come back to the origin.
+        if (job->request_id)
+            zhashx_delete (self->pending, job->request_id);
+        self->front.forward (self->front.self, job->origin, service, shard, env_p);
+        job->origin = NULL;
+    }
+    aigw_job_destroy (job_p);
+    aigw_envelope_destroy (env_p);
+    return rc;
+}
+
 int
 aigw_stage_pass (aigw_job_t **job_p, aigw_envelope_t **env_p)
 {
@@ -210,23 +347,17 @@ aigw_stage_pass (aigw_job_t **job_p, aigw_envelope_t **env_p)
         if (next) {
             const char *shard = aigw_stage_shard_key (env, next, host->config);
             int index = s_host_find (host, next);
-            if (index >= 0 && (!*shard || host->owns_shards)) {
+            //  A broker's job on a replay-safe worker must not reach a stage
+            //  that is not here: the broker would replay it after a death.
+            bool keep = !(job->worker && job->replay_safe && index >= 0
+                          && !host->stages[index].def->replay_safe);
+            if (keep && s_host_takes (host, index, shard)) {
                 s_host_enqueue (host, job, env, index);
                 *job_p = NULL;
                 *env_p = NULL;
                 return 0;
             }
-            if (job->worker)
-                rc = s_send (job_p, env, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD, next, shard);
-            else if (job->origin && host->front.self) {
-                //  From the edge in this thread to a stage elsewhere: the
-                //  front asks the broker, and the replies go to the origin.
-                host->front.forward (host->front.self, job->origin, next, shard, env_p);
-                job->origin = NULL;
-            }
-            aigw_job_destroy (job_p);
-            aigw_envelope_destroy (env_p);
-            return rc;
+            return s_host_remote (host, job_p, env_p, next, shard);
         }
         aigw_envelope_set_error (env, 500, "server_error", "route_exhausted", NULL,
                                  "no stage answered the request");
@@ -277,9 +408,28 @@ aigw_host_destroy (aigw_host_t **self_p)
             self->stages[i].def->state_destroy (&self->stages[i].state);
     for (int i = 0; i < self->stage_count; i++)
         aigw_worker_destroy (&self->stages[i].worker);
+    //  The peer last: the stages' last words go out through it.
+    if (self->peer)
+        aigw_peer_process (self->peer, NULL, 0);
+    aigw_peer_destroy (&self->peer);
+    zhashx_destroy (&self->pending);
     free (self->endpoint);
     free (self);
     *self_p = NULL;
+}
+
+//  Where this host's peer inbox binds: the config's, or beside the broker.
+static void
+s_peer_bind (const aigw_config_t *config, const char *endpoint, char *buf, size_t size)
+{
+    static atomic_uint counter;
+    if (config->peer_bind && *config->peer_bind)
+        snprintf (buf, size, "%s", config->peer_bind);
+    else if (strncmp (endpoint, "inproc://", 9) == 0)
+        snprintf (buf, size, "inproc://aigw-peer-%d-%u", (int) getpid (),
+                  atomic_fetch_add (&counter, 1) + 1);
+    else
+        snprintf (buf, size, "tcp://127.0.0.1:*");
 }
 
 aigw_host_t *
@@ -291,6 +441,14 @@ aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *st
     self->config = config;
     self->endpoint = strdup (endpoint);
     self->owns_shards = owns_shards;
+    self->pending = zhashx_new ();
+    char bind[AIGW_BP_ENDPOINT_MAX + 1];
+    s_peer_bind (config, endpoint, bind, sizeof bind);
+    self->peer = aigw_peer_new (bind, config->peer_advertise, err, err_size);
+    if (!self->peer) {
+        aigw_host_destroy (&self);
+        return NULL;
+    }
     for (const char *p = stages; p && *p;) {
         const char *end = strchr (p, ',');
         size_t n = end ? (size_t) (end - p) : strlen (p);
@@ -318,6 +476,7 @@ aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *st
             aigw_host_destroy (&self);
             return NULL;
         }
+        aigw_worker_set_peer (stage->worker, aigw_peer_endpoint (self->peer));
         stage->state = def->state_new (self, config);
         if (!stage->state) {
             snprintf (err, err_size, "the %s actor could not start (see the log)", name);
@@ -326,6 +485,8 @@ aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *st
         }
         p = end ? end + 1 : NULL;
     }
+    if (self->stage_count)
+        aigw_worker_want_directory (self->stages[0].worker);
     return self;
 }
 
@@ -354,29 +515,41 @@ aigw_host_worker (aigw_host_t *self, const char *name)
     return index >= 0 ? self->stages[index].worker : NULL;
 }
 
+void
+aigw_host_set_directory (aigw_host_t *self, const char *version, const char *text)
+{
+    if (self->peer && text)
+        aigw_peer_set_directory (self->peer, version, text);
+}
+
 aigw_job_t *
-aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin)
+aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin,
+                  const char *origin_id)
 {
     aigw_envelope_t *env = *env_p;
     *env_p = NULL;
+    aigw_job_t *job = s_job_new (self, origin, origin_id);
     const char *first = aigw_envelope_stage (env);
-    const char *shard = first ? aigw_stage_shard_key (env, first, self->config) : "";
-    int index = first ? s_host_find (self, first) : -1;
-    if (index >= 0 && (!*shard || self->owns_shards)) {
-        aigw_job_t *job = s_job_new (self, origin);
-        s_host_enqueue (self, job, env, index);
-        return job;
-    }
-    if (first)
-        self->front.forward (self->front.self, origin, first, shard, &env);
-    else {
-        aigw_job_t *job = s_job_new (self, origin);
+    if (!first) {
         aigw_envelope_set_error (env, 500, "server_error", "route_exhausted", NULL,
                                  "the request has no route");
         s_deliver (self, &job, &env, true);
+        return NULL;
     }
-    aigw_envelope_destroy (&env);
+    const char *shard = aigw_stage_shard_key (env, first, self->config);
+    int index = s_host_find (self, first);
+    if (s_host_takes (self, index, shard)) {
+        s_host_enqueue (self, job, env, index);
+        return job;
+    }
+    s_host_remote (self, &job, &env, first, shard);
     return NULL;
+}
+
+void
+aigw_host_forget (aigw_host_t *self, const char *origin_id)
+{
+    zhashx_delete (self->pending, origin_id);
 }
 
 void
@@ -394,11 +567,11 @@ aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
                   aigw_envelope_t *env)
 {
     int index = s_host_find (self, service);
-    if (index >= 0 && (!*shard || self->owns_shards)) {
+    if (s_host_takes (self, index, shard)) {
         aigw_envelope_t *copy = aigw_envelope_dup (env);
         if (!copy)
             return -1;
-        s_host_enqueue (self, s_job_new (self, NULL), copy, index);
+        s_host_enqueue (self, s_job_new (self, NULL, NULL), copy, index);
         return 0;
     }
     if (self->stage_count == 0)
@@ -407,7 +580,8 @@ aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
     char *data = aigw_envelope_encode (env, &size);
     if (!data)
         return -1;
-    //  Any of our workers may send it: a one-way request holds no credit.
+    //  Through the broker: any of our workers may send it, a one-way
+    //  request holds no credit.
     return aigw_worker_send_oneway (self->stages[0].worker, service, shard,
                                     env->id ? env->id : "", &data, size);
 }
@@ -416,6 +590,9 @@ int
 aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
 {
     int count = 0;
+    self->item_peer = 0;
+    self->item_peer_count = aigw_peer_pollitems (self->peer, items, max);
+    count += self->item_peer_count;
     for (int i = 0; i < self->stage_count && count < max; i++) {
         s_stage_t *stage = &self->stages[i];
         //  The socket changes after a reconnect: fetched again every pass.
@@ -434,7 +611,7 @@ aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
 int
 aigw_host_timeout (aigw_host_t *self, int timeout)
 {
-    if (self->run_head)
+    if (self->run_head || aigw_peer_timeout (self->peer) == 0)
         return 0;
     for (int i = 0; i < self->stage_count; i++) {
         s_stage_t *stage = &self->stages[i];
@@ -483,21 +660,76 @@ s_host_run (aigw_host_t *self)
     }
 }
 
-//  Decode a job from the broker; NULL (and the job dropped) when malformed.
+//  Decode a job's envelope; NULL (and the job dropped) when malformed.
 static aigw_envelope_t *
-s_decode (aigw_job_t **job_p)
+s_decode (aigw_job_t **job_p, zframe_t *frame)
 {
     aigw_job_t *job = *job_p;
     char err[128];
-    aigw_envelope_t *env = aigw_envelope_decode (
-        zframe_data (job->envelope), zframe_size (job->envelope), err, sizeof err);
+    aigw_envelope_t *env
+        = aigw_envelope_decode (zframe_data (frame), zframe_size (frame), err, sizeof err);
     if (!env) {
         aigw_warn ("dropping request %s: bad envelope: %s", job->request_id, err);
         aigw_job_destroy (job_p);
     }
-    else
-        zframe_destroy (&job->envelope);
     return env;
+}
+
+//  A request from a peer for one of our stages.
+static void
+s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
+{
+    aigw_job_t *job = s_job_new (self, NULL, event->request_id);
+    job->reply_to = strdup (event->origin);
+    job->sender = strdup (event->sender);
+    int index = s_host_find (self, event->service);
+    char err[128] = "";
+    aigw_envelope_t *env = NULL;
+    if (index < 0)
+        snprintf (err, sizeof err, "The stage '%.64s' is not served here.", event->service);
+    else if (event->deadline_ms && event->deadline_ms <= aigw_now_ms ())
+        snprintf (err, sizeof err, "The deadline passed.");
+    else if (!(env = aigw_envelope_decode (zframe_data (event->envelope),
+                                           zframe_size (event->envelope), err, sizeof err)))
+        aigw_warn ("peer request %s: bad envelope: %s", event->request_id, err);
+    if (!env) {
+        aigw_peer_error (self->peer, job->reply_to, job->request_id,
+                         index < 0 ? 503 : *err == 'T' ? 504 : 500,
+                         *err ? err : "Bad request envelope.");
+        s_job_leaves (self, job);
+        free (job->reply_to);
+        job->reply_to = NULL;
+        aigw_job_destroy (&job);
+        return;
+    }
+    s_host_enqueue (self, job, env, index);
+}
+
+//  A reply from a peer for a request the front here made.
+static void
+s_take_peer_reply (aigw_host_t *self, aigw_peer_event_t **event_p)
+{
+    aigw_peer_event_t *event = *event_p;
+    void *origin = zhashx_lookup (self->pending, event->request_id);
+    if (!origin || !self->front.self) {
+        aigw_peer_event_destroy (event_p);
+        return;                 //  the front forgot it: its client left
+    }
+    aigw_client_event_t *out = calloc (1, sizeof *out);
+    assert (out);
+    out->type = event->type == AIGW_PEER_REPLY ? AIGW_CLIENT_REPLY : AIGW_CLIENT_ERROR;
+    out->request_id = event->request_id;
+    event->request_id = NULL;
+    out->last = event->last;
+    out->envelope = event->envelope;
+    event->envelope = NULL;
+    out->status = event->status;
+    out->text = event->text;
+    event->text = NULL;
+    if (out->type == AIGW_CLIENT_ERROR || out->last)
+        zhashx_delete (self->pending, out->request_id);
+    aigw_peer_event_destroy (event_p);
+    self->front.deliver (self->front.self, origin, &out);
 }
 
 void
@@ -527,13 +759,35 @@ aigw_host_process (aigw_host_t *self, zmq_pollitem_t *items, int count)
              taken < AIGW_STAGE_BATCH_MAX && (job = aigw_worker_recv (self->stages[i].worker));
              taken++) {
             job->runtime = self;
-            aigw_envelope_t *env = s_decode (&job);
-            if (env)
+            job->replay_safe = self->stages[i].def->replay_safe;
+            aigw_envelope_t *env = s_decode (&job, job->envelope);
+            if (env) {
+                zframe_destroy (&job->envelope);
                 s_host_enqueue (self, job, env, i);
+            }
         }
         s_host_run (self);
     }
+    if (self->stage_count) {
+        const char *version;
+        const char *text = aigw_worker_directory (self->stages[0].worker, &version);
+        if (text)
+            aigw_peer_set_directory (self->peer, version, text);
+    }
+    //  Messages from peers, a batch per pass as above.
+    aigw_peer_event_t *event;
+    for (int taken = 0; taken < AIGW_STAGE_BATCH_MAX && (event = aigw_peer_recv (self->peer));
+         taken++) {
+        if (event->type == AIGW_PEER_REQUEST) {
+            s_take_peer_request (self, event);
+            aigw_peer_event_destroy (&event);
+        }
+        else
+            s_take_peer_reply (self, &event);
+    }
     s_host_run (self);
+    //  What the stages sent, and the DONEs they owe, go out now.
+    aigw_peer_process (self->peer, items + self->item_peer, self->item_peer_count);
 }
 
 void

@@ -112,12 +112,22 @@ bool aigw_host_has (aigw_host_t *self, const char *name);
 const char *aigw_host_endpoint (aigw_host_t *self);
 aigw_worker_t *aigw_host_worker (aigw_host_t *self, const char *name);
 
-//  A request from the front for ORIGIN; takes *ENV_P. It starts at the
-//  stage env->route[env->hop]: here when the host runs it, else through
-//  the front's forward. Returns the job while a stage here holds it, for
-//  aigw_host_cancel, or NULL. The job stays valid until the origin gets
-//  its final event, or is forwarded.
-aigw_job_t *aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin);
+//  A request from the front for ORIGIN, whose id (unique in this host) is
+//  ORIGIN_ID; takes *ENV_P. It starts at the stage env->route[env->hop]:
+//  here when the host runs it, else at a peer (AIGW-BP/2), else through the
+//  front's forward (the broker). Returns the job while a stage here holds
+//  it, for aigw_host_cancel, or NULL. The job stays valid until the origin
+//  gets its final event, or leaves this host.
+aigw_job_t *aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin,
+                              const char *origin_id);
+
+//  The front is done with ORIGIN_ID (answered, or its client left): later
+//  replies from peers for it are dropped.
+void aigw_host_forget (aigw_host_t *self, const char *origin_id);
+
+//  A directory from the broker for the host's peer (the front's client
+//  fetches it when the host runs no stage). See aigw_peer_set_directory.
+void aigw_host_set_directory (aigw_host_t *self, const char *version, const char *text);
 
 //  JOB's client left: the stage holding it drops it, and it goes no
 //  further. Its origin still gets a final event.

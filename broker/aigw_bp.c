@@ -42,6 +42,44 @@ aigw_bp_recv (void *handle, zmq_msg_t *frames, zframe_t **last, bool *oversized)
     return count;
 }
 
+#define S_FNV_OFFSET 0xcbf29ce484222325ULL
+#define S_FNV_PRIME 0x100000001b3ULL
+
+uint64_t
+aigw_bp_fnv1a (const void *data, size_t size)
+{
+    const byte *bytes = (const byte *) data;
+    uint64_t hash = S_FNV_OFFSET;
+    for (size_t i = 0; i < size; i++) {
+        hash ^= bytes[i];
+        hash *= S_FNV_PRIME;
+    }
+    return hash;
+}
+
+uint64_t
+aigw_bp_mix64 (uint64_t hash)
+{
+    hash ^= hash >> 33;
+    hash *= 0xff51afd7ed558ccdULL;
+    hash ^= hash >> 33;
+    hash *= 0xc4ceb9fe1a85ec53ULL;
+    hash ^= hash >> 33;
+    return hash;
+}
+
+uint64_t
+aigw_bp_id_hash (const char *worker_id)
+{
+    return aigw_bp_mix64 (aigw_bp_fnv1a (worker_id, strlen (worker_id)));
+}
+
+uint64_t
+aigw_bp_shard_score (uint64_t key_hash, uint64_t id_hash)
+{
+    return aigw_bp_mix64 (key_hash ^ id_hash);
+}
+
 //  Free a buffer handed to ZeroMQ.
 static void
 s_free_data (void *data, void *hint)

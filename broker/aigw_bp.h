@@ -16,6 +16,16 @@
 //  Returns the frame count, 0 if none waits, -1 on error.
 int aigw_bp_recv (void *handle, zmq_msg_t *frames, zframe_t **last, bool *oversized);
 
+//  Rendezvous hashing (AIGW-BP section 5): the score of WORKER_ID for
+//  SHARD_KEY is mix64 (fnv1a64 (shard key) XOR mix64 (fnv1a64 (worker id)));
+//  the owner is the live worker with the highest score, ties to the greater
+//  worker id. KEY_HASH is aigw_bp_fnv1a of the shard key, ID_HASH
+//  aigw_bp_id_hash of the worker id.
+uint64_t aigw_bp_fnv1a (const void *data, size_t size);
+uint64_t aigw_bp_mix64 (uint64_t hash);
+uint64_t aigw_bp_id_hash (const char *worker_id);
+uint64_t aigw_bp_shard_score (uint64_t key_hash, uint64_t id_hash);
+
 //  Payloads this small are copied into a message, not handed over.
 #define AIGW_BP_COPY_MAX 32
 

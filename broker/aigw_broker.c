@@ -19,6 +19,7 @@
     unlinked from dispatch); s_reap () finishes it at the top of the loop,
     so no object is freed under a caller that still uses it. */
 #include "aigw_broker.h"
+#include "aigw_bp.h"
 #include "aigw_client.h"
 #include "aigw_hex.h"
 #include "aigw_json.h"
@@ -44,8 +45,6 @@
 #define S_TEXT_INITIAL 4096     //  first capacity of a STATUS/METRICS/REPORTS text
 #define S_INT_DIGITS_MAX 18     //  longest decimal number accepted on the wire
 
-#define S_FNV_OFFSET 0xcbf29ce484222325ULL
-#define S_FNV_PRIME 0x100000001b3ULL
 
 //  Duration histogram buckets, upper bounds in µs and as Prometheus `le`.
 static const int64_t s_bucket_us[] = {
@@ -112,6 +111,7 @@ struct _s_worker_t {
     s_node_t node;              //  in self->workers; must stay first
     byte identity[S_IDENTITY_MAX]; //  routing identity
     char *worker_id;            //  worker id from READY, input to sharding
+    char *endpoint;             //  its peer endpoint (BP/2), NULL if none
     uint64_t id_hash;           //  mixed hash of worker_id
     s_service_t *service;       //  service it serves
     size_t index;               //  position in service->workers
@@ -146,6 +146,14 @@ struct _s_service_t {
     int64_t duration_sum_us;    //  sum of durations, µs
 };
 
+//  A peer that asks for the directory: every change is pushed to it.
+typedef struct {
+    byte identity[S_IDENTITY_MAX]; //  its routing identity
+    size_t identity_size;       //  bytes in identity
+    bool worker;                //  it speaks as a worker (else a client)
+    int64_t expires_at;         //  monotonic ms: forgotten if it stops asking
+} s_subscriber_t;
+
 //  A growing text buffer for STATUS, METRICS and REPORTS.
 typedef struct {
     char *data;                 //  text, NUL-terminated
@@ -174,6 +182,10 @@ typedef struct {
     s_worker_t *reap;           //  killed workers waiting for s_reap
     int64_t heartbeat_at;       //  monotonic ms of the next heartbeat round
     bool terminated;            //  $TERM received
+    uint64_t instance;          //  random, told apart from a restarted broker
+    uint64_t directory_version; //  bumped whenever the live workers change
+    uint64_t directory_pushed;  //  the version last pushed to subscribers
+    zhashx_t *subscribers;      //  hex identity -> s_subscriber_t (section 7)
     zmq_msg_t frames[S_FRAMES_MAX]; //  frames of the message being handled
     size_t frames_size;         //  frames received into frames
 } self_t;
@@ -210,36 +222,11 @@ s_wall_ms (void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-//  FNV-1a over SIZE bytes of DATA, continuing from HASH.
-static uint64_t
-s_fnv1a (uint64_t hash, const void *data, size_t size)
-{
-    const byte *bytes = (const byte *) data;
-    for (size_t i = 0; i < size; i++) {
-        hash ^= bytes[i];
-        hash *= S_FNV_PRIME;
-    }
-    return hash;
-}
-
-//  The murmur3 64-bit finalizer: spreads every input bit over the output,
-//  which FNV alone does poorly in the low bits.
-static uint64_t
-s_mix64 (uint64_t hash)
-{
-    hash ^= hash >> 33;
-    hash *= 0xff51afd7ed558ccdULL;
-    hash ^= hash >> 33;
-    hash *= 0xc4ceb9fe1a85ec53ULL;
-    hash ^= hash >> 33;
-    return hash;
-}
-
 //  Hash of a byte string for the tables.
 static uint64_t
 s_hash (const void *data, size_t size)
 {
-    return s_mix64 (s_fnv1a (S_FNV_OFFSET, data, size));
+    return aigw_bp_mix64 (aigw_bp_fnv1a (data, size));
 }
 
 //  --------------------------------------------------------------------------
@@ -745,12 +732,12 @@ s_service_freest (s_service_t *service)
 static s_worker_t *
 s_service_owner (s_service_t *service, const char *shard_key)
 {
-    uint64_t key_hash = s_fnv1a (S_FNV_OFFSET, shard_key, strlen (shard_key));
+    uint64_t key_hash = aigw_bp_fnv1a (shard_key, strlen (shard_key));
     s_worker_t *best = NULL;
     uint64_t best_score = 0;
     for (size_t i = 0; i < service->workers_size; i++) {
         s_worker_t *worker = service->workers[i];
-        uint64_t score = s_mix64 (key_hash ^ worker->id_hash);
+        uint64_t score = aigw_bp_shard_score (key_hash, worker->id_hash);
         if (!best || score > best_score
             || (score == best_score && strcmp (worker->worker_id, best->worker_id) > 0)) {
             best = worker;
@@ -880,6 +867,7 @@ static void
 s_worker_free (s_worker_t *worker)
 {
     free (worker->worker_id);
+    free (worker->endpoint);
     free (worker->report);
     free (worker);
 }
@@ -902,6 +890,7 @@ s_worker_kill (self_t *self, s_worker_t *worker, const char *reason)
         return;
     worker->dead = true;
     worker->reason = reason;
+    self->directory_version++;
     s_table_remove (&self->workers, &worker->node);
     s_service_remove_worker (worker->service, worker);
     worker->reap_next = self->reap;
@@ -1298,6 +1287,98 @@ s_handle_client_reports (self_t *self)
     free (text.data);
 }
 
+//  Send the directory to the peer IDENTITY (SIZE bytes) with HEADER and
+//  CMD: [3] version [4] the live workers, one "service worker-id endpoint
+//  flags" line each (endpoint "-" for a worker without one). Returns 0, or
+//  -1 if the peer is gone.
+static int
+s_send_directory (self_t *self, const byte *identity, size_t size, const char *header,
+                  byte cmd)
+{
+    char version[64];
+    int len = snprintf (version, sizeof version, "%016" PRIx64 "-%" PRIu64, self->instance,
+                        self->directory_version);
+    int rc = 0;
+    s_text_t text = {(char *) malloc (S_TEXT_INITIAL), 0, S_TEXT_INITIAL, false};
+    if (!text.data)
+        return 0;
+    text.data[0] = 0;
+    for (size_t i = 0; i < self->services_size; i++) {
+        s_service_t *service = self->service_list[i];
+        for (size_t w = 0; w < service->workers_size; w++) {
+            s_worker_t *worker = service->workers[w];
+            s_text_printf (&text, "%s %s %s %s\n", service->name, worker->worker_id,
+                           worker->endpoint ? worker->endpoint : "-",
+                           worker->replay_safe ? "R" : "-");
+        }
+    }
+    //  A peer that is gone fails the identity frame, and nothing is sent.
+    if (text.failed)
+        rc = 0;
+    else if (zmq_send (self->handle, identity, size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        rc = -1;
+    else {
+        s_send_more (self, header, AIGW_BP_HEADER_SIZE);
+        s_send_more (self, &cmd, 1);
+        s_send_more (self, version, (size_t) len);
+        zmq_send (self->handle, text.data, text.size, ZMQ_DONTWAIT);
+    }
+    free (text.data);
+    return rc;
+}
+
+//  DIRECTORY: [3] the version the peer knows. The peer subscribes (every
+//  change is pushed to it while it keeps asking), and gets the directory
+//  now unless it knows this version (section 7).
+static void
+s_handle_directory (self_t *self, const char *header, byte cmd)
+{
+    const byte *identity = s_frame_data (self, 0);
+    size_t size = s_frame_size (self, 0);
+    char key[2 * S_IDENTITY_MAX + 1];
+    aigw_hex_encode (identity, size, key);
+    s_subscriber_t *sub = (s_subscriber_t *) zhashx_lookup (self->subscribers, key);
+    if (!sub) {
+        sub = (s_subscriber_t *) calloc (1, sizeof *sub);
+        if (!sub)
+            return;
+        memcpy (sub->identity, identity, size);
+        sub->identity_size = size;
+        zhashx_insert (self->subscribers, key, sub);
+    }
+    sub->worker = cmd == AIGW_BP_WORKER_DIRECTORY;
+    sub->expires_at = s_mono_ms () + (int64_t) self->heartbeat_ms * self->liveness;
+    char version[64];
+    int len = snprintf (version, sizeof version, "%016" PRIx64 "-%" PRIu64, self->instance,
+                        self->directory_version);
+    if (s_frame_size (self, 3) != (size_t) len
+        || memcmp (s_frame_data (self, 3), version, (size_t) len) != 0)
+        s_send_directory (self, identity, size, header, cmd);
+}
+
+//  Push a changed directory to every subscriber; forget the silent and the
+//  gone ones.
+static void
+s_push_directory (self_t *self)
+{
+    if (self->directory_pushed == self->directory_version)
+        return;
+    self->directory_pushed = self->directory_version;
+    int64_t now = s_mono_ms ();
+    zlistx_t *keys = zhashx_keys (self->subscribers);
+    for (char *key = (char *) zlistx_first (keys); key; key = (char *) zlistx_next (keys)) {
+        s_subscriber_t *sub = (s_subscriber_t *) zhashx_lookup (self->subscribers, key);
+        if (now >= sub->expires_at
+            || s_send_directory (self, sub->identity, sub->identity_size,
+                                 sub->worker ? AIGW_BP_WORKER_HEADER : AIGW_BP_CLIENT_HEADER,
+                                 sub->worker ? AIGW_BP_WORKER_DIRECTORY
+                                             : AIGW_BP_CLIENT_DIRECTORY)
+                   == -1)
+            zhashx_delete (self->subscribers, key);
+    }
+    zlistx_destroy (&keys);
+}
+
 //  A message with the client header; frames [0] identity [1] header [2] cmd.
 static void
 s_handle_client (self_t *self, byte cmd)
@@ -1311,6 +1392,8 @@ s_handle_client (self_t *self, byte cmd)
         s_handle_client_text (self, cmd);
     else if (cmd == AIGW_BP_CLIENT_REPORTS && frames == 4)
         s_handle_client_reports (self);
+    else if (cmd == AIGW_BP_CLIENT_DIRECTORY && frames == 4)
+        s_handle_directory (self, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY);
     else
         aigw_debug ("broker: malformed client message dropped (command %d, %zu frames)",
                     cmd, frames);
@@ -1319,21 +1402,25 @@ s_handle_client (self_t *self, byte cmd)
 //  --------------------------------------------------------------------------
 //  Worker messages
 
-//  READY: [3] service [4] worker-id [5] credit [6] flags. WORKER is the
-//  sender if registered, else NULL.
+//  READY: [3] service [4] worker-id [5] credit [6] flags [7] endpoint (BP/2,
+//  optional). WORKER is the sender if registered, else NULL.
 static void
 s_handle_worker_ready (self_t *self, s_worker_t *worker)
 {
     int64_t credit;
     const byte *id = s_frame_data (self, 4);
     size_t id_size = s_frame_size (self, 4);
+    const byte *endpoint = self->frames_size == 8 ? s_frame_data (self, 7) : NULL;
+    size_t endpoint_size = endpoint ? s_frame_size (self, 7) : 0;
     if (!aigw_broker_name_valid ((const char *) s_frame_data (self, 3),
                                  s_frame_size (self, 3))
         || !s_worker_id_valid (id, id_size) || s_frame_int (self, 5, &credit) == -1
-        || credit < 1 || credit > AIGW_BROKER_CREDIT_MAX) {
+        || credit < 1 || credit > AIGW_BROKER_CREDIT_MAX
+        || (endpoint && !s_worker_id_valid (endpoint, endpoint_size))) {
         aigw_warn ("broker: invalid READY ignored");
         return;
     }
+    char *endpoint_text = endpoint ? strndup ((const char *) endpoint, endpoint_size) : NULL;
     bool replay_safe = memchr (s_frame_data (self, 6), AIGW_BP_REPLAY_SAFE_FLAG,
                                s_frame_size (self, 6))
                        != NULL;
@@ -1346,8 +1433,14 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
             && strlen (worker->worker_id) == id_size
             && memcmp (worker->worker_id, id, id_size) == 0) {
             worker->credit = (int) credit;
+            if (worker->replay_safe != replay_safe
+                || !(endpoint_text ? worker->endpoint && streq (worker->endpoint, endpoint_text)
+                                   : !worker->endpoint))
+                self->directory_version++;
             worker->replay_safe = replay_safe;
             worker->expires_at = expires_at;
+            free (worker->endpoint);
+            worker->endpoint = endpoint_text;
             //  Section 4a: any READY makes the broker forget the report.
             s_worker_forget_report (worker);
             s_worker_drain (self, worker);
@@ -1364,14 +1457,17 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
         if (worker)
             free (worker->worker_id);
         free (worker);
+        free (endpoint_text);
         return;
     }
+    worker->endpoint = endpoint_text;
+    self->directory_version++;
     size_t identity_size = s_frame_size (self, 0);
     memcpy (worker->identity, s_frame_data (self, 0), identity_size);
     worker->node.key = worker->identity;
     worker->node.key_size = identity_size;
     worker->node.hash = s_hash (worker->identity, identity_size);
-    worker->id_hash = s_mix64 (s_fnv1a (S_FNV_OFFSET, id, id_size));
+    worker->id_hash = aigw_bp_id_hash (worker->worker_id);
     worker->service = service;
     worker->credit = (int) credit;
     worker->replay_safe = replay_safe;
@@ -1513,7 +1609,7 @@ s_handle_worker (self_t *self, byte cmd)
     s_worker_t *worker = (s_worker_t *) s_table_lookup (
         &self->workers, identity, identity_size, s_hash (identity, identity_size));
     if (cmd == AIGW_BP_WORKER_READY) {
-        if (self->frames_size == 7)
+        if (self->frames_size == 7 || self->frames_size == 8)
             s_handle_worker_ready (self, worker);
         else
             aigw_debug ("broker: malformed READY dropped");
@@ -1533,6 +1629,8 @@ s_handle_worker (self_t *self, byte cmd)
         s_worker_kill (self, worker, "disconnected");
     else if (cmd == AIGW_BP_WORKER_REPORT && self->frames_size == 4)
         s_handle_worker_report (self, worker);
+    else if (cmd == AIGW_BP_WORKER_DIRECTORY && self->frames_size == 4)
+        s_handle_directory (self, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DIRECTORY);
     else if (cmd != AIGW_BP_WORKER_HEARTBEAT)
         aigw_debug ("broker: malformed worker message dropped (command %d, %zu frames)",
                     cmd, self->frames_size);
@@ -1621,6 +1719,7 @@ s_drain (self_t *self)
         s_handle_message (self);
         s_reap (self);
     }
+    s_push_directory (self);
 }
 
 //  Heartbeat round: expire silent workers, heartbeat the others.
@@ -1667,6 +1766,7 @@ s_handle_timers (self_t *self)
         self->heartbeat_at = now + self->heartbeat_ms;
         s_reap (self);
     }
+    s_push_directory (self);
 }
 
 //  Handle one command on the pipe.
@@ -1724,6 +1824,7 @@ s_self_destroy (self_t **self_p)
     free (self->workers.buckets);
     free (self->requests.buckets);
     free (self->heap);
+    zhashx_destroy (&self->subscribers);
     zsock_destroy (&self->router);
     zstr_free (&self->endpoint);
     free (self);
@@ -1742,6 +1843,12 @@ s_self_new (zsock_t *pipe, aigw_broker_args_t *args)
     self->heartbeat_ms = args->heartbeat_ms > 0 ? args->heartbeat_ms : AIGW_BROKER_HEARTBEAT_MS;
     self->liveness = args->liveness > 0 ? args->liveness : AIGW_BROKER_LIVENESS;
     self->queue_max = args->queue_max > 0 ? (size_t) args->queue_max : AIGW_BROKER_QUEUE_MAX;
+    self->instance = (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 40)
+                     ^ (uint64_t) (uintptr_t) self;
+    self->directory_version = 1;
+    self->directory_pushed = 1;
+    self->subscribers = zhashx_new ();
+    zhashx_set_destructor (self->subscribers, (zhashx_destructor_fn *) zstr_free);
     if (s_table_init (&self->services) == -1 || s_table_init (&self->workers) == -1
         || s_table_init (&self->requests) == -1)
         s_self_destroy (&self);

@@ -25,6 +25,14 @@
 #define AIGW_BP_WORKER_HEARTBEAT 0x04
 #define AIGW_BP_WORKER_DISCONNECT 0x05
 #define AIGW_BP_WORKER_REPORT 0x06
+#define AIGW_BP_CLIENT_DIRECTORY 0x09
+#define AIGW_BP_WORKER_DIRECTORY 0x07
+#define AIGW_BP_PEER_HEADER "AGWP01"        //  header frame, peer to peer (BP/2)
+#define AIGW_BP_PEER_REQUEST 0x01
+#define AIGW_BP_PEER_REPLY 0x02
+#define AIGW_BP_PEER_ERROR 0x03
+#define AIGW_BP_PEER_DONE 0x04
+#define AIGW_BP_ENDPOINT_MAX 255            //  a peer endpoint's bytes
 #define AIGW_BP_REPLAY_SAFE_FLAG 'R'        //  READY flags: may be replayed
 #define AIGW_BP_REPORT_MAX (1 << 20)        //  bytes in one worker REPORT
 #define AIGW_BP_REPORT_DEPTH_MAX 32         //  nesting of a REPORT's JSON

@@ -20,6 +20,9 @@ struct _aigw_client_t {
     int liveness;               //  silent intervals before the broker is gone
     int64_t heartbeat_at;       //  monotonic ms when the next heartbeat is due
     int64_t heard_at;           //  monotonic ms the broker last spoke, 0: never
+    bool wants_directory;       //  ask the broker for its directory
+    char *directory;            //  the latest directory text, NULL before one
+    char *directory_version;    //  its version token, "" before one
 };
 
 //  Send the header frame and command CMD; MORE says whether frames follow.
@@ -46,6 +49,7 @@ aigw_client_new (const char *endpoint, int heartbeat_ms, int liveness)
         return NULL;
     self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BROKER_HEARTBEAT_MS;
     self->liveness = liveness > 0 ? liveness : AIGW_BROKER_LIVENESS;
+    self->directory_version = strdup ("");
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->sock) {
         aigw_client_destroy (&self);
@@ -74,6 +78,8 @@ aigw_client_destroy (aigw_client_t **self_p)
     if (!self)
         return;
     zsock_destroy (&self->sock);
+    free (self->directory);
+    free (self->directory_version);
     free (self);
     *self_p = NULL;
 }
@@ -235,7 +241,21 @@ aigw_client_recv (aigw_client_t *self)
             aigw_debug ("client: malformed message dropped");
         else {
             byte cmd = *(byte *) zmq_msg_data (&frames[1]);
-            if (cmd != AIGW_BP_CLIENT_HEARTBEAT || count != 2) {
+            if (cmd == AIGW_BP_CLIENT_DIRECTORY && count == 4) {
+                char *version = s_msg_strdup (&frames[2]);
+                char *text = s_msg_strdup (&frames[3]);
+                if (version && text) {
+                    free (self->directory_version);
+                    free (self->directory);
+                    self->directory_version = version;
+                    self->directory = text;
+                }
+                else {
+                    free (version);
+                    free (text);
+                }
+            }
+            else if (cmd != AIGW_BP_CLIENT_HEARTBEAT || count != 2) {
                 event = s_event_new (cmd, frames, count, &last);
                 if (!event)
                     aigw_debug ("client: malformed message dropped (command %d)", cmd);
@@ -256,9 +276,26 @@ aigw_client_tick (aigw_client_t *self)
     int64_t now = zclock_mono ();
     if (now >= self->heartbeat_at) {
         s_send_head (self, AIGW_BP_CLIENT_HEARTBEAT, false);
+        if (self->wants_directory && s_send_head (self, AIGW_BP_CLIENT_DIRECTORY, true) == 0)
+            zmq_send (zsock_resolve (self->sock), self->directory_version,
+                      strlen (self->directory_version), ZMQ_DONTWAIT);
         self->heartbeat_at = now + self->heartbeat_ms;
     }
     return self->heartbeat_at > now ? (int) (self->heartbeat_at - now) : 1;
+}
+
+void
+aigw_client_want_directory (aigw_client_t *self)
+{
+    self->wants_directory = true;
+    self->heartbeat_at = 0;     //  ask at the next tick
+}
+
+const char *
+aigw_client_directory (aigw_client_t *self, const char **version)
+{
+    *version = self->directory_version;
+    return self->directory;
 }
 
 bool

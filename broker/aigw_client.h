@@ -61,6 +61,15 @@ int aigw_client_reports (aigw_client_t *self, const char *service);
 char *aigw_client_reports_once (const char *endpoint, const char *service,
                                 int64_t deadline_ms, char *err, size_t err_size);
 
+//  AIGW-BP/2: ask the broker for its directory at every heartbeat from now
+//  on; it answers when it changed. The answer is kept, not returned as an
+//  event.
+void aigw_client_want_directory (aigw_client_t *self);
+
+//  The latest directory (NULL before one came) and its version token in
+//  *VERSION; both owned by the client, valid until the next recv.
+const char *aigw_client_directory (aigw_client_t *self, const char **version);
+
 //  Next waiting event without blocking, or NULL. Heartbeats handled inside.
 aigw_client_event_t *aigw_client_recv (aigw_client_t *self);
 

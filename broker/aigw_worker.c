@@ -33,6 +33,10 @@ struct _aigw_worker_t {
     int64_t heartbeat_at;       //  monotonic ms when the next heartbeat is due
     int64_t expires_at;         //  monotonic ms past which we reconnect
     int reconnect_ms;           //  backoff before the next reconnect
+    char *peer;                 //  our peer endpoint (BP/2), NULL for none
+    bool wants_directory;       //  ask the broker for its directory
+    char *directory;            //  the latest directory text, NULL before one
+    char *directory_version;    //  its version token, "" before one
 };
 
 //  Send a header frame and command CMD; MORE says whether frames follow.
@@ -61,8 +65,21 @@ s_send_ready (aigw_worker_t *self)
     zmq_send (handle, self->worker_id, strlen (self->worker_id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send (handle, credit, strlen (credit), ZMQ_SNDMORE | ZMQ_DONTWAIT);
     char flags = AIGW_BP_REPLAY_SAFE_FLAG;
-    zmq_send (handle, &flags, self->replay_safe ? 1 : 0, ZMQ_DONTWAIT);
+    zmq_send (handle, &flags, self->replay_safe ? 1 : 0,
+              self->peer ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
+    if (self->peer)
+        zmq_send (handle, self->peer, strlen (self->peer), ZMQ_DONTWAIT);
     return 0;
+}
+
+//  Ask for the directory, saying which version we hold.
+static void
+s_send_directory (aigw_worker_t *self)
+{
+    void *handle = zsock_resolve (self->sock);
+    if (s_send_head (handle, AIGW_BP_WORKER_DIRECTORY, true) == 0)
+        zmq_send (handle, self->directory_version, strlen (self->directory_version),
+                  ZMQ_DONTWAIT);
 }
 
 //  A new DEALER connected to the broker, or NULL.
@@ -116,6 +133,7 @@ aigw_worker_new (const char *endpoint, const char *service, int credit,
     self->endpoint = strdup (endpoint);
     self->service = strdup (service);
     self->worker_id = strdup (worker_id);
+    self->directory_version = strdup ("");
     self->credit = credit;
     self->replay_safe = replay_safe;
     self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BROKER_HEARTBEAT_MS;
@@ -145,8 +163,34 @@ aigw_worker_destroy (aigw_worker_t **self_p)
     free (self->endpoint);
     free (self->service);
     free (self->worker_id);
+    free (self->peer);
+    free (self->directory);
+    free (self->directory_version);
     free (self);
     *self_p = NULL;
+}
+
+void
+aigw_worker_set_peer (aigw_worker_t *self, const char *endpoint)
+{
+    assert (self && endpoint);
+    free (self->peer);
+    self->peer = strdup (endpoint);
+    s_send_ready (self);
+}
+
+void
+aigw_worker_want_directory (aigw_worker_t *self)
+{
+    self->wants_directory = true;
+    self->heartbeat_at = 0;     //  ask at the next tick
+}
+
+const char *
+aigw_worker_directory (aigw_worker_t *self, const char **version)
+{
+    *version = self->directory_version;
+    return self->directory;
 }
 
 zsock_t *
@@ -175,6 +219,8 @@ aigw_job_destroy (aigw_job_t **self_p)
     zframe_destroy (&self->client);
     zframe_destroy (&self->envelope);
     free (self->request_id);
+    free (self->reply_to);
+    free (self->sender);
     free (self);
     *self_p = NULL;
 }
@@ -231,6 +277,22 @@ aigw_worker_recv (aigw_worker_t *self)
                 if (!job)
                     aigw_debug ("worker %s: malformed request dropped", self->worker_id);
             }
+            else if (cmd == AIGW_BP_WORKER_DIRECTORY && count == 4) {
+                char *version = strndup ((const char *) zmq_msg_data (&frames[2]),
+                                         zmq_msg_size (&frames[2]));
+                char *text = strndup ((const char *) zmq_msg_data (&frames[3]),
+                                      zmq_msg_size (&frames[3]));
+                if (version && text) {
+                    free (self->directory_version);
+                    free (self->directory);
+                    self->directory_version = version;
+                    self->directory = text;
+                }
+                else {
+                    free (version);
+                    free (text);
+                }
+            }
             else if (cmd == AIGW_BP_WORKER_DISCONNECT && count == 2) {
                 aigw_info ("worker %s: broker asked to register again", self->worker_id);
                 s_send_ready (self);
@@ -279,6 +341,8 @@ aigw_worker_tick (aigw_worker_t *self)
         s_reconnect (self, now);
     if (now >= self->heartbeat_at) {
         s_send_head (zsock_resolve (self->sock), AIGW_BP_WORKER_HEARTBEAT, false);
+        if (self->wants_directory)
+            s_send_directory (self);
         self->heartbeat_at = now + self->heartbeat_ms;
     }
     int64_t next = self->heartbeat_at < self->expires_at ? self->heartbeat_at

@@ -26,6 +26,10 @@ struct _aigw_job_t {
     void *runtime;              //  the host running the job
     void *origin;               //  the front's reply target, NULL for broker jobs
     void (*release) (aigw_job_t *job); //  called by aigw_job_destroy, may be NULL
+    char *reply_to;             //  a peer's job (BP/2): its origin's endpoint,
+                                //  with request_id the origin's id
+    char *sender;               //  a peer's job: who tracks it, told DONE
+    bool replay_safe;           //  a broker's job: its worker said replay-safe
     void *holder;               //  the holding stage's own record of it, for cancel
     int stage;                  //  index of the stage holding it, -1 while queued
     bool cancelled;             //  its client left: drop it, send nothing on
@@ -77,6 +81,18 @@ int aigw_worker_send_oneway (aigw_worker_t *self, const char *service,
 //  makes the broker forget it. Returns 0, or -1 if LEN exceeds
 //  AIGW_BP_REPORT_MAX or the send failed.
 int aigw_worker_report (aigw_worker_t *self, const char *json, size_t len);
+
+//  AIGW-BP/2: register with ENDPOINT, this worker's peer endpoint, so that
+//  other peers send it requests directly (READY again, with it).
+void aigw_worker_set_peer (aigw_worker_t *self, const char *endpoint);
+
+//  Ask the broker for its directory at every heartbeat from now on; the
+//  broker answers when it changed.
+void aigw_worker_want_directory (aigw_worker_t *self);
+
+//  The latest directory (NULL before one came) and its version token in
+//  *VERSION; both owned by the worker, valid until the next recv.
+const char *aigw_worker_directory (aigw_worker_t *self, const char **version);
 
 //  Destroy a job without replying (the broker then waits for the deadline).
 void aigw_job_destroy (aigw_job_t **self_p);

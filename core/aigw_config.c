@@ -225,6 +225,8 @@ static const s_setting_t s_broker_settings[] = {
               AIGW_CONFIG_QUEUE_MAX_MAX),
     S_NUMBER ("worker_credit", S_KIND_INT, aigw_config_t, worker_credit, 1,
               AIGW_CONFIG_CREDIT_MAX),
+    S_STRING ("peer_bind", aigw_config_t, peer_bind, s_check_endpoint),
+    S_STRING ("peer_advertise", aigw_config_t, peer_advertise, NULL),
     S_END};
 
 //  Admin tokens: JWTs checked by core/aigw_jwt.c.
@@ -424,6 +426,8 @@ static const s_setting_t s_env_settings[] = {
     S_STRING ("DATABASE_URL", aigw_config_t, database_url, NULL),
     S_STRING ("AIGW_MASTER_KEY", aigw_config_t, master_key, NULL),
     S_STRING ("AIGW_BROKER", aigw_config_t, broker_endpoint, s_check_endpoint),
+    S_STRING ("AIGW_PEER_BIND", aigw_config_t, peer_bind, s_check_endpoint),
+    S_STRING ("AIGW_PEER_ADVERTISE", aigw_config_t, peer_advertise, NULL),
     S_STRING ("OPENAI_API_KEY", aigw_config_t, openai_api_key, NULL),
     S_STRING ("OPENAI_BASE_URL", aigw_config_t, openai_base_url, s_check_url),
     S_STRING ("ANTHROPIC_API_KEY", aigw_config_t, anthropic_api_key, NULL),
@@ -1744,6 +1748,8 @@ aigw_config_destroy (aigw_config_t **self_p)
         return;
     aigw_config_string_free (&self->host);
     aigw_config_string_free (&self->broker_endpoint);
+    aigw_config_string_free (&self->peer_bind);
+    aigw_config_string_free (&self->peer_advertise);
     aigw_config_string_free (&self->master_key);
     //  Every slot, not just the counted ones: a load that failed half-way
     //  may have filled the next slot.

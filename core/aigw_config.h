@@ -118,6 +118,10 @@ typedef struct {
     int liveness;               //  missed heartbeats before a peer is dead
     int queue_max;              //  requests the broker holds per service
     int worker_credit;          //  requests in flight per worker
+    char *peer_bind;            //  where each host's peer inbox binds (AIGW-BP/2);
+                                //  NULL: inproc with an inproc broker, else
+                                //  tcp://127.0.0.1:* (any free port)
+    char *peer_advertise;       //  host others reach a wildcard bind at, or NULL
 
     //  auth
     char *master_key;           //  AIGW_MASTER_KEY, plaintext (env or file)

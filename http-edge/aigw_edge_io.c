@@ -229,8 +229,9 @@ s_cancel (aigw_edge_io_t *self, aigw_slot_t *slot)
         aigw_host_cancel (self->host, slot->job);
         slot->job = NULL;
     }
-    //  Waiting on the broker: AIGW-BP/1 has no cancel; its replies are
-    //  dropped when they come.
+    //  Waiting on a peer or on the broker: neither protocol has a cancel
+    //  yet; their replies are dropped when they come.
+    aigw_host_forget (self->host, slot->id);
     s_fail (slot, AIGW_EDGE_IO_CLIENT_GONE, "The client left.");
 }
 
@@ -344,7 +345,7 @@ s_take_queue (aigw_edge_io_t *self, bool connected)
             zhashx_update (self->slots, slot->id, slot);
             slot->registered = true;
             //  NULL when it went to the broker, or was answered at once.
-            aigw_job_t *job = aigw_host_submit (self->host, &env, slot);
+            aigw_job_t *job = aigw_host_submit (self->host, &env, slot, slot->id);
             if (slot->registered && !slot->remote)
                 slot->job = job;
         }
@@ -403,6 +404,10 @@ s_io_start (aigw_edge_io_t *self)
                                 self->err, sizeof self->err);
     if (!self->host)
         return -1;
+    //  With no stage of its own, the host learns where the stages are from
+    //  the edge's broker connection.
+    if (!*self->stages)
+        aigw_client_want_directory (self->client);
     aigw_front_t front = {self, s_front_deliver, s_front_forward};
     aigw_host_set_front (self->host, &front);
     self->slots = zhashx_new ();
@@ -489,8 +494,13 @@ s_io_actor (zsock_t *pipe, void *args)
         s_take_cancels (self);
         if (items[3].revents & ZMQ_POLLIN)
             s_take_hangups (self);
-        if (items[1].revents & ZMQ_POLLIN)
+        if (items[1].revents & ZMQ_POLLIN) {
             s_take_client (self);
+            const char *version;
+            const char *text = aigw_client_directory (self->client, &version);
+            if (text && !*self->stages)
+                aigw_host_set_directory (self->host, version, text);
+        }
         aigw_host_process (self->host, items + 4, count);
     }
     s_io_stop (self);

@@ -1,0 +1,826 @@
+/*  aigw_peer: AIGW-BP/2's peer-to-peer data path. */
+#include "aigw_peer.h"
+#include "aigw_bp.h"
+#include "aigw_broker.h"
+#include "aigw_log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+
+//  Most frames a peer message may have (a DONE batch: two per request).
+#define S_FRAMES_MAX (2 + 2 * S_DONE_BATCH)
+//  Requests acknowledged by one DONE message at most.
+#define S_DONE_BATCH 256
+//  How long a restarted broker's directory is merged with the old one,
+//  while workers register again: two liveness periods at the default.
+#define S_DIRECTORY_GRACE_MS 4000
+//  A tracked request is forgotten this long after its deadline: the origin
+//  answered 504 by then.
+#define S_TRACK_GRACE_MS AIGW_BROKER_GRACE_MS
+//  Linger of links, so a reply sent just before destroy still leaves.
+#define S_LINGER_MS 100
+//  Separator of origin and request id in a tracking key.
+#define S_KEY_SEP '\x1f'
+
+//  One live worker in the directory.
+typedef struct {
+    char *service;              //  its stage
+    char *worker_id;            //  its id, input to sharding
+    char *endpoint;             //  its peer endpoint
+    bool replay_safe;           //  its requests may be sent again elsewhere
+    uint64_t id_hash;           //  aigw_bp_id_hash (worker_id)
+} s_entry_t;
+
+//  A parsed directory: entries, and per service the next in turn.
+typedef struct {
+    zlistx_t *entries;          //  s_entry_t, in the broker's order
+    zhashx_t *turns;            //  service -> size_t * round-robin position
+} s_directory_t;
+
+//  A DEALER to one peer, and what waits for it.
+typedef struct {
+    char *endpoint;             //  the peer's inbox
+    zsock_t *sock;              //  our DEALER connected to it
+    zlistx_t *outbox;           //  zmsg_t refused by the socket, oldest first
+} s_link_t;
+
+//  A request we sent and track until DONE.
+typedef struct {
+    char *key;                  //  origin S_KEY_SEP request id
+    char *service;              //  its stage
+    char *shard;                //  its shard key, "" for none
+    char *origin;               //  where its replies go
+    char *request_id;           //  the origin's id
+    char *later;                //  the stages after it on its route
+    char *worker_id;            //  the worker it went to
+    bool replay_safe;           //  it may be sent again elsewhere
+    int64_t deadline_ms;        //  absolute, Unix ms
+    zframe_t *envelope;         //  a copy, to send again
+} s_track_t;
+
+struct _aigw_peer_t {
+    zsock_t *inbox;             //  our ROUTER
+    char *endpoint;             //  where others reach it
+    zhashx_t *links;            //  endpoint -> s_link_t
+    zhashx_t *tracked;          //  key -> s_track_t
+    zhashx_t *dones;            //  sender endpoint -> zlistx_t of keys
+    size_t dones_count;         //  keys waiting in dones
+    s_directory_t *directory;   //  the broker's latest, merged while in grace
+    char *version;              //  its version token
+    char *text;                 //  its text, as received
+    s_directory_t *old;         //  a restarted broker's predecessor's, in grace
+    int64_t merge_until;        //  end of the grace, Unix ms; 0 = none
+};
+
+static int64_t
+s_now_ms (void)
+{
+    return zclock_time ();
+}
+
+//  --------------------------------------------------------------------------
+//  Directory
+
+static void
+s_entry_destroy (s_entry_t **self_p)
+{
+    s_entry_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->service);
+    free (self->worker_id);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_directory_destroy (s_directory_t **self_p)
+{
+    s_directory_t *self = *self_p;
+    if (!self)
+        return;
+    zlistx_destroy (&self->entries);
+    zhashx_destroy (&self->turns);
+    free (self);
+    *self_p = NULL;
+}
+
+//  An entry for WORKER_ID in SELF, or NULL.
+static s_entry_t *
+s_directory_find (s_directory_t *self, const char *worker_id)
+{
+    for (s_entry_t *e = (s_entry_t *) zlistx_first (self->entries); e;
+         e = (s_entry_t *) zlistx_next (self->entries))
+        if (streq (e->worker_id, worker_id))
+            return e;
+    return NULL;
+}
+
+//  Parse TEXT; lines that do not parse, and workers without an endpoint
+//  (reachable through the broker only), are left out.
+static s_directory_t *
+s_directory_parse (const char *text)
+{
+    s_directory_t *self = (s_directory_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->entries = zlistx_new ();
+    zlistx_set_destructor (self->entries, (zlistx_destructor_fn *) s_entry_destroy);
+    self->turns = zhashx_new ();
+    zhashx_set_destructor (self->turns, (zhashx_destructor_fn *) zstr_free);
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr (line, '\n');
+        size_t len = end ? (size_t) (end - line) : strlen (line);
+        char service[AIGW_BROKER_NAME_MAX + 1], id[AIGW_BROKER_WORKER_ID_MAX + 1],
+            endpoint[AIGW_BP_ENDPOINT_MAX + 1], flags[8];
+        char *copy = strndup (line, len);
+        if (copy
+            && sscanf (copy, "%64s %255s %255s %7s", service, id, endpoint, flags) == 4
+            && !streq (endpoint, "-")) {
+            s_entry_t *e = (s_entry_t *) calloc (1, sizeof *e);
+            assert (e);
+            e->service = strdup (service);
+            e->worker_id = strdup (id);
+            e->endpoint = strdup (endpoint);
+            e->replay_safe = strchr (flags, AIGW_BP_REPLAY_SAFE_FLAG) != NULL;
+            e->id_hash = aigw_bp_id_hash (id);
+            zlistx_add_end (self->entries, e);
+        }
+        free (copy);
+        line = end ? end + 1 : NULL;
+    }
+    return self;
+}
+
+//  Copy OTHER's entries that SELF lacks into SELF.
+static void
+s_directory_merge (s_directory_t *self, s_directory_t *other)
+{
+    for (s_entry_t *e = (s_entry_t *) zlistx_first (other->entries); e;
+         e = (s_entry_t *) zlistx_next (other->entries))
+        if (!s_directory_find (self, e->worker_id)) {
+            s_entry_t *copy = (s_entry_t *) calloc (1, sizeof *copy);
+            assert (copy);
+            *copy = *e;
+            copy->service = strdup (e->service);
+            copy->worker_id = strdup (e->worker_id);
+            copy->endpoint = strdup (e->endpoint);
+            zlistx_add_end (self->entries, copy);
+        }
+}
+
+//  The worker of SERVICE for SHARD: its owner by rendezvous hashing, or the
+//  next in turn when SHARD is empty. NULL when SERVICE has none.
+static s_entry_t *
+s_directory_pick (s_directory_t *self, const char *service, const char *shard)
+{
+    if (!self)
+        return NULL;
+    uint64_t key_hash = shard && *shard ? aigw_bp_fnv1a (shard, strlen (shard)) : 0;
+    size_t count = 0;
+    s_entry_t *best = NULL;
+    uint64_t best_score = 0;
+    for (s_entry_t *e = (s_entry_t *) zlistx_first (self->entries); e;
+         e = (s_entry_t *) zlistx_next (self->entries)) {
+        if (!streq (e->service, service))
+            continue;
+        count++;
+        if (shard && *shard) {
+            uint64_t score = aigw_bp_shard_score (key_hash, e->id_hash);
+            if (!best || score > best_score
+                || (score == best_score && strcmp (e->worker_id, best->worker_id) > 0)) {
+                best = e;
+                best_score = score;
+            }
+        }
+    }
+    if (count == 0 || (shard && *shard))
+        return best;
+    size_t *turn = (size_t *) zhashx_lookup (self->turns, service);
+    if (!turn) {
+        turn = (size_t *) calloc (1, sizeof *turn);
+        assert (turn);
+        zhashx_insert (self->turns, service, turn);
+    }
+    size_t want = (*turn)++ % count, at = 0;
+    for (s_entry_t *e = (s_entry_t *) zlistx_first (self->entries); e;
+         e = (s_entry_t *) zlistx_next (self->entries))
+        if (streq (e->service, service) && at++ == want)
+            return e;
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Links and sending
+
+static void
+s_link_destroy (s_link_t **self_p)
+{
+    s_link_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy (&self->sock);
+    zlistx_destroy (&self->outbox);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_zmsg_free (void **item)
+{
+    zmsg_destroy ((zmsg_t **) item);
+}
+
+//  The link to ENDPOINT, made on first use; NULL if it cannot connect.
+static s_link_t *
+s_link (aigw_peer_t *self, const char *endpoint)
+{
+    s_link_t *link = (s_link_t *) zhashx_lookup (self->links, endpoint);
+    if (link)
+        return link;
+    link = (s_link_t *) calloc (1, sizeof *link);
+    assert (link);
+    link->endpoint = strdup (endpoint);
+    link->outbox = zlistx_new ();
+    zlistx_set_destructor (link->outbox, s_zmsg_free);
+    link->sock = zsock_new (ZMQ_DEALER);
+    if (link->sock) {
+        zsock_set_sndhwm (link->sock, AIGW_BROKER_HWM);
+        zsock_set_linger (link->sock, S_LINGER_MS);
+        //  Nothing queues inside ZeroMQ for a peer not (yet) connected: it
+        //  waits in our outbox, where a death can fail it over.
+        zsock_set_immediate (link->sock, 1);
+        if (zsock_connect (link->sock, "%s", endpoint) == -1)
+            zsock_destroy (&link->sock);
+    }
+    if (!link->sock) {
+        aigw_warn ("peer: cannot connect to %s", endpoint);
+        s_link_destroy (&link);
+        return NULL;
+    }
+    zhashx_insert (self->links, endpoint, link);
+    return link;
+}
+
+//  Send MSG (taken) on LINK now, or queue it behind what waits. A message
+//  is all or nothing: ZeroMQ takes a multipart message whole or not at all.
+static void
+s_link_send (s_link_t *link, zmsg_t **msg_p)
+{
+    if (zlistx_size (link->outbox) == 0) {
+        zmsg_t *msg = *msg_p;
+        void *handle = zsock_resolve (link->sock);
+        size_t frames = zmsg_size (msg);
+        zframe_t *frame = zmsg_first (msg);
+        bool sent = true;
+        for (size_t i = 0; frame && sent; i++, frame = zmsg_next (msg)) {
+            int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT | (i + 1 < frames ? ZFRAME_MORE : 0);
+            if (zframe_send (&frame, handle, flags) == -1) {
+                //  Only the first frame can be refused (EAGAIN).
+                assert (i == 0);
+                sent = false;
+            }
+        }
+        if (sent) {
+            zmsg_destroy (msg_p);
+            return;
+        }
+    }
+    zlistx_add_end (link->outbox, *msg_p);
+    *msg_p = NULL;
+}
+
+//  Send what waits on LINK until the socket refuses again.
+static void
+s_link_flush (s_link_t *link)
+{
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlistx_first (link->outbox))) {
+        void *handle = zsock_resolve (link->sock);
+        size_t frames = zmsg_size (msg);
+        zframe_t *frame = zmsg_first (msg);
+        for (size_t i = 0; frame; i++, frame = zmsg_next (msg)) {
+            int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT | (i + 1 < frames ? ZFRAME_MORE : 0);
+            if (zframe_send (&frame, handle, flags) == -1) {
+                assert (i == 0);
+                return;
+            }
+        }
+        zlistx_delete (link->outbox, zlistx_cursor (link->outbox));
+    }
+}
+
+//  Send MSG (taken) to ENDPOINT.
+static void
+s_send (aigw_peer_t *self, const char *endpoint, zmsg_t **msg_p)
+{
+    s_link_t *link = s_link (self, endpoint);
+    if (link)
+        s_link_send (link, msg_p);
+    zmsg_destroy (msg_p);
+}
+
+//  A new message with the peer header and CMD.
+static zmsg_t *
+s_msg_new (byte cmd)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, AIGW_BP_PEER_HEADER, AIGW_BP_HEADER_SIZE);
+    zmsg_addmem (msg, &cmd, 1);
+    return msg;
+}
+
+//  True when ENTRY's stage, and those of TRACK's later stages that ENTRY's
+//  endpoint serves too, are all replay-safe.
+static bool
+s_replay_safe (aigw_peer_t *self, s_track_t *track, s_entry_t *entry)
+{
+    if (!entry->replay_safe)
+        return false;
+    for (s_entry_t *e = (s_entry_t *) zlistx_first (self->directory->entries); e;
+         e = (s_entry_t *) zlistx_next (self->directory->entries)) {
+        //  The cursor is the directory's own: ENTRY is one of its items.
+        if (!e->replay_safe && streq (e->endpoint, entry->endpoint)) {
+            size_t len = strlen (e->service);
+            for (const char *p = track->later; p && *p;) {
+                const char *end = strchr (p, ',');
+                size_t n = end ? (size_t) (end - p) : strlen (p);
+                if (n == len && memcmp (p, e->service, len) == 0)
+                    return false;
+                p = end ? end + 1 : NULL;
+            }
+        }
+    }
+    return true;
+}
+
+//  Send TRACK's request to ENTRY and note it there.
+static void
+s_track_send (aigw_peer_t *self, s_track_t *track, s_entry_t *entry)
+{
+    free (track->worker_id);
+    track->worker_id = strdup (entry->worker_id);
+    track->replay_safe = s_replay_safe (self, track, entry);
+    char deadline[24];
+    snprintf (deadline, sizeof deadline, "%" PRId64, track->deadline_ms);
+    zmsg_t *msg = s_msg_new (AIGW_BP_PEER_REQUEST);
+    zmsg_addstr (msg, track->service);
+    zmsg_addstr (msg, track->origin);
+    zmsg_addstr (msg, track->request_id);
+    zmsg_addstr (msg, self->endpoint);
+    zmsg_addstr (msg, deadline);
+    zframe_t *envelope = zframe_dup (track->envelope);
+    zmsg_append (msg, &envelope);
+    s_send (self, entry->endpoint, &msg);
+}
+
+static void
+s_track_destroy (s_track_t **self_p)
+{
+    s_track_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->key);
+    free (self->service);
+    free (self->shard);
+    free (self->later);
+    free (self->origin);
+    free (self->request_id);
+    free (self->worker_id);
+    zframe_destroy (&self->envelope);
+    free (self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  The class
+
+aigw_peer_t *
+aigw_peer_new (const char *bind, const char *advertise, char *err, size_t err_size)
+{
+    aigw_peer_t *self = (aigw_peer_t *) calloc (1, sizeof *self);
+    assert (self);
+    self->links = zhashx_new ();
+    zhashx_set_destructor (self->links, (zhashx_destructor_fn *) s_link_destroy);
+    self->tracked = zhashx_new ();
+    zhashx_set_destructor (self->tracked, (zhashx_destructor_fn *) s_track_destroy);
+    self->dones = zhashx_new ();
+    zhashx_set_destructor (self->dones, (zhashx_destructor_fn *) zlistx_destroy);
+    self->version = strdup ("");
+    self->inbox = zsock_new (ZMQ_ROUTER);
+    if (!self->inbox) {
+        snprintf (err, err_size, "peer: cannot make a socket");
+        aigw_peer_destroy (&self);
+        return NULL;
+    }
+    zsock_set_rcvhwm (self->inbox, AIGW_BROKER_HWM);
+    zsock_set_maxmsgsize (self->inbox, AIGW_BROKER_FRAME_MAX);
+    if (zsock_bind (self->inbox, "%s", bind) == -1) {
+        snprintf (err, err_size, "peer: cannot bind %s: %s", bind, zmq_strerror (zmq_errno ()));
+        aigw_peer_destroy (&self);
+        return NULL;
+    }
+    char *bound = zsock_last_endpoint (self->inbox);
+    if (advertise && *advertise && bound && strncmp (bound, "tcp://", 6) == 0) {
+        //  tcp://HOST:PORT: the port we got, on the host others can reach.
+        const char *port = strrchr (bound, ':');
+        self->endpoint = zsys_sprintf ("tcp://%s%s", advertise, port ? port : "");
+        zstr_free (&bound);
+    }
+    else
+        self->endpoint = bound;
+    if (!self->endpoint || strlen (self->endpoint) > AIGW_BP_ENDPOINT_MAX) {
+        snprintf (err, err_size, "peer: bad endpoint for %s", bind);
+        aigw_peer_destroy (&self);
+    }
+    return self;
+}
+
+void
+aigw_peer_destroy (aigw_peer_t **self_p)
+{
+    aigw_peer_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->tracked);
+    zhashx_destroy (&self->dones);
+    zhashx_destroy (&self->links);
+    s_directory_destroy (&self->directory);
+    s_directory_destroy (&self->old);
+    zsock_destroy (&self->inbox);
+    free (self->endpoint);
+    free (self->version);
+    free (self->text);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+aigw_peer_endpoint (aigw_peer_t *self)
+{
+    return self->endpoint;
+}
+
+bool
+aigw_peer_has_directory (aigw_peer_t *self)
+{
+    return self->directory != NULL;
+}
+
+//  Fail over every tracked request whose worker the directory lost: send
+//  it again when its stage is replay-safe and time is left, else answer its
+//  origin 503.
+static void
+s_failover (aigw_peer_t *self)
+{
+    int64_t now = s_now_ms ();
+    zlistx_t *keys = zhashx_keys (self->tracked);
+    for (char *key = (char *) zlistx_first (keys); key; key = (char *) zlistx_next (keys)) {
+        s_track_t *track = (s_track_t *) zhashx_lookup (self->tracked, key);
+        if (!track || s_directory_find (self->directory, track->worker_id))
+            continue;
+        s_entry_t *next = track->replay_safe && now < track->deadline_ms
+                              ? s_directory_pick (self->directory, track->service, track->shard)
+                              : NULL;
+        if (next) {
+            aigw_info ("peer: %s died; request %s sent again to %s", track->worker_id,
+                       track->request_id, next->worker_id);
+            s_track_send (self, track, next);
+            continue;
+        }
+        aigw_warn ("peer: %s died holding request %s", track->worker_id, track->request_id);
+        aigw_peer_error (self, track->origin, track->request_id, 503,
+                         "The stage's worker died.");
+        zhashx_delete (self->tracked, key);
+    }
+    zlistx_destroy (&keys);
+}
+
+//  Drop the links to endpoints PREV listed and the directory no longer
+//  does: what waits in their outboxes was failed over above. Links to
+//  origins (edges, never listed) stay.
+static void
+s_drop_links (aigw_peer_t *self, s_directory_t *prev)
+{
+    for (s_entry_t *e = prev ? (s_entry_t *) zlistx_first (prev->entries) : NULL; e;
+         e = (s_entry_t *) zlistx_next (prev->entries)) {
+        bool live = false;
+        for (s_entry_t *f = (s_entry_t *) zlistx_first (self->directory->entries);
+             f && !live; f = (s_entry_t *) zlistx_next (self->directory->entries))
+            live = streq (f->endpoint, e->endpoint);
+        if (!live)
+            zhashx_delete (self->links, e->endpoint);
+    }
+}
+
+//  Rebuild the directory from the latest text, merged with the previous
+//  broker's while in grace.
+static void
+s_directory_rebuild (aigw_peer_t *self)
+{
+    s_directory_t *fresh = s_directory_parse (self->text);
+    if (self->old && s_now_ms () < self->merge_until)
+        s_directory_merge (fresh, self->old);
+    else
+        s_directory_destroy (&self->old);
+    s_directory_t *prev = self->directory;
+    self->directory = fresh;
+    s_failover (self);
+    s_drop_links (self, prev);
+    s_directory_destroy (&prev);
+}
+
+void
+aigw_peer_set_directory (aigw_peer_t *self, const char *version, const char *text)
+{
+    if (!version || !text || streq (version, self->version))
+        return;
+    const char *dash = strchr (version, '-');
+    size_t instance = dash ? (size_t) (dash - version) : strlen (version);
+    bool restarted = *self->version
+                     && (strlen (self->version) < instance
+                         || strncmp (self->version, version, instance) != 0
+                         || self->version[instance] != '-');
+    if (restarted && self->directory) {
+        //  A new broker knows only the workers that registered again so
+        //  far: keep the others for a while rather than fail them over.
+        aigw_info ("peer: the broker restarted; keeping its predecessor's directory for %d ms",
+                   S_DIRECTORY_GRACE_MS);
+        s_directory_destroy (&self->old);
+        self->old = self->directory;
+        self->directory = NULL;
+        self->merge_until = s_now_ms () + S_DIRECTORY_GRACE_MS;
+    }
+    free (self->version);
+    free (self->text);
+    self->version = strdup (version);
+    self->text = strdup (text);
+    s_directory_rebuild (self);
+}
+
+bool
+aigw_peer_owns (aigw_peer_t *self, const char *service, const char *shard,
+                const char *worker_id)
+{
+    s_entry_t *owner = s_directory_pick (self->directory, service, shard);
+    return !owner || streq (owner->worker_id, worker_id);
+}
+
+int
+aigw_peer_request (aigw_peer_t *self, const char *service, const char *shard,
+                   const char *later, const char *origin, const char *request_id,
+                   int64_t deadline_ms, char **data, size_t size)
+{
+    s_entry_t *entry = s_directory_pick (self->directory, service, shard);
+    if (!entry) {
+        free (*data);
+        *data = NULL;
+        return -1;
+    }
+    s_track_t *track = (s_track_t *) calloc (1, sizeof *track);
+    assert (track);
+    track->key = zsys_sprintf ("%s%c%s", origin, S_KEY_SEP, request_id);
+    track->service = strdup (service);
+    track->shard = strdup (shard ? shard : "");
+    track->later = strdup (later ? later : "");
+    track->origin = strdup (origin);
+    track->request_id = strdup (request_id);
+    track->deadline_ms = deadline_ms;
+    track->envelope = zframe_new (*data, size);
+    free (*data);
+    *data = NULL;
+    s_track_send (self, track, entry);
+    //  A key seen again (a request that came back to us) replaces the old.
+    zhashx_update (self->tracked, track->key, track);
+    return 0;
+}
+
+void
+aigw_peer_reply (aigw_peer_t *self, const char *origin, const char *request_id, bool last,
+                 char **data, size_t size)
+{
+    zmsg_t *msg = s_msg_new (AIGW_BP_PEER_REPLY);
+    zmsg_addstr (msg, request_id);
+    byte flags = last ? 1 : 0;
+    zmsg_addmem (msg, &flags, 1);
+    zmsg_addmem (msg, *data, size);
+    free (*data);
+    *data = NULL;
+    s_send (self, origin, &msg);
+}
+
+void
+aigw_peer_error (aigw_peer_t *self, const char *origin, const char *request_id, int status,
+                 const char *text)
+{
+    zmsg_t *msg = s_msg_new (AIGW_BP_PEER_ERROR);
+    zmsg_addstr (msg, request_id);
+    zmsg_addstrf (msg, "%d", status);
+    zmsg_addstr (msg, text);
+    s_send (self, origin, &msg);
+}
+
+void
+aigw_peer_done (aigw_peer_t *self, const char *sender, const char *origin,
+                const char *request_id)
+{
+    if (!sender || !*sender)
+        return;
+    zlistx_t *keys = (zlistx_t *) zhashx_lookup (self->dones, sender);
+    if (!keys) {
+        keys = zlistx_new ();
+        zlistx_set_destructor (keys, (zlistx_destructor_fn *) zstr_free);
+        zhashx_insert (self->dones, sender, keys);
+    }
+    zlistx_add_end (keys, zsys_sprintf ("%s%c%s", origin, S_KEY_SEP, request_id));
+    self->dones_count++;
+}
+
+int
+aigw_peer_pollitems (aigw_peer_t *self, zmq_pollitem_t *items, int max)
+{
+    int count = 0;
+    if (count < max)
+        items[count++] = (zmq_pollitem_t) {zsock_resolve (self->inbox), 0, ZMQ_POLLIN, 0};
+    for (s_link_t *link = (s_link_t *) zhashx_first (self->links); link && count < max;
+         link = (s_link_t *) zhashx_next (self->links))
+        if (zlistx_size (link->outbox))
+            items[count++] = (zmq_pollitem_t) {zsock_resolve (link->sock), 0, ZMQ_POLLOUT, 0};
+    return count;
+}
+
+int
+aigw_peer_timeout (aigw_peer_t *self)
+{
+    return self->dones_count ? 0 : -1;
+}
+
+//  Send the DONEs that wait, one message per sender and batch.
+static void
+s_flush_dones (aigw_peer_t *self)
+{
+    if (!self->dones_count)
+        return;
+    for (zlistx_t *keys = (zlistx_t *) zhashx_first (self->dones); keys;
+         keys = (zlistx_t *) zhashx_next (self->dones)) {
+        const char *sender = (const char *) zhashx_cursor (self->dones);
+        while (zlistx_size (keys)) {
+            zmsg_t *msg = s_msg_new (AIGW_BP_PEER_DONE);
+            char *key;
+            for (int n = 0; n < S_DONE_BATCH && (key = (char *) zlistx_detach (keys, NULL));
+                 n++) {
+                char *sep = strchr (key, S_KEY_SEP);
+                zmsg_addmem (msg, key, sep ? (size_t) (sep - key) : strlen (key));
+                zmsg_addstr (msg, sep ? sep + 1 : "");
+                free (key);
+            }
+            s_send (self, sender, &msg);
+        }
+    }
+    zhashx_purge (self->dones);
+    self->dones_count = 0;
+}
+
+void
+aigw_peer_process (aigw_peer_t *self, zmq_pollitem_t *items, int count)
+{
+    for (s_link_t *link = (s_link_t *) zhashx_first (self->links); link;
+         link = (s_link_t *) zhashx_next (self->links))
+        if (zlistx_size (link->outbox))
+            s_link_flush (link);
+    s_flush_dones (self);
+    if (self->old && s_now_ms () >= self->merge_until && self->text)
+        s_directory_rebuild (self);
+}
+
+//  A DONE batch from a receiver: forget those requests.
+static void
+s_take_done (aigw_peer_t *self, zmsg_t *msg)
+{
+    zframe_t *origin;
+    while ((origin = zmsg_next (msg))) {
+        zframe_t *rid = zmsg_next (msg);
+        if (!rid)
+            break;
+        char *key = zsys_sprintf ("%.*s%c%.*s", (int) zframe_size (origin),
+                                  (char *) zframe_data (origin), S_KEY_SEP,
+                                  (int) zframe_size (rid), (char *) zframe_data (rid));
+        zhashx_delete (self->tracked, key);
+        zstr_free (&key);
+    }
+}
+
+//  Frame I of MSG as a new string, or NULL.
+static char *
+s_str (zmsg_t *msg, size_t i)
+{
+    zframe_t *frame = zmsg_first (msg);
+    for (size_t n = 0; frame && n < i; n++)
+        frame = zmsg_next (msg);
+    return frame ? zframe_strdup (frame) : NULL;
+}
+
+aigw_peer_event_t *
+aigw_peer_recv (aigw_peer_t *self)
+{
+    while (true) {
+        zmsg_t *msg = zmsg_recv_nowait (self->inbox);
+        if (!msg)
+            return NULL;
+        //  [identity] header cmd ...
+        zframe_t *identity = zmsg_pop (msg);
+        zframe_destroy (&identity);
+        zframe_t *header = zmsg_first (msg);
+        zframe_t *command = zmsg_next (msg);
+        size_t frames = zmsg_size (msg);
+        aigw_peer_event_t *event = NULL;
+        if (header && command && zframe_size (header) == AIGW_BP_HEADER_SIZE
+            && memcmp (zframe_data (header), AIGW_BP_PEER_HEADER, AIGW_BP_HEADER_SIZE) == 0
+            && zframe_size (command) == 1 && frames <= S_FRAMES_MAX) {
+            byte cmd = *zframe_data (command);
+            event = (aigw_peer_event_t *) calloc (1, sizeof *event);
+            assert (event);
+            event->type = cmd;
+            bool valid = false;
+            if (cmd == AIGW_BP_PEER_REQUEST && frames == 8) {
+                event->service = s_str (msg, 2);
+                event->origin = s_str (msg, 3);
+                event->request_id = s_str (msg, 4);
+                event->sender = s_str (msg, 5);
+                char *deadline = s_str (msg, 6);
+                char *end = NULL;
+                event->deadline_ms = deadline ? strtoll (deadline, &end, 10) : 0;
+                valid = end && !*end && *event->service && *event->origin
+                        && *event->request_id;
+                zstr_free (&deadline);
+                event->envelope = zmsg_last (msg);
+                zmsg_remove (msg, event->envelope);
+            }
+            else if (cmd == AIGW_BP_PEER_REPLY && frames == 5) {
+                event->request_id = s_str (msg, 2);
+                zframe_t *flags = zmsg_next (msg);
+                valid = flags && zframe_size (flags) == 1;
+                event->last = valid && (*zframe_data (flags) & 1);
+                event->envelope = zmsg_last (msg);
+                zmsg_remove (msg, event->envelope);
+            }
+            else if (cmd == AIGW_BP_PEER_ERROR && frames == 5) {
+                event->request_id = s_str (msg, 2);
+                char *status = s_str (msg, 3);
+                event->status = status ? atoi (status) : 0;
+                zstr_free (&status);
+                event->text = s_str (msg, 4);
+                event->last = true;
+                valid = event->status >= 400 && event->status <= 599 && event->text;
+            }
+            else if (cmd == AIGW_BP_PEER_DONE && frames % 2 == 0) {
+                zmsg_first (msg);
+                zmsg_next (msg);
+                s_take_done (self, msg);
+            }
+            if (!valid || !event->request_id)
+                aigw_peer_event_destroy (&event);
+            if (!event && cmd != AIGW_BP_PEER_DONE)
+                aigw_debug ("peer: malformed message dropped (command %d, %zu frames)", cmd,
+                            frames);
+        }
+        else
+            aigw_debug ("peer: malformed message dropped");
+        zmsg_destroy (&msg);
+        if (event)
+            return event;
+    }
+}
+
+void
+aigw_peer_event_destroy (aigw_peer_event_t **self_p)
+{
+    aigw_peer_event_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->service);
+    free (self->origin);
+    free (self->request_id);
+    free (self->sender);
+    free (self->text);
+    zframe_destroy (&self->envelope);
+    free (self);
+    *self_p = NULL;
+}
+
+size_t
+aigw_peer_tracked (aigw_peer_t *self)
+{
+    return zhashx_size (self->tracked);
+}
+
+size_t
+aigw_peer_backlog (aigw_peer_t *self)
+{
+    size_t total = 0;
+    for (s_link_t *link = (s_link_t *) zhashx_first (self->links); link;
+         link = (s_link_t *) zhashx_next (self->links))
+        total += zlistx_size (link->outbox);
+    return total;
+}
