@@ -824,3 +824,201 @@ aigw_peer_backlog (aigw_peer_t *self)
         total += zlistx_size (link->outbox);
     return total;
 }
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+#define S_TEST_WAIT_MS 2000     //  longest wait for a message expected
+
+//  Pump SELF until it yields an event, or fail after S_TEST_WAIT_MS.
+static aigw_peer_event_t *
+s_test_event (aigw_peer_t *self)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (zclock_mono () < until) {
+        zmq_pollitem_t items[8];
+        int count = aigw_peer_pollitems (self, items, 8);
+        zmq_poll (items, count, 10);
+        aigw_peer_process (self, items, count);
+        aigw_peer_event_t *event = aigw_peer_recv (self);
+        if (event)
+            return event;
+    }
+    return NULL;
+}
+
+//  Let SELF send what waits (DONEs, outboxes) and read what came.
+static void
+s_test_pump (aigw_peer_t *self)
+{
+    for (int i = 0; i < 5; i++) {
+        zmq_pollitem_t items[8];
+        int count = aigw_peer_pollitems (self, items, 8);
+        zmq_poll (items, count, 5);
+        aigw_peer_process (self, items, count);
+        aigw_peer_event_t *event = aigw_peer_recv (self);
+        assert (!event);
+    }
+}
+
+//  Send a request from A for SERVICE with LATER stages, body BODY.
+static void
+s_test_request (aigw_peer_t *a, const char *service, const char *shard, const char *later,
+                const char *rid, int expect)
+{
+    char *data = strdup ("payload");
+    int rc = aigw_peer_request (a, service, shard, later, aigw_peer_endpoint (a), rid,
+                                zclock_time () + 10000, &data, 7);
+    assert (rc == expect);
+    assert (data == NULL);
+}
+
+void
+aigw_peer_test (bool verbose)
+{
+    aigw_log_level_t level = aigw_log_level ();
+    if (!verbose)
+        aigw_log_set_level (AIGW_LOG_ERROR);
+    char err[256];
+    aigw_peer_t *a = aigw_peer_new ("inproc://aigw-peer-test-a", NULL, err, sizeof err);
+    aigw_peer_t *b = aigw_peer_new ("inproc://aigw-peer-test-b", NULL, err, sizeof err);
+    aigw_peer_t *c = aigw_peer_new ("inproc://aigw-peer-test-c", NULL, err, sizeof err);
+    assert (a && b && c);
+    assert (streq (aigw_peer_endpoint (b), "inproc://aigw-peer-test-b"));
+    assert (!aigw_peer_new ("inproc://aigw-peer-test-a", NULL, err, sizeof err));
+    assert (!aigw_peer_has_directory (a));
+    //  No directory: nobody to send to.
+    s_test_request (a, "svc", "", "", "r0", -1);
+
+    char text[1024];
+    snprintf (text, sizeof text, "svc w1 %s R\nsvc w2 %s R\nbad line\nold w0 - R\n",
+              aigw_peer_endpoint (b), aigw_peer_endpoint (c));
+    aigw_peer_set_directory (a, "00000000000000aa-1", text);
+    assert (aigw_peer_has_directory (a));
+    s_test_request (a, "old", "", "", "r0", -1); //  reachable through the broker only
+
+    //  A request, its reply and the DONE that ends its tracking.
+    s_test_request (a, "svc", "", "", "r1", 0);
+    assert (aigw_peer_tracked (a) == 1);
+    aigw_peer_t *first = NULL;
+    aigw_peer_event_t *event = NULL;
+    for (int i = 0; i < 200 && !event; i++) {
+        event = aigw_peer_recv (b);
+        first = b;
+        if (!event) {
+            event = aigw_peer_recv (c);
+            first = c;
+        }
+        if (!event)
+            zclock_sleep (5);
+    }
+    assert (event && event->type == AIGW_PEER_REQUEST);
+    assert (streq (event->service, "svc") && streq (event->request_id, "r1"));
+    assert (streq (event->origin, aigw_peer_endpoint (a)));
+    assert (streq (event->sender, aigw_peer_endpoint (a)));
+    assert (zframe_streq (event->envelope, "payload"));
+    char *reply = strdup ("answer");
+    aigw_peer_reply (first, event->origin, event->request_id, true, &reply, 6);
+    aigw_peer_done (first, event->sender, event->origin, event->request_id);
+    aigw_peer_event_destroy (&event);
+    s_test_pump (first);
+    event = s_test_event (a);
+    assert (event && event->type == AIGW_PEER_REPLY && event->last);
+    assert (streq (event->request_id, "r1") && zframe_streq (event->envelope, "answer"));
+    aigw_peer_event_destroy (&event);
+    s_test_pump (a);
+    assert (aigw_peer_tracked (a) == 0);
+
+    //  Round robin: the next request goes to the other worker.
+    s_test_request (a, "svc", "", "", "r2", 0);
+    aigw_peer_t *second = first == b ? c : b;
+    event = s_test_event (second);
+    assert (event && streq (event->request_id, "r2"));
+    aigw_peer_event_destroy (&event);
+
+    //  The worker holding r2 dies: replay-safe, so it goes to the other.
+    const char *gone = second == b ? "w1" : "w2";
+    snprintf (text, sizeof text, "svc %s %s R\n", second == b ? "w2" : "w1",
+              aigw_peer_endpoint (first));
+    aigw_peer_set_directory (a, "00000000000000aa-2", text);
+    event = s_test_event (first);
+    assert (event && streq (event->request_id, "r2"));
+    aigw_peer_event_destroy (&event);
+    assert (aigw_peer_tracked (a) == 1);
+    (void) gone;
+
+    //  A stage that is not replay-safe, and a replay-safe one whose later
+    //  stage on the route the same process serves and is not: both answer
+    //  the origin 503 when their worker dies.
+    snprintf (text, sizeof text, "prov w3 %s -\ncache w4 %s R\nprovider w5 %s -\n",
+              aigw_peer_endpoint (b), aigw_peer_endpoint (c), aigw_peer_endpoint (c));
+    aigw_peer_set_directory (a, "00000000000000aa-3", text);
+    //  r2's worker left too: not replay-safe elsewhere any more (no svc).
+    event = s_test_event (a);
+    assert (event && event->type == AIGW_PEER_ERROR && event->status == 503);
+    assert (streq (event->request_id, "r2"));
+    aigw_peer_event_destroy (&event);
+    s_test_request (a, "prov", "", "", "r3", 0);
+    s_test_request (a, "cache", "k", "provider", "r4", 0);
+    event = s_test_event (b);
+    assert (event && streq (event->request_id, "r3"));
+    aigw_peer_event_destroy (&event);
+    event = s_test_event (c);
+    assert (event && streq (event->request_id, "r4"));
+    aigw_peer_event_destroy (&event);
+    aigw_peer_set_directory (a, "00000000000000aa-4", "");
+    for (int i = 0; i < 2; i++) {
+        event = s_test_event (a);
+        assert (event && event->type == AIGW_PEER_ERROR && event->status == 503);
+        assert (streq (event->request_id, "r3") || streq (event->request_id, "r4"));
+        aigw_peer_event_destroy (&event);
+    }
+    assert (aigw_peer_tracked (a) == 0);
+
+    //  Shard owners: every key has one, and it is the one requests go to.
+    snprintf (text, sizeof text, "rl w6 %s R\nrl w7 %s R\n", aigw_peer_endpoint (b),
+              aigw_peer_endpoint (c));
+    aigw_peer_set_directory (a, "00000000000000aa-5", text);
+    for (int key = 0; key < 8; key++) {
+        char shard[16];
+        snprintf (shard, sizeof shard, "key%d", key);
+        bool six = aigw_peer_owns (a, "rl", shard, "w6");
+        assert (six != aigw_peer_owns (a, "rl", shard, "w7"));
+        s_test_request (a, "rl", shard, "", shard, 0);
+        event = s_test_event (six ? b : c);
+        assert (event && streq (event->request_id, shard));
+        aigw_peer_done (six ? b : c, event->sender, event->origin, event->request_id);
+        aigw_peer_event_destroy (&event);
+        s_test_pump (six ? b : c);
+    }
+    assert (aigw_peer_owns (a, "unknown", "key", "w6"));
+    s_test_pump (a);
+    assert (aigw_peer_tracked (a) == 0);
+
+    //  A restarted broker (new instance) that knows w7 only: w6 is kept for
+    //  the grace period.
+    snprintf (text, sizeof text, "rl w7 %s R\n", aigw_peer_endpoint (c));
+    aigw_peer_set_directory (a, "00000000000000bb-1", text);
+    bool six_seen = false;
+    for (int key = 0; key < 16; key++) {
+        char shard[16];
+        snprintf (shard, sizeof shard, "key%d", key);
+        six_seen = six_seen || aigw_peer_owns (a, "rl", shard, "w6");
+    }
+    assert (six_seen);
+
+    //  Junk at an inbox is dropped.
+    zsock_t *junk = zsock_new_dealer (aigw_peer_endpoint (b));
+    zstr_sendx (junk, "AGWP01", "nonsense", NULL);
+    zstr_sendx (junk, "XXXXXX", NULL);
+    zsock_destroy (&junk);
+    s_test_pump (b);
+
+    aigw_peer_destroy (&a);
+    aigw_peer_destroy (&b);
+    aigw_peer_destroy (&c);
+    aigw_peer_destroy (&c);
+    aigw_log_set_level (level);
+    if (verbose)
+        printf ("peer: ok\n");
+}

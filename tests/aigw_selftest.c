@@ -20,6 +20,7 @@ AIGW_SELFTEST (provider)
 AIGW_SELFTEST (edge)
 AIGW_SELFTEST (edge_io)
 AIGW_SELFTEST (edge_conn)
+AIGW_SELFTEST (peer)
 AIGW_SELFTEST (mock)
 AIGW_SELFTEST (mock_formats)
 AIGW_SELFTEST (db)
@@ -55,7 +56,7 @@ main (int argc, char **argv)
         {"ratelimit", aigw_ratelimit_test}, {"guardrail", aigw_guardrail_test},
         {"cache", aigw_cache_test},         {"provider", aigw_provider_test},
         {"edge", aigw_edge_test},           {"edge_io", aigw_edge_io_test},
-        {"edge_conn", aigw_edge_conn_test},
+        {"edge_conn", aigw_edge_conn_test}, {"peer", aigw_peer_test},
         {"mock", aigw_mock_test},
         {"edge", aigw_edge_test},           {"mock", aigw_mock_test},
         {"mock_formats", aigw_mock_formats_test},
