@@ -82,8 +82,9 @@ struct _aigw_edge_io_t {
     int hupfd;                  //  epoll set of client sockets (EPOLLRDHUP)
     atomic_bool sleeping;       //  the I/O thread is in, or about to enter, poll
     atomic_ullong next_id;      //  request id counter
-    pthread_mutex_t lock;       //  guards status, status_at, connected
+    pthread_mutex_t lock;       //  guards status, status_at, connected, directory
     char status[AIGW_STATUS_MAX]; //  last STATUS text
+    char *directory;            //  last directory text, NULL before one
     int64_t status_at;          //  when it arrived, Unix ms
     bool connected;             //  broker answering
     char err[256];              //  why the I/O thread did not start
@@ -498,8 +499,15 @@ s_io_actor (zsock_t *pipe, void *args)
             s_take_client (self);
             const char *version;
             const char *text = aigw_client_directory (self->client, &version);
-            if (text && !*self->stages)
+            if (text && !*self->stages) {
                 aigw_host_set_directory (self->host, version, text);
+                pthread_mutex_lock (&self->lock);
+                if (!self->directory || !streq (self->directory, text)) {
+                    free (self->directory);
+                    self->directory = strdup (text);
+                }
+                pthread_mutex_unlock (&self->lock);
+            }
         }
         aigw_host_process (self->host, items + 4, count);
     }
@@ -556,6 +564,7 @@ aigw_edge_io_destroy (aigw_edge_io_t **self_p)
         cancel = next;
     }
     pthread_mutex_destroy (&self->lock);
+    free (self->directory);
     if (self->evfd >= 0)
         close (self->evfd);
     if (self->hupfd >= 0)
@@ -693,6 +702,26 @@ aigw_slot_destroy (aigw_slot_t **self_p)
     s_slot_unref (self_p);
 }
 
+//  Live workers of STAGE in DIRECTORY (lines "service worker-id endpoint
+//  flags") that peers can reach.
+static int
+s_directory_live (const char *directory, const char *stage)
+{
+    int live = 0;
+    size_t len = strlen (stage);
+    for (const char *line = directory; line && *line;) {
+        if (strncmp (line, stage, len) == 0 && line[len] == ' ') {
+            const char *endpoint = strchr (line + len + 1, ' ');
+            if (endpoint && strncmp (endpoint, " - ", 3) != 0)
+                live++;
+        }
+        line = strchr (line, '\n');
+        if (line)
+            line++;
+    }
+    return live;
+}
+
 bool
 aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
 {
@@ -702,8 +731,13 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
     bool fresh = aigw_now_ms () - self->status_at
                  <= (int64_t) self->config->heartbeat_ms * AIGW_STATUS_STALE_BEATS;
     memcpy (status, self->status, sizeof status);
+    //  The broker down does not stop traffic among known peers (AIGW-BP/2
+    //  section 7): then the last directory says whether every stage is
+    //  reachable.
+    char *directory = !(connected && fresh) && self->directory ? strdup (self->directory)
+                                                                 : NULL;
     pthread_mutex_unlock (&self->lock);
-    bool ready = connected && fresh;
+    bool ready = (connected && fresh) || directory;
     size_t used = snprintf (buf, size, "{\"broker\":%s,\"stages\":{",
                             connected && fresh ? "true" : "false");
     bool database = self->config->database_url && *self->config->database_url;
@@ -721,7 +755,9 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
             if (line)
                 line++;
         }
-        if (!fresh)
+        if (directory)
+            live = s_directory_live (directory, s_required[i]);
+        else if (!fresh)
             live = 0;
         if (live == 0)
             ready = false;
@@ -731,6 +767,7 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
     }
     if (used < size)
         snprintf (buf + used, size - used, "}}");
+    free (directory);
     return ready;
 }
 
