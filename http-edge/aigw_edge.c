@@ -638,9 +638,12 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *e
     }
     //  Every connection holds a thread and a descriptor for its life: main
     //  raised the descriptor limit to its hard limit.
-    char ports[300], threads[16];
+    char ports[300], threads[16], read_timeout[16];
     snprintf (ports, sizeof ports, "%s:%d", config->host, config->port);
     snprintf (threads, sizeof threads, "%d", config->edge_threads);
+    //  How long a client may take over its request head and each read of
+    //  its body (and a blocked write may wait).
+    snprintf (read_timeout, sizeof read_timeout, "%d", config->read_timeout_ms);
     const char *options[] = {"listening_ports", ports,
                              "num_threads", threads,
                              "enable_keep_alive", "yes",
@@ -649,6 +652,7 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *e
                              "connection_queue", AIGW_EDGE_CONNECTION_QUEUE,
                              "listen_backlog", AIGW_EDGE_LISTEN_BACKLOG,
                              "enable_auth_domain_check", "no",
+                             "request_timeout_ms", read_timeout,
                              NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = s_log_message;
