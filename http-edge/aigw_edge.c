@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -34,6 +35,8 @@
 #define AIGW_EDGE_LISTEN_BACKLOG "4096"
 //  Idle keep-alive connections are closed after this long.
 #define AIGW_EDGE_KEEP_ALIVE_MS "15000"
+//  Longest Content-Type copied from a pipeline answer into the head.
+#define AIGW_EDGE_CONTENT_TYPE_MAX 128
 
 struct _aigw_edge_t {
     const aigw_config_t *config; //  settings (shared, read-only)
@@ -100,6 +103,21 @@ s_request_id (s_http_t *http)
         p += sprintf (p, "%02x", random[i]);
 }
 
+//  Append printf output to HEAD (SIZE bytes, *USED of them filled), cutting
+//  it short rather than overrunning; *USED never passes SIZE - 1.
+static void
+s_append (char *head, size_t size, size_t *used, const char *format, ...)
+{
+    if (*used >= size - 1)
+        return;
+    va_list args;
+    va_start (args, format);
+    int n = vsnprintf (head + *used, size - *used, format, args);
+    va_end (args);
+    if (n > 0)
+        *used = *used + (size_t) n < size - 1 ? *used + (size_t) n : size - 1;
+}
+
 //  Write the status line and headers. ENV (may be NULL) adds the pipeline's
 //  headers. LENGTH < 0 means a chunked body.
 static void
@@ -107,29 +125,27 @@ s_write_head (s_http_t *http, int status, const char *content_type,
               const aigw_envelope_t *env, long long length)
 {
     char head[AIGW_EDGE_HEADERS_MAX];
-    int n = snprintf (head, sizeof head,
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nX-Request-ID: %s\r\n",
-                      status, s_reason (status), content_type, http->id);
+    size_t n = 0;
+    s_append (head, sizeof head, &n, "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\n"
+              "X-Request-ID: %s\r\n", status, s_reason (status),
+              AIGW_EDGE_CONTENT_TYPE_MAX, content_type, http->id);
     if (env && env->rl_limit >= 0)
-        n += snprintf (head + n, sizeof head - n,
-                       "X-RateLimit-Limit: %lld\r\nX-RateLimit-Remaining: %lld\r\n"
-                       "X-RateLimit-Reset: %lld\r\n",
-                       (long long) env->rl_limit, (long long) env->rl_remaining,
-                       (long long) env->rl_reset);
+        s_append (head, sizeof head, &n,
+                  "X-RateLimit-Limit: %lld\r\nX-RateLimit-Remaining: %lld\r\n"
+                  "X-RateLimit-Reset: %lld\r\n",
+                  (long long) env->rl_limit, (long long) env->rl_remaining,
+                  (long long) env->rl_reset);
     if (env && env->cache_status)
-        n += snprintf (head + n, sizeof head - n, "X-Cache: %.16s\r\n", env->cache_status);
+        s_append (head, sizeof head, &n, "X-Cache: %.16s\r\n", env->cache_status);
     if (env && env->provider)
-        n += snprintf (head + n, sizeof head - n, "X-AIGW-Provider: %.64s\r\n",
-                       env->provider);
+        s_append (head, sizeof head, &n, "X-AIGW-Provider: %.64s\r\n", env->provider);
     if (env && env->retry_after > 0)
-        n += snprintf (head + n, sizeof head - n, "Retry-After: %d\r\n", env->retry_after);
+        s_append (head, sizeof head, &n, "Retry-After: %d\r\n", env->retry_after);
     if (length >= 0)
-        n += snprintf (head + n, sizeof head - n, "Content-Length: %lld\r\n\r\n", length);
+        s_append (head, sizeof head, &n, "Content-Length: %lld\r\n\r\n", length);
     else
-        n += snprintf (head + n, sizeof head - n,
-                       "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
-    if (n >= (int) sizeof head)
-        n = sizeof head - 1;
+        s_append (head, sizeof head, &n,
+                  "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
     mg_write (http->conn, head, n);
     http->headers_sent = true;
     http->chunked = length < 0;
@@ -706,6 +722,15 @@ aigw_edge_test (bool verbose)
     assert (strstr (body, "m \\\"quoted\\\""));
     free (body);
     assert (streq (s_reason (429), "Too Many Requests"));
+    //  A head that would overflow its buffer is cut short, never overrun.
+    char head[16];
+    size_t used = 0;
+    s_append (head, sizeof head, &used, "%s", "0123456789");
+    assert (used == 10 && streq (head, "0123456789"));
+    s_append (head, sizeof head, &used, "%s", "abcdefghij");
+    assert (used == sizeof head - 1 && streq (head, "0123456789abcde"));
+    s_append (head, sizeof head, &used, "%s", "more");
+    assert (used == sizeof head - 1);
     aigw_edge_metrics_test (verbose);
     if (verbose)
         printf ("edge: ok\n");
