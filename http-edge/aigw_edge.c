@@ -37,6 +37,9 @@
 #define AIGW_EDGE_KEEP_ALIVE_MS "15000"
 //  Longest Content-Type copied from a pipeline answer into the head.
 #define AIGW_EDGE_CONTENT_TYPE_MAX 128
+//  Allow headers of the routes' 405 answers.
+#define AIGW_EDGE_ALLOW_POST "POST"
+#define AIGW_EDGE_ALLOW_GET "GET, HEAD"
 
 struct _aigw_edge_t {
     const aigw_config_t *config; //  settings (shared, read-only)
@@ -56,6 +59,8 @@ typedef struct {
     int status;                 //  status sent, for metrics
     bool headers_sent;          //  whether the status line is out
     bool chunked;               //  response uses chunked encoding
+    bool head;                  //  HEAD request: GET's status and headers, no body
+    const char *allow;          //  Allow header of a 405 answer (static), or NULL
 } s_http_t;
 
 static const char *
@@ -103,6 +108,17 @@ s_request_id (s_http_t *http)
         p += sprintf (p, "%02x", random[i]);
 }
 
+//  Start HTTP for one request on CONN: its request id, whether it is a
+//  HEAD, and ROUTE (aigw_edge_route_t) for metrics. EDGE is borrowed.
+static void
+s_http_init (s_http_t *http, struct mg_connection *conn, aigw_edge_t *edge, int route)
+{
+    *http = (s_http_t) {.conn = conn, .edge = edge, .route = route};
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    http->head = ri && ri->request_method && streq (ri->request_method, "HEAD");
+    s_request_id (http);
+}
+
 //  Append printf output to HEAD (SIZE bytes, *USED of them filled), cutting
 //  it short rather than overrunning; *USED never passes SIZE - 1.
 static void
@@ -119,7 +135,9 @@ s_append (char *head, size_t size, size_t *used, const char *format, ...)
 }
 
 //  Write the status line and headers. ENV (may be NULL) adds the pipeline's
-//  headers. LENGTH < 0 means a chunked body.
+//  headers. LENGTH < 0 means a chunked body. On a HEAD the headers are the
+//  same (Content-Length of the body a GET would get); the body writers
+//  then send nothing.
 static void
 s_write_head (s_http_t *http, int status, const char *content_type,
               const aigw_envelope_t *env, long long length)
@@ -141,6 +159,8 @@ s_write_head (s_http_t *http, int status, const char *content_type,
         s_append (head, sizeof head, &n, "X-AIGW-Provider: %.64s\r\n", env->provider);
     if (env && env->retry_after > 0)
         s_append (head, sizeof head, &n, "Retry-After: %d\r\n", env->retry_after);
+    if (status == 405 && http->allow)
+        s_append (head, sizeof head, &n, "Allow: %s\r\n", http->allow);
     if (length >= 0)
         s_append (head, sizeof head, &n, "Content-Length: %lld\r\n\r\n", length);
     else
@@ -150,6 +170,16 @@ s_write_head (s_http_t *http, int status, const char *content_type,
     http->headers_sent = true;
     http->chunked = length < 0;
     http->status = status;
+}
+
+//  Write LEN bytes of body; nothing on a HEAD (RFC 9110 9.3.2). Returns
+//  mg_write's result, or LEN for a HEAD.
+static int
+s_write_body (s_http_t *http, const void *data, size_t len)
+{
+    if (http->head || len == 0)
+        return (int) len;
+    return mg_write (http->conn, data, len);
 }
 
 //  The SPEC's error body, as a new string the caller frees.
@@ -173,7 +203,7 @@ s_send_error (s_http_t *http, int status, const char *type, const char *code,
     char *body = s_error_body (http->id, type, code, param, message);
     size_t len = body ? strlen (body) : 0;
     s_write_head (http, status, "application/json", env, (long long) len);
-    mg_write (http->conn, body, len);
+    s_write_body (http, body, len);
     free (body);
 }
 
@@ -192,6 +222,8 @@ s_send_broker_error (s_http_t *http, int status, const char *text)
 static void
 s_stream_error (s_http_t *http, const char *type, const char *code, const char *message)
 {
+    if (http->head)
+        return;                 //  a HEAD's answer has no body, so no event
     char *body = s_error_body (http->id, type, code, NULL, message);
     char *event = zsys_sprintf ("data: %s\n\n", body ? body : "{}");
     mg_send_chunk (http->conn, event, strlen (event));
@@ -382,7 +414,9 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
             }
         }
         int rc = 0;
-        if (http->chunked) {
+        if (http->head)
+            ;                   //  HEAD: the headers only (SPEC)
+        else if (http->chunked) {
             if (env->body_len)
                 rc = mg_send_chunk (http->conn, env->body, env->body_len);
             if (last && rc >= 0)
@@ -423,11 +457,11 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
     const struct mg_request_info *ri = mg_get_request_info (conn);
     int64_t started = zclock_usecs ();
-    s_http_t http = {.conn = conn, .edge = edge};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
 
     const char *uri = ri->local_uri ? ri->local_uri : "";
-    bool post = streq (ri->request_method, "POST");
+    const char *method = ri->request_method;
     int kind = AIGW_KIND_NONE;
     if (streq (uri, "/v1/chat/completions"))
         kind = AIGW_KIND_CHAT, http.route = AIGW_ROUTE_CHAT;
@@ -436,7 +470,11 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     else if (streq (uri, "/v1/embeddings"))
         kind = AIGW_KIND_EMBEDDINGS, http.route = AIGW_ROUTE_EMBEDDINGS;
     else if (streq (uri, "/v1/models"))
-        kind = AIGW_KIND_MODELS, http.route = AIGW_ROUTE_MODELS, post = !post;
+        kind = AIGW_KIND_MODELS, http.route = AIGW_ROUTE_MODELS;
+    //  GET routes answer HEAD too; s_relay then sends the headers only.
+    bool allowed = kind == AIGW_KIND_MODELS ? streq (method, "GET") || streq (method, "HEAD")
+                                            : streq (method, "POST");
+    http.allow = kind == AIGW_KIND_MODELS ? AIGW_EDGE_ALLOW_GET : AIGW_EDGE_ALLOW_POST;
 
     char *body = NULL, *model = NULL;
     size_t body_len = 0;
@@ -444,7 +482,7 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     if (kind == AIGW_KIND_NONE)
         s_send_error (&http, 404, "invalid_request_error", "not_found", NULL,
                       "Unknown path.", NULL);
-    else if (!post)
+    else if (!allowed)
         s_send_error (&http, 405, "invalid_request_error", "method_not_allowed", NULL,
                       "Method not allowed on this path.", NULL);
     else if (kind != AIGW_KIND_MODELS
@@ -489,12 +527,14 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
     const struct mg_request_info *ri = mg_get_request_info (conn);
     int64_t started = zclock_usecs ();
-    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_ADMIN};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_ADMIN);
     const char *uri = ri->local_uri ? ri->local_uri : "";
     const char *path = strncmp (uri, AIGW_EDGE_ADMIN_PREFIX, strlen (AIGW_EDGE_ADMIN_PREFIX))
                            ? ""
                            : uri + strlen (AIGW_EDGE_ADMIN_PREFIX);
+    //  A HEAD travels as the GET it mirrors; s_relay sends its headers only.
+    const char *method = http.head ? "GET" : ri->request_method;
     size_t body_len = 0;
     char *body = NULL;
     bool has_body = ri->content_length > 0 || ri->content_length == -1;
@@ -510,7 +550,7 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
         env->kind = AIGW_KIND_ADMIN;
         env->deadline_ms = aigw_now_ms () + edge->config->request_timeout_ms;
         aigw_envelope_set (&env->credential, s_credential (conn));
-        aigw_envelope_set (&env->method, ri->request_method);
+        aigw_envelope_set (&env->method, method);
         aigw_envelope_set (&env->path, path);
         aigw_envelope_set (&env->query, ri->query_string);
         aigw_envelope_set (&env->route[0], "auth");
@@ -528,16 +568,33 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
     return http.status ? http.status : 400;
 }
 
+//  The ops routes answer GET and HEAD. Returns 0 for those; otherwise
+//  answers 405 (recording it) and returns -1.
+static int
+s_check_get (s_http_t *http)
+{
+    const char *method = mg_get_request_info (http->conn)->request_method;
+    if (streq (method, "GET") || streq (method, "HEAD"))
+        return 0;
+    http->allow = AIGW_EDGE_ALLOW_GET;
+    s_send_error (http, 405, "invalid_request_error", "method_not_allowed", NULL,
+                  "Method not allowed on this path.", NULL);
+    aigw_edge_metrics_record (http->edge->metrics, http->route, http->status, 0);
+    return -1;
+}
+
 //  GET /healthz: the process serves.
 static int
 s_handle_healthz (struct mg_connection *conn, void *cbdata)
 {
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
-    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OPS);
+    if (s_check_get (&http) != 0)
+        return http.status;
     static const char body[] = "{\"status\":\"ok\"}";
     s_write_head (&http, 200, "application/json", NULL, sizeof body - 1);
-    mg_write (conn, body, sizeof body - 1);
+    s_write_body (&http, body, sizeof body - 1);
     aigw_edge_metrics_record (edge->metrics, http.route, 200, 0);
     return 200;
 }
@@ -547,8 +604,10 @@ static int
 s_handle_readyz (struct mg_connection *conn, void *cbdata)
 {
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
-    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OPS);
+    if (s_check_get (&http) != 0)
+        return http.status;
     char detail[512];
     //  Threads serve while mg_start is still creating the rest of them.
     bool ready = aigw_edge_io_ready (edge->io, detail, sizeof detail)
@@ -567,7 +626,7 @@ s_handle_readyz (struct mg_connection *conn, void *cbdata)
                                ready ? "ready" : "not_ready", detail, database);
     s_write_head (&http, ready ? 200 : 503, "application/json", NULL,
                   (long long) strlen (body));
-    mg_write (conn, body, strlen (body));
+    s_write_body (&http, body, strlen (body));
     zstr_free (&body);
     aigw_edge_metrics_record (edge->metrics, http.route, http.status, 0);
     return http.status;
@@ -579,8 +638,10 @@ static int
 s_handle_metrics (struct mg_connection *conn, void *cbdata)
 {
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
-    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OPS);
+    if (s_check_get (&http) != 0)
+        return http.status;
     char *own = aigw_edge_metrics_text (edge->metrics);
     //  Both questions go to the broker at once, under one deadline: the
     //  stages' figures, and every provider process's report for the
@@ -605,9 +666,9 @@ s_handle_metrics (struct mg_connection *conn, void *cbdata)
     size_t own_len = strlen (own), stages_len = strlen (stages), routed_len = strlen (routed);
     s_write_head (&http, 200, "text/plain; version=0.0.4", NULL,
                   (long long) (own_len + stages_len + routed_len));
-    mg_write (conn, own, own_len);
-    mg_write (conn, stages, stages_len);
-    mg_write (conn, routed, routed_len);
+    s_write_body (&http, own, own_len);
+    s_write_body (&http, stages, stages_len);
+    s_write_body (&http, routed, routed_len);
     free (own);
     free (deployments);
     aigw_client_event_destroy (&event);
@@ -621,8 +682,8 @@ static int
 s_handle_other (struct mg_connection *conn, void *cbdata)
 {
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
-    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OTHER};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
     s_send_error (&http, 404, "invalid_request_error", "not_found", NULL, "Unknown path.",
                   NULL);
     aigw_edge_metrics_record (edge->metrics, http.route, 404, 0);
