@@ -35,6 +35,14 @@
 #define AIGW_EDGE_LISTEN_BACKLOG "4096"
 //  Idle keep-alive connections are closed after this long.
 #define AIGW_EDGE_KEEP_ALIVE_MS "15000"
+//  Longest request head (request line and headers), bytes: CivetWeb's
+//  receive buffer. A longer head is refused (400), as is one with a
+//  control byte or one not complete within server.read_timeout_ms.
+#define AIGW_EDGE_HEAD_BYTES_MAX 16384
+//  Most request headers. CivetWeb keeps the first MG_MAX_HEADERS and drops
+//  the rest without a word; a full table may have hidden a Content-Length
+//  or Transfer-Encoding, so it is refused (431).
+#define AIGW_EDGE_HEADER_COUNT_MAX (MG_MAX_HEADERS - 1)
 //  Longest Content-Type copied from a pipeline answer into the head.
 #define AIGW_EDGE_CONTENT_TYPE_MAX 128
 //  Allow headers of the routes' 405 answers.
@@ -60,6 +68,7 @@ typedef struct {
     bool headers_sent;          //  whether the status line is out
     bool chunked;               //  response uses chunked encoding
     bool head;                  //  HEAD request: GET's status and headers, no body
+    bool close;                 //  close the connection after this answer
     const char *allow;          //  Allow header of a 405 answer (static), or NULL
 } s_http_t;
 
@@ -76,12 +85,16 @@ s_reason (int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
     case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
@@ -161,6 +174,11 @@ s_write_head (s_http_t *http, int status, const char *content_type,
         s_append (head, sizeof head, &n, "Retry-After: %d\r\n", env->retry_after);
     if (status == 405 && http->allow)
         s_append (head, sizeof head, &n, "Allow: %s\r\n", http->allow);
+    if (http->close) {
+        //  RFC 9112 9.6: say so, then CivetWeb closes after this answer.
+        s_append (head, sizeof head, &n, "Connection: close\r\n");
+        mg_disable_connection_keep_alive (http->conn);
+    }
     if (length >= 0)
         s_append (head, sizeof head, &n, "Content-Length: %lld\r\n\r\n", length);
     else
@@ -232,45 +250,104 @@ s_stream_error (s_http_t *http, const char *type, const char *code, const char *
     free (body);
 }
 
-//  Read the whole body, up to the configured cap. Returns a malloc'd buffer,
-//  or NULL after answering 413 (too large) or failing to read.
+//  Answer 413: the body is over the configured cap. The rest of it stays
+//  unread, so the connection closes after the answer (CivetWeb would
+//  otherwise read and discard all of it first).
+static void
+s_send_too_large (s_http_t *http)
+{
+    http->close = true;
+    s_send_error (http, 413, "invalid_request_error", "request_too_large", NULL,
+                  "The request body is over the configured limit.", NULL);
+}
+
+//  Whether the request announces a body (Content-Length > 0, or chunked).
+static bool
+s_has_body (struct mg_connection *conn)
+{
+    return mg_get_request_info (conn)->content_length > 0
+           || mg_get_header (conn, "Transfer-Encoding") != NULL;
+}
+
+//  Read the whole body, up to the configured cap. Returns a buffer the
+//  caller frees (*LEN bytes), or NULL after answering: 413 past the cap (at
+//  once when Content-Length says so), 400 for a body that ends early or
+//  malformed chunked framing, 408 when the client sends nothing more for
+//  server.read_timeout_ms. After any of those the connection closes: where
+//  the next request would start is unknown.
+//  CivetWeb 1.15 decodes chunked bodies inside mg_read and only says -1
+//  when the framing is wrong; it refuses chunk extensions ("1a;x=y"), and
+//  the size a chunk announces is not visible, so a chunked body over the
+//  cap is refused once cap + 1 bytes of it have arrived.
 static char *
 s_read_body (s_http_t *http, size_t *len)
 {
     const struct mg_request_info *ri = mg_get_request_info (http->conn);
     size_t cap = http->edge->config->max_body_bytes;
-    if (ri->content_length > (long long) cap) {
-        s_send_error (http, 413, "invalid_request_error", "request_too_large", NULL,
-                      "The request body is over the configured limit.", NULL);
+    bool chunked = mg_get_header (http->conn, "Transfer-Encoding") != NULL;
+    //  Without Content-Length or chunked framing there is no body (RFC 9112 6.3).
+    long long expected = chunked ? -1 : ri->content_length > 0 ? ri->content_length : 0;
+    if (expected > (long long) cap) {
+        s_send_too_large (http);
         return NULL;
     }
-    size_t size = ri->content_length > 0 ? (size_t) ri->content_length + 1 : 4096;
+    size_t size = expected >= 0 ? (size_t) expected + 1 : 4096;
+    if (size > cap + 1)
+        size = cap + 1;
     char *body = malloc (size);
     size_t used = 0;
-    while (true) {
+    while (body) {
         if (used == size) {
-            size = size * 2 > cap + 1 ? cap + 1 : size * 2;
-            if (used == size) {
+            if (size == cap + 1) {
                 free (body);
-                s_send_error (http, 413, "invalid_request_error", "request_too_large",
-                              NULL, "The request body is over the configured limit.",
-                              NULL);
+                s_send_too_large (http);
                 return NULL;
             }
-            body = realloc (body, size);
+            size = size * 2 > cap + 1 ? cap + 1 : size * 2;
+            char *bigger = realloc (body, size);
+            if (!bigger)
+                break;
+            body = bigger;
         }
+        int64_t started = zclock_mono ();
         int n = mg_read (http->conn, body + used, size - used);
-        if (n < 0) {
-            free (body);
-            http->status = 400;
-            return NULL;
+        if (n > 0) {
+            used += (size_t) n;
+            continue;
         }
-        if (n == 0)
-            break;
-        used += n;
+        if (n == 0 && (chunked || used == (size_t) expected)) {
+            *len = used;
+            return body;        //  the whole body
+        }
+        //  Cut short. mg_read gives 0 when a Content-Length body stalls
+        //  past the read timeout, and -1 for a closed connection, a chunked
+        //  body that stalls, or malformed chunked framing.
+        free (body);
+        http->close = true;
+        int timeout_ms = http->edge->config->read_timeout_ms;
+        if (n == 0 || zclock_mono () - started + 1 >= timeout_ms) {
+            char message[128];
+            snprintf (message, sizeof message,
+                      "The client sent no more of the request body for %d ms.", timeout_ms);
+            s_send_error (http, 408, "invalid_request_error", "request_timeout", NULL,
+                          message, NULL);
+        }
+        else if (chunked)
+            s_send_error (http, 400, "invalid_request_error", "invalid_chunked_body", NULL,
+                          "The chunked request body is malformed or ends early: each chunk "
+                          "is a hexadecimal size, CRLF, that many bytes and CRLF, and the "
+                          "last chunk has size 0. Chunk extensions are not supported.",
+                          NULL);
+        else
+            s_send_error (http, 400, "invalid_request_error", "incomplete_body", NULL,
+                          "The request body ended before its Content-Length.", NULL);
+        return NULL;
     }
-    *len = used;
-    return body;
+    free (body);
+    http->close = true;
+    s_send_error (http, 500, "server_error", "out_of_memory", NULL,
+                  "No memory for the request body.", NULL);
+    return NULL;
 }
 
 //  Check the request JSON; fills MODEL and STREAM. Answers 400 and returns
@@ -537,8 +614,7 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
     const char *method = http.head ? "GET" : ri->request_method;
     size_t body_len = 0;
     char *body = NULL;
-    bool has_body = ri->content_length > 0 || ri->content_length == -1;
-    if (has_body && !(body = s_read_body (&http, &body_len))) {
+    if (s_has_body (conn) && !(body = s_read_body (&http, &body_len))) {
         //  Answered inside.
     }
     else if (body && !aigw_json_depth_ok (body, body_len, AIGW_EDGE_JSON_DEPTH_MAX))
@@ -690,6 +766,140 @@ s_handle_other (struct mg_connection *conn, void *cbdata)
     return 404;
 }
 
+//  True when VALUE is a Content-Length: one or more digits, then nothing
+//  but the trailing blanks a field value may have (RFC 9110 8.6; no sign,
+//  no list). CivetWeb strtoll()s it, and so takes "5abc" or "+5" for 5.
+static bool
+s_is_length (const char *value)
+{
+    size_t digits = strspn (value, "0123456789");
+    return digits > 0 && value[digits + strspn (value + digits, " \t")] == 0;
+}
+
+//  Every request, before its route's handler (CivetWeb's begin_request):
+//  refuse framing that two HTTP parsers could read differently (RFC 9112
+//  6.1 and 6.3) or a header table CivetWeb may have cut short, closing the
+//  connection since where the next request starts is unknown. Returns 0 to
+//  go on to the route, else the status it answered.
+static int
+s_begin_request (struct mg_connection *conn)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) mg_get_user_data (mg_get_context (conn));
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    int lengths = 0, codings = 0;
+    const char *length = NULL, *coding = NULL;
+    for (int i = 0; i < ri->num_headers; i++) {
+        const char *name = ri->http_headers[i].name;
+        if (strcasecmp (name, "Content-Length") == 0)
+            lengths++, length = ri->http_headers[i].value;
+        else if (strcasecmp (name, "Transfer-Encoding") == 0)
+            codings++, coding = ri->http_headers[i].value;
+    }
+    int status = 400;
+    const char *code = NULL, *message = NULL;
+    char text[160];
+    if (ri->num_headers > AIGW_EDGE_HEADER_COUNT_MAX) {
+        status = 431, code = "too_many_headers";
+        snprintf (text, sizeof text, "The request has more than %d headers.",
+                  AIGW_EDGE_HEADER_COUNT_MAX);
+        message = text;
+    }
+    else if (lengths > 1 || codings > 1 || (lengths && codings)) {
+        code = "ambiguous_framing";
+        message = "The request has more than one Content-Length or Transfer-Encoding "
+                  "header, or both: its body length is ambiguous (RFC 9112 6.3).";
+    }
+    else if (length && !s_is_length (length)) {
+        code = "invalid_content_length";
+        message = "The Content-Length header is not a non-negative decimal integer.";
+    }
+    else if (coding && strcasecmp (coding, "chunked") != 0) {
+        status = 501, code = "unsupported_transfer_encoding";
+        message = "The only Transfer-Encoding accepted is chunked.";
+    }
+    else if (coding && ri->http_version && streq (ri->http_version, "1.0")) {
+        code = "ambiguous_framing";
+        message = "HTTP/1.0 has no Transfer-Encoding (RFC 9112 6.1).";
+    }
+    if (!code)
+        return 0;
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
+    http.close = true;
+    s_send_error (&http, status, "invalid_request_error", code, NULL, message, NULL);
+    aigw_edge_metrics_record (edge->metrics, http.route, http.status, 0);
+    return http.status;
+}
+
+//  True when CivetWeb 1.15 knows METHOD (its request parser refuses the
+//  rest, with a bare 400).
+static bool
+s_known_method (const char *method)
+{
+    static const char *known[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS",
+                                  "CONNECT", "PATCH", "PROPFIND", "MKCOL", "LOCK",
+                                  "UNLOCK", "PROPPATCH", "REPORT"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (streq (method, known[i]))
+            return true;
+    return false;
+}
+
+//  An error CivetWeb found itself, before any handler (CivetWeb's
+//  http_error): a request head it could not read or parse, or framing it
+//  refuses. Answered in the SPEC's JSON shape with a request id, and the
+//  connection closed. The texts are ours: CivetWeb's may carry client bytes
+//  (not always UTF-8) and say too little. Returns 0: answered.
+static int
+s_http_error (struct mg_connection *conn, int status, const char *errmsg)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) mg_get_user_data (mg_get_context (conn));
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
+    http.close = true;
+    const char *type = "invalid_request_error", *code = "bad_request";
+    char message[256];
+    snprintf (message, sizeof message, "%s.", s_reason (status));
+    const char *coding = mg_get_header (conn, "Transfer-Encoding");
+    if (status == 411) {
+        //  CivetWeb's answer to a Content-Length that is no number (-5).
+        status = 400, code = "invalid_content_length";
+        snprintf (message, sizeof message,
+                  "The Content-Length header is not a non-negative decimal integer.");
+    }
+    else if (status == 400 && errmsg && streq (errmsg, "Malformed message")) {
+        //  One text for three causes CivetWeb does not tell apart.
+        code = "malformed_request";
+        snprintf (message, sizeof message,
+                  "The request head is malformed: a control byte in it, over %d bytes, "
+                  "or not complete within %d ms.",
+                  AIGW_EDGE_HEAD_BYTES_MAX, edge->config->read_timeout_ms);
+    }
+    else if (status == 400 && coding && strcasecmp (coding, "chunked") != 0
+             && strcasecmp (coding, "identity") != 0) {
+        status = 501, code = "unsupported_transfer_encoding";
+        snprintf (message, sizeof message, "The only Transfer-Encoding accepted is chunked.");
+    }
+    else if (status == 400 && ri->request_method && ri->num_headers == 0
+             && !s_known_method (ri->request_method)) {
+        //  CivetWeb refuses a method it does not know before the headers.
+        status = 501, code = "method_not_implemented";
+        snprintf (message, sizeof message, "The request method is not one this server knows.");
+    }
+    else if (status == 400) {
+        code = "bad_request";
+        snprintf (message, sizeof message, "The request line or a header is malformed.");
+    }
+    else if (status == 505)
+        code = "http_version_not_supported";
+    else if (status >= 500)
+        type = "server_error", code = "server_error";
+    s_send_error (&http, status, type, code, NULL, message, NULL);
+    aigw_edge_metrics_record (edge->metrics, http.route, http.status, 0);
+    return 0;
+}
+
 //  Keep CivetWeb's own messages out of stderr unless debugging.
 static int
 s_log_message (const struct mg_connection *conn, const char *message)
@@ -715,9 +925,10 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *e
     }
     //  Every connection holds a thread and a descriptor for its life: main
     //  raised the descriptor limit to its hard limit.
-    char ports[300], threads[16], read_timeout[16];
+    char ports[300], threads[16], head_bytes[16], read_timeout[16];
     snprintf (ports, sizeof ports, "%s:%d", config->host, config->port);
     snprintf (threads, sizeof threads, "%d", config->edge_threads);
+    snprintf (head_bytes, sizeof head_bytes, "%d", AIGW_EDGE_HEAD_BYTES_MAX);
     //  How long a client may take over its request head and each read of
     //  its body (and a blocked write may wait).
     snprintf (read_timeout, sizeof read_timeout, "%d", config->read_timeout_ms);
@@ -729,10 +940,13 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, char *e
                              "connection_queue", AIGW_EDGE_CONNECTION_QUEUE,
                              "listen_backlog", AIGW_EDGE_LISTEN_BACKLOG,
                              "enable_auth_domain_check", "no",
+                             "max_request_size", head_bytes,
                              "request_timeout_ms", read_timeout,
                              NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = s_log_message;
+    callbacks.begin_request = s_begin_request;
+    callbacks.http_error = s_http_error;
     //  Debian's CivetWeb creates every worker here, each with a fixed 100 KiB
     //  stack: handlers keep frames small and JSON nesting is capped.
     self->ctx = mg_start (&callbacks, self, options);
@@ -783,6 +997,7 @@ aigw_edge_test (bool verbose)
     assert (strstr (body, "m \\\"quoted\\\""));
     free (body);
     assert (streq (s_reason (429), "Too Many Requests"));
+    assert (streq (s_reason (431), "Request Header Fields Too Large"));
     //  A head that would overflow its buffer is cut short, never overrun.
     char head[16];
     size_t used = 0;
@@ -792,6 +1007,12 @@ aigw_edge_test (bool verbose)
     assert (used == sizeof head - 1 && streq (head, "0123456789abcde"));
     s_append (head, sizeof head, &used, "%s", "more");
     assert (used == sizeof head - 1);
+    assert (s_is_length ("0") && s_is_length ("1234"));
+    assert (!s_is_length ("") && !s_is_length ("-5") && !s_is_length ("5abc")
+            && !s_is_length ("5, 5") && !s_is_length (" 5") && !s_is_length ("+5")
+            && !s_is_length ("5 5"));
+    assert (s_is_length ("5 \t"));
+    assert (s_known_method ("PROPFIND") && !s_known_method ("BREW"));
     aigw_edge_metrics_test (verbose);
     if (verbose)
         printf ("edge: ok\n");

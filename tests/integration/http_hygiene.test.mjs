@@ -1,15 +1,23 @@
-// HTTP hygiene at the edge: every GET route answers HEAD with the same
-// status and headers and no body (the SPEC), so keep-alive framing holds;
-// 405 answers carry Allow.
+// HTTP hygiene at the edge, found by sending hostile bytes: request
+// smuggling, malformed chunked bodies, HEAD and the errors CivetWeb makes
+// itself. Each answer is a JSON error in the SPEC's shape with an
+// X-Request-ID header, never a hang, a crash or a plain-text page; where the
+// framing cannot be trusted the connection closes, and bytes left over from
+// a refused request are never answered as a second request.
 //
 // Exact bytes need raw sockets (node:net): fetch and node:http would fix the
 // framing up. The edge is the same code in `aigw run` and `aigw edge`, so
 // this file runs only `aigw run`.
 import net from 'node:net';
+import { it as plainIt } from 'node:test';
 import { assert, describe, it, nonce, useGateway } from './lib.mjs';
 
+const MAX_BODY_BYTES = 131072;     // server.max_body_bytes here
+const READ_TIMEOUT_MS = 1500;      // server.read_timeout_ms here
 const ANSWER_WAIT_MS = 10000;      // longest wait for an answer before failing
 const QUIET_MS = 300;              // no more bytes this long: the server said all it will
+const HEAD_BYTES_MAX = 16384;      // the edge's request-head limit
+const HEADER_COUNT_MAX = 63;       // the edge's header-count limit
 
 // ---------------------------------------------------------------------------
 // A raw HTTP/1.1 client
@@ -181,6 +189,7 @@ describe('HTTP hygiene', () => {
   const gw = useGateway({
     mode: 'run',
     name: 'hygiene',
+    config: { server: { max_body_bytes: MAX_BODY_BYTES, read_timeout_ms: READ_TIMEOUT_MS } },
   });
   const chatBody = (content = `hi ${nonce()}`, model = 'gpt-4o-mini') =>
     JSON.stringify({ model, messages: [{ role: 'user', content }] });
@@ -188,6 +197,180 @@ describe('HTTP hygiene', () => {
   const post = (extra, body = '') =>
     `POST /v1/chat/completions HTTP/1.1\r\nHost: aigw\r\n${auth()}` +
     `Content-Type: application/json\r\n${extra}\r\n${body}`;
+
+  describe('1. request smuggling (RFC 9112 6.3)', () => {
+    it('refuses two Content-Length headers, closes, and never runs the leftover', async () => {
+      const before = await gw.mock.stats();
+      const body = chatBody();
+      const smuggled = chatBody(`smuggled ${nonce()}`);
+      const r = await exchange(gw.port, post(`Content-Length: ${body.length}\r\n` +
+                                             'Content-Length: 0\r\n', body) +
+                                        post(`Content-Length: ${smuggled.length}\r\n`, smuggled),
+                               { expect: 2 });
+      assertRefusedAndClosed(r, { status: 400, code: 'ambiguous_framing' });
+      const after = await gw.mock.stats();
+      assert.equal(after.chat, before.chat, 'a chat request reached the provider');
+    });
+
+    it('refuses two equal Content-Length headers too', async () => {
+      const body = chatBody();
+      const lengths = `Content-Length: ${body.length}\r\n`.repeat(2);
+      const r = await exchange(gw.port, post(lengths, body) +
+                                        'GET /healthz HTTP/1.1\r\nHost: aigw\r\n\r\n',
+                               { expect: 2 });
+      assertRefusedAndClosed(r, { status: 400, code: 'ambiguous_framing' });
+    });
+
+    it('refuses Content-Length with Transfer-Encoding; the leftover gets no answer', async () => {
+      // Read as chunked, the body ends at "0"; read by Content-Length, the
+      // GET is body. Either way one parser sees a second request.
+      const r = await exchange(gw.port,
+                               post('Content-Length: 5\r\nTransfer-Encoding: chunked\r\n',
+                                    '0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: aigw\r\n\r\n'),
+                               { expect: 2 });
+      assertRefusedAndClosed(r, { status: 400, code: 'ambiguous_framing' });
+    });
+
+    it('refuses Transfer-Encoding before Content-Length the same way', async () => {
+      const r = await exchange(gw.port,
+                               post('Transfer-Encoding: chunked\r\nContent-Length: 5\r\n',
+                                    '0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: aigw\r\n\r\n'),
+                               { expect: 2 });
+      assertRefusedAndClosed(r, { status: 400, code: 'ambiguous_framing' });
+    });
+
+    it('refuses two Transfer-Encoding headers', async () => {
+      const r = await exchange(gw.port, post('Transfer-Encoding: chunked\r\n' +
+                                             'Transfer-Encoding: chunked\r\n', '0\r\n\r\n'),
+                               { expect: 2 });
+      assertRefusedAndClosed(r, { status: 400, code: 'ambiguous_framing' });
+    });
+
+    it('refuses a Content-Length that is not only digits', async () => {
+      const r = await exchange(gw.port, post('Content-Length: 5abc\r\n', 'hello'), { expect: 2 });
+      assertRefusedAndClosed(r, { status: 400, code: 'invalid_content_length' });
+    });
+
+    it('refuses a transfer coding other than chunked (501)', async () => {
+      for (const coding of ['identity', 'gzip', 'gzip, chunked']) {
+        const r = await exchange(gw.port, post(`Transfer-Encoding: ${coding}\r\n`, '0\r\n\r\n'),
+                                 { expect: 2 });
+        assertRefusedAndClosed(r, { status: 501, code: 'unsupported_transfer_encoding' });
+      }
+    });
+
+    it('refuses chunked framing in an HTTP/1.0 request', async () => {
+      const r = await exchange(gw.port,
+                               `POST /v1/chat/completions HTTP/1.0\r\nHost: aigw\r\n${auth()}` +
+                               'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n', { expect: 2 });
+      assertRefusedAndClosed(r, { status: 400, code: 'ambiguous_framing' });
+    });
+
+    it('still answers a well-framed chunked request, and keeps the connection', async () => {
+      const body = chatBody();
+      const r = await exchange(gw.port, [
+        post('Transfer-Encoding: chunked\r\n',
+             `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`),
+        'GET /healthz HTTP/1.1\r\nHost: aigw\r\n\r\n',
+      ], { expect: 2 });
+      assert.equal(r.responses.length, 2, 'keep-alive: the second request got no answer');
+      assert.equal(r.responses[0].status, 200, r.responses[0].text);
+      assert.equal(r.responses[0].json?.object, 'chat.completion');
+      assert.equal(r.responses[1].status, 200);
+      assert.deepEqual(r.responses[1].json, { status: 'ok' });
+    });
+  });
+
+  describe('2. malformed chunked bodies', () => {
+    const chunked = (chunks) => post('Transfer-Encoding: chunked\r\n', chunks);
+
+    for (const [name, size] of [['a size that is not hex ("zz")', 'zz'],
+                                ['a negative size ("-10")', '-10'],
+                                ['a size of 18 hex digits', '1'.repeat(18)],
+                                ['a size of 17 hex digits, past 64 bits', 'f'.repeat(17)]]) {
+      it(`answers 400 for ${name} and closes`, async () => {
+        const r = await exchange(gw.port, chunked(`${size}\r\n{"model":1}\r\n0\r\n\r\n`),
+                                 { expect: 2 });
+        assertRefusedAndClosed(r, { status: 400, code: 'invalid_chunked_body' });
+      });
+    }
+
+    it('answers 400 for a chunk shorter than its size, the client done sending', async () => {
+      const r = await exchange(gw.port, chunked('10\r\n{"mod'), { halfClose: true });
+      assertRefusedAndClosed(r, { status: 400, code: 'invalid_chunked_body' });
+    });
+
+    it('answers 400 for a chunk that runs past its size', async () => {
+      const r = await exchange(gw.port, chunked('2\r\n{"model":1}\r\n0\r\n\r\n'), { expect: 2 });
+      assertRefusedAndClosed(r, { status: 400, code: 'invalid_chunked_body' });
+    });
+
+    it('answers 400 for a body without its last chunk, the client done sending', async () => {
+      const body = chatBody();
+      const r = await exchange(gw.port, chunked(`${body.length.toString(16)}\r\n${body}\r\n`),
+                               { halfClose: true });
+      assertRefusedAndClosed(r, { status: 400, code: 'invalid_chunked_body' });
+    });
+
+    it('answers 408 when a chunked body stalls past server.read_timeout_ms', async () => {
+      const r = await exchange(gw.port, chunked('10\r\n{"mod'));
+      const res = assertRefusedAndClosed(r, { status: 408, code: 'request_timeout' });
+      assert.ok(r.ms >= READ_TIMEOUT_MS - 100, `answered after ${r.ms} ms, before the timeout`);
+      assert.match(res.json.error.message, new RegExp(`${READ_TIMEOUT_MS} ms`));
+    });
+
+    it('answers 413 for a chunk over the body cap once the cap is passed', async () => {
+      // The size line announces 1 MiB; the body goes past the cap and then
+      // the client waits: the answer must not wait for the rest.
+      const r = await exchange(gw.port, [chunked('100000\r\n'),
+                                         'x'.repeat(MAX_BODY_BYTES + 1024)]);
+      assertRefusedAndClosed(r, { status: 413, code: 'request_too_large' });
+      assert.ok(r.ms < READ_TIMEOUT_MS, `413 came after ${r.ms} ms: it waited for the body`);
+    });
+
+    it('answers 413 at once for a Content-Length over the cap', async () => {
+      const r = await exchange(gw.port, post(`Content-Length: ${MAX_BODY_BYTES * 8}\r\n`, '{'));
+      assertRefusedAndClosed(r, { status: 413, code: 'request_too_large' });
+      assert.ok(r.ms < READ_TIMEOUT_MS, `413 came after ${r.ms} ms`);
+    });
+
+    it('answers 400 for a Content-Length body cut short, 408 for one that stalls', async () => {
+      const short = await exchange(gw.port, post('Content-Length: 100\r\n', '{"model":'),
+                                   { halfClose: true });
+      assertRefusedAndClosed(short, { status: 400, code: 'incomplete_body' });
+      const stalled = await exchange(gw.port, post('Content-Length: 100\r\n', '{"model":'));
+      assertRefusedAndClosed(stalled, { status: 408, code: 'request_timeout' });
+    });
+
+    it('answers a chunk extension ("1a;x=y") with a JSON error, not silence', async () => {
+      // Debian's CivetWeb 1.15 decodes chunked bodies itself and refuses
+      // extensions; the edge cannot see the raw bytes to do better.
+      const body = chatBody();
+      const r = await exchange(gw.port,
+                               chunked(`${body.length.toString(16)};x=y\r\n${body}\r\n0\r\n\r\n`),
+                               { expect: 2 });
+      const res = assertRefusedAndClosed(r, { status: 400, code: 'invalid_chunked_body' });
+      assert.match(res.json.error.message, /extensions are not supported/);
+    });
+
+    // todo: node:test's own `it`, so the known failure dumps no logs.
+    plainIt('accepts a chunk extension (RFC 9112 7.1.1)', {
+      todo: 'CivetWeb 1.15 refuses chunk extensions in mg_read; upstream accepts them from 1.16',
+    }, async () => {
+      const body = chatBody();
+      const size = `${body.length.toString(16)};x=y`;
+      const r = await exchange(gw.port, chunked(`${size}\r\n${body}\r\n0\r\n\r\n`));
+      assert.equal(only(r).status, 200, only(r).text);
+    });
+
+    plainIt('answers 413 as soon as a chunk size line announces more than the cap', {
+      todo: 'CivetWeb 1.15 keeps the chunk size it parsed to itself; 413 comes at cap + 1 bytes',
+    }, async () => {
+      const r = await exchange(gw.port, chunked('100000\r\n'));
+      assertRefusedAndClosed(r, { status: 413, code: 'request_too_large' });
+      assert.ok(r.ms < READ_TIMEOUT_MS, `413 came after ${r.ms} ms`);
+    });
+  });
 
   describe('3. HEAD', () => {
     it('answers HEAD /healthz with the headers only, and the connection goes on', async () => {
@@ -300,6 +483,79 @@ describe('HTTP hygiene', () => {
         assert.equal(res.headers.get('allow'), allow);
       });
     }
+  });
+
+  describe('4. errors CivetWeb makes itself are JSON too', () => {
+    it('oversized headers: 400, JSON, closed', async () => {
+      const r = await exchange(gw.port, 'GET /v1/models HTTP/1.1\r\nHost: aigw\r\n' +
+                                        `X-Big: ${'a'.repeat(HEAD_BYTES_MAX + 100)}\r\n\r\n`);
+      assertRefusedAndClosed(r, { status: 400, code: 'malformed_request' });
+    });
+
+    it(`more than ${HEADER_COUNT_MAX} headers: 431, JSON, closed`, async () => {
+      let headers = '';
+      for (let i = 0; i < HEADER_COUNT_MAX + 1; i++) headers += `X-H-${i}: ${i}\r\n`;
+      const r = await exchange(gw.port, `GET /healthz HTTP/1.1\r\nHost: aigw\r\n${headers}\r\n`);
+      assertRefusedAndClosed(r, { status: 431, code: 'too_many_headers' });
+    });
+
+    it('a Content-Length hidden past the header table is not smuggled through', async () => {
+      // CivetWeb keeps 64 headers and drops the rest: a Transfer-Encoding
+      // after them would otherwise be ignored and its body run as a request.
+      let headers = '';
+      for (let i = 0; i < 70; i++) headers += `X-H-${i}: ${i}\r\n`;
+      const r = await exchange(gw.port,
+                               `POST /v1/chat/completions HTTP/1.1\r\nHost: aigw\r\n${headers}` +
+                               'Transfer-Encoding: chunked\r\n\r\n' +
+                               '0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: aigw\r\n\r\n',
+                               { expect: 2 });
+      assertRefusedAndClosed(r, { status: 431, code: 'too_many_headers' });
+    });
+
+    it('a control byte in a header: 400, JSON, closed', async () => {
+      const r = await exchange(gw.port,
+                               'GET /v1/models HTTP/1.1\r\nHost: aigw\r\nX-A: a\x01b\r\n\r\n');
+      assertRefusedAndClosed(r, { status: 400, code: 'malformed_request' });
+    });
+
+    it('an unknown method: 501, JSON, closed', async () => {
+      const r = await exchange(gw.port, 'BREW /v1/models HTTP/1.1\r\nHost: aigw\r\n\r\n');
+      assertRefusedAndClosed(r, { status: 501, code: 'method_not_implemented' });
+    });
+
+    it('a malformed request line: 400, JSON, closed', async () => {
+      const r = await exchange(gw.port, 'GET /v1/models\r\nHost: aigw\r\n\r\n');
+      assertRefusedAndClosed(r, { status: 400 });
+    });
+
+    it('an unsupported HTTP version: 505, JSON, closed', async () => {
+      const r = await exchange(gw.port, 'GET /healthz HTTP/2.0\r\nHost: aigw\r\n\r\n');
+      assertRefusedAndClosed(r, { status: 505, code: 'http_version_not_supported' });
+    });
+
+    it('Content-Length: -5: 400, JSON, closed', async () => {
+      const r = await exchange(gw.port, post('Content-Length: -5\r\n'));
+      assertRefusedAndClosed(r, { status: 400, code: 'invalid_content_length' });
+    });
+
+    it('a request head left unfinished: 400 after server.read_timeout_ms, closed', async () => {
+      const r = await exchange(gw.port, 'GET /v1/models HTTP/1.1\r\nHost: aigw\r\n');
+      assertRefusedAndClosed(r, { status: 400, code: 'malformed_request' });
+      assert.ok(r.ms >= READ_TIMEOUT_MS - 100, `answered after ${r.ms} ms`);
+    });
+
+    it('carries the client\'s X-Request-ID when CivetWeb parsed it', async () => {
+      const mine = `req-${nonce()}`;
+      const r = await exchange(gw.port, `POST /v1/chat/completions HTTP/1.1\r\nHost: aigw\r\n` +
+                                        `X-Request-ID: ${mine}\r\nContent-Length: -5\r\n\r\n`);
+      const res = assertRefusedAndClosed(r, { status: 400 });
+      assert.equal(res.headers.get('x-request-id'), mine);
+    });
+
+    it('still serves after all of that', async () => {
+      const res = await gw.chat(`after ${nonce()}`);
+      assert.equal(res.status, 200, res.text);
+    });
   });
 
 });
