@@ -43,6 +43,14 @@
 //  the rest without a word; a full table may have hidden a Content-Length
 //  or Transfer-Encoding, so it is refused (431).
 #define AIGW_EDGE_HEADER_COUNT_MAX (MG_MAX_HEADERS - 1)
+//  Longest strings taken from outside, bytes; longer ones are refused with
+//  400 naming the field. No real one comes near, and the envelope codec
+//  refuses strings past AIGW_ENVELOPE_MAX_STRING (a 500 otherwise).
+#define AIGW_EDGE_MODEL_MAX 1024      //  "model" of a data-plane request
+#define AIGW_EDGE_CREDENTIAL_MAX 8192 //  key or admin token (JWTs run long)
+#define AIGW_EDGE_ADMIN_PATH_MAX 1024 //  path below /api/v1/admin/
+#define AIGW_EDGE_QUERY_MAX 4096      //  query string, any route
+#define AIGW_EDGE_METHOD_MAX 16       //  request method (CivetWeb knows ~15)
 //  Longest Content-Type copied from a pipeline answer into the head.
 #define AIGW_EDGE_CONTENT_TYPE_MAX 128
 //  Allow headers of the routes' 405 answers.
@@ -250,6 +258,24 @@ s_stream_error (s_http_t *http, const char *type, const char *code, const char *
     free (body);
 }
 
+//  Refuse (400, naming FIELD) a string VALUE from outside that is longer
+//  than MAX bytes. Returns 0 when it fits, -1 after answering.
+static int
+s_check_length (s_http_t *http, const char *field, const char *value, size_t max)
+{
+    size_t len = value ? strlen (value) : 0;
+    if (len <= max)
+        return 0;
+    char message[192];
+    snprintf (message, sizeof message,
+              "Invalid '%s': string too long. Expected a string with maximum length %zu, "
+              "but got a string with length %zu.",
+              field, max, len);
+    s_send_error (http, 400, "invalid_request_error", "string_above_max_length", field,
+                  message, NULL);
+    return -1;
+}
+
 //  Answer 413: the body is over the configured cap. The rest of it stays
 //  unread, so the connection closes after the answer (CivetWeb would
 //  otherwise read and discard all of it first).
@@ -410,13 +436,16 @@ s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model
                       message, NULL);
         return -1;
     }
-    *model = strdup (json_string_value (value));
     *stream = json_is_true (flag) && (kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES);
+    int rc = s_check_length (http, "model", json_string_value (value), AIGW_EDGE_MODEL_MAX);
+    if (rc == 0)
+        *model = strdup (json_string_value (value));
     json_decref (root);
-    return 0;
+    return rc;
 }
 
-//  The credential from Authorization: Bearer, or x-api-key.
+//  The credential from Authorization: Bearer, or x-api-key (borrowed from
+//  CivetWeb, valid during the request); NULL when neither is there.
 static const char *
 s_credential (struct mg_connection *conn)
 {
@@ -428,6 +457,17 @@ s_credential (struct mg_connection *conn)
         return auth;
     }
     return mg_get_header (conn, "x-api-key");
+}
+
+//  Refuse (400) a credential over AIGW_EDGE_CREDENTIAL_MAX, naming the
+//  header it came in. Returns 0 when it fits, -1 after answering.
+static int
+s_check_credential (s_http_t *http)
+{
+    const char *auth = mg_get_header (http->conn, "Authorization");
+    bool bearer = auth && strncasecmp (auth, "Bearer ", 7) == 0;
+    return s_check_length (http, bearer ? "Authorization" : "x-api-key",
+                           s_credential (http->conn), AIGW_EDGE_CREDENTIAL_MAX);
 }
 
 //  Relay the pipeline's answer to the client until its last message.
@@ -562,6 +602,9 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     else if (!allowed)
         s_send_error (&http, 405, "invalid_request_error", "method_not_allowed", NULL,
                       "Method not allowed on this path.", NULL);
+    else if (s_check_credential (&http) != 0) {
+        //  Answered inside.
+    }
     else if (kind != AIGW_KIND_MODELS
              && (!(body = s_read_body (&http, &body_len))
                  || s_validate (&http, kind, body, body_len, &model, &stream) != 0)) {
@@ -614,7 +657,11 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
     const char *method = http.head ? "GET" : ri->request_method;
     size_t body_len = 0;
     char *body = NULL;
-    if (s_has_body (conn) && !(body = s_read_body (&http, &body_len))) {
+    if (s_check_length (&http, "path", path, AIGW_EDGE_ADMIN_PATH_MAX) != 0
+        || s_check_credential (&http) != 0) {
+        //  Answered inside.
+    }
+    else if (s_has_body (conn) && !(body = s_read_body (&http, &body_len))) {
         //  Answered inside.
     }
     else if (body && !aigw_json_depth_ok (body, body_len, AIGW_EDGE_JSON_DEPTH_MAX))
@@ -779,8 +826,9 @@ s_is_length (const char *value)
 //  Every request, before its route's handler (CivetWeb's begin_request):
 //  refuse framing that two HTTP parsers could read differently (RFC 9112
 //  6.1 and 6.3) or a header table CivetWeb may have cut short, closing the
-//  connection since where the next request starts is unknown. Returns 0 to
-//  go on to the route, else the status it answered.
+//  connection since where the next request starts is unknown; and refuse
+//  an over-long method or query string. Returns 0 to go on to the route,
+//  else the status it answered.
 static int
 s_begin_request (struct mg_connection *conn)
 {
@@ -821,12 +869,20 @@ s_begin_request (struct mg_connection *conn)
         code = "ambiguous_framing";
         message = "HTTP/1.0 has no Transfer-Encoding (RFC 9112 6.1).";
     }
-    if (!code)
+    const char *method = ri->request_method ? ri->request_method : "";
+    const char *query = ri->query_string ? ri->query_string : "";
+    bool too_long = strlen (method) > AIGW_EDGE_METHOD_MAX
+                    || strlen (query) > AIGW_EDGE_QUERY_MAX;
+    if (!code && !too_long)
         return 0;
     s_http_t http;
     s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
-    http.close = true;
-    s_send_error (&http, status, "invalid_request_error", code, NULL, message, NULL);
+    if (code) {
+        http.close = true;
+        s_send_error (&http, status, "invalid_request_error", code, NULL, message, NULL);
+    }
+    else if (s_check_length (&http, "method", method, AIGW_EDGE_METHOD_MAX) == 0)
+        s_check_length (&http, "query", query, AIGW_EDGE_QUERY_MAX);
     aigw_edge_metrics_record (edge->metrics, http.route, http.status, 0);
     return http.status;
 }

@@ -1,9 +1,9 @@
 // HTTP hygiene at the edge, found by sending hostile bytes: request
-// smuggling, malformed chunked bodies, HEAD and the errors CivetWeb makes
-// itself. Each answer is a JSON error in the SPEC's shape with an
-// X-Request-ID header, never a hang, a crash or a plain-text page; where the
-// framing cannot be trusted the connection closes, and bytes left over from
-// a refused request are never answered as a second request.
+// smuggling, malformed chunked bodies, HEAD, the errors CivetWeb makes itself
+// and over-long fields. Each answer is a JSON error in the SPEC's shape with
+// an X-Request-ID header, never a hang, a crash or a plain-text page; where
+// the framing cannot be trusted the connection closes, and bytes left over
+// from a refused request are never answered as a second request.
 //
 // Exact bytes need raw sockets (node:net): fetch and node:http would fix the
 // framing up. The edge is the same code in `aigw run` and `aigw edge`, so
@@ -18,6 +18,10 @@ const ANSWER_WAIT_MS = 10000;      // longest wait for an answer before failing
 const QUIET_MS = 300;              // no more bytes this long: the server said all it will
 const HEAD_BYTES_MAX = 16384;      // the edge's request-head limit
 const HEADER_COUNT_MAX = 63;       // the edge's header-count limit
+const MODEL_MAX = 1024;            // the edge's model-name limit
+const CREDENTIAL_MAX = 8192;
+const ADMIN_PATH_MAX = 1024;
+const QUERY_MAX = 4096;
 
 // ---------------------------------------------------------------------------
 // A raw HTTP/1.1 client
@@ -558,4 +562,52 @@ describe('HTTP hygiene', () => {
     });
   });
 
+  describe('5. over-long fields: 400 naming the field', () => {
+    it('a model name over 65,536 characters', async () => {
+      const res = await gw.chat('hi', { model: 'm'.repeat(70000) });
+      assert.equal(res.status, 400, res.text.slice(0, 300));
+      assert.equal(res.json?.error?.param, 'model');
+      assert.equal(res.json?.error?.code, 'string_above_max_length');
+      assert.equal(res.json?.error?.request_id, res.headers.get('x-request-id'));
+    });
+
+    it(`a model name of ${MODEL_MAX + 1} bytes, while ${MODEL_MAX} passes the edge`, async () => {
+      const over = await gw.chat('hi', { model: 'm'.repeat(MODEL_MAX + 1) });
+      assert.equal(over.status, 400, over.text.slice(0, 300));
+      assert.equal(over.json?.error?.param, 'model');
+      const at = await gw.chat('hi', { model: 'm'.repeat(MODEL_MAX) });
+      assert.equal(at.status, 404, at.text.slice(0, 300));    // unknown model, past the edge
+      assert.equal(at.json?.error?.code, 'model_not_found');
+    });
+
+    it('a credential over the limit', async () => {
+      const res = await gw.fetch('/v1/models', { key: 'k'.repeat(CREDENTIAL_MAX + 1) });
+      assert.equal(res.status, 400, res.text.slice(0, 300));
+      assert.equal(res.json?.error?.param, 'Authorization');
+      const long = 'k'.repeat(CREDENTIAL_MAX + 1);
+      const api = await gw.fetch('/v1/models', { key: null, headers: { 'x-api-key': long } });
+      assert.equal(api.status, 400, api.text.slice(0, 300));
+      assert.equal(api.json?.error?.param, 'x-api-key');
+    });
+
+    it('an admin path over the limit', async () => {
+      const res = await gw.fetch(`/api/v1/admin/${'p'.repeat(ADMIN_PATH_MAX + 1)}`);
+      assert.equal(res.status, 400, res.text.slice(0, 300));
+      assert.equal(res.json?.error?.param, 'path');
+      assert.ok(res.headers.get('x-request-id'));
+    });
+
+    it('a query string over the limit', async () => {
+      const res = await gw.fetch(`/api/v1/admin/tenants?q=${'q'.repeat(QUERY_MAX + 1)}`);
+      assert.equal(res.status, 400, res.text.slice(0, 300));
+      assert.equal(res.json?.error?.param, 'query');
+      assert.equal(res.json?.error?.request_id, res.headers.get('x-request-id'));
+    });
+
+    it('an over-long X-Request-ID is replaced, not echoed', async () => {
+      const res = await gw.fetch('/healthz', { headers: { 'x-request-id': 'r'.repeat(200) } });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('x-request-id') || '', /^req_[0-9a-f]+$/);
+    });
+  });
 });
