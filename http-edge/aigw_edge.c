@@ -51,6 +51,13 @@
 #define AIGW_EDGE_ADMIN_PATH_MAX 1024 //  path below /api/v1/admin/
 #define AIGW_EDGE_QUERY_MAX 4096      //  query string, any route
 #define AIGW_EDGE_METHOD_MAX 16       //  request method (CivetWeb knows ~15)
+//  After a 413 the edge reads and drops up to this much more of the body,
+//  for at most this long, before it closes (nginx's lingering close): a
+//  client still sending would otherwise get a reset instead of the answer.
+#define AIGW_EDGE_LINGER_BYTES (1024 * 1024)
+#define AIGW_EDGE_LINGER_MS 2000
+//  Bytes per read while lingering (handler stacks are 100 KiB).
+#define AIGW_EDGE_LINGER_CHUNK 2048
 //  Longest Content-Type copied from a pipeline answer into the head.
 #define AIGW_EDGE_CONTENT_TYPE_MAX 128
 //  Allow headers of the routes' 405 answers.
@@ -276,15 +283,26 @@ s_check_length (s_http_t *http, const char *field, const char *value, size_t max
     return -1;
 }
 
-//  Answer 413: the body is over the configured cap. The rest of it stays
-//  unread, so the connection closes after the answer (CivetWeb would
-//  otherwise read and discard all of it first).
+//  Answer 413: the body is over the configured cap. The connection closes
+//  after the answer (CivetWeb would otherwise read and drop all the rest
+//  first, however long), once a bounded linger has let a client that is
+//  still sending read the answer. Each read there waits at most
+//  server.read_timeout_ms, as any body read does.
 static void
 s_send_too_large (s_http_t *http)
 {
     http->close = true;
     s_send_error (http, 413, "invalid_request_error", "request_too_large", NULL,
                   "The request body is over the configured limit.", NULL);
+    char sink[AIGW_EDGE_LINGER_CHUNK];
+    size_t dropped = 0;
+    int64_t deadline = zclock_mono () + AIGW_EDGE_LINGER_MS;
+    while (dropped < AIGW_EDGE_LINGER_BYTES && zclock_mono () < deadline) {
+        int n = mg_read (http->conn, sink, sizeof sink);
+        if (n <= 0)
+            break;              //  all of it, the client left, or it went quiet
+        dropped += (size_t) n;
+    }
 }
 
 //  Whether the request announces a body (Content-Length > 0, or chunked).

@@ -93,7 +93,8 @@ function parseResponses(buf, methods = []) {
 // until EXPECT responses are complete and QUIET_MS pass with no more bytes,
 // or WAIT_MS pass. HALF_CLOSE: shut our side down after the last piece.
 // Returns { responses, rest, closed (the server closed), ms (from the last
-// piece sent to the first byte back) }.
+// piece sent to the first byte back), cutShort (what ended the connection
+// while we were still sending: 'end', 'close' or an error code; else null) }.
 function exchange(port, pieces, { methods = [], expect = 1, halfClose = false,
                                   waitMs = ANSWER_WAIT_MS } = {}) {
   if (!Array.isArray(pieces)) pieces = [pieces];
@@ -105,6 +106,8 @@ function exchange(port, pieces, { methods = [], expect = 1, halfClose = false,
     let quiet = null;
     let sentAt = 0;
     let firstByteAt = 0;
+    let writing = true;
+    let cutShort = null;
     const finish = () => {
       if (settled) return;
       settled = true;
@@ -113,7 +116,8 @@ function exchange(port, pieces, { methods = [], expect = 1, halfClose = false,
       socket.destroy();
       try {
         const { responses, rest } = parseResponses(Buffer.concat(chunks), methods);
-        resolve({ responses, rest, closed, ms: firstByteAt ? firstByteAt - sentAt : null });
+        resolve({ responses, rest, closed, ms: firstByteAt ? firstByteAt - sentAt : null,
+                  cutShort });
       } catch (err) {
         reject(err);
       }
@@ -128,15 +132,21 @@ function exchange(port, pieces, { methods = [], expect = 1, halfClose = false,
       catch { /* not parseable yet */ }
       if (done) quiet = setTimeout(finish, QUIET_MS);
     });
-    socket.on('end', () => { closed = true; finish(); });
-    socket.on('close', () => { closed = true; finish(); });
-    socket.on('error', () => { closed = true; finish(); });
+    const ended = (why) => {
+      if (writing && !cutShort) cutShort = why;
+      closed = true;
+      finish();
+    };
+    socket.on('end', () => ended('end'));
+    socket.on('close', () => ended('close'));
+    socket.on('error', (err) => ended(err.code || String(err)));
     socket.on('connect', async () => {
       for (const piece of pieces) {
         if (typeof piece === 'number') await new Promise((r) => setTimeout(r, piece));
         else if (!socket.destroyed) socket.write(piece);
       }
       sentAt = Date.now();
+      writing = false;
       if (halfClose && !socket.destroyed) socket.end();
     });
   });
@@ -325,17 +335,36 @@ describe('HTTP hygiene', () => {
 
     it('answers 413 for a chunk over the body cap once the cap is passed', async () => {
       // The size line announces 1 MiB; the body goes past the cap and then
-      // the client waits: the answer must not wait for the rest.
+      // the client waits: the answer must not wait for the rest. (The edge
+      // closes once a linger of at most server.read_timeout_ms is over.)
       const r = await exchange(gw.port, [chunked('100000\r\n'),
-                                         'x'.repeat(MAX_BODY_BYTES + 1024)]);
+                                         'x'.repeat(MAX_BODY_BYTES + 1024)], { expect: 2 });
       assertRefusedAndClosed(r, { status: 413, code: 'request_too_large' });
       assert.ok(r.ms < READ_TIMEOUT_MS, `413 came after ${r.ms} ms: it waited for the body`);
     });
 
     it('answers 413 at once for a Content-Length over the cap', async () => {
-      const r = await exchange(gw.port, post(`Content-Length: ${MAX_BODY_BYTES * 8}\r\n`, '{'));
+      const r = await exchange(gw.port, post(`Content-Length: ${MAX_BODY_BYTES * 8}\r\n`, '{'),
+                               { expect: 2 });
       assertRefusedAndClosed(r, { status: 413, code: 'request_too_large' });
       assert.ok(r.ms < READ_TIMEOUT_MS, `413 came after ${r.ms} ms`);
+    });
+
+    it('answers 413 to a client still sending, which reads it rather than a reset', async () => {
+      // 4x the cap in 16 KiB pieces: the edge answers at the cap, then
+      // drops what follows before it closes. Closing at once would reset
+      // the connection while the client writes (an SDK then reports EPIPE
+      // or ECONNRESET, not the 413).
+      const piece = 'x'.repeat(16384);
+      const count = (MAX_BODY_BYTES * 4) / piece.length;
+      const size = count * piece.length;
+      const pieces = (head) => [head, ...Array.from({ length: count }, () => [piece, 5]).flat()];
+      for (const head of [post(`Content-Length: ${size}\r\n`),
+                          post('Transfer-Encoding: chunked\r\n', `${size.toString(16)}\r\n`)]) {
+        const r = await exchange(gw.port, pieces(head), { expect: 2 });
+        assert.equal(r.cutShort, null, 'the edge closed while the body was still coming');
+        assertRefusedAndClosed(r, { status: 413, code: 'request_too_large' });
+      }
     });
 
     it('answers 400 for a Content-Length body cut short, 408 for one that stalls', async () => {
