@@ -211,6 +211,8 @@ static const s_setting_t s_server_settings[] = {
     S_NUMBER ("request_timeout_ms", S_KIND_INT64, aigw_config_t,
               request_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
               AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("read_timeout_ms", S_KIND_INT, aigw_config_t, read_timeout_ms,
+              AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
     S_NUMBER ("threads", S_KIND_INT, aigw_config_t, edge_threads, 1,
               AIGW_CONFIG_EDGE_THREADS_MAX),
     S_END};
@@ -1603,6 +1605,7 @@ s_defaults (aigw_config_t *self)
     self->port = AIGW_DEFAULT_PORT;
     self->max_body_bytes = AIGW_DEFAULT_MAX_BODY_BYTES;
     self->request_timeout_ms = AIGW_DEFAULT_REQUEST_TIMEOUT_MS;
+    self->read_timeout_ms = AIGW_DEFAULT_READ_TIMEOUT_MS;
     self->edge_threads = AIGW_DEFAULT_EDGE_THREADS;
     self->heartbeat_ms = AIGW_DEFAULT_HEARTBEAT_MS;
     self->liveness = AIGW_DEFAULT_LIVENESS;
@@ -2395,6 +2398,7 @@ aigw_config_test (bool verbose)
     assert (config->port == AIGW_DEFAULT_PORT);
     assert (config->max_body_bytes == AIGW_DEFAULT_MAX_BODY_BYTES);
     assert (config->request_timeout_ms == AIGW_DEFAULT_REQUEST_TIMEOUT_MS);
+    assert (config->read_timeout_ms == AIGW_DEFAULT_READ_TIMEOUT_MS);
     assert (config->edge_threads == AIGW_DEFAULT_EDGE_THREADS);
     assert (strcmp (config->broker_endpoint, AIGW_DEFAULT_BROKER_ENDPOINT) == 0);
     assert (config->heartbeat_ms == AIGW_DEFAULT_HEARTBEAT_MS);
@@ -2455,6 +2459,7 @@ aigw_config_test (bool verbose)
         "  port: 9000\n"
         "  max_body_bytes: 1048576\n"
         "  request_timeout_ms: 60000\n"
+        "  read_timeout_ms: 5000\n"
         "  threads: 64\n"
         "broker:\n"
         "  endpoint: tcp://127.0.0.1:5555\n"
@@ -2519,6 +2524,7 @@ aigw_config_test (bool verbose)
     assert (config->port == 9000);
     assert (config->max_body_bytes == 1048576);
     assert (config->request_timeout_ms == 60000);
+    assert (config->read_timeout_ms == 5000);
     assert (config->edge_threads == 64);
     assert (strcmp (config->broker_endpoint, "tcp://127.0.0.1:5555") == 0);
     assert (config->heartbeat_ms == 500);

@@ -17,6 +17,7 @@
 #define AIGW_DEFAULT_HOST "127.0.0.1"
 #define AIGW_DEFAULT_MAX_BODY_BYTES (4 * 1024 * 1024)
 #define AIGW_DEFAULT_REQUEST_TIMEOUT_MS 120000
+#define AIGW_DEFAULT_READ_TIMEOUT_MS 30000
 #define AIGW_DEFAULT_EDGE_THREADS 10240
 #define AIGW_DEFAULT_BROKER_ENDPOINT "inproc://aigw-broker"
 #define AIGW_DEFAULT_HEARTBEAT_MS 250
@@ -110,6 +111,7 @@ typedef struct {
     int port;                   //  listen port
     size_t max_body_bytes;      //  request body cap, 413 past it
     int64_t request_timeout_ms; //  a request's total deadline, 504 past it
+    int read_timeout_ms;        //  wait for a client's request head or body, 400/408 past it
     int edge_threads;           //  CivetWeb worker threads = max connections
 
     //  broker: the pipeline's hub

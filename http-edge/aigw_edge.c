@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -36,6 +37,34 @@
 #define AIGW_EDGE_LISTEN_BACKLOG "4096"
 //  Idle keep-alive connections are closed after this long.
 #define AIGW_EDGE_KEEP_ALIVE_MS "15000"
+//  Longest request head (request line and headers), bytes: CivetWeb's
+//  receive buffer. A longer head is refused (400), as is one with a
+//  control byte or one not complete within server.read_timeout_ms.
+#define AIGW_EDGE_HEAD_BYTES_MAX 16384
+//  Most request headers. CivetWeb keeps the first MG_MAX_HEADERS and drops
+//  the rest without a word; a full table may have hidden a Content-Length
+//  or Transfer-Encoding, so it is refused (431).
+#define AIGW_EDGE_HEADER_COUNT_MAX (MG_MAX_HEADERS - 1)
+//  Longest strings taken from outside, bytes; longer ones are refused with
+//  400 naming the field. No real one comes near, and the envelope codec
+//  refuses strings past AIGW_ENVELOPE_MAX_STRING (a 500 otherwise).
+#define AIGW_EDGE_MODEL_MAX 1024      //  "model" of a data-plane request
+#define AIGW_EDGE_CREDENTIAL_MAX 8192 //  key or admin token (JWTs run long)
+#define AIGW_EDGE_ADMIN_PATH_MAX 1024 //  path below /api/v1/admin/
+#define AIGW_EDGE_QUERY_MAX 4096      //  query string, any route
+#define AIGW_EDGE_METHOD_MAX 16       //  request method (CivetWeb knows ~15)
+//  After a 413 the edge reads and drops up to this much more of the body,
+//  for at most this long, before it closes (nginx's lingering close): a
+//  client still sending would otherwise get a reset instead of the answer.
+#define AIGW_EDGE_LINGER_BYTES (1024 * 1024)
+#define AIGW_EDGE_LINGER_MS 2000
+//  Bytes per read while lingering (handler stacks are 100 KiB).
+#define AIGW_EDGE_LINGER_CHUNK 2048
+//  Longest Content-Type copied from a pipeline answer into the head.
+#define AIGW_EDGE_CONTENT_TYPE_MAX 128
+//  Allow headers of the routes' 405 answers.
+#define AIGW_EDGE_ALLOW_POST "POST"
+#define AIGW_EDGE_ALLOW_GET "GET, HEAD"
 
 struct _aigw_edge_t {
     const aigw_config_t *config; //  settings (shared, read-only)
@@ -55,6 +84,9 @@ typedef struct {
     int status;                 //  status sent, for metrics
     bool headers_sent;          //  whether the status line is out
     bool chunked;               //  response uses chunked encoding
+    bool head;                  //  HEAD request: GET's status and headers, no body
+    bool close;                 //  close the connection after this answer
+    const char *allow;          //  Allow header of a 405 answer (static), or NULL
 } s_http_t;
 
 static const char *
@@ -70,12 +102,16 @@ s_reason (int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
     case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
@@ -101,40 +137,83 @@ s_request_id (s_http_t *http)
     aigw_hex_encode (random, sizeof random, http->id + 4);
 }
 
+//  Start HTTP for one request on CONN: its request id, whether it is a
+//  HEAD, and ROUTE (aigw_edge_route_t) for metrics. EDGE is borrowed.
+static void
+s_http_init (s_http_t *http, struct mg_connection *conn, aigw_edge_t *edge, int route)
+{
+    *http = (s_http_t) {.conn = conn, .edge = edge, .route = route};
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    http->head = ri && ri->request_method && streq (ri->request_method, "HEAD");
+    s_request_id (http);
+}
+
+//  Append printf output to HEAD (SIZE bytes, *USED of them filled), cutting
+//  it short rather than overrunning; *USED never passes SIZE - 1.
+static void
+s_append (char *head, size_t size, size_t *used, const char *format, ...)
+{
+    if (*used >= size - 1)
+        return;
+    va_list args;
+    va_start (args, format);
+    int n = vsnprintf (head + *used, size - *used, format, args);
+    va_end (args);
+    if (n > 0)
+        *used = *used + (size_t) n < size - 1 ? *used + (size_t) n : size - 1;
+}
+
 //  Write the status line and headers. ENV (may be NULL) adds the pipeline's
-//  headers. LENGTH < 0 means a chunked body.
+//  headers. LENGTH < 0 means a chunked body. On a HEAD the headers are the
+//  same (Content-Length of the body a GET would get); the body writers
+//  then send nothing.
 static void
 s_write_head (s_http_t *http, int status, const char *content_type,
               const aigw_envelope_t *env, long long length)
 {
     char head[AIGW_EDGE_HEADERS_MAX];
-    int n = snprintf (head, sizeof head,
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nX-Request-ID: %s\r\n",
-                      status, s_reason (status), content_type, http->id);
+    size_t n = 0;
+    s_append (head, sizeof head, &n, "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\n"
+              "X-Request-ID: %s\r\n", status, s_reason (status),
+              AIGW_EDGE_CONTENT_TYPE_MAX, content_type, http->id);
     if (env && env->rl_limit >= 0)
-        n += snprintf (head + n, sizeof head - n,
-                       "X-RateLimit-Limit: %lld\r\nX-RateLimit-Remaining: %lld\r\n"
-                       "X-RateLimit-Reset: %lld\r\n",
-                       (long long) env->rl_limit, (long long) env->rl_remaining,
-                       (long long) env->rl_reset);
+        s_append (head, sizeof head, &n,
+                  "X-RateLimit-Limit: %lld\r\nX-RateLimit-Remaining: %lld\r\n"
+                  "X-RateLimit-Reset: %lld\r\n",
+                  (long long) env->rl_limit, (long long) env->rl_remaining,
+                  (long long) env->rl_reset);
     if (env && env->cache_status)
-        n += snprintf (head + n, sizeof head - n, "X-Cache: %.16s\r\n", env->cache_status);
+        s_append (head, sizeof head, &n, "X-Cache: %.16s\r\n", env->cache_status);
     if (env && env->provider)
-        n += snprintf (head + n, sizeof head - n, "X-AIGW-Provider: %.64s\r\n",
-                       env->provider);
+        s_append (head, sizeof head, &n, "X-AIGW-Provider: %.64s\r\n", env->provider);
     if (env && env->retry_after > 0)
-        n += snprintf (head + n, sizeof head - n, "Retry-After: %d\r\n", env->retry_after);
+        s_append (head, sizeof head, &n, "Retry-After: %d\r\n", env->retry_after);
+    if (status == 405 && http->allow)
+        s_append (head, sizeof head, &n, "Allow: %s\r\n", http->allow);
+    if (http->close) {
+        //  RFC 9112 9.6: say so, then CivetWeb closes after this answer.
+        s_append (head, sizeof head, &n, "Connection: close\r\n");
+        mg_disable_connection_keep_alive (http->conn);
+    }
     if (length >= 0)
-        n += snprintf (head + n, sizeof head - n, "Content-Length: %lld\r\n\r\n", length);
+        s_append (head, sizeof head, &n, "Content-Length: %lld\r\n\r\n", length);
     else
-        n += snprintf (head + n, sizeof head - n,
-                       "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
-    if (n >= (int) sizeof head)
-        n = sizeof head - 1;
+        s_append (head, sizeof head, &n,
+                  "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
     mg_write (http->conn, head, n);
     http->headers_sent = true;
     http->chunked = length < 0;
     http->status = status;
+}
+
+//  Write LEN bytes of body; nothing on a HEAD (RFC 9110 9.3.2). Returns
+//  mg_write's result, or LEN for a HEAD.
+static int
+s_write_body (s_http_t *http, const void *data, size_t len)
+{
+    if (http->head || len == 0)
+        return (int) len;
+    return mg_write (http->conn, data, len);
 }
 
 //  The SPEC's error body, as a new string the caller frees.
@@ -158,7 +237,7 @@ s_send_error (s_http_t *http, int status, const char *type, const char *code,
     char *body = s_error_body (http->id, type, code, param, message);
     size_t len = body ? strlen (body) : 0;
     s_write_head (http, status, "application/json", env, (long long) len);
-    mg_write (http->conn, body, len);
+    s_write_body (http, body, len);
     free (body);
 }
 
@@ -177,6 +256,8 @@ s_send_broker_error (s_http_t *http, int status, const char *text)
 static void
 s_stream_error (s_http_t *http, const char *type, const char *code, const char *message)
 {
+    if (http->head)
+        return;                 //  a HEAD's answer has no body, so no event
     char *body = s_error_body (http->id, type, code, NULL, message);
     char *event = zsys_sprintf ("data: %s\n\n", body ? body : "{}");
     mg_send_chunk (http->conn, event, strlen (event));
@@ -185,45 +266,133 @@ s_stream_error (s_http_t *http, const char *type, const char *code, const char *
     free (body);
 }
 
-//  Read the whole body, up to the configured cap. Returns a malloc'd buffer,
-//  or NULL after answering 413 (too large) or failing to read.
+//  Refuse (400, naming FIELD) a string VALUE from outside that is longer
+//  than MAX bytes. Returns 0 when it fits, -1 after answering.
+static int
+s_check_length (s_http_t *http, const char *field, const char *value, size_t max)
+{
+    size_t len = value ? strlen (value) : 0;
+    if (len <= max)
+        return 0;
+    char message[192];
+    snprintf (message, sizeof message,
+              "Invalid '%s': string too long. Expected a string with maximum length %zu, "
+              "but got a string with length %zu.",
+              field, max, len);
+    s_send_error (http, 400, "invalid_request_error", "string_above_max_length", field,
+                  message, NULL);
+    return -1;
+}
+
+//  Answer 413: the body is over the configured cap. The connection closes
+//  after the answer (CivetWeb would otherwise read and drop all the rest
+//  first, however long), once a bounded linger has let a client that is
+//  still sending read the answer. Each read there waits at most
+//  server.read_timeout_ms, as any body read does.
+static void
+s_send_too_large (s_http_t *http)
+{
+    http->close = true;
+    s_send_error (http, 413, "invalid_request_error", "request_too_large", NULL,
+                  "The request body is over the configured limit.", NULL);
+    char sink[AIGW_EDGE_LINGER_CHUNK];
+    size_t dropped = 0;
+    int64_t deadline = zclock_mono () + AIGW_EDGE_LINGER_MS;
+    while (dropped < AIGW_EDGE_LINGER_BYTES && zclock_mono () < deadline) {
+        int n = mg_read (http->conn, sink, sizeof sink);
+        if (n <= 0)
+            break;              //  all of it, the client left, or it went quiet
+        dropped += (size_t) n;
+    }
+}
+
+//  Whether the request announces a body (Content-Length > 0, or chunked).
+static bool
+s_has_body (struct mg_connection *conn)
+{
+    return mg_get_request_info (conn)->content_length > 0
+           || mg_get_header (conn, "Transfer-Encoding") != NULL;
+}
+
+//  Read the whole body, up to the configured cap. Returns a buffer the
+//  caller frees (*LEN bytes), or NULL after answering: 413 past the cap (at
+//  once when Content-Length says so), 400 for a body that ends early or
+//  malformed chunked framing, 408 when the client sends nothing more for
+//  server.read_timeout_ms. After any of those the connection closes: where
+//  the next request would start is unknown.
+//  CivetWeb 1.15 decodes chunked bodies inside mg_read and only says -1
+//  when the framing is wrong; it refuses chunk extensions ("1a;x=y"), and
+//  the size a chunk announces is not visible, so a chunked body over the
+//  cap is refused once cap + 1 bytes of it have arrived.
 static char *
 s_read_body (s_http_t *http, size_t *len)
 {
     const struct mg_request_info *ri = mg_get_request_info (http->conn);
     size_t cap = http->edge->config->max_body_bytes;
-    if (ri->content_length > (long long) cap) {
-        s_send_error (http, 413, "invalid_request_error", "request_too_large", NULL,
-                      "The request body is over the configured limit.", NULL);
+    bool chunked = mg_get_header (http->conn, "Transfer-Encoding") != NULL;
+    //  Without Content-Length or chunked framing there is no body (RFC 9112 6.3).
+    long long expected = chunked ? -1 : ri->content_length > 0 ? ri->content_length : 0;
+    if (expected > (long long) cap) {
+        s_send_too_large (http);
         return NULL;
     }
-    size_t size = ri->content_length > 0 ? (size_t) ri->content_length + 1 : 4096;
+    size_t size = expected >= 0 ? (size_t) expected + 1 : 4096;
+    if (size > cap + 1)
+        size = cap + 1;
     char *body = malloc (size);
     size_t used = 0;
-    while (true) {
+    while (body) {
         if (used == size) {
-            size = size * 2 > cap + 1 ? cap + 1 : size * 2;
-            if (used == size) {
+            if (size == cap + 1) {
                 free (body);
-                s_send_error (http, 413, "invalid_request_error", "request_too_large",
-                              NULL, "The request body is over the configured limit.",
-                              NULL);
+                s_send_too_large (http);
                 return NULL;
             }
-            body = realloc (body, size);
+            size = size * 2 > cap + 1 ? cap + 1 : size * 2;
+            char *bigger = realloc (body, size);
+            if (!bigger)
+                break;
+            body = bigger;
         }
+        int64_t started = zclock_mono ();
         int n = mg_read (http->conn, body + used, size - used);
-        if (n < 0) {
-            free (body);
-            http->status = 400;
-            return NULL;
+        if (n > 0) {
+            used += (size_t) n;
+            continue;
         }
-        if (n == 0)
-            break;
-        used += n;
+        if (n == 0 && (chunked || used == (size_t) expected)) {
+            *len = used;
+            return body;        //  the whole body
+        }
+        //  Cut short. mg_read gives 0 when a Content-Length body stalls
+        //  past the read timeout, and -1 for a closed connection, a chunked
+        //  body that stalls, or malformed chunked framing.
+        free (body);
+        http->close = true;
+        int timeout_ms = http->edge->config->read_timeout_ms;
+        if (n == 0 || zclock_mono () - started + 1 >= timeout_ms) {
+            char message[128];
+            snprintf (message, sizeof message,
+                      "The client sent no more of the request body for %d ms.", timeout_ms);
+            s_send_error (http, 408, "invalid_request_error", "request_timeout", NULL,
+                          message, NULL);
+        }
+        else if (chunked)
+            s_send_error (http, 400, "invalid_request_error", "invalid_chunked_body", NULL,
+                          "The chunked request body is malformed or ends early: each chunk "
+                          "is a hexadecimal size, CRLF, that many bytes and CRLF, and the "
+                          "last chunk has size 0. Chunk extensions are not supported.",
+                          NULL);
+        else
+            s_send_error (http, 400, "invalid_request_error", "incomplete_body", NULL,
+                          "The request body ended before its Content-Length.", NULL);
+        return NULL;
     }
-    *len = used;
-    return body;
+    free (body);
+    http->close = true;
+    s_send_error (http, 500, "server_error", "out_of_memory", NULL,
+                  "No memory for the request body.", NULL);
+    return NULL;
 }
 
 //  Check the request JSON; fills MODEL and STREAM. Answers 400 and returns
@@ -286,13 +455,16 @@ s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model
                       message, NULL);
         return -1;
     }
-    *model = strdup (json_string_value (value));
     *stream = json_is_true (flag) && (kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES);
+    int rc = s_check_length (http, "model", json_string_value (value), AIGW_EDGE_MODEL_MAX);
+    if (rc == 0)
+        *model = strdup (json_string_value (value));
     json_decref (root);
-    return 0;
+    return rc;
 }
 
-//  The credential from Authorization: Bearer, or x-api-key.
+//  The credential from Authorization: Bearer, or x-api-key (borrowed from
+//  CivetWeb, valid during the request); NULL when neither is there.
 static const char *
 s_credential (struct mg_connection *conn)
 {
@@ -304,6 +476,17 @@ s_credential (struct mg_connection *conn)
         return auth;
     }
     return mg_get_header (conn, "x-api-key");
+}
+
+//  Refuse (400) a credential over AIGW_EDGE_CREDENTIAL_MAX, naming the
+//  header it came in. Returns 0 when it fits, -1 after answering.
+static int
+s_check_credential (s_http_t *http)
+{
+    const char *auth = mg_get_header (http->conn, "Authorization");
+    bool bearer = auth && strncasecmp (auth, "Bearer ", 7) == 0;
+    return s_check_length (http, bearer ? "Authorization" : "x-api-key",
+                           s_credential (http->conn), AIGW_EDGE_CREDENTIAL_MAX);
 }
 
 //  Relay the pipeline's answer to the client until its last message.
@@ -371,7 +554,9 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
             }
         }
         int rc = 0;
-        if (http->chunked) {
+        if (http->head)
+            ;                   //  HEAD: the headers only (SPEC)
+        else if (http->chunked) {
             if (env->body_len)
                 rc = mg_send_chunk (http->conn, env->body, env->body_len);
             if (last && rc >= 0)
@@ -405,11 +590,11 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
     const struct mg_request_info *ri = mg_get_request_info (conn);
     int64_t started = zclock_usecs ();
-    s_http_t http = {.conn = conn, .edge = edge};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
 
     const char *uri = ri->local_uri ? ri->local_uri : "";
-    bool post = streq (ri->request_method, "POST");
+    const char *method = ri->request_method;
     int kind = AIGW_KIND_NONE;
     if (streq (uri, "/v1/chat/completions"))
         kind = AIGW_KIND_CHAT, http.route = AIGW_ROUTE_CHAT;
@@ -418,7 +603,11 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     else if (streq (uri, "/v1/embeddings"))
         kind = AIGW_KIND_EMBEDDINGS, http.route = AIGW_ROUTE_EMBEDDINGS;
     else if (streq (uri, "/v1/models"))
-        kind = AIGW_KIND_MODELS, http.route = AIGW_ROUTE_MODELS, post = !post;
+        kind = AIGW_KIND_MODELS, http.route = AIGW_ROUTE_MODELS;
+    //  GET routes answer HEAD too; s_relay then sends the headers only.
+    bool allowed = kind == AIGW_KIND_MODELS ? streq (method, "GET") || streq (method, "HEAD")
+                                            : streq (method, "POST");
+    http.allow = kind == AIGW_KIND_MODELS ? AIGW_EDGE_ALLOW_GET : AIGW_EDGE_ALLOW_POST;
 
     char *body = NULL, *model = NULL;
     size_t body_len = 0;
@@ -426,9 +615,12 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     if (kind == AIGW_KIND_NONE)
         s_send_error (&http, 404, "invalid_request_error", "not_found", NULL,
                       "Unknown path.", NULL);
-    else if (!post)
+    else if (!allowed)
         s_send_error (&http, 405, "invalid_request_error", "method_not_allowed", NULL,
                       "Method not allowed on this path.", NULL);
+    else if (s_check_credential (&http) != 0) {
+        //  Answered inside.
+    }
     else if (kind != AIGW_KIND_MODELS
              && (!(body = s_read_body (&http, &body_len))
                  || s_validate (&http, kind, body, body_len, &model, &stream) != 0)) {
@@ -471,16 +663,21 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
     const struct mg_request_info *ri = mg_get_request_info (conn);
     int64_t started = zclock_usecs ();
-    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_ADMIN};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_ADMIN);
     const char *uri = ri->local_uri ? ri->local_uri : "";
     const char *path = strncmp (uri, AIGW_EDGE_ADMIN_PREFIX, strlen (AIGW_EDGE_ADMIN_PREFIX))
                            ? ""
                            : uri + strlen (AIGW_EDGE_ADMIN_PREFIX);
+    //  A HEAD travels as the GET it mirrors; s_relay sends its headers only.
+    const char *method = http.head ? "GET" : ri->request_method;
     size_t body_len = 0;
     char *body = NULL;
-    bool has_body = ri->content_length > 0 || ri->content_length == -1;
-    if (has_body && !(body = s_read_body (&http, &body_len))) {
+    if (s_check_length (&http, "path", path, AIGW_EDGE_ADMIN_PATH_MAX) != 0
+        || s_check_credential (&http) != 0) {
+        //  Answered inside.
+    }
+    else if (s_has_body (conn) && !(body = s_read_body (&http, &body_len))) {
         //  Answered inside.
     }
     else if (body && !aigw_json_depth_ok (body, body_len, AIGW_EDGE_JSON_DEPTH_MAX))
@@ -492,7 +689,7 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
         env->kind = AIGW_KIND_ADMIN;
         env->deadline_ms = aigw_now_ms () + edge->config->request_timeout_ms;
         aigw_envelope_set (&env->credential, s_credential (conn));
-        aigw_envelope_set (&env->method, ri->request_method);
+        aigw_envelope_set (&env->method, method);
         aigw_envelope_set (&env->path, path);
         aigw_envelope_set (&env->query, ri->query_string);
         aigw_envelope_set (&env->route[0], "auth");
@@ -510,16 +707,33 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
     return http.status ? http.status : 400;
 }
 
+//  The ops routes answer GET and HEAD. Returns 0 for those; otherwise
+//  answers 405 (recording it) and returns -1.
+static int
+s_check_get (s_http_t *http)
+{
+    const char *method = mg_get_request_info (http->conn)->request_method;
+    if (streq (method, "GET") || streq (method, "HEAD"))
+        return 0;
+    http->allow = AIGW_EDGE_ALLOW_GET;
+    s_send_error (http, 405, "invalid_request_error", "method_not_allowed", NULL,
+                  "Method not allowed on this path.", NULL);
+    aigw_edge_metrics_record (http->edge->metrics, http->route, http->status, 0);
+    return -1;
+}
+
 //  GET /healthz: the process serves.
 static int
 s_handle_healthz (struct mg_connection *conn, void *cbdata)
 {
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
-    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OPS);
+    if (s_check_get (&http) != 0)
+        return http.status;
     static const char body[] = "{\"status\":\"ok\"}";
     s_write_head (&http, 200, "application/json", NULL, sizeof body - 1);
-    mg_write (conn, body, sizeof body - 1);
+    s_write_body (&http, body, sizeof body - 1);
     aigw_edge_metrics_record (edge->metrics, http.route, 200, 0);
     return 200;
 }
@@ -529,8 +743,10 @@ static int
 s_handle_readyz (struct mg_connection *conn, void *cbdata)
 {
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
-    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OPS);
+    if (s_check_get (&http) != 0)
+        return http.status;
     char detail[512];
     //  Threads serve while mg_start is still creating the rest of them.
     bool ready = aigw_edge_io_ready (edge->io, detail, sizeof detail)
@@ -549,7 +765,7 @@ s_handle_readyz (struct mg_connection *conn, void *cbdata)
                                ready ? "ready" : "not_ready", detail, database);
     s_write_head (&http, ready ? 200 : 503, "application/json", NULL,
                   (long long) strlen (body));
-    mg_write (conn, body, strlen (body));
+    s_write_body (&http, body, strlen (body));
     zstr_free (&body);
     aigw_edge_metrics_record (edge->metrics, http.route, http.status, 0);
     return http.status;
@@ -561,8 +777,10 @@ static int
 s_handle_metrics (struct mg_connection *conn, void *cbdata)
 {
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
-    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OPS};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OPS);
+    if (s_check_get (&http) != 0)
+        return http.status;
     char *own = aigw_edge_metrics_text (edge->metrics);
     //  Both questions go to the broker at once, under one deadline: the
     //  stages' figures, and every provider process's report for the
@@ -587,9 +805,9 @@ s_handle_metrics (struct mg_connection *conn, void *cbdata)
     size_t own_len = strlen (own), stages_len = strlen (stages), routed_len = strlen (routed);
     s_write_head (&http, 200, "text/plain; version=0.0.4", NULL,
                   (long long) (own_len + stages_len + routed_len));
-    mg_write (conn, own, own_len);
-    mg_write (conn, stages, stages_len);
-    mg_write (conn, routed, routed_len);
+    s_write_body (&http, own, own_len);
+    s_write_body (&http, stages, stages_len);
+    s_write_body (&http, routed, routed_len);
     free (own);
     free (deployments);
     aigw_client_event_destroy (&event);
@@ -603,12 +821,155 @@ static int
 s_handle_other (struct mg_connection *conn, void *cbdata)
 {
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
-    s_http_t http = {.conn = conn, .edge = edge, .route = AIGW_ROUTE_OTHER};
-    s_request_id (&http);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
     s_send_error (&http, 404, "invalid_request_error", "not_found", NULL, "Unknown path.",
                   NULL);
     aigw_edge_metrics_record (edge->metrics, http.route, 404, 0);
     return 404;
+}
+
+//  True when VALUE is a Content-Length: one or more digits, then nothing
+//  but the trailing blanks a field value may have (RFC 9110 8.6; no sign,
+//  no list). CivetWeb strtoll()s it, and so takes "5abc" or "+5" for 5.
+static bool
+s_is_length (const char *value)
+{
+    size_t digits = strspn (value, "0123456789");
+    return digits > 0 && value[digits + strspn (value + digits, " \t")] == 0;
+}
+
+//  Every request, before its route's handler (CivetWeb's begin_request):
+//  refuse framing that two HTTP parsers could read differently (RFC 9112
+//  6.1 and 6.3) or a header table CivetWeb may have cut short, closing the
+//  connection since where the next request starts is unknown; and refuse
+//  an over-long method or query string. Returns 0 to go on to the route,
+//  else the status it answered.
+static int
+s_begin_request (struct mg_connection *conn)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) mg_get_user_data (mg_get_context (conn));
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    int lengths = 0, codings = 0;
+    const char *length = NULL, *coding = NULL;
+    for (int i = 0; i < ri->num_headers; i++) {
+        const char *name = ri->http_headers[i].name;
+        if (strcasecmp (name, "Content-Length") == 0)
+            lengths++, length = ri->http_headers[i].value;
+        else if (strcasecmp (name, "Transfer-Encoding") == 0)
+            codings++, coding = ri->http_headers[i].value;
+    }
+    int status = 400;
+    const char *code = NULL, *message = NULL;
+    char text[160];
+    if (ri->num_headers > AIGW_EDGE_HEADER_COUNT_MAX) {
+        status = 431, code = "too_many_headers";
+        snprintf (text, sizeof text, "The request has more than %d headers.",
+                  AIGW_EDGE_HEADER_COUNT_MAX);
+        message = text;
+    }
+    else if (lengths > 1 || codings > 1 || (lengths && codings)) {
+        code = "ambiguous_framing";
+        message = "The request has more than one Content-Length or Transfer-Encoding "
+                  "header, or both: its body length is ambiguous (RFC 9112 6.3).";
+    }
+    else if (length && !s_is_length (length)) {
+        code = "invalid_content_length";
+        message = "The Content-Length header is not a non-negative decimal integer.";
+    }
+    else if (coding && strcasecmp (coding, "chunked") != 0) {
+        status = 501, code = "unsupported_transfer_encoding";
+        message = "The only Transfer-Encoding accepted is chunked.";
+    }
+    else if (coding && ri->http_version && streq (ri->http_version, "1.0")) {
+        code = "ambiguous_framing";
+        message = "HTTP/1.0 has no Transfer-Encoding (RFC 9112 6.1).";
+    }
+    const char *method = ri->request_method ? ri->request_method : "";
+    const char *query = ri->query_string ? ri->query_string : "";
+    bool too_long = strlen (method) > AIGW_EDGE_METHOD_MAX
+                    || strlen (query) > AIGW_EDGE_QUERY_MAX;
+    if (!code && !too_long)
+        return 0;
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
+    if (code) {
+        http.close = true;
+        s_send_error (&http, status, "invalid_request_error", code, NULL, message, NULL);
+    }
+    else if (s_check_length (&http, "method", method, AIGW_EDGE_METHOD_MAX) == 0)
+        s_check_length (&http, "query", query, AIGW_EDGE_QUERY_MAX);
+    aigw_edge_metrics_record (edge->metrics, http.route, http.status, 0);
+    return http.status;
+}
+
+//  True when CivetWeb 1.15 knows METHOD (its request parser refuses the
+//  rest, with a bare 400).
+static bool
+s_known_method (const char *method)
+{
+    static const char *known[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS",
+                                  "CONNECT", "PATCH", "PROPFIND", "MKCOL", "LOCK",
+                                  "UNLOCK", "PROPPATCH", "REPORT"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (streq (method, known[i]))
+            return true;
+    return false;
+}
+
+//  An error CivetWeb found itself, before any handler (CivetWeb's
+//  http_error): a request head it could not read or parse, or framing it
+//  refuses. Answered in the SPEC's JSON shape with a request id, and the
+//  connection closed. The texts are ours: CivetWeb's may carry client bytes
+//  (not always UTF-8) and say too little. Returns 0: answered.
+static int
+s_http_error (struct mg_connection *conn, int status, const char *errmsg)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) mg_get_user_data (mg_get_context (conn));
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
+    http.close = true;
+    const char *type = "invalid_request_error", *code = "bad_request";
+    char message[256];
+    snprintf (message, sizeof message, "%s.", s_reason (status));
+    const char *coding = mg_get_header (conn, "Transfer-Encoding");
+    if (status == 411) {
+        //  CivetWeb's answer to a Content-Length that is no number (-5).
+        status = 400, code = "invalid_content_length";
+        snprintf (message, sizeof message,
+                  "The Content-Length header is not a non-negative decimal integer.");
+    }
+    else if (status == 400 && errmsg && streq (errmsg, "Malformed message")) {
+        //  One text for three causes CivetWeb does not tell apart.
+        code = "malformed_request";
+        snprintf (message, sizeof message,
+                  "The request head is malformed: a control byte in it, over %d bytes, "
+                  "or not complete within %d ms.",
+                  AIGW_EDGE_HEAD_BYTES_MAX, edge->config->read_timeout_ms);
+    }
+    else if (status == 400 && coding && strcasecmp (coding, "chunked") != 0
+             && strcasecmp (coding, "identity") != 0) {
+        status = 501, code = "unsupported_transfer_encoding";
+        snprintf (message, sizeof message, "The only Transfer-Encoding accepted is chunked.");
+    }
+    else if (status == 400 && ri->request_method && ri->num_headers == 0
+             && !s_known_method (ri->request_method)) {
+        //  CivetWeb refuses a method it does not know before the headers.
+        status = 501, code = "method_not_implemented";
+        snprintf (message, sizeof message, "The request method is not one this server knows.");
+    }
+    else if (status == 400) {
+        code = "bad_request";
+        snprintf (message, sizeof message, "The request line or a header is malformed.");
+    }
+    else if (status == 505)
+        code = "http_version_not_supported";
+    else if (status >= 500)
+        type = "server_error", code = "server_error";
+    s_send_error (&http, status, type, code, NULL, message, NULL);
+    aigw_edge_metrics_record (edge->metrics, http.route, http.status, 0);
+    return 0;
 }
 
 //  Keep CivetWeb's own messages out of stderr unless debugging.
@@ -635,9 +996,13 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, const c
     }
     //  Every connection holds a thread and a descriptor for its life: main
     //  raised the descriptor limit to its hard limit.
-    char ports[300], threads[16];
+    char ports[300], threads[16], head_bytes[16], read_timeout[16];
     snprintf (ports, sizeof ports, "%s:%d", config->host, config->port);
     snprintf (threads, sizeof threads, "%d", config->edge_threads);
+    snprintf (head_bytes, sizeof head_bytes, "%d", AIGW_EDGE_HEAD_BYTES_MAX);
+    //  How long a client may take over its request head and each read of
+    //  its body (and a blocked write may wait).
+    snprintf (read_timeout, sizeof read_timeout, "%d", config->read_timeout_ms);
     const char *options[] = {"listening_ports", ports,
                              "num_threads", threads,
                              "enable_keep_alive", "yes",
@@ -646,9 +1011,13 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, const c
                              "connection_queue", AIGW_EDGE_CONNECTION_QUEUE,
                              "listen_backlog", AIGW_EDGE_LISTEN_BACKLOG,
                              "enable_auth_domain_check", "no",
+                             "max_request_size", head_bytes,
+                             "request_timeout_ms", read_timeout,
                              NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = s_log_message;
+    callbacks.begin_request = s_begin_request;
+    callbacks.http_error = s_http_error;
     //  Debian's CivetWeb creates every worker here, each with a fixed 100 KiB
     //  stack: handlers keep frames small and JSON nesting is capped.
     self->ctx = mg_start (&callbacks, self, options);
@@ -699,6 +1068,22 @@ aigw_edge_test (bool verbose)
     assert (strstr (body, "m \\\"quoted\\\""));
     free (body);
     assert (streq (s_reason (429), "Too Many Requests"));
+    assert (streq (s_reason (431), "Request Header Fields Too Large"));
+    //  A head that would overflow its buffer is cut short, never overrun.
+    char head[16];
+    size_t used = 0;
+    s_append (head, sizeof head, &used, "%s", "0123456789");
+    assert (used == 10 && streq (head, "0123456789"));
+    s_append (head, sizeof head, &used, "%s", "abcdefghij");
+    assert (used == sizeof head - 1 && streq (head, "0123456789abcde"));
+    s_append (head, sizeof head, &used, "%s", "more");
+    assert (used == sizeof head - 1);
+    assert (s_is_length ("0") && s_is_length ("1234"));
+    assert (!s_is_length ("") && !s_is_length ("-5") && !s_is_length ("5abc")
+            && !s_is_length ("5, 5") && !s_is_length (" 5") && !s_is_length ("+5")
+            && !s_is_length ("5 5"));
+    assert (s_is_length ("5 \t"));
+    assert (s_known_method ("PROPFIND") && !s_known_method ("BREW"));
     aigw_edge_metrics_test (verbose);
     if (verbose)
         printf ("edge: ok\n");
