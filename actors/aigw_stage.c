@@ -611,8 +611,11 @@ aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
 int
 aigw_host_timeout (aigw_host_t *self, int timeout)
 {
-    if (self->run_head || aigw_peer_timeout (self->peer) == 0)
+    if (self->run_head)
         return 0;
+    int due = aigw_peer_timeout (self->peer);
+    if (due >= 0 && due < timeout)
+        timeout = due;
     for (int i = 0; i < self->stage_count; i++) {
         s_stage_t *stage = &self->stages[i];
         int due = aigw_worker_tick (stage->worker);

@@ -11,6 +11,11 @@
 #define S_FRAMES_MAX (2 + 2 * S_DONE_BATCH)
 //  Requests acknowledged by one DONE message at most.
 #define S_DONE_BATCH 256
+//  How long a DONE may wait for others to go with it, ms. Every message
+//  wakes two or three threads on each side (ours, ZeroMQ's I/O threads):
+//  one DONE per request would cost as much as the request's own hop. A
+//  DONE only ends tracking; nothing waits on it.
+#define S_DONE_DELAY_MS 10
 //  How long a restarted broker's directory is merged with the old one,
 //  while workers register again: two liveness periods at the default.
 #define S_DIRECTORY_GRACE_MS 4000
@@ -65,6 +70,7 @@ struct _aigw_peer_t {
     zhashx_t *tracked;          //  key -> s_track_t
     zhashx_t *dones;            //  sender endpoint -> zlistx_t of keys
     size_t dones_count;         //  keys waiting in dones
+    int64_t dones_due;          //  when they must go, Unix ms (0: none wait)
     s_directory_t *directory;   //  the broker's latest, merged while in grace
     char *version;              //  its version token
     char *text;                 //  its text, as received
@@ -634,7 +640,8 @@ aigw_peer_done (aigw_peer_t *self, const char *sender, const char *origin,
         zhashx_insert (self->dones, sender, keys);
     }
     zlistx_add_end (keys, zsys_sprintf ("%s%c%s", origin, S_KEY_SEP, request_id));
-    self->dones_count++;
+    if (self->dones_count++ == 0)
+        self->dones_due = s_now_ms () + S_DONE_DELAY_MS;
 }
 
 int
@@ -653,14 +660,19 @@ aigw_peer_pollitems (aigw_peer_t *self, zmq_pollitem_t *items, int max)
 int
 aigw_peer_timeout (aigw_peer_t *self)
 {
-    return self->dones_count ? 0 : -1;
+    if (!self->dones_count)
+        return -1;
+    int64_t wait = self->dones_due - s_now_ms ();
+    return wait > 0 ? (int) wait : 0;
 }
 
-//  Send the DONEs that wait, one message per sender and batch.
+//  Send the DONEs that wait, one message per sender and batch, once they
+//  are due or a batch is full.
 static void
 s_flush_dones (aigw_peer_t *self)
 {
-    if (!self->dones_count)
+    if (!self->dones_count
+        || (self->dones_count < S_DONE_BATCH && s_now_ms () < self->dones_due))
         return;
     for (zlistx_t *keys = (zlistx_t *) zhashx_first (self->dones); keys;
          keys = (zlistx_t *) zhashx_next (self->dones)) {
@@ -680,6 +692,7 @@ s_flush_dones (aigw_peer_t *self)
     }
     zhashx_purge (self->dones);
     self->dones_count = 0;
+    self->dones_due = 0;
 }
 
 void

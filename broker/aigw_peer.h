@@ -96,8 +96,8 @@ int aigw_peer_pollitems (aigw_peer_t *self, zmq_pollitem_t *items, int max);
 //  gave (may be NULL).
 void aigw_peer_process (aigw_peer_t *self, zmq_pollitem_t *items, int count);
 
-//  Milliseconds until aigw_peer_process has work without input: 0 while
-//  DONEs wait, else -1.
+//  Milliseconds until aigw_peer_process has work without input (DONEs due),
+//  -1 for none.
 int aigw_peer_timeout (aigw_peer_t *self);
 
 //  The next message without blocking, or NULL. DONEs are handled inside.
