@@ -14,6 +14,11 @@
 #define AIGW_STAGE_TICK_MS 1000
 //  Longest stage name (the broker's service names are at most 64).
 #define AIGW_STAGE_NAME_MAX 64
+//  How long a stage that is not replay-safe remembers a request it took
+//  from a peer, ms: a sender that saw a worker die just after the request
+//  moved on may send it again, and it lands here again (placement by the
+//  request's key); within this window it is dropped, not run twice.
+#define AIGW_STAGE_SEEN_MS 30000
 
 int64_t
 aigw_now_ms (void)
@@ -98,6 +103,9 @@ struct _aigw_host_t {
     aigw_front_t front;         //  the edge in this thread; self NULL = none
     aigw_peer_t *peer;          //  our inbox and links to other peers (BP/2)
     zhashx_t *pending;          //  origin id -> front origin, waiting on peers
+    zhashx_t *seen;             //  origin+id -> expiry: requests a stage that is not
+                                //  replay-safe took from peers (duplicates are dropped)
+    zlistx_t *seen_order;       //  their keys, oldest first
     s_run_t *run_head;          //  hand-offs waiting, oldest first
     s_run_t *run_tail;          //  newest
     int64_t next_tick;          //  when the stages' ticks are due, Unix ms
@@ -286,17 +294,29 @@ s_host_remote (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p,
         char later[AIGW_ROUTE_MAX * (AIGW_STAGE_NAME_MAX + 1) + 1];
         s_route_after (env, later, sizeof later);
         const char *origin = job->reply_to ? job->reply_to : aigw_peer_endpoint (self->peer);
+        //  A stage that must not run a request twice gets it by the
+        //  request's own key: a copy sent again after a death lands on the
+        //  same worker, which drops it (AIGW_STAGE_SEEN_MS).
+        const aigw_stage_def_t *def = aigw_stage_find (service);
+        char key[AIGW_BP_ENDPOINT_MAX + AIGW_BROKER_REQUEST_ID_MAX + 2];
+        if (def && !def->replay_safe && !*shard) {
+            snprintf (key, sizeof key, "%s/%s", origin, job->request_id);
+            shard = key;
+        }
         size_t size;
         char *data = aigw_envelope_encode (env, &size);
         if (data && aigw_peer_request (self->peer, service, shard, later, origin,
-                                       job->request_id, env->deadline_ms, &data, size)
+                                       job->request_id, job->sender, env->deadline_ms,
+                                       &data, size)
                         == 0) {
             if (job->origin) {
                 //  The front's origin now waits on the peer for its replies.
                 zhashx_update (self->pending, job->request_id, job->origin);
                 job->origin = NULL;
             }
-            s_job_leaves (self, job);
+            //  The peer tells our sender DONE once the request has left.
+            free (job->sender);
+            job->sender = NULL;
             free (job->reply_to);
             job->reply_to = NULL;
             aigw_job_destroy (job_p);
@@ -413,6 +433,8 @@ aigw_host_destroy (aigw_host_t **self_p)
         aigw_peer_process (self->peer, NULL, 0);
     aigw_peer_destroy (&self->peer);
     zhashx_destroy (&self->pending);
+    zhashx_destroy (&self->seen);
+    zlistx_destroy (&self->seen_order);
     free (self->endpoint);
     free (self);
     *self_p = NULL;
@@ -442,6 +464,10 @@ aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *st
     self->endpoint = strdup (endpoint);
     self->owns_shards = owns_shards;
     self->pending = zhashx_new ();
+    self->seen = zhashx_new ();
+    zhashx_set_destructor (self->seen, (zhashx_destructor_fn *) zstr_free);
+    self->seen_order = zlistx_new ();
+    zlistx_set_destructor (self->seen_order, (zlistx_destructor_fn *) zstr_free);
     char bind[AIGW_BP_ENDPOINT_MAX + 1];
     s_peer_bind (config, endpoint, bind, sizeof bind);
     self->peer = aigw_peer_new (bind, config->peer_advertise, err, err_size);
@@ -678,6 +704,36 @@ s_decode (aigw_job_t **job_p, zframe_t *frame)
     return env;
 }
 
+//  True when stage INDEX, not replay-safe, took EVENT's request before;
+//  else remember it.
+static bool
+s_seen (aigw_host_t *self, int index, aigw_peer_event_t *event)
+{
+    if (index < 0 || self->stages[index].def->replay_safe)
+        return false;
+    int64_t now = aigw_now_ms ();
+    char *oldest;
+    while ((oldest = (char *) zlistx_first (self->seen_order))) {
+        int64_t *expiry = (int64_t *) zhashx_lookup (self->seen, oldest);
+        if (expiry && *expiry > now)
+            break;
+        zhashx_delete (self->seen, oldest);
+        zlistx_delete (self->seen_order, zlistx_cursor (self->seen_order));
+    }
+    char *key = zsys_sprintf ("%s/%s", event->origin, event->request_id);
+    bool seen = zhashx_lookup (self->seen, key) != NULL;
+    if (!seen) {
+        int64_t *expiry = (int64_t *) malloc (sizeof *expiry);
+        assert (expiry);
+        *expiry = now + AIGW_STAGE_SEEN_MS;
+        zhashx_insert (self->seen, key, expiry);
+        zlistx_add_end (self->seen_order, key);
+    }
+    else
+        zstr_free (&key);
+    return seen;
+}
+
 //  A request from a peer for one of our stages.
 static void
 s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
@@ -688,6 +744,16 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
     int index = s_host_find (self, event->service);
     char err[128] = "";
     aigw_envelope_t *env = NULL;
+    if (s_seen (self, index, event)) {
+        //  A copy of a request this stage runs or ran: the first answers.
+        aigw_info ("peer request %s for %s came again; dropped", event->request_id,
+                   event->service);
+        s_job_leaves (self, job);
+        free (job->reply_to);
+        job->reply_to = NULL;
+        aigw_job_destroy (&job);
+        return;
+    }
     if (index < 0)
         snprintf (err, sizeof err, "The stage '%.64s' is not served here.", event->service);
     else if (event->deadline_ms && event->deadline_ms <= aigw_now_ms ())

@@ -46,8 +46,15 @@ typedef struct {
 typedef struct {
     char *endpoint;             //  the peer's inbox
     zsock_t *sock;              //  our DEALER connected to it
-    zlistx_t *outbox;           //  zmsg_t refused by the socket, oldest first
+    zlistx_t *outbox;           //  s_out_t refused by the socket, oldest first
 } s_link_t;
+
+//  A message waiting in an outbox.
+typedef struct {
+    zmsg_t *msg;                //  the message
+    char *ack_to;               //  once it is sent, tell this sender DONE, or NULL
+    char *ack_key;              //  for this tracking key
+} s_out_t;
 
 //  A request we sent and track until DONE.
 typedef struct {
@@ -57,6 +64,7 @@ typedef struct {
     char *origin;               //  where its replies go
     char *request_id;           //  the origin's id
     char *later;                //  the stages after it on its route
+    char *ack_to;               //  the previous sender, told DONE once it left
     char *worker_id;            //  the worker it went to
     bool replay_safe;           //  it may be sent again elsewhere
     int64_t deadline_ms;        //  absolute, Unix ms
@@ -76,7 +84,11 @@ struct _aigw_peer_t {
     char *text;                 //  its text, as received
     s_directory_t *old;         //  a restarted broker's predecessor's, in grace
     int64_t merge_until;        //  end of the grace, Unix ms; 0 = none
+    int64_t sweep_at;           //  next look for tracking past its grace, Unix ms
 };
+
+//  How often tracked requests past their deadline and grace are looked for.
+#define S_SWEEP_MS 1000
 
 static int64_t
 s_now_ms (void)
@@ -233,10 +245,19 @@ s_link_destroy (s_link_t **self_p)
 }
 
 static void
-s_zmsg_free (void **item)
+s_out_free (void **item)
 {
-    zmsg_destroy ((zmsg_t **) item);
+    s_out_t *out = (s_out_t *) *item;
+    if (out) {
+        zmsg_destroy (&out->msg);
+        free (out->ack_to);
+        free (out->ack_key);
+        free (out);
+    }
+    *item = NULL;
 }
+
+static void s_queue_done (aigw_peer_t *self, const char *sender, char *key);
 
 //  The link to ENDPOINT, made on first use; NULL if it cannot connect.
 static s_link_t *
@@ -249,7 +270,7 @@ s_link (aigw_peer_t *self, const char *endpoint)
     assert (link);
     link->endpoint = strdup (endpoint);
     link->outbox = zlistx_new ();
-    zlistx_set_destructor (link->outbox, s_zmsg_free);
+    zlistx_set_destructor (link->outbox, s_out_free);
     link->sock = zsock_new (ZMQ_DEALER);
     if (link->sock) {
         zsock_set_sndhwm (link->sock, AIGW_BROKER_HWM);
@@ -271,8 +292,12 @@ s_link (aigw_peer_t *self, const char *endpoint)
 
 //  Send MSG (taken) on LINK now, or queue it behind what waits. A message
 //  is all or nothing: ZeroMQ takes a multipart message whole or not at all.
+//  ACK_TO (may be NULL) hears DONE for ACK_KEY once the message has left:
+//  a request forwarded must not be forgotten by its previous sender while
+//  it still waits here, or a death would lose it.
 static void
-s_link_send (s_link_t *link, zmsg_t **msg_p)
+s_link_send (aigw_peer_t *self, s_link_t *link, zmsg_t **msg_p, const char *ack_to,
+             const char *ack_key)
 {
     if (zlistx_size (link->outbox) == 0) {
         zmsg_t *msg = *msg_p;
@@ -290,19 +315,29 @@ s_link_send (s_link_t *link, zmsg_t **msg_p)
         }
         if (sent) {
             zmsg_destroy (msg_p);
+            if (ack_to)
+                s_queue_done (self, ack_to, strdup (ack_key));
             return;
         }
     }
-    zlistx_add_end (link->outbox, *msg_p);
+    s_out_t *out = (s_out_t *) calloc (1, sizeof *out);
+    assert (out);
+    out->msg = *msg_p;
     *msg_p = NULL;
+    if (ack_to) {
+        out->ack_to = strdup (ack_to);
+        out->ack_key = strdup (ack_key);
+    }
+    zlistx_add_end (link->outbox, out);
 }
 
 //  Send what waits on LINK until the socket refuses again.
 static void
-s_link_flush (s_link_t *link)
+s_link_flush (aigw_peer_t *self, s_link_t *link)
 {
-    zmsg_t *msg;
-    while ((msg = (zmsg_t *) zlistx_first (link->outbox))) {
+    s_out_t *out;
+    while ((out = (s_out_t *) zlistx_first (link->outbox))) {
+        zmsg_t *msg = out->msg;
         void *handle = zsock_resolve (link->sock);
         size_t frames = zmsg_size (msg);
         zframe_t *frame = zmsg_first (msg);
@@ -313,17 +348,22 @@ s_link_flush (s_link_t *link)
                 return;
             }
         }
+        if (out->ack_to) {
+            s_queue_done (self, out->ack_to, out->ack_key);
+            out->ack_key = NULL;
+        }
         zlistx_delete (link->outbox, zlistx_cursor (link->outbox));
     }
 }
 
-//  Send MSG (taken) to ENDPOINT.
+//  Send MSG (taken) to ENDPOINT; see s_link_send for ACK_TO.
 static void
-s_send (aigw_peer_t *self, const char *endpoint, zmsg_t **msg_p)
+s_send (aigw_peer_t *self, const char *endpoint, zmsg_t **msg_p, const char *ack_to,
+        const char *ack_key)
 {
     s_link_t *link = s_link (self, endpoint);
     if (link)
-        s_link_send (link, msg_p);
+        s_link_send (self, link, msg_p, ack_to, ack_key);
     zmsg_destroy (msg_p);
 }
 
@@ -378,7 +418,9 @@ s_track_send (aigw_peer_t *self, s_track_t *track, s_entry_t *entry)
     zmsg_addstr (msg, deadline);
     zframe_t *envelope = zframe_dup (track->envelope);
     zmsg_append (msg, &envelope);
-    s_send (self, entry->endpoint, &msg);
+    s_send (self, entry->endpoint, &msg, track->ack_to, track->ack_to ? track->key : NULL);
+    free (track->ack_to);
+    track->ack_to = NULL;
 }
 
 static void
@@ -391,6 +433,7 @@ s_track_destroy (s_track_t **self_p)
     free (self->service);
     free (self->shard);
     free (self->later);
+    free (self->ack_to);
     free (self->origin);
     free (self->request_id);
     free (self->worker_id);
@@ -576,7 +619,7 @@ aigw_peer_owns (aigw_peer_t *self, const char *service, const char *shard,
 int
 aigw_peer_request (aigw_peer_t *self, const char *service, const char *shard,
                    const char *later, const char *origin, const char *request_id,
-                   int64_t deadline_ms, char **data, size_t size)
+                   const char *ack_to, int64_t deadline_ms, char **data, size_t size)
 {
     s_entry_t *entry = s_directory_pick (self->directory, service, shard);
     if (!entry) {
@@ -590,6 +633,7 @@ aigw_peer_request (aigw_peer_t *self, const char *service, const char *shard,
     track->service = strdup (service);
     track->shard = strdup (shard ? shard : "");
     track->later = strdup (later ? later : "");
+    track->ack_to = ack_to && *ack_to ? strdup (ack_to) : NULL;
     track->origin = strdup (origin);
     track->request_id = strdup (request_id);
     track->deadline_ms = deadline_ms;
@@ -613,7 +657,7 @@ aigw_peer_reply (aigw_peer_t *self, const char *origin, const char *request_id, 
     zmsg_addmem (msg, *data, size);
     free (*data);
     *data = NULL;
-    s_send (self, origin, &msg);
+    s_send (self, origin, &msg, NULL, NULL);
 }
 
 void
@@ -624,24 +668,30 @@ aigw_peer_error (aigw_peer_t *self, const char *origin, const char *request_id, 
     zmsg_addstr (msg, request_id);
     zmsg_addstrf (msg, "%d", status);
     zmsg_addstr (msg, text);
-    s_send (self, origin, &msg);
+    s_send (self, origin, &msg, NULL, NULL);
 }
 
-void
-aigw_peer_done (aigw_peer_t *self, const char *sender, const char *origin,
-                const char *request_id)
+//  Queue a DONE for KEY (taken) to SENDER.
+static void
+s_queue_done (aigw_peer_t *self, const char *sender, char *key)
 {
-    if (!sender || !*sender)
-        return;
     zlistx_t *keys = (zlistx_t *) zhashx_lookup (self->dones, sender);
     if (!keys) {
         keys = zlistx_new ();
         zlistx_set_destructor (keys, (zlistx_destructor_fn *) zstr_free);
         zhashx_insert (self->dones, sender, keys);
     }
-    zlistx_add_end (keys, zsys_sprintf ("%s%c%s", origin, S_KEY_SEP, request_id));
+    zlistx_add_end (keys, key);
     if (self->dones_count++ == 0)
         self->dones_due = s_now_ms () + S_DONE_DELAY_MS;
+}
+
+void
+aigw_peer_done (aigw_peer_t *self, const char *sender, const char *origin,
+                const char *request_id)
+{
+    if (sender && *sender)
+        s_queue_done (self, sender, zsys_sprintf ("%s%c%s", origin, S_KEY_SEP, request_id));
 }
 
 int
@@ -687,7 +737,7 @@ s_flush_dones (aigw_peer_t *self)
                 zmsg_addstr (msg, sep ? sep + 1 : "");
                 free (key);
             }
-            s_send (self, sender, &msg);
+            s_send (self, sender, &msg, NULL, NULL);
         }
     }
     zhashx_purge (self->dones);
@@ -701,10 +751,23 @@ aigw_peer_process (aigw_peer_t *self, zmq_pollitem_t *items, int count)
     for (s_link_t *link = (s_link_t *) zhashx_first (self->links); link;
          link = (s_link_t *) zhashx_next (self->links))
         if (zlistx_size (link->outbox))
-            s_link_flush (link);
+            s_link_flush (self, link);
     s_flush_dones (self);
-    if (self->old && s_now_ms () >= self->merge_until && self->text)
+    int64_t now = s_now_ms ();
+    if (self->old && now >= self->merge_until && self->text)
         s_directory_rebuild (self);
+    if (now >= self->sweep_at) {
+        //  Tracking whose DONE never came (its receiver forwarded it, then
+        //  the DONE was lost with a link): the origin answered 504 long ago.
+        self->sweep_at = now + S_SWEEP_MS;
+        zlistx_t *keys = zhashx_keys (self->tracked);
+        for (char *key = (char *) zlistx_first (keys); key; key = (char *) zlistx_next (keys)) {
+            s_track_t *track = (s_track_t *) zhashx_lookup (self->tracked, key);
+            if (track && track->deadline_ms + S_TRACK_GRACE_MS < now)
+                zhashx_delete (self->tracked, key);
+        }
+        zlistx_destroy (&keys);
+    }
 }
 
 //  A DONE batch from a receiver: forget those requests.
@@ -880,7 +943,7 @@ s_test_request (aigw_peer_t *a, const char *service, const char *shard, const ch
                 const char *rid, int expect)
 {
     char *data = strdup ("payload");
-    int rc = aigw_peer_request (a, service, shard, later, aigw_peer_endpoint (a), rid,
+    int rc = aigw_peer_request (a, service, shard, later, aigw_peer_endpoint (a), rid, NULL,
                                 zclock_time () + 10000, &data, 7);
     assert (rc == expect);
     assert (data == NULL);

@@ -69,11 +69,14 @@ bool aigw_peer_owns (aigw_peer_t *self, const char *service, const char *shard,
 //  lists the stages after SERVICE on its route, comma-separated: the worker
 //  may run some of them too and hand the request on by call, so it may be
 //  sent again after a death only if every one of those is replay-safe.
-//  Takes *DATA (SIZE bytes, malloc'd). Returns 0, or -1 (DATA freed) when
-//  no live worker of SERVICE has an endpoint.
+//  ACK_TO (NULL: none) is the peer that sent us this request: it hears
+//  DONE once the request has left us, not before (so a death here while it
+//  waits in an outbox leaves it tracked there). Takes *DATA (SIZE bytes,
+//  malloc'd). Returns 0, or -1 (DATA freed) when no live worker of SERVICE
+//  has an endpoint; ACK_TO is then not told.
 int aigw_peer_request (aigw_peer_t *self, const char *service, const char *shard,
                        const char *later, const char *origin, const char *request_id,
-                       int64_t deadline_ms, char **data, size_t size);
+                       const char *ack_to, int64_t deadline_ms, char **data, size_t size);
 
 //  Send ORIGIN a reply chunk (the final one with LAST). Takes *DATA.
 void aigw_peer_reply (aigw_peer_t *self, const char *origin, const char *request_id,
