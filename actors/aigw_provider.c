@@ -44,6 +44,12 @@
 //  Finished curl handles kept for reuse: curl_easy_init and its first
 //  transfer's buffers cost more than the rest of a short upstream call.
 #define AIGW_PROVIDER_EASY_POOL 1024
+//  Streams stop reading their upstream while this many messages wait in
+//  the host's outboxes (the edge cannot take them as fast), and start again
+//  below the low mark: a slow reader holds the upstream back instead of
+//  filling memory.
+#define AIGW_PROVIDER_BACKLOG_HIGH 10000
+#define AIGW_PROVIDER_BACKLOG_LOW 1000
 //  Anthropic's API version header, sent on pass-through.
 #define AIGW_PROVIDER_ANTHROPIC_VERSION "2023-06-01"
 
@@ -128,6 +134,7 @@ struct _s_request_t {
     s_link_t all;               //  in every request in flight
     s_link_t first_byte;        //  in the attempts awaiting a first byte
     s_link_t waiting;           //  in the requests waiting for a delayed retry
+    s_link_t paused;            //  in the streams paused for the backlog
 };
 
 //  The actor's private state.
@@ -143,6 +150,7 @@ struct _self_t {
     s_list_t requests;          //  every request in flight
     s_list_t first_byte;        //  attempts awaiting a first byte, oldest first
     s_list_t waiting;           //  requests waiting for a delayed retry
+    s_list_t paused;            //  streams paused while the backlog is high
     uint64_t rng;               //  the router's random state
     int64_t first_byte_ms;      //  first-token timeout
     int64_t report_at;          //  next health report to the broker
@@ -205,6 +213,7 @@ static void
 s_attempt_reset (s_request_t *r)
 {
     s_list_remove (&r->owner->first_byte, r);
+    s_list_remove (&r->owner->paused, r);
     if (r->easy) {
         self_t *self = r->owner;
         curl_multi_remove_handle (r->shard->multi, r->easy);
@@ -432,8 +441,16 @@ s_on_data (char *data, size_t size, size_t count, void *userdata)
     s_first_byte (r);
     if (!r->http_status)
         curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
-    if (r->stream && r->http_status == 200)
+    if (r->stream && r->http_status == 200) {
+        self_t *self = r->owner;
+        if (self->host && aigw_host_backlog (self->host) > AIGW_PROVIDER_BACKLOG_HIGH) {
+            //  curl keeps these bytes and hands them over again on resume.
+            if (!r->paused.listed)
+                s_list_push (&self->paused, r);
+            return CURL_WRITEFUNC_PAUSE;
+        }
         return s_stream_data (r, data, len);
+    }
     return s_buffer (r, data, len) ? 0 : len;
 }
 
@@ -1121,6 +1138,7 @@ s_self_new (aigw_host_t *host, const aigw_config_t *config)
     self->requests.offset = offsetof (s_request_t, all);
     self->first_byte.offset = offsetof (s_request_t, first_byte);
     self->waiting.offset = offsetof (s_request_t, waiting);
+    self->paused.offset = offsetof (s_request_t, paused);
     self->config = config;
     self->host = host;
     self->report_ms = config->router_report_ms > 0 ? config->router_report_ms
@@ -1242,6 +1260,15 @@ s_stage_process (void *state, zmq_pollitem_t *items, int count)
             shard->timer_at = -1;
             int running;
             curl_multi_socket_action (shard->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+    }
+    if (self->paused.head && aigw_host_backlog (self->host) < AIGW_PROVIDER_BACKLOG_LOW) {
+        //  Off the list first: a resume may call the write callback, which
+        //  may pause the stream again.
+        while (self->paused.head) {
+            s_request_t *r = self->paused.head;
+            s_list_remove (&self->paused, r);
+            curl_easy_pause (r->easy, CURLPAUSE_CONT);
         }
     }
     for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)

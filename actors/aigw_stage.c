@@ -528,6 +528,12 @@ aigw_host_has (aigw_host_t *self, const char *name)
     return s_host_find (self, name) >= 0;
 }
 
+size_t
+aigw_host_backlog (aigw_host_t *self)
+{
+    return aigw_peer_backlog (self->peer);
+}
+
 const char *
 aigw_host_endpoint (aigw_host_t *self)
 {

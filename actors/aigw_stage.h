@@ -108,6 +108,10 @@ void aigw_host_set_front (aigw_host_t *self, const aigw_front_t *front);
 //  True when the host runs stage NAME.
 bool aigw_host_has (aigw_host_t *self, const char *name);
 
+//  Messages waiting in the host's outboxes to peers (sockets at their
+//  high-water mark, or peers still connecting).
+size_t aigw_host_backlog (aigw_host_t *self);
+
 //  The broker endpoint, and the worker of stage NAME (NULL if not here).
 const char *aigw_host_endpoint (aigw_host_t *self);
 aigw_worker_t *aigw_host_worker (aigw_host_t *self, const char *name);
