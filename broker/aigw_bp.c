@@ -80,6 +80,24 @@ aigw_bp_shard_score (uint64_t key_hash, uint64_t id_hash)
     return aigw_bp_mix64 (key_hash ^ id_hash);
 }
 
+void
+aigw_bp_directory_keep (zmq_msg_t *version, zmq_msg_t *text, char **version_p,
+                        char **text_p)
+{
+    char *v = strndup ((const char *) zmq_msg_data (version), zmq_msg_size (version));
+    char *t = strndup ((const char *) zmq_msg_data (text), zmq_msg_size (text));
+    if (v && t) {
+        free (*version_p);
+        free (*text_p);
+        *version_p = v;
+        *text_p = t;
+    }
+    else {
+        free (v);
+        free (t);
+    }
+}
+
 //  Free a buffer handed to ZeroMQ.
 static void
 s_free_data (void *data, void *hint)

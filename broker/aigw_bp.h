@@ -26,6 +26,12 @@ uint64_t aigw_bp_mix64 (uint64_t hash);
 uint64_t aigw_bp_id_hash (const char *worker_id);
 uint64_t aigw_bp_shard_score (uint64_t key_hash, uint64_t id_hash);
 
+//  Keep a DIRECTORY answer (section 7): copies of the VERSION and TEXT
+//  frames replace *VERSION_P and *TEXT_P (malloc'd strings), or nothing
+//  changes when a copy cannot be made.
+void aigw_bp_directory_keep (zmq_msg_t *version, zmq_msg_t *text, char **version_p,
+                             char **text_p);
+
 //  Payloads this small are copied into a message, not handed over.
 #define AIGW_BP_COPY_MAX 32
 

@@ -241,20 +241,9 @@ aigw_client_recv (aigw_client_t *self)
             aigw_debug ("client: malformed message dropped");
         else {
             byte cmd = *(byte *) zmq_msg_data (&frames[1]);
-            if (cmd == AIGW_BP_CLIENT_DIRECTORY && count == 4) {
-                char *version = s_msg_strdup (&frames[2]);
-                char *text = s_msg_strdup (&frames[3]);
-                if (version && text) {
-                    free (self->directory_version);
-                    free (self->directory);
-                    self->directory_version = version;
-                    self->directory = text;
-                }
-                else {
-                    free (version);
-                    free (text);
-                }
-            }
+            if (cmd == AIGW_BP_CLIENT_DIRECTORY && count == 4)
+                aigw_bp_directory_keep (&frames[2], &frames[3], &self->directory_version,
+                                        &self->directory);
             else if (cmd != AIGW_BP_CLIENT_HEARTBEAT || count != 2) {
                 event = s_event_new (cmd, frames, count, &last);
                 if (!event)

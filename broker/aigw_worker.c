@@ -277,22 +277,9 @@ aigw_worker_recv (aigw_worker_t *self)
                 if (!job)
                     aigw_debug ("worker %s: malformed request dropped", self->worker_id);
             }
-            else if (cmd == AIGW_BP_WORKER_DIRECTORY && count == 4) {
-                char *version = strndup ((const char *) zmq_msg_data (&frames[2]),
-                                         zmq_msg_size (&frames[2]));
-                char *text = strndup ((const char *) zmq_msg_data (&frames[3]),
-                                      zmq_msg_size (&frames[3]));
-                if (version && text) {
-                    free (self->directory_version);
-                    free (self->directory);
-                    self->directory_version = version;
-                    self->directory = text;
-                }
-                else {
-                    free (version);
-                    free (text);
-                }
-            }
+            else if (cmd == AIGW_BP_WORKER_DIRECTORY && count == 4)
+                aigw_bp_directory_keep (&frames[2], &frames[3], &self->directory_version,
+                                        &self->directory);
             else if (cmd == AIGW_BP_WORKER_DISCONNECT && count == 2) {
                 aigw_info ("worker %s: broker asked to register again", self->worker_id);
                 s_send_ready (self);
