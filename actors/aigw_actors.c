@@ -7,14 +7,21 @@
 #include "aigw_provider.h"
 #include "aigw_ratelimit.h"
 
+static const aigw_stage_def_t *const s_defs[]
+    = {&aigw_auth_stage,  &aigw_ratelimit_stage, &aigw_guardrail_stage, &aigw_cache_stage,
+       &aigw_provider_stage, &aigw_admin_stage,  NULL};
+
 const aigw_stage_def_t *
 aigw_stage_find (const char *name)
 {
-    const aigw_stage_def_t *defs[]
-        = {&aigw_auth_stage,     &aigw_ratelimit_stage, &aigw_guardrail_stage,
-           &aigw_cache_stage,    &aigw_provider_stage,  &aigw_admin_stage};
-    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
-        if (streq (name, defs[i]->name))
-            return defs[i];
+    for (size_t i = 0; s_defs[i]; i++)
+        if (streq (name, s_defs[i]->name))
+            return s_defs[i];
     return NULL;
+}
+
+const aigw_stage_def_t *const *
+aigw_stage_defs (void)
+{
+    return s_defs;
 }

@@ -16,4 +16,7 @@
 //  The definition of stage NAME, or NULL.
 const aigw_stage_def_t *aigw_stage_find (const char *name);
 
+//  Every stage's definition, NULL-terminated.
+const aigw_stage_def_t *const *aigw_stage_defs (void);
+
 #endif

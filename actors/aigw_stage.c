@@ -106,6 +106,8 @@ struct _aigw_host_t {
     zhashx_t *seen;             //  origin+id -> expiry: requests a stage that is not
                                 //  replay-safe took from peers (duplicates are dropped)
     zlistx_t *seen_order;       //  their keys, oldest first
+    zhashx_t *held;             //  origin/id -> job: peers' requests held here, for
+                                //  a CANCEL
     s_run_t *run_head;          //  hand-offs waiting, oldest first
     s_run_t *run_tail;          //  newest
     int64_t next_tick;          //  when the stages' ticks are due, Unix ms
@@ -170,6 +172,8 @@ s_job_release (aigw_job_t *job)
     aigw_host_t *host = (aigw_host_t *) job->runtime;
     if (!host)
         return;
+    if (job->held)
+        zhashx_delete (host->held, job->held);
     if (job->reply_to && host->peer) {
         aigw_peer_error (host->peer, job->reply_to, job->request_id, 503,
                          "The stage stopped before answering.");
@@ -435,6 +439,7 @@ aigw_host_destroy (aigw_host_t **self_p)
     zhashx_destroy (&self->pending);
     zhashx_destroy (&self->seen);
     zlistx_destroy (&self->seen_order);
+    zhashx_destroy (&self->held);
     free (self->endpoint);
     free (self);
     *self_p = NULL;
@@ -468,6 +473,7 @@ aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *st
     zhashx_set_destructor (self->seen, (zhashx_destructor_fn *) zstr_free);
     self->seen_order = zlistx_new ();
     zlistx_set_destructor (self->seen_order, (zlistx_destructor_fn *) zstr_free);
+    self->held = zhashx_new ();
     char bind[AIGW_BP_ENDPOINT_MAX + 1];
     s_peer_bind (config, endpoint, bind, sizeof bind);
     self->peer = aigw_peer_new (bind, config->peer_advertise, err, err_size);
@@ -579,8 +585,19 @@ aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin,
 }
 
 void
-aigw_host_forget (aigw_host_t *self, const char *origin_id)
+aigw_host_forget (aigw_host_t *self, const char *origin_id, bool cancel)
 {
+    if (cancel && self->peer && zhashx_lookup (self->pending, origin_id)) {
+        //  Only a stage that is not replay-safe has work worth stopping (an
+        //  upstream call); the request reaches it by its own key, so the
+        //  CANCEL goes to the one worker it went, or will go, to.
+        const char *origin = aigw_peer_endpoint (self->peer);
+        char key[AIGW_BP_ENDPOINT_MAX + AIGW_BROKER_REQUEST_ID_MAX + 2];
+        snprintf (key, sizeof key, "%s/%s", origin, origin_id);
+        for (const aigw_stage_def_t *const *def = aigw_stage_defs (); *def; def++)
+            if (!(*def)->replay_safe && (*def)->cancel)
+                aigw_peer_cancel (self->peer, (*def)->name, key, origin, origin_id);
+    }
     zhashx_delete (self->pending, origin_id);
 }
 
@@ -710,13 +727,11 @@ s_decode (aigw_job_t **job_p, zframe_t *frame)
     return env;
 }
 
-//  True when stage INDEX, not replay-safe, took EVENT's request before;
-//  else remember it.
+//  True when a stage that is not replay-safe took EVENT's request before
+//  (or was told to drop it); else remember it.
 static bool
-s_seen (aigw_host_t *self, int index, aigw_peer_event_t *event)
+s_seen (aigw_host_t *self, aigw_peer_event_t *event)
 {
-    if (index < 0 || self->stages[index].def->replay_safe)
-        return false;
     int64_t now = aigw_now_ms ();
     char *oldest;
     while ((oldest = (char *) zlistx_first (self->seen_order))) {
@@ -750,7 +765,8 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
     int index = s_host_find (self, event->service);
     char err[128] = "";
     aigw_envelope_t *env = NULL;
-    if (s_seen (self, index, event)) {
+    bool once = index >= 0 && !self->stages[index].def->replay_safe;
+    if (once && s_seen (self, event)) {
         //  A copy of a request this stage runs or ran: the first answers.
         aigw_info ("peer request %s for %s came again; dropped", event->request_id,
                    event->service);
@@ -777,7 +793,25 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
         aigw_job_destroy (&job);
         return;
     }
+    //  Any stage here may hand it on by call to the one a CANCEL is for.
+    job->held = zsys_sprintf ("%s/%s", event->origin, event->request_id);
+    zhashx_update (self->held, job->held, job);
     s_host_enqueue (self, job, env, index);
+}
+
+//  A peer's client left: drop its request here, or when it comes.
+static void
+s_take_peer_cancel (aigw_host_t *self, aigw_peer_event_t *event)
+{
+    char *key = zsys_sprintf ("%s/%s", event->origin, event->request_id);
+    aigw_job_t *job = (aigw_job_t *) zhashx_lookup (self->held, key);
+    zstr_free (&key);
+    if (job) {
+        aigw_debug ("peer request %s: its client left; cancelled", event->request_id);
+        aigw_host_cancel (self, job);
+    }
+    else
+        s_seen (self, event);   //  not here yet: it is dropped when it comes
 }
 
 //  A reply from a peer for a request the front here made.
@@ -855,6 +889,10 @@ aigw_host_process (aigw_host_t *self, zmq_pollitem_t *items, int count)
          taken++) {
         if (event->type == AIGW_PEER_REQUEST) {
             s_take_peer_request (self, event);
+            aigw_peer_event_destroy (&event);
+        }
+        else if (event->type == AIGW_PEER_CANCEL) {
+            s_take_peer_cancel (self, event);
             aigw_peer_event_destroy (&event);
         }
         else

@@ -126,8 +126,9 @@ aigw_job_t *aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *
                               const char *origin_id);
 
 //  The front is done with ORIGIN_ID (answered, or its client left): later
-//  replies from peers for it are dropped.
-void aigw_host_forget (aigw_host_t *self, const char *origin_id);
+//  replies from peers for it are dropped. With CANCEL (its client left),
+//  the stages elsewhere that cancel (the provider) are told to drop it.
+void aigw_host_forget (aigw_host_t *self, const char *origin_id, bool cancel);
 
 //  A directory from the broker for the host's peer (the front's client
 //  fetches it when the host runs no stage). See aigw_peer_set_directory.

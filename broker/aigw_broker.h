@@ -32,6 +32,7 @@
 #define AIGW_BP_PEER_REPLY 0x02
 #define AIGW_BP_PEER_ERROR 0x03
 #define AIGW_BP_PEER_DONE 0x04
+#define AIGW_BP_PEER_CANCEL 0x05
 #define AIGW_BP_ENDPOINT_MAX 255            //  a peer endpoint's bytes
 #define AIGW_BP_REPLAY_SAFE_FLAG 'R'        //  READY flags: may be replayed
 #define AIGW_BP_REPORT_MAX (1 << 20)        //  bytes in one worker REPORT

@@ -661,6 +661,19 @@ aigw_peer_reply (aigw_peer_t *self, const char *origin, const char *request_id, 
 }
 
 void
+aigw_peer_cancel (aigw_peer_t *self, const char *service, const char *shard,
+                  const char *origin, const char *request_id)
+{
+    s_entry_t *entry = s_directory_pick (self->directory, service, shard);
+    if (!entry)
+        return;
+    zmsg_t *msg = s_msg_new (AIGW_BP_PEER_CANCEL);
+    zmsg_addstr (msg, origin);
+    zmsg_addstr (msg, request_id);
+    s_send (self, entry->endpoint, &msg, NULL, NULL);
+}
+
+void
 aigw_peer_error (aigw_peer_t *self, const char *origin, const char *request_id, int status,
                  const char *text)
 {
@@ -849,6 +862,11 @@ aigw_peer_recv (aigw_peer_t *self)
                 event->text = s_str (msg, 4);
                 event->last = true;
                 valid = event->status >= 400 && event->status <= 599 && event->text;
+            }
+            else if (cmd == AIGW_BP_PEER_CANCEL && frames == 4) {
+                event->origin = s_str (msg, 2);
+                event->request_id = s_str (msg, 3);
+                valid = event->origin && *event->origin;
             }
             else if (cmd == AIGW_BP_PEER_DONE && frames % 2 == 0) {
                 zmsg_first (msg);

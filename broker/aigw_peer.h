@@ -21,14 +21,15 @@ typedef struct _aigw_peer_t aigw_peer_t;
 typedef enum {
     AIGW_PEER_REQUEST = 1,      //  a request for one of our stages
     AIGW_PEER_REPLY = 2,        //  a reply chunk, or the final one with LAST
-    AIGW_PEER_ERROR = 3         //  a peer-made error, always final
+    AIGW_PEER_ERROR = 3,        //  a peer-made error, always final
+    AIGW_PEER_CANCEL = 5        //  the origin's client left: drop the request
 } aigw_peer_event_type_t;
 
 //  One message from another peer; the caller owns it.
 typedef struct {
     int type;                   //  aigw_peer_event_type_t
     char *service;              //  REQUEST: the stage it is for
-    char *origin;               //  REQUEST: the endpoint its replies go to
+    char *origin;               //  REQUEST, CANCEL: the endpoint its replies go to
     char *request_id;           //  the origin's request id
     char *sender;               //  REQUEST: the endpoint that tracks it (DONE)
     int64_t deadline_ms;        //  REQUEST: absolute, Unix ms
@@ -85,6 +86,12 @@ void aigw_peer_reply (aigw_peer_t *self, const char *origin, const char *request
 //  Send ORIGIN a final error.
 void aigw_peer_error (aigw_peer_t *self, const char *origin, const char *request_id,
                       int status, const char *text);
+
+//  ORIGIN's client left REQUEST_ID: tell the worker of SERVICE that SHARD
+//  picks (the one a request with that shard goes to) to drop it, now or
+//  when it comes. Nothing when SERVICE has no live worker.
+void aigw_peer_cancel (aigw_peer_t *self, const char *service, const char *shard,
+                       const char *origin, const char *request_id);
 
 //  Tell SENDER we are done with ORIGIN's REQUEST_ID (sent at the next
 //  aigw_peer_process, batched per sender).

@@ -221,6 +221,7 @@ aigw_job_destroy (aigw_job_t **self_p)
     free (self->request_id);
     free (self->reply_to);
     free (self->sender);
+    free (self->held);
     free (self);
     *self_p = NULL;
 }

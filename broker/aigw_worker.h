@@ -30,6 +30,8 @@ struct _aigw_job_t {
                                 //  with request_id the origin's id
     char *sender;               //  a peer's job: who tracks it, told DONE
     bool replay_safe;           //  a broker's job: its worker said replay-safe
+    char *held;                 //  a peer's job: its key in the host's table of
+                                //  jobs held, for a CANCEL
     void *holder;               //  the holding stage's own record of it, for cancel
     int stage;                  //  index of the stage holding it, -1 while queued
     bool cancelled;             //  its client left: drop it, send nothing on

@@ -230,9 +230,10 @@ s_cancel (aigw_edge_io_t *self, aigw_slot_t *slot)
         aigw_host_cancel (self->host, slot->job);
         slot->job = NULL;
     }
-    //  Waiting on a peer or on the broker: neither protocol has a cancel
-    //  yet; their replies are dropped when they come.
-    aigw_host_forget (self->host, slot->id);
+    //  Waiting on a peer: the stage elsewhere that cancels is told. On the
+    //  broker (AIGW-BP/1 has no cancel): its replies are dropped when they
+    //  come.
+    aigw_host_forget (self->host, slot->id, true);
     s_fail (slot, AIGW_EDGE_IO_CLIENT_GONE, "The client left.");
 }
 

@@ -1,9 +1,10 @@
 // A client that leaves cancels its work: the upstream transfer is aborted at
 // once (the mock sees its connection close) and the in-flight figures drop,
 // whether the client left before the first byte, mid-stream, or while a
-// plain request waited.
+// plain request waited; in one process, and when the provider is another
+// process (a CANCEL from the edge to the provider's peer inbox).
 import {
-  assert, describe, eventually, it, nonce, useGateway, sleep,
+  MODES, assert, describe, eventually, it, nonce, useGateway, sleep,
 } from './lib.mjs';
 
 // Send a chat request and abort it after AFTER_MS (or once the first SSE
@@ -47,8 +48,8 @@ async function busy(gw, count) {
             `the gateway never reported ${count} in flight`);
 }
 
-describe('a client that leaves cancels its upstream call (run)', () => {
-  const gw = useGateway({ mode: 'run', config: { router: { first_token_timeout_ms: 60000 } } });
+for (const mode of MODES) describe(`a client that leaves cancels its upstream call (${mode})`, () => {
+  const gw = useGateway({ mode, config: { router: { first_token_timeout_ms: 60000 } } });
 
   for (const stream of [false, true]) {
     it(`${stream ? 'a stream' : 'a plain request'} left before its first byte`, async () => {
