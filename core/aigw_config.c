@@ -215,6 +215,8 @@ static const s_setting_t s_server_settings[] = {
               AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
     S_NUMBER ("threads", S_KIND_INT, aigw_config_t, edge_threads, 1,
               AIGW_CONFIG_EDGE_THREADS_MAX),
+    S_NUMBER ("pipelines", S_KIND_INT, aigw_config_t, pipelines, 1,
+              AIGW_CONFIG_PIPELINES_MAX),
     S_END};
 
 static const s_setting_t s_broker_settings[] = {
@@ -1607,6 +1609,7 @@ s_defaults (aigw_config_t *self)
     self->request_timeout_ms = AIGW_DEFAULT_REQUEST_TIMEOUT_MS;
     self->read_timeout_ms = AIGW_DEFAULT_READ_TIMEOUT_MS;
     self->edge_threads = AIGW_DEFAULT_EDGE_THREADS;
+    self->pipelines = AIGW_DEFAULT_PIPELINES;
     self->heartbeat_ms = AIGW_DEFAULT_HEARTBEAT_MS;
     self->liveness = AIGW_DEFAULT_LIVENESS;
     self->queue_max = AIGW_DEFAULT_QUEUE_MAX;

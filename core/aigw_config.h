@@ -19,6 +19,12 @@
 #define AIGW_DEFAULT_REQUEST_TIMEOUT_MS 120000
 #define AIGW_DEFAULT_READ_TIMEOUT_MS 30000
 #define AIGW_DEFAULT_EDGE_THREADS 10240
+//  One pipeline thread: breakers, RPM capacity and health figures are per
+//  provider instance, so several pipelines in one process split them (see
+//  README). Raise it on machines with cores to spare.
+#define AIGW_DEFAULT_PIPELINES 1
+//  Most pipeline threads in one process.
+#define AIGW_CONFIG_PIPELINES_MAX 64
 #define AIGW_DEFAULT_BROKER_ENDPOINT "inproc://aigw-broker"
 #define AIGW_DEFAULT_HEARTBEAT_MS 250
 #define AIGW_DEFAULT_LIVENESS 8
@@ -113,6 +119,8 @@ typedef struct {
     int64_t request_timeout_ms; //  a request's total deadline, 504 past it
     int read_timeout_ms;        //  wait for a client's request head or body, 400/408 past it
     int edge_threads;           //  CivetWeb worker threads = max connections
+    int pipelines;              //  `aigw run`: edge I/O threads, each running every
+                                //  stage (server.pipelines)
 
     //  broker: the pipeline's hub
     char *broker_endpoint;      //  ROUTER endpoint (inproc, ipc or tcp)

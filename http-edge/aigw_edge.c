@@ -69,7 +69,10 @@
 struct _aigw_edge_t {
     const aigw_config_t *config; //  settings (shared, read-only)
     struct mg_context *ctx;     //  CivetWeb server
-    aigw_edge_io_t *io;         //  the broker connection
+    aigw_edge_io_t *io;         //  the first I/O thread: broker questions, readiness
+    aigw_edge_io_t *ios[AIGW_CONFIG_PIPELINES_MAX]; //  every I/O thread (pipeline)
+    int io_count;               //  entries in ios
+    atomic_uint next_io;        //  the pipeline the next request goes to
     aigw_edge_metrics_t *metrics; //  request counts and latency
     int port;                   //  port bound
     atomic_bool started;        //  mg_start returned: every thread is up
@@ -577,7 +580,9 @@ s_dispatch (s_http_t *http, aigw_envelope_t **env_p)
 {
     int64_t deadline = (*env_p)->deadline_ms;
     //  The socket this thread has just read the request from.
-    aigw_slot_t *slot = aigw_edge_io_request (http->edge->io, env_p, aigw_edge_conn_fd ());
+    aigw_edge_t *edge = http->edge;
+    aigw_edge_io_t *io = edge->ios[atomic_fetch_add (&edge->next_io, 1) % edge->io_count];
+    aigw_slot_t *slot = aigw_edge_io_request (io, env_p, aigw_edge_conn_fd ());
     s_relay (http, slot, deadline);
     aigw_slot_destroy (&slot);
 }
@@ -989,8 +994,18 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, const c
         return NULL;
     self->config = config;
     self->metrics = aigw_edge_metrics_new ();
-    self->io = aigw_edge_io_new (config, broker_endpoint, stages, owns_shards, err, err_size);
-    if (!self->io) {
+    //  With stages, one pipeline per I/O thread (server.pipelines); several
+    //  own no key alone, the directory says which owns it.
+    int pipelines = stages && *stages && config->pipelines > 1 ? config->pipelines : 1;
+    for (int i = 0; i < pipelines; i++) {
+        self->ios[i] = aigw_edge_io_new (config, broker_endpoint, stages,
+                                         owns_shards && pipelines == 1, err, err_size);
+        if (!self->ios[i])
+            break;
+        self->io_count++;
+    }
+    self->io = self->ios[0];
+    if (self->io_count < pipelines) {
         aigw_edge_destroy (&self);
         return NULL;
     }
@@ -1053,7 +1068,9 @@ aigw_edge_destroy (aigw_edge_t **self_p)
         return;
     if (self->ctx)
         mg_stop (self->ctx);
-    aigw_edge_io_destroy (&self->io);
+    for (int i = 0; i < self->io_count; i++)
+        aigw_edge_io_destroy (&self->ios[i]);
+    self->io = NULL;
     aigw_edge_metrics_destroy (&self->metrics);
     free (self);
     *self_p = NULL;
