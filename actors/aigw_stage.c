@@ -293,8 +293,10 @@ s_host_remote (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p,
     aigw_envelope_t *env = *env_p;
     int rc = 0;
     bool broker_job = job->worker != NULL;
-    //  A peer's job must go to a peer; ours may, when peers run SERVICE.
-    if (self->peer && !broker_job && (job->reply_to || aigw_peer_has_directory (self->peer))) {
+    //  A peer's job must go to a peer; ours may, when peers run SERVICE
+    //  (a one-way job has no id to be answered by: the broker takes it).
+    if (self->peer && !broker_job && job->request_id
+        && (job->reply_to || aigw_peer_has_directory (self->peer))) {
         char later[AIGW_ROUTE_MAX * (AIGW_STAGE_NAME_MAX + 1) + 1];
         s_route_after (env, later, sizeof later);
         const char *origin = job->reply_to ? job->reply_to : aigw_peer_endpoint (self->peer);
