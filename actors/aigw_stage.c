@@ -6,7 +6,10 @@
 #include "aigw_broker.h"
 #include "aigw_peer.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -447,18 +450,61 @@ aigw_host_destroy (aigw_host_t **self_p)
     *self_p = NULL;
 }
 
-//  Where this host's peer inbox binds: the config's, or beside the broker.
+//  The address this host reaches HOST (a name or an IPv4 address) from,
+//  into BUF: what other hosts can reach us at, when the broker is on
+//  another host. Sends nothing (a UDP socket only picks its route).
+//  Returns 0, or -1.
+static int
+s_local_address (const char *host, char *buf, size_t size)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM};
+    struct addrinfo *found = NULL;
+    if (getaddrinfo (host, "9", &hints, &found) != 0 || !found)
+        return -1;
+    int fd = socket (AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in local;
+    socklen_t len = sizeof local;
+    int rc = fd >= 0 && connect (fd, found->ai_addr, found->ai_addrlen) == 0
+                     && getsockname (fd, (struct sockaddr *) &local, &len) == 0
+                     && inet_ntop (AF_INET, &local.sin_addr, buf, (socklen_t) size)
+                 ? 0
+                 : -1;
+    if (fd >= 0)
+        close (fd);
+    freeaddrinfo (found);
+    return rc;
+}
+
+//  Where this host's peer inbox binds, into BIND, and the host others are
+//  told to reach it at, into ADVERTISE ("" for the bound one): the
+//  config's; else inproc beside an inproc broker; else any port on
+//  loopback beside a broker on this machine; else any port on every
+//  interface, advertised as the address that reaches the broker.
 static void
-s_peer_bind (const aigw_config_t *config, const char *endpoint, char *buf, size_t size)
+s_peer_bind (const aigw_config_t *config, const char *endpoint, char *bind, size_t size,
+             char *advertise, size_t advertise_size)
 {
     static atomic_uint counter;
-    if (config->peer_bind && *config->peer_bind)
-        snprintf (buf, size, "%s", config->peer_bind);
-    else if (strncmp (endpoint, "inproc://", 9) == 0)
-        snprintf (buf, size, "inproc://aigw-peer-%d-%u", (int) getpid (),
+    snprintf (advertise, advertise_size, "%s",
+              config->peer_advertise ? config->peer_advertise : "");
+    if (config->peer_bind && *config->peer_bind) {
+        snprintf (bind, size, "%s", config->peer_bind);
+        return;
+    }
+    if (strncmp (endpoint, "inproc://", 9) == 0) {
+        snprintf (bind, size, "inproc://aigw-peer-%d-%u", (int) getpid (),
                   atomic_fetch_add (&counter, 1) + 1);
+        return;
+    }
+    char host[256] = "";
+    if (strncmp (endpoint, "tcp://", 6) == 0)
+        sscanf (endpoint + 6, "%255[^:]", host);
+    bool remote = *host && strcmp (host, "localhost") != 0 && strncmp (host, "127.", 4) != 0
+                  && strcmp (host, "*") != 0;
+    if (remote && !*advertise && s_local_address (host, advertise, advertise_size) == 0)
+        snprintf (bind, size, "tcp://0.0.0.0:*");
     else
-        snprintf (buf, size, "tcp://127.0.0.1:*");
+        snprintf (bind, size, "tcp://127.0.0.1:*");
 }
 
 aigw_host_t *
@@ -476,9 +522,9 @@ aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *st
     self->seen_order = zlistx_new ();
     zlistx_set_destructor (self->seen_order, (zlistx_destructor_fn *) zstr_free);
     self->held = zhashx_new ();
-    char bind[AIGW_BP_ENDPOINT_MAX + 1];
-    s_peer_bind (config, endpoint, bind, sizeof bind);
-    self->peer = aigw_peer_new (bind, config->peer_advertise, err, err_size);
+    char bind[AIGW_BP_ENDPOINT_MAX + 1], advertise[AIGW_BP_ENDPOINT_MAX + 1];
+    s_peer_bind (config, endpoint, bind, sizeof bind, advertise, sizeof advertise);
+    self->peer = aigw_peer_new (bind, advertise, err, err_size);
     if (!self->peer) {
         aigw_host_destroy (&self);
         return NULL;
