@@ -29,8 +29,17 @@
 
 //  Largest upstream answer we hold (non-streaming bodies, error bodies).
 #define AIGW_PROVIDER_MAX_RESPONSE (32 * 1024 * 1024)
-//  Events taken from epoll per call.
+//  Events taken from epoll per pass of the loop, and finished transfers
+//  collected per shard per pass: 10,000 streams ending together are many
+//  passes, with heartbeats between them, not one pass of seconds that gets
+//  the process declared dead.
 #define AIGW_PROVIDER_EPOLL_BATCH 256
+#define AIGW_PROVIDER_DONE_BATCH 64
+//  Shards whose curl timer is run per pass: a timer that fires for
+//  hundreds of new transfers opens hundreds of connections in one call.
+#define AIGW_PROVIDER_TIMERS_PER_PASS 4
+//  A pass of the loop slower than this is logged, ms.
+#define AIGW_PROVIDER_SLOW_PASS_MS 500
 //  curl multi handles per actor. Each new transfer scans its multi's whole
 //  connection pool, so one pool of 10,000 connections costs O(n^2); shards
 //  keep each pool small. Transfers are dealt out round-robin.
@@ -157,6 +166,9 @@ struct _self_t {
     char instance[128];         //  this process and actor, for reports
     CURL *easy_pool[AIGW_PROVIDER_EASY_POOL]; //  reset handles, ready for reuse
     size_t easy_pooled;         //  entries in easy_pool
+    bool more;                  //  finished transfers or socket events left for
+                                //  the next pass
+    uint32_t next_timer;        //  the shard whose timer is looked at first
 };
 
 static void s_attempt_next (s_request_t *r);
@@ -863,19 +875,24 @@ s_self_first_byte_timeouts (self_t *self, int64_t now)
 //  --------------------------------------------------------------------------
 //  curl plumbing
 
-//  Collect finished transfers. Runs outside every curl callback.
+//  Collect up to AIGW_PROVIDER_DONE_BATCH finished transfers; notes in
+//  owner->more when others wait. Runs outside every curl callback.
 static void
 s_shard_check_done (s_shard_t *shard)
 {
     CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read (shard->multi, &left))) {
+    int left = 0;
+    for (int taken = 0;
+         taken < AIGW_PROVIDER_DONE_BATCH && (msg = curl_multi_info_read (shard->multi, &left));
+         taken++) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         s_request_t *r = NULL;
         curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **) &r);
         s_attempt_done (&r, msg->data.result);
     }
+    if (left > 0)
+        shard->owner->more = true;
 }
 
 //  curl socket callback: mirror curl's interest in the epoll set. The event
@@ -919,9 +936,9 @@ static void
 s_self_handle_sockets (self_t *self)
 {
     struct epoll_event events[AIGW_PROVIDER_EPOLL_BATCH];
-    int count;
-    do {
-        count = epoll_wait (self->epfd, events, AIGW_PROVIDER_EPOLL_BATCH, 0);
+    //  One batch a pass: the epoll set stays readable while more wait.
+    int count = epoll_wait (self->epfd, events, AIGW_PROVIDER_EPOLL_BATCH, 0);
+    {
         for (int i = 0; i < count; i++) {
             int mask = 0;
             if (events[i].events & EPOLLIN)
@@ -935,7 +952,7 @@ s_self_handle_sockets (self_t *self)
             int running;
             curl_multi_socket_action (shard->multi, fd, mask, &running);
         }
-    } while (count == AIGW_PROVIDER_EPOLL_BATCH);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -1202,6 +1219,8 @@ static int
 s_stage_timeout (void *state)
 {
     self_t *self = (self_t *) state;
+    if (self->more)
+        return 0;
     int64_t now = aigw_now_ms ();
     int64_t next = self->report_at;
     for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++)
@@ -1240,6 +1259,10 @@ static void
 s_stage_process (void *state, zmq_pollitem_t *items, int count)
 {
     self_t *self = (self_t *) state;
+    int64_t started = zclock_mono ();
+    struct timespec cpu_start;
+    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &cpu_start);
+    self->more = false;
     if (self->dbwatch) {
         //  The watcher keeps time on the monotonic clock.
         int wait = aigw_dbwatch_timeout (self->dbwatch, zclock_mono ());
@@ -1254,13 +1277,20 @@ s_stage_process (void *state, zmq_pollitem_t *items, int count)
     if (count > 0 && (items[0].revents & ZMQ_POLLIN))
         s_self_handle_sockets (self);
     int64_t now = aigw_now_ms ();
-    for (int i = 0; i < AIGW_PROVIDER_SHARDS; i++) {
-        s_shard_t *shard = &self->shards[i];
-        if (shard->timer_at >= 0 && now >= shard->timer_at) {
-            shard->timer_at = -1;
-            int running;
-            curl_multi_socket_action (shard->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    int fired = 0;
+    for (int n = 0; n < AIGW_PROVIDER_SHARDS; n++) {
+        s_shard_t *shard = &self->shards[(self->next_timer + n) % AIGW_PROVIDER_SHARDS];
+        if (shard->timer_at < 0 || now < shard->timer_at)
+            continue;
+        if (fired == AIGW_PROVIDER_TIMERS_PER_PASS) {
+            self->more = true;  //  the rest next pass, first in line
+            self->next_timer = shard->index;
+            break;
         }
+        shard->timer_at = -1;
+        int running;
+        curl_multi_socket_action (shard->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        fired++;
     }
     if (self->paused.head && aigw_host_backlog (self->host) < AIGW_PROVIDER_BACKLOG_LOW) {
         //  Off the list first: a resume may call the write callback, which
@@ -1279,6 +1309,17 @@ s_stage_process (void *state, zmq_pollitem_t *items, int count)
     if (now >= self->report_at) {
         s_self_report (self, now);
         self->report_at = now + self->report_ms;
+    }
+    int64_t took = zclock_mono () - started;
+    if (took > AIGW_PROVIDER_SLOW_PASS_MS) {
+        //  Wall time against our own CPU time: a gap is time the kernel
+        //  gave other threads, not work done here.
+        struct timespec cpu_end;
+        clock_gettime (CLOCK_THREAD_CPUTIME_ID, &cpu_end);
+        int64_t cpu = (cpu_end.tv_sec - cpu_start.tv_sec) * 1000
+                      + (cpu_end.tv_nsec - cpu_start.tv_nsec) / 1000000;
+        aigw_warn ("provider: one pass of the loop took %lld ms (%lld ms of it on the CPU)",
+                   (long long) took, (long long) cpu);
     }
 }
 
