@@ -511,6 +511,18 @@ aigw_peer_endpoint (aigw_peer_t *self)
     return self->endpoint;
 }
 
+int
+aigw_peer_directory_live (const char *text, const char *service)
+{
+    s_directory_t *directory = s_directory_parse (text);
+    int live = 0;
+    for (s_entry_t *e = (s_entry_t *) zlistx_first (directory->entries); e;
+         e = (s_entry_t *) zlistx_next (directory->entries))
+        live += streq (e->service, service);
+    s_directory_destroy (&directory);
+    return live;
+}
+
 bool
 aigw_peer_has_directory (aigw_peer_t *self)
 {
@@ -981,6 +993,9 @@ aigw_peer_test (bool verbose)
     assert (streq (aigw_peer_endpoint (b), "inproc://aigw-peer-test-b"));
     assert (!aigw_peer_new ("inproc://aigw-peer-test-a", NULL, err, sizeof err));
     assert (!aigw_peer_has_directory (a));
+    assert (aigw_peer_directory_live ("svc w1 tcp://h:1 R\nsvc w2 - R\nx w3 tcp://h:2 -\n", "svc")
+            == 1);
+    assert (aigw_peer_directory_live ("", "svc") == 0);
     //  No directory: nobody to send to.
     s_test_request (a, "svc", "", "", "r0", -1);
 

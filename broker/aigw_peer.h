@@ -57,6 +57,10 @@ const char *aigw_peer_endpoint (aigw_peer_t *self);
 //  grace period while workers register again.
 void aigw_peer_set_directory (aigw_peer_t *self, const char *version, const char *text);
 
+//  Live workers of SERVICE that peers can reach, in directory TEXT (the
+//  broker's format). Thread-safe: a pure function of its arguments.
+int aigw_peer_directory_live (const char *text, const char *service);
+
 //  True once a directory came.
 bool aigw_peer_has_directory (aigw_peer_t *self);
 

@@ -2,6 +2,7 @@
 #include "aigw_edge_io.h"
 #include "aigw_broker.h"
 #include "aigw_log.h"
+#include "aigw_peer.h"
 #include "aigw_stage.h"
 #include "aigw_worker.h"
 
@@ -703,26 +704,6 @@ aigw_slot_destroy (aigw_slot_t **self_p)
     s_slot_unref (self_p);
 }
 
-//  Live workers of STAGE in DIRECTORY (lines "service worker-id endpoint
-//  flags") that peers can reach.
-static int
-s_directory_live (const char *directory, const char *stage)
-{
-    int live = 0;
-    size_t len = strlen (stage);
-    for (const char *line = directory; line && *line;) {
-        if (strncmp (line, stage, len) == 0 && line[len] == ' ') {
-            const char *endpoint = strchr (line + len + 1, ' ');
-            if (endpoint && strncmp (endpoint, " - ", 3) != 0)
-                live++;
-        }
-        line = strchr (line, '\n');
-        if (line)
-            line++;
-    }
-    return live;
-}
-
 bool
 aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
 {
@@ -757,7 +738,7 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
                 line++;
         }
         if (directory)
-            live = s_directory_live (directory, s_required[i]);
+            live = aigw_peer_directory_live (directory, s_required[i]);
         else if (!fresh)
             live = 0;
         if (live == 0)
