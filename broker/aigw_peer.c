@@ -290,8 +290,26 @@ s_link (aigw_peer_t *self, const char *endpoint)
     return link;
 }
 
-//  Send MSG (taken) on LINK now, or queue it behind what waits. A message
-//  is all or nothing: ZeroMQ takes a multipart message whole or not at all.
+//  Send MSG on LINK's socket if it takes it now (MSG stays the caller's).
+//  A message is all or nothing: ZeroMQ takes a multipart message whole or
+//  refuses its first frame (EAGAIN).
+static bool
+s_try_send (s_link_t *link, zmsg_t *msg)
+{
+    void *handle = zsock_resolve (link->sock);
+    size_t frames = zmsg_size (msg);
+    zframe_t *frame = zmsg_first (msg);
+    for (size_t i = 0; frame; i++, frame = zmsg_next (msg)) {
+        int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT | (i + 1 < frames ? ZFRAME_MORE : 0);
+        if (zframe_send (&frame, handle, flags) == -1) {
+            assert (i == 0);
+            return false;
+        }
+    }
+    return true;
+}
+
+//  Send MSG (taken) on LINK now, or queue it behind what waits.
 //  ACK_TO (may be NULL) hears DONE for ACK_KEY once the message has left:
 //  a request forwarded must not be forgotten by its previous sender while
 //  it still waits here, or a death would lose it.
@@ -299,26 +317,11 @@ static void
 s_link_send (aigw_peer_t *self, s_link_t *link, zmsg_t **msg_p, const char *ack_to,
              const char *ack_key)
 {
-    if (zlistx_size (link->outbox) == 0) {
-        zmsg_t *msg = *msg_p;
-        void *handle = zsock_resolve (link->sock);
-        size_t frames = zmsg_size (msg);
-        zframe_t *frame = zmsg_first (msg);
-        bool sent = true;
-        for (size_t i = 0; frame && sent; i++, frame = zmsg_next (msg)) {
-            int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT | (i + 1 < frames ? ZFRAME_MORE : 0);
-            if (zframe_send (&frame, handle, flags) == -1) {
-                //  Only the first frame can be refused (EAGAIN).
-                assert (i == 0);
-                sent = false;
-            }
-        }
-        if (sent) {
-            zmsg_destroy (msg_p);
-            if (ack_to)
-                s_queue_done (self, ack_to, strdup (ack_key));
-            return;
-        }
+    if (zlistx_size (link->outbox) == 0 && s_try_send (link, *msg_p)) {
+        zmsg_destroy (msg_p);
+        if (ack_to)
+            s_queue_done (self, ack_to, strdup (ack_key));
+        return;
     }
     s_out_t *out = (s_out_t *) calloc (1, sizeof *out);
     assert (out);
@@ -336,18 +339,7 @@ static void
 s_link_flush (aigw_peer_t *self, s_link_t *link)
 {
     s_out_t *out;
-    while ((out = (s_out_t *) zlistx_first (link->outbox))) {
-        zmsg_t *msg = out->msg;
-        void *handle = zsock_resolve (link->sock);
-        size_t frames = zmsg_size (msg);
-        zframe_t *frame = zmsg_first (msg);
-        for (size_t i = 0; frame; i++, frame = zmsg_next (msg)) {
-            int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT | (i + 1 < frames ? ZFRAME_MORE : 0);
-            if (zframe_send (&frame, handle, flags) == -1) {
-                assert (i == 0);
-                return;
-            }
-        }
+    while ((out = (s_out_t *) zlistx_first (link->outbox)) && s_try_send (link, out->msg)) {
         if (out->ack_to) {
             s_queue_done (self, out->ack_to, out->ack_key);
             out->ack_key = NULL;
