@@ -307,17 +307,17 @@ s_host_remote (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p,
         //  request's own key: a copy sent again after a death lands on the
         //  same worker, which drops it (AIGW_STAGE_SEEN_MS).
         const aigw_stage_def_t *def = aigw_stage_find (service);
-        char key[AIGW_BP_ENDPOINT_MAX + AIGW_BROKER_REQUEST_ID_MAX + 2];
-        if (def && !def->replay_safe && !*shard) {
-            snprintf (key, sizeof key, "%s/%s", origin, job->request_id);
-            shard = key;
-        }
+        char *key = def && !def->replay_safe && !*shard
+                        ? aigw_peer_request_key (origin, job->request_id)
+                        : NULL;
         size_t size;
         char *data = aigw_envelope_encode (env, &size);
-        if (data && aigw_peer_request (self->peer, service, shard, later, origin,
-                                       job->request_id, job->sender, env->deadline_ms,
-                                       &data, size)
-                        == 0) {
+        int sent = data ? aigw_peer_request (self->peer, service, key ? key : shard, later,
+                                             origin, job->request_id, job->sender,
+                                             env->deadline_ms, &data, size)
+                        : -1;
+        zstr_free (&key);
+        if (sent == 0) {
             if (job->origin) {
                 //  The front's origin now waits on the peer for its replies.
                 zhashx_update (self->pending, job->request_id, job->origin);
@@ -576,12 +576,6 @@ aigw_host_set_front (aigw_host_t *self, const aigw_front_t *front)
     self->front = *front;
 }
 
-bool
-aigw_host_has (aigw_host_t *self, const char *name)
-{
-    return s_host_find (self, name) >= 0;
-}
-
 size_t
 aigw_host_backlog (aigw_host_t *self)
 {
@@ -639,12 +633,10 @@ aigw_host_forget (aigw_host_t *self, const char *origin_id, bool cancel)
         //  Only a stage that is not replay-safe has work worth stopping (an
         //  upstream call); the request reaches it by its own key, so the
         //  CANCEL goes to the one worker it went, or will go, to.
-        const char *origin = aigw_peer_endpoint (self->peer);
-        char key[AIGW_BP_ENDPOINT_MAX + AIGW_BROKER_REQUEST_ID_MAX + 2];
-        snprintf (key, sizeof key, "%s/%s", origin, origin_id);
         for (const aigw_stage_def_t *const *def = aigw_stage_defs (); *def; def++)
             if (!(*def)->replay_safe && (*def)->cancel)
-                aigw_peer_cancel (self->peer, (*def)->name, key, origin, origin_id);
+                aigw_peer_cancel (self->peer, (*def)->name, aigw_peer_endpoint (self->peer),
+                                  origin_id);
     }
     zhashx_delete (self->pending, origin_id);
 }
@@ -789,7 +781,7 @@ s_seen (aigw_host_t *self, aigw_peer_event_t *event)
         zhashx_delete (self->seen, oldest);
         zlistx_delete (self->seen_order, zlistx_cursor (self->seen_order));
     }
-    char *key = zsys_sprintf ("%s/%s", event->origin, event->request_id);
+    char *key = aigw_peer_request_key (event->origin, event->request_id);
     bool seen = zhashx_lookup (self->seen, key) != NULL;
     if (!seen) {
         int64_t *expiry = (int64_t *) malloc (sizeof *expiry);
@@ -842,7 +834,7 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
         return;
     }
     //  Any stage here may hand it on by call to the one a CANCEL is for.
-    job->held = zsys_sprintf ("%s/%s", event->origin, event->request_id);
+    job->held = aigw_peer_request_key (event->origin, event->request_id);
     zhashx_update (self->held, job->held, job);
     s_host_enqueue (self, job, env, index);
 }
@@ -851,7 +843,7 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
 static void
 s_take_peer_cancel (aigw_host_t *self, aigw_peer_event_t *event)
 {
-    char *key = zsys_sprintf ("%s/%s", event->origin, event->request_id);
+    char *key = aigw_peer_request_key (event->origin, event->request_id);
     aigw_job_t *job = (aigw_job_t *) zhashx_lookup (self->held, key);
     zstr_free (&key);
     if (job) {
@@ -958,9 +950,11 @@ aigw_host_actor (zsock_t *pipe, void *args)
     char name[16];
     snprintf (name, sizeof name, "aigw-%s", host_args->stages);
     pthread_setname_np (pthread_self (), name);
+    //  Other processes may run the same stages: the directory names the
+    //  owner of each key.
     aigw_host_t *self = aigw_host_new (host_args->config, host_args->endpoint,
-                                       host_args->stages, host_args->owns_shards,
-                                       host_args->err, sizeof host_args->err);
+                                       host_args->stages, false, host_args->err,
+                                       sizeof host_args->err);
     if (!self) {
         host_args->failed = true;
         zsock_signal (pipe, 1);

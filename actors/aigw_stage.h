@@ -83,7 +83,6 @@ typedef struct {
     const aigw_config_t *config; //  read-only settings, shared
     const char *endpoint;       //  broker endpoint
     const char *stages;         //  comma-separated stage names
-    bool owns_shards;           //  local sharded stages own every key
     bool failed;                //  out: the host did not start (read after
                                 //  zactor_new returns)
     char err[256];              //  out: why
@@ -104,9 +103,6 @@ void aigw_host_destroy (aigw_host_t **self_p);
 //  Attach FRONT (copied): requests submitted with aigw_host_submit answer
 //  through it.
 void aigw_host_set_front (aigw_host_t *self, const aigw_front_t *front);
-
-//  True when the host runs stage NAME.
-bool aigw_host_has (aigw_host_t *self, const char *name);
 
 //  Messages waiting in the host's outboxes to peers (sockets at their
 //  high-water mark, or peers still connecting).

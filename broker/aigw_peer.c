@@ -664,11 +664,19 @@ aigw_peer_reply (aigw_peer_t *self, const char *origin, const char *request_id, 
     s_send (self, origin, &msg, NULL, NULL);
 }
 
-void
-aigw_peer_cancel (aigw_peer_t *self, const char *service, const char *shard,
-                  const char *origin, const char *request_id)
+char *
+aigw_peer_request_key (const char *origin, const char *request_id)
 {
-    s_entry_t *entry = s_directory_pick (self->directory, service, shard);
+    return zsys_sprintf ("%s/%s", origin, request_id);
+}
+
+void
+aigw_peer_cancel (aigw_peer_t *self, const char *service, const char *origin,
+                  const char *request_id)
+{
+    char *key = aigw_peer_request_key (origin, request_id);
+    s_entry_t *entry = s_directory_pick (self->directory, service, key);
+    zstr_free (&key);
     if (!entry)
         return;
     zmsg_t *msg = s_msg_new (AIGW_BP_PEER_CANCEL);

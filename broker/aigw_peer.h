@@ -91,11 +91,15 @@ void aigw_peer_reply (aigw_peer_t *self, const char *origin, const char *request
 void aigw_peer_error (aigw_peer_t *self, const char *origin, const char *request_id,
                       int status, const char *text);
 
-//  ORIGIN's client left REQUEST_ID: tell the worker of SERVICE that SHARD
-//  picks (the one a request with that shard goes to) to drop it, now or
-//  when it comes. Nothing when SERVICE has no live worker.
-void aigw_peer_cancel (aigw_peer_t *self, const char *service, const char *shard,
-                       const char *origin, const char *request_id);
+//  A request's own key, ORIGIN "/" REQUEST_ID (section 8): the shard key
+//  that places it on a stage that is not replay-safe. The caller frees it.
+char *aigw_peer_request_key (const char *origin, const char *request_id);
+
+//  ORIGIN's client left REQUEST_ID: tell the worker of SERVICE its key
+//  picks (where the request goes) to drop it, now or when it comes.
+//  Nothing when SERVICE has no live worker.
+void aigw_peer_cancel (aigw_peer_t *self, const char *service, const char *origin,
+                       const char *request_id);
 
 //  Tell SENDER we are done with ORIGIN's REQUEST_ID (sent at the next
 //  aigw_peer_process, batched per sender).
