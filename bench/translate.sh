@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Translation benchmark: what the Anthropic translation (actors/providers/
+# Translation benchmark: what the Anthropic translation (actors/provider/adapters/
 # aigw_anthropic.c) costs per request, in-process, beside the floor of just
 # parsing and re-serialising the same JSON with Jansson, in the same run:
 #   OpenAI -> Anthropic request and Anthropic -> OpenAI response on a ~2 KB

@@ -233,7 +233,7 @@ static const s_setting_t s_broker_settings[] = {
     S_STRING ("peer_advertise", aigw_config_t, peer_advertise, NULL),
     S_END};
 
-//  Admin tokens: JWTs checked by core/aigw_jwt.c.
+//  Admin tokens: JWTs checked by actors/auth/aigw_jwt.c.
 static const s_setting_t s_jwt_settings[] = {
     S_STRING ("hs256_secret", aigw_config_t, jwt_hs256_secret, NULL),
     S_STRING ("jwks_file", aigw_config_t, jwt_jwks_file, NULL),
@@ -327,7 +327,7 @@ static const s_setting_t s_providers_settings[] = {
     S_SECTION ("azure", s_azure_settings),
     S_SECTION ("bedrock", s_bedrock_settings), S_END};
 
-//  router.breaker: every deployment's circuit breaker (actors/aigw_breaker.h).
+//  router.breaker: every deployment's circuit breaker (actors/provider/aigw_breaker.h).
 static const s_setting_t s_breaker_settings[] = {
     S_NUMBER ("consecutive_failures", S_KIND_INT, aigw_config_t,
               breaker_consecutive_failures, 0, AIGW_CONFIG_BREAKER_FAILURES_MAX),

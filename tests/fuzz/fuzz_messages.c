@@ -7,9 +7,9 @@
     CMake build; from the repository root:
 
         clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-            -fno-sanitize-recover=all -Iactors/providers -Icore -Ischemas \
-            tests/fuzz/fuzz_messages.c actors/providers/aigw_messages.c \
-            actors/providers/aigw_adapter.c actors/providers/aigw_anthropic.c \
+            -fno-sanitize-recover=all -Iactors/provider/adapters -Icore -Ischemas \
+            tests/fuzz/fuzz_messages.c actors/provider/adapters/aigw_messages.c \
+            actors/provider/adapters/aigw_adapter.c actors/provider/adapters/aigw_anthropic.c \
             core/aigw_json.c $(pkg-config --cflags --libs jansson) -o /tmp/fuzz_messages
         cp -r tests/fixtures/messages /tmp/fuzz_messages_corpus
         /tmp/fuzz_messages -max_len=8192 -max_total_time=60 /tmp/fuzz_messages_corpus

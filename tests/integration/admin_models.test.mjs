@@ -456,10 +456,10 @@ describe('admin API: models', () => {
   });
 
   it('AIGW_MODELS_SQL gives provider processes each model document, ids and api_key included', async () => {
-    // The statement as compiled: the C string literals of actors/aigw_models.c.
+    // The statement as compiled: the C string literals of actors/provider/aigw_models.c.
     const source = fs.readFileSync(path.join(SRC, 'actors', 'aigw_models.c'), 'utf8');
     const literal = source.match(/const char AIGW_MODELS_SQL\[\]\s*=\s*((?:"(?:[^"\\]|\\.)*"\s*)+);/);
-    assert.ok(literal, 'AIGW_MODELS_SQL not found in actors/aigw_models.c');
+    assert.ok(literal, 'AIGW_MODELS_SQL not found in actors/provider/aigw_models.c');
     const sql = [...literal[1].matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]).join('');
     assert.ok(!sql.includes('\\'), 'an escape in AIGW_MODELS_SQL: this reader takes none');
     const key = secret();

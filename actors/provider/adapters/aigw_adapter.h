@@ -2,7 +2,7 @@
     format. The gateway's own format is OpenAI's: a chat or embeddings
     request arrives (after any client-side translation) as an OpenAI body,
     and every answer leaves the adapter as an OpenAI body or as OpenAI SSE
-    events. Each provider file under actors/providers/ exports one
+    events. Each provider file under actors/provider/adapters/ exports one
     aigw_adapter_t; aigw_adapter_find maps a provider name to it.
 
     Adapters are pure: no I/O, no logging, no global state. Nothing they

@@ -1550,7 +1550,7 @@ static const struct {
 #define S_TEST_KEY "AIzaTEST-secret-key-0042"
 
 //  Where the fixtures are, from this file's path at build time.
-#define S_TEST_SELF "actors/providers/aigw_gemini.c"
+#define S_TEST_SELF "actors/provider/adapters/aigw_gemini.c"
 
 //  Check each embedded fixture against its file, when the tree is there.
 static void
