@@ -1,7 +1,6 @@
 /*  aigw_stage: the stage runtime: hosts, local hand-offs, forwarding. */
 #include "aigw_stage.h"
 #include "aigw_actors.h"
-#include "aigw_cache.h"
 #include "aigw_log.h"
 #include "aigw_broker.h"
 #include "aigw_peer.h"
@@ -64,17 +63,8 @@ const char *
 aigw_stage_shard_key (aigw_envelope_t *env, const char *service,
                       const aigw_config_t *config)
 {
-    if (streq (service, "ratelimit"))
-        return env->key_id ? env->key_id : "";
-    if (streq (service, "cache")) {
-        if (!env->cache_key && config->cache_enabled) {
-            char key[AIGW_CACHE_KEY_LEN + 1];
-            if (aigw_cache_key (env, key) == 0)
-                aigw_envelope_set (&env->cache_key, key);
-        }
-        return env->cache_key ? env->cache_key : "";
-    }
-    return "";
+    const aigw_stage_def_t *def = aigw_stage_find (service);
+    return def && def->shard_key ? def->shard_key (env, config) : "";
 }
 
 //  --------------------------------------------------------------------------

@@ -63,6 +63,10 @@ typedef struct {
     //  upstream transfer say). May be NULL: the job is then dropped when
     //  the stage passes it on.
     void (*cancel) (void *state, aigw_job_t *job);
+    //  The key whose single owner must take ENV (a string owned by ENV or
+    //  static; "" when any worker will do). NULL: not sharded. The sender
+    //  computes it, so it must need nothing but ENV and CONFIG.
+    const char *(*shard_key) (aigw_envelope_t *env, const aigw_config_t *config);
 } aigw_stage_def_t;
 
 //  The edge side of a host that shares the edge's thread.
@@ -170,10 +174,8 @@ int aigw_stage_chunk (aigw_job_t **job_p, aigw_envelope_t *env);
 //  stop ($TERM, or the pipe failed).
 bool aigw_stage_pipe_term (zsock_t *pipe);
 
-//  Shard key for handing ENV to SERVICE ("" when any worker will do):
-//  ratelimit shards by key id, cache by cache key. Computes the cache key
-//  into ENV when it is missing and the cache is on. Returns a string owned
-//  by ENV or static.
+//  Shard key for handing ENV to SERVICE ("" when any worker will do), as
+//  SERVICE's own shard_key op says. Returns a string owned by ENV or static.
 const char *aigw_stage_shard_key (aigw_envelope_t *env, const char *service,
                                   const aigw_config_t *config);
 

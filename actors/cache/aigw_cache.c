@@ -210,6 +210,19 @@ s_cache_tick (void *state)
     }
 }
 
+//  Entries are owned by cache key; computed once into ENV, by whoever sends
+//  the request here.
+static const char *
+s_cache_shard_key (aigw_envelope_t *env, const aigw_config_t *config)
+{
+    if (!env->cache_key && config->cache_enabled) {
+        char key[AIGW_CACHE_KEY_LEN + 1];
+        if (aigw_cache_key (env, key) == 0)
+            aigw_envelope_set (&env->cache_key, key);
+    }
+    return env->cache_key ? env->cache_key : "";
+}
+
 const aigw_stage_def_t aigw_cache_stage = {
     .name = "cache",
     .replay_safe = true,
@@ -217,6 +230,7 @@ const aigw_stage_def_t aigw_cache_stage = {
     .state_destroy = s_cache_destroy,
     .handle = s_cache_handle,
     .tick = s_cache_tick,
+    .shard_key = s_cache_shard_key,
 };
 
 static int64_t s_test_now;

@@ -124,6 +124,13 @@ s_rl_tick (void *state)
     zlistx_destroy (&stale);
 }
 
+//  Counters are per key id, so every request of a key goes to one owner.
+static const char *
+s_rl_shard_key (aigw_envelope_t *env, const aigw_config_t *config)
+{
+    return env->key_id ? env->key_id : "";
+}
+
 const aigw_stage_def_t aigw_ratelimit_stage = {
     .name = "ratelimit",
     .replay_safe = true,
@@ -131,6 +138,7 @@ const aigw_stage_def_t aigw_ratelimit_stage = {
     .state_destroy = s_rl_destroy,
     .handle = s_rl_handle,
     .tick = s_rl_tick,
+    .shard_key = s_rl_shard_key,
 };
 
 static int64_t s_test_now;
