@@ -166,6 +166,15 @@ s_append (char *head, size_t size, size_t *used, const char *format, ...)
         *used = *used + (size_t) n < size - 1 ? *used + (size_t) n : size - 1;
 }
 
+//  True when ALLOW is a short list of method names ("GET, HEAD"): nothing
+//  a header could be split with.
+static bool
+s_allow_valid (const char *allow)
+{
+    size_t len = strspn (allow, "ABCDEFGHIJKLMNOPQRSTUVWXYZ, ");
+    return len > 0 && len < 64 && allow[len] == 0;
+}
+
 //  Write the status line and headers. ENV (may be NULL) adds the pipeline's
 //  headers. LENGTH < 0 means a chunked body. On a HEAD the headers are the
 //  same (Content-Length of the body a GET would get); the body writers
@@ -191,8 +200,11 @@ s_write_head (s_http_t *http, int status, const char *content_type,
         s_append (head, sizeof head, &n, "X-AIGW-Provider: %.64s\r\n", env->provider);
     if (env && env->retry_after > 0)
         s_append (head, sizeof head, &n, "Retry-After: %d\r\n", env->retry_after);
-    if (status == 405 && http->allow)
-        s_append (head, sizeof head, &n, "Allow: %s\r\n", http->allow);
+    //  A stage's own 405 (admin) says which methods its path takes.
+    const char *allow = env && env->allow && s_allow_valid (env->allow) ? env->allow
+                                                                         : http->allow;
+    if (status == 405 && allow)
+        s_append (head, sizeof head, &n, "Allow: %s\r\n", allow);
     if (http->close) {
         //  RFC 9112 9.6: say so, then CivetWeb closes after this answer.
         s_append (head, sizeof head, &n, "Connection: close\r\n");

@@ -116,6 +116,7 @@ static const s_field_t s_fields[] = {
     S_FIELD ("ec", err_code, S_STRING, 0),
     S_FIELD ("em", err_message, S_STRING, 0),
     S_FIELD ("ep", err_param, S_STRING, 0),
+    S_FIELD ("al", allow, S_STRING, 0),
     S_FIELD ("b", body, S_BODY, 0),
 };
 
@@ -1084,6 +1085,7 @@ aigw_envelope_test (bool verbose)
     assert (aigw_envelope_set (&full->err_code, "") == 0);
     assert (aigw_envelope_set (&full->err_message, "m \xe2\x9c\x93") == 0);
     assert (aigw_envelope_set (&full->err_param, "p") == 0);
+    assert (aigw_envelope_set (&full->allow, "GET, HEAD") == 0);
     data = aigw_envelope_encode (full, &size);
     assert (data);
     copy = aigw_envelope_decode (data, size, err, sizeof err);

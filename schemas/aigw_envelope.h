@@ -84,6 +84,7 @@ typedef struct {
     char *err_code;             //  e.g. model_not_found
     char *err_message;          //  human text, never a secret
     char *err_param;            //  offending field, or NULL
+    char *allow;                //  a 405's Allow header ("GET, HEAD"), or NULL
 } aigw_envelope_t;
 
 //  Create an empty envelope (rl_limit = -1). Caller owns it.

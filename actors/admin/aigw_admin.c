@@ -1733,9 +1733,20 @@ s_route (s_request_t **req_p)
         route->handler (req_p, id);
         return;
     }
-    if (path_known)
+    if (path_known) {
+        //  RFC 9110 15.5.6: a 405 names the methods the path takes.
+        char allow[64] = "";
+        for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++) {
+            if (!s_match (s_routes[i].pattern, path, id))
+                continue;
+            size_t used = strlen (allow);
+            snprintf (allow + used, sizeof allow - used, "%s%s%s", used ? ", " : "",
+                      s_routes[i].method, streq (s_routes[i].method, "GET") ? ", HEAD" : "");
+        }
+        aigw_envelope_set (&env->allow, allow);
         s_request_fail (req_p, 405, "invalid_request_error", "method_not_allowed", NULL,
                         "This method is not allowed on this admin API path.");
+    }
     else
         s_request_fail (req_p, 404, "not_found_error", "not_found", NULL,
                         "Unknown admin API path.");

@@ -336,9 +336,16 @@ describe('admin API', () => {
     assertError(await admin('GET', 'keys/not-a-uuid'), { status: 404, code: 'not_found' });
     assertError(await admin('GET', `keys/${crypto.randomUUID()}`), { status: 404, code: 'not_found' });
     assertError(await admin('DELETE', `tenants/${crypto.randomUUID()}`), { status: 404 });
-    assertError(await admin('PUT', 'tenants', { body: {} }), { status: 405 });
-    assertError(await admin('DELETE', 'keys'), { status: 405 });
-    assertError(await admin('GET', `keys/${crypto.randomUUID()}/rotate`), { status: 405 });
+    // RFC 9110: a 405 names the methods its path takes.
+    for (const [method, path, allow] of [['PUT', 'tenants', 'GET, HEAD, POST'],
+                                         ['DELETE', 'keys', 'GET, HEAD, POST'],
+                                         ['GET', `keys/${crypto.randomUUID()}/rotate`, 'POST'],
+                                         ['POST', `tenants/${crypto.randomUUID()}`,
+                                          'GET, HEAD, PATCH, DELETE']]) {
+      const res = await admin(method, path, method === 'PUT' ? { body: {} } : {});
+      assertError(res, { status: 405, code: 'method_not_allowed' });
+      assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
+    }
     const name = `taken-${nonce()}`;
     const first = await createTenant(name);
     assertError(await admin('POST', 'tenants', { body: { name } }),
