@@ -703,26 +703,6 @@ s_load_object (const char *body, size_t len, char *err, size_t err_size)
     return root;
 }
 
-char *
-aigw_gemini_request_from_openai (const char *body, size_t len, size_t *out_len, char *err,
-                                 size_t err_size)
-{
-    json_t *source = s_load_object (body, len, err, err_size);
-    json_t *target = source ? s_chat_body (source, err, err_size) : NULL;
-    json_decref (source);
-    return target ? s_dump (target, out_len, err, err_size) : NULL;
-}
-
-char *
-aigw_gemini_embeddings_from_openai (const char *body, size_t len, const char *model,
-                                    size_t *out_len, char *err, size_t err_size)
-{
-    json_t *source = s_load_object (body, len, err, err_size);
-    json_t *target = source ? s_embed_body (source, model, err, err_size) : NULL;
-    json_decref (source);
-    return target ? s_dump (target, out_len, err, err_size) : NULL;
-}
-
 //  --------------------------------------------------------------------------
 //  Answers
 
@@ -982,24 +962,62 @@ s_load_answer (const char *body, size_t len, char *err, size_t err_size)
     return root;
 }
 
+//  --------------------------------------------------------------------------
+//  The four body translations
+
+//  Which translation s_translate makes.
+typedef enum {
+    S_CHAT_REQUEST,             //  OpenAI chat request -> generateContent body
+    S_EMBED_REQUEST,            //  OpenAI embeddings request -> batchEmbedContents body
+    S_CHAT_ANSWER,              //  generateContent answer -> OpenAI chat.completion
+    S_EMBED_ANSWER,             //  batchEmbedContents answer -> OpenAI embeddings list
+} s_job_t;
+
+//  BODY translated as JOB asks, with MODEL (the upstream model for an
+//  embeddings request, the model to name in an answer): a new buffer the
+//  caller owns (length in *OUT_LEN), or NULL with ERR.
+static char *
+s_translate (s_job_t job, const char *body, size_t len, const char *model, size_t *out_len,
+             char *err, size_t err_size)
+{
+    bool answer = job == S_CHAT_ANSWER || job == S_EMBED_ANSWER;
+    json_t *root = answer ? s_load_answer (body, len, err, err_size)
+                          : s_load_object (body, len, err, err_size);
+    json_t *result = !root                   ? NULL
+                     : job == S_CHAT_REQUEST ? s_chat_body (root, err, err_size)
+                     : job == S_EMBED_REQUEST ? s_embed_body (root, model, err, err_size)
+                     : job == S_CHAT_ANSWER   ? s_chat_answer (root, body, len, model, err, err_size)
+                                              : s_embed_answer (root, model, err, err_size);
+    json_decref (root);
+    return result ? s_dump (result, out_len, err, err_size) : NULL;
+}
+
+char *
+aigw_gemini_request_from_openai (const char *body, size_t len, size_t *out_len, char *err,
+                                 size_t err_size)
+{
+    return s_translate (S_CHAT_REQUEST, body, len, NULL, out_len, err, err_size);
+}
+
+char *
+aigw_gemini_embeddings_from_openai (const char *body, size_t len, const char *model,
+                                    size_t *out_len, char *err, size_t err_size)
+{
+    return s_translate (S_EMBED_REQUEST, body, len, model, out_len, err, err_size);
+}
+
 char *
 aigw_gemini_response_to_openai (const char *body, size_t len, const char *model,
                                 size_t *out_len, char *err, size_t err_size)
 {
-    json_t *root = s_load_answer (body, len, err, err_size);
-    json_t *answer = root ? s_chat_answer (root, body, len, model, err, err_size) : NULL;
-    json_decref (root);
-    return answer ? s_dump (answer, out_len, err, err_size) : NULL;
+    return s_translate (S_CHAT_ANSWER, body, len, model, out_len, err, err_size);
 }
 
 char *
 aigw_gemini_embeddings_to_openai (const char *body, size_t len, const char *model,
                                   size_t *out_len, char *err, size_t err_size)
 {
-    json_t *root = s_load_answer (body, len, err, err_size);
-    json_t *answer = root ? s_embed_answer (root, model, err, err_size) : NULL;
-    json_decref (root);
-    return answer ? s_dump (answer, out_len, err, err_size) : NULL;
+    return s_translate (S_EMBED_ANSWER, body, len, model, out_len, err, err_size);
 }
 
 //  --------------------------------------------------------------------------
