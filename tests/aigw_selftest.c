@@ -31,7 +31,9 @@ AIGW_SELFTEST (breaker)
 AIGW_SELFTEST (router)
 AIGW_SELFTEST (anthropic)
 AIGW_SELFTEST (bedrock)
+AIGW_SELFTEST (eventstream)
 AIGW_SELFTEST (gemini)
+AIGW_SELFTEST (gemini_adapter)
 AIGW_SELFTEST (adapter)
 AIGW_SELFTEST (azure)
 AIGW_SELFTEST (health)
@@ -65,7 +67,9 @@ main (int argc, char **argv)
         {"breaker", aigw_breaker_test},     {"router", aigw_router_test},
         {"anthropic", aigw_anthropic_test},
         {"bedrock", aigw_bedrock_test},
+        {"eventstream", aigw_eventstream_test},
         {"gemini", aigw_gemini_test},
+        {"gemini_adapter", aigw_gemini_adapter_test},
         {"adapter", aigw_adapter_test},     {"azure", aigw_azure_test},
         {"health", aigw_health_test},       {"catalog", aigw_catalog_test},
         {"health", aigw_health_test},

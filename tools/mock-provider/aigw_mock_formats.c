@@ -3,9 +3,9 @@
 
     Answers are built with Jansson (these routes are not the benchmark's
     hot path; the plain OpenAI route keeps its hand-written encoder), and
-    Bedrock frames with aigw_bedrock_eventstream_encode. */
+    Bedrock frames with aigw_eventstream_encode. */
 #include "aigw_mock_formats.h"
-#include "aigw_bedrock.h"
+#include "aigw_eventstream.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -645,14 +645,14 @@ s_frames_bedrock (aigw_mock_frames_t *self, int kind, const char *event, json_t 
     char *json = s_dump (data, &json_len);
     unsigned char *frame = NULL;
     size_t frame_len = 0;
-    aigw_bedrock_header_t headers[] = {
+    aigw_eventstream_header_t headers[] = {
         {":event-type", event},
         {":content-type", "application/json"},
         {":message-type", "event"},
     };
     if (json
-        && aigw_bedrock_eventstream_encode (headers, sizeof headers / sizeof headers[0], json,
-                                            json_len, &frame, &frame_len)
+        && aigw_eventstream_encode (headers, sizeof headers / sizeof headers[0], json, json_len,
+                                    &frame, &frame_len)
                != 0)
         frame = NULL;
     free (json);
@@ -1004,13 +1004,13 @@ aigw_mock_bedrock_exception (const char *type, const char *message, unsigned cha
     char *json = s_dump (json_pack ("{s:s}", "message", message), NULL);
     if (!json)
         return -1;
-    aigw_bedrock_header_t headers[] = {
+    aigw_eventstream_header_t headers[] = {
         {":exception-type", type},
         {":content-type", "application/json"},
         {":message-type", "exception"},
     };
-    int rc = aigw_bedrock_eventstream_encode (headers, sizeof headers / sizeof headers[0], json,
-                                              strlen (json), out, len);
+    int rc = aigw_eventstream_encode (headers, sizeof headers / sizeof headers[0], json,
+                                      strlen (json), out, len);
     free (json);
     return rc;
 }
@@ -1330,20 +1330,20 @@ aigw_mock_formats_test (bool verbose)
     reply.tool_name = "wx";
     frames = aigw_mock_frames_new (AIGW_MOCK_ROUTE_BEDROCK, &reply);
     assert (frames);
-    aigw_bedrock_eventstream_t *parser = aigw_bedrock_eventstream_new (0);
+    aigw_eventstream_t *parser = aigw_eventstream_new (0);
     assert (parser);
     for (size_t i = 0; i < aigw_mock_frames_size (frames); i++) {
         int kind;
         const unsigned char *frame = aigw_mock_frames_get (frames, i, &len, &kind);
-        assert (aigw_bedrock_eventstream_feed (parser, frame, len) == 0);
+        assert (aigw_eventstream_feed (parser, frame, len) == 0);
     }
     const char *events[] = {"messageStart", "contentBlockStart", "contentBlockDelta",
                             "contentBlockDelta", "contentBlockStop", "messageStop",
                             "metadata"};
     char input[128] = "";
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
-        aigw_bedrock_message_t message;
-        assert (aigw_bedrock_eventstream_next (parser, &message) == 1);
+        aigw_eventstream_message_t message;
+        assert (aigw_eventstream_next (parser, &message) == 1);
         assert (s_test_streq (message.event_type, events[i]));
         assert (s_test_streq (message.message_type, "event"));
         json_t *payload = json_loadb ((const char *) message.payload, message.payload_len, 0,
@@ -1356,8 +1356,8 @@ aigw_mock_formats_test (bool verbose)
         json_decref (payload);
     }
     assert (s_test_streq (input, AIGW_MOCK_TOOL_ARGUMENTS));
-    assert (aigw_bedrock_eventstream_pending (parser) == 0);
-    aigw_bedrock_eventstream_destroy (&parser);
+    assert (aigw_eventstream_pending (parser) == 0);
+    aigw_eventstream_destroy (&parser);
     aigw_mock_frames_destroy (&frames);
 
     //  Gemini stream: CRLF framing, last event has finishReason and usage
@@ -1397,13 +1397,13 @@ aigw_mock_formats_test (bool verbose)
     assert (s_test_streq (aigw_mock_bedrock_error_type (429), "ThrottlingException"));
     unsigned char *frame = NULL;
     assert (aigw_mock_bedrock_exception ("internalServerException", "cut", &frame, &len) == 0);
-    parser = aigw_bedrock_eventstream_new (0);
-    assert (aigw_bedrock_eventstream_feed (parser, frame, len) == 0);
-    aigw_bedrock_message_t message;
-    assert (aigw_bedrock_eventstream_next (parser, &message) == 1);
+    parser = aigw_eventstream_new (0);
+    assert (aigw_eventstream_feed (parser, frame, len) == 0);
+    aigw_eventstream_message_t message;
+    assert (aigw_eventstream_next (parser, &message) == 1);
     assert (s_test_streq (message.message_type, "exception"));
     assert (s_test_streq (message.exception_type, "internalServerException"));
-    aigw_bedrock_eventstream_destroy (&parser);
+    aigw_eventstream_destroy (&parser);
     free (frame);
 
     //  Gemini embeddings: single and batch

@@ -85,7 +85,7 @@ typedef struct {
 extern const aigw_adapter_t aigw_adapter_openai;    //  aigw_openai.c; also OpenAI-compatible servers
 extern const aigw_adapter_t aigw_adapter_azure;     //  aigw_azure.c
 extern const aigw_adapter_t aigw_adapter_anthropic; //  aigw_anthropic_adapter.c
-extern const aigw_adapter_t aigw_adapter_gemini;    //  aigw_gemini.c
+extern const aigw_adapter_t aigw_adapter_gemini;    //  aigw_gemini_adapter.c
 extern const aigw_adapter_t aigw_adapter_bedrock;   //  aigw_bedrock_adapter.c
 
 //  The adapter for a configured provider name, or NULL. OpenAI-compatible

@@ -1,6 +1,5 @@
 /*  aigw_bedrock: AWS Bedrock building blocks for the provider actor.
     - SigV4 request signing (HMAC-SHA256 over a canonical request);
-    - the AWS event-stream binary framing (incremental parser and encoder);
     - translation between OpenAI chat and Bedrock Converse / ConverseStream.
     Pure functions and small objects; no I/O. Nothing here logs, and no
     error text ever carries a credential. */
@@ -9,7 +8,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <time.h>
 
 //  Size of an x-amz-date value, YYYYMMDDTHHMMSSZ plus its NUL.
@@ -18,8 +16,6 @@
 #define AIGW_BEDROCK_SHA256_HEX_SIZE 65
 //  Largest Authorization header value we produce, NUL included.
 #define AIGW_BEDROCK_AUTHORIZATION_MAX 1024
-//  Default cap on one event-stream message (prelude to trailing CRC).
-#define AIGW_BEDROCK_EVENTSTREAM_MAX_MESSAGE (16u * 1024 * 1024)
 //  Largest request path we build for a model, NUL included.
 #define AIGW_BEDROCK_PATH_MAX 512
 
@@ -74,56 +70,6 @@ int aigw_bedrock_amz_date (time_t when, char buf[AIGW_BEDROCK_AMZ_DATE_SIZE]);
 //  it does not fit or the id is empty.
 int aigw_bedrock_converse_path (const char *model_id, bool stream, char *buf,
                                 size_t size);
-
-//  --------------------------------------------------------------------
-//  Event stream (application/vnd.amazon.eventstream)
-
-typedef struct _aigw_bedrock_eventstream_t aigw_bedrock_eventstream_t;
-
-typedef struct {
-    const char *event_type;         //  :event-type, or NULL
-    const char *message_type;       //  :message-type ("event", "exception", "error"), or NULL
-    const char *content_type;       //  :content-type, or NULL
-    const char *exception_type;     //  :exception-type, or NULL
-    const char *error_code;         //  :error-code, or NULL
-    const char *error_message;      //  :error-message, or NULL
-    const unsigned char *payload;   //  payload bytes (not NUL-terminated)
-    size_t payload_len;             //  payload length
-} aigw_bedrock_message_t;
-
-//  New parser refusing messages over MAX_MESSAGE bytes (0: the default).
-//  NULL when out of memory.
-aigw_bedrock_eventstream_t *aigw_bedrock_eventstream_new (size_t max_message);
-
-//  Destroy the parser; safe on NULL and twice; nulls the caller's pointer.
-void aigw_bedrock_eventstream_destroy (aigw_bedrock_eventstream_t **self_p);
-
-//  Append LEN bytes of stream. Call _next until it returns 0 before the
-//  next feed. Returns 0, or -1 after an error (see _error).
-int aigw_bedrock_eventstream_feed (aigw_bedrock_eventstream_t *self, const void *data,
-                                   size_t len);
-
-//  Take the next complete message into MSG: 1 when one was taken, 0 when
-//  more bytes are needed, -1 on a corrupt or oversized frame (sticky).
-//  MSG's pointers stay valid until the next call on SELF.
-int aigw_bedrock_eventstream_next (aigw_bedrock_eventstream_t *self,
-                                   aigw_bedrock_message_t *msg);
-
-//  Bytes held that do not yet form a message (nonzero at end of stream
-//  means it was truncated).
-size_t aigw_bedrock_eventstream_pending (aigw_bedrock_eventstream_t *self);
-
-//  Why the parser failed, or NULL when it has not.
-const char *aigw_bedrock_eventstream_error (aigw_bedrock_eventstream_t *self);
-
-//  Encode one message with string HEADERS (type 7) and PAYLOAD into a new
-//  buffer *OUT (caller frees) of *OUT_LEN bytes. Returns 0 or -1.
-int aigw_bedrock_eventstream_encode (const aigw_bedrock_header_t *headers, size_t header_count,
-                                     const void *payload, size_t payload_len,
-                                     unsigned char **out, size_t *out_len);
-
-//  CRC-32 (IEEE, as zlib's crc32) of LEN bytes, continuing from CRC (0 to start).
-uint32_t aigw_bedrock_crc32 (uint32_t crc, const void *data, size_t len);
 
 //  --------------------------------------------------------------------
 //  Converse translation

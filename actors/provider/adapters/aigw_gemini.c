@@ -6,10 +6,10 @@
     functionResponse parts of a "user" turn, named after the call they
     answer. Consecutive turns of one role merge. tools, tool_choice and the
     sampling fields map onto tools, toolConfig and generationConfig.
-    Answers, SSE streams and error bodies go the other way; see
-    aigw_adapter.h for the contracts. */
+    Answers and stream events go the other way. The upstream URL, headers
+    and the SSE framing of streams are aigw_gemini_adapter's. */
 #include "aigw_gemini.h"
-#include "aigw_openai.h"
+#include "aigw_adapter.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -21,14 +21,10 @@
 #include <strings.h>
 #include <time.h>
 
-//  API version segment of every Gemini path.
-#define S_API_PATH "/v1beta/models/"
 //  Separator between system messages joined into one instruction.
 #define S_SYSTEM_SEPARATOR "\n\n"
 //  Longest field path quoted in an error message.
 #define S_PATH_MAX 64
-//  Prefix some clients put before a Gemini model name; dropped from the URL.
-#define S_MODEL_PREFIX "models/"
 //  MIME type of an http(s) image whose extension says nothing.
 #define S_DEFAULT_IMAGE_MIME "image/jpeg"
 //  Size of a generated tool call id: "call_", 8 hex digits, an index, NUL.
@@ -41,13 +37,10 @@
 #define S_FNV_BASIS 2166136261u
 #define S_FNV_PRIME 16777619u
 
-struct _aigw_adapter_stream_t {
+struct _aigw_gemini_stream_t {
     char *model;                //  model the chunks carry
     char *id;                   //  id the chunks carry
     json_int_t created;         //  Unix time the chunks carry
-    char *pending;              //  bytes not yet forming a whole SSE event
-    size_t pending_len;         //  bytes in pending
-    size_t scanned;             //  bytes of pending already searched for an event end
     bool started;               //  the role chunk has been sent
     bool done;                  //  [DONE] sent (after finishReason or an error)
     size_t calls;               //  tool calls translated so far
@@ -672,7 +665,7 @@ s_embed_body (json_t *source, const char *model, char *err, size_t err_size)
         return NULL;
     }
     char name[AIGW_ADAPTER_URL_MAX];
-    snprintf (name, sizeof name, "%s%s", S_MODEL_PREFIX, model);
+    snprintf (name, sizeof name, "%s%s", AIGW_GEMINI_MODEL_PREFIX, model);
     json_t *requests = json_array ();
     size_t index;
     json_t *text;
@@ -696,55 +689,18 @@ s_embed_body (json_t *source, const char *model, char *err, size_t err_size)
     return json_pack ("{s:o}", "requests", requests);
 }
 
-//  aigw_adapter_t.request: the generateContent, streamGenerateContent or
-//  batchEmbedContents request for an OpenAI BODY of KIND. Returns 0, 1 for
-//  a kind Gemini does not serve, or -1 with ERR (never holding the key).
-static int
-s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body,
-           size_t len, aigw_upstream_request_t *out, char *err, size_t err_size)
+//  Parse BODY as a JSON object: a new reference the caller owns, or NULL
+//  with ERR.
+static json_t *
+s_load_object (const char *body, size_t len, char *err, size_t err_size)
 {
-    const char *method = kind == AIGW_KIND_EMBEDDINGS ? ":batchEmbedContents"
-                         : kind != AIGW_KIND_CHAT     ? NULL
-                         : stream                     ? ":streamGenerateContent?alt=sse"
-                                                      : ":generateContent";
-    if (!method)
-        return 1;
-    const char *model = up->model;
-    if (model && strncmp (model, S_MODEL_PREFIX, strlen (S_MODEL_PREFIX)) == 0)
-        model += strlen (S_MODEL_PREFIX);
-    if (!s_url_safe (model))
-        return s_fail (err, err_size, "model: the Gemini model name must be letters, digits, "
-                                      "'-', '_' or '.'");
-    const char *base = up->base_url ? up->base_url : aigw_adapter_default_base_url ("gemini");
-    if (!base)
-        return s_fail (err, err_size, "The Gemini deployment needs a base URL.");
-    if ((size_t) snprintf (out->url, sizeof out->url, "%s%s%s%s", base, S_API_PATH, model,
-                           method)
-        >= sizeof out->url)
-        return s_fail (err, err_size, "The upstream URL is too long.");
-
-    json_t *source = s_load (body, len, err, err_size);
-    if (!source)
-        return -1;
-    json_t *target = NULL;
-    if (!json_is_object (source))
+    json_t *root = s_load (body, len, err, err_size);
+    if (root && !json_is_object (root)) {
+        json_decref (root);
         s_fail (err, err_size, "body: must be a JSON object");
-    else if (kind == AIGW_KIND_CHAT)
-        target = s_chat_body (source, err, err_size);
-    else
-        target = s_embed_body (source, model, err, err_size);
-    json_decref (source);
-    if (!target)
-        return -1;
-    out->body = s_dump (target, &out->body_len, err, err_size);
-    if (!out->body)
-        return -1;
-    if (aigw_upstream_request_header (out, "Content-Type", "application/json"))
-        return s_fail (err, err_size, "out of memory");
-    if (up->api_key && *up->api_key
-        && aigw_upstream_request_header (out, "x-goog-api-key", up->api_key))
-        return s_fail (err, err_size, "out of memory");
-    return 0;
+        return NULL;
+    }
+    return root;
 }
 
 //  --------------------------------------------------------------------------
@@ -988,54 +944,89 @@ s_embed_answer (json_t *root, const char *model, char *err, size_t err_size)
     return answer;
 }
 
-//  aigw_adapter_t.response: a 2xx Gemini BODY of KIND as an OpenAI body
-//  naming MODEL, a new buffer the caller owns, or NULL with ERR.
-static char *
-s_response (aigw_kind_t kind, const char *body, size_t len, const char *model, size_t *out_len,
-            char *err, size_t err_size)
+//  Parse a Gemini answer BODY: a new reference to its object the caller
+//  owns, or NULL with ERR (an error body gives its message there).
+static json_t *
+s_load_answer (const char *body, size_t len, char *err, size_t err_size)
 {
     json_t *root = s_load (body, len, err, err_size);
-    if (!root)
-        return NULL;
-    json_t *answer = NULL;
     const char *message = s_error_of (root);
-    if (message)
-        s_fail (err, err_size, "upstream error: %s", message);
-    else if (!json_is_object (root))
-        s_fail (err, err_size, "body: must be a JSON object");
-    else if (kind == AIGW_KIND_CHAT)
-        answer = s_chat_answer (root, body, len, model, err, err_size);
-    else if (kind == AIGW_KIND_EMBEDDINGS)
-        answer = s_embed_answer (root, model, err, err_size);
-    else
-        s_fail (err, err_size, "Gemini has no endpoint of this kind");
-    json_decref (root);
-    return answer ? s_dump (answer, out_len, err, err_size) : NULL;
+    if (message || (root && !json_is_object (root))) {
+        if (message)
+            s_fail (err, err_size, "upstream error: %s", message);
+        else
+            s_fail (err, err_size, "body: must be a JSON object");
+        json_decref (root);
+        return NULL;
+    }
+    return root;
 }
 
-//  aigw_adapter_t.error_message: the message of a Gemini error BODY, a new
-//  string the caller owns, or NULL.
+//  --------------------------------------------------------------------------
+//  The four body translations
+
+//  Which translation s_translate makes.
+typedef enum {
+    S_CHAT_REQUEST,             //  OpenAI chat request -> generateContent body
+    S_EMBED_REQUEST,            //  OpenAI embeddings request -> batchEmbedContents body
+    S_CHAT_ANSWER,              //  generateContent answer -> OpenAI chat.completion
+    S_EMBED_ANSWER,             //  batchEmbedContents answer -> OpenAI embeddings list
+} s_job_t;
+
+//  BODY translated as JOB asks, with MODEL (the upstream model for an
+//  embeddings request, the model to name in an answer): a new buffer the
+//  caller owns (length in *OUT_LEN), or NULL with ERR.
 static char *
-s_error_message (const char *body, size_t len)
+s_translate (s_job_t job, const char *body, size_t len, const char *model, size_t *out_len,
+             char *err, size_t err_size)
 {
-    json_t *root = s_load (body, len, NULL, 0);
-    const char *message = s_error_of (root);
-    char *result = message ? strdup (message) : NULL;
+    bool answer = job == S_CHAT_ANSWER || job == S_EMBED_ANSWER;
+    json_t *root = answer ? s_load_answer (body, len, err, err_size)
+                          : s_load_object (body, len, err, err_size);
+    json_t *result = !root                   ? NULL
+                     : job == S_CHAT_REQUEST ? s_chat_body (root, err, err_size)
+                     : job == S_EMBED_REQUEST ? s_embed_body (root, model, err, err_size)
+                     : job == S_CHAT_ANSWER   ? s_chat_answer (root, body, len, model, err, err_size)
+                                              : s_embed_answer (root, model, err, err_size);
     json_decref (root);
-    return result;
+    return result ? s_dump (result, out_len, err, err_size) : NULL;
+}
+
+char *
+aigw_gemini_request_from_openai (const char *body, size_t len, size_t *out_len, char *err,
+                                 size_t err_size)
+{
+    return s_translate (S_CHAT_REQUEST, body, len, NULL, out_len, err, err_size);
+}
+
+char *
+aigw_gemini_embeddings_from_openai (const char *body, size_t len, const char *model,
+                                    size_t *out_len, char *err, size_t err_size)
+{
+    return s_translate (S_EMBED_REQUEST, body, len, model, out_len, err, err_size);
+}
+
+char *
+aigw_gemini_response_to_openai (const char *body, size_t len, const char *model,
+                                size_t *out_len, char *err, size_t err_size)
+{
+    return s_translate (S_CHAT_ANSWER, body, len, model, out_len, err, err_size);
+}
+
+char *
+aigw_gemini_embeddings_to_openai (const char *body, size_t len, const char *model,
+                                  size_t *out_len, char *err, size_t err_size)
+{
+    return s_translate (S_EMBED_ANSWER, body, len, model, out_len, err, err_size);
 }
 
 //  --------------------------------------------------------------------------
 //  Streams
 
-static void s_stream_destroy (aigw_adapter_stream_t **self_p);
-
-//  aigw_adapter_t.stream_new: a translator whose chunks name MODEL and ID
-//  (made up when NULL); the caller owns it. NULL when out of memory.
-static aigw_adapter_stream_t *
-s_stream_new (const char *model, const char *id)
+aigw_gemini_stream_t *
+aigw_gemini_stream_new (const char *model, const char *id)
 {
-    aigw_adapter_stream_t *self = calloc (1, sizeof *self);
+    aigw_gemini_stream_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->created = (json_int_t) time (NULL);
@@ -1050,28 +1041,24 @@ s_stream_new (const char *model, const char *id)
     self->model = strdup (model ? model : "gemini");
     self->id = strdup (id);
     if (!self->model || !self->id)
-        s_stream_destroy (&self);
+        aigw_gemini_stream_destroy (&self);
     return self;
 }
 
-//  aigw_adapter_t.stream_destroy: free the translator; safe on NULL and
-//  twice, nulls the caller's pointer.
-static void
-s_stream_destroy (aigw_adapter_stream_t **self_p)
+void
+aigw_gemini_stream_destroy (aigw_gemini_stream_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    aigw_adapter_stream_t *self = *self_p;
+    aigw_gemini_stream_t *self = *self_p;
     free (self->model);
     free (self->id);
-    free (self->pending);
     free (self);
     *self_p = NULL;
 }
 
-//  aigw_adapter_t.stream_done: true once [DONE] has been appended.
-static bool
-s_stream_done (aigw_adapter_stream_t *self)
+bool
+aigw_gemini_stream_done (aigw_gemini_stream_t *self)
 {
     return self && self->done;
 }
@@ -1079,7 +1066,7 @@ s_stream_done (aigw_adapter_stream_t *self)
 //  Append one chunk event with DELTA (stolen), FINISH (or null) and USAGE
 //  (stolen, or NULL for none) to *OUT. Returns 0, or -1 when out of memory.
 static int
-s_stream_chunk (aigw_adapter_stream_t *self, json_t *delta, const char *finish, json_t *usage,
+s_stream_chunk (aigw_gemini_stream_t *self, json_t *delta, const char *finish, json_t *usage,
                 char **out, size_t *out_len)
 {
     json_t *chunk = json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id",
@@ -1106,7 +1093,7 @@ s_stream_chunk (aigw_adapter_stream_t *self, json_t *delta, const char *finish, 
 //  End the stream with an error event of TYPE and MESSAGE and [DONE].
 //  Returns -1 with ERR (which says WHY).
 static int
-s_stream_fail (aigw_adapter_stream_t *self, const char *type, const char *message,
+s_stream_fail (aigw_gemini_stream_t *self, const char *type, const char *message,
                const char *why, char **out, size_t *out_len, char *err, size_t err_size)
 {
     self->done = true;
@@ -1117,7 +1104,7 @@ s_stream_fail (aigw_adapter_stream_t *self, const char *type, const char *messag
 //  Translate one Gemini stream event (the parsed JSON EVENT) into chunks
 //  appended to *OUT. Returns 0, or -1 with ERR.
 static int
-s_stream_event (aigw_adapter_stream_t *self, json_t *event, char **out, size_t *out_len,
+s_stream_event (aigw_gemini_stream_t *self, json_t *event, char **out, size_t *out_len,
                 char *err, size_t err_size)
 {
     const char *message = s_error_of (event);
@@ -1198,105 +1185,22 @@ s_stream_event (aigw_adapter_stream_t *self, json_t *event, char **out, size_t *
     return rc ? s_fail (err, err_size, "out of memory") : 0;
 }
 
-//  The JSON of the data: lines of the SSE event EVENT (LEN bytes), parsed;
-//  *EMPTY is set when the event has no data (a comment, say).
-static json_t *
-s_event_data (const char *event, size_t len, bool *empty)
+int
+aigw_gemini_stream_feed (aigw_gemini_stream_t *self, const char *event_data, size_t len,
+                         char **out, size_t *out_len, char *err, size_t err_size)
 {
-    char *data = NULL;
-    size_t data_len = 0;
-    bool failed = false;
-    *empty = true;
-    while (len && !failed) {
-        const char *newline = memchr (event, '\n', len);
-        size_t line_len = newline ? (size_t) (newline - event) : len;
-        size_t next = newline ? line_len + 1 : len;
-        if (line_len && event[line_len - 1] == '\r')
-            line_len--;
-        if (line_len >= 5 && memcmp (event, "data:", 5) == 0) {
-            const char *value = event + 5;
-            size_t value_len = line_len - 5;
-            if (value_len && *value == ' ') {
-                value++;
-                value_len--;
-            }
-            //  Several data lines of one event join with newlines.
-            if ((!*empty && aigw_adapter_append (&data, &data_len, "\n", 1))
-                || aigw_adapter_append (&data, &data_len, value, value_len))
-                failed = true;
-            *empty = false;
-        }
-        event += next;
-        len -= next;
-    }
-    json_t *root = failed || *empty ? NULL : json_loadb (data, data_len, 0, NULL);
-    if (failed)
-        *empty = false;
-    free (data);
-    return root;
-}
-
-//  aigw_adapter_t.stream_feed: take LEN raw bytes of the SSE body, split
-//  anywhere, and append the chunks of every whole event to *OUT. Returns 0,
-//  or -1 with ERR after appending an error event and [DONE].
-static int
-s_stream_feed (aigw_adapter_stream_t *self, const char *data, size_t len, char **out,
-               size_t *out_len, char *err, size_t err_size)
-{
-    //  Gemini has no end marker: after the finishReason event, bytes are ignored.
+    assert (self);
+    //  Gemini has no end marker: after the finishReason event, events are ignored.
     if (self->done)
         return 0;
-    if (len && aigw_adapter_append (&self->pending, &self->pending_len, data, len))
-        return s_fail (err, err_size, "out of memory");
-    size_t used = 0;
-    int rc = 0;
-    while (rc == 0 && !self->done) {
-        //  Resume the search where the last one stopped, less the bytes an
-        //  event end may straddle.
-        size_t from = self->scanned > used + 2 ? self->scanned - 2 : used;
-        size_t end = aigw_openai_sse_event_end (self->pending + from, self->pending_len - from);
-        if (!end) {
-            self->scanned = self->pending_len;
-            break;
-        }
-        end += from;
-        bool empty;
-        json_t *event = s_event_data (self->pending + used, end - used, &empty);
-        used = end;
-        self->scanned = used;
-        if (event)
-            rc = s_stream_event (self, event, out, out_len, err, err_size);
-        else if (!empty)
-            rc = s_stream_fail (self, "upstream_error", "The upstream sent a malformed stream.",
-                                "stream: an event is not valid JSON", out, out_len, err,
-                                err_size);
-        json_decref (event);
-    }
-    if (self->done) {
-        self->pending_len = self->scanned = 0;
-        return rc;
-    }
-    if (used)
-        memmove (self->pending, self->pending + used, self->pending_len - used);
-    self->pending_len -= used;
-    self->scanned -= used;
-    if (self->pending_len > AIGW_GEMINI_STREAM_EVENT_MAX)
-        return s_stream_fail (self, "upstream_error", "The upstream sent an oversized event.",
-                              "stream: an event is larger than the cap", out, out_len, err,
-                              err_size);
+    json_t *event = json_loadb (event_data ? event_data : "", event_data ? len : 0, 0, NULL);
+    int rc = event ? s_stream_event (self, event, out, out_len, err, err_size)
+                   : s_stream_fail (self, "upstream_error", "The upstream sent a malformed stream.",
+                                    "stream: an event is not valid JSON", out, out_len, err,
+                                    err_size);
+    json_decref (event);
     return rc;
 }
-
-const aigw_adapter_t aigw_adapter_gemini = {
-    .name = "gemini",
-    .request = s_request,
-    .response = s_response,
-    .error_message = s_error_message,
-    .stream_new = s_stream_new,
-    .stream_feed = s_stream_feed,
-    .stream_done = s_stream_done,
-    .stream_destroy = s_stream_destroy,
-};
 
 //  --------------------------------------------------------------------------
 //  Selftest. The fixtures are tests/fixtures/gemini/*, embedded here
@@ -1546,8 +1450,6 @@ static const struct {
 
 //  Mangled variants of each fixture the selftest runs through everything.
 #define S_TEST_MUTATIONS 200
-//  A secret that must never reach a URL or an error.
-#define S_TEST_KEY "AIzaTEST-secret-key-0042"
 
 //  Where the fixtures are, from this file's path at build time.
 #define S_TEST_SELF "actors/provider/adapters/aigw_gemini.c"
@@ -1665,44 +1567,36 @@ s_test_match (const char *text, size_t len, const char *want_text)
     json_decref (want);
 }
 
-//  The upstream every request test uses.
-static const aigw_upstream_t s_test_up = {.model = "gemini-2.0-flash", .api_key = S_TEST_KEY};
-
-//  Translate the OpenAI BODY of KIND, asserting success, URL and headers;
-//  returns the request, which the caller resets.
-static aigw_upstream_request_t
-s_test_request (aigw_kind_t kind, bool stream, const char *body, const char *url)
+//  Translate the OpenAI BODY of KIND (chat, or embeddings for MODEL),
+//  asserting success, and match it against WANT.
+static void
+s_test_request (aigw_kind_t kind, const char *body, const char *model, const char *want)
 {
-    aigw_upstream_request_t req = {0};
     char err[256] = "";
-    int rc = aigw_adapter_gemini.request (&s_test_up, kind, stream, body, strlen (body), &req,
-                                          err, sizeof err);
-    if (rc)
+    size_t len = 0;
+    char *out = kind == AIGW_KIND_CHAT
+                    ? aigw_gemini_request_from_openai (body, strlen (body), &len, err, sizeof err)
+                    : aigw_gemini_embeddings_from_openai (body, strlen (body), model, &len, err,
+                                                          sizeof err);
+    if (!out)
         fprintf (stderr, "gemini: unexpected error: %s\n", err);
-    assert (rc == 0);
-    assert (strcmp (req.url, url) == 0);
-    assert (!strstr (req.url, S_TEST_KEY));
-    assert (req.header_count == 2);
-    assert (strcmp (req.headers[0], "Content-Type: application/json") == 0);
-    assert (strcmp (req.headers[1], "x-goog-api-key: " S_TEST_KEY) == 0);
-    assert (req.body && req.body_len == strlen (req.body));
-    return req;
+    s_test_match (out, len, want);
+    free (out);
 }
 
-//  Assert the chat request BODY is rejected with an error naming FIELD and
-//  free of the key.
+//  Assert the request BODY of KIND is rejected with an error naming FIELD.
 static void
 s_test_bad_request (aigw_kind_t kind, const char *body, const char *field)
 {
-    aigw_upstream_request_t req = {0};
     char err[256] = "";
-    int rc = aigw_adapter_gemini.request (&s_test_up, kind, false, body, strlen (body), &req,
-                                          err, sizeof err);
-    if (rc != -1 || !strstr (err, field))
-        fprintf (stderr, "gemini: %s gave %d \"%s\", wanted %s\n", body, rc, err, field);
-    assert (rc == -1 && strstr (err, field));
-    assert (!strstr (err, S_TEST_KEY) && !strstr (req.url, S_TEST_KEY));
-    aigw_upstream_request_reset (&req);
+    size_t len = 0;
+    char *out = kind == AIGW_KIND_CHAT
+                    ? aigw_gemini_request_from_openai (body, strlen (body), &len, err, sizeof err)
+                    : aigw_gemini_embeddings_from_openai (body, strlen (body), "m", &len, err,
+                                                          sizeof err);
+    if (out || !strstr (err, field))
+        fprintf (stderr, "gemini: %s gave \"%s\", wanted %s\n", body, err, field);
+    assert (!out && strstr (err, field));
 }
 
 //  Translate the Gemini answer BODY of KIND for MODEL, asserting success,
@@ -1712,47 +1606,43 @@ s_test_response (aigw_kind_t kind, const char *body, const char *model, const ch
 {
     char err[256] = "";
     size_t len = 0;
-    char *out = aigw_adapter_gemini.response (kind, body, strlen (body), model, &len, err,
-                                              sizeof err);
+    char *out = kind == AIGW_KIND_CHAT
+                    ? aigw_gemini_response_to_openai (body, strlen (body), model, &len, err,
+                                                      sizeof err)
+                    : aigw_gemini_embeddings_to_openai (body, strlen (body), model, &len, err,
+                                                        sizeof err);
     if (!out)
         fprintf (stderr, "gemini: unexpected error: %s\n", err);
     s_test_match (out, len, want);
     free (out);
 }
 
-//  Feed STREAM (LEN bytes) to a new translator in pieces of at most STEP
-//  bytes, or split once at SPLIT when STEP is 0. Returns the output, which
+//  Feed the data of each "data: " line of SSE (one line per event, as the
+//  fixtures are written) to a new translator. Returns the output, which
 //  the caller frees; *RC is the first nonzero feed result, or 0.
 static char *
-s_test_stream (const char *stream, size_t len, size_t step, size_t split, int *rc,
-               char *err, size_t err_size)
+s_test_stream (const char *sse, int *rc, char *err, size_t err_size)
 {
-    aigw_adapter_stream_t *self = aigw_adapter_gemini.stream_new ("my-gemini", "chatcmpl-test");
-    assert (self);
+    aigw_gemini_stream_t *self = aigw_gemini_stream_new ("my-gemini", "chatcmpl-test");
+    assert (self && !aigw_gemini_stream_done (self));
     char *out = NULL;
-    size_t out_len = 0, at = 0;
+    size_t out_len = 0;
     *rc = 0;
-    //  Split once: two feeds, either of which may be empty.
-    size_t first = step ? (step < len ? step : len) : split;
-    for (bool opening = true; opening || at < len; opening = false) {
-        size_t piece = opening ? first : step ? (step < len - at ? step : len - at) : len - at;
-        int feed = aigw_adapter_gemini.stream_feed (self, stream + at, piece, &out, &out_len,
-                                                    err, err_size);
-        if (feed && !*rc)
-            *rc = feed;
-        at += piece;
-    }
-    if (!step && split == len) {
-        int feed = aigw_adapter_gemini.stream_feed (self, stream + at, 0, &out, &out_len, err,
-                                                    err_size);
-        if (feed && !*rc)
-            *rc = feed;
+    for (const char *line = sse; *line;) {
+        size_t line_len = strcspn (line, "\r\n");
+        if (line_len > 6 && strncmp (line, "data: ", 6) == 0) {
+            int feed = aigw_gemini_stream_feed (self, line + 6, line_len - 6, &out, &out_len,
+                                                err, err_size);
+            if (feed && !*rc)
+                *rc = feed;
+        }
+        line += line_len;
+        line += strspn (line, "\r\n");
     }
     assert (!out || out_len == strlen (out));
-    if (*rc == 0 && out)
-        assert (aigw_adapter_gemini.stream_done (self)
-                == (strstr (out, "data: [DONE]\n\n") != NULL));
-    aigw_adapter_gemini.stream_destroy (&self);
+    assert (aigw_gemini_stream_done (self) == (out && strstr (out, "data: [DONE]\n\n")));
+    aigw_gemini_stream_destroy (&self);
+    aigw_gemini_stream_destroy (&self);
     assert (!self);
     return out ? out : strdup ("");
 }
@@ -1782,15 +1672,14 @@ s_test_events (const char *stream)
     return events;
 }
 
-//  Run STREAM whole, byte by byte and split at every point: all must give
-//  the same events, matching WANT, with feed result RC_WANT.
+//  Translate the events of STREAM and match them against WANT, with feed
+//  result RC_WANT and, when ERR_WANT, an error saying so.
 static void
 s_test_stream_all (const char *stream, const char *want, int rc_want, const char *err_want)
 {
-    size_t len = strlen (stream);
     char err[256] = "";
     int rc;
-    char *whole = s_test_stream (stream, len, len, 0, &rc, err, sizeof err);
+    char *out = s_test_stream (stream, &rc, err, sizeof err);
     assert (rc == rc_want);
     if (err_want)
         assert (strstr (err, err_want));
@@ -1800,31 +1689,11 @@ s_test_stream_all (const char *stream, const char *want, int rc_want, const char
     json_t *chunk;
     json_array_foreach (expected, index, chunk)
         json_object_del (chunk, "created");
-    json_t *events = s_test_events (whole);
+    json_t *events = s_test_events (out);
     assert (s_test_same (events, expected, "stream"));
     json_decref (expected);
-    char *bytes = s_test_stream (stream, len, 1, 0, &rc, err, sizeof err);
-    assert (rc == rc_want);
-    json_t *other = s_test_events (bytes);
-    assert (json_equal (events, other));
-    json_decref (other);
-    free (bytes);
-    for (size_t split = 0; split <= len; split++) {
-        char *two = s_test_stream (stream, len, 0, split, &rc, err, sizeof err);
-        assert (rc == rc_want);
-        other = s_test_events (two);
-        assert (json_equal (events, other));
-        json_decref (other);
-        free (two);
-    }
-    //  Every prefix: no crash, no leak, only whole events out.
-    for (size_t prefix = 0; prefix < len; prefix++) {
-        char *some = s_test_stream (stream, prefix, prefix ? prefix : 1, 0, &rc, err, sizeof err);
-        json_decref (s_test_events (some));
-        free (some);
-    }
     json_decref (events);
-    free (whole);
+    free (out);
 }
 
 //  Run every entry point on MUTATIONS variants of each fixture, each with a
@@ -1848,20 +1717,20 @@ s_test_mutations (size_t mutations)
             }
             char err[256];
             size_t out_len = 0;
-            aigw_upstream_request_t req = {0};
-            aigw_adapter_gemini.request (&s_test_up, AIGW_KIND_CHAT, round & 1, copy, len, &req,
-                                         err, sizeof err);
-            aigw_upstream_request_reset (&req);
-            aigw_adapter_gemini.request (&s_test_up, AIGW_KIND_EMBEDDINGS, false, copy, len,
-                                         &req, err, sizeof err);
-            aigw_upstream_request_reset (&req);
-            free (aigw_adapter_gemini.response (AIGW_KIND_CHAT, copy, len, "m", &out_len, err,
-                                                sizeof err));
-            free (aigw_adapter_gemini.response (AIGW_KIND_EMBEDDINGS, copy, len, NULL,
-                                                &out_len, err, sizeof err));
-            free (aigw_adapter_gemini.error_message (copy, len));
+            free (aigw_gemini_request_from_openai (copy, len, &out_len, err, sizeof err));
+            free (aigw_gemini_embeddings_from_openai (copy, len, "m", &out_len, err, sizeof err));
+            free (aigw_gemini_response_to_openai (copy, len, round & 1 ? "m" : NULL, &out_len,
+                                                  err, sizeof err));
+            free (aigw_gemini_embeddings_to_openai (copy, len, NULL, &out_len, err,
+                                                    sizeof err));
             int rc;
-            free (s_test_stream (copy, len, 1 + round % 17, 0, &rc, err, sizeof err));
+            free (s_test_stream (copy, &rc, err, sizeof err));
+            //  The whole text as one event too, as a stream that is not SSE.
+            aigw_gemini_stream_t *stream = aigw_gemini_stream_new (NULL, NULL);
+            char *out = NULL;
+            aigw_gemini_stream_feed (stream, copy, len, &out, &out_len, err, sizeof err);
+            free (out);
+            aigw_gemini_stream_destroy (&stream);
         }
         free (copy);
     }
@@ -1871,45 +1740,21 @@ void
 aigw_gemini_test (bool verbose)
 {
     s_test_fixture_files (verbose);
-    assert (aigw_adapter_find ("gemini") == &aigw_adapter_gemini);
-    assert (strcmp (aigw_adapter_gemini.name, "gemini") == 0);
-    const char *base = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash";
-    char url[512];
 
     //  Requests: every fixture, field by field.
-    snprintf (url, sizeof url, "%s:generateContent", base);
-    aigw_upstream_request_t req =
-        s_test_request (AIGW_KIND_CHAT, false, s_fx_openai_request_multiturn, url);
-    s_test_match (req.body, req.body_len, s_fx_gemini_request_multiturn);
-    aigw_upstream_request_reset (&req);
-    req = s_test_request (AIGW_KIND_CHAT, false, s_fx_openai_request_tools, url);
-    s_test_match (req.body, req.body_len, s_fx_gemini_request_tools);
-    aigw_upstream_request_reset (&req);
-    snprintf (url, sizeof url, "%s:streamGenerateContent?alt=sse", base);
-    req = s_test_request (AIGW_KIND_CHAT, true, s_fx_openai_request_images, url);
-    s_test_match (req.body, req.body_len, s_fx_gemini_request_images);
-    aigw_upstream_request_reset (&req);
-    snprintf (url, sizeof url, "%s:batchEmbedContents", base);
-    aigw_upstream_t embed_up = s_test_up;
-    embed_up.model = "models/gemini-embedding-001";
-    embed_up.base_url = "http://127.0.0.1:9";
-    char err[256] = "";
-    assert (aigw_adapter_gemini.request (&embed_up, AIGW_KIND_EMBEDDINGS, false,
-                                         s_fx_openai_request_embeddings,
-                                         strlen (s_fx_openai_request_embeddings), &req, err,
-                                         sizeof err)
-            == 0);
-    assert (strcmp (req.url, "http://127.0.0.1:9/v1beta/models/gemini-embedding-001"
-                             ":batchEmbedContents") == 0);
-    s_test_match (req.body, req.body_len, s_fx_gemini_request_embeddings);
-    aigw_upstream_request_reset (&req);
+    s_test_request (AIGW_KIND_CHAT, s_fx_openai_request_multiturn, "gemini-2.0-flash",
+                    s_fx_gemini_request_multiturn);
+    s_test_request (AIGW_KIND_CHAT, s_fx_openai_request_tools, "gemini-2.0-flash",
+                    s_fx_gemini_request_tools);
+    s_test_request (AIGW_KIND_CHAT, s_fx_openai_request_images, "gemini-2.0-flash",
+                    s_fx_gemini_request_images);
+    s_test_request (AIGW_KIND_EMBEDDINGS, s_fx_openai_request_embeddings, "gemini-embedding-001",
+                    s_fx_gemini_request_embeddings);
 
     //  Small cases: one string to embed, plain text, tool_choice modes.
-    req = s_test_request (AIGW_KIND_EMBEDDINGS, false, "{\"input\":\"hi\"}", url);
-    s_test_match (req.body, req.body_len,
-                  "{\"requests\":[{\"model\":\"models/gemini-2.0-flash\",\"content\":"
-                  "{\"parts\":[{\"text\":\"hi\"}]}}]}");
-    aigw_upstream_request_reset (&req);
+    s_test_request (AIGW_KIND_EMBEDDINGS, "{\"input\":\"hi\"}", "gemini-2.0-flash",
+                    "{\"requests\":[{\"model\":\"models/gemini-2.0-flash\",\"content\":"
+                    "{\"parts\":[{\"text\":\"hi\"}]}}]}");
     static const struct {
         const char *choice;     //  OpenAI tool_choice
         const char *config;     //  Gemini toolConfig
@@ -1918,7 +1763,6 @@ aigw_gemini_test (bool verbose)
         {"\"none\"", "{\"functionCallingConfig\":{\"mode\":\"NONE\"}}"},
         {"\"required\"", "{\"functionCallingConfig\":{\"mode\":\"ANY\"}}"},
     };
-    snprintf (url, sizeof url, "%s:generateContent", base);
     for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
         char body[512];
         snprintf (body, sizeof body,
@@ -1926,15 +1770,13 @@ aigw_gemini_test (bool verbose)
                   "\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":%s,"
                   "\"temperature\":1,\"stop\":[]}",
                   choices[i].choice);
-        req = s_test_request (AIGW_KIND_CHAT, false, body, url);
         char want[512];
         snprintf (want, sizeof want,
                   "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]}],\"tools\":"
                   "[{\"functionDeclarations\":[{\"name\":\"f\"}]}],\"toolConfig\":%s,"
                   "\"generationConfig\":{\"temperature\":1}}",
                   choices[i].config);
-        s_test_match (req.body, req.body_len, want);
-        aigw_upstream_request_reset (&req);
+        s_test_request (AIGW_KIND_CHAT, body, "gemini-2.0-flash", want);
     }
     //  A JSON schema, penalties and a seed; tool_choice without tools dropped.
     const char *schema = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
@@ -1943,28 +1785,12 @@ aigw_gemini_test (bool verbose)
                          "\"presence_penalty\":0.5,\"frequency_penalty\":-1,\"seed\":7,"
                          "\"tool_choice\":\"required\",\"stop\":\"\",\"max_tokens\":null,"
                          "\"max_completion_tokens\":9}";
-    req = s_test_request (AIGW_KIND_CHAT, false, schema, url);
-    s_test_match (req.body, req.body_len,
-                  "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]}],"
-                  "\"generationConfig\":{\"responseMimeType\":\"application/json\","
-                  "\"responseSchema\":{\"type\":\"object\"},\"presencePenalty\":0.5,"
-                  "\"frequencyPenalty\":-1,\"seed\":7,\"maxOutputTokens\":9}}");
-    aigw_upstream_request_reset (&req);
-    //  No key, no key header; other kinds have no endpoint.
-    aigw_upstream_t keyless = {.model = "m", .base_url = "http://h"};
-    const char *hello = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-    assert (aigw_adapter_gemini.request (&keyless, AIGW_KIND_CHAT, false, hello, strlen (hello),
-                                         &req, err, sizeof err)
-            == 0);
-    assert (strcmp (req.url, "http://h/v1beta/models/m:generateContent") == 0);
-    assert (req.header_count == 1);
-    aigw_upstream_request_reset (&req);
-    assert (aigw_adapter_gemini.request (&s_test_up, AIGW_KIND_MODELS, false, hello,
-                                         strlen (hello), &req, err, sizeof err)
-            == 1);
-    aigw_upstream_request_reset (&req);
-
-    //  Bad requests name the field; the key is in no URL or error.
+    s_test_request (AIGW_KIND_CHAT, schema, "gemini-2.0-flash",
+                    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]}],"
+                    "\"generationConfig\":{\"responseMimeType\":\"application/json\","
+                    "\"responseSchema\":{\"type\":\"object\"},\"presencePenalty\":0.5,"
+                    "\"frequencyPenalty\":-1,\"seed\":7,\"maxOutputTokens\":9}}");
+    //  Bad requests name the field.
     static const struct {
         const char *body;       //  OpenAI chat request
         const char *field;      //  what the error must name
@@ -2051,25 +1877,13 @@ aigw_gemini_test (bool verbose)
     s_test_bad_request (AIGW_KIND_EMBEDDINGS, "{}", "input");
     s_test_bad_request (AIGW_KIND_EMBEDDINGS, "{\"input\":\"a\",\"dimensions\":-3}",
                         "dimensions");
-    static const char *bad_models[] = {"gemini/../x", "m?key=1", "a b", "", "models/", NULL};
-    for (size_t i = 0; i < sizeof bad_models / sizeof bad_models[0]; i++) {
-        aigw_upstream_t up = s_test_up;
-        up.model = bad_models[i];
-        req = (aigw_upstream_request_t) {0};
-        assert (aigw_adapter_gemini.request (&up, AIGW_KIND_CHAT, false, hello, strlen (hello),
-                                             &req, err, sizeof err)
-                == -1);
-        assert (strstr (err, "model") && !strstr (err, S_TEST_KEY));
-        assert (!strstr (req.url, S_TEST_KEY));
-        aigw_upstream_request_reset (&req);
-    }
     //  Oversized bodies are refused before they are parsed.
-    assert (aigw_adapter_gemini.request (&s_test_up, AIGW_KIND_CHAT, false, hello,
-                                         (size_t) AIGW_GEMINI_BODY_MAX + 1, &req, err,
-                                         sizeof err)
-            == -1);
+    const char *hello = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    char err[256] = "";
+    size_t len = 0;
+    assert (!aigw_gemini_request_from_openai (hello, (size_t) AIGW_GEMINI_BODY_MAX + 1, &len,
+                                              err, sizeof err));
     assert (strstr (err, "body"));
-    aigw_upstream_request_reset (&req);
 
     //  Answers: every fixture, field by field.
     s_test_response (AIGW_KIND_CHAT, s_fx_gemini_response_text, "my-gemini",
@@ -2081,12 +1895,11 @@ aigw_gemini_test (bool verbose)
     s_test_response (AIGW_KIND_EMBEDDINGS, s_fx_gemini_response_embeddings,
                      "text-embedding-3-small", s_fx_openai_response_embeddings);
     //  Tool call ids: deterministic, and distinct within one answer.
-    size_t len = 0;
     const char *calls = s_fx_gemini_response_function_call;
-    char *one = aigw_adapter_gemini.response (AIGW_KIND_CHAT, calls, strlen (calls), "m", &len,
-                                              err, sizeof err);
-    char *two = aigw_adapter_gemini.response (AIGW_KIND_CHAT, calls, strlen (calls), "m", &len,
-                                              err, sizeof err);
+    char *one = aigw_gemini_response_to_openai (calls, strlen (calls), "m", &len, err,
+                                                sizeof err);
+    char *two = aigw_gemini_response_to_openai (calls, strlen (calls), "m", &len, err,
+                                                sizeof err);
     json_t *a = json_loads (one, 0, NULL), *b = json_loads (two, 0, NULL);
     json_t *a_calls = json_object_get (
         json_object_get (json_array_get (json_object_get (a, "choices"), 0), "message"),
@@ -2163,45 +1976,38 @@ aigw_gemini_test (bool verbose)
     };
     for (size_t i = 0; i < sizeof bad_answers / sizeof bad_answers[0]; i++) {
         const char *body = bad_answers[i].body;
-        char *out = aigw_adapter_gemini.response (AIGW_KIND_CHAT, body, strlen (body), "m",
-                                                  &len, err, sizeof err);
+        char *out = aigw_gemini_response_to_openai (body, strlen (body), "m", &len, err,
+                                                    sizeof err);
         if (out || !strstr (err, bad_answers[i].reason))
             fprintf (stderr, "gemini: %s gave \"%s\"\n", body, err);
         assert (!out && strstr (err, bad_answers[i].reason));
     }
-    assert (!aigw_adapter_gemini.response (AIGW_KIND_EMBEDDINGS, "{}", 2, "m", &len, err,
-                                           sizeof err));
+    assert (!aigw_gemini_embeddings_to_openai ("{}", 2, "m", &len, err, sizeof err));
     assert (strstr (err, "embeddings"));
     const char *no_values = "{\"embeddings\":[{\"values\":1}]}";
-    assert (!aigw_adapter_gemini.response (AIGW_KIND_EMBEDDINGS, no_values,
-                                           strlen (no_values), "m", &len, err, sizeof err));
+    assert (!aigw_gemini_embeddings_to_openai (no_values, strlen (no_values), "m", &len, err,
+                                               sizeof err));
     assert (strstr (err, "embeddings[0].values"));
 
-    //  Error bodies, plain and in an array.
-    char *message = aigw_adapter_gemini.error_message (s_fx_gemini_error,
-                                                       strlen (s_fx_gemini_error));
-    assert (message && strcmp (message, "API key not valid. Please pass a valid API key.") == 0);
-    free (message);
-    message = aigw_adapter_gemini.error_message (s_fx_gemini_error_array,
-                                                 strlen (s_fx_gemini_error_array));
-    assert (message && strcmp (message, "Resource has been exhausted (e.g. check quota).") == 0);
-    free (message);
-    assert (!aigw_adapter_gemini.error_message ("oops", 4));
-    assert (!aigw_adapter_gemini.error_message ("{\"error\":{\"message\":3}}", 23));
-    assert (!aigw_adapter_gemini.error_message ("[]", 2));
-    assert (!aigw_adapter_gemini.error_message (NULL, 0));
+    //  Error bodies, plain and in an array, give their message.
+    assert (!aigw_gemini_response_to_openai (s_fx_gemini_error, strlen (s_fx_gemini_error), "m",
+                                             &len, err, sizeof err));
+    assert (strstr (err, "API key not valid. Please pass a valid API key."));
+    assert (!aigw_gemini_embeddings_to_openai (s_fx_gemini_error_array,
+                                               strlen (s_fx_gemini_error_array), "m", &len, err,
+                                               sizeof err));
+    assert (strstr (err, "Resource has been exhausted (e.g. check quota)."));
 
-    //  Streams: whole, byte by byte and at every split point alike.
+    //  Streams: each fixture's events, fed one by one.
     s_test_stream_all (s_fx_gemini_stream_text, s_fx_openai_stream_text, 0, NULL);
     s_test_stream_all (s_fx_gemini_stream_tool_call, s_fx_openai_stream_tool_call, 0, NULL);
     s_test_stream_all (s_fx_gemini_stream_error, s_fx_openai_stream_error, -1,
                        "The model is overloaded");
-    //  Comments and event lines pass; bytes after the finish are ignored.
-    const char *extra = ": keep-alive\n\nevent: message\r\ndata: {\"candidates\":[{\"content\":"
-                        "{\"parts\":[{\"text\":\"A\"}]},\"finishReason\":\"MAX_TOKENS\"}]}"
-                        "\r\n\r\ndata: {not json}\n\ndata: {\"x\":";
+    //  Events after the finish are ignored.
+    const char *extra = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"A\"}]},"
+                        "\"finishReason\":\"MAX_TOKENS\"}]}\ndata: {not json}\n";
     int rc;
-    char *out = s_test_stream (extra, strlen (extra), 7, 0, &rc, err, sizeof err);
+    char *out = s_test_stream (extra, &rc, err, sizeof err);
     assert (rc == 0);
     json_t *events = s_test_events (out);
     assert (json_array_size (events) == 4);
@@ -2216,7 +2022,7 @@ aigw_gemini_test (bool verbose)
                                    "functionCall\":{}}]}}]}\n\n"};
     for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
         err[0] = 0;
-        out = s_test_stream (broken[i], strlen (broken[i]), 1, 0, &rc, err, sizeof err);
+        out = s_test_stream (broken[i], &rc, err, sizeof err);
         assert (rc == -1 && strstr (err, "stream"));
         events = s_test_events (out);
         json_t *last = json_array_get (events, json_array_size (events) - 2);
@@ -2229,30 +2035,10 @@ aigw_gemini_test (bool verbose)
     }
     //  A blocked prompt ends the stream with content_filter.
     const char *blocked = "data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}\n\n";
-    out = s_test_stream (blocked, strlen (blocked), 0, 0, &rc, err, sizeof err);
+    out = s_test_stream (blocked, &rc, err, sizeof err);
     assert (rc == 0 && strstr (out, "\"finish_reason\":\"content_filter\""));
     assert (strstr (out, "data: [DONE]\n\n"));
     free (out);
-    //  An event that never ends is refused past the cap.
-    aigw_adapter_stream_t *stream = aigw_adapter_gemini.stream_new (NULL, NULL);
-    assert (stream && !aigw_adapter_gemini.stream_done (stream));
-    char *filler = malloc (AIGW_GEMINI_STREAM_EVENT_MAX + 1);
-    assert (filler);
-    memset (filler, 'x', AIGW_GEMINI_STREAM_EVENT_MAX + 1);
-    out = NULL;
-    len = 0;
-    assert (aigw_adapter_gemini.stream_feed (stream, "data: ", 6, &out, &len, err, sizeof err)
-            == 0);
-    assert (aigw_adapter_gemini.stream_feed (stream, filler, AIGW_GEMINI_STREAM_EVENT_MAX + 1,
-                                             &out, &len, err, sizeof err)
-            == -1);
-    assert (aigw_adapter_gemini.stream_done (stream) && strstr (out, "data: [DONE]\n\n"));
-    free (filler);
-    free (out);
-    aigw_adapter_gemini.stream_destroy (&stream);
-    aigw_adapter_gemini.stream_destroy (&stream);
-    assert (!stream);
-
     //  Mangled fixtures, through every entry point.
     s_test_mutations (S_TEST_MUTATIONS);
     if (verbose)
