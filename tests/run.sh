@@ -4,6 +4,15 @@
 # Debian 12, with no standard input (CI). Arguments go to ctest, e.g.
 #   tests/run.sh -L unit                  # the class selftests only
 #   tests/run.sh -R integration.chat      # one integration suite
+#   tests/run.sh -LE slow                 # all but the slow suites
+# Labels (ctest -L LABEL selects, -LE LABEL leaves out; `ctest --print-labels`):
+#   unit         one test per class selftest (unit.NAME), found in the sources
+#   integration  black-box suites in tests/integration (integration.NAME)
+#   pg           needs PostgreSQL (this script starts one); fails without it,
+#                never passes as skipped
+#   slow         takes more than ~30 s on an idle 2-core machine
+#   fuzz         each libFuzzer target in tests/fuzz, run for a bounded time
+#                (AIGW_FUZZ_SECONDS) from tests/fixtures; fails on a crash
 # Exit status: non-zero on any failure.
 set -euo pipefail
 
@@ -20,7 +29,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo -n); fi
 
 packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libcivetweb-dev
           libmsgpack-dev libcurl4-openssl-dev libpq-dev libssl-dev libjansson-dev
-          libpcre2-dev libyaml-dev curl postgresql)
+          libpcre2-dev libyaml-dev curl postgresql
+          # the fuzz targets: clang and its libFuzzer runtime
+          clang libclang-rt-dev)
 # Node may come from elsewhere (e.g. a vendor repo): install Debian's only
 # when there is none.
 if ! command -v node >/dev/null 2>&1; then

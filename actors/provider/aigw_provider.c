@@ -22,9 +22,13 @@
 #include "aigw_models.h"
 #include "aigw_openai.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 //  Largest upstream answer we hold (non-streaming bodies, error bodies).
@@ -1366,10 +1370,239 @@ const aigw_stage_def_t aigw_provider_stage = {
     .cancel = s_stage_cancel,
 };
 
+//  --------------------------------------------------------------------------
+//  Selftest: the stage in a real host (no broker: it is never needed when
+//  every stage of the route is here) against an upstream on loopback made
+//  here, since the mock provider is a tool the gateway's folders do not
+//  include. The adapters' translations have their own selftests.
+
+//  Longest request the test upstream reads.
+#define S_TEST_REQUEST_MAX 65536
+
+//  A loopback upstream that answers every request with STATUS and BODY and
+//  keeps the last request it read.
+typedef struct {
+    int listener;               //  listening socket on 127.0.0.1
+    int port;                   //  its port
+    int status;                 //  status of every answer
+    const char *body;           //  body of every answer
+    int requests;               //  requests answered
+    char last[S_TEST_REQUEST_MAX]; //  the last request, head and body
+    pthread_mutex_t lock;       //  guards requests and last
+    pthread_t thread;           //  the accept loop
+} s_test_upstream_t;
+
+//  Accept loop: one request per connection, answered with Connection: close.
+//  Ends when the listener is shut down.
+static void *
+s_test_upstream_run (void *arg)
+{
+    s_test_upstream_t *up = (s_test_upstream_t *) arg;
+    int fd;
+    while ((fd = accept (up->listener, NULL, NULL)) >= 0) {
+        char request[S_TEST_REQUEST_MAX];
+        size_t got = 0;
+        while (got < sizeof request - 1) {
+            ssize_t n = recv (fd, request + got, sizeof request - 1 - got, 0);
+            if (n <= 0)
+                break;
+            got += (size_t) n;
+            request[got] = 0;
+            char *head_end = strstr (request, "\r\n\r\n");
+            const char *length = strcasestr (request, "content-length:");
+            if (head_end && length
+                && got >= (size_t) (head_end + 4 - request) + (size_t) atoi (length + 15))
+                break;
+        }
+        request[got] = 0;
+        pthread_mutex_lock (&up->lock);
+        snprintf (up->last, sizeof up->last, "%s", request);
+        up->requests++;
+        pthread_mutex_unlock (&up->lock);
+        char head[256];
+        int head_len = snprintf (head, sizeof head,
+                                 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                                 up->status, strlen (up->body));
+        assert (send (fd, head, (size_t) head_len, MSG_NOSIGNAL) == head_len);
+        assert (send (fd, up->body, strlen (up->body), MSG_NOSIGNAL)
+                == (ssize_t) strlen (up->body));
+        close (fd);
+    }
+    return NULL;
+}
+
+//  Start UP on an ephemeral port of 127.0.0.1, answering STATUS and BODY.
+static void
+s_test_upstream_start (s_test_upstream_t *up, int status, const char *body)
+{
+    memset (up, 0, sizeof *up);
+    up->status = status;
+    up->body = body;
+    pthread_mutex_init (&up->lock, NULL);
+    up->listener = socket (AF_INET, SOCK_STREAM, 0);
+    assert (up->listener >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    assert (bind (up->listener, (struct sockaddr *) &address, sizeof address) == 0);
+    assert (listen (up->listener, 16) == 0);
+    socklen_t len = sizeof address;
+    assert (getsockname (up->listener, (struct sockaddr *) &address, &len) == 0);
+    up->port = ntohs (address.sin_port);
+    assert (pthread_create (&up->thread, NULL, s_test_upstream_run, up) == 0);
+}
+
+//  Stop UP's accept loop and close it.
+static void
+s_test_upstream_stop (s_test_upstream_t *up)
+{
+    shutdown (up->listener, SHUT_RDWR);
+    close (up->listener);
+    pthread_join (up->thread, NULL);
+    pthread_mutex_destroy (&up->lock);
+}
+
+//  The front's side of the test: the final reply it was handed.
+typedef struct {
+    aigw_envelope_t *reply;     //  the final reply's envelope, once it came
+    int events;                 //  events delivered
+} s_test_front_t;
+
+//  The front's deliver: keeps the final reply's envelope; takes the event.
+static void
+s_test_deliver (void *self, void *origin, aigw_client_event_t **event_p)
+{
+    s_test_front_t *front = (s_test_front_t *) self;
+    aigw_client_event_t *event = *event_p;
+    front->events++;
+    assert (event->type == AIGW_CLIENT_REPLY && event->env);
+    if (event->last) {
+        front->reply = event->env;
+        event->env = NULL;
+    }
+    aigw_client_event_destroy (event_p);
+}
+
+//  The front's forward: never called, every stage of the route is here.
+static void
+s_test_forward (void *self, void *origin, const char *service, const char *shard,
+                aigw_envelope_t **env_p)
+{
+    assert (!"the provider stage is here: nothing goes to the broker");
+}
+
+//  Submit a chat request for MODEL through HOST's provider stage and run
+//  the host's loop until the front has the final reply; returns it (the
+//  caller destroys it).
+static aigw_envelope_t *
+s_test_chat (aigw_host_t *host, s_test_front_t *front, const char *id, const char *model,
+             const char *body)
+{
+    aigw_envelope_t *env = aigw_envelope_new ();
+    env->kind = AIGW_KIND_CHAT;
+    aigw_envelope_set (&env->id, id);
+    aigw_envelope_set (&env->model, model);
+    aigw_envelope_set (&env->route[0], "provider");
+    env->route_len = 1;
+    env->deadline_ms = aigw_now_ms () + 10000;
+    assert (aigw_envelope_set_body (env, body, strlen (body)) == 0);
+    front->reply = NULL;
+    aigw_host_submit (host, &env, front, id);
+    int64_t give_up = aigw_now_ms () + 15000;
+    while (!front->reply && aigw_now_ms () < give_up) {
+        zmq_pollitem_t items[AIGW_HOST_POLLITEMS_MAX];
+        int count = aigw_host_pollitems (host, items, AIGW_HOST_POLLITEMS_MAX);
+        zmq_poll (items, count, aigw_host_timeout (host, 20));
+        aigw_host_process (host, items, count);
+    }
+    assert (front->reply);
+    aigw_host_forget (host, id, false);
+    return front->reply;
+}
+
 void
 aigw_provider_test (bool verbose)
 {
-    aigw_openai_test (verbose);
+    aigw_log_level_t level = aigw_log_level ();
+    if (!verbose)
+        aigw_log_set_level (AIGW_LOG_ERROR);
+    s_test_upstream_t up;
+    s_test_upstream_start (&up, 200,
+                           "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,"
+                           "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":"
+                           "{\"role\":\"assistant\",\"content\":\"hello from upstream\"},"
+                           "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,"
+                           "\"completion_tokens\":3,\"total_tokens\":6}}");
+
+    //  The default catalog's OpenAI models, at our upstream; no database.
+    char *saved_url = getenv ("DATABASE_URL") ? strdup (getenv ("DATABASE_URL")) : NULL;
+    unsetenv ("DATABASE_URL");
+    char base_url[64];
+    snprintf (base_url, sizeof base_url, "http://127.0.0.1:%d/v1", up.port);
+    setenv ("OPENAI_BASE_URL", base_url, 1);
+    setenv ("OPENAI_API_KEY", "sk-provider-test", 1);
+    char err[AIGW_CONFIG_ERR_MAX];
+    aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
+    if (!config)
+        fprintf (stderr, "provider: %s\n", err);
+    assert (config);
+    unsetenv ("OPENAI_BASE_URL");
+    unsetenv ("OPENAI_API_KEY");
+    aigw_host_t *host = aigw_host_new (config, "tcp://127.0.0.1:1", "provider", true, err,
+                                       sizeof err);
+    if (!host)
+        fprintf (stderr, "provider: %s\n", err);
+    assert (host);
+    s_test_front_t front = {0};
+    aigw_front_t front_def = {&front, s_test_deliver, s_test_forward};
+    aigw_host_set_front (host, &front_def);
+
+    //  A chat call: the upstream gets the model, the key and the messages;
+    //  the client gets its answer.
+    aigw_envelope_t *reply =
+        s_test_chat (host, &front, "req-1", "gpt-4o-mini",
+                     "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                     "\"content\":\"hi\"}]}");
+    if (verbose)
+        printf ("\n    status %d: %.*s\n", reply->status, (int) reply->body_len, reply->body);
+    assert (reply->status == 200);
+    assert (reply->body && memmem (reply->body, reply->body_len, "hello from upstream", 19));
+    aigw_envelope_destroy (&reply);
+    pthread_mutex_lock (&up.lock);
+    assert (up.requests == 1);
+    assert (strncmp (up.last, "POST /v1/chat/completions ", 26) == 0);
+    assert (strcasestr (up.last, "authorization: Bearer sk-provider-test"));
+    assert (strstr (up.last, "\"content\":\"hi\""));
+    pthread_mutex_unlock (&up.lock);
+
+    //  A model nobody serves: the client's 404, and no upstream call.
+    reply = s_test_chat (host, &front, "req-2", "no-such-model",
+                         "{\"model\":\"no-such-model\",\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"hi\"}]}");
+    assert (reply->status == 404);
+    aigw_envelope_destroy (&reply);
+    assert (up.requests == 1);
+
+    //  The upstream failing: 502, after it was tried.
+    up.status = 500;
+    up.body = "{\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}";
+    reply = s_test_chat (host, &front, "req-3", "gpt-4o-mini",
+                         "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"fail\"}]}");
+    if (verbose)
+        printf ("    status %d: %.*s\n", reply->status, (int) reply->body_len, reply->body);
+    assert (reply->status == 502);
+    aigw_envelope_destroy (&reply);
+    assert (up.requests >= 2);
+
+    aigw_host_destroy (&host);
+    aigw_config_destroy (&config);
+    s_test_upstream_stop (&up);
+    if (saved_url) {
+        setenv ("DATABASE_URL", saved_url, 1);
+        free (saved_url);
+    }
+    aigw_log_set_level (level);
     if (verbose)
         printf ("provider: ok\n");
 }

@@ -457,7 +457,7 @@ describe('admin API: models', () => {
 
   it('AIGW_MODELS_SQL gives provider processes each model document, ids and api_key included', async () => {
     // The statement as compiled: the C string literals of actors/provider/aigw_models.c.
-    const source = fs.readFileSync(path.join(SRC, 'actors', 'aigw_models.c'), 'utf8');
+    const source = fs.readFileSync(path.join(SRC, 'actors', 'provider', 'aigw_models.c'), 'utf8');
     const literal = source.match(/const char AIGW_MODELS_SQL\[\]\s*=\s*((?:"(?:[^"\\]|\\.)*"\s*)+);/);
     assert.ok(literal, 'AIGW_MODELS_SQL not found in actors/provider/aigw_models.c');
     const sql = [...literal[1].matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]).join('');

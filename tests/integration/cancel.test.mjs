@@ -54,13 +54,12 @@ for (const mode of MODES) describe(`a client that leaves cancels its upstream ca
   for (const stream of [false, true]) {
     it(`${stream ? 'a stream' : 'a plain request'} left before its first byte`, async () => {
       const before = await gw.mock.stats();
-      const t0 = performance.now();
       await leave(gw, `wait for me ${nonce()} mock:hang`, { stream, afterMs: 600 });
       // The upstream hangs until its client goes: its connection closes
-      // once the gateway aborts, not at the 60 s first-token timeout.
+      // once the gateway aborts, not at the 60 s first-token timeout (the
+      // 3 s wait is far short of that; bench/deadlines.mjs prints how long).
       assert.ok(await eventually(async () => (await gw.mock.stats()).in_flight === 0, 3000, 50),
-              'the upstream call is still open');
-      assert.ok(performance.now() - t0 < 3600, 'the upstream call outlived its client');
+              'the upstream call outlived its client');
       const after = await gw.mock.stats();
       assert.equal(after.chat, before.chat + 1, 'the request was sent upstream once, never again');
       assert.ok(await eventually(async () => (await inFlight(gw)) === 0, 4000, 100),
@@ -69,13 +68,12 @@ for (const mode of MODES) describe(`a client that leaves cancels its upstream ca
   }
 
   it('a stream left mid-way', async () => {
-    // 40 chunks 250 ms apart: 10 s if nobody leaves.
-    const t0 = performance.now();
+    // 40 chunks 250 ms apart: 10 s if nobody leaves, so closed within 3 s
+    // of leaving means the stream did not run on.
     await leave(gw, `talk to me ${nonce()} mock:chunks=40 mock:chunk_delay=250`,
                 { stream: true, first: true });
     assert.ok(await eventually(async () => (await gw.mock.stats()).in_flight === 0, 3000, 50),
-              'the upstream call is still open');
-    assert.ok(performance.now() - t0 < 4000, 'the stream ran on after its client left');
+              'the stream ran on after its client left');
     assert.ok(await eventually(async () => (await inFlight(gw)) === 0, 4000, 100),
               'the gateway still counts the call in flight');
   });

@@ -7,6 +7,7 @@
     merge with each other and with a following user message.
     Responses and streams go the other way; see aigw_anthropic.h. */
 #include "aigw_anthropic.h"
+#include "aigw_fixture.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -920,82 +921,40 @@ aigw_anthropic_stream_feed (aigw_anthropic_stream_t *self, const char *event_dat
 }
 
 //  --------------------------------------------------------------------------
-//  Selftest. The fixtures are tests/fixtures/anthropic/*.json, embedded here
-//  compactly so that the test does not depend on the working directory;
-//  they follow the examples in each provider's public API reference.
+//  Selftest. The fixtures are tests/fixtures/anthropic/*.json (embedded by
+//  the build, aigw_fixture.h); they follow the examples in each provider's
+//  public API reference.
 
-//  tests/fixtures/anthropic/anthropic_response_text.json
-static const char s_fx_anthropic_response_text[] =
-    "{\"id\":\"msg_01XFDUDYJgAACzvnptvVoYEL\",\"type\":\"message\",\"role\":\"ass"
-    "istant\",\"content\":[{\"type\":\"text\",\"text\":\"Hello\"},{\"type\":\"tex"
-    "t\",\"text\":\", world!\"}],\"model\":\"claude-sonnet-4-5\",\"stop_reason\":"
-    "\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,\"output_"
-    "tokens\":6}}";
-//  tests/fixtures/anthropic/anthropic_response_tool_use.json
-static const char s_fx_anthropic_response_tool_use[] =
-    "{\"id\":\"msg_01Aq9w938a90dw8q\",\"type\":\"message\",\"role\":\"assistant\""
-    ",\"content\":[{\"type\":\"text\",\"text\":\"Let me check.\"},{\"type\":\"too"
-    "l_use\",\"id\":\"toolu_01A09q90qw90lq917835lq9\",\"name\":\"get_weather\",\""
-    "input\":{\"city\":\"San Francisco\",\"unit\":\"celsius\"}}],\"model\":\"clau"
-    "de-sonnet-4-5\",\"stop_reason\":\"tool_use\",\"stop_sequence\":null,\"usage"
-    "\":{\"input_tokens\":472,\"output_tokens\":89}}";
-//  tests/fixtures/anthropic/anthropic_stream_error.json
-static const char s_fx_anthropic_stream_error[] =
-    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"O"
-    "verloaded\"}}";
-//  tests/fixtures/anthropic/anthropic_stream_events.json, one event per line
-static const char *s_fx_anthropic_stream_events[] = {
-    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_014p7gG3wDgGV9EUtLvnow3U\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":472,\"output_tokens\":2},\"content\":[],\"stop_reason\":null}}",
-    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
-    "{\"type\":\"ping\"}",
-    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Okay, let\"}}",
-    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"'s check.\"}}",
-    "{\"type\":\"content_block_stop\",\"index\":0}",
-    "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_01T1x1fJ34qAmk2tNTrN7Up6\",\"name\":\"get_weather\",\"input\":{}}}",
-    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\"}}",
-    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"location\\\":\"}}",
-    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\" \\\"San Francisco\\\"}\"}}",
-    "{\"type\":\"content_block_stop\",\"index\":1}",
-    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":89}}",
-    "{\"type\":\"message_stop\"}",
-};
-//  tests/fixtures/anthropic/openai_request_images.json
-static const char s_fx_openai_request_images[] =
-    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type"
-    "\":\"text\",\"text\":\"Compare these images.\"},{\"type\":\"image_url\",\"im"
-    "age_url\":{\"url\":\"data:image/png;base64,iVBORw0KGgo=\"}},{\"type\":\"imag"
-    "e_url\",\"image_url\":{\"url\":\"https://example.com/cat.jpg\",\"detail\":\""
-    "high\"}}]}],\"tool_choice\":\"required\"}";
-//  tests/fixtures/anthropic/openai_request_multiturn.json
-static const char s_fx_openai_request_multiturn[] =
-    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"You a"
-    "re terse.\"},{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text"
-    "\":\"Answer in English.\"}]},{\"role\":\"user\",\"content\":\"Hi.\"},{\"role"
-    "\":\"user\",\"content\":\"What is an LLM?\"},{\"role\":\"assistant\",\"conte"
-    "nt\":\"A large language model.\"},{\"role\":\"user\",\"content\":\"Say more."
-    "\"}],\"max_completion_tokens\":512,\"temperature\":0.5,\"top_p\":0.9,\"stop"
-    "\":\"\\n\\nHuman:\",\"stream\":true}";
-//  tests/fixtures/anthropic/openai_request_text.json
-static const char s_fx_openai_request_text[] =
-    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello, "
-    "Claude\"}]}";
-//  tests/fixtures/anthropic/openai_request_tools.json
-static const char s_fx_openai_request_tools[] =
-    "{\"model\":\"gpt-4o\",\"max_tokens\":1024,\"messages\":[{\"role\":\"user\","
-    "\"content\":\"Weather in Paris and Rome?\"},{\"role\":\"assistant\",\"conten"
-    "t\":null,\"tool_calls\":[{\"id\":\"toolu_01\",\"type\":\"function\",\"functi"
-    "on\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}"
-    "\"}},{\"id\":\"toolu_02\",\"type\":\"function\",\"function\":{\"name\":\"get"
-    "_weather\",\"arguments\":\"{\\\"city\\\":\\\"Rome\\\"}\"}}]},{\"role\":\"too"
-    "l\",\"tool_call_id\":\"toolu_01\",\"content\":\"18C, cloudy\"},{\"role\":\"t"
-    "ool\",\"tool_call_id\":\"toolu_02\",\"content\":[{\"type\":\"text\",\"text\""
-    ":\"25C, sunny\"}]},{\"role\":\"user\",\"content\":\"Which is warmer?\"}],\"t"
-    "ools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"desc"
-    "ription\":\"Current weather for a city\",\"parameters\":{\"type\":\"object\""
-    ",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}},"
-    "{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}}],\"tool_choice"
-    "\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}},\"paralle"
-    "l_tool_calls\":false,\"stop\":[\"END\",\"STOP\"]}";
+//  Most events in the stream fixture.
+#define S_FX_EVENTS_MAX 32
+
+//  The fixture tests/fixtures/anthropic/NAME, asserting it is there.
+static const char *
+s_fx (const char *name)
+{
+    char path[128];
+    snprintf (path, sizeof path, "anthropic/%s", name);
+    const char *text = aigw_fixture (path, NULL);
+    assert (text);
+    return text;
+}
+
+//  The events of anthropic_stream_events.json (a JSON array), each as
+//  compact JSON the way the upstream sends one, into EVENTS; returns how
+//  many. The caller frees each.
+static size_t
+s_fx_events (char **events, size_t max)
+{
+    json_t *array = json_loads (s_fx ("anthropic_stream_events.json"), 0, NULL);
+    assert (json_is_array (array) && json_array_size (array) <= max);
+    size_t count = json_array_size (array);
+    for (size_t i = 0; i < count; i++) {
+        events[i] = json_dumps (json_array_get (array, i), JSON_COMPACT);
+        assert (events[i]);
+    }
+    json_decref (array);
+    return count;
+}
 
 //  Parse a translated request or response, asserting it is a JSON object.
 static json_t *
@@ -1082,7 +1041,7 @@ void
 aigw_anthropic_test (bool verbose)
 {
     //  Plain text, the upstream model replacing the client's.
-    json_t *request = s_test_request (s_fx_openai_request_text, "claude-sonnet-4-5");
+    json_t *request = s_test_request (s_fx ("openai_request_text.json"), "claude-sonnet-4-5");
     assert (strcmp (s_str (request, "model"), "claude-sonnet-4-5") == 0);
     assert (json_integer_value (json_object_get (request, "max_tokens"))
             == AIGW_ANTHROPIC_DEFAULT_MAX_TOKENS);
@@ -1095,7 +1054,7 @@ aigw_anthropic_test (bool verbose)
     json_decref (request);
 
     //  System and developer messages join; consecutive user turns merge.
-    request = s_test_request (s_fx_openai_request_multiturn, NULL);
+    request = s_test_request (s_fx ("openai_request_multiturn.json"), NULL);
     assert (strcmp (s_str (request, "model"), "gpt-4o") == 0);
     assert (strcmp (s_str (request, "system"), "You are terse.\n\nAnswer in English.") == 0);
     messages = json_object_get (request, "messages");
@@ -1115,7 +1074,7 @@ aigw_anthropic_test (bool verbose)
     json_decref (request);
 
     //  Tools, tool calls and tool results.
-    request = s_test_request (s_fx_openai_request_tools, "claude-sonnet-4-5");
+    request = s_test_request (s_fx ("openai_request_tools.json"), "claude-sonnet-4-5");
     messages = json_object_get (request, "messages");
     assert (json_array_size (messages) == 3);
     json_t *assistant = json_object_get (json_array_get (messages, 1), "content");
@@ -1154,7 +1113,7 @@ aigw_anthropic_test (bool verbose)
     json_decref (request);
 
     //  Images by data: URL and by https URL; tool_choice without tools dropped.
-    request = s_test_request (s_fx_openai_request_images, "claude-sonnet-4-5");
+    request = s_test_request (s_fx ("openai_request_images.json"), "claude-sonnet-4-5");
     json_t *content =
         json_object_get (json_array_get (json_object_get (request, "messages"), 0), "content");
     assert (json_array_size (content) == 3);
@@ -1231,7 +1190,7 @@ aigw_anthropic_test (bool verbose)
     assert (strstr (err, "model"));
 
     //  Responses: text blocks joined, usage and finish reasons mapped.
-    json_t *response = s_test_response (s_fx_anthropic_response_text, "my-model");
+    json_t *response = s_test_response (s_fx ("anthropic_response_text.json"), "my-model");
     assert (strcmp (s_str (response, "id"), "msg_01XFDUDYJgAACzvnptvVoYEL") == 0);
     assert (strcmp (s_str (response, "object"), "chat.completion") == 0);
     assert (strcmp (s_str (response, "model"), "my-model") == 0);
@@ -1248,7 +1207,7 @@ aigw_anthropic_test (bool verbose)
     assert (json_integer_value (json_object_get (usage, "total_tokens")) == 18);
     json_decref (response);
 
-    response = s_test_response (s_fx_anthropic_response_tool_use, NULL);
+    response = s_test_response (s_fx ("anthropic_response_tool_use.json"), NULL);
     assert (strcmp (s_str (response, "model"), "claude-sonnet-4-5") == 0);
     choice0 = json_array_get (json_object_get (response, "choices"), 0);
     message = json_object_get (choice0, "message");
@@ -1288,9 +1247,9 @@ aigw_anthropic_test (bool verbose)
     }
     assert (!aigw_anthropic_response_to_openai ("nope", 4, "m", &len, err, sizeof err));
     assert (strstr (err, "JSON"));
-    assert (!aigw_anthropic_response_to_openai (s_fx_anthropic_stream_error,
-                                                strlen (s_fx_anthropic_stream_error), "m",
-                                                &len, err, sizeof err));
+    const char *stream_error = s_fx ("anthropic_stream_error.json");
+    assert (!aigw_anthropic_response_to_openai (stream_error, strlen (stream_error), "m", &len,
+                                                err, sizeof err));
     assert (strstr (err, "Overloaded"));
     const char *bad_call = "{\"id\":\"m\",\"type\":\"message\",\"model\":\"c\",\"content\":"
                            "[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":3}]}";
@@ -1303,11 +1262,13 @@ aigw_anthropic_test (bool verbose)
     assert (stream);
     char *out = NULL;
     size_t out_len = 0;
-    size_t count = sizeof s_fx_anthropic_stream_events / sizeof s_fx_anthropic_stream_events[0];
+    char *fx_events[S_FX_EVENTS_MAX];
+    size_t count = s_fx_events (fx_events, S_FX_EVENTS_MAX);
     for (size_t i = 0; i < count; i++) {
-        const char *event = s_fx_anthropic_stream_events[i];
+        const char *event = fx_events[i];
         assert (!aigw_anthropic_stream_done (stream));
         assert (aigw_anthropic_stream_feed (stream, event, strlen (event), &out, &out_len) == 0);
+        free (fx_events[i]);
     }
     assert (aigw_anthropic_stream_done (stream));
     assert (out && out_len == strlen (out));
@@ -1379,8 +1340,8 @@ aigw_anthropic_test (bool verbose)
     assert (aigw_anthropic_stream_feed (stream, nameless, strlen (nameless), &out, &out_len)
             == -1);
     assert (out == NULL && out_len == 0);
-    assert (aigw_anthropic_stream_feed (stream, s_fx_anthropic_stream_error,
-                                        strlen (s_fx_anthropic_stream_error), &out, &out_len)
+    assert (aigw_anthropic_stream_feed (stream, stream_error, strlen (stream_error), &out,
+                                        &out_len)
             == 0);
     events = s_test_events (out);
     assert (json_array_size (events) == 1);

@@ -6,6 +6,7 @@
 #include "aigw_anthropic_adapter.h"
 #include "aigw_adapter.h"
 #include "aigw_anthropic.h"
+#include "aigw_fixture.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -319,31 +320,65 @@ const aigw_adapter_t aigw_adapter_anthropic = {
 //  --------------------------------------------------------------------------
 //  Selftest
 
-//  tests/fixtures/anthropic/anthropic_stream_events.json, one event per
-//  line, embedded so the test does not depend on the working directory.
-static const char *s_fx_stream_events[] = {
-    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_014p7gG3wDgGV9EUtLvnow3U\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":472,\"output_tokens\":2},\"content\":[],\"stop_reason\":null}}",
-    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
-    "{\"type\":\"ping\"}",
-    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Okay, let\"}}",
-    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"'s check.\"}}",
-    "{\"type\":\"content_block_stop\",\"index\":0}",
-    "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_01T1x1fJ34qAmk2tNTrN7Up6\",\"name\":\"get_weather\",\"input\":{}}}",
-    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\"}}",
-    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"location\\\":\"}}",
-    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\" \\\"San Francisco\\\"}\"}}",
-    "{\"type\":\"content_block_stop\",\"index\":1}",
-    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":89}}",
-    "{\"type\":\"message_stop\"}",
-};
-#define S_FX_EVENT_COUNT (sizeof s_fx_stream_events / sizeof s_fx_stream_events[0])
-//  tests/fixtures/anthropic/anthropic_stream_error.json
-static const char s_fx_stream_error[] =
-    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}";
-//  tests/fixtures/anthropic/openai_request_text.json, with "stream":true
-static const char s_fx_request_text[] =
-    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello, "
-    "Claude\"}],\"stream\":true}";
+//  The fixtures are tests/fixtures/anthropic/* (embedded by the build,
+//  aigw_fixture.h). The stream's events, each as compact JSON the way the
+//  upstream sends one: loaded when the selftest starts, freed when it ends.
+#define S_FX_EVENTS_MAX 32
+static char *s_fx_stream_events[S_FX_EVENTS_MAX];
+static size_t s_fx_event_count;
+#define S_FX_EVENT_COUNT s_fx_event_count
+
+//  The fixture tests/fixtures/anthropic/NAME, asserting it is there.
+static const char *
+s_fx (const char *name)
+{
+    char path[128];
+    snprintf (path, sizeof path, "anthropic/%s", name);
+    const char *text = aigw_fixture (path, NULL);
+    assert (text);
+    return text;
+}
+
+//  Load the events of anthropic_stream_events.json (a JSON array).
+static void
+s_fx_load_events (void)
+{
+    json_t *array = json_loads (s_fx ("anthropic_stream_events.json"), 0, NULL);
+    assert (json_is_array (array) && json_array_size (array) <= S_FX_EVENTS_MAX);
+    s_fx_event_count = json_array_size (array);
+    for (size_t i = 0; i < s_fx_event_count; i++) {
+        s_fx_stream_events[i] = json_dumps (json_array_get (array, i), JSON_COMPACT);
+        assert (s_fx_stream_events[i]);
+    }
+    json_decref (array);
+}
+
+//  The fixture NAME as compact JSON on one line (an SSE data line holds it);
+//  the caller frees it.
+static char *
+s_fx_compact (const char *name)
+{
+    json_t *root = json_loads (s_fx (name), 0, NULL);
+    assert (root);
+    char *text = json_dumps (root, JSON_COMPACT);
+    assert (text);
+    json_decref (root);
+    return text;
+}
+
+//  openai_request_text.json with "stream":true; the caller frees it.
+static char *
+s_fx_request_text (void)
+{
+    json_t *request = json_loads (s_fx ("openai_request_text.json"), 0, NULL);
+    assert (json_is_object (request));
+    json_object_set_new (request, "stream", json_true ());
+    char *text = json_dumps (request, JSON_COMPACT);
+    assert (text);
+    json_decref (request);
+    return text;
+}
+
 //  A key that must never show in an error.
 #define S_TEST_KEY "sk-ant-test-secret"
 
@@ -501,7 +536,9 @@ aigw_anthropic_adapter_test (bool verbose)
     aigw_upstream_t up = {.model = "claude-sonnet-4-5", .api_key = S_TEST_KEY};
     aigw_upstream_request_t req = {0};
     char err[256] = "";
-    const char *body = s_fx_request_text;
+    s_fx_load_events ();
+    char *s_fx_stream_error = s_fx_compact ("anthropic_stream_error.json");
+    char *body = s_fx_request_text ();
     assert (adapter->request (&up, AIGW_KIND_CHAT, false, body, strlen (body), &req, err,
                               sizeof err)
             == 0);
@@ -669,6 +706,11 @@ aigw_anthropic_adapter_test (bool verbose)
     free (out);
     adapter->stream_destroy (&stream);
     free (want);
+    free (body);
+    free (s_fx_stream_error);
+    for (size_t i = 0; i < s_fx_event_count; i++)
+        free (s_fx_stream_events[i]);
+    s_fx_event_count = 0;
     if (verbose)
         printf ("anthropic_adapter: ok\n");
 }

@@ -1386,145 +1386,23 @@ aigw_messages_stream_error (aigw_messages_stream_t *self, const char *type,
 }
 
 //  --------------------------------------------------------------------------
-//  Selftest. The fixtures are tests/fixtures/messages/*, embedded here (JSON
-//  compactly, SSE byte for byte) so that the test does not depend on the
-//  working directory; they follow the examples in each provider's public
-//  API reference.
+//  Selftest. The fixtures are tests/fixtures/messages/* (embedded by the
+//  build, aigw_fixture.h, byte for byte); they follow the examples in each
+//  provider's public API reference.
 
 #include "aigw_anthropic.h"
+#include "aigw_fixture.h"
 
-//  tests/fixtures/messages/anthropic_request_images.json
-static const char s_fx_anthropic_request_images[] =
-    "{\"model\":\"gpt-4o\",\"max_tokens\":300,\"messages\":[{\"role\":\"user\",\"cont"
-    "ent\":[{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"imag"
-    "e/png\",\"data\":\"iVBORw0KGgo=\"}},{\"type\":\"image\",\"source\":{\"type\":\"u"
-    "rl\",\"url\":\"https://example.com/cat.jpg\"}},{\"type\":\"text\",\"text\":\"Com"
-    "pare these images.\"}]},{\"role\":\"assistant\",\"content\":\"The first is a log"
-    "o, the second a cat.\"},{\"role\":\"user\",\"content\":\"Which is larger?\"}]}";
-//  tests/fixtures/messages/anthropic_request_multiturn.json
-static const char s_fx_anthropic_request_multiturn[] =
-    "{\"model\":\"gpt-4o\",\"max_tokens\":1024,\"system\":[{\"type\":\"text\",\"text\""
-    ":\"You are a terse assistant.\"},{\"type\":\"text\",\"text\":\"Answer in English"
-    ".\",\"cache_control\":{\"type\":\"ephemeral\"}}],\"messages\":[{\"role\":\"user\""
-    ",\"content\":\"Hello there.\"},{\"role\":\"assistant\",\"content\":[{\"type\":\""
-    "thinking\",\"thinking\":\"A greeting.\",\"signature\":\"EqQBCgIYAhIM\"},{\"type\""
-    ":\"text\",\"text\":\"Hi, I'm here.\"}]},{\"role\":\"user\",\"content\":[{\"type\""
-    ":\"text\",\"text\":\"Can you explain LLMs\"},{\"type\":\"text\",\"text\":\" in p"
-    "lain English?\"}]}],\"temperature\":0.5,\"top_p\":0.9,\"top_k\":40,\"stop_sequen"
-    "ces\":[\"\\n\\nHuman:\",\"END\"],\"stream\":true,\"metadata\":{\"user_id\":\"use"
-    "r-1234\"},\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048}}";
-//  tests/fixtures/messages/anthropic_request_tools.json
-static const char s_fx_anthropic_request_tools[] =
-    "{\"model\":\"gemini-2.5-flash\",\"max_tokens\":2048,\"system\":\"Use the tools.\""
-    ",\"tools\":[{\"name\":\"get_weather\",\"description\":\"Current weather for a ci"
-    "ty\",\"input_schema\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\""
-    "string\"}},\"required\":[\"city\"]}},{\"name\":\"get_time\",\"input_schema\":{\""
-    "type\":\"object\",\"properties\":{}}}],\"tool_choice\":{\"type\":\"tool\",\"name"
-    "\":\"get_weather\",\"disable_parallel_tool_use\":true},\"messages\":[{\"role\":\""
-    "user\",\"content\":\"Weather in Paris and Rome?\"},{\"role\":\"assistant\",\"con"
-    "tent\":[{\"type\":\"text\",\"text\":\"Let me check both.\"},{\"type\":\"tool_use"
-    "\",\"id\":\"toolu_01\",\"name\":\"get_weather\",\"input\":{\"city\":\"Paris\"}},"
-    "{\"type\":\"tool_use\",\"id\":\"toolu_02\",\"name\":\"get_weather\",\"input\":{\""
-    "city\":\"Rome\"}}]},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
-    "\"Which is warmer?\"},{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_01\",\"c"
-    "ontent\":\"18C, cloudy\"},{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_02\""
-    ",\"is_error\":true,\"content\":[{\"type\":\"text\",\"text\":\"service down\"},{\""
-    "type\":\"text\",\"text\":\"retry later\"}]}]}]}";
-//  tests/fixtures/messages/openai_response_text.json
-static const char s_fx_openai_response_text[] =
-    "{\"id\":\"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT\",\"object\":\"chat.completion\""
-    ",\"created\":1741569952,\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":"
-    "0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello! How can I assist you "
-    "today?\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\""
-    ":\"stop\"}],\"usage\":{\"prompt_tokens\":19,\"completion_tokens\":10,\"total_tok"
-    "ens\":29,\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"co"
-    "mpletion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0}},\"service"
-    "_tier\":\"default\"}";
-//  tests/fixtures/messages/openai_response_tool_calls.json
-static const char s_fx_openai_response_tool_calls[] =
-    "{\"id\":\"chatcmpl-abc123\",\"object\":\"chat.completion\",\"created\":169989691"
-    "6,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"as"
-    "sistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_abc123\",\"type\":\"fu"
-    "nction\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\n\\\"city\\\""
-    ": \\\"Boston\\\"\\n}\"}},{\"id\":\"call_def456\",\"type\":\"function\",\"functio"
-    "n\":{\"name\":\"get_time\",\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_rea"
-    "son\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":82,\"completion_tokens\":17,"
-    "\"total_tokens\":99,\"prompt_tokens_details\":{\"cached_tokens\":64}}}";
-//  tests/fixtures/messages/openai_stream_error.sse, byte for byte
-static const char s_fx_openai_stream_error[] =
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Par\"},\""
-    "logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
-    "data: {\"error\":{\"message\":\"The server had an error while processing your re"
-    "quest.\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
-//  tests/fixtures/messages/openai_stream_text.sse, byte for byte
-static const char s_fx_openai_stream_text[] =
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"ref"
-    "usal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"logprobs\":null,\"fi"
-    "nish_reason\":null}],\"usage\":null}\n\n"
-    ": keep-alive\n\n"
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{\"content\":\" there, \\\"friend\\\" \303\251"
-    "\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\r\n\r\ndata: {\"i"
-    "d\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":1694268190"
-    ",\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\"choices\":"
-    "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usag"
-    "e\":null}\n\n"
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":12,\"total_tok"
-    "ens\":21}}\n\n"
-    "data: [DONE]\n\n";
-//  tests/fixtures/messages/openai_stream_tools.sse, byte for byte
-static const char s_fx_openai_stream_tools[] =
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null},\"lo"
-    "gprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{\"content\":\"Checking.\"},\"logprobs\":null,"
-    "\"finish_reason\":null}],\"usage\":null}\n\n"
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\""
-    ",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\""
-    "}}]},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\""
-    "arguments\":\"{\\\"ci\"}}]},\"logprobs\":null,\"finish_reason\":null}],\"usage\""
-    ":null}\n\n"
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\""
-    "arguments\":\"ty\\\": \\\"Par\"}}]},\"logprobs\":null,\"finish_reason\":null}],\""
-    "usage\":null}\r\n\r\ndata: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion"
-    ".chunk\",\"created\":1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\""
-    ":\"fp_44709d6fcb\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index"
-    "\":0,\"function\":{\"arguments\":\"is\\\"}\"}}]},\"logprobs\":null,\"finish_reas"
-    "on\":null}],\"usage\":null}\n\n"
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_2\""
-    ",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}"
-    "}]},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"tool_"
-    "calls\"}],\"usage\":null}\n\n"
-    "data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":"
-    "1694268190,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp_44709d6fcb\",\""
-    "choices\":[],\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":30,\"total_t"
-    "okens\":150,\"prompt_tokens_details\":{\"cached_tokens\":100}}}\n\n"
-    "data: [DONE]\n\n";
+//  The fixture tests/fixtures/messages/NAME, asserting it is there.
+static const char *
+s_fx (const char *name)
+{
+    char path[128];
+    snprintf (path, sizeof path, "messages/%s", name);
+    const char *text = aigw_fixture (path, NULL);
+    assert (text);
+    return text;
+}
 
 //  String member KEY of OBJECT, or NULL; kept short for the asserts below.
 static const char *
@@ -1738,8 +1616,17 @@ s_test_survive (const char *bytes, size_t len)
 void
 aigw_messages_test (bool verbose)
 {
+    const char *fx_anthropic_request_images = s_fx ("anthropic_request_images.json");
+    const char *fx_anthropic_request_multiturn = s_fx ("anthropic_request_multiturn.json");
+    const char *fx_anthropic_request_tools = s_fx ("anthropic_request_tools.json");
+    const char *fx_openai_response_text = s_fx ("openai_response_text.json");
+    const char *fx_openai_response_tool_calls = s_fx ("openai_response_tool_calls.json");
+    const char *fx_openai_stream_error = s_fx ("openai_stream_error.sse");
+    const char *fx_openai_stream_text = s_fx ("openai_stream_text.sse");
+    const char *fx_openai_stream_tools = s_fx ("openai_stream_tools.sse");
+
     //  System blocks, turns, thinking dropped, sampling, stop, stream, user.
-    json_t *request = s_test_request (s_fx_anthropic_request_multiturn, true);
+    json_t *request = s_test_request (fx_anthropic_request_multiturn, true);
     assert (s_is (request, "model", "gpt-4o"));
     assert (json_integer_value (json_object_get (request, "max_tokens")) == 1024);
     assert (json_real_value (json_object_get (request, "temperature")) == 0.5);
@@ -1773,7 +1660,7 @@ aigw_messages_test (bool verbose)
 
     //  Tools, tool_choice, tool_use and tool_result (results first, errors
     //  prefixed, text blocks joined), a plain string system.
-    request = s_test_request (s_fx_anthropic_request_tools, false);
+    request = s_test_request (fx_anthropic_request_tools, false);
     assert (!json_object_get (request, "stream") && !json_object_get (request, "stream_options"));
     json_t *tools = json_object_get (request, "tools");
     assert (json_array_size (tools) == 2);
@@ -1812,7 +1699,7 @@ aigw_messages_test (bool verbose)
     json_decref (request);
 
     //  Images by base64 and by URL.
-    request = s_test_request (s_fx_anthropic_request_images, false);
+    request = s_test_request (fx_anthropic_request_images, false);
     messages = json_object_get (request, "messages");
     assert (json_array_size (messages) == 3);
     parts = json_object_get (json_array_get (messages, 0), "content");
@@ -2016,8 +1903,8 @@ aigw_messages_test (bool verbose)
     assert (!aigw_messages_request_to_openai ("{}", 2, NULL, NULL, NULL, 0));
 
     //  Round trip through aigw_anthropic: what the client said survives.
-    request = s_test_round_trip (s_fx_anthropic_request_multiturn);
-    json_t *original = json_loads (s_fx_anthropic_request_multiturn, 0, NULL);
+    request = s_test_round_trip (fx_anthropic_request_multiturn);
+    json_t *original = json_loads (fx_anthropic_request_multiturn, 0, NULL);
     assert (s_is (request, "system", "You are a terse assistant.\n\nAnswer in English."));
     static const char *kept[] = {"model", "max_tokens", "temperature", "top_p",
                                  "stop_sequences", "stream"};
@@ -2038,8 +1925,8 @@ aigw_messages_test (bool verbose)
     json_decref (original);
     json_decref (request);
 
-    request = s_test_round_trip (s_fx_anthropic_request_tools);
-    original = json_loads (s_fx_anthropic_request_tools, 0, NULL);
+    request = s_test_round_trip (fx_anthropic_request_tools);
+    original = json_loads (fx_anthropic_request_tools, 0, NULL);
     assert (s_is (request, "system", "Use the tools."));
     assert (json_equal (json_object_get (request, "tools"), json_object_get (original, "tools")));
     assert (json_equal (json_object_get (request, "tool_choice"),
@@ -2059,8 +1946,8 @@ aigw_messages_test (bool verbose)
     json_decref (original);
     json_decref (request);
 
-    request = s_test_round_trip (s_fx_anthropic_request_images);
-    original = json_loads (s_fx_anthropic_request_images, 0, NULL);
+    request = s_test_round_trip (fx_anthropic_request_images);
+    original = json_loads (fx_anthropic_request_images, 0, NULL);
     messages = json_object_get (request, "messages");
     original_messages = json_object_get (original, "messages");
     assert (json_array_size (messages) == 3);
@@ -2071,7 +1958,7 @@ aigw_messages_test (bool verbose)
     json_decref (request);
 
     //  Responses: text, id, model, stop reason, usage.
-    json_t *response = s_test_response (s_fx_openai_response_text, "claude-via-gpt");
+    json_t *response = s_test_response (fx_openai_response_text, "claude-via-gpt");
     assert (s_is (response, "id", "msg_B9MBs8CjcvOU2jLn4n570S5qMJKcT"));
     assert (s_is (response, "type", "message") && s_is (response, "role", "assistant"));
     assert (s_is (response, "model", "claude-via-gpt"));
@@ -2088,7 +1975,7 @@ aigw_messages_test (bool verbose)
     json_decref (response);
 
     //  Tool calls: parsed inputs, empty arguments as {}, cached tokens.
-    response = s_test_response (s_fx_openai_response_tool_calls, NULL);
+    response = s_test_response (fx_openai_response_tool_calls, NULL);
     assert (s_is (response, "id", "msg_abc123") && s_is (response, "model", "gpt-4o-mini"));
     content = json_object_get (response, "content");
     assert (json_array_size (content) == 2);
@@ -2110,7 +1997,7 @@ aigw_messages_test (bool verbose)
     //  And back to OpenAI through aigw_anthropic: the calls survive.
     char err[256];
     char *text = aigw_messages_response_from_openai (
-        s_fx_openai_response_tool_calls, strlen (s_fx_openai_response_tool_calls), NULL, &len,
+        fx_openai_response_tool_calls, strlen (fx_openai_response_tool_calls), NULL, &len,
         err, sizeof err);
     size_t back_len = 0;
     char *back = aigw_anthropic_response_to_openai (text, len, NULL, &back_len, err, sizeof err);
@@ -2198,7 +2085,7 @@ aigw_messages_test (bool verbose)
     int rc;
     bool done;
     char types[512];
-    char *sse = s_test_stream (s_fx_openai_stream_text, "claude-via-gpt", NULL, &rc, &done);
+    char *sse = s_test_stream (fx_openai_stream_text, "claude-via-gpt", NULL, &rc, &done);
     assert (rc == 0 && done);
     json_t *events = s_test_events (sse);
     assert (strcmp (s_test_types (events, types, sizeof types),
@@ -2234,7 +2121,7 @@ aigw_messages_test (bool verbose)
 
     //  A tool stream: text, then two tool_use blocks whose partial_json
     //  joins to the arguments; id and model from the chunks.
-    sse = s_test_stream (s_fx_openai_stream_tools, NULL, NULL, &rc, &done);
+    sse = s_test_stream (fx_openai_stream_tools, NULL, NULL, &rc, &done);
     assert (rc == 0 && done);
     events = s_test_events (sse);
     assert (strcmp (s_test_types (events, types, sizeof types),
@@ -2284,7 +2171,7 @@ aigw_messages_test (bool verbose)
     free (sse);
 
     //  An upstream error event ends the stream with an Anthropic error.
-    sse = s_test_stream (s_fx_openai_stream_error, "m", "msg_given", &rc, &done);
+    sse = s_test_stream (fx_openai_stream_error, "m", "msg_given", &rc, &done);
     assert (rc == 0 && done);
     events = s_test_events (sse);
     assert (strcmp (s_test_types (events, types, sizeof types),
@@ -2396,25 +2283,25 @@ aigw_messages_test (bool verbose)
 
     //  No crash on damaged input: every prefix of a stream, and the stream
     //  and a request with each byte replaced by a troublesome one.
-    size_t sse_len = strlen (s_fx_openai_stream_tools);
+    size_t sse_len = strlen (fx_openai_stream_tools);
     char *damaged = malloc (sse_len + 1);
     assert (damaged);
     for (size_t i = 0; i <= sse_len; i++)
-        assert (s_test_survive (s_fx_openai_stream_tools, i) == 0);
+        assert (s_test_survive (fx_openai_stream_tools, i) == 0);
     static const char troublesome[] = {'"', '{', '\n', '0', ':'};
     for (size_t t = 0; t < sizeof troublesome; t++)
         for (size_t i = 0; i < sse_len; i++) {
-            memcpy (damaged, s_fx_openai_stream_tools, sse_len + 1);
+            memcpy (damaged, fx_openai_stream_tools, sse_len + 1);
             damaged[i] = troublesome[t];
             s_test_survive (damaged, sse_len);
         }
     free (damaged);
-    size_t request_len = strlen (s_fx_anthropic_request_tools);
+    size_t request_len = strlen (fx_anthropic_request_tools);
     damaged = malloc (request_len + 1);
     assert (damaged);
     for (size_t t = 0; t < sizeof troublesome; t++)
         for (size_t i = 0; i < request_len; i++) {
-            memcpy (damaged, s_fx_anthropic_request_tools, request_len + 1);
+            memcpy (damaged, fx_anthropic_request_tools, request_len + 1);
             damaged[i] = troublesome[t];
             err[0] = 0;
             char *result = aigw_messages_request_to_openai (damaged, request_len, &len, NULL,
