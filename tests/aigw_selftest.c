@@ -41,6 +41,7 @@ AIGW_SELFTEST (bedrock_adapter)
 AIGW_SELFTEST (messages)
 AIGW_SELFTEST (dbwatch)
 AIGW_SELFTEST (models)
+AIGW_SELFTEST (cp_sql)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -74,6 +75,7 @@ main (int argc, char **argv)
         {"health", aigw_health_test},       {"messages", aigw_messages_test},
         {"health", aigw_health_test},       {"dbwatch", aigw_dbwatch_test},
         {"health", aigw_health_test},       {"models", aigw_models_test},
+        {"cp_sql", aigw_cp_sql_test},
     };
     const char *only = NULL;
     bool verbose = false;

@@ -1,5 +1,6 @@
 /*  aigw_auth: credentials to principals; PostgreSQL-backed API keys. */
 #include "aigw_auth.h"
+#include "aigw_cp_sql.h"
 #include "aigw_hex.h"
 #include "aigw_log.h"
 
@@ -396,18 +397,9 @@ s_db_send (self_t *self)
     }
     array[used++] = '}';
     array[used] = 0;
-    const char *sql
-        = "SELECT encode (k.secret_sha256, 'hex'), k.id::text, k.name, k.tenant_id::text,"
-          " t.name, k.role, array_to_string (r.permissions, ','),"
-          " array_to_string (k.models, ','), coalesce (k.rpm, 0),"
-          " coalesce ((extract (epoch FROM k.expires_at) * 1000)::bigint, 0),"
-          " k.revoked_at IS NOT NULL"
-          " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
-          " JOIN roles r ON r.name = k.role"
-          " WHERE k.secret_sha256 IN"
-          " (SELECT decode (h, 'hex') FROM unnest ($1::text[]) AS h)";
-    const char *params[] = {array};
-    int rc = PQsendQueryParams (self->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    const char *params[AIGW_CP_KEY_LOOKUP_COUNT] = {[AIGW_CP_KEY_LOOKUP_HASHES] = array};
+    int rc = PQsendQueryParams (self->conn, aigw_cp_sql_key_lookup, AIGW_CP_KEY_LOOKUP_COUNT,
+                                NULL, params, NULL, NULL, 0);
     free (array);
     if (!rc) {
         s_db_fail (self, "cannot send a query");
@@ -427,18 +419,20 @@ s_db_rows (self_t *self, PGresult *result)
 {
     int64_t now = aigw_now_ms ();
     for (int row = 0; row < PQntuples (result); row++) {
-        const char *hex = PQgetvalue (result, row, 0);
-        s_principal_t *p = s_principal_new ("key", PQgetvalue (result, row, 1),
-                                            PQgetvalue (result, row, 2),
-                                            PQgetvalue (result, row, 3),
-                                            PQgetvalue (result, row, 4),
-                                            PQgetvalue (result, row, 5),
-                                            PQgetvalue (result, row, 6));
-        if (!PQgetisnull (result, row, 7))
-            p->models = strdup (PQgetvalue (result, row, 7));
-        p->rpm = strtoll (PQgetvalue (result, row, 8), NULL, 10);
-        p->expires_ms = strtoll (PQgetvalue (result, row, 9), NULL, 10);
-        p->revoked = PQgetvalue (result, row, 10)[0] == 't';
+        const char *hex = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_HASH);
+        s_principal_t *p
+            = s_principal_new ("key", PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_ID),
+                               PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_NAME),
+                               PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_TENANT_ID),
+                               PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_TENANT),
+                               PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_ROLE),
+                               PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_PERMISSIONS));
+        if (!PQgetisnull (result, row, AIGW_CP_KEY_LOOKUP_COL_MODELS))
+            p->models = strdup (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_MODELS));
+        p->rpm = strtoll (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_RPM), NULL, 10);
+        p->expires_ms
+            = strtoll (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS), NULL, 10);
+        p->revoked = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_REVOKED)[0] == 't';
         p->fetched_ms = now;
         s_cache_put (self, hex, p);
     }
