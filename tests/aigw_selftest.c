@@ -42,6 +42,7 @@ AIGW_SELFTEST (messages)
 AIGW_SELFTEST (dbwatch)
 AIGW_SELFTEST (models)
 AIGW_SELFTEST (cp_sql)
+AIGW_SELFTEST (pgconn)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -76,6 +77,7 @@ main (int argc, char **argv)
         {"health", aigw_health_test},       {"dbwatch", aigw_dbwatch_test},
         {"health", aigw_health_test},       {"models", aigw_models_test},
         {"cp_sql", aigw_cp_sql_test},
+        {"pgconn", aigw_pgconn_test},
     };
     const char *only = NULL;
     bool verbose = false;
