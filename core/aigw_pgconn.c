@@ -420,11 +420,8 @@ int
 aigw_pgconn_connect (aigw_pgconn_t *self, int64_t now)
 {
     assert (self);
-    if (self->state == AIGW_PGCONN_DOWN) {
+    if (self->state == AIGW_PGCONN_DOWN)
         s_connect_start (self, now);
-        if (self->state == AIGW_PGCONN_CONNECTING)
-            s_connect_step (self, now);
-    }
     return self->state == AIGW_PGCONN_DOWN ? -1 : 0;
 }
 
@@ -596,13 +593,14 @@ s_test_run (aigw_pgconn_t *c, int64_t for_ms, const int *until, int target)
         assert ((fd < 0) == (events == 0));
         if (aigw_pgconn_state (c) == AIGW_PGCONN_DOWN && timeout > longest)
             longest = timeout;
-        int64_t wait = end - now;
-        if (timeout >= 0 && timeout < wait)
-            wait = timeout;
-        zmq_pollitem_t item = {.socket = NULL, .fd = fd, .events = events};
-        zmq_poll (fd >= 0 ? &item : NULL, fd >= 0 ? 1 : 0, (long) wait);
+        int64_t wait = timeout >= 0 && timeout < end - now ? timeout : end - now;
+        zmq_pollitem_t item = {NULL, fd, events, 0};
+        if (fd >= 0)
+            zmq_poll (&item, 1, (long) wait);
+        else
+            zclock_sleep ((int) wait);
         int64_t started = zclock_mono ();
-        aigw_pgconn_process (c, fd >= 0 ? item.revents : 0, started);
+        aigw_pgconn_process (c, item.revents, started);
         assert (zclock_mono () - started < S_TEST_CALL_MAX_MS);
     }
     return longest;

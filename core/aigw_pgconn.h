@@ -105,8 +105,9 @@ aigw_pgconn_t *aigw_pgconn_new (const char *conninfo, const aigw_pgconn_settings
 //  the conninfo. Safe on NULL and twice; nulls the caller's pointer.
 void aigw_pgconn_destroy (aigw_pgconn_t **self_p);
 
-//  Start an attempt now if DOWN (whatever the backoff). Returns 0 when
-//  connecting or up, -1 when the attempt failed at once.
+//  Start an attempt now if DOWN (whatever the backoff); _process carries
+//  it on. Returns 0 when connecting or up, -1 when the attempt failed at
+//  once (libpq refused the conninfo or ran out of memory).
 int aigw_pgconn_connect (aigw_pgconn_t *self, int64_t now);
 
 //  Close the connection after WHY (for the log) and reconnect after the

@@ -43,6 +43,7 @@ AIGW_SELFTEST (dbwatch)
 AIGW_SELFTEST (models)
 AIGW_SELFTEST (cp_sql)
 AIGW_SELFTEST (pgconn)
+AIGW_SELFTEST (admin_db)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -78,6 +79,7 @@ main (int argc, char **argv)
         {"health", aigw_health_test},       {"models", aigw_models_test},
         {"cp_sql", aigw_cp_sql_test},
         {"pgconn", aigw_pgconn_test},
+        {"admin_db", aigw_admin_db_test},
     };
     const char *only = NULL;
     bool verbose = false;
