@@ -9,6 +9,7 @@
     control characters); --json output is built with Jansson. */
 #include "aigw_operator.h"
 #include "aigw_config.h"
+#include "aigw_cp_sql.h"
 #include "aigw_db.h"
 #include "aigw_keys.h"
 #include "aigw_log.h"
@@ -50,36 +51,8 @@
 //  numeric(14, 4) and no float noise.
 #define AIGW_OPERATOR_JSON_FLAGS (JSON_INDENT (2) | JSON_REAL_PRECISION (15))
 
-//  A timestamptz as RFC 3339 in UTC, from SQL.
-#define S_TS(col) "to_char (" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
-//  The columns every key answer has, in the order of s_key_col_t; needs
-//  api_keys AS k joined to tenants AS t.
-#define S_KEY_COLUMNS                                                          \
-    "k.id, k.tenant_id, t.name, k.name, k.prefix, k.role, " S_TS ("k.expires_at") \
-    ", " S_TS ("k.revoked_at") ", to_json (k.models)::text, k.rpm, k.tpm, "      \
-    "k.budget_usd::text, " S_TS ("k.created_at") ", " S_TS ("k.rotated_at")     \
-    ", CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked' WHEN k.expires_at <= "   \
-    "now () THEN 'expired' ELSE 'active' END"
-
-//  Column numbers of S_KEY_COLUMNS.
-typedef enum {
-    S_KEY_ID,
-    S_KEY_TENANT_ID,
-    S_KEY_TENANT_NAME,
-    S_KEY_NAME,
-    S_KEY_PREFIX,
-    S_KEY_ROLE,
-    S_KEY_EXPIRES_AT,
-    S_KEY_REVOKED_AT,
-    S_KEY_MODELS,
-    S_KEY_RPM,
-    S_KEY_TPM,
-    S_KEY_BUDGET_USD,
-    S_KEY_CREATED_AT,
-    S_KEY_ROTATED_AT,
-    S_KEY_STATUS
-} s_key_col_t;
+//  actor_type of the audit rows the CLI writes.
+#define AIGW_OPERATOR_ACTOR_TYPE "cli"
 
 //  Options, as bits: each command accepts a set of them.
 enum {
@@ -458,7 +431,9 @@ done:
 
 
 //  --------------------------------------------------------------------------
-//  Database helpers
+//  Database helpers: the statements are aigw_cp_sql's, shared with the
+//  admin API; the CLI acts as a principal of every tenant with every
+//  permission, and signs audit rows as "cli" and the OS user.
 
 //  Runs SQL with NPARAMS parameters; on error prints it and returns NULL.
 //  Caller owns the result.
@@ -473,54 +448,83 @@ s_query (s_cli_t *self, const char *sql, int nparams, const char *const *params)
     return result;
 }
 
-//  Runs SQL with no parameters and no rows wanted. Returns 0, or -1 after
-//  printing the error.
-static int
-s_run (s_cli_t *self, const char *sql)
+//  The JSON object in ROW, COLUMN of RESULT, or NULL when it is SQL NULL or
+//  the row is missing. Caller owns the result (json_decref).
+static json_t *
+s_json_cell (const PGresult *result, int row, int column)
 {
-    PGresult *result = s_query (self, sql, 0, NULL);
-    PQclear (result);
-    return result ? 0 : -1;
+    if (row >= PQntuples (result) || PQgetisnull (result, row, column))
+        return NULL;
+    return json_loads (PQgetvalue (result, row, column), 0, NULL);
 }
 
-//  Rolls back an open transaction, if the connection can still say so.
-static void
-s_rollback (s_cli_t *self)
+//  The count in ROW 0, COLUMN of RESULT.
+static int64_t
+s_count (const PGresult *result, int column)
 {
-    if (PQstatus (self->conn) == CONNECTION_OK
-        && PQtransactionStatus (self->conn) == PQTRANS_INTRANS) {
-        char err[AIGW_DB_ERR_MAX];
-        PQclear (aigw_db_exec (self->conn, "ROLLBACK", 0, NULL, self->timeout_ms, err,
-                               sizeof err));
-    }
+    return PQntuples (result) ? strtoll (PQgetvalue (result, 0, column), NULL, 10) : 0;
 }
 
-//  Value of ROW, COLUMN, or NULL when it is SQL NULL.
+//  Member NAME of OBJECT as a string, or NULL.
 static const char *
-s_value (const PGresult *result, int row, int column)
+s_member (const json_t *object, const char *name)
 {
-    return PQgetisnull (result, row, column) ? NULL : PQgetvalue (result, row, column);
+    return json_string_value (json_object_get (object, name));
 }
 
-//  Finds the tenant that ID_OR_NAME names (an id wins over a name), writing
-//  its id into ID. Returns 0, or 1 after printing the error.
-static int
-s_resolve_tenant (s_cli_t *self, const char *id_or_name, char id[AIGW_OPERATOR_UUID_LEN + 1])
+//  An RFC 3339 time of the statements (milliseconds) to the CLI's shape,
+//  whole seconds, in OUT; NULL for NULL. to_char cuts, never rounds, so
+//  this is the time the seconds-only format would give.
+static const char *
+s_seconds (const char *time, char out[AIGW_OPERATOR_TIME_MAX])
 {
-    const char *params[] = {s_is_uuid (id_or_name) ? id_or_name : NULL, id_or_name};
-    PGresult *result = s_query (self,
-                                "SELECT id FROM tenants WHERE id = $1::uuid OR name = $2"
-                                " ORDER BY (id = $1::uuid) IS TRUE DESC LIMIT 1",
-                                2, params);
+    if (!time)
+        return NULL;
+    snprintf (out, AIGW_OPERATOR_TIME_MAX, "%s", time);
+    char *dot = strchr (out, '.');
+    if (dot)
+        memmove (dot, "Z", 2);
+    return out;
+}
+
+//  Finds the tenant that ID_OR_NAME names (an id wins over a name). Returns
+//  it as the statements show it, or NULL after printing the error. Caller
+//  owns the result.
+static json_t *
+s_find_tenant (s_cli_t *self, const char *id_or_name)
+{
+    PGresult *result = NULL;
+    if (s_is_uuid (id_or_name)) {
+        const char *params[AIGW_CP_TENANT_GET_COUNT]
+            = {[AIGW_CP_TENANT_GET_ID] = id_or_name, [AIGW_CP_TENANT_GET_ALL] = "t"};
+        result = s_query (self, aigw_cp_sql_tenant_get, AIGW_CP_TENANT_GET_COUNT, params);
+        if (!result)
+            return NULL;
+        if (PQntuples (result) == 0)
+            PQclear (result);
+        else
+            goto found;
+    }
+    const char *params[AIGW_CP_TENANT_LIST_COUNT]
+        = {[AIGW_CP_TENANT_LIST_ALL] = "t", [AIGW_CP_TENANT_LIST_NAME] = id_or_name};
+    result = s_query (self, aigw_cp_sql_tenant_list, AIGW_CP_TENANT_LIST_COUNT, params);
     if (!result)
-        return AIGW_OPERATOR_EXIT_ERROR;
-    int rc = 0;
-    if (PQntuples (result) == 0)
-        rc = s_fail ("unknown tenant '%s' (aigw tenants list shows them)", id_or_name);
-    else
-        snprintf (id, AIGW_OPERATOR_UUID_LEN + 1, "%s", PQgetvalue (result, 0, 0));
+        return NULL;
+found:;
+    json_t *tenant = s_json_cell (result, 0, 0);
     PQclear (result);
-    return rc;
+    if (!tenant)
+        s_fail ("unknown tenant '%s' (aigw tenants list shows them)", id_or_name);
+    return tenant;
+}
+
+//  Every tenant, oldest first (rows: tenant JSON, cursor, id), or NULL
+//  after printing the error. Caller owns the result.
+static PGresult *
+s_tenants (s_cli_t *self)
+{
+    const char *params[AIGW_CP_TENANT_LIST_COUNT] = {[AIGW_CP_TENANT_LIST_ALL] = "t"};
+    return s_query (self, aigw_cp_sql_tenant_list, AIGW_CP_TENANT_LIST_COUNT, params);
 }
 
 //  Checks that ROLE exists. Returns 0, or 1 after printing the error with
@@ -528,37 +532,45 @@ s_resolve_tenant (s_cli_t *self, const char *id_or_name, char id[AIGW_OPERATOR_U
 static int
 s_check_role (s_cli_t *self, const char *role)
 {
-    const char *params[] = {role};
-    PGresult *result = s_query (self,
-                                "SELECT bool_or (name = $1), string_agg (name, ', ' ORDER BY name)"
-                                " FROM roles",
-                                1, params);
+    PGresult *result = s_query (self, aigw_cp_sql_roles, 0, NULL);
     if (!result)
         return AIGW_OPERATOR_EXIT_ERROR;
-    int rc = 0;
-    if (strcmp (PQgetvalue (result, 0, 0), "t") != 0)
-        rc = s_fail ("unknown role '%s' (roles: %s)", role, PQgetvalue (result, 0, 1));
+    bool known = false;
+    json_t *names = json_array ();
+    for (int row = 0; names && row < PQntuples (result); row++) {
+        json_t *each = s_json_cell (result, row, 0);
+        const char *name = s_member (each, "name");
+        if (name && strcmp (name, role) == 0)
+            known = true;
+        if (name)
+            json_array_append_new (names, json_string (name));
+        json_decref (each);
+    }
     PQclear (result);
+    int rc = 0;
+    if (!known) {
+        //  "a, b, c", the roles in name order.
+        size_t size = 1, index;
+        json_t *name;
+        json_array_foreach (names, index, name)
+            size += strlen (json_string_value (name)) + 2;
+        char *list = calloc (1, size);
+        json_array_foreach (names, index, name) {
+            if (list && index)
+                strcat (list, ", ");
+            if (list)
+                strcat (list, json_string_value (name));
+        }
+        rc = s_fail ("unknown role '%s' (roles: %s)", role, list ? list : "");
+        free (list);
+    }
+    json_decref (names);
     return rc;
 }
 
 
 //  --------------------------------------------------------------------------
 //  Output
-
-//  A JSON string, or null for NULL.
-static json_t *
-s_json_string (const char *text)
-{
-    return text ? json_string (text) : json_null ();
-}
-
-//  A JSON integer from decimal TEXT, or null for NULL.
-static json_t *
-s_json_integer (const char *text)
-{
-    return text ? json_integer (strtoll (text, NULL, 10)) : json_null ();
-}
 
 //  Prints ROOT as JSON on stdout, then frees it. Returns 0, or 1 if it
 //  cannot be printed. WIPE: the text holds a secret, wipe it after.
@@ -576,92 +588,116 @@ s_print_json (json_t *root, bool wipe)
     return fflush (stdout) == 0 ? 0 : s_fail ("cannot write the output: %s", strerror (errno));
 }
 
-//  Key ROW of RESULT (S_KEY_COLUMNS) as a JSON object; SECRET, when not
-//  NULL, goes in as "key". Caller owns the result.
+//  A time member NAME of OBJECT, in whole seconds, as a JSON string or null.
 static json_t *
-s_key_json (const PGresult *result, int row, const char *secret)
+s_json_time (const json_t *object, const char *name)
 {
-    json_t *key = json_object ();
-    if (!key)
+    char time[AIGW_OPERATOR_TIME_MAX];
+    const char *value = s_seconds (s_member (object, name), time);
+    return value ? json_string (value) : json_null ();
+}
+
+//  Member NAME of OBJECT, copied, or null.
+static json_t *
+s_json_copy (const json_t *object, const char *name)
+{
+    json_t *value = json_object_get (object, name);
+    return value ? json_deep_copy (value) : json_null ();
+}
+
+//  KEY (as the statements show it) of tenant TENANT_NAME as the CLI's JSON
+//  object; SECRET, when not NULL, goes in as "key". Caller owns the result.
+static json_t *
+s_key_json (const json_t *key, const char *tenant_name, const char *secret)
+{
+    json_t *out = json_object ();
+    if (!out)
         return NULL;
-    json_object_set_new (key, "id", s_json_string (s_value (result, row, S_KEY_ID)));
+    json_object_set_new (out, "id", s_json_copy (key, "id"));
     if (secret)
-        json_object_set_new (key, "key", json_string (secret));
-    json_object_set_new (key, "prefix", s_json_string (s_value (result, row, S_KEY_PREFIX)));
-    json_object_set_new (key, "name", s_json_string (s_value (result, row, S_KEY_NAME)));
-    json_object_set_new (key, "role", s_json_string (s_value (result, row, S_KEY_ROLE)));
-    json_object_set_new (key, "tenant_id",
-                         s_json_string (s_value (result, row, S_KEY_TENANT_ID)));
-    json_object_set_new (key, "tenant_name",
-                         s_json_string (s_value (result, row, S_KEY_TENANT_NAME)));
-    json_object_set_new (key, "status", s_json_string (s_value (result, row, S_KEY_STATUS)));
-    json_object_set_new (key, "expires_at",
-                         s_json_string (s_value (result, row, S_KEY_EXPIRES_AT)));
-    json_object_set_new (key, "revoked_at",
-                         s_json_string (s_value (result, row, S_KEY_REVOKED_AT)));
-    const char *models = s_value (result, row, S_KEY_MODELS);
-    json_t *list = models ? json_loads (models, 0, NULL) : NULL;
-    json_object_set_new (key, "models", list ? list : json_null ());
-    json_object_set_new (key, "rpm", s_json_integer (s_value (result, row, S_KEY_RPM)));
-    json_object_set_new (key, "tpm", s_json_integer (s_value (result, row, S_KEY_TPM)));
-    const char *budget = s_value (result, row, S_KEY_BUDGET_USD);
-    json_object_set_new (key, "budget_usd",
-                         budget ? json_real (strtod (budget, NULL)) : json_null ());
-    json_object_set_new (key, "created_at",
-                         s_json_string (s_value (result, row, S_KEY_CREATED_AT)));
-    json_object_set_new (key, "rotated_at",
-                         s_json_string (s_value (result, row, S_KEY_ROTATED_AT)));
-    return key;
+        json_object_set_new (out, "key", json_string (secret));
+    json_object_set_new (out, "prefix", s_json_copy (key, "prefix"));
+    json_object_set_new (out, "name", s_json_copy (key, "name"));
+    json_object_set_new (out, "role", s_json_copy (key, "role"));
+    json_object_set_new (out, "tenant_id", s_json_copy (key, "tenant_id"));
+    json_object_set_new (out, "tenant_name",
+                         tenant_name ? json_string (tenant_name) : json_null ());
+    json_object_set_new (out, "status", s_json_copy (key, "status"));
+    json_object_set_new (out, "expires_at", s_json_time (key, "expires_at"));
+    json_object_set_new (out, "revoked_at", s_json_time (key, "revoked_at"));
+    json_object_set_new (out, "models", s_json_copy (key, "models"));
+    json_object_set_new (out, "rpm", s_json_copy (key, "rpm"));
+    json_object_set_new (out, "tpm", s_json_copy (key, "tpm"));
+    json_t *budget = json_object_get (key, "budget_usd");
+    json_object_set_new (out, "budget_usd",
+                         json_is_number (budget) ? json_real (json_number_value (budget))
+                                                 : json_null ());
+    json_object_set_new (out, "created_at", s_json_time (key, "created_at"));
+    json_object_set_new (out, "rotated_at", s_json_time (key, "rotated_at"));
+    return out;
 }
 
-//  Prints key ROW of RESULT as text: one "field: value" line each, for the
-//  fields that are set.
+//  Prints KEY as text: one "field: value" line each, for the fields that
+//  are set (budget_usd with the schema's four decimals).
 static void
-s_key_text (const PGresult *result, int row)
+s_key_text (const json_t *key, const char *tenant_name)
 {
+    json_t *out = s_key_json (key, tenant_name, NULL);
     static const struct {
-        s_key_col_t column;     //  column of S_KEY_COLUMNS
+        const char *member;     //  member of s_key_json's object
         const char *label;      //  what the line says
-    } fields[] = {{S_KEY_ID, "id"},
-                  {S_KEY_NAME, "name"},
-                  {S_KEY_PREFIX, "prefix"},
-                  {S_KEY_TENANT_NAME, "tenant"},
-                  {S_KEY_TENANT_ID, "tenant id"},
-                  {S_KEY_ROLE, "role"},
-                  {S_KEY_STATUS, "status"},
-                  {S_KEY_EXPIRES_AT, "expires"},
-                  {S_KEY_REVOKED_AT, "revoked"},
-                  {S_KEY_MODELS, "models"},
-                  {S_KEY_RPM, "rpm"},
-                  {S_KEY_TPM, "tpm"},
-                  {S_KEY_BUDGET_USD, "budget usd"},
-                  {S_KEY_CREATED_AT, "created"},
-                  {S_KEY_ROTATED_AT, "rotated"}};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        const char *value = s_value (result, row, fields[i].column);
-        if (value)
-            printf ("  %-11s %s\n", fields[i].label, value);
+    } fields[] = {{"id", "id"},
+                  {"name", "name"},
+                  {"prefix", "prefix"},
+                  {"tenant_name", "tenant"},
+                  {"tenant_id", "tenant id"},
+                  {"role", "role"},
+                  {"status", "status"},
+                  {"expires_at", "expires"},
+                  {"revoked_at", "revoked"},
+                  {"models", "models"},
+                  {"rpm", "rpm"},
+                  {"tpm", "tpm"},
+                  {"budget_usd", "budget usd"},
+                  {"created_at", "created"},
+                  {"rotated_at", "rotated"}};
+    for (size_t i = 0; out && i < sizeof fields / sizeof fields[0]; i++) {
+        json_t *value = json_object_get (out, fields[i].member);
+        if (json_is_string (value))
+            printf ("  %-11s %s\n", fields[i].label, json_string_value (value));
+        else if (json_is_integer (value))
+            printf ("  %-11s %" JSON_INTEGER_FORMAT "\n", fields[i].label,
+                    json_integer_value (value));
+        else if (json_is_real (value))
+            printf ("  %-11s %.4f\n", fields[i].label, json_real_value (value));
+        else if (json_is_array (value)) {
+            char *text = json_dumps (value, JSON_COMPACT);
+            if (text)
+                printf ("  %-11s %s\n", fields[i].label, text);
+            free (text);
+        }
     }
+    json_decref (out);
 }
 
-//  Prints a key's new SECRET (with the key, ROW of RESULT) once, and warns
-//  on stderr that it will not be shown again. Returns the exit code.
+//  Prints a key's new SECRET (with KEY of tenant TENANT_NAME) once, and
+//  warns on stderr that it will not be shown again. Returns the exit code.
 static int
-s_print_secret (s_cli_t *self, const PGresult *result, int row, const char *secret,
+s_print_secret (s_cli_t *self, const json_t *key, const char *tenant_name, const char *secret,
                 const char *what)
 {
     int rc = 0;
     if (self->json)
-        rc = s_print_json (s_key_json (result, row, secret), true);
+        rc = s_print_json (s_key_json (key, tenant_name, secret), true);
     else {
         printf ("%s\n", what);
-        s_key_text (result, row);
+        s_key_text (key, tenant_name);
         printf ("\n  %s\n\n", secret);
         rc = fflush (stdout) == 0 ? 0 : s_fail ("cannot write the output: %s", strerror (errno));
     }
     fprintf (stderr, "aigw: store this key now: it is shown only once and cannot be recovered "
                      "(aigw keys rotate %s makes a new one).\n",
-             PQgetvalue (result, row, S_KEY_ID));
+             s_member (key, "id"));
     return rc;
 }
 
@@ -684,33 +720,47 @@ static int
 s_cmd_tenants_create (s_cli_t *self, s_args_t *args)
 {
     const char *name = args->args[0];
-    const char *params[] = {name, self->actor};
-    PGresult *result = s_query (
-        self,
-        "WITH t AS (INSERT INTO tenants (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"
-        "           RETURNING *),"
-        " a AS (INSERT INTO audit_log (actor_type, actor_id, tenant_id, action, target_type,"
-        "                              target_id, after)"
-        "       SELECT 'cli', $2, t.id, 'tenants.create', 'tenant', t.id::text, to_jsonb (t)"
-        "       FROM t)"
-        " SELECT id, name, " S_TS ("created_at") " FROM t",
-        2, params);
+    //  A taken name is the usual mistake: say so plainly (the statement
+    //  would still refuse one that races in).
+    const char *look[AIGW_CP_TENANT_LIST_COUNT]
+        = {[AIGW_CP_TENANT_LIST_ALL] = "t", [AIGW_CP_TENANT_LIST_NAME] = name};
+    PGresult *taken = s_query (self, aigw_cp_sql_tenant_list, AIGW_CP_TENANT_LIST_COUNT, look);
+    if (!taken)
+        return AIGW_OPERATOR_EXIT_ERROR;
+    int rows = PQntuples (taken);
+    PQclear (taken);
+    if (rows)
+        return s_fail ("a tenant with that name already exists: '%s'", name);
+    json_t *input = json_pack ("{s:s}", "name", name);
+    char *text = input ? json_dumps (input, JSON_COMPACT) : NULL;
+    json_decref (input);
+    if (!text)
+        return s_fail ("out of memory");
+    const char *params[AIGW_CP_TENANT_CREATE_COUNT]
+        = {[AIGW_CP_TENANT_CREATE_INPUT] = text,
+           [AIGW_CP_TENANT_CREATE_ACTOR_TYPE] = AIGW_OPERATOR_ACTOR_TYPE,
+           [AIGW_CP_TENANT_CREATE_ACTOR_ID] = self->actor};
+    PGresult *result
+        = s_query (self, aigw_cp_sql_tenant_create, AIGW_CP_TENANT_CREATE_COUNT, params);
+    free (text);
     if (!result)
         return AIGW_OPERATOR_EXIT_ERROR;
+    json_t *tenant = s_json_cell (result, 0, 0);
+    PQclear (result);
+    if (!tenant)
+        return s_fail ("the tenant was not created");
+    char created[AIGW_OPERATOR_TIME_MAX];
+    s_seconds (s_member (tenant, "created_at"), created);
     int rc = 0;
-    if (PQntuples (result) == 0)
-        rc = s_fail ("a tenant with that name already exists: '%s'", name);
-    else if (self->json) {
-        json_t *tenant = json_pack ("{s:s, s:s, s:s}", "id", PQgetvalue (result, 0, 0), "name",
-                                    PQgetvalue (result, 0, 1), "created_at",
-                                    PQgetvalue (result, 0, 2));
-        rc = s_print_json (tenant, false);
-    }
+    if (self->json)
+        rc = s_print_json (json_pack ("{s:O, s:O, s:s}", "id", json_object_get (tenant, "id"),
+                                      "name", json_object_get (tenant, "name"), "created_at",
+                                      created),
+                           false);
     else
         printf ("created tenant\n  id          %s\n  name        %s\n  created     %s\n",
-                PQgetvalue (result, 0, 0), PQgetvalue (result, 0, 1),
-                PQgetvalue (result, 0, 2));
-    PQclear (result);
+                s_member (tenant, "id"), s_member (tenant, "name"), created);
+    json_decref (tenant);
     return rc;
 }
 
@@ -718,29 +768,32 @@ s_cmd_tenants_create (s_cli_t *self, s_args_t *args)
 static int
 s_cmd_tenants_list (s_cli_t *self, s_args_t *args)
 {
-    PGresult *result = s_query (self,
-                                "SELECT id, name, " S_TS ("created_at")
-                                " FROM tenants ORDER BY created_at, id",
-                                0, NULL);
+    PGresult *result = s_tenants (self);
     if (!result)
         return AIGW_OPERATOR_EXIT_ERROR;
-    int rc = 0;
-    if (self->json) {
-        json_t *data = json_array ();
-        for (int row = 0; data && row < PQntuples (result); row++)
-            json_array_append_new (data, json_pack ("{s:s, s:s, s:s}", "id",
-                                                    PQgetvalue (result, row, 0), "name",
-                                                    PQgetvalue (result, row, 1), "created_at",
-                                                    PQgetvalue (result, row, 2)));
-        rc = s_print_json (json_pack ("{s:o, s:n}", "data", data, "next_cursor"), false);
-    }
-    else {
+    json_t *data = json_array ();
+    if (!self->json)
         printf ("%-36s  %-20s  %s\n", "ID", "CREATED", "NAME");
-        for (int row = 0; row < PQntuples (result); row++)
-            printf ("%-36s  %-20s  %s\n", PQgetvalue (result, row, 0),
-                    PQgetvalue (result, row, 2), PQgetvalue (result, row, 1));
+    for (int row = 0; data && row < PQntuples (result); row++) {
+        json_t *tenant = s_json_cell (result, row, 0);
+        char created[AIGW_OPERATOR_TIME_MAX];
+        s_seconds (s_member (tenant, "created_at"), created);
+        if (self->json)
+            json_array_append_new (data, json_pack ("{s:O, s:O, s:s}", "id",
+                                                    json_object_get (tenant, "id"), "name",
+                                                    json_object_get (tenant, "name"),
+                                                    "created_at", created));
+        else
+            printf ("%-36s  %-20s  %s\n", s_member (tenant, "id"), created,
+                    s_member (tenant, "name"));
+        json_decref (tenant);
     }
     PQclear (result);
+    int rc = 0;
+    if (self->json)
+        rc = s_print_json (json_pack ("{s:o, s:n}", "data", data, "next_cursor"), false);
+    else
+        json_decref (data);
     return rc;
 }
 
@@ -749,50 +802,63 @@ static int
 s_cmd_keys_create (s_cli_t *self, s_args_t *args)
 {
     const char *role = args->role ? args->role : AIGW_DEFAULT_ROLE;
-    char tenant_id[AIGW_OPERATOR_UUID_LEN + 1];
-    int rc = s_resolve_tenant (self, args->tenant, tenant_id);
-    if (rc == 0)
-        rc = s_check_role (self, role);
-    if (rc)
+    json_t *tenant = s_find_tenant (self, args->tenant);
+    if (!tenant)
+        return AIGW_OPERATOR_EXIT_ERROR;
+    int rc = s_check_role (self, role);
+    if (rc) {
+        json_decref (tenant);
         return rc;
+    }
+    //  --expires, --models, --rpm, --tpm and --budget-usd were checked and
+    //  normalized by s_validate; the statement casts the text members.
+    json_t *input = json_pack ("{s:O, s:s, s:s}", "tenant_id", json_object_get (tenant, "id"),
+                               "name", args->name, "role", role);
+    if (input && args->expires)
+        json_object_set_new (input, "expires_at", json_string (args->expires_utc));
+    if (input && args->models_json)
+        json_object_set_new (input, "models", json_loads (args->models_json, 0, NULL));
+    if (input && args->rpm)
+        json_object_set_new (input, "rpm", json_string (args->rpm));
+    if (input && args->tpm)
+        json_object_set_new (input, "tpm", json_string (args->tpm));
+    if (input && args->budget)
+        json_object_set_new (input, "budget_usd", json_string (args->budget));
+    char *text = input ? json_dumps (input, JSON_COMPACT) : NULL;
+    json_decref (input);
     char secret[AIGW_KEY_SECRET_LEN + 1];
     char prefix[AIGW_KEY_PREFIX_LEN + 1];
     char hash[AIGW_KEY_HASH_HEX_LEN + 1];
-    if (aigw_keys_generate (secret, prefix))
-        return s_fail ("cannot generate a key: the system's random generator failed");
+    if (!text)
+        rc = s_fail ("out of memory");
+    else if (aigw_keys_generate (secret, prefix))
+        rc = s_fail ("cannot generate a key: the system's random generator failed");
+    if (rc) {
+        free (text);
+        json_decref (tenant);
+        return rc;
+    }
     aigw_keys_hash_hex (secret, hash);
-    //  --expires and --models were checked and normalized by s_validate.
-    const char *params[] = {tenant_id,
-                            args->name,
-                            prefix,
-                            hash,
-                            role,
-                            args->expires ? args->expires_utc : NULL,
-                            args->models_json,
-                            args->rpm,
-                            args->tpm,
-                            args->budget,
-                            self->actor};
-    PGresult *result = s_query (
-        self,
-        "WITH k AS (INSERT INTO api_keys (tenant_id, name, prefix, secret_sha256, role,"
-        "                                 expires_at, models, rpm, tpm, budget_usd)"
-        "           VALUES ($1::uuid, $2, $3, decode ($4, 'hex'), $5, $6::timestamptz,"
-        "                   (SELECT array_agg (m ORDER BY n) FROM jsonb_array_elements_text"
-        "                    ($7::jsonb) WITH ORDINALITY AS x (m, n)),"
-        "                   $8::integer, $9::integer, $10::numeric)"
-        "           RETURNING *),"
-        " a AS (INSERT INTO audit_log (actor_type, actor_id, tenant_id, action, target_type,"
-        "                              target_id, after)"
-        "       SELECT 'cli', $11, k.tenant_id, 'keys.create', 'api_key', k.id::text,"
-        "              to_jsonb (k) - 'secret_sha256' FROM k)"
-        " SELECT " S_KEY_COLUMNS " FROM k JOIN tenants t ON t.id = k.tenant_id",
-        11, params);
-    if (result && PQntuples (result) == 1)
-        rc = s_print_secret (self, result, 0, secret, "created key");
+    const char *params[AIGW_CP_KEY_CREATE_COUNT]
+        = {[AIGW_CP_KEY_CREATE_INPUT] = text,
+           [AIGW_CP_KEY_CREATE_ALL] = "t",
+           [AIGW_CP_KEY_CREATE_PERMS] = "*",
+           [AIGW_CP_KEY_CREATE_ACTOR_TYPE] = AIGW_OPERATOR_ACTOR_TYPE,
+           [AIGW_CP_KEY_CREATE_ACTOR_ID] = self->actor,
+           [AIGW_CP_KEY_CREATE_HASH] = hash,
+           [AIGW_CP_KEY_CREATE_PREFIX] = prefix};
+    PGresult *result = s_query (self, aigw_cp_sql_key_create, AIGW_CP_KEY_CREATE_COUNT, params);
+    OPENSSL_cleanse (hash, sizeof hash);
+    free (text);
+    //  Columns: tenant found, role found, granted, the key.
+    json_t *key = result ? s_json_cell (result, 0, 3) : NULL;
+    if (key)
+        rc = s_print_secret (self, key, s_member (tenant, "name"), secret, "created key");
     else
         rc = result ? s_fail ("the key was not created") : AIGW_OPERATOR_EXIT_ERROR;
     OPENSSL_cleanse (secret, sizeof secret);
+    json_decref (key);
+    json_decref (tenant);
     PQclear (result);
     return rc;
 }
@@ -801,100 +867,71 @@ s_cmd_keys_create (s_cli_t *self, s_args_t *args)
 static int
 s_cmd_keys_list (s_cli_t *self, s_args_t *args)
 {
-    char tenant_id[AIGW_OPERATOR_UUID_LEN + 1];
-    if (args->tenant) {
-        int rc = s_resolve_tenant (self, args->tenant, tenant_id);
-        if (rc)
-            return rc;
-    }
-    const char *params[] = {args->tenant ? tenant_id : NULL};
-    PGresult *result = s_query (self,
-                                "SELECT " S_KEY_COLUMNS
-                                " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
-                                " WHERE $1::uuid IS NULL OR k.tenant_id = $1::uuid"
-                                " ORDER BY k.created_at, k.id",
-                                1, params);
-    if (!result)
+    json_t *tenant = NULL;
+    if (args->tenant && !(tenant = s_find_tenant (self, args->tenant)))
         return AIGW_OPERATOR_EXIT_ERROR;
-    int rc = 0;
-    if (self->json) {
-        json_t *data = json_array ();
-        for (int row = 0; data && row < PQntuples (result); row++)
-            json_array_append_new (data, s_key_json (result, row, NULL));
-        rc = s_print_json (json_pack ("{s:o, s:n}", "data", data, "next_cursor"), false);
+    const char *params[AIGW_CP_KEY_LIST_COUNT]
+        = {[AIGW_CP_KEY_LIST_ALL] = "t", [AIGW_CP_KEY_LIST_TENANT] = s_member (tenant, "id")};
+    PGresult *result = s_query (self, aigw_cp_sql_key_list, AIGW_CP_KEY_LIST_COUNT, params);
+    json_decref (tenant);
+    //  Tenant names, by id, for the keys' lines.
+    PGresult *tenants = result ? s_tenants (self) : NULL;
+    if (!tenants) {
+        PQclear (result);
+        return AIGW_OPERATOR_EXIT_ERROR;
     }
-    else {
+    json_t *names = json_object ();
+    for (int row = 0; names && row < PQntuples (tenants); row++) {
+        json_t *each = s_json_cell (tenants, row, 0);
+        if (s_member (each, "id"))
+            json_object_set (names, s_member (each, "id"), json_object_get (each, "name"));
+        json_decref (each);
+    }
+    PQclear (tenants);
+    json_t *data = json_array ();
+    if (!self->json)
         printf ("%-36s  %-12s  %-12s  %-7s  %-20s  %s\n", "ID", "PREFIX", "ROLE", "STATUS",
                 "CREATED", "TENANT / NAME");
-        for (int row = 0; row < PQntuples (result); row++)
-            printf ("%-36s  %-12s  %-12s  %-7s  %-20s  %s / %s\n",
-                    PQgetvalue (result, row, S_KEY_ID), PQgetvalue (result, row, S_KEY_PREFIX),
-                    PQgetvalue (result, row, S_KEY_ROLE), PQgetvalue (result, row, S_KEY_STATUS),
-                    PQgetvalue (result, row, S_KEY_CREATED_AT),
-                    PQgetvalue (result, row, S_KEY_TENANT_NAME),
-                    PQgetvalue (result, row, S_KEY_NAME));
+    for (int row = 0; data && names && row < PQntuples (result); row++) {
+        json_t *key = s_json_cell (result, row, 0);
+        const char *tenant_id = s_member (key, "tenant_id");
+        const char *tenant_name
+            = tenant_id ? json_string_value (json_object_get (names, tenant_id)) : NULL;
+        char created[AIGW_OPERATOR_TIME_MAX];
+        if (self->json)
+            json_array_append_new (data, s_key_json (key, tenant_name, NULL));
+        else
+            printf ("%-36s  %-12s  %-12s  %-7s  %-20s  %s / %s\n", s_member (key, "id"),
+                    s_member (key, "prefix"), s_member (key, "role"), s_member (key, "status"),
+                    s_seconds (s_member (key, "created_at"), created),
+                    tenant_name ? tenant_name : "", s_member (key, "name"));
+        json_decref (key);
     }
     PQclear (result);
+    json_decref (names);
+    int rc = 0;
+    if (self->json)
+        rc = s_print_json (json_pack ("{s:o, s:n}", "data", data, "next_cursor"), false);
+    else
+        json_decref (data);
     return rc;
 }
 
-//  Opens a transaction and locks key ID, reading its audit "before" (the
-//  row as JSON without the secret hash) into *BEFORE and whether it is
-//  revoked. Returns 0, or 1 after printing the error (the transaction is
-//  then rolled back). Caller clears *BEFORE.
-static int
-s_lock_key (s_cli_t *self, const char *id, PGresult **before)
+//  Key ID as the statements show it, or NULL after printing that there is
+//  none (or the error). Caller owns the result.
+static json_t *
+s_find_key (s_cli_t *self, const char *id)
 {
-    *before = NULL;
-    if (s_run (self, "BEGIN"))
-        return AIGW_OPERATOR_EXIT_ERROR;
-    const char *params[] = {id};
-    PGresult *result = s_query (self,
-                                "SELECT to_jsonb (k) - 'secret_sha256', k.revoked_at IS NOT NULL,"
-                                " " S_TS ("k.revoked_at")
-                                " FROM api_keys k WHERE k.id = $1::uuid FOR UPDATE",
-                                1, params);
-    if (!result) {
-        s_rollback (self);
-        return AIGW_OPERATOR_EXIT_ERROR;
-    }
-    if (PQntuples (result) == 0) {
-        PQclear (result);
-        s_rollback (self);
-        return s_fail ("no key with id %s (aigw keys list shows them)", id);
-    }
-    *before = result;
-    return 0;
-}
-
-//  Writes the audit row of ACTION on key ID (BEFORE, AFTER: JSON texts),
-//  then reads the key (S_KEY_COLUMNS) and commits. Returns the key, or NULL
-//  after printing the error and rolling back.
-static PGresult *
-s_audit_commit (s_cli_t *self, const char *action, const char *id, const char *before,
-                const char *after)
-{
-    const char *audit_params[] = {self->actor, action, id, before, after, id};
-    PGresult *result = s_query (self,
-                                "INSERT INTO audit_log (actor_type, actor_id, tenant_id, action,"
-                                " target_type, target_id, before, after)"
-                                " SELECT 'cli', $1, tenant_id, $2, 'api_key', $3, $4::jsonb,"
-                                " $5::jsonb FROM api_keys WHERE id = $6::uuid",
-                                6, audit_params);
-    if (result) {
-        PQclear (result);
-        const char *params[] = {id};
-        result = s_query (self,
-                          "SELECT " S_KEY_COLUMNS
-                          " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
-                          " WHERE k.id = $1::uuid",
-                          1, params);
-    }
-    if (result && s_run (self, "COMMIT") == 0)
-        return result;
+    const char *params[AIGW_CP_KEY_GET_COUNT]
+        = {[AIGW_CP_KEY_GET_ID] = id, [AIGW_CP_KEY_GET_ALL] = "t"};
+    PGresult *result = s_query (self, aigw_cp_sql_key_get, AIGW_CP_KEY_GET_COUNT, params);
+    if (!result)
+        return NULL;
+    json_t *key = s_json_cell (result, 0, 0);
     PQclear (result);
-    s_rollback (self);
-    return NULL;
+    if (!key)
+        s_fail ("no key with id %s (aigw keys list shows them)", id);
+    return key;
 }
 
 //  aigw keys revoke ID
@@ -902,36 +939,37 @@ static int
 s_cmd_keys_revoke (s_cli_t *self, s_args_t *args)
 {
     const char *id = args->args[0];
-    PGresult *before = NULL;
-    int rc = s_lock_key (self, id, &before);
-    if (rc)
-        return rc;
-    if (strcmp (PQgetvalue (before, 0, 1), "t") == 0) {
-        printf ("key %s was already revoked at %s\n", id, PQgetvalue (before, 0, 2));
-        PQclear (before);
-        s_rollback (self);
+    json_t *key = s_find_key (self, id);
+    if (!key)
+        return AIGW_OPERATOR_EXIT_ERROR;
+    char revoked[AIGW_OPERATOR_TIME_MAX];
+    if (json_is_true (json_object_get (key, "revoked"))) {
+        printf ("key %s was already revoked at %s\n", id,
+                s_seconds (s_member (key, "revoked_at"), revoked));
+        json_decref (key);
         return 0;
     }
-    const char *params[] = {id};
-    PGresult *after = s_query (self,
-                               "UPDATE api_keys SET revoked_at = now (), updated_at = now ()"
-                               " WHERE id = $1::uuid RETURNING to_jsonb (api_keys) - "
-                               "'secret_sha256'",
-                               1, params);
-    PGresult *key = NULL;
-    if (after)
-        key = s_audit_commit (self, "keys.revoke", id, PQgetvalue (before, 0, 0),
-                              PQgetvalue (after, 0, 0));
-    else
-        s_rollback (self);
-    if (key)
-        printf ("revoked key %s (%s) at %s\n", id, PQgetvalue (key, 0, S_KEY_NAME),
-                PQgetvalue (key, 0, S_KEY_REVOKED_AT));
-    rc = key ? 0 : AIGW_OPERATOR_EXIT_ERROR;
-    PQclear (key);
-    PQclear (after);
-    PQclear (before);
-    return rc;
+    json_decref (key);
+    const char *params[AIGW_CP_KEY_UPDATE_COUNT]
+        = {[AIGW_CP_KEY_UPDATE_ID] = id,
+           [AIGW_CP_KEY_UPDATE_ALL] = "t",
+           [AIGW_CP_KEY_UPDATE_PERMS] = "*",
+           [AIGW_CP_KEY_UPDATE_ACTOR_TYPE] = AIGW_OPERATOR_ACTOR_TYPE,
+           [AIGW_CP_KEY_UPDATE_ACTOR_ID] = self->actor,
+           [AIGW_CP_KEY_UPDATE_ACTION] = "keys.revoke",
+           [AIGW_CP_KEY_UPDATE_INPUT] = "{\"revoked\": true}"};
+    PGresult *result = s_query (self, aigw_cp_sql_key_update, AIGW_CP_KEY_UPDATE_COUNT, params);
+    if (!result)
+        return AIGW_OPERATOR_EXIT_ERROR;
+    //  Columns: found, role found, allowed, the key.
+    key = s_json_cell (result, 0, 3);
+    PQclear (result);
+    if (!key)
+        return s_fail ("no key with id %s (aigw keys list shows them)", id);
+    printf ("revoked key %s (%s) at %s\n", id, s_member (key, "name"),
+            s_seconds (s_member (key, "revoked_at"), revoked));
+    json_decref (key);
+    return 0;
 }
 
 //  aigw keys rotate ID
@@ -939,43 +977,42 @@ static int
 s_cmd_keys_rotate (s_cli_t *self, s_args_t *args)
 {
     const char *id = args->args[0];
-    PGresult *before = NULL;
-    int rc = s_lock_key (self, id, &before);
-    if (rc)
-        return rc;
-    if (strcmp (PQgetvalue (before, 0, 1), "t") == 0) {
-        PQclear (before);
-        s_rollback (self);
-        return s_fail ("key %s is revoked: create a new key instead", id);
-    }
     char secret[AIGW_KEY_SECRET_LEN + 1];
     char prefix[AIGW_KEY_PREFIX_LEN + 1];
     char hash[AIGW_KEY_HASH_HEX_LEN + 1];
-    if (aigw_keys_generate (secret, prefix)) {
-        PQclear (before);
-        s_rollback (self);
+    if (aigw_keys_generate (secret, prefix))
         return s_fail ("cannot generate a key: the system's random generator failed");
-    }
     aigw_keys_hash_hex (secret, hash);
-    const char *params[] = {id, hash, prefix};
-    PGresult *after = s_query (self,
-                               "UPDATE api_keys SET secret_sha256 = decode ($2, 'hex'),"
-                               " prefix = $3, rotated_at = now (), updated_at = now ()"
-                               " WHERE id = $1::uuid RETURNING to_jsonb (api_keys) - "
-                               "'secret_sha256'",
-                               3, params);
-    PGresult *key = NULL;
-    if (after)
-        key = s_audit_commit (self, "keys.rotate", id, PQgetvalue (before, 0, 0),
-                              PQgetvalue (after, 0, 0));
+    const char *params[AIGW_CP_KEY_ROTATE_COUNT]
+        = {[AIGW_CP_KEY_ROTATE_ID] = id,
+           [AIGW_CP_KEY_ROTATE_ALL] = "t",
+           [AIGW_CP_KEY_ROTATE_PERMS] = "*",
+           [AIGW_CP_KEY_ROTATE_ACTOR_TYPE] = AIGW_OPERATOR_ACTOR_TYPE,
+           [AIGW_CP_KEY_ROTATE_ACTOR_ID] = self->actor,
+           [AIGW_CP_KEY_ROTATE_HASH] = hash,
+           [AIGW_CP_KEY_ROTATE_PREFIX] = prefix};
+    PGresult *result = s_query (self, aigw_cp_sql_key_rotate, AIGW_CP_KEY_ROTATE_COUNT, params);
+    OPENSSL_cleanse (hash, sizeof hash);
+    int rc = 0;
+    json_t *key = NULL, *tenant = NULL;
+    //  Columns: found, allowed, revoked, the key.
+    if (!result)
+        rc = AIGW_OPERATOR_EXIT_ERROR;
+    else if (s_count (result, 0) == 0)
+        rc = s_fail ("no key with id %s (aigw keys list shows them)", id);
+    else if (s_count (result, 2) > 0)
+        rc = s_fail ("key %s is revoked: create a new key instead", id);
+    else if (!(key = s_json_cell (result, 0, 3)))
+        rc = s_fail ("the key was not rotated");
+    else if (!(tenant = s_find_tenant (self, s_member (key, "tenant_id"))))
+        rc = AIGW_OPERATOR_EXIT_ERROR;
     else
-        s_rollback (self);
-    rc = key ? s_print_secret (self, key, 0, secret, "rotated key: the old secret no longer works")
-             : AIGW_OPERATOR_EXIT_ERROR;
+        rc = s_print_secret (self, key, s_member (tenant, "name"), secret,
+                             "rotated key: the old secret no longer works");
     OPENSSL_cleanse (secret, sizeof secret);
-    PQclear (key);
-    PQclear (after);
-    PQclear (before);
+    json_decref (tenant);
+    json_decref (key);
+    PQclear (result);
     return rc;
 }
 

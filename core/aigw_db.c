@@ -810,8 +810,8 @@ s_test_refused (bool verbose, const char *url, const char *secret, int64_t timeo
     aigw_config_destroy (&config);
 }
 
-//  Selftest: skips without DATABASE_URL; otherwise uses only databases it
-//  creates (and drops) on that server.
+//  Selftest: needs DATABASE_URL (label pg; fails without it); uses only
+//  databases it creates (and drops) on that server.
 void
 aigw_db_test (bool verbose)
 {

@@ -1,395 +1,110 @@
-/*  aigw_dbwatch: one non-blocking libpq connection that keeps a snapshot
-    query fresh (see aigw_dbwatch.h).
+/*  aigw_dbwatch: keeps one snapshot query fresh over an aigw_pgconn (see
+    aigw_dbwatch.h).
 
-    States: WAITING (no connection; reconnect at retry_at) -> CONNECTING
-    (PQconnectPoll until OK, within the deadline) -> LISTENING (LISTEN sent)
-    -> QUERYING (snapshot query sent) -> IDLE (waiting for NOTIFY, or for a
-    rerun after a failed query) -> QUERYING ... Any connection error, and
-    any deadline passed while connecting, listening or querying, goes back
-    to WAITING with the backoff.
-
-    LISTEN goes first, so no change between the snapshot and the LISTEN can
-    be missed. The snapshot runs with the extended protocol
-    (PQsendQueryParams), which refuses a second statement. Log lines name
-    the database by host, port and name only; a libpq message that happens
-    to quote the password is withheld. */
+    The connection (aigw_pgconn) connects, LISTENs on the channel first,
+    and reconnects with backoff; this file adds the snapshot: it runs on
+    every "up" and after each NOTIFY, once more after a run during which
+    NOTIFYs came, and again after a backoff when it fails on the server.
+    The snapshot runs with the extended protocol (PQsendQueryParams),
+    which refuses a second statement. */
 #include "aigw_dbwatch.h"
 #include "aigw_log.h"
+#include "aigw_pgconn.h"
 
 #include <assert.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <czmq.h>
-#include <openssl/crypto.h>
 
-//  Longest "host:port/db" label in log lines, NUL included.
-#define S_LABEL_MAX 128
-//  Longest log message taken from libpq or the server, NUL included.
+//  Longest log message taken from the server, NUL included.
 #define S_MESSAGE_MAX 256
-//  PQconnectPoll steps per aigw_dbwatch_process call: each step is taken
-//  only when the socket is ready, so this only bounds a pathological loop.
-#define S_CONNECT_STEPS_MAX 32
-//  "LISTEN \"CHANNEL\"" with its NUL.
-#define S_LISTEN_MAX (AIGW_DBWATCH_CHANNEL_MAX + 16)
-
-typedef enum {
-    S_WAITING,                  //  no connection; connect at retry_at
-    S_CONNECTING,               //  PQconnectPoll in progress
-    S_LISTENING,                //  LISTEN sent, its answer awaited
-    S_QUERYING,                 //  snapshot query sent, its answer awaited
-    S_IDLE                      //  connected, waiting for a NOTIFY or rerun_at
-} s_state_t;
 
 struct _aigw_dbwatch_t {
-    char *conninfo;             //  libpq conninfo; may hold a password, wiped on destroy
-    char *password;             //  the conninfo's password, or NULL; wiped on destroy
-    char label[S_LABEL_MAX];    //  "host:port/db" for log lines
-    char listen[S_LISTEN_MAX];  //  the LISTEN statement
+    aigw_pgconn_t *conn;        //  the connection, LISTENing on the channel
     char *sql;                  //  the snapshot query
-    int64_t timeout_ms;         //  connect and query deadline
-    PGconn *conn;               //  the connection, NULL while WAITING
-    s_state_t state;            //  where the watcher is
-    PostgresPollingStatusType polling; //  last PQconnectPoll answer, while CONNECTING
-    bool flushing;              //  libpq holds unsent output: poll for writing
+    int64_t timeout_ms;         //  query deadline
+    int64_t now;                //  the clock of the process call under way
     bool dirty;                 //  a NOTIFY came while querying: run once more
-    bool failed;                //  the current statement returned an error
-    PGresult *result;           //  the snapshot being received, until the query ends
-    int64_t deadline;           //  connect or statement deadline
-    int64_t retry_at;           //  WAITING: when to connect again
+    PGresult *snapshot;         //  delivered by the last query, for process to return
     int64_t rerun_at;           //  IDLE: when to rerun a failed query, 0 = not due
-    int64_t backoff_ms;         //  next reconnect wait
     int64_t rerun_backoff_ms;   //  next wait before a failed query runs again
     uint64_t snapshots;         //  snapshots returned so far
 };
 
+static void s_query_done (void *arg, PGresult *result, aigw_pgconn_status_t status);
 
-//  --------------------------------------------------------------------------
-//  Helpers
-
-//  True if CHANNEL is a plain lower-case SQL identifier PostgreSQL keeps
-//  as is.
-static bool
-s_channel_valid (const char *channel)
-{
-    size_t len = channel ? strlen (channel) : 0;
-    if (len == 0 || len > AIGW_DBWATCH_CHANNEL_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = channel[i];
-        bool letter = (c >= 'a' && c <= 'z') || c == '_';
-        bool digit = c >= '0' && c <= '9';
-        if (!letter && !(digit && i > 0))
-            return false;
-    }
-    return true;
-}
-
-//  Wipes and frees the string at *P; nulls *P.
+//  Sends the snapshot query. Leaves the connection BUSY, or DOWN.
 static void
-s_strfree (char **p)
+s_send (aigw_dbwatch_t *self)
 {
-    if (*p) {
-        OPENSSL_cleanse (*p, strlen (*p));
-        free (*p);
-        *p = NULL;
-    }
+    self->dirty = false;
+    self->rerun_at = 0;
+    aigw_pgconn_send (self->conn, self->sql, 0, NULL, self->now + self->timeout_ms,
+                      s_query_done, self, self->now);
 }
 
-//  Parses CONNINFO: fills SELF's label and password. Returns 0, or -1 if
-//  libpq cannot parse it (its message is not kept: it may quote the
-//  password) or out of memory.
-static int
-s_parse_conninfo (aigw_dbwatch_t *self, const char *conninfo)
-{
-    char *message = NULL;
-    PQconninfoOption *options = PQconninfoParse (conninfo, &message);
-    if (message) {
-        OPENSSL_cleanse (message, strlen (message));
-        PQfreemem (message);
-    }
-    if (!options)
-        return -1;
-    const char *host = NULL, *hostaddr = NULL, *port = NULL, *dbname = NULL;
-    int rc = 0;
-    for (PQconninfoOption *option = options; option->keyword; option++) {
-        if (!option->val)
-            continue;
-        if (strcmp (option->keyword, "host") == 0)
-            host = option->val;
-        else if (strcmp (option->keyword, "hostaddr") == 0)
-            hostaddr = option->val;
-        else if (strcmp (option->keyword, "port") == 0)
-            port = option->val;
-        else if (strcmp (option->keyword, "dbname") == 0)
-            dbname = option->val;
-        else if (strcmp (option->keyword, "password") == 0 && *option->val
-                 && !(self->password = strdup (option->val)))
-            rc = -1;
-    }
-    snprintf (self->label, sizeof self->label, "%s%s%s/%s",
-              host ? host : hostaddr ? hostaddr : "(default host)", port ? ":" : "",
-              port ? port : "", dbname ? dbname : "(default database)");
-    for (PQconninfoOption *option = options; option->keyword; option++)
-        if (option->val)
-            OPENSSL_cleanse (option->val, strlen (option->val));
-    PQconninfoFree (options);
-    return rc;
-}
-
-//  Copies TEXT (a libpq or server message) into OUT for a log line: one
-//  line, and withheld if it quotes the password.
+//  The connection is up and LISTENing: read the snapshot.
 static void
-s_message (const aigw_dbwatch_t *self, const char *text, char *out, size_t size)
+s_up (void *arg)
 {
-    if (!text || !*text)
-        text = "unknown error";
-    if (self->password && strstr (text, self->password))
-        text = "(libpq message withheld: it quotes the password)";
-    snprintf (out, size, "%s", text);
-    for (char *c = out; *c; c++)
-        if (*c == '\n' || *c == '\r' || *c == '\t')
-            *c = ' ';
-    size_t len = strlen (out);
-    while (len && out[len - 1] == ' ')
-        out[--len] = 0;
+    s_send ((aigw_dbwatch_t *) arg);
 }
 
-//  PQnoticeProcessor: server notices (and the FATAL a dying session sends)
-//  go to the debug log, one line, instead of libpq's own stderr printer.
+//  The connection went: forget what was due; "up" reads afresh.
 static void
-s_notice (void *arg, const char *text)
+s_down (void *arg, const char *why)
 {
     aigw_dbwatch_t *self = arg;
-    char message[S_MESSAGE_MAX];
-    s_message (self, text, message, sizeof message);
-    aigw_debug ("dbwatch %s: server says: %s", self->label, message);
-}
-
-//  True if FD is ready now for EVENTS (POLLIN, POLLOUT); never waits.
-static bool
-s_ready (int fd, short events)
-{
-    if (fd < 0)
-        return false;
-    struct pollfd item = {.fd = fd, .events = events};
-    return poll (&item, 1, 0) > 0 && item.revents != 0;
-}
-
-//  Drops the connection after WHY (a libpq message, or NULL for libpq's
-//  own) and waits for the backoff before reconnecting.
-static void
-s_fail (aigw_dbwatch_t *self, int64_t now, const char *why)
-{
-    char message[S_MESSAGE_MAX];
-    s_message (self, why ? why : self->conn ? PQerrorMessage (self->conn) : NULL, message,
-               sizeof message);
-    aigw_warn ("dbwatch %s: %s; reconnecting in %" PRId64 " ms", self->label, message,
-               self->backoff_ms);
-    PQclear (self->result);
-    self->result = NULL;
-    PQfinish (self->conn);
-    self->conn = NULL;
-    self->state = S_WAITING;
-    self->flushing = self->dirty = self->failed = false;
+    self->dirty = false;
     self->rerun_at = 0;
-    self->retry_at = now + self->backoff_ms;
-    self->backoff_ms *= 2;
-    if (self->backoff_ms > AIGW_DBWATCH_BACKOFF_MAX_MS)
-        self->backoff_ms = AIGW_DBWATCH_BACKOFF_MAX_MS;
 }
 
-//  Flushes what libpq holds. Returns 0, or -1 after s_fail.
-static int
-s_flush (aigw_dbwatch_t *self, int64_t now)
-{
-    int rc = PQflush (self->conn);
-    if (rc < 0) {
-        s_fail (self, now, NULL);
-        return -1;
-    }
-    self->flushing = rc == 1;
-    return 0;
-}
-
-//  Sends the LISTEN (STATE S_LISTENING) or the snapshot query (S_QUERYING)
-//  with a fresh deadline. Returns 0, or -1 after s_fail.
-static int
-s_send (aigw_dbwatch_t *self, int64_t now, s_state_t state)
-{
-    int sent = state == S_LISTENING
-                   ? PQsendQuery (self->conn, self->listen)
-                   : PQsendQueryParams (self->conn, self->sql, 0, NULL, NULL, NULL, NULL, 0);
-    if (!sent) {
-        s_fail (self, now, NULL);
-        return -1;
-    }
-    self->state = state;
-    self->failed = false;
-    self->deadline = now + self->timeout_ms;
-    if (state == S_QUERYING)
-        self->dirty = false;
-    return s_flush (self, now);
-}
-
-//  Starts a connection. Leaves SELF CONNECTING, or WAITING after s_fail.
+//  A NOTIFY: read again (while LISTENing, the first read sees it anyway).
 static void
-s_connect_start (aigw_dbwatch_t *self, int64_t now)
+s_notify (void *arg, const char *payload)
 {
-    const char *keys[] = {"dbname", "application_name", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", NULL};
-    const char *values[] = {self->conninfo,
-                            AIGW_DBWATCH_APPLICATION_NAME,
-                            "1",
-                            AIGW_DBWATCH_KEEPALIVE_IDLE_S,
-                            AIGW_DBWATCH_KEEPALIVE_INTERVAL_S,
-                            AIGW_DBWATCH_KEEPALIVE_COUNT,
-                            NULL};
-    //  expand_dbname: the conninfo's own settings win over none of these
-    //  but application_name and keepalives, which it may override.
-    self->conn = PQconnectStartParams (keys, values, 1);
-    if (!self->conn) {
-        s_fail (self, now, "out of memory");
-        return;
-    }
-    if (PQstatus (self->conn) == CONNECTION_BAD) {
-        s_fail (self, now, NULL);
-        return;
-    }
-    PQsetNoticeProcessor (self->conn, s_notice, self);
-    self->state = S_CONNECTING;
-    self->polling = PGRES_POLLING_WRITING;  //  libpq's documented first step
-    self->deadline = now + self->timeout_ms;
+    aigw_dbwatch_t *self = arg;
+    aigw_pgconn_state_t state = aigw_pgconn_state (self->conn);
+    if (state == AIGW_PGCONN_IDLE || state == AIGW_PGCONN_BUSY)
+        self->dirty = true;
 }
 
-//  Advances the connection while its socket is ready; on success sends
-//  the LISTEN. Leaves SELF CONNECTING, LISTENING, or WAITING after s_fail.
+//  The snapshot query ended: keep a snapshot for process to return, or
+//  schedule a rerun after an SQL error (the connection stays).
 static void
-s_connect_step (aigw_dbwatch_t *self, int64_t now)
+s_query_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
 {
-    for (int step = 0; step < S_CONNECT_STEPS_MAX; step++) {
-        short want = self->polling == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-        //  PQconnectPoll must only run when the socket is ready: before the
-        //  TCP connect completes, it would take the socket as connected.
-        if (!s_ready (PQsocket (self->conn), want))
-            break;
-        self->polling = PQconnectPoll (self->conn);
-        if (self->polling == PGRES_POLLING_FAILED) {
-            s_fail (self, now, NULL);
-            return;
-        }
-        if (self->polling == PGRES_POLLING_OK) {
-            if (PQsetnonblocking (self->conn, 1) != 0) {
-                s_fail (self, now, NULL);
-                return;
-            }
-            aigw_debug ("dbwatch %s: connected", self->label);
-            s_send (self, now, S_LISTENING);
-            return;
-        }
+    aigw_dbwatch_t *self = arg;
+    if (status != AIGW_PGCONN_OK)
+        return;                 //  the connection was dropped: "up" reads again
+    if (PQresultStatus (result) == PGRES_TUPLES_OK) {
+        PQclear (self->snapshot);
+        self->snapshot = result;
+        self->snapshots++;
+        self->rerun_at = 0;
+        self->rerun_backoff_ms = AIGW_DBWATCH_BACKOFF_MIN_MS;
     }
-    if (now >= self->deadline)
-        s_fail (self, now, "no connection within the deadline");
-}
-
-//  Handles the end of the statement in flight (PQgetResult gave NULL):
-//  after LISTEN, runs the query; after the query, returns its snapshot
-//  (caller owns it) and runs it again if a NOTIFY came meanwhile. May
-//  leave SELF WAITING after s_fail.
-static PGresult *
-s_statement_done (aigw_dbwatch_t *self, int64_t now)
-{
-    if (self->state == S_LISTENING) {
-        if (self->failed)
-            s_fail (self, now, "LISTEN failed");
-        else
-            s_send (self, now, S_QUERYING);
-        return NULL;
-    }
-    assert (self->state == S_QUERYING);
-    self->state = S_IDLE;
-    PGresult *snapshot = NULL;
-    if (self->failed || !self->result) {
-        //  An SQL error: keep the connection, run again after a while.
-        PQclear (self->result);
-        self->rerun_at = now + self->rerun_backoff_ms;
+    else {
+        //  The primary message only: DETAIL may quote row data.
+        const char *primary = PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY);
+        char message[S_MESSAGE_MAX];
+        snprintf (message, sizeof message, "%s",
+                  primary ? primary : PQresStatus (PQresultStatus (result)));
+        message[strcspn (message, "\r\n")] = 0;
+        aigw_warn ("%s: snapshot query: %s", aigw_pgconn_label (self->conn), message);
+        PQclear (result);
+        self->rerun_at = self->now + self->rerun_backoff_ms;
         self->rerun_backoff_ms *= 2;
         if (self->rerun_backoff_ms > AIGW_DBWATCH_BACKOFF_MAX_MS)
             self->rerun_backoff_ms = AIGW_DBWATCH_BACKOFF_MAX_MS;
     }
-    else {
-        snapshot = self->result;
-        self->snapshots++;
-        self->rerun_at = 0;
-        self->backoff_ms = self->rerun_backoff_ms = AIGW_DBWATCH_BACKOFF_MIN_MS;
-    }
-    self->result = NULL;
     if (self->dirty)
-        s_send (self, now, S_QUERYING);
-    return snapshot;
-}
-
-//  Reads what the server sent, notes NOTIFYs, collects results, and starts
-//  a query when one is due. Returns a snapshot or NULL; may leave SELF
-//  WAITING after s_fail.
-static PGresult *
-s_io_step (aigw_dbwatch_t *self, int64_t now)
-{
-    if (self->flushing && s_flush (self, now))
-        return NULL;
-    if (!PQconsumeInput (self->conn) || PQstatus (self->conn) == CONNECTION_BAD) {
-        s_fail (self, now, NULL);
-        return NULL;
-    }
-    PGnotify *notify;
-    while ((notify = PQnotifies (self->conn))) {
-        PQfreemem (notify);
-        //  While LISTENING, the query that follows sees the change anyway.
-        if (self->state != S_LISTENING)
-            self->dirty = true;
-    }
-    PGresult *snapshot = NULL;
-    while ((self->state == S_LISTENING || self->state == S_QUERYING)
-           && !PQisBusy (self->conn)) {
-        PGresult *result = PQgetResult (self->conn);
-        if (!result) {
-            assert (!snapshot);   //  a new statement cannot be answered yet
-            snapshot = s_statement_done (self, now);
-            if (self->state == S_WAITING)
-                return snapshot;
-            continue;
-        }
-        ExecStatusType status = PQresultStatus (result);
-        bool ok = self->state == S_LISTENING ? status == PGRES_COMMAND_OK
-                                             : status == PGRES_TUPLES_OK;
-        if (ok && self->state == S_QUERYING && !self->result)
-            self->result = result;
-        else {
-            if (!ok) {
-                //  The primary message only: DETAIL may quote row data.
-                char message[S_MESSAGE_MAX];
-                const char *primary = PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY);
-                s_message (self, primary ? primary : PQresStatus (status), message,
-                           sizeof message);
-                aigw_warn ("dbwatch %s: %s: %s", self->label,
-                           self->state == S_LISTENING ? "LISTEN" : "snapshot query", message);
-                self->failed = true;
-            }
-            PQclear (result);
-        }
-    }
-    if (self->state == S_IDLE && (self->dirty || (self->rerun_at && now >= self->rerun_at))) {
-        self->rerun_at = 0;
-        s_send (self, now, S_QUERYING);
-    }
-    if ((self->state == S_LISTENING || self->state == S_QUERYING) && now >= self->deadline)
-        s_fail (self, now, "no answer within the deadline");
-    return snapshot;
+        s_send (self);
 }
 
 
@@ -402,23 +117,27 @@ aigw_dbwatch_t *
 aigw_dbwatch_new (const char *conninfo, const char *channel, const char *sql,
                   int64_t timeout_ms)
 {
-    if (!conninfo || !s_channel_valid (channel) || !sql || !*sql || timeout_ms < 1
+    if (!conninfo || !channel || !sql || !*sql || timeout_ms < 1
         || timeout_ms > AIGW_DBWATCH_TIMEOUT_MAX_MS)
         return NULL;
     aigw_dbwatch_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->conninfo = strdup (conninfo);
+    aigw_pgconn_settings_t settings = {.name = "dbwatch",
+                                       .application_name = AIGW_DBWATCH_APPLICATION_NAME,
+                                       .listen = channel,
+                                       .connect_timeout_ms = timeout_ms,
+                                       .backoff_min_ms = AIGW_DBWATCH_BACKOFF_MIN_MS,
+                                       .backoff_max_ms = AIGW_DBWATCH_BACKOFF_MAX_MS};
+    aigw_pgconn_events_t events = {s_up, s_down, s_notify, self};
+    self->conn = aigw_pgconn_new (conninfo, &settings, &events);
     self->sql = strdup (sql);
-    if (!self->conninfo || !self->sql || s_parse_conninfo (self, conninfo)) {
+    if (!self->conn || !self->sql) {
         aigw_dbwatch_destroy (&self);
         return NULL;
     }
-    snprintf (self->listen, sizeof self->listen, "LISTEN \"%s\"", channel);
     self->timeout_ms = timeout_ms;
-    self->state = S_WAITING;
-    self->retry_at = INT64_MIN; //  connect at the first process call
-    self->backoff_ms = self->rerun_backoff_ms = AIGW_DBWATCH_BACKOFF_MIN_MS;
+    self->rerun_backoff_ms = AIGW_DBWATCH_BACKOFF_MIN_MS;
     return self;
 }
 
@@ -430,10 +149,8 @@ aigw_dbwatch_destroy (aigw_dbwatch_t **self_p)
     aigw_dbwatch_t *self = *self_p;
     if (!self)
         return;
-    PQclear (self->result);
-    PQfinish (self->conn);
-    s_strfree (&self->conninfo);
-    s_strfree (&self->password);
+    aigw_pgconn_destroy (&self->conn);
+    PQclear (self->snapshot);
     free (self->sql);
     free (self);
     *self_p = NULL;
@@ -444,7 +161,7 @@ int
 aigw_dbwatch_fd (aigw_dbwatch_t *self)
 {
     assert (self);
-    return self->conn ? PQsocket (self->conn) : -1;
+    return aigw_pgconn_fd (self->conn);
 }
 
 //  ZMQ_POLLIN and/or ZMQ_POLLOUT wanted now; 0 without a socket.
@@ -452,14 +169,7 @@ short
 aigw_dbwatch_events (aigw_dbwatch_t *self)
 {
     assert (self);
-    switch (self->state) {
-    case S_WAITING:
-        return 0;
-    case S_CONNECTING:
-        return self->polling == PGRES_POLLING_READING ? ZMQ_POLLIN : ZMQ_POLLOUT;
-    default:
-        return (short) (ZMQ_POLLIN | (self->flushing ? ZMQ_POLLOUT : 0));
-    }
+    return aigw_pgconn_events (self->conn);
 }
 
 //  Ms from NOW until process is due regardless of the socket; -1 = none.
@@ -467,18 +177,16 @@ int
 aigw_dbwatch_timeout (aigw_dbwatch_t *self, int64_t now)
 {
     assert (self);
-    int64_t at = -1;
-    if (self->state == S_WAITING)
-        at = self->retry_at;
-    else if (self->state == S_IDLE)
-        at = self->rerun_at ? self->rerun_at : -1;
-    else
-        at = self->deadline;
-    if (at == -1)
-        return -1;
-    if (at <= now)
-        return 0;
-    return at - now > INT_MAX ? INT_MAX : (int) (at - now);
+    if (aigw_pgconn_state (self->conn) == AIGW_PGCONN_IDLE) {
+        if (self->dirty)
+            return 0;
+        if (!self->rerun_at)
+            return -1;
+        if (self->rerun_at <= now)
+            return 0;
+        return self->rerun_at - now > INT_MAX ? INT_MAX : (int) (self->rerun_at - now);
+    }
+    return aigw_pgconn_timeout (self->conn, now);
 }
 
 //  Make progress; a new snapshot the caller owns (PQclear), or NULL.
@@ -486,16 +194,15 @@ PGresult *
 aigw_dbwatch_process (aigw_dbwatch_t *self, int64_t now)
 {
     assert (self);
-    if (self->state == S_WAITING) {
-        if (now < self->retry_at)
-            return NULL;
-        s_connect_start (self, now);
-    }
-    if (self->state == S_CONNECTING)
-        s_connect_step (self, now);
-    if (self->state == S_WAITING || self->state == S_CONNECTING)
-        return NULL;
-    return s_io_step (self, now);
+    self->now = now;
+    //  The caller polled without telling what came: read whatever did.
+    aigw_pgconn_process (self->conn, AIGW_PGCONN_ANY, now);
+    if (aigw_pgconn_state (self->conn) == AIGW_PGCONN_IDLE
+        && (self->dirty || (self->rerun_at && now >= self->rerun_at)))
+        s_send (self);
+    PGresult *snapshot = self->snapshot;
+    self->snapshot = NULL;
+    return snapshot;
 }
 
 //  True while connected (listening, querying or idle).
@@ -503,7 +210,8 @@ bool
 aigw_dbwatch_connected (aigw_dbwatch_t *self)
 {
     assert (self);
-    return self->state != S_WAITING && self->state != S_CONNECTING;
+    aigw_pgconn_state_t state = aigw_pgconn_state (self->conn);
+    return state != AIGW_PGCONN_DOWN && state != AIGW_PGCONN_CONNECTING;
 }
 
 //  Snapshots returned so far.
@@ -513,7 +221,6 @@ aigw_dbwatch_snapshots (aigw_dbwatch_t *self)
     assert (self);
     return self->snapshots;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Selftest

@@ -4,6 +4,7 @@
 #include "aigw_admin.h"
 #include "aigw_admin_db.h"
 #include "aigw_admin_input.h"
+#include "aigw_cp_sql.h"
 #include "aigw_keys.h"
 #include "aigw_health.h"
 #include "aigw_log.h"
@@ -23,204 +24,9 @@
 #define S_HEALTH_WAIT_MS 2000
 
 //  ---------------------------------------------------------------------
-//  Statements. Table and column names are constants; every value is a
-//  parameter. Times go out as RFC 3339 in UTC with milliseconds; list
-//  cursors carry microseconds so that (created_at, id) is exact.
-
-#define S_TS(col) "to_char (" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define S_TS_US(col)                                                             \
-    "to_char (" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
-//  A tenant row (alias t) as JSON.
-#define S_TENANT_JSON                                                            \
-    "json_build_object ('id', t.id, 'name', t.name, 'metadata', t.metadata,"     \
-    " 'created_at', " S_TS ("t.created_at") ", 'updated_at', " S_TS ("t.updated_at") ")"
-
-//  An API key row (alias k) as JSON: never its hash.
-#define S_KEY_JSON                                                               \
-    "json_build_object ('id', k.id, 'tenant_id', k.tenant_id, 'name', k.name,"    \
-    " 'prefix', k.prefix, 'role', k.role,"                                        \
-    " 'status', CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'"                \
-    " WHEN k.expires_at <= now () THEN 'expired' ELSE 'active' END,"              \
-    " 'expires_at', " S_TS ("k.expires_at") ", 'revoked', k.revoked_at IS NOT NULL," \
-    " 'revoked_at', " S_TS ("k.revoked_at") ", 'models', k.models, 'rpm', k.rpm,"  \
-    " 'tpm', k.tpm, 'budget_usd', k.budget_usd, 'metadata', k.metadata,"          \
-    " 'created_at', " S_TS ("k.created_at") ", 'updated_at', " S_TS ("k.updated_at") \
-    ", 'rotated_at', " S_TS ("k.rotated_at") ")"
-
-#define S_AUDIT_INSERT                                                           \
-    "INSERT INTO audit_log (actor_type, actor_id, tenant_id, action, target_type," \
-    " target_id, before, after) "
-
-//  True when the caller's permissions (parameter P, comma-separated) cover
-//  every permission of a role (ROLE_PERMS, a text[]).
-#define S_COVERS(p, role_perms)                                                  \
-    "('*' = ANY (string_to_array (" p ", ',')) OR " role_perms                   \
-    " <@ string_to_array (" p ", ','))"
-
-//  The models array of the input (alias i), in order; NULL for null.
-#define S_INPUT_MODELS                                                           \
-    "CASE WHEN jsonb_typeof (i.v->'models') = 'array' THEN ARRAY (SELECT m.e FROM" \
-    " jsonb_array_elements_text (i.v->'models') WITH ORDINALITY AS m (e, n)"       \
-    " ORDER BY m.n) END"
-
-//  $1 all, $2 scope, $3 name, $4 cursor time, $5 cursor id, $6 limit
-static const char s_sql_tenant_list[]
-    = "SELECT " S_TENANT_JSON ", " S_TS_US ("t.created_at") ", t.id FROM tenants t"
-      " WHERE ($1::boolean OR t.id = $2::uuid) AND ($3::text IS NULL OR t.name = $3::text)"
-      " AND ($4::timestamptz IS NULL OR (t.created_at, t.id) > ($4::timestamptz, $5::uuid))"
-      " ORDER BY t.created_at, t.id LIMIT $6::integer";
-
-//  $1 id, $2 all, $3 scope
-static const char s_sql_tenant_get[]
-    = "SELECT " S_TENANT_JSON " FROM tenants t"
-      " WHERE t.id = $1::uuid AND ($2::boolean OR t.id = $3::uuid)";
-
-//  $1 input, $2 actor type, $3 actor id
-static const char s_sql_tenant_create[]
-    = "WITH input AS (SELECT $1::jsonb AS v),"
-      " changed AS (INSERT INTO tenants (name, metadata)"
-      " SELECT i.v->>'name', COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i"
-      " RETURNING *),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, c.id, 'tenants.create', 'tenant',"
-      " c.id::text, NULL, to_jsonb (c) FROM changed c)"
-      " SELECT " S_TENANT_JSON " FROM changed t";
-
-//  $1 input, $2 id, $3 all, $4 scope, $5 actor type, $6 actor id
-static const char s_sql_tenant_update[]
-    = "WITH input AS (SELECT $1::jsonb AS v),"
-      " old AS (SELECT t.* FROM tenants t WHERE t.id = $2::uuid"
-      " AND ($3::boolean OR t.id = $4::uuid) FOR UPDATE),"
-      " changed AS (UPDATE tenants t SET"
-      " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE t.name END,"
-      " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE t.metadata END,"
-      " updated_at = now () FROM old o, input i WHERE t.id = o.id RETURNING t.*),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.id, 'tenants.update', 'tenant',"
-      " c.id::text, to_jsonb (o), to_jsonb (c) FROM changed c JOIN old o ON o.id = c.id)"
-      " SELECT " S_TENANT_JSON " FROM changed t";
-
-//  $1 id, $2 all, $3 scope, $4 actor type, $5 actor id
-static const char s_sql_tenant_delete[]
-    = "WITH old AS (SELECT t.* FROM tenants t WHERE t.id = $1::uuid"
-      " AND ($2::boolean OR t.id = $3::uuid) FOR UPDATE),"
-      " changed AS (DELETE FROM tenants t USING old o WHERE t.id = o.id RETURNING t.*),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $4, $5, c.id, 'tenants.delete', 'tenant',"
-      " c.id::text, to_jsonb (c), NULL FROM changed c)"
-      " SELECT " S_TENANT_JSON " FROM changed t";
-
-//  $1 all, $2 scope, $3 tenant id, $4 role, $5 revoked, $6 name,
-//  $7 cursor time, $8 cursor id, $9 limit
-static const char s_sql_key_list[]
-    = "SELECT " S_KEY_JSON ", " S_TS_US ("k.created_at") ", k.id FROM api_keys k"
-      " WHERE ($1::boolean OR k.tenant_id = $2::uuid)"
-      " AND ($3::uuid IS NULL OR k.tenant_id = $3::uuid)"
-      " AND ($4::text IS NULL OR k.role = $4::text)"
-      " AND ($5::boolean IS NULL OR (k.revoked_at IS NOT NULL) = $5::boolean)"
-      " AND ($6::text IS NULL OR k.name = $6::text)"
-      " AND ($7::timestamptz IS NULL OR (k.created_at, k.id) > ($7::timestamptz, $8::uuid))"
-      " ORDER BY k.created_at, k.id LIMIT $9::integer";
-
-//  $1 id, $2 all, $3 scope
-static const char s_sql_key_get[]
-    = "SELECT " S_KEY_JSON " FROM api_keys k"
-      " WHERE k.id = $1::uuid AND ($2::boolean OR k.tenant_id = $3::uuid)";
-
-//  $1 input, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id,
-//  $7 hash (hex), $8 prefix. Answers one row: tenant found, role found,
-//  role granted, the key.
-static const char s_sql_key_create[]
-    = "WITH input AS (SELECT $1::jsonb AS v),"
-      " tenant AS (SELECT t.id FROM tenants t, input i"
-      " WHERE t.id = (i.v->>'tenant_id')::uuid AND ($2::boolean OR t.id = $3::uuid)),"
-      " role AS (SELECT r.name, r.permissions FROM roles r, input i"
-      " WHERE r.name = i.v->>'role'),"
-      " granted AS (SELECT r.name FROM role r WHERE " S_COVERS ("$4", "r.permissions") "),"
-      " changed AS (INSERT INTO api_keys (tenant_id, name, prefix, secret_sha256, role,"
-      " expires_at, models, rpm, tpm, budget_usd, metadata)"
-      " SELECT t.id, i.v->>'name', $8, decode ($7, 'hex'), g.name,"
-      " (i.v->>'expires_at')::timestamptz, " S_INPUT_MODELS ","
-      " (i.v->>'rpm')::integer, (i.v->>'tpm')::integer, (i.v->>'budget_usd')::numeric,"
-      " COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i, tenant t, granted g"
-      " RETURNING *),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.create', 'api_key',"
-      " c.id::text, NULL, to_jsonb (c) - 'secret_sha256' FROM changed c)"
-      " SELECT (SELECT count (*) FROM tenant), (SELECT count (*) FROM role),"
-      " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON " FROM changed k)";
-
-//  The key to change ($1 id, $2 all, $3 scope), locked, and whether the
-//  caller ($4 permissions) covers its current role.
-#define S_KEY_OLD                                                                \
-    " old AS (SELECT k.* FROM api_keys k WHERE k.id = $1::uuid"                    \
-    " AND ($2::boolean OR k.tenant_id = $3::uuid) FOR UPDATE),"                    \
-    " allowed AS (SELECT 1 FROM old o JOIN roles r ON r.name = o.role"             \
-    " WHERE " S_COVERS ("$4", "r.permissions") "),"
-
-//  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id,
-//  $7 action, $8 input. Answers: found, new role found, allowed, the key.
-static const char s_sql_key_update[]
-    = "WITH input AS (SELECT $8::jsonb AS v)," S_KEY_OLD
-      " role AS (SELECT r.name, r.permissions FROM roles r, input i, old o"
-      " WHERE r.name = COALESCE (i.v->>'role', o.role)),"
-      " granted AS (SELECT 1 FROM allowed, role r WHERE " S_COVERS ("$4", "r.permissions") "),"
-      " changed AS (UPDATE api_keys k SET"
-      " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE k.name END,"
-      " role = CASE WHEN i.v ? 'role' THEN i.v->>'role' ELSE k.role END,"
-      " expires_at = CASE WHEN i.v ? 'expires_at'"
-      " THEN (i.v->>'expires_at')::timestamptz ELSE k.expires_at END,"
-      " models = CASE WHEN i.v ? 'models' THEN " S_INPUT_MODELS " ELSE k.models END,"
-      " rpm = CASE WHEN i.v ? 'rpm' THEN (i.v->>'rpm')::integer ELSE k.rpm END,"
-      " tpm = CASE WHEN i.v ? 'tpm' THEN (i.v->>'tpm')::integer ELSE k.tpm END,"
-      " budget_usd = CASE WHEN i.v ? 'budget_usd' THEN (i.v->>'budget_usd')::numeric"
-      " ELSE k.budget_usd END,"
-      " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE k.metadata END,"
-      " revoked_at = CASE WHEN i.v ? 'revoked' THEN COALESCE (k.revoked_at, now ())"
-      " ELSE k.revoked_at END,"
-      " updated_at = now ()"
-      " FROM old o, input i, granted g WHERE k.id = o.id RETURNING k.*),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, $7, 'api_key', c.id::text,"
-      " to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
-      " FROM changed c JOIN old o ON o.id = c.id)"
-      " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM role),"
-      " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON " FROM changed k)";
-
-//  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id.
-//  Answers: found, allowed, the key as it was.
-static const char s_sql_key_delete[]
-    = "WITH" S_KEY_OLD
-      " changed AS (DELETE FROM api_keys k USING old o, allowed a WHERE k.id = o.id"
-      " RETURNING k.*),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.delete', 'api_key',"
-      " c.id::text, to_jsonb (c) - 'secret_sha256', NULL FROM changed c)"
-      " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM allowed),"
-      " (SELECT " S_KEY_JSON " FROM changed k)";
-
-//  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id,
-//  $7 hash (hex), $8 prefix. Answers: found, allowed, revoked, the key.
-static const char s_sql_key_rotate[]
-    = "WITH" S_KEY_OLD
-      " changed AS (UPDATE api_keys k SET secret_sha256 = decode ($7, 'hex'), prefix = $8,"
-      " rotated_at = now (), updated_at = now () FROM old o, allowed a"
-      " WHERE k.id = o.id AND o.revoked_at IS NULL RETURNING k.*),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.rotate', 'api_key',"
-      " c.id::text, to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
-      " FROM changed c JOIN old o ON o.id = c.id)"
-      " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM allowed),"
-      " (SELECT count (*) FROM old WHERE revoked_at IS NOT NULL),"
-      " (SELECT " S_KEY_JSON " FROM changed k)";
-
-//  $1 all, $2 scope, $3 tenant id, $4 action, $5 target id, $6 cursor id,
-//  $7 limit. Newest first: the id is a serial.
-static const char s_sql_audit_list[]
-    = "SELECT json_build_object ('id', a.id, 'at', " S_TS ("a.at") ","
-      " 'actor_type', a.actor_type, 'actor_id', a.actor_id, 'tenant_id', a.tenant_id,"
-      " 'action', a.action, 'target_type', a.target_type, 'target_id', a.target_id,"
-      " 'before', a.before, 'after', a.after), " S_TS_US ("a.at") ", a.id::text"
-      " FROM audit_log a WHERE ($1::boolean OR a.tenant_id = $2::uuid)"
-      " AND ($3::uuid IS NULL OR a.tenant_id = $3::uuid)"
-      " AND ($4::text IS NULL OR a.action = $4::text)"
-      " AND ($5::text IS NULL OR a.target_id = $5::text)"
-      " AND ($6::bigint IS NULL OR a.id < $6::bigint)"
-      " ORDER BY a.id DESC LIMIT $7::integer";
+//  Statements on models. Those on tenants, keys, roles and the audit log
+//  live in aigw_cp_sql, which the operator CLI shares. Table and column
+//  names are constants; every value is a parameter.
 
 //  A deployment row (alias d) as the API shows it: never its api_key.
 #define S_DEPLOYMENT_JSON                                                        \
@@ -276,7 +82,7 @@ static const char s_sql_audit_list[]
 
 //  $1 name, $2 cursor time, $3 cursor id, $4 limit
 static const char s_sql_model_list[]
-    = "SELECT " S_MODEL_JSON ("model_deployments") ", " S_TS_US ("m.created_at") ", m.id"
+    = "SELECT " S_MODEL_JSON ("model_deployments") ", " AIGW_CP_SQL_TS_US ("m.created_at") ", m.id"
       " FROM models m WHERE ($1::text IS NULL OR m.name = $1::text)"
       " AND ($2::timestamptz IS NULL OR (m.created_at, m.id) > ($2::timestamptz, $3::uuid))"
       " ORDER BY m.created_at, m.id LIMIT $4::integer";
@@ -295,7 +101,7 @@ static const char s_sql_model_create[]
       " deps AS (INSERT INTO model_deployments (model_id, position," S_DEPLOYMENT_COLUMNS ")"
       " SELECT c.id, g.position," S_DEPLOYMENT_VALUES ("g.d") " FROM changed c, given g"
       " RETURNING *),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.create', 'model',"
+      " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.create', 'model',"
       " c.id::text, NULL, " S_MODEL_AUDIT ("c", "deps") " FROM changed c)"
       " SELECT " S_MODEL_JSON ("deps") " FROM changed m";
 
@@ -338,7 +144,7 @@ static const char s_sql_model_update[]
       " FROM changed c, given g WHERE g.gid IS NULL RETURNING *),"
       " deps AS (SELECT * FROM kept UNION ALL SELECT * FROM added"
       " UNION ALL SELECT d.* FROM old_deps d, input i WHERE NOT (i.v ? 'deployments')),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $3, $4, NULL, 'models.update', 'model',"
+      " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $3, $4, NULL, 'models.update', 'model',"
       " c.id::text, " S_MODEL_AUDIT ("o", "old_deps") ", " S_MODEL_AUDIT ("c", "deps")
       " FROM changed c JOIN old o ON o.id = c.id)"
       " SELECT (SELECT count (*) FROM old), (SELECT position FROM unknown),"
@@ -349,13 +155,10 @@ static const char s_sql_model_delete[]
     = "WITH old AS (SELECT m.* FROM models m WHERE m.id = $1::uuid FOR UPDATE),"
       " old_deps AS (SELECT d.* FROM model_deployments d JOIN old o ON d.model_id = o.id),"
       " changed AS (DELETE FROM models m USING old o WHERE m.id = o.id RETURNING m.*),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.delete', 'model',"
+      " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.delete', 'model',"
       " c.id::text, " S_MODEL_AUDIT ("c", "old_deps") ", NULL FROM changed c)"
       " SELECT " S_MODEL_JSON ("old_deps") " FROM changed m";
 
-static const char s_sql_roles[]
-    = "SELECT json_build_object ('name', r.name, 'permissions', r.permissions,"
-      " 'builtin', r.builtin, 'description', r.description) FROM roles r ORDER BY r.name";
 
 //  ---------------------------------------------------------------------
 //  The actor and one request
@@ -813,12 +616,6 @@ s_request_submit (s_request_t **req_p, const char *sql, int nparams, const char 
 
 typedef void (s_handler_fn) (s_request_t **req_p, const char *id);
 
-static const char *
-s_bool (bool value)
-{
-    return value ? "t" : "f";
-}
-
 //  Parse the query string with only ALLOWED names (NULL-terminated, or
 //  NULL for none). Returns 0, or -1 after answering 400.
 static int
@@ -931,11 +728,14 @@ s_tenants_list (s_request_t **req_p, const char *id)
         char limit[16];
         snprintf (limit, sizeof limit, "%d", req->limit + 1);
         req->render = S_RENDER_LIST;
-        const char *params[] = {s_bool (req->all), req->scope,
-                                aigw_admin_query_get (&query, "name"),
-                                has_cursor ? time : NULL, has_cursor ? cursor_id : NULL,
-                                limit};
-        s_request_submit (req_p, s_sql_tenant_list, 6, params);
+        const char *params[AIGW_CP_TENANT_LIST_COUNT] = {
+            [AIGW_CP_TENANT_LIST_ALL] = aigw_cp_sql_bool (req->all),
+            [AIGW_CP_TENANT_LIST_SCOPE] = req->scope,
+            [AIGW_CP_TENANT_LIST_NAME] = aigw_admin_query_get (&query, "name"),
+            [AIGW_CP_TENANT_LIST_CURSOR_TIME] = has_cursor ? time : NULL,
+            [AIGW_CP_TENANT_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
+            [AIGW_CP_TENANT_LIST_LIMIT] = limit};
+        s_request_submit (req_p, aigw_cp_sql_tenant_list, AIGW_CP_TENANT_LIST_COUNT, params);
     }
     aigw_admin_query_free (&query);
 }
@@ -953,8 +753,11 @@ s_tenants_get (s_request_t **req_p, const char *id)
         return;
     }
     req->render = S_RENDER_ONE;
-    const char *params[] = {id, s_bool (req->all), req->scope};
-    s_request_submit (req_p, s_sql_tenant_get, 3, params);
+    const char *params[AIGW_CP_TENANT_GET_COUNT]
+        = {[AIGW_CP_TENANT_GET_ID] = id,
+           [AIGW_CP_TENANT_GET_ALL] = aigw_cp_sql_bool (req->all),
+           [AIGW_CP_TENANT_GET_SCOPE] = req->scope};
+    s_request_submit (req_p, aigw_cp_sql_tenant_get, AIGW_CP_TENANT_GET_COUNT, params);
 }
 
 static const aigw_admin_field_t s_tenant_fields[] = {
@@ -980,9 +783,13 @@ s_tenants_create (s_request_t **req_p, const char *id)
     json_decref (body);
     s_request_t *req = *req_p;
     req->render = S_RENDER_CREATED;
-    const char *params[] = {input, req->actor_type, req->actor_id};
+    const char *params[AIGW_CP_TENANT_CREATE_COUNT]
+        = {[AIGW_CP_TENANT_CREATE_INPUT] = input,
+           [AIGW_CP_TENANT_CREATE_ACTOR_TYPE] = req->actor_type,
+           [AIGW_CP_TENANT_CREATE_ACTOR_ID] = req->actor_id};
     if (input)
-        s_request_submit (req_p, s_sql_tenant_create, 3, params);
+        s_request_submit (req_p, aigw_cp_sql_tenant_create, AIGW_CP_TENANT_CREATE_COUNT,
+                          params);
     else
         s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
     free (input);
@@ -1016,10 +823,16 @@ s_tenants_update (s_request_t **req_p, const char *id)
     json_decref (body);
     s_request_t *req = *req_p;
     req->render = S_RENDER_ONE;
-    const char *params[] = {input, id, s_bool (req->all), req->scope, req->actor_type,
-                            req->actor_id};
+    const char *params[AIGW_CP_TENANT_UPDATE_COUNT]
+        = {[AIGW_CP_TENANT_UPDATE_INPUT] = input,
+           [AIGW_CP_TENANT_UPDATE_ID] = id,
+           [AIGW_CP_TENANT_UPDATE_ALL] = aigw_cp_sql_bool (req->all),
+           [AIGW_CP_TENANT_UPDATE_SCOPE] = req->scope,
+           [AIGW_CP_TENANT_UPDATE_ACTOR_TYPE] = req->actor_type,
+           [AIGW_CP_TENANT_UPDATE_ACTOR_ID] = req->actor_id};
     if (input)
-        s_request_submit (req_p, s_sql_tenant_update, 6, params);
+        s_request_submit (req_p, aigw_cp_sql_tenant_update, AIGW_CP_TENANT_UPDATE_COUNT,
+                          params);
     else
         s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
     free (input);
@@ -1042,9 +855,13 @@ s_tenants_delete (s_request_t **req_p, const char *id)
         return;
     }
     req->render = S_RENDER_DELETED;
-    const char *params[] = {id, s_bool (req->all), req->scope, req->actor_type,
-                            req->actor_id};
-    s_request_submit (req_p, s_sql_tenant_delete, 5, params);
+    const char *params[AIGW_CP_TENANT_DELETE_COUNT]
+        = {[AIGW_CP_TENANT_DELETE_ID] = id,
+           [AIGW_CP_TENANT_DELETE_ALL] = aigw_cp_sql_bool (req->all),
+           [AIGW_CP_TENANT_DELETE_SCOPE] = req->scope,
+           [AIGW_CP_TENANT_DELETE_ACTOR_TYPE] = req->actor_type,
+           [AIGW_CP_TENANT_DELETE_ACTOR_ID] = req->actor_id};
+    s_request_submit (req_p, aigw_cp_sql_tenant_delete, AIGW_CP_TENANT_DELETE_COUNT, params);
 }
 
 static void
@@ -1070,16 +887,18 @@ s_keys_list (s_request_t **req_p, const char *id)
         char limit[16];
         snprintf (limit, sizeof limit, "%d", req->limit + 1);
         req->render = S_RENDER_LIST;
-        const char *params[] = {s_bool (req->all),
-                                req->scope,
-                                tenant,
-                                aigw_admin_query_get (&query, "role"),
-                                revoked ? s_bool (streq (revoked, "true")) : NULL,
-                                aigw_admin_query_get (&query, "name"),
-                                has_cursor ? time : NULL,
-                                has_cursor ? cursor_id : NULL,
-                                limit};
-        s_request_submit (req_p, s_sql_key_list, 9, params);
+        const char *params[AIGW_CP_KEY_LIST_COUNT] = {
+            [AIGW_CP_KEY_LIST_ALL] = aigw_cp_sql_bool (req->all),
+            [AIGW_CP_KEY_LIST_SCOPE] = req->scope,
+            [AIGW_CP_KEY_LIST_TENANT] = tenant,
+            [AIGW_CP_KEY_LIST_ROLE] = aigw_admin_query_get (&query, "role"),
+            [AIGW_CP_KEY_LIST_REVOKED]
+            = revoked ? aigw_cp_sql_bool (streq (revoked, "true")) : NULL,
+            [AIGW_CP_KEY_LIST_NAME] = aigw_admin_query_get (&query, "name"),
+            [AIGW_CP_KEY_LIST_CURSOR_TIME] = has_cursor ? time : NULL,
+            [AIGW_CP_KEY_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
+            [AIGW_CP_KEY_LIST_LIMIT] = limit};
+        s_request_submit (req_p, aigw_cp_sql_key_list, AIGW_CP_KEY_LIST_COUNT, params);
     }
     aigw_admin_query_free (&query);
 }
@@ -1097,8 +916,11 @@ s_keys_get (s_request_t **req_p, const char *id)
         return;
     }
     req->render = S_RENDER_ONE;
-    const char *params[] = {id, s_bool (req->all), req->scope};
-    s_request_submit (req_p, s_sql_key_get, 3, params);
+    const char *params[AIGW_CP_KEY_GET_COUNT]
+        = {[AIGW_CP_KEY_GET_ID] = id,
+           [AIGW_CP_KEY_GET_ALL] = aigw_cp_sql_bool (req->all),
+           [AIGW_CP_KEY_GET_SCOPE] = req->scope};
+    s_request_submit (req_p, aigw_cp_sql_key_get, AIGW_CP_KEY_GET_COUNT, params);
 }
 
 //  Generate a secret for REQ: keeps it in req->secret for the answer and
@@ -1167,9 +989,16 @@ s_keys_create (s_request_t **req_p, const char *id)
         s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
     else if (s_new_secret (req_p, hash, prefix) == 0) {
         req->render = S_RENDER_KEY_CREATE;
-        const char *params[] = {input, s_bool (req->all), req->scope, req->perms,
-                                req->actor_type, req->actor_id, hash, prefix};
-        s_request_submit (req_p, s_sql_key_create, 8, params);
+        const char *params[AIGW_CP_KEY_CREATE_COUNT]
+            = {[AIGW_CP_KEY_CREATE_INPUT] = input,
+               [AIGW_CP_KEY_CREATE_ALL] = aigw_cp_sql_bool (req->all),
+               [AIGW_CP_KEY_CREATE_SCOPE] = req->scope,
+               [AIGW_CP_KEY_CREATE_PERMS] = req->perms,
+               [AIGW_CP_KEY_CREATE_ACTOR_TYPE] = req->actor_type,
+               [AIGW_CP_KEY_CREATE_ACTOR_ID] = req->actor_id,
+               [AIGW_CP_KEY_CREATE_HASH] = hash,
+               [AIGW_CP_KEY_CREATE_PREFIX] = prefix};
+        s_request_submit (req_p, aigw_cp_sql_key_create, AIGW_CP_KEY_CREATE_COUNT, params);
         OPENSSL_cleanse (hash, sizeof hash);
     }
     free (input);
@@ -1211,10 +1040,17 @@ s_keys_update (s_request_t **req_p, const char *id)
     json_decref (body);
     s_request_t *req = *req_p;
     req->render = S_RENDER_KEY_UPDATE;
-    const char *params[] = {id, s_bool (req->all), req->scope, req->perms, req->actor_type,
-                            req->actor_id, action, input};
+    const char *params[AIGW_CP_KEY_UPDATE_COUNT]
+        = {[AIGW_CP_KEY_UPDATE_ID] = id,
+           [AIGW_CP_KEY_UPDATE_ALL] = aigw_cp_sql_bool (req->all),
+           [AIGW_CP_KEY_UPDATE_SCOPE] = req->scope,
+           [AIGW_CP_KEY_UPDATE_PERMS] = req->perms,
+           [AIGW_CP_KEY_UPDATE_ACTOR_TYPE] = req->actor_type,
+           [AIGW_CP_KEY_UPDATE_ACTOR_ID] = req->actor_id,
+           [AIGW_CP_KEY_UPDATE_ACTION] = action,
+           [AIGW_CP_KEY_UPDATE_INPUT] = input};
     if (input)
-        s_request_submit (req_p, s_sql_key_update, 8, params);
+        s_request_submit (req_p, aigw_cp_sql_key_update, AIGW_CP_KEY_UPDATE_COUNT, params);
     else
         s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
     free (input);
@@ -1233,9 +1069,14 @@ s_keys_delete (s_request_t **req_p, const char *id)
         return;
     }
     req->render = S_RENDER_KEY_DELETE;
-    const char *params[] = {id, s_bool (req->all), req->scope, req->perms, req->actor_type,
-                            req->actor_id};
-    s_request_submit (req_p, s_sql_key_delete, 6, params);
+    const char *params[AIGW_CP_KEY_DELETE_COUNT]
+        = {[AIGW_CP_KEY_DELETE_ID] = id,
+           [AIGW_CP_KEY_DELETE_ALL] = aigw_cp_sql_bool (req->all),
+           [AIGW_CP_KEY_DELETE_SCOPE] = req->scope,
+           [AIGW_CP_KEY_DELETE_PERMS] = req->perms,
+           [AIGW_CP_KEY_DELETE_ACTOR_TYPE] = req->actor_type,
+           [AIGW_CP_KEY_DELETE_ACTOR_ID] = req->actor_id};
+    s_request_submit (req_p, aigw_cp_sql_key_delete, AIGW_CP_KEY_DELETE_COUNT, params);
 }
 
 static void
@@ -1258,9 +1099,16 @@ s_keys_rotate (s_request_t **req_p, const char *id)
     if (s_new_secret (req_p, hash, prefix))
         return;
     req->render = S_RENDER_KEY_ROTATE;
-    const char *params[] = {id, s_bool (req->all), req->scope, req->perms, req->actor_type,
-                            req->actor_id, hash, prefix};
-    s_request_submit (req_p, s_sql_key_rotate, 8, params);
+    const char *params[AIGW_CP_KEY_ROTATE_COUNT]
+        = {[AIGW_CP_KEY_ROTATE_ID] = id,
+           [AIGW_CP_KEY_ROTATE_ALL] = aigw_cp_sql_bool (req->all),
+           [AIGW_CP_KEY_ROTATE_SCOPE] = req->scope,
+           [AIGW_CP_KEY_ROTATE_PERMS] = req->perms,
+           [AIGW_CP_KEY_ROTATE_ACTOR_TYPE] = req->actor_type,
+           [AIGW_CP_KEY_ROTATE_ACTOR_ID] = req->actor_id,
+           [AIGW_CP_KEY_ROTATE_HASH] = hash,
+           [AIGW_CP_KEY_ROTATE_PREFIX] = prefix};
+    s_request_submit (req_p, aigw_cp_sql_key_rotate, AIGW_CP_KEY_ROTATE_COUNT, params);
     OPENSSL_cleanse (hash, sizeof hash);
 }
 
@@ -1283,14 +1131,15 @@ s_audit_list (s_request_t **req_p, const char *id)
         char limit[16];
         snprintf (limit, sizeof limit, "%d", req->limit + 1);
         req->render = S_RENDER_LIST;
-        const char *params[] = {s_bool (req->all),
-                                req->scope,
-                                tenant,
-                                aigw_admin_query_get (&query, "action"),
-                                aigw_admin_query_get (&query, "target_id"),
-                                has_cursor ? cursor_id : NULL,
-                                limit};
-        s_request_submit (req_p, s_sql_audit_list, 7, params);
+        const char *params[AIGW_CP_AUDIT_LIST_COUNT] = {
+            [AIGW_CP_AUDIT_LIST_ALL] = aigw_cp_sql_bool (req->all),
+            [AIGW_CP_AUDIT_LIST_SCOPE] = req->scope,
+            [AIGW_CP_AUDIT_LIST_TENANT] = tenant,
+            [AIGW_CP_AUDIT_LIST_ACTION] = aigw_admin_query_get (&query, "action"),
+            [AIGW_CP_AUDIT_LIST_TARGET] = aigw_admin_query_get (&query, "target_id"),
+            [AIGW_CP_AUDIT_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
+            [AIGW_CP_AUDIT_LIST_LIMIT] = limit};
+        s_request_submit (req_p, aigw_cp_sql_audit_list, AIGW_CP_AUDIT_LIST_COUNT, params);
     }
     aigw_admin_query_free (&query);
 }
@@ -1303,7 +1152,7 @@ s_roles_list (s_request_t **req_p, const char *id)
         return;
     aigw_admin_query_free (&query);
     (*req_p)->render = S_RENDER_ROLES;
-    s_request_submit (req_p, s_sql_roles, 0, NULL);
+    s_request_submit (req_p, aigw_cp_sql_roles, 0, NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -1907,20 +1756,13 @@ aigw_admin_test (bool verbose)
     //  Schema CHECKs name the field they guard.
     assert (streq (s_constraint_param ("models_fallbacks_self_check"), "fallbacks"));
     assert (s_constraint_param ("api_keys_rpm_check") == NULL && !s_constraint_param (NULL));
-    //  Every statement holds a quote-free shape: values are parameters.
-    const char *statements[] = {s_sql_tenant_list, s_sql_tenant_get, s_sql_tenant_create,
-                                s_sql_tenant_update, s_sql_tenant_delete, s_sql_key_list,
-                                s_sql_key_get, s_sql_key_create, s_sql_key_update,
-                                s_sql_key_delete, s_sql_key_rotate, s_sql_roles,
-                                s_sql_audit_list, s_sql_model_list, s_sql_model_get,
-                                s_sql_model_create, s_sql_model_update, s_sql_model_delete};
-    for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
-        assert (strlen (statements[i]) > 20 && !strstr (statements[i], "%s"));
-    //  The admin API never reads an upstream secret back.
+    //  Model statements take every value as a parameter, and never read
+    //  an upstream secret back.
     const char *model_reads[] = {s_sql_model_list, s_sql_model_get, s_sql_model_create,
                                  s_sql_model_update, s_sql_model_delete};
     for (size_t i = 0; i < sizeof model_reads / sizeof model_reads[0]; i++)
-        assert (!strstr (model_reads[i], "'api_key', d.api_key")
+        assert (strlen (model_reads[i]) > 20 && !strstr (model_reads[i], "%s")
+                && !strstr (model_reads[i], "'api_key', d.api_key")
                 && !strstr (model_reads[i], "d.api_key,"));
     if (verbose)
         printf ("admin: ok\n");

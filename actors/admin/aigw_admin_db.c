@@ -1,16 +1,12 @@
-/*  aigw_admin_db: asynchronous libpq connection pool for one actor. */
+/*  aigw_admin_db: a pool of aigw_pgconn connections for one actor, with a
+    bounded FIFO of statements waiting for a free one. */
 #include "aigw_admin_db.h"
 #include "aigw_log.h"
+#include "aigw_pgconn.h"
 #include "aigw_stage.h"
 
-//  What a connection is doing.
-typedef enum {
-    S_DOWN,                     //  closed; reopened at retry_at
-    S_CONNECTING,               //  PQconnectPoll in progress
-    S_SETUP,                    //  running the session set-up statement
-    S_IDLE,                     //  open, waiting for a statement
-    S_BUSY                      //  running a caller's statement
-} s_state_t;
+//  Longest "admin database connection N" name.
+#define S_NAME_MAX 48
 
 //  One statement, waiting or running.
 typedef struct _s_query_t {
@@ -26,23 +22,12 @@ typedef struct _s_query_t {
 //  One connection of the pool.
 typedef struct {
     aigw_admin_db_t *owner;     //  the pool
-    int index;                  //  position in owner->conns, for logs
-    PGconn *conn;               //  libpq handle, NULL while down
-    s_state_t state;            //  what it is doing
-    PostgresPollingStatusType polling; //  CONNECTING: what PQconnectPoll wants
-    bool flushing;              //  output still queued in libpq
-    int64_t deadline;           //  Unix ms: connect, set-up or statement deadline
-    int64_t retry_at;           //  DOWN: when to reopen
-    int backoff_ms;             //  next reopen delay after a failure
-    s_query_t *query;           //  BUSY: the statement running
-    PGresult *result;           //  the statement's last result so far
+    aigw_pgconn_t *conn;        //  the connection
+    s_query_t *query;           //  the statement running on it, or NULL
     int item;                   //  index in the last _pollitems, -1 = none
 } s_conn_t;
 
 struct _aigw_admin_db_t {
-    char *conninfo;             //  libpq connection string (may hold a password)
-    char statement_timeout[24]; //  statement_timeout value, in ms, as text
-    int64_t connect_timeout_ms; //  bound on one connection attempt
     int64_t statement_timeout_ms; //  the server's statement_timeout
     int queue_max;              //  most statements waiting
     s_conn_t *conns;            //  the pool
@@ -51,9 +36,10 @@ struct _aigw_admin_db_t {
     s_query_t *tail;            //  newest
     int queued;                 //  statements waiting
     int64_t kicked_at;          //  last prompt attempt while all were down
+    int kick_next;              //  the connection the next prompt attempt opens
+    bool destroying;            //  in _destroy: start nothing new
 };
 
-static void s_conn_fail (s_conn_t *c, const char *why, aigw_admin_db_status_t status);
 static void s_dispatch (aigw_admin_db_t *self);
 
 static void
@@ -82,10 +68,11 @@ s_query_finish (s_query_t *q, PGresult *result, aigw_admin_db_status_t status)
     s_query_destroy (&q);
 }
 
+//  True while C is open or opening.
 static bool
 s_live (const s_conn_t *c)
 {
-    return c->state != S_DOWN;
+    return aigw_pgconn_state (c->conn) != AIGW_PGCONN_DOWN;
 }
 
 static bool
@@ -110,125 +97,39 @@ s_fail_queue (aigw_admin_db_t *self, aigw_admin_db_status_t status)
     self->tail = NULL;
 }
 
-//  The first line of libpq's message for C, in BUF.
-static const char *
-s_conn_error (s_conn_t *c, char *buf, size_t size)
-{
-    snprintf (buf, size, "%s", c->conn ? PQerrorMessage (c->conn) : "out of memory");
-    buf[strcspn (buf, "\n")] = 0;
-    return buf;
-}
-
-//  Send the session set-up: the statement timeout, as a parameter.
+//  A connection's statement ended: answer it, then start the next one.
 static void
-s_conn_setup (s_conn_t *c)
+s_conn_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
 {
-    aigw_admin_db_t *self = c->owner;
-    const char *params[] = {self->statement_timeout};
-    PQsetnonblocking (c->conn, 1);
-    if (!PQsendQueryParams (c->conn, "SELECT set_config ('statement_timeout', $1, false)", 1,
-                            NULL, params, NULL, NULL, 0)) {
-        s_conn_fail (c, "set-up failed", AIGW_ADMIN_DB_UNAVAILABLE);
-        return;
-    }
-    int flushed = PQflush (c->conn);
-    if (flushed < 0) {
-        s_conn_fail (c, "set-up failed", AIGW_ADMIN_DB_UNAVAILABLE);
-        return;
-    }
-    c->flushing = flushed == 1;
-    c->state = S_SETUP;
-    c->deadline = aigw_now_ms () + self->connect_timeout_ms;
-}
-
-//  libpq notices (and server messages outside a statement) go to our
-//  log, not straight to stderr.
-static void
-s_on_notice (void *arg, const char *message)
-{
-    aigw_debug ("admin database connection %d: %.*s", ((s_conn_t *) arg)->index,
-                (int) strcspn (message, "\n"), message);
-}
-
-//  Start opening C.
-static void
-s_conn_start (s_conn_t *c)
-{
-    aigw_admin_db_t *self = c->owner;
-    //  Our settings come after the expanded connection string, so they
-    //  win over the same keywords in it.
-    const char *keys[] = {"dbname", "client_encoding", "application_name", NULL};
-    const char *values[] = {self->conninfo, "UTF8", "aigw-admin", NULL};
-    c->conn = PQconnectStartParams (keys, values, 1);
-    c->state = S_CONNECTING;
-    c->polling = PGRES_POLLING_WRITING;
-    c->flushing = false;
-    c->deadline = aigw_now_ms () + self->connect_timeout_ms;
-    if (!c->conn || PQstatus (c->conn) == CONNECTION_BAD)
-        s_conn_fail (c, "cannot connect", AIGW_ADMIN_DB_UNAVAILABLE);
-    else
-        PQsetNoticeProcessor (c->conn, s_on_notice, c);
-}
-
-//  Close C after a failure (WHY, for the log), fail its statement with
-//  STATUS, and schedule a reopen with backoff. When no connection is left
-//  open or opening, every waiting statement fails too.
-static void
-s_conn_fail (s_conn_t *c, const char *why, aigw_admin_db_status_t status)
-{
-    aigw_admin_db_t *self = c->owner;
-    char detail[256];
-    s_conn_error (c, detail, sizeof detail);
-    bool was_open = c->state == S_IDLE || c->state == S_BUSY;
-    if (was_open || c->backoff_ms == AIGW_ADMIN_DB_BACKOFF_MIN_MS)
-        aigw_warn ("admin database connection %d: %s: %s", c->index, why, detail);
-    else
-        aigw_debug ("admin database connection %d: %s: %s", c->index, why, detail);
-    if (c->result)
-        PQclear (c->result);
-    c->result = NULL;
-    if (c->conn)
-        PQfinish (c->conn);
-    c->conn = NULL;
+    s_conn_t *c = arg;
     s_query_t *q = c->query;
     c->query = NULL;
-    int64_t now = aigw_now_ms ();
-    if (was_open && status == AIGW_ADMIN_DB_TIMEOUT)
-        c->retry_at = now;      //  the server may be fine: a slow statement
-    else if (was_open)
-        c->retry_at = now + AIGW_ADMIN_DB_BACKOFF_MIN_MS / 4;
-    else {
-        c->retry_at = now + c->backoff_ms;
-        c->backoff_ms = c->backoff_ms * 2 > AIGW_ADMIN_DB_BACKOFF_MAX_MS
-                            ? AIGW_ADMIN_DB_BACKOFF_MAX_MS
-                            : c->backoff_ms * 2;
-    }
-    c->state = S_DOWN;
-    c->flushing = false;
-    if (q)
-        s_query_finish (q, NULL, status);
-    if (!s_any_live (self))
-        s_fail_queue (self, AIGW_ADMIN_DB_UNAVAILABLE);
+    aigw_admin_db_status_t outcome = status == AIGW_PGCONN_OK        ? AIGW_ADMIN_DB_OK
+                                     : status == AIGW_PGCONN_TIMEOUT ? AIGW_ADMIN_DB_TIMEOUT
+                                     : status == AIGW_PGCONN_CANCELLED
+                                         ? AIGW_ADMIN_DB_CANCELLED
+                                         : AIGW_ADMIN_DB_UNAVAILABLE;
+    s_query_finish (q, result, outcome);
+    PQclear (result);
+    if (!c->owner->destroying)
+        s_dispatch (c->owner);
 }
 
-//  Start statement Q on idle connection C. Returns 0, or -1 when the
-//  connection broke (Q is then untouched).
-static int
-s_conn_send (s_conn_t *c, s_query_t *q)
+//  A connection is up: give it work.
+static void
+s_conn_up (void *arg)
 {
-    aigw_admin_db_t *self = c->owner;
-    if (!PQsendQueryParams (c->conn, q->sql, q->nparams, NULL,
-                            (const char *const *) q->params, NULL, NULL, 0))
-        return -1;
-    int flushed = PQflush (c->conn);
-    if (flushed < 0)
-        return -1;
-    c->flushing = flushed == 1;
-    c->state = S_BUSY;
-    c->query = q;
-    int64_t limit = aigw_now_ms () + self->statement_timeout_ms + AIGW_ADMIN_DB_GRACE_MS;
-    c->deadline = q->deadline < limit ? q->deadline : limit;
-    return 0;
+    s_dispatch (((s_conn_t *) arg)->owner);
+}
+
+//  A connection went (after its statement failed): when none is left open
+//  or opening, every waiting statement fails too.
+static void
+s_conn_down (void *arg, const char *why)
+{
+    aigw_admin_db_t *self = ((s_conn_t *) arg)->owner;
+    if (!s_any_live (self))
+        s_fail_queue (self, AIGW_ADMIN_DB_UNAVAILABLE);
 }
 
 //  Hand waiting statements to idle connections, oldest first.
@@ -237,7 +138,7 @@ s_dispatch (aigw_admin_db_t *self)
 {
     for (int i = 0; i < self->pool_size && self->head; i++) {
         s_conn_t *c = &self->conns[i];
-        if (c->state != S_IDLE)
+        if (aigw_pgconn_state (c->conn) != AIGW_PGCONN_IDLE)
             continue;
         s_query_t *q = self->head;
         self->head = q->next;
@@ -245,105 +146,23 @@ s_dispatch (aigw_admin_db_t *self)
             self->tail = NULL;
         self->queued--;
         q->next = NULL;
-        if (s_conn_send (c, q)) {
-            //  Back to the front: another connection may take it.
+        int64_t now = aigw_now_ms ();
+        int64_t limit = now + self->statement_timeout_ms + AIGW_ADMIN_DB_GRACE_MS;
+        c->query = q;
+        if (aigw_pgconn_send (c->conn, q->sql, q->nparams, (const char *const *) q->params,
+                              q->deadline < limit ? q->deadline : limit, s_conn_done, c, now)) {
+            //  The connection broke (and was dropped): back to the front,
+            //  another connection may take it.
+            c->query = NULL;
             q->next = self->head;
             self->head = q;
             if (!self->tail)
                 self->tail = q;
             self->queued++;
-            s_conn_fail (c, "connection lost", AIGW_ADMIN_DB_UNAVAILABLE);
+            if (!s_any_live (self))
+                s_fail_queue (self, AIGW_ADMIN_DB_UNAVAILABLE);
         }
     }
-}
-
-//  The statement (or set-up) on C has all its results: complete it.
-static void
-s_conn_complete (s_conn_t *c)
-{
-    PGresult *result = c->result;
-    c->result = NULL;
-    if (PQstatus (c->conn) == CONNECTION_BAD) {
-        if (result)
-            PQclear (result);
-        s_conn_fail (c, "connection lost", AIGW_ADMIN_DB_UNAVAILABLE);
-        return;
-    }
-    if (c->state == S_SETUP) {
-        bool ok = result && PQresultStatus (result) == PGRES_TUPLES_OK;
-        if (result)
-            PQclear (result);
-        if (!ok) {
-            s_conn_fail (c, "set-up failed", AIGW_ADMIN_DB_UNAVAILABLE);
-            return;
-        }
-        c->state = S_IDLE;
-        c->backoff_ms = AIGW_ADMIN_DB_BACKOFF_MIN_MS;
-        aigw_debug ("admin database connection %d ready", c->index);
-        s_dispatch (c->owner);
-        return;
-    }
-    s_query_t *q = c->query;
-    c->query = NULL;
-    c->state = S_IDLE;
-    s_query_finish (q, result, AIGW_ADMIN_DB_OK);
-    if (result)
-        PQclear (result);
-    s_dispatch (c->owner);
-}
-
-//  Read what the server sent on C and complete its statement when whole.
-static void
-s_conn_read (s_conn_t *c)
-{
-    if (!PQconsumeInput (c->conn)) {
-        s_conn_fail (c, "connection lost", AIGW_ADMIN_DB_UNAVAILABLE);
-        return;
-    }
-    PGnotify *notify;
-    while ((notify = PQnotifies (c->conn)))
-        PQfreemem (notify);
-    if (c->state == S_IDLE) {
-        if (PQstatus (c->conn) == CONNECTION_BAD)
-            s_conn_fail (c, "connection lost", AIGW_ADMIN_DB_UNAVAILABLE);
-        return;
-    }
-    while (!PQisBusy (c->conn)) {
-        PGresult *result = PQgetResult (c->conn);
-        if (!result) {
-            s_conn_complete (c);
-            return;
-        }
-        if (c->result)
-            PQclear (c->result);
-        c->result = result;
-    }
-    if (PQstatus (c->conn) == CONNECTION_BAD)
-        s_conn_fail (c, "connection lost", AIGW_ADMIN_DB_UNAVAILABLE);
-}
-
-//  Act on C's socket readiness REVENTS.
-static void
-s_conn_io (s_conn_t *c, short revents)
-{
-    if (c->state == S_CONNECTING) {
-        c->polling = PQconnectPoll (c->conn);
-        if (c->polling == PGRES_POLLING_FAILED)
-            s_conn_fail (c, "cannot connect", AIGW_ADMIN_DB_UNAVAILABLE);
-        else if (c->polling == PGRES_POLLING_OK)
-            s_conn_setup (c);
-        return;
-    }
-    if (c->flushing && (revents & (ZMQ_POLLOUT | ZMQ_POLLERR))) {
-        int flushed = PQflush (c->conn);
-        if (flushed < 0) {
-            s_conn_fail (c, "connection lost", AIGW_ADMIN_DB_UNAVAILABLE);
-            return;
-        }
-        c->flushing = flushed == 1;
-    }
-    if (revents & (ZMQ_POLLIN | ZMQ_POLLERR))
-        s_conn_read (c);
 }
 
 aigw_admin_db_t *
@@ -355,26 +174,36 @@ aigw_admin_db_new (const char *conninfo, int pool_size, int64_t connect_timeout_
     aigw_admin_db_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->conninfo = strdup (conninfo);
     self->conns = calloc ((size_t) pool_size, sizeof *self->conns);
-    if (!self->conninfo || !self->conns) {
+    if (!self->conns) {
         aigw_admin_db_destroy (&self);
         return NULL;
     }
     self->pool_size = pool_size;
-    self->connect_timeout_ms = connect_timeout_ms;
     self->statement_timeout_ms = statement_timeout_ms;
     self->queue_max = queue_max;
-    snprintf (self->statement_timeout, sizeof self->statement_timeout, "%lld",
-              (long long) statement_timeout_ms);
+    char name[S_NAME_MAX];
+    aigw_pgconn_settings_t settings = {.name = name,
+                                       .application_name = "aigw-admin",
+                                       .connect_timeout_ms = connect_timeout_ms,
+                                       .statement_timeout_ms = statement_timeout_ms,
+                                       .backoff_min_ms = AIGW_ADMIN_DB_BACKOFF_MIN_MS,
+                                       .backoff_max_ms = AIGW_ADMIN_DB_BACKOFF_MAX_MS};
     for (int i = 0; i < pool_size; i++) {
         s_conn_t *c = &self->conns[i];
+        snprintf (name, sizeof name, "admin database connection %d", i);
+        aigw_pgconn_events_t events = {s_conn_up, s_conn_down, NULL, c};
         c->owner = self;
-        c->index = i;
         c->item = -1;
-        c->backoff_ms = AIGW_ADMIN_DB_BACKOFF_MIN_MS;
-        s_conn_start (c);
+        c->conn = aigw_pgconn_new (conninfo, &settings, &events);
+        if (!c->conn) {
+            aigw_admin_db_destroy (&self);
+            return NULL;
+        }
     }
+    int64_t now = aigw_now_ms ();
+    for (int i = 0; i < pool_size; i++)
+        aigw_pgconn_connect (self->conns[i].conn, now);
     return self;
 }
 
@@ -384,27 +213,12 @@ aigw_admin_db_destroy (aigw_admin_db_t **self_p)
     aigw_admin_db_t *self = *self_p;
     if (!self)
         return;
-    for (int i = 0; self->conns && i < self->pool_size; i++) {
-        s_conn_t *c = &self->conns[i];
-        if (c->result)
-            PQclear (c->result);
-        if (c->conn)
-            PQfinish (c->conn);
-        c->conn = NULL;
-        c->state = S_DOWN;
-        if (c->query) {
-            s_query_t *q = c->query;
-            c->query = NULL;
-            s_query_finish (q, NULL, AIGW_ADMIN_DB_CANCELLED);
-        }
-    }
+    self->destroying = true;
+    //  A running statement is answered CANCELLED by its connection.
+    for (int i = 0; self->conns && i < self->pool_size; i++)
+        aigw_pgconn_destroy (&self->conns[i].conn);
     s_fail_queue (self, AIGW_ADMIN_DB_CANCELLED);
     free (self->conns);
-    if (self->conninfo) {
-        //  It may hold a password.
-        memset (self->conninfo, 0, strlen (self->conninfo));
-        free (self->conninfo);
-    }
     free (self);
     *self_p = NULL;
 }
@@ -423,12 +237,8 @@ aigw_admin_db_query (aigw_admin_db_t *self, const char *sql, int nparams,
         if (now - self->kicked_at < AIGW_ADMIN_DB_KICK_MS)
             return -1;
         self->kicked_at = now;
-        s_conn_t *first = &self->conns[0];
-        for (int i = 1; i < self->pool_size; i++)
-            if (self->conns[i].retry_at < first->retry_at)
-                first = &self->conns[i];
-        s_conn_start (first);
-        if (!s_live (first))
+        s_conn_t *first = &self->conns[self->kick_next++ % self->pool_size];
+        if (aigw_pgconn_connect (first->conn, now))
             return -1;
     }
     s_query_t *q = calloc (1, sizeof *q);
@@ -464,17 +274,10 @@ aigw_admin_db_pollitems (aigw_admin_db_t *self, zmq_pollitem_t *items, int max)
     for (int i = 0; i < self->pool_size; i++) {
         s_conn_t *c = &self->conns[i];
         c->item = -1;
-        if (c->state == S_DOWN || !c->conn || count == max)
+        int fd = aigw_pgconn_fd (c->conn);
+        if (fd < 0 || count == max)
             continue;
-        int fd = PQsocket (c->conn);
-        if (fd < 0)
-            continue;
-        short events;
-        if (c->state == S_CONNECTING)
-            events = c->polling == PGRES_POLLING_READING ? ZMQ_POLLIN : ZMQ_POLLOUT;
-        else
-            events = ZMQ_POLLIN | (c->flushing ? ZMQ_POLLOUT : 0);
-        items[count] = (zmq_pollitem_t) {NULL, fd, events, 0};
+        items[count] = (zmq_pollitem_t) {NULL, fd, aigw_pgconn_events (c->conn), 0};
         c->item = count++;
     }
     return count;
@@ -483,46 +286,32 @@ aigw_admin_db_pollitems (aigw_admin_db_t *self, zmq_pollitem_t *items, int max)
 int
 aigw_admin_db_timeout (aigw_admin_db_t *self)
 {
+    int64_t now = aigw_now_ms ();
     int64_t next = INT64_MAX;
     for (int i = 0; i < self->pool_size; i++) {
-        s_conn_t *c = &self->conns[i];
-        int64_t at = c->state == S_DOWN ? c->retry_at
-                     : c->state == S_IDLE ? INT64_MAX
-                                          : c->deadline;
-        if (at < next)
-            next = at;
+        int wait = aigw_pgconn_timeout (self->conns[i].conn, now);
+        if (wait >= 0 && now + wait < next)
+            next = now + wait;
     }
     for (s_query_t *q = self->head; q; q = q->next)
         if (q->deadline < next)
             next = q->deadline;
     if (next == INT64_MAX)
         return -1;
-    int64_t wait = next - aigw_now_ms ();
+    int64_t wait = next - now;
     return wait < 0 ? 0 : wait > INT32_MAX ? INT32_MAX : (int) wait;
 }
 
 void
 aigw_admin_db_process (aigw_admin_db_t *self, zmq_pollitem_t *items, int count)
 {
-    //  Socket readiness first: answers that arrived beat their deadlines.
+    int64_t now = aigw_now_ms ();
     for (int i = 0; i < self->pool_size; i++) {
         s_conn_t *c = &self->conns[i];
         int item = c->item;
         c->item = -1;
-        if (item < 0 || item >= count || c->state == S_DOWN)
-            continue;
-        if (items[item].revents)
-            s_conn_io (c, items[item].revents);
-    }
-    int64_t now = aigw_now_ms ();
-    for (int i = 0; i < self->pool_size; i++) {
-        s_conn_t *c = &self->conns[i];
-        if (c->state == S_DOWN && now >= c->retry_at)
-            s_conn_start (c);
-        else if ((c->state == S_CONNECTING || c->state == S_SETUP) && now >= c->deadline)
-            s_conn_fail (c, "connection attempt timed out", AIGW_ADMIN_DB_UNAVAILABLE);
-        else if (c->state == S_BUSY && now >= c->deadline)
-            s_conn_fail (c, "statement deadline passed", AIGW_ADMIN_DB_TIMEOUT);
+        short revents = item >= 0 && item < count ? items[item].revents : 0;
+        aigw_pgconn_process (c->conn, revents, now);
     }
     //  Statements whose deadline passed while they waited.
     s_query_t **link = &self->head;
@@ -546,8 +335,10 @@ int
 aigw_admin_db_ready (aigw_admin_db_t *self)
 {
     int ready = 0;
-    for (int i = 0; i < self->pool_size; i++)
-        ready += self->conns[i].state == S_IDLE || self->conns[i].state == S_BUSY;
+    for (int i = 0; i < self->pool_size; i++) {
+        aigw_pgconn_state_t state = aigw_pgconn_state (self->conns[i].conn);
+        ready += state == AIGW_PGCONN_IDLE || state == AIGW_PGCONN_BUSY;
+    }
     return ready;
 }
 

@@ -1,9 +1,12 @@
 /*  aigw_auth: credentials to principals; PostgreSQL-backed API keys. */
 #include "aigw_auth.h"
+#include "aigw_cp_sql.h"
 #include "aigw_hex.h"
 #include "aigw_log.h"
 
 #include "aigw_jwt.h"
+
+#include "aigw_pgconn.h"
 
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
@@ -63,15 +66,6 @@ typedef struct {
     aigw_envelope_t *env;       //  decoded request
 } s_wait_t;
 
-typedef enum {
-    S_DB_NONE,                  //  no database configured
-    S_DB_DOWN,                  //  waiting to reconnect
-    S_DB_CONNECTING,            //  PQconnectPoll in progress
-    S_DB_LISTENING,             //  LISTEN sent, result pending
-    S_DB_IDLE,                  //  ready for a query
-    S_DB_BUSY                   //  a lookup in flight
-} s_db_state_t;
-
 typedef struct {
     const aigw_config_t *config; //  settings (shared, read-only)
     zhashx_t *fixed;            //  hex hash -> s_principal_t: master, config keys
@@ -83,12 +77,7 @@ typedef struct {
     size_t waiting_count;       //  requests in waiting
     zlistx_t *queue;            //  hex hashes to look up, not yet sent
     zlistx_t *inflight;         //  hex hashes in the query in flight
-    PGconn *conn;               //  the database connection
-    s_db_state_t state;         //  connection state
-    bool want_write;            //  poll the socket for writing
-    int64_t retry_at;           //  next connect attempt (S_DB_DOWN)
-    int64_t deadline;           //  connect or query deadline, 0 = none
-    int backoff_ms;             //  current reconnect backoff
+    aigw_pgconn_t *db;          //  the database connection, NULL without one
     int64_t down_since;         //  when the database went away, 0 = up
     aigw_jwt_t *jwt;            //  token verifier, NULL without auth.jwt
     int64_t cache_ttl_ms;       //  auth.cache_ttl_s
@@ -319,19 +308,25 @@ s_release (self_t *self, const char *hex, bool failed)
     zhashx_delete (self->waiting, hex);
 }
 
-//  The connection broke or a query failed: answer what waits, schedule a
-//  reconnect.
-static void
-s_db_fail (self_t *self, const char *why)
+//  True while the connection is up (lookups can run).
+static bool
+s_db_is_up (self_t *self)
 {
+    aigw_pgconn_state_t state = self->db ? aigw_pgconn_state (self->db) : AIGW_PGCONN_DOWN;
+    return state == AIGW_PGCONN_IDLE || state == AIGW_PGCONN_BUSY;
+}
+
+//  The connection broke, an attempt failed, or a lookup failed: answer
+//  what waits (cached keys within the grace period, else 503); the
+//  connection reconnects with backoff.
+static void
+s_db_down (void *arg, const char *why)
+{
+    self_t *self = (self_t *) arg;
     if (!self->down_since) {
         self->down_since = aigw_now_ms ();
         aigw_warn ("auth: database unavailable (%s); cached keys work for %lld s", why,
                    (long long) (self->grace_ms / 1000));
-    }
-    if (self->conn) {
-        PQfinish (self->conn);
-        self->conn = NULL;
     }
     for (char *hex = (char *) zlistx_first (self->inflight); hex;
          hex = (char *) zlistx_next (self->inflight))
@@ -341,43 +336,86 @@ s_db_fail (self_t *self, const char *why)
          hex = (char *) zlistx_next (self->queue))
         s_release (self, hex, true);
     zlistx_purge (self->queue);
-    self->state = S_DB_DOWN;
-    self->deadline = 0;
-    self->retry_at = aigw_now_ms () + self->backoff_ms;
-    self->backoff_ms = self->backoff_ms * 2 > AIGW_AUTH_BACKOFF_MAX_MS
-                           ? AIGW_AUTH_BACKOFF_MAX_MS
-                           : self->backoff_ms * 2;
 }
 
-//  Start a non-blocking connection attempt.
+//  Up and LISTENing: NOTIFYs may have been missed while away, so every
+//  cached key is checked again and unknown keys are forgotten.
 static void
-s_db_connect (self_t *self)
+s_db_up (void *arg)
 {
-    char options[96];
-    int64_t statement = self->config->db_statement_timeout_ms > 0
-                            ? self->config->db_statement_timeout_ms
-                            : AIGW_AUTH_STATEMENT_TIMEOUT_MS;
-    snprintf (options, sizeof options, "-c statement_timeout=%lld", (long long) statement);
-    const char *keys[] = {"dbname", "application_name", "options", NULL};
-    const char *values[] = {self->config->database_url, "aigw-auth", options, NULL};
-    self->conn = PQconnectStartParams (keys, values, 1);
-    int64_t timeout = self->config->db_connect_timeout_ms > 0
-                          ? self->config->db_connect_timeout_ms
-                          : AIGW_AUTH_CONNECT_TIMEOUT_MS;
-    self->deadline = aigw_now_ms () + timeout;
-    if (!self->conn || PQstatus (self->conn) == CONNECTION_BAD) {
-        s_db_fail (self, "cannot start a connection");
-        return;
+    self_t *self = (self_t *) arg;
+    for (s_principal_t *p = (s_principal_t *) zhashx_first (self->cache); p;
+         p = (s_principal_t *) zhashx_next (self->cache))
+        p->fetched_ms = 0;
+    zhashx_purge (self->negative);
+    if (self->down_since)
+        aigw_info ("auth: database reachable again");
+    self->down_since = 0;
+}
+
+//  A key changed: the payload is its hash, or "*" for all.
+static void
+s_db_notify (void *arg, const char *payload)
+{
+    s_invalidate ((self_t *) arg, payload);
+}
+
+//  A lookup answered: cache what was found, remember what was not.
+static void
+s_db_rows (self_t *self, PGresult *result)
+{
+    int64_t now = aigw_now_ms ();
+    for (int row = 0; row < PQntuples (result); row++) {
+        const char *hex = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_HASH);
+        s_principal_t *p
+            = s_principal_new ("key", PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_ID),
+                               PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_NAME),
+                               PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_TENANT_ID),
+                               PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_TENANT),
+                               PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_ROLE),
+                               PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_PERMISSIONS));
+        if (!PQgetisnull (result, row, AIGW_CP_KEY_LOOKUP_COL_MODELS))
+            p->models = strdup (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_MODELS));
+        p->rpm = strtoll (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_RPM), NULL, 10);
+        p->expires_ms
+            = strtoll (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS), NULL, 10);
+        p->revoked = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_REVOKED)[0] == 't';
+        p->fetched_ms = now;
+        s_cache_put (self, hex, p);
     }
-    self->state = S_DB_CONNECTING;
-    self->want_write = true;
+    for (char *hex = (char *) zlistx_first (self->inflight); hex;
+         hex = (char *) zlistx_next (self->inflight)) {
+        if (!zhashx_lookup (self->cache, hex))
+            s_negative_add (self, hex, now);
+        s_release (self, hex, false);
+    }
+    zlistx_purge (self->inflight);
+}
+
+
+//  A lookup ended: cache what it found; an SQL error drops the connection
+//  (s_db_down answers what waits). A broken connection or a deadline has
+//  dropped it already.
+static void
+s_db_answer (void *arg, PGresult *result, aigw_pgconn_status_t status)
+{
+    self_t *self = (self_t *) arg;
+    if (status == AIGW_PGCONN_OK && PQresultStatus (result) == PGRES_TUPLES_OK)
+        s_db_rows (self, result);
+    else if (status == AIGW_PGCONN_OK) {
+        const char *sqlstate = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+        aigw_warn ("auth: query failed: %s", sqlstate ? sqlstate : "?");
+        aigw_pgconn_drop (self->db, "query failed", aigw_now_ms ());
+    }
+    PQclear (result);
 }
 
 //  Send the next batch of queued keys as one query.
 static void
 s_db_send (self_t *self)
 {
-    if (self->state != S_DB_IDLE || zlistx_size (self->queue) == 0)
+    if (!self->db || aigw_pgconn_state (self->db) != AIGW_PGCONN_IDLE
+        || zlistx_size (self->queue) == 0)
         return;
     //  A text[] literal of hex strings: {h1,h2,...}; hex needs no quoting.
     size_t count = 0;
@@ -396,145 +434,15 @@ s_db_send (self_t *self)
     }
     array[used++] = '}';
     array[used] = 0;
-    const char *sql
-        = "SELECT encode (k.secret_sha256, 'hex'), k.id::text, k.name, k.tenant_id::text,"
-          " t.name, k.role, array_to_string (r.permissions, ','),"
-          " array_to_string (k.models, ','), coalesce (k.rpm, 0),"
-          " coalesce ((extract (epoch FROM k.expires_at) * 1000)::bigint, 0),"
-          " k.revoked_at IS NOT NULL"
-          " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
-          " JOIN roles r ON r.name = k.role"
-          " WHERE k.secret_sha256 IN"
-          " (SELECT decode (h, 'hex') FROM unnest ($1::text[]) AS h)";
-    const char *params[] = {array};
-    int rc = PQsendQueryParams (self->conn, sql, 1, NULL, params, NULL, NULL, 0);
-    free (array);
-    if (!rc) {
-        s_db_fail (self, "cannot send a query");
-        return;
-    }
-    self->state = S_DB_BUSY;
+    const char *params[AIGW_CP_KEY_LOOKUP_COUNT] = {[AIGW_CP_KEY_LOOKUP_HASHES] = array};
+    int64_t now = aigw_now_ms ();
     int64_t statement = self->config->db_statement_timeout_ms > 0
                             ? self->config->db_statement_timeout_ms
                             : AIGW_AUTH_STATEMENT_TIMEOUT_MS;
-    self->deadline = aigw_now_ms () + statement + AIGW_AUTH_TICK_MS;
-    self->want_write = PQflush (self->conn) == 1;
-}
-
-//  A lookup answered: cache what was found, remember what was not.
-static void
-s_db_rows (self_t *self, PGresult *result)
-{
-    int64_t now = aigw_now_ms ();
-    for (int row = 0; row < PQntuples (result); row++) {
-        const char *hex = PQgetvalue (result, row, 0);
-        s_principal_t *p = s_principal_new ("key", PQgetvalue (result, row, 1),
-                                            PQgetvalue (result, row, 2),
-                                            PQgetvalue (result, row, 3),
-                                            PQgetvalue (result, row, 4),
-                                            PQgetvalue (result, row, 5),
-                                            PQgetvalue (result, row, 6));
-        if (!PQgetisnull (result, row, 7))
-            p->models = strdup (PQgetvalue (result, row, 7));
-        p->rpm = strtoll (PQgetvalue (result, row, 8), NULL, 10);
-        p->expires_ms = strtoll (PQgetvalue (result, row, 9), NULL, 10);
-        p->revoked = PQgetvalue (result, row, 10)[0] == 't';
-        p->fetched_ms = now;
-        s_cache_put (self, hex, p);
-    }
-    for (char *hex = (char *) zlistx_first (self->inflight); hex;
-         hex = (char *) zlistx_next (self->inflight)) {
-        if (!zhashx_lookup (self->cache, hex))
-            s_negative_add (self, hex, now);
-        s_release (self, hex, false);
-    }
-    zlistx_purge (self->inflight);
-}
-
-//  The database socket is ready: advance the connection, read results
-//  and notifications.
-static void
-s_db_handle (self_t *self)
-{
-    if (self->state == S_DB_CONNECTING) {
-        PostgresPollingStatusType status = PQconnectPoll (self->conn);
-        if (status == PGRES_POLLING_FAILED) {
-            s_db_fail (self, "connection refused or rejected");
-            return;
-        }
-        self->want_write = status == PGRES_POLLING_WRITING;
-        if (status != PGRES_POLLING_OK)
-            return;
-        PQsetnonblocking (self->conn, 1);
-        if (!PQsendQuery (self->conn, "LISTEN " AIGW_AUTH_CHANNEL)) {
-            s_db_fail (self, "cannot LISTEN");
-            return;
-        }
-        self->state = S_DB_LISTENING;
-        self->want_write = PQflush (self->conn) == 1;
-        return;
-    }
-    if (self->want_write) {
-        int rc = PQflush (self->conn);
-        if (rc < 0) {
-            s_db_fail (self, "write failed");
-            return;
-        }
-        self->want_write = rc == 1;
-    }
-    if (!PQconsumeInput (self->conn)) {
-        s_db_fail (self, "connection lost");
-        return;
-    }
-    PGnotify *notify;
-    while ((notify = PQnotifies (self->conn))) {
-        s_invalidate (self, notify->extra);
-        PQfreemem (notify);
-    }
-    while ((self->state == S_DB_BUSY || self->state == S_DB_LISTENING)
-           && !PQisBusy (self->conn)) {
-        PGresult *result = PQgetResult (self->conn);
-        if (!result) {
-            //  The statement is complete.
-            if (self->state == S_DB_LISTENING) {
-                //  NOTIFYs may have been missed while away: re-check keys.
-                for (s_principal_t *p = (s_principal_t *) zhashx_first (self->cache); p;
-                     p = (s_principal_t *) zhashx_next (self->cache))
-                    p->fetched_ms = 0;
-                zhashx_purge (self->negative);
-                if (self->down_since)
-                    aigw_info ("auth: database reachable again");
-                self->down_since = 0;
-                self->backoff_ms = AIGW_AUTH_BACKOFF_MIN_MS;
-            }
-            self->state = S_DB_IDLE;
-            self->deadline = 0;
-            break;
-        }
-        ExecStatusType status = PQresultStatus (result);
-        if (self->state == S_DB_BUSY && status == PGRES_TUPLES_OK)
-            s_db_rows (self, result);
-        else if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-            aigw_warn ("auth: query failed: %s", PQresultErrorField (result, PG_DIAG_SQLSTATE)
-                                                     ? PQresultErrorField (result,
-                                                                           PG_DIAG_SQLSTATE)
-                                                     : "?");
-            PQclear (result);
-            s_db_fail (self, "query failed");
-            return;
-        }
-        PQclear (result);
-    }
-}
-
-//  Deadlines and reconnects.
-static void
-s_db_timers (self_t *self, int64_t now)
-{
-    if (self->state == S_DB_DOWN && now >= self->retry_at)
-        s_db_connect (self);
-    else if (self->deadline && now >= self->deadline)
-        s_db_fail (self, self->state == S_DB_BUSY ? "query timed out" : "connect timed out");
+    //  A connection that breaks here fails the batch through s_db_down.
+    aigw_pgconn_send (self->db, aigw_cp_sql_key_lookup, AIGW_CP_KEY_LOOKUP_COUNT, params,
+                      now + statement + AIGW_AUTH_TICK_MS, s_db_answer, self, now);
+    free (array);
 }
 
 //  A bearer JWT: verify it and answer ENV with its principal or a 401.
@@ -599,7 +507,7 @@ s_handle (void *arg, aigw_job_t *job, aigw_envelope_t *env)
         s_principal_t *cached = (s_principal_t *) zhashx_lookup (self->cache, hex);
         bool fresh = cached && cached->fetched_ms
                      && now - cached->fetched_ms < self->cache_ttl_ms;
-        bool grace = cached && self->state != S_DB_IDLE && self->state != S_DB_BUSY
+        bool grace = cached && !s_db_is_up (self)
                      && self->down_since && now - self->down_since < self->grace_ms;
         if (fresh || grace)
             p = cached;
@@ -610,12 +518,12 @@ s_handle (void *arg, aigw_job_t *job, aigw_envelope_t *env)
         return;
     }
     int64_t *unknown = (int64_t *) zhashx_lookup (self->negative, hex);
-    if ((unknown && *unknown > now) || self->state == S_DB_NONE) {
+    if ((unknown && *unknown > now) || !self->db) {
         s_unauthorized (env);
         s_pass (self, &job, &env);
         return;
     }
-    if (self->state == S_DB_DOWN || self->waiting_count >= AIGW_AUTH_WAITING_MAX) {
+    if (aigw_pgconn_state (self->db) == AIGW_PGCONN_DOWN || self->waiting_count >= AIGW_AUTH_WAITING_MAX) {
         s_unavailable (env);
         s_pass (self, &job, &env);
         return;
@@ -658,8 +566,7 @@ s_self_destroy (self_t **self_p)
         }
         zhashx_destroy (&self->waiting);
     }
-    if (self->conn)
-        PQfinish (self->conn);
+    aigw_pgconn_destroy (&self->db);
     aigw_jwt_destroy (&self->jwt);
     zhashx_destroy (&self->fixed);
     zhashx_destroy (&self->cache);
@@ -700,7 +607,6 @@ s_self_new (const aigw_config_t *config)
     zlistx_set_destructor (self->negative_order, (zlistx_destructor_fn *) zstr_free);
     zlistx_set_destructor (self->queue, (zlistx_destructor_fn *) zstr_free);
     zlistx_set_destructor (self->inflight, (zlistx_destructor_fn *) zstr_free);
-    self->backoff_ms = AIGW_AUTH_BACKOFF_MIN_MS;
     self->cache_ttl_ms = config->auth_cache_ttl_s * 1000;
     self->negative_ttl_ms = config->auth_negative_ttl_s * 1000;
     self->negative_max = (size_t) config->auth_negative_cache_max;
@@ -741,7 +647,27 @@ s_self_new (const aigw_config_t *config)
         aigw_hex_encode (config->master_sha256, 32, hex);
         zhashx_update (self->fixed, hex, p);
     }
-    self->state = config->database_url && *config->database_url ? S_DB_DOWN : S_DB_NONE;
+    if (config->database_url && *config->database_url) {
+        aigw_pgconn_settings_t settings
+            = {.name = "auth",
+               .application_name = "aigw-auth",
+               .listen = AIGW_AUTH_CHANNEL,
+               .connect_timeout_ms = config->db_connect_timeout_ms > 0
+                                         ? config->db_connect_timeout_ms
+                                         : AIGW_AUTH_CONNECT_TIMEOUT_MS,
+               .statement_timeout_ms = config->db_statement_timeout_ms > 0
+                                           ? config->db_statement_timeout_ms
+                                           : AIGW_AUTH_STATEMENT_TIMEOUT_MS,
+               .backoff_min_ms = AIGW_AUTH_BACKOFF_MIN_MS,
+               .backoff_max_ms = AIGW_AUTH_BACKOFF_MAX_MS};
+        aigw_pgconn_events_t events = {s_db_up, s_db_down, s_db_notify, self};
+        self->db = aigw_pgconn_new (config->database_url, &settings, &events);
+        if (!self->db) {
+            aigw_error ("auth: database.url: libpq cannot use it");
+            s_self_destroy (&self);
+            return NULL;
+        }
+    }
     return self;
 }
 
@@ -762,11 +688,10 @@ static int
 s_stage_pollitems (void *state, zmq_pollitem_t *items, int max)
 {
     self_t *self = (self_t *) state;
-    if (max < 1 || !self->conn || self->state == S_DB_DOWN || PQsocket (self->conn) < 0)
+    int fd = self->db ? aigw_pgconn_fd (self->db) : -1;
+    if (max < 1 || fd < 0)
         return 0;
-    items[0] = (zmq_pollitem_t) {NULL, PQsocket (self->conn),
-                                 (short) (ZMQ_POLLIN | (self->want_write ? ZMQ_POLLOUT : 0)),
-                                 0};
+    items[0] = (zmq_pollitem_t) {NULL, fd, aigw_pgconn_events (self->db), 0};
     return 1;
 }
 
@@ -775,22 +700,20 @@ static int
 s_stage_timeout (void *state)
 {
     self_t *self = (self_t *) state;
-    if (self->state == S_DB_IDLE && zlistx_size (self->queue))
-        return 0;               //  lookups to send
-    int64_t now = aigw_now_ms ();
-    int64_t due = self->state == S_DB_DOWN ? self->retry_at : self->deadline;
-    if (!due)
+    if (!self->db)
         return -1;
-    return due > now ? (int) (due - now) : 0;
+    if (aigw_pgconn_state (self->db) == AIGW_PGCONN_IDLE && zlistx_size (self->queue))
+        return 0;               //  lookups to send
+    return aigw_pgconn_timeout (self->db, aigw_now_ms ());
 }
 
 static void
 s_stage_process (void *state, zmq_pollitem_t *items, int count)
 {
     self_t *self = (self_t *) state;
-    s_db_timers (self, aigw_now_ms ());
-    if (count == 1 && items[0].revents)
-        s_db_handle (self);
+    if (!self->db)
+        return;
+    aigw_pgconn_process (self->db, count == 1 ? items[0].revents : 0, aigw_now_ms ());
     s_db_send (self);
 }
 
@@ -939,7 +862,7 @@ aigw_auth_test (bool verbose)
     assert (config);
     unsetenv ("AIGW_MASTER_KEY");
     self_t *self = s_self_new (config);
-    assert (self && self->state == S_DB_NONE);
+    assert (self && !self->db);
 
     //  Master key resolves to admin of every tenant; credential cleared.
     aigw_envelope_t *env = aigw_envelope_new ();
