@@ -31,7 +31,8 @@ packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libcivetweb-d
           libmsgpack-dev libcurl4-openssl-dev libpq-dev libssl-dev libjansson-dev
           libpcre2-dev libyaml-dev curl postgresql
           # the fuzz targets: clang and its libFuzzer runtime
-          clang libclang-rt-dev)
+          clang libclang-rt-dev
+          yamllint docker-compose shellcheck systemd unzip)  # tests/deploy/check.sh
 # Node may come from elsewhere (e.g. a vendor repo): install Debian's only
 # when there is none.
 if ! command -v node >/dev/null 2>&1; then
@@ -125,6 +126,7 @@ log "installing tests/node_modules"
   export npm_config_loglevel=error npm_config_audit=false npm_config_fund=false \
          npm_config_update_notifier=false npm_config_progress=false
   if [ -f package-lock.json ]; then npm ci --silent; else npm install --silent; fi
+  cd deploy && npm ci --silent   # tests/deploy/check.sh: helm, Kubernetes schemas
 )
 
 # --- run --------------------------------------------------------------------
