@@ -189,3 +189,27 @@ describe('docs/troubleshooting.md', () => {
     assert.ok(Number(applied) >= 2, applied);
   });
 });
+
+// The page's Docker Compose commands (`docker-compose ps`, `ps postgres`,
+// `exec postgres psql -U postgres`, `run --rm migrate`) name services and a
+// user that deploy/docker-compose.yml must have; the Compose client parses
+// it (no engine runs here: tests/deploy/check.sh checks the rest).
+describe('docs/troubleshooting.md and deploy/docker-compose.yml', () => {
+  it('the services, user and port the page names exist', () => {
+    const doc = fs.readFileSync(DOC, 'utf8');
+    for (const line of ['`docker-compose ps`', '`docker-compose ps postgres`',
+                        '`docker-compose exec postgres psql -U postgres`',
+                        '`docker-compose run --rm migrate`']) {
+      assert.ok(doc.includes(line), `the page no longer says ${line}`);
+    }
+    const out = execFileSync('docker-compose', ['config'], {
+      cwd: path.join(SRC, 'deploy'), encoding: 'utf8',
+      env: { ...process.env, COMPOSE_PROFILES: 'single' } });
+    const YAML_SERVICES = /^services:\n([\s\S]*?)^\S/m.exec(out)[1];
+    for (const service of ['postgres', 'migrate', 'aigw']) {
+      assert.match(YAML_SERVICES, new RegExp(`^  ${service}:$`, 'm'), `no ${service} service`);
+    }
+    assert.match(out, /POSTGRES_USER: postgres/);
+    assert.match(out, /published: "?8000"?|8000:8000/, 'aigw is not published on 8000');
+  });
+});
