@@ -477,24 +477,35 @@ s_peer_bind (const aigw_config_t *config, const char *endpoint, char *bind, size
     static atomic_uint counter;
     snprintf (advertise, advertise_size, "%s",
               config->peer_advertise ? config->peer_advertise : "");
-    if (config->peer_bind && *config->peer_bind) {
-        snprintf (bind, size, "%s", config->peer_bind);
-        return;
-    }
-    if (strncmp (endpoint, "inproc://", 9) == 0) {
-        snprintf (bind, size, "inproc://aigw-peer-%d-%u", (int) getpid (),
-                  atomic_fetch_add (&counter, 1) + 1);
-        return;
-    }
     char host[256] = "";
     if (strncmp (endpoint, "tcp://", 6) == 0)
         sscanf (endpoint + 6, "%255[^:]", host);
     bool remote = *host && strcmp (host, "localhost") != 0 && strncmp (host, "127.", 4) != 0
                   && strcmp (host, "*") != 0;
-    if (remote && !*advertise && s_local_address (host, advertise, advertise_size) == 0)
+    if (config->peer_bind && *config->peer_bind)
+        snprintf (bind, size, "%s", config->peer_bind);
+    else if (strncmp (endpoint, "inproc://", 9) == 0) {
+        snprintf (bind, size, "inproc://aigw-peer-%d-%u", (int) getpid (),
+                  atomic_fetch_add (&counter, 1) + 1);
+        return;
+    }
+    else if (*advertise)
+        //  Others reach us at the advertised host: listen on every address.
         snprintf (bind, size, "tcp://0.0.0.0:*");
-    else
+    else if (remote && s_local_address (host, advertise, advertise_size) == 0)
+        snprintf (bind, size, "tcp://0.0.0.0:*");
+    else {
+        if (remote)
+            aigw_warn ("peer inbox on loopback only: no address of this host reaches the "
+                       "broker's host %s; set AIGW_PEER_ADVERTISE", host);
         snprintf (bind, size, "tcp://127.0.0.1:*");
+    }
+    //  A wildcard bind is no address to give others: advertise the one
+    //  this host reaches the broker from (or loopback, for a local broker).
+    bool wildcard = strncmp (bind, "tcp://0.0.0.0:", 14) == 0 || strncmp (bind, "tcp://*:", 8) == 0;
+    if (wildcard && !*advertise
+        && !(remote && s_local_address (host, advertise, advertise_size) == 0))
+        snprintf (advertise, advertise_size, "127.0.0.1");
 }
 
 aigw_host_t *
@@ -519,6 +530,9 @@ aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *st
         aigw_host_destroy (&self);
         return NULL;
     }
+    if (strncmp (bind, "inproc://", 9) != 0)
+        aigw_info ("%s: peer inbox %s (bound to %s)", stages, aigw_peer_endpoint (self->peer),
+                   bind);
     for (const char *p = stages; p && *p;) {
         const char *end = strchr (p, ',');
         size_t n = end ? (size_t) (end - p) : strlen (p);

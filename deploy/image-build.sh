@@ -69,15 +69,9 @@ cmd_install() {
   local build="$1" destdir="$2"
   mkdir -p "$destdir"
   destdir="$(cd "$destdir" && pwd)"
-  # The project's own install rules, when it has them; until then (no
-  # install() in CMakeLists.txt) the binary is copied from the build folder.
+  # The project's install rules: the binary (and an example config).
   DESTDIR="$destdir" cmake --install "$build" --prefix "$PREFIX" >/dev/null
-  if [ ! -x "$destdir$PREFIX/bin/aigw" ]; then
-    local bin="$build/aigw"
-    [ -x "$bin" ] || bin="$(find "$build" -maxdepth 3 -type f -name aigw -perm -u+x | head -n 1)"
-    { [ -n "$bin" ] && [ -x "$bin" ]; } || die "no aigw binary in $build"
-    install -D -m 0755 "$bin" "$destdir$PREFIX/bin/aigw"
-  fi
+  [ -x "$destdir$PREFIX/bin/aigw" ] || die "cmake --install left no $PREFIX/bin/aigw"
   install -D -m 0755 "$HERE/docker-entrypoint.sh" "$destdir$PREFIX/bin/aigw-entrypoint"
   install -D -m 0644 "$HERE/aigw.example.yaml" "$destdir/etc/aigw/aigw.example.yaml"
 }

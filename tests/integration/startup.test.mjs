@@ -73,3 +73,40 @@ describe('start-up failures exit non-zero with the reason', () => {
     }
   });
 });
+
+// Peers on other hosts: the inbox address each process gives the broker.
+// 127.0.0.2 is loopback too, so a whole split gateway can run on it here.
+describe('peer inbox addresses', () => {
+  it('AIGW_PEER_ADVERTISE alone: binds every address, advertises that host, and serves', async () => {
+    const { startGateway } = await import('./lib.mjs');
+    const gw = await startGateway({ mode: 'split', name: 'advertise',
+                                    env: { AIGW_PEER_ADVERTISE: '127.0.0.2' } });
+    try {
+      const res = await gw.chat('hello over 127.0.0.2');
+      assert.equal(res.status, 200, res.text);
+      const auth = gw.actorProcs('auth')[0];
+      const log = fs.readFileSync(auth.logFile, 'utf8');
+      assert.match(log, /auth: peer inbox tcp:\/\/127\.0\.0\.2:\d+ \(bound to tcp:\/\/0\.0\.0\.0:\*\)/, log);
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  it('a wildcard AIGW_PEER_BIND alone advertises an address others can reach', async () => {
+    const port = await freePort();
+    const broker = spawnProcess('bind-broker', ['broker', '--bind', `tcp://127.0.0.1:${port}`]);
+    const actor = spawnProcess('bind-actor', ['actor', 'auth', '--broker', `tcp://127.0.0.1:${port}`],
+                               { env: { AIGW_PEER_BIND: 'tcp://0.0.0.0:*' } });
+    try {
+      let log = '';
+      for (let i = 0; i < 50 && !/peer inbox/.test(log); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        log = fs.readFileSync(actor.logFile, 'utf8');
+      }
+      assert.match(log, /auth: peer inbox tcp:\/\/127\.0\.0\.1:\d+ \(bound to tcp:\/\/0\.0\.0\.0:\*\)/, log);
+    } finally {
+      await actor.stop();
+      await broker.stop();
+    }
+  });
+});
