@@ -4,9 +4,7 @@
     envelope is received in place as a zframe_t. */
 #include "aigw_client.h"
 #include "aigw_bp.h"
-#include "aigw_broker.h"
 #include "aigw_log.h"
-#include "aigw_worker.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -25,18 +23,12 @@ struct _aigw_client_t {
     char *directory_version;    //  its version token, "" before one
 };
 
-//  Send the header frame and command CMD; MORE says whether frames follow.
+//  Send the client header and command CMD; MORE says whether frames follow.
 //  Returns 0, or -1 if the socket would not take it.
 static int
 s_send_head (aigw_client_t *self, byte cmd, bool more)
 {
-    void *handle = zsock_resolve (self->sock);
-    if (zmq_send (handle, AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE,
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT)
-        == -1)
-        return -1;
-    zmq_send (handle, &cmd, 1, more ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
-    return 0;
+    return aigw_bp_send_head (zsock_resolve (self->sock), AIGW_BP_CLIENT_HEADER, cmd, more);
 }
 
 aigw_client_t *
@@ -47,16 +39,16 @@ aigw_client_new (const char *endpoint, int heartbeat_ms, int liveness)
     aigw_client_t *self = (aigw_client_t *) calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BROKER_HEARTBEAT_MS;
-    self->liveness = liveness > 0 ? liveness : AIGW_BROKER_LIVENESS;
+    self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BP_HEARTBEAT_MS;
+    self->liveness = liveness > 0 ? liveness : AIGW_BP_LIVENESS;
     self->directory_version = strdup ("");
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->sock) {
         aigw_client_destroy (&self);
         return NULL;
     }
-    zsock_set_sndhwm (self->sock, AIGW_BROKER_HWM);
-    zsock_set_rcvhwm (self->sock, AIGW_BROKER_HWM);
+    zsock_set_sndhwm (self->sock, AIGW_BP_HWM);
+    zsock_set_rcvhwm (self->sock, AIGW_BP_HWM);
     zsock_set_linger (self->sock, 0);
     zsock_set_immediate (self->sock, 0);
     if (zsock_connect (self->sock, "%s", endpoint) == -1) {
@@ -106,10 +98,9 @@ aigw_client_send (aigw_client_t *self, const char *service, const char *shard_ke
         void *handle = zsock_resolve (self->sock);
         char deadline[S_NUMBER_SIZE];
         int len = snprintf (deadline, sizeof deadline, "%" PRId64, deadline_ms);
-        zmq_send (handle, service, strlen (service), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send (handle, shard_key ? shard_key : "", shard_key ? strlen (shard_key) : 0,
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send (handle, request_id, strlen (request_id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        aigw_bp_send_str (handle, service);
+        aigw_bp_send_str (handle, shard_key);
+        aigw_bp_send_str (handle, request_id);
         zmq_send (handle, deadline, (size_t) len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
         zmq_msg_send (&envelope, handle, ZMQ_DONTWAIT);
         rc = 0;
@@ -171,17 +162,11 @@ s_msg_strdup (zmq_msg_t *msg)
 static int
 s_msg_status (zmq_msg_t *msg)
 {
-    const char *data = (const char *) zmq_msg_data (msg);
-    size_t size = zmq_msg_size (msg);
-    if (size == 0 || size > S_STATUS_DIGITS_MAX)
+    int64_t status;
+    if (aigw_bp_decimal (zmq_msg_data (msg), zmq_msg_size (msg), S_STATUS_DIGITS_MAX, &status)
+        == -1)
         return -1;
-    int status = 0;
-    for (size_t i = 0; i < size; i++) {
-        if (data[i] < '0' || data[i] > '9')
-            return -1;
-        status = status * 10 + (data[i] - '0');
-    }
-    return status;
+    return (int) status;
 }
 
 //  Build the event for a message of COUNT frames with command CMD, taking
@@ -197,7 +182,7 @@ s_event_new (byte cmd, zmq_msg_t *frames, int count, zframe_t **last)
     if (cmd == AIGW_BP_CLIENT_REPLY && count == AIGW_BP_SMALL_FRAMES + 1
         && zmq_msg_size (&frames[3]) == 1) {
         event->request_id = s_msg_strdup (&frames[2]);
-        event->last = (*(byte *) zmq_msg_data (&frames[3]) & AIGW_REPLY_LAST) != 0;
+        event->last = (*(byte *) zmq_msg_data (&frames[3]) & AIGW_BP_FLAG_LAST) != 0;
         event->envelope = *last;
         *last = NULL;
         valid = event->request_id != NULL;
@@ -235,12 +220,12 @@ aigw_client_recv (aigw_client_t *self)
         self->heard_at = zclock_mono ();
         aigw_client_event_t *event = NULL;
         int small = count < AIGW_BP_SMALL_FRAMES ? count : AIGW_BP_SMALL_FRAMES;
-        if (oversized || count < 2 || zmq_msg_size (&frames[0]) != AIGW_BP_HEADER_SIZE
-            || memcmp (zmq_msg_data (&frames[0]), AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE)
-            || zmq_msg_size (&frames[1]) != 1)
+        int cmd = count < 2 || oversized
+                      ? -1
+                      : aigw_bp_command (&frames[0], &frames[1], AIGW_BP_CLIENT_HEADER);
+        if (cmd == -1)
             aigw_debug ("client: malformed message dropped");
         else {
-            byte cmd = *(byte *) zmq_msg_data (&frames[1]);
             if (cmd == AIGW_BP_CLIENT_DIRECTORY && count == 4)
                 aigw_bp_directory_keep (&frames[2], &frames[3], &self->directory_version,
                                         &self->directory);
@@ -336,7 +321,7 @@ aigw_client_reports_once (const char *endpoint, const char *service, int64_t dea
             }
             aigw_client_event_t *event;
             while (!text && (event = aigw_client_recv (client))) {
-                if (event->type == AIGW_CLIENT_REPORTS) {
+                if (event->type == AIGW_BP_CLIENT_REPORTS) {
                     text = event->text;
                     event->text = NULL;
                 }

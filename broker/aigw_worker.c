@@ -5,7 +5,6 @@
     client sent). Replies hand the caller's buffer to ZeroMQ without a copy. */
 #include "aigw_worker.h"
 #include "aigw_bp.h"
-#include "aigw_broker.h"
 #include "aigw_log.h"
 
 #include <errno.h>
@@ -13,10 +12,9 @@
 #include <unistd.h>
 
 #define S_HOSTNAME_MAX 64       //  bytes of the host name in a worker id
-#define S_WORKER_ID_SIZE (AIGW_BROKER_WORKER_ID_MAX + 1)
+#define S_WORKER_ID_SIZE (AIGW_BP_WORKER_ID_MAX + 1)
 #define S_CREDIT_SIZE 16        //  bytes for the decimal credit
 #define S_WORKER_LINGER_MS 100  //  linger so a final reply outlives destroy
-#define S_IDENTITY_MAX 255      //  ZeroMQ routing identities are 1-255 bytes
 
 //  Makes worker ids unique within the process.
 static atomic_uint s_worker_counter;
@@ -39,17 +37,12 @@ struct _aigw_worker_t {
     char *directory_version;    //  its version token, "" before one
 };
 
-//  Send a header frame and command CMD; MORE says whether frames follow.
+//  Send the worker header and command CMD; MORE says whether frames follow.
 //  Returns 0, or -1 if the socket would not take it.
 static int
 s_send_head (void *handle, byte cmd, bool more)
 {
-    if (zmq_send (handle, AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE,
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT)
-        == -1)
-        return -1;
-    zmq_send (handle, &cmd, 1, more ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
-    return 0;
+    return aigw_bp_send_head (handle, AIGW_BP_WORKER_HEADER, cmd, more);
 }
 
 //  Send READY for this worker. Returns 0, or -1.
@@ -61,9 +54,9 @@ s_send_ready (aigw_worker_t *self)
     snprintf (credit, sizeof credit, "%d", self->credit);
     if (s_send_head (handle, AIGW_BP_WORKER_READY, true) == -1)
         return -1;
-    zmq_send (handle, self->service, strlen (self->service), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (handle, self->worker_id, strlen (self->worker_id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (handle, credit, strlen (credit), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    aigw_bp_send_str (handle, self->service);
+    aigw_bp_send_str (handle, self->worker_id);
+    aigw_bp_send_str (handle, credit);
     char flags = AIGW_BP_REPLAY_SAFE_FLAG;
     zmq_send (handle, &flags, self->replay_safe ? 1 : 0,
               self->peer ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
@@ -89,8 +82,8 @@ s_socket_new (aigw_worker_t *self)
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
-    zsock_set_sndhwm (sock, AIGW_BROKER_HWM);
-    zsock_set_rcvhwm (sock, AIGW_BROKER_HWM);
+    zsock_set_sndhwm (sock, AIGW_BP_HWM);
+    zsock_set_rcvhwm (sock, AIGW_BP_HWM);
     zsock_set_linger (sock, S_WORKER_LINGER_MS);
     zsock_set_immediate (sock, 0);
     if (zsock_connect (sock, "%s", self->endpoint) == -1) {
@@ -105,15 +98,15 @@ static void
 s_heard (aigw_worker_t *self)
 {
     self->expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
-    self->reconnect_ms = AIGW_BROKER_RECONNECT_MIN_MS;
+    self->reconnect_ms = AIGW_BP_RECONNECT_MIN_MS;
 }
 
 aigw_worker_t *
 aigw_worker_new (const char *endpoint, const char *service, int credit,
                  bool replay_safe, int heartbeat_ms, int liveness)
 {
-    if (!endpoint || !service || !aigw_broker_name_valid (service, strlen (service))
-        || credit < 1 || credit > AIGW_BROKER_CREDIT_MAX) {
+    if (!endpoint || !service || !aigw_bp_name_valid (service, strlen (service))
+        || credit < 1 || credit > AIGW_BP_CREDIT_MAX) {
         aigw_error ("worker: invalid settings for service %s", service ? service : "?");
         return NULL;
     }
@@ -136,8 +129,8 @@ aigw_worker_new (const char *endpoint, const char *service, int credit,
     self->directory_version = strdup ("");
     self->credit = credit;
     self->replay_safe = replay_safe;
-    self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BROKER_HEARTBEAT_MS;
-    self->liveness = liveness > 0 ? liveness : AIGW_BROKER_LIVENESS;
+    self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BP_HEARTBEAT_MS;
+    self->liveness = liveness > 0 ? liveness : AIGW_BP_LIVENESS;
     if (!self->endpoint || !self->service || !self->worker_id
         || !(self->sock = s_socket_new (self)) || s_send_ready (self) == -1) {
         aigw_worker_destroy (&self);
@@ -233,7 +226,7 @@ s_job_new (zmq_msg_t *frames, zframe_t **envelope)
 {
     size_t client_size = zmq_msg_size (&frames[2]);
     size_t rid_size = zmq_msg_size (&frames[3]);
-    if (client_size > S_IDENTITY_MAX || rid_size == 0 || rid_size > AIGW_BROKER_REQUEST_ID_MAX
+    if (client_size > AIGW_BP_IDENTITY_MAX || rid_size == 0 || rid_size > AIGW_BP_REQUEST_ID_MAX
         || memchr (zmq_msg_data (&frames[3]), 0, rid_size))
         return NULL;
     aigw_job_t *job = (aigw_job_t *) calloc (1, sizeof *job);
@@ -265,12 +258,12 @@ aigw_worker_recv (aigw_worker_t *self)
         s_heard (self);
         aigw_job_t *job = NULL;
         int small = count < AIGW_BP_SMALL_FRAMES ? count : AIGW_BP_SMALL_FRAMES;
-        if (oversized || count < 2 || zmq_msg_size (&frames[0]) != AIGW_BP_HEADER_SIZE
-            || memcmp (zmq_msg_data (&frames[0]), AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE)
-            || zmq_msg_size (&frames[1]) != 1)
+        int cmd = count < 2 || oversized
+                      ? -1
+                      : aigw_bp_command (&frames[0], &frames[1], AIGW_BP_WORKER_HEADER);
+        if (cmd == -1)
             aigw_debug ("worker %s: malformed message dropped", self->worker_id);
         else {
-            byte cmd = *(byte *) zmq_msg_data (&frames[1]);
             if (cmd == AIGW_BP_WORKER_REQUEST && count == AIGW_BP_SMALL_FRAMES + 1) {
                 job = s_job_new (frames, &envelope);
                 if (job)
@@ -316,8 +309,8 @@ s_reconnect (aigw_worker_t *self, int64_t now)
         wait = self->reconnect_ms;
     self->expires_at = now + wait;
     self->reconnect_ms *= 2;
-    if (self->reconnect_ms > AIGW_BROKER_RECONNECT_MAX_MS)
-        self->reconnect_ms = AIGW_BROKER_RECONNECT_MAX_MS;
+    if (self->reconnect_ms > AIGW_BP_RECONNECT_MAX_MS)
+        self->reconnect_ms = AIGW_BP_RECONNECT_MAX_MS;
 }
 
 int
@@ -353,11 +346,10 @@ s_send_reply (aigw_worker_t *self, const void *client, size_t client_size,
         return -1;
     }
     zmq_send (handle, client, client_size, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (handle, rid, strlen (rid), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    aigw_bp_send_str (handle, rid);
     zmq_send (handle, &flags_byte, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (handle, next ? next : "", next ? strlen (next) : 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (handle, shard ? shard : "", shard ? strlen (shard) : 0,
-              ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    aigw_bp_send_str (handle, next);
+    aigw_bp_send_str (handle, shard);
     zmq_msg_send (envelope, handle, ZMQ_DONTWAIT);
     return 0;
 }
@@ -375,7 +367,7 @@ aigw_worker_reply (aigw_worker_t *self, aigw_job_t **job_p, int flags,
     aigw_bp_msg_take (&envelope, data, size);
     int rc = 0;
     if ((flags & AIGW_REPLY_FORWARD)
-        && (!next_service || !aigw_broker_name_valid (next_service, strlen (next_service)))) {
+        && (!next_service || !aigw_bp_name_valid (next_service, strlen (next_service)))) {
         aigw_error ("worker %s: FORWARD needs a valid next service", self->worker_id);
         rc = -1;
     }
@@ -398,7 +390,7 @@ aigw_worker_send_oneway (aigw_worker_t *self, const char *service, const char *s
     zmq_msg_t envelope;
     aigw_bp_msg_take (&envelope, data, size);
     int rc = -1;
-    if (!service || !aigw_broker_name_valid (service, strlen (service)) || !request_id)
+    if (!service || !aigw_bp_name_valid (service, strlen (service)) || !request_id)
         aigw_error ("worker %s: one-way request needs a valid service", self->worker_id);
     else
         rc = s_send_reply (self, "", 0, request_id, AIGW_REPLY_FORWARD, service, shard_key,

@@ -41,6 +41,12 @@ AIGW_SELFTEST (bedrock_adapter)
 AIGW_SELFTEST (messages)
 AIGW_SELFTEST (dbwatch)
 AIGW_SELFTEST (models)
+AIGW_SELFTEST (bp)
+AIGW_SELFTEST (heap)
+AIGW_SELFTEST (list)
+AIGW_SELFTEST (table)
+AIGW_SELFTEST (worker)
+AIGW_SELFTEST (client)
 
 typedef struct {
     const char *name;           //  class name, as given to --test
@@ -74,6 +80,9 @@ main (int argc, char **argv)
         {"health", aigw_health_test},       {"messages", aigw_messages_test},
         {"health", aigw_health_test},       {"dbwatch", aigw_dbwatch_test},
         {"health", aigw_health_test},       {"models", aigw_models_test},
+        {"bp", aigw_bp_test},               {"heap", aigw_heap_test},
+        {"list", aigw_list_test},           {"table", aigw_table_test},
+        {"worker", aigw_worker_test},       {"client", aigw_client_test},
     };
     const char *only = NULL;
     bool verbose = false;
