@@ -187,6 +187,31 @@ aigw_bp_msg_take (zmq_msg_t *msg, char **data, size_t size)
     *data = NULL;
 }
 
+zmsg_t *
+aigw_bp_expect (zsock_t *sock, const char *header, byte cmd, int timeout_ms)
+{
+    zpoller_t *poller = zpoller_new (sock, NULL);
+    assert (poller);
+    bool router = zsock_type (sock) == ZMQ_ROUTER;
+    int64_t until = zclock_mono () + timeout_ms;
+    zmsg_t *found = NULL;
+    while (!found && zclock_mono () < until) {
+        if (!zpoller_wait (poller, 5))
+            continue;
+        zmsg_t *msg = zmsg_recv (sock);
+        assert (msg);
+        zframe_t *head = router ? (zmsg_first (msg), zmsg_next (msg)) : zmsg_first (msg);
+        zframe_t *command = zmsg_next (msg);
+        if (head && command && zframe_streq (head, header) && zframe_size (command) == 1
+            && *zframe_data (command) == cmd)
+            found = msg;
+        else
+            zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    return found;
+}
+
 //  --------------------------------------------------------------------------
 //  Selftest
 

@@ -128,6 +128,12 @@ void aigw_bp_directory_keep (zmq_msg_t *version, zmq_msg_t *text, char **version
 //  (small ones are copied and freed) and nulling *DATA.
 void aigw_bp_msg_take (zmq_msg_t *msg, char **data, size_t size);
 
+//  Test support, for selftests that play one side of the protocol: the next
+//  message on SOCK with HEADER and command CMD (on a ROUTER, after the
+//  identity frame, which stays first), skipping others; NULL if none came
+//  within TIMEOUT_MS.
+zmsg_t *aigw_bp_expect (zsock_t *sock, const char *header, byte cmd, int timeout_ms);
+
 void aigw_bp_test (bool verbose);
 
 #endif

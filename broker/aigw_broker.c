@@ -2066,25 +2066,7 @@ s_raw_send (zsock_t *sock, ...)
 static zmsg_t *
 s_raw_expect (zsock_t *sock, const char *header, byte cmd)
 {
-    zpoller_t *poller = zpoller_new (sock, NULL);
-    assert (poller);
-    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
-    zmsg_t *found = NULL;
-    while (!found && zclock_mono () < until) {
-        if (!zpoller_wait (poller, S_TEST_POLL_MS))
-            continue;
-        zmsg_t *msg = zmsg_recv (sock);
-        assert (msg);
-        zframe_t *head = zmsg_first (msg);
-        zframe_t *command = zmsg_next (msg);
-        if (head && command && zframe_streq (head, header) && zframe_size (command) == 1
-            && *zframe_data (command) == cmd)
-            found = msg;
-        else
-            zmsg_destroy (&msg);
-    }
-    zpoller_destroy (&poller);
-    return found;
+    return aigw_bp_expect (sock, header, cmd, S_TEST_WAIT_MS);
 }
 
 //  REPORTS for SERVICE asked by the fixture's client, parsed: a JSON array

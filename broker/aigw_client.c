@@ -7,6 +7,7 @@
 #include "aigw_log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 
 #define S_NUMBER_SIZE 24        //  bytes for a decimal int64
@@ -331,4 +332,192 @@ aigw_client_reports_once (const char *endpoint, const char *service, int64_t dea
     }
     aigw_client_destroy (&client);
     return text;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: the test plays the broker on a ROUTER, so that each frame the
+//  client sends is checked against the protocol and the broker's silence
+//  can be staged.
+
+#define S_TEST_ENDPOINT "inproc://aigw-client-test"
+#define S_TEST_HEARTBEAT_MS 20  //  short heartbeats keep the test fast
+#define S_TEST_LIVENESS 3       //  so a silent broker is gone after 60 ms
+#define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
+#define S_TEST_ONCE_MS 100      //  deadline of a REPORTS nobody answers
+
+//  Send command CMD to the client at IDENTITY, with the strings up to NULL
+//  as its frames.
+static void
+s_test_send (zsock_t *broker, zframe_t *identity, byte cmd, ...)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) {zframe_dup (identity)});
+    zmsg_addstr (msg, AIGW_BP_CLIENT_HEADER);
+    zmsg_addmem (msg, &cmd, 1);
+    va_list args;
+    va_start (args, cmd);
+    const char *text;
+    while ((text = va_arg (args, const char *)))
+        zmsg_addstr (msg, text);
+    va_end (args);
+    int rc = zmsg_send (&msg, broker);
+    assert (rc == 0);
+}
+
+//  Send REPLY for RID with the FLAGS byte and ENVELOPE to the client at
+//  IDENTITY.
+static void
+s_test_reply (zsock_t *broker, zframe_t *identity, const char *rid, byte flags,
+              const char *envelope)
+{
+    int rc = zsock_send (broker, "fsbsbs", identity, AIGW_BP_CLIENT_HEADER,
+                         &(byte) {AIGW_BP_CLIENT_REPLY}, (size_t) 1, rid, &flags, (size_t) 1,
+                         envelope);
+    assert (rc == 0);
+}
+
+//  Tick SELF and read its input until an event comes or WAIT_MS pass.
+static aigw_client_event_t *
+s_test_event (aigw_client_t *self, int wait_ms)
+{
+    int64_t until = zclock_mono () + wait_ms;
+    while (true) {
+        aigw_client_tick (self);
+        aigw_client_event_t *event = aigw_client_recv (self);
+        if (event || zclock_mono () >= until)
+            return event;
+        zmq_pollitem_t item = {zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0};
+        zmq_poll (&item, 1, 5);
+    }
+}
+
+//  True if frame I of MSG is the string TEXT.
+static bool
+s_test_frame_is (zmsg_t *msg, size_t i, const char *text)
+{
+    zframe_t *frame = zmsg_first (msg);
+    while (frame && i--)
+        frame = zmsg_next (msg);
+    return frame && zframe_streq (frame, text);
+}
+
+void
+aigw_client_test (bool verbose)
+{
+    aigw_log_level_t level = aigw_log_level ();
+    aigw_log_set_level (verbose ? AIGW_LOG_DEBUG : (aigw_log_level_t) -1);
+    assert (!aigw_client_new (NULL, 0, 0));
+    zsock_t *broker = zsock_new_router ("@" S_TEST_ENDPOINT);
+    assert (broker);
+    aigw_client_t *client = aigw_client_new (S_TEST_ENDPOINT, S_TEST_HEARTBEAT_MS,
+                                             S_TEST_LIVENESS);
+    assert (client && aigw_client_sock (client));
+    //  A HEARTBEAT at once; connected once the broker answers it.
+    zmsg_t *msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT,
+                                  S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 3);
+    zframe_t *identity = zframe_dup (zmsg_first (msg));
+    zmsg_destroy (&msg);
+    assert (!aigw_client_connected (client));
+    s_test_send (broker, identity, AIGW_BP_CLIENT_HEARTBEAT, NULL);
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!aigw_client_connected (client) && zclock_mono () < until)
+        assert (!s_test_event (client, 5));     //  heartbeats are no events
+    assert (aigw_client_connected (client));
+
+    //  REQUEST: service, shard key, request id, deadline, envelope.
+    char *data = strdup ("envelope");
+    assert (aigw_client_send (client, "auth", NULL, "rid-1", 1234, &data, 8) == 0 && !data);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_REQUEST, S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 8);
+    assert (s_test_frame_is (msg, 3, "auth") && s_test_frame_is (msg, 4, ""));
+    assert (s_test_frame_is (msg, 5, "rid-1") && s_test_frame_is (msg, 6, "1234"));
+    assert (s_test_frame_is (msg, 7, "envelope"));
+    zmsg_destroy (&msg);
+    data = strdup ("x");
+    assert (aigw_client_send (client, "auth", NULL, "", 0, &data, 1) == -1 && !data);
+    data = strdup ("x");
+    assert (aigw_client_send (client, "auth", NULL, "rid", -1, &data, 1) == -1 && !data);
+
+    //  Replies stream, LAST ends them; an ERROR is final with its status.
+    s_test_reply (broker, identity, "rid-1", 0, "chunk");
+    aigw_client_event_t *event = s_test_event (client, S_TEST_WAIT_MS);
+    assert (event && event->type == AIGW_BP_CLIENT_REPLY && streq (event->request_id, "rid-1"));
+    assert (!event->last && zframe_streq (event->envelope, "chunk"));
+    aigw_client_event_destroy (&event);
+    s_test_reply (broker, identity, "rid-1", AIGW_BP_FLAG_LAST, "end");
+    event = s_test_event (client, S_TEST_WAIT_MS);
+    assert (event && event->type == AIGW_BP_CLIENT_REPLY && event->last);
+    aigw_client_event_destroy (&event);
+    //  A malformed ERROR (status not a number) is dropped; the next is kept.
+    s_test_send (broker, identity, AIGW_BP_CLIENT_ERROR, "rid-2", "5x3", "bad", NULL);
+    s_test_send (broker, identity, AIGW_BP_CLIENT_ERROR, "rid-2", "503", "no worker", NULL);
+    event = s_test_event (client, S_TEST_WAIT_MS);
+    assert (event && event->type == AIGW_BP_CLIENT_ERROR && event->status == 503);
+    assert (event->last && streq (event->text, "no worker"));
+    aigw_client_event_destroy (&event);
+
+    //  STATUS, METRICS and REPORTS: asked, and answered as text events.
+    assert (aigw_client_status (client) == 0 && aigw_client_metrics (client) == 0);
+    assert (aigw_client_reports (client, "provider") == 0);
+    assert (aigw_client_reports (client, NULL) == -1);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_STATUS, S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 3);
+    zmsg_destroy (&msg);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_METRICS, S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 3);
+    zmsg_destroy (&msg);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_REPORTS, S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 4 && s_test_frame_is (msg, 3, "provider"));
+    zmsg_destroy (&msg);
+    byte types[] = {AIGW_BP_CLIENT_STATUS, AIGW_BP_CLIENT_METRICS, AIGW_BP_CLIENT_REPORTS};
+    for (size_t i = 0; i < sizeof types; i++) {
+        s_test_send (broker, identity, types[i], "text", NULL);
+        event = s_test_event (client, S_TEST_WAIT_MS);
+        assert (event && event->type == types[i] && streq (event->text, "text"));
+        aigw_client_event_destroy (&event);
+    }
+
+    //  The directory: asked at each heartbeat with the version held.
+    const char *version;
+    assert (!aigw_client_directory (client, &version) && streq (version, ""));
+    aigw_client_want_directory (client);
+    aigw_client_tick (client);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY,
+                          S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 4 && s_test_frame_is (msg, 3, ""));
+    zmsg_destroy (&msg);
+    s_test_send (broker, identity, AIGW_BP_CLIENT_DIRECTORY, "i-3", "auth w ipc://x R\n", NULL);
+    until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!aigw_client_directory (client, &version) && zclock_mono () < until)
+        assert (!s_test_event (client, 5));
+    assert (streq (aigw_client_directory (client, &version), "auth w ipc://x R\n"));
+    assert (streq (version, "i-3"));
+
+    //  Heartbeat loss: the broker stays silent and the client says so.
+    until = zclock_mono () + S_TEST_WAIT_MS;
+    while (aigw_client_connected (client) && zclock_mono () < until)
+        assert (!s_test_event (client, 5));
+    assert (!aigw_client_connected (client));
+    //  ... and says so no more once the broker speaks again.
+    s_test_send (broker, identity, AIGW_BP_CLIENT_HEARTBEAT, NULL);
+    until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!aigw_client_connected (client) && zclock_mono () < until)
+        assert (!s_test_event (client, 5));
+    assert (aigw_client_connected (client));
+    aigw_client_destroy (&client);
+    assert (!client);
+    aigw_client_destroy (&client);
+
+    //  The one-shot REPORTS gives up at its deadline when nobody answers.
+    char err[128];
+    char *text = aigw_client_reports_once (S_TEST_ENDPOINT, "provider",
+                                           zclock_time () + S_TEST_ONCE_MS, err, sizeof err);
+    assert (!text && strstr (err, "no answer"));
+    assert (!aigw_client_reports_once (NULL, "x", 0, NULL, 0));
+    zframe_destroy (&identity);
+    zsock_destroy (&broker);
+    aigw_log_set_level (level);
+    if (verbose)
+        printf ("client: ok\n");
 }

@@ -8,6 +8,7 @@
 #include "aigw_log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -416,4 +417,250 @@ aigw_worker_report (aigw_worker_t *self, const char *json, size_t len)
         return -1;
     }
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: the test plays the broker on a ROUTER, so that each frame the
+//  worker sends is checked against the protocol and the broker's silence
+//  can be staged.
+
+#define S_TEST_ENDPOINT "inproc://aigw-worker-test"
+#define S_TEST_HEARTBEAT_MS 20  //  short heartbeats keep the test fast
+#define S_TEST_LIVENESS 3       //  so a silent broker is gone after 60 ms
+#define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
+#define S_TEST_QUIET_MS 50      //  how long "nothing arrives" is watched
+
+//  Send command CMD to the worker at IDENTITY, with the strings up to NULL
+//  as its frames.
+static void
+s_test_send (zsock_t *broker, zframe_t *identity, byte cmd, ...)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) {zframe_dup (identity)});
+    zmsg_addstr (msg, AIGW_BP_WORKER_HEADER);
+    zmsg_addmem (msg, &cmd, 1);
+    va_list args;
+    va_start (args, cmd);
+    const char *text;
+    while ((text = va_arg (args, const char *)))
+        zmsg_addstr (msg, text);
+    va_end (args);
+    int rc = zmsg_send (&msg, broker);
+    assert (rc == 0);
+}
+
+//  The worker under test and the broker the test plays.
+typedef struct {
+    aigw_worker_t *worker;
+    zsock_t *broker;            //  ROUTER bound at S_TEST_ENDPOINT
+    zframe_t *identity;         //  the worker's routing identity, once known
+    bool silent;                //  the broker stopped answering
+} s_fix_t;
+
+//  Tick the worker, let the broker answer with a HEARTBEAT unless it is
+//  silent, and read the worker's input until a job comes or WAIT_MS pass.
+static aigw_job_t *
+s_test_job (s_fix_t *fix, int wait_ms)
+{
+    int64_t until = zclock_mono () + wait_ms;
+    while (true) {
+        aigw_worker_tick (fix->worker);
+        if (fix->identity && !fix->silent)
+            s_test_send (fix->broker, fix->identity, AIGW_BP_WORKER_HEARTBEAT, NULL);
+        aigw_job_t *job = aigw_worker_recv (fix->worker);
+        if (job || zclock_mono () >= until)
+            return job;
+        zmq_pollitem_t item = {zsock_resolve (fix->worker->sock), 0, ZMQ_POLLIN, 0};
+        zmq_poll (&item, 1, 5);
+    }
+}
+
+//  Pump the worker until the broker side gets command CMD; returns the
+//  message, identity frame first.
+static zmsg_t *
+s_test_expect (s_fix_t *fix, byte cmd)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (zclock_mono () < until) {
+        aigw_job_t *job = s_test_job (fix, 0);
+        aigw_job_destroy (&job);
+        zmsg_t *msg = aigw_bp_expect (fix->broker, AIGW_BP_WORKER_HEADER, cmd, 5);
+        if (msg)
+            return msg;
+    }
+    return NULL;
+}
+
+//  True if frame I of MSG is the string TEXT.
+static bool
+s_test_frame_is (zmsg_t *msg, size_t i, const char *text)
+{
+    zframe_t *frame = zmsg_first (msg);
+    while (frame && i--)
+        frame = zmsg_next (msg);
+    return frame && zframe_streq (frame, text);
+}
+
+//  Send the broker REQUEST for CLIENT and RID to the worker at IDENTITY.
+static void
+s_test_request (zsock_t *broker, zframe_t *identity, const char *client, const char *rid,
+                const char *envelope)
+{
+    s_test_send (broker, identity, AIGW_BP_WORKER_REQUEST, client, rid, envelope, NULL);
+}
+
+void
+aigw_worker_test (bool verbose)
+{
+    //  Settings the protocol refuses make no worker.
+    aigw_log_level_t level = aigw_log_level ();
+    aigw_log_set_level (verbose ? AIGW_LOG_DEBUG : (aigw_log_level_t) -1);
+    assert (!aigw_worker_new (S_TEST_ENDPOINT, "bad name", 1, false, 0, 0));
+    assert (!aigw_worker_new (S_TEST_ENDPOINT, "svc", 0, false, 0, 0));
+    assert (!aigw_worker_new (S_TEST_ENDPOINT, "svc", AIGW_BP_CREDIT_MAX + 1, false, 0, 0));
+    assert (!aigw_worker_new (NULL, "svc", 1, false, 0, 0));
+
+    zsock_t *broker = zsock_new_router ("@" S_TEST_ENDPOINT);
+    assert (broker);
+    aigw_worker_t *worker = aigw_worker_new (S_TEST_ENDPOINT, "svc", 3, true,
+                                             S_TEST_HEARTBEAT_MS, S_TEST_LIVENESS);
+    assert (worker && aigw_worker_sock (worker));
+    s_fix_t fix = {worker, broker, NULL, false};
+    //  READY: service, "<service>-<host>-<pid>-<n>", credit, flags.
+    zmsg_t *msg = s_test_expect (&fix, AIGW_BP_WORKER_READY);
+    assert (msg && zmsg_size (msg) == 7);
+    const char *id = aigw_worker_id (worker);
+    assert (strncmp (id, "svc-", 4) == 0 && aigw_bp_worker_id_valid (id, strlen (id)));
+    assert (s_test_frame_is (msg, 3, "svc") && s_test_frame_is (msg, 4, id));
+    assert (s_test_frame_is (msg, 5, "3") && s_test_frame_is (msg, 6, "R"));
+    zframe_t *identity = zframe_dup (zmsg_first (msg));
+    fix.identity = identity;
+    zmsg_destroy (&msg);
+    //  Heartbeats go out every interval.
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_HEARTBEAT);
+    assert (msg && zmsg_size (msg) == 3);
+    zmsg_destroy (&msg);
+
+    //  A request becomes a job; a streamed reply, then LAST.
+    s_test_request (broker, identity, "client-1", "rid-1", "envelope");
+    aigw_job_t *job = s_test_job (&fix, S_TEST_WAIT_MS);
+    assert (job && job->worker == worker && streq (job->request_id, "rid-1"));
+    assert (zframe_streq (job->client, "client-1") && zframe_streq (job->envelope, "envelope"));
+    char *data = strdup ("chunk");
+    assert (aigw_worker_reply (worker, &job, 0, NULL, NULL, &data, 5) == 0);
+    assert (job && !data);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_REPLY);
+    assert (msg && zmsg_size (msg) == 9);
+    assert (s_test_frame_is (msg, 3, "client-1") && s_test_frame_is (msg, 4, "rid-1"));
+    assert (s_test_frame_is (msg, 8, "chunk"));
+    zmsg_destroy (&msg);
+    //  FORWARD needs a valid next service; the job stays the caller's.
+    data = strdup ("x");
+    assert (aigw_worker_reply (worker, &job, AIGW_REPLY_FORWARD, "bad name", NULL, &data, 1)
+            == -1);
+    assert (job && !data);
+    data = strdup ("next-envelope");
+    assert (aigw_worker_reply (worker, &job, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD, "next",
+                               "shard", &data, 13)
+            == 0);
+    assert (!job);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_REPLY);
+    assert (msg && s_test_frame_is (msg, 6, "next") && s_test_frame_is (msg, 7, "shard"));
+    zframe_t *flags = zmsg_first (msg);
+    for (int i = 0; i < 5; i++)
+        flags = zmsg_next (msg);
+    assert (zframe_size (flags) == 1
+            && *zframe_data (flags) == (AIGW_BP_FLAG_LAST | AIGW_BP_FLAG_FORWARD));
+    zmsg_destroy (&msg);
+
+    //  A malformed request (empty request id) is dropped; the next is kept.
+    s_test_request (broker, identity, "client-1", "", "envelope");
+    s_test_request (broker, identity, "", "oneway-1", "envelope");
+    job = s_test_job (&fix, S_TEST_WAIT_MS);
+    assert (job && streq (job->request_id, "oneway-1") && zframe_size (job->client) == 0);
+    //  A one-way job's plain reply is not sent (the broker would drop it).
+    data = strdup ("dropped");
+    assert (aigw_worker_reply (worker, &job, AIGW_REPLY_LAST, NULL, NULL, &data, 7) == 0);
+    assert (!job);
+    //  A one-way request of our own: REPLY with an empty client and FORWARD.
+    data = strdup ("store");
+    assert (aigw_worker_send_oneway (worker, "cache", "k", "ow-2", &data, 5) == 0 && !data);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_REPLY);
+    assert (msg && s_test_frame_is (msg, 3, "") && s_test_frame_is (msg, 4, "ow-2"));
+    assert (s_test_frame_is (msg, 6, "cache"));
+    zmsg_destroy (&msg);
+    data = strdup ("x");
+    assert (aigw_worker_send_oneway (worker, NULL, NULL, "ow-3", &data, 1) == -1 && !data);
+
+    //  Reports: sent as one frame, refused past the cap.
+    assert (aigw_worker_report (worker, "{\"a\":1}", 7) == 0);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_REPORT);
+    assert (msg && zmsg_size (msg) == 4 && s_test_frame_is (msg, 3, "{\"a\":1}"));
+    zmsg_destroy (&msg);
+    assert (aigw_worker_report (worker, "{}", AIGW_BP_REPORT_MAX + 1) == -1);
+
+    //  The directory: asked with the version held, kept when answered.
+    const char *version;
+    assert (aigw_worker_directory (worker, &version) == NULL && streq (version, ""));
+    aigw_worker_want_directory (worker);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_DIRECTORY);
+    assert (msg && zmsg_size (msg) == 4 && s_test_frame_is (msg, 3, ""));
+    zmsg_destroy (&msg);
+    s_test_send (broker, identity, AIGW_BP_WORKER_DIRECTORY, "i-2", "svc w - R\n", NULL);
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!aigw_worker_directory (worker, &version) && zclock_mono () < until) {
+        job = s_test_job (&fix, 5);
+        aigw_job_destroy (&job);
+    }
+    assert (streq (aigw_worker_directory (worker, &version), "svc w - R\n"));
+    assert (streq (version, "i-2"));
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_DIRECTORY);
+    assert (msg && s_test_frame_is (msg, 3, "i-2"));
+    zmsg_destroy (&msg);
+
+    //  DISCONNECT from the broker (it forgot us): READY again.
+    s_test_send (broker, identity, AIGW_BP_WORKER_DISCONNECT, NULL);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_READY);
+    assert (msg);
+    zmsg_destroy (&msg);
+    //  A peer endpoint: READY again, with it.
+    aigw_worker_set_peer (worker, "inproc://aigw-worker-test-peer");
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_READY);
+    assert (msg && zmsg_size (msg) == 8
+            && s_test_frame_is (msg, 7, "inproc://aigw-worker-test-peer"));
+    zmsg_destroy (&msg);
+
+    //  Heartbeat loss: the broker stays silent past liveness intervals, and
+    //  the worker opens a new socket (a new identity) and registers again.
+    zsock_t *sock = aigw_worker_sock (worker);
+    fix.silent = true;
+    zmsg_t *ready = s_test_expect (&fix, AIGW_BP_WORKER_READY);
+    assert (ready && !zframe_eq (zmsg_first (ready), identity));
+    assert (aigw_worker_sock (worker) != sock);
+    assert (s_test_frame_is (ready, 4, id));        //  same worker id
+    zframe_destroy (&identity);
+    identity = zframe_dup (zmsg_first (ready));
+    fix.identity = identity;
+    fix.silent = false;
+    zmsg_destroy (&ready);
+    //  Requests flow on the new socket.
+    s_test_request (broker, identity, "client-2", "rid-2", "after");
+    job = s_test_job (&fix, S_TEST_WAIT_MS);
+    assert (job && streq (job->request_id, "rid-2"));
+    aigw_job_destroy (&job);
+    assert (!job);
+
+    //  Destroy says DISCONNECT.
+    aigw_worker_destroy (&worker);
+    assert (!worker);
+    msg = aigw_bp_expect (broker, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT,
+                          S_TEST_WAIT_MS);
+    assert (msg);
+    zmsg_destroy (&msg);
+    aigw_worker_destroy (&worker);
+    zframe_destroy (&identity);
+    zsock_destroy (&broker);
+    aigw_log_set_level (level);
+    if (verbose)
+        printf ("worker: ok\n");
 }
