@@ -134,6 +134,13 @@ void aigw_bp_msg_take (zmq_msg_t *msg, char **data, size_t size);
 //  within TIMEOUT_MS.
 zmsg_t *aigw_bp_expect (zsock_t *sock, const char *header, byte cmd, int timeout_ms);
 
+//  Test support: send HEADER and command CMD on the ROUTER SOCK to the peer
+//  at IDENTITY, with the strings up to NULL as the next frames.
+void aigw_bp_test_send (zsock_t *sock, zframe_t *identity, const char *header, byte cmd, ...);
+
+//  Test support: true if frame I of MSG is the string TEXT.
+bool aigw_bp_frame_is (zmsg_t *msg, size_t i, const char *text);
+
 void aigw_bp_test (bool verbose);
 
 #endif

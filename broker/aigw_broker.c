@@ -1801,7 +1801,8 @@ s_fix_event (s_fix_t *fix, int type)
         while (event) {
             if (event->type == type
                 || (type == 0
-                    && (event->type == AIGW_BP_CLIENT_REPLY || event->type == AIGW_BP_CLIENT_ERROR))) {
+                    && (event->type == AIGW_BP_CLIENT_REPLY
+                        || event->type == AIGW_BP_CLIENT_ERROR))) {
                 zlist_remove (fix->events, event);
                 return event;
             }

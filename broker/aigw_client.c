@@ -7,7 +7,6 @@
 #include "aigw_log.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 
 #define S_NUMBER_SIZE 24        //  bytes for a decimal int64
@@ -345,25 +344,6 @@ aigw_client_reports_once (const char *endpoint, const char *service, int64_t dea
 #define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
 #define S_TEST_ONCE_MS 100      //  deadline of a REPORTS nobody answers
 
-//  Send command CMD to the client at IDENTITY, with the strings up to NULL
-//  as its frames.
-static void
-s_test_send (zsock_t *broker, zframe_t *identity, byte cmd, ...)
-{
-    zmsg_t *msg = zmsg_new ();
-    zmsg_append (msg, &(zframe_t *) {zframe_dup (identity)});
-    zmsg_addstr (msg, AIGW_BP_CLIENT_HEADER);
-    zmsg_addmem (msg, &cmd, 1);
-    va_list args;
-    va_start (args, cmd);
-    const char *text;
-    while ((text = va_arg (args, const char *)))
-        zmsg_addstr (msg, text);
-    va_end (args);
-    int rc = zmsg_send (&msg, broker);
-    assert (rc == 0);
-}
-
 //  Send REPLY for RID with the FLAGS byte and ENVELOPE to the client at
 //  IDENTITY.
 static void
@@ -391,16 +371,6 @@ s_test_event (aigw_client_t *self, int wait_ms)
     }
 }
 
-//  True if frame I of MSG is the string TEXT.
-static bool
-s_test_frame_is (zmsg_t *msg, size_t i, const char *text)
-{
-    zframe_t *frame = zmsg_first (msg);
-    while (frame && i--)
-        frame = zmsg_next (msg);
-    return frame && zframe_streq (frame, text);
-}
-
 void
 aigw_client_test (bool verbose)
 {
@@ -419,7 +389,8 @@ aigw_client_test (bool verbose)
     zframe_t *identity = zframe_dup (zmsg_first (msg));
     zmsg_destroy (&msg);
     assert (!aigw_client_connected (client));
-    s_test_send (broker, identity, AIGW_BP_CLIENT_HEARTBEAT, NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT,
+                       NULL);
     int64_t until = zclock_mono () + S_TEST_WAIT_MS;
     while (!aigw_client_connected (client) && zclock_mono () < until)
         assert (!s_test_event (client, 5));     //  heartbeats are no events
@@ -430,9 +401,9 @@ aigw_client_test (bool verbose)
     assert (aigw_client_send (client, "auth", NULL, "rid-1", 1234, &data, 8) == 0 && !data);
     msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_REQUEST, S_TEST_WAIT_MS);
     assert (msg && zmsg_size (msg) == 8);
-    assert (s_test_frame_is (msg, 3, "auth") && s_test_frame_is (msg, 4, ""));
-    assert (s_test_frame_is (msg, 5, "rid-1") && s_test_frame_is (msg, 6, "1234"));
-    assert (s_test_frame_is (msg, 7, "envelope"));
+    assert (aigw_bp_frame_is (msg, 3, "auth") && aigw_bp_frame_is (msg, 4, ""));
+    assert (aigw_bp_frame_is (msg, 5, "rid-1") && aigw_bp_frame_is (msg, 6, "1234"));
+    assert (aigw_bp_frame_is (msg, 7, "envelope"));
     zmsg_destroy (&msg);
     data = strdup ("x");
     assert (aigw_client_send (client, "auth", NULL, "", 0, &data, 1) == -1 && !data);
@@ -450,8 +421,10 @@ aigw_client_test (bool verbose)
     assert (event && event->type == AIGW_BP_CLIENT_REPLY && event->last);
     aigw_client_event_destroy (&event);
     //  A malformed ERROR (status not a number) is dropped; the next is kept.
-    s_test_send (broker, identity, AIGW_BP_CLIENT_ERROR, "rid-2", "5x3", "bad", NULL);
-    s_test_send (broker, identity, AIGW_BP_CLIENT_ERROR, "rid-2", "503", "no worker", NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_ERROR,
+                       "rid-2", "5x3", "bad", NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_ERROR,
+                       "rid-2", "503", "no worker", NULL);
     event = s_test_event (client, S_TEST_WAIT_MS);
     assert (event && event->type == AIGW_BP_CLIENT_ERROR && event->status == 503);
     assert (event->last && streq (event->text, "no worker"));
@@ -468,11 +441,11 @@ aigw_client_test (bool verbose)
     assert (msg && zmsg_size (msg) == 3);
     zmsg_destroy (&msg);
     msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_REPORTS, S_TEST_WAIT_MS);
-    assert (msg && zmsg_size (msg) == 4 && s_test_frame_is (msg, 3, "provider"));
+    assert (msg && zmsg_size (msg) == 4 && aigw_bp_frame_is (msg, 3, "provider"));
     zmsg_destroy (&msg);
     byte types[] = {AIGW_BP_CLIENT_STATUS, AIGW_BP_CLIENT_METRICS, AIGW_BP_CLIENT_REPORTS};
     for (size_t i = 0; i < sizeof types; i++) {
-        s_test_send (broker, identity, types[i], "text", NULL);
+        aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, types[i], "text", NULL);
         event = s_test_event (client, S_TEST_WAIT_MS);
         assert (event && event->type == types[i] && streq (event->text, "text"));
         aigw_client_event_destroy (&event);
@@ -485,9 +458,10 @@ aigw_client_test (bool verbose)
     aigw_client_tick (client);
     msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY,
                           S_TEST_WAIT_MS);
-    assert (msg && zmsg_size (msg) == 4 && s_test_frame_is (msg, 3, ""));
+    assert (msg && zmsg_size (msg) == 4 && aigw_bp_frame_is (msg, 3, ""));
     zmsg_destroy (&msg);
-    s_test_send (broker, identity, AIGW_BP_CLIENT_DIRECTORY, "i-3", "auth w ipc://x R\n", NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY,
+                       "i-3", "auth w ipc://x R\n", NULL);
     until = zclock_mono () + S_TEST_WAIT_MS;
     while (!aigw_client_directory (client, &version) && zclock_mono () < until)
         assert (!s_test_event (client, 5));
@@ -500,7 +474,8 @@ aigw_client_test (bool verbose)
         assert (!s_test_event (client, 5));
     assert (!aigw_client_connected (client));
     //  ... and says so no more once the broker speaks again.
-    s_test_send (broker, identity, AIGW_BP_CLIENT_HEARTBEAT, NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT,
+                       NULL);
     until = zclock_mono () + S_TEST_WAIT_MS;
     while (!aigw_client_connected (client) && zclock_mono () < until)
         assert (!s_test_event (client, 5));

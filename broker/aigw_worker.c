@@ -8,7 +8,6 @@
 #include "aigw_log.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -430,25 +429,6 @@ aigw_worker_report (aigw_worker_t *self, const char *json, size_t len)
 #define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
 #define S_TEST_QUIET_MS 50      //  how long "nothing arrives" is watched
 
-//  Send command CMD to the worker at IDENTITY, with the strings up to NULL
-//  as its frames.
-static void
-s_test_send (zsock_t *broker, zframe_t *identity, byte cmd, ...)
-{
-    zmsg_t *msg = zmsg_new ();
-    zmsg_append (msg, &(zframe_t *) {zframe_dup (identity)});
-    zmsg_addstr (msg, AIGW_BP_WORKER_HEADER);
-    zmsg_addmem (msg, &cmd, 1);
-    va_list args;
-    va_start (args, cmd);
-    const char *text;
-    while ((text = va_arg (args, const char *)))
-        zmsg_addstr (msg, text);
-    va_end (args);
-    int rc = zmsg_send (&msg, broker);
-    assert (rc == 0);
-}
-
 //  The worker under test and the broker the test plays.
 typedef struct {
     aigw_worker_t *worker;
@@ -466,7 +446,8 @@ s_test_job (s_fix_t *fix, int wait_ms)
     while (true) {
         aigw_worker_tick (fix->worker);
         if (fix->identity && !fix->silent)
-            s_test_send (fix->broker, fix->identity, AIGW_BP_WORKER_HEARTBEAT, NULL);
+            aigw_bp_test_send (fix->broker, fix->identity, AIGW_BP_WORKER_HEADER,
+                               AIGW_BP_WORKER_HEARTBEAT, NULL);
         aigw_job_t *job = aigw_worker_recv (fix->worker);
         if (job || zclock_mono () >= until)
             return job;
@@ -491,22 +472,13 @@ s_test_expect (s_fix_t *fix, byte cmd)
     return NULL;
 }
 
-//  True if frame I of MSG is the string TEXT.
-static bool
-s_test_frame_is (zmsg_t *msg, size_t i, const char *text)
-{
-    zframe_t *frame = zmsg_first (msg);
-    while (frame && i--)
-        frame = zmsg_next (msg);
-    return frame && zframe_streq (frame, text);
-}
-
 //  Send the broker REQUEST for CLIENT and RID to the worker at IDENTITY.
 static void
 s_test_request (zsock_t *broker, zframe_t *identity, const char *client, const char *rid,
                 const char *envelope)
 {
-    s_test_send (broker, identity, AIGW_BP_WORKER_REQUEST, client, rid, envelope, NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_REQUEST,
+                       client, rid, envelope, NULL);
 }
 
 void
@@ -531,8 +503,8 @@ aigw_worker_test (bool verbose)
     assert (msg && zmsg_size (msg) == 7);
     const char *id = aigw_worker_id (worker);
     assert (strncmp (id, "svc-", 4) == 0 && aigw_bp_worker_id_valid (id, strlen (id)));
-    assert (s_test_frame_is (msg, 3, "svc") && s_test_frame_is (msg, 4, id));
-    assert (s_test_frame_is (msg, 5, "3") && s_test_frame_is (msg, 6, "R"));
+    assert (aigw_bp_frame_is (msg, 3, "svc") && aigw_bp_frame_is (msg, 4, id));
+    assert (aigw_bp_frame_is (msg, 5, "3") && aigw_bp_frame_is (msg, 6, "R"));
     zframe_t *identity = zframe_dup (zmsg_first (msg));
     fix.identity = identity;
     zmsg_destroy (&msg);
@@ -551,8 +523,8 @@ aigw_worker_test (bool verbose)
     assert (job && !data);
     msg = s_test_expect (&fix, AIGW_BP_WORKER_REPLY);
     assert (msg && zmsg_size (msg) == 9);
-    assert (s_test_frame_is (msg, 3, "client-1") && s_test_frame_is (msg, 4, "rid-1"));
-    assert (s_test_frame_is (msg, 8, "chunk"));
+    assert (aigw_bp_frame_is (msg, 3, "client-1") && aigw_bp_frame_is (msg, 4, "rid-1"));
+    assert (aigw_bp_frame_is (msg, 8, "chunk"));
     zmsg_destroy (&msg);
     //  FORWARD needs a valid next service; the job stays the caller's.
     data = strdup ("x");
@@ -565,7 +537,7 @@ aigw_worker_test (bool verbose)
             == 0);
     assert (!job);
     msg = s_test_expect (&fix, AIGW_BP_WORKER_REPLY);
-    assert (msg && s_test_frame_is (msg, 6, "next") && s_test_frame_is (msg, 7, "shard"));
+    assert (msg && aigw_bp_frame_is (msg, 6, "next") && aigw_bp_frame_is (msg, 7, "shard"));
     zframe_t *flags = zmsg_first (msg);
     for (int i = 0; i < 5; i++)
         flags = zmsg_next (msg);
@@ -586,8 +558,8 @@ aigw_worker_test (bool verbose)
     data = strdup ("store");
     assert (aigw_worker_send_oneway (worker, "cache", "k", "ow-2", &data, 5) == 0 && !data);
     msg = s_test_expect (&fix, AIGW_BP_WORKER_REPLY);
-    assert (msg && s_test_frame_is (msg, 3, "") && s_test_frame_is (msg, 4, "ow-2"));
-    assert (s_test_frame_is (msg, 6, "cache"));
+    assert (msg && aigw_bp_frame_is (msg, 3, "") && aigw_bp_frame_is (msg, 4, "ow-2"));
+    assert (aigw_bp_frame_is (msg, 6, "cache"));
     zmsg_destroy (&msg);
     data = strdup ("x");
     assert (aigw_worker_send_oneway (worker, NULL, NULL, "ow-3", &data, 1) == -1 && !data);
@@ -595,7 +567,7 @@ aigw_worker_test (bool verbose)
     //  Reports: sent as one frame, refused past the cap.
     assert (aigw_worker_report (worker, "{\"a\":1}", 7) == 0);
     msg = s_test_expect (&fix, AIGW_BP_WORKER_REPORT);
-    assert (msg && zmsg_size (msg) == 4 && s_test_frame_is (msg, 3, "{\"a\":1}"));
+    assert (msg && zmsg_size (msg) == 4 && aigw_bp_frame_is (msg, 3, "{\"a\":1}"));
     zmsg_destroy (&msg);
     assert (aigw_worker_report (worker, "{}", AIGW_BP_REPORT_MAX + 1) == -1);
 
@@ -604,9 +576,10 @@ aigw_worker_test (bool verbose)
     assert (aigw_worker_directory (worker, &version) == NULL && streq (version, ""));
     aigw_worker_want_directory (worker);
     msg = s_test_expect (&fix, AIGW_BP_WORKER_DIRECTORY);
-    assert (msg && zmsg_size (msg) == 4 && s_test_frame_is (msg, 3, ""));
+    assert (msg && zmsg_size (msg) == 4 && aigw_bp_frame_is (msg, 3, ""));
     zmsg_destroy (&msg);
-    s_test_send (broker, identity, AIGW_BP_WORKER_DIRECTORY, "i-2", "svc w - R\n", NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DIRECTORY,
+                       "i-2", "svc w - R\n", NULL);
     int64_t until = zclock_mono () + S_TEST_WAIT_MS;
     while (!aigw_worker_directory (worker, &version) && zclock_mono () < until) {
         job = s_test_job (&fix, 5);
@@ -615,11 +588,12 @@ aigw_worker_test (bool verbose)
     assert (streq (aigw_worker_directory (worker, &version), "svc w - R\n"));
     assert (streq (version, "i-2"));
     msg = s_test_expect (&fix, AIGW_BP_WORKER_DIRECTORY);
-    assert (msg && s_test_frame_is (msg, 3, "i-2"));
+    assert (msg && aigw_bp_frame_is (msg, 3, "i-2"));
     zmsg_destroy (&msg);
 
     //  DISCONNECT from the broker (it forgot us): READY again.
-    s_test_send (broker, identity, AIGW_BP_WORKER_DISCONNECT, NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT,
+                       NULL);
     msg = s_test_expect (&fix, AIGW_BP_WORKER_READY);
     assert (msg);
     zmsg_destroy (&msg);
@@ -627,7 +601,7 @@ aigw_worker_test (bool verbose)
     aigw_worker_set_peer (worker, "inproc://aigw-worker-test-peer");
     msg = s_test_expect (&fix, AIGW_BP_WORKER_READY);
     assert (msg && zmsg_size (msg) == 8
-            && s_test_frame_is (msg, 7, "inproc://aigw-worker-test-peer"));
+            && aigw_bp_frame_is (msg, 7, "inproc://aigw-worker-test-peer"));
     zmsg_destroy (&msg);
 
     //  Heartbeat loss: the broker stays silent past liveness intervals, and
@@ -637,7 +611,7 @@ aigw_worker_test (bool verbose)
     zmsg_t *ready = s_test_expect (&fix, AIGW_BP_WORKER_READY);
     assert (ready && !zframe_eq (zmsg_first (ready), identity));
     assert (aigw_worker_sock (worker) != sock);
-    assert (s_test_frame_is (ready, 4, id));        //  same worker id
+    assert (aigw_bp_frame_is (ready, 4, id));        //  same worker id
     zframe_destroy (&identity);
     identity = zframe_dup (zmsg_first (ready));
     fix.identity = identity;
