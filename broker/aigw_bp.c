@@ -113,6 +113,28 @@ aigw_bp_recv (void *handle, zmq_msg_t *frames, zframe_t **last, bool *oversized)
     return count;
 }
 
+int
+aigw_bp_message_recv (aigw_bp_message_t *self, void *handle, const char *header)
+{
+    bool oversized = false;
+    self->last = NULL;
+    self->count = aigw_bp_recv (handle, self->frames, &self->last, &oversized);
+    if (self->count <= 0)
+        return self->count;
+    self->cmd = self->count < 2 || oversized
+                    ? -1
+                    : aigw_bp_command (&self->frames[0], &self->frames[1], header);
+    return 1;
+}
+
+void
+aigw_bp_message_close (aigw_bp_message_t *self)
+{
+    for (int i = 0; i < self->count && i < AIGW_BP_SMALL_FRAMES; i++)
+        zmq_msg_close (&self->frames[i]);
+    zframe_destroy (&self->last);
+}
+
 #define S_FNV_OFFSET 0xcbf29ce484222325ULL
 #define S_FNV_PRIME 0x100000001b3ULL
 
@@ -354,6 +376,18 @@ aigw_bp_test (bool verbose)
     aigw_bp_msg_take (&body, &payload, 9);
     assert (zmq_msg_size (&body) == 0);
     zmq_msg_close (&body);
+    //  Whole messages: the command checked against the expected header.
+    aigw_bp_message_t message;
+    aigw_bp_send_head (handle, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_STATUS, true);
+    zmq_send (handle, "text", 4, 0);
+    aigw_bp_send_head (handle, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_STATUS, false);
+    zclock_sleep (10);
+    assert (aigw_bp_message_recv (&message, zsock_resolve (in), AIGW_BP_CLIENT_HEADER) == 1);
+    assert (message.count == 3 && message.cmd == AIGW_BP_CLIENT_STATUS && !message.last);
+    aigw_bp_message_close (&message);
+    assert (aigw_bp_message_recv (&message, zsock_resolve (in), AIGW_BP_WORKER_HEADER) == 1);
+    assert (message.count == 2 && message.cmd == -1);
+    aigw_bp_message_close (&message);
     //  Nothing waiting: 0.
     count = aigw_bp_recv (zsock_resolve (in), frames, &last, &oversized);
     assert (count == 0);

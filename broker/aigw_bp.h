@@ -105,6 +105,22 @@ int aigw_bp_command (zmq_msg_t *header_frame, zmq_msg_t *command_frame, const ch
 //  Returns the frame count, 0 if none waits, -1 on error.
 int aigw_bp_recv (void *handle, zmq_msg_t *frames, zframe_t **last, bool *oversized);
 
+//  One message as the worker and the client read it.
+typedef struct {
+    zmq_msg_t frames[AIGW_BP_SMALL_FRAMES]; //  its first frames
+    int count;                  //  frames in the message
+    int cmd;                    //  its command; -1 if the header is not the
+                                //  expected one or a frame is missing or extra
+    zframe_t *last;             //  the frame after the small ones, or NULL;
+                                //  the reader may take it (and null it)
+} aigw_bp_message_t;
+
+//  Receive one message on HANDLE without blocking into SELF, checking its
+//  header against HEADER. Returns 1, 0 if none waits, -1 on error; after 1,
+//  call aigw_bp_message_close.
+int aigw_bp_message_recv (aigw_bp_message_t *self, void *handle, const char *header);
+void aigw_bp_message_close (aigw_bp_message_t *self);
+
 //  Rendezvous hashing (AIGW-BP section 5): the score of WORKER_ID for
 //  SHARD_KEY is mix64 (fnv1a64 (shard key) XOR mix64 (fnv1a64 (worker id)));
 //  the owner is the live worker with the highest score, ties to the greater

@@ -211,33 +211,22 @@ aigw_client_recv (aigw_client_t *self)
     assert (self);
     void *handle = zsock_resolve (self->sock);
     while (true) {
-        zmq_msg_t frames[AIGW_BP_SMALL_FRAMES];
-        zframe_t *last = NULL;
-        bool oversized = false;
-        int count = aigw_bp_recv (handle, frames, &last, &oversized);
-        if (count <= 0)
+        aigw_bp_message_t msg;
+        if (aigw_bp_message_recv (&msg, handle, AIGW_BP_CLIENT_HEADER) <= 0)
             return NULL;
         self->heard_at = zclock_mono ();
         aigw_client_event_t *event = NULL;
-        int small = count < AIGW_BP_SMALL_FRAMES ? count : AIGW_BP_SMALL_FRAMES;
-        int cmd = count < 2 || oversized
-                      ? -1
-                      : aigw_bp_command (&frames[0], &frames[1], AIGW_BP_CLIENT_HEADER);
-        if (cmd == -1)
+        if (msg.cmd == -1)
             aigw_debug ("client: malformed message dropped");
-        else {
-            if (cmd == AIGW_BP_CLIENT_DIRECTORY && count == 4)
-                aigw_bp_directory_keep (&frames[2], &frames[3], &self->directory_version,
-                                        &self->directory);
-            else if (cmd != AIGW_BP_CLIENT_HEARTBEAT || count != 2) {
-                event = s_event_new (cmd, frames, count, &last);
-                if (!event)
-                    aigw_debug ("client: malformed message dropped (command %d)", cmd);
-            }
+        else if (msg.cmd == AIGW_BP_CLIENT_DIRECTORY && msg.count == 4)
+            aigw_bp_directory_keep (&msg.frames[2], &msg.frames[3], &self->directory_version,
+                                    &self->directory);
+        else if (msg.cmd != AIGW_BP_CLIENT_HEARTBEAT || msg.count != 2) {
+            event = s_event_new (msg.cmd, msg.frames, msg.count, &msg.last);
+            if (!event)
+                aigw_debug ("client: malformed message dropped (command %d)", msg.cmd);
         }
-        for (int i = 0; i < small; i++)
-            zmq_msg_close (&frames[i]);
-        zframe_destroy (&last);
+        aigw_bp_message_close (&msg);
         if (event)
             return event;
     }

@@ -249,41 +249,30 @@ aigw_worker_recv (aigw_worker_t *self)
     assert (self);
     void *handle = zsock_resolve (self->sock);
     while (true) {
-        zmq_msg_t frames[AIGW_BP_SMALL_FRAMES];
-        zframe_t *envelope = NULL;
-        bool oversized = false;
-        int count = aigw_bp_recv (handle, frames, &envelope, &oversized);
-        if (count <= 0)
+        aigw_bp_message_t msg;
+        if (aigw_bp_message_recv (&msg, handle, AIGW_BP_WORKER_HEADER) <= 0)
             return NULL;
         s_heard (self);
         aigw_job_t *job = NULL;
-        int small = count < AIGW_BP_SMALL_FRAMES ? count : AIGW_BP_SMALL_FRAMES;
-        int cmd = count < 2 || oversized
-                      ? -1
-                      : aigw_bp_command (&frames[0], &frames[1], AIGW_BP_WORKER_HEADER);
-        if (cmd == -1)
+        if (msg.cmd == -1)
             aigw_debug ("worker %s: malformed message dropped", self->worker_id);
-        else {
-            if (cmd == AIGW_BP_WORKER_REQUEST && count == AIGW_BP_SMALL_FRAMES + 1) {
-                job = s_job_new (frames, &envelope);
-                if (job)
-                    job->worker = self;
-                if (!job)
-                    aigw_debug ("worker %s: malformed request dropped", self->worker_id);
-            }
-            else if (cmd == AIGW_BP_WORKER_DIRECTORY && count == 4)
-                aigw_bp_directory_keep (&frames[2], &frames[3], &self->directory_version,
-                                        &self->directory);
-            else if (cmd == AIGW_BP_WORKER_DISCONNECT && count == 2) {
-                aigw_info ("worker %s: broker asked to register again", self->worker_id);
-                s_send_ready (self);
-            }
-            else if (cmd != AIGW_BP_WORKER_HEARTBEAT || count != 2)
-                aigw_debug ("worker %s: unexpected command %d dropped", self->worker_id, cmd);
+        else if (msg.cmd == AIGW_BP_WORKER_REQUEST && msg.count == AIGW_BP_SMALL_FRAMES + 1) {
+            job = s_job_new (msg.frames, &msg.last);
+            if (job)
+                job->worker = self;
+            else
+                aigw_debug ("worker %s: malformed request dropped", self->worker_id);
         }
-        for (int i = 0; i < small; i++)
-            zmq_msg_close (&frames[i]);
-        zframe_destroy (&envelope);
+        else if (msg.cmd == AIGW_BP_WORKER_DIRECTORY && msg.count == 4)
+            aigw_bp_directory_keep (&msg.frames[2], &msg.frames[3], &self->directory_version,
+                                    &self->directory);
+        else if (msg.cmd == AIGW_BP_WORKER_DISCONNECT && msg.count == 2) {
+            aigw_info ("worker %s: broker asked to register again", self->worker_id);
+            s_send_ready (self);
+        }
+        else if (msg.cmd != AIGW_BP_WORKER_HEARTBEAT || msg.count != 2)
+            aigw_debug ("worker %s: unexpected command %d dropped", self->worker_id, msg.cmd);
+        aigw_bp_message_close (&msg);
         if (job)
             return job;
     }
