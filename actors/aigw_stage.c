@@ -2,7 +2,7 @@
 #include "aigw_stage.h"
 #include "aigw_actors.h"
 #include "aigw_log.h"
-#include "aigw_broker.h"
+#include "aigw_bp.h"
 #include "aigw_peer.h"
 
 #include <arpa/inet.h>
@@ -178,7 +178,7 @@ s_job_release (aigw_job_t *job)
         return;
     aigw_client_event_t *event = calloc (1, sizeof *event);
     assert (event);
-    event->type = AIGW_CLIENT_ERROR;
+    event->type = AIGW_BP_CLIENT_ERROR;
     event->status = 503;
     event->text = strdup ("The stage stopped before answering.");
     if (job->request_id)
@@ -227,7 +227,7 @@ s_deliver (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p, bool 
     else if (job->origin && self->front.self) {
         aigw_client_event_t *event = calloc (1, sizeof *event);
         assert (event);
-        event->type = AIGW_CLIENT_REPLY;
+        event->type = AIGW_BP_CLIENT_REPLY;
         event->last = last;
         event->env = *env_p;
         *env_p = NULL;
@@ -870,7 +870,7 @@ s_take_peer_reply (aigw_host_t *self, aigw_peer_event_t **event_p)
     }
     aigw_client_event_t *out = calloc (1, sizeof *out);
     assert (out);
-    out->type = event->type == AIGW_PEER_REPLY ? AIGW_CLIENT_REPLY : AIGW_CLIENT_ERROR;
+    out->type = event->type == AIGW_PEER_REPLY ? AIGW_BP_CLIENT_REPLY : AIGW_BP_CLIENT_ERROR;
     out->request_id = event->request_id;
     event->request_id = NULL;
     out->last = event->last;
@@ -879,7 +879,7 @@ s_take_peer_reply (aigw_host_t *self, aigw_peer_event_t **event_p)
     out->status = event->status;
     out->text = event->text;
     event->text = NULL;
-    if (out->type == AIGW_CLIENT_ERROR || out->last)
+    if (out->type == AIGW_BP_CLIENT_ERROR || out->last)
         zhashx_delete (self->pending, out->request_id);
     aigw_peer_event_destroy (event_p);
     self->front.deliver (self->front.self, origin, &out);

@@ -8,11 +8,11 @@
     - every wake-up drains all waiting messages (up to S_DRAIN_MAX, so that
       timers and the pipe still get a turn under a flood) before timers run;
     - state is found by hashing: requests by (client identity, request id),
-      workers by routing identity, services by name (intrusive chained hash
-      tables, no allocation per lookup); each worker and each service keeps
-      intrusive lists of its requests, so a death or a drain touches only
-      the requests concerned;
-    - request deadlines sit in one binary min-heap, so expiry costs
+      workers by routing identity, services by name (aigw_table, intrusive,
+      no allocation per lookup); each worker and each service keeps
+      intrusive lists of its requests (aigw_list), so a death or a drain
+      touches only the requests concerned;
+    - request deadlines sit in one binary min-heap (aigw_heap), so expiry costs
       O(log n) per request and the poll timeout is exact; worker liveness is
       checked once per heartbeat, O(workers).
     A worker found dead while a loop walks broker state is only marked (and
@@ -20,10 +20,14 @@
     so no object is freed under a caller that still uses it. */
 #include "aigw_broker.h"
 #include "aigw_bp.h"
-#include "aigw_client.h"
+#include "aigw_heap.h"
 #include "aigw_hex.h"
 #include "aigw_json.h"
+#include "aigw_list.h"
 #include "aigw_log.h"
+#include "aigw_table.h"
+//  The selftest drives the broker through the real worker and client.
+#include "aigw_client.h"
 #include "aigw_worker.h"
 
 #include <jansson.h>
@@ -36,12 +40,8 @@
 
 #define S_FRAMES_MAX 10         //  frames a message may have, identity included
 #define S_DRAIN_MAX 4096        //  messages handled per wake before timers
-#define S_IDENTITY_MAX 255      //  ZeroMQ routing identities are 1-255 bytes
-#define S_KEY_MAX (1 + S_IDENTITY_MAX + AIGW_BROKER_REQUEST_ID_MAX)
-#define S_TABLE_INITIAL 64      //  first bucket count of a hash table
-#define S_HEAP_INITIAL 256      //  first capacity of the timer heap
+#define S_KEY_MAX (1 + AIGW_BP_IDENTITY_MAX + AIGW_BP_REQUEST_ID_MAX)
 #define S_STATUS_SIZE 16        //  bytes for a decimal status or number
-#define S_NOT_IN_HEAP SIZE_MAX  //  heap_index of a request not in the heap
 #define S_TEXT_INITIAL 4096     //  first capacity of a STATUS/METRICS/REPORTS text
 #define S_INT_DIGITS_MAX 18     //  longest decimal number accepted on the wire
 
@@ -60,44 +60,18 @@ static const char *s_bucket_le[] = {
 static const int s_error_status[] = {400, 500, 503, 504};
 #define S_ERROR_KINDS (sizeof s_error_status / sizeof s_error_status[0])
 
-typedef struct _s_node_t s_node_t;
 typedef struct _s_request_t s_request_t;
 typedef struct _s_worker_t s_worker_t;
 typedef struct _s_service_t s_service_t;
 
-//  A node of an intrusive hash table, embedded first in its object.
-struct _s_node_t {
-    s_node_t *next;             //  next node in the same bucket
-    uint64_t hash;              //  full hash of the key
-    const byte *key;            //  key bytes, owned by the containing object
-    size_t key_size;            //  key length in bytes
-};
-
-//  A chained hash table of nodes; it owns its bucket array only.
-typedef struct {
-    s_node_t **buckets;         //  bucket heads, a power of two of them
-    size_t mask;                //  bucket count minus one
-    size_t size;                //  nodes in the table
-} s_table_t;
-
-//  An intrusive FIFO of requests (a queue, or a worker's in-flight set).
-typedef struct {
-    s_request_t *head;          //  oldest request
-    s_request_t *tail;          //  newest request
-    size_t size;                //  requests on the list
-} s_list_t;
-
 //  One request the broker tracks: queued, or in flight on a worker.
 struct _s_request_t {
-    s_node_t node;              //  in self->requests; must stay first
-    s_request_t *prev;          //  previous request on the same list
-    s_request_t *next;          //  next request on the same list
-    s_list_t *list;             //  list holding it, NULL if none
+    aigw_table_node_t node;     //  in self->requests; must stay first
+    aigw_list_node_t link;      //  on a queue or a worker's list, if any
     bool queued;                //  on a queue (counted in service->queued)
     s_service_t *service;       //  stage the request is at now
     s_worker_t *worker;         //  worker holding it, NULL unless in flight
-    size_t heap_index;          //  position in self->heap
-    int64_t expires_at;         //  monotonic ms when its timer fires
+    aigw_heap_node_t timer;     //  in self->timers: monotonic ms it fires
     int64_t deadline;           //  monotonic ms deadline of the request
     int64_t dispatched_us;      //  monotonic µs of the last dispatch
     char *shard_key;            //  shard key of this stage, NULL if empty
@@ -108,8 +82,8 @@ struct _s_request_t {
 
 //  One registered worker.
 struct _s_worker_t {
-    s_node_t node;              //  in self->workers; must stay first
-    byte identity[S_IDENTITY_MAX]; //  routing identity
+    aigw_table_node_t node;     //  in self->workers; must stay first
+    byte identity[AIGW_BP_IDENTITY_MAX]; //  routing identity
     char *worker_id;            //  worker id from READY, input to sharding
     char *endpoint;             //  its peer endpoint (BP/2), NULL if none
     uint64_t id_hash;           //  mixed hash of worker_id
@@ -118,8 +92,8 @@ struct _s_worker_t {
     int credit;                 //  requests it takes at once
     bool replay_safe;           //  its requests may be replayed elsewhere
     int64_t expires_at;         //  monotonic ms past which it is dead
-    s_list_t requests;          //  requests in flight on it
-    s_list_t pending;           //  shard-keyed requests waiting for its credit
+    aigw_list_t requests;       //  requests in flight on it
+    aigw_list_t pending;         //  shard-keyed requests waiting for its credit
     bool dead;                  //  killed, waiting for s_reap
     const char *reason;         //  why it died (static text)
     s_worker_t *reap_next;      //  next worker on self->reap
@@ -130,13 +104,13 @@ struct _s_worker_t {
 
 //  One service (pipeline stage).
 struct _s_service_t {
-    s_node_t node;              //  in self->services; must stay first
+    aigw_table_node_t node;     //  in self->services; must stay first
     char *name;                 //  service name
     s_worker_t **workers;       //  live workers
     size_t workers_size;        //  live worker count
     size_t workers_cap;         //  capacity of workers
     size_t rr;                  //  round-robin start among equal credit
-    s_list_t queue;             //  unsharded requests waiting for credit
+    aigw_list_t queue;           //  unsharded requests waiting for credit
     size_t queued;              //  requests waiting here and on workers' pending
     size_t in_flight;           //  requests in flight on its workers
     uint64_t requests;          //  requests that arrived for it
@@ -148,7 +122,7 @@ struct _s_service_t {
 
 //  A peer that asks for the directory: every change is pushed to it.
 typedef struct {
-    byte identity[S_IDENTITY_MAX]; //  its routing identity
+    byte identity[AIGW_BP_IDENTITY_MAX]; //  its routing identity
     size_t identity_size;       //  bytes in identity
     bool worker;                //  it speaks as a worker (else a client)
     int64_t expires_at;         //  monotonic ms: forgotten if it stops asking
@@ -171,14 +145,12 @@ typedef struct {
     int heartbeat_ms;           //  heartbeat interval
     int liveness;               //  silent intervals before a worker is dead
     size_t queue_max;           //  queued requests per service
-    s_table_t services;         //  services by name
-    s_table_t workers;          //  workers by routing identity
-    s_table_t requests;         //  requests by client identity + request id
+    aigw_table_t *services;     //  services by name
+    aigw_table_t *workers;      //  workers by routing identity
+    aigw_table_t *requests;     //  requests by client identity + request id
     s_service_t **service_list; //  services in creation order
     size_t services_size;       //  service count
-    s_request_t **heap;         //  request timers, a binary min-heap
-    size_t heap_size;           //  requests in the heap
-    size_t heap_cap;            //  capacity of heap
+    aigw_heap_t *timers;        //  request timers
     s_worker_t *reap;           //  killed workers waiting for s_reap
     int64_t heartbeat_at;       //  monotonic ms of the next heartbeat round
     bool terminated;            //  $TERM received
@@ -230,193 +202,27 @@ s_hash (const void *data, size_t size)
 }
 
 //  --------------------------------------------------------------------------
-//  Intrusive hash table
+//  Containers
 
-//  Set up an empty table. Returns 0, or -1 if out of memory.
-static int
-s_table_init (s_table_t *self)
+//  The request whose list node is LINK, or NULL.
+static s_request_t *
+s_request_of_link (aigw_list_node_t *link)
 {
-    self->buckets = (s_node_t **) calloc (S_TABLE_INITIAL, sizeof (s_node_t *));
-    self->mask = S_TABLE_INITIAL - 1;
-    self->size = 0;
-    return self->buckets ? 0 : -1;
+    return link ? (s_request_t *) ((char *) link - offsetof (s_request_t, link)) : NULL;
 }
 
-//  Node with KEY, or NULL.
-static s_node_t *
-s_table_lookup (s_table_t *self, const void *key, size_t key_size, uint64_t hash)
+//  The request whose timer is TIMER, or NULL.
+static s_request_t *
+s_request_of_timer (aigw_heap_node_t *timer)
 {
-    for (s_node_t *node = self->buckets[hash & self->mask]; node; node = node->next)
-        if (node->hash == hash && node->key_size == key_size
-            && memcmp (node->key, key, key_size) == 0)
-            return node;
-    return NULL;
-}
-
-//  Double the bucket count; on allocation failure keep the old one (the
-//  chains just get longer).
-static void
-s_table_grow (s_table_t *self)
-{
-    size_t count = (self->mask + 1) * 2;
-    s_node_t **buckets = (s_node_t **) calloc (count, sizeof (s_node_t *));
-    if (!buckets)
-        return;
-    for (size_t i = 0; i <= self->mask; i++) {
-        s_node_t *node = self->buckets[i];
-        while (node) {
-            s_node_t *next = node->next;
-            s_node_t **head = &buckets[node->hash & (count - 1)];
-            node->next = *head;
-            *head = node;
-            node = next;
-        }
-    }
-    free (self->buckets);
-    self->buckets = buckets;
-    self->mask = count - 1;
-}
-
-//  Insert NODE, whose hash and key are set; the caller checked it is new.
-static void
-s_table_insert (s_table_t *self, s_node_t *node)
-{
-    if (self->size > self->mask)
-        s_table_grow (self);
-    s_node_t **head = &self->buckets[node->hash & self->mask];
-    node->next = *head;
-    *head = node;
-    self->size++;
-}
-
-//  Remove NODE if it is in the table.
-static void
-s_table_remove (s_table_t *self, s_node_t *node)
-{
-    s_node_t **link = &self->buckets[node->hash & self->mask];
-    while (*link && *link != node)
-        link = &(*link)->next;
-    if (*link) {
-        *link = node->next;
-        self->size--;
-    }
-    node->next = NULL;
-}
-
-//  --------------------------------------------------------------------------
-//  Request lists
-
-//  Append REQ, which is on no list, to LIST.
-static void
-s_list_append (s_list_t *list, s_request_t *req)
-{
-    req->list = list;
-    req->next = NULL;
-    req->prev = list->tail;
-    if (list->tail)
-        list->tail->next = req;
-    else
-        list->head = req;
-    list->tail = req;
-    list->size++;
-}
-
-//  Take REQ off its list, if any.
-static void
-s_list_unlink (s_request_t *req)
-{
-    s_list_t *list = req->list;
-    if (!list)
-        return;
-    if (req->prev)
-        req->prev->next = req->next;
-    else
-        list->head = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
-    else
-        list->tail = req->prev;
-    req->prev = req->next = NULL;
-    req->list = NULL;
-    list->size--;
-}
-
-//  --------------------------------------------------------------------------
-//  Timer heap
-
-//  Put REQ at slot I.
-static void
-s_heap_place (self_t *self, size_t i, s_request_t *req)
-{
-    self->heap[i] = req;
-    req->heap_index = i;
-}
-
-//  Restore heap order around slot I after its expiry changed.
-static void
-s_heap_fix (self_t *self, size_t i)
-{
-    s_request_t *req = self->heap[i];
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (self->heap[parent]->expires_at <= req->expires_at)
-            break;
-        s_heap_place (self, i, self->heap[parent]);
-        i = parent;
-    }
-    while (true) {
-        size_t child = 2 * i + 1;
-        if (child >= self->heap_size)
-            break;
-        if (child + 1 < self->heap_size
-            && self->heap[child + 1]->expires_at < self->heap[child]->expires_at)
-            child++;
-        if (self->heap[child]->expires_at >= req->expires_at)
-            break;
-        s_heap_place (self, i, self->heap[child]);
-        i = child;
-    }
-    s_heap_place (self, i, req);
-}
-
-//  Add REQ with its expires_at. Returns 0, or -1 if out of memory.
-static int
-s_heap_push (self_t *self, s_request_t *req)
-{
-    if (self->heap_size == self->heap_cap) {
-        size_t cap = self->heap_cap ? self->heap_cap * 2 : S_HEAP_INITIAL;
-        s_request_t **heap = (s_request_t **) realloc (self->heap, cap * sizeof *heap);
-        if (!heap)
-            return -1;
-        self->heap = heap;
-        self->heap_cap = cap;
-    }
-    s_heap_place (self, self->heap_size++, req);
-    s_heap_fix (self, req->heap_index);
-    return 0;
-}
-
-//  Remove REQ from the heap if it is there.
-static void
-s_heap_remove (self_t *self, s_request_t *req)
-{
-    size_t i = req->heap_index;
-    if (i == S_NOT_IN_HEAP)
-        return;
-    size_t last = --self->heap_size;
-    if (i != last) {
-        s_heap_place (self, i, self->heap[last]);
-        s_heap_fix (self, i);
-    }
-    req->heap_index = S_NOT_IN_HEAP;
+    return timer ? (s_request_t *) ((char *) timer - offsetof (s_request_t, timer)) : NULL;
 }
 
 //  Set REQ's timer to fire at AT (monotonic ms).
 static void
 s_request_set_timer (self_t *self, s_request_t *req, int64_t at)
 {
-    req->expires_at = at;
-    s_heap_fix (self, req->heap_index);
+    aigw_heap_update (self->timers, &req->timer, at);
 }
 
 //  --------------------------------------------------------------------------
@@ -494,45 +300,8 @@ s_frame_size (self_t *self, size_t i)
 static int
 s_frame_int (self_t *self, size_t i, int64_t *value)
 {
-    const byte *data = s_frame_data (self, i);
-    size_t size = s_frame_size (self, i);
-    if (size == 0 || size > S_INT_DIGITS_MAX)
-        return -1;
-    int64_t result = 0;
-    for (size_t c = 0; c < size; c++) {
-        if (data[c] < '0' || data[c] > '9')
-            return -1;
-        result = result * 10 + (data[c] - '0');
-    }
-    *value = result;
-    return 0;
-}
-
-bool
-aigw_broker_name_valid (const char *name, size_t size)
-{
-    if (!name || size == 0 || size > AIGW_BROKER_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < size; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-//  True if the SIZE bytes at DATA are a valid worker id (printable, no
-//  spaces), so that it is safe to log.
-static bool
-s_worker_id_valid (const byte *data, size_t size)
-{
-    if (size == 0 || size > AIGW_BROKER_WORKER_ID_MAX)
-        return false;
-    for (size_t i = 0; i < size; i++)
-        if (data[i] < 0x21 || data[i] > 0x7e)
-            return false;
-    return true;
+    return aigw_bp_decimal (s_frame_data (self, i), s_frame_size (self, i), S_INT_DIGITS_MAX,
+                            value);
 }
 
 //  Build the request key for CLIENT and RID into KEY (S_KEY_MAX bytes);
@@ -572,8 +341,7 @@ s_send_client_head (self_t *self, const byte *client, size_t client_size, byte c
             aigw_debug ("broker: client gone, message dropped");
         return -1;
     }
-    s_send_more (self, AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE);
-    zmq_send (self->handle, &cmd, 1, more ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
+    aigw_bp_send_head (self->handle, AIGW_BP_CLIENT_HEADER, cmd, more);
     return 0;
 }
 
@@ -613,8 +381,7 @@ s_send_worker_command (self_t *self, const byte *identity, size_t size, byte cmd
 {
     if (zmq_send (self->handle, identity, size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
         return -1;
-    s_send_more (self, AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE);
-    zmq_send (self->handle, &cmd, 1, ZMQ_DONTWAIT);
+    aigw_bp_send_head (self->handle, AIGW_BP_WORKER_HEADER, cmd, false);
     return 0;
 }
 
@@ -627,11 +394,11 @@ static s_service_t *
 s_service_require (self_t *self, const byte *name, size_t size)
 {
     uint64_t hash = s_hash (name, size);
-    s_node_t *node = s_table_lookup (&self->services, name, size, hash);
+    aigw_table_node_t *node = aigw_table_lookup (self->services, name, size, hash);
     if (node)
         return (s_service_t *) node;
-    if (!aigw_broker_name_valid ((const char *) name, size)
-        || self->services_size >= AIGW_BROKER_SERVICES_MAX)
+    if (!aigw_bp_name_valid ((const char *) name, size)
+        || self->services_size >= AIGW_BP_SERVICES_MAX)
         return NULL;
     s_service_t *service = (s_service_t *) calloc (1, sizeof *service);
     s_service_t **list = (s_service_t **) realloc (
@@ -645,7 +412,7 @@ s_service_require (self_t *self, const byte *name, size_t size)
     service->node.hash = hash;
     service->node.key = (const byte *) service->name;
     service->node.key_size = size;
-    s_table_insert (&self->services, &service->node);
+    aigw_table_insert (self->services, &service->node);
     self->service_list[self->services_size++] = service;
     return service;
 }
@@ -715,7 +482,7 @@ s_service_freest (s_service_t *service)
     for (size_t n = 0; n < count; n++) {
         size_t i = (start + n) % count;
         s_worker_t *worker = service->workers[i];
-        long free_credit = (long) worker->credit - (long) worker->requests.size;
+        long free_credit = (long) worker->credit - (long) aigw_list_size (&worker->requests);
         if (!best || free_credit > best_free) {
             best = worker;
             best_free = free_credit;
@@ -794,15 +561,14 @@ s_request_new (self_t *self, const byte *key, size_t key_size, uint64_t hash,
     req->node.key_size = key_size;
     req->service = service;
     req->deadline = deadline;
-    req->expires_at = deadline;
-    req->heap_index = S_NOT_IN_HEAP;
+    aigw_heap_node_init (&req->timer, deadline);
     zmq_msg_init (&req->envelope);
-    if (s_heap_push (self, req) == -1) {
+    if (aigw_heap_push (self->timers, &req->timer) == -1) {
         zmq_msg_close (&req->envelope);
         free (req);
         return NULL;
     }
-    s_table_insert (&self->requests, &req->node);
+    aigw_table_insert (self->requests, &req->node);
     return req;
 }
 
@@ -818,7 +584,7 @@ s_request_detach (s_request_t *req)
         req->service->queued--;
         req->queued = false;
     }
-    s_list_unlink (req);
+    aigw_list_unlink (&req->link);
 }
 
 //  Forget REQ and free it.
@@ -829,8 +595,8 @@ s_request_destroy (self_t *self, s_request_t **req_p)
     if (!req)
         return;
     s_request_detach (req);
-    s_table_remove (&self->requests, &req->node);
-    s_heap_remove (self, req);
+    aigw_table_remove (self->requests, &req->node);
+    aigw_heap_remove (self->timers, &req->timer);
     zmq_msg_close (&req->envelope);
     free (req->shard_key);
     free (req);
@@ -891,7 +657,7 @@ s_worker_kill (self_t *self, s_worker_t *worker, const char *reason)
     worker->dead = true;
     worker->reason = reason;
     self->directory_version++;
-    s_table_remove (&self->workers, &worker->node);
+    aigw_table_remove (self->workers, &worker->node);
     s_service_remove_worker (worker->service, worker);
     worker->reap_next = self->reap;
     self->reap = worker;
@@ -910,9 +676,7 @@ s_worker_send_request (self_t *self, s_worker_t *worker, s_request_t *req)
                        errno == EHOSTUNREACH ? "connection gone" : "send queue full");
         return -1;
     }
-    byte cmd = AIGW_BP_WORKER_REQUEST;
-    s_send_more (self, AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE);
-    s_send_more (self, &cmd, 1);
+    aigw_bp_send_head (self->handle, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_REQUEST, true);
     s_send_more (self, s_request_client (req), s_request_client_size (req));
     s_send_more (self, s_request_id (req), s_request_id_size (req));
     zmq_msg_t envelope;
@@ -926,11 +690,11 @@ s_worker_send_request (self_t *self, s_worker_t *worker, s_request_t *req)
     zmq_msg_send (&envelope, self->handle, ZMQ_DONTWAIT);
     zmq_msg_close (&envelope);
 
-    s_list_append (&worker->requests, req);
+    aigw_list_append (&worker->requests, &req->link);
     req->worker = worker;
     req->service->in_flight++;
     req->dispatched_us = s_mono_us ();
-    s_request_set_timer (self, req, req->deadline + AIGW_BROKER_GRACE_MS);
+    s_request_set_timer (self, req, req->deadline + AIGW_BP_GRACE_MS);
     return 0;
 }
 
@@ -940,8 +704,10 @@ static void
 s_worker_drain (self_t *self, s_worker_t *worker)
 {
     s_service_t *service = worker->service;
-    while (!worker->dead && worker->requests.size < (size_t) worker->credit) {
-        s_request_t *req = worker->pending.head ? worker->pending.head : service->queue.head;
+    while (!worker->dead && aigw_list_size (&worker->requests) < (size_t) worker->credit) {
+        s_request_t *req = s_request_of_link (aigw_list_first (&worker->pending));
+        if (!req)
+            req = s_request_of_link (aigw_list_first (&service->queue));
         if (!req)
             break;
         s_request_detach (req);
@@ -962,8 +728,8 @@ s_reap (self_t *self)
         s_worker_t *worker = self->reap;
         self->reap = worker->reap_next;
         size_t replayed = 0, failed = 0;
-        while (worker->requests.head) {
-            s_request_t *req = worker->requests.head;
+        s_request_t *req;
+        while ((req = s_request_of_link (aigw_list_first (&worker->requests)))) {
             s_request_detach (req);
             if (req->has_envelope) {
                 replayed++;
@@ -974,8 +740,7 @@ s_reap (self_t *self)
                 s_request_fail (self, req, 503, "worker died");
             }
         }
-        while (worker->pending.head) {
-            s_request_t *req = worker->pending.head;
+        while ((req = s_request_of_link (aigw_list_first (&worker->pending)))) {
             s_request_detach (req);
             s_dispatch (self, req);
         }
@@ -1002,7 +767,7 @@ s_dispatch (self_t *self, s_request_t *req)
             return;
         }
         s_worker_t *worker;
-        s_list_t *queue;
+        aigw_list_t *queue;
         if (req->shard_key) {
             worker = s_service_owner (service, req->shard_key);
             queue = &worker->pending;
@@ -1011,12 +776,13 @@ s_dispatch (self_t *self, s_request_t *req)
             worker = s_service_freest (service);
             queue = &service->queue;
         }
-        if (queue->size > 0 || worker->requests.size >= (size_t) worker->credit) {
+        if (aigw_list_size (queue) > 0
+            || aigw_list_size (&worker->requests) >= (size_t) worker->credit) {
             if (service->queued >= self->queue_max) {
                 s_request_fail (self, req, 503, "queue full");
                 return;
             }
-            s_list_append (queue, req);
+            aigw_list_append (queue, &req->link);
             req->queued = true;
             service->queued++;
             s_request_set_timer (self, req, req->deadline);
@@ -1039,12 +805,12 @@ s_dispatch_oneway (self_t *self)
                                               s_frame_size (self, 6));
     size_t shard_size = s_frame_size (self, 7);
     size_t rid_size = s_frame_size (self, 4);
-    if (!service || shard_size > AIGW_BROKER_SHARD_KEY_MAX
-        || rid_size > AIGW_BROKER_REQUEST_ID_MAX) {
+    if (!service || shard_size > AIGW_BP_SHARD_KEY_MAX
+        || rid_size > AIGW_BP_REQUEST_ID_MAX) {
         aigw_debug ("broker: bad one-way request dropped");
         return;
     }
-    char shard_key[AIGW_BROKER_SHARD_KEY_MAX + 1];
+    char shard_key[AIGW_BP_SHARD_KEY_MAX + 1];
     memcpy (shard_key, s_frame_data (self, 7), shard_size);
     shard_key[shard_size] = 0;
     service->requests++;
@@ -1088,17 +854,17 @@ s_handle_client_request (self_t *self)
     size_t client_size = s_frame_size (self, 0);
     const byte *rid = s_frame_data (self, 5);
     size_t rid_size = s_frame_size (self, 5);
-    if (rid_size == 0 || rid_size > AIGW_BROKER_REQUEST_ID_MAX
-        || client_size > S_IDENTITY_MAX) {
+    if (rid_size == 0 || rid_size > AIGW_BP_REQUEST_ID_MAX
+        || client_size > AIGW_BP_IDENTITY_MAX) {
         aigw_debug ("broker: request with a bad request id dropped");
         return;
     }
     int64_t deadline_wall;
     size_t shard_size = s_frame_size (self, 4);
     if (s_frame_int (self, 6, &deadline_wall) == -1
-        || shard_size > AIGW_BROKER_SHARD_KEY_MAX
+        || shard_size > AIGW_BP_SHARD_KEY_MAX
         || memchr (rid, 0, rid_size) || memchr (s_frame_data (self, 4), 0, shard_size)
-        || !aigw_broker_name_valid ((const char *) s_frame_data (self, 3),
+        || !aigw_bp_name_valid ((const char *) s_frame_data (self, 3),
                                     s_frame_size (self, 3))) {
         s_send_error (self, client, client_size, rid, rid_size, 400, "bad request");
         return;
@@ -1106,7 +872,7 @@ s_handle_client_request (self_t *self)
     byte key[S_KEY_MAX];
     size_t key_size = s_key_build (key, client, client_size, rid, rid_size);
     uint64_t hash = s_hash (key, key_size);
-    if (s_table_lookup (&self->requests, key, key_size, hash)) {
+    if (aigw_table_lookup (self->requests, key, key_size, hash)) {
         aigw_warn ("broker: duplicate request id from a client, dropped");
         return;
     }
@@ -1119,11 +885,11 @@ s_handle_client_request (self_t *self)
     service->requests++;
 
     int64_t now = s_mono_ms ();
-    int64_t left = AIGW_BROKER_DEADLINE_MS;
+    int64_t left = AIGW_BP_DEADLINE_MS;
     if (deadline_wall > 0)
         left = deadline_wall - s_wall_ms ();
-    if (left > AIGW_BROKER_DEADLINE_MAX_MS)
-        left = AIGW_BROKER_DEADLINE_MAX_MS;
+    if (left > AIGW_BP_DEADLINE_MAX_MS)
+        left = AIGW_BP_DEADLINE_MAX_MS;
     int status = 0;
     const char *text = NULL;
     if (left <= 0) {
@@ -1259,8 +1025,8 @@ s_handle_client_reports (self_t *self)
     const byte *name = s_frame_data (self, 3);
     size_t name_size = s_frame_size (self, 3);
     s_service_t *service = NULL;
-    if (aigw_broker_name_valid ((const char *) name, name_size))
-        service = (s_service_t *) s_table_lookup (&self->services, name, name_size,
+    if (aigw_bp_name_valid ((const char *) name, name_size))
+        service = (s_service_t *) aigw_table_lookup (self->services, name, name_size,
                                                   s_hash (name, name_size));
     int64_t now = s_mono_ms ();
     s_text_append (&text, "[", 1);
@@ -1269,7 +1035,7 @@ s_handle_client_reports (self_t *self)
         s_worker_t *worker = service->workers[i];
         if (!worker->report)
             continue;
-        char identity[2 * S_IDENTITY_MAX + 1];
+        char identity[2 * AIGW_BP_IDENTITY_MAX + 1];
         aigw_hex_encode (worker->identity, worker->node.key_size, identity);
         //  Service names are [A-Za-z0-9._-]: no JSON escaping needed.
         s_text_printf (&text, "%s{\"worker\":\"%s\",\"service\":\"%s\",\"age_ms\":%" PRId64
@@ -1318,8 +1084,7 @@ s_send_directory (self_t *self, const byte *identity, size_t size, const char *h
     else if (zmq_send (self->handle, identity, size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
         rc = -1;
     else {
-        s_send_more (self, header, AIGW_BP_HEADER_SIZE);
-        s_send_more (self, &cmd, 1);
+        aigw_bp_send_head (self->handle, header, cmd, true);
         s_send_more (self, version, (size_t) len);
         zmq_send (self->handle, text.data, text.size, ZMQ_DONTWAIT);
     }
@@ -1335,7 +1100,7 @@ s_handle_directory (self_t *self, const char *header, byte cmd)
 {
     const byte *identity = s_frame_data (self, 0);
     size_t size = s_frame_size (self, 0);
-    char key[2 * S_IDENTITY_MAX + 1];
+    char key[2 * AIGW_BP_IDENTITY_MAX + 1];
     aigw_hex_encode (identity, size, key);
     s_subscriber_t *sub = (s_subscriber_t *) zhashx_lookup (self->subscribers, key);
     if (!sub) {
@@ -1412,11 +1177,11 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
     size_t id_size = s_frame_size (self, 4);
     const byte *endpoint = self->frames_size == 8 ? s_frame_data (self, 7) : NULL;
     size_t endpoint_size = endpoint ? s_frame_size (self, 7) : 0;
-    if (!aigw_broker_name_valid ((const char *) s_frame_data (self, 3),
+    if (!aigw_bp_name_valid ((const char *) s_frame_data (self, 3),
                                  s_frame_size (self, 3))
-        || !s_worker_id_valid (id, id_size) || s_frame_int (self, 5, &credit) == -1
-        || credit < 1 || credit > AIGW_BROKER_CREDIT_MAX
-        || (endpoint && !s_worker_id_valid (endpoint, endpoint_size))) {
+        || !aigw_bp_worker_id_valid (id, id_size) || s_frame_int (self, 5, &credit) == -1
+        || credit < 1 || credit > AIGW_BP_CREDIT_MAX
+        || (endpoint && !aigw_bp_worker_id_valid (endpoint, endpoint_size))) {
         aigw_warn ("broker: invalid READY ignored");
         return;
     }
@@ -1472,7 +1237,7 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
     worker->credit = (int) credit;
     worker->replay_safe = replay_safe;
     worker->expires_at = expires_at;
-    s_table_insert (&self->workers, &worker->node);
+    aigw_table_insert (self->workers, &worker->node);
     aigw_info ("broker: worker %s ready for %s (credit %d%s)", worker->worker_id,
                service->name, worker->credit, replay_safe ? ", replay-safe" : "");
     //  Answer at once, so the worker knows the broker heard it.
@@ -1497,15 +1262,15 @@ s_handle_worker_reply (self_t *self, s_worker_t *worker)
             s_dispatch_oneway (self);
         return;                 //  a reply to a one-way request: dropped
     }
-    if (client_size > S_IDENTITY_MAX || rid_size == 0
-        || rid_size > AIGW_BROKER_REQUEST_ID_MAX) {
+    if (client_size > AIGW_BP_IDENTITY_MAX || rid_size == 0
+        || rid_size > AIGW_BP_REQUEST_ID_MAX) {
         aigw_debug ("broker: reply with bad client or request id dropped");
         return;
     }
     byte key[S_KEY_MAX];
     size_t key_size = s_key_build (key, s_frame_data (self, 3), client_size,
                                    s_frame_data (self, 4), rid_size);
-    s_request_t *req = (s_request_t *) s_table_lookup (&self->requests, key, key_size,
+    s_request_t *req = (s_request_t *) aigw_table_lookup (self->requests, key, key_size,
                                                        s_hash (key, key_size));
     if (!req || req->worker != worker) {
         aigw_debug ("broker: reply for a request not held by its sender dropped");
@@ -1534,7 +1299,7 @@ s_handle_worker_reply (self_t *self, s_worker_t *worker)
         size_t shard_size = s_frame_size (self, 7);
         s_service_t *next = s_service_require (self, s_frame_data (self, 6),
                                                s_frame_size (self, 6));
-        if (!next || shard_size > AIGW_BROKER_SHARD_KEY_MAX
+        if (!next || shard_size > AIGW_BP_SHARD_KEY_MAX
             || s_request_set_shard (req, s_frame_data (self, 7), shard_size) == -1)
             s_request_fail (self, req, 500, "bad forward");
         else {
@@ -1606,8 +1371,8 @@ s_handle_worker (self_t *self, byte cmd)
 {
     const byte *identity = s_frame_data (self, 0);
     size_t identity_size = s_frame_size (self, 0);
-    s_worker_t *worker = (s_worker_t *) s_table_lookup (
-        &self->workers, identity, identity_size, s_hash (identity, identity_size));
+    s_worker_t *worker = (s_worker_t *) aigw_table_lookup (
+        self->workers, identity, identity_size, s_hash (identity, identity_size));
     if (cmd == AIGW_BP_WORKER_READY) {
         if (self->frames_size == 7 || self->frames_size == 8)
             s_handle_worker_ready (self, worker);
@@ -1747,8 +1512,9 @@ static void
 s_handle_timers (self_t *self)
 {
     int64_t now = s_mono_ms ();
-    while (self->heap_size > 0 && self->heap[0]->expires_at <= now) {
-        s_request_t *req = self->heap[0];
+    s_request_t *req;
+    while ((req = s_request_of_timer (aigw_heap_top (self->timers)))
+           && req->timer.key <= now) {
         if (req->queued)
             s_request_fail (self, req, 504, "deadline passed in queue");
         else {
@@ -1790,15 +1556,13 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; self->requests.buckets && i <= self->requests.mask; i++) {
-        s_node_t *node = self->requests.buckets[i];
-        while (node) {
-            s_request_t *req = (s_request_t *) node;
-            node = node->next;
-            zmq_msg_close (&req->envelope);
-            free (req->shard_key);
-            free (req);
-        }
+    aigw_table_node_t *node = self->requests ? aigw_table_first (self->requests) : NULL;
+    while (node) {
+        s_request_t *req = (s_request_t *) node;
+        node = aigw_table_next (self->requests, node);
+        zmq_msg_close (&req->envelope);
+        free (req->shard_key);
+        free (req);
     }
     while (self->reap) {
         //  Killed workers are off the table; their requests are freed above.
@@ -1806,13 +1570,11 @@ s_self_destroy (self_t **self_p)
         self->reap = worker->reap_next;
         s_worker_free (worker);
     }
-    for (size_t i = 0; self->workers.buckets && i <= self->workers.mask; i++) {
-        s_node_t *node = self->workers.buckets[i];
-        while (node) {
-            s_worker_t *worker = (s_worker_t *) node;
-            node = node->next;
-            s_worker_free (worker);
-        }
+    node = self->workers ? aigw_table_first (self->workers) : NULL;
+    while (node) {
+        s_worker_t *worker = (s_worker_t *) node;
+        node = aigw_table_next (self->workers, node);
+        s_worker_free (worker);
     }
     for (size_t i = 0; i < self->services_size; i++) {
         free (self->service_list[i]->name);
@@ -1820,10 +1582,10 @@ s_self_destroy (self_t **self_p)
         free (self->service_list[i]);
     }
     free (self->service_list);
-    free (self->services.buckets);
-    free (self->workers.buckets);
-    free (self->requests.buckets);
-    free (self->heap);
+    aigw_table_destroy (&self->services);
+    aigw_table_destroy (&self->workers);
+    aigw_table_destroy (&self->requests);
+    aigw_heap_destroy (&self->timers);
     zhashx_destroy (&self->subscribers);
     zsock_destroy (&self->router);
     zstr_free (&self->endpoint);
@@ -1840,8 +1602,8 @@ s_self_new (zsock_t *pipe, aigw_broker_args_t *args)
     if (!self)
         return NULL;
     self->pipe = pipe;
-    self->heartbeat_ms = args->heartbeat_ms > 0 ? args->heartbeat_ms : AIGW_BROKER_HEARTBEAT_MS;
-    self->liveness = args->liveness > 0 ? args->liveness : AIGW_BROKER_LIVENESS;
+    self->heartbeat_ms = args->heartbeat_ms > 0 ? args->heartbeat_ms : AIGW_BP_HEARTBEAT_MS;
+    self->liveness = args->liveness > 0 ? args->liveness : AIGW_BP_LIVENESS;
     self->queue_max = args->queue_max > 0 ? (size_t) args->queue_max : AIGW_BROKER_QUEUE_MAX;
     self->instance = (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 40)
                      ^ (uint64_t) (uintptr_t) self;
@@ -1849,8 +1611,11 @@ s_self_new (zsock_t *pipe, aigw_broker_args_t *args)
     self->directory_pushed = 1;
     self->subscribers = zhashx_new ();
     zhashx_set_destructor (self->subscribers, (zhashx_destructor_fn *) zstr_free);
-    if (s_table_init (&self->services) == -1 || s_table_init (&self->workers) == -1
-        || s_table_init (&self->requests) == -1)
+    self->services = aigw_table_new ();
+    self->workers = aigw_table_new ();
+    self->requests = aigw_table_new ();
+    self->timers = aigw_heap_new ();
+    if (!self->services || !self->workers || !self->requests || !self->timers)
         s_self_destroy (&self);
     return self;
 }
@@ -1863,10 +1628,10 @@ s_self_bind (self_t *self, const char *endpoint)
     if (!self->router || !endpoint)
         return -1;
     zsock_set_router_mandatory (self->router, 1);
-    zsock_set_sndhwm (self->router, AIGW_BROKER_HWM);
-    zsock_set_rcvhwm (self->router, AIGW_BROKER_HWM);
+    zsock_set_sndhwm (self->router, AIGW_BP_HWM);
+    zsock_set_rcvhwm (self->router, AIGW_BP_HWM);
     zsock_set_linger (self->router, 0);
-    zsock_set_maxmsgsize (self->router, AIGW_BROKER_FRAME_MAX);
+    zsock_set_maxmsgsize (self->router, AIGW_BP_FRAME_MAX);
     if (zsock_bind (self->router, "%s", endpoint) == -1) {
         aigw_error ("broker: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         return -1;
@@ -1904,8 +1669,9 @@ aigw_broker_actor (zsock_t *pipe, void *args)
     self->heartbeat_at = s_mono_ms () + self->heartbeat_ms;
     while (!self->terminated) {
         int64_t next = self->heartbeat_at;
-        if (self->heap_size > 0 && self->heap[0]->expires_at < next)
-            next = self->heap[0]->expires_at;
+        aigw_heap_node_t *timer = aigw_heap_top (self->timers);
+        if (timer && timer->key < next)
+            next = timer->key;
         int64_t timeout = next - s_mono_ms ();
         if (timeout < 0)
             timeout = 0;
@@ -2035,7 +1801,8 @@ s_fix_event (s_fix_t *fix, int type)
         while (event) {
             if (event->type == type
                 || (type == 0
-                    && (event->type == AIGW_CLIENT_REPLY || event->type == AIGW_CLIENT_ERROR))) {
+                    && (event->type == AIGW_BP_CLIENT_REPLY
+                        || event->type == AIGW_BP_CLIENT_ERROR))) {
                 zlist_remove (fix->events, event);
                 return event;
             }
@@ -2154,7 +1921,7 @@ s_expect_reply (s_fix_t *fix, const char *rid, const char *text, bool last)
 {
     aigw_client_event_t *event = s_fix_event (fix, 0);
     assert (event);
-    assert (event->type == AIGW_CLIENT_REPLY);
+    assert (event->type == AIGW_BP_CLIENT_REPLY);
     assert (streq (event->request_id, rid));
     assert (event->last == last);
     assert (zframe_streq (event->envelope, text));
@@ -2167,7 +1934,7 @@ s_expect_error (s_fix_t *fix, const char *rid, int status)
 {
     aigw_client_event_t *event = s_fix_event (fix, 0);
     assert (event);
-    assert (event->type == AIGW_CLIENT_ERROR);
+    assert (event->type == AIGW_BP_CLIENT_ERROR);
     assert (streq (event->request_id, rid));
     assert (event->status == status);
     assert (event->text && event->last);
@@ -2190,7 +1957,7 @@ s_report (s_fix_t *fix, int type)
         }
         event = next;
     }
-    int rc = type == AIGW_CLIENT_STATUS ? aigw_client_status (fix->client)
+    int rc = type == AIGW_BP_CLIENT_STATUS ? aigw_client_status (fix->client)
                                         : aigw_client_metrics (fix->client);
     assert (rc == 0);
     int64_t until = zclock_mono () + S_TEST_REPORT_MS;
@@ -2216,10 +1983,10 @@ s_report (s_fix_t *fix, int type)
 static int
 s_status (s_fix_t *fix, const char *service, int *live, int *in_flight, int *queued)
 {
-    char *text = s_report (fix, AIGW_CLIENT_STATUS);
+    char *text = s_report (fix, AIGW_BP_CLIENT_STATUS);
     if (!text)
         return -1;
-    char prefix[AIGW_BROKER_NAME_MAX + 3];
+    char prefix[AIGW_BP_NAME_MAX + 3];
     snprintf (prefix, sizeof prefix, "\n%s ", service);
     char *all = zsys_sprintf ("\n%s", text);
     assert (all);
@@ -2300,25 +2067,7 @@ s_raw_send (zsock_t *sock, ...)
 static zmsg_t *
 s_raw_expect (zsock_t *sock, const char *header, byte cmd)
 {
-    zpoller_t *poller = zpoller_new (sock, NULL);
-    assert (poller);
-    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
-    zmsg_t *found = NULL;
-    while (!found && zclock_mono () < until) {
-        if (!zpoller_wait (poller, S_TEST_POLL_MS))
-            continue;
-        zmsg_t *msg = zmsg_recv (sock);
-        assert (msg);
-        zframe_t *head = zmsg_first (msg);
-        zframe_t *command = zmsg_next (msg);
-        if (head && command && zframe_streq (head, header) && zframe_size (command) == 1
-            && *zframe_data (command) == cmd)
-            found = msg;
-        else
-            zmsg_destroy (&msg);
-    }
-    zpoller_destroy (&poller);
-    return found;
+    return aigw_bp_expect (sock, header, cmd, S_TEST_WAIT_MS);
 }
 
 //  REPORTS for SERVICE asked by the fixture's client, parsed: a JSON array
@@ -2330,7 +2079,7 @@ s_reports (s_fix_t *fix, const char *service)
     aigw_client_event_t *event = (aigw_client_event_t *) zlist_first (fix->events);
     while (event) {
         aigw_client_event_t *next = (aigw_client_event_t *) zlist_next (fix->events);
-        if (event->type == AIGW_CLIENT_REPORTS) {
+        if (event->type == AIGW_BP_CLIENT_REPORTS) {
             zlist_remove (fix->events, event);
             aigw_client_event_destroy (&event);
         }
@@ -2341,7 +2090,7 @@ s_reports (s_fix_t *fix, const char *service)
     int64_t until = zclock_mono () + S_TEST_REPORT_MS;
     while (true) {
         event = (aigw_client_event_t *) zlist_first (fix->events);
-        while (event && event->type != AIGW_CLIENT_REPORTS)
+        while (event && event->type != AIGW_BP_CLIENT_REPORTS)
             event = (aigw_client_event_t *) zlist_next (fix->events);
         if (event || zclock_mono () >= until)
             break;
@@ -2803,7 +2552,7 @@ s_test_transport (const char *bind, bool verbose)
         s_reply (&fix, slots[i], &jobs[i], AIGW_REPLY_LAST, NULL, NULL, "lb");
     for (int i = 0; i < S_TEST_LB_REQUESTS; i++) {
         aigw_client_event_t *event = s_fix_event (&fix, 0);
-        assert (event && event->type == AIGW_CLIENT_REPLY && event->last);
+        assert (event && event->type == AIGW_BP_CLIENT_REPLY && event->last);
         aigw_client_event_destroy (&event);
     }
     s_fix_worker_destroy (&fix, 1);
@@ -2999,7 +2748,7 @@ s_test_transport (const char *bind, bool verbose)
     //  STATUS and METRICS.
     rc = s_status (&fix, "echo", &live, &in_flight, &queued);
     assert (rc == 0 && live == 1 && in_flight == 0 && queued == 0);
-    char *text = s_report (&fix, AIGW_CLIENT_METRICS);
+    char *text = s_report (&fix, AIGW_BP_CLIENT_METRICS);
     assert (text);
     if (verbose)
         printf ("%s", text);
@@ -3072,8 +2821,8 @@ aigw_broker_test (bool verbose)
     zactor_destroy (&broker);
 
     //  Settings the worker refuses.
-    assert (!aigw_broker_name_valid ("two words", 9));
-    assert (aigw_broker_name_valid ("rate.limit_2-x", 14));
+    assert (!aigw_bp_name_valid ("two words", 9));
+    assert (aigw_bp_name_valid ("rate.limit_2-x", 14));
     assert (!aigw_worker_new ("inproc://aigw-broker-test", "bad name", 1, true, 0, 0));
     assert (!aigw_worker_new ("inproc://aigw-broker-test", "echo", 0, true, 0, 0));
 

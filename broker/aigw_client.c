@@ -4,9 +4,7 @@
     envelope is received in place as a zframe_t. */
 #include "aigw_client.h"
 #include "aigw_bp.h"
-#include "aigw_broker.h"
 #include "aigw_log.h"
-#include "aigw_worker.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -25,18 +23,12 @@ struct _aigw_client_t {
     char *directory_version;    //  its version token, "" before one
 };
 
-//  Send the header frame and command CMD; MORE says whether frames follow.
+//  Send the client header and command CMD; MORE says whether frames follow.
 //  Returns 0, or -1 if the socket would not take it.
 static int
 s_send_head (aigw_client_t *self, byte cmd, bool more)
 {
-    void *handle = zsock_resolve (self->sock);
-    if (zmq_send (handle, AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE,
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT)
-        == -1)
-        return -1;
-    zmq_send (handle, &cmd, 1, more ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
-    return 0;
+    return aigw_bp_send_head (zsock_resolve (self->sock), AIGW_BP_CLIENT_HEADER, cmd, more);
 }
 
 aigw_client_t *
@@ -47,16 +39,16 @@ aigw_client_new (const char *endpoint, int heartbeat_ms, int liveness)
     aigw_client_t *self = (aigw_client_t *) calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BROKER_HEARTBEAT_MS;
-    self->liveness = liveness > 0 ? liveness : AIGW_BROKER_LIVENESS;
+    self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BP_HEARTBEAT_MS;
+    self->liveness = liveness > 0 ? liveness : AIGW_BP_LIVENESS;
     self->directory_version = strdup ("");
     self->sock = zsock_new (ZMQ_DEALER);
     if (!self->sock) {
         aigw_client_destroy (&self);
         return NULL;
     }
-    zsock_set_sndhwm (self->sock, AIGW_BROKER_HWM);
-    zsock_set_rcvhwm (self->sock, AIGW_BROKER_HWM);
+    zsock_set_sndhwm (self->sock, AIGW_BP_HWM);
+    zsock_set_rcvhwm (self->sock, AIGW_BP_HWM);
     zsock_set_linger (self->sock, 0);
     zsock_set_immediate (self->sock, 0);
     if (zsock_connect (self->sock, "%s", endpoint) == -1) {
@@ -106,10 +98,9 @@ aigw_client_send (aigw_client_t *self, const char *service, const char *shard_ke
         void *handle = zsock_resolve (self->sock);
         char deadline[S_NUMBER_SIZE];
         int len = snprintf (deadline, sizeof deadline, "%" PRId64, deadline_ms);
-        zmq_send (handle, service, strlen (service), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send (handle, shard_key ? shard_key : "", shard_key ? strlen (shard_key) : 0,
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send (handle, request_id, strlen (request_id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        aigw_bp_send_str (handle, service);
+        aigw_bp_send_str (handle, shard_key);
+        aigw_bp_send_str (handle, request_id);
         zmq_send (handle, deadline, (size_t) len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
         zmq_msg_send (&envelope, handle, ZMQ_DONTWAIT);
         rc = 0;
@@ -171,17 +162,11 @@ s_msg_strdup (zmq_msg_t *msg)
 static int
 s_msg_status (zmq_msg_t *msg)
 {
-    const char *data = (const char *) zmq_msg_data (msg);
-    size_t size = zmq_msg_size (msg);
-    if (size == 0 || size > S_STATUS_DIGITS_MAX)
+    int64_t status;
+    if (aigw_bp_decimal (zmq_msg_data (msg), zmq_msg_size (msg), S_STATUS_DIGITS_MAX, &status)
+        == -1)
         return -1;
-    int status = 0;
-    for (size_t i = 0; i < size; i++) {
-        if (data[i] < '0' || data[i] > '9')
-            return -1;
-        status = status * 10 + (data[i] - '0');
-    }
-    return status;
+    return (int) status;
 }
 
 //  Build the event for a message of COUNT frames with command CMD, taking
@@ -197,7 +182,7 @@ s_event_new (byte cmd, zmq_msg_t *frames, int count, zframe_t **last)
     if (cmd == AIGW_BP_CLIENT_REPLY && count == AIGW_BP_SMALL_FRAMES + 1
         && zmq_msg_size (&frames[3]) == 1) {
         event->request_id = s_msg_strdup (&frames[2]);
-        event->last = (*(byte *) zmq_msg_data (&frames[3]) & AIGW_REPLY_LAST) != 0;
+        event->last = (*(byte *) zmq_msg_data (&frames[3]) & AIGW_BP_FLAG_LAST) != 0;
         event->envelope = *last;
         *last = NULL;
         valid = event->request_id != NULL;
@@ -226,33 +211,22 @@ aigw_client_recv (aigw_client_t *self)
     assert (self);
     void *handle = zsock_resolve (self->sock);
     while (true) {
-        zmq_msg_t frames[AIGW_BP_SMALL_FRAMES];
-        zframe_t *last = NULL;
-        bool oversized = false;
-        int count = aigw_bp_recv (handle, frames, &last, &oversized);
-        if (count <= 0)
+        aigw_bp_message_t msg;
+        if (aigw_bp_message_recv (&msg, handle, AIGW_BP_CLIENT_HEADER) <= 0)
             return NULL;
         self->heard_at = zclock_mono ();
         aigw_client_event_t *event = NULL;
-        int small = count < AIGW_BP_SMALL_FRAMES ? count : AIGW_BP_SMALL_FRAMES;
-        if (oversized || count < 2 || zmq_msg_size (&frames[0]) != AIGW_BP_HEADER_SIZE
-            || memcmp (zmq_msg_data (&frames[0]), AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE)
-            || zmq_msg_size (&frames[1]) != 1)
+        if (msg.cmd == -1)
             aigw_debug ("client: malformed message dropped");
-        else {
-            byte cmd = *(byte *) zmq_msg_data (&frames[1]);
-            if (cmd == AIGW_BP_CLIENT_DIRECTORY && count == 4)
-                aigw_bp_directory_keep (&frames[2], &frames[3], &self->directory_version,
-                                        &self->directory);
-            else if (cmd != AIGW_BP_CLIENT_HEARTBEAT || count != 2) {
-                event = s_event_new (cmd, frames, count, &last);
-                if (!event)
-                    aigw_debug ("client: malformed message dropped (command %d)", cmd);
-            }
+        else if (msg.cmd == AIGW_BP_CLIENT_DIRECTORY && msg.count == 4)
+            aigw_bp_directory_keep (&msg.frames[2], &msg.frames[3], &self->directory_version,
+                                    &self->directory);
+        else if (msg.cmd != AIGW_BP_CLIENT_HEARTBEAT || msg.count != 2) {
+            event = s_event_new (msg.cmd, msg.frames, msg.count, &msg.last);
+            if (!event)
+                aigw_debug ("client: malformed message dropped (command %d)", msg.cmd);
         }
-        for (int i = 0; i < small; i++)
-            zmq_msg_close (&frames[i]);
-        zframe_destroy (&last);
+        aigw_bp_message_close (&msg);
         if (event)
             return event;
     }
@@ -336,7 +310,7 @@ aigw_client_reports_once (const char *endpoint, const char *service, int64_t dea
             }
             aigw_client_event_t *event;
             while (!text && (event = aigw_client_recv (client))) {
-                if (event->type == AIGW_CLIENT_REPORTS) {
+                if (event->type == AIGW_BP_CLIENT_REPORTS) {
                     text = event->text;
                     event->text = NULL;
                 }
@@ -346,4 +320,168 @@ aigw_client_reports_once (const char *endpoint, const char *service, int64_t dea
     }
     aigw_client_destroy (&client);
     return text;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: the test plays the broker on a ROUTER, so that each frame the
+//  client sends is checked against the protocol and the broker's silence
+//  can be staged.
+
+#define S_TEST_ENDPOINT "inproc://aigw-client-test"
+#define S_TEST_HEARTBEAT_MS 20  //  short heartbeats keep the test fast
+#define S_TEST_LIVENESS 3       //  so a silent broker is gone after 60 ms
+#define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
+#define S_TEST_ONCE_MS 100      //  deadline of a REPORTS nobody answers
+
+//  Send REPLY for RID with the FLAGS byte and ENVELOPE to the client at
+//  IDENTITY.
+static void
+s_test_reply (zsock_t *broker, zframe_t *identity, const char *rid, byte flags,
+              const char *envelope)
+{
+    int rc = zsock_send (broker, "fsbsbs", identity, AIGW_BP_CLIENT_HEADER,
+                         &(byte) {AIGW_BP_CLIENT_REPLY}, (size_t) 1, rid, &flags, (size_t) 1,
+                         envelope);
+    assert (rc == 0);
+}
+
+//  Tick SELF and read its input until an event comes or WAIT_MS pass.
+static aigw_client_event_t *
+s_test_event (aigw_client_t *self, int wait_ms)
+{
+    int64_t until = zclock_mono () + wait_ms;
+    while (true) {
+        aigw_client_tick (self);
+        aigw_client_event_t *event = aigw_client_recv (self);
+        if (event || zclock_mono () >= until)
+            return event;
+        zmq_pollitem_t item = {zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0};
+        zmq_poll (&item, 1, 5);
+    }
+}
+
+void
+aigw_client_test (bool verbose)
+{
+    aigw_log_level_t level = aigw_log_level ();
+    aigw_log_set_level (verbose ? AIGW_LOG_DEBUG : (aigw_log_level_t) -1);
+    assert (!aigw_client_new (NULL, 0, 0));
+    zsock_t *broker = zsock_new_router ("@" S_TEST_ENDPOINT);
+    assert (broker);
+    aigw_client_t *client = aigw_client_new (S_TEST_ENDPOINT, S_TEST_HEARTBEAT_MS,
+                                             S_TEST_LIVENESS);
+    assert (client && aigw_client_sock (client));
+    //  A HEARTBEAT at once; connected once the broker answers it.
+    zmsg_t *msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT,
+                                  S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 3);
+    zframe_t *identity = zframe_dup (zmsg_first (msg));
+    zmsg_destroy (&msg);
+    assert (!aigw_client_connected (client));
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT,
+                       NULL);
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!aigw_client_connected (client) && zclock_mono () < until)
+        assert (!s_test_event (client, 5));     //  heartbeats are no events
+    assert (aigw_client_connected (client));
+
+    //  REQUEST: service, shard key, request id, deadline, envelope.
+    char *data = strdup ("envelope");
+    assert (aigw_client_send (client, "auth", NULL, "rid-1", 1234, &data, 8) == 0 && !data);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_REQUEST, S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 8);
+    assert (aigw_bp_frame_is (msg, 3, "auth") && aigw_bp_frame_is (msg, 4, ""));
+    assert (aigw_bp_frame_is (msg, 5, "rid-1") && aigw_bp_frame_is (msg, 6, "1234"));
+    assert (aigw_bp_frame_is (msg, 7, "envelope"));
+    zmsg_destroy (&msg);
+    data = strdup ("x");
+    assert (aigw_client_send (client, "auth", NULL, "", 0, &data, 1) == -1 && !data);
+    data = strdup ("x");
+    assert (aigw_client_send (client, "auth", NULL, "rid", -1, &data, 1) == -1 && !data);
+
+    //  Replies stream, LAST ends them; an ERROR is final with its status.
+    s_test_reply (broker, identity, "rid-1", 0, "chunk");
+    aigw_client_event_t *event = s_test_event (client, S_TEST_WAIT_MS);
+    assert (event && event->type == AIGW_BP_CLIENT_REPLY && streq (event->request_id, "rid-1"));
+    assert (!event->last && zframe_streq (event->envelope, "chunk"));
+    aigw_client_event_destroy (&event);
+    s_test_reply (broker, identity, "rid-1", AIGW_BP_FLAG_LAST, "end");
+    event = s_test_event (client, S_TEST_WAIT_MS);
+    assert (event && event->type == AIGW_BP_CLIENT_REPLY && event->last);
+    aigw_client_event_destroy (&event);
+    //  A malformed ERROR (status not a number) is dropped; the next is kept.
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_ERROR,
+                       "rid-2", "5x3", "bad", NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_ERROR,
+                       "rid-2", "503", "no worker", NULL);
+    event = s_test_event (client, S_TEST_WAIT_MS);
+    assert (event && event->type == AIGW_BP_CLIENT_ERROR && event->status == 503);
+    assert (event->last && streq (event->text, "no worker"));
+    aigw_client_event_destroy (&event);
+
+    //  STATUS, METRICS and REPORTS: asked, and answered as text events.
+    assert (aigw_client_status (client) == 0 && aigw_client_metrics (client) == 0);
+    assert (aigw_client_reports (client, "provider") == 0);
+    assert (aigw_client_reports (client, NULL) == -1);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_STATUS, S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 3);
+    zmsg_destroy (&msg);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_METRICS, S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 3);
+    zmsg_destroy (&msg);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_REPORTS, S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 4 && aigw_bp_frame_is (msg, 3, "provider"));
+    zmsg_destroy (&msg);
+    byte types[] = {AIGW_BP_CLIENT_STATUS, AIGW_BP_CLIENT_METRICS, AIGW_BP_CLIENT_REPORTS};
+    for (size_t i = 0; i < sizeof types; i++) {
+        aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, types[i], "text", NULL);
+        event = s_test_event (client, S_TEST_WAIT_MS);
+        assert (event && event->type == types[i] && streq (event->text, "text"));
+        aigw_client_event_destroy (&event);
+    }
+
+    //  The directory: asked at each heartbeat with the version held.
+    const char *version;
+    assert (!aigw_client_directory (client, &version) && streq (version, ""));
+    aigw_client_want_directory (client);
+    aigw_client_tick (client);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY,
+                          S_TEST_WAIT_MS);
+    assert (msg && zmsg_size (msg) == 4 && aigw_bp_frame_is (msg, 3, ""));
+    zmsg_destroy (&msg);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY,
+                       "i-3", "auth w ipc://x R\n", NULL);
+    until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!aigw_client_directory (client, &version) && zclock_mono () < until)
+        assert (!s_test_event (client, 5));
+    assert (streq (aigw_client_directory (client, &version), "auth w ipc://x R\n"));
+    assert (streq (version, "i-3"));
+
+    //  Heartbeat loss: the broker stays silent and the client says so.
+    until = zclock_mono () + S_TEST_WAIT_MS;
+    while (aigw_client_connected (client) && zclock_mono () < until)
+        assert (!s_test_event (client, 5));
+    assert (!aigw_client_connected (client));
+    //  ... and says so no more once the broker speaks again.
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT,
+                       NULL);
+    until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!aigw_client_connected (client) && zclock_mono () < until)
+        assert (!s_test_event (client, 5));
+    assert (aigw_client_connected (client));
+    aigw_client_destroy (&client);
+    assert (!client);
+    aigw_client_destroy (&client);
+
+    //  The one-shot REPORTS gives up at its deadline when nobody answers.
+    char err[128];
+    char *text = aigw_client_reports_once (S_TEST_ENDPOINT, "provider",
+                                           zclock_time () + S_TEST_ONCE_MS, err, sizeof err);
+    assert (!text && strstr (err, "no answer"));
+    assert (!aigw_client_reports_once (NULL, "x", 0, NULL, 0));
+    zframe_destroy (&identity);
+    zsock_destroy (&broker);
+    aigw_log_set_level (level);
+    if (verbose)
+        printf ("client: ok\n");
 }

@@ -5,23 +5,17 @@
 #ifndef AIGW_CLIENT_H_INCLUDED
 #define AIGW_CLIENT_H_INCLUDED
 
+#include "aigw_bp.h"
 #include "aigw_envelope.h"
-
-#include <czmq.h>
 
 typedef struct _aigw_client_t aigw_client_t;
 
-typedef enum {
-    AIGW_CLIENT_REPLY = 2,      //  envelope chunk; LAST in flags ends it
-    AIGW_CLIENT_ERROR = 3,      //  broker-made error, always final
-    AIGW_CLIENT_STATUS = 6,     //  answer to aigw_client_status
-    AIGW_CLIENT_METRICS = 7,    //  answer to aigw_client_metrics
-    AIGW_CLIENT_REPORTS = 8     //  answer to aigw_client_reports
-} aigw_client_event_type_t;
-
 //  One message from the broker; the caller owns it.
 typedef struct {
-    int type;                   //  aigw_client_event_type_t
+    int type;                   //  AIGW_BP_CLIENT_REPLY (an envelope chunk; LAST
+                                //  in flags ends it), _ERROR (broker-made, always
+                                //  final), or _STATUS, _METRICS, _REPORTS (the
+                                //  answers to aigw_client_status, _metrics, _reports)
     char *request_id;           //  REPLY and ERROR
     bool last;                  //  REPLY: final message of the request
     zframe_t *envelope;         //  REPLY: encoded envelope
@@ -46,7 +40,7 @@ int aigw_client_status (aigw_client_t *self);
 int aigw_client_metrics (aigw_client_t *self);
 
 //  Ask for the latest worker reports of SERVICE (AIGW-BP/1 section 4a); the
-//  answer arrives as an AIGW_CLIENT_REPORTS event whose text is a JSON
+//  answer arrives as an AIGW_BP_CLIENT_REPORTS event whose text is a JSON
 //  array (see schemas/broker-protocol.md). Answers come in the order asked.
 //  A broker that predates REPORTS never answers: wait with a deadline.
 //  Returns 0, or -1 if SERVICE is NULL or the socket would not take it.
@@ -80,5 +74,7 @@ int aigw_client_tick (aigw_client_t *self);
 bool aigw_client_connected (aigw_client_t *self);
 
 void aigw_client_event_destroy (aigw_client_event_t **self_p);
+
+void aigw_client_test (bool verbose);
 
 #endif

@@ -1,27 +1,21 @@
 /*  aigw_peer: AIGW-BP/2's peer-to-peer data path. */
 #include "aigw_peer.h"
 #include "aigw_bp.h"
-#include "aigw_broker.h"
 #include "aigw_log.h"
 
 #include <errno.h>
 #include <inttypes.h>
 
 //  Most frames a peer message may have (a DONE batch: two per request).
-#define S_FRAMES_MAX (2 + 2 * S_DONE_BATCH)
-//  Requests acknowledged by one DONE message at most.
-#define S_DONE_BATCH 256
+#define S_FRAMES_MAX (2 + 2 * AIGW_BP_DONE_BATCH)
 //  How long a DONE may wait for others to go with it, ms. Every message
 //  wakes two or three threads on each side (ours, ZeroMQ's I/O threads):
 //  one DONE per request would cost as much as the request's own hop. A
 //  DONE only ends tracking; nothing waits on it.
 #define S_DONE_DELAY_MS 10
-//  How long a restarted broker's directory is merged with the old one,
-//  while workers register again: two liveness periods at the default.
-#define S_DIRECTORY_GRACE_MS 4000
 //  A tracked request is forgotten this long after its deadline: the origin
 //  answered 504 by then.
-#define S_TRACK_GRACE_MS AIGW_BROKER_GRACE_MS
+#define S_TRACK_GRACE_MS AIGW_BP_GRACE_MS
 //  Linger of links, so a reply sent just before destroy still leaves.
 #define S_LINGER_MS 100
 //  Separator of origin and request id in a tracking key.
@@ -149,7 +143,7 @@ s_directory_parse (const char *text)
     for (const char *line = text; line && *line;) {
         const char *end = strchr (line, '\n');
         size_t len = end ? (size_t) (end - line) : strlen (line);
-        char service[AIGW_BROKER_NAME_MAX + 1], id[AIGW_BROKER_WORKER_ID_MAX + 1],
+        char service[AIGW_BP_NAME_MAX + 1], id[AIGW_BP_WORKER_ID_MAX + 1],
             endpoint[AIGW_BP_ENDPOINT_MAX + 1], flags[8];
         char *copy = strndup (line, len);
         if (copy
@@ -273,7 +267,7 @@ s_link (aigw_peer_t *self, const char *endpoint)
     zlistx_set_destructor (link->outbox, s_out_free);
     link->sock = zsock_new (ZMQ_DEALER);
     if (link->sock) {
-        zsock_set_sndhwm (link->sock, AIGW_BROKER_HWM);
+        zsock_set_sndhwm (link->sock, AIGW_BP_HWM);
         zsock_set_linger (link->sock, S_LINGER_MS);
         //  Nothing queues inside ZeroMQ for a peer not (yet) connected: it
         //  waits in our outbox, where a death can fail it over.
@@ -455,8 +449,8 @@ aigw_peer_new (const char *bind, const char *advertise, char *err, size_t err_si
         aigw_peer_destroy (&self);
         return NULL;
     }
-    zsock_set_rcvhwm (self->inbox, AIGW_BROKER_HWM);
-    zsock_set_maxmsgsize (self->inbox, AIGW_BROKER_FRAME_MAX);
+    zsock_set_rcvhwm (self->inbox, AIGW_BP_HWM);
+    zsock_set_maxmsgsize (self->inbox, AIGW_BP_FRAME_MAX);
     if (zsock_bind (self->inbox, "%s", bind) == -1) {
         snprintf (err, err_size, "peer: cannot bind %s: %s", bind, zmq_strerror (zmq_errno ()));
         aigw_peer_destroy (&self);
@@ -599,11 +593,11 @@ aigw_peer_set_directory (aigw_peer_t *self, const char *version, const char *tex
         //  A new broker knows only the workers that registered again so
         //  far: keep the others for a while rather than fail them over.
         aigw_info ("peer: the broker restarted; keeping its predecessor's directory for %d ms",
-                   S_DIRECTORY_GRACE_MS);
+                   AIGW_BP_DIRECTORY_GRACE_MS);
         s_directory_destroy (&self->old);
         self->old = self->directory;
         self->directory = NULL;
-        self->merge_until = s_now_ms () + S_DIRECTORY_GRACE_MS;
+        self->merge_until = s_now_ms () + AIGW_BP_DIRECTORY_GRACE_MS;
     }
     free (self->version);
     free (self->text);
@@ -747,7 +741,7 @@ static void
 s_flush_dones (aigw_peer_t *self)
 {
     if (!self->dones_count
-        || (self->dones_count < S_DONE_BATCH && s_now_ms () < self->dones_due))
+        || (self->dones_count < AIGW_BP_DONE_BATCH && s_now_ms () < self->dones_due))
         return;
     for (zlistx_t *keys = (zlistx_t *) zhashx_first (self->dones); keys;
          keys = (zlistx_t *) zhashx_next (self->dones)) {
@@ -755,7 +749,7 @@ s_flush_dones (aigw_peer_t *self)
         while (zlistx_size (keys)) {
             zmsg_t *msg = s_msg_new (AIGW_BP_PEER_DONE);
             char *key;
-            for (int n = 0; n < S_DONE_BATCH && (key = (char *) zlistx_detach (keys, NULL));
+            for (int n = 0; n < AIGW_BP_DONE_BATCH && (key = (char *) zlistx_detach (keys, NULL));
                  n++) {
                 char *sep = strchr (key, S_KEY_SEP);
                 zmsg_addmem (msg, key, sep ? (size_t) (sep - key) : strlen (key));

@@ -14,15 +14,15 @@
 #ifndef AIGW_PEER_H_INCLUDED
 #define AIGW_PEER_H_INCLUDED
 
-#include <czmq.h>
+#include "aigw_bp.h"
 
 typedef struct _aigw_peer_t aigw_peer_t;
 
 typedef enum {
-    AIGW_PEER_REQUEST = 1,      //  a request for one of our stages
-    AIGW_PEER_REPLY = 2,        //  a reply chunk, or the final one with LAST
-    AIGW_PEER_ERROR = 3,        //  a peer-made error, always final
-    AIGW_PEER_CANCEL = 5        //  the origin's client left: drop the request
+    AIGW_PEER_REQUEST = AIGW_BP_PEER_REQUEST,   //  a request for one of our stages
+    AIGW_PEER_REPLY = AIGW_BP_PEER_REPLY,       //  a reply chunk, or the last one
+    AIGW_PEER_ERROR = AIGW_BP_PEER_ERROR,       //  a peer-made error, always final
+    AIGW_PEER_CANCEL = AIGW_BP_PEER_CANCEL      //  the origin's client left: drop it
 } aigw_peer_event_type_t;
 
 //  One message from another peer; the caller owns it.

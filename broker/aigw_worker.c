@@ -5,7 +5,6 @@
     client sent). Replies hand the caller's buffer to ZeroMQ without a copy. */
 #include "aigw_worker.h"
 #include "aigw_bp.h"
-#include "aigw_broker.h"
 #include "aigw_log.h"
 
 #include <errno.h>
@@ -13,10 +12,9 @@
 #include <unistd.h>
 
 #define S_HOSTNAME_MAX 64       //  bytes of the host name in a worker id
-#define S_WORKER_ID_SIZE (AIGW_BROKER_WORKER_ID_MAX + 1)
+#define S_WORKER_ID_SIZE (AIGW_BP_WORKER_ID_MAX + 1)
 #define S_CREDIT_SIZE 16        //  bytes for the decimal credit
 #define S_WORKER_LINGER_MS 100  //  linger so a final reply outlives destroy
-#define S_IDENTITY_MAX 255      //  ZeroMQ routing identities are 1-255 bytes
 
 //  Makes worker ids unique within the process.
 static atomic_uint s_worker_counter;
@@ -39,17 +37,12 @@ struct _aigw_worker_t {
     char *directory_version;    //  its version token, "" before one
 };
 
-//  Send a header frame and command CMD; MORE says whether frames follow.
+//  Send the worker header and command CMD; MORE says whether frames follow.
 //  Returns 0, or -1 if the socket would not take it.
 static int
 s_send_head (void *handle, byte cmd, bool more)
 {
-    if (zmq_send (handle, AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE,
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT)
-        == -1)
-        return -1;
-    zmq_send (handle, &cmd, 1, more ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
-    return 0;
+    return aigw_bp_send_head (handle, AIGW_BP_WORKER_HEADER, cmd, more);
 }
 
 //  Send READY for this worker. Returns 0, or -1.
@@ -61,9 +54,9 @@ s_send_ready (aigw_worker_t *self)
     snprintf (credit, sizeof credit, "%d", self->credit);
     if (s_send_head (handle, AIGW_BP_WORKER_READY, true) == -1)
         return -1;
-    zmq_send (handle, self->service, strlen (self->service), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (handle, self->worker_id, strlen (self->worker_id), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (handle, credit, strlen (credit), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    aigw_bp_send_str (handle, self->service);
+    aigw_bp_send_str (handle, self->worker_id);
+    aigw_bp_send_str (handle, credit);
     char flags = AIGW_BP_REPLAY_SAFE_FLAG;
     zmq_send (handle, &flags, self->replay_safe ? 1 : 0,
               self->peer ? ZMQ_SNDMORE | ZMQ_DONTWAIT : ZMQ_DONTWAIT);
@@ -89,8 +82,8 @@ s_socket_new (aigw_worker_t *self)
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
-    zsock_set_sndhwm (sock, AIGW_BROKER_HWM);
-    zsock_set_rcvhwm (sock, AIGW_BROKER_HWM);
+    zsock_set_sndhwm (sock, AIGW_BP_HWM);
+    zsock_set_rcvhwm (sock, AIGW_BP_HWM);
     zsock_set_linger (sock, S_WORKER_LINGER_MS);
     zsock_set_immediate (sock, 0);
     if (zsock_connect (sock, "%s", self->endpoint) == -1) {
@@ -105,15 +98,15 @@ static void
 s_heard (aigw_worker_t *self)
 {
     self->expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
-    self->reconnect_ms = AIGW_BROKER_RECONNECT_MIN_MS;
+    self->reconnect_ms = AIGW_BP_RECONNECT_MIN_MS;
 }
 
 aigw_worker_t *
 aigw_worker_new (const char *endpoint, const char *service, int credit,
                  bool replay_safe, int heartbeat_ms, int liveness)
 {
-    if (!endpoint || !service || !aigw_broker_name_valid (service, strlen (service))
-        || credit < 1 || credit > AIGW_BROKER_CREDIT_MAX) {
+    if (!endpoint || !service || !aigw_bp_name_valid (service, strlen (service))
+        || credit < 1 || credit > AIGW_BP_CREDIT_MAX) {
         aigw_error ("worker: invalid settings for service %s", service ? service : "?");
         return NULL;
     }
@@ -136,8 +129,8 @@ aigw_worker_new (const char *endpoint, const char *service, int credit,
     self->directory_version = strdup ("");
     self->credit = credit;
     self->replay_safe = replay_safe;
-    self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BROKER_HEARTBEAT_MS;
-    self->liveness = liveness > 0 ? liveness : AIGW_BROKER_LIVENESS;
+    self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BP_HEARTBEAT_MS;
+    self->liveness = liveness > 0 ? liveness : AIGW_BP_LIVENESS;
     if (!self->endpoint || !self->service || !self->worker_id
         || !(self->sock = s_socket_new (self)) || s_send_ready (self) == -1) {
         aigw_worker_destroy (&self);
@@ -233,7 +226,7 @@ s_job_new (zmq_msg_t *frames, zframe_t **envelope)
 {
     size_t client_size = zmq_msg_size (&frames[2]);
     size_t rid_size = zmq_msg_size (&frames[3]);
-    if (client_size > S_IDENTITY_MAX || rid_size == 0 || rid_size > AIGW_BROKER_REQUEST_ID_MAX
+    if (client_size > AIGW_BP_IDENTITY_MAX || rid_size == 0 || rid_size > AIGW_BP_REQUEST_ID_MAX
         || memchr (zmq_msg_data (&frames[3]), 0, rid_size))
         return NULL;
     aigw_job_t *job = (aigw_job_t *) calloc (1, sizeof *job);
@@ -256,41 +249,30 @@ aigw_worker_recv (aigw_worker_t *self)
     assert (self);
     void *handle = zsock_resolve (self->sock);
     while (true) {
-        zmq_msg_t frames[AIGW_BP_SMALL_FRAMES];
-        zframe_t *envelope = NULL;
-        bool oversized = false;
-        int count = aigw_bp_recv (handle, frames, &envelope, &oversized);
-        if (count <= 0)
+        aigw_bp_message_t msg;
+        if (aigw_bp_message_recv (&msg, handle, AIGW_BP_WORKER_HEADER) <= 0)
             return NULL;
         s_heard (self);
         aigw_job_t *job = NULL;
-        int small = count < AIGW_BP_SMALL_FRAMES ? count : AIGW_BP_SMALL_FRAMES;
-        if (oversized || count < 2 || zmq_msg_size (&frames[0]) != AIGW_BP_HEADER_SIZE
-            || memcmp (zmq_msg_data (&frames[0]), AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE)
-            || zmq_msg_size (&frames[1]) != 1)
+        if (msg.cmd == -1)
             aigw_debug ("worker %s: malformed message dropped", self->worker_id);
-        else {
-            byte cmd = *(byte *) zmq_msg_data (&frames[1]);
-            if (cmd == AIGW_BP_WORKER_REQUEST && count == AIGW_BP_SMALL_FRAMES + 1) {
-                job = s_job_new (frames, &envelope);
-                if (job)
-                    job->worker = self;
-                if (!job)
-                    aigw_debug ("worker %s: malformed request dropped", self->worker_id);
-            }
-            else if (cmd == AIGW_BP_WORKER_DIRECTORY && count == 4)
-                aigw_bp_directory_keep (&frames[2], &frames[3], &self->directory_version,
-                                        &self->directory);
-            else if (cmd == AIGW_BP_WORKER_DISCONNECT && count == 2) {
-                aigw_info ("worker %s: broker asked to register again", self->worker_id);
-                s_send_ready (self);
-            }
-            else if (cmd != AIGW_BP_WORKER_HEARTBEAT || count != 2)
-                aigw_debug ("worker %s: unexpected command %d dropped", self->worker_id, cmd);
+        else if (msg.cmd == AIGW_BP_WORKER_REQUEST && msg.count == AIGW_BP_SMALL_FRAMES + 1) {
+            job = s_job_new (msg.frames, &msg.last);
+            if (job)
+                job->worker = self;
+            else
+                aigw_debug ("worker %s: malformed request dropped", self->worker_id);
         }
-        for (int i = 0; i < small; i++)
-            zmq_msg_close (&frames[i]);
-        zframe_destroy (&envelope);
+        else if (msg.cmd == AIGW_BP_WORKER_DIRECTORY && msg.count == 4)
+            aigw_bp_directory_keep (&msg.frames[2], &msg.frames[3], &self->directory_version,
+                                    &self->directory);
+        else if (msg.cmd == AIGW_BP_WORKER_DISCONNECT && msg.count == 2) {
+            aigw_info ("worker %s: broker asked to register again", self->worker_id);
+            s_send_ready (self);
+        }
+        else if (msg.cmd != AIGW_BP_WORKER_HEARTBEAT || msg.count != 2)
+            aigw_debug ("worker %s: unexpected command %d dropped", self->worker_id, msg.cmd);
+        aigw_bp_message_close (&msg);
         if (job)
             return job;
     }
@@ -316,8 +298,8 @@ s_reconnect (aigw_worker_t *self, int64_t now)
         wait = self->reconnect_ms;
     self->expires_at = now + wait;
     self->reconnect_ms *= 2;
-    if (self->reconnect_ms > AIGW_BROKER_RECONNECT_MAX_MS)
-        self->reconnect_ms = AIGW_BROKER_RECONNECT_MAX_MS;
+    if (self->reconnect_ms > AIGW_BP_RECONNECT_MAX_MS)
+        self->reconnect_ms = AIGW_BP_RECONNECT_MAX_MS;
 }
 
 int
@@ -353,11 +335,10 @@ s_send_reply (aigw_worker_t *self, const void *client, size_t client_size,
         return -1;
     }
     zmq_send (handle, client, client_size, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (handle, rid, strlen (rid), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    aigw_bp_send_str (handle, rid);
     zmq_send (handle, &flags_byte, 1, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (handle, next ? next : "", next ? strlen (next) : 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send (handle, shard ? shard : "", shard ? strlen (shard) : 0,
-              ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    aigw_bp_send_str (handle, next);
+    aigw_bp_send_str (handle, shard);
     zmq_msg_send (envelope, handle, ZMQ_DONTWAIT);
     return 0;
 }
@@ -375,7 +356,7 @@ aigw_worker_reply (aigw_worker_t *self, aigw_job_t **job_p, int flags,
     aigw_bp_msg_take (&envelope, data, size);
     int rc = 0;
     if ((flags & AIGW_REPLY_FORWARD)
-        && (!next_service || !aigw_broker_name_valid (next_service, strlen (next_service)))) {
+        && (!next_service || !aigw_bp_name_valid (next_service, strlen (next_service)))) {
         aigw_error ("worker %s: FORWARD needs a valid next service", self->worker_id);
         rc = -1;
     }
@@ -398,7 +379,7 @@ aigw_worker_send_oneway (aigw_worker_t *self, const char *service, const char *s
     zmq_msg_t envelope;
     aigw_bp_msg_take (&envelope, data, size);
     int rc = -1;
-    if (!service || !aigw_broker_name_valid (service, strlen (service)) || !request_id)
+    if (!service || !aigw_bp_name_valid (service, strlen (service)) || !request_id)
         aigw_error ("worker %s: one-way request needs a valid service", self->worker_id);
     else
         rc = s_send_reply (self, "", 0, request_id, AIGW_REPLY_FORWARD, service, shard_key,
@@ -424,4 +405,225 @@ aigw_worker_report (aigw_worker_t *self, const char *json, size_t len)
         return -1;
     }
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: the test plays the broker on a ROUTER, so that each frame the
+//  worker sends is checked against the protocol and the broker's silence
+//  can be staged.
+
+#define S_TEST_ENDPOINT "inproc://aigw-worker-test"
+#define S_TEST_HEARTBEAT_MS 20  //  short heartbeats keep the test fast
+#define S_TEST_LIVENESS 3       //  so a silent broker is gone after 60 ms
+#define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
+#define S_TEST_QUIET_MS 50      //  how long "nothing arrives" is watched
+
+//  The worker under test and the broker the test plays.
+typedef struct {
+    aigw_worker_t *worker;
+    zsock_t *broker;            //  ROUTER bound at S_TEST_ENDPOINT
+    zframe_t *identity;         //  the worker's routing identity, once known
+    bool silent;                //  the broker stopped answering
+} s_fix_t;
+
+//  Tick the worker, let the broker answer with a HEARTBEAT unless it is
+//  silent, and read the worker's input until a job comes or WAIT_MS pass.
+static aigw_job_t *
+s_test_job (s_fix_t *fix, int wait_ms)
+{
+    int64_t until = zclock_mono () + wait_ms;
+    while (true) {
+        aigw_worker_tick (fix->worker);
+        if (fix->identity && !fix->silent)
+            aigw_bp_test_send (fix->broker, fix->identity, AIGW_BP_WORKER_HEADER,
+                               AIGW_BP_WORKER_HEARTBEAT, NULL);
+        aigw_job_t *job = aigw_worker_recv (fix->worker);
+        if (job || zclock_mono () >= until)
+            return job;
+        zmq_pollitem_t item = {zsock_resolve (fix->worker->sock), 0, ZMQ_POLLIN, 0};
+        zmq_poll (&item, 1, 5);
+    }
+}
+
+//  Pump the worker until the broker side gets command CMD; returns the
+//  message, identity frame first.
+static zmsg_t *
+s_test_expect (s_fix_t *fix, byte cmd)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (zclock_mono () < until) {
+        aigw_job_t *job = s_test_job (fix, 0);
+        aigw_job_destroy (&job);
+        zmsg_t *msg = aigw_bp_expect (fix->broker, AIGW_BP_WORKER_HEADER, cmd, 5);
+        if (msg)
+            return msg;
+    }
+    return NULL;
+}
+
+//  Send the broker REQUEST for CLIENT and RID to the worker at IDENTITY.
+static void
+s_test_request (zsock_t *broker, zframe_t *identity, const char *client, const char *rid,
+                const char *envelope)
+{
+    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_REQUEST,
+                       client, rid, envelope, NULL);
+}
+
+void
+aigw_worker_test (bool verbose)
+{
+    //  Settings the protocol refuses make no worker.
+    aigw_log_level_t level = aigw_log_level ();
+    aigw_log_set_level (verbose ? AIGW_LOG_DEBUG : (aigw_log_level_t) -1);
+    assert (!aigw_worker_new (S_TEST_ENDPOINT, "bad name", 1, false, 0, 0));
+    assert (!aigw_worker_new (S_TEST_ENDPOINT, "svc", 0, false, 0, 0));
+    assert (!aigw_worker_new (S_TEST_ENDPOINT, "svc", AIGW_BP_CREDIT_MAX + 1, false, 0, 0));
+    assert (!aigw_worker_new (NULL, "svc", 1, false, 0, 0));
+
+    zsock_t *broker = zsock_new_router ("@" S_TEST_ENDPOINT);
+    assert (broker);
+    aigw_worker_t *worker = aigw_worker_new (S_TEST_ENDPOINT, "svc", 3, true,
+                                             S_TEST_HEARTBEAT_MS, S_TEST_LIVENESS);
+    assert (worker && aigw_worker_sock (worker));
+    s_fix_t fix = {worker, broker, NULL, false};
+    //  READY: service, "<service>-<host>-<pid>-<n>", credit, flags.
+    zmsg_t *msg = s_test_expect (&fix, AIGW_BP_WORKER_READY);
+    assert (msg && zmsg_size (msg) == 7);
+    const char *id = aigw_worker_id (worker);
+    assert (strncmp (id, "svc-", 4) == 0 && aigw_bp_worker_id_valid (id, strlen (id)));
+    assert (aigw_bp_frame_is (msg, 3, "svc") && aigw_bp_frame_is (msg, 4, id));
+    assert (aigw_bp_frame_is (msg, 5, "3") && aigw_bp_frame_is (msg, 6, "R"));
+    zframe_t *identity = zframe_dup (zmsg_first (msg));
+    fix.identity = identity;
+    zmsg_destroy (&msg);
+    //  Heartbeats go out every interval.
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_HEARTBEAT);
+    assert (msg && zmsg_size (msg) == 3);
+    zmsg_destroy (&msg);
+
+    //  A request becomes a job; a streamed reply, then LAST.
+    s_test_request (broker, identity, "client-1", "rid-1", "envelope");
+    aigw_job_t *job = s_test_job (&fix, S_TEST_WAIT_MS);
+    assert (job && job->worker == worker && streq (job->request_id, "rid-1"));
+    assert (zframe_streq (job->client, "client-1") && zframe_streq (job->envelope, "envelope"));
+    char *data = strdup ("chunk");
+    assert (aigw_worker_reply (worker, &job, 0, NULL, NULL, &data, 5) == 0);
+    assert (job && !data);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_REPLY);
+    assert (msg && zmsg_size (msg) == 9);
+    assert (aigw_bp_frame_is (msg, 3, "client-1") && aigw_bp_frame_is (msg, 4, "rid-1"));
+    assert (aigw_bp_frame_is (msg, 8, "chunk"));
+    zmsg_destroy (&msg);
+    //  FORWARD needs a valid next service; the job stays the caller's.
+    data = strdup ("x");
+    assert (aigw_worker_reply (worker, &job, AIGW_REPLY_FORWARD, "bad name", NULL, &data, 1)
+            == -1);
+    assert (job && !data);
+    data = strdup ("next-envelope");
+    assert (aigw_worker_reply (worker, &job, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD, "next",
+                               "shard", &data, 13)
+            == 0);
+    assert (!job);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_REPLY);
+    assert (msg && aigw_bp_frame_is (msg, 6, "next") && aigw_bp_frame_is (msg, 7, "shard"));
+    zframe_t *flags = zmsg_first (msg);
+    for (int i = 0; i < 5; i++)
+        flags = zmsg_next (msg);
+    assert (zframe_size (flags) == 1
+            && *zframe_data (flags) == (AIGW_BP_FLAG_LAST | AIGW_BP_FLAG_FORWARD));
+    zmsg_destroy (&msg);
+
+    //  A malformed request (empty request id) is dropped; the next is kept.
+    s_test_request (broker, identity, "client-1", "", "envelope");
+    s_test_request (broker, identity, "", "oneway-1", "envelope");
+    job = s_test_job (&fix, S_TEST_WAIT_MS);
+    assert (job && streq (job->request_id, "oneway-1") && zframe_size (job->client) == 0);
+    //  A one-way job's plain reply is not sent (the broker would drop it).
+    data = strdup ("dropped");
+    assert (aigw_worker_reply (worker, &job, AIGW_REPLY_LAST, NULL, NULL, &data, 7) == 0);
+    assert (!job);
+    //  A one-way request of our own: REPLY with an empty client and FORWARD.
+    data = strdup ("store");
+    assert (aigw_worker_send_oneway (worker, "cache", "k", "ow-2", &data, 5) == 0 && !data);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_REPLY);
+    assert (msg && aigw_bp_frame_is (msg, 3, "") && aigw_bp_frame_is (msg, 4, "ow-2"));
+    assert (aigw_bp_frame_is (msg, 6, "cache"));
+    zmsg_destroy (&msg);
+    data = strdup ("x");
+    assert (aigw_worker_send_oneway (worker, NULL, NULL, "ow-3", &data, 1) == -1 && !data);
+
+    //  Reports: sent as one frame, refused past the cap.
+    assert (aigw_worker_report (worker, "{\"a\":1}", 7) == 0);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_REPORT);
+    assert (msg && zmsg_size (msg) == 4 && aigw_bp_frame_is (msg, 3, "{\"a\":1}"));
+    zmsg_destroy (&msg);
+    assert (aigw_worker_report (worker, "{}", AIGW_BP_REPORT_MAX + 1) == -1);
+
+    //  The directory: asked with the version held, kept when answered.
+    const char *version;
+    assert (aigw_worker_directory (worker, &version) == NULL && streq (version, ""));
+    aigw_worker_want_directory (worker);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_DIRECTORY);
+    assert (msg && zmsg_size (msg) == 4 && aigw_bp_frame_is (msg, 3, ""));
+    zmsg_destroy (&msg);
+    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DIRECTORY,
+                       "i-2", "svc w - R\n", NULL);
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (!aigw_worker_directory (worker, &version) && zclock_mono () < until) {
+        job = s_test_job (&fix, 5);
+        aigw_job_destroy (&job);
+    }
+    assert (streq (aigw_worker_directory (worker, &version), "svc w - R\n"));
+    assert (streq (version, "i-2"));
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_DIRECTORY);
+    assert (msg && aigw_bp_frame_is (msg, 3, "i-2"));
+    zmsg_destroy (&msg);
+
+    //  DISCONNECT from the broker (it forgot us): READY again.
+    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT,
+                       NULL);
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_READY);
+    assert (msg);
+    zmsg_destroy (&msg);
+    //  A peer endpoint: READY again, with it.
+    aigw_worker_set_peer (worker, "inproc://aigw-worker-test-peer");
+    msg = s_test_expect (&fix, AIGW_BP_WORKER_READY);
+    assert (msg && zmsg_size (msg) == 8
+            && aigw_bp_frame_is (msg, 7, "inproc://aigw-worker-test-peer"));
+    zmsg_destroy (&msg);
+
+    //  Heartbeat loss: the broker stays silent past liveness intervals, and
+    //  the worker opens a new socket (a new identity) and registers again.
+    zsock_t *sock = aigw_worker_sock (worker);
+    fix.silent = true;
+    zmsg_t *ready = s_test_expect (&fix, AIGW_BP_WORKER_READY);
+    assert (ready && !zframe_eq (zmsg_first (ready), identity));
+    assert (aigw_worker_sock (worker) != sock);
+    assert (aigw_bp_frame_is (ready, 4, id));        //  same worker id
+    zframe_destroy (&identity);
+    identity = zframe_dup (zmsg_first (ready));
+    fix.identity = identity;
+    fix.silent = false;
+    zmsg_destroy (&ready);
+    //  Requests flow on the new socket.
+    s_test_request (broker, identity, "client-2", "rid-2", "after");
+    job = s_test_job (&fix, S_TEST_WAIT_MS);
+    assert (job && streq (job->request_id, "rid-2"));
+    aigw_job_destroy (&job);
+    assert (!job);
+
+    //  Destroy says DISCONNECT.
+    aigw_worker_destroy (&worker);
+    assert (!worker);
+    msg = aigw_bp_expect (broker, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT,
+                          S_TEST_WAIT_MS);
+    assert (msg);
+    zmsg_destroy (&msg);
+    aigw_worker_destroy (&worker);
+    zframe_destroy (&identity);
+    zsock_destroy (&broker);
+    aigw_log_set_level (level);
+    if (verbose)
+        printf ("worker: ok\n");
 }

@@ -6,10 +6,11 @@
 #ifndef AIGW_WORKER_H_INCLUDED
 #define AIGW_WORKER_H_INCLUDED
 
-#include <czmq.h>
+#include "aigw_bp.h"
 
-#define AIGW_REPLY_LAST 0x01
-#define AIGW_REPLY_FORWARD 0x02
+//  Reply flags (AIGW-BP section 4).
+#define AIGW_REPLY_LAST AIGW_BP_FLAG_LAST
+#define AIGW_REPLY_FORWARD AIGW_BP_FLAG_FORWARD
 
 typedef struct _aigw_worker_t aigw_worker_t;
 
@@ -98,5 +99,7 @@ const char *aigw_worker_directory (aigw_worker_t *self, const char **version);
 
 //  Destroy a job without replying (the broker then waits for the deadline).
 void aigw_job_destroy (aigw_job_t **self_p);
+
+void aigw_worker_test (bool verbose);
 
 #endif

@@ -520,7 +520,7 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
                           NULL);
             return;
         }
-        if (event->type == AIGW_CLIENT_ERROR) {
+        if (event->type == AIGW_BP_CLIENT_ERROR) {
             const char *text = event->text ? event->text : "The pipeline failed.";
             if (http->headers_sent)
                 s_stream_error (http, event->status == 504 ? "timeout_error"
@@ -809,11 +809,11 @@ s_handle_metrics (struct mg_connection *conn, void *cbdata)
     aigw_client_event_t *reports = aigw_slot_wait (reports_slot, deadline);
     aigw_slot_destroy (&slot);
     aigw_slot_destroy (&reports_slot);
-    const char *stages = event && event->type == AIGW_CLIENT_METRICS && event->text
+    const char *stages = event && event->type == AIGW_BP_CLIENT_METRICS && event->text
                              ? event->text
                              : "";
     char *deployments = NULL;
-    if (reports && reports->type == AIGW_CLIENT_REPORTS && reports->text) {
+    if (reports && reports->type == AIGW_BP_CLIENT_REPORTS && reports->text) {
         json_t *doc = aigw_health_merge (reports->text, strlen (reports->text));
         deployments = aigw_health_prometheus (doc);
         json_decref (doc);

@@ -1,5 +1,6 @@
 /*  aigw_edge_io: handler threads <-> one I/O thread <-> stages and broker. */
 #include "aigw_edge_io.h"
+#include "aigw_bp.h"
 #include "aigw_broker.h"
 #include "aigw_log.h"
 #include "aigw_peer.h"
@@ -56,7 +57,7 @@ struct _aigw_slot_t {
     aigw_envelope_t *env;       //  S_ASK_REQUEST: the request
     //  S_ASK_REPORTS: the service asked about; one spare byte, so that a
     //  longer name cut to fit is still too long, hence invalid.
-    char service[AIGW_BROKER_NAME_MAX + 2];
+    char service[AIGW_BP_NAME_MAX + 2];
     int64_t deadline_ms;        //  S_ASK_REPORTS: when to stop asking
     struct _aigw_slot_t *next;  //  in the hand-off queue
     //  The I/O thread's alone.
@@ -133,7 +134,7 @@ s_unregister (aigw_edge_io_t *self, aigw_slot_t *slot)
 static bool
 s_final (const aigw_client_event_t *event)
 {
-    return event->type != AIGW_CLIENT_REPLY || event->last;
+    return event->type != AIGW_BP_CLIENT_REPLY || event->last;
 }
 
 //  Append EVENT to SLOT's queue and wake its handler; drop it when the
@@ -178,7 +179,7 @@ s_error_event (const char *id, int status, const char *text)
 {
     aigw_client_event_t *event = calloc (1, sizeof *event);
     assert (event);
-    event->type = AIGW_CLIENT_ERROR;
+    event->type = AIGW_BP_CLIENT_ERROR;
     event->request_id = strdup (id);
     event->status = status;
     event->text = strdup (text);
@@ -306,7 +307,7 @@ s_front_forward (void *arg, void *origin, const char *service, const char *shard
 static void
 s_send_reports (aigw_edge_io_t *self, aigw_slot_t *slot)
 {
-    if (!aigw_broker_name_valid (slot->service, strlen (slot->service)))
+    if (!aigw_bp_name_valid (slot->service, strlen (slot->service)))
         s_fail (slot, 400, "Invalid service name.");
     else if (aigw_now_ms () >= slot->deadline_ms)
         s_fail (slot, 504, "The deadline passed.");
@@ -369,16 +370,16 @@ s_take_client (aigw_edge_io_t *self)
 {
     aigw_client_event_t *event;
     while ((event = aigw_client_recv (self->client))) {
-        if (event->type == AIGW_CLIENT_STATUS) {
+        if (event->type == AIGW_BP_CLIENT_STATUS) {
             pthread_mutex_lock (&self->lock);
             snprintf (self->status, sizeof self->status, "%s", event->text ? event->text : "");
             self->status_at = aigw_now_ms ();
             pthread_mutex_unlock (&self->lock);
             aigw_client_event_destroy (&event);
         }
-        else if (event->type == AIGW_CLIENT_METRICS)
+        else if (event->type == AIGW_BP_CLIENT_METRICS)
             s_answer_first (self->metrics_waiting, &event);
-        else if (event->type == AIGW_CLIENT_REPORTS)
+        else if (event->type == AIGW_BP_CLIENT_REPORTS)
             s_answer_first (self->reports_waiting, &event);
         else if (event->request_id) {
             aigw_slot_t *slot = (aigw_slot_t *) zhashx_lookup (self->slots, event->request_id);
@@ -800,7 +801,7 @@ aigw_edge_io_test (bool verbose)
     int64_t until = aigw_now_ms () + S_TEST_WAIT_MS;
     while (true) {
         aigw_client_event_t *event = s_test_ask (io, "provider", aigw_now_ms () + S_TEST_ASK_MS);
-        bool found = event && event->type == AIGW_CLIENT_REPORTS
+        bool found = event && event->type == AIGW_BP_CLIENT_REPORTS
                      && strstr (event->text, "\"circuit\":\"open\"")
                      && strstr (event->text, "\"service\":\"provider\"");
         aigw_client_event_destroy (&event);
@@ -821,7 +822,7 @@ aigw_edge_io_test (bool verbose)
         slots[i] = aigw_edge_io_reports (io, services[i], deadline);
     for (int i = 0; i < S_TEST_SLOTS; i++) {
         aigw_client_event_t *event = aigw_slot_wait (slots[i], deadline);
-        assert (event && event->type == AIGW_CLIENT_REPORTS);
+        assert (event && event->type == AIGW_BP_CLIENT_REPORTS);
         if (streq (services[i], "nobody"))
             assert (streq (event->text, "[]"));
         else
@@ -830,23 +831,23 @@ aigw_edge_io_test (bool verbose)
         aigw_slot_destroy (&slots[i]);
     }
     aigw_client_event_t *event = aigw_slot_wait (metrics, deadline);
-    assert (event && event->type == AIGW_CLIENT_METRICS);
+    assert (event && event->type == AIGW_BP_CLIENT_METRICS);
     aigw_client_event_destroy (&event);
     aigw_slot_destroy (&metrics);
 
     //  Refused before asking: a bad name (400), a deadline already past (504).
     event = s_test_ask (io, "no spaces", deadline);
-    assert (event && event->type == AIGW_CLIENT_ERROR && event->status == 400);
+    assert (event && event->type == AIGW_BP_CLIENT_ERROR && event->status == 400);
     aigw_client_event_destroy (&event);
-    char long_name[AIGW_BROKER_NAME_MAX + 8];
+    char long_name[AIGW_BP_NAME_MAX + 8];
     memset (long_name, 'a', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = 0;
     event = s_test_ask (io, long_name, deadline);
-    assert (event && event->type == AIGW_CLIENT_ERROR && event->status == 400);
+    assert (event && event->type == AIGW_BP_CLIENT_ERROR && event->status == 400);
     aigw_client_event_destroy (&event);
     aigw_slot_t *slot = aigw_edge_io_reports (io, "provider", aigw_now_ms () - 1);
     event = aigw_slot_wait (slot, deadline);
-    assert (event && event->type == AIGW_CLIENT_ERROR && event->status == 504);
+    assert (event && event->type == AIGW_BP_CLIENT_ERROR && event->status == 504);
     aigw_client_event_destroy (&event);
     aigw_slot_destroy (&slot);
 
@@ -855,7 +856,7 @@ aigw_edge_io_test (bool verbose)
     until = aigw_now_ms () + S_TEST_WAIT_MS;
     while (true) {
         event = s_test_ask (io, "provider", aigw_now_ms () + S_TEST_ASK_MS);
-        bool empty = event && event->type == AIGW_CLIENT_REPORTS && streq (event->text, "[]");
+        bool empty = event && event->type == AIGW_BP_CLIENT_REPORTS && streq (event->text, "[]");
         aigw_client_event_destroy (&event);
         if (empty)
             break;
@@ -869,7 +870,7 @@ aigw_edge_io_test (bool verbose)
     assert (io);
     int64_t start = aigw_now_ms ();
     event = s_test_ask (io, "provider", start + S_TEST_ASK_MS);
-    assert (!event || (event->type == AIGW_CLIENT_ERROR && event->status == 503));
+    assert (!event || (event->type == AIGW_BP_CLIENT_ERROR && event->status == 503));
     assert (aigw_now_ms () - start < S_TEST_WAIT_MS);
     aigw_client_event_destroy (&event);
     aigw_edge_io_destroy (&io);

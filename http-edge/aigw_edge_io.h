@@ -38,7 +38,7 @@ aigw_slot_t *aigw_edge_io_request (aigw_edge_io_t *self, aigw_envelope_t **env_p
 aigw_slot_t *aigw_edge_io_metrics (aigw_edge_io_t *self);
 
 //  Ask the broker for the latest worker reports of SERVICE (AIGW-BP/1
-//  section 4a). The answer arrives on the slot as an AIGW_CLIENT_REPORTS
+//  section 4a). The answer arrives on the slot as an AIGW_BP_CLIENT_REPORTS
 //  event whose text is the JSON array; an ERROR event instead when the
 //  broker is unreachable (503), SERVICE is not a valid service name (400) or
 //  DEADLINE_MS (Unix ms) passed before the question left (504). Wait for it

@@ -1475,7 +1475,7 @@ s_test_deliver (void *self, void *origin, aigw_client_event_t **event_p)
     s_test_front_t *front = (s_test_front_t *) self;
     aigw_client_event_t *event = *event_p;
     front->events++;
-    assert (event->type == AIGW_CLIENT_REPLY && event->env);
+    assert (event->type == AIGW_BP_CLIENT_REPLY && event->env);
     if (event->last) {
         front->reply = event->env;
         event->env = NULL;
