@@ -10,6 +10,7 @@
 AIGW_SELFTEST (config)
 AIGW_SELFTEST (hex)
 AIGW_SELFTEST (json)
+AIGW_SELFTEST (text)
 AIGW_SELFTEST (envelope)
 AIGW_SELFTEST (broker)
 AIGW_SELFTEST (auth)
@@ -52,6 +53,7 @@ main (int argc, char **argv)
 {
     s_test_t tests[] = {
         {"config", aigw_config_test},       {"hex", aigw_hex_test},       {"json", aigw_json_test},       {"envelope", aigw_envelope_test},
+        {"text", aigw_text_test},
         {"broker", aigw_broker_test},       {"auth", aigw_auth_test},
         {"ratelimit", aigw_ratelimit_test}, {"guardrail", aigw_guardrail_test},
         {"cache", aigw_cache_test},         {"provider", aigw_provider_test},
