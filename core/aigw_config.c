@@ -134,7 +134,8 @@ typedef struct {
 } s_key_item_t;
 
 //  Core's own rows, in the public macros' shorter spelling.
-#define S_STRING(key, type, field, fn, ...) AIGW_CONFIG_KW_STRING (key, type, field, fn, __VA_ARGS__)
+#define S_STRING(key, type, field, fn, ...)                                              \
+    AIGW_CONFIG_KW_STRING (key, type, field, fn, __VA_ARGS__)
 #define S_NUMBER(key, kind, type, field, lo, hi, ...)                                    \
     AIGW_CONFIG_KW_NUMBER (key, kind, type, field, lo, hi, __VA_ARGS__)
 #define S_LIST(key, fn) {.name = (key), .kind = AIGW_CONFIG_LIST, .list = (fn)}
