@@ -126,27 +126,23 @@ static const aigw_config_keyword_t s_providers_keywords[] = {
                            AIGW_DEFAULT_MAX_HOST_CONNECTIONS),
     AIGW_CONFIG_KW_END};
 
-static const aigw_config_keyword_t s_openai_keywords[] = {
-    AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, openai_base_url, aigw_config_check_url,
-                           AIGW_DEFAULT_OPENAI_BASE_URL, .env = "OPENAI_BASE_URL"),
-    AIGW_CONFIG_KW_STRING ("api_key", aigw_config_t, openai_api_key, NULL, NULL,
-                           .env = "OPENAI_API_KEY"),
-    AIGW_CONFIG_KW_END};
+//  providers.NAME of a provider with a default endpoint: its base_url and
+//  api_key, each with its environment variable.
+#define S_ENDPOINT_KEYWORDS(table, url_field, key_field, url_default, url_env, key_env)    \
+    static const aigw_config_keyword_t table[]                                           \
+        = {AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, url_field,                   \
+                                  aigw_config_check_url, url_default, .env = url_env),   \
+           AIGW_CONFIG_KW_STRING ("api_key", aigw_config_t, key_field, NULL, NULL,        \
+                                  .env = key_env),                                       \
+           AIGW_CONFIG_KW_END}
 
-static const aigw_config_keyword_t s_anthropic_keywords[] = {
-    AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, anthropic_base_url,
-                           aigw_config_check_url, AIGW_DEFAULT_ANTHROPIC_BASE_URL,
-                           .env = "ANTHROPIC_BASE_URL"),
-    AIGW_CONFIG_KW_STRING ("api_key", aigw_config_t, anthropic_api_key, NULL, NULL,
-                           .env = "ANTHROPIC_API_KEY"),
-    AIGW_CONFIG_KW_END};
-
-static const aigw_config_keyword_t s_gemini_keywords[] = {
-    AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, gemini_base_url, aigw_config_check_url,
-                           AIGW_DEFAULT_GEMINI_BASE_URL, .env = "GEMINI_BASE_URL"),
-    AIGW_CONFIG_KW_STRING ("api_key", aigw_config_t, gemini_api_key, NULL, NULL,
-                           .env = "GEMINI_API_KEY"),
-    AIGW_CONFIG_KW_END};
+S_ENDPOINT_KEYWORDS (s_openai_keywords, openai_base_url, openai_api_key,
+                     AIGW_DEFAULT_OPENAI_BASE_URL, "OPENAI_BASE_URL", "OPENAI_API_KEY");
+S_ENDPOINT_KEYWORDS (s_anthropic_keywords, anthropic_base_url, anthropic_api_key,
+                     AIGW_DEFAULT_ANTHROPIC_BASE_URL, "ANTHROPIC_BASE_URL",
+                     "ANTHROPIC_API_KEY");
+S_ENDPOINT_KEYWORDS (s_gemini_keywords, gemini_base_url, gemini_api_key,
+                     AIGW_DEFAULT_GEMINI_BASE_URL, "GEMINI_BASE_URL", "GEMINI_API_KEY");
 
 static const aigw_config_keyword_t s_azure_keywords[] = {
     AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, azure_base_url, aigw_config_check_url,
