@@ -2729,4 +2729,3 @@ aigw_config_test (bool verbose)
         free (saved[i]);
     }
 }
-
