@@ -1,6 +1,7 @@
 /*  aigw: the one binary. Parses the command line, loads the config and
     starts what the command names (SPEC: Command line). */
 #include "aigw_actors.h"
+#include "aigw_adapter.h"
 #include "aigw_broker.h"
 #include "aigw_config.h"
 #include "aigw_edge.h"

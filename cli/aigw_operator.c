@@ -13,6 +13,7 @@
 #include "aigw_db.h"
 #include "aigw_keys.h"
 #include "aigw_log.h"
+#include "aigw_text.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -175,50 +176,6 @@ s_usage_error (const char *command, const char *usage, const char *format, ...)
 //  --------------------------------------------------------------------------
 //  Input checks
 
-//  Characters in TEXT if it is valid UTF-8 (no overlong forms, surrogates
-//  or code points past U+10FFFF), else -1.
-static int64_t
-s_utf8_chars (const char *text)
-{
-    const unsigned char *p = (const unsigned char *) text;
-    int64_t count = 0;
-    while (*p) {
-        uint32_t c = *p++;
-        int extra;
-        uint32_t min;
-        if (c < 0x80) {
-            extra = 0;
-            min = 0;
-        }
-        else if ((c & 0xE0) == 0xC0) {
-            extra = 1;
-            min = 0x80;
-            c &= 0x1F;
-        }
-        else if ((c & 0xF0) == 0xE0) {
-            extra = 2;
-            min = 0x800;
-            c &= 0x0F;
-        }
-        else if ((c & 0xF8) == 0xF0) {
-            extra = 3;
-            min = 0x10000;
-            c &= 0x07;
-        }
-        else
-            return -1;
-        for (int i = 0; i < extra; i++, p++) {
-            if ((*p & 0xC0) != 0x80)
-                return -1;      //  also stops at the NUL
-            c = (c << 6) | (*p & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return -1;
-        count++;
-    }
-    return count;
-}
-
 //  Checks that TEXT is a usable name of at most MAX characters: not empty,
 //  UTF-8, no control characters. Returns NULL, or what is wrong.
 static const char *
@@ -229,33 +186,13 @@ s_check_name (const char *text, int64_t max)
     for (const unsigned char *p = (const unsigned char *) text; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
             return "must not contain control characters (newlines, tabs, ...)";
-    int64_t chars = s_utf8_chars (text);
+    int64_t chars = aigw_text_utf8_check (text);
     if (chars < 0)
         return "must be valid UTF-8";
     if (chars > max)
         return max == AIGW_OPERATOR_NAME_MAX_CHARS ? "must be at most 200 characters"
                                                    : "is too long";
     return NULL;
-}
-
-//  Parses TEXT as a decimal integer within MIN..MAX (digits only). Returns
-//  0, or -1.
-static int
-s_parse_integer (const char *text, int64_t min, int64_t max, int64_t *value)
-{
-    size_t len = strlen (text);
-    if (len == 0 || len > 18)
-        return -1;
-    int64_t result = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] < '0' || text[i] > '9')
-            return -1;
-        result = result * 10 + (text[i] - '0');
-    }
-    if (result < min || result > max)
-        return -1;
-    *value = result;
-    return 0;
 }
 
 //  True if TEXT is a US-dollar amount numeric(14, 4) holds: up to 10
@@ -1144,10 +1081,10 @@ s_validate (const s_command_t *command, const char *label, const char *usage, s_
         if (!args->models_json)
             return s_usage_error (label, usage, "--models: %s", problem);
     }
-    if (args->rpm && s_parse_integer (args->rpm, 1, AIGW_OPERATOR_LIMIT_MAX, &number))
+    if (args->rpm && aigw_text_integer (args->rpm, 1, AIGW_OPERATOR_LIMIT_MAX, &number))
         return s_usage_error (label, usage, "--rpm: expected an integer from 1 to %" PRId64,
                               AIGW_OPERATOR_LIMIT_MAX);
-    if (args->tpm && s_parse_integer (args->tpm, 1, AIGW_OPERATOR_LIMIT_MAX, &number))
+    if (args->tpm && aigw_text_integer (args->tpm, 1, AIGW_OPERATOR_LIMIT_MAX, &number))
         return s_usage_error (label, usage, "--tpm: expected an integer from 1 to %" PRId64,
                               AIGW_OPERATOR_LIMIT_MAX);
     if (args->budget && !s_valid_budget (args->budget))

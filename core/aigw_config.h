@@ -34,17 +34,6 @@
 #define AIGW_DEFAULT_MAX_PROMPT_CHARS 100000
 #define AIGW_DEFAULT_CACHE_TTL_S 300
 #define AIGW_DEFAULT_CACHE_MAX_BYTES (64 * 1024 * 1024)
-#define AIGW_DEFAULT_CONNECT_TIMEOUT_MS 5000
-#define AIGW_DEFAULT_MAX_HOST_CONNECTIONS 256
-#define AIGW_DEFAULT_OPENAI_BASE_URL "https://api.openai.com/v1"
-#define AIGW_DEFAULT_ANTHROPIC_BASE_URL "https://api.anthropic.com"
-#define AIGW_DEFAULT_GEMINI_BASE_URL "https://generativelanguage.googleapis.com"
-#define AIGW_DEFAULT_ROUTER_STRATEGY "weighted"
-#define AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS 3
-#define AIGW_DEFAULT_ROUTER_RETRY_BASE_MS 100
-#define AIGW_DEFAULT_ROUTER_RETRY_CAP_MS 2000
-#define AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS 60000
-#define AIGW_DEFAULT_REPORT_MS 1000
 #define AIGW_DEFAULT_ROLE "developer"
 #define AIGW_DEFAULT_LOG_LEVEL "info"
 #define AIGW_DEFAULT_DB_POOL_SIZE 4
@@ -62,6 +51,13 @@
 #define AIGW_CONFIG_MAX_FALLBACKS 8
 #define AIGW_CONFIG_ERR_MAX 512
 #define AIGW_CONFIG_FILE_MAX_BYTES (4 * 1024 * 1024)
+//  Longest deployment id (the router's buffers hold it and the NUL).
+#define AIGW_CONFIG_ID_MAX 127
+
+//  Bounds that modules' keyword tables share.
+#define AIGW_CONFIG_TIMEOUT_MS_MIN 1
+#define AIGW_CONFIG_TIMEOUT_MS_MAX 3600000
+#define AIGW_CONFIG_RPM_MAX 1000000000
 
 //  One API key listed in the config. The plaintext never stays in memory:
 //  the loader keeps only its SHA-256.
@@ -209,6 +205,101 @@ typedef struct {
     int64_t db_connect_timeout_ms; //  deadline to open a connection
     int64_t db_statement_timeout_ms; //  server-side statement_timeout
 } aigw_config_t;
+
+//  --------------------------------------------------------------------------
+//  Keywords: each module declares the settings it reads, as HAProxy modules
+//  do with cfg_register_keywords, so the loader includes no module and every
+//  default and bound sits beside the code that uses it.
+//
+//  Registration runs from a constructor (AIGW_CONFIG_KEYWORDS) rather than
+//  from a list the actors table calls: the config selftest, the CLI and the
+//  actors then all see the same keywords without core naming any module,
+//  and the binaries link the library whole (CMakeLists.txt), so no module's
+//  constructor is left out.
+
+//  How a setting's value is read.
+typedef enum {
+    AIGW_CONFIG_STRING,         //  char *; empty means unset
+    AIGW_CONFIG_INT,            //  int, within min..max
+    AIGW_CONFIG_INT64,          //  int64_t, within min..max
+    AIGW_CONFIG_SIZE,           //  size_t, within min..max
+    AIGW_CONFIG_DOUBLE,         //  double, finite, within real_min..real_max
+    AIGW_CONFIG_BOOL,           //  bool, true or false
+    AIGW_CONFIG_LIST            //  sequence, read by one of the loader's lists
+} aigw_config_kind_t;
+
+//  Validates a non-empty string value. Returns 0, or -1 with PROBLEM written.
+//  PROBLEM must never quote the value (it may be a secret).
+typedef int(aigw_config_check_fn) (const char *value, char *problem, size_t problem_size);
+
+//  A list's reader inside the loader (core only: lists are the loader's).
+typedef struct _aigw_config_loader_t aigw_config_loader_t;
+struct yaml_node_s;
+typedef int(aigw_config_list_fn) (aigw_config_loader_t *loader, struct yaml_node_s *node,
+                                  const char *setting);
+
+//  One setting: a row of a module's keyword table, which ends with a row
+//  whose name is NULL (AIGW_CONFIG_KW_END).
+typedef struct {
+    const char *name;           //  key in the file
+    aigw_config_kind_t kind;    //  how the value is read
+    size_t offset;              //  field offset in the section's struct
+    int64_t min;                //  smallest integer allowed
+    int64_t max;                //  largest integer allowed
+    double real_min;            //  smallest AIGW_CONFIG_DOUBLE allowed
+    double real_max;            //  largest AIGW_CONFIG_DOUBLE allowed
+    aigw_config_check_fn *check; //  extra string validation, or NULL
+    aigw_config_list_fn *list;  //  reader of an AIGW_CONFIG_LIST
+    const char *env;            //  environment variable that overrides it, or NULL
+    const char *not_below;      //  setting of the same section it may not be below, or NULL
+    int64_t number;             //  default of an integer or bool
+    double real;                //  default of an AIGW_CONFIG_DOUBLE
+    const char *text;           //  default of a string, NULL = unset
+} aigw_config_keyword_t;
+
+//  Rows; extra designated initializers (.env, .not_below) may follow.
+#define AIGW_CONFIG_KW_STRING(key, type, field, check_, default_, ...)                  \
+    {.name = (key), .kind = AIGW_CONFIG_STRING, .offset = offsetof (type, field),         \
+     .check = (check_), .text = (default_), __VA_ARGS__}
+#define AIGW_CONFIG_KW_NUMBER(key, kind_, type, field, lo, hi, default_, ...)           \
+    {.name = (key), .kind = (kind_), .offset = offsetof (type, field), .min = (lo),       \
+     .max = (hi), .number = (default_), __VA_ARGS__}
+#define AIGW_CONFIG_KW_REAL(key, type, field, lo, hi, default_)                         \
+    {.name = (key), .kind = AIGW_CONFIG_DOUBLE, .offset = offsetof (type, field),         \
+     .real_min = (lo), .real_max = (hi), .real = (default_)}
+#define AIGW_CONFIG_KW_BOOL(key, type, field, default_)                                 \
+    {.name = (key), .kind = AIGW_CONFIG_BOOL, .offset = offsetof (type, field),           \
+     .number = (default_)}
+#define AIGW_CONFIG_KW_END {.name = NULL}
+
+//  Adds KEYWORDS to SECTION: a dotted path ("router.breaker"), "" for the
+//  top level, "[]" after a list's name for one of its entries
+//  ("models[].deployments[]"). Sections other than entries read into
+//  aigw_config_t; a section exists once a table is registered for it, and
+//  several modules may add to one. Call before aigw_config_new, from one
+//  thread (constructors do). KEYWORDS must outlive the process.
+void aigw_config_register (const char *section, const aigw_config_keyword_t *keywords);
+
+//  Registers TABLE under SECTION before main runs.
+#define AIGW_CONFIG_KEYWORDS(section, table)                                            \
+    static void __attribute__ ((constructor)) s_config_keywords_##table (void)           \
+    {                                                                                    \
+        aigw_config_register ((section), (table));                                       \
+    }
+
+//  Checks a deployment against the whole loaded config (a module's rule,
+//  such as "needs a base URL"). Returns 0, or -1 with PROBLEM written.
+typedef int(aigw_config_deployment_fn) (const aigw_config_t *config,
+                                        const aigw_config_deployment_t *deployment,
+                                        char *problem, size_t problem_size);
+
+//  Adds a deployment check, run once the file and the environment are read.
+void aigw_config_register_deployment_check (aigw_config_deployment_fn *check);
+
+//  Shared value checks (aigw_config_check_fn) for modules' tables.
+int aigw_config_check_url (const char *value, char *problem, size_t problem_size);
+int aigw_config_check_env_name (const char *value, char *problem, size_t problem_size);
+
 
 //  Load PATH (NULL: defaults only), then apply the environment. Returns NULL
 //  and writes "file:line: setting: problem" into ERR on any invalid input.

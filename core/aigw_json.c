@@ -1,8 +1,9 @@
-/*  aigw_json: pre-parse checks on JSON text. */
+/*  aigw_json: pre-parse checks on JSON text, shared load and dump steps. */
 #include "aigw_json.h"
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool
@@ -33,6 +34,26 @@ aigw_json_depth_ok (const char *text, size_t len, int max)
     return true;
 }
 
+char *
+aigw_json_dump (json_t *root, size_t *out_len)
+{
+    char *result = root ? json_dumps (root, JSON_COMPACT) : NULL;
+    json_decref (root);
+    if (result && out_len)
+        *out_len = strlen (result);
+    return result;
+}
+
+char *
+aigw_json_error_message (const char *body, size_t len)
+{
+    json_t *root = json_loadb (body ? body : "", body ? len : 0, 0, NULL);
+    json_t *message = json_object_get (json_object_get (root, "error"), "message");
+    char *result = json_is_string (message) ? strdup (json_string_value (message)) : NULL;
+    json_decref (root);
+    return result;
+}
+
 void
 aigw_json_test (bool verbose)
 {
@@ -46,6 +67,22 @@ aigw_json_test (bool verbose)
     const char *wide = "[[],[],[],[]]";
     assert (aigw_json_depth_ok (wide, strlen (wide), 2));
     assert (aigw_json_depth_ok ("", 0, 0));
+
+    //  Dump: compact, length set, ROOT stolen (ASan sees a leak otherwise).
+    size_t len = 0;
+    char *text = aigw_json_dump (json_pack ("{s:i, s:[s]}", "a", 1, "b", "c"), &len);
+    assert (text && strcmp (text, "{\"a\":1,\"b\":[\"c\"]}") == 0 && len == strlen (text));
+    free (text);
+    assert (aigw_json_dump (NULL, &len) == NULL);
+
+    //  Error message: error.message, else NULL; NULL body is no body.
+    const char *error = "{\"error\":{\"type\":\"x\",\"message\":\"slow down\"}}";
+    text = aigw_json_error_message (error, strlen (error));
+    assert (text && strcmp (text, "slow down") == 0);
+    free (text);
+    assert (!aigw_json_error_message ("{\"error\":{\"message\":7}}", 25));
+    assert (!aigw_json_error_message ("not json", 8));
+    assert (!aigw_json_error_message (NULL, 10));
     if (verbose)
         printf ("json: ok\n");
 }

@@ -1,14 +1,27 @@
-/*  aigw_json: checks on raw JSON text made before a parser sees it. */
+/*  aigw_json: checks on raw JSON text made before a parser sees it, and the
+    few Jansson load and dump steps every translator repeats. */
 #ifndef AIGW_JSON_H_INCLUDED
 #define AIGW_JSON_H_INCLUDED
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 //  True when the LEN bytes of JSON at TEXT nest objects and arrays no more
 //  than MAX deep (brackets inside strings do not count). Run it before a
 //  recursive parser, so hostile nesting cannot exhaust a small thread stack.
 bool aigw_json_depth_ok (const char *text, size_t len, int max);
+
+//  ROOT serialised compactly into a new string the caller owns, its length
+//  in *OUT_LEN when OUT_LEN is not NULL; steals ROOT (NULL is allowed).
+//  NULL on allocation failure.
+char *aigw_json_dump (json_t *root, size_t *out_len);
+
+//  The string at error.message of the JSON BODY (LEN bytes, NULL allowed),
+//  the error shape OpenAI and Anthropic share, as a new string the caller
+//  owns, or NULL.
+char *aigw_json_error_message (const char *body, size_t len);
 
 void aigw_json_test (bool verbose);
 

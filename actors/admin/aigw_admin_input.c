@@ -1,6 +1,7 @@
 /*  aigw_admin_input: validation of admin API input; pure functions. */
 #include "aigw_admin_input.h"
 #include "aigw_hex.h"
+#include "aigw_text.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -54,17 +55,6 @@ aigw_admin_input_body (const char *body, size_t len, aigw_admin_error_t *err)
     return root;
 }
 
-//  Characters (code points) in a valid UTF-8 string.
-static size_t
-s_utf8_chars (const char *text)
-{
-    size_t chars = 0;
-    for (const unsigned char *p = (const unsigned char *) text; *p; p++)
-        if ((*p & 0xC0) != 0x80)
-            chars++;
-    return chars;
-}
-
 //  True when JSON nests deeper than LIMIT levels.
 static bool
 s_too_deep (json_t *json, int limit)
@@ -113,7 +103,8 @@ s_check_field (const aigw_admin_field_t *field, json_t *value, aigw_admin_error_
             S_INVALID (err, "invalid_field", name, "'%s' must be a string.", name);
             return -1;
         }
-        size_t chars = s_utf8_chars (json_string_value (value));
+        const char *text = json_string_value (value);
+        size_t chars = aigw_text_utf8_length (text, strlen (text));
         if (chars == 0 || chars > AIGW_ADMIN_NAME_MAX) {
             S_INVALID (err, "invalid_field", name,
                        "'%s' must be 1 to %d characters long.", name, AIGW_ADMIN_NAME_MAX);
@@ -157,7 +148,9 @@ s_check_field (const aigw_admin_field_t *field, json_t *value, aigw_admin_error_
         json_t *item;
         json_array_foreach (value, index, item) {
             if (!json_is_string (item) || json_string_length (item) == 0
-                || s_utf8_chars (json_string_value (item)) > AIGW_ADMIN_MODEL_NAME_MAX) {
+                || aigw_text_utf8_length (json_string_value (item),
+                                          strlen (json_string_value (item)))
+                       > AIGW_ADMIN_MODEL_NAME_MAX) {
                 S_INVALID (err, "invalid_field", name,
                            "'%s' must hold model names of 1 to %d characters.", name,
                            AIGW_ADMIN_MODEL_NAME_MAX);

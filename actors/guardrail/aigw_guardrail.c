@@ -1,6 +1,7 @@
 /*  aigw_guardrail: max prompt length and regex deny-list, on input. */
 #include "aigw_guardrail.h"
 #include "aigw_log.h"
+#include "aigw_text.h"
 
 #include <jansson.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -60,23 +61,12 @@ s_guard_new (aigw_host_t *host, const aigw_config_t *config)
     return self;
 }
 
-//  Unicode code points in a UTF-8 string.
-static size_t
-s_utf8_chars (const char *text, size_t len)
-{
-    size_t count = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char) text[i] & 0xC0) != 0x80)
-            count++;
-    return count;
-}
-
 //  Check one piece of prompt text; answers ENV and returns -1 when blocked.
 static int
 s_guard_text (s_guard_t *self, aigw_envelope_t *env, const char *text, size_t len,
               size_t *total)
 {
-    *total += s_utf8_chars (text, len);
+    *total += aigw_text_utf8_length (text, len);
     if ((int64_t) *total > self->config->max_prompt_chars) {
         char message[200];
         snprintf (message, sizeof message,

@@ -1,10 +1,39 @@
 /*  aigw_breaker: circuit breaker policy for one deployment (see the header). */
 #include "aigw_breaker.h"
+#include "aigw_config.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+//  Most consecutive failures router.breaker.consecutive_failures may ask for.
+#define S_FAILURES_MAX 1000000
+
+//  router.breaker: every deployment's circuit breaker, in the config.
+static const aigw_config_keyword_t s_keywords[] = {
+    AIGW_CONFIG_KW_NUMBER ("consecutive_failures", AIGW_CONFIG_INT, aigw_config_t,
+                           breaker_consecutive_failures, 0, S_FAILURES_MAX,
+                           AIGW_BREAKER_CONSECUTIVE_FAILURES),
+    AIGW_CONFIG_KW_REAL ("error_rate", aigw_config_t, breaker_error_rate, 0, 1,
+                         AIGW_BREAKER_ERROR_RATE),
+    AIGW_CONFIG_KW_NUMBER ("window_size", AIGW_CONFIG_INT, aigw_config_t,
+                           breaker_window_size, 1, AIGW_BREAKER_WINDOW_SIZE_MAX,
+                           AIGW_BREAKER_WINDOW_SIZE),
+    AIGW_CONFIG_KW_NUMBER ("window_ms", AIGW_CONFIG_INT64, aigw_config_t, breaker_window_ms,
+                           0, AIGW_CONFIG_TIMEOUT_MS_MAX, AIGW_BREAKER_WINDOW_MS),
+    AIGW_CONFIG_KW_NUMBER ("min_samples", AIGW_CONFIG_INT, aigw_config_t,
+                           breaker_min_samples, 0, AIGW_BREAKER_WINDOW_SIZE_MAX,
+                           AIGW_BREAKER_MIN_SAMPLES),
+    AIGW_CONFIG_KW_NUMBER ("cooldown_ms", AIGW_CONFIG_INT64, aigw_config_t,
+                           breaker_cooldown_ms, 0, AIGW_CONFIG_TIMEOUT_MS_MAX,
+                           AIGW_BREAKER_COOLDOWN_MS),
+    //  aigw_breaker_new refuses a longest cooldown below the first.
+    AIGW_CONFIG_KW_NUMBER ("cooldown_max_ms", AIGW_CONFIG_INT64, aigw_config_t,
+                           breaker_cooldown_max_ms, 0, AIGW_CONFIG_TIMEOUT_MS_MAX,
+                           AIGW_BREAKER_COOLDOWN_MAX_MS, .not_below = "cooldown_ms"),
+    AIGW_CONFIG_KW_END};
+AIGW_CONFIG_KEYWORDS ("router.breaker", s_keywords)
 
 //  One reported outcome.
 typedef struct {
@@ -259,6 +288,19 @@ aigw_breaker_open_until (const aigw_breaker_t *self)
 void
 aigw_breaker_test (bool verbose)
 {
+    //  router.breaker reaches the config with the breaker's defaults.
+    char err[AIGW_CONFIG_ERR_MAX];
+    aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
+    assert (config);
+    assert (config->breaker_consecutive_failures == AIGW_BREAKER_CONSECUTIVE_FAILURES);
+    assert (config->breaker_error_rate == AIGW_BREAKER_ERROR_RATE);
+    assert (config->breaker_window_size == AIGW_BREAKER_WINDOW_SIZE);
+    assert (config->breaker_window_ms == AIGW_BREAKER_WINDOW_MS);
+    assert (config->breaker_min_samples == AIGW_BREAKER_MIN_SAMPLES);
+    assert (config->breaker_cooldown_ms == AIGW_BREAKER_COOLDOWN_MS);
+    assert (config->breaker_cooldown_max_ms == AIGW_BREAKER_COOLDOWN_MAX_MS);
+    aigw_config_destroy (&config);
+
     aigw_breaker_settings_t s;
     aigw_breaker_settings_default (&s);
     s.consecutive_failures = 3;

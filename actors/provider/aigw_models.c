@@ -1,6 +1,7 @@
 /*  aigw_models: model documents checked, filled, shown; pure functions. */
 #include "aigw_models.h"
 #include "aigw_adapter.h"
+#include "aigw_text.h"
 
 #include <assert.h>
 #include <math.h>
@@ -77,17 +78,6 @@ s_path (char path[S_PATH_MAX], const char *prefix, const char *field)
     return path;
 }
 
-//  Characters (code points) of a valid UTF-8 string.
-static size_t
-s_utf8_chars (const char *text)
-{
-    size_t chars = 0;
-    for (const unsigned char *p = (const unsigned char *) text; *p; p++)
-        if ((*p & 0xC0) != 0x80)
-            chars++;
-    return chars;
-}
-
 //  True when valid UTF-8 TEXT holds a control character: C0, DEL or C1.
 static bool
 s_has_control (const char *text)
@@ -116,7 +106,7 @@ s_token_ok (const char *text, size_t max)
 static bool
 s_name_ok (const char *text)
 {
-    size_t chars = s_utf8_chars (text);
+    size_t chars = aigw_text_utf8_length (text, strlen (text));
     return chars >= 1 && chars <= AIGW_MODELS_NAME_MAX && !s_has_control (text);
 }
 
@@ -318,7 +308,7 @@ s_check_deployment (json_t *dep, size_t index, aigw_config_deployment_t *d, s_ou
         return -1;
     if (!text)
         return s_refuse (out, path, "'%s' is required.", path);
-    size_t chars = s_utf8_chars (text);
+    size_t chars = aigw_text_utf8_length (text, strlen (text));
     if (chars == 0 || chars > AIGW_MODELS_UPSTREAM_MAX || s_has_control (text))
         return s_refuse (out, path,
                          "'%s' must be 1 to %d characters, with no control characters.", path,

@@ -1,6 +1,7 @@
 /*  aigw_router: deployment choice, health figures and retry policy for one
     model (see the header). */
 #include "aigw_router.h"
+#include "aigw_config.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -8,6 +9,76 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+//  Bounds of the router's settings and of each deployment's.
+#define S_ATTEMPTS_MAX 10               //  router.max_attempts
+#define S_WEIGHT_MAX 1000000            //  deployments[].weight
+#define S_PRIORITY_MAX 1000             //  deployments[].priority tiers
+#define S_TPM_MAX ((int64_t) 1 << 40)   //  deployments[].tpm
+#define S_PRICE_MAX 1000000             //  USD per million tokens
+
+//  The config keeps ids the router can hold, NUL included.
+_Static_assert (AIGW_CONFIG_ID_MAX + 1 == AIGW_ROUTER_ID_MAX, "deployment id sizes differ");
+
+//  The routing strategies a model or router.strategy may name.
+static int
+s_check_strategy (const char *value, char *problem, size_t problem_size)
+{
+    static const char *strategies[] = {"weighted", "least_latency", "least_in_flight",
+                                       "lowest_cost"};
+    for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++)
+        if (strcmp (value, strategies[i]) == 0)
+            return 0;
+    snprintf (problem, problem_size,
+              "expected weighted, least_latency, least_in_flight or lowest_cost");
+    return -1;
+}
+
+//  router: how the provider actor picks, retries and falls back.
+static const aigw_config_keyword_t s_router_keywords[] = {
+    AIGW_CONFIG_KW_STRING ("strategy", aigw_config_t, router_strategy, s_check_strategy,
+                           AIGW_DEFAULT_ROUTER_STRATEGY),
+    AIGW_CONFIG_KW_NUMBER ("max_attempts", AIGW_CONFIG_INT, aigw_config_t,
+                           router_max_attempts, 1, S_ATTEMPTS_MAX,
+                           AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS),
+    AIGW_CONFIG_KW_NUMBER ("retry_base_ms", AIGW_CONFIG_INT64, aigw_config_t,
+                           router_retry_base_ms, 0, AIGW_CONFIG_TIMEOUT_MS_MAX,
+                           AIGW_DEFAULT_ROUTER_RETRY_BASE_MS),
+    AIGW_CONFIG_KW_NUMBER ("retry_cap_ms", AIGW_CONFIG_INT64, aigw_config_t,
+                           router_retry_cap_ms, 0, AIGW_CONFIG_TIMEOUT_MS_MAX,
+                           AIGW_DEFAULT_ROUTER_RETRY_CAP_MS, .not_below = "retry_base_ms"),
+    AIGW_CONFIG_KW_NUMBER ("first_token_timeout_ms", AIGW_CONFIG_INT64, aigw_config_t,
+                           first_token_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
+                           AIGW_CONFIG_TIMEOUT_MS_MAX, AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS),
+    AIGW_CONFIG_KW_NUMBER ("report_ms", AIGW_CONFIG_INT64, aigw_config_t, router_report_ms,
+                           AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX,
+                           AIGW_DEFAULT_REPORT_MS),
+    AIGW_CONFIG_KW_END};
+AIGW_CONFIG_KEYWORDS ("router", s_router_keywords)
+
+//  A model's own strategy (models[].strategy).
+static const aigw_config_keyword_t s_model_keywords[] = {
+    AIGW_CONFIG_KW_STRING ("strategy", aigw_config_model_t, strategy, s_check_strategy,
+                           NULL),
+    AIGW_CONFIG_KW_END};
+AIGW_CONFIG_KEYWORDS ("models[]", s_model_keywords)
+
+//  What the router weighs in each deployment (models[].deployments[]).
+static const aigw_config_keyword_t s_deployment_keywords[] = {
+    AIGW_CONFIG_KW_STRING ("id", aigw_config_deployment_t, id, NULL, NULL),
+    AIGW_CONFIG_KW_NUMBER ("weight", AIGW_CONFIG_INT64, aigw_config_deployment_t, weight, 0,
+                           S_WEIGHT_MAX, 1),
+    AIGW_CONFIG_KW_NUMBER ("priority", AIGW_CONFIG_INT64, aigw_config_deployment_t,
+                           priority, 0, S_PRIORITY_MAX, 0),
+    AIGW_CONFIG_KW_NUMBER ("rpm", AIGW_CONFIG_INT64, aigw_config_deployment_t, rpm, 0,
+                           AIGW_CONFIG_RPM_MAX, 0),
+    AIGW_CONFIG_KW_NUMBER ("tpm", AIGW_CONFIG_INT64, aigw_config_deployment_t, tpm, 0,
+                           S_TPM_MAX, 0),
+    AIGW_CONFIG_KW_REAL ("price_in", aigw_config_deployment_t, price_in, 0, S_PRICE_MAX, 0),
+    AIGW_CONFIG_KW_REAL ("price_out", aigw_config_deployment_t, price_out, 0, S_PRICE_MAX,
+                         0),
+    AIGW_CONFIG_KW_END};
+AIGW_CONFIG_KEYWORDS ("models[].deployments[]", s_deployment_keywords)
 
 //  One finished request, as the health figures see it.
 typedef struct {
@@ -639,6 +710,19 @@ s_test_pick (aigw_router_t *router, aigw_route_strategy_t strategy, int64_t now,
 void
 aigw_router_test (bool verbose)
 {
+    //  The router's settings reach the config with their defaults.
+    char err[AIGW_CONFIG_ERR_MAX];
+    aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
+    assert (config);
+    assert (strcmp (config->router_strategy, AIGW_DEFAULT_ROUTER_STRATEGY) == 0);
+    assert (config->router_max_attempts == AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS);
+    assert (config->router_retry_base_ms == AIGW_DEFAULT_ROUTER_RETRY_BASE_MS);
+    assert (config->router_retry_cap_ms == AIGW_DEFAULT_ROUTER_RETRY_CAP_MS);
+    assert (config->first_token_timeout_ms == AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS);
+    assert (config->router_report_ms == AIGW_DEFAULT_REPORT_MS);
+    assert (config->models[0].deployments[0].weight == 1);
+    aigw_config_destroy (&config);
+
     uint64_t rng = 42;
     int64_t now = 5000000;
     aigw_router_settings_t settings;

@@ -27,6 +27,13 @@
 #define AIGW_ROUTER_DEGRADED_ERROR    0.1    //  error rate at which a deployment is degraded
 #define AIGW_ROUTER_DEGRADED_P95_MS   10000  //  p95 latency at which it is degraded
 #define AIGW_ROUTER_DEGRADED_MIN      5      //  fewest samples before the error rate counts
+//  The router's config settings (router.*, registered by aigw_router.c).
+#define AIGW_DEFAULT_ROUTER_STRATEGY "weighted"
+#define AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS 3
+#define AIGW_DEFAULT_ROUTER_RETRY_BASE_MS 100
+#define AIGW_DEFAULT_ROUTER_RETRY_CAP_MS 2000
+#define AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS 60000
+#define AIGW_DEFAULT_REPORT_MS 1000
 //  Fixed sizes.
 #define AIGW_ROUTER_SAMPLES           256    //  latency ring per deployment
 #define AIGW_ROUTER_DEPLOYMENTS_MAX   64     //  deployments per model

@@ -22,7 +22,7 @@ declare -A allowed=(
   [actors/provider]="core schemas broker actors actors/provider/adapters"
   [actors/admin]="core schemas broker actors actors/auth actors/provider"
   [http-edge]="core schemas broker actors actors/provider"
-  [cli]="core schemas broker actors actors/auth http-edge tools/mock-provider"
+  [cli]="core schemas broker actors actors/auth actors/provider actors/provider/adapters http-edge tools/mock-provider"
   [tools/mock-provider]="core"
 )
 

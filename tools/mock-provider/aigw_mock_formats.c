@@ -6,6 +6,7 @@
     Bedrock frames with aigw_eventstream_encode. */
 #include "aigw_mock_formats.h"
 #include "aigw_eventstream.h"
+#include "aigw_json.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -530,17 +531,6 @@ s_openai_tool_calls (const aigw_mock_reply_t *reply, const char *arguments, bool
     return json_pack ("[o]", call);
 }
 
-//  Dumps ROOT (stolen) compactly into a new string, length in *LEN.
-static char *
-s_dump (json_t *root, size_t *len)
-{
-    char *text = root ? json_dumps (root, JSON_COMPACT) : NULL;
-    json_decref (root);
-    if (text && len)
-        *len = strlen (text);
-    return text;
-}
-
 //  See the header.
 char *
 aigw_mock_reply_body (int route, const aigw_mock_reply_t *reply, size_t *len)
@@ -578,7 +568,7 @@ aigw_mock_reply_body (int route, const aigw_mock_reply_t *reply, size_t *len)
         if (root)
             json_object_set_new (root, "usage", s_usage (route, reply));
     }
-    return s_dump (root, len);
+    return aigw_json_dump (root, len);
 }
 
 //  ---------------------------------------------------------------------
@@ -612,7 +602,7 @@ s_frames_take (aigw_mock_frames_t *self, int kind, unsigned char *data, size_t l
 static void
 s_frames_sse (aigw_mock_frames_t *self, int kind, const char *name, json_t *data, bool crlf)
 {
-    char *json = s_dump (data, NULL);
+    char *json = aigw_json_dump (data, NULL);
     if (!json) {
         s_frames_take (self, kind, NULL, 0);
         return;
@@ -642,7 +632,7 @@ static void
 s_frames_bedrock (aigw_mock_frames_t *self, int kind, const char *event, json_t *data)
 {
     size_t json_len = 0;
-    char *json = s_dump (data, &json_len);
+    char *json = aigw_json_dump (data, &json_len);
     unsigned char *frame = NULL;
     size_t frame_len = 0;
     aigw_eventstream_header_t headers[] = {
@@ -993,7 +983,7 @@ aigw_mock_error_body (int route, int status, const char *message)
         root = json_pack ("{s:{s:s,s:s,s:n,s:n}}", "error", "message", message, "type",
                           status >= 500 ? "server_error" : "invalid_request_error", "param",
                           "code");
-    return s_dump (root, NULL);
+    return aigw_json_dump (root, NULL);
 }
 
 //  See the header.
@@ -1001,7 +991,7 @@ int
 aigw_mock_bedrock_exception (const char *type, const char *message, unsigned char **out,
                              size_t *len)
 {
-    char *json = s_dump (json_pack ("{s:s}", "message", message), NULL);
+    char *json = aigw_json_dump (json_pack ("{s:s}", "message", message), NULL);
     if (!json)
         return -1;
     aigw_eventstream_header_t headers[] = {
@@ -1087,7 +1077,7 @@ aigw_mock_gemini_embed_body (const float *vectors, size_t count, size_t dims, bo
                          : json_pack ("{s:O}", "embedding", json_array_get (list, 0));
     if (!batch)
         json_decref (list);
-    return s_dump (root, NULL);
+    return aigw_json_dump (root, NULL);
 }
 
 //  ---------------------------------------------------------------------

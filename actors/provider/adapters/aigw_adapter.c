@@ -1,6 +1,7 @@
 /*  aigw_adapter: the provider name table and the helpers every adapter
     shares (request headers, output buffers, the OpenAI error event). */
 #include "aigw_adapter.h"
+#include "aigw_config.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -25,10 +26,10 @@ typedef struct {
 } s_provider_t;
 
 static const s_provider_t s_providers[] = {
-    {"openai", &aigw_adapter_openai, "https://api.openai.com/v1"},
+    {"openai", &aigw_adapter_openai, AIGW_DEFAULT_OPENAI_BASE_URL},
     {"azure", &aigw_adapter_azure, NULL},
-    {"anthropic", &aigw_adapter_anthropic, "https://api.anthropic.com"},
-    {"gemini", &aigw_adapter_gemini, "https://generativelanguage.googleapis.com"},
+    {"anthropic", &aigw_adapter_anthropic, AIGW_DEFAULT_ANTHROPIC_BASE_URL},
+    {"gemini", &aigw_adapter_gemini, AIGW_DEFAULT_GEMINI_BASE_URL},
     {"bedrock", &aigw_adapter_bedrock, NULL},
     //  OpenAI-compatible servers: the OpenAI format at another base URL.
     {"openai_compatible", &aigw_adapter_openai, NULL},
@@ -71,6 +72,156 @@ bool
 aigw_adapter_known (const char *provider)
 {
     return aigw_adapter_find (provider) != NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Config: the providers.* settings and what a deployment's provider must
+//  be. The one global state of this file: rows registered before main.
+
+#define S_HOST_CONNECTIONS_MAX 100000   //  providers.max_host_connections
+#define S_REGION_MAX 64                 //  longest AWS region name
+
+//  A provider that has an adapter in this build. The message lists the
+//  names that do, in table order.
+static int
+s_check_provider (const char *value, char *problem, size_t problem_size)
+{
+    if (aigw_adapter_known (value))
+        return 0;
+    size_t used = (size_t) snprintf (problem, problem_size, "unknown provider");
+    const char *lead = ", expected one of ";
+    for (size_t i = 0;
+         i < sizeof s_providers / sizeof s_providers[0] && used < problem_size; i++)
+        if (aigw_adapter_known (s_providers[i].name)) {
+            used += (size_t) snprintf (problem + used, problem_size - used, "%s%s", lead,
+                                       s_providers[i].name);
+            lead = ", ";
+        }
+    return -1;
+}
+
+//  An AWS region name: lower-case letters, digits and '-' (it becomes part
+//  of a host name, so nothing else may pass).
+static int
+s_check_region (const char *value, char *problem, size_t problem_size)
+{
+    size_t len = strlen (value);
+    bool valid = len <= S_REGION_MAX;
+    for (size_t i = 0; valid && i < len; i++)
+        valid = (value[i] >= 'a' && value[i] <= 'z') || (value[i] >= '0' && value[i] <= '9')
+                || value[i] == '-';
+    if (valid)
+        return 0;
+    snprintf (problem, problem_size, "expected an AWS region such as us-east-1");
+    return -1;
+}
+
+static const aigw_config_keyword_t s_providers_keywords[] = {
+    AIGW_CONFIG_KW_NUMBER ("connect_timeout_ms", AIGW_CONFIG_INT64, aigw_config_t,
+                           connect_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
+                           AIGW_CONFIG_TIMEOUT_MS_MAX, AIGW_DEFAULT_CONNECT_TIMEOUT_MS),
+    AIGW_CONFIG_KW_NUMBER ("max_host_connections", AIGW_CONFIG_INT, aigw_config_t,
+                           max_host_connections, 1, S_HOST_CONNECTIONS_MAX,
+                           AIGW_DEFAULT_MAX_HOST_CONNECTIONS),
+    AIGW_CONFIG_KW_END};
+
+//  providers.NAME of a provider with a default endpoint: its base_url and
+//  api_key, each with its environment variable.
+#define S_ENDPOINT_KEYWORDS(table, url_field, key_field, url_default, url_env, key_env)    \
+    static const aigw_config_keyword_t table[]                                           \
+        = {AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, url_field,                   \
+                                  aigw_config_check_url, url_default, .env = url_env),   \
+           AIGW_CONFIG_KW_STRING ("api_key", aigw_config_t, key_field, NULL, NULL,        \
+                                  .env = key_env),                                       \
+           AIGW_CONFIG_KW_END}
+
+S_ENDPOINT_KEYWORDS (s_openai_keywords, openai_base_url, openai_api_key,
+                     AIGW_DEFAULT_OPENAI_BASE_URL, "OPENAI_BASE_URL", "OPENAI_API_KEY");
+S_ENDPOINT_KEYWORDS (s_anthropic_keywords, anthropic_base_url, anthropic_api_key,
+                     AIGW_DEFAULT_ANTHROPIC_BASE_URL, "ANTHROPIC_BASE_URL",
+                     "ANTHROPIC_API_KEY");
+S_ENDPOINT_KEYWORDS (s_gemini_keywords, gemini_base_url, gemini_api_key,
+                     AIGW_DEFAULT_GEMINI_BASE_URL, "GEMINI_BASE_URL", "GEMINI_API_KEY");
+
+static const aigw_config_keyword_t s_azure_keywords[] = {
+    AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, azure_base_url, aigw_config_check_url,
+                           NULL, .env = "AZURE_OPENAI_ENDPOINT"),
+    AIGW_CONFIG_KW_STRING ("api_key", aigw_config_t, azure_api_key, NULL, NULL,
+                           .env = "AZURE_OPENAI_API_KEY"),
+    AIGW_CONFIG_KW_STRING ("api_version", aigw_config_t, azure_api_version, NULL, NULL,
+                           .env = "AZURE_OPENAI_API_VERSION"),
+    AIGW_CONFIG_KW_END};
+
+static const aigw_config_keyword_t s_bedrock_keywords[] = {
+    AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, bedrock_base_url,
+                           aigw_config_check_url, NULL, .env = "BEDROCK_BASE_URL"),
+    AIGW_CONFIG_KW_STRING ("region", aigw_config_t, aws_region, s_check_region, NULL,
+                           .env = "AWS_REGION"),
+    AIGW_CONFIG_KW_STRING ("access_key_id", aigw_config_t, aws_access_key_id, NULL, NULL,
+                           .env = "AWS_ACCESS_KEY_ID"),
+    AIGW_CONFIG_KW_STRING ("secret_access_key", aigw_config_t, aws_secret_access_key, NULL,
+                           NULL, .env = "AWS_SECRET_ACCESS_KEY"),
+    AIGW_CONFIG_KW_STRING ("session_token", aigw_config_t, aws_session_token, NULL, NULL,
+                           .env = "AWS_SESSION_TOKEN"),
+    AIGW_CONFIG_KW_END};
+
+//  A model's provider, in the short form (models[].provider).
+static const aigw_config_keyword_t s_model_keywords[] = {
+    AIGW_CONFIG_KW_STRING ("provider", aigw_config_model_t, provider, s_check_provider,
+                           NULL),
+    AIGW_CONFIG_KW_END};
+
+//  Where and how each deployment reaches its upstream (models[].deployments[]).
+static const aigw_config_keyword_t s_deployment_keywords[] = {
+    AIGW_CONFIG_KW_STRING ("provider", aigw_config_deployment_t, provider, s_check_provider,
+                           NULL),
+    AIGW_CONFIG_KW_STRING ("model", aigw_config_deployment_t, model, NULL, NULL),
+    AIGW_CONFIG_KW_STRING ("base_url", aigw_config_deployment_t, base_url,
+                           aigw_config_check_url, NULL),
+    AIGW_CONFIG_KW_STRING ("api_key", aigw_config_deployment_t, api_key, NULL, NULL),
+    AIGW_CONFIG_KW_STRING ("api_key_env", aigw_config_deployment_t, api_key_env,
+                           aigw_config_check_env_name, NULL),
+    AIGW_CONFIG_KW_STRING ("api_version", aigw_config_deployment_t, api_version, NULL, NULL),
+    AIGW_CONFIG_KW_STRING ("region", aigw_config_deployment_t, region, s_check_region, NULL),
+    AIGW_CONFIG_KW_END};
+
+//  aigw_config_deployment_fn: every deployment has a base URL (its own, the
+//  provider's default, providers.azure.base_url for azure, the region's for
+//  bedrock).
+static int
+s_check_base_url (const aigw_config_t *config, const aigw_config_deployment_t *deployment,
+                  char *problem, size_t problem_size)
+{
+    const char *provider = deployment->provider;
+    if (deployment->base_url || aigw_adapter_default_base_url (provider)
+        || strcmp (provider, "bedrock") == 0)
+        return 0;
+    bool azure = strcmp (provider, "azure") == 0;
+    if (azure && config->azure_base_url)
+        return 0;
+    if (azure)
+        snprintf (problem, problem_size,
+                  "needs base_url (set it here, in providers.azure.base_url "
+                  "or AZURE_OPENAI_ENDPOINT)");
+    else
+        snprintf (problem, problem_size, "needs base_url (provider %s has no default)",
+                  provider);
+    return -1;
+}
+
+static void __attribute__ ((constructor))
+s_config_keywords (void)
+{
+    aigw_config_register ("providers", s_providers_keywords);
+    aigw_config_register ("providers.openai", s_openai_keywords);
+    aigw_config_register ("providers.anthropic", s_anthropic_keywords);
+    aigw_config_register ("providers.gemini", s_gemini_keywords);
+    aigw_config_register ("providers.azure", s_azure_keywords);
+    aigw_config_register ("providers.bedrock", s_bedrock_keywords);
+    aigw_config_register ("models[]", s_model_keywords);
+    aigw_config_register ("models[].deployments[]", s_deployment_keywords);
+    aigw_config_register_deployment_check (s_check_base_url);
 }
 
 int
@@ -146,6 +297,17 @@ aigw_adapter_append_error (char **out, size_t *out_len, const char *type,
 void
 aigw_adapter_test (bool verbose)
 {
+    //  providers.* reach the config with their defaults.
+    char err[AIGW_CONFIG_ERR_MAX];
+    aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
+    assert (config);
+    assert (strcmp (config->openai_base_url, AIGW_DEFAULT_OPENAI_BASE_URL) == 0);
+    assert (strcmp (config->anthropic_base_url, AIGW_DEFAULT_ANTHROPIC_BASE_URL) == 0);
+    assert (strcmp (config->gemini_base_url, AIGW_DEFAULT_GEMINI_BASE_URL) == 0);
+    assert (config->connect_timeout_ms == AIGW_DEFAULT_CONNECT_TIMEOUT_MS);
+    assert (config->max_host_connections == AIGW_DEFAULT_MAX_HOST_CONNECTIONS);
+    aigw_config_destroy (&config);
+
     assert (aigw_adapter_known ("openai"));
     assert (aigw_adapter_find ("vllm") == aigw_adapter_find ("openai"));
     assert (!aigw_adapter_known ("OpenAI"));

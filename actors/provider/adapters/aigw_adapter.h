@@ -16,6 +16,13 @@
 
 #include "aigw_envelope.h"
 
+//  Provider defaults of the config (providers.*, registered by aigw_adapter.c).
+#define AIGW_DEFAULT_OPENAI_BASE_URL "https://api.openai.com/v1"
+#define AIGW_DEFAULT_ANTHROPIC_BASE_URL "https://api.anthropic.com"
+#define AIGW_DEFAULT_GEMINI_BASE_URL "https://generativelanguage.googleapis.com"
+#define AIGW_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define AIGW_DEFAULT_MAX_HOST_CONNECTIONS 256
+
 //  Headers one upstream request may carry.
 #define AIGW_ADAPTER_HEADERS_MAX 12
 //  Largest URL an adapter builds, NUL included.

@@ -8,6 +8,7 @@
     Responses and streams go the other way; see aigw_anthropic.h. */
 #include "aigw_anthropic.h"
 #include "aigw_fixture.h"
+#include "aigw_json.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -47,18 +48,6 @@ s_fail (char *err, size_t err_size, const char *format, ...)
         va_end (args);
     }
     return NULL;
-}
-
-//  Serialise ROOT compactly into a new buffer the caller owns, setting
-//  *OUT_LEN; steals ROOT. NULL on allocation failure.
-static char *
-s_dump (json_t *root, size_t *out_len)
-{
-    char *result = root ? json_dumps (root, JSON_COMPACT) : NULL;
-    json_decref (root);
-    if (result && out_len)
-        *out_len = strlen (result);
-    return result;
 }
 
 //  The text of an OpenAI content value that may only hold text: a string,
@@ -544,7 +533,7 @@ aigw_anthropic_request_from_openai (const char *body, size_t len, const char *up
         json_decref (target);
         return NULL;
     }
-    char *result = s_dump (target, out_len);
+    char *result = aigw_json_dump (target, out_len);
     return result ? result : s_fail (err, err_size, "out of memory");
 }
 
@@ -677,7 +666,7 @@ aigw_anthropic_response_to_openai (const char *body, size_t len, const char *mod
     json_decref (source);
     if (!target)
         return NULL;
-    char *result = s_dump (target, out_len);
+    char *result = aigw_json_dump (target, out_len);
     return result ? result : s_fail (err, err_size, "out of memory");
 }
 
@@ -739,7 +728,7 @@ s_append (char **out, size_t *out_len, const char *text, size_t len)
 static int
 s_append_event (char **out, size_t *out_len, json_t *event)
 {
-    char *json = s_dump (event, NULL);
+    char *json = aigw_json_dump (event, NULL);
     if (!json)
         return -1;
     int rc = s_append (out, out_len, "data: ", 6);

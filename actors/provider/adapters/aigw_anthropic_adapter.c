@@ -7,6 +7,7 @@
 #include "aigw_adapter.h"
 #include "aigw_anthropic.h"
 #include "aigw_fixture.h"
+#include "aigw_json.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -104,18 +105,6 @@ s_response (aigw_kind_t kind, const char *body, size_t len, const char *model, s
         return NULL;
     }
     return aigw_anthropic_response_to_openai (body, len, model, out_len, err, err_size);
-}
-
-//  The message of an Anthropic error body ({"type":"error","error":
-//  {"type","message"}}), a new string the caller owns, or NULL.
-static char *
-s_error_message (const char *body, size_t len)
-{
-    json_t *root = json_loadb (body ? body : "", body ? len : 0, 0, NULL);
-    json_t *message = json_object_get (json_object_get (root, "error"), "message");
-    char *result = json_is_string (message) ? strdup (json_string_value (message)) : NULL;
-    json_decref (root);
-    return result;
 }
 
 //  --------------------------------------------------------------------------
@@ -310,7 +299,7 @@ const aigw_adapter_t aigw_adapter_anthropic = {
     .name = "anthropic",
     .request = s_request,
     .response = s_response,
-    .error_message = s_error_message,
+    .error_message = aigw_json_error_message,
     .stream_new = s_stream_new,
     .stream_feed = s_stream_feed,
     .stream_done = s_stream_done,

@@ -10,6 +10,8 @@
     and the SSE framing of streams are aigw_gemini_adapter's. */
 #include "aigw_gemini.h"
 #include "aigw_adapter.h"
+#include "aigw_json.h"
+#include "aigw_openai.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -87,10 +89,7 @@ s_load (const char *body, size_t len, char *err, size_t err_size)
 static char *
 s_dump (json_t *root, size_t *out_len, char *err, size_t err_size)
 {
-    char *result = root ? json_dumps (root, JSON_COMPACT) : NULL;
-    json_decref (root);
-    if (result && out_len)
-        *out_len = strlen (result);
+    char *result = aigw_json_dump (root, out_len);
     if (!result)
         s_fail (err, err_size, "out of memory");
     return result;

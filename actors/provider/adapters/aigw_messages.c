@@ -112,18 +112,6 @@ s_load_object (const char *body, size_t len, char *err, size_t err_size)
     return root;
 }
 
-//  Serialise ROOT compactly into a new buffer the caller owns, setting
-//  *OUT_LEN (may be NULL); steals ROOT. NULL on allocation failure.
-static char *
-s_dump (json_t *root, size_t *out_len)
-{
-    char *result = root ? json_dumps (root, JSON_COMPACT) : NULL;
-    json_decref (root);
-    if (result && out_len)
-        *out_len = strlen (result);
-    return result;
-}
-
 //  A new id "PREFIX<hex>" the caller owns, random enough to be unique; NULL
 //  when out of memory.
 static char *
@@ -712,7 +700,7 @@ aigw_messages_request_to_openai (const char *body, size_t len, size_t *out_len, 
             *stream = false;
         return NULL;
     }
-    char *result = s_dump (target, out_len);
+    char *result = aigw_json_dump (target, out_len);
     return result ? result : s_fail (err, err_size, "out of memory");
 }
 
@@ -903,14 +891,14 @@ aigw_messages_response_from_openai (const char *body, size_t len, const char *mo
     json_decref (source);
     if (!target)
         return NULL;
-    char *result = s_dump (target, out_len);
+    char *result = aigw_json_dump (target, out_len);
     return result ? result : s_fail (err, err_size, "out of memory");
 }
 
 char *
 aigw_messages_error_body (const char *type, const char *message, size_t *out_len)
 {
-    return s_dump (json_pack ("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",
+    return aigw_json_dump (json_pack ("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",
                               type ? type : "api_error", "message", message ? message : ""),
                    out_len);
 }
@@ -959,7 +947,7 @@ aigw_messages_stream_done (aigw_messages_stream_t *self)
 static int
 s_emit (char **out, size_t *out_len, const char *name, json_t *data)
 {
-    char *json = s_dump (data, NULL);
+    char *json = aigw_json_dump (data, NULL);
     if (!json)
         return -1;
     int rc = aigw_adapter_append (out, out_len, "event: ", 7);

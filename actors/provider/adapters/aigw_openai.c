@@ -1,6 +1,7 @@
 /*  aigw_openai: OpenAI wire-format helpers. */
 #include "aigw_openai.h"
 #include "aigw_adapter.h"
+#include "aigw_json.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -49,11 +50,7 @@ aigw_openai_sse_is_done (const char *event, size_t len)
 char *
 aigw_openai_error_message (const char *body, size_t len)
 {
-    json_t *root = json_loadb (body ? body : "", len, 0, NULL);
-    json_t *message = json_object_get (json_object_get (root, "error"), "message");
-    char *result = json_is_string (message) ? strdup (json_string_value (message)) : NULL;
-    json_decref (root);
-    return result;
+    return aigw_json_error_message (body, len);
 }
 
 char *

@@ -1,0 +1,117 @@
+/*  aigw_text: UTF-8 length and strict integer parsing. */
+#include "aigw_text.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+//  Code points in valid UTF-8: every byte but a continuation byte starts one.
+size_t
+aigw_text_utf8_length (const char *text, size_t len)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char) text[i] & 0xC0) != 0x80)
+            count++;
+    return count;
+}
+
+//  Code points in TEXT, or -1 when it is not valid UTF-8.
+int64_t
+aigw_text_utf8_check (const char *text)
+{
+    const unsigned char *p = (const unsigned char *) text;
+    int64_t count = 0;
+    while (*p) {
+        uint32_t c = *p++;
+        int extra;
+        uint32_t min;
+        if (c < 0x80) {
+            extra = 0;
+            min = 0;
+        }
+        else if ((c & 0xE0) == 0xC0) {
+            extra = 1;
+            min = 0x80;
+            c &= 0x1F;
+        }
+        else if ((c & 0xF0) == 0xE0) {
+            extra = 2;
+            min = 0x800;
+            c &= 0x0F;
+        }
+        else if ((c & 0xF8) == 0xF0) {
+            extra = 3;
+            min = 0x10000;
+            c &= 0x07;
+        }
+        else
+            return -1;
+        for (int i = 0; i < extra; i++, p++) {
+            if ((*p & 0xC0) != 0x80)
+                return -1;      //  also stops at the NUL
+            c = (c << 6) | (*p & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return -1;
+        count++;
+    }
+    return count;
+}
+
+//  A decimal integer within MIN..MAX, or -1.
+int
+aigw_text_integer (const char *text, int64_t min, int64_t max, int64_t *value)
+{
+    size_t len = strlen (text);
+    if (len == 0 || len > AIGW_TEXT_INT_DIGITS_MAX)
+        return -1;
+    int64_t result = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -1;
+        result = result * 10 + (text[i] - '0');
+    }
+    if (result < min || result > max)
+        return -1;
+    *value = result;
+    return 0;
+}
+
+void
+aigw_text_test (bool verbose)
+{
+    //  "héllo" is 5 characters in 6 bytes; "€" 1 in 3; "😀" 1 in 4.
+    const char *mixed = "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80";
+    assert (aigw_text_utf8_length (mixed, strlen (mixed)) == 9);
+    assert (aigw_text_utf8_check (mixed) == 9);
+    assert (aigw_text_utf8_length ("", 0) == 0);
+    assert (aigw_text_utf8_check ("") == 0);
+    //  A NUL inside LEN counts as one character.
+    assert (aigw_text_utf8_length ("a\0b", 3) == 3);
+    //  Invalid: a lone continuation, an overlong '/', a surrogate, past
+    //  U+10FFFF, a truncated sequence.
+    assert (aigw_text_utf8_check ("\x80") == -1);
+    assert (aigw_text_utf8_check ("\xC0\xAF") == -1);
+    assert (aigw_text_utf8_check ("\xED\xA0\x80") == -1);
+    assert (aigw_text_utf8_check ("\xF4\x90\x80\x80") == -1);
+    assert (aigw_text_utf8_check ("ab\xE2\x82") == -1);
+
+    int64_t value = -7;
+    assert (aigw_text_integer ("0", 0, 10, &value) == 0 && value == 0);
+    assert (aigw_text_integer ("65535", 1, 65535, &value) == 0 && value == 65535);
+    assert (aigw_text_integer ("007", 0, 10, &value) == 0 && value == 7);
+    assert (aigw_text_integer ("999999999999999999", 0, INT64_MAX, &value) == 0);
+    value = -7;
+    assert (aigw_text_integer ("", 0, 10, &value) == -1);
+    assert (aigw_text_integer ("-1", -5, 10, &value) == -1);
+    assert (aigw_text_integer ("+1", 0, 10, &value) == -1);
+    assert (aigw_text_integer ("1.5", 0, 10, &value) == -1);
+    assert (aigw_text_integer (" 1", 0, 10, &value) == -1);
+    assert (aigw_text_integer ("11", 0, 10, &value) == -1);
+    assert (aigw_text_integer ("0", 1, 10, &value) == -1);
+    assert (aigw_text_integer ("1000000000000000000", 0, INT64_MAX, &value) == -1);
+    assert (value == -7);
+    if (verbose)
+        printf ("text: ok\n");
+}

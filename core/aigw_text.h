@@ -1,0 +1,29 @@
+/*  aigw_text: small checks on text from outside (UTF-8 length, strict
+    decimal integers) that the config, the admin API, the operator CLI and
+    the actors share, so each rule is written once. */
+#ifndef AIGW_TEXT_H_INCLUDED
+#define AIGW_TEXT_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  Most digits aigw_text_integer reads: more could overflow int64_t.
+#define AIGW_TEXT_INT_DIGITS_MAX 18
+
+//  Code points in the LEN bytes at TEXT, which must already be valid UTF-8
+//  (a JSON parser's strings are): counts the bytes that start a character.
+size_t aigw_text_utf8_length (const char *text, size_t len);
+
+//  Code points in the NUL-terminated TEXT if it is valid UTF-8 (no
+//  overlong forms, surrogates or code points past U+10FFFF), else -1.
+int64_t aigw_text_utf8_check (const char *text);
+
+//  Parses TEXT as a plain decimal integer (digits only, no sign, at most
+//  AIGW_TEXT_INT_DIGITS_MAX) within MIN..MAX into *VALUE. Returns 0, or -1
+//  (VALUE untouched) if it is not one.
+int aigw_text_integer (const char *text, int64_t min, int64_t max, int64_t *value);
+
+void aigw_text_test (bool verbose);
+
+#endif
