@@ -591,6 +591,26 @@ s_print_json (json_t *root, bool wipe)
     return fflush (stdout) == 0 ? 0 : s_fail ("cannot write the output: %s", strerror (errno));
 }
 
+//  Ends a list: prints DATA (taken) as the --json page, which is every
+//  row, or just frees it after the text lines. Returns the exit code.
+static int
+s_print_list (s_cli_t *self, json_t *data)
+{
+    if (self->json)
+        return s_print_json (json_pack ("{s:o, s:n}", "data", data, "next_cursor"), false);
+    json_decref (data);
+    return 0;
+}
+
+//  TENANT (as the statements show it) as the CLI's JSON object, with its
+//  creation time CREATED in whole seconds. Caller owns the result.
+static json_t *
+s_tenant_json (const json_t *tenant, const char *created)
+{
+    return json_pack ("{s:O, s:O, s:s}", "id", json_object_get (tenant, "id"), "name",
+                      json_object_get (tenant, "name"), "created_at", created);
+}
+
 //  A time member NAME of OBJECT, in whole seconds, as a JSON string or null.
 static json_t *
 s_json_time (const json_t *object, const char *name)
@@ -751,10 +771,7 @@ s_cmd_tenants_create (s_cli_t *self, s_args_t *args)
     s_seconds (s_member (tenant, "created_at"), created);
     int rc = 0;
     if (self->json)
-        rc = s_print_json (json_pack ("{s:O, s:O, s:s}", "id", json_object_get (tenant, "id"),
-                                      "name", json_object_get (tenant, "name"), "created_at",
-                                      created),
-                           false);
+        rc = s_print_json (s_tenant_json (tenant, created), false);
     else
         printf ("created tenant\n  id          %s\n  name        %s\n  created     %s\n",
                 s_member (tenant, "id"), s_member (tenant, "name"), created);
@@ -777,22 +794,14 @@ s_cmd_tenants_list (s_cli_t *self, s_args_t *args)
         char created[AIGW_OPERATOR_TIME_MAX];
         s_seconds (s_member (tenant, "created_at"), created);
         if (self->json)
-            json_array_append_new (data, json_pack ("{s:O, s:O, s:s}", "id",
-                                                    json_object_get (tenant, "id"), "name",
-                                                    json_object_get (tenant, "name"),
-                                                    "created_at", created));
+            json_array_append_new (data, s_tenant_json (tenant, created));
         else
             printf ("%-36s  %-20s  %s\n", s_member (tenant, "id"), created,
                     s_member (tenant, "name"));
         json_decref (tenant);
     }
     PQclear (result);
-    int rc = 0;
-    if (self->json)
-        rc = s_print_json (json_pack ("{s:o, s:n}", "data", data, "next_cursor"), false);
-    else
-        json_decref (data);
-    return rc;
+    return s_print_list (self, data);
 }
 
 //  aigw keys create
@@ -902,12 +911,7 @@ s_cmd_keys_list (s_cli_t *self, s_args_t *args)
     }
     PQclear (result);
     json_decref (names);
-    int rc = 0;
-    if (self->json)
-        rc = s_print_json (json_pack ("{s:o, s:n}", "data", data, "next_cursor"), false);
-    else
-        json_decref (data);
-    return rc;
+    return s_print_list (self, data);
 }
 
 //  Key ID as the statements show it, or NULL after printing that there is

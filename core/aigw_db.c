@@ -93,6 +93,27 @@ s_one_line (char *text)
     text[out] = 0;
 }
 
+//  A masking rewrite of TEXT (buffer of SIZE) goes through a scratch
+//  buffer of the same size: returns it (caller hands it to s_rewrite_end),
+//  or NULL after emptying TEXT: a message that cannot be masked is not shown.
+static char *
+s_rewrite_begin (char *text, size_t size)
+{
+    char *out = malloc (size);
+    if (!out)
+        text[0] = 0;
+    return out;
+}
+
+//  Ends a rewrite: the USED bytes of OUT, then a NUL, replace TEXT; frees OUT.
+static void
+s_rewrite_end (char *text, char *out, size_t used)
+{
+    out[used] = 0;
+    memcpy (text, out, used + 1);
+    free (out);
+}
+
 //  Replaces every occurrence of NEEDLE (LEN bytes, LEN > 0) in TEXT, a
 //  string in a buffer of SIZE bytes, with AIGW_DB_MASK. Cuts the result to
 //  fit rather than leave a piece of the needle.
@@ -101,11 +122,9 @@ s_mask (char *text, size_t size, const char *needle, size_t len)
 {
     if (len == 0 || size == 0 || !strstr (text, needle))
         return;
-    char *out = malloc (size);
-    if (!out) {
-        text[0] = 0;            //  cannot mask: say nothing rather than leak
+    char *out = s_rewrite_begin (text, size);
+    if (!out)
         return;
-    }
     size_t used = 0;
     const char *p = text;
     const char *hit;
@@ -126,9 +145,7 @@ s_mask (char *text, size_t size, const char *needle, size_t len)
         memcpy (out + used, p, rest);
         used += rest;
     }
-    out[used] = 0;
-    memcpy (text, out, used + 1);
-    free (out);
+    s_rewrite_end (text, out, used);
 }
 
 //  Replaces in TEXT (buffer of SIZE) the inside of every double-quoted
@@ -137,11 +154,9 @@ s_mask (char *text, size_t size, const char *needle, size_t len)
 static void
 s_mask_quoted (char *text, size_t size)
 {
-    char *out = malloc (size);
-    if (!out) {
-        text[0] = 0;            //  cannot mask: say nothing rather than leak
+    char *out = s_rewrite_begin (text, size);
+    if (!out)
         return;
-    }
     size_t used = 0;
     const char *p = text;
     while (*p && used + 1 < size) {
@@ -156,9 +171,7 @@ s_mask_quoted (char *text, size_t size)
         else
             out[used++] = *p++;
     }
-    out[used] = 0;
-    memcpy (text, out, used + 1);
-    free (out);
+    s_rewrite_end (text, out, used);
 }
 
 //  Masks in TEXT (buffer of SIZE) every password that URL (a libpq URI or
