@@ -33,10 +33,23 @@ bench_ours() {
     [ "$gppid" = "$$" ]
 }
 
+# bench_wait_gone TENTHS PID...: waits up to TENTHS tenths of a second for
+# every PID given to exit.
+bench_wait_gone() {
+    local tries=$1 p alive
+    shift
+    for _ in $(seq 1 "$tries"); do
+        alive=0
+        for p in "$@"; do bench_alive "$p" && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+}
+
 # Stop PIDS (ours only): SIGTERM, up to 5 s, then SIGKILL; they leave
 # bench_pids.
 bench_stop() {
-    local p alive mine=() rest=()
+    local p mine=() rest=()
     for p in "$@"; do bench_ours "$p" && mine+=("$p"); done
     for p in "${bench_pids[@]}"; do
         [[ " $* " == *" $p "* ]] || rest+=("$p")
@@ -45,12 +58,7 @@ bench_stop() {
     set -- "${mine[@]}"
     [ $# -gt 0 ] || return 0
     for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
-    for _ in $(seq 1 50); do
-        alive=0
-        for p in "$@"; do bench_alive "$p" && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
+    bench_wait_gone 50 "$@"
     for p in "$@"; do
         if bench_alive "$p"; then
             bench_log "bench: pid $p ignored SIGTERM for 5 s: SIGKILL"
@@ -58,12 +66,7 @@ bench_stop() {
         fi
     done
     # A stopped gateway's ports and memory are gone before the next target.
-    for _ in $(seq 1 20); do
-        alive=0
-        for p in "$@"; do bench_alive "$p" && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
+    bench_wait_gone 20 "$@"
 }
 
 bench_cleanup() {

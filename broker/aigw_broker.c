@@ -167,32 +167,8 @@ static void s_dispatch (self_t *self, s_request_t *req);
 //  --------------------------------------------------------------------------
 //  Clocks and hashing
 
-//  Monotonic time in ms.
-static int64_t
-s_mono_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-//  Monotonic time in µs.
-static int64_t
-s_mono_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-//  Unix time in ms (the clock of wire deadlines).
-static int64_t
-s_wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+//  Clocks are CZMQ's: zclock_mono (monotonic ms), zclock_usecs (monotonic
+//  µs) and zclock_time (Unix ms, the clock of wire deadlines).
 
 //  Hash of a byte string for the tables.
 static uint64_t
@@ -693,7 +669,7 @@ s_worker_send_request (self_t *self, s_worker_t *worker, s_request_t *req)
     aigw_list_append (&worker->requests, &req->link);
     req->worker = worker;
     req->service->in_flight++;
-    req->dispatched_us = s_mono_us ();
+    req->dispatched_us = zclock_usecs ();
     s_request_set_timer (self, req, req->deadline + AIGW_BP_GRACE_MS);
     return 0;
 }
@@ -884,10 +860,10 @@ s_handle_client_request (self_t *self)
     }
     service->requests++;
 
-    int64_t now = s_mono_ms ();
+    int64_t now = zclock_mono ();
     int64_t left = AIGW_BP_DEADLINE_MS;
     if (deadline_wall > 0)
-        left = deadline_wall - s_wall_ms ();
+        left = deadline_wall - zclock_time ();
     if (left > AIGW_BP_DEADLINE_MAX_MS)
         left = AIGW_BP_DEADLINE_MAX_MS;
     int status = 0;
@@ -1028,7 +1004,7 @@ s_handle_client_reports (self_t *self)
     if (aigw_bp_name_valid ((const char *) name, name_size))
         service = (s_service_t *) aigw_table_lookup (self->services, name, name_size,
                                                   s_hash (name, name_size));
-    int64_t now = s_mono_ms ();
+    int64_t now = zclock_mono ();
     s_text_append (&text, "[", 1);
     bool first = true;
     for (size_t i = 0; service && i < service->workers_size; i++) {
@@ -1112,7 +1088,7 @@ s_handle_directory (self_t *self, const char *header, byte cmd)
         zhashx_insert (self->subscribers, key, sub);
     }
     sub->worker = cmd == AIGW_BP_WORKER_DIRECTORY;
-    sub->expires_at = s_mono_ms () + (int64_t) self->heartbeat_ms * self->liveness;
+    sub->expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
     char version[64];
     int len = snprintf (version, sizeof version, "%016" PRIx64 "-%" PRIu64, self->instance,
                         self->directory_version);
@@ -1129,7 +1105,7 @@ s_push_directory (self_t *self)
     if (self->directory_pushed == self->directory_version)
         return;
     self->directory_pushed = self->directory_version;
-    int64_t now = s_mono_ms ();
+    int64_t now = zclock_mono ();
     zlistx_t *keys = zhashx_keys (self->subscribers);
     for (char *key = (char *) zlistx_first (keys); key; key = (char *) zlistx_next (keys)) {
         s_subscriber_t *sub = (s_subscriber_t *) zhashx_lookup (self->subscribers, key);
@@ -1189,7 +1165,7 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
     bool replay_safe = memchr (s_frame_data (self, 6), AIGW_BP_REPLAY_SAFE_FLAG,
                                s_frame_size (self, 6))
                        != NULL;
-    int64_t expires_at = s_mono_ms () + (int64_t) self->heartbeat_ms * self->liveness;
+    int64_t expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
     if (worker) {
         //  Registered already: refresh it, or re-register if it changed role.
         if (strlen (worker->service->name) == s_frame_size (self, 3)
@@ -1293,7 +1269,7 @@ s_handle_worker_reply (self_t *self, s_worker_t *worker)
         return;
     }
     //  LAST: this worker is done with it; its credit returns.
-    s_service_observe (req->service, s_mono_us () - req->dispatched_us);
+    s_service_observe (req->service, zclock_usecs () - req->dispatched_us);
     s_request_detach (req);
     if (flags & AIGW_REPLY_FORWARD) {
         size_t shard_size = s_frame_size (self, 7);
@@ -1362,7 +1338,7 @@ s_handle_worker_report (self_t *self, s_worker_t *worker)
     s_worker_forget_report (worker);
     worker->report = report;
     worker->report_size = size;
-    worker->report_at = s_mono_ms ();
+    worker->report_at = zclock_mono ();
 }
 
 //  A message with the worker header; frames [0] identity [1] header [2] cmd.
@@ -1387,7 +1363,7 @@ s_handle_worker (self_t *self, byte cmd)
                                    AIGW_BP_WORKER_DISCONNECT);
         return;
     }
-    worker->expires_at = s_mono_ms () + (int64_t) self->heartbeat_ms * self->liveness;
+    worker->expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
     if (cmd == AIGW_BP_WORKER_REPLY && self->frames_size == 9)
         s_handle_worker_reply (self, worker);
     else if (cmd == AIGW_BP_WORKER_DISCONNECT)
@@ -1511,7 +1487,7 @@ s_heartbeat (self_t *self, int64_t now)
 static void
 s_handle_timers (self_t *self)
 {
-    int64_t now = s_mono_ms ();
+    int64_t now = zclock_mono ();
     s_request_t *req;
     while ((req = s_request_of_timer (aigw_heap_top (self->timers)))
            && req->timer.key <= now) {
@@ -1666,13 +1642,13 @@ aigw_broker_actor (zsock_t *pipe, void *args)
     }
     aigw_info ("broker: listening on %s", self->endpoint);
     zsock_signal (pipe, 0);
-    self->heartbeat_at = s_mono_ms () + self->heartbeat_ms;
+    self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
     while (!self->terminated) {
         int64_t next = self->heartbeat_at;
         aigw_heap_node_t *timer = aigw_heap_top (self->timers);
         if (timer && timer->key < next)
             next = timer->key;
-        int64_t timeout = next - s_mono_ms ();
+        int64_t timeout = next - zclock_mono ();
         if (timeout < 0)
             timeout = 0;
         zmq_pollitem_t items[] = {{zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
@@ -1941,13 +1917,10 @@ s_expect_error (s_fix_t *fix, const char *rid, int status)
     aigw_client_event_destroy (&event);
 }
 
-//  STATUS or METRICS text (TYPE), or NULL if no answer came within
-//  S_TEST_REPORT_MS (a request sent while a tcp connection breaks is lost,
-//  so callers ask again). The caller frees it.
-static char *
-s_report (s_fix_t *fix, int type)
+//  Forget the fixture's events of TYPE: late answers to earlier questions.
+static void
+s_fix_forget (s_fix_t *fix, int type)
 {
-    //  Forget late answers to earlier questions.
     aigw_client_event_t *event = (aigw_client_event_t *) zlist_first (fix->events);
     while (event) {
         aigw_client_event_t *next = (aigw_client_event_t *) zlist_next (fix->events);
@@ -1957,21 +1930,41 @@ s_report (s_fix_t *fix, int type)
         }
         event = next;
     }
+}
+
+//  The first event of TYPE, taken off the fixture's list (the caller
+//  destroys it), or NULL if none came within S_TEST_REPORT_MS.
+static aigw_client_event_t *
+s_fix_await (s_fix_t *fix, int type)
+{
+    int64_t until = zclock_mono () + S_TEST_REPORT_MS;
+    while (true) {
+        aigw_client_event_t *event = (aigw_client_event_t *) zlist_first (fix->events);
+        while (event && event->type != type)
+            event = (aigw_client_event_t *) zlist_next (fix->events);
+        if (event) {
+            zlist_remove (fix->events, event);
+            return event;
+        }
+        if (zclock_mono () >= until)
+            return NULL;
+        s_fix_pump (fix, S_TEST_POLL_MS);
+    }
+}
+
+//  STATUS or METRICS text (TYPE), or NULL if no answer came within
+//  S_TEST_REPORT_MS (a request sent while a tcp connection breaks is lost,
+//  so callers ask again). The caller frees it.
+static char *
+s_report (s_fix_t *fix, int type)
+{
+    s_fix_forget (fix, type);
     int rc = type == AIGW_BP_CLIENT_STATUS ? aigw_client_status (fix->client)
                                         : aigw_client_metrics (fix->client);
     assert (rc == 0);
-    int64_t until = zclock_mono () + S_TEST_REPORT_MS;
-    while (true) {
-        event = (aigw_client_event_t *) zlist_first (fix->events);
-        while (event && event->type != type)
-            event = (aigw_client_event_t *) zlist_next (fix->events);
-        if (event || zclock_mono () >= until)
-            break;
-        s_fix_pump (fix, S_TEST_POLL_MS);
-    }
+    aigw_client_event_t *event = s_fix_await (fix, type);
     if (!event)
         return NULL;
-    zlist_remove (fix->events, event);
     char *text = event->text;
     event->text = NULL;
     aigw_client_event_destroy (&event);
@@ -2076,29 +2069,12 @@ s_raw_expect (zsock_t *sock, const char *header, byte cmd)
 static json_t *
 s_reports (s_fix_t *fix, const char *service)
 {
-    aigw_client_event_t *event = (aigw_client_event_t *) zlist_first (fix->events);
-    while (event) {
-        aigw_client_event_t *next = (aigw_client_event_t *) zlist_next (fix->events);
-        if (event->type == AIGW_BP_CLIENT_REPORTS) {
-            zlist_remove (fix->events, event);
-            aigw_client_event_destroy (&event);
-        }
-        event = next;
-    }
+    s_fix_forget (fix, AIGW_BP_CLIENT_REPORTS);
     int rc = aigw_client_reports (fix->client, service);
     assert (rc == 0);
-    int64_t until = zclock_mono () + S_TEST_REPORT_MS;
-    while (true) {
-        event = (aigw_client_event_t *) zlist_first (fix->events);
-        while (event && event->type != AIGW_BP_CLIENT_REPORTS)
-            event = (aigw_client_event_t *) zlist_next (fix->events);
-        if (event || zclock_mono () >= until)
-            break;
-        s_fix_pump (fix, S_TEST_POLL_MS);
-    }
+    aigw_client_event_t *event = s_fix_await (fix, AIGW_BP_CLIENT_REPORTS);
     if (!event)
         return NULL;
-    zlist_remove (fix->events, event);
     json_error_t error;
     json_t *array = json_loads (event->text, 0, &error);
     aigw_client_event_destroy (&event);

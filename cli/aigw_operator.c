@@ -372,14 +372,19 @@ done:
 //  admin API; the CLI acts as a principal of every tenant with every
 //  permission, and signs audit rows as "cli" and the OS user.
 
-//  Runs SQL with NPARAMS parameters; on error prints it and returns NULL.
-//  Caller owns the result.
+//  Runs STATEMENT with PARAMS (its own values; the CLI's principal fills
+//  the rest); on error prints it and returns NULL. Caller owns the result.
 static PGresult *
-s_query (s_cli_t *self, const char *sql, int nparams, const char *const *params)
+s_query (s_cli_t *self, const aigw_cp_sql_t *statement, const char **params)
 {
+    const aigw_cp_principal_t cli = {.all = true, .perms = "*",
+                                     .actor_type = AIGW_OPERATOR_ACTOR_TYPE,
+                                     .actor_id = self->actor};
+    if (params)
+        aigw_cp_sql_principal (statement, &cli, params);
     char err[AIGW_DB_ERR_MAX];
-    PGresult *result = aigw_db_exec (self->conn, sql, nparams, params, self->timeout_ms, err,
-                                     sizeof err);
+    PGresult *result = aigw_db_exec (self->conn, statement->text, statement->count, params,
+                                     self->timeout_ms, err, sizeof err);
     if (!result)
         s_fail ("%s", err);
     return result;
@@ -432,9 +437,8 @@ s_find_tenant (s_cli_t *self, const char *id_or_name)
 {
     PGresult *result = NULL;
     if (s_is_uuid (id_or_name)) {
-        const char *params[AIGW_CP_TENANT_GET_COUNT]
-            = {[AIGW_CP_TENANT_GET_ID] = id_or_name, [AIGW_CP_TENANT_GET_ALL] = "t"};
-        result = s_query (self, aigw_cp_sql_tenant_get, AIGW_CP_TENANT_GET_COUNT, params);
+        const char *params[AIGW_CP_TENANT_GET_COUNT] = {[AIGW_CP_TENANT_GET_ID] = id_or_name};
+        result = s_query (self, &aigw_cp_sql_tenant_get, params);
         if (!result)
             return NULL;
         if (PQntuples (result) == 0)
@@ -442,9 +446,8 @@ s_find_tenant (s_cli_t *self, const char *id_or_name)
         else
             goto found;
     }
-    const char *params[AIGW_CP_TENANT_LIST_COUNT]
-        = {[AIGW_CP_TENANT_LIST_ALL] = "t", [AIGW_CP_TENANT_LIST_NAME] = id_or_name};
-    result = s_query (self, aigw_cp_sql_tenant_list, AIGW_CP_TENANT_LIST_COUNT, params);
+    const char *params[AIGW_CP_TENANT_LIST_COUNT] = {[AIGW_CP_TENANT_LIST_NAME] = id_or_name};
+    result = s_query (self, &aigw_cp_sql_tenant_list, params);
     if (!result)
         return NULL;
 found:;
@@ -460,8 +463,8 @@ found:;
 static PGresult *
 s_tenants (s_cli_t *self)
 {
-    const char *params[AIGW_CP_TENANT_LIST_COUNT] = {[AIGW_CP_TENANT_LIST_ALL] = "t"};
-    return s_query (self, aigw_cp_sql_tenant_list, AIGW_CP_TENANT_LIST_COUNT, params);
+    const char *params[AIGW_CP_TENANT_LIST_COUNT] = {NULL};
+    return s_query (self, &aigw_cp_sql_tenant_list, params);
 }
 
 //  Checks that ROLE exists. Returns 0, or 1 after printing the error with
@@ -469,7 +472,7 @@ s_tenants (s_cli_t *self)
 static int
 s_check_role (s_cli_t *self, const char *role)
 {
-    PGresult *result = s_query (self, aigw_cp_sql_roles, 0, NULL);
+    PGresult *result = s_query (self, &aigw_cp_sql_roles, NULL);
     if (!result)
         return AIGW_OPERATOR_EXIT_ERROR;
     bool known = false;
@@ -523,6 +526,26 @@ s_print_json (json_t *root, bool wipe)
         OPENSSL_cleanse (text, strlen (text));
     free (text);
     return fflush (stdout) == 0 ? 0 : s_fail ("cannot write the output: %s", strerror (errno));
+}
+
+//  Ends a list: prints DATA (taken) as the --json page, which is every
+//  row, or just frees it after the text lines. Returns the exit code.
+static int
+s_print_list (s_cli_t *self, json_t *data)
+{
+    if (self->json)
+        return s_print_json (json_pack ("{s:o, s:n}", "data", data, "next_cursor"), false);
+    json_decref (data);
+    return 0;
+}
+
+//  TENANT (as the statements show it) as the CLI's JSON object, with its
+//  creation time CREATED in whole seconds. Caller owns the result.
+static json_t *
+s_tenant_json (const json_t *tenant, const char *created)
+{
+    return json_pack ("{s:O, s:O, s:s}", "id", json_object_get (tenant, "id"), "name",
+                      json_object_get (tenant, "name"), "created_at", created);
 }
 
 //  A time member NAME of OBJECT, in whole seconds, as a JSON string or null.
@@ -659,9 +682,8 @@ s_cmd_tenants_create (s_cli_t *self, s_args_t *args)
     const char *name = args->args[0];
     //  A taken name is the usual mistake: say so plainly (the statement
     //  would still refuse one that races in).
-    const char *look[AIGW_CP_TENANT_LIST_COUNT]
-        = {[AIGW_CP_TENANT_LIST_ALL] = "t", [AIGW_CP_TENANT_LIST_NAME] = name};
-    PGresult *taken = s_query (self, aigw_cp_sql_tenant_list, AIGW_CP_TENANT_LIST_COUNT, look);
+    const char *look[AIGW_CP_TENANT_LIST_COUNT] = {[AIGW_CP_TENANT_LIST_NAME] = name};
+    PGresult *taken = s_query (self, &aigw_cp_sql_tenant_list, look);
     if (!taken)
         return AIGW_OPERATOR_EXIT_ERROR;
     int rows = PQntuples (taken);
@@ -673,12 +695,8 @@ s_cmd_tenants_create (s_cli_t *self, s_args_t *args)
     json_decref (input);
     if (!text)
         return s_fail ("out of memory");
-    const char *params[AIGW_CP_TENANT_CREATE_COUNT]
-        = {[AIGW_CP_TENANT_CREATE_INPUT] = text,
-           [AIGW_CP_TENANT_CREATE_ACTOR_TYPE] = AIGW_OPERATOR_ACTOR_TYPE,
-           [AIGW_CP_TENANT_CREATE_ACTOR_ID] = self->actor};
-    PGresult *result
-        = s_query (self, aigw_cp_sql_tenant_create, AIGW_CP_TENANT_CREATE_COUNT, params);
+    const char *params[AIGW_CP_TENANT_CREATE_COUNT] = {[AIGW_CP_TENANT_CREATE_INPUT] = text};
+    PGresult *result = s_query (self, &aigw_cp_sql_tenant_create, params);
     free (text);
     if (!result)
         return AIGW_OPERATOR_EXIT_ERROR;
@@ -690,10 +708,7 @@ s_cmd_tenants_create (s_cli_t *self, s_args_t *args)
     s_seconds (s_member (tenant, "created_at"), created);
     int rc = 0;
     if (self->json)
-        rc = s_print_json (json_pack ("{s:O, s:O, s:s}", "id", json_object_get (tenant, "id"),
-                                      "name", json_object_get (tenant, "name"), "created_at",
-                                      created),
-                           false);
+        rc = s_print_json (s_tenant_json (tenant, created), false);
     else
         printf ("created tenant\n  id          %s\n  name        %s\n  created     %s\n",
                 s_member (tenant, "id"), s_member (tenant, "name"), created);
@@ -716,22 +731,14 @@ s_cmd_tenants_list (s_cli_t *self, s_args_t *args)
         char created[AIGW_OPERATOR_TIME_MAX];
         s_seconds (s_member (tenant, "created_at"), created);
         if (self->json)
-            json_array_append_new (data, json_pack ("{s:O, s:O, s:s}", "id",
-                                                    json_object_get (tenant, "id"), "name",
-                                                    json_object_get (tenant, "name"),
-                                                    "created_at", created));
+            json_array_append_new (data, s_tenant_json (tenant, created));
         else
             printf ("%-36s  %-20s  %s\n", s_member (tenant, "id"), created,
                     s_member (tenant, "name"));
         json_decref (tenant);
     }
     PQclear (result);
-    int rc = 0;
-    if (self->json)
-        rc = s_print_json (json_pack ("{s:o, s:n}", "data", data, "next_cursor"), false);
-    else
-        json_decref (data);
-    return rc;
+    return s_print_list (self, data);
 }
 
 //  aigw keys create
@@ -776,15 +783,10 @@ s_cmd_keys_create (s_cli_t *self, s_args_t *args)
         return rc;
     }
     aigw_keys_hash_hex (secret, hash);
-    const char *params[AIGW_CP_KEY_CREATE_COUNT]
-        = {[AIGW_CP_KEY_CREATE_INPUT] = text,
-           [AIGW_CP_KEY_CREATE_ALL] = "t",
-           [AIGW_CP_KEY_CREATE_PERMS] = "*",
-           [AIGW_CP_KEY_CREATE_ACTOR_TYPE] = AIGW_OPERATOR_ACTOR_TYPE,
-           [AIGW_CP_KEY_CREATE_ACTOR_ID] = self->actor,
-           [AIGW_CP_KEY_CREATE_HASH] = hash,
-           [AIGW_CP_KEY_CREATE_PREFIX] = prefix};
-    PGresult *result = s_query (self, aigw_cp_sql_key_create, AIGW_CP_KEY_CREATE_COUNT, params);
+    const char *params[AIGW_CP_KEY_CREATE_COUNT] = {[AIGW_CP_KEY_CREATE_INPUT] = text,
+                                                    [AIGW_CP_KEY_CREATE_HASH] = hash,
+                                                    [AIGW_CP_KEY_CREATE_PREFIX] = prefix};
+    PGresult *result = s_query (self, &aigw_cp_sql_key_create, params);
     OPENSSL_cleanse (hash, sizeof hash);
     free (text);
     //  Columns: tenant found, role found, granted, the key.
@@ -808,8 +810,8 @@ s_cmd_keys_list (s_cli_t *self, s_args_t *args)
     if (args->tenant && !(tenant = s_find_tenant (self, args->tenant)))
         return AIGW_OPERATOR_EXIT_ERROR;
     const char *params[AIGW_CP_KEY_LIST_COUNT]
-        = {[AIGW_CP_KEY_LIST_ALL] = "t", [AIGW_CP_KEY_LIST_TENANT] = s_member (tenant, "id")};
-    PGresult *result = s_query (self, aigw_cp_sql_key_list, AIGW_CP_KEY_LIST_COUNT, params);
+        = {[AIGW_CP_KEY_LIST_TENANT] = s_member (tenant, "id")};
+    PGresult *result = s_query (self, &aigw_cp_sql_key_list, params);
     json_decref (tenant);
     //  Tenant names, by id, for the keys' lines.
     PGresult *tenants = result ? s_tenants (self) : NULL;
@@ -846,12 +848,7 @@ s_cmd_keys_list (s_cli_t *self, s_args_t *args)
     }
     PQclear (result);
     json_decref (names);
-    int rc = 0;
-    if (self->json)
-        rc = s_print_json (json_pack ("{s:o, s:n}", "data", data, "next_cursor"), false);
-    else
-        json_decref (data);
-    return rc;
+    return s_print_list (self, data);
 }
 
 //  Key ID as the statements show it, or NULL after printing that there is
@@ -859,9 +856,8 @@ s_cmd_keys_list (s_cli_t *self, s_args_t *args)
 static json_t *
 s_find_key (s_cli_t *self, const char *id)
 {
-    const char *params[AIGW_CP_KEY_GET_COUNT]
-        = {[AIGW_CP_KEY_GET_ID] = id, [AIGW_CP_KEY_GET_ALL] = "t"};
-    PGresult *result = s_query (self, aigw_cp_sql_key_get, AIGW_CP_KEY_GET_COUNT, params);
+    const char *params[AIGW_CP_KEY_GET_COUNT] = {[AIGW_CP_KEY_GET_ID] = id};
+    PGresult *result = s_query (self, &aigw_cp_sql_key_get, params);
     if (!result)
         return NULL;
     json_t *key = s_json_cell (result, 0, 0);
@@ -889,13 +885,9 @@ s_cmd_keys_revoke (s_cli_t *self, s_args_t *args)
     json_decref (key);
     const char *params[AIGW_CP_KEY_UPDATE_COUNT]
         = {[AIGW_CP_KEY_UPDATE_ID] = id,
-           [AIGW_CP_KEY_UPDATE_ALL] = "t",
-           [AIGW_CP_KEY_UPDATE_PERMS] = "*",
-           [AIGW_CP_KEY_UPDATE_ACTOR_TYPE] = AIGW_OPERATOR_ACTOR_TYPE,
-           [AIGW_CP_KEY_UPDATE_ACTOR_ID] = self->actor,
            [AIGW_CP_KEY_UPDATE_ACTION] = "keys.revoke",
            [AIGW_CP_KEY_UPDATE_INPUT] = "{\"revoked\": true}"};
-    PGresult *result = s_query (self, aigw_cp_sql_key_update, AIGW_CP_KEY_UPDATE_COUNT, params);
+    PGresult *result = s_query (self, &aigw_cp_sql_key_update, params);
     if (!result)
         return AIGW_OPERATOR_EXIT_ERROR;
     //  Columns: found, role found, allowed, the key.
@@ -920,15 +912,10 @@ s_cmd_keys_rotate (s_cli_t *self, s_args_t *args)
     if (aigw_keys_generate (secret, prefix))
         return s_fail ("cannot generate a key: the system's random generator failed");
     aigw_keys_hash_hex (secret, hash);
-    const char *params[AIGW_CP_KEY_ROTATE_COUNT]
-        = {[AIGW_CP_KEY_ROTATE_ID] = id,
-           [AIGW_CP_KEY_ROTATE_ALL] = "t",
-           [AIGW_CP_KEY_ROTATE_PERMS] = "*",
-           [AIGW_CP_KEY_ROTATE_ACTOR_TYPE] = AIGW_OPERATOR_ACTOR_TYPE,
-           [AIGW_CP_KEY_ROTATE_ACTOR_ID] = self->actor,
-           [AIGW_CP_KEY_ROTATE_HASH] = hash,
-           [AIGW_CP_KEY_ROTATE_PREFIX] = prefix};
-    PGresult *result = s_query (self, aigw_cp_sql_key_rotate, AIGW_CP_KEY_ROTATE_COUNT, params);
+    const char *params[AIGW_CP_KEY_ROTATE_COUNT] = {[AIGW_CP_KEY_ROTATE_ID] = id,
+                                                    [AIGW_CP_KEY_ROTATE_HASH] = hash,
+                                                    [AIGW_CP_KEY_ROTATE_PREFIX] = prefix};
+    PGresult *result = s_query (self, &aigw_cp_sql_key_rotate, params);
     OPENSSL_cleanse (hash, sizeof hash);
     int rc = 0;
     json_t *key = NULL, *tenant = NULL;

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <czmq.h>
+
 //  What the server shows in pg_stat_activity for aigw's sessions.
 #define AIGW_DB_APPLICATION_NAME "aigw"
 //  libpq treats a connect_timeout of 1 as 2: its smallest.
@@ -46,15 +48,6 @@ static const char *s_sql_migrations_table
 
 //  --------------------------------------------------------------------------
 //  Small helpers
-
-//  Milliseconds on the monotonic clock.
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 //  Writes the formatted message into ERR (may be NULL). Always returns -1.
 static int
@@ -93,6 +86,27 @@ s_one_line (char *text)
     text[out] = 0;
 }
 
+//  A masking rewrite of TEXT (buffer of SIZE) goes through a scratch
+//  buffer of the same size: returns it (caller hands it to s_rewrite_end),
+//  or NULL after emptying TEXT: a message that cannot be masked is not shown.
+static char *
+s_rewrite_begin (char *text, size_t size)
+{
+    char *out = malloc (size);
+    if (!out)
+        text[0] = 0;
+    return out;
+}
+
+//  Ends a rewrite: the USED bytes of OUT, then a NUL, replace TEXT; frees OUT.
+static void
+s_rewrite_end (char *text, char *out, size_t used)
+{
+    out[used] = 0;
+    memcpy (text, out, used + 1);
+    free (out);
+}
+
 //  Replaces every occurrence of NEEDLE (LEN bytes, LEN > 0) in TEXT, a
 //  string in a buffer of SIZE bytes, with AIGW_DB_MASK. Cuts the result to
 //  fit rather than leave a piece of the needle.
@@ -101,11 +115,9 @@ s_mask (char *text, size_t size, const char *needle, size_t len)
 {
     if (len == 0 || size == 0 || !strstr (text, needle))
         return;
-    char *out = malloc (size);
-    if (!out) {
-        text[0] = 0;            //  cannot mask: say nothing rather than leak
+    char *out = s_rewrite_begin (text, size);
+    if (!out)
         return;
-    }
     size_t used = 0;
     const char *p = text;
     const char *hit;
@@ -126,9 +138,7 @@ s_mask (char *text, size_t size, const char *needle, size_t len)
         memcpy (out + used, p, rest);
         used += rest;
     }
-    out[used] = 0;
-    memcpy (text, out, used + 1);
-    free (out);
+    s_rewrite_end (text, out, used);
 }
 
 //  Replaces in TEXT (buffer of SIZE) the inside of every double-quoted
@@ -137,11 +147,9 @@ s_mask (char *text, size_t size, const char *needle, size_t len)
 static void
 s_mask_quoted (char *text, size_t size)
 {
-    char *out = malloc (size);
-    if (!out) {
-        text[0] = 0;            //  cannot mask: say nothing rather than leak
+    char *out = s_rewrite_begin (text, size);
+    if (!out)
         return;
-    }
     size_t used = 0;
     const char *p = text;
     while (*p && used + 1 < size) {
@@ -156,9 +164,7 @@ s_mask_quoted (char *text, size_t size)
         else
             out[used++] = *p++;
     }
-    out[used] = 0;
-    memcpy (text, out, used + 1);
-    free (out);
+    s_rewrite_end (text, out, used);
 }
 
 //  Masks in TEXT (buffer of SIZE) every password that URL (a libpq URI or
@@ -234,7 +240,7 @@ s_wait (PGconn *conn, short events, int64_t deadline)
     if (fd < 0)
         return -1;
     for (;;) {
-        int64_t left = deadline - s_now_ms ();
+        int64_t left = deadline - zclock_mono ();
         if (left <= 0)
             return 0;
         struct pollfd item = {.fd = fd, .events = events};
@@ -282,7 +288,7 @@ s_exec (PGconn *conn, const char *sql, int nparams, const char *const *params,
         s_conn_err (conn, "database connection lost: ", err, err_size);
         return NULL;
     }
-    int64_t deadline = s_now_ms () + timeout_ms;
+    int64_t deadline = zclock_mono () + timeout_ms;
     int sent = script ? PQsendQuery (conn, sql)
                       : PQsendQueryParams (conn, sql, nparams, NULL, params, NULL,
                                            NULL, 0);
@@ -406,7 +412,7 @@ aigw_db_connect (const aigw_config_t *config, char *err, size_t err_size)
     const char *keys[] = {"dbname", "connect_timeout", "client_encoding",
                           "application_name", NULL};
     const char *values[] = {url, timeout_text, "UTF8", AIGW_DB_APPLICATION_NAME, NULL};
-    int64_t deadline = s_now_ms () + timeout_ms;
+    int64_t deadline = zclock_mono () + timeout_ms;
     PGconn *conn = PQconnectStartParams (keys, values, 1);
     PostgresPollingStatusType polling = PGRES_POLLING_WRITING;
     bool timed_out = false;
@@ -486,7 +492,7 @@ s_lock (PGconn *conn, int64_t timeout_ms, char *err, size_t err_size)
     char key[AIGW_DB_INT_TEXT_MAX];
     snprintf (key, sizeof key, "%" PRId64, AIGW_DB_MIGRATE_LOCK_KEY);
     const char *params[] = {key};
-    int64_t deadline = s_now_ms () + AIGW_DB_MIGRATE_LOCK_WAIT_MS;
+    int64_t deadline = zclock_mono () + AIGW_DB_MIGRATE_LOCK_WAIT_MS;
     bool said = false;
     for (;;) {
         PGresult *result = s_exec (conn, "SELECT pg_catalog.pg_try_advisory_lock ($1::bigint)",
@@ -497,7 +503,7 @@ s_lock (PGconn *conn, int64_t timeout_ms, char *err, size_t err_size)
         PQclear (result);
         if (locked)
             return 0;
-        if (s_now_ms () > deadline)
+        if (zclock_mono () > deadline)
             return s_err (err, err_size,
                           "another aigw migrate has held the migration lock for over %d s",
                           AIGW_DB_MIGRATE_LOCK_WAIT_MS / 1000);
@@ -530,7 +536,7 @@ static int
 s_apply (PGconn *conn, const aigw_migration_t *migration, int64_t timeout_ms, char *err,
          size_t err_size)
 {
-    int64_t started = s_now_ms ();
+    int64_t started = zclock_mono ();
     char problem[AIGW_DB_ERR_MAX] = "";
     char version[AIGW_DB_INT_TEXT_MAX];
     snprintf (version, sizeof version, "%d", migration->version);
@@ -572,7 +578,7 @@ s_apply (PGconn *conn, const aigw_migration_t *migration, int64_t timeout_ms, ch
                       migration->version, migration->name, problem);
     }
     aigw_info ("applied migration %03d_%s (%" PRId64 " ms)", migration->version,
-               migration->name, s_now_ms () - started);
+               migration->name, zclock_mono () - started);
     return 0;
 }
 
@@ -738,7 +744,7 @@ s_test_database (PGconn *admin, const char *base_url, char *name, size_t size)
 {
     static int serial = 0;
     snprintf (name, size, "aigw_selftest_%d_%d_%ld", (int) getpid (), ++serial,
-              (long) (s_now_ms () % 1000000));
+              (long) (zclock_mono () % 1000000));
     char sql[AIGW_DB_ERR_MAX];
     snprintf (sql, sizeof sql, "CREATE DATABASE %s", name);
     PQclear (s_test_exec (admin, sql));
@@ -797,9 +803,9 @@ s_test_refused (bool verbose, const char *url, const char *secret, int64_t timeo
     free (config->database_url);
     config->database_url = url ? strdup (url) : NULL;
     config->db_connect_timeout_ms = timeout_ms;
-    int64_t started = s_now_ms ();
+    int64_t started = zclock_mono ();
     PGconn *conn = aigw_db_connect (config, err, err_size);
-    int64_t took = s_now_ms () - started;
+    int64_t took = zclock_mono () - started;
     if (verbose)
         printf ("\n    refused in %" PRId64 " ms: %s", took, err);
     assert (conn == NULL);
@@ -922,15 +928,15 @@ aigw_db_test (bool verbose)
     base->db_statement_timeout_ms = 200;
     PGconn *conn = aigw_db_connect (base, err, sizeof err);
     assert (conn);
-    int64_t started = s_now_ms ();
+    int64_t started = zclock_mono ();
     result = aigw_db_exec (conn, "SELECT pg_sleep (5)", 0, NULL, S_TEST_TIMEOUT_MS, err,
                            sizeof err);
     assert (!result && strstr (err, "statement timeout"));
-    assert (s_now_ms () - started < 3000);
-    started = s_now_ms ();
+    assert (zclock_mono () - started < 3000);
+    started = zclock_mono ();
     result = aigw_db_exec (conn, "SELECT pg_sleep (0.1)", 0, NULL, 20, err, sizeof err);
     assert (!result && strstr (err, "no answer within 20 ms"));
-    assert (s_now_ms () - started < 1000);
+    assert (zclock_mono () - started < 1000);
     PQfinish (conn);
     base->db_statement_timeout_ms = AIGW_DEFAULT_DB_STATEMENT_TIMEOUT_MS;
 

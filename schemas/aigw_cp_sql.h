@@ -3,9 +3,11 @@
     asynchronous pool), the operator CLI (synchronous, aigw_db_exec) and
     auth's key lookup.
 
-    Each statement comes with an enum of its parameters, in order, ending
-    in a _COUNT: fill a `const char *params[X_COUNT]` with designated
-    initializers, so a caller never counts $n by hand. Every value is a
+    Each statement is an aigw_cp_sql_t and comes with an enum of its
+    parameters, in order, ending in a _COUNT: fill a `const char
+    *params[X_COUNT]` with designated initializers for the statement's own
+    values, and aigw_cp_sql_principal fills in who runs it, so a caller
+    never counts $n by hand nor repeats the principal. Every value is a
     parameter (text; NULL is SQL NULL); table and column names are
     constants. Rows come back as JSON objects (json_build_object) with times
     as RFC 3339 in UTC with milliseconds; list cursors carry microseconds so
@@ -33,8 +35,30 @@
     "INSERT INTO audit_log (actor_type, actor_id, tenant_id, action, target_type," \
     " target_id, before, after) "
 
+//  Who runs a statement: the tenants it may see and change, and who signs
+//  its audit row.
+typedef struct {
+    bool all;                   //  a principal of every tenant
+    const char *scope;          //  else its tenant id, NULL for none
+    const char *perms;          //  its permissions, comma-separated, "*" for all
+    const char *actor_type;     //  audit_log.actor_type
+    const char *actor_id;       //  audit_log.actor_id
+} aigw_cp_principal_t;
+
+//  A statement, and which of its parameters take the principal's values:
+//  their $n, 0 for a value the statement does not take.
+typedef struct {
+    const char *text;           //  the SQL
+    int count;                  //  its parameters: the enum's _COUNT
+    int all;                    //  $n of aigw_cp_principal_t.all ("t" or "f")
+    int scope;                  //  $n of .scope
+    int perms;                  //  $n of .perms
+    int actor_type;             //  $n of .actor_type
+    int actor_id;               //  $n of .actor_id
+} aigw_cp_sql_t;
+
 //  Tenants, oldest first. Rows: tenant JSON, cursor time, id.
-extern const char aigw_cp_sql_tenant_list[];
+extern const aigw_cp_sql_t aigw_cp_sql_tenant_list;
 enum {
     AIGW_CP_TENANT_LIST_ALL,
     AIGW_CP_TENANT_LIST_SCOPE,
@@ -46,7 +70,7 @@ enum {
 };
 
 //  One tenant. Row: tenant JSON; none when not found or out of scope.
-extern const char aigw_cp_sql_tenant_get[];
+extern const aigw_cp_sql_t aigw_cp_sql_tenant_get;
 enum {
     AIGW_CP_TENANT_GET_ID,
     AIGW_CP_TENANT_GET_ALL,
@@ -56,7 +80,7 @@ enum {
 
 //  Create a tenant from INPUT (JSON: name, metadata). Row: tenant JSON.
 //  A taken name fails with unique_violation.
-extern const char aigw_cp_sql_tenant_create[];
+extern const aigw_cp_sql_t aigw_cp_sql_tenant_create;
 enum {
     AIGW_CP_TENANT_CREATE_INPUT,
     AIGW_CP_TENANT_CREATE_ACTOR_TYPE,
@@ -66,7 +90,7 @@ enum {
 
 //  Change a tenant's members given in INPUT (name, metadata). Row: tenant
 //  JSON; none when not found.
-extern const char aigw_cp_sql_tenant_update[];
+extern const aigw_cp_sql_t aigw_cp_sql_tenant_update;
 enum {
     AIGW_CP_TENANT_UPDATE_INPUT,
     AIGW_CP_TENANT_UPDATE_ID,
@@ -78,7 +102,7 @@ enum {
 };
 
 //  Delete a tenant. Row: the tenant as it was; none when not found.
-extern const char aigw_cp_sql_tenant_delete[];
+extern const aigw_cp_sql_t aigw_cp_sql_tenant_delete;
 enum {
     AIGW_CP_TENANT_DELETE_ID,
     AIGW_CP_TENANT_DELETE_ALL,
@@ -89,7 +113,7 @@ enum {
 };
 
 //  API keys, oldest first. Rows: key JSON (never the hash), cursor time, id.
-extern const char aigw_cp_sql_key_list[];
+extern const aigw_cp_sql_t aigw_cp_sql_key_list;
 enum {
     AIGW_CP_KEY_LIST_ALL,
     AIGW_CP_KEY_LIST_SCOPE,
@@ -104,7 +128,7 @@ enum {
 };
 
 //  One key. Row: key JSON; none when not found or out of scope.
-extern const char aigw_cp_sql_key_get[];
+extern const aigw_cp_sql_t aigw_cp_sql_key_get;
 enum {
     AIGW_CP_KEY_GET_ID,
     AIGW_CP_KEY_GET_ALL,
@@ -116,7 +140,7 @@ enum {
 //  models, rpm, tpm, budget_usd, metadata) with the secret's HASH (hex)
 //  and PREFIX. Row: tenant found (count), role found, role granted, key
 //  JSON (NULL unless all three).
-extern const char aigw_cp_sql_key_create[];
+extern const aigw_cp_sql_t aigw_cp_sql_key_create;
 enum {
     AIGW_CP_KEY_CREATE_INPUT,
     AIGW_CP_KEY_CREATE_ALL,
@@ -133,7 +157,7 @@ enum {
 //  rpm, tpm, budget_usd, metadata, revoked: true), audited as ACTION
 //  (keys.update, keys.revoke). Revoking a revoked key keeps its time. Row:
 //  found, new role found, allowed, key JSON.
-extern const char aigw_cp_sql_key_update[];
+extern const aigw_cp_sql_t aigw_cp_sql_key_update;
 enum {
     AIGW_CP_KEY_UPDATE_ID,
     AIGW_CP_KEY_UPDATE_ALL,
@@ -147,7 +171,7 @@ enum {
 };
 
 //  Delete a key. Row: found, allowed, the key as it was.
-extern const char aigw_cp_sql_key_delete[];
+extern const aigw_cp_sql_t aigw_cp_sql_key_delete;
 enum {
     AIGW_CP_KEY_DELETE_ID,
     AIGW_CP_KEY_DELETE_ALL,
@@ -160,7 +184,7 @@ enum {
 
 //  Give a key that is not revoked a new secret (HASH, PREFIX). Row: found,
 //  allowed, revoked, key JSON (NULL unless rotated).
-extern const char aigw_cp_sql_key_rotate[];
+extern const aigw_cp_sql_t aigw_cp_sql_key_rotate;
 enum {
     AIGW_CP_KEY_ROTATE_ID,
     AIGW_CP_KEY_ROTATE_ALL,
@@ -196,11 +220,11 @@ enum {
 
 //  Every role, by name. Rows: role JSON (name, permissions, builtin,
 //  description). No parameters.
-extern const char aigw_cp_sql_roles[];
+extern const aigw_cp_sql_t aigw_cp_sql_roles;
 
 //  Audit rows, newest first (the id is a serial). Rows: row JSON, cursor
 //  time, id.
-extern const char aigw_cp_sql_audit_list[];
+extern const aigw_cp_sql_t aigw_cp_sql_audit_list;
 enum {
     AIGW_CP_AUDIT_LIST_ALL,
     AIGW_CP_AUDIT_LIST_SCOPE,
@@ -215,8 +239,14 @@ enum {
 //  The text of a boolean parameter ("t", "f").
 const char *aigw_cp_sql_bool (bool value);
 
-//  Selftest: every statement uses exactly the parameters its enum names
-//  and holds no format directive (values are parameters).
+//  Fill the principal's slots of PARAMS (STATEMENT->count values) from WHO;
+//  the caller fills the statement's own values.
+void aigw_cp_sql_principal (const aigw_cp_sql_t *statement, const aigw_cp_principal_t *who,
+                            const char **params);
+
+//  Selftest: every statement uses exactly the parameters its enum names,
+//  its principal slots among them, and holds no format directive (values
+//  are parameters).
 void aigw_cp_sql_test (bool verbose);
 
 #endif

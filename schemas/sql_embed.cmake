@@ -4,13 +4,14 @@
 #
 # Output: aigw_migrations[] = {version, name, sql, sha256-hex}, sorted by
 # version, and aigw_migrations_count (types in core/aigw_db.h). The SQL is
-# written as byte values, so no quote, backslash, semicolon or trigraph in a
-# migration needs escaping. Reproducible: the output depends only on the
+# written as byte values (cmake/aigw_embed.cmake), so no quote, backslash,
+# semicolon or trigraph in a migration needs escaping. Reproducible: the output depends only on the
 # files' names and contents, never on paths, dates or the machine.
 #
 # A file name must be NNN_name.sql (three or more digits, then a name of
 # [a-z0-9_]); versions must be unique. Anything else stops the build.
 cmake_minimum_required(VERSION 3.20)
+include("${CMAKE_CURRENT_LIST_DIR}/../cmake/aigw_embed.cmake")
 
 if(NOT SQL_DIR OR NOT OUT)
   message(FATAL_ERROR "usage: cmake -DSQL_DIR=DIR -DOUT=FILE -P sql_embed.cmake")
@@ -40,21 +41,14 @@ foreach(file IN LISTS files)
   list(APPEND seen ${version})
 
   file(SHA256 "${SQL_DIR}/${file}" sha256)
-  file(READ "${SQL_DIR}/${file}" hex HEX)
+  aigw_embed_bytes("${SQL_DIR}/${file}" "s_sql_${count}" definition hex)
   if(hex STREQUAL "")
     message(FATAL_ERROR "${SQL_DIR}/${file}: empty migration")
   endif()
   if(hex MATCHES "^(..)*00")
     message(FATAL_ERROR "${SQL_DIR}/${file}: contains a NUL byte")
   endif()
-  # 16 bytes per line: "0x2d, 0x2d, ..." (CMake regexes have no {n}).
-  set(b "[0-9a-f][0-9a-f]")
-  string(REGEX REPLACE "(${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b})"
-         "\\1\n" bytes "${hex}")
-  string(REGEX REPLACE "(${b})" "0x\\1, " bytes "${bytes}")
-  string(REPLACE ", \n" ",\n    " bytes "${bytes}")
-  string(REGEX REPLACE "[ \n]+$" "" bytes "${bytes}")
-  string(APPEND body "\n//  ${file}\nstatic const unsigned char s_sql_${count}[] = {\n    ${bytes} 0x00};\n")
+  string(APPEND body "\n//  ${file}\n${definition}")
   string(APPEND table "    {${version}, \"${name}\", (const char *) s_sql_${count}, \"${sha256}\"},\n")
   math(EXPR count "${count} + 1")
 endforeach()

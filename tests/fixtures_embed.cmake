@@ -3,11 +3,12 @@
 # the build when a fixture (or this script) changes:
 #   cmake -DFIXTURES_DIR=tests/fixtures -DOUT=build/aigw_fixtures.c -P tests/fixtures_embed.cmake
 #
-# The bytes are written as byte values (as schemas/sql_embed.cmake does for
+# The bytes are written as byte values (cmake/aigw_embed.cmake, as for the
 # migrations), so nothing in a fixture needs escaping and a .sse file keeps
 # its exact line ends. Reproducible: the output depends only on the files'
 # relative paths and contents.
 cmake_minimum_required(VERSION 3.20)
+include("${CMAKE_CURRENT_LIST_DIR}/../cmake/aigw_embed.cmake")
 
 if(NOT FIXTURES_DIR OR NOT OUT)
   message(FATAL_ERROR "usage: cmake -DFIXTURES_DIR=DIR -DOUT=FILE -P fixtures_embed.cmake")
@@ -20,21 +21,14 @@ list(SORT files)
 set(body "")
 set(table "")
 set(count 0)
-set(b "[0-9a-f][0-9a-f]")
 foreach(file IN LISTS files)
   if(file MATCHES "[\"\\\\]")
     message(FATAL_ERROR "${FIXTURES_DIR}/${file}: a fixture's path has no quote or backslash")
   endif()
-  file(READ "${FIXTURES_DIR}/${file}" hex HEX)
+  aigw_embed_bytes("${FIXTURES_DIR}/${file}" "s_fx_${count}" definition hex)
   string(LENGTH "${hex}" digits)
   math(EXPR size "${digits} / 2")
-  # 16 bytes per line: "0x7b, 0x22, ..." (CMake regexes have no {n}).
-  string(REGEX REPLACE "(${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b})"
-         "\\1\n" bytes "${hex}")
-  string(REGEX REPLACE "(${b})" "0x\\1, " bytes "${bytes}")
-  string(REPLACE ", \n" ",\n    " bytes "${bytes}")
-  string(REGEX REPLACE "[ \n]+$" "" bytes "${bytes}")
-  string(APPEND body "\n//  ${file}\nstatic const unsigned char s_fx_${count}[] = {\n    ${bytes} 0x00};\n")
+  string(APPEND body "\n//  ${file}\n${definition}")
   string(APPEND table "    {\"${file}\", s_fx_${count}, ${size}},\n")
   math(EXPR count "${count} + 1")
 endforeach()

@@ -81,83 +81,88 @@
     " COALESCE ((" g "->>'price_in')::numeric, 0), COALESCE ((" g "->>'price_out')::numeric, 0)"
 
 //  $1 name, $2 cursor time, $3 cursor id, $4 limit
-static const char s_sql_model_list[]
-    = "SELECT " S_MODEL_JSON ("model_deployments") ", " AIGW_CP_SQL_TS_US ("m.created_at") ", m.id"
-      " FROM models m WHERE ($1::text IS NULL OR m.name = $1::text)"
-      " AND ($2::timestamptz IS NULL OR (m.created_at, m.id) > ($2::timestamptz, $3::uuid))"
-      " ORDER BY m.created_at, m.id LIMIT $4::integer";
+static const aigw_cp_sql_t s_sql_model_list = {
+    .text = "SELECT " S_MODEL_JSON ("model_deployments") ", " AIGW_CP_SQL_TS_US ("m.created_at") ", m.id"
+        " FROM models m WHERE ($1::text IS NULL OR m.name = $1::text)"
+        " AND ($2::timestamptz IS NULL OR (m.created_at, m.id) > ($2::timestamptz, $3::uuid))"
+        " ORDER BY m.created_at, m.id LIMIT $4::integer",
+    .count = 4};
 
 //  $1 id
-static const char s_sql_model_get[]
-    = "SELECT " S_MODEL_JSON ("model_deployments") " FROM models m WHERE m.id = $1::uuid";
+static const aigw_cp_sql_t s_sql_model_get = {
+    .text = "SELECT " S_MODEL_JSON ("model_deployments") " FROM models m WHERE m.id = $1::uuid",
+    .count = 1};
 
 //  $1 input (checked by aigw_models_from_json, no ids), $2 actor type,
 //  $3 actor id
-static const char s_sql_model_create[]
-    = "WITH input AS (SELECT $1::jsonb AS v)," S_INPUT_DEPLOYMENTS
-      " changed AS (INSERT INTO models (name, strategy, fallbacks)"
-      " SELECT i.v->>'name', i.v->>'strategy', " S_INPUT_FALLBACKS " FROM input i"
-      " RETURNING *),"
-      " deps AS (INSERT INTO model_deployments (model_id, position," S_DEPLOYMENT_COLUMNS ")"
-      " SELECT c.id, g.position," S_DEPLOYMENT_VALUES ("g.d") " FROM changed c, given g"
-      " RETURNING *),"
-      " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.create', 'model',"
-      " c.id::text, NULL, " S_MODEL_AUDIT ("c", "deps") " FROM changed c)"
-      " SELECT " S_MODEL_JSON ("deps") " FROM changed m";
+static const aigw_cp_sql_t s_sql_model_create = {
+    .text = "WITH input AS (SELECT $1::jsonb AS v)," S_INPUT_DEPLOYMENTS
+        " changed AS (INSERT INTO models (name, strategy, fallbacks)"
+        " SELECT i.v->>'name', i.v->>'strategy', " S_INPUT_FALLBACKS " FROM input i"
+        " RETURNING *),"
+        " deps AS (INSERT INTO model_deployments (model_id, position," S_DEPLOYMENT_COLUMNS ")"
+        " SELECT c.id, g.position," S_DEPLOYMENT_VALUES ("g.d") " FROM changed c, given g"
+        " RETURNING *),"
+        " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.create', 'model',"
+        " c.id::text, NULL, " S_MODEL_AUDIT ("c", "deps") " FROM changed c)"
+        " SELECT " S_MODEL_JSON ("deps") " FROM changed m",
+    .count = 3, .actor_type = 2, .actor_id = 3};
 
 //  $1 input (checked by aigw_models_check_patch), $2 id, $3 actor type,
 //  $4 actor id. Deployments given replace the list: one with the id of a
 //  deployment of this model keeps its row (and its api_key unless the
 //  member is given), the others are new, the rest go. Answers: found, the
 //  position of a deployment id not in this model (NULL: none), the model.
-static const char s_sql_model_update[]
-    = "WITH input AS (SELECT $1::jsonb AS v),"
-      " old AS (SELECT m.* FROM models m WHERE m.id = $2::uuid FOR UPDATE),"
-      " old_deps AS (SELECT d.* FROM model_deployments d JOIN old o ON d.model_id = o.id),"
-      S_INPUT_DEPLOYMENTS
-      " unknown AS (SELECT min (g.position) AS position FROM given g WHERE g.gid IS NOT NULL"
-      " AND NOT EXISTS (SELECT 1 FROM old_deps d WHERE d.id::text = g.gid)),"
-      " changed AS (UPDATE models m SET"
-      " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE m.name END,"
-      " strategy = CASE WHEN i.v ? 'strategy' THEN i.v->>'strategy' ELSE m.strategy END,"
-      " fallbacks = CASE WHEN i.v ? 'fallbacks' THEN " S_INPUT_FALLBACKS
-      " ELSE m.fallbacks END,"
-      " updated_at = now () FROM old o, input i, unknown u"
-      " WHERE m.id = o.id AND u.position IS NULL RETURNING m.*),"
-      " removed AS (DELETE FROM model_deployments d USING changed c, input i"
-      " WHERE d.model_id = c.id AND i.v ? 'deployments'"
-      " AND NOT EXISTS (SELECT 1 FROM given g WHERE g.gid = d.id::text) RETURNING d.id),"
-      " kept AS (UPDATE model_deployments d SET position = g.position,"
-      " provider = g.d->>'provider', upstream_model = g.d->>'model',"
-      " base_url = g.d->>'base_url', api_key_env = g.d->>'api_key_env',"
-      " api_key = CASE WHEN g.d ? 'api_key' THEN g.d->>'api_key' ELSE d.api_key END,"
-      " api_version = g.d->>'api_version', region = g.d->>'region',"
-      " weight = COALESCE ((g.d->>'weight')::integer, 1),"
-      " priority = COALESCE ((g.d->>'priority')::integer, 0),"
-      " rpm = (g.d->>'rpm')::bigint, tpm = (g.d->>'tpm')::bigint,"
-      " price_in = COALESCE ((g.d->>'price_in')::numeric, 0),"
-      " price_out = COALESCE ((g.d->>'price_out')::numeric, 0)"
-      " FROM changed c, given g WHERE d.model_id = c.id AND d.id::text = g.gid"
-      " RETURNING d.*),"
-      " added AS (INSERT INTO model_deployments (model_id, position," S_DEPLOYMENT_COLUMNS ")"
-      " SELECT c.id, g.position," S_DEPLOYMENT_VALUES ("g.d")
-      " FROM changed c, given g WHERE g.gid IS NULL RETURNING *),"
-      " deps AS (SELECT * FROM kept UNION ALL SELECT * FROM added"
-      " UNION ALL SELECT d.* FROM old_deps d, input i WHERE NOT (i.v ? 'deployments')),"
-      " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $3, $4, NULL, 'models.update', 'model',"
-      " c.id::text, " S_MODEL_AUDIT ("o", "old_deps") ", " S_MODEL_AUDIT ("c", "deps")
-      " FROM changed c JOIN old o ON o.id = c.id)"
-      " SELECT (SELECT count (*) FROM old), (SELECT position FROM unknown),"
-      " (SELECT " S_MODEL_JSON ("deps") " FROM changed m)";
+static const aigw_cp_sql_t s_sql_model_update = {
+    .text = "WITH input AS (SELECT $1::jsonb AS v),"
+        " old AS (SELECT m.* FROM models m WHERE m.id = $2::uuid FOR UPDATE),"
+        " old_deps AS (SELECT d.* FROM model_deployments d JOIN old o ON d.model_id = o.id),"
+        S_INPUT_DEPLOYMENTS
+        " unknown AS (SELECT min (g.position) AS position FROM given g WHERE g.gid IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM old_deps d WHERE d.id::text = g.gid)),"
+        " changed AS (UPDATE models m SET"
+        " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE m.name END,"
+        " strategy = CASE WHEN i.v ? 'strategy' THEN i.v->>'strategy' ELSE m.strategy END,"
+        " fallbacks = CASE WHEN i.v ? 'fallbacks' THEN " S_INPUT_FALLBACKS
+        " ELSE m.fallbacks END,"
+        " updated_at = now () FROM old o, input i, unknown u"
+        " WHERE m.id = o.id AND u.position IS NULL RETURNING m.*),"
+        " removed AS (DELETE FROM model_deployments d USING changed c, input i"
+        " WHERE d.model_id = c.id AND i.v ? 'deployments'"
+        " AND NOT EXISTS (SELECT 1 FROM given g WHERE g.gid = d.id::text) RETURNING d.id),"
+        " kept AS (UPDATE model_deployments d SET position = g.position,"
+        " provider = g.d->>'provider', upstream_model = g.d->>'model',"
+        " base_url = g.d->>'base_url', api_key_env = g.d->>'api_key_env',"
+        " api_key = CASE WHEN g.d ? 'api_key' THEN g.d->>'api_key' ELSE d.api_key END,"
+        " api_version = g.d->>'api_version', region = g.d->>'region',"
+        " weight = COALESCE ((g.d->>'weight')::integer, 1),"
+        " priority = COALESCE ((g.d->>'priority')::integer, 0),"
+        " rpm = (g.d->>'rpm')::bigint, tpm = (g.d->>'tpm')::bigint,"
+        " price_in = COALESCE ((g.d->>'price_in')::numeric, 0),"
+        " price_out = COALESCE ((g.d->>'price_out')::numeric, 0)"
+        " FROM changed c, given g WHERE d.model_id = c.id AND d.id::text = g.gid"
+        " RETURNING d.*),"
+        " added AS (INSERT INTO model_deployments (model_id, position," S_DEPLOYMENT_COLUMNS ")"
+        " SELECT c.id, g.position," S_DEPLOYMENT_VALUES ("g.d")
+        " FROM changed c, given g WHERE g.gid IS NULL RETURNING *),"
+        " deps AS (SELECT * FROM kept UNION ALL SELECT * FROM added"
+        " UNION ALL SELECT d.* FROM old_deps d, input i WHERE NOT (i.v ? 'deployments')),"
+        " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $3, $4, NULL, 'models.update', 'model',"
+        " c.id::text, " S_MODEL_AUDIT ("o", "old_deps") ", " S_MODEL_AUDIT ("c", "deps")
+        " FROM changed c JOIN old o ON o.id = c.id)"
+        " SELECT (SELECT count (*) FROM old), (SELECT position FROM unknown),"
+        " (SELECT " S_MODEL_JSON ("deps") " FROM changed m)",
+    .count = 4, .actor_type = 3, .actor_id = 4};
 
 //  $1 id, $2 actor type, $3 actor id. Its deployments go by cascade.
-static const char s_sql_model_delete[]
-    = "WITH old AS (SELECT m.* FROM models m WHERE m.id = $1::uuid FOR UPDATE),"
-      " old_deps AS (SELECT d.* FROM model_deployments d JOIN old o ON d.model_id = o.id),"
-      " changed AS (DELETE FROM models m USING old o WHERE m.id = o.id RETURNING m.*),"
-      " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.delete', 'model',"
-      " c.id::text, " S_MODEL_AUDIT ("c", "old_deps") ", NULL FROM changed c)"
-      " SELECT " S_MODEL_JSON ("old_deps") " FROM changed m";
+static const aigw_cp_sql_t s_sql_model_delete = {
+    .text = "WITH old AS (SELECT m.* FROM models m WHERE m.id = $1::uuid FOR UPDATE),"
+        " old_deps AS (SELECT d.* FROM model_deployments d JOIN old o ON d.model_id = o.id),"
+        " changed AS (DELETE FROM models m USING old o WHERE m.id = o.id RETURNING m.*),"
+        " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.delete', 'model',"
+        " c.id::text, " S_MODEL_AUDIT ("c", "old_deps") ", NULL FROM changed c)"
+        " SELECT " S_MODEL_JSON ("old_deps") " FROM changed m",
+    .count = 3, .actor_type = 2, .actor_id = 3};
 
 
 //  ---------------------------------------------------------------------
@@ -584,9 +589,10 @@ s_on_result (void *arg, PGresult *res, aigw_admin_db_status_t status)
     }
 }
 
-//  Run SQL with PARAMS for REQ; the answer comes from s_on_result.
+//  Run STATEMENT for REQ with PARAMS (its own values; the principal's
+//  slots are filled here); the answer comes from s_on_result.
 static void
-s_request_submit (s_request_t **req_p, const char *sql, int nparams, const char **params)
+s_request_submit (s_request_t **req_p, const aigw_cp_sql_t *statement, const char **params)
 {
     s_request_t *req = *req_p;
     self_t *self = req->owner;
@@ -603,11 +609,32 @@ s_request_submit (s_request_t **req_p, const char *sql, int nparams, const char 
                                       "was asked.");
         return;
     }
-    if (aigw_admin_db_query (self->db, sql, nparams, params, deadline, s_on_result, req)) {
+    const aigw_cp_principal_t who
+        = {req->all, req->scope, req->perms, req->actor_type, req->actor_id};
+    if (params)
+        aigw_cp_sql_principal (statement, &who, params);
+    if (aigw_admin_db_query (self->db, statement->text, statement->count, params, deadline,
+                             s_on_result, req)) {
         s_request_unavailable (req_p, "The database is unavailable or too busy; try again.");
         return;
     }
     *req_p = NULL;              //  s_on_result owns it now
+}
+
+//  Submit STATEMENT with INPUT (a JSON text, taken and wiped: it may hold
+//  a secret; NULL when it could not be built) at parameter SLOT.
+static void
+s_request_submit_input (s_request_t **req_p, char *input, const aigw_cp_sql_t *statement,
+                        const char **params, int slot)
+{
+    if (!input) {
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
+        return;
+    }
+    params[slot] = input;
+    s_request_submit (req_p, statement, params);
+    OPENSSL_cleanse (input, strlen (input));
+    free (input);
 }
 
 //  ---------------------------------------------------------------------
@@ -631,6 +658,32 @@ s_query (s_request_t **req_p, aigw_admin_query_t *query, const char *const *allo
     return 0;
 }
 
+//  Check that a route that takes no query string got none. Returns 0, or
+//  -1 after answering 400.
+static int
+s_no_query (s_request_t **req_p)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, NULL))
+        return -1;
+    aigw_admin_query_free (&query);
+    return 0;
+}
+
+//  What a route on one tenant or key checks first: no query string, and
+//  an ID that can exist. Returns 0, or -1 after answering.
+static int
+s_target (s_request_t **req_p, const char *id)
+{
+    if (s_no_query (req_p))
+        return -1;
+    if (!aigw_admin_uuid_valid (id)) {
+        s_request_not_found (req_p);
+        return -1;
+    }
+    return 0;
+}
+
 //  Parse and check the body against FIELDS. Returns the object (caller
 //  owns it), or NULL after answering 400.
 static json_t *
@@ -648,11 +701,35 @@ s_body (s_request_t **req_p, const aigw_admin_field_t *fields, size_t count)
     return body;
 }
 
-//  Read ?limit= and ?cursor= into REQ, TIME and ID (a serial when SERIAL,
-//  else a UUID). Returns 0, or -1 after answering 400.
+//  A PATCH body checked against FIELDS that changes something, with
+//  NOTHING as the message when it is empty. Returns the object (caller
+//  owns it), or NULL after answering 400.
+static json_t *
+s_patch (s_request_t **req_p, const aigw_admin_field_t *fields, size_t count,
+         const char *nothing)
+{
+    json_t *body = s_body (req_p, fields, count);
+    if (body && json_object_size (body) == 0) {
+        json_decref (body);
+        body = NULL;
+        s_request_fail (req_p, 400, "invalid_request_error", "missing_field", NULL, nothing);
+    }
+    return body;
+}
+
+//  One page of a list, from ?limit= and ?cursor=, as statement values.
+typedef struct {
+    const char *cursor_time;    //  the cursor's time, NULL on the first page
+    const char *cursor_id;      //  the cursor's id, NULL on the first page
+    char limit[16];             //  rows to fetch: the page and one more
+    char time[AIGW_ADMIN_TIME_SIZE]; //  cursor_time's text
+    char id[AIGW_ADMIN_UUID_SIZE];   //  cursor_id's text
+} s_page_t;
+
+//  Read ?limit= and ?cursor= (its id a serial when SERIAL, else a UUID)
+//  into PAGE and REQ's limit. Returns 0, or -1 after answering 400.
 static int
-s_page (s_request_t **req_p, aigw_admin_query_t *query, char time[AIGW_ADMIN_TIME_SIZE],
-        char id[AIGW_ADMIN_UUID_SIZE], bool *has_cursor, bool serial)
+s_page (s_request_t **req_p, aigw_admin_query_t *query, s_page_t *page, bool serial)
 {
     aigw_admin_error_t err;
     if (aigw_admin_query_limit (query, &(*req_p)->limit, &err)) {
@@ -660,23 +737,37 @@ s_page (s_request_t **req_p, aigw_admin_query_t *query, char time[AIGW_ADMIN_TIM
         return -1;
     }
     const char *cursor = aigw_admin_query_get (query, "cursor");
-    *has_cursor = cursor != NULL;
     if (cursor
-        && (aigw_admin_cursor_decode (cursor, time, id) || aigw_admin_uuid_valid (id) == serial)) {
+        && (aigw_admin_cursor_decode (cursor, page->time, page->id)
+            || aigw_admin_uuid_valid (page->id) == serial)) {
         s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "cursor",
                         "'cursor' is not one this API issued.");
         return -1;
     }
+    page->cursor_time = cursor ? page->time : NULL;
+    page->cursor_id = cursor ? page->id : NULL;
+    snprintf (page->limit, sizeof page->limit, "%d", (*req_p)->limit + 1);
     return 0;
+}
+
+//  Answer 400 unless the ?tenant_id= filter in QUERY, when given, is a
+//  UUID. Returns 0, or -1 after answering.
+static int
+s_tenant_filter (s_request_t **req_p, aigw_admin_query_t *query)
+{
+    const char *tenant = aigw_admin_query_get (query, "tenant_id");
+    if (!tenant || aigw_admin_uuid_valid (tenant))
+        return 0;
+    s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "tenant_id",
+                    "'tenant_id' must be a UUID.");
+    return -1;
 }
 
 static void
 s_auth_me (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_no_query (req_p))
         return;
-    aigw_admin_query_free (&query);
     s_request_t *req = *req_p;
     aigw_envelope_t *env = req->env;
     json_t *permissions = json_array ();
@@ -721,21 +812,15 @@ s_tenants_list (s_request_t **req_p, const char *id)
     aigw_admin_query_t query;
     if (s_query (req_p, &query, allowed))
         return;
-    char time[AIGW_ADMIN_TIME_SIZE], cursor_id[AIGW_ADMIN_UUID_SIZE];
-    bool has_cursor;
-    if (s_page (req_p, &query, time, cursor_id, &has_cursor, false) == 0) {
-        s_request_t *req = *req_p;
-        char limit[16];
-        snprintf (limit, sizeof limit, "%d", req->limit + 1);
-        req->render = S_RENDER_LIST;
-        const char *params[AIGW_CP_TENANT_LIST_COUNT] = {
-            [AIGW_CP_TENANT_LIST_ALL] = aigw_cp_sql_bool (req->all),
-            [AIGW_CP_TENANT_LIST_SCOPE] = req->scope,
-            [AIGW_CP_TENANT_LIST_NAME] = aigw_admin_query_get (&query, "name"),
-            [AIGW_CP_TENANT_LIST_CURSOR_TIME] = has_cursor ? time : NULL,
-            [AIGW_CP_TENANT_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
-            [AIGW_CP_TENANT_LIST_LIMIT] = limit};
-        s_request_submit (req_p, aigw_cp_sql_tenant_list, AIGW_CP_TENANT_LIST_COUNT, params);
+    s_page_t page;
+    if (s_page (req_p, &query, &page, false) == 0) {
+        (*req_p)->render = S_RENDER_LIST;
+        const char *params[AIGW_CP_TENANT_LIST_COUNT]
+            = {[AIGW_CP_TENANT_LIST_NAME] = aigw_admin_query_get (&query, "name"),
+               [AIGW_CP_TENANT_LIST_CURSOR_TIME] = page.cursor_time,
+               [AIGW_CP_TENANT_LIST_CURSOR_ID] = page.cursor_id,
+               [AIGW_CP_TENANT_LIST_LIMIT] = page.limit};
+        s_request_submit (req_p, &aigw_cp_sql_tenant_list, params);
     }
     aigw_admin_query_free (&query);
 }
@@ -743,21 +828,11 @@ s_tenants_list (s_request_t **req_p, const char *id)
 static void
 s_tenants_get (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_target (req_p, id))
         return;
-    aigw_admin_query_free (&query);
-    s_request_t *req = *req_p;
-    if (!aigw_admin_uuid_valid (id)) {
-        s_request_not_found (req_p);
-        return;
-    }
-    req->render = S_RENDER_ONE;
-    const char *params[AIGW_CP_TENANT_GET_COUNT]
-        = {[AIGW_CP_TENANT_GET_ID] = id,
-           [AIGW_CP_TENANT_GET_ALL] = aigw_cp_sql_bool (req->all),
-           [AIGW_CP_TENANT_GET_SCOPE] = req->scope};
-    s_request_submit (req_p, aigw_cp_sql_tenant_get, AIGW_CP_TENANT_GET_COUNT, params);
+    (*req_p)->render = S_RENDER_ONE;
+    const char *params[AIGW_CP_TENANT_GET_COUNT] = {[AIGW_CP_TENANT_GET_ID] = id};
+    s_request_submit (req_p, &aigw_cp_sql_tenant_get, params);
 }
 
 static const aigw_admin_field_t s_tenant_fields[] = {
@@ -768,10 +843,8 @@ static const aigw_admin_field_t s_tenant_fields[] = {
 static void
 s_tenants_create (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_no_query (req_p))
         return;
-    aigw_admin_query_free (&query);
     if (!(*req_p)->all) {
         s_request_forbidden (req_p, "Only a principal of every tenant may create tenants.");
         return;
@@ -781,18 +854,10 @@ s_tenants_create (s_request_t **req_p, const char *id)
         return;
     char *input = json_dumps (body, JSON_COMPACT);
     json_decref (body);
-    s_request_t *req = *req_p;
-    req->render = S_RENDER_CREATED;
-    const char *params[AIGW_CP_TENANT_CREATE_COUNT]
-        = {[AIGW_CP_TENANT_CREATE_INPUT] = input,
-           [AIGW_CP_TENANT_CREATE_ACTOR_TYPE] = req->actor_type,
-           [AIGW_CP_TENANT_CREATE_ACTOR_ID] = req->actor_id};
-    if (input)
-        s_request_submit (req_p, aigw_cp_sql_tenant_create, AIGW_CP_TENANT_CREATE_COUNT,
-                          params);
-    else
-        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
-    free (input);
+    (*req_p)->render = S_RENDER_CREATED;
+    const char *params[AIGW_CP_TENANT_CREATE_COUNT] = {NULL};
+    s_request_submit_input (req_p, input, &aigw_cp_sql_tenant_create, params,
+                            AIGW_CP_TENANT_CREATE_INPUT);
 }
 
 static void
@@ -802,66 +867,31 @@ s_tenants_update (s_request_t **req_p, const char *id)
         {"name", AIGW_ADMIN_FIELD_NAME, false},
         {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
     };
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_target (req_p, id))
         return;
-    aigw_admin_query_free (&query);
-    if (!aigw_admin_uuid_valid (id)) {
-        s_request_not_found (req_p);
-        return;
-    }
-    json_t *body = s_body (req_p, fields, 2);
+    json_t *body = s_patch (req_p, fields, 2, "Nothing to change: send name or metadata.");
     if (!body)
         return;
-    if (json_object_size (body) == 0) {
-        json_decref (body);
-        s_request_fail (req_p, 400, "invalid_request_error", "missing_field", NULL,
-                        "Nothing to change: send name or metadata.");
-        return;
-    }
     char *input = json_dumps (body, JSON_COMPACT);
     json_decref (body);
-    s_request_t *req = *req_p;
-    req->render = S_RENDER_ONE;
-    const char *params[AIGW_CP_TENANT_UPDATE_COUNT]
-        = {[AIGW_CP_TENANT_UPDATE_INPUT] = input,
-           [AIGW_CP_TENANT_UPDATE_ID] = id,
-           [AIGW_CP_TENANT_UPDATE_ALL] = aigw_cp_sql_bool (req->all),
-           [AIGW_CP_TENANT_UPDATE_SCOPE] = req->scope,
-           [AIGW_CP_TENANT_UPDATE_ACTOR_TYPE] = req->actor_type,
-           [AIGW_CP_TENANT_UPDATE_ACTOR_ID] = req->actor_id};
-    if (input)
-        s_request_submit (req_p, aigw_cp_sql_tenant_update, AIGW_CP_TENANT_UPDATE_COUNT,
-                          params);
-    else
-        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
-    free (input);
+    (*req_p)->render = S_RENDER_ONE;
+    const char *params[AIGW_CP_TENANT_UPDATE_COUNT] = {[AIGW_CP_TENANT_UPDATE_ID] = id};
+    s_request_submit_input (req_p, input, &aigw_cp_sql_tenant_update, params,
+                            AIGW_CP_TENANT_UPDATE_INPUT);
 }
 
 static void
 s_tenants_delete (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_target (req_p, id))
         return;
-    aigw_admin_query_free (&query);
-    s_request_t *req = *req_p;
-    if (!aigw_admin_uuid_valid (id)) {
-        s_request_not_found (req_p);
-        return;
-    }
-    if (!req->all) {
+    if (!(*req_p)->all) {
         s_request_forbidden (req_p, "Only a principal of every tenant may delete tenants.");
         return;
     }
-    req->render = S_RENDER_DELETED;
-    const char *params[AIGW_CP_TENANT_DELETE_COUNT]
-        = {[AIGW_CP_TENANT_DELETE_ID] = id,
-           [AIGW_CP_TENANT_DELETE_ALL] = aigw_cp_sql_bool (req->all),
-           [AIGW_CP_TENANT_DELETE_SCOPE] = req->scope,
-           [AIGW_CP_TENANT_DELETE_ACTOR_TYPE] = req->actor_type,
-           [AIGW_CP_TENANT_DELETE_ACTOR_ID] = req->actor_id};
-    s_request_submit (req_p, aigw_cp_sql_tenant_delete, AIGW_CP_TENANT_DELETE_COUNT, params);
+    (*req_p)->render = S_RENDER_DELETED;
+    const char *params[AIGW_CP_TENANT_DELETE_COUNT] = {[AIGW_CP_TENANT_DELETE_ID] = id};
+    s_request_submit (req_p, &aigw_cp_sql_tenant_delete, params);
 }
 
 static void
@@ -872,33 +902,26 @@ s_keys_list (s_request_t **req_p, const char *id)
     aigw_admin_query_t query;
     if (s_query (req_p, &query, allowed))
         return;
-    const char *tenant = aigw_admin_query_get (&query, "tenant_id");
     const char *revoked = aigw_admin_query_get (&query, "revoked");
-    char time[AIGW_ADMIN_TIME_SIZE], cursor_id[AIGW_ADMIN_UUID_SIZE];
-    bool has_cursor;
-    if (tenant && !aigw_admin_uuid_valid (tenant))
-        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "tenant_id",
-                        "'tenant_id' must be a UUID.");
-    else if (revoked && !streq (revoked, "true") && !streq (revoked, "false"))
+    int rc = s_tenant_filter (req_p, &query);
+    if (rc == 0 && revoked && !streq (revoked, "true") && !streq (revoked, "false")) {
         s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "revoked",
                         "'revoked' must be true or false.");
-    else if (s_page (req_p, &query, time, cursor_id, &has_cursor, false) == 0) {
-        s_request_t *req = *req_p;
-        char limit[16];
-        snprintf (limit, sizeof limit, "%d", req->limit + 1);
-        req->render = S_RENDER_LIST;
+        rc = -1;
+    }
+    s_page_t page;
+    if (rc == 0 && s_page (req_p, &query, &page, false) == 0) {
+        (*req_p)->render = S_RENDER_LIST;
         const char *params[AIGW_CP_KEY_LIST_COUNT] = {
-            [AIGW_CP_KEY_LIST_ALL] = aigw_cp_sql_bool (req->all),
-            [AIGW_CP_KEY_LIST_SCOPE] = req->scope,
-            [AIGW_CP_KEY_LIST_TENANT] = tenant,
+            [AIGW_CP_KEY_LIST_TENANT] = aigw_admin_query_get (&query, "tenant_id"),
             [AIGW_CP_KEY_LIST_ROLE] = aigw_admin_query_get (&query, "role"),
             [AIGW_CP_KEY_LIST_REVOKED]
             = revoked ? aigw_cp_sql_bool (streq (revoked, "true")) : NULL,
             [AIGW_CP_KEY_LIST_NAME] = aigw_admin_query_get (&query, "name"),
-            [AIGW_CP_KEY_LIST_CURSOR_TIME] = has_cursor ? time : NULL,
-            [AIGW_CP_KEY_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
-            [AIGW_CP_KEY_LIST_LIMIT] = limit};
-        s_request_submit (req_p, aigw_cp_sql_key_list, AIGW_CP_KEY_LIST_COUNT, params);
+            [AIGW_CP_KEY_LIST_CURSOR_TIME] = page.cursor_time,
+            [AIGW_CP_KEY_LIST_CURSOR_ID] = page.cursor_id,
+            [AIGW_CP_KEY_LIST_LIMIT] = page.limit};
+        s_request_submit (req_p, &aigw_cp_sql_key_list, params);
     }
     aigw_admin_query_free (&query);
 }
@@ -906,21 +929,11 @@ s_keys_list (s_request_t **req_p, const char *id)
 static void
 s_keys_get (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_target (req_p, id))
         return;
-    aigw_admin_query_free (&query);
-    s_request_t *req = *req_p;
-    if (!aigw_admin_uuid_valid (id)) {
-        s_request_not_found (req_p);
-        return;
-    }
-    req->render = S_RENDER_ONE;
-    const char *params[AIGW_CP_KEY_GET_COUNT]
-        = {[AIGW_CP_KEY_GET_ID] = id,
-           [AIGW_CP_KEY_GET_ALL] = aigw_cp_sql_bool (req->all),
-           [AIGW_CP_KEY_GET_SCOPE] = req->scope};
-    s_request_submit (req_p, aigw_cp_sql_key_get, AIGW_CP_KEY_GET_COUNT, params);
+    (*req_p)->render = S_RENDER_ONE;
+    const char *params[AIGW_CP_KEY_GET_COUNT] = {[AIGW_CP_KEY_GET_ID] = id};
+    s_request_submit (req_p, &aigw_cp_sql_key_get, params);
 }
 
 //  Generate a secret for REQ: keeps it in req->secret for the answer and
@@ -960,10 +973,8 @@ static const aigw_admin_field_t s_key_fields[] = {
 static void
 s_keys_create (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_no_query (req_p))
         return;
-    aigw_admin_query_free (&query);
     json_t *body = s_body (req_p, s_key_fields, sizeof s_key_fields / sizeof s_key_fields[0]);
     if (!body)
         return;
@@ -984,24 +995,17 @@ s_keys_create (s_request_t **req_p, const char *id)
         json_object_set_new (body, "tenant_id", json_string (req->scope));
     char *input = json_dumps (body, JSON_COMPACT);
     json_decref (body);
-    char hash[AIGW_KEY_HASH_HEX_LEN + 1], prefix[AIGW_KEY_PREFIX_LEN + 1];
-    if (!input)
-        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
-    else if (s_new_secret (req_p, hash, prefix) == 0) {
-        req->render = S_RENDER_KEY_CREATE;
-        const char *params[AIGW_CP_KEY_CREATE_COUNT]
-            = {[AIGW_CP_KEY_CREATE_INPUT] = input,
-               [AIGW_CP_KEY_CREATE_ALL] = aigw_cp_sql_bool (req->all),
-               [AIGW_CP_KEY_CREATE_SCOPE] = req->scope,
-               [AIGW_CP_KEY_CREATE_PERMS] = req->perms,
-               [AIGW_CP_KEY_CREATE_ACTOR_TYPE] = req->actor_type,
-               [AIGW_CP_KEY_CREATE_ACTOR_ID] = req->actor_id,
-               [AIGW_CP_KEY_CREATE_HASH] = hash,
-               [AIGW_CP_KEY_CREATE_PREFIX] = prefix};
-        s_request_submit (req_p, aigw_cp_sql_key_create, AIGW_CP_KEY_CREATE_COUNT, params);
-        OPENSSL_cleanse (hash, sizeof hash);
+    char hash[AIGW_KEY_HASH_HEX_LEN + 1] = "", prefix[AIGW_KEY_PREFIX_LEN + 1] = "";
+    if (input && s_new_secret (req_p, hash, prefix)) {
+        free (input);
+        return;
     }
-    free (input);
+    req->render = S_RENDER_KEY_CREATE;
+    const char *params[AIGW_CP_KEY_CREATE_COUNT]
+        = {[AIGW_CP_KEY_CREATE_HASH] = hash, [AIGW_CP_KEY_CREATE_PREFIX] = prefix};
+    s_request_submit_input (req_p, input, &aigw_cp_sql_key_create, params,
+                            AIGW_CP_KEY_CREATE_INPUT);
+    OPENSSL_cleanse (hash, sizeof hash);
 }
 
 static void
@@ -1018,97 +1022,49 @@ s_keys_update (s_request_t **req_p, const char *id)
         {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
         {"revoked", AIGW_ADMIN_FIELD_TRUE, false},
     };
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_target (req_p, id))
         return;
-    aigw_admin_query_free (&query);
-    if (!aigw_admin_uuid_valid (id)) {
-        s_request_not_found (req_p);
-        return;
-    }
-    json_t *body = s_body (req_p, fields, sizeof fields / sizeof fields[0]);
+    json_t *body = s_patch (req_p, fields, sizeof fields / sizeof fields[0],
+                            "Nothing to change: send at least one field.");
     if (!body)
         return;
-    if (json_object_size (body) == 0) {
-        json_decref (body);
-        s_request_fail (req_p, 400, "invalid_request_error", "missing_field", NULL,
-                        "Nothing to change: send at least one field.");
-        return;
-    }
     const char *action = json_object_get (body, "revoked") ? "keys.revoke" : "keys.update";
     char *input = json_dumps (body, JSON_COMPACT);
     json_decref (body);
-    s_request_t *req = *req_p;
-    req->render = S_RENDER_KEY_UPDATE;
+    (*req_p)->render = S_RENDER_KEY_UPDATE;
     const char *params[AIGW_CP_KEY_UPDATE_COUNT]
-        = {[AIGW_CP_KEY_UPDATE_ID] = id,
-           [AIGW_CP_KEY_UPDATE_ALL] = aigw_cp_sql_bool (req->all),
-           [AIGW_CP_KEY_UPDATE_SCOPE] = req->scope,
-           [AIGW_CP_KEY_UPDATE_PERMS] = req->perms,
-           [AIGW_CP_KEY_UPDATE_ACTOR_TYPE] = req->actor_type,
-           [AIGW_CP_KEY_UPDATE_ACTOR_ID] = req->actor_id,
-           [AIGW_CP_KEY_UPDATE_ACTION] = action,
-           [AIGW_CP_KEY_UPDATE_INPUT] = input};
-    if (input)
-        s_request_submit (req_p, aigw_cp_sql_key_update, AIGW_CP_KEY_UPDATE_COUNT, params);
-    else
-        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
-    free (input);
+        = {[AIGW_CP_KEY_UPDATE_ID] = id, [AIGW_CP_KEY_UPDATE_ACTION] = action};
+    s_request_submit_input (req_p, input, &aigw_cp_sql_key_update, params,
+                            AIGW_CP_KEY_UPDATE_INPUT);
 }
 
 static void
 s_keys_delete (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_target (req_p, id))
         return;
-    aigw_admin_query_free (&query);
-    s_request_t *req = *req_p;
-    if (!aigw_admin_uuid_valid (id)) {
-        s_request_not_found (req_p);
-        return;
-    }
-    req->render = S_RENDER_KEY_DELETE;
-    const char *params[AIGW_CP_KEY_DELETE_COUNT]
-        = {[AIGW_CP_KEY_DELETE_ID] = id,
-           [AIGW_CP_KEY_DELETE_ALL] = aigw_cp_sql_bool (req->all),
-           [AIGW_CP_KEY_DELETE_SCOPE] = req->scope,
-           [AIGW_CP_KEY_DELETE_PERMS] = req->perms,
-           [AIGW_CP_KEY_DELETE_ACTOR_TYPE] = req->actor_type,
-           [AIGW_CP_KEY_DELETE_ACTOR_ID] = req->actor_id};
-    s_request_submit (req_p, aigw_cp_sql_key_delete, AIGW_CP_KEY_DELETE_COUNT, params);
+    (*req_p)->render = S_RENDER_KEY_DELETE;
+    const char *params[AIGW_CP_KEY_DELETE_COUNT] = {[AIGW_CP_KEY_DELETE_ID] = id};
+    s_request_submit (req_p, &aigw_cp_sql_key_delete, params);
 }
 
 static void
 s_keys_rotate (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_target (req_p, id))
         return;
-    aigw_admin_query_free (&query);
-    if (!aigw_admin_uuid_valid (id)) {
-        s_request_not_found (req_p);
-        return;
-    }
     json_t *body = s_body (req_p, NULL, 0);
     if (!body)
         return;
     json_decref (body);
-    s_request_t *req = *req_p;
     char hash[AIGW_KEY_HASH_HEX_LEN + 1], prefix[AIGW_KEY_PREFIX_LEN + 1];
     if (s_new_secret (req_p, hash, prefix))
         return;
-    req->render = S_RENDER_KEY_ROTATE;
-    const char *params[AIGW_CP_KEY_ROTATE_COUNT]
-        = {[AIGW_CP_KEY_ROTATE_ID] = id,
-           [AIGW_CP_KEY_ROTATE_ALL] = aigw_cp_sql_bool (req->all),
-           [AIGW_CP_KEY_ROTATE_SCOPE] = req->scope,
-           [AIGW_CP_KEY_ROTATE_PERMS] = req->perms,
-           [AIGW_CP_KEY_ROTATE_ACTOR_TYPE] = req->actor_type,
-           [AIGW_CP_KEY_ROTATE_ACTOR_ID] = req->actor_id,
-           [AIGW_CP_KEY_ROTATE_HASH] = hash,
-           [AIGW_CP_KEY_ROTATE_PREFIX] = prefix};
-    s_request_submit (req_p, aigw_cp_sql_key_rotate, AIGW_CP_KEY_ROTATE_COUNT, params);
+    (*req_p)->render = S_RENDER_KEY_ROTATE;
+    const char *params[AIGW_CP_KEY_ROTATE_COUNT] = {[AIGW_CP_KEY_ROTATE_ID] = id,
+                                                    [AIGW_CP_KEY_ROTATE_HASH] = hash,
+                                                    [AIGW_CP_KEY_ROTATE_PREFIX] = prefix};
+    s_request_submit (req_p, &aigw_cp_sql_key_rotate, params);
     OPENSSL_cleanse (hash, sizeof hash);
 }
 
@@ -1120,26 +1076,16 @@ s_audit_list (s_request_t **req_p, const char *id)
     aigw_admin_query_t query;
     if (s_query (req_p, &query, allowed))
         return;
-    const char *tenant = aigw_admin_query_get (&query, "tenant_id");
-    char time[AIGW_ADMIN_TIME_SIZE], cursor_id[AIGW_ADMIN_UUID_SIZE];
-    bool has_cursor;
-    if (tenant && !aigw_admin_uuid_valid (tenant))
-        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "tenant_id",
-                        "'tenant_id' must be a UUID.");
-    else if (s_page (req_p, &query, time, cursor_id, &has_cursor, true) == 0) {
-        s_request_t *req = *req_p;
-        char limit[16];
-        snprintf (limit, sizeof limit, "%d", req->limit + 1);
-        req->render = S_RENDER_LIST;
+    s_page_t page;
+    if (s_tenant_filter (req_p, &query) == 0 && s_page (req_p, &query, &page, true) == 0) {
+        (*req_p)->render = S_RENDER_LIST;
         const char *params[AIGW_CP_AUDIT_LIST_COUNT] = {
-            [AIGW_CP_AUDIT_LIST_ALL] = aigw_cp_sql_bool (req->all),
-            [AIGW_CP_AUDIT_LIST_SCOPE] = req->scope,
-            [AIGW_CP_AUDIT_LIST_TENANT] = tenant,
+            [AIGW_CP_AUDIT_LIST_TENANT] = aigw_admin_query_get (&query, "tenant_id"),
             [AIGW_CP_AUDIT_LIST_ACTION] = aigw_admin_query_get (&query, "action"),
             [AIGW_CP_AUDIT_LIST_TARGET] = aigw_admin_query_get (&query, "target_id"),
-            [AIGW_CP_AUDIT_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
-            [AIGW_CP_AUDIT_LIST_LIMIT] = limit};
-        s_request_submit (req_p, aigw_cp_sql_audit_list, AIGW_CP_AUDIT_LIST_COUNT, params);
+            [AIGW_CP_AUDIT_LIST_CURSOR_ID] = page.cursor_id,
+            [AIGW_CP_AUDIT_LIST_LIMIT] = page.limit};
+        s_request_submit (req_p, &aigw_cp_sql_audit_list, params);
     }
     aigw_admin_query_free (&query);
 }
@@ -1147,12 +1093,10 @@ s_audit_list (s_request_t **req_p, const char *id)
 static void
 s_roles_list (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_no_query (req_p))
         return;
-    aigw_admin_query_free (&query);
     (*req_p)->render = S_RENDER_ROLES;
-    s_request_submit (req_p, aigw_cp_sql_roles, 0, NULL);
+    s_request_submit (req_p, &aigw_cp_sql_roles, NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -1264,22 +1208,15 @@ s_models_writer (s_request_t **req_p)
     return -1;
 }
 
-//  Submit a write with BODY (taken and wiped) as the input parameter.
+//  Submit a write with BODY (taken and wiped) as the input, parameter 0.
 static void
-s_models_submit (s_request_t **req_p, json_t *body, const char *sql, int nparams,
+s_models_submit (s_request_t **req_p, json_t *body, const aigw_cp_sql_t *statement,
                  const char **params)
 {
     //  15 digits: a price written 0.15 is stored as 0.15.
     char *input = json_dumps (body, JSON_COMPACT | JSON_REAL_PRECISION (15));
     s_models_body_destroy (body);
-    if (!input) {
-        s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
-        return;
-    }
-    params[0] = input;
-    s_request_submit (req_p, sql, nparams, params);
-    OPENSSL_cleanse (input, strlen (input));
-    free (input);
+    s_request_submit_input (req_p, input, statement, params, 0);
 }
 
 static void
@@ -1289,24 +1226,20 @@ s_models_list (s_request_t **req_p, const char *id)
     aigw_admin_query_t query;
     if (s_query (req_p, &query, allowed))
         return;
-    char time[AIGW_ADMIN_TIME_SIZE], cursor_id[AIGW_ADMIN_UUID_SIZE];
-    bool has_cursor;
+    s_page_t page;
     const char *name = aigw_admin_query_get (&query, "name");
-    if (s_page (req_p, &query, time, cursor_id, &has_cursor, false) == 0) {
+    if (s_page (req_p, &query, &page, false) == 0) {
         s_request_t *req = *req_p;
-        req->first_page = !has_cursor;
+        req->first_page = !page.cursor_id;
         if (name && !(req->filter = strdup (name))) {
             s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
                             "Out of memory.");
             aigw_admin_query_free (&query);
             return;
         }
-        char limit[16];
-        snprintf (limit, sizeof limit, "%d", req->limit + 1);
         req->render = S_RENDER_MODEL_LIST;
-        const char *params[] = {name, has_cursor ? time : NULL, has_cursor ? cursor_id : NULL,
-                                limit};
-        s_request_submit (req_p, s_sql_model_list, 4, params);
+        const char *params[] = {name, page.cursor_time, page.cursor_id, page.limit};
+        s_request_submit (req_p, &s_sql_model_list, params);
     }
     aigw_admin_query_free (&query);
 }
@@ -1314,10 +1247,8 @@ s_models_list (s_request_t **req_p, const char *id)
 static void
 s_models_get (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_no_query (req_p))
         return;
-    aigw_admin_query_free (&query);
     s_request_t *req = *req_p;
     const aigw_config_model_t *model = s_config_model (req, id);
     if (model) {
@@ -1331,16 +1262,14 @@ s_models_get (s_request_t **req_p, const char *id)
     }
     req->render = S_RENDER_ONE;
     const char *params[] = {id};
-    s_request_submit (req_p, s_sql_model_get, 1, params);
+    s_request_submit (req_p, &s_sql_model_get, params);
 }
 
 static void
 s_models_create (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_no_query (req_p))
         return;
-    aigw_admin_query_free (&query);
     if (s_models_writer (req_p))
         return;
     json_t *body = s_models_body (req_p);
@@ -1375,8 +1304,8 @@ s_models_create (s_request_t **req_p, const char *id)
     }
     s_request_t *req = *req_p;
     req->render = S_RENDER_CREATED;
-    const char *params[] = {NULL, req->actor_type, req->actor_id};
-    s_models_submit (req_p, body, s_sql_model_create, 3, params);
+    const char *params[3] = {NULL};
+    s_models_submit (req_p, body, &s_sql_model_create, params);
 }
 
 //  What PATCH and DELETE models/{id} check first: no query string, not a
@@ -1385,10 +1314,8 @@ s_models_create (s_request_t **req_p, const char *id)
 static int
 s_models_target (s_request_t **req_p, const char *id, const char *config_message)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_no_query (req_p))
         return -1;
-    aigw_admin_query_free (&query);
     if (s_config_model (*req_p, id)) {
         s_request_fail (req_p, 409, "conflict_error", "model_in_config", NULL, config_message);
         return -1;
@@ -1424,8 +1351,8 @@ s_models_update (s_request_t **req_p, const char *id)
         return;
     }
     req->render = S_RENDER_MODEL_UPDATE;
-    const char *params[] = {NULL, id, req->actor_type, req->actor_id};
-    s_models_submit (req_p, body, s_sql_model_update, 4, params);
+    const char *params[4] = {NULL, id};
+    s_models_submit (req_p, body, &s_sql_model_update, params);
 }
 
 static void
@@ -1436,8 +1363,8 @@ s_models_delete (s_request_t **req_p, const char *id)
         return;
     s_request_t *req = *req_p;
     req->render = S_RENDER_DELETED;
-    const char *params[] = {id, req->actor_type, req->actor_id};
-    s_request_submit (req_p, s_sql_model_delete, 3, params);
+    const char *params[3] = {id};
+    s_request_submit (req_p, &s_sql_model_delete, params);
 }
 
 //  GET router/health: the broker's merged reports. aigw_health_document
@@ -1447,10 +1374,8 @@ s_models_delete (s_request_t **req_p, const char *id)
 static void
 s_router_health (s_request_t **req_p, const char *id)
 {
-    aigw_admin_query_t query;
-    if (s_query (req_p, &query, NULL))
+    if (s_no_query (req_p))
         return;
-    aigw_admin_query_free (&query);
     s_request_t *req = *req_p;
     int64_t deadline = aigw_now_ms () + S_HEALTH_WAIT_MS;
     if (req->env->deadline_ms > 0
@@ -1758,12 +1683,17 @@ aigw_admin_test (bool verbose)
     assert (s_constraint_param ("api_keys_rpm_check") == NULL && !s_constraint_param (NULL));
     //  Model statements take every value as a parameter, and never read
     //  an upstream secret back.
-    const char *model_reads[] = {s_sql_model_list, s_sql_model_get, s_sql_model_create,
-                                 s_sql_model_update, s_sql_model_delete};
-    for (size_t i = 0; i < sizeof model_reads / sizeof model_reads[0]; i++)
-        assert (strlen (model_reads[i]) > 20 && !strstr (model_reads[i], "%s")
-                && !strstr (model_reads[i], "'api_key', d.api_key")
-                && !strstr (model_reads[i], "d.api_key,"));
+    const aigw_cp_sql_t *model_reads[] = {&s_sql_model_list, &s_sql_model_get,
+                                          &s_sql_model_create, &s_sql_model_update,
+                                          &s_sql_model_delete};
+    for (size_t i = 0; i < sizeof model_reads / sizeof model_reads[0]; i++) {
+        const char *text = model_reads[i]->text;
+        assert (strlen (text) > 20 && !strstr (text, "%s")
+                && !strstr (text, "'api_key', d.api_key") && !strstr (text, "d.api_key,"));
+        char top[8];
+        snprintf (top, sizeof top, "$%d", model_reads[i]->count);
+        assert (strstr (text, top));
+    }
     if (verbose)
         printf ("admin: ok\n");
 }

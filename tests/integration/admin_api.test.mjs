@@ -7,65 +7,21 @@
 //
 // Needs PostgreSQL: DATABASE_URL (tests/run.sh provides one) is used to
 // create a fresh database for this file; without it, a private cluster is
-// started (pgtest.mjs).
-import { execFileSync } from 'node:child_process';
+// started (pgtest.mjs freshDatabase).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import {
-  assert, after, before, describe, it, BIN, SRC, startGateway, assertError, eventually,
+  assert, after, before, describe, it, SRC, startGateway, assertError, eventually,
   freePort, spawnProcess, waitFor, startMock, request, nonce, writeConfig,
 } from './lib.mjs';
+import { freshDatabase, migrate } from './pgtest.mjs';
 
-const PGBIN = process.env.AIGW_TEST_PGBIN || '/usr/lib/postgresql/15/bin';
 const SECRET_RE = /^sk-aigw-[0-9a-f]{48}$/;
 // How long a key change may take to reach the auth stage (LISTEN/NOTIFY).
 const PROPAGATION_MS = 3000;
-
-// A fresh database for this file: one created on DATABASE_URL's server, or
-// a private cluster. Returns { url, sql(text), dump(), destroy() }.
-async function freshDatabase() {
-  const base = process.env.DATABASE_URL;
-  if (base && /^postgres(ql)?:\/\//.test(base)) {
-    const name = `aigw_admin_${nonce(6)}`;
-    const admin = new URL(base);
-    const psql = (db, text) => {
-      const u = new URL(admin);
-      u.pathname = `/${db}`;
-      return execFileSync('psql', [u.toString(), '-X', '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', text],
-                          { encoding: 'utf8' });
-    };
-    psql(admin.pathname.slice(1) || 'postgres', `CREATE DATABASE ${name}`);
-    const url = new URL(admin);
-    url.pathname = `/${name}`;
-    return {
-      url: url.toString(),
-      sql: (text) => psql(name, text),
-      dump: () => execFileSync(fs.existsSync(`${PGBIN}/pg_dump`) ? `${PGBIN}/pg_dump` : 'pg_dump',
-                               ['--data-only', url.toString()], { encoding: 'utf8', maxBuffer: 1 << 28 }),
-      destroy: () => {
-        try { psql(admin.pathname.slice(1) || 'postgres', `DROP DATABASE ${name} WITH (FORCE)`); }
-        catch { /* best effort */ }
-      },
-    };
-  }
-  const { startPostgres } = await import('./pgtest.mjs');
-  const pg = await startPostgres();
-  return {
-    url: pg.url,
-    sql: (text) => pg.sql(text),
-    dump: () => execFileSync(`${PGBIN}/pg_dump`, ['--data-only', pg.url],
-                             { encoding: 'utf8', maxBuffer: 1 << 28 }),
-    destroy: () => pg.destroy(),
-  };
-}
-
-// Apply the migrations with `aigw migrate`.
-function migrate(url) {
-  execFileSync(BIN, ['migrate'], { env: { ...process.env, DATABASE_URL: url }, stdio: 'pipe' });
-}
 
 describe('admin API', () => {
   let db;
@@ -73,7 +29,7 @@ describe('admin API', () => {
   const secrets = [];          // every secret this file saw: none may be stored
 
   before(async () => {
-    db = await freshDatabase();
+    db = await freshDatabase('aigw_admin');
     migrate(db.url);
     gw = await startGateway({ mode: 'run', name: 'admin', env: { DATABASE_URL: db.url } });
   }, { timeout: 90000 });

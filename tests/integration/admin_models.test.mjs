@@ -9,15 +9,15 @@
 //
 // Needs PostgreSQL: DATABASE_URL's server (tests/run.sh) or a private cluster
 // (pgtest.mjs).
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  assert, after, before, describe, it, BIN, SRC, MODELS, startGateway, assertError, eventually,
+  assert, after, before, describe, it, SRC, MODELS, startGateway, assertError, eventually,
   nonce,
 } from './lib.mjs';
-import { freshDatabase } from './pgtest.mjs';
+import { freshDatabase, migrate } from './pgtest.mjs';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // A config file model whose name holds a slash, as many upstream names do.
@@ -58,7 +58,7 @@ describe('admin API: models', () => {
 
   before(async () => {
     db = await freshDatabase('aigw_models');
-    execFileSync(BIN, ['migrate'], { env: { ...process.env, DATABASE_URL: db.url }, stdio: 'pipe' });
+    migrate(db.url);
     gw = await startGateway({
       mode: 'run', name: 'models', env: { DATABASE_URL: db.url },
       config: { models: [...MODELS.map((name) => ({ name, provider: 'openai' })),

@@ -1,13 +1,12 @@
 // The auth actor against a real PostgreSQL: keys from the database, roles,
 // expiry, revocation reaching a second auth process, and
 // the database stopped and started under traffic.
-import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import {
-  assert, after, before, describe, eventually, it, BIN, startGateway, sleep, assertError,
+  assert, after, before, describe, eventually, it, startGateway, sleep, assertError,
 } from './lib.mjs';
-import { startPostgres } from './pgtest.mjs';
+import { migrate, startPostgres } from './pgtest.mjs';
 
 const secret = () => `sk-aigw-${crypto.randomBytes(24).toString('hex')}`;
 
@@ -26,7 +25,7 @@ describe('auth on PostgreSQL (split: two auth processes)', () => {
   const keys = {};
   before(async () => {
     pg = await startPostgres();
-    execFileSync(BIN, ['migrate'], { env: { ...process.env, DATABASE_URL: pg.url } });
+    migrate(pg.url);
     pg.sql("INSERT INTO tenants (name) VALUES ('acme'), ('other')");
     keys.dev = addKey(pg, 'acme', 'dev', 'developer');
     keys.viewer = addKey(pg, 'acme', 'viewer', 'viewer');

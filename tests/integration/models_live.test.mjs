@@ -5,12 +5,11 @@
 //
 // Needs PostgreSQL: DATABASE_URL's server (tests/run.sh) or a private cluster
 // (pgtest.mjs).
-import { execFileSync } from 'node:child_process';
 import {
-  assert, after, before, describe, it, BIN, eventually, freePort, nonce, startGateway,
+  assert, after, before, describe, it, eventually, freePort, nonce, startGateway,
   startMock,
 } from './lib.mjs';
-import { freshDatabase } from './pgtest.mjs';
+import { freshDatabase, migrate } from './pgtest.mjs';
 
 // How long a change may take to reach every provider process.
 const PROPAGATE_MS = 5000;
@@ -20,7 +19,7 @@ describe('database models, live, across two provider processes', () => {
 
   before(async () => {
     db = await freshDatabase('aigw_models_live');
-    execFileSync(BIN, ['migrate'], { env: { ...process.env, DATABASE_URL: db.url }, stdio: 'pipe' });
+    migrate(db.url);
     mock = await startMock({ name: 'live-mock' });
     other = await startMock({ name: 'live-other' });
     gw = await startGateway({

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, nonce } from './lib.mjs';
+import { BIN, freePort, nonce } from './lib.mjs';
 
 const PGBIN = process.env.AIGW_TEST_PGBIN || '/usr/lib/postgresql/15/bin';
 
@@ -49,7 +49,8 @@ export async function startPostgres() {
 
 // A fresh database for one test file: one created on DATABASE_URL's server
 // (tests/run.sh provides it), else a private cluster (startPostgres).
-// Returns { url, sql(text), destroy() }.
+// Returns { url, sql(text), dump() (its rows, as pg_dump --data-only),
+// destroy() }.
 export async function freshDatabase(prefix = 'aigw_test') {
   const base = process.env.DATABASE_URL;
   if (base && /^postgres(ql)?:\/\//.test(base)) {
@@ -68,11 +69,28 @@ export async function freshDatabase(prefix = 'aigw_test') {
     return {
       url: url.toString(),
       sql: (text) => psql(name, text),
+      dump: () => dumpData(url.toString()),
       destroy: () => {
         try { psql(home, `DROP DATABASE ${name} WITH (FORCE)`); } catch { /* best effort */ }
       },
     };
   }
   const pg = await startPostgres();
-  return { url: pg.url, sql: (text) => pg.sql(text), destroy: () => pg.destroy() };
+  return {
+    url: pg.url,
+    sql: (text) => pg.sql(text),
+    dump: () => dumpData(pg.url),
+    destroy: () => pg.destroy(),
+  };
+}
+
+// Every row of the database at URL, as pg_dump --data-only prints them.
+function dumpData(url) {
+  const pgDump = fs.existsSync(`${PGBIN}/pg_dump`) ? `${PGBIN}/pg_dump` : 'pg_dump';
+  return execFileSync(pgDump, ['--data-only', url], { encoding: 'utf8', maxBuffer: 1 << 28 });
+}
+
+// Apply the migrations to the database at URL with `aigw migrate`.
+export function migrate(url) {
+  execFileSync(BIN, ['migrate'], { env: { ...process.env, DATABASE_URL: url }, stdio: 'pipe' });
 }

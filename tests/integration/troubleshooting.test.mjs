@@ -9,7 +9,7 @@ import path from 'node:path';
 import {
   assert, after, before, describe, it, BIN, SRC, startGateway, assertError, nonce,
 } from './lib.mjs';
-import { freshDatabase } from './pgtest.mjs';
+import { freshDatabase, migrate } from './pgtest.mjs';
 
 const DOC = path.join(SRC, 'docs', 'troubleshooting.md');
 
@@ -56,7 +56,7 @@ describe('docs/troubleshooting.md', () => {
 
   before(async () => {
     db = await freshDatabase('aigw_doc');
-    execFileSync(BIN, ['migrate'], { env: { ...process.env, DATABASE_URL: db.url }, stdio: 'pipe' });
+    migrate(db.url);
     gw = await startGateway({
       mode: 'run', name: 'doc', env: { DATABASE_URL: db.url },
       config: { guardrail: { deny: [{ name: 'no-passwords', pattern: '(?i)password\\s*[:=]' }] } },
