@@ -6,6 +6,8 @@
 #include <string.h>
 
 //  Short names for the header's fragments, inside this file.
+//  The statements: SQL text reads best as written.
+// clang-format off
 #define S_TS(col) AIGW_CP_SQL_TS (col)
 #define S_TS_US(col) AIGW_CP_SQL_TS_US (col)
 #define S_AUDIT_INSERT AIGW_CP_SQL_AUDIT_INSERT
@@ -237,6 +239,7 @@ const char aigw_cp_sql_key_lookup[]
       " JOIN roles r ON r.name = k.role"
       " WHERE k.secret_sha256 IN"
       " (SELECT decode (h, 'hex') FROM unnest ($1::text[]) AS h)";
+// clang-format on
 
 const char *
 aigw_cp_sql_bool (bool value)
@@ -259,7 +262,6 @@ aigw_cp_sql_principal (const aigw_cp_sql_t *statement, const aigw_cp_principal_t
     if (statement->actor_id)
         params[statement->actor_id - 1] = who->actor_id;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Selftest
@@ -293,8 +295,8 @@ aigw_cp_sql_test (bool verbose)
         assert (strlen (statement->text) > 20 && !strstr (statement->text, "%s"));
         assert (s_max_param (statement->text) == statement->count);
         //  Each principal slot is a parameter of its own.
-        int slots[] = {statement->all, statement->scope, statement->perms,
-                       statement->actor_type, statement->actor_id};
+        int slots[] = {statement->all, statement->scope, statement->perms, statement->actor_type,
+                       statement->actor_id};
         for (size_t a = 0; a < sizeof slots / sizeof slots[0]; a++) {
             assert (slots[a] >= 0 && slots[a] <= statement->count);
             for (size_t b = 0; b < a; b++)
@@ -308,8 +310,8 @@ aigw_cp_sql_test (bool verbose)
            &aigw_cp_sql_key_create,    &aigw_cp_sql_key_update,    &aigw_cp_sql_key_delete,
            &aigw_cp_sql_key_rotate};
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
-        assert (strstr (changes[i]->text, "INSERT INTO audit_log")
-                && changes[i]->actor_type && changes[i]->actor_id);
+        assert (strstr (changes[i]->text, "INSERT INTO audit_log") && changes[i]->actor_type
+                && changes[i]->actor_id);
     //  No key read hands out its hash.
     assert (!strstr (aigw_cp_sql_key_list.text, "secret_sha256"));
     assert (!strstr (aigw_cp_sql_key_get.text, "secret_sha256"));
