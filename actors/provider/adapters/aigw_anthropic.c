@@ -887,11 +887,7 @@ aigw_anthropic_stream_feed (aigw_anthropic_stream_t *self, const char *event_dat
 static const char *
 s_fx (const char *name)
 {
-    char path[128];
-    snprintf (path, sizeof path, "anthropic/%s", name);
-    const char *text = aigw_fixture (path, NULL);
-    assert (text);
-    return text;
+    return aigw_fixture_in ("anthropic", name);
 }
 
 //  The events of anthropic_stream_events.json (a JSON array), each as

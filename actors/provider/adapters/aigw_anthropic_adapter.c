@@ -321,11 +321,7 @@ static size_t s_fx_event_count;
 static const char *
 s_fx (const char *name)
 {
-    char path[128];
-    snprintf (path, sizeof path, "anthropic/%s", name);
-    const char *text = aigw_fixture (path, NULL);
-    assert (text);
-    return text;
+    return aigw_fixture_in ("anthropic", name);
 }
 
 //  Load the events of anthropic_stream_events.json (a JSON array).
