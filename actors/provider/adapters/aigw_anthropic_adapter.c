@@ -343,11 +343,8 @@ s_fx_load_events (void)
 static char *
 s_fx_compact (const char *name)
 {
-    json_t *root = json_loads (s_fx (name), 0, NULL);
-    assert (root);
-    char *text = json_dumps (root, JSON_COMPACT);
+    char *text = aigw_json_dump (json_loads (s_fx (name), 0, NULL), NULL);
     assert (text);
-    json_decref (root);
     return text;
 }
 
