@@ -107,13 +107,13 @@ main (int argc, char **argv)
     pid_t child = fork ();
     if (child == 0)
         s_echo (endpoint);
-    usleep (200000);            //  the child binds
+    usleep (200000);  //  the child binds
     void *ctx = zmq_ctx_new ();
     void *dealer = zmq_socket (ctx, ZMQ_DEALER);
     zmq_connect (dealer, endpoint);
     char *body = calloc (1, size), *back = malloc (1 << 16);
     long long *rtt = malloc (sizeof (long long) * (size_t) count);
-    for (int i = 0; i < 200; i++) {      //  warm up: connection, page faults
+    for (int i = 0; i < 200; i++) {  //  warm up: connection, page faults
         zmq_send (dealer, body, size, 0);
         zmq_recv (dealer, back, 1 << 16, 0);
     }

@@ -49,7 +49,7 @@ aigw_text_utf8_check (const char *text)
             return -1;
         for (int i = 0; i < extra; i++, p++) {
             if ((*p & 0xC0) != 0x80)
-                return -1;      //  also stops at the NUL
+                return -1;  //  also stops at the NUL
             c = (c << 6) | (*p & 0x3F);
         }
         if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))

@@ -6,225 +6,288 @@
 #include <string.h>
 
 //  Short names for the header's fragments, inside this file.
-#define S_TS(col) AIGW_CP_SQL_TS (col)
-#define S_TS_US(col) AIGW_CP_SQL_TS_US (col)
+#define S_TS(col)      AIGW_CP_SQL_TS (col)
+#define S_TS_US(col)   AIGW_CP_SQL_TS_US (col)
 #define S_AUDIT_INSERT AIGW_CP_SQL_AUDIT_INSERT
 
 //  A tenant row (alias t) as JSON.
-#define S_TENANT_JSON                                                            \
-    "json_build_object ('id', t.id, 'name', t.name, 'metadata', t.metadata,"     \
+#define S_TENANT_JSON                                                        \
+    "json_build_object ('id', t.id, 'name', t.name, 'metadata', t.metadata," \
     " 'created_at', " S_TS ("t.created_at") ", 'updated_at', " S_TS ("t.updated_at") ")"
 
 //  An API key row (alias k) as JSON: never its hash.
-#define S_KEY_JSON                                                               \
-    "json_build_object ('id', k.id, 'tenant_id', k.tenant_id, 'name', k.name,"    \
-    " 'prefix', k.prefix, 'role', k.role,"                                        \
-    " 'status', CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'"                \
-    " WHEN k.expires_at <= now () THEN 'expired' ELSE 'active' END,"              \
-    " 'expires_at', " S_TS ("k.expires_at") ", 'revoked', k.revoked_at IS NOT NULL," \
-    " 'revoked_at', " S_TS ("k.revoked_at") ", 'models', k.models, 'rpm', k.rpm,"  \
-    " 'tpm', k.tpm, 'budget_usd', k.budget_usd, 'metadata', k.metadata,"          \
-    " 'created_at', " S_TS ("k.created_at") ", 'updated_at', " S_TS ("k.updated_at") \
-    ", 'rotated_at', " S_TS ("k.rotated_at") ")"
-
+#define S_KEY_JSON                                                                                                            \
+    "json_build_object ('id', k.id, 'tenant_id', k.tenant_id, 'name', k.name,"                                                \
+    " 'prefix', k.prefix, 'role', k.role,"                                                                                    \
+    " 'status', CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'"                                                            \
+    " WHEN k.expires_at <= now () THEN 'expired' ELSE 'active' END,"                                                          \
+    " 'expires_at', " S_TS (                                                                                                  \
+        "k.expires_at") ", 'revoked', k.revoked_at IS NOT NULL,"                                                              \
+                        " 'revoked_at', " S_TS (                                                                              \
+                            "k.revoked_at") ", 'models', k.models, 'rpm', k.rpm,"                                             \
+                                            " 'tpm', k.tpm, 'budget_usd', k.budget_usd, "                                     \
+                                            "'metadata', k.metadata,"                                                         \
+                                            " 'created_at', " S_TS ("k.created_at") ", "                                      \
+                                                                                    "'updated_at'"                            \
+                                                                                    ", " S_TS ("k"                            \
+                                                                                               "."                            \
+                                                                                               "u"                            \
+                                                                                               "p"                            \
+                                                                                               "d"                            \
+                                                                                               "a"                            \
+                                                                                               "t"                            \
+                                                                                               "e"                            \
+                                                                                               "d"                            \
+                                                                                               "_"                            \
+                                                                                               "a"                            \
+                                                                                               "t") ", 'rotated_at', " S_TS ( \
+                                                                                        "k."                                  \
+                                                                                        "rotated_"                            \
+                                                                                        "at") ")"
 
 //  True when the caller's permissions (parameter P, comma-separated) cover
 //  every permission of a role (ROLE_PERMS, a text[]).
-#define S_COVERS(p, role_perms)                                                  \
-    "('*' = ANY (string_to_array (" p ", ',')) OR " role_perms                   \
-    " <@ string_to_array (" p ", ','))"
+#define S_COVERS(p, role_perms) \
+    "('*' = ANY (string_to_array (" p ", ',')) OR " role_perms " <@ string_to_array (" p ", ','))"
 
 //  A statement's parameter count and the $n of the principal's values,
 //  from the names of its enum (AIGW_CP_X_...): a scoped statement takes
 //  ALL and SCOPE, a checked one PERMS, a signed one ACTOR_TYPE and ACTOR_ID.
-#define S_COUNT(x) .count = AIGW_CP_##x##_COUNT
-#define S_SCOPED(x) .all = 1 + AIGW_CP_##x##_ALL, .scope = 1 + AIGW_CP_##x##_SCOPE
+#define S_COUNT(x)   .count = AIGW_CP_##x##_COUNT
+#define S_SCOPED(x)  .all = 1 + AIGW_CP_##x##_ALL, .scope = 1 + AIGW_CP_##x##_SCOPE
 #define S_CHECKED(x) .perms = 1 + AIGW_CP_##x##_PERMS
-#define S_SIGNED(x)                                                              \
+#define S_SIGNED(x) \
     .actor_type = 1 + AIGW_CP_##x##_ACTOR_TYPE, .actor_id = 1 + AIGW_CP_##x##_ACTOR_ID
 
 //  The models array of the input (alias i), in order; NULL for null.
-#define S_INPUT_MODELS                                                           \
+#define S_INPUT_MODELS                                                             \
     "CASE WHEN jsonb_typeof (i.v->'models') = 'array' THEN ARRAY (SELECT m.e FROM" \
     " jsonb_array_elements_text (i.v->'models') WITH ORDINALITY AS m (e, n)"       \
     " ORDER BY m.n) END"
 
 //  $1 all, $2 scope, $3 name, $4 cursor time, $5 cursor id, $6 limit
-const aigw_cp_sql_t aigw_cp_sql_tenant_list = {
-    .text = "SELECT " S_TENANT_JSON ", " S_TS_US ("t.created_at") ", t.id FROM tenants t"
-        " WHERE ($1::boolean OR t.id = $2::uuid) AND ($3::text IS NULL OR t.name = $3::text)"
-        " AND ($4::timestamptz IS NULL OR (t.created_at, t.id) > ($4::timestamptz, $5::uuid))"
-        " ORDER BY t.created_at, t.id LIMIT $6::integer",
-    S_COUNT (TENANT_LIST), S_SCOPED (TENANT_LIST)};
+const aigw_cp_sql_t aigw_cp_sql_tenant_list
+    = {.text = "SELECT " S_TENANT_JSON
+               ", " S_TS_US ("t.created_at") ", t.id FROM tenants t"
+                                             " WHERE ($1::boolean OR t.id = $2::uuid) AND "
+                                             "($3::text IS NULL OR t.name = $3::text)"
+                                             " AND ($4::timestamptz IS NULL OR (t.created_at, "
+                                             "t.id) > ($4::timestamptz, $5::uuid))"
+                                             " ORDER BY t.created_at, t.id LIMIT $6::integer",
+       S_COUNT (TENANT_LIST),
+       S_SCOPED (TENANT_LIST)};
 
 //  $1 id, $2 all, $3 scope
-const aigw_cp_sql_t aigw_cp_sql_tenant_get = {
-    .text = "SELECT " S_TENANT_JSON " FROM tenants t"
-        " WHERE t.id = $1::uuid AND ($2::boolean OR t.id = $3::uuid)",
-    S_COUNT (TENANT_GET), S_SCOPED (TENANT_GET)};
+const aigw_cp_sql_t aigw_cp_sql_tenant_get
+    = {.text = "SELECT " S_TENANT_JSON " FROM tenants t"
+               " WHERE t.id = $1::uuid AND ($2::boolean OR t.id = $3::uuid)",
+       S_COUNT (TENANT_GET),
+       S_SCOPED (TENANT_GET)};
 
 //  $1 input, $2 actor type, $3 actor id
-const aigw_cp_sql_t aigw_cp_sql_tenant_create = {
-    .text = "WITH input AS (SELECT $1::jsonb AS v),"
-        " changed AS (INSERT INTO tenants (name, metadata)"
-        " SELECT i.v->>'name', COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i"
-        " RETURNING *),"
-        " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, c.id, 'tenants.create', 'tenant',"
-        " c.id::text, NULL, to_jsonb (c) FROM changed c)"
-        " SELECT " S_TENANT_JSON " FROM changed t",
-    S_COUNT (TENANT_CREATE), S_SIGNED (TENANT_CREATE)};
+const aigw_cp_sql_t aigw_cp_sql_tenant_create
+    = {.text = "WITH input AS (SELECT $1::jsonb AS v),"
+               " changed AS (INSERT INTO tenants (name, metadata)"
+               " SELECT i.v->>'name', COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i"
+               " RETURNING *),"
+               " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, c.id, 'tenants.create', 'tenant',"
+               " c.id::text, NULL, to_jsonb (c) FROM changed c)"
+               " SELECT " S_TENANT_JSON " FROM changed t",
+       S_COUNT (TENANT_CREATE),
+       S_SIGNED (TENANT_CREATE)};
 
 //  $1 input, $2 id, $3 all, $4 scope, $5 actor type, $6 actor id
-const aigw_cp_sql_t aigw_cp_sql_tenant_update = {
-    .text = "WITH input AS (SELECT $1::jsonb AS v),"
-        " old AS (SELECT t.* FROM tenants t WHERE t.id = $2::uuid"
-        " AND ($3::boolean OR t.id = $4::uuid) FOR UPDATE),"
-        " changed AS (UPDATE tenants t SET"
-        " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE t.name END,"
-        " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE t.metadata END,"
-        " updated_at = now () FROM old o, input i WHERE t.id = o.id RETURNING t.*),"
-        " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.id, 'tenants.update', 'tenant',"
-        " c.id::text, to_jsonb (o), to_jsonb (c) FROM changed c JOIN old o ON o.id = c.id)"
-        " SELECT " S_TENANT_JSON " FROM changed t",
-    S_COUNT (TENANT_UPDATE), S_SCOPED (TENANT_UPDATE), S_SIGNED (TENANT_UPDATE)};
+const aigw_cp_sql_t aigw_cp_sql_tenant_update
+    = {.text = "WITH input AS (SELECT $1::jsonb AS v),"
+               " old AS (SELECT t.* FROM tenants t WHERE t.id = $2::uuid"
+               " AND ($3::boolean OR t.id = $4::uuid) FOR UPDATE),"
+               " changed AS (UPDATE tenants t SET"
+               " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE t.name END,"
+               " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE t.metadata END,"
+               " updated_at = now () FROM old o, input i WHERE t.id = o.id RETURNING t.*),"
+               " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.id, 'tenants.update', 'tenant',"
+               " c.id::text, to_jsonb (o), to_jsonb (c) FROM changed c JOIN old o ON o.id = c.id)"
+               " SELECT " S_TENANT_JSON " FROM changed t",
+       S_COUNT (TENANT_UPDATE),
+       S_SCOPED (TENANT_UPDATE),
+       S_SIGNED (TENANT_UPDATE)};
 
 //  $1 id, $2 all, $3 scope, $4 actor type, $5 actor id
-const aigw_cp_sql_t aigw_cp_sql_tenant_delete = {
-    .text = "WITH old AS (SELECT t.* FROM tenants t WHERE t.id = $1::uuid"
-        " AND ($2::boolean OR t.id = $3::uuid) FOR UPDATE),"
-        " changed AS (DELETE FROM tenants t USING old o WHERE t.id = o.id RETURNING t.*),"
-        " audit AS (" S_AUDIT_INSERT "SELECT $4, $5, c.id, 'tenants.delete', 'tenant',"
-        " c.id::text, to_jsonb (c), NULL FROM changed c)"
-        " SELECT " S_TENANT_JSON " FROM changed t",
-    S_COUNT (TENANT_DELETE), S_SCOPED (TENANT_DELETE), S_SIGNED (TENANT_DELETE)};
+const aigw_cp_sql_t aigw_cp_sql_tenant_delete
+    = {.text = "WITH old AS (SELECT t.* FROM tenants t WHERE t.id = $1::uuid"
+               " AND ($2::boolean OR t.id = $3::uuid) FOR UPDATE),"
+               " changed AS (DELETE FROM tenants t USING old o WHERE t.id = o.id RETURNING t.*),"
+               " audit AS (" S_AUDIT_INSERT "SELECT $4, $5, c.id, 'tenants.delete', 'tenant',"
+               " c.id::text, to_jsonb (c), NULL FROM changed c)"
+               " SELECT " S_TENANT_JSON " FROM changed t",
+       S_COUNT (TENANT_DELETE),
+       S_SCOPED (TENANT_DELETE),
+       S_SIGNED (TENANT_DELETE)};
 
 //  $1 all, $2 scope, $3 tenant id, $4 role, $5 revoked, $6 name,
 //  $7 cursor time, $8 cursor id, $9 limit
-const aigw_cp_sql_t aigw_cp_sql_key_list = {
-    .text = "SELECT " S_KEY_JSON ", " S_TS_US ("k.created_at") ", k.id FROM api_keys k"
-        " WHERE ($1::boolean OR k.tenant_id = $2::uuid)"
-        " AND ($3::uuid IS NULL OR k.tenant_id = $3::uuid)"
-        " AND ($4::text IS NULL OR k.role = $4::text)"
-        " AND ($5::boolean IS NULL OR (k.revoked_at IS NOT NULL) = $5::boolean)"
-        " AND ($6::text IS NULL OR k.name = $6::text)"
-        " AND ($7::timestamptz IS NULL OR (k.created_at, k.id) > ($7::timestamptz, $8::uuid))"
-        " ORDER BY k.created_at, k.id LIMIT $9::integer",
-    S_COUNT (KEY_LIST), S_SCOPED (KEY_LIST)};
+const aigw_cp_sql_t aigw_cp_sql_key_list
+    = {.text = "SELECT " S_KEY_JSON ", " S_TS_US (
+           "k.created_at") ", k.id FROM api_keys k"
+                           " WHERE ($1::boolean OR k.tenant_id = $2::uuid)"
+                           " AND ($3::uuid IS NULL OR k.tenant_id = $3::uuid)"
+                           " AND ($4::text IS NULL OR k.role = $4::text)"
+                           " AND ($5::boolean IS NULL OR (k.revoked_at IS NOT NULL) = $5::boolean)"
+                           " AND ($6::text IS NULL OR k.name = $6::text)"
+                           " AND ($7::timestamptz IS NULL OR (k.created_at, k.id) > "
+                           "($7::timestamptz, $8::uuid))"
+                           " ORDER BY k.created_at, k.id LIMIT $9::integer",
+       S_COUNT (KEY_LIST),
+       S_SCOPED (KEY_LIST)};
 
 //  $1 id, $2 all, $3 scope
-const aigw_cp_sql_t aigw_cp_sql_key_get = {
-    .text = "SELECT " S_KEY_JSON " FROM api_keys k"
-        " WHERE k.id = $1::uuid AND ($2::boolean OR k.tenant_id = $3::uuid)",
-    S_COUNT (KEY_GET), S_SCOPED (KEY_GET)};
+const aigw_cp_sql_t aigw_cp_sql_key_get
+    = {.text = "SELECT " S_KEY_JSON " FROM api_keys k"
+               " WHERE k.id = $1::uuid AND ($2::boolean OR k.tenant_id = $3::uuid)",
+       S_COUNT (KEY_GET),
+       S_SCOPED (KEY_GET)};
 
 //  $1 input, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id,
 //  $7 hash (hex), $8 prefix. Answers one row: tenant found, role found,
 //  role granted, the key.
 const aigw_cp_sql_t aigw_cp_sql_key_create = {
-    .text = "WITH input AS (SELECT $1::jsonb AS v),"
-        " tenant AS (SELECT t.id FROM tenants t, input i"
-        " WHERE t.id = (i.v->>'tenant_id')::uuid AND ($2::boolean OR t.id = $3::uuid)),"
-        " role AS (SELECT r.name, r.permissions FROM roles r, input i"
-        " WHERE r.name = i.v->>'role'),"
-        " granted AS (SELECT r.name FROM role r WHERE " S_COVERS ("$4", "r.permissions") "),"
-        " changed AS (INSERT INTO api_keys (tenant_id, name, prefix, secret_sha256, role,"
-        " expires_at, models, rpm, tpm, budget_usd, metadata)"
-        " SELECT t.id, i.v->>'name', $8, decode ($7, 'hex'), g.name,"
-        " (i.v->>'expires_at')::timestamptz, " S_INPUT_MODELS ","
-        " (i.v->>'rpm')::integer, (i.v->>'tpm')::integer, (i.v->>'budget_usd')::numeric,"
-        " COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i, tenant t, granted g"
-        " RETURNING *),"
-        " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.create', 'api_key',"
-        " c.id::text, NULL, to_jsonb (c) - 'secret_sha256' FROM changed c)"
-        " SELECT (SELECT count (*) FROM tenant), (SELECT count (*) FROM role),"
-        " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON " FROM changed k)",
-    S_COUNT (KEY_CREATE), S_SCOPED (KEY_CREATE), S_CHECKED (KEY_CREATE), S_SIGNED (KEY_CREATE)};
+    .text
+    = "WITH input AS (SELECT $1::jsonb AS v),"
+      " tenant AS (SELECT t.id FROM tenants t, input i"
+      " WHERE t.id = (i.v->>'tenant_id')::uuid AND ($2::boolean OR t.id = $3::uuid)),"
+      " role AS (SELECT r.name, r.permissions FROM roles r, input i"
+      " WHERE r.name = i.v->>'role'),"
+      " granted AS (SELECT r.name FROM role r WHERE " S_COVERS (
+          "$4",
+          "r.permissions") "),"
+                           " changed AS (INSERT INTO api_keys (tenant_id, name, prefix, "
+                           "secret_sha256, role,"
+                           " expires_at, models, rpm, tpm, budget_usd, metadata)"
+                           " SELECT t.id, i.v->>'name', $8, decode ($7, 'hex'), g.name,"
+                           " (i.v->>'expires_at')::timestamptz, " S_INPUT_MODELS ","
+                           " (i.v->>'rpm')::integer, (i.v->>'tpm')::integer, "
+                           "(i.v->>'budget_usd')::numeric,"
+                           " COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i, tenant t, "
+                           "granted g"
+                           " RETURNING *),"
+                           " audit AS (" S_AUDIT_INSERT
+                           "SELECT $5, $6, c.tenant_id, 'keys.create', 'api_key',"
+                           " c.id::text, NULL, to_jsonb (c) - 'secret_sha256' FROM changed c)"
+                           " SELECT (SELECT count (*) FROM tenant), (SELECT count (*) FROM role),"
+                           " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON
+                           " FROM changed k)",
+    S_COUNT (KEY_CREATE),
+    S_SCOPED (KEY_CREATE),
+    S_CHECKED (KEY_CREATE),
+    S_SIGNED (KEY_CREATE)};
 
 //  The key to change ($1 id, $2 all, $3 scope), locked, and whether the
 //  caller ($4 permissions) covers its current role.
-#define S_KEY_OLD                                                                \
-    " old AS (SELECT k.* FROM api_keys k WHERE k.id = $1::uuid"                    \
-    " AND ($2::boolean OR k.tenant_id = $3::uuid) FOR UPDATE),"                    \
-    " allowed AS (SELECT 1 FROM old o JOIN roles r ON r.name = o.role"             \
+#define S_KEY_OLD                                                      \
+    " old AS (SELECT k.* FROM api_keys k WHERE k.id = $1::uuid"        \
+    " AND ($2::boolean OR k.tenant_id = $3::uuid) FOR UPDATE),"        \
+    " allowed AS (SELECT 1 FROM old o JOIN roles r ON r.name = o.role" \
     " WHERE " S_COVERS ("$4", "r.permissions") "),"
 
 //  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id,
 //  $7 action, $8 input. Answers: found, new role found, allowed, the key.
-const aigw_cp_sql_t aigw_cp_sql_key_update = {
-    .text = "WITH input AS (SELECT $8::jsonb AS v)," S_KEY_OLD
-        " role AS (SELECT r.name, r.permissions FROM roles r, input i, old o"
-        " WHERE r.name = COALESCE (i.v->>'role', o.role)),"
-        " granted AS (SELECT 1 FROM allowed, role r WHERE " S_COVERS ("$4", "r.permissions") "),"
-        " changed AS (UPDATE api_keys k SET"
-        " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE k.name END,"
-        " role = CASE WHEN i.v ? 'role' THEN i.v->>'role' ELSE k.role END,"
-        " expires_at = CASE WHEN i.v ? 'expires_at'"
-        " THEN (i.v->>'expires_at')::timestamptz ELSE k.expires_at END,"
-        " models = CASE WHEN i.v ? 'models' THEN " S_INPUT_MODELS " ELSE k.models END,"
-        " rpm = CASE WHEN i.v ? 'rpm' THEN (i.v->>'rpm')::integer ELSE k.rpm END,"
-        " tpm = CASE WHEN i.v ? 'tpm' THEN (i.v->>'tpm')::integer ELSE k.tpm END,"
-        " budget_usd = CASE WHEN i.v ? 'budget_usd' THEN (i.v->>'budget_usd')::numeric"
-        " ELSE k.budget_usd END,"
-        " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE k.metadata END,"
-        " revoked_at = CASE WHEN i.v ? 'revoked' THEN COALESCE (k.revoked_at, now ())"
-        " ELSE k.revoked_at END,"
-        " updated_at = now ()"
-        " FROM old o, input i, granted g WHERE k.id = o.id RETURNING k.*),"
-        " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, $7, 'api_key', c.id::text,"
-        " to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
-        " FROM changed c JOIN old o ON o.id = c.id)"
-        " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM role),"
-        " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON " FROM changed k)",
-    S_COUNT (KEY_UPDATE), S_SCOPED (KEY_UPDATE), S_CHECKED (KEY_UPDATE), S_SIGNED (KEY_UPDATE)};
+const aigw_cp_sql_t aigw_cp_sql_key_update
+    = {.text
+       = "WITH input AS (SELECT $8::jsonb AS v)," S_KEY_OLD
+         " role AS (SELECT r.name, r.permissions FROM roles r, input i, old o"
+         " WHERE r.name = COALESCE (i.v->>'role', o.role)),"
+         " granted AS (SELECT 1 FROM allowed, role r WHERE " S_COVERS (
+             "$4",
+             "r.permissions") "),"
+                              " changed AS (UPDATE api_keys k SET"
+                              " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE k.name END,"
+                              " role = CASE WHEN i.v ? 'role' THEN i.v->>'role' ELSE k.role END,"
+                              " expires_at = CASE WHEN i.v ? 'expires_at'"
+                              " THEN (i.v->>'expires_at')::timestamptz ELSE k.expires_at END,"
+                              " models = CASE WHEN i.v ? 'models' THEN " S_INPUT_MODELS
+                              " ELSE k.models END,"
+                              " rpm = CASE WHEN i.v ? 'rpm' THEN (i.v->>'rpm')::integer ELSE k.rpm "
+                              "END,"
+                              " tpm = CASE WHEN i.v ? 'tpm' THEN (i.v->>'tpm')::integer ELSE k.tpm "
+                              "END,"
+                              " budget_usd = CASE WHEN i.v ? 'budget_usd' THEN "
+                              "(i.v->>'budget_usd')::numeric"
+                              " ELSE k.budget_usd END,"
+                              " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE "
+                              "k.metadata END,"
+                              " revoked_at = CASE WHEN i.v ? 'revoked' THEN COALESCE "
+                              "(k.revoked_at, now ())"
+                              " ELSE k.revoked_at END,"
+                              " updated_at = now ()"
+                              " FROM old o, input i, granted g WHERE k.id = o.id RETURNING k.*),"
+                              " audit AS (" S_AUDIT_INSERT
+                              "SELECT $5, $6, c.tenant_id, $7, 'api_key', c.id::text,"
+                              " to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
+                              " FROM changed c JOIN old o ON o.id = c.id)"
+                              " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM role),"
+                              " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON
+                              " FROM changed k)",
+       S_COUNT (KEY_UPDATE),
+       S_SCOPED (KEY_UPDATE),
+       S_CHECKED (KEY_UPDATE),
+       S_SIGNED (KEY_UPDATE)};
 
 //  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id.
 //  Answers: found, allowed, the key as it was.
-const aigw_cp_sql_t aigw_cp_sql_key_delete = {
-    .text = "WITH" S_KEY_OLD
-        " changed AS (DELETE FROM api_keys k USING old o, allowed a WHERE k.id = o.id"
-        " RETURNING k.*),"
-        " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.delete', 'api_key',"
-        " c.id::text, to_jsonb (c) - 'secret_sha256', NULL FROM changed c)"
-        " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM allowed),"
-        " (SELECT " S_KEY_JSON " FROM changed k)",
-    S_COUNT (KEY_DELETE), S_SCOPED (KEY_DELETE), S_CHECKED (KEY_DELETE), S_SIGNED (KEY_DELETE)};
+const aigw_cp_sql_t aigw_cp_sql_key_delete
+    = {.text = "WITH" S_KEY_OLD
+               " changed AS (DELETE FROM api_keys k USING old o, allowed a WHERE k.id = o.id"
+               " RETURNING k.*),"
+               " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.delete', 'api_key',"
+               " c.id::text, to_jsonb (c) - 'secret_sha256', NULL FROM changed c)"
+               " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM allowed),"
+               " (SELECT " S_KEY_JSON " FROM changed k)",
+       S_COUNT (KEY_DELETE),
+       S_SCOPED (KEY_DELETE),
+       S_CHECKED (KEY_DELETE),
+       S_SIGNED (KEY_DELETE)};
 
 //  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id,
 //  $7 hash (hex), $8 prefix. Answers: found, allowed, revoked, the key.
-const aigw_cp_sql_t aigw_cp_sql_key_rotate = {
-    .text = "WITH" S_KEY_OLD
-        " changed AS (UPDATE api_keys k SET secret_sha256 = decode ($7, 'hex'), prefix = $8,"
-        " rotated_at = now (), updated_at = now () FROM old o, allowed a"
-        " WHERE k.id = o.id AND o.revoked_at IS NULL RETURNING k.*),"
-        " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.rotate', 'api_key',"
-        " c.id::text, to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
-        " FROM changed c JOIN old o ON o.id = c.id)"
-        " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM allowed),"
-        " (SELECT count (*) FROM old WHERE revoked_at IS NOT NULL),"
-        " (SELECT " S_KEY_JSON " FROM changed k)",
-    S_COUNT (KEY_ROTATE), S_SCOPED (KEY_ROTATE), S_CHECKED (KEY_ROTATE), S_SIGNED (KEY_ROTATE)};
+const aigw_cp_sql_t aigw_cp_sql_key_rotate
+    = {.text = "WITH" S_KEY_OLD
+               " changed AS (UPDATE api_keys k SET secret_sha256 = decode ($7, 'hex'), prefix = $8,"
+               " rotated_at = now (), updated_at = now () FROM old o, allowed a"
+               " WHERE k.id = o.id AND o.revoked_at IS NULL RETURNING k.*),"
+               " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.rotate', 'api_key',"
+               " c.id::text, to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
+               " FROM changed c JOIN old o ON o.id = c.id)"
+               " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM allowed),"
+               " (SELECT count (*) FROM old WHERE revoked_at IS NOT NULL),"
+               " (SELECT " S_KEY_JSON " FROM changed k)",
+       S_COUNT (KEY_ROTATE),
+       S_SCOPED (KEY_ROTATE),
+       S_CHECKED (KEY_ROTATE),
+       S_SIGNED (KEY_ROTATE)};
 
 //  $1 all, $2 scope, $3 tenant id, $4 action, $5 target id, $6 cursor id,
 //  $7 limit. Newest first: the id is a serial.
-const aigw_cp_sql_t aigw_cp_sql_audit_list = {
-    .text = "SELECT json_build_object ('id', a.id, 'at', " S_TS ("a.at") ","
-        " 'actor_type', a.actor_type, 'actor_id', a.actor_id, 'tenant_id', a.tenant_id,"
-        " 'action', a.action, 'target_type', a.target_type, 'target_id', a.target_id,"
-        " 'before', a.before, 'after', a.after), " S_TS_US ("a.at") ", a.id::text"
-        " FROM audit_log a WHERE ($1::boolean OR a.tenant_id = $2::uuid)"
-        " AND ($3::uuid IS NULL OR a.tenant_id = $3::uuid)"
-        " AND ($4::text IS NULL OR a.action = $4::text)"
-        " AND ($5::text IS NULL OR a.target_id = $5::text)"
-        " AND ($6::bigint IS NULL OR a.id < $6::bigint)"
-        " ORDER BY a.id DESC LIMIT $7::integer",
-    S_COUNT (AUDIT_LIST), S_SCOPED (AUDIT_LIST)};
-
+const aigw_cp_sql_t aigw_cp_sql_audit_list
+    = {.text = "SELECT json_build_object ('id', a.id, 'at', " S_TS (
+           "a.at") ","
+                   " 'actor_type', a.actor_type, 'actor_id', a.actor_id, 'tenant_id', a.tenant_id,"
+                   " 'action', a.action, 'target_type', a.target_type, 'target_id', a.target_id,"
+                   " 'before', a.before, 'after', a.after), " S_TS_US (
+                       "a.at") ", a.id::text"
+                               " FROM audit_log a WHERE ($1::boolean OR a.tenant_id = $2::uuid)"
+                               " AND ($3::uuid IS NULL OR a.tenant_id = $3::uuid)"
+                               " AND ($4::text IS NULL OR a.action = $4::text)"
+                               " AND ($5::text IS NULL OR a.target_id = $5::text)"
+                               " AND ($6::bigint IS NULL OR a.id < $6::bigint)"
+                               " ORDER BY a.id DESC LIMIT $7::integer",
+       S_COUNT (AUDIT_LIST),
+       S_SCOPED (AUDIT_LIST)};
 
 //  Every role, by name.
-const aigw_cp_sql_t aigw_cp_sql_roles = {
-    .text = "SELECT json_build_object ('name', r.name, 'permissions', r.permissions,"
-        " 'builtin', r.builtin, 'description', r.description) FROM roles r ORDER BY r.name",
-    .count = 0};
+const aigw_cp_sql_t aigw_cp_sql_roles
+    = {.text = "SELECT json_build_object ('name', r.name, 'permissions', r.permissions,"
+               " 'builtin', r.builtin, 'description', r.description) FROM roles r ORDER BY r.name",
+       .count = 0};
 
 //  Keys by secret hash, for auth: $1 a text[] of hex hashes.
 const char aigw_cp_sql_key_lookup[]
@@ -260,7 +323,6 @@ aigw_cp_sql_principal (const aigw_cp_sql_t *statement, const aigw_cp_principal_t
         params[statement->actor_id - 1] = who->actor_id;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -293,8 +355,8 @@ aigw_cp_sql_test (bool verbose)
         assert (strlen (statement->text) > 20 && !strstr (statement->text, "%s"));
         assert (s_max_param (statement->text) == statement->count);
         //  Each principal slot is a parameter of its own.
-        int slots[] = {statement->all, statement->scope, statement->perms,
-                       statement->actor_type, statement->actor_id};
+        int slots[] = {statement->all, statement->scope, statement->perms, statement->actor_type,
+                       statement->actor_id};
         for (size_t a = 0; a < sizeof slots / sizeof slots[0]; a++) {
             assert (slots[a] >= 0 && slots[a] <= statement->count);
             for (size_t b = 0; b < a; b++)
@@ -308,8 +370,8 @@ aigw_cp_sql_test (bool verbose)
            &aigw_cp_sql_key_create,    &aigw_cp_sql_key_update,    &aigw_cp_sql_key_delete,
            &aigw_cp_sql_key_rotate};
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
-        assert (strstr (changes[i]->text, "INSERT INTO audit_log")
-                && changes[i]->actor_type && changes[i]->actor_id);
+        assert (strstr (changes[i]->text, "INSERT INTO audit_log") && changes[i]->actor_type
+                && changes[i]->actor_id);
     //  No key read hands out its hash.
     assert (!strstr (aigw_cp_sql_key_list.text, "secret_sha256"));
     assert (!strstr (aigw_cp_sql_key_get.text, "secret_sha256"));

@@ -20,9 +20,9 @@ extern const aigw_adapter_t aigw_adapter_bedrock __attribute__ ((weak));
 
 //  One provider name and what serves it.
 typedef struct {
-    const char *name;           //  as written in config and the admin API
-    const aigw_adapter_t *adapter; //  its wire format
-    const char *base_url;       //  default base URL, NULL = the deployment must give one
+    const char *name;               //  as written in config and the admin API
+    const aigw_adapter_t *adapter;  //  its wire format
+    const char *base_url;           //  default base URL, NULL = the deployment must give one
 } s_provider_t;
 
 static const s_provider_t s_providers[] = {
@@ -74,13 +74,12 @@ aigw_adapter_known (const char *provider)
     return aigw_adapter_find (provider) != NULL;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Config: the providers.* settings and what a deployment's provider must
 //  be. The one global state of this file: rows registered before main.
 
-#define S_HOST_CONNECTIONS_MAX 100000   //  providers.max_host_connections
-#define S_REGION_MAX 64                 //  longest AWS region name
+#define S_HOST_CONNECTIONS_MAX 100000  //  providers.max_host_connections
+#define S_REGION_MAX           64      //  longest AWS region name
 
 //  A provider that has an adapter in this build. The message lists the
 //  names that do, in table order.
@@ -91,8 +90,7 @@ s_check_provider (const char *value, char *problem, size_t problem_size)
         return 0;
     size_t used = (size_t) snprintf (problem, problem_size, "unknown provider");
     const char *lead = ", expected one of ";
-    for (size_t i = 0;
-         i < sizeof s_providers / sizeof s_providers[0] && used < problem_size; i++)
+    for (size_t i = 0; i < sizeof s_providers / sizeof s_providers[0] && used < problem_size; i++)
         if (aigw_adapter_known (s_providers[i].name)) {
             used += (size_t) snprintf (problem + used, problem_size - used, "%s%s", lead,
                                        s_providers[i].name);
@@ -117,68 +115,64 @@ s_check_region (const char *value, char *problem, size_t problem_size)
     return -1;
 }
 
-static const aigw_config_keyword_t s_providers_keywords[] = {
-    AIGW_CONFIG_KW_NUMBER ("connect_timeout_ms", AIGW_CONFIG_INT64, aigw_config_t,
-                           connect_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
-                           AIGW_CONFIG_TIMEOUT_MS_MAX, AIGW_DEFAULT_CONNECT_TIMEOUT_MS),
-    AIGW_CONFIG_KW_NUMBER ("max_host_connections", AIGW_CONFIG_INT, aigw_config_t,
-                           max_host_connections, 1, S_HOST_CONNECTIONS_MAX,
-                           AIGW_DEFAULT_MAX_HOST_CONNECTIONS),
-    AIGW_CONFIG_KW_END};
+static const aigw_config_keyword_t s_providers_keywords[]
+    = {AIGW_CONFIG_KW_NUMBER ("connect_timeout_ms", AIGW_CONFIG_INT64, aigw_config_t,
+                              connect_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
+                              AIGW_CONFIG_TIMEOUT_MS_MAX, AIGW_DEFAULT_CONNECT_TIMEOUT_MS),
+       AIGW_CONFIG_KW_NUMBER ("max_host_connections", AIGW_CONFIG_INT, aigw_config_t,
+                              max_host_connections, 1, S_HOST_CONNECTIONS_MAX,
+                              AIGW_DEFAULT_MAX_HOST_CONNECTIONS),
+       AIGW_CONFIG_KW_END};
 
 //  providers.NAME of a provider with a default endpoint: its base_url and
 //  api_key, each with its environment variable.
-#define S_ENDPOINT_KEYWORDS(table, url_field, key_field, url_default, url_env, key_env)    \
-    static const aigw_config_keyword_t table[]                                           \
-        = {AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, url_field,                   \
-                                  aigw_config_check_url, url_default, .env = url_env),   \
-           AIGW_CONFIG_KW_STRING ("api_key", aigw_config_t, key_field, NULL, NULL,        \
-                                  .env = key_env),                                       \
-           AIGW_CONFIG_KW_END}
+#define S_ENDPOINT_KEYWORDS(table, url_field, key_field, url_default, url_env, key_env)          \
+    static const aigw_config_keyword_t table[] = {                                               \
+        AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, url_field, aigw_config_check_url,      \
+                               url_default, .env = url_env),                                     \
+        AIGW_CONFIG_KW_STRING ("api_key", aigw_config_t, key_field, NULL, NULL, .env = key_env), \
+        AIGW_CONFIG_KW_END}
 
 S_ENDPOINT_KEYWORDS (s_openai_keywords, openai_base_url, openai_api_key,
                      AIGW_DEFAULT_OPENAI_BASE_URL, "OPENAI_BASE_URL", "OPENAI_API_KEY");
 S_ENDPOINT_KEYWORDS (s_anthropic_keywords, anthropic_base_url, anthropic_api_key,
-                     AIGW_DEFAULT_ANTHROPIC_BASE_URL, "ANTHROPIC_BASE_URL",
-                     "ANTHROPIC_API_KEY");
+                     AIGW_DEFAULT_ANTHROPIC_BASE_URL, "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY");
 S_ENDPOINT_KEYWORDS (s_gemini_keywords, gemini_base_url, gemini_api_key,
                      AIGW_DEFAULT_GEMINI_BASE_URL, "GEMINI_BASE_URL", "GEMINI_API_KEY");
 
-static const aigw_config_keyword_t s_azure_keywords[] = {
-    AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, azure_base_url, aigw_config_check_url,
-                           NULL, .env = "AZURE_OPENAI_ENDPOINT"),
-    AIGW_CONFIG_KW_STRING ("api_key", aigw_config_t, azure_api_key, NULL, NULL,
-                           .env = "AZURE_OPENAI_API_KEY"),
-    AIGW_CONFIG_KW_STRING ("api_version", aigw_config_t, azure_api_version, NULL, NULL,
-                           .env = "AZURE_OPENAI_API_VERSION"),
-    AIGW_CONFIG_KW_END};
+static const aigw_config_keyword_t s_azure_keywords[]
+    = {AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, azure_base_url, aigw_config_check_url,
+                              NULL, .env = "AZURE_OPENAI_ENDPOINT"),
+       AIGW_CONFIG_KW_STRING ("api_key", aigw_config_t, azure_api_key, NULL, NULL,
+                              .env = "AZURE_OPENAI_API_KEY"),
+       AIGW_CONFIG_KW_STRING ("api_version", aigw_config_t, azure_api_version, NULL, NULL,
+                              .env = "AZURE_OPENAI_API_VERSION"),
+       AIGW_CONFIG_KW_END};
 
-static const aigw_config_keyword_t s_bedrock_keywords[] = {
-    AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, bedrock_base_url,
-                           aigw_config_check_url, NULL, .env = "BEDROCK_BASE_URL"),
-    AIGW_CONFIG_KW_STRING ("region", aigw_config_t, aws_region, s_check_region, NULL,
-                           .env = "AWS_REGION"),
-    AIGW_CONFIG_KW_STRING ("access_key_id", aigw_config_t, aws_access_key_id, NULL, NULL,
-                           .env = "AWS_ACCESS_KEY_ID"),
-    AIGW_CONFIG_KW_STRING ("secret_access_key", aigw_config_t, aws_secret_access_key, NULL,
-                           NULL, .env = "AWS_SECRET_ACCESS_KEY"),
-    AIGW_CONFIG_KW_STRING ("session_token", aigw_config_t, aws_session_token, NULL, NULL,
-                           .env = "AWS_SESSION_TOKEN"),
-    AIGW_CONFIG_KW_END};
+static const aigw_config_keyword_t s_bedrock_keywords[]
+    = {AIGW_CONFIG_KW_STRING ("base_url", aigw_config_t, bedrock_base_url, aigw_config_check_url,
+                              NULL, .env = "BEDROCK_BASE_URL"),
+       AIGW_CONFIG_KW_STRING ("region", aigw_config_t, aws_region, s_check_region, NULL,
+                              .env = "AWS_REGION"),
+       AIGW_CONFIG_KW_STRING ("access_key_id", aigw_config_t, aws_access_key_id, NULL, NULL,
+                              .env = "AWS_ACCESS_KEY_ID"),
+       AIGW_CONFIG_KW_STRING ("secret_access_key", aigw_config_t, aws_secret_access_key, NULL, NULL,
+                              .env = "AWS_SECRET_ACCESS_KEY"),
+       AIGW_CONFIG_KW_STRING ("session_token", aigw_config_t, aws_session_token, NULL, NULL,
+                              .env = "AWS_SESSION_TOKEN"),
+       AIGW_CONFIG_KW_END};
 
 //  A model's provider, in the short form (models[].provider).
-static const aigw_config_keyword_t s_model_keywords[] = {
-    AIGW_CONFIG_KW_STRING ("provider", aigw_config_model_t, provider, s_check_provider,
-                           NULL),
-    AIGW_CONFIG_KW_END};
+static const aigw_config_keyword_t s_model_keywords[]
+    = {AIGW_CONFIG_KW_STRING ("provider", aigw_config_model_t, provider, s_check_provider, NULL),
+       AIGW_CONFIG_KW_END};
 
 //  Where and how each deployment reaches its upstream (models[].deployments[]).
 static const aigw_config_keyword_t s_deployment_keywords[] = {
-    AIGW_CONFIG_KW_STRING ("provider", aigw_config_deployment_t, provider, s_check_provider,
-                           NULL),
+    AIGW_CONFIG_KW_STRING ("provider", aigw_config_deployment_t, provider, s_check_provider, NULL),
     AIGW_CONFIG_KW_STRING ("model", aigw_config_deployment_t, model, NULL, NULL),
-    AIGW_CONFIG_KW_STRING ("base_url", aigw_config_deployment_t, base_url,
-                           aigw_config_check_url, NULL),
+    AIGW_CONFIG_KW_STRING ("base_url", aigw_config_deployment_t, base_url, aigw_config_check_url,
+                           NULL),
     AIGW_CONFIG_KW_STRING ("api_key", aigw_config_deployment_t, api_key, NULL, NULL),
     AIGW_CONFIG_KW_STRING ("api_key_env", aigw_config_deployment_t, api_key_env,
                            aigw_config_check_env_name, NULL),
@@ -205,13 +199,11 @@ s_check_base_url (const aigw_config_t *config, const aigw_config_deployment_t *d
                   "needs base_url (set it here, in providers.azure.base_url "
                   "or AZURE_OPENAI_ENDPOINT)");
     else
-        snprintf (problem, problem_size, "needs base_url (provider %s has no default)",
-                  provider);
+        snprintf (problem, problem_size, "needs base_url (provider %s has no default)", provider);
     return -1;
 }
 
-static void __attribute__ ((constructor))
-s_config_keywords (void)
+static void __attribute__ ((constructor)) s_config_keywords (void)
 {
     aigw_config_register ("providers", s_providers_keywords);
     aigw_config_register ("providers.openai", s_openai_keywords);
@@ -225,8 +217,7 @@ s_config_keywords (void)
 }
 
 int
-aigw_upstream_request_header (aigw_upstream_request_t *out, const char *name,
-                              const char *value)
+aigw_upstream_request_header (aigw_upstream_request_t *out, const char *name, const char *value)
 {
     if (out->header_count >= AIGW_ADAPTER_HEADERS_MAX || !name || !value)
         return -1;
@@ -293,19 +284,18 @@ aigw_adapter_url_safe (const char *text)
 }
 
 int
-aigw_adapter_append_error_event (char **out, size_t *out_len, const char *type,
-                                 const char *code, const char *message)
+aigw_adapter_append_error_event (char **out, size_t *out_len, const char *type, const char *code,
+                                 const char *message)
 {
-    return aigw_adapter_append_event (
-        out, out_len,
-        json_pack ("{s:{s:s,s:s,s:s}}", "error", "message",
-                   message ? message : "The upstream failed.", "type",
-                   type ? type : "upstream_error", "code", code ? code : "upstream_error"));
+    return aigw_adapter_append_event (out, out_len,
+                                      json_pack ("{s:{s:s,s:s,s:s}}", "error", "message",
+                                                 message ? message : "The upstream failed.", "type",
+                                                 type ? type : "upstream_error", "code",
+                                                 code ? code : "upstream_error"));
 }
 
 int
-aigw_adapter_append_error (char **out, size_t *out_len, const char *type,
-                           const char *message)
+aigw_adapter_append_error (char **out, size_t *out_len, const char *type, const char *message)
 {
     if (aigw_adapter_append_error_event (out, out_len, type, "upstream_error", message))
         return -1;
@@ -332,8 +322,7 @@ aigw_adapter_test (bool verbose)
     assert (!aigw_adapter_known (NULL));
     assert (!aigw_adapter_known ("mystery"));
     assert (aigw_adapter_default_base_url ("azure") == NULL);
-    assert (strcmp (aigw_adapter_default_base_url ("groq"), "https://api.groq.com/openai/v1")
-            == 0);
+    assert (strcmp (aigw_adapter_default_base_url ("groq"), "https://api.groq.com/openai/v1") == 0);
 
     aigw_upstream_request_t req = {0};
     assert (aigw_upstream_request_header (&req, "Authorization", "Bearer s") == 0);
@@ -349,7 +338,8 @@ aigw_adapter_test (bool verbose)
     assert (aigw_adapter_append (&out, &len, "ab", 2) == 0);
     assert (aigw_adapter_append_error (&out, &len, "upstream_error", "it \"broke\"") == 0);
     assert (strlen (out) == len);
-    assert (strstr (out, "ab" "data: {\"error\":{\"message\":\"it \\\"broke\\\"\""));
+    assert (strstr (out, "ab"
+                         "data: {\"error\":{\"message\":\"it \\\"broke\\\"\""));
     assert (len > 16 && strcmp (out + len - 16, "\n\ndata: [DONE]\n\n") == 0);
     free (out);
 
