@@ -14,6 +14,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include "aigw_config.h"
+#include "aigw_hex.h"
 #include "aigw_log.h"
 #include "aigw_text.h"
 
@@ -478,19 +479,6 @@ s_parse_real (const char *text, double min, double max, double *value)
     return 0;
 }
 
-//  Value of one hex digit, or -1.
-static int
-s_hex_digit (char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 //  --------------------------------------------------------------------------
 //  Value checks (aigw_config_check_fn)
 
@@ -570,7 +558,7 @@ s_check_sha256 (const char *value, char *problem, size_t problem_size)
     size_t len = strlen (value);
     bool valid = len == AIGW_CONFIG_SHA256_HEX;
     for (size_t i = 0; valid && i < len; i++)
-        valid = s_hex_digit (value[i]) >= 0;
+        valid = aigw_hex_digit (value[i]) >= 0;
     if (valid)
         return 0;
     snprintf (problem, problem_size, "expected %d hex digits", AIGW_CONFIG_SHA256_HEX);
@@ -967,8 +955,8 @@ s_add_key (s_loader_t *self, s_key_item_t *item, const char *item_path, size_t l
         aigw_config_hash_secret (item->key, key->sha256);
     else
         for (int i = 0; i < AIGW_CONFIG_SHA256_BYTES; i++)
-            key->sha256[i] = (unsigned char) (s_hex_digit (item->key_sha256[2 * i]) * 16
-                                              + s_hex_digit (item->key_sha256[2 * i + 1]));
+            key->sha256[i] = (unsigned char) (aigw_hex_digit (item->key_sha256[2 * i]) * 16
+                                              + aigw_hex_digit (item->key_sha256[2 * i + 1]));
     aigw_config_string_free (&item->key);
     for (int i = 0; i < config->key_count; i++)
         if (CRYPTO_memcmp (config->keys[i].sha256, key->sha256, AIGW_CONFIG_SHA256_BYTES) == 0) {

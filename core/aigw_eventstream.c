@@ -310,6 +310,17 @@ aigw_eventstream_encode (const aigw_eventstream_header_t *headers, size_t header
     return 0;
 }
 
+int
+aigw_eventstream_encode_json (const char *message_type, const char *type, const char *json,
+                              unsigned char **out, size_t *out_len)
+{
+    bool exception = message_type && strcmp (message_type, "exception") == 0;
+    aigw_eventstream_header_t headers[] = {{":message-type", message_type},
+                                           {exception ? ":exception-type" : ":event-type", type},
+                                           {":content-type", "application/json"}};
+    return aigw_eventstream_encode (headers, 3, json, json ? strlen (json) : 0, out, out_len);
+}
+
 //  --------------------------------------------------------------------
 //  Selftest
 
@@ -417,6 +428,19 @@ aigw_eventstream_test (bool verbose)
         s_test_add (&stream, frame, frame_len);
         free (frame);
     }
+    //  A JSON exception frame names its type in :exception-type.
+    assert (
+        aigw_eventstream_encode_json ("exception", "throttlingException", "{}", &frame, &frame_len)
+        == 0);
+    aigw_eventstream_t *one = aigw_eventstream_new (0);
+    aigw_eventstream_message_t taken;
+    assert (one && aigw_eventstream_feed (one, frame, frame_len) == 0);
+    assert (aigw_eventstream_next (one, &taken) == 1);
+    assert (strcmp (taken.message_type, "exception") == 0 && !taken.event_type);
+    assert (strcmp (taken.exception_type, "throttlingException") == 0);
+    assert (strcmp (taken.content_type, "application/json") == 0 && taken.payload_len == 2);
+    aigw_eventstream_destroy (&one);
+    free (frame);
     aigw_eventstream_header_t bare[] = {{":event-type", "empty"}};
     assert (aigw_eventstream_encode (bare, 1, NULL, 0, &frame, &frame_len) == 0);
     s_test_add (&stream, frame, frame_len);

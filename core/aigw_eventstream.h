@@ -63,6 +63,13 @@ int aigw_eventstream_encode (const aigw_eventstream_header_t *headers, size_t he
                              const void *payload, size_t payload_len, unsigned char **out,
                              size_t *out_len);
 
+//  Encode one message the way AWS streams carry JSON: :message-type
+//  MESSAGE_TYPE ("event" or "exception"), :event-type or :exception-type
+//  TYPE to match, :content-type application/json, and the NUL-terminated
+//  JSON as payload. Returns 0 or -1, as aigw_eventstream_encode.
+int aigw_eventstream_encode_json (const char *message_type, const char *type, const char *json,
+                                  unsigned char **out, size_t *out_len);
+
 //  CRC-32 (IEEE, as zlib's crc32) of LEN bytes, continuing from CRC (0 to start).
 uint32_t aigw_eventstream_crc32 (uint32_t crc, const void *data, size_t len);
 

@@ -177,41 +177,30 @@ s_get_int (const aigw_envelope_t *self, const s_field_t *field)
     }
 }
 
-//  Range of the integer FIELD's C type, into *MIN and *MAX.
-static void
-s_int_range (const s_field_t *field, int64_t *min, int64_t *max)
-{
-    switch (field->type) {
-        case S_UINT8:
-            *min = 0;
-            *max = UINT8_MAX;
-            break;
-        case S_UINT32:
-            *min = 0;
-            *max = UINT32_MAX;
-            break;
-        case S_INT:
-            *min = INT_MIN;
-            *max = INT_MAX;
-            break;
-        default:
-            *min = INT64_MIN;
-            *max = INT64_MAX;
-            break;
-    }
-}
-
-//  Store VALUE, which is in range, into the integer FIELD of SELF.
-static void
+//  Store VALUE into the integer FIELD of SELF when it fits the field's C
+//  type. Returns 0, or -1 (SELF untouched) when it does not.
+static int
 s_put_int (aigw_envelope_t *self, const s_field_t *field, int64_t value)
 {
     void *slot = s_slot (self, field);
     switch (field->type) {
-        case S_UINT8: *(uint8_t *) slot = (uint8_t) value; break;
-        case S_UINT32: *(uint32_t *) slot = (uint32_t) value; break;
-        case S_INT: *(int *) slot = (int) value; break;
-        case S_INT64: *(int64_t *) slot = value; break;
-        default: assert (false);
+        case S_UINT8:
+            if (value < 0 || value > UINT8_MAX)
+                return -1;
+            *(uint8_t *) slot = (uint8_t) value;
+            return 0;
+        case S_UINT32:
+            if (value < 0 || value > UINT32_MAX)
+                return -1;
+            *(uint32_t *) slot = (uint32_t) value;
+            return 0;
+        case S_INT:
+            if (value < INT_MIN || value > INT_MAX)
+                return -1;
+            *(int *) slot = (int) value;
+            return 0;
+        case S_INT64: *(int64_t *) slot = value; return 0;
+        default: assert (false); return -1;
     }
 }
 
@@ -781,13 +770,12 @@ s_decode_field (aigw_envelope_t *self, const s_field_t *field, const msgpack_obj
             }
             return 0;
         default: {
-            int64_t min, max, number;
-            s_int_range (field, &min, &max);
-            if (s_object_int (value, min, max, &number)) {
+            int64_t number;
+            if (s_object_int (value, INT64_MIN, INT64_MAX, &number)
+                || s_put_int (self, field, number)) {
                 s_field_error (err, err_size, field, "expected an integer in the field's range");
                 return -1;
             }
-            s_put_int (self, field, number);
             return 0;
         }
     }

@@ -12,4 +12,8 @@
 //  when there is no such fixture. The text is static: do not free it.
 const char *aigw_fixture (const char *path, size_t *len_p);
 
+//  The text of tests/fixtures/FOLDER/NAME for a selftest; aborts when there
+//  is none, since a selftest names only fixtures the tree holds.
+const char *aigw_fixture_in (const char *folder, const char *name);
+
 #endif

@@ -41,6 +41,8 @@ set(text "/*  generated from tests/fixtures by CMake, do not edit.
     Source: tests/fixtures_embed.cmake; one entry per file, sorted by path. */
 #include \"aigw_fixture.h\"
 
+#include <assert.h>
+#include <stdio.h>
 #include <string.h>
 ${body}
 static const struct {
@@ -60,6 +62,17 @@ aigw_fixture (const char *path, size_t *len_p)
             return (const char *) s_fixtures[i].data;
         }
     return NULL;
+}
+
+const char *
+aigw_fixture_in (const char *folder, const char *name)
+{
+    char path[256];
+    int len = snprintf (path, sizeof path, \"%s/%s\", folder, name);
+    assert (len > 0 && (size_t) len < sizeof path);
+    const char *text = aigw_fixture (path, NULL);
+    assert (text);
+    return text;
 }
 ")
 

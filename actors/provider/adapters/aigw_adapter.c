@@ -256,12 +256,8 @@ aigw_adapter_append (char **out, size_t *out_len, const char *data, size_t len)
 }
 
 int
-aigw_adapter_append_error_event (char **out, size_t *out_len, const char *type, const char *code,
-                                 const char *message)
+aigw_adapter_append_event (char **out, size_t *out_len, json_t *event)
 {
-    json_t *event = json_pack (
-        "{s:{s:s,s:s,s:s}}", "error", "message", message ? message : "The upstream failed.", "type",
-        type ? type : "upstream_error", "code", code ? code : "upstream_error");
     char *text = event ? json_dumps (event, JSON_COMPACT) : NULL;
     json_decref (event);
     if (!text)
@@ -273,6 +269,29 @@ aigw_adapter_append_error_event (char **out, size_t *out_len, const char *type, 
         rc = aigw_adapter_append (out, out_len, "\n\n", 2);
     free (text);
     return rc;
+}
+
+bool
+aigw_adapter_url_safe (const char *text)
+{
+    if (!text || !*text)
+        return false;
+    for (const char *c = text; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
+              || *c == '-' || *c == '_' || *c == '.'))
+            return false;
+    return true;
+}
+
+int
+aigw_adapter_append_error_event (char **out, size_t *out_len, const char *type, const char *code,
+                                 const char *message)
+{
+    return aigw_adapter_append_event (out, out_len,
+                                      json_pack ("{s:{s:s,s:s,s:s}}", "error", "message",
+                                                 message ? message : "The upstream failed.", "type",
+                                                 type ? type : "upstream_error", "code",
+                                                 code ? code : "upstream_error"));
 }
 
 int
@@ -323,6 +342,10 @@ aigw_adapter_test (bool verbose)
                          "data: {\"error\":{\"message\":\"it \\\"broke\\\"\""));
     assert (len > 16 && strcmp (out + len - 16, "\n\ndata: [DONE]\n\n") == 0);
     free (out);
+
+    assert (aigw_adapter_url_safe ("gemini-2.0_flash"));
+    assert (!aigw_adapter_url_safe ("a/b") && !aigw_adapter_url_safe ("a?b"));
+    assert (!aigw_adapter_url_safe ("") && !aigw_adapter_url_safe (NULL));
     if (verbose)
         printf ("adapter: ok\n");
 }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "aigw_envelope.h"
 
 //  Provider defaults of the config (providers.*, registered by aigw_adapter.c).
@@ -117,6 +119,15 @@ void aigw_upstream_request_reset (aigw_upstream_request_t *out);
 //  Append LEN bytes to the malloc'd buffer *OUT of *OUT_LEN bytes, keeping
 //  it NUL-terminated. Returns 0, or -1 when out of memory.
 int aigw_adapter_append (char **out, size_t *out_len, const char *data, size_t len);
+
+//  Append one SSE event "data: <EVENT as compact JSON>\n\n"; steals EVENT
+//  (NULL allowed: out of memory upstream). Returns 0, or -1 when out of
+//  memory (*OUT is then as it was, or longer by a partial event).
+int aigw_adapter_append_event (char **out, size_t *out_len, json_t *event);
+
+//  True when TEXT is a non-empty run of letters, digits, '-', '_' and '.':
+//  safe to paste into a URL as one path segment or query value.
+bool aigw_adapter_url_safe (const char *text);
 
 //  Append one OpenAI-shaped SSE error event, data: {"error": {"message",
 //  "type", "code"}} (NULL TYPE or CODE: "upstream_error"). Returns 0 or -1.

@@ -7,8 +7,10 @@
     merge with each other and with a following user message.
     Responses and streams go the other way; see aigw_anthropic.h. */
 #include "aigw_anthropic.h"
+#include "aigw_adapter.h"
 #include "aigw_fixture.h"
 #include "aigw_json.h"
+#include "aigw_openai.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -700,54 +702,15 @@ aigw_anthropic_stream_done (aigw_anthropic_stream_t *self)
     return self->done;
 }
 
-//  Append LEN bytes of TEXT to the growing buffer *OUT of *OUT_LEN bytes,
-//  keeping it NUL-terminated. 0, or -1 on allocation failure.
-static int
-s_append (char **out, size_t *out_len, const char *text, size_t len)
-{
-    size_t have = *out ? *out_len : 0;
-    char *grown = realloc (*out, have + len + 1);
-    if (!grown)
-        return -1;
-    memcpy (grown + have, text, len);
-    grown[have + len] = 0;
-    *out = grown;
-    *out_len = have + len;
-    return 0;
-}
-
-//  Append one SSE event holding EVENT (stolen) as "data: <json>\n\n".
-static int
-s_append_event (char **out, size_t *out_len, json_t *event)
-{
-    char *json = aigw_json_dump (event, NULL);
-    if (!json)
-        return -1;
-    int rc = s_append (out, out_len, "data: ", 6);
-    if (rc == 0)
-        rc = s_append (out, out_len, json, strlen (json));
-    if (rc == 0)
-        rc = s_append (out, out_len, "\n\n", 2);
-    free (json);
-    return rc;
-}
-
 //  Append a chat.completion.chunk with DELTA (stolen), FINISH (may be NULL)
 //  and, when USAGE is non-NULL, a usage object (stolen).
 static int
 s_append_chunk (aigw_anthropic_stream_t *self, char **out, size_t *out_len, json_t *delta,
                 const char *finish, json_t *usage)
 {
-    json_t *chunk
-        = json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id",
-                     self->id ? self->id : "chatcmpl-anthropic", "object", "chat.completion.chunk",
-                     "created", self->created, "model", self->model ? self->model : "", "choices",
-                     "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
-    if (chunk && usage)
-        json_object_set_new (chunk, "usage", usage);
-    else
-        json_decref (usage);
-    return chunk ? s_append_event (out, out_len, chunk) : -1;
+    return aigw_openai_append_chunk (out, out_len, self->id ? self->id : "chatcmpl-anthropic",
+                                     self->created, self->model ? self->model : "", delta, finish,
+                                     usage);
 }
 
 //  Send the first chunk (role assistant) unless it has gone already.
@@ -862,16 +825,16 @@ s_stream_event (aigw_anthropic_stream_t *self, json_t *event, const char *type, 
     }
     if (strcmp (type, "message_stop") == 0) {
         self->done = true;
-        return s_append (new, new_len, "data: [DONE]\n\n", 14);
+        return aigw_adapter_append (new, new_len, "data: [DONE]\n\n", 14);
     }
     if (strcmp (type, "error") == 0) {
         json_t *error = json_object_get (event, "error");
         const char *message = json_string_value (json_object_get (error, "message"));
         const char *kind = json_string_value (json_object_get (error, "type"));
-        return s_append_event (new, new_len,
-                               json_pack ("{s:{s:s, s:s, s:n, s:n}}", "error", "message",
-                                          message ? message : "upstream error", "type",
-                                          kind ? kind : "api_error", "param", "code"));
+        return aigw_adapter_append_event (new, new_len,
+                                          json_pack ("{s:{s:s, s:s, s:n, s:n}}", "error", "message",
+                                                     message ? message : "upstream error", "type",
+                                                     kind ? kind : "api_error", "param", "code"));
     }
     return 0;  //  ping, content_block_stop, and event types yet to come
 }
@@ -895,8 +858,11 @@ aigw_anthropic_stream_feed (aigw_anthropic_stream_t *self, const char *event_dat
         self->next_tool = next_tool;
     }
     json_decref (event);
-    if (rc == 0 && new)
-        rc = s_append (out, out_len, new, new_len);
+    if (rc == 0 && new) {
+        if (!*out)
+            *out_len = 0;  //  the buffer starts here, whatever *OUT_LEN held
+        rc = aigw_adapter_append (out, out_len, new, new_len);
+    }
     free (new);
     return rc;
 }
@@ -913,11 +879,7 @@ aigw_anthropic_stream_feed (aigw_anthropic_stream_t *self, const char *event_dat
 static const char *
 s_fx (const char *name)
 {
-    char path[128];
-    snprintf (path, sizeof path, "anthropic/%s", name);
-    const char *text = aigw_fixture (path, NULL);
-    assert (text);
-    return text;
+    return aigw_fixture_in ("anthropic", name);
 }
 
 //  The events of anthropic_stream_events.json (a JSON array), each as

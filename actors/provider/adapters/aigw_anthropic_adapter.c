@@ -325,11 +325,7 @@ static size_t s_fx_event_count;
 static const char *
 s_fx (const char *name)
 {
-    char path[128];
-    snprintf (path, sizeof path, "anthropic/%s", name);
-    const char *text = aigw_fixture (path, NULL);
-    assert (text);
-    return text;
+    return aigw_fixture_in ("anthropic", name);
 }
 
 //  Load the events of anthropic_stream_events.json (a JSON array).
@@ -351,11 +347,8 @@ s_fx_load_events (void)
 static char *
 s_fx_compact (const char *name)
 {
-    json_t *root = json_loads (s_fx (name), 0, NULL);
-    assert (root);
-    char *text = json_dumps (root, JSON_COMPACT);
+    char *text = aigw_json_dump (json_loads (s_fx (name), 0, NULL), NULL);
     assert (text);
-    json_decref (root);
     return text;
 }
 

@@ -14,19 +14,6 @@
 //  api-version used when the deployment names none (a GA version).
 #define AIGW_AZURE_API_VERSION "2024-10-21"
 
-//  True when TEXT is safe as one URL path segment or query value.
-static bool
-s_url_safe (const char *text)
-{
-    if (!text || !*text)
-        return false;
-    for (const char *c = text; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
-              || *c == '-' || *c == '_' || *c == '.'))
-            return false;
-    return true;
-}
-
 static int
 s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body, size_t len,
            aigw_upstream_request_t *out, char *err, size_t err_size)
@@ -37,7 +24,7 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
     if (!path)
         return 1;
     const char *version = up->api_version ? up->api_version : AIGW_AZURE_API_VERSION;
-    if (!up->base_url || !s_url_safe (up->model) || !s_url_safe (version)) {
+    if (!up->base_url || !aigw_adapter_url_safe (up->model) || !aigw_adapter_url_safe (version)) {
         snprintf (err, err_size,
                   "The Azure deployment needs a base URL, a deployment name "
                   "and an api-version of letters, digits, '-', '_' or '.'.");
@@ -74,12 +61,7 @@ const aigw_adapter_t aigw_adapter_azure = {
     .name = "azure",
     .request = s_request,
     //  Answers, errors and streams are OpenAI's.
-    .response = aigw_openai_response,
-    .error_message = aigw_openai_error_message,
-    .stream_new = aigw_openai_stream_new,
-    .stream_feed = aigw_openai_stream_feed,
-    .stream_done = aigw_openai_stream_done,
-    .stream_destroy = aigw_openai_stream_destroy,
+    AIGW_OPENAI_ANSWER_MEMBERS,
 };
 
 void

@@ -1152,13 +1152,9 @@ s_test_suite_vector (const char *method, const char *query, const aigw_bedrock_h
 static void
 s_test_event (s_buf_t *buf, const char *event_type, const char *payload)
 {
-    aigw_eventstream_header_t headers[] = {{":event-type", event_type},
-                                           {":content-type", "application/json"},
-                                           {":message-type", "event"}};
     unsigned char *frame;
     size_t frame_len;
-    assert (aigw_eventstream_encode (headers, 3, payload, strlen (payload), &frame, &frame_len)
-            == 0);
+    assert (aigw_eventstream_encode_json ("event", event_type, payload, &frame, &frame_len) == 0);
     s_buf_add (buf, frame, frame_len);
     free (frame);
 }
@@ -1501,14 +1497,10 @@ aigw_bedrock_test (bool verbose)
 
     //  A Bedrock exception becomes an error event and [DONE]
     translator = aigw_bedrock_stream_new ("m", "c1", 7, false);
-    aigw_eventstream_header_t exception[] = {{":message-type", "exception"},
-                                             {":exception-type", "throttlingException"},
-                                             {":content-type", "application/json"}};
-    const char *exception_body = "{\"message\":\"Too many requests\"}";
     unsigned char *frame;
     size_t frame_len;
-    assert (aigw_eventstream_encode (exception, 3, exception_body, strlen (exception_body), &frame,
-                                     &frame_len)
+    assert (aigw_eventstream_encode_json ("exception", "throttlingException",
+                                          "{\"message\":\"Too many requests\"}", &frame, &frame_len)
             == 0);
     assert (aigw_bedrock_stream_feed (translator, frame, frame_len, err, sizeof err) == -1);
     assert (strstr (err, "throttlingException") && strstr (err, "Too many requests"));

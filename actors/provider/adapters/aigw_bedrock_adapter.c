@@ -377,13 +377,9 @@ s_test_signed (const aigw_upstream_request_t *req, const char *host, const char 
 static void
 s_test_frame (char **buf, size_t *len, const char *event_type, const char *payload)
 {
-    aigw_eventstream_header_t headers[] = {{":event-type", event_type},
-                                           {":content-type", "application/json"},
-                                           {":message-type", "event"}};
     unsigned char *frame;
     size_t frame_len;
-    assert (aigw_eventstream_encode (headers, 3, payload, strlen (payload), &frame, &frame_len)
-            == 0);
+    assert (aigw_eventstream_encode_json ("event", event_type, payload, &frame, &frame_len) == 0);
     assert (aigw_adapter_append (buf, len, (const char *) frame, frame_len) == 0);
     free (frame);
 }
@@ -646,14 +642,10 @@ aigw_bedrock_adapter_test (bool verbose)
     free (events);
 
     //  A Bedrock exception: its error event and [DONE], -1.
-    aigw_eventstream_header_t exception[] = {{":message-type", "exception"},
-                                             {":exception-type", "throttlingException"},
-                                             {":content-type", "application/json"}};
-    const char *exception_body = "{\"message\":\"Too many requests\"}";
     unsigned char *frame;
     size_t frame_len;
-    assert (aigw_eventstream_encode (exception, 3, exception_body, strlen (exception_body), &frame,
-                                     &frame_len)
+    assert (aigw_eventstream_encode_json ("exception", "throttlingException",
+                                          "{\"message\":\"Too many requests\"}", &frame, &frame_len)
             == 0);
     char *failed = s_test_feed ((const char *) frame, frame_len, 1, -1, &done);
     assert (failed && strstr (failed, "\"type\":\"throttlingException\"")

@@ -103,19 +103,6 @@ s_absent (json_t *object, const char *field)
     return !value || json_is_null (value);
 }
 
-//  True when TEXT is a non-empty run of letters, digits, '-', '_' and '.'.
-static bool
-s_url_safe (const char *text)
-{
-    if (!text || !*text)
-        return false;
-    for (const char *c = text; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
-              || *c == '-' || *c == '_' || *c == '.'))
-            return false;
-    return true;
-}
-
 //  32-bit FNV-1a of LEN bytes of DATA, continuing from HASH.
 static uint32_t
 s_fnv1a (uint32_t hash, const char *data, size_t len)
@@ -837,7 +824,7 @@ static void
 s_completion_id (char id[S_ID_SIZE], json_t *root, const char *body, size_t len)
 {
     const char *response_id = json_string_value (json_object_get (root, "responseId"));
-    if (response_id && *response_id && s_url_safe (response_id))
+    if (response_id && *response_id && aigw_adapter_url_safe (response_id))
         snprintf (id, S_ID_SIZE, "chatcmpl-%s", response_id);
     else
         snprintf (id, S_ID_SIZE, "chatcmpl-%08x%08llx", s_fnv1a (S_FNV_BASIS, body, len),
@@ -1062,25 +1049,8 @@ static int
 s_stream_chunk (aigw_gemini_stream_t *self, json_t *delta, const char *finish, json_t *usage,
                 char **out, size_t *out_len)
 {
-    json_t *chunk
-        = json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id", self->id, "object",
-                     "chat.completion.chunk", "created", self->created, "model", self->model,
-                     "choices", "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
-    if (chunk && usage)
-        json_object_set_new (chunk, "usage", usage);
-    else
-        json_decref (usage);
-    char *text = chunk ? json_dumps (chunk, JSON_COMPACT) : NULL;
-    json_decref (chunk);
-    int rc = text ? 0 : -1;
-    if (rc == 0)
-        rc = aigw_adapter_append (out, out_len, "data: ", 6);
-    if (rc == 0)
-        rc = aigw_adapter_append (out, out_len, text, strlen (text));
-    if (rc == 0)
-        rc = aigw_adapter_append (out, out_len, "\n\n", 2);
-    free (text);
-    return rc;
+    return aigw_openai_append_chunk (out, out_len, self->id, self->created, self->model, delta,
+                                     finish, usage);
 }
 
 //  End the stream with an error event of TYPE and MESSAGE and [DONE].

@@ -16,8 +16,6 @@
 
 //  API version segment of every Gemini path.
 #define S_API_PATH "/v1beta/models/"
-//  Characters a model name may hold: it is pasted into the URL's path.
-#define S_MODEL_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 
 //  One streamed answer: the SSE framing state and the event translator.
 struct _aigw_adapter_stream_t {
@@ -30,13 +28,6 @@ struct _aigw_adapter_stream_t {
 
 //  --------------------------------------------------------------------------
 //  Request, answer, error body
-
-//  True when MODEL is a non-empty run of letters, digits, '-', '_' and '.'.
-static bool
-s_model_valid (const char *model)
-{
-    return model && *model && strspn (model, S_MODEL_CHARS) == strlen (model);
-}
 
 //  The generateContent, streamGenerateContent or batchEmbedContents request
 //  for an OpenAI BODY of KIND. Returns 0, 1 for a kind Gemini does not
@@ -55,7 +46,8 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
     size_t prefix = strlen (AIGW_GEMINI_MODEL_PREFIX);
     if (model && strncmp (model, AIGW_GEMINI_MODEL_PREFIX, prefix) == 0)
         model += prefix;
-    if (!s_model_valid (model)) {
+    //  The model name is pasted into the URL's path.
+    if (!aigw_adapter_url_safe (model)) {
         snprintf (err, err_size,
                   "model: the Gemini model name must be letters, digits, "
                   "'-', '_' or '.'");

@@ -1369,11 +1369,7 @@ aigw_messages_stream_error (aigw_messages_stream_t *self, const char *type, cons
 static const char *
 s_fx (const char *name)
 {
-    char path[128];
-    snprintf (path, sizeof path, "messages/%s", name);
-    const char *text = aigw_fixture (path, NULL);
-    assert (text);
-    return text;
+    return aigw_fixture_in ("messages", name);
 }
 
 //  String member KEY of OBJECT, or NULL; kept short for the asserts below.

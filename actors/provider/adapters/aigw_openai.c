@@ -188,13 +188,23 @@ aigw_openai_stream_destroy (aigw_adapter_stream_t **self_p)
 const aigw_adapter_t aigw_adapter_openai = {
     .name = "openai",
     .request = s_openai_request,
-    .response = aigw_openai_response,
-    .error_message = aigw_openai_error_message,
-    .stream_new = aigw_openai_stream_new,
-    .stream_feed = aigw_openai_stream_feed,
-    .stream_done = aigw_openai_stream_done,
-    .stream_destroy = aigw_openai_stream_destroy,
+    AIGW_OPENAI_ANSWER_MEMBERS,
 };
+
+int
+aigw_openai_append_chunk (char **out, size_t *out_len, const char *id, json_int_t created,
+                          const char *model, json_t *delta, const char *finish, json_t *usage)
+{
+    json_t *chunk
+        = json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id", id, "object",
+                     "chat.completion.chunk", "created", created, "model", model, "choices",
+                     "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
+    if (chunk && usage)
+        json_object_set_new (chunk, "usage", usage);
+    else
+        json_decref (usage);
+    return aigw_adapter_append_event (out, out_len, chunk);
+}
 
 void
 aigw_openai_test (bool verbose)
@@ -226,6 +236,20 @@ aigw_openai_test (bool verbose)
     assert (body && strstr (body, "\"model\":\"b\"") && out_len == strlen (body));
     free (body);
     assert (aigw_openai_path (AIGW_KIND_CHAT));
+
+    //  A chunk: one choice, usage only when given, the event framed.
+    char *chunk = NULL;
+    size_t chunk_len = 0;
+    assert (aigw_openai_append_chunk (&chunk, &chunk_len, "c1", 7, "m",
+                                      json_pack ("{s:s}", "content", "hi"), "stop",
+                                      json_pack ("{s:i}", "total_tokens", 3))
+            == 0);
+    assert (chunk_len == strlen (chunk) && strncmp (chunk, "data: {", 7) == 0);
+    assert (strstr (chunk, "\"finish_reason\":\"stop\"") && strstr (chunk, "\"usage\""));
+    assert (strcmp (chunk + chunk_len - 2, "\n\n") == 0);
+    assert (aigw_openai_append_chunk (&chunk, &chunk_len, NULL, 7, "m", json_object (), NULL, NULL)
+            == -1);
+    free (chunk);
 
     //  The adapter: URL, key header, model swapped, streams passed through.
     aigw_upstream_t up = {.base_url = "http://h/v1", .model = "up", .api_key = "sk-1"};

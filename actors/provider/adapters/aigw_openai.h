@@ -33,6 +33,14 @@ char *aigw_openai_error_message (const char *body, size_t len);
 //  or NULL when the body is not a JSON object.
 char *aigw_openai_with_model (const char *body, size_t len, const char *model, size_t *out_len);
 
+//  Append one chat.completion.chunk SSE event with ID, CREATED, MODEL, a
+//  single choice of DELTA (stolen) and FINISH (NULL: null), and a "usage"
+//  object when USAGE is not NULL (stolen). The translators of other
+//  upstreams share it, so every stream's chunks have one shape. Returns 0,
+//  or -1 when out of memory or ID or MODEL is NULL.
+int aigw_openai_append_chunk (char **out, size_t *out_len, const char *id, json_int_t created,
+                              const char *model, json_t *delta, const char *finish, json_t *usage);
+
 //  The adapter's request builder, shared with Azure: URL as given, KEY_HEADER
 //  set to KEY_VALUE when that is non-empty, BODY's model set to UP->model.
 int aigw_openai_build (const aigw_upstream_t *up, const char *url, const char *key_header,
@@ -49,6 +57,13 @@ int aigw_openai_stream_feed (aigw_adapter_stream_t *self, const char *data, size
                              size_t *out_len, char *err, size_t err_size);
 bool aigw_openai_stream_done (aigw_adapter_stream_t *self);
 void aigw_openai_stream_destroy (aigw_adapter_stream_t **self_p);
+
+//  The aigw_adapter_t members after .request of an upstream that answers
+//  in OpenAI's format (OpenAI and Azure): one list, so the two cannot drift.
+#define AIGW_OPENAI_ANSWER_MEMBERS                                                \
+    .response = aigw_openai_response, .error_message = aigw_openai_error_message, \
+    .stream_new = aigw_openai_stream_new, .stream_feed = aigw_openai_stream_feed, \
+    .stream_done = aigw_openai_stream_done, .stream_destroy = aigw_openai_stream_destroy
 
 void aigw_openai_test (bool verbose);
 
