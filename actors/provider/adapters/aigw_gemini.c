@@ -10,6 +10,7 @@
     and the SSE framing of streams are aigw_gemini_adapter's. */
 #include "aigw_gemini.h"
 #include "aigw_adapter.h"
+#include "aigw_fixture.h"
 #include "aigw_json.h"
 #include "aigw_openai.h"
 
@@ -1163,302 +1164,43 @@ aigw_gemini_stream_feed (aigw_gemini_stream_t *self, const char *event_data, siz
 }
 
 //  --------------------------------------------------------------------------
-//  Selftest. The fixtures are tests/fixtures/gemini/*, embedded here
-//  compactly so that the test does not depend on the working directory
-//  (as aigw_anthropic's are); when the source tree is at hand, each file is
-//  also checked against its embedded copy, so the two cannot drift apart.
-//  They follow the shapes in each provider's public API reference.
+//  Selftest. The fixtures are tests/fixtures/gemini/*, embedded by the
+//  build (tests/aigw_fixture.h). They follow the shapes in each provider's
+//  public API reference.
 
-//  tests/fixtures/gemini/gemini_error.json
-static const char s_fx_gemini_error[]
-    = "{\"error\":{\"code\":400,\"message\":\"API key not valid. Please pass a valid API ke"
-      "y.\",\"status\":\"INVALID_ARGUMENT\"}}";
-//  tests/fixtures/gemini/gemini_error_array.json
-static const char s_fx_gemini_error_array[]
-    = "[{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted (e.g. check quot"
-      "a).\",\"status\":\"RESOURCE_EXHAUSTED\"}}]";
-//  tests/fixtures/gemini/gemini_request_embeddings.json
-static const char s_fx_gemini_request_embeddings[]
-    = "{\"requests\":[{\"model\":\"models/gemini-embedding-001\",\"content\":{\"parts\":[{"
-      "\"text\":\"The quick brown fox\"}]},\"outputDimensionality\":256},{\"model\":\"model"
-      "s/gemini-embedding-001\",\"content\":{\"parts\":[{\"text\":\"jumps over the lazy dog"
-      "\"}]},\"outputDimensionality\":256}]}";
-//  tests/fixtures/gemini/gemini_request_images.json
-static const char s_fx_gemini_request_images[]
-    = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Compare these images.\"},{"
-      "\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},{\"fileData\""
-      ":{\"mimeType\":\"image/webp\",\"fileUri\":\"https://example.com/photos/cat.webp\"}},"
-      "{\"fileData\":{\"mimeType\":\"image/jpeg\",\"fileUri\":\"http://example.com/render?i"
-      "d=7\"}},{\"fileData\":{\"mimeType\":\"image/png\",\"fileUri\":\"https://example.com/"
-      "dog.PNG?size=large\"}}]}],\"generationConfig\":{\"maxOutputTokens\":300}}";
-//  tests/fixtures/gemini/gemini_request_multiturn.json
-static const char s_fx_gemini_request_multiturn[]
-    = "{\"systemInstruction\":{\"parts\":[{\"text\":\"You are terse.\\n\\nAnswer in English"
-      ".\"}]},\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hi.\"},{\"text\":\"Wh"
-      "at is an LLM?\"}]},{\"role\":\"model\",\"parts\":[{\"text\":\"A large language model"
-      ".\"}]},{\"role\":\"user\",\"parts\":[{\"text\":\"Say more.\"}]}],\"generationConfig"
-      "\":{\"temperature\":0.5,\"topP\":0.9,\"maxOutputTokens\":512,\"stopSequences\":[\"\\"
-      "n\\nHuman:\"],\"candidateCount\":2,\"responseMimeType\":\"application/json\"}}";
-//  tests/fixtures/gemini/gemini_request_tools.json
-static const char s_fx_gemini_request_tools[]
-    = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Weather in Paris and Rome?"
-      "\"}]},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"a"
-      "rgs\":{\"city\":\"Paris\"}}},{\"functionCall\":{\"name\":\"get_time\",\"args\":{\"ci"
-      "ty\":\"Rome\",\"utc\":false}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\""
-      ":{\"name\":\"get_weather\",\"response\":{\"content\":{\"temp_c\":18,\"sky\":\"cloudy"
-      "\"}}}},{\"functionResponse\":{\"name\":\"get_time\",\"response\":{\"content\":\"14:0"
-      "5\"}}},{\"text\":\"Which is later?\"}]},{\"role\":\"model\",\"parts\":[{\"text\":\"R"
-      "ome, by the clock.\"},{\"functionCall\":{\"name\":\"get_time\",\"args\":{}}}]},{\"ro"
-      "le\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"get_time\",\"response\":{"
-      "\"content\":\"[1, 2]\"}}}]}],\"tools\":[{\"functionDeclarations\":[{\"name\":\"get_w"
-      "eather\",\"description\":\"Current weather for a city\",\"parameters\":{\"type\":\"o"
-      "bject\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}},{"
-      "\"name\":\"get_time\"}]}],\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY"
-      "\",\"allowedFunctionNames\":[\"get_weather\"]}},\"generationConfig\":{\"maxOutputTok"
-      "ens\":1024,\"stopSequences\":[\"END\",\"STOP\"]}}";
-//  tests/fixtures/gemini/gemini_response_blocked.json
-static const char s_fx_gemini_response_blocked[]
-    = "{\"promptFeedback\":{\"blockReason\":\"SAFETY\",\"safetyRatings\":[{\"category\":\"H"
-      "ARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"HIGH\",\"blocked\":true}]},\"usag"
-      "eMetadata\":{\"promptTokenCount\":9,\"totalTokenCount\":9},\"modelVersion\":\"gemini"
-      "-2.0-flash\",\"responseId\":\"blk-1\"}";
-//  tests/fixtures/gemini/gemini_response_embeddings.json
-static const char s_fx_gemini_response_embeddings[]
-    = "{\"embeddings\":[{\"values\":[0.013,-0.008,0.25]},{\"values\":[-0.5,0.125,0]}]}";
-//  tests/fixtures/gemini/gemini_response_function_call.json
-static const char s_fx_gemini_response_function_call[]
-    = "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_weather"
-      "\",\"args\":{\"city\":\"Paris\",\"unit\":\"celsius\"}}},{\"functionCall\":{\"name\":"
-      "\"get_weather\",\"args\":{\"city\":\"Rome\",\"unit\":\"celsius\"}}}],\"role\":\"mode"
-      "l\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\""
-      ":70,\"candidatesTokenCount\":30,\"totalTokenCount\":100},\"modelVersion\":\"gemini-2"
-      ".0-flash\"}";
-//  tests/fixtures/gemini/gemini_response_text.json
-static const char s_fx_gemini_response_text[]
-    = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hello\"},{\"text\":\", world!"
-      "\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0,\"safetyRatings\":[{"
-      "\"category\":\"HARM_CATEGORY_HARASSMENT\",\"probability\":\"NEGLIGIBLE\"}]}],\"usage"
-      "Metadata\":{\"promptTokenCount\":12,\"candidatesTokenCount\":6,\"totalTokenCount\":1"
-      "8},\"modelVersion\":\"gemini-2.0-flash\",\"responseId\":\"mAitaLmkHPPlz7IPvtfUqQ4\"}";
-//  tests/fixtures/gemini/gemini_stream_error.sse
-static const char s_fx_gemini_stream_error[]
-    = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Partial\"}],\"role\""
-      ": \"model\"},\"index\": 0}]}\n\ndata: {\"error\": {\"code\": 503,\"message\": \"The "
-      "model is overloaded. Please try again later.\",\"status\": \"UNAVAILABLE\"}}\n\n";
-//  tests/fixtures/gemini/gemini_stream_text.sse
-static const char s_fx_gemini_stream_text[]
-    = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"The quick\"}],\"role"
-      "\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"candidat"
-      "esTokenCount\": 2,\"totalTokenCount\": 10},\"modelVersion\": \"gemini-2.0-flash\",\""
-      "responseId\": \"st-1\"}\r\n\r\ndata: {\"candidates\": [{\"content\": {\"parts\": [{"
-      "\"text\": \" brown fox\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {"
-      "\"promptTokenCount\": 8,\"candidatesTokenCount\": 4,\"totalTokenCount\": 12},\"model"
-      "Version\": \"gemini-2.0-flash\",\"responseId\": \"st-1\"}\r\n\r\ndata: {\"candidates"
-      "\": [{\"content\": {\"parts\": [{\"text\": \" jumps.\"}],\"role\": \"model\"},\"fini"
-      "shReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"ca"
-      "ndidatesTokenCount\": 5,\"totalTokenCount\": 13},\"modelVersion\": \"gemini-2.0-flas"
-      "h\",\"responseId\": \"st-1\"}\r\n\r\n";
-//  tests/fixtures/gemini/gemini_stream_tool_call.sse
-static const char s_fx_gemini_stream_tool_call[]
-    = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Checking.\"}],\"role"
-      "\": \"model\"},\"index\": 0}],\"modelVersion\": \"gemini-2.0-flash\"}\n\ndata: {\"ca"
-      "ndidates\": [{\"content\": {\"parts\": [{\"functionCall\": {\"name\": \"get_weather"
-      "\",\"args\": {\"city\": \"Paris\"}}},{\"functionCall\": {\"name\": \"get_time\",\"ar"
-      "gs\": {}}}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMe"
-      "tadata\": {\"promptTokenCount\": 40,\"candidatesTokenCount\": 12,\"totalTokenCount\""
-      ": 52},\"modelVersion\": \"gemini-2.0-flash\"}\n\n";
-//  tests/fixtures/gemini/openai_request_embeddings.json
-static const char s_fx_openai_request_embeddings[]
-    = "{\"model\":\"text-embedding-3-small\",\"input\":[\"The quick brown fox\",\"jumps ove"
-      "r the lazy dog\"],\"dimensions\":256}";
-//  tests/fixtures/gemini/openai_request_images.json
-static const char s_fx_openai_request_images[]
-    = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text"
-      "\",\"text\":\"Compare these images.\"},{\"type\":\"image_url\",\"image_url\":{\"url"
-      "\":\"data:image/png;base64,iVBORw0KGgo=\"}},{\"type\":\"image_url\",\"image_url\":{"
-      "\"url\":\"https://example.com/photos/cat.webp\",\"detail\":\"high\"}},{\"type\":\"im"
-      "age_url\",\"image_url\":{\"url\":\"http://example.com/render?id=7\"}},{\"type\":\"im"
-      "age_url\",\"image_url\":\"https://example.com/dog.PNG?size=large\"}]}],\"tool_choice"
-      "\":\"auto\",\"max_tokens\":300}";
-//  tests/fixtures/gemini/openai_request_multiturn.json
-static const char s_fx_openai_request_multiturn[]
-    = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"You are terse"
-      ".\"},{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text\":\"Answer in En"
-      "glish.\"}]},{\"role\":\"user\",\"content\":\"Hi.\"},{\"role\":\"user\",\"content\":["
-      "{\"type\":\"text\",\"text\":\"What is an LLM?\"}]},{\"role\":\"assistant\",\"content"
-      "\":\"A large language model.\"},{\"role\":\"user\",\"content\":\"Say more.\"}],\"tem"
-      "perature\":0.5,\"top_p\":0.9,\"max_completion_tokens\":512,\"stop\":\"\\n\\nHuman:\""
-      ",\"n\":2,\"response_format\":{\"type\":\"json_object\"},\"stream\":true}";
-//  tests/fixtures/gemini/openai_request_tools.json
-static const char s_fx_openai_request_tools[]
-    = "{\"model\":\"gpt-4o\",\"max_tokens\":1024,\"messages\":[{\"role\":\"user\",\"content"
-      "\":\"Weather in Paris and Rome?\"},{\"role\":\"assistant\",\"content\":null,\"tool_c"
-      "alls\":[{\"id\":\"call_01\",\"type\":\"function\",\"function\":{\"name\":\"get_weath"
-      "er\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_02\",\"type\":"
-      "\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"city\\\":\\\"R"
-      "ome\\\",\\\"utc\\\":false}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_01\",\"c"
-      "ontent\":\"{\\\"temp_c\\\":18,\\\"sky\\\":\\\"cloudy\\\"}\"},{\"role\":\"tool\",\"to"
-      "ol_call_id\":\"call_02\",\"content\":[{\"type\":\"text\",\"text\":\"14:05\"}]},{\"ro"
-      "le\":\"user\",\"content\":\"Which is later?\"},{\"role\":\"assistant\",\"content\":"
-      "\"Rome, by the clock.\",\"tool_calls\":[{\"id\":\"call_03\",\"type\":\"function\",\""
-      "function\":{\"name\":\"get_time\",\"arguments\":\"\"}}]},{\"role\":\"tool\",\"tool_c"
-      "all_id\":\"call_03\",\"content\":\"[1, 2]\"}],\"tools\":[{\"type\":\"function\",\"fu"
-      "nction\":{\"name\":\"get_weather\",\"description\":\"Current weather for a city\",\""
-      "parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\""
-      "required\":[\"city\"]}}},{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}"
-      "}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}},"
-      "\"stop\":[\"END\",\"STOP\"]}";
-//  tests/fixtures/gemini/openai_response_blocked.json
-static const char s_fx_openai_response_blocked[]
-    = "{\"id\":\"chatcmpl-blk-1\",\"object\":\"chat.completion\",\"created\":0,\"model\":\""
-      "my-gemini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content"
-      "\":\"\"},\"logprobs\":null,\"finish_reason\":\"content_filter\"}],\"usage\":{\"promp"
-      "t_tokens\":9,\"completion_tokens\":0,\"total_tokens\":9}}";
-//  tests/fixtures/gemini/openai_response_embeddings.json
-static const char s_fx_openai_response_embeddings[]
-    = "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":["
-      "0.013,-0.008,0.25]},{\"object\":\"embedding\",\"index\":1,\"embedding\":[-0.5,0.125,"
-      "0]}],\"model\":\"text-embedding-3-small\",\"usage\":{\"prompt_tokens\":0,\"total_tok"
-      "ens\":0}}";
-//  tests/fixtures/gemini/openai_response_function_call.json
-static const char s_fx_openai_response_function_call[]
-    = "{\"id\":\"chatcmpl-*\",\"object\":\"chat.completion\",\"created\":0,\"model\":\"gemi"
-      "ni-2.0-flash\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"conte"
-      "nt\":null,\"tool_calls\":[{\"id\":\"call_*\",\"type\":\"function\",\"function\":{\"n"
-      "ame\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\",\\\"unit\\\":\\\"c"
-      "elsius\\\"}\"}},{\"id\":\"call_*\",\"type\":\"function\",\"function\":{\"name\":\"ge"
-      "t_weather\",\"arguments\":\"{\\\"city\\\":\\\"Rome\\\",\\\"unit\\\":\\\"celsius\\\"}"
-      "\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_toke"
-      "ns\":70,\"completion_tokens\":30,\"total_tokens\":100}}";
-//  tests/fixtures/gemini/openai_response_text.json
-static const char s_fx_openai_response_text[]
-    = "{\"id\":\"chatcmpl-mAitaLmkHPPlz7IPvtfUqQ4\",\"object\":\"chat.completion\",\"create"
-      "d\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assi"
-      "stant\",\"content\":\"Hello, world!\"},\"logprobs\":null,\"finish_reason\":\"stop\"}"
-      "],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":6,\"total_tokens\":18}}";
-//  tests/fixtures/gemini/openai_stream_error.json
-static const char s_fx_openai_stream_error[]
-    = "[{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":0,\"mode"
-      "l\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"cont"
-      "ent\":\"\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\""
-      "object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\""
-      ":[{\"index\":0,\"delta\":{\"content\":\"Partial\"},\"logprobs\":null,\"finish_reason"
-      "\":null}]},{\"error\":{\"message\":\"The model is overloaded. Please try again later"
-      ".\",\"type\":\"UNAVAILABLE\",\"code\":\"upstream_error\"}},\"[DONE]\"]";
-//  tests/fixtures/gemini/openai_stream_text.json
-static const char s_fx_openai_stream_text[]
-    = "[{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":0,\"mode"
-      "l\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"cont"
-      "ent\":\"\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\""
-      "object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\""
-      ":[{\"index\":0,\"delta\":{\"content\":\"The quick\"},\"logprobs\":null,\"finish_reas"
-      "on\":null}]},{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"create"
-      "d\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" br"
-      "own fox\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\"o"
-      "bject\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\":"
-      "[{\"index\":0,\"delta\":{\"content\":\" jumps.\"},\"logprobs\":null,\"finish_reason"
-      "\":null}]},{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created"
-      "\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":nul"
-      "l,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":"
-      "5,\"total_tokens\":13}},\"[DONE]\"]";
-//  tests/fixtures/gemini/openai_stream_tool_call.json
-static const char s_fx_openai_stream_tool_call[]
-    = "[{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":0,\"mode"
-      "l\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"cont"
-      "ent\":\"\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\""
-      "object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\""
-      ":[{\"index\":0,\"delta\":{\"content\":\"Checking.\"},\"logprobs\":null,\"finish_reas"
-      "on\":null}]},{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"create"
-      "d\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
-      "\"index\":0,\"id\":\"call_*\",\"type\":\"function\",\"function\":{\"name\":\"get_wea"
-      "ther\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"index\":1,\"id\":\"call_*"
-      "\",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}}]"
-      "},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\"object\":"
-      "\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\":[{\"inde"
-      "x\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{"
-      "\"prompt_tokens\":40,\"completion_tokens\":12,\"total_tokens\":52}},\"[DONE]\"]";
-//  Every embedded fixture and the file it copies.
-static const struct {
-    const char *name;  //  file name in tests/fixtures/gemini
-    const char *text;  //  its embedded copy
-} s_fixtures[] = {
-    {"gemini_error.json", s_fx_gemini_error},
-    {"gemini_error_array.json", s_fx_gemini_error_array},
-    {"gemini_request_embeddings.json", s_fx_gemini_request_embeddings},
-    {"gemini_request_images.json", s_fx_gemini_request_images},
-    {"gemini_request_multiturn.json", s_fx_gemini_request_multiturn},
-    {"gemini_request_tools.json", s_fx_gemini_request_tools},
-    {"gemini_response_blocked.json", s_fx_gemini_response_blocked},
-    {"gemini_response_embeddings.json", s_fx_gemini_response_embeddings},
-    {"gemini_response_function_call.json", s_fx_gemini_response_function_call},
-    {"gemini_response_text.json", s_fx_gemini_response_text},
-    {"gemini_stream_error.sse", s_fx_gemini_stream_error},
-    {"gemini_stream_text.sse", s_fx_gemini_stream_text},
-    {"gemini_stream_tool_call.sse", s_fx_gemini_stream_tool_call},
-    {"openai_request_embeddings.json", s_fx_openai_request_embeddings},
-    {"openai_request_images.json", s_fx_openai_request_images},
-    {"openai_request_multiturn.json", s_fx_openai_request_multiturn},
-    {"openai_request_tools.json", s_fx_openai_request_tools},
-    {"openai_response_blocked.json", s_fx_openai_response_blocked},
-    {"openai_response_embeddings.json", s_fx_openai_response_embeddings},
-    {"openai_response_function_call.json", s_fx_openai_response_function_call},
-    {"openai_response_text.json", s_fx_openai_response_text},
-    {"openai_stream_error.json", s_fx_openai_stream_error},
-    {"openai_stream_text.json", s_fx_openai_stream_text},
-    {"openai_stream_tool_call.json", s_fx_openai_stream_tool_call},
+//  The text of fixture NAME.
+#define S_FX(name) aigw_fixture_in ("gemini", name)
+
+//  Every fixture, by file name in tests/fixtures/gemini.
+static const char *const s_fixtures[] = {
+    "gemini_error.json",
+    "gemini_error_array.json",
+    "gemini_request_embeddings.json",
+    "gemini_request_images.json",
+    "gemini_request_multiturn.json",
+    "gemini_request_tools.json",
+    "gemini_response_blocked.json",
+    "gemini_response_embeddings.json",
+    "gemini_response_function_call.json",
+    "gemini_response_text.json",
+    "gemini_stream_error.sse",
+    "gemini_stream_text.sse",
+    "gemini_stream_tool_call.sse",
+    "openai_request_embeddings.json",
+    "openai_request_images.json",
+    "openai_request_multiturn.json",
+    "openai_request_tools.json",
+    "openai_response_blocked.json",
+    "openai_response_embeddings.json",
+    "openai_response_function_call.json",
+    "openai_response_text.json",
+    "openai_stream_error.json",
+    "openai_stream_text.json",
+    "openai_stream_tool_call.json",
 };
 
 //  Mangled variants of each fixture the selftest runs through everything.
 #define S_TEST_MUTATIONS 200
-
-//  Where the fixtures are, from this file's path at build time.
-#define S_TEST_SELF "actors/provider/adapters/aigw_gemini.c"
-
-//  Check each embedded fixture against its file, when the tree is there.
-static void
-s_test_fixture_files (bool verbose)
-{
-    const char *self = __FILE__;
-    size_t self_len = strlen (self), tail = strlen (S_TEST_SELF);
-    if (self[0] != '/' || self_len < tail || strcmp (self + self_len - tail, S_TEST_SELF)) {
-        if (verbose)
-            printf ("gemini: source tree unknown, fixture files not checked\n");
-        return;
-    }
-    size_t checked = 0;
-    for (size_t i = 0; i < sizeof s_fixtures / sizeof s_fixtures[0]; i++) {
-        char path[1024];
-        snprintf (path, sizeof path, "%.*stests/fixtures/gemini/%s", (int) (self_len - tail), self,
-                  s_fixtures[i].name);
-        FILE *file = fopen (path, "rb");
-        if (!file)
-            continue;
-        char *text = NULL;
-        size_t text_len = 0;
-        char block[4096];
-        size_t got;
-        while ((got = fread (block, 1, sizeof block, file)) > 0)
-            assert (aigw_adapter_append (&text, &text_len, block, got) == 0);
-        fclose (file);
-        const char *embedded = s_fixtures[i].text;
-        if (strstr (s_fixtures[i].name, ".sse"))
-            assert (text_len == strlen (embedded) && memcmp (text, embedded, text_len) == 0);
-        else {
-            json_t *on_disk = json_loadb (text, text_len, 0, NULL);
-            json_t *copy = json_loads (embedded, 0, NULL);
-            if (!json_equal (on_disk, copy))
-                fprintf (stderr, "gemini: %s differs from its embedded copy\n", path);
-            assert (on_disk && json_equal (on_disk, copy));
-            json_decref (on_disk);
-            json_decref (copy);
-        }
-        free (text);
-        checked++;
-    }
-    assert (checked == 0 || checked == sizeof s_fixtures / sizeof s_fixtures[0]);
-    if (verbose)
-        printf ("gemini: %zu fixture files match their embedded copies\n", checked);
-}
 
 //  Compare GOT with WANT field by field; PATH names where. In WANT, a
 //  string ending in '*' matches any string with that prefix and "created"
@@ -1665,11 +1407,11 @@ s_test_mutations (size_t mutations)
     static const char junk[] = "{}[]\",:0-9eE\\ \n\rxnull";
     uint32_t seed = S_FNV_BASIS;
     for (size_t i = 0; i < sizeof s_fixtures / sizeof s_fixtures[0]; i++) {
-        size_t len = strlen (s_fixtures[i].text);
+        size_t len = strlen (S_FX (s_fixtures[i]));
         char *copy = malloc (len + 1);
         assert (copy);
         for (size_t round = 0; round < mutations; round++) {
-            memcpy (copy, s_fixtures[i].text, len + 1);
+            memcpy (copy, S_FX (s_fixtures[i]), len + 1);
             for (int flip = 0; flip < 3; flip++) {
                 seed = seed * 1103515245u + 12345u;
                 size_t at = (seed >> 8) % len;
@@ -1698,17 +1440,15 @@ s_test_mutations (size_t mutations)
 void
 aigw_gemini_test (bool verbose)
 {
-    s_test_fixture_files (verbose);
-
     //  Requests: every fixture, field by field.
-    s_test_request (AIGW_KIND_CHAT, s_fx_openai_request_multiturn, "gemini-2.0-flash",
-                    s_fx_gemini_request_multiturn);
-    s_test_request (AIGW_KIND_CHAT, s_fx_openai_request_tools, "gemini-2.0-flash",
-                    s_fx_gemini_request_tools);
-    s_test_request (AIGW_KIND_CHAT, s_fx_openai_request_images, "gemini-2.0-flash",
-                    s_fx_gemini_request_images);
-    s_test_request (AIGW_KIND_EMBEDDINGS, s_fx_openai_request_embeddings, "gemini-embedding-001",
-                    s_fx_gemini_request_embeddings);
+    s_test_request (AIGW_KIND_CHAT, S_FX ("openai_request_multiturn.json"), "gemini-2.0-flash",
+                    S_FX ("gemini_request_multiturn.json"));
+    s_test_request (AIGW_KIND_CHAT, S_FX ("openai_request_tools.json"), "gemini-2.0-flash",
+                    S_FX ("gemini_request_tools.json"));
+    s_test_request (AIGW_KIND_CHAT, S_FX ("openai_request_images.json"), "gemini-2.0-flash",
+                    S_FX ("gemini_request_images.json"));
+    s_test_request (AIGW_KIND_EMBEDDINGS, S_FX ("openai_request_embeddings.json"),
+                    "gemini-embedding-001", S_FX ("gemini_request_embeddings.json"));
 
     //  Small cases: one string to embed, plain text, tool_choice modes.
     s_test_request (AIGW_KIND_EMBEDDINGS, "{\"input\":\"hi\"}", "gemini-2.0-flash",
@@ -1844,16 +1584,16 @@ aigw_gemini_test (bool verbose)
     assert (strstr (err, "body"));
 
     //  Answers: every fixture, field by field.
-    s_test_response (AIGW_KIND_CHAT, s_fx_gemini_response_text, "my-gemini",
-                     s_fx_openai_response_text);
-    s_test_response (AIGW_KIND_CHAT, s_fx_gemini_response_function_call, "gemini-2.0-flash",
-                     s_fx_openai_response_function_call);
-    s_test_response (AIGW_KIND_CHAT, s_fx_gemini_response_blocked, "my-gemini",
-                     s_fx_openai_response_blocked);
-    s_test_response (AIGW_KIND_EMBEDDINGS, s_fx_gemini_response_embeddings,
-                     "text-embedding-3-small", s_fx_openai_response_embeddings);
+    s_test_response (AIGW_KIND_CHAT, S_FX ("gemini_response_text.json"), "my-gemini",
+                     S_FX ("openai_response_text.json"));
+    s_test_response (AIGW_KIND_CHAT, S_FX ("gemini_response_function_call.json"),
+                     "gemini-2.0-flash", S_FX ("openai_response_function_call.json"));
+    s_test_response (AIGW_KIND_CHAT, S_FX ("gemini_response_blocked.json"), "my-gemini",
+                     S_FX ("openai_response_blocked.json"));
+    s_test_response (AIGW_KIND_EMBEDDINGS, S_FX ("gemini_response_embeddings.json"),
+                     "text-embedding-3-small", S_FX ("openai_response_embeddings.json"));
     //  Tool call ids: deterministic, and distinct within one answer.
-    const char *calls = s_fx_gemini_response_function_call;
+    const char *calls = S_FX ("gemini_response_function_call.json");
     char *one = aigw_gemini_response_to_openai (calls, strlen (calls), "m", &len, err, sizeof err);
     char *two = aigw_gemini_response_to_openai (calls, strlen (calls), "m", &len, err, sizeof err);
     json_t *a = json_loads (one, 0, NULL), *b = json_loads (two, 0, NULL);
@@ -1946,17 +1686,20 @@ aigw_gemini_test (bool verbose)
     assert (strstr (err, "embeddings[0].values"));
 
     //  Error bodies, plain and in an array, give their message.
-    assert (!aigw_gemini_response_to_openai (s_fx_gemini_error, strlen (s_fx_gemini_error), "m",
-                                             &len, err, sizeof err));
+    assert (!aigw_gemini_response_to_openai (S_FX ("gemini_error.json"),
+                                             strlen (S_FX ("gemini_error.json")), "m", &len, err,
+                                             sizeof err));
     assert (strstr (err, "API key not valid. Please pass a valid API key."));
-    assert (!aigw_gemini_embeddings_to_openai (
-        s_fx_gemini_error_array, strlen (s_fx_gemini_error_array), "m", &len, err, sizeof err));
+    assert (!aigw_gemini_embeddings_to_openai (S_FX ("gemini_error_array.json"),
+                                               strlen (S_FX ("gemini_error_array.json")), "m", &len,
+                                               err, sizeof err));
     assert (strstr (err, "Resource has been exhausted (e.g. check quota)."));
 
     //  Streams: each fixture's events, fed one by one.
-    s_test_stream_all (s_fx_gemini_stream_text, s_fx_openai_stream_text, 0, NULL);
-    s_test_stream_all (s_fx_gemini_stream_tool_call, s_fx_openai_stream_tool_call, 0, NULL);
-    s_test_stream_all (s_fx_gemini_stream_error, s_fx_openai_stream_error, -1,
+    s_test_stream_all (S_FX ("gemini_stream_text.sse"), S_FX ("openai_stream_text.json"), 0, NULL);
+    s_test_stream_all (S_FX ("gemini_stream_tool_call.sse"), S_FX ("openai_stream_tool_call.json"),
+                       0, NULL);
+    s_test_stream_all (S_FX ("gemini_stream_error.sse"), S_FX ("openai_stream_error.json"), -1,
                        "The model is overloaded");
     //  Events after the finish are ignored.
     const char *extra = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"A\"}]},"
