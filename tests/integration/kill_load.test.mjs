@@ -33,6 +33,9 @@ const ERROR_MS_MAX = 1000;        // a 503 must come back within this of being s
 const ERRORS_STOP_MS = 3000;
 const RECOVERY_MS = 10000;        // after a restart, all 200 again within this
 const RATE_OUT_OF_REACH = 100000000;
+// Requests a window must hold to show traffic flowed (not a throughput
+// figure: bench/ measures those; a loaded 2-core machine serves few).
+const SOME_TRAFFIC = LOOPS / 8;
 
 const ACCEPTED = new Set(['ok', 'ok-stream', 'error-503', 'stream-error']);
 
@@ -304,7 +307,7 @@ async function killOneOfTwo(t, gw, proc, stages, { replaySafe }) {
     // after the kill on all succeeded, and there were some.
     const later = run.records.filter((r) => r.sentAt > run.marks.killDone + 1500);
     const laterBad = later.filter((r) => !r.outcome.startsWith('ok'));
-    assert.ok(later.length >= LOOPS, `only ${later.length} requests in the last second`);
+    assert.ok(later.length >= SOME_TRAFFIC, `only ${later.length} requests in the last second`);
     assert.equal(laterBad.length, 0, `requests sent 1.5 s after the kill still failed: ` +
       laterBad.slice(0, 3).map((r) => `${r.outcome} ${r.detail}`).join('; '));
     if (replaySafe) {
@@ -369,7 +372,7 @@ async function killOnly(t, gw, proc, stages) {
       `after it`);
     assertAnswered(run, `${proc} killed`);
     assertUpstreamOnce(run, upstream, `${proc} killed`);
-    assert.ok(outage.length >= LOOPS, `only ${outage.length} requests during the outage`);
+    assert.ok(outage.length >= SOME_TRAFFIC, `only ${outage.length} requests during the outage`);
     const notRefused = outage.filter((r) => r.outcome !== 'error-503');
     assert.equal(notRefused.length, 0, `with no ${proc} alive, requests were not answered 503: ` +
       notRefused.slice(0, 3).map((r) => `${r.outcome} ${r.detail}`).join('; '));
@@ -378,7 +381,7 @@ async function killOnly(t, gw, proc, stages) {
     // Once the restarted process has had time to register, all succeed.
     const late = run.records.filter((r) => r.sentAt > restart + 1500);
     const lateBad = late.filter((r) => !r.outcome.startsWith('ok'));
-    assert.ok(late.length >= LOOPS, `only ${late.length} requests from 1.5 s after the restart`);
+    assert.ok(late.length >= SOME_TRAFFIC, `only ${late.length} requests from 1.5 s after the restart`);
     assert.equal(lateBad.length, 0, `requests sent 1.5 s after the restart still failed: ` +
       lateBad.slice(0, 3).map((r) => `${r.outcome} ${r.detail}`).join('; '));
   } catch (err) {
