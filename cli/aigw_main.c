@@ -10,7 +10,6 @@
 
 #include <curl/curl.h>
 #include <getopt.h>
-#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -378,16 +377,6 @@ main (int argc, char **argv)
         return aigw_mock_provider_main (argc - 1, argv + 1);
     if (aigw_operator_handles (command))
         return aigw_operator_main (argc - 1, argv + 1);
-    if (streq (command, "actor") || streq (command, "edge")) {
-        //  A split process's threads hand every message to each other (ours
-        //  to ZeroMQ's I/O thread and back): as SCHED_BATCH a woken one does
-        //  not preempt the waker, which finishes its pass and sleeps rather
-        //  than being switched out and back in. Threads made later, ZeroMQ's
-        //  too, inherit it. Measured: half the context switches per request
-        //  under load (bench/RESULTS.md, issue 8).
-        struct sched_param param = {0};
-        sched_setscheduler (0, SCHED_BATCH, &param);
-    }
     curl_global_init (CURL_GLOBAL_DEFAULT);
     zsys_init ();
     zsys_set_logstream (NULL);
