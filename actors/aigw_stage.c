@@ -60,8 +60,7 @@ aigw_stage_pipe_term (zsock_t *pipe)
 }
 
 const char *
-aigw_stage_shard_key (aigw_envelope_t *env, const char *service,
-                      const aigw_config_t *config)
+aigw_stage_shard_key (aigw_envelope_t *env, const char *service, const aigw_config_t *config)
 {
     const aigw_stage_def_t *def = aigw_stage_find (service);
     return def && def->shard_key ? def->shard_key (env, config) : "";
@@ -72,40 +71,40 @@ aigw_stage_shard_key (aigw_envelope_t *env, const char *service,
 
 //  One stage the host runs.
 typedef struct {
-    const aigw_stage_def_t *def; //  what it is
-    void *state;                //  its private state
-    aigw_worker_t *worker;      //  its registration at the broker
-    int item_first;             //  its own poll items in the last poll: first
-    int item_count;             //  and how many
+    const aigw_stage_def_t *def;  //  what it is
+    void *state;                  //  its private state
+    aigw_worker_t *worker;        //  its registration at the broker
+    int item_first;               //  its own poll items in the last poll: first
+    int item_count;               //  and how many
 } s_stage_t;
 
 //  One local hand-off waiting in the run queue.
 typedef struct _s_run_t {
-    aigw_job_t *job;            //  the job
-    aigw_envelope_t *env;       //  its envelope
-    int stage;                  //  index of the stage that takes it
-    struct _s_run_t *next;      //  next in the queue
+    aigw_job_t *job;        //  the job
+    aigw_envelope_t *env;   //  its envelope
+    int stage;              //  index of the stage that takes it
+    struct _s_run_t *next;  //  next in the queue
 } s_run_t;
 
 struct _aigw_host_t {
-    const aigw_config_t *config; //  settings (shared, read-only)
-    char *endpoint;             //  broker endpoint
-    s_stage_t stages[AIGW_HOST_STAGES_MAX]; //  the stages, in the order named
-    int stage_count;            //  entries in stages
-    bool owns_shards;           //  local sharded stages own every key
-    aigw_front_t front;         //  the edge in this thread; self NULL = none
-    aigw_peer_t *peer;          //  our inbox and links to other peers (BP/2)
-    zhashx_t *pending;          //  origin id -> front origin, waiting on peers
-    zhashx_t *seen;             //  origin+id -> expiry: requests a stage that is not
-                                //  replay-safe took from peers (duplicates are dropped)
-    zlistx_t *seen_order;       //  their keys, oldest first
-    zhashx_t *held;             //  origin/id -> job: peers' requests held here, for
-                                //  a CANCEL
-    s_run_t *run_head;          //  hand-offs waiting, oldest first
-    s_run_t *run_tail;          //  newest
-    int64_t next_tick;          //  when the stages' ticks are due, Unix ms
-    int item_peer;              //  the peer's poll items in the last poll: first
-    int item_peer_count;        //  and how many
+    const aigw_config_t *config;             //  settings (shared, read-only)
+    char *endpoint;                          //  broker endpoint
+    s_stage_t stages[AIGW_HOST_STAGES_MAX];  //  the stages, in the order named
+    int stage_count;                         //  entries in stages
+    bool owns_shards;                        //  local sharded stages own every key
+    aigw_front_t front;                      //  the edge in this thread; self NULL = none
+    aigw_peer_t *peer;                       //  our inbox and links to other peers (BP/2)
+    zhashx_t *pending;                       //  origin id -> front origin, waiting on peers
+    zhashx_t *seen;                          //  origin+id -> expiry: requests a stage that is not
+        //  replay-safe took from peers (duplicates are dropped)
+    zlistx_t *seen_order;  //  their keys, oldest first
+    zhashx_t *held;        //  origin/id -> job: peers' requests held here, for
+                           //  a CANCEL
+    s_run_t *run_head;     //  hand-offs waiting, oldest first
+    s_run_t *run_tail;     //  newest
+    int64_t next_tick;     //  when the stages' ticks are due, Unix ms
+    int item_peer;         //  the peer's poll items in the last poll: first
+    int item_peer_count;   //  and how many
 };
 
 //  Index of stage NAME in SELF, or -1.
@@ -137,7 +136,7 @@ s_host_enqueue (aigw_host_t *self, aigw_job_t *job, aigw_envelope_t *env, int in
 {
     s_run_t *run = malloc (sizeof *run);
     assert (run);
-    *run = (s_run_t) {.job = job, .env = env, .stage = index};
+    *run = (s_run_t){.job = job, .env = env, .stage = index};
     job->stage = -1;
     job->holder = NULL;
     if (self->run_tail)
@@ -245,8 +244,7 @@ s_deliver (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p, bool 
 //  Encode ENV and send it through the job's worker with FLAGS; takes the
 //  job on LAST. ENV stays the caller's.
 static int
-s_send (aigw_job_t **job_p, aigw_envelope_t *env, int flags, const char *next,
-        const char *shard)
+s_send (aigw_job_t **job_p, aigw_envelope_t *env, int flags, const char *next, const char *shard)
 {
     size_t size;
     char *data = aigw_envelope_encode (env, &size);
@@ -279,8 +277,8 @@ s_route_after (const aigw_envelope_t *env, char *buf, size_t size)
 //  Send JOB's ENV (both taken) to SERVICE elsewhere: straight to a peer
 //  that runs it when the directory names one, else through the broker.
 static int
-s_host_remote (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p,
-               const char *service, const char *shard)
+s_host_remote (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p, const char *service,
+               const char *shard)
 {
     aigw_job_t *job = *job_p;
     aigw_envelope_t *env = *env_p;
@@ -302,10 +300,10 @@ s_host_remote (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p,
                         : NULL;
         size_t size;
         char *data = aigw_envelope_encode (env, &size);
-        int sent = data ? aigw_peer_request (self->peer, service, key ? key : shard, later,
-                                             origin, job->request_id, job->sender,
-                                             env->deadline_ms, &data, size)
-                        : -1;
+        int sent
+            = data ? aigw_peer_request (self->peer, service, key ? key : shard, later, origin,
+                                        job->request_id, job->sender, env->deadline_ms, &data, size)
+                   : -1;
         zstr_free (&key);
         if (sent == 0) {
             if (job->origin) {
@@ -323,8 +321,8 @@ s_host_remote (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p,
             return 0;
         }
         if (job->reply_to || !job->origin || !self->front.self) {
-            aigw_warn ("request %s: no live worker of %s in the directory",
-                       env->id ? env->id : "?", service);
+            aigw_warn ("request %s: no live worker of %s in the directory", env->id ? env->id : "?",
+                       service);
             aigw_envelope_set_error (env, 503, "service_unavailable", "stage_unavailable", NULL,
                                      "No live worker serves a stage of this request.");
             env->last = true;
@@ -497,7 +495,8 @@ s_peer_bind (const aigw_config_t *config, const char *endpoint, char *bind, size
     else {
         if (remote)
             aigw_warn ("peer inbox on loopback only: no address of this host reaches the "
-                       "broker's host %s; set AIGW_PEER_ADVERTISE", host);
+                       "broker's host %s; set AIGW_PEER_ADVERTISE",
+                       host);
         snprintf (bind, size, "tcp://127.0.0.1:*");
     }
     //  A wildcard bind is no address to give others: advertise the one
@@ -553,8 +552,7 @@ aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *st
         s_stage_t *stage = &self->stages[self->stage_count++];
         stage->def = def;
         stage->worker = aigw_worker_new (endpoint, def->name, config->worker_credit,
-                                         def->replay_safe, config->heartbeat_ms,
-                                         config->liveness);
+                                         def->replay_safe, config->heartbeat_ms, config->liveness);
         if (!stage->worker) {
             snprintf (err, err_size, "%s cannot connect to the broker at %s", name, endpoint);
             aigw_host_destroy (&self);
@@ -607,8 +605,7 @@ aigw_host_set_directory (aigw_host_t *self, const char *version, const char *tex
 }
 
 aigw_job_t *
-aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin,
-                  const char *origin_id)
+aigw_host_submit (aigw_host_t *self, aigw_envelope_t **env_p, void *origin, const char *origin_id)
 {
     aigw_envelope_t *env = *env_p;
     *env_p = NULL;
@@ -698,12 +695,11 @@ aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
     for (int i = 0; i < self->stage_count && count < max; i++) {
         s_stage_t *stage = &self->stages[i];
         //  The socket changes after a reconnect: fetched again every pass.
-        items[count++] = (zmq_pollitem_t) {zsock_resolve (aigw_worker_sock (stage->worker)),
-                                           0, ZMQ_POLLIN, 0};
+        items[count++]
+            = (zmq_pollitem_t){zsock_resolve (aigw_worker_sock (stage->worker)), 0, ZMQ_POLLIN, 0};
         stage->item_first = count;
         stage->item_count = stage->def->pollitems && count < max
-                                ? stage->def->pollitems (stage->state, items + count,
-                                                         max - count)
+                                ? stage->def->pollitems (stage->state, items + count, max - count)
                                 : 0;
         count += stage->item_count;
     }
@@ -821,8 +817,7 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
     bool once = index >= 0 && !self->stages[index].def->replay_safe;
     if (once && s_seen (self, event)) {
         //  A copy of a request this stage runs or ran: the first answers.
-        aigw_info ("peer request %s for %s came again; dropped", event->request_id,
-                   event->service);
+        aigw_info ("peer request %s for %s came again; dropped", event->request_id, event->service);
         s_job_leaves (self, job);
         free (job->reply_to);
         job->reply_to = NULL;
@@ -838,7 +833,9 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
         aigw_warn ("peer request %s: bad envelope: %s", event->request_id, err);
     if (!env) {
         aigw_peer_error (self->peer, job->reply_to, job->request_id,
-                         index < 0 ? 503 : *err == 'T' ? 504 : 500,
+                         index < 0     ? 503
+                         : *err == 'T' ? 504
+                                       : 500,
                          *err ? err : "Bad request envelope.");
         s_job_leaves (self, job);
         free (job->reply_to);
@@ -882,7 +879,7 @@ s_take_peer_cancel (aigw_host_t *self, aigw_peer_event_t *event)
         aigw_host_cancel (self, job);
     }
     else
-        s_seen (self, event);   //  not here yet: it is dropped when it comes
+        s_seen (self, event);  //  not here yet: it is dropped when it comes
 }
 
 //  A reply from a peer for a request the front here made.
@@ -893,7 +890,7 @@ s_take_peer_reply (aigw_host_t *self, aigw_peer_event_t **event_p)
     void *origin = zhashx_lookup (self->pending, event->request_id);
     if (!origin || !self->front.self) {
         aigw_peer_event_destroy (event_p);
-        return;                 //  the front forgot it: its client left
+        return;  //  the front forgot it: its client left
     }
     aigw_client_event_t *out = calloc (1, sizeof *out);
     assert (out);
@@ -922,11 +919,9 @@ aigw_host_process (aigw_host_t *self, zmq_pollitem_t *items, int count)
     for (int i = 0; i < self->stage_count; i++) {
         s_stage_t *stage = &self->stages[i];
         if (stage->def->process)
-            stage->def->process (stage->state,
-                                 stage->item_first < count ? items + stage->item_first : NULL,
-                                 stage->item_first + stage->item_count <= count
-                                     ? stage->item_count
-                                     : 0);
+            stage->def->process (
+                stage->state, stage->item_first < count ? items + stage->item_first : NULL,
+                stage->item_first + stage->item_count <= count ? stage->item_count : 0);
         if (tick && stage->def->tick)
             stage->def->tick (stage->state);
     }
@@ -987,9 +982,8 @@ aigw_host_actor (zsock_t *pipe, void *args)
     pthread_setname_np (pthread_self (), name);
     //  Other processes may run the same stages: the directory names the
     //  owner of each key.
-    aigw_host_t *self = aigw_host_new (host_args->config, host_args->endpoint,
-                                       host_args->stages, false, host_args->err,
-                                       sizeof host_args->err);
+    aigw_host_t *self = aigw_host_new (host_args->config, host_args->endpoint, host_args->stages,
+                                       false, host_args->err, sizeof host_args->err);
     if (!self) {
         host_args->failed = true;
         zsock_signal (pipe, 1);
@@ -999,10 +993,10 @@ aigw_host_actor (zsock_t *pipe, void *args)
     zmq_pollitem_t items[1 + AIGW_HOST_POLLITEMS_MAX];
     while (true) {
         int timeout = aigw_host_timeout (self, AIGW_STAGE_TICK_MS);
-        items[0] = (zmq_pollitem_t) {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
+        items[0] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         int count = aigw_host_pollitems (self, items + 1, AIGW_HOST_POLLITEMS_MAX);
         if (zmq_poll (items, 1 + count, timeout) == -1)
-            break;              //  interrupted
+            break;  //  interrupted
         if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))
             break;
         aigw_host_process (self, items + 1, count);

@@ -37,8 +37,8 @@ typedef struct _aigw_host_t aigw_host_t;
 //  the runtime passes the envelope on after it) or TAKE (an asynchronous
 //  one, which answers later with aigw_stage_pass) is set.
 typedef struct {
-    const char *name;           //  service name at the broker
-    bool replay_safe;           //  may be re-sent to another worker on death
+    const char *name;  //  service name at the broker
+    bool replay_safe;  //  may be re-sent to another worker on death
     //  Build the stage's private state; HOST runs it (NULL in selftests).
     //  NULL on failure.
     void *(*state_new) (aigw_host_t *host, const aigw_config_t *config);
@@ -71,25 +71,25 @@ typedef struct {
 
 //  The edge side of a host that shares the edge's thread.
 typedef struct {
-    void *self;                 //  the front's own state
+    void *self;  //  the front's own state
     //  Deliver EVENT (a REPLY chunk or final, or an ERROR) to ORIGIN; takes
     //  it. A REPLY event from a local stage carries its envelope decoded in
     //  event->env.
     void (*deliver) (void *self, void *origin, aigw_client_event_t **event_p);
     //  Send ENV (taken) through the broker to SERVICE with SHARD, as a new
     //  request whose replies go to ORIGIN.
-    void (*forward) (void *self, void *origin, const char *service,
-                     const char *shard, aigw_envelope_t **env_p);
+    void (*forward) (void *self, void *origin, const char *service, const char *shard,
+                     aigw_envelope_t **env_p);
 } aigw_front_t;
 
 //  Arguments of aigw_host_actor; the caller keeps them alive while it runs.
 typedef struct {
-    const aigw_config_t *config; //  read-only settings, shared
-    const char *endpoint;       //  broker endpoint
-    const char *stages;         //  comma-separated stage names
-    bool failed;                //  out: the host did not start (read after
-                                //  zactor_new returns)
-    char err[256];              //  out: why
+    const aigw_config_t *config;  //  read-only settings, shared
+    const char *endpoint;         //  broker endpoint
+    const char *stages;           //  comma-separated stage names
+    bool failed;                  //  out: the host did not start (read after
+                                  //  zactor_new returns)
+    char err[256];                //  out: why
 } aigw_host_args_t;
 
 //  Create a host for the comma-separated STAGES, each registered at the
@@ -97,9 +97,8 @@ typedef struct {
 //  every key (true only when no other process hosts them, as in `aigw
 //  run`); otherwise sharded requests go through the broker to their owner
 //  even when the stage is here. Returns NULL with the reason in ERR.
-aigw_host_t *aigw_host_new (const aigw_config_t *config, const char *endpoint,
-                            const char *stages, bool owns_shards, char *err,
-                            size_t err_size);
+aigw_host_t *aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *stages,
+                            bool owns_shards, char *err, size_t err_size);
 
 //  Destroy the host and its stages; nulls *SELF_P.
 void aigw_host_destroy (aigw_host_t **self_p);

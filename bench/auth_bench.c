@@ -18,9 +18,9 @@ main (int argc, char **argv)
         fprintf (stderr, "usage: aigw_bench_auth [iterations]\n");
         return 2;
     }
-    aigw_auth_bench_cached (iterations / 10);   //  warm caches and allocator
+    aigw_auth_bench_cached (iterations / 10);  //  warm caches and allocator
     double ns = aigw_auth_bench_cached (iterations);
-    printf ("auth decision, cached key: %.0f ns (%.2f us) over %d decisions\n", ns,
-            ns / 1000.0, iterations);
+    printf ("auth decision, cached key: %.0f ns (%.2f us) over %d decisions\n", ns, ns / 1000.0,
+            iterations);
     return 0;
 }

@@ -43,7 +43,7 @@
 #define BENCH_LARGE_BYTES 20480
 //  Events in the two streamed answers.
 #define BENCH_STREAM_SHORT 50
-#define BENCH_STREAM_LONG 500
+#define BENCH_STREAM_LONG  500
 //  Events around the text deltas: message_start, content_block_start,
 //  content_block_stop, message_delta, message_stop.
 #define BENCH_STREAM_FRAMING 5
@@ -83,21 +83,20 @@ s_openai_request (size_t target, size_t *len)
     size_t turn = target > 1200 ? (target - 900) / 6 : 50;
     char *system = s_text (turn), *text = s_text (turn);
     json_t *tool = json_pack (
-        "{s:s, s:{s:s, s:s, s:{s:s, s:{s:{s:s, s:s}, s:{s:s, s:[s,s], s:s}}, s:[s]}}}",
-        "type", "function", "function", "name", "get_sales_figures", "description",
-        "Fetch quarterly sales figures for one region from the finance warehouse.",
-        "parameters", "type", "object", "properties", "region", "type", "string",
-        "description", "Sales region code, for example EMEA or APAC.", "unit", "type",
-        "string", "enum", "usd", "eur", "description", "Currency of the figures.",
-        "required", "region");
+        "{s:s, s:{s:s, s:s, s:{s:s, s:{s:{s:s, s:s}, s:{s:s, s:[s,s], s:s}}, s:[s]}}}", "type",
+        "function", "function", "name", "get_sales_figures", "description",
+        "Fetch quarterly sales figures for one region from the finance warehouse.", "parameters",
+        "type", "object", "properties", "region", "type", "string", "description",
+        "Sales region code, for example EMEA or APAC.", "unit", "type", "string", "enum", "usd",
+        "eur", "description", "Currency of the figures.", "required", "region");
     json_t *root = json_pack (
         "{s:s, s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}],"
         " s:[o], s:s, s:i, s:f, s:f, s:[s], s:s}",
         "model", "gpt-4o", "messages", "role", "system", "content", system, "role", "user",
-        "content", text, "role", "assistant", "content", text, "role", "user", "content",
-        text, "role", "assistant", "content", text, "role", "user", "content", text, "tools",
-        tool, "tool_choice", "auto", "max_tokens", 1024, "temperature", 0.7, "top_p", 0.95,
-        "stop", "\n\nUser:", "user", "bench-user-42");
+        "content", text, "role", "assistant", "content", text, "role", "user", "content", text,
+        "role", "assistant", "content", text, "role", "user", "content", text, "tools", tool,
+        "tool_choice", "auto", "max_tokens", 1024, "temperature", 0.7, "top_p", 0.95, "stop",
+        "\n\nUser:", "user", "bench-user-42");
     assert (root);
     free (system);
     free (text);
@@ -117,11 +116,11 @@ s_anthropic_response (size_t target, size_t *len)
     json_t *root = json_pack (
         "{s:s, s:s, s:s, s:[{s:s, s:s}, {s:s, s:s, s:s, s:{s:s, s:s}}], s:s, s:s, s:n,"
         " s:{s:i, s:i}}",
-        "id", "msg_01XFDUDYJgAACzvnptvVoYEL", "type", "message", "role", "assistant",
-        "content", "type", "text", "text", text, "type", "tool_use", "id",
-        "toolu_01A09q90qw90lq917835lq9", "name", "get_sales_figures", "input", "region",
-        "EMEA", "unit", "usd", "model", "claude-sonnet-4-5", "stop_reason", "tool_use",
-        "stop_sequence", "usage", "input_tokens", 472, "output_tokens", 389);
+        "id", "msg_01XFDUDYJgAACzvnptvVoYEL", "type", "message", "role", "assistant", "content",
+        "type", "text", "text", text, "type", "tool_use", "id", "toolu_01A09q90qw90lq917835lq9",
+        "name", "get_sales_figures", "input", "region", "EMEA", "unit", "usd", "model",
+        "claude-sonnet-4-5", "stop_reason", "tool_use", "stop_sequence", "usage", "input_tokens",
+        472, "output_tokens", 389);
     assert (root);
     free (text);
     char *body = json_dumps (root, JSON_COMPACT);
@@ -148,8 +147,9 @@ s_stream_events (size_t count)
     events[at++] = strdup ("{\"type\":\"content_block_start\",\"index\":0,"
                            "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
     //  Deltas of a few words each, as Anthropic sends them.
-    static const char *words[] = {"Revenue grew", " 12% on", " last year,", " driven by",
-                                  " the \\\"enterprise\\\"", " tier; churn", " fell to 2.1%."};
+    static const char *words[]
+        = {"Revenue grew", " 12% on",       " last year,", " driven by", " the \\\"enterprise\\\"",
+           " tier; churn", " fell to 2.1%."};
     size_t word_count = sizeof words / sizeof words[0];
     while (at < count - 3) {
         char event[BENCH_ERR_MAX];
@@ -181,11 +181,11 @@ s_events_free (char **events, size_t count)
 
 //  What one timed call works on.
 typedef struct {
-    const char *body;           //  the input, for single-body cases
-    size_t len;                 //  bytes in body
-    char **events;              //  the stream's events, for stream cases
-    size_t *event_lens;         //  bytes of each event
-    size_t event_count;         //  entries in events
+    const char *body;    //  the input, for single-body cases
+    size_t len;          //  bytes in body
+    char **events;       //  the stream's events, for stream cases
+    size_t *event_lens;  //  bytes of each event
+    size_t event_count;  //  entries in events
 } s_case_t;
 
 //  One call of the operation under test on CASE; returns output bytes.
@@ -197,8 +197,8 @@ s_call_request (s_case_t *c)
 {
     size_t out_len = 0;
     char err[BENCH_ERR_MAX];
-    char *out = aigw_anthropic_request_from_openai (c->body, c->len, "claude-sonnet-4-5",
-                                                    &out_len, err, sizeof err);
+    char *out = aigw_anthropic_request_from_openai (c->body, c->len, "claude-sonnet-4-5", &out_len,
+                                                    err, sizeof err);
     if (!out)
         fprintf (stderr, "translate_bench: request: %s\n", err);
     assert (out);
@@ -212,8 +212,8 @@ s_call_response (s_case_t *c)
 {
     size_t out_len = 0;
     char err[BENCH_ERR_MAX];
-    char *out = aigw_anthropic_response_to_openai (c->body, c->len, "gpt-4o", &out_len, err,
-                                                   sizeof err);
+    char *out
+        = aigw_anthropic_response_to_openai (c->body, c->len, "gpt-4o", &out_len, err, sizeof err);
     if (!out)
         fprintf (stderr, "translate_bench: response: %s\n", err);
     assert (out);
@@ -245,8 +245,8 @@ s_call_stream (s_case_t *c)
     char *out = NULL;
     size_t out_len = 0;
     for (size_t i = 0; i < c->event_count; i++) {
-        int rc = aigw_anthropic_stream_feed (stream, c->events[i], c->event_lens[i], &out,
-                                             &out_len);
+        int rc
+            = aigw_anthropic_stream_feed (stream, c->events[i], c->event_lens[i], &out, &out_len);
         assert (rc == 0);
     }
     assert (aigw_anthropic_stream_done (stream));
@@ -303,8 +303,8 @@ s_batch (s_call_fn *fn, s_case_t *c, int calls)
 //  batches of CALLS calls each, after one warm-up batch of each. Batches
 //  alternate between the two so that both see the same machine.
 static void
-s_measure (s_call_fn *fn, s_call_fn *floor, s_case_t *c, int calls, double *ns,
-           double *floor_ns, size_t *out_bytes)
+s_measure (s_call_fn *fn, s_call_fn *floor, s_case_t *c, int calls, double *ns, double *floor_ns,
+           size_t *out_bytes)
 {
     double mine[BENCH_BATCHES], theirs[BENCH_BATCHES];
     for (int i = 0; i < calls; i++) {
@@ -324,11 +324,10 @@ s_measure (s_call_fn *fn, s_call_fn *floor, s_case_t *c, int calls, double *ns,
 //  Print one row: the operation, its ns per call and calls/s, the floor's,
 //  and the ratio. PER: a divisor for a per-item figure (events), 0 = none.
 static void
-s_row (const char *name, size_t in_bytes, size_t out_bytes, double ns, double floor_ns,
-       size_t per)
+s_row (const char *name, size_t in_bytes, size_t out_bytes, double ns, double floor_ns, size_t per)
 {
-    printf ("%-44s %7zu %7zu %10.0f %10.0f %11.0f %6.2fx", name, in_bytes, out_bytes, ns,
-            floor_ns, BENCH_NS_PER_S / ns, ns / floor_ns);
+    printf ("%-44s %7zu %7zu %10.0f %10.0f %11.0f %6.2fx", name, in_bytes, out_bytes, ns, floor_ns,
+            BENCH_NS_PER_S / ns, ns / floor_ns);
     if (per)
         printf ("  (%.0f ns/event, floor %.0f)", ns / (double) per, floor_ns / (double) per);
     printf ("\n");
@@ -345,8 +344,8 @@ main (int argc, char **argv)
     printf ("thread CPU time, median of %d batches of %d calls (fewer for larger inputs); "
             "in/out in bytes\n",
             BENCH_BATCHES, calls);
-    printf ("%-44s %7s %7s %10s %10s %11s %7s\n", "operation", "in", "out", "ns/call",
-            "floor ns", "calls/s", "vs floor");
+    printf ("%-44s %7s %7s %10s %10s %11s %7s\n", "operation", "in", "out", "ns/call", "floor ns",
+            "calls/s", "vs floor");
 
     const size_t sizes[] = {BENCH_SMALL_BYTES, BENCH_LARGE_BYTES};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {

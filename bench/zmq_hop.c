@@ -137,19 +137,19 @@ s_forward (const char *base, int n, int hops, int poll)
         perror ("bind");
         _exit (1);
     }
-    usleep (200000);            //  every inbox is bound
+    usleep (200000);  //  every inbox is bound
     zmq_connect (dealer, out);
     zmq_pollitem_t items[16];
     void *idle[16];
     if (poll > 16)
         poll = 16;
-    items[0] = (zmq_pollitem_t) {router, 0, ZMQ_POLLIN, 0};
+    items[0] = (zmq_pollitem_t){router, 0, ZMQ_POLLIN, 0};
     for (int i = 1; i < poll; i++) {
         idle[i] = zmq_socket (ctx, ZMQ_PAIR);
         char name[64];
         snprintf (name, sizeof name, "inproc://idle-%d", i);
         zmq_bind (idle[i], name);
-        items[i] = (zmq_pollitem_t) {idle[i], 0, ZMQ_POLLIN, 0};
+        items[i] = (zmq_pollitem_t){idle[i], 0, ZMQ_POLLIN, 0};
     }
     static char frame[1 << 16];
     int stop = 0;
@@ -167,7 +167,7 @@ s_forward (const char *base, int n, int hops, int poll)
             more = 0;
             size_t more_size = sizeof more;
             zmq_getsockopt (router, ZMQ_RCVMORE, &more, &more_size);
-            if (first) {        //  the identity frame stays here
+            if (first) {  //  the identity frame stays here
                 first = 0;
                 continue;
             }
@@ -176,7 +176,7 @@ s_forward (const char *base, int n, int hops, int poll)
             zmq_send (dealer, frame, (size_t) size, more ? ZMQ_SNDMORE : 0);
         }
     }
-    usleep (100000);            //  "stop" goes on before we close
+    usleep (100000);  //  "stop" goes on before we close
     _exit (0);
 }
 
@@ -214,8 +214,10 @@ s_ring (const char *base, int count, size_t size, int hops, int poll, int frames
                 snprintf (path, sizeof path, "/proc/%d/stat", (int) child[n]);
                 FILE *f = fopen (path, "r");
                 unsigned long ut = 0, st = 0;
-                if (f && fscanf (f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                                 &ut, &st) == 2)
+                if (f
+                    && fscanf (f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                               &ut, &st)
+                           == 2)
                     cpu0 += (long long) (ut + st) * 1000000 / sysconf (_SC_CLK_TCK);
                 if (f)
                     fclose (f);
@@ -252,9 +254,9 @@ s_ring (const char *base, int count, size_t size, int hops, int poll, int frames
     printf ("%s ring of %d hops, size %zu, %d frames, poll %d: round trip p50 %.1f us, "
             "p99 %.1f us; per hop ~%.1f us; %.1f context switches and %.1f us CPU "
             "per round trip (CPU includes warm-up and set-up)\n",
-            base, hops, size, frames, poll, rtt[count / 2] / 1000.0,
-            rtt[count * 99 / 100] / 1000.0, rtt[count / 2] / 1000.0 / hops,
-            (double) (cs1 - cs0) / count, (double) (cpu1 - cpu0) / count);
+            base, hops, size, frames, poll, rtt[count / 2] / 1000.0, rtt[count * 99 / 100] / 1000.0,
+            rtt[count / 2] / 1000.0 / hops, (double) (cs1 - cs0) / count,
+            (double) (cpu1 - cpu0) / count);
     zmq_close (dealer);
     zmq_close (router);
     zmq_ctx_term (ctx);
@@ -290,13 +292,13 @@ main (int argc, char **argv)
     pid_t child = fork ();
     if (child == 0)
         s_echo (endpoint);
-    usleep (200000);            //  the child binds
+    usleep (200000);  //  the child binds
     void *ctx = zmq_ctx_new ();
     void *dealer = zmq_socket (ctx, ZMQ_DEALER);
     zmq_connect (dealer, endpoint);
     char *body = calloc (1, size), *back = malloc (1 << 16);
     long long *rtt = malloc (sizeof (long long) * (size_t) count);
-    for (int i = 0; i < 200; i++) {      //  warm up: connection, page faults
+    for (int i = 0; i < 200; i++) {  //  warm up: connection, page faults
         zmq_send (dealer, body, size, 0);
         zmq_recv (dealer, back, 1 << 16, 0);
     }

@@ -3,7 +3,7 @@
 
 #include <stdarg.h>
 
-#define S_DECIMAL_DIGITS_MAX 18 //  fits int64 with room to spare
+#define S_DECIMAL_DIGITS_MAX 18  //  fits int64 with room to spare
 
 bool
 aigw_bp_name_valid (const char *name, size_t size)
@@ -12,8 +12,8 @@ aigw_bp_name_valid (const char *name, size_t size)
         return false;
     for (size_t i = 0; i < size; i++) {
         char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.'
+              || c == '_' || c == '-'))
             return false;
     }
     return true;
@@ -136,7 +136,7 @@ aigw_bp_message_close (aigw_bp_message_t *self)
 }
 
 #define S_FNV_OFFSET 0xcbf29ce484222325ULL
-#define S_FNV_PRIME 0x100000001b3ULL
+#define S_FNV_PRIME  0x100000001b3ULL
 
 uint64_t
 aigw_bp_fnv1a (const void *data, size_t size)
@@ -174,8 +174,7 @@ aigw_bp_shard_score (uint64_t key_hash, uint64_t id_hash)
 }
 
 void
-aigw_bp_directory_keep (zmq_msg_t *version, zmq_msg_t *text, char **version_p,
-                        char **text_p)
+aigw_bp_directory_keep (zmq_msg_t *version, zmq_msg_t *text, char **version_p, char **text_p)
 {
     char *v = strndup ((const char *) zmq_msg_data (version), zmq_msg_size (version));
     char *t = strndup ((const char *) zmq_msg_data (text), zmq_msg_size (text));

@@ -38,22 +38,20 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#define S_FRAMES_MAX 10         //  frames a message may have, identity included
-#define S_DRAIN_MAX 4096        //  messages handled per wake before timers
-#define S_KEY_MAX (1 + AIGW_BP_IDENTITY_MAX + AIGW_BP_REQUEST_ID_MAX)
-#define S_STATUS_SIZE 16        //  bytes for a decimal status or number
-#define S_TEXT_INITIAL 4096     //  first capacity of a STATUS/METRICS/REPORTS text
-#define S_INT_DIGITS_MAX 18     //  longest decimal number accepted on the wire
-
+#define S_FRAMES_MAX     10    //  frames a message may have, identity included
+#define S_DRAIN_MAX      4096  //  messages handled per wake before timers
+#define S_KEY_MAX        (1 + AIGW_BP_IDENTITY_MAX + AIGW_BP_REQUEST_ID_MAX)
+#define S_STATUS_SIZE    16    //  bytes for a decimal status or number
+#define S_TEXT_INITIAL   4096  //  first capacity of a STATUS/METRICS/REPORTS text
+#define S_INT_DIGITS_MAX 18    //  longest decimal number accepted on the wire
 
 //  Duration histogram buckets, upper bounds in µs and as Prometheus `le`.
-static const int64_t s_bucket_us[] = {
-    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
-    250000, 500000, 1000000, 2500000, 5000000, 10000000};
-static const char *s_bucket_le[] = {
-    "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025",
-    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
-    "2.5", "5", "10"};
+static const int64_t s_bucket_us[]
+    = {50,    100,    250,    500,    1000,    2500,    5000,    10000,   25000,
+       50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+static const char *s_bucket_le[]
+    = {"0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+       "0.05",    "0.1",    "0.25",    "0.5",    "1",     "2.5",    "5",     "10"};
 #define S_BUCKETS (sizeof s_bucket_us / sizeof s_bucket_us[0])
 
 //  Broker-made error statuses, counted per stage for METRICS.
@@ -66,100 +64,100 @@ typedef struct _s_service_t s_service_t;
 
 //  One request the broker tracks: queued, or in flight on a worker.
 struct _s_request_t {
-    aigw_table_node_t node;     //  in self->requests; must stay first
-    aigw_list_node_t link;      //  on a queue or a worker's list, if any
-    bool queued;                //  on a queue (counted in service->queued)
-    s_service_t *service;       //  stage the request is at now
-    s_worker_t *worker;         //  worker holding it, NULL unless in flight
-    aigw_heap_node_t timer;     //  in self->timers: monotonic ms it fires
-    int64_t deadline;           //  monotonic ms deadline of the request
-    int64_t dispatched_us;      //  monotonic µs of the last dispatch
-    char *shard_key;            //  shard key of this stage, NULL if empty
-    bool has_envelope;          //  envelope holds content (queued or replayable)
-    zmq_msg_t envelope;         //  envelope kept to dispatch or replay
-    byte key[];                 //  client size byte, client identity, request id
+    aigw_table_node_t node;  //  in self->requests; must stay first
+    aigw_list_node_t link;   //  on a queue or a worker's list, if any
+    bool queued;             //  on a queue (counted in service->queued)
+    s_service_t *service;    //  stage the request is at now
+    s_worker_t *worker;      //  worker holding it, NULL unless in flight
+    aigw_heap_node_t timer;  //  in self->timers: monotonic ms it fires
+    int64_t deadline;        //  monotonic ms deadline of the request
+    int64_t dispatched_us;   //  monotonic µs of the last dispatch
+    char *shard_key;         //  shard key of this stage, NULL if empty
+    bool has_envelope;       //  envelope holds content (queued or replayable)
+    zmq_msg_t envelope;      //  envelope kept to dispatch or replay
+    byte key[];              //  client size byte, client identity, request id
 };
 
 //  One registered worker.
 struct _s_worker_t {
-    aigw_table_node_t node;     //  in self->workers; must stay first
-    byte identity[AIGW_BP_IDENTITY_MAX]; //  routing identity
-    char *worker_id;            //  worker id from READY, input to sharding
-    char *endpoint;             //  its peer endpoint (BP/2), NULL if none
-    uint64_t id_hash;           //  mixed hash of worker_id
-    s_service_t *service;       //  service it serves
-    size_t index;               //  position in service->workers
-    int credit;                 //  requests it takes at once
-    bool replay_safe;           //  its requests may be replayed elsewhere
-    int64_t expires_at;         //  monotonic ms past which it is dead
-    aigw_list_t requests;       //  requests in flight on it
-    aigw_list_t pending;         //  shard-keyed requests waiting for its credit
-    bool dead;                  //  killed, waiting for s_reap
-    const char *reason;         //  why it died (static text)
-    s_worker_t *reap_next;      //  next worker on self->reap
-    char *report;               //  latest REPORT, a JSON object; NULL if none
-    size_t report_size;         //  bytes in report
-    int64_t report_at;          //  monotonic ms the report arrived
+    aigw_table_node_t node;               //  in self->workers; must stay first
+    byte identity[AIGW_BP_IDENTITY_MAX];  //  routing identity
+    char *worker_id;                      //  worker id from READY, input to sharding
+    char *endpoint;                       //  its peer endpoint (BP/2), NULL if none
+    uint64_t id_hash;                     //  mixed hash of worker_id
+    s_service_t *service;                 //  service it serves
+    size_t index;                         //  position in service->workers
+    int credit;                           //  requests it takes at once
+    bool replay_safe;                     //  its requests may be replayed elsewhere
+    int64_t expires_at;                   //  monotonic ms past which it is dead
+    aigw_list_t requests;                 //  requests in flight on it
+    aigw_list_t pending;                  //  shard-keyed requests waiting for its credit
+    bool dead;                            //  killed, waiting for s_reap
+    const char *reason;                   //  why it died (static text)
+    s_worker_t *reap_next;                //  next worker on self->reap
+    char *report;                         //  latest REPORT, a JSON object; NULL if none
+    size_t report_size;                   //  bytes in report
+    int64_t report_at;                    //  monotonic ms the report arrived
 };
 
 //  One service (pipeline stage).
 struct _s_service_t {
-    aigw_table_node_t node;     //  in self->services; must stay first
-    char *name;                 //  service name
-    s_worker_t **workers;       //  live workers
-    size_t workers_size;        //  live worker count
-    size_t workers_cap;         //  capacity of workers
-    size_t rr;                  //  round-robin start among equal credit
-    aigw_list_t queue;           //  unsharded requests waiting for credit
-    size_t queued;              //  requests waiting here and on workers' pending
-    size_t in_flight;           //  requests in flight on its workers
-    uint64_t requests;          //  requests that arrived for it
-    uint64_t errors[S_ERROR_KINDS]; //  broker-made errors by s_error_status
-    uint64_t buckets[S_BUCKETS + 1]; //  duration counts; last is +Inf
-    uint64_t duration_count;    //  durations observed
-    int64_t duration_sum_us;    //  sum of durations, µs
+    aigw_table_node_t node;           //  in self->services; must stay first
+    char *name;                       //  service name
+    s_worker_t **workers;             //  live workers
+    size_t workers_size;              //  live worker count
+    size_t workers_cap;               //  capacity of workers
+    size_t rr;                        //  round-robin start among equal credit
+    aigw_list_t queue;                //  unsharded requests waiting for credit
+    size_t queued;                    //  requests waiting here and on workers' pending
+    size_t in_flight;                 //  requests in flight on its workers
+    uint64_t requests;                //  requests that arrived for it
+    uint64_t errors[S_ERROR_KINDS];   //  broker-made errors by s_error_status
+    uint64_t buckets[S_BUCKETS + 1];  //  duration counts; last is +Inf
+    uint64_t duration_count;          //  durations observed
+    int64_t duration_sum_us;          //  sum of durations, µs
 };
 
 //  A peer that asks for the directory: every change is pushed to it.
 typedef struct {
-    byte identity[AIGW_BP_IDENTITY_MAX]; //  its routing identity
-    size_t identity_size;       //  bytes in identity
-    bool worker;                //  it speaks as a worker (else a client)
-    int64_t expires_at;         //  monotonic ms: forgotten if it stops asking
+    byte identity[AIGW_BP_IDENTITY_MAX];  //  its routing identity
+    size_t identity_size;                 //  bytes in identity
+    bool worker;                          //  it speaks as a worker (else a client)
+    int64_t expires_at;                   //  monotonic ms: forgotten if it stops asking
 } s_subscriber_t;
 
 //  A growing text buffer for STATUS, METRICS and REPORTS.
 typedef struct {
-    char *data;                 //  text, NUL-terminated
-    size_t size;                //  bytes used, without the NUL
-    size_t cap;                 //  bytes allocated
-    bool failed;                //  an allocation failed; text is truncated
+    char *data;   //  text, NUL-terminated
+    size_t size;  //  bytes used, without the NUL
+    size_t cap;   //  bytes allocated
+    bool failed;  //  an allocation failed; text is truncated
 } s_text_t;
 
 //  The actor's private state.
 typedef struct {
-    zsock_t *pipe;              //  actor pipe
-    zsock_t *router;            //  the ROUTER socket, NULL if not bound
-    void *handle;               //  libzmq handle of router
-    char *endpoint;             //  bound endpoint, resolved
-    int heartbeat_ms;           //  heartbeat interval
-    int liveness;               //  silent intervals before a worker is dead
-    size_t queue_max;           //  queued requests per service
-    aigw_table_t *services;     //  services by name
-    aigw_table_t *workers;      //  workers by routing identity
-    aigw_table_t *requests;     //  requests by client identity + request id
-    s_service_t **service_list; //  services in creation order
-    size_t services_size;       //  service count
-    aigw_heap_t *timers;        //  request timers
-    s_worker_t *reap;           //  killed workers waiting for s_reap
-    int64_t heartbeat_at;       //  monotonic ms of the next heartbeat round
-    bool terminated;            //  $TERM received
-    uint64_t instance;          //  random, told apart from a restarted broker
-    uint64_t directory_version; //  bumped whenever the live workers change
-    uint64_t directory_pushed;  //  the version last pushed to subscribers
-    zhashx_t *subscribers;      //  hex identity -> s_subscriber_t (section 7)
-    zmq_msg_t frames[S_FRAMES_MAX]; //  frames of the message being handled
-    size_t frames_size;         //  frames received into frames
+    zsock_t *pipe;                   //  actor pipe
+    zsock_t *router;                 //  the ROUTER socket, NULL if not bound
+    void *handle;                    //  libzmq handle of router
+    char *endpoint;                  //  bound endpoint, resolved
+    int heartbeat_ms;                //  heartbeat interval
+    int liveness;                    //  silent intervals before a worker is dead
+    size_t queue_max;                //  queued requests per service
+    aigw_table_t *services;          //  services by name
+    aigw_table_t *workers;           //  workers by routing identity
+    aigw_table_t *requests;          //  requests by client identity + request id
+    s_service_t **service_list;      //  services in creation order
+    size_t services_size;            //  service count
+    aigw_heap_t *timers;             //  request timers
+    s_worker_t *reap;                //  killed workers waiting for s_reap
+    int64_t heartbeat_at;            //  monotonic ms of the next heartbeat round
+    bool terminated;                 //  $TERM received
+    uint64_t instance;               //  random, told apart from a restarted broker
+    uint64_t directory_version;      //  bumped whenever the live workers change
+    uint64_t directory_pushed;       //  the version last pushed to subscribers
+    zhashx_t *subscribers;           //  hex identity -> s_subscriber_t (section 7)
+    zmq_msg_t frames[S_FRAMES_MAX];  //  frames of the message being handled
+    size_t frames_size;              //  frames received into frames
 } self_t;
 
 static void s_dispatch (self_t *self, s_request_t *req);
@@ -307,8 +305,7 @@ s_frame_int (self_t *self, size_t i, int64_t *value)
 //  Build the request key for CLIENT and RID into KEY (S_KEY_MAX bytes);
 //  the size prefix keeps (client, id) pairs from colliding. Returns its size.
 static size_t
-s_key_build (byte *key, const void *client, size_t client_size, const void *rid,
-             size_t rid_size)
+s_key_build (byte *key, const void *client, size_t client_size, const void *rid, size_t rid_size)
 {
     key[0] = (byte) client_size;
     memcpy (key + 1, client, client_size);
@@ -331,8 +328,7 @@ s_send_more (self_t *self, const void *data, size_t size)
 //  Send the identity and header frames of a client message with CMD.
 //  Returns 0, or -1 if the client is gone or its queue is full (nothing sent).
 static int
-s_send_client_head (self_t *self, const byte *client, size_t client_size, byte cmd,
-                    bool more)
+s_send_client_head (self_t *self, const byte *client, size_t client_size, byte cmd, bool more)
 {
     if (zmq_send (self->handle, client, client_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
         if (errno == EAGAIN)
@@ -351,7 +347,7 @@ s_send_error (self_t *self, const byte *client, size_t client_size, const byte *
               size_t rid_size, int status, const char *text)
 {
     if (client_size == 0)
-        return;                 //  one-way: nobody to tell
+        return;  //  one-way: nobody to tell
     if (s_send_client_head (self, client, client_size, AIGW_BP_CLIENT_ERROR, true) == -1)
         return;
     char number[S_STATUS_SIZE];
@@ -366,8 +362,7 @@ s_send_error (self_t *self, const byte *client, size_t client_size, const byte *
 static void
 s_send_client_text (self_t *self, byte cmd, const char *text, size_t size)
 {
-    if (s_send_client_head (self, s_frame_data (self, 0), s_frame_size (self, 0), cmd,
-                            text != NULL)
+    if (s_send_client_head (self, s_frame_data (self, 0), s_frame_size (self, 0), cmd, text != NULL)
         == -1)
         return;
     if (text)
@@ -401,8 +396,8 @@ s_service_require (self_t *self, const byte *name, size_t size)
         || self->services_size >= AIGW_BP_SERVICES_MAX)
         return NULL;
     s_service_t *service = (s_service_t *) calloc (1, sizeof *service);
-    s_service_t **list = (s_service_t **) realloc (
-        self->service_list, (self->services_size + 1) * sizeof *list);
+    s_service_t **list
+        = (s_service_t **) realloc (self->service_list, (self->services_size + 1) * sizeof *list);
     if (list)
         self->service_list = list;
     if (!service || !list || !(service->name = strndup ((const char *) name, size))) {
@@ -446,8 +441,7 @@ s_service_add_worker (s_service_t *service, s_worker_t *worker)
 {
     if (service->workers_size == service->workers_cap) {
         size_t cap = service->workers_cap ? service->workers_cap * 2 : 4;
-        s_worker_t **workers = (s_worker_t **) realloc (service->workers,
-                                                        cap * sizeof *workers);
+        s_worker_t **workers = (s_worker_t **) realloc (service->workers, cap * sizeof *workers);
         if (!workers)
             return -1;
         service->workers = workers;
@@ -548,8 +542,8 @@ s_request_id_size (s_request_t *req)
 //  Create a request under KEY (new to the table) for SERVICE, with its timer
 //  at DEADLINE. Returns NULL if out of memory.
 static s_request_t *
-s_request_new (self_t *self, const byte *key, size_t key_size, uint64_t hash,
-               s_service_t *service, int64_t deadline)
+s_request_new (self_t *self, const byte *key, size_t key_size, uint64_t hash, s_service_t *service,
+               int64_t deadline)
 {
     s_request_t *req = (s_request_t *) malloc (sizeof *req + key_size);
     if (!req)
@@ -608,8 +602,8 @@ static void
 s_request_fail (self_t *self, s_request_t *req, int status, const char *text)
 {
     s_service_count_error (req->service, status);
-    s_send_error (self, s_request_client (req), s_request_client_size (req),
-                  s_request_id (req), s_request_id_size (req), status, text);
+    s_send_error (self, s_request_client (req), s_request_client_size (req), s_request_id (req),
+                  s_request_id_size (req), status, text);
     s_request_destroy (self, &req);
 }
 
@@ -669,11 +663,9 @@ s_worker_kill (self_t *self, s_worker_t *worker, const char *reason)
 static int
 s_worker_send_request (self_t *self, s_worker_t *worker, s_request_t *req)
 {
-    if (zmq_send (self->handle, worker->identity, worker->node.key_size,
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT)
+    if (zmq_send (self->handle, worker->identity, worker->node.key_size, ZMQ_SNDMORE | ZMQ_DONTWAIT)
         == -1) {
-        s_worker_kill (self, worker,
-                       errno == EHOSTUNREACH ? "connection gone" : "send queue full");
+        s_worker_kill (self, worker, errno == EHOSTUNREACH ? "connection gone" : "send queue full");
         return -1;
     }
     aigw_bp_send_head (self->handle, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_REQUEST, true);
@@ -746,8 +738,7 @@ s_reap (self_t *self)
         }
         aigw_info ("broker: worker %s of %s dead (%s): %zu requests replayed, "
                    "%zu failed",
-                   worker->worker_id, worker->service->name, worker->reason, replayed,
-                   failed);
+                   worker->worker_id, worker->service->name, worker->reason, replayed, failed);
         s_worker_free (worker);
     }
 }
@@ -801,12 +792,10 @@ static void
 s_dispatch_oneway (self_t *self)
 {
     //  [4] request-id [6] next-service [7] shard-key [8] envelope
-    s_service_t *service = s_service_require (self, s_frame_data (self, 6),
-                                              s_frame_size (self, 6));
+    s_service_t *service = s_service_require (self, s_frame_data (self, 6), s_frame_size (self, 6));
     size_t shard_size = s_frame_size (self, 7);
     size_t rid_size = s_frame_size (self, 4);
-    if (!service || shard_size > AIGW_BP_SHARD_KEY_MAX
-        || rid_size > AIGW_BP_REQUEST_ID_MAX) {
+    if (!service || shard_size > AIGW_BP_SHARD_KEY_MAX || rid_size > AIGW_BP_REQUEST_ID_MAX) {
         aigw_debug ("broker: bad one-way request dropped");
         return;
     }
@@ -817,12 +806,11 @@ s_dispatch_oneway (self_t *self)
     while (true) {
         if (service->workers_size == 0) {
             s_service_count_error (service, 503);
-            aigw_debug ("broker: one-way request to %s dropped: no live worker",
-                        service->name);
+            aigw_debug ("broker: one-way request to %s dropped: no live worker", service->name);
             return;
         }
-        s_worker_t *worker = shard_size ? s_service_owner (service, shard_key)
-                                        : s_service_freest (service);
+        s_worker_t *worker
+            = shard_size ? s_service_owner (service, shard_key) : s_service_freest (service);
         if (zmq_send (self->handle, worker->identity, worker->node.key_size,
                       ZMQ_SNDMORE | ZMQ_DONTWAIT)
             != -1) {
@@ -835,8 +823,7 @@ s_dispatch_oneway (self_t *self)
             return;
         }
         if (errno != EHOSTUNREACH) {
-            aigw_warn ("broker: one-way request to %s dropped: worker queue full",
-                       service->name);
+            aigw_warn ("broker: one-way request to %s dropped: worker queue full", service->name);
             return;
         }
         s_worker_kill (self, worker, "connection gone");
@@ -854,18 +841,15 @@ s_handle_client_request (self_t *self)
     size_t client_size = s_frame_size (self, 0);
     const byte *rid = s_frame_data (self, 5);
     size_t rid_size = s_frame_size (self, 5);
-    if (rid_size == 0 || rid_size > AIGW_BP_REQUEST_ID_MAX
-        || client_size > AIGW_BP_IDENTITY_MAX) {
+    if (rid_size == 0 || rid_size > AIGW_BP_REQUEST_ID_MAX || client_size > AIGW_BP_IDENTITY_MAX) {
         aigw_debug ("broker: request with a bad request id dropped");
         return;
     }
     int64_t deadline_wall;
     size_t shard_size = s_frame_size (self, 4);
-    if (s_frame_int (self, 6, &deadline_wall) == -1
-        || shard_size > AIGW_BP_SHARD_KEY_MAX
+    if (s_frame_int (self, 6, &deadline_wall) == -1 || shard_size > AIGW_BP_SHARD_KEY_MAX
         || memchr (rid, 0, rid_size) || memchr (s_frame_data (self, 4), 0, shard_size)
-        || !aigw_bp_name_valid ((const char *) s_frame_data (self, 3),
-                                    s_frame_size (self, 3))) {
+        || !aigw_bp_name_valid ((const char *) s_frame_data (self, 3), s_frame_size (self, 3))) {
         s_send_error (self, client, client_size, rid, rid_size, 400, "bad request");
         return;
     }
@@ -876,8 +860,7 @@ s_handle_client_request (self_t *self)
         aigw_warn ("broker: duplicate request id from a client, dropped");
         return;
     }
-    s_service_t *service = s_service_require (self, s_frame_data (self, 3),
-                                              s_frame_size (self, 3));
+    s_service_t *service = s_service_require (self, s_frame_data (self, 3), s_frame_size (self, 3));
     if (!service) {
         s_send_error (self, client, client_size, rid, rid_size, 503, "too many services");
         return;
@@ -953,19 +936,16 @@ s_metrics_text (self_t *self, s_text_t *text)
 {
     s_metrics_family (self, text, "aigw_stage_requests_total", "counter",
                       "Requests that arrived at each stage through the broker.", 0);
-    s_text_printf (text,
-                   "# HELP aigw_stage_errors_total Errors the broker answered itself.\n"
-                   "# TYPE aigw_stage_errors_total counter\n");
+    s_text_printf (text, "# HELP aigw_stage_errors_total Errors the broker answered itself.\n"
+                         "# TYPE aigw_stage_errors_total counter\n");
     for (size_t i = 0; i < self->services_size; i++) {
         s_service_t *service = self->service_list[i];
         for (size_t e = 0; e < S_ERROR_KINDS; e++)
             s_text_printf (text,
-                           "aigw_stage_errors_total{stage=\"%s\",status=\"%d\"} %" PRIu64
-                           "\n",
+                           "aigw_stage_errors_total{stage=\"%s\",status=\"%d\"} %" PRIu64 "\n",
                            service->name, s_error_status[e], service->errors[e]);
     }
-    s_metrics_family (self, text, "aigw_stage_workers", "gauge",
-                      "Live workers of each stage.", 1);
+    s_metrics_family (self, text, "aigw_stage_workers", "gauge", "Live workers of each stage.", 1);
     s_metrics_family (self, text, "aigw_stage_in_flight", "gauge",
                       "Requests in flight on each stage's workers.", 2);
     s_metrics_family (self, text, "aigw_stage_queued", "gauge",
@@ -1027,7 +1007,7 @@ s_handle_client_reports (self_t *self)
     s_service_t *service = NULL;
     if (aigw_bp_name_valid ((const char *) name, name_size))
         service = (s_service_t *) aigw_table_lookup (self->services, name, name_size,
-                                                  s_hash (name, name_size));
+                                                     s_hash (name, name_size));
     int64_t now = s_mono_ms ();
     s_text_append (&text, "[", 1);
     bool first = true;
@@ -1038,8 +1018,8 @@ s_handle_client_reports (self_t *self)
         char identity[2 * AIGW_BP_IDENTITY_MAX + 1];
         aigw_hex_encode (worker->identity, worker->node.key_size, identity);
         //  Service names are [A-Za-z0-9._-]: no JSON escaping needed.
-        s_text_printf (&text, "%s{\"worker\":\"%s\",\"service\":\"%s\",\"age_ms\":%" PRId64
-                              ",\"report\":",
+        s_text_printf (&text,
+                       "%s{\"worker\":\"%s\",\"service\":\"%s\",\"age_ms\":%" PRId64 ",\"report\":",
                        first ? "" : ",", identity, service->name, now - worker->report_at);
         s_text_append (&text, worker->report, worker->report_size);
         s_text_append (&text, "}", 1);
@@ -1058,8 +1038,7 @@ s_handle_client_reports (self_t *self)
 //  flags" line each (endpoint "-" for a worker without one). Returns 0, or
 //  -1 if the peer is gone.
 static int
-s_send_directory (self_t *self, const byte *identity, size_t size, const char *header,
-                  byte cmd)
+s_send_directory (self_t *self, const byte *identity, size_t size, const char *header, byte cmd)
 {
     char version[64];
     int len = snprintf (version, sizeof version, "%016" PRIx64 "-%" PRIu64, self->instance,
@@ -1136,8 +1115,7 @@ s_push_directory (self_t *self)
         if (now >= sub->expires_at
             || s_send_directory (self, sub->identity, sub->identity_size,
                                  sub->worker ? AIGW_BP_WORKER_HEADER : AIGW_BP_CLIENT_HEADER,
-                                 sub->worker ? AIGW_BP_WORKER_DIRECTORY
-                                             : AIGW_BP_CLIENT_DIRECTORY)
+                                 sub->worker ? AIGW_BP_WORKER_DIRECTORY : AIGW_BP_CLIENT_DIRECTORY)
                    == -1)
             zhashx_delete (self->subscribers, key);
     }
@@ -1160,8 +1138,8 @@ s_handle_client (self_t *self, byte cmd)
     else if (cmd == AIGW_BP_CLIENT_DIRECTORY && frames == 4)
         s_handle_directory (self, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY);
     else
-        aigw_debug ("broker: malformed client message dropped (command %d, %zu frames)",
-                    cmd, frames);
+        aigw_debug ("broker: malformed client message dropped (command %d, %zu frames)", cmd,
+                    frames);
 }
 
 //  --------------------------------------------------------------------------
@@ -1177,8 +1155,7 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
     size_t id_size = s_frame_size (self, 4);
     const byte *endpoint = self->frames_size == 8 ? s_frame_data (self, 7) : NULL;
     size_t endpoint_size = endpoint ? s_frame_size (self, 7) : 0;
-    if (!aigw_bp_name_valid ((const char *) s_frame_data (self, 3),
-                                 s_frame_size (self, 3))
+    if (!aigw_bp_name_valid ((const char *) s_frame_data (self, 3), s_frame_size (self, 3))
         || !aigw_bp_worker_id_valid (id, id_size) || s_frame_int (self, 5, &credit) == -1
         || credit < 1 || credit > AIGW_BP_CREDIT_MAX
         || (endpoint && !aigw_bp_worker_id_valid (endpoint, endpoint_size))) {
@@ -1186,15 +1163,13 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
         return;
     }
     char *endpoint_text = endpoint ? strndup ((const char *) endpoint, endpoint_size) : NULL;
-    bool replay_safe = memchr (s_frame_data (self, 6), AIGW_BP_REPLAY_SAFE_FLAG,
-                               s_frame_size (self, 6))
-                       != NULL;
+    bool replay_safe
+        = memchr (s_frame_data (self, 6), AIGW_BP_REPLAY_SAFE_FLAG, s_frame_size (self, 6)) != NULL;
     int64_t expires_at = s_mono_ms () + (int64_t) self->heartbeat_ms * self->liveness;
     if (worker) {
         //  Registered already: refresh it, or re-register if it changed role.
         if (strlen (worker->service->name) == s_frame_size (self, 3)
-            && memcmp (worker->service->name, s_frame_data (self, 3), s_frame_size (self, 3))
-                   == 0
+            && memcmp (worker->service->name, s_frame_data (self, 3), s_frame_size (self, 3)) == 0
             && strlen (worker->worker_id) == id_size
             && memcmp (worker->worker_id, id, id_size) == 0) {
             worker->credit = (int) credit;
@@ -1213,8 +1188,7 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
         }
         s_worker_kill (self, worker, "registered again");
     }
-    s_service_t *service = s_service_require (self, s_frame_data (self, 3),
-                                              s_frame_size (self, 3));
+    s_service_t *service = s_service_require (self, s_frame_data (self, 3), s_frame_size (self, 3));
     worker = (s_worker_t *) calloc (1, sizeof *worker);
     if (!service || !worker || !(worker->worker_id = strndup ((const char *) id, id_size))
         || s_service_add_worker (service, worker) == -1) {
@@ -1238,8 +1212,8 @@ s_handle_worker_ready (self_t *self, s_worker_t *worker)
     worker->replay_safe = replay_safe;
     worker->expires_at = expires_at;
     aigw_table_insert (self->workers, &worker->node);
-    aigw_info ("broker: worker %s ready for %s (credit %d%s)", worker->worker_id,
-               service->name, worker->credit, replay_safe ? ", replay-safe" : "");
+    aigw_info ("broker: worker %s ready for %s (credit %d%s)", worker->worker_id, service->name,
+               worker->credit, replay_safe ? ", replay-safe" : "");
     //  Answer at once, so the worker knows the broker heard it.
     s_send_worker_command (self, worker->identity, identity_size, AIGW_BP_WORKER_HEARTBEAT);
     s_worker_drain (self, worker);
@@ -1260,18 +1234,17 @@ s_handle_worker_reply (self_t *self, s_worker_t *worker)
     if (client_size == 0) {
         if (flags & AIGW_REPLY_FORWARD)
             s_dispatch_oneway (self);
-        return;                 //  a reply to a one-way request: dropped
+        return;  //  a reply to a one-way request: dropped
     }
-    if (client_size > AIGW_BP_IDENTITY_MAX || rid_size == 0
-        || rid_size > AIGW_BP_REQUEST_ID_MAX) {
+    if (client_size > AIGW_BP_IDENTITY_MAX || rid_size == 0 || rid_size > AIGW_BP_REQUEST_ID_MAX) {
         aigw_debug ("broker: reply with bad client or request id dropped");
         return;
     }
     byte key[S_KEY_MAX];
-    size_t key_size = s_key_build (key, s_frame_data (self, 3), client_size,
-                                   s_frame_data (self, 4), rid_size);
-    s_request_t *req = (s_request_t *) aigw_table_lookup (self->requests, key, key_size,
-                                                       s_hash (key, key_size));
+    size_t key_size
+        = s_key_build (key, s_frame_data (self, 3), client_size, s_frame_data (self, 4), rid_size);
+    s_request_t *req
+        = (s_request_t *) aigw_table_lookup (self->requests, key, key_size, s_hash (key, key_size));
     if (!req || req->worker != worker) {
         aigw_debug ("broker: reply for a request not held by its sender dropped");
         return;
@@ -1282,8 +1255,8 @@ s_handle_worker_reply (self_t *self, s_worker_t *worker)
             return;
         }
         //  A chunk of a streamed answer.
-        if (s_send_client_head (self, s_request_client (req), client_size,
-                                AIGW_BP_CLIENT_REPLY, true)
+        if (s_send_client_head (self, s_request_client (req), client_size, AIGW_BP_CLIENT_REPLY,
+                                true)
             == 0) {
             byte no_flags = 0;
             s_send_more (self, s_request_id (req), rid_size);
@@ -1297,8 +1270,8 @@ s_handle_worker_reply (self_t *self, s_worker_t *worker)
     s_request_detach (req);
     if (flags & AIGW_REPLY_FORWARD) {
         size_t shard_size = s_frame_size (self, 7);
-        s_service_t *next = s_service_require (self, s_frame_data (self, 6),
-                                               s_frame_size (self, 6));
+        s_service_t *next
+            = s_service_require (self, s_frame_data (self, 6), s_frame_size (self, 6));
         if (!next || shard_size > AIGW_BP_SHARD_KEY_MAX
             || s_request_set_shard (req, s_frame_data (self, 7), shard_size) == -1)
             s_request_fail (self, req, 500, "bad forward");
@@ -1313,8 +1286,8 @@ s_handle_worker_reply (self_t *self, s_worker_t *worker)
         }
     }
     else {
-        if (s_send_client_head (self, s_request_client (req), client_size,
-                                AIGW_BP_CLIENT_REPLY, true)
+        if (s_send_client_head (self, s_request_client (req), client_size, AIGW_BP_CLIENT_REPLY,
+                                true)
             == 0) {
             byte last = AIGW_REPLY_LAST;
             s_send_more (self, s_request_id (req), rid_size);
@@ -1348,8 +1321,7 @@ s_handle_worker_report (self_t *self, s_worker_t *worker)
     const byte *data = s_frame_data (self, 3);
     size_t size = s_frame_size (self, 3);
     if (!s_report_valid (data, size)) {
-        aigw_debug ("broker: invalid report from %s dropped (%zu bytes)", worker->worker_id,
-                    size);
+        aigw_debug ("broker: invalid report from %s dropped (%zu bytes)", worker->worker_id, size);
         return;
     }
     char *report = (char *) malloc (size + 1);
@@ -1371,8 +1343,8 @@ s_handle_worker (self_t *self, byte cmd)
 {
     const byte *identity = s_frame_data (self, 0);
     size_t identity_size = s_frame_size (self, 0);
-    s_worker_t *worker = (s_worker_t *) aigw_table_lookup (
-        self->workers, identity, identity_size, s_hash (identity, identity_size));
+    s_worker_t *worker = (s_worker_t *) aigw_table_lookup (self->workers, identity, identity_size,
+                                                           s_hash (identity, identity_size));
     if (cmd == AIGW_BP_WORKER_READY) {
         if (self->frames_size == 7 || self->frames_size == 8)
             s_handle_worker_ready (self, worker);
@@ -1383,8 +1355,7 @@ s_handle_worker (self_t *self, byte cmd)
     if (!worker) {
         //  A worker we do not know (a restart forgot it): make it register.
         if (cmd != AIGW_BP_WORKER_DISCONNECT)
-            s_send_worker_command (self, identity, identity_size,
-                                   AIGW_BP_WORKER_DISCONNECT);
+            s_send_worker_command (self, identity, identity_size, AIGW_BP_WORKER_DISCONNECT);
         return;
     }
     worker->expires_at = s_mono_ms () + (int64_t) self->heartbeat_ms * self->liveness;
@@ -1397,8 +1368,8 @@ s_handle_worker (self_t *self, byte cmd)
     else if (cmd == AIGW_BP_WORKER_DIRECTORY && self->frames_size == 4)
         s_handle_directory (self, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DIRECTORY);
     else if (cmd != AIGW_BP_WORKER_HEARTBEAT)
-        aigw_debug ("broker: malformed worker message dropped (command %d, %zu frames)",
-                    cmd, self->frames_size);
+        aigw_debug ("broker: malformed worker message dropped (command %d, %zu frames)", cmd,
+                    self->frames_size);
 }
 
 //  --------------------------------------------------------------------------
@@ -1459,9 +1430,7 @@ s_handle_message (self_t *self)
         byte cmd = *s_frame_data (self, 2);
         if (memcmp (s_frame_data (self, 1), AIGW_BP_CLIENT_HEADER, AIGW_BP_HEADER_SIZE) == 0)
             s_handle_client (self, cmd);
-        else if (memcmp (s_frame_data (self, 1), AIGW_BP_WORKER_HEADER,
-                         AIGW_BP_HEADER_SIZE)
-                 == 0)
+        else if (memcmp (s_frame_data (self, 1), AIGW_BP_WORKER_HEADER, AIGW_BP_HEADER_SIZE) == 0)
             s_handle_worker (self, cmd);
         else
             aigw_debug ("broker: message with an unknown header dropped");
@@ -1513,8 +1482,7 @@ s_handle_timers (self_t *self)
 {
     int64_t now = s_mono_ms ();
     s_request_t *req;
-    while ((req = s_request_of_timer (aigw_heap_top (self->timers)))
-           && req->timer.key <= now) {
+    while ((req = s_request_of_timer (aigw_heap_top (self->timers))) && req->timer.key <= now) {
         if (req->queued)
             s_request_fail (self, req, 504, "deadline passed in queue");
         else {
@@ -1605,8 +1573,8 @@ s_self_new (zsock_t *pipe, aigw_broker_args_t *args)
     self->heartbeat_ms = args->heartbeat_ms > 0 ? args->heartbeat_ms : AIGW_BP_HEARTBEAT_MS;
     self->liveness = args->liveness > 0 ? args->liveness : AIGW_BP_LIVENESS;
     self->queue_max = args->queue_max > 0 ? (size_t) args->queue_max : AIGW_BROKER_QUEUE_MAX;
-    self->instance = (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 40)
-                     ^ (uint64_t) (uintptr_t) self;
+    self->instance
+        = (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 40) ^ (uint64_t) (uintptr_t) self;
     self->directory_version = 1;
     self->directory_pushed = 1;
     self->subscribers = zhashx_new ();
@@ -1675,12 +1643,12 @@ aigw_broker_actor (zsock_t *pipe, void *args)
         int64_t timeout = next - s_mono_ms ();
         if (timeout < 0)
             timeout = 0;
-        zmq_pollitem_t items[] = {{zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-                                  {self->handle, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[]
+            = {{zsock_resolve (pipe), 0, ZMQ_POLLIN, 0}, {self->handle, 0, ZMQ_POLLIN, 0}};
         if (zmq_poll (items, 2, (long) timeout) == -1) {
             if (errno == EINTR)
                 continue;
-            break;              //  context terminated
+            break;  //  context terminated
         }
         if (items[1].revents & ZMQ_POLLIN)
             s_drain (self);
@@ -1712,30 +1680,30 @@ aigw_broker_endpoint (zactor_t *broker)
 //  --------------------------------------------------------------------------
 //  Selftest
 
-#define S_TEST_HEARTBEAT_MS 50  //  short heartbeats keep the test fast
-#define S_TEST_LIVENESS 3       //  so a silent worker dies after 150 ms
-#define S_TEST_QUEUE_MAX 4      //  queued requests per service
-#define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
-#define S_TEST_QUIET_MS 100     //  how long "nothing arrives" is watched
-#define S_TEST_REPORT_MS 250    //  wait for one STATUS/METRICS answer
-#define S_TEST_POLL_MS 5        //  one pump round
-#define S_TEST_DEADLINE_MS 100  //  deadline of the request left in the queue
-#define S_TEST_DEATH_MS 1000    //  bound on noticing a silent worker
-#define S_TEST_WORKERS 4        //  worker slots of the fixture
-#define S_TEST_SHARD_KEYS 24    //  keys spread over the shard workers
-#define S_TEST_LB_REQUESTS 10   //  requests spread over two workers
-#define S_TEST_ID_SIZE 32       //  bytes for a test request id
+#define S_TEST_HEARTBEAT_MS 50    //  short heartbeats keep the test fast
+#define S_TEST_LIVENESS     3     //  so a silent worker dies after 150 ms
+#define S_TEST_QUEUE_MAX    4     //  queued requests per service
+#define S_TEST_WAIT_MS      3000  //  longest wait for anything expected
+#define S_TEST_QUIET_MS     100   //  how long "nothing arrives" is watched
+#define S_TEST_REPORT_MS    250   //  wait for one STATUS/METRICS answer
+#define S_TEST_POLL_MS      5     //  one pump round
+#define S_TEST_DEADLINE_MS  100   //  deadline of the request left in the queue
+#define S_TEST_DEATH_MS     1000  //  bound on noticing a silent worker
+#define S_TEST_WORKERS      4     //  worker slots of the fixture
+#define S_TEST_SHARD_KEYS   24    //  keys spread over the shard workers
+#define S_TEST_LB_REQUESTS  10    //  requests spread over two workers
+#define S_TEST_ID_SIZE      32    //  bytes for a test request id
 //  Below ERROR: the test provokes errors on purpose and keeps quiet about them.
 #define S_TEST_LOG_SILENT ((aigw_log_level_t) -1)
 
 //  The test's side of the broker: one client, a few workers, and what they
 //  received so far.
 typedef struct {
-    char *endpoint;                         //  bound broker endpoint
-    aigw_client_t *client;                  //  the client
-    aigw_worker_t *workers[S_TEST_WORKERS]; //  workers; NULL slots are free
-    zlist_t *jobs[S_TEST_WORKERS];          //  jobs received, per worker
-    zlist_t *events;                        //  client events received
+    char *endpoint;                          //  bound broker endpoint
+    aigw_client_t *client;                   //  the client
+    aigw_worker_t *workers[S_TEST_WORKERS];  //  workers; NULL slots are free
+    zlist_t *jobs[S_TEST_WORKERS];           //  jobs received, per worker
+    zlist_t *events;                         //  client events received
 } s_fix_t;
 
 //  One pump round: wait up to TIMEOUT_MS for input, read everything, tick.
@@ -1744,12 +1712,12 @@ s_fix_pump (s_fix_t *fix, int timeout_ms)
 {
     zmq_pollitem_t items[S_TEST_WORKERS + 1];
     int count = 0;
-    items[count++] = (zmq_pollitem_t) {zsock_resolve (aigw_client_sock (fix->client)), 0,
-                                       ZMQ_POLLIN, 0};
+    items[count++]
+        = (zmq_pollitem_t){zsock_resolve (aigw_client_sock (fix->client)), 0, ZMQ_POLLIN, 0};
     for (int i = 0; i < S_TEST_WORKERS; i++)
         if (fix->workers[i])
-            items[count++] = (zmq_pollitem_t) {
-                zsock_resolve (aigw_worker_sock (fix->workers[i])), 0, ZMQ_POLLIN, 0};
+            items[count++] = (zmq_pollitem_t){zsock_resolve (aigw_worker_sock (fix->workers[i])), 0,
+                                              ZMQ_POLLIN, 0};
     zmq_poll (items, count, timeout_ms);
     aigw_client_event_t *event;
     while ((event = aigw_client_recv (fix->client)))
@@ -1892,13 +1860,12 @@ s_fix_destroy (s_fix_t *fix)
 
 //  Send a request with TEXT as its envelope.
 static void
-s_send (s_fix_t *fix, const char *service, const char *shard, const char *rid,
-        int64_t deadline, const char *text)
+s_send (s_fix_t *fix, const char *service, const char *shard, const char *rid, int64_t deadline,
+        const char *text)
 {
     char *data = strdup (text);
     assert (data);
-    int rc = aigw_client_send (fix->client, service, shard, rid, deadline, &data,
-                               strlen (text));
+    int rc = aigw_client_send (fix->client, service, shard, rid, deadline, &data, strlen (text));
     assert (rc == 0 && !data);
 }
 
@@ -1909,8 +1876,8 @@ s_reply (s_fix_t *fix, int index, aigw_job_t **job_p, int flags, const char *nex
 {
     char *data = strdup (text);
     assert (data);
-    int rc = aigw_worker_reply (fix->workers[index], job_p, flags, next, shard, &data,
-                                strlen (text));
+    int rc
+        = aigw_worker_reply (fix->workers[index], job_p, flags, next, shard, &data, strlen (text));
     assert (rc == 0 && !data);
     assert ((flags & AIGW_REPLY_LAST) ? !*job_p : *job_p != NULL);
 }
@@ -1958,7 +1925,7 @@ s_report (s_fix_t *fix, int type)
         event = next;
     }
     int rc = type == AIGW_BP_CLIENT_STATUS ? aigw_client_status (fix->client)
-                                        : aigw_client_metrics (fix->client);
+                                           : aigw_client_metrics (fix->client);
     assert (rc == 0);
     int64_t until = zclock_mono () + S_TEST_REPORT_MS;
     while (true) {
@@ -2137,8 +2104,8 @@ s_reports_count (json_t *array, const char *key, json_int_t value)
 //  report member KEY equal to VALUE (KEY NULL: any). Returns the array, which
 //  the caller frees; asserts on timeout.
 static json_t *
-s_wait_reports (s_fix_t *fix, const char *service, size_t size, const char *key,
-                json_int_t value, size_t matches)
+s_wait_reports (s_fix_t *fix, const char *service, size_t size, const char *key, json_int_t value,
+                size_t matches)
 {
     int64_t until = zclock_mono () + S_TEST_WAIT_MS;
     while (true) {
@@ -2157,8 +2124,8 @@ static void
 s_raw_report (zsock_t *sock, const char *data, size_t size)
 {
     byte report = AIGW_BP_WORKER_REPORT;
-    s_raw_send (sock, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report,
-                (size_t) 1, data, size, NULL);
+    s_raw_send (sock, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report, (size_t) 1,
+                data, size, NULL);
 }
 
 //  Ask REPORTS for SERVICE on raw socket SOCK, a registered raw worker (so
@@ -2169,14 +2136,14 @@ static json_t *
 s_raw_reports (s_fix_t *fix, zsock_t *sock, const char *service)
 {
     byte reports = AIGW_BP_CLIENT_REPORTS, heartbeat = AIGW_BP_WORKER_HEARTBEAT;
-    s_raw_send (sock, AIGW_BP_CLIENT_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &reports,
-                (size_t) 1, service, strlen (service), NULL);
+    s_raw_send (sock, AIGW_BP_CLIENT_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &reports, (size_t) 1,
+                service, strlen (service), NULL);
     zmsg_t *msg = NULL;
     int64_t until = zclock_mono () + S_TEST_WAIT_MS;
     while (!msg && zclock_mono () < until) {
         if (!(zsock_events (sock) & ZMQ_POLLIN)) {
-            s_raw_send (sock, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE,
-                        &heartbeat, (size_t) 1, NULL);
+            s_raw_send (sock, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &heartbeat,
+                        (size_t) 1, NULL);
             s_fix_pump (fix, S_TEST_POLL_MS);
             continue;
         }
@@ -2193,8 +2160,7 @@ s_raw_reports (s_fix_t *fix, zsock_t *sock, const char *service)
     zmsg_next (msg);
     zframe_t *text = zmsg_next (msg);
     json_error_t error;
-    json_t *array = json_loadb ((const char *) zframe_data (text), zframe_size (text), 0,
-                                &error);
+    json_t *array = json_loadb ((const char *) zframe_data (text), zframe_size (text), 0, &error);
     zmsg_destroy (&msg);
     assert (json_is_array (array));
     return array;
@@ -2219,12 +2185,12 @@ s_padded_report (size_t size)
 //  A call of aigw_client_reports_once run on its own thread, so that the
 //  test thread keeps its workers heartbeating meanwhile.
 typedef struct {
-    const char *endpoint;       //  broker endpoint
-    const char *service;        //  service asked about
-    int64_t deadline;           //  Unix ms deadline
-    char err[256];              //  its error text
-    char *text;                 //  its result, owned by the test
-    atomic_bool done;           //  set once the call returned
+    const char *endpoint;  //  broker endpoint
+    const char *service;   //  service asked about
+    int64_t deadline;      //  Unix ms deadline
+    char err[256];         //  its error text
+    char *text;            //  its result, owned by the test
+    atomic_bool done;      //  set once the call returned
 } s_once_t;
 
 //  Thread body: run the one-shot described by ARG (an s_once_t).
@@ -2232,8 +2198,8 @@ static void *
 s_once_run (void *arg)
 {
     s_once_t *once = (s_once_t *) arg;
-    once->text = aigw_client_reports_once (once->endpoint, once->service, once->deadline,
-                                           once->err, sizeof once->err);
+    once->text = aigw_client_reports_once (once->endpoint, once->service, once->deadline, once->err,
+                                           sizeof once->err);
     atomic_store (&once->done, true);
     return NULL;
 }
@@ -2310,8 +2276,8 @@ s_test_reports (s_fix_t *fix)
     zsock_t *raw = s_raw_new (fix->endpoint);
     byte ready = AIGW_BP_WORKER_READY;
     s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &ready, (size_t) 1,
-                "prov", (size_t) 4, "prov-raw-1", (size_t) 10, "1", (size_t) 1, "",
-                (size_t) 0, NULL);
+                "prov", (size_t) 4, "prov-raw-1", (size_t) 10, "1", (size_t) 1, "", (size_t) 0,
+                NULL);
     char *at_cap = s_padded_report (AIGW_BP_REPORT_MAX);
     s_raw_report (raw, at_cap, AIGW_BP_REPORT_MAX);
     array = s_raw_reports (fix, raw, "prov");
@@ -2340,14 +2306,14 @@ s_test_reports (s_fix_t *fix)
     s_raw_report (raw, deep, strlen (deep));
     //  REPORT without its frame, and with one too many: malformed, dropped.
     byte report_cmd = AIGW_BP_WORKER_REPORT;
-    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report_cmd,
-                (size_t) 1, NULL);
-    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report_cmd,
-                (size_t) 1, "{}", (size_t) 2, "{}", (size_t) 2, NULL);
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report_cmd, (size_t) 1,
+                NULL);
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &report_cmd, (size_t) 1,
+                "{}", (size_t) 2, "{}", (size_t) 2, NULL);
     //  REPORTS without a service: dropped unanswered.
     byte reports_cmd = AIGW_BP_CLIENT_REPORTS;
-    s_raw_send (raw, AIGW_BP_CLIENT_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &reports_cmd,
-                (size_t) 1, NULL);
+    s_raw_send (raw, AIGW_BP_CLIENT_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &reports_cmd, (size_t) 1,
+                NULL);
     array = s_raw_reports (fix, raw, "prov");
     assert (json_array_size (array) == 3);
     assert (s_reports_count (array, "n", 3) == 1 && s_reports_count (array, "n", 4) == 0);
@@ -2358,8 +2324,8 @@ s_test_reports (s_fix_t *fix)
 
     //  A new READY from the same identity forgets the report.
     s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &ready, (size_t) 1,
-                "prov", (size_t) 4, "prov-raw-1", (size_t) 10, "1", (size_t) 1, "",
-                (size_t) 0, NULL);
+                "prov", (size_t) 4, "prov-raw-1", (size_t) 10, "1", (size_t) 1, "", (size_t) 0,
+                NULL);
     array = s_raw_reports (fix, raw, "prov");
     assert (json_array_size (array) == 2 && s_reports_count (array, "n", 3) == 0);
     json_decref (array);
@@ -2419,8 +2385,8 @@ s_test_reports_unanswered (const char *endpoint)
 {
     char err[256] = "";
     int64_t start = zclock_mono ();
-    char *text = aigw_client_reports_once (endpoint, "prov", zclock_time () + S_TEST_QUIET_MS,
-                                           err, sizeof err);
+    char *text = aigw_client_reports_once (endpoint, "prov", zclock_time () + S_TEST_QUIET_MS, err,
+                                           sizeof err);
     int64_t took = zclock_mono () - start;
     assert (!text && *err);
     assert (took >= S_TEST_QUIET_MS - S_TEST_POLL_MS && took < S_TEST_DEATH_MS);
@@ -2671,9 +2637,9 @@ s_test_transport (const char *bind, bool verbose)
     zsock_t *raw = s_raw_new (endpoint);
     byte ready = AIGW_BP_WORKER_READY;
     for (int i = 0; i < 2; i++)
-        s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &ready,
-                    (size_t) 1, "quiet", (size_t) 5, "quiet-raw-1", (size_t) 11, "1",
-                    (size_t) 1, "", (size_t) 0, NULL);
+        s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &ready, (size_t) 1,
+                    "quiet", (size_t) 5, "quiet-raw-1", (size_t) 11, "1", (size_t) 1, "",
+                    (size_t) 0, NULL);
     s_wait_workers (&fix, "quiet", 1);
     s_send (&fix, "quiet", NULL, "qt1", 0, "hush");
     zmsg_t *msg = s_raw_expect (raw, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_REQUEST);
@@ -2691,8 +2657,8 @@ s_test_transport (const char *bind, bool verbose)
     s_wait_workers (&fix, "quiet", 0);
     //  Now a stranger to the broker, it is asked to register again.
     byte heartbeat = AIGW_BP_WORKER_HEARTBEAT;
-    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &heartbeat,
-                (size_t) 1, NULL);
+    s_raw_send (raw, AIGW_BP_WORKER_HEADER, (size_t) AIGW_BP_HEADER_SIZE, &heartbeat, (size_t) 1,
+                NULL);
     msg = s_raw_expect (raw, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT);
     assert (msg);
     zmsg_destroy (&msg);
@@ -2709,19 +2675,19 @@ s_test_transport (const char *bind, bool verbose)
     s_raw_send (evil, h, hs, &request, (size_t) 1, NULL);
     s_raw_send (evil, h, hs, &bad, (size_t) 1, NULL);
     s_raw_send (evil, h, hs, "abc", (size_t) 3, NULL);
-    s_raw_send (evil, "AGWX99", hs, &request, (size_t) 1, "echo", (size_t) 4, "", (size_t) 0,
-                "x1", (size_t) 2, "0", (size_t) 1, "e", (size_t) 1, NULL);
+    s_raw_send (evil, "AGWX99", hs, &request, (size_t) 1, "echo", (size_t) 4, "", (size_t) 0, "x1",
+                (size_t) 2, "0", (size_t) 1, "e", (size_t) 1, NULL);
     s_raw_send (evil, h, hs, &request, (size_t) 1, "echo", (size_t) 4, "", (size_t) 0, "",
                 (size_t) 0, "0", (size_t) 1, "e", (size_t) 1, NULL);
-    s_raw_send (evil, h, hs, &request, (size_t) 1, "echo", (size_t) 4, "", (size_t) 0,
-                "bad1", (size_t) 4, "soon", (size_t) 4, "e", (size_t) 1, NULL);
-    s_raw_send (evil, h, hs, &request, (size_t) 1, "no such", (size_t) 7, "", (size_t) 0,
-                "bad2", (size_t) 4, "0", (size_t) 1, "e", (size_t) 1, NULL);
+    s_raw_send (evil, h, hs, &request, (size_t) 1, "echo", (size_t) 4, "", (size_t) 0, "bad1",
+                (size_t) 4, "soon", (size_t) 4, "e", (size_t) 1, NULL);
+    s_raw_send (evil, h, hs, &request, (size_t) 1, "no such", (size_t) 7, "", (size_t) 0, "bad2",
+                (size_t) 4, "0", (size_t) 1, "e", (size_t) 1, NULL);
     s_raw_send (evil, h, hs, &request, (size_t) 1, "a", (size_t) 1, "b", (size_t) 1, "c",
-                (size_t) 1, "d", (size_t) 1, "e", (size_t) 1, "f", (size_t) 1, "g",
-                (size_t) 1, "h", (size_t) 1, "i", (size_t) 1, "j", (size_t) 1, NULL);
-    s_raw_send (evil, AIGW_BP_WORKER_HEADER, hs, &ready, (size_t) 1, "evil", (size_t) 4,
-                "evil-1", (size_t) 6, "-5", (size_t) 2, "", (size_t) 0, NULL);
+                (size_t) 1, "d", (size_t) 1, "e", (size_t) 1, "f", (size_t) 1, "g", (size_t) 1, "h",
+                (size_t) 1, "i", (size_t) 1, "j", (size_t) 1, NULL);
+    s_raw_send (evil, AIGW_BP_WORKER_HEADER, hs, &ready, (size_t) 1, "evil", (size_t) 4, "evil-1",
+                (size_t) 6, "-5", (size_t) 2, "", (size_t) 0, NULL);
     s_raw_send (evil, AIGW_BP_WORKER_HEADER, hs, &ready, (size_t) 1, NULL);
     for (int i = 0; i < 2; i++) {
         msg = s_raw_expect (evil, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_ERROR);
@@ -2752,28 +2718,27 @@ s_test_transport (const char *bind, bool verbose)
     assert (text);
     if (verbose)
         printf ("%s", text);
-    const char *expected[] = {
-        "# HELP aigw_stage_requests_total ",
-        "# TYPE aigw_stage_requests_total counter\n",
-        "aigw_stage_requests_total{stage=\"b\"} 2\n",
-        "# TYPE aigw_stage_errors_total counter\n",
-        "aigw_stage_errors_total{stage=\"echo\",status=\"503\"} 1\n",
-        "aigw_stage_errors_total{stage=\"cq\",status=\"503\"} 1\n",
-        "aigw_stage_errors_total{stage=\"cq\",status=\"504\"} 1\n",
-        "aigw_stage_errors_total{stage=\"nrs\",status=\"503\"} 1\n",
-        "# TYPE aigw_stage_workers gauge\n",
-        "aigw_stage_workers{stage=\"echo\"} 1\n",
-        "# TYPE aigw_stage_in_flight gauge\n",
-        "aigw_stage_in_flight{stage=\"echo\"} 0\n",
-        "# TYPE aigw_stage_queued gauge\n",
-        "aigw_stage_queued{stage=\"cq\"} 0\n",
-        "# HELP aigw_stage_duration_seconds ",
-        "# TYPE aigw_stage_duration_seconds histogram\n",
-        "aigw_stage_duration_seconds_bucket{stage=\"b\",le=\"0.00005\"} ",
-        "aigw_stage_duration_seconds_bucket{stage=\"b\",le=\"+Inf\"} 1\n",
-        "aigw_stage_duration_seconds_sum{stage=\"b\"} ",
-        "aigw_stage_duration_seconds_count{stage=\"b\"} 1\n",
-        "aigw_stage_duration_seconds_count{stage=\"c\"} 1\n"};
+    const char *expected[] = {"# HELP aigw_stage_requests_total ",
+                              "# TYPE aigw_stage_requests_total counter\n",
+                              "aigw_stage_requests_total{stage=\"b\"} 2\n",
+                              "# TYPE aigw_stage_errors_total counter\n",
+                              "aigw_stage_errors_total{stage=\"echo\",status=\"503\"} 1\n",
+                              "aigw_stage_errors_total{stage=\"cq\",status=\"503\"} 1\n",
+                              "aigw_stage_errors_total{stage=\"cq\",status=\"504\"} 1\n",
+                              "aigw_stage_errors_total{stage=\"nrs\",status=\"503\"} 1\n",
+                              "# TYPE aigw_stage_workers gauge\n",
+                              "aigw_stage_workers{stage=\"echo\"} 1\n",
+                              "# TYPE aigw_stage_in_flight gauge\n",
+                              "aigw_stage_in_flight{stage=\"echo\"} 0\n",
+                              "# TYPE aigw_stage_queued gauge\n",
+                              "aigw_stage_queued{stage=\"cq\"} 0\n",
+                              "# HELP aigw_stage_duration_seconds ",
+                              "# TYPE aigw_stage_duration_seconds histogram\n",
+                              "aigw_stage_duration_seconds_bucket{stage=\"b\",le=\"0.00005\"} ",
+                              "aigw_stage_duration_seconds_bucket{stage=\"b\",le=\"+Inf\"} 1\n",
+                              "aigw_stage_duration_seconds_sum{stage=\"b\"} ",
+                              "aigw_stage_duration_seconds_count{stage=\"b\"} 1\n",
+                              "aigw_stage_duration_seconds_count{stage=\"c\"} 1\n"};
     for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
         if (!strstr (text, expected[i]))
             printf ("\nmissing from METRICS: %s\n", expected[i]);
@@ -2832,7 +2797,7 @@ aigw_broker_test (bool verbose)
     //  REPORTS over ipc, through the one-shot.
     char *ipc = zsys_sprintf ("ipc:///tmp/aigw-broker-test-%d.ipc", (int) getpid ());
     assert (ipc);
-    args.endpoint = ipc;        //  default heartbeats: this part pumps nothing
+    args.endpoint = ipc;  //  default heartbeats: this part pumps nothing
     char *endpoint = NULL;
     broker = s_test_broker_new (&args, &endpoint);
     assert (broker && endpoint);
@@ -2844,8 +2809,8 @@ aigw_broker_test (bool verbose)
     while (!text || !strstr (text, "\"ipc\":true")) {
         zstr_free (&text);
         assert (zclock_mono () < until);
-        text = aigw_client_reports_once (endpoint, "prov", zclock_time () + S_TEST_REPORT_MS,
-                                         NULL, 0);
+        text = aigw_client_reports_once (endpoint, "prov", zclock_time () + S_TEST_REPORT_MS, NULL,
+                                         0);
         aigw_worker_tick (worker);
     }
     zstr_free (&text);

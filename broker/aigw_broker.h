@@ -10,15 +10,15 @@
 
 //  Defaults of the broker's own settings; the protocol's constants, limits
 //  and the other defaults are in aigw_bp.h.
-#define AIGW_BROKER_QUEUE_MAX 20000         //  queued requests per service
-#define AIGW_BROKER_PIPE_TIMEOUT_MS 5000    //  wait for an ENDPOINT answer
+#define AIGW_BROKER_QUEUE_MAX       20000  //  queued requests per service
+#define AIGW_BROKER_PIPE_TIMEOUT_MS 5000   //  wait for an ENDPOINT answer
 
 //  Start-up settings; copied by the actor, so the caller may free them.
 typedef struct {
-    const char *endpoint;       //  ROUTER bind endpoint
-    int heartbeat_ms;           //  heartbeat interval (0: the default)
-    int liveness;               //  silent intervals before a peer is dead (0: the default)
-    int queue_max;              //  queued requests per service (0: the default)
+    const char *endpoint;  //  ROUTER bind endpoint
+    int heartbeat_ms;      //  heartbeat interval (0: the default)
+    int liveness;          //  silent intervals before a peer is dead (0: the default)
+    int queue_max;         //  queued requests per service (0: the default)
 } aigw_broker_args_t;
 
 void aigw_broker_actor (zsock_t *pipe, void *args);

@@ -9,18 +9,18 @@
 #include <errno.h>
 #include <inttypes.h>
 
-#define S_NUMBER_SIZE 24        //  bytes for a decimal int64
+#define S_NUMBER_SIZE       24  //  bytes for a decimal int64
 #define S_STATUS_DIGITS_MAX 3   //  an HTTP status has three digits
 
 struct _aigw_client_t {
-    zsock_t *sock;              //  DEALER to the broker
-    int heartbeat_ms;           //  heartbeat interval
-    int liveness;               //  silent intervals before the broker is gone
-    int64_t heartbeat_at;       //  monotonic ms when the next heartbeat is due
-    int64_t heard_at;           //  monotonic ms the broker last spoke, 0: never
-    bool wants_directory;       //  ask the broker for its directory
-    char *directory;            //  the latest directory text, NULL before one
-    char *directory_version;    //  its version token, "" before one
+    zsock_t *sock;            //  DEALER to the broker
+    int heartbeat_ms;         //  heartbeat interval
+    int liveness;             //  silent intervals before the broker is gone
+    int64_t heartbeat_at;     //  monotonic ms when the next heartbeat is due
+    int64_t heard_at;         //  monotonic ms the broker last spoke, 0: never
+    bool wants_directory;     //  ask the broker for its directory
+    char *directory;          //  the latest directory text, NULL before one
+    char *directory_version;  //  its version token, "" before one
 };
 
 //  Send the client header and command CMD; MORE says whether frames follow.
@@ -106,8 +106,7 @@ aigw_client_send (aigw_client_t *self, const char *service, const char *shard_ke
         rc = 0;
     }
     else
-        aigw_warn ("client: request %s not sent: %s", request_id,
-                   zmq_strerror (zmq_errno ()));
+        aigw_warn ("client: request %s not sent: %s", request_id, zmq_strerror (zmq_errno ()));
     zmq_msg_close (&envelope);
     return rc;
 }
@@ -251,7 +250,7 @@ void
 aigw_client_want_directory (aigw_client_t *self)
 {
     self->wants_directory = true;
-    self->heartbeat_at = 0;     //  ask at the next tick
+    self->heartbeat_at = 0;  //  ask at the next tick
 }
 
 const char *
@@ -270,8 +269,8 @@ aigw_client_connected (aigw_client_t *self)
 }
 
 char *
-aigw_client_reports_once (const char *endpoint, const char *service, int64_t deadline_ms,
-                          char *err, size_t err_size)
+aigw_client_reports_once (const char *endpoint, const char *service, int64_t deadline_ms, char *err,
+                          size_t err_size)
 {
     char scratch[1];
     if (!err) {
@@ -299,13 +298,12 @@ aigw_client_reports_once (const char *endpoint, const char *service, int64_t dea
         while (!text) {
             int64_t left = deadline_ms - zclock_time ();
             if (left <= 0) {
-                snprintf (err, err_size, "reports: no answer from %s for %s in time",
-                          endpoint, service);
+                snprintf (err, err_size, "reports: no answer from %s for %s in time", endpoint,
+                          service);
                 break;
             }
             if (zmq_poll (&item, 1, (long) left) == -1 && zmq_errno () != EINTR) {
-                snprintf (err, err_size, "reports: poll failed: %s",
-                          zmq_strerror (zmq_errno ()));
+                snprintf (err, err_size, "reports: poll failed: %s", zmq_strerror (zmq_errno ()));
                 break;
             }
             aigw_client_event_t *event;
@@ -327,11 +325,11 @@ aigw_client_reports_once (const char *endpoint, const char *service, int64_t dea
 //  client sends is checked against the protocol and the broker's silence
 //  can be staged.
 
-#define S_TEST_ENDPOINT "inproc://aigw-client-test"
-#define S_TEST_HEARTBEAT_MS 20  //  short heartbeats keep the test fast
-#define S_TEST_LIVENESS 3       //  so a silent broker is gone after 60 ms
-#define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
-#define S_TEST_ONCE_MS 100      //  deadline of a REPORTS nobody answers
+#define S_TEST_ENDPOINT     "inproc://aigw-client-test"
+#define S_TEST_HEARTBEAT_MS 20    //  short heartbeats keep the test fast
+#define S_TEST_LIVENESS     3     //  so a silent broker is gone after 60 ms
+#define S_TEST_WAIT_MS      3000  //  longest wait for anything expected
+#define S_TEST_ONCE_MS      100   //  deadline of a REPORTS nobody answers
 
 //  Send REPLY for RID with the FLAGS byte and ENVELOPE to the client at
 //  IDENTITY.
@@ -339,9 +337,9 @@ static void
 s_test_reply (zsock_t *broker, zframe_t *identity, const char *rid, byte flags,
               const char *envelope)
 {
-    int rc = zsock_send (broker, "fsbsbs", identity, AIGW_BP_CLIENT_HEADER,
-                         &(byte) {AIGW_BP_CLIENT_REPLY}, (size_t) 1, rid, &flags, (size_t) 1,
-                         envelope);
+    int rc
+        = zsock_send (broker, "fsbsbs", identity, AIGW_BP_CLIENT_HEADER,
+                      &(byte){AIGW_BP_CLIENT_REPLY}, (size_t) 1, rid, &flags, (size_t) 1, envelope);
     assert (rc == 0);
 }
 
@@ -368,21 +366,19 @@ aigw_client_test (bool verbose)
     assert (!aigw_client_new (NULL, 0, 0));
     zsock_t *broker = zsock_new_router ("@" S_TEST_ENDPOINT);
     assert (broker);
-    aigw_client_t *client = aigw_client_new (S_TEST_ENDPOINT, S_TEST_HEARTBEAT_MS,
-                                             S_TEST_LIVENESS);
+    aigw_client_t *client = aigw_client_new (S_TEST_ENDPOINT, S_TEST_HEARTBEAT_MS, S_TEST_LIVENESS);
     assert (client && aigw_client_sock (client));
     //  A HEARTBEAT at once; connected once the broker answers it.
-    zmsg_t *msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT,
-                                  S_TEST_WAIT_MS);
+    zmsg_t *msg
+        = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT, S_TEST_WAIT_MS);
     assert (msg && zmsg_size (msg) == 3);
     zframe_t *identity = zframe_dup (zmsg_first (msg));
     zmsg_destroy (&msg);
     assert (!aigw_client_connected (client));
-    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT,
-                       NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT, NULL);
     int64_t until = zclock_mono () + S_TEST_WAIT_MS;
     while (!aigw_client_connected (client) && zclock_mono () < until)
-        assert (!s_test_event (client, 5));     //  heartbeats are no events
+        assert (!s_test_event (client, 5));  //  heartbeats are no events
     assert (aigw_client_connected (client));
 
     //  REQUEST: service, shard key, request id, deadline, envelope.
@@ -410,10 +406,10 @@ aigw_client_test (bool verbose)
     assert (event && event->type == AIGW_BP_CLIENT_REPLY && event->last);
     aigw_client_event_destroy (&event);
     //  A malformed ERROR (status not a number) is dropped; the next is kept.
-    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_ERROR,
-                       "rid-2", "5x3", "bad", NULL);
-    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_ERROR,
-                       "rid-2", "503", "no worker", NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_ERROR, "rid-2",
+                       "5x3", "bad", NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_ERROR, "rid-2",
+                       "503", "no worker", NULL);
     event = s_test_event (client, S_TEST_WAIT_MS);
     assert (event && event->type == AIGW_BP_CLIENT_ERROR && event->status == 503);
     assert (event->last && streq (event->text, "no worker"));
@@ -445,12 +441,11 @@ aigw_client_test (bool verbose)
     assert (!aigw_client_directory (client, &version) && streq (version, ""));
     aigw_client_want_directory (client);
     aigw_client_tick (client);
-    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY,
-                          S_TEST_WAIT_MS);
+    msg = aigw_bp_expect (broker, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY, S_TEST_WAIT_MS);
     assert (msg && zmsg_size (msg) == 4 && aigw_bp_frame_is (msg, 3, ""));
     zmsg_destroy (&msg);
-    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY,
-                       "i-3", "auth w ipc://x R\n", NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_DIRECTORY, "i-3",
+                       "auth w ipc://x R\n", NULL);
     until = zclock_mono () + S_TEST_WAIT_MS;
     while (!aigw_client_directory (client, &version) && zclock_mono () < until)
         assert (!s_test_event (client, 5));
@@ -463,8 +458,7 @@ aigw_client_test (bool verbose)
         assert (!s_test_event (client, 5));
     assert (!aigw_client_connected (client));
     //  ... and says so no more once the broker speaks again.
-    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT,
-                       NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_CLIENT_HEADER, AIGW_BP_CLIENT_HEARTBEAT, NULL);
     until = zclock_mono () + S_TEST_WAIT_MS;
     while (!aigw_client_connected (client) && zclock_mono () < until)
         assert (!s_test_event (client, 5));

@@ -12,28 +12,26 @@ typedef struct _aigw_client_t aigw_client_t;
 
 //  One message from the broker; the caller owns it.
 typedef struct {
-    int type;                   //  AIGW_BP_CLIENT_REPLY (an envelope chunk; LAST
-                                //  in flags ends it), _ERROR (broker-made, always
-                                //  final), or _STATUS, _METRICS, _REPORTS (the
-                                //  answers to aigw_client_status, _metrics, _reports)
-    char *request_id;           //  REPLY and ERROR
-    bool last;                  //  REPLY: final message of the request
-    zframe_t *envelope;         //  REPLY: encoded envelope
-    aigw_envelope_t *env;       //  REPLY from a stage in this process: the
-                                //  envelope itself, and no envelope frame
-    int status;                 //  ERROR: HTTP status
-    char *text;                 //  ERROR message, STATUS, METRICS or REPORTS text
+    int type;              //  AIGW_BP_CLIENT_REPLY (an envelope chunk; LAST
+                           //  in flags ends it), _ERROR (broker-made, always
+                           //  final), or _STATUS, _METRICS, _REPORTS (the
+                           //  answers to aigw_client_status, _metrics, _reports)
+    char *request_id;      //  REPLY and ERROR
+    bool last;             //  REPLY: final message of the request
+    zframe_t *envelope;    //  REPLY: encoded envelope
+    aigw_envelope_t *env;  //  REPLY from a stage in this process: the
+                           //  envelope itself, and no envelope frame
+    int status;            //  ERROR: HTTP status
+    char *text;            //  ERROR message, STATUS, METRICS or REPORTS text
 } aigw_client_event_t;
 
-aigw_client_t *aigw_client_new (const char *endpoint, int heartbeat_ms,
-                                int liveness);
+aigw_client_t *aigw_client_new (const char *endpoint, int heartbeat_ms, int liveness);
 void aigw_client_destroy (aigw_client_t **self_p);
 zsock_t *aigw_client_sock (aigw_client_t *self);
 
 //  Send a request to SERVICE. Takes *DATA (malloc'd, SIZE bytes).
-int aigw_client_send (aigw_client_t *self, const char *service,
-                      const char *shard_key, const char *request_id,
-                      int64_t deadline_ms, char **data, size_t size);
+int aigw_client_send (aigw_client_t *self, const char *service, const char *shard_key,
+                      const char *request_id, int64_t deadline_ms, char **data, size_t size);
 
 //  Ask for STATUS / METRICS; the answer arrives as an event.
 int aigw_client_status (aigw_client_t *self);
@@ -52,8 +50,8 @@ int aigw_client_reports (aigw_client_t *self, const char *service);
 //  (Unix ms, as aigw_now_ms gives). Returns the JSON array text, which the
 //  caller frees, or NULL with a reason in ERR (ERR_SIZE bytes; ERR may be
 //  NULL) if the client could not be made or no answer came in time.
-char *aigw_client_reports_once (const char *endpoint, const char *service,
-                                int64_t deadline_ms, char *err, size_t err_size);
+char *aigw_client_reports_once (const char *endpoint, const char *service, int64_t deadline_ms,
+                                char *err, size_t err_size);
 
 //  AIGW-BP/2: ask the broker for its directory at every heartbeat from now
 //  on; it answers when it changed. The answer is kept, not returned as an

@@ -23,62 +23,62 @@
 
 //  One live worker in the directory.
 typedef struct {
-    char *service;              //  its stage
-    char *worker_id;            //  its id, input to sharding
-    char *endpoint;             //  its peer endpoint
-    bool replay_safe;           //  its requests may be sent again elsewhere
-    uint64_t id_hash;           //  aigw_bp_id_hash (worker_id)
+    char *service;     //  its stage
+    char *worker_id;   //  its id, input to sharding
+    char *endpoint;    //  its peer endpoint
+    bool replay_safe;  //  its requests may be sent again elsewhere
+    uint64_t id_hash;  //  aigw_bp_id_hash (worker_id)
 } s_entry_t;
 
 //  A parsed directory: entries, and per service the next in turn.
 typedef struct {
-    zlistx_t *entries;          //  s_entry_t, in the broker's order
-    zhashx_t *turns;            //  service -> size_t * round-robin position
+    zlistx_t *entries;  //  s_entry_t, in the broker's order
+    zhashx_t *turns;    //  service -> size_t * round-robin position
 } s_directory_t;
 
 //  A DEALER to one peer, and what waits for it.
 typedef struct {
-    char *endpoint;             //  the peer's inbox
-    zsock_t *sock;              //  our DEALER connected to it
-    zlistx_t *outbox;           //  s_out_t refused by the socket, oldest first
+    char *endpoint;    //  the peer's inbox
+    zsock_t *sock;     //  our DEALER connected to it
+    zlistx_t *outbox;  //  s_out_t refused by the socket, oldest first
 } s_link_t;
 
 //  A message waiting in an outbox.
 typedef struct {
-    zmsg_t *msg;                //  the message
-    char *ack_to;               //  once it is sent, tell this sender DONE, or NULL
-    char *ack_key;              //  for this tracking key
+    zmsg_t *msg;    //  the message
+    char *ack_to;   //  once it is sent, tell this sender DONE, or NULL
+    char *ack_key;  //  for this tracking key
 } s_out_t;
 
 //  A request we sent and track until DONE.
 typedef struct {
-    char *key;                  //  origin S_KEY_SEP request id
-    char *service;              //  its stage
-    char *shard;                //  its shard key, "" for none
-    char *origin;               //  where its replies go
-    char *request_id;           //  the origin's id
-    char *later;                //  the stages after it on its route
-    char *ack_to;               //  the previous sender, told DONE once it left
-    char *worker_id;            //  the worker it went to
-    bool replay_safe;           //  it may be sent again elsewhere
-    int64_t deadline_ms;        //  absolute, Unix ms
-    zframe_t *envelope;         //  a copy, to send again
+    char *key;            //  origin S_KEY_SEP request id
+    char *service;        //  its stage
+    char *shard;          //  its shard key, "" for none
+    char *origin;         //  where its replies go
+    char *request_id;     //  the origin's id
+    char *later;          //  the stages after it on its route
+    char *ack_to;         //  the previous sender, told DONE once it left
+    char *worker_id;      //  the worker it went to
+    bool replay_safe;     //  it may be sent again elsewhere
+    int64_t deadline_ms;  //  absolute, Unix ms
+    zframe_t *envelope;   //  a copy, to send again
 } s_track_t;
 
 struct _aigw_peer_t {
-    zsock_t *inbox;             //  our ROUTER
-    char *endpoint;             //  where others reach it
-    zhashx_t *links;            //  endpoint -> s_link_t
-    zhashx_t *tracked;          //  key -> s_track_t
-    zhashx_t *dones;            //  sender endpoint -> zlistx_t of keys
-    size_t dones_count;         //  keys waiting in dones
-    int64_t dones_due;          //  when they must go, Unix ms (0: none wait)
-    s_directory_t *directory;   //  the broker's latest, merged while in grace
-    char *version;              //  its version token
-    char *text;                 //  its text, as received
-    s_directory_t *old;         //  a restarted broker's predecessor's, in grace
-    int64_t merge_until;        //  end of the grace, Unix ms; 0 = none
-    int64_t sweep_at;           //  next look for tracking past its grace, Unix ms
+    zsock_t *inbox;            //  our ROUTER
+    char *endpoint;            //  where others reach it
+    zhashx_t *links;           //  endpoint -> s_link_t
+    zhashx_t *tracked;         //  key -> s_track_t
+    zhashx_t *dones;           //  sender endpoint -> zlistx_t of keys
+    size_t dones_count;        //  keys waiting in dones
+    int64_t dones_due;         //  when they must go, Unix ms (0: none wait)
+    s_directory_t *directory;  //  the broker's latest, merged while in grace
+    char *version;             //  its version token
+    char *text;                //  its text, as received
+    s_directory_t *old;        //  a restarted broker's predecessor's, in grace
+    int64_t merge_until;       //  end of the grace, Unix ms; 0 = none
+    int64_t sweep_at;          //  next look for tracking past its grace, Unix ms
 };
 
 //  How often tracked requests past their deadline and grace are looked for.
@@ -146,8 +146,7 @@ s_directory_parse (const char *text)
         char service[AIGW_BP_NAME_MAX + 1], id[AIGW_BP_WORKER_ID_MAX + 1],
             endpoint[AIGW_BP_ENDPOINT_MAX + 1], flags[8];
         char *copy = strndup (line, len);
-        if (copy
-            && sscanf (copy, "%64s %255s %255s %7s", service, id, endpoint, flags) == 4
+        if (copy && sscanf (copy, "%64s %255s %255s %7s", service, id, endpoint, flags) == 4
             && !streq (endpoint, "-")) {
             s_entry_t *e = (s_entry_t *) calloc (1, sizeof *e);
             assert (e);
@@ -537,8 +536,7 @@ s_failover (aigw_peer_t *self)
             continue;
         }
         aigw_warn ("peer: %s died holding request %s", track->worker_id, track->request_id);
-        aigw_peer_error (self, track->origin, track->request_id, 503,
-                         "The stage's worker died.");
+        aigw_peer_error (self, track->origin, track->request_id, 503, "The stage's worker died.");
         zhashx_delete (self->tracked, key);
     }
     zlistx_destroy (&keys);
@@ -553,8 +551,8 @@ s_drop_links (aigw_peer_t *self, s_directory_t *prev)
     for (s_entry_t *e = prev ? (s_entry_t *) zlistx_first (prev->entries) : NULL; e;
          e = (s_entry_t *) zlistx_next (prev->entries)) {
         bool live = false;
-        for (s_entry_t *f = (s_entry_t *) zlistx_first (self->directory->entries);
-             f && !live; f = (s_entry_t *) zlistx_next (self->directory->entries))
+        for (s_entry_t *f = (s_entry_t *) zlistx_first (self->directory->entries); f && !live;
+             f = (s_entry_t *) zlistx_next (self->directory->entries))
             live = streq (f->endpoint, e->endpoint);
         if (!live)
             zhashx_delete (self->links, e->endpoint);
@@ -585,10 +583,10 @@ aigw_peer_set_directory (aigw_peer_t *self, const char *version, const char *tex
         return;
     const char *dash = strchr (version, '-');
     size_t instance = dash ? (size_t) (dash - version) : strlen (version);
-    bool restarted = *self->version
-                     && (strlen (self->version) < instance
-                         || strncmp (self->version, version, instance) != 0
-                         || self->version[instance] != '-');
+    bool restarted
+        = *self->version
+          && (strlen (self->version) < instance || strncmp (self->version, version, instance) != 0
+              || self->version[instance] != '-');
     if (restarted && self->directory) {
         //  A new broker knows only the workers that registered again so
         //  far: keep the others for a while rather than fail them over.
@@ -607,17 +605,16 @@ aigw_peer_set_directory (aigw_peer_t *self, const char *version, const char *tex
 }
 
 bool
-aigw_peer_owns (aigw_peer_t *self, const char *service, const char *shard,
-                const char *worker_id)
+aigw_peer_owns (aigw_peer_t *self, const char *service, const char *shard, const char *worker_id)
 {
     s_entry_t *owner = s_directory_pick (self->directory, service, shard);
     return !owner || streq (owner->worker_id, worker_id);
 }
 
 int
-aigw_peer_request (aigw_peer_t *self, const char *service, const char *shard,
-                   const char *later, const char *origin, const char *request_id,
-                   const char *ack_to, int64_t deadline_ms, char **data, size_t size)
+aigw_peer_request (aigw_peer_t *self, const char *service, const char *shard, const char *later,
+                   const char *origin, const char *request_id, const char *ack_to,
+                   int64_t deadline_ms, char **data, size_t size)
 {
     s_entry_t *entry = s_directory_pick (self->directory, service, shard);
     if (!entry) {
@@ -645,8 +642,8 @@ aigw_peer_request (aigw_peer_t *self, const char *service, const char *shard,
 }
 
 int
-aigw_peer_oneway (aigw_peer_t *self, const char *service, const char *shard,
-                  const char *request_id, char **data, size_t size)
+aigw_peer_oneway (aigw_peer_t *self, const char *service, const char *shard, const char *request_id,
+                  char **data, size_t size)
 {
     s_entry_t *entry = s_directory_pick (self->directory, service, shard);
     if (!entry) {
@@ -726,8 +723,7 @@ s_queue_done (aigw_peer_t *self, const char *sender, char *key)
 }
 
 void
-aigw_peer_done (aigw_peer_t *self, const char *sender, const char *origin,
-                const char *request_id)
+aigw_peer_done (aigw_peer_t *self, const char *sender, const char *origin, const char *request_id)
 {
     if (sender && *sender)
         s_queue_done (self, sender, zsys_sprintf ("%s%c%s", origin, S_KEY_SEP, request_id));
@@ -738,11 +734,11 @@ aigw_peer_pollitems (aigw_peer_t *self, zmq_pollitem_t *items, int max)
 {
     int count = 0;
     if (count < max)
-        items[count++] = (zmq_pollitem_t) {zsock_resolve (self->inbox), 0, ZMQ_POLLIN, 0};
+        items[count++] = (zmq_pollitem_t){zsock_resolve (self->inbox), 0, ZMQ_POLLIN, 0};
     for (s_link_t *link = (s_link_t *) zhashx_first (self->links); link && count < max;
          link = (s_link_t *) zhashx_next (self->links))
         if (zlistx_size (link->outbox))
-            items[count++] = (zmq_pollitem_t) {zsock_resolve (link->sock), 0, ZMQ_POLLOUT, 0};
+            items[count++] = (zmq_pollitem_t){zsock_resolve (link->sock), 0, ZMQ_POLLOUT, 0};
     return count;
 }
 
@@ -818,9 +814,9 @@ s_take_done (aigw_peer_t *self, zmsg_t *msg)
         zframe_t *rid = zmsg_next (msg);
         if (!rid)
             break;
-        char *key = zsys_sprintf ("%.*s%c%.*s", (int) zframe_size (origin),
-                                  (char *) zframe_data (origin), S_KEY_SEP,
-                                  (int) zframe_size (rid), (char *) zframe_data (rid));
+        char *key
+            = zsys_sprintf ("%.*s%c%.*s", (int) zframe_size (origin), (char *) zframe_data (origin),
+                            S_KEY_SEP, (int) zframe_size (rid), (char *) zframe_data (rid));
         zhashx_delete (self->tracked, key);
         zstr_free (&key);
     }
@@ -866,8 +862,7 @@ aigw_peer_recv (aigw_peer_t *self)
                 char *deadline = s_str (msg, 6);
                 char *end = NULL;
                 event->deadline_ms = deadline ? strtoll (deadline, &end, 10) : 0;
-                valid = end && !*end && *event->service && *event->origin
-                        && *event->request_id;
+                valid = end && !*end && *event->service && *event->origin && *event->request_id;
                 zstr_free (&deadline);
                 event->envelope = zmsg_last (msg);
                 zmsg_remove (msg, event->envelope);
@@ -955,7 +950,7 @@ aigw_peer_backlog (aigw_peer_t *self)
 //  --------------------------------------------------------------------------
 //  Selftest
 
-#define S_TEST_WAIT_MS 2000     //  longest wait for a message expected
+#define S_TEST_WAIT_MS 2000  //  longest wait for a message expected
 
 //  Pump SELF until it yields an event, or fail after S_TEST_WAIT_MS.
 static aigw_peer_event_t *
@@ -1025,7 +1020,7 @@ aigw_peer_test (bool verbose)
               aigw_peer_endpoint (b), aigw_peer_endpoint (c));
     aigw_peer_set_directory (a, "00000000000000aa-1", text);
     assert (aigw_peer_has_directory (a));
-    s_test_request (a, "old", "", "", "r0", -1); //  reachable through the broker only
+    s_test_request (a, "old", "", "", "r0", -1);  //  reachable through the broker only
 
     //  A request, its reply and the DONE that ends its tracking.
     s_test_request (a, "svc", "", "", "r1", 0);

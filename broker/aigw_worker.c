@@ -11,30 +11,30 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#define S_HOSTNAME_MAX 64       //  bytes of the host name in a worker id
-#define S_WORKER_ID_SIZE (AIGW_BP_WORKER_ID_MAX + 1)
-#define S_CREDIT_SIZE 16        //  bytes for the decimal credit
+#define S_HOSTNAME_MAX     64  //  bytes of the host name in a worker id
+#define S_WORKER_ID_SIZE   (AIGW_BP_WORKER_ID_MAX + 1)
+#define S_CREDIT_SIZE      16   //  bytes for the decimal credit
 #define S_WORKER_LINGER_MS 100  //  linger so a final reply outlives destroy
 
 //  Makes worker ids unique within the process.
 static atomic_uint s_worker_counter;
 
 struct _aigw_worker_t {
-    char *endpoint;             //  broker endpoint
-    char *service;              //  service served
-    char *worker_id;            //  stable id, the input to shard hashing
-    int credit;                 //  requests taken at once
-    bool replay_safe;           //  requests may be replayed elsewhere
-    int heartbeat_ms;           //  heartbeat interval
-    int liveness;               //  silent intervals before the broker is gone
-    zsock_t *sock;              //  DEALER to the broker, replaced on reconnect
-    int64_t heartbeat_at;       //  monotonic ms when the next heartbeat is due
-    int64_t expires_at;         //  monotonic ms past which we reconnect
-    int reconnect_ms;           //  backoff before the next reconnect
-    char *peer;                 //  our peer endpoint (BP/2), NULL for none
-    bool wants_directory;       //  ask the broker for its directory
-    char *directory;            //  the latest directory text, NULL before one
-    char *directory_version;    //  its version token, "" before one
+    char *endpoint;           //  broker endpoint
+    char *service;            //  service served
+    char *worker_id;          //  stable id, the input to shard hashing
+    int credit;               //  requests taken at once
+    bool replay_safe;         //  requests may be replayed elsewhere
+    int heartbeat_ms;         //  heartbeat interval
+    int liveness;             //  silent intervals before the broker is gone
+    zsock_t *sock;            //  DEALER to the broker, replaced on reconnect
+    int64_t heartbeat_at;     //  monotonic ms when the next heartbeat is due
+    int64_t expires_at;       //  monotonic ms past which we reconnect
+    int reconnect_ms;         //  backoff before the next reconnect
+    char *peer;               //  our peer endpoint (BP/2), NULL for none
+    bool wants_directory;     //  ask the broker for its directory
+    char *directory;          //  the latest directory text, NULL before one
+    char *directory_version;  //  its version token, "" before one
 };
 
 //  Send the worker header and command CMD; MORE says whether frames follow.
@@ -71,8 +71,7 @@ s_send_directory (aigw_worker_t *self)
 {
     void *handle = zsock_resolve (self->sock);
     if (s_send_head (handle, AIGW_BP_WORKER_DIRECTORY, true) == 0)
-        zmq_send (handle, self->directory_version, strlen (self->directory_version),
-                  ZMQ_DONTWAIT);
+        zmq_send (handle, self->directory_version, strlen (self->directory_version), ZMQ_DONTWAIT);
 }
 
 //  A new DEALER connected to the broker, or NULL.
@@ -102,11 +101,11 @@ s_heard (aigw_worker_t *self)
 }
 
 aigw_worker_t *
-aigw_worker_new (const char *endpoint, const char *service, int credit,
-                 bool replay_safe, int heartbeat_ms, int liveness)
+aigw_worker_new (const char *endpoint, const char *service, int credit, bool replay_safe,
+                 int heartbeat_ms, int liveness)
 {
-    if (!endpoint || !service || !aigw_bp_name_valid (service, strlen (service))
-        || credit < 1 || credit > AIGW_BP_CREDIT_MAX) {
+    if (!endpoint || !service || !aigw_bp_name_valid (service, strlen (service)) || credit < 1
+        || credit > AIGW_BP_CREDIT_MAX) {
         aigw_error ("worker: invalid settings for service %s", service ? service : "?");
         return NULL;
     }
@@ -121,8 +120,8 @@ aigw_worker_new (const char *endpoint, const char *service, int credit,
         if (*c <= 0x20 || *c > 0x7e)
             *c = '_';
     char worker_id[S_WORKER_ID_SIZE];
-    snprintf (worker_id, sizeof worker_id, "%s-%s-%d-%u", service, hostname,
-              (int) getpid (), atomic_fetch_add (&s_worker_counter, 1) + 1);
+    snprintf (worker_id, sizeof worker_id, "%s-%s-%d-%u", service, hostname, (int) getpid (),
+              atomic_fetch_add (&s_worker_counter, 1) + 1);
     self->endpoint = strdup (endpoint);
     self->service = strdup (service);
     self->worker_id = strdup (worker_id);
@@ -131,8 +130,8 @@ aigw_worker_new (const char *endpoint, const char *service, int credit,
     self->replay_safe = replay_safe;
     self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BP_HEARTBEAT_MS;
     self->liveness = liveness > 0 ? liveness : AIGW_BP_LIVENESS;
-    if (!self->endpoint || !self->service || !self->worker_id
-        || !(self->sock = s_socket_new (self)) || s_send_ready (self) == -1) {
+    if (!self->endpoint || !self->service || !self->worker_id || !(self->sock = s_socket_new (self))
+        || s_send_ready (self) == -1) {
         aigw_worker_destroy (&self);
         return NULL;
     }
@@ -176,7 +175,7 @@ void
 aigw_worker_want_directory (aigw_worker_t *self)
 {
     self->wants_directory = true;
-    self->heartbeat_at = 0;     //  ask at the next tick
+    self->heartbeat_at = 0;  //  ask at the next tick
 }
 
 const char *
@@ -283,8 +282,8 @@ aigw_worker_recv (aigw_worker_t *self)
 static void
 s_reconnect (aigw_worker_t *self, int64_t now)
 {
-    aigw_info ("worker %s: broker silent, reconnecting to %s (next try in %d ms)",
-               self->worker_id, self->endpoint, self->reconnect_ms);
+    aigw_info ("worker %s: broker silent, reconnecting to %s (next try in %d ms)", self->worker_id,
+               self->endpoint, self->reconnect_ms);
     zsock_t *sock = s_socket_new (self);
     if (sock) {
         //  What is still queued was for a broker that is gone.
@@ -315,17 +314,15 @@ aigw_worker_tick (aigw_worker_t *self)
             s_send_directory (self);
         self->heartbeat_at = now + self->heartbeat_ms;
     }
-    int64_t next = self->heartbeat_at < self->expires_at ? self->heartbeat_at
-                                                         : self->expires_at;
+    int64_t next = self->heartbeat_at < self->expires_at ? self->heartbeat_at : self->expires_at;
     return next > now ? (int) (next - now) : 1;
 }
 
 //  Send a REPLY: CLIENT (SIZE bytes), RID, FLAGS, NEXT, SHARD, ENVELOPE.
 //  Returns 0, or -1 if the socket would not take it.
 static int
-s_send_reply (aigw_worker_t *self, const void *client, size_t client_size,
-              const char *rid, int flags, const char *next, const char *shard,
-              zmq_msg_t *envelope)
+s_send_reply (aigw_worker_t *self, const void *client, size_t client_size, const char *rid,
+              int flags, const char *next, const char *shard, zmq_msg_t *envelope)
 {
     void *handle = zsock_resolve (self->sock);
     byte flags_byte = (byte) flags;
@@ -344,9 +341,8 @@ s_send_reply (aigw_worker_t *self, const void *client, size_t client_size,
 }
 
 int
-aigw_worker_reply (aigw_worker_t *self, aigw_job_t **job_p, int flags,
-                   const char *next_service, const char *shard_key, char **data,
-                   size_t size)
+aigw_worker_reply (aigw_worker_t *self, aigw_job_t **job_p, int flags, const char *next_service,
+                   const char *shard_key, char **data, size_t size)
 {
     assert (self);
     assert (job_p && *job_p);
@@ -393,15 +389,14 @@ aigw_worker_report (aigw_worker_t *self, const char *json, size_t len)
 {
     assert (self);
     if (!json || len > AIGW_BP_REPORT_MAX) {
-        aigw_warn ("worker %s: report of %zu bytes refused (at most %d)", self->worker_id,
-                   len, AIGW_BP_REPORT_MAX);
+        aigw_warn ("worker %s: report of %zu bytes refused (at most %d)", self->worker_id, len,
+                   AIGW_BP_REPORT_MAX);
         return -1;
     }
     void *handle = zsock_resolve (self->sock);
     if (s_send_head (handle, AIGW_BP_WORKER_REPORT, true) == -1
         || zmq_send (handle, json, len, ZMQ_DONTWAIT) == -1) {
-        aigw_warn ("worker %s: report not sent: %s", self->worker_id,
-                   zmq_strerror (zmq_errno ()));
+        aigw_warn ("worker %s: report not sent: %s", self->worker_id, zmq_strerror (zmq_errno ()));
         return -1;
     }
     return 0;
@@ -412,18 +407,18 @@ aigw_worker_report (aigw_worker_t *self, const char *json, size_t len)
 //  worker sends is checked against the protocol and the broker's silence
 //  can be staged.
 
-#define S_TEST_ENDPOINT "inproc://aigw-worker-test"
-#define S_TEST_HEARTBEAT_MS 20  //  short heartbeats keep the test fast
-#define S_TEST_LIVENESS 3       //  so a silent broker is gone after 60 ms
-#define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
-#define S_TEST_QUIET_MS 50      //  how long "nothing arrives" is watched
+#define S_TEST_ENDPOINT     "inproc://aigw-worker-test"
+#define S_TEST_HEARTBEAT_MS 20    //  short heartbeats keep the test fast
+#define S_TEST_LIVENESS     3     //  so a silent broker is gone after 60 ms
+#define S_TEST_WAIT_MS      3000  //  longest wait for anything expected
+#define S_TEST_QUIET_MS     50    //  how long "nothing arrives" is watched
 
 //  The worker under test and the broker the test plays.
 typedef struct {
     aigw_worker_t *worker;
-    zsock_t *broker;            //  ROUTER bound at S_TEST_ENDPOINT
-    zframe_t *identity;         //  the worker's routing identity, once known
-    bool silent;                //  the broker stopped answering
+    zsock_t *broker;     //  ROUTER bound at S_TEST_ENDPOINT
+    zframe_t *identity;  //  the worker's routing identity, once known
+    bool silent;         //  the broker stopped answering
 } s_fix_t;
 
 //  Tick the worker, let the broker answer with a HEARTBEAT unless it is
@@ -466,8 +461,8 @@ static void
 s_test_request (zsock_t *broker, zframe_t *identity, const char *client, const char *rid,
                 const char *envelope)
 {
-    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_REQUEST,
-                       client, rid, envelope, NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_REQUEST, client, rid,
+                       envelope, NULL);
 }
 
 void
@@ -483,8 +478,8 @@ aigw_worker_test (bool verbose)
 
     zsock_t *broker = zsock_new_router ("@" S_TEST_ENDPOINT);
     assert (broker);
-    aigw_worker_t *worker = aigw_worker_new (S_TEST_ENDPOINT, "svc", 3, true,
-                                             S_TEST_HEARTBEAT_MS, S_TEST_LIVENESS);
+    aigw_worker_t *worker
+        = aigw_worker_new (S_TEST_ENDPOINT, "svc", 3, true, S_TEST_HEARTBEAT_MS, S_TEST_LIVENESS);
     assert (worker && aigw_worker_sock (worker));
     s_fix_t fix = {worker, broker, NULL, false};
     //  READY: service, "<service>-<host>-<pid>-<n>", credit, flags.
@@ -517,12 +512,11 @@ aigw_worker_test (bool verbose)
     zmsg_destroy (&msg);
     //  FORWARD needs a valid next service; the job stays the caller's.
     data = strdup ("x");
-    assert (aigw_worker_reply (worker, &job, AIGW_REPLY_FORWARD, "bad name", NULL, &data, 1)
-            == -1);
+    assert (aigw_worker_reply (worker, &job, AIGW_REPLY_FORWARD, "bad name", NULL, &data, 1) == -1);
     assert (job && !data);
     data = strdup ("next-envelope");
-    assert (aigw_worker_reply (worker, &job, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD, "next",
-                               "shard", &data, 13)
+    assert (aigw_worker_reply (worker, &job, AIGW_REPLY_LAST | AIGW_REPLY_FORWARD, "next", "shard",
+                               &data, 13)
             == 0);
     assert (!job);
     msg = s_test_expect (&fix, AIGW_BP_WORKER_REPLY);
@@ -567,8 +561,8 @@ aigw_worker_test (bool verbose)
     msg = s_test_expect (&fix, AIGW_BP_WORKER_DIRECTORY);
     assert (msg && zmsg_size (msg) == 4 && aigw_bp_frame_is (msg, 3, ""));
     zmsg_destroy (&msg);
-    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DIRECTORY,
-                       "i-2", "svc w - R\n", NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DIRECTORY, "i-2",
+                       "svc w - R\n", NULL);
     int64_t until = zclock_mono () + S_TEST_WAIT_MS;
     while (!aigw_worker_directory (worker, &version) && zclock_mono () < until) {
         job = s_test_job (&fix, 5);
@@ -581,8 +575,7 @@ aigw_worker_test (bool verbose)
     zmsg_destroy (&msg);
 
     //  DISCONNECT from the broker (it forgot us): READY again.
-    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT,
-                       NULL);
+    aigw_bp_test_send (broker, identity, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT, NULL);
     msg = s_test_expect (&fix, AIGW_BP_WORKER_READY);
     assert (msg);
     zmsg_destroy (&msg);
@@ -600,7 +593,7 @@ aigw_worker_test (bool verbose)
     zmsg_t *ready = s_test_expect (&fix, AIGW_BP_WORKER_READY);
     assert (ready && !zframe_eq (zmsg_first (ready), identity));
     assert (aigw_worker_sock (worker) != sock);
-    assert (aigw_bp_frame_is (ready, 4, id));        //  same worker id
+    assert (aigw_bp_frame_is (ready, 4, id));  //  same worker id
     zframe_destroy (&identity);
     identity = zframe_dup (zmsg_first (ready));
     fix.identity = identity;
@@ -616,8 +609,7 @@ aigw_worker_test (bool verbose)
     //  Destroy says DISCONNECT.
     aigw_worker_destroy (&worker);
     assert (!worker);
-    msg = aigw_bp_expect (broker, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT,
-                          S_TEST_WAIT_MS);
+    msg = aigw_bp_expect (broker, AIGW_BP_WORKER_HEADER, AIGW_BP_WORKER_DISCONNECT, S_TEST_WAIT_MS);
     assert (msg);
     zmsg_destroy (&msg);
     aigw_worker_destroy (&worker);

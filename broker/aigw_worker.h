@@ -9,7 +9,7 @@
 #include "aigw_bp.h"
 
 //  Reply flags (AIGW-BP section 4).
-#define AIGW_REPLY_LAST AIGW_BP_FLAG_LAST
+#define AIGW_REPLY_LAST    AIGW_BP_FLAG_LAST
 #define AIGW_REPLY_FORWARD AIGW_BP_FLAG_FORWARD
 
 typedef struct _aigw_worker_t aigw_worker_t;
@@ -18,32 +18,31 @@ typedef struct _aigw_worker_t aigw_worker_t;
 //  back to aigw_worker_reply with LAST, or destroys it.
 typedef struct _aigw_job_t aigw_job_t;
 struct _aigw_job_t {
-    zframe_t *client;           //  client routing identity (empty: one-way)
-    char *request_id;           //  broker request id
-    zframe_t *envelope;         //  encoded envelope
-    aigw_worker_t *worker;      //  the worker that holds it at the broker; NULL
-                                //  for a job made in-process (the stage runtime's)
+    zframe_t *client;       //  client routing identity (empty: one-way)
+    char *request_id;       //  broker request id
+    zframe_t *envelope;     //  encoded envelope
+    aigw_worker_t *worker;  //  the worker that holds it at the broker; NULL
+                            //  for a job made in-process (the stage runtime's)
     //  The stage runtime's fields for jobs it makes itself (aigw_stage.h).
-    void *runtime;              //  the host running the job
-    void *origin;               //  the front's reply target, NULL for broker jobs
-    void (*release) (aigw_job_t *job); //  called by aigw_job_destroy, may be NULL
-    char *reply_to;             //  a peer's job (BP/2): its origin's endpoint,
-                                //  with request_id the origin's id
-    char *sender;               //  a peer's job: who tracks it, told DONE
-    bool replay_safe;           //  a broker's job: its worker said replay-safe
-    char *held;                 //  a peer's job: its key in the host's table of
-                                //  jobs held, for a CANCEL
-    void *holder;               //  the holding stage's own record of it, for cancel
-    int stage;                  //  index of the stage holding it, -1 while queued
-    bool cancelled;             //  its client left: drop it, send nothing on
+    void *runtime;                      //  the host running the job
+    void *origin;                       //  the front's reply target, NULL for broker jobs
+    void (*release) (aigw_job_t *job);  //  called by aigw_job_destroy, may be NULL
+    char *reply_to;                     //  a peer's job (BP/2): its origin's endpoint,
+                                        //  with request_id the origin's id
+    char *sender;                       //  a peer's job: who tracks it, told DONE
+    bool replay_safe;                   //  a broker's job: its worker said replay-safe
+    char *held;                         //  a peer's job: its key in the host's table of
+                                        //  jobs held, for a CANCEL
+    void *holder;                       //  the holding stage's own record of it, for cancel
+    int stage;                          //  index of the stage holding it, -1 while queued
+    bool cancelled;                     //  its client left: drop it, send nothing on
 };
 
 //  Connect to ENDPOINT and register as a worker of SERVICE taking CREDIT
 //  requests at once. REPLAY_SAFE: the broker may resend a request to another
 //  worker if this one dies. Returns NULL on failure.
-aigw_worker_t *aigw_worker_new (const char *endpoint, const char *service,
-                                int credit, bool replay_safe,
-                                int heartbeat_ms, int liveness);
+aigw_worker_t *aigw_worker_new (const char *endpoint, const char *service, int credit,
+                                bool replay_safe, int heartbeat_ms, int liveness);
 
 void aigw_worker_destroy (aigw_worker_t **self_p);
 
@@ -68,14 +67,12 @@ int aigw_worker_tick (aigw_worker_t *self);
 //  (malloc'd, SIZE bytes) and nulls it. With LAST the job is destroyed and
 //  *JOB_P nulled. Returns 0, or -1 if the send failed. For a one-way job
 //  (empty client) only a FORWARD is sent: the broker would drop the rest.
-int aigw_worker_reply (aigw_worker_t *self, aigw_job_t **job_p, int flags,
-                       const char *next_service, const char *shard_key,
-                       char **data, size_t size);
+int aigw_worker_reply (aigw_worker_t *self, aigw_job_t **job_p, int flags, const char *next_service,
+                       const char *shard_key, char **data, size_t size);
 
 //  Send a one-way request to SERVICE (no reply expected). Takes *DATA.
-int aigw_worker_send_oneway (aigw_worker_t *self, const char *service,
-                             const char *shard_key, const char *request_id,
-                             char **data, size_t size);
+int aigw_worker_send_oneway (aigw_worker_t *self, const char *service, const char *shard_key,
+                             const char *request_id, char **data, size_t size);
 
 //  Publish this worker's report: LEN bytes of JSON at JSON (a UTF-8 JSON
 //  object, copied; the caller keeps it). The broker keeps the latest one

@@ -18,7 +18,7 @@
 //  wake-up walks hundreds of waiters under one spinlock. 0 slots selects the
 //  global hash instead. Older kernels answer EINVAL, which is fine.
 #ifndef PR_FUTEX_HASH
-#define PR_FUTEX_HASH 78
+#define PR_FUTEX_HASH           78
 #define PR_FUTEX_HASH_SET_SLOTS 1
 #endif
 
@@ -50,8 +50,8 @@ static const char *s_usage
 
 //  One command's help text.
 typedef struct {
-    const char *name;           //  command name
-    const char *text;           //  what it prints
+    const char *name;  //  command name
+    const char *text;  //  what it prints
 } s_help_t;
 
 static const s_help_t s_helps[] = {
@@ -118,11 +118,11 @@ s_help (const char *command)
 
 //  Options of every command.
 typedef struct {
-    const char *config;         //  --config
-    const char *bind;           //  --bind
-    const char *broker;         //  --broker
-    const char *host;           //  --host
-    int port;                   //  --port, 0 = config
+    const char *config;  //  --config
+    const char *bind;    //  --bind
+    const char *broker;  //  --broker
+    const char *host;    //  --host
+    int port;            //  --port, 0 = config
 } s_options_t;
 
 //  Parse options after the command (and its NAME for `actor`). Returns 0,
@@ -130,31 +130,27 @@ typedef struct {
 static int
 s_parse (int argc, char **argv, s_options_t *options)
 {
-    static struct option longs[] = {{"config", required_argument, NULL, 'c'},
-                                    {"bind", required_argument, NULL, 'b'},
-                                    {"broker", required_argument, NULL, 'r'},
-                                    {"host", required_argument, NULL, 'h'},
-                                    {"port", required_argument, NULL, 'p'},
-                                    {NULL, 0, NULL, 0}};
+    static struct option longs[]
+        = {{"config", required_argument, NULL, 'c'}, {"bind", required_argument, NULL, 'b'},
+           {"broker", required_argument, NULL, 'r'}, {"host", required_argument, NULL, 'h'},
+           {"port", required_argument, NULL, 'p'},   {NULL, 0, NULL, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long (argc, argv, "", longs, NULL)) != -1) {
         char *end;
         switch (c) {
-        case 'c': options->config = optarg; break;
-        case 'b': options->bind = optarg; break;
-        case 'r': options->broker = optarg; break;
-        case 'h': options->host = optarg; break;
-        case 'p':
-            options->port = (int) strtol (optarg, &end, 10);
-            if (*end || options->port < 1 || options->port > 65535) {
-                fprintf (stderr, "aigw: --port: expected an integer from 1 to 65535\n");
-                return -1;
-            }
-            break;
-        default:
-            fprintf (stderr, "%s", s_usage);
-            return -1;
+            case 'c': options->config = optarg; break;
+            case 'b': options->bind = optarg; break;
+            case 'r': options->broker = optarg; break;
+            case 'h': options->host = optarg; break;
+            case 'p':
+                options->port = (int) strtol (optarg, &end, 10);
+                if (*end || options->port < 1 || options->port > 65535) {
+                    fprintf (stderr, "aigw: --port: expected an integer from 1 to 65535\n");
+                    return -1;
+                }
+                break;
+            default: fprintf (stderr, "%s", s_usage); return -1;
         }
     }
     if (optind < argc) {
@@ -228,9 +224,8 @@ s_cmd_run (s_options_t *options)
     aigw_mock_t *mock = NULL;
     zactor_t *broker = NULL;
     zactor_t *admin = NULL;
-    aigw_host_args_t admin_args = {.config = config,
-                                   .endpoint = config->broker_endpoint,
-                                   .stages = "admin"};
+    aigw_host_args_t admin_args
+        = {.config = config, .endpoint = config->broker_endpoint, .stages = "admin"};
     aigw_edge_t *edge = NULL;
     bool no_upstream = (!config->openai_api_key || !*config->openai_api_key)
                        && streq (config->openai_base_url, AIGW_DEFAULT_OPENAI_BASE_URL);
@@ -261,8 +256,8 @@ s_cmd_run (s_options_t *options)
     char err[256];
     //  No other process can reach an inproc broker: the pipeline's ratelimit
     //  and cache own every key.
-    edge = aigw_edge_new (config, config->broker_endpoint, AIGW_RUN_PIPELINE, true, err,
-                          sizeof err);
+    edge
+        = aigw_edge_new (config, config->broker_endpoint, AIGW_RUN_PIPELINE, true, err, sizeof err);
     if (!edge) {
         fprintf (stderr, "aigw: %s\n", err);
         goto done;
@@ -307,12 +302,11 @@ s_cmd_edge (s_options_t *options)
     if (!config)
         return 2;
     char err[256];
-    aigw_edge_t *edge = aigw_edge_new (config, config->broker_endpoint, "", false, err,
-                                       sizeof err);
+    aigw_edge_t *edge = aigw_edge_new (config, config->broker_endpoint, "", false, err, sizeof err);
     int rc = 1;
     if (edge) {
-        aigw_info ("edge listening on http://%s:%d, broker %s", config->host,
-                   aigw_edge_port (edge), config->broker_endpoint);
+        aigw_info ("edge listening on http://%s:%d, broker %s", config->host, aigw_edge_port (edge),
+                   config->broker_endpoint);
         s_wait_for_signal ();
         rc = 0;
     }
@@ -332,9 +326,7 @@ s_cmd_actor (const char *name, s_options_t *options)
     aigw_config_t *config = s_load (options);
     if (!config)
         return 2;
-    aigw_host_args_t args = {.config = config,
-                             .endpoint = config->broker_endpoint,
-                             .stages = name};
+    aigw_host_args_t args = {.config = config, .endpoint = config->broker_endpoint, .stages = name};
     zactor_t *actor = zactor_new (aigw_host_actor, &args);
     int rc = 2;
     if (actor && !args.failed) {

@@ -32,12 +32,12 @@
 //  Longest tenant or key name, in characters (the schema's CHECK).
 #define AIGW_OPERATOR_NAME_MAX_CHARS 200
 //  Most models one key may list, and the longest model name.
-#define AIGW_OPERATOR_MODELS_MAX 256
+#define AIGW_OPERATOR_MODELS_MAX      256
 #define AIGW_OPERATOR_MODEL_MAX_CHARS 200
 //  --rpm and --tpm: positive, within PostgreSQL's integer.
 #define AIGW_OPERATOR_LIMIT_MAX INT64_C (2147483647)
 //  --budget-usd: numeric(14, 4), so 10 integer digits and 4 decimals.
-#define AIGW_OPERATOR_BUDGET_INT_DIGITS 10
+#define AIGW_OPERATOR_BUDGET_INT_DIGITS  10
 #define AIGW_OPERATOR_BUDGET_FRAC_DIGITS 4
 //  --expires: the latest year accepted.
 #define AIGW_OPERATOR_YEAR_MAX 9999
@@ -71,39 +71,39 @@ enum {
 
 //  The command line of one command, as parsed.
 typedef struct {
-    const char *config;         //  --config FILE
-    bool json;                  //  --json
-    const char *tenant;         //  --tenant ID_OR_NAME
-    const char *name;           //  --name NAME
-    const char *role;           //  --role ROLE
-    const char *expires;        //  --expires RFC3339
-    const char *models;         //  --models a,b
-    const char *rpm;            //  --rpm N
-    const char *tpm;            //  --tpm N
-    const char *budget;         //  --budget-usd X
-    bool help;                  //  --help
-    const char *args[2];        //  positional arguments
-    int arg_count;              //  how many
-    char expires_utc[AIGW_OPERATOR_TIME_MAX]; //  --expires, checked, in UTC
-    char *models_json;          //  --models, checked, as a JSON array text
+    const char *config;                        //  --config FILE
+    bool json;                                 //  --json
+    const char *tenant;                        //  --tenant ID_OR_NAME
+    const char *name;                          //  --name NAME
+    const char *role;                          //  --role ROLE
+    const char *expires;                       //  --expires RFC3339
+    const char *models;                        //  --models a,b
+    const char *rpm;                           //  --rpm N
+    const char *tpm;                           //  --tpm N
+    const char *budget;                        //  --budget-usd X
+    bool help;                                 //  --help
+    const char *args[2];                       //  positional arguments
+    int arg_count;                             //  how many
+    char expires_utc[AIGW_OPERATOR_TIME_MAX];  //  --expires, checked, in UTC
+    char *models_json;                         //  --models, checked, as a JSON array text
 } s_args_t;
 
 //  One command's state: what it talks to and how it prints.
 typedef struct {
-    aigw_config_t *config;      //  loaded settings
-    PGconn *conn;               //  the database, once connected
-    bool json;                  //  print JSON
-    int64_t timeout_ms;         //  client deadline of one statement
-    char actor[AIGW_OPERATOR_ACTOR_MAX]; //  OS user, for audit_log
+    aigw_config_t *config;                //  loaded settings
+    PGconn *conn;                         //  the database, once connected
+    bool json;                            //  print JSON
+    int64_t timeout_ms;                   //  client deadline of one statement
+    char actor[AIGW_OPERATOR_ACTOR_MAX];  //  OS user, for audit_log
 } s_cli_t;
 
 //  One command of the table.
 typedef struct {
-    const char *group;          //  "tenants", "keys", or "migrate"
-    const char *name;           //  "create", ...; NULL for migrate
-    unsigned options;           //  S_OPT_* it accepts
-    int args;                   //  positional arguments it needs
-    int (*run) (s_cli_t *self, s_args_t *args); //  the command
+    const char *group;                           //  "tenants", "keys", or "migrate"
+    const char *name;                            //  "create", ...; NULL for migrate
+    unsigned options;                            //  S_OPT_* it accepts
+    int args;                                    //  positional arguments it needs
+    int (*run) (s_cli_t *self, s_args_t *args);  //  the command
 } s_command_t;
 
 static const char *s_help_migrate
@@ -131,13 +131,11 @@ static const char *s_help_keys
       "2030-01-31T00:00:00Z. --models: the models the key may use (default: all).\n"
       "--rpm, --tpm: requests and tokens per minute. --budget-usd: spend cap.\n";
 
-
 //  --------------------------------------------------------------------------
 //  Messages
 
 //  Prints "aigw: MESSAGE" on stderr. Returns AIGW_OPERATOR_EXIT_ERROR.
-static int
-s_fail (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+static int s_fail (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
 
 //  (Definition; the contract is on the declaration above.)
 static int
@@ -154,8 +152,7 @@ s_fail (const char *format, ...)
 
 //  Prints "aigw COMMAND: MESSAGE" and USAGE on stderr. Returns
 //  AIGW_OPERATOR_EXIT_USAGE.
-static int
-s_usage_error (const char *command, const char *usage, const char *format, ...)
+static int s_usage_error (const char *command, const char *usage, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 //  (Definition; the contract is on the declaration above.)
@@ -170,7 +167,6 @@ s_usage_error (const char *command, const char *usage, const char *format, ...)
     va_end (args);
     return AIGW_OPERATOR_EXIT_USAGE;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Input checks
@@ -209,7 +205,7 @@ s_utf8_chars (const char *text)
             return -1;
         for (int i = 0; i < extra; i++, p++) {
             if ((*p & 0xC0) != 0x80)
-                return -1;      //  also stops at the NUL
+                return -1;  //  also stops at the NUL
             c = (c << 6) | (*p & 0x3F);
         }
         if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
@@ -350,8 +346,8 @@ s_parse_rfc3339 (const char *text, time_t *when, char *out, size_t out_size)
     else if (*p == '+' || *p == '-') {
         int sign = *p++ == '-' ? -1 : 1;
         int offset_hours, offset_minutes;
-        if (s_digits (&p, 2, &offset_hours) || *p++ != ':'
-            || s_digits (&p, 2, &offset_minutes) || offset_hours > 23 || offset_minutes > 59)
+        if (s_digits (&p, 2, &offset_hours) || *p++ != ':' || s_digits (&p, 2, &offset_minutes)
+            || offset_hours > 23 || offset_minutes > 59)
             return -1;
         offset = sign * (offset_hours * 3600 + offset_minutes * 60);
     }
@@ -362,11 +358,15 @@ s_parse_rfc3339 (const char *text, time_t *when, char *out, size_t out_size)
     static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     if (year < 1970 || year > AIGW_OPERATOR_YEAR_MAX || month < 1 || month > 12 || day < 1
-        || day > days[month - 1] || (month == 2 && day == 29 && !leap) || hour > 23
-        || minute > 59 || second > 60)
+        || day > days[month - 1] || (month == 2 && day == 29 && !leap) || hour > 23 || minute > 59
+        || second > 60)
         return -1;
-    struct tm tm = {.tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
-                    .tm_hour = hour, .tm_min = minute, .tm_sec = second};
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = month - 1,
+                    .tm_mday = day,
+                    .tm_hour = hour,
+                    .tm_min = minute,
+                    .tm_sec = second};
     time_t utc = timegm (&tm);
     if (utc == (time_t) -1)
         return -1;
@@ -429,7 +429,6 @@ done:
     return out;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Database helpers: the statements are aigw_cp_sql's, shared with the
 //  admin API; the CLI acts as a principal of every tenant with every
@@ -441,8 +440,8 @@ static PGresult *
 s_query (s_cli_t *self, const char *sql, int nparams, const char *const *params)
 {
     char err[AIGW_DB_ERR_MAX];
-    PGresult *result = aigw_db_exec (self->conn, sql, nparams, params, self->timeout_ms, err,
-                                     sizeof err);
+    PGresult *result
+        = aigw_db_exec (self->conn, sql, nparams, params, self->timeout_ms, err, sizeof err);
     if (!result)
         s_fail ("%s", err);
     return result;
@@ -568,7 +567,6 @@ s_check_role (s_cli_t *self, const char *role)
     return rc;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Output
 
@@ -644,8 +642,8 @@ s_key_text (const json_t *key, const char *tenant_name)
 {
     json_t *out = s_key_json (key, tenant_name, NULL);
     static const struct {
-        const char *member;     //  member of s_key_json's object
-        const char *label;      //  what the line says
+        const char *member;  //  member of s_key_json's object
+        const char *label;   //  what the line says
     } fields[] = {{"id", "id"},
                   {"name", "name"},
                   {"prefix", "prefix"},
@@ -695,12 +693,12 @@ s_print_secret (s_cli_t *self, const json_t *key, const char *tenant_name, const
         printf ("\n  %s\n\n", secret);
         rc = fflush (stdout) == 0 ? 0 : s_fail ("cannot write the output: %s", strerror (errno));
     }
-    fprintf (stderr, "aigw: store this key now: it is shown only once and cannot be recovered "
-                     "(aigw keys rotate %s makes a new one).\n",
+    fprintf (stderr,
+             "aigw: store this key now: it is shown only once and cannot be recovered "
+             "(aigw keys rotate %s makes a new one).\n",
              s_member (key, "id"));
     return rc;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Commands
@@ -779,10 +777,9 @@ s_cmd_tenants_list (s_cli_t *self, s_args_t *args)
         char created[AIGW_OPERATOR_TIME_MAX];
         s_seconds (s_member (tenant, "created_at"), created);
         if (self->json)
-            json_array_append_new (data, json_pack ("{s:O, s:O, s:s}", "id",
-                                                    json_object_get (tenant, "id"), "name",
-                                                    json_object_get (tenant, "name"),
-                                                    "created_at", created));
+            json_array_append_new (
+                data, json_pack ("{s:O, s:O, s:s}", "id", json_object_get (tenant, "id"), "name",
+                                 json_object_get (tenant, "name"), "created_at", created));
         else
             printf ("%-36s  %-20s  %s\n", s_member (tenant, "id"), created,
                     s_member (tenant, "name"));
@@ -1022,29 +1019,28 @@ static const s_command_t s_commands[] = {
     {"tenants", "create", S_OPT_CONFIG | S_OPT_JSON | S_OPT_HELP, 1, s_cmd_tenants_create},
     {"tenants", "list", S_OPT_CONFIG | S_OPT_JSON | S_OPT_HELP, 0, s_cmd_tenants_list},
     {"keys", "create",
-     S_OPT_CONFIG | S_OPT_JSON | S_OPT_HELP | S_OPT_TENANT | S_OPT_NAME | S_OPT_ROLE
-         | S_OPT_EXPIRES | S_OPT_MODELS | S_OPT_RPM | S_OPT_TPM | S_OPT_BUDGET,
+     S_OPT_CONFIG | S_OPT_JSON | S_OPT_HELP | S_OPT_TENANT | S_OPT_NAME | S_OPT_ROLE | S_OPT_EXPIRES
+         | S_OPT_MODELS | S_OPT_RPM | S_OPT_TPM | S_OPT_BUDGET,
      0, s_cmd_keys_create},
     {"keys", "list", S_OPT_CONFIG | S_OPT_JSON | S_OPT_HELP | S_OPT_TENANT, 0, s_cmd_keys_list},
     {"keys", "revoke", S_OPT_CONFIG | S_OPT_HELP, 1, s_cmd_keys_revoke},
     {"keys", "rotate", S_OPT_CONFIG | S_OPT_JSON | S_OPT_HELP, 1, s_cmd_keys_rotate},
 };
 
-
 //  --------------------------------------------------------------------------
 //  Command line
 
 //  Every option: its name, bit, and whether it takes a value.
 static const struct {
-    const char *name;           //  long option name
-    unsigned bit;               //  S_OPT_*
-    bool value;                 //  takes an argument
+    const char *name;  //  long option name
+    unsigned bit;      //  S_OPT_*
+    bool value;        //  takes an argument
 } s_options[] = {
-    {"config", S_OPT_CONFIG, true},   {"json", S_OPT_JSON, false},
-    {"tenant", S_OPT_TENANT, true},   {"name", S_OPT_NAME, true},
-    {"role", S_OPT_ROLE, true},       {"expires", S_OPT_EXPIRES, true},
-    {"models", S_OPT_MODELS, true},   {"rpm", S_OPT_RPM, true},
-    {"tpm", S_OPT_TPM, true},         {"budget-usd", S_OPT_BUDGET, true},
+    {"config", S_OPT_CONFIG, true}, {"json", S_OPT_JSON, false},
+    {"tenant", S_OPT_TENANT, true}, {"name", S_OPT_NAME, true},
+    {"role", S_OPT_ROLE, true},     {"expires", S_OPT_EXPIRES, true},
+    {"models", S_OPT_MODELS, true}, {"rpm", S_OPT_RPM, true},
+    {"tpm", S_OPT_TPM, true},       {"budget-usd", S_OPT_BUDGET, true},
     {"help", S_OPT_HELP, false},
 };
 #define S_OPTION_COUNT (sizeof s_options / sizeof s_options[0])
@@ -1052,21 +1048,20 @@ static const struct {
 //  Parses ARGV (ARGV[0] is the command's last word) for COMMAND into ARGS.
 //  Returns 0, or the usage exit code after printing what is wrong.
 static int
-s_parse (const s_command_t *command, const char *label, const char *usage, int argc,
-         char **argv, s_args_t *args)
+s_parse (const s_command_t *command, const char *label, const char *usage, int argc, char **argv,
+         s_args_t *args)
 {
     struct option longs[S_OPTION_COUNT + 1];
     int count = 0;
     for (size_t i = 0; i < S_OPTION_COUNT; i++)
         if (command->options & s_options[i].bit)
-            longs[count++] = (struct option) {s_options[i].name,
-                                              s_options[i].value ? required_argument
-                                                                 : no_argument,
-                                              NULL, (int) i};
-    longs[count] = (struct option) {NULL, 0, NULL, 0};
-    const char **fields[] = {&args->config, NULL,        &args->tenant, &args->name,
-                             &args->role,   &args->expires, &args->models, &args->rpm,
-                             &args->tpm,    &args->budget, NULL};
+            longs[count++] = (struct option){s_options[i].name,
+                                             s_options[i].value ? required_argument : no_argument,
+                                             NULL, (int) i};
+    longs[count] = (struct option){NULL, 0, NULL, 0};
+    const char **fields[]
+        = {&args->config, NULL,       &args->tenant, &args->name,   &args->role, &args->expires,
+           &args->models, &args->rpm, &args->tpm,    &args->budget, NULL};
     optind = 1;
     opterr = 0;
     int c;
@@ -1115,8 +1110,10 @@ s_validate (const s_command_t *command, const char *label, const char *usage, s_
     if (!keys && create && (bad = s_check_name (args->args[0], AIGW_OPERATOR_NAME_MAX_CHARS)))
         return s_usage_error (label, usage, "NAME %s", bad);
     if (keys && command->args == 1 && !s_is_uuid (args->args[0]))
-        return s_usage_error (label, usage, "ID: expected a key id (a UUID, as aigw keys list "
-                                            "shows), got '%s'", args->args[0]);
+        return s_usage_error (label, usage,
+                              "ID: expected a key id (a UUID, as aigw keys list "
+                              "shows), got '%s'",
+                              args->args[0]);
     if (args->tenant && (bad = s_check_name (args->tenant, AIGW_OPERATOR_NAME_MAX_CHARS)))
         return s_usage_error (label, usage, "--tenant %s", bad);
     if (!(keys && create))
@@ -1128,13 +1125,17 @@ s_validate (const s_command_t *command, const char *label, const char *usage, s_
     if ((bad = s_check_name (args->name, AIGW_OPERATOR_NAME_MAX_CHARS)))
         return s_usage_error (label, usage, "--name %s", bad);
     if (args->role && !s_valid_role (args->role))
-        return s_usage_error (label, usage, "--role: '%s' is not a role name (lowercase "
-                                            "letters, digits, _ and -)", args->role);
+        return s_usage_error (label, usage,
+                              "--role: '%s' is not a role name (lowercase "
+                              "letters, digits, _ and -)",
+                              args->role);
     if (args->expires) {
         time_t when;
         if (s_parse_rfc3339 (args->expires, &when, args->expires_utc, sizeof args->expires_utc))
-            return s_usage_error (label, usage, "--expires: expected an RFC 3339 time such as "
-                                                "2030-01-31T00:00:00Z, got '%s'", args->expires);
+            return s_usage_error (label, usage,
+                                  "--expires: expected an RFC 3339 time such as "
+                                  "2030-01-31T00:00:00Z, got '%s'",
+                                  args->expires);
         if (when <= time (NULL))
             return s_usage_error (label, usage, "--expires: %s is in the past", args->expires);
     }
@@ -1151,8 +1152,9 @@ s_validate (const s_command_t *command, const char *label, const char *usage, s_
         return s_usage_error (label, usage, "--tpm: expected an integer from 1 to %" PRId64,
                               AIGW_OPERATOR_LIMIT_MAX);
     if (args->budget && !s_valid_budget (args->budget))
-        return s_usage_error (label, usage, "--budget-usd: expected an amount such as 25 or "
-                                            "12.50 (at most 10 digits, then up to 4 decimals)");
+        return s_usage_error (label, usage,
+                              "--budget-usd: expected an amount such as 25 or "
+                              "12.50 (at most 10 digits, then up to 4 decimals)");
     return 0;
 }
 

@@ -25,7 +25,7 @@
 #include <stdbool.h>
 
 //  Exit codes.
-#define AIGW_OPERATOR_EXIT_OK 0
+#define AIGW_OPERATOR_EXIT_OK    0
 #define AIGW_OPERATOR_EXIT_ERROR 1
 #define AIGW_OPERATOR_EXIT_USAGE 2
 

@@ -37,198 +37,203 @@
 //  Ranges that a value must fall in: wide enough for any real deployment,
 //  narrow enough that arithmetic on them (heartbeat * liveness, ...) cannot
 //  overflow.
-#define AIGW_CONFIG_PORT_MIN 1
-#define AIGW_CONFIG_PORT_MAX 65535
-#define AIGW_CONFIG_TIMEOUT_MS_MIN 1
-#define AIGW_CONFIG_TIMEOUT_MS_MAX 3600000
-#define AIGW_CONFIG_BODY_BYTES_MAX ((int64_t) 1 << 30)
-#define AIGW_CONFIG_EDGE_THREADS_MAX 100000
-#define AIGW_CONFIG_LIVENESS_MAX 100
-#define AIGW_CONFIG_QUEUE_MAX_MAX 10000000
-#define AIGW_CONFIG_CREDIT_MAX 10000000
-#define AIGW_CONFIG_RPM_MAX 1000000000
-#define AIGW_CONFIG_PROMPT_CHARS_MAX ((int64_t) 1 << 30)
-#define AIGW_CONFIG_CACHE_TTL_S_MAX 31536000
-#define AIGW_CONFIG_CACHE_BYTES_MAX ((int64_t) 1 << 40)
+#define AIGW_CONFIG_PORT_MIN             1
+#define AIGW_CONFIG_PORT_MAX             65535
+#define AIGW_CONFIG_TIMEOUT_MS_MIN       1
+#define AIGW_CONFIG_TIMEOUT_MS_MAX       3600000
+#define AIGW_CONFIG_BODY_BYTES_MAX       ((int64_t) 1 << 30)
+#define AIGW_CONFIG_EDGE_THREADS_MAX     100000
+#define AIGW_CONFIG_LIVENESS_MAX         100
+#define AIGW_CONFIG_QUEUE_MAX_MAX        10000000
+#define AIGW_CONFIG_CREDIT_MAX           10000000
+#define AIGW_CONFIG_RPM_MAX              1000000000
+#define AIGW_CONFIG_PROMPT_CHARS_MAX     ((int64_t) 1 << 30)
+#define AIGW_CONFIG_CACHE_TTL_S_MAX      31536000
+#define AIGW_CONFIG_CACHE_BYTES_MAX      ((int64_t) 1 << 40)
 #define AIGW_CONFIG_HOST_CONNECTIONS_MAX 100000
-#define AIGW_CONFIG_DB_POOL_MAX 64
-#define AIGW_CONFIG_TTL_S_MAX 31536000
-#define AIGW_CONFIG_JWT_LEEWAY_MAX 3600
-#define AIGW_CONFIG_NEGATIVE_CACHE_MAX 10000000
-#define AIGW_CONFIG_ROUTER_ATTEMPTS_MAX 10
-#define AIGW_CONFIG_WEIGHT_MAX 1000000      //  deployments[].weight
-#define AIGW_CONFIG_PRIORITY_MAX 1000       //  deployments[].priority tiers
-#define AIGW_CONFIG_TPM_MAX ((int64_t) 1 << 40) //  deployments[].tpm
-#define AIGW_CONFIG_PRICE_MAX 1000000       //  USD per million tokens
-#define AIGW_CONFIG_BREAKER_FAILURES_MAX 1000000 //  router.breaker.consecutive_failures
+#define AIGW_CONFIG_DB_POOL_MAX          64
+#define AIGW_CONFIG_TTL_S_MAX            31536000
+#define AIGW_CONFIG_JWT_LEEWAY_MAX       3600
+#define AIGW_CONFIG_NEGATIVE_CACHE_MAX   10000000
+#define AIGW_CONFIG_ROUTER_ATTEMPTS_MAX  10
+#define AIGW_CONFIG_WEIGHT_MAX           1000000              //  deployments[].weight
+#define AIGW_CONFIG_PRIORITY_MAX         1000                 //  deployments[].priority tiers
+#define AIGW_CONFIG_TPM_MAX              ((int64_t) 1 << 40)  //  deployments[].tpm
+#define AIGW_CONFIG_PRICE_MAX            1000000              //  USD per million tokens
+#define AIGW_CONFIG_BREAKER_FAILURES_MAX 1000000  //  router.breaker.consecutive_failures
 //  Longest deployment id: what the router keeps (its buffer holds the NUL).
-#define AIGW_CONFIG_ID_MAX (AIGW_ROUTER_ID_MAX - 1)
-#define AIGW_CONFIG_REGION_MAX 64           //  longest AWS region name
+#define AIGW_CONFIG_ID_MAX     (AIGW_ROUTER_ID_MAX - 1)
+#define AIGW_CONFIG_REGION_MAX 64  //  longest AWS region name
 
 //  Caps on what the loader itself handles.
-#define AIGW_CONFIG_SETTING_MAX 128     //  longest setting path in a message
-#define AIGW_CONFIG_PROBLEM_MAX 256     //  longest problem text in a message
-#define AIGW_CONFIG_VALUE_MAX (1024 * 1024) //  longest scalar after ${VAR}
-#define AIGW_CONFIG_ENV_NAME_MAX 128    //  longest VAR in ${VAR}
-#define AIGW_CONFIG_INT_DIGITS_MAX 18   //  more digits than this overflow
-#define AIGW_CONFIG_ITEM_SETTINGS_MAX 16 //  rows of a table whose lines are kept
-#define AIGW_CONFIG_SHA256_HEX 64       //  hex digits of a SHA-256
-#define AIGW_CONFIG_SHA256_BYTES 32     //  bytes of a SHA-256
-#define AIGW_CONFIG_REAL_CHARS_MAX 32   //  longest decimal number text
+#define AIGW_CONFIG_SETTING_MAX       128            //  longest setting path in a message
+#define AIGW_CONFIG_PROBLEM_MAX       256            //  longest problem text in a message
+#define AIGW_CONFIG_VALUE_MAX         (1024 * 1024)  //  longest scalar after ${VAR}
+#define AIGW_CONFIG_ENV_NAME_MAX      128            //  longest VAR in ${VAR}
+#define AIGW_CONFIG_INT_DIGITS_MAX    18             //  more digits than this overflow
+#define AIGW_CONFIG_ITEM_SETTINGS_MAX 16             //  rows of a table whose lines are kept
+#define AIGW_CONFIG_SHA256_HEX        64             //  hex digits of a SHA-256
+#define AIGW_CONFIG_SHA256_BYTES      32             //  bytes of a SHA-256
+#define AIGW_CONFIG_REAL_CHARS_MAX    32             //  longest decimal number text
 
 //  Where environment errors say they come from.
 #define AIGW_CONFIG_ENV_SOURCE "environment"
 
 //  The models served when the file lists none: all OpenAI.
-static const char *s_default_models[] = {"gpt-4o-mini", "gpt-4o",
-                                         "text-embedding-3-small"};
+static const char *s_default_models[] = {"gpt-4o-mini", "gpt-4o", "text-embedding-3-small"};
 #define AIGW_CONFIG_DEFAULT_MODEL_PROVIDER "openai"
 
 //  Provider names the adapter table may know, in the order an "unknown
 //  provider" message lists them; only those aigw_adapter_known accepts in
 //  this build are listed. (aigw_adapter has no enumeration of its own.)
-static const char *s_provider_names[] = {
-    "openai", "azure",  "anthropic", "gemini",   "bedrock",  "openai_compatible", "vllm",
-    "ollama", "groq",   "mistral",   "deepseek", "together", "openrouter"};
+static const char *s_provider_names[]
+    = {"openai", "azure", "anthropic", "gemini",   "bedrock",  "openai_compatible", "vllm",
+       "ollama", "groq",  "mistral",   "deepseek", "together", "openrouter"};
 
 //  Providers whose deployments may leave base_url unset even though the
 //  adapter has no default: azure takes providers.azure.base_url, bedrock
 //  derives its URL from the region.
-#define AIGW_CONFIG_PROVIDER_AZURE "azure"
+#define AIGW_CONFIG_PROVIDER_AZURE   "azure"
 #define AIGW_CONFIG_PROVIDER_BEDROCK "bedrock"
 
 //  The routing strategies a model or router.strategy may name.
-static const char *s_strategies[] = {"weighted", "least_latency", "least_in_flight",
-                                     "lowest_cost"};
+static const char *s_strategies[] = {"weighted", "least_latency", "least_in_flight", "lowest_cost"};
 
 //  How a setting's value is read.
 typedef enum {
-    S_KIND_STRING,              //  char *; empty means unset
-    S_KIND_INT,                 //  int, within min..max
-    S_KIND_INT64,               //  int64_t, within min..max
-    S_KIND_SIZE,                //  size_t, within min..max
-    S_KIND_DOUBLE,              //  double, finite, within real_min..real_max
-    S_KIND_BOOL,                //  bool, true or false
-    S_KIND_SECTION,             //  nested mapping, same base struct
-    S_KIND_LIST                 //  sequence, read by a list loader
+    S_KIND_STRING,   //  char *; empty means unset
+    S_KIND_INT,      //  int, within min..max
+    S_KIND_INT64,    //  int64_t, within min..max
+    S_KIND_SIZE,     //  size_t, within min..max
+    S_KIND_DOUBLE,   //  double, finite, within real_min..real_max
+    S_KIND_BOOL,     //  bool, true or false
+    S_KIND_SECTION,  //  nested mapping, same base struct
+    S_KIND_LIST      //  sequence, read by a list loader
 } s_kind_t;
 
 typedef struct _s_loader_t s_loader_t;
 
 //  Validates a non-empty string value. Returns 0, or -1 with PROBLEM written.
 //  PROBLEM must never quote the value (it may be a secret).
-typedef int(s_check_fn) (const char *value, char *problem, size_t problem_size);
+typedef int (s_check_fn) (const char *value, char *problem, size_t problem_size);
 
 //  Reads the sequence NODE found at SETTING into the config. Returns 0 or -1
 //  with the loader's error written.
-typedef int(s_list_fn) (s_loader_t *self, yaml_node_t *node, const char *setting);
+typedef int (s_list_fn) (s_loader_t *self, yaml_node_t *node, const char *setting);
 
 //  Checks a section read into BASE at PATH as a whole (settings that depend
 //  on each other). LINES holds each table row's line (0 if absent), LINE is
 //  the section's. Returns 0 or -1 with the loader's error written.
-typedef int(s_after_fn) (s_loader_t *self, void *base, const char *path,
-                         const size_t *lines, size_t line);
+typedef int (s_after_fn) (s_loader_t *self, void *base, const char *path, const size_t *lines,
+                          size_t line);
 
 //  One known setting: a row of a section's table. A table ends with a row
 //  whose name is NULL.
 typedef struct _s_setting_t {
-    const char *name;           //  key in the file, or environment variable
-    s_kind_t kind;              //  how the value is read
-    size_t offset;              //  field offset in the base struct
-    int64_t min;                //  smallest integer allowed
-    int64_t max;                //  largest integer allowed
-    double real_min;            //  smallest S_KIND_DOUBLE allowed
-    double real_max;            //  largest S_KIND_DOUBLE allowed
-    s_check_fn *check;          //  extra string validation, or NULL
-    const struct _s_setting_t *section; //  child table, for S_KIND_SECTION
-    s_list_fn *list;            //  list loader, for S_KIND_LIST
-    s_after_fn *after;          //  whole-section check, for S_KIND_SECTION, or NULL
+    const char *name;                    //  key in the file, or environment variable
+    s_kind_t kind;                       //  how the value is read
+    size_t offset;                       //  field offset in the base struct
+    int64_t min;                         //  smallest integer allowed
+    int64_t max;                         //  largest integer allowed
+    double real_min;                     //  smallest S_KIND_DOUBLE allowed
+    double real_max;                     //  largest S_KIND_DOUBLE allowed
+    s_check_fn *check;                   //  extra string validation, or NULL
+    const struct _s_setting_t *section;  //  child table, for S_KIND_SECTION
+    s_list_fn *list;                     //  list loader, for S_KIND_LIST
+    s_after_fn *after;                   //  whole-section check, for S_KIND_SECTION, or NULL
 } s_setting_t;
 
 //  Lines of what the model checks after the load refer to.
 typedef struct {
-    size_t model[AIGW_CONFIG_MAX_MODELS]; //  each models[] entry
-    bool short_form[AIGW_CONFIG_MAX_MODELS]; //  entry used provider/upstream_model
+    size_t model[AIGW_CONFIG_MAX_MODELS];     //  each models[] entry
+    bool short_form[AIGW_CONFIG_MAX_MODELS];  //  entry used provider/upstream_model
     //  each deployments[] entry
     size_t deployment[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_DEPLOYMENTS];
     //  each deployments[] entry's id, 0 if defaulted
     size_t deployment_id[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_DEPLOYMENTS];
-    size_t fallback[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_FALLBACKS]; //  each fallbacks[] entry
+    size_t fallback[AIGW_CONFIG_MAX_MODELS][AIGW_CONFIG_MAX_FALLBACKS];  //  each fallbacks[] entry
 } s_lines_t;
 
 //  The state of one load; lives on aigw_config_new's stack.
 struct _s_loader_t {
-    const char *source;         //  file name (or "environment") for messages
-    yaml_document_t *doc;       //  document being walked, NULL outside
-    aigw_config_t *config;      //  config being filled
-    char *err;                  //  caller's error buffer, may be NULL
-    size_t err_size;            //  its size
-    aigw_config_model_t *model; //  models[] entry being read, for its lists
-    s_lines_t *lines;           //  lines for the checks after the load
+    const char *source;          //  file name (or "environment") for messages
+    yaml_document_t *doc;        //  document being walked, NULL outside
+    aigw_config_t *config;       //  config being filled
+    char *err;                   //  caller's error buffer, may be NULL
+    size_t err_size;             //  its size
+    aigw_config_model_t *model;  //  models[] entry being read, for its lists
+    s_lines_t *lines;            //  lines for the checks after the load
 };
 
 //  One auth.keys entry as read, before the secret is hashed.
 typedef struct {
-    char *name;                 //  key name
-    char *key;                  //  plaintext secret, wiped after hashing
-    char *key_sha256;           //  hex SHA-256, instead of key
-    char *tenant;               //  tenant name
-    char *role;                 //  role name, default AIGW_DEFAULT_ROLE
-    int64_t rpm;                //  requests per minute, 0 = default_rpm
+    char *name;        //  key name
+    char *key;         //  plaintext secret, wiped after hashing
+    char *key_sha256;  //  hex SHA-256, instead of key
+    char *tenant;      //  tenant name
+    char *role;        //  role name, default AIGW_DEFAULT_ROLE
+    int64_t rpm;       //  requests per minute, 0 = default_rpm
 } s_key_item_t;
 
-#define S_STRING(key, type, field, fn)                                     \
-    {.name = (key), .kind = S_KIND_STRING, .offset = offsetof (type, field), \
-     .check = (fn)}
-#define S_NUMBER(key, kind_, type, field, lo, hi)                          \
-    {.name = (key), .kind = (kind_), .offset = offsetof (type, field),     \
-     .min = (lo), .max = (hi)}
-#define S_BOOLEAN(key, type, field)                                        \
-    {.name = (key), .kind = S_KIND_BOOL, .offset = offsetof (type, field)}
-#define S_REAL(key, type, field, lo, hi)                                   \
-    {.name = (key), .kind = S_KIND_DOUBLE, .offset = offsetof (type, field), \
-     .real_min = (lo), .real_max = (hi)}
-#define S_SECTION(key, table)                                              \
-    {.name = (key), .kind = S_KIND_SECTION, .section = (table)}
-#define S_SECTION_CHECKED(key, table, fn)                                  \
-    {.name = (key), .kind = S_KIND_SECTION, .section = (table), .after = (fn)}
-#define S_LIST(key, fn) {.name = (key), .kind = S_KIND_LIST, .list = (fn)}
-#define S_END {.name = NULL}
+#define S_STRING(key, type, field, fn)                                                        \
+    {                                                                                         \
+        .name = (key), .kind = S_KIND_STRING, .offset = offsetof (type, field), .check = (fn) \
+    }
+#define S_NUMBER(key, kind_, type, field, lo, hi)                                                  \
+    {                                                                                              \
+        .name = (key), .kind = (kind_), .offset = offsetof (type, field), .min = (lo), .max = (hi) \
+    }
+#define S_BOOLEAN(key, type, field)                                          \
+    {                                                                        \
+        .name = (key), .kind = S_KIND_BOOL, .offset = offsetof (type, field) \
+    }
+#define S_REAL(key, type, field, lo, hi)                                                          \
+    {                                                                                             \
+        .name = (key), .kind = S_KIND_DOUBLE, .offset = offsetof (type, field), .real_min = (lo), \
+        .real_max = (hi)                                                                          \
+    }
+#define S_SECTION(key, table)                                     \
+    {                                                             \
+        .name = (key), .kind = S_KIND_SECTION, .section = (table) \
+    }
+#define S_SECTION_CHECKED(key, table, fn)                                        \
+    {                                                                            \
+        .name = (key), .kind = S_KIND_SECTION, .section = (table), .after = (fn) \
+    }
+#define S_LIST(key, fn)                                  \
+    {                                                    \
+        .name = (key), .kind = S_KIND_LIST, .list = (fn) \
+    }
+#define S_END        \
+    {                \
+        .name = NULL \
+    }
 
-static s_check_fn s_check_url, s_check_endpoint, s_check_log_level,
-    s_check_provider, s_check_regex, s_check_sha256, s_check_strategy,
-    s_check_region, s_check_env_name;
-static s_list_fn s_load_keys, s_load_rules, s_load_models, s_load_deployments,
-    s_load_fallbacks;
+static s_check_fn s_check_url, s_check_endpoint, s_check_log_level, s_check_provider, s_check_regex,
+    s_check_sha256, s_check_strategy, s_check_region, s_check_env_name;
+static s_list_fn s_load_keys, s_load_rules, s_load_models, s_load_deployments, s_load_fallbacks;
 static s_after_fn s_check_router, s_check_breaker;
 
 static const s_setting_t s_server_settings[] = {
     S_STRING ("host", aigw_config_t, host, NULL),
-    S_NUMBER ("port", S_KIND_INT, aigw_config_t, port, AIGW_CONFIG_PORT_MIN,
-              AIGW_CONFIG_PORT_MAX),
+    S_NUMBER ("port", S_KIND_INT, aigw_config_t, port, AIGW_CONFIG_PORT_MIN, AIGW_CONFIG_PORT_MAX),
     S_NUMBER ("max_body_bytes", S_KIND_SIZE, aigw_config_t, max_body_bytes, 1,
               AIGW_CONFIG_BODY_BYTES_MAX),
-    S_NUMBER ("request_timeout_ms", S_KIND_INT64, aigw_config_t,
-              request_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
-              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("request_timeout_ms", S_KIND_INT64, aigw_config_t, request_timeout_ms,
+              AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
     S_NUMBER ("read_timeout_ms", S_KIND_INT, aigw_config_t, read_timeout_ms,
               AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_NUMBER ("threads", S_KIND_INT, aigw_config_t, edge_threads, 1,
-              AIGW_CONFIG_EDGE_THREADS_MAX),
-    S_NUMBER ("pipelines", S_KIND_INT, aigw_config_t, pipelines, 1,
-              AIGW_CONFIG_PIPELINES_MAX),
+    S_NUMBER ("threads", S_KIND_INT, aigw_config_t, edge_threads, 1, AIGW_CONFIG_EDGE_THREADS_MAX),
+    S_NUMBER ("pipelines", S_KIND_INT, aigw_config_t, pipelines, 1, AIGW_CONFIG_PIPELINES_MAX),
     S_END};
 
 static const s_setting_t s_broker_settings[] = {
     S_STRING ("endpoint", aigw_config_t, broker_endpoint, s_check_endpoint),
-    S_NUMBER ("heartbeat_ms", S_KIND_INT, aigw_config_t, heartbeat_ms,
-              AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_NUMBER ("liveness", S_KIND_INT, aigw_config_t, liveness, 1,
-              AIGW_CONFIG_LIVENESS_MAX),
-    S_NUMBER ("queue_max", S_KIND_INT, aigw_config_t, queue_max, 1,
-              AIGW_CONFIG_QUEUE_MAX_MAX),
-    S_NUMBER ("worker_credit", S_KIND_INT, aigw_config_t, worker_credit, 1,
-              AIGW_CONFIG_CREDIT_MAX),
+    S_NUMBER ("heartbeat_ms", S_KIND_INT, aigw_config_t, heartbeat_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
+              AIGW_CONFIG_TIMEOUT_MS_MAX),
+    S_NUMBER ("liveness", S_KIND_INT, aigw_config_t, liveness, 1, AIGW_CONFIG_LIVENESS_MAX),
+    S_NUMBER ("queue_max", S_KIND_INT, aigw_config_t, queue_max, 1, AIGW_CONFIG_QUEUE_MAX_MAX),
+    S_NUMBER ("worker_credit", S_KIND_INT, aigw_config_t, worker_credit, 1, AIGW_CONFIG_CREDIT_MAX),
     S_STRING ("peer_bind", aigw_config_t, peer_bind, s_check_endpoint),
     S_STRING ("peer_advertise", aigw_config_t, peer_advertise, NULL),
     S_END};
@@ -250,155 +255,146 @@ static const s_setting_t s_auth_settings[] = {
     S_LIST ("keys", s_load_keys),
     S_NUMBER ("cache_ttl_s", S_KIND_INT64, aigw_config_t, auth_cache_ttl_s, 1,
               AIGW_CONFIG_TTL_S_MAX),
-    S_NUMBER ("negative_cache_max", S_KIND_INT, aigw_config_t,
-              auth_negative_cache_max, 0, AIGW_CONFIG_NEGATIVE_CACHE_MAX),
-    S_NUMBER ("negative_ttl_s", S_KIND_INT64, aigw_config_t, auth_negative_ttl_s,
-              1, AIGW_CONFIG_TTL_S_MAX),
-    S_NUMBER ("db_grace_s", S_KIND_INT64, aigw_config_t, auth_db_grace_s, 0,
+    S_NUMBER ("negative_cache_max", S_KIND_INT, aigw_config_t, auth_negative_cache_max, 0,
+              AIGW_CONFIG_NEGATIVE_CACHE_MAX),
+    S_NUMBER ("negative_ttl_s", S_KIND_INT64, aigw_config_t, auth_negative_ttl_s, 1,
               AIGW_CONFIG_TTL_S_MAX),
+    S_NUMBER ("db_grace_s", S_KIND_INT64, aigw_config_t, auth_db_grace_s, 0, AIGW_CONFIG_TTL_S_MAX),
     S_SECTION ("jwt", s_jwt_settings),
     S_END};
 
-static const s_setting_t s_database_settings[] = {
-    S_STRING ("url", aigw_config_t, database_url, NULL),
-    S_NUMBER ("pool_size", S_KIND_INT, aigw_config_t, db_pool_size, 1,
-              AIGW_CONFIG_DB_POOL_MAX),
-    S_NUMBER ("connect_timeout_ms", S_KIND_INT64, aigw_config_t,
-              db_connect_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
-              AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_NUMBER ("statement_timeout_ms", S_KIND_INT64, aigw_config_t,
-              db_statement_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
-              AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_END};
+static const s_setting_t s_database_settings[]
+    = {S_STRING ("url", aigw_config_t, database_url, NULL),
+       S_NUMBER ("pool_size", S_KIND_INT, aigw_config_t, db_pool_size, 1, AIGW_CONFIG_DB_POOL_MAX),
+       S_NUMBER ("connect_timeout_ms", S_KIND_INT64, aigw_config_t, db_connect_timeout_ms,
+                 AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
+       S_NUMBER ("statement_timeout_ms", S_KIND_INT64, aigw_config_t, db_statement_timeout_ms,
+                 AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
+       S_END};
 
-static const s_setting_t s_ratelimit_settings[] = {
-    S_NUMBER ("default_rpm", S_KIND_INT64, aigw_config_t, default_rpm, 1,
-              AIGW_CONFIG_RPM_MAX),
-    S_NUMBER ("master_rpm", S_KIND_INT64, aigw_config_t, master_rpm, 0,
-              AIGW_CONFIG_RPM_MAX),
-    S_END};
+static const s_setting_t s_ratelimit_settings[]
+    = {S_NUMBER ("default_rpm", S_KIND_INT64, aigw_config_t, default_rpm, 1, AIGW_CONFIG_RPM_MAX),
+       S_NUMBER ("master_rpm", S_KIND_INT64, aigw_config_t, master_rpm, 0, AIGW_CONFIG_RPM_MAX),
+       S_END};
 
-static const s_setting_t s_guardrail_settings[] = {
-    S_NUMBER ("max_prompt_chars", S_KIND_INT64, aigw_config_t,
-              max_prompt_chars, 1, AIGW_CONFIG_PROMPT_CHARS_MAX),
-    S_LIST ("deny", s_load_rules), S_END};
+static const s_setting_t s_guardrail_settings[]
+    = {S_NUMBER ("max_prompt_chars", S_KIND_INT64, aigw_config_t, max_prompt_chars, 1,
+                 AIGW_CONFIG_PROMPT_CHARS_MAX),
+       S_LIST ("deny", s_load_rules), S_END};
 
-static const s_setting_t s_cache_settings[] = {
-    S_BOOLEAN ("enabled", aigw_config_t, cache_enabled),
-    S_NUMBER ("ttl_s", S_KIND_INT64, aigw_config_t, cache_ttl_s, 1,
-              AIGW_CONFIG_CACHE_TTL_S_MAX),
-    S_NUMBER ("max_bytes", S_KIND_SIZE, aigw_config_t, cache_max_bytes, 1,
-              AIGW_CONFIG_CACHE_BYTES_MAX),
-    S_END};
+static const s_setting_t s_cache_settings[]
+    = {S_BOOLEAN ("enabled", aigw_config_t, cache_enabled),
+       S_NUMBER ("ttl_s", S_KIND_INT64, aigw_config_t, cache_ttl_s, 1, AIGW_CONFIG_CACHE_TTL_S_MAX),
+       S_NUMBER ("max_bytes", S_KIND_SIZE, aigw_config_t, cache_max_bytes, 1,
+                 AIGW_CONFIG_CACHE_BYTES_MAX),
+       S_END};
 
-static const s_setting_t s_openai_settings[] = {
-    S_STRING ("base_url", aigw_config_t, openai_base_url, s_check_url),
-    S_STRING ("api_key", aigw_config_t, openai_api_key, NULL), S_END};
+static const s_setting_t s_openai_settings[]
+    = {S_STRING ("base_url", aigw_config_t, openai_base_url, s_check_url),
+       S_STRING ("api_key", aigw_config_t, openai_api_key, NULL), S_END};
 
-static const s_setting_t s_anthropic_settings[] = {
-    S_STRING ("base_url", aigw_config_t, anthropic_base_url, s_check_url),
-    S_STRING ("api_key", aigw_config_t, anthropic_api_key, NULL), S_END};
+static const s_setting_t s_anthropic_settings[]
+    = {S_STRING ("base_url", aigw_config_t, anthropic_base_url, s_check_url),
+       S_STRING ("api_key", aigw_config_t, anthropic_api_key, NULL), S_END};
 
-static const s_setting_t s_gemini_settings[] = {
-    S_STRING ("base_url", aigw_config_t, gemini_base_url, s_check_url),
-    S_STRING ("api_key", aigw_config_t, gemini_api_key, NULL), S_END};
+static const s_setting_t s_gemini_settings[]
+    = {S_STRING ("base_url", aigw_config_t, gemini_base_url, s_check_url),
+       S_STRING ("api_key", aigw_config_t, gemini_api_key, NULL), S_END};
 
-static const s_setting_t s_azure_settings[] = {
-    S_STRING ("base_url", aigw_config_t, azure_base_url, s_check_url),
-    S_STRING ("api_key", aigw_config_t, azure_api_key, NULL),
-    S_STRING ("api_version", aigw_config_t, azure_api_version, NULL), S_END};
+static const s_setting_t s_azure_settings[]
+    = {S_STRING ("base_url", aigw_config_t, azure_base_url, s_check_url),
+       S_STRING ("api_key", aigw_config_t, azure_api_key, NULL),
+       S_STRING ("api_version", aigw_config_t, azure_api_version, NULL), S_END};
 
-static const s_setting_t s_bedrock_settings[] = {
-    S_STRING ("base_url", aigw_config_t, bedrock_base_url, s_check_url),
-    S_STRING ("region", aigw_config_t, aws_region, s_check_region),
-    S_STRING ("access_key_id", aigw_config_t, aws_access_key_id, NULL),
-    S_STRING ("secret_access_key", aigw_config_t, aws_secret_access_key, NULL),
-    S_STRING ("session_token", aigw_config_t, aws_session_token, NULL), S_END};
+static const s_setting_t s_bedrock_settings[]
+    = {S_STRING ("base_url", aigw_config_t, bedrock_base_url, s_check_url),
+       S_STRING ("region", aigw_config_t, aws_region, s_check_region),
+       S_STRING ("access_key_id", aigw_config_t, aws_access_key_id, NULL),
+       S_STRING ("secret_access_key", aigw_config_t, aws_secret_access_key, NULL),
+       S_STRING ("session_token", aigw_config_t, aws_session_token, NULL),
+       S_END};
 
-static const s_setting_t s_providers_settings[] = {
-    S_NUMBER ("connect_timeout_ms", S_KIND_INT64, aigw_config_t,
-              connect_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
-              AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_NUMBER ("max_host_connections", S_KIND_INT, aigw_config_t,
-              max_host_connections, 1, AIGW_CONFIG_HOST_CONNECTIONS_MAX),
-    S_SECTION ("openai", s_openai_settings),
-    S_SECTION ("anthropic", s_anthropic_settings),
-    S_SECTION ("gemini", s_gemini_settings),
-    S_SECTION ("azure", s_azure_settings),
-    S_SECTION ("bedrock", s_bedrock_settings), S_END};
+static const s_setting_t s_providers_settings[]
+    = {S_NUMBER ("connect_timeout_ms", S_KIND_INT64, aigw_config_t, connect_timeout_ms,
+                 AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
+       S_NUMBER ("max_host_connections", S_KIND_INT, aigw_config_t, max_host_connections, 1,
+                 AIGW_CONFIG_HOST_CONNECTIONS_MAX),
+       S_SECTION ("openai", s_openai_settings),
+       S_SECTION ("anthropic", s_anthropic_settings),
+       S_SECTION ("gemini", s_gemini_settings),
+       S_SECTION ("azure", s_azure_settings),
+       S_SECTION ("bedrock", s_bedrock_settings),
+       S_END};
 
 //  router.breaker: every deployment's circuit breaker (actors/provider/aigw_breaker.h).
-static const s_setting_t s_breaker_settings[] = {
-    S_NUMBER ("consecutive_failures", S_KIND_INT, aigw_config_t,
-              breaker_consecutive_failures, 0, AIGW_CONFIG_BREAKER_FAILURES_MAX),
-    S_REAL ("error_rate", aigw_config_t, breaker_error_rate, 0, 1),
-    S_NUMBER ("window_size", S_KIND_INT, aigw_config_t, breaker_window_size, 1,
-              AIGW_BREAKER_WINDOW_SIZE_MAX),
-    S_NUMBER ("window_ms", S_KIND_INT64, aigw_config_t, breaker_window_ms, 0,
-              AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_NUMBER ("min_samples", S_KIND_INT, aigw_config_t, breaker_min_samples, 0,
-              AIGW_BREAKER_WINDOW_SIZE_MAX),
-    S_NUMBER ("cooldown_ms", S_KIND_INT64, aigw_config_t, breaker_cooldown_ms, 0,
-              AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_NUMBER ("cooldown_max_ms", S_KIND_INT64, aigw_config_t,
-              breaker_cooldown_max_ms, 0, AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_END};
+static const s_setting_t s_breaker_settings[]
+    = {S_NUMBER ("consecutive_failures", S_KIND_INT, aigw_config_t, breaker_consecutive_failures, 0,
+                 AIGW_CONFIG_BREAKER_FAILURES_MAX),
+       S_REAL ("error_rate", aigw_config_t, breaker_error_rate, 0, 1),
+       S_NUMBER ("window_size", S_KIND_INT, aigw_config_t, breaker_window_size, 1,
+                 AIGW_BREAKER_WINDOW_SIZE_MAX),
+       S_NUMBER ("window_ms", S_KIND_INT64, aigw_config_t, breaker_window_ms, 0,
+                 AIGW_CONFIG_TIMEOUT_MS_MAX),
+       S_NUMBER ("min_samples", S_KIND_INT, aigw_config_t, breaker_min_samples, 0,
+                 AIGW_BREAKER_WINDOW_SIZE_MAX),
+       S_NUMBER ("cooldown_ms", S_KIND_INT64, aigw_config_t, breaker_cooldown_ms, 0,
+                 AIGW_CONFIG_TIMEOUT_MS_MAX),
+       S_NUMBER ("cooldown_max_ms", S_KIND_INT64, aigw_config_t, breaker_cooldown_max_ms, 0,
+                 AIGW_CONFIG_TIMEOUT_MS_MAX),
+       S_END};
 
-static const s_setting_t s_router_settings[] = {
-    S_STRING ("strategy", aigw_config_t, router_strategy, s_check_strategy),
-    S_NUMBER ("max_attempts", S_KIND_INT, aigw_config_t, router_max_attempts, 1,
-              AIGW_CONFIG_ROUTER_ATTEMPTS_MAX),
-    S_NUMBER ("retry_base_ms", S_KIND_INT64, aigw_config_t, router_retry_base_ms, 0,
-              AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_NUMBER ("retry_cap_ms", S_KIND_INT64, aigw_config_t, router_retry_cap_ms, 0,
-              AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_NUMBER ("first_token_timeout_ms", S_KIND_INT64, aigw_config_t,
-              first_token_timeout_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
-              AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_NUMBER ("report_ms", S_KIND_INT64, aigw_config_t, router_report_ms,
-              AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
-    S_SECTION_CHECKED ("breaker", s_breaker_settings, s_check_breaker), S_END};
+static const s_setting_t s_router_settings[]
+    = {S_STRING ("strategy", aigw_config_t, router_strategy, s_check_strategy),
+       S_NUMBER ("max_attempts", S_KIND_INT, aigw_config_t, router_max_attempts, 1,
+                 AIGW_CONFIG_ROUTER_ATTEMPTS_MAX),
+       S_NUMBER ("retry_base_ms", S_KIND_INT64, aigw_config_t, router_retry_base_ms, 0,
+                 AIGW_CONFIG_TIMEOUT_MS_MAX),
+       S_NUMBER ("retry_cap_ms", S_KIND_INT64, aigw_config_t, router_retry_cap_ms, 0,
+                 AIGW_CONFIG_TIMEOUT_MS_MAX),
+       S_NUMBER ("first_token_timeout_ms", S_KIND_INT64, aigw_config_t, first_token_timeout_ms,
+                 AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
+       S_NUMBER ("report_ms", S_KIND_INT64, aigw_config_t, router_report_ms,
+                 AIGW_CONFIG_TIMEOUT_MS_MIN, AIGW_CONFIG_TIMEOUT_MS_MAX),
+       S_SECTION_CHECKED ("breaker", s_breaker_settings, s_check_breaker),
+       S_END};
 
-static const s_setting_t s_root_settings[] = {
-    S_SECTION ("server", s_server_settings),
-    S_SECTION ("broker", s_broker_settings),
-    S_SECTION ("auth", s_auth_settings),
-    S_SECTION ("ratelimit", s_ratelimit_settings),
-    S_SECTION ("guardrail", s_guardrail_settings),
-    S_SECTION ("cache", s_cache_settings),
-    S_SECTION ("providers", s_providers_settings),
-    S_SECTION_CHECKED ("router", s_router_settings, s_check_router),
-    S_LIST ("models", s_load_models),
-    S_STRING ("log_level", aigw_config_t, log_level, s_check_log_level),
-    S_SECTION ("database", s_database_settings),
-    //  The older spelling of database.url, still read.
-    S_STRING ("database_url", aigw_config_t, database_url, NULL), S_END};
+static const s_setting_t s_root_settings[]
+    = {S_SECTION ("server", s_server_settings), S_SECTION ("broker", s_broker_settings),
+       S_SECTION ("auth", s_auth_settings), S_SECTION ("ratelimit", s_ratelimit_settings),
+       S_SECTION ("guardrail", s_guardrail_settings), S_SECTION ("cache", s_cache_settings),
+       S_SECTION ("providers", s_providers_settings),
+       S_SECTION_CHECKED ("router", s_router_settings, s_check_router),
+       S_LIST ("models", s_load_models),
+       S_STRING ("log_level", aigw_config_t, log_level, s_check_log_level),
+       S_SECTION ("database", s_database_settings),
+       //  The older spelling of database.url, still read.
+       S_STRING ("database_url", aigw_config_t, database_url, NULL), S_END};
 
 //  One auth.keys entry; base struct s_key_item_t.
-static const s_setting_t s_key_settings[] = {
-    S_STRING ("name", s_key_item_t, name, NULL),
-    S_STRING ("key", s_key_item_t, key, NULL),
-    S_STRING ("key_sha256", s_key_item_t, key_sha256, s_check_sha256),
-    S_STRING ("tenant", s_key_item_t, tenant, NULL),
-    S_STRING ("role", s_key_item_t, role, NULL),
-    S_NUMBER ("rpm", S_KIND_INT64, s_key_item_t, rpm, 0, AIGW_CONFIG_RPM_MAX),
-    S_END};
+static const s_setting_t s_key_settings[]
+    = {S_STRING ("name", s_key_item_t, name, NULL),
+       S_STRING ("key", s_key_item_t, key, NULL),
+       S_STRING ("key_sha256", s_key_item_t, key_sha256, s_check_sha256),
+       S_STRING ("tenant", s_key_item_t, tenant, NULL),
+       S_STRING ("role", s_key_item_t, role, NULL),
+       S_NUMBER ("rpm", S_KIND_INT64, s_key_item_t, rpm, 0, AIGW_CONFIG_RPM_MAX),
+       S_END};
 
 //  One guardrail.deny entry; base struct aigw_config_rule_t.
-static const s_setting_t s_rule_settings[] = {
-    S_STRING ("name", aigw_config_rule_t, name, NULL),
-    S_STRING ("pattern", aigw_config_rule_t, pattern, s_check_regex), S_END};
+static const s_setting_t s_rule_settings[]
+    = {S_STRING ("name", aigw_config_rule_t, name, NULL),
+       S_STRING ("pattern", aigw_config_rule_t, pattern, s_check_regex), S_END};
 
 //  One models entry; base struct aigw_config_model_t. The short form gives
 //  provider (and upstream_model); the long form lists deployments.
-static const s_setting_t s_model_settings[] = {
-    S_STRING ("name", aigw_config_model_t, name, NULL),
-    S_STRING ("provider", aigw_config_model_t, provider, s_check_provider),
-    S_STRING ("upstream_model", aigw_config_model_t, upstream_model, NULL),
-    S_STRING ("strategy", aigw_config_model_t, strategy, s_check_strategy),
-    S_LIST ("fallbacks", s_load_fallbacks),
-    S_LIST ("deployments", s_load_deployments),
-    S_END};
+static const s_setting_t s_model_settings[]
+    = {S_STRING ("name", aigw_config_model_t, name, NULL),
+       S_STRING ("provider", aigw_config_model_t, provider, s_check_provider),
+       S_STRING ("upstream_model", aigw_config_model_t, upstream_model, NULL),
+       S_STRING ("strategy", aigw_config_model_t, strategy, s_check_strategy),
+       S_LIST ("fallbacks", s_load_fallbacks),
+       S_LIST ("deployments", s_load_deployments),
+       S_END};
 
 //  One models[].deployments entry; base struct aigw_config_deployment_t.
 static const s_setting_t s_deployment_settings[] = {
@@ -410,46 +406,41 @@ static const s_setting_t s_deployment_settings[] = {
     S_STRING ("api_key_env", aigw_config_deployment_t, api_key_env, s_check_env_name),
     S_STRING ("api_version", aigw_config_deployment_t, api_version, NULL),
     S_STRING ("region", aigw_config_deployment_t, region, s_check_region),
-    S_NUMBER ("weight", S_KIND_INT64, aigw_config_deployment_t, weight, 0,
-              AIGW_CONFIG_WEIGHT_MAX),
+    S_NUMBER ("weight", S_KIND_INT64, aigw_config_deployment_t, weight, 0, AIGW_CONFIG_WEIGHT_MAX),
     S_NUMBER ("priority", S_KIND_INT64, aigw_config_deployment_t, priority, 0,
               AIGW_CONFIG_PRIORITY_MAX),
-    S_NUMBER ("rpm", S_KIND_INT64, aigw_config_deployment_t, rpm, 0,
-              AIGW_CONFIG_RPM_MAX),
-    S_NUMBER ("tpm", S_KIND_INT64, aigw_config_deployment_t, tpm, 0,
-              AIGW_CONFIG_TPM_MAX),
+    S_NUMBER ("rpm", S_KIND_INT64, aigw_config_deployment_t, rpm, 0, AIGW_CONFIG_RPM_MAX),
+    S_NUMBER ("tpm", S_KIND_INT64, aigw_config_deployment_t, tpm, 0, AIGW_CONFIG_TPM_MAX),
     S_REAL ("price_in", aigw_config_deployment_t, price_in, 0, AIGW_CONFIG_PRICE_MAX),
     S_REAL ("price_out", aigw_config_deployment_t, price_out, 0, AIGW_CONFIG_PRICE_MAX),
     S_END};
 
 //  The environment overrides, applied after the file; base aigw_config_t.
-static const s_setting_t s_env_settings[] = {
-    S_NUMBER ("AIGW_PORT", S_KIND_INT, aigw_config_t, port,
-              AIGW_CONFIG_PORT_MIN, AIGW_CONFIG_PORT_MAX),
-    S_STRING ("AIGW_HOST", aigw_config_t, host, NULL),
-    S_STRING ("DATABASE_URL", aigw_config_t, database_url, NULL),
-    S_STRING ("AIGW_MASTER_KEY", aigw_config_t, master_key, NULL),
-    S_STRING ("AIGW_BROKER", aigw_config_t, broker_endpoint, s_check_endpoint),
-    S_STRING ("AIGW_PEER_BIND", aigw_config_t, peer_bind, s_check_endpoint),
-    S_STRING ("AIGW_PEER_ADVERTISE", aigw_config_t, peer_advertise, NULL),
-    S_STRING ("OPENAI_API_KEY", aigw_config_t, openai_api_key, NULL),
-    S_STRING ("OPENAI_BASE_URL", aigw_config_t, openai_base_url, s_check_url),
-    S_STRING ("ANTHROPIC_API_KEY", aigw_config_t, anthropic_api_key, NULL),
-    S_STRING ("ANTHROPIC_BASE_URL", aigw_config_t, anthropic_base_url,
-              s_check_url),
-    S_STRING ("GEMINI_API_KEY", aigw_config_t, gemini_api_key, NULL),
-    S_STRING ("GEMINI_BASE_URL", aigw_config_t, gemini_base_url, s_check_url),
-    S_STRING ("AZURE_OPENAI_API_KEY", aigw_config_t, azure_api_key, NULL),
-    S_STRING ("AZURE_OPENAI_ENDPOINT", aigw_config_t, azure_base_url, s_check_url),
-    S_STRING ("AZURE_OPENAI_API_VERSION", aigw_config_t, azure_api_version, NULL),
-    S_STRING ("BEDROCK_BASE_URL", aigw_config_t, bedrock_base_url, s_check_url),
-    S_STRING ("AWS_REGION", aigw_config_t, aws_region, s_check_region),
-    S_STRING ("AWS_ACCESS_KEY_ID", aigw_config_t, aws_access_key_id, NULL),
-    S_STRING ("AWS_SECRET_ACCESS_KEY", aigw_config_t, aws_secret_access_key, NULL),
-    S_STRING ("AWS_SESSION_TOKEN", aigw_config_t, aws_session_token, NULL),
-    S_STRING ("AIGW_LOG_LEVEL", aigw_config_t, log_level, s_check_log_level),
-    S_END};
-
+static const s_setting_t s_env_settings[]
+    = {S_NUMBER ("AIGW_PORT", S_KIND_INT, aigw_config_t, port, AIGW_CONFIG_PORT_MIN,
+                 AIGW_CONFIG_PORT_MAX),
+       S_STRING ("AIGW_HOST", aigw_config_t, host, NULL),
+       S_STRING ("DATABASE_URL", aigw_config_t, database_url, NULL),
+       S_STRING ("AIGW_MASTER_KEY", aigw_config_t, master_key, NULL),
+       S_STRING ("AIGW_BROKER", aigw_config_t, broker_endpoint, s_check_endpoint),
+       S_STRING ("AIGW_PEER_BIND", aigw_config_t, peer_bind, s_check_endpoint),
+       S_STRING ("AIGW_PEER_ADVERTISE", aigw_config_t, peer_advertise, NULL),
+       S_STRING ("OPENAI_API_KEY", aigw_config_t, openai_api_key, NULL),
+       S_STRING ("OPENAI_BASE_URL", aigw_config_t, openai_base_url, s_check_url),
+       S_STRING ("ANTHROPIC_API_KEY", aigw_config_t, anthropic_api_key, NULL),
+       S_STRING ("ANTHROPIC_BASE_URL", aigw_config_t, anthropic_base_url, s_check_url),
+       S_STRING ("GEMINI_API_KEY", aigw_config_t, gemini_api_key, NULL),
+       S_STRING ("GEMINI_BASE_URL", aigw_config_t, gemini_base_url, s_check_url),
+       S_STRING ("AZURE_OPENAI_API_KEY", aigw_config_t, azure_api_key, NULL),
+       S_STRING ("AZURE_OPENAI_ENDPOINT", aigw_config_t, azure_base_url, s_check_url),
+       S_STRING ("AZURE_OPENAI_API_VERSION", aigw_config_t, azure_api_version, NULL),
+       S_STRING ("BEDROCK_BASE_URL", aigw_config_t, bedrock_base_url, s_check_url),
+       S_STRING ("AWS_REGION", aigw_config_t, aws_region, s_check_region),
+       S_STRING ("AWS_ACCESS_KEY_ID", aigw_config_t, aws_access_key_id, NULL),
+       S_STRING ("AWS_SECRET_ACCESS_KEY", aigw_config_t, aws_secret_access_key, NULL),
+       S_STRING ("AWS_SESSION_TOKEN", aigw_config_t, aws_session_token, NULL),
+       S_STRING ("AIGW_LOG_LEVEL", aigw_config_t, log_level, s_check_log_level),
+       S_END};
 
 //  --------------------------------------------------------------------------
 //  Small helpers
@@ -466,14 +457,12 @@ aigw_config_string_free (char **p)
 
 //  Writes "SOURCE[:LINE]: [SETTING: ]PROBLEM" into the caller's buffer.
 //  LINE 0 means no line, an empty SETTING means none. Always returns -1.
-static int
-s_error (s_loader_t *self, size_t line, const char *setting, const char *format,
-         ...) __attribute__ ((format (printf, 4, 5)));
+static int s_error (s_loader_t *self, size_t line, const char *setting, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
 
 //  (Definition; the contract is on the declaration above.)
 static int
-s_error (s_loader_t *self, size_t line, const char *setting, const char *format,
-         ...)
+s_error (s_loader_t *self, size_t line, const char *setting, const char *format, ...)
 {
     if (!self->err || self->err_size == 0)
         return -1;
@@ -488,11 +477,9 @@ s_error (s_loader_t *self, size_t line, const char *setting, const char *format,
     else
         where[0] = 0;
     if (setting && *setting)
-        snprintf (self->err, self->err_size, "%s%s: %s: %s", self->source,
-                  where, setting, problem);
+        snprintf (self->err, self->err_size, "%s%s: %s: %s", self->source, where, setting, problem);
     else
-        snprintf (self->err, self->err_size, "%s%s: %s", self->source, where,
-                  problem);
+        snprintf (self->err, self->err_size, "%s%s: %s", self->source, where, problem);
     return -1;
 }
 
@@ -517,13 +504,11 @@ s_line (const yaml_node_t *node)
 static bool
 s_is_null (const yaml_node_t *node)
 {
-    if (node->type != YAML_SCALAR_NODE
-        || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return false;
     const char *value = (const char *) node->data.scalar.value;
-    return strcmp (value, "") == 0 || strcmp (value, "~") == 0
-           || strcmp (value, "null") == 0 || strcmp (value, "Null") == 0
-           || strcmp (value, "NULL") == 0;
+    return strcmp (value, "") == 0 || strcmp (value, "~") == 0 || strcmp (value, "null") == 0
+           || strcmp (value, "Null") == 0 || strcmp (value, "NULL") == 0;
 }
 
 //  True if NAME (LEN bytes) is a valid environment variable name.
@@ -546,8 +531,7 @@ s_env_name_valid (const char *name, size_t len)
 //  Writes to OUT unless it is NULL (then only counts) and sets *OUT_LEN.
 //  Returns 0, or -1 with *PROBLEM set.
 static int
-s_expand (const char *in, size_t len, char *out, size_t *out_len,
-          const char **problem)
+s_expand (const char *in, size_t len, char *out, size_t *out_len, const char **problem)
 {
     size_t used = 0;
     size_t i = 0;
@@ -555,7 +539,7 @@ s_expand (const char *in, size_t len, char *out, size_t *out_len,
         const char *piece = in + i;
         size_t piece_len = 1;
         if (in[i] == '$' && i + 2 < len && in[i + 1] == '$' && in[i + 2] == '{') {
-            piece = in + i + 1; //  "${"
+            piece = in + i + 1;  //  "${"
             piece_len = 2;
             i += 3;
         }
@@ -600,8 +584,7 @@ static int
 s_parse_integer (const char *text, int64_t min, int64_t max, int64_t *value)
 {
     size_t len = strlen (text);
-    if (len == 0 || len > AIGW_CONFIG_INT_DIGITS_MAX
-        || (text[0] == '0' && len > 1))
+    if (len == 0 || len > AIGW_CONFIG_INT_DIGITS_MAX || (text[0] == '0' && len > 1))
         return -1;
     int64_t result = 0;
     for (size_t i = 0; i < len; i++) {
@@ -669,7 +652,6 @@ s_hex_digit (char c)
     return -1;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Value checks (s_check_fn)
 
@@ -697,8 +679,7 @@ s_check_endpoint (const char *value, char *problem, size_t problem_size)
         if (strncmp (value, transports[i], len) == 0 && value[len])
             return 0;
     }
-    snprintf (problem, problem_size,
-              "expected an inproc://, ipc:// or tcp:// endpoint");
+    snprintf (problem, problem_size, "expected an inproc://, ipc:// or tcp:// endpoint");
     return -1;
 }
 
@@ -723,8 +704,7 @@ s_check_provider (const char *value, char *problem, size_t problem_size)
     size_t used = (size_t) snprintf (problem, problem_size, "unknown provider");
     const char *lead = ", expected one of ";
     for (size_t i = 0;
-         i < sizeof s_provider_names / sizeof s_provider_names[0] && used < problem_size;
-         i++)
+         i < sizeof s_provider_names / sizeof s_provider_names[0] && used < problem_size; i++)
         if (aigw_adapter_known (s_provider_names[i])) {
             used += (size_t) snprintf (problem + used, problem_size - used, "%s%s", lead,
                                        s_provider_names[i]);
@@ -777,8 +757,8 @@ s_check_regex (const char *value, char *problem, size_t problem_size)
 {
     int code = 0;
     PCRE2_SIZE offset = 0;
-    pcre2_code *regex = pcre2_compile ((PCRE2_SPTR) value, PCRE2_ZERO_TERMINATED,
-                                       PCRE2_UTF, &code, &offset, NULL);
+    pcre2_code *regex = pcre2_compile ((PCRE2_SPTR) value, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code,
+                                       &offset, NULL);
     if (regex) {
         pcre2_code_free (regex);
         return 0;
@@ -786,8 +766,8 @@ s_check_regex (const char *value, char *problem, size_t problem_size)
     PCRE2_UCHAR message[AIGW_CONFIG_PROBLEM_MAX];
     if (pcre2_get_error_message (code, message, sizeof message) < 0)
         snprintf ((char *) message, sizeof message, "error %d", code);
-    snprintf (problem, problem_size, "invalid regex at offset %zu: %s",
-              (size_t) offset, (char *) message);
+    snprintf (problem, problem_size, "invalid regex at offset %zu: %s", (size_t) offset,
+              (char *) message);
     return -1;
 }
 
@@ -801,25 +781,21 @@ s_check_sha256 (const char *value, char *problem, size_t problem_size)
         valid = s_hex_digit (value[i]) >= 0;
     if (valid)
         return 0;
-    snprintf (problem, problem_size, "expected %d hex digits",
-              AIGW_CONFIG_SHA256_HEX);
+    snprintf (problem, problem_size, "expected %d hex digits", AIGW_CONFIG_SHA256_HEX);
     return -1;
 }
-
 
 //  --------------------------------------------------------------------------
 //  The document walker
 
-static int s_load_section (s_loader_t *self, yaml_node_t *node,
-                           const s_setting_t *table, void *base,
-                           const char *prefix, size_t *lines);
+static int s_load_section (s_loader_t *self, yaml_node_t *node, const s_setting_t *table,
+                           void *base, const char *prefix, size_t *lines);
 
 //  Reads the scalar NODE at SETTING as text with ${VAR} expanded. EXPECTED
 //  names the type for the message if NODE is not a scalar. Returns a new
 //  string (caller frees with aigw_config_string_free), or NULL with the error written.
 static char *
-s_scalar (s_loader_t *self, yaml_node_t *node, const char *setting,
-          const char *expected)
+s_scalar (s_loader_t *self, yaml_node_t *node, const char *setting, const char *expected)
 {
     if (node->type != YAML_SCALAR_NODE) {
         s_error (self, s_line (node), setting, "expected %s", expected);
@@ -861,8 +837,8 @@ s_scalar (s_loader_t *self, yaml_node_t *node, const char *setting,
 //  Reads VALUE into the field SETTING describes, in BASE. PATH is the full
 //  setting name. Returns 0 or -1 with the error written.
 static int
-s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting,
-              void *base, const char *path)
+s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting, void *base,
+              const char *path)
 {
     char *field = (char *) base + setting->offset;
     if (setting->kind == S_KIND_SECTION && !setting->after)
@@ -886,12 +862,11 @@ s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting,
     else if (setting->kind == S_KIND_BOOL)
         snprintf (expected, sizeof expected, "true or false");
     else if (setting->kind == S_KIND_DOUBLE)
-        snprintf (expected, sizeof expected, "a number from %.15g to %.15g",
-                  setting->real_min, setting->real_max);
+        snprintf (expected, sizeof expected, "a number from %.15g to %.15g", setting->real_min,
+                  setting->real_max);
     else
-        snprintf (expected, sizeof expected,
-                  "an integer from %" PRId64 " to %" PRId64, setting->min,
-                  setting->max);
+        snprintf (expected, sizeof expected, "an integer from %" PRId64 " to %" PRId64,
+                  setting->min, setting->max);
 
     char *text = s_scalar (self, value, path, expected);
     if (!text)
@@ -946,8 +921,8 @@ s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting,
 //  each setting present, by table row (0 if absent). A null NODE reads as
 //  an empty mapping. Returns 0 or -1 with the error written.
 static int
-s_load_section (s_loader_t *self, yaml_node_t *node, const s_setting_t *table,
-                void *base, const char *prefix, size_t *lines)
+s_load_section (s_loader_t *self, yaml_node_t *node, const s_setting_t *table, void *base,
+                const char *prefix, size_t *lines)
 {
     if (s_is_null (node))
         return 0;
@@ -964,8 +939,7 @@ s_load_section (s_loader_t *self, yaml_node_t *node, const s_setting_t *table,
         yaml_node_t *value = yaml_document_get_node (self->doc, pairs[i].value);
         assert (key && value);
         if (key->type != YAML_SCALAR_NODE)
-            return s_error (self, s_line (key), prefix,
-                            "expected a setting name, found a %s",
+            return s_error (self, s_line (key), prefix, "expected a setting name, found a %s",
                             key->type == YAML_MAPPING_NODE ? "mapping" : "list");
         const char *name = (const char *) key->data.scalar.value;
         char path[AIGW_CONFIG_SETTING_MAX];
@@ -979,8 +953,7 @@ s_load_section (s_loader_t *self, yaml_node_t *node, const s_setting_t *table,
         for (size_t j = 0; j < i; j++) {
             yaml_node_t *other = yaml_document_get_node (self->doc, pairs[j].key);
             if (strcmp ((const char *) other->data.scalar.value, name) == 0)
-                return s_error (self, s_line (key), path,
-                                "duplicate setting (also on line %zu)",
+                return s_error (self, s_line (key), path, "duplicate setting (also on line %zu)",
                                 s_line (other));
         }
         if (lines) {
@@ -995,8 +968,7 @@ s_load_section (s_loader_t *self, yaml_node_t *node, const s_setting_t *table,
 
 //  The line recorded for setting NAME of TABLE, or FALLBACK if it was absent.
 static size_t
-s_line_of (const s_setting_t *table, const size_t *lines, const char *name,
-           size_t fallback)
+s_line_of (const s_setting_t *table, const size_t *lines, const char *name, size_t fallback)
 {
     for (size_t row = 0; table[row].name; row++)
         if (strcmp (table[row].name, name) == 0)
@@ -1007,13 +979,12 @@ s_line_of (const s_setting_t *table, const size_t *lines, const char *name,
 //  Checks that sequence item I of SETTING fits in a list of MAX entries and
 //  is a mapping (or null). Writes ITEM_PATH. Returns 0 or -1 with the error.
 static int
-s_list_item (s_loader_t *self, yaml_node_t *item, const char *setting,
-             size_t index, int count, int max, char *item_path, size_t size)
+s_list_item (s_loader_t *self, yaml_node_t *item, const char *setting, size_t index, int count,
+             int max, char *item_path, size_t size)
 {
     snprintf (item_path, size, "%s[%zu]", setting, index);
     if (count >= max)
-        return s_error (self, s_line (item), item_path,
-                        "too many entries (at most %d)", max);
+        return s_error (self, s_line (item), item_path, "too many entries (at most %d)", max);
     if (!s_is_null (item) && item->type != YAML_MAPPING_NODE)
         return s_error (self, s_line (item), item_path, "expected a mapping");
     return 0;
@@ -1034,8 +1005,8 @@ s_key_item_clear (s_key_item_t *item)
 //  on LINES) and appends it to the config. Takes the entry's strings.
 //  Returns 0 or -1 with the error written.
 static int
-s_add_key (s_loader_t *self, s_key_item_t *item, const char *item_path,
-           size_t line, const size_t *lines)
+s_add_key (s_loader_t *self, s_key_item_t *item, const char *item_path, size_t line,
+           const size_t *lines)
 {
     aigw_config_t *config = self->config;
     char path[AIGW_CONFIG_SETTING_MAX];
@@ -1050,8 +1021,8 @@ s_add_key (s_loader_t *self, s_key_item_t *item, const char *item_path,
     for (int i = 0; i < config->key_count; i++)
         if (strcmp (config->keys[i].name, item->name) == 0) {
             s_join (path, sizeof path, item_path, "name");
-            return s_error (self, s_line_of (s_key_settings, lines, "name", line),
-                            path, "duplicate name (also auth.keys[%d])", i);
+            return s_error (self, s_line_of (s_key_settings, lines, "name", line), path,
+                            "duplicate name (also auth.keys[%d])", i);
         }
     aigw_config_key_t *key = &config->keys[config->key_count];
     const char *secret_setting = item->key ? "key" : "key_sha256";
@@ -1063,14 +1034,11 @@ s_add_key (s_loader_t *self, s_key_item_t *item, const char *item_path,
                                               + s_hex_digit (item->key_sha256[2 * i + 1]));
     aigw_config_string_free (&item->key);
     for (int i = 0; i < config->key_count; i++)
-        if (CRYPTO_memcmp (config->keys[i].sha256, key->sha256,
-                           AIGW_CONFIG_SHA256_BYTES)
-            == 0) {
+        if (CRYPTO_memcmp (config->keys[i].sha256, key->sha256, AIGW_CONFIG_SHA256_BYTES) == 0) {
             OPENSSL_cleanse (key->sha256, sizeof key->sha256);
             s_join (path, sizeof path, item_path, secret_setting);
-            return s_error (self,
-                            s_line_of (s_key_settings, lines, secret_setting, line),
-                            path, "same secret as auth.keys[%d]", i);
+            return s_error (self, s_line_of (s_key_settings, lines, secret_setting, line), path,
+                            "same secret as auth.keys[%d]", i);
         }
     if (!item->role && !(item->role = strdup (AIGW_DEFAULT_ROLE)))
         return s_error (self, line, item_path, "out of memory");
@@ -1092,13 +1060,12 @@ s_load_keys (s_loader_t *self, yaml_node_t *node, const char *setting)
     for (size_t i = 0; i < count; i++) {
         yaml_node_t *item_node = yaml_document_get_node (self->doc, items[i]);
         char item_path[AIGW_CONFIG_SETTING_MAX];
-        if (s_list_item (self, item_node, setting, i, self->config->key_count,
-                         AIGW_CONFIG_MAX_KEYS, item_path, sizeof item_path))
+        if (s_list_item (self, item_node, setting, i, self->config->key_count, AIGW_CONFIG_MAX_KEYS,
+                         item_path, sizeof item_path))
             return -1;
         s_key_item_t item = {0};
         size_t lines[AIGW_CONFIG_ITEM_SETTINGS_MAX] = {0};
-        int rc = s_load_section (self, item_node, s_key_settings, &item,
-                                 item_path, lines);
+        int rc = s_load_section (self, item_node, s_key_settings, &item, item_path, lines);
         if (rc == 0)
             rc = s_add_key (self, &item, item_path, s_line (item_node), lines);
         s_key_item_clear (&item);
@@ -1118,16 +1085,15 @@ s_load_rules (s_loader_t *self, yaml_node_t *node, const char *setting)
     for (size_t i = 0; i < count; i++) {
         yaml_node_t *item_node = yaml_document_get_node (self->doc, items[i]);
         char item_path[AIGW_CONFIG_SETTING_MAX];
-        if (s_list_item (self, item_node, setting, i, config->rule_count,
-                         AIGW_CONFIG_MAX_RULES, item_path, sizeof item_path))
+        if (s_list_item (self, item_node, setting, i, config->rule_count, AIGW_CONFIG_MAX_RULES,
+                         item_path, sizeof item_path))
             return -1;
         //  Read straight into the next free slot; it only counts once valid,
         //  and destroy frees every slot.
         aigw_config_rule_t *rule = &config->rules[config->rule_count];
         size_t lines[AIGW_CONFIG_ITEM_SETTINGS_MAX] = {0};
         size_t line = s_line (item_node);
-        if (s_load_section (self, item_node, s_rule_settings, rule, item_path,
-                            lines))
+        if (s_load_section (self, item_node, s_rule_settings, rule, item_path, lines))
             return -1;
         if (!rule->name)
             return s_error (self, line, item_path, "needs name");
@@ -1137,8 +1103,8 @@ s_load_rules (s_loader_t *self, yaml_node_t *node, const char *setting)
             if (strcmp (config->rules[j].name, rule->name) == 0) {
                 char path[AIGW_CONFIG_SETTING_MAX];
                 s_join (path, sizeof path, item_path, "name");
-                return s_error (self, s_line_of (s_rule_settings, lines, "name", line),
-                                path, "duplicate name (also %s[%d])", setting, j);
+                return s_error (self, s_line_of (s_rule_settings, lines, "name", line), path,
+                                "duplicate name (also %s[%d])", setting, j);
             }
         config->rule_count++;
     }
@@ -1149,9 +1115,8 @@ s_load_rules (s_loader_t *self, yaml_node_t *node, const char *setting)
 //  the LINES of its rows; LINE the section's). The error goes on the
 //  setting the file gave, HI's if both. Returns 0 or -1 with the error.
 static int
-s_check_order (s_loader_t *self, const s_setting_t *table, const char *path,
-               const size_t *lines, size_t line, const char *lo_name, int64_t lo,
-               const char *hi_name, int64_t hi)
+s_check_order (s_loader_t *self, const s_setting_t *table, const char *path, const size_t *lines,
+               size_t line, const char *lo_name, int64_t lo, const char *hi_name, int64_t hi)
 {
     if (lo <= hi)
         return 0;
@@ -1159,8 +1124,7 @@ s_check_order (s_loader_t *self, const s_setting_t *table, const char *path,
     size_t hi_line = s_line_of (table, lines, hi_name, 0);
     if (hi_line) {
         s_join (setting, sizeof setting, path, hi_name);
-        return s_error (self, hi_line, setting, "must be at least %s (%" PRId64 ")",
-                        lo_name, lo);
+        return s_error (self, hi_line, setting, "must be at least %s (%" PRId64 ")", lo_name, lo);
     }
     s_join (setting, sizeof setting, path, lo_name);
     return s_error (self, s_line_of (table, lines, lo_name, line), setting,
@@ -1169,8 +1133,7 @@ s_check_order (s_loader_t *self, const s_setting_t *table, const char *path,
 
 //  s_after_fn for router: the retry backoff's cap is not below its base.
 static int
-s_check_router (s_loader_t *self, void *base, const char *path, const size_t *lines,
-                size_t line)
+s_check_router (s_loader_t *self, void *base, const char *path, const size_t *lines, size_t line)
 {
     aigw_config_t *config = base;
     return s_check_order (self, s_router_settings, path, lines, line, "retry_base_ms",
@@ -1181,8 +1144,7 @@ s_check_router (s_loader_t *self, void *base, const char *path, const size_t *li
 //  s_after_fn for router.breaker: the longest cooldown is not below the
 //  first (aigw_breaker_new refuses such settings).
 static int
-s_check_breaker (s_loader_t *self, void *base, const char *path, const size_t *lines,
-                 size_t line)
+s_check_breaker (s_loader_t *self, void *base, const char *path, const size_t *lines, size_t line)
 {
     aigw_config_t *config = base;
     return s_check_order (self, s_breaker_settings, path, lines, line, "cooldown_ms",
@@ -1194,8 +1156,7 @@ s_check_breaker (s_loader_t *self, void *base, const char *path, const size_t *l
 static int
 s_model_index (const s_loader_t *self, const aigw_config_model_t *model)
 {
-    assert (model >= self->config->models
-            && model < self->config->models + AIGW_CONFIG_MAX_MODELS);
+    assert (model >= self->config->models && model < self->config->models + AIGW_CONFIG_MAX_MODELS);
     return (int) (model - self->config->models);
 }
 
@@ -1220,8 +1181,7 @@ s_load_deployments (s_loader_t *self, yaml_node_t *node, const char *setting)
         deployment->weight = 1;
         size_t lines[AIGW_CONFIG_ITEM_SETTINGS_MAX] = {0};
         size_t line = s_line (item_node);
-        if (s_load_section (self, item_node, s_deployment_settings, deployment, item_path,
-                            lines))
+        if (s_load_section (self, item_node, s_deployment_settings, deployment, item_path, lines))
             return -1;
         if (!deployment->provider)
             return s_error (self, line, item_path, "needs provider");
@@ -1248,8 +1208,8 @@ s_load_fallbacks (s_loader_t *self, yaml_node_t *node, const char *setting)
         char item_path[AIGW_CONFIG_SETTING_MAX];
         snprintf (item_path, sizeof item_path, "%s[%zu]", setting, i);
         if (model->fallback_count >= AIGW_CONFIG_MAX_FALLBACKS)
-            return s_error (self, s_line (item_node), item_path,
-                            "too many entries (at most %d)", AIGW_CONFIG_MAX_FALLBACKS);
+            return s_error (self, s_line (item_node), item_path, "too many entries (at most %d)",
+                            AIGW_CONFIG_MAX_FALLBACKS);
         char *name = s_scalar (self, item_node, item_path, "a model name");
         if (!name)
             return -1;
@@ -1351,8 +1311,8 @@ s_load_models (s_loader_t *self, yaml_node_t *node, const char *setting)
     for (size_t i = 0; i < count; i++) {
         yaml_node_t *item_node = yaml_document_get_node (self->doc, items[i]);
         char item_path[AIGW_CONFIG_SETTING_MAX];
-        if (s_list_item (self, item_node, setting, i, config->model_count,
-                         AIGW_CONFIG_MAX_MODELS, item_path, sizeof item_path))
+        if (s_list_item (self, item_node, setting, i, config->model_count, AIGW_CONFIG_MAX_MODELS,
+                         item_path, sizeof item_path))
             return -1;
         int index = config->model_count;
         aigw_config_model_t *model = &config->models[index];
@@ -1370,12 +1330,10 @@ s_load_models (s_loader_t *self, yaml_node_t *node, const char *setting)
         size_t name_line = s_line_of (s_model_settings, lines, "name", line);
         //  Room for the default deployment ids, "NAME/15".
         if (strlen (model->name) > AIGW_CONFIG_ID_MAX - 3)
-            return s_error (self, name_line, path, "longer than %d bytes",
-                            AIGW_CONFIG_ID_MAX - 3);
+            return s_error (self, name_line, path, "longer than %d bytes", AIGW_CONFIG_ID_MAX - 3);
         for (int j = 0; j < config->model_count; j++)
             if (strcmp (config->models[j].name, model->name) == 0)
-                return s_error (self, name_line, path, "duplicate name (also %s[%d])",
-                                setting, j);
+                return s_error (self, name_line, path, "duplicate name (also %s[%d])", setting, j);
         if (model->deployment_count > 0 && (model->provider || model->upstream_model))
             return s_error (self, line, item_path,
                             "give provider and upstream_model, or deployments, not both");
@@ -1441,7 +1399,6 @@ s_check_models (s_loader_t *self)
     return 0;
 }
 
-
 //  --------------------------------------------------------------------------
 //  File, environment, defaults
 
@@ -1456,8 +1413,7 @@ s_document_wipe (yaml_document_t *doc)
 
 //  Writes PARSER's error, with its line, into the loader. Always -1.
 static int
-s_yaml_error (s_loader_t *self, const yaml_parser_t *parser, const char *data,
-              size_t size)
+s_yaml_error (s_loader_t *self, const yaml_parser_t *parser, const char *data, size_t size)
 {
     size_t line = parser->problem_mark.line + 1;
     if (parser->error == YAML_READER_ERROR) {
@@ -1470,8 +1426,7 @@ s_yaml_error (s_loader_t *self, const yaml_parser_t *parser, const char *data,
                           : parser->problem                  ? parser->problem
                                                              : "syntax error";
     if (parser->context)
-        return s_error (self, line, NULL, "invalid YAML: %s (%s)", problem,
-                        parser->context);
+        return s_error (self, line, NULL, "invalid YAML: %s (%s)", problem, parser->context);
     return s_error (self, line, NULL, "invalid YAML: %s", problem);
 }
 
@@ -1497,8 +1452,7 @@ s_read_file (s_loader_t *self, const char *path, char **data, size_t *size)
         free (buffer);
         if (failed)
             return s_error (self, 0, NULL, "cannot read: %s", strerror (error));
-        return s_error (self, 0, NULL, "larger than %d bytes",
-                        AIGW_CONFIG_FILE_MAX_BYTES);
+        return s_error (self, 0, NULL, "larger than %d bytes", AIGW_CONFIG_FILE_MAX_BYTES);
     }
     *data = buffer;
     *size = got;
@@ -1538,8 +1492,7 @@ s_load_file (s_loader_t *self, const char *path)
         else if (rc == 0) {
             yaml_node_t *next_root = yaml_document_get_root_node (&next);
             if (next_root)
-                rc = s_error (self, s_line (next_root), NULL,
-                              "only one YAML document is allowed");
+                rc = s_error (self, s_line (next_root), NULL, "only one YAML document is allowed");
             s_document_wipe (&next);
             yaml_document_delete (&next);
         }
@@ -1547,8 +1500,7 @@ s_load_file (s_loader_t *self, const char *path)
         yaml_document_delete (&doc);
     }
     if (parser.buffer.start)
-        OPENSSL_cleanse (parser.buffer.start,
-                         (size_t) (parser.buffer.end - parser.buffer.start));
+        OPENSSL_cleanse (parser.buffer.start, (size_t) (parser.buffer.end - parser.buffer.start));
     if (parser.raw_buffer.start)
         OPENSSL_cleanse (parser.raw_buffer.start,
                          (size_t) (parser.raw_buffer.end - parser.raw_buffer.start));
@@ -1566,8 +1518,7 @@ s_load_env (s_loader_t *self)
     const char *source = self->source;
     self->source = AIGW_CONFIG_ENV_SOURCE;
     int rc = 0;
-    for (const s_setting_t *setting = s_env_settings; rc == 0 && setting->name;
-         setting++) {
+    for (const s_setting_t *setting = s_env_settings; rc == 0 && setting->name; setting++) {
         const char *value = getenv (setting->name);
         if (!value || !*value)
             continue;
@@ -1577,8 +1528,8 @@ s_load_env (s_loader_t *self)
             int64_t number = 0;
             if (s_parse_integer (value, setting->min, setting->max, &number))
                 rc = s_error (self, 0, setting->name,
-                              "expected an integer from %" PRId64 " to %" PRId64,
-                              setting->min, setting->max);
+                              "expected an integer from %" PRId64 " to %" PRId64, setting->min,
+                              setting->max);
             else
                 *(int *) field = (int) number;
             continue;
@@ -1648,9 +1599,8 @@ s_defaults (aigw_config_t *self)
     self->gemini_base_url = strdup (AIGW_DEFAULT_GEMINI_BASE_URL);
     self->router_strategy = strdup (AIGW_DEFAULT_ROUTER_STRATEGY);
     self->log_level = strdup (AIGW_DEFAULT_LOG_LEVEL);
-    if (!self->host || !self->broker_endpoint || !self->openai_base_url
-        || !self->anthropic_base_url || !self->gemini_base_url || !self->router_strategy
-        || !self->log_level)
+    if (!self->host || !self->broker_endpoint || !self->openai_base_url || !self->anthropic_base_url
+        || !self->gemini_base_url || !self->router_strategy || !self->log_level)
         return -1;
     return 0;
 }
@@ -1666,8 +1616,8 @@ s_finish (aigw_config_t *self)
         model->name = strdup (s_default_models[i]);
         model->provider = strdup (AIGW_CONFIG_DEFAULT_MODEL_PROVIDER);
         model->upstream_model = strdup (s_default_models[i]);
-        if (!model->name || !model->provider || !model->upstream_model
-            || s_model_short (model) || s_model_complete (model))
+        if (!model->name || !model->provider || !model->upstream_model || s_model_short (model)
+            || s_model_complete (model))
             return -1;  //  destroy frees every slot
     }
     if (self->model_count == 0)
@@ -1677,7 +1627,6 @@ s_finish (aigw_config_t *self)
         aigw_config_hash_secret (self->master_key, self->master_sha256);
     return 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Public API
@@ -1690,9 +1639,7 @@ aigw_config_new (const char *path, char *err, size_t err_size)
 {
     if (err && err_size)
         err[0] = 0;
-    s_loader_t loader = {.source = path ? path : "aigw_config",
-                         .err = err,
-                         .err_size = err_size};
+    s_loader_t loader = {.source = path ? path : "aigw_config", .err = err, .err_size = err_size};
     aigw_config_t *self = calloc (1, sizeof *self);
     if (!self) {
         s_error (&loader, 0, NULL, "out of memory");
@@ -1786,7 +1733,7 @@ aigw_config_destroy (aigw_config_t **self_p)
     aigw_config_string_free (&self->aws_session_token);
     aigw_config_string_free (&self->router_strategy);
     aigw_config_string_free (&self->log_level);
-    aigw_config_string_free (&self->database_url);   //  may carry a password
+    aigw_config_string_free (&self->database_url);  //  may carry a password
     aigw_config_string_free (&self->jwt_hs256_secret);
     aigw_config_string_free (&self->jwt_jwks_file);
     aigw_config_string_free (&self->jwt_jwks_url);
@@ -1794,7 +1741,7 @@ aigw_config_destroy (aigw_config_t **self_p)
     aigw_config_string_free (&self->jwt_audience);
     aigw_config_string_free (&self->jwt_tenant_claim);
     aigw_config_string_free (&self->jwt_role_claim);
-    OPENSSL_cleanse (self, sizeof *self);   //  the key and master hashes
+    OPENSSL_cleanse (self, sizeof *self);  //  the key and master hashes
     free (self);
     *self_p = NULL;
 }
@@ -1834,28 +1781,43 @@ aigw_config_hash_secret (const char *secret, unsigned char out[32])
     //  cannot hash cannot authenticate anyone, so stop rather than go on
     //  with a wrong hash.
     pthread_once (&s_sha256_once, s_sha256_fetch);
-    int ok = EVP_Digest (secret, strlen (secret), out, &size,
-                         s_sha256 ? s_sha256 : EVP_sha256 (), NULL);
+    int ok = EVP_Digest (secret, strlen (secret), out, &size, s_sha256 ? s_sha256 : EVP_sha256 (),
+                         NULL);
     assert (ok == 1 && size == AIGW_CONFIG_SHA256_BYTES);
     (void) ok;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Selftest
 
 //  The environment variables the test touches: saved first, restored last.
-static const char *s_test_vars[] = {
-    "AIGW_PORT", "AIGW_HOST", "DATABASE_URL", "AIGW_MASTER_KEY", "AIGW_BROKER",
-    "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY",
-    "ANTHROPIC_BASE_URL", "AIGW_LOG_LEVEL", "AIGW_TEST_HOST", "AIGW_TEST_PORT",
-    "AIGW_TEST_SECRET", "AIGW_TEST_UNSET", "GEMINI_API_KEY", "GEMINI_BASE_URL",
-    "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_VERSION",
-    "BEDROCK_BASE_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN"};
+static const char *s_test_vars[] = {"AIGW_PORT",
+                                    "AIGW_HOST",
+                                    "DATABASE_URL",
+                                    "AIGW_MASTER_KEY",
+                                    "AIGW_BROKER",
+                                    "OPENAI_API_KEY",
+                                    "OPENAI_BASE_URL",
+                                    "ANTHROPIC_API_KEY",
+                                    "ANTHROPIC_BASE_URL",
+                                    "AIGW_LOG_LEVEL",
+                                    "AIGW_TEST_HOST",
+                                    "AIGW_TEST_PORT",
+                                    "AIGW_TEST_SECRET",
+                                    "AIGW_TEST_UNSET",
+                                    "GEMINI_API_KEY",
+                                    "GEMINI_BASE_URL",
+                                    "AZURE_OPENAI_API_KEY",
+                                    "AZURE_OPENAI_ENDPOINT",
+                                    "AZURE_OPENAI_API_VERSION",
+                                    "BEDROCK_BASE_URL",
+                                    "AWS_REGION",
+                                    "AWS_ACCESS_KEY_ID",
+                                    "AWS_SECRET_ACCESS_KEY",
+                                    "AWS_SESSION_TOKEN"};
 #define S_TEST_VAR_COUNT (sizeof s_test_vars / sizeof s_test_vars[0])
-#define S_TEST_PATH_MAX 64      //  a mkstemp path under /tmp
-#define S_TEST_TEXT_MAX (256 * 1024) //  the largest generated test file
+#define S_TEST_PATH_MAX  64            //  a mkstemp path under /tmp
+#define S_TEST_TEXT_MAX  (256 * 1024)  //  the largest generated test file
 
 //  Writes TEXT to a new temp file and returns its name in PATH.
 static void
@@ -1945,66 +1907,65 @@ s_test_deployments (bool verbose)
     aigw_config_destroy (&config);
 
     //  Every new setting, both model forms.
-    const char *full =
-        "providers:\n"
-        "  gemini:\n"
-        "    base_url: http://127.0.0.1:9001\n"
-        "    api_key: sk-gemini-file\n"
-        "  azure:\n"
-        "    base_url: https://acme.openai.azure.com\n"
-        "    api_key: sk-azure-file\n"
-        "    api_version: 2024-06-01\n"
-        "  bedrock:\n"
-        "    base_url: http://127.0.0.1:9002\n"
-        "    region: eu-west-1\n"
-        "    access_key_id: AKIDFILE\n"
-        "    secret_access_key: sk-aws-secret-file\n"
-        "    session_token: sk-aws-token-file\n"
-        "router:\n"
-        "  strategy: least_latency\n"
-        "  max_attempts: 10\n"
-        "  retry_base_ms: 0\n"
-        "  retry_cap_ms: 500\n"
-        "  first_token_timeout_ms: 1500\n"
-        "  report_ms: 250\n"
-        "  breaker:\n"
-        "    consecutive_failures: 0\n"
-        "    error_rate: 0.25\n"
-        "    window_size: 4096\n"
-        "    window_ms: 0\n"
-        "    min_samples: 3\n"
-        "    cooldown_ms: 100\n"
-        "    cooldown_max_ms: 100\n"
-        "models:\n"
-        "  - name: chat\n"                                     //  line 30
-        "    strategy: lowest_cost\n"
-        "    fallbacks: [mini, local]\n"
-        "    deployments:\n"
-        "      - id: chat-openai\n"
-        "        provider: openai\n"
-        "        model: gpt-4o\n"
-        "        api_key_env: TEAM_OPENAI_KEY\n"
-        "        weight: 3\n"
-        "        priority: 0\n"
-        "        rpm: 600\n"
-        "        tpm: 1000000\n"
-        "        price_in: 2.5\n"
-        "        price_out: 10\n"
-        "      - provider: azure\n"
-        "        model: gpt4o-deploy\n"
-        "        api_key: sk-dep-azure\n"
-        "        api_version: 2024-10-21\n"
-        "        priority: 1\n"
-        "        weight: 0\n"
-        "        price_in: 1.25e0\n"
-        "        price_out: 0.000001\n"
-        "      - provider: openai_compatible\n"
-        "        base_url: http://127.0.0.1:9003/v1\n"
-        "        region: us-east-2\n"
-        "  - name: mini\n"
-        "    provider: openai\n"
-        "    upstream_model: gpt-4o-mini\n"
-        "  - {name: local, provider: vllm, fallbacks: [mini]}\n";
+    const char *full = "providers:\n"
+                       "  gemini:\n"
+                       "    base_url: http://127.0.0.1:9001\n"
+                       "    api_key: sk-gemini-file\n"
+                       "  azure:\n"
+                       "    base_url: https://acme.openai.azure.com\n"
+                       "    api_key: sk-azure-file\n"
+                       "    api_version: 2024-06-01\n"
+                       "  bedrock:\n"
+                       "    base_url: http://127.0.0.1:9002\n"
+                       "    region: eu-west-1\n"
+                       "    access_key_id: AKIDFILE\n"
+                       "    secret_access_key: sk-aws-secret-file\n"
+                       "    session_token: sk-aws-token-file\n"
+                       "router:\n"
+                       "  strategy: least_latency\n"
+                       "  max_attempts: 10\n"
+                       "  retry_base_ms: 0\n"
+                       "  retry_cap_ms: 500\n"
+                       "  first_token_timeout_ms: 1500\n"
+                       "  report_ms: 250\n"
+                       "  breaker:\n"
+                       "    consecutive_failures: 0\n"
+                       "    error_rate: 0.25\n"
+                       "    window_size: 4096\n"
+                       "    window_ms: 0\n"
+                       "    min_samples: 3\n"
+                       "    cooldown_ms: 100\n"
+                       "    cooldown_max_ms: 100\n"
+                       "models:\n"
+                       "  - name: chat\n"  //  line 30
+                       "    strategy: lowest_cost\n"
+                       "    fallbacks: [mini, local]\n"
+                       "    deployments:\n"
+                       "      - id: chat-openai\n"
+                       "        provider: openai\n"
+                       "        model: gpt-4o\n"
+                       "        api_key_env: TEAM_OPENAI_KEY\n"
+                       "        weight: 3\n"
+                       "        priority: 0\n"
+                       "        rpm: 600\n"
+                       "        tpm: 1000000\n"
+                       "        price_in: 2.5\n"
+                       "        price_out: 10\n"
+                       "      - provider: azure\n"
+                       "        model: gpt4o-deploy\n"
+                       "        api_key: sk-dep-azure\n"
+                       "        api_version: 2024-10-21\n"
+                       "        priority: 1\n"
+                       "        weight: 0\n"
+                       "        price_in: 1.25e0\n"
+                       "        price_out: 0.000001\n"
+                       "      - provider: openai_compatible\n"
+                       "        base_url: http://127.0.0.1:9003/v1\n"
+                       "        region: us-east-2\n"
+                       "  - name: mini\n"
+                       "    provider: openai\n"
+                       "    upstream_model: gpt-4o-mini\n"
+                       "  - {name: local, provider: vllm, fallbacks: [mini]}\n";
     config = s_test_load (full, path, err);
     if (!config)
         printf ("\n    %s", err);
@@ -2101,8 +2062,7 @@ s_test_deployments (bool verbose)
     setenv ("AWS_REGION", "EU_WEST", 1);
     config = aigw_config_new (NULL, err, sizeof err);
     assert (!config);
-    assert (strcmp (err, "environment: AWS_REGION: expected an AWS region such as us-east-1")
-            == 0);
+    assert (strcmp (err, "environment: AWS_REGION: expected an AWS region such as us-east-1") == 0);
     setenv ("AZURE_OPENAI_ENDPOINT", "acme.openai.azure.com", 1);
     setenv ("AWS_REGION", "us-east-1", 1);
     config = aigw_config_new (NULL, err, sizeof err);
@@ -2142,8 +2102,7 @@ s_test_deployments (bool verbose)
                   "models:\n  - name: m\n    deployments:\n      - {provider: openai}\n"
                   "      - model: x\n",
                   "5: models[0].deployments[1]: needs provider");
-    s_test_error (verbose,
-                  "models:\n  - name: m\n    deployments:\n      - provider: mystery\n",
+    s_test_error (verbose, "models:\n  - name: m\n    deployments:\n      - provider: mystery\n",
                   "4: models[0].deployments[0].provider: unknown provider, expected one "
                   "of openai, azure");
     s_test_error (verbose,
@@ -2179,17 +2138,14 @@ s_test_deployments (bool verbose)
                   "models:\n  - name: a\n    provider: openai\n    fallbacks:\n      - b\n"
                   "      - nowhere\n  - {name: b, provider: openai}\n",
                   "6: models[0].fallbacks[1]: names no model of this file");
-    s_test_error (verbose,
-                  "models:\n  - name: a\n    provider: openai\n    fallbacks: [a]\n",
+    s_test_error (verbose, "models:\n  - name: a\n    provider: openai\n    fallbacks: [a]\n",
                   "4: models[0].fallbacks[0]: a model cannot fall back to itself");
-    s_test_error (verbose,
-                  "models:\n  - name: a\n    provider: openai\n    fallbacks: [b, b]\n",
+    s_test_error (verbose, "models:\n  - name: a\n    provider: openai\n    fallbacks: [b, b]\n",
                   "4: models[0].fallbacks[1]: duplicate fallback (also models[0].fallbacks[0])");
     s_test_error (verbose,
                   "models:\n  - name: a\n    provider: openai\n    fallbacks:\n      - {b: 1}\n",
                   "5: models[0].fallbacks[0]: expected a model name");
-    s_test_error (verbose,
-                  "models:\n  - name: a\n    provider: openai\n    fallbacks: ['']\n",
+    s_test_error (verbose, "models:\n  - name: a\n    provider: openai\n    fallbacks: ['']\n",
                   "4: models[0].fallbacks[0]: expected a model name");
     s_test_error (verbose, "models:\n  - name: a\n    provider: openai\n    fallbacks: b\n",
                   "4: models[0].fallbacks: expected a list");
@@ -2221,14 +2177,12 @@ s_test_deployments (bool verbose)
                   "3: router.breaker.min_samples: expected an integer from 0 to 4096");
     s_test_error (verbose, "router:\n  breaker:\n    speed: 1\n",
                   "3: router.breaker.speed: unknown setting");
-    const char *bad_rates[] = {"1.5", "-0.1", "nan", "inf", ".5", "1.", "0x1", "1e",
-                               "\"\"", "1,5", "' 0.5'", "1e999", "[0.5]"};
+    const char *bad_rates[] = {"1.5", "-0.1", "nan", "inf",    ".5",    "1.",   "0x1",
+                               "1e",  "\"\"", "1,5", "' 0.5'", "1e999", "[0.5]"};
     for (size_t i = 0; i < sizeof bad_rates / sizeof bad_rates[0]; i++) {
         char text[AIGW_CONFIG_ERR_MAX];
-        snprintf (text, sizeof text, "router:\n  breaker:\n    error_rate: %s\n",
-                  bad_rates[i]);
-        s_test_error (verbose, text,
-                      "3: router.breaker.error_rate: expected a number from 0 to 1");
+        snprintf (text, sizeof text, "router:\n  breaker:\n    error_rate: %s\n", bad_rates[i]);
+        s_test_error (verbose, text, "3: router.breaker.error_rate: expected a number from 0 to 1");
     }
     const char *bad_prices[] = {"-1", "1000001", "1e7", "NaN", ".Inf", "2.5USD"};
     for (size_t i = 0; i < sizeof bad_prices / sizeof bad_prices[0]; i++) {
@@ -2302,8 +2256,9 @@ s_test_deployments (bool verbose)
     s_test_error (verbose, text, "3: models[0].name: longer than 124 bytes");
 
     //  Limits: deployments per model, fallbacks per model.
-    size_t used = (size_t) snprintf (text, S_TEST_TEXT_MAX, "models:\n  - name: m\n"
-                                                            "    deployments:\n");
+    size_t used = (size_t) snprintf (text, S_TEST_TEXT_MAX,
+                                     "models:\n  - name: m\n"
+                                     "    deployments:\n");
     for (int i = 0; i < AIGW_CONFIG_MAX_DEPLOYMENTS; i++)
         used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
                                    "      - {provider: openai, model: u%d}\n", i);
@@ -2336,21 +2291,20 @@ s_test_deployments (bool verbose)
     aigw_config_destroy (&config);
     snprintf (text + models_at, S_TEST_TEXT_MAX - models_at, "      - f8\n");
     snprintf (want, sizeof want, "%d: models[0].fallbacks[%d]: too many entries (at most %d)",
-              AIGW_CONFIG_MAX_FALLBACKS + 5, AIGW_CONFIG_MAX_FALLBACKS,
-              AIGW_CONFIG_MAX_FALLBACKS);
+              AIGW_CONFIG_MAX_FALLBACKS + 5, AIGW_CONFIG_MAX_FALLBACKS, AIGW_CONFIG_MAX_FALLBACKS);
     s_test_error (verbose, text, want);
     free (text);
 
     //  Secrets of the new settings never reach an error message.
-    const char *leaks[] = {
-        "models:\n  - name: m\n    deployments:\n"
-        "      - {provider: openai, api_key: sk-leak-1, base_url: sk-leak-2}\n",
-        "models:\n  - name: m\n    deployments:\n"
-        "      - {provider: openai, api_key: [sk-leak-3]}\n",
-        "models:\n  - name: m\n    deployments:\n      - {provider: sk-leak-4}\n",
-        "providers:\n  bedrock:\n    secret_access_key: sk-leak-5\n    region: sk-leak-6!\n",
-        "providers:\n  azure:\n    api_key: sk-leak-7\n    base_url: sk-leak-8\n",
-        "router:\n  breaker:\n    error_rate: sk-leak-9\n"};
+    const char *leaks[]
+        = {"models:\n  - name: m\n    deployments:\n"
+           "      - {provider: openai, api_key: sk-leak-1, base_url: sk-leak-2}\n",
+           "models:\n  - name: m\n    deployments:\n"
+           "      - {provider: openai, api_key: [sk-leak-3]}\n",
+           "models:\n  - name: m\n    deployments:\n      - {provider: sk-leak-4}\n",
+           "providers:\n  bedrock:\n    secret_access_key: sk-leak-5\n    region: sk-leak-6!\n",
+           "providers:\n  azure:\n    api_key: sk-leak-7\n    base_url: sk-leak-8\n",
+           "router:\n  breaker:\n    error_rate: sk-leak-9\n"};
     for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++) {
         config = s_test_load (leaks[i], path, err);
         if (verbose)
@@ -2381,16 +2335,16 @@ aigw_config_test (bool verbose)
 
     //  Hash: the FIPS 180-2 vectors.
     unsigned char hash[32];
-    static const unsigned char abc[32] = {
-        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-        0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-        0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    static const unsigned char abc[32]
+        = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+           0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+           0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
     aigw_config_hash_secret ("abc", hash);
     assert (memcmp (hash, abc, sizeof abc) == 0);
-    static const unsigned char empty[32] = {
-        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
-        0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
-        0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    static const unsigned char empty[32]
+        = {0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+           0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+           0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
     aigw_config_hash_secret ("", hash);
     assert (memcmp (hash, empty, sizeof empty) == 0);
 
@@ -2419,16 +2373,14 @@ aigw_config_test (bool verbose)
     assert (config->cache_ttl_s == AIGW_DEFAULT_CACHE_TTL_S);
     assert (config->cache_max_bytes == AIGW_DEFAULT_CACHE_MAX_BYTES);
     assert (strcmp (config->openai_base_url, AIGW_DEFAULT_OPENAI_BASE_URL) == 0);
-    assert (strcmp (config->anthropic_base_url, AIGW_DEFAULT_ANTHROPIC_BASE_URL)
-            == 0);
+    assert (strcmp (config->anthropic_base_url, AIGW_DEFAULT_ANTHROPIC_BASE_URL) == 0);
     assert (config->openai_api_key == NULL);
     assert (config->anthropic_api_key == NULL);
     assert (config->connect_timeout_ms == AIGW_DEFAULT_CONNECT_TIMEOUT_MS);
     assert (config->max_host_connections == AIGW_DEFAULT_MAX_HOST_CONNECTIONS);
     assert (config->model_count == 3);
     assert (strcmp (config->models[0].name, "gpt-4o-mini") == 0);
-    assert (strcmp (config->models[2].upstream_model, "text-embedding-3-small")
-            == 0);
+    assert (strcmp (config->models[2].upstream_model, "text-embedding-3-small") == 0);
     const aigw_config_model_t *model = aigw_config_model (config, "gpt-4o");
     assert (model && strcmp (model->provider, "openai") == 0);
     assert (aigw_config_model (config, "gpt-5") == NULL);
@@ -2455,70 +2407,70 @@ aigw_config_test (bool verbose)
     aigw_config_destroy (&config);
 
     //  Every setting.
-    const char *full =
-        "# every setting\n"
-        "server:\n"
-        "  host: 0.0.0.0\n"
-        "  port: 9000\n"
-        "  max_body_bytes: 1048576\n"
-        "  request_timeout_ms: 60000\n"
-        "  read_timeout_ms: 5000\n"
-        "  threads: 64\n"
-        "broker:\n"
-        "  endpoint: tcp://127.0.0.1:5555\n"
-        "  heartbeat_ms: 500\n"
-        "  liveness: 3\n"
-        "  queue_max: 100\n"
-        "  worker_credit: 10\n"
-        "auth:\n"
-        "  master_key: sk-master-file\n"
-        "  keys:\n"
-        "    - name: team-a\n"
-        "      key: sk-team-a\n"
-        "      tenant: team-a\n"
-        "      role: admin\n"
-        "      rpm: 60\n"
-        "    - name: team-b\n"
-        "      key_sha256: BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\n"
-        "      tenant: team-b\n"
-        "  cache_ttl_s: 30\n"
-        "  negative_cache_max: 0\n"
-        "  negative_ttl_s: 2\n"
-        "  db_grace_s: 0\n"
-        "ratelimit:\n"
-        "  default_rpm: 100\n"
-        "  master_rpm: 1000\n"
-        "guardrail:\n"
-        "  max_prompt_chars: 5000\n"
-        "  deny:\n"
-        "    - name: no-passwords\n"
-        "      pattern: \"(?i)password\\\\s*[:=]\"\n"
-        "    - {name: no-ssn, pattern: '\\d{3}-\\d{2}-\\d{4}'}\n"
-        "cache:\n"
-        "  enabled: false\n"
-        "  ttl_s: 60\n"
-        "  max_bytes: 1024\n"
-        "providers:\n"
-        "  connect_timeout_ms: 1000\n"
-        "  max_host_connections: 8\n"
-        "  openai:\n"
-        "    base_url: http://127.0.0.1:9999/v1\n"
-        "    api_key: sk-openai-file\n"
-        "  anthropic:\n"
-        "    base_url: http://127.0.0.1:9998\n"
-        "    api_key: sk-ant-file\n"
-        "models:\n"
-        "  - name: fast\n"
-        "    provider: openai\n"
-        "    upstream_model: gpt-4o-mini\n"
-        "  - name: mistral-small\n"
-        "    provider: mistral\n"
-        "log_level: debug\n"
-        "database:\n"
-        "  url: postgresql://aigw@localhost/aigw\n"
-        "  pool_size: 64\n"
-        "  connect_timeout_ms: 250\n"
-        "  statement_timeout_ms: 1500\n";
+    const char *full
+        = "# every setting\n"
+          "server:\n"
+          "  host: 0.0.0.0\n"
+          "  port: 9000\n"
+          "  max_body_bytes: 1048576\n"
+          "  request_timeout_ms: 60000\n"
+          "  read_timeout_ms: 5000\n"
+          "  threads: 64\n"
+          "broker:\n"
+          "  endpoint: tcp://127.0.0.1:5555\n"
+          "  heartbeat_ms: 500\n"
+          "  liveness: 3\n"
+          "  queue_max: 100\n"
+          "  worker_credit: 10\n"
+          "auth:\n"
+          "  master_key: sk-master-file\n"
+          "  keys:\n"
+          "    - name: team-a\n"
+          "      key: sk-team-a\n"
+          "      tenant: team-a\n"
+          "      role: admin\n"
+          "      rpm: 60\n"
+          "    - name: team-b\n"
+          "      key_sha256: BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\n"
+          "      tenant: team-b\n"
+          "  cache_ttl_s: 30\n"
+          "  negative_cache_max: 0\n"
+          "  negative_ttl_s: 2\n"
+          "  db_grace_s: 0\n"
+          "ratelimit:\n"
+          "  default_rpm: 100\n"
+          "  master_rpm: 1000\n"
+          "guardrail:\n"
+          "  max_prompt_chars: 5000\n"
+          "  deny:\n"
+          "    - name: no-passwords\n"
+          "      pattern: \"(?i)password\\\\s*[:=]\"\n"
+          "    - {name: no-ssn, pattern: '\\d{3}-\\d{2}-\\d{4}'}\n"
+          "cache:\n"
+          "  enabled: false\n"
+          "  ttl_s: 60\n"
+          "  max_bytes: 1024\n"
+          "providers:\n"
+          "  connect_timeout_ms: 1000\n"
+          "  max_host_connections: 8\n"
+          "  openai:\n"
+          "    base_url: http://127.0.0.1:9999/v1\n"
+          "    api_key: sk-openai-file\n"
+          "  anthropic:\n"
+          "    base_url: http://127.0.0.1:9998\n"
+          "    api_key: sk-ant-file\n"
+          "models:\n"
+          "  - name: fast\n"
+          "    provider: openai\n"
+          "    upstream_model: gpt-4o-mini\n"
+          "  - name: mistral-small\n"
+          "    provider: mistral\n"
+          "log_level: debug\n"
+          "database:\n"
+          "  url: postgresql://aigw@localhost/aigw\n"
+          "  pool_size: 64\n"
+          "  connect_timeout_ms: 250\n"
+          "  statement_timeout_ms: 1500\n";
     config = s_test_load (full, path, err);
     if (!config)
         printf ("\n    %s", err);
@@ -2660,15 +2612,15 @@ aigw_config_test (bool verbose)
     aigw_config_destroy (&config);
 
     //  Bad environment values name the variable.
-    const char *bad_env[][3] = {
-        {"AIGW_PORT", "abc", "AIGW_PORT: expected an integer from 1 to 65535"},
-        {"AIGW_PORT", "0", "AIGW_PORT: expected an integer from 1 to 65535"},
-        {"AIGW_LOG_LEVEL", "loud",
-         "AIGW_LOG_LEVEL: expected error, warn, info or debug"},
-        {"AIGW_BROKER", "nowhere", "AIGW_BROKER: expected an inproc://, ipc:// "
-                                   "or tcp:// endpoint"},
-        {"OPENAI_BASE_URL", "api.openai.com",
-         "OPENAI_BASE_URL: expected an http:// or https:// URL"}};
+    const char *bad_env[][3]
+        = {{"AIGW_PORT", "abc", "AIGW_PORT: expected an integer from 1 to 65535"},
+           {"AIGW_PORT", "0", "AIGW_PORT: expected an integer from 1 to 65535"},
+           {"AIGW_LOG_LEVEL", "loud", "AIGW_LOG_LEVEL: expected error, warn, info or debug"},
+           {"AIGW_BROKER", "nowhere",
+            "AIGW_BROKER: expected an inproc://, ipc:// "
+            "or tcp:// endpoint"},
+           {"OPENAI_BASE_URL", "api.openai.com",
+            "OPENAI_BASE_URL: expected an http:// or https:// URL"}};
     for (size_t i = 0; i < sizeof bad_env / sizeof bad_env[0]; i++) {
         setenv ("AIGW_PORT", "9100", 1);
         setenv ("AIGW_LOG_LEVEL", "info", 1);
@@ -2712,8 +2664,7 @@ aigw_config_test (bool verbose)
                   "3: auth.keys[0]: needs tenant");
     s_test_error (verbose, "auth:\n  keys:\n    - {name: n, key: x, tenant: t, x: 1}\n",
                   "3: auth.keys[0].x: unknown setting");
-    s_test_error (verbose,
-                  "auth:\n  keys:\n    - {name: n, key_sha256: abc, tenant: t}\n",
+    s_test_error (verbose, "auth:\n  keys:\n    - {name: n, key_sha256: abc, tenant: t}\n",
                   "3: auth.keys[0].key_sha256: expected 64 hex digits");
     s_test_error (verbose,
                   "auth:\n  keys:\n    - {name: n, key: x, tenant: t,\n"
@@ -2759,11 +2710,9 @@ aigw_config_test (bool verbose)
                   "3: auth.keys[0]: expected a mapping");
     s_test_error (verbose, "models: {name: m}\n", "1: models: expected a list");
     s_test_error (verbose, "- server\n", "1: expected a mapping of settings at the top level");
-    s_test_error (verbose, "server: {}\n---\nserver: {}\n",
-                  "3: only one YAML document is allowed");
+    s_test_error (verbose, "server: {}\n---\nserver: {}\n", "3: only one YAML document is allowed");
     s_test_error (verbose, "? [a]\n: 1\n", "1: expected a setting name, found a list");
-    s_test_error (verbose, "cache:\n  enabled: yes\n",
-                  "2: cache.enabled: expected true or false");
+    s_test_error (verbose, "cache:\n  enabled: yes\n", "2: cache.enabled: expected true or false");
     s_test_error (verbose, "server:\n  host: [a]\n", "2: server.host: expected a string");
     s_test_error (verbose, "server:\n  host: \"a\\0b\"\n",
                   "2: server.host: contains a NUL character");
@@ -2777,8 +2726,9 @@ aigw_config_test (bool verbose)
                   "2: broker.endpoint: expected an inproc://, ipc:// or tcp:// endpoint");
     s_test_error (verbose, "providers:\n  anthropic:\n    base_url: ftp://x\n",
                   "3: providers.anthropic.base_url: expected an http:// or https:// URL");
-    const char *bad_integers[] = {"-1", "+5", "0x10", "1.5", "08000", "1e3", "1_000",
-                                  "\"\"", "99999999999999999999999", "\" 80 \""};
+    const char *bad_integers[] = {
+        "-1",      "+5", "0x10", "1.5", "08000", "1e3", "1_000", "\"\"", "99999999999999999999999",
+        "\" 80 \""};
     for (size_t i = 0; i < sizeof bad_integers / sizeof bad_integers[0]; i++) {
         char text[AIGW_CONFIG_ERR_MAX];
         snprintf (text, sizeof text, "broker:\n  liveness: %s\n", bad_integers[i]);
@@ -2813,18 +2763,17 @@ aigw_config_test (bool verbose)
     char *text = malloc (S_TEST_TEXT_MAX);
     assert (text);
     struct {
-        const char *head;       //  section lines
-        const char *item;       //  one entry, %d its number
-        int max;                //  the limit
-        const char *setting;    //  the list's setting name
-        int head_lines;         //  lines before the first entry
-    } lists[] = {
-        {"auth:\n  keys:\n", "    - {name: k%d, key: s%d, tenant: t}\n",
-         AIGW_CONFIG_MAX_KEYS, "auth.keys", 2},
-        {"guardrail:\n  deny:\n", "    - {name: r%d, pattern: 'x%d'}\n",
-         AIGW_CONFIG_MAX_RULES, "guardrail.deny", 2},
-        {"models:\n", "  - {name: m%d, provider: openai, upstream_model: u%d}\n",
-         AIGW_CONFIG_MAX_MODELS, "models", 1}};
+        const char *head;     //  section lines
+        const char *item;     //  one entry, %d its number
+        int max;              //  the limit
+        const char *setting;  //  the list's setting name
+        int head_lines;       //  lines before the first entry
+    } lists[] = {{"auth:\n  keys:\n", "    - {name: k%d, key: s%d, tenant: t}\n",
+                  AIGW_CONFIG_MAX_KEYS, "auth.keys", 2},
+                 {"guardrail:\n  deny:\n", "    - {name: r%d, pattern: 'x%d'}\n",
+                  AIGW_CONFIG_MAX_RULES, "guardrail.deny", 2},
+                 {"models:\n", "  - {name: m%d, provider: openai, upstream_model: u%d}\n",
+                  AIGW_CONFIG_MAX_MODELS, "models", 1}};
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
         const char *item = lists[l].item ? lists[l].item : "";
         size_t used = (size_t) snprintf (text, S_TEST_TEXT_MAX, "%s", lists[l].head);
@@ -2834,17 +2783,17 @@ aigw_config_test (bool verbose)
         config = s_test_load (text, path, err);
         assert (config);
         assert (lists[l].max
-                == (l == 0 ? config->key_count
+                == (l == 0   ? config->key_count
                     : l == 1 ? config->rule_count
                              : config->model_count));
         aigw_config_destroy (&config);
-        used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used,
-                                   item, lists[l].max, lists[l].max);
+        used += (size_t) snprintf (text + used, S_TEST_TEXT_MAX - used, item, lists[l].max,
+                                   lists[l].max);
         assert (used < S_TEST_TEXT_MAX);
         char want[AIGW_CONFIG_ERR_MAX];
         snprintf (want, sizeof want, "%d: %s[%d]: too many entries (at most %d)",
-                  lists[l].head_lines + lists[l].max + 1, lists[l].setting,
-                  lists[l].max, lists[l].max);
+                  lists[l].head_lines + lists[l].max + 1, lists[l].setting, lists[l].max,
+                  lists[l].max);
         s_test_error (verbose, text, want);
     }
     free (text);
@@ -2853,23 +2802,23 @@ aigw_config_test (bool verbose)
     char want[AIGW_CONFIG_ERR_MAX];
     config = aigw_config_new ("/nonexistent/aigw.yaml", err, sizeof err);
     assert (!config);
-    assert (strcmp (err, "/nonexistent/aigw.yaml: cannot read: No such file or directory")
-            == 0);
+    assert (strcmp (err, "/nonexistent/aigw.yaml: cannot read: No such file or directory") == 0);
     config = aigw_config_new ("/tmp", err, sizeof err);
     assert (!config);
     assert (strcmp (err, "/tmp: cannot read: Is a directory") == 0);
 
     //  Secrets never reach an error message.
-    const char *leaks[] = {
-        "auth:\n  master_key: sk-leak-1\n  keys:\n"
-        "    - {name: a, key: sk-leak-2, tenant: t}\n"
-        "    - {name: b, key: sk-leak-2, tenant: t}\n",
-        "auth:\n  keys:\n    - {name: a, key: sk-leak-3, tenant: t,\n"
-        "       key_sha256: " "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855}\n",
-        "auth:\n  keys:\n    - {name: a, key: [sk-leak-5], tenant: t}\n",
-        "providers:\n  openai:\n    api_key: {sk-leak-6: 1}\n",
-        "providers:\n  openai:\n    api_key: sk-leak-7\n    base_url: sk-leak-8\n",
-        "auth:\n  master_key: sk-leak-9 ${\n"};
+    const char *leaks[]
+        = {"auth:\n  master_key: sk-leak-1\n  keys:\n"
+           "    - {name: a, key: sk-leak-2, tenant: t}\n"
+           "    - {name: b, key: sk-leak-2, tenant: t}\n",
+           "auth:\n  keys:\n    - {name: a, key: sk-leak-3, tenant: t,\n"
+           "       key_sha256: "
+           "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855}\n",
+           "auth:\n  keys:\n    - {name: a, key: [sk-leak-5], tenant: t}\n",
+           "providers:\n  openai:\n    api_key: {sk-leak-6: 1}\n",
+           "providers:\n  openai:\n    api_key: sk-leak-7\n    base_url: sk-leak-8\n",
+           "auth:\n  master_key: sk-leak-9 ${\n"};
     for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++) {
         config = s_test_load (leaks[i], path, err);
         if (verbose)
@@ -2879,8 +2828,7 @@ aigw_config_test (bool verbose)
         assert (strstr (err, "sk-leak") == NULL);
     }
     config = s_test_load (leaks[0], path, err);
-    snprintf (want, sizeof want, "%s:5: auth.keys[1].key: same secret as auth.keys[0]",
-              path);
+    snprintf (want, sizeof want, "%s:5: auth.keys[1].key: same secret as auth.keys[0]", path);
     assert (strcmp (err, want) == 0);
     setenv ("AIGW_MASTER_KEY", "sk-leak-env", 1);
     setenv ("AIGW_PORT", "sk-leak-port", 1);

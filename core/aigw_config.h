@@ -13,201 +13,204 @@
 #include <stdint.h>
 
 //  Defaults: every limit is named here and overridable in the file.
-#define AIGW_DEFAULT_PORT 8000
-#define AIGW_DEFAULT_HOST "127.0.0.1"
-#define AIGW_DEFAULT_MAX_BODY_BYTES (4 * 1024 * 1024)
+#define AIGW_DEFAULT_PORT               8000
+#define AIGW_DEFAULT_HOST               "127.0.0.1"
+#define AIGW_DEFAULT_MAX_BODY_BYTES     (4 * 1024 * 1024)
 #define AIGW_DEFAULT_REQUEST_TIMEOUT_MS 120000
-#define AIGW_DEFAULT_READ_TIMEOUT_MS 30000
-#define AIGW_DEFAULT_EDGE_THREADS 10240
+#define AIGW_DEFAULT_READ_TIMEOUT_MS    30000
+#define AIGW_DEFAULT_EDGE_THREADS       10240
 //  One pipeline thread: breakers, RPM capacity and health figures are per
 //  provider instance, so several pipelines in one process split them (see
 //  README). Raise it on machines with cores to spare.
 #define AIGW_DEFAULT_PIPELINES 1
 //  Most pipeline threads in one process.
-#define AIGW_CONFIG_PIPELINES_MAX 64
-#define AIGW_DEFAULT_BROKER_ENDPOINT "inproc://aigw-broker"
-#define AIGW_DEFAULT_HEARTBEAT_MS 250
-#define AIGW_DEFAULT_LIVENESS 8
-#define AIGW_DEFAULT_QUEUE_MAX 20000
-#define AIGW_DEFAULT_WORKER_CREDIT 20000
-#define AIGW_DEFAULT_RPM 600
-#define AIGW_DEFAULT_MAX_PROMPT_CHARS 100000
-#define AIGW_DEFAULT_CACHE_TTL_S 300
-#define AIGW_DEFAULT_CACHE_MAX_BYTES (64 * 1024 * 1024)
-#define AIGW_DEFAULT_CONNECT_TIMEOUT_MS 5000
-#define AIGW_DEFAULT_MAX_HOST_CONNECTIONS 256
-#define AIGW_DEFAULT_OPENAI_BASE_URL "https://api.openai.com/v1"
-#define AIGW_DEFAULT_ANTHROPIC_BASE_URL "https://api.anthropic.com"
-#define AIGW_DEFAULT_GEMINI_BASE_URL "https://generativelanguage.googleapis.com"
-#define AIGW_DEFAULT_ROUTER_STRATEGY "weighted"
-#define AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS 3
-#define AIGW_DEFAULT_ROUTER_RETRY_BASE_MS 100
-#define AIGW_DEFAULT_ROUTER_RETRY_CAP_MS 2000
-#define AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS 60000
-#define AIGW_DEFAULT_REPORT_MS 1000
-#define AIGW_DEFAULT_ROLE "developer"
-#define AIGW_DEFAULT_LOG_LEVEL "info"
-#define AIGW_DEFAULT_DB_POOL_SIZE 4
-#define AIGW_DEFAULT_DB_CONNECT_TIMEOUT_MS 3000
+#define AIGW_CONFIG_PIPELINES_MAX            64
+#define AIGW_DEFAULT_BROKER_ENDPOINT         "inproc://aigw-broker"
+#define AIGW_DEFAULT_HEARTBEAT_MS            250
+#define AIGW_DEFAULT_LIVENESS                8
+#define AIGW_DEFAULT_QUEUE_MAX               20000
+#define AIGW_DEFAULT_WORKER_CREDIT           20000
+#define AIGW_DEFAULT_RPM                     600
+#define AIGW_DEFAULT_MAX_PROMPT_CHARS        100000
+#define AIGW_DEFAULT_CACHE_TTL_S             300
+#define AIGW_DEFAULT_CACHE_MAX_BYTES         (64 * 1024 * 1024)
+#define AIGW_DEFAULT_CONNECT_TIMEOUT_MS      5000
+#define AIGW_DEFAULT_MAX_HOST_CONNECTIONS    256
+#define AIGW_DEFAULT_OPENAI_BASE_URL         "https://api.openai.com/v1"
+#define AIGW_DEFAULT_ANTHROPIC_BASE_URL      "https://api.anthropic.com"
+#define AIGW_DEFAULT_GEMINI_BASE_URL         "https://generativelanguage.googleapis.com"
+#define AIGW_DEFAULT_ROUTER_STRATEGY         "weighted"
+#define AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS     3
+#define AIGW_DEFAULT_ROUTER_RETRY_BASE_MS    100
+#define AIGW_DEFAULT_ROUTER_RETRY_CAP_MS     2000
+#define AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS  60000
+#define AIGW_DEFAULT_REPORT_MS               1000
+#define AIGW_DEFAULT_ROLE                    "developer"
+#define AIGW_DEFAULT_LOG_LEVEL               "info"
+#define AIGW_DEFAULT_DB_POOL_SIZE            4
+#define AIGW_DEFAULT_DB_CONNECT_TIMEOUT_MS   3000
 #define AIGW_DEFAULT_DB_STATEMENT_TIMEOUT_MS 5000
-#define AIGW_DEFAULT_AUTH_CACHE_TTL_S 300
+#define AIGW_DEFAULT_AUTH_CACHE_TTL_S        300
 #define AIGW_DEFAULT_AUTH_NEGATIVE_CACHE_MAX 10000
-#define AIGW_DEFAULT_AUTH_NEGATIVE_TTL_S 10
-#define AIGW_DEFAULT_AUTH_DB_GRACE_S 300
+#define AIGW_DEFAULT_AUTH_NEGATIVE_TTL_S     10
+#define AIGW_DEFAULT_AUTH_DB_GRACE_S         300
 
-#define AIGW_CONFIG_MAX_KEYS 1024
-#define AIGW_CONFIG_MAX_RULES 256
-#define AIGW_CONFIG_MAX_MODELS 256
-#define AIGW_CONFIG_MAX_DEPLOYMENTS 16   //  per model in the file (the router holds 64)
-#define AIGW_CONFIG_MAX_FALLBACKS 8
-#define AIGW_CONFIG_ERR_MAX 512
-#define AIGW_CONFIG_FILE_MAX_BYTES (4 * 1024 * 1024)
+#define AIGW_CONFIG_MAX_KEYS        1024
+#define AIGW_CONFIG_MAX_RULES       256
+#define AIGW_CONFIG_MAX_MODELS      256
+#define AIGW_CONFIG_MAX_DEPLOYMENTS 16  //  per model in the file (the router holds 64)
+#define AIGW_CONFIG_MAX_FALLBACKS   8
+#define AIGW_CONFIG_ERR_MAX         512
+#define AIGW_CONFIG_FILE_MAX_BYTES  (4 * 1024 * 1024)
 
 //  One API key listed in the config. The plaintext never stays in memory:
 //  the loader keeps only its SHA-256.
 typedef struct {
-    char *name;                 //  human label, shown in logs and auth/me
-    char *tenant;               //  tenant the key belongs to
-    char *role;                 //  role name (admin, developer, ...)
-    unsigned char sha256[32];   //  SHA-256 of the secret
-    int64_t rpm;                //  requests per minute, 0 = ratelimit.default_rpm
+    char *name;                //  human label, shown in logs and auth/me
+    char *tenant;              //  tenant the key belongs to
+    char *role;                //  role name (admin, developer, ...)
+    unsigned char sha256[32];  //  SHA-256 of the secret
+    int64_t rpm;               //  requests per minute, 0 = ratelimit.default_rpm
 } aigw_config_key_t;
 
 //  One deny-list rule of the guardrail.
 typedef struct {
-    char *name;                 //  rule name, reported in guardrail_error
-    char *pattern;              //  PCRE2 pattern, validated at load
+    char *name;     //  rule name, reported in guardrail_error
+    char *pattern;  //  PCRE2 pattern, validated at load
 } aigw_config_rule_t;
 
 //  One deployment of a model: an upstream that can serve it.
 typedef struct {
-    char *id;                   //  unique across the file; default "MODEL/INDEX"
-    char *provider;             //  adapter name (aigw_adapter_known)
-    char *model;                //  upstream model, Azure deployment or Bedrock model id; default = model name
-    char *base_url;             //  NULL = the provider's configured default
-    char *api_key;              //  secret written in the file, never logged; NULL = from api_key_env
-    char *api_key_env;          //  environment variable holding the key; NULL = provider default
-    char *api_version;          //  Azure api-version, NULL = adapter default
-    char *region;               //  Bedrock region, NULL = AWS_REGION or us-east-1
-    int64_t weight;             //  share under the weighted strategy, default 1
-    int64_t priority;           //  tier, 0 first; later tiers are fallbacks
-    int64_t rpm;                //  capacity in requests per minute, 0 = unlimited
-    int64_t tpm;                //  capacity in tokens per minute, 0 = unlimited
-    double price_in;            //  USD per million input tokens
-    double price_out;           //  USD per million output tokens
+    char *id;        //  unique across the file; default "MODEL/INDEX"
+    char *provider;  //  adapter name (aigw_adapter_known)
+    char *model;     //  upstream model, Azure deployment or Bedrock model id; default = model name
+    char *base_url;  //  NULL = the provider's configured default
+    char *api_key;   //  secret written in the file, never logged; NULL = from api_key_env
+    char *api_key_env;  //  environment variable holding the key; NULL = provider default
+    char *api_version;  //  Azure api-version, NULL = adapter default
+    char *region;       //  Bedrock region, NULL = AWS_REGION or us-east-1
+    int64_t weight;     //  share under the weighted strategy, default 1
+    int64_t priority;   //  tier, 0 first; later tiers are fallbacks
+    int64_t rpm;        //  capacity in requests per minute, 0 = unlimited
+    int64_t tpm;        //  capacity in tokens per minute, 0 = unlimited
+    double price_in;    //  USD per million input tokens
+    double price_out;   //  USD per million output tokens
 } aigw_config_deployment_t;
 
 //  One model the gateway serves. The short form (provider, upstream_model)
 //  is one deployment; the long form lists deployments. provider and
 //  upstream_model always mirror deployments[0].
 typedef struct {
-    char *name;                 //  name clients ask for
-    char *provider;             //  deployments[0].provider
-    char *upstream_model;       //  deployments[0].model
-    char *strategy;             //  weighted, least_latency, least_in_flight, lowest_cost; NULL = router.strategy
-    aigw_config_deployment_t deployments[AIGW_CONFIG_MAX_DEPLOYMENTS]; //  at least one
-    int deployment_count;       //  entries used in deployments
-    char *fallbacks[AIGW_CONFIG_MAX_FALLBACKS]; //  models tried next, in order
-    int fallback_count;         //  entries used in fallbacks
+    char *name;            //  name clients ask for
+    char *provider;        //  deployments[0].provider
+    char *upstream_model;  //  deployments[0].model
+    char *
+        strategy;  //  weighted, least_latency, least_in_flight, lowest_cost; NULL = router.strategy
+    aigw_config_deployment_t deployments[AIGW_CONFIG_MAX_DEPLOYMENTS];  //  at least one
+    int deployment_count;                        //  entries used in deployments
+    char *fallbacks[AIGW_CONFIG_MAX_FALLBACKS];  //  models tried next, in order
+    int fallback_count;                          //  entries used in fallbacks
 } aigw_config_model_t;
 
 typedef struct {
     //  server: the HTTP edge
-    char *host;                 //  listen address
-    int port;                   //  listen port
-    size_t max_body_bytes;      //  request body cap, 413 past it
-    int64_t request_timeout_ms; //  a request's total deadline, 504 past it
-    int read_timeout_ms;        //  wait for a client's request head or body, 400/408 past it
-    int edge_threads;           //  CivetWeb worker threads = max connections
-    int pipelines;              //  `aigw run`: edge I/O threads, each running every
-                                //  stage (server.pipelines)
+    char *host;                  //  listen address
+    int port;                    //  listen port
+    size_t max_body_bytes;       //  request body cap, 413 past it
+    int64_t request_timeout_ms;  //  a request's total deadline, 504 past it
+    int read_timeout_ms;         //  wait for a client's request head or body, 400/408 past it
+    int edge_threads;            //  CivetWeb worker threads = max connections
+    int pipelines;               //  `aigw run`: edge I/O threads, each running every
+                                 //  stage (server.pipelines)
 
     //  broker: the pipeline's hub
-    char *broker_endpoint;      //  ROUTER endpoint (inproc, ipc or tcp)
-    int heartbeat_ms;           //  heartbeat interval, both directions
-    int liveness;               //  missed heartbeats before a peer is dead
-    int queue_max;              //  requests the broker holds per service
-    int worker_credit;          //  requests in flight per worker
-    char *peer_bind;            //  where each host's peer inbox binds (AIGW-BP/2);
-                                //  NULL: inproc with an inproc broker, else
-                                //  tcp://127.0.0.1:* (any free port)
-    char *peer_advertise;       //  host others reach a wildcard bind at, or NULL
+    char *broker_endpoint;  //  ROUTER endpoint (inproc, ipc or tcp)
+    int heartbeat_ms;       //  heartbeat interval, both directions
+    int liveness;           //  missed heartbeats before a peer is dead
+    int queue_max;          //  requests the broker holds per service
+    int worker_credit;      //  requests in flight per worker
+    char *peer_bind;        //  where each host's peer inbox binds (AIGW-BP/2);
+                            //  NULL: inproc with an inproc broker, else
+                            //  tcp://127.0.0.1:* (any free port)
+    char *peer_advertise;   //  host others reach a wildcard bind at, or NULL
 
     //  auth
-    char *master_key;           //  AIGW_MASTER_KEY, plaintext (env or file)
-    unsigned char master_sha256[32]; //  its SHA-256, set when master_key is
-    aigw_config_key_t keys[AIGW_CONFIG_MAX_KEYS]; //  keys from the file
-    int key_count;              //  entries used in keys
-    int64_t auth_cache_ttl_s;   //  a database key stays cached this long without a NOTIFY
-    int auth_negative_cache_max; //  unknown-key hashes remembered, 0 = none
-    int64_t auth_negative_ttl_s; //  how long an unknown key is remembered
-    int64_t auth_db_grace_s;    //  cached keys keep working this long while the database is down
-    char *jwt_hs256_secret;     //  auth.jwt.hs256_secret: HS256 shared secret, never logged
-    char *jwt_jwks_file;        //  auth.jwt.jwks_file: JWKS for RS256/ES256
-    char *jwt_jwks_url;         //  auth.jwt.jwks_url: JWKS fetched over HTTP(S)
-    char *jwt_issuer;           //  auth.jwt.issuer: required "iss", NULL = any
-    char *jwt_audience;         //  auth.jwt.audience: required "aud", NULL = any
-    char *jwt_tenant_claim;     //  auth.jwt.tenant_claim, NULL = "tenant_id"
-    char *jwt_role_claim;       //  auth.jwt.role_claim, NULL = "role"
-    int jwt_leeway_s;           //  auth.jwt.leeway_s: clock skew, 0 = 60
+    char *master_key;                              //  AIGW_MASTER_KEY, plaintext (env or file)
+    unsigned char master_sha256[32];               //  its SHA-256, set when master_key is
+    aigw_config_key_t keys[AIGW_CONFIG_MAX_KEYS];  //  keys from the file
+    int key_count;                                 //  entries used in keys
+    int64_t auth_cache_ttl_s;     //  a database key stays cached this long without a NOTIFY
+    int auth_negative_cache_max;  //  unknown-key hashes remembered, 0 = none
+    int64_t auth_negative_ttl_s;  //  how long an unknown key is remembered
+    int64_t auth_db_grace_s;      //  cached keys keep working this long while the database is down
+    char *jwt_hs256_secret;       //  auth.jwt.hs256_secret: HS256 shared secret, never logged
+    char *jwt_jwks_file;          //  auth.jwt.jwks_file: JWKS for RS256/ES256
+    char *jwt_jwks_url;           //  auth.jwt.jwks_url: JWKS fetched over HTTP(S)
+    char *jwt_issuer;             //  auth.jwt.issuer: required "iss", NULL = any
+    char *jwt_audience;           //  auth.jwt.audience: required "aud", NULL = any
+    char *jwt_tenant_claim;       //  auth.jwt.tenant_claim, NULL = "tenant_id"
+    char *jwt_role_claim;         //  auth.jwt.role_claim, NULL = "role"
+    int jwt_leeway_s;             //  auth.jwt.leeway_s: clock skew, 0 = 60
 
     //  ratelimit
-    int64_t default_rpm;        //  per-key requests per minute
-    int64_t master_rpm;         //  master key's requests per minute, 0 = none
+    int64_t default_rpm;  //  per-key requests per minute
+    int64_t master_rpm;   //  master key's requests per minute, 0 = none
 
     //  guardrail
-    int64_t max_prompt_chars;   //  input cap, guardrail_error past it
-    aigw_config_rule_t rules[AIGW_CONFIG_MAX_RULES]; //  deny-list
-    int rule_count;             //  entries used in rules
+    int64_t max_prompt_chars;                         //  input cap, guardrail_error past it
+    aigw_config_rule_t rules[AIGW_CONFIG_MAX_RULES];  //  deny-list
+    int rule_count;                                   //  entries used in rules
 
     //  cache
-    bool cache_enabled;         //  exact-match cache on or off
-    int64_t cache_ttl_s;        //  entry lifetime
-    size_t cache_max_bytes;     //  memory cap, oldest entries go first
+    bool cache_enabled;      //  exact-match cache on or off
+    int64_t cache_ttl_s;     //  entry lifetime
+    size_t cache_max_bytes;  //  memory cap, oldest entries go first
 
     //  provider
-    char *openai_base_url;      //  OPENAI_BASE_URL
-    char *openai_api_key;       //  OPENAI_API_KEY, never logged
-    char *anthropic_base_url;   //  ANTHROPIC_BASE_URL
-    char *anthropic_api_key;    //  ANTHROPIC_API_KEY, never logged
-    char *gemini_base_url;      //  GEMINI_BASE_URL
-    char *gemini_api_key;       //  GEMINI_API_KEY, never logged
-    char *azure_base_url;       //  AZURE_OPENAI_ENDPOINT: https://NAME.openai.azure.com
-    char *azure_api_key;        //  AZURE_OPENAI_API_KEY, never logged
-    char *azure_api_version;    //  AZURE_OPENAI_API_VERSION, NULL = adapter default
-    char *bedrock_base_url;     //  BEDROCK_BASE_URL, NULL = https://bedrock-runtime.REGION.amazonaws.com
-    char *aws_region;           //  AWS_REGION, NULL = us-east-1
-    char *aws_access_key_id;    //  AWS_ACCESS_KEY_ID
-    char *aws_secret_access_key; //  AWS_SECRET_ACCESS_KEY, never logged
-    char *aws_session_token;    //  AWS_SESSION_TOKEN, never logged
-    int64_t connect_timeout_ms; //  upstream TCP/TLS connect deadline
-    int max_host_connections;   //  upstream connections per host
+    char *openai_base_url;     //  OPENAI_BASE_URL
+    char *openai_api_key;      //  OPENAI_API_KEY, never logged
+    char *anthropic_base_url;  //  ANTHROPIC_BASE_URL
+    char *anthropic_api_key;   //  ANTHROPIC_API_KEY, never logged
+    char *gemini_base_url;     //  GEMINI_BASE_URL
+    char *gemini_api_key;      //  GEMINI_API_KEY, never logged
+    char *azure_base_url;      //  AZURE_OPENAI_ENDPOINT: https://NAME.openai.azure.com
+    char *azure_api_key;       //  AZURE_OPENAI_API_KEY, never logged
+    char *azure_api_version;   //  AZURE_OPENAI_API_VERSION, NULL = adapter default
+    char *
+        bedrock_base_url;  //  BEDROCK_BASE_URL, NULL = https://bedrock-runtime.REGION.amazonaws.com
+    char *aws_region;      //  AWS_REGION, NULL = us-east-1
+    char *aws_access_key_id;      //  AWS_ACCESS_KEY_ID
+    char *aws_secret_access_key;  //  AWS_SECRET_ACCESS_KEY, never logged
+    char *aws_session_token;      //  AWS_SESSION_TOKEN, never logged
+    int64_t connect_timeout_ms;   //  upstream TCP/TLS connect deadline
+    int max_host_connections;     //  upstream connections per host
 
     //  router: how the provider actor picks, retries and falls back
-    char *router_strategy;      //  default strategy for models without one
-    int router_max_attempts;    //  upstream attempts per request, retries and fallbacks included
-    int64_t router_retry_base_ms; //  backoff base (full jitter, doubled per retry)
-    int64_t router_retry_cap_ms; //  longest backoff between attempts
-    int64_t first_token_timeout_ms; //  a stream's first byte (or a whole answer's headers) must come within this
-    int64_t router_report_ms;   //  how often a provider process reports its health to the broker
-    int breaker_consecutive_failures; //  router.breaker.consecutive_failures
-    double breaker_error_rate;  //  router.breaker.error_rate
-    int breaker_window_size;    //  router.breaker.window_size
-    int64_t breaker_window_ms;  //  router.breaker.window_ms
-    int breaker_min_samples;    //  router.breaker.min_samples
-    int64_t breaker_cooldown_ms; //  router.breaker.cooldown_ms
-    int64_t breaker_cooldown_max_ms; //  router.breaker.cooldown_max_ms
-    aigw_config_model_t models[AIGW_CONFIG_MAX_MODELS]; //  models served
-    int model_count;            //  entries used in models
+    char *router_strategy;         //  default strategy for models without one
+    int router_max_attempts;       //  upstream attempts per request, retries and fallbacks included
+    int64_t router_retry_base_ms;  //  backoff base (full jitter, doubled per retry)
+    int64_t router_retry_cap_ms;   //  longest backoff between attempts
+    int64_t
+        first_token_timeout_ms;  //  a stream's first byte (or a whole answer's headers) must come within this
+    int64_t router_report_ms;  //  how often a provider process reports its health to the broker
+    int breaker_consecutive_failures;                    //  router.breaker.consecutive_failures
+    double breaker_error_rate;                           //  router.breaker.error_rate
+    int breaker_window_size;                             //  router.breaker.window_size
+    int64_t breaker_window_ms;                           //  router.breaker.window_ms
+    int breaker_min_samples;                             //  router.breaker.min_samples
+    int64_t breaker_cooldown_ms;                         //  router.breaker.cooldown_ms
+    int64_t breaker_cooldown_max_ms;                     //  router.breaker.cooldown_max_ms
+    aigw_config_model_t models[AIGW_CONFIG_MAX_MODELS];  //  models served
+    int model_count;                                     //  entries used in models
 
     //  process
-    char *log_level;            //  AIGW_LOG_LEVEL
+    char *log_level;  //  AIGW_LOG_LEVEL
 
     //  database: the control plane (PostgreSQL)
-    char *database_url;         //  database.url or DATABASE_URL, libpq syntax; may hold a password
-    int db_pool_size;           //  connections per process that uses the database
-    int64_t db_connect_timeout_ms; //  deadline to open a connection
-    int64_t db_statement_timeout_ms; //  server-side statement_timeout
+    char *database_url;  //  database.url or DATABASE_URL, libpq syntax; may hold a password
+    int db_pool_size;    //  connections per process that uses the database
+    int64_t db_connect_timeout_ms;    //  deadline to open a connection
+    int64_t db_statement_timeout_ms;  //  server-side statement_timeout
 } aigw_config_t;
 
 //  Load PATH (NULL: defaults only), then apply the environment. Returns NULL
@@ -226,8 +229,7 @@ void aigw_config_model_reset (aigw_config_model_t *model);
 void aigw_config_string_free (char **p);
 
 //  Find a model by name, or NULL.
-const aigw_config_model_t *aigw_config_model (const aigw_config_t *self,
-                                              const char *name);
+const aigw_config_model_t *aigw_config_model (const aigw_config_t *self, const char *name);
 
 //  SHA-256 of a secret, for key comparison.
 void aigw_config_hash_secret (const char *secret, unsigned char out[32]);

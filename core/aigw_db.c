@@ -36,13 +36,11 @@
 #define AIGW_DB_INT_TEXT_MAX 24
 
 //  The bookkeeping table: one row per applied migration.
-static const char *s_sql_migrations_table
-    = "CREATE TABLE IF NOT EXISTS aigw_migrations ("
-      " version integer PRIMARY KEY,"
-      " name text NOT NULL,"
-      " sha256 text NOT NULL,"
-      " applied_at timestamptz NOT NULL DEFAULT now ())";
-
+static const char *s_sql_migrations_table = "CREATE TABLE IF NOT EXISTS aigw_migrations ("
+                                            " version integer PRIMARY KEY,"
+                                            " name text NOT NULL,"
+                                            " sha256 text NOT NULL,"
+                                            " applied_at timestamptz NOT NULL DEFAULT now ())";
 
 //  --------------------------------------------------------------------------
 //  Small helpers
@@ -57,8 +55,7 @@ s_now_ms (void)
 }
 
 //  Writes the formatted message into ERR (may be NULL). Always returns -1.
-static int
-s_err (char *err, size_t err_size, const char *format, ...)
+static int s_err (char *err, size_t err_size, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 //  (Definition; the contract is on the declaration above.)
@@ -103,7 +100,7 @@ s_mask (char *text, size_t size, const char *needle, size_t len)
         return;
     char *out = malloc (size);
     if (!out) {
-        text[0] = 0;            //  cannot mask: say nothing rather than leak
+        text[0] = 0;  //  cannot mask: say nothing rather than leak
         return;
     }
     size_t used = 0;
@@ -139,7 +136,7 @@ s_mask_quoted (char *text, size_t size)
 {
     char *out = malloc (size);
     if (!out) {
-        text[0] = 0;            //  cannot mask: say nothing rather than leak
+        text[0] = 0;  //  cannot mask: say nothing rather than leak
         return;
     }
     size_t used = 0;
@@ -180,8 +177,8 @@ s_redact (char *text, size_t size, const char *url)
     //  URI: scheme://user:password@host... (libpq ends userinfo at '@' and
     //  stops looking at the first '/').
     const char *scheme = strstr (url, "://");
-    if (scheme && (strncmp (url, "postgresql://", 13) == 0
-                   || strncmp (url, "postgres://", 11) == 0)) {
+    if (scheme
+        && (strncmp (url, "postgresql://", 13) == 0 || strncmp (url, "postgres://", 11) == 0)) {
         const char *authority = scheme + 3;
         size_t span = strcspn (authority, "@/");
         if (authority[span] == '@') {
@@ -274,8 +271,8 @@ s_conn_err (PGconn *conn, const char *prefix, char *err, size_t err_size)
 //  script with no parameters) and waits at most TIMEOUT_MS for every
 //  result. Returns the last result, or NULL with ERR set. Caller owns it.
 static PGresult *
-s_exec (PGconn *conn, const char *sql, int nparams, const char *const *params,
-        bool script, int64_t timeout_ms, char *err, size_t err_size)
+s_exec (PGconn *conn, const char *sql, int nparams, const char *const *params, bool script,
+        int64_t timeout_ms, char *err, size_t err_size)
 {
     assert (conn && sql);
     if (PQstatus (conn) != CONNECTION_OK) {
@@ -284,8 +281,7 @@ s_exec (PGconn *conn, const char *sql, int nparams, const char *const *params,
     }
     int64_t deadline = s_now_ms () + timeout_ms;
     int sent = script ? PQsendQuery (conn, sql)
-                      : PQsendQueryParams (conn, sql, nparams, NULL, params, NULL,
-                                           NULL, 0);
+                      : PQsendQueryParams (conn, sql, nparams, NULL, params, NULL, NULL, 0);
     if (!sent) {
         s_conn_err (conn, "database: ", err, err_size);
         return NULL;
@@ -315,8 +311,7 @@ s_exec (PGconn *conn, const char *sql, int nparams, const char *const *params,
             int ready = s_wait (conn, POLLIN, deadline);
             if (ready == 0) {
                 PQclear (last);
-                s_err (err, err_size, "database: no answer within %" PRId64 " ms",
-                       timeout_ms);
+                s_err (err, err_size, "database: no answer within %" PRId64 " ms", timeout_ms);
                 return NULL;
             }
             if (ready < 0 || !PQconsumeInput (conn)) {
@@ -339,8 +334,7 @@ s_exec (PGconn *conn, const char *sql, int nparams, const char *const *params,
             }
             continue;
         }
-        if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT
-            || status == PGRES_COPY_BOTH) {
+        if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
             //  Not a statement this function can serve; the connection is
             //  left mid-COPY, and the caller must close it.
             PQclear (result);
@@ -379,7 +373,6 @@ s_run (PGconn *conn, const char *sql, int64_t timeout_ms, char *err, size_t err_
     return result ? 0 : -1;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Connections
 
@@ -392,8 +385,9 @@ aigw_db_connect (const aigw_config_t *config, char *err, size_t err_size)
     assert (config);
     const char *url = config->database_url;
     if (!url || !*url) {
-        s_err (err, err_size, "no database: set DATABASE_URL (or database.url in the "
-                              "config file)");
+        s_err (err, err_size,
+               "no database: set DATABASE_URL (or database.url in the "
+               "config file)");
         return NULL;
     }
     int64_t timeout_ms = config->db_connect_timeout_ms;
@@ -403,8 +397,7 @@ aigw_db_connect (const aigw_config_t *config, char *err, size_t err_size)
     char timeout_text[AIGW_DB_INT_TEXT_MAX];
     snprintf (timeout_text, sizeof timeout_text, "%" PRId64, timeout_s);
     //  Keywords after dbname override what the URL says.
-    const char *keys[] = {"dbname", "connect_timeout", "client_encoding",
-                          "application_name", NULL};
+    const char *keys[] = {"dbname", "connect_timeout", "client_encoding", "application_name", NULL};
     const char *values[] = {url, timeout_text, "UTF8", AIGW_DB_APPLICATION_NAME, NULL};
     int64_t deadline = s_now_ms () + timeout_ms;
     PGconn *conn = PQconnectStartParams (keys, values, 1);
@@ -412,8 +405,7 @@ aigw_db_connect (const aigw_config_t *config, char *err, size_t err_size)
     bool timed_out = false;
     while (conn && PQstatus (conn) != CONNECTION_BAD && polling != PGRES_POLLING_OK
            && polling != PGRES_POLLING_FAILED) {
-        int ready = s_wait (conn, polling == PGRES_POLLING_READING ? POLLIN : POLLOUT,
-                            deadline);
+        int ready = s_wait (conn, polling == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
         if (ready == 0) {
             timed_out = true;
             break;
@@ -429,8 +421,8 @@ aigw_db_connect (const aigw_config_t *config, char *err, size_t err_size)
             s_err (err, err_size,
                    "cannot connect to the database%s%s%s%s: no answer within %" PRId64
                    " ms (database.connect_timeout_ms)",
-                   host && *host ? " at " : "", host && *host ? host : "",
-                   port && *port ? ":" : "", port && *port ? port : "", timeout_ms);
+                   host && *host ? " at " : "", host && *host ? host : "", port && *port ? ":" : "",
+                   port && *port ? port : "", timeout_ms);
         }
         else
             s_conn_err (conn, "cannot connect to the database: ", err, err_size);
@@ -452,8 +444,8 @@ aigw_db_connect (const aigw_config_t *config, char *err, size_t err_size)
               config->db_statement_timeout_ms);
     const char *params[] = {statement_timeout};
     PGresult *result
-        = s_exec (conn, "SELECT pg_catalog.set_config ('statement_timeout', $1, false)", 1,
-                  params, false, timeout_ms, err, err_size);
+        = s_exec (conn, "SELECT pg_catalog.set_config ('statement_timeout', $1, false)", 1, params,
+                  false, timeout_ms, err, err_size);
     if (!result) {
         if (err)
             s_redact (err, err_size, url);
@@ -474,7 +466,6 @@ aigw_db_exec (PGconn *conn, const char *sql, int nparams, const char *const *par
     return s_exec (conn, sql, nparams, params, false, timeout_ms, err, err_size);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Migrations
 
@@ -489,8 +480,8 @@ s_lock (PGconn *conn, int64_t timeout_ms, char *err, size_t err_size)
     int64_t deadline = s_now_ms () + AIGW_DB_MIGRATE_LOCK_WAIT_MS;
     bool said = false;
     for (;;) {
-        PGresult *result = s_exec (conn, "SELECT pg_catalog.pg_try_advisory_lock ($1::bigint)",
-                                   1, params, false, timeout_ms, err, err_size);
+        PGresult *result = s_exec (conn, "SELECT pg_catalog.pg_try_advisory_lock ($1::bigint)", 1,
+                                   params, false, timeout_ms, err, err_size);
         if (!result)
             return -1;
         bool locked = PQntuples (result) == 1 && PQgetvalue (result, 0, 0)[0] == 't';
@@ -520,8 +511,8 @@ s_unlock (PGconn *conn, int64_t timeout_ms)
     snprintf (key, sizeof key, "%" PRId64, AIGW_DB_MIGRATE_LOCK_KEY);
     const char *params[] = {key};
     char err[AIGW_DB_ERR_MAX];
-    PQclear (s_exec (conn, "SELECT pg_catalog.pg_advisory_unlock ($1::bigint)", 1, params,
-                     false, timeout_ms, err, sizeof err));
+    PQclear (s_exec (conn, "SELECT pg_catalog.pg_advisory_unlock ($1::bigint)", 1, params, false,
+                     timeout_ms, err, sizeof err));
 }
 
 //  Applies MIGRATION in its own transaction and records it. Returns 0, or
@@ -548,8 +539,8 @@ s_apply (PGconn *conn, const aigw_migration_t *migration, int64_t timeout_ms, ch
         PQclear (result);
     }
     if (rc == 0) {
-        result = s_exec (conn, migration->sql, 0, NULL, true, script_timeout, problem,
-                         sizeof problem);
+        result
+            = s_exec (conn, migration->sql, 0, NULL, true, script_timeout, problem, sizeof problem);
         rc = result ? 0 : -1;
         PQclear (result);
     }
@@ -571,8 +562,8 @@ s_apply (PGconn *conn, const aigw_migration_t *migration, int64_t timeout_ms, ch
         return s_err (err, err_size, "migration %03d_%s failed and was rolled back: %s",
                       migration->version, migration->name, problem);
     }
-    aigw_info ("applied migration %03d_%s (%" PRId64 " ms)", migration->version,
-               migration->name, s_now_ms () - started);
+    aigw_info ("applied migration %03d_%s (%" PRId64 " ms)", migration->version, migration->name,
+               s_now_ms () - started);
     return 0;
 }
 
@@ -639,8 +630,8 @@ aigw_db_migrate (const aigw_config_t *config, char *err, size_t err_size)
     locked = true;
     if (s_run (conn, s_sql_migrations_table, timeout_ms, err, err_size))
         goto done;
-    result = s_exec (conn, "SELECT version, name, sha256 FROM aigw_migrations ORDER BY version",
-                     0, NULL, false, timeout_ms, err, err_size);
+    result = s_exec (conn, "SELECT version, name, sha256 FROM aigw_migrations ORDER BY version", 0,
+                     NULL, false, timeout_ms, err, err_size);
     if (!result || s_check_applied (result, applied, err, err_size))
         goto done;
     int count = 0;
@@ -663,7 +654,6 @@ done:
     return rc;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -673,9 +663,9 @@ done:
 #include <pthread.h>
 #include <sys/socket.h>
 
-#define S_TEST_THREADS 3        //  concurrent migrators
-#define S_TEST_NAME_MAX 64      //  a test database's name
-#define S_TEST_TIMEOUT_MS 10000 //  client deadline for the test's own queries
+#define S_TEST_THREADS    3      //  concurrent migrators
+#define S_TEST_NAME_MAX   64     //  a test database's name
+#define S_TEST_TIMEOUT_MS 10000  //  client deadline for the test's own queries
 
 //  A copy of URL (a libpq URI or key=value string) that names database
 //  DBNAME instead, as a key=value string. Caller frees; NULL on error.
@@ -692,8 +682,7 @@ s_test_url (const char *url, const char *dbname)
         const char *value = strcmp (o->keyword, "dbname") == 0 ? dbname : o->val;
         if (!value)
             continue;
-        used += (size_t) snprintf (out + used, size - used, "%s%s='", used ? " " : "",
-                                   o->keyword);
+        used += (size_t) snprintf (out + used, size - used, "%s%s='", used ? " " : "", o->keyword);
         for (const char *c = value; *c; c++) {
             if (*c == '\'' || *c == '\\')
                 out[used++] = '\\';
@@ -761,9 +750,9 @@ s_test_drop (PGconn *admin, const char *name)
 
 //  One concurrent migrator's arguments and outcome.
 typedef struct {
-    const aigw_config_t *config; //  where to migrate
-    int rc;                     //  aigw_db_migrate's answer
-    char err[AIGW_DB_ERR_MAX];  //  its error
+    const aigw_config_t *config;  //  where to migrate
+    int rc;                       //  aigw_db_migrate's answer
+    char err[AIGW_DB_ERR_MAX];    //  its error
 } s_test_migrator_t;
 
 //  Thread body: one aigw_db_migrate.
@@ -788,8 +777,8 @@ s_test_applied (PGconn *conn, char *out, size_t size)
 //  Asserts that connecting with URL fails, quickly, with an error that
 //  never shows SECRET. Returns the error in ERR.
 static void
-s_test_refused (bool verbose, const char *url, const char *secret, int64_t timeout_ms,
-                char *err, size_t err_size)
+s_test_refused (bool verbose, const char *url, const char *secret, int64_t timeout_ms, char *err,
+                size_t err_size)
 {
     char config_err[AIGW_DB_ERR_MAX];
     aigw_config_t *config = aigw_config_new (NULL, config_err, sizeof config_err);
@@ -853,19 +842,19 @@ aigw_db_test (bool verbose)
     char err[AIGW_DB_ERR_MAX];
     s_test_refused (verbose, NULL, NULL, 1000, err, sizeof err);
     assert (strstr (err, "DATABASE_URL"));
-    s_test_refused (verbose, "postgresql://aigw:s3cr3t-pw@127.0.0.1:1/x", "s3cr3t-pw", 2000,
+    s_test_refused (verbose, "postgresql://aigw:s3cr3t-pw@127.0.0.1:1/x", "s3cr3t-pw", 2000, err,
+                    sizeof err);
+    s_test_refused (verbose, "postgresql://aigw:s3cr3t-pw@127.0.0.1:notaport/x", "s3cr3t-pw", 2000,
                     err, sizeof err);
-    s_test_refused (verbose, "postgresql://aigw:s3cr3t-pw@127.0.0.1:notaport/x", "s3cr3t-pw",
-                    2000, err, sizeof err);
     s_test_refused (verbose, "postgresql://aigw:s3cr3t%zz@127.0.0.1/x", "s3cr3t", 2000, err,
                     sizeof err);
-    s_test_refused (verbose, "host=127.0.0.1 port=1 password='s3cr3t pw' bogus", "s3cr3t",
-                    2000, err, sizeof err);
+    s_test_refused (verbose, "host=127.0.0.1 port=1 password='s3cr3t pw' bogus", "s3cr3t", 2000,
+                    err, sizeof err);
     //  A server that accepts TCP but never speaks: the deadline holds.
     int listener = socket (AF_INET, SOCK_STREAM, 0);
     assert (listener >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    struct sockaddr_in address
+        = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
     assert (bind (listener, (struct sockaddr *) &address, sizeof address) == 0);
     assert (listen (listener, 8) == 0);
     socklen_t address_len = sizeof address;
@@ -914,8 +903,8 @@ aigw_db_test (bool verbose)
     result = aigw_db_exec (admin, "SELECT 1/0", 0, NULL, S_TEST_TIMEOUT_MS, err, sizeof err);
     assert (!result && strstr (err, "division by zero"));
     //  Two statements in one call are refused: no injected second statement.
-    result = aigw_db_exec (admin, "SELECT 1; SELECT 2", 0, NULL, S_TEST_TIMEOUT_MS, err,
-                           sizeof err);
+    result
+        = aigw_db_exec (admin, "SELECT 1; SELECT 2", 0, NULL, S_TEST_TIMEOUT_MS, err, sizeof err);
     assert (!result);
 
     //  The server's statement_timeout, then the client's own deadline.
@@ -923,8 +912,8 @@ aigw_db_test (bool verbose)
     PGconn *conn = aigw_db_connect (base, err, sizeof err);
     assert (conn);
     int64_t started = s_now_ms ();
-    result = aigw_db_exec (conn, "SELECT pg_sleep (5)", 0, NULL, S_TEST_TIMEOUT_MS, err,
-                           sizeof err);
+    result
+        = aigw_db_exec (conn, "SELECT pg_sleep (5)", 0, NULL, S_TEST_TIMEOUT_MS, err, sizeof err);
     assert (!result && strstr (err, "statement timeout"));
     assert (s_now_ms () - started < 3000);
     started = s_now_ms ();
@@ -994,7 +983,7 @@ aigw_db_test (bool verbose)
     s_test_migrator_t migrators[S_TEST_THREADS];
     pthread_t threads[S_TEST_THREADS];
     for (int i = 0; i < S_TEST_THREADS; i++) {
-        migrators[i] = (s_test_migrator_t) {.config = config, .rc = 1};
+        migrators[i] = (s_test_migrator_t){.config = config, .rc = 1};
         assert (pthread_create (&threads[i], NULL, s_test_migrator, &migrators[i]) == 0);
     }
     for (int i = 0; i < S_TEST_THREADS; i++) {
@@ -1005,8 +994,8 @@ aigw_db_test (bool verbose)
     }
     conn = aigw_db_connect (config, err, sizeof err);
     assert (conn);
-    s_test_value (conn, "SELECT count (*) = count (DISTINCT version) FROM aigw_migrations",
-                  value, sizeof value);
+    s_test_value (conn, "SELECT count (*) = count (DISTINCT version) FROM aigw_migrations", value,
+                  sizeof value);
     assert (strcmp (value, "t") == 0);
     s_test_value (conn, "SELECT count (*) FROM aigw_migrations", value, sizeof value);
     assert (atoi (value) == (int) aigw_migrations_count);

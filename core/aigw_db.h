@@ -43,10 +43,10 @@
 
 //  One embedded migration (generated from schemas/sql by CMake).
 typedef struct {
-    int version;                //  NNN of NNN_name.sql
-    const char *name;           //  name of NNN_name.sql
-    const char *sql;            //  the file's text
-    const char *sha256;         //  SHA-256 of the file, 64 lowercase hex digits
+    int version;         //  NNN of NNN_name.sql
+    const char *name;    //  name of NNN_name.sql
+    const char *sql;     //  the file's text
+    const char *sha256;  //  SHA-256 of the file, 64 lowercase hex digits
 } aigw_migration_t;
 
 //  The embedded migrations, sorted by version, and how many there are.
@@ -67,9 +67,8 @@ PGconn *aigw_db_connect (const aigw_config_t *config, char *err, size_t err_size
 //  or libpq's (no DETAIL, which may quote row data). After a client-side
 //  timeout or a lost connection, CONN is unusable: PQfinish it. Caller owns
 //  the result (PQclear).
-PGresult *aigw_db_exec (PGconn *conn, const char *sql, int nparams,
-                        const char *const *params, int64_t timeout_ms, char *err,
-                        size_t err_size);
+PGresult *aigw_db_exec (PGconn *conn, const char *sql, int nparams, const char *const *params,
+                        int64_t timeout_ms, char *err, size_t err_size);
 
 //  Apply every pending embedded migration to config's database. Safe to run
 //  from many processes and hosts at once, and to run again (nothing

@@ -25,15 +25,15 @@
 #define S_MESSAGE_MAX 256
 
 struct _aigw_dbwatch_t {
-    aigw_pgconn_t *conn;        //  the connection, LISTENing on the channel
-    char *sql;                  //  the snapshot query
-    int64_t timeout_ms;         //  query deadline
-    int64_t now;                //  the clock of the process call under way
-    bool dirty;                 //  a NOTIFY came while querying: run once more
-    PGresult *snapshot;         //  delivered by the last query, for process to return
-    int64_t rerun_at;           //  IDLE: when to rerun a failed query, 0 = not due
-    int64_t rerun_backoff_ms;   //  next wait before a failed query runs again
-    uint64_t snapshots;         //  snapshots returned so far
+    aigw_pgconn_t *conn;       //  the connection, LISTENing on the channel
+    char *sql;                 //  the snapshot query
+    int64_t timeout_ms;        //  query deadline
+    int64_t now;               //  the clock of the process call under way
+    bool dirty;                //  a NOTIFY came while querying: run once more
+    PGresult *snapshot;        //  delivered by the last query, for process to return
+    int64_t rerun_at;          //  IDLE: when to rerun a failed query, 0 = not due
+    int64_t rerun_backoff_ms;  //  next wait before a failed query runs again
+    uint64_t snapshots;        //  snapshots returned so far
 };
 
 static void s_query_done (void *arg, PGresult *result, aigw_pgconn_status_t status);
@@ -44,8 +44,8 @@ s_send (aigw_dbwatch_t *self)
 {
     self->dirty = false;
     self->rerun_at = 0;
-    aigw_pgconn_send (self->conn, self->sql, 0, NULL, self->now + self->timeout_ms,
-                      s_query_done, self, self->now);
+    aigw_pgconn_send (self->conn, self->sql, 0, NULL, self->now + self->timeout_ms, s_query_done,
+                      self, self->now);
 }
 
 //  The connection is up and LISTENing: read the snapshot.
@@ -81,7 +81,7 @@ s_query_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
 {
     aigw_dbwatch_t *self = arg;
     if (status != AIGW_PGCONN_OK)
-        return;                 //  the connection was dropped: "up" reads again
+        return;  //  the connection was dropped: "up" reads again
     if (PQresultStatus (result) == PGRES_TUPLES_OK) {
         PQclear (self->snapshot);
         self->snapshot = result;
@@ -107,15 +107,13 @@ s_query_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
         s_send (self);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Public API
 
 //  Create a watcher; NULL on bad arguments or out of memory. Does not
 //  connect yet. Caller owns the result.
 aigw_dbwatch_t *
-aigw_dbwatch_new (const char *conninfo, const char *channel, const char *sql,
-                  int64_t timeout_ms)
+aigw_dbwatch_new (const char *conninfo, const char *channel, const char *sql, int64_t timeout_ms)
 {
     if (!conninfo || !channel || !sql || !*sql || timeout_ms < 1
         || timeout_ms > AIGW_DBWATCH_TIMEOUT_MAX_MS)
@@ -225,17 +223,17 @@ aigw_dbwatch_snapshots (aigw_dbwatch_t *self)
 //  --------------------------------------------------------------------------
 //  Selftest
 
-#define S_TEST_CALL_MAX_MS 100  //  longest one process call may take: it never waits
-#define S_TEST_SQL_MAX 512      //  a test statement
-#define S_TEST_NAME_MAX 64      //  the test's table name
-#define S_TEST_NOTIFY_MAX 96    //  "NOTIFY channel"
-#define S_TEST_LOG_MAX 4096     //  captured log text examined
+#define S_TEST_CALL_MAX_MS 100   //  longest one process call may take: it never waits
+#define S_TEST_SQL_MAX     512   //  a test statement
+#define S_TEST_NAME_MAX    64    //  the test's table name
+#define S_TEST_NOTIFY_MAX  96    //  "NOTIFY channel"
+#define S_TEST_LOG_MAX     4096  //  captured log text examined
 
 //  What one s_test_run saw.
 typedef struct {
-    bool saw_down;              //  fd was -1 at some point
-    int failures;               //  waiting periods entered (timeout jumped up with fd -1)
-    int wait_ms[4];             //  the timeout at the start of each of the first four
+    bool saw_down;   //  fd was -1 at some point
+    int failures;    //  waiting periods entered (timeout jumped up with fd -1)
+    int wait_ms[4];  //  the timeout at the start of each of the first four
 } s_test_seen_t;
 
 //  Drives WATCH like an actor would, with zmq_poll on its fd, for up to
@@ -343,8 +341,8 @@ aigw_dbwatch_test (bool verbose)
     fflush (stderr);
     int saved_stderr = dup (STDERR_FILENO);
     assert (saved_stderr >= 0 && dup2 (log_fd, STDERR_FILENO) >= 0);
-    watch = aigw_dbwatch_new ("postgresql://aigw:s3cr3t-pw@127.0.0.1:1/nodb", "c", "SELECT 1",
-                              2000);
+    watch
+        = aigw_dbwatch_new ("postgresql://aigw:s3cr3t-pw@127.0.0.1:1/nodb", "c", "SELECT 1", 2000);
     assert (watch);
     s_test_seen_t seen = {0};
     assert (s_test_run (watch, 2500, true, &seen) == NULL);
@@ -352,8 +350,8 @@ aigw_dbwatch_test (bool verbose)
     assert (dup2 (saved_stderr, STDERR_FILENO) >= 0);
     close (saved_stderr);
     if (verbose)
-        printf ("\n    closed port: %d failures, waits %d, %d ms", seen.failures,
-                seen.wait_ms[0], seen.wait_ms[1]);
+        printf ("\n    closed port: %d failures, waits %d, %d ms", seen.failures, seen.wait_ms[0],
+                seen.wait_ms[1]);
     assert (seen.failures == 2);
     assert (seen.wait_ms[0] > 900 && seen.wait_ms[0] <= AIGW_DBWATCH_BACKOFF_MIN_MS);
     assert (seen.wait_ms[1] > 1900 && seen.wait_ms[1] <= 2 * AIGW_DBWATCH_BACKOFF_MIN_MS);
@@ -396,8 +394,7 @@ aigw_dbwatch_test (bool verbose)
               table, table, table);
     s_test_exec (admin, sql);
     char query[S_TEST_SQL_MAX];
-    snprintf (query, sizeof query, "SELECT v, pg_backend_pid (), pg_sleep (delay) FROM %s",
-              table);
+    snprintf (query, sizeof query, "SELECT v, pg_backend_pid (), pg_sleep (delay) FROM %s", table);
     watch = aigw_dbwatch_new (url, channel, query, 5000);
     assert (watch);
 
@@ -470,8 +467,10 @@ aigw_dbwatch_test (bool verbose)
     aigw_dbwatch_destroy (&watch);
 
     //  A query error: no snapshot, the connection stays, a rerun is due.
-    watch = aigw_dbwatch_new (url, channel, "SELECT 1 / count (*)::int FROM pg_class "
-                                            "WHERE false", 2000);
+    watch = aigw_dbwatch_new (url, channel,
+                              "SELECT 1 / count (*)::int FROM pg_class "
+                              "WHERE false",
+                              2000);
     assert (watch);
     memset (&seen, 0, sizeof seen);
     assert (s_test_run (watch, 800, false, &seen) == NULL);

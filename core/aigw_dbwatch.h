@@ -41,9 +41,9 @@
 //  TCP keepalives, so a dead peer is noticed while the watcher only waits
 //  for notifications: first probe after IDLE_S, then every INTERVAL_S,
 //  dead after COUNT unanswered probes.
-#define AIGW_DBWATCH_KEEPALIVE_IDLE_S "30"
+#define AIGW_DBWATCH_KEEPALIVE_IDLE_S     "30"
 #define AIGW_DBWATCH_KEEPALIVE_INTERVAL_S "10"
-#define AIGW_DBWATCH_KEEPALIVE_COUNT "3"
+#define AIGW_DBWATCH_KEEPALIVE_COUNT      "3"
 //  application_name the watcher's sessions carry (pg_stat_activity).
 #define AIGW_DBWATCH_APPLICATION_NAME "aigw-dbwatch"
 

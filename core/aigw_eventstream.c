@@ -74,13 +74,13 @@ static const char *s_es_known[] = {":event-type",     ":message-type", ":content
 #define S_ES_KNOWN (sizeof s_es_known / sizeof s_es_known[0])
 
 struct _aigw_eventstream_t {
-    unsigned char *data;            //  buffered bytes
-    size_t len;                     //  bytes buffered
-    size_t cap;                     //  bytes allocated
-    size_t start;                   //  first byte not yet consumed
-    size_t max_message;             //  largest message accepted
-    char *values[S_ES_KNOWN];       //  last message's known string headers
-    char error[128];                //  why parsing stopped, "" while healthy
+    unsigned char *data;       //  buffered bytes
+    size_t len;                //  bytes buffered
+    size_t cap;                //  bytes allocated
+    size_t start;              //  first byte not yet consumed
+    size_t max_message;        //  largest message accepted
+    char *values[S_ES_KNOWN];  //  last message's known string headers
+    char error[128];           //  why parsing stopped, "" while healthy
 };
 
 aigw_eventstream_t *
@@ -193,35 +193,34 @@ aigw_eventstream_next (aigw_eventstream_t *self, aigw_eventstream_message_t *msg
         unsigned char type = *cursor++;
         size_t value_len;
         switch (type) {
-        case 0: //  bool true
-        case 1: //  bool false
-            value_len = 0;
-            break;
-        case 2: //  byte
-            value_len = 1;
-            break;
-        case 3: //  short
-            value_len = 2;
-            break;
-        case 4: //  int
-            value_len = 4;
-            break;
-        case 5: //  long
-        case 8: //  timestamp
-            value_len = 8;
-            break;
-        case 9: //  uuid
-            value_len = 16;
-            break;
-        case 6: //  bytes
-        case 7: //  string
-            if (limit - cursor < 2)
-                return s_es_fail (self, "truncated header length");
-            value_len = (size_t) cursor[0] << 8 | cursor[1];
-            cursor += 2;
-            break;
-        default:
-            return s_es_fail (self, "unknown header type");
+            case 0:  //  bool true
+            case 1:  //  bool false
+                value_len = 0;
+                break;
+            case 2:  //  byte
+                value_len = 1;
+                break;
+            case 3:  //  short
+                value_len = 2;
+                break;
+            case 4:  //  int
+                value_len = 4;
+                break;
+            case 5:  //  long
+            case 8:  //  timestamp
+                value_len = 8;
+                break;
+            case 9:  //  uuid
+                value_len = 16;
+                break;
+            case 6:  //  bytes
+            case 7:  //  string
+                if (limit - cursor < 2)
+                    return s_es_fail (self, "truncated header length");
+                value_len = (size_t) cursor[0] << 8 | cursor[1];
+                cursor += 2;
+                break;
+            default: return s_es_fail (self, "unknown header type");
         }
         if ((size_t) (limit - cursor) < value_len)
             return s_es_fail (self, "truncated header value");
@@ -264,8 +263,8 @@ aigw_eventstream_error (aigw_eventstream_t *self)
 
 int
 aigw_eventstream_encode (const aigw_eventstream_header_t *headers, size_t header_count,
-                                 const void *payload, size_t payload_len, unsigned char **out,
-                                 size_t *out_len)
+                         const void *payload, size_t payload_len, unsigned char **out,
+                         size_t *out_len)
 {
     if (!out || !out_len || (header_count && !headers) || (payload_len && !payload))
         return -1;
@@ -316,8 +315,8 @@ aigw_eventstream_encode (const aigw_eventstream_header_t *headers, size_t header
 
 //  A growable byte buffer for building streams.
 typedef struct {
-    unsigned char *data;            //  bytes, malloc'd
-    size_t len;                     //  bytes used
+    unsigned char *data;  //  bytes, malloc'd
+    size_t len;           //  bytes used
 } s_test_buf_t;
 
 //  Append LEN bytes of DATA to BUF; asserts on allocation failure.
@@ -391,7 +390,7 @@ s_test_parse (const unsigned char *bytes, size_t len, unsigned seed, size_t max_
         }
     }
     if (*status == 0 && aigw_eventstream_pending (parser))
-        *status = 1;                //  truncated
+        *status = 1;  //  truncated
     aigw_eventstream_destroy (&parser);
     aigw_eventstream_destroy (&parser);
     return count;
@@ -405,15 +404,15 @@ aigw_eventstream_test (bool verbose)
     size_t frame_len;
     assert (aigw_eventstream_crc32 (0, "123456789", 9) == 0xCBF43926u);
     s_test_buf_t stream = {0};
-    static const char *events[][2] = {
-        {"messageStart", "{\"role\":\"assistant\"}"},
-        {"contentBlockDelta", "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"Hi\"}}"}};
+    static const char *events[][2]
+        = {{"messageStart", "{\"role\":\"assistant\"}"},
+           {"contentBlockDelta", "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"Hi\"}}"}};
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
         aigw_eventstream_header_t headers[] = {{":event-type", events[i][0]},
                                                {":content-type", "application/json"},
                                                {":message-type", "event"}};
-        assert (aigw_eventstream_encode (headers, 3, events[i][1], strlen (events[i][1]),
-                                         &frame, &frame_len)
+        assert (aigw_eventstream_encode (headers, 3, events[i][1], strlen (events[i][1]), &frame,
+                                         &frame_len)
                 == 0);
         s_test_add (&stream, frame, frame_len);
         free (frame);
@@ -423,17 +422,17 @@ aigw_eventstream_test (bool verbose)
     s_test_add (&stream, frame, frame_len);
     free (frame);
     //  A frame with every non-string header type, which the parser must skip
-    unsigned char typed[] = {2, 'b', 't', 0,                          //  bool true
-                             2, 'b', 'f', 1,                          //  bool false
-                             1, 'y', 2, 7,                            //  byte
-                             1, 's', 3, 0, 1,                         //  short
-                             1, 'i', 4, 0, 0, 0, 1,                   //  int
-                             1, 'l', 5, 0, 0, 0, 0, 0, 0, 0, 1,       //  long
-                             1, 'x', 6, 0, 2, 0xAB, 0xCD,             //  bytes
-                             1, 't', 8, 0, 0, 0, 0, 0, 0, 0, 1,       //  timestamp
-                             1, 'u', 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                             11, ':', 'e', 'v', 'e', 'n', 't', '-', 't', 'y', 'p', 'e', 7, 0, 5,
-                             't', 'y', 'p', 'e', 'd'};
+    unsigned char typed[] = {2,   'b', 't', 0,                                       //  bool true
+                             2,   'b', 'f', 1,                                       //  bool false
+                             1,   'y', 2,   7,                                       //  byte
+                             1,   's', 3,   0,   1,                                  //  short
+                             1,   'i', 4,   0,   0,   0,    1,                       //  int
+                             1,   'l', 5,   0,   0,   0,    0,    0,   0,   0,   1,  //  long
+                             1,   'x', 6,   0,   2,   0xAB, 0xCD,                    //  bytes
+                             1,   't', 8,   0,   0,   0,    0,    0,   0,   0,   1,  //  timestamp
+                             1,   'u', 9,   1,   2,   3,    4,    5,   6,   7,   8,   9,   10,
+                             11,  12,  13,  14,  15,  16,   11,   ':', 'e', 'v', 'e', 'n', 't',
+                             '-', 't', 'y', 'p', 'e', 7,    0,    5,   't', 'y', 'p', 'e', 'd'};
     frame = s_test_raw_frame (typed, sizeof typed, "{}", &frame_len);
     s_test_add (&stream, frame, frame_len);
     free (frame);
@@ -442,9 +441,9 @@ aigw_eventstream_test (bool verbose)
                                  "\"Hi\"}},empty:,typed:{}";
     char types[512];
     int status;
-    assert (s_test_parse ((unsigned char *) stream.data, stream.len, 0, 0, types, sizeof types,
-                          &status)
-            == 4);
+    assert (
+        s_test_parse ((unsigned char *) stream.data, stream.len, 0, 0, types, sizeof types, &status)
+        == 4);
     assert (status == 0 && strcmp (types, expected_types) == 0);
     for (unsigned seed = 1; seed < 40; seed++) {
         assert (s_test_parse ((unsigned char *) stream.data, stream.len, seed, 0, types,
@@ -454,8 +453,8 @@ aigw_eventstream_test (bool verbose)
     }
     //  Truncated: every strict prefix leaves bytes pending or fewer messages
     for (size_t cut = 1; cut < stream.len; cut += 7) {
-        int count = s_test_parse ((unsigned char *) stream.data, cut, 3, 0, types, sizeof types,
-                                  &status);
+        int count
+            = s_test_parse ((unsigned char *) stream.data, cut, 3, 0, types, sizeof types, &status);
         assert (count < 4 && status >= 0);
     }
     //  Corruption: flipping any byte is caught by a CRC or a bounds check
@@ -467,10 +466,10 @@ aigw_eventstream_test (bool verbose)
         assert (status != 0 || count < 4);
         stream.data[at] ^= 0x5A;
     }
-    stream.data[stream.len - 1] ^= 1;   //  message CRC
-    assert (s_test_parse ((unsigned char *) stream.data, stream.len, 0, 0, types, sizeof types,
-                          &status)
-            == 3);
+    stream.data[stream.len - 1] ^= 1;  //  message CRC
+    assert (
+        s_test_parse ((unsigned char *) stream.data, stream.len, 0, 0, types, sizeof types, &status)
+        == 3);
     assert (status == -1);
     stream.data[stream.len - 1] ^= 1;
     //  Oversized: a cap below the largest frame refuses it cleanly

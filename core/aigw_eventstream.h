@@ -18,20 +18,20 @@ typedef struct _aigw_eventstream_t aigw_eventstream_t;
 
 //  One string header (type 7) for the encoder.
 typedef struct {
-    const char *name;               //  header name, 1 to 255 bytes
-    const char *value;              //  header value, at most 65535 bytes
+    const char *name;   //  header name, 1 to 255 bytes
+    const char *value;  //  header value, at most 65535 bytes
 } aigw_eventstream_header_t;
 
 //  One parsed message: the string headers the protocol defines, and the payload.
 typedef struct {
-    const char *event_type;         //  :event-type, or NULL
-    const char *message_type;       //  :message-type ("event", "exception", "error"), or NULL
-    const char *content_type;       //  :content-type, or NULL
-    const char *exception_type;     //  :exception-type, or NULL
-    const char *error_code;         //  :error-code, or NULL
-    const char *error_message;      //  :error-message, or NULL
-    const unsigned char *payload;   //  payload bytes (not NUL-terminated)
-    size_t payload_len;             //  payload length
+    const char *event_type;        //  :event-type, or NULL
+    const char *message_type;      //  :message-type ("event", "exception", "error"), or NULL
+    const char *content_type;      //  :content-type, or NULL
+    const char *exception_type;    //  :exception-type, or NULL
+    const char *error_code;        //  :error-code, or NULL
+    const char *error_message;     //  :error-message, or NULL
+    const unsigned char *payload;  //  payload bytes (not NUL-terminated)
+    size_t payload_len;            //  payload length
 } aigw_eventstream_message_t;
 
 //  New parser refusing messages over MAX_MESSAGE bytes (0: the default).

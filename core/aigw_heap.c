@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define S_INITIAL 256           //  first capacity of the slot array
+#define S_INITIAL 256  //  first capacity of the slot array
 
 struct _aigw_heap_t {
-    aigw_heap_node_t **slots;   //  nodes in heap order
-    size_t size;                //  nodes in the heap
-    size_t cap;                 //  capacity of slots
+    aigw_heap_node_t **slots;  //  nodes in heap order
+    size_t size;               //  nodes in the heap
+    size_t cap;                //  capacity of slots
 };
 
 aigw_heap_t *
@@ -79,8 +79,7 @@ aigw_heap_push (aigw_heap_t *self, aigw_heap_node_t *node)
     assert (self && node && node->index == AIGW_HEAP_NONE);
     if (self->size == self->cap) {
         size_t cap = self->cap ? self->cap * 2 : S_INITIAL;
-        aigw_heap_node_t **slots
-            = (aigw_heap_node_t **) realloc (self->slots, cap * sizeof *slots);
+        aigw_heap_node_t **slots = (aigw_heap_node_t **) realloc (self->slots, cap * sizeof *slots);
         if (!slots)
             return -1;
         self->slots = slots;
@@ -132,8 +131,8 @@ aigw_heap_size (aigw_heap_t *self)
 //  --------------------------------------------------------------------------
 //  Selftest
 
-#define S_TEST_NODES 2000       //  past S_INITIAL, so the array grows thrice
-#define S_TEST_ROUNDS 20000     //  random pushes, removals and re-keys
+#define S_TEST_NODES     2000   //  past S_INITIAL, so the array grows thrice
+#define S_TEST_ROUNDS    20000  //  random pushes, removals and re-keys
 #define S_TEST_KEY_RANGE 500    //  few distinct keys: many ties
 
 //  Check the heap property and every node's slot.

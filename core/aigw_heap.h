@@ -11,8 +11,8 @@
 
 //  Embedded in each item; KEY is read only by the heap's callers.
 typedef struct {
-    int64_t key;                //  sort key (a time), smallest on top
-    size_t index;               //  slot in the heap, AIGW_HEAP_NONE if out
+    int64_t key;   //  sort key (a time), smallest on top
+    size_t index;  //  slot in the heap, AIGW_HEAP_NONE if out
 } aigw_heap_node_t;
 
 #define AIGW_HEAP_NONE SIZE_MAX

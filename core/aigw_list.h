@@ -13,15 +13,15 @@ typedef struct _aigw_list_node_t aigw_list_node_t;
 
 //  Embedded in each item; zeroed means on no list.
 struct _aigw_list_node_t {
-    aigw_list_node_t *prev;     //  previous node on the same list
-    aigw_list_node_t *next;     //  next node on the same list
-    aigw_list_t *list;          //  list holding it, NULL if none
+    aigw_list_node_t *prev;  //  previous node on the same list
+    aigw_list_node_t *next;  //  next node on the same list
+    aigw_list_t *list;       //  list holding it, NULL if none
 };
 
 struct _aigw_list_t {
-    aigw_list_node_t *head;     //  oldest node
-    aigw_list_node_t *tail;     //  newest node
-    size_t size;                //  nodes on the list
+    aigw_list_node_t *head;  //  oldest node
+    aigw_list_node_t *tail;  //  newest node
+    size_t size;             //  nodes on the list
 };
 
 //  Append NODE, which is on no list, to SELF.

@@ -56,12 +56,10 @@ aigw_log (aigw_log_level_t level, const char *format, ...)
     gettimeofday (&tv, NULL);
     struct tm tm;
     gmtime_r (&tv.tv_sec, &tm);
-    int len = snprintf (line, sizeof line,
-                        "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s[%d] ",
-                        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                        tm.tm_hour, tm.tm_min, tm.tm_sec,
-                        (int) (tv.tv_usec / 1000), s_names[level], s_ident,
-                        (int) getpid ());
+    int len
+        = snprintf (line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s[%d] ",
+                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                    (int) (tv.tv_usec / 1000), s_names[level], s_ident, (int) getpid ());
     va_list args;
     va_start (args, format);
     int body = vsnprintf (line + len, sizeof line - len - 1, format, args);

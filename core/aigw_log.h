@@ -29,12 +29,12 @@ void aigw_log (aigw_log_level_t level, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
 #define aigw_error(...) aigw_log (AIGW_LOG_ERROR, __VA_ARGS__)
-#define aigw_warn(...) aigw_log (AIGW_LOG_WARN, __VA_ARGS__)
-#define aigw_info(...) aigw_log (AIGW_LOG_INFO, __VA_ARGS__)
-#define aigw_debug(...)                                                    \
-    do {                                                                   \
-        if (aigw_log_level () >= AIGW_LOG_DEBUG)                           \
-            aigw_log (AIGW_LOG_DEBUG, __VA_ARGS__);                        \
+#define aigw_warn(...)  aigw_log (AIGW_LOG_WARN, __VA_ARGS__)
+#define aigw_info(...)  aigw_log (AIGW_LOG_INFO, __VA_ARGS__)
+#define aigw_debug(...)                             \
+    do {                                            \
+        if (aigw_log_level () >= AIGW_LOG_DEBUG)    \
+            aigw_log (AIGW_LOG_DEBUG, __VA_ARGS__); \
     } while (0)
 
 #endif

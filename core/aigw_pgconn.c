@@ -32,30 +32,29 @@
 #define S_OPTIONS_MAX 64
 
 struct _aigw_pgconn_t {
-    char *conninfo;             //  libpq conninfo; may hold a password, wiped on destroy
-    char *password;             //  the conninfo's password, or NULL; wiped on destroy
-    char label[AIGW_PGCONN_LABEL_MAX]; //  "name host:port/db" for log lines
-    char *application_name;     //  settings.application_name, copied
-    char listen[S_LISTEN_MAX];  //  the LISTEN statement, "" for none
-    char options[S_OPTIONS_MAX]; //  the session's statement_timeout, "" for none
-    int64_t connect_timeout_ms; //  bound on connecting and the LISTEN
-    int64_t backoff_min_ms;     //  first reconnect wait
-    int64_t backoff_max_ms;     //  its cap
-    aigw_pgconn_events_t events; //  owner callbacks
-    PGconn *conn;               //  libpq handle, NULL while DOWN
-    aigw_pgconn_state_t state;  //  where the connection is
-    PostgresPollingStatusType polling; //  CONNECTING: what PQconnectPoll wants
-    bool flushing;              //  libpq holds unsent output: poll for writing
-    bool failed;                //  LISTENING: the LISTEN answered an error
-    bool warned;                //  this run of failures was logged as a warning
-    PGresult *result;           //  BUSY: the statement's last result so far
-    aigw_pgconn_done_fn *done;  //  BUSY: the statement's callback
-    void *done_arg;             //  its argument
-    int64_t deadline;           //  connect, LISTEN or statement deadline
-    int64_t retry_at;           //  DOWN: when to reconnect
-    int64_t backoff_ms;         //  next reconnect wait
+    char *conninfo;                     //  libpq conninfo; may hold a password, wiped on destroy
+    char *password;                     //  the conninfo's password, or NULL; wiped on destroy
+    char label[AIGW_PGCONN_LABEL_MAX];  //  "name host:port/db" for log lines
+    char *application_name;             //  settings.application_name, copied
+    char listen[S_LISTEN_MAX];          //  the LISTEN statement, "" for none
+    char options[S_OPTIONS_MAX];        //  the session's statement_timeout, "" for none
+    int64_t connect_timeout_ms;         //  bound on connecting and the LISTEN
+    int64_t backoff_min_ms;             //  first reconnect wait
+    int64_t backoff_max_ms;             //  its cap
+    aigw_pgconn_events_t events;        //  owner callbacks
+    PGconn *conn;                       //  libpq handle, NULL while DOWN
+    aigw_pgconn_state_t state;          //  where the connection is
+    PostgresPollingStatusType polling;  //  CONNECTING: what PQconnectPoll wants
+    bool flushing;                      //  libpq holds unsent output: poll for writing
+    bool failed;                        //  LISTENING: the LISTEN answered an error
+    bool warned;                        //  this run of failures was logged as a warning
+    PGresult *result;                   //  BUSY: the statement's last result so far
+    aigw_pgconn_done_fn *done;          //  BUSY: the statement's callback
+    void *done_arg;                     //  its argument
+    int64_t deadline;                   //  connect, LISTEN or statement deadline
+    int64_t retry_at;                   //  DOWN: when to reconnect
+    int64_t backoff_ms;                 //  next reconnect wait
 };
-
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -121,8 +120,10 @@ s_parse_conninfo (aigw_pgconn_t *self, const char *name, const char *conninfo)
             rc = -1;
     }
     snprintf (self->label, sizeof self->label, "%s %s%s%s/%s", name,
-              host ? host : hostaddr ? hostaddr : "(default host)", port ? ":" : "",
-              port ? port : "", dbname ? dbname : "(default database)");
+              host       ? host
+              : hostaddr ? hostaddr
+                         : "(default host)",
+              port ? ":" : "", port ? port : "", dbname ? dbname : "(default database)");
     for (PQconninfoOption *option = options; option->keyword; option++)
         if (option->val)
             OPENSSL_cleanse (option->val, strlen (option->val));
@@ -176,7 +177,10 @@ static void
 s_fail (aigw_pgconn_t *self, int64_t now, const char *why, aigw_pgconn_status_t status)
 {
     char message[S_MESSAGE_MAX];
-    s_message (self, why ? why : self->conn ? PQerrorMessage (self->conn) : "out of memory",
+    s_message (self,
+               why          ? why
+               : self->conn ? PQerrorMessage (self->conn)
+                            : "out of memory",
                message, sizeof message);
     bool was_up = self->state == AIGW_PGCONN_IDLE || self->state == AIGW_PGCONN_BUSY;
     if (was_up || !self->warned)
@@ -235,9 +239,15 @@ s_connect_start (aigw_pgconn_t *self, int64_t now)
 {
     //  expand_dbname: the conninfo comes first, so these settings win over
     //  the same keywords in it.
-    const char *keys[] = {"dbname", "application_name", "client_encoding", "keepalives",
-                          "keepalives_idle", "keepalives_interval", "keepalives_count",
-                          *self->options ? "options" : NULL, NULL};
+    const char *keys[] = {"dbname",
+                          "application_name",
+                          "client_encoding",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          *self->options ? "options" : NULL,
+                          NULL};
     const char *values[] = {self->conninfo,
                             self->application_name,
                             "UTF8",
@@ -249,7 +259,7 @@ s_connect_start (aigw_pgconn_t *self, int64_t now)
                             NULL};
     self->conn = PQconnectStartParams (keys, values, 1);
     self->state = AIGW_PGCONN_CONNECTING;
-    self->polling = PGRES_POLLING_WRITING; //  libpq's documented first step
+    self->polling = PGRES_POLLING_WRITING;  //  libpq's documented first step
     self->deadline = now + self->connect_timeout_ms;
     if (!self->conn || PQstatus (self->conn) == CONNECTION_BAD) {
         s_fail (self, now, NULL, AIGW_PGCONN_UNAVAILABLE);
@@ -345,8 +355,8 @@ s_io_step (aigw_pgconn_t *self, short revents, int64_t now)
             if (PQresultStatus (result) != PGRES_COMMAND_OK) {
                 char message[S_MESSAGE_MAX];
                 const char *primary = PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY);
-                s_message (self, primary ? primary : PQresStatus (PQresultStatus (result)),
-                           message, sizeof message);
+                s_message (self, primary ? primary : PQresStatus (PQresultStatus (result)), message,
+                           sizeof message);
                 aigw_warn ("%s: LISTEN: %s", self->label, message);
                 self->failed = true;
             }
@@ -358,7 +368,6 @@ s_io_step (aigw_pgconn_t *self, short revents, int64_t now)
         }
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Public API
@@ -394,7 +403,7 @@ aigw_pgconn_new (const char *conninfo, const aigw_pgconn_settings_t *settings,
     self->backoff_min_ms = self->backoff_ms = settings->backoff_min_ms;
     self->backoff_max_ms = settings->backoff_max_ms;
     self->state = AIGW_PGCONN_DOWN;
-    self->retry_at = INT64_MIN; //  connect at the first _process
+    self->retry_at = INT64_MIN;  //  connect at the first _process
     return self;
 }
 
@@ -450,7 +459,7 @@ aigw_pgconn_send (aigw_pgconn_t *self, const char *sql, int nparams, const char 
     self->done_arg = arg;
     int rc = PQflush (self->conn);
     if (rc < 0) {
-        self->done = NULL;      //  the caller learns it from -1, not from DONE
+        self->done = NULL;  //  the caller learns it from -1, not from DONE
         s_fail (self, now, NULL, AIGW_PGCONN_UNAVAILABLE);
         return -1;
     }
@@ -528,7 +537,6 @@ aigw_pgconn_label (aigw_pgconn_t *self)
     return self->label;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -536,13 +544,13 @@ aigw_pgconn_label (aigw_pgconn_t *self)
 
 //  What the owner callbacks saw.
 typedef struct {
-    int ups;                    //  up events
-    int downs;                  //  down events
-    int notifies;               //  notifications
-    char payload[64];           //  the last one's payload
-    int done;                   //  statement callbacks
-    aigw_pgconn_status_t status; //  the last one's status
-    PGresult *result;           //  the last one's result (the test clears it)
+    int ups;                      //  up events
+    int downs;                    //  down events
+    int notifies;                 //  notifications
+    char payload[64];             //  the last one's payload
+    int done;                     //  statement callbacks
+    aigw_pgconn_status_t status;  //  the last one's status
+    PGresult *result;             //  the last one's result (the test clears it)
 } s_test_seen_t;
 
 static void
@@ -642,8 +650,8 @@ aigw_pgconn_test (bool verbose)
     assert (aigw_pgconn_state (c) == AIGW_PGCONN_DOWN);
     assert (aigw_pgconn_fd (c) == -1 && aigw_pgconn_events (c) == 0);
     assert (aigw_pgconn_timeout (c, zclock_mono ()) == 0);
-    assert (aigw_pgconn_send (c, "SELECT 1", 0, NULL, zclock_mono () + 1000, s_test_done,
-                              &seen, zclock_mono ())
+    assert (aigw_pgconn_send (c, "SELECT 1", 0, NULL, zclock_mono () + 1000, s_test_done, &seen,
+                              zclock_mono ())
             == -1);
     assert (strstr (aigw_pgconn_label (c), "127.0.0.1:1/nodb"));
     assert (!strstr (aigw_pgconn_label (c), "s3cr3t"));
@@ -689,14 +697,14 @@ aigw_pgconn_test (bool verbose)
 
     //  A statement with parameters; a second one waits its turn.
     const char *params[] = {"41", NULL};
-    assert (aigw_pgconn_send (c, "SELECT $1::int + 1, $2::text IS NULL, current_setting"
-                                 " ('statement_timeout')",
-                              2, params, zclock_mono () + 5000, s_test_done, &seen,
-                              zclock_mono ())
+    assert (aigw_pgconn_send (c,
+                              "SELECT $1::int + 1, $2::text IS NULL, current_setting"
+                              " ('statement_timeout')",
+                              2, params, zclock_mono () + 5000, s_test_done, &seen, zclock_mono ())
             == 0);
     assert (aigw_pgconn_state (c) == AIGW_PGCONN_BUSY);
-    assert (aigw_pgconn_send (c, "SELECT 1", 0, NULL, zclock_mono () + 5000, s_test_done,
-                              &seen, zclock_mono ())
+    assert (aigw_pgconn_send (c, "SELECT 1", 0, NULL, zclock_mono () + 5000, s_test_done, &seen,
+                              zclock_mono ())
             == -1);
     s_test_run (c, 5000, &seen.done, 1);
     assert (seen.done == 1 && seen.status == AIGW_PGCONN_OK);
@@ -707,8 +715,8 @@ aigw_pgconn_test (bool verbose)
     assert (aigw_pgconn_state (c) == AIGW_PGCONN_IDLE);
 
     //  An SQL error answers OK with the error; the connection stays.
-    assert (aigw_pgconn_send (c, "SELECT 1 / 0", 0, NULL, zclock_mono () + 5000, s_test_done,
-                              &seen, zclock_mono ())
+    assert (aigw_pgconn_send (c, "SELECT 1 / 0", 0, NULL, zclock_mono () + 5000, s_test_done, &seen,
+                              zclock_mono ())
             == 0);
     s_test_run (c, 5000, &seen.done, 2);
     assert (seen.status == AIGW_PGCONN_OK);
@@ -726,8 +734,8 @@ aigw_pgconn_test (bool verbose)
 
     //  A statement past its deadline: TIMEOUT, the connection goes and
     //  comes back after the backoff.
-    assert (aigw_pgconn_send (c, "SELECT pg_sleep (2)", 0, NULL, zclock_mono () + 300,
-                              s_test_done, &seen, zclock_mono ())
+    assert (aigw_pgconn_send (c, "SELECT pg_sleep (2)", 0, NULL, zclock_mono () + 300, s_test_done,
+                              &seen, zclock_mono ())
             == 0);
     s_test_run (c, 3000, &seen.done, 3);
     assert (seen.done == 3 && seen.status == AIGW_PGCONN_TIMEOUT && !seen.result);
@@ -743,15 +751,14 @@ aigw_pgconn_test (bool verbose)
             == 0);
     s_test_run (c, 5000, &seen.done, 4);
     assert (seen.status == AIGW_PGCONN_OK);
-    snprintf (sql, sizeof sql, "SELECT pg_terminate_backend (%s)",
-              PQgetvalue (seen.result, 0, 0));
+    snprintf (sql, sizeof sql, "SELECT pg_terminate_backend (%s)", PQgetvalue (seen.result, 0, 0));
     PQclear (PQexec (admin, sql));
     s_test_run (c, 5000, &seen.ups, 3);
     assert (seen.downs == 2 && seen.ups == 3);
 
     //  Destroy cancels a running statement.
-    assert (aigw_pgconn_send (c, "SELECT pg_sleep (1)", 0, NULL, zclock_mono () + 5000,
-                              s_test_done, &seen, zclock_mono ())
+    assert (aigw_pgconn_send (c, "SELECT pg_sleep (1)", 0, NULL, zclock_mono () + 5000, s_test_done,
+                              &seen, zclock_mono ())
             == 0);
     aigw_pgconn_destroy (&c);
     assert (seen.status == AIGW_PGCONN_CANCELLED);

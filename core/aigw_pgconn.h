@@ -38,9 +38,9 @@
 //  TCP keepalives, so a dead peer is noticed while the connection only
 //  waits: first probe after IDLE_S, then every INTERVAL_S, dead after
 //  COUNT unanswered probes.
-#define AIGW_PGCONN_KEEPALIVE_IDLE_S "30"
+#define AIGW_PGCONN_KEEPALIVE_IDLE_S     "30"
 #define AIGW_PGCONN_KEEPALIVE_INTERVAL_S "10"
-#define AIGW_PGCONN_KEEPALIVE_COUNT "3"
+#define AIGW_PGCONN_KEEPALIVE_COUNT      "3"
 //  Longest "name host:port/db" label in log lines, NUL included.
 #define AIGW_PGCONN_LABEL_MAX 160
 //  _process: a ready socket that says "maybe both" when the caller does
@@ -51,19 +51,19 @@ typedef struct _aigw_pgconn_t aigw_pgconn_t;
 
 //  What the connection is doing.
 typedef enum {
-    AIGW_PGCONN_DOWN,           //  closed; reopens at the retry time
-    AIGW_PGCONN_CONNECTING,     //  PQconnectPoll in progress
-    AIGW_PGCONN_LISTENING,      //  LISTEN sent, its answer awaited
-    AIGW_PGCONN_IDLE,           //  up, no statement running
-    AIGW_PGCONN_BUSY            //  a statement running
+    AIGW_PGCONN_DOWN,        //  closed; reopens at the retry time
+    AIGW_PGCONN_CONNECTING,  //  PQconnectPoll in progress
+    AIGW_PGCONN_LISTENING,   //  LISTEN sent, its answer awaited
+    AIGW_PGCONN_IDLE,        //  up, no statement running
+    AIGW_PGCONN_BUSY         //  a statement running
 } aigw_pgconn_state_t;
 
 //  How a statement ended.
 typedef enum {
-    AIGW_PGCONN_OK = 0,         //  the server answered (the result may be an SQL error)
-    AIGW_PGCONN_UNAVAILABLE,    //  the connection broke
-    AIGW_PGCONN_TIMEOUT,        //  the deadline passed (the connection was dropped)
-    AIGW_PGCONN_CANCELLED       //  the connection is being destroyed
+    AIGW_PGCONN_OK = 0,       //  the server answered (the result may be an SQL error)
+    AIGW_PGCONN_UNAVAILABLE,  //  the connection broke
+    AIGW_PGCONN_TIMEOUT,      //  the deadline passed (the connection was dropped)
+    AIGW_PGCONN_CANCELLED     //  the connection is being destroyed
 } aigw_pgconn_status_t;
 
 //  Statement callback. RESULT is the statement's last result with status
@@ -79,18 +79,18 @@ typedef struct {
     void (*up) (void *arg);
     void (*down) (void *arg, const char *why);
     void (*notify) (void *arg, const char *payload);
-    void *arg;                  //  passed to each
+    void *arg;  //  passed to each
 } aigw_pgconn_events_t;
 
 //  How to connect.
 typedef struct {
-    const char *name;           //  who, for log lines ("auth", "admin 0")
-    const char *application_name; //  pg_stat_activity's
-    const char *listen;         //  channel to LISTEN on, or NULL
-    int64_t connect_timeout_ms; //  bound on connecting (and the LISTEN)
-    int64_t statement_timeout_ms; //  the server's statement_timeout, 0 = its default
-    int64_t backoff_min_ms;     //  first reconnect wait
-    int64_t backoff_max_ms;     //  the cap it doubles up to
+    const char *name;              //  who, for log lines ("auth", "admin 0")
+    const char *application_name;  //  pg_stat_activity's
+    const char *listen;            //  channel to LISTEN on, or NULL
+    int64_t connect_timeout_ms;    //  bound on connecting (and the LISTEN)
+    int64_t statement_timeout_ms;  //  the server's statement_timeout, 0 = its default
+    int64_t backoff_min_ms;        //  first reconnect wait
+    int64_t backoff_max_ms;        //  the cap it doubles up to
 } aigw_pgconn_settings_t;
 
 //  Create a connection to CONNINFO (libpq URI or key=value string). Does
@@ -119,9 +119,8 @@ void aigw_pgconn_drop (aigw_pgconn_t *self, const char *why, int64_t now);
 //  DONE (ARG) is called exactly once, later. Returns 0, or -1 when not
 //  idle or the connection broke (DONE is then never called; a broken
 //  connection is dropped).
-int aigw_pgconn_send (aigw_pgconn_t *self, const char *sql, int nparams,
-                      const char *const *params, int64_t deadline, aigw_pgconn_done_fn *done,
-                      void *arg, int64_t now);
+int aigw_pgconn_send (aigw_pgconn_t *self, const char *sql, int nparams, const char *const *params,
+                      int64_t deadline, aigw_pgconn_done_fn *done, void *arg, int64_t now);
 
 //  The socket to poll, or -1 while there is none.
 int aigw_pgconn_fd (aigw_pgconn_t *self);

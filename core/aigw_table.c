@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_INITIAL 64            //  first bucket count, a power of two
+#define S_INITIAL 64  //  first bucket count, a power of two
 
 struct _aigw_table_t {
-    aigw_table_node_t **buckets; //  bucket heads, a power of two of them
-    size_t mask;                //  bucket count minus one
-    size_t size;                //  nodes in the table
+    aigw_table_node_t **buckets;  //  bucket heads, a power of two of them
+    size_t mask;                  //  bucket count minus one
+    size_t size;                  //  nodes in the table
 };
 
 aigw_table_t *
@@ -138,7 +138,7 @@ aigw_table_size (aigw_table_t *self)
 //  --------------------------------------------------------------------------
 //  Selftest
 
-#define S_TEST_ITEMS 1000       //  grows the buckets from 64 to 1024
+#define S_TEST_ITEMS    1000  //  grows the buckets from 64 to 1024
 #define S_TEST_KEY_SIZE 16
 
 typedef struct {
@@ -192,8 +192,7 @@ aigw_table_test (bool verbose)
     }
     assert (aigw_table_size (table) == S_TEST_ITEMS);
     for (size_t i = 0; i < S_TEST_ITEMS; i++)
-        assert (aigw_table_lookup (table, items[i].key, strlen (items[i].key),
-                                   items[i].node.hash)
+        assert (aigw_table_lookup (table, items[i].key, strlen (items[i].key), items[i].node.hash)
                 == &items[i].node);
     //  Same hash, other key: a miss (keys are compared, not only hashes).
     assert (!aigw_table_lookup (table, "key-1x", 6, items[1].node.hash));
@@ -219,8 +218,8 @@ aigw_table_test (bool verbose)
     assert (aigw_table_size (table) == S_TEST_ITEMS - removed);
     assert (s_test_walk (table) == S_TEST_ITEMS - removed);
     for (size_t i = 0; i < S_TEST_ITEMS; i++) {
-        aigw_table_node_t *found = aigw_table_lookup (table, items[i].key,
-                                                      strlen (items[i].key), items[i].node.hash);
+        aigw_table_node_t *found
+            = aigw_table_lookup (table, items[i].key, strlen (items[i].key), items[i].node.hash);
         assert (found == (i % 2 ? &items[i].node : NULL));
     }
     //  Removing a node that is out is a no-op.

@@ -14,10 +14,10 @@ typedef struct _aigw_table_node_t aigw_table_node_t;
 
 //  Embedded in each item; set hash, key and key_size before the insert.
 struct _aigw_table_node_t {
-    aigw_table_node_t *next;    //  next node in the same bucket
-    uint64_t hash;              //  full hash of the key
-    const unsigned char *key;   //  key bytes, owned by the item
-    size_t key_size;            //  key length in bytes
+    aigw_table_node_t *next;   //  next node in the same bucket
+    uint64_t hash;             //  full hash of the key
+    const unsigned char *key;  //  key bytes, owned by the item
+    size_t key_size;           //  key length in bytes
 };
 
 typedef struct _aigw_table_t aigw_table_t;

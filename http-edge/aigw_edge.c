@@ -34,7 +34,7 @@
 #define AIGW_EDGE_HEADERS_MAX 2048
 //  Accepted connections waiting for a free thread; listen backlog.
 #define AIGW_EDGE_CONNECTION_QUEUE "4096"
-#define AIGW_EDGE_LISTEN_BACKLOG "4096"
+#define AIGW_EDGE_LISTEN_BACKLOG   "4096"
 //  Idle keep-alive connections are closed after this long.
 #define AIGW_EDGE_KEEP_ALIVE_MS "15000"
 //  Longest request head (request line and headers), bytes: CivetWeb's
@@ -48,74 +48,74 @@
 //  Longest strings taken from outside, bytes; longer ones are refused with
 //  400 naming the field. No real one comes near, and the envelope codec
 //  refuses strings past AIGW_ENVELOPE_MAX_STRING (a 500 otherwise).
-#define AIGW_EDGE_MODEL_MAX 1024      //  "model" of a data-plane request
-#define AIGW_EDGE_CREDENTIAL_MAX 8192 //  key or admin token (JWTs run long)
-#define AIGW_EDGE_ADMIN_PATH_MAX 1024 //  path below /api/v1/admin/
-#define AIGW_EDGE_QUERY_MAX 4096      //  query string, any route
-#define AIGW_EDGE_METHOD_MAX 16       //  request method (CivetWeb knows ~15)
+#define AIGW_EDGE_MODEL_MAX      1024  //  "model" of a data-plane request
+#define AIGW_EDGE_CREDENTIAL_MAX 8192  //  key or admin token (JWTs run long)
+#define AIGW_EDGE_ADMIN_PATH_MAX 1024  //  path below /api/v1/admin/
+#define AIGW_EDGE_QUERY_MAX      4096  //  query string, any route
+#define AIGW_EDGE_METHOD_MAX     16    //  request method (CivetWeb knows ~15)
 //  After a 413 the edge reads and drops up to this much more of the body,
 //  for at most this long, before it closes (nginx's lingering close): a
 //  client still sending would otherwise get a reset instead of the answer.
 #define AIGW_EDGE_LINGER_BYTES (1024 * 1024)
-#define AIGW_EDGE_LINGER_MS 2000
+#define AIGW_EDGE_LINGER_MS    2000
 //  Bytes per read while lingering (handler stacks are 100 KiB).
 #define AIGW_EDGE_LINGER_CHUNK 2048
 //  Longest Content-Type copied from a pipeline answer into the head.
 #define AIGW_EDGE_CONTENT_TYPE_MAX 128
 //  Allow headers of the routes' 405 answers.
 #define AIGW_EDGE_ALLOW_POST "POST"
-#define AIGW_EDGE_ALLOW_GET "GET, HEAD"
+#define AIGW_EDGE_ALLOW_GET  "GET, HEAD"
 
 struct _aigw_edge_t {
-    const aigw_config_t *config; //  settings (shared, read-only)
-    struct mg_context *ctx;     //  CivetWeb server
-    aigw_edge_io_t *io;         //  the first I/O thread: broker questions, readiness
-    aigw_edge_io_t *ios[AIGW_CONFIG_PIPELINES_MAX]; //  every I/O thread (pipeline)
-    int io_count;               //  entries in ios
-    atomic_uint next_io;        //  the pipeline the next request goes to
-    aigw_edge_metrics_t *metrics; //  request counts and latency
-    int port;                   //  port bound
-    atomic_bool started;        //  mg_start returned: every thread is up
+    const aigw_config_t *config;  //  settings (shared, read-only)
+    struct mg_context *ctx;       //  CivetWeb server
+    aigw_edge_io_t *io;           //  the first I/O thread: broker questions, readiness
+    aigw_edge_io_t *ios[AIGW_CONFIG_PIPELINES_MAX];  //  every I/O thread (pipeline)
+    int io_count;                                    //  entries in ios
+    atomic_uint next_io;                             //  the pipeline the next request goes to
+    aigw_edge_metrics_t *metrics;                    //  request counts and latency
+    int port;                                        //  port bound
+    atomic_bool started;                             //  mg_start returned: every thread is up
 };
 
 //  What one HTTP request carries through its handler.
 typedef struct {
-    struct mg_connection *conn; //  the client connection
-    aigw_edge_t *edge;          //  the edge
-    char id[AIGW_EDGE_REQUEST_ID_MAX + 1]; //  X-Request-ID
-    int route;                  //  aigw_edge_route_t, for metrics
-    int status;                 //  status sent, for metrics
-    bool headers_sent;          //  whether the status line is out
-    bool chunked;               //  response uses chunked encoding
-    bool head;                  //  HEAD request: GET's status and headers, no body
-    bool close;                 //  close the connection after this answer
-    const char *allow;          //  Allow header of a 405 answer (static), or NULL
+    struct mg_connection *conn;             //  the client connection
+    aigw_edge_t *edge;                      //  the edge
+    char id[AIGW_EDGE_REQUEST_ID_MAX + 1];  //  X-Request-ID
+    int route;                              //  aigw_edge_route_t, for metrics
+    int status;                             //  status sent, for metrics
+    bool headers_sent;                      //  whether the status line is out
+    bool chunked;                           //  response uses chunked encoding
+    bool head;                              //  HEAD request: GET's status and headers, no body
+    bool close;                             //  close the connection after this answer
+    const char *allow;                      //  Allow header of a 405 answer (static), or NULL
 } s_http_t;
 
 static const char *
 s_reason (int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 409: return "Conflict";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+        case 200: return "OK";
+        case 201: return "Created";
+        case 204: return "No Content";
+        case 409: return "Conflict";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 413: return "Payload Too Large";
+        case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        case 505: return "HTTP Version Not Supported";
+        default: return "Unknown";
     }
 }
 
@@ -145,7 +145,7 @@ s_request_id (s_http_t *http)
 static void
 s_http_init (s_http_t *http, struct mg_connection *conn, aigw_edge_t *edge, int route)
 {
-    *http = (s_http_t) {.conn = conn, .edge = edge, .route = route};
+    *http = (s_http_t){.conn = conn, .edge = edge, .route = route};
     const struct mg_request_info *ri = mg_get_request_info (conn);
     http->head = ri && ri->request_method && streq (ri->request_method, "HEAD");
     s_request_id (http);
@@ -180,14 +180,15 @@ s_allow_valid (const char *allow)
 //  same (Content-Length of the body a GET would get); the body writers
 //  then send nothing.
 static void
-s_write_head (s_http_t *http, int status, const char *content_type,
-              const aigw_envelope_t *env, long long length)
+s_write_head (s_http_t *http, int status, const char *content_type, const aigw_envelope_t *env,
+              long long length)
 {
     char head[AIGW_EDGE_HEADERS_MAX];
     size_t n = 0;
-    s_append (head, sizeof head, &n, "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\n"
-              "X-Request-ID: %s\r\n", status, s_reason (status),
-              AIGW_EDGE_CONTENT_TYPE_MAX, content_type, http->id);
+    s_append (head, sizeof head, &n,
+              "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\n"
+              "X-Request-ID: %s\r\n",
+              status, s_reason (status), AIGW_EDGE_CONTENT_TYPE_MAX, content_type, http->id);
     if (env && env->rl_limit >= 0)
         s_append (head, sizeof head, &n,
                   "X-RateLimit-Limit: %lld\r\nX-RateLimit-Remaining: %lld\r\n"
@@ -201,8 +202,7 @@ s_write_head (s_http_t *http, int status, const char *content_type,
     if (env && env->retry_after > 0)
         s_append (head, sizeof head, &n, "Retry-After: %d\r\n", env->retry_after);
     //  A stage's own 405 (admin) says which methods its path takes.
-    const char *allow = env && env->allow && s_allow_valid (env->allow) ? env->allow
-                                                                         : http->allow;
+    const char *allow = env && env->allow && s_allow_valid (env->allow) ? env->allow : http->allow;
     if (status == 405 && allow)
         s_append (head, sizeof head, &n, "Allow: %s\r\n", allow);
     if (http->close) {
@@ -236,9 +236,9 @@ static char *
 s_error_body (const char *id, const char *type, const char *code, const char *param,
               const char *message)
 {
-    json_t *root = json_pack ("{s:{s:s,s:s,s:s?,s:s?,s:s}}", "error", "message",
-                              message ? message : "", "type", type, "code", code,
-                              "param", param, "request_id", id);
+    json_t *root
+        = json_pack ("{s:{s:s,s:s,s:s?,s:s?,s:s}}", "error", "message", message ? message : "",
+                     "type", type, "code", code, "param", param, "request_id", id);
     char *body = json_dumps (root, JSON_COMPACT);
     json_decref (root);
     return body;
@@ -246,8 +246,8 @@ s_error_body (const char *id, const char *type, const char *code, const char *pa
 
 //  Answer with an error (headers not yet sent). ENV may add headers.
 static void
-s_send_error (s_http_t *http, int status, const char *type, const char *code,
-              const char *param, const char *message, const aigw_envelope_t *env)
+s_send_error (s_http_t *http, int status, const char *type, const char *code, const char *param,
+              const char *message, const aigw_envelope_t *env)
 {
     char *body = s_error_body (http->id, type, code, param, message);
     size_t len = body ? strlen (body) : 0;
@@ -263,8 +263,7 @@ s_send_broker_error (s_http_t *http, int status, const char *text)
     if (status == 504)
         s_send_error (http, 504, "timeout_error", "deadline_exceeded", NULL, text, NULL);
     else
-        s_send_error (http, status, "service_unavailable", "stage_unavailable", NULL,
-                      text, NULL);
+        s_send_error (http, status, "service_unavailable", "stage_unavailable", NULL, text, NULL);
 }
 
 //  Mid-stream failure: one SSE error event, then the end of the stream.
@@ -272,7 +271,7 @@ static void
 s_stream_error (s_http_t *http, const char *type, const char *code, const char *message)
 {
     if (http->head)
-        return;                 //  a HEAD's answer has no body, so no event
+        return;  //  a HEAD's answer has no body, so no event
     char *body = s_error_body (http->id, type, code, NULL, message);
     char *event = zsys_sprintf ("data: %s\n\n", body ? body : "{}");
     mg_send_chunk (http->conn, event, strlen (event));
@@ -294,8 +293,8 @@ s_check_length (s_http_t *http, const char *field, const char *value, size_t max
               "Invalid '%s': string too long. Expected a string with maximum length %zu, "
               "but got a string with length %zu.",
               field, max, len);
-    s_send_error (http, 400, "invalid_request_error", "string_above_max_length", field,
-                  message, NULL);
+    s_send_error (http, 400, "invalid_request_error", "string_above_max_length", field, message,
+                  NULL);
     return -1;
 }
 
@@ -316,7 +315,7 @@ s_send_too_large (s_http_t *http)
     while (dropped < AIGW_EDGE_LINGER_BYTES && zclock_mono () < deadline) {
         int n = mg_read (http->conn, sink, sizeof sink);
         if (n <= 0)
-            break;              //  all of it, the client left, or it went quiet
+            break;  //  all of it, the client left, or it went quiet
         dropped += (size_t) n;
     }
 }
@@ -377,7 +376,7 @@ s_read_body (s_http_t *http, size_t *len)
         }
         if (n == 0 && (chunked || used == (size_t) expected)) {
             *len = used;
-            return body;        //  the whole body
+            return body;  //  the whole body
         }
         //  Cut short. mg_read gives 0 when a Content-Length body stalls
         //  past the read timeout, and -1 for a closed connection, a chunked
@@ -389,8 +388,8 @@ s_read_body (s_http_t *http, size_t *len)
             char message[128];
             snprintf (message, sizeof message,
                       "The client sent no more of the request body for %d ms.", timeout_ms);
-            s_send_error (http, 408, "invalid_request_error", "request_timeout", NULL,
-                          message, NULL);
+            s_send_error (http, 408, "invalid_request_error", "request_timeout", NULL, message,
+                          NULL);
         }
         else if (chunked)
             s_send_error (http, 400, "invalid_request_error", "invalid_chunked_body", NULL,
@@ -413,8 +412,7 @@ s_read_body (s_http_t *http, size_t *len)
 //  Check the request JSON; fills MODEL and STREAM. Answers 400 and returns
 //  -1 when it is not acceptable.
 static int
-s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model,
-            bool *stream)
+s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model, bool *stream)
 {
     if (!aigw_json_depth_ok (body, len, AIGW_EDGE_JSON_DEPTH_MAX)) {
         s_send_error (http, 400, "invalid_request_error", "invalid_json", NULL,
@@ -432,8 +430,7 @@ s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model
                       "The request body is not valid JSON: %.120s (line %d, column %d).",
                       error.text, error.line, error.column);
         json_decref (root);
-        s_send_error (http, 400, "invalid_request_error", "invalid_json", NULL, message,
-                      NULL);
+        s_send_error (http, 400, "invalid_request_error", "invalid_json", NULL, message, NULL);
         return -1;
     }
     const char *missing = NULL, *invalid = NULL;
@@ -461,8 +458,8 @@ s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model
         invalid = "stream";
     if (missing || invalid) {
         char message[128];
-        snprintf (message, sizeof message, missing ? "Missing required field '%s'."
-                                                   : "Invalid value for field '%s'.",
+        snprintf (message, sizeof message,
+                  missing ? "Missing required field '%s'." : "Invalid value for field '%s'.",
                   missing ? missing : invalid);
         json_decref (root);
         s_send_error (http, 400, "invalid_request_error",
@@ -500,8 +497,8 @@ s_check_credential (s_http_t *http)
 {
     const char *auth = mg_get_header (http->conn, "Authorization");
     bool bearer = auth && strncasecmp (auth, "Bearer ", 7) == 0;
-    return s_check_length (http, bearer ? "Authorization" : "x-api-key",
-                           s_credential (http->conn), AIGW_EDGE_CREDENTIAL_MAX);
+    return s_check_length (http, bearer ? "Authorization" : "x-api-key", s_credential (http->conn),
+                           AIGW_EDGE_CREDENTIAL_MAX);
 }
 
 //  Relay the pipeline's answer to the client until its last message.
@@ -516,15 +513,14 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
                 s_stream_error (http, "timeout_error", "deadline_exceeded", message);
                 return;
             }
-            s_send_error (http, 504, "timeout_error", "deadline_exceeded", NULL, message,
-                          NULL);
+            s_send_error (http, 504, "timeout_error", "deadline_exceeded", NULL, message, NULL);
             return;
         }
         if (event->type == AIGW_BP_CLIENT_ERROR) {
             const char *text = event->text ? event->text : "The pipeline failed.";
             if (http->headers_sent)
-                s_stream_error (http, event->status == 504 ? "timeout_error"
-                                                           : "service_unavailable",
+                s_stream_error (http,
+                                event->status == 504 ? "timeout_error" : "service_unavailable",
                                 "stage_unavailable", text);
             else
                 s_send_broker_error (http, event->status, text);
@@ -546,8 +542,8 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
             if (http->headers_sent)
                 s_stream_error (http, "server_error", "bad_envelope", "Internal error.");
             else
-                s_send_error (http, 500, "server_error", "bad_envelope", NULL,
-                              "Internal error.", NULL);
+                s_send_error (http, 500, "server_error", "bad_envelope", NULL, "Internal error.",
+                              NULL);
             return;
         }
         if (!http->headers_sent) {
@@ -557,12 +553,11 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
                               env->err_message, env);
             else if (last)
                 s_write_head (http, env->status ? env->status : 200,
-                              env->content_type ? env->content_type : "application/json",
-                              env, (long long) env->body_len);
+                              env->content_type ? env->content_type : "application/json", env,
+                              (long long) env->body_len);
             else
                 s_write_head (http, env->status ? env->status : 200,
-                              env->content_type ? env->content_type : "text/event-stream",
-                              env, -1);
+                              env->content_type ? env->content_type : "text/event-stream", env, -1);
             if (env->status >= 400) {
                 aigw_envelope_destroy (&env);
                 return;
@@ -570,7 +565,7 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
         }
         int rc = 0;
         if (http->head)
-            ;                   //  HEAD: the headers only (SPEC)
+            ;  //  HEAD: the headers only (SPEC)
         else if (http->chunked) {
             if (env->body_len)
                 rc = mg_send_chunk (http->conn, env->body, env->body_len);
@@ -581,7 +576,7 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
             rc = mg_write (http->conn, env->body, env->body_len);
         aigw_envelope_destroy (&env);
         if (last || rc < 0)
-            return;             //  done, or the client went away
+            return;  //  done, or the client went away
     }
 }
 
@@ -630,8 +625,8 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     size_t body_len = 0;
     bool stream = false;
     if (kind == AIGW_KIND_NONE)
-        s_send_error (&http, 404, "invalid_request_error", "not_found", NULL,
-                      "Unknown path.", NULL);
+        s_send_error (&http, 404, "invalid_request_error", "not_found", NULL, "Unknown path.",
+                      NULL);
     else if (!allowed)
         s_send_error (&http, 405, "invalid_request_error", "method_not_allowed", NULL,
                       "Method not allowed on this path.", NULL);
@@ -665,8 +660,7 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     }
     free (body);
     free (model);
-    aigw_edge_metrics_record (edge->metrics, http.route, http.status,
-                              zclock_usecs () - started);
+    aigw_edge_metrics_record (edge->metrics, http.route, http.status, zclock_usecs () - started);
     return http.status ? http.status : 400;
 }
 
@@ -719,8 +713,7 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
         s_dispatch (&http, &env);
     }
     free (body);
-    aigw_edge_metrics_record (edge->metrics, http.route, http.status,
-                              zclock_usecs () - started);
+    aigw_edge_metrics_record (edge->metrics, http.route, http.status, zclock_usecs () - started);
     return http.status ? http.status : 400;
 }
 
@@ -766,8 +759,8 @@ s_handle_readyz (struct mg_connection *conn, void *cbdata)
         return http.status;
     char detail[512];
     //  Threads serve while mg_start is still creating the rest of them.
-    bool ready = aigw_edge_io_ready (edge->io, detail, sizeof detail)
-                 && atomic_load (&edge->started);
+    bool ready
+        = aigw_edge_io_ready (edge->io, detail, sizeof detail) && atomic_load (&edge->started);
     //  PQping answers whether the server accepts connections, without
     //  logging in; libpq bounds it by connect_timeout.
     const char *database = "null";
@@ -780,8 +773,7 @@ s_handle_readyz (struct mg_connection *conn, void *cbdata)
     }
     char *body = zsys_sprintf ("{\"status\":\"%s\",\"pipeline\":%s,\"database\":%s}",
                                ready ? "ready" : "not_ready", detail, database);
-    s_write_head (&http, ready ? 200 : 503, "application/json", NULL,
-                  (long long) strlen (body));
+    s_write_head (&http, ready ? 200 : 503, "application/json", NULL, (long long) strlen (body));
     s_write_body (&http, body, strlen (body));
     zstr_free (&body);
     aigw_edge_metrics_record (edge->metrics, http.route, http.status, 0);
@@ -809,9 +801,8 @@ s_handle_metrics (struct mg_connection *conn, void *cbdata)
     aigw_client_event_t *reports = aigw_slot_wait (reports_slot, deadline);
     aigw_slot_destroy (&slot);
     aigw_slot_destroy (&reports_slot);
-    const char *stages = event && event->type == AIGW_BP_CLIENT_METRICS && event->text
-                             ? event->text
-                             : "";
+    const char *stages
+        = event && event->type == AIGW_BP_CLIENT_METRICS && event->text ? event->text : "";
     char *deployments = NULL;
     if (reports && reports->type == AIGW_BP_CLIENT_REPORTS && reports->text) {
         json_t *doc = aigw_health_merge (reports->text, strlen (reports->text));
@@ -840,8 +831,7 @@ s_handle_other (struct mg_connection *conn, void *cbdata)
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
     s_http_t http;
     s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
-    s_send_error (&http, 404, "invalid_request_error", "not_found", NULL, "Unknown path.",
-                  NULL);
+    s_send_error (&http, 404, "invalid_request_error", "not_found", NULL, "Unknown path.", NULL);
     aigw_edge_metrics_record (edge->metrics, http.route, 404, 0);
     return 404;
 }
@@ -904,8 +894,7 @@ s_begin_request (struct mg_connection *conn)
     }
     const char *method = ri->request_method ? ri->request_method : "";
     const char *query = ri->query_string ? ri->query_string : "";
-    bool too_long = strlen (method) > AIGW_EDGE_METHOD_MAX
-                    || strlen (query) > AIGW_EDGE_QUERY_MAX;
+    bool too_long = strlen (method) > AIGW_EDGE_METHOD_MAX || strlen (query) > AIGW_EDGE_QUERY_MAX;
     if (!code && !too_long)
         return 0;
     s_http_t http;
@@ -925,9 +914,9 @@ s_begin_request (struct mg_connection *conn)
 static bool
 s_known_method (const char *method)
 {
-    static const char *known[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS",
-                                  "CONNECT", "PATCH", "PROPFIND", "MKCOL", "LOCK",
-                                  "UNLOCK", "PROPPATCH", "REPORT"};
+    static const char *known[]
+        = {"GET",   "POST",     "PUT",   "DELETE", "HEAD",   "OPTIONS",   "CONNECT",
+           "PATCH", "PROPFIND", "MKCOL", "LOCK",   "UNLOCK", "PROPPATCH", "REPORT"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (streq (method, known[i]))
             return true;
@@ -1030,16 +1019,26 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, const c
     //  How long a client may take over its request head and each read of
     //  its body (and a blocked write may wait).
     snprintf (read_timeout, sizeof read_timeout, "%d", config->read_timeout_ms);
-    const char *options[] = {"listening_ports", ports,
-                             "num_threads", threads,
-                             "enable_keep_alive", "yes",
-                             "keep_alive_timeout_ms", AIGW_EDGE_KEEP_ALIVE_MS,
-                             "tcp_nodelay", "1",
-                             "connection_queue", AIGW_EDGE_CONNECTION_QUEUE,
-                             "listen_backlog", AIGW_EDGE_LISTEN_BACKLOG,
-                             "enable_auth_domain_check", "no",
-                             "max_request_size", head_bytes,
-                             "request_timeout_ms", read_timeout,
+    const char *options[] = {"listening_ports",
+                             ports,
+                             "num_threads",
+                             threads,
+                             "enable_keep_alive",
+                             "yes",
+                             "keep_alive_timeout_ms",
+                             AIGW_EDGE_KEEP_ALIVE_MS,
+                             "tcp_nodelay",
+                             "1",
+                             "connection_queue",
+                             AIGW_EDGE_CONNECTION_QUEUE,
+                             "listen_backlog",
+                             AIGW_EDGE_LISTEN_BACKLOG,
+                             "enable_auth_domain_check",
+                             "no",
+                             "max_request_size",
+                             head_bytes,
+                             "request_timeout_ms",
+                             read_timeout,
                              NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = s_log_message;

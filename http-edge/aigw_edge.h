@@ -16,8 +16,7 @@ typedef struct _aigw_edge_t aigw_edge_t;
 //  edge's I/O thread (OWNS_SHARDS as in aigw_host_new). Returns NULL with
 //  the reason in ERR on failure.
 aigw_edge_t *aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint,
-                            const char *stages, bool owns_shards, char *err,
-                            size_t err_size);
+                            const char *stages, bool owns_shards, char *err, size_t err_size);
 
 //  The port actually bound.
 int aigw_edge_port (aigw_edge_t *self);

@@ -14,8 +14,7 @@
 
 //  Stages that must have a live worker for /readyz; the admin actor only
 //  counts when a database is configured.
-static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "provider",
-                                   "admin"};
+static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "provider", "admin"};
 #define AIGW_REQUIRED_STAGES 5
 //  A STATUS answer older than this many heartbeats no longer counts.
 #define AIGW_STATUS_STALE_BEATS 4
@@ -29,68 +28,68 @@ static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "p
 
 //  What a slot asks for.
 typedef enum {
-    S_ASK_REQUEST,              //  a pipeline request
-    S_ASK_METRICS,              //  the broker's METRICS
-    S_ASK_REPORTS               //  the broker's REPORTS of a service
+    S_ASK_REQUEST,  //  a pipeline request
+    S_ASK_METRICS,  //  the broker's METRICS
+    S_ASK_REPORTS   //  the broker's REPORTS of a service
 } s_ask_t;
 
 //  One event queued on a slot.
 typedef struct _s_item_t {
-    aigw_client_event_t *event; //  the event
-    struct _s_item_t *next;     //  next in the slot's queue
+    aigw_client_event_t *event;  //  the event
+    struct _s_item_t *next;      //  next in the slot's queue
 } s_item_t;
 
 struct _aigw_slot_t {
-    aigw_edge_io_t *io;         //  owning I/O
-    atomic_int refs;            //  the handler's, the I/O thread's, a cancel's
-    atomic_bool abandoned;      //  the handler left
-    uint64_t num;               //  request number
-    char id[24];                //  its text, the broker request id
-    int fd;                     //  the client's socket, watched for hang-up; -1 none
-    bool handler_done;          //  handler: it has taken the final event
-    pthread_mutex_t mutex;      //  guards the event queue
-    pthread_cond_t cond;        //  signalled on every new event
-    s_item_t *head;             //  oldest event
-    s_item_t *tail;             //  newest event
+    aigw_edge_io_t *io;     //  owning I/O
+    atomic_int refs;        //  the handler's, the I/O thread's, a cancel's
+    atomic_bool abandoned;  //  the handler left
+    uint64_t num;           //  request number
+    char id[24];            //  its text, the broker request id
+    int fd;                 //  the client's socket, watched for hang-up; -1 none
+    bool handler_done;      //  handler: it has taken the final event
+    pthread_mutex_t mutex;  //  guards the event queue
+    pthread_cond_t cond;    //  signalled on every new event
+    s_item_t *head;         //  oldest event
+    s_item_t *tail;         //  newest event
     //  The question, until the I/O thread takes it.
-    s_ask_t ask;                //  what it is
-    aigw_envelope_t *env;       //  S_ASK_REQUEST: the request
+    s_ask_t ask;           //  what it is
+    aigw_envelope_t *env;  //  S_ASK_REQUEST: the request
     //  S_ASK_REPORTS: the service asked about; one spare byte, so that a
     //  longer name cut to fit is still too long, hence invalid.
     char service[AIGW_BP_NAME_MAX + 2];
     int64_t deadline_ms;        //  S_ASK_REPORTS: when to stop asking
     struct _aigw_slot_t *next;  //  in the hand-off queue
     //  The I/O thread's alone.
-    bool registered;            //  in io->slots: not yet answered in full
-    bool remote;                //  waiting on the broker
-    aigw_job_t *job;            //  the job a local stage holds, or NULL
+    bool registered;  //  in io->slots: not yet answered in full
+    bool remote;      //  waiting on the broker
+    aigw_job_t *job;  //  the job a local stage holds, or NULL
 };
 
 //  A handler's word that it left before its request's end.
 typedef struct _s_cancel_t {
-    aigw_slot_t *slot;          //  the slot, with a reference of its own
-    struct _s_cancel_t *next;   //  next in the stack
+    aigw_slot_t *slot;         //  the slot, with a reference of its own
+    struct _s_cancel_t *next;  //  next in the stack
 } s_cancel_t;
 
 struct _aigw_edge_io_t {
-    const aigw_config_t *config; //  settings (shared, read-only)
-    char *endpoint;             //  broker endpoint
-    char *stages;               //  stages hosted in the I/O thread
-    bool owns_shards;           //  they own every key
-    zactor_t *actor;            //  the I/O thread
-    int evfd;                   //  wakes the I/O thread
-    _Atomic (aigw_slot_t *) queue; //  hand-offs, newest first (a Treiber stack)
-    _Atomic (s_cancel_t *) cancels; //  handlers that left, newest first
-    int hupfd;                  //  epoll set of client sockets (EPOLLRDHUP)
-    atomic_bool sleeping;       //  the I/O thread is in, or about to enter, poll
-    atomic_ullong next_id;      //  request id counter
-    pthread_mutex_t lock;       //  guards status, status_at, connected, directory
-    char status[AIGW_STATUS_MAX]; //  last STATUS text
-    char *directory;            //  last directory text, NULL before one
-    int64_t status_at;          //  when it arrived, Unix ms
-    bool connected;             //  broker answering
-    char err[256];              //  why the I/O thread did not start
-    bool failed;                //  it did not (set before its signal)
+    const aigw_config_t *config;     //  settings (shared, read-only)
+    char *endpoint;                  //  broker endpoint
+    char *stages;                    //  stages hosted in the I/O thread
+    bool owns_shards;                //  they own every key
+    zactor_t *actor;                 //  the I/O thread
+    int evfd;                        //  wakes the I/O thread
+    _Atomic (aigw_slot_t *) queue;   //  hand-offs, newest first (a Treiber stack)
+    _Atomic (s_cancel_t *) cancels;  //  handlers that left, newest first
+    int hupfd;                       //  epoll set of client sockets (EPOLLRDHUP)
+    atomic_bool sleeping;            //  the I/O thread is in, or about to enter, poll
+    atomic_ullong next_id;           //  request id counter
+    pthread_mutex_t lock;            //  guards status, status_at, connected, directory
+    char status[AIGW_STATUS_MAX];    //  last STATUS text
+    char *directory;                 //  last directory text, NULL before one
+    int64_t status_at;               //  when it arrived, Unix ms
+    bool connected;                  //  broker answering
+    char err[256];                   //  why the I/O thread did not start
+    bool failed;                     //  it did not (set before its signal)
 
     //  The I/O thread's alone.
     aigw_client_t *client;      //  the broker connection
@@ -225,7 +224,7 @@ static void
 s_cancel (aigw_edge_io_t *self, aigw_slot_t *slot)
 {
     if (!slot->registered)
-        return;                 //  answered in full already
+        return;  //  answered in full already
     if (slot->job) {
         //  The stage holding it drops it; nothing it does reaches the slot.
         slot->job->origin = NULL;
@@ -295,8 +294,8 @@ s_front_forward (void *arg, void *origin, const char *service, const char *shard
     else {
         slot->remote = true;
         slot->job = NULL;
-        aigw_client_send (self->client, service, shard ? shard : "", slot->id,
-                          env->deadline_ms, &data, size);
+        aigw_client_send (self->client, service, shard ? shard : "", slot->id, env->deadline_ms,
+                          &data, size);
     }
     free (data);
     aigw_envelope_destroy (&env);
@@ -397,8 +396,8 @@ s_take_client (aigw_edge_io_t *self)
 static int
 s_io_start (aigw_edge_io_t *self)
 {
-    self->client = aigw_client_new (self->endpoint, self->config->heartbeat_ms,
-                                    self->config->liveness);
+    self->client
+        = aigw_client_new (self->endpoint, self->config->heartbeat_ms, self->config->liveness);
     if (!self->client) {
         snprintf (self->err, sizeof self->err, "cannot connect to the broker at %s",
                   self->endpoint);
@@ -471,11 +470,11 @@ s_io_actor (zsock_t *pipe, void *args)
             was_connected = connected;
         }
         timeout = aigw_host_timeout (self->host, timeout);
-        items[0] = (zmq_pollitem_t) {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        items[1] = (zmq_pollitem_t) {zsock_resolve (aigw_client_sock (self->client)), 0,
-                                     ZMQ_POLLIN, 0};
-        items[2] = (zmq_pollitem_t) {NULL, self->evfd, ZMQ_POLLIN, 0};
-        items[3] = (zmq_pollitem_t) {NULL, self->hupfd, ZMQ_POLLIN, 0};
+        items[0] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
+        items[1]
+            = (zmq_pollitem_t){zsock_resolve (aigw_client_sock (self->client)), 0, ZMQ_POLLIN, 0};
+        items[2] = (zmq_pollitem_t){NULL, self->evfd, ZMQ_POLLIN, 0};
+        items[3] = (zmq_pollitem_t){NULL, self->hupfd, ZMQ_POLLIN, 0};
         int count = aigw_host_pollitems (self->host, items + 4, AIGW_HOST_POLLITEMS_MAX);
         //  Say we sleep, then look once more: a handler that queued before
         //  this sees no sleeper and skips the wake-up, so we must not sleep.
@@ -608,8 +607,7 @@ s_enqueue (aigw_edge_io_t *self, s_ask_t ask, aigw_envelope_t **env_p, const cha
     if (fd >= 0) {
         //  One report of the hang-up is enough; the slot removes the watch
         //  before its handler returns the connection to CivetWeb.
-        struct epoll_event watch = {.events = EPOLLRDHUP | EPOLLONESHOT,
-                                    .data.u64 = slot->num};
+        struct epoll_event watch = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = slot->num};
         if (epoll_ctl (self->hupfd, EPOLL_CTL_ADD, fd, &watch) == 0)
             slot->fd = fd;
     }
@@ -658,8 +656,7 @@ aigw_slot_wait (aigw_slot_t *slot, int64_t deadline_ms)
     struct timespec until = {deadline_ms / 1000, (deadline_ms % 1000) * 1000000};
     pthread_mutex_lock (&slot->mutex);
     while (!slot->head) {
-        if (pthread_cond_timedwait (&slot->cond, &slot->mutex, &until) == ETIMEDOUT
-            && !slot->head)
+        if (pthread_cond_timedwait (&slot->cond, &slot->mutex, &until) == ETIMEDOUT && !slot->head)
             break;
     }
     aigw_client_event_t *event = NULL;
@@ -717,8 +714,7 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
     //  The broker down does not stop traffic among known peers (AIGW-BP/2
     //  section 7): then the last directory says whether every stage is
     //  reachable.
-    char *directory = !(connected && fresh) && self->directory ? strdup (self->directory)
-                                                                 : NULL;
+    char *directory = !(connected && fresh) && self->directory ? strdup (self->directory) : NULL;
     pthread_mutex_unlock (&self->lock);
     bool ready = (connected && fresh) || directory;
     size_t used = snprintf (buf, size, "{\"broker\":%s,\"stages\":{",
@@ -731,8 +727,7 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
         for (char *line = status; line && *line;) {
             char name[64];
             int workers;
-            if (sscanf (line, "%63s %d", name, &workers) == 2
-                && streq (name, s_required[i]))
+            if (sscanf (line, "%63s %d", name, &workers) == 2 && streq (name, s_required[i]))
                 live = workers;
             line = strchr (line, '\n');
             if (line)
@@ -745,8 +740,8 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
         if (live == 0)
             ready = false;
         if (used < size)
-            used += snprintf (buf + used, size - used, "%s\"%s\":%d", i ? "," : "",
-                              s_required[i], live);
+            used += snprintf (buf + used, size - used, "%s\"%s\":%d", i ? "," : "", s_required[i],
+                              live);
     }
     if (used < size)
         snprintf (buf + used, size - used, "}}");
@@ -758,11 +753,11 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
 //  Selftest
 
 #define S_TEST_ENDPOINT "inproc://aigw-edge-io-test"
-#define S_TEST_NOBODY "inproc://aigw-edge-io-test-nobody"
-#define S_TEST_WAIT_MS 3000     //  longest wait for anything expected
-#define S_TEST_ASK_MS 250       //  deadline of one question
-#define S_TEST_POLL_MS 5        //  pause between tries
-#define S_TEST_SLOTS 3          //  questions asked at once
+#define S_TEST_NOBODY   "inproc://aigw-edge-io-test-nobody"
+#define S_TEST_WAIT_MS  3000  //  longest wait for anything expected
+#define S_TEST_ASK_MS   250   //  deadline of one question
+#define S_TEST_POLL_MS  5     //  pause between tries
+#define S_TEST_SLOTS    3     //  questions asked at once
 
 //  Ask REPORTS for SERVICE and wait for the event; the caller owns it.
 static aigw_client_event_t *
@@ -791,8 +786,8 @@ aigw_edge_io_test (bool verbose)
     assert (endpoint);
     aigw_edge_io_t *io = aigw_edge_io_new (config, endpoint, "", false, err, sizeof err);
     assert (io);
-    aigw_worker_t *worker = aigw_worker_new (endpoint, "provider", 1, false,
-                                             config->heartbeat_ms, config->liveness);
+    aigw_worker_t *worker
+        = aigw_worker_new (endpoint, "provider", 1, false, config->heartbeat_ms, config->liveness);
     assert (worker);
     const char *report = "{\"deployments\":{\"gpt\":{\"circuit\":\"open\"}}}";
     assert (aigw_worker_report (worker, report, strlen (report)) == 0);

@@ -21,8 +21,7 @@ typedef struct _aigw_slot_t aigw_slot_t;
 //  for none: every request then goes through the broker). OWNS_SHARDS as
 //  in aigw_host_new. Returns NULL, with the reason in ERR, on failure.
 aigw_edge_io_t *aigw_edge_io_new (const aigw_config_t *config, const char *endpoint,
-                                  const char *stages, bool owns_shards, char *err,
-                                  size_t err_size);
+                                  const char *stages, bool owns_shards, char *err, size_t err_size);
 void aigw_edge_io_destroy (aigw_edge_io_t **self_p);
 
 //  Send a request (takes *ENV_P) to its first stage, env->route[env->hop],
@@ -31,8 +30,7 @@ void aigw_edge_io_destroy (aigw_edge_io_t **self_p);
 //  ERROR event. CLIENT_FD (-1: unknown) is the client's socket: when the
 //  client hangs up, the request is cancelled through the stages and the
 //  slot gets a final ERROR (499).
-aigw_slot_t *aigw_edge_io_request (aigw_edge_io_t *self, aigw_envelope_t **env_p,
-                                   int client_fd);
+aigw_slot_t *aigw_edge_io_request (aigw_edge_io_t *self, aigw_envelope_t **env_p, int client_fd);
 
 //  Ask the broker for its METRICS; the answer arrives on the slot.
 aigw_slot_t *aigw_edge_io_metrics (aigw_edge_io_t *self);
@@ -44,8 +42,7 @@ aigw_slot_t *aigw_edge_io_metrics (aigw_edge_io_t *self);
 //  DEADLINE_MS (Unix ms) passed before the question left (504). Wait for it
 //  with aigw_slot_wait (slot, DEADLINE_MS): a broker that predates REPORTS
 //  never answers. The caller owns the slot (aigw_slot_destroy). Never NULL.
-aigw_slot_t *aigw_edge_io_reports (aigw_edge_io_t *self, const char *service,
-                                   int64_t deadline_ms);
+aigw_slot_t *aigw_edge_io_reports (aigw_edge_io_t *self, const char *service, int64_t deadline_ms);
 
 //  Wait for the next event on SLOT until DEADLINE_MS (Unix ms). Returns an
 //  event the caller owns, or NULL when the deadline passed.

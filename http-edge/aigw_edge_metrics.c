@@ -14,16 +14,16 @@ static const int s_codes[] = {200, 400, 401, 403, 404, 405, 413, 429, 500, 502, 
 #define AIGW_CODE_COUNT ((int) (sizeof s_codes / sizeof s_codes[0]) + 1)
 //  Histogram bucket bounds, in microseconds.
 static const int64_t s_bounds[]
-    = {100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-       1000000, 2500000, 5000000, 10000000, 30000000, 60000000};
+    = {100,    250,    500,    1000,    2500,    5000,    10000,    25000,    50000,
+       100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000};
 #define AIGW_BUCKET_COUNT ((int) (sizeof s_bounds / sizeof s_bounds[0]))
 //  Room for the rendered text.
 #define AIGW_METRICS_TEXT_MAX 32768
 
 struct _aigw_edge_metrics_t {
-    atomic_ullong requests[AIGW_ROUTE_COUNT][AIGW_CODE_COUNT]; //  by route, status
-    atomic_ullong buckets[AIGW_ROUTE_COUNT][AIGW_BUCKET_COUNT + 1]; //  +Inf last
-    atomic_ullong sum_us[AIGW_ROUTE_COUNT]; //  total time per route
+    atomic_ullong requests[AIGW_ROUTE_COUNT][AIGW_CODE_COUNT];       //  by route, status
+    atomic_ullong buckets[AIGW_ROUTE_COUNT][AIGW_BUCKET_COUNT + 1];  //  +Inf last
+    atomic_ullong sum_us[AIGW_ROUTE_COUNT];                          //  total time per route
 };
 
 aigw_edge_metrics_t *
@@ -40,8 +40,7 @@ aigw_edge_metrics_destroy (aigw_edge_metrics_t **self_p)
 }
 
 void
-aigw_edge_metrics_record (aigw_edge_metrics_t *self, int route, int status,
-                          int64_t micros)
+aigw_edge_metrics_record (aigw_edge_metrics_t *self, int route, int status, int64_t micros)
 {
     if (route < 0 || route >= AIGW_ROUTE_COUNT)
         route = AIGW_ROUTE_OTHER;
@@ -57,8 +56,7 @@ aigw_edge_metrics_record (aigw_edge_metrics_t *self, int route, int status,
             break;
         }
     atomic_fetch_add_explicit (&self->buckets[route][bucket], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit (&self->sum_us[route], micros > 0 ? micros : 0,
-                               memory_order_relaxed);
+    atomic_fetch_add_explicit (&self->sum_us[route], micros > 0 ? micros : 0, memory_order_relaxed);
 }
 
 char *
@@ -66,10 +64,10 @@ aigw_edge_metrics_text (aigw_edge_metrics_t *self)
 {
     char *text = malloc (AIGW_METRICS_TEXT_MAX);
     size_t n = 0, cap = AIGW_METRICS_TEXT_MAX;
-#define EMIT(...)                                                                  \
-    do {                                                                           \
-        if (n < cap)                                                               \
-            n += snprintf (text + n, cap - n, __VA_ARGS__);                        \
+#define EMIT(...)                                           \
+    do {                                                    \
+        if (n < cap)                                        \
+            n += snprintf (text + n, cap - n, __VA_ARGS__); \
     } while (0)
     EMIT ("# HELP aigw_http_requests_total HTTP requests answered by the edge.\n"
           "# TYPE aigw_http_requests_total counter\n");
@@ -79,11 +77,11 @@ aigw_edge_metrics_text (aigw_edge_metrics_t *self)
             if (!count)
                 continue;
             if (c < AIGW_CODE_COUNT - 1)
-                EMIT ("aigw_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
-                      s_routes[r], s_codes[c], count);
+                EMIT ("aigw_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n", s_routes[r],
+                      s_codes[c], count);
             else
-                EMIT ("aigw_http_requests_total{route=\"%s\",code=\"other\"} %llu\n",
-                      s_routes[r], count);
+                EMIT ("aigw_http_requests_total{route=\"%s\",code=\"other\"} %llu\n", s_routes[r],
+                      count);
         }
     EMIT ("# HELP aigw_http_request_duration_seconds Time from request to last byte.\n"
           "# TYPE aigw_http_request_duration_seconds histogram\n");

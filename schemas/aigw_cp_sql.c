@@ -6,51 +6,69 @@
 #include <string.h>
 
 //  Short names for the header's fragments, inside this file.
-#define S_TS(col) AIGW_CP_SQL_TS (col)
-#define S_TS_US(col) AIGW_CP_SQL_TS_US (col)
+#define S_TS(col)      AIGW_CP_SQL_TS (col)
+#define S_TS_US(col)   AIGW_CP_SQL_TS_US (col)
 #define S_AUDIT_INSERT AIGW_CP_SQL_AUDIT_INSERT
 
 //  A tenant row (alias t) as JSON.
-#define S_TENANT_JSON                                                            \
-    "json_build_object ('id', t.id, 'name', t.name, 'metadata', t.metadata,"     \
+#define S_TENANT_JSON                                                        \
+    "json_build_object ('id', t.id, 'name', t.name, 'metadata', t.metadata," \
     " 'created_at', " S_TS ("t.created_at") ", 'updated_at', " S_TS ("t.updated_at") ")"
 
 //  An API key row (alias k) as JSON: never its hash.
-#define S_KEY_JSON                                                               \
-    "json_build_object ('id', k.id, 'tenant_id', k.tenant_id, 'name', k.name,"    \
-    " 'prefix', k.prefix, 'role', k.role,"                                        \
-    " 'status', CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'"                \
-    " WHEN k.expires_at <= now () THEN 'expired' ELSE 'active' END,"              \
-    " 'expires_at', " S_TS ("k.expires_at") ", 'revoked', k.revoked_at IS NOT NULL," \
-    " 'revoked_at', " S_TS ("k.revoked_at") ", 'models', k.models, 'rpm', k.rpm,"  \
-    " 'tpm', k.tpm, 'budget_usd', k.budget_usd, 'metadata', k.metadata,"          \
-    " 'created_at', " S_TS ("k.created_at") ", 'updated_at', " S_TS ("k.updated_at") \
-    ", 'rotated_at', " S_TS ("k.rotated_at") ")"
-
+#define S_KEY_JSON                                                                                                            \
+    "json_build_object ('id', k.id, 'tenant_id', k.tenant_id, 'name', k.name,"                                                \
+    " 'prefix', k.prefix, 'role', k.role,"                                                                                    \
+    " 'status', CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'"                                                            \
+    " WHEN k.expires_at <= now () THEN 'expired' ELSE 'active' END,"                                                          \
+    " 'expires_at', " S_TS (                                                                                                  \
+        "k.expires_at") ", 'revoked', k.revoked_at IS NOT NULL,"                                                              \
+                        " 'revoked_at', " S_TS (                                                                              \
+                            "k.revoked_at") ", 'models', k.models, 'rpm', k.rpm,"                                             \
+                                            " 'tpm', k.tpm, 'budget_usd', k.budget_usd, "                                     \
+                                            "'metadata', k.metadata,"                                                         \
+                                            " 'created_at', " S_TS ("k.created_at") ", "                                      \
+                                                                                    "'updated_at'"                            \
+                                                                                    ", " S_TS ("k"                            \
+                                                                                               "."                            \
+                                                                                               "u"                            \
+                                                                                               "p"                            \
+                                                                                               "d"                            \
+                                                                                               "a"                            \
+                                                                                               "t"                            \
+                                                                                               "e"                            \
+                                                                                               "d"                            \
+                                                                                               "_"                            \
+                                                                                               "a"                            \
+                                                                                               "t") ", 'rotated_at', " S_TS ( \
+                                                                                        "k."                                  \
+                                                                                        "rotated_"                            \
+                                                                                        "at") ")"
 
 //  True when the caller's permissions (parameter P, comma-separated) cover
 //  every permission of a role (ROLE_PERMS, a text[]).
-#define S_COVERS(p, role_perms)                                                  \
-    "('*' = ANY (string_to_array (" p ", ',')) OR " role_perms                   \
-    " <@ string_to_array (" p ", ','))"
+#define S_COVERS(p, role_perms) \
+    "('*' = ANY (string_to_array (" p ", ',')) OR " role_perms " <@ string_to_array (" p ", ','))"
 
 //  The models array of the input (alias i), in order; NULL for null.
-#define S_INPUT_MODELS                                                           \
+#define S_INPUT_MODELS                                                             \
     "CASE WHEN jsonb_typeof (i.v->'models') = 'array' THEN ARRAY (SELECT m.e FROM" \
     " jsonb_array_elements_text (i.v->'models') WITH ORDINALITY AS m (e, n)"       \
     " ORDER BY m.n) END"
 
 //  $1 all, $2 scope, $3 name, $4 cursor time, $5 cursor id, $6 limit
 const char aigw_cp_sql_tenant_list[]
-    = "SELECT " S_TENANT_JSON ", " S_TS_US ("t.created_at") ", t.id FROM tenants t"
-      " WHERE ($1::boolean OR t.id = $2::uuid) AND ($3::text IS NULL OR t.name = $3::text)"
-      " AND ($4::timestamptz IS NULL OR (t.created_at, t.id) > ($4::timestamptz, $5::uuid))"
-      " ORDER BY t.created_at, t.id LIMIT $6::integer";
+    = "SELECT " S_TENANT_JSON
+      ", " S_TS_US ("t.created_at") ", t.id FROM tenants t"
+                                    " WHERE ($1::boolean OR t.id = $2::uuid) AND ($3::text IS NULL "
+                                    "OR t.name = $3::text)"
+                                    " AND ($4::timestamptz IS NULL OR (t.created_at, t.id) > "
+                                    "($4::timestamptz, $5::uuid))"
+                                    " ORDER BY t.created_at, t.id LIMIT $6::integer";
 
 //  $1 id, $2 all, $3 scope
-const char aigw_cp_sql_tenant_get[]
-    = "SELECT " S_TENANT_JSON " FROM tenants t"
-      " WHERE t.id = $1::uuid AND ($2::boolean OR t.id = $3::uuid)";
+const char aigw_cp_sql_tenant_get[] = "SELECT " S_TENANT_JSON " FROM tenants t"
+                                      " WHERE t.id = $1::uuid AND ($2::boolean OR t.id = $3::uuid)";
 
 //  $1 input, $2 actor type, $3 actor id
 const char aigw_cp_sql_tenant_create[]
@@ -86,15 +104,16 @@ const char aigw_cp_sql_tenant_delete[]
 
 //  $1 all, $2 scope, $3 tenant id, $4 role, $5 revoked, $6 name,
 //  $7 cursor time, $8 cursor id, $9 limit
-const char aigw_cp_sql_key_list[]
-    = "SELECT " S_KEY_JSON ", " S_TS_US ("k.created_at") ", k.id FROM api_keys k"
-      " WHERE ($1::boolean OR k.tenant_id = $2::uuid)"
-      " AND ($3::uuid IS NULL OR k.tenant_id = $3::uuid)"
-      " AND ($4::text IS NULL OR k.role = $4::text)"
-      " AND ($5::boolean IS NULL OR (k.revoked_at IS NOT NULL) = $5::boolean)"
-      " AND ($6::text IS NULL OR k.name = $6::text)"
-      " AND ($7::timestamptz IS NULL OR (k.created_at, k.id) > ($7::timestamptz, $8::uuid))"
-      " ORDER BY k.created_at, k.id LIMIT $9::integer";
+const char aigw_cp_sql_key_list[] = "SELECT " S_KEY_JSON ", " S_TS_US (
+    "k.created_at") ", k.id FROM api_keys k"
+                    " WHERE ($1::boolean OR k.tenant_id = $2::uuid)"
+                    " AND ($3::uuid IS NULL OR k.tenant_id = $3::uuid)"
+                    " AND ($4::text IS NULL OR k.role = $4::text)"
+                    " AND ($5::boolean IS NULL OR (k.revoked_at IS NOT NULL) = $5::boolean)"
+                    " AND ($6::text IS NULL OR k.name = $6::text)"
+                    " AND ($7::timestamptz IS NULL OR (k.created_at, k.id) > ($7::timestamptz, "
+                    "$8::uuid))"
+                    " ORDER BY k.created_at, k.id LIMIT $9::integer";
 
 //  $1 id, $2 all, $3 scope
 const char aigw_cp_sql_key_get[]
@@ -110,25 +129,32 @@ const char aigw_cp_sql_key_create[]
       " WHERE t.id = (i.v->>'tenant_id')::uuid AND ($2::boolean OR t.id = $3::uuid)),"
       " role AS (SELECT r.name, r.permissions FROM roles r, input i"
       " WHERE r.name = i.v->>'role'),"
-      " granted AS (SELECT r.name FROM role r WHERE " S_COVERS ("$4", "r.permissions") "),"
-      " changed AS (INSERT INTO api_keys (tenant_id, name, prefix, secret_sha256, role,"
-      " expires_at, models, rpm, tpm, budget_usd, metadata)"
-      " SELECT t.id, i.v->>'name', $8, decode ($7, 'hex'), g.name,"
-      " (i.v->>'expires_at')::timestamptz, " S_INPUT_MODELS ","
-      " (i.v->>'rpm')::integer, (i.v->>'tpm')::integer, (i.v->>'budget_usd')::numeric,"
-      " COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i, tenant t, granted g"
-      " RETURNING *),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.create', 'api_key',"
-      " c.id::text, NULL, to_jsonb (c) - 'secret_sha256' FROM changed c)"
-      " SELECT (SELECT count (*) FROM tenant), (SELECT count (*) FROM role),"
-      " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON " FROM changed k)";
+      " granted AS (SELECT r.name FROM role r WHERE " S_COVERS (
+          "$4",
+          "r.permissions") "),"
+                           " changed AS (INSERT INTO api_keys (tenant_id, name, prefix, "
+                           "secret_sha256, role,"
+                           " expires_at, models, rpm, tpm, budget_usd, metadata)"
+                           " SELECT t.id, i.v->>'name', $8, decode ($7, 'hex'), g.name,"
+                           " (i.v->>'expires_at')::timestamptz, " S_INPUT_MODELS ","
+                           " (i.v->>'rpm')::integer, (i.v->>'tpm')::integer, "
+                           "(i.v->>'budget_usd')::numeric,"
+                           " COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i, tenant t, "
+                           "granted g"
+                           " RETURNING *),"
+                           " audit AS (" S_AUDIT_INSERT
+                           "SELECT $5, $6, c.tenant_id, 'keys.create', 'api_key',"
+                           " c.id::text, NULL, to_jsonb (c) - 'secret_sha256' FROM changed c)"
+                           " SELECT (SELECT count (*) FROM tenant), (SELECT count (*) FROM role),"
+                           " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON
+                           " FROM changed k)";
 
 //  The key to change ($1 id, $2 all, $3 scope), locked, and whether the
 //  caller ($4 permissions) covers its current role.
-#define S_KEY_OLD                                                                \
-    " old AS (SELECT k.* FROM api_keys k WHERE k.id = $1::uuid"                    \
-    " AND ($2::boolean OR k.tenant_id = $3::uuid) FOR UPDATE),"                    \
-    " allowed AS (SELECT 1 FROM old o JOIN roles r ON r.name = o.role"             \
+#define S_KEY_OLD                                                      \
+    " old AS (SELECT k.* FROM api_keys k WHERE k.id = $1::uuid"        \
+    " AND ($2::boolean OR k.tenant_id = $3::uuid) FOR UPDATE),"        \
+    " allowed AS (SELECT 1 FROM old o JOIN roles r ON r.name = o.role" \
     " WHERE " S_COVERS ("$4", "r.permissions") "),"
 
 //  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id,
@@ -137,27 +163,37 @@ const char aigw_cp_sql_key_update[]
     = "WITH input AS (SELECT $8::jsonb AS v)," S_KEY_OLD
       " role AS (SELECT r.name, r.permissions FROM roles r, input i, old o"
       " WHERE r.name = COALESCE (i.v->>'role', o.role)),"
-      " granted AS (SELECT 1 FROM allowed, role r WHERE " S_COVERS ("$4", "r.permissions") "),"
-      " changed AS (UPDATE api_keys k SET"
-      " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE k.name END,"
-      " role = CASE WHEN i.v ? 'role' THEN i.v->>'role' ELSE k.role END,"
-      " expires_at = CASE WHEN i.v ? 'expires_at'"
-      " THEN (i.v->>'expires_at')::timestamptz ELSE k.expires_at END,"
-      " models = CASE WHEN i.v ? 'models' THEN " S_INPUT_MODELS " ELSE k.models END,"
-      " rpm = CASE WHEN i.v ? 'rpm' THEN (i.v->>'rpm')::integer ELSE k.rpm END,"
-      " tpm = CASE WHEN i.v ? 'tpm' THEN (i.v->>'tpm')::integer ELSE k.tpm END,"
-      " budget_usd = CASE WHEN i.v ? 'budget_usd' THEN (i.v->>'budget_usd')::numeric"
-      " ELSE k.budget_usd END,"
-      " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE k.metadata END,"
-      " revoked_at = CASE WHEN i.v ? 'revoked' THEN COALESCE (k.revoked_at, now ())"
-      " ELSE k.revoked_at END,"
-      " updated_at = now ()"
-      " FROM old o, input i, granted g WHERE k.id = o.id RETURNING k.*),"
-      " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, $7, 'api_key', c.id::text,"
-      " to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
-      " FROM changed c JOIN old o ON o.id = c.id)"
-      " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM role),"
-      " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON " FROM changed k)";
+      " granted AS (SELECT 1 FROM allowed, role r WHERE " S_COVERS (
+          "$4",
+          "r.permissions") "),"
+                           " changed AS (UPDATE api_keys k SET"
+                           " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE k.name END,"
+                           " role = CASE WHEN i.v ? 'role' THEN i.v->>'role' ELSE k.role END,"
+                           " expires_at = CASE WHEN i.v ? 'expires_at'"
+                           " THEN (i.v->>'expires_at')::timestamptz ELSE k.expires_at END,"
+                           " models = CASE WHEN i.v ? 'models' THEN " S_INPUT_MODELS
+                           " ELSE k.models END,"
+                           " rpm = CASE WHEN i.v ? 'rpm' THEN (i.v->>'rpm')::integer ELSE k.rpm "
+                           "END,"
+                           " tpm = CASE WHEN i.v ? 'tpm' THEN (i.v->>'tpm')::integer ELSE k.tpm "
+                           "END,"
+                           " budget_usd = CASE WHEN i.v ? 'budget_usd' THEN "
+                           "(i.v->>'budget_usd')::numeric"
+                           " ELSE k.budget_usd END,"
+                           " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE "
+                           "k.metadata END,"
+                           " revoked_at = CASE WHEN i.v ? 'revoked' THEN COALESCE (k.revoked_at, "
+                           "now ())"
+                           " ELSE k.revoked_at END,"
+                           " updated_at = now ()"
+                           " FROM old o, input i, granted g WHERE k.id = o.id RETURNING k.*),"
+                           " audit AS (" S_AUDIT_INSERT
+                           "SELECT $5, $6, c.tenant_id, $7, 'api_key', c.id::text,"
+                           " to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
+                           " FROM changed c JOIN old o ON o.id = c.id)"
+                           " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM role),"
+                           " (SELECT count (*) FROM granted), (SELECT " S_KEY_JSON
+                           " FROM changed k)";
 
 //  $1 id, $2 all, $3 scope, $4 permissions, $5 actor type, $6 actor id.
 //  Answers: found, allowed, the key as it was.
@@ -186,18 +222,18 @@ const char aigw_cp_sql_key_rotate[]
 
 //  $1 all, $2 scope, $3 tenant id, $4 action, $5 target id, $6 cursor id,
 //  $7 limit. Newest first: the id is a serial.
-const char aigw_cp_sql_audit_list[]
-    = "SELECT json_build_object ('id', a.id, 'at', " S_TS ("a.at") ","
-      " 'actor_type', a.actor_type, 'actor_id', a.actor_id, 'tenant_id', a.tenant_id,"
-      " 'action', a.action, 'target_type', a.target_type, 'target_id', a.target_id,"
-      " 'before', a.before, 'after', a.after), " S_TS_US ("a.at") ", a.id::text"
-      " FROM audit_log a WHERE ($1::boolean OR a.tenant_id = $2::uuid)"
-      " AND ($3::uuid IS NULL OR a.tenant_id = $3::uuid)"
-      " AND ($4::text IS NULL OR a.action = $4::text)"
-      " AND ($5::text IS NULL OR a.target_id = $5::text)"
-      " AND ($6::bigint IS NULL OR a.id < $6::bigint)"
-      " ORDER BY a.id DESC LIMIT $7::integer";
-
+const char aigw_cp_sql_audit_list[] = "SELECT json_build_object ('id', a.id, 'at', " S_TS (
+    "a.at") ","
+            " 'actor_type', a.actor_type, 'actor_id', a.actor_id, 'tenant_id', a.tenant_id,"
+            " 'action', a.action, 'target_type', a.target_type, 'target_id', a.target_id,"
+            " 'before', a.before, 'after', a.after), " S_TS_US (
+                "a.at") ", a.id::text"
+                        " FROM audit_log a WHERE ($1::boolean OR a.tenant_id = $2::uuid)"
+                        " AND ($3::uuid IS NULL OR a.tenant_id = $3::uuid)"
+                        " AND ($4::text IS NULL OR a.action = $4::text)"
+                        " AND ($5::text IS NULL OR a.target_id = $5::text)"
+                        " AND ($6::bigint IS NULL OR a.id < $6::bigint)"
+                        " ORDER BY a.id DESC LIMIT $7::integer";
 
 //  Every role, by name.
 const char aigw_cp_sql_roles[]
@@ -222,7 +258,6 @@ aigw_cp_sql_bool (bool value)
     return value ? "t" : "f";
 }
 
-
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -245,8 +280,8 @@ void
 aigw_cp_sql_test (bool verbose)
 {
     const struct {
-        const char *sql;        //  the statement
-        int count;              //  its parameters, from its enum
+        const char *sql;  //  the statement
+        int count;        //  its parameters, from its enum
     } statements[] = {
         {aigw_cp_sql_tenant_list, AIGW_CP_TENANT_LIST_COUNT},
         {aigw_cp_sql_tenant_get, AIGW_CP_TENANT_GET_COUNT},
@@ -268,10 +303,10 @@ aigw_cp_sql_test (bool verbose)
         assert (s_max_param (statements[i].sql) == statements[i].count);
     }
     //  A change and its audit row are one statement.
-    const char *changes[] = {aigw_cp_sql_tenant_create, aigw_cp_sql_tenant_update,
-                             aigw_cp_sql_tenant_delete, aigw_cp_sql_key_create,
-                             aigw_cp_sql_key_update, aigw_cp_sql_key_delete,
-                             aigw_cp_sql_key_rotate};
+    const char *changes[]
+        = {aigw_cp_sql_tenant_create, aigw_cp_sql_tenant_update, aigw_cp_sql_tenant_delete,
+           aigw_cp_sql_key_create,    aigw_cp_sql_key_update,    aigw_cp_sql_key_delete,
+           aigw_cp_sql_key_rotate};
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
         assert (strstr (changes[i], "INSERT INTO audit_log"));
     //  No key read hands out its hash.

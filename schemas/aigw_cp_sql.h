@@ -23,13 +23,13 @@
 
 //  Fragments for statements on other tables (the admin's models):
 //  a timestamptz column as RFC 3339 text in UTC, with milliseconds ...
-#define AIGW_CP_SQL_TS(col)                                                     \
+#define AIGW_CP_SQL_TS(col) \
     "to_char (" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 //  ... or with microseconds (list cursors).
-#define AIGW_CP_SQL_TS_US(col)                                                  \
+#define AIGW_CP_SQL_TS_US(col) \
     "to_char (" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 //  The head of an audit_log insert; a SELECT of the eight columns follows.
-#define AIGW_CP_SQL_AUDIT_INSERT                                                \
+#define AIGW_CP_SQL_AUDIT_INSERT                                                   \
     "INSERT INTO audit_log (actor_type, actor_id, tenant_id, action, target_type," \
     " target_id, before, after) "
 
@@ -38,10 +38,10 @@ extern const char aigw_cp_sql_tenant_list[];
 enum {
     AIGW_CP_TENANT_LIST_ALL,
     AIGW_CP_TENANT_LIST_SCOPE,
-    AIGW_CP_TENANT_LIST_NAME,           //  NULL = any
-    AIGW_CP_TENANT_LIST_CURSOR_TIME,    //  NULL = from the start
+    AIGW_CP_TENANT_LIST_NAME,         //  NULL = any
+    AIGW_CP_TENANT_LIST_CURSOR_TIME,  //  NULL = from the start
     AIGW_CP_TENANT_LIST_CURSOR_ID,
-    AIGW_CP_TENANT_LIST_LIMIT,          //  NULL = all
+    AIGW_CP_TENANT_LIST_LIMIT,  //  NULL = all
     AIGW_CP_TENANT_LIST_COUNT
 };
 
@@ -93,24 +93,19 @@ extern const char aigw_cp_sql_key_list[];
 enum {
     AIGW_CP_KEY_LIST_ALL,
     AIGW_CP_KEY_LIST_SCOPE,
-    AIGW_CP_KEY_LIST_TENANT,            //  NULL = any
-    AIGW_CP_KEY_LIST_ROLE,              //  NULL = any
-    AIGW_CP_KEY_LIST_REVOKED,           //  "true", "false" or NULL = either
-    AIGW_CP_KEY_LIST_NAME,              //  NULL = any
-    AIGW_CP_KEY_LIST_CURSOR_TIME,       //  NULL = from the start
+    AIGW_CP_KEY_LIST_TENANT,       //  NULL = any
+    AIGW_CP_KEY_LIST_ROLE,         //  NULL = any
+    AIGW_CP_KEY_LIST_REVOKED,      //  "true", "false" or NULL = either
+    AIGW_CP_KEY_LIST_NAME,         //  NULL = any
+    AIGW_CP_KEY_LIST_CURSOR_TIME,  //  NULL = from the start
     AIGW_CP_KEY_LIST_CURSOR_ID,
-    AIGW_CP_KEY_LIST_LIMIT,             //  NULL = all
+    AIGW_CP_KEY_LIST_LIMIT,  //  NULL = all
     AIGW_CP_KEY_LIST_COUNT
 };
 
 //  One key. Row: key JSON; none when not found or out of scope.
 extern const char aigw_cp_sql_key_get[];
-enum {
-    AIGW_CP_KEY_GET_ID,
-    AIGW_CP_KEY_GET_ALL,
-    AIGW_CP_KEY_GET_SCOPE,
-    AIGW_CP_KEY_GET_COUNT
-};
+enum { AIGW_CP_KEY_GET_ID, AIGW_CP_KEY_GET_ALL, AIGW_CP_KEY_GET_SCOPE, AIGW_CP_KEY_GET_COUNT };
 
 //  Create a key from INPUT (JSON: tenant_id, name, role, expires_at,
 //  models, rpm, tpm, budget_usd, metadata) with the secret's HASH (hex)
@@ -176,22 +171,19 @@ enum {
 //  Auth's lookup of keys by secret hash. HASHES is a text[] literal of hex
 //  hashes ({h1,h2}). One row per key found, columns AIGW_CP_KEY_LOOKUP_COL_*.
 extern const char aigw_cp_sql_key_lookup[];
+enum { AIGW_CP_KEY_LOOKUP_HASHES, AIGW_CP_KEY_LOOKUP_COUNT };
 enum {
-    AIGW_CP_KEY_LOOKUP_HASHES,
-    AIGW_CP_KEY_LOOKUP_COUNT
-};
-enum {
-    AIGW_CP_KEY_LOOKUP_COL_HASH,        //  hex
+    AIGW_CP_KEY_LOOKUP_COL_HASH,  //  hex
     AIGW_CP_KEY_LOOKUP_COL_ID,
     AIGW_CP_KEY_LOOKUP_COL_NAME,
     AIGW_CP_KEY_LOOKUP_COL_TENANT_ID,
-    AIGW_CP_KEY_LOOKUP_COL_TENANT,      //  tenant name
+    AIGW_CP_KEY_LOOKUP_COL_TENANT,  //  tenant name
     AIGW_CP_KEY_LOOKUP_COL_ROLE,
-    AIGW_CP_KEY_LOOKUP_COL_PERMISSIONS, //  comma-separated
-    AIGW_CP_KEY_LOOKUP_COL_MODELS,      //  comma-separated, NULL = all
-    AIGW_CP_KEY_LOOKUP_COL_RPM,         //  0 = default
-    AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS,  //  Unix ms, 0 = never
-    AIGW_CP_KEY_LOOKUP_COL_REVOKED      //  "t" or "f"
+    AIGW_CP_KEY_LOOKUP_COL_PERMISSIONS,  //  comma-separated
+    AIGW_CP_KEY_LOOKUP_COL_MODELS,       //  comma-separated, NULL = all
+    AIGW_CP_KEY_LOOKUP_COL_RPM,          //  0 = default
+    AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS,   //  Unix ms, 0 = never
+    AIGW_CP_KEY_LOOKUP_COL_REVOKED       //  "t" or "f"
 };
 
 //  Every role, by name. Rows: role JSON (name, permissions, builtin,
@@ -204,11 +196,11 @@ extern const char aigw_cp_sql_audit_list[];
 enum {
     AIGW_CP_AUDIT_LIST_ALL,
     AIGW_CP_AUDIT_LIST_SCOPE,
-    AIGW_CP_AUDIT_LIST_TENANT,          //  NULL = any
-    AIGW_CP_AUDIT_LIST_ACTION,          //  NULL = any
-    AIGW_CP_AUDIT_LIST_TARGET,          //  NULL = any
-    AIGW_CP_AUDIT_LIST_CURSOR_ID,       //  NULL = from the newest
-    AIGW_CP_AUDIT_LIST_LIMIT,           //  NULL = all
+    AIGW_CP_AUDIT_LIST_TENANT,     //  NULL = any
+    AIGW_CP_AUDIT_LIST_ACTION,     //  NULL = any
+    AIGW_CP_AUDIT_LIST_TARGET,     //  NULL = any
+    AIGW_CP_AUDIT_LIST_CURSOR_ID,  //  NULL = from the newest
+    AIGW_CP_AUDIT_LIST_LIMIT,      //  NULL = all
     AIGW_CP_AUDIT_LIST_COUNT
 };
 

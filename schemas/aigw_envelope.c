@@ -53,29 +53,31 @@
 
 //  How a field is held in aigw_envelope_t and written on the wire.
 typedef enum {
-    S_STRING,                   //  char *, msgpack str
-    S_BOOL,                     //  bool, msgpack bool
-    S_UINT8,                    //  uint8_t, msgpack int
-    S_UINT32,                   //  uint32_t, msgpack int
-    S_INT,                      //  int, msgpack int
-    S_INT64,                    //  int64_t, msgpack int
-    S_ROUTE,                    //  route + route_len, msgpack array of str
-    S_BODY                      //  body + body_len, msgpack bin
+    S_STRING,  //  char *, msgpack str
+    S_BOOL,    //  bool, msgpack bool
+    S_UINT8,   //  uint8_t, msgpack int
+    S_UINT32,  //  uint32_t, msgpack int
+    S_INT,     //  int, msgpack int
+    S_INT64,   //  int64_t, msgpack int
+    S_ROUTE,   //  route + route_len, msgpack array of str
+    S_BODY     //  body + body_len, msgpack bin
 } s_type_t;
 
 //  One known field: its wire key, its place in the struct, and its default
 //  (a field holding its default is left off the wire).
 typedef struct {
-    const char *key;            //  msgpack key
-    size_t key_len;             //  its length
-    const char *name;           //  C field name, for error messages
-    s_type_t type;              //  storage and wire type
-    size_t offset;              //  offsetof the field in aigw_envelope_t
-    int64_t dflt;               //  default of an integer field
+    const char *key;   //  msgpack key
+    size_t key_len;    //  its length
+    const char *name;  //  C field name, for error messages
+    s_type_t type;     //  storage and wire type
+    size_t offset;     //  offsetof the field in aigw_envelope_t
+    int64_t dflt;      //  default of an integer field
 } s_field_t;
 
-#define S_FIELD(key, name, type, dflt)                                     \
-    { key, sizeof (key) - 1, #name, type, offsetof (aigw_envelope_t, name), dflt }
+#define S_FIELD(key, name, type, dflt)                                             \
+    {                                                                              \
+        key, sizeof (key) - 1, #name, type, offsetof (aigw_envelope_t, name), dflt \
+    }
 
 //  The wire keys, in the order encode writes them (after "v"). Keep in step
 //  with schemas/envelope.md.
@@ -122,12 +124,11 @@ static const s_field_t s_fields[] = {
 
 #define S_FIELD_COUNT (sizeof s_fields / sizeof s_fields[0])
 //  decode marks the fields it has seen in one 64-bit mask.
-_Static_assert (S_FIELD_COUNT < 64, "too many fields for the seen mask");
+_Static_assert(S_FIELD_COUNT < 64, "too many fields for the seen mask");
 
 //  Format a decode error into ERR (may be NULL). Never pass a field value:
 //  it may be a secret.
-static void
-s_error (char *err, size_t err_size, const char *format, ...)
+static void s_error (char *err, size_t err_size, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 static void
@@ -167,19 +168,12 @@ s_get_int (const aigw_envelope_t *self, const s_field_t *field)
 {
     const void *slot = s_slot (self, field);
     switch (field->type) {
-        case S_BOOL:
-            return *(const bool *) slot;
-        case S_UINT8:
-            return *(const uint8_t *) slot;
-        case S_UINT32:
-            return *(const uint32_t *) slot;
-        case S_INT:
-            return *(const int *) slot;
-        case S_INT64:
-            return *(const int64_t *) slot;
-        default:
-            assert (false);
-            return 0;
+        case S_BOOL: return *(const bool *) slot;
+        case S_UINT8: return *(const uint8_t *) slot;
+        case S_UINT32: return *(const uint32_t *) slot;
+        case S_INT: return *(const int *) slot;
+        case S_INT64: return *(const int64_t *) slot;
+        default: assert (false); return 0;
     }
 }
 
@@ -213,20 +207,11 @@ s_put_int (aigw_envelope_t *self, const s_field_t *field, int64_t value)
 {
     void *slot = s_slot (self, field);
     switch (field->type) {
-        case S_UINT8:
-            *(uint8_t *) slot = (uint8_t) value;
-            break;
-        case S_UINT32:
-            *(uint32_t *) slot = (uint32_t) value;
-            break;
-        case S_INT:
-            *(int *) slot = (int) value;
-            break;
-        case S_INT64:
-            *(int64_t *) slot = value;
-            break;
-        default:
-            assert (false);
+        case S_UINT8: *(uint8_t *) slot = (uint8_t) value; break;
+        case S_UINT32: *(uint32_t *) slot = (uint32_t) value; break;
+        case S_INT: *(int *) slot = (int) value; break;
+        case S_INT64: *(int64_t *) slot = value; break;
+        default: assert (false);
     }
 }
 
@@ -347,9 +332,8 @@ aigw_envelope_take_body (aigw_envelope_t *self, char *data, size_t len)
 }
 
 void
-aigw_envelope_set_error (aigw_envelope_t *self, int status, const char *type,
-                         const char *code, const char *param,
-                         const char *message)
+aigw_envelope_set_error (aigw_envelope_t *self, int status, const char *type, const char *code,
+                         const char *param, const char *message)
 {
     //  Makes SELF the final answer: STATUS, the err_* fields (NULL clears
     //  one), content_type application/json, last. The body is cleared: an
@@ -388,8 +372,7 @@ aigw_envelope_encode (const aigw_envelope_t *self, size_t *size)
     //  written as route_len: both mean "no stage left".
     assert (self);
     assert (size);
-    if (self->route_len > AIGW_ROUTE_MAX
-        || self->body_len > AIGW_ENVELOPE_MAX_BYTES)
+    if (self->route_len > AIGW_ROUTE_MAX || self->body_len > AIGW_ENVELOPE_MAX_BYTES)
         return NULL;
 
     //  Pass 1: which fields go on the wire, and a size that holds them all,
@@ -456,27 +439,21 @@ aigw_envelope_encode (const aigw_envelope_t *self, size_t *size)
         rc |= msgpack_pack_str_with_body (&pk, field->key, field->key_len);
         switch (field->type) {
             case S_STRING:
-                rc |= msgpack_pack_str_with_body (&pk, *(char *const *) slot,
-                                                  lengths[i]);
+                rc |= msgpack_pack_str_with_body (&pk, *(char *const *) slot, lengths[i]);
                 break;
             case S_BOOL:
-                rc |= *(const bool *) slot ? msgpack_pack_true (&pk)
-                                           : msgpack_pack_false (&pk);
+                rc |= *(const bool *) slot ? msgpack_pack_true (&pk) : msgpack_pack_false (&pk);
                 break;
             case S_ROUTE:
                 rc |= msgpack_pack_array (&pk, self->route_len);
                 for (size_t stage = 0; stage < self->route_len; stage++)
-                    rc |= msgpack_pack_str_with_body (
-                        &pk, self->route[stage], strlen (self->route[stage]));
+                    rc |= msgpack_pack_str_with_body (&pk, self->route[stage],
+                                                      strlen (self->route[stage]));
                 break;
-            case S_BODY:
-                rc |= msgpack_pack_bin_with_body (&pk, self->body,
-                                                  self->body_len);
-                break;
+            case S_BODY: rc |= msgpack_pack_bin_with_body (&pk, self->body, self->body_len); break;
             default: {
                 int64_t value = s_get_int (self, field);
-                if (field->offset == offsetof (aigw_envelope_t, hop)
-                    && self->hop > self->route_len)
+                if (field->offset == offsetof (aigw_envelope_t, hop) && self->hop > self->route_len)
                     value = self->route_len;
                 rc |= msgpack_pack_int64 (&pk, value);
                 break;
@@ -494,8 +471,7 @@ aigw_envelope_encode (const aigw_envelope_t *self, size_t *size)
 //  Read an N-byte big-endian unsigned at DATA + *POS into *VALUE and advance
 //  *POS. Returns 0, or -1 when fewer than N bytes are left.
 static int
-s_read_be (const uint8_t *data, size_t size, size_t *pos, size_t n,
-           uint64_t *value)
+s_read_be (const uint8_t *data, size_t size, size_t *pos, size_t n, uint64_t *value)
 {
     if (n > size - *pos)
         return -1;
@@ -527,19 +503,18 @@ s_scan (const uint8_t *data, size_t size, char *err, size_t err_size)
         }
         pending[depth - 1]--;
         if (++objects > AIGW_ENVELOPE_MAX_OBJECTS) {
-            s_error (err, err_size, "more than %d msgpack objects",
-                     AIGW_ENVELOPE_MAX_OBJECTS);
+            s_error (err, err_size, "more than %d msgpack objects", AIGW_ENVELOPE_MAX_OBJECTS);
             return -1;
         }
         if (pos >= size)
             goto truncated;
         size_t at = pos;
         uint8_t byte = data[pos++];
-        uint64_t skip = 0;      //  payload bytes after the header
-        uint64_t items = 0;     //  objects this container holds
-        uint64_t length;        //  a length or count read from the header
+        uint64_t skip = 0;   //  payload bytes after the header
+        uint64_t items = 0;  //  objects this container holds
+        uint64_t length;     //  a length or count read from the header
         if (byte <= 0x7f || byte >= 0xe0)
-            ;                   //  positive or negative fixint
+            ;  //  positive or negative fixint
         else if (byte <= 0x8f)
             items = 2 * (uint64_t) (byte & 0x0f);
         else if (byte <= 0x9f)
@@ -548,16 +523,16 @@ s_scan (const uint8_t *data, size_t size, char *err, size_t err_size)
             skip = byte & 0x1f;
         else
             switch (byte) {
-                case 0xc0:      //  nil
-                case 0xc2:      //  false
-                case 0xc3:      //  true
+                case 0xc0:  //  nil
+                case 0xc2:  //  false
+                case 0xc3:  //  true
                     break;
-                case 0xc4:      //  bin 8
-                case 0xd9:      //  str 8
-                case 0xc5:      //  bin 16
-                case 0xda:      //  str 16
-                case 0xc6:      //  bin 32
-                case 0xdb: {    //  str 32
+                case 0xc4:    //  bin 8
+                case 0xd9:    //  str 8
+                case 0xc5:    //  bin 16
+                case 0xda:    //  str 16
+                case 0xc6:    //  bin 32
+                case 0xdb: {  //  str 32
                     size_t width = byte == 0xc4 || byte == 0xd9   ? 1
                                    : byte == 0xc5 || byte == 0xda ? 2
                                                                   : 4;
@@ -566,56 +541,46 @@ s_scan (const uint8_t *data, size_t size, char *err, size_t err_size)
                     skip = length;
                     break;
                 }
-                case 0xc7:      //  ext 8
-                case 0xc8:      //  ext 16
-                case 0xc9:      //  ext 32
-                    if (s_read_be (data, size, &pos, (size_t) 1 << (byte - 0xc7),
-                                   &length))
+                case 0xc7:  //  ext 8
+                case 0xc8:  //  ext 16
+                case 0xc9:  //  ext 32
+                    if (s_read_be (data, size, &pos, (size_t) 1 << (byte - 0xc7), &length))
                         goto truncated;
                     skip = length + 1;  //  the type byte, then the data
                     break;
-                case 0xca:      //  float 32
+                case 0xca:  //  float 32
                     skip = 4;
                     break;
-                case 0xcb:      //  float 64
+                case 0xcb:  //  float 64
                     skip = 8;
                     break;
-                case 0xcc:      //  uint 8 .. uint 64
+                case 0xcc:  //  uint 8 .. uint 64
                 case 0xcd:
                 case 0xce:
-                case 0xcf:
-                    skip = (uint64_t) 1 << (byte - 0xcc);
-                    break;
-                case 0xd0:      //  int 8 .. int 64
+                case 0xcf: skip = (uint64_t) 1 << (byte - 0xcc); break;
+                case 0xd0:  //  int 8 .. int 64
                 case 0xd1:
                 case 0xd2:
-                case 0xd3:
-                    skip = (uint64_t) 1 << (byte - 0xd0);
-                    break;
-                case 0xd4:      //  fixext 1 .. fixext 16, after a type byte
+                case 0xd3: skip = (uint64_t) 1 << (byte - 0xd0); break;
+                case 0xd4:  //  fixext 1 .. fixext 16, after a type byte
                 case 0xd5:
                 case 0xd6:
                 case 0xd7:
-                case 0xd8:
-                    skip = 1 + ((uint64_t) 1 << (byte - 0xd4));
-                    break;
-                case 0xdc:      //  array 16, array 32
+                case 0xd8: skip = 1 + ((uint64_t) 1 << (byte - 0xd4)); break;
+                case 0xdc:  //  array 16, array 32
                 case 0xdd:
-                    if (s_read_be (data, size, &pos, byte == 0xdc ? 2 : 4,
-                                   &length))
+                    if (s_read_be (data, size, &pos, byte == 0xdc ? 2 : 4, &length))
                         goto truncated;
                     items = length;
                     break;
-                case 0xde:      //  map 16, map 32
+                case 0xde:  //  map 16, map 32
                 case 0xdf:
-                    if (s_read_be (data, size, &pos, byte == 0xde ? 2 : 4,
-                                   &length))
+                    if (s_read_be (data, size, &pos, byte == 0xde ? 2 : 4, &length))
                         goto truncated;
                     items = 2 * length;
                     break;
-                default:        //  0xc1, never used
-                    s_error (err, err_size, "invalid msgpack byte 0x%02x at %zu",
-                             byte, at);
+                default:  //  0xc1, never used
+                    s_error (err, err_size, "invalid msgpack byte 0x%02x at %zu", byte, at);
                     return -1;
             }
         if (skip > size - pos)
@@ -626,16 +591,14 @@ s_scan (const uint8_t *data, size_t size, char *err, size_t err_size)
             if (items > size - pos)
                 goto truncated;
             if (depth > AIGW_ENVELOPE_MAX_DEPTH) {
-                s_error (err, err_size, "msgpack nested deeper than %d",
-                         AIGW_ENVELOPE_MAX_DEPTH);
+                s_error (err, err_size, "msgpack nested deeper than %d", AIGW_ENVELOPE_MAX_DEPTH);
                 return -1;
             }
             pending[depth++] = items;
         }
     }
     if (pos != size) {
-        s_error (err, err_size, "%zu trailing bytes after the envelope",
-                 size - pos);
+        s_error (err, err_size, "%zu trailing bytes after the envelope", size - pos);
         return -1;
     }
     return 0;
@@ -648,8 +611,7 @@ truncated:
 //  Integer value of OBJECT, if it is a msgpack int within [MIN, MAX], into
 //  *VALUE. Returns 0, or -1 for another type or out of range.
 static int
-s_object_int (const msgpack_object *object, int64_t min, int64_t max,
-              int64_t *value)
+s_object_int (const msgpack_object *object, int64_t min, int64_t max, int64_t *value)
 {
     if (object->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         if (object->via.u64 > (uint64_t) max)
@@ -665,19 +627,17 @@ s_object_int (const msgpack_object *object, int64_t min, int64_t max,
 
 //  Format into ERR why FIELD was refused: PROBLEM.
 static void
-s_field_error (char *err, size_t err_size, const s_field_t *field,
-               const char *problem)
+s_field_error (char *err, size_t err_size, const s_field_t *field, const char *problem)
 {
-    s_error (err, err_size, "\"%s\" (%s): %s", field->key, field->name,
-             problem);
+    s_error (err, err_size, "\"%s\" (%s): %s", field->key, field->name, problem);
 }
 
 //  Copy the str OBJECT, the value of FIELD, into a new NUL-terminated
 //  string at *TARGET (which is NULL). Returns 0, or -1 with the reason in
 //  ERR.
 static int
-s_object_string (const msgpack_object *object, char **target,
-                 const s_field_t *field, char *err, size_t err_size)
+s_object_string (const msgpack_object *object, char **target, const s_field_t *field, char *err,
+                 size_t err_size)
 {
     if (object->type != MSGPACK_OBJECT_STR) {
         s_field_error (err, err_size, field, "expected a string");
@@ -685,8 +645,7 @@ s_object_string (const msgpack_object *object, char **target,
     }
     size_t length = object->via.str.size;
     if (length > AIGW_ENVELOPE_MAX_STRING) {
-        s_field_error (err, err_size, field,
-                       "string longer than AIGW_ENVELOPE_MAX_STRING");
+        s_field_error (err, err_size, field, "string longer than AIGW_ENVELOPE_MAX_STRING");
         return -1;
     }
     if (memchr (object->via.str.ptr, 0, length)) {
@@ -728,8 +687,7 @@ s_field_lookup (const msgpack_object *key, size_t *next)
         if (i == S_FIELD_COUNT)
             i = 0;
         if (s_fields[i].key_len == key->via.str.size
-            && s_key_equal (s_fields[i].key, key->via.str.ptr,
-                            key->via.str.size)) {
+            && s_key_equal (s_fields[i].key, key->via.str.ptr, key->via.str.size)) {
             *next = i + 1;
             return &s_fields[i];
         }
@@ -764,8 +722,8 @@ s_check_version (const msgpack_object_map *map, char *err, size_t err_size)
         return -1;
     }
     if (version->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        s_error (err, err_size, "unsupported envelope version %" PRId64
-                 " (want %d)", version->via.i64, AIGW_ENVELOPE_VERSION);
+        s_error (err, err_size, "unsupported envelope version %" PRId64 " (want %d)",
+                 version->via.i64, AIGW_ENVELOPE_VERSION);
         return -1;
     }
     if (version->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -773,8 +731,8 @@ s_check_version (const msgpack_object_map *map, char *err, size_t err_size)
         return -1;
     }
     if (version->via.u64 != AIGW_ENVELOPE_VERSION) {
-        s_error (err, err_size, "unsupported envelope version %" PRIu64
-                 " (want %d)", version->via.u64, AIGW_ENVELOPE_VERSION);
+        s_error (err, err_size, "unsupported envelope version %" PRIu64 " (want %d)",
+                 version->via.u64, AIGW_ENVELOPE_VERSION);
         return -1;
     }
     return 0;
@@ -783,13 +741,12 @@ s_check_version (const msgpack_object_map *map, char *err, size_t err_size)
 //  Set FIELD of SELF from VALUE (not nil). Returns 0, or -1 with the reason
 //  in ERR.
 static int
-s_decode_field (aigw_envelope_t *self, const s_field_t *field,
-                const msgpack_object *value, char *err, size_t err_size)
+s_decode_field (aigw_envelope_t *self, const s_field_t *field, const msgpack_object *value,
+                char *err, size_t err_size)
 {
     void *slot = s_slot (self, field);
     switch (field->type) {
-        case S_STRING:
-            return s_object_string (value, (char **) slot, field, err, err_size);
+        case S_STRING: return s_object_string (value, (char **) slot, field, err, err_size);
         case S_BOOL:
             if (value->type != MSGPACK_OBJECT_BOOLEAN) {
                 s_field_error (err, err_size, field, "expected a bool");
@@ -803,13 +760,12 @@ s_decode_field (aigw_envelope_t *self, const s_field_t *field,
                 return -1;
             }
             if (value->via.array.size > AIGW_ROUTE_MAX) {
-                s_field_error (err, err_size, field,
-                               "more stages than AIGW_ROUTE_MAX");
+                s_field_error (err, err_size, field, "more stages than AIGW_ROUTE_MAX");
                 return -1;
             }
             for (uint32_t i = 0; i < value->via.array.size; i++) {
-                if (s_object_string (&value->via.array.ptr[i], &self->route[i],
-                                     field, err, err_size))
+                if (s_object_string (&value->via.array.ptr[i], &self->route[i], field, err,
+                                     err_size))
                     return -1;
                 self->route_len = (uint8_t) (i + 1);
             }
@@ -819,8 +775,7 @@ s_decode_field (aigw_envelope_t *self, const s_field_t *field,
                 s_field_error (err, err_size, field, "expected bin");
                 return -1;
             }
-            if (aigw_envelope_set_body (self, value->via.bin.ptr,
-                                        value->via.bin.size)) {
+            if (aigw_envelope_set_body (self, value->via.bin.ptr, value->via.bin.size)) {
                 s_error (err, err_size, "out of memory");
                 return -1;
             }
@@ -829,8 +784,7 @@ s_decode_field (aigw_envelope_t *self, const s_field_t *field,
             int64_t min, max, number;
             s_int_range (field, &min, &max);
             if (s_object_int (value, min, max, &number)) {
-                s_field_error (err, err_size, field,
-                               "expected an integer in the field's range");
+                s_field_error (err, err_size, field, "expected an integer in the field's range");
                 return -1;
             }
             s_put_int (self, field, number);
@@ -853,12 +807,10 @@ aigw_envelope_decode (const void *data, size_t size, char *err, size_t err_size)
         return NULL;
     }
     if (size > AIGW_ENVELOPE_MAX_BYTES) {
-        s_error (err, err_size, "envelope of %zu bytes exceeds %d", size,
-                 AIGW_ENVELOPE_MAX_BYTES);
+        s_error (err, err_size, "envelope of %zu bytes exceeds %d", size, AIGW_ENVELOPE_MAX_BYTES);
         return NULL;
     }
-    if (!(bytes[0] >= 0x80 && bytes[0] <= 0x8f) && bytes[0] != 0xde
-        && bytes[0] != 0xdf) {
+    if (!(bytes[0] >= 0x80 && bytes[0] <= 0x8f) && bytes[0] != 0xde && bytes[0] != 0xdf) {
         s_error (err, err_size, "envelope is not a msgpack map");
         return NULL;
     }
@@ -869,14 +821,12 @@ aigw_envelope_decode (const void *data, size_t size, char *err, size_t err_size)
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
-    msgpack_unpack_return rc =
-        msgpack_unpack_next (&unpacked, (const char *) bytes, size, &offset);
+    msgpack_unpack_return rc = msgpack_unpack_next (&unpacked, (const char *) bytes, size, &offset);
     if (rc != MSGPACK_UNPACK_SUCCESS || offset != size
         || unpacked.data.type != MSGPACK_OBJECT_MAP) {
         //  s_scan accepted it, so only an allocation can have failed.
-        s_error (err, err_size, rc == MSGPACK_UNPACK_NOMEM_ERROR
-                                    ? "out of memory"
-                                    : "malformed msgpack");
+        s_error (err, err_size,
+                 rc == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory" : "malformed msgpack");
         goto failed;
     }
     const msgpack_object_map *map = &unpacked.data.via.map;
@@ -887,14 +837,14 @@ aigw_envelope_decode (const void *data, size_t size, char *err, size_t err_size)
         s_error (err, err_size, "out of memory");
         goto failed;
     }
-    uint64_t seen = 0;          //  bit i: s_fields[i] already decoded
-    size_t next = 0;            //  where the next key lookup starts
+    uint64_t seen = 0;  //  bit i: s_fields[i] already decoded
+    size_t next = 0;    //  where the next key lookup starts
     for (uint32_t i = 0; i < map->size; i++) {
         if (s_is_version_key (&map->ptr[i].key))
-            continue;           //  checked above
+            continue;  //  checked above
         const s_field_t *field = s_field_lookup (&map->ptr[i].key, &next);
         if (!field)
-            continue;           //  a key we do not know: skip it
+            continue;  //  a key we do not know: skip it
         uint64_t bit = (uint64_t) 1 << (field - s_fields);
         if (seen & bit) {
             s_error (err, err_size, "duplicate key \"%s\"", field->key);
@@ -902,13 +852,12 @@ aigw_envelope_decode (const void *data, size_t size, char *err, size_t err_size)
         }
         seen |= bit;
         if (map->ptr[i].val.type == MSGPACK_OBJECT_NIL)
-            continue;           //  nil is the same as absent
+            continue;  //  nil is the same as absent
         if (s_decode_field (self, field, &map->ptr[i].val, err, err_size))
             goto failed;
     }
     if (self->hop > self->route_len) {
-        s_error (err, err_size, "hop %u is past the route's %u stages",
-                 self->hop, self->route_len);
+        s_error (err, err_size, "hop %u is past the route's %u stages", self->hop, self->route_len);
         goto failed;
     }
     msgpack_unpacked_destroy (&unpacked);
@@ -958,8 +907,7 @@ s_assert_equal (const aigw_envelope_t *a, const aigw_envelope_t *b)
         }
         else if (field->type == S_BODY) {
             assert (a->body_len == b->body_len);
-            assert (a->body_len == 0
-                    || memcmp (a->body, b->body, a->body_len) == 0);
+            assert (a->body_len == 0 || memcmp (a->body, b->body, a->body_len) == 0);
         }
         else
             assert (s_get_int (a, field) == s_get_int (b, field));
@@ -1031,7 +979,7 @@ aigw_envelope_test (bool verbose)
     size_t size;
     char *data = aigw_envelope_encode (empty, &size);
     assert (data);
-    assert (size == 4);         //  {"v": 1}
+    assert (size == 4);  //  {"v": 1}
     aigw_envelope_t *copy = aigw_envelope_decode (data, size, err, sizeof err);
     assert (copy);
     s_assert_equal (empty, copy);
@@ -1048,8 +996,8 @@ aigw_envelope_test (bool verbose)
     full->stream = true;
     assert (aigw_envelope_set (&full->credential, "sk-test-secret") == 0);
     assert (aigw_envelope_set (&full->model, "gpt-4o-mini") == 0);
-    const char *stages[] = {"auth", "ratelimit", "guardrail", "cache",
-                            "provider", "usage", "x", ""};
+    const char *stages[]
+        = {"auth", "ratelimit", "guardrail", "cache", "provider", "usage", "x", ""};
     for (size_t i = 0; i < AIGW_ROUTE_MAX; i++)
         assert (aigw_envelope_set (&full->route[i], stages[i]) == 0);
     full->route_len = AIGW_ROUTE_MAX;
@@ -1068,7 +1016,7 @@ aigw_envelope_test (bool verbose)
     assert (aigw_envelope_set (&full->method, "PATCH") == 0);
     assert (aigw_envelope_set (&full->path, "keys/42") == 0);
     assert (aigw_envelope_set (&full->query, "limit=10&cursor=abc") == 0);
-    full->rl_limit = 0;         //  a limit of 0 differs from "not set"
+    full->rl_limit = 0;  //  a limit of 0 differs from "not set"
     full->rl_remaining = -3;
     full->rl_reset = INT64_MAX;
     assert (aigw_envelope_set (&full->cache_key, "ab12cd34") == 0);
@@ -1121,10 +1069,9 @@ aigw_envelope_test (bool verbose)
     uint64_t seed = 0x5eed5eed5eed5eedULL;
     uint8_t mutant[1024];
     assert (size + 16 <= sizeof mutant);
-    static const uint8_t interesting[] = {0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f,
-                                          0xa0, 0xbf, 0xc0, 0xc1, 0xc4, 0xc6,
-                                          0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf,
-                                          0xff};
+    static const uint8_t interesting[]
+        = {0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
+           0xc4, 0xc6, 0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xff};
     size_t accepted = 0;
     for (int round = 0; round < 100000; round++) {
         memcpy (mutant, data, size);
@@ -1190,8 +1137,7 @@ aigw_envelope_test (bool verbose)
     for (size_t i = 0; i < S_FIELD_COUNT; i++) {
         size = s_one_field (message, s_fields[i].key, map_value, sizeof map_value);
         s_assert_refused (message, size);
-        size = s_one_field (message, s_fields[i].key, float_value,
-                            sizeof float_value);
+        size = s_one_field (message, s_fields[i].key, float_value, sizeof float_value);
         s_assert_refused (message, size);
         size = s_one_field (message, s_fields[i].key, nil_value, sizeof nil_value);
         copy = aigw_envelope_decode (message, size, err, sizeof err);
@@ -1280,12 +1226,12 @@ aigw_envelope_test (bool verbose)
     const uint8_t nil_stage[] = {0x91, 0xc0};
     size = s_one_field (message, "rt", nil_stage, sizeof nil_stage);
     s_assert_refused (message, size);
-    const uint8_t hop_1[] = {0x83, 0xa1, 'v', 0x01, 0xa2, 'h', 'p', 0x02,
-                             0xa2, 'r', 't', 0x91, 0xa1, 'a'};
+    const uint8_t hop_1[]
+        = {0x83, 0xa1, 'v', 0x01, 0xa2, 'h', 'p', 0x02, 0xa2, 'r', 't', 0x91, 0xa1, 'a'};
     copy = aigw_envelope_decode (hop_1, sizeof hop_1, err, sizeof err);
     assert (copy == NULL && strstr (err, "hop"));
-    const uint8_t hop_end[] = {0x83, 0xa1, 'v', 0x01, 0xa2, 'h', 'p', 0x01,
-                               0xa2, 'r', 't', 0x91, 0xa1, 'a'};
+    const uint8_t hop_end[]
+        = {0x83, 0xa1, 'v', 0x01, 0xa2, 'h', 'p', 0x01, 0xa2, 'r', 't', 0x91, 0xa1, 'a'};
     copy = aigw_envelope_decode (hop_end, sizeof hop_end, err, sizeof err);
     assert (copy);
     assert (aigw_envelope_stage (copy) == NULL);
@@ -1303,18 +1249,17 @@ aigw_envelope_test (bool verbose)
     free (data);
 
     //  Duplicate known keys are refused
-    const uint8_t twice[] = {0x83, 0xa1, 'v', 0x01, 0xa1, 'm', 0xa1, 'a',
-                             0xa1, 'm', 0xa1, 'b'};
+    const uint8_t twice[] = {0x83, 0xa1, 'v', 0x01, 0xa1, 'm', 0xa1, 'a', 0xa1, 'm', 0xa1, 'b'};
     s_assert_refused (twice, sizeof twice);
 
     //  Unknown keys of any type are skipped, whatever they hold
     const uint8_t unknown[] = {
-        0x86, 0xa1, 'v', 0x01,                      //  "v": 1
-        0xa3, 'z', 'z', 'z', 0x92, 0x81, 0x01, 0xc0, 0xc3,  //  "zzz": [{1: nil}, true]
-        0x07, 0xd6, 0xff, 0, 0, 0, 0,               //  7: timestamp ext
-        0x92, 0x01, 0x02, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0,  //  [1, 2]: 0.0
-        0xa1, 'm', 0xa1, 'x',                       //  "m": "x"
-        0xc4, 0x01, 'm', 0xa1, 'y',                 //  bin "m": "y"
+        0x86, 0xa1, 'v',  0x01,                                         //  "v": 1
+        0xa3, 'z',  'z',  'z',  0x92, 0x81, 0x01, 0xc0, 0xc3,           //  "zzz": [{1: nil}, true]
+        0x07, 0xd6, 0xff, 0,    0,    0,    0,                          //  7: timestamp ext
+        0x92, 0x01, 0x02, 0xcb, 0,    0,    0,    0,    0,    0, 0, 0,  //  [1, 2]: 0.0
+        0xa1, 'm',  0xa1, 'x',                                          //  "m": "x"
+        0xc4, 0x01, 'm',  0xa1, 'y',                                    //  bin "m": "y"
     };
     copy = aigw_envelope_decode (unknown, sizeof unknown, err, sizeof err);
     assert (copy);
@@ -1340,13 +1285,12 @@ aigw_envelope_test (bool verbose)
     }
 
     //  Counts claiming more items than there are bytes
-    const uint8_t huge_array[] = {0x82, 0xa1, 'v', 0x01, 0x00,
-                                  0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0};
+    const uint8_t huge_array[] = {0x82, 0xa1, 'v', 0x01, 0x00, 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0};
     s_assert_refused (huge_array, sizeof huge_array);
     const uint8_t huge_map[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'v', 0x01};
     s_assert_refused (huge_map, sizeof huge_map);
-    const uint8_t huge_string[] = {0x82, 0xa1, 'v', 0x01, 0xa1, 'm',
-                                   0xdb, 0xff, 0xff, 0xff, 0xff, 'x'};
+    const uint8_t huge_string[]
+        = {0x82, 0xa1, 'v', 0x01, 0xa1, 'm', 0xdb, 0xff, 0xff, 0xff, 0xff, 'x'};
     s_assert_refused (huge_string, sizeof huge_string);
     //  Too many objects, though each is one byte
     uint8_t *many = malloc (AIGW_ENVELOPE_MAX_OBJECTS + 16);
@@ -1386,8 +1330,8 @@ aigw_envelope_test (bool verbose)
     empty->body_len = big;
 
     //  Errors: set_error answers, clears the body
-    aigw_envelope_set_error (full, 404, "invalid_request_error", "model_not_found",
-                             "model", "The model does not exist");
+    aigw_envelope_set_error (full, 404, "invalid_request_error", "model_not_found", "model",
+                             "The model does not exist");
     assert (full->status == 404);
     assert (full->last);
     assert (full->body == NULL && full->body_len == 0);

@@ -22,69 +22,69 @@
 
 typedef enum {
     AIGW_KIND_NONE = 0,
-    AIGW_KIND_CHAT = 1,         //  POST /v1/chat/completions
-    AIGW_KIND_EMBEDDINGS = 2,   //  POST /v1/embeddings
-    AIGW_KIND_MODELS = 3,       //  GET /v1/models
-    AIGW_KIND_MESSAGES = 4,     //  POST /v1/messages (later issue)
-    AIGW_KIND_ADMIN = 5         //  /api/v1/admin/...
+    AIGW_KIND_CHAT = 1,        //  POST /v1/chat/completions
+    AIGW_KIND_EMBEDDINGS = 2,  //  POST /v1/embeddings
+    AIGW_KIND_MODELS = 3,      //  GET /v1/models
+    AIGW_KIND_MESSAGES = 4,    //  POST /v1/messages (later issue)
+    AIGW_KIND_ADMIN = 5        //  /api/v1/admin/...
 } aigw_kind_t;
 
 typedef struct {
     //  Identity and control, written by the edge
-    char *id;                   //  request id (X-Request-ID)
-    uint8_t kind;               //  aigw_kind_t
-    int64_t deadline_ms;        //  absolute deadline, Unix ms
-    bool stream;                //  client asked for SSE
-    char *credential;           //  key or token as presented; auth clears it
-    char *model;                //  model the client asked for
-    char *method;               //  admin requests: HTTP method
-    char *path;                 //  admin requests: path below /api/v1/admin/
-    char *query;                //  admin requests: raw query string, or NULL
-    char *route[AIGW_ROUTE_MAX]; //  stage names, in order
-    uint8_t route_len;          //  entries used in route
-    uint8_t hop;                //  index in route of the stage now handling it
+    char *id;                     //  request id (X-Request-ID)
+    uint8_t kind;                 //  aigw_kind_t
+    int64_t deadline_ms;          //  absolute deadline, Unix ms
+    bool stream;                  //  client asked for SSE
+    char *credential;             //  key or token as presented; auth clears it
+    char *model;                  //  model the client asked for
+    char *method;                 //  admin requests: HTTP method
+    char *path;                   //  admin requests: path below /api/v1/admin/
+    char *query;                  //  admin requests: raw query string, or NULL
+    char *route[AIGW_ROUTE_MAX];  //  stage names, in order
+    uint8_t route_len;            //  entries used in route
+    uint8_t hop;                  //  index in route of the stage now handling it
 
     //  Principal, written by auth
-    char *key_id;               //  stable id of the key (never the secret)
-    char *key_name;             //  human name of the key
-    char *tenant;               //  tenant name or id
-    char *role;                 //  role name
-    int64_t rpm;                //  key's requests per minute, 0 = default
-    char *principal_type;       //  master, key or token
-    char *tenant_id;            //  tenant id, "*" for every tenant
-    char *permissions;          //  comma-separated, "*" = all
-    char *models;               //  comma-separated models allowed, NULL = all
-    int64_t expires_ms;         //  principal's expiry, Unix ms, 0 = never
+    char *key_id;          //  stable id of the key (never the secret)
+    char *key_name;        //  human name of the key
+    char *tenant;          //  tenant name or id
+    char *role;            //  role name
+    int64_t rpm;           //  key's requests per minute, 0 = default
+    char *principal_type;  //  master, key or token
+    char *tenant_id;       //  tenant id, "*" for every tenant
+    char *permissions;     //  comma-separated, "*" = all
+    char *models;          //  comma-separated models allowed, NULL = all
+    int64_t expires_ms;    //  principal's expiry, Unix ms, 0 = never
 
     //  Rate limit, written by ratelimit
-    int64_t rl_limit;           //  X-RateLimit-Limit, -1 = not set
-    int64_t rl_remaining;       //  X-RateLimit-Remaining
-    int64_t rl_reset;           //  X-RateLimit-Reset, Unix seconds
+    int64_t rl_limit;      //  X-RateLimit-Limit, -1 = not set
+    int64_t rl_remaining;  //  X-RateLimit-Remaining
+    int64_t rl_reset;      //  X-RateLimit-Reset, Unix seconds
 
     //  Cache, written by guardrail (key) and cache (status)
-    char *cache_key;            //  hex hash of tenant, model, canonical request
-    char *cache_status;         //  HIT, MISS or BYPASS
+    char *cache_key;     //  hex hash of tenant, model, canonical request
+    char *cache_status;  //  HIT, MISS or BYPASS
 
     //  Provider, written by provider
-    char *provider;             //  deployment that answered (X-AIGW-Provider)
+    char *provider;  //  deployment that answered (X-AIGW-Provider)
 
     //  Payload: the request JSON going in, the response bytes coming out
-    char *body;                 //  bytes, not necessarily NUL-terminated
-    size_t body_len;            //  bytes used in body
+    char *body;       //  bytes, not necessarily NUL-terminated
+    size_t body_len;  //  bytes used in body
 
     //  Response, written by whichever stage answers
-    int status;                 //  HTTP status, 0 while unanswered
-    char *content_type;         //  response Content-Type
-    uint32_t seq;               //  chunk number within a streamed reply
-    bool last;                  //  last message of this reply
-    int retry_after;            //  Retry-After seconds, 0 = none
+    int status;          //  HTTP status, 0 while unanswered
+    char *content_type;  //  response Content-Type
+    uint32_t seq;        //  chunk number within a streamed reply
+    bool last;           //  last message of this reply
+    int retry_after;     //  Retry-After seconds, 0 = none
 
     //  Error, when status >= 400 (SPEC error shape)
-    char *err_type;             //  e.g. invalid_request_error
-    char *err_code;             //  e.g. model_not_found
-    char *err_message;          //  human text, never a secret
-    char *err_param;            //  offending field, or NULL
-    char *allow;                //  a 405's Allow header ("GET, HEAD"), or NULL
+    char *err_type;     //  e.g. invalid_request_error
+    char *err_code;     //  e.g. model_not_found
+    char *err_message;  //  human text, never a secret
+    char *err_param;    //  offending field, or NULL
+    char *allow;        //  a 405's Allow header ("GET, HEAD"), or NULL
 } aigw_envelope_t;
 
 //  Create an empty envelope (rl_limit = -1). Caller owns it.
@@ -110,8 +110,7 @@ void aigw_envelope_take_body (aigw_envelope_t *self, char *data, size_t len);
 
 //  Answer the request with an error in the SPEC's shape: sets status, the
 //  err_* fields, content_type and last. MESSAGE must not hold a secret.
-void aigw_envelope_set_error (aigw_envelope_t *self, int status,
-                              const char *type, const char *code,
+void aigw_envelope_set_error (aigw_envelope_t *self, int status, const char *type, const char *code,
                               const char *param, const char *message);
 
 //  Name of the stage now handling it (route[hop]), or NULL past the end.
@@ -124,8 +123,7 @@ char *aigw_envelope_encode (const aigw_envelope_t *self, size_t *size);
 //  Decode SIZE bytes. Returns a new envelope the caller owns, or NULL on
 //  malformed, truncated, oversized or wrong-version input, with the reason
 //  in ERR. Never crashes on any input.
-aigw_envelope_t *aigw_envelope_decode (const void *data, size_t size,
-                                       char *err, size_t err_size);
+aigw_envelope_t *aigw_envelope_decode (const void *data, size_t size, char *err, size_t err_size);
 
 void aigw_envelope_test (bool verbose);
 

@@ -15,8 +15,8 @@
 #undef AIGW_SELFTEST
 
 typedef struct {
-    const char *name;           //  class name, as given to --test
-    void (*fn) (bool);          //  its selftest
+    const char *name;   //  class name, as given to --test
+    void (*fn) (bool);  //  its selftest
 } s_test_t;
 
 static const s_test_t s_tests[] = {

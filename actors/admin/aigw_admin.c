@@ -29,63 +29,65 @@
 //  names are constants; every value is a parameter.
 
 //  A deployment row (alias d) as the API shows it: never its api_key.
-#define S_DEPLOYMENT_JSON                                                        \
+#define S_DEPLOYMENT_JSON                                                               \
     "json_build_object ('id', d.id, 'provider', d.provider, 'model', d.upstream_model," \
-    " 'base_url', d.base_url, 'api_key_env', d.api_key_env,"                       \
-    " 'api_key_set', d.api_key IS NOT NULL, 'api_version', d.api_version,"         \
-    " 'region', d.region, 'weight', d.weight, 'priority', d.priority,"             \
-    " 'rpm', COALESCE (d.rpm, 0), 'tpm', COALESCE (d.tpm, 0),"                     \
+    " 'base_url', d.base_url, 'api_key_env', d.api_key_env,"                            \
+    " 'api_key_set', d.api_key IS NOT NULL, 'api_version', d.api_version,"              \
+    " 'region', d.region, 'weight', d.weight, 'priority', d.priority,"                  \
+    " 'rpm', COALESCE (d.rpm, 0), 'tpm', COALESCE (d.tpm, 0),"                          \
     " 'price_in', d.price_in, 'price_out', d.price_out)"
 
 //  A model row (alias m) as the API shows it (aigw_models_to_json's shape),
 //  its deployments read from DEPS (a table or a CTE).
-#define S_MODEL_JSON(deps)                                                       \
-    "json_build_object ('id', m.id, 'name', m.name, 'source', 'database',"        \
-    " 'strategy', m.strategy, 'fallbacks', m.fallbacks, 'deployments',"            \
-    " COALESCE ((SELECT json_agg (" S_DEPLOYMENT_JSON " ORDER BY d.position)"      \
+#define S_MODEL_JSON(deps)                                                    \
+    "json_build_object ('id', m.id, 'name', m.name, 'source', 'database',"    \
+    " 'strategy', m.strategy, 'fallbacks', m.fallbacks, 'deployments',"       \
+    " COALESCE ((SELECT json_agg (" S_DEPLOYMENT_JSON " ORDER BY d.position)" \
     " FROM " deps " d WHERE d.model_id = m.id), '[]'::json))"
 
 //  Model row ROW with its deployments from DEPS, for the audit log: every
 //  column but api_key, which becomes api_key_set.
-#define S_MODEL_AUDIT(row, deps)                                                 \
-    "(to_jsonb (" row ") || jsonb_build_object ('deployments', COALESCE ((SELECT"  \
-    " jsonb_agg ((to_jsonb (d) - 'api_key')"                                       \
-    " || jsonb_build_object ('api_key_set', d.api_key IS NOT NULL)"                \
-    " ORDER BY d.position) FROM " deps " d WHERE d.model_id = " row ".id),"        \
+#define S_MODEL_AUDIT(row, deps)                                                  \
+    "(to_jsonb (" row ") || jsonb_build_object ('deployments', COALESCE ((SELECT" \
+    " jsonb_agg ((to_jsonb (d) - 'api_key')"                                      \
+    " || jsonb_build_object ('api_key_set', d.api_key IS NOT NULL)"               \
+    " ORDER BY d.position) FROM " deps " d WHERE d.model_id = " row ".id),"       \
     " '[]'::jsonb)))"
 
 //  The deployments of the input (alias i), in order: the element (d), its
 //  position and its id (gid, lowercase; NULL for a new one).
-#define S_INPUT_DEPLOYMENTS                                                      \
+#define S_INPUT_DEPLOYMENTS                                                            \
     " given AS (SELECT e.d, (e.n - 1)::integer AS position, lower (e.d->>'id') AS gid" \
     " FROM input i, jsonb_array_elements (CASE WHEN jsonb_typeof (i.v->'deployments')" \
-    " = 'array' THEN i.v->'deployments' ELSE '[]'::jsonb END)"                     \
+    " = 'array' THEN i.v->'deployments' ELSE '[]'::jsonb END)"                         \
     " WITH ORDINALITY AS e (d, n)),"
 
 //  The fallbacks of the input (alias i), in order; none for null.
-#define S_INPUT_FALLBACKS                                                        \
-    "CASE WHEN jsonb_typeof (i.v->'fallbacks') = 'array' THEN ARRAY (SELECT f.e"   \
+#define S_INPUT_FALLBACKS                                                            \
+    "CASE WHEN jsonb_typeof (i.v->'fallbacks') = 'array' THEN ARRAY (SELECT f.e"     \
     " FROM jsonb_array_elements_text (i.v->'fallbacks') WITH ORDINALITY AS f (e, n)" \
     " ORDER BY f.n) ELSE '{}'::text[] END"
 
 //  The columns a deployment element (G.d) fills, after model_id and
 //  position; absent members take the schema's defaults.
-#define S_DEPLOYMENT_COLUMNS                                                     \
-    " provider, upstream_model, base_url, api_key_env, api_key, api_version,"      \
+#define S_DEPLOYMENT_COLUMNS                                                  \
+    " provider, upstream_model, base_url, api_key_env, api_key, api_version," \
     " region, weight, priority, rpm, tpm, price_in, price_out"
-#define S_DEPLOYMENT_VALUES(g)                                                   \
-    " " g "->>'provider', " g "->>'model', " g "->>'base_url', " g "->>'api_key_env'," \
-    " " g "->>'api_key', " g "->>'api_version', " g "->>'region',"                 \
+#define S_DEPLOYMENT_VALUES(g)                                                                 \
+    " " g "->>'provider', " g "->>'model', " g "->>'base_url', " g "->>'api_key_env',"         \
+    " " g "->>'api_key', " g "->>'api_version', " g "->>'region',"                             \
     " COALESCE ((" g "->>'weight')::integer, 1), COALESCE ((" g "->>'priority')::integer, 0)," \
-    " (" g "->>'rpm')::bigint, (" g "->>'tpm')::bigint,"                           \
+    " (" g "->>'rpm')::bigint, (" g "->>'tpm')::bigint,"                                       \
     " COALESCE ((" g "->>'price_in')::numeric, 0), COALESCE ((" g "->>'price_out')::numeric, 0)"
 
 //  $1 name, $2 cursor time, $3 cursor id, $4 limit
 static const char s_sql_model_list[]
-    = "SELECT " S_MODEL_JSON ("model_deployments") ", " AIGW_CP_SQL_TS_US ("m.created_at") ", m.id"
-      " FROM models m WHERE ($1::text IS NULL OR m.name = $1::text)"
-      " AND ($2::timestamptz IS NULL OR (m.created_at, m.id) > ($2::timestamptz, $3::uuid))"
-      " ORDER BY m.created_at, m.id LIMIT $4::integer";
+    = "SELECT " S_MODEL_JSON ("model_deployments") ", " AIGW_CP_SQL_TS_US (
+        "m.created_at") ", m.id"
+                        " FROM models m WHERE ($1::text IS NULL OR m.name = $1::text)"
+                        " AND ($2::timestamptz IS NULL OR (m.created_at, m.id) > ($2::timestamptz, "
+                        "$3::uuid))"
+                        " ORDER BY m.created_at, m.id LIMIT $4::integer";
 
 //  $1 id
 static const char s_sql_model_get[]
@@ -99,11 +101,14 @@ static const char s_sql_model_create[]
       " SELECT i.v->>'name', i.v->>'strategy', " S_INPUT_FALLBACKS " FROM input i"
       " RETURNING *),"
       " deps AS (INSERT INTO model_deployments (model_id, position," S_DEPLOYMENT_COLUMNS ")"
-      " SELECT c.id, g.position," S_DEPLOYMENT_VALUES ("g.d") " FROM changed c, given g"
-      " RETURNING *),"
-      " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.create', 'model',"
-      " c.id::text, NULL, " S_MODEL_AUDIT ("c", "deps") " FROM changed c)"
-      " SELECT " S_MODEL_JSON ("deps") " FROM changed m";
+      " SELECT c.id, g.position," S_DEPLOYMENT_VALUES (
+          "g.d") " FROM changed c, given g"
+                 " RETURNING *),"
+                 " audit AS (" AIGW_CP_SQL_AUDIT_INSERT
+                 "SELECT $2, $3, NULL, 'models.create', 'model',"
+                 " c.id::text, NULL, " S_MODEL_AUDIT ("c", "deps") " FROM changed c)"
+                                                                   " SELECT " S_MODEL_JSON (
+                                                                       "deps") " FROM changed m";
 
 //  $1 input (checked by aigw_models_check_patch), $2 id, $3 actor type,
 //  $4 actor id. Deployments given replace the list: one with the id of a
@@ -113,15 +118,14 @@ static const char s_sql_model_create[]
 static const char s_sql_model_update[]
     = "WITH input AS (SELECT $1::jsonb AS v),"
       " old AS (SELECT m.* FROM models m WHERE m.id = $2::uuid FOR UPDATE),"
-      " old_deps AS (SELECT d.* FROM model_deployments d JOIN old o ON d.model_id = o.id),"
-      S_INPUT_DEPLOYMENTS
+      " old_deps AS (SELECT d.* FROM model_deployments d JOIN old o ON d.model_id = "
+      "o.id)," S_INPUT_DEPLOYMENTS
       " unknown AS (SELECT min (g.position) AS position FROM given g WHERE g.gid IS NOT NULL"
       " AND NOT EXISTS (SELECT 1 FROM old_deps d WHERE d.id::text = g.gid)),"
       " changed AS (UPDATE models m SET"
       " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE m.name END,"
       " strategy = CASE WHEN i.v ? 'strategy' THEN i.v->>'strategy' ELSE m.strategy END,"
-      " fallbacks = CASE WHEN i.v ? 'fallbacks' THEN " S_INPUT_FALLBACKS
-      " ELSE m.fallbacks END,"
+      " fallbacks = CASE WHEN i.v ? 'fallbacks' THEN " S_INPUT_FALLBACKS " ELSE m.fallbacks END,"
       " updated_at = now () FROM old o, input i, unknown u"
       " WHERE m.id = o.id AND u.position IS NULL RETURNING m.*),"
       " removed AS (DELETE FROM model_deployments d USING changed c, input i"
@@ -140,15 +144,17 @@ static const char s_sql_model_update[]
       " FROM changed c, given g WHERE d.model_id = c.id AND d.id::text = g.gid"
       " RETURNING d.*),"
       " added AS (INSERT INTO model_deployments (model_id, position," S_DEPLOYMENT_COLUMNS ")"
-      " SELECT c.id, g.position," S_DEPLOYMENT_VALUES ("g.d")
-      " FROM changed c, given g WHERE g.gid IS NULL RETURNING *),"
-      " deps AS (SELECT * FROM kept UNION ALL SELECT * FROM added"
-      " UNION ALL SELECT d.* FROM old_deps d, input i WHERE NOT (i.v ? 'deployments')),"
-      " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $3, $4, NULL, 'models.update', 'model',"
-      " c.id::text, " S_MODEL_AUDIT ("o", "old_deps") ", " S_MODEL_AUDIT ("c", "deps")
-      " FROM changed c JOIN old o ON o.id = c.id)"
-      " SELECT (SELECT count (*) FROM old), (SELECT position FROM unknown),"
-      " (SELECT " S_MODEL_JSON ("deps") " FROM changed m)";
+      " SELECT c.id, g.position," S_DEPLOYMENT_VALUES (
+          "g.d") " FROM changed c, given g WHERE g.gid IS NULL RETURNING *),"
+                 " deps AS (SELECT * FROM kept UNION ALL SELECT * FROM added"
+                 " UNION ALL SELECT d.* FROM old_deps d, input i WHERE NOT (i.v ? 'deployments')),"
+                 " audit AS (" AIGW_CP_SQL_AUDIT_INSERT
+                 "SELECT $3, $4, NULL, 'models.update', 'model',"
+                 " c.id::text, " S_MODEL_AUDIT ("o", "old_deps") ", " S_MODEL_AUDIT (
+                     "c",
+                     "deps") " FROM changed c JOIN old o ON o.id = c.id)"
+                             " SELECT (SELECT count (*) FROM old), (SELECT position FROM unknown),"
+                             " (SELECT " S_MODEL_JSON ("deps") " FROM changed m)";
 
 //  $1 id, $2 actor type, $3 actor id. Its deployments go by cascade.
 static const char s_sql_model_delete[]
@@ -157,51 +163,51 @@ static const char s_sql_model_delete[]
       " changed AS (DELETE FROM models m USING old o WHERE m.id = o.id RETURNING m.*),"
       " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $2, $3, NULL, 'models.delete', 'model',"
       " c.id::text, " S_MODEL_AUDIT ("c", "old_deps") ", NULL FROM changed c)"
-      " SELECT " S_MODEL_JSON ("old_deps") " FROM changed m";
-
+                                                      " SELECT " S_MODEL_JSON (
+                                                          "old_deps") " FROM changed m";
 
 //  ---------------------------------------------------------------------
 //  The actor and one request
 
 //  The actor's private state.
 typedef struct {
-    const aigw_config_t *config; //  settings (shared, read-only)
-    aigw_admin_db_t *db;        //  connection pool, NULL with no database
-    const char *endpoint;       //  broker endpoint (the host's)
-    int pool_size;              //  connections in db
+    const aigw_config_t *config;  //  settings (shared, read-only)
+    aigw_admin_db_t *db;          //  connection pool, NULL with no database
+    const char *endpoint;         //  broker endpoint (the host's)
+    int pool_size;                //  connections in db
 } self_t;
 
 //  How a statement's result becomes the answer.
 typedef enum {
-    S_RENDER_LIST,              //  rows (object, cursor time, id): a page
-    S_RENDER_ROLES,             //  rows (object): every role, one page
-    S_RENDER_ONE,               //  one row (object), or 404
-    S_RENDER_CREATED,           //  one row (object): 201
-    S_RENDER_DELETED,           //  one row (object) gone, or 404
-    S_RENDER_KEY_CREATE,        //  tenant found, role found, granted, key
-    S_RENDER_KEY_UPDATE,        //  found, role found, allowed, key
-    S_RENDER_KEY_DELETE,        //  found, allowed, key
-    S_RENDER_KEY_ROTATE,        //  found, allowed, revoked, key
-    S_RENDER_MODEL_LIST,        //  rows (object, cursor time, id); config models first
-    S_RENDER_MODEL_UPDATE       //  found, unknown deployment position, model
+    S_RENDER_LIST,         //  rows (object, cursor time, id): a page
+    S_RENDER_ROLES,        //  rows (object): every role, one page
+    S_RENDER_ONE,          //  one row (object), or 404
+    S_RENDER_CREATED,      //  one row (object): 201
+    S_RENDER_DELETED,      //  one row (object) gone, or 404
+    S_RENDER_KEY_CREATE,   //  tenant found, role found, granted, key
+    S_RENDER_KEY_UPDATE,   //  found, role found, allowed, key
+    S_RENDER_KEY_DELETE,   //  found, allowed, key
+    S_RENDER_KEY_ROTATE,   //  found, allowed, revoked, key
+    S_RENDER_MODEL_LIST,   //  rows (object, cursor time, id); config models first
+    S_RENDER_MODEL_UPDATE  //  found, unknown deployment position, model
 } s_render_t;
 
 //  One admin request, from the broker job to the answer.
 typedef struct {
-    self_t *owner;              //  the actor
-    aigw_job_t *job;            //  broker job, answered at the end
-    aigw_envelope_t *env;       //  the request, and then the answer
-    s_render_t render;          //  how to answer from the result
-    const char *what;           //  "tenant" or "key", for messages
-    int limit;                  //  lists: page size
-    char *secret;               //  create and rotate: the new secret (wiped)
-    bool all;                   //  the principal sees every tenant
-    const char *scope;          //  its tenant id (owned by env), NULL if none
-    char *perms;                //  its permissions, comma-separated, clean
-    bool first_page;            //  models list: no cursor, so config models lead
-    char *filter;               //  models list: ?name=, NULL for none
-    const char *actor_type;     //  audit: master, key or token
-    const char *actor_id;       //  audit: key id
+    self_t *owner;           //  the actor
+    aigw_job_t *job;         //  broker job, answered at the end
+    aigw_envelope_t *env;    //  the request, and then the answer
+    s_render_t render;       //  how to answer from the result
+    const char *what;        //  "tenant" or "key", for messages
+    int limit;               //  lists: page size
+    char *secret;            //  create and rotate: the new secret (wiped)
+    bool all;                //  the principal sees every tenant
+    const char *scope;       //  its tenant id (owned by env), NULL if none
+    char *perms;             //  its permissions, comma-separated, clean
+    bool first_page;         //  models list: no cursor, so config models lead
+    char *filter;            //  models list: ?name=, NULL for none
+    const char *actor_type;  //  audit: master, key or token
+    const char *actor_id;    //  audit: key id
 } s_request_t;
 
 static void
@@ -246,8 +252,8 @@ s_request_fail (s_request_t **req_p, int status, const char *type, const char *c
 static void
 s_request_refuse (s_request_t **req_p, const aigw_admin_error_t *err)
 {
-    s_request_fail (req_p, err->status, err->type, err->code,
-                    err->param[0] ? err->param : NULL, err->message);
+    s_request_fail (req_p, err->status, err->type, err->code, err->param[0] ? err->param : NULL,
+                    err->message);
 }
 
 static void
@@ -267,8 +273,7 @@ s_request_forbidden (s_request_t **req_p, const char *message)
 static void
 s_request_unavailable (s_request_t **req_p, const char *message)
 {
-    s_request_fail (req_p, 503, "service_unavailable", "database_unavailable", NULL,
-                    message);
+    s_request_fail (req_p, 503, "service_unavailable", "database_unavailable", NULL, message);
 }
 
 //  Answer STATUS with ROOT (taken) as the JSON body.
@@ -360,8 +365,7 @@ s_request_sql_error (s_request_t **req_p, PGresult *res)
     state = state ? state : "";
     char message[256];
     if (streq (state, "23505")) {
-        snprintf (message, sizeof message, "A %s with this name already exists.",
-                  (*req_p)->what);
+        snprintf (message, sizeof message, "A %s with this name already exists.", (*req_p)->what);
         s_request_fail (req_p, 409, "conflict_error", "conflict", "name", message);
     }
     else if (streq (state, "57014"))
@@ -487,11 +491,10 @@ s_on_result (void *arg, PGresult *res, aigw_admin_db_status_t status)
 {
     s_request_t *req = (s_request_t *) arg;
     if (status != AIGW_ADMIN_DB_OK) {
-        s_request_unavailable (&req, status == AIGW_ADMIN_DB_TIMEOUT
-                                         ? "The database did not answer in time."
-                                     : status == AIGW_ADMIN_DB_CANCELLED
-                                         ? "The admin service is shutting down."
-                                         : "The database is unavailable; try again.");
+        s_request_unavailable (
+            &req, status == AIGW_ADMIN_DB_TIMEOUT     ? "The database did not answer in time."
+                  : status == AIGW_ADMIN_DB_CANCELLED ? "The admin service is shutting down."
+                                                      : "The database is unavailable; try again.");
         return;
     }
     ExecStatusType state = res ? PQresultStatus (res) : PGRES_FATAL_ERROR;
@@ -503,84 +506,78 @@ s_on_result (void *arg, PGresult *res, aigw_admin_db_status_t status)
         return;
     }
     switch (req->render) {
-    case S_RENDER_LIST:
-        s_render_list (&req, res, true);
-        break;
-    case S_RENDER_ROLES:
-        s_render_list (&req, res, false);
-        break;
-    case S_RENDER_ONE:
-    case S_RENDER_CREATED:
-        if (PQntuples (res) == 0)
-            s_request_not_found (&req);
-        else
-            s_render_object (&req, res, 0, req->render == S_RENDER_CREATED ? 201 : 200);
-        break;
-    case S_RENDER_DELETED:
-        if (PQntuples (res) == 0)
-            s_request_not_found (&req);
-        else
-            s_render_deleted (&req, res, 0);
-        break;
-    case S_RENDER_KEY_CREATE:
-        if (s_count_cell (res, 0) == 0)
-            s_request_fail (&req, 400, "invalid_request_error", "invalid_field", "tenant_id",
-                            "No tenant with this id.");
-        else if (s_count_cell (res, 1) == 0)
-            s_request_fail (&req, 400, "invalid_request_error", "invalid_field", "role",
-                            "No role with this name.");
-        else if (s_count_cell (res, 2) == 0)
-            s_request_forbidden (&req, "The role holds permissions the caller lacks.");
-        else
-            s_render_object (&req, res, 3, 201);
-        break;
-    case S_RENDER_KEY_UPDATE:
-        if (s_count_cell (res, 0) == 0)
-            s_request_not_found (&req);
-        else if (s_count_cell (res, 1) == 0)
-            s_request_fail (&req, 400, "invalid_request_error", "invalid_field", "role",
-                            "No role with this name.");
-        else if (s_count_cell (res, 2) == 0)
-            s_request_forbidden (&req, "The key's role, or the new one, holds permissions "
-                                       "the caller lacks.");
-        else
-            s_render_object (&req, res, 3, 200);
-        break;
-    case S_RENDER_KEY_DELETE:
-        if (s_count_cell (res, 0) == 0)
-            s_request_not_found (&req);
-        else if (s_count_cell (res, 1) == 0)
-            s_request_forbidden (&req, "The key's role holds permissions the caller lacks.");
-        else
-            s_render_deleted (&req, res, 2);
-        break;
-    case S_RENDER_KEY_ROTATE:
-        if (s_count_cell (res, 0) == 0)
-            s_request_not_found (&req);
-        else if (s_count_cell (res, 1) == 0)
-            s_request_forbidden (&req, "The key's role holds permissions the caller lacks.");
-        else if (s_count_cell (res, 2) != 0)
-            s_request_fail (&req, 409, "conflict_error", "conflict", NULL,
-                            "The key is revoked; create a new one instead.");
-        else
-            s_render_object (&req, res, 3, 200);
-        break;
-    case S_RENDER_MODEL_LIST:
-        s_render_models (&req, res);
-        break;
-    case S_RENDER_MODEL_UPDATE:
-        if (s_count_cell (res, 0) == 0)
-            s_request_not_found (&req);
-        else if (PQntuples (res) > 0 && !PQgetisnull (res, 0, 1)) {
-            char param[64];
-            snprintf (param, sizeof param, "deployments[%ld].id", s_count_cell (res, 1));
-            s_request_fail (&req, 400, "invalid_request_error", "invalid_field", param,
-                            "No deployment of this model has this id: leave 'id' out for "
-                            "a new deployment.");
-        }
-        else
-            s_render_object (&req, res, 2, 200);
-        break;
+        case S_RENDER_LIST: s_render_list (&req, res, true); break;
+        case S_RENDER_ROLES: s_render_list (&req, res, false); break;
+        case S_RENDER_ONE:
+        case S_RENDER_CREATED:
+            if (PQntuples (res) == 0)
+                s_request_not_found (&req);
+            else
+                s_render_object (&req, res, 0, req->render == S_RENDER_CREATED ? 201 : 200);
+            break;
+        case S_RENDER_DELETED:
+            if (PQntuples (res) == 0)
+                s_request_not_found (&req);
+            else
+                s_render_deleted (&req, res, 0);
+            break;
+        case S_RENDER_KEY_CREATE:
+            if (s_count_cell (res, 0) == 0)
+                s_request_fail (&req, 400, "invalid_request_error", "invalid_field", "tenant_id",
+                                "No tenant with this id.");
+            else if (s_count_cell (res, 1) == 0)
+                s_request_fail (&req, 400, "invalid_request_error", "invalid_field", "role",
+                                "No role with this name.");
+            else if (s_count_cell (res, 2) == 0)
+                s_request_forbidden (&req, "The role holds permissions the caller lacks.");
+            else
+                s_render_object (&req, res, 3, 201);
+            break;
+        case S_RENDER_KEY_UPDATE:
+            if (s_count_cell (res, 0) == 0)
+                s_request_not_found (&req);
+            else if (s_count_cell (res, 1) == 0)
+                s_request_fail (&req, 400, "invalid_request_error", "invalid_field", "role",
+                                "No role with this name.");
+            else if (s_count_cell (res, 2) == 0)
+                s_request_forbidden (&req, "The key's role, or the new one, holds permissions "
+                                           "the caller lacks.");
+            else
+                s_render_object (&req, res, 3, 200);
+            break;
+        case S_RENDER_KEY_DELETE:
+            if (s_count_cell (res, 0) == 0)
+                s_request_not_found (&req);
+            else if (s_count_cell (res, 1) == 0)
+                s_request_forbidden (&req, "The key's role holds permissions the caller lacks.");
+            else
+                s_render_deleted (&req, res, 2);
+            break;
+        case S_RENDER_KEY_ROTATE:
+            if (s_count_cell (res, 0) == 0)
+                s_request_not_found (&req);
+            else if (s_count_cell (res, 1) == 0)
+                s_request_forbidden (&req, "The key's role holds permissions the caller lacks.");
+            else if (s_count_cell (res, 2) != 0)
+                s_request_fail (&req, 409, "conflict_error", "conflict", NULL,
+                                "The key is revoked; create a new one instead.");
+            else
+                s_render_object (&req, res, 3, 200);
+            break;
+        case S_RENDER_MODEL_LIST: s_render_models (&req, res); break;
+        case S_RENDER_MODEL_UPDATE:
+            if (s_count_cell (res, 0) == 0)
+                s_request_not_found (&req);
+            else if (PQntuples (res) > 0 && !PQgetisnull (res, 0, 1)) {
+                char param[64];
+                snprintf (param, sizeof param, "deployments[%ld].id", s_count_cell (res, 1));
+                s_request_fail (&req, 400, "invalid_request_error", "invalid_field", param,
+                                "No deployment of this model has this id: leave 'id' out for "
+                                "a new deployment.");
+            }
+            else
+                s_render_object (&req, res, 2, 200);
+            break;
     }
 }
 
@@ -607,7 +604,7 @@ s_request_submit (s_request_t **req_p, const char *sql, int nparams, const char 
         s_request_unavailable (req_p, "The database is unavailable or too busy; try again.");
         return;
     }
-    *req_p = NULL;              //  s_on_result owns it now
+    *req_p = NULL;  //  s_on_result owns it now
 }
 
 //  ---------------------------------------------------------------------
@@ -623,8 +620,7 @@ s_query (s_request_t **req_p, aigw_admin_query_t *query, const char *const *allo
 {
     static const char *const none[] = {NULL};
     aigw_admin_error_t err;
-    if (aigw_admin_query_parse (query, (*req_p)->env->query, allowed ? allowed : none,
-                                &err)) {
+    if (aigw_admin_query_parse (query, (*req_p)->env->query, allowed ? allowed : none, &err)) {
         s_request_refuse (req_p, &err);
         return -1;
     }
@@ -706,11 +702,11 @@ s_auth_me (s_request_t **req_p, const char *id)
     }
     const aigw_config_t *config = req->owner->config;
     int64_t rpm = env->rpm > 0 ? env->rpm : config->default_rpm;
-    json_t *root = json_pack (
-        "{s:{s:s?,s:s?,s:s?},s:{s:s?,s:s?},s:s?,s:o,s:o,s:o,s:{s:I}}", "principal", "type",
-        env->principal_type, "id", env->key_id, "name", env->key_name, "tenant", "id",
-        env->tenant_id, "name", env->tenant, "role", env->role, "permissions", permissions,
-        "expires_at", expires, "models", models, "limits", "rpm", (json_int_t) rpm);
+    json_t *root = json_pack ("{s:{s:s?,s:s?,s:s?},s:{s:s?,s:s?},s:s?,s:o,s:o,s:o,s:{s:I}}",
+                              "principal", "type", env->principal_type, "id", env->key_id, "name",
+                              env->key_name, "tenant", "id", env->tenant_id, "name", env->tenant,
+                              "role", env->role, "permissions", permissions, "expires_at", expires,
+                              "models", models, "limits", "rpm", (json_int_t) rpm);
     s_request_json (req_p, 200, root);
 }
 
@@ -728,13 +724,13 @@ s_tenants_list (s_request_t **req_p, const char *id)
         char limit[16];
         snprintf (limit, sizeof limit, "%d", req->limit + 1);
         req->render = S_RENDER_LIST;
-        const char *params[AIGW_CP_TENANT_LIST_COUNT] = {
-            [AIGW_CP_TENANT_LIST_ALL] = aigw_cp_sql_bool (req->all),
-            [AIGW_CP_TENANT_LIST_SCOPE] = req->scope,
-            [AIGW_CP_TENANT_LIST_NAME] = aigw_admin_query_get (&query, "name"),
-            [AIGW_CP_TENANT_LIST_CURSOR_TIME] = has_cursor ? time : NULL,
-            [AIGW_CP_TENANT_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
-            [AIGW_CP_TENANT_LIST_LIMIT] = limit};
+        const char *params[AIGW_CP_TENANT_LIST_COUNT]
+            = {[AIGW_CP_TENANT_LIST_ALL] = aigw_cp_sql_bool (req->all),
+               [AIGW_CP_TENANT_LIST_SCOPE] = req->scope,
+               [AIGW_CP_TENANT_LIST_NAME] = aigw_admin_query_get (&query, "name"),
+               [AIGW_CP_TENANT_LIST_CURSOR_TIME] = has_cursor ? time : NULL,
+               [AIGW_CP_TENANT_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
+               [AIGW_CP_TENANT_LIST_LIMIT] = limit};
         s_request_submit (req_p, aigw_cp_sql_tenant_list, AIGW_CP_TENANT_LIST_COUNT, params);
     }
     aigw_admin_query_free (&query);
@@ -788,8 +784,7 @@ s_tenants_create (s_request_t **req_p, const char *id)
            [AIGW_CP_TENANT_CREATE_ACTOR_TYPE] = req->actor_type,
            [AIGW_CP_TENANT_CREATE_ACTOR_ID] = req->actor_id};
     if (input)
-        s_request_submit (req_p, aigw_cp_sql_tenant_create, AIGW_CP_TENANT_CREATE_COUNT,
-                          params);
+        s_request_submit (req_p, aigw_cp_sql_tenant_create, AIGW_CP_TENANT_CREATE_COUNT, params);
     else
         s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
     free (input);
@@ -831,8 +826,7 @@ s_tenants_update (s_request_t **req_p, const char *id)
            [AIGW_CP_TENANT_UPDATE_ACTOR_TYPE] = req->actor_type,
            [AIGW_CP_TENANT_UPDATE_ACTOR_ID] = req->actor_id};
     if (input)
-        s_request_submit (req_p, aigw_cp_sql_tenant_update, AIGW_CP_TENANT_UPDATE_COUNT,
-                          params);
+        s_request_submit (req_p, aigw_cp_sql_tenant_update, AIGW_CP_TENANT_UPDATE_COUNT, params);
     else
         s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
     free (input);
@@ -867,8 +861,8 @@ s_tenants_delete (s_request_t **req_p, const char *id)
 static void
 s_keys_list (s_request_t **req_p, const char *id)
 {
-    static const char *const allowed[] = {"limit", "cursor", "tenant_id", "role",
-                                          "revoked", "name", NULL};
+    static const char *const allowed[]
+        = {"limit", "cursor", "tenant_id", "role", "revoked", "name", NULL};
     aigw_admin_query_t query;
     if (s_query (req_p, &query, allowed))
         return;
@@ -887,17 +881,17 @@ s_keys_list (s_request_t **req_p, const char *id)
         char limit[16];
         snprintf (limit, sizeof limit, "%d", req->limit + 1);
         req->render = S_RENDER_LIST;
-        const char *params[AIGW_CP_KEY_LIST_COUNT] = {
-            [AIGW_CP_KEY_LIST_ALL] = aigw_cp_sql_bool (req->all),
-            [AIGW_CP_KEY_LIST_SCOPE] = req->scope,
-            [AIGW_CP_KEY_LIST_TENANT] = tenant,
-            [AIGW_CP_KEY_LIST_ROLE] = aigw_admin_query_get (&query, "role"),
-            [AIGW_CP_KEY_LIST_REVOKED]
-            = revoked ? aigw_cp_sql_bool (streq (revoked, "true")) : NULL,
-            [AIGW_CP_KEY_LIST_NAME] = aigw_admin_query_get (&query, "name"),
-            [AIGW_CP_KEY_LIST_CURSOR_TIME] = has_cursor ? time : NULL,
-            [AIGW_CP_KEY_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
-            [AIGW_CP_KEY_LIST_LIMIT] = limit};
+        const char *params[AIGW_CP_KEY_LIST_COUNT]
+            = {[AIGW_CP_KEY_LIST_ALL] = aigw_cp_sql_bool (req->all),
+               [AIGW_CP_KEY_LIST_SCOPE] = req->scope,
+               [AIGW_CP_KEY_LIST_TENANT] = tenant,
+               [AIGW_CP_KEY_LIST_ROLE] = aigw_admin_query_get (&query, "role"),
+               [AIGW_CP_KEY_LIST_REVOKED]
+               = revoked ? aigw_cp_sql_bool (streq (revoked, "true")) : NULL,
+               [AIGW_CP_KEY_LIST_NAME] = aigw_admin_query_get (&query, "name"),
+               [AIGW_CP_KEY_LIST_CURSOR_TIME] = has_cursor ? time : NULL,
+               [AIGW_CP_KEY_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
+               [AIGW_CP_KEY_LIST_LIMIT] = limit};
         s_request_submit (req_p, aigw_cp_sql_key_list, AIGW_CP_KEY_LIST_COUNT, params);
     }
     aigw_admin_query_free (&query);
@@ -946,14 +940,10 @@ s_new_secret (s_request_t **req_p, char hash[AIGW_KEY_HASH_HEX_LEN + 1],
 }
 
 static const aigw_admin_field_t s_key_fields[] = {
-    {"tenant_id", AIGW_ADMIN_FIELD_UUID, false},
-    {"name", AIGW_ADMIN_FIELD_NAME, true},
-    {"role", AIGW_ADMIN_FIELD_ROLE, true},
-    {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
-    {"models", AIGW_ADMIN_FIELD_MODELS, false},
-    {"rpm", AIGW_ADMIN_FIELD_RATE, false},
-    {"tpm", AIGW_ADMIN_FIELD_RATE, false},
-    {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
+    {"tenant_id", AIGW_ADMIN_FIELD_UUID, false},  {"name", AIGW_ADMIN_FIELD_NAME, true},
+    {"role", AIGW_ADMIN_FIELD_ROLE, true},        {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
+    {"models", AIGW_ADMIN_FIELD_MODELS, false},   {"rpm", AIGW_ADMIN_FIELD_RATE, false},
+    {"tpm", AIGW_ADMIN_FIELD_RATE, false},        {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
     {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
 };
 
@@ -1008,14 +998,10 @@ static void
 s_keys_update (s_request_t **req_p, const char *id)
 {
     static const aigw_admin_field_t fields[] = {
-        {"name", AIGW_ADMIN_FIELD_NAME, false},
-        {"role", AIGW_ADMIN_FIELD_ROLE, false},
-        {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
-        {"models", AIGW_ADMIN_FIELD_MODELS, false},
-        {"rpm", AIGW_ADMIN_FIELD_RATE, false},
-        {"tpm", AIGW_ADMIN_FIELD_RATE, false},
-        {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
-        {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+        {"name", AIGW_ADMIN_FIELD_NAME, false},        {"role", AIGW_ADMIN_FIELD_ROLE, false},
+        {"expires_at", AIGW_ADMIN_FIELD_TIME, false},  {"models", AIGW_ADMIN_FIELD_MODELS, false},
+        {"rpm", AIGW_ADMIN_FIELD_RATE, false},         {"tpm", AIGW_ADMIN_FIELD_RATE, false},
+        {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false}, {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
         {"revoked", AIGW_ADMIN_FIELD_TRUE, false},
     };
     aigw_admin_query_t query;
@@ -1115,8 +1101,8 @@ s_keys_rotate (s_request_t **req_p, const char *id)
 static void
 s_audit_list (s_request_t **req_p, const char *id)
 {
-    static const char *const allowed[] = {"limit", "cursor", "tenant_id", "action",
-                                          "target_id", NULL};
+    static const char *const allowed[]
+        = {"limit", "cursor", "tenant_id", "action", "target_id", NULL};
     aigw_admin_query_t query;
     if (s_query (req_p, &query, allowed))
         return;
@@ -1131,14 +1117,14 @@ s_audit_list (s_request_t **req_p, const char *id)
         char limit[16];
         snprintf (limit, sizeof limit, "%d", req->limit + 1);
         req->render = S_RENDER_LIST;
-        const char *params[AIGW_CP_AUDIT_LIST_COUNT] = {
-            [AIGW_CP_AUDIT_LIST_ALL] = aigw_cp_sql_bool (req->all),
-            [AIGW_CP_AUDIT_LIST_SCOPE] = req->scope,
-            [AIGW_CP_AUDIT_LIST_TENANT] = tenant,
-            [AIGW_CP_AUDIT_LIST_ACTION] = aigw_admin_query_get (&query, "action"),
-            [AIGW_CP_AUDIT_LIST_TARGET] = aigw_admin_query_get (&query, "target_id"),
-            [AIGW_CP_AUDIT_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
-            [AIGW_CP_AUDIT_LIST_LIMIT] = limit};
+        const char *params[AIGW_CP_AUDIT_LIST_COUNT]
+            = {[AIGW_CP_AUDIT_LIST_ALL] = aigw_cp_sql_bool (req->all),
+               [AIGW_CP_AUDIT_LIST_SCOPE] = req->scope,
+               [AIGW_CP_AUDIT_LIST_TENANT] = tenant,
+               [AIGW_CP_AUDIT_LIST_ACTION] = aigw_admin_query_get (&query, "action"),
+               [AIGW_CP_AUDIT_LIST_TARGET] = aigw_admin_query_get (&query, "target_id"),
+               [AIGW_CP_AUDIT_LIST_CURSOR_ID] = has_cursor ? cursor_id : NULL,
+               [AIGW_CP_AUDIT_LIST_LIMIT] = limit};
         s_request_submit (req_p, aigw_cp_sql_audit_list, AIGW_CP_AUDIT_LIST_COUNT, params);
     }
     aigw_admin_query_free (&query);
@@ -1296,16 +1282,15 @@ s_models_list (s_request_t **req_p, const char *id)
         s_request_t *req = *req_p;
         req->first_page = !has_cursor;
         if (name && !(req->filter = strdup (name))) {
-            s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
-                            "Out of memory.");
+            s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
             aigw_admin_query_free (&query);
             return;
         }
         char limit[16];
         snprintf (limit, sizeof limit, "%d", req->limit + 1);
         req->render = S_RENDER_MODEL_LIST;
-        const char *params[] = {name, has_cursor ? time : NULL, has_cursor ? cursor_id : NULL,
-                                limit};
+        const char *params[]
+            = {name, has_cursor ? time : NULL, has_cursor ? cursor_id : NULL, limit};
         s_request_submit (req_p, s_sql_model_list, 4, params);
     }
     aigw_admin_query_free (&query);
@@ -1403,8 +1388,7 @@ s_models_target (s_request_t **req_p, const char *id, const char *config_message
 static void
 s_models_update (s_request_t **req_p, const char *id)
 {
-    if (s_models_target (req_p, id,
-                         "This model is defined in the config file: change it there."))
+    if (s_models_target (req_p, id, "This model is defined in the config file: change it there."))
         return;
     s_request_t *req = *req_p;
     json_t *body = s_models_body (req_p);
@@ -1431,8 +1415,7 @@ s_models_update (s_request_t **req_p, const char *id)
 static void
 s_models_delete (s_request_t **req_p, const char *id)
 {
-    if (s_models_target (req_p, id,
-                         "This model is defined in the config file: remove it there."))
+    if (s_models_target (req_p, id, "This model is defined in the config file: remove it there."))
         return;
     s_request_t *req = *req_p;
     req->render = S_RENDER_DELETED;
@@ -1459,8 +1442,7 @@ s_router_health (s_request_t **req_p, const char *id)
     char err[256] = "";
     json_t *doc = aigw_health_document (req->owner->endpoint, deadline, err, sizeof err);
     if (!doc) {
-        aigw_warn ("admin request %s: router health: %s", req->env->id,
-                   *err ? err : "no answer");
+        aigw_warn ("admin request %s: router health: %s", req->env->id, *err ? err : "no answer");
         s_request_fail (req_p, 503, "service_unavailable", "service_unavailable", NULL,
                         "The broker gave no router health in time; try again.");
         return;
@@ -1475,11 +1457,11 @@ s_router_health (s_request_t **req_p, const char *id)
 //  rest of the path, slashes and all: a model name may hold them) and a
 //  method.
 typedef struct {
-    const char *pattern;        //  path below /api/v1/admin/
-    const char *method;         //  HTTP method
-    const char *permission;     //  needed, NULL = any authenticated principal
-    const char *what;           //  the resource, for messages
-    s_handler_fn *handler;      //  answers the request
+    const char *pattern;     //  path below /api/v1/admin/
+    const char *method;      //  HTTP method
+    const char *permission;  //  needed, NULL = any authenticated principal
+    const char *what;        //  the resource, for messages
+    s_handler_fn *handler;   //  answers the request
 } s_route_t;
 
 static const s_route_t s_routes[] = {
@@ -1517,14 +1499,14 @@ s_match (const char *pattern, const char *path, char id[S_ID_MAX + 1])
         if (plen == 6 && memcmp (pattern, "{path}", 6) == 0) {
             len = strlen (path);
             if (len > S_ID_MAX)
-                id[0] = 0;      //  matches, and is no id of ours
+                id[0] = 0;  //  matches, and is no id of ours
             else
                 memcpy (id, path, len + 1);
             return pattern[plen] == 0;
         }
         if (plen == 4 && memcmp (pattern, "{id}", 4) == 0) {
             if (len > S_ID_MAX)
-                id[0] = 0;      //  matches, and is no id of ours
+                id[0] = 0;  //  matches, and is no id of ours
             else {
                 memcpy (id, path, len);
                 id[len] = 0;
@@ -1535,7 +1517,7 @@ s_match (const char *pattern, const char *path, char id[S_ID_MAX + 1])
         pattern += plen;
         path += len;
         if (*pattern != *path)
-            return false;       //  one ends where the other goes on
+            return false;  //  one ends where the other goes on
         if (*pattern == '/')
             pattern++, path++;
     }
@@ -1624,17 +1606,15 @@ s_stage_new (aigw_host_t *host, const aigw_config_t *config)
     self->config = config;
     self->endpoint = host ? aigw_host_endpoint (host) : config->broker_endpoint;
     if (config->database_url && *config->database_url) {
-        int pool = config->db_pool_size > 0 ? config->db_pool_size
-                                            : AIGW_ADMIN_DEFAULT_POOL_SIZE;
+        int pool = config->db_pool_size > 0 ? config->db_pool_size : AIGW_ADMIN_DEFAULT_POOL_SIZE;
         self->pool_size = pool > AIGW_ADMIN_POOL_MAX ? AIGW_ADMIN_POOL_MAX : pool;
-        int64_t connect = config->db_connect_timeout_ms > 0
-                              ? config->db_connect_timeout_ms
-                              : AIGW_ADMIN_DEFAULT_CONNECT_TIMEOUT_MS;
+        int64_t connect = config->db_connect_timeout_ms > 0 ? config->db_connect_timeout_ms
+                                                            : AIGW_ADMIN_DEFAULT_CONNECT_TIMEOUT_MS;
         int64_t statement = config->db_statement_timeout_ms > 0
                                 ? config->db_statement_timeout_ms
                                 : AIGW_ADMIN_DEFAULT_STATEMENT_TIMEOUT_MS;
-        self->db = aigw_admin_db_new (config->database_url, self->pool_size, connect,
-                                      statement, AIGW_ADMIN_QUEUE_MAX);
+        self->db = aigw_admin_db_new (config->database_url, self->pool_size, connect, statement,
+                                      AIGW_ADMIN_QUEUE_MAX);
         if (!self->db) {
             aigw_error ("admin actor could not start its database pool");
             s_self_destroy (&self);
@@ -1642,7 +1622,8 @@ s_stage_new (aigw_host_t *host, const aigw_config_t *config)
         }
     }
     else
-        aigw_warn ("admin: no database configured (DATABASE_URL); only auth/me and router/health are served");
+        aigw_warn ("admin: no database configured (DATABASE_URL); only auth/me and router/health "
+                   "are served");
     return self;
 }
 
@@ -1677,9 +1658,8 @@ static int
 s_stage_pollitems (void *state, zmq_pollitem_t *items, int max)
 {
     self_t *self = (self_t *) state;
-    return self->db ? aigw_admin_db_pollitems (self->db, items,
-                                               max < AIGW_ADMIN_POOL_MAX ? max
-                                                                         : AIGW_ADMIN_POOL_MAX)
+    return self->db ? aigw_admin_db_pollitems (
+               self->db, items, max < AIGW_ADMIN_POOL_MAX ? max : AIGW_ADMIN_POOL_MAX)
                     : 0;
 }
 

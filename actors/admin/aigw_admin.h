@@ -23,8 +23,8 @@
 #define AIGW_ADMIN_POOL_MAX 64
 //  Used when the config leaves database.pool_size, connect_timeout_ms or
 //  statement_timeout_ms at 0.
-#define AIGW_ADMIN_DEFAULT_POOL_SIZE 4
-#define AIGW_ADMIN_DEFAULT_CONNECT_TIMEOUT_MS 3000
+#define AIGW_ADMIN_DEFAULT_POOL_SIZE            4
+#define AIGW_ADMIN_DEFAULT_CONNECT_TIMEOUT_MS   3000
 #define AIGW_ADMIN_DEFAULT_STATEMENT_TIMEOUT_MS 5000
 //  We answer this long before the request's own deadline, so our 503
 //  reaches the client before the edge gives up with 504.

@@ -10,34 +10,34 @@
 
 //  One statement, waiting or running.
 typedef struct _s_query_t {
-    char *sql;                  //  statement text (a constant of the caller's, copied)
-    int nparams;                //  entries used in params
-    char *params[AIGW_ADMIN_DB_MAX_PARAMS]; //  text parameters, NULL = SQL NULL
-    int64_t deadline;           //  Unix ms: fail past it
-    aigw_admin_db_fn *fn;       //  completion callback
-    void *arg;                  //  its argument
-    struct _s_query_t *next;    //  next in the FIFO
+    char *sql;                               //  statement text (a constant of the caller's, copied)
+    int nparams;                             //  entries used in params
+    char *params[AIGW_ADMIN_DB_MAX_PARAMS];  //  text parameters, NULL = SQL NULL
+    int64_t deadline;                        //  Unix ms: fail past it
+    aigw_admin_db_fn *fn;                    //  completion callback
+    void *arg;                               //  its argument
+    struct _s_query_t *next;                 //  next in the FIFO
 } s_query_t;
 
 //  One connection of the pool.
 typedef struct {
-    aigw_admin_db_t *owner;     //  the pool
-    aigw_pgconn_t *conn;        //  the connection
-    s_query_t *query;           //  the statement running on it, or NULL
-    int item;                   //  index in the last _pollitems, -1 = none
+    aigw_admin_db_t *owner;  //  the pool
+    aigw_pgconn_t *conn;     //  the connection
+    s_query_t *query;        //  the statement running on it, or NULL
+    int item;                //  index in the last _pollitems, -1 = none
 } s_conn_t;
 
 struct _aigw_admin_db_t {
-    int64_t statement_timeout_ms; //  the server's statement_timeout
-    int queue_max;              //  most statements waiting
-    s_conn_t *conns;            //  the pool
-    int pool_size;              //  entries in conns
-    s_query_t *head;            //  FIFO of waiting statements: oldest
-    s_query_t *tail;            //  newest
-    int queued;                 //  statements waiting
-    int64_t kicked_at;          //  last prompt attempt while all were down
-    int kick_next;              //  the connection the next prompt attempt opens
-    bool destroying;            //  in _destroy: start nothing new
+    int64_t statement_timeout_ms;  //  the server's statement_timeout
+    int queue_max;                 //  most statements waiting
+    s_conn_t *conns;               //  the pool
+    int pool_size;                 //  entries in conns
+    s_query_t *head;               //  FIFO of waiting statements: oldest
+    s_query_t *tail;               //  newest
+    int queued;                    //  statements waiting
+    int64_t kicked_at;             //  last prompt attempt while all were down
+    int kick_next;                 //  the connection the next prompt attempt opens
+    bool destroying;               //  in _destroy: start nothing new
 };
 
 static void s_dispatch (aigw_admin_db_t *self);
@@ -104,11 +104,10 @@ s_conn_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
     s_conn_t *c = arg;
     s_query_t *q = c->query;
     c->query = NULL;
-    aigw_admin_db_status_t outcome = status == AIGW_PGCONN_OK        ? AIGW_ADMIN_DB_OK
-                                     : status == AIGW_PGCONN_TIMEOUT ? AIGW_ADMIN_DB_TIMEOUT
-                                     : status == AIGW_PGCONN_CANCELLED
-                                         ? AIGW_ADMIN_DB_CANCELLED
-                                         : AIGW_ADMIN_DB_UNAVAILABLE;
+    aigw_admin_db_status_t outcome = status == AIGW_PGCONN_OK          ? AIGW_ADMIN_DB_OK
+                                     : status == AIGW_PGCONN_TIMEOUT   ? AIGW_ADMIN_DB_TIMEOUT
+                                     : status == AIGW_PGCONN_CANCELLED ? AIGW_ADMIN_DB_CANCELLED
+                                                                       : AIGW_ADMIN_DB_UNAVAILABLE;
     s_query_finish (q, result, outcome);
     PQclear (result);
     if (!c->owner->destroying)
@@ -169,8 +168,8 @@ aigw_admin_db_t *
 aigw_admin_db_new (const char *conninfo, int pool_size, int64_t connect_timeout_ms,
                    int64_t statement_timeout_ms, int queue_max)
 {
-    assert (conninfo && pool_size > 0 && connect_timeout_ms > 0
-            && statement_timeout_ms > 0 && queue_max > 0);
+    assert (conninfo && pool_size > 0 && connect_timeout_ms > 0 && statement_timeout_ms > 0
+            && queue_max > 0);
     aigw_admin_db_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
@@ -224,9 +223,8 @@ aigw_admin_db_destroy (aigw_admin_db_t **self_p)
 }
 
 int
-aigw_admin_db_query (aigw_admin_db_t *self, const char *sql, int nparams,
-                     const char *const *params, int64_t deadline_ms,
-                     aigw_admin_db_fn *fn, void *arg)
+aigw_admin_db_query (aigw_admin_db_t *self, const char *sql, int nparams, const char *const *params,
+                     int64_t deadline_ms, aigw_admin_db_fn *fn, void *arg)
 {
     assert (self && sql && fn && nparams >= 0 && nparams <= AIGW_ADMIN_DB_MAX_PARAMS);
     if (self->queued >= self->queue_max)
@@ -277,7 +275,7 @@ aigw_admin_db_pollitems (aigw_admin_db_t *self, zmq_pollitem_t *items, int max)
         int fd = aigw_pgconn_fd (c->conn);
         if (fd < 0 || count == max)
             continue;
-        items[count] = (zmq_pollitem_t) {NULL, fd, aigw_pgconn_events (c->conn), 0};
+        items[count] = (zmq_pollitem_t){NULL, fd, aigw_pgconn_events (c->conn), 0};
         c->item = count++;
     }
     return count;
@@ -353,14 +351,13 @@ void
 aigw_admin_db_test (bool verbose)
 {
     //  Nothing listens on port 1: statements fail promptly, never hang.
-    aigw_admin_db_t *db
-        = aigw_admin_db_new ("host=127.0.0.1 port=1 dbname=none", 2, 2000, 1000, 2);
+    aigw_admin_db_t *db = aigw_admin_db_new ("host=127.0.0.1 port=1 dbname=none", 2, 2000, 1000, 2);
     assert (db);
     int64_t start = aigw_now_ms ();
     int outcome = -1;
     const char *params[] = {"x", NULL};
-    int rc = aigw_admin_db_query (db, "SELECT $1, $2", 2, params, start + 5000,
-                                  s_test_done, &outcome);
+    int rc
+        = aigw_admin_db_query (db, "SELECT $1, $2", 2, params, start + 5000, s_test_done, &outcome);
     while (outcome == -1 && aigw_now_ms () - start < 5000) {
         zmq_pollitem_t items[4];
         int count = aigw_admin_db_pollitems (db, items, 4);
@@ -387,8 +384,8 @@ aigw_admin_db_test (bool verbose)
     if (rc == 0) {
         //  The queue holds one: a second is refused.
         int other = -1;
-        assert (aigw_admin_db_query (db, "SELECT 1", 0, NULL, aigw_now_ms () + 5000,
-                                     s_test_done, &other)
+        assert (aigw_admin_db_query (db, "SELECT 1", 0, NULL, aigw_now_ms () + 5000, s_test_done,
+                                     &other)
                 == -1);
         aigw_admin_db_destroy (&db);
         assert (outcome == AIGW_ADMIN_DB_CANCELLED || outcome == AIGW_ADMIN_DB_UNAVAILABLE);

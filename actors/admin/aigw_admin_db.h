@@ -51,15 +51,13 @@ typedef enum {
 //  Completion callback. RESULT is the statement's last result with status
 //  OK (check PQresultStatus: it may carry an SQL error and its SQLSTATE),
 //  NULL otherwise; the pool clears it after the callback returns.
-typedef void (aigw_admin_db_fn) (void *arg, PGresult *result,
-                                 aigw_admin_db_status_t status);
+typedef void (aigw_admin_db_fn) (void *arg, PGresult *result, aigw_admin_db_status_t status);
 
 //  Create a pool of POOL_SIZE connections to CONNINFO (a libpq connection
 //  string or URI) and start connecting. CONNECT_TIMEOUT_MS bounds each
 //  attempt, STATEMENT_TIMEOUT_MS is set as the server's statement_timeout;
 //  at most QUEUE_MAX statements wait. Returns NULL on allocation failure.
-aigw_admin_db_t *aigw_admin_db_new (const char *conninfo, int pool_size,
-                                    int64_t connect_timeout_ms,
+aigw_admin_db_t *aigw_admin_db_new (const char *conninfo, int pool_size, int64_t connect_timeout_ms,
                                     int64_t statement_timeout_ms, int queue_max);
 
 //  Destroy: every statement not yet answered gets its callback with
@@ -72,8 +70,8 @@ void aigw_admin_db_destroy (aigw_admin_db_t **self_p);
 //  -1 when the queue is full or the statement cannot be held (FN is then
 //  never called).
 int aigw_admin_db_query (aigw_admin_db_t *self, const char *sql, int nparams,
-                         const char *const *params, int64_t deadline_ms,
-                         aigw_admin_db_fn *fn, void *arg);
+                         const char *const *params, int64_t deadline_ms, aigw_admin_db_fn *fn,
+                         void *arg);
 
 //  Fill up to MAX poll items with the sockets the pool waits on. Returns
 //  how many it filled. Call before every zmq_poll.

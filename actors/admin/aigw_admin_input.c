@@ -14,8 +14,8 @@
 #define S_ROLE_MAX 63
 
 void
-aigw_admin_error_set (aigw_admin_error_t *err, int status, const char *type,
-                      const char *code, const char *param, const char *format, ...)
+aigw_admin_error_set (aigw_admin_error_t *err, int status, const char *type, const char *code,
+                      const char *param, const char *format, ...)
 {
     //  Static TYPE and CODE are kept by pointer; PARAM and the message are
     //  copied (truncated to fit).
@@ -29,9 +29,8 @@ aigw_admin_error_set (aigw_admin_error_t *err, int status, const char *type,
     va_end (args);
 }
 
-#define S_INVALID(err, code, param, ...)                                            \
-    aigw_admin_error_set ((err), 400, "invalid_request_error", (code), (param),      \
-                          __VA_ARGS__)
+#define S_INVALID(err, code, param, ...) \
+    aigw_admin_error_set ((err), 400, "invalid_request_error", (code), (param), __VA_ARGS__)
 
 json_t *
 aigw_admin_input_body (const char *body, size_t len, aigw_admin_error_t *err)
@@ -108,114 +107,115 @@ s_check_field (const aigw_admin_field_t *field, json_t *value, aigw_admin_error_
 {
     const char *name = field->name;
     switch (field->type) {
-    case AIGW_ADMIN_FIELD_NAME: {
-        if (!json_is_string (value)) {
-            S_INVALID (err, "invalid_field", name, "'%s' must be a string.", name);
-            return -1;
-        }
-        size_t chars = s_utf8_chars (json_string_value (value));
-        if (chars == 0 || chars > AIGW_ADMIN_NAME_MAX) {
-            S_INVALID (err, "invalid_field", name,
-                       "'%s' must be 1 to %d characters long.", name, AIGW_ADMIN_NAME_MAX);
-            return -1;
-        }
-        return 0;
-    }
-    case AIGW_ADMIN_FIELD_UUID:
-        if (!json_is_string (value) || !aigw_admin_uuid_valid (json_string_value (value))) {
-            S_INVALID (err, "invalid_field", name, "'%s' must be a UUID.", name);
-            return -1;
-        }
-        return 0;
-    case AIGW_ADMIN_FIELD_ROLE:
-        if (!json_is_string (value) || !s_role_valid (json_string_value (value))) {
-            S_INVALID (err, "invalid_field", name, "'%s' is not a known role.", name);
-            return -1;
-        }
-        return 0;
-    case AIGW_ADMIN_FIELD_TIME:
-        if (json_is_null (value))
-            return 0;
-        if (!json_is_string (value) || aigw_admin_time_parse (json_string_value (value), NULL)) {
-            S_INVALID (err, "invalid_field", name,
-                       "'%s' must be an RFC 3339 date-time such as "
-                       "2030-01-31T12:00:00Z, or null.",
-                       name);
-            return -1;
-        }
-        return 0;
-    case AIGW_ADMIN_FIELD_MODELS: {
-        if (json_is_null (value))
-            return 0;
-        if (!json_is_array (value) || json_array_size (value) > AIGW_ADMIN_MODELS_MAX) {
-            S_INVALID (err, "invalid_field", name,
-                       "'%s' must be an array of at most %d model names, or null.", name,
-                       AIGW_ADMIN_MODELS_MAX);
-            return -1;
-        }
-        size_t index;
-        json_t *item;
-        json_array_foreach (value, index, item) {
-            if (!json_is_string (item) || json_string_length (item) == 0
-                || s_utf8_chars (json_string_value (item)) > AIGW_ADMIN_MODEL_NAME_MAX) {
-                S_INVALID (err, "invalid_field", name,
-                           "'%s' must hold model names of 1 to %d characters.", name,
-                           AIGW_ADMIN_MODEL_NAME_MAX);
+        case AIGW_ADMIN_FIELD_NAME: {
+            if (!json_is_string (value)) {
+                S_INVALID (err, "invalid_field", name, "'%s' must be a string.", name);
                 return -1;
             }
-        }
-        return 0;
-    }
-    case AIGW_ADMIN_FIELD_RATE:
-        if (json_is_null (value))
+            size_t chars = s_utf8_chars (json_string_value (value));
+            if (chars == 0 || chars > AIGW_ADMIN_NAME_MAX) {
+                S_INVALID (err, "invalid_field", name, "'%s' must be 1 to %d characters long.",
+                           name, AIGW_ADMIN_NAME_MAX);
+                return -1;
+            }
             return 0;
-        if (!json_is_integer (value) || json_integer_value (value) < 1
-            || json_integer_value (value) > AIGW_ADMIN_RATE_MAX) {
-            S_INVALID (err, "invalid_field", name,
-                       "'%s' must be an integer from 1 to %lld, or null.", name,
-                       AIGW_ADMIN_RATE_MAX);
-            return -1;
         }
-        return 0;
-    case AIGW_ADMIN_FIELD_MONEY: {
-        if (json_is_null (value))
+        case AIGW_ADMIN_FIELD_UUID:
+            if (!json_is_string (value) || !aigw_admin_uuid_valid (json_string_value (value))) {
+                S_INVALID (err, "invalid_field", name, "'%s' must be a UUID.", name);
+                return -1;
+            }
             return 0;
-        double amount = json_is_number (value) ? json_number_value (value) : -1;
-        if (!json_is_number (value) || !isfinite (amount) || amount < 0
-            || amount > AIGW_ADMIN_BUDGET_MAX) {
-            S_INVALID (err, "invalid_field", name,
-                       "'%s' must be a number from 0 to %.0f, or null.", name,
-                       AIGW_ADMIN_BUDGET_MAX);
-            return -1;
+        case AIGW_ADMIN_FIELD_ROLE:
+            if (!json_is_string (value) || !s_role_valid (json_string_value (value))) {
+                S_INVALID (err, "invalid_field", name, "'%s' is not a known role.", name);
+                return -1;
+            }
+            return 0;
+        case AIGW_ADMIN_FIELD_TIME:
+            if (json_is_null (value))
+                return 0;
+            if (!json_is_string (value)
+                || aigw_admin_time_parse (json_string_value (value), NULL)) {
+                S_INVALID (err, "invalid_field", name,
+                           "'%s' must be an RFC 3339 date-time such as "
+                           "2030-01-31T12:00:00Z, or null.",
+                           name);
+                return -1;
+            }
+            return 0;
+        case AIGW_ADMIN_FIELD_MODELS: {
+            if (json_is_null (value))
+                return 0;
+            if (!json_is_array (value) || json_array_size (value) > AIGW_ADMIN_MODELS_MAX) {
+                S_INVALID (err, "invalid_field", name,
+                           "'%s' must be an array of at most %d model names, or null.", name,
+                           AIGW_ADMIN_MODELS_MAX);
+                return -1;
+            }
+            size_t index;
+            json_t *item;
+            json_array_foreach (value, index, item) {
+                if (!json_is_string (item) || json_string_length (item) == 0
+                    || s_utf8_chars (json_string_value (item)) > AIGW_ADMIN_MODEL_NAME_MAX) {
+                    S_INVALID (err, "invalid_field", name,
+                               "'%s' must hold model names of 1 to %d characters.", name,
+                               AIGW_ADMIN_MODEL_NAME_MAX);
+                    return -1;
+                }
+            }
+            return 0;
         }
-        return 0;
-    }
-    case AIGW_ADMIN_FIELD_OBJECT: {
-        if (!json_is_object (value)) {
-            S_INVALID (err, "invalid_field", name, "'%s' must be a JSON object.", name);
-            return -1;
+        case AIGW_ADMIN_FIELD_RATE:
+            if (json_is_null (value))
+                return 0;
+            if (!json_is_integer (value) || json_integer_value (value) < 1
+                || json_integer_value (value) > AIGW_ADMIN_RATE_MAX) {
+                S_INVALID (err, "invalid_field", name,
+                           "'%s' must be an integer from 1 to %lld, or null.", name,
+                           AIGW_ADMIN_RATE_MAX);
+                return -1;
+            }
+            return 0;
+        case AIGW_ADMIN_FIELD_MONEY: {
+            if (json_is_null (value))
+                return 0;
+            double amount = json_is_number (value) ? json_number_value (value) : -1;
+            if (!json_is_number (value) || !isfinite (amount) || amount < 0
+                || amount > AIGW_ADMIN_BUDGET_MAX) {
+                S_INVALID (err, "invalid_field", name,
+                           "'%s' must be a number from 0 to %.0f, or null.", name,
+                           AIGW_ADMIN_BUDGET_MAX);
+                return -1;
+            }
+            return 0;
         }
-        if (s_too_deep (value, AIGW_ADMIN_METADATA_DEPTH_MAX)) {
-            S_INVALID (err, "invalid_field", name, "'%s' nests deeper than %d levels.",
-                       name, AIGW_ADMIN_METADATA_DEPTH_MAX);
-            return -1;
+        case AIGW_ADMIN_FIELD_OBJECT: {
+            if (!json_is_object (value)) {
+                S_INVALID (err, "invalid_field", name, "'%s' must be a JSON object.", name);
+                return -1;
+            }
+            if (s_too_deep (value, AIGW_ADMIN_METADATA_DEPTH_MAX)) {
+                S_INVALID (err, "invalid_field", name, "'%s' nests deeper than %d levels.", name,
+                           AIGW_ADMIN_METADATA_DEPTH_MAX);
+                return -1;
+            }
+            char *text = json_dumps (value, JSON_COMPACT);
+            size_t size = text ? strlen (text) : SIZE_MAX;
+            free (text);
+            if (size > AIGW_ADMIN_METADATA_MAX_BYTES) {
+                S_INVALID (err, "invalid_field", name, "'%s' is larger than %d bytes.", name,
+                           AIGW_ADMIN_METADATA_MAX_BYTES);
+                return -1;
+            }
+            return 0;
         }
-        char *text = json_dumps (value, JSON_COMPACT);
-        size_t size = text ? strlen (text) : SIZE_MAX;
-        free (text);
-        if (size > AIGW_ADMIN_METADATA_MAX_BYTES) {
-            S_INVALID (err, "invalid_field", name, "'%s' is larger than %d bytes.", name,
-                       AIGW_ADMIN_METADATA_MAX_BYTES);
-            return -1;
-        }
-        return 0;
-    }
-    case AIGW_ADMIN_FIELD_TRUE:
-        if (!json_is_true (value)) {
-            S_INVALID (err, "invalid_field", name, "'%s' accepts only true.", name);
-            return -1;
-        }
-        return 0;
+        case AIGW_ADMIN_FIELD_TRUE:
+            if (!json_is_true (value)) {
+                S_INVALID (err, "invalid_field", name, "'%s' accepts only true.", name);
+                return -1;
+            }
+            return 0;
     }
     S_INVALID (err, "invalid_field", name, "'%s' is not accepted.", name);
     return -1;
@@ -244,8 +244,7 @@ aigw_admin_input_check (json_t *body, const aigw_admin_field_t *fields, size_t c
     }
     for (size_t i = 0; i < count; i++)
         if (fields[i].required && !json_object_get (body, fields[i].name)) {
-            S_INVALID (err, "missing_field", fields[i].name, "'%s' is required.",
-                       fields[i].name);
+            S_INVALID (err, "missing_field", fields[i].name, "'%s' is required.", fields[i].name);
             return -1;
         }
     return 0;
@@ -315,8 +314,8 @@ aigw_admin_time_parse (const char *text, int64_t *ms)
     if (s_digits (&p, 2, &hour) || *p++ != ':' || s_digits (&p, 2, &minute) || *p++ != ':'
         || s_digits (&p, 2, &second))
         return -1;
-    if (year < 1 || month < 1 || month > 12 || day < 1
-        || day > s_days_in_month (year, month) || hour > 23 || minute > 59 || second > 59)
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > s_days_in_month (year, month)
+        || hour > 23 || minute > 59 || second > 59)
         return -1;
     int millis = 0;
     if (*p == '.') {
@@ -333,13 +332,12 @@ aigw_admin_time_parse (const char *text, int64_t *ms)
         for (; digits < 3; digits++)
             millis *= 10;
     }
-    int offset = 0;             //  minutes east of UTC
+    int offset = 0;  //  minutes east of UTC
     if (*p == 'Z' || *p == 'z')
         p++;
     else if (*p == '+' || *p == '-') {
         int sign = *p++ == '-' ? -1 : 1, oh, om;
-        if (s_digits (&p, 2, &oh) || *p++ != ':' || s_digits (&p, 2, &om) || oh > 23
-            || om > 59)
+        if (s_digits (&p, 2, &oh) || *p++ != ':' || s_digits (&p, 2, &om) || oh > 23 || om > 59)
             return -1;
         offset = sign * (oh * 60 + om);
     }
@@ -348,8 +346,8 @@ aigw_admin_time_parse (const char *text, int64_t *ms)
     if (*p)
         return -1;
     if (ms) {
-        int64_t seconds = s_days_from_civil (year, month, day) * 86400 + hour * 3600
-                          + minute * 60 + second - (int64_t) offset * 60;
+        int64_t seconds = s_days_from_civil (year, month, day) * 86400 + hour * 3600 + minute * 60
+                          + second - (int64_t) offset * 60;
         *ms = seconds * 1000 + millis;
     }
     return 0;
@@ -372,13 +370,11 @@ aigw_admin_time_format (int64_t ms, char out[AIGW_ADMIN_TIME_SIZE])
     int day = (int) (doy - (153 * mp + 2) / 5 + 1);
     int month = (int) (mp < 10 ? mp + 3 : mp - 9);
     int64_t year = yoe + era * 400 + (month <= 2);
-    snprintf (out, AIGW_ADMIN_TIME_SIZE, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
-              (long long) year, month, day, (int) (rest / 3600), (int) (rest % 3600 / 60),
-              (int) (rest % 60), millis);
+    snprintf (out, AIGW_ADMIN_TIME_SIZE, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long) year,
+              month, day, (int) (rest / 3600), (int) (rest % 3600 / 60), (int) (rest % 60), millis);
 }
 
-static const char s_b64url[]
-    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char s_b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 char *
 aigw_admin_cursor_encode (const char *time, const char *id)
@@ -435,7 +431,7 @@ aigw_admin_cursor_decode (const char *cursor, char time[AIGW_ADMIN_TIME_SIZE],
     }
     plain[o] = 0;
     if (memchr (plain, 0, o))
-        return -1;              //  an embedded NUL: not ours
+        return -1;  //  an embedded NUL: not ours
     char *bar = strrchr (plain, '|');
     if (!bar || (size_t) (bar - plain) >= AIGW_ADMIN_TIME_SIZE)
         return -1;
@@ -478,9 +474,8 @@ s_utf8_valid (const unsigned char *text, size_t len)
                 return false;
             cp = (cp << 6) | (text[i + k] & 0x3F);
         }
-        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800)
-            || (extra == 3 && cp < 0x10000) || cp > 0x10FFFF
-            || (cp >= 0xD800 && cp <= 0xDFFF))
+        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000)
+            || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
             return false;
         i += extra + 1;
     }
@@ -523,8 +518,8 @@ s_url_decode (const char *text, size_t len)
 }
 
 int
-aigw_admin_query_parse (aigw_admin_query_t *self, const char *query,
-                        const char *const *allowed, aigw_admin_error_t *err)
+aigw_admin_query_parse (aigw_admin_query_t *self, const char *query, const char *const *allowed,
+                        aigw_admin_error_t *err)
 {
     memset (self, 0, sizeof *self);
     const char *p = query ? query : "";
@@ -556,8 +551,8 @@ aigw_admin_query_parse (aigw_admin_query_t *self, const char *query,
                                       ? "Too many query parameters at '%.60s'."
                                       : NULL;
             if (problem) {
-                S_INVALID (err, "invalid_field",
-                           strlen (name) < sizeof err->param ? name : NULL, problem, name);
+                S_INVALID (err, "invalid_field", strlen (name) < sizeof err->param ? name : NULL,
+                           problem, name);
                 free (name);
                 free (value);
                 aigw_admin_query_free (self);
@@ -594,8 +589,7 @@ aigw_admin_query_free (aigw_admin_query_t *self)
 }
 
 int
-aigw_admin_query_limit (const aigw_admin_query_t *self, int *limit,
-                        aigw_admin_error_t *err)
+aigw_admin_query_limit (const aigw_admin_query_t *self, int *limit, aigw_admin_error_t *err)
 {
     const char *text = aigw_admin_query_get (self, "limit");
     *limit = AIGW_ADMIN_LIMIT_DEFAULT;
@@ -686,21 +680,17 @@ aigw_admin_input_test (bool verbose)
     assert (!aigw_admin_input_body (dup, strlen (dup), &err));
 
     const aigw_admin_field_t fields[] = {
-        {"tenant_id", AIGW_ADMIN_FIELD_UUID, true},
-        {"name", AIGW_ADMIN_FIELD_NAME, true},
-        {"role", AIGW_ADMIN_FIELD_ROLE, true},
-        {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
-        {"models", AIGW_ADMIN_FIELD_MODELS, false},
-        {"rpm", AIGW_ADMIN_FIELD_RATE, false},
-        {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
-        {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+        {"tenant_id", AIGW_ADMIN_FIELD_UUID, true},    {"name", AIGW_ADMIN_FIELD_NAME, true},
+        {"role", AIGW_ADMIN_FIELD_ROLE, true},         {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
+        {"models", AIGW_ADMIN_FIELD_MODELS, false},    {"rpm", AIGW_ADMIN_FIELD_RATE, false},
+        {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false}, {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
         {"revoked", AIGW_ADMIN_FIELD_TRUE, false},
     };
     size_t count = sizeof fields / sizeof fields[0];
     struct {
-        const char *json;       //  body
-        const char *code;       //  expected code, NULL = accepted
-        const char *param;      //  expected param
+        const char *json;   //  body
+        const char *code;   //  expected code, NULL = accepted
+        const char *param;  //  expected param
     } cases[] = {
         {"{\"tenant_id\":\"3f0c2b1a-0000-4000-8000-00000000abcd\",\"name\":\"k\","
          "\"role\":\"viewer\"}",
@@ -833,8 +823,7 @@ aigw_admin_input_test (bool verbose)
     //  Query strings
     aigw_admin_query_t query;
     const char *allowed[] = {"limit", "cursor", "name", "revoked", NULL};
-    assert (aigw_admin_query_parse (&query, "limit=10&name=a%20b+c%C3%A9&revoked", allowed,
-                                    &err)
+    assert (aigw_admin_query_parse (&query, "limit=10&name=a%20b+c%C3%A9&revoked", allowed, &err)
             == 0);
     assert (strcmp (aigw_admin_query_get (&query, "name"), "a b c\xc3\xa9") == 0);
     assert (strcmp (aigw_admin_query_get (&query, "revoked"), "") == 0);
@@ -852,8 +841,7 @@ aigw_admin_input_test (bool verbose)
     assert (aigw_admin_query_parse (&query, "name=%00", allowed, &err) == -1);
     assert (aigw_admin_query_parse (&query, "name=%C3", allowed, &err) == -1);
     assert (aigw_admin_query_parse (&query, "name=%", allowed, &err) == -1);
-    const char *limits[] = {"limit=0", "limit=201", "limit=x", "limit=", "limit=-5",
-                            "limit=5x"};
+    const char *limits[] = {"limit=0", "limit=201", "limit=x", "limit=", "limit=-5", "limit=5x"};
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
         assert (aigw_admin_query_parse (&query, limits[i], allowed, &err) == 0);
         assert (aigw_admin_query_limit (&query, &limit, &err) == -1);

@@ -15,7 +15,7 @@
 //  Longest tenant or key name, in characters (the schema's CHECK).
 #define AIGW_ADMIN_NAME_MAX 200
 //  Most entries in a key's models list, and the longest model name.
-#define AIGW_ADMIN_MODELS_MAX 256
+#define AIGW_ADMIN_MODELS_MAX     256
 #define AIGW_ADMIN_MODEL_NAME_MAX 200
 //  Largest metadata object, serialized.
 #define AIGW_ADMIN_METADATA_MAX_BYTES (16 * 1024)
@@ -27,10 +27,10 @@
 #define AIGW_ADMIN_BUDGET_MAX 9999999999.0
 //  Most parameters in one query string, and the longest cursor.
 #define AIGW_ADMIN_QUERY_MAX_PARAMS 32
-#define AIGW_ADMIN_CURSOR_MAX 256
+#define AIGW_ADMIN_CURSOR_MAX       256
 //  List page sizes.
 #define AIGW_ADMIN_LIMIT_DEFAULT 50
-#define AIGW_ADMIN_LIMIT_MAX 200
+#define AIGW_ADMIN_LIMIT_MAX     200
 //  Buffer sizes: a UUID's text with its NUL; an RFC 3339 time with
 //  microseconds and its NUL.
 #define AIGW_ADMIN_UUID_SIZE 37
@@ -38,37 +38,37 @@
 
 //  One refusal, in the SPEC's error shape.
 typedef struct {
-    int status;                 //  HTTP status
-    const char *type;           //  e.g. invalid_request_error (static)
-    const char *code;           //  e.g. invalid_field (static)
-    char param[64];             //  offending field, "" for none
-    char message[256];          //  human text, never a secret
+    int status;         //  HTTP status
+    const char *type;   //  e.g. invalid_request_error (static)
+    const char *code;   //  e.g. invalid_field (static)
+    char param[64];     //  offending field, "" for none
+    char message[256];  //  human text, never a secret
 } aigw_admin_error_t;
 
 //  Kinds of value a body field may hold.
 typedef enum {
-    AIGW_ADMIN_FIELD_NAME,      //  string, 1..AIGW_ADMIN_NAME_MAX characters
-    AIGW_ADMIN_FIELD_UUID,      //  string, a UUID
-    AIGW_ADMIN_FIELD_ROLE,      //  string, a role name's syntax
-    AIGW_ADMIN_FIELD_TIME,      //  RFC 3339 string, or null
-    AIGW_ADMIN_FIELD_MODELS,    //  array of model names, or null
-    AIGW_ADMIN_FIELD_RATE,      //  integer 1..AIGW_ADMIN_RATE_MAX, or null
-    AIGW_ADMIN_FIELD_MONEY,     //  number 0..AIGW_ADMIN_BUDGET_MAX, or null
-    AIGW_ADMIN_FIELD_OBJECT,    //  JSON object (metadata), size and depth capped
-    AIGW_ADMIN_FIELD_TRUE       //  the literal true
+    AIGW_ADMIN_FIELD_NAME,    //  string, 1..AIGW_ADMIN_NAME_MAX characters
+    AIGW_ADMIN_FIELD_UUID,    //  string, a UUID
+    AIGW_ADMIN_FIELD_ROLE,    //  string, a role name's syntax
+    AIGW_ADMIN_FIELD_TIME,    //  RFC 3339 string, or null
+    AIGW_ADMIN_FIELD_MODELS,  //  array of model names, or null
+    AIGW_ADMIN_FIELD_RATE,    //  integer 1..AIGW_ADMIN_RATE_MAX, or null
+    AIGW_ADMIN_FIELD_MONEY,   //  number 0..AIGW_ADMIN_BUDGET_MAX, or null
+    AIGW_ADMIN_FIELD_OBJECT,  //  JSON object (metadata), size and depth capped
+    AIGW_ADMIN_FIELD_TRUE     //  the literal true
 } aigw_admin_field_type_t;
 
 //  One field a body may hold.
 typedef struct {
-    const char *name;           //  JSON member name
-    aigw_admin_field_type_t type; //  what it must hold
-    bool required;              //  missing_field when absent
+    const char *name;              //  JSON member name
+    aigw_admin_field_type_t type;  //  what it must hold
+    bool required;                 //  missing_field when absent
 } aigw_admin_field_t;
 
 //  Fill ERR as a 400 invalid_request_error with CODE, PARAM (may be NULL)
 //  and a printf-style message.
-void aigw_admin_error_set (aigw_admin_error_t *err, int status, const char *type,
-                           const char *code, const char *param, const char *format, ...)
+void aigw_admin_error_set (aigw_admin_error_t *err, int status, const char *type, const char *code,
+                           const char *param, const char *format, ...)
     __attribute__ ((format (printf, 6, 7)));
 
 //  Parse a request body: LEN bytes (0 means {}), which must be one JSON
@@ -104,16 +104,16 @@ int aigw_admin_cursor_decode (const char *cursor, char time[AIGW_ADMIN_TIME_SIZE
 
 //  A parsed query string: names and values, percent-decoded.
 typedef struct {
-    char *names[AIGW_ADMIN_QUERY_MAX_PARAMS]; //  parameter names
-    char *values[AIGW_ADMIN_QUERY_MAX_PARAMS]; //  their values ("" if none)
-    int count;                  //  entries used
+    char *names[AIGW_ADMIN_QUERY_MAX_PARAMS];   //  parameter names
+    char *values[AIGW_ADMIN_QUERY_MAX_PARAMS];  //  their values ("" if none)
+    int count;                                  //  entries used
 } aigw_admin_query_t;
 
 //  Parse QUERY (may be NULL) into SELF, accepting only the names in ALLOWED
 //  (NULL-terminated). Returns 0, or -1 with ERR filled (unknown, repeated or
 //  malformed parameter); SELF is then empty. Free with _query_free.
-int aigw_admin_query_parse (aigw_admin_query_t *self, const char *query,
-                            const char *const *allowed, aigw_admin_error_t *err);
+int aigw_admin_query_parse (aigw_admin_query_t *self, const char *query, const char *const *allowed,
+                            aigw_admin_error_t *err);
 
 //  Value of NAME, or NULL when absent. Owned by SELF.
 const char *aigw_admin_query_get (const aigw_admin_query_t *self, const char *name);
@@ -123,8 +123,7 @@ void aigw_admin_query_free (aigw_admin_query_t *self);
 
 //  Read the page size from ?limit= (default AIGW_ADMIN_LIMIT_DEFAULT).
 //  Returns 0, or -1 with ERR filled.
-int aigw_admin_query_limit (const aigw_admin_query_t *self, int *limit,
-                            aigw_admin_error_t *err);
+int aigw_admin_query_limit (const aigw_admin_query_t *self, int *limit, aigw_admin_error_t *err);
 
 //  True when PERMISSIONS (comma-separated, "*" = all, may be NULL) holds
 //  NEEDED.

@@ -24,7 +24,7 @@
 #define AIGW_AUTH_BACKOFF_MIN_MS 250
 #define AIGW_AUTH_BACKOFF_MAX_MS 5000
 //  Database timeouts when the config leaves them at 0.
-#define AIGW_AUTH_CONNECT_TIMEOUT_MS 3000
+#define AIGW_AUTH_CONNECT_TIMEOUT_MS   3000
 #define AIGW_AUTH_STATEMENT_TIMEOUT_MS 5000
 //  Housekeeping period.
 #define AIGW_AUTH_TICK_MS 1000
@@ -34,8 +34,8 @@
 //  Built-in roles; mirrors schemas/sql/001_control_plane.sql for keys and
 //  tokens that do not come from the database.
 static const struct {
-    const char *name;           //  role name
-    const char *permissions;    //  comma-separated
+    const char *name;         //  role name
+    const char *permissions;  //  comma-separated
 } s_roles[] = {
     {"admin", "*"},
     {"tenant-admin", "inference,models:read,tenants:read,keys:read,keys:write,usage:read,"
@@ -46,44 +46,44 @@ static const struct {
 
 //  Who a credential is.
 typedef struct {
-    char *type;                 //  master, key or token
-    char *key_id;               //  stable id, never the secret
-    char *name;                 //  key name
-    char *tenant_id;            //  tenant id, "*" for all
-    char *tenant;               //  tenant name
-    char *role;                 //  role name
-    char *permissions;          //  comma-separated
-    char *models;               //  comma-separated, NULL = all
-    int64_t rpm;                //  requests per minute, 0 = default
-    int64_t expires_ms;         //  Unix ms, 0 = never
-    bool revoked;               //  revoked keys answer 401
-    int64_t fetched_ms;         //  when read from the database, 0 = stale
+    char *type;          //  master, key or token
+    char *key_id;        //  stable id, never the secret
+    char *name;          //  key name
+    char *tenant_id;     //  tenant id, "*" for all
+    char *tenant;        //  tenant name
+    char *role;          //  role name
+    char *permissions;   //  comma-separated
+    char *models;        //  comma-separated, NULL = all
+    int64_t rpm;         //  requests per minute, 0 = default
+    int64_t expires_ms;  //  Unix ms, 0 = never
+    bool revoked;        //  revoked keys answer 401
+    int64_t fetched_ms;  //  when read from the database, 0 = stale
 } s_principal_t;
 
 //  A request waiting for its key to be looked up.
 typedef struct {
-    aigw_job_t *job;            //  broker job
-    aigw_envelope_t *env;       //  decoded request
+    aigw_job_t *job;       //  broker job
+    aigw_envelope_t *env;  //  decoded request
 } s_wait_t;
 
 typedef struct {
-    const aigw_config_t *config; //  settings (shared, read-only)
-    zhashx_t *fixed;            //  hex hash -> s_principal_t: master, config keys
-    zhashx_t *cache;            //  hex hash -> s_principal_t from the database
-    zlistx_t *cache_order;      //  hex hashes, oldest first
-    zhashx_t *negative;         //  hex hash -> int64_t expiry (ms)
-    zlistx_t *negative_order;   //  hex hashes, oldest first
-    zhashx_t *waiting;          //  hex hash -> zlistx_t of s_wait_t
-    size_t waiting_count;       //  requests in waiting
-    zlistx_t *queue;            //  hex hashes to look up, not yet sent
-    zlistx_t *inflight;         //  hex hashes in the query in flight
-    aigw_pgconn_t *db;          //  the database connection, NULL without one
-    int64_t down_since;         //  when the database went away, 0 = up
-    aigw_jwt_t *jwt;            //  token verifier, NULL without auth.jwt
-    int64_t cache_ttl_ms;       //  auth.cache_ttl_s
-    int64_t negative_ttl_ms;    //  auth.negative_ttl_s
-    size_t negative_max;        //  auth.negative_cache_max
-    int64_t grace_ms;           //  auth.db_grace_s
+    const aigw_config_t *config;  //  settings (shared, read-only)
+    zhashx_t *fixed;              //  hex hash -> s_principal_t: master, config keys
+    zhashx_t *cache;              //  hex hash -> s_principal_t from the database
+    zlistx_t *cache_order;        //  hex hashes, oldest first
+    zhashx_t *negative;           //  hex hash -> int64_t expiry (ms)
+    zlistx_t *negative_order;     //  hex hashes, oldest first
+    zhashx_t *waiting;            //  hex hash -> zlistx_t of s_wait_t
+    size_t waiting_count;         //  requests in waiting
+    zlistx_t *queue;              //  hex hashes to look up, not yet sent
+    zlistx_t *inflight;           //  hex hashes in the query in flight
+    aigw_pgconn_t *db;            //  the database connection, NULL without one
+    int64_t down_since;           //  when the database went away, 0 = up
+    aigw_jwt_t *jwt;              //  token verifier, NULL without auth.jwt
+    int64_t cache_ttl_ms;         //  auth.cache_ttl_s
+    int64_t negative_ttl_ms;      //  auth.negative_ttl_s
+    size_t negative_max;          //  auth.negative_cache_max
+    int64_t grace_ms;             //  auth.db_grace_s
 } self_t;
 
 static void
@@ -111,9 +111,8 @@ s_principal_free (void **item)
 }
 
 static s_principal_t *
-s_principal_new (const char *type, const char *key_id, const char *name,
-                 const char *tenant_id, const char *tenant, const char *role,
-                 const char *permissions)
+s_principal_new (const char *type, const char *key_id, const char *name, const char *tenant_id,
+                 const char *tenant, const char *role, const char *permissions)
 {
     s_principal_t *p = calloc (1, sizeof *p);
     p->type = strdup (type);
@@ -138,7 +137,8 @@ aigw_auth_role_permissions (const char *role)
 bool
 aigw_auth_permits (const char *permissions, const char *permission)
 {
-    return permissions && (aigw_list_has (permissions, "*") || aigw_list_has (permissions, permission));
+    return permissions
+           && (aigw_list_has (permissions, "*") || aigw_list_has (permissions, permission));
 }
 
 //  Fill ENV from P, or answer it: 401 revoked or expired, 403 without the
@@ -175,10 +175,8 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
         need = "models:read";
     if (need && !aigw_auth_permits (p->permissions, need)) {
         char message[160];
-        snprintf (message, sizeof message,
-                  "This key's role lacks the '%s' permission.", need);
-        aigw_envelope_set_error (env, 403, "permission_error", "permission_denied", NULL,
-                                 message);
+        snprintf (message, sizeof message, "This key's role lacks the '%s' permission.", need);
+        aigw_envelope_set_error (env, 403, "permission_error", "permission_denied", NULL, message);
         return;
     }
     if (need && streq (need, "inference")) {
@@ -186,10 +184,10 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
         //  Whether the model exists is the provider's to say: models also
         //  come from the database, which only provider processes watch.
         if (!aigw_stage_model_allowed (env, env->model)) {
-            snprintf (message, sizeof message,
-                      "This key may not use the model '%.160s'.", env->model);
-            aigw_envelope_set_error (env, 403, "permission_error", "model_not_allowed",
-                                     "model", message);
+            snprintf (message, sizeof message, "This key may not use the model '%.160s'.",
+                      env->model);
+            aigw_envelope_set_error (env, 403, "permission_error", "model_not_allowed", "model",
+                                     message);
         }
     }
 }
@@ -392,7 +390,6 @@ s_db_rows (self_t *self, PGresult *result)
     zlistx_purge (self->inflight);
 }
 
-
 //  A lookup ended: cache what it found; an SQL error drops the connection
 //  (s_db_down answers what waits). A broken connection or a deadline has
 //  dropped it already.
@@ -423,8 +420,7 @@ s_db_send (self_t *self)
     size_t used = 0;
     array[used++] = '{';
     char *hex;
-    while (count < AIGW_AUTH_BATCH_MAX
-           && (hex = (char *) zlistx_detach (self->queue, NULL))) {
+    while (count < AIGW_AUTH_BATCH_MAX && (hex = (char *) zlistx_detach (self->queue, NULL))) {
         if (count)
             array[used++] = ',';
         memcpy (array + used, hex, 64);
@@ -453,18 +449,16 @@ s_handle_token (self_t *self, aigw_envelope_t *env)
 {
     aigw_jwt_claims_t claims = {0};
     char err[AIGW_JWT_ERR_MAX];
-    int rc = aigw_jwt_verify (self->jwt, env->credential, aigw_now_ms () / 1000, &claims,
-                              err, sizeof err);
+    int rc = aigw_jwt_verify (self->jwt, env->credential, aigw_now_ms () / 1000, &claims, err,
+                              sizeof err);
     OPENSSL_cleanse (env->credential, strlen (env->credential));
     aigw_envelope_set (&env->credential, NULL);
     const char *permissions = rc == 0 ? aigw_auth_role_permissions (claims.role) : NULL;
     if (rc != 0 || !permissions) {
         char message[AIGW_JWT_ERR_MAX + 32];
         //  The verifier's phrases never hold the token or a claim value.
-        snprintf (message, sizeof message, "Invalid token: %s.",
-                  rc != 0 ? err : "unknown role");
-        aigw_envelope_set_error (env, 401, "authentication_error", "invalid_token", NULL,
-                                 message);
+        snprintf (message, sizeof message, "Invalid token: %s.", rc != 0 ? err : "unknown role");
+        aigw_envelope_set_error (env, 401, "authentication_error", "invalid_token", NULL, message);
         aigw_jwt_claims_clear (&claims);
         return;
     }
@@ -505,10 +499,9 @@ s_handle (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     int64_t now = aigw_now_ms ();
     if (!p) {
         s_principal_t *cached = (s_principal_t *) zhashx_lookup (self->cache, hex);
-        bool fresh = cached && cached->fetched_ms
-                     && now - cached->fetched_ms < self->cache_ttl_ms;
-        bool grace = cached && !s_db_is_up (self)
-                     && self->down_since && now - self->down_since < self->grace_ms;
+        bool fresh = cached && cached->fetched_ms && now - cached->fetched_ms < self->cache_ttl_ms;
+        bool grace = cached && !s_db_is_up (self) && self->down_since
+                     && now - self->down_since < self->grace_ms;
         if (fresh || grace)
             p = cached;
     }
@@ -523,7 +516,8 @@ s_handle (void *arg, aigw_job_t *job, aigw_envelope_t *env)
         s_pass (self, &job, &env);
         return;
     }
-    if (aigw_pgconn_state (self->db) == AIGW_PGCONN_DOWN || self->waiting_count >= AIGW_AUTH_WAITING_MAX) {
+    if (aigw_pgconn_state (self->db) == AIGW_PGCONN_DOWN
+        || self->waiting_count >= AIGW_AUTH_WAITING_MAX) {
         s_unavailable (env);
         s_pass (self, &job, &env);
         return;
@@ -648,18 +642,17 @@ s_self_new (const aigw_config_t *config)
         zhashx_update (self->fixed, hex, p);
     }
     if (config->database_url && *config->database_url) {
-        aigw_pgconn_settings_t settings
-            = {.name = "auth",
-               .application_name = "aigw-auth",
-               .listen = AIGW_AUTH_CHANNEL,
-               .connect_timeout_ms = config->db_connect_timeout_ms > 0
-                                         ? config->db_connect_timeout_ms
-                                         : AIGW_AUTH_CONNECT_TIMEOUT_MS,
-               .statement_timeout_ms = config->db_statement_timeout_ms > 0
-                                           ? config->db_statement_timeout_ms
-                                           : AIGW_AUTH_STATEMENT_TIMEOUT_MS,
-               .backoff_min_ms = AIGW_AUTH_BACKOFF_MIN_MS,
-               .backoff_max_ms = AIGW_AUTH_BACKOFF_MAX_MS};
+        aigw_pgconn_settings_t settings = {
+            .name = "auth",
+            .application_name = "aigw-auth",
+            .listen = AIGW_AUTH_CHANNEL,
+            .connect_timeout_ms = config->db_connect_timeout_ms > 0 ? config->db_connect_timeout_ms
+                                                                    : AIGW_AUTH_CONNECT_TIMEOUT_MS,
+            .statement_timeout_ms = config->db_statement_timeout_ms > 0
+                                        ? config->db_statement_timeout_ms
+                                        : AIGW_AUTH_STATEMENT_TIMEOUT_MS,
+            .backoff_min_ms = AIGW_AUTH_BACKOFF_MIN_MS,
+            .backoff_max_ms = AIGW_AUTH_BACKOFF_MAX_MS};
         aigw_pgconn_events_t events = {s_db_up, s_db_down, s_db_notify, self};
         self->db = aigw_pgconn_new (config->database_url, &settings, &events);
         if (!self->db) {
@@ -691,7 +684,7 @@ s_stage_pollitems (void *state, zmq_pollitem_t *items, int max)
     int fd = self->db ? aigw_pgconn_fd (self->db) : -1;
     if (max < 1 || fd < 0)
         return 0;
-    items[0] = (zmq_pollitem_t) {NULL, fd, aigw_pgconn_events (self->db), 0};
+    items[0] = (zmq_pollitem_t){NULL, fd, aigw_pgconn_events (self->db), 0};
     return 1;
 }
 
@@ -703,7 +696,7 @@ s_stage_timeout (void *state)
     if (!self->db)
         return -1;
     if (aigw_pgconn_state (self->db) == AIGW_PGCONN_IDLE && zlistx_size (self->queue))
-        return 0;               //  lookups to send
+        return 0;  //  lookups to send
     return aigw_pgconn_timeout (self->db, aigw_now_ms ());
 }
 
@@ -780,9 +773,8 @@ aigw_auth_bench_cached (int iterations)
     char hex[65];
     aigw_config_hash_secret (secret, digest);
     aigw_hex_encode (digest, 32, hex);
-    s_principal_t *p = s_principal_new ("key", "3f0c7a52-1111-4c3b-9b1e-5a3f2f0a9d11",
-                                        "bench", "0b8f3c3e-2222-4f7e-8c49-2b9e0f7d6a01",
-                                        "acme", "developer",
+    s_principal_t *p = s_principal_new ("key", "3f0c7a52-1111-4c3b-9b1e-5a3f2f0a9d11", "bench",
+                                        "0b8f3c3e-2222-4f7e-8c49-2b9e0f7d6a01", "acme", "developer",
                                         aigw_auth_role_permissions ("developer"));
     p->fetched_ms = aigw_now_ms ();
     s_cache_put (self, hex, p);

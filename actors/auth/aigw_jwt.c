@@ -37,71 +37,70 @@
 #include <openssl/param_build.h>
 
 //  Caps on what the verifier parses.
-#define S_JSON_DEPTH_MAX 16             //  nesting in a header, payload or JWKS
-#define S_JWKS_KEYS_MAX 64              //  keys in one JWKS
-#define S_CLAIM_MAX 256                 //  longest string claim copied out
-#define S_KID_MAX 256                   //  longest kid
-#define S_NUMERIC_DATE_MAX 253402300799LL   //  9999-12-31T23:59:59Z
-#define S_RSA_MIN_BITS 2048             //  weaker RSA keys are refused
-#define S_RSA_MAX_BITS 8192             //  larger ones only cost CPU
-#define S_RSA_N_MAX_BYTES (S_RSA_MAX_BITS / 8 + 1)  //  + a leading zero
-#define S_RSA_E_MAX_BYTES 32            //  e < 2^256 (SP 800-56B)
-#define S_EC_COORD_BYTES 32             //  P-256 x, y, r, s
-#define S_EC_POINT_BYTES (1 + 2 * S_EC_COORD_BYTES) //  04 || x || y
-#define S_SHA256_BYTES 32               //  HMAC-SHA256 output
-#define S_JSON_FLAGS JSON_REJECT_DUPLICATES
-#define S_USER_AGENT "aigw-jwks"       //  sent on JWKS fetches
+#define S_JSON_DEPTH_MAX   16                          //  nesting in a header, payload or JWKS
+#define S_JWKS_KEYS_MAX    64                          //  keys in one JWKS
+#define S_CLAIM_MAX        256                         //  longest string claim copied out
+#define S_KID_MAX          256                         //  longest kid
+#define S_NUMERIC_DATE_MAX 253402300799LL              //  9999-12-31T23:59:59Z
+#define S_RSA_MIN_BITS     2048                        //  weaker RSA keys are refused
+#define S_RSA_MAX_BITS     8192                        //  larger ones only cost CPU
+#define S_RSA_N_MAX_BYTES  (S_RSA_MAX_BITS / 8 + 1)    //  + a leading zero
+#define S_RSA_E_MAX_BYTES  32                          //  e < 2^256 (SP 800-56B)
+#define S_EC_COORD_BYTES   32                          //  P-256 x, y, r, s
+#define S_EC_POINT_BYTES   (1 + 2 * S_EC_COORD_BYTES)  //  04 || x || y
+#define S_SHA256_BYTES     32                          //  HMAC-SHA256 output
+#define S_JSON_FLAGS       JSON_REJECT_DUPLICATES
+#define S_USER_AGENT       "aigw-jwks"  //  sent on JWKS fetches
 
 //  Algorithms accepted.
 typedef enum {
-    S_ALG_HS256,                //  HMAC-SHA256, shared secret
-    S_ALG_RS256,                //  RSASSA-PKCS1-v1_5 with SHA-256, RSA key
-    S_ALG_ES256                 //  ECDSA P-256 with SHA-256, EC key
+    S_ALG_HS256,  //  HMAC-SHA256, shared secret
+    S_ALG_RS256,  //  RSASSA-PKCS1-v1_5 with SHA-256, RSA key
+    S_ALG_ES256   //  ECDSA P-256 with SHA-256, EC key
 } s_alg_t;
 
 //  Key types a JWKS may offer.
 typedef enum {
-    S_KTY_RSA,                  //  RSA public key, for RS256
-    S_KTY_EC                    //  EC P-256 public key, for ES256
+    S_KTY_RSA,  //  RSA public key, for RS256
+    S_KTY_EC    //  EC P-256 public key, for ES256
 } s_kty_t;
 
 //  One usable JWKS key.
 typedef struct {
-    char *kid;                  //  key id, NULL if the JWK has none
-    s_kty_t kty;                //  key type, fixes the algorithm
-    EVP_PKEY *pkey;             //  the public key
+    char *kid;       //  key id, NULL if the JWK has none
+    s_kty_t kty;     //  key type, fixes the algorithm
+    EVP_PKEY *pkey;  //  the public key
 } s_key_t;
 
 //  One loaded key set.
 typedef struct {
-    s_key_t *keys;              //  usable keys, in JWKS order
-    size_t count;               //  entries in keys
+    s_key_t *keys;  //  usable keys, in JWKS order
+    size_t count;   //  entries in keys
 } s_keyset_t;
 
 struct _aigw_jwt_t {
-    EVP_MAC *mac;               //  HMAC implementation, NULL if HS256 is off
-    EVP_MAC_CTX *hmac;          //  HMAC-SHA256 keyed with the secret, NULL if off
-    char *jwks_file;            //  JWKS path, NULL if none
-    char *jwks_url;             //  JWKS URL, NULL if none (may hold credentials)
-    char *issuer;               //  required iss, NULL to skip
-    char *audience;             //  required aud entry, NULL to skip
-    char *tenant_claim;         //  claim holding the tenant id
-    char *role_claim;           //  claim holding the role
-    int leeway_s;               //  clock skew allowed, seconds
-    size_t max_token_bytes;     //  longest token verified
-    long fetch_timeout_ms;      //  JWKS URL fetch deadline
-    size_t jwks_max_bytes;      //  largest JWKS document
-    int refresh_interval_s;     //  periodic refresh, seconds
-    s_keyset_t keyset;          //  current JWKS keys
-    bool stale;                 //  unknown kid seen or last load failed
-    bool hinted;                //  wants_refresh has run at least once
-    int64_t hinted_at;          //  when wants_refresh last said yes, or first ran
+    EVP_MAC *mac;            //  HMAC implementation, NULL if HS256 is off
+    EVP_MAC_CTX *hmac;       //  HMAC-SHA256 keyed with the secret, NULL if off
+    char *jwks_file;         //  JWKS path, NULL if none
+    char *jwks_url;          //  JWKS URL, NULL if none (may hold credentials)
+    char *issuer;            //  required iss, NULL to skip
+    char *audience;          //  required aud entry, NULL to skip
+    char *tenant_claim;      //  claim holding the tenant id
+    char *role_claim;        //  claim holding the role
+    int leeway_s;            //  clock skew allowed, seconds
+    size_t max_token_bytes;  //  longest token verified
+    long fetch_timeout_ms;   //  JWKS URL fetch deadline
+    size_t jwks_max_bytes;   //  largest JWKS document
+    int refresh_interval_s;  //  periodic refresh, seconds
+    s_keyset_t keyset;       //  current JWKS keys
+    bool stale;              //  unknown kid seen or last load failed
+    bool hinted;             //  wants_refresh has run at least once
+    int64_t hinted_at;       //  when wants_refresh last said yes, or first ran
 };
 
 //  Write a formatted message into ERR, if there is one. Returns -1, so
 //  callers can `return s_fail (...)`.
-static int
-s_fail (char *err, size_t err_size, const char *format, ...)
+static int s_fail (char *err, size_t err_size, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 static int
 s_fail (char *err, size_t err_size, const char *format, ...)
@@ -149,8 +148,7 @@ s_b64url_value (unsigned char c)
 //  impossible length or non-zero leftover bits fail. Returns 0 and sets
 //  *OUT_LEN, or -1.
 static int
-s_b64url_decode (const char *in, size_t len, unsigned char *out, size_t out_max,
-                 size_t *out_len)
+s_b64url_decode (const char *in, size_t len, unsigned char *out, size_t out_max, size_t *out_len)
 {
     if (len % 4 == 1)
         return -1;
@@ -172,7 +170,7 @@ s_b64url_decode (const char *in, size_t len, unsigned char *out, size_t out_max,
         }
     }
     if (acc != 0)
-        return -1;              //  canonical form only
+        return -1;  //  canonical form only
     *out_len = n;
     return 0;
 }
@@ -187,7 +185,7 @@ s_b64url_decode_json (json_t *value, size_t max, size_t *out_len)
     size_t len = json_string_length (value);
     if (len == 0)
         return NULL;
-    unsigned char *out = malloc (len);     //  decoded is always shorter
+    unsigned char *out = malloc (len);  //  decoded is always shorter
     if (!out)
         return NULL;
     if (s_b64url_decode (json_string_value (value), len, out, max, out_len) != 0) {
@@ -276,7 +274,7 @@ s_pkey_from_params (const char *type, OSSL_PARAM_BLD *bld)
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name (NULL, type, NULL);
     if (!params || !ctx || EVP_PKEY_fromdata_init (ctx) != 1
         || EVP_PKEY_fromdata (ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-        pkey = NULL;            //  fromdata frees what it made on failure
+        pkey = NULL;  //  fromdata frees what it made on failure
     EVP_PKEY_CTX_free (ctx);
     OSSL_PARAM_free (params);
     if (!pkey)
@@ -294,16 +292,15 @@ static EVP_PKEY *
 s_jwk_rsa (json_t *jwk)
 {
     size_t n_len = 0, e_len = 0;
-    unsigned char *n_bin =
-        s_b64url_decode_json (json_object_get (jwk, "n"), S_RSA_N_MAX_BYTES, &n_len);
-    unsigned char *e_bin =
-        s_b64url_decode_json (json_object_get (jwk, "e"), S_RSA_E_MAX_BYTES, &e_len);
+    unsigned char *n_bin
+        = s_b64url_decode_json (json_object_get (jwk, "n"), S_RSA_N_MAX_BYTES, &n_len);
+    unsigned char *e_bin
+        = s_b64url_decode_json (json_object_get (jwk, "e"), S_RSA_E_MAX_BYTES, &e_len);
     BIGNUM *n = n_bin ? BN_bin2bn (n_bin, (int) n_len, NULL) : NULL;
     BIGNUM *e = e_bin ? BN_bin2bn (e_bin, (int) e_len, NULL) : NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new ();
     EVP_PKEY *pkey = NULL;
-    if (n && e && bld && BN_num_bits (n) >= S_RSA_MIN_BITS
-        && BN_num_bits (n) <= S_RSA_MAX_BITS
+    if (n && e && bld && BN_num_bits (n) >= S_RSA_MIN_BITS && BN_num_bits (n) <= S_RSA_MAX_BITS
         && OSSL_PARAM_BLD_push_BN (bld, OSSL_PKEY_PARAM_RSA_N, n) == 1
         && OSSL_PARAM_BLD_push_BN (bld, OSSL_PKEY_PARAM_RSA_E, e) == 1)
         pkey = s_pkey_from_params ("RSA", bld);
@@ -324,10 +321,8 @@ s_jwk_ec (json_t *jwk)
     if (!crv || strcmp (crv, "P-256") != 0)
         return NULL;
     size_t x_len = 0, y_len = 0;
-    unsigned char *x =
-        s_b64url_decode_json (json_object_get (jwk, "x"), S_EC_COORD_BYTES, &x_len);
-    unsigned char *y =
-        s_b64url_decode_json (json_object_get (jwk, "y"), S_EC_COORD_BYTES, &y_len);
+    unsigned char *x = s_b64url_decode_json (json_object_get (jwk, "x"), S_EC_COORD_BYTES, &x_len);
+    unsigned char *y = s_b64url_decode_json (json_object_get (jwk, "y"), S_EC_COORD_BYTES, &y_len);
     EVP_PKEY *pkey = NULL;
     if (x && y && x_len == S_EC_COORD_BYTES && y_len == S_EC_COORD_BYTES) {
         unsigned char point[S_EC_POINT_BYTES];
@@ -336,10 +331,10 @@ s_jwk_ec (json_t *jwk)
         memcpy (point + 1 + S_EC_COORD_BYTES, y, S_EC_COORD_BYTES);
         OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new ();
         if (bld
-            && OSSL_PARAM_BLD_push_utf8_string (bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                                "prime256v1", 0) == 1
-            && OSSL_PARAM_BLD_push_octet_string (bld, OSSL_PKEY_PARAM_PUB_KEY,
-                                                 point, sizeof point) == 1)
+            && OSSL_PARAM_BLD_push_utf8_string (bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0)
+                   == 1
+            && OSSL_PARAM_BLD_push_octet_string (bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point)
+                   == 1)
             pkey = s_pkey_from_params ("EC", bld);
         OSSL_PARAM_BLD_free (bld);
     }
@@ -358,8 +353,7 @@ s_jwk_for_signing (json_t *jwk, const char *alg)
     if (use && (!json_is_string (use) || strcmp (json_string_value (use), "sig") != 0))
         return false;
     json_t *jwk_alg = json_object_get (jwk, "alg");
-    if (jwk_alg
-        && (!json_is_string (jwk_alg) || strcmp (json_string_value (jwk_alg), alg) != 0))
+    if (jwk_alg && (!json_is_string (jwk_alg) || strcmp (json_string_value (jwk_alg), alg) != 0))
         return false;
     json_t *ops = json_object_get (jwk, "key_ops");
     if (ops) {
@@ -378,8 +372,7 @@ s_jwk_for_signing (json_t *jwk, const char *alg)
 //  ones with a warning naming their kid. Returns 0 if at least one key is
 //  usable, else -1 with the reason in ERR (SET is then empty).
 static int
-s_keyset_parse (s_keyset_t *set, const unsigned char *text, size_t len, char *err,
-                size_t err_size)
+s_keyset_parse (s_keyset_t *set, const unsigned char *text, size_t len, char *err, size_t err_size)
 {
     json_t *root = s_json_object (text, len);
     json_t *keys = root ? json_object_get (root, "keys") : NULL;
@@ -416,7 +409,7 @@ s_keyset_parse (s_keyset_t *set, const unsigned char *text, size_t len, char *er
             key.pkey = s_jwk_ec (jwk);
         }
         else
-            continue;           //  oct, OKP, encryption keys, other algs
+            continue;  //  oct, OKP, encryption keys, other algs
         if (!key.pkey) {
             aigw_warn ("jwt: JWKS key %s is malformed or too weak, skipped",
                        kid ? kid : "(no kid)");
@@ -478,10 +471,10 @@ s_read_file (const char *path, size_t max, size_t *len, char *err, size_t err_si
 
 //  A JWKS body being received.
 typedef struct {
-    unsigned char *data;        //  bytes so far (owned)
-    size_t size;                //  bytes in data
-    size_t max;                 //  cap; past it the transfer is aborted
-    bool too_large;             //  true once the cap was hit
+    unsigned char *data;  //  bytes so far (owned)
+    size_t size;          //  bytes in data
+    size_t max;           //  cap; past it the transfer is aborted
+    bool too_large;       //  true once the cap was hit
 } s_fetch_t;
 
 //  libcurl write callback: append to the s_fetch_t in USERDATA, abort the
@@ -543,7 +536,7 @@ s_fetch_url (aigw_jwt_t *self, size_t *len, char *err, size_t err_size)
     else {
         *len = fetch.size;
         if (!fetch.data)
-            fetch.data = malloc (1);    //  empty body: parse fails cleanly
+            fetch.data = malloc (1);  //  empty body: parse fails cleanly
         if (!fetch.data)
             s_fail (err, err_size, "out of memory");
         return fetch.data;
@@ -560,10 +553,9 @@ s_load (aigw_jwt_t *self, char *err, size_t err_size)
     const char *source = self->jwks_file ? "jwks_file" : "jwks_url";
     char reason[AIGW_JWT_ERR_MAX] = "";
     size_t len = 0;
-    unsigned char *text =
-        self->jwks_file
-            ? s_read_file (self->jwks_file, self->jwks_max_bytes, &len, reason, sizeof reason)
-            : s_fetch_url (self, &len, reason, sizeof reason);
+    unsigned char *text = self->jwks_file ? s_read_file (self->jwks_file, self->jwks_max_bytes,
+                                                         &len, reason, sizeof reason)
+                                          : s_fetch_url (self, &len, reason, sizeof reason);
     s_keyset_t set = {NULL, 0};
     int rc = text ? s_keyset_parse (&set, text, len, reason, sizeof reason) : -1;
     free (text);
@@ -573,8 +565,8 @@ s_load (aigw_jwt_t *self, char *err, size_t err_size)
     }
     s_keyset_clear (&self->keyset);
     self->keyset = set;
-    aigw_info ("jwt: %zu signing key%s loaded from %s", set.count,
-               set.count == 1 ? "" : "s", source);
+    aigw_info ("jwt: %zu signing key%s loaded from %s", set.count, set.count == 1 ? "" : "s",
+               source);
     return 0;
 }
 
@@ -583,14 +575,12 @@ static int
 s_hmac_setup (aigw_jwt_t *self, const char *secret)
 {
     char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string (OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end ()};
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string (OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end ()};
     self->mac = EVP_MAC_fetch (NULL, "HMAC", NULL);
     self->hmac = self->mac ? EVP_MAC_CTX_new (self->mac) : NULL;
     if (!self->hmac
-        || EVP_MAC_init (self->hmac, (const unsigned char *) secret, strlen (secret),
-                         params) != 1)
+        || EVP_MAC_init (self->hmac, (const unsigned char *) secret, strlen (secret), params) != 1)
         return -1;
     return 0;
 }
@@ -654,17 +644,16 @@ aigw_jwt_new (const aigw_jwt_settings_t *settings, char *err, size_t err_size)
     if (!self->role_claim && !failed)
         self->role_claim = s_strdup_opt (AIGW_JWT_DEFAULT_ROLE_CLAIM, &failed);
     self->leeway_s = settings->leeway_s == AIGW_JWT_LEEWAY_NONE ? 0
-                     : settings->leeway_s ? settings->leeway_s
-                                          : AIGW_JWT_DEFAULT_LEEWAY_S;
-    self->max_token_bytes = settings->max_token_bytes ? settings->max_token_bytes
-                                                      : AIGW_JWT_DEFAULT_MAX_TOKEN_BYTES;
+                     : settings->leeway_s                       ? settings->leeway_s
+                                                                : AIGW_JWT_DEFAULT_LEEWAY_S;
+    self->max_token_bytes
+        = settings->max_token_bytes ? settings->max_token_bytes : AIGW_JWT_DEFAULT_MAX_TOKEN_BYTES;
     self->fetch_timeout_ms = settings->fetch_timeout_ms ? settings->fetch_timeout_ms
                                                         : AIGW_JWT_DEFAULT_FETCH_TIMEOUT_MS;
-    self->jwks_max_bytes = settings->jwks_max_bytes ? settings->jwks_max_bytes
-                                                    : AIGW_JWT_DEFAULT_JWKS_MAX_BYTES;
-    self->refresh_interval_s = settings->refresh_interval_s
-                                   ? settings->refresh_interval_s
-                                   : AIGW_JWT_DEFAULT_REFRESH_INTERVAL_S;
+    self->jwks_max_bytes
+        = settings->jwks_max_bytes ? settings->jwks_max_bytes : AIGW_JWT_DEFAULT_JWKS_MAX_BYTES;
+    self->refresh_interval_s = settings->refresh_interval_s ? settings->refresh_interval_s
+                                                            : AIGW_JWT_DEFAULT_REFRESH_INTERVAL_S;
     if (failed) {
         aigw_jwt_destroy (&self);
         s_fail (err, err_size, "jwt: out of memory");
@@ -697,7 +686,7 @@ aigw_jwt_destroy (aigw_jwt_t **self_p)
     aigw_jwt_t *self = *self_p;
     if (!self)
         return;
-    EVP_MAC_CTX_free (self->hmac);     //  wipes the key
+    EVP_MAC_CTX_free (self->hmac);  //  wipes the key
     EVP_MAC_free (self->mac);
     s_keyset_clear (&self->keyset);
     free (self->jwks_file);
@@ -720,12 +709,12 @@ aigw_jwt_looks_like (const char *credential)
     if (!credential)
         return false;
     int dots = 0;
-    size_t part = 0;            //  characters in the current part
+    size_t part = 0;  //  characters in the current part
     size_t i = 0;
     for (; credential[i] && i <= AIGW_JWT_MAX_TOKEN_BYTES_CEILING; i++) {
         if (credential[i] == '.') {
             if (part == 0 || ++dots > 2)
-                return false;   //  empty header or payload, or a fourth part
+                return false;  //  empty header or payload, or a fourth part
             part = 0;
         }
         else if (s_b64url_value ((unsigned char) credential[i]) < 0)
@@ -768,16 +757,15 @@ s_key_select (aigw_jwt_t *self, s_kty_t kty, const char *kid, char *err, size_t 
 //  Check SIG (SIG_LEN bytes) over INPUT (INPUT_LEN bytes) with HMAC-SHA256
 //  in constant time. Returns 0 if it matches, else -1.
 static int
-s_verify_hs256 (aigw_jwt_t *self, const char *input, size_t input_len,
-                const unsigned char *sig, size_t sig_len)
+s_verify_hs256 (aigw_jwt_t *self, const char *input, size_t input_len, const unsigned char *sig,
+                size_t sig_len)
 {
     unsigned char mac[S_SHA256_BYTES];
     size_t mac_len = 0;
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup (self->hmac);
     bool ok = ctx && EVP_MAC_update (ctx, (const unsigned char *) input, input_len) == 1
-              && EVP_MAC_final (ctx, mac, &mac_len, sizeof mac) == 1
-              && mac_len == S_SHA256_BYTES && sig_len == S_SHA256_BYTES
-              && CRYPTO_memcmp (mac, sig, S_SHA256_BYTES) == 0;
+              && EVP_MAC_final (ctx, mac, &mac_len, sizeof mac) == 1 && mac_len == S_SHA256_BYTES
+              && sig_len == S_SHA256_BYTES && CRYPTO_memcmp (mac, sig, S_SHA256_BYTES) == 0;
     EVP_MAC_CTX_free (ctx);
     OPENSSL_cleanse (mac, sizeof mac);
     return ok ? 0 : -1;
@@ -802,7 +790,7 @@ s_ecdsa_jose_to_der (const unsigned char *sig, size_t sig_len, size_t *der_len)
     }
     unsigned char *der = NULL;
     int len = i2d_ECDSA_SIG (ecdsa, &der);
-    ECDSA_SIG_free (ecdsa);     //  frees r and s
+    ECDSA_SIG_free (ecdsa);  //  frees r and s
     if (len <= 0)
         return NULL;
     *der_len = (size_t) len;
@@ -823,9 +811,9 @@ s_verify_pkey (EVP_PKEY *pkey, bool is_ec, const char *input, size_t input_len,
         sig = der;
     }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
-    bool ok = ctx && EVP_DigestVerifyInit (ctx, NULL, EVP_sha256 (), NULL, pkey) == 1
-              && EVP_DigestVerify (ctx, sig, sig_len, (const unsigned char *) input,
-                                   input_len) == 1;
+    bool ok
+        = ctx && EVP_DigestVerifyInit (ctx, NULL, EVP_sha256 (), NULL, pkey) == 1
+          && EVP_DigestVerify (ctx, sig, sig_len, (const unsigned char *) input, input_len) == 1;
     EVP_MD_CTX_free (ctx);
     OPENSSL_free (der);
     return ok ? 0 : -1;
@@ -835,8 +823,8 @@ s_verify_pkey (EVP_PKEY *pkey, bool is_ec, const char *input, size_t input_len,
 //  type if any. Sets *ALG and *KID (borrowed from HEADER, may be NULL).
 //  Returns 0 or -1 with the reason in ERR.
 static int
-s_check_header (aigw_jwt_t *self, json_t *header, s_alg_t *alg, const char **kid_p,
-                char *err, size_t err_size)
+s_check_header (aigw_jwt_t *self, json_t *header, s_alg_t *alg, const char **kid_p, char *err,
+                size_t err_size)
 {
     const char *name = json_string_value (json_object_get (header, "alg"));
     if (!name)
@@ -946,8 +934,8 @@ s_check_claims (aigw_jwt_t *self, json_t *payload, int64_t now, aigw_jwt_claims_
 //  Verify TOKEN at NOW. 0 with CLAIMS filled (caller clears them), or -1
 //  with a fixed phrase in ERR and CLAIMS empty.
 int
-aigw_jwt_verify (aigw_jwt_t *self, const char *token, int64_t now,
-                 aigw_jwt_claims_t *claims, char *err, size_t err_size)
+aigw_jwt_verify (aigw_jwt_t *self, const char *token, int64_t now, aigw_jwt_claims_t *claims,
+                 char *err, size_t err_size)
 {
     assert (self);
     assert (claims);
@@ -964,9 +952,9 @@ aigw_jwt_verify (aigw_jwt_t *self, const char *token, int64_t now,
     size_t header_chars = (size_t) (dot1 - token);
     size_t payload_chars = (size_t) (dot2 - dot1 - 1);
     size_t sig_chars = len - (size_t) (dot2 + 1 - token);
-    size_t signed_len = (size_t) (dot2 - token);    //  "header.payload"
-    if (header_chars == 0 || payload_chars == 0 || sig_chars == 0
-        || header_chars % 4 == 1 || payload_chars % 4 == 1 || sig_chars % 4 == 1)
+    size_t signed_len = (size_t) (dot2 - token);  //  "header.payload"
+    if (header_chars == 0 || payload_chars == 0 || sig_chars == 0 || header_chars % 4 == 1
+        || payload_chars % 4 == 1 || sig_chars % 4 == 1)
         return s_fail (err, err_size, "malformed token");
     for (size_t i = 0; i < len; i++)
         if (token[i] != '.' && s_b64url_value ((unsigned char) token[i]) < 0)
@@ -1009,8 +997,8 @@ aigw_jwt_verify (aigw_jwt_t *self, const char *token, int64_t now,
         }
     }
     else {
-        EVP_PKEY *pkey = s_key_select (self, alg == S_ALG_RS256 ? S_KTY_RSA : S_KTY_EC,
-                                       kid, err, err_size);
+        EVP_PKEY *pkey
+            = s_key_select (self, alg == S_ALG_RS256 ? S_KTY_RSA : S_KTY_EC, kid, err, err_size);
         if (!pkey)
             goto done;
         if (s_verify_pkey (pkey, alg == S_ALG_ES256, token, signed_len, buffer, size) != 0) {
@@ -1061,7 +1049,7 @@ aigw_jwt_wants_refresh (aigw_jwt_t *self, int64_t now)
         return false;
     bool due;
     if (!self->hinted)
-        due = self->stale;      //  first call: only if the first load failed
+        due = self->stale;  //  first call: only if the first load failed
     else if (self->stale)
         due = now - self->hinted_at >= AIGW_JWT_REFRESH_MIN_INTERVAL_S;
     else
@@ -1108,20 +1096,20 @@ aigw_jwt_claims_clear (aigw_jwt_claims_t *claims)
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define S_TEST_NOW 1700000000LL             //  the verifier's clock
-#define S_TEST_SECRET "0123456789abcdef0123456789abcdef-test"
-#define S_TEST_ISSUER "https://idp.example"
-#define S_TEST_AUDIENCE "aigw"
-#define S_TEST_LOG_SILENT ((aigw_log_level_t) -1)
-#define S_TEST_BIG_BODY (AIGW_JWT_DEFAULT_JWKS_MAX_BYTES + 4096)
+#define S_TEST_NOW         1700000000LL  //  the verifier's clock
+#define S_TEST_SECRET      "0123456789abcdef0123456789abcdef-test"
+#define S_TEST_ISSUER      "https://idp.example"
+#define S_TEST_AUDIENCE    "aigw"
+#define S_TEST_LOG_SILENT  ((aigw_log_level_t) -1)
+#define S_TEST_BIG_BODY    (AIGW_JWT_DEFAULT_JWKS_MAX_BYTES + 4096)
 #define S_TEST_REQUEST_MAX 4096
 
 //  Base64url without padding of DATA. Caller frees.
 static char *
 s_test_b64url (const unsigned char *data, size_t len)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char alphabet[]
+        = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     char *out = malloc (len / 3 * 4 + 5);
     assert (out);
     size_t n = 0;
@@ -1177,8 +1165,9 @@ s_test_sign (const char *header, const char *payload, EVP_PKEY *pkey, const char
             ECDSA_SIG *ecdsa = d2i_ECDSA_SIG (NULL, &cursor, (long) der_len);
             assert (ecdsa);
             assert (BN_bn2binpad (ECDSA_SIG_get0_r (ecdsa), sig, S_EC_COORD_BYTES) > 0);
-            assert (BN_bn2binpad (ECDSA_SIG_get0_s (ecdsa), sig + S_EC_COORD_BYTES,
-                                  S_EC_COORD_BYTES) > 0);
+            assert (
+                BN_bn2binpad (ECDSA_SIG_get0_s (ecdsa), sig + S_EC_COORD_BYTES, S_EC_COORD_BYTES)
+                > 0);
             ECDSA_SIG_free (ecdsa);
             sig_len = 2 * S_EC_COORD_BYTES;
         }
@@ -1280,8 +1269,7 @@ s_test_payload (int64_t exp_delta, const char *tenant, const char *role)
     assert (asprintf (&text,
                       "{\"sub\":\"ops@example\",\"iss\":\"%s\",\"aud\":\"%s\","
                       "\"tenant_id\":\"%s\",\"role\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
-                      S_TEST_ISSUER, S_TEST_AUDIENCE, tenant, role,
-                      (long long) S_TEST_NOW - 10,
+                      S_TEST_ISSUER, S_TEST_AUDIENCE, tenant, role, (long long) S_TEST_NOW - 10,
                       (long long) (S_TEST_NOW + exp_delta))
             > 0);
     return text;
@@ -1318,9 +1306,9 @@ s_test_expect (aigw_jwt_t *jwt, char *token, const char *want)
 //  more than the JWKS cap (no Content-Length), anything else with 404,
 //  until its listening socket is shut down.
 typedef struct {
-    int fd;                     //  listening socket
-    const char *body;           //  the JWKS served at /jwks (not owned)
-    int port;                   //  port bound on 127.0.0.1
+    int fd;            //  listening socket
+    const char *body;  //  the JWKS served at /jwks (not owned)
+    int port;          //  port bound on 127.0.0.1
 } s_test_server_t;
 
 //  Send all LEN bytes of DATA on FD, giving up quietly if the peer left.
@@ -1459,7 +1447,7 @@ aigw_jwt_test (bool verbose)
     //  looks_like: shape only.
     assert (aigw_jwt_looks_like ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"));
     assert (aigw_jwt_looks_like ("a.b.c"));
-    assert (aigw_jwt_looks_like ("a.b."));      //  "none"-style: verify says why
+    assert (aigw_jwt_looks_like ("a.b."));  //  "none"-style: verify says why
     assert (!aigw_jwt_looks_like (NULL));
     assert (!aigw_jwt_looks_like (""));
     assert (!aigw_jwt_looks_like ("sk-aigw-0123456789abcdef"));
@@ -1503,8 +1491,8 @@ aigw_jwt_test (bool verbose)
     s_test_jwk_add (keys, rsa, "rsa1", "sig");
     s_test_jwk_add (keys, ec, "ec1", NULL);
     s_test_jwk_add (keys, ec2, "enc1", "enc");
-    json_array_append_new (keys, json_pack ("{s:s,s:s,s:s}", "kty", "oct", "kid", "hmac1",
-                                            "k", "c2VjcmV0"));
+    json_array_append_new (
+        keys, json_pack ("{s:s,s:s,s:s}", "kty", "oct", "kid", "hmac1", "k", "c2VjcmV0"));
     json_array_append_new (keys, json_pack ("{s:s,s:s}", "kty", "OKP", "crv", "Ed25519"));
     char *jwks = s_test_jwks (keys);
     char path[] = "/tmp/aigw-jwt-test-XXXXXX";
@@ -1513,9 +1501,10 @@ aigw_jwt_test (bool verbose)
     close (fd);
     s_test_write (path, jwks);
 
-    aigw_jwt_settings_t settings = {
-        .hs256_secret = S_TEST_SECRET, .jwks_file = path, .issuer = S_TEST_ISSUER,
-        .audience = S_TEST_AUDIENCE};
+    aigw_jwt_settings_t settings = {.hs256_secret = S_TEST_SECRET,
+                                    .jwks_file = path,
+                                    .issuer = S_TEST_ISSUER,
+                                    .audience = S_TEST_AUDIENCE};
     aigw_jwt_t *jwt = aigw_jwt_new (&settings, err, sizeof err);
     assert (jwt);
     assert (aigw_jwt_key_count (jwt) == 2);
@@ -1541,9 +1530,8 @@ aigw_jwt_test (bool verbose)
     //  No kid: the only key of the right type is used (enc1 does not count).
     s_test_expect (jwt, s_test_sign ("{\"alg\":\"RS256\"}", payload, rsa, NULL, 0), NULL);
     s_test_expect (jwt, s_test_sign ("{\"alg\":\"ES256\"}", payload, ec, NULL, 0), NULL);
-    s_test_expect (jwt, s_test_sign ("{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload, rsa,
-                                     NULL, 0),
-                   NULL);
+    s_test_expect (
+        jwt, s_test_sign ("{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", payload, rsa, NULL, 0), NULL);
 
     //  Bad signature: a flipped character in the middle of each signature,
     //  a token signed by another key, a header swapped after signing.
@@ -1571,28 +1559,40 @@ aigw_jwt_test (bool verbose)
     text = s_test_payload (-30, "acme", "developer");
     s_test_expect (jwt, s_test_hs256 (hs, text), NULL);
     free (text);
-    s_test_expect (jwt, s_test_hs256 (hs, "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER "\",\"aud\":\""
-                                          S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":"
-                                          "\"r\",\"exp\":1700000600,\"nbf\":1700000100}"),
+    s_test_expect (jwt,
+                   s_test_hs256 (hs,
+                                 "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER
+                                 "\",\"aud\":\"" S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":"
+                                 "\"r\",\"exp\":1700000600,\"nbf\":1700000100}"),
                    "token not yet valid");
-    s_test_expect (jwt, s_test_hs256 (hs, "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER "\",\"aud\":\""
-                                          S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":"
-                                          "\"r\",\"exp\":1700000600,\"nbf\":1700000030.5}"),
+    s_test_expect (jwt,
+                   s_test_hs256 (hs,
+                                 "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER
+                                 "\",\"aud\":\"" S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":"
+                                 "\"r\",\"exp\":1700000600,\"nbf\":1700000030.5}"),
                    NULL);
-    s_test_expect (jwt, s_test_hs256 (hs, "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER "\",\"aud\":\""
-                                          S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":"
-                                          "\"r\",\"exp\":1700000600,\"iat\":1700086400}"),
+    s_test_expect (jwt,
+                   s_test_hs256 (hs,
+                                 "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER
+                                 "\",\"aud\":\"" S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":"
+                                 "\"r\",\"exp\":1700000600,\"iat\":1700086400}"),
                    "token issued in the future");
-    s_test_expect (jwt, s_test_hs256 (hs, "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER "\",\"aud\":\""
-                                          S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":\"r\"}"),
+    s_test_expect (jwt,
+                   s_test_hs256 (hs, "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER
+                                     "\",\"aud\":\"" S_TEST_AUDIENCE
+                                     "\",\"tenant_id\":\"t\",\"role\":\"r\"}"),
                    "missing exp");
-    s_test_expect (jwt, s_test_hs256 (hs, "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER "\",\"aud\":\""
-                                          S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":"
-                                          "\"r\",\"exp\":\"1700000600\"}"),
+    s_test_expect (jwt,
+                   s_test_hs256 (hs,
+                                 "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER
+                                 "\",\"aud\":\"" S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":"
+                                 "\"r\",\"exp\":\"1700000600\"}"),
                    "malformed exp");
-    s_test_expect (jwt, s_test_hs256 (hs, "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER "\",\"aud\":\""
-                                          S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":"
-                                          "\"r\",\"exp\":1e300}"),
+    s_test_expect (jwt,
+                   s_test_hs256 (hs,
+                                 "{\"sub\":\"a\",\"iss\":\"" S_TEST_ISSUER
+                                 "\",\"aud\":\"" S_TEST_AUDIENCE "\",\"tenant_id\":\"t\",\"role\":"
+                                 "\"r\",\"exp\":1e300}"),
                    "malformed exp");
 
     //  Issuer and audience, string and array.
@@ -1650,8 +1650,8 @@ aigw_jwt_test (bool verbose)
     s_test_expect (jwt, s_test_hs256 ("{\"typ\":\"JWT\"}", payload), "malformed header");
     s_test_expect (jwt, s_test_hs256 ("{\"alg\":\"RS256\",\"alg\":\"HS256\"}", payload),
                    "malformed header");
-    s_test_expect (jwt, s_test_hs256 ("{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}",
-                                      payload),
+    s_test_expect (jwt,
+                   s_test_hs256 ("{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}", payload),
                    "unsupported header");
     s_test_expect (jwt, s_test_hs256 ("{\"alg\":\"HS256\",\"typ\":\"JOSE+JSON\"}", payload),
                    "not a JWT");
@@ -1675,17 +1675,17 @@ aigw_jwt_test (bool verbose)
     char *pem = NULL;
     long pem_len = BIO_get_mem_data (bio, &pem);
     assert (pem_len > 0);
-    s_test_expect (jwt,
-                   s_test_sign ("{\"alg\":\"HS256\",\"kid\":\"rsa1\"}", payload, NULL, pem,
-                                (size_t) pem_len),
-                   "bad signature");
+    s_test_expect (
+        jwt,
+        s_test_sign ("{\"alg\":\"HS256\",\"kid\":\"rsa1\"}", payload, NULL, pem, (size_t) pem_len),
+        "bad signature");
     aigw_jwt_settings_t jwks_only = {.jwks_file = path};
     aigw_jwt_t *public_only = aigw_jwt_new (&jwks_only, err, sizeof err);
     assert (public_only);
-    s_test_expect (public_only,
-                   s_test_sign ("{\"alg\":\"HS256\",\"kid\":\"rsa1\"}", payload, NULL, pem,
-                                (size_t) pem_len),
-                   "alg not allowed");
+    s_test_expect (
+        public_only,
+        s_test_sign ("{\"alg\":\"HS256\",\"kid\":\"rsa1\"}", payload, NULL, pem, (size_t) pem_len),
+        "alg not allowed");
     s_test_expect (public_only, s_test_sign (rs, payload, rsa, NULL, 0), NULL);
     BIO_free (bio);
     //  An HMAC-only verifier refuses public-key algorithms.
@@ -1758,8 +1758,8 @@ aigw_jwt_test (bool verbose)
     {
         //  Depth at the cap parses.
         char deep[512];
-        size_t n = (size_t) snprintf (deep, 200, "{\"iss\":\"%s\",\"aud\":\"aigw\",%s,\"x\":",
-                                      S_TEST_ISSUER, claims_tail);
+        size_t n = (size_t) snprintf (
+            deep, 200, "{\"iss\":\"%s\",\"aud\":\"aigw\",%s,\"x\":", S_TEST_ISSUER, claims_tail);
         for (size_t d = 1; d < S_JSON_DEPTH_MAX; d++)
             deep[n++] = '[';
         for (size_t d = 1; d < S_JSON_DEPTH_MAX; d++)
@@ -1813,7 +1813,7 @@ aigw_jwt_test (bool verbose)
     //  wants_refresh: periodic, sooner after an unknown kid, never a storm.
     aigw_jwt_destroy (&public_only);
     public_only = aigw_jwt_new (&jwks_only, err, sizeof err);
-    assert (!public_only);      //  the file is broken now
+    assert (!public_only);  //  the file is broken now
     s_test_write (path, jwks);
     public_only = aigw_jwt_new (&jwks_only, err, sizeof err);
     assert (public_only);

@@ -27,8 +27,7 @@
 //  Generate a new secret into SECRET and its prefix into PREFIX, both NUL
 //  terminated. Returns 0, or -1 (both emptied) if the CSPRNG fails. The
 //  caller wipes SECRET (OPENSSL_cleanse) once it is shown and hashed.
-int aigw_keys_generate (char secret[AIGW_KEY_SECRET_LEN + 1],
-                        char prefix[AIGW_KEY_PREFIX_LEN + 1]);
+int aigw_keys_generate (char secret[AIGW_KEY_SECRET_LEN + 1], char prefix[AIGW_KEY_PREFIX_LEN + 1]);
 
 //  SHA-256 of SECRET into OUT (what api_keys.secret_sha256 holds).
 void aigw_keys_hash (const char *secret, unsigned char out[AIGW_KEY_HASH_LEN]);

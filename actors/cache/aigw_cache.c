@@ -13,23 +13,23 @@
 
 //  One cached answer; entries form a list, most recently used first.
 typedef struct _s_entry_t {
-    char key[AIGW_CACHE_KEY_LEN + 1]; //  cache key
-    char *body;                 //  response body
-    size_t body_len;            //  bytes in body
-    char *provider;             //  deployment that answered
-    int64_t expires;            //  Unix ms
-    struct _s_entry_t *prev;    //  more recently used
-    struct _s_entry_t *next;    //  less recently used
+    char key[AIGW_CACHE_KEY_LEN + 1];  //  cache key
+    char *body;                        //  response body
+    size_t body_len;                   //  bytes in body
+    char *provider;                    //  deployment that answered
+    int64_t expires;                   //  Unix ms
+    struct _s_entry_t *prev;           //  more recently used
+    struct _s_entry_t *next;           //  less recently used
 } s_entry_t;
 
 //  Private state.
 typedef struct {
-    const aigw_config_t *config; //  settings (shared, read-only)
-    zhashx_t *entries;          //  key -> s_entry_t
-    s_entry_t *head;            //  most recently used
-    s_entry_t *tail;            //  least recently used
-    size_t bytes;               //  memory held, counted
-    int64_t (*clock) (void);    //  time source, replaceable in the selftest
+    const aigw_config_t *config;  //  settings (shared, read-only)
+    zhashx_t *entries;            //  key -> s_entry_t
+    s_entry_t *head;              //  most recently used
+    s_entry_t *tail;              //  least recently used
+    size_t bytes;                 //  memory held, counted
+    int64_t (*clock) (void);      //  time source, replaceable in the selftest
 } s_cache_t;
 
 static size_t

@@ -8,16 +8,16 @@
 
 //  One compiled deny rule.
 typedef struct {
-    const char *name;           //  rule name (config-owned)
-    pcre2_code *code;           //  compiled, JIT where available
+    const char *name;  //  rule name (config-owned)
+    pcre2_code *code;  //  compiled, JIT where available
 } s_rule_t;
 
 //  Private state.
 typedef struct {
-    const aigw_config_t *config; //  settings (shared, read-only)
-    s_rule_t rules[AIGW_CONFIG_MAX_RULES]; //  compiled deny-list
-    int rule_count;             //  entries used in rules
-    pcre2_match_data *match;    //  reused for every match
+    const aigw_config_t *config;            //  settings (shared, read-only)
+    s_rule_t rules[AIGW_CONFIG_MAX_RULES];  //  compiled deny-list
+    int rule_count;                         //  entries used in rules
+    pcre2_match_data *match;                //  reused for every match
 } s_guard_t;
 
 static void
@@ -44,9 +44,8 @@ s_guard_new (aigw_host_t *host, const aigw_config_t *config)
     for (int i = 0; i < config->rule_count; i++) {
         int error;
         PCRE2_SIZE offset;
-        pcre2_code *code
-            = pcre2_compile ((PCRE2_SPTR) config->rules[i].pattern, PCRE2_ZERO_TERMINATED,
-                             PCRE2_UTF, &error, &offset, NULL);
+        pcre2_code *code = pcre2_compile ((PCRE2_SPTR) config->rules[i].pattern,
+                                          PCRE2_ZERO_TERMINATED, PCRE2_UTF, &error, &offset, NULL);
         if (!code) {
             //  The config loader validated it; this is a programming error.
             aigw_error ("guardrail rule %s does not compile", config->rules[i].name);
@@ -73,8 +72,7 @@ s_utf8_chars (const char *text, size_t len)
 
 //  Check one piece of prompt text; answers ENV and returns -1 when blocked.
 static int
-s_guard_text (s_guard_t *self, aigw_envelope_t *env, const char *text, size_t len,
-              size_t *total)
+s_guard_text (s_guard_t *self, aigw_envelope_t *env, const char *text, size_t len, size_t *total)
 {
     *total += s_utf8_chars (text, len);
     if ((int64_t) *total > self->config->max_prompt_chars) {
@@ -83,21 +81,18 @@ s_guard_text (s_guard_t *self, aigw_envelope_t *env, const char *text, size_t le
                   "Request blocked by guardrail \"max_prompt_length\": rule "
                   "\"max_prompt_chars\" (prompt over %lld characters).",
                   (long long) self->config->max_prompt_chars);
-        aigw_envelope_set_error (env, 400, "guardrail_error", "max_prompt_length",
-                                 NULL, message);
+        aigw_envelope_set_error (env, 400, "guardrail_error", "max_prompt_length", NULL, message);
         return -1;
     }
     for (int i = 0; i < self->rule_count; i++) {
-        int rc = pcre2_match (self->rules[i].code, (PCRE2_SPTR) text, len, 0, 0,
-                              self->match, NULL);
+        int rc = pcre2_match (self->rules[i].code, (PCRE2_SPTR) text, len, 0, 0, self->match, NULL);
         if (rc >= 0) {
             char message[300];
             snprintf (message, sizeof message,
                       "Request blocked by guardrail \"deny_list\": rule \"%.200s\" "
                       "matched.",
                       self->rules[i].name);
-            aigw_envelope_set_error (env, 400, "guardrail_error", "deny_list", NULL,
-                                     message);
+            aigw_envelope_set_error (env, 400, "guardrail_error", "deny_list", NULL, message);
             return -1;
         }
     }
@@ -109,8 +104,8 @@ static int
 s_guard_content (s_guard_t *self, aigw_envelope_t *env, json_t *content, size_t *total)
 {
     if (json_is_string (content))
-        return s_guard_text (self, env, json_string_value (content),
-                             json_string_length (content), total);
+        return s_guard_text (self, env, json_string_value (content), json_string_length (content),
+                             total);
     if (json_is_array (content)) {
         size_t i;
         json_t *part;
@@ -118,8 +113,8 @@ s_guard_content (s_guard_t *self, aigw_envelope_t *env, json_t *content, size_t 
             //  Embedding inputs are plain strings; chat parts are objects.
             json_t *text = json_is_string (part) ? part : json_object_get (part, "text");
             if (json_is_string (text)
-                && s_guard_text (self, env, json_string_value (text),
-                                 json_string_length (text), total))
+                && s_guard_text (self, env, json_string_value (text), json_string_length (text),
+                                 total))
                 return -1;
         }
     }
@@ -236,9 +231,9 @@ aigw_guardrail_test (bool verbose)
                            &env)
             == 400);
     assert (streq (env->err_code, "max_prompt_length"));
-    assert (s_test_status (state, AIGW_KIND_EMBEDDINGS,
-                           "{\"input\":[\"fine\",\"password: no\"]}", &env)
-            == 400);
+    assert (
+        s_test_status (state, AIGW_KIND_EMBEDDINGS, "{\"input\":[\"fine\",\"password: no\"]}", &env)
+        == 400);
     assert (s_test_status (state, AIGW_KIND_CHAT, "{not json", &env) == 400);
     //  Anthropic Messages: the system prompt and content blocks are checked.
     assert (s_test_status (state, AIGW_KIND_MESSAGES,
@@ -266,12 +261,11 @@ aigw_guardrail_test (bool verbose)
     assert (config);
     config->max_prompt_chars = 40;
     state = s_guard_new (NULL, config);
-    assert (s_test_status (state, AIGW_KIND_CHAT,
-                           "{\"messages\":[{\"content\":\"password: x\"}]}", &env)
+    assert (s_test_status (state, AIGW_KIND_CHAT, "{\"messages\":[{\"content\":\"password: x\"}]}",
+                           &env)
             == 0);
     assert (s_test_status (state, AIGW_KIND_CHAT,
-                           "{\"messages\":[{\"role\":\"user\",\"content\":\"short\"}]}",
-                           &env)
+                           "{\"messages\":[{\"role\":\"user\",\"content\":\"short\"}]}", &env)
             == 0);
     assert (s_test_status (state, AIGW_KIND_CHAT,
                            "{\"messages\":[{\"content\":\"0123456789012345678901234567890"

@@ -8,29 +8,29 @@
 
 //  One reported outcome.
 typedef struct {
-    int64_t at;                 //  when it was reported, ms
-    bool success;               //  true if the request succeeded
+    int64_t at;    //  when it was reported, ms
+    bool success;  //  true if the request succeeded
 } s_outcome_t;
 
 //  The breaker.
 struct _aigw_breaker_t {
-    aigw_breaker_settings_t settings; //  thresholds and cooldowns (a copy)
-    aigw_breaker_state_t state; //  closed, open or half-open
-    uint32_t consecutive;       //  failures in a row while closed
-    s_outcome_t *ring;          //  last settings.window_size outcomes
-    uint32_t ring_head;         //  next slot to write
-    uint32_t ring_count;        //  slots filled, up to window_size
-    int64_t cooldown_ms;        //  current open period
-    int64_t open_until;         //  end of the open period, when open
-    bool probe_out;             //  half-open: the one probe has been let through
-    int64_t probe_at;           //  when that probe was let through
+    aigw_breaker_settings_t settings;  //  thresholds and cooldowns (a copy)
+    aigw_breaker_state_t state;        //  closed, open or half-open
+    uint32_t consecutive;              //  failures in a row while closed
+    s_outcome_t *ring;                 //  last settings.window_size outcomes
+    uint32_t ring_head;                //  next slot to write
+    uint32_t ring_count;               //  slots filled, up to window_size
+    int64_t cooldown_ms;               //  current open period
+    int64_t open_until;                //  end of the open period, when open
+    bool probe_out;                    //  half-open: the one probe has been let through
+    int64_t probe_at;                  //  when that probe was let through
 };
 
 void
 aigw_breaker_settings_default (aigw_breaker_settings_t *settings)
 {
     assert (settings);
-    *settings = (aigw_breaker_settings_t) {
+    *settings = (aigw_breaker_settings_t){
         .consecutive_failures = AIGW_BREAKER_CONSECUTIVE_FAILURES,
         .error_rate = AIGW_BREAKER_ERROR_RATE,
         .window_size = AIGW_BREAKER_WINDOW_SIZE,
@@ -48,10 +48,9 @@ static bool
 s_settings_valid (const aigw_breaker_settings_t *s)
 {
     return s->window_size >= 1 && s->window_size <= AIGW_BREAKER_WINDOW_SIZE_MAX
-           && s->error_rate >= 0 && s->error_rate <= 1 && s->window_ms >= 0
-           && s->cooldown_ms >= 0 && s->cooldown_max_ms >= s->cooldown_ms
-           && s->cooldown_growth >= 1 && s->cooldown_growth <= 1000
-           && s->probe_timeout_ms > 0;
+           && s->error_rate >= 0 && s->error_rate <= 1 && s->window_ms >= 0 && s->cooldown_ms >= 0
+           && s->cooldown_max_ms >= s->cooldown_ms && s->cooldown_growth >= 1
+           && s->cooldown_growth <= 1000 && s->probe_timeout_ms > 0;
 }
 
 aigw_breaker_t *
@@ -102,12 +101,9 @@ aigw_breaker_available (const aigw_breaker_t *self, int64_t now)
 {
     assert (self);
     switch (self->state) {
-        case AIGW_BREAKER_CLOSED:
-            return true;
-        case AIGW_BREAKER_OPEN:
-            return now >= self->open_until;
-        case AIGW_BREAKER_HALF_OPEN:
-            return s_probe_free (self, now);
+        case AIGW_BREAKER_CLOSED: return true;
+        case AIGW_BREAKER_OPEN: return now >= self->open_until;
+        case AIGW_BREAKER_HALF_OPEN: return s_probe_free (self, now);
     }
     return false;
 }
@@ -163,14 +159,13 @@ aigw_breaker_record (aigw_breaker_t *self, int64_t now, bool success)
         }
         else {
             double grown = (double) self->cooldown_ms * s->cooldown_growth;
-            self->cooldown_ms = grown >= (double) s->cooldown_max_ms
-                                    ? s->cooldown_max_ms
-                                    : (int64_t) grown;
+            self->cooldown_ms
+                = grown >= (double) s->cooldown_max_ms ? s->cooldown_max_ms : (int64_t) grown;
             s_open (self, now);
         }
         return;
     }
-    self->ring[self->ring_head] = (s_outcome_t) {.at = now, .success = success};
+    self->ring[self->ring_head] = (s_outcome_t){.at = now, .success = success};
     self->ring_head = (self->ring_head + 1) % s->window_size;
     if (self->ring_count < s->window_size)
         self->ring_count++;
@@ -231,12 +226,9 @@ const char *
 aigw_breaker_state_name (aigw_breaker_state_t state)
 {
     switch (state) {
-        case AIGW_BREAKER_CLOSED:
-            return "closed";
-        case AIGW_BREAKER_OPEN:
-            return "open";
-        case AIGW_BREAKER_HALF_OPEN:
-            return "half_open";
+        case AIGW_BREAKER_CLOSED: return "closed";
+        case AIGW_BREAKER_OPEN: return "open";
+        case AIGW_BREAKER_HALF_OPEN: return "half_open";
     }
     return "unknown";
 }
@@ -309,7 +301,7 @@ aigw_breaker_test (bool verbose)
     //  Half-open after the cooldown: exactly one probe.
     now += 1000;
     assert (aigw_breaker_available (b, now));
-    assert (aigw_breaker_available (b, now)); //  looking takes nothing
+    assert (aigw_breaker_available (b, now));  //  looking takes nothing
     assert (aigw_breaker_allow (b, now));
     assert (aigw_breaker_state (b) == AIGW_BREAKER_HALF_OPEN);
     assert (!aigw_breaker_available (b, now));
@@ -324,7 +316,7 @@ aigw_breaker_test (bool verbose)
     now += 2000;
     assert (aigw_breaker_allow (b, now));
     aigw_breaker_record (b, now, false);
-    assert (aigw_breaker_cooldown_ms (b) == 3000); //  4000 capped
+    assert (aigw_breaker_cooldown_ms (b) == 3000);  //  4000 capped
     now += 3000;
     assert (aigw_breaker_allow (b, now));
     aigw_breaker_record (b, now, false);
@@ -362,13 +354,13 @@ aigw_breaker_test (bool verbose)
         aigw_breaker_record (b, now, true);
     aigw_breaker_record (b, now, false);
     aigw_breaker_record (b, now, false);
-    assert (aigw_breaker_state (b) == AIGW_BREAKER_CLOSED); //  5 samples
+    assert (aigw_breaker_state (b) == AIGW_BREAKER_CLOSED);  //  5 samples
     aigw_breaker_record (b, now, true);
-    assert (aigw_breaker_state (b) == AIGW_BREAKER_CLOSED); //  6, 33%
+    assert (aigw_breaker_state (b) == AIGW_BREAKER_CLOSED);  //  6, 33%
     aigw_breaker_record (b, now, false);
-    assert (aigw_breaker_state (b) == AIGW_BREAKER_CLOSED); //  7, 43%
+    assert (aigw_breaker_state (b) == AIGW_BREAKER_CLOSED);  //  7, 43%
     aigw_breaker_record (b, now, false);
-    assert (aigw_breaker_state (b) == AIGW_BREAKER_OPEN); //  8, 50%
+    assert (aigw_breaker_state (b) == AIGW_BREAKER_OPEN);  //  8, 50%
     aigw_breaker_destroy (&b);
 
     //  The window keeps only the last WINDOW_SIZE outcomes.

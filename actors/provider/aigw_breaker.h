@@ -36,15 +36,15 @@ typedef enum {
 } aigw_breaker_state_t;
 
 typedef struct {
-    uint32_t consecutive_failures; //  failures in a row that open it, 0 = off
-    double error_rate;          //  failure share in the window that opens it, 0 = off
-    uint32_t window_size;       //  outcomes kept for the error rate (1..WINDOW_SIZE_MAX)
-    int64_t window_ms;          //  outcomes older than this don't count, 0 = no age limit
-    uint32_t min_samples;       //  fewest outcomes in the window before the rate counts
-    int64_t cooldown_ms;        //  first open period
-    int64_t cooldown_max_ms;    //  longest open period
-    double cooldown_growth;     //  cooldown factor after each failed probe (>= 1)
-    int64_t probe_timeout_ms;   //  a probe silent this long frees the half-open slot
+    uint32_t consecutive_failures;  //  failures in a row that open it, 0 = off
+    double error_rate;              //  failure share in the window that opens it, 0 = off
+    uint32_t window_size;           //  outcomes kept for the error rate (1..WINDOW_SIZE_MAX)
+    int64_t window_ms;              //  outcomes older than this don't count, 0 = no age limit
+    uint32_t min_samples;           //  fewest outcomes in the window before the rate counts
+    int64_t cooldown_ms;            //  first open period
+    int64_t cooldown_max_ms;        //  longest open period
+    double cooldown_growth;         //  cooldown factor after each failed probe (>= 1)
+    int64_t probe_timeout_ms;       //  a probe silent this long frees the half-open slot
 } aigw_breaker_settings_t;
 
 typedef struct _aigw_breaker_t aigw_breaker_t;

@@ -11,10 +11,10 @@
 #define AIGW_CATALOG_AWS_REGION "us-east-1"
 
 struct _aigw_catalog_t {
-    const aigw_config_t *config; //  defaults and credentials
-    aigw_router_settings_t settings; //  every router's thresholds
-    aigw_catalog_model_t **models; //  served models, config first
-    size_t count;               //  entries in models
+    const aigw_config_t *config;      //  defaults and credentials
+    aigw_router_settings_t settings;  //  every router's thresholds
+    aigw_catalog_model_t **models;    //  served models, config first
+    size_t count;                     //  entries in models
 };
 
 //  strdup that keeps NULL.
@@ -27,8 +27,8 @@ s_dup (const char *text)
 int
 aigw_catalog_strategy (const char *name)
 {
-    static const char *const names[] = {"weighted", "least_latency", "least_in_flight",
-                                        "lowest_cost"};
+    static const char *const names[]
+        = {"weighted", "least_latency", "least_in_flight", "lowest_cost"};
     if (!name)
         return AIGW_ROUTE_WEIGHTED;
     for (int i = 0; i < 4; i++)
@@ -180,7 +180,7 @@ s_resolve (const aigw_config_t *c, const char *model_name, const aigw_config_dep
     d->base_url = s_dup (base_url);
     d->api_key = api_key && *api_key ? strdup (api_key) : NULL;
     d->api_version = s_dup (conf->api_version ? conf->api_version : c->azure_api_version);
-    d->region = s_dup (conf->region                 ? conf->region
+    d->region = s_dup (conf->region    ? conf->region
                        : c->aws_region ? c->aws_region
                                        : AIGW_CATALOG_AWS_REGION);
     d->aws_key_id = s_dup (c->aws_access_key_id);
@@ -197,14 +197,14 @@ s_resolve (const aigw_config_t *c, const char *model_name, const aigw_config_dep
     size_t len = d->base_url ? strlen (d->base_url) : 0;
     while (len > 0 && d->base_url[len - 1] == '/')
         d->base_url[--len] = '\0';
-    d->up = (aigw_upstream_t) {.base_url = d->base_url,
-                               .model = d->model,
-                               .api_key = d->api_key,
-                               .api_version = d->api_version,
-                               .region = d->region,
-                               .aws_access_key_id = d->aws_key_id,
-                               .aws_secret_access_key = d->aws_secret,
-                               .aws_session_token = d->aws_token};
+    d->up = (aigw_upstream_t){.base_url = d->base_url,
+                              .model = d->model,
+                              .api_key = d->api_key,
+                              .api_version = d->api_version,
+                              .region = d->region,
+                              .aws_access_key_id = d->aws_key_id,
+                              .aws_secret_access_key = d->aws_secret,
+                              .aws_session_token = d->aws_token};
     return 0;
 }
 
@@ -246,9 +246,9 @@ s_signature (const aigw_config_model_t *conf, const char *source)
             snprintf (number, sizeof number, "%02x", digest[j]);
             s_sign (&sig, &len, number);
         }
-        snprintf (number, sizeof number, "%lld/%lld/%lld/%lld/%.17g/%.17g",
-                  (long long) d->weight, (long long) d->priority, (long long) d->rpm,
-                  (long long) d->tpm, d->price_in, d->price_out);
+        snprintf (number, sizeof number, "%lld/%lld/%lld/%lld/%.17g/%.17g", (long long) d->weight,
+                  (long long) d->priority, (long long) d->rpm, (long long) d->tpm, d->price_in,
+                  d->price_out);
         s_sign (&sig, &len, number);
     }
     return sig;
@@ -256,8 +256,8 @@ s_signature (const aigw_config_model_t *conf, const char *source)
 
 //  Build a model entry from CONF, or NULL with ERR.
 static aigw_catalog_model_t *
-s_model_new (aigw_catalog_t *self, const aigw_config_model_t *conf, const char *source,
-             char *err, size_t err_size)
+s_model_new (aigw_catalog_t *self, const aigw_config_model_t *conf, const char *source, char *err,
+             size_t err_size)
 {
     //  The short form before the loader filled deployments: one deployment.
     aigw_config_deployment_t single = {0};
@@ -273,8 +273,8 @@ s_model_new (aigw_catalog_t *self, const aigw_config_model_t *conf, const char *
         confs = &single;
         count = 1;
     }
-    int strategy = aigw_catalog_strategy (conf->strategy ? conf->strategy
-                                                         : self->config->router_strategy);
+    int strategy
+        = aigw_catalog_strategy (conf->strategy ? conf->strategy : self->config->router_strategy);
     if (!conf->name || strategy < 0 || !confs[0].provider) {
         snprintf (err, err_size, "model %s: invalid definition",
                   conf->name ? conf->name : "(unnamed)");
@@ -291,8 +291,7 @@ s_model_new (aigw_catalog_t *self, const aigw_config_model_t *conf, const char *
     m->deployments = calloc ((size_t) count, sizeof *m->deployments);
     m->fallbacks = calloc ((size_t) conf->fallback_count + 1, sizeof *m->fallbacks);
     m->signature = s_signature (conf, source);
-    bool ok = m->name && m->source && m->router && m->deployments && m->fallbacks
-              && m->signature;
+    bool ok = m->name && m->source && m->router && m->deployments && m->fallbacks && m->signature;
     for (int i = 0; ok && i < conf->fallback_count; i++)
         ok = (m->fallbacks[m->fallback_count++] = strdup (conf->fallbacks[i])) != NULL;
     for (int i = 0; ok && i < count; i++) {
@@ -306,8 +305,8 @@ s_model_new (aigw_catalog_t *self, const aigw_config_model_t *conf, const char *
                                      .price_in = confs[i].price_in,
                                      .price_out = confs[i].price_out};
         if (ok && aigw_router_add (m->router, &def) != 0) {
-            snprintf (err, err_size, "model %s: deployment %s is invalid or repeated",
-                      conf->name, d->id);
+            snprintf (err, err_size, "model %s: deployment %s is invalid or repeated", conf->name,
+                      d->id);
             ok = false;
         }
         if (ok)
@@ -438,22 +437,22 @@ aigw_catalog_test (bool verbose)
     config->openai_api_key = "sk-config";
     config->model_count = 2;
     //  A short-form model, and a long-form one with a fallback.
-    config->models[0] = (aigw_config_model_t) {
-        .name = "a", .provider = "openai", .upstream_model = "gpt-a"};
+    config->models[0]
+        = (aigw_config_model_t){.name = "a", .provider = "openai", .upstream_model = "gpt-a"};
     aigw_config_model_t *b = &config->models[1];
     b->name = "b";
     b->strategy = "least_latency";
     b->fallbacks[0] = "a";
     b->fallback_count = 1;
     b->deployment_count = 2;
-    b->deployments[0] = (aigw_config_deployment_t) {
+    b->deployments[0] = (aigw_config_deployment_t){
         .id = "b-1", .provider = "openai", .model = "gpt-b", .weight = 1};
-    b->deployments[1] = (aigw_config_deployment_t) {.id = "b-2",
-                                                    .provider = "azure",
-                                                    .model = "prod",
-                                                    .base_url = "http://az",
-                                                    .api_key = "az-key",
-                                                    .priority = 1};
+    b->deployments[1] = (aigw_config_deployment_t){.id = "b-2",
+                                                   .provider = "azure",
+                                                   .model = "prod",
+                                                   .base_url = "http://az",
+                                                   .api_key = "az-key",
+                                                   .priority = 1};
     aigw_catalog_t *catalog = aigw_catalog_new (config);
     char err[256] = "";
     assert (aigw_catalog_load (catalog, NULL, 0, "database", err, sizeof err) == 0);

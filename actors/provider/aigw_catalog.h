@@ -23,39 +23,39 @@
 
 //  One deployment, resolved: what the adapter needs to call it.
 typedef struct {
-    char *id;                   //  deployment id (router key, X-AIGW-Provider)
-    char *provider;             //  provider name as configured
-    const aigw_adapter_t *adapter; //  its wire format
-    aigw_upstream_t up;         //  upstream settings; strings point at the fields below
-    char *base_url;             //  resolved base URL, no trailing slash
-    char *model;                //  upstream model
-    char *api_key;              //  resolved secret, or NULL
-    char *api_version;          //  Azure api-version, or NULL
-    char *region;               //  Bedrock region, or NULL
-    char *aws_key_id;           //  Bedrock key id, or NULL
-    char *aws_secret;           //  Bedrock secret, or NULL
-    char *aws_token;            //  Bedrock session token, or NULL
-    double price_in;            //  USD per million input tokens
-    double price_out;           //  USD per million output tokens
-    int64_t rpm;                //  requests per minute this process sends it, 0 = no cap
-    int64_t tpm;                //  tokens per minute (recorded, not enforced)
-    int64_t minute_start;       //  start of the current RPM minute, ms
-    int64_t minute_requests;    //  requests sent in it
-    aigw_deployment_t *route;   //  the router's entry for it
+    char *id;                       //  deployment id (router key, X-AIGW-Provider)
+    char *provider;                 //  provider name as configured
+    const aigw_adapter_t *adapter;  //  its wire format
+    aigw_upstream_t up;             //  upstream settings; strings point at the fields below
+    char *base_url;                 //  resolved base URL, no trailing slash
+    char *model;                    //  upstream model
+    char *api_key;                  //  resolved secret, or NULL
+    char *api_version;              //  Azure api-version, or NULL
+    char *region;                   //  Bedrock region, or NULL
+    char *aws_key_id;               //  Bedrock key id, or NULL
+    char *aws_secret;               //  Bedrock secret, or NULL
+    char *aws_token;                //  Bedrock session token, or NULL
+    double price_in;                //  USD per million input tokens
+    double price_out;               //  USD per million output tokens
+    int64_t rpm;                    //  requests per minute this process sends it, 0 = no cap
+    int64_t tpm;                    //  tokens per minute (recorded, not enforced)
+    int64_t minute_start;           //  start of the current RPM minute, ms
+    int64_t minute_requests;        //  requests sent in it
+    aigw_deployment_t *route;       //  the router's entry for it
 } aigw_catalog_deployment_t;
 
 //  One model.
 typedef struct {
-    char *name;                 //  name clients ask for
-    char *source;               //  "config" or "database"
-    aigw_route_strategy_t strategy; //  how a deployment is chosen
-    aigw_router_t *router;      //  breakers and figures of its deployments
-    aigw_catalog_deployment_t *deployments; //  resolved deployments
-    size_t deployment_count;    //  entries in deployments
-    char **fallbacks;           //  models tried when none of these answers
-    size_t fallback_count;      //  entries in fallbacks
-    char *signature;            //  the definition, to spot changes on reload
-    uint32_t refs;              //  the catalog's own plus one per holder
+    char *name;                              //  name clients ask for
+    char *source;                            //  "config" or "database"
+    aigw_route_strategy_t strategy;          //  how a deployment is chosen
+    aigw_router_t *router;                   //  breakers and figures of its deployments
+    aigw_catalog_deployment_t *deployments;  //  resolved deployments
+    size_t deployment_count;                 //  entries in deployments
+    char **fallbacks;                        //  models tried when none of these answers
+    size_t fallback_count;                   //  entries in fallbacks
+    char *signature;                         //  the definition, to spot changes on reload
+    uint32_t refs;                           //  the catalog's own plus one per holder
 } aigw_catalog_model_t;
 
 typedef struct _aigw_catalog_t aigw_catalog_t;
@@ -72,9 +72,8 @@ void aigw_catalog_destroy (aigw_catalog_t **self_p);
 //  models keep their entries. Returns the number of models skipped for an
 //  invalid definition (each named in ERR, the last one wins), or -1 when
 //  out of memory (the old models are then kept).
-int aigw_catalog_load (aigw_catalog_t *self, const aigw_config_model_t *extra,
-                       size_t extra_count, const char *extra_source, char *err,
-                       size_t err_size);
+int aigw_catalog_load (aigw_catalog_t *self, const aigw_config_model_t *extra, size_t extra_count,
+                       const char *extra_source, char *err, size_t err_size);
 
 //  Model by name, or NULL. The catalog keeps it; take a reference to hold it.
 aigw_catalog_model_t *aigw_catalog_get (aigw_catalog_t *self, const char *name);

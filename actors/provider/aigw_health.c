@@ -72,7 +72,9 @@ s_fold (json_t *acc, json_t *item)
         json_t *into = json_object_get (acc, lists[i]);
         size_t k;
         json_t *v;
-        json_array_foreach (from, k, v) if (json_is_integer (v)) json_array_append (into, v);
+        json_array_foreach (from, k, v)
+            if (json_is_integer (v))
+                json_array_append (into, v);
     }
 }
 
@@ -86,10 +88,12 @@ s_finish (json_t *acc)
     json_object_set_new (acc, "error_rate", json_real (rate));
     json_t *lat = json_object_get (acc, "latency_samples");
     json_t *ttft = json_object_get (acc, "ttft_samples");
-    json_object_set_new (acc, "latency_ms", json_pack ("{s:o,s:o}", "p50", s_percentile (lat, 50),
-                                                       "p95", s_percentile (lat, 95)));
-    json_object_set_new (acc, "ttft_ms", json_pack ("{s:o,s:o}", "p50", s_percentile (ttft, 50),
-                                                    "p95", s_percentile (ttft, 95)));
+    json_object_set_new (
+        acc, "latency_ms",
+        json_pack ("{s:o,s:o}", "p50", s_percentile (lat, 50), "p95", s_percentile (lat, 95)));
+    json_object_set_new (
+        acc, "ttft_ms",
+        json_pack ("{s:o,s:o}", "p50", s_percentile (ttft, 50), "p95", s_percentile (ttft, 95)));
     //  Down only when every instance is down; degraded when any is not
     //  healthy or the merged error rate is high.
     json_t *statuses = json_object_get (acc, "_statuses");
@@ -105,8 +109,7 @@ s_finish (json_t *acc)
     const char *status = "healthy";
     if (down && down == json_array_size (statuses))
         status = "down";
-    else if (unwell
-             || (total >= AIGW_ROUTER_DEGRADED_MIN && rate >= AIGW_ROUTER_DEGRADED_ERROR))
+    else if (unwell || (total >= AIGW_ROUTER_DEGRADED_MIN && rate >= AIGW_ROUTER_DEGRADED_ERROR))
         status = "degraded";
     json_object_set_new (acc, "status", json_string (status));
     json_object_del (acc, "_statuses");
@@ -121,12 +124,11 @@ aigw_health_merge (const char *reports, size_t len)
 {
     json_t *list = json_loadb (reports ? reports : "", len, 0, NULL);
     json_t *merged = json_array ();
-    json_t *index = json_object ();     //  "model\nid" -> entry in merged
+    json_t *index = json_object ();  //  "model\nid" -> entry in merged
     size_t i, j;
     json_t *worker, *item;
     json_array_foreach (list, i, worker) {
-        json_t *deployments = json_object_get (json_object_get (worker, "report"),
-                                               "deployments");
+        json_t *deployments = json_object_get (json_object_get (worker, "report"), "deployments");
         json_array_foreach (deployments, j, item) {
             const char *id = json_string_value (json_object_get (item, "id"));
             const char *model = json_string_value (json_object_get (item, "model"));
@@ -139,9 +141,9 @@ aigw_health_merge (const char *reports, size_t len)
             json_t *acc = json_object_get (index, key);
             if (!acc) {
                 acc = json_pack ("{s:s,s:s,s:s,s:s,s:{},s:[],s:[],s:[],s:s}", "id", id, "model",
-                                 model, "provider", provider ? provider : "", "circuit",
-                                 "closed", "circuits", "_statuses", "latency_samples",
-                                 "ttft_samples", "last_error", "");
+                                 model, "provider", provider ? provider : "", "circuit", "closed",
+                                 "circuits", "_statuses", "latency_samples", "ttft_samples",
+                                 "last_error", "");
                 json_array_append_new (merged, acc);
                 json_object_set (index, key, acc);
             }
@@ -207,9 +209,9 @@ aigw_health_prometheus (json_t *document)
     size_t i;
     json_t *d;
     static const struct {
-        const char *name;       //  metric name
-        const char *type;       //  counter or gauge
-        const char *help;       //  HELP text
+        const char *name;  //  metric name
+        const char *type;  //  counter or gauge
+        const char *help;  //  HELP text
     } metrics[] = {
         {"aigw_deployment_requests_total", "counter", "Upstream attempts finished."},
         {"aigw_deployment_failures_total", "counter", "Upstream attempts that failed."},
@@ -225,46 +227,47 @@ aigw_health_prometheus (json_t *document)
                  metrics[m].name, metrics[m].type);
         json_array_foreach (list, i, d) {
             switch (m) {
-            case 0:
-                s_sample (f, metrics[m].name, d, NULL, (double) s_int (d, "requests_total"));
-                break;
-            case 1:
-                s_sample (f, metrics[m].name, d, NULL, (double) s_int (d, "failures_total"));
-                break;
-            case 2:
-                s_sample (f, metrics[m].name, d, NULL, (double) s_int (d, "in_flight"));
-                break;
-            case 3:
-                s_sample (f, metrics[m].name, d, NULL,
-                          json_number_value (json_object_get (d, "error_rate")));
-                break;
-            case 4: {
-                const char *status = json_string_value (json_object_get (d, "status"));
-                s_sample (f, metrics[m].name, d, NULL,
-                          status && strcmp (status, "down") == 0 ? 0 : 1);
-                break;
-            }
-            case 5: {
-                static const char *const states[] = {"closed", "half_open", "open"};
-                json_t *circuits = json_object_get (d, "circuits");
-                for (int k = 0; k < 3; k++) {
-                    char extra[32];
-                    snprintf (extra, sizeof extra, ",state=\"%s\"", states[k]);
-                    s_sample (f, metrics[m].name, d, extra, (double) s_int (circuits, states[k]));
+                case 0:
+                    s_sample (f, metrics[m].name, d, NULL, (double) s_int (d, "requests_total"));
+                    break;
+                case 1:
+                    s_sample (f, metrics[m].name, d, NULL, (double) s_int (d, "failures_total"));
+                    break;
+                case 2:
+                    s_sample (f, metrics[m].name, d, NULL, (double) s_int (d, "in_flight"));
+                    break;
+                case 3:
+                    s_sample (f, metrics[m].name, d, NULL,
+                              json_number_value (json_object_get (d, "error_rate")));
+                    break;
+                case 4: {
+                    const char *status = json_string_value (json_object_get (d, "status"));
+                    s_sample (f, metrics[m].name, d, NULL,
+                              status && strcmp (status, "down") == 0 ? 0 : 1);
+                    break;
                 }
-                break;
-            }
-            default: {
-                json_t *q = json_object_get (d, m == 6 ? "latency_ms" : "ttft_ms");
-                static const char *const keys[] = {"p50", "p95"};
-                static const char *const labels[] = {",quantile=\"0.5\"", ",quantile=\"0.95\""};
-                for (int k = 0; k < 2; k++) {
-                    json_t *v = json_object_get (q, keys[k]);
-                    if (json_is_integer (v))
-                        s_sample (f, metrics[m].name, d, labels[k],
-                                  (double) json_integer_value (v));
+                case 5: {
+                    static const char *const states[] = {"closed", "half_open", "open"};
+                    json_t *circuits = json_object_get (d, "circuits");
+                    for (int k = 0; k < 3; k++) {
+                        char extra[32];
+                        snprintf (extra, sizeof extra, ",state=\"%s\"", states[k]);
+                        s_sample (f, metrics[m].name, d, extra,
+                                  (double) s_int (circuits, states[k]));
+                    }
+                    break;
                 }
-            }
+                default: {
+                    json_t *q = json_object_get (d, m == 6 ? "latency_ms" : "ttft_ms");
+                    static const char *const keys[] = {"p50", "p95"};
+                    static const char *const labels[] = {",quantile=\"0.5\"", ",quantile=\"0.95\""};
+                    for (int k = 0; k < 2; k++) {
+                        json_t *v = json_object_get (q, keys[k]);
+                        if (json_is_integer (v))
+                            s_sample (f, metrics[m].name, d, labels[k],
+                                      (double) json_integer_value (v));
+                    }
+                }
             }
         }
     }

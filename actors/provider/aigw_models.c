@@ -39,17 +39,16 @@ static const char *const s_strategies[]
     = {"weighted", "least_latency", "least_in_flight", "lowest_cost", NULL};
 static const char *const s_model_members[]
     = {"id", "name", "strategy", "fallbacks", "deployments", NULL};
-static const char *const s_deployment_members[]
-    = {"id",          "provider", "model",  "base_url", "api_key", "api_key_env", "api_version",
-       "region",      "weight",   "priority", "rpm",    "tpm",     "price_in",    "price_out",
-       NULL};
+static const char *const s_deployment_members[] = {
+    "id",     "provider", "model", "base_url", "api_key",  "api_key_env", "api_version", "region",
+    "weight", "priority", "rpm",   "tpm",      "price_in", "price_out",   NULL};
 
 //  Where a refusal is written: the caller's buffers (either may be NULL).
 typedef struct {
-    char *param;                //  JSON path of the offending field
-    size_t param_size;          //  its size
-    char *err;                  //  human message
-    size_t err_size;            //  its size
+    char *param;        //  JSON path of the offending field
+    size_t param_size;  //  its size
+    char *err;          //  human message
+    size_t err_size;    //  its size
 } s_out_t;
 
 //  Write PARAM and a printf-style message into OUT. Returns -1.
@@ -179,8 +178,7 @@ s_check_members (json_t *obj, const char *const *members, const char *prefix, s_
 //  Read optional string member KEY of OBJ into *VALUE (NULL when absent or
 //  null). PATH names it. Returns 0, or -1 when it is not a string.
 static int
-s_opt_string (json_t *obj, const char *key, const char *path, const char **value,
-              s_out_t *out)
+s_opt_string (json_t *obj, const char *key, const char *path, const char **value, s_out_t *out)
 {
     json_t *member = json_object_get (obj, key);
     *value = NULL;
@@ -298,8 +296,8 @@ s_check_deployment (json_t *dep, size_t index, aigw_config_deployment_t *d, s_ou
     if (s_opt_string (dep, "id", path, &text, out))
         return -1;
     if (text && (strlen (text) == 0 || strlen (text) > AIGW_MODELS_ID_MAX || s_has_control (text)))
-        return s_refuse (out, path, "'%s' must be 1 to %d bytes, with no control characters.",
-                         path, AIGW_MODELS_ID_MAX);
+        return s_refuse (out, path, "'%s' must be 1 to %d bytes, with no control characters.", path,
+                         AIGW_MODELS_ID_MAX);
     if (s_dup (&d->id, text, out))
         return -1;
 
@@ -320,9 +318,8 @@ s_check_deployment (json_t *dep, size_t index, aigw_config_deployment_t *d, s_ou
         return s_refuse (out, path, "'%s' is required.", path);
     size_t chars = s_utf8_chars (text);
     if (chars == 0 || chars > AIGW_MODELS_UPSTREAM_MAX || s_has_control (text))
-        return s_refuse (out, path,
-                         "'%s' must be 1 to %d characters, with no control characters.", path,
-                         AIGW_MODELS_UPSTREAM_MAX);
+        return s_refuse (out, path, "'%s' must be 1 to %d characters, with no control characters.",
+                         path, AIGW_MODELS_UPSTREAM_MAX);
     if (s_dup (&d->model, text, out))
         return -1;
 
@@ -347,8 +344,8 @@ s_check_deployment (json_t *dep, size_t index, aigw_config_deployment_t *d, s_ou
         return -1;
     if (text
         && (strlen (text) == 0 || strlen (text) > AIGW_MODELS_API_KEY_MAX || s_has_control (text)))
-        return s_refuse (out, path, "'%s' must be 1 to %d bytes, with no control characters.",
-                         path, AIGW_MODELS_API_KEY_MAX);
+        return s_refuse (out, path, "'%s' must be 1 to %d bytes, with no control characters.", path,
+                         AIGW_MODELS_API_KEY_MAX);
     if (s_dup (&d->api_key, text, out))
         return -1;
 
@@ -356,9 +353,8 @@ s_check_deployment (json_t *dep, size_t index, aigw_config_deployment_t *d, s_ou
     if (s_opt_string (dep, "api_key_env", path, &text, out))
         return -1;
     if (text && !s_env_ok (text))
-        return s_refuse (out, path,
-                         "'%s' must be an environment variable name: [A-Z_][A-Z0-9_]{0,127}.",
-                         path);
+        return s_refuse (
+            out, path, "'%s' must be an environment variable name: [A-Z_][A-Z0-9_]{0,127}.", path);
     if (s_dup (&d->api_key_env, text, out))
         return -1;
 
@@ -376,8 +372,8 @@ s_check_deployment (json_t *dep, size_t index, aigw_config_deployment_t *d, s_ou
             return -1;
     }
 
-    if (s_opt_int (dep, "weight", s_path (path, prefix, "weight"), 0, AIGW_MODELS_WEIGHT_MAX,
-                   1, &d->weight, out)
+    if (s_opt_int (dep, "weight", s_path (path, prefix, "weight"), 0, AIGW_MODELS_WEIGHT_MAX, 1,
+                   &d->weight, out)
         || s_opt_int (dep, "priority", s_path (path, prefix, "priority"), 0,
                       AIGW_MODELS_PRIORITY_MAX, 0, &d->priority, out)
         || s_opt_int (dep, "rpm", s_path (path, prefix, "rpm"), 0, INT64_MAX, 0, &d->rpm, out)
@@ -395,8 +391,9 @@ s_check_deployment (json_t *dep, size_t index, aigw_config_deployment_t *d, s_ou
         s_path (path, prefix, prices[i]);
         if (!json_is_number (member) || !isfinite (amount) || amount < 0
             || amount > AIGW_MODELS_PRICE_MAX)
-            return s_refuse (out, path, "'%s' must be a number from 0 to %.0f (USD per million "
-                                        "tokens).",
+            return s_refuse (out, path,
+                             "'%s' must be a number from 0 to %.0f (USD per million "
+                             "tokens).",
                              path, AIGW_MODELS_PRICE_MAX);
         *amounts[i] = amount;
     }
@@ -459,8 +456,7 @@ aigw_models_from_json (json_t *doc, aigw_config_model_t *out, char *param, size_
         rc = s_refuse (&refusal, "name", "'name' is required.");
     else if (s_check_name (json_object_get (doc, "name"), out, &refusal)
              || s_check_strategy (json_object_get (doc, "strategy"), out, &refusal)
-             || s_check_fallbacks (json_object_get (doc, "fallbacks"), out->name, out,
-                                   &refusal))
+             || s_check_fallbacks (json_object_get (doc, "fallbacks"), out->name, out, &refusal))
         rc = -1;
     else if (!json_object_get (doc, "deployments"))
         rc = s_refuse (&refusal, "deployments", "'deployments' is required.");
@@ -474,8 +470,7 @@ aigw_models_from_json (json_t *doc, aigw_config_model_t *out, char *param, size_
 }
 
 int
-aigw_models_check_patch (json_t *doc, char *param, size_t param_size, char *err,
-                         size_t err_size)
+aigw_models_check_patch (json_t *doc, char *param, size_t param_size, char *err, size_t err_size)
 {
     s_out_t refusal = {param, param_size, err, err_size};
     if (param && param_size)
@@ -514,14 +509,13 @@ s_deployment_json (const aigw_config_deployment_t *d, const char *name, int inde
             return NULL;
         snprintf (id, size, "%s/%d", name ? name : "", index);
     }
-    json_t *item = json_pack ("{s:s,s:s?,s:s?,s:s?,s:s?,s:b,s:s?,s:s?,s:I,s:I,s:I,s:I,s:f,s:f}",
-                              "id", d->id ? d->id : id, "provider", d->provider, "model",
-                              d->model, "base_url", d->base_url, "api_key_env", d->api_key_env,
-                              "api_key_set", d->api_key != NULL, "api_version", d->api_version,
-                              "region", d->region, "weight", (json_int_t) d->weight, "priority",
-                              (json_int_t) d->priority, "rpm", (json_int_t) d->rpm, "tpm",
-                              (json_int_t) d->tpm, "price_in", d->price_in, "price_out",
-                              d->price_out);
+    json_t *item = json_pack (
+        "{s:s,s:s?,s:s?,s:s?,s:s?,s:b,s:s?,s:s?,s:I,s:I,s:I,s:I,s:f,s:f}", "id", d->id ? d->id : id,
+        "provider", d->provider, "model", d->model, "base_url", d->base_url, "api_key_env",
+        d->api_key_env, "api_key_set", d->api_key != NULL, "api_version", d->api_version, "region",
+        d->region, "weight", (json_int_t) d->weight, "priority", (json_int_t) d->priority, "rpm",
+        (json_int_t) d->rpm, "tpm", (json_int_t) d->tpm, "price_in", d->price_in, "price_out",
+        d->price_out);
     free (id);
     return item;
 }
@@ -539,8 +533,8 @@ aigw_models_to_json (const aigw_config_model_t *model, const char *id, const cha
     }
     int count = model->deployment_count;
     //  The short form: one deployment, from provider and upstream_model.
-    aigw_config_deployment_t short_form = {.provider = model->provider,
-                                           .model = model->upstream_model, .weight = 1};
+    aigw_config_deployment_t short_form
+        = {.provider = model->provider, .model = model->upstream_model, .weight = 1};
     const aigw_config_deployment_t *list = model->deployments;
     if (count == 0 && (model->provider || model->upstream_model)) {
         list = &short_form;
@@ -557,8 +551,8 @@ aigw_models_to_json (const aigw_config_model_t *model, const char *id, const cha
         return NULL;
     }
     return json_pack ("{s:s?,s:s?,s:s?,s:s?,s:o,s:o}", "id", id, "name", model->name, "source",
-                      source, "strategy", model->strategy, "fallbacks", fallbacks,
-                      "deployments", deployments);
+                      source, "strategy", model->strategy, "fallbacks", fallbacks, "deployments",
+                      deployments);
 }
 
 //  ---------------------------------------------------------------------
@@ -581,8 +575,8 @@ s_expect (bool verbose, const char *text, const char *param)
         printf ("  %s -> %d %s %s\n", text, rc, got, err);
     if (param) {
         if (rc != -1 || strcmp (got, param) != 0) {
-            fprintf (stderr, "expected refusal at '%s', got %d at '%s' (%s): %s\n", param, rc,
-                     got, err, text);
+            fprintf (stderr, "expected refusal at '%s', got %d at '%s' (%s): %s\n", param, rc, got,
+                     err, text);
             assert (false);
         }
         assert (*err);
@@ -609,8 +603,8 @@ s_expect_patch (const char *text, const char *param)
     char got[S_PATH_MAX] = "unset", err[256] = "";
     int rc = aigw_models_check_patch (doc, got, sizeof got, err, sizeof err);
     if (param ? rc != -1 || strcmp (got, param) != 0 : rc != 0) {
-        fprintf (stderr, "patch: expected '%s', got %d '%s' (%s): %s\n", param ? param : "ok",
-                 rc, got, err, text);
+        fprintf (stderr, "patch: expected '%s', got %d '%s' (%s): %s\n", param ? param : "ok", rc,
+                 got, err, text);
         assert (false);
     }
     json_decref (doc);
@@ -805,8 +799,7 @@ aigw_models_test (bool verbose)
     assert (json_array_size (deps) == 2);
     assert (json_is_true (json_object_get (json_array_get (deps, 0), "api_key_set")));
     assert (json_is_false (json_object_get (json_array_get (deps, 1), "api_key_set")));
-    assert (streq (json_string_value (json_object_get (json_array_get (deps, 1), "id")),
-                   "fast/1"));
+    assert (streq (json_string_value (json_object_get (json_array_get (deps, 1), "id")), "fast/1"));
     assert (json_is_null (json_object_get (json_array_get (deps, 1), "base_url")));
 
     //  Round trip: the view, less what only the view holds, reads back the
@@ -821,8 +814,8 @@ aigw_models_test (bool verbose)
     assert (aigw_models_from_json (again, &second, param, sizeof param, err, sizeof err) == 0);
     assert (!second.deployments[0].api_key);
     json_t *view2 = aigw_models_to_json (&second, "m-id", "database");
-    json_object_set_new (json_array_get (json_object_get (view2, "deployments"), 0),
-                         "api_key_set", json_true ());
+    json_object_set_new (json_array_get (json_object_get (view2, "deployments"), 0), "api_key_set",
+                         json_true ());
     assert (json_equal (view, view2));
     json_decref (view2);
     json_decref (again);
@@ -836,8 +829,8 @@ aigw_models_test (bool verbose)
     json_decref (input);
 
     //  The short form of a config model shows one deployment.
-    aigw_config_model_t config_model = {.name = "gpt-4o-mini", .provider = "openai",
-                                        .upstream_model = "gpt-4o-mini"};
+    aigw_config_model_t config_model
+        = {.name = "gpt-4o-mini", .provider = "openai", .upstream_model = "gpt-4o-mini"};
     view = aigw_models_to_json (&config_model, "config:gpt-4o-mini", "config");
     deps = json_object_get (view, "deployments");
     assert (json_array_size (deps) == 1);

@@ -28,16 +28,16 @@
 #define AIGW_MODELS_CHANNEL "aigw_models"
 
 //  Limits of a document's fields (the schema's CHECKs hold the same).
-#define AIGW_MODELS_NAME_MAX 128         //  model name, in characters
-#define AIGW_MODELS_UPSTREAM_MAX 256     //  deployment "model", in characters
-#define AIGW_MODELS_URL_MAX 2048         //  base_url, in bytes
-#define AIGW_MODELS_ENV_MAX 128          //  api_key_env, in bytes
-#define AIGW_MODELS_API_KEY_MAX 4096     //  api_key, in bytes
-#define AIGW_MODELS_TOKEN_MAX 64         //  api_version and region, in bytes
-#define AIGW_MODELS_ID_MAX 256           //  an "id", in bytes
-#define AIGW_MODELS_WEIGHT_MAX 1000000   //  weight: 0..this
-#define AIGW_MODELS_PRIORITY_MAX 1000    //  priority: 0..this
-#define AIGW_MODELS_PRICE_MAX 1e9        //  price_in / price_out, USD per million tokens
+#define AIGW_MODELS_NAME_MAX     128      //  model name, in characters
+#define AIGW_MODELS_UPSTREAM_MAX 256      //  deployment "model", in characters
+#define AIGW_MODELS_URL_MAX      2048     //  base_url, in bytes
+#define AIGW_MODELS_ENV_MAX      128      //  api_key_env, in bytes
+#define AIGW_MODELS_API_KEY_MAX  4096     //  api_key, in bytes
+#define AIGW_MODELS_TOKEN_MAX    64       //  api_version and region, in bytes
+#define AIGW_MODELS_ID_MAX       256      //  an "id", in bytes
+#define AIGW_MODELS_WEIGHT_MAX   1000000  //  weight: 0..this
+#define AIGW_MODELS_PRIORITY_MAX 1000     //  priority: 0..this
+#define AIGW_MODELS_PRICE_MAX    1e9      //  price_in / price_out, USD per million tokens
 
 //  Every database model as one text column per row: its document (above)
 //  with the model's "id" and each deployment's "id", api_key INCLUDED
@@ -53,8 +53,8 @@ extern const char AIGW_MODELS_SQL[];
 //  ("name", "fallbacks[2]", "deployments[1].provider"; "" for the document
 //  itself) and ERR a human message that never quotes an api_key. Free OUT
 //  with aigw_config_model_reset.
-int aigw_models_from_json (json_t *doc, aigw_config_model_t *out, char *param,
-                           size_t param_size, char *err, size_t err_size);
+int aigw_models_from_json (json_t *doc, aigw_config_model_t *out, char *param, size_t param_size,
+                           char *err, size_t err_size);
 
 //  Check a partial document DOC, as PATCH models/{id} takes it: any of
 //  "name", "strategy" (null clears it), "fallbacks" (null empties it) and
@@ -65,7 +65,6 @@ int aigw_models_from_json (json_t *doc, aigw_config_model_t *out, char *param,
 int aigw_models_check_patch (json_t *doc, char *param, size_t param_size, char *err,
                              size_t err_size);
 
-
 //  MODEL as the admin API shows it: {"id": ID, "name", "source": SOURCE
 //  ("database" or "config"), "strategy", "fallbacks", "deployments": [{"id",
 //  "provider", "model", "base_url", "api_key_env", "api_key_set",
@@ -74,8 +73,7 @@ int aigw_models_check_patch (json_t *doc, char *param, size_t param_size, char *
 //  "NAME/INDEX"; a short-form model (no deployments, only provider and
 //  upstream_model) shows one deployment. NULL when out of memory; caller
 //  owns the result.
-json_t *aigw_models_to_json (const aigw_config_model_t *model, const char *id,
-                             const char *source);
+json_t *aigw_models_to_json (const aigw_config_model_t *model, const char *id, const char *source);
 
 void aigw_models_test (bool verbose);
 

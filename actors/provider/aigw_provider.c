@@ -38,7 +38,7 @@
 //  passes, with heartbeats between them, not one pass of seconds that gets
 //  the process declared dead.
 #define AIGW_PROVIDER_EPOLL_BATCH 256
-#define AIGW_PROVIDER_DONE_BATCH 64
+#define AIGW_PROVIDER_DONE_BATCH  64
 //  Shards whose curl timer is run per pass: a timer that fires for
 //  hundreds of new transfers opens hundreds of connections in one call.
 #define AIGW_PROVIDER_TIMERS_PER_PASS 4
@@ -62,7 +62,7 @@
 //  below the low mark: a slow reader holds the upstream back instead of
 //  filling memory.
 #define AIGW_PROVIDER_BACKLOG_HIGH 10000
-#define AIGW_PROVIDER_BACKLOG_LOW 1000
+#define AIGW_PROVIDER_BACKLOG_LOW  1000
 //  Anthropic's API version header, sent on pass-through.
 #define AIGW_PROVIDER_ANTHROPIC_VERSION "2023-06-01"
 
@@ -71,108 +71,109 @@ typedef struct _s_request_t s_request_t;
 
 //  One curl multi handle and its timer.
 typedef struct {
-    self_t *owner;              //  the actor
-    CURLM *multi;               //  transfers of this shard
-    uint32_t index;             //  position in owner->shards
-    int64_t timer_at;           //  curl's timer, Unix ms, -1 = none
+    self_t *owner;     //  the actor
+    CURLM *multi;      //  transfers of this shard
+    uint32_t index;    //  position in owner->shards
+    int64_t timer_at;  //  curl's timer, Unix ms, -1 = none
 } s_shard_t;
 
 //  The links of one request in one list.
 typedef struct {
-    s_request_t *prev;          //  previous in the list
-    s_request_t *next;          //  next in the list
-    bool listed;                //  in the list now
+    s_request_t *prev;  //  previous in the list
+    s_request_t *next;  //  next in the list
+    bool listed;        //  in the list now
 } s_link_t;
 
 //  A doubly linked list of requests, through one of their s_link_t fields.
 typedef struct {
-    s_request_t *head;          //  first
-    s_request_t *tail;          //  last
-    size_t offset;              //  where the list's s_link_t sits in s_request_t
+    s_request_t *head;  //  first
+    s_request_t *tail;  //  last
+    size_t offset;      //  where the list's s_link_t sits in s_request_t
 } s_list_t;
 
 //  One client request, across all its attempts.
 struct _s_request_t {
-    self_t *owner;              //  the actor that runs it
-    aigw_job_t *job;            //  broker job, answered when done
-    aigw_envelope_t *env;       //  the request, reused for every reply
-    bool anthropic_client;      //  the client speaks Anthropic (/v1/messages)
-    bool stream;                //  the client asked for SSE
-    aigw_kind_t kind;           //  CHAT or EMBEDDINGS, as sent upstream
-    char *client_body;          //  the body as the client sent it
-    size_t client_len;          //  bytes in client_body
-    char *openai_body;          //  the body in the gateway's format
-    size_t openai_len;          //  bytes in openai_body
-    aigw_catalog_model_t *chain[AIGW_PROVIDER_CHAIN_MAX]; //  models to try, held
-    size_t chain_len;           //  entries in chain
-    size_t chain_at;            //  model being tried
-    const char *tried[AIGW_PROVIDER_TRIED_MAX]; //  deployment ids tried in it
-    size_t tried_count;         //  entries in tried
-    unsigned attempts;          //  upstream attempts made
-    unsigned rounds;            //  full walks of the chain started
-    unsigned round_attempts;    //  attempts when the current round began
-    int64_t retry_after_s;      //  largest Retry-After seen, -1 = none
-    int64_t wake_at;            //  when a delayed retry starts, 0 = not waiting
+    self_t *owner;          //  the actor that runs it
+    aigw_job_t *job;        //  broker job, answered when done
+    aigw_envelope_t *env;   //  the request, reused for every reply
+    bool anthropic_client;  //  the client speaks Anthropic (/v1/messages)
+    bool stream;            //  the client asked for SSE
+    aigw_kind_t kind;       //  CHAT or EMBEDDINGS, as sent upstream
+    char *client_body;      //  the body as the client sent it
+    size_t client_len;      //  bytes in client_body
+    char *openai_body;      //  the body in the gateway's format
+    size_t openai_len;      //  bytes in openai_body
+    aigw_catalog_model_t *chain[AIGW_PROVIDER_CHAIN_MAX];  //  models to try, held
+    size_t chain_len;                                      //  entries in chain
+    size_t chain_at;                                       //  model being tried
+    const char *tried[AIGW_PROVIDER_TRIED_MAX];            //  deployment ids tried in it
+    size_t tried_count;                                    //  entries in tried
+    unsigned attempts;                                     //  upstream attempts made
+    unsigned rounds;                                       //  full walks of the chain started
+    unsigned round_attempts;                               //  attempts when the current round began
+    int64_t retry_after_s;                                 //  largest Retry-After seen, -1 = none
+    int64_t wake_at;  //  when a delayed retry starts, 0 = not waiting
 
     //  The attempt in progress.
-    aigw_catalog_model_t *model; //  its model (one of chain)
-    aigw_catalog_deployment_t *dep; //  its deployment
-    s_shard_t *shard;           //  the multi handle it runs in
-    CURL *easy;                 //  curl handle, NULL between attempts
-    struct curl_slist *headers; //  request headers
-    aigw_upstream_request_t up; //  what was sent
-    bool passthrough;           //  Anthropic client to Anthropic upstream
-    int64_t started_ms;         //  when the attempt began
-    int64_t first_byte_ms;      //  when its first byte came, 0 = not yet
-    int64_t first_byte_deadline; //  first byte must come by then
-    char *buf;                  //  upstream bytes not yet used
-    size_t buf_len;             //  bytes used in buf
-    size_t buf_cap;             //  bytes allocated in buf
-    long http_status;           //  upstream status, 0 until known
-    int64_t retry_after;        //  this attempt's Retry-After seconds, -1 = none
-    const aigw_adapter_t *stream_adapter; //  reads the stream: the deployment's, or OpenAI's SSE pass-through
-    aigw_adapter_stream_t *astream; //  its state
-    aigw_messages_stream_t *mstream; //  OpenAI to Anthropic stream translator
-    bool upstream_done;         //  the upstream said the answer is complete
-    bool bad_stream;            //  the upstream stream was malformed or failed
-    bool told;                  //  an error event about it reached the client
+    aigw_catalog_model_t *model;     //  its model (one of chain)
+    aigw_catalog_deployment_t *dep;  //  its deployment
+    s_shard_t *shard;                //  the multi handle it runs in
+    CURL *easy;                      //  curl handle, NULL between attempts
+    struct curl_slist *headers;      //  request headers
+    aigw_upstream_request_t up;      //  what was sent
+    bool passthrough;                //  Anthropic client to Anthropic upstream
+    int64_t started_ms;              //  when the attempt began
+    int64_t first_byte_ms;           //  when its first byte came, 0 = not yet
+    int64_t first_byte_deadline;     //  first byte must come by then
+    char *buf;                       //  upstream bytes not yet used
+    size_t buf_len;                  //  bytes used in buf
+    size_t buf_cap;                  //  bytes allocated in buf
+    long http_status;                //  upstream status, 0 until known
+    int64_t retry_after;             //  this attempt's Retry-After seconds, -1 = none
+    const aigw_adapter_t
+        *stream_adapter;  //  reads the stream: the deployment's, or OpenAI's SSE pass-through
+    aigw_adapter_stream_t *astream;   //  its state
+    aigw_messages_stream_t *mstream;  //  OpenAI to Anthropic stream translator
+    bool upstream_done;               //  the upstream said the answer is complete
+    bool bad_stream;                  //  the upstream stream was malformed or failed
+    bool told;                        //  an error event about it reached the client
 
     //  What the client saw, and the last failure.
-    bool started;               //  stream bytes reached the client
-    int fail_status;            //  status to answer if nothing succeeds
-    const char *fail_type;      //  its error type
-    const char *fail_code;      //  its error code
-    char fail_message[AIGW_PROVIDER_MESSAGE_MAX]; //  its message
+    bool started;                                  //  stream bytes reached the client
+    int fail_status;                               //  status to answer if nothing succeeds
+    const char *fail_type;                         //  its error type
+    const char *fail_code;                         //  its error code
+    char fail_message[AIGW_PROVIDER_MESSAGE_MAX];  //  its message
 
-    s_link_t all;               //  in every request in flight
-    s_link_t first_byte;        //  in the attempts awaiting a first byte
-    s_link_t waiting;           //  in the requests waiting for a delayed retry
-    s_link_t paused;            //  in the streams paused for the backlog
+    s_link_t all;         //  in every request in flight
+    s_link_t first_byte;  //  in the attempts awaiting a first byte
+    s_link_t waiting;     //  in the requests waiting for a delayed retry
+    s_link_t paused;      //  in the streams paused for the backlog
 };
 
 //  The actor's private state.
 struct _self_t {
-    const aigw_config_t *config; //  settings (shared, read-only)
-    aigw_host_t *host;          //  the runtime we run in (NULL in selftests)
-    int64_t report_ms;          //  how often we report
-    aigw_catalog_t *catalog;    //  models and deployments
-    aigw_dbwatch_t *dbwatch;    //  the database's models, kept fresh; NULL without a database
-    s_shard_t shards[AIGW_PROVIDER_SHARDS]; //  curl multi handles
-    uint32_t next_shard;        //  where the next transfer goes
-    int epfd;                   //  epoll set of every shard's sockets
-    s_list_t requests;          //  every request in flight
-    s_list_t first_byte;        //  attempts awaiting a first byte, oldest first
-    s_list_t waiting;           //  requests waiting for a delayed retry
-    s_list_t paused;            //  streams paused while the backlog is high
-    uint64_t rng;               //  the router's random state
-    int64_t first_byte_ms;      //  first-token timeout
-    int64_t report_at;          //  next health report to the broker
-    char instance[128];         //  this process and actor, for reports
-    CURL *easy_pool[AIGW_PROVIDER_EASY_POOL]; //  reset handles, ready for reuse
-    size_t easy_pooled;         //  entries in easy_pool
-    bool more;                  //  finished transfers or socket events left for
-                                //  the next pass
-    uint32_t next_timer;        //  the shard whose timer is looked at first
+    const aigw_config_t *config;  //  settings (shared, read-only)
+    aigw_host_t *host;            //  the runtime we run in (NULL in selftests)
+    int64_t report_ms;            //  how often we report
+    aigw_catalog_t *catalog;      //  models and deployments
+    aigw_dbwatch_t *dbwatch;      //  the database's models, kept fresh; NULL without a database
+    s_shard_t shards[AIGW_PROVIDER_SHARDS];    //  curl multi handles
+    uint32_t next_shard;                       //  where the next transfer goes
+    int epfd;                                  //  epoll set of every shard's sockets
+    s_list_t requests;                         //  every request in flight
+    s_list_t first_byte;                       //  attempts awaiting a first byte, oldest first
+    s_list_t waiting;                          //  requests waiting for a delayed retry
+    s_list_t paused;                           //  streams paused while the backlog is high
+    uint64_t rng;                              //  the router's random state
+    int64_t first_byte_ms;                     //  first-token timeout
+    int64_t report_at;                         //  next health report to the broker
+    char instance[128];                        //  this process and actor, for reports
+    CURL *easy_pool[AIGW_PROVIDER_EASY_POOL];  //  reset handles, ready for reuse
+    size_t easy_pooled;                        //  entries in easy_pool
+    bool more;                                 //  finished transfers or socket events left for
+                                               //  the next pass
+    uint32_t next_timer;                       //  the shard whose timer is looked at first
 };
 
 static void s_attempt_next (s_request_t *r);
@@ -218,7 +219,7 @@ s_list_remove (s_list_t *list, s_request_t *r)
         s_link (list, link->next)->prev = link->prev;
     else
         list->tail = link->prev;
-    *link = (s_link_t) {0};
+    *link = (s_link_t){0};
 }
 
 //  --------------------------------------------------------------------------
@@ -306,8 +307,7 @@ s_relay (s_request_t *r, const char *body, size_t len, bool last)
 
 //  Remember a failure, as the answer if nothing better comes.
 static void
-s_note_failure (s_request_t *r, int status, const char *type, const char *code,
-                const char *message)
+s_note_failure (s_request_t *r, int status, const char *type, const char *code, const char *message)
 {
     r->fail_status = status;
     r->fail_type = type;
@@ -331,8 +331,7 @@ s_finish_error (s_request_t **r_p, int status, const char *type, const char *cod
         size_t len = 0;
         if (r->anthropic_client) {
             size_t body_len = 0;
-            char *body = aigw_messages_error_body (status == 429 ? "rate_limit_error"
-                                                                 : "api_error",
+            char *body = aigw_messages_error_body (status == 429 ? "rate_limit_error" : "api_error",
                                                    message, &body_len);
             if (body) {
                 aigw_adapter_append (&frame, &len, "event: error\ndata: ", 19);
@@ -497,8 +496,8 @@ s_record (s_request_t *r, bool success, const char *error)
 {
     int64_t now = aigw_now_ms ();
     int64_t ttfb = r->first_byte_ms ? r->first_byte_ms - r->started_ms : -1;
-    aigw_router_record (r->model->router, r->dep->route, now, success, now - r->started_ms,
-                        ttfb, error);
+    aigw_router_record (r->model->router, r->dep->route, now, success, now - r->started_ms, ttfb,
+                        error);
 }
 
 //  The attempt failed in a way another deployment may not: note it, tell
@@ -541,8 +540,8 @@ s_answer_whole (s_request_t **r_p)
                                           sizeof err);
         if (body && r->anthropic_client) {
             size_t out_len = 0;
-            char *out = aigw_messages_response_from_openai (body, len, env->model, &out_len,
-                                                            err, sizeof err);
+            char *out = aigw_messages_response_from_openai (body, len, env->model, &out_len, err,
+                                                            sizeof err);
             free (body);
             body = out;
             len = out_len;
@@ -550,8 +549,7 @@ s_answer_whole (s_request_t **r_p)
     }
     if (!body) {
         char message[AIGW_PROVIDER_MESSAGE_MAX];
-        snprintf (message, sizeof message, "The upstream's answer could not be read: %.300s",
-                  err);
+        snprintf (message, sizeof message, "The upstream's answer could not be read: %.300s", err);
         s_attempt_failed (r_p, 502, "upstream_error", "upstream_bad_response", message);
         return;
     }
@@ -564,10 +562,10 @@ s_answer_whole (s_request_t **r_p)
     //  what the client waits for. It still lands first: a call runs before
     //  this thread takes the client's next request, and a peer's one hop
     //  beats the reply's way out and the next request's way back in.
-    aigw_envelope_t *store = env->cache_status && streq (env->cache_status, "MISS")
-                                     && env->cache_key && self->host
-                                 ? aigw_envelope_dup (env)
-                                 : NULL;
+    aigw_envelope_t *store
+        = env->cache_status && streq (env->cache_status, "MISS") && env->cache_key && self->host
+              ? aigw_envelope_dup (env)
+              : NULL;
     s_reply (r);
     if (store)
         aigw_host_oneway (self->host, "cache", store->cache_key, &store);
@@ -582,8 +580,8 @@ s_answer_status (s_request_t **r_p, long status)
     s_request_t *r = *r_p;
     //  Anthropic's error body keeps its message at error.message, as OpenAI's.
     char *upstream = r->passthrough
-                     ? aigw_openai_error_message (r->buf, r->buf_len)
-                     : r->dep->adapter->error_message (r->buf ? r->buf : "", r->buf_len);
+                         ? aigw_openai_error_message (r->buf, r->buf_len)
+                         : r->dep->adapter->error_message (r->buf ? r->buf : "", r->buf_len);
     char message[AIGW_PROVIDER_MESSAGE_MAX];
     if (status == 400 || status == 404 || status == 409 || status == 413 || status == 422) {
         //  The client's own mistake, seen by the upstream: never retried,
@@ -592,8 +590,7 @@ s_answer_status (s_request_t **r_p, long status)
                   upstream ? upstream : "The upstream rejected the request.");
         free (upstream);
         s_record (r, true, NULL);
-        s_finish_error (r_p, (int) status, "invalid_request_error", "upstream_rejected",
-                        message);
+        s_finish_error (r_p, (int) status, "invalid_request_error", "upstream_rejected", message);
         return;
     }
     if (status == 429) {
@@ -670,13 +667,11 @@ s_passthrough_request (s_request_t *r, aigw_upstream_request_t *out)
     const aigw_upstream_t *up = &r->dep->up;
     snprintf (out->url, sizeof out->url, "%s/v1/messages",
               up->base_url ? up->base_url : aigw_adapter_default_base_url ("anthropic"));
-    out->body = aigw_openai_with_model (r->client_body, r->client_len, up->model,
-                                        &out->body_len);
+    out->body = aigw_openai_with_model (r->client_body, r->client_len, up->model, &out->body_len);
     if (!out->body)
         return -1;
     if (aigw_upstream_request_header (out, "Content-Type", "application/json")
-        || aigw_upstream_request_header (out, "anthropic-version",
-                                         AIGW_PROVIDER_ANTHROPIC_VERSION))
+        || aigw_upstream_request_header (out, "anthropic-version", AIGW_PROVIDER_ANTHROPIC_VERSION))
         return -1;
     if (up->api_key && aigw_upstream_request_header (out, "x-api-key", up->api_key))
         return -1;
@@ -697,9 +692,8 @@ s_attempt_start (s_request_t **r_p)
     r->dep->up.now_s = now / 1000;
     r->passthrough = r->anthropic_client && strcmp (dep->provider, "anthropic") == 0;
     int rc = r->passthrough ? s_passthrough_request (r, &r->up)
-                            : dep->adapter->request (&dep->up, r->kind, r->stream,
-                                                     r->openai_body, r->openai_len, &r->up,
-                                                     err, sizeof err);
+                            : dep->adapter->request (&dep->up, r->kind, r->stream, r->openai_body,
+                                                     r->openai_len, &r->up, err, sizeof err);
     if (rc == 1) {
         s_note_failure (r, 400, "invalid_request_error", "unsupported_endpoint",
                         "The model's provider does not serve this endpoint.");
@@ -769,9 +763,8 @@ s_attempt_next (s_request_t *r)
 {
     self_t *self = r->owner;
     const aigw_config_t *config = self->config;
-    unsigned max_attempts = config->router_max_attempts > 0
-                            ? (unsigned) config->router_max_attempts
-                            : AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS;
+    unsigned max_attempts = config->router_max_attempts > 0 ? (unsigned) config->router_max_attempts
+                                                            : AIGW_DEFAULT_ROUTER_MAX_ATTEMPTS;
     while (true) {
         int64_t now = aigw_now_ms ();
         if (now >= r->env->deadline_ms) {
@@ -817,8 +810,8 @@ s_attempt_next (s_request_t *r)
             return;
         }
         aigw_catalog_model_t *model = r->chain[r->chain_at];
-        aigw_deployment_t *route = aigw_router_pick (model->router, model->strategy, now,
-                                                     r->tried, r->tried_count, &self->rng);
+        aigw_deployment_t *route = aigw_router_pick (model->router, model->strategy, now, r->tried,
+                                                     r->tried_count, &self->rng);
         if (!route) {
             r->chain_at++;
             r->tried_count = 0;
@@ -846,7 +839,7 @@ s_attempt_next (s_request_t *r)
             return;
         }
         if (rc < 0)
-            return;             //  answered
+            return;  //  answered
         aigw_router_abandon (model->router, route);
         s_attempt_reset (r);
     }
@@ -975,9 +968,9 @@ s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p)
     for (size_t i = 0; i < aigw_catalog_size (self->catalog); i++) {
         aigw_catalog_model_t *m = aigw_catalog_at (self->catalog, i);
         if (aigw_stage_model_allowed (env, m->name))
-            json_array_append_new (data, json_pack ("{s:s,s:s,s:i,s:s}", "id", m->name,
-                                                    "object", "model", "created", 0,
-                                                    "owned_by", m->deployments[0].provider));
+            json_array_append_new (data, json_pack ("{s:s,s:s,s:i,s:s}", "id", m->name, "object",
+                                                    "model", "created", 0, "owned_by",
+                                                    m->deployments[0].provider));
     }
     json_t *root = json_pack ("{s:s,s:o}", "object", "list", "data", data);
     char *text = json_dumps (root, JSON_COMPACT);
@@ -1037,8 +1030,7 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
         char err[256] = "";
         bool stream = false;
         r->openai_body = aigw_messages_request_to_openai (r->client_body, r->client_len,
-                                                          &r->openai_len, &stream, err,
-                                                          sizeof err);
+                                                          &r->openai_len, &stream, err, sizeof err);
         if (!r->openai_body) {
             char message[AIGW_PROVIDER_MESSAGE_MAX];
             snprintf (message, sizeof message, "Invalid Messages request: %.400s", err);
@@ -1082,9 +1074,8 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
 static void
 s_self_report (self_t *self, int64_t now)
 {
-    json_t *doc = json_pack ("{s:s,s:I,s:o}", "instance", self->instance, "at_ms",
-                             (json_int_t) now, "deployments",
-                             aigw_catalog_report (self->catalog, now));
+    json_t *doc = json_pack ("{s:s,s:I,s:o}", "instance", self->instance, "at_ms", (json_int_t) now,
+                             "deployments", aigw_catalog_report (self->catalog, now));
     char *text = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
     json_decref (doc);
     aigw_worker_t *worker = self->host ? aigw_host_worker (self->host, "provider") : NULL;
@@ -1110,8 +1101,7 @@ s_self_load_models (self_t *self, PGresult *res)
     for (int i = 0; i < rows; i++) {
         json_t *doc = json_loads (PQgetvalue (res, i, 0), 0, NULL);
         char param[128] = "", err[256] = "";
-        if (aigw_models_from_json (doc, &models[count], param, sizeof param, err, sizeof err)
-            == 0)
+        if (aigw_models_from_json (doc, &models[count], param, sizeof param, err, sizeof err) == 0)
             count++;
         else
             aigw_warn ("provider: database model skipped: %s: %s", param, err);
@@ -1166,14 +1156,14 @@ s_self_new (aigw_host_t *host, const aigw_config_t *config)
     self->paused.offset = offsetof (s_request_t, paused);
     self->config = config;
     self->host = host;
-    self->report_ms = config->router_report_ms > 0 ? config->router_report_ms
-                                                   : AIGW_DEFAULT_REPORT_MS;
+    self->report_ms
+        = config->router_report_ms > 0 ? config->router_report_ms : AIGW_DEFAULT_REPORT_MS;
     self->report_at = aigw_now_ms ();
     self->epfd = epoll_create1 (EPOLL_CLOEXEC);
     self->rng = (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 32) ^ (uintptr_t) self;
     self->first_byte_ms = self->config->first_token_timeout_ms > 0
-                          ? self->config->first_token_timeout_ms
-                          : AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS;
+                              ? self->config->first_token_timeout_ms
+                              : AIGW_DEFAULT_FIRST_TOKEN_TIMEOUT_MS;
     char hostname[64] = "";
     gethostname (hostname, sizeof hostname - 1);
     snprintf (self->instance, sizeof self->instance, "%s:%d:%llx", hostname, (int) getpid (),
@@ -1192,8 +1182,8 @@ s_self_new (aigw_host_t *host, const aigw_config_t *config)
     if (skipped > 0)
         aigw_warn ("provider: %d model(s) skipped: %s", skipped, err);
     //  The host connection limit is shared out among the shards.
-    long per_shard = (self->config->max_host_connections + AIGW_PROVIDER_SHARDS - 1)
-                     / AIGW_PROVIDER_SHARDS;
+    long per_shard
+        = (self->config->max_host_connections + AIGW_PROVIDER_SHARDS - 1) / AIGW_PROVIDER_SHARDS;
     for (uint32_t i = 0; i < AIGW_PROVIDER_SHARDS; i++) {
         s_shard_t *shard = &self->shards[i];
         shard->owner = self;
@@ -1252,11 +1242,11 @@ s_stage_pollitems (void *state, zmq_pollitem_t *items, int max)
     self_t *self = (self_t *) state;
     if (max < 2)
         return 0;
-    items[0] = (zmq_pollitem_t) {NULL, self->epfd, ZMQ_POLLIN, 0};
+    items[0] = (zmq_pollitem_t){NULL, self->epfd, ZMQ_POLLIN, 0};
     int db_fd = self->dbwatch ? aigw_dbwatch_fd (self->dbwatch) : -1;
     if (db_fd < 0)
         return 1;
-    items[1] = (zmq_pollitem_t) {NULL, db_fd, aigw_dbwatch_events (self->dbwatch), 0};
+    items[1] = (zmq_pollitem_t){NULL, db_fd, aigw_dbwatch_events (self->dbwatch), 0};
     return 2;
 }
 
@@ -1386,14 +1376,14 @@ const aigw_stage_def_t aigw_provider_stage = {
 //  A loopback upstream that answers every request with STATUS and BODY and
 //  keeps the last request it read.
 typedef struct {
-    int listener;               //  listening socket on 127.0.0.1
-    int port;                   //  its port
-    int status;                 //  status of every answer
-    const char *body;           //  body of every answer
-    int requests;               //  requests answered
-    char last[S_TEST_REQUEST_MAX]; //  the last request, head and body
-    pthread_mutex_t lock;       //  guards requests and last
-    pthread_t thread;           //  the accept loop
+    int listener;                   //  listening socket on 127.0.0.1
+    int port;                       //  its port
+    int status;                     //  status of every answer
+    const char *body;               //  body of every answer
+    int requests;                   //  requests answered
+    char last[S_TEST_REQUEST_MAX];  //  the last request, head and body
+    pthread_mutex_t lock;           //  guards requests and last
+    pthread_t thread;               //  the accept loop
 } s_test_upstream_t;
 
 //  Accept loop: one request per connection, answered with Connection: close.
@@ -1446,8 +1436,8 @@ s_test_upstream_start (s_test_upstream_t *up, int status, const char *body)
     pthread_mutex_init (&up->lock, NULL);
     up->listener = socket (AF_INET, SOCK_STREAM, 0);
     assert (up->listener >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    struct sockaddr_in address
+        = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
     assert (bind (up->listener, (struct sockaddr *) &address, sizeof address) == 0);
     assert (listen (up->listener, 16) == 0);
     socklen_t len = sizeof address;
@@ -1468,8 +1458,8 @@ s_test_upstream_stop (s_test_upstream_t *up)
 
 //  The front's side of the test: the final reply it was handed.
 typedef struct {
-    aigw_envelope_t *reply;     //  the final reply's envelope, once it came
-    int events;                 //  events delivered
+    aigw_envelope_t *reply;  //  the final reply's envelope, once it came
+    int events;              //  events delivered
 } s_test_front_t;
 
 //  The front's deliver: keeps the final reply's envelope; takes the event.
@@ -1552,8 +1542,8 @@ aigw_provider_test (bool verbose)
     assert (config);
     unsetenv ("OPENAI_BASE_URL");
     unsetenv ("OPENAI_API_KEY");
-    aigw_host_t *host = aigw_host_new (config, "tcp://127.0.0.1:1", "provider", true, err,
-                                       sizeof err);
+    aigw_host_t *host
+        = aigw_host_new (config, "tcp://127.0.0.1:1", "provider", true, err, sizeof err);
     if (!host)
         fprintf (stderr, "provider: %s\n", err);
     assert (host);
@@ -1563,10 +1553,10 @@ aigw_provider_test (bool verbose)
 
     //  A chat call: the upstream gets the model, the key and the messages;
     //  the client gets its answer.
-    aigw_envelope_t *reply =
-        s_test_chat (host, &front, "req-1", "gpt-4o-mini",
-                     "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
-                     "\"content\":\"hi\"}]}");
+    aigw_envelope_t *reply
+        = s_test_chat (host, &front, "req-1", "gpt-4o-mini",
+                       "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"hi\"}]}");
     if (verbose)
         printf ("\n    status %d: %.*s\n", reply->status, (int) reply->body_len, reply->body);
     assert (reply->status == 200);

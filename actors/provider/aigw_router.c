@@ -11,38 +11,38 @@
 
 //  One finished request, as the health figures see it.
 typedef struct {
-    int64_t at;                 //  when it was reported, ms
-    int64_t latency_ms;         //  total latency, ms
-    int64_t ttfb_ms;            //  time to first token, ms; < 0 if none
-    bool success;               //  true if it succeeded
+    int64_t at;          //  when it was reported, ms
+    int64_t latency_ms;  //  total latency, ms
+    int64_t ttfb_ms;     //  time to first token, ms; < 0 if none
+    bool success;        //  true if it succeeded
 } s_sample_t;
 
 //  One deployment.
 struct _aigw_deployment_t {
-    char id[AIGW_ROUTER_ID_MAX];        //  unique id
-    char provider[AIGW_ROUTER_ID_MAX];  //  provider name
-    uint32_t weight;            //  weighted-strategy share
-    uint32_t priority;          //  tier, 0 first
-    double price_in;            //  per million input tokens
-    double price_out;           //  per million output tokens
-    aigw_breaker_t *breaker;    //  its circuit breaker
-    const aigw_router_settings_t *settings; //  the owning router's settings
-    s_sample_t samples[AIGW_ROUTER_SAMPLES]; //  ring of recent outcomes
-    uint32_t sample_head;       //  next slot to write
-    uint32_t sample_count;      //  slots filled
-    double ewma_ms;             //  latency EWMA of successes, < 0 if none yet
-    uint32_t in_flight;         //  picks not yet recorded or abandoned
-    char last_error[AIGW_ROUTER_ERROR_MAX]; //  last failure, sanitised
-    uint64_t requests;          //  outcomes recorded since start
-    uint64_t failures;          //  of which failed
+    char id[AIGW_ROUTER_ID_MAX];              //  unique id
+    char provider[AIGW_ROUTER_ID_MAX];        //  provider name
+    uint32_t weight;                          //  weighted-strategy share
+    uint32_t priority;                        //  tier, 0 first
+    double price_in;                          //  per million input tokens
+    double price_out;                         //  per million output tokens
+    aigw_breaker_t *breaker;                  //  its circuit breaker
+    const aigw_router_settings_t *settings;   //  the owning router's settings
+    s_sample_t samples[AIGW_ROUTER_SAMPLES];  //  ring of recent outcomes
+    uint32_t sample_head;                     //  next slot to write
+    uint32_t sample_count;                    //  slots filled
+    double ewma_ms;                           //  latency EWMA of successes, < 0 if none yet
+    uint32_t in_flight;                       //  picks not yet recorded or abandoned
+    char last_error[AIGW_ROUTER_ERROR_MAX];   //  last failure, sanitised
+    uint64_t requests;                        //  outcomes recorded since start
+    uint64_t failures;                        //  of which failed
 };
 
 //  The router of one model.
 struct _aigw_router_t {
-    char model[AIGW_ROUTER_ID_MAX];     //  model name clients ask for
-    aigw_router_settings_t settings;    //  thresholds (a copy)
-    aigw_deployment_t *deployments[AIGW_ROUTER_DEPLOYMENTS_MAX]; //  in config order
-    size_t size;                //  deployments in use
+    char model[AIGW_ROUTER_ID_MAX];                               //  model name clients ask for
+    aigw_router_settings_t settings;                              //  thresholds (a copy)
+    aigw_deployment_t *deployments[AIGW_ROUTER_DEPLOYMENTS_MAX];  //  in config order
+    size_t size;                                                  //  deployments in use
 };
 
 void
@@ -201,8 +201,7 @@ s_pick_min (const double *key, size_t count, uint64_t *rng)
 
 //  Choose one of the COUNT candidates in CAND by STRATEGY.
 static aigw_deployment_t *
-s_choose (aigw_deployment_t **cand, size_t count, aigw_route_strategy_t strategy,
-          uint64_t *rng)
+s_choose (aigw_deployment_t **cand, size_t count, aigw_route_strategy_t strategy, uint64_t *rng)
 {
     double key[AIGW_ROUTER_DEPLOYMENTS_MAX];
     switch (strategy) {
@@ -224,7 +223,7 @@ s_choose (aigw_deployment_t **cand, size_t count, aigw_route_strategy_t strategy
             uint64_t total = 0;
             for (size_t i = 0; i < count; i++)
                 total += cand[i]->weight;
-            if (total == 0) //  all zero: share equally
+            if (total == 0)  //  all zero: share equally
                 return cand[s_uniform (rng, count)];
             uint64_t r = s_uniform (rng, total);
             for (size_t i = 0; i < count; i++) {
@@ -232,7 +231,7 @@ s_choose (aigw_deployment_t **cand, size_t count, aigw_route_strategy_t strategy
                     return cand[i];
                 r -= cand[i]->weight;
             }
-            return cand[count - 1]; //  not reached
+            return cand[count - 1];  //  not reached
         }
     }
 }
@@ -268,7 +267,7 @@ aigw_router_pick (aigw_router_t *self, aigw_route_strategy_t strategy, int64_t n
         if (count > 0) {
             aigw_deployment_t *d = s_choose (cand, count, strategy, rng);
             bool allowed = aigw_breaker_allow (d->breaker, now);
-            assert (allowed); //  available a moment ago, same NOW
+            assert (allowed);  //  available a moment ago, same NOW
             (void) allowed;
             d->in_flight++;
             return d;
@@ -285,8 +284,8 @@ aigw_router_pick (aigw_router_t *self, aigw_route_strategy_t strategy, int64_t n
 static void
 s_sanitise_error (char *dest, size_t size, const char *error)
 {
-    static const char *const secret_prefixes[] = {"sk-", "sk_", "key-", "pk-", "AKIA",
-                                                  "ghp_", "xox", "eyJ", NULL};
+    static const char *const secret_prefixes[]
+        = {"sk-", "sk_", "key-", "pk-", "AKIA", "ghp_", "xox", "eyJ", NULL};
     size_t out = 0;
     const char *p = error;
     bool redact_next = false;
@@ -333,8 +332,8 @@ aigw_router_record (aigw_router_t *self, aigw_deployment_t *d, int64_t now, bool
         d->failures++;
     if (latency_ms < 0)
         latency_ms = 0;
-    d->samples[d->sample_head] = (s_sample_t) {
-        .at = now, .latency_ms = latency_ms, .ttfb_ms = ttfb_ms, .success = success};
+    d->samples[d->sample_head]
+        = (s_sample_t){.at = now, .latency_ms = latency_ms, .ttfb_ms = ttfb_ms, .success = success};
     d->sample_head = (d->sample_head + 1) % AIGW_ROUTER_SAMPLES;
     if (d->sample_count < AIGW_ROUTER_SAMPLES)
         d->sample_count++;
@@ -344,8 +343,7 @@ aigw_router_record (aigw_router_t *self, aigw_deployment_t *d, int64_t now, bool
                                     : alpha * (double) latency_ms + (1 - alpha) * d->ewma_ms;
     }
     else
-        s_sanitise_error (d->last_error, sizeof d->last_error,
-                          error && *error ? error : "failed");
+        s_sanitise_error (d->last_error, sizeof d->last_error, error && *error ? error : "failed");
 }
 
 void
@@ -491,12 +489,9 @@ const char *
 aigw_health_name (aigw_health_t health)
 {
     switch (health) {
-        case AIGW_HEALTH_HEALTHY:
-            return "healthy";
-        case AIGW_HEALTH_DEGRADED:
-            return "degraded";
-        case AIGW_HEALTH_DOWN:
-            return "down";
+        case AIGW_HEALTH_HEALTHY: return "healthy";
+        case AIGW_HEALTH_DEGRADED: return "degraded";
+        case AIGW_HEALTH_DOWN: return "down";
     }
     return "unknown";
 }
@@ -517,17 +512,17 @@ aigw_router_health_json (const aigw_router_t *self, int64_t now)
         return NULL;
     for (size_t i = 0; i < self->size; i++) {
         const aigw_deployment_t *d = self->deployments[i];
-        json_t *item = json_pack (
-            "{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:o}, s:{s:o, s:o}, s:f, s:I, s:s}", "id",
-            d->id, "model", self->model, "provider", d->provider, "status",
-            aigw_health_name (aigw_deployment_health (d, now)), "circuit",
-            aigw_breaker_state_name (aigw_breaker_state (d->breaker)), "latency_ms", "p50",
-            s_ms_json (aigw_deployment_percentile (d, now, 50, false)), "p95",
-            s_ms_json (aigw_deployment_percentile (d, now, 95, false)), "ttft_ms", "p50",
-            s_ms_json (aigw_deployment_percentile (d, now, 50, true)), "p95",
-            s_ms_json (aigw_deployment_percentile (d, now, 95, true)), "error_rate",
-            aigw_deployment_error_rate (d, now), "in_flight", (json_int_t) d->in_flight,
-            "last_error", d->last_error);
+        json_t *item
+            = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:o}, s:{s:o, s:o}, s:f, s:I, s:s}",
+                         "id", d->id, "model", self->model, "provider", d->provider, "status",
+                         aigw_health_name (aigw_deployment_health (d, now)), "circuit",
+                         aigw_breaker_state_name (aigw_breaker_state (d->breaker)), "latency_ms",
+                         "p50", s_ms_json (aigw_deployment_percentile (d, now, 50, false)), "p95",
+                         s_ms_json (aigw_deployment_percentile (d, now, 95, false)), "ttft_ms",
+                         "p50", s_ms_json (aigw_deployment_percentile (d, now, 50, true)), "p95",
+                         s_ms_json (aigw_deployment_percentile (d, now, 95, true)), "error_rate",
+                         aigw_deployment_error_rate (d, now), "in_flight",
+                         (json_int_t) d->in_flight, "last_error", d->last_error);
         if (!item || json_array_append_new (list, item) != 0) {
             json_decref (list);
             return NULL;
@@ -579,8 +574,8 @@ aigw_router_retryable (int http_status, aigw_transport_error_t transport)
 }
 
 int64_t
-aigw_router_backoff_ms (unsigned attempt, int64_t base_ms, int64_t cap_ms,
-                        int64_t retry_after_s, uint64_t *rng)
+aigw_router_backoff_ms (unsigned attempt, int64_t base_ms, int64_t cap_ms, int64_t retry_after_s,
+                        uint64_t *rng)
 {
     assert (rng);
     if (base_ms < 0)
@@ -628,8 +623,7 @@ s_test_add (aigw_router_t *router, const char *id, uint32_t weight, uint32_t pri
 
 //  Selftest helper: pick with no exclusions and return the id, or NULL.
 static const char *
-s_test_pick (aigw_router_t *router, aigw_route_strategy_t strategy, int64_t now,
-             uint64_t *rng)
+s_test_pick (aigw_router_t *router, aigw_route_strategy_t strategy, int64_t now, uint64_t *rng)
 {
     aigw_deployment_t *d = aigw_router_pick (router, strategy, now, NULL, 0, rng);
     return d ? aigw_deployment_id (d) : NULL;
@@ -659,7 +653,7 @@ aigw_router_test (bool verbose)
     assert (aigw_router_new ("gpt-4o", &bad) == NULL);
     aigw_router_t *router = aigw_router_new ("gpt-4o", &settings);
     assert (router);
-    assert (s_test_pick (router, AIGW_ROUTE_WEIGHTED, now, &rng) == NULL); //  empty
+    assert (s_test_pick (router, AIGW_ROUTE_WEIGHTED, now, &rng) == NULL);  //  empty
     s_test_add (router, "a", 3, 0, 2.5, 10);
     s_test_add (router, "b", 1, 0, 5, 15);
     s_test_add (router, "c", 1, 1, 0.15, 0.6);
@@ -737,18 +731,18 @@ aigw_router_test (bool verbose)
 
     //  Least latency: untried first, then the lowest EWMA.
     d = aigw_router_pick (router, AIGW_ROUTE_LEAST_LATENCY, now, NULL, 0, &rng);
-    assert (d == a || d == b); //  both untried
+    assert (d == a || d == b);  //  both untried
     aigw_router_record (router, a, now, true, 300, 100, NULL);
     if (d == b)
         aigw_router_abandon (router, b);
     assert (aigw_deployment_ewma_ms (a) == 300);
     assert (aigw_deployment_ewma_ms (b) < 0);
     d = aigw_router_pick (router, AIGW_ROUTE_LEAST_LATENCY, now, NULL, 0, &rng);
-    assert (d == b); //  untried beats measured
+    assert (d == b);  //  untried beats measured
     aigw_router_record (router, b, now, true, 200, 50, NULL);
     d = aigw_router_pick (router, AIGW_ROUTE_LEAST_LATENCY, now, NULL, 0, &rng);
     assert (d == b);
-    aigw_router_record (router, b, now, true, 1200, 50, NULL); //  EWMA 0.2: 400
+    aigw_router_record (router, b, now, true, 1200, 50, NULL);  //  EWMA 0.2: 400
     assert (fabs (aigw_deployment_ewma_ms (b) - 400) < 1e-9);
     d = aigw_router_pick (router, AIGW_ROUTE_LEAST_LATENCY, now, NULL, 0, &rng);
     assert (d == a);
@@ -878,16 +872,13 @@ aigw_router_test (bool verbose)
     assert (strcmp (json_string_value (json_object_get (h, "provider")), "openai") == 0);
     assert (strcmp (json_string_value (json_object_get (h, "status")), "down") == 0);
     assert (strcmp (json_string_value (json_object_get (h, "circuit")), "open") == 0);
-    assert (json_integer_value (json_object_get (json_object_get (h, "latency_ms"), "p50"))
-            == 120);
-    assert (json_integer_value (json_object_get (json_object_get (h, "latency_ms"), "p95"))
-            == 120);
+    assert (json_integer_value (json_object_get (json_object_get (h, "latency_ms"), "p50")) == 120);
+    assert (json_integer_value (json_object_get (json_object_get (h, "latency_ms"), "p95")) == 120);
     assert (json_integer_value (json_object_get (json_object_get (h, "ttft_ms"), "p50")) == 30);
     assert (json_is_integer (json_object_get (json_object_get (h, "ttft_ms"), "p95")));
     assert (fabs (json_real_value (json_object_get (h, "error_rate")) - 2.0 / 3) < 1e-9);
     assert (json_integer_value (json_object_get (h, "in_flight")) == 0);
-    assert (strcmp (json_string_value (json_object_get (h, "last_error")),
-                    "HTTP 502 from upstream")
+    assert (strcmp (json_string_value (json_object_get (h, "last_error")), "HTTP 502 from upstream")
             == 0);
     h = json_array_get (health, 1);
     assert (strcmp (json_string_value (json_object_get (h, "status")), "healthy") == 0);
@@ -930,7 +921,7 @@ aigw_router_test (bool verbose)
             lo = ms < lo ? ms : lo;
             hi = ms > hi ? ms : hi;
         }
-        assert (lo < ceiling / 4 + 1 && hi > ceiling * 3 / 4); //  spread, not fixed
+        assert (lo < ceiling / 4 + 1 && hi > ceiling * 3 / 4);  //  spread, not fixed
     }
     assert (aigw_router_backoff_ms (UINT32_MAX, 100, 2000, -1, &rng) <= 2000);
     assert (aigw_router_backoff_ms (5, 0, 2000, -1, &rng) == 0);

@@ -22,56 +22,52 @@
 #include "aigw_breaker.h"
 
 //  Defaults, each overridable through aigw_router_settings_t.
-#define AIGW_ROUTER_STATS_WINDOW_MS   60000  //  latency samples older than this are dropped
-#define AIGW_ROUTER_EWMA_ALPHA        0.2    //  weight of the newest latency in the EWMA
-#define AIGW_ROUTER_DEGRADED_ERROR    0.1    //  error rate at which a deployment is degraded
-#define AIGW_ROUTER_DEGRADED_P95_MS   10000  //  p95 latency at which it is degraded
-#define AIGW_ROUTER_DEGRADED_MIN      5      //  fewest samples before the error rate counts
+#define AIGW_ROUTER_STATS_WINDOW_MS 60000  //  latency samples older than this are dropped
+#define AIGW_ROUTER_EWMA_ALPHA      0.2    //  weight of the newest latency in the EWMA
+#define AIGW_ROUTER_DEGRADED_ERROR  0.1    //  error rate at which a deployment is degraded
+#define AIGW_ROUTER_DEGRADED_P95_MS 10000  //  p95 latency at which it is degraded
+#define AIGW_ROUTER_DEGRADED_MIN    5      //  fewest samples before the error rate counts
 //  Fixed sizes.
-#define AIGW_ROUTER_SAMPLES           256    //  latency ring per deployment
-#define AIGW_ROUTER_DEPLOYMENTS_MAX   64     //  deployments per model
-#define AIGW_ROUTER_ERROR_MAX         256    //  bytes kept of the last error, with its NUL
-#define AIGW_ROUTER_ID_MAX            128    //  bytes of an id, model or provider name
-#define AIGW_ROUTER_RETRY_AFTER_MAX_S 3600   //  larger Retry-After values are clamped
+#define AIGW_ROUTER_SAMPLES           256   //  latency ring per deployment
+#define AIGW_ROUTER_DEPLOYMENTS_MAX   64    //  deployments per model
+#define AIGW_ROUTER_ERROR_MAX         256   //  bytes kept of the last error, with its NUL
+#define AIGW_ROUTER_ID_MAX            128   //  bytes of an id, model or provider name
+#define AIGW_ROUTER_RETRY_AFTER_MAX_S 3600  //  larger Retry-After values are clamped
 
 typedef enum {
-    AIGW_ROUTE_WEIGHTED = 0,    //  weighted random by weight
-    AIGW_ROUTE_LEAST_LATENCY,   //  lowest latency EWMA, untried first
-    AIGW_ROUTE_LEAST_IN_FLIGHT, //  fewest requests outstanding
-    AIGW_ROUTE_LOWEST_COST      //  lowest price_in + price_out
+    AIGW_ROUTE_WEIGHTED = 0,     //  weighted random by weight
+    AIGW_ROUTE_LEAST_LATENCY,    //  lowest latency EWMA, untried first
+    AIGW_ROUTE_LEAST_IN_FLIGHT,  //  fewest requests outstanding
+    AIGW_ROUTE_LOWEST_COST       //  lowest price_in + price_out
 } aigw_route_strategy_t;
 
-typedef enum {
-    AIGW_HEALTH_HEALTHY = 0,
-    AIGW_HEALTH_DEGRADED,
-    AIGW_HEALTH_DOWN
-} aigw_health_t;
+typedef enum { AIGW_HEALTH_HEALTHY = 0, AIGW_HEALTH_DEGRADED, AIGW_HEALTH_DOWN } aigw_health_t;
 
 //  How an upstream attempt failed below HTTP.
 typedef enum {
-    AIGW_TRANSPORT_OK = 0,      //  an HTTP status came back
-    AIGW_TRANSPORT_TIMEOUT,     //  connect or read timed out
-    AIGW_TRANSPORT_CONNECT,     //  could not connect (refused, DNS, TLS)
-    AIGW_TRANSPORT_IO           //  connection broke mid-exchange
+    AIGW_TRANSPORT_OK = 0,   //  an HTTP status came back
+    AIGW_TRANSPORT_TIMEOUT,  //  connect or read timed out
+    AIGW_TRANSPORT_CONNECT,  //  could not connect (refused, DNS, TLS)
+    AIGW_TRANSPORT_IO        //  connection broke mid-exchange
 } aigw_transport_error_t;
 
 typedef struct {
-    aigw_breaker_settings_t breaker; //  every deployment's breaker
-    int64_t stats_window_ms;    //  age limit of latency samples
-    double ewma_alpha;          //  EWMA weight of the newest sample (0..1]
-    double degraded_error_rate; //  error rate at or above which: degraded
-    int64_t degraded_p95_ms;    //  p95 latency at or above which: degraded
-    uint32_t degraded_min_samples; //  fewest outcomes before the error rate counts
+    aigw_breaker_settings_t breaker;  //  every deployment's breaker
+    int64_t stats_window_ms;          //  age limit of latency samples
+    double ewma_alpha;                //  EWMA weight of the newest sample (0..1]
+    double degraded_error_rate;       //  error rate at or above which: degraded
+    int64_t degraded_p95_ms;          //  p95 latency at or above which: degraded
+    uint32_t degraded_min_samples;    //  fewest outcomes before the error rate counts
 } aigw_router_settings_t;
 
 //  One deployment as configured.
 typedef struct {
-    const char *id;             //  unique id, e.g. "openai-east"
-    const char *provider;       //  provider name, e.g. "openai"
-    uint32_t weight;            //  share for the weighted strategy (0 = only if all 0)
-    uint32_t priority;          //  tier, 0 first
-    double price_in;            //  price per million input tokens
-    double price_out;           //  price per million output tokens
+    const char *id;        //  unique id, e.g. "openai-east"
+    const char *provider;  //  provider name, e.g. "openai"
+    uint32_t weight;       //  share for the weighted strategy (0 = only if all 0)
+    uint32_t priority;     //  tier, 0 first
+    double price_in;       //  price per million input tokens
+    double price_out;      //  price per million output tokens
 } aigw_deployment_def_t;
 
 typedef struct _aigw_router_t aigw_router_t;
@@ -102,16 +98,15 @@ aigw_deployment_t *aigw_router_lookup (aigw_router_t *self, const char *id);
 //  pick as in flight and, for a half-open breaker, takes its probe slot.
 //  The router owns the result; NULL means none is left.
 aigw_deployment_t *aigw_router_pick (aigw_router_t *self, aigw_route_strategy_t strategy,
-                                     int64_t now, const char *const *exclude,
-                                     size_t exclude_count, uint64_t *rng);
+                                     int64_t now, const char *const *exclude, size_t exclude_count,
+                                     uint64_t *rng);
 
 //  Report the outcome of a picked request: SUCCESS, total LATENCY_MS, time to
 //  first token TTFB_MS (< 0 if none), and on failure a short ERROR (may be
 //  NULL; kept truncated, control characters and credential-like words
 //  replaced). Feeds the breaker and the health figures; ends the in-flight.
 void aigw_router_record (aigw_router_t *self, aigw_deployment_t *deployment, int64_t now,
-                         bool success, int64_t latency_ms, int64_t ttfb_ms,
-                         const char *error);
+                         bool success, int64_t latency_ms, int64_t ttfb_ms, const char *error);
 
 //  End an in-flight pick that was never sent; records no outcome.
 void aigw_router_abandon (aigw_router_t *self, aigw_deployment_t *deployment);

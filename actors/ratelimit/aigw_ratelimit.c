@@ -7,16 +7,16 @@
 
 //  Counts of one key.
 typedef struct {
-    int64_t window;             //  start of the current window, Unix ms
-    int64_t current;            //  requests admitted in the current window
-    int64_t previous;           //  requests admitted in the window before
+    int64_t window;    //  start of the current window, Unix ms
+    int64_t current;   //  requests admitted in the current window
+    int64_t previous;  //  requests admitted in the window before
 } s_counter_t;
 
 //  Private state.
 typedef struct {
-    const aigw_config_t *config; //  settings (shared, read-only)
-    zhashx_t *counters;         //  key id -> s_counter_t
-    int64_t (*clock) (void);    //  time source, replaceable in the selftest
+    const aigw_config_t *config;  //  settings (shared, read-only)
+    zhashx_t *counters;           //  key id -> s_counter_t
+    int64_t (*clock) (void);      //  time source, replaceable in the selftest
 } s_rl_t;
 
 static void
@@ -57,8 +57,7 @@ s_counter_roll (s_counter_t *counter, int64_t now)
     int64_t window = now - now % AIGW_RL_WINDOW_MS;
     if (window == counter->window)
         return;
-    counter->previous
-        = window - counter->window == AIGW_RL_WINDOW_MS ? counter->current : 0;
+    counter->previous = window - counter->window == AIGW_RL_WINDOW_MS ? counter->current : 0;
     counter->current = 0;
     counter->window = window;
 }
@@ -100,8 +99,8 @@ s_rl_handle (void *state, aigw_envelope_t *env)
         snprintf (message, sizeof message,
                   "Rate limit of %lld requests per minute exceeded; retry in %d s.",
                   (long long) limit, env->retry_after);
-        aigw_envelope_set_error (env, 429, "rate_limit_error", "rate_limit_exceeded",
-                                 NULL, message);
+        aigw_envelope_set_error (env, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
+                                 message);
         return;
     }
     counter->current++;
@@ -156,7 +155,7 @@ aigw_ratelimit_test (bool verbose)
     assert (config);
     s_rl_t *self = (s_rl_t *) s_rl_new (NULL, config);
     self->clock = s_test_clock;
-    s_test_now = 1700000040000LL;   //  start of a window
+    s_test_now = 1700000040000LL;  //  start of a window
 
     aigw_envelope_t *env = aigw_envelope_new ();
     aigw_envelope_set (&env->key_id, "k1");

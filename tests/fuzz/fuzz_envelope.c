@@ -83,7 +83,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     size_t again_size;
     char *again = aigw_envelope_encode (env, &again_size);
     assert (again);
-    assert (again_size <= size);    //  unknown keys dropped, shortest forms
+    assert (again_size <= size);  //  unknown keys dropped, shortest forms
     aigw_envelope_t *copy = aigw_envelope_decode (again, again_size, err, sizeof err);
     assert (copy);
     s_assert_equal (env, copy);

@@ -18,8 +18,8 @@
 #undef NDEBUG
 #include <assert.h>
 
-#define S_FRAMES_INITIAL    16          //  frame slots allocated first
-#define S_GEMINI_MODEL_PREFIX "models/" //  Gemini may name a model with this prefix
+#define S_FRAMES_INITIAL      16         //  frame slots allocated first
+#define S_GEMINI_MODEL_PREFIX "models/"  //  Gemini may name a model with this prefix
 
 //  The routes' names, in aigw_mock_route_t order
 static const char *s_route_names[AIGW_MOCK_ROUTE_COUNT]
@@ -27,23 +27,23 @@ static const char *s_route_names[AIGW_MOCK_ROUTE_COUNT]
 
 //  One stream frame
 typedef struct {
-    unsigned char *data;                //  owned bytes
-    size_t len;                         //  byte count
-    int kind;                           //  aigw_mock_frame_kind_t
+    unsigned char *data;  //  owned bytes
+    size_t len;           //  byte count
+    int kind;             //  aigw_mock_frame_kind_t
 } s_frame_t;
 
 struct _aigw_mock_frames_t {
-    s_frame_t *items;                   //  frames in sending order
-    size_t count;                       //  frames in use
-    size_t cap;                         //  slots allocated
-    bool failed;                        //  an append ran out of memory
+    s_frame_t *items;  //  frames in sending order
+    size_t count;      //  frames in use
+    size_t cap;        //  slots allocated
+    bool failed;       //  an append ran out of memory
 };
 
 //  One message of a chat request, seen the same way in every format
 typedef struct {
-    bool user;                          //  role user (Gemini: user or function)
-    json_t *text;                       //  its text parts joined (a JSON string we own)
-    char *tool_result;                  //  owned: a tool result's text, or NULL
+    bool user;          //  role user (Gemini: user or function)
+    json_t *text;       //  its text parts joined (a JSON string we own)
+    char *tool_result;  //  owned: a tool result's text, or NULL
 } s_message_t;
 
 //  ---------------------------------------------------------------------
@@ -91,8 +91,7 @@ s_json_words (json_t *string)
 }
 
 //  Fills ERR with a printf-formatted message; returns -1 for the caller.
-static int
-s_fail (char *err, size_t err_size, const char *format, ...)
+static int s_fail (char *err, size_t err_size, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 static int
@@ -205,8 +204,8 @@ s_gemini_message (json_t *item, s_message_t *message)
         else if (json_is_object (response)) {
             free (message->tool_result);
             json_t *value = json_object_get (response, "response");
-            message->tool_result = value ? json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY)
-                                         : strdup ("null");
+            message->tool_result
+                = value ? json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY) : strdup ("null");
         }
     }
     return 0;
@@ -243,8 +242,7 @@ s_first_tool (int route, json_t *root)
     json_t *tools = json_object_get (root, "tools");
     json_t *first = json_array_get (tools, 0);
     switch (route) {
-        case AIGW_MOCK_ROUTE_ANTHROPIC:
-            return json_string_value (json_object_get (first, "name"));
+        case AIGW_MOCK_ROUTE_ANTHROPIC: return json_string_value (json_object_get (first, "name"));
         case AIGW_MOCK_ROUTE_GEMINI: {
             //  tools: [{functionDeclarations: [...]}, ...]: the first declaration
             size_t index;
@@ -261,8 +259,7 @@ s_first_tool (int route, json_t *root)
         case AIGW_MOCK_ROUTE_BEDROCK: {
             json_t *tool = json_array_get (
                 json_object_get (json_object_get (root, "toolConfig"), "tools"), 0);
-            return json_string_value (
-                json_object_get (json_object_get (tool, "toolSpec"), "name"));
+            return json_string_value (json_object_get (json_object_get (tool, "toolSpec"), "name"));
         }
         default:
             return json_string_value (
@@ -321,8 +318,8 @@ s_limit (json_t *value, int *out)
 
 //  See the header.
 int
-aigw_mock_ask_parse (int route, json_t *root, const char *model, bool stream,
-                     aigw_mock_ask_t *ask, char *err, size_t err_size)
+aigw_mock_ask_parse (int route, json_t *root, const char *model, bool stream, aigw_mock_ask_t *ask,
+                     char *err, size_t err_size)
 {
     json_t *messages;
     const char *list_name;
@@ -348,8 +345,7 @@ aigw_mock_ask_parse (int route, json_t *root, const char *model, bool stream,
         ask->stream = stream;
         json_t *config = json_object_get (root, "generationConfig");
         if (s_limit (json_object_get (config, "maxOutputTokens"), &ask->max_tokens) != 0)
-            return s_fail (err, err_size,
-                           "Invalid value at 'generation_config.max_output_tokens'");
+            return s_fail (err, err_size, "Invalid value at 'generation_config.max_output_tokens'");
         list_name = "contents";
         read_message = s_gemini_message;
     }
@@ -401,8 +397,8 @@ aigw_mock_ask_parse (int route, json_t *root, const char *model, bool stream,
     }
     ask->user_text = strdup (user_text ? json_string_value (user_text) : "");
     if (rc == 0 && ask->user_text)
-        s_decide_tools (route, root, final_result,
-                        final_text ? json_string_value (final_text) : "", ask);
+        s_decide_tools (route, root, final_result, final_text ? json_string_value (final_text) : "",
+                        ask);
     else
         free (final_result);
     json_decref (user_text);
@@ -450,12 +446,9 @@ s_finish (int route, const aigw_mock_reply_t *reply)
     bool tool = reply->tool_name != NULL;
     switch (route) {
         case AIGW_MOCK_ROUTE_ANTHROPIC:
-        case AIGW_MOCK_ROUTE_BEDROCK:
-            return tool ? "tool_use" : length ? "max_tokens" : "end_turn";
-        case AIGW_MOCK_ROUTE_GEMINI:
-            return length ? "MAX_TOKENS" : "STOP";
-        default:
-            return tool ? "tool_calls" : reply->finish;
+        case AIGW_MOCK_ROUTE_BEDROCK: return tool ? "tool_use" : length ? "max_tokens" : "end_turn";
+        case AIGW_MOCK_ROUTE_GEMINI: return length ? "MAX_TOKENS" : "STOP";
+        default: return tool ? "tool_calls" : reply->finish;
     }
 }
 
@@ -500,8 +493,8 @@ s_content (int route, const aigw_mock_reply_t *reply)
             return json_pack ("[{s:s,s:s,s:s,s:o}]", "type", "tool_use", "id", reply->tool_id,
                               "name", reply->tool_name, "input", args);
         if (route == AIGW_MOCK_ROUTE_GEMINI)
-            return json_pack ("[{s:{s:s,s:o}}]", "functionCall", "name", reply->tool_name,
-                              "args", args);
+            return json_pack ("[{s:{s:s,s:o}}]", "functionCall", "name", reply->tool_name, "args",
+                              args);
         return json_pack ("[{s:{s:s,s:s,s:o}}]", "toolUse", "toolUseId", reply->tool_id, "name",
                           reply->tool_name, "input", args);
     }
@@ -514,9 +507,9 @@ s_content (int route, const aigw_mock_reply_t *reply)
 static json_t *
 s_openai_object (const aigw_mock_reply_t *reply, const char *object, json_t *choices)
 {
-    return json_pack ("{s:s,s:s,s:I,s:s,s:s,s:o}", "id", reply->id, "object", object,
-                      "created", (json_int_t) reply->created, "model", reply->model,
-                      "system_fingerprint", "fp_aigw_mock", "choices", choices);
+    return json_pack ("{s:s,s:s,s:I,s:s,s:s,s:o}", "id", reply->id, "object", object, "created",
+                      (json_int_t) reply->created, "model", reply->model, "system_fingerprint",
+                      "fp_aigw_mock", "choices", choices);
 }
 
 //  The OpenAI tool_calls array, with ARGUMENTS as the arguments string.
@@ -548,10 +541,10 @@ aigw_mock_reply_body (int route, const aigw_mock_reply_t *reply, size_t *len)
     json_t *root = NULL;
     const char *finish = s_finish (route, reply);
     if (route == AIGW_MOCK_ROUTE_ANTHROPIC)
-        root = json_pack ("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:o}", "id", reply->id, "type",
-                          "message", "role", "assistant", "model", reply->model, "content",
-                          s_content (route, reply), "stop_reason", finish, "stop_sequence",
-                          "usage", s_usage (route, reply));
+        root = json_pack ("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:o}", "id", reply->id, "type", "message",
+                          "role", "assistant", "model", reply->model, "content",
+                          s_content (route, reply), "stop_reason", finish, "stop_sequence", "usage",
+                          s_usage (route, reply));
     else if (route == AIGW_MOCK_ROUTE_GEMINI)
         root = json_pack ("{s:[{s:{s:o,s:s},s:s,s:i}],s:o,s:s,s:s}", "candidates", "content",
                           "parts", s_content (route, reply), "role", "model", "finishReason",
@@ -559,22 +552,20 @@ aigw_mock_reply_body (int route, const aigw_mock_reply_t *reply, size_t *len)
                           "modelVersion", reply->model, "responseId", reply->id);
     else if (route == AIGW_MOCK_ROUTE_BEDROCK)
         root = json_pack ("{s:{s:{s:s,s:o}},s:s,s:o,s:{s:i}}", "output", "message", "role",
-                          "assistant", "content", s_content (route, reply), "stopReason",
-                          finish, "usage", s_usage (route, reply), "metrics", "latencyMs", 0);
+                          "assistant", "content", s_content (route, reply), "stopReason", finish,
+                          "usage", s_usage (route, reply), "metrics", "latencyMs", 0);
     else {
         json_t *message;
         if (reply->tool_name)
-            message = json_pack ("{s:s,s:n,s:o,s:n}", "role", "assistant", "content",
-                                 "tool_calls",
+            message = json_pack ("{s:s,s:n,s:o,s:n}", "role", "assistant", "content", "tool_calls",
                                  s_openai_tool_calls (reply, AIGW_MOCK_TOOL_ARGUMENTS, false),
                                  "refusal");
         else
             message = json_pack ("{s:s,s:s%,s:n}", "role", "assistant", "content", reply->text,
                                  reply->text_len, "refusal");
-        root = s_openai_object (
-            reply, "chat.completion",
-            json_pack ("[{s:i,s:o,s:n,s:s}]", "index", 0, "message", message, "logprobs",
-                       "finish_reason", finish));
+        root = s_openai_object (reply, "chat.completion",
+                                json_pack ("[{s:i,s:o,s:n,s:s}]", "index", 0, "message", message,
+                                           "logprobs", "finish_reason", finish));
         if (root)
             json_object_set_new (root, "usage", s_usage (route, reply));
     }
@@ -664,8 +655,7 @@ s_frames_bedrock (aigw_mock_frames_t *self, int kind, const char *event, json_t 
 //  any leading whitespace. Calls EMIT for each piece.
 static void
 s_pieces (const aigw_mock_reply_t *reply, aigw_mock_frames_t *frames, int route,
-          void (*emit) (aigw_mock_frames_t *, int, const aigw_mock_reply_t *, const char *,
-                        size_t))
+          void (*emit) (aigw_mock_frames_t *, int, const aigw_mock_reply_t *, const char *, size_t))
 {
     const char *text = reply->text;
     size_t len = reply->text_len, at = 0, start = 0;
@@ -684,31 +674,30 @@ s_pieces (const aigw_mock_reply_t *reply, aigw_mock_frames_t *frames, int route,
 
 //  Emits one text piece as a content frame in ROUTE's format.
 static void
-s_emit_text (aigw_mock_frames_t *self, int route, const aigw_mock_reply_t *reply,
-             const char *piece, size_t len)
+s_emit_text (aigw_mock_frames_t *self, int route, const aigw_mock_reply_t *reply, const char *piece,
+             size_t len)
 {
     int kind = AIGW_MOCK_FRAME_CONTENT;
     if (route == AIGW_MOCK_ROUTE_ANTHROPIC)
         s_frames_sse (self, kind, "content_block_delta",
-                      json_pack ("{s:s,s:i,s:{s:s,s:s%}}", "type", "content_block_delta",
-                                 "index", 0, "delta", "type", "text_delta", "text", piece, len),
+                      json_pack ("{s:s,s:i,s:{s:s,s:s%}}", "type", "content_block_delta", "index",
+                                 0, "delta", "type", "text_delta", "text", piece, len),
                       false);
     else if (route == AIGW_MOCK_ROUTE_GEMINI)
         s_frames_sse (self, kind, NULL,
-                      json_pack ("{s:[{s:{s:[{s:s%}],s:s},s:i}],s:s,s:s}", "candidates",
-                                 "content", "parts", "text", piece, len, "role", "model",
-                                 "index", 0, "modelVersion", reply->model, "responseId",
-                                 reply->id),
+                      json_pack ("{s:[{s:{s:[{s:s%}],s:s},s:i}],s:s,s:s}", "candidates", "content",
+                                 "parts", "text", piece, len, "role", "model", "index", 0,
+                                 "modelVersion", reply->model, "responseId", reply->id),
                       true);
     else if (route == AIGW_MOCK_ROUTE_BEDROCK)
-        s_frames_bedrock (self, kind, "contentBlockDelta",
-                          json_pack ("{s:i,s:{s:s%}}", "contentBlockIndex", 0, "delta", "text",
-                                     piece, len));
+        s_frames_bedrock (
+            self, kind, "contentBlockDelta",
+            json_pack ("{s:i,s:{s:s%}}", "contentBlockIndex", 0, "delta", "text", piece, len));
     else {
-        json_t *chunk = s_openai_object (
-            reply, "chat.completion.chunk",
-            json_pack ("[{s:i,s:{s:s%},s:n,s:n}]", "index", 0, "delta", "content", piece, len,
-                       "logprobs", "finish_reason"));
+        json_t *chunk
+            = s_openai_object (reply, "chat.completion.chunk",
+                               json_pack ("[{s:i,s:{s:s%},s:n,s:n}]", "index", 0, "delta",
+                                          "content", piece, len, "logprobs", "finish_reason"));
         s_frames_sse (self, kind, NULL, chunk, false);
     }
 }
@@ -744,12 +733,12 @@ s_emit_tool (aigw_mock_frames_t *self, int route, const aigw_mock_reply_t *reply
                               json_pack ("{s:i,s:{s:{s:s%}}}", "contentBlockIndex", 0, "delta",
                                          "toolUse", "input", piece, len));
         else {
-            json_t *call = json_pack ("{s:i,s:{s:s%}}", "index", 0, "function", "arguments",
-                                      piece, len);
-            json_t *chunk = s_openai_object (
-                reply, "chat.completion.chunk",
-                json_pack ("[{s:i,s:{s:[o]},s:n,s:n}]", "index", 0, "delta", "tool_calls", call,
-                           "logprobs", "finish_reason"));
+            json_t *call
+                = json_pack ("{s:i,s:{s:s%}}", "index", 0, "function", "arguments", piece, len);
+            json_t *chunk
+                = s_openai_object (reply, "chat.completion.chunk",
+                                   json_pack ("[{s:i,s:{s:[o]},s:n,s:n}]", "index", 0, "delta",
+                                              "tool_calls", call, "logprobs", "finish_reason"));
             s_frames_sse (self, kind, NULL, chunk, false);
         }
     }
@@ -763,21 +752,19 @@ s_stream_anthropic (aigw_mock_frames_t *self, const aigw_mock_reply_t *reply)
     int route = AIGW_MOCK_ROUTE_ANTHROPIC;
     s_frames_sse (self, AIGW_MOCK_FRAME_HEAD, "message_start",
                   json_pack ("{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:{s:I,s:i}}}", "type",
-                             "message_start", "message", "id", reply->id, "type", "message",
-                             "role", "assistant", "model", reply->model, "content",
-                             "stop_reason", "stop_sequence", "usage", "input_tokens",
+                             "message_start", "message", "id", reply->id, "type", "message", "role",
+                             "assistant", "model", reply->model, "content", "stop_reason",
+                             "stop_sequence", "usage", "input_tokens",
                              (json_int_t) reply->prompt_tokens, "output_tokens", 1),
                   false);
-    json_t *block = reply->tool_name
-                        ? json_pack ("{s:s,s:s,s:s,s:{}}", "type", "tool_use", "id",
-                                     reply->tool_id, "name", reply->tool_name, "input")
-                        : json_pack ("{s:s,s:s}", "type", "text", "text", "");
+    json_t *block = reply->tool_name ? json_pack ("{s:s,s:s,s:s,s:{}}", "type", "tool_use", "id",
+                                                  reply->tool_id, "name", reply->tool_name, "input")
+                                     : json_pack ("{s:s,s:s}", "type", "text", "text", "");
     s_frames_sse (self, AIGW_MOCK_FRAME_HEAD, "content_block_start",
                   json_pack ("{s:s,s:i,s:o}", "type", "content_block_start", "index", 0,
                              "content_block", block),
                   false);
-    s_frames_sse (self, AIGW_MOCK_FRAME_HEAD, "ping", json_pack ("{s:s}", "type", "ping"),
-                  false);
+    s_frames_sse (self, AIGW_MOCK_FRAME_HEAD, "ping", json_pack ("{s:s}", "type", "ping"), false);
     if (reply->tool_name)
         s_emit_tool (self, route, reply);
     else
@@ -807,8 +794,8 @@ s_stream_gemini (aigw_mock_frames_t *self, const aigw_mock_reply_t *reply)
                   json_pack ("{s:[{s:{s:[{s:s}],s:s},s:s,s:i}],s:o,s:s,s:s}", "candidates",
                              "content", "parts", "text", "", "role", "model", "finishReason",
                              s_finish (route, reply), "index", 0, "usageMetadata",
-                             s_usage (route, reply), "modelVersion", reply->model,
-                             "responseId", reply->id),
+                             s_usage (route, reply), "modelVersion", reply->model, "responseId",
+                             reply->id),
                   true);
 }
 
@@ -833,9 +820,9 @@ s_stream_bedrock (aigw_mock_frames_t *self, const aigw_mock_reply_t *reply)
                       json_pack ("{s:i}", "contentBlockIndex", 0));
     s_frames_bedrock (self, AIGW_MOCK_FRAME_TAIL, "messageStop",
                       json_pack ("{s:s}", "stopReason", s_finish (route, reply)));
-    s_frames_bedrock (self, AIGW_MOCK_FRAME_TAIL, "metadata",
-                      json_pack ("{s:o,s:{s:i}}", "usage", s_usage (route, reply), "metrics",
-                                 "latencyMs", 0));
+    s_frames_bedrock (
+        self, AIGW_MOCK_FRAME_TAIL, "metadata",
+        json_pack ("{s:o,s:{s:i}}", "usage", s_usage (route, reply), "metrics", "latencyMs", 0));
 }
 
 //  OpenAI (tool calls; text too): role chunk, deltas, finish, usage, [DONE].
@@ -843,14 +830,14 @@ static void
 s_stream_openai (aigw_mock_frames_t *self, const aigw_mock_reply_t *reply)
 {
     int route = AIGW_MOCK_ROUTE_OPENAI;
-    json_t *delta = reply->tool_name
-                        ? json_pack ("{s:s,s:n,s:o}", "role", "assistant", "content",
-                                     "tool_calls", s_openai_tool_calls (reply, "", true))
-                        : json_pack ("{s:s,s:s,s:n}", "role", "assistant", "content", "",
-                                     "refusal");
-    json_t *chunk = s_openai_object (reply, "chat.completion.chunk",
-                                     json_pack ("[{s:i,s:o,s:n,s:n}]", "index", 0, "delta",
-                                                delta, "logprobs", "finish_reason"));
+    json_t *delta
+        = reply->tool_name
+              ? json_pack ("{s:s,s:n,s:o}", "role", "assistant", "content", "tool_calls",
+                           s_openai_tool_calls (reply, "", true))
+              : json_pack ("{s:s,s:s,s:n}", "role", "assistant", "content", "", "refusal");
+    json_t *chunk = s_openai_object (
+        reply, "chat.completion.chunk",
+        json_pack ("[{s:i,s:o,s:n,s:n}]", "index", 0, "delta", delta, "logprobs", "finish_reason"));
     s_frames_sse (self, AIGW_MOCK_FRAME_HEAD, NULL, chunk, false);
     if (reply->tool_name)
         s_emit_tool (self, route, reply);
@@ -990,9 +977,9 @@ aigw_mock_error_body (int route, int status, const char *message)
     else if (route == AIGW_MOCK_ROUTE_BEDROCK)
         root = json_pack ("{s:s}", "message", message);
     else
-        root = json_pack ("{s:{s:s,s:s,s:n,s:n}}", "error", "message", message, "type",
-                          status >= 500 ? "server_error" : "invalid_request_error", "param",
-                          "code");
+        root
+            = json_pack ("{s:{s:s,s:s,s:n,s:n}}", "error", "message", message, "type",
+                         status >= 500 ? "server_error" : "invalid_request_error", "param", "code");
     return s_dump (root, NULL);
 }
 
@@ -1065,8 +1052,10 @@ aigw_mock_gemini_embed_texts (json_t *root, bool batch, char *err, size_t err_si
     json_array_foreach (requests, index, item)
         if (s_gemini_embed_item (item, texts) != 0) {
             json_decref (texts);
-            s_fail (err, err_size, "* BatchEmbedContentsRequest.requests[%zu].content: "
-                    "contents must have text parts", index);
+            s_fail (err, err_size,
+                    "* BatchEmbedContentsRequest.requests[%zu].content: "
+                    "contents must have text parts",
+                    index);
             return NULL;
         }
     return texts;
@@ -1131,9 +1120,9 @@ aigw_mock_formats_test (bool verbose)
         "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hello\"},"
         "{\"type\":\"image\",\"source\":{}},{\"type\":\"text\",\"text\":\"there\"}]}]}");
     aigw_mock_ask_t ask = {0};
-    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_ANTHROPIC, root, NULL, false, &ask, err,
-                                 sizeof err)
-            == 0);
+    assert (
+        aigw_mock_ask_parse (AIGW_MOCK_ROUTE_ANTHROPIC, root, NULL, false, &ask, err, sizeof err)
+        == 0);
     assert (s_test_streq (ask.model, "claude"));
     assert (ask.stream && ask.max_tokens == 5);
     assert (s_test_streq (ask.user_text, "hello there"));
@@ -1146,9 +1135,9 @@ aigw_mock_formats_test (bool verbose)
     //  Anthropic: missing max_tokens is a 400
     root = s_test_load ("{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     memset (&ask, 0, sizeof ask);
-    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_ANTHROPIC, root, NULL, false, &ask, err,
-                                 sizeof err)
-            == -1);
+    assert (
+        aigw_mock_ask_parse (AIGW_MOCK_ROUTE_ANTHROPIC, root, NULL, false, &ask, err, sizeof err)
+        == -1);
     assert (strstr (err, "max_tokens"));
     aigw_mock_ask_free (&ask);
     json_decref (root);
@@ -1159,9 +1148,9 @@ aigw_mock_formats_test (bool verbose)
                         "{\"name\":\"other\"}],\"messages\":[{\"role\":\"user\","
                         "\"content\":\"weather? mock:tool\"}]}");
     memset (&ask, 0, sizeof ask);
-    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_ANTHROPIC, root, NULL, false, &ask, err,
-                                 sizeof err)
-            == 0);
+    assert (
+        aigw_mock_ask_parse (AIGW_MOCK_ROUTE_ANTHROPIC, root, NULL, false, &ask, err, sizeof err)
+        == 0);
     assert (s_test_streq (ask.tool_name, "weather") && !ask.tool_result);
     aigw_mock_ask_free (&ask);
     json_decref (root);
@@ -1173,9 +1162,9 @@ aigw_mock_formats_test (bool verbose)
         "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\","
         "\"content\":[{\"type\":\"text\",\"text\":\"sunny 21C\"}]}]}]}");
     memset (&ask, 0, sizeof ask);
-    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_ANTHROPIC, root, NULL, false, &ask, err,
-                                 sizeof err)
-            == 0);
+    assert (
+        aigw_mock_ask_parse (AIGW_MOCK_ROUTE_ANTHROPIC, root, NULL, false, &ask, err, sizeof err)
+        == 0);
     assert (!ask.tool_name && s_test_streq (ask.tool_result, "sunny 21C"));
     assert (s_test_streq (ask.user_text, "weather? mock:tool"));
     aigw_mock_ask_free (&ask);
@@ -1191,9 +1180,9 @@ aigw_mock_formats_test (bool verbose)
         "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"get_weather\","
         "\"response\":{\"temp\":21}}}]}]}");
     memset (&ask, 0, sizeof ask);
-    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_GEMINI, root, "gemini-x", true, &ask, err,
-                                 sizeof err)
-            == 0);
+    assert (
+        aigw_mock_ask_parse (AIGW_MOCK_ROUTE_GEMINI, root, "gemini-x", true, &ask, err, sizeof err)
+        == 0);
     assert (s_test_streq (ask.model, "gemini-x") && ask.stream && ask.max_tokens == 7);
     assert (s_test_streq (ask.tool_result, "{\"temp\":21}") && !ask.tool_name);
     assert (s_test_streq (ask.user_text, "hi mock:tool"));
@@ -1205,8 +1194,7 @@ aigw_mock_formats_test (bool verbose)
         "{\"toolConfig\":{\"tools\":[{\"toolSpec\":{\"name\":\"wx\"}}]},"
         "\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"go mock:tool\"}]}]}");
     memset (&ask, 0, sizeof ask);
-    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_BEDROCK, root, "m", false, &ask, err,
-                                 sizeof err)
+    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_BEDROCK, root, "m", false, &ask, err, sizeof err)
             == 0);
     assert (s_test_streq (ask.tool_name, "wx"));
     aigw_mock_ask_free (&ask);
@@ -1215,16 +1203,14 @@ aigw_mock_formats_test (bool verbose)
         "{\"messages\":[{\"role\":\"user\",\"content\":[{\"toolResult\":{\"toolUseId\":\"a\","
         "\"content\":[{\"json\":{\"t\":1}}]}}]}]}");
     memset (&ask, 0, sizeof ask);
-    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_BEDROCK, root, "m", false, &ask, err,
-                                 sizeof err)
+    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_BEDROCK, root, "m", false, &ask, err, sizeof err)
             == 0);
     assert (s_test_streq (ask.tool_result, "{\"t\":1}"));
     aigw_mock_ask_free (&ask);
     json_decref (root);
     root = s_test_load ("{\"messages\":[{\"role\":\"user\",\"content\":\"not blocks\"}]}");
     memset (&ask, 0, sizeof ask);
-    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_BEDROCK, root, "m", false, &ask, err,
-                                 sizeof err)
+    assert (aigw_mock_ask_parse (AIGW_MOCK_ROUTE_BEDROCK, root, "m", false, &ask, err, sizeof err)
             == -1);
     aigw_mock_ask_free (&ask);
     json_decref (root);
@@ -1247,8 +1233,14 @@ aigw_mock_formats_test (bool verbose)
 
     //  Answers: one per format, text and tool call
     aigw_mock_reply_t reply = {
-        .id = "id-1", .model = "m", .created = 1, .text = "Mock reply to: hi",
-        .text_len = 17, .tool_id = "call-1", .finish = "stop", .prompt_tokens = 1,
+        .id = "id-1",
+        .model = "m",
+        .created = 1,
+        .text = "Mock reply to: hi",
+        .text_len = 17,
+        .tool_id = "call-1",
+        .finish = "stop",
+        .prompt_tokens = 1,
         .completion_tokens = 4,
     };
     size_t len = 0;
@@ -1259,18 +1251,16 @@ aigw_mock_formats_test (bool verbose)
     assert (s_test_streq (json_string_value (json_object_get (
                               json_array_get (json_object_get (root, "content"), 0), "text")),
                           "Mock reply to: hi"));
-    assert (json_integer_value (json_object_get (json_object_get (root, "usage"),
-                                                 "output_tokens"))
+    assert (json_integer_value (json_object_get (json_object_get (root, "usage"), "output_tokens"))
             == 4);
     json_decref (root);
     free (body);
     body = aigw_mock_reply_body (AIGW_MOCK_ROUTE_GEMINI, &reply, &len);
     root = s_test_load (body);
     json_t *candidate = json_array_get (json_object_get (root, "candidates"), 0);
-    assert (s_test_streq (json_string_value (json_object_get (candidate, "finishReason")),
-                          "STOP"));
-    assert (json_integer_value (json_object_get (json_object_get (root, "usageMetadata"),
-                                                 "totalTokenCount"))
+    assert (s_test_streq (json_string_value (json_object_get (candidate, "finishReason")), "STOP"));
+    assert (json_integer_value (
+                json_object_get (json_object_get (root, "usageMetadata"), "totalTokenCount"))
             == 5);
     json_decref (root);
     free (body);
@@ -1279,27 +1269,26 @@ aigw_mock_formats_test (bool verbose)
     root = s_test_load (body);
     assert (s_test_streq (json_string_value (json_object_get (root, "stopReason")), "tool_use"));
     json_t *use = json_object_get (
-        json_array_get (json_object_get (json_object_get (json_object_get (root, "output"),
-                                                          "message"),
-                                         "content"),
-                        0),
+        json_array_get (
+            json_object_get (json_object_get (json_object_get (root, "output"), "message"),
+                             "content"),
+            0),
         "toolUse");
     assert (s_test_streq (json_string_value (json_object_get (use, "name")), "wx"));
-    assert (s_test_streq (json_string_value (json_object_get (
-                              json_object_get (use, "input"), "city")),
-                          "Paris"));
+    assert (s_test_streq (
+        json_string_value (json_object_get (json_object_get (use, "input"), "city")), "Paris"));
     json_decref (root);
     free (body);
     body = aigw_mock_reply_body (AIGW_MOCK_ROUTE_OPENAI, &reply, &len);
     root = s_test_load (body);
     json_t *choice = json_array_get (json_object_get (root, "choices"), 0);
-    assert (s_test_streq (json_string_value (json_object_get (choice, "finish_reason")),
-                          "tool_calls"));
-    json_t *call = json_array_get (
-        json_object_get (json_object_get (choice, "message"), "tool_calls"), 0);
-    assert (s_test_streq (json_string_value (json_object_get (
-                              json_object_get (call, "function"), "arguments")),
-                          AIGW_MOCK_TOOL_ARGUMENTS));
+    assert (
+        s_test_streq (json_string_value (json_object_get (choice, "finish_reason")), "tool_calls"));
+    json_t *call
+        = json_array_get (json_object_get (json_object_get (choice, "message"), "tool_calls"), 0);
+    assert (s_test_streq (
+        json_string_value (json_object_get (json_object_get (call, "function"), "arguments")),
+        AIGW_MOCK_TOOL_ARGUMENTS));
     json_decref (root);
     free (body);
 
@@ -1307,10 +1296,10 @@ aigw_mock_formats_test (bool verbose)
     reply.tool_name = NULL;
     aigw_mock_frames_t *frames = aigw_mock_frames_new (AIGW_MOCK_ROUTE_ANTHROPIC, &reply);
     assert (frames);
-    const char *names[] = {"message_start", "content_block_start", "ping",
-                           "content_block_delta", "content_block_delta",
-                           "content_block_delta", "content_block_delta",
-                           "content_block_stop", "message_delta", "message_stop"};
+    const char *names[] = {"message_start",       "content_block_start", "ping",
+                           "content_block_delta", "content_block_delta", "content_block_delta",
+                           "content_block_delta", "content_block_stop",  "message_delta",
+                           "message_stop"};
     assert (aigw_mock_frames_size (frames) == sizeof names / sizeof names[0]);
     size_t text_pieces = 0;
     for (size_t i = 0; i < aigw_mock_frames_size (frames); i++) {
@@ -1337,17 +1326,16 @@ aigw_mock_formats_test (bool verbose)
         const unsigned char *frame = aigw_mock_frames_get (frames, i, &len, &kind);
         assert (aigw_eventstream_feed (parser, frame, len) == 0);
     }
-    const char *events[] = {"messageStart", "contentBlockStart", "contentBlockDelta",
-                            "contentBlockDelta", "contentBlockStop", "messageStop",
-                            "metadata"};
+    const char *events[]
+        = {"messageStart",     "contentBlockStart", "contentBlockDelta", "contentBlockDelta",
+           "contentBlockStop", "messageStop",       "metadata"};
     char input[128] = "";
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
         aigw_eventstream_message_t message;
         assert (aigw_eventstream_next (parser, &message) == 1);
         assert (s_test_streq (message.event_type, events[i]));
         assert (s_test_streq (message.message_type, "event"));
-        json_t *payload = json_loadb ((const char *) message.payload, message.payload_len, 0,
-                                      NULL);
+        json_t *payload = json_loadb ((const char *) message.payload, message.payload_len, 0, NULL);
         assert (payload);
         const char *piece = json_string_value (json_object_get (
             json_object_get (json_object_get (payload, "delta"), "toolUse"), "input"));

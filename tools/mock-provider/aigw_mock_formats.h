@@ -19,56 +19,56 @@
 
 //  The routes the mock serves, one per wire format
 typedef enum {
-    AIGW_MOCK_ROUTE_OPENAI,             //  /v1/chat/completions, /v1/embeddings, /v1/models
-    AIGW_MOCK_ROUTE_ANTHROPIC,          //  /v1/messages
-    AIGW_MOCK_ROUTE_GEMINI,             //  /v1beta/models/{model}:{method}
-    AIGW_MOCK_ROUTE_BEDROCK,            //  /model/{modelId}/converse[-stream]
-    AIGW_MOCK_ROUTE_AZURE,              //  /openai/deployments/{deployment}/...
-    AIGW_MOCK_ROUTE_COUNT               //  number of routes
+    AIGW_MOCK_ROUTE_OPENAI,     //  /v1/chat/completions, /v1/embeddings, /v1/models
+    AIGW_MOCK_ROUTE_ANTHROPIC,  //  /v1/messages
+    AIGW_MOCK_ROUTE_GEMINI,     //  /v1beta/models/{model}:{method}
+    AIGW_MOCK_ROUTE_BEDROCK,    //  /model/{modelId}/converse[-stream]
+    AIGW_MOCK_ROUTE_AZURE,      //  /openai/deployments/{deployment}/...
+    AIGW_MOCK_ROUTE_COUNT       //  number of routes
 } aigw_mock_route_t;
 
 //  The tool call every format answers "mock:tool" with
-#define AIGW_MOCK_TOOL_ARGUMENTS    "{\"city\":\"Paris\",\"unit\":\"celsius\"}"
+#define AIGW_MOCK_TOOL_ARGUMENTS "{\"city\":\"Paris\",\"unit\":\"celsius\"}"
 //  Where a streamed tool call splits its arguments (two deltas)
-#define AIGW_MOCK_TOOL_SPLIT        15
+#define AIGW_MOCK_TOOL_SPLIT 15
 //  Completion tokens a tool call reports (one per argument delta)
-#define AIGW_MOCK_TOOL_TOKENS       2
+#define AIGW_MOCK_TOOL_TOKENS 2
 //  What a reply to a tool result starts with
-#define AIGW_MOCK_TOOL_SAID         "tool said: "
+#define AIGW_MOCK_TOOL_SAID "tool said: "
 //  The word in the last user message that asks for a tool call
-#define AIGW_MOCK_TOOL_CONTROL      "mock:tool"
+#define AIGW_MOCK_TOOL_CONTROL "mock:tool"
 
 //  What one chat request says, in any format
 typedef struct {
-    const char *model;                  //  model, borrowed from the request or path
-    bool stream;                        //  the request asks for a stream
-    int max_tokens;                     //  cap on reply words, 0: none
-    size_t prompt_tokens;               //  words across every message and system text
-    char *user_text;                    //  owned: text of the last user message, never NULL
-    char *tool_name;                    //  owned: tool to call (mock:tool asked), or NULL
-    char *tool_result;                  //  owned: tool result to answer, or NULL
+    const char *model;     //  model, borrowed from the request or path
+    bool stream;           //  the request asks for a stream
+    int max_tokens;        //  cap on reply words, 0: none
+    size_t prompt_tokens;  //  words across every message and system text
+    char *user_text;       //  owned: text of the last user message, never NULL
+    char *tool_name;       //  owned: tool to call (mock:tool asked), or NULL
+    char *tool_result;     //  owned: tool result to answer, or NULL
 } aigw_mock_ask_t;
 
 //  One answer to shape, in OpenAI's terms
 typedef struct {
-    const char *id;                     //  message or completion id
-    const char *model;                  //  model echoed back
-    long long created;                  //  Unix seconds
-    const char *text;                   //  reply text (ignored for a tool call)
-    size_t text_len;                    //  bytes of text
-    const char *tool_name;              //  non-NULL: answer a call of this tool
-    const char *tool_id;                //  the tool call's id
-    const char *finish;                 //  "stop", "length" or "tool_calls"
-    size_t prompt_tokens;               //  usage: input tokens
-    size_t completion_tokens;           //  usage: output tokens
-    bool include_usage;                 //  OpenAI stream: send a usage chunk
+    const char *id;            //  message or completion id
+    const char *model;         //  model echoed back
+    long long created;         //  Unix seconds
+    const char *text;          //  reply text (ignored for a tool call)
+    size_t text_len;           //  bytes of text
+    const char *tool_name;     //  non-NULL: answer a call of this tool
+    const char *tool_id;       //  the tool call's id
+    const char *finish;        //  "stop", "length" or "tool_calls"
+    size_t prompt_tokens;      //  usage: input tokens
+    size_t completion_tokens;  //  usage: output tokens
+    bool include_usage;        //  OpenAI stream: send a usage chunk
 } aigw_mock_reply_t;
 
 //  Kinds of stream frame, so the mock can pace and cut a stream
 typedef enum {
-    AIGW_MOCK_FRAME_HEAD,               //  before any content
-    AIGW_MOCK_FRAME_CONTENT,            //  one piece of reply text or tool arguments
-    AIGW_MOCK_FRAME_TAIL                //  finish, usage, end of stream
+    AIGW_MOCK_FRAME_HEAD,     //  before any content
+    AIGW_MOCK_FRAME_CONTENT,  //  one piece of reply text or tool arguments
+    AIGW_MOCK_FRAME_TAIL      //  finish, usage, end of stream
 } aigw_mock_frame_kind_t;
 
 typedef struct _aigw_mock_frames_t aigw_mock_frames_t;
@@ -111,8 +111,8 @@ void aigw_mock_frames_destroy (aigw_mock_frames_t **self_p);
 size_t aigw_mock_frames_size (aigw_mock_frames_t *self);
 
 //  Frame INDEX: its bytes (owned by SELF), length in *LEN, kind in *KIND.
-const unsigned char *aigw_mock_frames_get (aigw_mock_frames_t *self, size_t index,
-                                           size_t *len, int *kind);
+const unsigned char *aigw_mock_frames_get (aigw_mock_frames_t *self, size_t index, size_t *len,
+                                           int *kind);
 
 //  The error body for STATUS with MESSAGE in ROUTE's documented shape
 //  (Anthropic, Gemini, Bedrock; OpenAI and Azure are the mock's own), a
@@ -135,8 +135,7 @@ json_t *aigw_mock_gemini_embed_texts (json_t *root, bool batch, char *err, size_
 //  The Gemini embeddings answer for COUNT vectors of DIMS floats each (row
 //  after row in VECTORS): {"embedding":{"values"}} or, when BATCH,
 //  {"embeddings":[...]}. A new string, or NULL when out of memory.
-char *aigw_mock_gemini_embed_body (const float *vectors, size_t count, size_t dims,
-                                   bool batch);
+char *aigw_mock_gemini_embed_body (const float *vectors, size_t count, size_t dims, bool batch);
 
 //  Selftest of the encoders and parsers.
 void aigw_mock_formats_test (bool verbose);

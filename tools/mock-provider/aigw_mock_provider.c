@@ -63,53 +63,53 @@
 #include <assert.h>
 
 //  Limits and defaults (the CLI overrides threads, latency and fail rate)
-#define AIGW_MOCK_THREADS_DEFAULT   256         //  CivetWeb workers = connections in flight
-#define AIGW_MOCK_THREADS_MAX       65536       //  upper bound accepted by --threads
-#define AIGW_MOCK_LISTEN_BACKLOG    4096        //  kernel accept queue
-#define AIGW_MOCK_KEEP_ALIVE_MS     30000       //  idle keep-alive connection lifetime
-#define AIGW_MOCK_REQUEST_TIMEOUT_MS 30000      //  CivetWeb socket read/write timeout
-#define AIGW_MOCK_BODY_MAX          (8 * 1024 * 1024)   //  request body cap (413 above)
-#define AIGW_MOCK_RESPONSE_MAX      (64 * 1024 * 1024)  //  any built answer's cap
-#define AIGW_MOCK_JSON_DEPTH_MAX    64          //  nesting cap, checked before parsing
-#define AIGW_MOCK_DELAY_MAX_MS      (10 * 60 * 1000)    //  cap on any sleep or hang
-#define AIGW_MOCK_SLEEP_SLICE_MS    50          //  sleeps wake this often to see stop
-#define AIGW_MOCK_CHUNKS_MAX        100000      //  cap on mock:chunks and mock:die_after
-#define AIGW_MOCK_BUF_INLINE        1024        //  stack storage per buffer before malloc
-#define AIGW_MOCK_HEADER_ROOM       512         //  bytes reserved in front for headers
-#define AIGW_MOCK_RETRY_AFTER_S     1           //  Retry-After on a mock:status=429
-#define AIGW_MOCK_EMBED_DIMS        8           //  floats per embedding
-#define AIGW_MOCK_MODEL_CREATED     1700000000  //  fixed "created" of the model list
-#define AIGW_MOCK_STATUS_MIN        400         //  mock:status accepts this ..
-#define AIGW_MOCK_STATUS_MAX        599         //  .. to this
-#define AIGW_MOCK_STATUS_GONE       499         //  access-log status when the client left
-#define AIGW_MOCK_PORT_MAX          65535       //  highest TCP port
-#define AIGW_MOCK_NUMBER_TEXT       32          //  room for a number as text
-#define AIGW_MOCK_ERROR_TEXT        256         //  room for an error message
-#define AIGW_MOCK_MS_PER_S          1000        //  milliseconds per second
-#define AIGW_MOCK_NS_PER_MS         1000000L    //  nanoseconds per millisecond
-#define AIGW_MOCK_SQRT_STEPS        32          //  Newton steps for a unit vector
-#define AIGW_MOCK_WAKE_INTERVAL_MS  10          //  stop: pause between wake-up connects
-#define AIGW_MOCK_WAKE_MAX_MS       5000        //  stop: give up waking after this long
-#define AIGW_MOCK_RING_SIZE         64          //  requests GET /mock/requests keeps
-#define AIGW_MOCK_RECORD_BODY_MAX   (1024 * 1024)   //  larger bodies are recorded as null
-#define AIGW_MOCK_PPM               1000000     //  rates are kept in parts per million
-#define AIGW_MOCK_RETRY_AFTER_MAX   3600        //  cap on an injected Retry-After
-#define AIGW_MOCK_FAIL_STATUS       500         //  status of an injected failure by default
-#define AIGW_MOCK_NAME_TEXT         256         //  room for a model or deployment name
-#define AIGW_MOCK_QUERY_TEXT        256         //  room for one query parameter
+#define AIGW_MOCK_THREADS_DEFAULT    256                //  CivetWeb workers = connections in flight
+#define AIGW_MOCK_THREADS_MAX        65536              //  upper bound accepted by --threads
+#define AIGW_MOCK_LISTEN_BACKLOG     4096               //  kernel accept queue
+#define AIGW_MOCK_KEEP_ALIVE_MS      30000              //  idle keep-alive connection lifetime
+#define AIGW_MOCK_REQUEST_TIMEOUT_MS 30000              //  CivetWeb socket read/write timeout
+#define AIGW_MOCK_BODY_MAX           (8 * 1024 * 1024)  //  request body cap (413 above)
+#define AIGW_MOCK_RESPONSE_MAX       (64 * 1024 * 1024)  //  any built answer's cap
+#define AIGW_MOCK_JSON_DEPTH_MAX     64                  //  nesting cap, checked before parsing
+#define AIGW_MOCK_DELAY_MAX_MS       (10 * 60 * 1000)    //  cap on any sleep or hang
+#define AIGW_MOCK_SLEEP_SLICE_MS     50                  //  sleeps wake this often to see stop
+#define AIGW_MOCK_CHUNKS_MAX         100000              //  cap on mock:chunks and mock:die_after
+#define AIGW_MOCK_BUF_INLINE         1024                //  stack storage per buffer before malloc
+#define AIGW_MOCK_HEADER_ROOM        512                 //  bytes reserved in front for headers
+#define AIGW_MOCK_RETRY_AFTER_S      1                   //  Retry-After on a mock:status=429
+#define AIGW_MOCK_EMBED_DIMS         8                   //  floats per embedding
+#define AIGW_MOCK_MODEL_CREATED      1700000000          //  fixed "created" of the model list
+#define AIGW_MOCK_STATUS_MIN         400                 //  mock:status accepts this ..
+#define AIGW_MOCK_STATUS_MAX         599                 //  .. to this
+#define AIGW_MOCK_STATUS_GONE        499                 //  access-log status when the client left
+#define AIGW_MOCK_PORT_MAX           65535               //  highest TCP port
+#define AIGW_MOCK_NUMBER_TEXT        32                  //  room for a number as text
+#define AIGW_MOCK_ERROR_TEXT         256                 //  room for an error message
+#define AIGW_MOCK_MS_PER_S           1000                //  milliseconds per second
+#define AIGW_MOCK_NS_PER_MS          1000000L            //  nanoseconds per millisecond
+#define AIGW_MOCK_SQRT_STEPS         32                  //  Newton steps for a unit vector
+#define AIGW_MOCK_WAKE_INTERVAL_MS   10                  //  stop: pause between wake-up connects
+#define AIGW_MOCK_WAKE_MAX_MS        5000                //  stop: give up waking after this long
+#define AIGW_MOCK_RING_SIZE          64                  //  requests GET /mock/requests keeps
+#define AIGW_MOCK_RECORD_BODY_MAX    (1024 * 1024)       //  larger bodies are recorded as null
+#define AIGW_MOCK_PPM                1000000             //  rates are kept in parts per million
+#define AIGW_MOCK_RETRY_AFTER_MAX    3600                //  cap on an injected Retry-After
+#define AIGW_MOCK_FAIL_STATUS        500  //  status of an injected failure by default
+#define AIGW_MOCK_NAME_TEXT          256  //  room for a model or deployment name
+#define AIGW_MOCK_QUERY_TEXT         256  //  room for one query parameter
 
 //  Hash and generator constants (FNV-1a 64, splitmix64, xorshift64*)
-#define AIGW_MOCK_FNV_OFFSET        0xcbf29ce484222325ULL
-#define AIGW_MOCK_FNV_PRIME         0x100000001b3ULL
-#define AIGW_MOCK_SPLITMIX_GAMMA    0x9e3779b97f4a7c15ULL
-#define AIGW_MOCK_SPLITMIX_MUL1     0xbf58476d1ce4e5b9ULL
-#define AIGW_MOCK_SPLITMIX_MUL2     0x94d049bb133111ebULL
-#define AIGW_MOCK_XORSHIFT_MUL      0x2545f4914f6cdd1dULL
-#define AIGW_MOCK_UNIT_SHIFT        11          //  keep 53 bits for a double in [0,1)
-#define AIGW_MOCK_UNIT_SCALE        (1.0 / 9007199254740992.0)  //  2^-53
+#define AIGW_MOCK_FNV_OFFSET     0xcbf29ce484222325ULL
+#define AIGW_MOCK_FNV_PRIME      0x100000001b3ULL
+#define AIGW_MOCK_SPLITMIX_GAMMA 0x9e3779b97f4a7c15ULL
+#define AIGW_MOCK_SPLITMIX_MUL1  0xbf58476d1ce4e5b9ULL
+#define AIGW_MOCK_SPLITMIX_MUL2  0x94d049bb133111ebULL
+#define AIGW_MOCK_XORSHIFT_MUL   0x2545f4914f6cdd1dULL
+#define AIGW_MOCK_UNIT_SHIFT     11                          //  keep 53 bits for a double in [0,1)
+#define AIGW_MOCK_UNIT_SCALE     (1.0 / 9007199254740992.0)  //  2^-53
 
-#define AIGW_MOCK_FINGERPRINT       "fp_aigw_mock"  //  system_fingerprint we report
-#define AIGW_MOCK_REPLY_PREFIX      "Mock reply to: "
+#define AIGW_MOCK_FINGERPRINT  "fp_aigw_mock"  //  system_fingerprint we report
+#define AIGW_MOCK_REPLY_PREFIX "Mock reply to: "
 
 //  The models GET /v1/models lists
 static const char *s_models[] = {"gpt-4o-mini", "gpt-4o", "text-embedding-3-small"};
@@ -117,99 +117,99 @@ static const char *s_models[] = {"gpt-4o-mini", "gpt-4o", "text-embedding-3-smal
 
 //  Request headers GET /mock/requests reports (lower case), when present
 static const char *s_recorded_headers[]
-    = {"authorization",     "x-api-key",  "api-key",     "x-goog-api-key",
-       "anthropic-version", "x-amz-date", "x-amz-security-token", "content-type",
-       "accept"};
+    = {"authorization",        "x-api-key",         "api-key",
+       "x-goog-api-key",       "anthropic-version", "x-amz-date",
+       "x-amz-security-token", "content-type",      "accept"};
 #define AIGW_MOCK_RECORDED_HEADERS (sizeof s_recorded_headers / sizeof s_recorded_headers[0])
 
 //  One route's injected latency and failures. Each field is read on its
 //  own by the hot path without a lock; a /mock/config change stores them
 //  one by one, so a request racing it may see a mix of old and new.
 typedef struct {
-    atomic_int latency_ms;              //  delay before the first byte; -1: the server's
-    atomic_int fail_ppm;                //  share answered fail_status, per million
-    atomic_int fail_status;             //  status of an injected failure
-    atomic_int rate429_ppm;             //  share answered 429, per million
-    atomic_int retry_after_s;           //  Retry-After of an injected 429
+    atomic_int latency_ms;     //  delay before the first byte; -1: the server's
+    atomic_int fail_ppm;       //  share answered fail_status, per million
+    atomic_int fail_status;    //  status of an injected failure
+    atomic_int rate429_ppm;    //  share answered 429, per million
+    atomic_int retry_after_s;  //  Retry-After of an injected 429
 } s_inject_t;
 
 //  Injection settings as parsed from --route or POST /mock/config
 typedef struct {
-    int latency_ms;                     //  -1: the server's default
-    double fail_rate;                   //  0..1
-    int fail_status;                    //  400..599
-    double rate429;                     //  0..1
-    int retry_after_s;                  //  0..AIGW_MOCK_RETRY_AFTER_MAX
+    int latency_ms;     //  -1: the server's default
+    double fail_rate;   //  0..1
+    int fail_status;    //  400..599
+    double rate429;     //  0..1
+    int retry_after_s;  //  0..AIGW_MOCK_RETRY_AFTER_MAX
 } s_inject_settings_t;
 
 //  One recorded request: one malloc holding the struct and its strings
 typedef struct {
-    uint64_t seq;                       //  arrival order; the ring slot is seq % size
-    int route;                          //  aigw_mock_route_t
-    const char *method;                 //  request method, in this block
-    const char *path;                   //  path as CivetWeb decoded it, in this block
-    const char *query;                  //  query string or NULL, in this block
-    const char *headers[AIGW_MOCK_RECORDED_HEADERS];   //  values or NULL, in this block
-    const char *body;                   //  body bytes or NULL (none, or too large)
-    size_t body_len;                    //  body length
+    uint64_t seq;                                     //  arrival order; the ring slot is seq % size
+    int route;                                        //  aigw_mock_route_t
+    const char *method;                               //  request method, in this block
+    const char *path;                                 //  path as CivetWeb decoded it, in this block
+    const char *query;                                //  query string or NULL, in this block
+    const char *headers[AIGW_MOCK_RECORDED_HEADERS];  //  values or NULL, in this block
+    const char *body;                                 //  body bytes or NULL (none, or too large)
+    size_t body_len;                                  //  body length
 } s_record_t;
 
 struct _aigw_mock_t {
-    struct mg_context *ctx;             //  CivetWeb server, NULL once stopped
-    int port;                           //  port actually bound
-    int latency_ms;                     //  default delay before the first byte
-    double fail_rate;                   //  share of requests answered 500
-    char *api_key;                      //  expected bearer key; NULL: any non-empty
-    atomic_bool stopping;               //  set before mg_stop: sleeps and hangs end
-    atomic_bool ctx_stopped;            //  set once mg_stop has returned
-    atomic_uint_fast64_t requests;      //  /v1/* requests since start or reset
-    atomic_uint_fast64_t chat;          //  chat completion requests
-    atomic_uint_fast64_t stream;        //  of those, streamed
-    atomic_uint_fast64_t embeddings;    //  embeddings requests
-    atomic_int_fast64_t in_flight;      //  /v1/* requests being answered now
-    atomic_uint_fast64_t next_id;       //  chatcmpl-mock-<N> counter
+    struct mg_context *ctx;           //  CivetWeb server, NULL once stopped
+    int port;                         //  port actually bound
+    int latency_ms;                   //  default delay before the first byte
+    double fail_rate;                 //  share of requests answered 500
+    char *api_key;                    //  expected bearer key; NULL: any non-empty
+    atomic_bool stopping;             //  set before mg_stop: sleeps and hangs end
+    atomic_bool ctx_stopped;          //  set once mg_stop has returned
+    atomic_uint_fast64_t requests;    //  /v1/* requests since start or reset
+    atomic_uint_fast64_t chat;        //  chat completion requests
+    atomic_uint_fast64_t stream;      //  of those, streamed
+    atomic_uint_fast64_t embeddings;  //  embeddings requests
+    atomic_int_fast64_t in_flight;    //  /v1/* requests being answered now
+    atomic_uint_fast64_t next_id;     //  chatcmpl-mock-<N> counter
     atomic_uint_fast64_t route_requests[AIGW_MOCK_ROUTE_COUNT];  //  requests per route
-    s_inject_t inject[AIGW_MOCK_ROUTE_COUNT];    //  per-route latency and failures
-    _Atomic (s_record_t *) ring[AIGW_MOCK_RING_SIZE];   //  last requests; a slot owns its record
-    atomic_uint_fast64_t ring_seq;      //  sequence number of the next record
-    pthread_mutex_t ring_lock;          //  one reader or clearer of the ring at a time
+    s_inject_t inject[AIGW_MOCK_ROUTE_COUNT];                    //  per-route latency and failures
+    _Atomic (s_record_t *) ring[AIGW_MOCK_RING_SIZE];  //  last requests; a slot owns its record
+    atomic_uint_fast64_t ring_seq;                     //  sequence number of the next record
+    pthread_mutex_t ring_lock;  //  one reader or clearer of the ring at a time
 };
 
 //  A growable byte buffer that starts on the stack. Never copy one after
 //  s_buf_init: data may point into inline_store.
 typedef struct {
-    char *data;                         //  storage: inline_store or heap
-    size_t size;                        //  bytes in use, from data
-    size_t cap;                         //  bytes available at data
-    size_t head;                        //  bytes reserved in front for headers
-    bool failed;                        //  an append failed; contents are partial
-    char inline_store[AIGW_MOCK_BUF_INLINE];    //  first storage, so small answers never malloc
+    char *data;                               //  storage: inline_store or heap
+    size_t size;                              //  bytes in use, from data
+    size_t cap;                               //  bytes available at data
+    size_t head;                              //  bytes reserved in front for headers
+    bool failed;                              //  an append failed; contents are partial
+    char inline_store[AIGW_MOCK_BUF_INLINE];  //  first storage, so small answers never malloc
 } s_buf_t;
 
 //  One request being answered, on the worker's stack
 typedef struct {
-    aigw_mock_t *self;                  //  server the request came to
-    struct mg_connection *conn;         //  CivetWeb connection, valid for this call
-    bool chunked;                       //  client speaks HTTP/1.1: stream chunked
-    bool close;                         //  CivetWeb closes after this answer
-    int latency_ms;                     //  mock:latency, -1 if not given
-    int status;                         //  mock:status, 0 if not given
-    int chunks;                         //  mock:chunks, 0: one chunk per reply word
-    int chunk_delay_ms;                 //  mock:chunk_delay, 0 if not given
-    int die_after;                      //  mock:die_after, -1 if not given
-    bool hang;                          //  mock:hang was given
-    int route;                          //  aigw_mock_route_t: shapes errors
-    int retry_after_s;                  //  Retry-After of a 429
-    bool json_stream;                   //  Gemini stream without alt=sse: one JSON array
+    aigw_mock_t *self;           //  server the request came to
+    struct mg_connection *conn;  //  CivetWeb connection, valid for this call
+    bool chunked;                //  client speaks HTTP/1.1: stream chunked
+    bool close;                  //  CivetWeb closes after this answer
+    int latency_ms;              //  mock:latency, -1 if not given
+    int status;                  //  mock:status, 0 if not given
+    int chunks;                  //  mock:chunks, 0: one chunk per reply word
+    int chunk_delay_ms;          //  mock:chunk_delay, 0 if not given
+    int die_after;               //  mock:die_after, -1 if not given
+    bool hang;                   //  mock:hang was given
+    int route;                   //  aigw_mock_route_t: shapes errors
+    int retry_after_s;           //  Retry-After of a 429
+    bool json_stream;            //  Gemini stream without alt=sse: one JSON array
 } s_request_t;
 
 //  One error answer: status with an OpenAI-shaped body
 typedef struct {
-    int status;                         //  HTTP status
-    const char *type;                   //  error.type
-    const char *code;                   //  error.code, NULL: JSON null
-    const char *param;                  //  error.param, NULL: JSON null
-    char message[AIGW_MOCK_ERROR_TEXT]; //  error.message; never holds a secret
+    int status;                          //  HTTP status
+    const char *type;                    //  error.type
+    const char *code;                    //  error.code, NULL: JSON null
+    const char *param;                   //  error.param, NULL: JSON null
+    char message[AIGW_MOCK_ERROR_TEXT];  //  error.message; never holds a secret
 } s_error_t;
 
 //  ---------------------------------------------------------------------
@@ -301,8 +301,7 @@ s_buf_str (s_buf_t *buf, const char *text)
 }
 
 //  Appends printf-formatted text.
-static void
-s_buf_printf (s_buf_t *buf, const char *format, ...)
+static void s_buf_printf (s_buf_t *buf, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
 static void
@@ -566,8 +565,7 @@ s_controls_parse (const char *text, s_request_t *req)
 #define S_IS(name) (name_len == sizeof (name) - 1 && memcmp (at, name, name_len) == 0)
         if (S_IS ("latency") && value >= 0)
             req->latency_ms = value;
-        else if (S_IS ("status") && value >= AIGW_MOCK_STATUS_MIN
-                 && value <= AIGW_MOCK_STATUS_MAX)
+        else if (S_IS ("status") && value >= AIGW_MOCK_STATUS_MIN && value <= AIGW_MOCK_STATUS_MAX)
             req->status = value;
         else if (S_IS ("chunks") && value > 0)
             req->chunks = value < AIGW_MOCK_CHUNKS_MAX ? value : AIGW_MOCK_CHUNKS_MAX;
@@ -649,8 +647,7 @@ s_write (s_request_t *req, const char *bytes, size_t len)
 //  NULL), headers and body in one write. Returns 0, or -1 if the client is
 //  gone. A body that failed to build is answered with a 500.
 static int
-s_send (s_request_t *req, int status, const char *content_type, const char *extra,
-        s_buf_t *body)
+s_send (s_request_t *req, int status, const char *content_type, const char *extra, s_buf_t *body)
 {
     static const char oom[] = "{\"error\":{\"message\":\"mock: answer too large\","
                               "\"type\":\"server_error\",\"param\":null,\"code\":null}}";
@@ -726,14 +723,13 @@ s_send_error (s_request_t *req, const s_error_t *error)
 }
 
 //  Fills ERROR. MESSAGE is a printf format; never pass a secret to it.
-static void
-s_error_set (s_error_t *error, int status, const char *type, const char *code,
-             const char *param, const char *format, ...)
+static void s_error_set (s_error_t *error, int status, const char *type, const char *code,
+                         const char *param, const char *format, ...)
     __attribute__ ((format (printf, 6, 7)));
 
 static void
-s_error_set (s_error_t *error, int status, const char *type, const char *code,
-             const char *param, const char *format, ...)
+s_error_set (s_error_t *error, int status, const char *type, const char *code, const char *param,
+             const char *format, ...)
 {
     error->status = status;
     error->type = type;
@@ -905,18 +901,18 @@ s_check_auth (s_request_t *req, s_error_t *error)
 
 //  What one chat completion will say, shared by the plain and streamed forms
 typedef struct {
-    json_t *root;                       //  parsed request; owned
-    const char *model;                  //  request model, echoed; in root
-    bool stream;                        //  stream: true
-    bool include_usage;                 //  stream_options.include_usage
-    int max_tokens;                     //  max_tokens/max_completion_tokens, 0: none
-    size_t prompt_tokens;               //  words across every message
-    size_t completion_tokens;           //  words in content
-    const char *finish_reason;          //  "stop" or "length"
-    char id[AIGW_MOCK_NUMBER_TEXT * 2]; //  chatcmpl-mock-<N>
-    long long created;                  //  Unix seconds
-    const char *default_model;          //  model when the body names none (Azure), or NULL
-    aigw_mock_ask_t tools;              //  tool to call or tool result to answer
+    json_t *root;                        //  parsed request; owned
+    const char *model;                   //  request model, echoed; in root
+    bool stream;                         //  stream: true
+    bool include_usage;                  //  stream_options.include_usage
+    int max_tokens;                      //  max_tokens/max_completion_tokens, 0: none
+    size_t prompt_tokens;                //  words across every message
+    size_t completion_tokens;            //  words in content
+    const char *finish_reason;           //  "stop" or "length"
+    char id[AIGW_MOCK_NUMBER_TEXT * 2];  //  chatcmpl-mock-<N>
+    long long created;                   //  Unix seconds
+    const char *default_model;           //  model when the body names none (Azure), or NULL
+    aigw_mock_ask_t tools;               //  tool to call or tool result to answer
 } s_chat_t;
 
 //  Validates the chat request in ROOT into CHAT and the controls of its
@@ -932,14 +928,14 @@ s_chat_parse (s_chat_t *chat, s_request_t *req, s_buf_t *user_text, s_error_t *e
     else if (chat->default_model)
         chat->model = chat->default_model;
     else {
-        s_error_set (error, 400, "invalid_request_error", "missing_required_parameter",
-                     "model", "you must provide a model parameter");
+        s_error_set (error, 400, "invalid_request_error", "missing_required_parameter", "model",
+                     "you must provide a model parameter");
         return -1;
     }
     json_t *messages = json_object_get (root, "messages");
     if (!json_is_array (messages) || json_array_size (messages) == 0) {
-        s_error_set (error, 400, "invalid_request_error", "missing_required_parameter",
-                     "messages", "Missing required parameter: 'messages'.");
+        s_error_set (error, 400, "invalid_request_error", "missing_required_parameter", "messages",
+                     "Missing required parameter: 'messages'.");
         return -1;
     }
     json_t *stream = json_object_get (root, "stream");
@@ -957,9 +953,8 @@ s_chat_parse (s_chat_t *chat, s_request_t *req, s_buf_t *user_text, s_error_t *e
         if (!limit || json_is_null (limit))
             continue;
         if (!json_is_integer (limit) || json_integer_value (limit) < 1) {
-            s_error_set (error, 400, "invalid_request_error", "invalid_value",
-                         limit_names[i], "Invalid '%s': expected an integer of at least 1.",
-                         limit_names[i]);
+            s_error_set (error, 400, "invalid_request_error", "invalid_value", limit_names[i],
+                         "Invalid '%s': expected an integer of at least 1.", limit_names[i]);
             return -1;
         }
         json_int_t value = json_integer_value (limit);
@@ -968,8 +963,7 @@ s_chat_parse (s_chat_t *chat, s_request_t *req, s_buf_t *user_text, s_error_t *e
     size_t index;
     json_t *message, *last_user = NULL;
     json_array_foreach (messages, index, message) {
-        if (!json_is_object (message)
-            || !json_is_string (json_object_get (message, "role"))) {
+        if (!json_is_object (message) || !json_is_string (json_object_get (message, "role"))) {
             s_error_set (error, 400, "invalid_request_error", "invalid_type", "messages",
                          "Invalid 'messages[%zu]': expected an object with a role.", index);
             return -1;
@@ -1052,8 +1046,8 @@ s_chat_usage (s_buf_t *buf, s_chat_t *chat)
 static void
 s_chat_preamble (s_buf_t *buf, s_chat_t *chat, const char *object)
 {
-    s_buf_printf (buf, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":",
-                  chat->id, object, chat->created);
+    s_buf_printf (buf, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":", chat->id,
+                  object, chat->created);
     s_buf_json (buf, chat->model, strlen (chat->model));
     s_buf_str (buf, ",\"system_fingerprint\":\"" AIGW_MOCK_FINGERPRINT "\",");
 }
@@ -1088,8 +1082,7 @@ s_chat_send_plain (s_request_t *req, s_chat_t *chat, s_buf_t *content)
     s_buf_str (&body, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                       "\"content\":");
     s_buf_json (&body, content->data + content->head, content->size - content->head);
-    s_buf_printf (&body,
-                  ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"%s\"}],",
+    s_buf_printf (&body, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"%s\"}],",
                   chat->finish_reason);
     s_chat_usage (&body, chat);
     s_buf_str (&body, "}");
@@ -1111,16 +1104,17 @@ s_chat_send_event (s_request_t *req, s_buf_t *event, const char *content_type, b
     char prefix[AIGW_MOCK_HEADER_ROOM];
     int prefix_len = 0;
     if (first)
-        prefix_len = snprintf (prefix, sizeof prefix,
-                               "HTTP/1.1 200 OK\r\n"
-                               "Content-Type: %s\r\n"
-                               "Cache-Control: no-cache\r\n"
-                               "%s\r\n",
-                               content_type, req->chunked ? "Transfer-Encoding: chunked\r\n"
-                                            : "Connection: close\r\n");
+        prefix_len
+            = snprintf (prefix, sizeof prefix,
+                        "HTTP/1.1 200 OK\r\n"
+                        "Content-Type: %s\r\n"
+                        "Cache-Control: no-cache\r\n"
+                        "%s\r\n",
+                        content_type,
+                        req->chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n");
     if (req->chunked) {
-        prefix_len += snprintf (prefix + prefix_len, sizeof prefix - (size_t) prefix_len,
-                                "%zx\r\n", payload_len);
+        prefix_len += snprintf (prefix + prefix_len, sizeof prefix - (size_t) prefix_len, "%zx\r\n",
+                                payload_len);
         s_buf_str (event, last ? "\r\n0\r\n\r\n" : "\r\n");
         if (event->failed)
             return -1;
@@ -1158,7 +1152,7 @@ s_chat_send_stream (s_request_t *req, s_chat_t *chat, s_buf_t *content)
     size_t len = content->size - content->head;
     size_t pos = 0, start, end, sent = 0;
     bool more = s_next_word (text, len, &pos, &start, &end);
-    start = 0;      //  the first chunk also carries any leading space
+    start = 0;  //  the first chunk also carries any leading space
     while (rc == 0 && more) {
         if (req->die_after >= 0 && sent == (size_t) req->die_after) {
             mg_disable_connection_keep_alive (req->conn);
@@ -1176,8 +1170,7 @@ s_chat_send_stream (s_request_t *req, s_chat_t *chat, s_buf_t *content)
         s_chat_preamble (&event, chat, "chat.completion.chunk");
         s_buf_str (&event, "\"choices\":[{\"index\":0,\"delta\":{\"content\":");
         s_buf_json (&event, text + start, piece_end - start);
-        s_buf_printf (&event, "},\"logprobs\":null,\"finish_reason\":null}]%s}\n\n",
-                      usage_null);
+        s_buf_printf (&event, "},\"logprobs\":null,\"finish_reason\":null}]%s}\n\n", usage_null);
         if (rc == 0)
             rc = s_chat_send_event (req, &event, s_sse_type, false, false);
         sent++;
@@ -1250,8 +1243,8 @@ s_send_frames (s_request_t *req, int route, const aigw_mock_reply_t *reply)
             size_t exception_len = 0;
             if (route == AIGW_MOCK_ROUTE_BEDROCK
                 && aigw_mock_bedrock_exception ("internalServerException",
-                                                "mock: stream cut (mock:die_after)",
-                                                &exception, &exception_len)
+                                                "mock: stream cut (mock:die_after)", &exception,
+                                                &exception_len)
                        == 0) {
                 s_buf_clear (&event);
                 s_buf_add (&event, exception, exception_len);
@@ -1333,8 +1326,7 @@ s_send_reply (s_request_t *req, int route, const aigw_mock_reply_t *reply, bool 
 static unsigned long long
 s_next_id (aigw_mock_t *self)
 {
-    return (unsigned long long) atomic_fetch_add_explicit (&self->next_id, 1,
-                                                           memory_order_relaxed)
+    return (unsigned long long) atomic_fetch_add_explicit (&self->next_id, 1, memory_order_relaxed)
            + 1;
 }
 
@@ -1447,9 +1439,14 @@ s_handle_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const char *de
             char tool_id[AIGW_MOCK_NUMBER_TEXT * 2];
             snprintf (tool_id, sizeof tool_id, "call_mock_%llu", number);
             aigw_mock_reply_t reply = {
-                .id = chat.id, .model = chat.model, .created = chat.created, .text = "",
-                .tool_name = chat.tools.tool_name, .tool_id = tool_id,
-                .finish = chat.finish_reason, .prompt_tokens = chat.prompt_tokens,
+                .id = chat.id,
+                .model = chat.model,
+                .created = chat.created,
+                .text = "",
+                .tool_name = chat.tools.tool_name,
+                .tool_id = tool_id,
+                .finish = chat.finish_reason,
+                .prompt_tokens = chat.prompt_tokens,
                 .completion_tokens = chat.completion_tokens,
                 .include_usage = chat.include_usage,
             };
@@ -1510,10 +1507,15 @@ s_handle_format_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const c
         s_chat_answer_text (&chat, req, chat.tools.user_text, strlen (chat.tools.user_text),
                             &content);
         aigw_mock_reply_t reply = {
-            .id = chat.id, .model = chat.tools.model, .created = chat.created,
-            .text = content.data + content.head, .text_len = content.size - content.head,
-            .tool_name = chat.tools.tool_name, .tool_id = tool_id,
-            .finish = chat.finish_reason, .prompt_tokens = chat.prompt_tokens,
+            .id = chat.id,
+            .model = chat.tools.model,
+            .created = chat.created,
+            .text = content.data + content.head,
+            .text_len = content.size - content.head,
+            .tool_name = chat.tools.tool_name,
+            .tool_id = tool_id,
+            .finish = chat.finish_reason,
+            .prompt_tokens = chat.prompt_tokens,
             .completion_tokens = chat.completion_tokens,
         };
         if (content.failed) {
@@ -1562,8 +1564,7 @@ s_embed_item_text (json_t *item, s_buf_t *text)
 //  Answers POST /v1/embeddings (Azure: .../embeddings, where the body may
 //  leave the model to DEFAULT_MODEL, the deployment). Returns the status.
 static int
-s_handle_embeddings (s_request_t *req, s_buf_t *body, s_error_t *error,
-                     const char *default_model)
+s_handle_embeddings (s_request_t *req, s_buf_t *body, s_error_t *error, const char *default_model)
 {
     aigw_mock_t *self = req->self;
     atomic_fetch_add_explicit (&self->embeddings, 1, memory_order_relaxed);
@@ -1585,14 +1586,14 @@ s_handle_embeddings (s_request_t *req, s_buf_t *body, s_error_t *error,
                           && json_is_integer (json_array_get (input, 0)));
         inputs = single ? json_pack ("[O]", input) : json_incref (input);
         if (!model || !*model)
-            s_error_set (error, 400, "invalid_request_error", "missing_required_parameter",
-                         "model", "you must provide a model parameter");
+            s_error_set (error, 400, "invalid_request_error", "missing_required_parameter", "model",
+                         "you must provide a model parameter");
         else if (!json_is_array (inputs) || json_array_size (inputs) == 0)
-            s_error_set (error, 400, "invalid_request_error", "missing_required_parameter",
-                         "input", "Missing required parameter: 'input'.");
+            s_error_set (error, 400, "invalid_request_error", "missing_required_parameter", "input",
+                         "Missing required parameter: 'input'.");
         else if (format && !base64 && strcmp (format, "float") != 0)
-            s_error_set (error, 400, "invalid_request_error", "invalid_value",
-                         "encoding_format", "encoding_format must be 'float' or 'base64'.");
+            s_error_set (error, 400, "invalid_request_error", "invalid_value", "encoding_format",
+                         "encoding_format must be 'float' or 'base64'.");
         size_t index;
         json_t *item;
         if (!error->status)
@@ -1615,8 +1616,7 @@ s_handle_embeddings (s_request_t *req, s_buf_t *body, s_error_t *error,
             long count = s_embed_item_text (item, &text);
             if (count < 0) {
                 s_error_set (error, 400, "invalid_request_error", "invalid_type", "input",
-                             "Invalid 'input[%zu]': expected a string or token array.",
-                             index);
+                             "Invalid 'input[%zu]': expected a string or token array.", index);
                 break;
             }
             tokens += (size_t) count;
@@ -1639,8 +1639,8 @@ s_handle_embeddings (s_request_t *req, s_buf_t *body, s_error_t *error,
         }
         s_buf_str (&answer, "],\"model\":");
         s_buf_json (&answer, model, strlen (model));
-        s_buf_printf (&answer, ",\"usage\":{\"prompt_tokens\":%zu,\"total_tokens\":%zu}}",
-                      tokens, tokens);
+        s_buf_printf (&answer, ",\"usage\":{\"prompt_tokens\":%zu,\"total_tokens\":%zu}}", tokens,
+                      tokens);
         if (error->status) {
             status = error->status;
             s_send_error (req, error);
@@ -1687,9 +1687,9 @@ s_handle_gemini_embed (s_request_t *req, s_buf_t *body, s_error_t *error, bool b
             json_array_foreach (texts, index, text)
                 s_embed (json_string_value (text), json_string_length (text),
                          vectors + index * AIGW_MOCK_EMBED_DIMS);
-        char *json = vectors ? aigw_mock_gemini_embed_body (vectors, count,
-                                                            AIGW_MOCK_EMBED_DIMS, batch)
-                             : NULL;
+        char *json = vectors
+                         ? aigw_mock_gemini_embed_body (vectors, count, AIGW_MOCK_EMBED_DIMS, batch)
+                         : NULL;
         s_buf_t answer;
         s_buf_init (&answer, AIGW_MOCK_HEADER_ROOM);
         if (json)
@@ -1842,8 +1842,7 @@ s_route_spec_parse (const char *spec, int *route, s_inject_settings_t *settings,
             rc = s_parse_share (value, &settings->rate429);
         else if (strcmp (item, "retry_after") == 0) {
             rc = s_parse_int (value, 0, AIGW_MOCK_RETRY_AFTER_MAX, &settings->retry_after_s);
-            snprintf (expected, sizeof expected, "seconds from 0 to %d",
-                      AIGW_MOCK_RETRY_AFTER_MAX);
+            snprintf (expected, sizeof expected, "seconds from 0 to %d", AIGW_MOCK_RETRY_AFTER_MAX);
         }
         else {
             snprintf (err, err_size,
@@ -1853,8 +1852,8 @@ s_route_spec_parse (const char *spec, int *route, s_inject_settings_t *settings,
             return -1;
         }
         if (rc != 0) {
-            snprintf (err, err_size, "bad value '%.64s' for %s: expected %s",
-                      value ? value : "", item, expected);
+            snprintf (err, err_size, "bad value '%.64s' for %s: expected %s", value ? value : "",
+                      item, expected);
             return -1;
         }
     }
@@ -1864,8 +1863,7 @@ s_route_spec_parse (const char *spec, int *route, s_inject_settings_t *settings,
 //  Parses a POST /mock/config body ROOT into *ROUTE and SETTINGS (fields
 //  left out inject nothing). Returns 0, or -1 with ERR saying why.
 static int
-s_config_parse (json_t *root, int *route, s_inject_settings_t *settings, char *err,
-                size_t err_size)
+s_config_parse (json_t *root, int *route, s_inject_settings_t *settings, char *err, size_t err_size)
 {
     *route = -1;
     *settings = s_inject_none ();
@@ -1882,8 +1880,8 @@ s_config_parse (json_t *root, int *route, s_inject_settings_t *settings, char *e
             ok = json_is_null (value)
                  || (json_is_integer (value) && json_integer_value (value) >= 0
                      && json_integer_value (value) <= AIGW_MOCK_DELAY_MAX_MS);
-            settings->latency_ms = ok && !json_is_null (value) ? (int) json_integer_value (value)
-                                                               : -1;
+            settings->latency_ms
+                = ok && !json_is_null (value) ? (int) json_integer_value (value) : -1;
         }
         else if (strcmp (key, "fail_rate") == 0 || strcmp (key, "rate429") == 0) {
             double share = json_number_value (value);
@@ -1913,8 +1911,9 @@ s_config_parse (json_t *root, int *route, s_inject_settings_t *settings, char *e
         }
     }
     if (*route < 0) {
-        snprintf (err, err_size, "'route' is required: openai, anthropic, gemini, bedrock or "
-                                 "azure");
+        snprintf (err, err_size,
+                  "'route' is required: openai, anthropic, gemini, bedrock or "
+                  "azure");
         return -1;
     }
     return 0;
@@ -2044,11 +2043,10 @@ s_ring_json (aigw_mock_t *self)
         if (record->body
             && aigw_json_depth_ok (record->body, record->body_len, AIGW_MOCK_JSON_DEPTH_MAX))
             body = json_loadb (record->body, record->body_len, 0, NULL);
-        json_array_append_new (
-            list, json_pack ("{s:s,s:s,s:s,s:s?,s:o*,s:o?}", "route",
-                             aigw_mock_route_name (record->route), "method", record->method,
-                             "path", record->path, "query", record->query, "headers", headers,
-                             "body", body));
+        json_array_append_new (list, json_pack ("{s:s,s:s,s:s,s:s?,s:o*,s:o?}", "route",
+                                                aigw_mock_route_name (record->route), "method",
+                                                record->method, "path", record->path, "query",
+                                                record->query, "headers", headers, "body", body));
     }
     for (size_t i = 0; i < AIGW_MOCK_RING_SIZE; i++) {
         s_record_t *empty = NULL;
@@ -2155,8 +2153,8 @@ s_handle_mock (s_request_t *req, const char *method, const char *path)
         s_ring_clear (self);
     }
     else if (strcmp (path, "/mock/stats") != 0 || strcmp (method, "GET") != 0) {
-        s_error_set (&error, 404, "invalid_request_error", NULL, NULL,
-                     "Invalid URL (%.16s %.128s)", method, path);
+        s_error_set (&error, 404, "invalid_request_error", NULL, NULL, "Invalid URL (%.16s %.128s)",
+                     method, path);
         s_send_error (req, &error);
         return 404;
     }
@@ -2269,8 +2267,7 @@ s_check_route_auth (s_request_t *req, s_error_t *error)
                 return -1;
             }
             return 0;
-        default:
-            return s_check_auth (req, error);
+        default: return s_check_auth (req, error);
     }
 }
 
@@ -2301,8 +2298,7 @@ s_route_format (s_request_t *req, bool post, const char *path, s_buf_t *body, s_
     if (!post)
         return 0;
     switch (req->route) {
-        case AIGW_MOCK_ROUTE_ANTHROPIC:
-            return s_handle_format_chat (req, body, error, NULL, false);
+        case AIGW_MOCK_ROUTE_ANTHROPIC: return s_handle_format_chat (req, body, error, NULL, false);
         case AIGW_MOCK_ROUTE_GEMINI:
             if (strncmp (path, gemini_prefix, sizeof gemini_prefix - 1) != 0)
                 return 0;
@@ -2314,8 +2310,8 @@ s_route_format (s_request_t *req, bool post, const char *path, s_buf_t *body, s_
                 return s_handle_format_chat (req, body, error, name, false);
             if (strcmp (rest, "streamGenerateContent") == 0) {
                 char alt[AIGW_MOCK_NUMBER_TEXT];
-                req->json_stream = !s_query (req, "alt", alt, sizeof alt)
-                                   || strcmp (alt, "sse") != 0;
+                req->json_stream
+                    = !s_query (req, "alt", alt, sizeof alt) || strcmp (alt, "sse") != 0;
                 return s_handle_format_chat (req, body, error, name, true);
             }
             if (strcmp (rest, "embedContent") == 0)
@@ -2343,8 +2339,7 @@ s_route_format (s_request_t *req, bool post, const char *path, s_buf_t *body, s_
             if (rest && strcmp (rest, "/embeddings") == 0)
                 return s_handle_embeddings (req, body, error, name);
             return 0;
-        default:
-            return 0;
+        default: return 0;
     }
 }
 
@@ -2454,8 +2449,8 @@ s_begin_request (struct mg_connection *conn)
     if (strncmp (path, "/mock/", 6) == 0)
         return s_handle_mock (&req, method, path);
     s_error_t error;
-    s_error_set (&error, 404, "invalid_request_error", NULL, NULL,
-                 "Invalid URL (%.16s %.128s)", method, path);
+    s_error_set (&error, 404, "invalid_request_error", NULL, NULL, "Invalid URL (%.16s %.128s)",
+                 method, path);
     s_send_error (&req, &error);
     return 404;
 }
@@ -2514,8 +2509,8 @@ aigw_mock_new_threads (int port, int latency_ms, double fail_rate, int threads)
     mg_init_library (0);
     //  Nothing optional is needed (no TLS, no files, no IPv6): we listen on
     //  127.0.0.1 only. Log what this build has, for support.
-    aigw_debug ("mock-provider: civetweb %s, features tls=%u websocket=%u ipv6=%u",
-                mg_version (), mg_check_feature (MG_FEATURES_TLS) != 0,
+    aigw_debug ("mock-provider: civetweb %s, features tls=%u websocket=%u ipv6=%u", mg_version (),
+                mg_check_feature (MG_FEATURES_TLS) != 0,
                 mg_check_feature (MG_FEATURES_WEBSOCKET) != 0,
                 mg_check_feature (MG_FEATURES_IPV6) != 0);
     s_raise_nofile ();
@@ -2529,15 +2524,24 @@ aigw_mock_new_threads (int port, int latency_ms, double fail_rate, int threads)
     snprintf (keep_alive, sizeof keep_alive, "%d", AIGW_MOCK_KEEP_ALIVE_MS);
     snprintf (timeout, sizeof timeout, "%d", AIGW_MOCK_REQUEST_TIMEOUT_MS);
     const char *options[] = {
-        "listening_ports", ports,
-        "num_threads", thread_count,
-        "connection_queue", thread_count,
-        "listen_backlog", backlog,
-        "enable_keep_alive", "yes",
-        "keep_alive_timeout_ms", keep_alive,
-        "request_timeout_ms", timeout,
-        "tcp_nodelay", "1",
-        "enable_directory_listing", "no",
+        "listening_ports",
+        ports,
+        "num_threads",
+        thread_count,
+        "connection_queue",
+        thread_count,
+        "listen_backlog",
+        backlog,
+        "enable_keep_alive",
+        "yes",
+        "keep_alive_timeout_ms",
+        keep_alive,
+        "request_timeout_ms",
+        timeout,
+        "tcp_nodelay",
+        "1",
+        "enable_directory_listing",
+        "no",
         NULL,
     };
     struct mg_callbacks callbacks = {
@@ -2588,7 +2592,7 @@ s_stop_waker (void *arg)
             int rc = connect (fd, (struct sockaddr *) &address, sizeof address);
             close (fd);
             if (rc != 0)
-                break;          //  refused: the listener is gone already
+                break;  //  refused: the listener is gone already
         }
         struct timespec pause = {0, AIGW_MOCK_WAKE_INTERVAL_MS * AIGW_MOCK_NS_PER_MS};
         nanosleep (&pause, NULL);
@@ -2774,8 +2778,8 @@ aigw_mock_provider_main (int argc, char **argv)
             s_inject_store (mock, route, &routes[route]);
     printf ("mock-provider listening on 127.0.0.1:%d\n", aigw_mock_port (mock));
     fflush (stdout);
-    aigw_info ("mock-provider: %d threads, latency %d ms, fail rate %g%s", threads,
-               latency_ms, fail_rate, mock->api_key ? ", fixed API key" : "");
+    aigw_info ("mock-provider: %d threads, latency %d ms, fail rate %g%s", threads, latency_ms,
+               fail_rate, mock->api_key ? ", fixed API key" : "");
     int signal_number = 0;
     while (sigwait (&stop_signals, &signal_number) != 0)
         ;
@@ -2789,22 +2793,22 @@ aigw_mock_provider_main (int argc, char **argv)
 
 #include <curl/curl.h>
 
-#define S_TEST_TIMEOUT_MS           5000        //  any one test call
-#define S_TEST_HANG_TIMEOUT_MS      10000       //  the call a stop must cut short
-#define S_TEST_GIVE_UP_MS           300         //  a client giving up on a hang
-#define S_TEST_STOP_MAX_MS          2000        //  a stop with a request hanging
-#define S_TEST_TEXT                 256         //  room for a URL or header line
-#define S_TEST_THREADS              16          //  workers for the main test mock
+#define S_TEST_TIMEOUT_MS      5000   //  any one test call
+#define S_TEST_HANG_TIMEOUT_MS 10000  //  the call a stop must cut short
+#define S_TEST_GIVE_UP_MS      300    //  a client giving up on a hang
+#define S_TEST_STOP_MAX_MS     2000   //  a stop with a request hanging
+#define S_TEST_TEXT            256    //  room for a URL or header line
+#define S_TEST_THREADS         16     //  workers for the main test mock
 
 //  One answer, as the test client saw it
 typedef struct {
-    CURLcode rc;                        //  transfer result
-    long status;                        //  HTTP status, 0 if none
-    char *body;                         //  body, NUL-terminated; s_reply_free frees
-    size_t size;                        //  body bytes
-    char *headers;                      //  response header block, NUL-terminated
-    size_t headers_size;                //  header bytes
-    int64_t elapsed_ms;                 //  wall time of the call
+    CURLcode rc;          //  transfer result
+    long status;          //  HTTP status, 0 if none
+    char *body;           //  body, NUL-terminated; s_reply_free frees
+    size_t size;          //  body bytes
+    char *headers;        //  response header block, NUL-terminated
+    size_t headers_size;  //  header bytes
+    int64_t elapsed_ms;   //  wall time of the call
 } s_reply_t;
 
 //  True if A is set and equals B.
@@ -2816,8 +2820,8 @@ s_test_streq (const char *a, const char *b)
 
 //  What a libcurl callback collects
 typedef struct {
-    char *text;                         //  malloc'd, NUL-terminated; NULL until data
-    size_t len;                         //  bytes collected
+    char *text;  //  malloc'd, NUL-terminated; NULL until data
+    size_t len;  //  bytes collected
 } s_test_sink_t;
 
 //  libcurl write callback: appends to the s_test_sink_t at ARG.
@@ -3013,8 +3017,8 @@ aigw_mock_test (bool verbose)
         assert (s_test_streq (json_string_value (json_object_get (model, "id")), s_models[i]));
         assert (s_test_streq (json_string_value (json_object_get (model, "object")), "model"));
         assert (json_is_integer (json_object_get (model, "created")));
-        assert (s_test_streq (json_string_value (json_object_get (model, "owned_by")),
-                              "aigw-mock"));
+        assert (
+            s_test_streq (json_string_value (json_object_get (model, "owned_by")), "aigw-mock"));
     }
     json_decref (root);
     s_reply_free (&reply);
@@ -3026,10 +3030,9 @@ aigw_mock_test (bool verbose)
     s_reply_free (&reply);
 
     //  Chat, not streamed
-    const char *chat_body
-        = "{\"model\":\"gpt-4o-mini\",\"messages\":["
-          "{\"role\":\"system\",\"content\":\"be brief\"},"
-          "{\"role\":\"user\",\"content\":\"hello there \\\"world\\\"\"}]}";
+    const char *chat_body = "{\"model\":\"gpt-4o-mini\",\"messages\":["
+                            "{\"role\":\"system\",\"content\":\"be brief\"},"
+                            "{\"role\":\"user\",\"content\":\"hello there \\\"world\\\"\"}]}";
     reply = s_test_chat (mock, chat_body, key);
     assert (reply.status == 200);
     root = s_test_json (&reply);
@@ -3051,26 +3054,27 @@ aigw_mock_test (bool verbose)
     s_reply_free (&reply);
 
     //  Content parts; max_tokens cuts the reply
-    reply = s_test_chat (mock, "{\"model\":\"m\",\"max_tokens\":4,\"messages\":[{\"role\":\"user\","
+    reply = s_test_chat (mock,
+                         "{\"model\":\"m\",\"max_tokens\":4,\"messages\":[{\"role\":\"user\","
                          "\"content\":[{\"type\":\"text\",\"text\":\"part one\"},"
                          "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}},"
-                         "{\"type\":\"text\",\"text\":\"part two\"}]}]}", key);
+                         "{\"type\":\"text\",\"text\":\"part two\"}]}]}",
+                         key);
     assert (reply.status == 200);
     root = s_test_json (&reply);
     choice = json_array_get (json_object_get (root, "choices"), 0);
     message = json_object_get (choice, "message");
     assert (s_test_streq (json_string_value (json_object_get (message, "content")),
-                      "Mock reply to: part"));
+                          "Mock reply to: part"));
     assert (s_test_streq (json_string_value (json_object_get (choice, "finish_reason")), "length"));
     json_decref (root);
     s_reply_free (&reply);
 
     //  Streamed: role first, a chunk per word, finish, usage, [DONE]
-    const char *stream_body
-        = "{\"model\":\"gpt-4o-mini\",\"stream\":true,"
-          "\"stream_options\":{\"include_usage\":true},\"messages\":["
-          "{\"role\":\"system\",\"content\":\"be brief\"},"
-          "{\"role\":\"user\",\"content\":\"hello there \\\"world\\\"\"}]}";
+    const char *stream_body = "{\"model\":\"gpt-4o-mini\",\"stream\":true,"
+                              "\"stream_options\":{\"include_usage\":true},\"messages\":["
+                              "{\"role\":\"system\",\"content\":\"be brief\"},"
+                              "{\"role\":\"user\",\"content\":\"hello there \\\"world\\\"\"}]}";
     reply = s_test_chat (mock, stream_body, key);
     assert (reply.rc == CURLE_OK && reply.status == 200);
     assert (strstr (reply.headers, "text/event-stream"));
@@ -3082,9 +3086,9 @@ aigw_mock_test (bool verbose)
     assert (count == 1 + 6 + 1 + 1);
     json_t *first = json_array_get (chunks, 0);
     assert (s_test_streq (json_string_value (json_object_get (first, "object")),
-                      "chat.completion.chunk"));
-    json_t *delta = json_object_get (json_array_get (json_object_get (first, "choices"), 0),
-                                     "delta");
+                          "chat.completion.chunk"));
+    json_t *delta
+        = json_object_get (json_array_get (json_object_get (first, "choices"), 0), "delta");
     assert (s_test_streq (json_string_value (json_object_get (delta, "role")), "assistant"));
     json_t *finish = json_array_get (json_object_get (json_array_get (chunks, 7), "choices"), 0);
     assert (s_test_streq (json_string_value (json_object_get (finish, "finish_reason")), "stop"));
@@ -3097,8 +3101,10 @@ aigw_mock_test (bool verbose)
     s_reply_free (&reply);
 
     //  mock:chunks=N streams exactly N content chunks
-    reply = s_test_chat (mock, "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
-                         "\"content\":\"mock:chunks=11\"}]}", key);
+    reply = s_test_chat (mock,
+                         "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"mock:chunks=11\"}]}",
+                         key);
     assert (reply.status == 200);
     s_buf_init (&content, 0);
     count = s_test_stream (&reply, true, &chunks, &content);
@@ -3109,8 +3115,10 @@ aigw_mock_test (bool verbose)
     s_reply_free (&reply);
 
     //  mock:die_after=N: N content chunks, then the connection drops
-    reply = s_test_chat (mock, "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
-                         "\"content\":\"please mock:die_after=2 now\"}]}", key);
+    reply = s_test_chat (mock,
+                         "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"please mock:die_after=2 now\"}]}",
+                         key);
     assert (reply.rc != CURLE_OK);
     s_buf_init (&content, 0);
     count = s_test_stream (&reply, false, &chunks, &content);
@@ -3135,9 +3143,8 @@ aigw_mock_test (bool verbose)
     assert (!json_equal (vector0, vector1));
     assert (json_integer_value (json_object_get (json_array_get (data, 1), "index")) == 1);
     assert (s_test_streq (json_string_value (json_object_get (json_array_get (data, 0), "object")),
-                      "embedding"));
-    assert (json_integer_value (json_object_get (json_object_get (root, "usage"),
-                                                 "prompt_tokens"))
+                          "embedding"));
+    assert (json_integer_value (json_object_get (json_object_get (root, "usage"), "prompt_tokens"))
             == 2);
     double norm = 0;
     for (size_t i = 0; i < AIGW_MOCK_EMBED_DIMS; i++) {
@@ -3148,9 +3155,9 @@ aigw_mock_test (bool verbose)
     s_reply_t again = s_test_call (mock, "POST", "/v1/embeddings",
                                    "{\"model\":\"e\",\"input\":\"alpha\"}", key, S_TEST_TIMEOUT_MS);
     json_t *root2 = s_test_json (&again);
-    assert (json_equal (vector0, json_object_get (json_array_get (json_object_get (root2, "data"),
-                                                                  0),
-                                                  "embedding")));
+    assert (
+        json_equal (vector0, json_object_get (json_array_get (json_object_get (root2, "data"), 0),
+                                              "embedding")));
     json_decref (root2);
     s_reply_free (&again);
     again = s_test_call (mock, "POST", "/v1/embeddings",
@@ -3208,19 +3215,25 @@ aigw_mock_test (bool verbose)
     s_reply_free (&reply);
 
     //  mock:status=CODE, with Retry-After on a 429
-    reply = s_test_chat (mock, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
-                         "\"content\":\"mock:status=503\"}]}", key);
+    reply = s_test_chat (mock,
+                         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"mock:status=503\"}]}",
+                         key);
     s_test_error (&reply, 503, "server_error");
     s_reply_free (&reply);
-    reply = s_test_chat (mock, "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
-                         "\"content\":\"mock:status=429\"}]}", key);
+    reply = s_test_chat (mock,
+                         "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"mock:status=429\"}]}",
+                         key);
     s_test_error (&reply, 429, NULL);
     assert (strcasestr (reply.headers, "Retry-After: 1"));
     s_reply_free (&reply);
 
     //  mock:latency=MS delays the answer at least that long
-    reply = s_test_chat (mock, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
-                         "\"content\":\"mock:latency=200\"}]}", key);
+    reply = s_test_chat (mock,
+                         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"mock:latency=200\"}]}",
+                         key);
     assert (reply.status == 200);
     assert (reply.elapsed_ms >= 200);
     s_reply_free (&reply);
@@ -3256,8 +3269,8 @@ aigw_mock_test (bool verbose)
     s_reply_free (&reply);
     reply = s_test_chat (mock, stream_body, key);
     s_reply_free (&reply);
-    reply = s_test_call (mock, "POST", "/v1/embeddings",
-                         "{\"model\":\"e\",\"input\":\"alpha\"}", key, S_TEST_TIMEOUT_MS);
+    reply = s_test_call (mock, "POST", "/v1/embeddings", "{\"model\":\"e\",\"input\":\"alpha\"}",
+                         key, S_TEST_TIMEOUT_MS);
     s_reply_free (&reply);
     reply = s_test_call (mock, "GET", "/v1/models", NULL, key, S_TEST_TIMEOUT_MS);
     s_reply_free (&reply);
@@ -3295,8 +3308,8 @@ aigw_mock_test (bool verbose)
     reply = s_test_chat (mock, chat_body, key);
     s_test_error (&reply, 503, NULL);
     s_reply_free (&reply);
-    reply = s_test_call (mock, "POST", "/mock/config", "{\"route\":\"openai\",\"x\":1}",
-                         NULL, S_TEST_TIMEOUT_MS);
+    reply = s_test_call (mock, "POST", "/mock/config", "{\"route\":\"openai\",\"x\":1}", NULL,
+                         S_TEST_TIMEOUT_MS);
     s_test_error (&reply, 400, "invalid_request_error");
     s_reply_free (&reply);
     assert (aigw_mock_set_route (mock, "openai", err, sizeof err) == 0);
@@ -3308,8 +3321,8 @@ aigw_mock_test (bool verbose)
     json_t *newest = json_array_get (root, json_array_size (root) - 1);
     assert (s_test_streq (json_string_value (json_object_get (newest, "route")), "openai"));
     assert (json_is_object (json_object_get (newest, "body")));
-    assert (strncmp (json_string_value (json_object_get (json_object_get (newest, "headers"),
-                                                         "authorization")),
+    assert (strncmp (json_string_value (
+                         json_object_get (json_object_get (newest, "headers"), "authorization")),
                      "Bearer ", 7)
             == 0);
     json_decref (root);

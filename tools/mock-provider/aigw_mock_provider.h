@@ -67,8 +67,7 @@ aigw_mock_t *aigw_mock_new (int port, int latency_ms, double fail_rate);
 
 //  Like aigw_mock_new, with THREADS CivetWeb worker threads: each holds one
 //  connection for its whole life, so THREADS caps connections in flight.
-aigw_mock_t *aigw_mock_new_threads (int port, int latency_ms, double fail_rate,
-                                    int threads);
+aigw_mock_t *aigw_mock_new_threads (int port, int latency_ms, double fail_rate, int threads);
 
 //  Sets one route's injected latency and failures from SPEC, as --route
 //  takes it: "NAME:latency=MS,fail=RATE,status=CODE,rate429=RATE,

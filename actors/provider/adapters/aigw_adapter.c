@@ -19,9 +19,9 @@ extern const aigw_adapter_t aigw_adapter_bedrock __attribute__ ((weak));
 
 //  One provider name and what serves it.
 typedef struct {
-    const char *name;           //  as written in config and the admin API
-    const aigw_adapter_t *adapter; //  its wire format
-    const char *base_url;       //  default base URL, NULL = the deployment must give one
+    const char *name;               //  as written in config and the admin API
+    const aigw_adapter_t *adapter;  //  its wire format
+    const char *base_url;           //  default base URL, NULL = the deployment must give one
 } s_provider_t;
 
 static const s_provider_t s_providers[] = {
@@ -74,8 +74,7 @@ aigw_adapter_known (const char *provider)
 }
 
 int
-aigw_upstream_request_header (aigw_upstream_request_t *out, const char *name,
-                              const char *value)
+aigw_upstream_request_header (aigw_upstream_request_t *out, const char *name, const char *value)
 {
     if (out->header_count >= AIGW_ADAPTER_HEADERS_MAX || !name || !value)
         return -1;
@@ -114,13 +113,12 @@ aigw_adapter_append (char **out, size_t *out_len, const char *data, size_t len)
 }
 
 int
-aigw_adapter_append_error_event (char **out, size_t *out_len, const char *type,
-                                 const char *code, const char *message)
+aigw_adapter_append_error_event (char **out, size_t *out_len, const char *type, const char *code,
+                                 const char *message)
 {
-    json_t *event = json_pack ("{s:{s:s,s:s,s:s}}", "error", "message",
-                               message ? message : "The upstream failed.", "type",
-                               type ? type : "upstream_error", "code",
-                               code ? code : "upstream_error");
+    json_t *event = json_pack (
+        "{s:{s:s,s:s,s:s}}", "error", "message", message ? message : "The upstream failed.", "type",
+        type ? type : "upstream_error", "code", code ? code : "upstream_error");
     char *text = event ? json_dumps (event, JSON_COMPACT) : NULL;
     json_decref (event);
     if (!text)
@@ -135,8 +133,7 @@ aigw_adapter_append_error_event (char **out, size_t *out_len, const char *type,
 }
 
 int
-aigw_adapter_append_error (char **out, size_t *out_len, const char *type,
-                           const char *message)
+aigw_adapter_append_error (char **out, size_t *out_len, const char *type, const char *message)
 {
     if (aigw_adapter_append_error_event (out, out_len, type, "upstream_error", message))
         return -1;
@@ -152,8 +149,7 @@ aigw_adapter_test (bool verbose)
     assert (!aigw_adapter_known (NULL));
     assert (!aigw_adapter_known ("mystery"));
     assert (aigw_adapter_default_base_url ("azure") == NULL);
-    assert (strcmp (aigw_adapter_default_base_url ("groq"), "https://api.groq.com/openai/v1")
-            == 0);
+    assert (strcmp (aigw_adapter_default_base_url ("groq"), "https://api.groq.com/openai/v1") == 0);
 
     aigw_upstream_request_t req = {0};
     assert (aigw_upstream_request_header (&req, "Authorization", "Bearer s") == 0);
@@ -169,7 +165,8 @@ aigw_adapter_test (bool verbose)
     assert (aigw_adapter_append (&out, &len, "ab", 2) == 0);
     assert (aigw_adapter_append_error (&out, &len, "upstream_error", "it \"broke\"") == 0);
     assert (strlen (out) == len);
-    assert (strstr (out, "ab" "data: {\"error\":{\"message\":\"it \\\"broke\\\"\""));
+    assert (strstr (out, "ab"
+                         "data: {\"error\":{\"message\":\"it \\\"broke\\\"\""));
     assert (len > 16 && strcmp (out + len - 16, "\n\ndata: [DONE]\n\n") == 0);
     free (out);
     if (verbose)

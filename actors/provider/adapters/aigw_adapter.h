@@ -24,26 +24,26 @@
 //  One deployment's upstream settings, as the adapter needs them. Strings
 //  belong to the caller and outlive the call.
 typedef struct {
-    const char *base_url;       //  no trailing slash; NULL = the provider's default
-    const char *model;          //  upstream model, Azure deployment or Bedrock model id
-    const char *api_key;        //  secret, or NULL when none is configured
-    const char *api_version;    //  Azure api-version, NULL = adapter default
-    const char *region;         //  Bedrock region, NULL = adapter default
-    const char *aws_access_key_id;     //  Bedrock: SigV4 key id
-    const char *aws_secret_access_key; //  Bedrock: SigV4 secret
-    const char *aws_session_token;     //  Bedrock: STS token, or NULL
-    int64_t now_s;              //  Unix time for request signing
+    const char *base_url;               //  no trailing slash; NULL = the provider's default
+    const char *model;                  //  upstream model, Azure deployment or Bedrock model id
+    const char *api_key;                //  secret, or NULL when none is configured
+    const char *api_version;            //  Azure api-version, NULL = adapter default
+    const char *region;                 //  Bedrock region, NULL = adapter default
+    const char *aws_access_key_id;      //  Bedrock: SigV4 key id
+    const char *aws_secret_access_key;  //  Bedrock: SigV4 secret
+    const char *aws_session_token;      //  Bedrock: STS token, or NULL
+    int64_t now_s;                      //  Unix time for request signing
 } aigw_upstream_t;
 
 //  An upstream request as built by an adapter. The caller frees it with
 //  aigw_upstream_request_reset, which also wipes header values (they may
 //  hold secrets).
 typedef struct {
-    char url[AIGW_ADAPTER_URL_MAX];     //  full URL
-    char *headers[AIGW_ADAPTER_HEADERS_MAX]; //  "Name: value", malloc'd
-    size_t header_count;        //  entries used in headers
-    char *body;                 //  request body, malloc'd
-    size_t body_len;            //  bytes in body
+    char url[AIGW_ADAPTER_URL_MAX];           //  full URL
+    char *headers[AIGW_ADAPTER_HEADERS_MAX];  //  "Name: value", malloc'd
+    size_t header_count;                      //  entries used in headers
+    char *body;                               //  request body, malloc'd
+    size_t body_len;                          //  bytes in body
 } aigw_upstream_request_t;
 
 //  A translator of one streamed answer: raw upstream body bytes in, OpenAI
@@ -51,14 +51,13 @@ typedef struct {
 typedef struct _aigw_adapter_stream_t aigw_adapter_stream_t;
 
 typedef struct {
-    const char *name;           //  provider name as configured, e.g. "gemini"
+    const char *name;  //  provider name as configured, e.g. "gemini"
     //  Build the request for an OpenAI-format BODY of KIND (AIGW_KIND_CHAT
     //  or AIGW_KIND_EMBEDDINGS), streamed when STREAM. Returns 0; 1 when the
     //  provider has no such endpoint (the caller answers 400); -1 with ERR
     //  when the body cannot be translated (the client's fault: 400).
-    int (*request) (const aigw_upstream_t *up, aigw_kind_t kind, bool stream,
-                    const char *body, size_t len, aigw_upstream_request_t *out,
-                    char *err, size_t err_size);
+    int (*request) (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body,
+                    size_t len, aigw_upstream_request_t *out, char *err, size_t err_size);
     //  A 2xx upstream BODY as an OpenAI body of KIND whose "model" is MODEL:
     //  a new buffer the caller owns, or NULL with ERR.
     char *(*response) (aigw_kind_t kind, const char *body, size_t len, const char *model,
@@ -73,8 +72,8 @@ typedef struct {
     //  malloc'd buffer that starts NULL; *OUT_LEN advances). Returns 0, or
     //  -1 with ERR on a malformed stream or an upstream error event (an
     //  OpenAI-shaped error event and [DONE] are then appended).
-    int (*stream_feed) (aigw_adapter_stream_t *self, const char *data, size_t len,
-                        char **out, size_t *out_len, char *err, size_t err_size);
+    int (*stream_feed) (aigw_adapter_stream_t *self, const char *data, size_t len, char **out,
+                        size_t *out_len, char *err, size_t err_size);
     //  True once the upstream said the answer is complete ([DONE] emitted).
     bool (*stream_done) (aigw_adapter_stream_t *self);
     //  Destroy; safe on NULL, nulls the pointer.
@@ -82,11 +81,11 @@ typedef struct {
 } aigw_adapter_t;
 
 //  The adapters, one per file.
-extern const aigw_adapter_t aigw_adapter_openai;    //  aigw_openai.c; also OpenAI-compatible servers
-extern const aigw_adapter_t aigw_adapter_azure;     //  aigw_azure.c
-extern const aigw_adapter_t aigw_adapter_anthropic; //  aigw_anthropic_adapter.c
-extern const aigw_adapter_t aigw_adapter_gemini;    //  aigw_gemini_adapter.c
-extern const aigw_adapter_t aigw_adapter_bedrock;   //  aigw_bedrock_adapter.c
+extern const aigw_adapter_t aigw_adapter_openai;  //  aigw_openai.c; also OpenAI-compatible servers
+extern const aigw_adapter_t aigw_adapter_azure;   //  aigw_azure.c
+extern const aigw_adapter_t aigw_adapter_anthropic;  //  aigw_anthropic_adapter.c
+extern const aigw_adapter_t aigw_adapter_gemini;     //  aigw_gemini_adapter.c
+extern const aigw_adapter_t aigw_adapter_bedrock;    //  aigw_bedrock_adapter.c
 
 //  The adapter for a configured provider name, or NULL. OpenAI-compatible
 //  names (openai_compatible, vllm, ollama, groq, mistral, deepseek, together,
@@ -118,8 +117,7 @@ int aigw_adapter_append_error_event (char **out, size_t *out_len, const char *ty
                                      const char *code, const char *message);
 
 //  Append one OpenAI-shaped SSE error event and [DONE]. Returns 0 or -1.
-int aigw_adapter_append_error (char **out, size_t *out_len, const char *type,
-                               const char *message);
+int aigw_adapter_append_error (char **out, size_t *out_len, const char *type, const char *message);
 
 void aigw_adapter_test (bool verbose);
 

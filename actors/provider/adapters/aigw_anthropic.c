@@ -24,15 +24,15 @@
 #define S_PATH_MAX 64
 
 struct _aigw_anthropic_stream_t {
-    char *model;                //  model the chunks carry, NULL until known
-    char *id;                   //  chunk id, NULL until known
-    json_int_t created;         //  Unix time the chunks carry
-    bool started;               //  the role chunk has been sent
-    bool done;                  //  message_stop has been translated
-    int next_tool;              //  OpenAI tool_calls index of the next tool_use
-    int tool_of_block[AIGW_ANTHROPIC_STREAM_MAX_BLOCKS];   //  block -> tool index, -1 if none
-    json_int_t input_tokens;    //  prompt tokens from message_start
-    json_int_t output_tokens;   //  completion tokens, last reported
+    char *model;         //  model the chunks carry, NULL until known
+    char *id;            //  chunk id, NULL until known
+    json_int_t created;  //  Unix time the chunks carry
+    bool started;        //  the role chunk has been sent
+    bool done;           //  message_stop has been translated
+    int next_tool;       //  OpenAI tool_calls index of the next tool_use
+    int tool_of_block[AIGW_ANTHROPIC_STREAM_MAX_BLOCKS];  //  block -> tool index, -1 if none
+    json_int_t input_tokens;                              //  prompt tokens from message_start
+    json_int_t output_tokens;                             //  completion tokens, last reported
 };
 
 //  Write a printf-style reason to ERR when there is room; returns NULL so
@@ -80,8 +80,7 @@ s_text_content (json_t *content, const char *path, char *err, size_t err_size)
         json_t *text = json_object_get (part, "text");
         const char *type = json_string_value (json_object_get (part, "type"));
         if (!type || strcmp (type, "text") != 0 || !json_is_string (text))
-            return s_fail (err, err_size, "%s[%zu]: only text parts are allowed here", path,
-                           index);
+            return s_fail (err, err_size, "%s[%zu]: only text parts are allowed here", path, index);
         total += json_string_length (text);
     }
     char *result = malloc (total);
@@ -103,8 +102,8 @@ static void
 s_add_text_block (json_t *blocks, const char *text, size_t len)
 {
     if (len)
-        json_array_append_new (blocks, json_pack ("{s:s, s:s%}", "type", "text", "text",
-                                                  text, len));
+        json_array_append_new (blocks,
+                               json_pack ("{s:s, s:s%}", "type", "text", "text", text, len));
 }
 
 //  An Anthropic image block for an OpenAI image_url URL: data: URLs become
@@ -116,23 +115,21 @@ s_image_block (const char *url, const char *path, char *err, size_t err_size)
         const char *media = url + 5;
         const char *marker = strstr (media, ";base64,");
         if (!marker || marker == media)
-            return s_fail (err, err_size, "%s: data URL must be data:<type>;base64,<data>",
-                           path);
-        return json_pack ("{s:s, s:{s:s, s:s%, s:s}}", "type", "image", "source", "type",
-                          "base64", "media_type", media, (size_t) (marker - media), "data",
+            return s_fail (err, err_size, "%s: data URL must be data:<type>;base64,<data>", path);
+        return json_pack ("{s:s, s:{s:s, s:s%, s:s}}", "type", "image", "source", "type", "base64",
+                          "media_type", media, (size_t) (marker - media), "data",
                           marker + strlen (";base64,"));
     }
     if (strncmp (url, "https://", 8) == 0 || strncmp (url, "http://", 7) == 0)
-        return json_pack ("{s:s, s:{s:s, s:s}}", "type", "image", "source", "type", "url",
-                          "url", url);
+        return json_pack ("{s:s, s:{s:s, s:s}}", "type", "image", "source", "type", "url", "url",
+                          url);
     return s_fail (err, err_size, "%s: must be a data: or http(s) URL", path);
 }
 
 //  Append the blocks of a user message's CONTENT (string or parts array)
 //  to BLOCKS. Returns 0, or -1 with ERR.
 static int
-s_user_blocks (json_t *blocks, json_t *content, const char *path, char *err,
-               size_t err_size)
+s_user_blocks (json_t *blocks, json_t *content, const char *path, char *err, size_t err_size)
 {
     if (json_is_string (content)) {
         s_add_text_block (blocks, json_string_value (content), json_string_length (content));
@@ -183,8 +180,7 @@ s_user_blocks (json_t *blocks, json_t *content, const char *path, char *err,
 //  Append an assistant message's text and tool_use blocks to BLOCKS.
 //  Returns 0, or -1 with ERR.
 static int
-s_assistant_blocks (json_t *blocks, json_t *message, const char *path, char *err,
-                    size_t err_size)
+s_assistant_blocks (json_t *blocks, json_t *message, const char *path, char *err, size_t err_size)
 {
     char where[S_PATH_MAX * 2];
     snprintf (where, sizeof where, "%s.content", path);
@@ -221,24 +217,23 @@ s_assistant_blocks (json_t *blocks, json_t *message, const char *path, char *err
         if (json_is_string (arguments) && json_string_length (arguments) == 0)
             input = json_object ();
         else if (json_is_string (arguments))
-            input = json_loadb (json_string_value (arguments), json_string_length (arguments),
-                                0, NULL);
+            input = json_loadb (json_string_value (arguments), json_string_length (arguments), 0,
+                                NULL);
         if (!json_is_object (input)) {
             json_decref (input);
             s_fail (err, err_size, "%s.function.arguments: must be a string holding a JSON object",
                     where);
             return -1;
         }
-        json_array_append_new (blocks, json_pack ("{s:s, s:s, s:s, s:o}", "type", "tool_use",
-                                                  "id", id, "name", name, "input", input));
+        json_array_append_new (blocks, json_pack ("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id",
+                                                  id, "name", name, "input", input));
     }
     return 0;
 }
 
 //  Append a tool message's tool_result block to BLOCKS. 0, or -1 with ERR.
 static int
-s_tool_blocks (json_t *blocks, json_t *message, const char *path, char *err,
-               size_t err_size)
+s_tool_blocks (json_t *blocks, json_t *message, const char *path, char *err, size_t err_size)
 {
     const char *id = json_string_value (json_object_get (message, "tool_call_id"));
     if (!id || !*id) {
@@ -277,8 +272,7 @@ s_join_system (char **system, const char *text)
 //  Translate the "messages" array into Anthropic MESSAGES (appended) and a
 //  joined *SYSTEM prompt (caller frees). Returns 0, or -1 with ERR.
 static int
-s_translate_messages (json_t *source, json_t *messages, char **system, char *err,
-                      size_t err_size)
+s_translate_messages (json_t *source, json_t *messages, char **system, char *err, size_t err_size)
 {
     if (!json_is_array (source) || json_array_size (source) == 0) {
         s_fail (err, err_size, "messages: must be a non-empty array");
@@ -297,8 +291,8 @@ s_translate_messages (json_t *source, json_t *messages, char **system, char *err
         if (strcmp (role, "system") == 0 || strcmp (role, "developer") == 0) {
             char where[S_PATH_MAX + 16];
             snprintf (where, sizeof where, "%s.content", path);
-            char *text = s_text_content (json_object_get (message, "content"), where, err,
-                                         err_size);
+            char *text
+                = s_text_content (json_object_get (message, "content"), where, err, err_size);
             int rc = text ? s_join_system (system, text) : -1;
             if (text && rc)
                 s_fail (err, err_size, "out of memory");
@@ -314,8 +308,7 @@ s_translate_messages (json_t *source, json_t *messages, char **system, char *err
             char where[S_PATH_MAX + 16];
             snprintf (where, sizeof where, "%s.content", path);
             turn_role = "user";
-            rc = s_user_blocks (blocks, json_object_get (message, "content"), where, err,
-                                err_size);
+            rc = s_user_blocks (blocks, json_object_get (message, "content"), where, err, err_size);
         }
         else if (strcmp (role, "assistant") == 0) {
             turn_role = "assistant";
@@ -345,8 +338,8 @@ s_translate_messages (json_t *source, json_t *messages, char **system, char *err
             json_decref (blocks);
         }
         else
-            json_array_append_new (messages, json_pack ("{s:s, s:o}", "role", turn_role,
-                                                        "content", blocks));
+            json_array_append_new (messages,
+                                   json_pack ("{s:s, s:o}", "role", turn_role, "content", blocks));
     }
     if (json_array_size (messages) == 0) {
         s_fail (err, err_size, "messages: no user or assistant message with content");
@@ -377,23 +370,24 @@ s_translate_tools (json_t *source, json_t *target, char *err, size_t err_size)
             json_t *parameters = json_object_get (function, "parameters");
             if (!type || strcmp (type, "function") != 0 || !name || !*name) {
                 json_decref (result);
-                s_fail (err, err_size, "tools[%zu]: must be {\"type\":\"function\","
-                        "\"function\":{\"name\":...}}", index);
+                s_fail (err, err_size,
+                        "tools[%zu]: must be {\"type\":\"function\","
+                        "\"function\":{\"name\":...}}",
+                        index);
                 return -1;
             }
             if (parameters && !json_is_object (parameters)) {
                 json_decref (result);
-                s_fail (err, err_size, "tools[%zu].function.parameters: must be an object",
-                        index);
+                s_fail (err, err_size, "tools[%zu].function.parameters: must be an object", index);
                 return -1;
             }
             json_t *entry = json_pack ("{s:s}", "name", name);
             if (json_is_string (description))
                 json_object_set (entry, "description", description);
             json_object_set_new (entry, "input_schema",
-                                 parameters ? json_deep_copy (parameters)
-                                            : json_pack ("{s:s, s:{}}", "type", "object",
-                                                         "properties"));
+                                 parameters
+                                     ? json_deep_copy (parameters)
+                                     : json_pack ("{s:s, s:{}}", "type", "object", "properties"));
             json_array_append_new (result, entry);
         }
         if (json_array_size (result))
@@ -416,8 +410,8 @@ s_translate_tools (json_t *source, json_t *target, char *err, size_t err_size)
         mapped = json_pack ("{s:s}", "type", type);
     }
     else if (json_is_object (choice)) {
-        const char *name =
-            json_string_value (json_object_get (json_object_get (choice, "function"), "name"));
+        const char *name
+            = json_string_value (json_object_get (json_object_get (choice, "function"), "name"));
         if (!name || !*name) {
             s_fail (err, err_size, "tool_choice.function.name: must be a non-empty string");
             return -1;
@@ -527,8 +521,8 @@ aigw_anthropic_request_from_openai (const char *body, size_t len, const char *up
     char *system = NULL;
     int rc = (target && messages) ? 0 : -1;
     if (rc == 0)
-        rc = s_translate_messages (json_object_get (source, "messages"), messages, &system,
-                                   err, err_size);
+        rc = s_translate_messages (json_object_get (source, "messages"), messages, &system, err,
+                                   err_size);
     if (rc == 0)
         rc = s_translate_options (source, target, err, err_size);
     if (rc == 0)
@@ -560,7 +554,7 @@ s_finish_reason (const char *stop_reason)
         return "tool_calls";
     if (strcmp (stop_reason, "refusal") == 0)
         return "content_filter";
-    return "stop";              //  end_turn, stop_sequence, pause_turn, future ones
+    return "stop";  //  end_turn, stop_sequence, pause_turn, future ones
 }
 
 //  OpenAI usage object for counts; Anthropic's input_tokens leaves out
@@ -568,8 +562,8 @@ s_finish_reason (const char *stop_reason)
 static json_t *
 s_usage (json_int_t prompt, json_int_t completion)
 {
-    return json_pack ("{s:I, s:I, s:I}", "prompt_tokens", prompt, "completion_tokens",
-                      completion, "total_tokens", prompt + completion);
+    return json_pack ("{s:I, s:I, s:I}", "prompt_tokens", prompt, "completion_tokens", completion,
+                      "total_tokens", prompt + completion);
 }
 
 //  Prompt tokens in an Anthropic usage object, cache reads and writes included.
@@ -589,8 +583,8 @@ s_error_message (json_t *root)
 }
 
 char *
-aigw_anthropic_response_to_openai (const char *body, size_t len, const char *model,
-                                   size_t *out_len, char *err, size_t err_size)
+aigw_anthropic_response_to_openai (const char *body, size_t len, const char *model, size_t *out_len,
+                                   char *err, size_t err_size)
 {
     json_error_t error;
     json_t *source = json_loadb (body ? body : "", body ? len : 0, 0, &error);
@@ -642,10 +636,9 @@ aigw_anthropic_response_to_openai (const char *body, size_t len, const char *mod
                 rc = -1;
             }
             else
-                json_array_append_new (calls, json_pack ("{s:s, s:s, s:{s:s, s:s}}", "id",
-                                                         call_id, "type", "function",
-                                                         "function", "name", name,
-                                                         "arguments", arguments));
+                json_array_append_new (calls, json_pack ("{s:s, s:s, s:{s:s, s:s}}", "id", call_id,
+                                                         "type", "function", "function", "name",
+                                                         name, "arguments", arguments));
             free (arguments);
         }
         //  thinking and other block kinds have no Chat Completions form.
@@ -659,16 +652,15 @@ aigw_anthropic_response_to_openai (const char *body, size_t len, const char *mod
                              at || !has_calls ? json_stringn (text, at) : json_null ());
         if (has_calls)
             json_object_set (message, "tool_calls", calls);
-        const char *finish =
-            s_finish_reason (json_string_value (json_object_get (source, "stop_reason")));
+        const char *finish
+            = s_finish_reason (json_string_value (json_object_get (source, "stop_reason")));
         json_t *usage = json_object_get (source, "usage");
-        target = json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}], s:o}", "id", id,
-                            "object", "chat.completion", "created", (json_int_t) time (NULL),
-                            "model", model, "choices", "index", 0, "message", message,
-                            "logprobs", "finish_reason", finish, "usage",
-                            s_usage (s_prompt_tokens (usage),
-                                     json_integer_value (
-                                         json_object_get (usage, "output_tokens"))));
+        target = json_pack (
+            "{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}], s:o}", "id", id, "object",
+            "chat.completion", "created", (json_int_t) time (NULL), "model", model, "choices",
+            "index", 0, "message", message, "logprobs", "finish_reason", finish, "usage",
+            s_usage (s_prompt_tokens (usage),
+                     json_integer_value (json_object_get (usage, "output_tokens"))));
         if (!target)
             s_fail (err, err_size, "out of memory");
     }
@@ -757,11 +749,11 @@ static int
 s_append_chunk (aigw_anthropic_stream_t *self, char **out, size_t *out_len, json_t *delta,
                 const char *finish, json_t *usage)
 {
-    json_t *chunk = json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id",
-                               self->id ? self->id : "chatcmpl-anthropic", "object",
-                               "chat.completion.chunk", "created", self->created, "model",
-                               self->model ? self->model : "", "choices", "index", 0,
-                               "delta", delta, "logprobs", "finish_reason", finish);
+    json_t *chunk
+        = json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id",
+                     self->id ? self->id : "chatcmpl-anthropic", "object", "chat.completion.chunk",
+                     "created", self->created, "model", self->model ? self->model : "", "choices",
+                     "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
     if (chunk && usage)
         json_object_set_new (chunk, "usage", usage);
     else
@@ -826,17 +818,17 @@ s_stream_event (aigw_anthropic_stream_t *self, json_t *event, const char *type, 
             if (!id || !name)
                 return -1;
             self->tool_of_block[index] = self->next_tool++;
-            return s_append_chunk (
-                self, new, new_len,
-                json_pack ("{s:[{s:i, s:s, s:s, s:{s:s, s:s}}]}", "tool_calls", "index",
-                           self->tool_of_block[index], "id", id, "type", "function",
-                           "function", "name", name, "arguments", ""),
-                NULL, NULL);
+            return s_append_chunk (self, new, new_len,
+                                   json_pack ("{s:[{s:i, s:s, s:s, s:{s:s, s:s}}]}", "tool_calls",
+                                              "index", self->tool_of_block[index], "id", id, "type",
+                                              "function", "function", "name", name, "arguments",
+                                              ""),
+                                   NULL, NULL);
         }
         json_t *text = json_object_get (block, "text");
         if (strcmp (kind, "text") == 0 && json_string_length (text))
-            return s_append_chunk (self, new, new_len, json_pack ("{s:O}", "content", text),
-                                   NULL, NULL);
+            return s_append_chunk (self, new, new_len, json_pack ("{s:O}", "content", text), NULL,
+                                   NULL);
         return 0;
     }
     if (strcmp (type, "content_block_delta") == 0) {
@@ -849,8 +841,8 @@ s_stream_event (aigw_anthropic_stream_t *self, json_t *event, const char *type, 
             json_t *text = json_object_get (delta, "text");
             if (!json_is_string (text))
                 return -1;
-            return s_append_chunk (self, new, new_len, json_pack ("{s:O}", "content", text),
-                                   NULL, NULL);
+            return s_append_chunk (self, new, new_len, json_pack ("{s:O}", "content", text), NULL,
+                                   NULL);
         }
         if (strcmp (kind, "input_json_delta") == 0) {
             json_t *partial = json_object_get (delta, "partial_json");
@@ -860,11 +852,11 @@ s_stream_event (aigw_anthropic_stream_t *self, json_t *event, const char *type, 
                 return 0;
             return s_append_chunk (self, new, new_len,
                                    json_pack ("{s:[{s:i, s:{s:O}}]}", "tool_calls", "index",
-                                              self->tool_of_block[index], "function",
-                                              "arguments", partial),
+                                              self->tool_of_block[index], "function", "arguments",
+                                              partial),
                                    NULL, NULL);
         }
-        return 0;               //  thinking, signature, citations: no OpenAI form
+        return 0;  //  thinking, signature, citations: no OpenAI form
     }
     if (strcmp (type, "message_delta") == 0) {
         json_t *delta = json_object_get (event, "delta");
@@ -892,7 +884,7 @@ s_stream_event (aigw_anthropic_stream_t *self, json_t *event, const char *type, 
                                           message ? message : "upstream error", "type",
                                           kind ? kind : "api_error", "param", "code"));
     }
-    return 0;                   //  ping, content_block_stop, and event types yet to come
+    return 0;  //  ping, content_block_stop, and event types yet to come
 }
 
 int
@@ -973,8 +965,8 @@ s_test_request (const char *request, const char *model)
 {
     char err[256] = "";
     size_t len = 0;
-    char *out = aigw_anthropic_request_from_openai (request, strlen (request), model, &len,
-                                                    err, sizeof err);
+    char *out = aigw_anthropic_request_from_openai (request, strlen (request), model, &len, err,
+                                                    sizeof err);
     if (!out)
         fprintf (stderr, "anthropic: unexpected error: %s\n", err);
     return s_test_parse (out, len);
@@ -1006,8 +998,8 @@ s_test_response (const char *response, const char *model)
 {
     char err[256] = "";
     size_t len = 0;
-    char *out = aigw_anthropic_response_to_openai (response, strlen (response), model, &len,
-                                                   err, sizeof err);
+    char *out = aigw_anthropic_response_to_openai (response, strlen (response), model, &len, err,
+                                                   sizeof err);
     if (!out)
         fprintf (stderr, "anthropic: unexpected error: %s\n", err);
     return s_test_parse (out, len);
@@ -1099,8 +1091,8 @@ aigw_anthropic_test (bool verbose)
     json_t *tool = json_array_get (tools, 0);
     assert (strcmp (s_str (tool, "name"), "get_weather") == 0);
     assert (strcmp (s_str (tool, "description"), "Current weather for a city") == 0);
-    assert (json_array_size (json_object_get (json_object_get (tool, "input_schema"),
-                                              "required")) == 1);
+    assert (json_array_size (json_object_get (json_object_get (tool, "input_schema"), "required"))
+            == 1);
     tool = json_array_get (tools, 1);
     assert (!json_object_get (tool, "description"));
     assert (strcmp (s_str (json_object_get (tool, "input_schema"), "type"), "object") == 0);
@@ -1114,8 +1106,8 @@ aigw_anthropic_test (bool verbose)
 
     //  Images by data: URL and by https URL; tool_choice without tools dropped.
     request = s_test_request (s_fx ("openai_request_images.json"), "claude-sonnet-4-5");
-    json_t *content =
-        json_object_get (json_array_get (json_object_get (request, "messages"), 0), "content");
+    json_t *content
+        = json_object_get (json_array_get (json_object_get (request, "messages"), 0), "content");
     assert (json_array_size (content) == 3);
     json_t *source = json_object_get (json_array_get (content, 1), "source");
     assert (strcmp (s_str (json_array_get (content, 1), "type"), "image") == 0);
@@ -1129,10 +1121,11 @@ aigw_anthropic_test (bool verbose)
     json_decref (request);
 
     //  tool_choice strings, with tools present.
-    request = s_test_request ("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
-                              "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
-                              "\"tool_choice\":\"required\"}",
-                              NULL);
+    request
+        = s_test_request ("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                          "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+                          "\"tool_choice\":\"required\"}",
+                          NULL);
     assert (strcmp (s_str (json_object_get (request, "tool_choice"), "type"), "any") == 0);
     json_decref (request);
 
@@ -1174,12 +1167,14 @@ aigw_anthropic_test (bool verbose)
                         "stop");
     s_test_bad_request ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[\"a\",1]}",
                         "stop[1]");
-    s_test_bad_request ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"hot\"}",
-                        "temperature");
+    s_test_bad_request (
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"hot\"}",
+        "temperature");
     s_test_bad_request ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}",
                         "tools[0]");
-    s_test_bad_request ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"maybe\"}",
-                        "tool_choice");
+    s_test_bad_request (
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"maybe\"}",
+        "tool_choice");
     s_test_bad_request ("{\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}", "messages");
     char err[128];
     size_t len = 0;
@@ -1222,15 +1217,18 @@ aigw_anthropic_test (bool verbose)
     json_t *input = json_loads (arguments, 0, NULL);
     assert (strcmp (s_str (input, "city"), "San Francisco") == 0);
     json_decref (input);
-    assert (json_integer_value (json_object_get (json_object_get (response, "usage"),
-                                                 "total_tokens")) == 561);
+    assert (
+        json_integer_value (json_object_get (json_object_get (response, "usage"), "total_tokens"))
+        == 561);
     json_decref (response);
 
     static const struct {
         const char *stop_reason;    //  Anthropic's
         const char *finish_reason;  //  OpenAI's
-    } reasons[] = {{"end_turn", "stop"},       {"stop_sequence", "stop"},
-                   {"max_tokens", "length"},   {"tool_use", "tool_calls"},
+    } reasons[] = {{"end_turn", "stop"},
+                   {"stop_sequence", "stop"},
+                   {"max_tokens", "length"},
+                   {"tool_use", "tool_calls"},
                    {"refusal", "content_filter"}};
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         char body[256];
@@ -1248,8 +1246,8 @@ aigw_anthropic_test (bool verbose)
     assert (!aigw_anthropic_response_to_openai ("nope", 4, "m", &len, err, sizeof err));
     assert (strstr (err, "JSON"));
     const char *stream_error = s_fx ("anthropic_stream_error.json");
-    assert (!aigw_anthropic_response_to_openai (stream_error, strlen (stream_error), "m", &len,
-                                                err, sizeof err));
+    assert (!aigw_anthropic_response_to_openai (stream_error, strlen (stream_error), "m", &len, err,
+                                                sizeof err));
     assert (strstr (err, "Overloaded"));
     const char *bad_call = "{\"id\":\"m\",\"type\":\"message\",\"model\":\"c\",\"content\":"
                            "[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":3}]}";
@@ -1280,8 +1278,8 @@ aigw_anthropic_test (bool verbose)
     assert (strcmp (s_str (chunk, "object"), "chat.completion.chunk") == 0);
     assert (strcmp (s_str (chunk, "id"), "msg_014p7gG3wDgGV9EUtLvnow3U") == 0);
     assert (strcmp (s_str (chunk, "model"), "gpt-4o") == 0);
-    json_t *delta = json_object_get (json_array_get (json_object_get (chunk, "choices"), 0),
-                                     "delta");
+    json_t *delta
+        = json_object_get (json_array_get (json_object_get (chunk, "choices"), 0), "delta");
     assert (strcmp (s_str (delta, "role"), "assistant") == 0);
     char text[64] = "", args[64] = "";
     const char *finish = NULL;
@@ -1337,11 +1335,9 @@ aigw_anthropic_test (bool verbose)
     assert (aigw_anthropic_stream_feed (stream, far, strlen (far), &out, &out_len) == -1);
     const char *nameless = "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
                            "{\"type\":\"tool_use\",\"id\":\"t\"}}";
-    assert (aigw_anthropic_stream_feed (stream, nameless, strlen (nameless), &out, &out_len)
-            == -1);
+    assert (aigw_anthropic_stream_feed (stream, nameless, strlen (nameless), &out, &out_len) == -1);
     assert (out == NULL && out_len == 0);
-    assert (aigw_anthropic_stream_feed (stream, stream_error, strlen (stream_error), &out,
-                                        &out_len)
+    assert (aigw_anthropic_stream_feed (stream, stream_error, strlen (stream_error), &out, &out_len)
             == 0);
     events = s_test_events (out);
     assert (json_array_size (events) == 1);

@@ -21,8 +21,7 @@ typedef struct _aigw_anthropic_stream_t aigw_anthropic_stream_t;
 //  Returns a new NUL-terminated buffer the caller owns and sets *OUT_LEN,
 //  or NULL with a message naming the offending field in ERR (ERR_SIZE
 //  bytes, may be NULL) when the input is not a valid chat request.
-char *aigw_anthropic_request_from_openai (const char *body, size_t len,
-                                          const char *upstream_model,
+char *aigw_anthropic_request_from_openai (const char *body, size_t len, const char *upstream_model,
                                           size_t *out_len, char *err, size_t err_size);
 
 //  Anthropic message response BODY (LEN bytes) as an OpenAI chat.completion
@@ -47,8 +46,8 @@ void aigw_anthropic_stream_destroy (aigw_anthropic_stream_t **self_p);
 //  NULL and that the caller owns and frees, and advances *OUT_LEN. The chunk
 //  that carries finish_reason also carries "usage". Returns 0, or -1 when
 //  the event is not valid JSON of a known shape (*OUT is left as it was).
-int aigw_anthropic_stream_feed (aigw_anthropic_stream_t *self, const char *event_data,
-                                size_t len, char **out, size_t *out_len);
+int aigw_anthropic_stream_feed (aigw_anthropic_stream_t *self, const char *event_data, size_t len,
+                                char **out, size_t *out_len);
 
 //  True once message_stop has been translated.
 bool aigw_anthropic_stream_done (aigw_anthropic_stream_t *self);

@@ -21,20 +21,25 @@
 
 //  Event names whose data the translator takes. Others (ping, and types
 //  Anthropic may add) are skipped, as its streaming guide asks.
-static const char *s_events[] = {"message_start", "content_block_start", "content_block_delta",
-                                 "content_block_stop", "message_delta", "message_stop", "error"};
+static const char *s_events[] = {"message_start",
+                                 "content_block_start",
+                                 "content_block_delta",
+                                 "content_block_stop",
+                                 "message_delta",
+                                 "message_stop",
+                                 "error"};
 
 //  One streamed answer: the SSE framing state and the event translator.
 struct _aigw_adapter_stream_t {
-    aigw_anthropic_stream_t *translator; //  Anthropic event data -> OpenAI chunks
-    char *line;                 //  bytes of the current line, its end not seen yet
-    size_t line_len;            //  bytes in line
-    char *data;                 //  data lines of the current event, each ending '\n'
-    size_t data_len;            //  bytes in data
-    char event[S_EVENT_NAME_MAX]; //  the current event's name, "" when it has none
-    bool event_long;            //  the name did not fit in event: an unknown event
-    bool after_cr;              //  the last line ended in CR: a next LF belongs to it
-    bool failed;                //  malformed stream or error event: no more input taken
+    aigw_anthropic_stream_t *translator;  //  Anthropic event data -> OpenAI chunks
+    char *line;                           //  bytes of the current line, its end not seen yet
+    size_t line_len;                      //  bytes in line
+    char *data;                           //  data lines of the current event, each ending '\n'
+    size_t data_len;                      //  bytes in data
+    char event[S_EVENT_NAME_MAX];         //  the current event's name, "" when it has none
+    bool event_long;                      //  the name did not fit in event: an unknown event
+    bool after_cr;                        //  the last line ended in CR: a next LF belongs to it
+    bool failed;                          //  malformed stream or error event: no more input taken
 };
 
 //  --------------------------------------------------------------------------
@@ -64,26 +69,26 @@ s_with_stream (const char *body, size_t len, bool stream, size_t *out_len)
 //  Build the Messages request for a chat BODY; 1 for any other KIND. The
 //  adapter's STREAM decides "stream", whatever the client's body said.
 static int
-s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body,
-           size_t len, aigw_upstream_request_t *out, char *err, size_t err_size)
+s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body, size_t len,
+           aigw_upstream_request_t *out, char *err, size_t err_size)
 {
     if (kind != AIGW_KIND_CHAT)
         return 1;
     const char *base = up->base_url ? up->base_url : aigw_adapter_default_base_url ("anthropic");
-    if (!base || (size_t) snprintf (out->url, sizeof out->url, "%s%s", base, S_MESSAGES_PATH)
-                     >= sizeof out->url) {
+    if (!base
+        || (size_t) snprintf (out->url, sizeof out->url, "%s%s", base, S_MESSAGES_PATH)
+               >= sizeof out->url) {
         snprintf (err, err_size, "The upstream URL is too long.");
         return -1;
     }
     size_t translated_len = 0;
-    char *translated = aigw_anthropic_request_from_openai (body, len, up->model,
-                                                          &translated_len, err, err_size);
+    char *translated
+        = aigw_anthropic_request_from_openai (body, len, up->model, &translated_len, err, err_size);
     if (!translated)
         return -1;
     out->body = s_with_stream (translated, translated_len, stream, &out->body_len);
     free (translated);
-    if (!out->body
-        || aigw_upstream_request_header (out, "Content-Type", "application/json")
+    if (!out->body || aigw_upstream_request_header (out, "Content-Type", "application/json")
         || (up->api_key && *up->api_key
             && aigw_upstream_request_header (out, "x-api-key", up->api_key))
         || aigw_upstream_request_header (out, "anthropic-version", AIGW_ANTHROPIC_API_VERSION)) {
@@ -161,8 +166,8 @@ s_stream_done (aigw_adapter_stream_t *self)
 //  Mark SELF failed, say WHY in ERR, and append an OpenAI error event and
 //  [DONE] to *OUT. Returns -1.
 static int
-s_stream_fail (aigw_adapter_stream_t *self, const char *why, char **out, size_t *out_len,
-               char *err, size_t err_size)
+s_stream_fail (aigw_adapter_stream_t *self, const char *why, char **out, size_t *out_len, char *err,
+               size_t err_size)
 {
     self->failed = true;
     snprintf (err, err_size, "%s", why);
@@ -198,14 +203,14 @@ s_stream_dispatch (aigw_adapter_stream_t *self, char **out, size_t *out_len, cha
         self->data_len = 0;
         return 0;
     }
-    self->data_len--;           //  the '\n' after the last data line
+    self->data_len--;  //  the '\n' after the last data line
     json_t *event = json_loadb (self->data, self->data_len, 0, NULL);
     const char *type = json_string_value (json_object_get (event, "type"));
     bool upstream_error = type && strcmp (type, "error") == 0;
     int rc = 0;
     if (aigw_anthropic_stream_feed (self->translator, self->data, self->data_len, out, out_len))
-        rc = s_stream_fail (self, "The upstream sent a malformed stream event.", out, out_len,
-                            err, err_size);
+        rc = s_stream_fail (self, "The upstream sent a malformed stream event.", out, out_len, err,
+                            err_size);
     else if (upstream_error) {
         //  The translator has appended the OpenAI error event already.
         self->failed = true;
@@ -227,8 +232,7 @@ s_stream_dispatch (aigw_adapter_stream_t *self, char **out, size_t *out_len, cha
 //  One whole line (without its end) is in self->line: a blank line ends
 //  the event, ':' opens a comment, else it is "field: value".
 static int
-s_stream_line (aigw_adapter_stream_t *self, char **out, size_t *out_len, char *err,
-               size_t err_size)
+s_stream_line (aigw_adapter_stream_t *self, char **out, size_t *out_len, char *err, size_t err_size)
 {
     if (self->line_len == 0)
         return s_stream_dispatch (self, out, out_len, err, err_size);
@@ -255,8 +259,8 @@ s_stream_line (aigw_adapter_stream_t *self, char **out, size_t *out_len, char *e
     else if (field_len == 4 && memcmp (line, "data", 4) == 0) {
         if (aigw_adapter_append (&self->data, &self->data_len, value, value_len)
             || aigw_adapter_append (&self->data, &self->data_len, "\n", 1))
-            return s_stream_fail (self, "Out of memory reading the upstream stream.", out,
-                                  out_len, err, err_size);
+            return s_stream_fail (self, "Out of memory reading the upstream stream.", out, out_len,
+                                  err, err_size);
     }
     //  id, retry and unknown fields do not matter here.
     return 0;
@@ -288,8 +292,8 @@ s_stream_feed (aigw_adapter_stream_t *self, const char *data, size_t len, char *
             end++;
         if (end > at) {
             if (self->line_len + self->data_len + (end - at) > AIGW_ANTHROPIC_SSE_EVENT_MAX)
-                return s_stream_fail (self, "An upstream stream event is too large.", out,
-                                      out_len, err, err_size);
+                return s_stream_fail (self, "An upstream stream event is too large.", out, out_len,
+                                      err, err_size);
             if (aigw_adapter_append (&self->line, &self->line_len, data + at, end - at))
                 return s_stream_fail (self, "Out of memory reading the upstream stream.", out,
                                       out_len, err, err_size);
@@ -539,9 +543,9 @@ aigw_anthropic_adapter_test (bool verbose)
     s_fx_load_events ();
     char *s_fx_stream_error = s_fx_compact ("anthropic_stream_error.json");
     char *body = s_fx_request_text ();
-    assert (adapter->request (&up, AIGW_KIND_CHAT, false, body, strlen (body), &req, err,
-                              sizeof err)
-            == 0);
+    assert (
+        adapter->request (&up, AIGW_KIND_CHAT, false, body, strlen (body), &req, err, sizeof err)
+        == 0);
     assert (strcmp (req.url, "https://api.anthropic.com/v1/messages") == 0);
     assert (req.header_count == 3);
     assert (strcmp (req.headers[0], "Content-Type: application/json") == 0);
@@ -549,13 +553,12 @@ aigw_anthropic_adapter_test (bool verbose)
     assert (strcmp (req.headers[2], "anthropic-version: 2023-06-01") == 0);
     json_t *sent = json_loadb (req.body, req.body_len, 0, NULL);
     assert (sent && strlen (req.body) == req.body_len);
-    assert (strcmp (json_string_value (json_object_get (sent, "model")), "claude-sonnet-4-5")
-            == 0);
+    assert (strcmp (json_string_value (json_object_get (sent, "model")), "claude-sonnet-4-5") == 0);
     assert (!json_object_get (sent, "stream"));
     assert (json_integer_value (json_object_get (sent, "max_tokens"))
             == AIGW_ANTHROPIC_DEFAULT_MAX_TOKENS);
-    json_t *content = json_object_get (json_array_get (json_object_get (sent, "messages"), 0),
-                                       "content");
+    json_t *content
+        = json_object_get (json_array_get (json_object_get (sent, "messages"), 0), "content");
     assert (json_is_string (content) || json_is_array (content));
     json_decref (sent);
     aigw_upstream_request_reset (&req);
@@ -565,9 +568,9 @@ aigw_anthropic_adapter_test (bool verbose)
                         "\"content\":\"Hi\"}]}";
     up.base_url = "http://127.0.0.1:9100/anthropic";
     up.api_key = NULL;
-    assert (adapter->request (&up, AIGW_KIND_CHAT, true, plain, strlen (plain), &req, err,
-                              sizeof err)
-            == 0);
+    assert (
+        adapter->request (&up, AIGW_KIND_CHAT, true, plain, strlen (plain), &req, err, sizeof err)
+        == 0);
     assert (strcmp (req.url, "http://127.0.0.1:9100/anthropic/v1/messages") == 0);
     assert (req.header_count == 2);
     assert (strcmp (req.headers[1], "anthropic-version: " AIGW_ANTHROPIC_API_VERSION) == 0);
@@ -587,8 +590,7 @@ aigw_anthropic_adapter_test (bool verbose)
     aigw_upstream_request_reset (&req);
     const char *bad = "{\"model\":\"gpt-4o\",\"messages\":7}";
     err[0] = '\0';
-    assert (adapter->request (&up, AIGW_KIND_CHAT, false, bad, strlen (bad), &req, err,
-                              sizeof err)
+    assert (adapter->request (&up, AIGW_KIND_CHAT, false, bad, strlen (bad), &req, err, sizeof err)
             == -1);
     assert (*err && strstr (err, "messages") && !strstr (err, S_TEST_KEY));
     aigw_upstream_request_reset (&req);
@@ -639,7 +641,7 @@ aigw_anthropic_adapter_test (bool verbose)
     free (out);
     free (sse);
     sse = s_test_sse ("\n", false, S_FX_EVENT_COUNT);
-    size_t cut = strlen (sse) - 1;          //  the blank line's LF is missing
+    size_t cut = strlen (sse) - 1;  //  the blank line's LF is missing
     out = s_test_feed (sse, cut, 0, true, 0, &done);
     assert (!done && out && !strstr (out, "[DONE]"));
     free (out);
@@ -651,8 +653,9 @@ aigw_anthropic_adapter_test (bool verbose)
     size_t failing_len = strlen (failing);
     assert (aigw_adapter_append (&failing, &failing_len, "event: error\r\ndata: ", 20) == 0);
     s_test_add (&failing, &failing_len, s_fx_stream_error);
-    s_test_add (&failing, &failing_len, "\r\n\r\nevent: message_stop\r\ndata: "
-                                        "{\"type\":\"message_stop\"}\r\n\r\n");
+    s_test_add (&failing, &failing_len,
+                "\r\n\r\nevent: message_stop\r\ndata: "
+                "{\"type\":\"message_stop\"}\r\n\r\n");
     for (int bytes = 0; bytes < 2; bytes++) {
         out = s_test_feed (failing, failing_len, failing_len, bytes, -1, &done);
         assert (!done && out);
@@ -692,8 +695,8 @@ aigw_anthropic_adapter_test (bool verbose)
     memset (chunk, 'x', 1024 * 1024);
     out = NULL;
     out_len = 0;
-    int rc = adapter->stream_feed (stream, "event: message_start\ndata: ", 27, &out, &out_len,
-                                   err, sizeof err);
+    int rc = adapter->stream_feed (stream, "event: message_start\ndata: ", 27, &out, &out_len, err,
+                                   sizeof err);
     size_t fed = 0;
     while (rc == 0 && fed <= AIGW_ANTHROPIC_SSE_EVENT_MAX) {
         rc = adapter->stream_feed (stream, chunk, 1024 * 1024, &out, &out_len, err, sizeof err);

@@ -28,8 +28,8 @@ s_url_safe (const char *text)
 }
 
 static int
-s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body,
-           size_t len, aigw_upstream_request_t *out, char *err, size_t err_size)
+s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body, size_t len,
+           aigw_upstream_request_t *out, char *err, size_t err_size)
 {
     const char *path = kind == AIGW_KIND_CHAT         ? "chat/completions"
                        : kind == AIGW_KIND_EMBEDDINGS ? "embeddings"
@@ -38,8 +38,9 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
         return 1;
     const char *version = up->api_version ? up->api_version : AIGW_AZURE_API_VERSION;
     if (!up->base_url || !s_url_safe (up->model) || !s_url_safe (version)) {
-        snprintf (err, err_size, "The Azure deployment needs a base URL, a deployment name "
-                                 "and an api-version of letters, digits, '-', '_' or '.'.");
+        snprintf (err, err_size,
+                  "The Azure deployment needs a base URL, a deployment name "
+                  "and an api-version of letters, digits, '-', '_' or '.'.");
         return -1;
     }
     char url[AIGW_ADAPTER_URL_MAX];
@@ -84,13 +85,13 @@ const aigw_adapter_t aigw_adapter_azure = {
 void
 aigw_azure_test (bool verbose)
 {
-    aigw_upstream_t up = {.base_url = "https://x.openai.azure.com", .model = "gpt4o-prod",
-                          .api_key = "k1"};
+    aigw_upstream_t up
+        = {.base_url = "https://x.openai.azure.com", .model = "gpt4o-prod", .api_key = "k1"};
     aigw_upstream_request_t req = {0};
     char err[256] = "";
     const char *body = "{\"model\":\"gpt-4o\",\"input\":\"hi\"}";
-    assert (aigw_adapter_azure.request (&up, AIGW_KIND_EMBEDDINGS, false, body, strlen (body),
-                                        &req, err, sizeof err)
+    assert (aigw_adapter_azure.request (&up, AIGW_KIND_EMBEDDINGS, false, body, strlen (body), &req,
+                                        err, sizeof err)
             == 0);
     assert (strcmp (req.url, "https://x.openai.azure.com/openai/deployments/gpt4o-prod/"
                              "embeddings?api-version=" AIGW_AZURE_API_VERSION)
@@ -99,14 +100,14 @@ aigw_azure_test (bool verbose)
     assert (strcmp (req.body, "{\"input\":\"hi\"}") == 0);
     aigw_upstream_request_reset (&req);
     up.model = "../admin";
-    assert (aigw_adapter_azure.request (&up, AIGW_KIND_CHAT, false, body, strlen (body), &req,
-                                        err, sizeof err)
+    assert (aigw_adapter_azure.request (&up, AIGW_KIND_CHAT, false, body, strlen (body), &req, err,
+                                        sizeof err)
             == -1);
     assert (!strstr (err, "k1"));
     aigw_upstream_request_reset (&req);
     up.model = "d";
-    assert (aigw_adapter_azure.request (&up, AIGW_KIND_MESSAGES, false, body, strlen (body),
-                                        &req, err, sizeof err)
+    assert (aigw_adapter_azure.request (&up, AIGW_KIND_MESSAGES, false, body, strlen (body), &req,
+                                        err, sizeof err)
             == 1);
     aigw_upstream_request_reset (&req);
     if (verbose)

@@ -27,10 +27,10 @@
 //  Small growable buffer; a failed append marks it and later ones no-op.
 
 typedef struct {
-    char *data;                     //  bytes, NUL-terminated when non-NULL
-    size_t len;                     //  bytes used, NUL excluded
-    size_t cap;                     //  bytes allocated
-    bool failed;                    //  an allocation failed
+    char *data;   //  bytes, NUL-terminated when non-NULL
+    size_t len;   //  bytes used, NUL excluded
+    size_t cap;   //  bytes allocated
+    bool failed;  //  an allocation failed
 } s_buf_t;
 
 //  Append LEN bytes. Returns 0, or -1 once any append has failed.
@@ -152,8 +152,8 @@ s_uri_reencode (s_buf_t *buf, const char *data, size_t len)
     s_buf_t raw = {0};
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (data[i] == '%' && i + 2 < len
-            && (hi = aigw_hex_digit (data[i + 1])) >= 0 && (lo = aigw_hex_digit (data[i + 2])) >= 0) {
+        if (data[i] == '%' && i + 2 < len && (hi = aigw_hex_digit (data[i + 1])) >= 0
+            && (lo = aigw_hex_digit (data[i + 2])) >= 0) {
             s_buf_chr (&raw, (char) (hi * 16 + lo));
             i += 2;
         }
@@ -168,8 +168,8 @@ s_uri_reencode (s_buf_t *buf, const char *data, size_t len)
 }
 
 typedef struct {
-    char *key;                      //  canonical (encoded) name
-    char *value;                    //  canonical (encoded or trimmed) value
+    char *key;    //  canonical (encoded) name
+    char *value;  //  canonical (encoded or trimmed) value
 } s_pair_t;
 
 //  qsort order: by key, then by value.
@@ -331,13 +331,12 @@ aigw_bedrock_sign (const aigw_bedrock_creds_t *creds, const aigw_bedrock_request
     if (rc == 0 && creds->session_token && *creds->session_token)
         rc = s_header_add (headers, &count, "x-amz-security-token", creds->session_token);
     for (size_t i = 0; rc == 0 && i < request->header_count; i++)
-        rc = s_header_add (headers, &count, request->headers[i].name,
-                           request->headers[i].value);
+        rc = s_header_add (headers, &count, request->headers[i].name, request->headers[i].value);
     if (rc == 0) {
         qsort (headers, count, sizeof headers[0], s_pair_cmp);
         for (size_t i = 1; i < count; i++)
             if (strcmp (headers[i - 1].key, headers[i].key) == 0)
-                rc = -1;        //  a duplicate header would sign ambiguously
+                rc = -1;  //  a duplicate header would sign ambiguously
     }
 
     s_buf_t canonical = {0}, signed_names = {0}, to_sign = {0};
@@ -374,8 +373,9 @@ aigw_bedrock_sign (const aigw_bedrock_creds_t *creds, const aigw_bedrock_request
     snprintf (scope, sizeof scope, "%s/%s/%s/aws4_request", date, request->region,
               request->service);
     char canonical_hash[AIGW_BEDROCK_SHA256_HEX_SIZE];
-    if (rc == 0 && (canonical.failed || signed_names.failed
-                    || s_sha256_hex (canonical.data, canonical.len, canonical_hash)))
+    if (rc == 0
+        && (canonical.failed || signed_names.failed
+            || s_sha256_hex (canonical.data, canonical.len, canonical_hash)))
         rc = -1;
     if (rc == 0) {
         //  String to sign: algorithm, date, scope, hash of the canonical request
@@ -515,9 +515,8 @@ s_text_blocks (json_t *content, json_t *blocks, bool allow_images, char *err, si
                        "image_url must be a base64 data: URL of png, jpeg, gif or webp");
                 return -1;
             }
-            json_array_append_new (blocks,
-                                   json_pack ("{s:{s:s,s:{s:s}}}", "image", "format", format,
-                                              "source", "bytes", base64));
+            json_array_append_new (blocks, json_pack ("{s:{s:s,s:{s:s}}}", "image", "format",
+                                                      format, "source", "bytes", base64));
         }
         else {
             s_err (err, err_size, "unsupported content part at index %zu", i);
@@ -537,8 +536,7 @@ s_append_message (json_t *messages, const char *role, json_t *content)
     if (last_role && strcmp (last_role, role) == 0)
         json_array_extend (json_object_get (last, "content"), content);
     else
-        json_array_append_new (messages, json_pack ("{s:s,s:O}", "role", role, "content",
-                                                     content));
+        json_array_append_new (messages, json_pack ("{s:s,s:O}", "role", role, "content", content));
 }
 
 //  Assistant tool_calls appended as toolUse blocks. Returns 0 or -1 with ERR.
@@ -574,8 +572,8 @@ s_tool_use_blocks (json_t *tool_calls, json_t *blocks, char *err, size_t err_siz
             s_err (err, err_size, "tool_calls[%zu] arguments must be a JSON object", i);
             return -1;
         }
-        json_array_append_new (blocks, json_pack ("{s:{s:O,s:O,s:o}}", "toolUse", "toolUseId",
-                                                  id, "name", name, "input", input));
+        json_array_append_new (blocks, json_pack ("{s:{s:O,s:O,s:o}}", "toolUse", "toolUseId", id,
+                                                  "name", name, "input", input));
     }
     return 0;
 }
@@ -620,16 +618,14 @@ s_translate_messages (json_t *in_messages, json_t *out, char *err, size_t err_si
         else if (strcmp (role, "tool") == 0) {
             json_t *id = json_object_get (message, "tool_call_id");
             json_t *result = json_array ();
-            rc = json_is_string (id) ? s_text_blocks (content, result, false, err, err_size)
-                                     : -1;
+            rc = json_is_string (id) ? s_text_blocks (content, result, false, err, err_size) : -1;
             if (!json_is_string (id))
                 s_err (err, err_size, "messages[%zu] (tool) needs a tool_call_id", i);
             if (rc == 0) {
                 if (json_array_size (result) == 0)
                     json_array_append_new (result, json_pack ("{s:s}", "text", ""));
-                json_array_append_new (blocks,
-                                       json_pack ("{s:{s:O,s:O}}", "toolResult", "toolUseId",
-                                                  id, "content", result));
+                json_array_append_new (blocks, json_pack ("{s:{s:O,s:O}}", "toolResult",
+                                                          "toolUseId", id, "content", result));
                 s_append_message (messages, "user", blocks);
             }
             json_decref (result);
@@ -687,8 +683,8 @@ s_translate_tools (json_t *request, json_t *out, char *err, size_t err_size)
     json_t *config = json_pack ("{s:o}", "tools", specs);
     json_t *choice = json_object_get (request, "tool_choice");
     const char *mode = json_string_value (choice);
-    const char *forced =
-        json_string_value (json_object_get (json_object_get (choice, "function"), "name"));
+    const char *forced
+        = json_string_value (json_object_get (json_object_get (choice, "function"), "name"));
     if (mode && strcmp (mode, "auto") == 0)
         json_object_set_new (config, "toolChoice", json_pack ("{s:{}}", "auto"));
     else if (mode && strcmp (mode, "required") == 0)
@@ -771,7 +767,7 @@ s_finish_reason (const char *stop_reason)
     if (strcmp (stop_reason, "guardrail_intervened") == 0
         || strcmp (stop_reason, "content_filtered") == 0)
         return "content_filter";
-    return "stop";                  //  end_turn, stop_sequence and anything newer
+    return "stop";  //  end_turn, stop_sequence and anything newer
 }
 
 //  OpenAI usage object from a Converse usage object (new reference).
@@ -787,14 +783,12 @@ s_usage (json_t *usage)
 }
 
 char *
-aigw_bedrock_response_to_openai (const char *body, size_t len, const char *model,
-                                 const char *id, long created, size_t *out_len, char *err,
-                                 size_t err_size)
+aigw_bedrock_response_to_openai (const char *body, size_t len, const char *model, const char *id,
+                                 long created, size_t *out_len, char *err, size_t err_size)
 {
     json_t *response = json_loadb (body ? body : "", body ? len : 0, 0, NULL);
-    json_t *content =
-        json_object_get (json_object_get (json_object_get (response, "output"), "message"),
-                         "content");
+    json_t *content = json_object_get (
+        json_object_get (json_object_get (response, "output"), "message"), "content");
     if (!json_is_object (response) || !json_is_array (content)) {
         s_err (err, err_size, "Converse response has no output.message.content");
         json_decref (response);
@@ -814,18 +808,17 @@ aigw_bedrock_response_to_openai (const char *body, size_t len, const char *model
             json_t *tool_id = json_object_get (tool_use, "toolUseId");
             json_t *name = json_object_get (tool_use, "name");
             json_t *input = json_object_get (tool_use, "input");
-            char *arguments =
-                json_is_object (input) ? json_dumps (input, JSON_COMPACT) : strdup ("{}");
+            char *arguments
+                = json_is_object (input) ? json_dumps (input, JSON_COMPACT) : strdup ("{}");
             if (!json_is_string (tool_id) || !json_is_string (name) || !arguments) {
                 free (arguments);
                 s_err (err, err_size, "Converse toolUse block %zu is malformed", i);
                 rc = -1;
                 break;
             }
-            json_array_append_new (tool_calls,
-                                   json_pack ("{s:O,s:s,s:{s:O,s:s}}", "id", tool_id, "type",
-                                              "function", "function", "name", name,
-                                              "arguments", arguments));
+            json_array_append_new (tool_calls, json_pack ("{s:O,s:s,s:{s:O,s:s}}", "id", tool_id,
+                                                          "type", "function", "function", "name",
+                                                          name, "arguments", arguments));
             free (arguments);
         }
         //  Other blocks (reasoning, citations) have no chat.completion slot.
@@ -845,11 +838,10 @@ aigw_bedrock_response_to_openai (const char *body, size_t len, const char *model
             json_object_set (message, "tool_calls", tool_calls);
         const char *stop_reason = json_string_value (json_object_get (response, "stopReason"));
         json_t *completion = json_pack (
-            "{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s}],s:o}", "id", id ? id : "chatcmpl-bedrock",
-            "object", "chat.completion", "created", (json_int_t) created, "model",
-            model ? model : "", "choices", "index", 0, "message", message, "finish_reason",
-            s_finish_reason (stop_reason), "usage",
-            s_usage (json_object_get (response, "usage")));
+            "{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s}],s:o}", "id", id ? id : "chatcmpl-bedrock", "object",
+            "chat.completion", "created", (json_int_t) created, "model", model ? model : "",
+            "choices", "index", 0, "message", message, "finish_reason",
+            s_finish_reason (stop_reason), "usage", s_usage (json_object_get (response, "usage")));
         result = completion ? json_dumps (completion, JSON_COMPACT) : NULL;
         json_decref (completion);
         if (!result)
@@ -867,16 +859,16 @@ aigw_bedrock_response_to_openai (const char *body, size_t len, const char *model
 //  ConverseStream -> OpenAI chat.completion.chunk SSE
 
 struct _aigw_bedrock_stream_t {
-    char *model;                    //  model named in every chunk
-    char *id;                       //  completion id named in every chunk
-    long created;                   //  creation time named in every chunk
-    bool include_usage;             //  emit a usage chunk before [DONE]
-    aigw_eventstream_t *parser;  //  event-stream framing
-    s_buf_t out;                    //  SSE text not yet taken
+    char *model;                          //  model named in every chunk
+    char *id;                             //  completion id named in every chunk
+    long created;                         //  creation time named in every chunk
+    bool include_usage;                   //  emit a usage chunk before [DONE]
+    aigw_eventstream_t *parser;           //  event-stream framing
+    s_buf_t out;                          //  SSE text not yet taken
     int block_tool[S_STREAM_MAX_BLOCKS];  //  tool-call index per content block, -1 for none
-    int tool_count;                 //  tool calls opened so far
-    bool stopped;                   //  messageStop seen
-    bool done;                      //  [DONE] queued
+    int tool_count;                       //  tool calls opened so far
+    bool stopped;                         //  messageStop seen
+    bool done;                            //  [DONE] queued
 };
 
 aigw_bedrock_stream_t *
@@ -930,11 +922,11 @@ s_stream_emit (aigw_bedrock_stream_t *self, json_t *value)
 static int
 s_stream_chunk (aigw_bedrock_stream_t *self, json_t *delta, const char *finish)
 {
-    return s_stream_emit (
-        self, json_pack ("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:o}]}", "id", self->id, "object",
-                         "chat.completion.chunk", "created", (json_int_t) self->created,
-                         "model", self->model, "choices", "index", 0, "delta", delta,
-                         "finish_reason", finish ? json_string (finish) : json_null ()));
+    return s_stream_emit (self, json_pack ("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:o}]}", "id", self->id,
+                                           "object", "chat.completion.chunk", "created",
+                                           (json_int_t) self->created, "model", self->model,
+                                           "choices", "index", 0, "delta", delta, "finish_reason",
+                                           finish ? json_string (finish) : json_null ()));
 }
 
 //  Queue the terminating [DONE] once.
@@ -953,8 +945,8 @@ s_stream_fail (aigw_bedrock_stream_t *self, const char *type, const char *messag
 {
     s_err (err, err_size, "%s: %s", type, message);
     if (!self->done) {
-        s_stream_emit (self, json_pack ("{s:{s:s,s:s}}", "error", "message", message, "type",
-                                        type));
+        s_stream_emit (self,
+                       json_pack ("{s:{s:s,s:s}}", "error", "message", message, "type", type));
         s_stream_done (self);
     }
     return -1;
@@ -970,8 +962,8 @@ s_block_index (json_t *event)
 }
 
 int
-aigw_bedrock_stream_event (aigw_bedrock_stream_t *self, const char *event_type,
-                           const char *payload, size_t len, char *err, size_t err_size)
+aigw_bedrock_stream_event (aigw_bedrock_stream_t *self, const char *event_type, const char *payload,
+                           size_t len, char *err, size_t err_size)
 {
     assert (self);
     if (self->done)
@@ -980,8 +972,8 @@ aigw_bedrock_stream_event (aigw_bedrock_stream_t *self, const char *event_type,
     json_t *event = json_loadb (payload ? payload : "", payload ? len : 0, 0, NULL);
     if (!event_type || !json_is_object (event)) {
         json_decref (event);
-        return s_stream_fail (self, "bedrock_stream_error", "malformed ConverseStream event",
-                              err, err_size);
+        return s_stream_fail (self, "bedrock_stream_error", "malformed ConverseStream event", err,
+                              err_size);
     }
     int rc = 0;
     if (strcmp (event_type, "messageStart") == 0)
@@ -994,18 +986,17 @@ aigw_bedrock_stream_event (aigw_bedrock_stream_t *self, const char *event_type,
         const char *name = json_string_value (json_object_get (tool_use, "name"));
         if (block < 0 || (tool_use && (!tool_id || !name))) {
             json_decref (event);
-            return s_stream_fail (self, "bedrock_stream_error", "malformed contentBlockStart",
-                                  err, err_size);
+            return s_stream_fail (self, "bedrock_stream_error", "malformed contentBlockStart", err,
+                                  err_size);
         }
         if (tool_use) {
             int tool = self->tool_count++;
             self->block_tool[block] = tool;
-            rc = s_stream_chunk (
-                self,
-                json_pack ("{s:[{s:i,s:s,s:s,s:{s:s,s:s}}]}", "tool_calls", "index", tool, "id",
-                           tool_id, "type", "function", "function", "name", name, "arguments",
-                           ""),
-                NULL);
+            rc = s_stream_chunk (self,
+                                 json_pack ("{s:[{s:i,s:s,s:s,s:{s:s,s:s}}]}", "tool_calls",
+                                            "index", tool, "id", tool_id, "type", "function",
+                                            "function", "name", name, "arguments", ""),
+                                 NULL);
         }
     }
     else if (strcmp (event_type, "contentBlockDelta") == 0) {
@@ -1016,8 +1007,8 @@ aigw_bedrock_stream_event (aigw_bedrock_stream_t *self, const char *event_type,
         if (block < 0 || !json_is_object (delta)
             || (json_is_string (input) && self->block_tool[block] < 0)) {
             json_decref (event);
-            return s_stream_fail (self, "bedrock_stream_error", "malformed contentBlockDelta",
-                                  err, err_size);
+            return s_stream_fail (self, "bedrock_stream_error", "malformed contentBlockDelta", err,
+                                  err_size);
         }
         if (json_is_string (text))
             rc = s_stream_chunk (self, json_pack ("{s:O}", "content", text), NULL);
@@ -1037,11 +1028,11 @@ aigw_bedrock_stream_event (aigw_bedrock_stream_t *self, const char *event_type,
     }
     else if (strcmp (event_type, "metadata") == 0) {
         if (self->include_usage)
-            rc = s_stream_emit (
-                self, json_pack ("{s:s,s:s,s:I,s:s,s:[],s:o}", "id", self->id, "object",
-                                 "chat.completion.chunk", "created", (json_int_t) self->created,
-                                 "model", self->model, "choices", "usage",
-                                 s_usage (json_object_get (event, "usage"))));
+            rc = s_stream_emit (self, json_pack ("{s:s,s:s,s:I,s:s,s:[],s:o}", "id", self->id,
+                                                 "object", "chat.completion.chunk", "created",
+                                                 (json_int_t) self->created, "model", self->model,
+                                                 "choices", "usage",
+                                                 s_usage (json_object_get (event, "usage"))));
         s_stream_done (self);
     }
     //  contentBlockStop and unknown events need no output.
@@ -1052,13 +1043,13 @@ aigw_bedrock_stream_event (aigw_bedrock_stream_t *self, const char *event_type,
 }
 
 int
-aigw_bedrock_stream_feed (aigw_bedrock_stream_t *self, const void *data, size_t len,
-                          char *err, size_t err_size)
+aigw_bedrock_stream_feed (aigw_bedrock_stream_t *self, const void *data, size_t len, char *err,
+                          size_t err_size)
 {
     assert (self);
     if (aigw_eventstream_feed (self->parser, data, len))
-        return s_stream_fail (self, "bedrock_stream_error",
-                              aigw_eventstream_error (self->parser), err, err_size);
+        return s_stream_fail (self, "bedrock_stream_error", aigw_eventstream_error (self->parser),
+                              err, err_size);
     aigw_eventstream_message_t msg;
     int got;
     while ((got = aigw_eventstream_next (self->parser, &msg)) == 1) {
@@ -1073,7 +1064,7 @@ aigw_bedrock_stream_feed (aigw_bedrock_stream_t *self, const void *data, size_t 
                                : msg.error_code   ? msg.error_code
                                                   : "bedrock_error";
             int rc = s_stream_fail (self, type,
-                                    message         ? message
+                                    message             ? message
                                     : msg.error_message ? msg.error_message
                                                         : "Bedrock reported an error",
                                     err, err_size);
@@ -1085,8 +1076,8 @@ aigw_bedrock_stream_feed (aigw_bedrock_stream_t *self, const void *data, size_t 
             return -1;
     }
     if (got < 0)
-        return s_stream_fail (self, "bedrock_stream_error",
-                              aigw_eventstream_error (self->parser), err, err_size);
+        return s_stream_fail (self, "bedrock_stream_error", aigw_eventstream_error (self->parser),
+                              err, err_size);
     return 0;
 }
 
@@ -1123,8 +1114,8 @@ aigw_bedrock_stream_finish (aigw_bedrock_stream_t *self, char *err, size_t err_s
         s_stream_done (self);
         return 0;
     }
-    return s_stream_fail (self, "bedrock_stream_error", "stream ended before messageStop",
-                          err, err_size);
+    return s_stream_fail (self, "bedrock_stream_error", "stream ended before messageStop", err,
+                          err_size);
 }
 
 //  --------------------------------------------------------------------
@@ -1137,10 +1128,15 @@ s_test_suite_vector (const char *method, const char *query, const aigw_bedrock_h
                      size_t header_count, const char *expected_signed, const char *expected)
 {
     aigw_bedrock_creds_t creds = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", NULL};
-    aigw_bedrock_request_t request = {
-        .region = "us-east-1", .service = "service", .method = method,
-        .host = "example.amazonaws.com", .path = "/", .query = query,
-        .amz_date = "20150830T123600Z", .headers = headers, .header_count = header_count};
+    aigw_bedrock_request_t request = {.region = "us-east-1",
+                                      .service = "service",
+                                      .method = method,
+                                      .host = "example.amazonaws.com",
+                                      .path = "/",
+                                      .query = query,
+                                      .amz_date = "20150830T123600Z",
+                                      .headers = headers,
+                                      .header_count = header_count};
     aigw_bedrock_signature_t sig;
     assert (aigw_bedrock_sign (&creds, &request, &sig) == 0);
     assert (strcmp (sig.signature, expected) == 0);
@@ -1183,18 +1179,22 @@ aigw_bedrock_test (bool verbose)
 
     //  SigV4: the documented IAM ListUsers example
     aigw_bedrock_creds_t creds = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", NULL};
-    aigw_bedrock_header_t content_type[] = {
-        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
-    aigw_bedrock_request_t iam = {.region = "us-east-1", .service = "iam", .method = "GET",
-                                  .host = "iam.amazonaws.com", .path = "/",
+    aigw_bedrock_header_t content_type[]
+        = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+    aigw_bedrock_request_t iam = {.region = "us-east-1",
+                                  .service = "iam",
+                                  .method = "GET",
+                                  .host = "iam.amazonaws.com",
+                                  .path = "/",
                                   .query = "Action=ListUsers&Version=2010-05-08",
-                                  .amz_date = "20150830T123600Z", .headers = content_type,
+                                  .amz_date = "20150830T123600Z",
+                                  .headers = content_type,
                                   .header_count = 1};
     aigw_bedrock_signature_t sig;
     assert (aigw_bedrock_sign (&creds, &iam, &sig) == 0);
-    assert (strcmp (sig.signature,
-                    "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
-            == 0);
+    assert (
+        strcmp (sig.signature, "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
+        == 0);
     assert (strstr (sig.authorization, "SignedHeaders=content-type;host;x-amz-date,"));
     assert (strcmp (sig.content_sha256,
                     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
@@ -1212,13 +1212,17 @@ aigw_bedrock_test (bool verbose)
     assert (aigw_bedrock_converse_path ("", true, path, sizeof path) == -1);
     assert (aigw_bedrock_converse_path ("model", true, path, 8) == -1);
     const char *body = "{\"messages\":[]}";
-    aigw_bedrock_creds_t session = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                                    "SESSIONTOKEN"};
-    aigw_bedrock_request_t bedrock = {
-        .region = "us-west-2", .service = "bedrock", .method = "POST",
-        .host = "bedrock-runtime.us-west-2.amazonaws.com", .path = path, .payload = body,
-        .payload_len = strlen (body), .amz_date = "20240102T030405Z",
-        .sign_content_sha256 = true};
+    aigw_bedrock_creds_t session
+        = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "SESSIONTOKEN"};
+    aigw_bedrock_request_t bedrock = {.region = "us-west-2",
+                                      .service = "bedrock",
+                                      .method = "POST",
+                                      .host = "bedrock-runtime.us-west-2.amazonaws.com",
+                                      .path = path,
+                                      .payload = body,
+                                      .payload_len = strlen (body),
+                                      .amz_date = "20240102T030405Z",
+                                      .sign_content_sha256 = true};
     aigw_bedrock_signature_t first, second;
     assert (aigw_bedrock_sign (&session, &bedrock, &first) == 0);
     assert (aigw_bedrock_sign (&session, &bedrock, &second) == 0);
@@ -1226,9 +1230,9 @@ aigw_bedrock_test (bool verbose)
     assert (strstr (first.authorization, "Credential=AKIDEXAMPLE/20240102/us-west-2/bedrock/"));
     assert (strstr (first.authorization, "SignedHeaders=host;x-amz-content-sha256;x-amz-date;"
                                          "x-amz-security-token,"));
-    assert (!strstr (first.authorization, "EXAMPLEKEY") && !strstr (first.authorization,
-                                                                    "SESSIONTOKEN"));
-    bedrock.payload_len--;          //  any change to what is signed changes the signature
+    assert (!strstr (first.authorization, "EXAMPLEKEY")
+            && !strstr (first.authorization, "SESSIONTOKEN"));
+    bedrock.payload_len--;  //  any change to what is signed changes the signature
     assert (aigw_bedrock_sign (&session, &bedrock, &second) == 0);
     assert (strcmp (first.signature, second.signature) != 0);
     assert (strcmp (first.content_sha256, second.content_sha256) != 0);
@@ -1272,19 +1276,19 @@ aigw_bedrock_test (bool verbose)
     assert (strcmp (amz_date, "20150830T123600Z") == 0);
 
     //  Converse request: system, text, image, tool call and result, config, tools
-    const char *openai_request =
-        "{\"model\":\"claude\",\"max_tokens\":256,\"temperature\":0.5,\"top_p\":0.9,"
-        "\"stop\":\"END\",\"messages\":["
-        "{\"role\":\"system\",\"content\":\"Be brief.\"},"
-        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Weather?\"},"
-        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,iVBORw0=\"}}]},"
-        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
-        "\"type\":\"function\",\"function\":{\"name\":\"weather\",\"arguments\":"
-        "\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
-        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"sunny\"}],"
-        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"weather\","
-        "\"description\":\"Get weather\",\"parameters\":{\"type\":\"object\","
-        "\"properties\":{\"city\":{\"type\":\"string\"}}}}}],\"tool_choice\":\"auto\"}";
+    const char *openai_request
+        = "{\"model\":\"claude\",\"max_tokens\":256,\"temperature\":0.5,\"top_p\":0.9,"
+          "\"stop\":\"END\",\"messages\":["
+          "{\"role\":\"system\",\"content\":\"Be brief.\"},"
+          "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Weather?\"},"
+          "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,iVBORw0=\"}}]},"
+          "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+          "\"type\":\"function\",\"function\":{\"name\":\"weather\",\"arguments\":"
+          "\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
+          "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"sunny\"}],"
+          "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"weather\","
+          "\"description\":\"Get weather\",\"parameters\":{\"type\":\"object\","
+          "\"properties\":{\"city\":{\"type\":\"string\"}}}}}],\"tool_choice\":\"auto\"}";
     char err[256];
     size_t out_len = 0;
     char *converse = aigw_bedrock_request_from_openai (openai_request, strlen (openai_request),
@@ -1316,40 +1320,44 @@ aigw_bedrock_test (bool verbose)
     assert (converse);
     got = json_loads (converse, 0, NULL);
     assert (json_array_size (json_object_get (got, "messages")) == 1);
-    assert (json_array_size (json_object_get (json_array_get (json_object_get (got, "messages"), 0),
-                                              "content"))
+    assert (json_array_size (
+                json_object_get (json_array_get (json_object_get (got, "messages"), 0), "content"))
             == 2);
     json_decref (got);
     free (converse);
     //  Malformed requests are answered with an error, never a crash
-    const char *bad_requests[] = {
-        "not json", "[]", "{}", "{\"messages\":[]}", "{\"messages\":[{\"content\":\"x\"}]}",
-        "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}",
-        "{\"messages\":[{\"role\":\"user\",\"content\":42}]}",
-        "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":"
-        "{\"url\":\"https://example.com/x.png\"}}]}]}",
-        "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"function\":"
-        "{\"name\":\"f\",\"arguments\":\"{oops\"}}]}]}",
-        "{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}",
-        "{\"messages\":[{\"role\":\"system\",\"content\":\"only system\"}]}",
-        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"function\":{}}]}",
-        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":5}"};
+    const char *bad_requests[]
+        = {"not json",
+           "[]",
+           "{}",
+           "{\"messages\":[]}",
+           "{\"messages\":[{\"content\":\"x\"}]}",
+           "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}",
+           "{\"messages\":[{\"role\":\"user\",\"content\":42}]}",
+           "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":"
+           "{\"url\":\"https://example.com/x.png\"}}]}]}",
+           "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"function\":"
+           "{\"name\":\"f\",\"arguments\":\"{oops\"}}]}]}",
+           "{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}",
+           "{\"messages\":[{\"role\":\"system\",\"content\":\"only system\"}]}",
+           "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"function\":{}}]}",
+           "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":5}"};
     for (size_t i = 0; i < sizeof bad_requests / sizeof bad_requests[0]; i++) {
         err[0] = 0;
-        assert (aigw_bedrock_request_from_openai (bad_requests[i], strlen (bad_requests[i]),
-                                                  NULL, err, sizeof err)
+        assert (aigw_bedrock_request_from_openai (bad_requests[i], strlen (bad_requests[i]), NULL,
+                                                  err, sizeof err)
                 == NULL);
         assert (err[0]);
     }
 
     //  Converse response -> chat.completion: text, then a tool call
-    const char *converse_text =
-        "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"Hello\"}]}},"
-        "\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":10,\"outputTokens\":3,"
-        "\"totalTokens\":13},\"metrics\":{\"latencyMs\":100}}";
-    char *completion = aigw_bedrock_response_to_openai (converse_text, strlen (converse_text),
-                                                        "claude", "chatcmpl-1", 1700000000,
-                                                        &out_len, err, sizeof err);
+    const char *converse_text
+        = "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"Hello\"}]}},"
+          "\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":10,\"outputTokens\":3,"
+          "\"totalTokens\":13},\"metrics\":{\"latencyMs\":100}}";
+    char *completion
+        = aigw_bedrock_response_to_openai (converse_text, strlen (converse_text), "claude",
+                                           "chatcmpl-1", 1700000000, &out_len, err, sizeof err);
     assert (completion && out_len == strlen (completion));
     got = json_loads (completion, 0, NULL);
     want = json_loads ("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":"
@@ -1362,12 +1370,12 @@ aigw_bedrock_test (bool verbose)
     json_decref (got);
     json_decref (want);
     free (completion);
-    const char *converse_tool =
-        "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"toolUse\":{"
-        "\"toolUseId\":\"tooluse_1\",\"name\":\"weather\",\"input\":{\"city\":\"Paris\"}}}]}},"
-        "\"stopReason\":\"tool_use\",\"usage\":{\"inputTokens\":5,\"outputTokens\":7}}";
-    completion = aigw_bedrock_response_to_openai (converse_tool, strlen (converse_tool), "m",
-                                                  "id", 1, NULL, err, sizeof err);
+    const char *converse_tool
+        = "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"toolUse\":{"
+          "\"toolUseId\":\"tooluse_1\",\"name\":\"weather\",\"input\":{\"city\":\"Paris\"}}}]}},"
+          "\"stopReason\":\"tool_use\",\"usage\":{\"inputTokens\":5,\"outputTokens\":7}}";
+    completion = aigw_bedrock_response_to_openai (converse_tool, strlen (converse_tool), "m", "id",
+                                                  1, NULL, err, sizeof err);
     assert (completion);
     got = json_loads (completion, 0, NULL);
     json_t *choice = json_array_get (json_object_get (got, "choices"), 0);
@@ -1377,12 +1385,11 @@ aigw_bedrock_test (bool verbose)
             == 0);
     assert (json_is_null (json_object_get (message, "content")));
     assert (strcmp (json_string_value (json_object_get (call, "id")), "tooluse_1") == 0);
-    assert (strcmp (json_string_value (json_object_get (json_object_get (call, "function"),
-                                                        "arguments")),
+    assert (strcmp (json_string_value (
+                        json_object_get (json_object_get (call, "function"), "arguments")),
                     "{\"city\":\"Paris\"}")
             == 0);
-    assert (json_integer_value (
-                json_object_get (json_object_get (got, "usage"), "total_tokens"))
+    assert (json_integer_value (json_object_get (json_object_get (got, "usage"), "total_tokens"))
             == 12);
     json_decref (got);
     free (completion);
@@ -1392,13 +1399,13 @@ aigw_bedrock_test (bool verbose)
                                                   NULL, err, sizeof err);
     assert (completion && strstr (completion, "\"finish_reason\":\"length\""));
     free (completion);
-    const char *bad_responses[] = {
-        "", "nope", "{}", "{\"output\":{\"message\":{\"content\":{}}}}",
-        "{\"output\":{\"message\":{\"content\":[{\"toolUse\":{\"name\":\"f\"}}]}}}"};
+    const char *bad_responses[]
+        = {"", "nope", "{}", "{\"output\":{\"message\":{\"content\":{}}}}",
+           "{\"output\":{\"message\":{\"content\":[{\"toolUse\":{\"name\":\"f\"}}]}}}"};
     for (size_t i = 0; i < sizeof bad_responses / sizeof bad_responses[0]; i++) {
         err[0] = 0;
-        assert (aigw_bedrock_response_to_openai (bad_responses[i], strlen (bad_responses[i]),
-                                                 "m", "id", 1, NULL, err, sizeof err)
+        assert (aigw_bedrock_response_to_openai (bad_responses[i], strlen (bad_responses[i]), "m",
+                                                 "id", 1, NULL, err, sizeof err)
                 == NULL);
         assert (err[0]);
     }
@@ -1420,8 +1427,9 @@ aigw_bedrock_test (bool verbose)
                   "{\"input\":\":\\\"Paris\\\"}\"}}}");
     s_test_event (&events, "contentBlockStop", "{\"contentBlockIndex\":1}");
     s_test_event (&events, "messageStop", "{\"stopReason\":\"tool_use\"}");
-    s_test_event (&events, "metadata", "{\"usage\":{\"inputTokens\":9,\"outputTokens\":4,"
-                                       "\"totalTokens\":13},\"metrics\":{\"latencyMs\":5}}");
+    s_test_event (&events, "metadata",
+                  "{\"usage\":{\"inputTokens\":9,\"outputTokens\":4,"
+                  "\"totalTokens\":13},\"metrics\":{\"latencyMs\":5}}");
     assert (!events.failed);
     const char *chunk_head = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\","
                              "\"created\":7,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":";
@@ -1461,8 +1469,7 @@ aigw_bedrock_test (bool verbose)
             }
             if (step > events.len - at)
                 step = events.len - at;
-            assert (aigw_bedrock_stream_feed (translator, events.data + at, step, err,
-                                              sizeof err)
+            assert (aigw_bedrock_stream_feed (translator, events.data + at, step, err, sizeof err)
                     == 0);
             at += step;
             size_t taken_len;
@@ -1500,8 +1507,8 @@ aigw_bedrock_test (bool verbose)
     const char *exception_body = "{\"message\":\"Too many requests\"}";
     unsigned char *frame;
     size_t frame_len;
-    assert (aigw_eventstream_encode (exception, 3, exception_body, strlen (exception_body),
-                                     &frame, &frame_len)
+    assert (aigw_eventstream_encode (exception, 3, exception_body, strlen (exception_body), &frame,
+                                     &frame_len)
             == 0);
     assert (aigw_bedrock_stream_feed (translator, frame, frame_len, err, sizeof err) == -1);
     assert (strstr (err, "throttlingException") && strstr (err, "Too many requests"));

@@ -29,23 +29,23 @@ typedef struct {
 } aigw_bedrock_creds_t;
 
 typedef struct {
-    const char *name;               //  header name (any case)
-    const char *value;              //  header value, trimmed when signed
+    const char *name;   //  header name (any case)
+    const char *value;  //  header value, trimmed when signed
 } aigw_bedrock_header_t;
 
 typedef struct {
-    const char *region;             //  e.g. "us-east-1"
-    const char *service;            //  e.g. "bedrock"
-    const char *method;             //  "GET", "POST", ...
-    const char *host;               //  Host value: bedrock-runtime.REGION.amazonaws.com
-    const char *path;               //  path as sent on the wire (already URI-encoded once)
-    const char *query;              //  query string without '?', or NULL
-    const void *payload;            //  request body, or NULL
-    size_t payload_len;             //  body length in bytes
-    const char *amz_date;           //  YYYYMMDDTHHMMSSZ (UTC)
+    const char *region;                    //  e.g. "us-east-1"
+    const char *service;                   //  e.g. "bedrock"
+    const char *method;                    //  "GET", "POST", ...
+    const char *host;                      //  Host value: bedrock-runtime.REGION.amazonaws.com
+    const char *path;                      //  path as sent on the wire (already URI-encoded once)
+    const char *query;                     //  query string without '?', or NULL
+    const void *payload;                   //  request body, or NULL
+    size_t payload_len;                    //  body length in bytes
+    const char *amz_date;                  //  YYYYMMDDTHHMMSSZ (UTC)
     const aigw_bedrock_header_t *headers;  //  extra headers to sign, or NULL
-    size_t header_count;            //  entries in headers
-    bool sign_content_sha256;       //  also sign an x-amz-content-sha256 header
+    size_t header_count;                   //  entries in headers
+    bool sign_content_sha256;              //  also sign an x-amz-content-sha256 header
 } aigw_bedrock_request_t;
 
 typedef struct {
@@ -59,8 +59,8 @@ typedef struct {
 //  request must then carry Host, X-Amz-Date, every extra header, and
 //  X-Amz-Content-Sha256 / X-Amz-Security-Token as asked. Returns 0, or -1
 //  on malformed input (missing field, bad date, too many headers).
-int aigw_bedrock_sign (const aigw_bedrock_creds_t *creds,
-                       const aigw_bedrock_request_t *request, aigw_bedrock_signature_t *out);
+int aigw_bedrock_sign (const aigw_bedrock_creds_t *creds, const aigw_bedrock_request_t *request,
+                       aigw_bedrock_signature_t *out);
 
 //  Format WHEN (UTC) as an x-amz-date into BUF. Returns 0 or -1.
 int aigw_bedrock_amz_date (time_t when, char buf[AIGW_BEDROCK_AMZ_DATE_SIZE]);
@@ -68,23 +68,22 @@ int aigw_bedrock_amz_date (time_t when, char buf[AIGW_BEDROCK_AMZ_DATE_SIZE]);
 //  The Converse (or ConverseStream when STREAM) path for MODEL_ID, the id
 //  URI-encoded once as the wire needs it, into BUF. Returns 0, or -1 when
 //  it does not fit or the id is empty.
-int aigw_bedrock_converse_path (const char *model_id, bool stream, char *buf,
-                                size_t size);
+int aigw_bedrock_converse_path (const char *model_id, bool stream, char *buf, size_t size);
 
 //  --------------------------------------------------------------------
 //  Converse translation
 
 //  OpenAI chat request BODY -> Bedrock Converse request JSON, a new string
 //  the caller owns (length in *OUT_LEN), or NULL with ERR filled.
-char *aigw_bedrock_request_from_openai (const char *body, size_t len, size_t *out_len,
-                                        char *err, size_t err_size);
+char *aigw_bedrock_request_from_openai (const char *body, size_t len, size_t *out_len, char *err,
+                                        size_t err_size);
 
 //  Bedrock Converse response BODY -> OpenAI chat.completion JSON with the
 //  given MODEL, ID and CREATED, a new string the caller owns, or NULL with
 //  ERR filled.
 char *aigw_bedrock_response_to_openai (const char *body, size_t len, const char *model,
-                                       const char *id, long created, size_t *out_len,
-                                       char *err, size_t err_size);
+                                       const char *id, long created, size_t *out_len, char *err,
+                                       size_t err_size);
 
 //  ConverseStream -> OpenAI SSE translator.
 typedef struct _aigw_bedrock_stream_t aigw_bedrock_stream_t;
@@ -101,8 +100,8 @@ void aigw_bedrock_stream_destroy (aigw_bedrock_stream_t **self_p);
 //  translated into SSE output. Returns 0, or -1 on a framing error, a
 //  malformed event or an exception from Bedrock: an OpenAI-style error
 //  event and [DONE] are then queued, and ERR says why.
-int aigw_bedrock_stream_feed (aigw_bedrock_stream_t *self, const void *data, size_t len,
-                              char *err, size_t err_size);
+int aigw_bedrock_stream_feed (aigw_bedrock_stream_t *self, const void *data, size_t len, char *err,
+                              size_t err_size);
 
 //  Translate one already-unframed event (EVENT_TYPE, JSON PAYLOAD).
 //  Returns 0 or -1 as _feed.

@@ -27,7 +27,7 @@
 #define S_REGION_MAX 64
 //  Default ports curl leaves out of the Host header.
 #define S_HTTPS_PORT 443
-#define S_HTTP_PORT 80
+#define S_HTTP_PORT  80
 //  What a ConverseStream answer is (AWS event-stream framing).
 #define S_ACCEPT_STREAM "application/vnd.amazon.eventstream"
 //  Largest TCP port.
@@ -38,14 +38,14 @@ static const char s_no_credentials[] = "Bedrock credentials are not configured."
 
 //  One streamed answer: the Bedrock ConverseStream translator.
 struct _aigw_adapter_stream_t {
-    aigw_bedrock_stream_t *translator; //  event-stream bytes -> OpenAI SSE text
+    aigw_bedrock_stream_t *translator;  //  event-stream bytes -> OpenAI SSE text
 };
 
 //  Where a base URL points, as the signature must see it.
 typedef struct {
-    char host[S_HOST_MAX];      //  the Host value curl will send
-    const char *prefix;         //  path below the authority, inside the base URL
-    size_t prefix_len;          //  bytes of prefix, trailing '/' left out
+    char host[S_HOST_MAX];  //  the Host value curl will send
+    const char *prefix;     //  path below the authority, inside the base URL
+    size_t prefix_len;      //  bytes of prefix, trailing '/' left out
 } s_base_t;
 
 //  --------------------------------------------------------------------------
@@ -99,10 +99,10 @@ s_base_parse (const char *base, s_base_t *out)
     size_t host_len = (size_t) (host_end - authority);
     if (host_len == 0)
         return -1;
-    int written = port == (https ? S_HTTPS_PORT : S_HTTP_PORT)
-                      ? snprintf (out->host, sizeof out->host, "%.*s", (int) host_len, authority)
-                      : snprintf (out->host, sizeof out->host, "%.*s:%ld", (int) host_len,
-                                  authority, port);
+    int written
+        = port == (https ? S_HTTPS_PORT : S_HTTP_PORT)
+              ? snprintf (out->host, sizeof out->host, "%.*s", (int) host_len, authority)
+              : snprintf (out->host, sizeof out->host, "%.*s:%ld", (int) host_len, authority, port);
     if (written < 0 || (size_t) written >= sizeof out->host)
         return -1;
     out->prefix = authority + authority_len;
@@ -115,8 +115,8 @@ s_base_parse (const char *base, s_base_t *out)
 //  Build the signed Converse (ConverseStream when STREAM) request for a
 //  chat BODY; 1 for any other KIND. Errors name no credential.
 static int
-s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body,
-           size_t len, aigw_upstream_request_t *out, char *err, size_t err_size)
+s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body, size_t len,
+           aigw_upstream_request_t *out, char *err, size_t err_size)
 {
     if (kind != AIGW_KIND_CHAT)
         return 1;
@@ -127,8 +127,9 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
     }
     const char *region = up->region ? up->region : AIGW_BEDROCK_DEFAULT_REGION;
     if (!s_region_valid (region)) {
-        snprintf (err, err_size, "The Bedrock region must be lowercase letters, digits "
-                                 "and '-'.");
+        snprintf (err, err_size,
+                  "The Bedrock region must be lowercase letters, digits "
+                  "and '-'.");
         return -1;
     }
     char path[AIGW_BEDROCK_PATH_MAX];
@@ -163,12 +164,17 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
         return -1;
 
     char amz_date[AIGW_BEDROCK_AMZ_DATE_SIZE];
-    aigw_bedrock_creds_t creds = {up->aws_access_key_id, up->aws_secret_access_key,
-                                  up->aws_session_token};
-    aigw_bedrock_request_t request = {
-        .region = region, .service = AIGW_BEDROCK_SERVICE, .method = "POST",
-        .host = where.host, .path = signed_path, .payload = out->body,
-        .payload_len = out->body_len, .amz_date = amz_date, .sign_content_sha256 = true};
+    aigw_bedrock_creds_t creds
+        = {up->aws_access_key_id, up->aws_secret_access_key, up->aws_session_token};
+    aigw_bedrock_request_t request = {.region = region,
+                                      .service = AIGW_BEDROCK_SERVICE,
+                                      .method = "POST",
+                                      .host = where.host,
+                                      .path = signed_path,
+                                      .payload = out->body,
+                                      .payload_len = out->body_len,
+                                      .amz_date = amz_date,
+                                      .sign_content_sha256 = true};
     aigw_bedrock_signature_t signature;
     if (aigw_bedrock_amz_date ((time_t) up->now_s, amz_date)
         || aigw_bedrock_sign (&creds, &request, &signature)) {
@@ -179,13 +185,12 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
     bool token = up->aws_session_token && *up->aws_session_token;
     int rc = aigw_upstream_request_header (out, "Content-Type", "application/json");
     if (rc == 0)
-        rc = aigw_upstream_request_header (out, "Accept", stream ? S_ACCEPT_STREAM
-                                                                 : "application/json");
+        rc = aigw_upstream_request_header (out, "Accept",
+                                           stream ? S_ACCEPT_STREAM : "application/json");
     if (rc == 0)
         rc = aigw_upstream_request_header (out, "X-Amz-Date", signature.amz_date);
     if (rc == 0)
-        rc = aigw_upstream_request_header (out, "X-Amz-Content-Sha256",
-                                           signature.content_sha256);
+        rc = aigw_upstream_request_header (out, "X-Amz-Content-Sha256", signature.content_sha256);
     if (rc == 0 && token)
         rc = aigw_upstream_request_header (out, "X-Amz-Security-Token", up->aws_session_token);
     if (rc == 0)
@@ -230,8 +235,8 @@ s_response (aigw_kind_t kind, const char *body, size_t len, const char *model, s
         snprintf (err, err_size, "No random bytes for a completion id.");
         return NULL;
     }
-    return aigw_bedrock_response_to_openai (body, len, model, id, (long) time (NULL), out_len,
-                                            err, err_size);
+    return aigw_bedrock_response_to_openai (body, len, model, id, (long) time (NULL), out_len, err,
+                                            err_size);
 }
 
 //  The message of a Bedrock error body ({"message": ...}, or "Message"), a
@@ -322,9 +327,9 @@ const aigw_adapter_t aigw_adapter_bedrock = {
 //  Selftest
 
 //  The documentation's example key pair; neither may show in an error.
-#define S_TEST_AKID "AKIDEXAMPLE"
+#define S_TEST_AKID   "AKIDEXAMPLE"
 #define S_TEST_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-#define S_TEST_TOKEN "IQoJb3JpZ2luX2VjEXAMPLETOKEN"
+#define S_TEST_TOKEN  "IQoJb3JpZ2luX2VjEXAMPLETOKEN"
 //  20150830T123600Z, the date of AWS's SigV4 examples.
 #define S_TEST_NOW 1440938160
 //  A Bedrock model id with a ':' the path must encode.
@@ -348,10 +353,15 @@ s_test_signed (const aigw_upstream_request_t *req, const char *host, const char 
                const char *region, const char *token)
 {
     aigw_bedrock_creds_t creds = {S_TEST_AKID, S_TEST_SECRET, token};
-    aigw_bedrock_request_t request = {
-        .region = region, .service = "bedrock", .method = "POST", .host = host, .path = path,
-        .payload = req->body, .payload_len = req->body_len, .amz_date = "20150830T123600Z",
-        .sign_content_sha256 = true};
+    aigw_bedrock_request_t request = {.region = region,
+                                      .service = "bedrock",
+                                      .method = "POST",
+                                      .host = host,
+                                      .path = path,
+                                      .payload = req->body,
+                                      .payload_len = req->body_len,
+                                      .amz_date = "20150830T123600Z",
+                                      .sign_content_sha256 = true};
     aigw_bedrock_signature_t sig;
     assert (aigw_bedrock_sign (&creds, &request, &sig) == 0);
     assert (strcmp (s_test_header (req, "Authorization"), sig.authorization) == 0);
@@ -407,9 +417,8 @@ s_test_feed (const char *stream, size_t len, size_t step, int rc_want, bool *don
     char err[256] = "";
     int rc = 0;
     for (size_t at = 0; at < len && rc == 0; at += step)
-        rc = aigw_adapter_bedrock.stream_feed (self, stream + at,
-                                               step < len - at ? step : len - at, &out,
-                                               &out_len, err, sizeof err);
+        rc = aigw_adapter_bedrock.stream_feed (self, stream + at, step < len - at ? step : len - at,
+                                               &out, &out_len, err, sizeof err);
     assert (rc == rc_want);
     assert (rc == 0 || *err);
     assert (!out || strlen (out) == out_len);
@@ -433,8 +442,10 @@ aigw_bedrock_adapter_test (bool verbose)
     size_t chat_len = strlen (chat);
 
     //  Default region and host; the signature is the signer's own.
-    aigw_upstream_t up = {.model = S_TEST_MODEL, .aws_access_key_id = S_TEST_AKID,
-                          .aws_secret_access_key = S_TEST_SECRET, .now_s = S_TEST_NOW};
+    aigw_upstream_t up = {.model = S_TEST_MODEL,
+                          .aws_access_key_id = S_TEST_AKID,
+                          .aws_secret_access_key = S_TEST_SECRET,
+                          .now_s = S_TEST_NOW};
     aigw_upstream_request_t req = {0};
     char err[256] = "";
     assert (adapter->request (&up, AIGW_KIND_CHAT, false, chat, chat_len, &req, err, sizeof err)
@@ -445,14 +456,13 @@ aigw_bedrock_adapter_test (bool verbose)
     assert (strcmp (s_test_header (&req, "Content-Type"), "application/json") == 0);
     assert (strcmp (s_test_header (&req, "Accept"), "application/json") == 0);
     s_test_signed (&req, "bedrock-runtime.us-east-1.amazonaws.com",
-                   "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", "us-east-1",
-                   NULL);
+                   "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", "us-east-1", NULL);
     assert (strstr (s_test_header (&req, "Authorization"),
                     "Credential=" S_TEST_AKID "/20150830/us-east-1/bedrock/aws4_request"));
     json_t *sent = json_loadb (req.body, req.body_len, 0, NULL);
     assert (json_is_array (json_object_get (sent, "messages")));
-    assert (json_integer_value (json_object_get (json_object_get (sent, "inferenceConfig"),
-                                                 "maxTokens"))
+    assert (json_integer_value (
+                json_object_get (json_object_get (sent, "inferenceConfig"), "maxTokens"))
             == 64);
     json_decref (sent);
     aigw_upstream_request_reset (&req);
@@ -467,8 +477,8 @@ aigw_bedrock_adapter_test (bool verbose)
             == 0);
     assert (strcmp (s_test_header (&req, "Accept"), "application/vnd.amazon.eventstream") == 0);
     s_test_signed (&req, "bedrock-runtime.eu-west-3.amazonaws.com",
-                   "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream",
-                   "eu-west-3", S_TEST_TOKEN);
+                   "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream", "eu-west-3",
+                   S_TEST_TOKEN);
     aigw_upstream_request_reset (&req);
 
     //  A base URL with a port and a path prefix: both are signed.
@@ -493,23 +503,27 @@ aigw_bedrock_adapter_test (bool verbose)
                              "anthropic.claude-3-haiku-20240307-v1%3A0/converse")
             == 0);
     s_test_signed (&req, "vpce.example.com",
-                   "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", "us-east-1",
-                   NULL);
+                   "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", "us-east-1", NULL);
     aigw_upstream_request_reset (&req);
     up.base_url = "http://[::1]:8080";
     assert (adapter->request (&up, AIGW_KIND_CHAT, false, chat, chat_len, &req, err, sizeof err)
             == 0);
-    s_test_signed (&req, "[::1]:8080",
-                   "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", "us-east-1",
-                   NULL);
+    s_test_signed (&req, "[::1]:8080", "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse",
+                   "us-east-1", NULL);
     aigw_upstream_request_reset (&req);
-    const char *bad_bases[] = {"bedrock.example.com", "ftp://h", "http://u:p@h", "http://h?x=1",
-                               "http://h:99999", "http://h:", "http://:80/p", "http://h b",
-                               "https://b\xc3\xa9" "drock.example"};
+    const char *bad_bases[] = {"bedrock.example.com",
+                               "ftp://h",
+                               "http://u:p@h",
+                               "http://h?x=1",
+                               "http://h:99999",
+                               "http://h:",
+                               "http://:80/p",
+                               "http://h b",
+                               "https://b\xc3\xa9"
+                               "drock.example"};
     for (size_t i = 0; i < sizeof bad_bases / sizeof bad_bases[0]; i++) {
         up.base_url = bad_bases[i];
-        assert (adapter->request (&up, AIGW_KIND_CHAT, false, chat, chat_len, &req, err,
-                                  sizeof err)
+        assert (adapter->request (&up, AIGW_KIND_CHAT, false, chat, chat_len, &req, err, sizeof err)
                 == -1);
         aigw_upstream_request_reset (&req);
     }
@@ -519,37 +533,36 @@ aigw_bedrock_adapter_test (bool verbose)
     //  credential in the error.
     aigw_upstream_t partial = up;
     partial.aws_secret_access_key = NULL;
-    assert (adapter->request (&partial, AIGW_KIND_CHAT, false, chat, chat_len, &req, err,
-                              sizeof err)
-            == -1);
+    assert (
+        adapter->request (&partial, AIGW_KIND_CHAT, false, chat, chat_len, &req, err, sizeof err)
+        == -1);
     assert (strcmp (err, "Bedrock credentials are not configured.") == 0);
     partial = up;
     partial.aws_access_key_id = "";
-    assert (adapter->request (&partial, AIGW_KIND_CHAT, false, chat, chat_len, &req, err,
-                              sizeof err)
-            == -1);
+    assert (
+        adapter->request (&partial, AIGW_KIND_CHAT, false, chat, chat_len, &req, err, sizeof err)
+        == -1);
     assert (strcmp (err, "Bedrock credentials are not configured.") == 0);
     partial = up;
     partial.region = "US_EAST/1";
-    assert (adapter->request (&partial, AIGW_KIND_CHAT, false, chat, chat_len, &req, err,
-                              sizeof err)
-            == -1);
+    assert (
+        adapter->request (&partial, AIGW_KIND_CHAT, false, chat, chat_len, &req, err, sizeof err)
+        == -1);
     assert (!strstr (err, S_TEST_SECRET) && !strstr (err, S_TEST_AKID));
     partial = up;
     partial.model = NULL;
-    assert (adapter->request (&partial, AIGW_KIND_CHAT, false, chat, chat_len, &req, err,
-                              sizeof err)
-            == -1);
-    assert (adapter->request (&up, AIGW_KIND_CHAT, false, "{\"messages\":3}", 14, &req, err,
-                              sizeof err)
-            == -1);
+    assert (
+        adapter->request (&partial, AIGW_KIND_CHAT, false, chat, chat_len, &req, err, sizeof err)
+        == -1);
+    assert (
+        adapter->request (&up, AIGW_KIND_CHAT, false, "{\"messages\":3}", 14, &req, err, sizeof err)
+        == -1);
     assert (*err && !strstr (err, S_TEST_SECRET) && !strstr (err, S_TEST_AKID));
     aigw_upstream_request_reset (&req);
-    assert (adapter->request (&up, AIGW_KIND_EMBEDDINGS, false, chat, chat_len, &req, err,
-                              sizeof err)
-            == 1);
-    assert (adapter->request (&up, AIGW_KIND_MESSAGES, false, chat, chat_len, &req, err,
-                              sizeof err)
+    assert (
+        adapter->request (&up, AIGW_KIND_EMBEDDINGS, false, chat, chat_len, &req, err, sizeof err)
+        == 1);
+    assert (adapter->request (&up, AIGW_KIND_MESSAGES, false, chat, chat_len, &req, err, sizeof err)
             == 1);
     aigw_upstream_request_reset (&req);
 
@@ -558,8 +571,8 @@ aigw_bedrock_adapter_test (bool verbose)
                          "[{\"text\":\"Hi there\"}]}},\"stopReason\":\"end_turn\",\"usage\":"
                          "{\"inputTokens\":5,\"outputTokens\":2,\"totalTokens\":7}}";
     size_t out_len = 0;
-    char *openai = adapter->response (AIGW_KIND_CHAT, answer, strlen (answer), "gpt-4o",
-                                      &out_len, err, sizeof err);
+    char *openai = adapter->response (AIGW_KIND_CHAT, answer, strlen (answer), "gpt-4o", &out_len,
+                                      err, sizeof err);
     assert (openai && out_len == strlen (openai));
     json_t *root = json_loads (openai, 0, NULL);
     const char *id = json_string_value (json_object_get (root, "id"));
@@ -568,9 +581,9 @@ aigw_bedrock_adapter_test (bool verbose)
     assert (strcmp (json_string_value (json_object_get (root, "model")), "gpt-4o") == 0);
     assert (json_integer_value (json_object_get (root, "created")) >= S_TEST_NOW);
     assert (strstr (openai, "\"content\":\"Hi there\""));
-    char *again = adapter->response (AIGW_KIND_CHAT, answer, strlen (answer), "gpt-4o",
-                                     &out_len, err, sizeof err);
-    assert (again && !strstr (again, id));      //  each answer its own id
+    char *again = adapter->response (AIGW_KIND_CHAT, answer, strlen (answer), "gpt-4o", &out_len,
+                                     err, sizeof err);
+    assert (again && !strstr (again, id));  //  each answer its own id
     json_decref (root);
     free (again);
     free (openai);
@@ -625,7 +638,7 @@ aigw_bedrock_adapter_test (bool verbose)
     char *cut = s_test_feed (events, before_metadata, 1, 0, &done);
     assert (!done && cut && !strstr (cut, "[DONE]"));
     free (cut);
-    events[events_len - 1] ^= 1;           //  the last frame's CRC
+    events[events_len - 1] ^= 1;  //  the last frame's CRC
     cut = s_test_feed (events, events_len, events_len, -1, &done);
     assert (cut && strstr (cut, "\"error\"") && strstr (cut, "data: [DONE]\n\n"));
     free (cut);
@@ -639,8 +652,8 @@ aigw_bedrock_adapter_test (bool verbose)
     const char *exception_body = "{\"message\":\"Too many requests\"}";
     unsigned char *frame;
     size_t frame_len;
-    assert (aigw_eventstream_encode (exception, 3, exception_body, strlen (exception_body),
-                                     &frame, &frame_len)
+    assert (aigw_eventstream_encode (exception, 3, exception_body, strlen (exception_body), &frame,
+                                     &frame_len)
             == 0);
     char *failed = s_test_feed ((const char *) frame, frame_len, 1, -1, &done);
     assert (failed && strstr (failed, "\"type\":\"throttlingException\"")

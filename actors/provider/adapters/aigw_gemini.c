@@ -222,8 +222,8 @@ s_image_part (const char *url, const char *path, char *err, size_t err_size)
                           (size_t) (marker - mime), "data", marker + strlen (";base64,"));
     }
     if (strncmp (url, "https://", 8) == 0 || strncmp (url, "http://", 7) == 0)
-        return json_pack ("{s:{s:s, s:s}}", "fileData", "mimeType", s_image_mime (url),
-                          "fileUri", url);
+        return json_pack ("{s:{s:s, s:s}}", "fileData", "mimeType", s_image_mime (url), "fileUri",
+                          url);
     s_fail (err, err_size, "%s: must be a data: or http(s) URL", path);
     return NULL;
 }
@@ -238,8 +238,7 @@ s_user_parts (json_t *parts, json_t *content, const char *path, char *err, size_
         return 0;
     }
     if (!json_is_array (content))
-        return s_fail (err, err_size, "%s: must be a string or an array of content parts",
-                       path);
+        return s_fail (err, err_size, "%s: must be a string or an array of content parts", path);
     size_t index;
     json_t *part;
     json_array_foreach (content, index, part) {
@@ -275,8 +274,8 @@ s_user_parts (json_t *parts, json_t *content, const char *path, char *err, size_
 //  Append an assistant message's text and functionCall parts to PARTS,
 //  recording each call's id -> name in NAMES. Returns 0, or -1 with ERR.
 static int
-s_assistant_parts (json_t *parts, json_t *message, json_t *names, const char *path,
-                   char *err, size_t err_size)
+s_assistant_parts (json_t *parts, json_t *message, json_t *names, const char *path, char *err,
+                   size_t err_size)
 {
     char where[S_PATH_MAX * 2];
     snprintf (where, sizeof where, "%s.content", path);
@@ -302,22 +301,20 @@ s_assistant_parts (json_t *parts, json_t *message, json_t *names, const char *pa
         if (!id || !*id)
             return s_fail (err, err_size, "%s.id: must be a non-empty string", where);
         if (!name || !*name)
-            return s_fail (err, err_size, "%s.function.name: must be a non-empty string",
-                           where);
+            return s_fail (err, err_size, "%s.function.name: must be a non-empty string", where);
         json_t *args = NULL;
         if (json_is_string (arguments) && json_string_length (arguments) == 0)
             args = json_object ();
         else if (json_is_string (arguments))
-            args = json_loadb (json_string_value (arguments), json_string_length (arguments),
-                               0, NULL);
+            args = json_loadb (json_string_value (arguments), json_string_length (arguments), 0,
+                               NULL);
         if (!json_is_object (args)) {
             json_decref (args);
             return s_fail (err, err_size,
-                           "%s.function.arguments: must be a string holding a JSON object",
-                           where);
+                           "%s.function.arguments: must be a string holding a JSON object", where);
         }
-        json_array_append_new (parts, json_pack ("{s:{s:s, s:o}}", "functionCall", "name",
-                                                 name, "args", args));
+        json_array_append_new (
+            parts, json_pack ("{s:{s:s, s:o}}", "functionCall", "name", name, "args", args));
         json_object_set_new (names, id, json_string (name));
     }
     return 0;
@@ -347,8 +344,8 @@ s_tool_parts (json_t *parts, json_t *message, json_t *names, const char *path, c
         content = json_string (text);
     }
     free (text);
-    json_array_append_new (parts, json_pack ("{s:{s:s, s:{s:o}}}", "functionResponse",
-                                             "name", name, "response", "content", content));
+    json_array_append_new (parts, json_pack ("{s:{s:s, s:{s:o}}}", "functionResponse", "name", name,
+                                             "response", "content", content));
     return 0;
 }
 
@@ -391,7 +388,7 @@ s_translate_messages (json_t *source, json_t *target, char *err, size_t err_size
     if (!json_is_array (source) || json_array_size (source) == 0)
         return s_fail (err, err_size, "messages: must be a non-empty array");
     json_t *contents = json_array ();
-    json_t *names = json_object ();     //  tool_call id -> function name
+    json_t *names = json_object ();  //  tool_call id -> function name
     char *system = NULL;
     size_t system_len = 0;
     int rc = contents && names ? 0 : s_fail (err, err_size, "out of memory");
@@ -440,8 +437,7 @@ s_translate_messages (json_t *source, json_t *target, char *err, size_t err_size
         json_object_set (target, "contents", contents);
         if (system)
             json_object_set_new (target, "systemInstruction",
-                                 json_pack ("{s:[{s:s%}]}", "parts", "text", system,
-                                            system_len));
+                                 json_pack ("{s:[{s:s%}]}", "parts", "text", system, system_len));
     }
     free (system);
     json_decref (names);
@@ -501,8 +497,8 @@ s_translate_tools (json_t *source, json_t *target, char *err, size_t err_size)
             config = json_pack ("{s:s}", "mode", mode);
     }
     else if (json_is_object (choice)) {
-        const char *name =
-            json_string_value (json_object_get (json_object_get (choice, "function"), "name"));
+        const char *name
+            = json_string_value (json_object_get (json_object_get (choice, "function"), "name"));
         if (name && *name)
             config = json_pack ("{s:s, s:[s]}", "mode", "ANY", "allowedFunctionNames", name);
     }
@@ -510,8 +506,9 @@ s_translate_tools (json_t *source, json_t *target, char *err, size_t err_size)
         config = json_null ();
     if (!config) {
         json_decref (declarations);
-        return s_fail (err, err_size, "tool_choice: must be auto, none, required or "
-                                      "{\"type\":\"function\",\"function\":{\"name\":...}}");
+        return s_fail (err, err_size,
+                       "tool_choice: must be auto, none, required or "
+                       "{\"type\":\"function\",\"function\":{\"name\":...}}");
     }
     //  OpenAI ignores a tool_choice without tools; so does this translation.
     if (json_array_size (declarations)) {
@@ -529,8 +526,8 @@ s_translate_tools (json_t *source, json_t *target, char *err, size_t err_size)
 //  Copy FIELD of SOURCE, when it is a number, into CONFIG as NAME.
 //  Returns 0, or -1 with ERR when it is present with another type.
 static int
-s_copy_number (json_t *source, const char *field, json_t *config, const char *name,
-               char *err, size_t err_size)
+s_copy_number (json_t *source, const char *field, json_t *config, const char *name, char *err,
+               size_t err_size)
 {
     json_t *value = json_object_get (source, field);
     if (!value || json_is_null (value))
@@ -544,8 +541,8 @@ s_copy_number (json_t *source, const char *field, json_t *config, const char *na
 //  Copy FIELD of SOURCE, when it is a positive integer, into CONFIG as
 //  NAME. Returns 0, or -1 with ERR when it is present with another value.
 static int
-s_copy_count (json_t *source, const char *field, json_t *config, const char *name,
-              char *err, size_t err_size)
+s_copy_count (json_t *source, const char *field, json_t *config, const char *name, char *err,
+              size_t err_size)
 {
     json_t *value = json_object_get (source, field);
     if (!value || json_is_null (value))
@@ -565,11 +562,9 @@ s_translate_config (json_t *source, json_t *config, char *err, size_t err_size)
     if (s_copy_number (source, "temperature", config, "temperature", err, err_size)
         || s_copy_number (source, "top_p", config, "topP", err, err_size)
         || s_copy_number (source, "presence_penalty", config, "presencePenalty", err, err_size)
-        || s_copy_number (source, "frequency_penalty", config, "frequencyPenalty", err,
-                          err_size))
+        || s_copy_number (source, "frequency_penalty", config, "frequencyPenalty", err, err_size))
         return -1;
-    const char *limit = s_absent (source, "max_tokens") ? "max_completion_tokens"
-                                                        : "max_tokens";
+    const char *limit = s_absent (source, "max_tokens") ? "max_completion_tokens" : "max_tokens";
     if (s_copy_count (source, limit, config, "maxOutputTokens", err, err_size)
         || s_copy_count (source, "n", config, "candidateCount", err, err_size))
         return -1;
@@ -609,14 +604,16 @@ s_translate_config (json_t *source, json_t *config, char *err, size_t err_size)
     if (type && strcmp (type, "json_schema") == 0) {
         json_t *schema = json_object_get (json_object_get (format, "json_schema"), "schema");
         if (!json_is_object (schema))
-            return s_fail (err, err_size, "response_format.json_schema.schema: must be an "
-                                          "object");
+            return s_fail (err, err_size,
+                           "response_format.json_schema.schema: must be an "
+                           "object");
         json_object_set_new (config, "responseMimeType", json_string ("application/json"));
         json_object_set (config, "responseSchema", schema);
         return 0;
     }
-    return s_fail (err, err_size, "response_format.type: must be text, json_object or "
-                                  "json_schema");
+    return s_fail (err, err_size,
+                   "response_format.type: must be text, json_object or "
+                   "json_schema");
 }
 
 //  The Gemini generateContent body for the OpenAI chat request SOURCE, a
@@ -628,8 +625,7 @@ s_chat_body (json_t *source, char *err, size_t err_size)
     json_t *config = json_object ();
     int rc = target && config ? 0 : s_fail (err, err_size, "out of memory");
     if (rc == 0)
-        rc = s_translate_messages (json_object_get (source, "messages"), target, err,
-                                   err_size);
+        rc = s_translate_messages (json_object_get (source, "messages"), target, err, err_size);
     if (rc == 0)
         rc = s_translate_tools (source, target, err, err_size);
     if (rc == 0)
@@ -679,8 +675,8 @@ s_embed_body (json_t *source, const char *model, char *err, size_t err_size)
             json_decref (texts);
             return NULL;
         }
-        json_t *request = json_pack ("{s:s, s:{s:[{s:O}]}}", "model", name, "content",
-                                     "parts", "text", text);
+        json_t *request
+            = json_pack ("{s:s, s:{s:[{s:O}]}}", "model", name, "content", "parts", "text", text);
         if (json_is_integer (dimensions))
             json_object_set (request, "outputDimensionality", dimensions);
         json_array_append_new (requests, request);
@@ -710,8 +706,8 @@ s_load_object (const char *body, size_t len, char *err, size_t err_size)
 static const char *
 s_finish_reason (const char *reason, bool has_calls)
 {
-    static const char *filtered[] = {"SAFETY", "RECITATION", "BLOCKLIST",
-                                     "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"};
+    static const char *filtered[]
+        = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"};
     if (has_calls)
         return "tool_calls";
     if (!reason)
@@ -721,7 +717,7 @@ s_finish_reason (const char *reason, bool has_calls)
     for (size_t i = 0; i < sizeof filtered / sizeof filtered[0]; i++)
         if (strcmp (reason, filtered[i]) == 0)
             return "content_filter";
-    return "stop";              //  STOP, OTHER and reasons yet to come
+    return "stop";  //  STOP, OTHER and reasons yet to come
 }
 
 //  OpenAI usage for Gemini token counts. Thought tokens are output tokens
@@ -730,9 +726,9 @@ static json_t *
 s_usage (json_int_t prompt, json_int_t output, json_int_t thoughts, json_int_t total)
 {
     json_int_t completion = output + thoughts;
-    json_t *usage = json_pack ("{s:I, s:I, s:I}", "prompt_tokens", prompt, "completion_tokens",
-                               completion, "total_tokens",
-                               total >= 0 ? total : prompt + completion);
+    json_t *usage
+        = json_pack ("{s:I, s:I, s:I}", "prompt_tokens", prompt, "completion_tokens", completion,
+                     "total_tokens", total >= 0 ? total : prompt + completion);
     if (usage && thoughts > 0)
         json_object_set_new (usage, "completion_tokens_details",
                              json_pack ("{s:I}", "reasoning_tokens", thoughts));
@@ -755,8 +751,8 @@ s_usage_of (json_t *metadata)
 //  *NEXT_CALL (advanced). Thought summaries are left out. Returns 0, or -1
 //  with ERR naming PATH.
 static int
-s_translate_parts (json_t *content, char **text, size_t *text_len, json_t *calls,
-                   size_t *next_call, const char *path, char *err, size_t err_size)
+s_translate_parts (json_t *content, char **text, size_t *text_len, json_t *calls, size_t *next_call,
+                   const char *path, char *err, size_t err_size)
 {
     json_t *parts = json_object_get (content, "parts");
     if (parts && !json_is_array (parts))
@@ -775,8 +771,10 @@ s_translate_parts (json_t *content, char **text, size_t *text_len, json_t *calls
             const char *name = json_string_value (json_object_get (call, "name"));
             json_t *args = json_object_get (call, "args");
             if (!name || !*name || (args && !json_is_object (args)))
-                return s_fail (err, err_size, "%s.content.parts[%zu].functionCall: needs a "
-                               "name and an args object", path, index);
+                return s_fail (err, err_size,
+                               "%s.content.parts[%zu].functionCall: needs a "
+                               "name and an args object",
+                               path, index);
             if (*next_call >= AIGW_GEMINI_TOOL_CALLS_MAX)
                 return s_fail (err, err_size, "%s: more than %d tool calls", path,
                                AIGW_GEMINI_TOOL_CALLS_MAX);
@@ -785,9 +783,9 @@ s_translate_parts (json_t *content, char **text, size_t *text_len, json_t *calls
                 return s_fail (err, err_size, "out of memory");
             char id[S_CALL_ID_SIZE];
             s_call_id (id, name, arguments, (*next_call)++);
-            json_array_append_new (calls, json_pack ("{s:s, s:s, s:{s:s, s:s}}", "id", id,
-                                                     "type", "function", "function", "name",
-                                                     name, "arguments", arguments));
+            json_array_append_new (calls, json_pack ("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type",
+                                                     "function", "function", "name", name,
+                                                     "arguments", arguments));
             free (arguments);
         }
         //  executableCode, inlineData and other parts have no chat form.
@@ -809,25 +807,23 @@ s_choice (json_t *candidate, size_t index, size_t *next_call, char *err, size_t 
     char *text = NULL;
     size_t text_len = 0;
     json_t *calls = json_array ();
-    int rc = calls ? s_translate_parts (json_object_get (candidate, "content"), &text,
-                                        &text_len, calls, next_call, path, err, err_size)
+    int rc = calls ? s_translate_parts (json_object_get (candidate, "content"), &text, &text_len,
+                                        calls, next_call, path, err, err_size)
                    : s_fail (err, err_size, "out of memory");
     json_t *choice = NULL;
     if (rc == 0) {
         bool has_calls = json_array_size (calls) > 0;
-        json_t *message = json_pack ("{s:s, s:o}", "role", "assistant", "content",
-                                     text_len || !has_calls ? json_stringn (text ? text : "",
-                                                                            text_len)
-                                                            : json_null ());
+        json_t *message = json_pack (
+            "{s:s, s:o}", "role", "assistant", "content",
+            text_len || !has_calls ? json_stringn (text ? text : "", text_len) : json_null ());
         if (message && has_calls)
             json_object_set (message, "tool_calls", calls);
         json_t *position = json_object_get (candidate, "index");
         const char *reason = json_string_value (json_object_get (candidate, "finishReason"));
-        choice = json_pack ("{s:I, s:o, s:n, s:s}", "index",
-                            json_is_integer (position) ? json_integer_value (position)
-                                                       : (json_int_t) index,
-                            "message", message, "logprobs", "finish_reason",
-                            s_finish_reason (reason, has_calls));
+        choice = json_pack (
+            "{s:I, s:o, s:n, s:s}", "index",
+            json_is_integer (position) ? json_integer_value (position) : (json_int_t) index,
+            "message", message, "logprobs", "finish_reason", s_finish_reason (reason, has_calls));
         if (!choice)
             s_fail (err, err_size, "out of memory");
     }
@@ -896,17 +892,16 @@ s_chat_answer (json_t *root, const char *body, size_t len, const char *model, ch
             return NULL;
         }
         json_array_append_new (choices, json_pack ("{s:i, s:{s:s, s:s}, s:n, s:s}", "index", 0,
-                                                   "message", "role", "assistant", "content",
-                                                   "", "logprobs", "finish_reason",
-                                                   "content_filter"));
+                                                   "message", "role", "assistant", "content", "",
+                                                   "logprobs", "finish_reason", "content_filter"));
     }
     char id[S_ID_SIZE];
     s_completion_id (id, root, body, len);
     if (!model)
         model = json_string_value (json_object_get (root, "modelVersion"));
     json_t *answer = json_pack ("{s:s, s:s, s:I, s:s, s:o, s:o}", "id", id, "object",
-                                "chat.completion", "created", (json_int_t) time (NULL),
-                                "model", model ? model : "gemini", "choices", choices, "usage",
+                                "chat.completion", "created", (json_int_t) time (NULL), "model",
+                                model ? model : "gemini", "choices", choices, "usage",
                                 s_usage_of (json_object_get (root, "usageMetadata")));
     if (!answer)
         s_fail (err, err_size, "out of memory");
@@ -932,13 +927,12 @@ s_embed_answer (json_t *root, const char *model, char *err, size_t err_size)
             s_fail (err, err_size, "embeddings[%zu].values: must be an array", index);
             return NULL;
         }
-        json_array_append_new (data, json_pack ("{s:s, s:I, s:O}", "object", "embedding",
-                                                "index", (json_int_t) index, "embedding",
-                                                values));
+        json_array_append_new (data, json_pack ("{s:s, s:I, s:O}", "object", "embedding", "index",
+                                                (json_int_t) index, "embedding", values));
     }
-    json_t *answer = json_pack ("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data",
-                                data, "model", model ? model : "gemini", "usage",
-                                "prompt_tokens", 0, "total_tokens", 0);
+    json_t *answer
+        = json_pack ("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data, "model",
+                     model ? model : "gemini", "usage", "prompt_tokens", 0, "total_tokens", 0);
     if (!answer)
         s_fail (err, err_size, "out of memory");
     return answer;
@@ -967,10 +961,10 @@ s_load_answer (const char *body, size_t len, char *err, size_t err_size)
 
 //  Which translation s_translate makes.
 typedef enum {
-    S_CHAT_REQUEST,             //  OpenAI chat request -> generateContent body
-    S_EMBED_REQUEST,            //  OpenAI embeddings request -> batchEmbedContents body
-    S_CHAT_ANSWER,              //  generateContent answer -> OpenAI chat.completion
-    S_EMBED_ANSWER,             //  batchEmbedContents answer -> OpenAI embeddings list
+    S_CHAT_REQUEST,   //  OpenAI chat request -> generateContent body
+    S_EMBED_REQUEST,  //  OpenAI embeddings request -> batchEmbedContents body
+    S_CHAT_ANSWER,    //  generateContent answer -> OpenAI chat.completion
+    S_EMBED_ANSWER,   //  batchEmbedContents answer -> OpenAI embeddings list
 } s_job_t;
 
 //  BODY translated as JOB asks, with MODEL (the upstream model for an
@@ -983,11 +977,11 @@ s_translate (s_job_t job, const char *body, size_t len, const char *model, size_
     bool answer = job == S_CHAT_ANSWER || job == S_EMBED_ANSWER;
     json_t *root = answer ? s_load_answer (body, len, err, err_size)
                           : s_load_object (body, len, err, err_size);
-    json_t *result = !root                   ? NULL
-                     : job == S_CHAT_REQUEST ? s_chat_body (root, err, err_size)
+    json_t *result = !root                    ? NULL
+                     : job == S_CHAT_REQUEST  ? s_chat_body (root, err, err_size)
                      : job == S_EMBED_REQUEST ? s_embed_body (root, model, err, err_size)
-                     : job == S_CHAT_ANSWER   ? s_chat_answer (root, body, len, model, err, err_size)
-                                              : s_embed_answer (root, model, err, err_size);
+                     : job == S_CHAT_ANSWER ? s_chat_answer (root, body, len, model, err, err_size)
+                                            : s_embed_answer (root, model, err, err_size);
     json_decref (root);
     return result ? s_dump (result, out_len, err, err_size) : NULL;
 }
@@ -1007,15 +1001,15 @@ aigw_gemini_embeddings_from_openai (const char *body, size_t len, const char *mo
 }
 
 char *
-aigw_gemini_response_to_openai (const char *body, size_t len, const char *model,
-                                size_t *out_len, char *err, size_t err_size)
+aigw_gemini_response_to_openai (const char *body, size_t len, const char *model, size_t *out_len,
+                                char *err, size_t err_size)
 {
     return s_translate (S_CHAT_ANSWER, body, len, model, out_len, err, err_size);
 }
 
 char *
-aigw_gemini_embeddings_to_openai (const char *body, size_t len, const char *model,
-                                  size_t *out_len, char *err, size_t err_size)
+aigw_gemini_embeddings_to_openai (const char *body, size_t len, const char *model, size_t *out_len,
+                                  char *err, size_t err_size)
 {
     return s_translate (S_EMBED_ANSWER, body, len, model, out_len, err, err_size);
 }
@@ -1069,10 +1063,10 @@ static int
 s_stream_chunk (aigw_gemini_stream_t *self, json_t *delta, const char *finish, json_t *usage,
                 char **out, size_t *out_len)
 {
-    json_t *chunk = json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id",
-                               self->id, "object", "chat.completion.chunk", "created",
-                               self->created, "model", self->model, "choices", "index", 0,
-                               "delta", delta, "logprobs", "finish_reason", finish);
+    json_t *chunk
+        = json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id", self->id, "object",
+                     "chat.completion.chunk", "created", self->created, "model", self->model,
+                     "choices", "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
     if (chunk && usage)
         json_object_set_new (chunk, "usage", usage);
     else
@@ -1093,8 +1087,8 @@ s_stream_chunk (aigw_gemini_stream_t *self, json_t *delta, const char *finish, j
 //  End the stream with an error event of TYPE and MESSAGE and [DONE].
 //  Returns -1 with ERR (which says WHY).
 static int
-s_stream_fail (aigw_gemini_stream_t *self, const char *type, const char *message,
-               const char *why, char **out, size_t *out_len, char *err, size_t err_size)
+s_stream_fail (aigw_gemini_stream_t *self, const char *type, const char *message, const char *why,
+               char **out, size_t *out_len, char *err, size_t err_size)
 {
     self->done = true;
     aigw_adapter_append_error (out, out_len, type, message);
@@ -1104,49 +1098,46 @@ s_stream_fail (aigw_gemini_stream_t *self, const char *type, const char *message
 //  Translate one Gemini stream event (the parsed JSON EVENT) into chunks
 //  appended to *OUT. Returns 0, or -1 with ERR.
 static int
-s_stream_event (aigw_gemini_stream_t *self, json_t *event, char **out, size_t *out_len,
-                char *err, size_t err_size)
+s_stream_event (aigw_gemini_stream_t *self, json_t *event, char **out, size_t *out_len, char *err,
+                size_t err_size)
 {
     const char *message = s_error_of (event);
     if (message || json_object_get (event, "error")) {
-        const char *status = json_string_value (
-            json_object_get (json_object_get (event, "error"), "status"));
+        const char *status
+            = json_string_value (json_object_get (json_object_get (event, "error"), "status"));
         char why[S_WHY_SIZE];
-        snprintf (why, sizeof why, "upstream error: %s",
-                  message ? message : "(no message)");
+        snprintf (why, sizeof why, "upstream error: %s", message ? message : "(no message)");
         return s_stream_fail (self, status ? status : "upstream_error",
-                              message ? message : "The upstream failed.", why, out, out_len,
-                              err, err_size);
+                              message ? message : "The upstream failed.", why, out, out_len, err,
+                              err_size);
     }
     if (!json_is_object (event))
         return s_stream_fail (self, "upstream_error", "The upstream sent a malformed stream.",
-                              "stream: an event is not a JSON object", out, out_len, err,
-                              err_size);
+                              "stream: an event is not a JSON object", out, out_len, err, err_size);
     json_t *candidate = json_array_get (json_object_get (event, "candidates"), 0);
     char *text = NULL;
     size_t text_len = 0, first_call = self->calls;
     json_t *calls = json_array ();
     if (!calls)
         return s_fail (err, err_size, "out of memory");
-    int rc = s_translate_parts (json_object_get (candidate, "content"), &text, &text_len,
-                                calls, &self->calls, "candidates[0]", err, err_size);
+    int rc = s_translate_parts (json_object_get (candidate, "content"), &text, &text_len, calls,
+                                &self->calls, "candidates[0]", err, err_size);
     if (rc) {
         char why[S_WHY_SIZE];
         snprintf (why, sizeof why, "stream: %s", err && err_size ? err : "bad event");
         free (text);
         json_decref (calls);
-        return s_stream_fail (self, "upstream_error", "The upstream sent a malformed stream.",
-                              why, out, out_len, err, err_size);
+        return s_stream_fail (self, "upstream_error", "The upstream sent a malformed stream.", why,
+                              out, out_len, err, err_size);
     }
     json_t *metadata = json_object_get (event, "usageMetadata");
     if (json_is_object (metadata)) {
         json_t *total = json_object_get (metadata, "totalTokenCount");
-        self->prompt_tokens = json_integer_value (json_object_get (metadata,
-                                                                   "promptTokenCount"));
-        self->output_tokens = json_integer_value (json_object_get (metadata,
-                                                                   "candidatesTokenCount"));
-        self->thought_tokens = json_integer_value (json_object_get (metadata,
-                                                                    "thoughtsTokenCount"));
+        self->prompt_tokens = json_integer_value (json_object_get (metadata, "promptTokenCount"));
+        self->output_tokens
+            = json_integer_value (json_object_get (metadata, "candidatesTokenCount"));
+        self->thought_tokens
+            = json_integer_value (json_object_get (metadata, "thoughtsTokenCount"));
         self->total_tokens = json_is_integer (total) ? json_integer_value (total) : -1;
     }
     if (!self->started) {
@@ -1155,8 +1146,8 @@ s_stream_event (aigw_gemini_stream_t *self, json_t *event, char **out, size_t *o
                              NULL, NULL, out, out_len);
     }
     if (rc == 0 && text_len)
-        rc = s_stream_chunk (self, json_pack ("{s:s%}", "content", text, text_len), NULL,
-                             NULL, out, out_len);
+        rc = s_stream_chunk (self, json_pack ("{s:s%}", "content", text, text_len), NULL, NULL, out,
+                             out_len);
     if (rc == 0 && json_array_size (calls)) {
         //  OpenAI's index is the call's position in the whole answer.
         size_t index;
@@ -1169,11 +1160,11 @@ s_stream_event (aigw_gemini_stream_t *self, json_t *event, char **out, size_t *o
     free (text);
     json_decref (calls);
     const char *reason = json_string_value (json_object_get (candidate, "finishReason"));
-    bool blocked = !candidate && json_is_string (json_object_get (
-                                     json_object_get (event, "promptFeedback"), "blockReason"));
+    bool blocked = !candidate
+                   && json_is_string (
+                       json_object_get (json_object_get (event, "promptFeedback"), "blockReason"));
     if (rc == 0 && (reason || blocked)) {
-        const char *finish = blocked ? "content_filter"
-                                     : s_finish_reason (reason, self->calls > 0);
+        const char *finish = blocked ? "content_filter" : s_finish_reason (reason, self->calls > 0);
         rc = s_stream_chunk (self, json_object (), finish,
                              s_usage (self->prompt_tokens, self->output_tokens,
                                       self->thought_tokens, self->total_tokens),
@@ -1186,18 +1177,18 @@ s_stream_event (aigw_gemini_stream_t *self, json_t *event, char **out, size_t *o
 }
 
 int
-aigw_gemini_stream_feed (aigw_gemini_stream_t *self, const char *event_data, size_t len,
-                         char **out, size_t *out_len, char *err, size_t err_size)
+aigw_gemini_stream_feed (aigw_gemini_stream_t *self, const char *event_data, size_t len, char **out,
+                         size_t *out_len, char *err, size_t err_size)
 {
     assert (self);
     //  Gemini has no end marker: after the finishReason event, events are ignored.
     if (self->done)
         return 0;
     json_t *event = json_loadb (event_data ? event_data : "", event_data ? len : 0, 0, NULL);
-    int rc = event ? s_stream_event (self, event, out, out_len, err, err_size)
-                   : s_stream_fail (self, "upstream_error", "The upstream sent a malformed stream.",
-                                    "stream: an event is not valid JSON", out, out_len, err,
-                                    err_size);
+    int rc
+        = event ? s_stream_event (self, event, out, out_len, err, err_size)
+                : s_stream_fail (self, "upstream_error", "The upstream sent a malformed stream.",
+                                 "stream: an event is not valid JSON", out, out_len, err, err_size);
     json_decref (event);
     return rc;
 }
@@ -1210,217 +1201,217 @@ aigw_gemini_stream_feed (aigw_gemini_stream_t *self, const char *event_data, siz
 //  They follow the shapes in each provider's public API reference.
 
 //  tests/fixtures/gemini/gemini_error.json
-static const char s_fx_gemini_error[] =
-    "{\"error\":{\"code\":400,\"message\":\"API key not valid. Please pass a valid API ke"
-    "y.\",\"status\":\"INVALID_ARGUMENT\"}}";
+static const char s_fx_gemini_error[]
+    = "{\"error\":{\"code\":400,\"message\":\"API key not valid. Please pass a valid API ke"
+      "y.\",\"status\":\"INVALID_ARGUMENT\"}}";
 //  tests/fixtures/gemini/gemini_error_array.json
-static const char s_fx_gemini_error_array[] =
-    "[{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted (e.g. check quot"
-    "a).\",\"status\":\"RESOURCE_EXHAUSTED\"}}]";
+static const char s_fx_gemini_error_array[]
+    = "[{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted (e.g. check quot"
+      "a).\",\"status\":\"RESOURCE_EXHAUSTED\"}}]";
 //  tests/fixtures/gemini/gemini_request_embeddings.json
-static const char s_fx_gemini_request_embeddings[] =
-    "{\"requests\":[{\"model\":\"models/gemini-embedding-001\",\"content\":{\"parts\":[{"
-    "\"text\":\"The quick brown fox\"}]},\"outputDimensionality\":256},{\"model\":\"model"
-    "s/gemini-embedding-001\",\"content\":{\"parts\":[{\"text\":\"jumps over the lazy dog"
-    "\"}]},\"outputDimensionality\":256}]}";
+static const char s_fx_gemini_request_embeddings[]
+    = "{\"requests\":[{\"model\":\"models/gemini-embedding-001\",\"content\":{\"parts\":[{"
+      "\"text\":\"The quick brown fox\"}]},\"outputDimensionality\":256},{\"model\":\"model"
+      "s/gemini-embedding-001\",\"content\":{\"parts\":[{\"text\":\"jumps over the lazy dog"
+      "\"}]},\"outputDimensionality\":256}]}";
 //  tests/fixtures/gemini/gemini_request_images.json
-static const char s_fx_gemini_request_images[] =
-    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Compare these images.\"},{"
-    "\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},{\"fileData\""
-    ":{\"mimeType\":\"image/webp\",\"fileUri\":\"https://example.com/photos/cat.webp\"}},"
-    "{\"fileData\":{\"mimeType\":\"image/jpeg\",\"fileUri\":\"http://example.com/render?i"
-    "d=7\"}},{\"fileData\":{\"mimeType\":\"image/png\",\"fileUri\":\"https://example.com/"
-    "dog.PNG?size=large\"}}]}],\"generationConfig\":{\"maxOutputTokens\":300}}";
+static const char s_fx_gemini_request_images[]
+    = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Compare these images.\"},{"
+      "\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},{\"fileData\""
+      ":{\"mimeType\":\"image/webp\",\"fileUri\":\"https://example.com/photos/cat.webp\"}},"
+      "{\"fileData\":{\"mimeType\":\"image/jpeg\",\"fileUri\":\"http://example.com/render?i"
+      "d=7\"}},{\"fileData\":{\"mimeType\":\"image/png\",\"fileUri\":\"https://example.com/"
+      "dog.PNG?size=large\"}}]}],\"generationConfig\":{\"maxOutputTokens\":300}}";
 //  tests/fixtures/gemini/gemini_request_multiturn.json
-static const char s_fx_gemini_request_multiturn[] =
-    "{\"systemInstruction\":{\"parts\":[{\"text\":\"You are terse.\\n\\nAnswer in English"
-    ".\"}]},\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hi.\"},{\"text\":\"Wh"
-    "at is an LLM?\"}]},{\"role\":\"model\",\"parts\":[{\"text\":\"A large language model"
-    ".\"}]},{\"role\":\"user\",\"parts\":[{\"text\":\"Say more.\"}]}],\"generationConfig"
-    "\":{\"temperature\":0.5,\"topP\":0.9,\"maxOutputTokens\":512,\"stopSequences\":[\"\\"
-    "n\\nHuman:\"],\"candidateCount\":2,\"responseMimeType\":\"application/json\"}}";
+static const char s_fx_gemini_request_multiturn[]
+    = "{\"systemInstruction\":{\"parts\":[{\"text\":\"You are terse.\\n\\nAnswer in English"
+      ".\"}]},\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hi.\"},{\"text\":\"Wh"
+      "at is an LLM?\"}]},{\"role\":\"model\",\"parts\":[{\"text\":\"A large language model"
+      ".\"}]},{\"role\":\"user\",\"parts\":[{\"text\":\"Say more.\"}]}],\"generationConfig"
+      "\":{\"temperature\":0.5,\"topP\":0.9,\"maxOutputTokens\":512,\"stopSequences\":[\"\\"
+      "n\\nHuman:\"],\"candidateCount\":2,\"responseMimeType\":\"application/json\"}}";
 //  tests/fixtures/gemini/gemini_request_tools.json
-static const char s_fx_gemini_request_tools[] =
-    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Weather in Paris and Rome?"
-    "\"}]},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"a"
-    "rgs\":{\"city\":\"Paris\"}}},{\"functionCall\":{\"name\":\"get_time\",\"args\":{\"ci"
-    "ty\":\"Rome\",\"utc\":false}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\""
-    ":{\"name\":\"get_weather\",\"response\":{\"content\":{\"temp_c\":18,\"sky\":\"cloudy"
-    "\"}}}},{\"functionResponse\":{\"name\":\"get_time\",\"response\":{\"content\":\"14:0"
-    "5\"}}},{\"text\":\"Which is later?\"}]},{\"role\":\"model\",\"parts\":[{\"text\":\"R"
-    "ome, by the clock.\"},{\"functionCall\":{\"name\":\"get_time\",\"args\":{}}}]},{\"ro"
-    "le\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"get_time\",\"response\":{"
-    "\"content\":\"[1, 2]\"}}}]}],\"tools\":[{\"functionDeclarations\":[{\"name\":\"get_w"
-    "eather\",\"description\":\"Current weather for a city\",\"parameters\":{\"type\":\"o"
-    "bject\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}},{"
-    "\"name\":\"get_time\"}]}],\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY"
-    "\",\"allowedFunctionNames\":[\"get_weather\"]}},\"generationConfig\":{\"maxOutputTok"
-    "ens\":1024,\"stopSequences\":[\"END\",\"STOP\"]}}";
+static const char s_fx_gemini_request_tools[]
+    = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Weather in Paris and Rome?"
+      "\"}]},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"a"
+      "rgs\":{\"city\":\"Paris\"}}},{\"functionCall\":{\"name\":\"get_time\",\"args\":{\"ci"
+      "ty\":\"Rome\",\"utc\":false}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\""
+      ":{\"name\":\"get_weather\",\"response\":{\"content\":{\"temp_c\":18,\"sky\":\"cloudy"
+      "\"}}}},{\"functionResponse\":{\"name\":\"get_time\",\"response\":{\"content\":\"14:0"
+      "5\"}}},{\"text\":\"Which is later?\"}]},{\"role\":\"model\",\"parts\":[{\"text\":\"R"
+      "ome, by the clock.\"},{\"functionCall\":{\"name\":\"get_time\",\"args\":{}}}]},{\"ro"
+      "le\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"get_time\",\"response\":{"
+      "\"content\":\"[1, 2]\"}}}]}],\"tools\":[{\"functionDeclarations\":[{\"name\":\"get_w"
+      "eather\",\"description\":\"Current weather for a city\",\"parameters\":{\"type\":\"o"
+      "bject\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}},{"
+      "\"name\":\"get_time\"}]}],\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY"
+      "\",\"allowedFunctionNames\":[\"get_weather\"]}},\"generationConfig\":{\"maxOutputTok"
+      "ens\":1024,\"stopSequences\":[\"END\",\"STOP\"]}}";
 //  tests/fixtures/gemini/gemini_response_blocked.json
-static const char s_fx_gemini_response_blocked[] =
-    "{\"promptFeedback\":{\"blockReason\":\"SAFETY\",\"safetyRatings\":[{\"category\":\"H"
-    "ARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"HIGH\",\"blocked\":true}]},\"usag"
-    "eMetadata\":{\"promptTokenCount\":9,\"totalTokenCount\":9},\"modelVersion\":\"gemini"
-    "-2.0-flash\",\"responseId\":\"blk-1\"}";
+static const char s_fx_gemini_response_blocked[]
+    = "{\"promptFeedback\":{\"blockReason\":\"SAFETY\",\"safetyRatings\":[{\"category\":\"H"
+      "ARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"HIGH\",\"blocked\":true}]},\"usag"
+      "eMetadata\":{\"promptTokenCount\":9,\"totalTokenCount\":9},\"modelVersion\":\"gemini"
+      "-2.0-flash\",\"responseId\":\"blk-1\"}";
 //  tests/fixtures/gemini/gemini_response_embeddings.json
-static const char s_fx_gemini_response_embeddings[] =
-    "{\"embeddings\":[{\"values\":[0.013,-0.008,0.25]},{\"values\":[-0.5,0.125,0]}]}";
+static const char s_fx_gemini_response_embeddings[]
+    = "{\"embeddings\":[{\"values\":[0.013,-0.008,0.25]},{\"values\":[-0.5,0.125,0]}]}";
 //  tests/fixtures/gemini/gemini_response_function_call.json
-static const char s_fx_gemini_response_function_call[] =
-    "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_weather"
-    "\",\"args\":{\"city\":\"Paris\",\"unit\":\"celsius\"}}},{\"functionCall\":{\"name\":"
-    "\"get_weather\",\"args\":{\"city\":\"Rome\",\"unit\":\"celsius\"}}}],\"role\":\"mode"
-    "l\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\""
-    ":70,\"candidatesTokenCount\":30,\"totalTokenCount\":100},\"modelVersion\":\"gemini-2"
-    ".0-flash\"}";
+static const char s_fx_gemini_response_function_call[]
+    = "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_weather"
+      "\",\"args\":{\"city\":\"Paris\",\"unit\":\"celsius\"}}},{\"functionCall\":{\"name\":"
+      "\"get_weather\",\"args\":{\"city\":\"Rome\",\"unit\":\"celsius\"}}}],\"role\":\"mode"
+      "l\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\""
+      ":70,\"candidatesTokenCount\":30,\"totalTokenCount\":100},\"modelVersion\":\"gemini-2"
+      ".0-flash\"}";
 //  tests/fixtures/gemini/gemini_response_text.json
-static const char s_fx_gemini_response_text[] =
-    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hello\"},{\"text\":\", world!"
-    "\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0,\"safetyRatings\":[{"
-    "\"category\":\"HARM_CATEGORY_HARASSMENT\",\"probability\":\"NEGLIGIBLE\"}]}],\"usage"
-    "Metadata\":{\"promptTokenCount\":12,\"candidatesTokenCount\":6,\"totalTokenCount\":1"
-    "8},\"modelVersion\":\"gemini-2.0-flash\",\"responseId\":\"mAitaLmkHPPlz7IPvtfUqQ4\"}";
+static const char s_fx_gemini_response_text[]
+    = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hello\"},{\"text\":\", world!"
+      "\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0,\"safetyRatings\":[{"
+      "\"category\":\"HARM_CATEGORY_HARASSMENT\",\"probability\":\"NEGLIGIBLE\"}]}],\"usage"
+      "Metadata\":{\"promptTokenCount\":12,\"candidatesTokenCount\":6,\"totalTokenCount\":1"
+      "8},\"modelVersion\":\"gemini-2.0-flash\",\"responseId\":\"mAitaLmkHPPlz7IPvtfUqQ4\"}";
 //  tests/fixtures/gemini/gemini_stream_error.sse
-static const char s_fx_gemini_stream_error[] =
-    "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Partial\"}],\"role\""
-    ": \"model\"},\"index\": 0}]}\n\ndata: {\"error\": {\"code\": 503,\"message\": \"The "
-    "model is overloaded. Please try again later.\",\"status\": \"UNAVAILABLE\"}}\n\n";
+static const char s_fx_gemini_stream_error[]
+    = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Partial\"}],\"role\""
+      ": \"model\"},\"index\": 0}]}\n\ndata: {\"error\": {\"code\": 503,\"message\": \"The "
+      "model is overloaded. Please try again later.\",\"status\": \"UNAVAILABLE\"}}\n\n";
 //  tests/fixtures/gemini/gemini_stream_text.sse
-static const char s_fx_gemini_stream_text[] =
-    "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"The quick\"}],\"role"
-    "\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"candidat"
-    "esTokenCount\": 2,\"totalTokenCount\": 10},\"modelVersion\": \"gemini-2.0-flash\",\""
-    "responseId\": \"st-1\"}\r\n\r\ndata: {\"candidates\": [{\"content\": {\"parts\": [{"
-    "\"text\": \" brown fox\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {"
-    "\"promptTokenCount\": 8,\"candidatesTokenCount\": 4,\"totalTokenCount\": 12},\"model"
-    "Version\": \"gemini-2.0-flash\",\"responseId\": \"st-1\"}\r\n\r\ndata: {\"candidates"
-    "\": [{\"content\": {\"parts\": [{\"text\": \" jumps.\"}],\"role\": \"model\"},\"fini"
-    "shReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"ca"
-    "ndidatesTokenCount\": 5,\"totalTokenCount\": 13},\"modelVersion\": \"gemini-2.0-flas"
-    "h\",\"responseId\": \"st-1\"}\r\n\r\n";
+static const char s_fx_gemini_stream_text[]
+    = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"The quick\"}],\"role"
+      "\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"candidat"
+      "esTokenCount\": 2,\"totalTokenCount\": 10},\"modelVersion\": \"gemini-2.0-flash\",\""
+      "responseId\": \"st-1\"}\r\n\r\ndata: {\"candidates\": [{\"content\": {\"parts\": [{"
+      "\"text\": \" brown fox\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {"
+      "\"promptTokenCount\": 8,\"candidatesTokenCount\": 4,\"totalTokenCount\": 12},\"model"
+      "Version\": \"gemini-2.0-flash\",\"responseId\": \"st-1\"}\r\n\r\ndata: {\"candidates"
+      "\": [{\"content\": {\"parts\": [{\"text\": \" jumps.\"}],\"role\": \"model\"},\"fini"
+      "shReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"ca"
+      "ndidatesTokenCount\": 5,\"totalTokenCount\": 13},\"modelVersion\": \"gemini-2.0-flas"
+      "h\",\"responseId\": \"st-1\"}\r\n\r\n";
 //  tests/fixtures/gemini/gemini_stream_tool_call.sse
-static const char s_fx_gemini_stream_tool_call[] =
-    "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Checking.\"}],\"role"
-    "\": \"model\"},\"index\": 0}],\"modelVersion\": \"gemini-2.0-flash\"}\n\ndata: {\"ca"
-    "ndidates\": [{\"content\": {\"parts\": [{\"functionCall\": {\"name\": \"get_weather"
-    "\",\"args\": {\"city\": \"Paris\"}}},{\"functionCall\": {\"name\": \"get_time\",\"ar"
-    "gs\": {}}}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMe"
-    "tadata\": {\"promptTokenCount\": 40,\"candidatesTokenCount\": 12,\"totalTokenCount\""
-    ": 52},\"modelVersion\": \"gemini-2.0-flash\"}\n\n";
+static const char s_fx_gemini_stream_tool_call[]
+    = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Checking.\"}],\"role"
+      "\": \"model\"},\"index\": 0}],\"modelVersion\": \"gemini-2.0-flash\"}\n\ndata: {\"ca"
+      "ndidates\": [{\"content\": {\"parts\": [{\"functionCall\": {\"name\": \"get_weather"
+      "\",\"args\": {\"city\": \"Paris\"}}},{\"functionCall\": {\"name\": \"get_time\",\"ar"
+      "gs\": {}}}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMe"
+      "tadata\": {\"promptTokenCount\": 40,\"candidatesTokenCount\": 12,\"totalTokenCount\""
+      ": 52},\"modelVersion\": \"gemini-2.0-flash\"}\n\n";
 //  tests/fixtures/gemini/openai_request_embeddings.json
-static const char s_fx_openai_request_embeddings[] =
-    "{\"model\":\"text-embedding-3-small\",\"input\":[\"The quick brown fox\",\"jumps ove"
-    "r the lazy dog\"],\"dimensions\":256}";
+static const char s_fx_openai_request_embeddings[]
+    = "{\"model\":\"text-embedding-3-small\",\"input\":[\"The quick brown fox\",\"jumps ove"
+      "r the lazy dog\"],\"dimensions\":256}";
 //  tests/fixtures/gemini/openai_request_images.json
-static const char s_fx_openai_request_images[] =
-    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text"
-    "\",\"text\":\"Compare these images.\"},{\"type\":\"image_url\",\"image_url\":{\"url"
-    "\":\"data:image/png;base64,iVBORw0KGgo=\"}},{\"type\":\"image_url\",\"image_url\":{"
-    "\"url\":\"https://example.com/photos/cat.webp\",\"detail\":\"high\"}},{\"type\":\"im"
-    "age_url\",\"image_url\":{\"url\":\"http://example.com/render?id=7\"}},{\"type\":\"im"
-    "age_url\",\"image_url\":\"https://example.com/dog.PNG?size=large\"}]}],\"tool_choice"
-    "\":\"auto\",\"max_tokens\":300}";
+static const char s_fx_openai_request_images[]
+    = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text"
+      "\",\"text\":\"Compare these images.\"},{\"type\":\"image_url\",\"image_url\":{\"url"
+      "\":\"data:image/png;base64,iVBORw0KGgo=\"}},{\"type\":\"image_url\",\"image_url\":{"
+      "\"url\":\"https://example.com/photos/cat.webp\",\"detail\":\"high\"}},{\"type\":\"im"
+      "age_url\",\"image_url\":{\"url\":\"http://example.com/render?id=7\"}},{\"type\":\"im"
+      "age_url\",\"image_url\":\"https://example.com/dog.PNG?size=large\"}]}],\"tool_choice"
+      "\":\"auto\",\"max_tokens\":300}";
 //  tests/fixtures/gemini/openai_request_multiturn.json
-static const char s_fx_openai_request_multiturn[] =
-    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"You are terse"
-    ".\"},{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text\":\"Answer in En"
-    "glish.\"}]},{\"role\":\"user\",\"content\":\"Hi.\"},{\"role\":\"user\",\"content\":["
-    "{\"type\":\"text\",\"text\":\"What is an LLM?\"}]},{\"role\":\"assistant\",\"content"
-    "\":\"A large language model.\"},{\"role\":\"user\",\"content\":\"Say more.\"}],\"tem"
-    "perature\":0.5,\"top_p\":0.9,\"max_completion_tokens\":512,\"stop\":\"\\n\\nHuman:\""
-    ",\"n\":2,\"response_format\":{\"type\":\"json_object\"},\"stream\":true}";
+static const char s_fx_openai_request_multiturn[]
+    = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"You are terse"
+      ".\"},{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text\":\"Answer in En"
+      "glish.\"}]},{\"role\":\"user\",\"content\":\"Hi.\"},{\"role\":\"user\",\"content\":["
+      "{\"type\":\"text\",\"text\":\"What is an LLM?\"}]},{\"role\":\"assistant\",\"content"
+      "\":\"A large language model.\"},{\"role\":\"user\",\"content\":\"Say more.\"}],\"tem"
+      "perature\":0.5,\"top_p\":0.9,\"max_completion_tokens\":512,\"stop\":\"\\n\\nHuman:\""
+      ",\"n\":2,\"response_format\":{\"type\":\"json_object\"},\"stream\":true}";
 //  tests/fixtures/gemini/openai_request_tools.json
-static const char s_fx_openai_request_tools[] =
-    "{\"model\":\"gpt-4o\",\"max_tokens\":1024,\"messages\":[{\"role\":\"user\",\"content"
-    "\":\"Weather in Paris and Rome?\"},{\"role\":\"assistant\",\"content\":null,\"tool_c"
-    "alls\":[{\"id\":\"call_01\",\"type\":\"function\",\"function\":{\"name\":\"get_weath"
-    "er\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_02\",\"type\":"
-    "\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"city\\\":\\\"R"
-    "ome\\\",\\\"utc\\\":false}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_01\",\"c"
-    "ontent\":\"{\\\"temp_c\\\":18,\\\"sky\\\":\\\"cloudy\\\"}\"},{\"role\":\"tool\",\"to"
-    "ol_call_id\":\"call_02\",\"content\":[{\"type\":\"text\",\"text\":\"14:05\"}]},{\"ro"
-    "le\":\"user\",\"content\":\"Which is later?\"},{\"role\":\"assistant\",\"content\":"
-    "\"Rome, by the clock.\",\"tool_calls\":[{\"id\":\"call_03\",\"type\":\"function\",\""
-    "function\":{\"name\":\"get_time\",\"arguments\":\"\"}}]},{\"role\":\"tool\",\"tool_c"
-    "all_id\":\"call_03\",\"content\":\"[1, 2]\"}],\"tools\":[{\"type\":\"function\",\"fu"
-    "nction\":{\"name\":\"get_weather\",\"description\":\"Current weather for a city\",\""
-    "parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\""
-    "required\":[\"city\"]}}},{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}"
-    "}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}},"
-    "\"stop\":[\"END\",\"STOP\"]}";
+static const char s_fx_openai_request_tools[]
+    = "{\"model\":\"gpt-4o\",\"max_tokens\":1024,\"messages\":[{\"role\":\"user\",\"content"
+      "\":\"Weather in Paris and Rome?\"},{\"role\":\"assistant\",\"content\":null,\"tool_c"
+      "alls\":[{\"id\":\"call_01\",\"type\":\"function\",\"function\":{\"name\":\"get_weath"
+      "er\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_02\",\"type\":"
+      "\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"city\\\":\\\"R"
+      "ome\\\",\\\"utc\\\":false}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_01\",\"c"
+      "ontent\":\"{\\\"temp_c\\\":18,\\\"sky\\\":\\\"cloudy\\\"}\"},{\"role\":\"tool\",\"to"
+      "ol_call_id\":\"call_02\",\"content\":[{\"type\":\"text\",\"text\":\"14:05\"}]},{\"ro"
+      "le\":\"user\",\"content\":\"Which is later?\"},{\"role\":\"assistant\",\"content\":"
+      "\"Rome, by the clock.\",\"tool_calls\":[{\"id\":\"call_03\",\"type\":\"function\",\""
+      "function\":{\"name\":\"get_time\",\"arguments\":\"\"}}]},{\"role\":\"tool\",\"tool_c"
+      "all_id\":\"call_03\",\"content\":\"[1, 2]\"}],\"tools\":[{\"type\":\"function\",\"fu"
+      "nction\":{\"name\":\"get_weather\",\"description\":\"Current weather for a city\",\""
+      "parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\""
+      "required\":[\"city\"]}}},{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}"
+      "}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}},"
+      "\"stop\":[\"END\",\"STOP\"]}";
 //  tests/fixtures/gemini/openai_response_blocked.json
-static const char s_fx_openai_response_blocked[] =
-    "{\"id\":\"chatcmpl-blk-1\",\"object\":\"chat.completion\",\"created\":0,\"model\":\""
-    "my-gemini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content"
-    "\":\"\"},\"logprobs\":null,\"finish_reason\":\"content_filter\"}],\"usage\":{\"promp"
-    "t_tokens\":9,\"completion_tokens\":0,\"total_tokens\":9}}";
+static const char s_fx_openai_response_blocked[]
+    = "{\"id\":\"chatcmpl-blk-1\",\"object\":\"chat.completion\",\"created\":0,\"model\":\""
+      "my-gemini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content"
+      "\":\"\"},\"logprobs\":null,\"finish_reason\":\"content_filter\"}],\"usage\":{\"promp"
+      "t_tokens\":9,\"completion_tokens\":0,\"total_tokens\":9}}";
 //  tests/fixtures/gemini/openai_response_embeddings.json
-static const char s_fx_openai_response_embeddings[] =
-    "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":["
-    "0.013,-0.008,0.25]},{\"object\":\"embedding\",\"index\":1,\"embedding\":[-0.5,0.125,"
-    "0]}],\"model\":\"text-embedding-3-small\",\"usage\":{\"prompt_tokens\":0,\"total_tok"
-    "ens\":0}}";
+static const char s_fx_openai_response_embeddings[]
+    = "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":["
+      "0.013,-0.008,0.25]},{\"object\":\"embedding\",\"index\":1,\"embedding\":[-0.5,0.125,"
+      "0]}],\"model\":\"text-embedding-3-small\",\"usage\":{\"prompt_tokens\":0,\"total_tok"
+      "ens\":0}}";
 //  tests/fixtures/gemini/openai_response_function_call.json
-static const char s_fx_openai_response_function_call[] =
-    "{\"id\":\"chatcmpl-*\",\"object\":\"chat.completion\",\"created\":0,\"model\":\"gemi"
-    "ni-2.0-flash\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"conte"
-    "nt\":null,\"tool_calls\":[{\"id\":\"call_*\",\"type\":\"function\",\"function\":{\"n"
-    "ame\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\",\\\"unit\\\":\\\"c"
-    "elsius\\\"}\"}},{\"id\":\"call_*\",\"type\":\"function\",\"function\":{\"name\":\"ge"
-    "t_weather\",\"arguments\":\"{\\\"city\\\":\\\"Rome\\\",\\\"unit\\\":\\\"celsius\\\"}"
-    "\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_toke"
-    "ns\":70,\"completion_tokens\":30,\"total_tokens\":100}}";
+static const char s_fx_openai_response_function_call[]
+    = "{\"id\":\"chatcmpl-*\",\"object\":\"chat.completion\",\"created\":0,\"model\":\"gemi"
+      "ni-2.0-flash\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"conte"
+      "nt\":null,\"tool_calls\":[{\"id\":\"call_*\",\"type\":\"function\",\"function\":{\"n"
+      "ame\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\",\\\"unit\\\":\\\"c"
+      "elsius\\\"}\"}},{\"id\":\"call_*\",\"type\":\"function\",\"function\":{\"name\":\"ge"
+      "t_weather\",\"arguments\":\"{\\\"city\\\":\\\"Rome\\\",\\\"unit\\\":\\\"celsius\\\"}"
+      "\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_toke"
+      "ns\":70,\"completion_tokens\":30,\"total_tokens\":100}}";
 //  tests/fixtures/gemini/openai_response_text.json
-static const char s_fx_openai_response_text[] =
-    "{\"id\":\"chatcmpl-mAitaLmkHPPlz7IPvtfUqQ4\",\"object\":\"chat.completion\",\"create"
-    "d\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assi"
-    "stant\",\"content\":\"Hello, world!\"},\"logprobs\":null,\"finish_reason\":\"stop\"}"
-    "],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":6,\"total_tokens\":18}}";
+static const char s_fx_openai_response_text[]
+    = "{\"id\":\"chatcmpl-mAitaLmkHPPlz7IPvtfUqQ4\",\"object\":\"chat.completion\",\"create"
+      "d\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assi"
+      "stant\",\"content\":\"Hello, world!\"},\"logprobs\":null,\"finish_reason\":\"stop\"}"
+      "],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":6,\"total_tokens\":18}}";
 //  tests/fixtures/gemini/openai_stream_error.json
-static const char s_fx_openai_stream_error[] =
-    "[{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":0,\"mode"
-    "l\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"cont"
-    "ent\":\"\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\""
-    "object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\""
-    ":[{\"index\":0,\"delta\":{\"content\":\"Partial\"},\"logprobs\":null,\"finish_reason"
-    "\":null}]},{\"error\":{\"message\":\"The model is overloaded. Please try again later"
-    ".\",\"type\":\"UNAVAILABLE\",\"code\":\"upstream_error\"}},\"[DONE]\"]";
+static const char s_fx_openai_stream_error[]
+    = "[{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":0,\"mode"
+      "l\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"cont"
+      "ent\":\"\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\""
+      "object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\""
+      ":[{\"index\":0,\"delta\":{\"content\":\"Partial\"},\"logprobs\":null,\"finish_reason"
+      "\":null}]},{\"error\":{\"message\":\"The model is overloaded. Please try again later"
+      ".\",\"type\":\"UNAVAILABLE\",\"code\":\"upstream_error\"}},\"[DONE]\"]";
 //  tests/fixtures/gemini/openai_stream_text.json
-static const char s_fx_openai_stream_text[] =
-    "[{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":0,\"mode"
-    "l\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"cont"
-    "ent\":\"\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\""
-    "object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\""
-    ":[{\"index\":0,\"delta\":{\"content\":\"The quick\"},\"logprobs\":null,\"finish_reas"
-    "on\":null}]},{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"create"
-    "d\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" br"
-    "own fox\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\"o"
-    "bject\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\":"
-    "[{\"index\":0,\"delta\":{\"content\":\" jumps.\"},\"logprobs\":null,\"finish_reason"
-    "\":null}]},{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created"
-    "\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":nul"
-    "l,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":"
-    "5,\"total_tokens\":13}},\"[DONE]\"]";
+static const char s_fx_openai_stream_text[]
+    = "[{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":0,\"mode"
+      "l\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"cont"
+      "ent\":\"\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\""
+      "object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\""
+      ":[{\"index\":0,\"delta\":{\"content\":\"The quick\"},\"logprobs\":null,\"finish_reas"
+      "on\":null}]},{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"create"
+      "d\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" br"
+      "own fox\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\"o"
+      "bject\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\":"
+      "[{\"index\":0,\"delta\":{\"content\":\" jumps.\"},\"logprobs\":null,\"finish_reason"
+      "\":null}]},{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created"
+      "\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":nul"
+      "l,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":"
+      "5,\"total_tokens\":13}},\"[DONE]\"]";
 //  tests/fixtures/gemini/openai_stream_tool_call.json
-static const char s_fx_openai_stream_tool_call[] =
-    "[{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":0,\"mode"
-    "l\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"cont"
-    "ent\":\"\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\""
-    "object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\""
-    ":[{\"index\":0,\"delta\":{\"content\":\"Checking.\"},\"logprobs\":null,\"finish_reas"
-    "on\":null}]},{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"create"
-    "d\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
-    "\"index\":0,\"id\":\"call_*\",\"type\":\"function\",\"function\":{\"name\":\"get_wea"
-    "ther\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"index\":1,\"id\":\"call_*"
-    "\",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}}]"
-    "},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\"object\":"
-    "\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\":[{\"inde"
-    "x\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{"
-    "\"prompt_tokens\":40,\"completion_tokens\":12,\"total_tokens\":52}},\"[DONE]\"]";
+static const char s_fx_openai_stream_tool_call[]
+    = "[{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"created\":0,\"mode"
+      "l\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"cont"
+      "ent\":\"\"},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\""
+      "object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\""
+      ":[{\"index\":0,\"delta\":{\"content\":\"Checking.\"},\"logprobs\":null,\"finish_reas"
+      "on\":null}]},{\"id\":\"chatcmpl-test\",\"object\":\"chat.completion.chunk\",\"create"
+      "d\":0,\"model\":\"my-gemini\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+      "\"index\":0,\"id\":\"call_*\",\"type\":\"function\",\"function\":{\"name\":\"get_wea"
+      "ther\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"index\":1,\"id\":\"call_*"
+      "\",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}}]"
+      "},\"logprobs\":null,\"finish_reason\":null}]},{\"id\":\"chatcmpl-test\",\"object\":"
+      "\"chat.completion.chunk\",\"created\":0,\"model\":\"my-gemini\",\"choices\":[{\"inde"
+      "x\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{"
+      "\"prompt_tokens\":40,\"completion_tokens\":12,\"total_tokens\":52}},\"[DONE]\"]";
 //  Every embedded fixture and the file it copies.
 static const struct {
-    const char *name;           //  file name in tests/fixtures/gemini
-    const char *text;           //  its embedded copy
+    const char *name;  //  file name in tests/fixtures/gemini
+    const char *text;  //  its embedded copy
 } s_fixtures[] = {
     {"gemini_error.json", s_fx_gemini_error},
     {"gemini_error_array.json", s_fx_gemini_error_array},
@@ -1468,8 +1459,8 @@ s_test_fixture_files (bool verbose)
     size_t checked = 0;
     for (size_t i = 0; i < sizeof s_fixtures / sizeof s_fixtures[0]; i++) {
         char path[1024];
-        snprintf (path, sizeof path, "%.*stests/fixtures/gemini/%s", (int) (self_len - tail),
-                  self, s_fixtures[i].name);
+        snprintf (path, sizeof path, "%.*stests/fixtures/gemini/%s", (int) (self_len - tail), self,
+                  s_fixtures[i].name);
         FILE *file = fopen (path, "rb");
         if (!file)
             continue;
@@ -1606,11 +1597,11 @@ s_test_response (aigw_kind_t kind, const char *body, const char *model, const ch
 {
     char err[256] = "";
     size_t len = 0;
-    char *out = kind == AIGW_KIND_CHAT
-                    ? aigw_gemini_response_to_openai (body, strlen (body), model, &len, err,
-                                                      sizeof err)
-                    : aigw_gemini_embeddings_to_openai (body, strlen (body), model, &len, err,
-                                                        sizeof err);
+    char *out
+        = kind == AIGW_KIND_CHAT
+              ? aigw_gemini_response_to_openai (body, strlen (body), model, &len, err, sizeof err)
+              : aigw_gemini_embeddings_to_openai (body, strlen (body), model, &len, err,
+                                                  sizeof err);
     if (!out)
         fprintf (stderr, "gemini: unexpected error: %s\n", err);
     s_test_match (out, len, want);
@@ -1631,8 +1622,8 @@ s_test_stream (const char *sse, int *rc, char *err, size_t err_size)
     for (const char *line = sse; *line;) {
         size_t line_len = strcspn (line, "\r\n");
         if (line_len > 6 && strncmp (line, "data: ", 6) == 0) {
-            int feed = aigw_gemini_stream_feed (self, line + 6, line_len - 6, &out, &out_len,
-                                                err, err_size);
+            int feed = aigw_gemini_stream_feed (self, line + 6, line_len - 6, &out, &out_len, err,
+                                                err_size);
             if (feed && !*rc)
                 *rc = feed;
         }
@@ -1719,10 +1710,9 @@ s_test_mutations (size_t mutations)
             size_t out_len = 0;
             free (aigw_gemini_request_from_openai (copy, len, &out_len, err, sizeof err));
             free (aigw_gemini_embeddings_from_openai (copy, len, "m", &out_len, err, sizeof err));
-            free (aigw_gemini_response_to_openai (copy, len, round & 1 ? "m" : NULL, &out_len,
-                                                  err, sizeof err));
-            free (aigw_gemini_embeddings_to_openai (copy, len, NULL, &out_len, err,
-                                                    sizeof err));
+            free (aigw_gemini_response_to_openai (copy, len, round & 1 ? "m" : NULL, &out_len, err,
+                                                  sizeof err));
+            free (aigw_gemini_embeddings_to_openai (copy, len, NULL, &out_len, err, sizeof err));
             int rc;
             free (s_test_stream (copy, &rc, err, sizeof err));
             //  The whole text as one event too, as a stream that is not SSE.
@@ -1756,8 +1746,8 @@ aigw_gemini_test (bool verbose)
                     "{\"requests\":[{\"model\":\"models/gemini-2.0-flash\",\"content\":"
                     "{\"parts\":[{\"text\":\"hi\"}]}}]}");
     static const struct {
-        const char *choice;     //  OpenAI tool_choice
-        const char *config;     //  Gemini toolConfig
+        const char *choice;  //  OpenAI tool_choice
+        const char *config;  //  Gemini toolConfig
     } choices[] = {
         {"\"auto\"", "{\"functionCallingConfig\":{\"mode\":\"AUTO\"}}"},
         {"\"none\"", "{\"functionCallingConfig\":{\"mode\":\"NONE\"}}"},
@@ -1792,8 +1782,8 @@ aigw_gemini_test (bool verbose)
                     "\"frequencyPenalty\":-1,\"seed\":7,\"maxOutputTokens\":9}}");
     //  Bad requests name the field.
     static const struct {
-        const char *body;       //  OpenAI chat request
-        const char *field;      //  what the error must name
+        const char *body;   //  OpenAI chat request
+        const char *field;  //  what the error must name
     } bad[] = {
         {"not json", "body"},
         {"[1,2]", "body"},
@@ -1875,14 +1865,13 @@ aigw_gemini_test (bool verbose)
     s_test_bad_request (AIGW_KIND_EMBEDDINGS, "{\"input\":[]}", "input");
     s_test_bad_request (AIGW_KIND_EMBEDDINGS, "{\"input\":[\"a\",{}]}", "input[1]");
     s_test_bad_request (AIGW_KIND_EMBEDDINGS, "{}", "input");
-    s_test_bad_request (AIGW_KIND_EMBEDDINGS, "{\"input\":\"a\",\"dimensions\":-3}",
-                        "dimensions");
+    s_test_bad_request (AIGW_KIND_EMBEDDINGS, "{\"input\":\"a\",\"dimensions\":-3}", "dimensions");
     //  Oversized bodies are refused before they are parsed.
     const char *hello = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     char err[256] = "";
     size_t len = 0;
-    assert (!aigw_gemini_request_from_openai (hello, (size_t) AIGW_GEMINI_BODY_MAX + 1, &len,
-                                              err, sizeof err));
+    assert (!aigw_gemini_request_from_openai (hello, (size_t) AIGW_GEMINI_BODY_MAX + 1, &len, err,
+                                              sizeof err));
     assert (strstr (err, "body"));
 
     //  Answers: every fixture, field by field.
@@ -1896,10 +1885,8 @@ aigw_gemini_test (bool verbose)
                      "text-embedding-3-small", s_fx_openai_response_embeddings);
     //  Tool call ids: deterministic, and distinct within one answer.
     const char *calls = s_fx_gemini_response_function_call;
-    char *one = aigw_gemini_response_to_openai (calls, strlen (calls), "m", &len, err,
-                                                sizeof err);
-    char *two = aigw_gemini_response_to_openai (calls, strlen (calls), "m", &len, err,
-                                                sizeof err);
+    char *one = aigw_gemini_response_to_openai (calls, strlen (calls), "m", &len, err, sizeof err);
+    char *two = aigw_gemini_response_to_openai (calls, strlen (calls), "m", &len, err, sizeof err);
     json_t *a = json_loads (one, 0, NULL), *b = json_loads (two, 0, NULL);
     json_t *a_calls = json_object_get (
         json_object_get (json_array_get (json_object_get (a, "choices"), 0), "message"),
@@ -1917,8 +1904,8 @@ aigw_gemini_test (bool verbose)
     free (two);
     //  Finish reasons, text beside a call, and thought parts left out.
     static const struct {
-        const char *reason;     //  Gemini finishReason
-        const char *finish;     //  OpenAI finish_reason
+        const char *reason;  //  Gemini finishReason
+        const char *finish;  //  OpenAI finish_reason
     } reasons[] = {{"STOP", "stop"},
                    {"MAX_TOKENS", "length"},
                    {"SAFETY", "content_filter"},
@@ -1957,8 +1944,8 @@ aigw_gemini_test (bool verbose)
                      "\"completion_tokens_details\":{\"reasoning_tokens\":5}}}");
     //  Bad answers fail with a reason; upstream errors give their message.
     static const struct {
-        const char *body;       //  Gemini answer
-        const char *reason;     //  what the error must say
+        const char *body;    //  Gemini answer
+        const char *reason;  //  what the error must say
     } bad_answers[] = {
         {"nope", "JSON"},
         {"[]", "body"},
@@ -1976,8 +1963,8 @@ aigw_gemini_test (bool verbose)
     };
     for (size_t i = 0; i < sizeof bad_answers / sizeof bad_answers[0]; i++) {
         const char *body = bad_answers[i].body;
-        char *out = aigw_gemini_response_to_openai (body, strlen (body), "m", &len, err,
-                                                    sizeof err);
+        char *out
+            = aigw_gemini_response_to_openai (body, strlen (body), "m", &len, err, sizeof err);
         if (out || !strstr (err, bad_answers[i].reason))
             fprintf (stderr, "gemini: %s gave \"%s\"\n", body, err);
         assert (!out && strstr (err, bad_answers[i].reason));
@@ -1993,9 +1980,8 @@ aigw_gemini_test (bool verbose)
     assert (!aigw_gemini_response_to_openai (s_fx_gemini_error, strlen (s_fx_gemini_error), "m",
                                              &len, err, sizeof err));
     assert (strstr (err, "API key not valid. Please pass a valid API key."));
-    assert (!aigw_gemini_embeddings_to_openai (s_fx_gemini_error_array,
-                                               strlen (s_fx_gemini_error_array), "m", &len, err,
-                                               sizeof err));
+    assert (!aigw_gemini_embeddings_to_openai (
+        s_fx_gemini_error_array, strlen (s_fx_gemini_error_array), "m", &len, err, sizeof err));
     assert (strstr (err, "Resource has been exhausted (e.g. check quota)."));
 
     //  Streams: each fixture's events, fed one by one.
@@ -2012,8 +1998,7 @@ aigw_gemini_test (bool verbose)
     json_t *events = s_test_events (out);
     assert (json_array_size (events) == 4);
     json_t *finish = json_array_get (json_object_get (json_array_get (events, 2), "choices"), 0);
-    assert (strcmp (json_string_value (json_object_get (finish, "finish_reason")), "length")
-            == 0);
+    assert (strcmp (json_string_value (json_object_get (finish, "finish_reason")), "length") == 0);
     json_decref (events);
     free (out);
     //  Malformed events end the stream with an error event and [DONE].

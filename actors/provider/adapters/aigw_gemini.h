@@ -26,8 +26,8 @@ typedef struct _aigw_gemini_stream_t aigw_gemini_stream_t;
 //  Returns a new NUL-terminated buffer the caller owns and sets *OUT_LEN,
 //  or NULL with a message naming the offending field in ERR (ERR_SIZE
 //  bytes, may be NULL) when the input is not a valid chat request.
-char *aigw_gemini_request_from_openai (const char *body, size_t len, size_t *out_len,
-                                       char *err, size_t err_size);
+char *aigw_gemini_request_from_openai (const char *body, size_t len, size_t *out_len, char *err,
+                                       size_t err_size);
 
 //  OpenAI embeddings request BODY as a Gemini batchEmbedContents body for
 //  the upstream MODEL (without the "models/" prefix). Returns as

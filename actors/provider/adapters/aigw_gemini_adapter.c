@@ -17,16 +17,15 @@
 //  API version segment of every Gemini path.
 #define S_API_PATH "/v1beta/models/"
 //  Characters a model name may hold: it is pasted into the URL's path.
-#define S_MODEL_CHARS                                                                  \
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
+#define S_MODEL_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 
 //  One streamed answer: the SSE framing state and the event translator.
 struct _aigw_adapter_stream_t {
-    aigw_gemini_stream_t *translator; //  Gemini event data -> OpenAI chunks
-    char *pending;              //  bytes not yet forming a whole SSE event
-    size_t pending_len;         //  bytes in pending
-    size_t scanned;             //  bytes of pending already searched for an event end
-    bool failed;                //  the framing failed: error event and [DONE] sent
+    aigw_gemini_stream_t *translator;  //  Gemini event data -> OpenAI chunks
+    char *pending;                     //  bytes not yet forming a whole SSE event
+    size_t pending_len;                //  bytes in pending
+    size_t scanned;                    //  bytes of pending already searched for an event end
+    bool failed;                       //  the framing failed: error event and [DONE] sent
 };
 
 //  --------------------------------------------------------------------------
@@ -43,8 +42,8 @@ s_model_valid (const char *model)
 //  for an OpenAI BODY of KIND. Returns 0, 1 for a kind Gemini does not
 //  serve, or -1 with ERR (never holding the key).
 static int
-s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body,
-           size_t len, aigw_upstream_request_t *out, char *err, size_t err_size)
+s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body, size_t len,
+           aigw_upstream_request_t *out, char *err, size_t err_size)
 {
     const char *method = kind == AIGW_KIND_EMBEDDINGS ? ":batchEmbedContents"
                          : kind != AIGW_KIND_CHAT     ? NULL
@@ -57,8 +56,9 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
     if (model && strncmp (model, AIGW_GEMINI_MODEL_PREFIX, prefix) == 0)
         model += prefix;
     if (!s_model_valid (model)) {
-        snprintf (err, err_size, "model: the Gemini model name must be letters, digits, "
-                                 "'-', '_' or '.'");
+        snprintf (err, err_size,
+                  "model: the Gemini model name must be letters, digits, "
+                  "'-', '_' or '.'");
         return -1;
     }
     const char *base = up->base_url ? up->base_url : aigw_adapter_default_base_url ("gemini");
@@ -66,8 +66,7 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
         snprintf (err, err_size, "The Gemini deployment needs a base URL.");
         return -1;
     }
-    if ((size_t) snprintf (out->url, sizeof out->url, "%s%s%s%s", base, S_API_PATH, model,
-                           method)
+    if ((size_t) snprintf (out->url, sizeof out->url, "%s%s%s%s", base, S_API_PATH, model, method)
         >= sizeof out->url) {
         snprintf (err, err_size, "The upstream URL is too long.");
         return -1;
@@ -400,8 +399,8 @@ aigw_gemini_adapter_test (bool verbose)
     req = s_test_request (&keyless, AIGW_KIND_CHAT, false, hello,
                           "http://h/v1beta/models/m:generateContent", 1);
     aigw_upstream_request_reset (&req);
-    assert (aigw_adapter_gemini.request (&s_test_up, AIGW_KIND_MODELS, false, hello,
-                                         strlen (hello), &req, err, sizeof err)
+    assert (aigw_adapter_gemini.request (&s_test_up, AIGW_KIND_MODELS, false, hello, strlen (hello),
+                                         &req, err, sizeof err)
             == 1);
     aigw_upstream_request_reset (&req);
     //  Model names that would bend the URL, and bodies the translator
@@ -423,8 +422,7 @@ aigw_gemini_adapter_test (bool verbose)
     assert (strstr (err, "body") && !strstr (err, S_TEST_KEY));
     aigw_upstream_request_reset (&req);
     assert (aigw_adapter_gemini.request (&s_test_up, AIGW_KIND_CHAT, false, hello,
-                                         (size_t) AIGW_GEMINI_BODY_MAX + 1, &req, err,
-                                         sizeof err)
+                                         (size_t) AIGW_GEMINI_BODY_MAX + 1, &req, err, sizeof err)
             == -1);
     assert (strstr (err, "body"));
     aigw_upstream_request_reset (&req);
@@ -433,13 +431,13 @@ aigw_gemini_adapter_test (bool verbose)
     size_t len = 0;
     const char *text = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"ok\"}]},"
                        "\"finishReason\":\"STOP\"}]}";
-    char *out = aigw_adapter_gemini.response (AIGW_KIND_CHAT, text, strlen (text), "m", &len,
-                                              err, sizeof err);
+    char *out = aigw_adapter_gemini.response (AIGW_KIND_CHAT, text, strlen (text), "m", &len, err,
+                                              sizeof err);
     assert (out && strstr (out, "\"chat.completion\"") && strstr (out, "\"ok\""));
     free (out);
     const char *vectors = "{\"embeddings\":[{\"values\":[0.5]}]}";
-    out = aigw_adapter_gemini.response (AIGW_KIND_EMBEDDINGS, vectors, strlen (vectors), "m",
-                                        &len, err, sizeof err);
+    out = aigw_adapter_gemini.response (AIGW_KIND_EMBEDDINGS, vectors, strlen (vectors), "m", &len,
+                                        err, sizeof err);
     assert (out && strstr (out, "\"embedding\":[0.5]"));
     free (out);
     assert (!aigw_adapter_gemini.response (AIGW_KIND_MODELS, text, strlen (text), "m", &len, err,
@@ -494,13 +492,13 @@ aigw_gemini_adapter_test (bool verbose)
     len = 0;
     assert (aigw_adapter_gemini.stream_feed (stream, "data: ", 6, &out, &len, err, sizeof err)
             == 0);
-    assert (aigw_adapter_gemini.stream_feed (stream, filler, AIGW_GEMINI_STREAM_EVENT_MAX + 1,
-                                             &out, &len, err, sizeof err)
+    assert (aigw_adapter_gemini.stream_feed (stream, filler, AIGW_GEMINI_STREAM_EVENT_MAX + 1, &out,
+                                             &len, err, sizeof err)
             == -1);
     assert (aigw_adapter_gemini.stream_done (stream) && strstr (out, "data: [DONE]\n\n"));
-    assert (aigw_adapter_gemini.stream_feed (stream, "data: {}\n\n", 10, &out, &len, err,
-                                             sizeof err)
-            == 0);
+    assert (
+        aigw_adapter_gemini.stream_feed (stream, "data: {}\n\n", 10, &out, &len, err, sizeof err)
+        == 0);
     free (filler);
     free (out);
     aigw_adapter_gemini.stream_destroy (&stream);

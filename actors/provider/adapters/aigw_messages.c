@@ -37,31 +37,31 @@
 
 //  Kind of the content block a stream has open.
 typedef enum {
-    S_BLOCK_NONE,               //  no block open
-    S_BLOCK_TEXT,               //  a text block
-    S_BLOCK_TOOL                //  a tool_use block
+    S_BLOCK_NONE,  //  no block open
+    S_BLOCK_TEXT,  //  a text block
+    S_BLOCK_TOOL   //  a tool_use block
 } s_block_t;
 
 struct _aigw_messages_stream_t {
-    char *model;                //  model message_start names, NULL until known
-    char *id;                   //  message id, NULL until known
-    char *pending;              //  bytes of an SSE event not yet complete
-    size_t pending_len;         //  bytes in pending
-    size_t line_start;          //  start of the first pending line not yet ended
-    bool started;               //  message_start has been appended
-    bool done;                  //  message_stop or an error event has been appended
-    s_block_t open;             //  kind of the open content block
-    int next_block;             //  Anthropic index the next block will take
-    int open_tool;              //  OpenAI tool_calls index of the open tool block
-    char *open_tool_id;         //  id of the open tool block, NULL when none
-    int next_tool;              //  one past the highest OpenAI tool index seen
-    bool any_tool;              //  a tool_use block has been sent
-    bool tool_seen[AIGW_MESSAGES_STREAM_TOOLS_MAX]; //  OpenAI tool indices given a block
-    const char *stop_reason;    //  Anthropic stop_reason once finish_reason came, or NULL
-    bool usage_seen;            //  a usage chunk has come
-    json_int_t input_tokens;    //  uncached prompt tokens from the usage chunk
-    json_int_t cache_read_tokens; //  cached prompt tokens from the usage chunk
-    json_int_t output_tokens;   //  completion tokens from the usage chunk
+    char *model;         //  model message_start names, NULL until known
+    char *id;            //  message id, NULL until known
+    char *pending;       //  bytes of an SSE event not yet complete
+    size_t pending_len;  //  bytes in pending
+    size_t line_start;   //  start of the first pending line not yet ended
+    bool started;        //  message_start has been appended
+    bool done;           //  message_stop or an error event has been appended
+    s_block_t open;      //  kind of the open content block
+    int next_block;      //  Anthropic index the next block will take
+    int open_tool;       //  OpenAI tool_calls index of the open tool block
+    char *open_tool_id;  //  id of the open tool block, NULL when none
+    int next_tool;       //  one past the highest OpenAI tool index seen
+    bool any_tool;       //  a tool_use block has been sent
+    bool tool_seen[AIGW_MESSAGES_STREAM_TOOLS_MAX];  //  OpenAI tool indices given a block
+    const char *stop_reason;       //  Anthropic stop_reason once finish_reason came, or NULL
+    bool usage_seen;               //  a usage chunk has come
+    json_int_t input_tokens;       //  uncached prompt tokens from the usage chunk
+    json_int_t cache_read_tokens;  //  cached prompt tokens from the usage chunk
+    json_int_t output_tokens;      //  completion tokens from the usage chunk
 };
 
 //  Write a printf-style reason to ERR when there is room; returns NULL so
@@ -176,7 +176,7 @@ s_stop_reason (const char *finish_reason)
         return "tool_use";
     if (strcmp (finish_reason, "content_filter") == 0)
         return "refusal";
-    return "end_turn";          //  stop, and reasons yet to come
+    return "end_turn";  //  stop, and reasons yet to come
 }
 
 //  --------------------------------------------------------------------------
@@ -185,8 +185,7 @@ s_stop_reason (const char *finish_reason)
 //  Join the text of VALUE at PATH: a string, or an array of text blocks
 //  joined with SEPARATOR. A new string the caller owns, or NULL with ERR.
 static char *
-s_join_text (json_t *value, const char *path, const char *separator, char *err,
-             size_t err_size)
+s_join_text (json_t *value, const char *path, const char *separator, char *err, size_t err_size)
 {
     if (json_is_string (value))
         return strdup (json_string_value (value));
@@ -257,8 +256,7 @@ s_document_part (json_t *block, const char *path, char *err, size_t err_size)
     const char *type = json_string_value (json_object_get (source, "type"));
     const char *data = json_string_value (json_object_get (source, "data"));
     if (!type || !data)
-        return s_fail (err, err_size, "%s.source: must be a base64 or text source with data",
-                       path);
+        return s_fail (err, err_size, "%s.source: must be a base64 or text source with data", path);
     if (strcmp (type, "text") == 0)
         return json_pack ("{s:s, s:s}", "type", "text", "text", data);
     const char *media = json_string_value (json_object_get (source, "media_type"));
@@ -334,13 +332,11 @@ s_tool_result (json_t *block, const char *path, json_t *messages, json_t *parts,
         }
     }
     else if (rc == 0 && content && !json_is_null (content))
-        rc = s_failed (err, err_size, "%s.content: must be a string or an array of blocks",
-                       path);
+        rc = s_failed (err, err_size, "%s.content: must be a string or an array of blocks", path);
     if (rc == 0 && !text)
         text = strdup ("");
     json_t *message = rc == 0 && text ? json_pack ("{s:s, s:s, s:s%}", "role", "tool",
-                                                   "tool_call_id", id, "content", text,
-                                                   text_len)
+                                                   "tool_call_id", id, "content", text, text_len)
                                       : NULL;
     free (text);
     if (rc == 0 && !message)
@@ -390,8 +386,7 @@ s_user_turn (json_t *content, const char *path, json_t *messages, char *err, siz
         else if (strcmp (type, "tool_result") == 0)
             rc = s_tool_result (block, where, messages, parts, err, err_size);
         else if (strcmp (type, "tool_use") == 0)
-            rc = s_failed (err, err_size, "%s.type: tool_use belongs in an assistant turn",
-                           where);
+            rc = s_failed (err, err_size, "%s.type: tool_use belongs in an assistant turn", where);
         else
             rc = s_failed (err, err_size, "%s.type: unknown block type \"%s\"", where, type);
         if (part)
@@ -418,12 +413,11 @@ s_user_turn (json_t *content, const char *path, json_t *messages, char *err, siz
 //  text blocks joined, tool_use blocks as tool_calls, thinking dropped. A
 //  turn left with nothing is dropped. Returns 0, or -1 with ERR.
 static int
-s_assistant_turn (json_t *content, const char *path, json_t *messages, char *err,
-                  size_t err_size)
+s_assistant_turn (json_t *content, const char *path, json_t *messages, char *err, size_t err_size)
 {
     if (json_is_string (content)) {
-        json_array_append_new (messages, json_pack ("{s:s, s:O}", "role", "assistant",
-                                                    "content", content));
+        json_array_append_new (messages,
+                               json_pack ("{s:s, s:O}", "role", "assistant", "content", content));
         return 0;
     }
     if (!json_is_array (content))
@@ -463,13 +457,12 @@ s_assistant_turn (json_t *content, const char *path, json_t *messages, char *err
                 rc = s_failed (err, err_size, "out of memory");
             else
                 json_array_append_new (calls, json_pack ("{s:s, s:s, s:{s:s, s:s}}", "id", id,
-                                                         "type", "function", "function",
-                                                         "name", name, "arguments",
-                                                         arguments));
+                                                         "type", "function", "function", "name",
+                                                         name, "arguments", arguments));
             free (arguments);
         }
         else if (strcmp (type, "thinking") == 0 || strcmp (type, "redacted_thinking") == 0)
-            ;                   //  no OpenAI form; other models cannot use it
+            ;  //  no OpenAI form; other models cannot use it
         else if (strcmp (type, "tool_result") == 0 || strcmp (type, "image") == 0
                  || strcmp (type, "document") == 0)
             rc = s_failed (err, err_size, "%s.type: %s belongs in a user turn", where, type);
@@ -500,8 +493,8 @@ s_translate_messages (json_t *source, json_t *messages, char *err, size_t err_si
         if (!text)
             return -1;
         if (*text)
-            json_array_append_new (messages, json_pack ("{s:s, s:s}", "role", "system",
-                                                        "content", text));
+            json_array_append_new (messages,
+                                   json_pack ("{s:s, s:s}", "role", "system", "content", text));
         free (text);
     }
     size_t system_count = json_array_size (messages);
@@ -541,8 +534,7 @@ s_translate_messages (json_t *source, json_t *messages, char *err, size_t err_si
 //  Copy the limit, sampling and stream fields of SOURCE into TARGET,
 //  setting *STREAM. 0, or -1 with ERR.
 static int
-s_translate_options (json_t *source, json_t *target, bool *stream, char *err,
-                     size_t err_size)
+s_translate_options (json_t *source, json_t *target, bool *stream, char *err, size_t err_size)
 {
     json_t *limit = json_object_get (source, "max_tokens");
     if (!json_is_integer (limit) || json_integer_value (limit) < 1)
@@ -612,17 +604,14 @@ s_translate_tools (json_t *source, json_t *target, char *err, size_t err_size)
                 rc = s_failed (err, err_size, "tools[%zu]: must be an object", index);
             else if (type && strcmp (type, "custom") != 0)
                 rc = s_failed (err, err_size,
-                               "tools[%zu].type: server tool \"%s\" is not available here",
-                               index, type);
+                               "tools[%zu].type: server tool \"%s\" is not available here", index,
+                               type);
             else if (!name || !*name)
-                rc = s_failed (err, err_size, "tools[%zu].name: must be a non-empty string",
-                               index);
-            else if (description && !json_is_null (description)
-                     && !json_is_string (description))
+                rc = s_failed (err, err_size, "tools[%zu].name: must be a non-empty string", index);
+            else if (description && !json_is_null (description) && !json_is_string (description))
                 rc = s_failed (err, err_size, "tools[%zu].description: must be a string", index);
             else if (schema && !json_is_object (schema))
-                rc = s_failed (err, err_size, "tools[%zu].input_schema: must be an object",
-                               index);
+                rc = s_failed (err, err_size, "tools[%zu].input_schema: must be an object", index);
             if (rc) {
                 json_decref (result);
                 return -1;
@@ -631,12 +620,11 @@ s_translate_tools (json_t *source, json_t *target, char *err, size_t err_size)
             if (json_is_string (description))
                 json_object_set (function, "description", description);
             json_object_set_new (function, "parameters",
-                                 schema ? json_deep_copy (schema)
-                                        : json_pack ("{s:s, s:{}}", "type", "object",
-                                                     "properties"));
-            json_array_append_new (result,
-                                   json_pack ("{s:s, s:o}", "type", "function", "function",
-                                              function));
+                                 schema
+                                     ? json_deep_copy (schema)
+                                     : json_pack ("{s:s, s:{}}", "type", "object", "properties"));
+            json_array_append_new (
+                result, json_pack ("{s:s, s:o}", "type", "function", "function", function));
         }
         if (json_array_size (result))
             json_object_set_new (target, "tools", result);
@@ -745,8 +733,8 @@ s_tool_input (const char *arguments, size_t len)
 static json_t *
 s_usage (json_int_t prompt, json_int_t cached, json_int_t completion, bool with_input)
 {
-    json_t *usage = with_input ? json_pack ("{s:I}", "input_tokens", prompt - cached)
-                               : json_object ();
+    json_t *usage
+        = with_input ? json_pack ("{s:I}", "input_tokens", prompt - cached) : json_object ();
     if (usage && with_input && cached > 0)
         json_object_set_new (usage, "cache_read_input_tokens", json_integer (cached));
     if (usage)
@@ -806,8 +794,8 @@ s_tool_use_block (json_t *call, const char *path, char *err, size_t err_size)
     const char *given = json_string_value (json_object_get (call, "id"));
     char *id = given && *given ? strdup (given) : s_new_id ("toolu_");
     json_t *input = s_tool_input (json_string_value (arguments), json_string_length (arguments));
-    json_t *block = id && input ? json_pack ("{s:s, s:s, s:s, s:O}", "type", "tool_use", "id",
-                                             id, "name", name, "input", input)
+    json_t *block = id && input ? json_pack ("{s:s, s:s, s:s, s:O}", "type", "tool_use", "id", id,
+                                             "name", name, "input", input)
                                 : NULL;
     free (id);
     json_decref (input);
@@ -848,16 +836,15 @@ aigw_messages_response_from_openai (const char *body, size_t len, const char *mo
     json_t *content = json_array ();
     char *text = NULL;
     size_t text_len = 0;
-    int rc = content ? s_message_text (json_object_get (message, "content"), &text, &text_len)
-                     : -1;
+    int rc = content ? s_message_text (json_object_get (message, "content"), &text, &text_len) : -1;
     //  A refusal is what the model said when it said nothing else.
     if (rc == 0 && text_len == 0)
         rc = s_message_text (json_object_get (message, "refusal"), &text, &text_len);
     if (rc)
         s_failed (err, err_size, "out of memory");
     if (rc == 0 && text_len)
-        json_array_append_new (content, json_pack ("{s:s, s:s%}", "type", "text", "text", text,
-                                                   text_len));
+        json_array_append_new (content,
+                               json_pack ("{s:s, s:s%}", "type", "text", "text", text, text_len));
     size_t index;
     json_t *call;
     json_array_foreach (calls, index, call) {
@@ -872,15 +859,15 @@ aigw_messages_response_from_openai (const char *body, size_t len, const char *mo
     json_t *legacy = json_object_get (message, "function_call");
     if (rc == 0 && json_is_object (legacy)) {
         json_t *wrapped = json_pack ("{s:O}", "function", legacy);
-        json_t *block = s_tool_use_block (wrapped, "choices[0].message.function_call", err,
-                                          err_size);
+        json_t *block
+            = s_tool_use_block (wrapped, "choices[0].message.function_call", err, err_size);
         json_decref (wrapped);
         rc = block ? json_array_append_new (content, block) : -1;
     }
     json_t *target = NULL;
     if (rc == 0) {
-        const char *stop =
-            s_stop_reason (json_string_value (json_object_get (choice, "finish_reason")));
+        const char *stop
+            = s_stop_reason (json_string_value (json_object_get (choice, "finish_reason")));
         bool has_tools = json_array_size (content) > (text_len ? 1u : 0u);
         if (!stop)
             stop = has_tools ? "tool_use" : "end_turn";
@@ -892,8 +879,8 @@ aigw_messages_response_from_openai (const char *body, size_t len, const char *mo
         if (id)
             target = json_pack ("{s:s, s:s, s:s, s:s, s:O, s:s, s:n, s:o}", "id", id, "type",
                                 "message", "role", "assistant", "model", model ? model : "",
-                                "content", content, "stop_reason", stop, "stop_sequence",
-                                "usage", s_usage (prompt, cached, completion, true));
+                                "content", content, "stop_reason", stop, "stop_sequence", "usage",
+                                s_usage (prompt, cached, completion, true));
         free (id);
         if (!target)
             s_failed (err, err_size, "out of memory");
@@ -1007,12 +994,11 @@ s_stream_start (aigw_messages_stream_t *self, json_t *chunk, char **out, size_t 
         return -1;
     self->started = true;
     return s_emit (out, out_len, "message_start",
-                   json_pack ("{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:n, s:n, s:{s:i, s:i}}}",
-                              "type", "message_start", "message", "id", self->id, "type",
-                              "message", "role", "assistant", "model",
-                              self->model ? self->model : "", "content", "stop_reason",
-                              "stop_sequence", "usage", "input_tokens", 0, "output_tokens",
-                              0));
+                   json_pack ("{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:n, s:n, s:{s:i, s:i}}}", "type",
+                              "message_start", "message", "id", self->id, "type", "message", "role",
+                              "assistant", "model", self->model ? self->model : "", "content",
+                              "stop_reason", "stop_sequence", "usage", "input_tokens", 0,
+                              "output_tokens", 0));
 }
 
 //  Close the open content block, if any. 0 or -1.
@@ -1025,9 +1011,9 @@ s_block_close (aigw_messages_stream_t *self, char **out, size_t *out_len)
     self->open_tool = -1;
     free (self->open_tool_id);
     self->open_tool_id = NULL;
-    return s_emit (out, out_len, "content_block_stop",
-                   json_pack ("{s:s, s:i}", "type", "content_block_stop", "index",
-                              self->next_block - 1));
+    return s_emit (
+        out, out_len, "content_block_stop",
+        json_pack ("{s:s, s:i}", "type", "content_block_stop", "index", self->next_block - 1));
 }
 
 //  Open a new content block described by BLOCK (stolen) of KIND, closing
@@ -1049,13 +1035,12 @@ s_block_open (aigw_messages_stream_t *self, s_block_t kind, json_t *block, char 
 //  Append a delta to the open block: TYPE is text_delta or
 //  input_json_delta, FIELD its payload key. 0 or -1.
 static int
-s_block_delta (aigw_messages_stream_t *self, const char *type, const char *field,
-               const char *text, size_t len, char **out, size_t *out_len)
+s_block_delta (aigw_messages_stream_t *self, const char *type, const char *field, const char *text,
+               size_t len, char **out, size_t *out_len)
 {
     return s_emit (out, out_len, "content_block_delta",
-                   json_pack ("{s:s, s:i, s:{s:s, s:s%}}", "type", "content_block_delta",
-                              "index", self->next_block - 1, "delta", "type", type, field,
-                              text, len));
+                   json_pack ("{s:s, s:i, s:{s:s, s:s%}}", "type", "content_block_delta", "index",
+                              self->next_block - 1, "delta", "type", type, field, text, len));
 }
 
 //  Stream TEXT (LEN bytes) as text_delta events, opening a text block when
@@ -1121,7 +1106,7 @@ s_stream_tool (aigw_messages_stream_t *self, json_t *call, char **out, size_t *o
         return -1;
     }
     else if (self->open == S_BLOCK_TOOL && !id)
-        index = self->open_tool;    //  servers that leave out the index
+        index = self->open_tool;  //  servers that leave out the index
     else
         index = self->next_tool < AIGW_MESSAGES_STREAM_TOOLS_MAX ? self->next_tool : -1;
     if (index < 0) {
@@ -1157,9 +1142,8 @@ s_stream_tool (aigw_messages_stream_t *self, json_t *call, char **out, size_t *o
             self->next_tool = index + 1;
     }
     if (json_string_length (arguments)
-        && s_block_delta (self, "input_json_delta", "partial_json",
-                          json_string_value (arguments), json_string_length (arguments), out,
-                          out_len)) {
+        && s_block_delta (self, "input_json_delta", "partial_json", json_string_value (arguments),
+                          json_string_length (arguments), out, out_len)) {
         *why = "out of memory";
         return -1;
     }
@@ -1176,8 +1160,8 @@ s_stream_finish (aigw_messages_stream_t *self, char **out, size_t *out_len)
     const char *stop = self->stop_reason ? self->stop_reason
                        : self->any_tool  ? "tool_use"
                                          : "end_turn";
-    json_t *usage = s_usage (self->input_tokens + self->cache_read_tokens,
-                             self->cache_read_tokens, self->output_tokens, self->usage_seen);
+    json_t *usage = s_usage (self->input_tokens + self->cache_read_tokens, self->cache_read_tokens,
+                             self->output_tokens, self->usage_seen);
     self->done = true;
     if (s_emit (out, out_len, "message_delta",
                 json_pack ("{s:s, s:{s:s, s:n}, s:o}", "type", "message_delta", "delta",
@@ -1202,8 +1186,8 @@ s_stream_chunk (aigw_messages_stream_t *self, json_t *chunk, char **out, size_t 
     }
     json_t *choices = json_object_get (chunk, "choices");
     json_t *usage = json_object_get (chunk, "usage");
-    if ((choices && !json_is_array (choices)) || (usage && !json_is_null (usage)
-                                                  && !json_is_object (usage))) {
+    if ((choices && !json_is_array (choices))
+        || (usage && !json_is_null (usage) && !json_is_object (usage))) {
         *why = "malformed chunk: choices must be an array, usage an object";
         return -1;
     }
@@ -1305,7 +1289,7 @@ s_stream_event (aigw_messages_stream_t *self, const char *event, size_t len, cha
     }
     if (!has_data) {
         free (data);
-        return 0;               //  a comment or keep-alive
+        return 0;  //  a comment or keep-alive
     }
     int rc = 0;
     if (data_len == 6 && memcmp (data, "[DONE]", 6) == 0) {
@@ -1334,8 +1318,8 @@ s_stream_event (aigw_messages_stream_t *self, const char *event, size_t len, cha
 }
 
 int
-aigw_messages_stream_feed (aigw_messages_stream_t *self, const char *data, size_t len,
-                           char **out, size_t *out_len)
+aigw_messages_stream_feed (aigw_messages_stream_t *self, const char *data, size_t len, char **out,
+                           size_t *out_len)
 {
     assert (self);
     assert (out && out_len);
@@ -1374,8 +1358,8 @@ aigw_messages_stream_feed (aigw_messages_stream_t *self, const char *data, size_
 }
 
 int
-aigw_messages_stream_error (aigw_messages_stream_t *self, const char *type,
-                            const char *message, char **out, size_t *out_len)
+aigw_messages_stream_error (aigw_messages_stream_t *self, const char *type, const char *message,
+                            char **out, size_t *out_len)
 {
     assert (self);
     assert (out && out_len);
@@ -1466,8 +1450,8 @@ static const char *
 s_test_with (char *buffer, size_t size, const char *messages, const char *extra)
 {
     snprintf (buffer, size, "{\"model\":\"m\",\"max_tokens\":10,\"messages\":%s%s%s}",
-              messages ? messages : "[{\"role\":\"user\",\"content\":\"x\"}]",
-              extra ? "," : "", extra ? extra : "");
+              messages ? messages : "[{\"role\":\"user\",\"content\":\"x\"}]", extra ? "," : "",
+              extra ? extra : "");
     return buffer;
 }
 
@@ -1477,8 +1461,8 @@ s_test_response (const char *response, const char *model)
 {
     char err[256] = "";
     size_t len = 0;
-    char *out = aigw_messages_response_from_openai (response, strlen (response), model, &len,
-                                                    err, sizeof err);
+    char *out = aigw_messages_response_from_openai (response, strlen (response), model, &len, err,
+                                                    sizeof err);
     if (!out)
         fprintf (stderr, "messages: unexpected error: %s\n", err);
     return s_test_parse (out, len);
@@ -1491,11 +1475,10 @@ s_test_round_trip (const char *request)
 {
     char err[256] = "";
     size_t len = 0, back_len = 0;
-    char *openai = aigw_messages_request_to_openai (request, strlen (request), &len, NULL, err,
-                                                    sizeof err);
+    char *openai
+        = aigw_messages_request_to_openai (request, strlen (request), &len, NULL, err, sizeof err);
     assert (openai);
-    char *back = aigw_anthropic_request_from_openai (openai, len, NULL, &back_len, err,
-                                                     sizeof err);
+    char *back = aigw_anthropic_request_from_openai (openai, len, NULL, &back_len, err, sizeof err);
     if (!back)
         fprintf (stderr, "messages: round trip failed: %s\n", err);
     free (openai);
@@ -1517,8 +1500,7 @@ s_test_feed (const char *sse, size_t len, size_t step, size_t split, const char 
     *rc = 0;
     if (step == SIZE_MAX) {
         int first = aigw_messages_stream_feed (stream, sse, split, &out, &out_len);
-        int second = aigw_messages_stream_feed (stream, sse + split, len - split, &out,
-                                                &out_len);
+        int second = aigw_messages_stream_feed (stream, sse + split, len - split, &out, &out_len);
         *rc = first ? first : second;
     }
     else
@@ -1548,8 +1530,7 @@ s_test_stream (const char *sse, const char *model, const char *id, int *rc, bool
     assert (strcmp (whole, bytes) == 0 && other_rc == *rc && other_done == *done);
     free (bytes);
     for (size_t split = 0; split <= len; split++) {
-        char *halves = s_test_feed (sse, len, SIZE_MAX, split, model, id, &other_rc,
-                                    &other_done);
+        char *halves = s_test_feed (sse, len, SIZE_MAX, split, model, id, &other_rc, &other_done);
         assert (strcmp (whole, halves) == 0 && other_rc == *rc && other_done == *done);
         free (halves);
     }
@@ -1590,8 +1571,8 @@ s_test_types (json_t *events, char *buffer, size_t size)
     json_t *event;
     buffer[0] = 0;
     json_array_foreach (events, index, event) {
-        int written = snprintf (buffer + at, size - at, "%s%s", index ? " " : "",
-                                s_str (event, "type"));
+        int written
+            = snprintf (buffer + at, size - at, "%s%s", index ? " " : "", s_str (event, "type"));
         assert (written > 0 && (size_t) written < size - at);
         at += (size_t) written;
     }
@@ -1635,8 +1616,8 @@ aigw_messages_test (bool verbose)
     assert (json_array_size (stop) == 2);
     assert (strcmp (json_string_value (json_array_get (stop, 0)), "\n\nHuman:") == 0);
     assert (json_is_true (json_object_get (request, "stream")));
-    assert (json_is_true (json_object_get (json_object_get (request, "stream_options"),
-                                           "include_usage")));
+    assert (json_is_true (
+        json_object_get (json_object_get (request, "stream_options"), "include_usage")));
     assert (s_is (request, "user", "user-1234"));
     assert (!json_object_get (request, "top_k") && !json_object_get (request, "thinking")
             && !json_object_get (request, "metadata") && !json_object_get (request, "system")
@@ -1668,8 +1649,8 @@ aigw_messages_test (bool verbose)
     assert (s_is (json_array_get (tools, 0), "type", "function"));
     assert (s_is (function, "name", "get_weather"));
     assert (s_is (function, "description", "Current weather for a city"));
-    assert (json_array_size (json_object_get (json_object_get (function, "parameters"),
-                                              "required")) == 1);
+    assert (json_array_size (json_object_get (json_object_get (function, "parameters"), "required"))
+            == 1);
     function = json_object_get (json_array_get (tools, 1), "function");
     assert (s_is (function, "name", "get_time") && !json_object_get (function, "description"));
     json_t *choice = json_object_get (request, "tool_choice");
@@ -1729,21 +1710,20 @@ aigw_messages_test (bool verbose)
     assert (s_is (json_array_get (messages, 0), "content", ""));
     parts = json_object_get (json_array_get (messages, 1), "content");
     assert (json_array_size (parts) == 2);
-    assert (s_is (json_object_get (json_array_get (parts, 0), "image_url"), "url",
-                  "https://x/y.png"));
+    assert (
+        s_is (json_object_get (json_array_get (parts, 0), "image_url"), "url", "https://x/y.png"));
     assert (s_is (json_object_get (json_array_get (parts, 1), "file"), "file_data",
                   "data:application/pdf;base64,JVBE"));
     assert (s_is (request, "tool_choice", "required"));
-    assert (s_is (json_object_get (json_object_get (json_array_get (json_object_get (
-                                                                        request, "tools"),
-                                                                    0),
-                                                    "function"),
-                                   "parameters"),
-                  "type", "object"));
+    assert (s_is (
+        json_object_get (
+            json_object_get (json_array_get (json_object_get (request, "tools"), 0), "function"),
+            "parameters"),
+        "type", "object"));
     json_decref (request);
     static const struct {
-        const char *anthropic;      //  tool_choice type
-        const char *openai;         //  tool_choice string
+        const char *anthropic;  //  tool_choice type
+        const char *openai;     //  tool_choice string
     } choices[] = {{"auto", "auto"}, {"any", "required"}, {"none", "none"}};
     for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
         char extra[128];
@@ -1756,10 +1736,9 @@ aigw_messages_test (bool verbose)
         assert (!json_object_get (request, "parallel_tool_calls"));
         json_decref (request);
     }
-    request = s_test_request (
-        s_test_with (body, sizeof body, NULL,
-                     "\"tool_choice\":{\"type\":\"any\"},\"stream\":false"),
-        false);
+    request = s_test_request (s_test_with (body, sizeof body, NULL,
+                                           "\"tool_choice\":{\"type\":\"any\"},\"stream\":false"),
+                              false);
     assert (!json_object_get (request, "tool_choice") && !json_object_get (request, "tools"));
     json_decref (request);
 
@@ -1799,10 +1778,9 @@ aigw_messages_test (bool verbose)
                      ":\"b\"},{\"role\":\"user\",\"content\":[{\"type\":\"audio\"}]}]",
                      NULL),
         "messages[2].content[0].type: unknown block type");
-    s_test_bad_request (
-        s_test_with (body, sizeof body, "[{\"role\":\"user\",\"content\":[{\"text\":\"x\"}]}]",
-                     NULL),
-        "messages[0].content[0].type");
+    s_test_bad_request (s_test_with (body, sizeof body,
+                                     "[{\"role\":\"user\",\"content\":[{\"text\":\"x\"}]}]", NULL),
+                        "messages[0].content[0].type");
     s_test_bad_request (
         s_test_with (body, sizeof body,
                      "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":5}]}]", NULL),
@@ -1856,8 +1834,7 @@ aigw_messages_test (bool verbose)
                      NULL),
         "messages[1].content[0].type");
     s_test_bad_request (
-        s_test_with (body, sizeof body,
-                     "[{\"role\":\"user\",\"content\":[]}]", NULL),
+        s_test_with (body, sizeof body, "[{\"role\":\"user\",\"content\":[]}]", NULL),
         "messages: no message");
     s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"system\":5"), "system");
     s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"system\":[{\"type\":\"image\"}]"),
@@ -1884,12 +1861,12 @@ aigw_messages_test (bool verbose)
         "tools[0].type");
     s_test_bad_request (s_test_with (body, sizeof body, NULL, "\"tool_choice\":\"auto\""),
                         "tool_choice");
-    s_test_bad_request (s_test_with (body, sizeof body, NULL,
-                                     "\"tool_choice\":{\"type\":\"maybe\"}"),
-                        "tool_choice.type");
-    s_test_bad_request (s_test_with (body, sizeof body, NULL,
-                                     "\"tool_choice\":{\"type\":\"tool\"}"),
-                        "tool_choice.name");
+    s_test_bad_request (
+        s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"maybe\"}"),
+        "tool_choice.type");
+    s_test_bad_request (
+        s_test_with (body, sizeof body, NULL, "\"tool_choice\":{\"type\":\"tool\"}"),
+        "tool_choice.name");
     char deep[AIGW_MESSAGES_JSON_DEPTH_MAX * 2 + 64];
     int at = snprintf (deep, sizeof deep, "{\"model\":\"m\",\"x\":");
     for (int i = 0; i < AIGW_MESSAGES_JSON_DEPTH_MAX; i++)
@@ -1906,11 +1883,11 @@ aigw_messages_test (bool verbose)
     request = s_test_round_trip (fx_anthropic_request_multiturn);
     json_t *original = json_loads (fx_anthropic_request_multiturn, 0, NULL);
     assert (s_is (request, "system", "You are a terse assistant.\n\nAnswer in English."));
-    static const char *kept[] = {"model", "max_tokens", "temperature", "top_p",
-                                 "stop_sequences", "stream"};
+    static const char *kept[]
+        = {"model", "max_tokens", "temperature", "top_p", "stop_sequences", "stream"};
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
-        assert (json_equal (json_object_get (request, kept[i]),
-                            json_object_get (original, kept[i])));
+        assert (
+            json_equal (json_object_get (request, kept[i]), json_object_get (original, kept[i])));
     messages = json_object_get (request, "messages");
     assert (json_array_size (messages) == 3);
     assert (s_is (json_array_get (json_object_get (json_array_get (messages, 0), "content"), 0),
@@ -1918,10 +1895,9 @@ aigw_messages_test (bool verbose)
     assert (s_is (json_array_get (messages, 1), "role", "assistant"));
     assert (s_is (json_array_get (json_object_get (json_array_get (messages, 1), "content"), 0),
                   "text", "Hi, I'm here."));
-    assert (json_equal (json_object_get (json_array_get (messages, 2), "content"),
-                        json_object_get (json_array_get (json_object_get (original, "messages"),
-                                                         2),
-                                         "content")));
+    assert (json_equal (
+        json_object_get (json_array_get (messages, 2), "content"),
+        json_object_get (json_array_get (json_object_get (original, "messages"), 2), "content")));
     json_decref (original);
     json_decref (request);
 
@@ -1996,9 +1972,9 @@ aigw_messages_test (bool verbose)
 
     //  And back to OpenAI through aigw_anthropic: the calls survive.
     char err[256];
-    char *text = aigw_messages_response_from_openai (
-        fx_openai_response_tool_calls, strlen (fx_openai_response_tool_calls), NULL, &len,
-        err, sizeof err);
+    char *text = aigw_messages_response_from_openai (fx_openai_response_tool_calls,
+                                                     strlen (fx_openai_response_tool_calls), NULL,
+                                                     &len, err, sizeof err);
     size_t back_len = 0;
     char *back = aigw_anthropic_response_to_openai (text, len, NULL, &back_len, err, sizeof err);
     free (text);
@@ -2031,10 +2007,12 @@ aigw_messages_test (bool verbose)
     assert (json_integer_value (json_object_get (usage, "input_tokens")) == 0);
     json_decref (response);
     static const struct {
-        const char *finish;         //  OpenAI finish_reason
-        const char *stop;           //  Anthropic stop_reason
-    } reasons[] = {{"stop", "end_turn"},           {"length", "max_tokens"},
-                   {"tool_calls", "tool_use"},     {"function_call", "tool_use"},
+        const char *finish;  //  OpenAI finish_reason
+        const char *stop;    //  Anthropic stop_reason
+    } reasons[] = {{"stop", "end_turn"},
+                   {"length", "max_tokens"},
+                   {"tool_calls", "tool_use"},
+                   {"function_call", "tool_use"},
                    {"content_filter", "refusal"}};
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         snprintf (body, sizeof body,
@@ -2047,8 +2025,8 @@ aigw_messages_test (bool verbose)
         json_decref (response);
     }
     static const struct {
-        const char *body;           //  a bad OpenAI response
-        const char *field;          //  what the error must start with
+        const char *body;   //  a bad OpenAI response
+        const char *field;  //  what the error must start with
     } bad_responses[] = {
         {"nope", "body"},
         {"[]", "body"},
@@ -2064,8 +2042,8 @@ aigw_messages_test (bool verbose)
     for (size_t i = 0; i < sizeof bad_responses / sizeof bad_responses[0]; i++) {
         const char *bad = bad_responses[i].body;
         err[0] = 0;
-        assert (!aigw_messages_response_from_openai (bad, strlen (bad), "m", &len, err,
-                                                     sizeof err));
+        assert (
+            !aigw_messages_response_from_openai (bad, strlen (bad), "m", &len, err, sizeof err));
         assert (strncmp (err, bad_responses[i].field, strlen (bad_responses[i].field)) == 0);
     }
 
@@ -2186,9 +2164,8 @@ aigw_messages_test (bool verbose)
 
     //  [DONE] without a usage chunk still ends the message; bytes after the
     //  end are ignored.
-    const char *short_stream =
-        "data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"hi\"},"
-        "\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\ndata: {\"x\":";
+    const char *short_stream = "data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"hi\"},"
+                               "\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\ndata: {\"x\":";
     sse = s_test_stream (short_stream, "m", "msg_1", &rc, &done);
     assert (rc == 0 && done);
     events = s_test_events (sse);
@@ -2257,7 +2234,8 @@ aigw_messages_test (bool verbose)
     memcpy (flood, "data: ", 6);
     for (int i = 0; i < 4; i++)
         assert (aigw_messages_stream_feed (stream, flood, AIGW_MESSAGES_STREAM_PENDING_MAX / 4,
-                                           &out, &out_len) == 0);
+                                           &out, &out_len)
+                == 0);
     assert (!aigw_messages_stream_done (stream) && out == NULL);
     assert (aigw_messages_stream_feed (stream, "a", 1, &out, &out_len) == -1);
     assert (aigw_messages_stream_done (stream) && strstr (out, "event: error\n"));
@@ -2268,7 +2246,8 @@ aigw_messages_test (bool verbose)
     out = NULL;
     out_len = 0;
     assert (aigw_messages_stream_error (stream, "overloaded_error", "upstream went away", &out,
-                                        &out_len) == 0);
+                                        &out_len)
+            == 0);
     assert (aigw_messages_stream_done (stream));
     assert (aigw_messages_stream_error (stream, NULL, "again", &out, &out_len) == 0);
     assert (aigw_messages_stream_feed (stream, "data: [DONE]\n\n", 14, &out, &out_len) == 0);
@@ -2304,8 +2283,8 @@ aigw_messages_test (bool verbose)
             memcpy (damaged, fx_anthropic_request_tools, request_len + 1);
             damaged[i] = troublesome[t];
             err[0] = 0;
-            char *result = aigw_messages_request_to_openai (damaged, request_len, &len, NULL,
-                                                            err, sizeof err);
+            char *result = aigw_messages_request_to_openai (damaged, request_len, &len, NULL, err,
+                                                            sizeof err);
             assert (result ? len == strlen (result) : strchr (err, ':') != NULL);
             free (result);
             result = aigw_messages_response_from_openai (damaged, request_len, NULL, &len, err,

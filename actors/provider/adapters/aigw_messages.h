@@ -37,8 +37,8 @@ typedef struct _aigw_messages_stream_t aigw_messages_stream_t;
 //  (ERR_SIZE bytes, may be NULL) when the body is not a valid request.
 //  Fields with no OpenAI form (top_k, thinking, cache_control, ...) are
 //  dropped; thinking blocks in assistant turns are dropped too.
-char *aigw_messages_request_to_openai (const char *body, size_t len, size_t *out_len,
-                                       bool *stream, char *err, size_t err_size);
+char *aigw_messages_request_to_openai (const char *body, size_t len, size_t *out_len, bool *stream,
+                                       char *err, size_t err_size);
 
 //  OpenAI chat.completion BODY (LEN bytes) as an Anthropic message whose
 //  "model" is MODEL (the body's when NULL). Returns a new NUL-terminated
@@ -76,8 +76,8 @@ bool aigw_messages_stream_done (aigw_messages_stream_t *self);
 //  and mark the stream done; for the provider actor when the upstream dies
 //  mid-stream. Appends nothing when the stream is done already. Returns 0,
 //  or -1 when out of memory.
-int aigw_messages_stream_error (aigw_messages_stream_t *self, const char *type,
-                                const char *message, char **out, size_t *out_len);
+int aigw_messages_stream_error (aigw_messages_stream_t *self, const char *type, const char *message,
+                                char **out, size_t *out_len);
 
 //  Destroy the translator; safe on NULL and twice, nulls the caller's pointer.
 void aigw_messages_stream_destroy (aigw_messages_stream_t **self_p);

@@ -12,14 +12,10 @@ const char *
 aigw_openai_path (aigw_kind_t kind)
 {
     switch (kind) {
-    case AIGW_KIND_CHAT:
-        return "/chat/completions";
-    case AIGW_KIND_EMBEDDINGS:
-        return "/embeddings";
-    case AIGW_KIND_MODELS:
-        return "/models";
-    default:
-        return NULL;
+        case AIGW_KIND_CHAT: return "/chat/completions";
+        case AIGW_KIND_EMBEDDINGS: return "/embeddings";
+        case AIGW_KIND_MODELS: return "/models";
+        default: return NULL;
     }
 }
 
@@ -77,9 +73,9 @@ aigw_openai_with_model (const char *body, size_t len, const char *model, size_t 
 
 //  Stream state: bytes of a partial event, and whether [DONE] passed.
 struct _aigw_adapter_stream_t {
-    char *pending;              //  bytes not yet forming a whole event
-    size_t pending_len;         //  bytes in pending
-    bool done;                  //  [DONE] seen
+    char *pending;       //  bytes not yet forming a whole event
+    size_t pending_len;  //  bytes in pending
+    bool done;           //  [DONE] seen
 };
 
 //  Fill OUT with URL, headers and BODY (model replaced by UP->model).
@@ -94,8 +90,7 @@ aigw_openai_build (const aigw_upstream_t *up, const char *url, const char *key_h
         return -1;
     }
     snprintf (out->url, sizeof out->url, "%s", url);
-    out->body = up->model ? aigw_openai_with_model (body, len, up->model, &out->body_len)
-                          : NULL;
+    out->body = up->model ? aigw_openai_with_model (body, len, up->model, &out->body_len) : NULL;
     if (!out->body) {
         if (!(out->body = malloc (len + 1)))
             return -1;
@@ -126,8 +121,7 @@ s_openai_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, cons
     char bearer[1024] = "";
     if (up->api_key && *up->api_key)
         snprintf (bearer, sizeof bearer, "Bearer %s", up->api_key);
-    int rc = aigw_openai_build (up, url, "Authorization", bearer, body, len, out, err,
-                                err_size);
+    int rc = aigw_openai_build (up, url, "Authorization", bearer, body, len, out, err, err_size);
     explicit_bzero (bearer, sizeof bearer);
     return rc;
 }
@@ -135,7 +129,7 @@ s_openai_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, cons
 //  A 2xx OpenAI answer needs no translation: copied as it came.
 char *
 aigw_openai_response (aigw_kind_t kind, const char *body, size_t len, const char *model,
-                   size_t *out_len, char *err, size_t err_size)
+                      size_t *out_len, char *err, size_t err_size)
 {
     char *copy = malloc (len + 1);
     if (!copy)
@@ -155,7 +149,7 @@ aigw_openai_stream_new (const char *model, const char *id)
 //  Pass whole SSE events through; a partial one waits for its end.
 int
 aigw_openai_stream_feed (aigw_adapter_stream_t *self, const char *data, size_t len, char **out,
-                      size_t *out_len, char *err, size_t err_size)
+                         size_t *out_len, char *err, size_t err_size)
 {
     if (aigw_adapter_append (&self->pending, &self->pending_len, data, len))
         return -1;
@@ -205,7 +199,6 @@ const aigw_adapter_t aigw_adapter_openai = {
     .stream_destroy = aigw_openai_stream_destroy,
 };
 
-
 void
 aigw_openai_test (bool verbose)
 {
@@ -242,23 +235,22 @@ aigw_openai_test (bool verbose)
     aigw_upstream_request_t req = {0};
     char err[128] = "";
     const char *chat = "{\"model\":\"mine\",\"messages\":[]}";
-    assert (aigw_adapter_openai.request (&up, AIGW_KIND_CHAT, false, chat, strlen (chat), &req,
-                                         err, sizeof err)
+    assert (aigw_adapter_openai.request (&up, AIGW_KIND_CHAT, false, chat, strlen (chat), &req, err,
+                                         sizeof err)
             == 0);
     assert (strcmp (req.url, "http://h/v1/chat/completions") == 0);
     assert (strstr (req.body, "\"model\":\"up\""));
     assert (strcmp (req.headers[1], "Authorization: Bearer sk-1") == 0);
     aigw_upstream_request_reset (&req);
-    assert (aigw_adapter_openai.request (&up, AIGW_KIND_MESSAGES, false, chat, strlen (chat),
-                                         &req, err, sizeof err)
+    assert (aigw_adapter_openai.request (&up, AIGW_KIND_MESSAGES, false, chat, strlen (chat), &req,
+                                         err, sizeof err)
             == 1);
     aigw_upstream_request_reset (&req);
     aigw_adapter_stream_t *st = aigw_adapter_openai.stream_new ("m", "id");
     char *sse = NULL;
     size_t sse_len = 0;
     for (size_t i = 0; i < len; i++)
-        assert (aigw_adapter_openai.stream_feed (st, stream + i, 1, &sse, &sse_len, err,
-                                                 sizeof err)
+        assert (aigw_adapter_openai.stream_feed (st, stream + i, 1, &sse, &sse_len, err, sizeof err)
                 == 0);
     assert (sse_len == len && memcmp (sse, stream, len) == 0);
     assert (aigw_adapter_openai.stream_done (st));
@@ -271,8 +263,8 @@ aigw_openai_test (bool verbose)
     memset (big, 'x', AIGW_OPENAI_SSE_EVENT_MAX + 1);
     sse = NULL;
     sse_len = 0;
-    assert (aigw_adapter_openai.stream_feed (st, big, AIGW_OPENAI_SSE_EVENT_MAX + 1, &sse,
-                                             &sse_len, err, sizeof err)
+    assert (aigw_adapter_openai.stream_feed (st, big, AIGW_OPENAI_SSE_EVENT_MAX + 1, &sse, &sse_len,
+                                             err, sizeof err)
             == -1);
     assert (sse && strstr (sse, "\"error\"") && strstr (err, "over"));
     free (sse);

@@ -31,8 +31,7 @@ char *aigw_openai_error_message (const char *body, size_t len);
 
 //  Body with its "model" replaced by MODEL: a new buffer the caller owns,
 //  or NULL when the body is not a JSON object.
-char *aigw_openai_with_model (const char *body, size_t len, const char *model,
-                              size_t *out_len);
+char *aigw_openai_with_model (const char *body, size_t len, const char *model, size_t *out_len);
 
 //  The adapter's request builder, shared with Azure: URL as given, KEY_HEADER
 //  set to KEY_VALUE when that is non-empty, BODY's model set to UP->model.
@@ -46,8 +45,8 @@ int aigw_openai_build (const aigw_upstream_t *up, const char *url, const char *k
 char *aigw_openai_response (aigw_kind_t kind, const char *body, size_t len, const char *model,
                             size_t *out_len, char *err, size_t err_size);
 aigw_adapter_stream_t *aigw_openai_stream_new (const char *model, const char *id);
-int aigw_openai_stream_feed (aigw_adapter_stream_t *self, const char *data, size_t len,
-                             char **out, size_t *out_len, char *err, size_t err_size);
+int aigw_openai_stream_feed (aigw_adapter_stream_t *self, const char *data, size_t len, char **out,
+                             size_t *out_len, char *err, size_t err_size);
 bool aigw_openai_stream_done (aigw_adapter_stream_t *self);
 void aigw_openai_stream_destroy (aigw_adapter_stream_t **self_p);
 
