@@ -653,26 +653,36 @@ aigw_host_cancel (aigw_host_t *self, aigw_job_t *job)
 }
 
 int
-aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard, aigw_envelope_t *env)
+aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
+                  aigw_envelope_t **env_p)
 {
+    aigw_envelope_t *env = *env_p;
+    if (!env)
+        return -1;
     int index = s_host_find (self, service);
     if (s_host_takes (self, index, shard)) {
-        aigw_envelope_t *copy = aigw_envelope_dup (env);
-        if (!copy)
-            return -1;
-        s_host_enqueue (self, s_job_new (self, NULL, NULL), copy, index);
+        s_host_enqueue (self, s_job_new (self, NULL, NULL), env, index);
+        *env_p = NULL;
         return 0;
     }
-    if (self->stage_count == 0)
-        return -1;
+    int rc = -1;
     size_t size;
-    char *data = aigw_envelope_encode (env, &size);
-    if (!data)
-        return -1;
-    //  Through the broker: any of our workers may send it, a one-way
-    //  request holds no credit.
-    return aigw_worker_send_oneway (self->stages[0].worker, service, shard, env->id ? env->id : "",
-                                    &data, size);
+    char *data = self->stage_count ? aigw_envelope_encode (env, &size) : NULL;
+    if (data && self->peer && aigw_peer_has_directory (self->peer)) {
+        //  Straight to the owner: the broker stays off the data path.
+        char *copy = (char *) malloc (size);
+        assert (copy);
+        memcpy (copy, data, size);
+        rc = aigw_peer_oneway (self->peer, service, shard, env->id, &copy, size);
+    }
+    if (data && rc == -1)
+        //  Through the broker: any of our workers may send it, a one-way
+        //  request holds no credit.
+        rc = aigw_worker_send_oneway (self->stages[0].worker, service, shard,
+                                      env->id ? env->id : "", &data, size);
+    free (data);
+    aigw_envelope_destroy (env_p);
+    return rc;
 }
 
 int
@@ -839,6 +849,24 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
     s_host_enqueue (self, job, env, index);
 }
 
+//  A one-way request from a peer: run it, nobody waits for an answer.
+static void
+s_take_peer_oneway (aigw_host_t *self, aigw_peer_event_t *event)
+{
+    int index = s_host_find (self, event->service);
+    char err[128] = "";
+    aigw_envelope_t *env
+        = index < 0 ? NULL
+                    : aigw_envelope_decode (zframe_data (event->envelope),
+                                            zframe_size (event->envelope), err, sizeof err);
+    if (!env) {
+        aigw_debug ("peer one-way %s for %s dropped: %s", event->request_id, event->service,
+                    index < 0 ? "not served here" : err);
+        return;
+    }
+    s_host_enqueue (self, s_job_new (self, NULL, NULL), env, index);
+}
+
 //  A peer's client left: drop its request here, or when it comes.
 static void
 s_take_peer_cancel (aigw_host_t *self, aigw_peer_event_t *event)
@@ -931,6 +959,10 @@ aigw_host_process (aigw_host_t *self, zmq_pollitem_t *items, int count)
         }
         else if (event->type == AIGW_PEER_CANCEL) {
             s_take_peer_cancel (self, event);
+            aigw_peer_event_destroy (&event);
+        }
+        else if (event->type == AIGW_PEER_ONEWAY) {
+            s_take_peer_oneway (self, event);
             aigw_peer_event_destroy (&event);
         }
         else

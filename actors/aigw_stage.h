@@ -137,11 +137,12 @@ void aigw_host_set_directory (aigw_host_t *self, const char *version, const char
 //  further. Its origin still gets a final event.
 void aigw_host_cancel (aigw_host_t *self, aigw_job_t *job);
 
-//  Hand a copy of ENV to SERVICE as a one-way request (no reply), with
-//  SHARD: a call when SERVICE is here (and owns the shard), else through
-//  the broker. ENV stays the caller's. Returns 0 or -1.
+//  Hand *ENV_P (taken) to SERVICE as a one-way request (no reply), with
+//  SHARD: a call when SERVICE is here (and owns the shard), else straight
+//  to the peer that owns SHARD when the directory names one, else through
+//  the broker. Returns 0 or -1.
 int aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
-                      aigw_envelope_t *env);
+                      aigw_envelope_t **env_p);
 
 //  The loop's share: fill up to MAX items to poll, returns how many.
 int aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max);

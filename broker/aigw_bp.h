@@ -39,6 +39,7 @@
 #define AIGW_BP_PEER_ERROR   0x03
 #define AIGW_BP_PEER_DONE    0x04
 #define AIGW_BP_PEER_CANCEL  0x05
+#define AIGW_BP_PEER_ONEWAY  0x06
 
 //  Flags: the REPLY flags byte (sections 3, 4 and 8), READY's flags string.
 #define AIGW_BP_FLAG_LAST        0x01  //  final reply of the request

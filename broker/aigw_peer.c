@@ -641,6 +641,26 @@ aigw_peer_request (aigw_peer_t *self, const char *service, const char *shard, co
     return 0;
 }
 
+int
+aigw_peer_oneway (aigw_peer_t *self, const char *service, const char *shard, const char *request_id,
+                  char **data, size_t size)
+{
+    s_entry_t *entry = s_directory_pick (self->directory, service, shard);
+    if (!entry) {
+        free (*data);
+        *data = NULL;
+        return -1;
+    }
+    zmsg_t *msg = s_msg_new (AIGW_BP_PEER_ONEWAY);
+    zmsg_addstr (msg, service);
+    zmsg_addstr (msg, request_id ? request_id : "");
+    zmsg_addmem (msg, *data, size);
+    free (*data);
+    *data = NULL;
+    s_send (self, entry->endpoint, &msg, NULL, NULL);
+    return 0;
+}
+
 void
 aigw_peer_reply (aigw_peer_t *self, const char *origin, const char *request_id, bool last,
                  char **data, size_t size)
@@ -863,6 +883,13 @@ aigw_peer_recv (aigw_peer_t *self)
                 event->text = s_str (msg, 4);
                 event->last = true;
                 valid = event->status >= 400 && event->status <= 599 && event->text;
+            }
+            else if (cmd == AIGW_BP_PEER_ONEWAY && frames == 5) {
+                event->service = s_str (msg, 2);
+                event->request_id = s_str (msg, 3);
+                valid = event->service && *event->service;
+                event->envelope = zmsg_last (msg);
+                zmsg_remove (msg, event->envelope);
             }
             else if (cmd == AIGW_BP_PEER_CANCEL && frames == 4) {
                 event->origin = s_str (msg, 2);
@@ -1092,6 +1119,19 @@ aigw_peer_test (bool verbose)
     assert (aigw_peer_owns (a, "unknown", "key", "w6"));
     s_test_pump (a);
     assert (aigw_peer_tracked (a) == 0);
+
+    //  A one-way request goes to the shard's owner, untracked, and
+    //  needs a live worker of its service.
+    char *data = strdup ("store");
+    assert (aigw_peer_oneway (a, "rl", "key1", "ow1", &data, 5) == 0 && !data);
+    assert (aigw_peer_tracked (a) == 0);
+    bool one_six = aigw_peer_owns (a, "rl", "key1", "w6");
+    event = s_test_event (one_six ? b : c);
+    assert (event && event->type == AIGW_PEER_ONEWAY && streq (event->service, "rl"));
+    assert (streq (event->request_id, "ow1") && zframe_streq (event->envelope, "store"));
+    aigw_peer_event_destroy (&event);
+    data = strdup ("store");
+    assert (aigw_peer_oneway (a, "nobody", "", "ow2", &data, 5) == -1 && !data);
 
     //  A restarted broker (new instance) that knows w7 only: w6 is kept for
     //  the grace period.

@@ -22,13 +22,14 @@ typedef enum {
     AIGW_PEER_REQUEST = AIGW_BP_PEER_REQUEST,  //  a request for one of our stages
     AIGW_PEER_REPLY = AIGW_BP_PEER_REPLY,      //  a reply chunk, or the last one
     AIGW_PEER_ERROR = AIGW_BP_PEER_ERROR,      //  a peer-made error, always final
-    AIGW_PEER_CANCEL = AIGW_BP_PEER_CANCEL     //  the origin's client left: drop it
+    AIGW_PEER_CANCEL = AIGW_BP_PEER_CANCEL,    //  the origin's client left: drop it
+    AIGW_PEER_ONEWAY = AIGW_BP_PEER_ONEWAY     //  a one-way request: no reply, no DONE
 } aigw_peer_event_type_t;
 
 //  One message from another peer; the caller owns it.
 typedef struct {
     int type;             //  aigw_peer_event_type_t
-    char *service;        //  REQUEST: the stage it is for
+    char *service;        //  REQUEST, ONEWAY: the stage it is for
     char *origin;         //  REQUEST, CANCEL: the endpoint its replies go to
     char *request_id;     //  the origin's request id
     char *sender;         //  REQUEST: the endpoint that tracks it (DONE)
@@ -36,7 +37,7 @@ typedef struct {
     bool last;            //  REPLY: the final one
     int status;           //  ERROR: HTTP status
     char *text;           //  ERROR: short text
-    zframe_t *envelope;   //  REQUEST, REPLY: the encoded envelope
+    zframe_t *envelope;   //  REQUEST, REPLY, ONEWAY: the encoded envelope
 } aigw_peer_event_t;
 
 //  Bind the inbox to BIND (e.g. "tcp://127.0.0.1:*", "inproc://name").
@@ -81,6 +82,13 @@ bool aigw_peer_owns (aigw_peer_t *self, const char *service, const char *shard,
 int aigw_peer_request (aigw_peer_t *self, const char *service, const char *shard, const char *later,
                        const char *origin, const char *request_id, const char *ack_to,
                        int64_t deadline_ms, char **data, size_t size);
+
+//  Send a one-way request (no reply, not tracked) for SERVICE to SHARD's
+//  owner, or the next in turn; REQUEST_ID names it in logs. Takes *DATA.
+//  Returns 0, or -1 (DATA freed) when no live worker of SERVICE has an
+//  endpoint. Lost if that worker dies before it runs it.
+int aigw_peer_oneway (aigw_peer_t *self, const char *service, const char *shard,
+                      const char *request_id, char **data, size_t size);
 
 //  Send ORIGIN a reply chunk (the final one with LAST). Takes *DATA.
 void aigw_peer_reply (aigw_peer_t *self, const char *origin, const char *request_id, bool last,

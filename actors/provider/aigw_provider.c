@@ -558,13 +558,17 @@ s_answer_whole (s_request_t **r_p)
     aigw_envelope_set (&env->content_type, "application/json");
     aigw_envelope_take_body (env, body, len);
     env->last = true;
-    if (env->cache_status && streq (env->cache_status, "MISS") && env->cache_key) {
-        //  Sent before the reply, so the cache owner has it before the
-        //  client can ask again (the broker keeps per-peer order).
-        if (self->host)
-            aigw_host_oneway (self->host, "cache", env->cache_key, env);
-    }
+    //  The answer for the cache's owner goes after the reply, which is
+    //  what the client waits for. It still lands first: a call runs before
+    //  this thread takes the client's next request, and a peer's one hop
+    //  beats the reply's way out and the next request's way back in.
+    aigw_envelope_t *store
+        = env->cache_status && streq (env->cache_status, "MISS") && env->cache_key && self->host
+              ? aigw_envelope_dup (env)
+              : NULL;
     s_reply (r);
+    if (store)
+        aigw_host_oneway (self->host, "cache", store->cache_key, &store);
     s_request_destroy (r_p);
 }
 
