@@ -207,6 +207,12 @@ typedef struct {
     int db_pool_size;    //  connections per process that uses the database
     int64_t db_connect_timeout_ms;    //  deadline to open a connection
     int64_t db_statement_timeout_ms;  //  server-side statement_timeout
+
+    //  secrets: the keys that seal credentials stored in the database (aigw_secret)
+    char *secret_key;       //  secrets.key or AIGW_SECRET_KEY, never logged
+    char *secret_key_file;  //  secrets.key_file or AIGW_SECRET_KEY_FILE
+    char
+        *secret_previous_keys;  //  secrets.previous_keys or AIGW_SECRET_PREVIOUS_KEYS, never logged
 } aigw_config_t;
 
 //  --------------------------------------------------------------------------
