@@ -75,6 +75,15 @@ int aigw_models_check_patch (json_t *doc, char *param, size_t param_size, char *
 //  owns the result.
 json_t *aigw_models_to_json (const aigw_config_model_t *model, const char *id, const char *source);
 
+//  Room for a deployment's associated data (aigw_models_key_aad).
+#define AIGW_MODELS_AAD_MAX (32 + AIGW_MODELS_ID_MAX)
+
+//  The associated data that binds a deployment's sealed api_key
+//  (aigw_secret) to its row: the column's name and the deployment's id in
+//  lower case (PostgreSQL's spelling of a uuid), so a value copied to
+//  another row, or another column, does not open. Written into OUT.
+void aigw_models_key_aad (const char *deployment_id, char *out, size_t size);
+
 void aigw_models_test (bool verbose);
 
 #endif
