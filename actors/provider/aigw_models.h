@@ -41,7 +41,8 @@
 
 //  Every database model as one text column per row: its document (above)
 //  with the model's "id" and each deployment's "id", api_key INCLUDED
-//  (provider processes need it; never send it anywhere else). Members that
+//  (sealed by aigw_secret, or legacy plain text: provider processes open
+//  it; never send it anywhere else). Members that
 //  are NULL in the database are left out. No parameters. Rows come in
 //  creation order.
 extern const char AIGW_MODELS_SQL[];

@@ -465,7 +465,7 @@ describe('admin API: models', () => {
     }
   });
 
-  it('AIGW_MODELS_SQL gives provider processes each model document, ids and api_key included', async () => {
+  it('AIGW_MODELS_SQL gives provider processes each model document, ids and sealed api_key included', async () => {
     // The statement as compiled: the C string literals of actors/provider/aigw_models.c.
     const source = fs.readFileSync(path.join(SRC, 'actors', 'provider', 'aigw_models.c'), 'utf8');
     const literal = source.match(/const char AIGW_MODELS_SQL\[\]\s*=\s*((?:"(?:[^"\\]|\\.)*"\s*)+);/);
@@ -480,6 +480,9 @@ describe('admin API: models', () => {
     });
     const docs = db.sql(sql).trim().split('\n').map((line) => JSON.parse(line));
     const doc = docs.find((d) => d.id === model.id);
+    // The api_key comes sealed, bound to its row; the provider opens it.
+    assert.equal(openSecret(doc.deployments[0].api_key, SECRET_KEY, model.deployments[0].id), key);
+    doc.deployments[0].api_key = key;
     assert.deepEqual(doc, {
       id: model.id, name: model.name, strategy: 'lowest_cost', fallbacks: ['gpt-4o-mini'],
       deployments: [
