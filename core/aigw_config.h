@@ -210,10 +210,9 @@ typedef struct {
     int64_t db_statement_timeout_ms;  //  server-side statement_timeout
 
     //  secrets: the keys that seal credentials stored in the database (aigw_secret)
-    char *secret_key;       //  secrets.key or AIGW_SECRET_KEY, never logged
-    char *secret_key_file;  //  secrets.key_file or AIGW_SECRET_KEY_FILE
-    char
-        *secret_previous_keys;  //  secrets.previous_keys or AIGW_SECRET_PREVIOUS_KEYS, never logged
+    char *secret_key;            //  secrets.key or AIGW_SECRET_KEY, never logged
+    char *secret_key_file;       //  secrets.key_file or AIGW_SECRET_KEY_FILE
+    char *secret_previous_keys;  //  secrets.previous_keys, AIGW_SECRET_PREVIOUS_KEYS; never logged
 } aigw_config_t;
 
 //  --------------------------------------------------------------------------
