@@ -40,6 +40,8 @@ static const char *s_usage
       "  tenants create NAME | list                tenants (--json for JSON)\n"
       "  keys create --tenant T --name N [...]     API keys: create, list, revoke ID,\n"
       "                                            rotate ID (aigw help keys)\n"
+      "  secrets rotate                            re-encrypt stored provider keys under\n"
+      "                                            the current AIGW_SECRET_KEY\n"
       "  mock-provider --port N [--latency-ms N] [--fail-rate F] [--route R:...]\n"
       "                                            a local upstream in every provider's\n"
       "                                            wire format\n"
@@ -102,7 +104,7 @@ s_help (const char *command)
         printf ("%s", s_usage);
         return 0;
     }
-    //  migrate, tenants and keys: the operator module owns their text.
+    //  migrate, tenants, keys and secrets: the operator module owns their text.
     const char *text = aigw_operator_help (command);
     if (text) {
         printf ("%s", text);

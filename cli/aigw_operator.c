@@ -13,6 +13,8 @@
 #include "aigw_db.h"
 #include "aigw_keys.h"
 #include "aigw_log.h"
+#include "aigw_models.h"
+#include "aigw_secret.h"
 #include "aigw_text.h"
 
 #include <assert.h>
@@ -131,6 +133,16 @@ static const char *s_help_keys
       "--role: admin, tenant-admin, developer (default) or viewer. --expires: e.g.\n"
       "2030-01-31T00:00:00Z. --models: the models the key may use (default: all).\n"
       "--rpm, --tpm: requests and tokens per minute. --budget-usd: spend cap.\n";
+
+static const char *s_help_secrets
+    = "usage: aigw secrets rotate [--config FILE]\n"
+      "Re-encrypts every provider api_key stored in the database under the current\n"
+      "secret key (AIGW_SECRET_KEY, or the first key of secrets.key_file), opening\n"
+      "each with whichever configured key sealed it (secrets.previous_keys keeps the\n"
+      "old ones); plain-text values left from before are encrypted too. Values\n"
+      "already under the current key are left alone, so it can run again. Exits 1\n"
+      "if a value could not be opened (its key is not configured); the others are\n"
+      "still rewritten.\n";
 
 //  --------------------------------------------------------------------------
 //  Messages
@@ -937,6 +949,90 @@ s_cmd_keys_rotate (s_cli_t *self, s_args_t *args)
     return rc;
 }
 
+//  Statements of secrets rotate. Every stored api_key, with its row's id.
+static const char S_SQL_SECRETS_READ[]
+    = "SELECT id::text, api_key FROM model_deployments WHERE api_key IS NOT NULL ORDER BY id";
+//  $1 id, $2 the value read, $3 the new value, $4 actor: rewritten only if
+//  unchanged since it was read (an admin write meanwhile wins), audited
+//  without either value.
+static const char S_SQL_SECRETS_WRITE[]
+    = "WITH changed AS (UPDATE model_deployments SET api_key = $3"
+      " WHERE id = $1::uuid AND api_key = $2 RETURNING id, model_id),"
+      " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT 'cli', $4, NULL, 'secrets.rotate',"
+      " 'model_deployment', c.id::text, NULL, jsonb_build_object ('model_id', c.model_id)"
+      " FROM changed c) SELECT count (*) FROM changed";
+
+//  aigw secrets rotate
+static int
+s_cmd_secrets_rotate (s_cli_t *self, s_args_t *args)
+{
+    char err[AIGW_DB_ERR_MAX];
+    aigw_secret_t *ring = aigw_secret_new (self->config, err, sizeof err);
+    if (!ring)
+        return s_fail ("secrets rotate: %s", err);
+    if (!aigw_secret_ready (ring)) {
+        aigw_secret_destroy (&ring);
+        return s_fail ("secrets rotate: no secret key is configured: set %s (the new key) and "
+                       "AIGW_SECRET_PREVIOUS_KEYS (the old ones)",
+                       AIGW_SECRET_ENV);
+    }
+    const char *current = aigw_secret_current_id (ring);
+    PGresult *rows
+        = aigw_db_exec (self->conn, S_SQL_SECRETS_READ, 0, NULL, self->timeout_ms, err, sizeof err);
+    if (!rows) {
+        aigw_secret_destroy (&ring);
+        return s_fail ("secrets rotate: %s", err);
+    }
+    int sealed = 0, kept = 0, failed = 0, changed = 0;
+    for (int i = 0; i < PQntuples (rows) && failed >= 0; i++) {
+        const char *id = PQgetvalue (rows, i, 0);
+        const char *value = PQgetvalue (rows, i, 1);
+        char kid[AIGW_SECRET_KID_MAX + 1] = "";
+        if (aigw_secret_is_sealed (value) && aigw_secret_key_id (value, kid, sizeof kid) == 0
+            && strcmp (kid, current) == 0) {
+            kept++;
+            continue;
+        }
+        char aad[AIGW_MODELS_AAD_MAX], problem[256];
+        aigw_models_key_aad (id, aad, sizeof aad);
+        char *plain = aigw_secret_is_sealed (value)
+                          ? aigw_secret_open (ring, value, aad, problem, sizeof problem)
+                          : strdup (value);
+        if (!plain) {
+            fprintf (stderr, "aigw: secrets rotate: deployment %s: %s\n", id, problem);
+            failed++;
+            continue;
+        }
+        char *fresh = aigw_secret_seal (ring, plain, aad, problem, sizeof problem);
+        aigw_config_string_free (&plain);
+        if (!fresh) {
+            fprintf (stderr, "aigw: secrets rotate: deployment %s: %s\n", id, problem);
+            failed++;
+            continue;
+        }
+        const char *params[4] = {id, value, fresh, self->actor};
+        PGresult *result = aigw_db_exec (self->conn, S_SQL_SECRETS_WRITE, 4, params,
+                                         self->timeout_ms, err, sizeof err);
+        free (fresh);
+        if (!result) {
+            fprintf (stderr, "aigw: secrets rotate: %s\n", err);
+            failed = -1;  //  the database is gone: stop
+            break;
+        }
+        if (s_count (result, 0) > 0)
+            sealed++;
+        else
+            changed++;
+        PQclear (result);
+    }
+    PQclear (rows);
+    printf ("secrets rotate: %d value(s) encrypted under key %s, %d already were, %d changed "
+            "meanwhile (left as written)%s\n",
+            sealed, current, kept, changed, failed ? ", some could not be opened (see above)" : "");
+    aigw_secret_destroy (&ring);
+    return failed ? AIGW_OPERATOR_EXIT_ERROR : 0;
+}
+
 //  Every command: group, name, options, positional arguments, body.
 static const s_command_t s_commands[] = {
     {"migrate", NULL, S_OPT_CONFIG | S_OPT_HELP, 0, s_cmd_migrate},
@@ -949,6 +1045,7 @@ static const s_command_t s_commands[] = {
     {"keys", "list", S_OPT_CONFIG | S_OPT_JSON | S_OPT_HELP | S_OPT_TENANT, 0, s_cmd_keys_list},
     {"keys", "revoke", S_OPT_CONFIG | S_OPT_HELP, 1, s_cmd_keys_revoke},
     {"keys", "rotate", S_OPT_CONFIG | S_OPT_JSON | S_OPT_HELP, 1, s_cmd_keys_rotate},
+    {"secrets", "rotate", S_OPT_CONFIG | S_OPT_HELP, 0, s_cmd_secrets_rotate},
 };
 
 //  --------------------------------------------------------------------------
@@ -1102,7 +1199,7 @@ aigw_operator_handles (const char *command)
 {
     return command
            && (strcmp (command, "migrate") == 0 || strcmp (command, "tenants") == 0
-               || strcmp (command, "keys") == 0);
+               || strcmp (command, "keys") == 0 || strcmp (command, "secrets") == 0);
 }
 
 //  The help text of COMMAND, or NULL.
@@ -1117,6 +1214,8 @@ aigw_operator_help (const char *command)
         return s_help_tenants;
     if (strcmp (command, "keys") == 0)
         return s_help_keys;
+    if (strcmp (command, "secrets") == 0)
+        return s_help_secrets;
     return NULL;
 }
 

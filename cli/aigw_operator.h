@@ -9,6 +9,7 @@
         aigw keys list [--tenant ID_OR_NAME] [--json]
         aigw keys revoke ID
         aigw keys rotate ID [--json]
+        aigw secrets rotate
 
     Every command takes --config FILE; the database is DATABASE_URL (or
     database.url). SQL is always parameterized. Every change writes an
@@ -30,7 +31,7 @@
 #define AIGW_OPERATOR_EXIT_USAGE 2
 
 //  True if COMMAND (argv[1] of aigw) is one of the operator's: migrate,
-//  tenants or keys.
+//  tenants, keys or secrets.
 bool aigw_operator_handles (const char *command);
 
 //  Run one operator command. ARGV[0] is the command (migrate, tenants,

@@ -1560,6 +1560,9 @@ aigw_config_destroy (aigw_config_t **self_p)
     aigw_config_string_free (&self->router_strategy);
     aigw_config_string_free (&self->log_level);
     aigw_config_string_free (&self->database_url);  //  may carry a password
+    aigw_config_string_free (&self->secret_key);
+    aigw_config_string_free (&self->secret_key_file);
+    aigw_config_string_free (&self->secret_previous_keys);
     aigw_config_string_free (&self->jwt_hs256_secret);
     aigw_config_string_free (&self->jwt_jwks_file);
     aigw_config_string_free (&self->jwt_jwks_url);

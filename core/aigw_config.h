@@ -82,15 +82,16 @@ typedef struct {
     char *model;     //  upstream model, Azure deployment or Bedrock model id; default = model name
     char *base_url;  //  NULL = the provider's configured default
     char *api_key;   //  secret written in the file, never logged; NULL = from api_key_env
-    char *api_key_env;  //  environment variable holding the key; NULL = provider default
-    char *api_version;  //  Azure api-version, NULL = adapter default
-    char *region;       //  Bedrock region, NULL = AWS_REGION or us-east-1
-    int64_t weight;     //  share under the weighted strategy, default 1
-    int64_t priority;   //  tier, 0 first; later tiers are fallbacks
-    int64_t rpm;        //  capacity in requests per minute, 0 = unlimited
-    int64_t tpm;        //  capacity in tokens per minute, 0 = unlimited
-    double price_in;    //  USD per million input tokens
-    double price_out;   //  USD per million output tokens
+    char *api_key_env;    //  environment variable holding the key; NULL = provider default
+    char *api_version;    //  Azure api-version, NULL = adapter default
+    char *region;         //  Bedrock region, NULL = AWS_REGION or us-east-1
+    int64_t weight;       //  share under the weighted strategy, default 1
+    int64_t priority;     //  tier, 0 first; later tiers are fallbacks
+    int64_t rpm;          //  capacity in requests per minute, 0 = unlimited
+    int64_t tpm;          //  capacity in tokens per minute, 0 = unlimited
+    double price_in;      //  USD per million input tokens
+    double price_out;     //  USD per million output tokens
+    bool key_unreadable;  //  a stored api_key that did not open (aigw_secret): serves nothing
 } aigw_config_deployment_t;
 
 //  One model the gateway serves. The short form (provider, upstream_model)
@@ -207,6 +208,11 @@ typedef struct {
     int db_pool_size;    //  connections per process that uses the database
     int64_t db_connect_timeout_ms;    //  deadline to open a connection
     int64_t db_statement_timeout_ms;  //  server-side statement_timeout
+
+    //  secrets: the keys that seal credentials stored in the database (aigw_secret)
+    char *secret_key;            //  secrets.key or AIGW_SECRET_KEY, never logged
+    char *secret_key_file;       //  secrets.key_file or AIGW_SECRET_KEY_FILE
+    char *secret_previous_keys;  //  secrets.previous_keys, AIGW_SECRET_PREVIOUS_KEYS; never logged
 } aigw_config_t;
 
 //  --------------------------------------------------------------------------

@@ -150,6 +150,18 @@ if [ -z "${AIGW_MASTER_KEY:-}" ]; then
     AIGW_MASTER_KEY="sk-aigw-$(openssl rand -hex 24)"
     export AIGW_MASTER_KEY
 fi
+# The key that encrypts provider api_keys stored in the database: made once
+# and kept in .aigw/secret-key (mode 600), since values sealed under it stay
+# readable only with it. A key given in the environment wins.
+SECRET_FILE="$STATE/secret-key"
+if [ -z "${AIGW_SECRET_KEY:-}" ] && [ -z "${AIGW_SECRET_KEY_FILE:-}" ]; then
+    if [ ! -s "$SECRET_FILE" ]; then
+        say "generating the secret key that encrypts stored provider keys (.aigw/secret-key)"
+        (umask 077 && openssl rand -hex 32 >"$SECRET_FILE")
+    fi
+    chmod 600 "$SECRET_FILE"
+    export AIGW_SECRET_KEY_FILE="$SECRET_FILE"
+fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 TRY_KEY="${DEMO_KEY:-$AIGW_MASTER_KEY}"

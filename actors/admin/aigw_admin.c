@@ -9,9 +9,11 @@
 #include "aigw_health.h"
 #include "aigw_log.h"
 #include "aigw_models.h"
+#include "aigw_secret.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 //  Longest path segment taken as an id; longer ones match nothing. Room
 //  for "config:" and a model name of AIGW_MODELS_NAME_MAX 4-byte characters.
@@ -70,11 +72,14 @@
     " ORDER BY f.n) ELSE '{}'::text[] END"
 
 //  The columns a deployment element (G.d) fills, after model_id and
-//  position; absent members take the schema's defaults.
+//  position; absent members take the schema's defaults. A new deployment's
+//  id comes from the element's "new_id" (s_models_seal gives one, so its
+//  sealed api_key can name the row before the row exists).
 #define S_DEPLOYMENT_COLUMNS                                                     \
-    " provider, upstream_model, base_url, api_key_env, api_key, api_version,"      \
+    " id, provider, upstream_model, base_url, api_key_env, api_key, api_version,"  \
     " region, weight, priority, rpm, tpm, price_in, price_out"
 #define S_DEPLOYMENT_VALUES(g)                                                   \
+    " COALESCE ((" g "->>'new_id')::uuid, gen_random_uuid ()),"                    \
     " " g "->>'provider', " g "->>'model', " g "->>'base_url', " g "->>'api_key_env'," \
     " " g "->>'api_key', " g "->>'api_version', " g "->>'region',"                 \
     " COALESCE ((" g "->>'weight')::integer, 1), COALESCE ((" g "->>'priority')::integer, 0)," \
@@ -173,6 +178,7 @@ static const aigw_cp_sql_t s_sql_model_delete = {
 typedef struct {
     const aigw_config_t *config;  //  settings (shared, read-only)
     aigw_admin_db_t *db;          //  connection pool, NULL with no database
+    aigw_secret_t *secrets;       //  seals the api_keys written (aigw_secret), may hold no key
     const char *endpoint;         //  broker endpoint (the host's)
     int pool_size;                //  connections in db
 } self_t;
@@ -1141,6 +1147,78 @@ s_models_body_destroy (json_t *body)
     json_decref (body);
 }
 
+//  A new random (version 4) UUID, lower case, into OUT.
+static int
+s_uuid_new (char out[37])
+{
+    unsigned char b[16];
+    if (RAND_bytes (b, sizeof b) != 1)
+        return -1;
+    b[6] = (unsigned char) ((b[6] & 0x0F) | 0x40);
+    b[8] = (unsigned char) ((b[8] & 0x3F) | 0x80);
+    snprintf (out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+              b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+              b[14], b[15]);
+    return 0;
+}
+
+//  Before BODY (checked) goes to the database: give each new deployment
+//  its id ("new_id"), and seal every api_key given, bound to its row, so
+//  the plaintext never reaches the database. Without a secret key an
+//  api_key is refused rather than stored in clear. Returns 0, or -1 after
+//  answering (BODY is still the caller's).
+static int
+s_models_seal (s_request_t **req_p, json_t *body)
+{
+    self_t *self = (*req_p)->owner;
+    size_t index;
+    json_t *dep;
+    json_array_foreach (json_object_get (body, "deployments"), index, dep) {
+        if (!json_is_object (dep))
+            continue;
+        const char *given = json_string_value (json_object_get (dep, "id"));
+        char id[AIGW_MODELS_ID_MAX + 1];
+        if (given)
+            snprintf (id, sizeof id, "%s", given);
+        else if (s_uuid_new (id) || json_object_set_new (dep, "new_id", json_string (id))) {
+            s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
+                            "Out of memory or random numbers.");
+            return -1;
+        }
+        json_t *key = json_object_get (dep, "api_key");
+        if (!json_is_string (key))
+            continue;
+        char param[64];
+        snprintf (param, sizeof param, "deployments[%zu].api_key", index);
+        if (!aigw_secret_ready (self->secrets)) {
+            s_request_fail (
+                req_p, 400, "invalid_request_error", "secret_key_missing", param,
+                "This gateway has no key to encrypt a stored api_key with: set " AIGW_SECRET_ENV
+                " (or secrets.key_file) and restart it, or name "
+                "an environment variable with api_key_env.");
+            return -1;
+        }
+        char aad[AIGW_MODELS_AAD_MAX], err[256];
+        aigw_models_key_aad (id, aad, sizeof aad);
+        char *sealed
+            = aigw_secret_seal (self->secrets, json_string_value (key), aad, err, sizeof err);
+        if (!sealed) {
+            aigw_error ("admin: an api_key could not be sealed: %s", err);
+            s_request_fail (req_p, 500, "server_error", "internal_error", param,
+                            "The api_key could not be encrypted.");
+            return -1;
+        }
+        OPENSSL_cleanse ((char *) json_string_value (key), json_string_length (key));
+        int rc = json_object_set_new (dep, "api_key", json_string (sealed));
+        free (sealed);
+        if (rc) {
+            s_request_fail (req_p, 500, "server_error", "internal_error", NULL, "Out of memory.");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 //  The request body as a JSON object (caller frees it with
 //  s_models_body_destroy), the raw bytes wiped: they may hold an upstream
 //  secret. NULL after answering 400.
@@ -1283,6 +1361,10 @@ s_models_create (s_request_t **req_p, const char *id)
         s_models_body_destroy (body);
         return;
     }
+    if (s_models_seal (req_p, body)) {
+        s_models_body_destroy (body);
+        return;
+    }
     s_request_t *req = *req_p;
     req->render = S_RENDER_CREATED;
     const char *params[3] = {NULL};
@@ -1327,6 +1409,10 @@ s_models_update (s_request_t **req_p, const char *id)
         return;
     }
     if (s_models_name_free (req_p, json_string_value (json_object_get (body, "name")))) {
+        s_models_body_destroy (body);
+        return;
+    }
+    if (s_models_seal (req_p, body)) {
         s_models_body_destroy (body);
         return;
     }
@@ -1514,6 +1600,7 @@ s_self_destroy (self_t **self_p)
     if (!self)
         return;
     aigw_admin_db_destroy (&self->db);
+    aigw_secret_destroy (&self->secrets);
     free (self);
     *self_p = NULL;
 }
@@ -1526,6 +1613,13 @@ s_stage_new (aigw_host_t *host, const aigw_config_t *config)
         return NULL;
     self->config = config;
     self->endpoint = host ? aigw_host_endpoint (host) : config->broker_endpoint;
+    char secret_err[256] = "";
+    self->secrets = aigw_secret_new (config, secret_err, sizeof secret_err);
+    if (!self->secrets) {
+        aigw_error ("admin: %s", secret_err);
+        s_self_destroy (&self);
+        return NULL;
+    }
     if (config->database_url && *config->database_url) {
         int pool = config->db_pool_size > 0 ? config->db_pool_size : AIGW_ADMIN_DEFAULT_POOL_SIZE;
         self->pool_size = pool > AIGW_ADMIN_POOL_MAX ? AIGW_ADMIN_POOL_MAX : pool;

@@ -190,6 +190,7 @@ s_resolve (const aigw_config_t *c, const char *model_name, const aigw_config_dep
     d->price_out = conf->price_out;
     d->rpm = conf->rpm;
     d->tpm = conf->tpm;
+    d->key_unreadable = conf->key_unreadable;
     if (!d->id || !d->provider || !d->model) {
         snprintf (err, err_size, "out of memory");
         return -1;
@@ -239,6 +240,7 @@ s_signature (const aigw_config_model_t *conf, const char *source)
         s_sign (&sig, &len, d->api_key_env);
         s_sign (&sig, &len, d->api_version);
         s_sign (&sig, &len, d->region);
+        s_sign (&sig, &len, d->key_unreadable ? "unreadable" : NULL);
         unsigned char digest[SHA256_DIGEST_LENGTH] = {0};
         if (d->api_key)
             SHA256 ((const unsigned char *) d->api_key, strlen (d->api_key), digest);

@@ -42,6 +42,7 @@ typedef struct {
     int64_t minute_start;           //  start of the current RPM minute, ms
     int64_t minute_requests;        //  requests sent in it
     aigw_deployment_t *route;       //  the router's entry for it
+    bool key_unreadable;            //  its stored api_key did not open: refuses every request
 } aigw_catalog_deployment_t;
 
 //  One model.

@@ -545,6 +545,16 @@ aigw_models_to_json (const aigw_config_model_t *model, const char *id, const cha
                       deployments);
 }
 
+void
+aigw_models_key_aad (const char *deployment_id, char *out, size_t size)
+{
+    assert (deployment_id && out && size > 0);
+    snprintf (out, size, "model_deployments.api_key:%.*s", AIGW_MODELS_ID_MAX, deployment_id);
+    for (char *p = strchr (out, ':') + 1; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char) (*p - 'A' + 'a');
+}
+
 //  ---------------------------------------------------------------------
 //  Selftest
 
@@ -852,6 +862,13 @@ aigw_models_test (bool verbose)
     //  The provider processes' statement: no parameters, the secret in it.
     assert (strstr (AIGW_MODELS_SQL, "d.api_key") && !strstr (AIGW_MODELS_SQL, "$1"));
     assert (streq (AIGW_MODELS_CHANNEL, "aigw_models"));
+
+    //  A deployment's associated data: its id, whatever its case.
+    char aad[AIGW_MODELS_AAD_MAX], upper[AIGW_MODELS_AAD_MAX];
+    aigw_models_key_aad ("0e5c7a1e-aaaa-4bbb-8ccc-0123456789ab", aad, sizeof aad);
+    aigw_models_key_aad ("0E5C7A1E-AAAA-4BBB-8CCC-0123456789AB", upper, sizeof upper);
+    assert (streq (aad, "model_deployments.api_key:0e5c7a1e-aaaa-4bbb-8ccc-0123456789ab")
+            && streq (aad, upper));
 #undef D0
     if (verbose)
         printf ("models: ok\n");

@@ -41,7 +41,8 @@
 
 //  Every database model as one text column per row: its document (above)
 //  with the model's "id" and each deployment's "id", api_key INCLUDED
-//  (provider processes need it; never send it anywhere else). Members that
+//  (sealed by aigw_secret, or legacy plain text: provider processes open
+//  it; never send it anywhere else). Members that
 //  are NULL in the database are left out. No parameters. Rows come in
 //  creation order.
 extern const char AIGW_MODELS_SQL[];
@@ -74,6 +75,15 @@ int aigw_models_check_patch (json_t *doc, char *param, size_t param_size, char *
 //  upstream_model) shows one deployment. NULL when out of memory; caller
 //  owns the result.
 json_t *aigw_models_to_json (const aigw_config_model_t *model, const char *id, const char *source);
+
+//  Room for a deployment's associated data (aigw_models_key_aad).
+#define AIGW_MODELS_AAD_MAX (32 + AIGW_MODELS_ID_MAX)
+
+//  The associated data that binds a deployment's sealed api_key
+//  (aigw_secret) to its row: the column's name and the deployment's id in
+//  lower case (PostgreSQL's spelling of a uuid), so a value copied to
+//  another row, or another column, does not open. Written into OUT.
+void aigw_models_key_aad (const char *deployment_id, char *out, size_t size);
 
 void aigw_models_test (bool verbose);
 

@@ -21,11 +21,13 @@
 #include "aigw_messages.h"
 #include "aigw_models.h"
 #include "aigw_openai.h"
+#include "aigw_secret.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -158,6 +160,8 @@ struct _self_t {
     int64_t report_ms;            //  how often we report
     aigw_catalog_t *catalog;      //  models and deployments
     aigw_dbwatch_t *dbwatch;      //  the database's models, kept fresh; NULL without a database
+    aigw_secret_t *secrets;       //  opens the database's sealed api_keys
+    bool plaintext_warned;        //  an unencrypted stored api_key was logged
     s_shard_t shards[AIGW_PROVIDER_SHARDS];    //  curl multi handles
     uint32_t next_shard;                       //  where the next transfer goes
     int epfd;                                  //  epoll set of every shard's sockets
@@ -821,6 +825,17 @@ s_attempt_next (s_request_t *r)
         r->dep = aigw_catalog_deployment (model, route);
         assert (r->dep);
         r->tried[r->tried_count++] = r->dep->id;
+        if (r->dep->key_unreadable) {
+            //  Its credential did not open (logged at load): the next pick.
+            s_note_failure (r, 503, "service_unavailable", "deployment_credentials_unreadable",
+                            "A deployment of this model cannot be used: its stored provider "
+                            "api_key cannot be decrypted with the gateway's " AIGW_SECRET_ENV
+                            " (see the gateway's log).");
+            aigw_router_abandon (model->router, route);
+            r->dep = NULL;
+            r->model = NULL;
+            continue;
+        }
         if (!aigw_catalog_admit (r->dep, now)) {
             //  At its RPM capacity: the next pick, as if it had failed.
             s_note_failure (r, 429, "rate_limit_error", "deployment_capacity",
@@ -1087,6 +1102,61 @@ s_self_report (self_t *self, int64_t now)
 //  --------------------------------------------------------------------------
 //  Models from the database
 
+//  Open the sealed api_keys of model document DOC in place (aigw_secret,
+//  bound to each deployment's id). A key that does not open is taken out
+//  and its deployment's index set in UNREADABLE: that deployment then
+//  refuses requests with a 503 while the model's others serve. A legacy
+//  plaintext key still works; the first one is named in the log.
+static void
+s_self_open_keys (self_t *self, json_t *doc, bool unreadable[AIGW_CONFIG_MAX_DEPLOYMENTS])
+{
+    const char *model = json_string_value (json_object_get (doc, "name"));
+    size_t index;
+    json_t *dep;
+    json_array_foreach (json_object_get (doc, "deployments"), index, dep) {
+        const char *id = json_string_value (json_object_get (dep, "id"));
+        const char *value = json_string_value (json_object_get (dep, "api_key"));
+        if (!value || !id || index >= AIGW_CONFIG_MAX_DEPLOYMENTS)
+            continue;
+        if (!aigw_secret_is_sealed (value)) {
+            if (!self->plaintext_warned)
+                aigw_warn ("provider: model %s deployment %s: its api_key is stored unencrypted; "
+                           "set " AIGW_SECRET_ENV " and run `aigw secrets rotate`",
+                           model ? model : "?", id);
+            self->plaintext_warned = true;
+            continue;
+        }
+        char aad[AIGW_MODELS_AAD_MAX], err[256];
+        aigw_models_key_aad (id, aad, sizeof aad);
+        char *plain = aigw_secret_open (self->secrets, value, aad, err, sizeof err);
+        if (plain) {
+            json_object_set_new (dep, "api_key", json_string (plain));
+            aigw_config_string_free (&plain);
+        }
+        else {
+            aigw_error ("provider: model %s deployment %s: its stored api_key cannot be "
+                        "decrypted: %s; the deployment answers 503 until that key is configured",
+                        model ? model : "?", id, err);
+            json_object_del (dep, "api_key");
+            unreadable[index] = true;
+        }
+    }
+}
+
+//  Wipe the api_key strings of DOC's deployments, then free DOC.
+static void
+s_doc_destroy (json_t *doc)
+{
+    size_t index;
+    json_t *dep;
+    json_array_foreach (json_object_get (doc, "deployments"), index, dep) {
+        json_t *key = json_object_get (dep, "api_key");
+        if (json_is_string (key))
+            OPENSSL_cleanse ((char *) json_string_value (key), json_string_length (key));
+    }
+    json_decref (doc);
+}
+
 //  Rebuild the catalog from the config and a snapshot of the database's
 //  models (one JSON document per row). A model that fails its checks is
 //  skipped and named in the log; the others serve.
@@ -1101,11 +1171,17 @@ s_self_load_models (self_t *self, PGresult *res)
     for (int i = 0; i < rows; i++) {
         json_t *doc = json_loads (PQgetvalue (res, i, 0), 0, NULL);
         char param[128] = "", err[256] = "";
-        if (aigw_models_from_json (doc, &models[count], param, sizeof param, err, sizeof err) == 0)
+        bool unreadable[AIGW_CONFIG_MAX_DEPLOYMENTS] = {false};
+        s_self_open_keys (self, doc, unreadable);
+        if (aigw_models_from_json (doc, &models[count], param, sizeof param, err, sizeof err)
+            == 0) {
+            for (int j = 0; j < models[count].deployment_count; j++)
+                models[count].deployments[j].key_unreadable = unreadable[j];
             count++;
+        }
         else
             aigw_warn ("provider: database model skipped: %s: %s", param, err);
-        json_decref (doc);
+        s_doc_destroy (doc);
     }
     char err[256] = "";
     int skipped = aigw_catalog_load (self->catalog, models, count, "database", err, sizeof err);
@@ -1140,6 +1216,7 @@ s_self_destroy (self_t **self_p)
         close (self->epfd);
     aigw_dbwatch_destroy (&self->dbwatch);
     aigw_catalog_destroy (&self->catalog);
+    aigw_secret_destroy (&self->secrets);
     free (self);
     *self_p = NULL;
 }
@@ -1203,6 +1280,12 @@ s_self_new (aigw_host_t *host, const aigw_config_t *config)
         curl_multi_setopt (shard->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     }
     const char *url = self->config->database_url;
+    char secret_err[256] = "";
+    if (url && *url && !(self->secrets = aigw_secret_new (config, secret_err, sizeof secret_err))) {
+        aigw_error ("provider: %s", secret_err);
+        s_self_destroy (&self);
+        return NULL;
+    }
     if (url && *url
         && !(self->dbwatch = aigw_dbwatch_new (url, AIGW_MODELS_CHANNEL, AIGW_MODELS_SQL,
                                                self->config->db_statement_timeout_ms))) {

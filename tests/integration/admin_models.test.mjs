@@ -15,10 +15,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   assert, after, before, describe, it, SRC, MODELS, startGateway, assertError, eventually,
-  nonce,
+  nonce, openSecret, secretKey,
 } from './lib.mjs';
 import { freshDatabase, migrate } from './pgtest.mjs';
 
+const SECRET_KEY = secretKey();
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // A config file model whose name holds a slash, as many upstream names do.
 const CONFIG_SLASHED = 'team/llama-3';
@@ -60,7 +61,7 @@ describe('admin API: models', () => {
     db = await freshDatabase('aigw_models');
     migrate(db.url);
     gw = await startGateway({
-      mode: 'run', name: 'models', env: { DATABASE_URL: db.url },
+      mode: 'run', name: 'models', env: { DATABASE_URL: db.url, AIGW_SECRET_KEY: SECRET_KEY },
       config: { models: [...MODELS.map((name) => ({ name, provider: 'openai' })),
                          { name: CONFIG_SLASHED, provider: 'openai' }] },
     });
@@ -96,6 +97,13 @@ describe('admin API: models', () => {
     const key = await admin('POST', 'keys', { body: { tenant_id: tenant.json.id, name: role, role } });
     assert.equal(key.status, 201, key.text);
     return key.json.key;
+  }
+
+  // The api_key stored for deployment ID, opened (it is stored sealed).
+  function storedKey(id) {
+    const value = db.sql(`SELECT api_key FROM model_deployments WHERE id = '${id}'`).trim();
+    assert.match(value, /^aigw:v1:[0-9a-f]{8}:/);
+    return openSecret(value, SECRET_KEY, id);
   }
 
   // The API view of a deployment never holds the secret, only whether one is set.
@@ -147,11 +155,13 @@ describe('admin API: models', () => {
                          FROM models WHERE id = '${model.id}'`).trim(),
                  `${name}|least_latency|gpt-4o-mini,elsewhere`);
     const rows = db.sql(`SELECT id || '|' || position || '|' || provider || '|' || upstream_model
-                           || '|' || coalesce (api_key, '-') || '|' || weight || '|' || price_in
+                           || '|' || CASE WHEN api_key IS NULL THEN '-' ELSE 'sealed' END
+                           || '|' || weight || '|' || price_in
                          FROM model_deployments WHERE model_id = '${model.id}' ORDER BY position`)
       .trim().split('\n');
-    assert.deepEqual(rows, [`${a.id}|0|openai|gpt-4o-mini|${key}|3|0.15`,
+    assert.deepEqual(rows, [`${a.id}|0|openai|gpt-4o-mini|sealed|3|0.15`,
                             `${b.id}|1|openai_compatible|llama-3-70b|-|1|0`]);
+    assert.equal(storedKey(a.id), key);
 
     // Read back, alone and in the list.
     const read = await admin('GET', `models/${model.id}`);
@@ -243,7 +253,7 @@ describe('admin API: models', () => {
     assert.equal(again.id, kept.id);
     assert.equal(again.weight, 7);
     assert.equal(again.api_key_set, true, 'the kept deployment lost its api_key');
-    assert.equal(db.sql(`SELECT api_key FROM model_deployments WHERE id = '${kept.id}'`).trim(), key);
+    assert.equal(storedKey(kept.id), key);
     assert.equal(db.sql(`SELECT count (*) FROM model_deployments WHERE id = '${dropped.id}'`).trim(), '0');
     assert.equal(db.sql(`SELECT string_agg (id || ':' || position, ',' ORDER BY position)
                          FROM model_deployments WHERE model_id = '${model.id}'`).trim(),
@@ -256,7 +266,7 @@ describe('admin API: models', () => {
     res = await admin('PATCH', `models/${model.id}`, { body: { deployments: [
       { id: kept.id, provider: 'openai', model: 'gpt-4o-mini', api_key: key2 }] } });
     assert.equal(res.status, 200, res.text);
-    assert.equal(db.sql(`SELECT api_key FROM model_deployments WHERE id = '${kept.id}'`).trim(), key2);
+    assert.equal(storedKey(kept.id), key2);
     res = await admin('PATCH', `models/${model.id}`, { body: { deployments: [
       { id: kept.id.toUpperCase(), provider: 'openai', model: 'gpt-4o-mini', api_key: null }] } });
     assert.equal(res.status, 200, res.text);
@@ -455,7 +465,7 @@ describe('admin API: models', () => {
     }
   });
 
-  it('AIGW_MODELS_SQL gives provider processes each model document, ids and api_key included', async () => {
+  it('AIGW_MODELS_SQL gives provider processes each model document, ids and sealed api_key included', async () => {
     // The statement as compiled: the C string literals of actors/provider/aigw_models.c.
     const source = fs.readFileSync(path.join(SRC, 'actors', 'provider', 'aigw_models.c'), 'utf8');
     const literal = source.match(/const char AIGW_MODELS_SQL\[\]\s*=\s*((?:"(?:[^"\\]|\\.)*"\s*)+);/);
@@ -470,6 +480,9 @@ describe('admin API: models', () => {
     });
     const docs = db.sql(sql).trim().split('\n').map((line) => JSON.parse(line));
     const doc = docs.find((d) => d.id === model.id);
+    // The api_key comes sealed, bound to its row; the provider opens it.
+    assert.equal(openSecret(doc.deployments[0].api_key, SECRET_KEY, model.deployments[0].id), key);
+    doc.deployments[0].api_key = key;
     assert.deepEqual(doc, {
       id: model.id, name: model.name, strategy: 'lowest_cost', fallbacks: ['gpt-4o-mini'],
       deployments: [
@@ -529,5 +542,9 @@ describe('admin API: models', () => {
     }
     assert.ok(!/"api_key"\s*:/.test(text), 'an answer has an api_key member');
     assert.ok(!/"api_key"\s*:/.test(audit), 'an audit row has an api_key member');
+    // Nor the database itself: pg_dump shows sealed values only.
+    const dump = db.dump();
+    for (const s of secrets) assert.ok(!dump.includes(s), 'pg_dump shows an api_key');
+    assert.ok(/aigw:v1:[0-9a-f]{8}:/.test(dump), 'no sealed api_key in the dump');
   });
 });

@@ -542,6 +542,33 @@ export function assertDataPlaneHeaders(res, { provider, cache } = {}) {
 // ---------------------------------------------------------------------------
 // The mock provider
 
+// A credential as the mock's GET /mock/requests shows it: redacted to a
+// short prefix, its length and the start of its SHA-256, so a test can still
+// tell exactly which key was sent without the key being shown.
+export function redacted(secret) {
+  const shown = secret.length >= 12 ? secret.slice(0, 4) : '';
+  const hash = crypto.createHash('sha256').update(secret).digest('hex').slice(0, 8);
+  return `${shown}...[${Buffer.byteLength(secret)} chars, sha256:${hash}]`;
+}
+
+// A fresh AIGW_SECRET_KEY (32 random bytes, hex).
+export const secretKey = () => crypto.randomBytes(32).toString('hex');
+
+// The secret in VALUE, a deployment's api_key as stored (aigw:v1:KID:
+// base64 of nonce | AES-256-GCM ciphertext | tag), opened here with KEY
+// (hex) and the row's DEPLOYMENT_ID as the gateway binds it: a check
+// independent of the gateway's own code. Throws when it does not open.
+export function openSecret(value, key, deploymentId) {
+  const m = /^aigw:v1:([A-Za-z0-9._-]{1,32}):([A-Za-z0-9+/]+=*)$/.exec(value);
+  if (!m) throw new Error('not a sealed value');
+  const raw = Buffer.from(m[2], 'base64');
+  const decipher = crypto.createDecipheriv('aes-256-gcm', Buffer.from(key, 'hex'), raw.subarray(0, 12));
+  decipher.setAAD(Buffer.from(`model_deployments.api_key:${deploymentId.toLowerCase()}`));
+  decipher.setAuthTag(raw.subarray(raw.length - 16));
+  return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()])
+    .toString('utf8');
+}
+
 // Start `aigw mock-provider` on a free port. It requires UPSTREAM_KEY
 // (AIGW_MOCK_API_KEY), so a gateway answer proves the key was forwarded.
 // Returns { port, url, baseURL, apiKey, proc, stats(), reset(), stop() }.

@@ -4,7 +4,7 @@
 // per-request mock:* controls, per-route injection (--route and
 // /mock/config) and the /mock/requests ring.
 import {
-  after, assert, before, describe, it, nonce, request, spawnProcess, freePort, waitFor,
+  after, assert, before, describe, it, nonce, redacted, request, spawnProcess, freePort, waitFor,
 } from './lib.mjs';
 
 const KEY = `sk-mock-${nonce(8)}`;
@@ -559,19 +559,23 @@ describe('mock-provider: azure, requests ring, injection', () => {
     const [anthropic, gemini, bedrock, azure, openai] = seen;
     assert.equal(anthropic.method, 'POST');
     assert.equal(anthropic.path, '/v1/messages');
-    assert.equal(anthropic.headers['x-api-key'], KEY);
+    assert.equal(anthropic.headers['x-api-key'], redacted(KEY));
     assert.equal(anthropic.headers['anthropic-version'], '2023-06-01');
     assert.equal(anthropic.headers['content-type'], 'application/json');
     assert.equal(anthropic.body.messages[0].content[0].text, text);
     assert.equal(gemini.path, '/v1beta/models/gemini-2.0-flash:generateContent');
-    assert.equal(gemini.headers['x-goog-api-key'], KEY);
+    assert.equal(gemini.headers['x-goog-api-key'], redacted(KEY));
     assert.equal(gemini.query, null);
     assert.equal(bedrock.path, `/model/${BEDROCK_MODEL}/converse-stream`);
-    assert.match(bedrock.headers.authorization, /^AWS4-HMAC-SHA256 Credential=/);
+    // Credentials come redacted: the AWS key id and signature, every key.
+    assert.equal(bedrock.headers.authorization, BEDROCK_HEADERS.authorization
+      .replace('AKIDEXAMPLE', redacted('AKIDEXAMPLE'))
+      .replace(/Signature=(\w+)$/, (_, sig) => `Signature=${redacted(sig)}`));
+    assert.ok(!JSON.stringify(seen).includes(KEY), 'a key shown in clear');
     assert.equal(bedrock.headers['x-amz-date'], '20240101T000000Z');
     assert.equal(azure.query, 'api-version=2024-10-21');
-    assert.equal(azure.headers['api-key'], KEY);
-    assert.equal(openai.headers.authorization, `Bearer ${KEY}`);
+    assert.equal(azure.headers['api-key'], redacted(KEY));
+    assert.equal(openai.headers.authorization, `Bearer ${redacted(KEY)}`);
     assert.ok(!('x-api-key' in openai.headers));
 
     const stats = (await request(m.url, '/mock/stats')).json;

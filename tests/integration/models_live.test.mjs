@@ -6,7 +6,7 @@
 // Needs PostgreSQL: DATABASE_URL's server (tests/run.sh) or a private cluster
 // (pgtest.mjs).
 import {
-  assert, after, before, describe, it, eventually, freePort, nonce, startGateway,
+  assert, after, before, describe, it, eventually, freePort, nonce, secretKey, startGateway,
   startMock,
 } from './lib.mjs';
 import { freshDatabase, migrate } from './pgtest.mjs';
@@ -24,7 +24,7 @@ describe('database models, live, across two provider processes', () => {
     other = await startMock({ name: 'live-other' });
     gw = await startGateway({
       mode: 'split', name: 'live', mock, actors: { provider: 2 },
-      env: { DATABASE_URL: db.url },
+      env: { DATABASE_URL: db.url, AIGW_SECRET_KEY: secretKey() },
       config: { cache: { enabled: false }, router: { report_ms: 200 } },
     });
   }, { timeout: 90000 });

@@ -12,7 +12,7 @@
 // comparing with a direct call to the mock's OpenAI route.
 import {
   MODES, after, assert, assertDataPlaneHeaders, assertError, before, describe, it,
-  nonce, readSSE, request, startGateway, startMock,
+  nonce, readSSE, redacted, request, startGateway, startMock,
 } from './lib.mjs';
 
 const TOOL_ARGS = { city: 'Paris', unit: 'celsius' };
@@ -145,35 +145,42 @@ function anthropicStream(s) {
   };
 }
 
+// TEXT matched literally in a RegExp.
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 // The upstream's credential for provider P, as the mock recorded it.
 function assertUpstreamAuth(p, rec, mock, gw) {
   const h = rec.headers;
   const all = JSON.stringify(rec);
   assert.ok(!all.includes(gw.masterKey), `the client's key went upstream: ${all}`);
+  assert.ok(!all.includes(mock.apiKey), `the mock showed the upstream key: ${all}`);
   switch (p.name) {
     case 'openai':
-      assert.equal(h.authorization, `Bearer ${mock.apiKey}`);
+      assert.equal(h.authorization, `Bearer ${redacted(mock.apiKey)}`);
       assert.ok(!('x-api-key' in h) && !('api-key' in h), JSON.stringify(h));
       break;
     case 'azure':
-      assert.equal(h['api-key'], mock.apiKey);
+      assert.equal(h['api-key'], redacted(mock.apiKey));
       assert.ok(!('authorization' in h), `azure got Authorization: ${h.authorization}`);
       assert.equal(rec.query, `api-version=${AZURE_VERSION}`);
       break;
     case 'anthropic':
-      assert.equal(h['x-api-key'], mock.apiKey);
+      assert.equal(h['x-api-key'], redacted(mock.apiKey));
       assert.match(h['anthropic-version'] || '', /^\d{4}-\d{2}-\d{2}$/);
       assert.ok(!('authorization' in h), `anthropic got Authorization: ${h.authorization}`);
       break;
     case 'gemini':
-      assert.equal(h['x-goog-api-key'], mock.apiKey);
+      assert.equal(h['x-goog-api-key'], redacted(mock.apiKey));
       assert.ok(!('authorization' in h), `gemini got Authorization: ${h.authorization}`);
       break;
     case 'bedrock':
+      // The key id and the signature come redacted (lib.mjs redacted()): the
+      // key id exactly, the signature by its length (64: hex SHA-256).
       assert.match(h.authorization || '',
-                   new RegExp(`^AWS4-HMAC-SHA256 Credential=${AWS_KEY_ID}/\\d{8}/us-east-1/bedrock/` +
+                   new RegExp(`^AWS4-HMAC-SHA256 Credential=${escapeRegExp(redacted(AWS_KEY_ID))}` +
+                              '/\\d{8}/us-east-1/bedrock/' +
                               'aws4_request, ?SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, ?' +
-                              'Signature=[0-9a-f]{64}$'));
+                              'Signature=[0-9a-f]{4}\\.\\.\\.\\[64 chars, sha256:[0-9a-f]{8}\\]$'));
       assert.match(h['x-amz-date'] || '', /^\d{8}T\d{6}Z$/);
       assert.ok(!all.includes(AWS_SECRET), 'the AWS secret went upstream');
       break;

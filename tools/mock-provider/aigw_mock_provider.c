@@ -37,6 +37,7 @@
 
 #include <civetweb.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -92,6 +93,10 @@
 #define AIGW_MOCK_WAKE_MAX_MS        5000                //  stop: give up waking after this long
 #define AIGW_MOCK_RING_SIZE          64                  //  requests GET /mock/requests keeps
 #define AIGW_MOCK_RECORD_BODY_MAX    (1024 * 1024)       //  larger bodies are recorded as null
+#define AIGW_MOCK_REDACTED_MAX       512                 //  a redacted credential header, at most
+#define AIGW_MOCK_REDACT_PREFIX      4                   //  characters of a credential shown
+#define AIGW_MOCK_REDACT_SHOWN_MIN   12                  //  shorter credentials show none
+#define AIGW_MOCK_REDACT_HASH_HEX    8                   //  hex digits of its SHA-256 shown
 #define AIGW_MOCK_PPM                1000000             //  rates are kept in parts per million
 #define AIGW_MOCK_RETRY_AFTER_MAX    3600                //  cap on an injected Retry-After
 #define AIGW_MOCK_FAIL_STATUS        500  //  status of an injected failure by default
@@ -1959,6 +1964,100 @@ s_pack (char **at, const char *text, size_t len)
     return copy;
 }
 
+//  --------------------------------------------------------------------------
+//  Credentials in /mock/requests: redacted, as gateways show keys in their
+//  logs, yet enough for a test to tell which key came (a short prefix, the
+//  length and the start of its SHA-256, which tests recompute):
+//      Bearer sk-u...[40 chars, sha256:1a2b3c4d]
+
+//  Headers whose value is a credential.
+static const char *s_credential_headers[]
+    = {"authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-security-token"};
+
+//  Append the redacted form of LEN bytes of SECRET to OUT (SIZE, used
+//  *AT). Returns 0, or -1 when it does not fit.
+static int
+s_redact_append (char *out, size_t size, size_t *at, const char *secret, size_t len)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    if (EVP_Digest (secret, len, digest, &digest_len, EVP_sha256 (), NULL) != 1)
+        return -1;
+    int shown = len >= AIGW_MOCK_REDACT_SHOWN_MIN ? AIGW_MOCK_REDACT_PREFIX : 0;
+    int n = snprintf (out + *at, size - *at, "%.*s...[%zu chars, sha256:", shown, secret, len);
+    if (n < 0 || (size_t) n >= size - *at)
+        return -1;
+    *at += (size_t) n;
+    for (int i = 0; i < AIGW_MOCK_REDACT_HASH_HEX / 2; i++) {
+        n = snprintf (out + *at, size - *at, "%02x", digest[i]);
+        if (n < 0 || (size_t) n >= size - *at)
+            return -1;
+        *at += (size_t) n;
+    }
+    n = snprintf (out + *at, size - *at, "]");
+    if (n < 0 || (size_t) n >= size - *at)
+        return -1;
+    *at += (size_t) n;
+    return 0;
+}
+
+//  Append LEN bytes of TEXT as they are.
+static int
+s_plain_append (char *out, size_t size, size_t *at, const char *text, size_t len)
+{
+    if (len >= size - *at)
+        return -1;
+    memcpy (out + *at, text, len);
+    *at += len;
+    out[*at] = 0;
+    return 0;
+}
+
+//  The value of header NAME as /mock/requests shows it, into OUT: VALUE
+//  itself unless NAME holds a credential. An Authorization keeps its
+//  scheme; an AWS signature keeps its scope and signed headers, its
+//  access key id and signature redacted.
+static const char *
+s_redact (const char *name, const char *value, char *out, size_t size)
+{
+    bool credential = false;
+    for (size_t i = 0; i < sizeof s_credential_headers / sizeof s_credential_headers[0]; i++)
+        credential = credential || strcasecmp (name, s_credential_headers[i]) == 0;
+    if (!value || !credential)
+        return value;
+    size_t at = 0;
+    out[0] = 0;
+    const char *rest = value;
+    if (strcasecmp (name, "authorization") == 0) {
+        const char *space = strchr (value, ' ');
+        if (space && strncmp (value, "AWS4-", 5) == 0) {
+            //  Credential=AKID/scope, SignedHeaders=..., Signature=HEX
+            const char *key = strstr (value, "Credential=");
+            const char *slash = key ? strchr (key, '/') : NULL;
+            const char *sig = strstr (value, "Signature=");
+            if (key && slash && sig && sig > slash) {
+                key += strlen ("Credential=");
+                sig += strlen ("Signature=");
+                if (s_plain_append (out, size, &at, value, (size_t) (key - value)) == 0
+                    && s_redact_append (out, size, &at, key, (size_t) (slash - key)) == 0
+                    && s_plain_append (out, size, &at, slash, (size_t) (sig - slash)) == 0
+                    && s_redact_append (out, size, &at, sig, strlen (sig)) == 0)
+                    return out;
+                at = 0;
+            }
+        }
+        else if (space) {
+            //  "Bearer KEY": the scheme stays.
+            if (s_plain_append (out, size, &at, value, (size_t) (space - value) + 1))
+                return "[redacted]";
+            rest = space + 1;
+        }
+    }
+    if (s_redact_append (out, size, &at, rest, strlen (rest)))
+        return "[redacted]";
+    return out;
+}
+
 //  Records the request (route, method, path, query, the headers tests
 //  check, BODY) in the ring, dropping the oldest. Out of memory, it records
 //  nothing. Lock-free: a record is owned by exactly one slot, reader or
@@ -1973,10 +2072,13 @@ s_record (s_request_t *req, s_buf_t *body)
     size_t body_len = body->size - body->head;
     bool keep_body = body_len > 0 && body_len <= AIGW_MOCK_RECORD_BODY_MAX && !body->failed;
     const char *values[AIGW_MOCK_RECORDED_HEADERS];
+    char redacted[AIGW_MOCK_RECORDED_HEADERS][AIGW_MOCK_REDACTED_MAX];
     size_t total = sizeof (s_record_t) + strlen (method) + strlen (path) + 2
                    + (query ? strlen (query) + 1 : 0) + (keep_body ? body_len + 1 : 0);
     for (size_t i = 0; i < AIGW_MOCK_RECORDED_HEADERS; i++) {
-        values[i] = mg_get_header (req->conn, s_recorded_headers[i]);
+        values[i]
+            = s_redact (s_recorded_headers[i], mg_get_header (req->conn, s_recorded_headers[i]),
+                        redacted[i], sizeof redacted[i]);
         total += values[i] ? strlen (values[i]) + 1 : 0;
     }
     s_record_t *record = malloc (total);
@@ -3325,8 +3427,30 @@ aigw_mock_test (bool verbose)
                          json_object_get (json_object_get (newest, "headers"), "authorization")),
                      "Bearer ", 7)
             == 0);
+    //  ... with its credentials redacted
+    assert (!strstr (reply.body, key));
     json_decref (root);
     s_reply_free (&reply);
+    char shown[AIGW_MOCK_REDACTED_MAX];
+    const char *bearer = s_redact ("Authorization", "Bearer sk-mock-test-key", shown, sizeof shown);
+    assert (strncmp (bearer, "Bearer sk-m...[16 chars, sha256:", 32) == 0 && strlen (bearer) == 41
+            && bearer[40] == ']' && !strstr (bearer, "test-key"));
+    assert (strcmp (s_redact ("x-api-key", "short", shown, sizeof shown), shown) == 0
+            && strncmp (shown, "...[5 chars, sha256:", 20) == 0);
+    assert (strcmp (s_redact ("content-type", "application/json", shown, sizeof shown),
+                    "application/json")
+            == 0);
+    assert (!s_redact ("api-key", NULL, shown, sizeof shown));
+    const char *aws
+        = s_redact ("authorization",
+                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE123/20240101/us-east-1/"
+                    "bedrock/aws4_request, SignedHeaders=host;x-amz-date, "
+                    "Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                    shown, sizeof shown);
+    assert (strncmp (aws, "AWS4-HMAC-SHA256 Credential=AKID...[14 chars, sha256:", 53) == 0
+            && strstr (aws, "]/20240101/us-east-1/bedrock/aws4_request, "
+                            "SignedHeaders=host;x-amz-date, Signature=0123...[64 chars, sha256:")
+            && !strstr (aws, "AKIDEXAMPLE") && !strstr (aws, "0123456789abcdef"));
     reply = s_test_call (mock, "POST", "/mock/reset", "", NULL, S_TEST_TIMEOUT_MS);
     s_reply_free (&reply);
     reply = s_test_call (mock, "GET", "/mock/requests", NULL, NULL, S_TEST_TIMEOUT_MS);
