@@ -13,7 +13,9 @@
 #include <sys/eventfd.h>
 
 //  Stages that must have a live worker for /readyz; the admin actor only
-//  counts when a database is configured.
+//  counts when a database is configured. Usage is not one of them: the
+//  gateway answers while it is down, and its records wait here until a
+//  usage worker acknowledges them.
 static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "provider", "admin"};
 #define AIGW_REQUIRED_STAGES 5
 //  A STATUS answer older than this many heartbeats no longer counts.
@@ -422,7 +424,9 @@ s_usage_send (aigw_edge_io_t *self, aigw_envelope_t *record)
     aigw_slot_t *slot = calloc (1, sizeof *slot);
     assert (slot);
     slot->io = self;
-    atomic_init (&slot->refs, 1);
+    //  The I/O thread's, and one for this call: a submit answered at once
+    //  (no usage worker anywhere) lets the first go before it returns.
+    atomic_init (&slot->refs, 2);
     atomic_init (&slot->abandoned, true);
     slot->num = atomic_fetch_add (&self->next_id, 1);
     snprintf (slot->id, sizeof slot->id, "u%llx", (unsigned long long) slot->num);
@@ -443,6 +447,36 @@ s_usage_send (aigw_edge_io_t *self, aigw_envelope_t *record)
     aigw_job_t *job = aigw_host_submit (self->host, &record, slot, slot->id);
     if (slot->registered && !slot->remote)
         slot->job = job;
+    s_slot_unref (&slot);
+}
+
+//  True when a usage worker is live, as the broker's last STATUS says (or
+//  the last directory, while the broker is away). Records wait here
+//  otherwise, rather than cycle through the broker every second. I/O
+//  thread only.
+static bool
+s_usage_live (aigw_edge_io_t *self)
+{
+    bool live = false;
+    pthread_mutex_lock (&self->lock);
+    bool fresh = self->connected
+                 && aigw_now_ms () - self->status_at
+                        <= (int64_t) self->config->heartbeat_ms * AIGW_STATUS_STALE_BEATS;
+    if (fresh) {
+        for (const char *line = self->status; line && *line;) {
+            char name[64];
+            int workers;
+            if (sscanf (line, "%63s %d", name, &workers) == 2 && streq (name, "usage"))
+                live = workers > 0;
+            line = strchr (line, '\n');
+            if (line)
+                line++;
+        }
+    }
+    else if (self->directory)
+        live = aigw_peer_directory_live (self->directory, "usage") > 0;
+    pthread_mutex_unlock (&self->lock);
+    return live;
 }
 
 //  Usage records from handlers, oldest first; and those due again.
@@ -457,13 +491,19 @@ s_take_usage (aigw_edge_io_t *self)
         list = stack;
         stack = next;
     }
+    bool live = list || zlistx_size (self->usage_retry) ? s_usage_live (self) : false;
     while (list) {
         s_usage_t *next = list->next;
-        s_usage_send (self, list->record);
+        if (live)
+            s_usage_send (self, list->record);
+        else
+            s_usage_retry (self, &list->record);
         free (list);
         list = next;
     }
-    if (zlistx_size (self->usage_retry) && aigw_now_ms () >= self->usage_retry_at) {
+    if (zlistx_size (self->usage_retry) && aigw_now_ms () >= self->usage_retry_at && !live)
+        self->usage_retry_at = aigw_now_ms () + AIGW_EDGE_USAGE_RETRY_MS;
+    else if (zlistx_size (self->usage_retry) && aigw_now_ms () >= self->usage_retry_at) {
         zlistx_t *due = self->usage_retry;
         self->usage_retry = zlistx_new ();
         aigw_envelope_t *record;

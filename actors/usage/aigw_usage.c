@@ -28,6 +28,9 @@
 #define S_SQL_RETRY_MS 5000
 //  A spool replay takes at most this many bytes per COPY.
 #define S_REPLAY_MAX_BYTES (8 * 1024 * 1024)
+//  Batches' worth of records kept filling while the previous batch is in
+//  the database, before they go to the spool instead.
+#define S_WAIT_BATCHES 8
 //  Log lines about drops: at most one this often.
 #define S_LOG_EVERY_MS 10000
 
@@ -374,7 +377,14 @@ s_pump (self_t *self)
             s_spool_batch (self, &self->writing);
         return;
     }
-    //  The database is away, busy, or behind the spool: to the spool.
+    //  The database is writing the previous batch: this one keeps filling
+    //  (it goes next, bigger) while it stays within bounds; else, or with
+    //  the database away or behind the spool, to the spool.
+    bool up = self->db && aigw_pgconn_state (self->db) >= AIGW_PGCONN_IDLE;
+    if (up && !spooled && (self->writing.count || self->partitions_busy)
+        && f->count < S_WAIT_BATCHES * (size_t) self->config->usage_batch_records
+        && now - f->started_ms < self->config->usage_copy_timeout_ms)
+        return;
     s_spool_batch (self, f);
 }
 
@@ -471,7 +481,13 @@ s_stage_timeout (void *state)
     int64_t now = aigw_now_ms ();
     int64_t due = -1;
     if (self->filling.count) {
-        int64_t at = self->filling.started_ms + self->config->usage_batch_ms - now;
+        //  While the previous batch is in the database, its answer (on the
+        //  socket) moves the next one; only the bound on waiting is a timer.
+        bool waiting = self->writing.count || self->replaying || self->partitions_busy;
+        int64_t at
+            = self->filling.started_ms
+              + (waiting ? self->config->usage_copy_timeout_ms : self->config->usage_batch_ms)
+              - now;
         due = at < 0 ? 0 : at;
     }
     if (self->spool && aigw_spool_frames (self->spool)) {
