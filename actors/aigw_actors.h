@@ -6,11 +6,12 @@
 #include "aigw_stage.h"
 
 //  The names, for messages.
-#define AIGW_ACTOR_LIST "auth, ratelimit, guardrail, cache, provider, admin"
+#define AIGW_ACTOR_LIST "auth, ratelimit, guardrail, cache, provider, admin, usage"
 
 //  The stages `aigw run` puts in the edge's thread, in pipeline order; the
 //  admin actor runs in a thread of its own (its database calls and broker
-//  questions may take seconds).
+//  questions may take seconds), and so does usage (database writes and
+//  spool fsyncs, none on a request's path).
 #define AIGW_RUN_PIPELINE "auth,ratelimit,guardrail,cache,provider"
 
 //  The definition of stage NAME, or NULL.

@@ -35,7 +35,7 @@ static const char *s_usage
       "  edge --broker ENDPOINT [--port N]         the HTTP edge alone\n"
       "  actor NAME[,NAME...] --broker ENDPOINT    one actor, or several in one thread:\n"
       "                                            auth, ratelimit, guardrail, cache,\n"
-      "                                            provider, admin\n"
+      "                                            provider, admin, usage\n"
       "  migrate                                   apply database migrations\n"
       "  tenants create NAME | list                tenants (--json for JSON)\n"
       "  keys create --tenant T --name N [...]     API keys: create, list, revoke ID,\n"
@@ -61,7 +61,8 @@ static const s_help_t s_helps[] = {
     {"run", "usage: aigw run [--config FILE] [--host ADDR] [--port N]\n"
             "Runs the broker, the HTTP edge and every actor in one process: auth,\n"
             "ratelimit, guardrail, cache and provider in the edge's I/O thread, handing\n"
-            "each request along by function calls; admin in a thread of its own.\n"
+            "each request along by function calls; admin in a thread of its own, and\n"
+            "usage (records of every answer, with a database) in another.\n"
             "With no OPENAI_API_KEY and no OPENAI_BASE_URL it also starts a local mock\n"
             "provider and serves its models. Stops on SIGINT or SIGTERM.\n"},
     {"broker", "usage: aigw broker --bind ENDPOINT [--config FILE]\n"
@@ -71,10 +72,11 @@ static const s_help_t s_helps[] = {
              "Runs the HTTP edge alone, sending every request to the broker.\n"},
     {"actor", "usage: aigw actor NAME[,NAME...] --broker ENDPOINT [--config FILE]\n"
               "Runs one actor, or several in one thread (e.g. auth,ratelimit,guardrail):\n"
-              "auth, ratelimit, guardrail, cache, provider or admin. Co-located actors hand\n"
-              "a request along by function calls; ratelimit and cache still reach the\n"
-              "owner of each key through the broker. Start as many as load needs, on any\n"
-              "host that reaches the broker.\n"},
+              "auth, ratelimit, guardrail, cache, provider, admin or usage. Co-located\n"
+              "actors hand a request along by function calls; ratelimit and cache still\n"
+              "reach the owner of each key through the broker. Start as many as load\n"
+              "needs, on any host that reaches the broker (one usage actor per spool\n"
+              "file: usage.spool_path).\n"},
     {"mock-provider",
      "usage: aigw mock-provider --port N [--latency-ms N] [--fail-rate F] [--threads N]\n"
      "                          [--route NAME:latency=MS,fail=RATE,status=CODE,\n"
@@ -229,6 +231,9 @@ s_cmd_run (s_options_t *options)
     zactor_t *admin = NULL;
     aigw_host_args_t admin_args
         = {.config = config, .endpoint = config->broker_endpoint, .stages = "admin"};
+    zactor_t *usage = NULL;
+    aigw_host_args_t usage_args
+        = {.config = config, .endpoint = config->broker_endpoint, .stages = "usage"};
     aigw_edge_t *edge = NULL;
     bool no_upstream = (!config->openai_api_key || !*config->openai_api_key)
                        && streq (config->openai_base_url, AIGW_DEFAULT_OPENAI_BASE_URL);
@@ -256,6 +261,15 @@ s_cmd_run (s_options_t *options)
         fprintf (stderr, "aigw: %s\n", admin_args.err);
         goto done;
     }
+    //  Usage writes to the database and fsyncs its spool: a thread of its
+    //  own too. Records exist only with a database to keep them in.
+    if (config->usage_enabled && config->database_url && *config->database_url) {
+        usage = zactor_new (aigw_host_actor, &usage_args);
+        if (!usage || usage_args.failed) {
+            fprintf (stderr, "aigw: %s\n", usage_args.err);
+            goto done;
+        }
+    }
     char err[256];
     //  No other process can reach an inproc broker: the pipeline's ratelimit
     //  and cache own every key.
@@ -271,6 +285,7 @@ s_cmd_run (s_options_t *options)
     rc = 0;
 done:
     aigw_edge_destroy (&edge);
+    zactor_destroy (&usage);
     zactor_destroy (&admin);
     zactor_destroy (&broker);
     aigw_mock_destroy (&mock);

@@ -1570,6 +1570,7 @@ aigw_config_destroy (aigw_config_t **self_p)
     aigw_config_string_free (&self->jwt_audience);
     aigw_config_string_free (&self->jwt_tenant_claim);
     aigw_config_string_free (&self->jwt_role_claim);
+    aigw_config_string_free (&self->usage_spool_path);
     OPENSSL_cleanse (self, sizeof *self);  //  the key and master hashes
     free (self);
     *self_p = NULL;

@@ -203,6 +203,17 @@ typedef struct {
     //  process
     char *log_level;  //  AIGW_LOG_LEVEL
 
+    //  usage: records of every answered request (keywords registered by
+    //  actors/usage)
+    bool usage_enabled;               //  keep records (only with a database)
+    int usage_batch_records;          //  a batch is written at this many records
+    int64_t usage_batch_ms;           //  or when its oldest record is this old
+    char *usage_spool_path;           //  spool file while the database is away
+    size_t usage_spool_max_bytes;     //  its bound; past it new records are dropped
+    int usage_partitions_ahead_days;  //  daily partitions made ahead of today
+    int usage_retention_days;         //  older partitions dropped, 0 = kept
+    int64_t usage_copy_timeout_ms;    //  a batch's deadline in the database
+
     //  database: the control plane (PostgreSQL)
     char *database_url;  //  database.url or DATABASE_URL, libpq syntax; may hold a password
     int db_pool_size;    //  connections per process that uses the database

@@ -54,6 +54,11 @@ struct _aigw_pgconn_t {
     int64_t deadline;                   //  connect, LISTEN or statement deadline
     int64_t retry_at;                   //  DOWN: when to reconnect
     int64_t backoff_ms;                 //  next reconnect wait
+    const char *copy_data;              //  BUSY with a COPY: the rows (the caller's)
+    size_t copy_size;                   //  bytes in copy_data
+    size_t copy_sent;                   //  bytes libpq took so far
+    bool copying;                       //  the server waits for the rows
+    bool copy_ended;                    //  PQputCopyEnd went through
 };
 
 //  --------------------------------------------------------------------------
@@ -196,6 +201,8 @@ s_fail (aigw_pgconn_t *self, int64_t now, const char *why, aigw_pgconn_status_t 
     self->conn = NULL;
     self->state = AIGW_PGCONN_DOWN;
     self->flushing = self->failed = false;
+    self->copying = false;
+    self->copy_data = NULL;
     self->retry_at = now + self->backoff_ms;
     self->backoff_ms *= 2;
     if (self->backoff_ms > self->backoff_max_ms)
@@ -321,8 +328,59 @@ s_statement_done (aigw_pgconn_t *self, int64_t now)
     aigw_pgconn_done_fn *done = self->done;
     self->result = NULL;
     self->done = NULL;
+    self->copy_data = NULL;
+    self->copying = false;
     self->state = AIGW_PGCONN_IDLE;
     done (self->done_arg, result, AIGW_PGCONN_OK);
+}
+
+//  Largest piece handed to PQputCopyData at once.
+#define S_COPY_PIECE (256 * 1024)
+//  Most bytes one _process call feeds, so that a big COPY shares the
+//  owner's loop.
+#define S_COPY_PASS_MAX (1024 * 1024)
+
+//  Feeds the COPY's rows, then its end, as far as the socket takes them
+//  now. Returns 0, or -1 after s_fail.
+static int
+s_copy_push (aigw_pgconn_t *self, int64_t now)
+{
+    size_t budget = S_COPY_PASS_MAX;
+    while (self->copy_sent < self->copy_size) {
+        if (budget == 0)
+            return 0;  //  more at the next pass (the socket is polled for it)
+        size_t piece = self->copy_size - self->copy_sent;
+        if (piece > S_COPY_PIECE)
+            piece = S_COPY_PIECE;
+        int rc = PQputCopyData (self->conn, self->copy_data + self->copy_sent, (int) piece);
+        if (rc < 0) {
+            s_fail (self, now, NULL, AIGW_PGCONN_UNAVAILABLE);
+            return -1;
+        }
+        if (rc == 0) {
+            //  libpq's buffer is full: send what it holds, then wait for
+            //  the socket when it could not all go.
+            if (s_flush (self, now))
+                return -1;
+            if (self->flushing)
+                return 0;
+            continue;
+        }
+        self->copy_sent += piece;
+        budget = budget > piece ? budget - piece : 0;
+    }
+    if (!self->copy_ended) {
+        int rc = PQputCopyEnd (self->conn, NULL);
+        if (rc < 0) {
+            s_fail (self, now, NULL, AIGW_PGCONN_UNAVAILABLE);
+            return -1;
+        }
+        if (rc == 0)
+            return s_flush (self, now);
+        self->copy_ended = true;
+    }
+    self->copying = false;
+    return s_flush (self, now);
 }
 
 //  Reads what the server sent: notifications, then results. May leave SELF
@@ -331,6 +389,8 @@ static void
 s_io_step (aigw_pgconn_t *self, short revents, int64_t now)
 {
     if (self->flushing && (revents & (ZMQ_POLLOUT | ZMQ_POLLERR)) && s_flush (self, now))
+        return;
+    if (self->copying && !self->flushing && s_copy_push (self, now))
         return;
     if (!(revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
         return;
@@ -349,6 +409,19 @@ s_io_step (aigw_pgconn_t *self, short revents, int64_t now)
         PGresult *result = PQgetResult (self->conn);
         if (!result) {
             s_statement_done (self, now);
+            continue;
+        }
+        if (PQresultStatus (result) == PGRES_COPY_IN) {
+            PQclear (result);
+            if (!self->copy_data) {
+                //  A COPY FROM STDIN nobody gave rows for: end it.
+                self->copy_size = self->copy_sent = 0;
+                self->copy_data = "";
+            }
+            self->copying = true;
+            self->copy_ended = false;
+            if (s_copy_push (self, now) || self->copying)
+                return;  //  more when the socket takes it
             continue;
         }
         if (self->state == AIGW_PGCONN_LISTENING) {
@@ -468,6 +541,35 @@ aigw_pgconn_send (aigw_pgconn_t *self, const char *sql, int nparams, const char 
 }
 
 int
+aigw_pgconn_copy (aigw_pgconn_t *self, const char *sql, const char *data, size_t size,
+                  int64_t deadline, aigw_pgconn_done_fn *done, void *arg, int64_t now)
+{
+    assert (self && sql && done && (data || size == 0));
+    if (self->state != AIGW_PGCONN_IDLE)
+        return -1;
+    if (!PQsendQuery (self->conn, sql)) {
+        s_fail (self, now, NULL, AIGW_PGCONN_UNAVAILABLE);
+        return -1;
+    }
+    self->state = AIGW_PGCONN_BUSY;
+    self->deadline = deadline;
+    self->done = done;
+    self->done_arg = arg;
+    self->copy_data = data ? data : "";
+    self->copy_size = size;
+    self->copy_sent = 0;
+    self->copying = self->copy_ended = false;
+    int rc = PQflush (self->conn);
+    if (rc < 0) {
+        self->done = NULL;
+        s_fail (self, now, NULL, AIGW_PGCONN_UNAVAILABLE);
+        return -1;
+    }
+    self->flushing = rc == 1;
+    return 0;
+}
+
+int
 aigw_pgconn_fd (aigw_pgconn_t *self)
 {
     assert (self);
@@ -482,7 +584,7 @@ aigw_pgconn_events (aigw_pgconn_t *self)
         return 0;
     if (self->state == AIGW_PGCONN_CONNECTING)
         return self->polling == PGRES_POLLING_READING ? ZMQ_POLLIN : ZMQ_POLLOUT;
-    return (short) (ZMQ_POLLIN | (self->flushing ? ZMQ_POLLOUT : 0));
+    return (short) (ZMQ_POLLIN | (self->flushing || self->copying ? ZMQ_POLLOUT : 0));
 }
 
 int
@@ -755,6 +857,55 @@ aigw_pgconn_test (bool verbose)
     PQclear (PQexec (admin, sql));
     s_test_run (c, 5000, &seen.ups, 3);
     assert (seen.downs == 2 && seen.ups == 3);
+
+    //  COPY: rows into a temporary table and an INSERT from it, one
+    //  transaction; many megabytes, so the rows go out in pieces as the
+    //  socket takes them.
+    size_t rows = 200000;
+    char *copy = malloc (rows * 32);
+    assert (copy);
+    size_t copy_len = 0;
+    for (size_t i = 0; i < rows; i++)
+        copy_len += (size_t) sprintf (copy + copy_len, "%zu\trow %zu with\\ttab\n", i, i);
+    const char *copy_sql = "CREATE TEMP TABLE IF NOT EXISTS pgconn_copy (n int, t text);"
+                           "CREATE TEMP TABLE IF NOT EXISTS pgconn_staging (n int, t text)"
+                           " ON COMMIT DELETE ROWS;"
+                           "COPY pgconn_staging FROM STDIN;"
+                           "INSERT INTO pgconn_copy SELECT * FROM pgconn_staging";
+    int done_before = seen.done;
+    assert (aigw_pgconn_copy (c, copy_sql, copy, copy_len, zclock_mono () + 20000, s_test_done,
+                              &seen, zclock_mono ())
+            == 0);
+    s_test_run (c, 20000, &seen.done, done_before + 1);
+    assert (seen.status == AIGW_PGCONN_OK);
+    assert (PQresultStatus (seen.result) == PGRES_COMMAND_OK);
+    assert (atol (PQcmdTuples (seen.result)) == (long) rows);
+    //  Bad rows: the error answers, nothing of the batch stays, the
+    //  connection goes on.
+    const char *bad = "1\tgood\nnot a number\tbad\n";
+    assert (aigw_pgconn_copy (c, copy_sql, bad, strlen (bad), zclock_mono () + 5000, s_test_done,
+                              &seen, zclock_mono ())
+            == 0);
+    s_test_run (c, 5000, &seen.done, done_before + 2);
+    assert (seen.status == AIGW_PGCONN_OK && PQresultStatus (seen.result) == PGRES_FATAL_ERROR);
+    assert (aigw_pgconn_state (c) == AIGW_PGCONN_IDLE);
+    assert (aigw_pgconn_send (c, "SELECT count (*), count (DISTINCT n) FROM pgconn_copy", 0, NULL,
+                              zclock_mono () + 5000, s_test_done, &seen, zclock_mono ())
+            == 0);
+    s_test_run (c, 5000, &seen.done, done_before + 3);
+    assert (PQresultStatus (seen.result) == PGRES_TUPLES_OK);
+    assert (atol (PQgetvalue (seen.result, 0, 0)) == (long) rows);
+    assert (atol (PQgetvalue (seen.result, 0, 1)) == (long) rows);
+    //  A COPY past its deadline drops the connection, which comes back.
+    int ups = seen.ups;
+    assert (aigw_pgconn_copy (c, "SELECT pg_sleep (2); COPY pgconn_staging FROM STDIN", copy,
+                              copy_len, zclock_mono () + 300, s_test_done, &seen, zclock_mono ())
+            == 0);
+    s_test_run (c, 3000, &seen.done, done_before + 4);
+    assert (seen.status == AIGW_PGCONN_TIMEOUT);
+    s_test_run (c, 5000, &seen.ups, ups + 1);
+    assert (aigw_pgconn_state (c) == AIGW_PGCONN_IDLE);
+    free (copy);
 
     //  Destroy cancels a running statement.
     assert (aigw_pgconn_send (c, "SELECT pg_sleep (1)", 0, NULL, zclock_mono () + 5000, s_test_done,

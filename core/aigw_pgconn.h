@@ -5,7 +5,8 @@
     The connection opens with PQconnectStartParams / PQconnectPoll within a
     connect deadline, optionally LISTENs on one channel, then runs one
     parameterized statement at a time (PQsendQueryParams, non-blocking),
-    each with a deadline. When an attempt fails, the connection breaks, or
+    each with a deadline, or a COPY ... FROM STDIN fed from a buffer
+    (PQputCopyData, PQputCopyEnd, non-blocking). When an attempt fails, the connection breaks, or
     a deadline passes, it is closed and reopened after a backoff that
     doubles from BACKOFF_MIN_MS to BACKOFF_MAX_MS; the backoff starts over
     once a connection is up (LISTEN done). Nothing here blocks, except that
@@ -120,6 +121,16 @@ void aigw_pgconn_drop (aigw_pgconn_t *self, const char *why, int64_t now);
 //  idle or the connection broke (DONE is then never called; a broken
 //  connection is dropped).
 int aigw_pgconn_send (aigw_pgconn_t *self, const char *sql, int nparams, const char *const *params,
+                      int64_t deadline, aigw_pgconn_done_fn *done, void *arg, int64_t now);
+
+//  Run SQL with the simple protocol (several statements allowed; without
+//  BEGIN/COMMIT of their own they run as one transaction), whose COPY ...
+//  FROM STDIN takes the SIZE bytes at DATA (COPY's text or csv rows; not
+//  copied: keep them until DONE). The rows are pushed as the socket takes
+//  them, never blocking; DEADLINE bounds the whole. DONE gets the last
+//  statement's result (an SQL error anywhere ends the string with it).
+//  Only when IDLE; returns as _send does.
+int aigw_pgconn_copy (aigw_pgconn_t *self, const char *sql, const char *data, size_t size,
                       int64_t deadline, aigw_pgconn_done_fn *done, void *arg, int64_t now);
 
 //  The socket to poll, or -1 while there is none.

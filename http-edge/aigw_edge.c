@@ -90,6 +90,8 @@ typedef struct {
     bool head;                              //  HEAD request: GET's status and headers, no body
     bool close;                             //  close the connection after this answer
     const char *allow;                      //  Allow header of a 405 answer (static), or NULL
+    aigw_envelope_t *record;                //  the request's usage record, or NULL
+    int64_t started_us;                     //  when the handler took it (zclock_usecs)
 } s_http_t;
 
 static const char *
@@ -216,6 +218,8 @@ s_write_head (s_http_t *http, int status, const char *content_type, const aigw_e
         s_append (head, sizeof head, &n,
                   "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
     mg_write (http->conn, head, n);
+    if (http->record)
+        http->record->first_ms = (zclock_usecs () - http->started_us) / 1000;
     http->headers_sent = true;
     http->chunked = length < 0;
     http->status = status;
@@ -251,6 +255,10 @@ s_send_error (s_http_t *http, int status, const char *type, const char *code, co
 {
     char *body = s_error_body (http->id, type, code, param, message);
     size_t len = body ? strlen (body) : 0;
+    if (http->record) {
+        aigw_envelope_set (&http->record->err_type, type);
+        aigw_envelope_set (&http->record->err_code, code);
+    }
     s_write_head (http, status, "application/json", env, (long long) len);
     s_write_body (http, body, len);
     free (body);
@@ -501,6 +509,105 @@ s_check_credential (s_http_t *http)
                            AIGW_EDGE_CREDENTIAL_MAX);
 }
 
+//  Keep in RECORD what ENV, one message of the answer, tells about the
+//  request: who asked (auth's fields), who answered, tokens and cost.
+static void
+s_usage_note (aigw_envelope_t *record, const aigw_envelope_t *env)
+{
+    struct {
+        char **to;
+        const char *from;
+    } fields[] = {{&record->key_id, env->key_id},
+                  {&record->key_name, env->key_name},
+                  {&record->tenant, env->tenant},
+                  {&record->tenant_id, env->tenant_id},
+                  {&record->principal_type, env->principal_type},
+                  {&record->provider, env->provider},
+                  {&record->provider_kind, env->provider_kind},
+                  {&record->cache_status, env->cache_status}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (fields[i].from && !*fields[i].to)
+            aigw_envelope_set (fields[i].to, fields[i].from);
+    if (env->tokens_in)
+        record->tokens_in = env->tokens_in;
+    if (env->tokens_out)
+        record->tokens_out = env->tokens_out;
+    if (env->tokens_cached)
+        record->tokens_cached = env->tokens_cached;
+    if (env->cost_nusd)
+        record->cost_nusd = env->cost_nusd;
+    if (env->attempts)
+        record->attempts = env->attempts;
+    if (env->err_type && !record->err_type) {
+        aigw_envelope_set (&record->err_type, env->err_type);
+        aigw_envelope_set (&record->err_code, env->err_code);
+    }
+}
+
+//  A new record id: a random (version 4) UUID, from a per-thread generator
+//  seeded once from the kernel.
+static void
+s_usage_uuid (char *out, size_t size)
+{
+    static __thread uint64_t state[2];
+    if (!state[0] && !state[1]) {
+        if (getrandom (state, sizeof state, 0) != sizeof state || (!state[0] && !state[1]))
+            state[0] = (uint64_t) zclock_usecs () | 1;
+    }
+    uint8_t b[16];
+    for (int half = 0; half < 2; half++) {
+        //  xorshift128+
+        uint64_t x = state[0], y = state[1];
+        state[0] = y;
+        x ^= x << 23;
+        state[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+        uint64_t v = state[1] + y;
+        memcpy (b + 8 * half, &v, 8);
+    }
+    b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80);
+    snprintf (out, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+              b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+              b[13], b[14], b[15]);
+}
+
+//  Start HTTP's usage record: a data-plane request of KIND, when records
+//  are kept (usage on, and a database to keep them in).
+static void
+s_usage_start (s_http_t *http, int kind)
+{
+    const aigw_config_t *config = http->edge->config;
+    if (!config->usage_enabled || !config->database_url || !*config->database_url
+        || (kind != AIGW_KIND_CHAT && kind != AIGW_KIND_MESSAGES && kind != AIGW_KIND_EMBEDDINGS))
+        return;
+    aigw_envelope_t *record = aigw_envelope_new ();
+    char uuid[40];
+    s_usage_uuid (uuid, sizeof uuid);
+    aigw_envelope_set (&record->record_id, uuid);
+    aigw_envelope_set (&record->id, http->id);
+    record->kind = (uint8_t) kind;
+    record->started_ms = aigw_now_ms ();
+    http->record = record;
+}
+
+//  The answer is out: finish HTTP's usage record and hand it to IO, which
+//  sends it to the usage actor. The client's answer never waits for it.
+static void
+s_usage_send (s_http_t *http, aigw_edge_io_t *io, const char *model, bool stream)
+{
+    aigw_envelope_t *record = http->record;
+    http->record = NULL;
+    if (!record)
+        return;
+    record->latency_ms = (zclock_usecs () - http->started_us) / 1000;
+    record->status = http->status ? http->status : 400;
+    record->stream = stream;
+    aigw_envelope_set (&record->model, model);
+    if (record->first_ms < 0)
+        record->first_ms = record->latency_ms;
+    aigw_edge_io_usage (io, &record);
+}
+
 //  Relay the pipeline's answer to the client until its last message.
 static void
 s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
@@ -537,6 +644,8 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
                                         zframe_size (event->envelope), err, sizeof err);
         bool last = event->last;
         aigw_client_event_destroy (&event);
+        if (env && http->record)
+            s_usage_note (http->record, env);
         if (!env) {
             aigw_error ("bad envelope from the pipeline: %s", err);
             if (http->headers_sent)
@@ -604,6 +713,7 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     int64_t started = zclock_usecs ();
     s_http_t http;
     s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
+    http.started_us = started;
 
     const char *uri = ri->local_uri ? ri->local_uri : "";
     const char *method = ri->request_method;
@@ -620,6 +730,8 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     bool allowed = kind == AIGW_KIND_MODELS ? streq (method, "GET") || streq (method, "HEAD")
                                             : streq (method, "POST");
     http.allow = kind == AIGW_KIND_MODELS ? AIGW_EDGE_ALLOW_GET : AIGW_EDGE_ALLOW_POST;
+    if (allowed)
+        s_usage_start (&http, kind);
 
     char *body = NULL, *model = NULL;
     size_t body_len = 0;
@@ -658,6 +770,7 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
         }
         s_dispatch (&http, &env);
     }
+    s_usage_send (&http, edge->ios[atomic_load (&edge->next_io) % edge->io_count], model, stream);
     free (body);
     free (model);
     aigw_edge_metrics_record (edge->metrics, http.route, http.status, zclock_usecs () - started);

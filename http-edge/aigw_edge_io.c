@@ -13,7 +13,9 @@
 #include <sys/eventfd.h>
 
 //  Stages that must have a live worker for /readyz; the admin actor only
-//  counts when a database is configured.
+//  counts when a database is configured. Usage is not one of them: the
+//  gateway answers while it is down, and its records wait here until a
+//  usage worker acknowledges them.
 static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "provider", "admin"};
 #define AIGW_REQUIRED_STAGES 5
 //  A STATUS answer older than this many heartbeats no longer counts.
@@ -22,6 +24,16 @@ static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "p
 #define AIGW_STATUS_MAX 4096
 //  Client hang-ups taken from epoll per call.
 #define AIGW_EDGE_IO_HUP_BATCH 64
+//  A usage record is sent with this deadline, and sent again this long
+//  after it failed (no usage worker, or it died holding the record).
+#define AIGW_EDGE_USAGE_DEADLINE_MS 10000
+#define AIGW_EDGE_USAGE_RETRY_MS    1000
+//  Records waiting to be sent again, at most; past it the newest are
+//  dropped (counted, and logged at most every AIGW_EDGE_USAGE_LOG_MS).
+#define AIGW_EDGE_USAGE_RETRY_MAX 200000
+#define AIGW_EDGE_USAGE_LOG_MS    10000
+//  Longest a queued record waits for the I/O thread's next pass.
+#define AIGW_EDGE_USAGE_LINGER_MS 100
 //  Status of the final event of a request whose client left (nginx's "client
 //  closed request"; nobody reads it).
 #define AIGW_EDGE_IO_CLIENT_GONE 499
@@ -30,8 +42,15 @@ static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "p
 typedef enum {
     S_ASK_REQUEST,  //  a pipeline request
     S_ASK_METRICS,  //  the broker's METRICS
-    S_ASK_REPORTS   //  the broker's REPORTS of a service
+    S_ASK_REPORTS,  //  the broker's REPORTS of a service
+    S_ASK_USAGE     //  a usage record to the usage actor (no handler waits)
 } s_ask_t;
+
+//  A usage record from a handler, on its way to the I/O thread.
+typedef struct _s_usage_t {
+    aigw_envelope_t *record;  //  the record
+    struct _s_usage_t *next;  //  next in the stack
+} s_usage_t;
 
 //  One event queued on a slot.
 typedef struct _s_item_t {
@@ -60,9 +79,10 @@ struct _aigw_slot_t {
     int64_t deadline_ms;        //  S_ASK_REPORTS: when to stop asking
     struct _aigw_slot_t *next;  //  in the hand-off queue
     //  The I/O thread's alone.
-    bool registered;  //  in io->slots: not yet answered in full
-    bool remote;      //  waiting on the broker
-    aigw_job_t *job;  //  the job a local stage holds, or NULL
+    bool registered;          //  in io->slots: not yet answered in full
+    bool remote;              //  waiting on the broker
+    aigw_job_t *job;          //  the job a local stage holds, or NULL
+    aigw_envelope_t *record;  //  S_ASK_USAGE: the record, kept until acknowledged
 };
 
 //  A handler's word that it left before its request's end.
@@ -80,6 +100,7 @@ struct _aigw_edge_io_t {
     int evfd;                        //  wakes the I/O thread
     _Atomic (aigw_slot_t *) queue;   //  hand-offs, newest first (a Treiber stack)
     _Atomic (s_cancel_t *) cancels;  //  handlers that left, newest first
+    _Atomic (s_usage_t *) usage;     //  usage records from handlers, newest first
     int hupfd;                       //  epoll set of client sockets (EPOLLRDHUP)
     atomic_bool sleeping;            //  the I/O thread is in, or about to enter, poll
     atomic_ullong next_id;           //  request id counter
@@ -97,6 +118,10 @@ struct _aigw_edge_io_t {
     zhashx_t *slots;            //  request id -> slot not yet answered in full
     zlistx_t *metrics_waiting;  //  slots asked METRICS, oldest first
     zlistx_t *reports_waiting;  //  slots asked REPORTS, oldest first
+    zlistx_t *usage_retry;      //  usage records to send again, oldest first
+    int64_t usage_retry_at;     //  when, Unix ms
+    uint64_t usage_dropped;     //  records dropped: the retry list was full
+    int64_t usage_logged_at;    //  last log line about it
 };
 
 //  Drop one reference to SLOT; the last one frees it.
@@ -114,6 +139,7 @@ s_slot_unref (aigw_slot_t **slot_p)
         slot->head = next;
     }
     aigw_envelope_destroy (&slot->env);
+    aigw_envelope_destroy (&slot->record);
     pthread_cond_destroy (&slot->cond);
     pthread_mutex_destroy (&slot->mutex);
     free (slot);
@@ -136,6 +162,30 @@ s_final (const aigw_client_event_t *event)
     return event->type != AIGW_BP_CLIENT_REPLY || event->last;
 }
 
+//  Keep *RECORD_P (taken) to send again after AIGW_EDGE_USAGE_RETRY_MS.
+static void
+s_usage_retry (aigw_edge_io_t *self, aigw_envelope_t **record_p)
+{
+    if (!*record_p)
+        return;
+    if (zlistx_size (self->usage_retry) >= AIGW_EDGE_USAGE_RETRY_MAX) {
+        self->usage_dropped++;
+        int64_t now = aigw_now_ms ();
+        if (now - self->usage_logged_at >= AIGW_EDGE_USAGE_LOG_MS) {
+            aigw_error ("usage: %d records wait for the usage actor; %" PRIu64
+                        " records dropped so far",
+                        AIGW_EDGE_USAGE_RETRY_MAX, self->usage_dropped);
+            self->usage_logged_at = now;
+        }
+        aigw_envelope_destroy (record_p);
+        return;
+    }
+    if (zlistx_size (self->usage_retry) == 0)
+        self->usage_retry_at = aigw_now_ms () + AIGW_EDGE_USAGE_RETRY_MS;
+    zlistx_add_end (self->usage_retry, *record_p);
+    *record_p = NULL;
+}
+
 //  Append EVENT to SLOT's queue and wake its handler; drop it when the
 //  handler left. A final event also ends the I/O thread's part: the slot
 //  leaves the table and the I/O thread's reference goes. I/O thread only.
@@ -145,6 +195,8 @@ s_push (aigw_slot_t *slot, aigw_client_event_t **event_p)
     aigw_client_event_t *event = *event_p;
     *event_p = NULL;
     bool final = s_final (event);
+    if (final && slot->ask == S_ASK_USAGE && event->type != AIGW_BP_CLIENT_REPLY)
+        s_usage_retry (slot->io, &slot->record);
     if (final) {
         s_unregister (slot->io, slot);
         slot->job = NULL;
@@ -363,6 +415,104 @@ s_take_queue (aigw_edge_io_t *self, bool connected)
     }
 }
 
+//  Send RECORD (taken) to the usage actor, as a request of its own whose
+//  only answer is an acknowledgement: the actor answers once the record is
+//  durable. A slot no handler waits on tracks it.
+static void
+s_usage_send (aigw_edge_io_t *self, aigw_envelope_t *record)
+{
+    aigw_slot_t *slot = calloc (1, sizeof *slot);
+    assert (slot);
+    slot->io = self;
+    //  The I/O thread's, and one for this call: a submit answered at once
+    //  (no usage worker anywhere) lets the first go before it returns.
+    atomic_init (&slot->refs, 2);
+    atomic_init (&slot->abandoned, true);
+    slot->num = atomic_fetch_add (&self->next_id, 1);
+    snprintf (slot->id, sizeof slot->id, "u%llx", (unsigned long long) slot->num);
+    slot->fd = -1;
+    slot->handler_done = true;
+    pthread_mutex_init (&slot->mutex, NULL);
+    pthread_cond_init (&slot->cond, NULL);
+    slot->ask = S_ASK_USAGE;
+    for (int i = 0; i < record->route_len; i++)
+        aigw_envelope_set (&record->route[i], NULL);
+    aigw_envelope_set (&record->route[0], "usage");
+    record->route_len = 1;
+    record->hop = 0;
+    record->deadline_ms = aigw_now_ms () + AIGW_EDGE_USAGE_DEADLINE_MS;
+    slot->record = aigw_envelope_dup (record);
+    zhashx_update (self->slots, slot->id, slot);
+    slot->registered = true;
+    aigw_job_t *job = aigw_host_submit (self->host, &record, slot, slot->id);
+    if (slot->registered && !slot->remote)
+        slot->job = job;
+    s_slot_unref (&slot);
+}
+
+//  True when a usage worker is live, as the broker's last STATUS says (or
+//  the last directory, while the broker is away). Records wait here
+//  otherwise, rather than cycle through the broker every second. I/O
+//  thread only.
+static bool
+s_usage_live (aigw_edge_io_t *self)
+{
+    bool live = false;
+    pthread_mutex_lock (&self->lock);
+    bool fresh = self->connected
+                 && aigw_now_ms () - self->status_at
+                        <= (int64_t) self->config->heartbeat_ms * AIGW_STATUS_STALE_BEATS;
+    if (fresh) {
+        for (const char *line = self->status; line && *line;) {
+            char name[64];
+            int workers;
+            if (sscanf (line, "%63s %d", name, &workers) == 2 && streq (name, "usage"))
+                live = workers > 0;
+            line = strchr (line, '\n');
+            if (line)
+                line++;
+        }
+    }
+    else if (self->directory)
+        live = aigw_peer_directory_live (self->directory, "usage") > 0;
+    pthread_mutex_unlock (&self->lock);
+    return live;
+}
+
+//  Usage records from handlers, oldest first; and those due again.
+static void
+s_take_usage (aigw_edge_io_t *self)
+{
+    s_usage_t *stack = atomic_exchange (&self->usage, NULL);
+    s_usage_t *list = NULL;
+    while (stack) {
+        s_usage_t *next = stack->next;
+        stack->next = list;
+        list = stack;
+        stack = next;
+    }
+    bool live = list || zlistx_size (self->usage_retry) ? s_usage_live (self) : false;
+    while (list) {
+        s_usage_t *next = list->next;
+        if (live)
+            s_usage_send (self, list->record);
+        else
+            s_usage_retry (self, &list->record);
+        free (list);
+        list = next;
+    }
+    if (zlistx_size (self->usage_retry) && aigw_now_ms () >= self->usage_retry_at && !live)
+        self->usage_retry_at = aigw_now_ms () + AIGW_EDGE_USAGE_RETRY_MS;
+    else if (zlistx_size (self->usage_retry) && aigw_now_ms () >= self->usage_retry_at) {
+        zlistx_t *due = self->usage_retry;
+        self->usage_retry = zlistx_new ();
+        aigw_envelope_t *record;
+        while ((record = (aigw_envelope_t *) zlistx_detach (due, NULL)))
+            s_usage_send (self, record);
+        zlistx_destroy (&due);
+    }
+}
+
 //  Events from the broker, each to its slot.
 static void
 s_take_client (aigw_edge_io_t *self)
@@ -416,6 +566,7 @@ s_io_start (aigw_edge_io_t *self)
     self->slots = zhashx_new ();
     self->metrics_waiting = zlistx_new ();
     self->reports_waiting = zlistx_new ();
+    self->usage_retry = zlistx_new ();
     return 0;
 }
 
@@ -430,6 +581,15 @@ s_io_stop (aigw_edge_io_t *self)
     zhashx_destroy (&self->slots);
     zlistx_destroy (&self->metrics_waiting);
     zlistx_destroy (&self->reports_waiting);
+    if (self->usage_retry) {
+        size_t lost = zlistx_size (self->usage_retry);
+        if (lost)
+            aigw_warn ("usage: %zu records not sent at stop", lost);
+        aigw_envelope_t *record;
+        while ((record = (aigw_envelope_t *) zlistx_detach (self->usage_retry, NULL)))
+            aigw_envelope_destroy (&record);
+        zlistx_destroy (&self->usage_retry);
+    }
     aigw_client_destroy (&self->client);
 }
 
@@ -481,6 +641,13 @@ s_io_actor (zsock_t *pipe, void *args)
         atomic_store (&self->sleeping, true);
         if (atomic_load (&self->queue) || atomic_load (&self->cancels))
             timeout = 0;
+        if (atomic_load (&self->usage) && timeout > AIGW_EDGE_USAGE_LINGER_MS)
+            timeout = AIGW_EDGE_USAGE_LINGER_MS;
+        if (zlistx_size (self->usage_retry)) {
+            int64_t due = self->usage_retry_at - aigw_now_ms ();
+            if (due < timeout)
+                timeout = due < 0 ? 0 : (int) due;
+        }
         int rc = zmq_poll (items, 4 + count, timeout);
         atomic_store (&self->sleeping, false);
         if (rc == -1)
@@ -495,6 +662,7 @@ s_io_actor (zsock_t *pipe, void *args)
         }
         s_take_queue (self, connected);
         s_take_cancels (self);
+        s_take_usage (self);
         if (items[3].revents & ZMQ_POLLIN)
             s_take_hangups (self);
         if (items[1].revents & ZMQ_POLLIN) {
@@ -531,6 +699,7 @@ aigw_edge_io_new (const aigw_config_t *config, const char *endpoint, const char 
     pthread_mutex_init (&self->lock, NULL);
     atomic_init (&self->queue, NULL);
     atomic_init (&self->cancels, NULL);
+    atomic_init (&self->usage, NULL);
     atomic_init (&self->sleeping, false);
     atomic_init (&self->next_id, 1);
     if (self->evfd >= 0 && self->hupfd >= 0)
@@ -564,6 +733,13 @@ aigw_edge_io_destroy (aigw_edge_io_t **self_p)
         s_slot_unref (&cancel->slot);
         free (cancel);
         cancel = next;
+    }
+    s_usage_t *usage = atomic_exchange (&self->usage, NULL);
+    while (usage) {
+        s_usage_t *next = usage->next;
+        aigw_envelope_destroy (&usage->record);
+        free (usage);
+        usage = next;
     }
     pthread_mutex_destroy (&self->lock);
     free (self->directory);
@@ -700,6 +876,19 @@ aigw_slot_destroy (aigw_slot_t **self_p)
         s_wake (slot->io);
     }
     s_slot_unref (self_p);
+}
+
+void
+aigw_edge_io_usage (aigw_edge_io_t *self, aigw_envelope_t **record_p)
+{
+    s_usage_t *usage = malloc (sizeof *usage);
+    assert (usage);
+    usage->record = *record_p;
+    *record_p = NULL;
+    s_usage_t *head = atomic_load (&self->usage);
+    do
+        usage->next = head;
+    while (!atomic_compare_exchange_weak (&self->usage, &head, usage));
 }
 
 bool

@@ -109,6 +109,16 @@ static const s_field_t s_fields[] = {
     S_FIELD ("ck", cache_key, S_STRING, 0),
     S_FIELD ("cs", cache_status, S_STRING, 0),
     S_FIELD ("pv", provider, S_STRING, 0),
+    S_FIELD ("pk", provider_kind, S_STRING, 0),
+    S_FIELD ("ti", tokens_in, S_INT64, 0),
+    S_FIELD ("to", tokens_out, S_INT64, 0),
+    S_FIELD ("tc", tokens_cached, S_INT64, 0),
+    S_FIELD ("cn", cost_nusd, S_INT64, 0),
+    S_FIELD ("at", attempts, S_UINT32, 0),
+    S_FIELD ("ri", record_id, S_STRING, 0),
+    S_FIELD ("t0", started_ms, S_INT64, 0),
+    S_FIELD ("lt", latency_ms, S_INT64, 0),
+    S_FIELD ("lf", first_ms, S_INT64, -1),
     S_FIELD ("s", status, S_INT, 0),
     S_FIELD ("ct", content_type, S_STRING, 0),
     S_FIELD ("sq", seq, S_UINT32, 0),
@@ -209,8 +219,10 @@ aigw_envelope_new (void)
 {
     //  Caller owns the result; every field is at its default.
     aigw_envelope_t *self = calloc (1, sizeof *self);
-    if (self)
+    if (self) {
         self->rl_limit = -1;
+        self->first_ms = -1;
+    }
     return self;
 }
 
@@ -1010,6 +1022,16 @@ aigw_envelope_test (bool verbose)
     assert (aigw_envelope_set (&full->cache_key, "ab12cd34") == 0);
     assert (aigw_envelope_set (&full->cache_status, "MISS") == 0);
     assert (aigw_envelope_set (&full->provider, "openai-east") == 0);
+    assert (aigw_envelope_set (&full->provider_kind, "openai") == 0);
+    full->tokens_in = 1200;
+    full->tokens_out = INT64_MAX;
+    full->tokens_cached = 1024;
+    full->cost_nusd = -1;  //  any int64 round-trips; the usage actor checks sense
+    full->attempts = 3;
+    assert (aigw_envelope_set (&full->record_id, "0e9f1c2a-4b7d-4c1e-9a2f-3b8c7d6e5f40") == 0);
+    full->started_ms = 1700000000123LL;
+    full->latency_ms = 250;
+    full->first_ms = 0;  //  0 differs from "none" (-1)
     const char body[] = "{\"a\":\0\1\2\377}";
     assert (aigw_envelope_set_body (full, body, sizeof body) == 0);
     full->status = 200;
@@ -1055,7 +1077,7 @@ aigw_envelope_test (bool verbose)
     //  Fuzz: mutations of the valid encoding must never crash, and what is
     //  accepted must round-trip
     uint64_t seed = 0x5eed5eed5eed5eedULL;
-    uint8_t mutant[1024];
+    uint8_t mutant[2048];
     assert (size + 16 <= sizeof mutant);
     static const uint8_t interesting[]
         = {0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,

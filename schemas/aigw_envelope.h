@@ -68,6 +68,19 @@ typedef struct {
     //  Provider, written by provider
     char *provider;  //  deployment that answered (X-AIGW-Provider)
 
+    //  Usage, written by provider (tokens, cost, attempts) and the edge
+    //  (record id, times): what the usage record of the request says
+    char *provider_kind;    //  provider of that deployment: openai, anthropic, ...
+    int64_t tokens_in;      //  prompt tokens
+    int64_t tokens_out;     //  completion tokens
+    int64_t tokens_cached;  //  prompt tokens the upstream served from its cache
+    int64_t cost_nusd;      //  cost in nano-USD (1e-9 USD)
+    uint32_t attempts;      //  upstream attempts made
+    char *record_id;        //  usage record id (uuid), for idempotency
+    int64_t started_ms;     //  when the edge took the request, Unix ms
+    int64_t latency_ms;     //  edge: taken to answered in full
+    int64_t first_ms;       //  edge: taken to the answer's first byte, -1 = none
+
     //  Payload: the request JSON going in, the response bytes coming out
     char *body;       //  bytes, not necessarily NUL-terminated
     size_t body_len;  //  bytes used in body

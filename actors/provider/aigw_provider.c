@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -285,12 +286,79 @@ s_request_destroy (s_request_t **r_p)
     *r_p = NULL;
 }
 
+//  Tokens from the last "usage" object in BODY (LEN bytes), in the
+//  client's format: OpenAI's prompt/completion tokens or Anthropic's
+//  input/output tokens (cache reads and writes are prompt tokens too). Only
+//  the counts present are set: an Anthropic stream tells input tokens at
+//  its start and output tokens at its end. Cheap when BODY has no usage.
+static void
+s_usage_scan (aigw_envelope_t *env, const char *body, size_t len)
+{
+    static const char needle[] = "\"usage\"";
+    const char *at = NULL;
+    for (const char *p = body;
+         len >= sizeof needle - 1
+         && (p = memmem (p, len - (size_t) (p - body), needle, sizeof needle - 1));
+         p += sizeof needle - 1)
+        at = p;
+    if (!at)
+        return;
+    const char *end = body + len;
+    at += sizeof needle - 1;
+    while (at < end && (*at == ' ' || *at == ':' || *at == '\n' || *at == '\t' || *at == '\r'))
+        at++;
+    if (at >= end || *at != '{')
+        return;  //  "usage": null, say
+    json_t *usage = json_loadb (at, (size_t) (end - at), JSON_DISABLE_EOF_CHECK, NULL);
+    if (!json_is_object (usage)) {
+        json_decref (usage);
+        return;
+    }
+    json_t *v;
+    if (json_is_integer (v = json_object_get (usage, "prompt_tokens")))
+        env->tokens_in = json_integer_value (v);
+    if (json_is_integer (v = json_object_get (usage, "completion_tokens")))
+        env->tokens_out = json_integer_value (v);
+    if (json_is_integer (v = json_object_get (json_object_get (usage, "prompt_tokens_details"),
+                                              "cached_tokens")))
+        env->tokens_cached = json_integer_value (v);
+    if (json_is_integer (v = json_object_get (usage, "input_tokens"))) {
+        json_t *read = json_object_get (usage, "cache_read_input_tokens");
+        env->tokens_in
+            = json_integer_value (v) + json_integer_value (read)
+              + json_integer_value (json_object_get (usage, "cache_creation_input_tokens"));
+        if (json_is_integer (read))
+            env->tokens_cached = json_integer_value (read);
+    }
+    if (json_is_integer (v = json_object_get (usage, "output_tokens")))
+        env->tokens_out = json_integer_value (v);
+    json_decref (usage);
+}
+
+//  The usage fields of the reply: attempts, the answering deployment's
+//  provider, and the cost of the tokens at its prices (USD per million
+//  tokens; nano-USD in the envelope).
+static void
+s_usage_finish (s_request_t *r)
+{
+    aigw_envelope_t *env = r->env;
+    env->attempts = r->attempts;
+    if (!r->dep)
+        return;
+    aigw_envelope_set (&env->provider_kind, r->dep->provider);
+    double nusd = ((double) env->tokens_in * r->dep->price_in
+                   + (double) env->tokens_out * r->dep->price_out)
+                  * 1e3;
+    env->cost_nusd = nusd > 0 && nusd < 9e18 ? (int64_t) llround (nusd) : 0;
+}
+
 //  Send ENV as the final reply; the request is done with the job and its
 //  envelope.
 static void
 s_reply (s_request_t *r)
 {
     r->env->last = true;
+    s_usage_finish (r);
     aigw_stage_pass (&r->job, &r->env);
 }
 
@@ -303,6 +371,10 @@ s_relay (s_request_t *r, const char *body, size_t len, bool last)
     aigw_envelope_set (&env->content_type, "text/event-stream");
     aigw_envelope_set_body (env, body, len);
     env->last = last;
+    if (len)
+        s_usage_scan (env, body, len);
+    if (last)
+        s_usage_finish (r);
     aigw_stage_chunk (&r->job, env);
     env->seq++;
     if (len)
@@ -560,6 +632,7 @@ s_answer_whole (s_request_t **r_p)
     s_record (r, true, NULL);
     env->status = 200;
     aigw_envelope_set (&env->content_type, "application/json");
+    s_usage_scan (env, body, len);
     aigw_envelope_take_body (env, body, len);
     env->last = true;
     //  The answer for the cache's owner goes after the reply, which is

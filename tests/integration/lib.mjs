@@ -618,6 +618,8 @@ function baseConfig({ port, mock }) {
     auth: { master_key: '${AIGW_MASTER_KEY}', keys: [] },
     ratelimit: { default_rpm: 600, master_rpm: 100000 },
     cache: { enabled: true },
+    // A spool of its own: suites run two at a time, and one file has one owner.
+    usage: { spool_path: path.join(TMP, `usage-${port}.spool`) },
     providers: {
       connect_timeout_ms: 2000,
       openai: { base_url: mock.baseURL, api_key: mock.apiKey },
