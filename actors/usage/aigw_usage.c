@@ -537,7 +537,7 @@ static const aigw_config_keyword_t s_usage_keywords[] = {
     AIGW_CONFIG_KW_NUMBER ("batch_ms", AIGW_CONFIG_INT64, aigw_config_t, usage_batch_ms, 1, 60000,
                            AIGW_USAGE_DEFAULT_BATCH_MS),
     AIGW_CONFIG_KW_STRING ("spool_path", aigw_config_t, usage_spool_path, NULL,
-                           AIGW_USAGE_DEFAULT_SPOOL_PATH),
+                           AIGW_USAGE_DEFAULT_SPOOL_PATH, .env = "AIGW_USAGE_SPOOL"),
     AIGW_CONFIG_KW_NUMBER ("spool_max_bytes", AIGW_CONFIG_SIZE, aigw_config_t,
                            usage_spool_max_bytes, 65536, (int64_t) 1 << 40,
                            (int64_t) AIGW_USAGE_DEFAULT_SPOOL_MAX_BYTES),

@@ -66,7 +66,7 @@ const hpas = of("HorizontalPodAutoscaler");
 const jobs = of("Job");
 const commands = new Set(["run", "broker", "edge", "actor", "migrate"]);
 // The actors aigw knows (check.sh passes the binary's own list).
-const actorNames = new Set((opts.known || "auth,ratelimit,guardrail,cache,provider,admin").split(","));
+const actorNames = new Set((opts.known || "auth,ratelimit,guardrail,cache,provider,admin,usage").split(","));
 const secretish = /^(DATABASE_URL|AIGW_MASTER_KEY|.*_API_KEY|.*SECRET.*|.*TOKEN.*)$/;
 
 const containerOf = (d) => d.spec.template.spec.containers[0];
