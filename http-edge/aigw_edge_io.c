@@ -32,6 +32,8 @@ static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "p
 //  dropped (counted, and logged at most every AIGW_EDGE_USAGE_LOG_MS).
 #define AIGW_EDGE_USAGE_RETRY_MAX 200000
 #define AIGW_EDGE_USAGE_LOG_MS    10000
+//  How often the I/O thread looks whether a usage worker is live.
+#define AIGW_EDGE_USAGE_LOOK_MS 100
 //  Longest a queued record waits for the I/O thread's next pass.
 #define AIGW_EDGE_USAGE_LINGER_MS 100
 //  Status of the final event of a request whose client left (nginx's "client
@@ -122,6 +124,8 @@ struct _aigw_edge_io_t {
     int64_t usage_retry_at;     //  when, Unix ms
     uint64_t usage_dropped;     //  records dropped: the retry list was full
     int64_t usage_logged_at;    //  last log line about it
+    bool usage_live;            //  a usage worker was live at the last look
+    int64_t usage_looked_at;    //  when that was, Unix ms (looks are rationed)
 };
 
 //  Drop one reference to SLOT; the last one frees it.
@@ -457,6 +461,12 @@ s_usage_send (aigw_edge_io_t *self, aigw_envelope_t *record)
 static bool
 s_usage_live (aigw_edge_io_t *self)
 {
+    //  Once per AIGW_EDGE_USAGE_LOOK_MS at most: the lock is the handlers'
+    //  too, and this runs on every pass while records wait.
+    int64_t now = aigw_now_ms ();
+    if (now - self->usage_looked_at < AIGW_EDGE_USAGE_LOOK_MS)
+        return self->usage_live;
+    self->usage_looked_at = now;
     bool live = false;
     pthread_mutex_lock (&self->lock);
     bool fresh = self->connected
@@ -476,6 +486,7 @@ s_usage_live (aigw_edge_io_t *self)
     else if (self->directory)
         live = aigw_peer_directory_live (self->directory, "usage") > 0;
     pthread_mutex_unlock (&self->lock);
+    self->usage_live = live;
     return live;
 }
 
