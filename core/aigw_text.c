@@ -1,6 +1,7 @@
 /*  aigw_text: UTF-8 length and strict integer parsing. */
 #include "aigw_text.h"
 
+#include <ctype.h>
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,9 +79,26 @@ aigw_text_integer (const char *text, int64_t min, int64_t max, int64_t *value)
     return 0;
 }
 
+bool
+aigw_text_uuid_valid (const char *text)
+{
+    if (!text || strlen (text) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? text[i] != '-' : !isxdigit ((unsigned char) text[i]))
+            return false;
+    }
+    return true;
+}
+
 void
 aigw_text_test (bool verbose)
 {
+    assert (aigw_text_uuid_valid ("3f0c2b1a-0000-4000-8000-00000000abcd"));
+    assert (!aigw_text_uuid_valid ("3f0c2b1a00000-4000-8000-00000000abcd"));
+    assert (!aigw_text_uuid_valid ("3f0c2b1a-0000-4000-8000-00000000abcg"));
+    assert (!aigw_text_uuid_valid ("") && !aigw_text_uuid_valid (NULL));
     //  "héllo" is 5 characters in 6 bytes; "€" 1 in 3; "😀" 1 in 4.
     const char *mixed = "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80";
     assert (aigw_text_utf8_length (mixed, strlen (mixed)) == 9);

@@ -26,4 +26,8 @@ int aigw_text_integer (const char *text, int64_t min, int64_t max, int64_t *valu
 
 void aigw_text_test (bool verbose);
 
+//  True when TEXT (may be NULL) is a UUID in its canonical text form:
+//  8-4-4-4-12 hexadecimal digits.
+bool aigw_text_uuid_valid (const char *text);
+
 #endif

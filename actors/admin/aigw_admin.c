@@ -4,6 +4,7 @@
 #include "aigw_admin.h"
 #include "aigw_admin_db.h"
 #include "aigw_admin_input.h"
+#include "aigw_text.h"
 #include "aigw_cp_sql.h"
 #include "aigw_keys.h"
 #include "aigw_health.h"
@@ -311,7 +312,7 @@ s_request_new (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
     req->job = job;
     req->env = env;
     req->all = env->tenant_id && streq (env->tenant_id, "*");
-    req->scope = !req->all && aigw_admin_uuid_valid (env->tenant_id) ? env->tenant_id : NULL;
+    req->scope = !req->all && aigw_text_uuid_valid (env->tenant_id) ? env->tenant_id : NULL;
     req->perms = aigw_admin_permissions_normalize (env->permissions);
     req->actor_type = env->principal_type ? env->principal_type : "unknown";
     req->actor_id = env->key_id ? env->key_id : "unknown";
@@ -674,7 +675,7 @@ s_target (s_request_t **req_p, const char *id)
 {
     if (s_no_query (req_p))
         return -1;
-    if (!aigw_admin_uuid_valid (id)) {
+    if (!aigw_text_uuid_valid (id)) {
         s_request_not_found (req_p);
         return -1;
     }
@@ -735,7 +736,7 @@ s_page (s_request_t **req_p, aigw_admin_query_t *query, s_page_t *page, bool ser
     const char *cursor = aigw_admin_query_get (query, "cursor");
     if (cursor
         && (aigw_admin_cursor_decode (cursor, page->time, page->id)
-            || aigw_admin_uuid_valid (page->id) == serial)) {
+            || aigw_text_uuid_valid (page->id) == serial)) {
         s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "cursor",
                         "'cursor' is not one this API issued.");
         return -1;
@@ -752,7 +753,7 @@ static int
 s_tenant_filter (s_request_t **req_p, aigw_admin_query_t *query)
 {
     const char *tenant = aigw_admin_query_get (query, "tenant_id");
-    if (!tenant || aigw_admin_uuid_valid (tenant))
+    if (!tenant || aigw_text_uuid_valid (tenant))
         return 0;
     s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "tenant_id",
                     "'tenant_id' must be a UUID.");
@@ -1315,7 +1316,7 @@ s_models_get (s_request_t **req_p, const char *id)
         s_request_json (req_p, 200, item);
         return;
     }
-    if (!aigw_admin_uuid_valid (id)) {
+    if (!aigw_text_uuid_valid (id)) {
         s_request_not_found (req_p);
         return;
     }
@@ -1383,7 +1384,7 @@ s_models_target (s_request_t **req_p, const char *id, const char *config_message
         s_request_fail (req_p, 409, "conflict_error", "model_in_config", NULL, config_message);
         return -1;
     }
-    if (!aigw_admin_uuid_valid (id)) {
+    if (!aigw_text_uuid_valid (id)) {
         s_request_not_found (req_p);
         return -1;
     }

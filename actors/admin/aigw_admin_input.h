@@ -82,9 +82,6 @@ json_t *aigw_admin_input_body (const char *body, size_t len, aigw_admin_error_t 
 int aigw_admin_input_check (json_t *body, const aigw_admin_field_t *fields, size_t count,
                             aigw_admin_error_t *err);
 
-//  True when TEXT is a UUID in 8-4-4-4-12 hex form.
-bool aigw_admin_uuid_valid (const char *text);
-
 //  Parse an RFC 3339 date-time ("2025-01-31T12:00:00Z", fraction and
 //  offset optional parts) into Unix ms (may be NULL). Returns 0 or -1.
 int aigw_admin_time_parse (const char *text, int64_t *ms);

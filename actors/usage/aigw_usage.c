@@ -1,5 +1,6 @@
 /*  aigw_usage: usage records into PostgreSQL, in batches, with a spool. */
 #include "aigw_usage.h"
+#include "aigw_text.h"
 #include "aigw_log.h"
 #include "aigw_pgconn.h"
 #include "aigw_spool.h"
@@ -123,20 +124,6 @@ s_number (char **buf, size_t *len, size_t *cap, int64_t value, bool null, char s
     s_field (buf, len, cap, null ? NULL : text, sep);
 }
 
-//  True when TEXT is a UUID in its canonical text form.
-static bool
-s_uuid_valid (const char *text)
-{
-    if (!text || strlen (text) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? text[i] != '-' : !isxdigit ((unsigned char) text[i]))
-            return false;
-    }
-    return true;
-}
-
 static const char *
 s_endpoint (int kind)
 {
@@ -152,7 +139,7 @@ s_endpoint (int kind)
 int
 aigw_usage_row (const aigw_envelope_t *r, char **buf, size_t *len, size_t *cap)
 {
-    if (!s_uuid_valid (r->record_id))
+    if (!aigw_text_uuid_valid (r->record_id))
         return -1;
     char ts[48];
     time_t secs = (time_t) (r->started_ms / 1000);
