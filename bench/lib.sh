@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2034
-# Shared by bench/run.sh, bench/compare.sh and bench/profile.sh: source it.
-# Processes, ports, the nginx upstream and hop, aigw deployments, wrk, and the
-# /proc readings (context switches, peak RSS). Everything listens on 127.0.0.1.
+# Shared by bench/run.sh, bench/ceiling.sh, bench/compare.sh and bench/profile.sh:
+# source it. Processes, ports, the nginx upstream and hop, aigw deployments,
+# wrk, the /proc readings (context switches, peak RSS) and the side-by-side
+# table. Everything listens on 127.0.0.1.
 #
 # Every process started here goes through bench_start, runs under
 # `setpriv --pdeathsig KILL` (the kernel kills it if the script dies, even by
@@ -331,4 +332,91 @@ bench_cpu_share() {
     awk -v a="$1" -v b="$2" 'BEGIN {
         split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; if (t <= 0) t = 1
         printf "busy %.0f%%, steal %.1f%%", 100 * (t - (y[2] - x[2])) / t, 100 * (y[3] - x[3]) / t }'
+}
+
+# The machine, in one line.
+bench_machine() {
+    echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
+}
+
+# bench_check_gateway LABEL URL: one chat must answer 200 with X-Cache: MISS.
+bench_check_gateway() {
+    local headers status cache
+    headers=$(curl -s -m 10 -o /dev/null -D - -H "Authorization: Bearer $BENCH_KEY" \
+        -H 'Content-Type: application/json' \
+        -d "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"check $RANDOM$RANDOM\"}]}" \
+        "$2" | tr -d '\r') || true
+    status=$(awk 'NR == 1 {print $2}' <<<"$headers")
+    cache=$(awk -F': ' 'tolower($1) == "x-cache" {print $2}' <<<"$headers")
+    [ "$status" = 200 ] || bench_die "$1: a chat answered '${status:-nothing}', not 200 (logs: $BENCH_TMP)"
+    [ "$cache" = MISS ] || bench_log "bench: warning: $1 answered X-Cache: '${cache}', expected MISS"
+}
+
+# ---------------------------------------------------------------------------
+# Side by side: bench_measure fills these, by target key, in measuring order;
+# bench_table prints them. The caller sets DUR (seconds per phase), CONNS
+# (connections of the throughput phase), WARM (seconds of warm-up, 0: none)
+# and WRK_THREADS (wrk threads of the throughput phase).
+BENCH_ORDER=()
+declare -A BENCH_LABEL BENCH_P50 BENCH_P99 BENCH_RPS BENCH_ERR1 BENCH_ERR64 \
+    BENCH_CS1 BENCH_CS64 BENCH_RSS
+
+# bench_measure KEY LABEL URL PIDS...: warm-up, the 1-connection phase and
+# the CONNS-connection phase, with context switches of PIDS around each.
+bench_measure() {
+    local key=$1 label=$2 url=$3; shift 3
+    local r1 r64 c0 c1 c2 c3
+    bench_log "bench: $label ..."
+    if [ "$WARM" -gt 0 ]; then
+        bench_wrk 1 1 "$WARM" "$url" >/dev/null
+        bench_wrk "$WRK_THREADS" "$CONNS" "$WARM" "$url" >/dev/null
+    fi
+    c0=$(bench_ctxt "$@"); r1=$(bench_wrk 1 1 "$DUR" "$url"); c1=$(bench_ctxt "$@")
+    c2=$(bench_ctxt "$@"); r64=$(bench_wrk "$WRK_THREADS" "$CONNS" "$DUR" "$url"); c3=$(bench_ctxt "$@")
+    BENCH_ORDER+=("$key")
+    BENCH_LABEL[$key]=$label
+    BENCH_P50[$key]=$(bench_field p50_us "$r1"); BENCH_P99[$key]=$(bench_field p99_us "$r1")
+    BENCH_RPS[$key]=$(bench_field rps "$r64")
+    BENCH_ERR1[$key]="$(bench_field non2xx "$r1")/$(bench_field sockerr "$r1")"
+    BENCH_ERR64[$key]="$(bench_field non2xx "$r64")/$(bench_field sockerr "$r64")"
+    BENCH_CS1[$key]=$(awk -v d=$((c1 - c0)) -v n="$(bench_field requests "$r1")" \
+                'BEGIN { if (n > 0) printf "%.1f", d / n; else print "-" }')
+    BENCH_CS64[$key]=$(awk -v d=$((c3 - c2)) -v n="$(bench_field requests "$r64")" \
+                 'BEGIN { if (n > 0) printf "%.1f", d / n; else print "-" }')
+    BENCH_RSS[$key]=$(( $(bench_hwm_kb "$@") / 1024 ))
+    if [ -n "${BENCH_RAW:-}" ]; then
+        printf '%s, 1 connection:  %s\n%s, %s connections: %s\n' "$label" "$r1" "$label" "$CONNS" "$r64" >&2
+    fi
+}
+
+# A figure, or "-" when there is none.
+bench_dash() { [ -n "$1" ] && echo "$1" || echo "-"; }
+
+# The table of every target measured: added p50 against the target keyed
+# "direct", the ratio of req/s against the one keyed "nginx".
+bench_table() {
+    local k w=20 added ratio
+    for k in "${BENCH_ORDER[@]}"; do
+        [ "${#BENCH_LABEL[$k]}" -gt "$w" ] && w=${#BENCH_LABEL[$k]}
+    done
+    printf "%-${w}s %8s %8s %8s %10s %7s %9s %9s %7s %7s %8s\n" \
+        "target" "p50 1c" "p99 1c" "+p50 vs" "req/s" "ratio" "errors" "errors" "cs/req" "cs/req" "peak RSS"
+    printf "%-${w}s %8s %8s %8s %10s %7s %9s %9s %7s %7s %8s\n" \
+        "" "(us)" "(us)" "direct" "${CONNS}c" "/nginx" "1c" "${CONNS}c" "1c" "${CONNS}c" "(MiB)"
+    for k in "${BENCH_ORDER[@]}"; do
+        added="-"
+        if [ -n "${BENCH_P50[direct]:-}" ] && [ "$k" != direct ] && [ -n "${BENCH_P50[$k]}" ]; then
+            added=$(( BENCH_P50[$k] - BENCH_P50[direct] ))
+        fi
+        ratio="-"
+        if [ -n "${BENCH_RPS[nginx]:-}" ] && [ -n "${BENCH_RPS[$k]}" ] && [ "${BENCH_RPS[nginx]}" != 0 ]; then
+            ratio=$(awk -v a="${BENCH_RPS[$k]}" -v b="${BENCH_RPS[nginx]}" 'BEGIN { printf "%.3f", a / b }')
+        fi
+        printf "%-${w}s %8s %8s %8s %10s %7s %9s %9s %7s %7s %8s\n" "${BENCH_LABEL[$k]}" \
+            "$(bench_dash "${BENCH_P50[$k]}")" "$(bench_dash "${BENCH_P99[$k]}")" "$added" \
+            "$(bench_dash "${BENCH_RPS[$k]}")" "$ratio" "${BENCH_ERR1[$k]}" "${BENCH_ERR64[$k]}" \
+            "${BENCH_CS1[$k]}" "${BENCH_CS64[$k]}" "${BENCH_RSS[$k]}"
+    done
+    echo
+    echo "errors: non-2xx (status >= 400) / socket errors (connect, read, write, timeout)."
 }

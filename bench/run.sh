@@ -71,52 +71,7 @@ else
     bins+=("now||$BENCH_BIN")
 fi
 
-# Results, by target key.
-order=()
-declare -A LABEL P50 P99 RPS ERR1 ERR64 CS1 CS64 RSS
-
-# measure KEY LABEL URL PIDS...: warm-up, the 1-connection phase and the
-# CONNS-connection phase, with context switches of PIDS around each.
-measure() {
-    local key=$1 label=$2 url=$3; shift 3
-    local r1 r64 c0 c1 c2 c3
-    bench_log "bench: $label ..."
-    if [ "$WARM" -gt 0 ]; then
-        bench_wrk 1 1 "$WARM" "$url" >/dev/null
-        bench_wrk "$WRK_THREADS" "$CONNS" "$WARM" "$url" >/dev/null
-    fi
-    c0=$(bench_ctxt "$@"); r1=$(bench_wrk 1 1 "$DUR" "$url"); c1=$(bench_ctxt "$@")
-    c2=$(bench_ctxt "$@"); r64=$(bench_wrk "$WRK_THREADS" "$CONNS" "$DUR" "$url"); c3=$(bench_ctxt "$@")
-    order+=("$key")
-    LABEL[$key]=$label
-    P50[$key]=$(bench_field p50_us "$r1"); P99[$key]=$(bench_field p99_us "$r1")
-    RPS[$key]=$(bench_field rps "$r64")
-    ERR1[$key]="$(bench_field non2xx "$r1")/$(bench_field sockerr "$r1")"
-    ERR64[$key]="$(bench_field non2xx "$r64")/$(bench_field sockerr "$r64")"
-    CS1[$key]=$(awk -v d=$((c1 - c0)) -v n="$(bench_field requests "$r1")" \
-                'BEGIN { if (n > 0) printf "%.1f", d / n; else print "-" }')
-    CS64[$key]=$(awk -v d=$((c3 - c2)) -v n="$(bench_field requests "$r64")" \
-                 'BEGIN { if (n > 0) printf "%.1f", d / n; else print "-" }')
-    RSS[$key]=$(( $(bench_hwm_kb "$@") / 1024 ))
-    if [ -n "${BENCH_RAW:-}" ]; then
-        printf '%s, 1 connection:  %s\n%s, %s connections: %s\n' "$label" "$r1" "$label" "$CONNS" "$r64" >&2
-    fi
-}
-
-# check_gateway LABEL URL: one chat must answer 200 with X-Cache: MISS.
-check_gateway() {
-    local headers status cache
-    headers=$(curl -s -m 10 -o /dev/null -D - -H "Authorization: Bearer $BENCH_KEY" \
-        -H 'Content-Type: application/json' \
-        -d "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"check $RANDOM$RANDOM\"}]}" \
-        "$2" | tr -d '\r') || true
-    status=$(awk 'NR == 1 {print $2}' <<<"$headers")
-    cache=$(awk -F': ' 'tolower($1) == "x-cache" {print $2}' <<<"$headers")
-    [ "$status" = 200 ] || bench_die "$1: a chat answered '${status:-nothing}', not 200 (logs: $BENCH_TMP)"
-    [ "$cache" = MISS ] || bench_log "bench: warning: $1 answered X-Cache: '${cache}', expected MISS"
-}
-
-machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
+machine=$(bench_machine)
 # How busy the machine is before we start (others' work), over 1 s.
 cpu0=$(bench_cpu_snap); sleep 1; cpu1=$(bench_cpu_snap)
 idle_before=$(bench_cpu_share "$cpu0" "$cpu1")
@@ -126,13 +81,13 @@ UP_URL="http://127.0.0.1:$UP_PORT/v1/chat/completions"
 
 if [ "${BENCH_DIRECT:-1}" != 0 ]; then
     # shellcheck disable=SC2086
-    measure direct "upstream direct" "$UP_URL" $UP_PIDS
+    bench_measure direct "upstream direct" "$UP_URL" $UP_PIDS
 fi
 
 if [ "${BENCH_NGINX:-1}" != 0 ]; then
     bench_start_hop
     # shellcheck disable=SC2086
-    measure nginx "nginx proxy_pass hop" "http://127.0.0.1:$HOP_PORT/v1/chat/completions" $HOP_PIDS
+    bench_measure nginx "nginx proxy_pass hop" "http://127.0.0.1:$HOP_PORT/v1/chat/completions" $HOP_PIDS
     # shellcheck disable=SC2086
     bench_stop $HOP_PIDS
 fi
@@ -150,9 +105,9 @@ for mode in run split; do
             bench_start_split "$mode-$key" "$bin" "http://127.0.0.1:$UP_PORT/v1"
         fi
         url="http://127.0.0.1:$GW_PORT/v1/chat/completions"
-        check_gateway "$label" "$url"
+        bench_check_gateway "$label" "$url"
         # shellcheck disable=SC2086
-        measure "$mode-$key" "$label" "$url" $GW_PIDS
+        bench_measure "$mode-$key" "$label" "$url" $GW_PIDS
         # shellcheck disable=SC2086
         bench_stop $GW_PIDS
     done
@@ -161,36 +116,13 @@ done
 # ---------------------------------------------------------------------------
 # The table.
 
-num_or_dash() { [ -n "$1" ] && echo "$1" || echo "-"; }
-w=20
-for k in "${order[@]}"; do [ "${#LABEL[$k]}" -gt "$w" ] && w=${#LABEL[$k]}; done
-
 echo
 echo "machine: $machine; CPU in the second before the run: $idle_before; during the run: $(bench_cpu_share "$cpu1" "$(bench_cpu_snap)")"
 echo "phases: ${DUR} s each (after ${WARM} s warm-up), 1 connection = wrk -t1 -c1, $CONNS connections = wrk -t$WRK_THREADS -c$CONNS"
 echo "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'): upstream worker_processes ${UP_WORKERS}, hop worker_processes ${BENCH_NGINX_WORKERS:-1} (keepalive 256 to the upstream)"
 echo "gateways: bench/bench.yaml (cache on, every request a miss; rate limit out of reach; log warn)"
 echo
-printf "%-${w}s %8s %8s %8s %10s %7s %9s %9s %7s %7s %8s\n" \
-    "target" "p50 1c" "p99 1c" "+p50 vs" "req/s" "ratio" "errors" "errors" "cs/req" "cs/req" "peak RSS"
-printf "%-${w}s %8s %8s %8s %10s %7s %9s %9s %7s %7s %8s\n" \
-    "" "(us)" "(us)" "direct" "${CONNS}c" "/nginx" "1c" "${CONNS}c" "1c" "${CONNS}c" "(MiB)"
-for k in "${order[@]}"; do
-    added="-"
-    if [ -n "${P50[direct]:-}" ] && [ "$k" != direct ] && [ -n "${P50[$k]}" ]; then
-        added=$(( P50[$k] - P50[direct] ))
-    fi
-    ratio="-"
-    if [ -n "${RPS[nginx]:-}" ] && [ -n "${RPS[$k]}" ] && [ "${RPS[nginx]}" != 0 ]; then
-        ratio=$(awk -v a="${RPS[$k]}" -v b="${RPS[nginx]}" 'BEGIN { printf "%.3f", a / b }')
-    fi
-    printf "%-${w}s %8s %8s %8s %10s %7s %9s %9s %7s %7s %8s\n" "${LABEL[$k]}" \
-        "$(num_or_dash "${P50[$k]}")" "$(num_or_dash "${P99[$k]}")" "$added" \
-        "$(num_or_dash "${RPS[$k]}")" "$ratio" "${ERR1[$k]}" "${ERR64[$k]}" \
-        "${CS1[$k]}" "${CS64[$k]}" "${RSS[$k]}"
-done
-echo
-echo "errors: non-2xx (status >= 400) / socket errors (connect, read, write, timeout)."
+bench_table
 echo "cs/req: voluntary + nonvoluntary context switches over every thread of the target's"
 echo "  processes (upstream direct: the upstream nginx; hop: the hop nginx only; aigw: every"
 echo "  aigw process), per request served in that phase. peak RSS: VmHWM summed the same way."
