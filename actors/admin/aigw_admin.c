@@ -1134,20 +1134,6 @@ s_models_refuse (s_request_t **req_p, json_t *doc, const char *param, const char
                     missing ? "missing_field" : "invalid_field", *param ? param : NULL, err);
 }
 
-//  Wipe the api_key strings of BODY's deployments, then free BODY.
-static void
-s_models_body_destroy (json_t *body)
-{
-    size_t index;
-    json_t *dep;
-    json_array_foreach (json_object_get (body, "deployments"), index, dep) {
-        json_t *key = json_object_get (dep, "api_key");
-        if (json_is_string (key))
-            OPENSSL_cleanse ((char *) json_string_value (key), json_string_length (key));
-    }
-    json_decref (body);
-}
-
 //  A new random (version 4) UUID, lower case, into OUT.
 static int
 s_uuid_new (char out[37])
@@ -1276,7 +1262,7 @@ s_models_submit (s_request_t **req_p, json_t *body, const aigw_cp_sql_t *stateme
 {
     //  15 digits: a price written 0.15 is stored as 0.15.
     char *input = json_dumps (body, JSON_COMPACT | JSON_REAL_PRECISION (15));
-    s_models_body_destroy (body);
+    aigw_models_doc_destroy (body);
     s_request_submit_input (req_p, input, statement, params, 0);
 }
 
@@ -1345,7 +1331,7 @@ s_models_create (s_request_t **req_p, const char *id)
         if (!*param && json_is_object (dep) && json_object_get (dep, "id"))
             snprintf (param, sizeof param, "deployments[%zu].id", index);
     if (*param) {
-        s_models_body_destroy (body);
+        aigw_models_doc_destroy (body);
         s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", param,
                         "Ids are given by the server: leave them out.");
         return;
@@ -1353,17 +1339,17 @@ s_models_create (s_request_t **req_p, const char *id)
     aigw_config_model_t model;
     if (aigw_models_from_json (body, &model, param, sizeof param, err, sizeof err)) {
         s_models_refuse (req_p, body, param, err);
-        s_models_body_destroy (body);
+        aigw_models_doc_destroy (body);
         return;
     }
     int taken = s_models_name_free (req_p, model.name);
     aigw_config_model_reset (&model);
     if (taken) {
-        s_models_body_destroy (body);
+        aigw_models_doc_destroy (body);
         return;
     }
     if (s_models_seal (req_p, body)) {
-        s_models_body_destroy (body);
+        aigw_models_doc_destroy (body);
         return;
     }
     s_request_t *req = *req_p;
@@ -1406,15 +1392,15 @@ s_models_update (s_request_t **req_p, const char *id)
             s_request_fail (req_p, 400, "invalid_request_error", "missing_field", NULL, err);
         else
             s_models_refuse (req_p, body, param, err);
-        s_models_body_destroy (body);
+        aigw_models_doc_destroy (body);
         return;
     }
     if (s_models_name_free (req_p, json_string_value (json_object_get (body, "name")))) {
-        s_models_body_destroy (body);
+        aigw_models_doc_destroy (body);
         return;
     }
     if (s_models_seal (req_p, body)) {
-        s_models_body_destroy (body);
+        aigw_models_doc_destroy (body);
         return;
     }
     req->render = S_RENDER_MODEL_UPDATE;

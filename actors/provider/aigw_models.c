@@ -4,6 +4,7 @@
 #include "aigw_text.h"
 
 #include <assert.h>
+#include <openssl/crypto.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -606,6 +607,19 @@ s_expect_patch (const char *text, const char *param)
         fprintf (stderr, "patch: expected '%s', got %d '%s' (%s): %s\n", param ? param : "ok", rc,
                  got, err, text);
         assert (false);
+    }
+    json_decref (doc);
+}
+
+void
+aigw_models_doc_destroy (json_t *doc)
+{
+    size_t index;
+    json_t *dep;
+    json_array_foreach (json_object_get (doc, "deployments"), index, dep) {
+        json_t *key = json_object_get (dep, "api_key");
+        if (json_is_string (key))
+            OPENSSL_cleanse ((char *) json_string_value (key), json_string_length (key));
     }
     json_decref (doc);
 }

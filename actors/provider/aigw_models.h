@@ -85,6 +85,10 @@ json_t *aigw_models_to_json (const aigw_config_model_t *model, const char *id, c
 //  another row, or another column, does not open. Written into OUT.
 void aigw_models_key_aad (const char *deployment_id, char *out, size_t size);
 
+//  Wipe the api_key strings of DOC's deployments (a model as JSON), then
+//  free DOC. Safe on NULL.
+void aigw_models_doc_destroy (json_t *doc);
+
 void aigw_models_test (bool verbose);
 
 #endif

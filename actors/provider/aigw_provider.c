@@ -1216,20 +1216,6 @@ s_self_open_keys (self_t *self, json_t *doc, bool unreadable[AIGW_CONFIG_MAX_DEP
     }
 }
 
-//  Wipe the api_key strings of DOC's deployments, then free DOC.
-static void
-s_doc_destroy (json_t *doc)
-{
-    size_t index;
-    json_t *dep;
-    json_array_foreach (json_object_get (doc, "deployments"), index, dep) {
-        json_t *key = json_object_get (dep, "api_key");
-        if (json_is_string (key))
-            OPENSSL_cleanse ((char *) json_string_value (key), json_string_length (key));
-    }
-    json_decref (doc);
-}
-
 //  Rebuild the catalog from the config and a snapshot of the database's
 //  models (one JSON document per row). A model that fails its checks is
 //  skipped and named in the log; the others serve.
@@ -1254,7 +1240,7 @@ s_self_load_models (self_t *self, PGresult *res)
         }
         else
             aigw_warn ("provider: database model skipped: %s: %s", param, err);
-        s_doc_destroy (doc);
+        aigw_models_doc_destroy (doc);
     }
     char err[256] = "";
     int skipped = aigw_catalog_load (self->catalog, models, count, "database", err, sizeof err);
