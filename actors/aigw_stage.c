@@ -30,6 +30,14 @@ aigw_now_ms (void)
     return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+int64_t
+aigw_now_us (void)
+{
+    struct timeval tv;
+    gettimeofday (&tv, NULL);
+    return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
 bool
 aigw_list_has (const char *list, const char *item)
 {
@@ -345,6 +353,18 @@ s_host_remote (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p, c
     return rc;
 }
 
+//  The stage now handling ENV is done with it: how long it took goes
+//  beside its start (a stage that answers in chunks is done at the last).
+static inline void
+s_stamp_done (aigw_envelope_t *env)
+{
+    if (env->hop < AIGW_ROUTE_MAX && env->stage_us[2 * env->hop]) {
+        int64_t now = aigw_now_us ();
+        int64_t spent = now - env->stage_us[2 * env->hop];
+        env->stage_us[2 * env->hop + 1] = spent > 0 ? spent : 1;
+    }
+}
+
 int
 aigw_stage_pass (aigw_job_t **job_p, aigw_envelope_t **env_p)
 {
@@ -357,6 +377,7 @@ aigw_stage_pass (aigw_job_t **job_p, aigw_envelope_t **env_p)
         aigw_envelope_destroy (env_p);
         return 0;
     }
+    s_stamp_done (env);
     if (env->status == 0) {
         //  Unanswered: on to the next stage of the route.
         env->hop++;
@@ -393,6 +414,8 @@ int
 aigw_stage_chunk (aigw_job_t **job_p, aigw_envelope_t *env)
 {
     aigw_job_t *job = *job_p;
+    if (env->last)
+        s_stamp_done (env);
     if (job->worker)
         return s_send (job_p, env, env->last ? AIGW_REPLY_LAST : 0, NULL, NULL);
     aigw_envelope_t *copy = aigw_envelope_dup (env);
@@ -752,6 +775,8 @@ s_host_run (aigw_host_t *self)
             continue;
         }
         job->stage = (int) (stage - self->stages);
+        if (env->hop < AIGW_ROUTE_MAX)
+            env->stage_us[2 * env->hop] = aigw_now_us ();
         if (stage->def->take)
             stage->def->take (stage->state, job, env);
         else {

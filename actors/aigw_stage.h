@@ -189,4 +189,7 @@ bool aigw_stage_model_allowed (const aigw_envelope_t *env, const char *model);
 //  Now, in Unix ms.
 int64_t aigw_now_ms (void);
 
+//  Wall-clock time, Unix microseconds (span and stage times).
+int64_t aigw_now_us (void);
+
 #endif

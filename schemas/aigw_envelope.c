@@ -60,7 +60,8 @@ typedef enum {
     S_INT,     //  int, msgpack int
     S_INT64,   //  int64_t, msgpack int
     S_ROUTE,   //  route + route_len, msgpack array of str
-    S_BODY     //  body + body_len, msgpack bin
+    S_BODY,    //  body + body_len, msgpack bin
+    S_TIMES    //  stage_us, msgpack array of an even number of ints
 } s_type_t;
 
 //  One known field: its wire key, its place in the struct, and its default
@@ -119,6 +120,10 @@ static const s_field_t s_fields[] = {
     S_FIELD ("t0", started_ms, S_INT64, 0),
     S_FIELD ("lt", latency_ms, S_INT64, 0),
     S_FIELD ("lf", first_ms, S_INT64, -1),
+    S_FIELD ("tp", traceparent, S_STRING, 0),
+    S_FIELD ("sx", stage_us, S_TIMES, 0),
+    S_FIELD ("ua", upstream, S_STRING, 0),
+    S_FIELD ("gv", verdict, S_STRING, 0),
     S_FIELD ("s", status, S_INT, 0),
     S_FIELD ("ct", content_type, S_STRING, 0),
     S_FIELD ("sq", seq, S_UINT32, 0),
@@ -170,6 +175,17 @@ static inline void *
 s_slot (const aigw_envelope_t *self, const s_field_t *field)
 {
     return (char *) self + field->offset;
+}
+
+//  How many of SELF's stage_us go on the wire: every pair up to the last
+//  that holds a figure.
+static size_t
+s_times_used (const aigw_envelope_t *self)
+{
+    size_t used = 2 * AIGW_ROUTE_MAX;
+    while (used > 0 && self->stage_us[used - 1] == 0 && self->stage_us[used - 2] == 0)
+        used -= 2;
+    return used;
 }
 
 //  Value of the integer or bool FIELD of SELF, widened to int64_t.
@@ -410,6 +426,12 @@ aigw_envelope_encode (const aigw_envelope_t *self, size_t *size)
             present[i] = self->body_len > 0;
             lengths[i] = self->body_len;
         }
+        else if (field->type == S_TIMES) {
+            //  lengths[i]: ints written, up to the last hop with a figure
+            lengths[i] = s_times_used (self);
+            present[i] = lengths[i] > 0;
+            capacity += lengths[i] * 9;
+        }
         else
             present[i] = s_get_int (self, field) != field->dflt;
         if (present[i]) {
@@ -452,6 +474,11 @@ aigw_envelope_encode (const aigw_envelope_t *self, size_t *size)
                                                       strlen (self->route[stage]));
                 break;
             case S_BODY: rc |= msgpack_pack_bin_with_body (&pk, self->body, self->body_len); break;
+            case S_TIMES:
+                rc |= msgpack_pack_array (&pk, lengths[i]);
+                for (size_t n = 0; n < lengths[i]; n++)
+                    rc |= msgpack_pack_int64 (&pk, self->stage_us[n]);
+                break;
             default: {
                 int64_t value = s_get_int (self, field);
                 if (field->offset == offsetof (aigw_envelope_t, hop) && self->hop > self->route_len)
@@ -771,6 +798,20 @@ s_decode_field (aigw_envelope_t *self, const s_field_t *field, const msgpack_obj
                 self->route_len = (uint8_t) (i + 1);
             }
             return 0;
+        case S_TIMES:
+            if (value->type != MSGPACK_OBJECT_ARRAY || value->via.array.size % 2
+                || value->via.array.size > 2 * AIGW_ROUTE_MAX) {
+                s_field_error (
+                    err, err_size, field,
+                    "expected an array of at most 2 * AIGW_ROUTE_MAX integers, in pairs");
+                return -1;
+            }
+            for (uint32_t i = 0; i < value->via.array.size; i++)
+                if (s_object_int (&value->via.array.ptr[i], 0, INT64_MAX, &self->stage_us[i])) {
+                    s_field_error (err, err_size, field, "expected integers of 0 or more");
+                    return -1;
+                }
+            return 0;
         case S_BODY:
             if (value->type != MSGPACK_OBJECT_BIN) {
                 s_field_error (err, err_size, field, "expected bin");
@@ -905,6 +946,8 @@ s_assert_equal (const aigw_envelope_t *a, const aigw_envelope_t *b)
             for (size_t stage = 0; stage < a->route_len; stage++)
                 assert (s_string_equal (a->route[stage], b->route[stage]));
         }
+        else if (field->type == S_TIMES)
+            assert (memcmp (a->stage_us, b->stage_us, sizeof a->stage_us) == 0);
         else if (field->type == S_BODY) {
             assert (a->body_len == b->body_len);
             assert (a->body_len == 0 || memcmp (a->body, b->body, a->body_len) == 0);
@@ -1032,6 +1075,15 @@ aigw_envelope_test (bool verbose)
     full->started_ms = 1700000000123LL;
     full->latency_ms = 250;
     full->first_ms = 0;  //  0 differs from "none" (-1)
+    assert (aigw_envelope_set (&full->traceparent,
+                               "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            == 0);
+    full->stage_us[0] = 1700000000123456LL;
+    full->stage_us[1] = 42;
+    full->stage_us[5] = INT64_MAX;  //  a hop with no start: pairs up to it go
+    assert (aigw_envelope_set (&full->upstream, "1700000000123500 900 200 00f067aa0ba902b8 dep m\n")
+            == 0);
+    assert (aigw_envelope_set (&full->verdict, "pass") == 0);
     const char body[] = "{\"a\":\0\1\2\377}";
     assert (aigw_envelope_set_body (full, body, sizeof body) == 0);
     full->status = 200;
@@ -1164,6 +1216,20 @@ aigw_envelope_test (bool verbose)
     const uint8_t string_for_body[] = {0xa1, 'x'};
     size = s_one_field (message, "b", string_for_body, sizeof string_for_body);
     s_assert_refused (message, size);
+    const uint8_t times_odd[] = {0x93, 0x01, 0x02, 0x03};
+    size = s_one_field (message, "sx", times_odd, sizeof times_odd);
+    s_assert_refused (message, size);
+    const uint8_t times_negative[] = {0x92, 0x01, 0xff};
+    size = s_one_field (message, "sx", times_negative, sizeof times_negative);
+    s_assert_refused (message, size);
+    uint8_t times_long[3 + 2 * AIGW_ROUTE_MAX + 2] = {0xdc, 0, 2 * AIGW_ROUTE_MAX + 2};
+    size = s_one_field (message, "sx", times_long, sizeof times_long);
+    s_assert_refused (message, size);
+    const uint8_t times_pair[] = {0x92, 0x05, 0x07};
+    size = s_one_field (message, "sx", times_pair, sizeof times_pair);
+    copy = aigw_envelope_decode (message, size, err, sizeof err);
+    assert (copy && copy->stage_us[0] == 5 && copy->stage_us[1] == 7 && copy->stage_us[2] == 0);
+    aigw_envelope_destroy (&copy);
     const uint8_t int_for_bool[] = {0x01};
     size = s_one_field (message, "st", int_for_bool, sizeof int_for_bool);
     s_assert_refused (message, size);

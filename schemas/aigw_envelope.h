@@ -19,6 +19,8 @@
 #define AIGW_ENVELOPE_MAX_STRING (64 * 1024)
 //  Most stages one request may visit.
 #define AIGW_ROUTE_MAX 8
+//  Longest W3C traceparent the edge writes ("00-" trace "-" span "-" flags).
+#define AIGW_TRACEPARENT_LEN 55
 
 typedef enum {
     AIGW_KIND_NONE = 0,
@@ -80,6 +82,14 @@ typedef struct {
     int64_t started_ms;     //  when the edge took the request, Unix ms
     int64_t latency_ms;     //  edge: taken to answered in full
     int64_t first_ms;       //  edge: taken to the answer's first byte, -1 = none
+
+    //  Trace, written by the runtime (stage times), guardrail (verdict),
+    //  provider (attempts) and the edge (trace context); read by the edge
+    //  for spans and by usage
+    char *traceparent;                     //  W3C traceparent of the request's span (edge)
+    int64_t stage_us[2 * AIGW_ROUTE_MAX];  //  per hop: start (Unix us), time spent (us)
+    char *upstream;  //  upstream attempts, one line each (schemas/envelope.md 2b)
+    char *verdict;   //  guardrail verdict: "pass", or "block:GUARDRAIL:RULE"
 
     //  Payload: the request JSON going in, the response bytes coming out
     char *body;       //  bytes, not necessarily NUL-terminated

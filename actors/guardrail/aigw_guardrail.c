@@ -72,6 +72,7 @@ s_guard_text (s_guard_t *self, aigw_envelope_t *env, const char *text, size_t le
                   "\"max_prompt_chars\" (prompt over %lld characters).",
                   (long long) self->config->max_prompt_chars);
         aigw_envelope_set_error (env, 400, "guardrail_error", "max_prompt_length", NULL, message);
+        aigw_envelope_set (&env->verdict, "block:max_prompt_length:max_prompt_chars");
         return -1;
     }
     for (int i = 0; i < self->rule_count; i++) {
@@ -83,6 +84,8 @@ s_guard_text (s_guard_t *self, aigw_envelope_t *env, const char *text, size_t le
                       "matched.",
                       self->rules[i].name);
             aigw_envelope_set_error (env, 400, "guardrail_error", "deny_list", NULL, message);
+            snprintf (message, sizeof message, "block:deny_list:%.200s", self->rules[i].name);
+            aigw_envelope_set (&env->verdict, message);
             return -1;
         }
     }
@@ -118,6 +121,8 @@ s_guard_handle (void *state, aigw_envelope_t *env)
     if (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_EMBEDDINGS
         && env->kind != AIGW_KIND_MESSAGES)
         return;
+    //  Blocks overwrite it below.
+    aigw_envelope_set (&env->verdict, "pass");
     //  The prompt cannot have more characters than the body has bytes: with
     //  no deny rule there is nothing to look for.
     if (self->rule_count == 0 && (int64_t) env->body_len <= self->config->max_prompt_chars)
@@ -194,6 +199,7 @@ aigw_guardrail_test (bool verbose)
     assert (s_test_status (state, AIGW_KIND_CHAT,
                            "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &env)
             == 0);
+    assert (streq (env->verdict, "pass"));
     assert (s_test_status (state, AIGW_KIND_CHAT,
                            "{\"messages\":[{\"role\":\"user\",\"content\":\"my "
                            "PASSWORD: x\"}]}",
@@ -202,6 +208,7 @@ aigw_guardrail_test (bool verbose)
     assert (streq (env->err_type, "guardrail_error"));
     assert (streq (env->err_code, "deny_list"));
     assert (strstr (env->err_message, "no-passwords"));
+    assert (streq (env->verdict, "block:deny_list:no-passwords"));
     //  Content parts are checked too.
     assert (s_test_status (state, AIGW_KIND_CHAT,
                            "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
