@@ -189,6 +189,9 @@ s_load (s_options_t *options)
     aigw_log_level_t level;
     if (aigw_log_level_parse (config->log_level, &level) == 0)
         aigw_log_set_level (level);
+    bool json;
+    if (aigw_log_format_parse (config->log_format, &json) == 0)
+        aigw_log_set_json (json);
     return config;
 }
 

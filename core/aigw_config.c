@@ -146,7 +146,8 @@ typedef struct {
 #define S_INT64 AIGW_CONFIG_INT64
 #define S_SIZE  AIGW_CONFIG_SIZE
 
-static aigw_config_check_fn s_check_endpoint, s_check_log_level, s_check_regex, s_check_sha256;
+static aigw_config_check_fn s_check_endpoint, s_check_log_level, s_check_log_format, s_check_regex,
+    s_check_sha256;
 static aigw_config_list_fn s_load_keys, s_load_rules, s_load_models, s_load_deployments,
     s_load_fallbacks;
 
@@ -246,6 +247,8 @@ static const s_setting_t s_root_settings[]
     = {S_LIST ("models", s_load_models),
        S_STRING ("log_level", aigw_config_t, log_level, s_check_log_level, AIGW_DEFAULT_LOG_LEVEL,
                  .env = "AIGW_LOG_LEVEL"),
+       S_STRING ("log_format", aigw_config_t, log_format, s_check_log_format, "text",
+                 .env = "AIGW_LOG_FORMAT"),
        //  The older spelling of database.url, still read.
        S_STRING ("database_url", aigw_config_t, database_url, NULL, NULL), AIGW_CONFIG_KW_END};
 
@@ -518,6 +521,16 @@ s_check_log_level (const char *value, char *problem, size_t problem_size)
     if (aigw_log_level_parse (value, &level) == 0)
         return 0;
     snprintf (problem, problem_size, "expected error, warn, info or debug");
+    return -1;
+}
+
+static int
+s_check_log_format (const char *value, char *problem, size_t problem_size)
+{
+    bool json;
+    if (aigw_log_format_parse (value, &json) == 0)
+        return 0;
+    snprintf (problem, problem_size, "expected text or json");
     return -1;
 }
 
@@ -1559,6 +1572,9 @@ aigw_config_destroy (aigw_config_t **self_p)
     aigw_config_string_free (&self->aws_session_token);
     aigw_config_string_free (&self->router_strategy);
     aigw_config_string_free (&self->log_level);
+    aigw_config_string_free (&self->log_format);
+    aigw_config_string_free (&self->tracing_endpoint);
+    aigw_config_string_free (&self->tracing_service_name);
     aigw_config_string_free (&self->database_url);  //  may carry a password
     aigw_config_string_free (&self->secret_key);
     aigw_config_string_free (&self->secret_key_file);
@@ -2512,6 +2528,7 @@ aigw_config_test (bool verbose)
                   "3: models[0].provider: unknown provider, expected one of openai, azure");
     s_test_error (verbose, "models:\n  - name: m\n", "2: models[0]: needs provider");
     s_test_error (verbose, "models:\n  - provider: openai\n", "2: models[0]: needs name");
+    s_test_error (verbose, "log_format: xml\n", "1: log_format: expected text or json");
     s_test_error (verbose, "log_level: verbose\n",
                   "1: log_level: expected error, warn, info or debug");
     s_test_error (verbose, "server: 5\n", "1: server: expected a mapping");

@@ -201,7 +201,16 @@ typedef struct {
     int model_count;                                     //  entries used in models
 
     //  process
-    char *log_level;  //  AIGW_LOG_LEVEL
+    char *log_level;   //  AIGW_LOG_LEVEL
+    char *log_format;  //  text or json, AIGW_LOG_FORMAT
+
+    //  tracing: spans to an OpenTelemetry collector (keywords registered
+    //  by http-edge/aigw_trace)
+    char *tracing_endpoint;       //  OTLP/HTTP base URL; NULL or "" = no traces
+    char *tracing_service_name;   //  service.name of the spans
+    double tracing_sample_ratio;  //  share of requests traced that no client decided
+    int tracing_queue_max;        //  requests waiting for export; past it, dropped
+    int64_t tracing_batch_ms;     //  how often a batch leaves
 
     //  usage: records of every answered request (keywords registered by
     //  actors/usage)

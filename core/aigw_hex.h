@@ -12,6 +12,15 @@ void aigw_hex_encode (const unsigned char *bytes, size_t len, char *out);
 //  Value of the hex digit C, or -1 if C is not one.
 int aigw_hex_digit (char c);
 
+//  LEN random bytes (not for secrets: request ids, trace and span ids,
+//  usage record ids) from a per-thread generator seeded once from the
+//  kernel, as LEN * 2 hex digits into OUT, which holds 2 * LEN + 1. Never
+//  all zero, as W3C trace ids must not be.
+void aigw_hex_random (size_t len, char *out);
+
+//  The same bytes, raw, into OUT (LEN bytes).
+void aigw_hex_random_bytes (size_t len, unsigned char *out);
+
 void aigw_hex_test (bool verbose);
 
 #endif

@@ -9,6 +9,7 @@
 #include "aigw_envelope.h"
 #include "aigw_log.h"
 #include "aigw_stage.h"
+#include "aigw_trace.h"
 
 #include <civetweb.h>
 #include <jansson.h>
@@ -16,7 +17,6 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 
 //  Extra wait past a request's deadline: the provider answers 504 itself at
@@ -60,6 +60,8 @@
 #define AIGW_EDGE_LINGER_MS    2000
 //  Bytes per read while lingering (handler stacks are 100 KiB).
 #define AIGW_EDGE_LINGER_CHUNK 2048
+//  Room for a request's JSON log line's members.
+#define AIGW_EDGE_LOG_FIELDS_MAX 1536
 //  Longest Content-Type copied from a pipeline answer into the head.
 #define AIGW_EDGE_CONTENT_TYPE_MAX 128
 //  Allow headers of the routes' 405 answers.
@@ -74,24 +76,30 @@ struct _aigw_edge_t {
     int io_count;                                    //  entries in ios
     atomic_uint next_io;                             //  the pipeline the next request goes to
     aigw_edge_metrics_t *metrics;                    //  request counts and latency
+    aigw_trace_t *trace;                             //  span export, or NULL (tracing off)
     int port;                                        //  port bound
     atomic_bool started;                             //  mg_start returned: every thread is up
 };
 
 //  What one HTTP request carries through its handler.
 typedef struct {
-    struct mg_connection *conn;             //  the client connection
-    aigw_edge_t *edge;                      //  the edge
-    char id[AIGW_EDGE_REQUEST_ID_MAX + 1];  //  X-Request-ID
-    int route;                              //  aigw_edge_route_t, for metrics
-    int status;                             //  status sent, for metrics
-    bool headers_sent;                      //  whether the status line is out
-    bool chunked;                           //  response uses chunked encoding
-    bool head;                              //  HEAD request: GET's status and headers, no body
-    bool close;                             //  close the connection after this answer
-    const char *allow;                      //  Allow header of a 405 answer (static), or NULL
-    aigw_envelope_t *record;                //  the request's usage record, or NULL
-    int64_t started_us;                     //  when the handler took it (zclock_usecs)
+    struct mg_connection *conn;                  //  the client connection
+    aigw_edge_t *edge;                           //  the edge
+    char id[AIGW_EDGE_REQUEST_ID_MAX + 1];       //  X-Request-ID
+    int route;                                   //  aigw_edge_route_t, for metrics
+    int status;                                  //  status sent, for metrics
+    bool headers_sent;                           //  whether the status line is out
+    bool chunked;                                //  response uses chunked encoding
+    bool head;                                   //  HEAD request: GET's status and headers, no body
+    bool close;                                  //  close the connection after this answer
+    const char *allow;                           //  Allow header of a 405 answer (static), or NULL
+    aigw_envelope_t *record;                     //  the request's usage record, or NULL
+    bool keep;                                   //  record goes to the usage actor
+    bool traced;                                 //  record goes to the tracer
+    char traceparent[AIGW_TRACEPARENT_LEN + 1];  //  the pipeline's, or ""
+    char client_span[17];                        //  the client's span id, or ""
+    int64_t started_us;                          //  when the handler took it (zclock_usecs)
+    int64_t wall_us;                             //  the same, Unix us
 } s_http_t;
 
 static const char *
@@ -136,8 +144,7 @@ s_request_id (s_http_t *http)
         }
     }
     unsigned char random[12];
-    if (getrandom (random, sizeof random, 0) != sizeof random)
-        memset (random, 0, sizeof random);
+    aigw_hex_random_bytes (sizeof random, random);
     memcpy (http->id, "req_", 4);
     aigw_hex_encode (random, sizeof random, http->id + 4);
 }
@@ -542,28 +549,28 @@ s_usage_note (aigw_envelope_t *record, const aigw_envelope_t *env)
         aigw_envelope_set (&record->err_type, env->err_type);
         aigw_envelope_set (&record->err_code, env->err_code);
     }
+    //  The stages it went through and their times, its attempts upstream
+    //  and the guardrail's verdict: for spans, and per-stage times.
+    if (!record->route_len && env->route_len) {
+        for (int i = 0; i < env->route_len; i++)
+            aigw_envelope_set (&record->route[i], env->route[i]);
+        record->route_len = env->route_len;
+    }
+    for (int i = 0; i < 2 * AIGW_ROUTE_MAX; i++)
+        if (env->stage_us[i])
+            record->stage_us[i] = env->stage_us[i];
+    if (env->upstream)
+        aigw_envelope_set (&record->upstream, env->upstream);
+    if (env->verdict && !record->verdict)
+        aigw_envelope_set (&record->verdict, env->verdict);
 }
 
-//  A new record id: a random (version 4) UUID, from a per-thread generator
-//  seeded once from the kernel.
+//  A new record id: a random (version 4) UUID.
 static void
 s_usage_uuid (char *out, size_t size)
 {
-    static __thread uint64_t state[2];
-    if (!state[0] && !state[1]) {
-        if (getrandom (state, sizeof state, 0) != sizeof state || (!state[0] && !state[1]))
-            state[0] = (uint64_t) zclock_usecs () | 1;
-    }
     uint8_t b[16];
-    for (int half = 0; half < 2; half++) {
-        //  xorshift128+
-        uint64_t x = state[0], y = state[1];
-        state[0] = y;
-        x ^= x << 23;
-        state[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
-        uint64_t v = state[1] + y;
-        memcpy (b + 8 * half, &v, 8);
-    }
+    aigw_hex_random_bytes (sizeof b, b);
     b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80);
     snprintf (out, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
@@ -577,8 +584,19 @@ static void
 s_usage_start (s_http_t *http, int kind)
 {
     const aigw_config_t *config = http->edge->config;
-    if (!config->usage_enabled || !config->database_url || !*config->database_url
-        || (kind != AIGW_KIND_CHAT && kind != AIGW_KIND_MESSAGES && kind != AIGW_KIND_EMBEDDINGS))
+    if (kind != AIGW_KIND_CHAT && kind != AIGW_KIND_MESSAGES && kind != AIGW_KIND_EMBEDDINGS)
+        return;
+    //  The trace context travels whether or not this process exports:
+    //  with tracing off the client's own goes upstream unchanged.
+    const char *client = mg_get_header (http->conn, "traceparent");
+    http->traced
+        = aigw_trace_begin (http->edge->trace, client, http->traceparent, http->client_span);
+    if (!http->edge->trace && !aigw_trace_parse (client, NULL, NULL, NULL))
+        http->traceparent[0] = 0;
+    else if (!http->edge->trace)
+        snprintf (http->traceparent, sizeof http->traceparent, "%s", client);
+    http->keep = config->usage_enabled && config->database_url && *config->database_url;
+    if (!http->keep && !http->traced && !aigw_log_json ())
         return;
     aigw_envelope_t *record = aigw_envelope_new ();
     char uuid[40];
@@ -586,8 +604,48 @@ s_usage_start (s_http_t *http, int kind)
     aigw_envelope_set (&record->record_id, uuid);
     aigw_envelope_set (&record->id, http->id);
     record->kind = (uint8_t) kind;
-    record->started_ms = aigw_now_ms ();
+    http->wall_us = aigw_now_us ();
+    record->started_ms = http->wall_us / 1000;
+    if (*http->traceparent)
+        aigw_envelope_set (&record->traceparent, http->traceparent);
     http->record = record;
+}
+
+//  One JSON log line for the answered request (log_format: json).
+static void
+s_log_request (s_http_t *http, const aigw_envelope_t *r, const char *method, const char *path)
+{
+    char fields[AIGW_EDGE_LOG_FIELDS_MAX];
+    size_t n = 0;
+    const struct {
+        const char *key;
+        const char *value;
+    } strings[]
+        = {{"request_id", r->id},       {"method", method},          {"path", path},
+           {"model", r->model},         {"deployment", r->provider}, {"provider", r->provider_kind},
+           {"tenant", r->tenant},       {"key_name", r->key_name},   {"cache", r->cache_status},
+           {"error_type", r->err_type}, {"error_code", r->err_code}, {"guardrail", r->verdict}};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        if (!strings[i].value)
+            continue;
+        n += (size_t) snprintf (fields + n, sizeof fields - n, "%s\"%s\":", n ? "," : "",
+                                strings[i].key);
+        if (n >= sizeof fields || aigw_log_escape (fields, sizeof fields, &n, strings[i].value))
+            return;
+    }
+    char trace_id[33] = "";
+    aigw_trace_parse (r->traceparent, trace_id, NULL, NULL);
+    n += (size_t) snprintf (fields + n, sizeof fields - n,
+                            ",\"status\":%d,\"stream\":%s,\"latency_ms\":%lld,\"ttft_ms\":%lld,"
+                            "\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
+                            "\"cost_usd\":%.9f,\"attempts\":%u%s%s%s",
+                            r->status, r->stream ? "true" : "false", (long long) r->latency_ms,
+                            (long long) r->first_ms, (long long) r->tokens_in,
+                            (long long) r->tokens_out, (double) r->cost_nusd / 1e9, r->attempts,
+                            *trace_id ? ",\"trace_id\":\"" : "", trace_id, *trace_id ? "\"" : "");
+    if (n >= sizeof fields)
+        return;
+    aigw_log_event (AIGW_LOG_INFO, "request", fields);
 }
 
 //  The answer is out: finish HTTP's usage record and hand it to IO, which
@@ -599,13 +657,26 @@ s_usage_send (s_http_t *http, aigw_edge_io_t *io, const char *model, bool stream
     http->record = NULL;
     if (!record)
         return;
-    record->latency_ms = (zclock_usecs () - http->started_us) / 1000;
+    int64_t record_us = zclock_usecs () - http->started_us;
+    record->latency_ms = record_us / 1000;
     record->status = http->status ? http->status : 400;
     record->stream = stream;
     aigw_envelope_set (&record->model, model);
     if (record->first_ms < 0)
         record->first_ms = record->latency_ms;
-    aigw_edge_io_usage (io, &record);
+    const struct mg_request_info *ri = mg_get_request_info (http->conn);
+    if (aigw_log_json ())
+        s_log_request (http, record, ri->request_method, ri->local_uri);
+    if (http->traced) {
+        aigw_envelope_t *copy = http->keep ? aigw_envelope_dup (record) : record;
+        if (!http->keep)
+            record = NULL;
+        aigw_trace_end (http->edge->trace, &copy, http->client_span, http->wall_us,
+                        http->wall_us + record_us, ri->request_method, ri->local_uri);
+    }
+    if (http->keep && record)
+        aigw_edge_io_usage (io, &record);
+    aigw_envelope_destroy (&record);
 }
 
 //  Relay the pipeline's answer to the client until its last message.
@@ -758,6 +829,8 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
         env->stream = stream;
         aigw_envelope_set (&env->credential, s_credential (conn));
         aigw_envelope_set (&env->model, model);
+        if (*http.traceparent)
+            aigw_envelope_set (&env->traceparent, http.traceparent);
         const char *chat_route[] = {"auth", "ratelimit", "guardrail", "cache", "provider"};
         const char *models_route[] = {"auth", "ratelimit", "provider"};
         const char **route = kind == AIGW_KIND_MODELS ? models_route : chat_route;
@@ -1108,6 +1181,7 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, const c
         return NULL;
     self->config = config;
     self->metrics = aigw_edge_metrics_new ();
+    self->trace = aigw_trace_new (config);
     //  With stages, one pipeline per I/O thread (server.pipelines); several
     //  own no key alone, the directory says which owns it.
     int pipelines = stages && *stages && config->pipelines > 1 ? config->pipelines : 1;
@@ -1195,6 +1269,8 @@ aigw_edge_destroy (aigw_edge_t **self_p)
     for (int i = 0; i < self->io_count; i++)
         aigw_edge_io_destroy (&self->ios[i]);
     self->io = NULL;
+    //  After the handlers stopped: none adds to it any more.
+    aigw_trace_destroy (&self->trace);
     aigw_edge_metrics_destroy (&self->metrics);
     free (self);
     *self_p = NULL;

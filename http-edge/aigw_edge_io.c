@@ -439,11 +439,20 @@ s_usage_send (aigw_edge_io_t *self, aigw_envelope_t *record)
     pthread_mutex_init (&slot->mutex, NULL);
     pthread_cond_init (&slot->cond, NULL);
     slot->ask = S_ASK_USAGE;
-    for (int i = 0; i < record->route_len; i++)
-        aigw_envelope_set (&record->route[i], NULL);
-    aigw_envelope_set (&record->route[0], "usage");
-    record->route_len = 1;
-    record->hop = 0;
+    //  The request's stages stay before "usage", so the actor can name
+    //  their times (a record sent again has it already); a full route
+    //  gives them up.
+    bool again = record->route_len > 0 && record->route[record->route_len - 1]
+                 && streq (record->route[record->route_len - 1], "usage");
+    if (!again && record->route_len >= AIGW_ROUTE_MAX) {
+        for (int i = 0; i < record->route_len; i++)
+            aigw_envelope_set (&record->route[i], NULL);
+        record->route_len = 0;
+        memset (record->stage_us, 0, sizeof record->stage_us);
+    }
+    if (!again)
+        aigw_envelope_set (&record->route[record->route_len++], "usage");
+    record->hop = (uint8_t) (record->route_len - 1);
     record->deadline_ms = aigw_now_ms () + AIGW_EDGE_USAGE_DEADLINE_MS;
     slot->record = aigw_envelope_dup (record);
     zhashx_update (self->slots, slot->id, slot);

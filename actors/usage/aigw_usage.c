@@ -12,7 +12,13 @@
     "ts, record_id, request_id, tenant_id, tenant, key_id, key_name, principal_type, " \
     "model, deployment, provider, endpoint, stream, status, error_type, error_code, "  \
     "prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, ttft_ms, " \
-    "cache, attempts"
+    "cache, attempts, stages, guardrail, fallbacks, trace_id"
+//  Fields in a row of today's columns, and in one written before 006
+//  (a spool may hold those across an upgrade).
+#define S_ROW_FIELDS 28
+//  Longest stage name written into stages.
+#define S_STAGE_NAME_MAX 32
+#define S_ROW_FIELDS_V1  24
 //  One batch: its rows into the staging table, then into the records,
 //  duplicates skipped; one implicit transaction.
 // clang-format off
@@ -84,6 +90,55 @@ s_grow (char **buf, size_t *len, size_t *cap, size_t more)
     assert (grown);
     *buf = grown;
     *cap = want;
+}
+
+//  The time each stage spent, as a JSON object of microseconds, into BUF;
+//  NULL when none is known. The record's route holds the request's stages
+//  before "usage" (http-edge), stage_us their times.
+static const char *
+s_stages (const aigw_envelope_t *r, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (int hop = 0; hop < r->route_len && hop < AIGW_ROUTE_MAX; hop++) {
+        const char *name = r->route[hop];
+        int64_t spent = r->stage_us[2 * hop + 1];
+        if (!name || streq (name, "usage") || !r->stage_us[2 * hop])
+            continue;
+        //  Stage names are the runtime's own: letters and dashes.
+        int w = snprintf (buf + n, size - n, "%s\"%.*s\": %" PRId64, n ? ", " : "{",
+                          S_STAGE_NAME_MAX, name, spent > 0 ? spent : 0);
+        if (w < 0 || (size_t) w >= size - n - 2)
+            break;
+        n += (size_t) w;
+    }
+    if (!n)
+        return NULL;
+    buf[n++] = '}';
+    buf[n] = 0;
+    return buf;
+}
+
+//  Upstream attempts on a model other than the one asked (envelope.md 2b).
+static int64_t
+s_fallbacks (const aigw_envelope_t *r)
+{
+    int64_t count = 0;
+    for (const char *line = r->upstream; line && *line;) {
+        const char *eol = strchr (line, '\n');
+        size_t len = eol ? (size_t) (eol - line) : strlen (line);
+        //  The model is the sixth field, after five tabs.
+        const char *model = line;
+        for (int tabs = 0; tabs < 5 && model; tabs++) {
+            model = memchr (model, '\t', len - (size_t) (model - line));
+            model = model ? model + 1 : NULL;
+        }
+        size_t model_len = model ? len - (size_t) (model - line) : 0;
+        if (model && r->model
+            && (model_len != strlen (r->model) || memcmp (model, r->model, model_len) != 0))
+            count++;
+        line = eol ? eol + 1 : NULL;
+    }
+    return count;
 }
 
 //  Append TEXT as one COPY text field (NULL: \N), escaped, then SEP.
@@ -174,8 +229,61 @@ aigw_usage_row (const aigw_envelope_t *r, char **buf, size_t *len, size_t *cap)
               false, '\t');
     s_number (buf, len, cap, r->first_ms, r->first_ms < 0 || r->first_ms >= INT32_MAX, '\t');
     s_field (buf, len, cap, r->cache_status, '\t');
-    s_number (buf, len, cap, r->attempts <= INT32_MAX ? r->attempts : 0, false, '\n');
+    s_number (buf, len, cap, r->attempts <= INT32_MAX ? r->attempts : 0, false, '\t');
+    char stages[AIGW_ROUTE_MAX * (S_STAGE_NAME_MAX + 24) + 4];
+    s_field (buf, len, cap, s_stages (r, stages, sizeof stages), '\t');
+    s_field (buf, len, cap, r->verdict, '\t');
+    s_number (buf, len, cap, s_fallbacks (r), false, '\t');
+    char trace_id[33];
+    bool traced = r->traceparent && strlen (r->traceparent) == AIGW_TRACEPARENT_LEN;
+    if (traced) {
+        memcpy (trace_id, r->traceparent + 3, 32);
+        trace_id[32] = 0;
+    }
+    s_field (buf, len, cap, traced ? trace_id : NULL, '\n');
     return 0;
+}
+
+//  ROWS (*LEN bytes of COPY text, rows ended by newlines) with every row
+//  written before 006 given the newer columns' defaults, so a spool made
+//  by an older aigw replays. ROWS is replaced when it grows.
+static void
+s_rows_upgrade (char **rows, size_t *len)
+{
+    size_t old_rows = 0;
+    for (size_t at = 0, fields = 1; at < *len; at++)
+        if ((*rows)[at] == '\t')
+            fields++;
+        else if ((*rows)[at] == '\n') {
+            old_rows += fields == S_ROW_FIELDS_V1;
+            fields = 1;
+        }
+    if (!old_rows)
+        return;
+    static const char tail[] = "\t\\N\t\\N\t0\t\\N";
+    size_t cap = *len + old_rows * (sizeof tail - 1) + 1, out = 0;
+    char *grown = malloc (cap);
+    assert (grown);
+    size_t start = 0, fields = 1;
+    for (size_t at = 0; at < *len; at++) {
+        if ((*rows)[at] == '\t')
+            fields++;
+        else if ((*rows)[at] == '\n') {
+            memcpy (grown + out, *rows + start, at - start);
+            out += at - start;
+            if (fields == S_ROW_FIELDS_V1) {
+                memcpy (grown + out, tail, sizeof tail - 1);
+                out += sizeof tail - 1;
+            }
+            grown[out++] = '\n';
+            start = at + 1;
+            fields = 1;
+        }
+    }
+    grown[out] = 0;
+    free (*rows);
+    *rows = grown;
+    *len = out;
 }
 
 //  ---------------------------------------------------------------------
@@ -340,6 +448,7 @@ s_pump (self_t *self)
         if (aigw_spool_peek (self->spool, S_REPLAY_MAX_BYTES, &self->replay_rows, &self->replay_len,
                              &self->replay_frames, &self->replay_records)
                 == 0
+            && (s_rows_upgrade (&self->replay_rows, &self->replay_len), true)
             && aigw_pgconn_copy (self->db, S_COPY_SQL, self->replay_rows, self->replay_len,
                                  now + self->config->usage_copy_timeout_ms, s_copy_done, self, now)
                    == 0) {
@@ -567,10 +676,42 @@ aigw_usage_test (bool verbose)
     const char *want = "1970-01-02 00:00:01.234+00\t0e9f1c2a-4b7d-4c1e-9a2f-3b8c7d6e5f40\t"
                        "req\\t1\\\\x\\n\t\\N\t\\N\t\\N\t\\N\t\\N\tgpt-4o\toai\t\\N\t"
                        "/v1/chat/completions\tt\t200\t\\N\t\\N\t12\t3\t0\t1234.567890123\t42\t"
-                       "\\N\t\\N\t2\n";
+                       "\\N\t\\N\t2\t\\N\t\\N\t0\t\\N\n";
     if (verbose || strcmp (buf, want))
         printf ("\n%s\n%s", buf, want);
     assert (streq (buf, want));
+
+    //  Stage times by name, the verdict, fallbacks, the trace id.
+    aigw_envelope_set (&r->route[0], "auth");
+    aigw_envelope_set (&r->route[1], "guardrail");
+    aigw_envelope_set (&r->route[2], "provider");
+    aigw_envelope_set (&r->route[3], "usage");
+    r->route_len = 4;
+    r->stage_us[0] = 1000, r->stage_us[1] = 41;
+    r->stage_us[4] = 1100, r->stage_us[5] = 900;  //  guardrail never ran
+    r->stage_us[6] = 5000, r->stage_us[7] = 3;
+    aigw_envelope_set (&r->verdict, "block:deny_list:x");
+    aigw_envelope_set (&r->upstream, "1\t2\t500\t0123456789abcdef\tdep-a\tgpt-4o\n"
+                                     "3\t4\t200\t0123456789abcdee\tdep-b\tgpt-4o-mini\n"
+                                     "garbage\n");
+    aigw_envelope_set (&r->traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    len = 0;
+    assert (aigw_usage_row (r, &buf, &len, &cap) == 0);
+    buf[len] = 0;
+    assert (strstr (buf, "\t2\t{\"auth\": 41, \"provider\": 900}\tblock:deny_list:x\t1\t"
+                         "4bf92f3577b34da6a3ce929d0e0e4736\n"));
+
+    //  A spool's rows from before 006 get the newer columns' defaults.
+    char *rows
+        = strdup ("a\tb\tc\n"
+                  "1\t2\t3\t4\t5\t6\t7\t8\t9\t10\t11\t12\t13\t14\t15\t16\t17\t18\t19\t20\t21\t22"
+                  "\t23\t24\n");
+    size_t rows_len = strlen (rows);
+    s_rows_upgrade (&rows, &rows_len);
+    assert (rows_len == strlen (rows));
+    assert (strstr (rows, "a\tb\tc\n1\t") == rows);
+    assert (strstr (rows, "\t23\t24\t\\N\t\\N\t0\t\\N\n"));
+    free (rows);
     free (buf);
     aigw_envelope_destroy (&r);
 }

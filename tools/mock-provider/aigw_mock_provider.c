@@ -124,7 +124,8 @@ static const char *s_models[] = {"gpt-4o-mini", "gpt-4o", "text-embedding-3-smal
 static const char *s_recorded_headers[]
     = {"authorization",        "x-api-key",         "api-key",
        "x-goog-api-key",       "anthropic-version", "x-amz-date",
-       "x-amz-security-token", "content-type",      "accept"};
+       "x-amz-security-token", "content-type",      "accept",
+       "traceparent"};
 #define AIGW_MOCK_RECORDED_HEADERS (sizeof s_recorded_headers / sizeof s_recorded_headers[0])
 
 //  One route's injected latency and failures. Each field is read on its
