@@ -1482,7 +1482,7 @@ s_usage_run (s_request_t **req_p, bool records)
             aigw_admin_query_free (&query);
             return;
         }
-        const char *params[AIGW_ADMIN_USAGE_COUNT]
+        const char *params[AIGW_ADMIN_USAGE_PARAMS_MAX]
             = {[AIGW_ADMIN_USAGE_ALL] = aigw_cp_sql_bool (req->all),
                [AIGW_ADMIN_USAGE_SCOPE] = req->all ? NULL : env->tenant_id,
                [AIGW_ADMIN_USAGE_OWN_KEY] = own_key};

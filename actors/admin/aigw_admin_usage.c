@@ -21,7 +21,7 @@
 
 //  ---------------------------------------------------------------------
 //  Statements. Every value is a parameter; the group_by members are
-//  booleans that switch a grouping column between its value and NULL, so
+//  bits that switch a grouping column between its value and NULL, so
 //  the text never changes (PostgreSQL plans an unnamed statement with its
 //  values, so the switched-off columns and NULL filters cost nothing, and
 //  the time range prunes the day partitions).
@@ -42,16 +42,16 @@
 //  Groups in time order, then by tenant, key, model, deployment.
 #define S_GROUP_ORDER "g.hour, g.day, g.tenant_id, g.key_id, g.model, g.deployment"
 
-//  $12..$17 group by tenant, key, model, deployment, hour, day; $18 most
-//  groups.
+//  $12 group_by bits (tenant 1, key 2, model 4, deployment 8, hour 16,
+//  day 32); $13 most groups.
 const aigw_cp_sql_t aigw_admin_usage_sql_summary = {
     .text = "WITH g AS (SELECT"
-        " CASE WHEN $12::boolean THEN r.tenant_id END AS tenant_id,"
-        " CASE WHEN $13::boolean THEN r.key_id END AS key_id,"
-        " CASE WHEN $14::boolean THEN r.model END AS model,"
-        " CASE WHEN $15::boolean THEN r.deployment END AS deployment,"
-        " CASE WHEN $16::boolean THEN date_trunc ('hour', r.ts, 'UTC') END AS hour,"
-        " CASE WHEN $17::boolean THEN date_trunc ('day', r.ts, 'UTC') END AS day,"
+        " CASE WHEN ($12::integer & 1) <> 0 THEN r.tenant_id END AS tenant_id,"
+        " CASE WHEN ($12::integer & 2) <> 0 THEN r.key_id END AS key_id,"
+        " CASE WHEN ($12::integer & 4) <> 0 THEN r.model END AS model,"
+        " CASE WHEN ($12::integer & 8) <> 0 THEN r.deployment END AS deployment,"
+        " CASE WHEN ($12::integer & 16) <> 0 THEN date_trunc ('hour', r.ts, 'UTC') END AS hour,"
+        " CASE WHEN ($12::integer & 32) <> 0 THEN date_trunc ('day', r.ts, 'UTC') END AS day,"
         " max (r.tenant) AS tenant, max (r.key_name) AS key_name,"
         " count (*) AS requests, count (*) FILTER (WHERE r.status >= 400) AS errors,"
         " coalesce (sum (r.prompt_tokens), 0) AS prompt_tokens,"
@@ -62,29 +62,29 @@ const aigw_cp_sql_t aigw_admin_usage_sql_summary = {
         " percentile_disc (0.95) WITHIN GROUP (ORDER BY r.latency_ms) AS p95,"
         " percentile_disc (0.99) WITHIN GROUP (ORDER BY r.latency_ms) AS p99"
         S_WHERE
-        " GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 5, 6, 1, 2, 3, 4 LIMIT $18::integer + 1),"
+        " GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 5, 6, 1, 2, 3, 4 LIMIT $13::integer + 1),"
         " numbered AS (SELECT g.*, row_number () OVER (ORDER BY " S_GROUP_ORDER ") AS n FROM g g)"
         " SELECT json_build_object ('data', coalesce ((SELECT json_agg (json_build_object ('group',"
-        " CASE WHEN $12::boolean THEN jsonb_build_object ('tenant_id', g.tenant_id,"
+        " CASE WHEN ($12::integer & 1) <> 0 THEN jsonb_build_object ('tenant_id', g.tenant_id,"
         " 'tenant', g.tenant) ELSE '{}'::jsonb END"
-        " || CASE WHEN $13::boolean THEN jsonb_build_object ('key_id', g.key_id,"
+        " || CASE WHEN ($12::integer & 2) <> 0 THEN jsonb_build_object ('key_id', g.key_id,"
         " 'key_name', g.key_name) ELSE '{}'::jsonb END"
-        " || CASE WHEN $14::boolean THEN jsonb_build_object ('model', g.model) ELSE '{}'::jsonb END"
-        " || CASE WHEN $15::boolean THEN jsonb_build_object ('deployment', g.deployment)"
+        " || CASE WHEN ($12::integer & 4) <> 0 THEN jsonb_build_object ('model', g.model) ELSE '{}'::jsonb END"
+        " || CASE WHEN ($12::integer & 8) <> 0 THEN jsonb_build_object ('deployment', g.deployment)"
         " ELSE '{}'::jsonb END"
-        " || CASE WHEN $16::boolean THEN jsonb_build_object ('hour', " AIGW_CP_SQL_TS ("g.hour") ")"
+        " || CASE WHEN ($12::integer & 16) <> 0 THEN jsonb_build_object ('hour', " AIGW_CP_SQL_TS ("g.hour") ")"
         " ELSE '{}'::jsonb END"
-        " || CASE WHEN $17::boolean THEN jsonb_build_object ('day', " AIGW_CP_SQL_TS ("g.day") ")"
+        " || CASE WHEN ($12::integer & 32) <> 0 THEN jsonb_build_object ('day', " AIGW_CP_SQL_TS ("g.day") ")"
         " ELSE '{}'::jsonb END,"
         " 'requests', g.requests, 'errors', g.errors, 'prompt_tokens', g.prompt_tokens,"
         " 'completion_tokens', g.completion_tokens, 'cached_tokens', g.cached_tokens,"
         " 'cost_usd', g.cost_usd,"
         " 'latency_ms', json_build_object ('p50', g.p50, 'p95', g.p95, 'p99', g.p99))"
-        " ORDER BY g.n) FROM numbered g WHERE g.n <= $18::integer), '[]'::json),"
+        " ORDER BY g.n) FROM numbered g WHERE g.n <= $13::integer), '[]'::json),"
         " 'next_cursor', NULL,"
         " 'start', " AIGW_CP_SQL_TS ("$10::timestamptz") ","
         " 'end', " AIGW_CP_SQL_TS ("$11::timestamptz") ","
-        " 'truncated', (SELECT count (*) FROM g) > $18::integer)",
+        " 'truncated', (SELECT count (*) FROM g) > $13::integer)",
     .count = AIGW_ADMIN_USAGE_COUNT};
 
 //  $12 cursor time, $13 cursor id, $14 limit. Newest first; the columns
@@ -226,6 +226,7 @@ aigw_admin_usage_parse (aigw_admin_usage_t *self, const aigw_admin_query_t *quer
         S_INVALID (err, "start", "'start' must not be after 'end'.");
         return -1;
     }
+    snprintf (self->group_text, sizeof self->group_text, "%u", self->group_by);
     aigw_admin_time_format (start, self->start);
     aigw_admin_time_format (end, self->end);
     return 0;
@@ -244,8 +245,7 @@ aigw_admin_usage_params_fill (const aigw_admin_usage_t *self, const char **param
     params[AIGW_ADMIN_USAGE_END] = self->end;
     if (!summary)
         return;
-    for (size_t i = 0; i < S_MEMBERS; i++)
-        params[AIGW_ADMIN_USAGE_BY_TENANT_P + i] = aigw_cp_sql_bool (self->group_by & (1u << i));
+    params[AIGW_ADMIN_USAGE_GROUP_BY] = self->group_text;
     params[AIGW_ADMIN_USAGE_GROUPS] = S_TEXT (AIGW_ADMIN_USAGE_GROUPS_MAX);
 }
 
@@ -354,16 +354,15 @@ aigw_admin_usage_test (bool verbose)
     assert (streq (params[AIGW_ADMIN_USAGE_TENANT], "t1"));
     assert (streq (params[AIGW_ADMIN_USAGE_MODEL], "gpt"));
     assert (!params[AIGW_ADMIN_USAGE_KEY] && !params[AIGW_ADMIN_USAGE_STATUS_MIN]);
-    assert (streq (params[AIGW_ADMIN_USAGE_BY_KEY_P], "t"));
-    assert (streq (params[AIGW_ADMIN_USAGE_BY_HOUR_P], "t"));
-    assert (streq (params[AIGW_ADMIN_USAGE_BY_TENANT_P], "f"));
-    assert (streq (params[AIGW_ADMIN_USAGE_BY_DAY_P], "f"));
+    assert (atoi (params[AIGW_ADMIN_USAGE_GROUP_BY])
+            == (AIGW_ADMIN_USAGE_BY_KEY | AIGW_ADMIN_USAGE_BY_HOUR));
     assert (atoi (params[AIGW_ADMIN_USAGE_GROUPS]) == AIGW_ADMIN_USAGE_GROUPS_MAX);
     assert (streq (params[AIGW_ADMIN_USAGE_END], "2025-06-15T15:06:40.000Z"));
     aigw_admin_query_free (&query);
     //  Statements: every slot a parameter, no format directive, nothing
     //  read wholesale.
     assert (s_max_param (aigw_admin_usage_sql_summary.text) == AIGW_ADMIN_USAGE_COUNT);
+    assert ((int) AIGW_ADMIN_USAGE_COUNT <= (int) AIGW_ADMIN_USAGE_PARAMS_MAX);
     assert (s_max_param (aigw_admin_usage_sql_records.text) == AIGW_ADMIN_USAGE_RECORDS_COUNT);
     assert (!strstr (aigw_admin_usage_sql_summary.text, "%s"));
     assert (!strstr (aigw_admin_usage_sql_records.text, "%s"));

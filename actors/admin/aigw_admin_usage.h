@@ -22,7 +22,7 @@
 //  Longest tenant_id, key_id, model or deployment filter, in bytes.
 #define AIGW_ADMIN_USAGE_FILTER_MAX 600
 
-//  group_by members, as bits.
+//  group_by members, as bits (the summary statement tests the same ones).
 enum {
     AIGW_ADMIN_USAGE_BY_TENANT = 1,
     AIGW_ADMIN_USAGE_BY_KEY = 2,
@@ -46,6 +46,7 @@ typedef struct {
     unsigned group_by;                 //  AIGW_ADMIN_USAGE_BY_* bits
     char min_text[16];                 //  status_min's text
     char max_text[16];                 //  status_max's text
+    char group_text[16];               //  group_by's text
 } aigw_admin_usage_t;
 
 //  The query parameters each route takes (NULL-terminated), for
@@ -63,7 +64,7 @@ int aigw_admin_usage_parse (aigw_admin_usage_t *self, const aigw_admin_query_t *
 //  Usage per group. One row: {"data": [{"group", "requests", "errors",
 //  "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd",
 //  "latency_ms": {"p50", "p95", "p99"}}], "next_cursor": null, "start",
-//  "end", "group_by", "truncated"}. Scope: ALL "t" sees every tenant, else
+//  "end", "truncated"}. Scope: ALL "t" sees every tenant, else
 //  only TENANT's rows; OWN_KEY, when not NULL, narrows to that key's.
 extern const aigw_cp_sql_t aigw_admin_usage_sql_summary;
 enum {
@@ -78,13 +79,8 @@ enum {
     AIGW_ADMIN_USAGE_STATUS_MAX,
     AIGW_ADMIN_USAGE_START,
     AIGW_ADMIN_USAGE_END,
-    AIGW_ADMIN_USAGE_BY_TENANT_P,  //  "t" or "f", one per group_by member
-    AIGW_ADMIN_USAGE_BY_KEY_P,
-    AIGW_ADMIN_USAGE_BY_MODEL_P,
-    AIGW_ADMIN_USAGE_BY_DEPLOYMENT_P,
-    AIGW_ADMIN_USAGE_BY_HOUR_P,
-    AIGW_ADMIN_USAGE_BY_DAY_P,
-    AIGW_ADMIN_USAGE_GROUPS,  //  AIGW_ADMIN_USAGE_GROUPS_MAX
+    AIGW_ADMIN_USAGE_GROUP_BY,  //  the AIGW_ADMIN_USAGE_BY_* bits, in decimal
+    AIGW_ADMIN_USAGE_GROUPS,    //  AIGW_ADMIN_USAGE_GROUPS_MAX
     AIGW_ADMIN_USAGE_COUNT
 };
 
@@ -98,6 +94,10 @@ enum {
     AIGW_ADMIN_USAGE_LIMIT,
     AIGW_ADMIN_USAGE_RECORDS_COUNT
 };
+
+//  Slots of the larger statement (the records'; the selftest checks): a
+//  params array this long fits either.
+#define AIGW_ADMIN_USAGE_PARAMS_MAX AIGW_ADMIN_USAGE_RECORDS_COUNT
 
 //  Fill the filter slots of PARAMS (either statement) from SELF, and the
 //  group_by slots when SUMMARY.
