@@ -4,6 +4,7 @@
 #include "aigw_admin.h"
 #include "aigw_admin_db.h"
 #include "aigw_admin_input.h"
+#include "aigw_admin_usage.h"
 #include "aigw_text.h"
 #include "aigw_cp_sql.h"
 #include "aigw_keys.h"
@@ -1445,6 +1446,75 @@ s_router_health (s_request_t **req_p, const char *id)
 }
 
 //  ---------------------------------------------------------------------
+//  Usage: GET usage (per group) and usage/records (raw, newest first).
+//  Input and statements live in aigw_admin_usage.
+
+//  The permission that widens usage:read from the caller's own key to its
+//  whole tenant (every tenant for a principal of all tenants).
+#define S_USAGE_TENANT_PERMISSION "usage:read_tenant"
+
+static void
+s_usage_run (s_request_t **req_p, bool records)
+{
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, aigw_admin_usage_params (records)))
+        return;
+    s_request_t *req = *req_p;
+    aigw_envelope_t *env = req->env;
+    aigw_admin_usage_t usage;
+    aigw_admin_error_t err;
+    s_page_t page;
+    if (aigw_admin_usage_parse (&usage, &query, zclock_time (), &err))
+        s_request_refuse (req_p, &err);
+    else if (records && s_page (req_p, &query, &page, false))
+        ;  //  answered
+    else if (!req->all && (!env->tenant_id || !*env->tenant_id))
+        s_request_forbidden (req_p, "This principal belongs to no tenant.");
+    else {
+        //  Records hold the tenant id as auth gave it (a config key's
+        //  tenant is a name, not a UUID), so the scope is that text. A
+        //  tenant_id filter naming another tenant finds nothing, as on the
+        //  other lists.
+        bool tenant_wide = aigw_admin_permitted (req->perms, S_USAGE_TENANT_PERMISSION);
+        const char *own_key = tenant_wide ? NULL : env->key_id;
+        if (!tenant_wide && (!own_key || !*own_key)) {
+            s_request_forbidden (req_p, "This principal has no key whose usage it may read.");
+            aigw_admin_query_free (&query);
+            return;
+        }
+        const char *params[AIGW_ADMIN_USAGE_PARAMS_MAX]
+            = {[AIGW_ADMIN_USAGE_ALL] = aigw_cp_sql_bool (req->all),
+               [AIGW_ADMIN_USAGE_SCOPE] = req->all ? NULL : env->tenant_id,
+               [AIGW_ADMIN_USAGE_OWN_KEY] = own_key};
+        aigw_admin_usage_params_fill (&usage, params, !records);
+        if (records) {
+            params[AIGW_ADMIN_USAGE_CURSOR_TIME] = page.cursor_time;
+            params[AIGW_ADMIN_USAGE_CURSOR_ID] = page.cursor_id;
+            params[AIGW_ADMIN_USAGE_LIMIT] = page.limit;
+            req->render = S_RENDER_LIST;
+            s_request_submit (req_p, &aigw_admin_usage_sql_records, params);
+        }
+        else {
+            req->render = S_RENDER_ONE;
+            s_request_submit (req_p, &aigw_admin_usage_sql_summary, params);
+        }
+    }
+    aigw_admin_query_free (&query);
+}
+
+static void
+s_usage (s_request_t **req_p, const char *id)
+{
+    s_usage_run (req_p, false);
+}
+
+static void
+s_usage_records (s_request_t **req_p, const char *id)
+{
+    s_usage_run (req_p, true);
+}
+
+//  ---------------------------------------------------------------------
 //  Routing
 
 //  One route: a path pattern ("{id}" matches one segment, "{path}" the
@@ -1479,6 +1549,8 @@ static const s_route_t s_routes[] = {
     {"models/{path}", "PATCH", "models:write", "model", s_models_update},
     {"models/{path}", "DELETE", "models:write", "model", s_models_delete},
     {"router/health", "GET", "router:read", "router", s_router_health},
+    {"usage", "GET", "usage:read", "usage", s_usage},
+    {"usage/records", "GET", "usage:read", "usage record", s_usage_records},
 };
 
 //  True when PATH matches PATTERN; the {id} segment goes to ID.

@@ -31,17 +31,18 @@
 //  The NOTIFY channel the schema's triggers use.
 #define AIGW_AUTH_CHANNEL "aigw_keys"
 
-//  Built-in roles; mirrors schemas/sql/001_control_plane.sql for keys and
-//  tokens that do not come from the database.
+//  Built-in roles; mirrors schemas/sql/001_control_plane.sql (and 005's
+//  usage:read_tenant) for keys and tokens that do not come from the
+//  database.
 static const struct {
     const char *name;         //  role name
     const char *permissions;  //  comma-separated
 } s_roles[] = {
     {"admin", "*"},
     {"tenant-admin", "inference,models:read,tenants:read,keys:read,keys:write,usage:read,"
-                     "ratelimits:read,guardrails:read,cache:read,audit:read"},
+                     "ratelimits:read,guardrails:read,cache:read,audit:read,usage:read_tenant"},
     {"developer", "inference,models:read,tenants:read,keys:read,usage:read,ratelimits:read"},
-    {"viewer", "models:read,tenants:read,keys:read,usage:read,ratelimits:read"},
+    {"viewer", "models:read,tenants:read,keys:read,usage:read,ratelimits:read,usage:read_tenant"},
 };
 
 //  Who a credential is.

@@ -20,14 +20,36 @@
 #define S_STAGE_NAME_MAX 32
 #define S_ROW_FIELDS_V1  24
 //  One batch: its rows into the staging table, then into the records,
-//  duplicates skipped; one implicit transaction.
+//  duplicates skipped, and the rows really inserted (RETURNING: a replayed
+//  batch returns none) added to the hour, day and month roll-ups
+//  (schemas/sql/005_usage_rollups.sql); one implicit transaction, so
+//  records and roll-ups move together. Both inserts go in key order: two
+//  usage actors writing overlapping batches (a record sent again to
+//  another worker, hot roll-up rows) then wait for each other instead of
+//  deadlocking.
 // clang-format off
 #define S_COPY_SQL                                                                         \
     "CREATE TEMP TABLE IF NOT EXISTS usage_staging (LIKE usage_records INCLUDING DEFAULTS)" \
     " ON COMMIT DELETE ROWS;"                                                              \
     "COPY usage_staging (" AIGW_USAGE_COLUMNS ") FROM STDIN;"                              \
-    "INSERT INTO usage_records (" AIGW_USAGE_COLUMNS ") SELECT " AIGW_USAGE_COLUMNS        \
-    " FROM usage_staging ON CONFLICT DO NOTHING"
+    "WITH ins AS (INSERT INTO usage_records (" AIGW_USAGE_COLUMNS ") SELECT "              \
+    AIGW_USAGE_COLUMNS " FROM usage_staging ORDER BY record_id, ts ON CONFLICT DO NOTHING" \
+    " RETURNING ts, tenant_id, key_id, model, deployment, status, prompt_tokens,"          \
+    " completion_tokens, cached_tokens, cost_usd)"                                         \
+    " INSERT INTO usage_rollups AS u (period, tenant_id, bucket, key_id, model, deployment," \
+    " requests, errors, prompt_tokens, completion_tokens, cached_tokens, cost_usd)"        \
+    " SELECT p.period, coalesce (i.tenant_id, ''), date_trunc (p.period, i.ts, 'UTC'),"    \
+    " coalesce (i.key_id, ''), coalesce (i.model, ''), coalesce (i.deployment, ''),"       \
+    " count (*), count (*) FILTER (WHERE i.status >= 400), sum (i.prompt_tokens),"         \
+    " sum (i.completion_tokens), sum (i.cached_tokens), sum (i.cost_usd)"                  \
+    " FROM ins i CROSS JOIN (VALUES ('hour'), ('day'), ('month')) AS p (period)"           \
+    " GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6"                                 \
+    " ON CONFLICT (period, tenant_id, bucket, key_id, model, deployment) DO UPDATE SET"    \
+    " requests = u.requests + EXCLUDED.requests, errors = u.errors + EXCLUDED.errors,"     \
+    " prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens,"                           \
+    " completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens,"               \
+    " cached_tokens = u.cached_tokens + EXCLUDED.cached_tokens,"                           \
+    " cost_usd = u.cost_usd + EXCLUDED.cost_usd"
 // clang-format on
 //  Partitions are checked this often.
 #define S_PARTITIONS_EVERY_MS (3600 * 1000)
