@@ -15,10 +15,10 @@
     "cache, attempts, stages, guardrail, fallbacks, trace_id"
 //  Fields in a row of today's columns, and in one written before 006
 //  (a spool may hold those across an upgrade).
-#define S_ROW_FIELDS 28
+#define S_ROW_FIELDS    28
+#define S_ROW_FIELDS_V1 24
 //  Longest stage name written into stages.
 #define S_STAGE_NAME_MAX 32
-#define S_ROW_FIELDS_V1  24
 //  One batch: its rows into the staging table, then into the records,
 //  duplicates skipped, and the rows really inserted (RETURNING: a replayed
 //  batch returns none) added to the hour, day and month roll-ups
