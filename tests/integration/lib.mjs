@@ -605,10 +605,10 @@ export async function startMock({ latencyMs, failRate, apiKey = `sk-upstream-${n
 // ---------------------------------------------------------------------------
 // The gateway
 
-export const ACTORS = ['auth', 'ratelimit', 'guardrail', 'cache', 'provider', 'admin'];
+export const ACTORS = ['auth', 'ratelimit', 'guardrail', 'cache', 'provider', 'admin', 'usage'];
 // The 'colocated' mode's processes: several actors hosted in one process,
 // handing requests along by call.
-export const COLOCATED = ['auth,ratelimit,guardrail', 'cache,provider', 'admin'];
+export const COLOCATED = ['auth,ratelimit,guardrail', 'cache,provider', 'admin,usage'];
 export const MODELS = ['gpt-4o-mini', 'text-embedding-3-small'];
 
 // The config every test starts from; a test's own config merges over it.
@@ -705,9 +705,21 @@ export class Gateway {
   // handle.
   startActor(name) {
     assert.ok(this.brokerEndpoint, 'actors run as processes only in split and colocated modes');
+    // One spool file has one owner: each live usage actor gets its own, and
+    // one started after a death takes the free one (and replays it).
+    const extra = {};
+    if (name.split(',').includes('usage')) {
+      const live = new Set(this.actorProcs(name).map((p) => p.spool));
+      let i = 0;
+      while (live.has(i)) i++;
+      extra.AIGW_USAGE_SPOOL = `${this.config.usage?.spool_path || path.join(TMP, 'usage.spool')}.${i}`;
+      extra.spoolIndex = i;
+    }
+    const { spoolIndex, ...env } = extra;
     const h = this.spawn(name, ['actor', name, '--broker', this.brokerEndpoint,
-                                '--config', this.configFile]);
+                                '--config', this.configFile], env);
     h.actor = name;
+    h.spool = spoolIndex;
     this.procs.push(h);
     return h;
   }

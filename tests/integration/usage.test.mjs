@@ -68,7 +68,9 @@ describe('usage records (run)', () => {
 
   it('writes one row per answered request of every kind, with its fields and cost', async () => {
     const tag = nonce();
-    const chat = await gw.chat(`hello ${tag}`, { headers: { 'x-request-id': `chat-${tag}` } });
+    const traceId = `${tag}`.replace(/[^0-9a-f]/g, '').padEnd(32, 'c').slice(0, 32);
+    const chat = await gw.chat(`hello ${tag}`, { headers: {
+      'x-request-id': `chat-${tag}`, traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
     assert.equal(chat.status, 200, chat.text);
     const hit = await gw.chat(`hello ${tag}`, { headers: { 'x-request-id': `hit-${tag}` } });
     assert.equal(hit.headers.get('x-cache'), 'HIT');
@@ -115,6 +117,28 @@ describe('usage records (run)', () => {
                errorCode, pin: Number(pin), pout: Number(pout), cost: Number(cost), cache,
                attempts: Number(attempts), tenant, keyName, lat, ttft, recent };
     };
+    // Where the time went: each stage's microseconds, the guardrail's
+    // verdict, the trace id.
+    const detail = (id) => {
+      const out = pg.sql(`SELECT coalesce (stages::text, ''), coalesce (guardrail, ''), fallbacks,
+                                 coalesce (trace_id, '')
+                            FROM usage_records WHERE request_id = '${id}'`).trim();
+      const [stages, guardrail, fallbacks, traceId] = out.split('|');
+      return { stages: stages ? JSON.parse(stages) : null, guardrail, fallbacks: Number(fallbacks), traceId };
+    };
+    const cd = detail(`chat-${tag}`);
+    assert.deepEqual(Object.keys(cd.stages).sort(), ['auth', 'cache', 'guardrail', 'provider', 'ratelimit']);
+    assert.ok(Object.values(cd.stages).every((us) => Number.isInteger(us) && us > 0), JSON.stringify(cd.stages));
+    assert.equal(cd.guardrail, 'pass');
+    assert.equal(cd.fallbacks, 0);
+    assert.equal(cd.traceId, traceId, "the client's trace, tracing off here");
+    assert.equal(detail(`emb-${tag}`).traceId, '', 'no trace given, none kept');
+    const gd = detail(`gr-${tag}`);
+    assert.equal(gd.guardrail, 'block:deny_list:no-passwords');
+    assert.deepEqual(Object.keys(gd.stages).sort(), ['auth', 'guardrail', 'ratelimit'],
+                     'a blocked request stops at the guardrail');
+    const hd = detail(`hit-${tag}`);
+    assert.ok(!('provider' in hd.stages), 'a cache hit never reaches the provider');
     const c = row(`chat-${tag}`);
     assert.equal(c.status, 200);
     assert.equal(c.endpoint, '/v1/chat/completions');
@@ -191,7 +215,6 @@ describe('usage records (split: the usage actor killed with kill -9)', () => {
     migrate(pg.url);
     gw = await startGateway({ mode: 'split', name: 'usage-split', config: config('split'),
                               env: { DATABASE_URL: pg.url } });
-    gw.startActor('usage');
   }, { timeout: 90000 });
   after(async () => {
     if (gw) await gw.stop();
