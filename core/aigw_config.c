@@ -1559,6 +1559,7 @@ aigw_config_destroy (aigw_config_t **self_p)
     aigw_config_string_free (&self->aws_session_token);
     aigw_config_string_free (&self->router_strategy);
     aigw_config_string_free (&self->log_level);
+    aigw_config_string_free (&self->otlp_endpoint);
     aigw_config_string_free (&self->database_url);  //  may carry a password
     aigw_config_string_free (&self->secret_key);
     aigw_config_string_free (&self->secret_key_file);

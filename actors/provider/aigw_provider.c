@@ -68,6 +68,18 @@
 #define AIGW_PROVIDER_BACKLOG_LOW  1000
 //  Anthropic's API version header, sent on pass-through.
 #define AIGW_PROVIDER_ANTHROPIC_VERSION "2023-06-01"
+//  A W3C traceparent: "00-" 32 hex "-" 16 hex "-" 2 hex.
+#define AIGW_PROVIDER_TRACEPARENT_LEN 55
+//  Longest line of env->upstream (schemas/envelope.md 2b).
+#define AIGW_PROVIDER_ATTEMPT_LINE_MAX 512
+
+//  Where spans go (tracing.endpoint): read here for the traceparent each
+//  upstream attempt gets; the edge exports.
+static const aigw_config_keyword_t s_tracing_keywords[]
+    = {AIGW_CONFIG_KW_STRING ("endpoint", aigw_config_t, otlp_endpoint, aigw_config_check_url, NULL,
+                              .env = "OTEL_EXPORTER_OTLP_ENDPOINT"),
+       AIGW_CONFIG_KW_END};
+AIGW_CONFIG_KEYWORDS ("tracing", s_tracing_keywords)
 
 typedef struct _self_t self_t;
 typedef struct _s_request_t s_request_t;
@@ -106,6 +118,10 @@ struct _s_request_t {
     size_t client_len;      //  bytes in client_body
     char *openai_body;      //  the body in the gateway's format
     size_t openai_len;      //  bytes in openai_body
+    char *usage_body;       //  openai_body asking for stream usage, for OpenAI-format
+                            //  upstreams; NULL when the client asked itself (or no stream)
+    size_t usage_len;       //  bytes in usage_body
+    bool strip_usage;       //  the client did not ask for the usage chunk: drop it
     aigw_catalog_model_t *chain[AIGW_PROVIDER_CHAIN_MAX];  //  models to try, held
     size_t chain_len;                                      //  entries in chain
     size_t chain_at;                                       //  model being tried
@@ -126,6 +142,8 @@ struct _s_request_t {
     aigw_upstream_request_t up;      //  what was sent
     bool passthrough;                //  Anthropic client to Anthropic upstream
     int64_t started_ms;              //  when the attempt began
+    int64_t started_us;              //  the same, Unix us, for env->upstream
+    char span[17];                   //  the attempt's span id, 16 hex digits
     int64_t first_byte_ms;           //  when its first byte came, 0 = not yet
     int64_t first_byte_deadline;     //  first byte must come by then
     char *buf;                       //  upstream bytes not yet used
@@ -281,39 +299,21 @@ s_request_destroy (s_request_t **r_p)
     aigw_envelope_destroy (&r->env);
     free (r->client_body);
     free (r->openai_body);
+    free (r->usage_body);
     s_list_remove (&r->owner->requests, r);
     free (r);
     *r_p = NULL;
 }
 
-//  Tokens from the last "usage" object in BODY (LEN bytes), in the
-//  client's format: OpenAI's prompt/completion tokens or Anthropic's
-//  input/output tokens (cache reads and writes are prompt tokens too). Only
-//  the counts present are set: an Anthropic stream tells input tokens at
-//  its start and output tokens at its end. Cheap when BODY has no usage.
+//  Tokens from one usage object USAGE, in either format: OpenAI's prompt
+//  and completion tokens (cached_tokens among the prompt tokens), or
+//  Anthropic's input and output tokens (its input_tokens leaves out cache
+//  reads and writes: added back, as both are prompt tokens). Only the counts
+//  present are set: an Anthropic stream tells input tokens at its start and
+//  output tokens at its end.
 static void
-s_usage_scan (aigw_envelope_t *env, const char *body, size_t len)
+s_usage_take (aigw_envelope_t *env, json_t *usage)
 {
-    static const char needle[] = "\"usage\"";
-    const char *at = NULL;
-    for (const char *p = body;
-         len >= sizeof needle - 1
-         && (p = memmem (p, len - (size_t) (p - body), needle, sizeof needle - 1));
-         p += sizeof needle - 1)
-        at = p;
-    if (!at)
-        return;
-    const char *end = body + len;
-    at += sizeof needle - 1;
-    while (at < end && (*at == ' ' || *at == ':' || *at == '\n' || *at == '\t' || *at == '\r'))
-        at++;
-    if (at >= end || *at != '{')
-        return;  //  "usage": null, say
-    json_t *usage = json_loadb (at, (size_t) (end - at), JSON_DISABLE_EOF_CHECK, NULL);
-    if (!json_is_object (usage)) {
-        json_decref (usage);
-        return;
-    }
     json_t *v;
     if (json_is_integer (v = json_object_get (usage, "prompt_tokens")))
         env->tokens_in = json_integer_value (v);
@@ -332,12 +332,38 @@ s_usage_scan (aigw_envelope_t *env, const char *body, size_t len)
     }
     if (json_is_integer (v = json_object_get (usage, "output_tokens")))
         env->tokens_out = json_integer_value (v);
-    json_decref (usage);
+}
+
+//  Tokens from every "usage" object in BODY (LEN bytes), in order: an
+//  answer, or stream events (several may come in one piece: Anthropic's
+//  message_start and message_delta, say). A quoted "usage" inside a string
+//  is escaped (\"usage\"), so the needle finds keys only. Cheap when BODY
+//  has no usage.
+static void
+s_usage_scan (aigw_envelope_t *env, const char *body, size_t len)
+{
+    static const char needle[] = "\"usage\"";
+    const char *end = body + len;
+    const char *at = body;
+    while (at < end && (at = memmem (at, (size_t) (end - at), needle, sizeof needle - 1)) != NULL) {
+        at += sizeof needle - 1;
+        while (at < end && (*at == ' ' || *at == ':' || *at == '\n' || *at == '\t' || *at == '\r'))
+            at++;
+        if (at >= end || *at != '{')
+            continue;  //  "usage": null, say
+        json_t *usage = json_loadb (at, (size_t) (end - at), JSON_DISABLE_EOF_CHECK, NULL);
+        if (json_is_object (usage))
+            s_usage_take (env, usage);
+        json_decref (usage);
+    }
 }
 
 //  The usage fields of the reply: attempts, the answering deployment's
 //  provider, and the cost of the tokens at its prices (USD per million
-//  tokens; nano-USD in the envelope).
+//  tokens; nano-USD in the envelope). Cached prompt tokens cost
+//  price_cached_in, the rest of the prompt price_in: Anthropic's cache
+//  writes (cache_creation_input_tokens) are among those, at price_in,
+//  though Anthropic bills them higher.
 static void
 s_usage_finish (s_request_t *r)
 {
@@ -346,9 +372,12 @@ s_usage_finish (s_request_t *r)
     if (!r->dep)
         return;
     aigw_envelope_set (&env->provider_kind, r->dep->provider);
-    double nusd = ((double) env->tokens_in * r->dep->price_in
-                   + (double) env->tokens_out * r->dep->price_out)
-                  * 1e3;
+    int64_t in = env->tokens_in > 0 ? env->tokens_in : 0;
+    int64_t cached = env->tokens_cached < 0 ? 0 : env->tokens_cached > in ? in : env->tokens_cached;
+    double nusd
+        = ((double) (in - cached) * r->dep->price_in + (double) cached * r->dep->price_cached_in
+           + (double) env->tokens_out * r->dep->price_out)
+          * 1e3;
     env->cost_nusd = nusd > 0 && nusd < 9e18 ? (int64_t) llround (nusd) : 0;
 }
 
@@ -371,8 +400,6 @@ s_relay (s_request_t *r, const char *body, size_t len, bool last)
     aigw_envelope_set (&env->content_type, "text/event-stream");
     aigw_envelope_set_body (env, body, len);
     env->last = last;
-    if (len)
-        s_usage_scan (env, body, len);
     if (last)
         s_usage_finish (r);
     aigw_stage_chunk (&r->job, env);
@@ -474,6 +501,41 @@ s_first_byte (s_request_t *r)
     }
 }
 
+//  True when EVENT (one whole SSE event, LEN bytes) is OpenAI's usage-only
+//  chunk: "choices": [] and a usage object.
+static bool
+s_usage_only (const char *event, size_t len)
+{
+    if (len < 6 || memcmp (event, "data:", 5) != 0)
+        return false;
+    json_t *chunk = json_loadb (event + 5, len - 5, JSON_DISABLE_EOF_CHECK, NULL);
+    json_t *choices = json_object_get (chunk, "choices");
+    bool only = json_is_array (choices) && json_array_size (choices) == 0
+                && json_is_object (json_object_get (chunk, "usage"));
+    json_decref (chunk);
+    return only;
+}
+
+//  Drop the usage-only chunks from the whole SSE events in OUT (*LEN
+//  bytes), in place: the client did not ask for them, we did. Every other
+//  byte stays as the upstream sent it.
+static void
+s_strip_usage (char *out, size_t *len)
+{
+    size_t read = 0, write = 0, end;
+    while ((end = aigw_openai_sse_event_end (out + read, *len - read))) {
+        if (!s_usage_only (out + read, end)) {
+            memmove (out + write, out + read, end);
+            write += end;
+        }
+        read += end;
+    }
+    memmove (out + write, out + read, *len - read);
+    write += *len - read;
+    out[write] = '\0';
+    *len = write;
+}
+
 //  A 200 stream's bytes: translate and relay what is complete.
 static size_t
 s_stream_data (s_request_t *r, const char *data, size_t len)
@@ -502,6 +564,12 @@ s_stream_data (s_request_t *r, const char *data, size_t len)
     }
     else if (a->stream_done (r->astream))
         r->upstream_done = true;
+    //  Tokens from the events in the gateway's format (or Anthropic's, on
+    //  pass-through), whatever format the client reads.
+    if (out_len)
+        s_usage_scan (r->env, out, out_len);
+    if (r->strip_usage && out_len && memmem (out, out_len, "\"usage\"", 7))
+        s_strip_usage (out, &out_len);
     if (r->anthropic_client && !r->passthrough && out_len) {
         if (aigw_messages_stream_feed (r->mstream, out, out_len, &client, &client_len))
             r->bad_stream = true;
@@ -566,10 +634,52 @@ s_on_header (char *data, size_t size, size_t count, void *userdata)
 //  --------------------------------------------------------------------------
 //  Outcomes
 
-//  Record the attempt's outcome with the router.
+//  Append TEXT to LINE (of *LEN bytes, SIZE in all) with tabs and line
+//  ends made spaces: a field of env->upstream holds neither.
+static void
+s_line_field (char *line, size_t *len, size_t size, const char *text)
+{
+    for (; text && *text && *len + 1 < size; text++)
+        line[(*len)++] = *text == '\t' || *text == '\n' || *text == '\r' ? ' ' : *text;
+    line[*len] = '\0';
+}
+
+//  Append the attempt's line to env->upstream (schemas/envelope.md 2b):
+//  start, duration, upstream status, span id, deployment, model.
+static void
+s_attempt_line (s_request_t *r)
+{
+    char line[AIGW_PROVIDER_ATTEMPT_LINE_MAX];
+    int64_t now = aigw_now_us ();
+    long status = r->http_status;
+    if (!status && r->easy)
+        curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &status);
+    int n = snprintf (line, sizeof line, "%lld\t%lld\t%ld\t%s\t", (long long) r->started_us,
+                      (long long) (now - r->started_us), status, r->span);
+    size_t len = n > 0 && (size_t) n < sizeof line ? (size_t) n : 0;
+    if (!len)
+        return;
+    s_line_field (line, &len, sizeof line - 3, r->dep->id);
+    line[len++] = '\t';
+    s_line_field (line, &len, sizeof line - 2, r->model->name);
+    line[len++] = '\n';
+    line[len] = '\0';
+    aigw_envelope_t *env = r->env;
+    size_t old = env->upstream ? strlen (env->upstream) : 0;
+    char *joined = malloc (old + len + 1);
+    if (!joined)
+        return;
+    memcpy (joined, env->upstream ? env->upstream : "", old);
+    memcpy (joined + old, line, len + 1);
+    aigw_envelope_set (&env->upstream, joined);
+    free (joined);
+}
+
+//  Record the attempt's outcome with the router, and in env->upstream.
 static void
 s_record (s_request_t *r, bool success, const char *error)
 {
+    s_attempt_line (r);
     int64_t now = aigw_now_ms ();
     int64_t ttfb = r->first_byte_ms ? r->first_byte_ms - r->started_ms : -1;
     aigw_router_record (r->model->router, r->dep->route, now, success, now - r->started_ms, ttfb,
@@ -755,6 +865,47 @@ s_passthrough_request (s_request_t *r, aigw_upstream_request_t *out)
     return 0;
 }
 
+//  True when TP is a W3C traceparent we may pass on: version 00, lowercase
+//  hex, a trace id and a parent id not all zeros.
+static bool
+s_traceparent_valid (const char *tp)
+{
+    if (!tp || strlen (tp) != AIGW_PROVIDER_TRACEPARENT_LEN || strncmp (tp, "00-", 3) != 0
+        || tp[35] != '-' || tp[52] != '-')
+        return false;
+    bool trace_zero = true, parent_zero = true;
+    for (int i = 3; i < AIGW_PROVIDER_TRACEPARENT_LEN; i++) {
+        char c = tp[i];
+        if (i == 35 || i == 52)
+            continue;
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+        if (c != '0' && i < 35)
+            trace_zero = false;
+        else if (c != '0' && i < 52)
+            parent_zero = false;
+    }
+    return !trace_zero && !parent_zero;
+}
+
+//  The traceparent header for the attempt, into HEADER (SIZE bytes), or ""
+//  for none. Tracing on, the attempt is a span of its own: same trace and
+//  flags, its span id as the parent. Tracing off, there is no span of ours
+//  to name: the client's own goes on unchanged. An invalid one never.
+static void
+s_traceparent_header (s_request_t *r, char *header, size_t size)
+{
+    const char *tp = r->env->traceparent;
+    const char *endpoint = r->owner->config->otlp_endpoint;
+    header[0] = '\0';
+    if (!s_traceparent_valid (tp))
+        return;
+    if (endpoint && *endpoint)
+        snprintf (header, size, "traceparent: 00-%.32s-%s-%.2s", tp + 3, r->span, tp + 53);
+    else
+        snprintf (header, size, "traceparent: %s", tp);
+}
+
 //  Start the attempt on r->dep. Returns 0 when the transfer runs; 1 when
 //  this deployment cannot serve the request (try another); -1 when the
 //  request itself is bad (answered, R destroyed).
@@ -768,9 +919,16 @@ s_attempt_start (s_request_t **r_p)
     char err[256] = "";
     r->dep->up.now_s = now / 1000;
     r->passthrough = r->anthropic_client && strcmp (dep->provider, "anthropic") == 0;
+    //  Only OpenAI's format takes stream_options; the others tell usage
+    //  in their own stream events.
+    bool usage_body
+        = r->usage_body
+          && (dep->adapter == &aigw_adapter_openai || dep->adapter == &aigw_adapter_azure);
+    const char *body = usage_body ? r->usage_body : r->openai_body;
+    size_t body_len = usage_body ? r->usage_len : r->openai_len;
     int rc = r->passthrough ? s_passthrough_request (r, &r->up)
-                            : dep->adapter->request (&dep->up, r->kind, r->stream, r->openai_body,
-                                                     r->openai_len, &r->up, err, sizeof err);
+                            : dep->adapter->request (&dep->up, r->kind, r->stream, body, body_len,
+                                                     &r->up, err, sizeof err);
     if (rc == 1) {
         s_note_failure (r, 400, "invalid_request_error", "unsupported_endpoint",
                         "The model's provider does not serve this endpoint.");
@@ -791,8 +949,19 @@ s_attempt_start (s_request_t **r_p)
         if (r->anthropic_client && !r->passthrough)
             r->mstream = aigw_messages_stream_new (r->env->model, r->env->id);
     }
+    //  A new span id per attempt; the tokens are this attempt's alone.
+    uint64_t span;
+    while (!(span = aigw_router_random (&self->rng)))
+        ;
+    snprintf (r->span, sizeof r->span, "%016llx", (unsigned long long) span);
+    r->started_us = aigw_now_us ();
+    r->env->tokens_in = r->env->tokens_out = r->env->tokens_cached = 0;
     for (size_t i = 0; i < r->up.header_count; i++)
         r->headers = curl_slist_append (r->headers, r->up.headers[i]);
+    char traceparent[AIGW_PROVIDER_TRACEPARENT_LEN + 16];
+    s_traceparent_header (r, traceparent, sizeof traceparent);
+    if (traceparent[0])
+        r->headers = curl_slist_append (r->headers, traceparent);
     r->headers = curl_slist_append (r->headers, "Expect:");
     if (r->stream)
         r->headers = curl_slist_append (r->headers, "Accept: text/event-stream");
@@ -1071,6 +1240,30 @@ s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p)
     aigw_stage_pass (job_p, env_p);
 }
 
+//  A streamed chat from an OpenAI-format client: OpenAI-format upstreams
+//  tell usage in a last chunk only when asked (stream_options.
+//  include_usage). Keep a body that asks, for them; when the client did
+//  not ask itself, its stream loses that chunk again (r->strip_usage).
+static void
+s_ask_usage (s_request_t *r)
+{
+    json_t *root = json_loadb (r->openai_body, r->openai_len, 0, NULL);
+    json_t *options = json_object_get (root, "stream_options");
+    if (!json_is_object (root) || json_is_true (json_object_get (options, "include_usage"))) {
+        json_decref (root);
+        return;
+    }
+    r->strip_usage = true;
+    if (!json_is_object (options)) {
+        options = json_object ();
+        json_object_set_new (root, "stream_options", options);
+    }
+    json_object_set_new (options, "include_usage", json_true ());
+    r->usage_body = json_dumps (root, JSON_COMPACT);
+    r->usage_len = r->usage_body ? strlen (r->usage_body) : 0;
+    json_decref (root);
+}
+
 //  Hold MODEL in R's chain unless it is there already.
 static void
 s_chain_add (s_request_t *r, aigw_catalog_model_t *model)
@@ -1132,6 +1325,8 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
         r->openai_len = r->client_len;
         r->client_body = NULL;
         r->client_len = 0;
+        if (r->stream && r->kind == AIGW_KIND_CHAT)
+            s_ask_usage (r);
     }
     aigw_catalog_model_t *model = aigw_catalog_get (self->catalog, env->model);
     if (!model) {
