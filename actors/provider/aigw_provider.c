@@ -1793,13 +1793,17 @@ s_test_upstream_stop (s_test_upstream_t *up)
     pthread_mutex_destroy (&up->lock);
 }
 
-//  The front's side of the test: the final reply it was handed.
+//  The front's side of the test: the final reply it was handed, and the
+//  bytes of every chunk of a stream.
 typedef struct {
     aigw_envelope_t *reply;  //  the final reply's envelope, once it came
     int events;              //  events delivered
+    char stream[8192];       //  the chunks' bodies, joined
+    size_t stream_len;       //  bytes in stream
 } s_test_front_t;
 
-//  The front's deliver: keeps the final reply's envelope; takes the event.
+//  The front's deliver: keeps the final reply's envelope and the chunks'
+//  bytes; takes the event.
 static void
 s_test_deliver (void *self, void *origin, aigw_client_event_t **event_p)
 {
@@ -1807,6 +1811,12 @@ s_test_deliver (void *self, void *origin, aigw_client_event_t **event_p)
     aigw_client_event_t *event = *event_p;
     front->events++;
     assert (event->type == AIGW_BP_CLIENT_REPLY && event->env);
+    aigw_envelope_t *env = event->env;
+    if (env->body_len && front->stream_len + env->body_len < sizeof front->stream) {
+        memcpy (front->stream + front->stream_len, env->body, env->body_len);
+        front->stream_len += env->body_len;
+        front->stream[front->stream_len] = '\0';
+    }
     if (event->last) {
         front->reply = event->env;
         event->env = NULL;
@@ -1822,22 +1832,26 @@ s_test_forward (void *self, void *origin, const char *service, const char *shard
     assert (!"the provider stage is here: nothing goes to the broker");
 }
 
-//  Submit a chat request for MODEL through HOST's provider stage and run
-//  the host's loop until the front has the final reply; returns it (the
-//  caller destroys it).
+//  Submit a chat request for MODEL through HOST's provider stage, a stream
+//  when STREAM, with TRACEPARENT (or none), and run the host's loop until
+//  the front has the final reply; returns it (the caller destroys it).
 static aigw_envelope_t *
-s_test_chat (aigw_host_t *host, s_test_front_t *front, const char *id, const char *model,
-             const char *body)
+s_test_call (aigw_host_t *host, s_test_front_t *front, const char *id, const char *model,
+             const char *body, bool stream, const char *traceparent)
 {
     aigw_envelope_t *env = aigw_envelope_new ();
     env->kind = AIGW_KIND_CHAT;
+    env->stream = stream;
     aigw_envelope_set (&env->id, id);
     aigw_envelope_set (&env->model, model);
+    aigw_envelope_set (&env->traceparent, traceparent);
     aigw_envelope_set (&env->route[0], "provider");
     env->route_len = 1;
     env->deadline_ms = aigw_now_ms () + 10000;
     assert (aigw_envelope_set_body (env, body, strlen (body)) == 0);
     front->reply = NULL;
+    front->stream_len = 0;
+    front->stream[0] = '\0';
     aigw_host_submit (host, &env, front, id);
     int64_t give_up = aigw_now_ms () + 15000;
     while (!front->reply && aigw_now_ms () < give_up) {
@@ -1849,6 +1863,41 @@ s_test_chat (aigw_host_t *host, s_test_front_t *front, const char *id, const cha
     assert (front->reply);
     aigw_host_forget (host, id, false);
     return front->reply;
+}
+
+//  A chat call, not streamed, without a traceparent.
+static aigw_envelope_t *
+s_test_chat (aigw_host_t *host, s_test_front_t *front, const char *id, const char *model,
+             const char *body)
+{
+    return s_test_call (host, front, id, model, body, false, NULL);
+}
+
+//  Field FIELD (0 = start) of line LINE (0 = first) of UPSTREAM, into OUT.
+//  False when there is no such field.
+static bool
+s_test_attempt_field (const char *upstream, int line, int field, char *out, size_t size)
+{
+    const char *at = upstream;
+    for (int i = 0; at && i < line; i++)
+        at = (at = strchr (at, '\n')) ? at + 1 : NULL;
+    for (int i = 0; at && *at && i < field; i++)
+        at = (at = strpbrk (at, "\t\n")) && *at == '\t' ? at + 1 : NULL;
+    if (!at || !*at)
+        return false;
+    size_t len = strcspn (at, "\t\n");
+    snprintf (out, size, "%.*s", (int) len, at);
+    return true;
+}
+
+//  Lines in UPSTREAM, each ended by a newline.
+static int
+s_test_attempt_lines (const char *upstream)
+{
+    int lines = 0;
+    for (const char *at = upstream; at && (at = strchr (at, '\n')); at++)
+        lines++;
+    return lines;
 }
 
 void
@@ -1898,7 +1947,6 @@ aigw_provider_test (bool verbose)
         printf ("\n    status %d: %.*s\n", reply->status, (int) reply->body_len, reply->body);
     assert (reply->status == 200);
     assert (reply->body && memmem (reply->body, reply->body_len, "hello from upstream", 19));
-    aigw_envelope_destroy (&reply);
     pthread_mutex_lock (&up.lock);
     assert (up.requests == 1);
     assert (strncmp (up.last, "POST /v1/chat/completions ", 26) == 0);
@@ -1906,13 +1954,112 @@ aigw_provider_test (bool verbose)
     assert (strstr (up.last, "\"content\":\"hi\""));
     pthread_mutex_unlock (&up.lock);
 
+    //  The attempt's line in env->upstream: start, duration, status, span,
+    //  deployment, model (schemas/envelope.md 2b).
+    char field[64];
+    assert (s_test_attempt_lines (reply->upstream) == 1);
+    assert (s_test_attempt_field (reply->upstream, 0, 0, field, sizeof field)
+            && atoll (field) > 1600000000000000LL);
+    assert (s_test_attempt_field (reply->upstream, 0, 1, field, sizeof field)
+            && atoll (field) >= 0);
+    assert (s_test_attempt_field (reply->upstream, 0, 2, field, sizeof field)
+            && streq (field, "200"));
+    assert (s_test_attempt_field (reply->upstream, 0, 3, field, sizeof field)
+            && strlen (field) == 16 && strspn (field, "0123456789abcdef") == 16);
+    assert (s_test_attempt_field (reply->upstream, 0, 4, field, sizeof field)
+            && streq (field, "gpt-4o-mini/0"));
+    assert (s_test_attempt_field (reply->upstream, 0, 5, field, sizeof field)
+            && streq (field, "gpt-4o-mini"));
+    assert (!s_test_attempt_field (reply->upstream, 0, 6, field, sizeof field));
+    assert (reply->tokens_in == 3 && reply->tokens_out == 3 && reply->attempts == 1);
+    aigw_envelope_destroy (&reply);
+
+    //  Tracing off: the client's traceparent goes upstream unchanged; an
+    //  invalid one (all-zero trace id, upper case) not at all.
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    static const char *invalid[] = {"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                                    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                                    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                                    "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"};
+    const char *chat = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"hi\"}]}";
+    reply = s_test_call (host, &front, "req-tp1", "gpt-4o-mini", chat, false, tp);
+    assert (reply->status == 200);
+    aigw_envelope_destroy (&reply);
+    pthread_mutex_lock (&up.lock);
+    assert (strcasestr (up.last, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"
+                                 "00f067aa0ba902b7-01\r\n"));
+    pthread_mutex_unlock (&up.lock);
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        reply = s_test_call (host, &front, "req-tp2", "gpt-4o-mini", chat, false, invalid[i]);
+        assert (reply->status == 200);
+        aigw_envelope_destroy (&reply);
+        pthread_mutex_lock (&up.lock);
+        assert (!strcasestr (up.last, "traceparent:"));
+        pthread_mutex_unlock (&up.lock);
+    }
+
+    //  Tracing on: the same trace and flags, the attempt's span as parent.
+    config->otlp_endpoint = strdup ("http://127.0.0.1:9");
+    reply = s_test_call (host, &front, "req-tp3", "gpt-4o-mini", chat, false, tp);
+    assert (reply->status == 200);
+    char span[32];
+    assert (s_test_attempt_field (reply->upstream, 0, 3, span, sizeof span));
+    aigw_envelope_destroy (&reply);
+    char want[512];
+    snprintf (want, sizeof want, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-%s-01\r\n",
+              span);
+    pthread_mutex_lock (&up.lock);
+    assert (strcasestr (up.last, want));
+    pthread_mutex_unlock (&up.lock);
+    aigw_config_string_free (&config->otlp_endpoint);
+
+    //  A stream the client asked no usage of: the upstream is asked for it,
+    //  the tokens are kept, and the usage-only chunk never reaches the
+    //  client; every other byte does.
+    static const char kept[]
+        = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+          "\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n";
+    static const char usage_chunk[]
+        = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
+          "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2,\"total_tokens\":9,"
+          "\"prompt_tokens_details\":{\"cached_tokens\":4}}}\n\n";
+    char sse[1024];
+    snprintf (sse, sizeof sse, "%s%sdata: [DONE]\n\n", kept, usage_chunk);
+    up.body = sse;
+    const char *streamed = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":"
+                           "\"user\",\"content\":\"hi\"}]}";
+    reply = s_test_call (host, &front, "req-s1", "gpt-4o-mini", streamed, true, NULL);
+    assert (reply->status == 200);
+    assert (reply->tokens_in == 7 && reply->tokens_out == 2 && reply->tokens_cached == 4);
+    assert (s_test_attempt_lines (reply->upstream) == 1);
+    aigw_envelope_destroy (&reply);
+    snprintf (want, sizeof want, "%sdata: [DONE]\n\n", kept);
+    assert (streq (front.stream, want));
+    pthread_mutex_lock (&up.lock);
+    assert (strstr (up.last, "\"stream_options\":{\"include_usage\":true}"));
+    pthread_mutex_unlock (&up.lock);
+    //  The client that asked gets the chunk.
+    const char *asked = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
+                        "{\"include_usage\":true},\"messages\":[{\"role\":\"user\","
+                        "\"content\":\"hi\"}]}";
+    reply = s_test_call (host, &front, "req-s2", "gpt-4o-mini", asked, true, NULL);
+    assert (reply->status == 200 && reply->tokens_in == 7);
+    aigw_envelope_destroy (&reply);
+    assert (streq (front.stream, sse));
+    up.body = "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"choices\":[],"
+              "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3,\"total_tokens\":6}}";
+
     //  A model nobody serves: the client's 404, and no upstream call.
+    int requests = up.requests;
     reply = s_test_chat (host, &front, "req-2", "no-such-model",
                          "{\"model\":\"no-such-model\",\"messages\":[{\"role\":\"user\","
                          "\"content\":\"hi\"}]}");
     assert (reply->status == 404);
+    assert (!reply->upstream);
     aigw_envelope_destroy (&reply);
-    assert (up.requests == 1);
+    assert (up.requests == requests);
 
     //  The upstream failing: 502, after it was tried.
     up.status = 500;
@@ -1923,8 +2070,14 @@ aigw_provider_test (bool verbose)
     if (verbose)
         printf ("    status %d: %.*s\n", reply->status, (int) reply->body_len, reply->body);
     assert (reply->status == 502);
+    //  One line per attempt, each with the upstream's 500.
+    assert (reply->attempts >= 1
+            && s_test_attempt_lines (reply->upstream) == (int) reply->attempts);
+    for (int i = 0; i < (int) reply->attempts; i++)
+        assert (s_test_attempt_field (reply->upstream, i, 2, field, sizeof field)
+                && streq (field, "500"));
     aigw_envelope_destroy (&reply);
-    assert (up.requests >= 2);
+    assert (up.requests >= requests + 1);
 
     aigw_host_destroy (&host);
     aigw_config_destroy (&config);
