@@ -92,6 +92,8 @@ typedef struct {
     double price_in;      //  USD per million input tokens
     double price_out;     //  USD per million output tokens
     bool key_unreadable;  //  a stored api_key that did not open (aigw_secret): serves nothing
+    //  USD per million prompt tokens read from the upstream's cache; < 0 = price_in
+    double price_cached_in;
 } aigw_config_deployment_t;
 
 //  One model the gateway serves. The short form (provider, upstream_model)

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 //  Code points in valid UTF-8: every byte but a continuation byte starts one.
@@ -92,6 +93,43 @@ aigw_text_uuid_valid (const char *text)
     return true;
 }
 
+//  True when the LEN characters at TEXT are lowercase hex; *NONZERO says
+//  whether one differs from '0'.
+static bool
+s_lower_hex (const char *text, size_t len, bool *nonzero)
+{
+    *nonzero = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+        *nonzero = *nonzero || c != '0';
+    }
+    return true;
+}
+
+bool
+aigw_text_traceparent (const char *text, char *trace_id, char *span_id, int *flags)
+{
+    bool trace_set, span_set, flags_set;
+    if (!text || strlen (text) != 55 || strncmp (text, "00-", 3) != 0 || text[35] != '-'
+        || text[52] != '-' || !s_lower_hex (text + 3, 32, &trace_set)
+        || !s_lower_hex (text + 36, 16, &span_set) || !s_lower_hex (text + 53, 2, &flags_set)
+        || !trace_set || !span_set)
+        return false;
+    if (trace_id) {
+        memcpy (trace_id, text + 3, 32);
+        trace_id[32] = 0;
+    }
+    if (span_id) {
+        memcpy (span_id, text + 36, 16);
+        span_id[16] = 0;
+    }
+    if (flags)
+        *flags = (int) strtol (text + 53, NULL, 16);
+    return true;
+}
+
 void
 aigw_text_test (bool verbose)
 {
@@ -99,6 +137,25 @@ aigw_text_test (bool verbose)
     assert (!aigw_text_uuid_valid ("3f0c2b1a00000-4000-8000-00000000abcd"));
     assert (!aigw_text_uuid_valid ("3f0c2b1a-0000-4000-8000-00000000abcg"));
     assert (!aigw_text_uuid_valid ("") && !aigw_text_uuid_valid (NULL));
+
+    char trace_id[33], span_id[17];
+    int flags;
+    const char *given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    assert (aigw_text_traceparent (given, trace_id, span_id, &flags));
+    assert (strcmp (trace_id, "4bf92f3577b34da6a3ce929d0e0e4736") == 0);
+    assert (strcmp (span_id, "00f067aa0ba902b7") == 0 && flags == 1);
+    const char *bad[] = {NULL,
+                         "",
+                         "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                         "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                         "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                         "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                         "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
+                         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+                         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0F",
+                         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert (!aigw_text_traceparent (bad[i], NULL, NULL, NULL));
     //  "héllo" is 5 characters in 6 bytes; "€" 1 in 3; "😀" 1 in 4.
     const char *mixed = "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80";
     assert (aigw_text_utf8_length (mixed, strlen (mixed)) == 9);

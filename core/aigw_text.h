@@ -30,4 +30,10 @@ void aigw_text_test (bool verbose);
 //  8-4-4-4-12 hexadecimal digits.
 bool aigw_text_uuid_valid (const char *text);
 
+//  True when TEXT is a valid W3C traceparent of version 00: 55 characters,
+//  lowercase hex trace id (32) and parent id (16), neither all zero, and
+//  flags (2). Writes the trace id, parent id (NUL-terminated) and flags
+//  when their pointers are not NULL.
+bool aigw_text_traceparent (const char *text, char *trace_id, char *span_id, int *flags);
+
 #endif

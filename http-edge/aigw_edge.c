@@ -9,6 +9,7 @@
 #include "aigw_envelope.h"
 #include "aigw_log.h"
 #include "aigw_stage.h"
+#include "aigw_text.h"
 #include "aigw_trace.h"
 
 #include <civetweb.h>
@@ -591,7 +592,7 @@ s_usage_start (s_http_t *http, int kind)
     const char *client = mg_get_header (http->conn, "traceparent");
     http->traced
         = aigw_trace_begin (http->edge->trace, client, http->traceparent, http->client_span);
-    if (!http->edge->trace && !aigw_trace_parse (client, NULL, NULL, NULL))
+    if (!http->edge->trace && !aigw_text_traceparent (client, NULL, NULL, NULL))
         http->traceparent[0] = 0;
     else if (!http->edge->trace)
         snprintf (http->traceparent, sizeof http->traceparent, "%s", client);
@@ -634,7 +635,7 @@ s_log_request (s_http_t *http, const aigw_envelope_t *r, const char *method, con
             return;
     }
     char trace_id[33] = "";
-    aigw_trace_parse (r->traceparent, trace_id, NULL, NULL);
+    aigw_text_traceparent (r->traceparent, trace_id, NULL, NULL);
     n += (size_t) snprintf (fields + n, sizeof fields - n,
                             ",\"status\":%d,\"stream\":%s,\"latency_ms\":%lld,\"ttft_ms\":%lld,"
                             "\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"

@@ -7,6 +7,7 @@
 #include "aigw_trace.h"
 #include "aigw_hex.h"
 #include "aigw_log.h"
+#include "aigw_text.h"
 
 #include <assert.h>
 #include <curl/curl.h>
@@ -104,35 +105,13 @@ s_hex (const char *text, size_t len)
 }
 
 bool
-aigw_trace_parse (const char *text, char *trace_id, char *span_id, int *flags)
-{
-    //  version "00": exactly 55 characters, lowercase hex ids not all zero.
-    if (!text || strlen (text) != AIGW_TRACEPARENT_LEN || strncmp (text, "00-", 3) != 0
-        || text[35] != '-' || text[52] != '-' || !s_hex (text + 3, 32) || !s_hex (text + 36, 16)
-        || aigw_hex_digit (text[53]) < 0 || aigw_hex_digit (text[54]) < 0
-        || (text[53] >= 'A' && text[53] <= 'F') || (text[54] >= 'A' && text[54] <= 'F'))
-        return false;
-    if (trace_id) {
-        memcpy (trace_id, text + 3, 32);
-        trace_id[32] = 0;
-    }
-    if (span_id) {
-        memcpy (span_id, text + 36, 16);
-        span_id[16] = 0;
-    }
-    if (flags)
-        *flags = aigw_hex_digit (text[53]) * 16 + aigw_hex_digit (text[54]);
-    return true;
-}
-
-bool
 aigw_trace_begin (aigw_trace_t *self, const char *client, char *tp, char *parent)
 {
     char trace_id[33], span_id[17];
     int flags;
     bool sampled;
     parent[0] = 0;
-    if (aigw_trace_parse (client, trace_id, parent, &flags))
+    if (aigw_text_traceparent (client, trace_id, parent, &flags))
         sampled = (flags & 1) != 0;
     else {
         aigw_hex_random (16, trace_id);
@@ -235,7 +214,7 @@ s_item_spans (const s_item_t *item, json_t *spans)
 {
     const aigw_envelope_t *r = item->record;
     char trace_id[33], root[17];
-    if (!aigw_trace_parse (r->traceparent, trace_id, root, NULL))
+    if (!aigw_text_traceparent (r->traceparent, trace_id, root, NULL))
         return;
     const char *operation = s_operation (r->kind);
     const char *model = r->model ? r->model : "";
@@ -528,30 +507,16 @@ void
 aigw_trace_test (bool verbose)
 {
     (void) verbose;
-    char trace_id[33], span_id[17], tp[AIGW_TRACEPARENT_LEN + 1], parent[17];
+    char tp[AIGW_TRACEPARENT_LEN + 1], parent[17];
     int flags;
     const char *given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    assert (aigw_trace_parse (given, trace_id, span_id, &flags));
-    assert (S_EQ (trace_id, "4bf92f3577b34da6a3ce929d0e0e4736"));
-    assert (S_EQ (span_id, "00f067aa0ba902b7") && flags == 1);
-    const char *bad[] = {NULL,
-                         "",
-                         "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                         "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-                         "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-                         "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-                         "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
-                         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
-                         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert (!aigw_trace_parse (bad[i], NULL, NULL, NULL));
 
     //  Off (NULL tracer): context still flows, nothing is exported.
     assert (!aigw_trace_begin (NULL, given, tp, parent));
     assert (strncmp (tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36) == 0);
     assert (strcmp (tp + 36, "00f067aa0ba902b7-01") != 0 && S_EQ (parent, "00f067aa0ba902b7"));
     assert (!aigw_trace_begin (NULL, "garbage", tp, parent)
-            && aigw_trace_parse (tp, NULL, NULL, &flags));
+            && aigw_text_traceparent (tp, NULL, NULL, &flags));
     assert (*parent == 0 && flags == 0);
 
     //  On: a client's unsampled flag is kept; a span set formats as OTLP.

@@ -48,10 +48,6 @@ bool aigw_trace_begin (aigw_trace_t *self, const char *client, char *tp, char *p
 void aigw_trace_end (aigw_trace_t *self, aigw_envelope_t **record_p, const char *parent,
                      int64_t start_us, int64_t end_us, const char *method, const char *path);
 
-//  True when TEXT is a valid W3C traceparent (version 00: ids hex, not all
-//  zero). Writes its trace id and span id (NUL-terminated) when wanted.
-bool aigw_trace_parse (const char *text, char *trace_id, char *span_id, int *flags);
-
 //  Requests traced and exported, dropped (queue full), and lost (the
 //  collector failed), for metrics and tests.
 void aigw_trace_counts (aigw_trace_t *self, uint64_t *exported, uint64_t *dropped, uint64_t *lost);

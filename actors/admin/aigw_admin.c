@@ -40,7 +40,8 @@
     " 'api_key_set', d.api_key IS NOT NULL, 'api_version', d.api_version,"         \
     " 'region', d.region, 'weight', d.weight, 'priority', d.priority,"             \
     " 'rpm', COALESCE (d.rpm, 0), 'tpm', COALESCE (d.tpm, 0),"                     \
-    " 'price_in', d.price_in, 'price_out', d.price_out)"
+    " 'price_in', d.price_in, 'price_out', d.price_out,"                           \
+    " 'price_cached_in', d.price_cached_in)"
 
 //  A model row (alias m) as the API shows it (aigw_models_to_json's shape),
 //  its deployments read from DEPS (a table or a CTE).
@@ -79,14 +80,15 @@
 //  sealed api_key can name the row before the row exists).
 #define S_DEPLOYMENT_COLUMNS                                                     \
     " id, provider, upstream_model, base_url, api_key_env, api_key, api_version,"  \
-    " region, weight, priority, rpm, tpm, price_in, price_out"
+    " region, weight, priority, rpm, tpm, price_in, price_out, price_cached_in"
 #define S_DEPLOYMENT_VALUES(g)                                                   \
     " COALESCE ((" g "->>'new_id')::uuid, gen_random_uuid ()),"                    \
     " " g "->>'provider', " g "->>'model', " g "->>'base_url', " g "->>'api_key_env'," \
     " " g "->>'api_key', " g "->>'api_version', " g "->>'region',"                 \
     " COALESCE ((" g "->>'weight')::integer, 1), COALESCE ((" g "->>'priority')::integer, 0)," \
     " (" g "->>'rpm')::bigint, (" g "->>'tpm')::bigint,"                           \
-    " COALESCE ((" g "->>'price_in')::numeric, 0), COALESCE ((" g "->>'price_out')::numeric, 0)"
+    " COALESCE ((" g "->>'price_in')::numeric, 0), COALESCE ((" g "->>'price_out')::numeric, 0)," \
+    " (" g "->>'price_cached_in')::numeric"
 
 //  $1 name, $2 cursor time, $3 cursor id, $4 limit
 static const aigw_cp_sql_t s_sql_model_list = {
@@ -147,7 +149,8 @@ static const aigw_cp_sql_t s_sql_model_update = {
         " priority = COALESCE ((g.d->>'priority')::integer, 0),"
         " rpm = (g.d->>'rpm')::bigint, tpm = (g.d->>'tpm')::bigint,"
         " price_in = COALESCE ((g.d->>'price_in')::numeric, 0),"
-        " price_out = COALESCE ((g.d->>'price_out')::numeric, 0)"
+        " price_out = COALESCE ((g.d->>'price_out')::numeric, 0),"
+        " price_cached_in = (g.d->>'price_cached_in')::numeric"
         " FROM changed c, given g WHERE d.model_id = c.id AND d.id::text = g.gid"
         " RETURNING d.*),"
         " added AS (INSERT INTO model_deployments (model_id, position," S_DEPLOYMENT_COLUMNS ")"

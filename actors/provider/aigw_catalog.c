@@ -188,6 +188,7 @@ s_resolve (const aigw_config_t *c, const char *model_name, const aigw_config_dep
     d->aws_token = s_dup (c->aws_session_token);
     d->price_in = conf->price_in;
     d->price_out = conf->price_out;
+    d->price_cached_in = conf->price_cached_in >= 0 ? conf->price_cached_in : conf->price_in;
     d->rpm = conf->rpm;
     d->tpm = conf->tpm;
     d->key_unreadable = conf->key_unreadable;
@@ -225,7 +226,7 @@ s_signature (const aigw_config_model_t *conf, const char *source)
 {
     char *sig = NULL;
     size_t len = 0;
-    char number[64];
+    char number[192];
     s_sign (&sig, &len, source);
     s_sign (&sig, &len, conf->name);
     s_sign (&sig, &len, conf->strategy);
@@ -248,9 +249,9 @@ s_signature (const aigw_config_model_t *conf, const char *source)
             snprintf (number, sizeof number, "%02x", digest[j]);
             s_sign (&sig, &len, number);
         }
-        snprintf (number, sizeof number, "%lld/%lld/%lld/%lld/%.17g/%.17g", (long long) d->weight,
-                  (long long) d->priority, (long long) d->rpm, (long long) d->tpm, d->price_in,
-                  d->price_out);
+        snprintf (number, sizeof number, "%lld/%lld/%lld/%lld/%.17g/%.17g/%.17g",
+                  (long long) d->weight, (long long) d->priority, (long long) d->rpm,
+                  (long long) d->tpm, d->price_in, d->price_out, d->price_cached_in);
         s_sign (&sig, &len, number);
     }
     return sig;
@@ -272,6 +273,7 @@ s_model_new (aigw_catalog_t *self, const aigw_config_model_t *conf, const char *
         single.provider = conf->provider;
         single.model = conf->upstream_model;
         single.weight = 1;
+        single.price_cached_in = -1;
         confs = &single;
         count = 1;
     }

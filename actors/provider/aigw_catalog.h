@@ -37,6 +37,8 @@ typedef struct {
     char *aws_token;                //  Bedrock session token, or NULL
     double price_in;                //  USD per million input tokens
     double price_out;               //  USD per million output tokens
+    double price_cached_in;         //  USD per million prompt tokens read from the upstream's
+                                    //  cache (price_in when the deployment names none)
     int64_t rpm;                    //  requests per minute this process sends it, 0 = no cap
     int64_t tpm;                    //  tokens per minute (recorded, not enforced)
     int64_t minute_start;           //  start of the current RPM minute, ms

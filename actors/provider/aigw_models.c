@@ -33,7 +33,8 @@ const char AIGW_MODELS_SQL[]
       " 'model', d.upstream_model, 'base_url', d.base_url, 'api_key', d.api_key,"
       " 'api_key_env', d.api_key_env, 'api_version', d.api_version, 'region', d.region,"
       " 'weight', d.weight, 'priority', d.priority, 'rpm', d.rpm, 'tpm', d.tpm,"
-      " 'price_in', d.price_in, 'price_out', d.price_out) ORDER BY d.position)"
+      " 'price_in', d.price_in, 'price_out', d.price_out, 'price_cached_in', d.price_cached_in)"
+      " ORDER BY d.position)"
       " FROM model_deployments d WHERE d.model_id = m.id), '[]'::json)))::text"
       " FROM models m ORDER BY m.created_at, m.id";
 
@@ -41,9 +42,10 @@ static const char *const s_strategies[]
     = {"weighted", "least_latency", "least_in_flight", "lowest_cost", NULL};
 static const char *const s_model_members[]
     = {"id", "name", "strategy", "fallbacks", "deployments", NULL};
-static const char *const s_deployment_members[] = {
-    "id",     "provider", "model", "base_url", "api_key",  "api_key_env", "api_version", "region",
-    "weight", "priority", "rpm",   "tpm",      "price_in", "price_out",   NULL};
+static const char *const s_deployment_members[]
+    = {"id",          "provider",  "model",           "base_url", "api_key", "api_key_env",
+       "api_version", "region",    "weight",          "priority", "rpm",     "tpm",
+       "price_in",    "price_out", "price_cached_in", NULL};
 
 //  Where a refusal is written: the caller's buffers (either may be NULL).
 typedef struct {
@@ -371,11 +373,12 @@ s_check_deployment (json_t *dep, size_t index, aigw_config_deployment_t *d, s_ou
         || s_opt_int (dep, "tpm", s_path (path, prefix, "tpm"), 0, INT64_MAX, 0, &d->tpm, out))
         return -1;
 
-    static const char *const prices[] = {"price_in", "price_out"};
-    double *amounts[] = {&d->price_in, &d->price_out};
-    for (int i = 0; i < 2; i++) {
+    //  price_cached_in left out (or null) is -1: cached tokens cost price_in.
+    static const char *const prices[] = {"price_in", "price_out", "price_cached_in"};
+    double *amounts[] = {&d->price_in, &d->price_out, &d->price_cached_in};
+    for (int i = 0; i < 3; i++) {
         json_t *member = json_object_get (dep, prices[i]);
-        *amounts[i] = 0;
+        *amounts[i] = i == 2 ? -1 : 0;
         if (!member || json_is_null (member))
             continue;
         double amount = json_is_number (member) ? json_number_value (member) : -1;
@@ -501,12 +504,13 @@ s_deployment_json (const aigw_config_deployment_t *d, const char *name, int inde
         snprintf (id, size, "%s/%d", name ? name : "", index);
     }
     json_t *item = json_pack (
-        "{s:s,s:s?,s:s?,s:s?,s:s?,s:b,s:s?,s:s?,s:I,s:I,s:I,s:I,s:f,s:f}", "id", d->id ? d->id : id,
-        "provider", d->provider, "model", d->model, "base_url", d->base_url, "api_key_env",
-        d->api_key_env, "api_key_set", d->api_key != NULL, "api_version", d->api_version, "region",
-        d->region, "weight", (json_int_t) d->weight, "priority", (json_int_t) d->priority, "rpm",
-        (json_int_t) d->rpm, "tpm", (json_int_t) d->tpm, "price_in", d->price_in, "price_out",
-        d->price_out);
+        "{s:s,s:s?,s:s?,s:s?,s:s?,s:b,s:s?,s:s?,s:I,s:I,s:I,s:I,s:f,s:f,s:o}", "id",
+        d->id ? d->id : id, "provider", d->provider, "model", d->model, "base_url", d->base_url,
+        "api_key_env", d->api_key_env, "api_key_set", d->api_key != NULL, "api_version",
+        d->api_version, "region", d->region, "weight", (json_int_t) d->weight, "priority",
+        (json_int_t) d->priority, "rpm", (json_int_t) d->rpm, "tpm", (json_int_t) d->tpm,
+        "price_in", d->price_in, "price_out", d->price_out, "price_cached_in",
+        d->price_cached_in >= 0 ? json_real (d->price_cached_in) : json_null ());
     free (id);
     return item;
 }
@@ -524,8 +528,10 @@ aigw_models_to_json (const aigw_config_model_t *model, const char *id, const cha
     }
     int count = model->deployment_count;
     //  The short form: one deployment, from provider and upstream_model.
-    aigw_config_deployment_t short_form
-        = {.provider = model->provider, .model = model->upstream_model, .weight = 1};
+    aigw_config_deployment_t short_form = {.provider = model->provider,
+                                           .model = model->upstream_model,
+                                           .weight = 1,
+                                           .price_cached_in = -1};
     const aigw_config_deployment_t *list = model->deployments;
     if (count == 0 && (model->provider || model->upstream_model)) {
         list = &short_form;

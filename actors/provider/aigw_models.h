@@ -9,7 +9,7 @@
          "deployments": [{"id"?, "provider", "model", "base_url"?, "api_key"?,
                           "api_key_env"?, "api_version"?, "region"?,
                           "weight"?, "priority"?, "rpm"?, "tpm"?,
-                          "price_in"?, "price_out"?}]}
+                          "price_in"?, "price_out"?, "price_cached_in"?}]}
 
     An optional member may also be null, which means the same as leaving it
     out. The API view (aigw_models_to_json) never holds api_key: only
@@ -70,7 +70,7 @@ int aigw_models_check_patch (json_t *doc, char *param, size_t param_size, char *
 //  ("database" or "config"), "strategy", "fallbacks", "deployments": [{"id",
 //  "provider", "model", "base_url", "api_key_env", "api_key_set",
 //  "api_version", "region", "weight", "priority", "rpm", "tpm", "price_in",
-//  "price_out"}]}: never an api_key. A deployment without an id shows
+//  "price_out", "price_cached_in" (null: price_in)}]}: never an api_key. A deployment without an id shows
 //  "NAME/INDEX"; a short-form model (no deployments, only provider and
 //  upstream_model) shows one deployment. NULL when out of memory; caller
 //  owns the result.

@@ -18,6 +18,7 @@
 #include "aigw_catalog.h"
 #include "aigw_dbwatch.h"
 #include "aigw_log.h"
+#include "aigw_text.h"
 #include "aigw_messages.h"
 #include "aigw_models.h"
 #include "aigw_openai.h"
@@ -68,6 +69,8 @@
 #define AIGW_PROVIDER_BACKLOG_LOW  1000
 //  Anthropic's API version header, sent on pass-through.
 #define AIGW_PROVIDER_ANTHROPIC_VERSION "2023-06-01"
+//  Longest line of env->upstream (schemas/envelope.md 2b).
+#define AIGW_PROVIDER_ATTEMPT_LINE_MAX 512
 
 typedef struct _self_t self_t;
 typedef struct _s_request_t s_request_t;
@@ -106,6 +109,10 @@ struct _s_request_t {
     size_t client_len;      //  bytes in client_body
     char *openai_body;      //  the body in the gateway's format
     size_t openai_len;      //  bytes in openai_body
+    char *usage_body;       //  openai_body asking for stream usage, for OpenAI-format
+                            //  upstreams; NULL when the client asked itself (or no stream)
+    size_t usage_len;       //  bytes in usage_body
+    bool strip_usage;       //  the client did not ask for the usage chunk: drop it
     aigw_catalog_model_t *chain[AIGW_PROVIDER_CHAIN_MAX];  //  models to try, held
     size_t chain_len;                                      //  entries in chain
     size_t chain_at;                                       //  model being tried
@@ -126,6 +133,8 @@ struct _s_request_t {
     aigw_upstream_request_t up;      //  what was sent
     bool passthrough;                //  Anthropic client to Anthropic upstream
     int64_t started_ms;              //  when the attempt began
+    int64_t started_us;              //  the same, Unix us, for env->upstream
+    char span[17];                   //  the attempt's span id, 16 hex digits
     int64_t first_byte_ms;           //  when its first byte came, 0 = not yet
     int64_t first_byte_deadline;     //  first byte must come by then
     char *buf;                       //  upstream bytes not yet used
@@ -281,39 +290,21 @@ s_request_destroy (s_request_t **r_p)
     aigw_envelope_destroy (&r->env);
     free (r->client_body);
     free (r->openai_body);
+    free (r->usage_body);
     s_list_remove (&r->owner->requests, r);
     free (r);
     *r_p = NULL;
 }
 
-//  Tokens from the last "usage" object in BODY (LEN bytes), in the
-//  client's format: OpenAI's prompt/completion tokens or Anthropic's
-//  input/output tokens (cache reads and writes are prompt tokens too). Only
-//  the counts present are set: an Anthropic stream tells input tokens at
-//  its start and output tokens at its end. Cheap when BODY has no usage.
+//  Tokens from one usage object USAGE, in either format: OpenAI's prompt
+//  and completion tokens (cached_tokens among the prompt tokens), or
+//  Anthropic's input and output tokens (its input_tokens leaves out cache
+//  reads and writes: added back, as both are prompt tokens). Only the counts
+//  present are set: an Anthropic stream tells input tokens at its start and
+//  output tokens at its end.
 static void
-s_usage_scan (aigw_envelope_t *env, const char *body, size_t len)
+s_usage_take (aigw_envelope_t *env, json_t *usage)
 {
-    static const char needle[] = "\"usage\"";
-    const char *at = NULL;
-    for (const char *p = body;
-         len >= sizeof needle - 1
-         && (p = memmem (p, len - (size_t) (p - body), needle, sizeof needle - 1));
-         p += sizeof needle - 1)
-        at = p;
-    if (!at)
-        return;
-    const char *end = body + len;
-    at += sizeof needle - 1;
-    while (at < end && (*at == ' ' || *at == ':' || *at == '\n' || *at == '\t' || *at == '\r'))
-        at++;
-    if (at >= end || *at != '{')
-        return;  //  "usage": null, say
-    json_t *usage = json_loadb (at, (size_t) (end - at), JSON_DISABLE_EOF_CHECK, NULL);
-    if (!json_is_object (usage)) {
-        json_decref (usage);
-        return;
-    }
     json_t *v;
     if (json_is_integer (v = json_object_get (usage, "prompt_tokens")))
         env->tokens_in = json_integer_value (v);
@@ -332,12 +323,38 @@ s_usage_scan (aigw_envelope_t *env, const char *body, size_t len)
     }
     if (json_is_integer (v = json_object_get (usage, "output_tokens")))
         env->tokens_out = json_integer_value (v);
-    json_decref (usage);
+}
+
+//  Tokens from every "usage" object in BODY (LEN bytes), in order: an
+//  answer, or stream events (several may come in one piece: Anthropic's
+//  message_start and message_delta, say). A quoted "usage" inside a string
+//  is escaped (\"usage\"), so the needle finds keys only. Cheap when BODY
+//  has no usage.
+static void
+s_usage_scan (aigw_envelope_t *env, const char *body, size_t len)
+{
+    static const char needle[] = "\"usage\"";
+    const char *end = body + len;
+    const char *at = body;
+    while (at < end && (at = memmem (at, (size_t) (end - at), needle, sizeof needle - 1)) != NULL) {
+        at += sizeof needle - 1;
+        while (at < end && (*at == ' ' || *at == ':' || *at == '\n' || *at == '\t' || *at == '\r'))
+            at++;
+        if (at >= end || *at != '{')
+            continue;  //  "usage": null, say
+        json_t *usage = json_loadb (at, (size_t) (end - at), JSON_DISABLE_EOF_CHECK, NULL);
+        if (json_is_object (usage))
+            s_usage_take (env, usage);
+        json_decref (usage);
+    }
 }
 
 //  The usage fields of the reply: attempts, the answering deployment's
 //  provider, and the cost of the tokens at its prices (USD per million
-//  tokens; nano-USD in the envelope).
+//  tokens; nano-USD in the envelope). Cached prompt tokens cost
+//  price_cached_in, the rest of the prompt price_in: Anthropic's cache
+//  writes (cache_creation_input_tokens) are among those, at price_in,
+//  though Anthropic bills them higher.
 static void
 s_usage_finish (s_request_t *r)
 {
@@ -346,9 +363,12 @@ s_usage_finish (s_request_t *r)
     if (!r->dep)
         return;
     aigw_envelope_set (&env->provider_kind, r->dep->provider);
-    double nusd = ((double) env->tokens_in * r->dep->price_in
-                   + (double) env->tokens_out * r->dep->price_out)
-                  * 1e3;
+    int64_t in = env->tokens_in > 0 ? env->tokens_in : 0;
+    int64_t cached = env->tokens_cached < 0 ? 0 : env->tokens_cached > in ? in : env->tokens_cached;
+    double nusd
+        = ((double) (in - cached) * r->dep->price_in + (double) cached * r->dep->price_cached_in
+           + (double) env->tokens_out * r->dep->price_out)
+          * 1e3;
     env->cost_nusd = nusd > 0 && nusd < 9e18 ? (int64_t) llround (nusd) : 0;
 }
 
@@ -371,8 +391,6 @@ s_relay (s_request_t *r, const char *body, size_t len, bool last)
     aigw_envelope_set (&env->content_type, "text/event-stream");
     aigw_envelope_set_body (env, body, len);
     env->last = last;
-    if (len)
-        s_usage_scan (env, body, len);
     if (last)
         s_usage_finish (r);
     aigw_stage_chunk (&r->job, env);
@@ -474,6 +492,41 @@ s_first_byte (s_request_t *r)
     }
 }
 
+//  True when EVENT (one whole SSE event, LEN bytes) is OpenAI's usage-only
+//  chunk: "choices": [] and a usage object.
+static bool
+s_usage_only (const char *event, size_t len)
+{
+    if (len < 6 || memcmp (event, "data:", 5) != 0)
+        return false;
+    json_t *chunk = json_loadb (event + 5, len - 5, JSON_DISABLE_EOF_CHECK, NULL);
+    json_t *choices = json_object_get (chunk, "choices");
+    bool only = json_is_array (choices) && json_array_size (choices) == 0
+                && json_is_object (json_object_get (chunk, "usage"));
+    json_decref (chunk);
+    return only;
+}
+
+//  Drop the usage-only chunks from the whole SSE events in OUT (*LEN
+//  bytes), in place: the client did not ask for them, we did. Every other
+//  byte stays as the upstream sent it.
+static void
+s_strip_usage (char *out, size_t *len)
+{
+    size_t read = 0, write = 0, end;
+    while ((end = aigw_openai_sse_event_end (out + read, *len - read))) {
+        if (!s_usage_only (out + read, end)) {
+            memmove (out + write, out + read, end);
+            write += end;
+        }
+        read += end;
+    }
+    memmove (out + write, out + read, *len - read);
+    write += *len - read;
+    out[write] = '\0';
+    *len = write;
+}
+
 //  A 200 stream's bytes: translate and relay what is complete.
 static size_t
 s_stream_data (s_request_t *r, const char *data, size_t len)
@@ -502,6 +555,12 @@ s_stream_data (s_request_t *r, const char *data, size_t len)
     }
     else if (a->stream_done (r->astream))
         r->upstream_done = true;
+    //  Tokens from the events in the gateway's format (or Anthropic's, on
+    //  pass-through), whatever format the client reads.
+    if (out_len)
+        s_usage_scan (r->env, out, out_len);
+    if (r->strip_usage && out_len && memmem (out, out_len, "\"usage\"", 7))
+        s_strip_usage (out, &out_len);
     if (r->anthropic_client && !r->passthrough && out_len) {
         if (aigw_messages_stream_feed (r->mstream, out, out_len, &client, &client_len))
             r->bad_stream = true;
@@ -566,10 +625,52 @@ s_on_header (char *data, size_t size, size_t count, void *userdata)
 //  --------------------------------------------------------------------------
 //  Outcomes
 
-//  Record the attempt's outcome with the router.
+//  Append TEXT to LINE (of *LEN bytes, SIZE in all) with tabs and line
+//  ends made spaces: a field of env->upstream holds neither.
+static void
+s_line_field (char *line, size_t *len, size_t size, const char *text)
+{
+    for (; text && *text && *len + 1 < size; text++)
+        line[(*len)++] = *text == '\t' || *text == '\n' || *text == '\r' ? ' ' : *text;
+    line[*len] = '\0';
+}
+
+//  Append the attempt's line to env->upstream (schemas/envelope.md 2b):
+//  start, duration, upstream status, span id, deployment, model.
+static void
+s_attempt_line (s_request_t *r)
+{
+    char line[AIGW_PROVIDER_ATTEMPT_LINE_MAX];
+    int64_t now = aigw_now_us ();
+    long status = r->http_status;
+    if (!status && r->easy)
+        curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &status);
+    int n = snprintf (line, sizeof line, "%lld\t%lld\t%ld\t%s\t", (long long) r->started_us,
+                      (long long) (now - r->started_us), status, r->span);
+    size_t len = n > 0 && (size_t) n < sizeof line ? (size_t) n : 0;
+    if (!len)
+        return;
+    s_line_field (line, &len, sizeof line - 3, r->dep->id);
+    line[len++] = '\t';
+    s_line_field (line, &len, sizeof line - 2, r->model->name);
+    line[len++] = '\n';
+    line[len] = '\0';
+    aigw_envelope_t *env = r->env;
+    size_t old = env->upstream ? strlen (env->upstream) : 0;
+    char *joined = malloc (old + len + 1);
+    if (!joined)
+        return;
+    memcpy (joined, env->upstream ? env->upstream : "", old);
+    memcpy (joined + old, line, len + 1);
+    aigw_envelope_set (&env->upstream, joined);
+    free (joined);
+}
+
+//  Record the attempt's outcome with the router, and in env->upstream.
 static void
 s_record (s_request_t *r, bool success, const char *error)
 {
+    s_attempt_line (r);
     int64_t now = aigw_now_ms ();
     int64_t ttfb = r->first_byte_ms ? r->first_byte_ms - r->started_ms : -1;
     aigw_router_record (r->model->router, r->dep->route, now, success, now - r->started_ms, ttfb,
@@ -755,6 +856,24 @@ s_passthrough_request (s_request_t *r, aigw_upstream_request_t *out)
     return 0;
 }
 
+//  The traceparent header for the attempt, into HEADER (SIZE bytes), or ""
+//  for none. Tracing on, the attempt is a span of its own: same trace and
+//  flags, its span id as the parent. Tracing off, there is no span of ours
+//  to name: the client's own goes on unchanged. An invalid one never.
+static void
+s_traceparent_header (s_request_t *r, char *header, size_t size)
+{
+    const char *tp = r->env->traceparent;
+    const char *endpoint = r->owner->config->tracing_endpoint;
+    header[0] = '\0';
+    if (!aigw_text_traceparent (tp, NULL, NULL, NULL))
+        return;
+    if (endpoint && *endpoint)
+        snprintf (header, size, "traceparent: 00-%.32s-%s-%.2s", tp + 3, r->span, tp + 53);
+    else
+        snprintf (header, size, "traceparent: %s", tp);
+}
+
 //  Start the attempt on r->dep. Returns 0 when the transfer runs; 1 when
 //  this deployment cannot serve the request (try another); -1 when the
 //  request itself is bad (answered, R destroyed).
@@ -768,9 +887,16 @@ s_attempt_start (s_request_t **r_p)
     char err[256] = "";
     r->dep->up.now_s = now / 1000;
     r->passthrough = r->anthropic_client && strcmp (dep->provider, "anthropic") == 0;
+    //  Only OpenAI's format takes stream_options; the others tell usage
+    //  in their own stream events.
+    bool usage_body
+        = r->usage_body
+          && (dep->adapter == &aigw_adapter_openai || dep->adapter == &aigw_adapter_azure);
+    const char *body = usage_body ? r->usage_body : r->openai_body;
+    size_t body_len = usage_body ? r->usage_len : r->openai_len;
     int rc = r->passthrough ? s_passthrough_request (r, &r->up)
-                            : dep->adapter->request (&dep->up, r->kind, r->stream, r->openai_body,
-                                                     r->openai_len, &r->up, err, sizeof err);
+                            : dep->adapter->request (&dep->up, r->kind, r->stream, body, body_len,
+                                                     &r->up, err, sizeof err);
     if (rc == 1) {
         s_note_failure (r, 400, "invalid_request_error", "unsupported_endpoint",
                         "The model's provider does not serve this endpoint.");
@@ -791,8 +917,19 @@ s_attempt_start (s_request_t **r_p)
         if (r->anthropic_client && !r->passthrough)
             r->mstream = aigw_messages_stream_new (r->env->model, r->env->id);
     }
+    //  A new span id per attempt; the tokens are this attempt's alone.
+    uint64_t span;
+    while (!(span = aigw_router_random (&self->rng)))
+        ;
+    snprintf (r->span, sizeof r->span, "%016llx", (unsigned long long) span);
+    r->started_us = aigw_now_us ();
+    r->env->tokens_in = r->env->tokens_out = r->env->tokens_cached = 0;
     for (size_t i = 0; i < r->up.header_count; i++)
         r->headers = curl_slist_append (r->headers, r->up.headers[i]);
+    char traceparent[AIGW_TRACEPARENT_LEN + 16];
+    s_traceparent_header (r, traceparent, sizeof traceparent);
+    if (traceparent[0])
+        r->headers = curl_slist_append (r->headers, traceparent);
     r->headers = curl_slist_append (r->headers, "Expect:");
     if (r->stream)
         r->headers = curl_slist_append (r->headers, "Accept: text/event-stream");
@@ -1071,6 +1208,30 @@ s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p)
     aigw_stage_pass (job_p, env_p);
 }
 
+//  A streamed chat from an OpenAI-format client: OpenAI-format upstreams
+//  tell usage in a last chunk only when asked (stream_options.
+//  include_usage). Keep a body that asks, for them; when the client did
+//  not ask itself, its stream loses that chunk again (r->strip_usage).
+static void
+s_ask_usage (s_request_t *r)
+{
+    json_t *root = json_loadb (r->openai_body, r->openai_len, 0, NULL);
+    json_t *options = json_object_get (root, "stream_options");
+    if (!json_is_object (root) || json_is_true (json_object_get (options, "include_usage"))) {
+        json_decref (root);
+        return;
+    }
+    r->strip_usage = true;
+    if (!json_is_object (options)) {
+        options = json_object ();
+        json_object_set_new (root, "stream_options", options);
+    }
+    json_object_set_new (options, "include_usage", json_true ());
+    r->usage_body = json_dumps (root, JSON_COMPACT);
+    r->usage_len = r->usage_body ? strlen (r->usage_body) : 0;
+    json_decref (root);
+}
+
 //  Hold MODEL in R's chain unless it is there already.
 static void
 s_chain_add (s_request_t *r, aigw_catalog_model_t *model)
@@ -1132,6 +1293,8 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
         r->openai_len = r->client_len;
         r->client_body = NULL;
         r->client_len = 0;
+        if (r->stream && r->kind == AIGW_KIND_CHAT)
+            s_ask_usage (r);
     }
     aigw_catalog_model_t *model = aigw_catalog_get (self->catalog, env->model);
     if (!model) {
@@ -1598,13 +1761,17 @@ s_test_upstream_stop (s_test_upstream_t *up)
     pthread_mutex_destroy (&up->lock);
 }
 
-//  The front's side of the test: the final reply it was handed.
+//  The front's side of the test: the final reply it was handed, and the
+//  bytes of every chunk of a stream.
 typedef struct {
     aigw_envelope_t *reply;  //  the final reply's envelope, once it came
     int events;              //  events delivered
+    char stream[8192];       //  the chunks' bodies, joined
+    size_t stream_len;       //  bytes in stream
 } s_test_front_t;
 
-//  The front's deliver: keeps the final reply's envelope; takes the event.
+//  The front's deliver: keeps the final reply's envelope and the chunks'
+//  bytes; takes the event.
 static void
 s_test_deliver (void *self, void *origin, aigw_client_event_t **event_p)
 {
@@ -1612,6 +1779,12 @@ s_test_deliver (void *self, void *origin, aigw_client_event_t **event_p)
     aigw_client_event_t *event = *event_p;
     front->events++;
     assert (event->type == AIGW_BP_CLIENT_REPLY && event->env);
+    aigw_envelope_t *env = event->env;
+    if (env->body_len && front->stream_len + env->body_len < sizeof front->stream) {
+        memcpy (front->stream + front->stream_len, env->body, env->body_len);
+        front->stream_len += env->body_len;
+        front->stream[front->stream_len] = '\0';
+    }
     if (event->last) {
         front->reply = event->env;
         event->env = NULL;
@@ -1627,22 +1800,26 @@ s_test_forward (void *self, void *origin, const char *service, const char *shard
     assert (!"the provider stage is here: nothing goes to the broker");
 }
 
-//  Submit a chat request for MODEL through HOST's provider stage and run
-//  the host's loop until the front has the final reply; returns it (the
-//  caller destroys it).
+//  Submit a chat request for MODEL through HOST's provider stage, a stream
+//  when STREAM, with TRACEPARENT (or none), and run the host's loop until
+//  the front has the final reply; returns it (the caller destroys it).
 static aigw_envelope_t *
-s_test_chat (aigw_host_t *host, s_test_front_t *front, const char *id, const char *model,
-             const char *body)
+s_test_call (aigw_host_t *host, s_test_front_t *front, const char *id, const char *model,
+             const char *body, bool stream, const char *traceparent)
 {
     aigw_envelope_t *env = aigw_envelope_new ();
     env->kind = AIGW_KIND_CHAT;
+    env->stream = stream;
     aigw_envelope_set (&env->id, id);
     aigw_envelope_set (&env->model, model);
+    aigw_envelope_set (&env->traceparent, traceparent);
     aigw_envelope_set (&env->route[0], "provider");
     env->route_len = 1;
     env->deadline_ms = aigw_now_ms () + 10000;
     assert (aigw_envelope_set_body (env, body, strlen (body)) == 0);
     front->reply = NULL;
+    front->stream_len = 0;
+    front->stream[0] = '\0';
     aigw_host_submit (host, &env, front, id);
     int64_t give_up = aigw_now_ms () + 15000;
     while (!front->reply && aigw_now_ms () < give_up) {
@@ -1654,6 +1831,41 @@ s_test_chat (aigw_host_t *host, s_test_front_t *front, const char *id, const cha
     assert (front->reply);
     aigw_host_forget (host, id, false);
     return front->reply;
+}
+
+//  A chat call, not streamed, without a traceparent.
+static aigw_envelope_t *
+s_test_chat (aigw_host_t *host, s_test_front_t *front, const char *id, const char *model,
+             const char *body)
+{
+    return s_test_call (host, front, id, model, body, false, NULL);
+}
+
+//  Field FIELD (0 = start) of line LINE (0 = first) of UPSTREAM, into OUT.
+//  False when there is no such field.
+static bool
+s_test_attempt_field (const char *upstream, int line, int field, char *out, size_t size)
+{
+    const char *at = upstream;
+    for (int i = 0; at && i < line; i++)
+        at = (at = strchr (at, '\n')) ? at + 1 : NULL;
+    for (int i = 0; at && *at && i < field; i++)
+        at = (at = strpbrk (at, "\t\n")) && *at == '\t' ? at + 1 : NULL;
+    if (!at || !*at)
+        return false;
+    size_t len = strcspn (at, "\t\n");
+    snprintf (out, size, "%.*s", (int) len, at);
+    return true;
+}
+
+//  Lines in UPSTREAM, each ended by a newline.
+static int
+s_test_attempt_lines (const char *upstream)
+{
+    int lines = 0;
+    for (const char *at = upstream; at && (at = strchr (at, '\n')); at++)
+        lines++;
+    return lines;
 }
 
 void
@@ -1703,7 +1915,6 @@ aigw_provider_test (bool verbose)
         printf ("\n    status %d: %.*s\n", reply->status, (int) reply->body_len, reply->body);
     assert (reply->status == 200);
     assert (reply->body && memmem (reply->body, reply->body_len, "hello from upstream", 19));
-    aigw_envelope_destroy (&reply);
     pthread_mutex_lock (&up.lock);
     assert (up.requests == 1);
     assert (strncmp (up.last, "POST /v1/chat/completions ", 26) == 0);
@@ -1711,13 +1922,112 @@ aigw_provider_test (bool verbose)
     assert (strstr (up.last, "\"content\":\"hi\""));
     pthread_mutex_unlock (&up.lock);
 
+    //  The attempt's line in env->upstream: start, duration, status, span,
+    //  deployment, model (schemas/envelope.md 2b).
+    char field[64];
+    assert (s_test_attempt_lines (reply->upstream) == 1);
+    assert (s_test_attempt_field (reply->upstream, 0, 0, field, sizeof field)
+            && atoll (field) > 1600000000000000LL);
+    assert (s_test_attempt_field (reply->upstream, 0, 1, field, sizeof field)
+            && atoll (field) >= 0);
+    assert (s_test_attempt_field (reply->upstream, 0, 2, field, sizeof field)
+            && streq (field, "200"));
+    assert (s_test_attempt_field (reply->upstream, 0, 3, field, sizeof field)
+            && strlen (field) == 16 && strspn (field, "0123456789abcdef") == 16);
+    assert (s_test_attempt_field (reply->upstream, 0, 4, field, sizeof field)
+            && streq (field, "gpt-4o-mini/0"));
+    assert (s_test_attempt_field (reply->upstream, 0, 5, field, sizeof field)
+            && streq (field, "gpt-4o-mini"));
+    assert (!s_test_attempt_field (reply->upstream, 0, 6, field, sizeof field));
+    assert (reply->tokens_in == 3 && reply->tokens_out == 3 && reply->attempts == 1);
+    aigw_envelope_destroy (&reply);
+
+    //  Tracing off: the client's traceparent goes upstream unchanged; an
+    //  invalid one (all-zero trace id, upper case) not at all.
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    static const char *invalid[] = {"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                                    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                                    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                                    "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"};
+    const char *chat = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"hi\"}]}";
+    reply = s_test_call (host, &front, "req-tp1", "gpt-4o-mini", chat, false, tp);
+    assert (reply->status == 200);
+    aigw_envelope_destroy (&reply);
+    pthread_mutex_lock (&up.lock);
+    assert (strcasestr (up.last, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"
+                                 "00f067aa0ba902b7-01\r\n"));
+    pthread_mutex_unlock (&up.lock);
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        reply = s_test_call (host, &front, "req-tp2", "gpt-4o-mini", chat, false, invalid[i]);
+        assert (reply->status == 200);
+        aigw_envelope_destroy (&reply);
+        pthread_mutex_lock (&up.lock);
+        assert (!strcasestr (up.last, "traceparent:"));
+        pthread_mutex_unlock (&up.lock);
+    }
+
+    //  Tracing on: the same trace and flags, the attempt's span as parent.
+    config->tracing_endpoint = strdup ("http://127.0.0.1:9");
+    reply = s_test_call (host, &front, "req-tp3", "gpt-4o-mini", chat, false, tp);
+    assert (reply->status == 200);
+    char span[32];
+    assert (s_test_attempt_field (reply->upstream, 0, 3, span, sizeof span));
+    aigw_envelope_destroy (&reply);
+    char want[512];
+    snprintf (want, sizeof want, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-%s-01\r\n",
+              span);
+    pthread_mutex_lock (&up.lock);
+    assert (strcasestr (up.last, want));
+    pthread_mutex_unlock (&up.lock);
+    aigw_config_string_free (&config->tracing_endpoint);
+
+    //  A stream the client asked no usage of: the upstream is asked for it,
+    //  the tokens are kept, and the usage-only chunk never reaches the
+    //  client; every other byte does.
+    static const char kept[]
+        = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+          "\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n";
+    static const char usage_chunk[]
+        = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
+          "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2,\"total_tokens\":9,"
+          "\"prompt_tokens_details\":{\"cached_tokens\":4}}}\n\n";
+    char sse[1024];
+    snprintf (sse, sizeof sse, "%s%sdata: [DONE]\n\n", kept, usage_chunk);
+    up.body = sse;
+    const char *streamed = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":"
+                           "\"user\",\"content\":\"hi\"}]}";
+    reply = s_test_call (host, &front, "req-s1", "gpt-4o-mini", streamed, true, NULL);
+    assert (reply->status == 200);
+    assert (reply->tokens_in == 7 && reply->tokens_out == 2 && reply->tokens_cached == 4);
+    assert (s_test_attempt_lines (reply->upstream) == 1);
+    aigw_envelope_destroy (&reply);
+    snprintf (want, sizeof want, "%sdata: [DONE]\n\n", kept);
+    assert (streq (front.stream, want));
+    pthread_mutex_lock (&up.lock);
+    assert (strstr (up.last, "\"stream_options\":{\"include_usage\":true}"));
+    pthread_mutex_unlock (&up.lock);
+    //  The client that asked gets the chunk.
+    const char *asked = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
+                        "{\"include_usage\":true},\"messages\":[{\"role\":\"user\","
+                        "\"content\":\"hi\"}]}";
+    reply = s_test_call (host, &front, "req-s2", "gpt-4o-mini", asked, true, NULL);
+    assert (reply->status == 200 && reply->tokens_in == 7);
+    aigw_envelope_destroy (&reply);
+    assert (streq (front.stream, sse));
+    up.body = "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"choices\":[],"
+              "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3,\"total_tokens\":6}}";
+
     //  A model nobody serves: the client's 404, and no upstream call.
+    int requests = up.requests;
     reply = s_test_chat (host, &front, "req-2", "no-such-model",
                          "{\"model\":\"no-such-model\",\"messages\":[{\"role\":\"user\","
                          "\"content\":\"hi\"}]}");
     assert (reply->status == 404);
+    assert (!reply->upstream);
     aigw_envelope_destroy (&reply);
-    assert (up.requests == 1);
+    assert (up.requests == requests);
 
     //  The upstream failing: 502, after it was tried.
     up.status = 500;
@@ -1728,8 +2038,14 @@ aigw_provider_test (bool verbose)
     if (verbose)
         printf ("    status %d: %.*s\n", reply->status, (int) reply->body_len, reply->body);
     assert (reply->status == 502);
+    //  One line per attempt, each with the upstream's 500.
+    assert (reply->attempts >= 1
+            && s_test_attempt_lines (reply->upstream) == (int) reply->attempts);
+    for (int i = 0; i < (int) reply->attempts; i++)
+        assert (s_test_attempt_field (reply->upstream, i, 2, field, sizeof field)
+                && streq (field, "500"));
     aigw_envelope_destroy (&reply);
-    assert (up.requests >= 2);
+    assert (up.requests >= requests + 1);
 
     aigw_host_destroy (&host);
     aigw_config_destroy (&config);

@@ -73,6 +73,9 @@ static const aigw_config_keyword_t s_deployment_keywords[]
                               0),
        AIGW_CONFIG_KW_REAL ("price_in", aigw_config_deployment_t, price_in, 0, S_PRICE_MAX, 0),
        AIGW_CONFIG_KW_REAL ("price_out", aigw_config_deployment_t, price_out, 0, S_PRICE_MAX, 0),
+       //  Unset (-1): cached prompt tokens cost price_in.
+       AIGW_CONFIG_KW_REAL ("price_cached_in", aigw_config_deployment_t, price_cached_in, 0,
+                            S_PRICE_MAX, -1),
        AIGW_CONFIG_KW_END};
 AIGW_CONFIG_KEYWORDS ("models[].deployments[]", s_deployment_keywords)
 

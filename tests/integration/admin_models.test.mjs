@@ -121,7 +121,7 @@ describe('admin API: models', () => {
       name, strategy: 'least_latency', fallbacks: ['gpt-4o-mini', 'elsewhere'],
       deployments: [
         deployment({ api_key: key, weight: 3, priority: 1, rpm: 600, tpm: 100000,
-                     price_in: 0.15, price_out: 0.6 }),
+                     price_in: 0.15, price_out: 0.6, price_cached_in: 0.075 }),
         { provider: 'openai_compatible', model: 'llama-3-70b', base_url: 'http://127.0.0.1:9/v1',
           api_key_env: 'LLAMA_KEY', api_version: '2024-10-21', region: 'eu-west-1' },
       ],
@@ -139,13 +139,13 @@ describe('admin API: models', () => {
     assert.deepEqual({ ...a, id: undefined }, {
       id: undefined, provider: 'openai', model: 'gpt-4o-mini', base_url: null, api_key_env: null,
       api_key_set: true, api_version: null, region: null, weight: 3, priority: 1, rpm: 600,
-      tpm: 100000, price_in: 0.15, price_out: 0.6,
+      tpm: 100000, price_in: 0.15, price_out: 0.6, price_cached_in: 0.075,
     });
     assert.deepEqual({ ...b, id: undefined }, {
       id: undefined, provider: 'openai_compatible', model: 'llama-3-70b',
       base_url: 'http://127.0.0.1:9/v1', api_key_env: 'LLAMA_KEY', api_key_set: false,
       api_version: '2024-10-21', region: 'eu-west-1', weight: 1, priority: 0, rpm: 0, tpm: 0,
-      price_in: 0, price_out: 0,
+      price_in: 0, price_out: 0, price_cached_in: null,
     });
     assertNoSecret(model);
 
@@ -187,7 +187,7 @@ describe('admin API: models', () => {
     assert.deepEqual(cfg.deployments, [{
       id: `${MODELS[0]}/0`, provider: 'openai', model: MODELS[0], base_url: null, api_key_env: null,
       api_key_set: false, api_version: null, region: null, weight: 1, priority: 0, rpm: 0, tpm: 0,
-      price_in: 0, price_out: 0,
+      price_in: 0, price_out: 0, price_cached_in: null,
     }]);
     assert.equal(cfg.strategy, null);
     assert.deepEqual(cfg.fallbacks, []);
@@ -341,6 +341,7 @@ describe('admin API: models', () => {
       [dep({ tpm: '10' }), 'invalid_field', 'deployments[1].tpm'],
       [dep({ price_in: -0.5 }), 'invalid_field', 'deployments[1].price_in'],
       [dep({ price_out: 'free' }), 'invalid_field', 'deployments[1].price_out'],
+      [dep({ price_cached_in: -1 }), 'invalid_field', 'deployments[1].price_cached_in'],
     ];
     for (const [body, code, param] of cases) {
       const res = await admin('POST', 'models', { body });
@@ -496,7 +497,7 @@ describe('admin API: models', () => {
     const members = new Set(['id', 'name', 'strategy', 'fallbacks', 'deployments']);
     const depMembers = new Set(['id', 'provider', 'model', 'base_url', 'api_key', 'api_key_env',
                                 'api_version', 'region', 'weight', 'priority', 'rpm', 'tpm',
-                                'price_in', 'price_out']);
+                                'price_in', 'price_out', 'price_cached_in']);
     for (const d of docs) {
       for (const k of Object.keys(d)) assert.ok(members.has(k), `member ${k}`);
       for (const dep of d.deployments) for (const k of Object.keys(dep)) assert.ok(depMembers.has(k), `member ${k}`);

@@ -460,26 +460,44 @@ s_tool_arguments (void)
     return json_loads (AIGW_MOCK_TOOL_ARGUMENTS, 0, NULL);
 }
 
-//  Usage object in ROUTE's terms.
+//  Usage object in ROUTE's terms. Cached prompt tokens (mock:cached) are
+//  among the prompt tokens for OpenAI and Gemini, beside them (input
+//  tokens are the uncached rest) for Anthropic and Bedrock.
 static json_t *
 s_usage (int route, const aigw_mock_reply_t *reply)
 {
     size_t in = reply->prompt_tokens, out = reply->completion_tokens;
+    json_int_t cached = (json_int_t) (reply->cached_tokens < in ? reply->cached_tokens : in);
+    json_t *usage;
     switch (route) {
         case AIGW_MOCK_ROUTE_ANTHROPIC:
-            return json_pack ("{s:I,s:I}", "input_tokens", (json_int_t) in, "output_tokens",
-                              (json_int_t) out);
+            usage = json_pack ("{s:I,s:I}", "input_tokens", (json_int_t) in - cached,
+                               "output_tokens", (json_int_t) out);
+            if (usage && cached)
+                json_object_set_new (usage, "cache_read_input_tokens", json_integer (cached));
+            return usage;
         case AIGW_MOCK_ROUTE_GEMINI:
-            return json_pack ("{s:I,s:I,s:I}", "promptTokenCount", (json_int_t) in,
-                              "candidatesTokenCount", (json_int_t) out, "totalTokenCount",
-                              (json_int_t) (in + out));
+            usage = json_pack ("{s:I,s:I,s:I}", "promptTokenCount", (json_int_t) in,
+                               "candidatesTokenCount", (json_int_t) out, "totalTokenCount",
+                               (json_int_t) (in + out));
+            if (usage && cached)
+                json_object_set_new (usage, "cachedContentTokenCount", json_integer (cached));
+            return usage;
         case AIGW_MOCK_ROUTE_BEDROCK:
-            return json_pack ("{s:I,s:I,s:I}", "inputTokens", (json_int_t) in, "outputTokens",
-                              (json_int_t) out, "totalTokens", (json_int_t) (in + out));
+            usage = json_pack ("{s:I,s:I,s:I}", "inputTokens", (json_int_t) in - cached,
+                               "outputTokens", (json_int_t) out, "totalTokens",
+                               (json_int_t) (in + out));
+            if (usage && cached)
+                json_object_set_new (usage, "cacheReadInputTokens", json_integer (cached));
+            return usage;
         default:
-            return json_pack ("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t) in,
-                              "completion_tokens", (json_int_t) out, "total_tokens",
-                              (json_int_t) (in + out));
+            usage
+                = json_pack ("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t) in, "completion_tokens",
+                             (json_int_t) out, "total_tokens", (json_int_t) (in + out));
+            if (usage && cached)
+                json_object_set_new (usage, "prompt_tokens_details",
+                                     json_pack ("{s:I}", "cached_tokens", cached));
+            return usage;
     }
 }
 
@@ -740,12 +758,15 @@ static void
 s_stream_anthropic (aigw_mock_frames_t *self, const aigw_mock_reply_t *reply)
 {
     int route = AIGW_MOCK_ROUTE_ANTHROPIC;
+    //  Input tokens (and cache reads) at the start, output at the end.
+    json_t *usage = s_usage (route, reply);
+    if (usage)
+        json_object_set_new (usage, "output_tokens", json_integer (1));
     s_frames_sse (self, AIGW_MOCK_FRAME_HEAD, "message_start",
-                  json_pack ("{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:{s:I,s:i}}}", "type",
-                             "message_start", "message", "id", reply->id, "type", "message", "role",
-                             "assistant", "model", reply->model, "content", "stop_reason",
-                             "stop_sequence", "usage", "input_tokens",
-                             (json_int_t) reply->prompt_tokens, "output_tokens", 1),
+                  json_pack ("{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:o}}", "type", "message_start",
+                             "message", "id", reply->id, "type", "message", "role", "assistant",
+                             "model", reply->model, "content", "stop_reason", "stop_sequence",
+                             "usage", usage),
                   false);
     json_t *block = reply->tool_name ? json_pack ("{s:s,s:s,s:s,s:{}}", "type", "tool_use", "id",
                                                   reply->tool_id, "name", reply->tool_name, "input")
@@ -1243,8 +1264,30 @@ aigw_mock_formats_test (bool verbose)
                           "Mock reply to: hi"));
     assert (json_integer_value (json_object_get (json_object_get (root, "usage"), "output_tokens"))
             == 4);
+    assert (!json_object_get (json_object_get (root, "usage"), "cache_read_input_tokens"));
     json_decref (root);
     free (body);
+    //  mock:cached: Anthropic's input tokens are the uncached rest
+    reply.prompt_tokens = 5;
+    reply.cached_tokens = 3;
+    body = aigw_mock_reply_body (AIGW_MOCK_ROUTE_ANTHROPIC, &reply, &len);
+    root = s_test_load (body);
+    json_t *cached_usage = json_object_get (root, "usage");
+    assert (json_integer_value (json_object_get (cached_usage, "input_tokens")) == 2);
+    assert (json_integer_value (json_object_get (cached_usage, "cache_read_input_tokens")) == 3);
+    json_decref (root);
+    free (body);
+    body = aigw_mock_reply_body (AIGW_MOCK_ROUTE_OPENAI, &reply, &len);
+    root = s_test_load (body);
+    cached_usage = json_object_get (root, "usage");
+    assert (json_integer_value (json_object_get (cached_usage, "prompt_tokens")) == 5);
+    assert (json_integer_value (json_object_get (
+                json_object_get (cached_usage, "prompt_tokens_details"), "cached_tokens"))
+            == 3);
+    json_decref (root);
+    free (body);
+    reply.prompt_tokens = 1;
+    reply.cached_tokens = 0;
     body = aigw_mock_reply_body (AIGW_MOCK_ROUTE_GEMINI, &reply, &len);
     root = s_test_load (body);
     json_t *candidate = json_array_get (json_object_get (root, "candidates"), 0);

@@ -61,6 +61,7 @@ typedef struct {
     const char *finish;        //  "stop", "length" or "tool_calls"
     size_t prompt_tokens;      //  usage: input tokens
     size_t completion_tokens;  //  usage: output tokens
+    size_t cached_tokens;      //  usage: of prompt_tokens, read from a prompt cache
     bool include_usage;        //  OpenAI stream: send a usage chunk
 } aigw_mock_reply_t;
 

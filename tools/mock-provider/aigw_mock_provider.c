@@ -26,6 +26,8 @@
         mock:die_after=N     send N content chunks, then drop the connection
                              (Bedrock: an exception frame first)
         mock:tool            with tools declared: call the first one
+        mock:cached=N        report N of the prompt tokens (at most all) as
+                             read from a prompt cache, in the format's terms
 
     Per-route injection (--route NAME:..., POST /mock/config) adds latency,
     a share of failures with a chosen status and a share of 429s with
@@ -204,6 +206,7 @@ typedef struct {
     int chunk_delay_ms;          //  mock:chunk_delay, 0 if not given
     int die_after;               //  mock:die_after, -1 if not given
     bool hang;                   //  mock:hang was given
+    int cached;                  //  mock:cached, 0 if not given
     int route;                   //  aigw_mock_route_t: shapes errors
     int retry_after_s;           //  Retry-After of a 429
     bool json_stream;            //  Gemini stream without alt=sse: one JSON array
@@ -581,6 +584,8 @@ s_controls_parse (const char *text, s_request_t *req)
             req->die_after = value < AIGW_MOCK_CHUNKS_MAX ? value : AIGW_MOCK_CHUNKS_MAX;
         else if (S_IS ("hang"))
             req->hang = true;
+        else if (S_IS ("cached") && value >= 0)
+            req->cached = value;
 #undef S_IS
         at = after;
     }
@@ -914,6 +919,7 @@ typedef struct {
     int max_tokens;                      //  max_tokens/max_completion_tokens, 0: none
     size_t prompt_tokens;                //  words across every message
     size_t completion_tokens;            //  words in content
+    size_t cached_tokens;                //  of prompt_tokens, "read from a cache" (mock:cached)
     const char *finish_reason;           //  "stop" or "length"
     char id[AIGW_MOCK_NUMBER_TEXT * 2];  //  chatcmpl-mock-<N>
     long long created;                   //  Unix seconds
@@ -983,6 +989,8 @@ s_chat_parse (s_chat_t *chat, s_request_t *req, s_buf_t *user_text, s_error_t *e
         s_content_text (last_user, user_text);
         s_controls_parse (user_text->data + user_text->head, req);
     }
+    chat->cached_tokens
+        = (size_t) req->cached < chat->prompt_tokens ? (size_t) req->cached : chat->prompt_tokens;
     aigw_mock_openai_tools (root, user_text->data + user_text->head, &chat->tools);
     return 0;
 }
@@ -1043,9 +1051,13 @@ s_chat_usage (s_buf_t *buf, s_chat_t *chat)
 {
     s_buf_printf (buf,
                   "\"usage\":{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,"
-                  "\"total_tokens\":%zu}",
+                  "\"total_tokens\":%zu",
                   chat->prompt_tokens, chat->completion_tokens,
                   chat->prompt_tokens + chat->completion_tokens);
+    if (chat->cached_tokens)
+        s_buf_printf (buf, ",\"prompt_tokens_details\":{\"cached_tokens\":%zu}",
+                      chat->cached_tokens);
+    s_buf_printf (buf, "}");
 }
 
 //  Appends the fields every chat answer and chunk starts with.
@@ -1454,6 +1466,7 @@ s_handle_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const char *de
                 .finish = chat.finish_reason,
                 .prompt_tokens = chat.prompt_tokens,
                 .completion_tokens = chat.completion_tokens,
+                .cached_tokens = chat.cached_tokens,
                 .include_usage = chat.include_usage,
             };
             s_send_reply (req, AIGW_MOCK_ROUTE_OPENAI, &reply, chat.stream);
@@ -1508,6 +1521,8 @@ s_handle_format_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const c
         snprintf (tool_id, sizeof tool_id, "%s%llu", tool_prefixes[req->route], number);
         chat.max_tokens = chat.tools.max_tokens;
         chat.prompt_tokens = chat.tools.prompt_tokens;
+        chat.cached_tokens
+            = (size_t) req->cached < chat.prompt_tokens ? (size_t) req->cached : chat.prompt_tokens;
         s_buf_t content;
         s_buf_init (&content, 0);
         s_chat_answer_text (&chat, req, chat.tools.user_text, strlen (chat.tools.user_text),
@@ -1523,6 +1538,7 @@ s_handle_format_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const c
             .finish = chat.finish_reason,
             .prompt_tokens = chat.prompt_tokens,
             .completion_tokens = chat.completion_tokens,
+            .cached_tokens = chat.cached_tokens,
         };
         if (content.failed) {
             s_error_set (error, 500, "server_error", NULL, NULL, "mock: answer too large");

@@ -36,6 +36,7 @@ struct _aigw_anthropic_stream_t {
     int tool_of_block[AIGW_ANTHROPIC_STREAM_MAX_BLOCKS];  //  block -> tool index, -1 if none
     json_int_t input_tokens;                              //  prompt tokens from message_start
     json_int_t output_tokens;                             //  completion tokens, last reported
+    json_int_t cached_tokens;  //  prompt tokens read from the cache, from message_start
 };
 
 //  Write a printf-style reason to ERR when there is room; returns NULL so
@@ -549,12 +550,17 @@ s_finish_reason (const char *stop_reason)
 }
 
 //  OpenAI usage object for counts; Anthropic's input_tokens leaves out
-//  cached prompt tokens, which OpenAI counts in prompt_tokens.
+//  cached prompt tokens, which OpenAI counts in prompt_tokens. CACHED (cache
+//  reads) goes to prompt_tokens_details.cached_tokens when there are any.
 static json_t *
-s_usage (json_int_t prompt, json_int_t completion)
+s_usage (json_int_t prompt, json_int_t completion, json_int_t cached)
 {
-    return json_pack ("{s:I, s:I, s:I}", "prompt_tokens", prompt, "completion_tokens", completion,
-                      "total_tokens", prompt + completion);
+    json_t *usage = json_pack ("{s:I, s:I, s:I}", "prompt_tokens", prompt, "completion_tokens",
+                               completion, "total_tokens", prompt + completion);
+    if (usage && cached > 0)
+        json_object_set_new (usage, "prompt_tokens_details",
+                             json_pack ("{s:I}", "cached_tokens", cached));
+    return usage;
 }
 
 //  Prompt tokens in an Anthropic usage object, cache reads and writes included.
@@ -651,7 +657,8 @@ aigw_anthropic_response_to_openai (const char *body, size_t len, const char *mod
             "chat.completion", "created", (json_int_t) time (NULL), "model", model, "choices",
             "index", 0, "message", message, "logprobs", "finish_reason", finish, "usage",
             s_usage (s_prompt_tokens (usage),
-                     json_integer_value (json_object_get (usage, "output_tokens"))));
+                     json_integer_value (json_object_get (usage, "output_tokens")),
+                     json_integer_value (json_object_get (usage, "cache_read_input_tokens"))));
         if (!target)
             s_fail (err, err_size, "out of memory");
     }
@@ -755,6 +762,8 @@ s_stream_event (aigw_anthropic_stream_t *self, json_t *event, const char *type, 
             self->model = strdup (model);
         json_t *usage = json_object_get (message, "usage");
         self->input_tokens = s_prompt_tokens (usage);
+        self->cached_tokens
+            = json_integer_value (json_object_get (usage, "cache_read_input_tokens"));
         self->output_tokens = json_integer_value (json_object_get (usage, "output_tokens"));
         return s_start (self, new, new_len);
     }
@@ -820,8 +829,9 @@ s_stream_event (aigw_anthropic_stream_t *self, json_t *event, const char *type, 
             return 0;
         if (s_start (self, new, new_len))
             return -1;
-        return s_append_chunk (self, new, new_len, json_object (), s_finish_reason (stop),
-                               s_usage (self->input_tokens, self->output_tokens));
+        return s_append_chunk (
+            self, new, new_len, json_object (), s_finish_reason (stop),
+            s_usage (self->input_tokens, self->output_tokens, self->cached_tokens));
     }
     if (strcmp (type, "message_stop") == 0) {
         self->done = true;

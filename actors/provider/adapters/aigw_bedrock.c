@@ -771,15 +771,23 @@ s_finish_reason (const char *stop_reason)
 }
 
 //  OpenAI usage object from a Converse usage object (new reference).
+//  inputTokens leaves out cache reads and writes, which OpenAI counts among
+//  the prompt tokens; the reads are its prompt_tokens_details.cached_tokens.
 static json_t *
 s_usage (json_t *usage)
 {
-    json_int_t input = json_integer_value (json_object_get (usage, "inputTokens"));
+    json_int_t read = json_integer_value (json_object_get (usage, "cacheReadInputTokens"));
+    json_int_t input = json_integer_value (json_object_get (usage, "inputTokens")) + read
+                       + json_integer_value (json_object_get (usage, "cacheWriteInputTokens"));
     json_int_t output = json_integer_value (json_object_get (usage, "outputTokens"));
     json_t *total = json_object_get (usage, "totalTokens");
-    return json_pack ("{s:I,s:I,s:I}", "prompt_tokens", input, "completion_tokens", output,
-                      "total_tokens",
-                      json_is_integer (total) ? json_integer_value (total) : input + output);
+    json_t *result = json_pack (
+        "{s:I,s:I,s:I}", "prompt_tokens", input, "completion_tokens", output, "total_tokens",
+        json_is_integer (total) ? json_integer_value (total) : input + output);
+    if (result && read > 0)
+        json_object_set_new (result, "prompt_tokens_details",
+                             json_pack ("{s:I}", "cached_tokens", read));
+    return result;
 }
 
 char *

@@ -51,6 +51,7 @@ struct _aigw_gemini_stream_t {
     json_int_t output_tokens;   //  last candidatesTokenCount (thoughts included)
     json_int_t thought_tokens;  //  last thoughtsTokenCount
     json_int_t total_tokens;    //  last totalTokenCount, -1 when not reported
+    json_int_t cached_tokens;   //  last cachedContentTokenCount
 };
 
 //  Write a printf-style reason to ERR when there is room. Returns -1 so
@@ -709,8 +710,11 @@ s_finish_reason (const char *reason, bool has_calls)
 
 //  OpenAI usage for Gemini token counts. Thought tokens are output tokens
 //  in OpenAI's count (reasoning_tokens); TOTAL < 0 means "not reported".
+//  CACHED (cachedContentTokenCount, among the prompt tokens) goes to
+//  prompt_tokens_details.cached_tokens when there are any.
 static json_t *
-s_usage (json_int_t prompt, json_int_t output, json_int_t thoughts, json_int_t total)
+s_usage (json_int_t prompt, json_int_t output, json_int_t thoughts, json_int_t total,
+         json_int_t cached)
 {
     json_int_t completion = output + thoughts;
     json_t *usage
@@ -719,6 +723,9 @@ s_usage (json_int_t prompt, json_int_t output, json_int_t thoughts, json_int_t t
     if (usage && thoughts > 0)
         json_object_set_new (usage, "completion_tokens_details",
                              json_pack ("{s:I}", "reasoning_tokens", thoughts));
+    if (usage && cached > 0)
+        json_object_set_new (usage, "prompt_tokens_details",
+                             json_pack ("{s:I}", "cached_tokens", cached));
     return usage;
 }
 
@@ -730,7 +737,8 @@ s_usage_of (json_t *metadata)
     return s_usage (json_integer_value (json_object_get (metadata, "promptTokenCount")),
                     json_integer_value (json_object_get (metadata, "candidatesTokenCount")),
                     json_integer_value (json_object_get (metadata, "thoughtsTokenCount")),
-                    json_is_integer (total) ? json_integer_value (total) : -1);
+                    json_is_integer (total) ? json_integer_value (total) : -1,
+                    json_integer_value (json_object_get (metadata, "cachedContentTokenCount")));
 }
 
 //  Translate the parts of one candidate's CONTENT: append its answer text
@@ -1109,6 +1117,8 @@ s_stream_event (aigw_gemini_stream_t *self, json_t *event, char **out, size_t *o
         self->thought_tokens
             = json_integer_value (json_object_get (metadata, "thoughtsTokenCount"));
         self->total_tokens = json_is_integer (total) ? json_integer_value (total) : -1;
+        self->cached_tokens
+            = json_integer_value (json_object_get (metadata, "cachedContentTokenCount"));
     }
     if (!self->started) {
         self->started = true;
@@ -1137,7 +1147,8 @@ s_stream_event (aigw_gemini_stream_t *self, json_t *event, char **out, size_t *o
         const char *finish = blocked ? "content_filter" : s_finish_reason (reason, self->calls > 0);
         rc = s_stream_chunk (self, json_object (), finish,
                              s_usage (self->prompt_tokens, self->output_tokens,
-                                      self->thought_tokens, self->total_tokens),
+                                      self->thought_tokens, self->total_tokens,
+                                      self->cached_tokens),
                              out, out_len);
         if (rc == 0)
             rc = aigw_adapter_append (out, out_len, "data: [DONE]\n\n", 14);
