@@ -203,6 +203,9 @@ typedef struct {
     //  process
     char *log_level;  //  AIGW_LOG_LEVEL
 
+    //  metrics (keywords registered by http-edge/aigw_edge_metrics)
+    int metrics_max_label_values;  //  distinct values per label, then "other"
+
     //  usage: records of every answered request (keywords registered by
     //  actors/usage)
     bool usage_enabled;               //  keep records (only with a database)
