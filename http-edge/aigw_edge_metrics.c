@@ -75,6 +75,15 @@ static const char *s_dim_names[D_COUNT]
     = {"route",        "gen_ai_request_model", "deployment",        "gen_ai_system", "tenant",
        "status_class", "error_type",           "gen_ai_token_type", "cache",         "code"};
 
+//  Labels whose values come from outside (names, codes) keep at most
+//  max_label_values; the others have a few values aigw itself writes
+//  (route, status class, token type, cache result) and keep up to
+//  S_FIXED_VALUES, whatever the setting.
+static const bool s_dim_open[D_COUNT]
+    = {[D_MODEL] = true,  [D_DEPLOYMENT] = true, [D_SYSTEM] = true,
+       [D_TENANT] = true, [D_ERROR_TYPE] = true, [D_CODE] = true};
+#define S_FIXED_VALUES 16
+
 //  One interned label value. Index 0 of every label is "other".
 typedef struct {
     uint64_t hash;   //  of text
@@ -332,16 +341,24 @@ s_series (s_family_t *f, const uint16_t key[D_COUNT])
     return NULL;
 }
 
-//  Count VALUE in family F's series for the label values TEXTS (per dim;
-//  only the family's dims are used).
+//  The index of TEXT (NULL: "") in label D.
+static uint16_t
+s_index (aigw_edge_metrics_t *self, int d, const char *text)
+{
+    return s_value_index (&self->values[d], s_dim_open[d] ? self->max_values : S_FIXED_VALUES,
+                          text ? text : "");
+}
+
+//  Count VALUE in family ID's series for the label value indexes INDEX
+//  (per label; only the family's labels are used).
 static void
-s_note (aigw_edge_metrics_t *self, s_family_id_t id, const char *texts[D_COUNT], int64_t value)
+s_note (aigw_edge_metrics_t *self, s_family_id_t id, const uint16_t index[D_COUNT], int64_t value)
 {
     s_family_t *f = &self->families[id];
     uint16_t key[D_COUNT] = {0};
     for (int d = 0; d < D_COUNT; d++)
         if (f->dims & B (d))
-            key[d] = s_value_index (&self->values[d], self->max_values, texts[d] ? texts[d] : "");
+            key[d] = index[d];
     s_series_t *s = s_series (f, key);
     if (f->kind == F_COUNTER) {
         atomic_fetch_add_explicit (&s->numbers[0], (unsigned long long) value,
@@ -375,7 +392,7 @@ aigw_edge_metrics_new (int max_label_values)
     self->max_values = max_label_values;
     int rc = 0;
     for (int d = 0; d < D_COUNT; d++)
-        rc |= s_values_init (&self->values[d], max_label_values);
+        rc |= s_values_init (&self->values[d], s_dim_open[d] ? max_label_values : S_FIXED_VALUES);
     for (int i = 0; i < F_COUNT; i++) {
         self->families[i] = s_family_defs[i];
         self->families[i].slots = calloc (S_SERIES_SLOTS, sizeof (s_series_t *));
@@ -443,26 +460,30 @@ aigw_edge_metrics_answer (aigw_edge_metrics_t *self, const aigw_edge_metrics_ans
         [D_CACHE] = a->cache,
         [D_CODE] = a->error_code,
     };
-    s_note (self, F_REQUESTS, texts, 1);
-    s_note (self, F_DURATION, texts, a->latency_us > 0 ? a->latency_us : 0);
+    //  Each label's value is looked up once, for every family.
+    uint16_t index[D_COUNT];
+    for (int d = 0; d < D_COUNT; d++)
+        index[d] = d == D_TOKEN_TYPE ? 0 : s_index (self, d, texts[d]);
+    s_note (self, F_REQUESTS, index, 1);
+    s_note (self, F_DURATION, index, a->latency_us > 0 ? a->latency_us : 0);
     if (a->stream && a->status < 400 && a->first_us >= 0)
-        s_note (self, F_TTFT, texts, a->first_us);
+        s_note (self, F_TTFT, index, a->first_us);
     if (a->cost_nusd > 0)
-        s_note (self, F_COST, texts, a->cost_nusd);
+        s_note (self, F_COST, index, a->cost_nusd);
     if (a->tokens_in > 0) {
-        texts[D_TOKEN_TYPE] = "input";
-        s_note (self, F_TOKENS, texts, a->tokens_in);
+        index[D_TOKEN_TYPE] = s_index (self, D_TOKEN_TYPE, "input");
+        s_note (self, F_TOKENS, index, a->tokens_in);
     }
     if (a->tokens_out > 0) {
-        texts[D_TOKEN_TYPE] = "output";
-        s_note (self, F_TOKENS, texts, a->tokens_out);
+        index[D_TOKEN_TYPE] = s_index (self, D_TOKEN_TYPE, "output");
+        s_note (self, F_TOKENS, index, a->tokens_out);
     }
     if (a->cache && *a->cache)
-        s_note (self, F_CACHE, texts, 1);
+        s_note (self, F_CACHE, index, 1);
     if (a->error_type && strcmp (a->error_type, "guardrail_error") == 0)
-        s_note (self, F_GUARDRAIL, texts, 1);
+        s_note (self, F_GUARDRAIL, index, 1);
     if (a->status == 429)
-        s_note (self, F_RATELIMIT, texts, 1);
+        s_note (self, F_RATELIMIT, index, 1);
 }
 
 //  ---------------------------------------------------------------------
@@ -729,6 +750,28 @@ aigw_edge_metrics_test (bool verbose)
                     "gen_ai_request_model=\"other\",tenant=\"acme\",code=\"deny_list\"} 2\n"));
     free (text);
     aigw_edge_metrics_destroy (&self);
+    aigw_edge_metrics_destroy (&self);
+
+    //  One value per label: the labels aigw writes itself keep theirs.
+    self = aigw_edge_metrics_new (1);
+    aigw_edge_metrics_answer_t one = {.route = AIGW_ROUTE_EMBEDDINGS,
+                                      .status = 200,
+                                      .model = "a",
+                                      .tokens_in = 3,
+                                      .tokens_out = 4,
+                                      .first_us = -1};
+    aigw_edge_metrics_answer (self, &one);
+    one.model = "b";
+    one.route = AIGW_ROUTE_CHAT;
+    aigw_edge_metrics_answer (self, &one);
+    text = aigw_edge_metrics_text (self);
+    assert (strstr (text, "gen_ai_client_token_usage_sum{gen_ai_operation_name=\"embeddings\","
+                          "route=\"embeddings\",gen_ai_request_model=\"a\",deployment=\"\","
+                          "gen_ai_system=\"\",tenant=\"\",gen_ai_token_type=\"output\"} 4\n"));
+    assert (strstr (text, "gen_ai_client_token_usage_sum{gen_ai_operation_name=\"chat\","
+                          "route=\"chat\",gen_ai_request_model=\"other\",deployment=\"\","
+                          "gen_ai_system=\"\",tenant=\"\",gen_ai_token_type=\"output\"} 4\n"));
+    free (text);
     aigw_edge_metrics_destroy (&self);
 
     //  Threads adding the same new values at once make one entry each.
