@@ -16,6 +16,9 @@
 #define S_THREADS "2"
 //  A scraper that sends nothing for this long is dropped, ms.
 #define S_TIMEOUT_MS "5000"
+//  Each answer closes its connection: a scrape comes every few seconds, and
+//  an idle kept-alive connection would hold one of the two threads (and
+//  race the client reusing it against CivetWeb closing it).
 
 struct _aigw_metrics_server_t {
     struct mg_context *ctx;  //  CivetWeb server
@@ -39,7 +42,8 @@ s_handle (struct mg_connection *conn, void *cbdata)
                                    : "{\"error\":{\"message\":\"Unknown path.\","
                                      "\"type\":\"invalid_request_error\",\"code\":\"not_found\"}}";
         mg_printf (conn,
-                   "HTTP/1.1 %s\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n"
+                   "HTTP/1.1 %s\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n"
+                   "Connection: close\r\n\r\n"
                    "%s",
                    metrics ? "405 Method Not Allowed" : "404 Not Found",
                    metrics ? "Allow: GET, HEAD\r\n" : "", strlen (body), body);
@@ -49,7 +53,7 @@ s_handle (struct mg_connection *conn, void *cbdata)
     size_t len = strlen (text);
     mg_printf (conn,
                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-               "Content-Length: %zu\r\n\r\n",
+               "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                len);
     if (!head)
         mg_write (conn, text, len);
@@ -78,7 +82,7 @@ aigw_metrics_server_new (const char *host, int port, char *err, size_t err_size)
     snprintf (ports, sizeof ports, "%s:%d", host && *host ? host : "0.0.0.0", port);
     const char *options[]
         = {"listening_ports",   ports, "num_threads", S_THREADS, "request_timeout_ms", S_TIMEOUT_MS,
-           "enable_keep_alive", "yes", NULL};
+           "enable_keep_alive", "no",  NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = s_log_message;
     self->ctx = mg_start (&callbacks, self, options);
@@ -159,9 +163,9 @@ aigw_metrics_server_test (bool verbose)
            "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
            answer, sizeof answer);
     assert (strncmp (answer, "HTTP/1.1 405", 12) == 0 && strstr (answer, "Allow: GET, HEAD"));
-    s_ask (port, "GET /other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", answer,
-           sizeof answer);
-    assert (strncmp (answer, "HTTP/1.1 404", 12) == 0);
+    //  The server closes after each answer, whatever the client asked.
+    s_ask (port, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n", answer, sizeof answer);
+    assert (strncmp (answer, "HTTP/1.1 404", 12) == 0 && strstr (answer, "Connection: close"));
     //  The port is taken: a second server there is refused.
     aigw_metrics_server_t *twice = aigw_metrics_server_new ("127.0.0.1", port, err, sizeof err);
     assert (!twice && strstr (err, "cannot listen"));
