@@ -1,13 +1,14 @@
 /*  aigw_edge_metrics: lock-free counters, rendered on demand.
 
     Names follow the OpenTelemetry semantic conventions for generative AI
-    (gen-ai metrics, v1.36) in their Prometheus form where one fits:
+    (the gen-ai metrics) in their Prometheus form where one fits:
     gen_ai.client.token.usage (histogram, gen_ai.token.type input/output),
     gen_ai.server.request.duration and gen_ai.server.time_to_first_token
     (seconds, with the conventions' advised bucket bounds), with the labels
-    gen_ai_operation_name, gen_ai_system (the deployment's provider kind, as
-    aigw names it: openai, anthropic, gemini, bedrock, azure,
-    openai_compatible), gen_ai_request_model and error_type. What the
+    gen_ai_operation_name, gen_ai_system (gen_ai.system, which newer
+    versions of the conventions call gen_ai.provider.name: the deployment's
+    provider kind as aigw names it, e.g. openai, anthropic, gemini, bedrock,
+    azure, openai_compatible), gen_ai_request_model and error_type. What the
     conventions do not cover is under aigw_: requests, cost, cache results,
     guardrail blocks, rate-limit rejections; every family also carries
     route, deployment and tenant.
