@@ -426,8 +426,8 @@ async function main() {
       out[`provider ${m[1].replace('stage_', '')}`] = Number(m[2]);
     }
     for (const m of text.matchAll(/^aigw_deployment_in_flight\{[^}]*\} (\d+)/gm)) out['deployment in_flight'] = Number(m[1]);
-    const q = [...text.matchAll(/^aigw_deployment_ttft_ms\{.*quantile="([0-9.]+)"\} (\d+)/gm)];
-    if (q.length) lastUpstreamTtft = q.map((x) => `p${Math.round(Number(x[1]) * 100)} ${x[2]}`).join(', ');
+    const q = [...text.matchAll(/^aigw_deployment_ttft_seconds\{.*quantile="([0-9.]+)"\} ([0-9.e+-]+)/gm)];
+    if (q.length) lastUpstreamTtft = q.map((x) => `p${Math.round(Number(x[1]) * 100)} ${Math.round(Number(x[2]) * 1000)}`).join(', ');
     return out;
   };
   // Cold: the provider opens its 10,000 upstream connections during the

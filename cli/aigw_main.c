@@ -6,6 +6,7 @@
 #include "aigw_config.h"
 #include "aigw_edge.h"
 #include "aigw_log.h"
+#include "aigw_metrics_server.h"
 #include "aigw_mock_provider.h"
 #include "aigw_operator.h"
 
@@ -34,7 +35,7 @@ static const char *s_usage
       "  broker --bind ENDPOINT [--config FILE]    the broker alone\n"
       "  edge --broker ENDPOINT [--port N]         the HTTP edge alone\n"
       "  actor NAME[,NAME...] --broker ENDPOINT    one actor, or several in one thread:\n"
-      "                                            auth, ratelimit, guardrail, cache,\n"
+      "        [--metrics-port N]                  auth, ratelimit, guardrail, cache,\n"
       "                                            provider, admin, usage\n"
       "  migrate                                   apply database migrations\n"
       "  tenants create NAME | list                tenants (--json for JSON)\n"
@@ -71,12 +72,16 @@ static const s_help_t s_helps[] = {
     {"edge", "usage: aigw edge --broker ENDPOINT [--port N] [--host ADDR] [--config FILE]\n"
              "Runs the HTTP edge alone, sending every request to the broker.\n"},
     {"actor", "usage: aigw actor NAME[,NAME...] --broker ENDPOINT [--config FILE]\n"
+              "       [--metrics-port N]\n"
               "Runs one actor, or several in one thread (e.g. auth,ratelimit,guardrail):\n"
               "auth, ratelimit, guardrail, cache, provider, admin or usage. Co-located\n"
               "actors hand a request along by function calls; ratelimit and cache still\n"
               "reach the owner of each key through the broker. Start as many as load\n"
               "needs, on any host that reaches the broker (one usage actor per spool\n"
-              "file: usage.spool_path).\n"},
+              "file: usage.spool_path).\n"
+              "--metrics-port N serves GET /metrics on server.host:N with this process's\n"
+              "own figures (the usage actor's spool and batches); the edge's /metrics\n"
+              "shows those only when usage runs in its process (aigw run).\n"},
     {"mock-provider",
      "usage: aigw mock-provider --port N [--latency-ms N] [--fail-rate F] [--threads N]\n"
      "                          [--route NAME:latency=MS,fail=RATE,status=CODE,\n"
@@ -128,6 +133,7 @@ typedef struct {
     const char *broker;  //  --broker
     const char *host;    //  --host
     int port;            //  --port, 0 = config
+    int metrics_port;    //  --metrics-port (actor), 0 = none
 } s_options_t;
 
 //  Parse options after the command (and its NAME for `actor`). Returns 0,
@@ -135,10 +141,13 @@ typedef struct {
 static int
 s_parse (int argc, char **argv, s_options_t *options)
 {
-    static struct option longs[]
-        = {{"config", required_argument, NULL, 'c'}, {"bind", required_argument, NULL, 'b'},
-           {"broker", required_argument, NULL, 'r'}, {"host", required_argument, NULL, 'h'},
-           {"port", required_argument, NULL, 'p'},   {NULL, 0, NULL, 0}};
+    static struct option longs[] = {{"config", required_argument, NULL, 'c'},
+                                    {"bind", required_argument, NULL, 'b'},
+                                    {"broker", required_argument, NULL, 'r'},
+                                    {"host", required_argument, NULL, 'h'},
+                                    {"port", required_argument, NULL, 'p'},
+                                    {"metrics-port", required_argument, NULL, 'm'},
+                                    {NULL, 0, NULL, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long (argc, argv, "", longs, NULL)) != -1) {
@@ -149,12 +158,16 @@ s_parse (int argc, char **argv, s_options_t *options)
             case 'r': options->broker = optarg; break;
             case 'h': options->host = optarg; break;
             case 'p':
-                options->port = (int) strtol (optarg, &end, 10);
-                if (*end || options->port < 1 || options->port > 65535) {
-                    fprintf (stderr, "aigw: --port: expected an integer from 1 to 65535\n");
+            case 'm': {
+                int *port = c == 'p' ? &options->port : &options->metrics_port;
+                *port = (int) strtol (optarg, &end, 10);
+                if (*end || *port < 1 || *port > 65535) {
+                    fprintf (stderr, "aigw: --%s: expected an integer from 1 to 65535\n",
+                             c == 'p' ? "port" : "metrics-port");
                     return -1;
                 }
                 break;
+            }
             default: fprintf (stderr, "%s", s_usage); return -1;
         }
     }
@@ -349,14 +362,24 @@ s_cmd_actor (const char *name, s_options_t *options)
         return 2;
     aigw_host_args_t args = {.config = config, .endpoint = config->broker_endpoint, .stages = name};
     zactor_t *actor = zactor_new (aigw_host_actor, &args);
+    aigw_metrics_server_t *metrics = NULL;
     int rc = 2;
-    if (actor && !args.failed) {
+    char err[256] = "";
+    if (actor && !args.failed && options->metrics_port)
+        metrics = aigw_metrics_server_new (config->host, options->metrics_port, err, sizeof err);
+    if (!actor || args.failed)
+        fprintf (stderr, "aigw: %s\n", args.err);
+    else if (options->metrics_port && !metrics)
+        fprintf (stderr, "aigw: %s\n", err);
+    else {
         aigw_info ("%s serving broker %s", name, config->broker_endpoint);
+        if (metrics)
+            aigw_info ("metrics on http://%s:%d/metrics", config->host,
+                       aigw_metrics_server_port (metrics));
         s_wait_for_signal ();
         rc = 0;
     }
-    else
-        fprintf (stderr, "aigw: %s\n", args.err);
+    aigw_metrics_server_destroy (&metrics);
     zactor_destroy (&actor);
     aigw_config_destroy (&config);
     return rc;
@@ -405,6 +428,10 @@ main (int argc, char **argv)
     }
     else if (streq (command, "run") || streq (command, "broker") || streq (command, "edge")) {
         rc = s_parse (argc - 1, argv + 1, &options);
+        if (rc == 0 && options.metrics_port) {
+            fprintf (stderr, "aigw: --metrics-port is for aigw actor (the edge serves /metrics)\n");
+            rc = -1;
+        }
         if (rc)
             rc = 2;
         else if (streq (command, "run"))

@@ -214,6 +214,9 @@ typedef struct {
     int tracing_queue_max;        //  requests waiting for export; past it, dropped
     int64_t tracing_batch_ms;     //  how often a batch leaves
 
+    //  metrics (keywords registered by http-edge/aigw_edge_metrics)
+    int metrics_max_label_values;  //  distinct values per label, then "other"
+
     //  usage: records of every answered request (keywords registered by
     //  actors/usage)
     bool usage_enabled;               //  keep records (only with a database)

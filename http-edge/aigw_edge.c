@@ -9,6 +9,7 @@
 #include "aigw_envelope.h"
 #include "aigw_log.h"
 #include "aigw_stage.h"
+#include "aigw_stats.h"
 #include "aigw_text.h"
 #include "aigw_trace.h"
 
@@ -579,8 +580,9 @@ s_usage_uuid (char *out, size_t size)
               b[13], b[14], b[15]);
 }
 
-//  Start HTTP's usage record: a data-plane request of KIND, when records
-//  are kept (usage on, and a database to keep them in).
+//  Start HTTP's usage record: a data-plane request of KIND. Every one has
+//  a record (the metrics read it); it is kept when usage is on and there
+//  is a database to keep it in.
 static void
 s_usage_start (s_http_t *http, int kind)
 {
@@ -596,13 +598,15 @@ s_usage_start (s_http_t *http, int kind)
         http->traceparent[0] = 0;
     else if (!http->edge->trace)
         snprintf (http->traceparent, sizeof http->traceparent, "%s", client);
+    //  Every answer feeds the metrics; the usage actor keeps records only
+    //  with a database.
     http->keep = config->usage_enabled && config->database_url && *config->database_url;
-    if (!http->keep && !http->traced && !aigw_log_json ())
-        return;
     aigw_envelope_t *record = aigw_envelope_new ();
     char uuid[40];
-    s_usage_uuid (uuid, sizeof uuid);
-    aigw_envelope_set (&record->record_id, uuid);
+    if (http->keep) {
+        s_usage_uuid (uuid, sizeof uuid);
+        aigw_envelope_set (&record->record_id, uuid);
+    }
     aigw_envelope_set (&record->id, http->id);
     record->kind = (uint8_t) kind;
     http->wall_us = aigw_now_us ();
@@ -649,6 +653,32 @@ s_log_request (s_http_t *http, const aigw_envelope_t *r, const char *method, con
     aigw_log_event (AIGW_LOG_INFO, "request", fields);
 }
 
+//  Count HTTP's finished RECORD in the per-model metrics. The model asked
+//  for is a label only once auth knew the caller and a model was found:
+//  anyone could otherwise fill the label's values with made-up names.
+static void
+s_metrics_answer (s_http_t *http, const aigw_envelope_t *record)
+{
+    bool known
+        = record->key_id && !(record->err_code && streq (record->err_code, "model_not_found"));
+    aigw_edge_metrics_answer_t answer = {.route = http->route,
+                                         .status = record->status,
+                                         .stream = record->stream,
+                                         .model = known ? record->model : NULL,
+                                         .deployment = record->provider,
+                                         .system = record->provider_kind,
+                                         .tenant = record->tenant,
+                                         .error_type = record->err_type,
+                                         .error_code = record->err_code,
+                                         .cache = record->cache_status,
+                                         .tokens_in = record->tokens_in,
+                                         .tokens_out = record->tokens_out,
+                                         .cost_nusd = record->cost_nusd,
+                                         .latency_us = zclock_usecs () - http->started_us,
+                                         .first_us = record->first_ms * 1000};
+    aigw_edge_metrics_answer (http->edge->metrics, &answer);
+}
+
 //  The answer is out: finish HTTP's usage record and hand it to IO, which
 //  sends it to the usage actor. The client's answer never waits for it.
 static void
@@ -665,6 +695,7 @@ s_usage_send (s_http_t *http, aigw_edge_io_t *io, const char *model, bool stream
     aigw_envelope_set (&record->model, model);
     if (record->first_ms < 0)
         record->first_ms = record->latency_ms;
+    s_metrics_answer (http, record);
     const struct mg_request_info *ri = mg_get_request_info (http->conn);
     if (aigw_log_json ())
         s_log_request (http, record, ri->request_method, ri->local_uri);
@@ -978,6 +1009,8 @@ s_handle_metrics (struct mg_connection *conn, void *cbdata)
     if (s_check_get (&http) != 0)
         return http.status;
     char *own = aigw_edge_metrics_text (edge->metrics);
+    //  Figures of stages in this process (the usage actor's in `aigw run`).
+    char *process = aigw_stats_text ();
     //  Both questions go to the broker at once, under one deadline: the
     //  stages' figures, and every provider process's report for the
     //  per-deployment ones.
@@ -998,12 +1031,15 @@ s_handle_metrics (struct mg_connection *conn, void *cbdata)
     }
     const char *routed = deployments ? deployments : "";
     size_t own_len = strlen (own), stages_len = strlen (stages), routed_len = strlen (routed);
+    size_t process_len = strlen (process);
     s_write_head (&http, 200, "text/plain; version=0.0.4", NULL,
-                  (long long) (own_len + stages_len + routed_len));
+                  (long long) (own_len + process_len + stages_len + routed_len));
     s_write_body (&http, own, own_len);
+    s_write_body (&http, process, process_len);
     s_write_body (&http, stages, stages_len);
     s_write_body (&http, routed, routed_len);
     free (own);
+    free (process);
     free (deployments);
     aigw_client_event_destroy (&event);
     aigw_client_event_destroy (&reports);
@@ -1181,7 +1217,7 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, const c
     if (!self)
         return NULL;
     self->config = config;
-    self->metrics = aigw_edge_metrics_new ();
+    self->metrics = aigw_edge_metrics_new (config->metrics_max_label_values);
     self->trace = aigw_trace_new (config);
     //  With stages, one pipeline per I/O thread (server.pipelines); several
     //  own no key alone, the directory says which owns it.

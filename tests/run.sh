@@ -32,7 +32,8 @@ packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libcivetweb-d
           libpcre2-dev libyaml-dev curl postgresql
           # the fuzz targets: clang and its libFuzzer runtime
           clang libclang-rt-dev
-          yamllint docker-compose shellcheck systemd unzip)  # tests/deploy/check.sh
+          yamllint docker-compose shellcheck systemd unzip  # tests/deploy/check.sh
+          prometheus)  # promtool, for the metrics suite (the server is not started)
 # Node may come from elsewhere (e.g. a vendor repo): install Debian's only
 # when there is none.
 if ! command -v node >/dev/null 2>&1; then
@@ -47,10 +48,31 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# Installing prometheus would start its server (on :9090) where init
+# scripts run: a policy-rc.d that refuses every start keeps it stopped for
+# the install (invoke-rc.d and deb-systemd-invoke both ask it). One already
+# there (a container's) is left as it is.
+POLICY_RC=/usr/sbin/policy-rc.d
+own_policy=
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
-  "${SUDO[@]}" apt-get update -q
-  "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+  if [ ! -e "$POLICY_RC" ]; then
+    printf '#!/bin/sh\n# tests/run.sh: no service starts while it installs packages\nexit 101\n' \
+      | "${SUDO[@]}" tee "$POLICY_RC" >/dev/null
+    "${SUDO[@]}" chmod 755 "$POLICY_RC"
+    own_policy=1
+  fi
+  status=0
+  { "${SUDO[@]}" apt-get update -q &&
+    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null; } \
+    || status=$?
+  if [ -n "$own_policy" ]; then "${SUDO[@]}" rm -f "$POLICY_RC"; fi
+  [ "$status" -eq 0 ] || exit "$status"
+  # Under systemd the package also enables the unit: it would start at the
+  # next boot. Only promtool is wanted.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    "${SUDO[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # --- PostgreSQL: a throwaway cluster for the suite --------------------------

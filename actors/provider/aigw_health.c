@@ -194,7 +194,7 @@ s_sample (FILE *f, const char *name, json_t *d, const char *extra, double value)
     s_label (f, json_string_value (json_object_get (d, "id")));
     fputs ("\",provider=\"", f);
     s_label (f, json_string_value (json_object_get (d, "provider")));
-    fprintf (f, "\"%s} %.17g\n", extra ? extra : "", value);
+    fprintf (f, "\"%s} %.15g\n", extra ? extra : "", value);
 }
 
 char *
@@ -219,8 +219,10 @@ aigw_health_prometheus (json_t *document)
         {"aigw_deployment_error_rate", "gauge", "Failed share of recent attempts."},
         {"aigw_deployment_up", "gauge", "1 unless every instance's circuit is open."},
         {"aigw_deployment_circuit_instances", "gauge", "Provider processes per circuit state."},
-        {"aigw_deployment_latency_ms", "gauge", "Recent latency percentiles, ms."},
-        {"aigw_deployment_ttft_ms", "gauge", "Recent time-to-first-token percentiles, ms."},
+        //  Summaries (quantiles only), in seconds: promtool's lint refuses
+        //  gauges with a quantile label and units such as _ms in a name.
+        {"aigw_deployment_latency_seconds", "summary", "Recent latency percentiles."},
+        {"aigw_deployment_ttft_seconds", "summary", "Recent time-to-first-token percentiles."},
     };
     for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
         fprintf (f, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name, metrics[m].help,
@@ -265,7 +267,7 @@ aigw_health_prometheus (json_t *document)
                         json_t *v = json_object_get (q, keys[k]);
                         if (json_is_integer (v))
                             s_sample (f, metrics[m].name, d, labels[k],
-                                      (double) json_integer_value (v));
+                                      (double) json_integer_value (v) / 1000.0);
                     }
                 }
             }
@@ -322,7 +324,7 @@ aigw_health_test (bool verbose)
                           "anthropic\"} 0\n"));
     assert (strstr (text, "aigw_deployment_circuit_instances{model=\"m\",deployment=\"d1\","
                           "provider=\"openai\",state=\"half_open\"} 1\n"));
-    assert (strstr (text, "quantile=\"0.95\"} 40\n"));
+    assert (strstr (text, "quantile=\"0.95\"} 0.04\n"));
     free (text);
     json_decref (doc);
 

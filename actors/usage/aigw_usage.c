@@ -4,6 +4,7 @@
 #include "aigw_log.h"
 #include "aigw_pgconn.h"
 #include "aigw_spool.h"
+#include "aigw_stats.h"
 
 #include <time.h>
 
@@ -76,6 +77,24 @@ typedef struct {
     int64_t started_ms;      //  when its first record came
 } s_batch_t;
 
+//  The actor's figures in the process registry (aigw_stats), which the
+//  edge's /metrics prints in `aigw run` and `aigw actor usage
+//  --metrics-port N` serves alone.
+typedef struct {
+    aigw_stat_t *spool_bytes;     //  spool depth, bytes
+    aigw_stat_t *spool_records;   //  spool depth, records
+    aigw_stat_t *batches_ok;      //  batches committed
+    aigw_stat_t *batches_failed;  //  batches the database refused or did not answer
+    aigw_stat_t *batch_seconds;   //  COPY sent to answered
+    aigw_stat_t *written;         //  records committed
+    aigw_stat_t *spooled;         //  records sent to the spool
+    aigw_stat_t *dropped;         //  records dropped: the spool was full or failed
+} s_stats_t;
+
+//  Bounds of the batch latency histogram, seconds.
+static const double s_batch_bounds[]
+    = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
 typedef struct {
     const aigw_config_t *config;
     aigw_pgconn_t *db;        //  NULL without a database
@@ -95,7 +114,44 @@ typedef struct {
     uint64_t dropped;         //  records dropped: the spool was full or failed
     uint64_t invalid;         //  records without a valid record id
     int64_t logged_at;        //  last drop log line
+    int64_t copy_us;          //  when the COPY in the database now was sent
+    s_stats_t stats;          //  the figures /metrics shows
 } self_t;
+
+//  ---------------------------------------------------------------------
+//  Figures
+
+static void
+s_stats_init (s_stats_t *st)
+{
+    const char *records = "Usage records by what became of them: written to the database, "
+                          "spooled while it was away or slow, dropped (the spool was full).";
+    const char *batches = "Usage batches (COPY) by result.";
+    st->spool_bytes = aigw_stats_gauge ("aigw_usage_spool_bytes", "",
+                                        "Bytes in the usage spool not yet replayed.");
+    st->spool_records = aigw_stats_gauge ("aigw_usage_spool_records", "",
+                                          "Records in the usage spool not yet replayed.");
+    st->batches_ok = aigw_stats_counter ("aigw_usage_batches_total", "result=\"written\"", batches);
+    st->batches_failed
+        = aigw_stats_counter ("aigw_usage_batches_total", "result=\"failed\"", batches);
+    st->batch_seconds = aigw_stats_histogram (
+        "aigw_usage_batch_duration_seconds", "",
+        "Time from sending a usage batch to the database to its answer.", s_batch_bounds,
+        (int) (sizeof s_batch_bounds / sizeof s_batch_bounds[0]), 1e6);
+    st->written = aigw_stats_counter ("aigw_usage_records_total", "result=\"written\"", records);
+    st->spooled = aigw_stats_counter ("aigw_usage_records_total", "result=\"spooled\"", records);
+    st->dropped = aigw_stats_counter ("aigw_usage_records_total", "result=\"dropped\"", records);
+}
+
+//  The spool's depth into the figures, after it changed.
+static void
+s_stats_spool (self_t *self)
+{
+    aigw_stat_set (self->stats.spool_bytes,
+                   self->spool ? (int64_t) aigw_spool_bytes (self->spool) : 0);
+    aigw_stat_set (self->stats.spool_records,
+                   self->spool ? (int64_t) aigw_spool_records (self->spool) : 0);
+}
 
 //  ---------------------------------------------------------------------
 //  Rows
@@ -362,10 +418,14 @@ s_spool_batch (self_t *self, s_batch_t *b)
 {
     if (b->records) {
         int rc = self->spool ? aigw_spool_append (self->spool, b->rows, b->len, b->records) : -1;
-        if (rc == 0)
+        if (rc == 0) {
             self->spooled += b->records;
+            aigw_stat_add (self->stats.spooled, b->records);
+            s_stats_spool (self);
+        }
         else {
             self->dropped += b->records;
+            aigw_stat_add (self->stats.dropped, b->records);
             int64_t now = aigw_now_ms ();
             if (now - self->logged_at >= S_LOG_EVERY_MS) {
                 aigw_error ("usage: %s: %" PRIu64 " records dropped so far",
@@ -401,15 +461,27 @@ s_partitions_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
     PQclear (result);
 }
 
+//  A batch of RECORDS came back from the database: committed when OK.
+static void
+s_stats_batch (self_t *self, bool ok, uint64_t records)
+{
+    aigw_stat_observe (self->stats.batch_seconds, zclock_usecs () - self->copy_us);
+    aigw_stat_add (ok ? self->stats.batches_ok : self->stats.batches_failed, 1);
+    if (ok)
+        aigw_stat_add (self->stats.written, (int64_t) records);
+}
+
 static void
 s_copy_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
 {
     self_t *self = arg;
     bool ok = status == AIGW_PGCONN_OK && PQresultStatus (result) == PGRES_COMMAND_OK;
+    s_stats_batch (self, ok, self->replaying ? self->replay_records : self->writing.records);
     if (self->replaying) {
         if (ok) {
             self->written += self->replay_records;
             aigw_spool_consume (self->spool, self->replay_frames);
+            s_stats_spool (self);
             if (aigw_spool_frames (self->spool) == 0)
                 aigw_info ("usage: the spool is replayed");
         }
@@ -467,6 +539,7 @@ s_pump (self_t *self)
     bool spooled = self->spool && aigw_spool_frames (self->spool);
     if (idle && now >= self->retry_at && spooled) {
         //  The spool first, oldest frames first, several per COPY.
+        self->copy_us = zclock_usecs ();
         if (aigw_spool_peek (self->spool, S_REPLAY_MAX_BYTES, &self->replay_rows, &self->replay_len,
                              &self->replay_frames, &self->replay_records)
                 == 0
@@ -489,6 +562,7 @@ s_pump (self_t *self)
         s_batch_t b = self->writing;
         self->writing = *f;
         *f = b;
+        self->copy_us = zclock_usecs ();
         if (aigw_pgconn_copy (self->db, S_COPY_SQL, self->writing.rows, self->writing.len,
                               now + self->config->usage_copy_timeout_ms, s_copy_done, self, now)
             != 0)
@@ -515,11 +589,13 @@ s_stage_new (aigw_host_t *host, const aigw_config_t *config)
     self_t *self = calloc (1, sizeof *self);
     assert (self);
     self->config = config;
+    s_stats_init (&self->stats);
     char err[256];
     self->spool
         = aigw_spool_new (config->usage_spool_path, config->usage_spool_max_bytes, err, sizeof err);
     if (!self->spool)
         aigw_error ("%s: records will be dropped while the database is away", err);
+    s_stats_spool (self);
     if (config->database_url && *config->database_url) {
         aigw_pgconn_settings_t settings
             = {.name = "usage",
