@@ -298,7 +298,9 @@ describe('metrics (split: aigw actor usage --metrics-port)', () => {
   before(async () => {
     pg = await startPostgres();
     migrate(pg.url);
+    // The one usage actor is started here, with its metrics port.
     gw = await startGateway({ mode: 'split', name: 'metrics-split', env: { DATABASE_URL: pg.url },
+                              actors: { usage: 0 },
                               config: { usage: { batch_ms: 50, spool_path: spoolPath('split') } } });
     port = await freePort();
     gw.procs.push(gw.spawn('usage', ['actor', 'usage', '--broker', gw.brokerEndpoint,
