@@ -7,6 +7,7 @@
 #include "aigw_trace.h"
 #include "aigw_hex.h"
 #include "aigw_log.h"
+#include "aigw_stats.h"
 #include "aigw_text.h"
 
 #include <assert.h>
@@ -75,16 +76,16 @@ typedef struct _s_item_t {
 } s_item_t;
 
 struct _aigw_trace_t {
-    char *url;                      //  where batches go: ENDPOINT/v1/traces
-    char *service;                  //  service.name
-    double ratio;                   //  sample ratio
-    int queue_max;                  //  items waiting, at most
-    int64_t batch_ms;               //  how often a batch leaves
-    _Atomic (s_item_t *) stack;     //  items, newest first (handlers push)
-    atomic_int queued;              //  items in stack
-    atomic_uint_fast64_t exported;  //  requests sent to the collector
-    atomic_uint_fast64_t dropped;   //  requests not queued: full
-    atomic_uint_fast64_t lost;      //  requests whose batch failed
+    char *url;                   //  where batches go: ENDPOINT/v1/traces
+    char *service;               //  service.name
+    double ratio;                //  sample ratio
+    int queue_max;               //  items waiting, at most
+    int64_t batch_ms;            //  how often a batch leaves
+    _Atomic (s_item_t *) stack;  //  items, newest first (handlers push)
+    atomic_int queued;           //  items in stack
+    aigw_stat_t *exported;       //  requests sent to the collector
+    aigw_stat_t *dropped;        //  requests not queued: full
+    aigw_stat_t *lost;           //  requests whose batch failed
     pthread_t thread;
     pthread_mutex_t mutex;  //  only for the stop signal: handlers never take it
     pthread_cond_t cond;
@@ -135,7 +136,7 @@ aigw_trace_end (aigw_trace_t *self, aigw_envelope_t **record_p, const char *pare
         return;
     if (atomic_fetch_add (&self->queued, 1) >= self->queue_max) {
         atomic_fetch_sub (&self->queued, 1);
-        atomic_fetch_add (&self->dropped, 1);
+        aigw_stat_add (self->dropped, 1);
         aigw_envelope_destroy (record_p);
         return;
     }
@@ -392,7 +393,7 @@ s_flush (aigw_trace_t *self, CURL *curl, long timeout_ms)
         char *body = s_format (self, batch, &count);
         bool sent = body && s_post (self, curl, body, timeout_ms) == 0;
         free (body);
-        atomic_fetch_add (sent ? &self->exported : &self->lost, (uint_fast64_t) count);
+        aigw_stat_add (sent ? self->exported : self->lost, count);
         while (batch) {
             s_item_t *next = batch->next;
             aigw_envelope_destroy (&batch->record);
@@ -458,6 +459,12 @@ aigw_trace_new (const aigw_config_t *config)
         = config->tracing_queue_max > 0 ? config->tracing_queue_max : AIGW_TRACE_DEFAULT_QUEUE_MAX;
     self->batch_ms
         = config->tracing_batch_ms > 0 ? config->tracing_batch_ms : AIGW_TRACE_DEFAULT_BATCH_MS;
+    static const char help[]
+        = "Requests whose spans were exported, not queued (queue full) or lost "
+          "(the collector failed)";
+    self->exported = aigw_stats_counter ("aigw_trace_requests_total", "result=\"exported\"", help);
+    self->dropped = aigw_stats_counter ("aigw_trace_requests_total", "result=\"dropped\"", help);
+    self->lost = aigw_stats_counter ("aigw_trace_requests_total", "result=\"lost\"", help);
     pthread_mutex_init (&self->mutex, NULL);
     pthread_cond_init (&self->cond, NULL);
     if (pthread_create (&self->thread, NULL, s_thread, self) != 0) {
@@ -495,9 +502,9 @@ aigw_trace_destroy (aigw_trace_t **self_p)
 void
 aigw_trace_counts (aigw_trace_t *self, uint64_t *exported, uint64_t *dropped, uint64_t *lost)
 {
-    *exported = self ? atomic_load (&self->exported) : 0;
-    *dropped = self ? atomic_load (&self->dropped) : 0;
-    *lost = self ? atomic_load (&self->lost) : 0;
+    *exported = self ? (uint64_t) aigw_stat_value (self->exported) : 0;
+    *dropped = self ? (uint64_t) aigw_stat_value (self->dropped) : 0;
+    *lost = self ? (uint64_t) aigw_stat_value (self->lost) : 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -579,7 +586,7 @@ aigw_trace_test (bool verbose)
     assert (!a && !b);
     uint64_t exported, dropped, lost;
     aigw_trace_counts (self, &exported, &dropped, &lost);
-    assert (dropped == 1);
+    assert (dropped >= 1);
     aigw_envelope_destroy (&r);
     //  Nothing listens on port 9: the batch is lost, counted, at stop.
     aigw_log_level_t level = aigw_log_level ();

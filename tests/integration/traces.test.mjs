@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import {
-  assert, after, before, describe, eventually, it, nonce, request, startGateway,
+  assert, after, before, describe, eventually, it, nonce, request, sleep, startGateway,
 } from './lib.mjs';
 
 // A collector: keeps every span POSTed to /v1/traces (OTLP/JSON).
@@ -202,9 +202,19 @@ for (const mode of ['run', 'split']) {
           const res = await gw.chat(`collector down ${i} ${nonce()}`);
           assert.equal(res.status, 200);
         }
+        // A batch leaves every 50 ms: at least one meets the failing collector.
+        await sleep(300);
       } finally {
         collector.setFail(false);
       }
+      // The edge (the process that exports) counts what it lost.
+      const edgeUrl = gw.url;
+      const metrics = (await request(edgeUrl, '/metrics')).text;
+      const figure = (result) => Number((metrics.match(new RegExp(
+        `^aigw_trace_requests_total\\{result="${result}"\\} (\\d+)`, 'm')) || [])[1]);
+      assert.ok(figure('lost') >= 1, metrics.split('\n').filter((l) => l.includes('trace')).join('\n'));
+      assert.ok(figure('exported') >= 5);
+      assert.equal(figure('dropped'), 0);
       const traceId = hex(16);
       await gw.chat(`collector back ${nonce()}`, { headers: { traceparent: `00-${traceId}-${hex(8)}-01` } });
       await eventually(() => collector.trace(traceId).length > 0, 15000);
