@@ -17,6 +17,7 @@ typedef struct _s_entry_t {
     char *body;                        //  response body
     size_t body_len;                   //  bytes in body
     char *provider;                    //  deployment that answered
+    char *provider_kind;               //  its provider (openai, anthropic, ...)
     int64_t expires;                   //  Unix ms
     struct _s_entry_t *prev;           //  more recently used
     struct _s_entry_t *next;           //  less recently used
@@ -73,6 +74,7 @@ s_evict (s_cache_t *self, s_entry_t *entry)
     zhashx_delete (self->entries, entry->key);
     free (entry->body);
     free (entry->provider);
+    free (entry->provider_kind);
     free (entry);
 }
 
@@ -148,10 +150,12 @@ s_cache_store (s_cache_t *self, aigw_envelope_t *env)
     memcpy (entry->body, env->body, env->body_len);
     entry->body_len = env->body_len;
     entry->provider = env->provider ? strdup (env->provider) : NULL;
+    entry->provider_kind = env->provider_kind ? strdup (env->provider_kind) : NULL;
     entry->expires = self->clock () + self->config->cache_ttl_s * 1000;
     if (s_entry_cost (entry) > self->config->cache_max_bytes) {
         free (entry->body);
         free (entry->provider);
+        free (entry->provider_kind);
         free (entry);
         return;
     }
@@ -187,6 +191,7 @@ s_cache_handle (void *state, aigw_envelope_t *env)
     s_push_front (self, entry);
     aigw_envelope_set_body (env, entry->body, entry->body_len);
     aigw_envelope_set (&env->provider, entry->provider);
+    aigw_envelope_set (&env->provider_kind, entry->provider_kind);
     aigw_envelope_set (&env->content_type, "application/json");
     aigw_envelope_set (&env->cache_status, "HIT");
     env->status = 200;
@@ -261,6 +266,7 @@ s_test_store (s_cache_t *self, aigw_envelope_t *request, const char *answer)
 {
     aigw_envelope_set_body (request, answer, strlen (answer));
     aigw_envelope_set (&request->provider, "openai");
+    aigw_envelope_set (&request->provider_kind, "azure");
     request->status = 200;
     s_cache_handle (self, request);
 }
@@ -290,6 +296,7 @@ aigw_cache_test (bool verbose)
     assert (b->status == 200 && streq (b->cache_status, "HIT"));
     assert (b->body_len == 10 && memcmp (b->body, "answer-001", 10) == 0);
     assert (streq (b->provider, "openai"));
+    assert (streq (b->provider_kind, "azure"));
     s_cache_handle (self, c);
     assert (streq (c->cache_status, "MISS"));
 

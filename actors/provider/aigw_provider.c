@@ -1060,7 +1060,9 @@ s_attempt_next (s_request_t *r)
         int rc = s_attempt_start (&r);
         if (rc == 0) {
             r->attempts++;
+            //  An answer that fails in the end still names its last try.
             aigw_envelope_set (&r->env->provider, r->dep->id);
+            aigw_envelope_set (&r->env->provider_kind, r->dep->provider);
             return;
         }
         if (rc < 0)

@@ -161,10 +161,8 @@ describe('metrics (run, with PostgreSQL)', () => {
                        status_class: '2xx' }, 1);
     assertSum(m, 'aigw_requests_total', { ...a, gen_ai_request_model: 'gpt-4o-mini', status_class: '4xx',
                        error_type: 'guardrail_error' }, 1);
-    // (An upstream error names its deployment, not yet the provider kind.)
-    assertSum(m, 'aigw_requests_total',
-              { ...a, route: 'chat', gen_ai_request_model: 'gpt-4o-mini', deployment: 'mock-mini',
-                status_class: '5xx', error_type: 'upstream_error' }, 1);
+    // An upstream error names the deployment it tried last, and its provider.
+    assertSum(m, 'aigw_requests_total', { ...chatA, status_class: '5xx', error_type: 'upstream_error' }, 1);
     assertSum(m, 'aigw_requests_total', { tenant: '', gen_ai_request_model: '', route: 'chat', status_class: '4xx',
                        error_type: 'invalid_request_error' }, 1);
     assertSum(m, 'aigw_requests_total', { tenant: 'team-limited', status_class: '2xx' }, 2);
@@ -175,6 +173,9 @@ describe('metrics (run, with PostgreSQL)', () => {
     assertSum(m, 'aigw_guardrail_blocks_total', { ...a, code: 'deny_list' }, 1);
     assertSum(m, 'aigw_guardrail_blocks_total', {}, 1);
     assertSum(m, 'aigw_cache_requests_total', { tenant: 'team-b', cache: 'HIT' }, 1);
+    // A hit names the deployment and provider that made the answer.
+    assertSum(m, 'aigw_requests_total', { tenant: 'team-b', gen_ai_system: 'openai' }, 2);
+    assertSum(m, 'aigw_requests_total', { tenant: 'team-b', gen_ai_system: '' }, 0);
     assertSum(m, 'aigw_cache_requests_total', { tenant: 'team-b', cache: 'MISS' }, 1);
     assertSum(m, 'aigw_cache_requests_total', { ...a, cache: 'HIT' }, 0);
 
