@@ -107,6 +107,9 @@ static const s_field_t s_fields[] = {
     S_FIELD ("rll", rl_limit, S_INT64, -1),
     S_FIELD ("rlr", rl_remaining, S_INT64, 0),
     S_FIELD ("rlt", rl_reset, S_INT64, 0),
+    S_FIELD ("lm", limits, S_STRING, 0),
+    S_FIELD ("rv", reservation, S_STRING, 0),
+    S_FIELD ("rlk", rl_kind, S_STRING, 0),
     S_FIELD ("ck", cache_key, S_STRING, 0),
     S_FIELD ("cs", cache_status, S_STRING, 0),
     S_FIELD ("pv", provider, S_STRING, 0),
@@ -1062,6 +1065,9 @@ aigw_envelope_test (bool verbose)
     full->rl_limit = 0;  //  a limit of 0 differs from "not set"
     full->rl_remaining = -3;
     full->rl_reset = INT64_MAX;
+    assert (aigw_envelope_set (&full->limits, "k=rpm:100,usd:50000000000/month;t=tpm:200000") == 0);
+    assert (aigw_envelope_set (&full->reservation, "3:17") == 0);
+    assert (aigw_envelope_set (&full->rl_kind, "rpm") == 0);
     assert (aigw_envelope_set (&full->cache_key, "ab12cd34") == 0);
     assert (aigw_envelope_set (&full->cache_status, "MISS") == 0);
     assert (aigw_envelope_set (&full->provider, "openai-east") == 0);

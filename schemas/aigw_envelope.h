@@ -28,7 +28,8 @@ typedef enum {
     AIGW_KIND_EMBEDDINGS = 2,  //  POST /v1/embeddings
     AIGW_KIND_MODELS = 3,      //  GET /v1/models
     AIGW_KIND_MESSAGES = 4,    //  POST /v1/messages (later issue)
-    AIGW_KIND_ADMIN = 5        //  /api/v1/admin/...
+    AIGW_KIND_ADMIN = 5,       //  /api/v1/admin/...
+    AIGW_KIND_SETTLE = 6       //  a request's real use, to its rate-limit owner (limits.md)
 } aigw_kind_t;
 
 typedef struct {
@@ -62,6 +63,9 @@ typedef struct {
     int64_t rl_limit;      //  X-RateLimit-Limit, -1 = not set
     int64_t rl_remaining;  //  X-RateLimit-Remaining
     int64_t rl_reset;      //  X-RateLimit-Reset, Unix seconds
+    char *limits;          //  auth: the limits that apply (schemas/limits.md 4a)
+    char *reservation;     //  ratelimit: what it reserved, for the settle
+    char *rl_kind;         //  ratelimit: the binding limit's kind (rpm, tpm, ...)
 
     //  Cache, written by guardrail (key) and cache (status)
     char *cache_key;     //  hex hash of tenant, model, canonical request
