@@ -416,16 +416,23 @@ aigw_stage_chunk (aigw_job_t **job_p, aigw_envelope_t *env)
     aigw_job_t *job = *job_p;
     if (env->last)
         s_stamp_done (env);
+    int rc = 0;
     if (job->worker)
-        return s_send (job_p, env, env->last ? AIGW_REPLY_LAST : 0, NULL, NULL);
-    aigw_envelope_t *copy = aigw_envelope_dup (env);
-    if (!copy) {
-        if (env->last)
-            aigw_job_destroy (job_p);
-        return -1;
+        rc = s_send (job_p, env, env->last ? AIGW_REPLY_LAST : 0, NULL, NULL);
+    else {
+        aigw_envelope_t *copy = aigw_envelope_dup (env);
+        if (!copy) {
+            if (env->last)
+                aigw_job_destroy (job_p);
+            return -1;
+        }
+        s_deliver ((aigw_host_t *) job->runtime, job_p, &copy, env->last);
     }
-    s_deliver ((aigw_host_t *) job->runtime, job_p, &copy, env->last);
-    return 0;
+    //  The edge keeps the request's content from the first chunk: the
+    //  rest of a stream need not carry up to 64 KiB each.
+    if (env->content_request)
+        aigw_envelope_set (&env->content_request, NULL);
+    return rc;
 }
 
 void

@@ -149,7 +149,7 @@ typedef struct {
 static aigw_config_check_fn s_check_endpoint, s_check_log_level, s_check_log_format, s_check_regex,
     s_check_sha256;
 static aigw_config_list_fn s_load_keys, s_load_rules, s_load_models, s_load_deployments,
-    s_load_fallbacks;
+    s_load_fallbacks, s_load_content_tenants;
 
 static const s_setting_t s_server_settings[] = {
     S_STRING ("host", aigw_config_t, host, NULL, AIGW_DEFAULT_HOST, .env = "AIGW_HOST"),
@@ -241,6 +241,11 @@ static const s_setting_t s_cache_settings[]
                  AIGW_CONFIG_CACHE_BYTES_MAX, AIGW_DEFAULT_CACHE_MAX_BYTES),
        AIGW_CONFIG_KW_END};
 
+//  usage: the rest of its keywords come from actors/usage; a list is the
+//  loader's to read.
+static const s_setting_t s_usage_settings[]
+    = {S_LIST ("store_content_tenants", s_load_content_tenants), AIGW_CONFIG_KW_END};
+
 //  The top level: providers, router and router.breaker come from
 //  actors/provider (aigw_adapter.c, aigw_router.c, aigw_breaker.c).
 static const s_setting_t s_root_settings[]
@@ -289,6 +294,7 @@ static void __attribute__ ((constructor)) s_config_keywords (void)
     aigw_config_register ("guardrail", s_guardrail_settings);
     aigw_config_register ("cache", s_cache_settings);
     aigw_config_register ("database", s_database_settings);
+    aigw_config_register ("usage", s_usage_settings);
     aigw_config_register (S_KEY_ITEM, s_key_settings);
     aigw_config_register (S_RULE_ITEM, s_rule_settings);
     aigw_config_register (S_MODEL_ITEM, s_model_settings);
@@ -1126,6 +1132,44 @@ s_load_fallbacks (s_loader_t *self, yaml_node_t *node, const char *setting)
                         AIGW_CONFIG_MAX_FALLBACKS, false, s_fallback_item);
 }
 
+//  One usage.store_content_tenants entry: a tenant name, once.
+static int
+s_content_tenant_item (s_loader_t *self, yaml_node_t *item_node, size_t index, const char *setting,
+                       const char *item_path)
+{
+    aigw_config_t *config = self->config;
+    char *name = s_scalar (self, item_node, item_path, "a tenant name");
+    if (!name)
+        return -1;
+    if (!*name) {
+        aigw_config_string_free (&name);
+        return s_error (self, s_line (item_node), item_path, "expected a tenant name");
+    }
+    if (aigw_config_stores_content (config, name)) {
+        aigw_config_string_free (&name);
+        return s_error (self, s_line (item_node), item_path, "duplicate tenant");
+    }
+    config->usage_content_tenants[config->usage_content_tenant_count++] = name;
+    return 0;
+}
+
+//  aigw_config_list_fn for usage.store_content_tenants.
+static int
+s_load_content_tenants (s_loader_t *self, yaml_node_t *node, const char *setting)
+{
+    return s_each_item (self, node, setting, &self->config->usage_content_tenant_count,
+                        AIGW_CONFIG_MAX_CONTENT_TENANTS, false, s_content_tenant_item);
+}
+
+bool
+aigw_config_stores_content (const aigw_config_t *self, const char *tenant)
+{
+    for (int i = 0; tenant && i < self->usage_content_tenant_count; i++)
+        if (strcmp (self->usage_content_tenants[i], tenant) == 0)
+            return true;
+    return false;
+}
+
 //  Turns a short-form MODEL (provider, upstream_model) into its one
 //  deployment. Returns 0, or -1 out of memory (destroy frees the slot).
 static int
@@ -1556,6 +1600,8 @@ aigw_config_destroy (aigw_config_t **self_p)
     }
     for (int i = 0; i < AIGW_CONFIG_MAX_MODELS; i++)
         aigw_config_model_reset (&self->models[i]);
+    for (int i = 0; i < AIGW_CONFIG_MAX_CONTENT_TENANTS; i++)
+        aigw_config_string_free (&self->usage_content_tenants[i]);
     aigw_config_string_free (&self->openai_base_url);
     aigw_config_string_free (&self->openai_api_key);
     aigw_config_string_free (&self->anthropic_base_url);

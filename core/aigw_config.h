@@ -51,6 +51,8 @@
 #define AIGW_CONFIG_MAX_FALLBACKS   8
 #define AIGW_CONFIG_ERR_MAX         512
 #define AIGW_CONFIG_FILE_MAX_BYTES  (4 * 1024 * 1024)
+//  Most usage.store_content_tenants entries.
+#define AIGW_CONFIG_MAX_CONTENT_TENANTS 1024
 //  Longest deployment id (the router's buffers hold it and the NUL).
 #define AIGW_CONFIG_ID_MAX 127
 
@@ -227,6 +229,11 @@ typedef struct {
     int usage_partitions_ahead_days;  //  daily partitions made ahead of today
     int usage_retention_days;         //  older partitions dropped, 0 = kept
     int64_t usage_copy_timeout_ms;    //  a batch's deadline in the database
+    //  usage.store_content_tenants (a list, read by core's loader): the
+    //  tenants of config keys and tokens whose prompts and answers records
+    //  keep (database tenants opt in with tenants.store_content)
+    char *usage_content_tenants[AIGW_CONFIG_MAX_CONTENT_TENANTS];
+    int usage_content_tenant_count;  //  entries used in usage_content_tenants
 
     //  database: the control plane (PostgreSQL)
     char *database_url;  //  database.url or DATABASE_URL, libpq syntax; may hold a password
@@ -362,6 +369,10 @@ void aigw_config_string_free (char **p);
 
 //  Find a model by name, or NULL.
 const aigw_config_model_t *aigw_config_model (const aigw_config_t *self, const char *name);
+
+//  True when TENANT (a config key's tenant name, a token's tenant claim)
+//  is listed in usage.store_content_tenants.
+bool aigw_config_stores_content (const aigw_config_t *self, const char *tenant);
 
 //  SHA-256 of a secret, for key comparison.
 void aigw_config_hash_secret (const char *secret, unsigned char out[32]);

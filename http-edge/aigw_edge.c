@@ -102,7 +102,31 @@ typedef struct {
     char client_span[17];                        //  the client's span id, or ""
     int64_t started_us;                          //  when the handler took it (zclock_usecs)
     int64_t wall_us;                             //  the same, Unix us
+    size_t request_len;                          //  bytes of the request body read
+    char *answer;       //  what the client got, kept for a tenant that stores content
+    size_t answer_len;  //  bytes in answer, at most AIGW_CONTENT_MAX
+    bool answer_cut;    //  the client got more than answer holds
 } s_http_t;
+
+//  Keep LEN bytes at DATA, part of the answer the client gets, in HTTP's
+//  content: only for a tenant that stores prompts and answers (the first
+//  reply said so), and only up to AIGW_CONTENT_MAX.
+static void
+s_content_add (s_http_t *http, const void *data, size_t len)
+{
+    if (!http->record || !http->record->store_content || !len)
+        return;
+    size_t room = AIGW_CONTENT_MAX - http->answer_len;
+    if (len > room)
+        http->answer_cut = true;
+    size_t take = len < room ? len : room;
+    if (!take)
+        return;
+    if (!http->answer && !(http->answer = malloc (AIGW_CONTENT_MAX)))
+        return;
+    memcpy (http->answer + http->answer_len, data, take);
+    http->answer_len += take;
+}
 
 static const char *
 s_reason (int status)
@@ -270,6 +294,7 @@ s_send_error (s_http_t *http, int status, const char *type, const char *code, co
     }
     s_write_head (http, status, "application/json", env, (long long) len);
     s_write_body (http, body, len);
+    s_content_add (http, body, len);
     free (body);
 }
 
@@ -292,6 +317,7 @@ s_stream_error (s_http_t *http, const char *type, const char *code, const char *
     char *body = s_error_body (http->id, type, code, NULL, message);
     char *event = zsys_sprintf ("data: %s\n\n", body ? body : "{}");
     mg_send_chunk (http->conn, event, strlen (event));
+    s_content_add (http, event, strlen (event));
     mg_send_chunk (http->conn, "", 0);
     zstr_free (&event);
     free (body);
@@ -519,10 +545,18 @@ s_check_credential (s_http_t *http)
 }
 
 //  Keep in RECORD what ENV, one message of the answer, tells about the
-//  request: who asked (auth's fields), who answered, tokens and cost.
+//  request: who asked (auth's fields), who answered, tokens and cost; and,
+//  for a tenant that stores content, the copy of the request body auth
+//  made, which RECORD takes from ENV.
 static void
-s_usage_note (aigw_envelope_t *record, const aigw_envelope_t *env)
+s_usage_note (aigw_envelope_t *record, aigw_envelope_t *env)
 {
+    if (env->store_content)
+        record->store_content = true;
+    if (env->content_request && !record->content_request) {
+        record->content_request = env->content_request;
+        env->content_request = NULL;
+    }
     struct {
         char **to;
         const char *from;
@@ -616,6 +650,81 @@ s_usage_start (s_http_t *http, int kind)
     http->record = record;
 }
 
+//  Length of the valid UTF-8 character at P (LEFT bytes on), or 0 for a
+//  byte that starts none (a NUL counts as none: jsonb refuses it).
+static size_t
+s_utf8_char (const unsigned char *p, size_t left)
+{
+    unsigned c = p[0];
+    if (c >= 0x01 && c < 0x80)
+        return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : (c & 0xf0) == 0xe0 ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (!n || n > left)
+        return 0;
+    uint32_t cp = c & (0x7fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+//  LEN bytes at DATA as a JSON value for a usage record's content: parsed
+//  JSON when AS_JSON and they parse, else a string, each byte that is not
+//  valid UTF-8 (a character cut at the cap) made '?'. New reference.
+static json_t *
+s_content_value (const char *data, size_t len, bool as_json)
+{
+    if (!data)
+        return json_null ();
+    if (as_json) {
+        json_t *value = json_loadb (data, len, JSON_DECODE_ANY, NULL);
+        if (value)
+            return value;
+    }
+    char *text = malloc (len + 1);
+    if (!text)
+        return json_null ();
+    for (size_t at = 0; at < len;) {
+        size_t n = s_utf8_char ((const unsigned char *) data + at, len - at);
+        if (n)
+            memcpy (text + at, data + at, n);
+        else
+            text[at] = '?', n = 1;
+        at += n;
+    }
+    json_t *value = json_stringn (text, len);
+    free (text);
+    return value ? value : json_null ();
+}
+
+//  Put HTTP's content document into RECORD's body, for a tenant that
+//  stores prompts and answers: {"request", "response", "truncated"}. The
+//  request is auth's copy (whole when as long as the body read); a
+//  stream's response is the text of its events.
+static void
+s_content_finish (s_http_t *http, aigw_envelope_t *record)
+{
+    const char *request = record->content_request;
+    size_t request_len = request ? strlen (request) : 0;
+    bool request_cut = request && request_len < http->request_len;
+    json_t *doc = json_object ();
+    json_object_set_new (doc, "request", s_content_value (request, request_len, !request_cut));
+    json_object_set_new (
+        doc, "response",
+        s_content_value (http->answer, http->answer_len, !record->stream && !http->answer_cut));
+    json_object_set_new (doc, "truncated", json_boolean (request_cut || http->answer_cut));
+    char *text = json_dumps (doc, JSON_COMPACT);
+    json_decref (doc);
+    if (text)
+        aigw_envelope_take_body (record, text, strlen (text));
+    aigw_envelope_set (&record->content_request, NULL);
+}
+
 //  One JSON log line for the answered request (log_format: json).
 static void
 s_log_request (s_http_t *http, const aigw_envelope_t *r, const char *method, const char *path)
@@ -686,13 +795,20 @@ s_usage_send (s_http_t *http, aigw_edge_io_t *io, const char *model, bool stream
 {
     aigw_envelope_t *record = http->record;
     http->record = NULL;
-    if (!record)
+    if (!record) {
+        free (http->answer);
+        http->answer = NULL;
         return;
+    }
     int64_t record_us = zclock_usecs () - http->started_us;
     record->latency_ms = record_us / 1000;
     record->status = http->status ? http->status : 400;
     record->stream = stream;
     aigw_envelope_set (&record->model, model);
+    if (record->store_content)
+        s_content_finish (http, record);
+    free (http->answer);
+    http->answer = NULL;
     if (record->first_ms < 0)
         record->first_ms = record->latency_ms;
     s_metrics_answer (http, record);
@@ -776,6 +892,8 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
             }
         }
         int rc = 0;
+        if (!http->head)
+            s_content_add (http, env->body, env->body_len);
         if (http->head)
             ;  //  HEAD: the headers only (SPEC)
         else if (http->chunked) {
@@ -856,6 +974,7 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     else {
         aigw_envelope_t *env = aigw_envelope_new ();
         aigw_envelope_set (&env->id, http.id);
+        http.request_len = body_len;
         env->kind = (uint8_t) kind;
         env->deadline_ms = aigw_now_ms () + edge->config->request_timeout_ms;
         env->stream = stream;

@@ -15,7 +15,8 @@
 //  A tenant row (alias t) as JSON.
 #define S_TENANT_JSON                                                            \
     "json_build_object ('id', t.id, 'name', t.name, 'metadata', t.metadata,"     \
-    " 'created_at', " S_TS ("t.created_at") ", 'updated_at', " S_TS ("t.updated_at") ")"
+    " 'store_content', t.store_content, 'created_at', " S_TS ("t.created_at")      \
+    ", 'updated_at', " S_TS ("t.updated_at") ")"
 
 //  An API key row (alias k) as JSON: never its hash.
 #define S_KEY_JSON                                                               \
@@ -68,8 +69,9 @@ const aigw_cp_sql_t aigw_cp_sql_tenant_get = {
 //  $1 input, $2 actor type, $3 actor id
 const aigw_cp_sql_t aigw_cp_sql_tenant_create = {
     .text = "WITH input AS (SELECT $1::jsonb AS v),"
-        " changed AS (INSERT INTO tenants (name, metadata)"
-        " SELECT i.v->>'name', COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i"
+        " changed AS (INSERT INTO tenants (name, metadata, store_content)"
+        " SELECT i.v->>'name', COALESCE (i.v->'metadata', '{}'::jsonb),"
+        " COALESCE ((i.v->'store_content')::boolean, false) FROM input i"
         " RETURNING *),"
         " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, c.id, 'tenants.create', 'tenant',"
         " c.id::text, NULL, to_jsonb (c) FROM changed c)"
@@ -84,6 +86,8 @@ const aigw_cp_sql_t aigw_cp_sql_tenant_update = {
         " changed AS (UPDATE tenants t SET"
         " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE t.name END,"
         " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE t.metadata END,"
+        " store_content = CASE WHEN i.v ? 'store_content'"
+        " THEN (i.v->'store_content')::boolean ELSE t.store_content END,"
         " updated_at = now () FROM old o, input i WHERE t.id = o.id RETURNING t.*),"
         " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.id, 'tenants.update', 'tenant',"
         " c.id::text, to_jsonb (o), to_jsonb (c) FROM changed c JOIN old o ON o.id = c.id)"
@@ -234,7 +238,7 @@ const char aigw_cp_sql_key_lookup[]
       " t.name, k.role, array_to_string (r.permissions, ','),"
       " array_to_string (k.models, ','), coalesce (k.rpm, 0),"
       " coalesce ((extract (epoch FROM k.expires_at) * 1000)::bigint, 0),"
-      " k.revoked_at IS NOT NULL"
+      " k.revoked_at IS NOT NULL, t.store_content"
       " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
       " JOIN roles r ON r.name = k.role"
       " WHERE k.secret_sha256 IN"

@@ -78,8 +78,8 @@ enum {
     AIGW_CP_TENANT_GET_COUNT
 };
 
-//  Create a tenant from INPUT (JSON: name, metadata). Row: tenant JSON.
-//  A taken name fails with unique_violation.
+//  Create a tenant from INPUT (JSON: name, metadata, store_content). Row:
+//  tenant JSON. A taken name fails with unique_violation.
 extern const aigw_cp_sql_t aigw_cp_sql_tenant_create;
 enum {
     AIGW_CP_TENANT_CREATE_INPUT,
@@ -88,8 +88,8 @@ enum {
     AIGW_CP_TENANT_CREATE_COUNT
 };
 
-//  Change a tenant's members given in INPUT (name, metadata). Row: tenant
-//  JSON; none when not found.
+//  Change a tenant's members given in INPUT (name, metadata,
+//  store_content). Row: tenant JSON; none when not found.
 extern const aigw_cp_sql_t aigw_cp_sql_tenant_update;
 enum {
     AIGW_CP_TENANT_UPDATE_INPUT,
@@ -207,7 +207,9 @@ enum {
     AIGW_CP_KEY_LOOKUP_COL_MODELS,       //  comma-separated, NULL = all
     AIGW_CP_KEY_LOOKUP_COL_RPM,          //  0 = default
     AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS,   //  Unix ms, 0 = never
-    AIGW_CP_KEY_LOOKUP_COL_REVOKED       //  "t" or "f"
+    AIGW_CP_KEY_LOOKUP_COL_REVOKED,      //  "t" or "f"
+    //  the tenant keeps prompts and answers: "t" or "f"
+    AIGW_CP_KEY_LOOKUP_COL_STORE_CONTENT
 };
 
 //  Every role, by name. Rows: role JSON (name, permissions, builtin,

@@ -127,6 +127,8 @@ static const s_field_t s_fields[] = {
     S_FIELD ("sx", stage_us, S_TIMES, 0),
     S_FIELD ("ua", upstream, S_STRING, 0),
     S_FIELD ("gv", verdict, S_STRING, 0),
+    S_FIELD ("sc", store_content, S_BOOL, 0),
+    S_FIELD ("rq", content_request, S_STRING, 0),
     S_FIELD ("s", status, S_INT, 0),
     S_FIELD ("ct", content_type, S_STRING, 0),
     S_FIELD ("sq", seq, S_UINT32, 0),
@@ -1090,6 +1092,8 @@ aigw_envelope_test (bool verbose)
     assert (aigw_envelope_set (&full->upstream, "1700000000123500 900 200 00f067aa0ba902b8 dep m\n")
             == 0);
     assert (aigw_envelope_set (&full->verdict, "pass") == 0);
+    full->store_content = true;
+    assert (aigw_envelope_set (&full->content_request, "{\"model\":\"m\"}") == 0);
     const char body[] = "{\"a\":\0\1\2\377}";
     assert (aigw_envelope_set_body (full, body, sizeof body) == 0);
     full->status = 200;

@@ -19,6 +19,9 @@
 #define AIGW_ENVELOPE_MAX_STRING (64 * 1024)
 //  Most stages one request may visit.
 #define AIGW_ROUTE_MAX 8
+//  Most bytes of a request body, and of an answer, that a usage record
+//  keeps for a tenant that stores content (a string field's cap).
+#define AIGW_CONTENT_MAX AIGW_ENVELOPE_MAX_STRING
 //  Longest W3C traceparent the edge writes ("00-" trace "-" span "-" flags).
 #define AIGW_TRACEPARENT_LEN 55
 
@@ -94,6 +97,12 @@ typedef struct {
     int64_t stage_us[2 * AIGW_ROUTE_MAX];  //  per hop: start (Unix us), time spent (us)
     char *upstream;  //  upstream attempts, one line each (schemas/envelope.md 2b)
     char *verdict;   //  guardrail verdict: "pass", or "block:GUARDRAIL:RULE"
+
+    //  Content, written by auth for a tenant that stores prompts and
+    //  answers (tenants.store_content, usage.store_content_tenants); read
+    //  by the edge, which builds the usage record's content
+    bool store_content;     //  the caller's tenant keeps content
+    char *content_request;  //  the request body, at most AIGW_CONTENT_MAX bytes
 
     //  Payload: the request JSON going in, the response bytes coming out
     char *body;       //  bytes, not necessarily NUL-terminated

@@ -836,9 +836,13 @@ s_tenants_get (s_request_t **req_p, const char *id)
     s_request_submit (req_p, &aigw_cp_sql_tenant_get, params);
 }
 
+//  store_content: the tenant's usage records keep prompts and answers
+//  (schemas/sql/008). Only tenants:write sets it, which no tenant-scoped
+//  built-in role holds: a tenant-admin cannot turn it on for itself.
 static const aigw_admin_field_t s_tenant_fields[] = {
     {"name", AIGW_ADMIN_FIELD_NAME, true},
     {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+    {"store_content", AIGW_ADMIN_FIELD_BOOL, false},
 };
 
 static void
@@ -850,7 +854,7 @@ s_tenants_create (s_request_t **req_p, const char *id)
         s_request_forbidden (req_p, "Only a principal of every tenant may create tenants.");
         return;
     }
-    json_t *body = s_body (req_p, s_tenant_fields, 2);
+    json_t *body = s_body (req_p, s_tenant_fields, 3);
     if (!body)
         return;
     char *input = json_dumps (body, JSON_COMPACT);
@@ -867,10 +871,12 @@ s_tenants_update (s_request_t **req_p, const char *id)
     static const aigw_admin_field_t fields[] = {
         {"name", AIGW_ADMIN_FIELD_NAME, false},
         {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+        {"store_content", AIGW_ADMIN_FIELD_BOOL, false},
     };
     if (s_target (req_p, id))
         return;
-    json_t *body = s_patch (req_p, fields, 2, "Nothing to change: send name or metadata.");
+    json_t *body
+        = s_patch (req_p, fields, 3, "Nothing to change: send name, metadata or store_content.");
     if (!body)
         return;
     char *input = json_dumps (body, JSON_COMPACT);
@@ -1455,6 +1461,8 @@ s_router_health (s_request_t **req_p, const char *id)
 //  The permission that widens usage:read from the caller's own key to its
 //  whole tenant (every tenant for a principal of all tenants).
 #define S_USAGE_TENANT_PERMISSION "usage:read_tenant"
+//  The permission that shows the prompts and answers a record keeps.
+#define S_USAGE_CONTENT_PERMISSION "usage:read_content"
 
 static void
 s_usage_run (s_request_t **req_p, bool records)
@@ -1494,6 +1502,8 @@ s_usage_run (s_request_t **req_p, bool records)
             params[AIGW_ADMIN_USAGE_CURSOR_TIME] = page.cursor_time;
             params[AIGW_ADMIN_USAGE_CURSOR_ID] = page.cursor_id;
             params[AIGW_ADMIN_USAGE_LIMIT] = page.limit;
+            params[AIGW_ADMIN_USAGE_CONTENT]
+                = aigw_cp_sql_bool (aigw_admin_permitted (req->perms, S_USAGE_CONTENT_PERMISSION));
             req->render = S_RENDER_LIST;
             s_request_submit (req_p, &aigw_admin_usage_sql_records, params);
         }

@@ -209,6 +209,12 @@ s_check_field (const aigw_admin_field_t *field, json_t *value, aigw_admin_error_
                 return -1;
             }
             return 0;
+        case AIGW_ADMIN_FIELD_BOOL:
+            if (!json_is_boolean (value)) {
+                S_INVALID (err, "invalid_field", name, "'%s' must be true or false.", name);
+                return -1;
+            }
+            return 0;
     }
     S_INVALID (err, "invalid_field", name, "'%s' is not accepted.", name);
     return -1;
@@ -664,7 +670,7 @@ aigw_admin_input_test (bool verbose)
         {"role", AIGW_ADMIN_FIELD_ROLE, true},         {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
         {"models", AIGW_ADMIN_FIELD_MODELS, false},    {"rpm", AIGW_ADMIN_FIELD_RATE, false},
         {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false}, {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
-        {"revoked", AIGW_ADMIN_FIELD_TRUE, false},
+        {"revoked", AIGW_ADMIN_FIELD_TRUE, false},     {"keep", AIGW_ADMIN_FIELD_BOOL, false},
     };
     size_t count = sizeof fields / sizeof fields[0];
     struct {
@@ -716,6 +722,15 @@ aigw_admin_input_test (bool verbose)
         {"{\"tenant_id\":\"3f0c2b1a-0000-4000-8000-00000000abcd\",\"name\":\"k\","
          "\"role\":\"viewer\",\"colour\":\"red\"}",
          "invalid_field", "colour"},
+        {"{\"tenant_id\":\"3f0c2b1a-0000-4000-8000-00000000abcd\",\"name\":\"k\","
+         "\"role\":\"viewer\",\"keep\":false}",
+         NULL, NULL},
+        {"{\"tenant_id\":\"3f0c2b1a-0000-4000-8000-00000000abcd\",\"name\":\"k\","
+         "\"role\":\"viewer\",\"keep\":\"yes\"}",
+         "invalid_field", "keep"},
+        {"{\"tenant_id\":\"3f0c2b1a-0000-4000-8000-00000000abcd\",\"name\":\"k\","
+         "\"role\":\"viewer\",\"keep\":null}",
+         "invalid_field", "keep"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         body = aigw_admin_input_body (cases[i].json, strlen (cases[i].json), &err);

@@ -55,7 +55,8 @@ typedef enum {
     AIGW_ADMIN_FIELD_RATE,    //  integer 1..AIGW_ADMIN_RATE_MAX, or null
     AIGW_ADMIN_FIELD_MONEY,   //  number 0..AIGW_ADMIN_BUDGET_MAX, or null
     AIGW_ADMIN_FIELD_OBJECT,  //  JSON object (metadata), size and depth capped
-    AIGW_ADMIN_FIELD_TRUE     //  the literal true
+    AIGW_ADMIN_FIELD_TRUE,    //  the literal true
+    AIGW_ADMIN_FIELD_BOOL     //  true or false
 } aigw_admin_field_type_t;
 
 //  One field a body may hold.

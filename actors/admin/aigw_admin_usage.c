@@ -87,20 +87,26 @@ const aigw_cp_sql_t aigw_admin_usage_sql_summary = {
         " 'truncated', (SELECT count (*) FROM g) > $13::integer)",
     .count = AIGW_ADMIN_USAGE_COUNT};
 
-//  $12 cursor time, $13 cursor id, $14 limit. Newest first; the columns
-//  one by one, so a column added later (a prompt kept on a tenant's
-//  request) is never shown by accident.
+//  $12 cursor time, $13 cursor id, $14 limit, $15 with content. Newest
+//  first; the columns one by one, so a column added later is never shown
+//  by accident. content (a tenant's prompts and answers, 008) only when
+//  $15 says the caller may read it; the scope above still holds.
+#define S_RECORD_MEMBERS                                                         \
+    "'record_id', r.record_id, 'ts', " AIGW_CP_SQL_TS ("r.ts") ","                \
+    " 'request_id', r.request_id, 'tenant_id', r.tenant_id, 'tenant', r.tenant,"  \
+    " 'key_id', r.key_id, 'key_name', r.key_name, 'principal_type', r.principal_type," \
+    " 'model', r.model, 'deployment', r.deployment, 'provider', r.provider,"      \
+    " 'endpoint', r.endpoint, 'stream', r.stream, 'status', r.status,"            \
+    " 'error_type', r.error_type, 'error_code', r.error_code,"                    \
+    " 'prompt_tokens', r.prompt_tokens, 'completion_tokens', r.completion_tokens," \
+    " 'cached_tokens', r.cached_tokens, 'cost_usd', r.cost_usd,"                  \
+    " 'latency_ms', r.latency_ms, 'ttft_ms', r.ttft_ms, 'cache', r.cache,"        \
+    " 'attempts', r.attempts"
 const aigw_cp_sql_t aigw_admin_usage_sql_records = {
-    .text = "SELECT json_build_object ('record_id', r.record_id, 'ts', " AIGW_CP_SQL_TS ("r.ts") ","
-        " 'request_id', r.request_id, 'tenant_id', r.tenant_id, 'tenant', r.tenant,"
-        " 'key_id', r.key_id, 'key_name', r.key_name, 'principal_type', r.principal_type,"
-        " 'model', r.model, 'deployment', r.deployment, 'provider', r.provider,"
-        " 'endpoint', r.endpoint, 'stream', r.stream, 'status', r.status,"
-        " 'error_type', r.error_type, 'error_code', r.error_code,"
-        " 'prompt_tokens', r.prompt_tokens, 'completion_tokens', r.completion_tokens,"
-        " 'cached_tokens', r.cached_tokens, 'cost_usd', r.cost_usd,"
-        " 'latency_ms', r.latency_ms, 'ttft_ms', r.ttft_ms, 'cache', r.cache,"
-        " 'attempts', r.attempts), " AIGW_CP_SQL_TS_US ("r.ts") ", r.record_id::text"
+    .text = "SELECT CASE WHEN $15::boolean"
+        " THEN json_build_object (" S_RECORD_MEMBERS ", 'content', r.content)"
+        " ELSE json_build_object (" S_RECORD_MEMBERS ") END,"
+        " " AIGW_CP_SQL_TS_US ("r.ts") ", r.record_id::text"
         S_WHERE
         " AND ($12::timestamptz IS NULL OR (r.ts, r.record_id) < ($12::timestamptz, $13::uuid))"
         " ORDER BY r.ts DESC, r.record_id DESC LIMIT $14::integer",

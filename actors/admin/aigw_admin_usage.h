@@ -92,6 +92,7 @@ enum {
     AIGW_ADMIN_USAGE_CURSOR_TIME = AIGW_ADMIN_USAGE_END + 1,  //  NULL = from the newest
     AIGW_ADMIN_USAGE_CURSOR_ID,
     AIGW_ADMIN_USAGE_LIMIT,
+    AIGW_ADMIN_USAGE_CONTENT,  //  "t": show content (the caller holds usage:read_content)
     AIGW_ADMIN_USAGE_RECORDS_COUNT
 };
 

@@ -32,7 +32,7 @@
 #define AIGW_AUTH_CHANNEL "aigw_keys"
 
 //  Built-in roles; mirrors schemas/sql/001_control_plane.sql (and 005's
-//  usage:read_tenant) for keys and tokens that do not come from the
+//  usage:read_tenant, 008's usage:read_content) for keys and tokens that do not come from the
 //  database.
 static const struct {
     const char *name;         //  role name
@@ -40,7 +40,8 @@ static const struct {
 } s_roles[] = {
     {"admin", "*"},
     {"tenant-admin", "inference,models:read,tenants:read,keys:read,keys:write,usage:read,"
-                     "ratelimits:read,guardrails:read,cache:read,audit:read,usage:read_tenant"},
+                     "ratelimits:read,guardrails:read,cache:read,audit:read,usage:read_tenant,"
+                     "usage:read_content"},
     {"developer", "inference,models:read,tenants:read,keys:read,usage:read,ratelimits:read"},
     {"viewer", "models:read,tenants:read,keys:read,usage:read,ratelimits:read,usage:read_tenant"},
 };
@@ -58,6 +59,7 @@ typedef struct {
     int64_t rpm;         //  requests per minute, 0 = default
     int64_t expires_ms;  //  Unix ms, 0 = never
     bool revoked;        //  revoked keys answer 401
+    bool store_content;  //  its tenant keeps prompts and answers
     int64_t fetched_ms;  //  when read from the database, 0 = stale
 } s_principal_t;
 
@@ -142,6 +144,36 @@ aigw_auth_permits (const char *permissions, const char *permission)
            && (aigw_list_has (permissions, "*") || aigw_list_has (permissions, permission));
 }
 
+//  Mark ENV as one whose usage record keeps its prompt and answer when
+//  STORE, with a copy of the request body's first AIGW_CONTENT_MAX bytes.
+//  The copy is made here, not at the edge: only auth knows, before the
+//  request goes on, whether the tenant keeps content, and the body the
+//  edge read belongs to the envelope from then on (the provider replaces
+//  it with the answer). So a tenant that does not opt in costs no copy;
+//  one that does carries the copy along the pipeline, and the edge reads
+//  it from the answer (a stream's first chunk: the runtime drops it from
+//  the rest). A body is JSON the edge parsed, so it holds no NUL; were
+//  one there, the copy stops at it and the edge, which knows the body's
+//  length, marks the content truncated.
+static void
+s_content (aigw_envelope_t *env, bool store)
+{
+    env->store_content = store;
+    if (!store || env->kind == AIGW_KIND_MODELS || env->kind == AIGW_KIND_ADMIN || !env->body_len)
+        return;
+    size_t len = env->body_len < AIGW_CONTENT_MAX ? env->body_len : AIGW_CONTENT_MAX;
+    const char *nul = memchr (env->body, 0, len);
+    if (nul)
+        len = (size_t) (nul - env->body);
+    char *copy = malloc (len + 1);
+    if (!copy)
+        return;
+    memcpy (copy, env->body, len);
+    copy[len] = 0;
+    free (env->content_request);
+    env->content_request = copy;
+}
+
 //  Fill ENV from P, or answer it: 401 revoked or expired, 403 without the
 //  permission or the model, 404 for a model nobody serves.
 static void
@@ -168,6 +200,7 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
     aigw_envelope_set (&env->models, p->models);
     env->rpm = p->rpm;
     env->expires_ms = p->expires_ms;
+    s_content (env, p->store_content);
     const char *need = NULL;
     if (env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_EMBEDDINGS
         || env->kind == AIGW_KIND_MESSAGES)
@@ -379,6 +412,7 @@ s_db_rows (self_t *self, PGresult *result)
         p->expires_ms
             = strtoll (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS), NULL, 10);
         p->revoked = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_REVOKED)[0] == 't';
+        p->store_content = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_STORE_CONTENT)[0] == 't';
         p->fetched_ms = now;
         s_cache_put (self, hex, p);
     }
@@ -467,6 +501,7 @@ s_handle_token (self_t *self, aigw_envelope_t *env)
     s_principal_t *p = s_principal_new ("token", key_id, claims.subject, claims.tenant_id,
                                         claims.tenant_id, claims.role, permissions);
     p->expires_ms = claims.expires_at * 1000;
+    p->store_content = aigw_config_stores_content (self->config, claims.tenant_id);
     zstr_free (&key_id);
     s_apply (self, env, p);
     s_principal_destroy (&p);
@@ -633,6 +668,7 @@ s_self_new (const aigw_config_t *config)
                                             ck->role, aigw_auth_role_permissions (ck->role));
         zstr_free (&key_id);
         p->rpm = ck->rpm;
+        p->store_content = aigw_config_stores_content (config, ck->tenant);
         aigw_hex_encode (ck->sha256, 32, hex);
         zhashx_update (self->fixed, hex, p);
     }

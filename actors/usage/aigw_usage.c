@@ -6,6 +6,7 @@
 #include "aigw_spool.h"
 #include "aigw_stats.h"
 
+#include <jansson.h>
 #include <time.h>
 
 //  The columns, in the order rows are written.
@@ -13,11 +14,12 @@
     "ts, record_id, request_id, tenant_id, tenant, key_id, key_name, principal_type, " \
     "model, deployment, provider, endpoint, stream, status, error_type, error_code, "  \
     "prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, ttft_ms, " \
-    "cache, attempts, stages, guardrail, fallbacks, trace_id"
-//  Fields in a row of today's columns, and in one written before 006
-//  (a spool may hold those across an upgrade).
-#define S_ROW_FIELDS    28
+    "cache, attempts, stages, guardrail, fallbacks, trace_id, content"
+//  Fields in a row of today's columns, and in one written before 006 and
+//  before 008 (a spool may hold those across an upgrade).
+#define S_ROW_FIELDS    29
 #define S_ROW_FIELDS_V1 24
+#define S_ROW_FIELDS_V2 28
 //  Longest stage name written into stages.
 #define S_STAGE_NAME_MAX 32
 //  One batch: its rows into the staging table, then into the records,
@@ -257,6 +259,25 @@ s_number (char **buf, size_t *len, size_t *cap, int64_t value, bool null, char s
     s_field (buf, len, cap, null ? NULL : text, sep);
 }
 
+//  The record's content document, or NULL: only for a request whose
+//  tenant keeps prompts and answers (sc) and whose edge sent one. The
+//  edge builds it with a JSON library; it is checked again here because
+//  one value PostgreSQL refuses would hold up its whole batch, and jsonb
+//  takes no \u0000, which JSON allows (jansson refuses it by default).
+static const char *
+s_content (const aigw_envelope_t *r)
+{
+    if (!r->store_content || !r->body_len || !r->body || r->body[r->body_len] != 0
+        || strlen (r->body) != r->body_len)
+        return NULL;
+    json_t *doc = json_loadb (r->body, r->body_len, 0, NULL);
+    bool valid = json_is_object (doc);
+    json_decref (doc);
+    if (!valid)
+        aigw_warn ("usage: record %s: content is not a JSON object; not kept", r->record_id);
+    return valid ? r->body : NULL;
+}
+
 static const char *
 s_endpoint (int kind)
 {
@@ -318,28 +339,41 @@ aigw_usage_row (const aigw_envelope_t *r, char **buf, size_t *len, size_t *cap)
         memcpy (trace_id, r->traceparent + 3, 32);
         trace_id[32] = 0;
     }
-    s_field (buf, len, cap, traced ? trace_id : NULL, '\n');
+    s_field (buf, len, cap, traced ? trace_id : NULL, '\t');
+    s_field (buf, len, cap, s_content (r), '\n');
     return 0;
 }
 
+//  What a row of FIELDS fields written by an older aigw lacks: the
+//  defaults of the columns added since, or NULL for a row of today.
+static const char *
+s_row_tail (size_t fields)
+{
+    if (fields == S_ROW_FIELDS_V1)
+        return "\t\\N\t\\N\t0\t\\N\t\\N";  //  006's and 008's
+    if (fields == S_ROW_FIELDS_V2)
+        return "\t\\N";  //  008's
+    return NULL;
+}
+
 //  ROWS (*LEN bytes of COPY text, rows ended by newlines) with every row
-//  written before 006 given the newer columns' defaults, so a spool made
-//  by an older aigw replays. ROWS is replaced when it grows.
+//  written before 006 or 008 given the newer columns' defaults, so a
+//  spool made by an older aigw replays. ROWS is replaced when it grows.
 static void
 s_rows_upgrade (char **rows, size_t *len)
 {
-    size_t old_rows = 0;
+    size_t grow = 0;
     for (size_t at = 0, fields = 1; at < *len; at++)
         if ((*rows)[at] == '\t')
             fields++;
         else if ((*rows)[at] == '\n') {
-            old_rows += fields == S_ROW_FIELDS_V1;
+            const char *tail = s_row_tail (fields);
+            grow += tail ? strlen (tail) : 0;
             fields = 1;
         }
-    if (!old_rows)
+    if (!grow)
         return;
-    static const char tail[] = "\t\\N\t\\N\t0\t\\N";
-    size_t cap = *len + old_rows * (sizeof tail - 1) + 1, out = 0;
+    size_t cap = *len + grow + 1, out = 0;
     char *grown = malloc (cap);
     assert (grown);
     size_t start = 0, fields = 1;
@@ -349,9 +383,10 @@ s_rows_upgrade (char **rows, size_t *len)
         else if ((*rows)[at] == '\n') {
             memcpy (grown + out, *rows + start, at - start);
             out += at - start;
-            if (fields == S_ROW_FIELDS_V1) {
-                memcpy (grown + out, tail, sizeof tail - 1);
-                out += sizeof tail - 1;
+            const char *tail = s_row_tail (fields);
+            if (tail) {
+                memcpy (grown + out, tail, strlen (tail));
+                out += strlen (tail);
             }
             grown[out++] = '\n';
             start = at + 1;
@@ -774,7 +809,7 @@ aigw_usage_test (bool verbose)
     const char *want = "1970-01-02 00:00:01.234+00\t0e9f1c2a-4b7d-4c1e-9a2f-3b8c7d6e5f40\t"
                        "req\\t1\\\\x\\n\t\\N\t\\N\t\\N\t\\N\t\\N\tgpt-4o\toai\t\\N\t"
                        "/v1/chat/completions\tt\t200\t\\N\t\\N\t12\t3\t0\t1234.567890123\t42\t"
-                       "\\N\t\\N\t2\t\\N\t\\N\t0\t\\N\n";
+                       "\\N\t\\N\t2\t\\N\t\\N\t0\t\\N\t\\N\n";
     if (verbose || strcmp (buf, want))
         printf ("\n%s\n%s", buf, want);
     assert (streq (buf, want));
@@ -797,7 +832,28 @@ aigw_usage_test (bool verbose)
     assert (aigw_usage_row (r, &buf, &len, &cap) == 0);
     buf[len] = 0;
     assert (strstr (buf, "\t2\t{\"auth\": 41, \"provider\": 900}\tblock:deny_list:x\t1\t"
-                         "4bf92f3577b34da6a3ce929d0e0e4736\n"));
+                         "4bf92f3577b34da6a3ce929d0e0e4736\t\\N\n"));
+
+    //  Content: only with sc and a JSON object; escaped as any field.
+    const char doc[] = "{\"request\": {\"a\": \"x\\ty\"}, \"response\": \"data: 1\\n\\n\","
+                       " \"truncated\": false}";
+    aigw_envelope_set_body (r, doc, strlen (doc));
+    len = 0;
+    assert (aigw_usage_row (r, &buf, &len, &cap) == 0);
+    buf[len] = 0;
+    assert (strstr (buf, "\t\\N\n"));  //  no sc: never kept
+    r->store_content = true;
+    len = 0;
+    assert (aigw_usage_row (r, &buf, &len, &cap) == 0);
+    buf[len] = 0;
+    assert (strstr (buf, "\t{\"request\": {\"a\": \"x\\\\ty\"}, \"response\": "
+                         "\"data: 1\\\\n\\\\n\", \"truncated\": false}\n"));
+    const char bad[] = "{\"request\": \"a\\u0000b\"}";
+    aigw_envelope_set_body (r, bad, strlen (bad));
+    len = 0;
+    assert (aigw_usage_row (r, &buf, &len, &cap) == 0);
+    buf[len] = 0;
+    assert (strstr (buf, "\t\\N\n"));  //  jsonb would refuse it: not kept
 
     //  A spool's rows from before 006 get the newer columns' defaults.
     char *rows
@@ -808,7 +864,15 @@ aigw_usage_test (bool verbose)
     s_rows_upgrade (&rows, &rows_len);
     assert (rows_len == strlen (rows));
     assert (strstr (rows, "a\tb\tc\n1\t") == rows);
-    assert (strstr (rows, "\t23\t24\t\\N\t\\N\t0\t\\N\n"));
+    assert (strstr (rows, "\t23\t24\t\\N\t\\N\t0\t\\N\t\\N\n"));
+    free (rows);
+    //  And rows from before 008, their content.
+    rows = strdup ("1\t2\t3\t4\t5\t6\t7\t8\t9\t10\t11\t12\t13\t14\t15\t16\t17\t18\t19\t20\t21"
+                   "\t22\t23\t24\t25\t26\t27\t28\n");
+    rows_len = strlen (rows);
+    s_rows_upgrade (&rows, &rows_len);
+    assert (streq (rows, "1\t2\t3\t4\t5\t6\t7\t8\t9\t10\t11\t12\t13\t14\t15\t16\t17\t18\t19\t20"
+                         "\t21\t22\t23\t24\t25\t26\t27\t28\t\\N\n"));
     free (rows);
     free (buf);
     aigw_envelope_destroy (&r);
