@@ -66,6 +66,7 @@ bench_nginx collector 1 "
         location / { return 200 'ok'; }
     }"
 bench_wait_url "http://127.0.0.1:$COLL_PORT/" 10 "$NGX_MASTER"
+bench_nginx_pids "$NGX_MASTER"; COLL_PIDS=$NGX_PIDS
 touch "$BENCH_TMP/collector.log"
 
 # The config of VARIANT in round R: bench/bench.yaml and the variant's lines.
@@ -89,6 +90,31 @@ ub_config() {
 # A figure of a BENCH line, 0 when missing (wrk failed).
 ub_field() { local v; v=$(bench_field "$1" "$2"); echo "${v:-0}"; }
 
+# CPU time (user + system, clock ticks) of PIDS, every thread.
+ub_ticks() {
+    local p total=0 t
+    for p in "$@"; do
+        t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true)
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
+# The other processes a variant may load: PostgreSQL (postmaster and its
+# children) and the collector nginx.
+ub_other_pids() {
+    local pm
+    pm=$(head -1 "$PG_DIR/data/postmaster.pid" 2>/dev/null || true)
+    [ -n "$pm" ] && echo "$pm" $(cat /proc/"$pm"/task/*/children 2>/dev/null)
+    echo "$COLL_PIDS"
+}
+# ub_per_req TICKS BENCH_LINE: CPU microseconds per request.
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+ub_per_req() {
+    awk -v t="$1" -v n="$(ub_field requests "$2")" -v u="$TICK_US" \
+        'BEGIN { if (n > 0) printf "%.0f", t * u / n; else print "-" }'
+}
+
+declare -A CPU1 CPU64
 declare -A P50 RPS ERR RSS ROWS ANSWERED EXTRA DIRECT
 
 # One variant, one round.
@@ -113,8 +139,15 @@ ub_measure() {
         bench_wrk 1 1 "$WARM" "$url" >/dev/null
         bench_wrk 2 "$CONNS" "$WARM" "$url" >/dev/null
     fi
+    local g0 g1 g2 g3 o0 o1 o2 o3
+    g0=$(ub_ticks "$GW_PIDS"); o0=$(ub_ticks $(ub_other_pids))
     r1=$(bench_wrk 1 1 "$DUR" "$url")
+    g1=$(ub_ticks "$GW_PIDS"); o1=$(ub_ticks $(ub_other_pids))
+    g2=$(ub_ticks "$GW_PIDS"); o2=$(ub_ticks $(ub_other_pids))
     r64=$(bench_wrk 2 "$CONNS" "$DUR" "$url")
+    g3=$(ub_ticks "$GW_PIDS"); o3=$(ub_ticks $(ub_other_pids))
+    CPU1[$key]="$(ub_per_req $((g1 - g0)) "$r1")/$(ub_per_req $((o1 - o0)) "$r1")"
+    CPU64[$key]="$(ub_per_req $((g3 - g2)) "$r64")/$(ub_per_req $((o3 - o2)) "$r64")"
     P50[$key]=$(ub_field p50_us "$r1")
     RPS[$key]=$(ub_field rps "$r64")
     ERR[$key]="$(( $(ub_field non2xx "$r1") + $(ub_field non2xx "$r64") ))/$(( $(ub_field sockerr "$r1") + $(ub_field sockerr "$r64") ))"
@@ -165,16 +198,16 @@ declare -A MED_ADD MED_RPS
 printf '%-9s %-26s %9s %9s %-26s %9s %7s %8s %6s\n' variant "p50 1c per round (us)" "+p50 med" "ratio" \
     "req/s ${CONNS}c per round" "req/s med" "ratio" "errors" "RSS"
 printf '%-9s %-26s %9s %9s %-26s %9s %7s %8s %6s\n' "" "" "vs direct" "/off" "" "" "/off" "" "(MiB)"
-printf '%-9s %-26s %9s\n' direct "$(printf '%s ' "${DIRECT[@]}")" "-"
+printf '%-9s %-26s %9s\n' direct "$(for round in $(seq 1 "$ROUNDS"); do printf '%s ' "${DIRECT[$round]}"; done)" "-"
 for v in "${VARIANTS[@]}"; do
-    p50s=() adds=() rpss=() errs="" rss=0
+    p50s=() rpss=() errs="" rss=0
     for round in $(seq 1 "$ROUNDS"); do
-        p50s+=("${P50[$v,$round]}"); adds+=($(( P50[$v,$round] - DIRECT[$round] )))
+        p50s+=("${P50[$v,$round]}")
         rpss+=("${RPS[$v,$round]}")
         errs="$errs${errs:+ }${ERR[$v,$round]}"
         [ "${RSS[$v,$round]}" -gt "$rss" ] && rss=${RSS[$v,$round]}
     done
-    MED_ADD[$v]=$(ub_median "${adds[@]}"); MED_RPS[$v]=$(ub_median "${rpss[@]}")
+    MED_ADD[$v]=$(( $(ub_median "${p50s[@]}") - direct_med )); MED_RPS[$v]=$(ub_median "${rpss[@]}")
     ra="-"; rr="-"
     if [ -n "${MED_ADD[off]:-}" ]; then
         ra=$(awk -v a="${MED_ADD[$v]}" -v b="${MED_ADD[off]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
@@ -184,8 +217,19 @@ for v in "${VARIANTS[@]}"; do
         "${rpss[*]}" "${MED_RPS[$v]}" "$rr" "$errs" "$rss"
 done
 echo
-echo "+p50: the variant's p50 minus the upstream direct's of the same round; median over rounds."
+echo "+p50: the median of the variant's p50s minus the median of the upstream direct's."
 echo "errors: non-2xx / socket errors, summed over both phases, per round."
+echo
+echo "CPU per request (us, user + system, every thread), per round: gateway / others"
+echo "(others: PostgreSQL's processes and the collector nginx; all share the 2 cores):"
+printf '%-9s %-30s %-30s\n' variant "1 connection" "${CONNS} connections"
+for v in "${VARIANTS[@]}"; do
+    c1="" c64=""
+    for round in $(seq 1 "$ROUNDS"); do
+        c1="$c1${c1:+  }${CPU1[$v,$round]}"; c64="$c64${c64:+  }${CPU64[$v,$round]}"
+    done
+    printf '%-9s %-30s %-30s\n' "$v" "$c1" "$c64"
+done
 echo
 echo "records kept (answered: data-plane requests from the gateway's /metrics, warm-up included;"
 echo "rows: what usage_records gained while it ran):"
