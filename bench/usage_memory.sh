@@ -57,19 +57,25 @@ GW_PID=$BENCH_LAST_PID
 GW_PIDS=$GW_PID
 bench_wait_url "http://127.0.0.1:$GW_PORT/readyz" 60 "$GW_PID"
 URL="http://127.0.0.1:$GW_PORT/v1/chat/completions"
-bench_check_gateway "aigw run" "$URL"
+[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $BENCH_KEY" \
+      -H 'Content-Type: application/json' \
+      -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"check"}]}' "$URL")" = 200 ] \
+    || bench_die "aigw run: a chat did not answer 200 (logs: $BENCH_TMP)"
 # Counts are absolute: the table was empty, the gateway new (its check
 # request counts on both sides).
 answered0=0
 
-# The sampler: "seconds rss_kb spool_bytes answered" once a second.
+# The sampler: "seconds rss_kb spool_bytes answered rows" once a second
+# (rows "-" while the database is down). The spool file only shrinks (to 0)
+# once every frame in it is replayed: answered - rows is the backlog.
 SAMPLES="$BENCH_TMP/samples"
 t0=$(date +%s.%N)
 (
     while true; do
-        printf '%s %s %s %s\n' "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')" \
+        printf '%s %s %s %s %s\n' "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')" \
             "$(bench_rss_kb "$GW_PID")" "$(stat -c %s "$SPOOL" 2>/dev/null || echo 0)" \
-            "$(bench_gw_answered)"
+            "$(bench_gw_answered)" \
+            "$(PGCONNECT_TIMEOUT=2 bench_pg_sql 'SELECT count (*) FROM usage_records' 2>/dev/null || echo -)"
         sleep 1
     done
 ) >"$SAMPLES" &
@@ -113,11 +119,12 @@ echo "aigw run, usage records on, bench/bench.yaml with the cache $([ "${BENCH_C
     "$(bench_field rps "$r") req/s, non-2xx $(bench_field non2xx "$r"), socket errors $(bench_field sockerr "$r")"
 echo "PostgreSQL stopped at ${t_stop} s, started at ${t_start} s; wrk done at ${t_wrk} s; rows complete at ${t_rows} s"
 echo
-printf '%6s %-7s %9s %11s %11s\n' "t (s)" phase "RSS (MiB)" "spool (MiB)" "answered"
+printf '%6s %-7s %9s %11s %11s %11s %11s\n' "t (s)" phase "RSS (MiB)" "spool (MiB)" "answered" "rows" "backlog"
 awk -v s="$t_stop" -v u="$t_start" -v w="$t_wrk" -v a0="$answered0" '
     { p = $1 < s ? "before" : $1 < u ? "down" : $1 < w ? "back" : "drain" }
     NR == 1 || $1 % 5 == 0 || (p != last) {
-        printf "%6d %-7s %9.1f %11.2f %11d\n", $1, p, $2 / 1024, $3 / 1048576, $4 - a0 }
+        printf "%6d %-7s %9.1f %11.2f %11d %11s %11s\n", $1, p, $2 / 1024, $3 / 1048576, $4 - a0,
+            $5, $5 == "-" ? "-" : $4 - $5 }
     { last = p }' "$SAMPLES"
 echo
 awk -v s="$t_stop" -v u="$t_start" -v w="$t_wrk" -v a0="$answered0" '
