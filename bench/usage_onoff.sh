@@ -104,6 +104,7 @@ ub_ticks() {
 ub_other_pids() {
     local pm
     pm=$(head -1 "$PG_DIR/data/postmaster.pid" 2>/dev/null || true)
+    # shellcheck disable=SC2046
     [ -n "$pm" ] && echo "$pm" $(cat /proc/"$pm"/task/*/children 2>/dev/null)
     echo "$COLL_PIDS"
 }
@@ -140,11 +141,15 @@ ub_measure() {
         bench_wrk 2 "$CONNS" "$WARM" "$url" >/dev/null
     fi
     local g0 g1 g2 g3 o0 o1 o2 o3
+    # shellcheck disable=SC2046
     g0=$(ub_ticks "$GW_PIDS"); o0=$(ub_ticks $(ub_other_pids))
     r1=$(bench_wrk 1 1 "$DUR" "$url")
+    # shellcheck disable=SC2046
     g1=$(ub_ticks "$GW_PIDS"); o1=$(ub_ticks $(ub_other_pids))
+    # shellcheck disable=SC2046
     g2=$(ub_ticks "$GW_PIDS"); o2=$(ub_ticks $(ub_other_pids))
     r64=$(bench_wrk 2 "$CONNS" "$DUR" "$url")
+    # shellcheck disable=SC2046
     g3=$(ub_ticks "$GW_PIDS"); o3=$(ub_ticks $(ub_other_pids))
     CPU1[$key]="$(ub_per_req $((g1 - g0)) "$r1")/$(ub_per_req $((o1 - o0)) "$r1")"
     CPU64[$key]="$(ub_per_req $((g3 - g2)) "$r64")/$(ub_per_req $((o3 - o2)) "$r64")"
