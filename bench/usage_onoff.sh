@@ -108,6 +108,10 @@ ub_other_pids() {
     [ -n "$pm" ] && echo "$pm" $(cat /proc/"$pm"/task/*/children 2>/dev/null)
     echo "$COLL_PIDS"
 }
+ub_ticks_others() {
+    # shellcheck disable=SC2046
+    ub_ticks $(ub_other_pids)
+}
 # ub_per_req TICKS BENCH_LINE: CPU microseconds per request.
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 ub_per_req() {
@@ -141,16 +145,12 @@ ub_measure() {
         bench_wrk 2 "$CONNS" "$WARM" "$url" >/dev/null
     fi
     local g0 g1 g2 g3 o0 o1 o2 o3
-    # shellcheck disable=SC2046
-    g0=$(ub_ticks "$GW_PIDS"); o0=$(ub_ticks $(ub_other_pids))
+    g0=$(ub_ticks "$GW_PIDS"); o0=$(ub_ticks_others)
     r1=$(bench_wrk 1 1 "$DUR" "$url")
-    # shellcheck disable=SC2046
-    g1=$(ub_ticks "$GW_PIDS"); o1=$(ub_ticks $(ub_other_pids))
-    # shellcheck disable=SC2046
-    g2=$(ub_ticks "$GW_PIDS"); o2=$(ub_ticks $(ub_other_pids))
+    g1=$(ub_ticks "$GW_PIDS"); o1=$(ub_ticks_others)
+    g2=$(ub_ticks "$GW_PIDS"); o2=$(ub_ticks_others)
     r64=$(bench_wrk 2 "$CONNS" "$DUR" "$url")
-    # shellcheck disable=SC2046
-    g3=$(ub_ticks "$GW_PIDS"); o3=$(ub_ticks $(ub_other_pids))
+    g3=$(ub_ticks "$GW_PIDS"); o3=$(ub_ticks_others)
     CPU1[$key]="$(ub_per_req $((g1 - g0)) "$r1")/$(ub_per_req $((o1 - o0)) "$r1")"
     CPU64[$key]="$(ub_per_req $((g3 - g2)) "$r64")/$(ub_per_req $((o3 - o2)) "$r64")"
     P50[$key]=$(ub_field p50_us "$r1")
