@@ -34,6 +34,12 @@ static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "p
 #define AIGW_EDGE_USAGE_LOG_MS    10000
 //  How often the I/O thread looks whether a usage worker is live.
 #define AIGW_EDGE_USAGE_LOOK_MS 100
+//  Records per batch sent to the usage actor, at most, and bytes: under
+//  load one pass of the I/O thread takes many records, and one message,
+//  one slot and one acknowledgement for them all cost a fraction of one
+//  each.
+#define AIGW_EDGE_USAGE_BATCH_MAX   512
+#define AIGW_EDGE_USAGE_BATCH_BYTES (4 * 1024 * 1024)
 //  Longest a queued record waits for the I/O thread's next pass.
 #define AIGW_EDGE_USAGE_LINGER_MS 100
 //  Status of the final event of a request whose client left (nginx's "client
@@ -84,7 +90,7 @@ struct _aigw_slot_t {
     bool registered;          //  in io->slots: not yet answered in full
     bool remote;              //  waiting on the broker
     aigw_job_t *job;          //  the job a local stage holds, or NULL
-    aigw_envelope_t *record;  //  S_ASK_USAGE: the record, kept until acknowledged
+    aigw_envelope_t *record;  //  S_ASK_USAGE: the batch of records, kept until acknowledged
 };
 
 //  A handler's word that it left before its request's end.
@@ -115,17 +121,18 @@ struct _aigw_edge_io_t {
     bool failed;                     //  it did not (set before its signal)
 
     //  The I/O thread's alone.
-    aigw_client_t *client;      //  the broker connection
-    aigw_host_t *host;          //  the stages it runs, NULL for none
-    zhashx_t *slots;            //  request id -> slot not yet answered in full
-    zlistx_t *metrics_waiting;  //  slots asked METRICS, oldest first
-    zlistx_t *reports_waiting;  //  slots asked REPORTS, oldest first
-    zlistx_t *usage_retry;      //  usage records to send again, oldest first
-    int64_t usage_retry_at;     //  when, Unix ms
-    uint64_t usage_dropped;     //  records dropped: the retry list was full
-    int64_t usage_logged_at;    //  last log line about it
-    bool usage_live;            //  a usage worker was live at the last look
-    int64_t usage_looked_at;    //  when that was, Unix ms (looks are rationed)
+    aigw_client_t *client;       //  the broker connection
+    aigw_host_t *host;           //  the stages it runs, NULL for none
+    zhashx_t *slots;             //  request id -> slot not yet answered in full
+    zlistx_t *metrics_waiting;   //  slots asked METRICS, oldest first
+    zlistx_t *reports_waiting;   //  slots asked REPORTS, oldest first
+    zlistx_t *usage_retry;       //  usage batches to send again, oldest first
+    size_t usage_retry_records;  //  records in them
+    int64_t usage_retry_at;      //  when, Unix ms
+    uint64_t usage_dropped;      //  records dropped: the retry list was full
+    int64_t usage_logged_at;     //  last log line about it
+    bool usage_live;             //  a usage worker was live at the last look
+    int64_t usage_looked_at;     //  when that was, Unix ms (looks are rationed)
 };
 
 //  Drop one reference to SLOT; the last one frees it.
@@ -166,14 +173,17 @@ s_final (const aigw_client_event_t *event)
     return event->type != AIGW_BP_CLIENT_REPLY || event->last;
 }
 
-//  Keep *RECORD_P (taken) to send again after AIGW_EDGE_USAGE_RETRY_MS.
+//  Keep the batch *BATCH_P (taken) to send again after
+//  AIGW_EDGE_USAGE_RETRY_MS.
 static void
-s_usage_retry (aigw_edge_io_t *self, aigw_envelope_t **record_p)
+s_usage_retry (aigw_edge_io_t *self, aigw_envelope_t **batch_p)
 {
+    aigw_envelope_t **record_p = batch_p;
     if (!*record_p)
         return;
-    if (zlistx_size (self->usage_retry) >= AIGW_EDGE_USAGE_RETRY_MAX) {
-        self->usage_dropped++;
+    size_t records = aigw_envelope_batch_count (*record_p);
+    if (self->usage_retry_records + records > AIGW_EDGE_USAGE_RETRY_MAX) {
+        self->usage_dropped += records;
         int64_t now = aigw_now_ms ();
         if (now - self->usage_logged_at >= AIGW_EDGE_USAGE_LOG_MS) {
             aigw_error ("usage: %d records wait for the usage actor; %" PRIu64
@@ -187,6 +197,7 @@ s_usage_retry (aigw_edge_io_t *self, aigw_envelope_t **record_p)
     if (zlistx_size (self->usage_retry) == 0)
         self->usage_retry_at = aigw_now_ms () + AIGW_EDGE_USAGE_RETRY_MS;
     zlistx_add_end (self->usage_retry, *record_p);
+    self->usage_retry_records += records;
     *record_p = NULL;
 }
 
@@ -419,12 +430,13 @@ s_take_queue (aigw_edge_io_t *self, bool connected)
     }
 }
 
-//  Send RECORD (taken) to the usage actor, as a request of its own whose
-//  only answer is an acknowledgement: the actor answers once the record is
-//  durable. A slot no handler waits on tracks it.
+//  Send BATCH (taken) to the usage actor, as a request of its own whose
+//  only answer is an acknowledgement: the actor answers once its records
+//  are durable. A slot no handler waits on tracks it.
 static void
-s_usage_send (aigw_edge_io_t *self, aigw_envelope_t *record)
+s_usage_send (aigw_edge_io_t *self, aigw_envelope_t *batch)
 {
+    aigw_envelope_t *record = batch;
     aigw_slot_t *slot = calloc (1, sizeof *slot);
     assert (slot);
     slot->io = self;
@@ -439,20 +451,6 @@ s_usage_send (aigw_edge_io_t *self, aigw_envelope_t *record)
     pthread_mutex_init (&slot->mutex, NULL);
     pthread_cond_init (&slot->cond, NULL);
     slot->ask = S_ASK_USAGE;
-    //  The request's stages stay before "usage", so the actor can name
-    //  their times (a record sent again has it already); a full route
-    //  gives them up.
-    bool again = record->route_len > 0 && record->route[record->route_len - 1]
-                 && streq (record->route[record->route_len - 1], "usage");
-    if (!again && record->route_len >= AIGW_ROUTE_MAX) {
-        for (int i = 0; i < record->route_len; i++)
-            aigw_envelope_set (&record->route[i], NULL);
-        record->route_len = 0;
-        memset (record->stage_us, 0, sizeof record->stage_us);
-    }
-    if (!again)
-        aigw_envelope_set (&record->route[record->route_len++], "usage");
-    record->hop = (uint8_t) (record->route_len - 1);
     record->deadline_ms = aigw_now_ms () + AIGW_EDGE_USAGE_DEADLINE_MS;
     slot->record = aigw_envelope_dup (record);
     zhashx_update (self->slots, slot->id, slot);
@@ -499,7 +497,34 @@ s_usage_live (aigw_edge_io_t *self)
     return live;
 }
 
-//  Usage records from handlers, oldest first; and those due again.
+//  A new, empty batch of usage records.
+static aigw_envelope_t *
+s_usage_batch_new (void)
+{
+    aigw_envelope_t *batch = aigw_envelope_new ();
+    assert (batch);
+    batch->kind = AIGW_KIND_USAGE;
+    aigw_envelope_set (&batch->route[0], "usage");
+    batch->route_len = 1;
+    return batch;
+}
+
+//  Send BATCH (taken) when a usage worker is LIVE, else keep it to send
+//  again.
+static void
+s_usage_flush (aigw_edge_io_t *self, aigw_envelope_t **batch_p, bool live)
+{
+    if (!*batch_p)
+        return;
+    if (live)
+        s_usage_send (self, *batch_p);
+    else
+        s_usage_retry (self, batch_p);
+    *batch_p = NULL;
+}
+
+//  Usage records from handlers, oldest first, in batches; and the batches
+//  due again.
 static void
 s_take_usage (aigw_edge_io_t *self)
 {
@@ -512,23 +537,37 @@ s_take_usage (aigw_edge_io_t *self)
         stack = next;
     }
     bool live = list || zlistx_size (self->usage_retry) ? s_usage_live (self) : false;
+    aigw_envelope_t *batch = NULL;
+    size_t records = 0;
     while (list) {
         s_usage_t *next = list->next;
-        if (live)
-            s_usage_send (self, list->record);
+        if (!batch)
+            batch = s_usage_batch_new ();
+        if (aigw_envelope_batch_add (batch, list->record) == 0)
+            records++;
         else
-            s_usage_retry (self, &list->record);
+            aigw_error ("usage: a record could not be encoded; dropped");
+        aigw_envelope_destroy (&list->record);
         free (list);
         list = next;
+        if (records == AIGW_EDGE_USAGE_BATCH_MAX
+            || batch->body_len >= AIGW_EDGE_USAGE_BATCH_BYTES) {
+            s_usage_flush (self, &batch, live);
+            records = 0;
+        }
     }
+    if (records)
+        s_usage_flush (self, &batch, live);
+    aigw_envelope_destroy (&batch);
     if (zlistx_size (self->usage_retry) && aigw_now_ms () >= self->usage_retry_at && !live)
         self->usage_retry_at = aigw_now_ms () + AIGW_EDGE_USAGE_RETRY_MS;
     else if (zlistx_size (self->usage_retry) && aigw_now_ms () >= self->usage_retry_at) {
         zlistx_t *due = self->usage_retry;
         self->usage_retry = zlistx_new ();
-        aigw_envelope_t *record;
-        while ((record = (aigw_envelope_t *) zlistx_detach (due, NULL)))
-            s_usage_send (self, record);
+        self->usage_retry_records = 0;
+        aigw_envelope_t *again;
+        while ((again = (aigw_envelope_t *) zlistx_detach (due, NULL)))
+            s_usage_send (self, again);
         zlistx_destroy (&due);
     }
 }
@@ -602,7 +641,7 @@ s_io_stop (aigw_edge_io_t *self)
     zlistx_destroy (&self->metrics_waiting);
     zlistx_destroy (&self->reports_waiting);
     if (self->usage_retry) {
-        size_t lost = zlistx_size (self->usage_retry);
+        size_t lost = self->usage_retry_records;
         if (lost)
             aigw_warn ("usage: %zu records not sent at stop", lost);
         aigw_envelope_t *record;

@@ -917,6 +917,80 @@ failed:
     return NULL;
 }
 
+int
+aigw_envelope_batch_add (aigw_envelope_t *batch, const aigw_envelope_t *record)
+{
+    size_t size;
+    char *data = aigw_envelope_encode (record, &size);
+    if (!data)
+        return -1;
+    if (batch->body_len + 4 + size > AIGW_ENVELOPE_MAX_BYTES / 2) {
+        free (data);
+        return -1;
+    }
+    size_t len = batch->body_len + 4 + size;
+    char *body = realloc (batch->body, len + 1);
+    if (!body) {
+        free (data);
+        return -1;
+    }
+    unsigned char *at = (unsigned char *) body + batch->body_len;
+    at[0] = (unsigned char) (size >> 24);
+    at[1] = (unsigned char) (size >> 16);
+    at[2] = (unsigned char) (size >> 8);
+    at[3] = (unsigned char) size;
+    memcpy (at + 4, data, size);
+    body[len] = 0;
+    free (data);
+    batch->body = body;
+    batch->body_len = len;
+    return 0;
+}
+
+//  Length of the frame at POS in BATCH's body, or -1 when there is not a
+//  whole one.
+static int64_t
+s_frame_len (const aigw_envelope_t *batch, size_t pos)
+{
+    if (batch->body_len < 4 || pos > batch->body_len - 4)
+        return -1;
+    const unsigned char *at = (const unsigned char *) batch->body + pos;
+    uint64_t size = (uint64_t) at[0] << 24 | (uint64_t) at[1] << 16 | (uint64_t) at[2] << 8 | at[3];
+    return size <= batch->body_len - pos - 4 ? (int64_t) size : -1;
+}
+
+aigw_envelope_t *
+aigw_envelope_batch_next (const aigw_envelope_t *batch, size_t *pos, char *err, size_t err_size)
+{
+    if (err && err_size)
+        err[0] = 0;
+    if (*pos >= batch->body_len)
+        return NULL;
+    int64_t size = s_frame_len (batch, *pos);
+    if (size < 0) {
+        s_error (err, err_size, "truncated frame at %zu of a %zu-byte batch", *pos,
+                 batch->body_len);
+        *pos = batch->body_len;
+        return NULL;
+    }
+    aigw_envelope_t *env
+        = aigw_envelope_decode (batch->body + *pos + 4, (size_t) size, err, err_size);
+    *pos += 4 + (size_t) size;
+    if (!env && err && err_size && !err[0])
+        s_error (err, err_size, "bad frame");
+    return env;
+}
+
+size_t
+aigw_envelope_batch_count (const aigw_envelope_t *batch)
+{
+    size_t count = 0;
+    int64_t size;
+    for (size_t pos = 0; (size = s_frame_len (batch, pos)) >= 0; pos += 4 + (size_t) size)
+        count++;
+    return count;
+}
+
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -1123,6 +1197,30 @@ aigw_envelope_test (bool verbose)
     aigw_envelope_destroy (&copy);  //  safe twice
     if (verbose)
         printf ("full envelope: %zu bytes\n", size);
+
+    //  Batches: frames in, frames out, a torn tail refused
+    aigw_envelope_t *batch = aigw_envelope_new ();
+    assert (aigw_envelope_batch_add (batch, full) == 0);
+    assert (aigw_envelope_batch_add (batch, empty) == 0);
+    assert (aigw_envelope_batch_count (batch) == 2);
+    size_t pos = 0;
+    copy = aigw_envelope_batch_next (batch, &pos, err, sizeof err);
+    assert (copy);
+    s_assert_equal (full, copy);
+    aigw_envelope_destroy (&copy);
+    copy = aigw_envelope_batch_next (batch, &pos, err, sizeof err);
+    assert (copy);
+    s_assert_equal (empty, copy);
+    aigw_envelope_destroy (&copy);
+    assert (aigw_envelope_batch_next (batch, &pos, err, sizeof err) == NULL && !err[0]);
+    batch->body_len -= 1;
+    assert (aigw_envelope_batch_count (batch) == 1);
+    pos = 0;
+    copy = aigw_envelope_batch_next (batch, &pos, err, sizeof err);
+    aigw_envelope_destroy (&copy);
+    assert (aigw_envelope_batch_next (batch, &pos, err, sizeof err) == NULL && err[0]);
+    assert (pos == batch->body_len);
+    aigw_envelope_destroy (&batch);
 
     //  Every prefix of a valid encoding fails cleanly
     for (size_t prefix = 0; prefix < size; prefix++)

@@ -32,7 +32,8 @@ typedef enum {
     AIGW_KIND_MODELS = 3,      //  GET /v1/models
     AIGW_KIND_MESSAGES = 4,    //  POST /v1/messages (later issue)
     AIGW_KIND_ADMIN = 5,       //  /api/v1/admin/...
-    AIGW_KIND_SETTLE = 6       //  a request's real use, to its rate-limit owner (limits.md)
+    AIGW_KIND_SETTLE = 6,      //  a request's real use, to its rate-limit owner (limits.md)
+    AIGW_KIND_USAGE = 7        //  a batch of usage records, to the usage actor (envelope.md 2a)
 } aigw_kind_t;
 
 typedef struct {
@@ -160,6 +161,22 @@ char *aigw_envelope_encode (const aigw_envelope_t *self, size_t *size);
 //  malformed, truncated, oversized or wrong-version input, with the reason
 //  in ERR. Never crashes on any input.
 aigw_envelope_t *aigw_envelope_decode (const void *data, size_t size, char *err, size_t err_size);
+
+//  Batches (a usage batch's body, envelope.md 2a): RECORD encoded and
+//  appended to BATCH's body as one frame (a 4-byte big-endian length, then
+//  the encoding). 0, or -1 when RECORD cannot be encoded or the body would
+//  pass AIGW_ENVELOPE_MAX_BYTES.
+int aigw_envelope_batch_add (aigw_envelope_t *batch, const aigw_envelope_t *record);
+
+//  The frames of BATCH's body, one by one: *POS starts at 0; each call
+//  decodes the next into a new envelope (caller destroys it) and advances
+//  *POS. NULL at the end, or with the reason in ERR at a malformed frame
+//  (*POS then points past the body: stop).
+aigw_envelope_t *aigw_envelope_batch_next (const aigw_envelope_t *batch, size_t *pos, char *err,
+                                           size_t err_size);
+
+//  How many frames BATCH's body holds (whole ones).
+size_t aigw_envelope_batch_count (const aigw_envelope_t *batch);
 
 void aigw_envelope_test (bool verbose);
 

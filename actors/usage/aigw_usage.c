@@ -402,6 +402,14 @@ s_rows_upgrade (char **rows, size_t *len)
 //  ---------------------------------------------------------------------
 //  Batches
 
+//  A batch's size against usage.batch_records: its rows, or its held
+//  requests when more (a request may hold many records, or none valid).
+static inline size_t
+s_batch_size (const s_batch_t *b)
+{
+    return b->records > b->count ? b->records : b->count;
+}
+
 static void
 s_batch_hold (s_batch_t *b, aigw_job_t *job, aigw_envelope_t *env)
 {
@@ -554,7 +562,7 @@ s_pump (self_t *self)
     int64_t now = aigw_now_ms ();
     s_batch_t *f = &self->filling;
     bool due = f->count
-               && (f->count >= (size_t) self->config->usage_batch_records
+               && (s_batch_size (f) >= (size_t) self->config->usage_batch_records
                    || now - f->started_ms >= self->config->usage_batch_ms);
     bool idle = self->db && aigw_pgconn_state (self->db) == AIGW_PGCONN_IDLE && !self->writing.count
                 && !self->replaying && !self->partitions_busy;
@@ -609,7 +617,7 @@ s_pump (self_t *self)
     //  the database away or behind the spool, to the spool.
     bool up = self->db && aigw_pgconn_state (self->db) >= AIGW_PGCONN_IDLE;
     if (up && !spooled && (self->writing.count || self->partitions_busy)
-        && f->count < S_WAIT_BATCHES * (size_t) self->config->usage_batch_records
+        && s_batch_size (f) < S_WAIT_BATCHES * (size_t) self->config->usage_batch_records
         && now - f->started_ms < self->config->usage_copy_timeout_ms)
         return;
     s_spool_batch (self, f);
@@ -672,24 +680,54 @@ s_stage_destroy (void **state_p)
     *state_p = NULL;
 }
 
+//  One record into the batch filling (its job is held by the caller).
 static void
-s_stage_take (void *state, aigw_job_t *job, aigw_envelope_t *env)
+s_take_record (self_t *self, const aigw_envelope_t *record)
 {
-    self_t *self = state;
     s_batch_t *f = &self->filling;
-    if (aigw_usage_row (env, &f->rows, &f->len, &f->cap) == 0) {
+    if (aigw_usage_row (record, &f->rows, &f->len, &f->cap) == 0) {
         if (!f->records)
             f->started_ms = aigw_now_ms ();
         f->records++;
     }
     else
         self->invalid++;
+}
+
+static void
+s_stage_take (void *state, aigw_job_t *job, aigw_envelope_t *env)
+{
+    self_t *self = state;
+    s_batch_t *f = &self->filling;
+    if (env->kind == AIGW_KIND_USAGE) {
+        //  The edge's batch: every record goes into the batch filling, so
+        //  the one acknowledgement waits for them all.
+        size_t pos = 0, bad = 0;
+        char err[128], first[128] = "";
+        aigw_envelope_t *record;
+        while ((record = aigw_envelope_batch_next (env, &pos, err, sizeof err)) || err[0]) {
+            if (record)
+                s_take_record (self, record);
+            else {
+                bad++;
+                if (!first[0])
+                    snprintf (first, sizeof first, "%s", err);
+            }
+            aigw_envelope_destroy (&record);
+        }
+        if (bad) {
+            self->invalid += bad;
+            aigw_warn ("usage: a batch held %zu bad records (%s)", bad, first);
+        }
+    }
+    else
+        s_take_record (self, env);
     //  Held until the batch is durable; the body is not needed to answer.
     aigw_envelope_take_body (env, NULL, 0);
     s_batch_hold (f, job, env);
     if (!f->started_ms)
         f->started_ms = aigw_now_ms ();
-    if (f->count >= (size_t) self->config->usage_batch_records)
+    if (s_batch_size (f) >= (size_t) self->config->usage_batch_records)
         s_pump (self);
 }
 
