@@ -40,6 +40,10 @@ static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "p
 //  each.
 #define AIGW_EDGE_USAGE_BATCH_MAX   512
 #define AIGW_EDGE_USAGE_BATCH_BYTES (4 * 1024 * 1024)
+//  A batch not full leaves this long after its first record: at light
+//  load too, one message carries many records (the client's answer is
+//  long gone; the record only waits in memory, as it did for its ack).
+#define AIGW_EDGE_USAGE_BATCH_MS 25
 //  Longest a queued record waits for the I/O thread's next pass.
 #define AIGW_EDGE_USAGE_LINGER_MS 100
 //  Status of the final event of a request whose client left (nginx's "client
@@ -121,18 +125,21 @@ struct _aigw_edge_io_t {
     bool failed;                     //  it did not (set before its signal)
 
     //  The I/O thread's alone.
-    aigw_client_t *client;       //  the broker connection
-    aigw_host_t *host;           //  the stages it runs, NULL for none
-    zhashx_t *slots;             //  request id -> slot not yet answered in full
-    zlistx_t *metrics_waiting;   //  slots asked METRICS, oldest first
-    zlistx_t *reports_waiting;   //  slots asked REPORTS, oldest first
-    zlistx_t *usage_retry;       //  usage batches to send again, oldest first
-    size_t usage_retry_records;  //  records in them
-    int64_t usage_retry_at;      //  when, Unix ms
-    uint64_t usage_dropped;      //  records dropped: the retry list was full
-    int64_t usage_logged_at;     //  last log line about it
-    bool usage_live;             //  a usage worker was live at the last look
-    int64_t usage_looked_at;     //  when that was, Unix ms (looks are rationed)
+    aigw_client_t *client;         //  the broker connection
+    aigw_host_t *host;             //  the stages it runs, NULL for none
+    zhashx_t *slots;               //  request id -> slot not yet answered in full
+    zlistx_t *metrics_waiting;     //  slots asked METRICS, oldest first
+    zlistx_t *reports_waiting;     //  slots asked REPORTS, oldest first
+    zlistx_t *usage_retry;         //  usage batches to send again, oldest first
+    size_t usage_retry_records;    //  records in them
+    aigw_envelope_t *usage_batch;  //  the batch filling, or NULL
+    size_t usage_batch_records;    //  records in it
+    int64_t usage_batch_at;        //  when its first record came, Unix ms
+    int64_t usage_retry_at;        //  when, Unix ms
+    uint64_t usage_dropped;        //  records dropped: the retry list was full
+    int64_t usage_logged_at;       //  last log line about it
+    bool usage_live;               //  a usage worker was live at the last look
+    int64_t usage_looked_at;       //  when that was, Unix ms (looks are rationed)
 };
 
 //  Drop one reference to SLOT; the last one frees it.
@@ -523,8 +530,9 @@ s_usage_flush (aigw_edge_io_t *self, aigw_envelope_t **batch_p, bool live)
     *batch_p = NULL;
 }
 
-//  Usage records from handlers, oldest first, in batches; and the batches
-//  due again.
+//  Usage records from handlers, oldest first, into the batch filling,
+//  which leaves full or AIGW_EDGE_USAGE_BATCH_MS after its first record;
+//  and the batches due again.
 static void
 s_take_usage (aigw_edge_io_t *self)
 {
@@ -536,39 +544,42 @@ s_take_usage (aigw_edge_io_t *self)
         list = stack;
         stack = next;
     }
-    bool live = list || zlistx_size (self->usage_retry) ? s_usage_live (self) : false;
-    aigw_envelope_t *batch = NULL;
-    size_t records = 0;
+    int64_t now = aigw_now_ms ();
+    bool due = self->usage_batch && now - self->usage_batch_at >= AIGW_EDGE_USAGE_BATCH_MS;
+    bool live = list || due || zlistx_size (self->usage_retry) ? s_usage_live (self) : false;
     while (list) {
         s_usage_t *next = list->next;
-        if (!batch)
-            batch = s_usage_batch_new ();
-        if (aigw_envelope_batch_add (batch, list->record) == 0)
-            records++;
+        if (!self->usage_batch) {
+            self->usage_batch = s_usage_batch_new ();
+            self->usage_batch_at = now;
+        }
+        if (aigw_envelope_batch_add (self->usage_batch, list->record) == 0)
+            self->usage_batch_records++;
         else
             aigw_error ("usage: a record could not be encoded; dropped");
         aigw_envelope_destroy (&list->record);
         free (list);
         list = next;
-        if (records == AIGW_EDGE_USAGE_BATCH_MAX
-            || batch->body_len >= AIGW_EDGE_USAGE_BATCH_BYTES) {
-            s_usage_flush (self, &batch, live);
-            records = 0;
+        if (self->usage_batch_records == AIGW_EDGE_USAGE_BATCH_MAX
+            || self->usage_batch->body_len >= AIGW_EDGE_USAGE_BATCH_BYTES) {
+            s_usage_flush (self, &self->usage_batch, live);
+            self->usage_batch_records = 0;
         }
     }
-    if (records)
-        s_usage_flush (self, &batch, live);
-    aigw_envelope_destroy (&batch);
-    if (zlistx_size (self->usage_retry) && aigw_now_ms () >= self->usage_retry_at && !live)
-        self->usage_retry_at = aigw_now_ms () + AIGW_EDGE_USAGE_RETRY_MS;
-    else if (zlistx_size (self->usage_retry) && aigw_now_ms () >= self->usage_retry_at) {
-        zlistx_t *due = self->usage_retry;
+    if (self->usage_batch && now - self->usage_batch_at >= AIGW_EDGE_USAGE_BATCH_MS) {
+        s_usage_flush (self, &self->usage_batch, live);
+        self->usage_batch_records = 0;
+    }
+    if (zlistx_size (self->usage_retry) && now >= self->usage_retry_at && !live)
+        self->usage_retry_at = now + AIGW_EDGE_USAGE_RETRY_MS;
+    else if (zlistx_size (self->usage_retry) && now >= self->usage_retry_at) {
+        zlistx_t *due_list = self->usage_retry;
         self->usage_retry = zlistx_new ();
         self->usage_retry_records = 0;
         aigw_envelope_t *again;
-        while ((again = (aigw_envelope_t *) zlistx_detach (due, NULL)))
+        while ((again = (aigw_envelope_t *) zlistx_detach (due_list, NULL)))
             s_usage_send (self, again);
-        zlistx_destroy (&due);
+        zlistx_destroy (&due_list);
     }
 }
 
@@ -641,7 +652,8 @@ s_io_stop (aigw_edge_io_t *self)
     zlistx_destroy (&self->metrics_waiting);
     zlistx_destroy (&self->reports_waiting);
     if (self->usage_retry) {
-        size_t lost = self->usage_retry_records;
+        size_t lost = self->usage_retry_records + self->usage_batch_records;
+        aigw_envelope_destroy (&self->usage_batch);
         if (lost)
             aigw_warn ("usage: %zu records not sent at stop", lost);
         aigw_envelope_t *record;
@@ -705,6 +717,11 @@ s_io_actor (zsock_t *pipe, void *args)
         if (zlistx_size (self->usage_retry)) {
             int64_t due = self->usage_retry_at - aigw_now_ms ();
             if (due < timeout)
+                timeout = due < 0 ? 0 : (int) due;
+        }
+        if (self->usage_batch) {
+            int64_t due = self->usage_batch_at + AIGW_EDGE_USAGE_BATCH_MS - aigw_now_ms ();
+            if (timeout < 0 || due < timeout)
                 timeout = due < 0 ? 0 : (int) due;
         }
         int rc = zmq_poll (items, 4 + count, timeout);
