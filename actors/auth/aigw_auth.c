@@ -5,6 +5,7 @@
 #include "aigw_log.h"
 
 #include "aigw_jwt.h"
+#include "aigw_limits.h"
 
 #include "aigw_pgconn.h"
 
@@ -56,6 +57,8 @@ typedef struct {
     char *permissions;   //  comma-separated
     char *models;        //  comma-separated, NULL = all
     int64_t rpm;         //  requests per minute, 0 = default
+    aigw_limits_t *key_limits;     //  the key's limits, defaults folded in; NULL = none
+    aigw_limits_t *tenant_limits;  //  its tenant's limits, NULL = none
     int64_t expires_ms;  //  Unix ms, 0 = never
     bool revoked;        //  revoked keys answer 401
     int64_t fetched_ms;  //  when read from the database, 0 = stale
@@ -85,6 +88,8 @@ typedef struct {
     int64_t negative_ttl_ms;      //  auth.negative_ttl_s
     size_t negative_max;          //  auth.negative_cache_max
     int64_t grace_ms;             //  auth.db_grace_s
+    aigw_limits_defaults_t defaults;  //  ratelimit.default, folded into each key's limits
+    aigw_limits_t *token_limits;      //  what a token principal gets: the defaults
 } self_t;
 
 static void
@@ -101,6 +106,8 @@ s_principal_destroy (s_principal_t **self_p)
     free (p->role);
     free (p->permissions);
     free (p->models);
+    aigw_limits_destroy (&p->key_limits);
+    aigw_limits_destroy (&p->tenant_limits);
     free (p);
     *self_p = NULL;
 }
@@ -168,6 +175,16 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
     aigw_envelope_set (&env->models, p->models);
     env->rpm = p->rpm;
     env->expires_ms = p->expires_ms;
+    //  The compiled limits (schemas/limits.md 4a): for the model asked on
+    //  the data plane; an admin request carries the key's and tenant's
+    //  levels, which GET rate-limits hands to the owner.
+    const aigw_limits_t *key_limits = p->key_limits;
+    if (!key_limits && streq (p->type, "token"))
+        key_limits = self->token_limits;
+    char *lm = aigw_limits_lm (key_limits, p->tenant_limits,
+                               env->kind == AIGW_KIND_ADMIN ? NULL : env->model);
+    aigw_envelope_set (&env->limits, lm);
+    free (lm);
     const char *need = NULL;
     if (env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_EMBEDDINGS
         || env->kind == AIGW_KIND_MESSAGES)
@@ -359,6 +376,31 @@ s_db_notify (void *arg, const char *payload)
     s_invalidate ((self_t *) arg, payload);
 }
 
+//  Compile P's limits from KEY and TENANT (JSON text, NULL for none), the
+//  defaults folded into the key's: once per key version, since a change
+//  drops the cached principal. P's rpm follows the key's limits. Limits
+//  the database holds were checked on the way in; should one not compile,
+//  the key gets the defaults and the tenant none, and the log says so.
+static void
+s_principal_limits (self_t *self, s_principal_t *p, const char *key, const char *tenant)
+{
+    aigw_limits_error_t err;
+    aigw_limits_destroy (&p->key_limits);
+    aigw_limits_destroy (&p->tenant_limits);
+    p->key_limits = aigw_limits_new (key, &self->defaults, &err);
+    if (!p->key_limits) {
+        aigw_warn ("auth: key %s: %s; the defaults apply", p->key_id, err.message);
+        p->key_limits = aigw_limits_new (NULL, &self->defaults, &err);
+    }
+    if (tenant && *tenant) {
+        p->tenant_limits = aigw_limits_new (tenant, NULL, &err);
+        if (!p->tenant_limits)
+            aigw_warn ("auth: tenant %s: %s; no tenant limits apply", p->tenant_id, err.message);
+    }
+    if (aigw_limits_rpm (p->key_limits) > 0)
+        p->rpm = aigw_limits_rpm (p->key_limits);
+}
+
 //  A lookup answered: cache what was found, remember what was not.
 static void
 s_db_rows (self_t *self, PGresult *result)
@@ -376,6 +418,8 @@ s_db_rows (self_t *self, PGresult *result)
         if (!PQgetisnull (result, row, AIGW_CP_KEY_LOOKUP_COL_MODELS))
             p->models = strdup (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_MODELS));
         p->rpm = strtoll (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_RPM), NULL, 10);
+        s_principal_limits (self, p, PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_LIMITS),
+                            PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_TENANT_LIMITS));
         p->expires_ms
             = strtoll (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS), NULL, 10);
         p->revoked = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_REVOKED)[0] == 't';
@@ -563,6 +607,7 @@ s_self_destroy (self_t **self_p)
     }
     aigw_pgconn_destroy (&self->db);
     aigw_jwt_destroy (&self->jwt);
+    aigw_limits_destroy (&self->token_limits);
     zhashx_destroy (&self->fixed);
     zhashx_destroy (&self->cache);
     zhashx_destroy (&self->negative);
@@ -606,6 +651,13 @@ s_self_new (const aigw_config_t *config)
     self->negative_ttl_ms = config->auth_negative_ttl_s * 1000;
     self->negative_max = (size_t) config->auth_negative_cache_max;
     self->grace_ms = config->auth_db_grace_s * 1000;
+    self->defaults = (aigw_limits_defaults_t){
+        .rpm = config->rl_default_rpm > 0 ? config->rl_default_rpm : config->default_rpm,
+        .rpd = config->rl_default_rpd,
+        .tpm = config->rl_default_tpm,
+        .concurrency = config->rl_default_concurrency};
+    aigw_limits_error_t limits_err;
+    self->token_limits = aigw_limits_new (NULL, &self->defaults, &limits_err);
     if ((config->jwt_hs256_secret && *config->jwt_hs256_secret)
         || (config->jwt_jwks_file && *config->jwt_jwks_file)
         || (config->jwt_jwks_url && *config->jwt_jwks_url)) {
@@ -633,12 +685,35 @@ s_self_new (const aigw_config_t *config)
                                             ck->role, aigw_auth_role_permissions (ck->role));
         zstr_free (&key_id);
         p->rpm = ck->rpm;
+        //  A key's rpm is its limits.rpm unless its limits give one.
+        char *key_limits = ck->limits ? strdup (ck->limits) : NULL;
+        if (ck->rpm > 0) {
+            json_t *limits = ck->limits ? json_loads (ck->limits, 0, NULL) : json_object ();
+            if (limits && !json_object_get (limits, "rpm"))
+                json_object_set_new (limits, "rpm", json_integer (ck->rpm));
+            free (key_limits);
+            key_limits = limits ? json_dumps (limits, JSON_COMPACT) : NULL;
+            json_decref (limits);
+        }
+        const char *tenant_limits = NULL;
+        for (int t = 0; t < config->tenant_count; t++)
+            if (streq (config->tenants[t].name, ck->tenant))
+                tenant_limits = config->tenants[t].limits;
+        s_principal_limits (self, p, key_limits, tenant_limits);
+        free (key_limits);
         aigw_hex_encode (ck->sha256, 32, hex);
         zhashx_update (self->fixed, hex, p);
     }
     if (config->master_key && *config->master_key) {
         s_principal_t *p = s_principal_new ("master", "master", "master", "*", "*", "admin", "*");
         p->rpm = config->master_rpm;
+        //  The master key has no limits but master_rpm, and no defaults.
+        if (config->master_rpm > 0) {
+            char limits[64];
+            snprintf (limits, sizeof limits, "{\"rpm\":%lld}", (long long) config->master_rpm);
+            aigw_limits_error_t err;
+            p->key_limits = aigw_limits_new (limits, NULL, &err);
+        }
         aigw_hex_encode (config->master_sha256, 32, hex);
         zhashx_update (self->fixed, hex, p);
     }
