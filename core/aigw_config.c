@@ -90,7 +90,7 @@ typedef struct {
 static s_registration_t s_registry[AIGW_CONFIG_REGISTRY_MAX];
 static size_t s_registry_size;  //  entries used in s_registry
 static aigw_config_deployment_fn *s_deployment_checks[AIGW_CONFIG_CHECKS_MAX];
-static size_t s_deployment_check_count;  //  entries used in s_deployment_checks
+static size_t s_deployment_check_count;       //  entries used in s_deployment_checks
 static aigw_config_check_fn *s_limits_check;  //  checks a limits mapping, NULL = none
 
 typedef aigw_config_keyword_t s_setting_t;
@@ -148,10 +148,10 @@ typedef struct {
         .name = (key), .kind = AIGW_CONFIG_LIST, .list = (fn) \
     }
 //  A mapping kept as JSON text: limits, checked by the registered check.
-#define S_LIMITS(type, field)                                                              \
-    {                                                                                      \
-        .name = "limits", .kind = AIGW_CONFIG_JSON, .offset = offsetof (type, field),      \
-        .check = s_check_limits                                                            \
+#define S_LIMITS(type, field)                                                         \
+    {                                                                                 \
+        .name = "limits", .kind = AIGW_CONFIG_JSON, .offset = offsetof (type, field), \
+        .check = s_check_limits                                                       \
     }
 #define S_INT   AIGW_CONFIG_INT
 #define S_INT64 AIGW_CONFIG_INT64
@@ -243,7 +243,8 @@ static const s_setting_t s_ratelimit_settings[]
                  AIGW_CONFIG_TIMEOUT_MS_MAX, AIGW_DEFAULT_RL_SETTLE_GRACE_MS),
        S_NUMBER ("snapshot_ms", S_INT64, aigw_config_t, rl_snapshot_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
                  AIGW_CONFIG_TIMEOUT_MS_MAX, AIGW_DEFAULT_RL_SNAPSHOT_MS),
-       S_LIST ("tenants", s_load_tenants), AIGW_CONFIG_KW_END};
+       S_LIST ("tenants", s_load_tenants),
+       AIGW_CONFIG_KW_END};
 
 //  ratelimit.default: what a key that sets no value of a kind gets (0 =
 //  none; rpm 0 leaves ratelimit.default_rpm in force).
@@ -292,7 +293,8 @@ static const s_setting_t s_key_settings[]
        S_STRING ("tenant", s_key_item_t, tenant, NULL, NULL),
        S_STRING ("role", s_key_item_t, role, NULL, AIGW_DEFAULT_ROLE),
        S_NUMBER ("rpm", S_INT64, s_key_item_t, rpm, 0, AIGW_CONFIG_RPM_MAX, 0),
-       S_LIMITS (s_key_item_t, limits), AIGW_CONFIG_KW_END};
+       S_LIMITS (s_key_item_t, limits),
+       AIGW_CONFIG_KW_END};
 
 //  One guardrail.deny entry; base struct aigw_config_rule_t.
 static const s_setting_t s_rule_settings[]

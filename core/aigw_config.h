@@ -46,9 +46,9 @@
 //  Rate limits (schemas/limits.md): the completion reserved when a
 //  request names no max_tokens, the lease past a request's deadline, and
 //  how often owners snapshot their counters.
-#define AIGW_DEFAULT_RL_MAX_TOKENS     4096
+#define AIGW_DEFAULT_RL_MAX_TOKENS      4096
 #define AIGW_DEFAULT_RL_SETTLE_GRACE_MS 5000
-#define AIGW_DEFAULT_RL_SNAPSHOT_MS    1000
+#define AIGW_DEFAULT_RL_SNAPSHOT_MS     1000
 
 #define AIGW_CONFIG_MAX_KEYS        1024
 #define AIGW_CONFIG_MAX_TENANTS     1024  //  ratelimit.tenants entries
@@ -167,8 +167,8 @@ typedef struct {
     int jwt_leeway_s;             //  auth.jwt.leeway_s: clock skew, 0 = 60
 
     //  ratelimit
-    int64_t default_rpm;  //  per-key requests per minute
-    int64_t master_rpm;   //  master key's requests per minute, 0 = none
+    int64_t default_rpm;             //  per-key requests per minute
+    int64_t master_rpm;              //  master key's requests per minute, 0 = none
     int64_t rl_default_rpm;          //  ratelimit.default.rpm, 0 = default_rpm
     int64_t rl_default_rpd;          //  ratelimit.default.rpd, 0 = none
     int64_t rl_default_tpm;          //  ratelimit.default.tpm, 0 = none

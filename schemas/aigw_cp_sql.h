@@ -204,12 +204,12 @@ enum {
     AIGW_CP_KEY_LOOKUP_COL_TENANT_ID,
     AIGW_CP_KEY_LOOKUP_COL_TENANT,  //  tenant name
     AIGW_CP_KEY_LOOKUP_COL_ROLE,
-    AIGW_CP_KEY_LOOKUP_COL_PERMISSIONS,  //  comma-separated
-    AIGW_CP_KEY_LOOKUP_COL_MODELS,       //  comma-separated, NULL = all
-    AIGW_CP_KEY_LOOKUP_COL_RPM,          //  0 = default
-    AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS,   //  Unix ms, 0 = never
-    AIGW_CP_KEY_LOOKUP_COL_REVOKED,      //  "t" or "f"
-    AIGW_CP_KEY_LOOKUP_COL_LIMITS,       //  the key's limits, JSON text
+    AIGW_CP_KEY_LOOKUP_COL_PERMISSIONS,   //  comma-separated
+    AIGW_CP_KEY_LOOKUP_COL_MODELS,        //  comma-separated, NULL = all
+    AIGW_CP_KEY_LOOKUP_COL_RPM,           //  0 = default
+    AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS,    //  Unix ms, 0 = never
+    AIGW_CP_KEY_LOOKUP_COL_REVOKED,       //  "t" or "f"
+    AIGW_CP_KEY_LOOKUP_COL_LIMITS,        //  the key's limits, JSON text
     AIGW_CP_KEY_LOOKUP_COL_TENANT_LIMITS  //  its tenant's limits, JSON text
 };
 

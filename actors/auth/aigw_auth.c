@@ -48,20 +48,20 @@ static const struct {
 
 //  Who a credential is.
 typedef struct {
-    char *type;          //  master, key or token
-    char *key_id;        //  stable id, never the secret
-    char *name;          //  key name
-    char *tenant_id;     //  tenant id, "*" for all
-    char *tenant;        //  tenant name
-    char *role;          //  role name
-    char *permissions;   //  comma-separated
-    char *models;        //  comma-separated, NULL = all
-    int64_t rpm;         //  requests per minute, 0 = default
+    char *type;                    //  master, key or token
+    char *key_id;                  //  stable id, never the secret
+    char *name;                    //  key name
+    char *tenant_id;               //  tenant id, "*" for all
+    char *tenant;                  //  tenant name
+    char *role;                    //  role name
+    char *permissions;             //  comma-separated
+    char *models;                  //  comma-separated, NULL = all
+    int64_t rpm;                   //  requests per minute, 0 = default
     aigw_limits_t *key_limits;     //  the key's limits, defaults folded in; NULL = none
     aigw_limits_t *tenant_limits;  //  its tenant's limits, NULL = none
-    int64_t expires_ms;  //  Unix ms, 0 = never
-    bool revoked;        //  revoked keys answer 401
-    int64_t fetched_ms;  //  when read from the database, 0 = stale
+    int64_t expires_ms;            //  Unix ms, 0 = never
+    bool revoked;                  //  revoked keys answer 401
+    int64_t fetched_ms;            //  when read from the database, 0 = stale
 } s_principal_t;
 
 //  A request waiting for its key to be looked up.
@@ -71,23 +71,23 @@ typedef struct {
 } s_wait_t;
 
 typedef struct {
-    const aigw_config_t *config;  //  settings (shared, read-only)
-    zhashx_t *fixed;              //  hex hash -> s_principal_t: master, config keys
-    zhashx_t *cache;              //  hex hash -> s_principal_t from the database
-    zlistx_t *cache_order;        //  hex hashes, oldest first
-    zhashx_t *negative;           //  hex hash -> int64_t expiry (ms)
-    zlistx_t *negative_order;     //  hex hashes, oldest first
-    zhashx_t *waiting;            //  hex hash -> zlistx_t of s_wait_t
-    size_t waiting_count;         //  requests in waiting
-    zlistx_t *queue;              //  hex hashes to look up, not yet sent
-    zlistx_t *inflight;           //  hex hashes in the query in flight
-    aigw_pgconn_t *db;            //  the database connection, NULL without one
-    int64_t down_since;           //  when the database went away, 0 = up
-    aigw_jwt_t *jwt;              //  token verifier, NULL without auth.jwt
-    int64_t cache_ttl_ms;         //  auth.cache_ttl_s
-    int64_t negative_ttl_ms;      //  auth.negative_ttl_s
-    size_t negative_max;          //  auth.negative_cache_max
-    int64_t grace_ms;             //  auth.db_grace_s
+    const aigw_config_t *config;      //  settings (shared, read-only)
+    zhashx_t *fixed;                  //  hex hash -> s_principal_t: master, config keys
+    zhashx_t *cache;                  //  hex hash -> s_principal_t from the database
+    zlistx_t *cache_order;            //  hex hashes, oldest first
+    zhashx_t *negative;               //  hex hash -> int64_t expiry (ms)
+    zlistx_t *negative_order;         //  hex hashes, oldest first
+    zhashx_t *waiting;                //  hex hash -> zlistx_t of s_wait_t
+    size_t waiting_count;             //  requests in waiting
+    zlistx_t *queue;                  //  hex hashes to look up, not yet sent
+    zlistx_t *inflight;               //  hex hashes in the query in flight
+    aigw_pgconn_t *db;                //  the database connection, NULL without one
+    int64_t down_since;               //  when the database went away, 0 = up
+    aigw_jwt_t *jwt;                  //  token verifier, NULL without auth.jwt
+    int64_t cache_ttl_ms;             //  auth.cache_ttl_s
+    int64_t negative_ttl_ms;          //  auth.negative_ttl_s
+    size_t negative_max;              //  auth.negative_cache_max
+    int64_t grace_ms;                 //  auth.db_grace_s
     aigw_limits_defaults_t defaults;  //  ratelimit.default, folded into each key's limits
     aigw_limits_t *token_limits;      //  what a token principal gets: the defaults
 } self_t;
@@ -651,11 +651,7 @@ s_self_new (const aigw_config_t *config)
     self->negative_ttl_ms = config->auth_negative_ttl_s * 1000;
     self->negative_max = (size_t) config->auth_negative_cache_max;
     self->grace_ms = config->auth_db_grace_s * 1000;
-    self->defaults = (aigw_limits_defaults_t){
-        .rpm = config->rl_default_rpm > 0 ? config->rl_default_rpm : config->default_rpm,
-        .rpd = config->rl_default_rpd,
-        .tpm = config->rl_default_tpm,
-        .concurrency = config->rl_default_concurrency};
+    aigw_limits_defaults (config, &self->defaults);
     aigw_limits_error_t limits_err;
     self->token_limits = aigw_limits_new (NULL, &self->defaults, &limits_err);
     if ((config->jwt_hs256_secret && *config->jwt_hs256_secret)

@@ -187,8 +187,8 @@ s_check_budget (json_t *budget, const char *path, aigw_limits_error_t *err)
     int64_t anchor;
     if (reset && !json_is_null (reset)) {
         if (!days)
-            return s_fail (err, path, "reset",
-                           "'%s.reset' is only for a period of N days (Nd).", path);
+            return s_fail (err, path, "reset", "'%s.reset' is only for a period of N days (Nd).",
+                           path);
         if (!json_is_string (reset) || s_time_parse (json_string_value (reset), &anchor))
             return s_fail (err, path, "reset",
                            "'%s.reset' must be an RFC 3339 date-time such as "
@@ -219,8 +219,8 @@ s_check_level (json_t *limits, const char *path, bool top, aigw_limits_error_t *
             if (!json_is_null (value)
                 && (!json_is_integer (value) || json_integer_value (value) < 1
                     || json_integer_value (value) > AIGW_LIMITS_COUNT_MAX))
-                return s_fail (err, member, NULL, "'%s' must be an integer from 1 to %lld.",
-                               member, AIGW_LIMITS_COUNT_MAX);
+                return s_fail (err, member, NULL, "'%s' must be an integer from 1 to %lld.", member,
+                               AIGW_LIMITS_COUNT_MAX);
         }
         else if (streq (name, "budget")) {
             if (!json_is_null (value) && s_check_budget (value, member, err))
@@ -239,9 +239,8 @@ s_check_level (json_t *limits, const char *path, bool top, aigw_limits_error_t *
             json_object_foreach (value, model, own) {
                 size_t chars = aigw_text_utf8_length (model, strlen (model));
                 if (chars == 0 || chars > AIGW_LIMITS_MODEL_NAME_MAX)
-                    return s_fail (err, member, NULL,
-                                   "'%s' names models of 1 to %d characters.", member,
-                                   AIGW_LIMITS_MODEL_NAME_MAX);
+                    return s_fail (err, member, NULL, "'%s' names models of 1 to %d characters.",
+                                   member, AIGW_LIMITS_MODEL_NAME_MAX);
                 char at[AIGW_LIMITS_PARAM_MAX];
                 s_path (at, sizeof at, member, model);
                 if (!json_is_null (own) && s_check_level (own, at, false, err))
@@ -338,7 +337,8 @@ s_within_level (json_t *limits, const char *path, json_t **ceilings, int count,
                                "'%s.budget' (%.6g USD a %s) is above the tenant's budget "
                                "(%.6g USD).",
                                path, json_number_value (json_object_get (budget, "usd")),
-                               s_period (budget), json_number_value (json_object_get (bound, "usd")));
+                               s_period (budget),
+                               json_number_value (json_object_get (bound, "usd")));
         }
     return 0;
 }
@@ -384,8 +384,8 @@ s_compile_level (json_t *limits, const aigw_limits_defaults_t *defaults, char *o
                  int64_t *rpm)
 {
     const int64_t fallback[S_KIND_COUNT]
-        = {defaults ? defaults->rpm : 0, defaults ? defaults->rpd : 0,
-           defaults ? defaults->tpm : 0, defaults ? defaults->concurrency : 0};
+        = {defaults ? defaults->rpm : 0, defaults ? defaults->rpd : 0, defaults ? defaults->tpm : 0,
+           defaults ? defaults->concurrency : 0};
     out[0] = 0;
     *rpm = 0;
     char value[64];
@@ -414,8 +414,7 @@ s_compile_level (json_t *limits, const aigw_limits_defaults_t *defaults, char *o
 }
 
 aigw_limits_t *
-aigw_limits_new (const char *text, const aigw_limits_defaults_t *defaults,
-                 aigw_limits_error_t *err)
+aigw_limits_new (const char *text, const aigw_limits_defaults_t *defaults, aigw_limits_error_t *err)
 {
     json_t *root = NULL;
     if (text && *text) {
@@ -508,6 +507,16 @@ aigw_limits_lm (const aigw_limits_t *key, const aigw_limits_t *tenant, const cha
             used += (size_t) snprintf (lm + used, len + 1 - used, "%s%s=%s", used ? ";" : "",
                                        names[i], parts[i]);
     return lm;
+}
+
+void
+aigw_limits_defaults (const aigw_config_t *config, aigw_limits_defaults_t *out)
+{
+    *out = (aigw_limits_defaults_t){.rpm = config->rl_default_rpm > 0 ? config->rl_default_rpm
+                                                                      : config->default_rpm,
+                                    .rpd = config->rl_default_rpd,
+                                    .tpm = config->rl_default_tpm,
+                                    .concurrency = config->rl_default_concurrency};
 }
 
 int
@@ -620,7 +629,8 @@ aigw_limits_test (bool verbose)
     s_test_check ("{\"models\":{\"\":{}}}", "limits.models");
 
     //  Null members go.
-    json_t *raw = json_loads ("{\"rpm\":5,\"tpm\":null,\"models\":{\"m\":{\"rpm\":null}}}", 0, NULL);
+    json_t *raw
+        = json_loads ("{\"rpm\":5,\"tpm\":null,\"models\":{\"m\":{\"rpm\":null}}}", 0, NULL);
     json_t *clean = aigw_limits_clean (raw);
     char *text = json_dumps (clean, JSON_COMPACT | JSON_SORT_KEYS);
     assert (streq (text, "{\"models\":{\"m\":{}},\"rpm\":5}"));
@@ -688,7 +698,8 @@ aigw_limits_test (bool verbose)
     assert (aigw_limits_lm (key, NULL, "m") == NULL);
     aigw_limits_destroy (&key);
     key = aigw_limits_new ("{}", &defaults, &err);
-    assert (key && streq (aigw_limits_level (key), "rpm:600,conc:4") && aigw_limits_rpm (key) == 600);
+    assert (key && streq (aigw_limits_level (key), "rpm:600,conc:4")
+            && aigw_limits_rpm (key) == 600);
     aigw_limits_destroy (&key);
     aigw_limits_destroy (&tenant_limits);
 

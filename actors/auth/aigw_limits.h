@@ -9,6 +9,8 @@
 #ifndef AIGW_LIMITS_H_INCLUDED
 #define AIGW_LIMITS_H_INCLUDED
 
+#include "aigw_config.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,6 +47,10 @@ typedef struct {
     int64_t tpm;          //  tokens per minute
     int64_t concurrency;  //  requests in flight
 } aigw_limits_defaults_t;
+
+//  The defaults the config sets (ratelimit.default, else
+//  ratelimit.default_rpm for rpm) into OUT.
+void aigw_limits_defaults (const aigw_config_t *config, aigw_limits_defaults_t *out);
 
 //  One level's limits, compiled.
 typedef struct _aigw_limits_t aigw_limits_t;
