@@ -2769,6 +2769,42 @@ aigw_config_test (bool verbose)
                   "2: cache.max_bytes: expected an integer from 1 to 1099511627776");
     s_test_error (verbose, "ratelimit:\n  master_rpm: 1000000001\n",
                   "2: ratelimit.master_rpm: expected an integer from 0 to 1000000000");
+
+    //  Limits: a mapping kept as JSON text (plain scalars typed, quoted
+    //  ones strings, ${VAR} expanded), ratelimit.tenants and .default.
+    setenv ("AIGW_TEST_RPD", "250", 1);
+    config
+        = s_test_load ("auth:\n  keys:\n    - name: k\n      key: sk-limits-test-key\n"
+                       "      tenant: acme\n      limits:\n        rpd: ${AIGW_TEST_RPD}\n"
+                       "        budget: {usd: 2.5, period: \"7d\", reset: 2026-12-01T00:00:00Z}\n"
+                       "ratelimit:\n  default: {rpm: 50, concurrency: 2}\n"
+                       "  tenants:\n    - name: acme\n      limits: {rpm: 1000}\n"
+                       "    - name: other\n  snapshot_ms: 250\n",
+                       path, err);
+    unsetenv ("AIGW_TEST_RPD");
+    if (!config)
+        fprintf (stderr, "%s\n", err);
+    assert (config && config->key_count == 1 && config->tenant_count == 2);
+    assert (strcmp (config->keys[0].limits, "{\"rpd\":250,\"budget\":{\"usd\":2.5,\"period\":"
+                                            "\"7d\",\"reset\":\"2026-12-01T00:00:00Z\"}}")
+            == 0);
+    assert (strcmp (config->tenants[0].name, "acme") == 0
+            && strcmp (config->tenants[0].limits, "{\"rpm\":1000}") == 0);
+    assert (config->tenants[1].limits == NULL);
+    assert (config->rl_default_rpm == 50 && config->rl_default_concurrency == 2
+            && config->rl_default_tpm == 0);
+    assert (config->rl_snapshot_ms == 250 && config->rl_default_max_tokens == 4096
+            && config->rl_settle_grace_ms == 5000);
+    aigw_config_destroy (&config);
+    s_test_error (verbose, "ratelimit:\n  tenants:\n    - limits: {rpm: 5}\n",
+                  "3: ratelimit.tenants[0]: needs name");
+    s_test_error (verbose, "ratelimit:\n  tenants:\n    - {name: a}\n    - {name: a}\n",
+                  "4: ratelimit.tenants[1].name: duplicate name (also ratelimit.tenants[0])");
+    s_test_error (verbose, "ratelimit:\n  tenants:\n    - name: a\n      limits: [1]\n",
+                  "4: ratelimit.tenants[0].limits: expected a mapping");
+    //  The library links aigw_limits whole, whose check names the member.
+    s_test_error (verbose, "ratelimit:\n  tenants:\n    - name: a\n      limits: {rpm: 0}\n",
+                  "4: ratelimit.tenants[0].limits: 'limits.rpm' must be an integer");
     s_test_error (verbose, "database:\n  pool_size: 0\n",
                   "2: database.pool_size: expected an integer from 1 to 64");
     s_test_error (verbose, "database:\n  pool_size: 65\n",
