@@ -938,6 +938,7 @@ aigw_auth_test (bool verbose)
     assert (streq (env->key_id, "master") && streq (env->principal_type, "master"));
     assert (streq (env->tenant_id, "*") && streq (env->permissions, "*"));
     assert (env->credential == NULL);
+    assert (env->limits == NULL);  //  no master_rpm: no limits
 
     //  An unknown model passes: the provider, which knows the database's
     //  models too, answers 404.
@@ -988,6 +989,30 @@ aigw_auth_test (bool verbose)
     s_test_resolve (self, env);
     assert (env->status == 0 && streq (env->models, "gpt-4o"));
     aigw_envelope_destroy (&env);
+
+    //  Limits: compiled once per key version, the defaults folded into the
+    //  key's, the model's parts appended per request; rpm follows them.
+    s_principal_limits (self, p, "{\"rpm\":5,\"models\":{\"gpt-4o\":{\"tpm\":9}}}",
+                        "{\"rpm\":50,\"models\":{\"gpt-4o\":{\"rpm\":20}}}");
+    env = aigw_envelope_new ();
+    env->kind = AIGW_KIND_CHAT;
+    aigw_envelope_set (&env->model, "gpt-4o");
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    s_test_resolve (self, env);
+    assert (env->status == 0 && env->rpm == 5);
+    assert (streq (env->limits, "k=rpm:5;t=rpm:50;km=tpm:9;tm=rpm:20"));
+    aigw_envelope_destroy (&env);
+    env = aigw_envelope_new ();
+    env->kind = AIGW_KIND_ADMIN;
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    s_test_resolve (self, env);
+    assert (env->status == 0 && streq (env->limits, "k=rpm:5;t=rpm:50"));
+    aigw_envelope_destroy (&env);
+    //  No limits of its own: the default rpm; bad stored limits: defaults.
+    s_principal_limits (self, p, "{}", NULL);
+    assert (p->rpm == config->default_rpm);
+    s_principal_limits (self, p, "{\"rpm\":0}", "{\"rpm\":\"x\"}");
+    assert (p->key_limits && !p->tenant_limits && p->rpm == config->default_rpm);
 
     p->expires_ms = aigw_now_ms () - 1;
     env = aigw_envelope_new ();
