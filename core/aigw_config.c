@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -63,12 +64,14 @@
 #define AIGW_CONFIG_REAL_CHARS_MAX 32             //  longest decimal number text
 #define AIGW_CONFIG_REGISTRY_MAX   64             //  keyword tables registered
 #define AIGW_CONFIG_CHECKS_MAX     8              //  deployment checks registered
+#define AIGW_CONFIG_JSON_DEPTH_MAX 16             //  deepest mapping read as JSON
 
 //  Where environment errors say they come from.
 #define AIGW_CONFIG_ENV_SOURCE "environment"
 
 //  The sections of list entries, as registered (see s_load_keys and friends).
 #define S_KEY_ITEM        "auth.keys[]"
+#define S_TENANT_ITEM     "ratelimit.tenants[]"
 #define S_RULE_ITEM       "guardrail.deny[]"
 #define S_MODEL_ITEM      "models[]"
 #define S_DEPLOYMENT_ITEM "models[].deployments[]"
@@ -87,7 +90,8 @@ typedef struct {
 static s_registration_t s_registry[AIGW_CONFIG_REGISTRY_MAX];
 static size_t s_registry_size;  //  entries used in s_registry
 static aigw_config_deployment_fn *s_deployment_checks[AIGW_CONFIG_CHECKS_MAX];
-static size_t s_deployment_check_count;  //  entries used in s_deployment_checks
+static size_t s_deployment_check_count;       //  entries used in s_deployment_checks
+static aigw_config_check_fn *s_limits_check;  //  checks a limits mapping, NULL = none
 
 typedef aigw_config_keyword_t s_setting_t;
 typedef aigw_config_loader_t s_loader_t;
@@ -131,6 +135,7 @@ typedef struct {
     char *tenant;      //  tenant name
     char *role;        //  role name, default AIGW_DEFAULT_ROLE
     int64_t rpm;       //  requests per minute, 0 = default_rpm
+    char *limits;      //  limits as JSON text, NULL = none
 } s_key_item_t;
 
 //  Core's own rows, in the public macros' shorter spelling.
@@ -142,14 +147,20 @@ typedef struct {
     {                                                         \
         .name = (key), .kind = AIGW_CONFIG_LIST, .list = (fn) \
     }
+//  A mapping kept as JSON text: limits, checked by the registered check.
+#define S_LIMITS(type, field)                                                         \
+    {                                                                                 \
+        .name = "limits", .kind = AIGW_CONFIG_JSON, .offset = offsetof (type, field), \
+        .check = s_check_limits                                                       \
+    }
 #define S_INT   AIGW_CONFIG_INT
 #define S_INT64 AIGW_CONFIG_INT64
 #define S_SIZE  AIGW_CONFIG_SIZE
 
 static aigw_config_check_fn s_check_endpoint, s_check_log_level, s_check_log_format, s_check_regex,
-    s_check_sha256;
+    s_check_sha256, s_check_limits;
 static aigw_config_list_fn s_load_keys, s_load_rules, s_load_models, s_load_deployments,
-    s_load_fallbacks, s_load_content_tenants;
+    s_load_fallbacks, s_load_content_tenants, s_load_tenants;
 
 static const s_setting_t s_server_settings[] = {
     S_STRING ("host", aigw_config_t, host, NULL, AIGW_DEFAULT_HOST, .env = "AIGW_HOST"),
@@ -226,7 +237,29 @@ static const s_setting_t s_ratelimit_settings[]
     = {S_NUMBER ("default_rpm", S_INT64, aigw_config_t, default_rpm, 1, AIGW_CONFIG_RPM_MAX,
                  AIGW_DEFAULT_RPM),
        S_NUMBER ("master_rpm", S_INT64, aigw_config_t, master_rpm, 0, AIGW_CONFIG_RPM_MAX, 0),
+       S_NUMBER ("default_max_tokens", S_INT64, aigw_config_t, rl_default_max_tokens, 1,
+                 AIGW_CONFIG_RPM_MAX, AIGW_DEFAULT_RL_MAX_TOKENS),
+       S_NUMBER ("settle_grace_ms", S_INT64, aigw_config_t, rl_settle_grace_ms, 0,
+                 AIGW_CONFIG_TIMEOUT_MS_MAX, AIGW_DEFAULT_RL_SETTLE_GRACE_MS),
+       S_NUMBER ("snapshot_ms", S_INT64, aigw_config_t, rl_snapshot_ms, AIGW_CONFIG_TIMEOUT_MS_MIN,
+                 AIGW_CONFIG_TIMEOUT_MS_MAX, AIGW_DEFAULT_RL_SNAPSHOT_MS),
+       S_LIST ("tenants", s_load_tenants),
        AIGW_CONFIG_KW_END};
+
+//  ratelimit.default: what a key that sets no value of a kind gets (0 =
+//  none; rpm 0 leaves ratelimit.default_rpm in force).
+static const s_setting_t s_ratelimit_default_settings[]
+    = {S_NUMBER ("rpm", S_INT64, aigw_config_t, rl_default_rpm, 0, AIGW_CONFIG_RPM_MAX, 0),
+       S_NUMBER ("rpd", S_INT64, aigw_config_t, rl_default_rpd, 0, AIGW_CONFIG_RPM_MAX, 0),
+       S_NUMBER ("tpm", S_INT64, aigw_config_t, rl_default_tpm, 0, AIGW_CONFIG_RPM_MAX, 0),
+       S_NUMBER ("concurrency", S_INT64, aigw_config_t, rl_default_concurrency, 0,
+                 AIGW_CONFIG_RPM_MAX, 0),
+       AIGW_CONFIG_KW_END};
+
+//  One ratelimit.tenants entry; base struct aigw_config_tenant_t.
+static const s_setting_t s_tenant_settings[]
+    = {S_STRING ("name", aigw_config_tenant_t, name, NULL, NULL),
+       S_LIMITS (aigw_config_tenant_t, limits), AIGW_CONFIG_KW_END};
 
 static const s_setting_t s_guardrail_settings[]
     = {S_NUMBER ("max_prompt_chars", S_INT64, aigw_config_t, max_prompt_chars, 1,
@@ -265,6 +298,7 @@ static const s_setting_t s_key_settings[]
        S_STRING ("tenant", s_key_item_t, tenant, NULL, NULL),
        S_STRING ("role", s_key_item_t, role, NULL, AIGW_DEFAULT_ROLE),
        S_NUMBER ("rpm", S_INT64, s_key_item_t, rpm, 0, AIGW_CONFIG_RPM_MAX, 0),
+       S_LIMITS (s_key_item_t, limits),
        AIGW_CONFIG_KW_END};
 
 //  One guardrail.deny entry; base struct aigw_config_rule_t.
@@ -291,6 +325,8 @@ static void __attribute__ ((constructor)) s_config_keywords (void)
     aigw_config_register ("auth", s_auth_settings);
     aigw_config_register ("auth.jwt", s_jwt_settings);
     aigw_config_register ("ratelimit", s_ratelimit_settings);
+    aigw_config_register ("ratelimit.default", s_ratelimit_default_settings);
+    aigw_config_register (S_TENANT_ITEM, s_tenant_settings);
     aigw_config_register ("guardrail", s_guardrail_settings);
     aigw_config_register ("cache", s_cache_settings);
     aigw_config_register ("database", s_database_settings);
@@ -584,6 +620,13 @@ s_check_sha256 (const char *value, char *problem, size_t problem_size)
     return -1;
 }
 
+//  A limits mapping, by the check a module registered (aigw_limits).
+static int
+s_check_limits (const char *value, char *problem, size_t problem_size)
+{
+    return s_limits_check ? s_limits_check (value, problem, problem_size) : 0;
+}
+
 //  --------------------------------------------------------------------------
 //  The document walker
 
@@ -636,6 +679,8 @@ s_expected (const s_setting_t *setting, char *expected, size_t size)
 {
     if (setting->kind == AIGW_CONFIG_STRING)
         snprintf (expected, size, "a string");
+    else if (setting->kind == AIGW_CONFIG_JSON)
+        snprintf (expected, size, "a mapping");
     else if (setting->kind == AIGW_CONFIG_BOOL)
         snprintf (expected, size, "true or false");
     else if (setting->kind == AIGW_CONFIG_DOUBLE)
@@ -755,6 +800,115 @@ s_store (s_loader_t *self, const s_setting_t *setting, void *base, char *text, s
     return rc;
 }
 
+//  NODE at PATH as JSON, DEPTH levels deep: a mapping is an object, a list
+//  an array; a plain scalar is null, a boolean, an integer or a number when
+//  it reads as one, else (and every quoted scalar) a string, after ${VAR}
+//  expansion. Returns a new reference, or NULL with the error written.
+static json_t *
+s_yaml_json (s_loader_t *self, yaml_node_t *node, const char *path, int depth)
+{
+    if (depth > AIGW_CONFIG_JSON_DEPTH_MAX) {
+        s_error (self, s_line (node), path, "nests deeper than %d levels",
+                 AIGW_CONFIG_JSON_DEPTH_MAX);
+        return NULL;
+    }
+    if (node->type == YAML_MAPPING_NODE) {
+        json_t *object = json_object ();
+        for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+             object && pair < node->data.mapping.pairs.top; pair++) {
+            yaml_node_t *key = yaml_document_get_node (self->doc, pair->key);
+            yaml_node_t *value = yaml_document_get_node (self->doc, pair->value);
+            if (key->type != YAML_SCALAR_NODE
+                || strlen ((const char *) key->data.scalar.value) != key->data.scalar.length) {
+                s_error (self, s_line (key), path, "expected a name");
+                json_decref (object);
+                return NULL;
+            }
+            const char *name = (const char *) key->data.scalar.value;
+            char child[AIGW_CONFIG_SETTING_MAX];
+            s_join (child, sizeof child, path, name);
+            if (json_object_get (object, name)) {
+                s_error (self, s_line (key), child, "duplicate setting");
+                json_decref (object);
+                return NULL;
+            }
+            json_t *member = s_yaml_json (self, value, child, depth + 1);
+            if (!member || json_object_set_new (object, name, member)) {
+                json_decref (object);
+                return NULL;
+            }
+        }
+        return object;
+    }
+    if (node->type == YAML_SEQUENCE_NODE) {
+        json_t *array = json_array ();
+        size_t index = 0;
+        for (yaml_node_item_t *item = node->data.sequence.items.start;
+             array && item < node->data.sequence.items.top; item++, index++) {
+            char child[AIGW_CONFIG_SETTING_MAX];
+            snprintf (child, sizeof child, "%s[%zu]", path, index);
+            json_t *member
+                = s_yaml_json (self, yaml_document_get_node (self->doc, *item), child, depth + 1);
+            if (!member || json_array_append_new (array, member)) {
+                json_decref (array);
+                return NULL;
+            }
+        }
+        return array;
+    }
+    if (s_is_null (node))
+        return json_null ();
+    char *text = s_scalar (self, node, path, "a value");
+    if (!text)
+        return NULL;
+    json_t *value = NULL;
+    int64_t integer;
+    double real;
+    if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        value = json_string (text);
+    else if (strcmp (text, "true") == 0 || strcmp (text, "false") == 0)
+        value = json_boolean (text[0] == 't');
+    else if ((text[0] == '-' && s_parse_integer (text + 1, 0, INT64_MAX, &integer) == 0)
+             || s_parse_integer (text, 0, INT64_MAX, &integer) == 0)
+        value = json_integer (text[0] == '-' ? -integer : integer);
+    else if (s_parse_real (text[0] == '-' ? text + 1 : text, 0, HUGE_VAL, &real) == 0)
+        value = json_real (text[0] == '-' ? -real : real);
+    else
+        value = json_string (text);
+    if (!value)
+        s_error (self, s_line (node), path, "expected UTF-8 text");
+    aigw_config_string_free (&text);
+    return value;
+}
+
+//  Reads the mapping VALUE at PATH into SETTING's field in BASE as JSON
+//  text, checked by the row's check. Returns 0 or -1 with the error written.
+static int
+s_load_json (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting, void *base,
+             const char *path)
+{
+    if (s_is_null (value))
+        return 0;
+    if (value->type != YAML_MAPPING_NODE)
+        return s_error (self, s_line (value), path, "expected a mapping");
+    json_t *json = s_yaml_json (self, value, path, 1);
+    if (!json)
+        return -1;
+    char *text = json_dumps (json, JSON_COMPACT);
+    json_decref (json);
+    if (!text)
+        return s_error (self, s_line (value), path, "out of memory");
+    char problem[AIGW_CONFIG_PROBLEM_MAX];
+    if (setting->check && setting->check (text, problem, sizeof problem)) {
+        free (text);
+        return s_error (self, s_line (value), path, "%s", problem);
+    }
+    char **field = (char **) ((char *) base + setting->offset);
+    aigw_config_string_free (field);
+    *field = text;
+    return 0;
+}
+
 //  Reads VALUE into the field SETTING describes, in BASE. PATH is the full
 //  setting name. Returns 0 or -1 with the error written.
 static int
@@ -768,6 +922,8 @@ s_load_value (s_loader_t *self, yaml_node_t *value, const s_setting_t *setting, 
             return s_error (self, s_line (value), path, "expected a list");
         return setting->list (self, value, path);
     }
+    if (setting->kind == AIGW_CONFIG_JSON)
+        return s_load_json (self, value, setting, base, path);
     char expected[AIGW_CONFIG_PROBLEM_MAX];
     s_expected (setting, expected, sizeof expected);
     char *text = s_scalar (self, value, path, expected);
@@ -943,6 +1099,7 @@ s_key_item_clear (s_key_item_t *item)
     aigw_config_string_free (&item->key_sha256);
     aigw_config_string_free (&item->tenant);
     aigw_config_string_free (&item->role);
+    aigw_config_string_free (&item->limits);
 }
 
 //  Validates one auth.keys entry read at ITEM_PATH (item on LINE, settings
@@ -988,7 +1145,8 @@ s_add_key (s_loader_t *self, s_key_item_t *item, const char *item_path, size_t l
     key->tenant = item->tenant;
     key->role = item->role;
     key->rpm = item->rpm;
-    item->name = item->tenant = item->role = NULL;
+    key->limits = item->limits;
+    item->name = item->tenant = item->role = item->limits = NULL;
     config->key_count++;
     return 0;
 }
@@ -1052,6 +1210,39 @@ s_load_rules (s_loader_t *self, yaml_node_t *node, const char *setting)
 {
     return s_each_item (self, node, setting, &self->config->rule_count, AIGW_CONFIG_MAX_RULES, true,
                         s_rule_item);
+}
+
+//  s_item_fn for ratelimit.tenants: reads straight into the next free
+//  slot, as s_rule_item does.
+static int
+s_tenant_item (s_loader_t *self, yaml_node_t *item_node, size_t index, const char *setting,
+               const char *item_path)
+{
+    aigw_config_t *config = self->config;
+    aigw_config_tenant_t *tenant = &config->tenants[config->tenant_count];
+    s_seen_t seen = {.count = 0};
+    size_t line = s_line (item_node);
+    if (s_load_section (self, item_node, S_TENANT_ITEM, tenant, item_path, &seen))
+        return -1;
+    if (!tenant->name)
+        return s_error (self, line, item_path, "needs name");
+    for (int j = 0; j < config->tenant_count; j++)
+        if (strcmp (config->tenants[j].name, tenant->name) == 0) {
+            char path[AIGW_CONFIG_SETTING_MAX];
+            s_join (path, sizeof path, item_path, "name");
+            return s_error (self, s_line_of (&seen, "name", line), path,
+                            "duplicate name (also %s[%d])", setting, j);
+        }
+    config->tenant_count++;
+    return 0;
+}
+
+//  aigw_config_list_fn for ratelimit.tenants.
+static int
+s_load_tenants (s_loader_t *self, yaml_node_t *node, const char *setting)
+{
+    return s_each_item (self, node, setting, &self->config->tenant_count, AIGW_CONFIG_MAX_TENANTS,
+                        true, s_tenant_item);
 }
 
 //  Index of the models[] slot MODEL in the config.
@@ -1514,6 +1705,13 @@ aigw_config_register_deployment_check (aigw_config_deployment_fn *check)
     s_deployment_checks[s_deployment_check_count++] = check;
 }
 
+//  Sets the check of limits mappings; see the header.
+void
+aigw_config_register_limits_check (aigw_config_check_fn *check)
+{
+    s_limits_check = check;
+}
+
 //  Load PATH (NULL: defaults only), then apply the environment. Returns NULL
 //  and writes "file:line: setting: problem" into ERR on any invalid input.
 //  Caller owns the result.
@@ -1593,6 +1791,11 @@ aigw_config_destroy (aigw_config_t **self_p)
         aigw_config_string_free (&self->keys[i].name);
         aigw_config_string_free (&self->keys[i].tenant);
         aigw_config_string_free (&self->keys[i].role);
+        aigw_config_string_free (&self->keys[i].limits);
+    }
+    for (int i = 0; i < AIGW_CONFIG_MAX_TENANTS; i++) {
+        aigw_config_string_free (&self->tenants[i].name);
+        aigw_config_string_free (&self->tenants[i].limits);
     }
     for (int i = 0; i < AIGW_CONFIG_MAX_RULES; i++) {
         aigw_config_string_free (&self->rules[i].name);
@@ -2612,6 +2815,42 @@ aigw_config_test (bool verbose)
                   "2: cache.max_bytes: expected an integer from 1 to 1099511627776");
     s_test_error (verbose, "ratelimit:\n  master_rpm: 1000000001\n",
                   "2: ratelimit.master_rpm: expected an integer from 0 to 1000000000");
+
+    //  Limits: a mapping kept as JSON text (plain scalars typed, quoted
+    //  ones strings, ${VAR} expanded), ratelimit.tenants and .default.
+    setenv ("AIGW_TEST_RPD", "250", 1);
+    config
+        = s_test_load ("auth:\n  keys:\n    - name: k\n      key: sk-limits-test-key\n"
+                       "      tenant: acme\n      limits:\n        rpd: ${AIGW_TEST_RPD}\n"
+                       "        budget: {usd: 2.5, period: \"7d\", reset: 2026-12-01T00:00:00Z}\n"
+                       "ratelimit:\n  default: {rpm: 50, concurrency: 2}\n"
+                       "  tenants:\n    - name: acme\n      limits: {rpm: 1000}\n"
+                       "    - name: other\n  snapshot_ms: 250\n",
+                       path, err);
+    unsetenv ("AIGW_TEST_RPD");
+    if (!config)
+        fprintf (stderr, "%s\n", err);
+    assert (config && config->key_count == 1 && config->tenant_count == 2);
+    assert (strcmp (config->keys[0].limits, "{\"rpd\":250,\"budget\":{\"usd\":2.5,\"period\":"
+                                            "\"7d\",\"reset\":\"2026-12-01T00:00:00Z\"}}")
+            == 0);
+    assert (strcmp (config->tenants[0].name, "acme") == 0
+            && strcmp (config->tenants[0].limits, "{\"rpm\":1000}") == 0);
+    assert (config->tenants[1].limits == NULL);
+    assert (config->rl_default_rpm == 50 && config->rl_default_concurrency == 2
+            && config->rl_default_tpm == 0);
+    assert (config->rl_snapshot_ms == 250 && config->rl_default_max_tokens == 4096
+            && config->rl_settle_grace_ms == 5000);
+    aigw_config_destroy (&config);
+    s_test_error (verbose, "ratelimit:\n  tenants:\n    - limits: {rpm: 5}\n",
+                  "3: ratelimit.tenants[0]: needs name");
+    s_test_error (verbose, "ratelimit:\n  tenants:\n    - {name: a}\n    - {name: a}\n",
+                  "4: ratelimit.tenants[1].name: duplicate name (also ratelimit.tenants[0])");
+    s_test_error (verbose, "ratelimit:\n  tenants:\n    - name: a\n      limits: [1]\n",
+                  "4: ratelimit.tenants[0].limits: expected a mapping");
+    //  The library links aigw_limits whole, whose check names the member.
+    s_test_error (verbose, "ratelimit:\n  tenants:\n    - name: a\n      limits: {rpm: 0}\n",
+                  "4: ratelimit.tenants[0].limits: 'limits.rpm' must be an integer");
     s_test_error (verbose, "database:\n  pool_size: 0\n",
                   "2: database.pool_size: expected an integer from 1 to 64");
     s_test_error (verbose, "database:\n  pool_size: 65\n",

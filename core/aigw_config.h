@@ -43,8 +43,15 @@
 #define AIGW_DEFAULT_AUTH_NEGATIVE_CACHE_MAX 10000
 #define AIGW_DEFAULT_AUTH_NEGATIVE_TTL_S     10
 #define AIGW_DEFAULT_AUTH_DB_GRACE_S         300
+//  Rate limits (schemas/limits.md): the completion reserved when a
+//  request names no max_tokens, the lease past a request's deadline, and
+//  how often owners snapshot their counters.
+#define AIGW_DEFAULT_RL_MAX_TOKENS      4096
+#define AIGW_DEFAULT_RL_SETTLE_GRACE_MS 5000
+#define AIGW_DEFAULT_RL_SNAPSHOT_MS     1000
 
 #define AIGW_CONFIG_MAX_KEYS        1024
+#define AIGW_CONFIG_MAX_TENANTS     1024  //  ratelimit.tenants entries
 #define AIGW_CONFIG_MAX_RULES       256
 #define AIGW_CONFIG_MAX_MODELS      256
 #define AIGW_CONFIG_MAX_DEPLOYMENTS 16  //  per model in the file (the router holds 64)
@@ -69,7 +76,15 @@ typedef struct {
     char *role;                //  role name (admin, developer, ...)
     unsigned char sha256[32];  //  SHA-256 of the secret
     int64_t rpm;               //  requests per minute, 0 = ratelimit.default_rpm
+    char *limits;              //  limits (schemas/limits.md 1a) as JSON text, NULL = none
 } aigw_config_key_t;
+
+//  The limits of a tenant that exists only as a name on config-file keys
+//  (ratelimit.tenants).
+typedef struct {
+    char *name;    //  the tenant's name, as its keys give it
+    char *limits;  //  limits (schemas/limits.md 1a) as JSON text, NULL = none
+} aigw_config_tenant_t;
 
 //  One deny-list rule of the guardrail.
 typedef struct {
@@ -154,8 +169,17 @@ typedef struct {
     int jwt_leeway_s;             //  auth.jwt.leeway_s: clock skew, 0 = 60
 
     //  ratelimit
-    int64_t default_rpm;  //  per-key requests per minute
-    int64_t master_rpm;   //  master key's requests per minute, 0 = none
+    int64_t default_rpm;             //  per-key requests per minute
+    int64_t master_rpm;              //  master key's requests per minute, 0 = none
+    int64_t rl_default_rpm;          //  ratelimit.default.rpm, 0 = default_rpm
+    int64_t rl_default_rpd;          //  ratelimit.default.rpd, 0 = none
+    int64_t rl_default_tpm;          //  ratelimit.default.tpm, 0 = none
+    int64_t rl_default_concurrency;  //  ratelimit.default.concurrency, 0 = none
+    int64_t rl_default_max_tokens;   //  completion tokens reserved when a request names none
+    int64_t rl_settle_grace_ms;      //  a reservation's lease past the request's deadline
+    int64_t rl_snapshot_ms;          //  owners write changed counters at most this often
+    aigw_config_tenant_t tenants[AIGW_CONFIG_MAX_TENANTS];  //  ratelimit.tenants
+    int tenant_count;                                       //  entries used in tenants
 
     //  guardrail
     int64_t max_prompt_chars;                         //  input cap, guardrail_error past it
@@ -266,7 +290,8 @@ typedef enum {
     AIGW_CONFIG_SIZE,    //  size_t, within min..max
     AIGW_CONFIG_DOUBLE,  //  double, finite, within real_min..real_max
     AIGW_CONFIG_BOOL,    //  bool, true or false
-    AIGW_CONFIG_LIST     //  sequence, read by one of the loader's lists
+    AIGW_CONFIG_LIST,    //  sequence, read by one of the loader's lists
+    AIGW_CONFIG_JSON     //  char *: a mapping kept whole as JSON text, checked by .check
 } aigw_config_kind_t;
 
 //  Validates a non-empty string value. Returns 0, or -1 with PROBLEM written.
@@ -347,6 +372,12 @@ typedef int (aigw_config_deployment_fn) (const aigw_config_t *config,
 
 //  Adds a deployment check, run once the file and the environment are read.
 void aigw_config_register_deployment_check (aigw_config_deployment_fn *check);
+
+//  Sets the check of every `limits` mapping in the file (auth.keys[].limits,
+//  ratelimit.tenants[].limits): actors/auth/aigw_limits registers its
+//  validator, so core holds no limits rule of its own. Without one, any
+//  mapping is kept.
+void aigw_config_register_limits_check (aigw_config_check_fn *check);
 
 //  Shared value checks (aigw_config_check_fn) for modules' tables.
 int aigw_config_check_url (const char *value, char *problem, size_t problem_size);

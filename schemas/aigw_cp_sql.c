@@ -15,8 +15,8 @@
 //  A tenant row (alias t) as JSON.
 #define S_TENANT_JSON                                                            \
     "json_build_object ('id', t.id, 'name', t.name, 'metadata', t.metadata,"     \
-    " 'store_content', t.store_content, 'created_at', " S_TS ("t.created_at")      \
-    ", 'updated_at', " S_TS ("t.updated_at") ")"
+    " 'store_content', t.store_content, 'limits', t.limits,"                        \
+    " 'created_at', " S_TS ("t.created_at") ", 'updated_at', " S_TS ("t.updated_at") ")"
 
 //  An API key row (alias k) as JSON: never its hash.
 #define S_KEY_JSON                                                               \
@@ -26,7 +26,8 @@
     " WHEN k.expires_at <= now () THEN 'expired' ELSE 'active' END,"              \
     " 'expires_at', " S_TS ("k.expires_at") ", 'revoked', k.revoked_at IS NOT NULL," \
     " 'revoked_at', " S_TS ("k.revoked_at") ", 'models', k.models, 'rpm', k.rpm,"  \
-    " 'tpm', k.tpm, 'budget_usd', k.budget_usd, 'metadata', k.metadata,"          \
+    " 'tpm', k.tpm, 'budget_usd', k.budget_usd, 'limits', k.limits,"              \
+    " 'metadata', k.metadata,"                                                     \
     " 'created_at', " S_TS ("k.created_at") ", 'updated_at', " S_TS ("k.updated_at") \
     ", 'rotated_at', " S_TS ("k.rotated_at") ")"
 
@@ -52,6 +53,30 @@
     " jsonb_array_elements_text (i.v->'models') WITH ORDINALITY AS m (e, n)"       \
     " ORDER BY m.n) END"
 
+//  The input's limits object (alias i), {} when it gives none or null.
+#define S_INPUT_LIMITS                                                           \
+    "CASE WHEN jsonb_typeof (i.v->'limits') = 'object' THEN i.v->'limits'"         \
+    " ELSE '{}'::jsonb END"
+
+//  A key's limits from BASE (its limits object) and the SPEC's fields of
+//  the input (alias i): rpm, tpm and budget_usd, when given, replace
+//  limits.rpm, limits.tpm and limits.budget (period month); null removes.
+//  The admin API refuses a body whose two forms disagree (limits.md 1a).
+#define S_KEY_LIMITS(base)                                                       \
+    "(((" base " - CASE WHEN i.v ? 'rpm' THEN 'rpm' ELSE '' END)"                  \
+    " - CASE WHEN i.v ? 'tpm' THEN 'tpm' ELSE '' END)"                             \
+    " - CASE WHEN i.v ? 'budget_usd' THEN 'budget' ELSE '' END)"                   \
+    " || jsonb_strip_nulls (jsonb_build_object ('rpm', (i.v->>'rpm')::integer,"     \
+    " 'tpm', (i.v->>'tpm')::integer, 'budget', CASE WHEN i.v->>'budget_usd' IS NOT NULL" \
+    " THEN jsonb_build_object ('usd', (i.v->>'budget_usd')::numeric, 'period', 'month')" \
+    " END))"
+
+//  The SPEC's columns of a key, mirrored from its limits (alias n.l).
+#define S_KEY_LIMIT_COLUMNS                                                      \
+    " (n.l->>'rpm')::integer, (n.l->>'tpm')::integer,"                             \
+    " CASE WHEN COALESCE (n.l->'budget'->>'period', 'month') = 'month'"            \
+    " THEN (n.l->'budget'->>'usd')::numeric END"
+
 //  $1 all, $2 scope, $3 name, $4 cursor time, $5 cursor id, $6 limit
 const aigw_cp_sql_t aigw_cp_sql_tenant_list = {
     .text = "SELECT " S_TENANT_JSON ", " S_TS_US ("t.created_at") ", t.id FROM tenants t"
@@ -69,9 +94,10 @@ const aigw_cp_sql_t aigw_cp_sql_tenant_get = {
 //  $1 input, $2 actor type, $3 actor id
 const aigw_cp_sql_t aigw_cp_sql_tenant_create = {
     .text = "WITH input AS (SELECT $1::jsonb AS v),"
-        " changed AS (INSERT INTO tenants (name, metadata, store_content)"
+        " changed AS (INSERT INTO tenants (name, metadata, store_content, limits)"
         " SELECT i.v->>'name', COALESCE (i.v->'metadata', '{}'::jsonb),"
-        " COALESCE ((i.v->'store_content')::boolean, false) FROM input i"
+        " COALESCE ((i.v->'store_content')::boolean, false), " S_INPUT_LIMITS
+        " FROM input i"
         " RETURNING *),"
         " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, c.id, 'tenants.create', 'tenant',"
         " c.id::text, NULL, to_jsonb (c) FROM changed c)"
@@ -88,6 +114,7 @@ const aigw_cp_sql_t aigw_cp_sql_tenant_update = {
         " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE t.metadata END,"
         " store_content = CASE WHEN i.v ? 'store_content'"
         " THEN (i.v->'store_content')::boolean ELSE t.store_content END,"
+        " limits = CASE WHEN i.v ? 'limits' THEN " S_INPUT_LIMITS " ELSE t.limits END,"
         " updated_at = now () FROM old o, input i WHERE t.id = o.id RETURNING t.*),"
         " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.id, 'tenants.update', 'tenant',"
         " c.id::text, to_jsonb (o), to_jsonb (c) FROM changed c JOIN old o ON o.id = c.id)"
@@ -133,12 +160,13 @@ const aigw_cp_sql_t aigw_cp_sql_key_create = {
         " role AS (SELECT r.name, r.permissions FROM roles r, input i"
         " WHERE r.name = i.v->>'role'),"
         " granted AS (SELECT r.name FROM role r WHERE " S_COVERS ("$4", "r.permissions") "),"
+        " lim AS (SELECT " S_KEY_LIMITS (S_INPUT_LIMITS) " AS l FROM input i),"
         " changed AS (INSERT INTO api_keys (tenant_id, name, prefix, secret_sha256, role,"
-        " expires_at, models, rpm, tpm, budget_usd, metadata)"
+        " expires_at, models, rpm, tpm, budget_usd, limits, metadata)"
         " SELECT t.id, i.v->>'name', $8, decode ($7, 'hex'), g.name,"
         " (i.v->>'expires_at')::timestamptz, " S_INPUT_MODELS ","
-        " (i.v->>'rpm')::integer, (i.v->>'tpm')::integer, (i.v->>'budget_usd')::numeric,"
-        " COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i, tenant t, granted g"
+        S_KEY_LIMIT_COLUMNS ", n.l,"
+        " COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i, tenant t, granted g, lim n"
         " RETURNING *),"
         " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.create', 'api_key',"
         " c.id::text, NULL, to_jsonb (c) - 'secret_sha256' FROM changed c)"
@@ -161,21 +189,20 @@ const aigw_cp_sql_t aigw_cp_sql_key_update = {
         " role AS (SELECT r.name, r.permissions FROM roles r, input i, old o"
         " WHERE r.name = COALESCE (i.v->>'role', o.role)),"
         " granted AS (SELECT 1 FROM allowed, role r WHERE " S_COVERS ("$4", "r.permissions") "),"
+        " lim AS (SELECT " S_KEY_LIMITS ("CASE WHEN i.v ? 'limits' THEN " S_INPUT_LIMITS
+        " ELSE o.limits END") " AS l FROM input i, old o),"
         " changed AS (UPDATE api_keys k SET"
         " name = CASE WHEN i.v ? 'name' THEN i.v->>'name' ELSE k.name END,"
         " role = CASE WHEN i.v ? 'role' THEN i.v->>'role' ELSE k.role END,"
         " expires_at = CASE WHEN i.v ? 'expires_at'"
         " THEN (i.v->>'expires_at')::timestamptz ELSE k.expires_at END,"
         " models = CASE WHEN i.v ? 'models' THEN " S_INPUT_MODELS " ELSE k.models END,"
-        " rpm = CASE WHEN i.v ? 'rpm' THEN (i.v->>'rpm')::integer ELSE k.rpm END,"
-        " tpm = CASE WHEN i.v ? 'tpm' THEN (i.v->>'tpm')::integer ELSE k.tpm END,"
-        " budget_usd = CASE WHEN i.v ? 'budget_usd' THEN (i.v->>'budget_usd')::numeric"
-        " ELSE k.budget_usd END,"
+        " (rpm, tpm, budget_usd) = (SELECT" S_KEY_LIMIT_COLUMNS "), limits = n.l,"
         " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE k.metadata END,"
         " revoked_at = CASE WHEN i.v ? 'revoked' THEN COALESCE (k.revoked_at, now ())"
         " ELSE k.revoked_at END,"
         " updated_at = now ()"
-        " FROM old o, input i, granted g WHERE k.id = o.id RETURNING k.*),"
+        " FROM old o, input i, granted g, lim n WHERE k.id = o.id RETURNING k.*),"
         " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, $7, 'api_key', c.id::text,"
         " to_jsonb (o) - 'secret_sha256', to_jsonb (c) - 'secret_sha256'"
         " FROM changed c JOIN old o ON o.id = c.id)"
@@ -238,7 +265,7 @@ const char aigw_cp_sql_key_lookup[]
       " t.name, k.role, array_to_string (r.permissions, ','),"
       " array_to_string (k.models, ','), coalesce (k.rpm, 0),"
       " coalesce ((extract (epoch FROM k.expires_at) * 1000)::bigint, 0),"
-      " k.revoked_at IS NOT NULL, t.store_content"
+      " k.revoked_at IS NOT NULL, t.store_content, k.limits::text, t.limits::text"
       " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
       " JOIN roles r ON r.name = k.role"
       " WHERE k.secret_sha256 IN"

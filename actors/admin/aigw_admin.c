@@ -8,6 +8,7 @@
 #include "aigw_text.h"
 #include "aigw_cp_sql.h"
 #include "aigw_keys.h"
+#include "aigw_limits.h"
 #include "aigw_health.h"
 #include "aigw_log.h"
 #include "aigw_models.h"
@@ -174,6 +175,20 @@ static const aigw_cp_sql_t s_sql_model_delete = {
         " c.id::text, " S_MODEL_AUDIT ("c", "old_deps") ", NULL FROM changed c)"
         " SELECT " S_MODEL_JSON ("old_deps") " FROM changed m",
     .count = 3, .actor_type = 2, .actor_id = 3};
+//  A key's limits and its tenant's, for GET rate-limits: $1 key id, $2 all,
+//  $3 scope. Row: key id, tenant id, key limits, tenant limits.
+static const aigw_cp_sql_t s_sql_key_limits = {
+    .text = "SELECT k.id::text, k.tenant_id::text, k.limits::text, t.limits::text"
+        " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+        " WHERE k.id = $1::uuid AND ($2::boolean OR k.tenant_id = $3::uuid)",
+    .count = 3, .all = 2, .scope = 3};
+
+//  A tenant's limits: $1 tenant id, $2 all, $3 scope. Row: tenant id,
+//  its limits.
+static const aigw_cp_sql_t s_sql_tenant_limits = {
+    .text = "SELECT t.id::text, t.limits::text FROM tenants t"
+        " WHERE t.id = $1::uuid AND ($2::boolean OR t.id = $3::uuid)",
+    .count = 3, .all = 2, .scope = 3};
 // clang-format on
 
 //  ---------------------------------------------------------------------
@@ -190,36 +205,47 @@ typedef struct {
 
 //  How a statement's result becomes the answer.
 typedef enum {
-    S_RENDER_LIST,         //  rows (object, cursor time, id): a page
-    S_RENDER_ROLES,        //  rows (object): every role, one page
-    S_RENDER_ONE,          //  one row (object), or 404
-    S_RENDER_CREATED,      //  one row (object): 201
-    S_RENDER_DELETED,      //  one row (object) gone, or 404
-    S_RENDER_KEY_CREATE,   //  tenant found, role found, granted, key
-    S_RENDER_KEY_UPDATE,   //  found, role found, allowed, key
-    S_RENDER_KEY_DELETE,   //  found, allowed, key
-    S_RENDER_KEY_ROTATE,   //  found, allowed, revoked, key
-    S_RENDER_MODEL_LIST,   //  rows (object, cursor time, id); config models first
-    S_RENDER_MODEL_UPDATE  //  found, unknown deployment position, model
+    S_RENDER_LIST,          //  rows (object, cursor time, id): a page
+    S_RENDER_ROLES,         //  rows (object): every role, one page
+    S_RENDER_ONE,           //  one row (object), or 404
+    S_RENDER_CREATED,       //  one row (object): 201
+    S_RENDER_DELETED,       //  one row (object) gone, or 404
+    S_RENDER_KEY_CREATE,    //  tenant found, role found, granted, key
+    S_RENDER_KEY_UPDATE,    //  found, role found, allowed, key
+    S_RENDER_KEY_DELETE,    //  found, allowed, key
+    S_RENDER_KEY_ROTATE,    //  found, allowed, revoked, key
+    S_RENDER_MODEL_LIST,    //  rows (object, cursor time, id); config models first
+    S_RENDER_MODEL_UPDATE,  //  found, unknown deployment position, model
+    S_RENDER_THEN,          //  rows for the request's next step (s_request_t.then)
 } s_render_t;
 
+typedef struct _s_request_t s_request_t;
+
+//  A request's next step once a first statement answered: RES holds its
+//  rows (none when not found). Answers the request, or submits the next
+//  statement.
+typedef void (s_then_fn) (s_request_t **req_p, PGresult *res);
+
 //  One admin request, from the broker job to the answer.
-typedef struct {
-    self_t *owner;           //  the actor
-    aigw_job_t *job;         //  broker job, answered at the end
-    aigw_envelope_t *env;    //  the request, and then the answer
-    s_render_t render;       //  how to answer from the result
-    const char *what;        //  "tenant" or "key", for messages
-    int limit;               //  lists: page size
-    char *secret;            //  create and rotate: the new secret (wiped)
-    bool all;                //  the principal sees every tenant
-    const char *scope;       //  its tenant id (owned by env), NULL if none
-    char *perms;             //  its permissions, comma-separated, clean
-    bool first_page;         //  models list: no cursor, so config models lead
-    char *filter;            //  models list: ?name=, NULL for none
-    const char *actor_type;  //  audit: master, key or token
-    const char *actor_id;    //  audit: key id
-} s_request_t;
+struct _s_request_t {
+    self_t *owner;                      //  the actor
+    aigw_job_t *job;                    //  broker job, answered at the end
+    aigw_envelope_t *env;               //  the request, and then the answer
+    s_render_t render;                  //  how to answer from the result
+    const char *what;                   //  "tenant" or "key", for messages
+    int limit;                          //  lists: page size
+    char *secret;                       //  create and rotate: the new secret (wiped)
+    bool all;                           //  the principal sees every tenant
+    const char *scope;                  //  its tenant id (owned by env), NULL if none
+    char *perms;                        //  its permissions, comma-separated, clean
+    bool first_page;                    //  models list: no cursor, so config models lead
+    char *filter;                       //  models list: ?name=, NULL for none
+    const char *actor_type;             //  audit: master, key or token
+    const char *actor_id;               //  audit: key id
+    s_then_fn *then;                    //  S_RENDER_THEN: the next step
+    json_t *body;                       //  a body kept for the next step, NULL for none
+    char target[AIGW_ADMIN_UUID_SIZE];  //  the {id} a kept body is for
+};
 
 static void
 s_request_destroy (s_request_t **self_p)
@@ -239,6 +265,7 @@ s_request_destroy (s_request_t **self_p)
     aigw_job_destroy (&req->job);
     free (req->perms);
     free (req->filter);
+    json_decref (req->body);
     free (req);
     *self_p = NULL;
 }
@@ -576,6 +603,7 @@ s_on_result (void *arg, PGresult *res, aigw_admin_db_status_t status)
                 s_render_object (&req, res, 3, 200);
             break;
         case S_RENDER_MODEL_LIST: s_render_models (&req, res); break;
+        case S_RENDER_THEN: req->then (&req, res); break;
         case S_RENDER_MODEL_UPDATE:
             if (s_count_cell (res, 0) == 0)
                 s_request_not_found (&req);
@@ -843,7 +871,21 @@ static const aigw_admin_field_t s_tenant_fields[] = {
     {"name", AIGW_ADMIN_FIELD_NAME, true},
     {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
     {"store_content", AIGW_ADMIN_FIELD_BOOL, false},
+    {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
 };
+
+//  Ready BODY's limits (KEY: a key's, with the SPEC's fields). Returns 0,
+//  or -1 after answering 400 (BODY freed).
+static int
+s_limits_ready (s_request_t **req_p, json_t *body, bool key)
+{
+    aigw_admin_error_t err;
+    if (aigw_admin_input_limits (body, key, &err) == 0)
+        return 0;
+    json_decref (body);
+    s_request_refuse (req_p, &err);
+    return -1;
+}
 
 static void
 s_tenants_create (s_request_t **req_p, const char *id)
@@ -854,8 +896,9 @@ s_tenants_create (s_request_t **req_p, const char *id)
         s_request_forbidden (req_p, "Only a principal of every tenant may create tenants.");
         return;
     }
-    json_t *body = s_body (req_p, s_tenant_fields, 3);
-    if (!body)
+    json_t *body
+        = s_body (req_p, s_tenant_fields, sizeof s_tenant_fields / sizeof s_tenant_fields[0]);
+    if (!body || s_limits_ready (req_p, body, false))
         return;
     char *input = json_dumps (body, JSON_COMPACT);
     json_decref (body);
@@ -872,13 +915,22 @@ s_tenants_update (s_request_t **req_p, const char *id)
         {"name", AIGW_ADMIN_FIELD_NAME, false},
         {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
         {"store_content", AIGW_ADMIN_FIELD_BOOL, false},
+        {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
     };
     if (s_target (req_p, id))
         return;
-    json_t *body
-        = s_patch (req_p, fields, 3, "Nothing to change: send name, metadata or store_content.");
-    if (!body)
+    json_t *body = s_patch (req_p, fields, 4,
+                            "Nothing to change: send name, metadata, store_content or limits.");
+    if (!body || s_limits_ready (req_p, body, false))
         return;
+    //  A tenant's limits are the ceiling of its own admins (limits.md 1a):
+    //  only a principal of every tenant sets them.
+    if (!(*req_p)->all && json_object_get (body, "limits")) {
+        json_decref (body);
+        s_request_fail (req_p, 403, "permission_error", "permission_denied", "limits",
+                        "Only a principal of every tenant may change a tenant's limits.");
+        return;
+    }
     char *input = json_dumps (body, JSON_COMPACT);
     json_decref (body);
     (*req_p)->render = S_RENDER_ONE;
@@ -966,12 +1018,139 @@ s_new_secret (s_request_t **req_p, char hash[AIGW_KEY_HASH_HEX_LEN + 1],
 }
 
 static const aigw_admin_field_t s_key_fields[] = {
-    {"tenant_id", AIGW_ADMIN_FIELD_UUID, false},  {"name", AIGW_ADMIN_FIELD_NAME, true},
-    {"role", AIGW_ADMIN_FIELD_ROLE, true},        {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
-    {"models", AIGW_ADMIN_FIELD_MODELS, false},   {"rpm", AIGW_ADMIN_FIELD_RATE, false},
-    {"tpm", AIGW_ADMIN_FIELD_RATE, false},        {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
-    {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+    {"tenant_id", AIGW_ADMIN_FIELD_UUID, false}, {"name", AIGW_ADMIN_FIELD_NAME, true},
+    {"role", AIGW_ADMIN_FIELD_ROLE, true},       {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
+    {"models", AIGW_ADMIN_FIELD_MODELS, false},  {"rpm", AIGW_ADMIN_FIELD_RATE, false},
+    {"tpm", AIGW_ADMIN_FIELD_RATE, false},       {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
+    {"limits", AIGW_ADMIN_FIELD_LIMITS, false},  {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
 };
+
+//  The checks a key body gets beyond its fields' types: an expires_at in
+//  the future (a key born expired is a mistake, not a key), and limits
+//  whose two spellings agree. Returns 0, or -1 after answering 400 (BODY
+//  freed).
+static int
+s_key_body_ready (s_request_t **req_p, json_t *body)
+{
+    const char *expires = json_string_value (json_object_get (body, "expires_at"));
+    int64_t ms = 0;
+    if (expires && aigw_admin_time_parse (expires, &ms) == 0 && ms <= aigw_now_ms ()) {
+        json_decref (body);
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "expires_at",
+                        "'expires_at' is in the past: a key must expire later than now.");
+        return -1;
+    }
+    return s_limits_ready (req_p, body, true);
+}
+
+//  True when BODY (a key's) sets something a tenant-admin may only set
+//  within its tenant's ceilings (limits.md 1a).
+static bool
+s_key_body_bounded (json_t *body)
+{
+    return json_object_get (body, "limits") || json_object_get (body, "rpm")
+           || json_object_get (body, "tpm") || json_object_get (body, "budget_usd")
+           || json_object_get (body, "models");
+}
+
+//  The ceilings on what the caller of REQ writes on a key (BODY, checked
+//  and readied) of a tenant whose limits are TENANT_LIMITS (JSON text):
+//  every value within the tenant's, and the key's models within the
+//  caller's own (a tenant has no list of its own, and nobody hands out a
+//  model it may not use). Returns 0, or -1 after answering 403
+//  limit_above_tenant naming the field.
+static int
+s_key_ceilings (s_request_t **req_p, json_t *body, const char *tenant_limits)
+{
+    json_t *ceiling = tenant_limits ? json_loads (tenant_limits, 0, NULL) : NULL;
+    json_t *limits = aigw_admin_input_key_limits (body);
+    aigw_limits_error_t err;
+    int rc = limits ? aigw_limits_within (limits, ceiling, "limits", &err) : 0;
+    json_decref (ceiling);
+    json_decref (limits);
+    if (rc) {
+        //  Name the field the body used: the SPEC's name when it gave that.
+        char param[AIGW_LIMITS_PARAM_MAX];
+        snprintf (param, sizeof param, "%s", err.param);
+        if (!json_object_get (body, "limits")) {
+            const char *spec = streq (param, "limits.budget") ? "budget_usd" : param + 7;
+            memmove (param, spec, strlen (spec) + 1);
+        }
+        s_request_fail (req_p, 403, "permission_error", "limit_above_tenant", param, err.message);
+        return -1;
+    }
+    const char *own = (*req_p)->env->models;
+    json_t *models = json_object_get (body, "models");
+    if (own && models) {
+        if (json_is_null (models)) {
+            s_request_fail (req_p, 403, "permission_error", "limit_above_tenant", "models",
+                            "'models' null allows every model; the caller may use only some.");
+            return -1;
+        }
+        size_t index;
+        json_t *model;
+        json_array_foreach (models, index, model) {
+            if (!aigw_list_has (own, json_string_value (model))) {
+                char message[320];
+                snprintf (message, sizeof message,
+                          "'models' names '%.200s', which the caller may not use itself.",
+                          json_string_value (model));
+                s_request_fail (req_p, 403, "permission_error", "limit_above_tenant", "models",
+                                message);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+//  Keep BODY for THEN, which runs once the caller's tenant's limits are
+//  read (a tenant-admin writing what the ceilings bound). Takes BODY.
+static void
+s_key_with_ceilings (s_request_t **req_p, json_t *body, const char *id, s_then_fn *then)
+{
+    s_request_t *req = *req_p;
+    req->body = body;
+    snprintf (req->target, sizeof req->target, "%s", id ? id : "");
+    req->then = then;
+    req->render = S_RENDER_THEN;
+    const char *params[3] = {req->scope};
+    s_request_submit (req_p, &s_sql_tenant_limits, params);
+}
+
+//  Create the key in BODY (taken), checked and within its ceilings.
+static void
+s_keys_create_submit (s_request_t **req_p, json_t *body)
+{
+    s_request_t *req = *req_p;
+    char *input = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    char hash[AIGW_KEY_HASH_HEX_LEN + 1] = "", prefix[AIGW_KEY_PREFIX_LEN + 1] = "";
+    if (input && s_new_secret (req_p, hash, prefix)) {
+        free (input);
+        return;
+    }
+    req->render = S_RENDER_KEY_CREATE;
+    const char *params[AIGW_CP_KEY_CREATE_COUNT]
+        = {[AIGW_CP_KEY_CREATE_HASH] = hash, [AIGW_CP_KEY_CREATE_PREFIX] = prefix};
+    s_request_submit_input (req_p, input, &aigw_cp_sql_key_create, params,
+                            AIGW_CP_KEY_CREATE_INPUT);
+    OPENSSL_cleanse (hash, sizeof hash);
+}
+
+//  s_then_fn: the tenant's limits are in; check the kept key and create it.
+static void
+s_keys_create_bounded (s_request_t **req_p, PGresult *res)
+{
+    s_request_t *req = *req_p;
+    json_t *body = req->body;
+    req->body = NULL;
+    const char *limits = PQntuples (res) ? PQgetvalue (res, 0, 1) : NULL;
+    if (s_key_ceilings (req_p, body, limits))
+        json_decref (body);
+    else
+        s_keys_create_submit (req_p, body);
+}
 
 static void
 s_keys_create (s_request_t **req_p, const char *id)
@@ -979,7 +1158,7 @@ s_keys_create (s_request_t **req_p, const char *id)
     if (s_no_query (req_p))
         return;
     json_t *body = s_body (req_p, s_key_fields, sizeof s_key_fields / sizeof s_key_fields[0]);
-    if (!body)
+    if (!body || s_key_body_ready (req_p, body))
         return;
     s_request_t *req = *req_p;
     const char *tenant = json_string_value (json_object_get (body, "tenant_id"));
@@ -996,19 +1175,40 @@ s_keys_create (s_request_t **req_p, const char *id)
     }
     if (!tenant)
         json_object_set_new (body, "tenant_id", json_string (req->scope));
+    if (!req->all && s_key_body_bounded (body))
+        s_key_with_ceilings (req_p, body, NULL, s_keys_create_bounded);
+    else
+        s_keys_create_submit (req_p, body);
+}
+
+//  Change key ID as BODY (taken) says, checked and within its ceilings.
+static void
+s_keys_update_submit (s_request_t **req_p, json_t *body, const char *id)
+{
+    const char *action = json_object_get (body, "revoked") ? "keys.revoke" : "keys.update";
     char *input = json_dumps (body, JSON_COMPACT);
     json_decref (body);
-    char hash[AIGW_KEY_HASH_HEX_LEN + 1] = "", prefix[AIGW_KEY_PREFIX_LEN + 1] = "";
-    if (input && s_new_secret (req_p, hash, prefix)) {
-        free (input);
-        return;
-    }
-    req->render = S_RENDER_KEY_CREATE;
-    const char *params[AIGW_CP_KEY_CREATE_COUNT]
-        = {[AIGW_CP_KEY_CREATE_HASH] = hash, [AIGW_CP_KEY_CREATE_PREFIX] = prefix};
-    s_request_submit_input (req_p, input, &aigw_cp_sql_key_create, params,
-                            AIGW_CP_KEY_CREATE_INPUT);
-    OPENSSL_cleanse (hash, sizeof hash);
+    (*req_p)->render = S_RENDER_KEY_UPDATE;
+    const char *params[AIGW_CP_KEY_UPDATE_COUNT]
+        = {[AIGW_CP_KEY_UPDATE_ID] = id, [AIGW_CP_KEY_UPDATE_ACTION] = action};
+    s_request_submit_input (req_p, input, &aigw_cp_sql_key_update, params,
+                            AIGW_CP_KEY_UPDATE_INPUT);
+}
+
+//  s_then_fn: the tenant's limits are in; check the kept change, make it.
+static void
+s_keys_update_bounded (s_request_t **req_p, PGresult *res)
+{
+    s_request_t *req = *req_p;
+    json_t *body = req->body;
+    req->body = NULL;
+    char id[AIGW_ADMIN_UUID_SIZE];
+    memcpy (id, req->target, sizeof id);
+    const char *limits = PQntuples (res) ? PQgetvalue (res, 0, 1) : NULL;
+    if (s_key_ceilings (req_p, body, limits))
+        json_decref (body);
+    else
+        s_keys_update_submit (req_p, body, id);
 }
 
 static void
@@ -1019,22 +1219,18 @@ s_keys_update (s_request_t **req_p, const char *id)
         {"expires_at", AIGW_ADMIN_FIELD_TIME, false},  {"models", AIGW_ADMIN_FIELD_MODELS, false},
         {"rpm", AIGW_ADMIN_FIELD_RATE, false},         {"tpm", AIGW_ADMIN_FIELD_RATE, false},
         {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false}, {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
-        {"revoked", AIGW_ADMIN_FIELD_TRUE, false},
+        {"revoked", AIGW_ADMIN_FIELD_TRUE, false},     {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
     };
     if (s_target (req_p, id))
         return;
     json_t *body = s_patch (req_p, fields, sizeof fields / sizeof fields[0],
                             "Nothing to change: send at least one field.");
-    if (!body)
+    if (!body || s_key_body_ready (req_p, body))
         return;
-    const char *action = json_object_get (body, "revoked") ? "keys.revoke" : "keys.update";
-    char *input = json_dumps (body, JSON_COMPACT);
-    json_decref (body);
-    (*req_p)->render = S_RENDER_KEY_UPDATE;
-    const char *params[AIGW_CP_KEY_UPDATE_COUNT]
-        = {[AIGW_CP_KEY_UPDATE_ID] = id, [AIGW_CP_KEY_UPDATE_ACTION] = action};
-    s_request_submit_input (req_p, input, &aigw_cp_sql_key_update, params,
-                            AIGW_CP_KEY_UPDATE_INPUT);
+    if (!(*req_p)->all && s_key_body_bounded (body))
+        s_key_with_ceilings (req_p, body, id, s_keys_update_bounded);
+    else
+        s_keys_update_submit (req_p, body, id);
 }
 
 static void
@@ -1455,6 +1651,114 @@ s_router_health (s_request_t **req_p, const char *id)
 }
 
 //  ---------------------------------------------------------------------
+//  GET rate-limits: the figures are the rate-limit owner's own
+//  (limits.md 7), so the admin actor resolves the target and its compiled
+//  limits, and hands the request on to the owner of the target's shard.
+
+//  Ready ENV for the rate-limit owner of KEY_ID (may be NULL) in
+//  TENANT_ID, whose limits are LM (may be NULL): the target's ids and
+//  limits, and "ratelimit" as the route's next stage. Returns 0, or -1
+//  when the route has no room or admin is not its last stage.
+static int
+s_rate_limits_envelope (aigw_envelope_t *env, const char *key_id, const char *tenant_id,
+                        const char *lm)
+{
+    if (env->route_len >= AIGW_ROUTE_MAX || env->hop + 1 != env->route_len)
+        return -1;
+    char *stage = strdup ("ratelimit");
+    if (!stage || aigw_envelope_set (&env->key_id, key_id)
+        || aigw_envelope_set (&env->tenant_id, tenant_id) || aigw_envelope_set (&env->limits, lm)) {
+        free (stage);
+        return -1;
+    }
+    env->route[env->route_len++] = stage;
+    return 0;
+}
+
+//  Hand REQ on to the rate-limit owner (see s_rate_limits_envelope).
+static void
+s_rate_limits_forward (s_request_t **req_p, const char *key_id, const char *tenant_id,
+                       const char *lm)
+{
+    if (s_rate_limits_envelope ((*req_p)->env, key_id, tenant_id, lm)) {
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
+                        "The request could not be handed to the rate-limit service.");
+        return;
+    }
+    s_request_answer (req_p);  //  unanswered: it goes on along its route
+}
+
+//  s_then_fn for ?key_id=: the key's limits and its tenant's, compiled as
+//  auth compiles them.
+static void
+s_rate_limits_key (s_request_t **req_p, PGresult *res)
+{
+    if (PQntuples (res) == 0) {
+        s_request_not_found (req_p);
+        return;
+    }
+    aigw_limits_defaults_t defaults;
+    aigw_limits_defaults ((*req_p)->owner->config, &defaults);
+    aigw_limits_error_t err;
+    aigw_limits_t *key = aigw_limits_new (PQgetvalue (res, 0, 2), &defaults, &err);
+    aigw_limits_t *tenant = aigw_limits_new (PQgetvalue (res, 0, 3), NULL, &err);
+    char *lm = aigw_limits_lm (key, tenant, NULL);
+    s_rate_limits_forward (req_p, PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1), lm);
+    free (lm);
+    aigw_limits_destroy (&key);
+    aigw_limits_destroy (&tenant);
+}
+
+//  s_then_fn for ?tenant_id=: the tenant's limits only.
+static void
+s_rate_limits_tenant (s_request_t **req_p, PGresult *res)
+{
+    if (PQntuples (res) == 0) {
+        s_request_not_found (req_p);
+        return;
+    }
+    aigw_limits_error_t err;
+    aigw_limits_t *tenant = aigw_limits_new (PQgetvalue (res, 0, 1), NULL, &err);
+    char *lm = aigw_limits_lm (NULL, tenant, NULL);
+    s_rate_limits_forward (req_p, NULL, PQgetvalue (res, 0, 0), lm);
+    free (lm);
+    aigw_limits_destroy (&tenant);
+}
+
+static void
+s_rate_limits (s_request_t **req_p, const char *id)
+{
+    static const char *const allowed[] = {"key_id", "tenant_id", NULL};
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, allowed))
+        return;
+    s_request_t *req = *req_p;
+    const char *key = aigw_admin_query_get (&query, "key_id");
+    const char *tenant = aigw_admin_query_get (&query, "tenant_id");
+    if (key && tenant)
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "tenant_id",
+                        "Give key_id or tenant_id, not both.");
+    else if (!key && !tenant)
+        //  The caller's own: auth compiled its key's and tenant's limits.
+        s_rate_limits_forward (req_p, req->env->key_id, req->env->tenant_id, req->env->limits);
+    else if (!aigw_admin_permitted (req->perms, "ratelimits:read"))
+        s_request_forbidden (req_p, "This principal lacks the permission ratelimits:read.");
+    else {
+        req->what = key ? "key" : "tenant";
+        const char *target = key ? key : tenant;
+        if (!aigw_text_uuid_valid (target))
+            s_request_not_found (req_p);
+        else {
+            req->render = S_RENDER_THEN;
+            req->then = key ? s_rate_limits_key : s_rate_limits_tenant;
+            const char *params[3] = {target};
+            s_request_submit (req_p, key ? &s_sql_key_limits : &s_sql_tenant_limits, params);
+        }
+    }
+    aigw_admin_query_free (&query);
+}
+
+//  ---------------------------------------------------------------------
 //  Usage: GET usage (per group) and usage/records (raw, newest first).
 //  Input and statements live in aigw_admin_usage.
 
@@ -1563,6 +1867,7 @@ static const s_route_t s_routes[] = {
     {"models/{path}", "DELETE", "models:write", "model", s_models_delete},
     {"router/health", "GET", "router:read", "router", s_router_health},
     {"usage", "GET", "usage:read", "usage", s_usage},
+    {"rate-limits", "GET", NULL, "rate limit", s_rate_limits},
     {"usage/records", "GET", "usage:read", "usage record", s_usage_records},
 };
 
@@ -1835,6 +2140,36 @@ aigw_admin_test (bool verbose)
         snprintf (top, sizeof top, "$%d", model_reads[i]->count);
         assert (strstr (text, top));
     }
+    //  GET rate-limits hands the request on: the target's ids and limits,
+    //  and ratelimit as the next stage, which the runtime's pass reaches.
+    aigw_envelope_t *env = aigw_envelope_new ();
+    env->kind = AIGW_KIND_ADMIN;
+    env->route[0] = strdup ("auth");
+    env->route[1] = strdup ("admin");
+    env->route_len = 2;
+    env->hop = 1;
+    aigw_envelope_set (&env->key_id, "caller");
+    aigw_envelope_set (&env->tenant_id, "t-caller");
+    assert (s_rate_limits_envelope (env, NULL, "0b8f3c3e-2222-4f7e-8c49-2b9e0f7d6a01", "t=rpm:1000")
+            == 0);
+    assert (env->route_len == 3 && streq (env->route[2], "ratelimit") && env->status == 0);
+    assert (env->key_id == NULL && streq (env->tenant_id, "0b8f3c3e-2222-4f7e-8c49-2b9e0f7d6a01"));
+    assert (streq (env->limits, "t=rpm:1000"));
+    env->hop++;
+    assert (streq (aigw_envelope_stage (env), "ratelimit"));
+    //  Only from the route's last stage, and never past the route's room.
+    env->hop = 0;
+    assert (s_rate_limits_envelope (env, "k", "t", NULL) == -1);
+    env->hop = env->route_len - 1;
+    while (env->route_len < AIGW_ROUTE_MAX) {
+        env->route[env->route_len++] = strdup ("x");
+        env->hop++;
+    }
+    assert (s_rate_limits_envelope (env, "k", "t", NULL) == -1);
+    aigw_envelope_destroy (&env);
+    //  The statements that read limits for it are scoped like every read.
+    assert (s_sql_key_limits.all && s_sql_key_limits.scope && s_sql_tenant_limits.all
+            && s_sql_tenant_limits.scope);
     if (verbose)
         printf ("admin: ok\n");
 }

@@ -215,6 +215,14 @@ s_check_field (const aigw_admin_field_t *field, json_t *value, aigw_admin_error_
                 return -1;
             }
             return 0;
+        case AIGW_ADMIN_FIELD_LIMITS: {
+            aigw_limits_error_t limits_err;
+            if (aigw_limits_check (value, name, &limits_err)) {
+                S_INVALID (err, "invalid_field", limits_err.param, "%s", limits_err.message);
+                return -1;
+            }
+            return 0;
+        }
     }
     S_INVALID (err, "invalid_field", name, "'%s' is not accepted.", name);
     return -1;
@@ -247,6 +255,68 @@ aigw_admin_input_check (json_t *body, const aigw_admin_field_t *fields, size_t c
             return -1;
         }
     return 0;
+}
+
+int
+aigw_admin_input_limits (json_t *body, bool key, aigw_admin_error_t *err)
+{
+    json_t *given = json_object_get (body, "limits");
+    if (!given)
+        return 0;
+    json_t *limits = aigw_limits_clean (given);
+    if (!limits || json_object_set_new (body, "limits", limits)) {
+        aigw_admin_error_set (err, 500, "server_error", "internal_error", NULL, "Out of memory.");
+        return -1;
+    }
+    if (!key)
+        return 0;
+    //  The SPEC's fields and their place in limits: one value, two names.
+    static const char *const pairs[][2] = {{"rpm", "rpm"}, {"tpm", "tpm"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        json_t *field = json_object_get (body, pairs[i][0]);
+        json_t *member = json_object_get (limits, pairs[i][1]);
+        if (field && member && !json_equal (field, member)) {
+            S_INVALID (err, "invalid_field", pairs[i][0],
+                       "'%s' and 'limits.%s' differ: give one, or the same value in both.",
+                       pairs[i][0], pairs[i][1]);
+            return -1;
+        }
+    }
+    json_t *usd = json_object_get (body, "budget_usd");
+    json_t *budget = json_object_get (limits, "budget");
+    if (usd && budget) {
+        const char *period = json_string_value (json_object_get (budget, "period"));
+        bool month = !period || strcmp (period, "month") == 0;
+        if (json_is_null (usd) || !month
+            || fabs (json_number_value (usd) - json_number_value (json_object_get (budget, "usd")))
+                   > 1e-9) {
+            S_INVALID (err, "invalid_field", "budget_usd",
+                       "'budget_usd' and 'limits.budget' differ: give one, or the same month's "
+                       "budget in both.");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+json_t *
+aigw_admin_input_key_limits (json_t *body)
+{
+    json_t *given = json_object_get (body, "limits");
+    json_t *limits = json_is_object (given) ? json_deep_copy (given) : json_object ();
+    if (!limits)
+        return NULL;
+    json_t *rpm = json_object_get (body, "rpm");
+    json_t *tpm = json_object_get (body, "tpm");
+    json_t *usd = json_object_get (body, "budget_usd");
+    if (json_is_integer (rpm))
+        json_object_set (limits, "rpm", rpm);
+    if (json_is_integer (tpm))
+        json_object_set (limits, "tpm", tpm);
+    if (json_is_number (usd))
+        json_object_set_new (limits, "budget",
+                             json_pack ("{s:O,s:s}", "usd", usd, "period", "month"));
+    return limits;
 }
 
 //  Read COUNT digits at *P into *VALUE; advances *P. Returns 0 or -1.
@@ -762,6 +832,68 @@ aigw_admin_input_test (bool verbose)
     many[sizeof many - 1] = 0;
     json_object_set_new (body, "name", json_string (many));
     assert (aigw_admin_input_check (body, name_only, 1, &err) == -1);
+    json_decref (body);
+
+    //  Limits: one validator (aigw_limits), its field path in param.
+    const aigw_admin_field_t with_limits[] = {{"rpm", AIGW_ADMIN_FIELD_RATE, false},
+                                              {"tpm", AIGW_ADMIN_FIELD_RATE, false},
+                                              {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
+                                              {"limits", AIGW_ADMIN_FIELD_LIMITS, false}};
+    struct {
+        const char *json;   //  body
+        const char *param;  //  expected param, NULL = accepted
+    } limit_cases[] = {
+        {"{\"limits\":{\"rpm\":5,\"models\":{\"gpt-4o\":{\"tpm\":9}}}}", NULL},
+        {"{\"limits\":null}", NULL},
+        {"{\"rpm\":5,\"limits\":{\"rpm\":5,\"tpm\":null}}", NULL},
+        {"{\"limits\":{\"models\":{\"gpt-4o\":{\"rpm\":0}}}}", "limits.models.gpt-4o.rpm"},
+        {"{\"limits\":{\"budget\":{\"usd\":1,\"period\":\"year\"}}}", "limits.budget.period"},
+        {"{\"limits\":{\"burst\":1}}", "limits.burst"},
+        {"{\"limits\":7}", "limits"},
+        {"{\"budget_usd\":9000000001}", "budget_usd"},
+    };
+    for (size_t i = 0; i < sizeof limit_cases / sizeof limit_cases[0]; i++) {
+        body = aigw_admin_input_body (limit_cases[i].json, strlen (limit_cases[i].json), &err);
+        assert (body);
+        int rc = aigw_admin_input_check (body, with_limits, 4, &err);
+        if (limit_cases[i].param)
+            assert (rc == -1 && err.status == 400 && strcmp (err.param, limit_cases[i].param) == 0
+                    && strcmp (err.code, "invalid_field") == 0);
+        else
+            assert (rc == 0 && aigw_admin_input_limits (body, true, &err) == 0);
+        json_decref (body);
+    }
+    //  The two names of one value must agree; nulls go; the key's limits
+    //  are the object with the SPEC's fields folded in.
+    const char *disagree[][2]
+        = {{"{\"rpm\":5,\"limits\":{\"rpm\":6}}", "rpm"},
+           {"{\"tpm\":5,\"limits\":{\"tpm\":6}}", "tpm"},
+           {"{\"budget_usd\":5,\"limits\":{\"budget\":{\"usd\":6}}}", "budget_usd"},
+           {"{\"budget_usd\":5,\"limits\":{\"budget\":{\"usd\":5,\"period\":\"day\"}}}",
+            "budget_usd"}};
+    for (size_t i = 0; i < sizeof disagree / sizeof disagree[0]; i++) {
+        body = aigw_admin_input_body (disagree[i][0], strlen (disagree[i][0]), &err);
+        assert (body && aigw_admin_input_check (body, with_limits, 4, &err) == 0);
+        assert (aigw_admin_input_limits (body, true, &err) == -1);
+        assert (strcmp (err.param, disagree[i][1]) == 0 && err.status == 400);
+        assert (aigw_admin_input_limits (body, false, &err) == 0);
+        json_decref (body);
+    }
+    const char *agree = "{\"rpm\":5,\"budget_usd\":2.5,\"limits\":{\"rpm\":5,\"rpd\":null,"
+                        "\"budget\":{\"usd\":2.5,\"period\":\"month\"}}}";
+    body = aigw_admin_input_body (agree, strlen (agree), &err);
+    assert (body && aigw_admin_input_limits (body, true, &err) == 0);
+    assert (!json_object_get (json_object_get (body, "limits"), "rpd"));
+    json_decref (body);
+    const char *spec = "{\"rpm\":7,\"budget_usd\":3,\"limits\":{\"concurrency\":2}}";
+    body = aigw_admin_input_body (spec, strlen (spec), &err);
+    json_t *merged = aigw_admin_input_key_limits (body);
+    char *merged_text = json_dumps (merged, JSON_COMPACT | JSON_SORT_KEYS);
+    assert (strcmp (merged_text, "{\"budget\":{\"period\":\"month\",\"usd\":3},"
+                                 "\"concurrency\":2,\"rpm\":7}")
+            == 0);
+    free (merged_text);
+    json_decref (merged);
     json_decref (body);
 
     //  Times

@@ -7,6 +7,8 @@
 #ifndef AIGW_ADMIN_INPUT_H_INCLUDED
 #define AIGW_ADMIN_INPUT_H_INCLUDED
 
+#include "aigw_limits.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,8 +25,9 @@
 #define AIGW_ADMIN_METADATA_DEPTH_MAX 16
 //  Largest rpm / tpm (the columns are 32-bit integers).
 #define AIGW_ADMIN_RATE_MAX 2147483647LL
-//  Largest budget_usd: numeric(14, 4) holds less than 10^10.
-#define AIGW_ADMIN_BUDGET_MAX 9999999999.0
+//  Largest budget_usd: a budget's nano-USD fit in 63 bits (aigw_limits);
+//  numeric(14, 4) holds more.
+#define AIGW_ADMIN_BUDGET_MAX AIGW_LIMITS_USD_MAX
 //  Most parameters in one query string, and the longest cursor.
 #define AIGW_ADMIN_QUERY_MAX_PARAMS 32
 #define AIGW_ADMIN_CURSOR_MAX       256
@@ -38,11 +41,11 @@
 
 //  One refusal, in the SPEC's error shape.
 typedef struct {
-    int status;         //  HTTP status
-    const char *type;   //  e.g. invalid_request_error (static)
-    const char *code;   //  e.g. invalid_field (static)
-    char param[64];     //  offending field, "" for none
-    char message[256];  //  human text, never a secret
+    int status;                         //  HTTP status
+    const char *type;                   //  e.g. invalid_request_error (static)
+    const char *code;                   //  e.g. invalid_field (static)
+    char param[AIGW_LIMITS_PARAM_MAX];  //  offending field, "" for none
+    char message[256];                  //  human text, never a secret
 } aigw_admin_error_t;
 
 //  Kinds of value a body field may hold.
@@ -56,7 +59,8 @@ typedef enum {
     AIGW_ADMIN_FIELD_MONEY,   //  number 0..AIGW_ADMIN_BUDGET_MAX, or null
     AIGW_ADMIN_FIELD_OBJECT,  //  JSON object (metadata), size and depth capped
     AIGW_ADMIN_FIELD_TRUE,    //  the literal true
-    AIGW_ADMIN_FIELD_BOOL     //  true or false
+    AIGW_ADMIN_FIELD_BOOL,    //  true or false
+    AIGW_ADMIN_FIELD_LIMITS   //  a limits object (aigw_limits_check), or null
 } aigw_admin_field_type_t;
 
 //  One field a body may hold.
@@ -82,6 +86,18 @@ json_t *aigw_admin_input_body (const char *body, size_t len, aigw_admin_error_t 
 //  -1 with ERR filled (missing_field / invalid_field, param = the field).
 int aigw_admin_input_check (json_t *body, const aigw_admin_field_t *fields, size_t count,
                             aigw_admin_error_t *err);
+
+//  Ready the limits of a checked key or tenant BODY for the database: its
+//  `limits` without null members ({} for null). For a key (KEY), its
+//  top-level rpm, tpm and budget_usd must agree with limits.rpm,
+//  limits.tpm and a month's limits.budget when both are given. Returns 0,
+//  or -1 with ERR filled (invalid_field naming the top-level field).
+int aigw_admin_input_limits (json_t *body, bool key, aigw_admin_error_t *err);
+
+//  The limits a checked, readied key BODY sets, as one limits object: its
+//  `limits`, with rpm, tpm and budget_usd (a month's budget) folded in.
+//  Caller owns it; NULL on allocation failure.
+json_t *aigw_admin_input_key_limits (json_t *body);
 
 //  Parse an RFC 3339 date-time ("2025-01-31T12:00:00Z", fraction and
 //  offset optional parts) into Unix ms (may be NULL). Returns 0 or -1.

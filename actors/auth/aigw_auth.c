@@ -5,6 +5,7 @@
 #include "aigw_log.h"
 
 #include "aigw_jwt.h"
+#include "aigw_limits.h"
 
 #include "aigw_pgconn.h"
 
@@ -48,19 +49,21 @@ static const struct {
 
 //  Who a credential is.
 typedef struct {
-    char *type;          //  master, key or token
-    char *key_id;        //  stable id, never the secret
-    char *name;          //  key name
-    char *tenant_id;     //  tenant id, "*" for all
-    char *tenant;        //  tenant name
-    char *role;          //  role name
-    char *permissions;   //  comma-separated
-    char *models;        //  comma-separated, NULL = all
-    int64_t rpm;         //  requests per minute, 0 = default
-    int64_t expires_ms;  //  Unix ms, 0 = never
-    bool revoked;        //  revoked keys answer 401
-    bool store_content;  //  its tenant keeps prompts and answers
-    int64_t fetched_ms;  //  when read from the database, 0 = stale
+    char *type;                    //  master, key or token
+    char *key_id;                  //  stable id, never the secret
+    char *name;                    //  key name
+    char *tenant_id;               //  tenant id, "*" for all
+    char *tenant;                  //  tenant name
+    char *role;                    //  role name
+    char *permissions;             //  comma-separated
+    char *models;                  //  comma-separated, NULL = all
+    int64_t rpm;                   //  requests per minute, 0 = default
+    aigw_limits_t *key_limits;     //  the key's limits, defaults folded in; NULL = none
+    aigw_limits_t *tenant_limits;  //  its tenant's limits, NULL = none
+    int64_t expires_ms;            //  Unix ms, 0 = never
+    bool revoked;                  //  revoked keys answer 401
+    bool store_content;            //  its tenant keeps prompts and answers
+    int64_t fetched_ms;            //  when read from the database, 0 = stale
 } s_principal_t;
 
 //  A request waiting for its key to be looked up.
@@ -70,23 +73,25 @@ typedef struct {
 } s_wait_t;
 
 typedef struct {
-    const aigw_config_t *config;  //  settings (shared, read-only)
-    zhashx_t *fixed;              //  hex hash -> s_principal_t: master, config keys
-    zhashx_t *cache;              //  hex hash -> s_principal_t from the database
-    zlistx_t *cache_order;        //  hex hashes, oldest first
-    zhashx_t *negative;           //  hex hash -> int64_t expiry (ms)
-    zlistx_t *negative_order;     //  hex hashes, oldest first
-    zhashx_t *waiting;            //  hex hash -> zlistx_t of s_wait_t
-    size_t waiting_count;         //  requests in waiting
-    zlistx_t *queue;              //  hex hashes to look up, not yet sent
-    zlistx_t *inflight;           //  hex hashes in the query in flight
-    aigw_pgconn_t *db;            //  the database connection, NULL without one
-    int64_t down_since;           //  when the database went away, 0 = up
-    aigw_jwt_t *jwt;              //  token verifier, NULL without auth.jwt
-    int64_t cache_ttl_ms;         //  auth.cache_ttl_s
-    int64_t negative_ttl_ms;      //  auth.negative_ttl_s
-    size_t negative_max;          //  auth.negative_cache_max
-    int64_t grace_ms;             //  auth.db_grace_s
+    const aigw_config_t *config;      //  settings (shared, read-only)
+    zhashx_t *fixed;                  //  hex hash -> s_principal_t: master, config keys
+    zhashx_t *cache;                  //  hex hash -> s_principal_t from the database
+    zlistx_t *cache_order;            //  hex hashes, oldest first
+    zhashx_t *negative;               //  hex hash -> int64_t expiry (ms)
+    zlistx_t *negative_order;         //  hex hashes, oldest first
+    zhashx_t *waiting;                //  hex hash -> zlistx_t of s_wait_t
+    size_t waiting_count;             //  requests in waiting
+    zlistx_t *queue;                  //  hex hashes to look up, not yet sent
+    zlistx_t *inflight;               //  hex hashes in the query in flight
+    aigw_pgconn_t *db;                //  the database connection, NULL without one
+    int64_t down_since;               //  when the database went away, 0 = up
+    aigw_jwt_t *jwt;                  //  token verifier, NULL without auth.jwt
+    int64_t cache_ttl_ms;             //  auth.cache_ttl_s
+    int64_t negative_ttl_ms;          //  auth.negative_ttl_s
+    size_t negative_max;              //  auth.negative_cache_max
+    int64_t grace_ms;                 //  auth.db_grace_s
+    aigw_limits_defaults_t defaults;  //  ratelimit.default, folded into each key's limits
+    aigw_limits_t *token_limits;      //  what a token principal gets: the defaults
 } self_t;
 
 static void
@@ -103,6 +108,8 @@ s_principal_destroy (s_principal_t **self_p)
     free (p->role);
     free (p->permissions);
     free (p->models);
+    aigw_limits_destroy (&p->key_limits);
+    aigw_limits_destroy (&p->tenant_limits);
     free (p);
     *self_p = NULL;
 }
@@ -201,6 +208,16 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
     env->rpm = p->rpm;
     env->expires_ms = p->expires_ms;
     s_content (env, p->store_content);
+    //  The compiled limits (schemas/limits.md 4a): for the model asked on
+    //  the data plane; an admin request carries the key's and tenant's
+    //  levels, which GET rate-limits hands to the owner.
+    const aigw_limits_t *key_limits = p->key_limits;
+    if (!key_limits && streq (p->type, "token"))
+        key_limits = self->token_limits;
+    char *lm = aigw_limits_lm (key_limits, p->tenant_limits,
+                               env->kind == AIGW_KIND_ADMIN ? NULL : env->model);
+    aigw_envelope_set (&env->limits, lm);
+    free (lm);
     const char *need = NULL;
     if (env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_EMBEDDINGS
         || env->kind == AIGW_KIND_MESSAGES)
@@ -392,6 +409,31 @@ s_db_notify (void *arg, const char *payload)
     s_invalidate ((self_t *) arg, payload);
 }
 
+//  Compile P's limits from KEY and TENANT (JSON text, NULL for none), the
+//  defaults folded into the key's: once per key version, since a change
+//  drops the cached principal. P's rpm follows the key's limits. Limits
+//  the database holds were checked on the way in; should one not compile,
+//  the key gets the defaults and the tenant none, and the log says so.
+static void
+s_principal_limits (self_t *self, s_principal_t *p, const char *key, const char *tenant)
+{
+    aigw_limits_error_t err;
+    aigw_limits_destroy (&p->key_limits);
+    aigw_limits_destroy (&p->tenant_limits);
+    p->key_limits = aigw_limits_new (key, &self->defaults, &err);
+    if (!p->key_limits) {
+        aigw_warn ("auth: key %s: %s; the defaults apply", p->key_id, err.message);
+        p->key_limits = aigw_limits_new (NULL, &self->defaults, &err);
+    }
+    if (tenant && *tenant) {
+        p->tenant_limits = aigw_limits_new (tenant, NULL, &err);
+        if (!p->tenant_limits)
+            aigw_warn ("auth: tenant %s: %s; no tenant limits apply", p->tenant_id, err.message);
+    }
+    if (aigw_limits_rpm (p->key_limits) > 0)
+        p->rpm = aigw_limits_rpm (p->key_limits);
+}
+
 //  A lookup answered: cache what was found, remember what was not.
 static void
 s_db_rows (self_t *self, PGresult *result)
@@ -409,6 +451,8 @@ s_db_rows (self_t *self, PGresult *result)
         if (!PQgetisnull (result, row, AIGW_CP_KEY_LOOKUP_COL_MODELS))
             p->models = strdup (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_MODELS));
         p->rpm = strtoll (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_RPM), NULL, 10);
+        s_principal_limits (self, p, PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_LIMITS),
+                            PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_TENANT_LIMITS));
         p->expires_ms
             = strtoll (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS), NULL, 10);
         p->revoked = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_REVOKED)[0] == 't';
@@ -598,6 +642,7 @@ s_self_destroy (self_t **self_p)
     }
     aigw_pgconn_destroy (&self->db);
     aigw_jwt_destroy (&self->jwt);
+    aigw_limits_destroy (&self->token_limits);
     zhashx_destroy (&self->fixed);
     zhashx_destroy (&self->cache);
     zhashx_destroy (&self->negative);
@@ -641,6 +686,9 @@ s_self_new (const aigw_config_t *config)
     self->negative_ttl_ms = config->auth_negative_ttl_s * 1000;
     self->negative_max = (size_t) config->auth_negative_cache_max;
     self->grace_ms = config->auth_db_grace_s * 1000;
+    aigw_limits_defaults (config, &self->defaults);
+    aigw_limits_error_t limits_err;
+    self->token_limits = aigw_limits_new (NULL, &self->defaults, &limits_err);
     if ((config->jwt_hs256_secret && *config->jwt_hs256_secret)
         || (config->jwt_jwks_file && *config->jwt_jwks_file)
         || (config->jwt_jwks_url && *config->jwt_jwks_url)) {
@@ -669,12 +717,35 @@ s_self_new (const aigw_config_t *config)
         zstr_free (&key_id);
         p->rpm = ck->rpm;
         p->store_content = aigw_config_stores_content (config, ck->tenant);
+        //  A key's rpm is its limits.rpm unless its limits give one.
+        char *key_limits = ck->limits ? strdup (ck->limits) : NULL;
+        if (ck->rpm > 0) {
+            json_t *limits = ck->limits ? json_loads (ck->limits, 0, NULL) : json_object ();
+            if (limits && !json_object_get (limits, "rpm"))
+                json_object_set_new (limits, "rpm", json_integer (ck->rpm));
+            free (key_limits);
+            key_limits = limits ? json_dumps (limits, JSON_COMPACT) : NULL;
+            json_decref (limits);
+        }
+        const char *tenant_limits = NULL;
+        for (int t = 0; t < config->tenant_count; t++)
+            if (streq (config->tenants[t].name, ck->tenant))
+                tenant_limits = config->tenants[t].limits;
+        s_principal_limits (self, p, key_limits, tenant_limits);
+        free (key_limits);
         aigw_hex_encode (ck->sha256, 32, hex);
         zhashx_update (self->fixed, hex, p);
     }
     if (config->master_key && *config->master_key) {
         s_principal_t *p = s_principal_new ("master", "master", "master", "*", "*", "admin", "*");
         p->rpm = config->master_rpm;
+        //  The master key has no limits but master_rpm, and no defaults.
+        if (config->master_rpm > 0) {
+            char limits[64];
+            snprintf (limits, sizeof limits, "{\"rpm\":%lld}", (long long) config->master_rpm);
+            aigw_limits_error_t err;
+            p->key_limits = aigw_limits_new (limits, NULL, &err);
+        }
         aigw_hex_encode (config->master_sha256, 32, hex);
         zhashx_update (self->fixed, hex, p);
     }
@@ -903,6 +974,7 @@ aigw_auth_test (bool verbose)
     assert (streq (env->key_id, "master") && streq (env->principal_type, "master"));
     assert (streq (env->tenant_id, "*") && streq (env->permissions, "*"));
     assert (env->credential == NULL);
+    assert (env->limits == NULL);  //  no master_rpm: no limits
 
     //  An unknown model passes: the provider, which knows the database's
     //  models too, answers 404.
@@ -953,6 +1025,30 @@ aigw_auth_test (bool verbose)
     s_test_resolve (self, env);
     assert (env->status == 0 && streq (env->models, "gpt-4o"));
     aigw_envelope_destroy (&env);
+
+    //  Limits: compiled once per key version, the defaults folded into the
+    //  key's, the model's parts appended per request; rpm follows them.
+    s_principal_limits (self, p, "{\"rpm\":5,\"models\":{\"gpt-4o\":{\"tpm\":9}}}",
+                        "{\"rpm\":50,\"models\":{\"gpt-4o\":{\"rpm\":20}}}");
+    env = aigw_envelope_new ();
+    env->kind = AIGW_KIND_CHAT;
+    aigw_envelope_set (&env->model, "gpt-4o");
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    s_test_resolve (self, env);
+    assert (env->status == 0 && env->rpm == 5);
+    assert (streq (env->limits, "k=rpm:5;t=rpm:50;km=tpm:9;tm=rpm:20"));
+    aigw_envelope_destroy (&env);
+    env = aigw_envelope_new ();
+    env->kind = AIGW_KIND_ADMIN;
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    s_test_resolve (self, env);
+    assert (env->status == 0 && streq (env->limits, "k=rpm:5;t=rpm:50"));
+    aigw_envelope_destroy (&env);
+    //  No limits of its own: the default rpm; bad stored limits: defaults.
+    s_principal_limits (self, p, "{}", NULL);
+    assert (p->rpm == config->default_rpm);
+    s_principal_limits (self, p, "{\"rpm\":0}", "{\"rpm\":\"x\"}");
+    assert (p->key_limits && !p->tenant_limits && p->rpm == config->default_rpm);
 
     p->expires_ms = aigw_now_ms () - 1;
     env = aigw_envelope_new ();
