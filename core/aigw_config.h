@@ -154,6 +154,10 @@ typedef struct {
     //  ratelimit
     int64_t default_rpm;  //  per-key requests per minute
     int64_t master_rpm;   //  master key's requests per minute, 0 = none
+    //  ratelimit, registered by actors/ratelimit (schemas/limits.md)
+    int64_t rl_default_max_tokens;  //  completion tokens reserved when a request names none
+    int64_t rl_settle_grace_ms;     //  a reservation's lease runs this long past its deadline
+    int64_t rl_snapshot_ms;         //  counters go to the database at most this often
 
     //  guardrail
     int64_t max_prompt_chars;                         //  input cap, guardrail_error past it

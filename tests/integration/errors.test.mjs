@@ -127,7 +127,7 @@ for (const mode of MODES) {
           assert.equal(intHeader(ok, 'x-ratelimit-remaining'), 3 - i);
         }
         const res = await gw.chat(`one too many ${nonce()}`, { key });
-        assertError(res, { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded' });
+        assertError(res, { status: 429, type: 'rate_limit_error', code: 'rpm', param: 'key' });
         assert.ok(intHeader(res, 'retry-after') >= 1, 'Retry-After < 1');
         assert.ok(intHeader(res, 'retry-after') <= 61, 'Retry-After beyond the minute window');
         assert.equal(intHeader(res, 'x-ratelimit-limit'), 3);
