@@ -35,16 +35,19 @@
     "CREATE TEMP TABLE IF NOT EXISTS ratelimit_staging (seq bigint, shard text, name text," \
     " win_start_ms bigint, amount bigint, amount_before bigint) ON COMMIT DELETE ROWS;"     \
     "COPY ratelimit_staging FROM STDIN;"                                                    \
-    "INSERT INTO ratelimit_state AS s (shard, name, win_start_ms, amount, amount_before)"  \
-    " SELECT DISTINCT ON (shard, name) shard, name, win_start_ms, amount, amount_before"   \
+    "INSERT INTO ratelimit_state AS s (tenant_id, limit_key, window_start, current,"        \
+    " previous, spent_nusd)"                                                                \
+    " SELECT DISTINCT ON (shard, name) shard, name, to_timestamp (win_start_ms / 1000.0),"  \
+    " amount, amount_before, CASE WHEN name LIKE '4%' THEN amount ELSE 0 END"               \
     " FROM ratelimit_staging ORDER BY shard, name, seq DESC"                                \
-    " ON CONFLICT (shard, name) DO UPDATE SET win_start_ms = EXCLUDED.win_start_ms,"       \
-    " amount = EXCLUDED.amount, amount_before = EXCLUDED.amount_before, updated_at = now ()"
+    " ON CONFLICT (tenant_id, limit_key) DO UPDATE SET window_start = EXCLUDED.window_start," \
+    " current = EXCLUDED.current, previous = EXCLUDED.previous,"                            \
+    " spent_nusd = EXCLUDED.spent_nusd, updated_at = now ()"
 //  A shard's counters, then its spend per key, model and day from the
 //  roll-ups (a shard is a tenant id, or a key id for keys with none).
 #define S_LOAD_SQL                                                                          \
-    "SELECT 0, name, '', '', win_start_ms, amount, amount_before FROM ratelimit_state"      \
-    " WHERE shard = $1"                                                                     \
+    "SELECT 0, limit_key, '', '', (extract (epoch FROM window_start) * 1000)::bigint,"      \
+    " current, previous FROM ratelimit_state WHERE tenant_id = $1"                          \
     " UNION ALL SELECT 1, '', key_id, model,"                                               \
     " (extract (epoch FROM bucket) * 1000)::bigint, (sum (cost_usd) * 1000000000)::bigint, 0" \
     " FROM usage_rollups WHERE period = 'day' AND bucket >= to_timestamp ($2::bigint)"      \
@@ -412,6 +415,8 @@ static void
 s_snapshot_row (void *arg, const aigw_rl_row_t *row)
 {
     self_t *self = (self_t *) arg;
+    if (!*row->shard)
+        return;  //  no identity: nothing to read it back by
     char num[96];
     int n = snprintf (num, sizeof num, "%llu\t", (unsigned long long) ++self->row_seq);
     s_copy_add (self, num, (size_t) n, false);
@@ -690,7 +695,8 @@ const aigw_stage_def_t aigw_ratelimit_stage = {
 };
 
 //  ratelimit: the settings of AIGW-LIMITS (default_rpm and master_rpm are
-//  core's).
+//  core's). The control plane's branch registers the same three in core
+//  (aigw_config.c): this table goes when the two merge.
 static const aigw_config_keyword_t s_rl_keywords[]
     = {AIGW_CONFIG_KW_NUMBER ("default_max_tokens", AIGW_CONFIG_INT64, aigw_config_t,
                               rl_default_max_tokens, 1, 10000000, AIGW_RL_DEFAULT_MAX_TOKENS),
