@@ -552,26 +552,48 @@ s_spend_sum (s_shard_t *shard, int level, const char *key_id, const char *model,
     return sum;
 }
 
-//  Write the counter name of LIMIT for KEY_ID, TENANT_ID and MODEL into
-//  BUF (SIZE bytes) after the shard; returns the key's length.
+//  Append LEN bytes at DATA to BUF at *AT, within SIZE (cut when longer).
+static void
+s_put (char *buf, size_t size, size_t *at, const char *data, size_t len)
+{
+    if (*at + len > size)
+        len = size - *at;
+    memcpy (buf + *at, data, len);
+    *at += len;
+}
+
+//  Write the key of LIMIT's counter for KEY_ID, TENANT_ID and MODEL into
+//  BUF (SIZE bytes): the shard, then the counter's name (kind and level
+//  digits, identity, model, period), whose offset goes to *NAME_AT.
+//  Returns the key's length. Called on every check: no printf.
 static size_t
 s_key (char *buf, size_t size, const char *shard, const s_limit_t *limit, const char *key_id,
        const char *tenant_id, const char *model, size_t *name_at)
 {
     const char *id
         = limit->level == AIGW_RL_KEY || limit->level == AIGW_RL_KEY_MODEL ? key_id : tenant_id;
-    bool modelled = limit->level >= AIGW_RL_KEY_MODEL;
-    int model_len = !modelled      ? 0
-                    : limit->model ? (int) limit->model_len
-                                   : (int) strlen (model ? model : "");
-    const char *model_text = !modelled ? "" : limit->model ? limit->model : model ? model : "";
-    int n = snprintf (buf, size, "%s%c", shard, S_SEP);
-    *name_at = n > 0 && (size_t) n < size ? (size_t) n : 0;
-    int m = snprintf (buf + *name_at, size - *name_at, "%d%d%c%s%c%.*s%c%.*s", limit->kind,
-                      limit->level, S_SEP, id ? id : "", S_SEP, model_len, model_text, S_SEP,
-                      (int) limit->ptext_len, limit->ptext ? limit->ptext : "");
-    size_t len = *name_at + (m > 0 ? (size_t) m : 0);
-    return len < size ? len : size - 1;
+    id = id ? id : "";
+    const char *model_text = "";
+    size_t model_len = 0;
+    if (limit->level >= AIGW_RL_KEY_MODEL) {
+        model_text = limit->model ? limit->model : model ? model : "";
+        model_len = limit->model ? limit->model_len : strlen (model_text);
+    }
+    char sep = S_SEP;
+    char head[2] = {(char) ('0' + limit->kind), (char) ('0' + limit->level)};
+    size_t at = 0;
+    s_put (buf, size, &at, shard, strlen (shard));
+    s_put (buf, size, &at, &sep, 1);
+    *name_at = at;
+    s_put (buf, size, &at, head, 2);
+    s_put (buf, size, &at, &sep, 1);
+    s_put (buf, size, &at, id, strlen (id));
+    s_put (buf, size, &at, &sep, 1);
+    s_put (buf, size, &at, model_text, model_len);
+    s_put (buf, size, &at, &sep, 1);
+    if (limit->ptext)
+        s_put (buf, size, &at, limit->ptext, limit->ptext_len);
+    return at;
 }
 
 //  The counter named KEY (LEN bytes) in SHARD, made when missing (and
