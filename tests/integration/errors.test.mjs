@@ -14,7 +14,9 @@ for (const mode of MODES) {
       config: {
         server: { max_body_bytes: MAX_BODY_BYTES, request_timeout_ms: 1500 },
         auth: {
-          keys: [{ name: 'limited', tenant: 'team-limited', role: 'developer', rpm: 3 }],
+          // A tenant per mode: rate-limit owners keep their counts in the
+          // database the modes share (schemas/limits.md 6).
+          keys: [{ name: 'limited', tenant: `team-limited-${mode}`, role: 'developer', rpm: 3 }],
         },
       },
     });
