@@ -682,6 +682,12 @@ aigw_host_cancel (aigw_host_t *self, aigw_job_t *job)
         self->stages[job->stage].def->cancel (self->stages[job->stage].state, job);
 }
 
+bool
+aigw_host_owns (aigw_host_t *self, const char *service, const char *shard)
+{
+    return self ? s_host_takes (self, s_host_find (self, service), shard) : true;
+}
+
 int
 aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
                   aigw_envelope_t **env_p)

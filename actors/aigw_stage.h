@@ -111,6 +111,10 @@ void aigw_host_set_front (aigw_host_t *self, const aigw_front_t *front);
 //  high-water mark, or peers still connecting).
 size_t aigw_host_backlog (aigw_host_t *self);
 
+//  True when stage SERVICE here owns SHARD by the directory this host
+//  last saw (always, without one, or when it owns every shard).
+bool aigw_host_owns (aigw_host_t *self, const char *service, const char *shard);
+
 //  The broker endpoint, and the worker of stage NAME (NULL if not here).
 const char *aigw_host_endpoint (aigw_host_t *self);
 aigw_worker_t *aigw_host_worker (aigw_host_t *self, const char *name);

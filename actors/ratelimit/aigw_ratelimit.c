@@ -1,133 +1,679 @@
-/*  aigw_ratelimit: per-key requests per minute, sliding window. */
+/*  aigw_ratelimit: the rate-limit stage, owner of its tenants' counters. */
 #include "aigw_ratelimit.h"
+#include "aigw_json.h"
 #include "aigw_log.h"
+#include "aigw_pgconn.h"
+#include "aigw_rlengine.h"
+#include "aigw_tokens.h"
 
-//  Length of one window.
-#define AIGW_RL_WINDOW_MS 60000
+#include <jansson.h>
+#include <unistd.h>
 
-//  Counts of one key.
+//  A shard idle this long is forgotten (with a database: its snapshot
+//  brings it back).
+#define S_IDLE_MS (15 * 60 * 1000)
+//  Shards checked for ownership per tick: the sweep walks all of them in
+//  turns, so a huge owner spends little per second on it.
+#define S_SWEEP_PER_TICK 20000
+//  Most counters in one snapshot statement.
+#define S_SNAPSHOT_ROWS 20000
+//  Bound on one load or snapshot statement.
+#define S_STATEMENT_MS 5000
+//  Budgets rebuild from the roll-ups of this many days back (week, month
+//  and Nd periods up to it).
+#define S_SPEND_DAYS 35
+
+//  Snapshot: the rows into a staging table, then the newest of each
+//  counter into ratelimit_state, in key order (two owners of one shard
+//  during a move then queue instead of deadlocking).
+// clang-format off
+#define S_SNAPSHOT_SQL                                                                      \
+    "CREATE TEMP TABLE IF NOT EXISTS ratelimit_staging (seq bigint, shard text, name text," \
+    " win_start_ms bigint, amount bigint, amount_before bigint) ON COMMIT DELETE ROWS;"     \
+    "COPY ratelimit_staging FROM STDIN;"                                                    \
+    "INSERT INTO ratelimit_state AS s (tenant_id, limit_key, window_start, current,"        \
+    " previous, spent_nusd)"                                                                \
+    " SELECT DISTINCT ON (shard, name) shard, name, to_timestamp (win_start_ms / 1000.0),"  \
+    " amount, amount_before, CASE WHEN name LIKE '4%' THEN amount ELSE 0 END"               \
+    " FROM ratelimit_staging ORDER BY shard, name, seq DESC"                                \
+    " ON CONFLICT (tenant_id, limit_key) DO UPDATE SET window_start = EXCLUDED.window_start," \
+    " current = EXCLUDED.current, previous = EXCLUDED.previous,"                            \
+    " spent_nusd = EXCLUDED.spent_nusd, updated_at = now ()"
+//  A shard's counters, then its spend per key, model and day from the
+//  roll-ups (a shard is a tenant id, or a key id for keys with none).
+#define S_LOAD_SQL                                                                          \
+    "SELECT 0, limit_key, '', '', (extract (epoch FROM window_start) * 1000)::bigint,"      \
+    " current, previous FROM ratelimit_state WHERE tenant_id = $1"                          \
+    " UNION ALL SELECT 1, '', key_id, model,"                                               \
+    " (extract (epoch FROM bucket) * 1000)::bigint, (sum (cost_usd) * 1000000000)::bigint, 0" \
+    " FROM usage_rollups WHERE period = 'day' AND bucket >= to_timestamp ($2::bigint)"      \
+    " AND (tenant_id = $1 OR (tenant_id = '' AND key_id = $1))"                             \
+    " GROUP BY key_id, model, bucket"
+// clang-format on
+
+//  A request held until its shard's counters are read.
 typedef struct {
-    int64_t window;    //  start of the current window, Unix ms
-    int64_t current;   //  requests admitted in the current window
-    int64_t previous;  //  requests admitted in the window before
-} s_counter_t;
+    aigw_job_t *job;       //  the request
+    aigw_envelope_t *env;  //  its envelope
+} s_held_t;
 
-//  Private state.
+//  A shard being read from the database.
+typedef struct {
+    char *shard;     //  its key
+    zlistx_t *held;  //  s_held_t, oldest first
+    bool sent;       //  its statement is in the database
+} s_load_t;
+
 typedef struct {
     const aigw_config_t *config;  //  settings (shared, read-only)
-    zhashx_t *counters;           //  key id -> s_counter_t
+    aigw_host_t *host;            //  our host (NULL in selftests): who owns what
+    aigw_rlengine_t *engine;      //  the counters
+    aigw_pgconn_t *db;            //  NULL without a database
+    zhashx_t *loads;              //  shard -> s_load_t waiting or running
+    zlistx_t *queue;              //  s_load_t to send, oldest first
+    s_load_t *loading;            //  the load in the database now
+    char *snapshot;               //  COPY rows of the snapshot in the database (or to retry)
+    size_t snapshot_len;          //  bytes used
+    size_t snapshot_cap;          //  bytes allocated
+    bool snapshot_busy;           //  the snapshot statement runs
+    int64_t snapshot_at;          //  next snapshot due, Unix ms
+    uint64_t row_seq;             //  order of rows in the staging table
+    char *sweep;                  //  the ownership sweep's last shard, or NULL
+    bool stopping;                //  being destroyed: callbacks do nothing
     int64_t (*clock) (void);      //  time source, replaceable in the selftest
-} s_rl_t;
+} self_t;
+
+//  ---------------------------------------------------------------------
+//  Prices
+
+//  The highest prices (USD per million tokens) of MODEL's deployments and
+//  of its fallbacks', from the config file, into *IN and *OUT. Database
+//  models are not seen here: a budget on one reserves nothing until it
+//  is settled (the settle charges the real cost).
+static void
+s_prices (const aigw_config_t *config, const char *model, double *in, double *out, int depth)
+{
+    if (!model || depth > AIGW_CONFIG_MAX_FALLBACKS)
+        return;
+    for (int i = 0; i < config->model_count; i++) {
+        const aigw_config_model_t *m = &config->models[i];
+        if (!m->name || strcmp (m->name, model))
+            continue;
+        for (int d = 0; d < m->deployment_count; d++) {
+            if (m->deployments[d].price_in > *in)
+                *in = m->deployments[d].price_in;
+            if (m->deployments[d].price_out > *out)
+                *out = m->deployments[d].price_out;
+        }
+        for (int f = 0; f < m->fallback_count; f++)
+            s_prices (config, m->fallbacks[f], in, out, depth + 1);
+        return;
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Decisions
+
+//  Shard of ENV: its tenant, "*" for the master key's, else its key.
+static const char *
+s_shard (aigw_envelope_t *env)
+{
+    if (env->tenant_id && *env->tenant_id)
+        return env->tenant_id;
+    return env->key_id ? env->key_id : "";
+}
+
+static int64_t
+s_now (self_t *self)
+{
+    return self->clock ();
+}
+
+//  Check ENV's limits: reserve, or answer 429.
+static void
+s_decide (self_t *self, aigw_envelope_t *env)
+{
+    int64_t now = s_now (self);
+    char legacy[48];
+    const char *lm = env->limits;
+    const char *key_id = env->key_id ? env->key_id : "anonymous";
+    if (!lm || !*lm) {
+        //  No limits written (auth before AIGW-LIMITS): the key's rpm, or
+        //  the default, per key, as before.
+        int64_t rpm = env->rpm > 0 ? env->rpm : self->config->default_rpm;
+        snprintf (legacy, sizeof legacy, "k=rpm:%lld", (long long) rpm);
+        lm = legacy;
+    }
+    aigw_rl_request_t req
+        = {s_shard (env), key_id, s_shard (env), env->model ? env->model : "", lm, 0, 0, 0};
+    bool tokens = strstr (lm, "tpm:") != NULL;
+    bool budget = strstr (lm, "usd:") != NULL;
+    if ((tokens || budget) && env->body) {
+        int format = env->kind == AIGW_KIND_EMBEDDINGS ? AIGW_TOKENS_EMBEDDINGS
+                     : env->kind == AIGW_KIND_MESSAGES ? AIGW_TOKENS_MESSAGES
+                                                       : AIGW_TOKENS_CHAT;
+        int64_t prompt = 0, completion = 0;
+        aigw_tokens_estimate ((aigw_tokens_format_t) format, env->body, env->body_len,
+                              self->config->rl_default_max_tokens, &prompt, &completion);
+        req.tokens = prompt + completion;
+        if (budget) {
+            double in = 0, out = 0;
+            s_prices (self->config, env->model, &in, &out, 0);
+            //  USD per million tokens is nano-USD per thousandth: x 1000.
+            req.nusd = (int64_t) ((double) prompt * in * 1000 + (double) completion * out * 1000
+                                  + 0.999999);
+        }
+    }
+    int64_t deadline
+        = env->deadline_ms > 0 ? env->deadline_ms : now + self->config->request_timeout_ms;
+    req.lease_ms = deadline + self->config->rl_settle_grace_ms;
+    aigw_rl_verdict_t v;
+    if (aigw_rlengine_check (self->engine, &req, now, &v)) {
+        aigw_error ("ratelimit: request %s: its limits cannot be read", env->id ? env->id : "?");
+        aigw_envelope_set_error (env, 500, "server_error", "limits_invalid", NULL,
+                                 "The limits of this key cannot be read.");
+        return;
+    }
+    if (v.kind < 0) {
+        env->rl_limit = -1;
+        return;
+    }
+    env->rl_limit = v.limit;
+    env->rl_remaining = v.remaining;
+    env->rl_reset = v.reset_s;
+    aigw_envelope_set (&env->rl_kind, aigw_rlengine_kind_name (v.kind));
+    if (*v.reservation)
+        aigw_envelope_set (&env->reservation, v.reservation);
+    if (!v.ok) {
+        env->retry_after = v.retry_after;
+        char message[200];
+        const char *what = aigw_rlengine_kind_name (v.kind);
+        const char *level = aigw_rlengine_level_name (v.level);
+        if (v.kind == AIGW_RL_USD)
+            snprintf (message, sizeof message,
+                      "The %s budget is spent for this period; retry in %d s.", level,
+                      v.retry_after);
+        else
+            snprintf (message, sizeof message,
+                      "Rate limit of %lld (%s, %s) exceeded; retry in %d s.", (long long) v.limit,
+                      what, level, v.retry_after);
+        aigw_envelope_set_error (env, 429, "rate_limit_error", what, level, message);
+    }
+}
+
+//  A limit's figures as JSON (limits.md 7); budgets in USD.
+static json_t *
+s_figure_json (const aigw_rl_figure_t *f)
+{
+    int64_t left = f->limit - f->used;
+    if (left < 0)
+        left = 0;
+    json_t *o = json_object ();
+    json_object_set_new (o, "kind", json_string (aigw_rlengine_kind_name (f->kind)));
+    if (f->kind == AIGW_RL_USD) {
+        json_object_set_new (o, "limit", json_real ((double) f->limit / 1e9));
+        json_object_set_new (o, "used", json_real ((double) f->used / 1e9));
+        json_object_set_new (o, "remaining", json_real ((double) left / 1e9));
+        json_object_set_new (o, "period", json_string (f->period));
+    }
+    else {
+        json_object_set_new (o, "limit", json_integer (f->limit));
+        json_object_set_new (o, "used", json_integer (f->used));
+        json_object_set_new (o, "remaining", json_integer (left));
+    }
+    json_object_set_new (o, "reset", json_integer (f->reset_s));
+    return o;
+}
+
+//  GET rate-limits, forwarded by the admin actor with the target's key,
+//  tenant and lm: every limit's figures, as the owner has them.
+static void
+s_report (self_t *self, aigw_envelope_t *env)
+{
+    aigw_rl_figure_t figures[AIGW_RL_LIMITS_MAX];
+    const char *model = env->model ? env->model : "";
+    int n = aigw_rlengine_report (self->engine, s_shard (env), env->limits ? env->limits : "",
+                                  env->key_id ? env->key_id : "", s_shard (env), model,
+                                  s_now (self), figures, AIGW_RL_LIMITS_MAX);
+    if (n < 0) {
+        aigw_envelope_set_error (env, 500, "server_error", "limits_invalid", NULL,
+                                 "The limits of this key cannot be read.");
+        return;
+    }
+    json_t *key = json_array (), *tenant = json_array (), *models = json_object ();
+    for (int i = 0; i < n; i++) {
+        aigw_rl_figure_t *f = &figures[i];
+        if (f->level == AIGW_RL_KEY)
+            json_array_append_new (key, s_figure_json (f));
+        else if (f->level == AIGW_RL_TENANT)
+            json_array_append_new (tenant, s_figure_json (f));
+        else {
+            const char *name = *f->model ? f->model : model;
+            json_t *entry = json_object_get (models, name);
+            if (!entry) {
+                entry = json_pack ("{s:[],s:[]}", "key", "tenant");
+                json_object_set_new (models, name, entry);
+            }
+            json_array_append_new (
+                json_object_get (entry, f->level == AIGW_RL_KEY_MODEL ? "key" : "tenant"),
+                s_figure_json (f));
+        }
+    }
+    json_t *root
+        = json_pack ("{s:{s:s?,s:o},s:{s:s?,s:o},s:o}", "key", "id", env->key_id, "limits", key,
+                     "tenant", "id", env->tenant_id, "limits", tenant, "models", models);
+    size_t len;
+    char *body = aigw_json_dump (root, &len);
+    if (!body) {
+        aigw_envelope_set_error (env, 500, "server_error", "out_of_memory", NULL,
+                                 "The report could not be written.");
+        return;
+    }
+    aigw_envelope_take_body (env, body, len);
+    aigw_envelope_set (&env->content_type, "application/json");
+    env->status = 200;
+    env->last = true;
+}
+
+//  A settle (one-way: nobody reads the answer). One for another
+//  incarnation, a late or a second one changes nothing.
+static void
+s_settle (self_t *self, aigw_envelope_t *env)
+{
+    aigw_rlengine_settle (self->engine, env->reservation, env->tokens_in + env->tokens_out,
+                          env->cost_nusd, s_now (self));
+    env->status = 204;
+}
+
+//  Answer or pass ENV now that its shard is here.
+static void
+s_run (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
+{
+    if (env->kind == AIGW_KIND_ADMIN)
+        s_report (self, env);
+    else
+        s_decide (self, env);
+    aigw_stage_pass (&job, &env);
+}
+
+//  ---------------------------------------------------------------------
+//  Database: loads and snapshots
+
+static void s_pump (self_t *self);
 
 static void
-s_rl_destroy (void **state_p)
+s_load_free (s_load_t **load_p)
 {
-    s_rl_t *self = (s_rl_t *) *state_p;
-    if (!self)
+    s_load_t *load = *load_p;
+    if (!load)
         return;
-    zhashx_destroy (&self->counters);
-    free (self);
-    *state_p = NULL;
+    zlistx_destroy (&load->held);
+    free (load->shard);
+    free (load);
+    *load_p = NULL;
+}
+
+//  LOAD's shard is here (read, or started empty): run what it held.
+static void
+s_load_finish (self_t *self, s_load_t *load)
+{
+    aigw_rlengine_add_shard (self->engine, load->shard, s_now (self));
+    s_held_t *held;
+    while ((held = (s_held_t *) zlistx_detach (load->held, NULL))) {
+        s_run (self, held->job, held->env);
+        free (held);
+    }
+    zhashx_delete (self->loads, load->shard);
 }
 
 static void
-s_counter_free (void **item)
+s_load_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
 {
-    free (*item);
+    self_t *self = (self_t *) arg;
+    s_load_t *load = self->loading;
+    self->loading = NULL;
+    if (!load || self->stopping) {
+        PQclear (result);
+        return;
+    }
+    int64_t now = s_now (self);
+    aigw_rlengine_add_shard (self->engine, load->shard, now);
+    if (result && PQresultStatus (result) == PGRES_TUPLES_OK) {
+        for (int r = 0; r < PQntuples (result); r++) {
+            int64_t win = strtoll (PQgetvalue (result, r, 4), NULL, 10);
+            int64_t amount = strtoll (PQgetvalue (result, r, 5), NULL, 10);
+            if (streq (PQgetvalue (result, r, 0), "0")) {
+                aigw_rl_row_t row = {load->shard, PQgetvalue (result, r, 1), win, amount,
+                                     strtoll (PQgetvalue (result, r, 6), NULL, 10)};
+                aigw_rlengine_load (self->engine, &row, now);
+            }
+            else
+                aigw_rlengine_spend (self->engine, load->shard, PQgetvalue (result, r, 2),
+                                     PQgetvalue (result, r, 3), win, amount, now);
+        }
+    }
+    else
+        //  Counted from zero: a move now may let through what the
+        //  snapshot would have held back, never more than one window.
+        aigw_warn ("ratelimit: the counters of a shard could not be read (%s); starting empty",
+                   result ? PQresultErrorMessage (result) : "no database");
+    PQclear (result);
+    s_load_finish (self, load);
+    s_pump (self);
+}
+
+static void
+s_snapshot_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
+{
+    self_t *self = (self_t *) arg;
+    self->snapshot_busy = false;
+    if (self->stopping) {
+        PQclear (result);
+        return;
+    }
+    if (result && PQresultStatus (result) == PGRES_COMMAND_OK)
+        self->snapshot_len = 0;
+    else
+        //  Kept, and sent again with the next changes (the newest row of a
+        //  counter wins).
+        aigw_warn ("ratelimit: snapshot failed: %s",
+                   result ? PQresultErrorMessage (result) : "no database");
+    PQclear (result);
+    s_pump (self);
+}
+
+//  Append LEN bytes at DATA to the snapshot rows; with ESCAPE, as COPY's
+//  text format quotes a value.
+static void
+s_copy_add (self_t *self, const char *data, size_t len, bool escape)
+{
+    size_t need = self->snapshot_len + 2 * len + 1;
+    if (need > self->snapshot_cap) {
+        size_t cap = self->snapshot_cap ? self->snapshot_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *rows = (char *) realloc (self->snapshot, cap);
+        assert (rows);
+        self->snapshot = rows;
+        self->snapshot_cap = cap;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+        if (escape && (c == '\\' || c == '\t' || c == '\n' || c == '\r')) {
+            self->snapshot[self->snapshot_len++] = '\\';
+            c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : c;
+        }
+        self->snapshot[self->snapshot_len++] = c;
+    }
+}
+
+static void
+s_snapshot_row (void *arg, const aigw_rl_row_t *row)
+{
+    self_t *self = (self_t *) arg;
+    if (!*row->shard)
+        return;  //  no identity: nothing to read it back by
+    char num[96];
+    int n = snprintf (num, sizeof num, "%llu\t", (unsigned long long) ++self->row_seq);
+    s_copy_add (self, num, (size_t) n, false);
+    s_copy_add (self, row->shard, strlen (row->shard), true);
+    s_copy_add (self, "\t", 1, false);
+    s_copy_add (self, row->name, strlen (row->name), true);
+    n = snprintf (num, sizeof num, "\t%lld\t%lld\t%lld\n", (long long) row->window,
+                  (long long) row->current, (long long) row->previous);
+    s_copy_add (self, num, (size_t) n, false);
+}
+
+//  Move the database on: the next load (requests wait on it), else a
+//  snapshot when one is due.
+static void
+s_pump (self_t *self)
+{
+    if (!self->db || self->snapshot_busy || self->loading)
+        return;
+    int64_t now = s_now (self);
+    if (aigw_pgconn_state (self->db) != AIGW_PGCONN_IDLE) {
+        if (aigw_pgconn_state (self->db) == AIGW_PGCONN_DOWN) {
+            //  No database now: the waiting shards start empty rather
+            //  than hold their requests.
+            s_load_t *load;
+            while ((load = (s_load_t *) zlistx_detach (self->queue, NULL))) {
+                aigw_warn ("ratelimit: database down; a shard's counters start empty");
+                s_load_finish (self, load);
+            }
+        }
+        return;
+    }
+    s_load_t *load = (s_load_t *) zlistx_detach (self->queue, NULL);
+    if (load) {
+        char since[32];
+        snprintf (since, sizeof since, "%lld",
+                  (long long) (now / 1000 - (int64_t) S_SPEND_DAYS * 86400));
+        const char *params[] = {load->shard, since};
+        self->loading = load;
+        if (aigw_pgconn_send (self->db, S_LOAD_SQL, 2, params, now + S_STATEMENT_MS, s_load_done,
+                              self, now)) {
+            self->loading = NULL;
+            s_load_finish (self, load);
+        }
+        return;
+    }
+    if (now < self->snapshot_at)
+        return;
+    self->snapshot_at = now + self->config->rl_snapshot_ms;
+    aigw_rlengine_dirty (self->engine, S_SNAPSHOT_ROWS, s_snapshot_row, self);
+    if (!self->snapshot_len)
+        return;
+    if (aigw_pgconn_copy (self->db, S_SNAPSHOT_SQL, self->snapshot, self->snapshot_len,
+                          now + S_STATEMENT_MS, s_snapshot_done, self, now)
+        == 0)
+        self->snapshot_busy = true;
+}
+
+//  ---------------------------------------------------------------------
+//  Stage
+
+static void
+s_held_free (void **item)
+{
+    s_held_t *held = (s_held_t *) *item;
+    if (held) {
+        aigw_job_destroy (&held->job);
+        aigw_envelope_destroy (&held->env);
+        free (held);
+    }
     *item = NULL;
+}
+
+static void
+s_load_destructor (void **item)
+{
+    s_load_free ((s_load_t **) item);
 }
 
 static void *
 s_rl_new (aigw_host_t *host, const aigw_config_t *config)
 {
-    s_rl_t *self = calloc (1, sizeof *self);
+    self_t *self = (self_t *) calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->config = config;
-    self->counters = zhashx_new ();
-    zhashx_set_destructor (self->counters, s_counter_free);
+    self->host = host;
     self->clock = aigw_now_ms;
+    //  A new incarnation's reservations never match an old one's.
+    uint64_t seq = ((uint64_t) randof (0x7fffffff) << 32) ^ (uint64_t) aigw_now_us ()
+                   ^ ((uint64_t) getpid () << 20);
+    self->engine = aigw_rlengine_new (seq);
+    self->loads = zhashx_new ();
+    zhashx_set_destructor (self->loads, s_load_destructor);
+    self->queue = zlistx_new ();
+    if (!self->engine || !self->loads || !self->queue) {
+        aigw_rlengine_destroy (&self->engine);
+        zhashx_destroy (&self->loads);
+        zlistx_destroy (&self->queue);
+        free (self);
+        return NULL;
+    }
+    if (host && config->database_url && *config->database_url) {
+        aigw_pgconn_settings_t settings
+            = {.name = "ratelimit",
+               .application_name = "aigw-ratelimit",
+               .connect_timeout_ms
+               = config->db_connect_timeout_ms > 0 ? config->db_connect_timeout_ms : 3000,
+               .statement_timeout_ms = S_STATEMENT_MS,
+               .backoff_min_ms = 100,
+               .backoff_max_ms = 2000};
+        self->db = aigw_pgconn_new (config->database_url, &settings, NULL);
+        if (self->db) {
+            aigw_rlengine_track (self->engine, true);
+            aigw_pgconn_connect (self->db, aigw_now_ms ());
+        }
+        else
+            aigw_error ("ratelimit: the database URL cannot be used; counters in memory only");
+    }
     return self;
 }
 
-//  Roll COUNTER forward to the window holding NOW.
 static void
-s_counter_roll (s_counter_t *counter, int64_t now)
+s_rl_destroy (void **state_p)
 {
-    int64_t window = now - now % AIGW_RL_WINDOW_MS;
-    if (window == counter->window)
+    self_t *self = (self_t *) *state_p;
+    if (!self)
         return;
-    counter->previous = window - counter->window == AIGW_RL_WINDOW_MS ? counter->current : 0;
-    counter->current = 0;
-    counter->window = window;
-}
-
-//  Requests counted against the last minute, previous window weighted.
-//  The carried share rounds up: rounding down let a key through one
-//  request over its limit just after every window boundary.
-static int64_t
-s_counter_used (const s_counter_t *counter, int64_t now)
-{
-    int64_t elapsed = now - counter->window;
-    int64_t weighted = counter->previous * (AIGW_RL_WINDOW_MS - elapsed);
-    int64_t carried = (weighted + AIGW_RL_WINDOW_MS - 1) / AIGW_RL_WINDOW_MS;
-    return carried + counter->current;
+    self->stopping = true;
+    aigw_pgconn_destroy (&self->db);
+    self->loading = NULL;  //  the loads hash owns it
+    zlistx_destroy (&self->queue);
+    zhashx_destroy (&self->loads);
+    aigw_rlengine_destroy (&self->engine);
+    free (self->snapshot);
+    free (self->sweep);
+    free (self);
+    *state_p = NULL;
 }
 
 static void
-s_rl_handle (void *state, aigw_envelope_t *env)
+s_rl_take (void *state, aigw_job_t *job, aigw_envelope_t *env)
 {
-    s_rl_t *self = (s_rl_t *) state;
-    int64_t limit = env->rpm > 0 ? env->rpm : self->config->default_rpm;
-    const char *key_id = env->key_id ? env->key_id : "anonymous";
-    int64_t now = self->clock ();
-    s_counter_t *counter = (s_counter_t *) zhashx_lookup (self->counters, key_id);
-    if (!counter) {
-        counter = calloc (1, sizeof *counter);
-        zhashx_insert (self->counters, key_id, counter);
-    }
-    s_counter_roll (counter, now);
-    int64_t used = s_counter_used (counter, now);
-    int64_t reset_ms = counter->window + AIGW_RL_WINDOW_MS;
-    env->rl_limit = limit;
-    env->rl_reset = (reset_ms + 999) / 1000;
-    if (used >= limit) {
-        env->rl_remaining = 0;
-        int retry = (int) ((reset_ms - now + 999) / 1000);
-        env->retry_after = retry > 0 ? retry : 1;
-        char message[160];
-        snprintf (message, sizeof message,
-                  "Rate limit of %lld requests per minute exceeded; retry in %d s.",
-                  (long long) limit, env->retry_after);
-        aigw_envelope_set_error (env, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
-                                 message);
+    self_t *self = (self_t *) state;
+    if (env->kind == AIGW_KIND_SETTLE) {
+        s_settle (self, env);
+        env->last = true;
+        aigw_stage_pass (&job, &env);
         return;
     }
-    counter->current++;
-    env->rl_remaining = limit - used - 1;
+    const char *shard = s_shard (env);
+    bool wait = self->db && aigw_pgconn_state (self->db) != AIGW_PGCONN_DOWN
+                && !aigw_rlengine_has_shard (self->engine, shard);
+    if (!wait) {
+        s_run (self, job, env);
+        return;
+    }
+    //  First request of a shard this worker now owns: its counters come
+    //  from the database before it is answered.
+    s_load_t *load = (s_load_t *) zhashx_lookup (self->loads, shard);
+    if (!load) {
+        load = (s_load_t *) calloc (1, sizeof *load);
+        assert (load);
+        load->shard = strdup (shard);
+        load->held = zlistx_new ();
+        zlistx_set_destructor (load->held, s_held_free);
+        zhashx_insert (self->loads, shard, load);
+        //  The hash owns it; the queue only points at it.
+        zlistx_add_end (self->queue, load);
+    }
+    s_held_t *held = (s_held_t *) malloc (sizeof *held);
+    assert (held);
+    held->job = job;
+    held->env = env;
+    zlistx_add_end (load->held, held);
+    s_pump (self);
 }
 
-//  Forget keys idle for two windows, so memory follows live keys only.
+//  A held request whose client left: dropped with its job.
+static void
+s_rl_cancel (void *state, aigw_job_t *job)
+{
+    self_t *self = (self_t *) state;
+    for (s_load_t *load = (s_load_t *) zhashx_first (self->loads); load;
+         load = (s_load_t *) zhashx_next (self->loads))
+        for (s_held_t *held = (s_held_t *) zlistx_first (load->held); held;
+             held = (s_held_t *) zlistx_next (load->held))
+            if (held->job == job) {
+                zlistx_delete (load->held, zlistx_cursor (load->held));
+                return;
+            }
+}
+
 static void
 s_rl_tick (void *state)
 {
-    s_rl_t *self = (s_rl_t *) state;
-    int64_t now = self->clock ();
-    zlistx_t *stale = zlistx_new ();
-    for (s_counter_t *counter = (s_counter_t *) zhashx_first (self->counters); counter;
-         counter = (s_counter_t *) zhashx_next (self->counters))
-        if (now - counter->window >= 2 * AIGW_RL_WINDOW_MS)
-            zlistx_add_end (stale, (void *) zhashx_cursor (self->counters));
-    for (void *key = zlistx_first (stale); key; key = zlistx_next (stale))
-        zhashx_delete (self->counters, key);
-    zlistx_destroy (&stale);
+    self_t *self = (self_t *) state;
+    int64_t now = s_now (self);
+    aigw_rlengine_tick (self->engine, now, self->db ? now - S_IDLE_MS : 0);
+    //  Shards whose owner is now another worker are dropped: if they come
+    //  back, their counters are read again rather than trusted stale.
+    if (self->host) {
+        const char *shard = self->sweep ? aigw_rlengine_next_shard (self->engine, self->sweep)
+                                        : aigw_rlengine_next_shard (self->engine, NULL);
+        for (int i = 0; shard && i < S_SWEEP_PER_TICK; i++) {
+            const char *next = aigw_rlengine_next_shard (self->engine, shard);
+            if (!aigw_host_owns (self->host, "ratelimit", shard)) {
+                aigw_info ("ratelimit: a shard moved to another worker; its counters dropped");
+                aigw_rlengine_drop_shard (self->engine, shard);
+            }
+            shard = next;
+        }
+        free (self->sweep);
+        self->sweep = shard ? strdup (shard) : NULL;
+    }
+    s_pump (self);
 }
 
-//  Counters are per key id, so every request of a key goes to one owner.
+static int
+s_rl_pollitems (void *state, zmq_pollitem_t *items, int max)
+{
+    self_t *self = (self_t *) state;
+    if (!self->db || max < 1 || aigw_pgconn_fd (self->db) < 0)
+        return 0;
+    items[0] = (zmq_pollitem_t){NULL, aigw_pgconn_fd (self->db), aigw_pgconn_events (self->db), 0};
+    return 1;
+}
+
+static int
+s_rl_timeout (void *state)
+{
+    self_t *self = (self_t *) state;
+    if (!self->db)
+        return -1;
+    int64_t now = aigw_now_ms ();
+    int t = aigw_pgconn_timeout (self->db, now);
+    if (aigw_pgconn_state (self->db) != AIGW_PGCONN_IDLE)
+        return t;  //  its answer, or its coming up, moves us on
+    int64_t snap = self->snapshot_at - now;
+    if (snap < 0)
+        snap = 0;
+    if (t < 0 || snap < t)
+        t = (int) (snap > INT_MAX ? INT_MAX : snap);
+    return t;
+}
+
+static void
+s_rl_process (void *state, zmq_pollitem_t *items, int count)
+{
+    self_t *self = (self_t *) state;
+    if (!self->db)
+        return;
+    aigw_pgconn_process (self->db, count ? items[0].revents : 0, aigw_now_ms ());
+    s_pump (self);
+}
+
+//  One owner per tenant (limits.md 2): every counter of a tenant and of
+//  its keys is in one worker, which checks a request's limits in one step.
 static const char *
 s_rl_shard_key (aigw_envelope_t *env, const aigw_config_t *config)
 {
-    return env->key_id ? env->key_id : "";
+    return s_shard (env);
 }
 
 const aigw_stage_def_t aigw_ratelimit_stage = {
@@ -135,10 +681,18 @@ const aigw_stage_def_t aigw_ratelimit_stage = {
     .replay_safe = true,
     .state_new = s_rl_new,
     .state_destroy = s_rl_destroy,
-    .handle = s_rl_handle,
+    .take = s_rl_take,
+    .cancel = s_rl_cancel,
+    .pollitems = s_rl_pollitems,
+    .timeout = s_rl_timeout,
+    .process = s_rl_process,
     .tick = s_rl_tick,
     .shard_key = s_rl_shard_key,
 };
+
+//  ---------------------------------------------------------------------
+//  Selftest: decisions, settles and reports (the database and the
+//  owners' moves run in the integration suite).
 
 static int64_t s_test_now;
 static int64_t
@@ -147,71 +701,165 @@ s_test_clock (void)
     return s_test_now;
 }
 
+//  A chat request of KEY in TENANT (NULL: none) with LM (NULL: none).
+static aigw_envelope_t *
+s_test_env (const char *key, const char *tenant, const char *lm, const char *body)
+{
+    aigw_envelope_t *env = aigw_envelope_new ();
+    env->kind = AIGW_KIND_CHAT;
+    aigw_envelope_set (&env->key_id, key);
+    aigw_envelope_set (&env->tenant_id, tenant);
+    aigw_envelope_set (&env->limits, lm);
+    aigw_envelope_set (&env->model, "gpt-test");
+    if (body)
+        aigw_envelope_set_body (env, body, strlen (body));
+    env->deadline_ms = s_test_now + 1000;
+    return env;
+}
+
 void
 aigw_ratelimit_test (bool verbose)
 {
     char err[AIGW_CONFIG_ERR_MAX];
     aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
     assert (config);
-    s_rl_t *self = (s_rl_t *) s_rl_new (NULL, config);
+    self_t *self = (self_t *) s_rl_new (NULL, config);
+    assert (self && !self->db);
     self->clock = s_test_clock;
     s_test_now = 1700000040000LL;  //  start of a window
 
-    aigw_envelope_t *env = aigw_envelope_new ();
-    aigw_envelope_set (&env->key_id, "k1");
+    //  Without lm: the key's rpm per key id, as before AIGW-LIMITS.
+    aigw_envelope_t *env = s_test_env ("k1", NULL, NULL, NULL);
     env->rpm = 3;
     for (int i = 0; i < 3; i++) {
         env->status = 0;
-        s_rl_handle (self, env);
+        s_decide (self, env);
         assert (env->status == 0);
-        assert (env->rl_limit == 3);
-        assert (env->rl_remaining == 2 - i);
-        assert (env->rl_reset == (s_test_now + AIGW_RL_WINDOW_MS) / 1000);
+        assert (env->rl_limit == 3 && env->rl_remaining == 2 - i);
+        assert (env->rl_reset == (s_test_now + 60000) / 1000);
+        assert (streq (env->rl_kind, "rpm") && !env->reservation);
     }
-    s_rl_handle (self, env);
-    assert (env->status == 429);
-    assert (env->rl_remaining == 0);
-    assert (env->retry_after == 60);
-
-    //  Another key has its own budget.
-    aigw_envelope_t *other = aigw_envelope_new ();
-    aigw_envelope_set (&other->key_id, "k2");
-    other->rpm = 3;
-    s_rl_handle (self, other);
-    assert (other->status == 0 && other->rl_remaining == 2);
-
-    //  Just past the boundary the old window still weighs in full: the
-    //  limit holds across it (no extra request slips through).
-    s_test_now += AIGW_RL_WINDOW_MS + 1;
+    s_decide (self, env);
+    assert (env->status == 429 && env->retry_after == 60 && env->rl_remaining == 0);
+    assert (streq (env->err_type, "rate_limit_error") && streq (env->err_code, "rpm"));
+    assert (streq (env->err_param, "key"));
+    assert (streq (s_rl_shard_key (env, config), "k1"));
     aigw_envelope_destroy (&env);
-    env = aigw_envelope_new ();
-    aigw_envelope_set (&env->key_id, "k1");
-    env->rpm = 3;
-    s_rl_handle (self, env);
-    assert (env->status == 429);
-
-    //  Half-way into the window half of the old count still weighs: 1.5
-    //  carried counts as 2, so one more fits and the next is refused.
-    s_test_now += AIGW_RL_WINDOW_MS / 2 - 1;
-    for (int i = 0; i < 2; i++) {
-        aigw_envelope_destroy (&env);
-        env = aigw_envelope_new ();
-        aigw_envelope_set (&env->key_id, "k1");
-        env->rpm = 3;
-        s_rl_handle (self, env);
-        if (i == 0)
-            assert (env->status == 0 && env->rl_remaining == 0);
-    }
-    assert (env->status == 429);
-    assert (env->retry_after == 30);
-
-    //  Idle keys are forgotten.
-    s_test_now += 3 * AIGW_RL_WINDOW_MS;
-    s_rl_tick (self);
-    assert (zhashx_size (self->counters) == 0);
-
+    //  ... and the default for a key with none.
+    env = s_test_env ("k2", NULL, NULL, NULL);
+    s_decide (self, env);
+    assert (env->status == 0 && env->rl_limit == config->default_rpm);
     aigw_envelope_destroy (&env);
-    aigw_envelope_destroy (&other);
+
+    //  With lm: the tenant is the shard; the master key's share "*".
+    env = s_test_env ("k3", "t1", "k=rpm:5;t=rpm:2", NULL);
+    assert (streq (s_rl_shard_key (env, config), "t1"));
+    s_decide (self, env);
+    assert (env->status == 0 && env->rl_limit == 2 && env->rl_remaining == 1);
+    aigw_envelope_destroy (&env);
+    env = s_test_env ("k4", "t1", "k=rpm:5;t=rpm:2", NULL);
+    s_decide (self, env);
+    assert (env->status == 0 && env->rl_remaining == 0);
+    aigw_envelope_destroy (&env);
+    env = s_test_env ("k4", "t1", "k=rpm:5;t=rpm:2", NULL);
+    s_decide (self, env);
+    assert (env->status == 429 && streq (env->err_code, "rpm"));
+    assert (streq (env->err_param, "tenant"));
+    aigw_envelope_destroy (&env);
+    env = s_test_env ("master", "*", "", NULL);
+    assert (streq (s_rl_shard_key (env, config), "*"));
+    aigw_envelope_destroy (&env);
+    //  A malformed lm is the gateway's fault: 500, nothing reserved.
+    env = s_test_env ("k5", "t2", "k=rpm:x", NULL);
+    s_decide (self, env);
+    assert (env->status == 500 && streq (env->err_code, "limits_invalid"));
+    aigw_envelope_destroy (&env);
+
+    //  tpm: the prompt's estimate plus max_tokens reserved, settled back.
+    const char *body = "{\"model\":\"gpt-test\",\"max_tokens\":100,"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}";
+    env = s_test_env ("k6", "t3", "k=tpm:150", body);
+    s_decide (self, env);
+    assert (env->status == 0 && streq (env->rl_kind, "tpm") && env->reservation);
+    int64_t first = env->rl_remaining;
+    assert (first < 50 && first > 0);
+    aigw_envelope_t *second = s_test_env ("k6", "t3", "k=tpm:150", body);
+    s_decide (self, second);
+    assert (second->status == 429 && streq (second->err_code, "tpm"));
+    aigw_envelope_destroy (&second);
+    //  The settle: a one-way envelope with the real use.
+    aigw_envelope_t *settle = aigw_envelope_new ();
+    settle->kind = AIGW_KIND_SETTLE;
+    aigw_envelope_set (&settle->tenant_id, "t3");
+    aigw_envelope_set (&settle->key_id, "k6");
+    aigw_envelope_set (&settle->reservation, env->reservation);
+    settle->tokens_in = 10;
+    settle->tokens_out = 5;
+    assert (streq (s_rl_shard_key (settle, config), "t3"));
+    s_settle (self, settle);
+    assert (settle->status == 204);
+    s_settle (self, settle);  //  twice: nothing more
+    aigw_envelope_destroy (&settle);
+    aigw_envelope_destroy (&env);
+    env = s_test_env ("k6", "t3", "k=tpm:150", body);
+    s_decide (self, env);
+    assert (env->status == 0);
+    assert (env->rl_remaining == first - 15);
+    aigw_envelope_destroy (&env);
+
+    //  Budgets reserve at the model's highest prices (none configured
+    //  here: 0 reserved, the settle charges).
+    env = s_test_env ("k7", "t4", "k=usd:1000/day", body);
+    s_decide (self, env);
+    assert (env->status == 0 && streq (env->rl_kind, "budget") && env->reservation);
+    settle = aigw_envelope_new ();
+    settle->kind = AIGW_KIND_SETTLE;
+    aigw_envelope_set (&settle->reservation, env->reservation);
+    settle->cost_nusd = 1000;
+    s_settle (self, settle);
+    aigw_envelope_destroy (&settle);
+    aigw_envelope_destroy (&env);
+    env = s_test_env ("k7", "t4", "k=usd:1000/day", body);
+    s_decide (self, env);
+    assert (env->status == 429 && streq (env->err_code, "budget"));
+    assert (env->retry_after > 0);
+    aigw_envelope_destroy (&env);
+
+    //  The owner's report (GET rate-limits through the admin actor).
+    env = s_test_env ("k3", "t1",
+                      "k=rpm:5,usd:2000000000/month;t=rpm:2;km=conc:4;"
+                      "tm:other=tpm:9",
+                      NULL);
+    env->kind = AIGW_KIND_ADMIN;
+    aigw_envelope_set (&env->path, "rate-limits");
+    s_report (self, env);
+    assert (env->status == 200 && streq (env->content_type, "application/json"));
+    json_t *report = json_loadb (env->body, env->body_len, 0, NULL);
+    assert (report);
+    if (verbose)
+        printf ("%.*s\n", (int) env->body_len, env->body);
+    json_t *key = json_object_get (json_object_get (report, "key"), "limits");
+    assert (json_array_size (key) == 2);
+    json_t *rpm = json_array_get (key, 0);
+    assert (streq (json_string_value (json_object_get (rpm, "kind")), "rpm"));
+    assert (json_integer_value (json_object_get (rpm, "limit")) == 5);
+    assert (json_integer_value (json_object_get (rpm, "used")) == 1);
+    assert (json_integer_value (json_object_get (rpm, "remaining")) == 4);
+    assert (json_integer_value (json_object_get (rpm, "reset")) == (s_test_now + 60000) / 1000);
+    json_t *usd = json_array_get (key, 1);
+    assert (streq (json_string_value (json_object_get (usd, "kind")), "budget"));
+    assert (json_real_value (json_object_get (usd, "limit")) == 2.0);
+    assert (streq (json_string_value (json_object_get (usd, "period")), "month"));
+    json_t *tenant = json_object_get (report, "tenant");
+    assert (streq (json_string_value (json_object_get (tenant, "id")), "t1"));
+    json_t *t_rpm = json_array_get (json_object_get (tenant, "limits"), 0);
+    assert (json_integer_value (json_object_get (t_rpm, "used")) == 2);
+    json_t *models = json_object_get (report, "models");
+    assert (json_array_size (json_object_get (json_object_get (models, "gpt-test"), "key")) == 1);
+    assert (json_array_size (json_object_get (json_object_get (models, "other"), "tenant")) == 1);
+    json_decref (report);
+    aigw_envelope_destroy (&env);
+
     void *state = self;
     s_rl_destroy (&state);
     s_rl_destroy (&state);

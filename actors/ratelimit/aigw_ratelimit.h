@@ -1,8 +1,11 @@
-/*  aigw_ratelimit: the rate-limit stage. Requests per minute per key, in
-    memory, as a sliding window (two fixed windows, the older weighted by how
-    much of it still overlaps the last minute). The broker shards by key id,
-    so each key has one owner among the ratelimit workers. Sets the
-    X-RateLimit-* figures on every request; 429 with Retry-After past it. */
+/*  aigw_ratelimit: the rate-limit stage (schemas/limits.md). Sharded by
+    tenant, so one worker owns every counter of a tenant and its keys and
+    checks all the limits of a request in one step (aigw_rlengine): it
+    reserves, or answers 429 with Retry-After; the edge's settle replaces
+    the reservation with the real use. With a database the owner snapshots
+    its counters (ratelimit_state) and reads a tenant's back, and its
+    budgets' spend from usage_rollups, before it answers the tenant's first
+    request. It also answers GET rate-limits for the admin actor. */
 #ifndef AIGW_RATELIMIT_H_INCLUDED
 #define AIGW_RATELIMIT_H_INCLUDED
 
