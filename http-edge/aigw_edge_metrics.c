@@ -676,7 +676,7 @@ aigw_edge_metrics_test (bool verbose)
                                           .model = "gpt-4o",
                                           .tenant = "acme",
                                           .error_type = "rate_limit_error",
-                                          .error_code = "rate_limit_exceeded",
+                                          .error_code = "rpm",
                                           .latency_us = 500,
                                           .first_us = -1};
     aigw_edge_metrics_answer (self, &limited);
@@ -742,7 +742,7 @@ aigw_edge_metrics_test (bool verbose)
                     "tenant=\"acme\",cache=\"MISS\"} 2\n"));
     assert (strstr (text, "aigw_ratelimit_rejections_total{route=\"messages\","
                           "gen_ai_request_model=\"gpt-4o\",tenant=\"acme\","
-                          "code=\"rate_limit_exceeded\"} 1\n"));
+                          "code=\"rpm\"} 1\n"));
     assert (strstr (text, "aigw_guardrail_blocks_total{route=\"chat\","
                           "gen_ai_request_model=\"a \\\"quoted\\\\\\\" model\\n\",tenant=\"acme\","
                           "code=\"deny_list\"} 1\n"));

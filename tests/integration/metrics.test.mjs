@@ -168,7 +168,7 @@ describe('metrics (run, with PostgreSQL)', () => {
     assertSum(m, 'aigw_requests_total', { tenant: 'team-limited', status_class: '2xx' }, 2);
     assertSum(m, 'aigw_requests_total', { tenant: 'team-limited', status_class: '4xx', error_type: 'rate_limit_error' }, 1);
     assertSum(m, 'aigw_ratelimit_rejections_total', { tenant: 'team-limited', gen_ai_request_model: 'gpt-4o-mini',
-                       code: 'rate_limit_exceeded' }, 1);
+                       code: 'rpm' }, 1);
     assertSum(m, 'aigw_ratelimit_rejections_total', {}, 1);
     assertSum(m, 'aigw_guardrail_blocks_total', { ...a, code: 'deny_list' }, 1);
     assertSum(m, 'aigw_guardrail_blocks_total', {}, 1);
