@@ -703,7 +703,9 @@ aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
     }
     int rc = -1;
     size_t size;
-    char *data = self->stage_count ? aigw_envelope_encode (env, &size) : NULL;
+    //  A host with no stage (an edge alone) reaches owners through its
+    //  peer only; the broker's way needs a worker of ours.
+    char *data = aigw_envelope_encode (env, &size);
     if (data && self->peer && aigw_peer_has_directory (self->peer)) {
         //  Straight to the owner: the broker stays off the data path.
         char *copy = (char *) malloc (size);
@@ -711,7 +713,7 @@ aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
         memcpy (copy, data, size);
         rc = aigw_peer_oneway (self->peer, service, shard, env->id, &copy, size);
     }
-    if (data && rc == -1)
+    if (data && rc == -1 && self->stage_count)
         //  Through the broker: any of our workers may send it, a one-way
         //  request holds no credit.
         rc = aigw_worker_send_oneway (self->stages[0].worker, service, shard,

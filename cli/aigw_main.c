@@ -9,8 +9,10 @@
 #include "aigw_metrics_server.h"
 #include "aigw_mock_provider.h"
 #include "aigw_operator.h"
+#include "aigw_tokens.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <getopt.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -43,6 +45,8 @@ static const char *s_usage
       "                                            rotate ID (aigw help keys)\n"
       "  secrets rotate                            re-encrypt stored provider keys under\n"
       "                                            the current AIGW_SECRET_KEY\n"
+      "  tokens count [--format F] [FILE...]      estimate the tokens of text or of a\n"
+      "                                            request body, offline (aigw help tokens)\n"
       "  mock-provider --port N [--latency-ms N] [--fail-rate F] [--route R:...]\n"
       "                                            a local upstream in every provider's\n"
       "                                            wire format\n"
@@ -100,6 +104,17 @@ static const s_help_t s_helps[] = {
      "mock:chunks=N, mock:chunk_delay=MS, mock:hang, mock:die_after=N, mock:tool.\n"
      "Test endpoints: GET /mock/stats, POST /mock/reset, GET /mock/requests,\n"
      "GET|POST|DELETE /mock/config. AIGW_MOCK_API_KEY pins the accepted key.\n"},
+    {"tokens",
+     "usage: aigw tokens count [--format text|chat|messages|embeddings] [--default-max N]\n"
+     "                         [--json] [FILE...]\n"
+     "Estimates tokens offline, as the rate limits reserve them: of plain text, or of\n"
+     "a request body (chat: /v1/chat/completions, messages: /v1/messages,\n"
+     "embeddings: /v1/embeddings), its prompt and its completion ceiling\n"
+     "(max_tokens, else --default-max). Reads each FILE, or standard input.\n"
+     "Prints the prompt tokens, one line per input (after the file name when there\n"
+     "are several); --json prints {\"file\", \"prompt_tokens\", \"completion_tokens\"}\n"
+     "per line. The estimate follows OpenAI's o200k_base tokenizer and leans high.\n"
+     "Exit 0, 1 when an input cannot be read or is not a JSON object, 2 on usage.\n"},
     {"version", "usage: aigw version\nPrints the version.\n"},
 };
 
@@ -385,6 +400,128 @@ s_cmd_actor (const char *name, s_options_t *options)
     return rc;
 }
 
+//  Largest input `aigw tokens count` reads.
+#define AIGW_TOKENS_INPUT_MAX (64 * 1024 * 1024)
+
+//  Read all of FILE (NULL: standard input) into a new buffer (*LEN bytes,
+//  NUL after them); NULL when it cannot be read or is too large.
+static char *
+s_slurp (const char *file, size_t *len)
+{
+    FILE *in = file ? fopen (file, "rb") : stdin;
+    if (!in)
+        return NULL;
+    size_t size = 65536, used = 0;
+    char *data = malloc (size + 1);
+    size_t n;
+    while (data && (n = fread (data + used, 1, size - used, in)) > 0) {
+        used += n;
+        if (used == size && size < AIGW_TOKENS_INPUT_MAX) {
+            size *= 2;
+            char *grown = realloc (data, size + 1);
+            if (!grown)
+                free (data);
+            data = grown;
+        }
+        else if (used == size)
+            break;
+    }
+    bool failed = ferror (in) || (data && used == size && size >= AIGW_TOKENS_INPUT_MAX);
+    if (file)
+        fclose (in);
+    if (failed) {
+        free (data);
+        return NULL;
+    }
+    if (data)
+        data[used] = 0;
+    *len = used;
+    return data;
+}
+
+//  `aigw tokens count [--format F] [--default-max N] [--json] [FILE...]`.
+static int
+s_cmd_tokens (int argc, char **argv)
+{
+    if (argc < 2 || !streq (argv[1], "count")) {
+        fprintf (stderr, "aigw: tokens needs the subcommand count\n");
+        return 2;
+    }
+    const char *format = "text";
+    long long default_max = 0;
+    bool json = false;
+    int first = argc;
+    for (int i = 2; i < argc; i++) {
+        if (streq (argv[i], "--format") && i + 1 < argc)
+            format = argv[++i];
+        else if (streq (argv[i], "--default-max") && i + 1 < argc) {
+            char *end;
+            default_max = strtoll (argv[++i], &end, 10);
+            if (*end || default_max < 0) {
+                fprintf (stderr, "aigw: --default-max takes a count\n");
+                return 2;
+            }
+        }
+        else if (streq (argv[i], "--json"))
+            json = true;
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf (stderr, "aigw: unknown option '%s' (aigw help tokens)\n", argv[i]);
+            return 2;
+        }
+        else {
+            first = i;
+            break;
+        }
+    }
+    int kind = streq (format, "text")         ? 0
+               : streq (format, "chat")       ? AIGW_TOKENS_CHAT
+               : streq (format, "messages")   ? AIGW_TOKENS_MESSAGES
+               : streq (format, "embeddings") ? AIGW_TOKENS_EMBEDDINGS
+                                              : -1;
+    if (kind < 0) {
+        fprintf (stderr, "aigw: --format is text, chat, messages or embeddings\n");
+        return 2;
+    }
+    int rc = 0;
+    int inputs = first < argc ? argc - first : 1;
+    for (int k = 0; k < inputs; k++) {
+        const char *file = first < argc ? argv[first + k] : NULL;
+        size_t len = 0;
+        char *data = s_slurp (file && !streq (file, "-") ? file : NULL, &len);
+        if (!data) {
+            fprintf (stderr, "aigw: cannot read %s\n", file ? file : "standard input");
+            rc = 1;
+            continue;
+        }
+        int64_t prompt = 0, completion = 0;
+        if (kind == 0)
+            prompt = aigw_tokens_text (data, len);
+        else if (aigw_tokens_estimate ((aigw_tokens_format_t) kind, data, len, default_max, &prompt,
+                                       &completion)
+                 != 0) {
+            fprintf (stderr, "aigw: %s is not a JSON object\n", file ? file : "standard input");
+            free (data);
+            rc = 1;
+            continue;
+        }
+        free (data);
+        if (json) {
+            json_t *line
+                = json_pack ("{s:s?,s:I,s:I}", "file", file, "prompt_tokens", (json_int_t) prompt,
+                             "completion_tokens", (json_int_t) completion);
+            char *text = json_dumps (line, JSON_COMPACT);
+            printf ("%s\n", text ? text : "{}");
+            free (text);
+            json_decref (line);
+        }
+        else if (inputs > 1)
+            printf ("%s\t%lld\n", file, (long long) prompt);
+        else
+            printf ("%lld\n", (long long) prompt);
+    }
+    return rc;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -399,6 +536,8 @@ main (int argc, char **argv)
     }
     if (streq (command, "help") || streq (command, "--help") || streq (command, "-h"))
         return s_help (argc > 2 ? argv[2] : NULL);
+    if (streq (command, "tokens"))
+        return s_cmd_tokens (argc - 1, argv + 1);
     //  Every server (the mock's thousands of threads too) uses the global
     //  futex hash, and may hold as many descriptors as the hard limit allows:
     //  one per client connection at the edge, one per upstream connection in

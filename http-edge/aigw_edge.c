@@ -97,6 +97,7 @@ typedef struct {
     const char *allow;                           //  Allow header of a 405 answer (static), or NULL
     aigw_envelope_t *record;                     //  the request's usage record, or NULL
     bool keep;                                   //  record goes to the usage actor
+    bool settle_only;                            //  record only carries the settle (models)
     bool traced;                                 //  record goes to the tracer
     char traceparent[AIGW_TRACEPARENT_LEN + 1];  //  the pipeline's, or ""
     char client_span[17];                        //  the client's span id, or ""
@@ -210,6 +211,68 @@ s_allow_valid (const char *allow)
     return len > 0 && len < 64 && allow[len] == 0;
 }
 
+//  A reset in SECONDS from now as OpenAI writes it (Go's durations): 45s,
+//  6m0s, 1h2m3s; 0s for a past one.
+static void
+s_duration (char *out, size_t size, int64_t seconds)
+{
+    long long s = seconds > 0 ? (long long) seconds : 0;
+    if (s < 60)
+        snprintf (out, size, "%llds", s);
+    else if (s < 3600)
+        snprintf (out, size, "%lldm%llds", s / 60, s % 60);
+    else
+        snprintf (out, size, "%lldh%lldm%llds", s / 3600, s / 60 % 60, s % 60);
+}
+
+//  Append ENV's rate-limit headers to HEAD (schemas/limits.md 5), NOW in
+//  Unix seconds: OpenAI's x-ratelimit-*-requests from the request-counting
+//  limit (rl_*: rpm, rpd or concurrency) and -tokens from the tpm limit
+//  (rl_tokens_*, or rl_* when its kind is tpm), and X-RateLimit-* from the
+//  one of the two with the least room left, as a fraction (ties: requests).
+static void
+s_ratelimit_headers (char *head, size_t size, size_t *n, const aigw_envelope_t *env, int64_t now)
+{
+    const char *kind = env->rl_kind ? env->rl_kind : "rpm";
+    bool tpm = streq (kind, "tpm");
+    bool requests = env->rl_limit >= 0 && !tpm && !streq (kind, "budget");
+    int64_t limit = env->rl_tokens_limit, remaining = env->rl_tokens_remaining,
+            reset = env->rl_tokens_reset;
+    if (limit < 0 && tpm && env->rl_limit >= 0)
+        limit = env->rl_limit, remaining = env->rl_remaining, reset = env->rl_reset;
+    bool tokens = limit >= 0;
+    //  Room left as a fraction; a limit of 0 has none.
+    double room_requests = env->rl_limit > 0 ? (double) env->rl_remaining / env->rl_limit : 0;
+    double room_tokens = limit > 0 ? (double) remaining / limit : 0;
+    bool by_tokens = tokens && (!requests || room_tokens < room_requests);
+    if (by_tokens)
+        s_append (head, size, n,
+                  "X-RateLimit-Limit: %lld\r\nX-RateLimit-Remaining: %lld\r\n"
+                  "X-RateLimit-Reset: %lld\r\n",
+                  (long long) limit, (long long) remaining, (long long) reset);
+    else if (env->rl_limit >= 0)
+        s_append (head, size, n,
+                  "X-RateLimit-Limit: %lld\r\nX-RateLimit-Remaining: %lld\r\n"
+                  "X-RateLimit-Reset: %lld\r\n",
+                  (long long) env->rl_limit, (long long) env->rl_remaining,
+                  (long long) env->rl_reset);
+    char duration[32];
+    if (requests) {
+        s_duration (duration, sizeof duration, env->rl_reset - now);
+        s_append (head, size, n,
+                  "x-ratelimit-limit-requests: %lld\r\nx-ratelimit-remaining-requests: %lld\r\n"
+                  "x-ratelimit-reset-requests: %s\r\n",
+                  (long long) env->rl_limit, (long long) env->rl_remaining, duration);
+    }
+    if (tokens) {
+        s_duration (duration, sizeof duration, reset - now);
+        s_append (head, size, n,
+                  "x-ratelimit-limit-tokens: %lld\r\nx-ratelimit-remaining-tokens: %lld\r\n"
+                  "x-ratelimit-reset-tokens: %s\r\n",
+                  (long long) limit, (long long) remaining, duration);
+    }
+}
+
 //  Write the status line and headers. ENV (may be NULL) adds the pipeline's
 //  headers. LENGTH < 0 means a chunked body. On a HEAD the headers are the
 //  same (Content-Length of the body a GET would get); the body writers
@@ -224,12 +287,8 @@ s_write_head (s_http_t *http, int status, const char *content_type, const aigw_e
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\n"
               "X-Request-ID: %s\r\n",
               status, s_reason (status), AIGW_EDGE_CONTENT_TYPE_MAX, content_type, http->id);
-    if (env && env->rl_limit >= 0)
-        s_append (head, sizeof head, &n,
-                  "X-RateLimit-Limit: %lld\r\nX-RateLimit-Remaining: %lld\r\n"
-                  "X-RateLimit-Reset: %lld\r\n",
-                  (long long) env->rl_limit, (long long) env->rl_remaining,
-                  (long long) env->rl_reset);
+    if (env && (env->rl_limit >= 0 || env->rl_tokens_limit >= 0))
+        s_ratelimit_headers (head, sizeof head, &n, env, aigw_now_ms () / 1000);
     if (env && env->cache_status)
         s_append (head, sizeof head, &n, "X-Cache: %.16s\r\n", env->cache_status);
     if (env && env->provider)
@@ -567,7 +626,8 @@ s_usage_note (aigw_envelope_t *record, aigw_envelope_t *env)
                   {&record->principal_type, env->principal_type},
                   {&record->provider, env->provider},
                   {&record->provider_kind, env->provider_kind},
-                  {&record->cache_status, env->cache_status}};
+                  {&record->cache_status, env->cache_status},
+                  {&record->reservation, env->reservation}};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (fields[i].from && !*fields[i].to)
             aigw_envelope_set (fields[i].to, fields[i].from);
@@ -788,8 +848,10 @@ s_metrics_answer (s_http_t *http, const aigw_envelope_t *record)
     aigw_edge_metrics_answer (http->edge->metrics, &answer);
 }
 
-//  The answer is out: finish HTTP's usage record and hand it to IO, which
-//  sends it to the usage actor. The client's answer never waits for it.
+//  The answer is out (or the client left): finish HTTP's usage record and
+//  hand it to IO, which sends it to the usage actor when it is kept, and
+//  the rate-limit owner its settle when the request reserved (limits.md
+//  3). The client's answer never waits for either.
 static void
 s_usage_send (s_http_t *http, aigw_edge_io_t *io, const char *model, bool stream)
 {
@@ -800,6 +862,15 @@ s_usage_send (s_http_t *http, aigw_edge_io_t *io, const char *model, bool stream
         http->answer = NULL;
         return;
     }
+    record->status = http->status ? http->status : 400;
+    if (http->settle_only) {
+        free (http->answer);
+        http->answer = NULL;
+        aigw_envelope_set (&record->model, model);
+        aigw_edge_io_usage (io, &record, false);
+        return;
+    }
+    bool settle = record->reservation != NULL;
     int64_t record_us = zclock_usecs () - http->started_us;
     record->latency_ms = record_us / 1000;
     record->status = http->status ? http->status : 400;
@@ -816,14 +887,14 @@ s_usage_send (s_http_t *http, aigw_edge_io_t *io, const char *model, bool stream
     if (aigw_log_json ())
         s_log_request (http, record, ri->request_method, ri->local_uri);
     if (http->traced) {
-        aigw_envelope_t *copy = http->keep ? aigw_envelope_dup (record) : record;
-        if (!http->keep)
+        aigw_envelope_t *copy = http->keep || settle ? aigw_envelope_dup (record) : record;
+        if (!http->keep && !settle)
             record = NULL;
         aigw_trace_end (http->edge->trace, &copy, http->client_span, http->wall_us,
                         http->wall_us + record_us, ri->request_method, ri->local_uri);
     }
-    if (http->keep && record)
-        aigw_edge_io_usage (io, &record);
+    if ((http->keep || settle) && record)
+        aigw_edge_io_usage (io, &record, http->keep);
     aigw_envelope_destroy (&record);
 }
 
@@ -863,6 +934,14 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
                                         zframe_size (event->envelope), err, sizeof err);
         bool last = event->last;
         aigw_client_event_destroy (&event);
+        if (env && !http->record && env->reservation) {
+            //  A request with no usage record (GET /v1/models) still
+            //  settles what the rate-limit owner reserved for it.
+            http->record = aigw_envelope_new ();
+            aigw_envelope_set (&http->record->id, http->id);
+            http->record->kind = env->kind;
+            http->settle_only = true;
+        }
         if (env && http->record)
             s_usage_note (http->record, env);
         if (!env) {
@@ -1451,6 +1530,66 @@ aigw_edge_test (bool verbose)
     assert (used == sizeof head - 1 && streq (head, "0123456789abcde"));
     s_append (head, sizeof head, &used, "%s", "more");
     assert (used == sizeof head - 1);
+    //  Rate-limit headers (limits.md 5): OpenAI's durations, requests from
+    //  rl_*, tokens from rl_tokens_*, X-RateLimit-* from the tighter.
+    char text[32];
+    s_duration (text, sizeof text, 1);
+    assert (streq (text, "1s"));
+    s_duration (text, sizeof text, 360);
+    assert (streq (text, "6m0s"));
+    s_duration (text, sizeof text, 3723);
+    assert (streq (text, "1h2m3s"));
+    s_duration (text, sizeof text, -5);
+    assert (streq (text, "0s"));
+    char headers[1024];
+    aigw_envelope_t *env = aigw_envelope_new ();
+    env->rl_limit = 100;
+    env->rl_remaining = 40;
+    env->rl_reset = 1000060;
+    used = 0;
+    s_ratelimit_headers (headers, sizeof headers, &used, env, 1000000);
+    assert (strstr (headers, "X-RateLimit-Limit: 100\r\nX-RateLimit-Remaining: 40\r\n"
+                             "X-RateLimit-Reset: 1000060\r\n"));
+    assert (strstr (headers, "x-ratelimit-limit-requests: 100\r\n"
+                             "x-ratelimit-remaining-requests: 40\r\n"
+                             "x-ratelimit-reset-requests: 1m0s\r\n"));
+    assert (!strstr (headers, "-tokens"));
+    //  A tpm limit with less room: X-RateLimit-* are its figures.
+    env->rl_tokens_limit = 10000;
+    env->rl_tokens_remaining = 1000;
+    env->rl_tokens_reset = 1000006;
+    used = 0;
+    s_ratelimit_headers (headers, sizeof headers, &used, env, 1000000);
+    assert (strstr (headers, "X-RateLimit-Limit: 10000\r\nX-RateLimit-Remaining: 1000\r\n"
+                             "X-RateLimit-Reset: 1000006\r\n"));
+    assert (strstr (headers, "x-ratelimit-limit-requests: 100\r\n"));
+    assert (strstr (headers, "x-ratelimit-limit-tokens: 10000\r\n"
+                             "x-ratelimit-remaining-tokens: 1000\r\n"
+                             "x-ratelimit-reset-tokens: 6s\r\n"));
+    //  More room in tokens: X-RateLimit-* stay the requests'.
+    env->rl_tokens_remaining = 9000;
+    used = 0;
+    s_ratelimit_headers (headers, sizeof headers, &used, env, 1000000);
+    assert (strstr (headers, "X-RateLimit-Limit: 100\r\n"));
+    //  The binding limit is tpm and the tokens' own fields are not set:
+    //  rl_* are token figures, and no request headers are made up.
+    aigw_envelope_set (&env->rl_kind, "tpm");
+    env->rl_tokens_limit = -1;
+    env->rl_limit = 5000;
+    env->rl_remaining = 0;
+    used = 0;
+    s_ratelimit_headers (headers, sizeof headers, &used, env, 1000000);
+    assert (
+        strstr (headers, "x-ratelimit-limit-tokens: 5000\r\nx-ratelimit-remaining-tokens: 0\r\n"));
+    assert (strstr (headers, "X-RateLimit-Limit: 5000\r\n"));
+    assert (!strstr (headers, "-requests"));
+    //  concurrency is a request-counting kind.
+    aigw_envelope_set (&env->rl_kind, "concurrency");
+    env->rl_limit = 3;
+    used = 0;
+    s_ratelimit_headers (headers, sizeof headers, &used, env, 1000000);
+    assert (strstr (headers, "x-ratelimit-limit-requests: 3\r\n"));
+    aigw_envelope_destroy (&env);
     assert (s_is_length ("0") && s_is_length ("1234"));
     assert (!s_is_length ("") && !s_is_length ("-5") && !s_is_length ("5abc")
             && !s_is_length ("5, 5") && !s_is_length (" 5") && !s_is_length ("+5")

@@ -61,6 +61,7 @@ typedef enum {
 //  A usage record from a handler, on its way to the I/O thread.
 typedef struct _s_usage_t {
     aigw_envelope_t *record;  //  the record
+    bool keep;                //  it goes to the usage actor (else: the settle only)
     struct _s_usage_t *next;  //  next in the stack
 } s_usage_t;
 
@@ -504,6 +505,46 @@ s_usage_live (aigw_edge_io_t *self)
     return live;
 }
 
+//  The settle of RECORD (a finished request that reserved): what the
+//  rate-limit owner needs to replace the reservation with the real use
+//  (schemas/limits.md 4). Caller owns the result.
+static aigw_envelope_t *
+s_settle_new (const aigw_envelope_t *record)
+{
+    aigw_envelope_t *settle = aigw_envelope_new ();
+    assert (settle);
+    settle->kind = AIGW_KIND_SETTLE;
+    aigw_envelope_set (&settle->id, record->id);
+    aigw_envelope_set (&settle->tenant_id, record->tenant_id);
+    aigw_envelope_set (&settle->key_id, record->key_id);
+    aigw_envelope_set (&settle->model, record->model);
+    aigw_envelope_set (&settle->reservation, record->reservation);
+    settle->tokens_in = record->tokens_in;
+    settle->tokens_out = record->tokens_out;
+    settle->tokens_cached = record->tokens_cached;
+    settle->cost_nusd = record->cost_nusd;
+    settle->status = record->status;
+    aigw_envelope_set (&settle->route[0], "ratelimit");
+    settle->route_len = 1;
+    settle->deadline_ms = aigw_now_ms () + AIGW_EDGE_USAGE_DEADLINE_MS;
+    return settle;
+}
+
+//  Send RECORD's settle one-way to its rate-limit owner, on the shard the
+//  rate-limit stage keys its requests by. Not sent again: a settle that
+//  is lost is covered by the reservation's lease.
+static void
+s_settle_send (aigw_edge_io_t *self, const aigw_envelope_t *record)
+{
+    aigw_envelope_t *settle = s_settle_new (record);
+    char *shard = strdup (aigw_stage_shard_key (settle, "ratelimit", self->config));
+    assert (shard);
+    if (aigw_host_oneway (self->host, "ratelimit", shard, &settle) != 0)
+        aigw_debug ("settle of %s not sent: no route to its rate-limit owner", record->id);
+    aigw_envelope_destroy (&settle);
+    free (shard);
+}
+
 //  A new, empty batch of usage records.
 static aigw_envelope_t *
 s_usage_batch_new (void)
@@ -532,7 +573,8 @@ s_usage_flush (aigw_edge_io_t *self, aigw_envelope_t **batch_p, bool live)
 
 //  Usage records from handlers, oldest first, into the batch filling,
 //  which leaves full or AIGW_EDGE_USAGE_BATCH_MS after its first record;
-//  and the batches due again.
+//  and the batches due again. Each record that reserved settles first;
+//  those not kept go no further.
 static void
 s_take_usage (aigw_edge_io_t *self)
 {
@@ -540,8 +582,16 @@ s_take_usage (aigw_edge_io_t *self)
     s_usage_t *list = NULL;
     while (stack) {
         s_usage_t *next = stack->next;
-        stack->next = list;
-        list = stack;
+        if (stack->record->reservation)
+            s_settle_send (self, stack->record);
+        if (stack->keep) {
+            stack->next = list;
+            list = stack;
+        }
+        else {
+            aigw_envelope_destroy (&stack->record);
+            free (stack);
+        }
         stack = next;
     }
     int64_t now = aigw_now_ms ();
@@ -955,10 +1005,11 @@ aigw_slot_destroy (aigw_slot_t **self_p)
 }
 
 void
-aigw_edge_io_usage (aigw_edge_io_t *self, aigw_envelope_t **record_p)
+aigw_edge_io_usage (aigw_edge_io_t *self, aigw_envelope_t **record_p, bool keep)
 {
     s_usage_t *usage = malloc (sizeof *usage);
     assert (usage);
+    usage->keep = keep;
     usage->record = *record_p;
     *record_p = NULL;
     s_usage_t *head = atomic_load (&self->usage);
@@ -1038,6 +1089,34 @@ s_test_ask (aigw_edge_io_t *io, const char *service, int64_t deadline_ms)
 void
 aigw_edge_io_test (bool verbose)
 {
+    //  A settle carries what limits.md 4 names, routed to ratelimit alone.
+    aigw_envelope_t *record = aigw_envelope_new ();
+    aigw_envelope_set (&record->id, "req_9");
+    aigw_envelope_set (&record->tenant_id, "t-1");
+    aigw_envelope_set (&record->tenant, "team");
+    aigw_envelope_set (&record->key_id, "k-1");
+    aigw_envelope_set (&record->model, "gpt-4o");
+    aigw_envelope_set (&record->reservation, "3:17");
+    aigw_envelope_set (&record->route[0], "auth");
+    aigw_envelope_set (&record->body, "{}");
+    record->route_len = 1;
+    record->tokens_in = 120;
+    record->tokens_out = 30;
+    record->tokens_cached = 20;
+    record->cost_nusd = 4500;
+    record->status = 499;
+    aigw_envelope_t *settle = s_settle_new (record);
+    assert (settle->kind == AIGW_KIND_SETTLE);
+    assert (streq (settle->id, "req_9") && streq (settle->tenant_id, "t-1"));
+    assert (streq (settle->key_id, "k-1") && streq (settle->model, "gpt-4o"));
+    assert (streq (settle->reservation, "3:17"));
+    assert (settle->tokens_in == 120 && settle->tokens_out == 30 && settle->tokens_cached == 20);
+    assert (settle->cost_nusd == 4500 && settle->status == 499);
+    assert (settle->route_len == 1 && streq (settle->route[0], "ratelimit") && settle->hop == 0);
+    assert (!settle->tenant && !settle->body && settle->deadline_ms > aigw_now_ms ());
+    aigw_envelope_destroy (&settle);
+    aigw_envelope_destroy (&record);
+
     aigw_log_level_t level = aigw_log_level ();
     if (!verbose)
         aigw_log_set_level (AIGW_LOG_ERROR);

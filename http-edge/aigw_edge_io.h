@@ -53,10 +53,12 @@ aigw_client_event_t *aigw_slot_wait (aigw_slot_t *slot, int64_t deadline_ms);
 void aigw_slot_destroy (aigw_slot_t **self_p);
 
 //  Hand a finished request's usage record (takes *RECORD_P) to the I/O
-//  thread, which sends it to the usage actor and sends it again later
-//  when that fails (the record id makes a repeat harmless). Never wakes
-//  the I/O thread: the record leaves at its next pass.
-void aigw_edge_io_usage (aigw_edge_io_t *self, aigw_envelope_t **record_p);
+//  thread. When the record holds a reservation, the thread sends the
+//  rate-limit owner its settle (schemas/limits.md 3), one-way; with KEEP
+//  it sends the record to the usage actor and sends it again later when
+//  that fails (the record id makes a repeat harmless). Never wakes the I/O
+//  thread: the record leaves at its next pass.
+void aigw_edge_io_usage (aigw_edge_io_t *self, aigw_envelope_t **record_p, bool keep);
 
 //  Readiness: writes a JSON object of live workers per stage into BUF and
 //  returns true when the broker answers and every required stage has a

@@ -110,6 +110,9 @@ static const s_field_t s_fields[] = {
     S_FIELD ("lm", limits, S_STRING, 0),
     S_FIELD ("rv", reservation, S_STRING, 0),
     S_FIELD ("rlk", rl_kind, S_STRING, 0),
+    S_FIELD ("rtl", rl_tokens_limit, S_INT64, -1),
+    S_FIELD ("rtr", rl_tokens_remaining, S_INT64, 0),
+    S_FIELD ("rtt", rl_tokens_reset, S_INT64, 0),
     S_FIELD ("ck", cache_key, S_STRING, 0),
     S_FIELD ("cs", cache_status, S_STRING, 0),
     S_FIELD ("pv", provider, S_STRING, 0),
@@ -242,6 +245,7 @@ aigw_envelope_new (void)
     aigw_envelope_t *self = calloc (1, sizeof *self);
     if (self) {
         self->rl_limit = -1;
+        self->rl_tokens_limit = -1;
         self->first_ms = -1;
     }
     return self;
@@ -1096,7 +1100,7 @@ aigw_envelope_test (bool verbose)
     //  An empty envelope: defaults, the smallest wire form, a round trip
     aigw_envelope_t *empty = aigw_envelope_new ();
     assert (empty);
-    assert (empty->rl_limit == -1);
+    assert (empty->rl_limit == -1 && empty->rl_tokens_limit == -1);
     assert (aigw_envelope_stage (empty) == NULL);
     size_t size;
     char *data = aigw_envelope_encode (empty, &size);
@@ -1144,6 +1148,9 @@ aigw_envelope_test (bool verbose)
     assert (aigw_envelope_set (&full->limits, "k=rpm:100,usd:50000000000/month;t=tpm:200000") == 0);
     assert (aigw_envelope_set (&full->reservation, "3:17") == 0);
     assert (aigw_envelope_set (&full->rl_kind, "rpm") == 0);
+    full->rl_tokens_limit = 200000;
+    full->rl_tokens_remaining = 199000;
+    full->rl_tokens_reset = 1800000060;
     assert (aigw_envelope_set (&full->cache_key, "ab12cd34") == 0);
     assert (aigw_envelope_set (&full->cache_status, "MISS") == 0);
     assert (aigw_envelope_set (&full->provider, "openai-east") == 0);

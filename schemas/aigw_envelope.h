@@ -64,12 +64,15 @@ typedef struct {
     int64_t expires_ms;    //  principal's expiry, Unix ms, 0 = never
 
     //  Rate limit, written by ratelimit
-    int64_t rl_limit;      //  X-RateLimit-Limit, -1 = not set
-    int64_t rl_remaining;  //  X-RateLimit-Remaining
-    int64_t rl_reset;      //  X-RateLimit-Reset, Unix seconds
-    char *limits;          //  auth: the limits that apply (schemas/limits.md 4a)
-    char *reservation;     //  ratelimit: what it reserved, for the settle
-    char *rl_kind;         //  ratelimit: the binding limit's kind (rpm, tpm, ...)
+    int64_t rl_limit;             //  X-RateLimit-Limit, -1 = not set
+    int64_t rl_remaining;         //  X-RateLimit-Remaining
+    int64_t rl_reset;             //  X-RateLimit-Reset, Unix seconds
+    char *limits;                 //  auth: the limits that apply (schemas/limits.md 4a)
+    char *reservation;            //  ratelimit: what it reserved, for the settle
+    char *rl_kind;                //  ratelimit: the binding limit's kind (rpm, tpm, ...)
+    int64_t rl_tokens_limit;      //  the binding tpm limit, -1 = none applies
+    int64_t rl_tokens_remaining;  //  its tokens left
+    int64_t rl_tokens_reset;      //  when it has all its room back, Unix seconds
 
     //  Cache, written by guardrail (key) and cache (status)
     char *cache_key;     //  hex hash of tenant, model, canonical request
