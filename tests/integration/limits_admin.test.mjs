@@ -264,12 +264,9 @@ describe('limits on the admin API', () => {
       assertError(await get(`?key_id=${ta.id}`, 'sk-not-a-key'), { status: 401 });
     });
 
-    // The rate-limit owner writes the answer (the engine's side of issue
-    // 11): until it does, the request reaches the rate-limit stage, which
-    // has nothing to answer it with. The admin side is checked above and in
-    // the admin selftest (the envelope it hands on).
+    // The rate-limit owner writes the answer (limits.md 7); the admin side
+    // is checked above and in the admin selftest (the envelope it hands on).
     it('answers the caller\'s, a key\'s and a tenant\'s limits as the owner counts them',
-       { todo: 'the rate-limit owner\'s answer to GET rate-limits (limits.md 7) is not written yet' },
        async () => {
          const { tenant, ta } = await tenantWithAdmin();
          const spec = YAML.parse(fs.readFileSync(path.join(SRC, 'schemas', 'openapi.yaml'), 'utf8'));

@@ -19,13 +19,6 @@ const AWS_KEY_ID = 'AKIDUSAGEPROVIDER';
 const AWS_SECRET = `aws-secret-${nonce(10)}`;
 const CACHED = 3;          // mock:cached=CACHED
 
-// The traceparent tests bind once the edge carries the client's traceparent
-// in the envelope (tp); until then they run as todo.
-const EDGE_TRACES = fs.readdirSync(path.join(SRC, 'http-edge'))
-  .filter((f) => f.endsWith('.c'))
-  .some((f) => fs.readFileSync(path.join(SRC, 'http-edge', f), 'utf8').includes('traceparent'));
-const TRACE_TODO = EDGE_TRACES ? false : 'the edge does not carry the client traceparent yet';
-
 // A deployment of provider NAME on MOCK, with the prices.
 function deployment(name, mock) {
   const prices = { price_in: PRICE_IN, price_out: PRICE_OUT, price_cached_in: PRICE_CACHED };
@@ -253,8 +246,7 @@ describe('usage records: the provider part', () => {
     assertCost(row);
   });
 
-  it('tracing off: the upstream gets the client traceparent unchanged; an invalid one never',
-     { todo: TRACE_TODO }, async () => {
+  it('tracing off: the upstream gets the client traceparent unchanged; an invalid one never', async () => {
        const tag = nonce();
        const tp = `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-${'00f067aa0ba902b7'}-01`;
        const res = await gw.chat(`trace off ${tag}`, { model: 'u-openai', headers: { traceparent: tp } });
@@ -282,8 +274,7 @@ describe('usage records: traceparent with tracing on', () => {
     if (mock) await mock.stop();
   });
 
-  it('the upstream gets the client trace id and flags with a new parent id per attempt',
-     { todo: TRACE_TODO }, async () => {
+  it('the upstream gets the client trace id and flags with a new parent id per attempt', async () => {
        const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
        const parent = '00f067aa0ba902b7';
        const tag = nonce();
