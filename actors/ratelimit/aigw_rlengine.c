@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 //  Length of one rpm / tpm window.
@@ -20,6 +21,8 @@
 #define S_SEP '\x1f'
 //  Longest counter key (shard, name); longer identities are cut.
 #define S_KEY_MAX 600
+//  A huge page: big allocations are aligned to it and ask for them.
+#define S_HUGE_PAGE (2 * 1024 * 1024)
 //  Longest Nd period, days.
 #define S_ND_MAX 3660
 
@@ -28,16 +31,18 @@ enum { S_PERIOD_NONE, S_PERIOD_DAY, S_PERIOD_WEEK, S_PERIOD_MONTH, S_PERIOD_ND }
 
 //  One limit of a parsed lm.
 typedef struct {
-    uint8_t kind;       //  aigw_rl_kind_t
-    uint8_t level;      //  aigw_rl_level_t
-    uint8_t period;     //  budgets: S_PERIOD_*
-    int64_t value;      //  requests, tokens, slots or nano-USD
-    int64_t nd_ms;      //  S_PERIOD_ND: its length
-    int64_t anchor_ms;  //  S_PERIOD_ND: a start of it
-    const char *model;  //  km / tm limit named for a model, or NULL
-    size_t model_len;   //  bytes in model
-    const char *ptext;  //  budgets: period as written, or NULL
-    size_t ptext_len;   //  bytes in ptext
+    uint8_t kind;        //  aigw_rl_kind_t
+    uint8_t level;       //  aigw_rl_level_t
+    uint8_t period;      //  budgets: S_PERIOD_*
+    int64_t value;       //  requests, tokens, slots or nano-USD
+    int64_t nd_ms;       //  S_PERIOD_ND: its length
+    int64_t anchor_ms;   //  S_PERIOD_ND: a start of it
+    const char *model;   //  km / tm limit named for a model, or NULL
+    size_t model_len;    //  bytes in model
+    const char *ptext;   //  budgets: period as written, or NULL
+    size_t ptext_len;    //  bytes in ptext
+    uint8_t cell_kinds;  //  kinds of the spec's limits sharing its cell
+    int cell_of;         //  first limit of the spec in its cell (itself or earlier)
 } s_limit_t;
 
 //  A parsed lm string, kept by its text.
@@ -50,25 +55,37 @@ typedef struct {
 } s_spec_t;
 
 typedef struct _s_shard_t s_shard_t;
-typedef struct _s_counter_t s_counter_t;
+typedef struct _s_cell_t s_cell_t;
 
-//  One counter.
-struct _s_counter_t {
-    aigw_table_node_t node;   //  key: shard, S_SEP, name
-    s_counter_t *next;        //  in its shard
-    s_counter_t *prev;        //  in its shard
-    s_counter_t *dirty_next;  //  in the engine's dirty list
-    s_shard_t *shard;         //  its shard
-    int64_t window;           //  start of the window or period, Unix ms
-    int64_t end;              //  its end
-    int64_t current;          //  count in it
-    int64_t previous;         //  rpm / tpm: count in the window before
-    uint32_t refs;            //  leases pointing here
-    uint16_t name_at;         //  offset of the name in key
-    uint8_t kind;             //  aigw_rl_kind_t
-    bool dirty;               //  changed since the last snapshot
-    unsigned char key[];      //  shard, S_SEP, name
+//  One counter; its kind is its place in its cell.
+typedef struct {
+    int64_t window;    //  start of the window or period, Unix ms
+    int64_t end;       //  its end
+    int64_t current;   //  count in it
+    int64_t previous;  //  rpm / tpm: count in the window before
+} s_counter_t;
+
+//  The counters of one identity at one level (and model, and budget
+//  period), in one allocation found by one lookup: a key's rpm and tpm
+//  cost one cache miss, not two, and share the key bytes.
+struct _s_cell_t {
+    s_cell_t *next;        //  in its shard
+    s_cell_t *prev;        //  in its shard
+    s_cell_t *dirty_next;  //  in the engine's dirty list (dirty != 0)
+    s_shard_t *shard;      //  its shard
+    uint32_t refs;         //  lease entries pointing here
+    uint16_t key_len;      //  bytes in its key
+    uint8_t kinds;         //  a bit per kind held; slots in kind order
+    uint8_t dirty;         //  a bit per kind changed since the last snapshot
+    s_counter_t slots[];   //  then the key: level, S_SEP, id, S_SEP, model, S_SEP, period
 };
+
+//  One place of the cell index: open addressing, the hash kept beside
+//  the pointer so a probe reads the cell only when it is the one.
+typedef struct {
+    uint64_t hash;   //  the cell key's hash
+    s_cell_t *cell;  //  NULL = free
+} s_bucket_t;
 
 //  Budget spend rebuilt from roll-ups: one day of one key on one model.
 typedef struct {
@@ -81,8 +98,7 @@ typedef struct {
 //  One shard: a tenant's counters and leases.
 struct _s_shard_t {
     aigw_table_node_t node;     //  key: name
-    s_counter_t *counters;      //  its counters
-    size_t counter_count;       //  how many
+    s_cell_t *cells;            //  its counters
     struct _s_lease_t *leases;  //  its leases
     s_spend_t *spend;           //  roll-up spend, for new budget counters
     size_t spend_count;         //  entries used
@@ -93,34 +109,56 @@ struct _s_shard_t {
 
 //  One counter a lease reserved in.
 typedef struct {
-    s_counter_t *counter;  //  the counter (referenced)
-    int64_t window;        //  its window at the reservation
-    int64_t amount;        //  tokens or nano-USD reserved; 1 for a slot
+    s_cell_t *cell;  //  its cell (referenced)
+    int kind;        //  the counter's kind
+    int64_t window;  //  its window at the reservation
+    int64_t amount;  //  tokens or nano-USD reserved; 1 for a slot
 } s_entry_t;
+
+//  Cells up to S_SLAB_MAX bytes come from huge-page chunks, in classes
+//  of S_SLAB_STEP bytes: a million cells malloc'd one by one cost a TLB
+//  miss on every lookup, which under a hypervisor was a third of a check.
+#define S_SLAB_STEP 16
+#define S_SLAB_MAX  512
+
+//  Entries of a lease kept for reuse (most leases have one to three).
+#define S_LEASE_ENTRIES 4
+//  Spare leases kept; past it they go back to the heap.
+#define S_SPARES_MAX 4096
 
 //  A reservation waiting for its settle.
 typedef struct _s_lease_t {
     aigw_table_node_t node;   //  key: id bytes
     aigw_heap_node_t timer;   //  expiry
-    struct _s_lease_t *next;  //  in its shard
+    struct _s_lease_t *next;  //  in its shard, or among the spares
     struct _s_lease_t *prev;  //  in its shard
     s_shard_t *shard;         //  its shard
     uint64_t id;              //  sequence number
     int count;                //  entries used
+    int cap;                  //  entries allocated
     s_entry_t entries[];      //  where it reserved
 } s_lease_t;
 
 struct _aigw_rlengine_t {
-    aigw_table_t *specs;     //  lm text -> s_spec_t
-    aigw_table_t *counters;  //  key -> s_counter_t
-    aigw_table_t *shards;    //  name -> s_shard_t
-    aigw_table_t *leases;    //  id -> s_lease_t
-    aigw_heap_t *expiry;     //  leases by expiry
-    s_counter_t *dirty;      //  changed counters, newest first
-    bool track;              //  keep the dirty list (a database takes it)
-    uint64_t owner_seq;      //  this incarnation
-    uint64_t lease_seq;      //  last lease id
-    size_t bytes;            //  bytes allocated here (counters, leases, shards, specs)
+    aigw_table_t *specs;   //  lm text -> s_spec_t
+    s_bucket_t *index;     //  cell key -> s_cell_t, a power of two of places
+    size_t index_mask;     //  places minus one
+    size_t cells;          //  cells held
+    size_t counters;       //  counters held (in all cells)
+    aigw_table_t *shards;  //  name -> s_shard_t
+    aigw_table_t *leases;  //  id -> s_lease_t
+    aigw_heap_t *expiry;   //  leases by expiry
+    void *chunks;          //  slab chunks for cells, linked by their first word
+    char *slab_at;         //  free space in the newest chunk
+    char *slab_end;        //  its end
+    void *slab_free[S_SLAB_MAX / S_SLAB_STEP + 1];  //  freed cells by size class
+    s_lease_t *spares;                              //  freed leases of S_LEASE_ENTRIES, for reuse
+    size_t spare_count;                             //  how many
+    s_cell_t *dirty;                                //  changed cells, newest first
+    bool track;                                     //  keep the dirty list (a database takes it)
+    uint64_t owner_seq;                             //  this incarnation
+    uint64_t lease_seq;                             //  last lease id
+    size_t bytes;  //  bytes allocated here (cells, index, leases, shards, specs)
 };
 
 static const char *s_kind_names[] = {"rpm", "rpd", "tpm", "concurrency", "budget"};
@@ -139,14 +177,22 @@ aigw_rlengine_level_name (int level)
     return level >= 0 && level <= AIGW_RL_TENANT_MODEL ? s_level_names[level] : "none";
 }
 
-//  FNV-1a, finished with a mix: the table picks buckets by the low bits.
+//  Eight bytes a step, finished with a mix: the index probes from the low
+//  bits. (Byte-wise FNV cost as much as the lookup it served.)
 static uint64_t
 s_hash (const void *data, size_t size)
 {
     const unsigned char *p = (const unsigned char *) data;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < size; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ size;
+    uint64_t w;
+    for (; size >= 8; p += 8, size -= 8) {
+        memcpy (&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy (&w, p, size);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
@@ -291,6 +337,18 @@ s_limit_parse (const char *p, size_t len, s_limit_t *limit)
     return 0;
 }
 
+//  Whether A and B count in the same cell for any request.
+static bool
+s_same_cell (const s_limit_t *a, const s_limit_t *b)
+{
+    return a->level == b->level && (a->model != NULL) == (b->model != NULL)
+           && (!a->model
+               || (a->model_len == b->model_len && memcmp (a->model, b->model, a->model_len) == 0))
+           && (a->ptext != NULL) == (b->ptext != NULL)
+           && (!a->ptext
+               || (a->ptext_len == b->ptext_len && memcmp (a->ptext, b->ptext, a->ptext_len) == 0));
+}
+
 //  Parse TEXT into SPEC (text copied in). 0 or -1.
 static int
 s_spec_parse (s_spec_t *spec, const char *text, size_t len)
@@ -359,6 +417,21 @@ s_spec_parse (s_spec_t *spec, const char *text, size_t len)
         }
         spec->limits[j + 1] = item;
     }
+    //  Limits of one level, model and period share a cell: found once,
+    //  made with all their kinds at once (growing it mid-check would move
+    //  it under the pointers taken before).
+    for (int i = 0; i < spec->count; i++) {
+        s_limit_t *limit = &spec->limits[i];
+        limit->cell_of = i;
+        for (int j = 0; j < i; j++)
+            if (s_same_cell (&spec->limits[j], limit)) {
+                limit->cell_of = spec->limits[j].cell_of;
+                break;
+            }
+        spec->limits[limit->cell_of].cell_kinds |= (uint8_t) (1u << limit->kind);
+    }
+    for (int i = 0; i < spec->count; i++)
+        spec->limits[i].cell_kinds = spec->limits[spec->limits[i].cell_of].cell_kinds;
     return 0;
 }
 
@@ -437,53 +510,316 @@ s_shard_add (aigw_rlengine_t *self, const char *name, int64_t now)
     return shard;
 }
 
-//  Unlink COUNTER from the engine's dirty list.
-static void
-s_dirty_unlink (aigw_rlengine_t *self, s_counter_t *counter)
+//  SIZE bytes for a cell, from the slab when small. NULL when out of
+//  memory.
+static void *
+s_slab_alloc (aigw_rlengine_t *self, size_t size)
 {
-    for (s_counter_t **p = &self->dirty; *p; p = &(*p)->dirty_next)
-        if (*p == counter) {
-            *p = counter->dirty_next;
+    if (size > S_SLAB_MAX)
+        return malloc (size);
+    size_t class = (size + S_SLAB_STEP - 1) / S_SLAB_STEP;
+    void *item = self->slab_free[class];
+    if (item) {
+        self->slab_free[class] = *(void **) item;
+        return item;
+    }
+    size = class * S_SLAB_STEP;
+    if (self->slab_at + size > self->slab_end) {
+        //  The rest of the chunk (less than a cell) is left unused.
+        char *chunk = (char *) aligned_alloc (S_HUGE_PAGE, S_HUGE_PAGE);
+        if (!chunk)
+            return NULL;
+        madvise (chunk, S_HUGE_PAGE, MADV_HUGEPAGE);
+        *(void **) chunk = self->chunks;
+        self->chunks = chunk;
+        self->slab_at = chunk + S_SLAB_STEP;
+        self->slab_end = chunk + S_HUGE_PAGE;
+    }
+    item = self->slab_at;
+    self->slab_at += size;
+    return item;
+}
+
+//  Give back ITEM of SIZE bytes (as asked for). Slab memory stays with
+//  the engine for the next cells.
+static void
+s_slab_free (aigw_rlengine_t *self, void *item, size_t size)
+{
+    if (size > S_SLAB_MAX) {
+        free (item);
+        return;
+    }
+    size_t class = (size + S_SLAB_STEP - 1) / S_SLAB_STEP;
+    *(void **) item = self->slab_free[class];
+    self->slab_free[class] = item;
+}
+
+//  Counters in a cell holding KINDS.
+static int
+s_kind_count (unsigned kinds)
+{
+    //  No popcnt instruction without -mpopcnt: five bits, a table.
+    static const uint8_t count[32] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                      1, 2, 2, 3, 2, 3, 3, 4, 2, 3, 3, 4, 3, 4, 4, 5};
+    return count[kinds & 31];
+}
+
+//  The key bytes of CELL (after its counters).
+static unsigned char *
+s_cell_key (s_cell_t *cell)
+{
+    return (unsigned char *) (cell->slots + s_kind_count (cell->kinds));
+}
+
+//  CELL's counter of KIND (which it holds).
+static s_counter_t *
+s_slot (s_cell_t *cell, int kind)
+{
+    return &cell->slots[s_kind_count (cell->kinds & ((1u << kind) - 1))];
+}
+
+//  The hash of the cell KEY (LEN bytes) of SHARD: cells name their shard
+//  by pointer, not by a copy of its name (a tenant id per counter).
+static uint64_t
+s_cell_hash (s_shard_t *shard, const void *key, size_t len)
+{
+    return s_hash (key, len) ^ ((uint64_t) (uintptr_t) shard * 0x9e3779b97f4a7c15ULL);
+}
+
+//  The place of SHARD's KEY (LEN bytes, HASH) in the index: its cell's,
+//  or the free place where it would go.
+static s_bucket_t *
+s_index_find (aigw_rlengine_t *self, s_shard_t *shard, const void *key, size_t len, uint64_t hash)
+{
+    for (size_t i = hash & self->index_mask;; i = (i + 1) & self->index_mask) {
+        s_bucket_t *b = &self->index[i];
+        if (!b->cell
+            || (b->hash == hash && b->cell->shard == shard && b->cell->key_len == len
+                && memcmp (s_cell_key (b->cell), key, len) == 0))
+            return b;
+    }
+}
+
+//  PLACES free places. Past a huge page they are asked for in huge
+//  pages: a random probe then costs a cache miss but no TLB miss (most
+//  of a miss under a hypervisor).
+static s_bucket_t *
+s_index_alloc (size_t places)
+{
+    size_t size = places * sizeof (s_bucket_t);
+    if (size < S_HUGE_PAGE)
+        return (s_bucket_t *) calloc (places, sizeof (s_bucket_t));
+    void *index = aligned_alloc (S_HUGE_PAGE, size);
+    if (index) {
+        madvise (index, size, MADV_HUGEPAGE);
+        memset (index, 0, size);
+    }
+    return (s_bucket_t *) index;
+}
+
+//  Room for one more cell: double the places past three quarters full.
+//  0, or -1 when out of memory and full.
+static int
+s_index_reserve (aigw_rlengine_t *self)
+{
+    size_t places = self->index_mask + 1;
+    if ((self->cells + 1) * 4 <= places * 3)
+        return 0;
+    s_bucket_t *index = s_index_alloc (places * 2);
+    if (!index)
+        return self->cells + 1 < places ? 0 : -1;
+    size_t mask = places * 2 - 1;
+    for (size_t i = 0; i < places; i++) {
+        s_bucket_t *b = &self->index[i];
+        if (!b->cell)
+            continue;
+        size_t j = b->hash & mask;
+        while (index[j].cell)
+            j = (j + 1) & mask;
+        index[j] = *b;
+    }
+    free (self->index);
+    self->index = index;
+    self->index_mask = mask;
+    self->bytes += places * sizeof *index;
+    return 0;
+}
+
+//  Empty place B, shifting back the places after it that probed past it
+//  (no tombstones: a lookup stays as short as the load).
+static void
+s_index_remove (aigw_rlengine_t *self, s_bucket_t *b)
+{
+    size_t mask = self->index_mask;
+    size_t i = (size_t) (b - self->index);
+    for (size_t j = (i + 1) & mask; self->index[j].cell; j = (j + 1) & mask) {
+        size_t home = self->index[j].hash & mask;
+        bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (!stays) {
+            self->index[i] = self->index[j];
+            i = j;
+        }
+    }
+    self->index[i].cell = NULL;
+    self->index[i].hash = 0;
+}
+
+//  The place holding CELL.
+static s_bucket_t *
+s_index_of (aigw_rlengine_t *self, s_cell_t *cell)
+{
+    return s_index_find (self, cell->shard, s_cell_key (cell), cell->key_len,
+                         s_cell_hash (cell->shard, s_cell_key (cell), cell->key_len));
+}
+
+//  Replace OLD by CELL in the engine's dirty list, or unlink OLD (CELL
+//  NULL). Rare (a cell freed or grown while dirty): a walk is fine.
+static void
+s_dirty_swap (aigw_rlengine_t *self, s_cell_t *old, s_cell_t *cell)
+{
+    for (s_cell_t **p = &self->dirty; *p; p = &(*p)->dirty_next)
+        if (*p == old) {
+            if (cell) {
+                cell->dirty_next = old->dirty_next;
+                *p = cell;
+            }
+            else
+                *p = old->dirty_next;
             return;
         }
 }
 
-static void
-s_counter_free (aigw_rlengine_t *self, s_counter_t *counter)
+static size_t
+s_cell_size (unsigned kinds, size_t key_len)
 {
-    if (counter->dirty && self->track)
-        s_dirty_unlink (self, counter);
-    aigw_table_remove (self->counters, &counter->node);
-    s_shard_t *shard = counter->shard;
-    if (counter->prev)
-        counter->prev->next = counter->next;
+    return sizeof (s_cell_t) + (size_t) s_kind_count (kinds) * sizeof (s_counter_t) + key_len;
+}
+
+static void
+s_cell_free (aigw_rlengine_t *self, s_cell_t *cell)
+{
+    if (cell->dirty)
+        s_dirty_swap (self, cell, NULL);
+    s_index_remove (self, s_index_of (self, cell));
+    s_shard_t *shard = cell->shard;
+    if (cell->prev)
+        cell->prev->next = cell->next;
     else
-        shard->counters = counter->next;
-    if (counter->next)
-        counter->next->prev = counter->prev;
-    shard->counter_count--;
-    self->bytes -= sizeof *counter + counter->node.key_size;
-    free (counter);
+        shard->cells = cell->next;
+    if (cell->next)
+        cell->next->prev = cell->prev;
+    self->cells--;
+    self->counters -= (size_t) s_kind_count (cell->kinds);
+    self->bytes -= s_cell_size (cell->kinds, cell->key_len);
+    s_slab_free (self, cell, s_cell_size (cell->kinds, cell->key_len));
 }
 
-static void
-s_mark (aigw_rlengine_t *self, s_counter_t *counter)
+//  A cell for KEY (LEN bytes) in SHARD holding KINDS, its counters fresh
+//  except those copied from OLD (NULL: none).
+static s_cell_t *
+s_cell_alloc (aigw_rlengine_t *self, s_shard_t *shard, const void *key, size_t len, unsigned kinds,
+              s_cell_t *old)
 {
-    if (counter->dirty || !self->track || counter->kind == AIGW_RL_CONC)
-        return;
-    counter->dirty = true;
-    counter->dirty_next = self->dirty;
-    self->dirty = counter;
+    s_cell_t *cell = (s_cell_t *) s_slab_alloc (self, s_cell_size (kinds, len));
+    if (!cell)
+        return NULL;
+    memset (cell, 0, sizeof *cell);
+    cell->shard = shard;
+    cell->key_len = (uint16_t) len;
+    cell->kinds = (uint8_t) kinds;
+    int at = 0;
+    for (int kind = 0; kind <= AIGW_RL_USD; kind++) {
+        if (!(kinds & (1u << kind)))
+            continue;
+        if (old && (old->kinds & (1u << kind)))
+            cell->slots[at] = *s_slot (old, kind);
+        else
+            //  Rolled on first use.
+            cell->slots[at] = (s_counter_t){0, INT64_MIN, 0, 0};
+        at++;
+    }
+    memcpy (s_cell_key (cell), key, len);
+    return cell;
 }
 
-//  Roll COUNTER forward to NOW under LIMIT (NULL: a counter loaded from
-//  a row, whose period is known by its own bounds only).
+//  The cell of KEY (LEN bytes) in SHARD, made when missing, grown when
+//  it lacks one of KINDS. NULL when out of memory.
+static s_cell_t *
+s_cell_get (aigw_rlengine_t *self, s_shard_t *shard, const char *key, size_t len, unsigned kinds)
+{
+    uint64_t hash = s_cell_hash (shard, key, len);
+    s_bucket_t *b = s_index_find (self, shard, key, len, hash);
+    s_cell_t *old = b->cell;
+    if (old && (old->kinds & kinds) == kinds)
+        return old;
+    if (!old) {
+        if (s_index_reserve (self))
+            return NULL;
+        s_cell_t *cell = s_cell_alloc (self, shard, key, len, kinds, NULL);
+        if (!cell)
+            return NULL;
+        b = s_index_find (self, shard, key, len, hash);
+        b->hash = hash;
+        b->cell = cell;
+        cell->next = shard->cells;
+        if (shard->cells)
+            shard->cells->prev = cell;
+        shard->cells = cell;
+        self->cells++;
+        self->counters += (size_t) s_kind_count (kinds);
+        self->bytes += s_cell_size (kinds, len);
+        return cell;
+    }
+    //  A kind it lacks (its limits changed): move it to a larger cell,
+    //  and everything that points at it along.
+    kinds |= old->kinds;
+    s_cell_t *cell = s_cell_alloc (self, shard, key, len, kinds, old);
+    if (!cell)
+        return NULL;
+    cell->next = old->next;
+    cell->prev = old->prev;
+    cell->refs = old->refs;
+    cell->dirty = old->dirty;
+    if (cell->prev)
+        cell->prev->next = cell;
+    else
+        shard->cells = cell;
+    if (cell->next)
+        cell->next->prev = cell;
+    if (old->dirty)
+        s_dirty_swap (self, old, cell);
+    for (s_lease_t *lease = shard->leases; lease && old->refs; lease = lease->next)
+        for (int i = 0; i < lease->count; i++)
+            if (lease->entries[i].cell == old)
+                lease->entries[i].cell = cell;
+    b->cell = cell;
+    self->counters += (size_t) (s_kind_count (kinds) - s_kind_count (old->kinds));
+    self->bytes += s_cell_size (kinds, len) - s_cell_size (old->kinds, len);
+    s_slab_free (self, old, s_cell_size (old->kinds, len));
+    return cell;
+}
+
+//  Mark KIND of CELL changed, for the next snapshot.
 static void
-s_roll (s_counter_t *counter, const s_limit_t *limit, int64_t now)
+s_mark (aigw_rlengine_t *self, s_cell_t *cell, int kind)
+{
+    if (!self->track || kind == AIGW_RL_CONC)
+        return;
+    if (!cell->dirty) {
+        cell->dirty_next = self->dirty;
+        self->dirty = cell;
+    }
+    cell->dirty |= (uint8_t) (1u << kind);
+}
+
+//  Roll COUNTER of KIND forward to NOW under LIMIT (NULL: a counter
+//  loaded from a row, whose period is known by its own bounds only).
+static void
+s_roll (s_counter_t *counter, int kind, const s_limit_t *limit, int64_t now)
 {
     if (now >= counter->window && now < counter->end)
         return;
-    switch (counter->kind) {
+    switch (kind) {
         case AIGW_RL_RPM:
         case AIGW_RL_TPM: {
             int64_t window = s_floor_div (now, S_MINUTE_MS) * S_MINUTE_MS;
@@ -516,14 +852,14 @@ s_roll (s_counter_t *counter, const s_limit_t *limit, int64_t now)
     }
 }
 
-//  Count against COUNTER now: the sliding minute for rpm and tpm (the
-//  previous window weighted by its overlap with the last minute, rounded
-//  up: rounding down let one request over the limit through at every
-//  boundary), else the window's count.
+//  Count against COUNTER of KIND now: the sliding minute for rpm and tpm
+//  (the previous window weighted by its overlap with the last minute,
+//  rounded up: rounding down let one request over the limit through at
+//  every boundary), else the window's count.
 static int64_t
-s_used (const s_counter_t *counter, int64_t now)
+s_used (const s_counter_t *counter, int kind, int64_t now)
 {
-    if (counter->kind != AIGW_RL_RPM && counter->kind != AIGW_RL_TPM)
+    if (kind != AIGW_RL_RPM && kind != AIGW_RL_TPM)
         return counter->current;
     int64_t elapsed = now - counter->window;
     int64_t weighted = counter->previous * (S_MINUTE_MS - elapsed);
@@ -562,13 +898,13 @@ s_put (char *buf, size_t size, size_t *at, const char *data, size_t len)
     *at += len;
 }
 
-//  Write the key of LIMIT's counter for KEY_ID, TENANT_ID and MODEL into
-//  BUF (SIZE bytes): the shard, then the counter's name (kind and level
-//  digits, identity, model, period), whose offset goes to *NAME_AT.
+//  Write the key of LIMIT's cell for KEY_ID, TENANT_ID and MODEL into BUF
+//  (SIZE bytes): the level digit, identity, model and period. A
+//  counter's name (its row's) is its kind digit, then its cell's key.
 //  Returns the key's length. Called on every check: no printf.
 static size_t
-s_key (char *buf, size_t size, const char *shard, const s_limit_t *limit, const char *key_id,
-       const char *tenant_id, const char *model, size_t *name_at)
+s_cell_name (char *buf, size_t size, const s_limit_t *limit, const char *key_id,
+             const char *tenant_id, const char *model)
 {
     const char *id
         = limit->level == AIGW_RL_KEY || limit->level == AIGW_RL_KEY_MODEL ? key_id : tenant_id;
@@ -580,12 +916,9 @@ s_key (char *buf, size_t size, const char *shard, const s_limit_t *limit, const 
         model_len = limit->model ? limit->model_len : strlen (model_text);
     }
     char sep = S_SEP;
-    char head[2] = {(char) ('0' + limit->kind), (char) ('0' + limit->level)};
+    char level = (char) ('0' + limit->level);
     size_t at = 0;
-    s_put (buf, size, &at, shard, strlen (shard));
-    s_put (buf, size, &at, &sep, 1);
-    *name_at = at;
-    s_put (buf, size, &at, head, 2);
+    s_put (buf, size, &at, &level, 1);
     s_put (buf, size, &at, &sep, 1);
     s_put (buf, size, &at, id, strlen (id));
     s_put (buf, size, &at, &sep, 1);
@@ -596,70 +929,108 @@ s_key (char *buf, size_t size, const char *shard, const s_limit_t *limit, const 
     return at;
 }
 
-//  The counter named KEY (LEN bytes) in SHARD, made when missing (and
-//  MAKE). NULL when missing or out of memory.
-static s_counter_t *
-s_counter_get (aigw_rlengine_t *self, s_shard_t *shard, const char *key, size_t len, size_t name_at,
-               int kind, bool make)
+//  Bytes a cell key may take in a shard named in SHARD_LEN bytes: a
+//  counter's shard, S_SEP and name were cut at S_KEY_MAX together.
+static size_t
+s_key_room (size_t shard_len)
 {
-    uint64_t hash = s_hash (key, len);
-    s_counter_t *counter = (s_counter_t *) aigw_table_lookup (self->counters, key, len, hash);
-    if (counter || !make)
-        return counter;
-    counter = (s_counter_t *) calloc (1, sizeof *counter + len);
-    if (!counter)
-        return NULL;
-    memcpy (counter->key, key, len);
-    counter->node.hash = hash;
-    counter->node.key = counter->key;
-    counter->node.key_size = len;
-    counter->name_at = (uint16_t) name_at;
-    counter->kind = (uint8_t) kind;
-    counter->shard = shard;
-    counter->end = INT64_MIN;  //  rolled on first use
-    counter->next = shard->counters;
-    if (shard->counters)
-        shard->counters->prev = counter;
-    shard->counters = counter;
-    shard->counter_count++;
-    aigw_table_insert (self->counters, &counter->node);
-    self->bytes += sizeof *counter + len;
-    return counter;
+    return shard_len + 2 < S_KEY_MAX ? S_KEY_MAX - 2 - shard_len : 0;
 }
 
-//  The counter of LIMIT for REQ, rolled to NOW; NULL when out of memory
-//  (or, without MAKE, missing).
-static s_counter_t *
-s_counter_for (aigw_rlengine_t *self, s_shard_t *shard, const s_limit_t *limit, const char *key_id,
-               const char *tenant_id, const char *model, int64_t now, bool make)
+//  The name of CELL's counter of KIND into NAME (S_KEY_MAX bytes).
+static void
+s_counter_name (s_cell_t *cell, int kind, char *name)
 {
-    char key[S_KEY_MAX];
-    size_t name_at;
-    size_t len = s_key (key, sizeof key, shard->name, limit, key_id, tenant_id, model, &name_at);
-    s_counter_t *counter = s_counter_get (self, shard, key, len, name_at, limit->kind, make);
-    if (!counter)
-        return NULL;
-    //  New, or read back from a snapshot: a budget starts from the spend
-    //  rebuilt from the roll-ups when that is more.
-    bool fresh = counter->end <= INT64_MIN + 1;
-    s_roll (counter, limit, now);
-    if (fresh && limit->kind == AIGW_RL_USD && shard->spend_count) {
-        char model_text[S_KEY_MAX];
-        snprintf (model_text, sizeof model_text, "%.*s",
-                  limit->model ? (int) limit->model_len : (int) strlen (model ? model : ""),
-                  limit->model ? limit->model
-                  : model      ? model
-                               : "");
-        int64_t spend
-            = s_spend_sum (shard, limit->level, key_id, model_text, counter->window, counter->end);
-        if (spend > counter->current)
-            counter->current = spend;
+    name[0] = (char) ('0' + kind);
+    memcpy (name + 1, s_cell_key (cell), cell->key_len);
+    name[cell->key_len + 1] = 0;
+}
+
+//  The counter key of LIMIT (shard, S_SEP, name) into BUF, the name's
+//  offset to *NAME_AT; for the selftest, which writes rows by hand.
+static size_t
+s_key (char *buf, size_t size, const char *shard, const s_limit_t *limit, const char *key_id,
+       const char *tenant_id, const char *model, size_t *name_at)
+{
+    char cell[S_KEY_MAX];
+    size_t len = s_cell_name (cell, s_key_room (strlen (shard)), limit, key_id, tenant_id, model);
+    size_t at = 0;
+    char sep = S_SEP;
+    char kind = (char) ('0' + limit->kind);
+    s_put (buf, size, &at, shard, strlen (shard));
+    s_put (buf, size, &at, &sep, 1);
+    *name_at = at;
+    s_put (buf, size, &at, &kind, 1);
+    s_put (buf, size, &at, cell, len);
+    return at;
+}
+
+//  The cells of SPEC's limits for KEY_ID, TENANT_ID and MODEL into CELLS,
+//  their counters rolled to NOW. 0, or -1 when out of memory.
+static int
+s_cells_for (aigw_rlengine_t *self, s_shard_t *shard, const s_spec_t *spec, const char *key_id,
+             const char *tenant_id, const char *model, int64_t now, s_cell_t **cells)
+{
+    size_t room = s_key_room (shard->node.key_size);
+    for (int i = 0; i < spec->count; i++) {
+        const s_limit_t *limit = &spec->limits[i];
+        if (limit->cell_of < i)
+            cells[i] = cells[limit->cell_of];
+        else {
+            char key[S_KEY_MAX];
+            size_t len = s_cell_name (key, room, limit, key_id, tenant_id, model);
+            cells[i] = s_cell_get (self, shard, key, len, limit->cell_kinds);
+            if (!cells[i])
+                return -1;
+        }
+        s_counter_t *counter = s_slot (cells[i], limit->kind);
+        //  New, or read back from a snapshot: a budget starts from the
+        //  spend rebuilt from the roll-ups when that is more.
+        bool fresh = counter->end <= INT64_MIN + 1;
+        s_roll (counter, limit->kind, limit, now);
+        if (fresh && limit->kind == AIGW_RL_USD && shard->spend_count) {
+            char model_text[S_KEY_MAX];
+            snprintf (model_text, sizeof model_text, "%.*s",
+                      limit->model ? (int) limit->model_len : (int) strlen (model ? model : ""),
+                      limit->model ? limit->model
+                      : model      ? model
+                                   : "");
+            int64_t spend = s_spend_sum (shard, limit->level, key_id, model_text, counter->window,
+                                         counter->end);
+            if (spend > counter->current)
+                counter->current = spend;
+        }
     }
-    return counter;
+    return 0;
 }
 
 //  ---------------------------------------------------------------------
 //  Leases
+
+//  A lease of COUNT entries, from the spares when they fit. NULL when out
+//  of memory.
+static s_lease_t *
+s_lease_new (aigw_rlengine_t *self, int count)
+{
+    s_lease_t *lease = NULL;
+    if (count <= S_LEASE_ENTRIES && self->spares) {
+        lease = self->spares;
+        self->spares = lease->next;
+        self->spare_count--;
+    }
+    else {
+        int cap = count < S_LEASE_ENTRIES ? S_LEASE_ENTRIES : count;
+        lease = (s_lease_t *) malloc (sizeof *lease + (size_t) cap * sizeof (s_entry_t));
+        if (!lease)
+            return NULL;
+        lease->cap = cap;
+        self->bytes += sizeof *lease + (size_t) cap * sizeof (s_entry_t);
+    }
+    int cap = lease->cap;
+    memset (lease, 0, sizeof *lease);
+    lease->cap = cap;
+    return lease;
+}
 
 static void
 s_lease_free (aigw_rlengine_t *self, s_lease_t *lease)
@@ -669,13 +1040,20 @@ s_lease_free (aigw_rlengine_t *self, s_lease_t *lease)
     s_shard_t *shard = lease->shard;
     if (lease->prev)
         lease->prev->next = lease->next;
-    else
+    else if (shard->leases == lease)
         shard->leases = lease->next;
     if (lease->next)
         lease->next->prev = lease->prev;
     for (int i = 0; i < lease->count; i++)
-        lease->entries[i].counter->refs--;
-    self->bytes -= sizeof *lease + (size_t) lease->count * sizeof (s_entry_t);
+        lease->entries[i].cell->refs--;
+    //  A check and its settle come in pairs: reuse rather than malloc.
+    if (lease->cap == S_LEASE_ENTRIES && self->spare_count < S_SPARES_MAX) {
+        lease->next = self->spares;
+        self->spares = lease;
+        self->spare_count++;
+        return;
+    }
+    self->bytes -= sizeof *lease + (size_t) lease->cap * sizeof (s_entry_t);
     free (lease);
 }
 
@@ -683,15 +1061,40 @@ s_lease_free (aigw_rlengine_t *self, s_lease_t *lease)
 static void
 s_lease_release (aigw_rlengine_t *self, s_lease_t *lease)
 {
+    (void) self;
     for (int i = 0; i < lease->count; i++) {
-        s_counter_t *counter = lease->entries[i].counter;
-        if (counter->kind == AIGW_RL_CONC && counter->current > 0)
+        s_entry_t *e = &lease->entries[i];
+        s_counter_t *counter = s_slot (e->cell, e->kind);
+        if (e->kind == AIGW_RL_CONC && counter->current > 0)
             counter->current--;
     }
 }
 
+//  Write the reservation of lease ID of OWNER into BUF as "%016llx:%llu"
+//  would (snprintf was a tenth of a check).
+static void
+s_reservation (char *buf, uint64_t owner, uint64_t id)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, owner >>= 4)
+        buf[i] = hex[owner & 15];
+    buf[16] = ':';
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = (char) ('0' + id % 10);
+        id /= 10;
+    } while (id);
+    for (int i = 0; i < n; i++)
+        buf[17 + i] = digits[n - 1 - i];
+    buf[17 + n] = 0;
+}
+
 //  ---------------------------------------------------------------------
 //  The engine
+
+//  First places in the cell index, a power of two.
+#define S_INDEX_INITIAL 64
 
 aigw_rlengine_t *
 aigw_rlengine_new (uint64_t owner_seq)
@@ -700,12 +1103,14 @@ aigw_rlengine_new (uint64_t owner_seq)
     if (!self)
         return NULL;
     self->specs = aigw_table_new ();
-    self->counters = aigw_table_new ();
+    self->index = s_index_alloc (S_INDEX_INITIAL);
+    self->index_mask = S_INDEX_INITIAL - 1;
+    self->bytes = S_INDEX_INITIAL * sizeof (s_bucket_t);
     self->shards = aigw_table_new ();
     self->leases = aigw_table_new ();
     self->expiry = aigw_heap_new ();
     self->owner_seq = owner_seq;
-    if (!self->specs || !self->counters || !self->shards || !self->leases || !self->expiry)
+    if (!self->specs || !self->index || !self->shards || !self->leases || !self->expiry)
         aigw_rlengine_destroy (&self);
     return self;
 }
@@ -728,8 +1133,18 @@ aigw_rlengine_destroy (aigw_rlengine_t **self_p)
             n = next;
         }
     }
+    while (self->spares) {
+        s_lease_t *lease = self->spares;
+        self->spares = lease->next;
+        free (lease);
+    }
+    while (self->chunks) {
+        void *chunk = self->chunks;
+        self->chunks = *(void **) chunk;
+        free (chunk);
+    }
     aigw_table_destroy (&self->specs);
-    aigw_table_destroy (&self->counters);
+    free (self->index);
     aigw_table_destroy (&self->shards);
     aigw_table_destroy (&self->leases);
     aigw_heap_destroy (&self->expiry);
@@ -774,6 +1189,9 @@ aigw_rlengine_check (aigw_rlengine_t *self, const aigw_rl_request_t *req, int64_
     if (!shard)
         return -1;
     shard->used_ms = now;
+    s_cell_t *cells[AIGW_RL_LIMITS_MAX];
+    if (s_cells_for (self, shard, spec, req->key_id, req->tenant_id, req->model, now, cells))
+        return -1;
     s_counter_t *counters[AIGW_RL_LIMITS_MAX];
     int64_t needs[AIGW_RL_LIMITS_MAX];
     int best = -1;
@@ -781,16 +1199,13 @@ aigw_rlengine_check (aigw_rlengine_t *self, const aigw_rl_request_t *req, int64_
     int64_t best_used = 0;
     for (int i = 0; i < spec->count; i++) {
         const s_limit_t *limit = &spec->limits[i];
-        counters[i] = s_counter_for (self, shard, limit, req->key_id, req->tenant_id, req->model,
-                                     now, true);
-        if (!counters[i])
-            return -1;
+        counters[i] = s_slot (cells[i], limit->kind);
         //  A spent budget refuses even a request priced at nothing.
         int64_t need = limit->kind == AIGW_RL_TPM   ? req->tokens
                        : limit->kind == AIGW_RL_USD ? (req->nusd > 0 ? req->nusd : 1)
                                                     : 1;
         needs[i] = need < 0 ? 0 : need;
-        int64_t used = s_used (counters[i], now);
+        int64_t used = s_used (counters[i], limit->kind, now);
         int64_t room = limit->value - used - needs[i];
         //  Room as a share of the value; strictly less wins, so ties go
         //  to the earlier level and kind.
@@ -822,19 +1237,18 @@ aigw_rlengine_check (aigw_rlengine_t *self, const aigw_rl_request_t *req, int64_
     verdict->remaining = s_shown (limit->kind, room);
     s_lease_t *lease = NULL;
     if (spec->leased) {
-        lease = (s_lease_t *) calloc (1, sizeof *lease + (size_t) spec->count * sizeof (s_entry_t));
+        lease = s_lease_new (self, spec->count);
         if (!lease)
             return -1;
-        self->bytes += sizeof *lease + (size_t) spec->count * sizeof (s_entry_t);
     }
     for (int i = 0; i < spec->count; i++) {
-        s_counter_t *counter = counters[i];
-        counter->current += needs[i];
-        s_mark (self, counter);
         int kind = spec->limits[i].kind;
+        counters[i]->current += needs[i];
+        s_mark (self, cells[i], kind);
         if (lease && (kind == AIGW_RL_TPM || kind == AIGW_RL_USD || kind == AIGW_RL_CONC)) {
-            lease->entries[lease->count++] = (s_entry_t){counter, counter->window, needs[i]};
-            counter->refs++;
+            lease->entries[lease->count++]
+                = (s_entry_t){cells[i], kind, counters[i]->window, needs[i]};
+            cells[i]->refs++;
         }
     }
     if (lease) {
@@ -855,8 +1269,7 @@ aigw_rlengine_check (aigw_rlengine_t *self, const aigw_rl_request_t *req, int64_
         if (shard->leases)
             shard->leases->prev = lease;
         shard->leases = lease;
-        snprintf (verdict->reservation, sizeof verdict->reservation, "%016llx:%llu",
-                  (unsigned long long) self->owner_seq, (unsigned long long) lease->id);
+        s_reservation (verdict->reservation, self->owner_seq, lease->id);
     }
     return 0;
 }
@@ -880,24 +1293,24 @@ aigw_rlengine_settle (aigw_rlengine_t *self, const char *reservation, int64_t to
         return -1;
     for (int i = 0; i < lease->count; i++) {
         s_entry_t *e = &lease->entries[i];
-        s_counter_t *counter = e->counter;
-        if (counter->kind == AIGW_RL_CONC) {
+        s_counter_t *counter = s_slot (e->cell, e->kind);
+        if (e->kind == AIGW_RL_CONC) {
             if (counter->current > 0)
                 counter->current--;
             continue;
         }
-        int64_t real = counter->kind == AIGW_RL_TPM ? tokens : nusd;
+        int64_t real = e->kind == AIGW_RL_TPM ? tokens : nusd;
         int64_t delta = (real < 0 ? 0 : real) - e->amount;
         //  Only where it was reserved: a window gone by is history.
         int64_t *slot = counter->window == e->window ? &counter->current
-                        : counter->kind == AIGW_RL_TPM && counter->window == e->window + S_MINUTE_MS
+                        : e->kind == AIGW_RL_TPM && counter->window == e->window + S_MINUTE_MS
                             ? &counter->previous
                             : NULL;
         if (slot) {
             *slot += delta;
             if (*slot < 0)
                 *slot = 0;
-            s_mark (self, counter);
+            s_mark (self, e->cell, e->kind);
         }
     }
     (void) now;
@@ -905,17 +1318,28 @@ aigw_rlengine_settle (aigw_rlengine_t *self, const char *reservation, int64_t to
     return 0;
 }
 
-//  Whether COUNTER holds nothing a request or a snapshot still needs.
+//  Whether COUNTER of KIND holds nothing a request still needs.
 static bool
-s_counter_empty (const s_counter_t *counter, int64_t now)
+s_counter_empty (const s_counter_t *counter, int kind, int64_t now)
 {
-    if (counter->refs || counter->dirty)
-        return false;
-    if (counter->kind == AIGW_RL_RPM || counter->kind == AIGW_RL_TPM)
+    if (kind == AIGW_RL_RPM || kind == AIGW_RL_TPM)
         return now >= counter->end + S_MINUTE_MS || (!counter->current && !counter->previous);
-    if (counter->kind == AIGW_RL_CONC)
+    if (kind == AIGW_RL_CONC)
         return counter->current == 0;
     return now >= counter->end || counter->current == 0;
+}
+
+//  Whether CELL holds nothing a request or a snapshot still needs (an
+//  empty counter kept beside a busy one reads as a new one would).
+static bool
+s_cell_empty (s_cell_t *cell, int64_t now)
+{
+    if (cell->refs || cell->dirty)
+        return false;
+    for (int kind = 0; kind <= AIGW_RL_USD; kind++)
+        if ((cell->kinds & (1u << kind)) && !s_counter_empty (s_slot (cell, kind), kind, now))
+            return false;
+    return true;
 }
 
 size_t
@@ -935,19 +1359,19 @@ aigw_rlengine_tick (aigw_rlengine_t *self, int64_t now, int64_t idle_before)
         s_shard_t *shard = (s_shard_t *) node;
         //  A shard in use keeps its counters; an idle one sheds the empty.
         if (now - shard->used_ms >= S_MINUTE_MS) {
-            s_counter_t *counter = shard->counters;
-            while (counter) {
-                s_counter_t *after = counter->next;
-                if (s_counter_empty (counter, now))
-                    s_counter_free (self, counter);
-                counter = after;
+            s_cell_t *cell = shard->cells;
+            while (cell) {
+                s_cell_t *after = cell->next;
+                if (s_cell_empty (cell, now))
+                    s_cell_free (self, cell);
+                cell = after;
             }
         }
         bool clean = true;
-        for (s_counter_t *c = shard->counters; c && clean; c = c->next)
+        for (s_cell_t *c = shard->cells; c && clean; c = c->next)
             clean = !c->dirty && !c->refs;
         if (!shard->leases && clean
-            && (!shard->counters || (idle_before && shard->used_ms < idle_before))) {
+            && (!shard->cells || (idle_before && shard->used_ms < idle_before))) {
             aigw_rlengine_drop_shard (self, shard->name);
             forgotten++;
         }
@@ -976,8 +1400,8 @@ aigw_rlengine_drop_shard (aigw_rlengine_t *self, const char *name)
         return;
     while (shard->leases)
         s_lease_free (self, shard->leases);
-    while (shard->counters)
-        s_counter_free (self, shard->counters);
+    while (shard->cells)
+        s_cell_free (self, shard->cells);
     for (size_t i = 0; i < shard->spend_count; i++) {
         free (shard->spend[i].key_id);
         free (shard->spend[i].model);
@@ -1010,14 +1434,14 @@ aigw_rlengine_load (aigw_rlengine_t *self, const aigw_rl_row_t *row, int64_t now
     int kind = row->name[0] - '0';
     if (kind < 0 || kind > AIGW_RL_USD || kind == AIGW_RL_CONC)
         return;
-    char key[S_KEY_MAX];
-    int n = snprintf (key, sizeof key, "%s%c%s", row->shard, S_SEP, row->name);
-    if (n <= 0 || (size_t) n >= sizeof key)
+    //  The cell key: the shard, then the name without its kind digit.
+    size_t name_len = strlen (row->name);
+    if (shard->node.key_size + 1 + name_len >= S_KEY_MAX)
         return;
-    size_t name_at = strlen (row->shard) + 1;
-    s_counter_t *counter = s_counter_get (self, shard, key, (size_t) n, name_at, kind, true);
-    if (!counter)
+    s_cell_t *cell = s_cell_get (self, shard, row->name + 1, name_len - 1, 1u << kind);
+    if (!cell)
         return;
+    s_counter_t *counter = s_slot (cell, kind);
     if (kind == AIGW_RL_USD) {
         //  A budget keeps the larger figure of its period (the roll-ups
         //  may hold more than the snapshot saw); its limit names the end,
@@ -1036,7 +1460,7 @@ aigw_rlengine_load (aigw_rlengine_t *self, const aigw_rl_row_t *row, int64_t now
     counter->previous = row->previous;
     counter->end = row->window + (kind == AIGW_RL_RPD ? S_DAY_MS : S_MINUTE_MS);
     //  Stale rows roll to what they mean now.
-    s_roll (counter, NULL, now);
+    s_roll (counter, kind, NULL, now);
 }
 
 void
@@ -1068,18 +1492,24 @@ aigw_rlengine_dirty (aigw_rlengine_t *self, size_t max,
 {
     size_t count = 0;
     while (self->dirty && count < max) {
-        s_counter_t *counter = self->dirty;
-        self->dirty = counter->dirty_next;
-        counter->dirty = false;
-        counter->dirty_next = NULL;
-        char name[S_KEY_MAX];
-        size_t len = counter->node.key_size - counter->name_at;
-        memcpy (name, counter->key + counter->name_at, len);
-        name[len] = 0;
-        aigw_rl_row_t row
-            = {counter->shard->name, name, counter->window, counter->current, counter->previous};
-        fn (arg, &row);
-        count++;
+        s_cell_t *cell = self->dirty;
+        for (int kind = 0; kind <= AIGW_RL_USD && count < max; kind++) {
+            if (!(cell->dirty & (1u << kind)))
+                continue;
+            cell->dirty &= (uint8_t) ~(1u << kind);
+            char name[S_KEY_MAX + 1];
+            s_counter_name (cell, kind, name);
+            s_counter_t *counter = s_slot (cell, kind);
+            aigw_rl_row_t row
+                = {cell->shard->name, name, counter->window, counter->current, counter->previous};
+            fn (arg, &row);
+            count++;
+        }
+        //  Rows left past MAX keep it at the head.
+        if (!cell->dirty) {
+            self->dirty = cell->dirty_next;
+            cell->dirty_next = NULL;
+        }
     }
     return count;
 }
@@ -1093,18 +1523,19 @@ aigw_rlengine_report (aigw_rlengine_t *self, const char *shard_name, const char 
     if (!spec)
         return -1;
     s_shard_t *shard = s_shard_add (self, shard_name, now);
+    s_cell_t *cells[AIGW_RL_LIMITS_MAX];
+    if (shard && s_cells_for (self, shard, spec, key_id, tenant_id, model, now, cells))
+        shard = NULL;
     int count = 0;
     for (int i = 0; i < spec->count && count < max; i++) {
         const s_limit_t *limit = &spec->limits[i];
-        s_counter_t *counter
-            = shard ? s_counter_for (self, shard, limit, key_id, tenant_id, model, now, true)
-                    : NULL;
+        s_counter_t *counter = shard ? s_slot (cells[i], limit->kind) : NULL;
         aigw_rl_figure_t *f = &figures[count++];
         memset (f, 0, sizeof *f);
         f->kind = limit->kind;
         f->level = limit->level;
         f->limit = limit->value;
-        f->used = counter ? s_used (counter, now) : 0;
+        f->used = counter ? s_used (counter, limit->kind, now) : 0;
         int64_t end = counter ? counter->end : now;
         f->reset_s = ((limit->kind == AIGW_RL_CONC ? now : end) + 999) / 1000;
         if (limit->model)
@@ -1118,7 +1549,7 @@ aigw_rlengine_report (aigw_rlengine_t *self, const char *shard_name, const char 
 size_t
 aigw_rlengine_counters (aigw_rlengine_t *self)
 {
-    return aigw_table_size (self->counters);
+    return self->counters;
 }
 
 size_t
