@@ -1702,7 +1702,7 @@ s_rate_limits_key (s_request_t **req_p, PGresult *res)
     aigw_limits_error_t err;
     aigw_limits_t *key = aigw_limits_new (PQgetvalue (res, 0, 2), &defaults, &err);
     aigw_limits_t *tenant = aigw_limits_new (PQgetvalue (res, 0, 3), NULL, &err);
-    char *lm = aigw_limits_lm (key, tenant, NULL);
+    char *lm = aigw_limits_lm_report (key, tenant);
     s_rate_limits_forward (req_p, PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1), lm);
     free (lm);
     aigw_limits_destroy (&key);
@@ -1719,7 +1719,7 @@ s_rate_limits_tenant (s_request_t **req_p, PGresult *res)
     }
     aigw_limits_error_t err;
     aigw_limits_t *tenant = aigw_limits_new (PQgetvalue (res, 0, 1), NULL, &err);
-    char *lm = aigw_limits_lm (NULL, tenant, NULL);
+    char *lm = aigw_limits_lm_report (NULL, tenant);
     s_rate_limits_forward (req_p, NULL, PQgetvalue (res, 0, 0), lm);
     free (lm);
     aigw_limits_destroy (&tenant);

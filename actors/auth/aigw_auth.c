@@ -210,12 +210,13 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
     s_content (env, p->store_content);
     //  The compiled limits (schemas/limits.md 4a): for the model asked on
     //  the data plane; an admin request carries the key's and tenant's
-    //  levels, which GET rate-limits hands to the owner.
+    //  levels and every model's, which GET rate-limits hands to the owner.
     const aigw_limits_t *key_limits = p->key_limits;
     if (!key_limits && streq (p->type, "token"))
         key_limits = self->token_limits;
-    char *lm = aigw_limits_lm (key_limits, p->tenant_limits,
-                               env->kind == AIGW_KIND_ADMIN ? NULL : env->model);
+    char *lm = env->kind == AIGW_KIND_ADMIN
+                   ? aigw_limits_lm_report (key_limits, p->tenant_limits)
+                   : aigw_limits_lm (key_limits, p->tenant_limits, env->model);
     aigw_envelope_set (&env->limits, lm);
     free (lm);
     const char *need = NULL;
@@ -1042,7 +1043,8 @@ aigw_auth_test (bool verbose)
     env->kind = AIGW_KIND_ADMIN;
     aigw_envelope_set (&env->credential, "sk-db-key");
     s_test_resolve (self, env);
-    assert (env->status == 0 && streq (env->limits, "k=rpm:5;t=rpm:50"));
+    assert (env->status == 0
+            && streq (env->limits, "k=rpm:5;t=rpm:50;km:gpt-4o=tpm:9;tm:gpt-4o=rpm:20"));
     aigw_envelope_destroy (&env);
     //  No limits of its own: the default rpm; bad stored limits: defaults.
     s_principal_limits (self, p, "{}", NULL);

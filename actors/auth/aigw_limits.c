@@ -509,6 +509,61 @@ aigw_limits_lm (const aigw_limits_t *key, const aigw_limits_t *tenant, const cha
     return lm;
 }
 
+//  Append "NAME:MODEL=LIMITS" to LM for each of SELF's models, sorted, while
+//  *COUNT (limits so far) stays within AIGW_LIMITS_REPORT_MAX. A model
+//  whose name holds a separator of lm is left out.
+static void
+s_report_models (zchunk_t *lm, const aigw_limits_t *self, const char *name, int *count)
+{
+    if (!self || !self->models)
+        return;
+    zlistx_t *models = zhashx_keys (self->models);
+    assert (models);
+    zlistx_set_comparator (models, (zlistx_comparator_fn *) strcmp);
+    zlistx_sort (models);
+    for (const char *model = (const char *) zlistx_first (models); model;
+         model = (const char *) zlistx_next (models)) {
+        const char *limits = (const char *) zhashx_lookup (self->models, model);
+        int n = 1;
+        for (const char *c = limits; *c; c++)
+            n += *c == ',';
+        if (strpbrk (model, "=;,") || *count + n > AIGW_LIMITS_REPORT_MAX)
+            continue;
+        *count += n;
+        zchunk_extend (lm, ";", zchunk_size (lm) ? 1 : 0);
+        zchunk_extend (lm, name, strlen (name));
+        zchunk_extend (lm, ":", 1);
+        zchunk_extend (lm, model, strlen (model));
+        zchunk_extend (lm, "=", 1);
+        zchunk_extend (lm, limits, strlen (limits));
+    }
+    zlistx_destroy (&models);
+}
+
+char *
+aigw_limits_lm_report (const aigw_limits_t *key, const aigw_limits_t *tenant)
+{
+    char *top = aigw_limits_lm (key, tenant, NULL);
+    int count = 0;
+    for (const char *c = top; c && *c; c++)
+        count += *c == ',' || *c == '=';
+    zchunk_t *lm = zchunk_new (top, top ? strlen (top) : 0);
+    free (top);
+    assert (lm);
+    s_report_models (lm, key, "km", &count);
+    s_report_models (lm, tenant, "tm", &count);
+    char *text = NULL;
+    if (zchunk_size (lm)) {
+        text = (char *) malloc (zchunk_size (lm) + 1);
+        if (text) {
+            memcpy (text, zchunk_data (lm), zchunk_size (lm));
+            text[zchunk_size (lm)] = 0;
+        }
+    }
+    zchunk_destroy (&lm);
+    return text;
+}
+
 void
 aigw_limits_defaults (const aigw_config_t *config, aigw_limits_defaults_t *out)
 {
@@ -689,6 +744,15 @@ aigw_limits_test (bool verbose)
     lm = aigw_limits_lm (NULL, tenant_limits, NULL);
     assert (streq (lm, "t=rpm:100,tpm:1000,usd:50000000000/month"));
     free (lm);
+    //  For GET rate-limits: every model's levels, named.
+    lm = aigw_limits_lm_report (key, tenant_limits);
+    if (verbose)
+        printf ("\n    report lm=%s", lm);
+    assert (streq (lm, "k=rpm:100,tpm:5000,conc:4,usd:50000000000/month;"
+                       "t=rpm:100,tpm:1000,usd:50000000000/month;"
+                       "km:gpt-4o=rpm:10,usd:500000000/7d@1796083200;tm:gpt-4o=rpm:10"));
+    free (lm);
+    assert (aigw_limits_lm_report (NULL, NULL) == NULL);
     aigw_limits_destroy (&key);
     aigw_limits_destroy (&key);
 

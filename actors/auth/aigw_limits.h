@@ -99,6 +99,16 @@ int64_t aigw_limits_rpm (const aigw_limits_t *self);
 //  frees, or NULL when no limit applies.
 char *aigw_limits_lm (const aigw_limits_t *key, const aigw_limits_t *tenant, const char *model);
 
+//  Most limits aigw_limits_lm_report writes: the rate-limit owner's
+//  AIGW_RL_LIMITS_MAX (an lm with more is malformed to it).
+#define AIGW_LIMITS_REPORT_MAX 64
+
+//  The lm text for GET rate-limits (limits.md 7): KEY's and TENANT's top
+//  levels, then "km:MODEL=..." and "tm:MODEL=..." for each model they
+//  limit, sorted, as many as fit in AIGW_LIMITS_REPORT_MAX limits. Returns
+//  a string the caller frees, or NULL when no limit applies.
+char *aigw_limits_lm_report (const aigw_limits_t *key, const aigw_limits_t *tenant);
+
 //  aigw_config_check_fn for the config file's limits (JSON text): the same
 //  checks, the problem naming the member.
 int aigw_limits_config_check (const char *text, char *problem, size_t problem_size);

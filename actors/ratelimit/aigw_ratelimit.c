@@ -1,5 +1,6 @@
 /*  aigw_ratelimit: the rate-limit stage, owner of its tenants' counters. */
 #include "aigw_ratelimit.h"
+#include "aigw_dbwatch.h"
 #include "aigw_json.h"
 #include "aigw_log.h"
 #include "aigw_pgconn.h"
@@ -22,6 +23,13 @@
 //  Budgets rebuild from the roll-ups of this many days back (week, month
 //  and Nd periods up to it).
 #define S_SPEND_DAYS 35
+//  Rows of ratelimit_state whose windows are over are deleted this often
+//  (and once soon after start), at most S_PRUNE_ROWS per statement.
+#define S_PRUNE_MS   60000
+#define S_PRUNE_ROWS 10000
+//  The channel every change of models and model_deployments NOTIFYs
+//  (schemas/sql/002_models.sql; the provider's catalog listens on it too).
+#define S_MODELS_CHANNEL "aigw_models"
 
 //  Snapshot: the rows into a staging table, then the newest of each
 //  counter into ratelimit_state, in key order (two owners of one shard
@@ -49,7 +57,36 @@
     " FROM usage_rollups WHERE period = 'day' AND bucket >= to_timestamp ($2::bigint)"      \
     " AND (tenant_id = $1 OR (tenant_id = '' AND key_id = $1))"                             \
     " GROUP BY key_id, model, bucket"
+//  A row is over when its window and the next one (rpm, tpm: the next
+//  reads it as its previous), its day (rpd) or its budget period ended:
+//  it then reads as a zero counter (limits.md 6). The name is the
+//  engine's: kind digit, level digit, then id, model and period after
+//  0x1f separators. A month is taken as 31 days (kept a little longer).
+#define S_PRUNE_SQL                                                                         \
+    "DELETE FROM ratelimit_state WHERE ctid = ANY (ARRAY (SELECT ctid FROM ratelimit_state" \
+    " WHERE window_start + CASE left (limit_key, 1)"                                        \
+    " WHEN '0' THEN interval '2 minutes' WHEN '2' THEN interval '2 minutes'"                \
+    " WHEN '1' THEN interval '1 day'"                                                       \
+    " WHEN '4' THEN CASE split_part (limit_key, chr (31), 4)"                               \
+    " WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '7 days'"                  \
+    " WHEN 'month' THEN interval '31 days' WHEN '' THEN interval '31 days'"                 \
+    " ELSE make_interval (days => substring (split_part (limit_key, chr (31), 4)"          \
+    " FROM '^([0-9]{1,4})d@')::int) END END <= now () LIMIT 10000))"
+//  The highest prices of every database model, and its fallbacks
+//  (limits.md 3: price_cached_in is never above price_in).
+#define S_PRICES_SQL                                                                        \
+    "SELECT m.name, COALESCE (max (d.price_in), 0)::float8,"                                \
+    " COALESCE (max (d.price_out), 0)::float8, array_to_json (m.fallbacks)::text"           \
+    " FROM models m LEFT JOIN model_deployments d ON d.model_id = m.id GROUP BY m.id"
 // clang-format on
+
+//  A database model's highest prices (USD per million tokens).
+typedef struct {
+    double in;                                   //  highest price_in
+    double out;                                  //  highest price_out
+    int fallback_count;                          //  entries in fallbacks
+    char *fallbacks[AIGW_CONFIG_MAX_FALLBACKS];  //  models tried next
+} s_price_t;
 
 //  A request held until its shard's counters are read.
 typedef struct {
@@ -79,6 +116,12 @@ typedef struct {
     int64_t snapshot_at;          //  next snapshot due, Unix ms
     uint64_t row_seq;             //  order of rows in the staging table
     char *sweep;                  //  the ownership sweep's last shard, or NULL
+    aigw_dbwatch_t *models;       //  the database's model prices, kept fresh; NULL without
+    zhashx_t *prices;             //  database model name -> s_price_t
+    int poll_db;                  //  index of db's pollitem, -1 = none
+    int poll_models;              //  index of models' pollitem, -1 = none
+    bool prune_busy;              //  the prune statement runs
+    int64_t prune_at;             //  next prune due, Unix ms
     bool stopping;                //  being destroyed: callbacks do nothing
     int64_t (*clock) (void);      //  time source, replaceable in the selftest
 } self_t;
@@ -86,15 +129,62 @@ typedef struct {
 //  ---------------------------------------------------------------------
 //  Prices
 
-//  The highest prices (USD per million tokens) of MODEL's deployments and
-//  of its fallbacks', from the config file, into *IN and *OUT. Database
-//  models are not seen here: a budget on one reserves nothing until it
-//  is settled (the settle charges the real cost).
 static void
-s_prices (const aigw_config_t *config, const char *model, double *in, double *out, int depth)
+s_price_destroy (void **item)
+{
+    s_price_t *price = (s_price_t *) *item;
+    if (price) {
+        for (int i = 0; i < price->fallback_count; i++)
+            free (price->fallbacks[i]);
+        free (price);
+    }
+    *item = NULL;
+}
+
+//  Set database model NAME's prices in PRICES, FALLBACKS (a JSON array of
+//  names, or NULL) its fallbacks.
+static void
+s_price_add (zhashx_t *prices, const char *name, double in, double out, const char *fallbacks)
+{
+    s_price_t *price = (s_price_t *) calloc (1, sizeof *price);
+    assert (price);
+    price->in = in;
+    price->out = out;
+    json_t *list = fallbacks ? json_loads (fallbacks, 0, NULL) : NULL;
+    size_t i;
+    json_t *item;
+    json_array_foreach (list, i, item) {
+        if (json_is_string (item) && price->fallback_count < AIGW_CONFIG_MAX_FALLBACKS)
+            price->fallbacks[price->fallback_count++] = strdup (json_string_value (item));
+    }
+    json_decref (list);
+    zhashx_update (prices, name, price);
+}
+
+//  A new snapshot of the database's prices replaces the old.
+static void
+s_prices_load (self_t *self, PGresult *result)
+{
+    zhashx_t *prices = zhashx_new ();
+    assert (prices);
+    zhashx_set_destructor (prices, s_price_destroy);
+    for (int r = 0; r < PQntuples (result); r++)
+        s_price_add (prices, PQgetvalue (result, r, 0), strtod (PQgetvalue (result, r, 1), NULL),
+                     strtod (PQgetvalue (result, r, 2), NULL),
+                     PQgetisnull (result, r, 3) ? NULL : PQgetvalue (result, r, 3));
+    zhashx_destroy (&self->prices);
+    self->prices = prices;
+}
+
+//  The highest prices (USD per million tokens) of MODEL's deployments and
+//  of its fallbacks', into *IN and *OUT: a config-file model's, else a
+//  database model's (the catalog too lets the file's name win).
+static void
+s_prices (self_t *self, const char *model, double *in, double *out, int depth)
 {
     if (!model || depth > AIGW_CONFIG_MAX_FALLBACKS)
         return;
+    const aigw_config_t *config = self->config;
     for (int i = 0; i < config->model_count; i++) {
         const aigw_config_model_t *m = &config->models[i];
         if (!m->name || strcmp (m->name, model))
@@ -106,9 +196,18 @@ s_prices (const aigw_config_t *config, const char *model, double *in, double *ou
                 *out = m->deployments[d].price_out;
         }
         for (int f = 0; f < m->fallback_count; f++)
-            s_prices (config, m->fallbacks[f], in, out, depth + 1);
+            s_prices (self, m->fallbacks[f], in, out, depth + 1);
         return;
     }
+    s_price_t *price = self->prices ? (s_price_t *) zhashx_lookup (self->prices, model) : NULL;
+    if (!price)
+        return;
+    if (price->in > *in)
+        *in = price->in;
+    if (price->out > *out)
+        *out = price->out;
+    for (int f = 0; f < price->fallback_count; f++)
+        s_prices (self, price->fallbacks[f], in, out, depth + 1);
 }
 
 //  ---------------------------------------------------------------------
@@ -158,7 +257,7 @@ s_decide (self_t *self, aigw_envelope_t *env)
         req.tokens = prompt + completion;
         if (budget) {
             double in = 0, out = 0;
-            s_prices (self->config, env->model, &in, &out, 0);
+            s_prices (self, env->model, &in, &out, 0);
             //  USD per million tokens is nano-USD per thousandth: x 1000.
             req.nusd = (int64_t) ((double) prompt * in * 1000 + (double) completion * out * 1000
                                   + 0.999999);
@@ -382,6 +481,27 @@ s_snapshot_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
     s_pump (self);
 }
 
+static void
+s_prune_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
+{
+    self_t *self = (self_t *) arg;
+    self->prune_busy = false;
+    if (self->stopping) {
+        PQclear (result);
+        return;
+    }
+    if (result && PQresultStatus (result) == PGRES_COMMAND_OK) {
+        //  A full batch: more may be over, go on soon.
+        if (atoi (PQcmdTuples (result)) >= S_PRUNE_ROWS)
+            self->prune_at = s_now (self) + self->config->rl_snapshot_ms;
+    }
+    else
+        aigw_warn ("ratelimit: deleting past counters failed: %s",
+                   result ? PQresultErrorMessage (result) : "no database");
+    PQclear (result);
+    s_pump (self);
+}
+
 //  Append LEN bytes at DATA to the snapshot rows; with ESCAPE, as COPY's
 //  text format quotes a value.
 static void
@@ -429,7 +549,7 @@ s_snapshot_row (void *arg, const aigw_rl_row_t *row)
 static void
 s_pump (self_t *self)
 {
-    if (!self->db || self->snapshot_busy || self->loading)
+    if (!self->db || self->snapshot_busy || self->prune_busy || self->loading)
         return;
     int64_t now = s_now (self);
     if (aigw_pgconn_state (self->db) != AIGW_PGCONN_IDLE) {
@@ -457,6 +577,17 @@ s_pump (self_t *self)
             s_load_finish (self, load);
         }
         return;
+    }
+    if (now >= self->prune_at) {
+        //  Every owner prunes every tenant's past rows: they read as zero
+        //  to anyone, so whoever deletes them first is right.
+        self->prune_at = now + S_PRUNE_MS;
+        if (aigw_pgconn_send (self->db, S_PRUNE_SQL, 0, NULL, now + S_STATEMENT_MS, s_prune_done,
+                              self, now)
+            == 0) {
+            self->prune_busy = true;
+            return;
+        }
     }
     if (now < self->snapshot_at)
         return;
@@ -500,6 +631,7 @@ s_rl_new (aigw_host_t *host, const aigw_config_t *config)
     self->config = config;
     self->host = host;
     self->clock = aigw_now_ms;
+    self->poll_db = self->poll_models = -1;
     //  A new incarnation's reservations never match an old one's.
     uint64_t seq = ((uint64_t) randof (0x7fffffff) << 32) ^ (uint64_t) aigw_now_us ()
                    ^ ((uint64_t) getpid () << 20);
@@ -527,6 +659,14 @@ s_rl_new (aigw_host_t *host, const aigw_config_t *config)
         if (self->db) {
             aigw_rlengine_track (self->engine, true);
             aigw_pgconn_connect (self->db, aigw_now_ms ());
+            //  Budgets reserve at the highest prices of database models
+            //  too, kept fresh as the admin API changes them.
+            self->models = aigw_dbwatch_new (
+                config->database_url, S_MODELS_CHANNEL, S_PRICES_SQL,
+                config->db_statement_timeout_ms > 0 ? config->db_statement_timeout_ms : 5000);
+            if (!self->models)
+                aigw_error ("ratelimit: cannot watch the database's models; their budgets "
+                            "reserve nothing before the settle");
         }
         else
             aigw_error ("ratelimit: the database URL cannot be used; counters in memory only");
@@ -542,6 +682,8 @@ s_rl_destroy (void **state_p)
         return;
     self->stopping = true;
     aigw_pgconn_destroy (&self->db);
+    aigw_dbwatch_destroy (&self->models);
+    zhashx_destroy (&self->prices);
     self->loading = NULL;  //  the loads hash owns it
     zlistx_destroy (&self->queue);
     zhashx_destroy (&self->loads);
@@ -634,10 +776,19 @@ static int
 s_rl_pollitems (void *state, zmq_pollitem_t *items, int max)
 {
     self_t *self = (self_t *) state;
-    if (!self->db || max < 1 || aigw_pgconn_fd (self->db) < 0)
-        return 0;
-    items[0] = (zmq_pollitem_t){NULL, aigw_pgconn_fd (self->db), aigw_pgconn_events (self->db), 0};
-    return 1;
+    int n = 0;
+    self->poll_db = self->poll_models = -1;
+    if (self->db && n < max && aigw_pgconn_fd (self->db) >= 0) {
+        items[n]
+            = (zmq_pollitem_t){NULL, aigw_pgconn_fd (self->db), aigw_pgconn_events (self->db), 0};
+        self->poll_db = n++;
+    }
+    if (self->models && n < max && aigw_dbwatch_fd (self->models) >= 0) {
+        items[n] = (zmq_pollitem_t){NULL, aigw_dbwatch_fd (self->models),
+                                    aigw_dbwatch_events (self->models), 0};
+        self->poll_models = n++;
+    }
+    return n;
 }
 
 static int
@@ -648,13 +799,18 @@ s_rl_timeout (void *state)
         return -1;
     int64_t now = aigw_now_ms ();
     int t = aigw_pgconn_timeout (self->db, now);
-    if (aigw_pgconn_state (self->db) != AIGW_PGCONN_IDLE)
-        return t;  //  its answer, or its coming up, moves us on
-    int64_t snap = self->snapshot_at - now;
-    if (snap < 0)
-        snap = 0;
-    if (t < 0 || snap < t)
-        t = (int) (snap > INT_MAX ? INT_MAX : snap);
+    if (aigw_pgconn_state (self->db) == AIGW_PGCONN_IDLE) {
+        int64_t due = self->snapshot_at < self->prune_at ? self->snapshot_at : self->prune_at;
+        int64_t snap = due - now;
+        if (snap < 0)
+            snap = 0;
+        if (t < 0 || snap < t)
+            t = (int) (snap > INT_MAX ? INT_MAX : snap);
+    }
+    //  (else its answer, or its coming up, moves us on)
+    int watch = self->models ? aigw_dbwatch_timeout (self->models, zclock_mono ()) : -1;
+    if (watch >= 0 && (t < 0 || watch < t))
+        t = watch;
     return t;
 }
 
@@ -664,7 +820,20 @@ s_rl_process (void *state, zmq_pollitem_t *items, int count)
     self_t *self = (self_t *) state;
     if (!self->db)
         return;
-    aigw_pgconn_process (self->db, count ? items[0].revents : 0, aigw_now_ms ());
+    if (self->models) {
+        //  The watcher keeps time on the monotonic clock.
+        bool ready = self->poll_models >= 0 && self->poll_models < count
+                     && items[self->poll_models].revents;
+        if (ready || aigw_dbwatch_timeout (self->models, zclock_mono ()) == 0) {
+            PGresult *res = aigw_dbwatch_process (self->models, zclock_mono ());
+            if (res) {
+                s_prices_load (self, res);
+                PQclear (res);
+            }
+        }
+    }
+    short revents = self->poll_db >= 0 && self->poll_db < count ? items[self->poll_db].revents : 0;
+    aigw_pgconn_process (self->db, revents, aigw_now_ms ());
     s_pump (self);
 }
 
@@ -824,6 +993,27 @@ aigw_ratelimit_test (bool verbose)
     assert (env->status == 429 && streq (env->err_code, "budget"));
     assert (env->retry_after > 0);
     aigw_envelope_destroy (&env);
+
+    //  Database models: their highest prices, their fallbacks' included,
+    //  reserved before the call (one request of two fits a $1 budget).
+    self->prices = zhashx_new ();
+    zhashx_set_destructor (self->prices, s_price_destroy);
+    s_price_add (self->prices, "db-model", 1000, 2000, "[\"db-fallback\", 7]");
+    s_price_add (self->prices, "db-fallback", 3000, 5000, NULL);
+    double in = 0, out = 0;
+    s_prices (self, "db-model", &in, &out, 0);
+    assert (in == 3000 && out == 5000);
+    in = out = 0;
+    s_prices (self, "no-such-model", &in, &out, 0);
+    assert (in == 0 && out == 0);
+    for (int i = 0; i < 2; i++) {
+        env = s_test_env ("k8", "t5", "k=usd:1000000000/day", body);
+        aigw_envelope_set (&env->model, "db-model");
+        s_decide (self, env);
+        //  100 completion tokens at $5000/M: $0.50, the prompt's a little more.
+        assert (i == 0 ? env->status == 0 : env->status == 429);
+        aigw_envelope_destroy (&env);
+    }
 
     //  The owner's report (GET rate-limits through the admin actor).
     env = s_test_env ("k3", "t1",

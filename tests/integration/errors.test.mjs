@@ -1,7 +1,7 @@
 // Everything a client can get wrong, and everything upstream can do wrong:
 // each answer is an OpenAI-shaped error with the right status, type and code.
 import {
-  MODES, assert, assertDataPlaneHeaders, assertError, describe, intHeader, it, nonce,
+  MODES, assert, assertDataPlaneHeaders, assertError, describe, eventually, intHeader, it, nonce,
   postChunked, request, useGateway,
 } from './lib.mjs';
 
@@ -31,7 +31,10 @@ for (const mode of MODES) {
         auth: {
           // A tenant per mode: rate-limit owners keep their counts in the
           // database the modes share (schemas/limits.md 6).
-          keys: [{ name: 'limited', tenant: `team-limited-${mode}`, role: 'developer', rpm: 3 }],
+          keys: [{ name: 'limited', tenant: `team-limited-${mode}`, role: 'developer', rpm: 3 },
+                 // Two in flight at most: its slot is what a settle gives back.
+                 { name: 'settled', tenant: `team-settled-${mode}`, role: 'developer',
+                   limits: { concurrency: 2 } }],
         },
       },
     });
@@ -155,18 +158,27 @@ for (const mode of MODES) {
       });
 
       // The edge settles every reservation after the answer (limits.md 3):
-      // the concurrency slot comes back and the tokens reserved are
-      // replaced by the real ones. Nothing reserves until the rate-limit
-      // engine writes env->reservation.
-      it('gives a request its reservation back once it is answered', { todo: 'the rate-limit engine reserves (issue 11)' }, async () => {
-        const res = await gw.chat(`settle ${nonce()}`);
+      // the concurrency slot is taken while the request runs and comes
+      // back with the settle, as the owner reports it (GET rate-limits).
+      it('gives a request its reservation back once it is answered', async () => {
+        const key = gw.key('settled');
+        const inFlight = async () => {
+          const limits = await gw.fetch('/api/v1/admin/rate-limits', { key });
+          assert.equal(limits.status, 200, limits.text);
+          const concurrency = (limits.json.key?.limits ?? []).find((l) => l.kind === 'concurrency');
+          assert.ok(concurrency, `no concurrency limit reported: ${limits.text}`);
+          assert.equal(concurrency.limit, 2);
+          return concurrency.used;
+        };
+        assert.equal(await inFlight(), 0, 'nothing in flight yet');
+        const slow = gw.chat(`settle ${nonce()} mock:latency=1000`, { key });
+        assert.ok(await eventually(async () => (await inFlight()) === 1, 900, 50),
+                  'the running request does not hold a slot');
+        const res = await slow;
         assert.equal(res.status, 200, res.text);
-        const limits = await gw.fetch('/api/v1/admin/rate-limits', { method: 'GET' });
-        assert.equal(limits.status, 200, limits.text);
-        const body = JSON.parse(limits.text);
-        const concurrency = (body.key?.limits ?? []).find((l) => l.kind === 'concurrency');
-        assert.ok(concurrency, 'a concurrency limit is reported');
-        assert.equal(concurrency.used, 0, 'the slot is released by the settle');
+        assert.equal(intHeader(res, 'x-ratelimit-limit-requests'), 2, 'concurrency binds');
+        assert.ok(await eventually(async () => (await inFlight()) === 0, 3000, 50),
+                  'the slot is not released by the settle');
       });
 
       it('limits each key on its own', async () => {

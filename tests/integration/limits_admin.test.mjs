@@ -16,6 +16,35 @@ import {
 } from './lib.mjs';
 import { freshDatabase, migrate } from './pgtest.mjs';
 
+const openapi = YAML.parse(fs.readFileSync(path.join(SRC, 'schemas', 'openapi.yaml'), 'utf8'));
+
+// VALUE fits SCHEMA of the OpenAPI file ($ref, required, properties,
+// additionalProperties, items, type).
+function checkSchema(schema, value, where) {
+  let s = schema;
+  while (s && s.$ref) s = s.$ref.replace(/^#\//, '').split('/').reduce((o, k) => o[k], openapi);
+  if (!s) return;
+  if (value === null) {
+    assert.ok(s.nullable, `${where}: null where the spec has no nullable`);
+    return;
+  }
+  const types = { object: (v) => v !== null && typeof v === 'object' && !Array.isArray(v),
+                  array: Array.isArray, string: (v) => typeof v === 'string',
+                  integer: Number.isInteger, number: (v) => typeof v === 'number' };
+  if (s.type) assert.ok(types[s.type](value), `${where}: ${JSON.stringify(value)} is no ${s.type}`);
+  if (s.enum) assert.ok(s.enum.includes(value), `${where}: ${value} not in ${s.enum}`);
+  for (const prop of s.required || []) assert.ok(prop in value, `${where}: missing required ${prop}`);
+  for (const [prop, sub] of Object.entries(s.properties || {})) {
+    if (prop in value) checkSchema(sub, value[prop], `${where}.${prop}`);
+  }
+  if (s.additionalProperties && typeof s.additionalProperties === 'object') {
+    for (const [prop, v] of Object.entries(value)) {
+      if (!(prop in (s.properties || {}))) checkSchema(s.additionalProperties, v, `${where}.${prop}`);
+    }
+  }
+  if (s.items) value.forEach((v, i) => checkSchema(s.items, v, `${where}[${i}]`));
+}
+
 // How long a change may take to reach the auth stage (LISTEN/NOTIFY).
 const PROPAGATION_MS = 3000;
 const TENANT_LIMITS = {
@@ -269,18 +298,36 @@ describe('limits on the admin API', () => {
     it('answers the caller\'s, a key\'s and a tenant\'s limits as the owner counts them',
        async () => {
          const { tenant, ta } = await tenantWithAdmin();
-         const spec = YAML.parse(fs.readFileSync(path.join(SRC, 'schemas', 'openapi.yaml'), 'utf8'));
-         const required = spec.components.schemas.RateLimits.required;
          const chat = await gw.chat(`count ${nonce()}`, { key: ta.key });
          assert.equal(chat.status, 200, chat.text);
+         const find = (limits, kind) => limits.find((l) => l.kind === kind);
          for (const query of ['', `?key_id=${ta.id}`, `?tenant_id=${tenant.id}`]) {
            const res = await admin('GET', `rate-limits${query}`, { key: ta.key });
            assert.equal(res.status, 200, `${query}: ${res.status} ${res.text.slice(0, 300)}`);
-           for (const prop of required) assert.ok(prop in res.json, `${query}: no ${prop}`);
-           const rpm = res.json.tenant.rpm;
-           assert.equal(rpm.limit, TENANT_LIMITS.rpm, JSON.stringify(res.json));
+           checkSchema(openapi.components.schemas.RateLimits, res.json, `GET rate-limits${query}`);
+           const body = JSON.stringify(res.json);
+           assert.equal(res.json.tenant.id, tenant.id, body);
+           const rpm = find(res.json.tenant.limits, 'rpm');
+           assert.ok(rpm, body);
+           assert.equal(rpm.limit, TENANT_LIMITS.rpm, body);
            assert.ok(rpm.used >= 1 && rpm.remaining === rpm.limit - rpm.used, JSON.stringify(rpm));
-           if (query !== `?tenant_id=${tenant.id}`) assert.equal(res.json.key.rpm.limit, 100);
+           assert.ok(rpm.reset > Date.now() / 1000 - 1 && rpm.reset <= Date.now() / 1000 + 61,
+                     JSON.stringify(rpm));
+           const modelRpm = find(res.json.models['gpt-4o-mini']?.tenant ?? [], 'rpm');
+           assert.equal(modelRpm?.limit, 50, body);
+           assert.ok(modelRpm.used >= 1, body);
+           const budget = find(res.json.tenant.limits, 'budget');
+           assert.equal(budget?.limit, TENANT_LIMITS.budget.usd, body);
+           assert.equal(budget.period, 'month', body);
+           if (query === `?tenant_id=${tenant.id}`) {
+             assert.equal(res.json.key.id, null, body);
+             assert.deepEqual(res.json.key.limits, [], `a tenant's report has no key: ${body}`);
+           } else {
+             assert.equal(res.json.key.id, ta.id, body);
+             const own = find(res.json.key.limits, 'rpm');
+             assert.equal(own?.limit, 100, body);
+             assert.ok(own.used >= 1, body);
+           }
          }
        });
   });

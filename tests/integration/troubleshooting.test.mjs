@@ -113,6 +113,19 @@ describe('docs/troubleshooting.md', () => {
         }
         assert.ok('p50' in dep.latency_ms && 'p95' in dep.ttft_ms, health.body);
       },
+    'curl http://localhost:8000/api/v1/admin/rate-limits -H "Authorization: Bearer YOUR_TOKEN"':
+      (run) => {
+        const res = run(key);
+        assert.equal(res.status, 200, res.body);
+        assert.ok(res.json.key.id && res.json.tenant.id, res.body);
+        const rpm = res.json.key.limits.find((l) => l.kind === 'rpm');
+        assert.equal(rpm?.limit, 2, res.body);
+        assert.equal(rpm.remaining, rpm.limit - rpm.used, res.body);
+        assert.ok(rpm.reset > Date.now() / 1000 - 1 && rpm.reset <= Date.now() / 1000 + 61, res.body);
+        assert.deepEqual(res.json.tenant.limits, [], 'the tenant has no limits of its own');
+        const bad = run('sk-aigw-not-a-key');
+        assert.equal(bad.status, 401);
+      },
     'curl http://localhost:8000/healthz': (run) => {
       const res = run('');
       assert.equal(res.status, 200);
@@ -170,9 +183,13 @@ describe('docs/troubleshooting.md', () => {
   it('429 carries Retry-After and the X-RateLimit-* headers the page shows', async () => {
     let res;
     for (let i = 0; i < 3; i++) res = await gw.chat(`limit ${nonce()}`, { key });
-    assertError(res, { status: 429, type: 'rate_limit_error' });
+    assertError(res, { status: 429, type: 'rate_limit_error', code: 'rpm', param: 'key' });
     assert.equal(res.headers.get('x-ratelimit-limit'), '2');
     assert.equal(res.headers.get('x-ratelimit-remaining'), '0');
+    assert.equal(res.headers.get('x-ratelimit-limit-requests'), '2');
+    assert.equal(res.headers.get('x-ratelimit-remaining-requests'), '0');
+    assert.match(res.headers.get('x-ratelimit-reset-requests') ?? '', /^(\d+m)?\d+s$/);
+    assert.equal(res.headers.get('x-ratelimit-limit-tokens'), null, 'no tpm limit applies');
     const reset = Number(res.headers.get('x-ratelimit-reset'));
     assert.ok(reset > Date.now() / 1000 && reset < Date.now() / 1000 + 120, `reset ${reset}`);
     assert.ok(Number(res.headers.get('retry-after')) >= 1);
