@@ -786,9 +786,11 @@ s_io_actor (zsock_t *pipe, void *args)
                 //  Spurious: the queue tells the truth.
             }
         }
+        //  Settles before new requests: a client's next request must not
+        //  meet the reservation its last one already gave back.
+        s_take_usage (self);
         s_take_queue (self, connected);
         s_take_cancels (self);
-        s_take_usage (self);
         if (items[3].revents & ZMQ_POLLIN)
             s_take_hangups (self);
         if (items[1].revents & ZMQ_POLLIN) {
