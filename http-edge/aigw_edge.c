@@ -96,6 +96,7 @@ typedef struct {
     bool close;                                  //  close the connection after this answer
     const char *allow;                           //  Allow header of a 405 answer (static), or NULL
     aigw_envelope_t *record;                     //  the request's usage record, or NULL
+    aigw_edge_io_t *io;                          //  the I/O thread the request went to
     bool keep;                                   //  record goes to the usage actor
     bool settle_only;                            //  record only carries the settle (models)
     bool traced;                                 //  record goes to the tracer
@@ -898,6 +899,28 @@ s_usage_send (s_http_t *http, aigw_edge_io_t *io, const char *model, bool stream
     aigw_envelope_destroy (&record);
 }
 
+//  The answer's last message is here: settle its reservation now, before
+//  the client has the last byte, so the client's next request cannot
+//  reach the owner first and meet a reservation already given back. The
+//  record then settles no more (a second settle would change nothing).
+static void
+s_settle_early (s_http_t *http, int status)
+{
+    aigw_envelope_t *record = http->record;
+    aigw_envelope_t *settle = aigw_envelope_new ();
+    aigw_envelope_set (&settle->id, record->id);
+    aigw_envelope_set (&settle->tenant_id, record->tenant_id);
+    aigw_envelope_set (&settle->key_id, record->key_id);
+    aigw_envelope_set (&settle->reservation, record->reservation);
+    settle->tokens_in = record->tokens_in;
+    settle->tokens_out = record->tokens_out;
+    settle->tokens_cached = record->tokens_cached;
+    settle->cost_nusd = record->cost_nusd;
+    settle->status = status;
+    aigw_edge_io_usage (http->io, &settle, false);
+    aigw_envelope_set (&record->reservation, NULL);
+}
+
 //  Relay the pipeline's answer to the client until its last message.
 static void
 s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
@@ -944,6 +967,8 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
         }
         if (env && http->record)
             s_usage_note (http->record, env);
+        if (env && last && http->record && http->record->reservation)
+            s_settle_early (http, env->status);
         if (!env) {
             aigw_error ("bad envelope from the pipeline: %s", err);
             if (http->headers_sent)
@@ -998,6 +1023,7 @@ s_dispatch (s_http_t *http, aigw_envelope_t **env_p)
     //  The socket this thread has just read the request from.
     aigw_edge_t *edge = http->edge;
     aigw_edge_io_t *io = edge->ios[atomic_fetch_add (&edge->next_io, 1) % edge->io_count];
+    http->io = io;
     aigw_slot_t *slot = aigw_edge_io_request (io, env_p, aigw_edge_conn_fd ());
     s_relay (http, slot, deadline);
     aigw_slot_destroy (&slot);
