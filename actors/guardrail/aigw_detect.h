@@ -10,7 +10,9 @@
                         aws_access_key_id, aws_secret_key, github_token,
                         slack_token, stripe_key, jwt, private_key,
                         connection_password, password_assignment
-      prompt_injection  a family each: override, roleplay, extraction,
+      prompt_injection  a phrase rule each (aigw_inject.c's table:
+                        ignore_previous, do_anything_now, ...), in the
+                        families override, roleplay, extraction,
                         developer_mode, delimiter, encoding
       patterns          a policy's regex and keyword lists, one rule each
       size              max_chars, max_tokens (aigw_detect_size)
@@ -127,9 +129,9 @@ size_t aigw_detect_holdback (const aigw_detect_t *self);
 int aigw_detect_size (const aigw_detect_t *self, const char *const *texts, const size_t *lens,
                       size_t count, aigw_detect_size_t *out);
 
-//  Combine an injection score with one more family's weight (1 - (1-a)(1-b)).
-//  A text's score combines the highest weight of each family found; a
-//  stream keeps each family's highest over its windows and combines them
+//  Combine an injection score with one more rule's weight (1 - (1-a)(1-b)).
+//  A text's score combines the highest weight of each phrase rule found; a
+//  stream keeps each rule's highest over its windows and combines them
 //  the same way, which gives the score of the whole text.
 double aigw_detect_score_add (double score, double weight);
 

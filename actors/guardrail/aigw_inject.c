@@ -76,7 +76,7 @@ static const s_phrase_def_t s_phrases[] = {
     {"roleplay", "pretend", 0.3,
      "pretend|imagine|roleplay ~2 you|to ~2 are|be|have"},
     {"roleplay", "stay_in_character", 0.4, "stay|remain|break ~1 in|out|of ~1 character"},
-    {"roleplay", "you_are_now_de", 0.35, "du|sie bist|sind ~1 jetzt|nun|ab jetzt"},
+    {"roleplay", "you_are_now_de", 0.35, "du|sie bist|sind ~1 jetzt|nun"},
     {"roleplay", "no_restrictions_de", 0.4,
      "ohne|keine ~2 einschrankungen|beschrankungen|regeln|filter|grenzen|zensur|richtlinien"},
     {"roleplay", "pretend_de", 0.3, "tu|tue ~1 so als"},
@@ -104,8 +104,11 @@ static const s_phrase_def_t s_phrases[] = {
      "~2 above|before|preceding|verbatim"},
     {"extraction", "reveal_de", 0.8,
      "zeige|zeig|gib|nenne|verrate|wiederhole|drucke|schreibe|ausgeben ~4 "
-     "systemprompt|systemnachricht|systemanweisungen|deine|ihre|versteckten|geheimen|"
-     "ursprunglichen|ersten ~1 anweisungen|prompt|regeln|systemprompt"},
+     "deine|deinen|ihre|ihren|versteckten|geheimen|ursprunglichen|ersten "
+     "~1 anweisungen|prompt|regeln|systemprompt"},
+    {"extraction", "reveal_system_prompt_de", 0.8,
+     "zeige|zeig|gib|nenne|verrate|wiederhole|drucke|schreibe|ausgeben ~5 "
+     "systemprompt|systemnachricht|systemanweisungen|systemanweisung"},
     {"extraction", "reveal_fr", 0.8,
      "montre|montrez|affiche|affichez|revele|revelez|repete|repetez|donne|donnez|ecris|ecrivez|"
      "dis|dites ~5 prompt|instructions|consignes|message ~2 systeme|initiales|initial|cachees|"
