@@ -46,6 +46,7 @@ struct _aigw_detect_t {
     size_t holdback;               //  what a stream holds back
     size_t anchor[16];             //  ends of AWS anchors seen this scan
     size_t anchor_count;           //  entries used in anchor
+    size_t aws_done;               //  AWS secret keys looked for up to here
 };
 
 //  --- helpers ---------------------------------------------------------------
@@ -708,12 +709,16 @@ s_password (aigw_detect_t *self, const char *text, size_t len, size_t i)
     return k;
 }
 
-//  Note an anchor for AWS secret keys ending at END.
+static void s_aws_secrets (aigw_detect_t *self, const char *text, size_t len);
+
+//  Note an anchor for AWS secret keys ending at END; a full list is
+//  looked after at once.
 static void
-s_aws_anchor (aigw_detect_t *self, size_t end)
+s_aws_anchor (aigw_detect_t *self, const char *text, size_t len, size_t end)
 {
-    if (self->anchor_count < sizeof self->anchor / sizeof self->anchor[0])
-        self->anchor[self->anchor_count++] = end;
+    if (self->anchor_count == sizeof self->anchor / sizeof self->anchor[0])
+        s_aws_secrets (self, text, len);
+    self->anchor[self->anchor_count++] = end;
 }
 
 static bool
@@ -727,7 +732,7 @@ s_aws_char (int c)
 static void
 s_aws_secrets (aigw_detect_t *self, const char *text, size_t len)
 {
-    size_t done = 0;
+    size_t done = self->aws_done;
     for (size_t a = 0; a < self->anchor_count; a++) {
         size_t k = self->anchor[a] > done ? self->anchor[a] : done;
         size_t limit = self->anchor[a] + S_AWS_ANCHOR_GAP;
@@ -744,6 +749,8 @@ s_aws_secrets (aigw_detect_t *self, const char *text, size_t len)
         }
         done = k;
     }
+    self->aws_done = done;
+    self->anchor_count = 0;
 }
 
 //  Provider keys, tokens and keywords at a word's start I; returns the byte
@@ -773,7 +780,7 @@ s_key (aigw_detect_t *self, const char *text, size_t len, size_t i)
                 goto stripe;
             else if (s_at (text, len, i, "secret_access_key")
                      || s_at (text, len, i, "secretaccesskey"))
-                s_aws_anchor (self, i + 15);
+                s_aws_anchor (self, text, len, i + 15);
             break;
         case 'r':
             if (s_at (text, len, i, "rk_live_") || s_at (text, len, i, "rk_test_"))
@@ -781,7 +788,7 @@ s_key (aigw_detect_t *self, const char *text, size_t len, size_t i)
             break;
         case 'A':
             if (i + 10 <= len && strncasecmp (text + i, "aws_secret", 10) == 0)
-                s_aws_anchor (self, i + 10);
+                s_aws_anchor (self, text, len, i + 10);
             else if (s_at (text, len, i, "AIza")) {
                 n = s_run (text, len, i + 4, s_tokchar_fn, 36);
                 if (n == 35) {
@@ -801,7 +808,7 @@ s_key (aigw_detect_t *self, const char *text, size_t len, size_t i)
                             k++;
                         if (k == i + 20 && (k == len || !s_tokchar ((unsigned char) text[k]))) {
                             s_secret (self, "aws_access_key_id", i, k);
-                            s_aws_anchor (self, k);
+                            s_aws_anchor (self, text, len, k);
                             return k;
                         }
                         break;
@@ -812,11 +819,11 @@ s_key (aigw_detect_t *self, const char *text, size_t len, size_t i)
             if (i + 10 <= len
                 && (strncasecmp (text + i, "aws_secret", 10) == 0
                     || strncasecmp (text + i, "aws secret", 10) == 0))
-                s_aws_anchor (self, i + 10);
+                s_aws_anchor (self, text, len, i + 10);
             break;
         case 'S':
             if (s_at (text, len, i, "SecretAccessKey") || s_at (text, len, i, "SECRET_ACCESS_KEY"))
-                s_aws_anchor (self, i + 15);
+                s_aws_anchor (self, text, len, i + 15);
             break;
         case 'g':
             if (s_at (text, len, i, "github_pat_")) {
@@ -1067,6 +1074,7 @@ aigw_detect_scan (aigw_detect_t *self, const char *text, size_t len,
     self->count = 0;
     self->oom = false;
     self->anchor_count = 0;
+    self->aws_done = 0;
     if (!text)
         len = 0;
     if (self->config.detectors & (AIGW_DETECT_PII | AIGW_DETECT_SECRETS))
