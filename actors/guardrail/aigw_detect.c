@@ -878,6 +878,24 @@ stripe:
     return i + 1;
 }
 
+//  Where a byte may begin a match: inside a word (after a letter, digit,
+//  '_' or '-') or at a word's start.
+#define S_AT_MID   1
+#define S_AT_START 2
+#define S_AT_BOTH  3
+
+//  Per byte, where it may begin something: '@' (email) and "://" anywhere;
+//  p/P (password keys: DB_PASSWORD); at a word's start digits, + ( - (numbers,
+//  PEM), capitals (IBAN, AWS, AIza), hex letters (IPv6) and the first
+//  letters of key prefixes (sk-, rk_, gh*_, xox, eyJ, aws_secret).
+static const unsigned char s_interest[256] = {
+    ['@'] = S_AT_BOTH,          [':'] = S_AT_BOTH,          ['p'] = S_AT_BOTH,
+    ['P'] = S_AT_BOTH,          ['+'] = S_AT_START,         ['('] = S_AT_START,
+    ['-'] = S_AT_START,         ['0' ... '9'] = S_AT_START, ['A' ... 'O'] = S_AT_START,
+    ['Q' ... 'Z'] = S_AT_START, ['a' ... 'g'] = S_AT_START, ['r'] = S_AT_START,
+    ['s'] = S_AT_START,         ['x'] = S_AT_START,
+};
+
 //  One pass for PII and secrets: look where a match can begin.
 static void
 s_scan_bytes (aigw_detect_t *self, const char *text, size_t len)
@@ -888,6 +906,11 @@ s_scan_bytes (aigw_detect_t *self, const char *text, size_t len)
     while (i < len) {
         unsigned char c = (unsigned char) text[i];
         unsigned char prev = i ? (unsigned char) text[i - 1] : ' ';
+        //  Most bytes begin nothing: skip them by the table.
+        if (!(s_interest[c] & (s_tokchar (prev) ? S_AT_MID : S_AT_START))) {
+            i++;
+            continue;
+        }
         bool word_start = !s_tokchar (prev);
         size_t next = i + 1;
         if (c == '@') {

@@ -190,6 +190,7 @@ struct _aigw_inject_t {
     int first_count;                     //  entries in firsts
     int index[S_INDEX_SLOTS];            //  slot to first entry, -1 when empty
     uint32_t mention[S_MENTION_COUNT];   //  hashes of s_mention_words
+    signed char fold[128];               //  s_fold of each ASCII character
     s_word_t *words;                     //  scratch: the text's words
     size_t word_cap;                     //  allocated words
     char *norm;                          //  scratch: the words' letters, back to back
@@ -204,6 +205,8 @@ s_hash (const char *word, size_t len)
         hash = (hash ^ (unsigned char) word[i]) * 16777619u;
     return hash;
 }
+
+static int s_fold (uint32_t cp, char out[2]);
 
 aigw_inject_t *
 aigw_inject_new (void)
@@ -251,6 +254,11 @@ aigw_inject_new (void)
             first->next = self->index[slot];
             self->index[slot] = self->first_count++;
         }
+    }
+    for (int c = 0; c < 128; c++) {
+        char out[2];
+        int n = s_fold ((uint32_t) c, out);
+        self->fold[c] = n > 0 ? out[0] : (signed char) n;
     }
     for (size_t i = 0; i < S_MENTION_COUNT; i++)
         self->mention[i] = s_hash (s_mention_words[i], strlen (s_mention_words[i]));
@@ -446,6 +454,8 @@ s_reserve (aigw_inject_t *self, size_t words, size_t letters)
 {
     if (words >= self->word_cap) {
         size_t cap = self->word_cap ? self->word_cap * 2 : 256;
+        while (cap <= words)
+            cap *= 2;
         s_word_t *grown = realloc (self->words, cap * sizeof *grown);
         if (!grown)
             return -1;
@@ -465,35 +475,22 @@ s_reserve (aigw_inject_t *self, size_t words, size_t letters)
     return 0;
 }
 
-//  Close the word at WORD: read its digits and @ $ as letters when it has
-//  letters too (1gn0re), and drop it when it is only @ or $.
+//  Close the word at WORD, which has letters (ALPHA) and digits or @ $
+//  that imitate letters (LEET): read those as the letters (1gn0re), and
+//  drop a word that is only @ or $ (ONLY_SIGNS).
 static bool
-s_word_close (aigw_inject_t *self, s_word_t *word)
+s_word_close (aigw_inject_t *self, s_word_t *word, bool alpha, bool leet, bool only_signs)
 {
-    char *letters = self->norm + word->off;
-    bool alpha = false, leet = false;
-    for (size_t i = 0; i < word->len; i++) {
-        char c = letters[i];
-        if (c >= 'a' && c <= 'z')
-            alpha = true;
-        else if (c != '#' && !(c >= '0' && c <= '9' && !strchr ("013457", c)))
-            leet = true;
-    }
-    if (alpha && leet)
+    if (alpha && leet) {
+        char *letters = self->norm + word->off;
         for (size_t i = 0; i < word->len; i++) {
             const char *from = "013457@$", *to = "oieastas";
-            const char *at = strchr (from, letters[i]);
-            if (at && letters[i])
+            const char *at = letters[i] ? strchr (from, letters[i]) : NULL;
+            if (at)
                 letters[i] = to[at - from];
         }
-    if (!alpha) {
-        bool any = false;
-        for (size_t i = 0; i < word->len; i++)
-            any |= letters[i] != '@' && letters[i] != '$';
-        if (!any)
-            return false;
     }
-    return true;
+    return !only_signs;
 }
 
 //  Split TEXT into normalized words in self->words; returns their count or
@@ -502,16 +499,31 @@ static ssize_t
 s_words (aigw_inject_t *self, const char *text, size_t len)
 {
     const unsigned char *bytes = (const unsigned char *) text;
+    //  A byte makes at most one word and two letters (ß: ss): room for all.
+    if (s_reserve (self, len + 1, 2 * len + 2))
+        return -1;
     size_t count = 0, letters = 0, i = 0;
-    bool open = false;
+    bool open = false, alpha = false, leet = false, only_signs = false;
     unsigned gap = 0;
     while (i < len) {
         size_t at = i;
         char out[2];
         int n;
         if (bytes[i] < 0x80) {
-            i++;
-            n = s_fold (bytes[at], out);
+            signed char f = self->fold[bytes[i++]];
+            //  The common case: a lowercase letter inside a word.
+            if (open && f >= 'a' && f <= 'z') {
+                self->norm[letters++] = f;
+                s_word_t *word = &self->words[count];
+                if (word->len < 0xFFFF)
+                    word->len++;
+                word->end = (uint32_t) i;
+                alpha = true;
+                only_signs = false;
+                continue;
+            }
+            n = f > 0 ? 1 : f;
+            out[0] = f;
         }
         else
             n = s_fold (s_decode (bytes, len, &i), out);
@@ -520,7 +532,7 @@ s_words (aigw_inject_t *self, const char *text, size_t len)
         if (n == 0) {
             if (open) {
                 open = false;
-                if (s_word_close (self, &self->words[count]))
+                if (s_word_close (self, &self->words[count], alpha, leet, only_signs))
                     count++;
                 else
                     letters = self->words[count].off;
@@ -529,24 +541,34 @@ s_words (aigw_inject_t *self, const char *text, size_t len)
             gap++;
             continue;
         }
-        if (s_reserve (self, count, letters + 2))
-            return -1;
         s_word_t *word = &self->words[count];
         if (!open) {
             open = true;
+            alpha = leet = false;
+            only_signs = true;
             word->start = (uint32_t) at;
             word->off = (uint32_t) letters;
             word->len = 0;
             word->gap = (uint16_t) (gap > 0xFFFF ? 0xFFFF : gap);
         }
-        for (int k = 0; k < n && word->len < 0xFFFF; k++) {
-            self->norm[letters++] = out[k];
-            word->len++;
+        for (int k = 0; k < n; k++) {
+            char c = out[k];
+            self->norm[letters++] = c;
+            if (word->len < 0xFFFF)
+                word->len++;
+            if (c >= 'a' && c <= 'z')
+                alpha = true;
+            else if (c == '@' || c == '$')
+                leet = true;
+            else if (c >= '0' && c <= '9' && strchr ("013457", c))
+                leet = true;
+            if (c != '@' && c != '$')
+                only_signs = false;
         }
         word->end = (uint32_t) i;
     }
     if (open) {
-        if (s_word_close (self, &self->words[count]))
+        if (s_word_close (self, &self->words[count], alpha, leet, only_signs))
             count++;
         else
             letters = self->words[count].off;
