@@ -30,6 +30,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo -n); fi
 packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libcivetweb-dev
           libmsgpack-dev libcurl4-openssl-dev libpq-dev libssl-dev libjansson-dev
           libpcre2-dev libyaml-dev curl postgresql
+          # the guardrail's pattern lists in one pass (optional: PCRE2 without it)
+          libvectorscan-dev
           # the fuzz targets: clang and its libFuzzer runtime
           clang libclang-rt-dev
           yamllint docker-compose shellcheck systemd unzip  # tests/deploy/check.sh
