@@ -23,12 +23,12 @@ PREFIX=/usr/local
 # What CMakeLists.txt finds with pkg-config and find_library, plus the tools.
 BUILD_PACKAGES=(build-essential cmake pkg-config libczmq-dev libzmq3-dev
                 libcivetweb-dev libmsgpack-dev libcurl4-openssl-dev libpq-dev
-                libssl-dev libjansson-dev libpcre2-dev libyaml-dev)
+                libssl-dev libjansson-dev libpcre2-dev libyaml-dev libvectorscan-dev)
 
 # One package per library the binary links (libc6 is in every Debian image),
 # ca-certificates for TLS to the providers, curl for the health check.
 RUNTIME_PACKAGES=(libczmq4 libzmq5 libmsgpackc2 libcurl4 libpq5 libssl3
-                  libjansson4 libpcre2-8-0 libyaml-0-2 libcivetweb1
+                  libjansson4 libpcre2-8-0 libyaml-0-2 libcivetweb1 libvectorscan5
                   ca-certificates curl)
 
 die() { printf 'image-build: %s\n' "$*" >&2; exit 1; }

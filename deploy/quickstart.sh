@@ -25,7 +25,7 @@ die() { say "$*"; exit 1; }
 
 packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libcivetweb-dev
           libmsgpack-dev libcurl4-openssl-dev libpq-dev libssl-dev libjansson-dev
-          libpcre2-dev libyaml-dev openssl)
+          libpcre2-dev libyaml-dev libvectorscan-dev openssl)
 LOCAL_PG=false
 if [ -z "${DATABASE_URL:-}" ]; then
     LOCAL_PG=true
