@@ -185,6 +185,9 @@ typedef struct {
     int64_t max_prompt_chars;                         //  input cap, guardrail_error past it
     aigw_config_rule_t rules[AIGW_CONFIG_MAX_RULES];  //  deny-list
     int rule_count;                                   //  entries used in rules
+    //  guardrail.policies: policy name to policy, as JSON text (read and
+    //  checked by actors/guardrail/aigw_policy), NULL = the built-in default
+    char *guardrail_policies;
 
     //  cache
     bool cache_enabled;      //  exact-match cache on or off

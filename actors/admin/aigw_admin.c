@@ -12,9 +12,11 @@
 #include "aigw_health.h"
 #include "aigw_log.h"
 #include "aigw_models.h"
+#include "aigw_policy.h"
 #include "aigw_secret.h"
 
 #include <jansson.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -199,6 +201,7 @@ typedef struct {
     const aigw_config_t *config;  //  settings (shared, read-only)
     aigw_admin_db_t *db;          //  connection pool, NULL with no database
     aigw_secret_t *secrets;       //  seals the api_keys written (aigw_secret), may hold no key
+    aigw_policies_t *policies;    //  guardrail policies, compiled for guardrails/test
     const char *endpoint;         //  broker endpoint (the host's)
     int pool_size;                //  connections in db
 } self_t;
@@ -1832,6 +1835,89 @@ s_usage_records (s_request_t **req_p, const char *id)
 }
 
 //  ---------------------------------------------------------------------
+//  Guardrails
+
+//  POST guardrails/test: a text's verdict under a policy, without calling
+//  a model. The answer's text is the redacted one whatever the action, so
+//  a matched secret never comes back.
+static void
+s_guardrails_test (s_request_t **req_p, const char *id)
+{
+    if (s_no_query (req_p))
+        return;
+    s_request_t *req = *req_p;
+    aigw_admin_error_t err;
+    json_t *body = aigw_admin_input_body (req->env->body, req->env->body_len, &err);
+    if (!body) {
+        s_request_refuse (req_p, &err);
+        return;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (body, key, value) {
+        if (strcmp (key, "text") && strcmp (key, "policy")) {
+            char message[96];
+            snprintf (message, sizeof message, "Unknown field '%.60s'.", key);
+            s_request_fail (req_p, 400, "invalid_request_error", "invalid_field",
+                            strlen (key) < sizeof err.param ? key : NULL, message);
+            json_decref (body);
+            return;
+        }
+    }
+    json_t *text = json_object_get (body, "text");
+    json_t *name = json_object_get (body, "policy");
+    int64_t max_chars = req->owner->config->max_prompt_chars;
+    aigw_policy_t *policy = NULL;
+    if (!text)
+        s_request_fail (req_p, 400, "invalid_request_error", "missing_field", "text",
+                        "'text' is required.");
+    else if (!json_is_string (text))
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "text",
+                        "'text' must be a string.");
+    else if (max_chars > 0
+             && aigw_text_utf8_length (json_string_value (text), json_string_length (text))
+                    > (size_t) max_chars) {
+        char message[128];
+        snprintf (message, sizeof message, "'text' is longer than %" PRId64 " characters.",
+                  max_chars);
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "text", message);
+    }
+    else if (name && !json_is_string (name))
+        s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "policy",
+                        "'policy' must be a string.");
+    else if (!(policy = aigw_policies_find (req->owner->policies,
+                                            name ? json_string_value (name) : "default")))
+        s_request_fail (req_p, 404, "not_found_error", "policy_not_found", "policy",
+                        "No guardrail policy with this name.");
+    if (!policy) {
+        json_decref (body);
+        return;
+    }
+    aigw_policy_verdict_t verdict;
+    if (aigw_policy_check (policy, json_string_value (text), json_string_length (text), &verdict)) {
+        json_decref (body);
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
+                        "The guardrails could not check the text.");
+        return;
+    }
+    json_t *triggered = json_array ();
+    for (size_t i = 0; triggered && i < verdict.count; i++) {
+        const aigw_policy_hit_t *hit = &verdict.hits[i];
+        json_array_append_new (
+            triggered, json_pack ("{s:s,s:s,s:s,s:I,s:I}", "guardrail", hit->guardrail, "rule",
+                                  hit->rule, "action", aigw_policy_action_name (hit->action),
+                                  "start", (json_int_t) hit->start, "end", (json_int_t) hit->end));
+    }
+    json_t *root = json_pack (
+        "{s:b,s:s,s:s,s:o,s:s%}", "allowed", verdict.action != AIGW_POLICY_BLOCK, "action",
+        aigw_policy_action_name (verdict.action), "policy", aigw_policy_name (policy), "triggered",
+        triggered, "text", verdict.text, verdict.text_len);
+    aigw_policy_verdict_free (&verdict);
+    json_decref (body);
+    s_request_json (req_p, 200, root);
+}
+
+//  ---------------------------------------------------------------------
 //  Routing
 
 //  One route: a path pattern ("{id}" matches one segment, "{path}" the
@@ -1869,6 +1955,7 @@ static const s_route_t s_routes[] = {
     {"usage", "GET", "usage:read", "usage", s_usage},
     {"rate-limits", "GET", NULL, "rate limit", s_rate_limits},
     {"usage/records", "GET", "usage:read", "usage record", s_usage_records},
+    {"guardrails/test", "POST", "guardrails:read", "guardrail policy", s_guardrails_test},
 };
 
 //  True when PATH matches PATTERN; the {id} segment goes to ID.
@@ -1978,6 +2065,7 @@ s_self_destroy (self_t **self_p)
         return;
     aigw_admin_db_destroy (&self->db);
     aigw_secret_destroy (&self->secrets);
+    aigw_policies_destroy (&self->policies);
     free (self);
     *self_p = NULL;
 }
@@ -1994,6 +2082,14 @@ s_stage_new (aigw_host_t *host, const aigw_config_t *config)
     self->secrets = aigw_secret_new (config, secret_err, sizeof secret_err);
     if (!self->secrets) {
         aigw_error ("admin: %s", secret_err);
+        s_self_destroy (&self);
+        return NULL;
+    }
+    //  One engine per policy and per actor thread: the engines keep scratch.
+    char policy_err[256] = "";
+    self->policies = aigw_policies_new (config->guardrail_policies, policy_err, sizeof policy_err);
+    if (!self->policies) {
+        aigw_error ("admin: guardrail.policies: %s", policy_err);
         s_self_destroy (&self);
         return NULL;
     }
@@ -2014,8 +2110,8 @@ s_stage_new (aigw_host_t *host, const aigw_config_t *config)
         }
     }
     else
-        aigw_warn ("admin: no database configured (DATABASE_URL); only auth/me and router/health "
-                   "are served");
+        aigw_warn ("admin: no database configured (DATABASE_URL); only auth/me, router/health "
+                   "and guardrails/test are served");
     return self;
 }
 

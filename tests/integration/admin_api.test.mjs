@@ -444,6 +444,7 @@ describe('admin API', () => {
       'PATCH /keys/{id}': () => ({ name: 'spec-renamed' }),
       'POST /models': () => model(`spec-model-${nonce()}`),
       'PATCH /models/{id}': () => ({ name: `spec-model-${nonce()}`, strategy: 'least_latency' }),
+      'POST /guardrails/test': () => ({ text: 'mail alice@example.com', policy: 'default' }),
     };
     const order = { get: 0, post: 1, patch: 2, put: 3, delete: 4 };
     const operations = [];

@@ -113,6 +113,18 @@ describe('docs/troubleshooting.md', () => {
         }
         assert.ok('p50' in dep.latency_ms && 'p95' in dep.ttft_ms, health.body);
       },
+    'curl -X POST http://localhost:8000/api/v1/admin/guardrails/test -H "Authorization: Bearer YOUR_TOKEN" -d \'{"text": "your text", "policy": "default"}\'':
+      (run) => {
+        // curl -d sends it as a form; the body is JSON all the same.
+        const ok = run(gw.masterKey);
+        assert.equal(ok.status, 200, ok.body);
+        assert.deepEqual(ok.json, { allowed: true, action: 'allow', policy: 'default',
+                                    triggered: [], text: 'your text' });
+        // The page's developer key lacks guardrails:read, as the page says.
+        const denied = run(key);
+        assert.equal(denied.status, 403, denied.body);
+        assert.equal(denied.json.error.code, 'permission_denied');
+      },
     'curl http://localhost:8000/api/v1/admin/rate-limits -H "Authorization: Bearer YOUR_TOKEN"':
       (run) => {
         const res = run(key);

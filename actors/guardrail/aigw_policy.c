@@ -1,0 +1,666 @@
+/*  aigw_policy: a named set of guardrails compiled into one engine, and
+    the verdicts it gives. See aigw_policy.h. */
+#include "aigw_policy.h"
+#include "aigw_config.h"
+#include "aigw_detect.h"
+
+#include <assert.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Room a placeholder may take over its match, bytes (the longest,
+//  "[INJECTION]", with margin).
+#define S_PLACEHOLDER_MAX 32
+
+//  The built-in default policy (SPEC: `default` is the fallback).
+#define S_DEFAULT_JSON                                                   \
+    "{\"guardrails\": [{\"detector\": \"pii\", \"action\": \"redact\"}," \
+    " {\"detector\": \"secrets\", \"action\": \"block\"},"               \
+    " {\"detector\": \"prompt_injection\", \"action\": \"block\"}]}"
+
+//  Rule names a `rules` list may give, per detector (aigw_detect.h);
+//  prompt_injection's live in aigw_inject's table and are not listed here.
+static const char *const s_pii_rules[]
+    = {"email", "phone", "card", "iban", "ssn", "ipv4", "ipv6", NULL};
+static const char *const s_secret_rules[] = {"openai_key",
+                                             "anthropic_key",
+                                             "google_api_key",
+                                             "aws_access_key_id",
+                                             "aws_secret_key",
+                                             "github_token",
+                                             "slack_token",
+                                             "stripe_key",
+                                             "jwt",
+                                             "private_key",
+                                             "connection_password",
+                                             "password_assignment",
+                                             NULL};
+
+//  One guardrail of a policy.
+typedef struct {
+    const char *detector;         //  static: "pii", "secrets", ...
+    aigw_policy_action_t action;  //  what its matches ask for
+    json_t *rules;  //  rule names it keeps (borrowed from the policy's JSON), NULL = all
+    size_t first;   //  patterns: its first entry in the policy's list
+    size_t count;   //  patterns: its entries
+} s_guardrail_t;
+
+struct _aigw_policy_t {
+    char *name;    //  the policy's name
+    json_t *json;  //  its definition: owns every string used
+    s_guardrail_t guardrails[AIGW_POLICY_GUARDRAILS_MAX];  //  in the order given
+    size_t guardrail_count;                                //  entries used in guardrails
+    aigw_patterns_entry_t *patterns;                       //  every patterns entry, in order
+    size_t pattern_count;                                  //  entries in patterns
+    int size_index;                                        //  the size guardrail, -1 for none
+    aigw_detect_t *engine;                                 //  the compiled detectors
+    aigw_policy_hit_t *hits;                               //  the last verdict's hits
+    aigw_detect_match_t *redact;                           //  the last verdict's matches to redact
+    size_t hits_max;                                       //  room in hits and redact
+};
+
+struct _aigw_policies_t {
+    aigw_policy_t *policies[AIGW_POLICY_MAX + 1];  //  the config's, then the default
+    size_t count;                                  //  entries used
+};
+
+static const char *const s_action_names[] = {"allow", "flag", "redact", "block"};
+
+const char *
+aigw_policy_action_name (aigw_policy_action_t action)
+{
+    return action <= AIGW_POLICY_BLOCK ? s_action_names[action] : "allow";
+}
+
+//  The action named TEXT (allow is no guardrail's action). Returns 0, or -1.
+static int
+s_action (const char *text, aigw_policy_action_t *action)
+{
+    for (int a = AIGW_POLICY_FLAG; a <= AIGW_POLICY_BLOCK; a++)
+        if (text && strcmp (text, s_action_names[a]) == 0) {
+            *action = (aigw_policy_action_t) a;
+            return 0;
+        }
+    return -1;
+}
+
+static bool
+s_listed (const char *const *list, const char *name)
+{
+    for (; *list; list++)
+        if (strcmp (*list, name) == 0)
+            return true;
+    return false;
+}
+
+//  True when OBJECT has a member outside ALLOWED (NULL-terminated); its
+//  name goes to *WHICH.
+static bool
+s_unknown_member (json_t *object, const char *const *allowed, const char **which)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (object, key, value) {
+        if (!s_listed (allowed, key)) {
+            *which = key;
+            return true;
+        }
+    }
+    return false;
+}
+
+//  A positive integer member, 0 when absent. Returns 0, or -1.
+static int
+s_cap (json_t *object, const char *name, int64_t *out)
+{
+    json_t *value = json_object_get (object, name);
+    *out = 0;
+    if (!value)
+        return 0;
+    if (!json_is_integer (value) || json_integer_value (value) < 1)
+        return -1;
+    *out = json_integer_value (value);
+    return 0;
+}
+
+//  Read guardrail INDEX (G) into SELF. Returns 0, or -1 with ERR written.
+static int
+s_guardrail (aigw_policy_t *self, size_t index, json_t *g, aigw_detect_config_t *config, char *err,
+             size_t err_size)
+{
+    static const char *const members[]
+        = {"detector", "action", "rules", "patterns", "max_chars", "max_tokens", NULL};
+    const char *which = NULL;
+    if (!json_is_object (g)) {
+        snprintf (err, err_size, "guardrails[%zu]: expected an object", index);
+        return -1;
+    }
+    if (s_unknown_member (g, members, &which)) {
+        snprintf (err, err_size, "guardrails[%zu]: unknown member '%.64s'", index, which);
+        return -1;
+    }
+    s_guardrail_t *guard = &self->guardrails[index];
+    const char *detector = json_string_value (json_object_get (g, "detector"));
+    if (!detector) {
+        snprintf (err, err_size, "guardrails[%zu]: needs detector", index);
+        return -1;
+    }
+    if (s_action (json_string_value (json_object_get (g, "action")), &guard->action)) {
+        snprintf (err, err_size, "guardrails[%zu].action: expected block, redact or flag", index);
+        return -1;
+    }
+    json_t *rules = json_object_get (g, "rules");
+    json_t *patterns = json_object_get (g, "patterns");
+    bool sized = json_object_get (g, "max_chars") || json_object_get (g, "max_tokens");
+    const char *const *known = NULL;
+    if (strcmp (detector, "pii") == 0) {
+        guard->detector = "pii";
+        config->detectors |= AIGW_DETECT_PII;
+        known = s_pii_rules;
+    }
+    else if (strcmp (detector, "secrets") == 0) {
+        guard->detector = "secrets";
+        config->detectors |= AIGW_DETECT_SECRETS;
+        known = s_secret_rules;
+    }
+    else if (strcmp (detector, "prompt_injection") == 0) {
+        guard->detector = "prompt_injection";
+        config->detectors |= AIGW_DETECT_INJECTION;
+    }
+    else if (strcmp (detector, "patterns") == 0)
+        guard->detector = "patterns";
+    else if (strcmp (detector, "size") == 0)
+        guard->detector = "size";
+    else {
+        snprintf (err, err_size,
+                  "guardrails[%zu].detector: expected pii, secrets, prompt_injection, patterns "
+                  "or size",
+                  index);
+        return -1;
+    }
+    bool is_patterns = guard->detector[1] == 'a';
+    bool is_size = guard->detector[0] == 's' && guard->detector[1] == 'i';
+    if (rules && (is_patterns || is_size)) {
+        snprintf (err, err_size, "guardrails[%zu].rules: not for %s", index, guard->detector);
+        return -1;
+    }
+    if (patterns && !is_patterns) {
+        snprintf (err, err_size, "guardrails[%zu].patterns: only for patterns", index);
+        return -1;
+    }
+    if (sized && !is_size) {
+        snprintf (err, err_size, "guardrails[%zu]: max_chars and max_tokens are only for size",
+                  index);
+        return -1;
+    }
+    if (rules) {
+        if (!json_is_array (rules) || json_array_size (rules) == 0) {
+            snprintf (err, err_size, "guardrails[%zu].rules: expected a list of rule names", index);
+            return -1;
+        }
+        size_t i;
+        json_t *rule;
+        json_array_foreach (rules, i, rule) {
+            const char *name = json_string_value (rule);
+            if (!name || (known && !s_listed (known, name))) {
+                snprintf (err, err_size, "guardrails[%zu].rules[%zu]: not a %s rule", index, i,
+                          guard->detector);
+                return -1;
+            }
+        }
+        guard->rules = rules;
+    }
+    if (is_size) {
+        if (self->size_index >= 0) {
+            snprintf (err, err_size, "guardrails[%zu]: a policy has one size guardrail", index);
+            return -1;
+        }
+        if (s_cap (g, "max_chars", &config->max_chars)
+            || s_cap (g, "max_tokens", &config->max_tokens)
+            || (!config->max_chars && !config->max_tokens)) {
+            snprintf (err, err_size,
+                      "guardrails[%zu]: size needs max_chars or max_tokens, positive integers",
+                      index);
+            return -1;
+        }
+        self->size_index = (int) index;
+    }
+    if (is_patterns) {
+        if (!json_is_array (patterns) || json_array_size (patterns) == 0) {
+            snprintf (err, err_size, "guardrails[%zu].patterns: expected a non-empty list", index);
+            return -1;
+        }
+        static const char *const entry_members[] = {"name", "regex", "keyword", "caseless", NULL};
+        guard->first = self->pattern_count;
+        size_t i;
+        json_t *p;
+        json_array_foreach (patterns, i, p) {
+            if (self->pattern_count >= AIGW_PATTERNS_MAX) {
+                snprintf (err, err_size, "a policy holds at most %d patterns", AIGW_PATTERNS_MAX);
+                return -1;
+            }
+            const char *name = json_string_value (json_object_get (p, "name"));
+            const char *regex = json_string_value (json_object_get (p, "regex"));
+            const char *keyword = json_string_value (json_object_get (p, "keyword"));
+            json_t *caseless = json_object_get (p, "caseless");
+            if (!json_is_object (p) || s_unknown_member (p, entry_members, &which) || !name
+                || !*name || (!regex == !keyword) || (regex && !*regex) || (keyword && !*keyword)
+                || (caseless && !json_is_boolean (caseless))) {
+                snprintf (err, err_size,
+                          "guardrails[%zu].patterns[%zu]: expected {name, regex or keyword, "
+                          "caseless?}",
+                          index, i);
+                return -1;
+            }
+            for (size_t j = 0; j < self->pattern_count; j++)
+                if (strcmp (self->patterns[j].name, name) == 0) {
+                    snprintf (err, err_size,
+                              "guardrails[%zu].patterns[%zu].name: duplicate in the policy", index,
+                              i);
+                    return -1;
+                }
+            self->patterns[self->pattern_count++]
+                = (aigw_patterns_entry_t){.name = name,
+                                          .pattern = regex ? regex : keyword,
+                                          .literal = keyword != NULL,
+                                          .caseless = json_is_true (caseless)};
+        }
+        guard->count = self->pattern_count - guard->first;
+    }
+    return 0;
+}
+
+aigw_policy_t *
+aigw_policy_new (const char *name, const char *json, char *err, size_t err_size)
+{
+    assert (name && json);
+    aigw_policy_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, err_size, "out of memory");
+        return NULL;
+    }
+    self->size_index = -1;
+    self->name = strdup (name);
+    self->patterns = calloc (AIGW_PATTERNS_MAX, sizeof *self->patterns);
+    if (!self->name || !self->patterns) {
+        snprintf (err, err_size, "out of memory");
+        aigw_policy_destroy (&self);
+        return NULL;
+    }
+    char problem[256] = "";
+    json_error_t jerr;
+    self->json = json_loads (json, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *guardrails = json_object_get (self->json, "guardrails");
+    const char *which = NULL;
+    static const char *const members[] = {"guardrails", NULL};
+    aigw_detect_config_t config = {.detectors = 0};
+    if (!json_is_object (self->json))
+        snprintf (problem, sizeof problem, "expected an object");
+    else if (s_unknown_member (self->json, members, &which))
+        snprintf (problem, sizeof problem, "unknown member '%.64s'", which);
+    else if (!json_is_array (guardrails) || json_array_size (guardrails) == 0)
+        snprintf (problem, sizeof problem, "guardrails: expected a non-empty list");
+    else if (json_array_size (guardrails) > AIGW_POLICY_GUARDRAILS_MAX)
+        snprintf (problem, sizeof problem, "guardrails: at most %d", AIGW_POLICY_GUARDRAILS_MAX);
+    else {
+        size_t i;
+        json_t *g;
+        json_array_foreach (guardrails, i, g) {
+            if (s_guardrail (self, i, g, &config, problem, sizeof problem))
+                break;
+            self->guardrail_count++;
+        }
+    }
+    if (!*problem) {
+        config.patterns = self->pattern_count ? self->patterns : NULL;
+        config.pattern_count = self->pattern_count;
+        self->engine = aigw_detect_new (&config, problem, sizeof problem);
+        if (!self->engine && !*problem)
+            snprintf (problem, sizeof problem, "the detectors did not compile");
+    }
+    if (*problem) {
+        snprintf (err, err_size, "%.*s: %s", AIGW_POLICY_NAME_MAX, name, problem);
+        aigw_policy_destroy (&self);
+    }
+    return self;
+}
+
+void
+aigw_policy_destroy (aigw_policy_t **self_p)
+{
+    aigw_policy_t *self = *self_p;
+    if (!self)
+        return;
+    aigw_detect_destroy (&self->engine);
+    json_decref (self->json);
+    free (self->patterns);
+    free (self->hits);
+    free (self->redact);
+    free (self->name);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+aigw_policy_name (const aigw_policy_t *self)
+{
+    return self->name;
+}
+
+//  The strongest action of SELF's guardrails that keep match M, or -1
+//  when none does.
+static int
+s_match_action (const aigw_policy_t *self, const aigw_detect_match_t *m)
+{
+    int action = -1;
+    for (size_t i = 0; i < self->guardrail_count; i++) {
+        const s_guardrail_t *g = &self->guardrails[i];
+        if (strcmp (g->detector, m->detector))
+            continue;
+        bool keeps = true;
+        if (g->count) {
+            keeps = false;  //  patterns: the rule is one of its entries
+            for (size_t p = g->first; p < g->first + g->count; p++)
+                if (strcmp (self->patterns[p].name, m->rule) == 0)
+                    keeps = true;
+        }
+        else if (g->rules) {
+            keeps = false;
+            size_t j;
+            json_t *rule;
+            json_array_foreach (g->rules, j, rule) {
+                if (strcmp (json_string_value (rule), m->rule) == 0)
+                    keeps = true;
+            }
+        }
+        if (keeps && (int) g->action > action)
+            action = (int) g->action;
+    }
+    return action;
+}
+
+int
+aigw_policy_check (aigw_policy_t *self, const char *text, size_t len,
+                   aigw_policy_verdict_t *verdict)
+{
+    memset (verdict, 0, sizeof *verdict);
+    aigw_detect_result_t result;
+    if (aigw_detect_scan (self->engine, text, len, NULL, &result))
+        return -1;
+    size_t need = result.count + 1;  //  and the size hit
+    if (need > self->hits_max) {
+        aigw_policy_hit_t *hits = realloc (self->hits, need * sizeof *hits);
+        if (hits)
+            self->hits = hits;
+        aigw_detect_match_t *redact = realloc (self->redact, need * sizeof *redact);
+        if (redact)
+            self->redact = redact;
+        if (!hits || !redact)
+            return -1;
+        self->hits_max = need;
+    }
+    size_t hits = 0, redacted = 0;
+    aigw_policy_action_t strongest = AIGW_POLICY_ALLOW;
+    for (size_t i = 0; i < result.count; i++) {
+        const aigw_detect_match_t *m = &result.matches[i];
+        //  Injection phrases count only once their combined score reaches
+        //  the threshold.
+        if (!result.injection && strcmp (m->detector, "prompt_injection") == 0)
+            continue;
+        int action = s_match_action (self, m);
+        if (action < 0)
+            continue;
+        self->hits[hits++] = (aigw_policy_hit_t){m->detector, m->rule,
+                                                 (aigw_policy_action_t) action, m->start, m->end};
+        self->redact[redacted++] = *m;
+        if (action > (int) strongest)
+            strongest = (aigw_policy_action_t) action;
+    }
+    if (self->size_index >= 0) {
+        aigw_detect_size_t size;
+        const char *const texts[1] = {text};
+        const size_t lens[1] = {len};
+        if (aigw_detect_size (self->engine, texts, lens, 1, &size) && size.rule) {
+            aigw_policy_action_t action = self->guardrails[self->size_index].action;
+            self->hits[hits++] = (aigw_policy_hit_t){"size", size.rule, action, 0, len};
+            if (action > strongest)
+                strongest = action;
+        }
+    }
+    //  Every placeholder may be longer than its match.
+    size_t room = len + redacted * S_PLACEHOLDER_MAX + 1;
+    char *out = malloc (room);
+    aigw_detect_result_t kept = result;
+    kept.matches = self->redact;
+    kept.count = redacted;
+    ssize_t written = out ? aigw_detect_redact (text, len, &kept, out, room) : -1;
+    if (written < 0) {
+        free (out);
+        return -1;
+    }
+    verdict->action = strongest;
+    verdict->hits = self->hits;
+    verdict->count = hits;
+    verdict->text = out;
+    verdict->text_len = (size_t) written;
+    return 0;
+}
+
+void
+aigw_policy_verdict_free (aigw_policy_verdict_t *verdict)
+{
+    free (verdict->text);
+    verdict->text = NULL;
+    verdict->text_len = 0;
+}
+
+//  ---------------------------------------------------------------------
+//  The config's policies
+
+aigw_policies_t *
+aigw_policies_new (const char *config_json, char *err, size_t err_size)
+{
+    aigw_policies_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, err_size, "out of memory");
+        return NULL;
+    }
+    json_t *all = NULL;
+    if (config_json) {
+        json_error_t jerr;
+        all = json_loads (config_json, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object (all)) {
+            snprintf (err, err_size, "expected a mapping of policy names to policies");
+            goto fail;
+        }
+        if (json_object_size (all) > AIGW_POLICY_MAX) {
+            snprintf (err, err_size, "at most %d policies", AIGW_POLICY_MAX);
+            goto fail;
+        }
+    }
+    const char *name;
+    json_t *policy;
+    json_object_foreach (all, name, policy) {
+        if (!*name || strlen (name) > AIGW_POLICY_NAME_MAX) {
+            snprintf (err, err_size, "a policy name has 1 to %d bytes", AIGW_POLICY_NAME_MAX);
+            goto fail;
+        }
+        char *text = json_dumps (policy, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!text) {
+            snprintf (err, err_size, "%.*s: out of memory", AIGW_POLICY_NAME_MAX, name);
+            goto fail;
+        }
+        self->policies[self->count] = aigw_policy_new (name, text, err, err_size);
+        free (text);
+        if (!self->policies[self->count])
+            goto fail;
+        self->count++;
+    }
+    if (!aigw_policies_find (self, "default")) {
+        self->policies[self->count] = aigw_policy_new ("default", S_DEFAULT_JSON, err, err_size);
+        if (!self->policies[self->count])
+            goto fail;
+        self->count++;
+    }
+    json_decref (all);
+    return self;
+fail:
+    json_decref (all);
+    aigw_policies_destroy (&self);
+    return NULL;
+}
+
+void
+aigw_policies_destroy (aigw_policies_t **self_p)
+{
+    aigw_policies_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count; i++)
+        aigw_policy_destroy (&self->policies[i]);
+    free (self);
+    *self_p = NULL;
+}
+
+aigw_policy_t *
+aigw_policies_find (aigw_policies_t *self, const char *name)
+{
+    for (size_t i = 0; name && i < self->count; i++)
+        if (strcmp (self->policies[i]->name, name) == 0)
+            return self->policies[i];
+    return NULL;
+}
+
+int
+aigw_policies_config_check (const char *value, char *problem, size_t problem_size)
+{
+    aigw_policies_t *policies = aigw_policies_new (value, problem, problem_size);
+    if (!policies)
+        return -1;
+    aigw_policies_destroy (&policies);
+    return 0;
+}
+
+//  guardrail.policies: a mapping kept as JSON text, compiled by the check.
+static const aigw_config_keyword_t s_policy_keywords[]
+    = {{.name = "policies",
+        .kind = AIGW_CONFIG_JSON,
+        .offset = offsetof (aigw_config_t, guardrail_policies),
+        .check = aigw_policies_config_check},
+       AIGW_CONFIG_KW_END};
+AIGW_CONFIG_KEYWORDS ("guardrail", s_policy_keywords);
+
+//  ---------------------------------------------------------------------
+//  Selftest
+
+void
+aigw_policy_test (bool verbose)
+{
+    char err[256] = "";
+    aigw_policies_t *policies = aigw_policies_new (NULL, err, sizeof err);
+    assert (policies);
+    aigw_policy_t *policy = aigw_policies_find (policies, "default");
+    assert (policy && !aigw_policies_find (policies, "strict"));
+
+    //  PII redacts, with the placeholder in the text.
+    const char *text = "mail alice@example.com now";
+    aigw_policy_verdict_t v;
+    assert (aigw_policy_check (policy, text, strlen (text), &v) == 0);
+    assert (v.action == AIGW_POLICY_REDACT && v.count == 1);
+    assert (strcmp (v.hits[0].guardrail, "pii") == 0 && strcmp (v.hits[0].rule, "email") == 0);
+    assert (v.hits[0].start == 5 && v.hits[0].end == 22);
+    assert (strcmp (v.text, "mail [EMAIL] now") == 0);
+    aigw_policy_verdict_free (&v);
+    aigw_policy_verdict_free (&v);
+
+    //  A secret blocks, and the verdict's text never holds it.
+    text = "key sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD and alice@example.com";
+    assert (aigw_policy_check (policy, text, strlen (text), &v) == 0);
+    assert (v.action == AIGW_POLICY_BLOCK && v.count == 2);
+    assert (!strstr (v.text, "sk-proj") && strstr (v.text, "[EMAIL]"));
+    aigw_policy_verdict_free (&v);
+
+    //  Clean text is allowed, unchanged.
+    text = "What is the capital of France?";
+    assert (aigw_policy_check (policy, text, strlen (text), &v) == 0);
+    assert (v.action == AIGW_POLICY_ALLOW && v.count == 0 && strcmp (v.text, text) == 0);
+    aigw_policy_verdict_free (&v);
+    aigw_policies_destroy (&policies);
+    aigw_policies_destroy (&policies);
+
+    //  A config's policies: rules narrow a detector, patterns flag, size
+    //  blocks, and the built-in default is still there.
+    const char *config = "{\"team\": {\"guardrails\": ["
+                         "{\"detector\": \"pii\", \"action\": \"block\", \"rules\": [\"ipv4\"]},"
+                         "{\"detector\": \"patterns\", \"action\": \"flag\", \"patterns\": ["
+                         "{\"name\": \"project\", \"keyword\": \"Bluebird\", \"caseless\": true},"
+                         "{\"name\": \"ticket\", \"regex\": \"TCK-[0-9]{4}\"}]},"
+                         "{\"detector\": \"size\", \"action\": \"block\", \"max_chars\": 64}]}}";
+    policies = aigw_policies_new (config, err, sizeof err);
+    assert (policies && aigw_policies_find (policies, "default"));
+    policy = aigw_policies_find (policies, "team");
+    assert (policy && strcmp (aigw_policy_name (policy), "team") == 0);
+    text = "project bluebird, TCK-1234, bob@example.com";
+    assert (aigw_policy_check (policy, text, strlen (text), &v) == 0);
+    assert (v.action == AIGW_POLICY_FLAG && v.count == 2);
+    assert (strcmp (v.hits[0].rule, "project") == 0 && v.hits[0].action == AIGW_POLICY_FLAG);
+    assert (strcmp (v.hits[1].rule, "ticket") == 0 && v.hits[1].start == 18);
+    assert (strstr (v.text, "bob@example.com"));  //  email is not this policy's
+    aigw_policy_verdict_free (&v);
+    text = "from 10.1.2.3";
+    assert (aigw_policy_check (policy, text, strlen (text), &v) == 0);
+    assert (v.action == AIGW_POLICY_BLOCK && v.count == 1);
+    aigw_policy_verdict_free (&v);
+    char big[100];
+    memset (big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    assert (aigw_policy_check (policy, big, strlen (big), &v) == 0);
+    assert (v.action == AIGW_POLICY_BLOCK && v.count == 1
+            && strcmp (v.hits[0].guardrail, "size") == 0
+            && strcmp (v.hits[0].rule, "max_chars") == 0);
+    aigw_policy_verdict_free (&v);
+    aigw_policies_destroy (&policies);
+
+    //  The config may redefine default.
+    policies = aigw_policies_new (
+        "{\"default\": {\"guardrails\": [{\"detector\": \"secrets\", \"action\": \"flag\"}]}}", err,
+        sizeof err);
+    assert (policies);
+    policy = aigw_policies_find (policies, "default");
+    text = "alice@example.com";
+    assert (aigw_policy_check (policy, text, strlen (text), &v) == 0);
+    assert (v.action == AIGW_POLICY_ALLOW);
+    aigw_policy_verdict_free (&v);
+    aigw_policies_destroy (&policies);
+
+    //  Broken policies say why, never quoting a pattern.
+    const char *broken[] = {
+        "[]",
+        "{\"p\": {}}",
+        "{\"p\": {\"guardrails\": []}}",
+        "{\"p\": {\"guardrails\": [{\"detector\": \"pii\"}]}}",
+        "{\"p\": {\"guardrails\": [{\"detector\": \"dlp\", \"action\": \"block\"}]}}",
+        "{\"p\": {\"guardrails\": [{\"detector\": \"pii\", \"action\": \"deny\"}]}}",
+        "{\"p\": {\"guardrails\": [{\"detector\": \"pii\", \"action\": \"block\", \"x\": 1}]}}",
+        "{\"p\": {\"guardrails\": [{\"detector\": \"pii\", \"action\": \"block\", "
+        "\"rules\": [\"zip\"]}]}}",
+        "{\"p\": {\"guardrails\": [{\"detector\": \"patterns\", \"action\": \"block\"}]}}",
+        "{\"p\": {\"guardrails\": [{\"detector\": \"patterns\", \"action\": \"block\", "
+        "\"patterns\": [{\"name\": \"a\", \"regex\": \"(secretpat\"}]}]}}",
+        "{\"p\": {\"guardrails\": [{\"detector\": \"size\", \"action\": \"block\"}]}}",
+        "{\"p\": {\"guardrails\": [{\"detector\": \"secrets\", \"action\": \"block\", "
+        "\"max_chars\": 5}]}}",
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        err[0] = 0;
+        assert (aigw_policies_config_check (broken[i], err, sizeof err) == -1);
+        assert (*err && !strstr (err, "secretpat"));
+        if (verbose)
+            printf ("  %s\n", err);
+    }
+    if (verbose)
+        printf ("policy: ok\n");
+}
