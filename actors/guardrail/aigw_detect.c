@@ -81,6 +81,22 @@ s_hex (int c)
     return s_digit (c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+//  ASCII lowercase of C, other bytes as they are.
+static inline int
+s_lower (int c)
+{
+    return s_upper (c) ? c + 32 : c;
+}
+
+//  Whether the two bytes after TEXT[I] are A and B in any case: a cheap
+//  test before a caseless compare of a whole keyword.
+static inline bool
+s_next2 (const char *text, size_t len, size_t i, char a, char b)
+{
+    return i + 2 < len && s_lower ((unsigned char) text[i + 1]) == a
+           && s_lower ((unsigned char) text[i + 2]) == b;
+}
+
 //  A character of a token: key bodies, base64url.
 static inline bool
 s_tokchar (int c)
@@ -668,6 +684,9 @@ static size_t
 s_password (aigw_detect_t *self, const char *text, size_t len, size_t i)
 {
     static const char *keys[] = {"password", "passwd", "passphrase", "pwd", "pass"};
+    //  Most words starting with p are none of these.
+    if (!s_next2 (text, len, i, 'a', 's') && !s_next2 (text, len, i, 'w', 'd'))
+        return i + 1;
     size_t k = 0;
     for (size_t n = 0; n < sizeof keys / sizeof keys[0]; n++)
         if (i + strlen (keys[n]) <= len && strncasecmp (text + i, keys[n], strlen (keys[n])) == 0) {
@@ -787,7 +806,8 @@ s_key (aigw_detect_t *self, const char *text, size_t len, size_t i)
                 goto stripe;
             break;
         case 'A':
-            if (i + 10 <= len && strncasecmp (text + i, "aws_secret", 10) == 0)
+            if (i + 10 <= len && s_next2 (text, len, i, 'w', 's')
+                && strncasecmp (text + i, "aws_secret", 10) == 0)
                 s_aws_anchor (self, text, len, i + 10);
             else if (s_at (text, len, i, "AIza")) {
                 n = s_run (text, len, i + 4, s_tokchar_fn, 36);
@@ -816,7 +836,7 @@ s_key (aigw_detect_t *self, const char *text, size_t len, size_t i)
             }
             break;
         case 'a':
-            if (i + 10 <= len
+            if (i + 10 <= len && s_next2 (text, len, i, 'w', 's')
                 && (strncasecmp (text + i, "aws_secret", 10) == 0
                     || strncasecmp (text + i, "aws secret", 10) == 0))
                 s_aws_anchor (self, text, len, i + 10);
