@@ -951,8 +951,11 @@ s_scan_bytes (aigw_detect_t *self, const char *text, size_t len)
         if (pii && i >= pii_until && word_start && prev != '.' && prev != ':' && prev != '/') {
             //  IPv6 first: it can start with digits or hex letters.
             if (s_hex (c) || (c == ':' && i + 1 < len && text[i + 1] == ':')) {
-                size_t run = s_run (text, len, i, s_v6char, 64);
-                if (memchr (text + i, ':', run)) {
+                //  Most such words ("and", "be") have no ':' in their run.
+                bool colon = false;
+                for (size_t k = i; k < len && k - i < 64 && s_v6char ((unsigned char) text[k]); k++)
+                    colon |= text[k] == ':';
+                if (colon) {
                     size_t before = self->count;
                     size_t end = s_ipv6 (self, text, len, i);
                     if (self->count > before || !s_digit (c)) {

@@ -207,23 +207,39 @@ struct _aigw_inject_t {
 
 //  A word's hash: its letters eight at a time, one multiply each (a
 //  multiply a letter, as FNV-1a takes, is most of the time of a scan).
-static uint32_t
+//  Reads up to 7 bytes past the word: callers pad (S_HASH_PAD).
+#define S_HASH_PAD 8
+static inline uint32_t
 s_hash (const char *word, size_t len)
 {
     const uint64_t mul = 0x9E3779B97F4A7C15ull;
-    uint64_t hash = len * mul;
+    uint64_t hash = len * mul, chunk;
     for (; len >= 8; word += 8, len -= 8) {
-        uint64_t chunk;
         memcpy (&chunk, word, 8);
         hash = (hash ^ chunk) * mul;
         hash ^= hash >> 29;
     }
-    uint64_t tail = 0;
-    for (size_t k = 0; k < len; k++)
-        tail |= (uint64_t) (unsigned char) word[k] << (8 * k);
-    hash = (hash ^ tail) * mul;
+    if (len) {
+        memcpy (&chunk, word, 8);
+        //  The word's bytes only, wherever they sit in the chunk.
+        const uint64_t one = 1;
+        uint64_t mask = (one << (8 * len)) - 1;
+        if (*(const unsigned char *) &one == 0)
+            mask = ~(~(uint64_t) 0 >> (8 * len));
+        hash = (hash ^ (chunk & mask)) * mul;
+    }
     hash ^= hash >> 32;
     return (uint32_t) hash;
+}
+
+//  s_hash of a word from a table, which has no padding after it.
+static uint32_t
+s_hash_table (const char *word, size_t len)
+{
+    char padded[64 + S_HASH_PAD] = {0};
+    assert (len <= 64);
+    memcpy (padded, word, len);
+    return s_hash (padded, len);
 }
 
 static int s_fold (uint32_t cp, char out[2]);
@@ -259,7 +275,7 @@ aigw_inject_new (void)
             while (*s && *s != ' ') {
                 size_t len = strcspn (s, "| ");
                 assert (len > 0 && step->count < S_ALTS_MAX);
-                step->alts[step->count++] = s_hash (s, len);
+                step->alts[step->count++] = s_hash_table (s, len);
                 s += len;
                 if (*s == '|')
                     s++;
@@ -291,7 +307,7 @@ aigw_inject_new (void)
     for (int k = 0; from[k]; k++)
         self->leet[(unsigned char) from[k]] = to[k];
     for (size_t i = 0; i < S_MENTION_COUNT; i++)
-        self->mention[i] = s_hash (s_mention_words[i], strlen (s_mention_words[i]));
+        self->mention[i] = s_hash_table (s_mention_words[i], strlen (s_mention_words[i]));
     return self;
 }
 
@@ -536,13 +552,14 @@ s_ascii (const unsigned char *text, size_t len)
 }
 
 //  Join words spelt one letter at a time, one separator apart (their
-//  letters are already back to back in norm), and hash the words: all of
-//  them, or only the joined ones when HASHED. Returns the words kept.
+//  letters are already back to back in norm), from word FROM on (no run
+//  starts before it), and hash the words: all of them, or only the joined
+//  ones when HASHED. Returns the words kept.
 static size_t
-s_join (aigw_inject_t *self, size_t count, bool hashed)
+s_join (aigw_inject_t *self, size_t from, size_t count, bool hashed)
 {
-    size_t kept = 0;
-    for (size_t w = 0; w < count;) {
+    size_t kept = from;
+    for (size_t w = from; w < count;) {
         size_t run = 1;
         while (w + run < count && self->words[w + run - 1].len == 1 && self->words[w + run].len == 1
                && self->words[w + run].gap == 1)
@@ -574,8 +591,8 @@ s_words_ascii (aigw_inject_t *self, const unsigned char *bytes, size_t len)
 {
     size_t count = 0, letters = 0, i = 0;
     unsigned gap = 0;
-    size_t last_len = 0;  //  letters of the word before, 0 for none
-    bool spelt = false;
+    size_t last_len = 0;      //  letters of the word before, 0 for none
+    size_t spelt = SIZE_MAX;  //  first word of the first one-letter pair
     while (i < len) {
         signed char f = self->fold[bytes[i++]];
         if (f <= 0) {
@@ -612,12 +629,12 @@ s_words_ascii (aigw_inject_t *self, const unsigned char *bytes, size_t len)
             s_word_close (self, word, true, true, false);
         word->hash = s_hash (self->norm + word->off, n > 0xFFFF ? 0xFFFF : n);
         //  From locals, not the fields just stored (a store-forwarding stall).
-        if (n == 1 && gap_before == 1 && last_len == 1)
-            spelt = true;
+        if (n == 1 && gap_before == 1 && last_len == 1 && spelt == SIZE_MAX)
+            spelt = count - 1;
         last_len = n;
         count++;
     }
-    return spelt ? s_join (self, count, true) : count;
+    return spelt < count ? s_join (self, spelt, count, true) : count;
 }
 
 //  Split TEXT into normalized words in self->words; returns their count or
@@ -628,7 +645,7 @@ s_words (aigw_inject_t *self, const char *text, size_t len, bool general)
 {
     const unsigned char *bytes = (const unsigned char *) text;
     //  A byte makes at most one word and two letters (ß: ss): room for all.
-    if (s_reserve (self, len + 1, 2 * len + 2))
+    if (s_reserve (self, len + 1, 2 * len + 2 + S_HASH_PAD))
         return -1;
     if (!general && s_ascii (bytes, len))
         return (ssize_t) s_words_ascii (self, bytes, len);
@@ -703,7 +720,7 @@ s_words (aigw_inject_t *self, const char *text, size_t len, bool general)
         else
             letters = self->words[count].off;
     }
-    return (ssize_t) s_join (self, count, false);
+    return (ssize_t) s_join (self, 0, count, false);
 }
 
 void
