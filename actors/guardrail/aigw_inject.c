@@ -207,29 +207,51 @@ struct _aigw_inject_t {
 
 //  A word's hash: its letters eight at a time, one multiply each (a
 //  multiply a letter, as FNV-1a takes, is most of the time of a scan).
-//  Reads up to 7 bytes past the word: callers pad (S_HASH_PAD).
+//  S_HASH_SEED, then s_hash_step for each chunk of eight letters (the
+//  first in the low byte), then s_hash_end with the last, shorter chunk
+//  (zero-filled) and the letters in all.
+#define S_HASH_SEED 0x243F6A8885A308D3ull
+#define S_HASH_MUL  0x9E3779B97F4A7C15ull
+//  Bytes s_hash may read past a word: callers pad.
 #define S_HASH_PAD 8
+
+static inline uint64_t
+s_hash_step (uint64_t hash, uint64_t chunk)
+{
+    hash = (hash ^ chunk) * S_HASH_MUL;
+    return hash ^ (hash >> 29);
+}
+
+static inline uint32_t
+s_hash_end (uint64_t hash, uint64_t tail, size_t len)
+{
+    hash = ((hash ^ tail) * S_HASH_MUL) ^ len;
+    hash *= S_HASH_MUL;
+    return (uint32_t) (hash ^ (hash >> 32));
+}
+
+//  Eight bytes at WORD as a chunk, the first in the low byte.
+static inline uint64_t
+s_chunk (const char *word)
+{
+    uint64_t chunk;
+    memcpy (&chunk, word, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    chunk = __builtin_bswap64 (chunk);
+#endif
+    return chunk;
+}
+
 static inline uint32_t
 s_hash (const char *word, size_t len)
 {
-    const uint64_t mul = 0x9E3779B97F4A7C15ull;
-    uint64_t hash = len * mul, chunk;
-    for (; len >= 8; word += 8, len -= 8) {
-        memcpy (&chunk, word, 8);
-        hash = (hash ^ chunk) * mul;
-        hash ^= hash >> 29;
-    }
-    if (len) {
-        memcpy (&chunk, word, 8);
-        //  The word's bytes only, wherever they sit in the chunk.
-        const uint64_t one = 1;
-        uint64_t mask = (one << (8 * len)) - 1;
-        if (*(const unsigned char *) &one == 0)
-            mask = ~(~(uint64_t) 0 >> (8 * len));
-        hash = (hash ^ (chunk & mask)) * mul;
-    }
-    hash ^= hash >> 32;
-    return (uint32_t) hash;
+    uint64_t hash = S_HASH_SEED, tail = 0;
+    size_t left = len;
+    for (; left >= 8; word += 8, left -= 8)
+        hash = s_hash_step (hash, s_chunk (word));
+    if (left)
+        tail = s_chunk (word) & ((UINT64_C (1) << (8 * left)) - 1);
+    return s_hash_end (hash, tail, len);
 }
 
 //  s_hash of a word from a table, which has no padding after it.
@@ -604,11 +626,21 @@ s_words_ascii (aigw_inject_t *self, const unsigned char *bytes, size_t len)
         word->off = (uint32_t) letters;
         word->gap = (uint16_t) (gap > 0xFFFF ? 0xFFFF : gap);
         unsigned gap_before = gap;
-        unsigned kinds = 0;
+        unsigned kinds = 0, shift = 0;
         size_t end = i;
+        //  Hashed from registers as it is read: loading the letters just
+        //  stored byte by byte would stall on store forwarding.
+        uint64_t hash = S_HASH_SEED, chunk = 0;
         while (true) {
             self->norm[letters++] = f;
             kinds |= self->kind[(unsigned char) f];
+            chunk |= (uint64_t) (unsigned char) f << shift;
+            shift += 8;
+            if (shift == 64) {
+                hash = s_hash_step (hash, chunk);
+                chunk = 0;
+                shift = 0;
+            }
             end = i;
             //  An apostrophe inside a word is dropped, not a separator.
             while (i < len && (f = self->fold[bytes[i]]) < 0)
@@ -625,9 +657,14 @@ s_words_ascii (aigw_inject_t *self, const unsigned char *bytes, size_t len)
             letters = word->off;  //  only @ and $: no word
             continue;
         }
-        if ((kinds & (S_KIND_ALPHA | S_KIND_LEET)) == (S_KIND_ALPHA | S_KIND_LEET))
+        if ((kinds & (S_KIND_ALPHA | S_KIND_LEET)) == (S_KIND_ALPHA | S_KIND_LEET)) {
             s_word_close (self, word, true, true, false);
-        word->hash = s_hash (self->norm + word->off, n > 0xFFFF ? 0xFFFF : n);
+            word->hash = s_hash (self->norm + word->off, word->len);
+        }
+        else if (n > 0xFFFF)
+            word->hash = s_hash (self->norm + word->off, word->len);
+        else
+            word->hash = s_hash_end (hash, chunk, n);
         //  From locals, not the fields just stored (a store-forwarding stall).
         if (n == 1 && gap_before == 1 && last_len == 1 && spelt == SIZE_MAX)
             spelt = count - 1;
