@@ -916,6 +916,22 @@ static const unsigned char s_interest[256] = {
     ['s'] = S_AT_START,         ['x'] = S_AT_START,
 };
 
+//  The first byte at or after I that may begin something. A loop of its
+//  own, kept out of line: inside the scan below it ran short of registers
+//  and spent most of the scan's time on the stack.
+static size_t __attribute__ ((noinline)) s_skip (const char *text, size_t len, size_t i)
+{
+    const unsigned char *bytes = (const unsigned char *) text;
+    unsigned char prev = i ? bytes[i - 1] : ' ';
+    for (; i < len; i++) {
+        unsigned char c = bytes[i];
+        if (s_interest[c] & (s_tokchar (prev) ? S_AT_MID : S_AT_START))
+            break;
+        prev = c;
+    }
+    return i;
+}
+
 //  One pass for PII and secrets: look where a match can begin.
 static void
 s_scan_bytes (aigw_detect_t *self, const char *text, size_t len)
@@ -924,13 +940,12 @@ s_scan_bytes (aigw_detect_t *self, const char *text, size_t len)
     bool secrets = self->config.detectors & AIGW_DETECT_SECRETS;
     size_t i = 0, pii_until = 0;
     while (i < len) {
+        //  Most bytes begin nothing: skip them by the table.
+        i = s_skip (text, len, i);
+        if (i == len)
+            break;
         unsigned char c = (unsigned char) text[i];
         unsigned char prev = i ? (unsigned char) text[i - 1] : ' ';
-        //  Most bytes begin nothing: skip them by the table.
-        if (!(s_interest[c] & (s_tokchar (prev) ? S_AT_MID : S_AT_START))) {
-            i++;
-            continue;
-        }
         bool word_start = !s_tokchar (prev);
         size_t next = i + 1;
         if (c == '@') {
