@@ -44,14 +44,14 @@ for r in $(seq 1 "$ROUNDS"); do
         load=$(cut -d' ' -f1 /proc/loadavg)
         out=$("$bin")
         pick() { echo "$out" | grep "$1" | sed -n 's/.*: *\([0-9.]*\) µs.*/\1/p'; }
-        printf '%s\t%d\tplain %s\tdirty %s\tchunk %s\tpii %s\tsecrets %s\tinjection %s\tlist %s\tload %s\n' \
-            "$which" "$r" "$(pick 'plain prose')" "$(pick 'an injection:')" "$(pick 'streamed')" \
+        printf '%s\t%d\tplain %s\tdirty %s\taccented %s\tchunk %s\tpii %s\tsecrets %s\tinjection %s\tlist %s\tload %s\n' \
+            "$which" "$r" "$(pick 'plain prose')" "$(pick 'an injection:')" "$(pick 'accented')" "$(pick 'streamed')" \
             "$(pick '^PII')" "$(pick '^secrets')" "$(pick '^injection')" "$(pick 'policy list')" "$load"
     done
 done | tee "$TMP/rows"
 echo "# median (min..max) over $ROUNDS rounds, µs"
 for which in old new; do
-    for col in 3 4 5 6 7 8 9; do
+    for col in 3 4 5 6 7 8 9 10; do
         grep "^$which" "$TMP/rows" | awk -F'\t' -v c=$col '{split($c, a, " "); print a[1], a[2]}' \
             | sort -k2 -n | awk -v w=$which '{n=$1; v[NR]=$2} END {
                 printf "%s %-9s %6.2f (%.2f..%.2f)\n", w, n, v[int((NR + 1) / 2)], v[1], v[NR]}'
