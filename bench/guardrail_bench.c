@@ -1,10 +1,11 @@
 /*  guardrail_bench: the guardrail's detectors (actors/guardrail/aigw_detect)
     on a 4 KiB prompt, in µs per scan: the default set (PII + secrets +
     injection) on plain prose, on prose carrying PII, a secret and an
-    injection, each detector alone, the default set with a policy list of
-    100 keywords and 20 regexes (the pattern backend the build has), and a
-    stream of the same prompt in 64-byte chunks through the sliding window
-    (added time per chunk).
+    injection, on the prose with one accented letter (not ASCII), each
+    detector alone, the default set with a policy list of 100 keywords and
+    20 regexes (the pattern backend the build has), and a stream of the
+    same prompt in 64-byte chunks through the sliding window (added time
+    per chunk).
 
     Usage: aigw_bench_guardrail. Each figure is the best of a few rounds of
     at least AIGW_BENCH_GUARDRAIL_MS each. */
@@ -151,6 +152,13 @@ main (void)
             us, found);
     us = s_measure (all, dirty, len, &found);
     printf ("default set, prose with PII, a secret and an injection:    %6.2f µs (%zu matches)\n",
+            us, found);
+    //  One byte above 0x7F sends the whole text down injection's general
+    //  normalizer (UTF-8 decoding, folding).
+    static char accented[AIGW_BENCH_GUARDRAIL_PROMPT + 1];
+    s_prompt (accented, "Caf\xC3\xA9 ");
+    us = s_measure (all, accented, len, &found);
+    printf ("default set, the prose with one accented letter:           %6.2f µs (%zu matches)\n",
             us, found);
     printf ("default set, streamed in %d-byte chunks:                    %6.2f µs per chunk\n",
             AIGW_BENCH_GUARDRAIL_CHUNK,

@@ -81,6 +81,22 @@ s_hex (int c)
     return s_digit (c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+//  ASCII lowercase of C, other bytes as they are.
+static inline int
+s_lower (int c)
+{
+    return s_upper (c) ? c + 32 : c;
+}
+
+//  Whether the two bytes after TEXT[I] are A and B in any case: a cheap
+//  test before a caseless compare of a whole keyword.
+static inline bool
+s_next2 (const char *text, size_t len, size_t i, char a, char b)
+{
+    return i + 2 < len && s_lower ((unsigned char) text[i + 1]) == a
+           && s_lower ((unsigned char) text[i + 2]) == b;
+}
+
 //  A character of a token: key bodies, base64url.
 static inline bool
 s_tokchar (int c)
@@ -668,6 +684,9 @@ static size_t
 s_password (aigw_detect_t *self, const char *text, size_t len, size_t i)
 {
     static const char *keys[] = {"password", "passwd", "passphrase", "pwd", "pass"};
+    //  Most words starting with p are none of these.
+    if (!s_next2 (text, len, i, 'a', 's') && !s_next2 (text, len, i, 'w', 'd'))
+        return i + 1;
     size_t k = 0;
     for (size_t n = 0; n < sizeof keys / sizeof keys[0]; n++)
         if (i + strlen (keys[n]) <= len && strncasecmp (text + i, keys[n], strlen (keys[n])) == 0) {
@@ -787,7 +806,8 @@ s_key (aigw_detect_t *self, const char *text, size_t len, size_t i)
                 goto stripe;
             break;
         case 'A':
-            if (i + 10 <= len && strncasecmp (text + i, "aws_secret", 10) == 0)
+            if (i + 10 <= len && s_next2 (text, len, i, 'w', 's')
+                && strncasecmp (text + i, "aws_secret", 10) == 0)
                 s_aws_anchor (self, text, len, i + 10);
             else if (s_at (text, len, i, "AIza")) {
                 n = s_run (text, len, i + 4, s_tokchar_fn, 36);
@@ -816,7 +836,7 @@ s_key (aigw_detect_t *self, const char *text, size_t len, size_t i)
             }
             break;
         case 'a':
-            if (i + 10 <= len
+            if (i + 10 <= len && s_next2 (text, len, i, 'w', 's')
                 && (strncasecmp (text + i, "aws_secret", 10) == 0
                     || strncasecmp (text + i, "aws secret", 10) == 0))
                 s_aws_anchor (self, text, len, i + 10);
@@ -896,6 +916,22 @@ static const unsigned char s_interest[256] = {
     ['s'] = S_AT_START,         ['x'] = S_AT_START,
 };
 
+//  The first byte at or after I that may begin something. A loop of its
+//  own, kept out of line: inside the scan below it ran short of registers
+//  and spent most of the scan's time on the stack.
+static size_t __attribute__ ((noinline)) s_skip (const char *text, size_t len, size_t i)
+{
+    const unsigned char *bytes = (const unsigned char *) text;
+    unsigned char prev = i ? bytes[i - 1] : ' ';
+    for (; i < len; i++) {
+        unsigned char c = bytes[i];
+        if (s_interest[c] & (s_tokchar (prev) ? S_AT_MID : S_AT_START))
+            break;
+        prev = c;
+    }
+    return i;
+}
+
 //  One pass for PII and secrets: look where a match can begin.
 static void
 s_scan_bytes (aigw_detect_t *self, const char *text, size_t len)
@@ -904,13 +940,12 @@ s_scan_bytes (aigw_detect_t *self, const char *text, size_t len)
     bool secrets = self->config.detectors & AIGW_DETECT_SECRETS;
     size_t i = 0, pii_until = 0;
     while (i < len) {
+        //  Most bytes begin nothing: skip them by the table.
+        i = s_skip (text, len, i);
+        if (i == len)
+            break;
         unsigned char c = (unsigned char) text[i];
         unsigned char prev = i ? (unsigned char) text[i - 1] : ' ';
-        //  Most bytes begin nothing: skip them by the table.
-        if (!(s_interest[c] & (s_tokchar (prev) ? S_AT_MID : S_AT_START))) {
-            i++;
-            continue;
-        }
         bool word_start = !s_tokchar (prev);
         size_t next = i + 1;
         if (c == '@') {
@@ -931,8 +966,11 @@ s_scan_bytes (aigw_detect_t *self, const char *text, size_t len)
         if (pii && i >= pii_until && word_start && prev != '.' && prev != ':' && prev != '/') {
             //  IPv6 first: it can start with digits or hex letters.
             if (s_hex (c) || (c == ':' && i + 1 < len && text[i + 1] == ':')) {
-                size_t run = s_run (text, len, i, s_v6char, 64);
-                if (memchr (text + i, ':', run)) {
+                //  Most such words ("and", "be") have no ':' in their run.
+                bool colon = false;
+                for (size_t k = i; k < len && k - i < 64 && s_v6char ((unsigned char) text[k]); k++)
+                    colon |= text[k] == ':';
+                if (colon) {
                     size_t before = self->count;
                     size_t end = s_ipv6 (self, text, len, i);
                     if (self->count > before || !s_digit (c)) {

@@ -17,6 +17,12 @@
 #define S_INDEX_SLOTS 1024
 //  Words spelt one letter at a time are joined from this many letters on.
 #define S_SPELT_MIN 3
+//  What a folded character says about its word: a letter, a digit or sign
+//  that imitates one (1gn0re), anything but @ or $ (a word of only those
+//  is none).
+#define S_KIND_ALPHA 1
+#define S_KIND_LEET  2
+#define S_KIND_OTHER 4
 
 //  One phrase of the table, as written: steps separated by spaces,
 //  alternatives by '|', and "~N" before a step allowing up to N other
@@ -156,7 +162,7 @@ static const char *s_mention_words[]
 
 //  One compiled step: the hashes of its words and the gap before it.
 typedef struct {
-    uint32_t alts[S_ALTS_MAX];  //  FNV-1a hashes of the alternatives
+    uint32_t alts[S_ALTS_MAX];  //  s_hash of the alternatives
     int count;                  //  alternatives used
     int gap;                    //  other words allowed before this step
 } s_step_t;
@@ -176,7 +182,7 @@ typedef struct {
 
 //  One normalized word.
 typedef struct {
-    uint32_t hash;   //  FNV-1a of its normalized letters
+    uint32_t hash;   //  s_hash of its normalized letters
     uint32_t start;  //  first byte in the original text
     uint32_t end;    //  past its last byte in the original text
     uint32_t off;    //  its letters in self->norm
@@ -191,19 +197,71 @@ struct _aigw_inject_t {
     int index[S_INDEX_SLOTS];            //  slot to first entry, -1 when empty
     uint32_t mention[S_MENTION_COUNT];   //  hashes of s_mention_words
     signed char fold[128];               //  s_fold of each ASCII character
+    unsigned char kind[128];             //  S_KIND_ bits of each folded character
+    char leet[128];                      //  the letter a folded character imitates
     s_word_t *words;                     //  scratch: the text's words
     size_t word_cap;                     //  allocated words
     char *norm;                          //  scratch: the words' letters, back to back
     size_t norm_cap;                     //  allocated bytes of norm
 };
 
-static uint32_t
+//  A word's hash: its letters eight at a time, one multiply each (a
+//  multiply a letter, as FNV-1a takes, is most of the time of a scan).
+//  S_HASH_SEED, then s_hash_step for each chunk of eight letters (the
+//  first in the low byte), then s_hash_end with the last, shorter chunk
+//  (zero-filled) and the letters in all.
+#define S_HASH_SEED 0x243F6A8885A308D3ull
+#define S_HASH_MUL  0x9E3779B97F4A7C15ull
+//  Bytes s_hash may read past a word: callers pad.
+#define S_HASH_PAD 8
+
+static inline uint64_t
+s_hash_step (uint64_t hash, uint64_t chunk)
+{
+    hash = (hash ^ chunk) * S_HASH_MUL;
+    return hash ^ (hash >> 29);
+}
+
+static inline uint32_t
+s_hash_end (uint64_t hash, uint64_t tail, size_t len)
+{
+    hash = ((hash ^ tail) * S_HASH_MUL) ^ len;
+    hash *= S_HASH_MUL;
+    return (uint32_t) (hash ^ (hash >> 32));
+}
+
+//  Eight bytes at WORD as a chunk, the first in the low byte.
+static inline uint64_t
+s_chunk (const char *word)
+{
+    uint64_t chunk;
+    memcpy (&chunk, word, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    chunk = __builtin_bswap64 (chunk);
+#endif
+    return chunk;
+}
+
+static inline uint32_t
 s_hash (const char *word, size_t len)
 {
-    uint32_t hash = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        hash = (hash ^ (unsigned char) word[i]) * 16777619u;
-    return hash;
+    uint64_t hash = S_HASH_SEED, tail = 0;
+    size_t left = len;
+    for (; left >= 8; word += 8, left -= 8)
+        hash = s_hash_step (hash, s_chunk (word));
+    if (left)
+        tail = s_chunk (word) & ((UINT64_C (1) << (8 * left)) - 1);
+    return s_hash_end (hash, tail, len);
+}
+
+//  s_hash of a word from a table, which has no padding after it.
+static uint32_t
+s_hash_table (const char *word, size_t len)
+{
+    char padded[64 + S_HASH_PAD] = {0};
+    assert (len <= 64);
+    memcpy (padded, word, len);
+    return s_hash (padded, len);
 }
 
 static int s_fold (uint32_t cp, char out[2]);
@@ -239,7 +297,7 @@ aigw_inject_new (void)
             while (*s && *s != ' ') {
                 size_t len = strcspn (s, "| ");
                 assert (len > 0 && step->count < S_ALTS_MAX);
-                step->alts[step->count++] = s_hash (s, len);
+                step->alts[step->count++] = s_hash_table (s, len);
                 s += len;
                 if (*s == '|')
                     s++;
@@ -259,9 +317,19 @@ aigw_inject_new (void)
         char out[2];
         int n = s_fold ((uint32_t) c, out);
         self->fold[c] = n > 0 ? out[0] : (signed char) n;
+        self->leet[c] = (char) c;
+        if (c >= 'a' && c <= 'z')
+            self->kind[c] = S_KIND_ALPHA | S_KIND_OTHER;
+        else if (c == '@' || c == '$')
+            self->kind[c] = S_KIND_LEET;
+        else if (c >= '0' && c <= '9')
+            self->kind[c] = strchr ("013457", c) ? S_KIND_LEET | S_KIND_OTHER : S_KIND_OTHER;
     }
+    const char *from = "013457@$", *to = "oieastas";
+    for (int k = 0; from[k]; k++)
+        self->leet[(unsigned char) from[k]] = to[k];
     for (size_t i = 0; i < S_MENTION_COUNT; i++)
-        self->mention[i] = s_hash (s_mention_words[i], strlen (s_mention_words[i]));
+        self->mention[i] = s_hash_table (s_mention_words[i], strlen (s_mention_words[i]));
     return self;
 }
 
@@ -483,25 +551,141 @@ s_word_close (aigw_inject_t *self, s_word_t *word, bool alpha, bool leet, bool o
 {
     if (alpha && leet) {
         char *letters = self->norm + word->off;
-        for (size_t i = 0; i < word->len; i++) {
-            const char *from = "013457@$", *to = "oieastas";
-            const char *at = letters[i] ? strchr (from, letters[i]) : NULL;
-            if (at)
-                letters[i] = to[at - from];
-        }
+        for (size_t i = 0; i < word->len; i++)
+            letters[i] = self->leet[(unsigned char) letters[i] & 0x7F];
     }
     return !only_signs;
 }
 
+//  Whether LEN bytes of TEXT are all ASCII, eight at a time.
+static bool
+s_ascii (const unsigned char *text, size_t len)
+{
+    size_t i = 0;
+    uint64_t any = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t chunk;
+        memcpy (&chunk, text + i, 8);
+        any |= chunk;
+    }
+    for (; i < len; i++)
+        any |= text[i];
+    return (any & 0x8080808080808080ull) == 0;
+}
+
+//  Join words spelt one letter at a time, one separator apart (their
+//  letters are already back to back in norm), from word FROM on (no run
+//  starts before it), and hash the words: all of them, or only the joined
+//  ones when HASHED. Returns the words kept.
+static size_t
+s_join (aigw_inject_t *self, size_t from, size_t count, bool hashed)
+{
+    size_t kept = from;
+    for (size_t w = from; w < count;) {
+        size_t run = 1;
+        while (w + run < count && self->words[w + run - 1].len == 1 && self->words[w + run].len == 1
+               && self->words[w + run].gap == 1)
+            run++;
+        if (self->words[w].len != 1 || run < S_SPELT_MIN)
+            run = 1;
+        if (run == 1 && hashed && kept == w) {
+            kept++, w++;  //  nothing joined yet: the word stays where it is
+            continue;
+        }
+        s_word_t joined = self->words[w];
+        if (run > 1) {
+            joined.len = (uint16_t) run;
+            joined.end = self->words[w + run - 1].end;
+        }
+        if (run > 1 || !hashed)
+            joined.hash = s_hash (self->norm + joined.off, joined.len);
+        self->words[kept++] = joined;
+        w += run;
+    }
+    return kept;
+}
+
+//  s_words for text without a byte above 0x7F, the common case: one
+//  table look-up a byte, no UTF-8 decoding or folding. Gives the same
+//  words as the general path below.
+static size_t
+s_words_ascii (aigw_inject_t *self, const unsigned char *bytes, size_t len)
+{
+    size_t count = 0, letters = 0, i = 0;
+    unsigned gap = 0;
+    size_t last_len = 0;      //  letters of the word before, 0 for none
+    size_t spelt = SIZE_MAX;  //  first word of the first one-letter pair
+    while (i < len) {
+        signed char f = self->fold[bytes[i++]];
+        if (f <= 0) {
+            gap += f == 0;
+            continue;
+        }
+        s_word_t *word = &self->words[count];
+        word->start = (uint32_t) (i - 1);
+        word->off = (uint32_t) letters;
+        word->gap = (uint16_t) (gap > 0xFFFF ? 0xFFFF : gap);
+        unsigned gap_before = gap;
+        unsigned kinds = 0, shift = 0;
+        size_t end = i;
+        //  Hashed from registers as it is read: loading the letters just
+        //  stored byte by byte would stall on store forwarding.
+        uint64_t hash = S_HASH_SEED, chunk = 0;
+        while (true) {
+            self->norm[letters++] = f;
+            kinds |= self->kind[(unsigned char) f];
+            chunk |= (uint64_t) (unsigned char) f << shift;
+            shift += 8;
+            if (shift == 64) {
+                hash = s_hash_step (hash, chunk);
+                chunk = 0;
+                shift = 0;
+            }
+            end = i;
+            //  An apostrophe inside a word is dropped, not a separator.
+            while (i < len && (f = self->fold[bytes[i]]) < 0)
+                i++;
+            if (i == len || f == 0)
+                break;
+            i++;
+        }
+        size_t n = letters - word->off;
+        word->len = (uint16_t) (n > 0xFFFF ? 0xFFFF : n);
+        word->end = (uint32_t) end;
+        gap = 0;
+        if (!(kinds & S_KIND_OTHER)) {
+            letters = word->off;  //  only @ and $: no word
+            continue;
+        }
+        if ((kinds & (S_KIND_ALPHA | S_KIND_LEET)) == (S_KIND_ALPHA | S_KIND_LEET)) {
+            s_word_close (self, word, true, true, false);
+            word->hash = s_hash (self->norm + word->off, word->len);
+        }
+        else if (n > 0xFFFF)
+            word->hash = s_hash (self->norm + word->off, word->len);
+        else
+            word->hash = s_hash_end (hash, chunk, n);
+        //  From locals, not the fields just stored (a store-forwarding stall).
+        if (n == 1 && gap_before == 1 && last_len == 1 && spelt == SIZE_MAX)
+            spelt = count - 1;
+        last_len = n;
+        count++;
+    }
+    return spelt < count ? s_join (self, spelt, count, true) : count;
+}
+
 //  Split TEXT into normalized words in self->words; returns their count or
-//  -1 when out of memory.
+//  -1 when out of memory. GENERAL takes the general path for ASCII too
+//  (the selftest holds the two paths to the same words).
 static ssize_t
-s_words (aigw_inject_t *self, const char *text, size_t len)
+s_words (aigw_inject_t *self, const char *text, size_t len, bool general)
 {
     const unsigned char *bytes = (const unsigned char *) text;
     //  A byte makes at most one word and two letters (ß: ss): room for all.
-    if (s_reserve (self, len + 1, 2 * len + 2))
+    if (s_reserve (self, len + 1, 2 * len + 2 + S_HASH_PAD))
         return -1;
+    if (!general && s_ascii (bytes, len))
+        return (ssize_t) s_words_ascii (self, bytes, len);
     size_t count = 0, letters = 0, i = 0;
     bool open = false, alpha = false, leet = false, only_signs = false;
     unsigned gap = 0;
@@ -573,33 +757,14 @@ s_words (aigw_inject_t *self, const char *text, size_t len)
         else
             letters = self->words[count].off;
     }
-    //  Join words spelt one letter at a time, one separator apart: their
-    //  letters are already back to back in norm.
-    size_t kept = 0;
-    for (size_t w = 0; w < count;) {
-        size_t run = 1;
-        while (w + run < count && self->words[w + run - 1].len == 1 && self->words[w + run].len == 1
-               && self->words[w + run].gap == 1)
-            run++;
-        if (self->words[w].len != 1 || run < S_SPELT_MIN)
-            run = 1;
-        s_word_t joined = self->words[w];
-        if (run > 1) {
-            joined.len = (uint16_t) run;
-            joined.end = self->words[w + run - 1].end;
-        }
-        joined.hash = s_hash (self->norm + joined.off, joined.len);
-        self->words[kept++] = joined;
-        w += run;
-    }
-    return (ssize_t) kept;
+    return (ssize_t) s_join (self, 0, count, false);
 }
 
 void
 aigw_inject_normalize (aigw_inject_t *self, const char *text, size_t len, char *out, size_t size)
 {
     assert (self && out && size > 0);
-    ssize_t count = s_words (self, text, len);
+    ssize_t count = s_words (self, text, len, false);
     size_t used = 0;
     out[0] = 0;
     for (ssize_t w = 0; w < count; w++) {
@@ -687,6 +852,29 @@ static const struct {
 };
 #define S_DELIMITER_WEIGHT 0.6
 
+//  The first of < [ # at or after TEXT[I], or LEN: eight bytes at a time,
+//  since most text has none.
+static size_t
+s_delimiter_next (const char *text, size_t len, size_t i)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t chunk;
+        memcpy (&chunk, text + i, 8);
+        uint64_t any = 0;
+        for (int k = 0; k < 3; k++) {
+            uint64_t x = chunk ^ (ones * (unsigned char) "<[#"[k]);
+            any |= (x - ones) & ~x & highs;  //  a zero byte: that character
+        }
+        if (any)
+            break;
+    }
+    for (; i < len; i++)
+        if (text[i] == '<' || text[i] == '[' || text[i] == '#')
+            return i;
+    return len;
+}
+
 int
 aigw_inject_scan (aigw_inject_t *self, const char *text, size_t len, aigw_inject_fn *fn, void *arg)
 {
@@ -695,7 +883,7 @@ aigw_inject_scan (aigw_inject_t *self, const char *text, size_t len, aigw_inject
         return 0;
     if (len > UINT32_MAX)
         len = UINT32_MAX;
-    ssize_t count = s_words (self, text, len);
+    ssize_t count = s_words (self, text, len, false);
     if (count < 0)
         return -1;
     for (size_t w = 0; w < (size_t) count; w++) {
@@ -720,14 +908,20 @@ aigw_inject_scan (aigw_inject_t *self, const char *text, size_t len, aigw_inject
         }
     }
     //  Delimiters, in the raw text: they start with one of < [ #.
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = s_delimiter_next (text, len, 0); i < len;
+         i = s_delimiter_next (text, len, i + 1)) {
         char c = text[i];
-        if (c != '<' && c != '[' && c != '#')
-            continue;
+        //  The second character, lowercased, rules out most tokens
+        //  before a whole one is compared.
+        char next = i + 1 < len ? text[i + 1] : 0;
+        if (next >= 'A' && next <= 'Z')
+            next = (char) (next + 32);
         for (size_t d = 0; d < sizeof s_delimiters / sizeof s_delimiters[0]; d++) {
-            size_t n = strlen (s_delimiters[d].token);
-            if (s_delimiters[d].token[0] == c && i + n <= len
-                && strncasecmp (text + i, s_delimiters[d].token, n) == 0
+            const char *token = s_delimiters[d].token;
+            if (token[0] != c || token[1] != next)
+                continue;
+            size_t n = strlen (token);
+            if (i + n <= len && strncasecmp (text + i, s_delimiters[d].token, n) == 0
                 && fn ("delimiter", s_delimiters[d].rule, i, i + n, S_DELIMITER_WEIGHT, arg))
                 return 0;
         }
@@ -806,6 +1000,34 @@ aigw_inject_test (bool verbose)
     //  Any bytes.
     const char junk[] = "\xff\xfe\xe2\x80 ignore \xf0\x9f previous \xc3 rules \xe2";
     assert (s_test_best (self, junk, &test) >= 0.9);
+    //  The ASCII path gives the general path's words on random ASCII
+    //  made of what either treats apart: letters, leet digits, signs,
+    //  apostrophes, separators, single letters.
+    static const char alphabet[] = "aAbeIiOsxz0123456789@$' .,-\n<#";
+    char random[300];
+    s_word_t *general = malloc (sizeof random * sizeof *general);
+    char *letters = malloc (2 * sizeof random);
+    assert (general && letters);
+    unsigned seed = 12;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t) (rand_r (&seed) % sizeof random);
+        bool spaced = rand_r (&seed) % 3 == 0;  //  "i g n o r e": spelt runs
+        for (size_t i = 0; i < n; i++)
+            random[i] = spaced && i % 2 ? ' ' : alphabet[rand_r (&seed) % (sizeof alphabet - 1)];
+        ssize_t count = s_words (self, random, n, true);
+        assert (count >= 0);
+        memcpy (general, self->words, (size_t) count * sizeof *general);
+        memcpy (letters, self->norm, 2 * n);
+        assert (s_words (self, random, n, false) == count);
+        for (ssize_t w = 0; w < count; w++) {
+            s_word_t *a = &general[w], *b = &self->words[w];
+            assert (a->hash == b->hash && a->start == b->start && a->end == b->end);
+            assert (a->off == b->off && a->len == b->len && a->gap == b->gap);
+            assert (memcmp (letters + a->off, self->norm + b->off, a->len) == 0);
+        }
+    }
+    free (general);
+    free (letters);
     aigw_inject_destroy (&self);
     aigw_inject_destroy (&self);
     assert (self == NULL);
