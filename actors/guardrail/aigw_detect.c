@@ -173,7 +173,10 @@ s_email (aigw_detect_t *self, const char *text, size_t len, size_t at)
         start--;
     while (start < at && (text[start] == '.' || text[start] == '-'))
         start++;
-    if (start == at || text[at - 1] == '.')
+    //  A local part right after another '@' ("a@b.c+d@e.org") is no
+    //  address of its own: which one a scan would report would depend on
+    //  where a stream's window began.
+    if (start == at || text[at - 1] == '.' || (start > 0 && text[start - 1] == '@'))
         return at + 1;
     //  Domain: labels of [A-Za-z0-9-], dots between, a TLD of letters.
     size_t i = at + 1, labels = 0, last_label = 0, tld_alpha = 0;
