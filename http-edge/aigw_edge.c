@@ -104,6 +104,7 @@ typedef struct {
     char client_span[17];                        //  the client's span id, or ""
     int64_t started_us;                          //  when the handler took it (zclock_usecs)
     int64_t wall_us;                             //  the same, Unix us
+    int64_t first_us;                            //  taken to the answer's first byte, us; -1 none
     size_t request_len;                          //  bytes of the request body read
     char *answer;       //  what the client got, kept for a tenant that stores content
     size_t answer_len;  //  bytes in answer, at most AIGW_CONTENT_MAX
@@ -182,7 +183,7 @@ s_request_id (s_http_t *http)
 static void
 s_http_init (s_http_t *http, struct mg_connection *conn, aigw_edge_t *edge, int route)
 {
-    *http = (s_http_t){.conn = conn, .edge = edge, .route = route};
+    *http = (s_http_t){.conn = conn, .edge = edge, .route = route, .first_us = -1};
     const struct mg_request_info *ri = mg_get_request_info (conn);
     http->head = ri && ri->request_method && streq (ri->request_method, "HEAD");
     s_request_id (http);
@@ -311,8 +312,10 @@ s_write_head (s_http_t *http, int status, const char *content_type, const aigw_e
         s_append (head, sizeof head, &n,
                   "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
     mg_write (http->conn, head, n);
-    if (http->record)
-        http->record->first_ms = (zclock_usecs () - http->started_us) / 1000;
+    if (http->record) {
+        http->first_us = zclock_usecs () - http->started_us;
+        http->record->first_ms = http->first_us / 1000;
+    }
     http->headers_sent = true;
     http->chunked = length < 0;
     http->status = status;
@@ -831,21 +834,22 @@ s_metrics_answer (s_http_t *http, const aigw_envelope_t *record)
 {
     bool known
         = record->key_id && !(record->err_code && streq (record->err_code, "model_not_found"));
-    aigw_edge_metrics_answer_t answer = {.route = http->route,
-                                         .status = record->status,
-                                         .stream = record->stream,
-                                         .model = known ? record->model : NULL,
-                                         .deployment = record->provider,
-                                         .system = record->provider_kind,
-                                         .tenant = record->tenant,
-                                         .error_type = record->err_type,
-                                         .error_code = record->err_code,
-                                         .cache = record->cache_status,
-                                         .tokens_in = record->tokens_in,
-                                         .tokens_out = record->tokens_out,
-                                         .cost_nusd = record->cost_nusd,
-                                         .latency_us = zclock_usecs () - http->started_us,
-                                         .first_us = record->first_ms * 1000};
+    aigw_edge_metrics_answer_t answer
+        = {.route = http->route,
+           .status = record->status,
+           .stream = record->stream,
+           .model = known ? record->model : NULL,
+           .deployment = record->provider,
+           .system = record->provider_kind,
+           .tenant = record->tenant,
+           .error_type = record->err_type,
+           .error_code = record->err_code,
+           .cache = record->cache_status,
+           .tokens_in = record->tokens_in,
+           .tokens_out = record->tokens_out,
+           .cost_nusd = record->cost_nusd,
+           .latency_us = zclock_usecs () - http->started_us,
+           .first_us = http->first_us >= 0 ? http->first_us : record->first_ms * 1000};
     aigw_edge_metrics_answer (http->edge->metrics, &answer);
 }
 
