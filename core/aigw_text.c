@@ -2,6 +2,8 @@
 #include "aigw_text.h"
 
 #include <ctype.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +132,97 @@ aigw_text_traceparent (const char *text, char *trace_id, char *span_id, int *fla
     return true;
 }
 
+//  Read COUNT digits at *P into *VALUE; advances *P. Returns 0 or -1.
+static int
+s_time_digits (const char **p, int count, int *value)
+{
+    *value = 0;
+    for (int i = 0; i < count; i++) {
+        if (!isdigit ((unsigned char) (*p)[i]))
+            return -1;
+        *value = *value * 10 + ((*p)[i] - '0');
+    }
+    *p += count;
+    return 0;
+}
+
+//  Days from 1970-01-01 to Y-M-D in the proleptic Gregorian calendar
+//  (Howard Hinnant's days_from_civil).
+static int64_t
+s_days_from_civil (int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int
+s_days_in_month (int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+int
+aigw_text_time_parse (const char *text, int64_t *ms)
+{
+    if (!text)
+        return -1;
+    const char *p = text;
+    int year, month, day, hour, minute, second;
+    if (s_time_digits (&p, 4, &year) || *p++ != '-' || s_time_digits (&p, 2, &month) || *p++ != '-'
+        || s_time_digits (&p, 2, &day))
+        return -1;
+    if (*p != 'T' && *p != 't')
+        return -1;
+    p++;
+    if (s_time_digits (&p, 2, &hour) || *p++ != ':' || s_time_digits (&p, 2, &minute) || *p++ != ':'
+        || s_time_digits (&p, 2, &second))
+        return -1;
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > s_days_in_month (year, month)
+        || hour > 23 || minute > 59 || second > 59)
+        return -1;
+    int millis = 0;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        while (isdigit ((unsigned char) *p)) {
+            if (digits < 3)
+                millis = millis * 10 + (*p - '0');
+            digits++;
+            p++;
+        }
+        if (digits == 0 || digits > 9)
+            return -1;
+        for (; digits < 3; digits++)
+            millis *= 10;
+    }
+    int offset = 0;  //  minutes east of UTC
+    if (*p == 'Z' || *p == 'z')
+        p++;
+    else if (*p == '+' || *p == '-') {
+        int sign = *p++ == '-' ? -1 : 1, oh, om;
+        if (s_time_digits (&p, 2, &oh) || *p++ != ':' || s_time_digits (&p, 2, &om) || oh > 23
+            || om > 59)
+            return -1;
+        offset = sign * (oh * 60 + om);
+    }
+    else
+        return -1;
+    if (*p)
+        return -1;
+    if (ms) {
+        int64_t seconds = s_days_from_civil (year, month, day) * 86400 + hour * 3600 + minute * 60
+                          + second - (int64_t) offset * 60;
+        *ms = seconds * 1000 + millis;
+    }
+    return 0;
+}
+
 void
 aigw_text_test (bool verbose)
 {
@@ -138,6 +231,18 @@ aigw_text_test (bool verbose)
     assert (!aigw_text_uuid_valid ("3f0c2b1a-0000-4000-8000-00000000abcg"));
     assert (!aigw_text_uuid_valid ("") && !aigw_text_uuid_valid (NULL));
 
+    //  RFC 3339 times
+    int64_t ms;
+    assert (aigw_text_time_parse ("1970-01-01T00:00:00Z", &ms) == 0 && ms == 0);
+    assert (aigw_text_time_parse ("2030-01-31T12:00:00.5+01:00", &ms) == 0);
+    assert (ms == 1896087600500LL);
+    assert (aigw_text_time_parse ("2024-02-29T23:59:59.123456789z", &ms) == 0);
+    assert (aigw_text_time_parse ("2023-02-29T00:00:00Z", NULL) == -1);
+    assert (aigw_text_time_parse ("2030-01-31 12:00:00Z", NULL) == -1);
+    assert (aigw_text_time_parse ("2030-01-31T12:00:00", NULL) == -1);
+    assert (aigw_text_time_parse ("2030-01-31T24:00:00Z", NULL) == -1);
+    assert (aigw_text_time_parse ("2030-01-31T12:00:00.Z", NULL) == -1);
+    assert (aigw_text_time_parse ("0000-01-01T00:00:00Z", NULL) == -1);
     char trace_id[33], span_id[17];
     int flags;
     const char *given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

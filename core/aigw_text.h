@@ -24,6 +24,11 @@ int64_t aigw_text_utf8_check (const char *text);
 //  (VALUE untouched) if it is not one.
 int aigw_text_integer (const char *text, int64_t min, int64_t max, int64_t *value);
 
+//  An RFC 3339 date-time ("2030-01-31T12:00:00.5+01:00"; T and Z either
+//  case, a fraction of up to 9 digits) as Unix ms into *MS (may be NULL).
+//  Returns 0, or -1 when TEXT is not one (30 February included).
+int aigw_text_time_parse (const char *text, int64_t *ms);
+
 void aigw_text_test (bool verbose);
 
 //  True when TEXT (may be NULL) is a UUID in its canonical text form:

@@ -1037,7 +1037,7 @@ s_key_body_ready (s_request_t **req_p, json_t *body)
 {
     const char *expires = json_string_value (json_object_get (body, "expires_at"));
     int64_t ms = 0;
-    if (expires && aigw_admin_time_parse (expires, &ms) == 0 && ms <= aigw_now_ms ()) {
+    if (expires && aigw_text_time_parse (expires, &ms) == 0 && ms <= aigw_now_ms ()) {
         json_decref (body);
         s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "expires_at",
                         "'expires_at' is in the past: a key must expire later than now.");

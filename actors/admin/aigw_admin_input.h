@@ -99,10 +99,6 @@ int aigw_admin_input_limits (json_t *body, bool key, aigw_admin_error_t *err);
 //  Caller owns it; NULL on allocation failure.
 json_t *aigw_admin_input_key_limits (json_t *body);
 
-//  Parse an RFC 3339 date-time ("2025-01-31T12:00:00Z", fraction and
-//  offset optional parts) into Unix ms (may be NULL). Returns 0 or -1.
-int aigw_admin_time_parse (const char *text, int64_t *ms);
-
 //  Write Unix ms MS as RFC 3339 in UTC with milliseconds into OUT.
 void aigw_admin_time_format (int64_t ms, char out[AIGW_ADMIN_TIME_SIZE]);
 

@@ -188,7 +188,7 @@ s_time (const aigw_admin_query_t *query, const char *name, int64_t *ms, bool *gi
 {
     const char *text = aigw_admin_query_get (query, name);
     *given = text != NULL;
-    if (text && aigw_admin_time_parse (text, ms)) {
+    if (text && aigw_text_time_parse (text, ms)) {
         S_INVALID (err, name, "'%s' must be an RFC 3339 date-time such as 2030-01-31T12:00:00Z.",
                    name);
         return -1;

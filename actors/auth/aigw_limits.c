@@ -59,68 +59,15 @@ s_kind (const char *name)
     return -1;
 }
 
-//  Read COUNT digits at *P into *VALUE; advances *P. Returns 0 or -1.
-static int
-s_digits (const char **p, int count, int *value)
-{
-    *value = 0;
-    for (int i = 0; i < count; i++) {
-        if ((*p)[i] < '0' || (*p)[i] > '9')
-            return -1;
-        *value = *value * 10 + ((*p)[i] - '0');
-    }
-    *p += count;
-    return 0;
-}
-
-//  An RFC 3339 date-time as Unix seconds (a fraction is dropped). Returns
-//  0 or -1.
+//  An RFC 3339 date-time from 1970 on as Unix seconds (a fraction is
+//  dropped). Returns 0 or -1.
 static int
 s_time_parse (const char *text, int64_t *seconds)
 {
-    const char *p = text;
-    int year, month, day, hour, minute, second;
-    if (s_digits (&p, 4, &year) || *p++ != '-' || s_digits (&p, 2, &month) || *p++ != '-'
-        || s_digits (&p, 2, &day) || (*p != 'T' && *p != 't'))
+    int64_t ms;
+    if (aigw_text_time_parse (text, &ms) || ms < 0)
         return -1;
-    p++;
-    if (s_digits (&p, 2, &hour) || *p++ != ':' || s_digits (&p, 2, &minute) || *p++ != ':'
-        || s_digits (&p, 2, &second))
-        return -1;
-    static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (year < 1970 || month < 1 || month > 12 || day < 1 || day > days[month - 1] || hour > 23
-        || minute > 59 || second > 59)
-        return -1;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return -1;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    int offset = 0;  //  minutes east of UTC
-    if (*p == 'Z' || *p == 'z')
-        p++;
-    else if (*p == '+' || *p == '-') {
-        int sign = *p++ == '-' ? -1 : 1, oh, om;
-        if (s_digits (&p, 2, &oh) || *p++ != ':' || s_digits (&p, 2, &om) || oh > 23 || om > 59)
-            return -1;
-        offset = sign * (oh * 60 + om);
-    }
-    else
-        return -1;
-    if (*p)
-        return -1;
-    struct tm tm = {.tm_year = year - 1900,
-                    .tm_mon = month - 1,
-                    .tm_mday = day,
-                    .tm_hour = hour,
-                    .tm_min = minute,
-                    .tm_sec = second};
-    time_t t = timegm (&tm);
-    if (tm.tm_mday != day)
-        return -1;  //  30 February rolled over
-    *seconds = (int64_t) t - (int64_t) offset * 60;
+    *seconds = ms / 1000;
     return 0;
 }
 
