@@ -655,9 +655,17 @@ export async function startGateway({ mode = 'run', config = {}, mock, actors = {
     if (mode === 'run') {
       gw.procs.push(gw.spawn('run', ['run', '--config', configFile], { AIGW_PORT: String(port) }));
     } else if (mode === 'split' || mode === 'colocated') {
-      gw.brokerEndpoint = `tcp://127.0.0.1:${await freePort()}`;
-      gw.procs.push(gw.spawn('broker', ['broker', '--bind', gw.brokerEndpoint,
-                                        '--config', configFile]));
+      // A port freePort found free may be taken again before the broker
+      // binds it (other suites' processes bind ephemeral ports): when the
+      // broker exits at once, try another.
+      for (let attempt = 1; ; attempt++) {
+        gw.brokerEndpoint = `tcp://127.0.0.1:${await freePort()}`;
+        const broker = gw.spawn('broker', ['broker', '--bind', gw.brokerEndpoint,
+                                           '--config', configFile]);
+        gw.procs.push(broker);
+        await Promise.race([broker.done, sleep(300)]);
+        if (!broker.exited || attempt === 3) break;
+      }
       gw.procs.push(gw.spawn('edge', ['edge', '--broker', gw.brokerEndpoint,
                                       '--port', String(port), '--config', configFile]));
       for (const actor of mode === 'split' ? ACTORS : COLOCATED) {
