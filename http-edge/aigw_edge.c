@@ -910,19 +910,9 @@ s_usage_send (s_http_t *http, aigw_edge_io_t *io, const char *model, bool stream
 static void
 s_settle_early (s_http_t *http, int status)
 {
-    aigw_envelope_t *record = http->record;
-    aigw_envelope_t *settle = aigw_envelope_new ();
-    aigw_envelope_set (&settle->id, record->id);
-    aigw_envelope_set (&settle->tenant_id, record->tenant_id);
-    aigw_envelope_set (&settle->key_id, record->key_id);
-    aigw_envelope_set (&settle->reservation, record->reservation);
-    settle->tokens_in = record->tokens_in;
-    settle->tokens_out = record->tokens_out;
-    settle->tokens_cached = record->tokens_cached;
-    settle->cost_nusd = record->cost_nusd;
-    settle->status = status;
-    aigw_edge_io_usage (http->io, &settle, false);
-    aigw_envelope_set (&record->reservation, NULL);
+    http->record->status = status;
+    aigw_edge_io_settle (http->io, http->record);
+    aigw_envelope_set (&http->record->reservation, NULL);
 }
 
 //  Relay the pipeline's answer to the client until its last message.

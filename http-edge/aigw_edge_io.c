@@ -1007,6 +1007,13 @@ aigw_slot_destroy (aigw_slot_t **self_p)
 }
 
 void
+aigw_edge_io_settle (aigw_edge_io_t *self, const aigw_envelope_t *record)
+{
+    aigw_envelope_t *settle = s_settle_new (record);
+    aigw_edge_io_usage (self, &settle, false);
+}
+
+void
 aigw_edge_io_usage (aigw_edge_io_t *self, aigw_envelope_t **record_p, bool keep)
 {
     s_usage_t *usage = malloc (sizeof *usage);

@@ -60,6 +60,11 @@ void aigw_slot_destroy (aigw_slot_t **self_p);
 //  thread: the record leaves at its next pass.
 void aigw_edge_io_usage (aigw_edge_io_t *self, aigw_envelope_t **record_p, bool keep);
 
+//  Hand RECORD's settle alone (its reservation and use so far) to the
+//  I/O thread, as aigw_edge_io_usage would send it; RECORD stays the
+//  caller's.
+void aigw_edge_io_settle (aigw_edge_io_t *self, const aigw_envelope_t *record);
+
 //  Readiness: writes a JSON object of live workers per stage into BUF and
 //  returns true when the broker answers and every required stage has a
 //  live worker.
