@@ -148,7 +148,13 @@ describe('metrics (run, with PostgreSQL)', () => {
     assert.deepEqual(limited.map((r) => r.status), [200, 200, 429]);
     const total = 12;
 
-    const text = await scrape(gw.url);
+    // The edge counts an answer once its last byte is out, so the last one
+    // may not be counted the instant the client has it: scrape until all are.
+    let text;
+    await eventually(async () => {
+      text = await scrape(gw.url);
+      return sum(parse(text), 'aigw_requests_total') >= total;
+    }, 5000, 50);
     promtool(text);
     const m = parse(text);
     const a = { tenant: 'team-a' };
