@@ -275,6 +275,16 @@ s_ratelimit_headers (char *head, size_t size, size_t *n, const aigw_envelope_t *
     }
 }
 
+//  True when TEXT may go in a header value as it is: printable ASCII.
+static bool
+s_header_safe (const char *text)
+{
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+        if (*c < 0x20 || *c > 0x7e)
+            return false;
+    return true;
+}
+
 //  Write the status line and headers. ENV (may be NULL) adds the pipeline's
 //  headers. LENGTH < 0 means a chunked body. On a HEAD the headers are the
 //  same (Content-Length of the body a GET would get); the body writers
@@ -297,6 +307,10 @@ s_write_head (s_http_t *http, int status, const char *content_type, const aigw_e
         s_append (head, sizeof head, &n, "X-AIGW-Provider: %.64s\r\n", env->provider);
     if (env && env->retry_after > 0)
         s_append (head, sizeof head, &n, "Retry-After: %d\r\n", env->retry_after);
+    //  What the guardrails did, by name (a flag is only this); names come
+    //  from policies, so anything but plain printable text is left out.
+    if (env && env->verdict && !streq (env->verdict, "pass") && s_header_safe (env->verdict))
+        s_append (head, sizeof head, &n, "X-AIGW-Guardrail: %.512s\r\n", env->verdict);
     //  A stage's own 405 (admin) says which methods its path takes.
     const char *allow = env && env->allow && s_allow_valid (env->allow) ? env->allow : http->allow;
     if (status == 405 && allow)
@@ -661,7 +675,8 @@ s_usage_note (aigw_envelope_t *record, aigw_envelope_t *env)
             record->stage_us[i] = env->stage_us[i];
     if (env->upstream)
         aigw_envelope_set (&record->upstream, env->upstream);
-    if (env->verdict && !record->verdict)
+    //  The latest: the answer's check adds to it as the stream goes.
+    if (env->verdict)
         aigw_envelope_set (&record->verdict, env->verdict);
 }
 

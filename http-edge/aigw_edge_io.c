@@ -1,5 +1,7 @@
 /*  aigw_edge_io: handler threads <-> one I/O thread <-> stages and broker. */
 #include "aigw_edge_io.h"
+#include "aigw_guardout.h"
+#include "aigw_guardset.h"
 #include "aigw_bp.h"
 #include "aigw_broker.h"
 #include "aigw_log.h"
@@ -96,6 +98,8 @@ struct _aigw_slot_t {
     bool remote;              //  waiting on the broker
     aigw_job_t *job;          //  the job a local stage holds, or NULL
     aigw_envelope_t *record;  //  S_ASK_USAGE: the batch of records, kept until acknowledged
+    bool guard_seen;          //  its first reply was looked at for a policy
+    aigw_guardout_t *guard;   //  the answer's check under the request's policy, or NULL
 };
 
 //  A handler's word that it left before its request's end.
@@ -141,6 +145,7 @@ struct _aigw_edge_io_t {
     int64_t usage_logged_at;       //  last log line about it
     bool usage_live;               //  a usage worker was live at the last look
     int64_t usage_looked_at;       //  when that was, Unix ms (looks are rationed)
+    aigw_guardset_t *guards;       //  guardrail policies, for the answers
 };
 
 //  Drop one reference to SLOT; the last one frees it.
@@ -159,6 +164,7 @@ s_slot_unref (aigw_slot_t **slot_p)
     }
     aigw_envelope_destroy (&slot->env);
     aigw_envelope_destroy (&slot->record);
+    aigw_guardout_destroy (&slot->guard);
     pthread_cond_destroy (&slot->cond);
     pthread_mutex_destroy (&slot->mutex);
     free (slot);
@@ -209,6 +215,116 @@ s_usage_retry (aigw_edge_io_t *self, aigw_envelope_t **batch_p)
     *record_p = NULL;
 }
 
+//  The answer's check could not start, or failed: ENV becomes ERROR.
+static void
+s_guard_fail (aigw_envelope_t *env, int status, const char *code, const char *message)
+{
+    aigw_envelope_set_error (env, status, "server_error", code, NULL, message);
+    aigw_envelope_set_body (env, NULL, 0);
+}
+
+//  SLOT's answer ends with EVENT (its ENV) although the request runs on:
+//  nothing more reaches the slot, and the request stops where it runs. A
+//  stage here holds it mid-call (this is its reply): it is only marked, and
+//  drops it at its next step (the provider at the upstream's next bytes).
+static void
+s_guard_stop (aigw_edge_io_t *self, aigw_slot_t *slot, aigw_client_event_t *event,
+              aigw_envelope_t *env)
+{
+    if (event->last)
+        return;
+    event->last = env->last = true;
+    if (slot->job) {
+        slot->job->origin = NULL;
+        slot->job->cancelled = true;
+        slot->job = NULL;
+    }
+    aigw_host_forget (self->host, slot->id, true);
+}
+
+//  Check a reply of SLOT under the guardrail policy its request met at the
+//  guardrail stage (gp): the first reply says which; a block or a failure
+//  makes EVENT final and cancels the request where it runs. I/O thread.
+static void
+s_guard (aigw_edge_io_t *self, aigw_slot_t *slot, aigw_client_event_t *event)
+{
+    if (slot->guard_seen && !slot->guard)
+        return;
+    aigw_envelope_t *env = event->env;
+    if (!env && event->envelope) {
+        //  From another process: decoded here instead of in the handler.
+        char err[128] = "";
+        env = aigw_envelope_decode (zframe_data (event->envelope), zframe_size (event->envelope),
+                                    err, sizeof err);
+        if (!env)
+            return;  //  the handler finds it broken too, and says so
+        zframe_destroy (&event->envelope);
+        event->env = env;
+    }
+    if (!env)
+        return;
+    if (!slot->guard_seen) {
+        slot->guard_seen = true;
+        if (!env->guard_policy || env->status >= 400
+            || (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_MESSAGES))
+            return;
+        aigw_policy_t *policy = aigw_guardset_find (self->guards, env->guard_policy);
+        slot->guard = policy ? aigw_guardout_new (policy, env->kind == AIGW_KIND_MESSAGES
+                                                              ? AIGW_GUARDOUT_MESSAGES
+                                                              : AIGW_GUARDOUT_CHAT)
+                             : NULL;
+        if (!slot->guard) {
+            //  Not known here yet (a policy made a moment ago): an answer
+            //  unchecked could leak what it guards, so none goes.
+            s_guard_fail (env, 503, "guardrail_unavailable",
+                          "The answer's guardrail policy is not loaded here yet; try again.");
+            s_guard_stop (self, slot, event, env);
+            return;
+        }
+    }
+    if (env->status >= 400)
+        return;
+    bool stream = !event->last || env->seq > 0
+                  || (env->content_type && strstr (env->content_type, "event-stream"));
+    int rc;
+    if (stream) {
+        char *out = NULL;
+        size_t out_len = 0;
+        rc = aigw_guardout_stream (slot->guard, env->body, env->body_len, event->last, &out,
+                                   &out_len);
+        aigw_envelope_take_body (env, out, out ? out_len : 0);
+    }
+    else {
+        char *body = env->body;
+        size_t len = env->body_len;
+        env->body = NULL;
+        env->body_len = 0;
+        rc = aigw_guardout_answer (slot->guard, &body, &len);
+        if (rc == 0)
+            aigw_envelope_take_body (env, body, len);
+        else
+            free (body);
+        const char *message;
+        const char *code = aigw_guardout_blocked (slot->guard, &message);
+        if (rc == 1)
+            aigw_envelope_set_error (env, 400, "guardrail_error", code, NULL, message);
+        else if (rc < 0)
+            s_guard_fail (env, 500, "guardrail_failed",
+                          "The guardrails could not check the answer.");
+    }
+    const char *out = aigw_guardout_verdict (slot->guard);
+    if (*out) {
+        char verdict[1024];
+        bool passed = !env->verdict || streq (env->verdict, "pass");
+        snprintf (verdict, sizeof verdict, "%s%s%s", passed ? "" : env->verdict, passed ? "" : ",",
+                  out);
+        aigw_envelope_set (&env->verdict, verdict);
+    }
+    //  Blocked mid-stream: the error event is the last the client gets.
+    if (rc != 0)
+        s_guard_stop (self, slot, event, env);
+}
+
 //  Append EVENT to SLOT's queue and wake its handler; drop it when the
 //  handler left. A final event also ends the I/O thread's part: the slot
 //  leaves the table and the I/O thread's reference goes. I/O thread only.
@@ -217,6 +333,8 @@ s_push (aigw_slot_t *slot, aigw_client_event_t **event_p)
 {
     aigw_client_event_t *event = *event_p;
     *event_p = NULL;
+    if (slot->ask == S_ASK_REQUEST && event->type == AIGW_BP_CLIENT_REPLY)
+        s_guard (slot->io, slot, event);
     bool final = s_final (event);
     if (final && slot->ask == S_ASK_USAGE && event->type != AIGW_BP_CLIENT_REPLY)
         s_usage_retry (slot->io, &slot->record);
@@ -683,6 +801,9 @@ s_io_start (aigw_edge_io_t *self)
         aigw_client_want_directory (self->client);
     aigw_front_t front = {self, s_front_deliver, s_front_forward};
     aigw_host_set_front (self->host, &front);
+    self->guards = aigw_guardset_new (self->config, self->err, sizeof self->err);
+    if (!self->guards)
+        return -1;
     self->slots = zhashx_new ();
     self->metrics_waiting = zlistx_new ();
     self->reports_waiting = zlistx_new ();
@@ -712,6 +833,7 @@ s_io_stop (aigw_edge_io_t *self)
         zlistx_destroy (&self->usage_retry);
     }
     aigw_client_destroy (&self->client);
+    aigw_guardset_destroy (&self->guards);
 }
 
 //  The I/O thread.
@@ -729,7 +851,7 @@ s_io_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     int64_t next_status = 0;
     bool was_connected = false;
-    zmq_pollitem_t items[4 + AIGW_HOST_POLLITEMS_MAX];
+    zmq_pollitem_t items[4 + AIGW_HOST_POLLITEMS_MAX + 1];
     while (true) {
         int timeout = aigw_client_tick (self->client);
         int64_t now = aigw_now_ms ();
@@ -757,6 +879,10 @@ s_io_actor (zsock_t *pipe, void *args)
         items[2] = (zmq_pollitem_t){NULL, self->evfd, ZMQ_POLLIN, 0};
         items[3] = (zmq_pollitem_t){NULL, self->hupfd, ZMQ_POLLIN, 0};
         int count = aigw_host_pollitems (self->host, items + 4, AIGW_HOST_POLLITEMS_MAX);
+        int guard_count = aigw_guardset_pollitems (self->guards, items + 4 + count, 1);
+        int guard_due = aigw_guardset_timeout (self->guards);
+        if (guard_due >= 0 && (timeout < 0 || guard_due < timeout))
+            timeout = guard_due;
         //  Say we sleep, then look once more: a handler that queued before
         //  this sees no sleeper and skips the wake-up, so we must not sleep.
         atomic_store (&self->sleeping, true);
@@ -774,7 +900,7 @@ s_io_actor (zsock_t *pipe, void *args)
             if (timeout < 0 || due < timeout)
                 timeout = due < 0 ? 0 : (int) due;
         }
-        int rc = zmq_poll (items, 4 + count, timeout);
+        int rc = zmq_poll (items, 4 + count + guard_count, timeout);
         atomic_store (&self->sleeping, false);
         if (rc == -1)
             break;
@@ -808,6 +934,7 @@ s_io_actor (zsock_t *pipe, void *args)
             }
         }
         aigw_host_process (self->host, items + 4, count);
+        aigw_guardset_process (self->guards, items + 4 + count, guard_count);
     }
     s_io_stop (self);
 }

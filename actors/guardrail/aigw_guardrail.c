@@ -246,22 +246,31 @@ s_guard_legacy (s_guard_t *self, aigw_envelope_t *env, const s_texts_t *texts)
 //  --------------------------------------------------------------------------
 //  Policies
 
+//  True when comma-separated LIST holds ENTRY.
+static bool
+s_listed (const char *list, const char *entry)
+{
+    size_t len = strlen (entry);
+    for (const char *at = strstr (list, entry); at; at = strstr (at + 1, entry))
+        if ((at == list || at[-1] == ',') && (at[len] == ',' || at[len] == 0))
+            return true;
+    return false;
+}
+
 void
 aigw_guardrail_verdict (const aigw_policy_verdict_t *verdict, const char *prefix, char *out,
                         size_t size)
 {
     size_t used = strlen (out);
-    for (size_t i = 0; i < verdict->count && used < size; i++) {
+    for (size_t i = 0; i < verdict->count; i++) {
         const aigw_policy_hit_t *hit = &verdict->hits[i];
+        char entry[200];
+        snprintf (entry, sizeof entry, "%s%s:%s:%.100s", prefix,
+                  aigw_policy_action_name (hit->action), hit->guardrail, hit->rule);
         //  A rule once, whatever its matches.
-        bool repeat = false;
-        for (size_t j = 0; j < i && !repeat; j++)
-            repeat = strcmp (verdict->hits[j].guardrail, hit->guardrail) == 0
-                     && strcmp (verdict->hits[j].rule, hit->rule) == 0;
-        if (repeat)
+        if (s_listed (out, entry))
             continue;
-        int n = snprintf (out + used, size - used, "%s%s%s:%s:%s", used ? "," : "", prefix,
-                          aigw_policy_action_name (hit->action), hit->guardrail, hit->rule);
+        int n = snprintf (out + used, size - used, "%s%s", used ? "," : "", entry);
         if (n < 0 || (size_t) n >= size - used) {
             out[used] = 0;  //  whole entries only
             break;

@@ -588,6 +588,9 @@ s_on_data (char *data, size_t size, size_t count, void *userdata)
 {
     s_request_t *r = (s_request_t *) userdata;
     size_t len = size * count;
+    //  The edge stopped the answer (a guardrail blocked it): abort.
+    if (r->job && r->job->cancelled)
+        return 0;
     s_first_byte (r);
     if (!r->http_status)
         curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
@@ -792,6 +795,14 @@ static void
 s_attempt_done (s_request_t **r_p, CURLcode rc)
 {
     s_request_t *r = *r_p;
+    if (r->job && r->job->cancelled) {
+        //  Aborted for the edge, as for a client that left: not the
+        //  deployment's fault.
+        if (r->easy && r->dep)
+            aigw_router_abandon (r->model->router, r->dep->route);
+        s_request_destroy (r_p);
+        return;
+    }
     if (r->easy)
         curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
     long status = r->http_status;

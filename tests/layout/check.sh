@@ -22,7 +22,7 @@ declare -A allowed=(
   [actors/provider]="core schemas broker actors actors/provider/adapters"
   [actors/admin]="core schemas broker actors actors/auth actors/guardrail actors/provider"
   [actors/usage]="core schemas broker actors"
-  [http-edge]="core schemas broker actors actors/provider"
+  [http-edge]="core schemas broker actors actors/guardrail actors/provider"
   [cli]="core schemas broker actors actors/auth actors/provider actors/provider/adapters http-edge tools/mock-provider"
   [tools/mock-provider]="core"
 )
