@@ -305,6 +305,8 @@ s_write_head (s_http_t *http, int status, const char *content_type, const aigw_e
         s_append (head, sizeof head, &n, "X-Cache: %.16s\r\n", env->cache_status);
     if (env && env->provider)
         s_append (head, sizeof head, &n, "X-AIGW-Provider: %.64s\r\n", env->provider);
+    if (env && env->token_count)
+        s_append (head, sizeof head, &n, "X-AIGW-Token-Count: %.16s\r\n", env->token_count);
     if (env && env->retry_after > 0)
         s_append (head, sizeof head, &n, "Retry-After: %d\r\n", env->retry_after);
     //  What the guardrails did, by name (a flag is only this); names come
@@ -559,7 +561,8 @@ s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model
         missing = "model";
     else if (!json_is_string (value) || json_string_length (value) == 0)
         invalid = "model";
-    else if (kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES) {
+    else if (kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES
+             || kind == AIGW_KIND_COUNT_TOKENS) {
         json_t *messages = json_object_get (root, "messages");
         if (!messages)
             missing = "messages";
@@ -1039,7 +1042,7 @@ s_dispatch (s_http_t *http, aigw_envelope_t **env_p)
 }
 
 //  POST /v1/chat/completions, POST /v1/messages, POST /v1/embeddings,
-//  GET /v1/models.
+//  GET /v1/models, POST /v1/messages/count_tokens.
 static int
 s_handle_v1 (struct mg_connection *conn, void *cbdata)
 {
@@ -1061,6 +1064,8 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
         kind = AIGW_KIND_EMBEDDINGS, http.route = AIGW_ROUTE_EMBEDDINGS;
     else if (streq (uri, "/v1/models"))
         kind = AIGW_KIND_MODELS, http.route = AIGW_ROUTE_MODELS;
+    else if (streq (uri, "/v1/messages/count_tokens"))
+        kind = AIGW_KIND_COUNT_TOKENS, http.route = AIGW_ROUTE_COUNT_TOKENS;
     //  GET routes answer HEAD too; s_relay then sends the headers only.
     bool allowed = kind == AIGW_KIND_MODELS ? streq (method, "GET") || streq (method, "HEAD")
                                             : streq (method, "POST");
@@ -1100,8 +1105,19 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
         const char *models_route[] = {"auth", "ratelimit", "provider"};
         const char **route = kind == AIGW_KIND_MODELS ? models_route : chat_route;
         env->route_len = kind == AIGW_KIND_MODELS ? 3 : 5;
+        //  count_tokens: auth (the key must be allowed the model), then the
+        //  provider. No rate limit: it generates nothing, is not billed, and
+        //  clients call it dozens of times before a single message (Anthropic
+        //  limits it apart from messages too); no guardrail or cache either.
+        const char *count_route[] = {"auth", "provider"};
+        if (kind == AIGW_KIND_COUNT_TOKENS)
+            route = count_route, env->route_len = 2;
         for (int i = 0; i < env->route_len; i++)
             aigw_envelope_set (&env->route[i], route[i]);
+        //  An Anthropic client (its SDK always sends anthropic-version) gets
+        //  the models list in Anthropic's shape.
+        if (kind == AIGW_KIND_MODELS && mg_get_header (conn, "anthropic-version"))
+            aigw_envelope_set (&env->path, "anthropic");
         if (body) {
             aigw_envelope_take_body (env, body, body_len);
             body = NULL;

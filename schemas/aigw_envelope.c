@@ -117,6 +117,7 @@ static const s_field_t s_fields[] = {
     S_FIELD ("cs", cache_status, S_STRING, 0),
     S_FIELD ("pv", provider, S_STRING, 0),
     S_FIELD ("pk", provider_kind, S_STRING, 0),
+    S_FIELD ("tk", token_count, S_STRING, 0),
     S_FIELD ("ti", tokens_in, S_INT64, 0),
     S_FIELD ("to", tokens_out, S_INT64, 0),
     S_FIELD ("tc", tokens_cached, S_INT64, 0),

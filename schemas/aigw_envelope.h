@@ -27,13 +27,14 @@
 
 typedef enum {
     AIGW_KIND_NONE = 0,
-    AIGW_KIND_CHAT = 1,        //  POST /v1/chat/completions
-    AIGW_KIND_EMBEDDINGS = 2,  //  POST /v1/embeddings
-    AIGW_KIND_MODELS = 3,      //  GET /v1/models
-    AIGW_KIND_MESSAGES = 4,    //  POST /v1/messages (later issue)
-    AIGW_KIND_ADMIN = 5,       //  /api/v1/admin/...
-    AIGW_KIND_SETTLE = 6,      //  a request's real use, to its rate-limit owner (limits.md)
-    AIGW_KIND_USAGE = 7        //  a batch of usage records, to the usage actor (envelope.md 2a)
+    AIGW_KIND_CHAT = 1,         //  POST /v1/chat/completions
+    AIGW_KIND_EMBEDDINGS = 2,   //  POST /v1/embeddings
+    AIGW_KIND_MODELS = 3,       //  GET /v1/models
+    AIGW_KIND_MESSAGES = 4,     //  POST /v1/messages (later issue)
+    AIGW_KIND_ADMIN = 5,        //  /api/v1/admin/...
+    AIGW_KIND_SETTLE = 6,       //  a request's real use, to its rate-limit owner (limits.md)
+    AIGW_KIND_USAGE = 7,        //  a batch of usage records, to the usage actor (envelope.md 2a)
+    AIGW_KIND_COUNT_TOKENS = 9  //  POST /v1/messages/count_tokens (not billed, not rate limited)
 } aigw_kind_t;
 
 typedef struct {
@@ -45,7 +46,8 @@ typedef struct {
     char *credential;             //  key or token as presented; auth clears it
     char *model;                  //  model the client asked for
     char *method;                 //  admin requests: HTTP method
-    char *path;                   //  admin requests: path below /api/v1/admin/
+    char *path;                   //  admin requests: path below /api/v1/admin/; GET
+                                  //  /v1/models: "anthropic" for Anthropic's list shape
     char *query;                  //  admin requests: raw query string, or NULL
     char *route[AIGW_ROUTE_MAX];  //  stage names, in order
     uint8_t route_len;            //  entries used in route
@@ -79,7 +81,8 @@ typedef struct {
     char *cache_status;  //  HIT, MISS or BYPASS
 
     //  Provider, written by provider
-    char *provider;  //  deployment that answered (X-AIGW-Provider)
+    char *provider;     //  deployment that answered (X-AIGW-Provider)
+    char *token_count;  //  count_tokens: "upstream" or "estimated" (X-AIGW-Token-Count)
 
     //  Usage, written by provider (tokens, cost, attempts) and the edge
     //  (record id, times): what the usage record of the request says

@@ -23,6 +23,7 @@
 #include "aigw_models.h"
 #include "aigw_openai.h"
 #include "aigw_secret.h"
+#include "aigw_tokens.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -103,6 +104,7 @@ struct _s_request_t {
     aigw_job_t *job;        //  broker job, answered when done
     aigw_envelope_t *env;   //  the request, reused for every reply
     bool anthropic_client;  //  the client speaks Anthropic (/v1/messages)
+    bool count;             //  a count_tokens request: one upstream try, else the estimate
     bool stream;            //  the client asked for SSE
     aigw_kind_t kind;       //  CHAT or EMBEDDINGS, as sent upstream
     char *client_body;      //  the body as the client sent it
@@ -191,6 +193,7 @@ struct _self_t {
 };
 
 static void s_attempt_next (s_request_t *r);
+static void s_count_done (s_request_t **r_p, CURLcode rc);
 
 //  --------------------------------------------------------------------------
 //  Lists
@@ -803,6 +806,10 @@ s_attempt_done (s_request_t **r_p, CURLcode rc)
         s_request_destroy (r_p);
         return;
     }
+    if (r->count) {
+        s_count_done (r_p, rc);
+        return;
+    }
     if (r->easy)
         curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
     long status = r->http_status;
@@ -1195,6 +1202,202 @@ s_self_handle_sockets (self_t *self)
 }
 
 //  --------------------------------------------------------------------------
+//  count_tokens: the upstream's own count where its provider has one
+//  (Anthropic's /v1/messages/count_tokens, Gemini's countTokens), the
+//  gateway's estimate (aigw_tokens) otherwise and whenever that count
+//  fails. One try, no fallback and nothing recorded against the deployment:
+//  a count is advice, and an upstream without the endpoint is no fault.
+
+//  The client's count_tokens body (Messages without max_tokens) in the
+//  gateway's format, into r->openai_body: it checks the body as
+//  /v1/messages would, and is what Gemini's count is built from. NULL with
+//  ERR when the body is not a valid request.
+static char *
+s_count_openai_body (s_request_t *r, char *err, size_t err_size)
+{
+    json_t *root = json_loadb (r->client_body, r->client_len, 0, NULL);
+    if (!json_is_object (root)) {
+        json_decref (root);
+        snprintf (err, err_size, "body: must be a JSON object");
+        return NULL;
+    }
+    json_t *limit = json_object_get (root, "max_tokens");
+    if (!limit || json_is_null (limit))
+        json_object_set_new (root, "max_tokens", json_integer (1));
+    char *text = json_dumps (root, JSON_COMPACT);
+    json_decref (root);
+    if (!text) {
+        snprintf (err, err_size, "out of memory");
+        return NULL;
+    }
+    char *body = aigw_messages_request_to_openai (text, strlen (text), &r->openai_len, NULL, err,
+                                                  err_size);
+    free (text);
+    return body;
+}
+
+//  Answer R's count with TOKENS, counted by WHO ("upstream", "estimated").
+//  Destroys *R_P.
+static void
+s_count_answer (s_request_t **r_p, int64_t tokens, const char *who)
+{
+    s_request_t *r = *r_p;
+    aigw_envelope_t *env = r->env;
+    char *body = NULL;
+    if (asprintf (&body, "{\"input_tokens\":%lld}", (long long) (tokens > 0 ? tokens : 0)) < 0)
+        body = NULL;
+    env->status = 200;
+    aigw_envelope_set (&env->content_type, "application/json");
+    aigw_envelope_set (&env->token_count, who);
+    if (body)
+        aigw_envelope_take_body (env, body, strlen (body));
+    env->tokens_in = env->tokens_out = env->tokens_cached = 0;
+    s_reply (r);
+    s_request_destroy (r_p);
+}
+
+//  Answer R with the gateway's estimate of its prompt.
+static void
+s_count_estimate (s_request_t **r_p)
+{
+    s_request_t *r = *r_p;
+    int64_t prompt = 0, completion = 0;
+    aigw_tokens_estimate (AIGW_TOKENS_MESSAGES, r->client_body, r->client_len, 0, &prompt,
+                          &completion);
+    s_count_answer (r_p, prompt, "estimated");
+}
+
+//  Build the upstream count request for DEP into OUT: 0, or -1 when DEP's
+//  provider has no count endpoint or the request cannot be built.
+static int
+s_count_request (s_request_t *r, aigw_catalog_deployment_t *dep, aigw_upstream_request_t *out)
+{
+    const aigw_upstream_t *up = &dep->up;
+    if (streq (dep->provider, "anthropic")) {
+        snprintf (out->url, sizeof out->url, "%s/v1/messages/count_tokens",
+                  up->base_url ? up->base_url : aigw_adapter_default_base_url ("anthropic"));
+        out->body
+            = aigw_openai_with_model (r->client_body, r->client_len, up->model, &out->body_len);
+        if (!out->body || aigw_upstream_request_header (out, "Content-Type", "application/json")
+            || aigw_upstream_request_header (out, "anthropic-version",
+                                             AIGW_PROVIDER_ANTHROPIC_VERSION)
+            || (up->api_key && aigw_upstream_request_header (out, "x-api-key", up->api_key)))
+            return -1;
+        return 0;
+    }
+    if (!streq (dep->provider, "gemini"))
+        return -1;
+    //  models/M:countTokens takes the whole generateContent request, so the
+    //  system instruction and tools count too.
+    char err[256];
+    if (dep->adapter->request (up, AIGW_KIND_CHAT, false, r->openai_body, r->openai_len, out, err,
+                               sizeof err)
+        != 0)
+        return -1;
+    char *method = strstr (out->url, ":generateContent");
+    char *name = method ? memrchr (out->url, '/', (size_t) (method - out->url)) : NULL;
+    if (!method || !name)
+        return -1;
+    char model[256];
+    snprintf (model, sizeof model, "models/%.*s", (int) (method - name - 1), name + 1);
+    memmove (method, ":countTokens", sizeof ":countTokens");
+    json_t *inner = json_loadb (out->body, out->body_len, 0, NULL);
+    if (!json_is_object (inner)) {
+        json_decref (inner);
+        return -1;
+    }
+    json_object_set_new (inner, "model", json_string (model));
+    json_t *root = json_pack ("{s:o}", "generateContentRequest", inner);
+    free (out->body);
+    out->body = root ? json_dumps (root, JSON_COMPACT) : NULL;
+    out->body_len = out->body ? strlen (out->body) : 0;
+    json_decref (root);
+    return out->body ? 0 : -1;
+}
+
+//  Count R's prompt on MODEL: ask a deployment the router would pick now
+//  (the pick is handed back at once: a count is not traffic), or estimate.
+//  Takes *R_P.
+static void
+s_count_start (s_request_t **r_p, aigw_catalog_model_t *model)
+{
+    s_request_t *r = *r_p;
+    self_t *self = r->owner;
+    int64_t now = aigw_now_ms ();
+    aigw_deployment_t *route
+        = aigw_router_pick (model->router, model->strategy, now, NULL, 0, &self->rng);
+    aigw_catalog_deployment_t *dep = route ? aigw_catalog_deployment (model, route) : NULL;
+    if (route)
+        aigw_router_abandon (model->router, route);
+    //  OpenAI-format providers have no count endpoint: no upstream call.
+    if (!dep || dep->key_unreadable || s_count_request (r, dep, &r->up) != 0) {
+        s_count_estimate (r_p);
+        return;
+    }
+    aigw_envelope_set (&r->env->provider, dep->id);
+    for (size_t i = 0; i < r->up.header_count; i++)
+        r->headers = curl_slist_append (r->headers, r->up.headers[i]);
+    r->headers = curl_slist_append (r->headers, "Expect:");
+    r->shard = &self->shards[self->next_shard++ % AIGW_PROVIDER_SHARDS];
+    r->started_ms = now;
+    CURL *easy = self->easy_pooled ? self->easy_pool[--self->easy_pooled] : curl_easy_init ();
+    r->easy = easy;
+    if (!easy || !r->headers) {
+        s_count_estimate (r_p);
+        return;
+    }
+    //  The count waits at most the first-token timeout: the estimate is
+    //  better than a client kept waiting.
+    int64_t left = r->env->deadline_ms - now;
+    long timeout = (long) (left < self->first_byte_ms ? left : self->first_byte_ms);
+    curl_easy_setopt (easy, CURLOPT_URL, r->up.url);
+    curl_easy_setopt (easy, CURLOPT_PRIVATE, r);
+    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt (easy, CURLOPT_POST, 1L);
+    curl_easy_setopt (easy, CURLOPT_POSTFIELDS, r->up.body);
+    curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->up.body_len);
+    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_data);
+    curl_easy_setopt (easy, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt (easy, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) self->config->connect_timeout_ms);
+    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, timeout > 0 ? timeout : 1L);
+    if (curl_multi_add_handle (r->shard->multi, easy) != CURLM_OK) {
+        curl_easy_cleanup (easy);
+        r->easy = NULL;
+        s_count_estimate (r_p);
+    }
+}
+
+//  The upstream's count ended: its input_tokens (Anthropic) or totalTokens
+//  (Gemini), else the estimate.
+static void
+s_count_done (s_request_t **r_p, CURLcode rc)
+{
+    s_request_t *r = *r_p;
+    long status = 0;
+    if (r->easy)
+        curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &status);
+    json_t *root = rc == CURLE_OK && status == 200 && r->buf
+                       ? json_loadb (r->buf, r->buf_len, 0, NULL)
+                       : NULL;
+    json_t *count = json_object_get (root, "input_tokens");
+    if (!count)
+        count = json_object_get (root, "totalTokens");
+    int64_t tokens = json_is_integer (count) ? json_integer_value (count) : -1;
+    json_decref (root);
+    if (tokens >= 0) {
+        s_count_answer (r_p, tokens, "upstream");
+        return;
+    }
+    aigw_info ("request %s: the upstream's token count failed (HTTP %ld, %s): estimated",
+               r->env->id ? r->env->id : "?", status, curl_easy_strerror (rc));
+    s_count_estimate (r_p);
+}
+
+//  --------------------------------------------------------------------------
 //  Requests in
 
 //  Answer GET /v1/models from the catalog: the models this key may use.
@@ -1202,15 +1405,29 @@ static void
 s_answer_models (self_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p)
 {
     aigw_envelope_t *env = *env_p;
+    bool anthropic = env->path && streq (env->path, "anthropic");
     json_t *data = json_array ();
     for (size_t i = 0; i < aigw_catalog_size (self->catalog); i++) {
         aigw_catalog_model_t *m = aigw_catalog_at (self->catalog, i);
-        if (aigw_stage_model_allowed (env, m->name))
+        if (!aigw_stage_model_allowed (env, m->name))
+            continue;
+        if (anthropic)
+            //  No creation time is known: the Unix epoch, as OpenAI's 0.
+            json_array_append_new (data, json_pack ("{s:s,s:s,s:s,s:s}", "type", "model", "id",
+                                                    m->name, "display_name", m->name, "created_at",
+                                                    "1970-01-01T00:00:00Z"));
+        else
             json_array_append_new (data, json_pack ("{s:s,s:s,s:i,s:s}", "id", m->name, "object",
                                                     "model", "created", 0, "owned_by",
                                                     m->deployments[0].provider));
     }
-    json_t *root = json_pack ("{s:s,s:o}", "object", "list", "data", data);
+    //  Anthropic's list pages by first_id and last_id; this is one page.
+    size_t count = json_array_size (data);
+    json_t *first = count ? json_object_get (json_array_get (data, 0), "id") : NULL;
+    json_t *last = count ? json_object_get (json_array_get (data, count - 1), "id") : NULL;
+    json_t *root = anthropic ? json_pack ("{s:o,s:b,s:O?,s:O?}", "data", data, "has_more", 0,
+                                          "first_id", first, "last_id", last)
+                             : json_pack ("{s:s,s:o}", "object", "list", "data", data);
     char *text = json_dumps (root, JSON_COMPACT);
     json_decref (root);
     aigw_envelope_take_body (env, text, strlen (text));
@@ -1279,11 +1496,12 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     r->client_len = env->body_len;
     env->body = NULL;
     env->body_len = 0;
-    r->anthropic_client = env->kind == AIGW_KIND_MESSAGES;
-    r->stream = env->stream;
+    r->count = env->kind == AIGW_KIND_COUNT_TOKENS;
+    r->anthropic_client = env->kind == AIGW_KIND_MESSAGES || r->count;
+    r->stream = env->stream && !r->count;
     r->kind = env->kind == AIGW_KIND_EMBEDDINGS ? AIGW_KIND_EMBEDDINGS : AIGW_KIND_CHAT;
     if (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_EMBEDDINGS
-        && env->kind != AIGW_KIND_MESSAGES) {
+        && env->kind != AIGW_KIND_MESSAGES && !r->count) {
         s_finish_error (&r, 404, "invalid_request_error", "unknown_endpoint",
                         "The provider stage does not serve this endpoint.");
         return;
@@ -1291,7 +1509,9 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     if (r->anthropic_client) {
         char err[256] = "";
         bool stream = false;
-        r->openai_body = aigw_messages_request_to_openai (r->client_body, r->client_len,
+        r->openai_body
+            = r->count ? s_count_openai_body (r, err, sizeof err)
+                       : aigw_messages_request_to_openai (r->client_body, r->client_len,
                                                           &r->openai_len, &stream, err, sizeof err);
         if (!r->openai_body) {
             char message[AIGW_PROVIDER_MESSAGE_MAX];
@@ -1318,6 +1538,10 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
                                  message);
         s_reply (r);
         s_request_destroy (&r);
+        return;
+    }
+    if (r->count) {
+        s_count_start (&r, model);
         return;
     }
     s_chain_add (r, model);

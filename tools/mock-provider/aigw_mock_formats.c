@@ -462,19 +462,25 @@ s_tool_arguments (void)
 
 //  Usage object in ROUTE's terms. Cached prompt tokens (mock:cached) are
 //  among the prompt tokens for OpenAI and Gemini, beside them (input
-//  tokens are the uncached rest) for Anthropic and Bedrock.
+//  tokens are the uncached rest) for Anthropic and Bedrock; so are cache
+//  writes, which only Anthropic and Bedrock report.
 static json_t *
 s_usage (int route, const aigw_mock_reply_t *reply)
 {
     size_t in = reply->prompt_tokens, out = reply->completion_tokens;
     json_int_t cached = (json_int_t) (reply->cached_tokens < in ? reply->cached_tokens : in);
+    json_int_t written
+        = (json_int_t) (reply->cache_write_tokens < in - (size_t) cached ? reply->cache_write_tokens
+                                                                         : in - (size_t) cached);
     json_t *usage;
     switch (route) {
         case AIGW_MOCK_ROUTE_ANTHROPIC:
-            usage = json_pack ("{s:I,s:I}", "input_tokens", (json_int_t) in - cached,
+            usage = json_pack ("{s:I,s:I}", "input_tokens", (json_int_t) in - cached - written,
                                "output_tokens", (json_int_t) out);
             if (usage && cached)
                 json_object_set_new (usage, "cache_read_input_tokens", json_integer (cached));
+            if (usage && written)
+                json_object_set_new (usage, "cache_creation_input_tokens", json_integer (written));
             return usage;
         case AIGW_MOCK_ROUTE_GEMINI:
             usage = json_pack ("{s:I,s:I,s:I}", "promptTokenCount", (json_int_t) in,
@@ -484,11 +490,13 @@ s_usage (int route, const aigw_mock_reply_t *reply)
                 json_object_set_new (usage, "cachedContentTokenCount", json_integer (cached));
             return usage;
         case AIGW_MOCK_ROUTE_BEDROCK:
-            usage = json_pack ("{s:I,s:I,s:I}", "inputTokens", (json_int_t) in - cached,
+            usage = json_pack ("{s:I,s:I,s:I}", "inputTokens", (json_int_t) in - cached - written,
                                "outputTokens", (json_int_t) out, "totalTokens",
                                (json_int_t) (in + out));
             if (usage && cached)
                 json_object_set_new (usage, "cacheReadInputTokens", json_integer (cached));
+            if (usage && written)
+                json_object_set_new (usage, "cacheWriteInputTokens", json_integer (written));
             return usage;
         default:
             usage

@@ -51,18 +51,19 @@ typedef struct {
 
 //  One answer to shape, in OpenAI's terms
 typedef struct {
-    const char *id;            //  message or completion id
-    const char *model;         //  model echoed back
-    long long created;         //  Unix seconds
-    const char *text;          //  reply text (ignored for a tool call)
-    size_t text_len;           //  bytes of text
-    const char *tool_name;     //  non-NULL: answer a call of this tool
-    const char *tool_id;       //  the tool call's id
-    const char *finish;        //  "stop", "length" or "tool_calls"
-    size_t prompt_tokens;      //  usage: input tokens
-    size_t completion_tokens;  //  usage: output tokens
-    size_t cached_tokens;      //  usage: of prompt_tokens, read from a prompt cache
-    bool include_usage;        //  OpenAI stream: send a usage chunk
+    const char *id;             //  message or completion id
+    const char *model;          //  model echoed back
+    long long created;          //  Unix seconds
+    const char *text;           //  reply text (ignored for a tool call)
+    size_t text_len;            //  bytes of text
+    const char *tool_name;      //  non-NULL: answer a call of this tool
+    const char *tool_id;        //  the tool call's id
+    const char *finish;         //  "stop", "length" or "tool_calls"
+    size_t prompt_tokens;       //  usage: input tokens
+    size_t completion_tokens;   //  usage: output tokens
+    size_t cached_tokens;       //  usage: of prompt_tokens, read from a prompt cache
+    size_t cache_write_tokens;  //  usage: of prompt_tokens, written to a prompt cache
+    bool include_usage;         //  OpenAI stream: send a usage chunk
 } aigw_mock_reply_t;
 
 //  Kinds of stream frame, so the mock can pace and cut a stream

@@ -29,6 +29,13 @@
         mock:cached=N        report N of the prompt tokens (at most all) as
                              read from a prompt cache, in the format's terms
 
+    A request that carries prompt-cache marks (Anthropic cache_control,
+    Bedrock cachePoint, OpenAI prompt_cache_key) and no mock:cached reports
+    half its prompt tokens (rounded down) read from the cache and a quarter
+    written to it (Anthropic and Bedrock), so tests can assert the numbers.
+    count_tokens (Anthropic POST /v1/messages/count_tokens, Gemini POST
+    /v1beta/models/M:countTokens) answers the prompt's word count.
+
     Per-route injection (--route NAME:..., POST /mock/config) adds latency,
     a share of failures with a chosen status and a share of 429s with
     Retry-After, on top of the global --latency-ms and --fail-rate. */
@@ -991,6 +998,8 @@ s_chat_parse (s_chat_t *chat, s_request_t *req, s_buf_t *user_text, s_error_t *e
     }
     chat->cached_tokens
         = (size_t) req->cached < chat->prompt_tokens ? (size_t) req->cached : chat->prompt_tokens;
+    if (!req->cached && json_is_string (json_object_get (root, "prompt_cache_key")))
+        chat->cached_tokens = chat->prompt_tokens / 2;
     aigw_mock_openai_tools (root, user_text->data + user_text->head, &chat->tools);
     return 0;
 }
@@ -1483,6 +1492,56 @@ s_handle_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const char *de
     return status;
 }
 
+//  True when BODY carries prompt-cache marks in ROUTE's terms: Anthropic's
+//  cache_control, Bedrock's cachePoint blocks.
+static bool
+s_cache_marked (int route, const s_buf_t *body)
+{
+    const char *mark = route == AIGW_MOCK_ROUTE_ANTHROPIC ? "\"cache_control\""
+                       : route == AIGW_MOCK_ROUTE_BEDROCK ? "\"cachePoint\""
+                                                          : NULL;
+    size_t len = body->size - body->head;
+    return mark && len && memmem (body->data + body->head, len, mark, strlen (mark)) != NULL;
+}
+
+//  Answers a count_tokens request in ROUTE's terms (Anthropic's
+//  {"input_tokens"}, Gemini's {"totalTokens"}): the words of the prompt, as
+//  a chat answer would count them. Returns the status for the log.
+static int
+s_handle_count_tokens (s_request_t *req, s_buf_t *body, s_error_t *error, const char *model)
+{
+    json_t *root = error->status ? NULL : s_parse_object (body, error);
+    //  Gemini wraps the request it counts in generateContentRequest.
+    json_t *inner = json_object_get (root, "generateContentRequest");
+    aigw_mock_ask_t ask = {0};
+    char err[AIGW_MOCK_ERROR_TEXT];
+    if (root && req->route == AIGW_MOCK_ROUTE_ANTHROPIC && !json_object_get (root, "max_tokens"))
+        json_object_set_new (root, "max_tokens", json_integer (1));
+    if (root
+        && aigw_mock_ask_parse (req->route, json_is_object (inner) ? inner : root, model, false,
+                                &ask, err, sizeof err)
+               != 0)
+        s_error_set (error, 400, "invalid_request_error", NULL, NULL, "%s", err);
+    else if (root)
+        s_controls_parse (ask.user_text, req);
+    int status = 200;
+    if (s_before_answer (req, error))
+        status = error->status ? error->status : AIGW_MOCK_STATUS_GONE;
+    else {
+        s_buf_t answer;
+        s_buf_init (&answer, AIGW_MOCK_HEADER_ROOM);
+        s_buf_printf (&answer,
+                      req->route == AIGW_MOCK_ROUTE_GEMINI ? "{\"totalTokens\":%zu}"
+                                                           : "{\"input_tokens\":%zu}",
+                      ask.prompt_tokens);
+        s_send (req, 200, "application/json", NULL, &answer);
+        s_buf_free (&answer);
+    }
+    aigw_mock_ask_free (&ask);
+    json_decref (root);
+    return status;
+}
+
 //  Answers an Anthropic, Gemini or Bedrock chat: MODEL and STREAM come from
 //  the path for the last two. Returns the status for the log.
 static int
@@ -1523,6 +1582,11 @@ s_handle_format_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const c
         chat.prompt_tokens = chat.tools.prompt_tokens;
         chat.cached_tokens
             = (size_t) req->cached < chat.prompt_tokens ? (size_t) req->cached : chat.prompt_tokens;
+        size_t written = 0;
+        if (!req->cached && s_cache_marked (req->route, body)) {
+            chat.cached_tokens = chat.prompt_tokens / 2;
+            written = chat.prompt_tokens / 4;
+        }
         s_buf_t content;
         s_buf_init (&content, 0);
         s_chat_answer_text (&chat, req, chat.tools.user_text, strlen (chat.tools.user_text),
@@ -1539,6 +1603,7 @@ s_handle_format_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const c
             .prompt_tokens = chat.prompt_tokens,
             .completion_tokens = chat.completion_tokens,
             .cached_tokens = chat.cached_tokens,
+            .cache_write_tokens = written,
         };
         if (content.failed) {
             s_error_set (error, 500, "server_error", NULL, NULL, "mock: answer too large");
@@ -2417,7 +2482,10 @@ s_route_format (s_request_t *req, bool post, const char *path, s_buf_t *body, s_
     if (!post)
         return 0;
     switch (req->route) {
-        case AIGW_MOCK_ROUTE_ANTHROPIC: return s_handle_format_chat (req, body, error, NULL, false);
+        case AIGW_MOCK_ROUTE_ANTHROPIC:
+            if (strcmp (path, "/v1/messages/count_tokens") == 0)
+                return s_handle_count_tokens (req, body, error, NULL);
+            return s_handle_format_chat (req, body, error, NULL, false);
         case AIGW_MOCK_ROUTE_GEMINI:
             if (strncmp (path, gemini_prefix, sizeof gemini_prefix - 1) != 0)
                 return 0;
@@ -2433,6 +2501,8 @@ s_route_format (s_request_t *req, bool post, const char *path, s_buf_t *body, s_
                     = !s_query (req, "alt", alt, sizeof alt) || strcmp (alt, "sse") != 0;
                 return s_handle_format_chat (req, body, error, name, true);
             }
+            if (strcmp (rest, "countTokens") == 0)
+                return s_handle_count_tokens (req, body, error, name);
             if (strcmp (rest, "embedContent") == 0)
                 return s_handle_gemini_embed (req, body, error, false);
             if (strcmp (rest, "batchEmbedContents") == 0)
@@ -2525,7 +2595,7 @@ s_handle_api (s_request_t *req, const char *method, const char *path)
 static int
 s_route_of (const char *path)
 {
-    if (strcmp (path, "/v1/messages") == 0)
+    if (strcmp (path, "/v1/messages") == 0 || strcmp (path, "/v1/messages/count_tokens") == 0)
         return AIGW_MOCK_ROUTE_ANTHROPIC;
     if (strncmp (path, "/v1/", 4) == 0)
         return AIGW_MOCK_ROUTE_OPENAI;
@@ -2792,7 +2862,8 @@ s_usage (FILE *stream)
              "                  answers with STATUS (default 500), a share RATE429 of 429s\n"
              "                  with Retry-After: S (default 1); repeatable\n"
              "routes: OpenAI /v1/chat/completions, /v1/embeddings, /v1/models;\n"
-             "  Anthropic POST /v1/messages; Gemini POST /v1beta/models/M:generateContent,\n"
+             "  Anthropic POST /v1/messages, /v1/messages/count_tokens; Gemini POST\n"
+             "  /v1beta/models/M:generateContent, :countTokens,\n"
              "  :streamGenerateContent?alt=sse, :embedContent, :batchEmbedContents;\n"
              "  Bedrock POST /model/ID/converse, /model/ID/converse-stream; Azure POST\n"
              "  /openai/deployments/D/chat/completions|embeddings?api-version=V\n"

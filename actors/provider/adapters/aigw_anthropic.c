@@ -36,7 +36,8 @@ struct _aigw_anthropic_stream_t {
     int tool_of_block[AIGW_ANTHROPIC_STREAM_MAX_BLOCKS];  //  block -> tool index, -1 if none
     json_int_t input_tokens;                              //  prompt tokens from message_start
     json_int_t output_tokens;                             //  completion tokens, last reported
-    json_int_t cached_tokens;  //  prompt tokens read from the cache, from message_start
+    json_int_t cached_tokens;   //  prompt tokens read from the cache, from message_start
+    json_int_t written_tokens;  //  prompt tokens written to the cache, from message_start
 };
 
 //  Write a printf-style reason to ERR when there is room; returns NULL so
@@ -86,6 +87,19 @@ s_text_content (json_t *content, const char *path, char *err, size_t err_size)
     }
     result[at] = 0;
     return result;
+}
+
+//  Copy PART's cache_control mark (an OpenAI content part, message or
+//  tool of the gateway's format, where /v1/messages put Anthropic's marks
+//  and OpenAI-format clients may put their own) onto the Anthropic BLOCK.
+//  Returns BLOCK.
+static json_t *
+s_mark (json_t *block, json_t *part)
+{
+    json_t *mark = json_object_get (part, "cache_control");
+    if (block && json_is_object (mark))
+        json_object_set (block, "cache_control", mark);
+    return block;
 }
 
 //  Append a text block holding TEXT to BLOCKS, unless TEXT is empty
@@ -144,6 +158,8 @@ s_user_blocks (json_t *blocks, json_t *content, const char *path, char *err, siz
                 return -1;
             }
             s_add_text_block (blocks, json_string_value (text), json_string_length (text));
+            if (json_string_length (text))
+                s_mark (json_array_get (blocks, json_array_size (blocks) - 1), part);
         }
         else if (type && strcmp (type, "image_url") == 0) {
             json_t *image = json_object_get (part, "image_url");
@@ -155,7 +171,7 @@ s_user_blocks (json_t *blocks, json_t *content, const char *path, char *err, siz
                 s_fail (err, err_size, "%s.image_url.url: must be a string", where);
                 return -1;
             }
-            json_t *block = s_image_block (url, where, err, err_size);
+            json_t *block = s_mark (s_image_block (url, where, err, err_size), part);
             if (!block)
                 return -1;
             json_array_append_new (blocks, block);
@@ -237,8 +253,11 @@ s_tool_blocks (json_t *blocks, json_t *message, const char *path, char *err, siz
     char *text = s_text_content (json_object_get (message, "content"), where, err, err_size);
     if (!text)
         return -1;
-    json_array_append_new (blocks, json_pack ("{s:s, s:s, s:s}", "type", "tool_result",
-                                              "tool_use_id", id, "content", text));
+    json_t *content = json_object_get (message, "content");
+    json_array_append_new (blocks,
+                           s_mark (json_pack ("{s:s, s:s, s:s}", "type", "tool_result",
+                                              "tool_use_id", id, "content", text),
+                                   json_array_get (content, json_array_size (content) - 1)));
     free (text);
     return 0;
 }
@@ -261,10 +280,37 @@ s_join_system (char **system, const char *text)
     return 0;
 }
 
+//  Append the text blocks of a system message's CONTENT (a string or text
+//  parts, checked already) to BLOCKS, each part's cache_control with it.
+//  Returns true when any part is marked.
+static bool
+s_system_blocks (json_t *blocks, json_t *content)
+{
+    if (json_is_string (content)) {
+        s_add_text_block (blocks, json_string_value (content), json_string_length (content));
+        return false;
+    }
+    bool marked = false;
+    size_t index;
+    json_t *part;
+    json_array_foreach (content, index, part) {
+        json_t *text = json_object_get (part, "text");
+        if (!json_string_length (text))
+            continue;
+        s_add_text_block (blocks, json_string_value (text), json_string_length (text));
+        s_mark (json_array_get (blocks, json_array_size (blocks) - 1), part);
+        marked = marked || json_object_get (part, "cache_control");
+    }
+    return marked;
+}
+
 //  Translate the "messages" array into Anthropic MESSAGES (appended) and a
-//  joined *SYSTEM prompt (caller frees). Returns 0, or -1 with ERR.
+//  joined *SYSTEM prompt (caller frees), and the same prompt as text blocks
+//  appended to SYSTEM_BLOCKS, each part's cache_control mark kept; *MARKED
+//  says whether any part had one. Returns 0, or -1 with ERR.
 static int
-s_translate_messages (json_t *source, json_t *messages, char **system, char *err, size_t err_size)
+s_translate_messages (json_t *source, json_t *messages, char **system, json_t *system_blocks,
+                      bool *marked, char *err, size_t err_size)
 {
     if (!json_is_array (source) || json_array_size (source) == 0) {
         s_fail (err, err_size, "messages: must be a non-empty array");
@@ -291,6 +337,8 @@ s_translate_messages (json_t *source, json_t *messages, char **system, char *err
             free (text);
             if (rc)
                 return -1;
+            if (s_system_blocks (system_blocks, json_object_get (message, "content")))
+                *marked = true;
             continue;
         }
         const char *turn_role;
@@ -380,7 +428,7 @@ s_translate_tools (json_t *source, json_t *target, char *err, size_t err_size)
                                  parameters
                                      ? json_deep_copy (parameters)
                                      : json_pack ("{s:s, s:{}}", "type", "object", "properties"));
-            json_array_append_new (result, entry);
+            json_array_append_new (result, s_mark (entry, tool));
         }
         if (json_array_size (result))
             json_object_set_new (target, "tools", result);
@@ -510,17 +558,23 @@ aigw_anthropic_request_from_openai (const char *body, size_t len, const char *up
     }
     json_t *target = json_pack ("{s:s}", "model", model);
     json_t *messages = json_array ();
+    json_t *system_blocks = json_array ();
+    bool marked = false;
     char *system = NULL;
-    int rc = (target && messages) ? 0 : -1;
+    int rc = (target && messages && system_blocks) ? 0 : -1;
     if (rc == 0)
-        rc = s_translate_messages (json_object_get (source, "messages"), messages, &system, err,
-                                   err_size);
+        rc = s_translate_messages (json_object_get (source, "messages"), messages, &system,
+                                   system_blocks, &marked, err, err_size);
     if (rc == 0)
         rc = s_translate_options (source, target, err, err_size);
     if (rc == 0)
         rc = s_translate_tools (source, target, err, err_size);
-    if (rc == 0 && system)
+    //  A marked system prompt goes as blocks, so the marks reach Anthropic.
+    if (rc == 0 && marked)
+        json_object_set (target, "system", system_blocks);
+    else if (rc == 0 && system)
         json_object_set_new (target, "system", json_string (system));
+    json_decref (system_blocks);
     if (rc == 0)
         json_object_set (target, "messages", messages);
     free (system);
@@ -551,15 +605,18 @@ s_finish_reason (const char *stop_reason)
 
 //  OpenAI usage object for counts; Anthropic's input_tokens leaves out
 //  cached prompt tokens, which OpenAI counts in prompt_tokens. CACHED (cache
-//  reads) goes to prompt_tokens_details.cached_tokens when there are any.
+//  reads) goes to prompt_tokens_details.cached_tokens and WRITTEN (cache
+//  writes) to cache_creation_input_tokens, when there are any.
 static json_t *
-s_usage (json_int_t prompt, json_int_t completion, json_int_t cached)
+s_usage (json_int_t prompt, json_int_t completion, json_int_t cached, json_int_t written)
 {
     json_t *usage = json_pack ("{s:I, s:I, s:I}", "prompt_tokens", prompt, "completion_tokens",
                                completion, "total_tokens", prompt + completion);
     if (usage && cached > 0)
         json_object_set_new (usage, "prompt_tokens_details",
                              json_pack ("{s:I}", "cached_tokens", cached));
+    if (usage && written > 0)
+        json_object_set_new (usage, "cache_creation_input_tokens", json_integer (written));
     return usage;
 }
 
@@ -658,7 +715,8 @@ aigw_anthropic_response_to_openai (const char *body, size_t len, const char *mod
             "index", 0, "message", message, "logprobs", "finish_reason", finish, "usage",
             s_usage (s_prompt_tokens (usage),
                      json_integer_value (json_object_get (usage, "output_tokens")),
-                     json_integer_value (json_object_get (usage, "cache_read_input_tokens"))));
+                     json_integer_value (json_object_get (usage, "cache_read_input_tokens")),
+                     json_integer_value (json_object_get (usage, "cache_creation_input_tokens"))));
         if (!target)
             s_fail (err, err_size, "out of memory");
     }
@@ -764,6 +822,8 @@ s_stream_event (aigw_anthropic_stream_t *self, json_t *event, const char *type, 
         self->input_tokens = s_prompt_tokens (usage);
         self->cached_tokens
             = json_integer_value (json_object_get (usage, "cache_read_input_tokens"));
+        self->written_tokens
+            = json_integer_value (json_object_get (usage, "cache_creation_input_tokens"));
         self->output_tokens = json_integer_value (json_object_get (usage, "output_tokens"));
         return s_start (self, new, new_len);
     }
@@ -829,9 +889,9 @@ s_stream_event (aigw_anthropic_stream_t *self, json_t *event, const char *type, 
             return 0;
         if (s_start (self, new, new_len))
             return -1;
-        return s_append_chunk (
-            self, new, new_len, json_object (), s_finish_reason (stop),
-            s_usage (self->input_tokens, self->output_tokens, self->cached_tokens));
+        return s_append_chunk (self, new, new_len, json_object (), s_finish_reason (stop),
+                               s_usage (self->input_tokens, self->output_tokens,
+                                        self->cached_tokens, self->written_tokens));
     }
     if (strcmp (type, "message_stop") == 0) {
         self->done = true;

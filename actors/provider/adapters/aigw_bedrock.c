@@ -480,8 +480,19 @@ s_image_format (const char *url, const char **base64)
     return NULL;
 }
 
+//  Converse's prompt-cache mark: a block of its own after the marked one.
+//  Append one to BLOCKS when PART (an OpenAI part, message or tool of the
+//  gateway's format) carries a cache_control mark.
+static void
+s_cache_point (json_t *blocks, json_t *part)
+{
+    if (json_is_object (json_object_get (part, "cache_control")))
+        json_array_append_new (blocks, json_pack ("{s:{s:s}}", "cachePoint", "type", "default"));
+}
+
 //  Text of an OpenAI message content (string or array of text parts)
-//  appended as {"text"} blocks to BLOCKS. Returns 0, or -1 with ERR.
+//  appended as {"text"} blocks to BLOCKS, a cachePoint after each marked
+//  part. Returns 0, or -1 with ERR.
 static int
 s_text_blocks (json_t *content, json_t *blocks, bool allow_images, char *err, size_t err_size)
 {
@@ -522,6 +533,7 @@ s_text_blocks (json_t *content, json_t *blocks, bool allow_images, char *err, si
             s_err (err, err_size, "unsupported content part at index %zu", i);
             return -1;
         }
+        s_cache_point (blocks, part);
     }
     return 0;
 }
@@ -621,11 +633,24 @@ s_translate_messages (json_t *in_messages, json_t *out, char *err, size_t err_si
             rc = json_is_string (id) ? s_text_blocks (content, result, false, err, err_size) : -1;
             if (!json_is_string (id))
                 s_err (err, err_size, "messages[%zu] (tool) needs a tool_call_id", i);
+            //  A tool result holds no cachePoint: a mark on its text
+            //  stands after the whole result.
+            bool marked = false;
+            for (size_t at = 0; rc == 0 && at < json_array_size (result);)
+                if (json_object_get (json_array_get (result, at), "cachePoint")) {
+                    json_array_remove (result, at);
+                    marked = true;
+                }
+                else
+                    at++;
             if (rc == 0) {
                 if (json_array_size (result) == 0)
                     json_array_append_new (result, json_pack ("{s:s}", "text", ""));
                 json_array_append_new (blocks, json_pack ("{s:{s:O,s:O}}", "toolResult",
                                                           "toolUseId", id, "content", result));
+                if (marked)
+                    json_array_append_new (
+                        blocks, json_pack ("{s:{s:s}}", "cachePoint", "type", "default"));
                 s_append_message (messages, "user", blocks);
             }
             json_decref (result);
@@ -679,6 +704,7 @@ s_translate_tools (json_t *request, json_t *out, char *err, size_t err_size)
                                                      : json_pack ("{s:s}", "type", "object");
         json_object_set_new (spec, "inputSchema", json_pack ("{s:o}", "json", schema));
         json_array_append_new (specs, json_pack ("{s:o}", "toolSpec", spec));
+        s_cache_point (specs, tool);
     }
     json_t *config = json_pack ("{s:o}", "tools", specs);
     json_t *choice = json_object_get (request, "tool_choice");
@@ -772,7 +798,8 @@ s_finish_reason (const char *stop_reason)
 
 //  OpenAI usage object from a Converse usage object (new reference).
 //  inputTokens leaves out cache reads and writes, which OpenAI counts among
-//  the prompt tokens; the reads are its prompt_tokens_details.cached_tokens.
+//  the prompt tokens; the reads are its prompt_tokens_details.cached_tokens,
+//  the writes cache_creation_input_tokens.
 static json_t *
 s_usage (json_t *usage)
 {
@@ -780,6 +807,7 @@ s_usage (json_t *usage)
     json_int_t input = json_integer_value (json_object_get (usage, "inputTokens")) + read
                        + json_integer_value (json_object_get (usage, "cacheWriteInputTokens"));
     json_int_t output = json_integer_value (json_object_get (usage, "outputTokens"));
+    json_int_t written = json_integer_value (json_object_get (usage, "cacheWriteInputTokens"));
     json_t *total = json_object_get (usage, "totalTokens");
     json_t *result = json_pack (
         "{s:I,s:I,s:I}", "prompt_tokens", input, "completion_tokens", output, "total_tokens",
@@ -787,6 +815,9 @@ s_usage (json_t *usage)
     if (result && read > 0)
         json_object_set_new (result, "prompt_tokens_details",
                              json_pack ("{s:I}", "cached_tokens", read));
+    //  Writes as the gateway's format carries them (aigw_messages reads it).
+    if (result && written > 0)
+        json_object_set_new (result, "cache_creation_input_tokens", json_integer (written));
     return result;
 }
 

@@ -57,11 +57,12 @@ struct _aigw_messages_stream_t {
     int next_tool;       //  one past the highest OpenAI tool index seen
     bool any_tool;       //  a tool_use block has been sent
     bool tool_seen[AIGW_MESSAGES_STREAM_TOOLS_MAX];  //  OpenAI tool indices given a block
-    const char *stop_reason;       //  Anthropic stop_reason once finish_reason came, or NULL
-    bool usage_seen;               //  a usage chunk has come
-    json_int_t input_tokens;       //  uncached prompt tokens from the usage chunk
-    json_int_t cache_read_tokens;  //  cached prompt tokens from the usage chunk
-    json_int_t output_tokens;      //  completion tokens from the usage chunk
+    const char *stop_reason;        //  Anthropic stop_reason once finish_reason came, or NULL
+    bool usage_seen;                //  a usage chunk has come
+    json_int_t input_tokens;        //  uncached prompt tokens from the usage chunk
+    json_int_t cache_read_tokens;   //  cached prompt tokens from the usage chunk
+    json_int_t cache_write_tokens;  //  prompt tokens written to the cache, from the usage chunk
+    json_int_t output_tokens;       //  completion tokens from the usage chunk
 };
 
 //  Write a printf-style reason to ERR when there is room; returns NULL so
@@ -203,6 +204,31 @@ s_join_text (json_t *value, const char *path, const char *separator, char *err, 
     return joined ? joined : strdup ("");
 }
 
+//  Copy BLOCK's cache_control mark, if any, onto PART (an OpenAI content
+//  part, message or tool): the gateway's format keeps Anthropic's marks
+//  where they stood, for the Anthropic and Bedrock adapters. Returns PART.
+static json_t *
+s_mark (json_t *part, json_t *block)
+{
+    json_t *mark = json_object_get (block, "cache_control");
+    if (part && json_is_object (mark))
+        json_object_set (part, "cache_control", mark);
+    return part;
+}
+
+//  True when any block of the array VALUE carries a cache_control mark.
+static bool
+s_marked (json_t *value)
+{
+    size_t index;
+    json_t *block;
+    json_array_foreach (value, index, block) {
+        if (json_is_object (json_object_get (block, "cache_control")))
+            return true;
+    }
+    return false;
+}
+
 //  An OpenAI image_url part for the Anthropic image BLOCK at PATH, or NULL
 //  with ERR.
 static json_t *
@@ -326,6 +352,12 @@ s_tool_result (json_t *block, const char *path, json_t *messages, json_t *parts,
     json_t *message = rc == 0 && text ? json_pack ("{s:s, s:s, s:s%}", "role", "tool",
                                                    "tool_call_id", id, "content", text, text_len)
                                       : NULL;
+    //  A marked result keeps its mark on a text part.
+    if (message && json_is_object (json_object_get (block, "cache_control")))
+        json_object_set_new (message, "content",
+                             json_pack ("[o]", s_mark (json_pack ("{s:s, s:s%}", "type", "text",
+                                                                  "text", text, text_len),
+                                                       block)));
     free (text);
     if (rc == 0 && !message)
         return s_failed (err, err_size, "out of memory");
@@ -365,12 +397,12 @@ s_user_turn (json_t *content, const char *path, json_t *messages, char *err, siz
             if (!json_is_string (text))
                 rc = s_failed (err, err_size, "%s.text: must be a string", where);
             else
-                part = json_pack ("{s:s, s:O}", "type", "text", "text", text);
+                part = s_mark (json_pack ("{s:s, s:O}", "type", "text", "text", text), block);
         }
         else if (strcmp (type, "image") == 0)
-            rc = (part = s_image_part (block, where, err, err_size)) ? 0 : -1;
+            rc = (part = s_mark (s_image_part (block, where, err, err_size), block)) ? 0 : -1;
         else if (strcmp (type, "document") == 0)
-            rc = (part = s_document_part (block, where, err, err_size)) ? 0 : -1;
+            rc = (part = s_mark (s_document_part (block, where, err, err_size), block)) ? 0 : -1;
         else if (strcmp (type, "tool_result") == 0)
             rc = s_tool_result (block, where, messages, parts, err, err_size);
         else if (strcmp (type, "tool_use") == 0)
@@ -387,7 +419,8 @@ s_user_turn (json_t *content, const char *path, json_t *messages, char *err, siz
     //  A lone text part goes as a plain string, which every server accepts.
     json_t *first = json_array_get (parts, 0);
     const char *first_type = json_string_value (json_object_get (first, "type"));
-    if (json_array_size (parts) == 1 && strcmp (first_type, "text") == 0)
+    if (json_array_size (parts) == 1 && strcmp (first_type, "text") == 0
+        && !json_object_get (first, "cache_control"))
         json_array_append_new (messages, json_pack ("{s:s, s:O}", "role", "user", "content",
                                                     json_object_get (first, "text")));
     else if (json_array_size (parts))
@@ -476,7 +509,24 @@ static int
 s_translate_messages (json_t *source, json_t *messages, char *err, size_t err_size)
 {
     json_t *system = json_object_get (source, "system");
-    if (system && !json_is_null (system)) {
+    if (json_is_array (system) && s_marked (system)) {
+        //  Marked system blocks stay blocks (text parts), each with its mark.
+        char *text = s_join_text (system, "system", S_SYSTEM_SEPARATOR, err, err_size);
+        if (!text)
+            return -1;
+        free (text);
+        json_t *parts = json_array ();
+        size_t index;
+        json_t *block;
+        json_array_foreach (system, index, block) {
+            json_array_append_new (parts, s_mark (json_pack ("{s:s, s:O}", "type", "text", "text",
+                                                             json_object_get (block, "text")),
+                                                  block));
+        }
+        json_array_append_new (messages,
+                               json_pack ("{s:s, s:o}", "role", "system", "content", parts));
+    }
+    else if (system && !json_is_null (system)) {
         char *text = s_join_text (system, "system", S_SYSTEM_SEPARATOR, err, err_size);
         if (!text)
             return -1;
@@ -612,7 +662,8 @@ s_translate_tools (json_t *source, json_t *target, char *err, size_t err_size)
                                      ? json_deep_copy (schema)
                                      : json_pack ("{s:s, s:{}}", "type", "object", "properties"));
             json_array_append_new (
-                result, json_pack ("{s:s, s:o}", "type", "function", "function", function));
+                result,
+                s_mark (json_pack ("{s:s, s:o}", "type", "function", "function", function), tool));
         }
         if (json_array_size (result))
             json_object_set_new (target, "tools", result);
@@ -715,36 +766,45 @@ s_tool_input (const char *arguments, size_t len)
     return json_pack ("{s:s%}", "_raw", arguments, len);
 }
 
-//  Anthropic usage for an OpenAI USAGE object (NULL gives zeros). Cached
-//  prompt tokens go to cache_read_input_tokens, as Anthropic's
-//  input_tokens leaves them out. A new reference or NULL.
+//  Anthropic usage for an OpenAI usage's counts. Cached prompt tokens go
+//  to cache_read_input_tokens and cache writes (the gateway's
+//  cache_creation_input_tokens, among the prompt tokens) to
+//  cache_creation_input_tokens, as Anthropic's input_tokens leaves both
+//  out. A new reference or NULL.
 static json_t *
-s_usage (json_int_t prompt, json_int_t cached, json_int_t completion, bool with_input)
+s_usage (json_int_t prompt, json_int_t cached, json_int_t written, json_int_t completion,
+         bool with_input)
 {
-    json_t *usage
-        = with_input ? json_pack ("{s:I}", "input_tokens", prompt - cached) : json_object ();
+    json_t *usage = with_input ? json_pack ("{s:I}", "input_tokens", prompt - cached - written)
+                               : json_object ();
     if (usage && with_input && cached > 0)
         json_object_set_new (usage, "cache_read_input_tokens", json_integer (cached));
+    if (usage && with_input && written > 0)
+        json_object_set_new (usage, "cache_creation_input_tokens", json_integer (written));
     if (usage)
         json_object_set_new (usage, "output_tokens", json_integer (completion));
     return usage;
 }
 
-//  Read an OpenAI USAGE object's counts into the three outputs; cached
-//  tokens are capped at the prompt tokens.
+//  Read an OpenAI USAGE object's counts into the outputs; cached tokens
+//  and cache writes together are capped at the prompt tokens.
 static void
-s_read_usage (json_t *usage, json_int_t *prompt, json_int_t *cached, json_int_t *completion)
+s_read_usage (json_t *usage, json_int_t *prompt, json_int_t *cached, json_int_t *written,
+              json_int_t *completion)
 {
     *prompt = json_integer_value (json_object_get (usage, "prompt_tokens"));
     *completion = json_integer_value (json_object_get (usage, "completion_tokens"));
     *cached = json_integer_value (
         json_object_get (json_object_get (usage, "prompt_tokens_details"), "cached_tokens"));
+    *written = json_integer_value (json_object_get (usage, "cache_creation_input_tokens"));
     if (*prompt < 0)
         *prompt = 0;
     if (*completion < 0)
         *completion = 0;
     if (*cached < 0 || *cached > *prompt)
         *cached = *cached < 0 ? 0 : *prompt;
+    if (*written < 0 || *written > *prompt - *cached)
+        *written = *written < 0 ? 0 : *prompt - *cached;
 }
 
 //  The text of an OpenAI message CONTENT: a string, or text parts joined.
@@ -861,14 +921,14 @@ aigw_messages_response_from_openai (const char *body, size_t len, const char *mo
             stop = has_tools ? "tool_use" : "end_turn";
         if (!model)
             model = json_string_value (json_object_get (source, "model"));
-        json_int_t prompt, cached, completion;
-        s_read_usage (json_object_get (source, "usage"), &prompt, &cached, &completion);
+        json_int_t prompt, cached, written, completion;
+        s_read_usage (json_object_get (source, "usage"), &prompt, &cached, &written, &completion);
         char *id = s_message_id (json_string_value (json_object_get (source, "id")));
         if (id)
             target = json_pack ("{s:s, s:s, s:s, s:s, s:O, s:s, s:n, s:o}", "id", id, "type",
                                 "message", "role", "assistant", "model", model ? model : "",
                                 "content", content, "stop_reason", stop, "stop_sequence", "usage",
-                                s_usage (prompt, cached, completion, true));
+                                s_usage (prompt, cached, written, completion, true));
         free (id);
         if (!target)
             s_failed (err, err_size, "out of memory");
@@ -1148,8 +1208,9 @@ s_stream_finish (aigw_messages_stream_t *self, char **out, size_t *out_len)
     const char *stop = self->stop_reason ? self->stop_reason
                        : self->any_tool  ? "tool_use"
                                          : "end_turn";
-    json_t *usage = s_usage (self->input_tokens + self->cache_read_tokens, self->cache_read_tokens,
-                             self->output_tokens, self->usage_seen);
+    json_t *usage = s_usage (
+        self->input_tokens + self->cache_read_tokens + self->cache_write_tokens,
+        self->cache_read_tokens, self->cache_write_tokens, self->output_tokens, self->usage_seen);
     self->done = true;
     if (s_emit (out, out_len, "message_delta",
                 json_pack ("{s:s, s:{s:s, s:n}, s:o}", "type", "message_delta", "delta",
@@ -1222,10 +1283,11 @@ s_stream_chunk (aigw_messages_stream_t *self, json_t *chunk, char **out, size_t 
             return -1;
     }
     if (json_is_object (usage)) {
-        json_int_t prompt, cached, completion;
-        s_read_usage (usage, &prompt, &cached, &completion);
-        self->input_tokens = prompt - cached;
+        json_int_t prompt, cached, written, completion;
+        s_read_usage (usage, &prompt, &cached, &written, &completion);
+        self->input_tokens = prompt - cached - written;
         self->cache_read_tokens = cached;
+        self->cache_write_tokens = written;
         self->output_tokens = completion;
         self->usage_seen = true;
     }
@@ -1610,7 +1672,13 @@ aigw_messages_test (bool verbose)
     assert (json_array_size (messages) == 4);
     json_t *message = json_array_get (messages, 0);
     assert (s_is (message, "role", "system"));
-    assert (s_is (message, "content", "You are a terse assistant.\n\nAnswer in English."));
+    //  A marked system prompt stays text parts, the mark on its own part.
+    json_t *system_parts = json_object_get (message, "content");
+    assert (json_array_size (system_parts) == 2);
+    assert (s_is (json_array_get (system_parts, 0), "text", "You are a terse assistant."));
+    assert (!json_object_get (json_array_get (system_parts, 0), "cache_control"));
+    assert (s_is (json_object_get (json_array_get (system_parts, 1), "cache_control"), "type",
+                  "ephemeral"));
     message = json_array_get (messages, 1);
     assert (s_is (message, "role", "user") && s_is (message, "content", "Hello there."));
     message = json_array_get (messages, 2);
@@ -1866,7 +1934,8 @@ aigw_messages_test (bool verbose)
     //  Round trip through aigw_anthropic: what the client said survives.
     request = s_test_round_trip (fx_anthropic_request_multiturn);
     json_t *original = json_loads (fx_anthropic_request_multiturn, 0, NULL);
-    assert (s_is (request, "system", "You are a terse assistant.\n\nAnswer in English."));
+    //  The system blocks come back as they went, cache_control included.
+    assert (json_equal (json_object_get (request, "system"), json_object_get (original, "system")));
     static const char *kept[]
         = {"model", "max_tokens", "temperature", "top_p", "stop_sequences", "stream"};
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)

@@ -35,8 +35,10 @@ typedef struct _aigw_messages_stream_t aigw_messages_stream_t;
 //  Returns a new NUL-terminated buffer the caller owns, sets *OUT_LEN and
 //  *STREAM (either may be NULL); or NULL with "field: problem" in ERR
 //  (ERR_SIZE bytes, may be NULL) when the body is not a valid request.
-//  Fields with no OpenAI form (top_k, thinking, cache_control, ...) are
-//  dropped; thinking blocks in assistant turns are dropped too.
+//  Fields with no OpenAI form (top_k, thinking, ...) are dropped; thinking
+//  blocks in assistant turns are dropped too. cache_control marks stay on
+//  the parts, tool messages and tools they stood on (system blocks become
+//  text parts then), for the adapters that carry them on.
 char *aigw_messages_request_to_openai (const char *body, size_t len, size_t *out_len, bool *stream,
                                        char *err, size_t err_size);
 

@@ -75,6 +75,35 @@ struct _aigw_adapter_stream_t {
     bool done;           //  [DONE] seen
 };
 
+//  BODY (*LEN bytes, NUL-terminated, malloc'd) without the cache_control
+//  marks the gateway's format may carry on messages, their content parts
+//  and tools (Anthropic's prompt caching; OpenAI caches by itself and
+//  refuses fields it does not know). Cheap when there is none.
+static void
+s_strip_cache_control (char **body, size_t *len)
+{
+    if (!memmem (*body, *len, "\"cache_control\"", 15))
+        return;
+    json_t *root = json_loadb (*body, *len, 0, NULL);
+    const char *lists[] = {"messages", "tools"};
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+        size_t index, part_index;
+        json_t *item, *part;
+        json_array_foreach (json_object_get (root, lists[l]), index, item) {
+            json_object_del (item, "cache_control");
+            json_array_foreach (json_object_get (item, "content"), part_index, part)
+                json_object_del (part, "cache_control");
+        }
+    }
+    char *stripped = json_is_object (root) ? json_dumps (root, JSON_COMPACT) : NULL;
+    json_decref (root);
+    if (stripped) {
+        free (*body);
+        *body = stripped;
+        *len = strlen (stripped);
+    }
+}
+
 //  Fill OUT with URL, headers and BODY (model replaced by UP->model).
 //  Shared with the Azure adapter, which passes its own URL and key header.
 int
@@ -95,6 +124,7 @@ aigw_openai_build (const aigw_upstream_t *up, const char *url, const char *key_h
         out->body[len] = '\0';
         out->body_len = len;
     }
+    s_strip_cache_control (&out->body, &out->body_len);
     if (aigw_upstream_request_header (out, "Content-Type", "application/json"))
         return -1;
     if (key_value && *key_value && aigw_upstream_request_header (out, key_header, key_value))
