@@ -1061,6 +1061,11 @@ aigw_detect_new (const aigw_detect_config_t *config, char *err, size_t err_size)
         if (width + AIGW_DETECT_LOOKAHEAD > self->holdback)
             self->holdback = width + AIGW_DETECT_LOOKAHEAD;
     }
+    //  A shorter hold-back, chosen for time to first token: words are
+    //  still held whole, so only matches with spaces longer than it (a
+    //  PEM block, a long phone) can be released in part.
+    if (config->holdback)
+        self->holdback = config->holdback + AIGW_DETECT_LOOKAHEAD;
     return self;
 }
 

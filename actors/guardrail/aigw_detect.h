@@ -67,6 +67,7 @@ typedef struct {
     size_t pattern_count;                   //  entries in patterns
     int64_t max_chars;                      //  size cap in characters; 0: none
     int64_t max_tokens;                     //  size cap in estimated tokens; 0: none
+    size_t holdback;  //  stream hold-back, bytes; 0: the longest match (see below)
 } aigw_detect_config_t;
 
 //  One match; the strings are static (or the config's pattern names).

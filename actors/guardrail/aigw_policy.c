@@ -24,6 +24,9 @@
 //  Most entries one bindings list holds, and the longest entry, bytes.
 #define S_BINDINGS_MAX  1000
 #define S_BINDING_BYTES 256
+//  A stream hold-back a policy may choose, bytes.
+#define S_HOLDBACK_MIN 16
+#define S_HOLDBACK_MAX 65536
 //  Longest description, bytes.
 #define S_DESCRIPTION_MAX 1000
 
@@ -352,7 +355,9 @@ aigw_policy_new (const char *name, const char *json, char *err, size_t err_size)
     self->json = json_loads (json, JSON_REJECT_DUPLICATES, &jerr);
     json_t *guardrails = json_object_get (self->json, "guardrails");
     const char *which = NULL;
-    static const char *const members[] = {"guardrails", "description", "bindings", NULL};
+    static const char *const members[]
+        = {"guardrails", "description", "bindings", "holdback", NULL};
+    json_t *holdback = json_object_get (self->json, "holdback");
     aigw_detect_config_t config = {.detectors = 0};
     json_t *description = json_object_get (self->json, "description");
     json_t *bindings = json_object_get (self->json, "bindings");
@@ -367,6 +372,11 @@ aigw_policy_new (const char *name, const char *json, char *err, size_t err_size)
                   S_DESCRIPTION_MAX);
     else if (bindings && s_bindings (bindings, problem, sizeof problem))
         ;
+    else if (holdback
+             && (!json_is_integer (holdback) || json_integer_value (holdback) < S_HOLDBACK_MIN
+                 || json_integer_value (holdback) > S_HOLDBACK_MAX))
+        snprintf (problem, sizeof problem, "holdback: expected bytes from %d to %d", S_HOLDBACK_MIN,
+                  S_HOLDBACK_MAX);
     else if (!json_is_array (guardrails) || json_array_size (guardrails) == 0)
         snprintf (problem, sizeof problem, "guardrails: expected a non-empty list");
     else if (json_array_size (guardrails) > AIGW_POLICY_GUARDRAILS_MAX)
@@ -381,6 +391,7 @@ aigw_policy_new (const char *name, const char *json, char *err, size_t err_size)
         }
     }
     if (!*problem) {
+        config.holdback = holdback ? (size_t) json_integer_value (holdback) : 0;
         self->max_chars = config.max_chars;
         self->max_tokens = config.max_tokens;
         config.patterns = self->pattern_count ? self->patterns : NULL;
@@ -1013,6 +1024,36 @@ aigw_policy_test (bool verbose)
         }
         aigw_policy_verdict_free (&whole);
     }
+    //  A shorter hold-back releases sooner; the default holds ~1 KiB.
+    {
+        aigw_policy_t *quick = aigw_policy_new (
+            "quick",
+            "{\"holdback\": 32, \"guardrails\": [{\"detector\": \"pii\", \"action\": "
+            "\"redact\"}]}",
+            err, sizeof err);
+        assert (quick);
+        const char *words = "some plain words that go on for a while, then mail "
+                            "eve@example.com and more plain words after it, and then some "
+                            "more of them again, to be sure it is far enough past the mail ";
+        aigw_policy_t *both[2] = {quick, aigw_policies_find (policies, "default")};
+        size_t released[2];
+        for (int p = 0; p < 2; p++) {
+            aigw_policy_stream_t *stream = aigw_policy_stream_new (both[p], AIGW_POLICY_OUTPUT);
+            char *out;
+            size_t out_len;
+            assert (
+                aigw_policy_stream_feed (stream, words, strlen (words), true, &out, &out_len, &v)
+                == 0);
+            released[p] = out_len;
+            if (p == 0)
+                assert (out && !strstr (out, "eve@") && strstr (out, "[EMAIL]"));
+            free (out);
+            aigw_policy_stream_destroy (&stream);
+        }
+        assert (released[0] > 64 && released[1] == 0);
+        aigw_policy_destroy (&quick);
+    }
+
     aigw_policies_destroy (&policies);
 
     //  Bindings and descriptions are checked, "on" too.
@@ -1047,6 +1088,8 @@ aigw_policy_test (bool verbose)
         "{\"p\": {\"bindings\": {\"keys\": [\"\"]}, \"guardrails\": [{\"detector\": "
         "\"pii\", \"action\": \"block\"}]}}",
         "{\"p\": {\"description\": 5, \"guardrails\": [{\"detector\": \"pii\", "
+        "\"action\": \"block\"}]}}",
+        "{\"p\": {\"holdback\": 4, \"guardrails\": [{\"detector\": \"pii\", "
         "\"action\": \"block\"}]}}",
     };
     for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {

@@ -20,7 +20,11 @@
     default); the built-in default checks injection on input only. A
     policy may carry "description" and "bindings": {"tenants", "keys",
     "models"}, lists of the ids and model names it applies to
-    (aigw_guardset resolves them).
+    (aigw_guardset resolves them), and "holdback": the bytes a streamed
+    answer is held back (16 to 65536; default the longest match a
+    detector can make, about 1 KiB: a shorter one gives the first token
+    sooner, and since words are still held whole only a match with spaces
+    longer than it can get out in part).
 
     A verdict's action is the strongest of its triggered guardrails
     (block > redact > flag > allow); its text has every match that asks
