@@ -867,7 +867,8 @@ s_metrics_answer (s_http_t *http, const aigw_envelope_t *record)
            .tokens_out = record->tokens_out,
            .cost_nusd = record->cost_nusd,
            .latency_us = zclock_usecs () - http->started_us,
-           .first_us = http->first_us >= 0 ? http->first_us : record->first_ms * 1000};
+           .first_us = http->first_us >= 0 ? http->first_us : record->first_ms * 1000,
+           .verdict = record->verdict};
     aigw_edge_metrics_answer (http->edge->metrics, &answer);
 }
 

@@ -70,19 +70,27 @@ typedef enum {
     D_TOKEN_TYPE,
     D_CACHE,
     D_CODE,
+    D_DIRECTION,
+    D_GUARDRAIL,
+    D_RULE,
+    D_ACTION,
     D_COUNT
 } s_dim_t;
-static const char *s_dim_names[D_COUNT]
-    = {"route",        "gen_ai_request_model", "deployment",        "gen_ai_system", "tenant",
-       "status_class", "error_type",           "gen_ai_token_type", "cache",         "code"};
+static const char *s_dim_names[D_COUNT] = {"route",      "gen_ai_request_model",
+                                           "deployment", "gen_ai_system",
+                                           "tenant",     "status_class",
+                                           "error_type", "gen_ai_token_type",
+                                           "cache",      "code",
+                                           "direction",  "guardrail",
+                                           "rule",       "action"};
 
 //  Labels whose values come from outside (names, codes) keep at most
 //  max_label_values; the others have a few values aigw itself writes
 //  (route, status class, token type, cache result) and keep up to
 //  S_FIXED_VALUES, whatever the setting.
 static const bool s_dim_open[D_COUNT]
-    = {[D_MODEL] = true,  [D_DEPLOYMENT] = true, [D_SYSTEM] = true,
-       [D_TENANT] = true, [D_ERROR_TYPE] = true, [D_CODE] = true};
+    = {[D_MODEL] = true,      [D_DEPLOYMENT] = true, [D_SYSTEM] = true, [D_TENANT] = true,
+       [D_ERROR_TYPE] = true, [D_CODE] = true,       [D_RULE] = true};
 #define S_FIXED_VALUES 16
 
 //  One interned label value. Index 0 of every label is "other".
@@ -135,6 +143,7 @@ typedef enum {
     F_CACHE,
     F_GUARDRAIL,
     F_RATELIMIT,
+    F_GUARD_HITS,
     F_COUNT
 } s_family_id_t;
 
@@ -167,6 +176,13 @@ static const s_family_t s_family_defs[F_COUNT] = {
     [F_RATELIMIT]
     = {"aigw_ratelimit_rejections_total", "Requests answered 429 (rate limited), by error code.",
        F_COUNTER, NULL, 0, 1, false, B (D_ROUTE) | B (D_MODEL) | B (D_TENANT) | B (D_CODE)},
+    [F_GUARD_HITS]
+    = {"aigw_guardrail_triggers_total",
+       "Requests a guardrail rule triggered on, by direction (input, output) and action "
+       "(block, redact, flag).",
+       F_COUNTER, NULL, 0, 1, false,
+       B (D_ROUTE) | B (D_MODEL) | B (D_TENANT) | B (D_DIRECTION) | B (D_GUARDRAIL) | B (D_RULE)
+           | B (D_ACTION)},
 };
 
 struct _aigw_edge_metrics_t {
@@ -464,7 +480,7 @@ aigw_edge_metrics_answer (aigw_edge_metrics_t *self, const aigw_edge_metrics_ans
     //  Each label's value is looked up once, for every family.
     uint16_t index[D_COUNT];
     for (int d = 0; d < D_COUNT; d++)
-        index[d] = d == D_TOKEN_TYPE ? 0 : s_index (self, d, texts[d]);
+        index[d] = d == D_TOKEN_TYPE || d >= D_DIRECTION ? 0 : s_index (self, d, texts[d]);
     s_note (self, F_REQUESTS, index, 1);
     s_note (self, F_DURATION, index, a->latency_us > 0 ? a->latency_us : 0);
     if (a->stream && a->status < 400 && a->first_us >= 0)
@@ -485,6 +501,35 @@ aigw_edge_metrics_answer (aigw_edge_metrics_t *self, const aigw_edge_metrics_ans
         s_note (self, F_GUARDRAIL, index, 1);
     if (a->status == 429)
         s_note (self, F_RATELIMIT, index, 1);
+    //  The verdict's entries: [out:]ACTION:GUARDRAIL:RULE, comma-separated.
+    const char *entry = a->verdict && strcmp (a->verdict, "pass") ? a->verdict : NULL;
+    while (entry && *entry) {
+        const char *end = strchr (entry, ',');
+        size_t len = end ? (size_t) (end - entry) : strlen (entry);
+        char copy[256];
+        if (len < sizeof copy) {
+            memcpy (copy, entry, len);
+            copy[len] = 0;
+            char *at = copy;
+            const char *direction = "input";
+            if (strncmp (at, "out:", 4) == 0) {
+                direction = "output";
+                at += 4;
+            }
+            char *guardrail = strchr (at, ':');
+            char *rule = guardrail ? strchr (guardrail + 1, ':') : NULL;
+            if (rule) {
+                *guardrail++ = 0;
+                *rule++ = 0;
+                index[D_DIRECTION] = s_index (self, D_DIRECTION, direction);
+                index[D_ACTION] = s_index (self, D_ACTION, at);
+                index[D_GUARDRAIL] = s_index (self, D_GUARDRAIL, guardrail);
+                index[D_RULE] = s_index (self, D_RULE, rule);
+                s_note (self, F_GUARD_HITS, index, 1);
+            }
+        }
+        entry = end ? end + 1 : NULL;
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -666,7 +711,8 @@ aigw_edge_metrics_test (bool verbose)
                                      .tokens_out = 30,
                                      .cost_nusd = 1500000123,
                                      .latency_us = 150000,
-                                     .first_us = 7000};
+                                     .first_us = 7000,
+                                     .verdict = "redact:pii:email,out:block:secrets:jwt"};
     aigw_edge_metrics_answer (self, &ok);
     ok.stream = false;
     ok.cost_nusd = 1;
@@ -698,6 +744,11 @@ aigw_edge_metrics_test (bool verbose)
     char *text = aigw_edge_metrics_text (self);
     if (verbose)
         printf ("%s", text);
+    assert (strstr (text, "aigw_guardrail_triggers_total{route=\"chat\",gen_ai_request_model="
+                          "\"gpt-4o\",tenant=\"acme\",direction=\"input\",guardrail=\"pii\","
+                          "rule=\"email\",action=\"redact\"} 2\n"));
+    assert (strstr (text, "direction=\"output\",guardrail=\"secrets\",rule=\"jwt\","
+                          "action=\"block\"} 2\n"));
     assert (strstr (text, "aigw_http_requests_total{route=\"chat\",code=\"200\"} 2\n"));
     assert (strstr (text, "aigw_http_requests_total{route=\"chat\",code=\"other\"} 1\n"));
     assert (strstr (text, "route=\"chat\",le=\"0.0005\"} 2\n"));

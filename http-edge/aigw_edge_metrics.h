@@ -47,6 +47,7 @@ typedef struct {
     int64_t cost_nusd;       //  cost, nano-USD
     int64_t latency_us;      //  to the last byte
     int64_t first_us;        //  to the first byte, < 0 unknown
+    const char *verdict;     //  the guardrails' verdict (envelope gv), or NULL
 } aigw_edge_metrics_answer_t;
 
 typedef struct _aigw_edge_metrics_t aigw_edge_metrics_t;
