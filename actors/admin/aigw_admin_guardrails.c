@@ -184,8 +184,29 @@ aigw_admin_guardrails_param (const char *name, const char *error, char *param, s
               || strncmp (text, "description", 11) == 0)
              && text[field] == ':')
         snprintf (param, param_size, "%.*s", (int) field, text);
-    else if (strstr (text, "patterns"))
-        snprintf (param, param_size, "guardrails");
+}
+
+//  The path of the pattern entry named in a compile error ("pattern
+//  \"NAME\": ...") within DEFINITION, written to PARAM; unchanged when none.
+static void
+s_pattern_param (json_t *definition, const char *message, char *param, size_t param_size)
+{
+    const char *head = "pattern \"";
+    if (strncmp (message, head, strlen (head)))
+        return;
+    const char *name = message + strlen (head);
+    size_t len = strcspn (name, "\"");
+    size_t g, p;
+    json_t *guardrail, *entry;
+    json_array_foreach (json_object_get (definition, "guardrails"), g, guardrail) {
+        json_array_foreach (json_object_get (guardrail, "patterns"), p, entry) {
+            const char *own = json_string_value (json_object_get (entry, "name"));
+            if (own && strlen (own) == len && strncmp (own, name, len) == 0) {
+                snprintf (param, param_size, "guardrails[%zu].patterns[%zu]", g, p);
+                return;
+            }
+        }
+    }
 }
 
 //  A config policy's object as the API shows it; bindings narrowed to
@@ -371,6 +392,8 @@ s_definition_ready (aigw_admin_request_t **req_p, aigw_admin_caller_t *caller, c
         char param[128], message[512];
         aigw_admin_guardrails_param (name, *err ? err : "out of memory", param, sizeof param,
                                      message, sizeof message);
+        if (!*param)
+            s_pattern_param (definition, message, param, sizeof param);
         s_invalid (req_p, *param ? param : NULL, message);
         return -1;
     }
