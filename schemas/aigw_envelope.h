@@ -99,8 +99,9 @@ typedef struct {
     //  for spans and by usage
     char *traceparent;                     //  W3C traceparent of the request's span (edge)
     int64_t stage_us[2 * AIGW_ROUTE_MAX];  //  per hop: start (Unix us), time spent (us)
-    char *upstream;  //  upstream attempts, one line each (schemas/envelope.md 2b)
-    char *verdict;   //  guardrail verdict: "pass", or "block:GUARDRAIL:RULE"
+    char *upstream;      //  upstream attempts, one line each (schemas/envelope.md 2b)
+    char *verdict;       //  guardrail verdict: "pass", or ACTION:GUARDRAIL:RULE entries
+    char *guard_policy;  //  guardrail: the policy the edge checks the answer under
 
     //  Content, written by auth for a tenant that stores prompts and
     //  answers (tenants.store_content, usage.store_content_tenants); read

@@ -13,11 +13,12 @@
 
 //  The built-in default as GET shows it; mirrors aigw_policy.c's own
 //  definition (the selftest checks they give the same verdicts).
-#define S_BUILTIN_JSON                                                                          \
-    "{\"name\": \"default\", \"source\": \"builtin\", \"description\": \"The built-in "         \
-    "default: PII redacted, secrets and prompt injection blocked.\", \"guardrails\": ["         \
-    "{\"detector\": \"pii\", \"action\": \"redact\"}, {\"detector\": \"secrets\", \"action\": " \
-    "\"block\"}, {\"detector\": \"prompt_injection\", \"action\": \"block\"}], \"bindings\": "  \
+#define S_BUILTIN_JSON                                                                           \
+    "{\"name\": \"default\", \"source\": \"builtin\", \"description\": \"The built-in "          \
+    "default: PII redacted, secrets and prompt injection on input blocked.\", \"guardrails\": [" \
+    "{\"detector\": \"pii\", \"action\": \"redact\"}, {\"detector\": \"secrets\", \"action\": "  \
+    "\"block\"}, {\"detector\": \"prompt_injection\", \"action\": \"block\", \"on\": "           \
+    "\"input\"}], \"bindings\": "                                                                \
     "{\"tenants\": [], \"keys\": [], \"models\": []}}"
 
 static const char *const s_kinds[] = {"tenants", "keys", "models", NULL};

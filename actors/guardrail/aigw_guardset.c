@@ -131,15 +131,7 @@ s_compile (const char *name, json_t *json, char *err, size_t err_size)
         snprintf (err, err_size, "%.*s: %s", AIGW_POLICY_NAME_MAX, name, problem);
         return NULL;
     }
-    //  The guardrails go to aigw_policy as they are; description and
-    //  bindings are the guardset's.
-    json_t *engine = json_deep_copy (json);
-    if (engine) {
-        json_object_del (engine, "description");
-        json_object_del (engine, "bindings");
-    }
-    char *text = engine ? json_dumps (engine, JSON_COMPACT) : NULL;
-    json_decref (engine);
+    char *text = json_dumps (json, JSON_COMPACT);
     if (!text) {
         snprintf (err, err_size, "%.*s: out of memory", AIGW_POLICY_NAME_MAX, name);
         return NULL;

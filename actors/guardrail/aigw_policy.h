@@ -16,10 +16,17 @@
     The built-in `default` (pii: redact, secrets: block, prompt_injection:
     block) applies unless the config names a policy `default`.
 
+    Each guardrail may also say "on": "input", "output" or "both" (the
+    default); the built-in default checks injection on input only. A
+    policy may carry "description" and "bindings": {"tenants", "keys",
+    "models"}, lists of the ids and model names it applies to
+    (aigw_guardset resolves them).
+
     A verdict's action is the strongest of its triggered guardrails
-    (block > redact > flag > allow); its text has every triggered match
-    replaced by its placeholder, whatever the action, so a verdict never
-    carries a matched secret. */
+    (block > redact > flag > allow); its text has every match that asks
+    for redact or block replaced by its placeholder, so it never carries
+    a secret a guardrail blocks. A flagged match stays: flag changes
+    nothing in what is sent. */
 #ifndef AIGW_POLICY_H_INCLUDED
 #define AIGW_POLICY_H_INCLUDED
 
@@ -40,6 +47,11 @@ typedef enum {
     AIGW_POLICY_REDACT,
     AIGW_POLICY_BLOCK
 } aigw_policy_action_t;
+
+//  Directions a guardrail applies to ("on": input, output or both).
+#define AIGW_POLICY_INPUT  1
+#define AIGW_POLICY_OUTPUT 2
+#define AIGW_POLICY_BOTH   3
 
 //  One triggered guardrail: the strings are static or the policy's.
 typedef struct {
@@ -62,6 +74,7 @@ typedef struct {
 
 typedef struct _aigw_policy_t aigw_policy_t;
 typedef struct _aigw_policies_t aigw_policies_t;
+typedef struct _aigw_policy_stream_t aigw_policy_stream_t;
 
 //  Compile the policy NAME from its JSON object (see above). Returns NULL
 //  with the reason in ERR (never a pattern's text). Caller owns it; one
@@ -79,6 +92,38 @@ const char *aigw_policy_name (const aigw_policy_t *self);
 //  failed.
 int aigw_policy_check (aigw_policy_t *self, const char *text, size_t len,
                        aigw_policy_verdict_t *verdict);
+
+//  The same for the guardrails that apply ON (AIGW_POLICY_INPUT or
+//  _OUTPUT); aigw_policy_check is every guardrail's verdict.
+int aigw_policy_check_on (aigw_policy_t *self, unsigned on, const char *text, size_t len,
+                          aigw_policy_verdict_t *verdict);
+
+//  True when a guardrail of SELF applies ON.
+bool aigw_policy_watches (const aigw_policy_t *self, unsigned on);
+
+//  A text checked as it streams (a model's answer): the policy's
+//  guardrails that apply ON, over windows (aigw_detect.h), so a match
+//  split across pieces is still found. POLICY must outlive the stream.
+//  NULL when out of memory.
+aigw_policy_stream_t *aigw_policy_stream_new (aigw_policy_t *policy, unsigned on);
+
+//  Destroy; safe twice, nulls the caller's pointer.
+void aigw_policy_stream_destroy (aigw_policy_stream_t **self_p);
+
+//  Feed LEN more bytes of the text; MORE when it goes on. *OUT (caller
+//  frees; NULL when nothing) gets the text that may now be released, with
+//  redact matches replaced by their placeholders; the rest is held back
+//  (the longest match plus a lookahead, and never a word cut in two).
+//  VERDICT gets the strongest action so far and the hits found by this
+//  feed (offsets in the whole text; its text is NULL). Once the action is
+//  block nothing more is released. The whole text fed in pieces gives the
+//  verdict aigw_policy_check_on gives it in one. Returns 0, or -1 when out
+//  of memory or a backend failed.
+int aigw_policy_stream_feed (aigw_policy_stream_t *self, const char *text, size_t len, bool more,
+                             char **out, size_t *out_len, aigw_policy_verdict_t *verdict);
+
+//  The strongest action the stream has met.
+aigw_policy_action_t aigw_policy_stream_action (const aigw_policy_stream_t *self);
 
 //  Free what a verdict owns; safe twice.
 void aigw_policy_verdict_free (aigw_policy_verdict_t *verdict);
