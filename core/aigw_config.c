@@ -1802,6 +1802,7 @@ aigw_config_destroy (aigw_config_t **self_p)
         aigw_config_string_free (&self->rules[i].pattern);
     }
     aigw_config_string_free (&self->guardrail_policies);
+    aigw_config_string_free (&self->guardrail_default_policy);
     for (int i = 0; i < AIGW_CONFIG_MAX_MODELS; i++)
         aigw_config_model_reset (&self->models[i]);
     for (int i = 0; i < AIGW_CONFIG_MAX_CONTENT_TENANTS; i++)

@@ -188,6 +188,10 @@ typedef struct {
     //  guardrail.policies: policy name to policy, as JSON text (read and
     //  checked by actors/guardrail/aigw_policy), NULL = the built-in default
     char *guardrail_policies;
+    //  guardrail.default_policy: the policy for traffic no binding names (a
+    //  policy name, or "none"); NULL = the operator's own `default` if any
+    //  (actors/guardrail/aigw_guardset)
+    char *guardrail_default_policy;
 
     //  cache
     bool cache_enabled;      //  exact-match cache on or off

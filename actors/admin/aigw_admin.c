@@ -3,6 +3,7 @@
     in aigw_admin_db. */
 #include "aigw_admin.h"
 #include "aigw_admin_db.h"
+#include "aigw_admin_guardrails.h"
 #include "aigw_admin_input.h"
 #include "aigw_admin_usage.h"
 #include "aigw_text.h"
@@ -12,6 +13,7 @@
 #include "aigw_health.h"
 #include "aigw_log.h"
 #include "aigw_models.h"
+#include "aigw_guardset.h"
 #include "aigw_policy.h"
 #include "aigw_secret.h"
 
@@ -201,9 +203,10 @@ typedef struct {
     const aigw_config_t *config;  //  settings (shared, read-only)
     aigw_admin_db_t *db;          //  connection pool, NULL with no database
     aigw_secret_t *secrets;       //  seals the api_keys written (aigw_secret), may hold no key
-    aigw_policies_t *policies;    //  guardrail policies, compiled for guardrails/test
+    aigw_guardset_t *policies;    //  guardrail policies, compiled and kept live for guardrails/test
     const char *endpoint;         //  broker endpoint (the host's)
     int pool_size;                //  connections in db
+    int pool_items;               //  poll items the pool took, before the guardset's
 } self_t;
 
 //  How a statement's result becomes the answer.
@@ -222,7 +225,7 @@ typedef enum {
     S_RENDER_THEN,          //  rows for the request's next step (s_request_t.then)
 } s_render_t;
 
-typedef struct _s_request_t s_request_t;
+typedef struct _aigw_admin_request_t s_request_t;
 
 //  A request's next step once a first statement answered: RES holds its
 //  rows (none when not found). Answers the request, or submits the next
@@ -230,7 +233,7 @@ typedef struct _s_request_t s_request_t;
 typedef void (s_then_fn) (s_request_t **req_p, PGresult *res);
 
 //  One admin request, from the broker job to the answer.
-struct _s_request_t {
+struct _aigw_admin_request_t {
     self_t *owner;                      //  the actor
     aigw_job_t *job;                    //  broker job, answered at the end
     aigw_envelope_t *env;               //  the request, and then the answer
@@ -246,6 +249,7 @@ struct _s_request_t {
     const char *actor_type;             //  audit: master, key or token
     const char *actor_id;               //  audit: key id
     s_then_fn *then;                    //  S_RENDER_THEN: the next step
+    aigw_admin_fail_fn *fail;           //  answers an SQL error itself when it can, or NULL
     json_t *body;                       //  a body kept for the next step, NULL for none
     char target[AIGW_ADMIN_UUID_SIZE];  //  the {id} a kept body is for
 };
@@ -540,6 +544,8 @@ s_on_result (void *arg, PGresult *res, aigw_admin_db_status_t status)
     }
     ExecStatusType state = res ? PQresultStatus (res) : PGRES_FATAL_ERROR;
     if (state != PGRES_TUPLES_OK) {
+        if (res && req->fail && req->fail (&req, res))
+            return;
         if (res)
             s_request_sql_error (&req, res);
         else
@@ -669,6 +675,69 @@ s_request_submit_input (s_request_t **req_p, char *input, const aigw_cp_sql_t *s
     s_request_submit (req_p, statement, params);
     OPENSSL_cleanse (input, strlen (input));
     free (input);
+}
+
+//  What handlers in other files (aigw_admin_guardrails) use of a request.
+
+void
+aigw_admin_request_caller (aigw_admin_request_t *req, aigw_admin_caller_t *caller)
+{
+    *caller = (aigw_admin_caller_t){req->env,
+                                    req->all,
+                                    req->scope,
+                                    req->perms,
+                                    req->owner->config,
+                                    req->owner->policies,
+                                    req->owner->db != NULL};
+}
+
+void
+aigw_admin_request_json (aigw_admin_request_t **req_p, int status, json_t *root)
+{
+    s_request_json (req_p, status, root);
+}
+
+void
+aigw_admin_request_empty (aigw_admin_request_t **req_p, int status)
+{
+    (*req_p)->env->status = status;
+    s_request_answer (req_p);
+}
+
+void
+aigw_admin_request_fail (aigw_admin_request_t **req_p, int status, const char *type,
+                         const char *code, const char *param, const char *message)
+{
+    s_request_fail (req_p, status, type, code, param, message);
+}
+
+void
+aigw_admin_request_refuse (aigw_admin_request_t **req_p, const aigw_admin_error_t *err)
+{
+    s_request_refuse (req_p, err);
+}
+
+void
+aigw_admin_request_submit (aigw_admin_request_t **req_p, const aigw_cp_sql_t *statement,
+                           const char **params, aigw_admin_then_fn *then, aigw_admin_fail_fn *fail)
+{
+    (*req_p)->render = S_RENDER_THEN;
+    (*req_p)->then = then;
+    (*req_p)->fail = fail;
+    s_request_submit (req_p, statement, params);
+}
+
+void
+aigw_admin_request_keep (aigw_admin_request_t *req, json_t *body)
+{
+    json_decref (req->body);
+    req->body = body;
+}
+
+json_t *
+aigw_admin_request_kept (aigw_admin_request_t *req)
+{
+    return req->body;
 }
 
 //  ---------------------------------------------------------------------
@@ -1885,7 +1954,7 @@ s_guardrails_test (s_request_t **req_p, const char *id)
     else if (name && !json_is_string (name))
         s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "policy",
                         "'policy' must be a string.");
-    else if (!(policy = aigw_policies_find (req->owner->policies,
+    else if (!(policy = aigw_guardset_find (req->owner->policies,
                                             name ? json_string_value (name) : "default")))
         s_request_fail (req_p, 404, "not_found_error", "policy_not_found", "policy",
                         "No guardrail policy with this name.");
@@ -1956,6 +2025,16 @@ static const s_route_t s_routes[] = {
     {"rate-limits", "GET", NULL, "rate limit", s_rate_limits},
     {"usage/records", "GET", "usage:read", "usage record", s_usage_records},
     {"guardrails/test", "POST", "guardrails:read", "guardrail policy", s_guardrails_test},
+    {"guardrails/policies", "GET", "guardrails:read", "guardrail policy",
+     aigw_admin_guardrails_list},
+    {"guardrails/policies", "POST", "guardrails:write", "guardrail policy",
+     aigw_admin_guardrails_create},
+    {"guardrails/policies/{id}", "GET", "guardrails:read", "guardrail policy",
+     aigw_admin_guardrails_get},
+    {"guardrails/policies/{id}", "PATCH", "guardrails:write", "guardrail policy",
+     aigw_admin_guardrails_update},
+    {"guardrails/policies/{id}", "DELETE", "guardrails:write", "guardrail policy",
+     aigw_admin_guardrails_delete},
 };
 
 //  True when PATH matches PATTERN; the {id} segment goes to ID.
@@ -2065,7 +2144,7 @@ s_self_destroy (self_t **self_p)
         return;
     aigw_admin_db_destroy (&self->db);
     aigw_secret_destroy (&self->secrets);
-    aigw_policies_destroy (&self->policies);
+    aigw_guardset_destroy (&self->policies);
     free (self);
     *self_p = NULL;
 }
@@ -2087,7 +2166,7 @@ s_stage_new (aigw_host_t *host, const aigw_config_t *config)
     }
     //  One engine per policy and per actor thread: the engines keep scratch.
     char policy_err[256] = "";
-    self->policies = aigw_policies_new (config->guardrail_policies, policy_err, sizeof policy_err);
+    self->policies = aigw_guardset_new (config, policy_err, sizeof policy_err);
     if (!self->policies) {
         aigw_error ("admin: guardrail.policies: %s", policy_err);
         s_self_destroy (&self);
@@ -2141,29 +2220,35 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     assert (!req);
 }
 
-//  The pool's connections.
+//  The pool's connections, then the policies' watcher.
 static int
 s_stage_pollitems (void *state, zmq_pollitem_t *items, int max)
 {
     self_t *self = (self_t *) state;
-    return self->db ? aigw_admin_db_pollitems (
-               self->db, items, max < AIGW_ADMIN_POOL_MAX ? max : AIGW_ADMIN_POOL_MAX)
-                    : 0;
+    int n = self->db ? aigw_admin_db_pollitems (
+                self->db, items, max - 1 < AIGW_ADMIN_POOL_MAX ? max - 1 : AIGW_ADMIN_POOL_MAX)
+                     : 0;
+    self->pool_items = n;
+    return n + aigw_guardset_pollitems (self->policies, items + n, max - n);
 }
 
 static int
 s_stage_timeout (void *state)
 {
     self_t *self = (self_t *) state;
-    return self->db ? aigw_admin_db_timeout (self->db) : -1;
+    int db = self->db ? aigw_admin_db_timeout (self->db) : -1;
+    int watch = aigw_guardset_timeout (self->policies);
+    return db < 0 || (watch >= 0 && watch < db) ? watch : db;
 }
 
 static void
 s_stage_process (void *state, zmq_pollitem_t *items, int count)
 {
     self_t *self = (self_t *) state;
+    int pool = self->pool_items < count ? self->pool_items : count;
     if (self->db)
-        aigw_admin_db_process (self->db, items, count);
+        aigw_admin_db_process (self->db, items, pool);
+    aigw_guardset_process (self->policies, items + pool, count - pool);
 }
 
 const aigw_stage_def_t aigw_admin_stage = {

@@ -437,6 +437,11 @@ describe('admin API', () => {
     const created = await admin('POST', 'models', { body: model(`spec-model-${nonce()}`) });
     assert.equal(created.status, 201, created.text);
     forPath['/models/{id}'] = created.json.id;
+    const policy = await admin('POST', 'guardrails/policies', {
+      body: { name: `spec-policy-${nonce()}`, guardrails: [{ detector: 'pii', action: 'flag' }] },
+    });
+    assert.equal(policy.status, 201, policy.text);
+    forPath['/guardrails/policies/{name}'] = policy.json.name;
     const bodies = {
       'POST /tenants': () => ({ name: `spec-${nonce()}` }),
       'PATCH /tenants/{id}': () => ({ name: `spec-${nonce()}` }),
@@ -445,6 +450,9 @@ describe('admin API', () => {
       'POST /models': () => model(`spec-model-${nonce()}`),
       'PATCH /models/{id}': () => ({ name: `spec-model-${nonce()}`, strategy: 'least_latency' }),
       'POST /guardrails/test': () => ({ text: 'mail alice@example.com', policy: 'default' }),
+      'POST /guardrails/policies': () => ({ name: `spec-policy-${nonce()}`,
+                                             guardrails: [{ detector: 'secrets', action: 'block' }] }),
+      'PATCH /guardrails/policies/{name}': () => ({ description: 'spec' }),
     };
     const order = { get: 0, post: 1, patch: 2, put: 3, delete: 4 };
     const operations = [];
@@ -459,7 +467,7 @@ describe('admin API', () => {
       // The rate-limit owner answers GET /rate-limits: limits_admin checks it.
       if (p === '/rate-limits') continue;
       const op = spec.paths[p][method];
-      const url = p.replace('{id}', forPath[p] || crypto.randomUUID()).replace(/^\//, '');
+      const url = p.replace(/\{(id|name)\}/, forPath[p] || crypto.randomUUID()).replace(/^\//, '');
       const make = bodies[`${method.toUpperCase()} ${p}`];
       const res = await admin(method.toUpperCase(), url, make ? { body: make() } : {});
       const where = `${method.toUpperCase()} ${p}: ${res.status} ${res.text.slice(0, 300)}`;
