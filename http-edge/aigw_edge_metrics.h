@@ -17,11 +17,12 @@ typedef enum {
     AIGW_ROUTE_CHAT = 0,
     AIGW_ROUTE_EMBEDDINGS = 1,
     AIGW_ROUTE_MODELS = 2,
-    AIGW_ROUTE_OPS = 3,       //  healthz, readyz, metrics
-    AIGW_ROUTE_OTHER = 4,     //  unknown paths
-    AIGW_ROUTE_ADMIN = 5,     //  /api/v1/admin/...
-    AIGW_ROUTE_MESSAGES = 6,  //  /v1/messages (Anthropic format)
-    AIGW_ROUTE_COUNT = 7
+    AIGW_ROUTE_OPS = 3,        //  healthz, readyz, metrics
+    AIGW_ROUTE_OTHER = 4,      //  unknown paths
+    AIGW_ROUTE_ADMIN = 5,      //  /api/v1/admin/...
+    AIGW_ROUTE_MESSAGES = 6,   //  /v1/messages (Anthropic format)
+    AIGW_ROUTE_RESPONSES = 7,  //  /v1/responses (OpenAI Responses)
+    AIGW_ROUTE_COUNT = 8
 } aigw_edge_route_t;
 
 //  metrics.max_label_values: its default and bounds.

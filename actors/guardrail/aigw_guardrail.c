@@ -114,12 +114,33 @@ s_guard_content (s_guard_t *self, aigw_envelope_t *env, json_t *content, size_t 
     return 0;
 }
 
+//  Check a Responses request ROOT: its instructions, then its input, a
+//  string or items (a message's content, a function call's output).
+static void
+s_guard_responses (s_guard_t *self, aigw_envelope_t *env, json_t *root, size_t *total)
+{
+    if (s_guard_content (self, env, json_object_get (root, "instructions"), total))
+        return;
+    json_t *input = json_object_get (root, "input");
+    if (!json_is_array (input)) {
+        s_guard_content (self, env, input, total);
+        return;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach (input, i, item) {
+        if (s_guard_content (self, env, json_object_get (item, "content"), total)
+            || s_guard_content (self, env, json_object_get (item, "output"), total))
+            return;
+    }
+}
+
 static void
 s_guard_handle (void *state, aigw_envelope_t *env)
 {
     s_guard_t *self = (s_guard_t *) state;
     if (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_EMBEDDINGS
-        && env->kind != AIGW_KIND_MESSAGES)
+        && env->kind != AIGW_KIND_MESSAGES && env->kind != AIGW_KIND_RESPONSES)
         return;
     //  Blocks overwrite it below.
     aigw_envelope_set (&env->verdict, "pass");
@@ -140,7 +161,9 @@ s_guard_handle (void *state, aigw_envelope_t *env)
         json_decref (root);
         return;
     }
-    if (env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_MESSAGES) {
+    if (env->kind == AIGW_KIND_RESPONSES)
+        s_guard_responses (self, env, root, &total);
+    else if (env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_MESSAGES) {
         json_t *messages = json_object_get (root, "messages");
         size_t i;
         json_t *message;
@@ -232,6 +255,15 @@ aigw_guardrail_test (bool verbose)
         s_test_status (state, AIGW_KIND_EMBEDDINGS, "{\"input\":[\"fine\",\"password: no\"]}", &env)
         == 400);
     assert (s_test_status (state, AIGW_KIND_CHAT, "{not json", &env) == 400);
+    //  Responses: instructions, a string input and items' parts are checked.
+    assert (s_test_status (state, AIGW_KIND_RESPONSES, "{\"instructions\":\"password: x\"}", &env)
+            == 400);
+    assert (s_test_status (state, AIGW_KIND_RESPONSES,
+                           "{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                           "\"input_text\",\"text\":\"password: x\"}]}]}",
+                           &env)
+            == 400);
+    assert (s_test_status (state, AIGW_KIND_RESPONSES, "{\"input\":\"hi\"}", &env) == 0);
     //  Anthropic Messages: the system prompt and content blocks are checked.
     assert (s_test_status (state, AIGW_KIND_MESSAGES,
                            "{\"system\":\"password: x\",\"messages\":[]}", &env)
