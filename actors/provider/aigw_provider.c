@@ -155,7 +155,8 @@ struct _s_request_t {
         *stream_adapter;  //  reads the stream: the deployment's, or OpenAI's SSE pass-through
     aigw_adapter_stream_t *astream;    //  its state
     aigw_messages_stream_t *mstream;   //  OpenAI to Anthropic stream translator
-    aigw_responses_stream_t *rstream;  //  OpenAI chat to Responses stream translator
+    aigw_responses_stream_t *rstream;  //  OpenAI chat to Responses stream translator (kept
+                                       //  past its attempt, for the events that end it)
     long passthrough_events;           //  Responses events passed through (the next number)
     bool upstream_done;                //  the upstream said the answer is complete
     bool bad_stream;                   //  the upstream stream was malformed or failed
@@ -273,8 +274,6 @@ s_attempt_reset (s_request_t *r)
     if (r->astream)
         r->stream_adapter->stream_destroy (&r->astream);
     aigw_messages_stream_destroy (&r->mstream);
-    aigw_responses_stream_destroy (&r->rstream);
-    r->passthrough_events = 0;
     free (r->buf);
     r->buf = NULL;
     r->buf_len = r->buf_cap = 0;
@@ -301,6 +300,7 @@ s_request_destroy (s_request_t **r_p)
         aigw_catalog_unref (&r->chain[i]);
     aigw_job_destroy (&r->job);
     aigw_envelope_destroy (&r->env);
+    aigw_responses_stream_destroy (&r->rstream);
     free (r->client_body);
     free (r->openai_body);
     free (r->usage_body);
@@ -956,6 +956,10 @@ s_attempt_start (s_request_t **r_p)
         r->astream = r->stream_adapter->stream_new (r->env->model, r->env->id);
         if (r->anthropic_client && !r->passthrough)
             r->mstream = aigw_messages_stream_new (r->env->model, r->env->id);
+        //  The Responses state outlives its attempt: a failure after the
+        //  stream started ends it with events that continue its numbers.
+        aigw_responses_stream_destroy (&r->rstream);
+        r->passthrough_events = 0;
         if (r->responses_client && !r->passthrough)
             r->rstream = aigw_responses_stream_new (r->client_body, r->client_len, r->env->model);
     }

@@ -231,6 +231,28 @@ describe('POST /v1/responses', () => {
     });
   }
 
+  it('an upstream that dies mid-stream: an error event last (and response.failed when translated)',
+     async () => {
+       for (const t of TARGETS) {
+         const stream = await client().responses.create({
+           model: t.model, input: `Die early mock:die_after=2 ${nonce()}`, stream: true });
+         const events = [];
+         for await (const event of stream) events.push(event);
+         const types = events.map((e) => e.type);
+         assert.ok(types.includes('response.output_text.delta'), `${t.route}: ${types}`);
+         assert.ok(!types.includes('response.completed'), `${t.route}: ${types}`);
+         events.forEach((e, i) => assert.equal(e.sequence_number, i, `${t.route}: ${types}`));
+         const error = events.find((e) => e.type === 'error');
+         assert.ok(error, `${t.route}: ${types}`);
+         assert.ok(error.message, JSON.stringify(error));
+         if (t.route === 'responses') assert.equal(types.at(-1), 'error');
+         else {
+           assert.equal(types.at(-1), 'response.failed');
+           assert.equal(events.at(-1).response.status, 'failed');
+         }
+       }
+     });
+
   it('translated requests: items, parts, developer role, text.format and tool_choice', async () => {
     const question = `Describe this ${nonce()}`;
     await client().responses.create({
