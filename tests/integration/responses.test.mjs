@@ -5,9 +5,12 @@
 // gateway's chat form). Plain, streamed (every event in order with its
 // sequence_number), a function tool and its output on the next turn, what
 // the mock upstream received, usage records, and 400s naming the param.
+import fs from 'node:fs';
+import path from 'node:path';
 import OpenAI from 'openai';
+import YAML from 'yaml';
 import {
-  after, assert, before, describe, it, nonce, request, startGateway, startMock,
+  SRC, after, assert, before, describe, it, nonce, request, startGateway, startMock,
 } from './lib.mjs';
 import { migrate, startPostgres } from './pgtest.mjs';
 
@@ -118,6 +121,12 @@ describe('POST /v1/responses', () => {
         assert.ok(data.usage.output_tokens > 0, JSON.stringify(data.usage));
         assert.equal(data.usage.total_tokens, data.usage.input_tokens + data.usage.output_tokens);
         assert.equal(typeof data.usage.input_tokens_details.cached_tokens, 'number');
+        // The fields schemas/openapi.yaml says every Response has.
+        const spec = YAML.parse(fs.readFileSync(path.join(SRC, 'schemas', 'openapi.yaml'), 'utf8'));
+        const schema = spec.components.schemas.Response;
+        assert.ok(spec.paths['/v1/responses'].post.responses['200']);
+        for (const field of schema.required) assert.ok(field in data, `no ${field}`);
+        for (const field of schema.properties.usage.required) assert.ok(field in data.usage);
         const seen = await upstreamSaw(question);
         assert.equal(seen.route, t.route);
         if (t.route === 'responses') {
