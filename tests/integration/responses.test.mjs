@@ -7,6 +7,9 @@
 // the mock upstream received, usage records, and 400s naming the param.
 import fs from 'node:fs';
 import path from 'node:path';
+import { createOpenAI } from '@ai-sdk/openai';
+import { ChatOpenAI } from '@langchain/openai';
+import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
 import YAML from 'yaml';
 import {
@@ -261,6 +264,39 @@ describe('POST /v1/responses', () => {
          }
        }
      });
+
+  for (const model of ['r-openai', 'r-claude']) {
+    it(`the Vercel AI SDK (openai(model) calls /v1/responses): generateText, streamText (${model})`,
+       async () => {
+         const openai = createOpenAI({ baseURL: gw.baseURL, apiKey: gw.masterKey });
+         const question = `Hello AI SDK ${nonce()}`;
+         const { text, usage } = await generateText({ model: openai(model), prompt: question,
+                                                      maxRetries: 0 });
+         assert.equal(text, `Mock reply to: ${question}`);
+         assert.ok(usage.inputTokens > 0 && usage.outputTokens > 0, JSON.stringify(usage));
+         const seen = await upstreamSaw(question);
+         assert.equal(seen.route, model === 'r-openai' ? 'responses' : 'anthropic');
+         const streamed = streamText({ model: openai(model), prompt: `${question} streamed`,
+                                       maxRetries: 0 });
+         let all = '';
+         for await (const delta of streamed.textStream) all += delta;
+         assert.equal(all, `Mock reply to: ${question} streamed`);
+         assert.ok((await streamed.usage).outputTokens > 0);
+       });
+
+    it(`LangChain.js ChatOpenAI with useResponsesApi: invoke and stream (${model})`, async () => {
+      const llm = new ChatOpenAI({ model, apiKey: gw.masterKey, useResponsesApi: true,
+                                   maxRetries: 0, configuration: { baseURL: gw.baseURL } });
+      const question = `Hello LangChain ${nonce()}`;
+      const message = await llm.invoke(question);
+      assert.equal(message.text, `Mock reply to: ${question}`);
+      assert.equal((await upstreamSaw(question)).route,
+                   model === 'r-openai' ? 'responses' : 'anthropic');
+      let all = '';
+      for await (const chunk of await llm.stream(`${question} streamed`)) all += chunk.text;
+      assert.equal(all, `Mock reply to: ${question} streamed`);
+    });
+  }
 
   it('translated requests: items, parts, developer role, text.format and tool_choice', async () => {
     const question = `Describe this ${nonce()}`;
