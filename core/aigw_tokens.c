@@ -447,9 +447,14 @@ s_part (aigw_tokens_format_t format, json_t *part, int depth)
             = json_string_value (json_object_get (json_object_get (part, "image_url"), "detail"));
         return detail && s_is (detail, "low") ? S_IMAGE_OPENAI_LOW : S_IMAGE_OPENAI;
     }
+    if (s_is (type, "input_image")) {
+        const char *detail = json_string_value (json_object_get (part, "detail"));
+        return detail && s_is (detail, "low") ? S_IMAGE_OPENAI_LOW : S_IMAGE_OPENAI;
+    }
     if (s_is (type, "image"))
         return S_IMAGE_ANTHROPIC;
-    if (s_is (type, "input_audio") || s_is (type, "file") || s_is (type, "document"))
+    if (s_is (type, "input_audio") || s_is (type, "file") || s_is (type, "document")
+        || s_is (type, "input_file"))
         return S_FILE_PART + s_string (json_object_get (part, "context"))
                + s_string (json_object_get (part, "title"));
     if (s_is (type, "tool_use") || s_is (type, "server_tool_use"))
@@ -549,6 +554,34 @@ s_prompt (aigw_tokens_format_t format, json_t *root)
     return tokens;
 }
 
+//  The prompt tokens of a Responses request ROOT: instructions, then the
+//  input (a string, or items: messages, function calls and their outputs),
+//  tools and a structured output's schema.
+static int64_t
+s_responses_prompt (json_t *root)
+{
+    int64_t tokens = S_REQUEST_OVERHEAD;
+    json_t *instructions = json_object_get (root, "instructions");
+    if (json_is_string (instructions))
+        tokens += S_MESSAGE_OVERHEAD + s_string (instructions);
+    json_t *input = json_object_get (root, "input");
+    if (json_is_string (input))
+        tokens += S_MESSAGE_OVERHEAD + s_string (input);
+    size_t i;
+    json_t *item;
+    json_array_foreach (input, i, item) {
+        tokens += S_MESSAGE_OVERHEAD
+                  + s_content (AIGW_TOKENS_RESPONSES, json_object_get (item, "content"))
+                  + s_string (json_object_get (item, "name"))
+                  + s_string (json_object_get (item, "arguments"))
+                  + s_content (AIGW_TOKENS_RESPONSES, json_object_get (item, "output"));
+    }
+    tokens += s_value (json_object_get (root, "tools"), 0);
+    json_t *format = json_object_get (json_object_get (root, "text"), "format");
+    tokens += s_value (json_object_get (format, "schema"), 0);
+    return tokens;
+}
+
 int
 aigw_tokens_estimate (aigw_tokens_format_t format, const char *body, size_t len,
                       int64_t default_max, int64_t *prompt, int64_t *completion)
@@ -563,7 +596,8 @@ aigw_tokens_estimate (aigw_tokens_format_t format, const char *body, size_t len,
     if (format == AIGW_TOKENS_EMBEDDINGS)
         *prompt = s_input (json_object_get (root, "input"));
     else {
-        *prompt = s_prompt (format, root);
+        *prompt
+            = format == AIGW_TOKENS_RESPONSES ? s_responses_prompt (root) : s_prompt (format, root);
         static const char *const ceilings[]
             = {"max_completion_tokens", "max_tokens", "max_output_tokens"};
         for (size_t k = 0; k < sizeof ceilings / sizeof ceilings[0] && !*completion; k++) {
@@ -691,6 +725,17 @@ aigw_tokens_test (bool verbose)
         "\"input_schema\":{\"type\":\"object\"}}]}",
         &completion);
     assert (blocks >= 3 + 4 + 4 + 3 + 4 + 4 + 1 + 346);
+    //  Responses: the same prompt as instructions and a string input, or
+    //  as message items; max_output_tokens is the ceiling.
+    int64_t responses = s_test_prompt (
+        AIGW_TOKENS_RESPONSES,
+        "{\"instructions\":\" be brief\",\"input\":\" hi\",\"max_output_tokens\":7}", &completion);
+    assert (responses == plain && completion == 7);
+    assert (s_test_prompt (AIGW_TOKENS_RESPONSES,
+                           "{\"instructions\":\" be brief\",\"input\":[{\"role\":\"user\","
+                           "\"content\":[{\"type\":\"input_text\",\"text\":\" hi\"}]}]}",
+                           &completion)
+            == plain);
     //  Embeddings: strings, token ids one each, arrays of ids; no completion.
     assert (s_test_prompt (AIGW_TOKENS_EMBEDDINGS, "{\"input\":\" hello world\"}", &completion)
             == 2);

@@ -14,7 +14,8 @@
 typedef enum {
     AIGW_TOKENS_CHAT = 1,        //  OpenAI chat completions
     AIGW_TOKENS_EMBEDDINGS = 2,  //  OpenAI embeddings
-    AIGW_TOKENS_MESSAGES = 4     //  Anthropic messages
+    AIGW_TOKENS_MESSAGES = 4,    //  Anthropic messages
+    AIGW_TOKENS_RESPONSES = 8    //  OpenAI Responses (instructions and input items)
 } aigw_tokens_format_t;
 
 //  Estimated tokens of LEN bytes of UTF-8 TEXT.

@@ -569,7 +569,7 @@ s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model
         else if (!json_is_array (messages) || json_array_size (messages) == 0)
             invalid = "messages";
     }
-    else if (kind == AIGW_KIND_EMBEDDINGS) {
+    else if (kind == AIGW_KIND_EMBEDDINGS || kind == AIGW_KIND_RESPONSES) {
         json_t *input = json_object_get (root, "input");
         if (!input)
             missing = "input";
@@ -590,7 +590,9 @@ s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model
                       message, NULL);
         return -1;
     }
-    *stream = json_is_true (flag) && (kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES);
+    *stream
+        = json_is_true (flag)
+          && (kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES || kind == AIGW_KIND_RESPONSES);
     int rc = s_check_length (http, "model", json_string_value (value), AIGW_EDGE_MODEL_MAX);
     if (rc == 0)
         *model = strdup (json_string_value (value));
@@ -703,7 +705,8 @@ static void
 s_usage_start (s_http_t *http, int kind)
 {
     const aigw_config_t *config = http->edge->config;
-    if (kind != AIGW_KIND_CHAT && kind != AIGW_KIND_MESSAGES && kind != AIGW_KIND_EMBEDDINGS)
+    if (kind != AIGW_KIND_CHAT && kind != AIGW_KIND_MESSAGES && kind != AIGW_KIND_EMBEDDINGS
+        && kind != AIGW_KIND_RESPONSES)
         return;
     //  The trace context travels whether or not this process exports:
     //  with tracing off the client's own goes upstream unchanged.
@@ -1042,8 +1045,8 @@ s_dispatch (s_http_t *http, aigw_envelope_t **env_p)
     aigw_slot_destroy (&slot);
 }
 
-//  POST /v1/chat/completions, POST /v1/messages, POST /v1/embeddings,
-//  GET /v1/models, POST /v1/messages/count_tokens.
+//  POST /v1/chat/completions, POST /v1/messages, POST /v1/responses,
+//  POST /v1/embeddings, GET /v1/models, POST /v1/messages/count_tokens.
 static int
 s_handle_v1 (struct mg_connection *conn, void *cbdata)
 {
@@ -1061,6 +1064,8 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
         kind = AIGW_KIND_CHAT, http.route = AIGW_ROUTE_CHAT;
     else if (streq (uri, "/v1/messages"))
         kind = AIGW_KIND_MESSAGES, http.route = AIGW_ROUTE_MESSAGES;
+    else if (streq (uri, "/v1/responses"))
+        kind = AIGW_KIND_RESPONSES, http.route = AIGW_ROUTE_RESPONSES;
     else if (streq (uri, "/v1/embeddings"))
         kind = AIGW_KIND_EMBEDDINGS, http.route = AIGW_ROUTE_EMBEDDINGS;
     else if (streq (uri, "/v1/models"))

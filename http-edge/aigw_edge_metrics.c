@@ -31,7 +31,8 @@
 #include <string.h>
 
 static const char *s_routes[AIGW_ROUTE_COUNT]
-    = {"chat", "embeddings", "models", "ops", "other", "admin", "messages", "count_tokens"};
+    = {"chat",  "embeddings", "models",       "ops",      "other",
+       "admin", "messages",   "count_tokens", "responses"};
 //  Statuses counted one by one; anything else counts as "other".
 static const int s_codes[] = {200, 400, 401, 403, 404, 405, 413, 429, 500, 502, 503, 504};
 #define AIGW_CODE_COUNT ((int) (sizeof s_codes / sizeof s_codes[0]) + 1)

@@ -22,7 +22,8 @@ typedef enum {
     AIGW_ROUTE_ADMIN = 5,         //  /api/v1/admin/...
     AIGW_ROUTE_MESSAGES = 6,      //  /v1/messages (Anthropic format)
     AIGW_ROUTE_COUNT_TOKENS = 7,  //  /v1/messages/count_tokens
-    AIGW_ROUTE_COUNT = 8
+    AIGW_ROUTE_RESPONSES = 8,     //  /v1/responses (OpenAI Responses)
+    AIGW_ROUTE_COUNT = 9
 } aigw_edge_route_t;
 
 //  metrics.max_label_values: its default and bounds.

@@ -34,6 +34,7 @@ typedef enum {
     AIGW_KIND_ADMIN = 5,        //  /api/v1/admin/...
     AIGW_KIND_SETTLE = 6,       //  a request's real use, to its rate-limit owner (limits.md)
     AIGW_KIND_USAGE = 7,        //  a batch of usage records, to the usage actor (envelope.md 2a)
+    AIGW_KIND_RESPONSES = 8,    //  POST /v1/responses (OpenAI Responses API)
     AIGW_KIND_COUNT_TOKENS = 9  //  POST /v1/messages/count_tokens (not billed, not rate limited)
 } aigw_kind_t;
 

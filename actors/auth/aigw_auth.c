@@ -222,7 +222,8 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
     free (lm);
     const char *need = NULL;
     if (env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_EMBEDDINGS
-        || env->kind == AIGW_KIND_MESSAGES || env->kind == AIGW_KIND_COUNT_TOKENS)
+        || env->kind == AIGW_KIND_MESSAGES || env->kind == AIGW_KIND_COUNT_TOKENS
+        || env->kind == AIGW_KIND_RESPONSES)
         need = "inference";
     else if (env->kind == AIGW_KIND_MODELS && !aigw_auth_permits (p->permissions, "inference"))
         need = "models:read";

@@ -178,6 +178,20 @@ s_texts_collect (s_texts_t *texts, aigw_kind_t kind, json_t *root)
         return -1;
     size_t i;
     json_t *item;
+    if (kind == AIGW_KIND_RESPONSES) {
+        //  Instructions, then the input: a string, or items (a message's
+        //  content, a function call's arguments or output).
+        json_t *input = json_object_get (root, "input");
+        if (s_texts_add (texts, json_object_get (root, "instructions"))
+            || (!json_is_array (input) && s_texts_add (texts, input)))
+            return -1;
+        json_array_foreach (input, i, item) {
+            if (s_texts_content (texts, json_object_get (item, "content"))
+                || s_texts_add (texts, json_object_get (item, "arguments"))
+                || s_texts_add (texts, json_object_get (item, "output")))
+                return -1;
+        }
+    }
     json_array_foreach (json_object_get (root, "messages"), i, item) {
         if (s_texts_content (texts, json_object_get (item, "content")))
             return -1;
@@ -383,7 +397,7 @@ s_guard_handle (void *state, aigw_envelope_t *env)
 {
     s_guard_t *self = (s_guard_t *) state;
     if (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_EMBEDDINGS
-        && env->kind != AIGW_KIND_MESSAGES)
+        && env->kind != AIGW_KIND_MESSAGES && env->kind != AIGW_KIND_RESPONSES)
         return;
     //  Blocks and policies overwrite it below.
     aigw_envelope_set (&env->verdict, "pass");
@@ -537,6 +551,15 @@ aigw_guardrail_test (bool verbose)
         s_test_status (state, AIGW_KIND_EMBEDDINGS, "{\"input\":[\"fine\",\"password: no\"]}", &env)
         == 400);
     assert (s_test_status (state, AIGW_KIND_CHAT, "{not json", &env) == 400);
+    //  Responses: instructions, a string input and items' parts are checked.
+    assert (s_test_status (state, AIGW_KIND_RESPONSES, "{\"instructions\":\"password: x\"}", &env)
+            == 400);
+    assert (s_test_status (state, AIGW_KIND_RESPONSES,
+                           "{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                           "\"input_text\",\"text\":\"password: x\"}]}]}",
+                           &env)
+            == 400);
+    assert (s_test_status (state, AIGW_KIND_RESPONSES, "{\"input\":\"hi\"}", &env) == 0);
     //  Anthropic Messages: the system prompt and content blocks are checked.
     assert (s_test_status (state, AIGW_KIND_MESSAGES,
                            "{\"system\":\"password: x\",\"messages\":[]}", &env)

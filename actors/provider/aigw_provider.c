@@ -13,7 +13,14 @@
 
     The gateway's own format is OpenAI's: a /v1/messages (Anthropic) request
     is translated to it on the way in and back on the way out, except to an
-    Anthropic deployment, where it passes through untouched. */
+    Anthropic deployment, where it passes through untouched. A /v1/responses
+    (OpenAI Responses) request is the same: translated (aigw_responses), but
+    passed through to an "openai" deployment, whose upstream has
+    /v1/responses itself. Passing through keeps what the chat form cannot
+    carry (reasoning items, encrypted reasoning, OpenAI's own stored state
+    when the client asks for it) at no cost; the request is still translated
+    first, so every deployment refuses the same bad requests, and a fallback
+    to another provider needs nothing more. */
 #include "aigw_provider.h"
 #include "aigw_catalog.h"
 #include "aigw_dbwatch.h"
@@ -22,6 +29,7 @@
 #include "aigw_messages.h"
 #include "aigw_models.h"
 #include "aigw_openai.h"
+#include "aigw_responses.h"
 #include "aigw_secret.h"
 #include "aigw_tokens.h"
 
@@ -105,6 +113,7 @@ struct _s_request_t {
     aigw_envelope_t *env;   //  the request, reused for every reply
     bool anthropic_client;  //  the client speaks Anthropic (/v1/messages)
     bool count;             //  a count_tokens request: one upstream try, else the estimate
+    bool responses_client;  //  the client speaks OpenAI Responses (/v1/responses)
     bool stream;            //  the client asked for SSE
     aigw_kind_t kind;       //  CHAT or EMBEDDINGS, as sent upstream
     char *client_body;      //  the body as the client sent it
@@ -146,11 +155,14 @@ struct _s_request_t {
     int64_t retry_after;             //  this attempt's Retry-After seconds, -1 = none
     const aigw_adapter_t
         *stream_adapter;  //  reads the stream: the deployment's, or OpenAI's SSE pass-through
-    aigw_adapter_stream_t *astream;   //  its state
-    aigw_messages_stream_t *mstream;  //  OpenAI to Anthropic stream translator
-    bool upstream_done;               //  the upstream said the answer is complete
-    bool bad_stream;                  //  the upstream stream was malformed or failed
-    bool told;                        //  an error event about it reached the client
+    aigw_adapter_stream_t *astream;    //  its state
+    aigw_messages_stream_t *mstream;   //  OpenAI to Anthropic stream translator
+    aigw_responses_stream_t *rstream;  //  OpenAI chat to Responses stream translator (kept
+                                       //  past its attempt, for the events that end it)
+    long passthrough_events;           //  Responses events passed through (the next number)
+    bool upstream_done;                //  the upstream said the answer is complete
+    bool bad_stream;                   //  the upstream stream was malformed or failed
+    bool told;                         //  an error event about it reached the client
 
     //  What the client saw, and the last failure.
     bool started;                                  //  stream bytes reached the client
@@ -291,6 +303,7 @@ s_request_destroy (s_request_t **r_p)
         aigw_catalog_unref (&r->chain[i]);
     aigw_job_destroy (&r->job);
     aigw_envelope_destroy (&r->env);
+    aigw_responses_stream_destroy (&r->rstream);
     free (r->client_body);
     free (r->openai_body);
     free (r->usage_body);
@@ -326,6 +339,10 @@ s_usage_take (aigw_envelope_t *env, json_t *usage)
     }
     if (json_is_integer (v = json_object_get (usage, "output_tokens")))
         env->tokens_out = json_integer_value (v);
+    //  OpenAI Responses: input_tokens counts the cached ones too.
+    if (json_is_integer (
+            v = json_object_get (json_object_get (usage, "input_tokens_details"), "cached_tokens")))
+        env->tokens_cached = json_integer_value (v);
 }
 
 //  Tokens from every "usage" object in BODY (LEN bytes), in order: an
@@ -437,6 +454,10 @@ s_finish_error (s_request_t **r_p, int status, const char *type, const char *cod
             }
             free (body);
         }
+        else if (r->responses_client && r->rstream)
+            aigw_responses_stream_error (r->rstream, code, message, &frame, &len);
+        else if (r->responses_client)
+            aigw_responses_error_event (r->passthrough_events, code, message, &frame, &len);
         else
             aigw_adapter_append_error_event (&frame, &len, type, code, message);
         s_relay (r, frame ? frame : "", len, true);
@@ -548,6 +569,9 @@ s_stream_data (s_request_t *r, const char *data, size_t len)
         out = NULL;
         out_len = 0;
     }
+    else if (r->passthrough && r->responses_client)
+        aigw_responses_passthrough_scan (out, out_len, &r->upstream_done, &r->bad_stream,
+                                         &r->passthrough_events);
     else if (r->passthrough) {
         //  Whole Anthropic events pass as they came; their names say how
         //  the stream ends.
@@ -566,6 +590,11 @@ s_stream_data (s_request_t *r, const char *data, size_t len)
         s_strip_usage (out, &out_len);
     if (r->anthropic_client && !r->passthrough && out_len) {
         if (aigw_messages_stream_feed (r->mstream, out, out_len, &client, &client_len))
+            r->bad_stream = true;
+        free (out);
+    }
+    else if (r->responses_client && !r->passthrough && out_len) {
+        if (aigw_responses_stream_feed (r->rstream, out, out_len, &client, &client_len))
             r->bad_stream = true;
         free (out);
     }
@@ -725,6 +754,14 @@ s_answer_whole (s_request_t **r_p)
             size_t out_len = 0;
             char *out = aigw_messages_response_from_openai (body, len, env->model, &out_len, err,
                                                             sizeof err);
+            free (body);
+            body = out;
+            len = out_len;
+        }
+        else if (body && r->responses_client) {
+            size_t out_len = 0;
+            char *out = aigw_responses_response_from_openai (
+                r->client_body, r->client_len, body, len, env->model, &out_len, err, sizeof err);
             free (body);
             body = out;
             len = out_len;
@@ -904,7 +941,8 @@ s_attempt_start (s_request_t **r_p)
     int64_t now = aigw_now_ms ();
     char err[256] = "";
     r->dep->up.now_s = now / 1000;
-    r->passthrough = r->anthropic_client && strcmp (dep->provider, "anthropic") == 0;
+    r->passthrough = (r->anthropic_client && strcmp (dep->provider, "anthropic") == 0)
+                     || (r->responses_client && strcmp (dep->provider, "openai") == 0);
     //  Only OpenAI's format takes stream_options; the others tell usage
     //  in their own stream events.
     bool usage_body
@@ -912,9 +950,11 @@ s_attempt_start (s_request_t **r_p)
           && (dep->adapter == &aigw_adapter_openai || dep->adapter == &aigw_adapter_azure);
     const char *body = usage_body ? r->usage_body : r->openai_body;
     size_t body_len = usage_body ? r->usage_len : r->openai_len;
-    int rc = r->passthrough ? s_passthrough_request (r, &r->up)
-                            : dep->adapter->request (&dep->up, r->kind, r->stream, body, body_len,
-                                                     &r->up, err, sizeof err);
+    int rc = r->passthrough && r->responses_client ? aigw_responses_passthrough (
+                 &dep->up, r->client_body, r->client_len, &r->up, err, sizeof err)
+             : r->passthrough ? s_passthrough_request (r, &r->up)
+                              : dep->adapter->request (&dep->up, r->kind, r->stream, body, body_len,
+                                                       &r->up, err, sizeof err);
     if (rc == 1) {
         s_note_failure (r, 400, "invalid_request_error", "unsupported_endpoint",
                         "The model's provider does not serve this endpoint.");
@@ -934,6 +974,12 @@ s_attempt_start (s_request_t **r_p)
         r->astream = r->stream_adapter->stream_new (r->env->model, r->env->id);
         if (r->anthropic_client && !r->passthrough)
             r->mstream = aigw_messages_stream_new (r->env->model, r->env->id);
+        //  The Responses state outlives its attempt: a failure after the
+        //  stream started ends it with events that continue its numbers.
+        aigw_responses_stream_destroy (&r->rstream);
+        r->passthrough_events = 0;
+        if (r->responses_client && !r->passthrough)
+            r->rstream = aigw_responses_stream_new (r->client_body, r->client_len, r->env->model);
     }
     //  A new span id per attempt; the tokens are this attempt's alone.
     uint64_t span;
@@ -957,7 +1003,8 @@ s_attempt_start (s_request_t **r_p)
     CURL *easy = self->easy_pooled ? self->easy_pool[--self->easy_pooled] : curl_easy_init ();
     r->easy = easy;
     if (!easy || !r->headers || (r->stream && !r->astream)
-        || (r->anthropic_client && r->stream && !r->passthrough && !r->mstream))
+        || (r->anthropic_client && r->stream && !r->passthrough && !r->mstream)
+        || (r->responses_client && r->stream && !r->passthrough && !r->rstream))
         return 1;
     curl_easy_setopt (easy, CURLOPT_URL, r->up.url);
     curl_easy_setopt (easy, CURLOPT_PRIVATE, r);
@@ -1498,10 +1545,11 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     env->body_len = 0;
     r->count = env->kind == AIGW_KIND_COUNT_TOKENS;
     r->anthropic_client = env->kind == AIGW_KIND_MESSAGES || r->count;
+    r->responses_client = env->kind == AIGW_KIND_RESPONSES;
     r->stream = env->stream && !r->count;
     r->kind = env->kind == AIGW_KIND_EMBEDDINGS ? AIGW_KIND_EMBEDDINGS : AIGW_KIND_CHAT;
     if (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_EMBEDDINGS
-        && env->kind != AIGW_KIND_MESSAGES && !r->count) {
+        && env->kind != AIGW_KIND_MESSAGES && env->kind != AIGW_KIND_RESPONSES && !r->count) {
         s_finish_error (&r, 404, "invalid_request_error", "unknown_endpoint",
                         "The provider stage does not serve this endpoint.");
         return;
@@ -1517,6 +1565,24 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
             char message[AIGW_PROVIDER_MESSAGE_MAX];
             snprintf (message, sizeof message, "Invalid Messages request: %.400s", err);
             s_finish_error (&r, 400, "invalid_request_error", "invalid_request", message);
+            return;
+        }
+        r->stream = stream;
+    }
+    else if (r->responses_client) {
+        //  The client's body stays for a pass-through and for the echo of
+        //  its settings in the answer.
+        char err[256] = "", param[AIGW_RESPONSES_PARAM_MAX] = "";
+        bool stream = false;
+        r->openai_body
+            = aigw_responses_request_to_openai (r->client_body, r->client_len, &r->openai_len,
+                                                &stream, param, sizeof param, err, sizeof err);
+        if (!r->openai_body) {
+            aigw_envelope_set_error (env, 400, "invalid_request_error",
+                                     *param ? "invalid_value" : "invalid_request",
+                                     *param ? param : NULL, err);
+            s_reply (r);
+            s_request_destroy (&r);
             return;
         }
         r->stream = stream;

@@ -248,9 +248,10 @@ s_decide (self_t *self, aigw_envelope_t *env)
     bool tokens = strstr (lm, "tpm:") != NULL;
     bool budget = strstr (lm, "usd:") != NULL;
     if ((tokens || budget) && env->body) {
-        int format = env->kind == AIGW_KIND_EMBEDDINGS ? AIGW_TOKENS_EMBEDDINGS
-                     : env->kind == AIGW_KIND_MESSAGES ? AIGW_TOKENS_MESSAGES
-                                                       : AIGW_TOKENS_CHAT;
+        int format = env->kind == AIGW_KIND_EMBEDDINGS  ? AIGW_TOKENS_EMBEDDINGS
+                     : env->kind == AIGW_KIND_MESSAGES  ? AIGW_TOKENS_MESSAGES
+                     : env->kind == AIGW_KIND_RESPONSES ? AIGW_TOKENS_RESPONSES
+                                                        : AIGW_TOKENS_CHAT;
         int64_t prompt = 0, completion = 0;
         aigw_tokens_estimate ((aigw_tokens_format_t) format, env->body, env->body_len,
                               self->config->rl_default_max_tokens, &prompt, &completion);

@@ -284,6 +284,7 @@ s_endpoint (int kind)
     switch (kind) {
         case AIGW_KIND_CHAT: return "/v1/chat/completions";
         case AIGW_KIND_MESSAGES: return "/v1/messages";
+        case AIGW_KIND_RESPONSES: return "/v1/responses";
         case AIGW_KIND_EMBEDDINGS: return "/v1/embeddings";
         case AIGW_KIND_MODELS: return "/v1/models";
         default: return "other";

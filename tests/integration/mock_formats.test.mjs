@@ -552,11 +552,17 @@ describe('mock-provider: azure, requests ring, injection', () => {
     await (await chat.bedrock(m, { text, stream: true })).arrayBuffer();
     await (await chat.azure(m, { text })).text();
     await (await chat.openai(m, { text })).text();
+    await (await post(m.url, '/v1/responses', { model: 'gpt-4o-mini', input: text },
+                      { authorization: `Bearer ${KEY}` })).text();
     r = await request(m.url, '/mock/requests');
     assert.equal(r.status, 200);
     const seen = r.json;
-    assert.deepEqual(seen.map((x) => x.route), ['anthropic', 'gemini', 'bedrock', 'azure', 'openai']);
-    const [anthropic, gemini, bedrock, azure, openai] = seen;
+    assert.deepEqual(seen.map((x) => x.route),
+                     ['anthropic', 'gemini', 'bedrock', 'azure', 'openai', 'responses']);
+    const [anthropic, gemini, bedrock, azure, openai, responses] = seen;
+    assert.equal(responses.path, '/v1/responses');
+    assert.equal(responses.body.input, text);
+    assert.equal(responses.headers.authorization, `Bearer ${redacted(KEY)}`);
     assert.equal(anthropic.method, 'POST');
     assert.equal(anthropic.path, '/v1/messages');
     assert.equal(anthropic.headers['x-api-key'], redacted(KEY));
@@ -579,8 +585,9 @@ describe('mock-provider: azure, requests ring, injection', () => {
     assert.ok(!('x-api-key' in openai.headers));
 
     const stats = (await request(m.url, '/mock/stats')).json;
-    assert.deepEqual(stats.routes, { openai: 1, anthropic: 1, gemini: 1, bedrock: 1, azure: 1 });
-    assert.equal(stats.requests, 5);
+    assert.deepEqual(stats.routes,
+                     { openai: 1, anthropic: 1, gemini: 1, bedrock: 1, azure: 1, responses: 1 });
+    assert.equal(stats.requests, 6);
 
     // The ring keeps the last 64; reset empties it
     for (let i = 0; i < 70; i++) await (await chat.openai(m, { text: `n${i}` })).text();

@@ -24,7 +24,7 @@
 
 //  The routes' names, in aigw_mock_route_t order
 static const char *s_route_names[AIGW_MOCK_ROUTE_COUNT]
-    = {"openai", "anthropic", "gemini", "bedrock", "azure"};
+    = {"openai", "anthropic", "gemini", "bedrock", "azure", "responses"};
 
 //  One stream frame
 typedef struct {
@@ -38,6 +38,7 @@ struct _aigw_mock_frames_t {
     size_t count;      //  frames in use
     size_t cap;        //  slots allocated
     bool failed;       //  an append ran out of memory
+    long sequence;     //  Responses: the next event's sequence_number
 };
 
 //  One message of a chat request, seen the same way in every format
@@ -236,6 +237,39 @@ s_bedrock_message (json_t *item, s_message_t *message)
     return 0;
 }
 
+//  Reads one Responses input ITEM into MESSAGE: a message's text parts, or
+//  a function call's output as a tool result. Returns 0 or -1.
+static int
+s_responses_message (json_t *item, s_message_t *message)
+{
+    const char *type = json_string_value (json_object_get (item, "type"));
+    const char *role = json_string_value (json_object_get (item, "role"));
+    if (type && strcmp (type, "function_call_output") == 0) {
+        json_t *output = json_object_get (item, "output");
+        if (!json_is_string (json_object_get (item, "call_id")) || !output)
+            return -1;
+        message->user = true;
+        message->tool_result = s_result_text (output);
+        return 0;
+    }
+    if (type && strcmp (type, "message") != 0)
+        return 0;  //  function_call, reasoning: nothing the reply reads
+    json_t *content = json_object_get (item, "content");
+    if (!role || (!json_is_string (content) && !json_is_array (content)))
+        return -1;
+    message->user = strcmp (role, "user") == 0;
+    if (json_is_string (content))
+        return s_join (&message->text, json_string_value (content), json_string_length (content));
+    size_t index;
+    json_t *part;
+    json_array_foreach (content, index, part) {
+        json_t *text = json_object_get (part, "text");
+        if (json_is_string (text))
+            s_join (&message->text, json_string_value (text), json_string_length (text));
+    }
+    return 0;
+}
+
 //  Name of the first tool ROOT declares in ROUTE's format, or NULL.
 static const char *
 s_first_tool (int route, json_t *root)
@@ -243,7 +277,8 @@ s_first_tool (int route, json_t *root)
     json_t *tools = json_object_get (root, "tools");
     json_t *first = json_array_get (tools, 0);
     switch (route) {
-        case AIGW_MOCK_ROUTE_ANTHROPIC: return json_string_value (json_object_get (first, "name"));
+        case AIGW_MOCK_ROUTE_ANTHROPIC:
+        case AIGW_MOCK_ROUTE_RESPONSES: return json_string_value (json_object_get (first, "name"));
         case AIGW_MOCK_ROUTE_GEMINI: {
             //  tools: [{functionDeclarations: [...]}, ...]: the first declaration
             size_t index;
@@ -292,6 +327,8 @@ s_system_words (int route, json_t *root)
     json_t *system = NULL;
     if (route == AIGW_MOCK_ROUTE_GEMINI)
         system = json_object_get (json_object_get (root, "systemInstruction"), "parts");
+    else if (route == AIGW_MOCK_ROUTE_RESPONSES)
+        system = json_object_get (root, "instructions");
     else
         system = json_object_get (root, "system");
     if (json_is_string (system))
@@ -359,6 +396,24 @@ aigw_mock_ask_parse (int route, json_t *root, const char *model, bool stream, ai
                            "inferenceConfig.maxTokens: must be an integer of at least 1");
         list_name = "messages";
         read_message = s_bedrock_message;
+    }
+    else if (route == AIGW_MOCK_ROUTE_RESPONSES) {
+        ask->model = json_string_value (json_object_get (root, "model"));
+        if (!ask->model || !*ask->model)
+            return s_fail (err, err_size, "Missing required parameter: 'model'.");
+        json_t *flag = json_object_get (root, "stream");
+        if (flag && !json_is_boolean (flag) && !json_is_null (flag))
+            return s_fail (err, err_size, "Invalid type for 'stream': expected a boolean.");
+        ask->stream = json_is_true (flag);
+        if (s_limit (json_object_get (root, "max_output_tokens"), &ask->max_tokens) != 0)
+            return s_fail (err, err_size, "Invalid 'max_output_tokens': expected an integer.");
+        //  A string input is one user message.
+        json_t *input = json_object_get (root, "input");
+        if (json_is_string (input))
+            json_object_set_new (root, "input",
+                                 json_pack ("[{s:s,s:O}]", "role", "user", "content", input));
+        list_name = "input";
+        read_message = s_responses_message;
     }
     else
         return s_fail (err, err_size, "route %s has no chat parser", aigw_mock_route_name (route));
@@ -498,6 +553,11 @@ s_usage (int route, const aigw_mock_reply_t *reply)
             if (usage && written)
                 json_object_set_new (usage, "cacheWriteInputTokens", json_integer (written));
             return usage;
+        case AIGW_MOCK_ROUTE_RESPONSES:
+            return json_pack ("{s:I,s:{s:I},s:I,s:{s:i},s:I}", "input_tokens", (json_int_t) in,
+                              "input_tokens_details", "cached_tokens", cached, "output_tokens",
+                              (json_int_t) out, "output_tokens_details", "reasoning_tokens", 0,
+                              "total_tokens", (json_int_t) (in + out));
         default:
             usage
                 = json_pack ("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t) in, "completion_tokens",
@@ -550,13 +610,76 @@ s_openai_tool_calls (const aigw_mock_reply_t *reply, const char *arguments, bool
     return json_pack ("[o]", call);
 }
 
+//  A Responses item id: PREFIX and the part of the response id after its
+//  own "resp_" (the mock's ids are unique per answer). A new string or NULL.
+static char *
+s_responses_item_id (const aigw_mock_reply_t *reply, const char *prefix)
+{
+    const char *suffix = strncmp (reply->id, "resp_", 5) == 0 ? reply->id + 5 : reply->id;
+    char *id = NULL;
+    return asprintf (&id, "%s%s", prefix, suffix) < 0 ? NULL : id;
+}
+
+//  The Responses output item of REPLY, whole (STATUS "completed") or as it
+//  starts a stream ("in_progress": no text, no arguments yet).
+static json_t *
+s_responses_item (const aigw_mock_reply_t *reply, const char *status)
+{
+    bool whole = strcmp (status, "in_progress") != 0;
+    json_t *item;
+    if (reply->tool_name) {
+        char *id = s_responses_item_id (reply, "fc_");
+        item = id ? json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", id, "type", "function_call",
+                               "status", status, "call_id", reply->tool_id, "name",
+                               reply->tool_name, "arguments", whole ? AIGW_MOCK_TOOL_ARGUMENTS : "")
+                  : NULL;
+        free (id);
+        return item;
+    }
+    char *id = s_responses_item_id (reply, "msg_");
+    json_t *content = whole ? json_pack ("[{s:s,s:s%,s:[],s:[]}]", "type", "output_text", "text",
+                                         reply->text, reply->text_len, "annotations", "logprobs")
+                            : json_array ();
+    item = id ? json_pack ("{s:s,s:s,s:s,s:s,s:o}", "id", id, "type", "message", "status", status,
+                           "role", "assistant", "content", content)
+              : NULL;
+    free (id);
+    return item;
+}
+
+//  The Response object of REPLY: STATUS "in_progress" (no output, no usage,
+//  as a stream starts) or its final status from the finish reason.
+static json_t *
+s_responses_object (const aigw_mock_reply_t *reply, bool final)
+{
+    bool length = strcmp (reply->finish, "length") == 0;
+    const char *status = !final ? "in_progress" : length ? "incomplete" : "completed";
+    json_t *root = json_pack (
+        "{s:s,s:s,s:I,s:s,s:n,s:n,s:s,s:[],s:b,s:n,s:s,s:{s:{s:s}},s:s,s:[],s:n,s:{}}", "id",
+        reply->id, "object", "response", "created_at", (json_int_t) reply->created, "status",
+        status, "error", "instructions", "model", reply->model, "output", "parallel_tool_calls", 1,
+        "previous_response_id", "truncation", "disabled", "text", "format", "type", "text",
+        "tool_choice", "auto", "tools", "usage", "metadata");
+    if (!root || !final)
+        return root;
+    json_object_set_new (root, "incomplete_details",
+                         length ? json_pack ("{s:s}", "reason", "max_output_tokens")
+                                : json_null ());
+    json_array_append_new (json_object_get (root, "output"),
+                           s_responses_item (reply, length ? "incomplete" : "completed"));
+    json_object_set_new (root, "usage", s_usage (AIGW_MOCK_ROUTE_RESPONSES, reply));
+    return root;
+}
+
 //  See the header.
 char *
 aigw_mock_reply_body (int route, const aigw_mock_reply_t *reply, size_t *len)
 {
     json_t *root = NULL;
     const char *finish = s_finish (route, reply);
-    if (route == AIGW_MOCK_ROUTE_ANTHROPIC)
+    if (route == AIGW_MOCK_ROUTE_RESPONSES)
+        root = s_responses_object (reply, true);
+    else if (route == AIGW_MOCK_ROUTE_ANTHROPIC)
         root = json_pack ("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:o}", "id", reply->id, "type", "message",
                           "role", "assistant", "model", reply->model, "content",
                           s_content (route, reply), "stop_reason", finish, "stop_sequence", "usage",
@@ -636,6 +759,18 @@ s_frames_sse (aigw_mock_frames_t *self, int kind, const char *name, json_t *data
     s_frames_take (self, kind, (unsigned char *) event, len > 0 ? (size_t) len : 0);
 }
 
+//  Appends the Responses event TYPE of KIND: DATA (stolen) with "type"
+//  and the next "sequence_number" added.
+static void
+s_frames_responses (aigw_mock_frames_t *self, int kind, const char *type, json_t *data)
+{
+    if (data) {
+        json_object_set_new (data, "type", json_string (type));
+        json_object_set_new (data, "sequence_number", json_integer (self->sequence++));
+    }
+    s_frames_sse (self, kind, type, data, false);
+}
+
 //  Appends raw SSE TEXT of KIND.
 static void
 s_frames_text (aigw_mock_frames_t *self, int kind, const char *text)
@@ -709,6 +844,15 @@ s_emit_text (aigw_mock_frames_t *self, int route, const aigw_mock_reply_t *reply
         s_frames_bedrock (
             self, kind, "contentBlockDelta",
             json_pack ("{s:i,s:{s:s%}}", "contentBlockIndex", 0, "delta", "text", piece, len));
+    else if (route == AIGW_MOCK_ROUTE_RESPONSES) {
+        char *id = s_responses_item_id (reply, "msg_");
+        s_frames_responses (self, kind, "response.output_text.delta",
+                            id ? json_pack ("{s:s,s:i,s:i,s:s%,s:[]}", "item_id", id,
+                                            "output_index", 0, "content_index", 0, "delta", piece,
+                                            len, "logprobs")
+                               : NULL);
+        free (id);
+    }
     else {
         json_t *chunk
             = s_openai_object (reply, "chat.completion.chunk",
@@ -748,6 +892,14 @@ s_emit_tool (aigw_mock_frames_t *self, int route, const aigw_mock_reply_t *reply
             s_frames_bedrock (self, kind, "contentBlockDelta",
                               json_pack ("{s:i,s:{s:{s:s%}}}", "contentBlockIndex", 0, "delta",
                                          "toolUse", "input", piece, len));
+        else if (route == AIGW_MOCK_ROUTE_RESPONSES) {
+            char *id = s_responses_item_id (reply, "fc_");
+            s_frames_responses (self, kind, "response.function_call_arguments.delta",
+                                id ? json_pack ("{s:s,s:i,s:s%}", "item_id", id, "output_index", 0,
+                                                "delta", piece, len)
+                                   : NULL);
+            free (id);
+        }
         else {
             json_t *call
                 = json_pack ("{s:i,s:{s:s%}}", "index", 0, "function", "arguments", piece, len);
@@ -875,6 +1027,54 @@ s_stream_openai (aigw_mock_frames_t *self, const aigw_mock_reply_t *reply)
     s_frames_text (self, AIGW_MOCK_FRAME_TAIL, "data: [DONE]\n\n");
 }
 
+//  OpenAI Responses: response.created, .in_progress, output_item.added,
+//  [content_part.added], deltas, the matching .done events,
+//  output_item.done, response.completed (or .incomplete) with usage.
+static void
+s_stream_responses (aigw_mock_frames_t *self, const aigw_mock_reply_t *reply)
+{
+    int route = AIGW_MOCK_ROUTE_RESPONSES, head = AIGW_MOCK_FRAME_HEAD, tail = AIGW_MOCK_FRAME_TAIL;
+    s_frames_responses (self, head, "response.created",
+                        json_pack ("{s:o}", "response", s_responses_object (reply, false)));
+    s_frames_responses (self, head, "response.in_progress",
+                        json_pack ("{s:o}", "response", s_responses_object (reply, false)));
+    s_frames_responses (self, head, "response.output_item.added",
+                        json_pack ("{s:i,s:o}", "output_index", 0, "item",
+                                   s_responses_item (reply, "in_progress")));
+    json_t *final = s_responses_object (reply, true);
+    json_t *item = json_array_get (json_object_get (final, "output"), 0);
+    const char *item_id = json_string_value (json_object_get (item, "id"));
+    if (reply->tool_name) {
+        s_emit_tool (self, route, reply);
+        s_frames_responses (self, tail, "response.function_call_arguments.done",
+                            json_pack ("{s:s?,s:i,s:s,s:s}", "item_id", item_id, "output_index", 0,
+                                       "name", reply->tool_name, "arguments",
+                                       AIGW_MOCK_TOOL_ARGUMENTS));
+    }
+    else {
+        json_t *part = json_array_get (json_object_get (item, "content"), 0);
+        s_frames_responses (self, head, "response.content_part.added",
+                            json_pack ("{s:s?,s:i,s:i,s:{s:s,s:s,s:[],s:[]}}", "item_id", item_id,
+                                       "output_index", 0, "content_index", 0, "part", "type",
+                                       "output_text", "text", "", "annotations", "logprobs"));
+        s_pieces (reply, self, route, s_emit_text);
+        s_frames_responses (self, tail, "response.output_text.done",
+                            json_pack ("{s:s?,s:i,s:i,s:s%,s:[]}", "item_id", item_id,
+                                       "output_index", 0, "content_index", 0, "text", reply->text,
+                                       reply->text_len, "logprobs"));
+        s_frames_responses (self, tail, "response.content_part.done",
+                            json_pack ("{s:s?,s:i,s:i,s:O?}", "item_id", item_id, "output_index", 0,
+                                       "content_index", 0, "part", part));
+    }
+    s_frames_responses (self, tail, "response.output_item.done",
+                        json_pack ("{s:i,s:O?}", "output_index", 0, "item", item));
+    const char *status = json_string_value (json_object_get (final, "status"));
+    s_frames_responses (self, tail,
+                        status && strcmp (status, "incomplete") == 0 ? "response.incomplete"
+                                                                     : "response.completed",
+                        json_pack ("{s:o?}", "response", final));
+}
+
 //  See the header.
 aigw_mock_frames_t *
 aigw_mock_frames_new (int route, const aigw_mock_reply_t *reply)
@@ -888,6 +1088,8 @@ aigw_mock_frames_new (int route, const aigw_mock_reply_t *reply)
         s_stream_gemini (self, reply);
     else if (route == AIGW_MOCK_ROUTE_BEDROCK)
         s_stream_bedrock (self, reply);
+    else if (route == AIGW_MOCK_ROUTE_RESPONSES)
+        s_stream_responses (self, reply);
     else
         s_stream_openai (self, reply);
     if (self->failed)

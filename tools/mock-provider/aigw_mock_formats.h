@@ -1,7 +1,7 @@
 /*  aigw_mock_formats: the wire formats `aigw mock-provider` speaks beside
     OpenAI's own: Anthropic Messages, Gemini generateContent, Bedrock
-    Converse / ConverseStream, and OpenAI tool calls (Azure OpenAI is
-    OpenAI's shapes under other paths).
+    Converse / ConverseStream, OpenAI Responses, and OpenAI tool calls
+    (Azure OpenAI is OpenAI's shapes under other paths).
 
     Pure functions and small objects, no I/O: the mock reads a request,
     asks this module what the request says (aigw_mock_ask_parse), builds
@@ -24,6 +24,7 @@ typedef enum {
     AIGW_MOCK_ROUTE_GEMINI,     //  /v1beta/models/{model}:{method}
     AIGW_MOCK_ROUTE_BEDROCK,    //  /model/{modelId}/converse[-stream]
     AIGW_MOCK_ROUTE_AZURE,      //  /openai/deployments/{deployment}/...
+    AIGW_MOCK_ROUTE_RESPONSES,  //  /v1/responses (OpenAI Responses)
     AIGW_MOCK_ROUTE_COUNT       //  number of routes
 } aigw_mock_route_t;
 
@@ -81,7 +82,8 @@ const char *aigw_mock_route_name (int route);
 //  The route named NAME (LEN bytes), or -1.
 int aigw_mock_route_lookup (const char *name, size_t len);
 
-//  Reads chat request ROOT in ROUTE's format (Anthropic, Gemini or Bedrock)
+//  Reads chat request ROOT in ROUTE's format (Anthropic, Gemini, Bedrock or
+//  Responses)
 //  into ASK; MODEL and STREAM come from the path for Gemini and Bedrock
 //  (NULL / ignored otherwise). Returns 0, or -1 with ERR set to a message
 //  for a 400. ASK must be zeroed first; free it with aigw_mock_ask_free

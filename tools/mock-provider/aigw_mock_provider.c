@@ -1542,8 +1542,8 @@ s_handle_count_tokens (s_request_t *req, s_buf_t *body, s_error_t *error, const 
     return status;
 }
 
-//  Answers an Anthropic, Gemini or Bedrock chat: MODEL and STREAM come from
-//  the path for the last two. Returns the status for the log.
+//  Answers an Anthropic, Gemini, Bedrock or Responses chat: MODEL and
+//  STREAM come from the path for Gemini and Bedrock. Returns the status for the log.
 static int
 s_handle_format_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const char *model,
                       bool stream)
@@ -1572,9 +1572,9 @@ s_handle_format_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const c
         unsigned long long number = s_next_id (self);
         //  Ids look like each provider's, in aigw_mock_route_t order
         static const char *id_prefixes[AIGW_MOCK_ROUTE_COUNT]
-            = {"chatcmpl-mock-", "msg_mock_", "mock-", "mock-", "chatcmpl-mock-"};
-        static const char *tool_prefixes[AIGW_MOCK_ROUTE_COUNT]
-            = {"call_mock_", "toolu_mock_", "call_mock_", "tooluse_mock_", "call_mock_"};
+            = {"chatcmpl-mock-", "msg_mock_", "mock-", "mock-", "chatcmpl-mock-", "resp_mock_"};
+        static const char *tool_prefixes[AIGW_MOCK_ROUTE_COUNT] = {
+            "call_mock_", "toolu_mock_", "call_mock_", "tooluse_mock_", "call_mock_", "call_mock_"};
         char tool_id[AIGW_MOCK_NUMBER_TEXT * 2];
         snprintf (chat.id, sizeof chat.id, "%s%llu", id_prefixes[req->route], number);
         snprintf (tool_id, sizeof tool_id, "%s%llu", tool_prefixes[req->route], number);
@@ -2486,6 +2486,7 @@ s_route_format (s_request_t *req, bool post, const char *path, s_buf_t *body, s_
             if (strcmp (path, "/v1/messages/count_tokens") == 0)
                 return s_handle_count_tokens (req, body, error, NULL);
             return s_handle_format_chat (req, body, error, NULL, false);
+        case AIGW_MOCK_ROUTE_RESPONSES: return s_handle_format_chat (req, body, error, NULL, false);
         case AIGW_MOCK_ROUTE_GEMINI:
             if (strncmp (path, gemini_prefix, sizeof gemini_prefix - 1) != 0)
                 return 0;
@@ -2597,6 +2598,8 @@ s_route_of (const char *path)
 {
     if (strcmp (path, "/v1/messages") == 0 || strcmp (path, "/v1/messages/count_tokens") == 0)
         return AIGW_MOCK_ROUTE_ANTHROPIC;
+    if (strcmp (path, "/v1/responses") == 0)
+        return AIGW_MOCK_ROUTE_RESPONSES;
     if (strncmp (path, "/v1/", 4) == 0)
         return AIGW_MOCK_ROUTE_OPENAI;
     if (strncmp (path, "/v1beta/", 8) == 0)

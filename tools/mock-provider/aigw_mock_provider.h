@@ -21,6 +21,11 @@
       azure      POST /openai/deployments/D/chat/completions and /embeddings
                  (OpenAI shapes; the body's model defaults to D)
                  needs api-key (else 401) and ?api-version= (else 404)
+      responses  POST /v1/responses (OpenAI Responses; stream: response.created,
+                 .in_progress, output_item.added, content_part.added,
+                 output_text.delta..., the .done events, response.completed;
+                 a tool call streams function_call_arguments.delta events)
+                 needs `Authorization: Bearer KEY`
     KEY may be any non-empty key, or exactly $AIGW_MOCK_API_KEY when that is
     set (for Bearer, x-api-key, x-goog-api-key and api-key alike). Errors
     come in each format's documented shape; every 429 carries Retry-After.
