@@ -28,6 +28,9 @@
 //  Most words of one text the built-in embedder reads; the rest of a
 //  longer prompt does not move its vector.
 #define AIGW_EMBED_WORDS_MAX 4096
+//  Default cosine two SIF prompt vectors need before the verifier looks
+//  (chosen on tests/fixtures/semantic/pairs.jsonl: README, Issue 13).
+#define AIGW_EMBED_THRESHOLD 0.75
 
 //  A source of sentence vectors.
 typedef struct {

@@ -60,6 +60,7 @@ static const s_lex_t s_lexicon[] = {
     {"help", NULL, S_FILLER}, {"want", NULL, S_FILLER}, {"know", NULL, S_FILLER},
     {"need", NULL, S_FILLER}, {"like", NULL, S_FILLER}, {"wondering", NULL, S_FILLER},
     {"possible", NULL, S_FILLER}, {"if", NULL, S_FILLER}, {"way", NULL, S_FILLER},
+    {"whether", "if", S_FILLER},
     //  Negation.
     {"not", NULL, S_NEG}, {"no", NULL, S_NEG}, {"never", NULL, S_NEG},
     {"without", NULL, S_NEG | S_PREP}, {"none", NULL, S_NEG}, {"nothing", NULL, S_NEG},
@@ -425,6 +426,12 @@ s_terms (aigw_verify_t *self, int side, const char *text, size_t len)
         unsigned roles = lex ? lex->roles : 0;
         if (lex && !roles && !lex->canon)
             continue;  //  an ignored word
+        //  "for me", "to you": the politeness took the object away.
+        if ((strcmp (w->norm, "for") == 0 || strcmp (w->norm, "to") == 0) && i + 1 < n
+            && (strcmp (self->words[i + 1].norm, "me") == 0
+                || strcmp (self->words[i + 1].norm, "you") == 0)
+            && (i + 2 == n || self->words[i + 2].flags & AIGW_WORD_SENTENCE))
+            continue;
         //  "how to" is "how do I": the "to" goes.
         if (strcmp (w->norm, "to") == 0 && count > 0 && strcmp (terms[count - 1].canon, "how") == 0)
             continue;
@@ -523,10 +530,15 @@ s_substitutes (aigw_verify_t *self, const char *a, const char *b, double *sim_p)
 }
 
 //  Whether the term run [FROM, TO) of SIDE may move: it starts with a
-//  preposition, which carries its role with it.
+//  preposition, which carries its role with it, or it is the verb be
+//  alone (a question's inversion: "what is X" and "what X is").
 static bool
 s_run_moves (aigw_verify_t *self, int side, size_t from, size_t to)
 {
+    if (to == from + 1
+        && (strcmp (self->terms[side][from].canon, "is") == 0
+            || strcmp (self->terms[side][from].canon, "was") == 0))
+        return true;
     return to > from && self->terms[side][from].roles & S_PREP;
 }
 
