@@ -17,9 +17,10 @@
         pool     the words' bytes, no terminators
     Why int8 by default: 41 MB instead of 142 MB mapped, and on the
     labelled set the two give the same hits and false hits at every
-    threshold from 0.50 to 0.95 (bench/RESULTS.md, Issue 13). The word's rank stands in for its frequency: the JSON has no
-    counts, and GloVe's vocabulary is sorted by frequency, so p(w) is
-    estimated by Zipf's law, 1 / ((rank + 1) * H(count)).
+    threshold from 0.50 to 0.95 (bench/RESULTS.md, Issue 13). The
+    word's rank stands in for its frequency: the JSON has no counts,
+    and GloVe's vocabulary is sorted by frequency, so p(w) is estimated
+    by Zipf's law, 1 / ((rank + 1) * H(count)).
 
     The loader checks every byte it will later trust (sizes, offsets,
     order, finite numbers) and refuses the file otherwise: a lookup never
