@@ -22,6 +22,9 @@
 #define S_MAGIC       "AIGWVEC"
 #define S_VERSION     1
 #define S_HEADER_SIZE 32
+//  Largest magnitude of a vector element (the importer refuses larger),
+//  so an int8 element times its scale stays finite, and sums of them too.
+#define S_ELEMENT_MAX 1e30
 //  Longest number the importer accepts, in characters.
 #define S_NUMBER_MAX 64
 //  The importer's read buffer.
@@ -168,12 +171,13 @@ aigw_vectors_new_from (const void *data, size_t size, char *err, size_t err_size
     if (!why && fabs (norm - 1.0) > 1e-3)
         why = "common component is not a unit vector";
     for (size_t r = 0; self->scale && r < count && !why; r++)
-        if (!isfinite (self->scale[r]) || self->scale[r] < 0)
+        if (!isfinite (self->scale[r]) || self->scale[r] < 0
+            || self->scale[r] > S_ELEMENT_MAX / 127)
             why = "a vector's scale is not finite";
     if (kind == AIGW_VECTORS_F32) {
         const float *v = self->vectors;
         for (size_t i = 0; i < (size_t) count * dim && !why; i++)
-            if (!isfinite (v[i]))
+            if (!isfinite (v[i]) || fabsf (v[i]) > S_ELEMENT_MAX)
                 why = "a vector is not finite";
     }
     //  Words: offsets rise, each word 1..WORD_MAX bytes, and the sorted
@@ -700,7 +704,7 @@ s_read_vectors (s_reader_t *r, s_doc_t *doc)
             if (s_number (r, &v))
                 return -1;
             if (i < dim) {
-                if (fabs (v) > 1e30)
+                if (fabs (v) > S_ELEMENT_MAX)
                     return s_fail (r, "vector element out of range");
                 doc->values[e * dim + i] = (float) v;
             }
