@@ -5,6 +5,7 @@
 #include "aigw_broker.h"
 #include "aigw_config.h"
 #include "aigw_edge.h"
+#include "aigw_embeddings.h"
 #include "aigw_log.h"
 #include "aigw_metrics_server.h"
 #include "aigw_mock_provider.h"
@@ -47,6 +48,8 @@ static const char *s_usage
       "                                            the current AIGW_SECRET_KEY\n"
       "  tokens count [--format F] [FILE...]      estimate the tokens of text or of a\n"
       "                                            request body, offline (aigw help tokens)\n"
+      "  embeddings import JSON --out FILE        word vectors for the semantic cache;\n"
+      "                                            eval, similarity (aigw help embeddings)\n"
       "  mock-provider --port N [--latency-ms N] [--fail-rate F] [--route R:...]\n"
       "                                            a local upstream in every provider's\n"
       "                                            wire format\n"
@@ -124,6 +127,10 @@ s_help (const char *command)
 {
     if (!command) {
         printf ("%s", s_usage);
+        return 0;
+    }
+    if (streq (command, "embeddings")) {
+        printf ("%s", aigw_embeddings_help ());
         return 0;
     }
     //  migrate, tenants, keys and secrets: the operator module owns their text.
@@ -538,6 +545,8 @@ main (int argc, char **argv)
         return s_help (argc > 2 ? argv[2] : NULL);
     if (streq (command, "tokens"))
         return s_cmd_tokens (argc - 1, argv + 1);
+    if (streq (command, "embeddings"))
+        return aigw_embeddings_main (argc - 1, argv + 1);
     //  Every server (the mock's thousands of threads too) uses the global
     //  futex hash, and may hold as many descriptors as the hard limit allows:
     //  one per client connection at the edge, one per upstream connection in
