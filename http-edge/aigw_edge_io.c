@@ -266,13 +266,14 @@ s_guard (aigw_edge_io_t *self, aigw_slot_t *slot, aigw_client_event_t *event)
     if (!slot->guard_seen) {
         slot->guard_seen = true;
         if (!env->guard_policy || env->status >= 400
-            || (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_MESSAGES))
+            || (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_MESSAGES
+                && env->kind != AIGW_KIND_RESPONSES))
             return;
         aigw_policy_t *policy = aigw_guardset_find (self->guards, env->guard_policy);
-        slot->guard = policy ? aigw_guardout_new (policy, env->kind == AIGW_KIND_MESSAGES
-                                                              ? AIGW_GUARDOUT_MESSAGES
-                                                              : AIGW_GUARDOUT_CHAT)
-                             : NULL;
+        aigw_guardout_format_t format = env->kind == AIGW_KIND_MESSAGES    ? AIGW_GUARDOUT_MESSAGES
+                                        : env->kind == AIGW_KIND_RESPONSES ? AIGW_GUARDOUT_RESPONSES
+                                                                           : AIGW_GUARDOUT_CHAT;
+        slot->guard = policy ? aigw_guardout_new (policy, format) : NULL;
         if (!slot->guard) {
             //  Not known here yet (a policy made a moment ago): an answer
             //  unchecked could leak what it guards, so none goes.

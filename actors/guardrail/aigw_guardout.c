@@ -19,6 +19,9 @@ typedef struct {
     int index;                     //  chat: the tool call, -1 for content; messages: the block
     const char *delta_type;        //  messages: text_delta, input_json_delta, thinking_delta
     aigw_policy_stream_t *stream;  //  its check
+    json_t *event;                 //  responses: its last delta event, the released text's mould
+    char *text;                    //  responses: all it released, for the events that repeat it
+    size_t text_len, text_cap;
 } s_channel_t;
 
 struct _aigw_guardout_t {
@@ -32,6 +35,7 @@ struct _aigw_guardout_t {
     char verdict[S_VERDICT_MAX];
     bool blocked;            //  a block ended it
     bool failed;             //  it could not be checked
+    long sequence;           //  responses: the next event's sequence_number
     const char *blocked_by;  //  the guardrail
     char message[400];       //  the block's message
     char *out;               //  what the current call releases
@@ -55,8 +59,11 @@ aigw_guardout_destroy (aigw_guardout_t **self_p)
     aigw_guardout_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; i < self->channel_count; i++)
+    for (size_t i = 0; i < self->channel_count; i++) {
         aigw_policy_stream_destroy (&self->channels[i].stream);
+        json_decref (self->channels[i].event);
+        free (self->channels[i].text);
+    }
     json_decref (self->template);
     free (self->pending);
     free (self->out);
@@ -163,6 +170,16 @@ aigw_guardout_answer (aigw_guardout_t *self, char **body, size_t *len)
             }
         }
     }
+    else if (self->format == AIGW_GUARDOUT_RESPONSES) {
+        json_array_foreach (json_object_get (root, "output"), i, item) {
+            if (!rc)
+                rc = s_answer_text (self, json_object_get (item, "arguments"));
+            json_array_foreach (json_object_get (item, "content"), j, call) {
+                if (!rc)
+                    rc = s_answer_text (self, json_object_get (call, "text"));
+            }
+        }
+    }
     else {
         json_array_foreach (json_object_get (root, "content"), i, item) {
             if (rc)
@@ -220,6 +237,9 @@ s_emit (aigw_guardout_t *self, const char *data, size_t len)
 static int
 s_emit_json (aigw_guardout_t *self, const char *name, json_t *root)
 {
+    //  Responses events are numbered in the order the client reads them.
+    if (root && self->format == AIGW_GUARDOUT_RESPONSES)
+        json_object_set_new (root, "sequence_number", json_integer (self->sequence++));
     char *text = root ? json_dumps (root, JSON_COMPACT) : NULL;
     json_decref (root);
     if (!text)
@@ -242,6 +262,10 @@ s_emit_error (aigw_guardout_t *self, const char *type, const char *code, const c
         return s_emit_json (self, "error",
                             json_pack ("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type,
                                        "message", message));
+    if (self->format == AIGW_GUARDOUT_RESPONSES)
+        return s_emit_json (self, "error",
+                            json_pack ("{s:s,s:s,s:s,s:n}", "type", "error", "code", code,
+                                       "message", message, "param"));
     return s_emit_json (self, NULL,
                         json_pack ("{s:{s:s,s:s,s:s,s:n}}", "error", "message", message, "type",
                                    type, "code", code, "param"));
@@ -277,6 +301,34 @@ s_emit_text (aigw_guardout_t *self, const s_channel_t *c, const char *text, size
     json_t *value = json_stringn (text, len);
     if (!value)
         return -1;
+    if (self->format == AIGW_GUARDOUT_RESPONSES) {
+        s_channel_t *own = (s_channel_t *) c;
+        if (own->text_len + len + 1 > own->text_cap) {
+            size_t cap = own->text_cap ? own->text_cap : 256;
+            while (cap < own->text_len + len + 1)
+                cap *= 2;
+            char *grown = realloc (own->text, cap);
+            if (!grown) {
+                json_decref (value);
+                return -1;
+            }
+            own->text = grown;
+            own->text_cap = cap;
+        }
+        memcpy (own->text + own->text_len, text, len);
+        own->text_len += len;
+        own->text[own->text_len] = 0;
+        json_t *event = json_deep_copy (c->event);
+        if (!event) {
+            json_decref (value);
+            return -1;
+        }
+        json_object_set_new (event, "delta", value);
+        //  The name outlives the event, which the emit takes.
+        char name[64];
+        snprintf (name, sizeof name, "%s", json_string_value (json_object_get (event, "type")));
+        return s_emit_json (self, name, event);
+    }
     if (self->format == AIGW_GUARDOUT_MESSAGES) {
         const char *member = strcmp (c->delta_type, "input_json_delta") == 0 ? "partial_json"
                              : strcmp (c->delta_type, "thinking_delta") == 0 ? "thinking"
@@ -474,6 +526,109 @@ s_messages_event (aigw_guardout_t *self, const char *event, size_t len, const ch
     return rc ? rc : s_emit (self, event, len);
 }
 
+//  The text channel C released, as a new JSON string (for the events that
+//  repeat a whole text); NULL when C is unknown (nothing was checked).
+static json_t *
+s_released (const s_channel_t *c)
+{
+    return c ? json_stringn (c->text ? c->text : "", c->text_len) : NULL;
+}
+
+//  The channel of OUTPUT and CONTENT, or NULL.
+static s_channel_t *
+s_channel_find (aigw_guardout_t *self, int output, int content)
+{
+    for (size_t i = 0; i < self->channel_count; i++)
+        if (self->channels[i].choice == output && self->channels[i].index == content)
+            return &self->channels[i];
+    return NULL;
+}
+
+//  Put the released texts into ITEM (output item OUTPUT): a message's
+//  output_text parts, a function call's arguments.
+static void
+s_item_texts (aigw_guardout_t *self, json_t *item, int output)
+{
+    if (json_object_get (item, "arguments")) {
+        json_t *text = s_released (s_channel_find (self, output, -1));
+        if (text)
+            json_object_set_new (item, "arguments", text);
+    }
+    size_t i;
+    json_t *part;
+    json_array_foreach (json_object_get (item, "content"), i, part) {
+        json_t *text = s_released (s_channel_find (self, output, (int) i));
+        if (text && json_object_get (part, "text"))
+            json_object_set_new (part, "text", text);
+        else
+            json_decref (text);
+    }
+}
+
+//  One Responses event named NAME (DATA: its JSON). Every event is
+//  renumbered; text deltas go through their channel; the events that
+//  repeat a whole text get what was released instead.
+static int
+s_responses_event (aigw_guardout_t *self, const char *name, const char *data, size_t data_len)
+{
+    json_t *root = json_loadb (data, data_len, 0, NULL);
+    if (!json_is_object (root)) {
+        json_decref (root);
+        return -1;
+    }
+    int output = (int) json_integer_value (json_object_get (root, "output_index"));
+    int content = (int) json_integer_value (json_object_get (root, "content_index"));
+    int rc = 0;
+    bool text_delta = strcmp (name, "response.output_text.delta") == 0;
+    bool args_delta = strcmp (name, "response.function_call_arguments.delta") == 0;
+    if (text_delta || args_delta) {
+        json_t *delta = json_object_get (root, "delta");
+        s_channel_t *c = s_channel (self, output, args_delta ? -1 : content, NULL);
+        if (!c || !json_is_string (delta))
+            rc = -1;
+        else {
+            json_decref (c->event);
+            c->event = json_incref (root);
+            rc = s_feed (self, c, json_string_value (delta), json_string_length (delta), true);
+        }
+        json_decref (root);
+        return rc;
+    }
+    bool text_done = strcmp (name, "response.output_text.done") == 0;
+    bool args_done = strcmp (name, "response.function_call_arguments.done") == 0;
+    if (text_done || args_done) {
+        rc = s_flush (self, output, args_done ? -1 : content);
+        json_t *text = s_released (s_channel_find (self, output, args_done ? -1 : content));
+        if (text)
+            json_object_set_new (root, args_done ? "arguments" : "text", text);
+    }
+    else if (strcmp (name, "response.content_part.done") == 0) {
+        json_t *part = json_object_get (root, "part");
+        json_t *text = s_released (s_channel_find (self, output, content));
+        if (text && json_object_get (part, "text"))
+            json_object_set_new (part, "text", text);
+        else
+            json_decref (text);
+    }
+    else if (strcmp (name, "response.output_item.done") == 0)
+        s_item_texts (self, json_object_get (root, "item"), output);
+    else if (strcmp (name, "response.completed") == 0 || strcmp (name, "response.incomplete") == 0
+             || strcmp (name, "response.failed") == 0) {
+        rc = s_flush (self, -1, -1);
+        size_t i;
+        json_t *item;
+        json_array_foreach (json_object_get (json_object_get (root, "response"), "output"), i,
+                            item) {
+            s_item_texts (self, item, (int) i);
+        }
+    }
+    if (rc) {
+        json_decref (root);
+        return rc;
+    }
+    return s_emit_json (self, name, root);
+}
+
 //  One whole SSE event (EVENT, LEN bytes with its blank line).
 static int
 s_event (aigw_guardout_t *self, const char *event, size_t len)
@@ -502,6 +657,8 @@ s_event (aigw_guardout_t *self, const char *event, size_t len)
         return s_emit (self, event, len);
     if (self->format == AIGW_GUARDOUT_MESSAGES)
         return s_messages_event (self, event, len, name, data, data_len);
+    if (self->format == AIGW_GUARDOUT_RESPONSES)
+        return s_responses_event (self, name, data, data_len);
     if (data_len == 6 && memcmp (data, "[DONE]", 6) == 0) {
         int rc = s_flush (self, -1, -1);
         return rc ? rc : s_emit (self, event, len);
@@ -761,7 +918,59 @@ aigw_guardout_test (bool verbose)
         "\"delta\":{\"type\":\"text_delta\",\"text\":\"AKIAIOSFODNN7EXAMPLE\"}}\n\n",
         7, &rc);
     assert (rc == 1 && strstr (got, "event: error\ndata: {\"type\":\"error\"")
+            && !strstr (
+                got, "AKIA"));  //  A Responses stream: deltas redacted, the events that repeat the
+    //  text carry the redacted text, every event numbered again.
+    const char *responses
+        = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,"
+          "\"response\":{\"id\":\"resp_1\",\"output\":[]}}\n\n"
+          "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+          "\"sequence_number\":1,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,"
+          "\"delta\":\"mail fr\",\"logprobs\":[]}\n\n"
+          "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+          "\"sequence_number\":2,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,"
+          "\"delta\":\"ed@example.com now\",\"logprobs\":[]}\n\n"
+          "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\","
+          "\"sequence_number\":3,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,"
+          "\"text\":\"mail fred@example.com now\"}\n\n"
+          "event: response.content_part.done\ndata: {\"type\":\"response.content_part.done\","
+          "\"sequence_number\":4,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,"
+          "\"part\":{\"type\":\"output_text\",\"text\":\"mail fred@example.com now\"}}\n\n"
+          "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\","
+          "\"sequence_number\":5,\"output_index\":0,\"item\":{\"type\":\"message\",\"content\":"
+          "[{\"type\":\"output_text\",\"text\":\"mail fred@example.com now\"}]}}\n\n"
+          "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":6,"
+          "\"response\":{\"id\":\"resp_1\",\"output\":[{\"type\":\"message\",\"content\":"
+          "[{\"type\":\"output_text\",\"text\":\"mail fred@example.com now\"}]}]}}\n\n";
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        got = s_test_stream (policy, AIGW_GUARDOUT_RESPONSES, responses, cuts[c], &rc);
+        assert (rc == 0);
+        assert (!strstr (got, "fred@") && strstr (got, "\"text\":\"mail [EMAIL] now\""));
+        assert (strstr (got, "event: response.completed"));
+        //  Numbered from 0 with no gap: the last is the count less one.
+        int events = 0;
+        for (const char *at = got; (at = strstr (at, "\"sequence_number\":")); at++)
+            events++;
+        char last[32];
+        snprintf (last, sizeof last, "\"sequence_number\":%d", events - 1);
+        assert (strstr (got, last) && !strstr (got, "\"sequence_number\":7"));
+    }
+    got = s_test_stream (policy, AIGW_GUARDOUT_RESPONSES,
+                         "event: response.output_text.delta\ndata: {\"type\":"
+                         "\"response.output_text.delta\",\"sequence_number\":1,\"output_index\":0,"
+                         "\"content_index\":0,\"delta\":\"AKIAIOSFODNN7EXAMPLE\"}\n\n",
+                         5, &rc);
+    assert (rc == 1 && strstr (got, "event: error\ndata: {\"type\":\"error\"")
             && !strstr (got, "AKIA"));
+    self = aigw_guardout_new (policy, AIGW_GUARDOUT_RESPONSES);
+    body = strdup ("{\"id\":\"resp_2\",\"object\":\"response\",\"output\":[{\"type\":\"message\","
+                   "\"content\":[{\"type\":\"output_text\",\"text\":\"to gil@example.com\"}]},"
+                   "{\"type\":\"function_call\",\"name\":\"f\",\"arguments\":\"{}\"}]}");
+    len = strlen (body);
+    assert (aigw_guardout_answer (self, &body, &len) == 0);
+    assert (strstr (body, "to [EMAIL]") && !strstr (body, "gil@"));
+    free (body);
+    aigw_guardout_destroy (&self);
     aigw_policy_destroy (&policy);
     if (verbose)
         printf ("guardout: ok\n");

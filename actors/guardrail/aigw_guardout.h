@@ -1,6 +1,5 @@
-/*  aigw_guardout: a guardrail policy on a model's answer, as the client
-    will read it: an OpenAI chat completion or an Anthropic message, whole
-    or as its SSE stream.
+/*  aigw_guardout: a guardrail policy on a model's answer, as the client    will read it: an OpenAI chat completion, an Anthropic message or an
+    OpenAI Response, whole or as its SSE stream.
 
     The texts are the answer's content, its tool calls' arguments (and
     Anthropic's thinking): each is checked on its own (a choice's content,
@@ -10,8 +9,10 @@
     split across chunks is still caught and the stream and the whole
     answer get the same verdict. Events without text pass at once; an
     event that ends a text (a block's stop, a finish reason, [DONE]) comes
-    after that text's last release. A block ends the stream with an error
-    event in the client's format naming the guardrail, rule and policy. */
+    after that text's last release. A block ends the stream with an error    event in the client's format naming the guardrail, rule and policy.
+    A Responses stream repeats each whole text in its .done events and in
+    response.completed: those carry what was released (redacted), and its
+    events are numbered again (sequence_number) as the client reads them. */
 #ifndef AIGW_GUARDOUT_H_INCLUDED
 #define AIGW_GUARDOUT_H_INCLUDED
 
@@ -22,8 +23,9 @@
 
 //  The answer's format: the client's.
 typedef enum {
-    AIGW_GUARDOUT_CHAT,     //  OpenAI chat completions
-    AIGW_GUARDOUT_MESSAGES  //  Anthropic Messages
+    AIGW_GUARDOUT_CHAT,      //  OpenAI chat completions
+    AIGW_GUARDOUT_MESSAGES,  //  Anthropic Messages
+    AIGW_GUARDOUT_RESPONSES  //  OpenAI Responses
 } aigw_guardout_format_t;
 
 //  Most texts one answer may hold (choices × tool calls, content blocks);

@@ -238,6 +238,27 @@ for (const mode of MODES) {
            });
            assert.ok(whole.content[0].text.includes('[EMAIL]'), whole.content[0].text);
          });
+
+      it('Responses (translated and streamed): redacted text in every event, a block as an error',
+         async () => {
+           const tag = nonce();
+           const plain = await openai().responses.create({
+             model: 'gpt-out', input: `mail erin@example.com ${tag}` });
+           assert.equal(plain.output_text, `Mock reply to: mail [EMAIL] ${tag}`);
+           const stream = openai().responses.stream({
+             model: 'gpt-out', input: `phone +1 212 555 0188 today ${tag}` });
+           const numbers = [];
+           stream.on('event', (e) => numbers.push(e.sequence_number));
+           const final = await stream.finalResponse();
+           const text = final.output.flatMap((o) => o.content ?? []).map((c) => c.text ?? '').join('');
+           assert.equal(text, `Mock reply to: phone [PHONE] today ${tag}`);
+           assert.deepEqual(numbers, numbers.map((_, i) => i), 'events numbered with gaps');
+           await assert.rejects(openai().responses.stream({
+             model: 'gpt-out', input: `say ${KEY}` }).finalResponse(),
+           (err) => /openai_key/.test(err.message));
+           const blocked = await gw.fetch('/v1/responses', { body: { model: 'gpt-out', input: `say ${KEY}` } });
+           assertError(blocked, { status: 400, type: 'guardrail_error', code: 'secrets' });
+         });
     });
   });
 }
