@@ -51,6 +51,11 @@
 #define AIGW_DETECT_INJECTION_THRESHOLD 0.5
 //  Longest match of a built-in rule, bytes (an email's 254, a JWT's cap).
 #define AIGW_DETECT_MATCH_MAX 1024
+//  Longest match a built-in rule makes across whitespace (an IBAN or a
+//  phone written in groups, an injection phrase). A stream holds words
+//  back whole (up to AIGW_DETECT_WORD_MAX) and an open PEM block until its
+//  END line, so this, not the longest match, sets the hold-back.
+#define AIGW_DETECT_SPAN_MAX 128
 //  Right context a rule may read past its match (a version's next ".5").
 #define AIGW_DETECT_LOOKAHEAD 16
 //  Left context a rule may read before its match (the keyword before an

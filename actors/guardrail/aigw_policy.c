@@ -1024,7 +1024,7 @@ aigw_policy_test (bool verbose)
         }
         aigw_policy_verdict_free (&whole);
     }
-    //  A shorter hold-back releases sooner; the default holds ~1 KiB.
+    //  A shorter hold-back releases sooner than the default (144 bytes).
     {
         aigw_policy_t *quick = aigw_policy_new (
             "quick",
@@ -1050,7 +1050,7 @@ aigw_policy_test (bool verbose)
             free (out);
             aigw_policy_stream_destroy (&stream);
         }
-        assert (released[0] > 64 && released[1] == 0);
+        assert (released[0] > 64 && released[1] < released[0]);
         aigw_policy_destroy (&quick);
     }
 

@@ -21,10 +21,11 @@
     policy may carry "description" and "bindings": {"tenants", "keys",
     "models"}, lists of the ids and model names it applies to
     (aigw_guardset resolves them), and "holdback": the bytes a streamed
-    answer is held back (16 to 65536; default the longest match a
-    detector can make, about 1 KiB: a shorter one gives the first token
-    sooner, and since words are still held whole only a match with spaces
-    longer than it can get out in part).
+    answer is held back (16 to 65536; default 144, the longest match a
+    built-in rule makes across spaces plus a lookahead, or a bounded
+    pattern list's width: a shorter one gives the first token sooner;
+    words are still held whole, and an open PEM block until its end, so
+    only a match with spaces longer than it can get out in part).
 
     A verdict's action is the strongest of its triggered guardrails
     (block > redact > flag > allow); its text has every match that asks
