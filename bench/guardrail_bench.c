@@ -5,13 +5,20 @@
     detector alone, the default set with a policy list of 100 keywords and
     20 regexes (the pattern backend the build has), and a stream of the
     same prompt in 64-byte chunks through the sliding window (added time
-    per chunk).
+    per chunk). Then the answers' check the edge runs (aigw_guardout): a
+    streamed chat answer of the prose as OpenAI chunks of one word each,
+    in µs per chunk (SSE parsing, the window, the chunks made again), and
+    how many bytes of text arrive before the client gets its first:
+    the hold-back's cost in time to first token, with the default and a
+    16-byte hold-back.
 
     Usage: aigw_bench_guardrail. Each figure is the best of a few rounds of
     at least AIGW_BENCH_GUARDRAIL_MS each. */
 #include "aigw_detect.h"
-
+#include "aigw_guardout.h"
+#include "aigw_policy.h"
 #include <assert.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,5 +202,79 @@ main (void)
     printf ("default set + 120-entry policy list:                       %6.2f µs (%zu matches)\n",
             us, found);
     aigw_detect_destroy (&listed);
+
+    //  The answers' check: a chat stream of the dirty prose, a word a chunk.
+    size_t stream_cap = 64 * len, stream_len = 0, chunk_count = 0;
+    char *stream = malloc (stream_cap);
+    size_t *words = calloc (len, sizeof *words);  //  each chunk's text, bytes
+    assert (stream && words);
+    for (const char *at = dirty; *at;) {
+        const char *end = strchr (at + 1, ' ');
+        end = end ? end + 1 : at + strlen (at);
+        json_t *word = json_stringn (at, (size_t) (end - at));
+        char *quoted = json_dumps (word, JSON_ENCODE_ANY);
+        stream_len += (size_t) snprintf (stream + stream_len, stream_cap - stream_len,
+                                         "data: {\"id\":\"chatcmpl-1\",\"object\":"
+                                         "\"chat.completion.chunk\",\"model\":\"m\","
+                                         "\"choices\":[{\"index\":0,\"delta\":{\"content\":%s},"
+                                         "\"finish_reason\":null}]}\n\n",
+                                         quoted);
+        free (quoted);
+        json_decref (word);
+        words[chunk_count++] = (size_t) (end - at);
+        at = end;
+    }
+    stream_len
+        += (size_t) snprintf (stream + stream_len, stream_cap - stream_len, "data: [DONE]\n\n");
+    static const char *const policies[]
+        = {"{\"guardrails\": [{\"detector\": \"pii\", \"action\": \"redact\"},"
+           " {\"detector\": \"secrets\", \"action\": \"redact\"}]}",
+           "{\"holdback\": 16, \"guardrails\": [{\"detector\": \"pii\", \"action\": \"redact\"},"
+           " {\"detector\": \"secrets\", \"action\": \"redact\"}]}"};
+    for (int p = 0; p < 2; p++) {
+        char err[300];
+        aigw_policy_t *policy = aigw_policy_new ("bench", policies[p], err, sizeof err);
+        assert (policy);
+        double best = 0;
+        size_t first_after = 0;
+        for (int round = 0; round < AIGW_BENCH_GUARDRAIL_ROUNDS; round++) {
+            long chunks = 0;
+            double start = s_now_ns (), now;
+            do {
+                aigw_guardout_t *guard = aigw_guardout_new (policy, AIGW_GUARDOUT_CHAT);
+                size_t at = 0, text_in = 0, chunk = 0;
+                bool first = false;
+                while (at < stream_len) {
+                    const char *next = strstr (stream + at, "\n\n");
+                    size_t n = (size_t) (next - (stream + at)) + 2;
+                    char *out;
+                    size_t out_len;
+                    int rc = aigw_guardout_stream (guard, stream + at, n, at + n == stream_len,
+                                                   &out, &out_len);
+                    assert (rc == 0);
+                    //  Text that came in: the word of this chunk.
+                    text_in += chunk < chunk_count ? words[chunk] : 0;
+                    chunk++;
+                    if (!first && out && strstr (out, "\"content\":\"")) {
+                        first = true;
+                        first_after = text_in;
+                    }
+                    free (out);
+                    at += n;
+                    chunks++;
+                }
+                aigw_guardout_destroy (&guard);
+            } while ((now = s_now_ns ()) - start < AIGW_BENCH_GUARDRAIL_MS * 1e6);
+            double us = (now - start) / chunks / 1e3;
+            if (!best || us < best)
+                best = us;
+        }
+        printf ("answer check (pii + secrets, redact), chat stream, %s hold-back: %6.2f µs per "
+                "chunk (%zu one-word chunks); first text out after ~%zu bytes in\n",
+                p ? "16-byte" : "default", best, chunk_count, first_after);
+        aigw_policy_destroy (&policy);
+    }
+    free (stream);
+    free (words);
     return 0;
 }
