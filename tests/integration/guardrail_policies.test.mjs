@@ -289,6 +289,46 @@ describe('admin API: guardrail policies', () => {
     assert.equal(builtin.json.source, 'builtin');
   });
 
+  it('policies bound to a key and to a tenant apply on the chat path, live', async () => {
+    const a = await tenantWithKey('developer');
+    const b = await tenantWithKey('developer');
+    const byKey = `bykey-${nonce()}`;
+    const byTenant = `bytenant-${nonce()}`;
+    const secret = 'sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD';
+    let res = await admin('POST', 'guardrails/policies', {
+      body: { name: byKey, guardrails: [{ detector: 'secrets', action: 'block' }],
+              bindings: { keys: [a.keyId] } } });
+    assert.equal(res.status, 201, res.text);
+    res = await admin('POST', 'guardrails/policies', {
+      body: { name: byTenant, guardrails: [pii('redact')], bindings: { tenants: [b.tenant] } } });
+    assert.equal(res.status, 201, res.text);
+    // Every process (here the guardrail stage and the edge) reloads within a second.
+    const blocked = await eventually(async () => {
+      const r = await gw.chat(`use ${secret} ${nonce()}`, { key: a.key });
+      return r.status === 400 ? r : null;
+    }, 2000, 50);
+    assert.ok(blocked, 'the key-bound policy never applied');
+    assertError(blocked, { status: 400, type: 'guardrail_error', code: 'secrets',
+                           message: new RegExp(`policy "${byKey}", input`) });
+    const redacted = await eventually(async () => {
+      const r = await gw.chat(`mail ann@example.com ${nonce()}`, { key: b.key });
+      return r.headers.get('x-aigw-guardrail') === 'redact:pii:email' ? r : null;
+    }, 2000, 50);
+    assert.ok(redacted, 'the tenant-bound policy never applied');
+    assert.match(redacted.json.choices[0].message.content, /mail \[EMAIL\]/);
+    // Tenant b's key is not bound to the secrets policy.
+    res = await gw.chat(`use ${secret} ${nonce()}`, { key: b.key });
+    assert.equal(res.status, 200, res.text);
+    // Unbound, the key passes again.
+    assert.equal((await admin('DELETE', `guardrails/policies/${byKey}`)).status, 204);
+    const freed = await eventually(async () => {
+      const r = await gw.chat(`use ${secret} ${nonce()}`, { key: a.key });
+      return r.status === 200;
+    }, 2000, 50);
+    assert.ok(freed, 'a deleted policy still applied');
+    assert.equal((await admin('DELETE', `guardrails/policies/${byTenant}`)).status, 204);
+  });
+
   it('never answers a pattern that could be a secret', () => {
     for (const text of answers) assert.ok(!text.includes('topsecret'), text);
   });
