@@ -322,7 +322,9 @@ s_write_head (s_http_t *http, int status, const char *content_type, const aigw_e
         s_append (head, sizeof head, &n, "Connection: close\r\n");
         mg_disable_connection_keep_alive (http->conn);
     }
-    if (length >= 0)
+    if (status == 204 || status == 304)
+        s_append (head, sizeof head, &n, "\r\n");  //  RFC 9110 8.6: no Content-Length
+    else if (length >= 0)
         s_append (head, sizeof head, &n, "Content-Length: %lld\r\n\r\n", length);
     else
         s_append (head, sizeof head, &n,

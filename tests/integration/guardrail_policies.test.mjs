@@ -110,6 +110,8 @@ describe('admin API: guardrail policies', () => {
     const gone = await admin('DELETE', `guardrails/policies/${name}`);
     assert.equal(gone.status, 204, gone.text);
     assert.equal(gone.text, '');
+    // RFC 9110 8.6: a 204 carries no Content-Length.
+    assert.equal(gone.headers.get('content-length'), null);
     assert.equal(db.sql(`SELECT count (*) FROM guardrail_policies WHERE name = '${name}'`).trim(), '0');
     assert.equal(db.sql(`SELECT count (*) FROM guardrail_policy_bindings WHERE policy = '${name}'`)
       .trim(), '0');
