@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -70,11 +71,28 @@ aigw_hex_random (size_t len, char *out)
     aigw_hex_encode (bytes, len, out);
 }
 
+char *
+aigw_hex_id (const char *prefix, size_t len)
+{
+    size_t prefix_len = strlen (prefix);
+    char *id = malloc (prefix_len + 2 * len + 1);
+    if (id) {
+        memcpy (id, prefix, prefix_len);
+        aigw_hex_random (len, id + prefix_len);
+    }
+    return id;
+}
+
 void
 aigw_hex_test (bool verbose)
 {
     char out[9];
     const unsigned char bytes[] = {0x00, 0x9f, 0xa0, 0xff};
+    char *id = aigw_hex_id ("resp_", 12), *other = aigw_hex_id ("resp_", 12);
+    assert (id && other && strlen (id) == 29 && strncmp (id, "resp_", 5) == 0);
+    assert (strcmp (id, other) != 0);
+    free (id);
+    free (other);
     aigw_hex_encode (bytes, sizeof bytes, out);
     assert (strcmp (out, "009fa0ff") == 0);
     //  Random ids: the right length, hex, and not the same twice.

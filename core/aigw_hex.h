@@ -21,6 +21,11 @@ void aigw_hex_random (size_t len, char *out);
 //  The same bytes, raw, into OUT (LEN bytes).
 void aigw_hex_random_bytes (size_t len, unsigned char *out);
 
+//  A new id: PREFIX then LEN random bytes (at most 64) in hex, as
+//  aigw_hex_random makes them ("resp_" and 24 digits, say). The caller
+//  frees it; NULL when out of memory.
+char *aigw_hex_id (const char *prefix, size_t len);
+
 void aigw_hex_test (bool verbose);
 
 #endif

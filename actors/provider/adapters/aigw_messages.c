@@ -12,6 +12,7 @@
     See aigw_messages.h for the contracts. */
 #include "aigw_messages.h"
 #include "aigw_adapter.h"
+#include "aigw_hex.h"
 #include "aigw_json.h"
 
 #include <assert.h>
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 //  Longest field path quoted in an error message.
@@ -113,29 +113,6 @@ s_load_object (const char *body, size_t len, char *err, size_t err_size)
     return root;
 }
 
-//  A new id "PREFIX<hex>" the caller owns, random enough to be unique; NULL
-//  when out of memory.
-static char *
-s_new_id (const char *prefix)
-{
-    unsigned char bytes[S_ID_RANDOM_BYTES];
-    if (getrandom (bytes, sizeof bytes, GRND_NONBLOCK) != (ssize_t) sizeof bytes) {
-        //  No entropy yet: time and a counter still give distinct ids.
-        static unsigned counter;
-        uint64_t seed = (uint64_t) time (NULL) ^ ((uint64_t) ++counter << 32);
-        for (size_t i = 0; i < sizeof bytes; i++)
-            bytes[i] = (unsigned char) (seed >> ((i % 8) * 8)) ^ (unsigned char) (i * 31);
-    }
-    size_t prefix_len = strlen (prefix);
-    char *id = malloc (prefix_len + 2 * sizeof bytes + 1);
-    if (!id)
-        return NULL;
-    memcpy (id, prefix, prefix_len);
-    for (size_t i = 0; i < sizeof bytes; i++)
-        snprintf (id + prefix_len + 2 * i, 3, "%02x", bytes[i]);
-    return id;
-}
-
 //  The Anthropic message id for an OpenAI completion id: "msg_" and the
 //  part after the first '-' ("chatcmpl-X" gives "msg_X"), or a generated
 //  id when OPENAI_ID is NULL or empty. A new string the caller owns, or NULL.
@@ -143,7 +120,7 @@ static char *
 s_message_id (const char *openai_id)
 {
     if (!openai_id || !*openai_id)
-        return s_new_id ("msg_");
+        return aigw_hex_id ("msg_", S_ID_RANDOM_BYTES);
     const char *dash = strchr (openai_id, '-');
     const char *suffix = dash && dash[1] ? dash + 1 : openai_id;
     char *id = malloc (strlen ("msg_") + strlen (suffix) + 1);
@@ -840,7 +817,7 @@ s_tool_use_block (json_t *call, const char *path, char *err, size_t err_size)
     if (arguments && !json_is_string (arguments) && !json_is_null (arguments))
         return s_fail (err, err_size, "%s.function.arguments: must be a string", path);
     const char *given = json_string_value (json_object_get (call, "id"));
-    char *id = given && *given ? strdup (given) : s_new_id ("toolu_");
+    char *id = given && *given ? strdup (given) : aigw_hex_id ("toolu_", S_ID_RANDOM_BYTES);
     json_t *input = s_tool_input (json_string_value (arguments), json_string_length (arguments));
     json_t *block = id && input ? json_pack ("{s:s, s:s, s:s, s:O}", "type", "tool_use", "id", id,
                                              "name", name, "input", input)

@@ -17,6 +17,7 @@
     See aigw_responses.h for the contracts. */
 #include "aigw_responses.h"
 #include "aigw_adapter.h"
+#include "aigw_hex.h"
 #include "aigw_json.h"
 #include "aigw_openai.h"
 
@@ -27,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 //  Longest field path quoted in an error.
@@ -101,28 +101,6 @@ s_path (char *out, size_t size, const char *format, ...)
     va_start (args, format);
     vsnprintf (out, size, format, args);
     va_end (args);
-}
-
-//  A new id "PREFIX<hex>" the caller owns; NULL when out of memory.
-static char *
-s_new_id (const char *prefix)
-{
-    unsigned char bytes[S_ID_RANDOM_BYTES];
-    if (getrandom (bytes, sizeof bytes, GRND_NONBLOCK) != (ssize_t) sizeof bytes) {
-        //  No entropy yet: time and a counter still give distinct ids.
-        static unsigned counter;
-        uint64_t seed = (uint64_t) time (NULL) ^ ((uint64_t) ++counter << 32);
-        for (size_t i = 0; i < sizeof bytes; i++)
-            bytes[i] = (unsigned char) (seed >> ((i % 8) * 8)) ^ (unsigned char) (i * 31);
-    }
-    size_t prefix_len = strlen (prefix);
-    char *id = malloc (prefix_len + 2 * sizeof bytes + 1);
-    if (!id)
-        return NULL;
-    memcpy (id, prefix, prefix_len);
-    for (size_t i = 0; i < sizeof bytes; i++)
-        snprintf (id + prefix_len + 2 * i, 3, "%02x", bytes[i]);
-    return id;
 }
 
 //  Parse BODY (LEN bytes) as a JSON object no deeper than the cap; NULL
@@ -720,7 +698,7 @@ aigw_responses_request_to_openai (const char *body, size_t len, size_t *out_len,
 static json_t *
 s_response_new (json_t *request, const char *model)
 {
-    char *id = s_new_id ("resp_");
+    char *id = aigw_hex_id ("resp_", S_ID_RANDOM_BYTES);
     json_t *response
         = id ? json_pack ("{s:s, s:s, s:I, s:s, s:n, s:n, s:n, s:n, s:s, s:[], s:b, "
                           "s:n, s:{s:n, s:n}, s:b, s:f, s:{s:{s:s}}, s:s, s:[], "
@@ -846,8 +824,8 @@ s_output_call (json_t *output, json_t *call, const char *status)
     const char *call_id = json_string_value (json_object_get (call, "id"));
     if (!name)
         return -1;
-    char *item_id = s_new_id ("fc_");
-    char *made = call_id && *call_id ? NULL : s_new_id ("call_");
+    char *item_id = aigw_hex_id ("fc_", S_ID_RANDOM_BYTES);
+    char *made = call_id && *call_id ? NULL : aigw_hex_id ("call_", S_ID_RANDOM_BYTES);
     json_t *item
         = item_id && (made || call_id)
               ? s_call_item (item_id, made ? made : call_id, name, json_string_value (arguments),
@@ -886,7 +864,7 @@ aigw_responses_response_from_openai (const char *request, size_t request_len, co
     json_t *text = s_chat_text (json_object_get (message, "content"));
     json_t *refusal = json_object_get (message, "refusal");
     if (rc == 0 && (json_string_length (text) || json_string_length (refusal))) {
-        char *id = s_new_id ("msg_");
+        char *id = aigw_hex_id ("msg_", S_ID_RANDOM_BYTES);
         bool refused = !json_string_length (text);
         json_t *said = refused ? refusal : text;
         json_t *item = id ? s_message_item (id, json_string_value (said), json_string_length (said),
@@ -1135,7 +1113,7 @@ s_text (aigw_responses_stream_t *self, const char *text, size_t len, char **out,
     if (len == 0)
         return 0;
     if (self->text_output < 0) {
-        self->text_id = s_new_id ("msg_");
+        self->text_id = aigw_hex_id ("msg_", S_ID_RANDOM_BYTES);
         if (!self->text_id)
             return -1;
         self->text_output = (int) json_array_size (s_output (self));
@@ -1232,8 +1210,8 @@ s_tool (aigw_responses_stream_t *self, json_t *delta, int *last, char **out, siz
             if (s_call_close (self, &self->calls[i], out, out_len))
                 return -1;
         call->seen = true;
-        call->item_id = s_new_id ("fc_");
-        call->call_id = id && *id ? strdup (id) : s_new_id ("call_");
+        call->item_id = aigw_hex_id ("fc_", S_ID_RANDOM_BYTES);
+        call->call_id = id && *id ? strdup (id) : aigw_hex_id ("call_", S_ID_RANDOM_BYTES);
         call->name = strdup (name);
         call->output = (int) json_array_size (s_output (self));
         json_t *item
