@@ -223,9 +223,39 @@ aigw_text_time_parse (const char *text, int64_t *ms)
     return 0;
 }
 
+int
+aigw_text_append (char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t grown = *cap ? *cap : 256;
+        while (grown < *len + n + 1)
+            grown *= 2;
+        char *bigger = realloc (*buf, grown);
+        if (!bigger)
+            return -1;
+        *buf = bigger;
+        *cap = grown;
+    }
+    if (n)
+        memcpy (*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = 0;
+    return 0;
+}
+
 void
 aigw_text_test (bool verbose)
 {
+    {
+        char *buf = NULL;
+        size_t len = 0, cap = 0;
+        for (int i = 0; i < 100; i++)
+            assert (aigw_text_append (&buf, &len, &cap, "abcdefghij", 10) == 0);
+        assert (aigw_text_append (&buf, &len, &cap, "", 0) == 0);
+        assert (len == 1000 && cap >= 1001 && buf[1000] == 0
+                && memcmp (buf + 990, "abcdefghij", 10) == 0);
+        free (buf);
+    }
     assert (aigw_text_uuid_valid ("3f0c2b1a-0000-4000-8000-00000000abcd"));
     assert (!aigw_text_uuid_valid ("3f0c2b1a00000-4000-8000-00000000abcd"));
     assert (!aigw_text_uuid_valid ("3f0c2b1a-0000-4000-8000-00000000abcg"));

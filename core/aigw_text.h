@@ -29,6 +29,11 @@ int aigw_text_integer (const char *text, int64_t min, int64_t max, int64_t *valu
 //  Returns 0, or -1 when TEXT is not one (30 February included).
 int aigw_text_time_parse (const char *text, int64_t *ms);
 
+//  Append LEN bytes of DATA to the growing buffer *BUF (*LEN bytes used,
+//  *CAP allocated; all zero to start), kept NUL-terminated; it doubles as
+//  it grows. Returns 0, or -1 when out of memory (the buffer as it was).
+int aigw_text_append (char **buf, size_t *len, size_t *cap, const char *data, size_t n);
+
 void aigw_text_test (bool verbose);
 
 //  True when TEXT (may be NULL) is a UUID in its canonical text form:

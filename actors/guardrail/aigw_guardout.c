@@ -2,6 +2,7 @@
     aigw_guardout.h. */
 #include "aigw_guardout.h"
 #include "aigw_guardrail.h"
+#include "aigw_text.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -217,20 +218,7 @@ aigw_guardout_answer (aigw_guardout_t *self, char **body, size_t *len)
 static int
 s_emit (aigw_guardout_t *self, const char *data, size_t len)
 {
-    if (self->out_len + len + 1 > self->out_cap) {
-        size_t cap = self->out_cap ? self->out_cap : 4096;
-        while (cap < self->out_len + len + 1)
-            cap *= 2;
-        char *out = realloc (self->out, cap);
-        if (!out)
-            return -1;
-        self->out = out;
-        self->out_cap = cap;
-    }
-    memcpy (self->out + self->out_len, data, len);
-    self->out_len += len;
-    self->out[self->out_len] = 0;
-    return 0;
+    return aigw_text_append (&self->out, &self->out_len, &self->out_cap, data, len);
 }
 
 //  Emit ROOT (taken) as one SSE event: "event: NAME" first for messages.
@@ -303,21 +291,10 @@ s_emit_text (aigw_guardout_t *self, const s_channel_t *c, const char *text, size
         return -1;
     if (self->format == AIGW_GUARDOUT_RESPONSES) {
         s_channel_t *own = (s_channel_t *) c;
-        if (own->text_len + len + 1 > own->text_cap) {
-            size_t cap = own->text_cap ? own->text_cap : 256;
-            while (cap < own->text_len + len + 1)
-                cap *= 2;
-            char *grown = realloc (own->text, cap);
-            if (!grown) {
-                json_decref (value);
-                return -1;
-            }
-            own->text = grown;
-            own->text_cap = cap;
+        if (aigw_text_append (&own->text, &own->text_len, &own->text_cap, text, len)) {
+            json_decref (value);
+            return -1;
         }
-        memcpy (own->text + own->text_len, text, len);
-        own->text_len += len;
-        own->text[own->text_len] = 0;
         json_t *event = json_deep_copy (c->event);
         if (!event) {
             json_decref (value);
@@ -687,24 +664,9 @@ aigw_guardout_stream (aigw_guardout_t *self, const char *data, size_t len, bool 
         return self->blocked ? 1 : -1;
     self->out_len = 0;
     int rc = 0;
-    if (self->pending_len + len > AIGW_GUARDOUT_EVENT_MAX)
+    if (self->pending_len + len > AIGW_GUARDOUT_EVENT_MAX
+        || aigw_text_append (&self->pending, &self->pending_len, &self->pending_cap, data, len))
         rc = -1;
-    else if (self->pending_len + len > self->pending_cap) {
-        size_t cap = self->pending_cap ? self->pending_cap : 4096;
-        while (cap < self->pending_len + len)
-            cap *= 2;
-        char *pending = realloc (self->pending, cap);
-        if (pending) {
-            self->pending = pending;
-            self->pending_cap = cap;
-        }
-        else
-            rc = -1;
-    }
-    if (!rc && len) {
-        memcpy (self->pending + self->pending_len, data, len);
-        self->pending_len += len;
-    }
     size_t at = 0, end;
     while (!rc && (end = s_event_end (self->pending + at, self->pending_len - at))) {
         rc = s_event (self, self->pending + at, end);

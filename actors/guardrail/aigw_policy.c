@@ -3,6 +3,7 @@
 #include "aigw_policy.h"
 #include "aigw_config.h"
 #include "aigw_detect.h"
+#include "aigw_text.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -622,19 +623,7 @@ aigw_policy_stream_action (const aigw_policy_stream_t *self)
 static int
 s_stream_append (aigw_policy_stream_t *self, const char *text, size_t len)
 {
-    if (self->len + len + 1 > self->cap) {
-        size_t cap = self->cap ? self->cap : 1024;
-        while (cap < self->len + len + 1)
-            cap *= 2;
-        char *buf = realloc (self->buf, cap);
-        if (!buf)
-            return -1;
-        self->buf = buf;
-        self->cap = cap;
-    }
-    memcpy (self->buf + self->len, text, len);
-    self->len += len;
-    return 0;
+    return aigw_text_append (&self->buf, &self->len, &self->cap, text, len);
 }
 
 //  Keep M (window offsets from the buffer's start) until its text is

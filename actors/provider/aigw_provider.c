@@ -892,6 +892,28 @@ s_attempt_done (s_request_t **r_p, CURLcode rc)
 //  --------------------------------------------------------------------------
 //  Starting attempts
 
+//  Point EASY at R's upstream request (URL, headers, body), with the
+//  stage's callbacks, the connect timeout and TIMEOUT_MS in all (at least
+//  1 ms: 0 would be none).
+static void
+s_easy_setup (self_t *self, s_request_t *r, CURL *easy, int64_t timeout_ms)
+{
+    curl_easy_setopt (easy, CURLOPT_URL, r->up.url);
+    curl_easy_setopt (easy, CURLOPT_PRIVATE, r);
+    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt (easy, CURLOPT_POST, 1L);
+    curl_easy_setopt (easy, CURLOPT_POSTFIELDS, r->up.body);
+    curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->up.body_len);
+    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_data);
+    curl_easy_setopt (easy, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt (easy, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) self->config->connect_timeout_ms);
+    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? (long) timeout_ms : 1L);
+}
+
 //  Build the pass-through request of an Anthropic client to an Anthropic
 //  deployment: the client's body with the upstream model. 0 or -1.
 static int
@@ -1006,21 +1028,8 @@ s_attempt_start (s_request_t **r_p)
         || (r->anthropic_client && r->stream && !r->passthrough && !r->mstream)
         || (r->responses_client && r->stream && !r->passthrough && !r->rstream))
         return 1;
-    curl_easy_setopt (easy, CURLOPT_URL, r->up.url);
-    curl_easy_setopt (easy, CURLOPT_PRIVATE, r);
-    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, r->headers);
-    curl_easy_setopt (easy, CURLOPT_POST, 1L);
-    curl_easy_setopt (easy, CURLOPT_POSTFIELDS, r->up.body);
-    curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->up.body_len);
-    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_data);
-    curl_easy_setopt (easy, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, s_on_header);
-    curl_easy_setopt (easy, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (easy, CURLOPT_TCP_NODELAY, 1L);
+    s_easy_setup (self, r, easy, r->env->deadline_ms - now);
     curl_easy_setopt (easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) self->config->connect_timeout_ms);
-    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, (long) (r->env->deadline_ms - now));
     //  Waiting for a connection to multiplex on only pays over HTTP/2,
     //  which needs TLS here; over HTTP/1.1 it holds a cold start's transfers
     //  until the first answer's headers arrive.
@@ -1397,20 +1406,7 @@ s_count_start (s_request_t **r_p, aigw_catalog_model_t *model)
     //  better than a client kept waiting.
     int64_t left = r->env->deadline_ms - now;
     long timeout = (long) (left < self->first_byte_ms ? left : self->first_byte_ms);
-    curl_easy_setopt (easy, CURLOPT_URL, r->up.url);
-    curl_easy_setopt (easy, CURLOPT_PRIVATE, r);
-    curl_easy_setopt (easy, CURLOPT_HTTPHEADER, r->headers);
-    curl_easy_setopt (easy, CURLOPT_POST, 1L);
-    curl_easy_setopt (easy, CURLOPT_POSTFIELDS, r->up.body);
-    curl_easy_setopt (easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->up.body_len);
-    curl_easy_setopt (easy, CURLOPT_WRITEFUNCTION, s_on_data);
-    curl_easy_setopt (easy, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt (easy, CURLOPT_HEADERFUNCTION, s_on_header);
-    curl_easy_setopt (easy, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) self->config->connect_timeout_ms);
-    curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, timeout > 0 ? timeout : 1L);
+    s_easy_setup (self, r, easy, timeout);
     if (curl_multi_add_handle (r->shard->multi, easy) != CURLM_OK) {
         curl_easy_cleanup (easy);
         r->easy = NULL;

@@ -1,6 +1,7 @@
 /*  aigw_adapter: the provider name table and the helpers every adapter
     shares (request headers, output buffers, the OpenAI error event). */
 #include "aigw_adapter.h"
+#include "aigw_json.h"
 #include "aigw_config.h"
 
 #include <assert.h>
@@ -256,19 +257,29 @@ aigw_adapter_append (char **out, size_t *out_len, const char *data, size_t len)
 }
 
 int
-aigw_adapter_append_event (char **out, size_t *out_len, json_t *event)
+aigw_adapter_append_sse (char **out, size_t *out_len, const char *name, json_t *data)
 {
-    char *text = event ? json_dumps (event, JSON_COMPACT) : NULL;
-    json_decref (event);
+    size_t len = 0;
+    char *text = aigw_json_dump (data, &len);
     if (!text)
         return -1;
-    int rc = aigw_adapter_append (out, out_len, "data: ", 6);
-    if (rc == 0)
-        rc = aigw_adapter_append (out, out_len, text, strlen (text));
-    if (rc == 0)
-        rc = aigw_adapter_append (out, out_len, "\n\n", 2);
+    int rc = 0;
+    if (name) {
+        rc = aigw_adapter_append (out, out_len, "event: ", 7);
+        rc = rc ? rc : aigw_adapter_append (out, out_len, name, strlen (name));
+        rc = rc ? rc : aigw_adapter_append (out, out_len, "\n", 1);
+    }
+    rc = rc ? rc : aigw_adapter_append (out, out_len, "data: ", 6);
+    rc = rc ? rc : aigw_adapter_append (out, out_len, text, len);
+    rc = rc ? rc : aigw_adapter_append (out, out_len, "\n\n", 2);
     free (text);
     return rc;
+}
+
+int
+aigw_adapter_append_event (char **out, size_t *out_len, json_t *event)
+{
+    return aigw_adapter_append_sse (out, out_len, NULL, event);
 }
 
 bool

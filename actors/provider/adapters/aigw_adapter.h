@@ -125,6 +125,10 @@ int aigw_adapter_append (char **out, size_t *out_len, const char *data, size_t l
 //  memory (*OUT is then as it was, or longer by a partial event).
 int aigw_adapter_append_event (char **out, size_t *out_len, json_t *event);
 
+//  Append the SSE event "event: NAME\ndata: DATA\n\n" (no event line when
+//  NAME is NULL) to *OUT; steals DATA. 0, or -1 when out of memory.
+int aigw_adapter_append_sse (char **out, size_t *out_len, const char *name, json_t *data);
+
 //  True when TEXT is a non-empty run of letters, digits, '-', '_' and '.':
 //  safe to paste into a URL as one path segment or query value.
 bool aigw_adapter_url_safe (const char *text);

@@ -971,16 +971,7 @@ aigw_messages_stream_done (aigw_messages_stream_t *self)
 static int
 s_emit (char **out, size_t *out_len, const char *name, json_t *data)
 {
-    char *json = aigw_json_dump (data, NULL);
-    if (!json)
-        return -1;
-    int rc = aigw_adapter_append (out, out_len, "event: ", 7);
-    rc = rc ? rc : aigw_adapter_append (out, out_len, name, strlen (name));
-    rc = rc ? rc : aigw_adapter_append (out, out_len, "\ndata: ", 7);
-    rc = rc ? rc : aigw_adapter_append (out, out_len, json, strlen (json));
-    rc = rc ? rc : aigw_adapter_append (out, out_len, "\n\n", 2);
-    free (json);
-    return rc;
+    return aigw_adapter_append_sse (out, out_len, name, data);
 }
 
 //  Append an Anthropic error event to *OUT. 0, or -1 when out of memory.

@@ -959,16 +959,7 @@ s_emit (long *sequence, const char *type, json_t *event, char **out, size_t *out
         return -1;
     }
     json_decref (event);
-    char *json = aigw_json_dump (framed, NULL);
-    if (!json)
-        return -1;
-    int rc = aigw_adapter_append (out, out_len, "event: ", 7);
-    rc = rc ? rc : aigw_adapter_append (out, out_len, type, strlen (type));
-    rc = rc ? rc : aigw_adapter_append (out, out_len, "\ndata: ", 7);
-    rc = rc ? rc : aigw_adapter_append (out, out_len, json, strlen (json));
-    rc = rc ? rc : aigw_adapter_append (out, out_len, "\n\n", 2);
-    free (json);
-    return rc;
+    return aigw_adapter_append_sse (out, out_len, type, framed);
 }
 
 int
