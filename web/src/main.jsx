@@ -1,0 +1,2 @@
+import { render } from 'preact';
+render(<p>aigw</p>, document.getElementById('app'));
