@@ -12,12 +12,18 @@ const listOf = (text) => text.split(',').map((s) => s.trim()).filter(Boolean);
 const numOrNull = (v) => (v === '' || v === undefined ? null : Number(v));
 
 // Sum the usage groups by their time member (hour or day) into series.
-function timeSeries(groups, member, pick) {
-  const times = [...new Set(groups.map((g) => g.group[member]))].sort();
-  const x = times.map((t) => Math.floor(Date.parse(t) / 1000));
-  const by = new Map(times.map((t) => [t, []]));
-  for (const g of groups) by.get(g.group[member]).push(g);
-  return { x, values: times.map((t) => pick(by.get(t))) };
+// Every bucket of STEP seconds from START to END (Unix s) is on the axis,
+// empty ones as null, so a quiet hour shows as a gap, not a jump.
+function timeSeries(groups, member, pick, start, end, step = HOUR) {
+  const by = new Map();
+  for (const g of groups) {
+    const t = Math.floor(Date.parse(g.group[member]) / 1000);
+    if (!by.has(t)) by.set(t, []);
+    by.get(t).push(g);
+  }
+  const x = [];
+  for (let t = Math.floor(start / step) * step; t < end; t += step) x.push(t);
+  return { x, values: x.map((t) => (by.has(t) ? pick(by.get(t)) : null)) };
 }
 const sum = (rows, f) => rows.reduce((a, r) => a + (f(r) || 0), 0);
 
@@ -31,10 +37,10 @@ export function Overview({ me }) {
     const start = end - range * HOUR * 1000;
     const [summary, records] = await Promise.all([
       api('GET', `usage${query({ group_by: 'hour', start: iso(start), end: iso(end) })}`),
-      api('GET', `usage/records${query({ start: iso(start), end: iso(end), limit: 500 })}`)
+      api('GET', `usage/records${query({ start: iso(start), end: iso(end), limit: 200 })}`)
         .catch(() => ({ data: [] })),
     ]);
-    return { summary, records: records.data || [] };
+    return { summary, records: records.data || [], start: start / 1000, end: end / 1000 };
   }, [range]);
   return (
     <section aria-labelledby="h-overview">
@@ -49,18 +55,18 @@ export function Overview({ me }) {
       </div>
       <p class="who">Signed in as <strong>{me.principal.name || me.principal.id}</strong> ({me.role}) ·
         tenant {me.tenant.id === '*' ? 'every tenant' : me.tenant.name || me.tenant.id}</p>
-      <Loaded state={usage}>{({ summary, records }) => {
+      <Loaded state={usage}>{({ summary, records, start, end }) => {
         const g = summary.data;
         const requests = sum(g, (r) => r.requests);
         const errors = sum(g, (r) => r.errors);
         const cost = sum(g, (r) => r.cost_usd);
         const hits = records.filter((r) => r.cache === 'HIT' || r.cache === 'SEMANTIC-HIT').length;
         const cacheable = records.filter((r) => r.cache && r.cache !== 'BYPASS').length;
-        const req = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.requests));
-        const err = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.errors));
-        const p50 = timeSeries(g, 'hour', (rs) => Math.max(...rs.map((r) => r.latency_ms.p50)));
-        const p95 = timeSeries(g, 'hour', (rs) => Math.max(...rs.map((r) => r.latency_ms.p95)));
-        const spend = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.cost_usd));
+        const req = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.requests), start, end);
+        const err = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.errors), start, end);
+        const p50 = timeSeries(g, 'hour', (rs) => Math.max(...rs.map((r) => r.latency_ms.p50)), start, end);
+        const p95 = timeSeries(g, 'hour', (rs) => Math.max(...rs.map((r) => r.latency_ms.p95)), start, end);
+        const spend = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.cost_usd), start, end);
         // Cache hit rate per hour, from the newest records.
         const hours = new Map();
         for (const r of records) {
@@ -70,7 +76,7 @@ export function Overview({ me }) {
           e.all++; if (r.cache.includes('HIT')) e.hit++;
           hours.set(h, e);
         }
-        const cx = [...hours.keys()].sort((a, b) => a - b);
+        const cx = hours.size ? req.x : [];
         return (
           <>
             <div class="cards">
@@ -88,10 +94,10 @@ export function Overview({ me }) {
                   series={[{ label: 'requests', values: req.values }, { label: 'errors', values: err.values }]} />
                 <Chart title="Latency (ms)" x={p50.x} fmtY={(v) => `${v}`}
                   series={[{ label: 'p50', values: p50.values }, { label: 'p95', values: p95.values }]} />
-                <Chart title="Spend per hour (USD)" x={spend.x} fmtY={(v) => `$${(+v).toFixed(4)}`}
+                <Chart title="Spend per hour (USD)" x={spend.x} fmtY={(v) => (v === null ? '—' : `$${(+v).toFixed(4)}`)}
                   series={[{ label: 'spend', values: spend.values }]} />
                 <Chart title="Cache hit rate per hour" x={cx} fmtY={(v) => `${Math.round(v * 100)}%`}
-                  series={[{ label: 'hit rate', values: cx.map((h) => hours.get(h).hit / hours.get(h).all) }]} />
+                  series={[{ label: 'hit rate', values: cx.map((h) => (hours.has(h) ? hours.get(h).hit / hours.get(h).all : null)) }]} />
               </div>
             )}
           </>
@@ -125,7 +131,7 @@ function KeyForm({ me, tenants, roles, onCreated }) {
     setError(null);
     const body = { name: f.name, role: f.role };
     if (every) body.tenant_id = f.tenant_id;
-    if (f.expires_at) body.expires_at = new Date(f.expires_at).toISOString();
+    if (f.expires_at) body.expires_at = new Date(`${f.expires_at}Z`).toISOString();
     if (f.models.trim()) body.models = listOf(f.models);
     for (const k of ['rpm', 'tpm', 'budget_usd']) if (f[k] !== '') body[k] = Number(f[k]);
     try {
@@ -391,10 +397,12 @@ export function Usage({ params }) {
       </form>
       <Loaded state={state}>{({ byModelDay, byKey, byModel }) => {
         const models = [...new Set(byModelDay.map((g) => g.group.model || '(none)'))];
-        const days = [...new Set(byModelDay.map((g) => g.group.day))].sort();
-        const x = days.map((d) => Math.floor(Date.parse(d) / 1000));
+        const DAY = 24 * HOUR;
+        const x = [];
+        for (let t = Math.floor((Date.now() / 1000 - Number(f.days) * DAY) / DAY) * DAY; t < Date.now() / 1000; t += DAY) x.push(t);
+        const days = byModelDay.length ? x : [];
         const cell = (m, d, pick) => {
-          const g = byModelDay.find((r) => (r.group.model || '(none)') === m && r.group.day === d);
+          const g = byModelDay.find((r) => (r.group.model || '(none)') === m && Math.floor(Date.parse(r.group.day) / 1000) === d);
           return g ? pick(g) : 0;
         };
         const spend = models.map((m) => ({ label: m, values: days.map((d) => cell(m, d, (g) => g.cost_usd)) }));
@@ -411,9 +419,9 @@ export function Usage({ params }) {
         return (
           <>
             <div class="charts">
-              <Chart title="Spend per day by model (USD)" x={x} series={spend} bars fmtY={(v) => `$${(+v).toFixed(4)}`} />
-              <Chart title="Requests per day by model" x={x} series={reqs} bars />
-              <Chart title="Tokens per day by model" x={x} series={tokens} bars />
+              <Chart title="Spend per day by model (USD)" x={days} series={spend} bars fmtY={(v) => (v === null ? '—' : `$${(+v).toFixed(4)}`)} />
+              <Chart title="Requests per day by model" x={days} series={reqs} bars />
+              <Chart title="Tokens per day by model" x={days} series={tokens} bars />
             </div>
             <h2>By model</h2>
             <Table label="Usage by model" rows={byModel} rowKey={(g) => g.group.model} empty="No usage in this period."

@@ -142,7 +142,7 @@ export function Chart({ title, x, series, yLabel, fmtY = (v) => v, height = 220,
       legend: { live: true },
       cursor: { focus: { prox: 16 } },
       scales: { x: { time: true } },
-      axes: [{}, { label: yLabel, size: 60, values: (u, vals) => vals.map(fmtY) }],
+      axes: [{}, { label: yLabel, size: 80, values: (u, vals) => vals.map(fmtY) }],
       series: [{}, ...series.map((s, i) => ({
         label: s.label,
         stroke: PALETTE[i % PALETTE.length],
