@@ -250,6 +250,10 @@ typedef struct {
     //  metrics (keywords registered by http-edge/aigw_edge_metrics)
     int metrics_max_label_values;  //  distinct values per label, then "other"
 
+    //  dashboard (keywords registered by http-edge/aigw_edge_dashboard)
+    int64_t dashboard_session_ttl_s;  //  a sign-in session's lifetime
+    int dashboard_max_sessions;       //  sessions held per edge; past it the oldest goes
+
     //  usage: records of every answered request (keywords registered by
     //  actors/usage)
     bool usage_enabled;               //  keep records (only with a database)

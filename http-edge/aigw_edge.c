@@ -4,6 +4,7 @@
 #include "aigw_hex.h"
 #include "aigw_json.h"
 #include "aigw_edge_conn.h"
+#include "aigw_edge_dashboard.h"
 #include "aigw_edge_io.h"
 #include "aigw_edge_metrics.h"
 #include "aigw_envelope.h"
@@ -16,6 +17,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -79,6 +81,7 @@ struct _aigw_edge_t {
     atomic_uint next_io;                             //  the pipeline the next request goes to
     aigw_edge_metrics_t *metrics;                    //  request counts and latency
     aigw_trace_t *trace;                             //  span export, or NULL (tracing off)
+    aigw_edge_dashboard_t *dashboard;                //  /dashboard and its sessions
     int port;                                        //  port bound
     atomic_bool started;                             //  mg_start returned: every thread is up
 };
@@ -1159,10 +1162,22 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
     const char *method = http.head ? "GET" : ri->request_method;
     size_t body_len = 0;
     char *body = NULL;
+    //  The dashboard's calls carry a session cookie instead of a key.
+    char *session_credential = NULL;
+    int refused = 0;
+    const char *refused_code = NULL, *refused_message = NULL;
+    aigw_dashboard_verdict_t session = AIGW_DASHBOARD_NONE;
+    if (!s_credential (conn))
+        session
+            = aigw_edge_dashboard_credential (edge->dashboard, conn, method, &session_credential,
+                                              &refused, &refused_code, &refused_message);
     if (s_check_length (&http, "path", path, AIGW_EDGE_ADMIN_PATH_MAX) != 0
         || s_check_credential (&http) != 0) {
         //  Answered inside.
     }
+    else if (session == AIGW_DASHBOARD_REFUSED)
+        s_send_error (&http, refused, refused == 401 ? "authentication_error" : "permission_error",
+                      refused_code, NULL, refused_message, NULL);
     else if (s_has_body (conn) && !(body = s_read_body (&http, &body_len))) {
         //  Answered inside.
     }
@@ -1174,7 +1189,8 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
         aigw_envelope_set (&env->id, http.id);
         env->kind = AIGW_KIND_ADMIN;
         env->deadline_ms = aigw_now_ms () + edge->config->request_timeout_ms;
-        aigw_envelope_set (&env->credential, s_credential (conn));
+        aigw_envelope_set (&env->credential,
+                           session_credential ? session_credential : s_credential (conn));
         aigw_envelope_set (&env->method, method);
         aigw_envelope_set (&env->path, path);
         aigw_envelope_set (&env->query, ri->query_string);
@@ -1188,8 +1204,24 @@ s_handle_admin (struct mg_connection *conn, void *cbdata)
         s_dispatch (&http, &env);
     }
     free (body);
+    if (session_credential) {
+        OPENSSL_cleanse (session_credential, strlen (session_credential));
+        free (session_credential);
+    }
     aigw_edge_metrics_record (edge->metrics, http.route, http.status, zclock_usecs () - started);
     return http.status ? http.status : 400;
+}
+
+//  /dashboard...: the pages and the sign-in (aigw_edge_dashboard).
+static int
+s_handle_dashboard (struct mg_connection *conn, void *cbdata)
+{
+    aigw_edge_t *edge = (aigw_edge_t *) cbdata;
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
+    int status = aigw_edge_dashboard_serve (edge->dashboard, conn, http.id, http.head);
+    aigw_edge_metrics_record (edge->metrics, http.route, status, 0);
+    return status;
 }
 
 //  The ops routes answer GET and HEAD. Returns 0 for those; otherwise
@@ -1487,7 +1519,8 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, const c
         self->io_count++;
     }
     self->io = self->ios[0];
-    if (self->io_count < pipelines) {
+    self->dashboard = aigw_edge_dashboard_new (config, self->io);
+    if (self->io_count < pipelines || !self->dashboard) {
         aigw_edge_destroy (&self);
         return NULL;
     }
@@ -1541,6 +1574,7 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, const c
     mg_set_request_handler (self->ctx, "/healthz$", s_handle_healthz, self);
     mg_set_request_handler (self->ctx, "/readyz$", s_handle_readyz, self);
     mg_set_request_handler (self->ctx, "/metrics$", s_handle_metrics, self);
+    mg_set_request_handler (self->ctx, "/dashboard", s_handle_dashboard, self);
     mg_set_request_handler (self->ctx, "/", s_handle_other, self);
     atomic_store (&self->started, true);
     return self;
@@ -1563,6 +1597,7 @@ aigw_edge_destroy (aigw_edge_t **self_p)
     for (int i = 0; i < self->io_count; i++)
         aigw_edge_io_destroy (&self->ios[i]);
     self->io = NULL;
+    aigw_edge_dashboard_destroy (&self->dashboard);
     //  After the handlers stopped: none adds to it any more.
     aigw_trace_destroy (&self->trace);
     aigw_edge_metrics_destroy (&self->metrics);

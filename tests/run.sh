@@ -35,7 +35,8 @@ packages=(build-essential cmake pkg-config libczmq-dev libzmq3-dev libcivetweb-d
           # the fuzz targets: clang and its libFuzzer runtime
           clang libclang-rt-dev
           yamllint docker-compose shellcheck systemd unzip  # tests/deploy/check.sh
-          prometheus)  # promtool, for the metrics suite (the server is not started)
+          prometheus  # promtool, for the metrics suite (the server is not started)
+          chromium)   # the dashboard's browser suite (playwright-core drives it headless)
 # Node may come from elsewhere (e.g. a vendor repo): install Debian's only
 # when there is none.
 if ! command -v node >/dev/null 2>&1; then
@@ -136,6 +137,17 @@ done
 export DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT_TEST/aigw_test"
 export AIGW_TEST_PGDATA="$PGDATA_TEST" AIGW_TEST_PGBIN="$PGBIN" AIGW_TEST_PGPORT="$PGPORT_TEST"
 log "PostgreSQL ready: $DATABASE_URL"
+
+# --- the dashboard's packages (web/), before the build embeds them ----------
+# esbuild bundles web/ at build time (CMakeLists.txt: AIGW_DASHBOARD);
+# playwright-core drives chromium in integration.dashboard.
+log "installing web/node_modules"
+(
+  cd "$ROOT/web"
+  export npm_config_loglevel=error npm_config_audit=false npm_config_fund=false \
+         npm_config_update_notifier=false npm_config_progress=false
+  npm ci --silent
+)
 
 # --- build ------------------------------------------------------------------
 JOBS="$(nproc 2>/dev/null || echo 2)"
