@@ -1310,16 +1310,17 @@ s_has (char set[][64], size_t n, const char *label)
 static const char *s_test_scan (aigw_detect_t *self, const char *text);
 static const char *s_test_stream (aigw_detect_t *self, const char *text, size_t chunk);
 
-//  Measure every case of the labelled set: labels found against labels
-//  expected, per category; print the table and assert the floors.
+//  Measure every case of the set in FIXTURE: labels found against labels
+//  expected, per category; print the table, and with FLOORS assert them.
+//  The held-out set runs without: it measures, it was not tuned on.
 static void
-s_test_labelled (aigw_detect_t *self, bool verbose)
+s_test_labelled (aigw_detect_t *self, const char *fixture, bool floors, bool verbose)
 {
     size_t size;
-    const char *data = aigw_fixture ("guardrail/labelled.jsonl", &size);
+    const char *data = aigw_fixture (fixture, &size);
     assert (data);
     int tp[S_CATEGORY_COUNT] = {0}, fp[S_CATEGORY_COUNT] = {0}, fn[S_CATEGORY_COUNT] = {0};
-    int cases = 0, negatives = 0, failed = 0;
+    int cases = 0, negatives = 0, failed = 0, unstreamed = 0;
     const char *line = data;
     while (line < data + size) {
         const char *eol = memchr (line, '\n', (size_t) (data + size - line));
@@ -1358,7 +1359,8 @@ s_test_labelled (aigw_detect_t *self, bool verbose)
             if (!same)
                 fprintf (stderr, "\n   STREAM %zu: %.90s\n     whole: %s\n     stream: %s\n", chunk,
                          text, whole, streamed);
-            assert (same);
+            assert (same || !floors);
+            unstreamed += !same;
         }
         aigw_detect_result_t result;
         assert (aigw_detect_scan (self, text, strlen (text), NULL, &result) == 0);
@@ -1405,17 +1407,28 @@ s_test_labelled (aigw_detect_t *self, bool verbose)
         cases++;
         json_decref (item);
     }
-    printf ("\n   labelled set: %d cases (%d without any label), %d not exactly right\n", cases,
+    printf ("\n   %s: %d cases (%d without any label), %d not exactly right", fixture, cases,
             negatives, failed);
-    printf ("   | category | cases with it | precision | recall | floors |\n");
+    if (unstreamed)
+        printf (", %d streamed unlike the whole text", unstreamed);
+    printf ("\n   | category | cases with it | precision | recall | floors |\n");
     printf ("   |---|---|---|---|---|\n");
     for (size_t c = 0; c < S_CATEGORY_COUNT; c++) {
         double precision = tp[c] + fp[c] ? (double) tp[c] / (tp[c] + fp[c]) : 1.0;
         double recall = tp[c] + fn[c] ? (double) tp[c] / (tp[c] + fn[c]) : 1.0;
-        printf ("   | %s | %d | %.3f | %.3f | %.2f / %.2f |\n", s_categories[c].name, tp[c] + fn[c],
-                precision, recall, s_categories[c].precision, s_categories[c].recall);
+        if (floors)
+            printf ("   | %s | %d | %.3f | %.3f | %.2f / %.2f |\n", s_categories[c].name,
+                    tp[c] + fn[c], precision, recall, s_categories[c].precision,
+                    s_categories[c].recall);
+        else
+            printf ("   | %s | %d | %.3f | %.3f | none (held-out) |\n", s_categories[c].name,
+                    tp[c] + fn[c], precision, recall);
     }
     fflush (stdout);
+    if (!floors) {
+        assert (cases >= 120);
+        return;
+    }
     for (size_t c = 0; c < S_CATEGORY_COUNT; c++) {
         assert (tp[c] + fn[c] >= 5);
         assert (tp[c] >= (tp[c] + fp[c]) * s_categories[c].precision);
@@ -1573,7 +1586,9 @@ aigw_detect_test (bool verbose)
     //  The labelled set.
     config = (aigw_detect_config_t){.detectors = AIGW_DETECT_DEFAULT};
     self = aigw_detect_new (&config, err, sizeof err);
-    s_test_labelled (self, verbose);
+    s_test_labelled (self, "guardrail/labelled.jsonl", true, verbose);
+    //  Held-out: written apart from the detectors, measured, never tuned on.
+    s_test_labelled (self, "guardrail/heldout.jsonl", false, verbose);
     aigw_detect_destroy (&self);
     aigw_detect_destroy (&self);
     assert (self == NULL);
