@@ -42,6 +42,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" </dev/null >/dev/null
 fi
 
+# The dashboard is bundled from web/ when Node is here (npm's packages come
+# from the registry, pinned by web/package-lock.json); without Node the
+# gateway builds without it (README: dashboard).
+if command -v npm >/dev/null 2>&1 && [ ! -d web/node_modules ]; then
+    say "installing the dashboard's packages (web/)"
+    (cd web && npm ci --silent --no-audit --no-fund) || say "web/: npm ci failed; building without the dashboard"
+fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target aigw >/dev/null
 AIGW="$ROOT/build/aigw"
