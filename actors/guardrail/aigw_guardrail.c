@@ -3,6 +3,7 @@
 #include "aigw_log.h"
 #include "aigw_policy.h"
 #include "aigw_text.h"
+#include "aigw_webhook.h"
 
 #include <jansson.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -37,6 +38,8 @@ typedef struct {
     size_t count, max;
 } s_texts_t;
 
+typedef struct _s_wait_t s_wait_t;
+
 //  Private state.
 typedef struct {
     const aigw_config_t *config;            //  settings (shared, read-only)
@@ -44,7 +47,27 @@ typedef struct {
     int rule_count;                         //  entries used in rules
     pcre2_match_data *match;                //  reused for every match
     aigw_guardset_t *policies;              //  the policies, kept live
+    aigw_webhook_t *webhook;                //  webhook calls; made at the first
+    s_wait_t *waiting;                      //  requests waiting on their webhook
+    int policy_items;                       //  poll items the policies took, last poll
 } s_guard_t;
+
+//  A request waiting on its policy's webhook. It keeps what the answer
+//  needs: a new policy snapshot may free the policy meanwhile.
+struct _s_wait_t {
+    s_guard_t *owner;                       //  the stage
+    aigw_job_t *job;                        //  the request's job
+    aigw_envelope_t *env;                   //  its envelope
+    json_t *root;                           //  its body, parsed: owns the texts' nodes
+    s_texts_t texts;                        //  the texts sent
+    char policy[AIGW_POLICY_NAME_MAX + 1];  //  the policy's name
+    aigw_policy_action_t action;            //  the guardrail's action on a refusal
+    bool fail_open;                         //  an error passes, flagged
+    aigw_webhook_call_t *call;              //  the call under way
+    s_wait_t *prev, *next;                  //  in the stage's list
+};
+
+static void s_wait_destroy (s_wait_t **wait_p);
 
 static void
 s_guard_destroy (void **state_p)
@@ -52,6 +75,12 @@ s_guard_destroy (void **state_p)
     s_guard_t *self = (s_guard_t *) *state_p;
     if (!self)
         return;
+    //  Their origins hear the stage stopped (aigw_job_destroy).
+    while (self->waiting) {
+        s_wait_t *wait = self->waiting;
+        s_wait_destroy (&wait);
+    }
+    aigw_webhook_destroy (&self->webhook);
     for (int i = 0; i < self->rule_count; i++)
         pcre2_code_free (self->rules[i].code);
     pcre2_match_data_free (self->match);
@@ -392,13 +421,222 @@ fail:
     return -1;
 }
 
-static void
-s_guard_handle (void *state, aigw_envelope_t *env)
+//  --------------------------------------------------------------------------
+//  The webhook (aigw_webhook.h holds the contract)
+
+//  The texts joined as the policy's check sees them; caller frees. NULL
+//  when out of memory.
+static char *
+s_texts_join (const s_texts_t *texts, size_t *len)
 {
-    s_guard_t *self = (s_guard_t *) state;
+    size_t total = 0;
+    for (size_t t = 0; t < texts->count; t++)
+        total += texts->items[t].len + S_SEPARATOR_LEN;
+    char *joined = malloc (total + 1);
+    if (!joined)
+        return NULL;
+    size_t used = 0;
+    for (size_t t = 0; t < texts->count; t++) {
+        memcpy (joined + used, texts->items[t].at, texts->items[t].len);
+        used += texts->items[t].len;
+        memcpy (joined + used, S_SEPARATOR, S_SEPARATOR_LEN);
+        used += S_SEPARATOR_LEN;
+    }
+    joined[used] = 0;
+    *len = used;
+    return joined;
+}
+
+static void
+s_wait_destroy (s_wait_t **wait_p)
+{
+    s_wait_t *wait = *wait_p;
+    if (!wait)
+        return;
+    s_guard_t *self = wait->owner;
+    if (wait->prev)
+        wait->prev->next = wait->next;
+    else
+        self->waiting = wait->next;
+    if (wait->next)
+        wait->next->prev = wait->prev;
+    aigw_webhook_cancel (self->webhook, &wait->call);
+    if (wait->job)
+        wait->job->holder = NULL;
+    aigw_job_destroy (&wait->job);
+    aigw_envelope_destroy (&wait->env);
+    s_texts_free (&wait->texts);
+    json_decref (wait->root);
+    free (wait);
+    *wait_p = NULL;
+}
+
+//  Add ACTION:webhook:RULE to ENV's verdict.
+static void
+s_wait_verdict (aigw_envelope_t *env, aigw_policy_action_t action, const char *rule)
+{
+    char summary[S_VERDICT_MAX] = "";
+    if (env->verdict && strcmp (env->verdict, "pass"))
+        snprintf (summary, sizeof summary, "%s", env->verdict);
+    aigw_policy_hit_t hit = {"webhook", rule, action, 0, 0};
+    aigw_policy_verdict_t verdict = {.action = action, .hits = &hit, .count = 1};
+    aigw_guardrail_verdict (&verdict, "", summary, sizeof summary);
+    aigw_envelope_set (&env->verdict, summary);
+}
+
+//  Act on the webhook's answer to WAIT's call: a refusal as the guardrail
+//  (or the answer) says, a failure as "fail" says.
+static void
+s_wait_done (void *arg, const aigw_webhook_result_t *result)
+{
+    s_wait_t *wait = (s_wait_t *) arg;
+    wait->call = NULL;  //  the client frees it once this returns
+    aigw_envelope_t *env = wait->env;
+    aigw_webhook_answer_t answer = {0};
+    char problem[128] = "";
+    if (result->outcome != AIGW_WEBHOOK_ANSWERED)
+        snprintf (problem, sizeof problem, "%s", result->reason);
+    else
+        aigw_webhook_parse (result->body, result->body_len, wait->texts.count, &answer, problem,
+                            sizeof problem);
+    if (*problem) {
+        //  The URL and headers stay out of the log: they may hold secrets.
+        aigw_warn ("guardrail: request %s: the webhook of policy \"%s\" failed (%s, status "
+                   "%d); failing %s",
+                   env->id ? env->id : "?", wait->policy, problem, result->status,
+                   wait->fail_open ? "open" : "closed");
+        if (wait->fail_open)
+            s_wait_verdict (env, AIGW_POLICY_FLAG, "error");
+        else {
+            s_wait_verdict (env, AIGW_POLICY_BLOCK, "error");
+            aigw_envelope_set_error (env, 503, "service_unavailable", "guardrail_unavailable", NULL,
+                                     "The guardrail webhook did not answer; the request was "
+                                     "not sent.");
+        }
+    }
+    else if (!answer.allowed) {
+        aigw_policy_action_t action = answer.has_action ? answer.action : wait->action;
+        //  Nothing to redact with: the refusal is recorded, as a flag.
+        if (action == AIGW_POLICY_REDACT && !answer.texts)
+            action = AIGW_POLICY_FLAG;
+        s_wait_verdict (env, action, answer.rule);
+        if (action == AIGW_POLICY_BLOCK) {
+            aigw_policy_hit_t hit = {"webhook", answer.rule, action, 0, 0};
+            char message[400];
+            aigw_guardrail_block_message (&hit, wait->policy, "input", message, sizeof message);
+            aigw_envelope_set_error (env, 400, "guardrail_error", "webhook", NULL, message);
+        }
+        else if (action == AIGW_POLICY_REDACT) {
+            //  A dumped value (a tool schema) cannot be rewritten in place.
+            bool failed = false;
+            for (size_t t = 0; t < wait->texts.count && !failed; t++) {
+                json_t *text = json_array_get (answer.texts, t);
+                if (wait->texts.items[t].node)
+                    failed = json_string_setn (wait->texts.items[t].node, json_string_value (text),
+                                               json_string_length (text))
+                             != 0;
+            }
+            char *body = failed ? NULL : json_dumps (wait->root, JSON_COMPACT);
+            if (body)
+                aigw_envelope_take_body (env, body, strlen (body));
+            else
+                aigw_envelope_set_error (env, 500, "server_error", "guardrail_failed", NULL,
+                                         "The guardrails could not check the request.");
+        }
+    }
+    aigw_webhook_answer_free (&answer);
+    aigw_job_t *job = wait->job;
+    wait->job = NULL;
+    wait->env = NULL;
+    job->holder = NULL;
+    s_wait_destroy (&wait);
+    aigw_stage_pass (&job, &env);
+}
+
+//  Send ENV's TEXTS (taken, with ROOT) to POLICY's webhook; JOB waits for
+//  the answer. Returns 0, or -1 (ENV answered, nothing taken) when the
+//  call could not start.
+static int
+s_wait_start (s_guard_t *self, aigw_job_t *job, aigw_envelope_t *env, aigw_policy_t *policy,
+              json_t *root, s_texts_t *texts)
+{
+    const aigw_policy_webhook_t *hook = aigw_policy_webhook (policy);
+    if (!self->webhook)
+        self->webhook = aigw_webhook_new ();
+    s_wait_t *wait = self->webhook ? calloc (1, sizeof *wait) : NULL;
+    json_t *request = json_object ();
+    json_t *list = json_array ();
+    size_t joined_len = 0;
+    char *joined = s_texts_join (texts, &joined_len);
+    bool built = wait && request && list && joined
+                 && !json_object_set_new (request, "text", json_stringn (joined, joined_len))
+                 && !json_object_set (request, "texts", list);
+    for (size_t t = 0; built && t < texts->count; t++)
+        built
+            = !json_array_append_new (list, json_stringn (texts->items[t].at, texts->items[t].len));
+    built = built && !json_object_set_new (request, "direction", json_string ("input"))
+            && !json_object_set_new (request, "policy", json_string (aigw_policy_name (policy)))
+            && !json_object_set_new (request, "model",
+                                     env->model ? json_string (env->model) : json_null ())
+            && !json_object_set_new (request, "tenant_id",
+                                     env->tenant_id ? json_string (env->tenant_id) : json_null ())
+            && !json_object_set_new (request, "request_id",
+                                     env->id ? json_string (env->id) : json_null ());
+    free (joined);
+    json_decref (list);
+    char *body = built ? json_dumps (request, JSON_COMPACT) : NULL;
+    json_decref (request);
+    if (!body) {
+        free (wait);
+        aigw_envelope_set_error (env, 500, "server_error", "guardrail_failed", NULL,
+                                 "The guardrails could not check the request.");
+        return -1;
+    }
+    *wait = (s_wait_t){.owner = self,
+                       .job = job,
+                       .env = env,
+                       .root = root,
+                       .texts = *texts,
+                       .action = hook->action,
+                       .fail_open = hook->fail_open,
+                       .next = self->waiting};
+    memset (texts, 0, sizeof *texts);
+    snprintf (wait->policy, sizeof wait->policy, "%s", aigw_policy_name (policy));
+    if (self->waiting)
+        self->waiting->prev = wait;
+    self->waiting = wait;
+    job->holder = wait;
+    //  Never past the request's own deadline.
+    long timeout = hook->timeout_ms;
+    if (env->deadline_ms > 0 && env->deadline_ms - aigw_now_ms () < timeout)
+        timeout = (long) (env->deadline_ms - aigw_now_ms ());
+    if (timeout > 0)
+        wait->call = aigw_webhook_post (self->webhook, hook->url, hook->headers, body,
+                                        strlen (body), timeout, s_wait_done, wait);
+    free (body);
+    if (!wait->call) {
+        //  Out of time or out of memory: as a call that failed.
+        aigw_webhook_result_t result
+            = {.outcome = timeout > 0 ? AIGW_WEBHOOK_FAILED : AIGW_WEBHOOK_TIMEOUT,
+               .body = "",
+               .reason = timeout > 0 ? "the call could not start" : "the deadline has passed"};
+        s_wait_done (wait, &result);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The stage
+
+//  Check ENV: the deny-list and the cap, then the policy. When the policy
+//  has a webhook and ENV is still unanswered, start the call for JOB (NULL
+//  in selftests: no call) and return 1: the job is taken. Else 0.
+static int
+s_guard_check (s_guard_t *self, aigw_job_t *job, aigw_envelope_t *env)
+{
     if (env->kind != AIGW_KIND_CHAT && env->kind != AIGW_KIND_EMBEDDINGS
         && env->kind != AIGW_KIND_MESSAGES && env->kind != AIGW_KIND_RESPONSES)
-        return;
+        return 0;
     //  Blocks and policies overwrite it below.
     aigw_envelope_set (&env->verdict, "pass");
     aigw_policy_t *policy
@@ -414,39 +652,89 @@ s_guard_handle (void *state, aigw_envelope_t *env)
     //  no deny rule and no policy there is nothing to look for.
     bool legacy = self->rule_count > 0 || (int64_t) env->body_len > self->config->max_prompt_chars;
     if (!legacy && !policy)
-        return;
+        return 0;
     json_t *root = json_loadb (env->body ? env->body : "", env->body_len, 0, NULL);
     if (!root) {
         aigw_envelope_set_error (env, 400, "invalid_request_error", "invalid_json", NULL,
                                  "The request body is not valid JSON.");
-        return;
+        return 0;
     }
+    int taken = 0;
     s_texts_t texts = {0};
     if (s_texts_collect (&texts, (aigw_kind_t) env->kind, root))
         aigw_envelope_set_error (env, 500, "server_error", "guardrail_failed", NULL,
                                  "The guardrails could not check the request.");
-    else if (!(legacy && s_guard_legacy (self, env, &texts)) && policy)
-        s_guard_policy (policy, env, root, &texts);
+    else if (!(legacy && s_guard_legacy (self, env, &texts)) && policy
+             && s_guard_policy (policy, env, root, &texts) == 0 && job
+             && aigw_policy_webhook (policy)) {
+        //  The built-in detectors passed it (a block skips the call); the
+        //  webhook sees the texts as they redacted them.
+        for (size_t t = 0; t < texts.count; t++)
+            if (texts.items[t].node) {
+                texts.items[t].at = json_string_value (texts.items[t].node);
+                texts.items[t].len = json_string_length (texts.items[t].node);
+            }
+        if (s_wait_start (self, job, env, policy, root, &texts) == 0) {
+            root = NULL;  //  the wait's
+            taken = 1;
+        }
+    }
     s_texts_free (&texts);
     json_decref (root);
+    return taken;
 }
 
+//  A request: checked at once, or, when its policy has a webhook, once the
+//  webhook answers.
+static void
+s_guard_take (void *state, aigw_job_t *job, aigw_envelope_t *env)
+{
+    if (!s_guard_check ((s_guard_t *) state, job, env))
+        aigw_stage_pass (&job, &env);
+}
+
+//  The client left: drop the call and the request.
+static void
+s_guard_cancel (void *state, aigw_job_t *job)
+{
+    s_wait_t *wait = (s_wait_t *) job->holder;
+    if (!wait)
+        return;
+    aigw_debug ("request %s: the client left; webhook call aborted",
+                wait->env && wait->env->id ? wait->env->id : "?");
+    s_wait_destroy (&wait);
+}
+
+//  The policies' database connection, then the webhook calls' sockets.
 static int
 s_guard_pollitems (void *state, zmq_pollitem_t *items, int max)
 {
-    return aigw_guardset_pollitems (((s_guard_t *) state)->policies, items, max);
+    s_guard_t *self = (s_guard_t *) state;
+    int n = aigw_guardset_pollitems (self->policies, items, max);
+    //  The split is fixed here and read back in process: remember it.
+    self->policy_items = n;
+    if (self->webhook)
+        n += aigw_webhook_pollitems (self->webhook, items + n, max - n);
+    return n;
 }
 
 static int
 s_guard_timeout (void *state)
 {
-    return aigw_guardset_timeout (((s_guard_t *) state)->policies);
+    s_guard_t *self = (s_guard_t *) state;
+    int policies = aigw_guardset_timeout (self->policies);
+    int calls = self->webhook ? aigw_webhook_timeout (self->webhook) : -1;
+    return policies < 0 ? calls : calls < 0 || policies < calls ? policies : calls;
 }
 
 static void
 s_guard_process (void *state, zmq_pollitem_t *items, int count)
 {
-    aigw_guardset_process (((s_guard_t *) state)->policies, items, count);
+    s_guard_t *self = (s_guard_t *) state;
+    int policy_items = self->policy_items < count ? self->policy_items : count;
+    aigw_guardset_process (self->policies, items, policy_items);
+    if (self->webhook)
+        aigw_webhook_process (self->webhook, items + policy_items, count - policy_items);
 }
 
 const aigw_stage_def_t aigw_guardrail_stage = {
@@ -454,10 +742,11 @@ const aigw_stage_def_t aigw_guardrail_stage = {
     .replay_safe = true,
     .state_new = s_guard_new,
     .state_destroy = s_guard_destroy,
-    .handle = s_guard_handle,
+    .take = s_guard_take,
     .pollitems = s_guard_pollitems,
     .timeout = s_guard_timeout,
     .process = s_guard_process,
+    .cancel = s_guard_cancel,
     .tick = NULL,
 };
 
@@ -472,7 +761,7 @@ s_test_status (void *state, aigw_kind_t kind, const char *body, aigw_envelope_t 
     *env_p = aigw_envelope_new ();
     (*env_p)->kind = kind;
     aigw_envelope_set_body (*env_p, body, strlen (body));
-    s_guard_handle (state, *env_p);
+    s_guard_check (state, NULL, *env_p);
     return (*env_p)->status;
 }
 

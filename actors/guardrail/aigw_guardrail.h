@@ -10,7 +10,19 @@
     matched text; a redact rewrites the texts in the body before the cache
     and the provider see it; a flag passes. The verdict goes into the
     envelope (gv), and the policy's name (gp) when it also checks answers:
-    the edge checks the answer under it (aigw_guard_out). */
+    the edge checks the answer under it (aigw_guard_out).
+
+    A policy with a webhook guardrail (aigw_policy.h) sends the texts, as
+    the built-in detectors left them, to the webhook once those passed
+    them (aigw_webhook.h holds the contract): the stage takes the request
+    and answers when the webhook does, from its own loop, within the
+    guardrail's timeout and the request's deadline. A refusal adds
+    ACTION:webhook:RULE to the verdict (a block is 400 with code webhook;
+    a redact sends the answer's texts on); a failure passes with
+    flag:webhook:error (fail open) or answers 503 guardrail_unavailable
+    with block:webhook:error (fail closed). A client that leaves aborts the
+    call (the stage's cancel). Other requests are checked at once, as
+    before. */
 #ifndef AIGW_GUARDRAIL_H_INCLUDED
 #define AIGW_GUARDRAIL_H_INCLUDED
 

@@ -6,11 +6,13 @@
 #include "aigw_text.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 //  Room a placeholder may take over its match, bytes (the longest,
 //  "[INJECTION]", with margin).
@@ -30,6 +32,14 @@
 #define S_HOLDBACK_MAX 65536
 //  Longest description, bytes.
 #define S_DESCRIPTION_MAX 1000
+//  A webhook's header: longest name, and longest value once resolved.
+#define S_HEADER_NAME_MAX  64
+#define S_HEADER_VALUE_MAX 4096
+
+//  Headers a webhook may not set: curl writes the request's framing.
+static const char *const s_reserved_headers[]
+    = {"host", "content-length", "transfer-encoding", "connection", "content-type", "expect",
+       "te",   "upgrade",        "keep-alive",        NULL};
 
 //  Rule names a `rules` list may give, per detector (aigw_detect.h);
 //  prompt_injection's live in aigw_inject's table and are not listed here.
@@ -72,6 +82,9 @@ struct _aigw_policy_t {
     aigw_policy_hit_t *hits;                               //  the last verdict's hits
     aigw_detect_match_t *redact;                           //  the last verdict's matches to redact
     size_t hits_max;                                       //  room in hits and redact
+    int webhook_index;                                     //  the webhook guardrail, -1 for none
+    aigw_policy_webhook_t webhook;                         //  its settings
+    char *webhook_headers[AIGW_POLICY_WEBHOOK_HEADERS_MAX + 1];  //  "Name: value", resolved
 };
 
 struct _aigw_policies_t {
@@ -138,13 +151,203 @@ s_cap (json_t *object, const char *name, int64_t *out)
     return 0;
 }
 
+//  True when URL is an http or https URL the webhook may call: at most
+//  AIGW_POLICY_WEBHOOK_URL_MAX bytes of visible ASCII, a host, and no
+//  user:password part (the URL shows in the policy as the admin API reads
+//  it: a credential goes in a header, from the environment).
+static bool
+s_webhook_url_valid (const char *url, size_t len)
+{
+    if (len > AIGW_POLICY_WEBHOOK_URL_MAX || strlen (url) != len)
+        return false;
+    size_t scheme = strncasecmp (url, "http://", 7) == 0    ? 7
+                    : strncasecmp (url, "https://", 8) == 0 ? 8
+                                                            : 0;
+    if (!scheme)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) url[i] <= 0x20 || (unsigned char) url[i] >= 0x7f)
+            return false;
+    size_t authority = strcspn (url + scheme, "/?#");
+    if (authority == 0 || url[scheme] == ':')
+        return false;
+    return memchr (url + scheme, '@', authority) == NULL;
+}
+
+//  True when NAME is an HTTP header name (RFC 9110 token) of 1 to
+//  S_HEADER_NAME_MAX bytes that curl does not write itself.
+static bool
+s_header_name_valid (const char *name)
+{
+    size_t len = strlen (name);
+    if (len == 0 || len > S_HEADER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum ((unsigned char) name[i]) && !strchr ("!#$%&'*+-.^_`|~", name[i]))
+            return false;
+    for (const char *const *reserved = s_reserved_headers; *reserved; reserved++)
+        if (strcasecmp (name, *reserved) == 0)
+            return false;
+    return true;
+}
+
+//  VALUE (LEN bytes) with every ${NAME} replaced by the environment's NAME,
+//  into OUT (SIZE bytes). Returns 0, or -1 with ERR written: it names the
+//  variable or the problem, never the value.
+static int
+s_header_value (const char *field, const char *value, size_t len, char *out, size_t size, char *err,
+                size_t err_size)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < len;) {
+        const char *piece = value + i;
+        size_t piece_len = 1;
+        if (value[i] == '$' && i + 1 < len && value[i + 1] == '{') {
+            const char *end = memchr (value + i + 2, '}', len - i - 2);
+            size_t name_len = end ? (size_t) (end - value - i - 2) : 0;
+            char name[128];
+            bool valid = end && name_len > 0 && name_len < sizeof name
+                         && (isalpha ((unsigned char) value[i + 2]) || value[i + 2] == '_');
+            for (size_t j = 0; valid && j < name_len; j++)
+                valid = isalnum ((unsigned char) value[i + 2 + j]) || value[i + 2 + j] == '_';
+            if (!valid) {
+                snprintf (err, err_size, "%.100s: invalid ${NAME} reference", field);
+                return -1;
+            }
+            memcpy (name, value + i + 2, name_len);
+            name[name_len] = 0;
+            piece = getenv (name);
+            if (!piece) {
+                snprintf (err, err_size, "%.100s: environment variable %.100s is not set", field,
+                          name);
+                return -1;
+            }
+            piece_len = strlen (piece);
+            i += name_len + 3;
+        }
+        else
+            i++;
+        if (used + piece_len >= size) {
+            snprintf (err, err_size, "%.100s: longer than %d bytes", field, S_HEADER_VALUE_MAX);
+            return -1;
+        }
+        memcpy (out + used, piece, piece_len);
+        used += piece_len;
+    }
+    out[used] = 0;
+    //  CR or LF would end the header and start another; other controls
+    //  have no place in a value either.
+    for (size_t i = 0; i < used; i++)
+        if (((unsigned char) out[i] < 0x20 && out[i] != '\t') || out[i] == 0x7f) {
+            snprintf (err, err_size, "%.100s: control characters (CR, LF, ...) are not allowed",
+                      field);
+            return -1;
+        }
+    return 0;
+}
+
+//  Read the webhook guardrail INDEX (G, its action read) into SELF.
+//  Returns 0, or -1 with ERR written.
+static int
+s_webhook (aigw_policy_t *self, size_t index, json_t *g, char *err, size_t err_size)
+{
+    s_guardrail_t *guard = &self->guardrails[index];
+    if (self->webhook_index >= 0) {
+        snprintf (err, err_size, "guardrails[%zu]: a policy has one webhook guardrail", index);
+        return -1;
+    }
+    //  Answers stream through the edge, which cannot wait on a call out.
+    if (guard->on != AIGW_POLICY_INPUT) {
+        snprintf (err, err_size,
+                  "guardrails[%zu].on: a webhook checks input only (\"on\": \"input\")", index);
+        return -1;
+    }
+    json_t *url = json_object_get (g, "url");
+    if (!json_is_string (url)
+        || !s_webhook_url_valid (json_string_value (url), json_string_length (url))) {
+        snprintf (err, err_size,
+                  "guardrails[%zu].url: expected an http:// or https:// URL of at most %d "
+                  "bytes, with a host and no user:password",
+                  index, AIGW_POLICY_WEBHOOK_URL_MAX);
+        return -1;
+    }
+    json_t *timeout = json_object_get (g, "timeout_ms");
+    if (timeout
+        && (!json_is_integer (timeout) || json_integer_value (timeout) < 1
+            || json_integer_value (timeout) > AIGW_POLICY_WEBHOOK_TIMEOUT_MAX)) {
+        snprintf (err, err_size, "guardrails[%zu].timeout_ms: expected 1 to %d", index,
+                  AIGW_POLICY_WEBHOOK_TIMEOUT_MAX);
+        return -1;
+    }
+    json_t *fail = json_object_get (g, "fail");
+    const char *fail_text = fail ? json_string_value (fail) : "closed";
+    if (!fail_text || (strcmp (fail_text, "open") && strcmp (fail_text, "closed"))) {
+        snprintf (err, err_size, "guardrails[%zu].fail: expected open or closed", index);
+        return -1;
+    }
+    json_t *headers = json_object_get (g, "headers");
+    if (headers
+        && (!json_is_object (headers)
+            || json_object_size (headers) > AIGW_POLICY_WEBHOOK_HEADERS_MAX)) {
+        snprintf (err, err_size, "guardrails[%zu].headers: expected an object of at most %d", index,
+                  AIGW_POLICY_WEBHOOK_HEADERS_MAX);
+        return -1;
+    }
+    size_t count = 0;
+    const char *name;
+    json_t *value;
+    json_object_foreach (headers, name, value) {
+        char field[128];
+        snprintf (field, sizeof field, "guardrails[%zu].headers", index);
+        if (!s_header_name_valid (name)) {
+            snprintf (err, err_size,
+                      "%.64s: expected header names of 1 to %d token bytes, not one curl "
+                      "writes (Host, Content-Type, Content-Length, ...)",
+                      field, S_HEADER_NAME_MAX);
+            return -1;
+        }
+        snprintf (field, sizeof field, "guardrails[%zu].headers.%.64s", index, name);
+        if (!json_is_string (value)) {
+            snprintf (err, err_size, "%.100s: expected a string", field);
+            return -1;
+        }
+        char resolved[S_HEADER_VALUE_MAX + 1];
+        if (s_header_value (field, json_string_value (value), json_string_length (value), resolved,
+                            sizeof resolved, err, err_size))
+            return -1;
+        size_t line_len = strlen (name) + 2 + strlen (resolved) + 1;
+        char *line = malloc (line_len);
+        if (!line) {
+            snprintf (err, err_size, "out of memory");
+            return -1;
+        }
+        snprintf (line, line_len, "%s: %s", name, resolved);
+        //  The secret's copy on the stack goes now.
+        explicit_bzero (resolved, sizeof resolved);
+        self->webhook_headers[count++] = line;
+    }
+    guard->detector = "webhook";
+    self->webhook_index = (int) index;
+    self->webhook = (aigw_policy_webhook_t){
+        .url = json_string_value (url),
+        .action = guard->action,
+        .timeout_ms
+        = timeout ? (int) json_integer_value (timeout) : AIGW_POLICY_WEBHOOK_TIMEOUT_DEFAULT,
+        .fail_open = strcmp (fail_text, "open") == 0,
+        .headers = (const char *const *) self->webhook_headers,
+    };
+    return 0;
+}
+
 //  Read guardrail INDEX (G) into SELF. Returns 0, or -1 with ERR written.
 static int
 s_guardrail (aigw_policy_t *self, size_t index, json_t *g, aigw_detect_config_t *config, char *err,
              size_t err_size)
 {
     static const char *const members[]
-        = {"detector", "action", "on", "rules", "patterns", "max_chars", "max_tokens", NULL};
+        = {"detector",   "action", "on",   "rules",   "patterns",   "max_chars",
+           "max_tokens", "url",    "fail", "headers", "timeout_ms", NULL};
+    static const char *const webhook_members[] = {"url", "fail", "headers", "timeout_ms", NULL};
     const char *which = NULL;
     if (!json_is_object (g)) {
         snprintf (err, err_size, "guardrails[%zu]: expected an object", index);
@@ -164,8 +367,15 @@ s_guardrail (aigw_policy_t *self, size_t index, json_t *g, aigw_detect_config_t 
         snprintf (err, err_size, "guardrails[%zu].action: expected block, redact or flag", index);
         return -1;
     }
+    bool is_webhook = strcmp (detector, "webhook") == 0;
+    for (const char *const *m = webhook_members; *m; m++)
+        if (!is_webhook && json_object_get (g, *m)) {
+            snprintf (err, err_size, "guardrails[%zu].%s: only for webhook", index, *m);
+            return -1;
+        }
     json_t *on = json_object_get (g, "on");
-    const char *on_text = on ? json_string_value (on) : "both";
+    //  A webhook checks input only, so that is its default.
+    const char *on_text = on ? json_string_value (on) : is_webhook ? "input" : "both";
     guard->on = !on_text                          ? 0
                 : strcmp (on_text, "input") == 0  ? AIGW_POLICY_INPUT
                 : strcmp (on_text, "output") == 0 ? AIGW_POLICY_OUTPUT
@@ -177,6 +387,13 @@ s_guardrail (aigw_policy_t *self, size_t index, json_t *g, aigw_detect_config_t 
     }
     json_t *rules = json_object_get (g, "rules");
     json_t *patterns = json_object_get (g, "patterns");
+    if (is_webhook && (rules || patterns)) {
+        snprintf (err, err_size, "guardrails[%zu].%s: not for webhook", index,
+                  rules ? "rules" : "patterns");
+        return -1;
+    }
+    if (is_webhook)
+        return s_webhook (self, index, g, err, err_size);
     bool sized = json_object_get (g, "max_chars") || json_object_get (g, "max_tokens");
     const char *const *known = NULL;
     if (strcmp (detector, "pii") == 0) {
@@ -199,8 +416,8 @@ s_guardrail (aigw_policy_t *self, size_t index, json_t *g, aigw_detect_config_t 
         guard->detector = "size";
     else {
         snprintf (err, err_size,
-                  "guardrails[%zu].detector: expected pii, secrets, prompt_injection, patterns "
-                  "or size",
+                  "guardrails[%zu].detector: expected pii, secrets, prompt_injection, patterns, "
+                  "size or webhook",
                   index);
         return -1;
     }
@@ -344,6 +561,7 @@ aigw_policy_new (const char *name, const char *json, char *err, size_t err_size)
         return NULL;
     }
     self->size_index = -1;
+    self->webhook_index = -1;
     self->name = strdup (name);
     self->patterns = calloc (AIGW_PATTERNS_MAX, sizeof *self->patterns);
     if (!self->name || !self->patterns) {
@@ -419,6 +637,11 @@ aigw_policy_destroy (aigw_policy_t **self_p)
     free (self->patterns);
     free (self->hits);
     free (self->redact);
+    for (size_t i = 0; self->webhook_headers[i]; i++) {
+        //  Resolved from the environment: may be a credential.
+        explicit_bzero (self->webhook_headers[i], strlen (self->webhook_headers[i]));
+        free (self->webhook_headers[i]);
+    }
     free (self->name);
     free (self);
     *self_p = NULL;
@@ -460,6 +683,12 @@ s_match_action (const aigw_policy_t *self, const aigw_detect_match_t *m, unsigne
             action = (int) g->action;
     }
     return action;
+}
+
+const aigw_policy_webhook_t *
+aigw_policy_webhook (const aigw_policy_t *self)
+{
+    return self->webhook_index >= 0 ? &self->webhook : NULL;
 }
 
 bool
@@ -1087,6 +1316,110 @@ aigw_policy_test (bool verbose)
         assert (*err && !strstr (err, "secretpat"));
         if (verbose)
             printf ("  %s\n", err);
+    }
+
+    //  A webhook: its settings, defaults, and headers resolved from the
+    //  environment (once, at compile).
+    setenv ("AIGW_POLICY_TEST_TOKEN", "tok-secretvalue", 1);
+    aigw_policy_t *hook = aigw_policy_new (
+        "hook",
+        "{\"guardrails\": [{\"detector\": \"secrets\", \"action\": \"block\"},"
+        " {\"detector\": \"webhook\", \"action\": \"redact\", \"url\": "
+        "\"https://guard.example/check?x=1\", \"fail\": \"open\", \"timeout_ms\": 250,"
+        " \"headers\": {\"Authorization\": \"Bearer ${AIGW_POLICY_TEST_TOKEN}\","
+        " \"X-Team\": \"blue\"}}]}",
+        err, sizeof err);
+    assert (hook);
+    const aigw_policy_webhook_t *webhook = aigw_policy_webhook (hook);
+    assert (webhook && strcmp (webhook->url, "https://guard.example/check?x=1") == 0);
+    assert (webhook->action == AIGW_POLICY_REDACT && webhook->timeout_ms == 250
+            && webhook->fail_open);
+    assert (strcmp (webhook->headers[0], "Authorization: Bearer tok-secretvalue") == 0);
+    assert (strcmp (webhook->headers[1], "X-Team: blue") == 0 && !webhook->headers[2]);
+    assert (aigw_policy_watches (hook, AIGW_POLICY_INPUT));
+    //  The policy's own checks never call it: the stage does.
+    text = "nothing here";
+    assert (aigw_policy_check_on (hook, AIGW_POLICY_INPUT, text, strlen (text), &v) == 0);
+    assert (v.action == AIGW_POLICY_ALLOW && v.count == 0);
+    aigw_policy_verdict_free (&v);
+    aigw_policy_destroy (&hook);
+    hook = aigw_policy_new ("only",
+                            "{\"guardrails\": [{\"detector\": \"webhook\", "
+                            "\"action\": \"block\", \"url\": \"http://127.0.0.1:9/\"}]}",
+                            err, sizeof err);
+    assert (hook && aigw_policy_webhook (hook));
+    assert (aigw_policy_webhook (hook)->timeout_ms == AIGW_POLICY_WEBHOOK_TIMEOUT_DEFAULT);
+    assert (!aigw_policy_webhook (hook)->fail_open && !aigw_policy_webhook (hook)->headers[0]);
+    assert (aigw_policy_watches (hook, AIGW_POLICY_INPUT));
+    assert (!aigw_policy_watches (hook, AIGW_POLICY_OUTPUT));
+    aigw_policy_destroy (&hook);
+    assert (!aigw_policy_webhook (
+        aigw_policies_find (policies = aigw_policies_new (NULL, err, sizeof err), "default")));
+    aigw_policies_destroy (&policies);
+
+    //  Broken webhooks say why, never quoting a header's value.
+    unsetenv ("AIGW_POLICY_TEST_UNSET");
+#define S_HOOK(extra) \
+    "{\"p\": {\"guardrails\": [{\"detector\": \"webhook\", \"action\": \"block\", " extra "}]}}"
+    const char *broken_hooks[] = {
+        S_HOOK ("\"url\": \"http://h/\", \"on\": \"output\""),
+        S_HOOK ("\"url\": \"http://h/\", \"on\": \"both\""),
+        S_HOOK ("\"on\": \"input\""),
+        S_HOOK ("\"url\": \"ftp://h/\""),
+        S_HOOK ("\"url\": \"http://\""),
+        S_HOOK ("\"url\": \"http:///path\""),
+        S_HOOK ("\"url\": \"http://user:secretpat@h/\""),
+        S_HOOK ("\"url\": \"http://h/a b\""),
+        S_HOOK ("\"url\": \"http://h/\\r\\nX: 1\""),
+        S_HOOK ("\"url\": 5"),
+        S_HOOK ("\"url\": \"http://h/\", \"timeout_ms\": 0"),
+        S_HOOK ("\"url\": \"http://h/\", \"timeout_ms\": 10001"),
+        S_HOOK ("\"url\": \"http://h/\", \"timeout_ms\": \"5\""),
+        S_HOOK ("\"url\": \"http://h/\", \"fail\": \"sometimes\""),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": []"),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": {\"Bad Name\": \"x\"}"),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": {\"X-A\\r\\nX-B\": \"x\"}"),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": {\"Content-Length\": \"1\"}"),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": {\"Host\": \"x\"}"),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": {\"X-A\": \"secretpat\\r\\nX-B: 1\"}"),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": {\"X-A\": \"secretpat\\n\"}"),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": {\"X-A\": 5}"),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": {\"X-A\": \"${AIGW_POLICY_TEST_UNSET}\"}"),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": {\"X-A\": \"${1BAD}\"}"),
+        S_HOOK ("\"url\": \"http://h/\", \"headers\": {\"X-A\": \"${OPEN\"}"),
+        S_HOOK ("\"url\": \"http://h/\", \"rules\": [\"email\"]"),
+        S_HOOK ("\"url\": \"http://h/\"}, {\"detector\": \"webhook\", \"action\": "
+                "\"flag\", \"url\": \"http://i/\""),
+        "{\"p\": {\"guardrails\": [{\"detector\": \"pii\", \"action\": \"block\", "
+        "\"url\": \"http://h/\"}]}}",
+        "{\"p\": {\"guardrails\": [{\"detector\": \"pii\", \"action\": \"block\", "
+        "\"fail\": \"open\"}]}}",
+    };
+#undef S_HOOK
+    for (size_t i = 0; i < sizeof broken_hooks / sizeof broken_hooks[0]; i++) {
+        err[0] = 0;
+        if (aigw_policies_config_check (broken_hooks[i], err, sizeof err) != -1)
+            fprintf (stderr, "accepted: %s\n", broken_hooks[i]);
+        assert (aigw_policies_config_check (broken_hooks[i], err, sizeof err) == -1);
+        assert (*err && !strstr (err, "secretpat") && !strstr (err, "tok-secret"));
+        if (verbose)
+            printf ("  %s\n", err);
+    }
+    //  A long value from the environment is refused, not cut.
+    {
+        char *long_value = malloc (S_HEADER_VALUE_MAX + 2);
+        assert (long_value);
+        memset (long_value, 'a', S_HEADER_VALUE_MAX + 1);
+        long_value[S_HEADER_VALUE_MAX + 1] = 0;
+        setenv ("AIGW_POLICY_TEST_TOKEN", long_value, 1);
+        free (long_value);
+        assert (aigw_policies_config_check (
+                    "{\"p\": {\"guardrails\": [{\"detector\": \"webhook\", \"action\": "
+                    "\"block\", \"url\": \"http://h/\", \"headers\": {\"X-A\": "
+                    "\"${AIGW_POLICY_TEST_TOKEN}\"}}]}}",
+                    err, sizeof err)
+                == -1);
+        unsetenv ("AIGW_POLICY_TEST_TOKEN");
     }
     if (verbose)
         printf ("policy: ok\n");

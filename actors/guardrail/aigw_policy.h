@@ -27,6 +27,19 @@
     words are still held whole, and an open PEM block until its end, so
     only a match with spaces longer than it can get out in part).
 
+    A webhook guardrail asks a service of the operator's own:
+        {"detector": "webhook", "action": "block" | "redact" | "flag",
+         "on": "input" (the default, and the only one for now),
+         "url": "http(s)://host/path",
+         "timeout_ms": 1 to 10000 (default 1000),
+         "fail": "open" | "closed" (default closed),
+         "headers": {"Name": "value"}}
+    A header value may hold ${NAME} references, resolved from the
+    environment when the policy compiles (unset: the policy does not
+    compile); resolved values are never logged. The policy's checks here
+    do not call it: the guardrail stage does (aigw_guardrail.h says the
+    call's contract), and a policy holds at most one.
+
     A verdict's action is the strongest of its triggered guardrails
     (block > redact > flag > allow); its text has every match that asks
     for redact or block replaced by its placeholder, so it never carries
@@ -44,6 +57,13 @@
 #define AIGW_POLICY_GUARDRAILS_MAX 64
 //  Most policies the config holds.
 #define AIGW_POLICY_MAX 256
+
+//  A webhook guardrail: longest URL, bytes; the longest timeout and the
+//  default one, ms; most headers.
+#define AIGW_POLICY_WEBHOOK_URL_MAX         2048
+#define AIGW_POLICY_WEBHOOK_TIMEOUT_MAX     10000
+#define AIGW_POLICY_WEBHOOK_TIMEOUT_DEFAULT 1000
+#define AIGW_POLICY_WEBHOOK_HEADERS_MAX     16
 
 //  Actions, weakest first: a verdict takes the strongest.
 typedef enum {
@@ -77,6 +97,15 @@ typedef struct {
     size_t text_len;  //  its length
 } aigw_policy_verdict_t;
 
+//  A policy's webhook guardrail; the strings are the policy's.
+typedef struct {
+    const char *url;              //  where to POST
+    aigw_policy_action_t action;  //  what a refusal asks for
+    int timeout_ms;               //  longest wait for the answer
+    bool fail_open;               //  an error passes (flagged) instead of failing
+    const char *const *headers;   //  "Name: value" lines, resolved; NULL-terminated
+} aigw_policy_webhook_t;
+
 typedef struct _aigw_policy_t aigw_policy_t;
 typedef struct _aigw_policies_t aigw_policies_t;
 typedef struct _aigw_policy_stream_t aigw_policy_stream_t;
@@ -102,6 +131,9 @@ int aigw_policy_check (aigw_policy_t *self, const char *text, size_t len,
 //  _OUTPUT); aigw_policy_check is every guardrail's verdict.
 int aigw_policy_check_on (aigw_policy_t *self, unsigned on, const char *text, size_t len,
                           aigw_policy_verdict_t *verdict);
+
+//  SELF's webhook guardrail (on input), or NULL. Valid while SELF is.
+const aigw_policy_webhook_t *aigw_policy_webhook (const aigw_policy_t *self);
 
 //  True when a guardrail of SELF applies ON.
 bool aigw_policy_watches (const aigw_policy_t *self, unsigned on);
