@@ -18,10 +18,7 @@
 //  counts when a database is configured. Usage is not one of them: the
 //  gateway answers while it is down, and its records wait here until a
 //  usage worker acknowledges them.
-//  The last two serve only with a database: the admin API and stored
-//  Responses.
-static const char *s_required[]
-    = {"auth", "ratelimit", "guardrail", "cache", "provider", "admin", "responses"};
+static const char *s_required[] = {"auth", "ratelimit", "guardrail", "cache", "provider", "admin"};
 #define AIGW_REQUIRED_STAGES 5
 //  A STATUS answer older than this many heartbeats no longer counts.
 #define AIGW_STATUS_STALE_BEATS 4
@@ -1175,7 +1172,7 @@ aigw_edge_io_ready (aigw_edge_io_t *self, char *buf, size_t size)
     size_t used = snprintf (buf, size, "{\"broker\":%s,\"stages\":{",
                             connected && fresh ? "true" : "false");
     bool database = self->config->database_url && *self->config->database_url;
-    int stages = AIGW_REQUIRED_STAGES + (database ? 2 : 0);
+    int stages = AIGW_REQUIRED_STAGES + (database ? 1 : 0);
     for (int i = 0; i < stages; i++) {
         int live = 0;
         //  Lines: "service live in-flight queued".

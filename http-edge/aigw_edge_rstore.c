@@ -14,6 +14,7 @@ struct _aigw_edge_rstore_t {
     bool previous;       //  the request names a previous_response_id
     bool done;           //  the answer's end was seen (stored or not)
     char *input;         //  the request's "input" as JSON text
+    char *previous_id;   //  the request's previous_response_id as JSON text, or NULL
     char *pending;       //  a stream's bytes after its last whole event
     size_t pending_len;  //  bytes in pending
     //  The principal and deployment, from the answer's parts (a stream's
@@ -37,6 +38,9 @@ aigw_edge_rstore_new (const char *body, size_t len)
         self->store = store;
         self->previous = named;
         self->input = json_dumps (json_object_get (root, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
+        //  The store links to it whatever the upstream's answer echoes.
+        if (json_is_string (previous))
+            self->previous_id = json_dumps (previous, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!self->input)
             self->store = false;
     }
@@ -51,6 +55,7 @@ aigw_edge_rstore_destroy (aigw_edge_rstore_t **self_p)
     if (!self)
         return;
     free (self->input);
+    free (self->previous_id);
     free (self->pending);
     free (self->tenant_id);
     free (self->key_id);
@@ -88,13 +93,16 @@ aigw_edge_rstore_request (aigw_edge_rstore_t *self, const aigw_envelope_t *answe
     s_note (&self->provider_kind, answer->provider_kind);
     aigw_envelope_t *env = aigw_envelope_new ();
     size_t input_len = strlen (self->input);
-    size_t size = input_len + len + 32;
+    const char *previous = self->previous_id ? self->previous_id : "null";
+    size_t size = input_len + strlen (previous) + len + 64;
     char *body = malloc (size);
     if (!body) {
         aigw_envelope_destroy (&env);
         return NULL;
     }
-    int used = snprintf (body, size, "{\"input\":%s,\"response\":", self->input);
+    int used = snprintf (body, size,
+                         "{\"input\":%s,\"previous_response_id\":%s,\"response\":", self->input,
+                         previous);
     memcpy (body + used, response, len);
     used += (int) len;
     body[used++] = '}';
@@ -257,7 +265,8 @@ aigw_edge_rstore_test (bool verbose)
     assert (env && env->kind == AIGW_KIND_RESPONSES && streq (env->method, "PUT"));
     assert (env->route_len == 1 && streq (env->route[0], "responses"));
     assert (streq (env->tenant_id, "t1") && streq (env->model, "m"));
-    assert (streq (env->body, "{\"input\":\"hi\",\"response\":{\"id\":\"resp_1\",\"object\":"
+    assert (streq (env->body, "{\"input\":\"hi\",\"previous_response_id\":null,\"response\":{"
+                              "\"id\":\"resp_1\",\"object\":"
                               "\"response\"}}"));
     aigw_envelope_destroy (&env);
     aigw_envelope_destroy (&answer);

@@ -363,14 +363,16 @@ s_id_ok (const char *id)
     return true;
 }
 
-//  The edge's store: ENV's body is {"input": ..., "response": {...}}.
+//  The edge's store: ENV's body is {"input": ..., "previous_response_id":
+//  ..., "response": {...}}.
 static s_op_t *
 s_store_op (self_t *self, aigw_job_t *job, aigw_envelope_t *env, const char *tenant)
 {
     json_t *root = json_loadb (env->body, env->body_len, 0, NULL);
     json_t *response = json_object_get (root, "response");
     json_t *id = json_object_get (response, "id");
-    json_t *previous = json_object_get (response, "previous_response_id");
+    //  The request's own, whatever the upstream's answer echoes.
+    json_t *previous = json_object_get (root, "previous_response_id");
     json_t *created = json_object_get (response, "created_at");
     char *input = json_dumps (json_object_get (root, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
     char *items = input ? aigw_respstore_items (input) : NULL;
