@@ -270,6 +270,12 @@ typedef struct {
     char *usage_content_tenants[AIGW_CONFIG_MAX_CONTENT_TENANTS];
     int usage_content_tenant_count;  //  entries used in usage_content_tenants
 
+    //  responses: stored Responses (keywords registered by
+    //  actors/responses)
+    int64_t responses_ttl_s;          //  a stored response is kept this long
+    int64_t responses_prune_s;        //  expired rows are deleted this often
+    int64_t responses_store_wait_ms;  //  the edge holds an answer's end this long for its store
+
     //  database: the control plane (PostgreSQL)
     char *database_url;  //  database.url or DATABASE_URL, libpq syntax; may hold a password
     int db_pool_size;    //  connections per process that uses the database

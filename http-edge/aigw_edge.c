@@ -7,6 +7,7 @@
 #include "aigw_edge_dashboard.h"
 #include "aigw_edge_io.h"
 #include "aigw_edge_metrics.h"
+#include "aigw_edge_rstore.h"
 #include "aigw_envelope.h"
 #include "aigw_log.h"
 #include "aigw_stage.h"
@@ -109,9 +110,10 @@ typedef struct {
     int64_t wall_us;                             //  the same, Unix us
     int64_t first_us;                            //  taken to the answer's first byte, us; -1 none
     size_t request_len;                          //  bytes of the request body read
-    char *answer;       //  what the client got, kept for a tenant that stores content
-    size_t answer_len;  //  bytes in answer, at most AIGW_CONTENT_MAX
-    bool answer_cut;    //  the client got more than answer holds
+    char *answer;                //  what the client got, kept for a tenant that stores content
+    size_t answer_len;           //  bytes in answer, at most AIGW_CONTENT_MAX
+    bool answer_cut;             //  the client got more than answer holds
+    aigw_edge_rstore_t *rstore;  //  a /v1/responses answer to store, or NULL
 } s_http_t;
 
 //  Keep LEN bytes at DATA, part of the answer the client gets, in HTTP's
@@ -1016,6 +1018,11 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
                 return;
             }
         }
+        //  A stored Response is committed before its end reaches the client
+        //  (aigw_edge_rstore.h), so the client's next turn finds it.
+        if (http->rstore)
+            aigw_edge_rstore_feed (http->rstore, http->io, env, last, http->id,
+                                   http->edge->config->responses_store_wait_ms);
         int rc = 0;
         if (!http->head)
             s_content_add (http, env->body, env->body_len);
@@ -1050,6 +1057,51 @@ s_dispatch (s_http_t *http, aigw_envelope_t **env_p)
     aigw_slot_destroy (&slot);
 }
 
+//  The prefix of a stored response's path.
+#define AIGW_EDGE_RESPONSES_PREFIX "/v1/responses/"
+#define AIGW_EDGE_ALLOW_STORED     "GET, HEAD, DELETE"
+
+//  GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items:
+//  the caller's tenant's stored responses, answered by the responses
+//  stage after auth. Without a database nothing is stored: 404.
+static int
+s_handle_stored (struct mg_connection *conn, aigw_edge_t *edge, int64_t started)
+{
+    const struct mg_request_info *ri = mg_get_request_info (conn);
+    s_http_t http;
+    s_http_init (&http, conn, edge, AIGW_ROUTE_RESPONSES);
+    http.allow = AIGW_EDGE_ALLOW_STORED;
+    const char *path = ri->local_uri + strlen (AIGW_EDGE_RESPONSES_PREFIX);
+    const char *method = http.head ? "GET" : ri->request_method;
+    bool database = edge->config->database_url && *edge->config->database_url;
+    if (!streq (method, "GET") && !streq (method, "DELETE"))
+        s_send_error (&http, 405, "invalid_request_error", "method_not_allowed", NULL,
+                      "Method not allowed on this path.", NULL);
+    else if (s_check_length (&http, "path", path, AIGW_EDGE_ADMIN_PATH_MAX) != 0
+             || s_check_credential (&http) != 0) {
+        //  Answered inside.
+    }
+    else if (!database)
+        s_send_error (&http, 404, "invalid_request_error", "not_found", NULL,
+                      "No stored response: this gateway keeps none without a database.", NULL);
+    else {
+        aigw_envelope_t *env = aigw_envelope_new ();
+        aigw_envelope_set (&env->id, http.id);
+        env->kind = AIGW_KIND_RESPONSES;
+        env->deadline_ms = aigw_now_ms () + edge->config->request_timeout_ms;
+        aigw_envelope_set (&env->credential, s_credential (conn));
+        aigw_envelope_set (&env->method, method);
+        aigw_envelope_set (&env->path, path);
+        aigw_envelope_set (&env->query, ri->query_string);
+        aigw_envelope_set (&env->route[0], "auth");
+        aigw_envelope_set (&env->route[1], "responses");
+        env->route_len = 2;
+        s_dispatch (&http, &env);
+    }
+    aigw_edge_metrics_record (edge->metrics, http.route, http.status, zclock_usecs () - started);
+    return http.status ? http.status : 400;
+}
+
 //  POST /v1/chat/completions, POST /v1/messages, POST /v1/responses,
 //  POST /v1/embeddings, GET /v1/models, POST /v1/messages/count_tokens.
 static int
@@ -1058,6 +1110,10 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     aigw_edge_t *edge = (aigw_edge_t *) cbdata;
     const struct mg_request_info *ri = mg_get_request_info (conn);
     int64_t started = zclock_usecs ();
+    if (ri->local_uri
+        && !strncmp (ri->local_uri, AIGW_EDGE_RESPONSES_PREFIX, strlen (AIGW_EDGE_RESPONSES_PREFIX))
+        && ri->local_uri[strlen (AIGW_EDGE_RESPONSES_PREFIX)])
+        return s_handle_stored (conn, edge, started);
     s_http_t http;
     s_http_init (&http, conn, edge, AIGW_ROUTE_OTHER);
     http.started_us = started;
@@ -1125,6 +1181,18 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
             route = count_route, env->route_len = 2;
         for (int i = 0; i < env->route_len; i++)
             aigw_envelope_set (&env->route[i], route[i]);
+        //  Stored Responses (aigw_edge_rstore.h): a follow-up turn goes
+        //  through the responses stage before the cache, which then sees the
+        //  whole conversation; its answer's end waits for its store.
+        if (kind == AIGW_KIND_RESPONSES && edge->config->database_url
+            && *edge->config->database_url)
+            http.rstore = aigw_edge_rstore_new (body, body_len);
+        if (aigw_edge_rstore_previous (http.rstore)) {
+            for (int i = env->route_len; i > 3; i--)
+                aigw_envelope_set (&env->route[i], route[i - 1]);
+            aigw_envelope_set (&env->route[3], "responses");
+            env->route_len++;
+        }
         //  An Anthropic client (its SDK always sends anthropic-version) gets
         //  the models list in Anthropic's shape.
         if (kind == AIGW_KIND_MODELS && mg_get_header (conn, "anthropic-version"))
@@ -1136,6 +1204,7 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
         s_dispatch (&http, &env);
     }
     s_usage_send (&http, edge->ios[atomic_load (&edge->next_io) % edge->io_count], model, stream);
+    aigw_edge_rstore_destroy (&http.rstore);
     free (body);
     free (model);
     aigw_edge_metrics_record (edge->metrics, http.route, http.status, zclock_usecs () - started);

@@ -132,6 +132,7 @@ static const s_field_t s_fields[] = {
     S_FIELD ("ua", upstream, S_STRING, 0),
     S_FIELD ("gv", verdict, S_STRING, 0),
     S_FIELD ("gp", guard_policy, S_STRING, 0),
+    S_FIELD ("pr", previous, S_STRING, 0),
     S_FIELD ("sc", store_content, S_BOOL, 0),
     S_FIELD ("rq", content_request, S_STRING, 0),
     S_FIELD ("s", status, S_INT, 0),
@@ -1176,6 +1177,7 @@ aigw_envelope_test (bool verbose)
             == 0);
     assert (aigw_envelope_set (&full->verdict, "pass") == 0);
     assert (aigw_envelope_set (&full->guard_policy, "default") == 0);
+    assert (aigw_envelope_set (&full->previous, "resp_1\t2\tdep-a") == 0);
     full->store_content = true;
     assert (aigw_envelope_set (&full->content_request, "{\"model\":\"m\"}") == 0);
     const char body[] = "{\"a\":\0\1\2\377}";

@@ -107,6 +107,10 @@ typedef struct {
     char *verdict;       //  guardrail verdict: "pass", or ACTION:GUARDRAIL:RULE entries
     char *guard_policy;  //  guardrail: the policy the edge checks the answer under
 
+    //  Stored responses, written by the responses stage on a follow-up
+    //  turn whose previous_response_id it resolved; read by the provider
+    char *previous;  //  "ID\tHISTORY\tDEPLOYMENT" (schemas/envelope.md 2c)
+
     //  Content, written by auth for a tenant that stores prompts and
     //  answers (tenants.store_content, usage.store_content_tenants); read
     //  by the edge, which builds the usage record's content

@@ -237,7 +237,8 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
         char message[256];
         //  Whether the model exists is the provider's to say: models also
         //  come from the database, which only provider processes watch.
-        if (!aigw_stage_model_allowed (env, env->model)) {
+        //  (GET and DELETE of a stored response name no model.)
+        if (env->model && !aigw_stage_model_allowed (env, env->model)) {
             snprintf (message, sizeof message, "This key may not use the model '%.160s'.",
                       env->model);
             aigw_envelope_set_error (env, 403, "permission_error", "model_not_allowed", "model",

@@ -118,12 +118,18 @@ struct _s_request_t {
     aigw_kind_t kind;       //  CHAT or EMBEDDINGS, as sent upstream
     char *client_body;      //  the body as the client sent it
     size_t client_len;      //  bytes in client_body
-    char *openai_body;      //  the body in the gateway's format
-    size_t openai_len;      //  bytes in openai_body
-    char *usage_body;       //  openai_body asking for stream usage, for OpenAI-format
-                            //  upstreams; NULL when the client asked itself (or no stream)
-    size_t usage_len;       //  bytes in usage_body
-    bool strip_usage;       //  the client did not ask for the usage chunk: drop it
+    //  A Responses follow-up the responses stage resolved (env->previous,
+    //  schemas/envelope.md 2c): its input holds the stored conversation.
+    bool followup;      //  previous_response_id was resolved
+    size_t history;     //  leading input items that came from the store
+    char *pin;          //  the openai deployment that keeps the previous response, or NULL
+    char *pass_body;    //  this attempt's pass-through body of a follow-up, or NULL
+    char *openai_body;  //  the body in the gateway's format
+    size_t openai_len;  //  bytes in openai_body
+    char *usage_body;   //  openai_body asking for stream usage, for OpenAI-format
+                        //  upstreams; NULL when the client asked itself (or no stream)
+    size_t usage_len;   //  bytes in usage_body
+    bool strip_usage;   //  the client did not ask for the usage chunk: drop it
     aigw_catalog_model_t *chain[AIGW_PROVIDER_CHAIN_MAX];  //  models to try, held
     size_t chain_len;                                      //  entries in chain
     size_t chain_at;                                       //  model being tried
@@ -305,6 +311,8 @@ s_request_destroy (s_request_t **r_p)
     aigw_envelope_destroy (&r->env);
     aigw_responses_stream_destroy (&r->rstream);
     free (r->client_body);
+    free (r->pin);
+    free (r->pass_body);
     free (r->openai_body);
     free (r->usage_body);
     s_list_remove (&r->owner->requests, r);
@@ -951,6 +959,51 @@ s_traceparent_header (s_request_t *r, char *header, size_t size)
         snprintf (header, size, "traceparent: %s", tp);
 }
 
+//  Read env->previous (schemas/envelope.md 2c) of a Responses follow-up.
+static void
+s_followup_note (s_request_t *r)
+{
+    const char *previous = r->env->previous;
+    if (!previous)
+        return;
+    const char *tab = strchr (previous, '\t');
+    char *end = NULL;
+    unsigned long long history = tab ? strtoull (tab + 1, &end, 10) : 0;
+    if (!tab || !end || *end != '\t')
+        return;  //  not ours to read: previous_response_id stays refused
+    r->followup = true;
+    r->history = (size_t) history;
+    if (end[1])
+        r->pin = strdup (end + 1);
+}
+
+//  The first pick of a follow-up whose previous turn an openai deployment
+//  answered (it keeps that response): that deployment, while it is still
+//  one of MODEL's and its circuit lets it; else NULL (the usual pick, with
+//  the whole conversation).
+static aigw_deployment_t *
+s_pick_pinned (s_request_t *r, aigw_catalog_model_t *model, int64_t now)
+{
+    if (!r->pin || r->attempts || r->tried_count || r->chain_at || r->rounds)
+        return NULL;
+    size_t others = 0;
+    bool present = false;
+    const char **exclude = calloc (model->deployment_count + 1, sizeof *exclude);
+    if (!exclude)
+        return NULL;
+    for (size_t i = 0; i < model->deployment_count; i++) {
+        if (streq (model->deployments[i].id, r->pin))
+            present = true;
+        else
+            exclude[others++] = model->deployments[i].id;
+    }
+    aigw_deployment_t *route = present ? aigw_router_pick (model->router, model->strategy, now,
+                                                           exclude, others, &r->owner->rng)
+                                       : NULL;
+    free (exclude);
+    return route;
+}
+
 //  Start the attempt on r->dep. Returns 0 when the transfer runs; 1 when
 //  this deployment cannot serve the request (try another); -1 when the
 //  request itself is bad (answered, R destroyed).
@@ -972,11 +1025,25 @@ s_attempt_start (s_request_t **r_p)
           && (dep->adapter == &aigw_adapter_openai || dep->adapter == &aigw_adapter_azure);
     const char *body = usage_body ? r->usage_body : r->openai_body;
     size_t body_len = usage_body ? r->usage_len : r->openai_len;
-    int rc = r->passthrough && r->responses_client ? aigw_responses_passthrough (
-                 &dep->up, r->client_body, r->client_len, &r->up, err, sizeof err)
-             : r->passthrough ? s_passthrough_request (r, &r->up)
-                              : dep->adapter->request (&dep->up, r->kind, r->stream, body, body_len,
-                                                       &r->up, err, sizeof err);
+    const char *client = r->client_body;
+    size_t client_len = r->client_len;
+    if (r->passthrough && r->followup) {
+        //  The deployment that keeps the previous response gets its id and
+        //  this turn's items; any other, the whole conversation.
+        free (r->pass_body);
+        r->pass_body
+            = aigw_responses_previous_body (r->client_body, r->client_len, r->history,
+                                            r->pin && streq (r->pin, dep->id), &client_len);
+        client = r->pass_body;
+    }
+    bool unbuilt = r->passthrough && r->followup && !r->pass_body;
+    int rc
+        = unbuilt ? -1
+          : r->passthrough && r->responses_client
+              ? aigw_responses_passthrough (&dep->up, client, client_len, &r->up, err, sizeof err)
+          : r->passthrough ? s_passthrough_request (r, &r->up)
+                           : dep->adapter->request (&dep->up, r->kind, r->stream, body, body_len,
+                                                    &r->up, err, sizeof err);
     if (rc == 1) {
         s_note_failure (r, 400, "invalid_request_error", "unsupported_endpoint",
                         "The model's provider does not serve this endpoint.");
@@ -1098,8 +1165,10 @@ s_attempt_next (s_request_t *r)
             return;
         }
         aigw_catalog_model_t *model = r->chain[r->chain_at];
-        aigw_deployment_t *route = aigw_router_pick (model->router, model->strategy, now, r->tried,
-                                                     r->tried_count, &self->rng);
+        aigw_deployment_t *route = s_pick_pinned (r, model, now);
+        if (!route)
+            route = aigw_router_pick (model->router, model->strategy, now, r->tried, r->tried_count,
+                                      &self->rng);
         if (!route) {
             r->chain_at++;
             r->tried_count = 0;
@@ -1570,9 +1639,14 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
         //  its settings in the answer.
         char err[256] = "", param[AIGW_RESPONSES_PARAM_MAX] = "";
         bool stream = false;
-        r->openai_body
-            = aigw_responses_request_to_openai (r->client_body, r->client_len, &r->openai_len,
-                                                &stream, param, sizeof param, err, sizeof err);
+        s_followup_note (r);
+        r->openai_body = r->followup
+                             ? aigw_responses_followup_to_openai (r->client_body, r->client_len,
+                                                                  &r->openai_len, &stream, param,
+                                                                  sizeof param, err, sizeof err)
+                             : aigw_responses_request_to_openai (r->client_body, r->client_len,
+                                                                 &r->openai_len, &stream, param,
+                                                                 sizeof param, err, sizeof err);
         if (!r->openai_body) {
             aigw_envelope_set_error (env, 400, "invalid_request_error",
                                      *param ? "invalid_value" : "invalid_request",

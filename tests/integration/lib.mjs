@@ -605,10 +605,11 @@ export async function startMock({ latencyMs, failRate, apiKey = `sk-upstream-${n
 // ---------------------------------------------------------------------------
 // The gateway
 
-export const ACTORS = ['auth', 'ratelimit', 'guardrail', 'cache', 'provider', 'admin', 'usage'];
+export const ACTORS = ['auth', 'ratelimit', 'guardrail', 'cache', 'provider', 'admin', 'usage',
+  'responses'];
 // The 'colocated' mode's processes: several actors hosted in one process,
 // handing requests along by call.
-export const COLOCATED = ['auth,ratelimit,guardrail', 'cache,provider', 'admin,usage'];
+export const COLOCATED = ['auth,ratelimit,guardrail', 'cache,provider', 'admin,usage,responses'];
 export const MODELS = ['gpt-4o-mini', 'text-embedding-3-small'];
 
 // The config every test starts from; a test's own config merges over it.

@@ -335,7 +335,7 @@ describe('POST /v1/responses', () => {
       [{ model: 'r-claude', input: 'x', tools: [{ type: 'web_search' }] }, 'tools[0].type'],
       [{ model: 'r-claude', input: [{ role: 'user', content: [{ type: 'input_audio' }] }] },
        'input[0].content[0].type'],
-      [{ model: 'r-claude', input: 'x', previous_response_id: 'resp_123' }, 'previous_response_id'],
+      [{ model: 'r-claude', input: 'x', previous_response_id: 42 }, 'previous_response_id'],
       [{ model: 'r-claude', input: 'x', temperature: 9 }, 'temperature'],
       [{ model: 'r-openai', input: 'x', no_such_field: 1 }, 'no_such_field'],
       [{ model: 'r-gemini', input: [{ type: 'function_call_output', output: 'x' }] },

@@ -43,6 +43,7 @@ typedef struct {
     size_t param_size;  //  bytes at param
     char *err;          //  OpenAI-style text
     size_t err_size;    //  bytes at err
+    bool previous_ok;   //  the responses stage resolved previous_response_id
 } s_why_t;
 
 //  One streamed tool call, by its OpenAI tool_calls index.
@@ -566,7 +567,7 @@ static const struct {
     {"user", S_FIELD_USED},
     {"parallel_tool_calls", S_FIELD_USED},
     {"metadata", S_FIELD_DROPPED},        //  echoed in the answer
-    {"store", S_FIELD_DROPPED},           //  nothing is stored (echoed as sent)
+    {"store", S_FIELD_DROPPED},           //  the edge and the responses stage keep it
     {"stream_options", S_FIELD_DROPPED},  //  include_obfuscation only
     {"include", S_FIELD_DROPPED},         //  extra output data the chat form has not
     {"reasoning", S_FIELD_DROPPED},       //  providers differ; the model's default
@@ -576,7 +577,7 @@ static const struct {
     {"prompt_cache_key", S_FIELD_DROPPED},
     {"top_logprobs", S_FIELD_DROPPED},
     {"max_tool_calls", S_FIELD_DROPPED},
-    {"previous_response_id", S_FIELD_NULL},  //  needs stored responses
+    {"previous_response_id", S_FIELD_NULL},  //  the responses stage resolves it
     {"background", S_FIELD_NULL},            //  needs stored responses
     {"conversation", S_FIELD_NULL},          //  needs stored conversations
     {"prompt", S_FIELD_NULL},                //  needs stored prompt templates
@@ -596,6 +597,16 @@ s_options (json_t *source, json_t *target, bool *stream, s_why_t *why)
             i++;
         if (i == count)
             return s_bad (why, key, "Unknown parameter: '%.60s'.", key);
+        if (!strcmp (key, "previous_response_id") && why->previous_ok) {
+            if (!json_is_string (value))
+                return s_bad (why, key, "Invalid type for '%s': expected a string.", key);
+            continue;  //  input already holds the conversation (echoed)
+        }
+        if (!strcmp (key, "previous_response_id") && !s_absent (value))
+            return s_bad (why, key,
+                          "'%s' needs stored responses, which this gateway keeps only with a "
+                          "database. Send the whole conversation in 'input'.",
+                          key);
         if (s_fields[i].use == S_FIELD_NULL && !s_absent (value) && !json_is_false (value))
             return s_bad (why, key,
                           "'%s' is not supported by this gateway yet: it keeps no stored "
@@ -645,11 +656,13 @@ s_options (json_t *source, json_t *target, bool *stream, s_why_t *why)
     return 0;
 }
 
-char *
-aigw_responses_request_to_openai (const char *body, size_t len, size_t *out_len, bool *stream,
-                                  char *param, size_t param_size, char *err, size_t err_size)
+//  The body of both translations below; PREVIOUS_OK: the request's
+//  previous_response_id is resolved (its input holds the conversation).
+static char *
+s_request_to_openai (const char *body, size_t len, size_t *out_len, bool *stream, char *param,
+                     size_t param_size, char *err, size_t err_size, bool previous_ok)
 {
-    s_why_t why = {param, param_size, err, err_size};
+    s_why_t why = {param, param_size, err, err_size, previous_ok};
     bool streamed = false;
     if (stream)
         *stream = false;
@@ -689,6 +702,46 @@ aigw_responses_request_to_openai (const char *body, size_t len, size_t *out_len,
     return result;
 }
 
+char *
+aigw_responses_request_to_openai (const char *body, size_t len, size_t *out_len, bool *stream,
+                                  char *param, size_t param_size, char *err, size_t err_size)
+{
+    return s_request_to_openai (body, len, out_len, stream, param, param_size, err, err_size,
+                                false);
+}
+
+char *
+aigw_responses_followup_to_openai (const char *body, size_t len, size_t *out_len, bool *stream,
+                                   char *param, size_t param_size, char *err, size_t err_size)
+{
+    return s_request_to_openai (body, len, out_len, stream, param, param_size, err, err_size, true);
+}
+
+char *
+aigw_responses_previous_body (const char *body, size_t len, size_t history, bool keep_previous,
+                              size_t *out_len)
+{
+    json_t *root = json_loadb (body, len, 0, NULL);
+    json_t *input = json_object_get (root, "input");
+    char *out = NULL;
+    if (json_is_object (root) && json_is_array (input) && history <= json_array_size (input)) {
+        if (keep_previous) {
+            //  The upstream keeps the conversation: only this turn's items.
+            json_t *own = json_array ();
+            for (size_t i = history; own && i < json_array_size (input); i++)
+                json_array_append (own, json_array_get (input, i));
+            if (own)
+                json_object_set_new (root, "input", own);
+        }
+        else
+            json_object_del (root, "previous_response_id");
+        out = aigw_json_dump (root, out_len);  //  steals root
+        root = NULL;
+    }
+    json_decref (root);
+    return out;
+}
+
 //  --------------------------------------------------------------------------
 //  Answers: chat -> Responses
 
@@ -707,7 +760,7 @@ s_response_new (json_t *request, const char *model)
                           "status", "in_progress", "error", "incomplete_details", "instructions",
                           "max_output_tokens", "model", model ? model : "", "output",
                           "parallel_tool_calls", 1, "previous_response_id", "reasoning", "effort",
-                          "summary", "store", 0, "temperature", 1.0, "text", "format", "type",
+                          "summary", "store", 1, "temperature", 1.0, "text", "format", "type",
                           "text", "tool_choice", "auto", "tools", "top_p", 1.0, "truncation",
                           "disabled", "usage", "user", "metadata")
              : NULL;
@@ -717,6 +770,7 @@ s_response_new (json_t *request, const char *model)
     //  What the client set, echoed over the defaults.
     static const char *const echoed[] = {"instructions",
                                          "max_output_tokens",
+                                         "previous_response_id",
                                          "parallel_tool_calls",
                                          "store",
                                          "temperature",
@@ -841,7 +895,7 @@ aigw_responses_response_from_openai (const char *request, size_t request_len, co
                                      size_t len, const char *model, size_t *out_len, char *err,
                                      size_t err_size)
 {
-    s_why_t why = {NULL, 0, err, err_size};
+    s_why_t why = {NULL, 0, err, err_size, false};
     json_t *source = s_load_object (body, len, &why);
     if (!source)
         return NULL;

@@ -45,6 +45,24 @@ typedef struct _aigw_responses_stream_t aigw_responses_stream_t;
 char *aigw_responses_request_to_openai (const char *body, size_t len, size_t *out_len, bool *stream,
                                         char *param, size_t param_size, char *err, size_t err_size);
 
+//  The same for a follow-up turn whose previous_response_id the responses
+//  stage has resolved: its "input" already holds the stored conversation,
+//  so previous_response_id is accepted (a string, echoed in the answer)
+//  instead of refused.
+char *aigw_responses_followup_to_openai (const char *body, size_t len, size_t *out_len,
+                                         bool *stream, char *param, size_t param_size, char *err,
+                                         size_t err_size);
+
+//  A resolved follow-up BODY (LEN bytes, see above; its input's first
+//  HISTORY items are the stored conversation) for an upstream's own
+//  /v1/responses: with KEEP_PREVIOUS (the deployment that answered the
+//  previous turn, which keeps it) only this turn's items and
+//  previous_response_id; else the whole conversation without
+//  previous_response_id. A new buffer the caller owns, *OUT_LEN set; NULL
+//  when BODY is not such a request or out of memory.
+char *aigw_responses_previous_body (const char *body, size_t len, size_t history,
+                                    bool keep_previous, size_t *out_len);
+
 //  OpenAI chat.completion BODY (LEN bytes) as a Response object whose
 //  "model" is MODEL (the body's when NULL), echoing the settings of the
 //  Responses REQUEST (REQUEST_LEN bytes). Returns a new NUL-terminated
