@@ -7,6 +7,7 @@
 // the mock upstream received, usage records, and 400s naming the param.
 import fs from 'node:fs';
 import path from 'node:path';
+import { createAnthropic } from '@ai-sdk/anthropic';
 import { createOpenAI } from '@ai-sdk/openai';
 import { ChatOpenAI } from '@langchain/openai';
 import { generateText, streamText } from 'ai';
@@ -295,6 +296,25 @@ describe('POST /v1/responses', () => {
       let all = '';
       for await (const chunk of await llm.stream(`${question} streamed`)) all += chunk.text;
       assert.equal(all, `Mock reply to: ${question} streamed`);
+    });
+  }
+
+  // The AI SDK's anthropic(model) speaks /v1/messages: the gateway serves it
+  // for a model of any provider.
+  for (const model of ['r-openai', 'r-claude']) {
+    it(`the Vercel AI SDK's anthropic(model): generateText, streamText (${model})`, async () => {
+      const anthropic = createAnthropic({ baseURL: gw.baseURL, apiKey: gw.masterKey });
+      const question = `Hello AI SDK Anthropic ${nonce()}`;
+      const { text, usage } = await generateText({ model: anthropic(model), prompt: question,
+                                                   maxRetries: 0 });
+      assert.equal(text, `Mock reply to: ${question}`);
+      assert.ok(usage.inputTokens > 0 && usage.outputTokens > 0, JSON.stringify(usage));
+      const streamed = streamText({ model: anthropic(model), prompt: `${question} streamed`,
+                                    maxRetries: 0 });
+      let all = '';
+      for await (const delta of streamed.textStream) all += delta;
+      assert.equal(all, `Mock reply to: ${question} streamed`);
+      assert.ok((await streamed.usage).outputTokens > 0);
     });
   }
 
