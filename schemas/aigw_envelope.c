@@ -115,6 +115,7 @@ static const s_field_t s_fields[] = {
     S_FIELD ("rtt", rl_tokens_reset, S_INT64, 0),
     S_FIELD ("ck", cache_key, S_STRING, 0),
     S_FIELD ("cs", cache_status, S_STRING, 0),
+    S_FIELD ("cc", cache_control, S_STRING, 0),
     S_FIELD ("pv", provider, S_STRING, 0),
     S_FIELD ("pk", provider_kind, S_STRING, 0),
     S_FIELD ("tk", token_count, S_STRING, 0),
@@ -1155,6 +1156,7 @@ aigw_envelope_test (bool verbose)
     full->rl_tokens_reset = 1800000060;
     assert (aigw_envelope_set (&full->cache_key, "ab12cd34") == 0);
     assert (aigw_envelope_set (&full->cache_status, "MISS") == 0);
+    assert (aigw_envelope_set (&full->cache_control, "no-cache,ttl=60") == 0);
     assert (aigw_envelope_set (&full->provider, "openai-east") == 0);
     assert (aigw_envelope_set (&full->provider_kind, "openai") == 0);
     full->tokens_in = 1200;
