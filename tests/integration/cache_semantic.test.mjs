@@ -13,11 +13,32 @@ import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import YAML from 'yaml';
 import {
-  BIN, MODES, assert, describe, it, nonce, sleep, useGateway,
+  BIN, MODES, SRC, assert, describe, it, nonce, sleep, useGateway,
 } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
+const openapi = YAML.parse(fs.readFileSync(path.join(SRC, 'schemas', 'openapi.yaml'), 'utf8'));
+
+// VALUE has every field the OpenAPI schema NAME (and the schemas it is
+// made of) requires, with the declared JSON types.
+function checkSchema(name, value) {
+  const schema = openapi.components.schemas[name];
+  const parts = schema.allOf ?? [schema];
+  for (const part of parts) {
+    const s = part.$ref ? openapi.components.schemas[part.$ref.split('/').at(-1)] : part;
+    if (s.allOf) { checkSchema(part.$ref.split('/').at(-1), value); continue; }
+    for (const field of s.required ?? []) {
+      assert.ok(field in value, `${name}: ${field} missing in ${JSON.stringify(value)}`);
+      const type = s.properties[field].type;
+      if (type === 'integer') assert.ok(Number.isInteger(value[field]), `${name}.${field}`);
+      if (type === 'string') assert.equal(typeof value[field], 'string', `${name}.${field}`);
+      if (type === 'boolean') assert.equal(typeof value[field], 'boolean', `${name}.${field}`);
+      if (type === 'array') assert.ok(Array.isArray(value[field]), `${name}.${field}`);
+    }
+  }
+}
 
 // The converted vectors, made once per build directory (the import writes a
 // temporary file and renames it, so suites racing here both end well).
@@ -239,6 +260,11 @@ for (const mode of MODES) {
       }
       const all = await gw.fetch('/api/v1/admin/cache/stats');
       assert.equal(all.status, 200, all.text);
+      checkSchema('CacheStats', all.json);
+      for (const row of all.json.data) {
+        checkSchema('CacheFigures', row);
+        assert.equal(typeof row.tenant, 'string');
+      }
       assert.equal(all.json.semantic, true);
       assert.ok(all.json.entries >= 4 && all.json.bytes > 0, all.text);
       assert.ok(all.json.hits >= 2 && all.json.semantic_hits >= 1 && all.json.misses >= 4, all.text);
@@ -267,6 +293,7 @@ for (const mode of MODES) {
       const purge = await gw.fetch('/api/v1/admin/cache', { method: 'DELETE',
                                                            key: gw.key('admin-a') });
       assert.equal(purge.status, 200, purge.text);
+      checkSchema('CachePurge', purge.json);
       assert.equal(purge.json.purged, rowA.entries);
       assert.equal((await gw.chat(qa, { key: gw.key('dev-a') })).headers.get('x-cache'), 'MISS');
       assert.equal((await gw.chat(qa, { key: gw.key('dev-b') })).headers.get('x-cache'), 'HIT');
