@@ -446,6 +446,16 @@ s_lookup (s_cache_t *self, aigw_envelope_t *env)
         return;
     }
     s_stat_t *stat = s_stat (self, env->tenant_id ? env->tenant_id : env->tenant, env->model);
+    if (!d.no_cache) {
+        s_entry_t *entry = s_find (self, self->entries, req.exact);
+        if (entry && s_answer (self, env, entry, 0)) {
+            stat->hits++;
+            aigw_cacheform_request_reset (&req);
+            return;
+        }
+    }
+    //  Past an exact hit: the vector serves the neighbours' search and the
+    //  entry this request's answer becomes.
     float *vector = NULL;
     if (self->embedder && req.chat && req.text_len) {
         vector = (float *) malloc (aigw_embedder_dim (self->embedder) * sizeof (float));
@@ -455,13 +465,6 @@ s_lookup (s_cache_t *self, aigw_envelope_t *env)
         }
     }
     if (!d.no_cache) {
-        s_entry_t *entry = s_find (self, self->entries, req.exact);
-        if (entry && s_answer (self, env, entry, 0)) {
-            stat->hits++;
-            free (vector);
-            aigw_cacheform_request_reset (&req);
-            return;
-        }
         if (vector && s_semantic (self, env, &req, vector)) {
             stat->semantic_hits++;
             free (vector);
