@@ -688,6 +688,14 @@ aigw_host_owns (aigw_host_t *self, const char *service, const char *shard)
     return self ? s_host_takes (self, s_host_find (self, service), shard) : true;
 }
 
+const char *
+aigw_host_shard_owner (aigw_host_t *self, const char *service, const char *shard)
+{
+    if (!self || !self->peer || !aigw_peer_has_directory (self->peer))
+        return NULL;
+    return aigw_peer_owner (self->peer, service, shard);
+}
+
 int
 aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
                   aigw_envelope_t **env_p)

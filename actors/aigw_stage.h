@@ -115,6 +115,11 @@ size_t aigw_host_backlog (aigw_host_t *self);
 //  last saw (always, without one, or when it owns every shard).
 bool aigw_host_owns (aigw_host_t *self, const char *service, const char *shard);
 
+//  The worker that owns SHARD of stage SERVICE by the directory this host
+//  last saw, or NULL when there is no directory to tell (one owner of
+//  every shard, as in `aigw run`). Valid until the next directory.
+const char *aigw_host_shard_owner (aigw_host_t *self, const char *service, const char *shard);
+
 //  The broker endpoint, and the worker of stage NAME (NULL if not here).
 const char *aigw_host_endpoint (aigw_host_t *self);
 aigw_worker_t *aigw_host_worker (aigw_host_t *self, const char *name);

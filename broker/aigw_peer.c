@@ -611,6 +611,13 @@ aigw_peer_owns (aigw_peer_t *self, const char *service, const char *shard, const
     return !owner || streq (owner->worker_id, worker_id);
 }
 
+const char *
+aigw_peer_owner (aigw_peer_t *self, const char *service, const char *shard)
+{
+    s_entry_t *owner = s_directory_pick (self->directory, service, shard);
+    return owner ? owner->worker_id : NULL;
+}
+
 int
 aigw_peer_request (aigw_peer_t *self, const char *service, const char *shard, const char *later,
                    const char *origin, const char *request_id, const char *ack_to,

@@ -69,6 +69,10 @@ bool aigw_peer_has_directory (aigw_peer_t *self);
 bool aigw_peer_owns (aigw_peer_t *self, const char *service, const char *shard,
                      const char *worker_id);
 
+//  The worker id of SHARD's owner among SERVICE's live workers, or NULL
+//  when no directory lists SERVICE. Valid until the next directory.
+const char *aigw_peer_owner (aigw_peer_t *self, const char *service, const char *shard);
+
 //  Send a request for SERVICE (the worker: SHARD's owner, or the next in
 //  turn) on behalf of ORIGIN's REQUEST_ID, and track it until DONE. LATER
 //  lists the stages after SERVICE on its route, comma-separated: the worker

@@ -272,6 +272,16 @@ static const s_setting_t s_cache_settings[]
                  AIGW_DEFAULT_CACHE_TTL_S),
        S_NUMBER ("max_bytes", S_SIZE, aigw_config_t, cache_max_bytes, 1,
                  AIGW_CONFIG_CACHE_BYTES_MAX, AIGW_DEFAULT_CACHE_MAX_BYTES),
+       S_NUMBER ("max_ttl_s", S_INT64, aigw_config_t, cache_max_ttl_s, 1,
+                 AIGW_CONFIG_CACHE_TTL_S_MAX, AIGW_DEFAULT_CACHE_MAX_TTL_S),
+       AIGW_CONFIG_KW_END};
+
+//  cache.semantic: the vectors file is mapped by each cache stage.
+static const s_setting_t s_cache_semantic_settings[]
+    = {AIGW_CONFIG_KW_BOOL ("enabled", aigw_config_t, cache_semantic_enabled, false),
+       AIGW_CONFIG_KW_STRING ("vectors", aigw_config_t, cache_semantic_vectors, NULL, NULL),
+       AIGW_CONFIG_KW_REAL ("threshold", aigw_config_t, cache_semantic_threshold, 0.0, 1.0,
+                            AIGW_DEFAULT_CACHE_SIMILARITY),
        AIGW_CONFIG_KW_END};
 
 //  usage: the rest of its keywords come from actors/usage; a list is the
@@ -329,6 +339,7 @@ static void __attribute__ ((constructor)) s_config_keywords (void)
     aigw_config_register (S_TENANT_ITEM, s_tenant_settings);
     aigw_config_register ("guardrail", s_guardrail_settings);
     aigw_config_register ("cache", s_cache_settings);
+    aigw_config_register ("cache.semantic", s_cache_semantic_settings);
     aigw_config_register ("database", s_database_settings);
     aigw_config_register ("usage", s_usage_settings);
     aigw_config_register (S_KEY_ITEM, s_key_settings);
@@ -1785,6 +1796,7 @@ aigw_config_destroy (aigw_config_t **self_p)
     aigw_config_string_free (&self->peer_bind);
     aigw_config_string_free (&self->peer_advertise);
     aigw_config_string_free (&self->master_key);
+    aigw_config_string_free (&self->cache_semantic_vectors);
     //  Every slot, not just the counted ones: a load that failed half-way
     //  may have filled the next slot.
     for (int i = 0; i < AIGW_CONFIG_MAX_KEYS; i++) {

@@ -34,6 +34,8 @@
 #define AIGW_DEFAULT_MAX_PROMPT_CHARS        100000
 #define AIGW_DEFAULT_CACHE_TTL_S             300
 #define AIGW_DEFAULT_CACHE_MAX_BYTES         (64 * 1024 * 1024)
+#define AIGW_DEFAULT_CACHE_MAX_TTL_S         86400
+#define AIGW_DEFAULT_CACHE_SIMILARITY        0.75
 #define AIGW_DEFAULT_ROLE                    "developer"
 #define AIGW_DEFAULT_LOG_LEVEL               "info"
 #define AIGW_DEFAULT_DB_POOL_SIZE            4
@@ -194,9 +196,14 @@ typedef struct {
     char *guardrail_default_policy;
 
     //  cache
-    bool cache_enabled;      //  exact-match cache on or off
-    int64_t cache_ttl_s;     //  entry lifetime
-    size_t cache_max_bytes;  //  memory cap, oldest entries go first
+    bool cache_enabled;       //  exact-match cache on or off
+    int64_t cache_ttl_s;      //  entry lifetime
+    size_t cache_max_bytes;   //  memory cap, oldest entries go first
+    int64_t cache_max_ttl_s;  //  most seconds a request's X-AIGW-Cache-TTL may ask
+    //  cache.semantic: answers for prompts that mean the same (actors/cache)
+    bool cache_semantic_enabled;      //  look for neighbours after an exact miss
+    char *cache_semantic_vectors;     //  word vectors file (aigw embeddings import)
+    double cache_semantic_threshold;  //  cosine a neighbour needs before the verifier
 
     //  provider
     char *openai_base_url;     //  OPENAI_BASE_URL

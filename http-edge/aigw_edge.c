@@ -21,7 +21,10 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdatomic.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 //  Extra wait past a request's deadline: the provider answers 504 itself at
@@ -308,6 +311,12 @@ s_write_head (s_http_t *http, int status, const char *content_type, const aigw_e
         s_ratelimit_headers (head, sizeof head, &n, env, aigw_now_ms () / 1000);
     if (env && env->cache_status)
         s_append (head, sizeof head, &n, "X-Cache: %.16s\r\n", env->cache_status);
+    //  A semantic hit says how close the prompt it answers was.
+    if (env && env->cache_status && streq (env->cache_status, "SEMANTIC-HIT") && env->cache_control
+        && strncmp (env->cache_control, "similarity=", 11) == 0
+        && s_header_safe (env->cache_control))
+        s_append (head, sizeof head, &n, "X-AIGW-Cache-Similarity: %.8s\r\n",
+                  env->cache_control + 11);
     if (env && env->provider)
         s_append (head, sizeof head, &n, "X-AIGW-Provider: %.64s\r\n", env->provider);
     if (env && env->token_count)
@@ -1102,6 +1111,55 @@ s_handle_stored (struct mg_connection *conn, aigw_edge_t *edge, int64_t started)
     return http.status ? http.status : 400;
 }
 
+//  Most seconds X-AIGW-Cache-TTL may say (the cache holds an entry no
+//  longer than its cache.max_ttl_s).
+#define AIGW_EDGE_CACHE_TTL_MAX 31536000
+
+//  The request's cache directives into OUT (SIZE bytes) for the cache
+//  stage: "no-cache" and "no-store" from Cache-Control (other directives
+//  are not the gateway's), "ttl=N" from X-AIGW-Cache-TTL. Returns 0, or -1
+//  when the TTL is not a number of seconds (answered 400).
+static int
+s_cache_directives (s_http_t *http, char *out, size_t size)
+{
+    size_t n = 0;
+    out[0] = 0;
+    const char *control = mg_get_header (http->conn, "Cache-Control");
+    while (control && *control) {
+        control += strspn (control, " \t,");
+        size_t len = strcspn (control, ",");
+        size_t word = len;
+        while (word && (control[word - 1] == ' ' || control[word - 1] == '\t'))
+            word--;
+        if (word == 8
+            && (strncasecmp (control, "no-cache", 8) == 0
+                || strncasecmp (control, "no-store", 8) == 0)) {
+            char directive[9];
+            for (int i = 0; i < 8; i++)
+                directive[i] = (char) tolower ((unsigned char) control[i]);
+            directive[8] = 0;
+            if (!strstr (out, directive))
+                s_append (out, size, &n, "%s%s", n ? "," : "", directive);
+        }
+        control += len;
+    }
+    const char *ttl = mg_get_header (http->conn, "X-AIGW-Cache-TTL");
+    if (ttl) {
+        char *end = NULL;
+        errno = 0;
+        long long seconds = strtoll (ttl, &end, 10);
+        if (!*ttl || *end || errno || seconds < 1 || seconds > AIGW_EDGE_CACHE_TTL_MAX) {
+            s_send_error (http, 400, "invalid_request_error", "invalid_header", "X-AIGW-Cache-TTL",
+                          "X-AIGW-Cache-TTL must be a whole number of seconds from 1 to "
+                          "31536000.",
+                          NULL);
+            return -1;
+        }
+        s_append (out, size, &n, "%sttl=%lld", n ? "," : "", seconds);
+    }
+    return 0;
+}
+
 //  POST /v1/chat/completions, POST /v1/messages, POST /v1/responses,
 //  POST /v1/embeddings, GET /v1/models, POST /v1/messages/count_tokens.
 static int
@@ -1143,6 +1201,7 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     char *body = NULL, *model = NULL;
     size_t body_len = 0;
     bool stream = false;
+    char directives[64];
     if (kind == AIGW_KIND_NONE)
         s_send_error (&http, 404, "invalid_request_error", "not_found", NULL, "Unknown path.",
                       NULL);
@@ -1157,6 +1216,9 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
                  || s_validate (&http, kind, body, body_len, &model, &stream) != 0)) {
         //  Answered inside.
     }
+    else if (s_cache_directives (&http, directives, sizeof directives) != 0) {
+        //  Answered inside.
+    }
     else {
         aigw_envelope_t *env = aigw_envelope_new ();
         aigw_envelope_set (&env->id, http.id);
@@ -1168,6 +1230,8 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
         aigw_envelope_set (&env->model, model);
         if (*http.traceparent)
             aigw_envelope_set (&env->traceparent, http.traceparent);
+        if (*directives)
+            aigw_envelope_set (&env->cache_control, directives);
         const char *chat_route[] = {"auth", "ratelimit", "guardrail", "cache", "provider"};
         const char *models_route[] = {"auth", "ratelimit", "provider"};
         const char **route = kind == AIGW_KIND_MODELS ? models_route : chat_route;

@@ -115,6 +115,7 @@ static const s_field_t s_fields[] = {
     S_FIELD ("rtt", rl_tokens_reset, S_INT64, 0),
     S_FIELD ("ck", cache_key, S_STRING, 0),
     S_FIELD ("cs", cache_status, S_STRING, 0),
+    S_FIELD ("cc", cache_control, S_STRING, 0),
     S_FIELD ("pv", provider, S_STRING, 0),
     S_FIELD ("pk", provider_kind, S_STRING, 0),
     S_FIELD ("tk", token_count, S_STRING, 0),
@@ -149,8 +150,9 @@ static const s_field_t s_fields[] = {
 };
 
 #define S_FIELD_COUNT (sizeof s_fields / sizeof s_fields[0])
-//  decode marks the fields it has seen in one 64-bit mask.
-_Static_assert(S_FIELD_COUNT < 64, "too many fields for the seen mask");
+//  decode marks the fields it has seen in a mask of S_SEEN_WORDS words.
+#define S_SEEN_WORDS 2
+_Static_assert(S_FIELD_COUNT <= 64 * S_SEEN_WORDS, "too many fields for the seen mask");
 
 //  Format a decode error into ERR (may be NULL). Never pass a field value:
 //  it may be a secret.
@@ -890,20 +892,21 @@ aigw_envelope_decode (const void *data, size_t size, char *err, size_t err_size)
         s_error (err, err_size, "out of memory");
         goto failed;
     }
-    uint64_t seen = 0;  //  bit i: s_fields[i] already decoded
-    size_t next = 0;    //  where the next key lookup starts
+    uint64_t seen[S_SEEN_WORDS] = {0};  //  bit i: s_fields[i] already decoded
+    size_t next = 0;                    //  where the next key lookup starts
     for (uint32_t i = 0; i < map->size; i++) {
         if (s_is_version_key (&map->ptr[i].key))
             continue;  //  checked above
         const s_field_t *field = s_field_lookup (&map->ptr[i].key, &next);
         if (!field)
             continue;  //  a key we do not know: skip it
-        uint64_t bit = (uint64_t) 1 << (field - s_fields);
-        if (seen & bit) {
+        size_t index = (size_t) (field - s_fields);
+        uint64_t bit = (uint64_t) 1 << (index % 64);
+        if (seen[index / 64] & bit) {
             s_error (err, err_size, "duplicate key \"%s\"", field->key);
             goto failed;
         }
-        seen |= bit;
+        seen[index / 64] |= bit;
         if (map->ptr[i].val.type == MSGPACK_OBJECT_NIL)
             continue;  //  nil is the same as absent
         if (s_decode_field (self, field, &map->ptr[i].val, err, err_size))
@@ -1156,6 +1159,7 @@ aigw_envelope_test (bool verbose)
     full->rl_tokens_reset = 1800000060;
     assert (aigw_envelope_set (&full->cache_key, "ab12cd34") == 0);
     assert (aigw_envelope_set (&full->cache_status, "MISS") == 0);
+    assert (aigw_envelope_set (&full->cache_control, "no-cache,ttl=60") == 0);
     assert (aigw_envelope_set (&full->provider, "openai-east") == 0);
     assert (aigw_envelope_set (&full->provider_kind, "openai") == 0);
     full->tokens_in = 1200;

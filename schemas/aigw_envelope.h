@@ -77,9 +77,13 @@ typedef struct {
     int64_t rl_tokens_remaining;  //  its tokens left
     int64_t rl_tokens_reset;      //  when it has all its room back, Unix seconds
 
-    //  Cache, written by guardrail (key) and cache (status)
-    char *cache_key;     //  hex hash of tenant, model, canonical request
-    char *cache_status;  //  HIT, MISS or BYPASS
+    //  Cache, written by the sender to cache (key), the edge and auth
+    //  (control) and cache (status, control on a semantic hit)
+    char *cache_key;      //  hex hash of the request's cache partition (its owner's shard)
+    char *cache_status;   //  HIT, SEMANTIC-HIT, MISS or BYPASS
+    char *cache_control;  //  in: the request's directives ("no-cache", "no-store", "ttl=N",
+                          //  auth's "off"), comma-separated; out of a semantic hit:
+                          //  "similarity=0.9312"
 
     //  Provider, written by provider
     char *provider;     //  deployment that answered (X-AIGW-Provider)

@@ -2,6 +2,7 @@
     and answers. Input checks live in aigw_admin_input, the connection pool
     in aigw_admin_db. */
 #include "aigw_admin.h"
+#include "aigw_admin_cache.h"
 #include "aigw_admin_db.h"
 #include "aigw_admin_guardrails.h"
 #include "aigw_admin_input.h"
@@ -205,6 +206,7 @@ typedef struct {
     aigw_secret_t *secrets;       //  seals the api_keys written (aigw_secret), may hold no key
     aigw_guardset_t *policies;    //  guardrail policies, compiled and kept live for guardrails/test
     const char *endpoint;         //  broker endpoint (the host's)
+    aigw_host_t *host;            //  the runtime we run in (NULL in selftests)
     int pool_size;                //  connections in db
     int pool_items;               //  poll items the pool took, before the guardset's
 } self_t;
@@ -1831,6 +1833,47 @@ s_rate_limits (s_request_t **req_p, const char *id)
 }
 
 //  ---------------------------------------------------------------------
+//  GET cache/stats and DELETE cache: answered by the cache's owners, each
+//  in turn (aigw_admin_cache). ?tenant= and ?model= narrow them; a
+//  principal of one tenant sees and purges only its own.
+
+static void
+s_cache_run (s_request_t **req_p, const char *op)
+{
+    static const char *const allowed[] = {"tenant", "model", NULL};
+    aigw_admin_query_t query;
+    if (s_query (req_p, &query, allowed))
+        return;
+    s_request_t *req = *req_p;
+    const char *tenant = aigw_admin_query_get (&query, "tenant");
+    const char *model = aigw_admin_query_get (&query, "model");
+    const char *own = req->env->tenant_id;
+    if (!req->all && (!own || !*own))
+        s_request_forbidden (req_p, "This principal belongs to no tenant.");
+    else if (!req->all && tenant && strcmp (tenant, own) != 0)
+        s_request_forbidden (req_p, "This principal may only see its own tenant's cache.");
+    else if (aigw_admin_cache_envelope (req->owner->host, req->env, op, req->all ? tenant : own,
+                                        model))
+        s_request_fail (req_p, 500, "server_error", "internal_error", NULL,
+                        "The request could not be handed to the cache.");
+    else
+        s_request_answer (req_p);  //  unanswered: it goes on along its route
+    aigw_admin_query_free (&query);
+}
+
+static void
+s_cache_stats (s_request_t **req_p, const char *id)
+{
+    s_cache_run (req_p, "stats");
+}
+
+static void
+s_cache_purge (s_request_t **req_p, const char *id)
+{
+    s_cache_run (req_p, "purge");
+}
+
+//  ---------------------------------------------------------------------
 //  Usage: GET usage (per group) and usage/records (raw, newest first).
 //  Input and statements live in aigw_admin_usage.
 
@@ -2023,6 +2066,8 @@ static const s_route_t s_routes[] = {
     {"router/health", "GET", "router:read", "router", s_router_health},
     {"usage", "GET", "usage:read", "usage", s_usage},
     {"rate-limits", "GET", NULL, "rate limit", s_rate_limits},
+    {"cache/stats", "GET", "cache:read", "cache", s_cache_stats},
+    {"cache", "DELETE", "cache:write", "cache", s_cache_purge},
     {"usage/records", "GET", "usage:read", "usage record", s_usage_records},
     {"guardrails/test", "POST", "guardrails:read", "guardrail policy", s_guardrails_test},
     {"guardrails/policies", "GET", "guardrails:read", "guardrail policy",
@@ -2157,6 +2202,7 @@ s_stage_new (aigw_host_t *host, const aigw_config_t *config)
         return NULL;
     self->config = config;
     self->endpoint = host ? aigw_host_endpoint (host) : config->broker_endpoint;
+    self->host = host;
     char secret_err[256] = "";
     self->secrets = aigw_secret_new (config, secret_err, sizeof secret_err);
     if (!self->secrets) {

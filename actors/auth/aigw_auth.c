@@ -41,7 +41,8 @@ static const struct {
 } s_roles[] = {
     {"admin", "*"},
     {"tenant-admin", "inference,models:read,tenants:read,keys:read,keys:write,usage:read,"
-                     "ratelimits:read,guardrails:read,guardrails:write,cache:read,audit:read,"
+                     "ratelimits:read,guardrails:read,guardrails:write,cache:read,cache:write,"
+                     "audit:read,"
                      "usage:read_tenant,"
                      "usage:read_content"},
     {"developer", "inference,models:read,tenants:read,keys:read,usage:read,ratelimits:read"},

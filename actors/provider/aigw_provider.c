@@ -169,6 +169,9 @@ struct _s_request_t {
     bool upstream_done;                //  the upstream said the answer is complete
     bool bad_stream;                   //  the upstream stream was malformed or failed
     bool told;                         //  an error event about it reached the client
+    char *cache_sse;                   //  the answer's OpenAI chunks, for the cache's owner
+    size_t cache_sse_len;              //  bytes in cache_sse
+    bool cache_sse_over;               //  past the cap: the answer is not kept
 
     //  What the client saw, and the last failure.
     bool started;                                  //  stream bytes reached the client
@@ -292,6 +295,10 @@ s_attempt_reset (s_request_t *r)
     r->upstream_done = false;
     r->bad_stream = false;
     r->told = false;
+    free (r->cache_sse);
+    r->cache_sse = NULL;
+    r->cache_sse_len = 0;
+    r->cache_sse_over = false;
     r->passthrough = false;
     r->dep = NULL;
     r->model = NULL;
@@ -408,6 +415,38 @@ s_reply (s_request_t *r)
     r->env->last = true;
     s_usage_finish (r);
     aigw_stage_pass (&r->job, &r->env);
+}
+
+//  Send the cache's owner the answer to R's request: BODY (LEN bytes,
+//  taken; NULL: env's body) of CONTENT_TYPE. Chat answers go in the
+//  gateway's form (a chat.completion, or its chunks), whatever the client
+//  reads, so any client can be answered from them (aigw_cacheform). It
+//  goes after the reply, which is what the client waits for, and still
+//  lands first: a call runs before this thread takes the client's next
+//  request, and a peer's one hop beats the reply's way out and the next
+//  request's way back in.
+static void
+s_cache_send (s_request_t *r, aigw_envelope_t *store, char *body, size_t len,
+              const char *content_type)
+{
+    if (!store) {
+        free (body);
+        return;
+    }
+    if (body)
+        aigw_envelope_take_body (store, body, len);
+    aigw_envelope_set (&store->content_type, content_type);
+    store->status = 200;
+    aigw_host_oneway (r->owner->host, "cache", store->cache_key, &store);
+    aigw_envelope_destroy (&store);
+}
+
+//  True when R's answer goes to the cache's owner (the cache stage left its
+//  partition in the envelope).
+static bool
+s_cache_wants (s_request_t *r)
+{
+    return r->env && r->env->cache_key && r->owner->host;
 }
 
 //  Relay BODY (LEN bytes) to the client as one stream chunk.
@@ -594,6 +633,15 @@ s_stream_data (s_request_t *r, const char *data, size_t len)
     //  pass-through), whatever format the client reads.
     if (out_len)
         s_usage_scan (r->env, out, out_len);
+    if (out_len && !r->passthrough && !r->cache_sse_over && s_cache_wants (r)) {
+        if (r->cache_sse_len + out_len > AIGW_PROVIDER_MAX_RESPONSE
+            || aigw_adapter_append (&r->cache_sse, &r->cache_sse_len, out, out_len)) {
+            free (r->cache_sse);
+            r->cache_sse = NULL;
+            r->cache_sse_len = 0;
+            r->cache_sse_over = true;
+        }
+    }
     if (r->strip_usage && out_len && memmem (out, out_len, "\"usage\"", 7))
         s_strip_usage (out, &out_len);
     if (r->anthropic_client && !r->passthrough && out_len) {
@@ -744,12 +792,18 @@ static void
 s_answer_whole (s_request_t **r_p)
 {
     s_request_t *r = *r_p;
-    self_t *self = r->owner;
     aigw_envelope_t *env = r->env;
     char err[256] = "";
     size_t len = 0;
     char *body = NULL;
+    //  The answer in the gateway's form, for the cache, when the client's
+    //  differs from it (an Anthropic client's).
+    char *form = NULL;
+    size_t form_len = 0;
     if (r->passthrough) {
+        if (r->anthropic_client && s_cache_wants (r))
+            form = r->dep->adapter->response (r->kind, r->buf, r->buf_len, env->model, &form_len,
+                                              err, sizeof err);
         body = r->buf;
         len = r->buf_len;
         r->buf = NULL;
@@ -762,7 +816,8 @@ s_answer_whole (s_request_t **r_p)
             size_t out_len = 0;
             char *out = aigw_messages_response_from_openai (body, len, env->model, &out_len, err,
                                                             sizeof err);
-            free (body);
+            form = body;
+            form_len = len;
             body = out;
             len = out_len;
         }
@@ -776,6 +831,7 @@ s_answer_whole (s_request_t **r_p)
         }
     }
     if (!body) {
+        free (form);
         char message[AIGW_PROVIDER_MESSAGE_MAX];
         snprintf (message, sizeof message, "The upstream's answer could not be read: %.300s", err);
         s_attempt_failed (r_p, 502, "upstream_error", "upstream_bad_response", message);
@@ -787,17 +843,12 @@ s_answer_whole (s_request_t **r_p)
     s_usage_scan (env, body, len);
     aigw_envelope_take_body (env, body, len);
     env->last = true;
-    //  The answer for the cache's owner goes after the reply, which is
-    //  what the client waits for. It still lands first: a call runs before
-    //  this thread takes the client's next request, and a peer's one hop
-    //  beats the reply's way out and the next request's way back in.
+    //  An Anthropic client's answer the cache cannot keep in the gateway's
+    //  form is not kept.
     aigw_envelope_t *store
-        = env->cache_status && streq (env->cache_status, "MISS") && env->cache_key && self->host
-              ? aigw_envelope_dup (env)
-              : NULL;
+        = s_cache_wants (r) && (form || !r->anthropic_client) ? aigw_envelope_dup (env) : NULL;
     s_reply (r);
-    if (store)
-        aigw_host_oneway (self->host, "cache", store->cache_key, &store);
+    s_cache_send (r, store, form, form_len, "application/json");
     s_request_destroy (r_p);
 }
 
@@ -862,6 +913,12 @@ s_attempt_done (s_request_t **r_p, CURLcode rc)
         if (r->upstream_done && !r->bad_stream) {
             s_record (r, true, NULL);
             s_relay (r, "", 0, true);
+            if (r->cache_sse && s_cache_wants (r)) {
+                s_cache_send (r, aigw_envelope_dup (r->env), r->cache_sse, r->cache_sse_len,
+                              "text/event-stream");
+                r->cache_sse = NULL;
+                r->cache_sse_len = 0;
+            }
             s_request_destroy (r_p);
             return;
         }
