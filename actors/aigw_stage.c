@@ -105,14 +105,17 @@ struct _aigw_host_t {
     zhashx_t *pending;                       //  origin id -> front origin, waiting on peers
     zhashx_t *seen;                          //  origin+id -> expiry: requests a stage that is not
         //  replay-safe took from peers (duplicates are dropped)
-    zlistx_t *seen_order;  //  their keys, oldest first
-    zhashx_t *held;        //  origin/id -> job: peers' requests held here, for
-                           //  a CANCEL
-    s_run_t *run_head;     //  hand-offs waiting, oldest first
-    s_run_t *run_tail;     //  newest
-    int64_t next_tick;     //  when the stages' ticks are due, Unix ms
-    int item_peer;         //  the peer's poll items in the last poll: first
-    int item_peer_count;   //  and how many
+    zlistx_t *seen_order;       //  their keys, oldest first
+    zhashx_t *cancelled;        //  origin/id -> expiry: requests whose client left,
+                                //  dropped when they come (any stage)
+    zlistx_t *cancelled_order;  //  their keys, oldest first
+    zhashx_t *held;             //  origin/id -> job: peers' requests held here, for
+                                //  a CANCEL
+    s_run_t *run_head;          //  hand-offs waiting, oldest first
+    s_run_t *run_tail;          //  newest
+    int64_t next_tick;          //  when the stages' ticks are due, Unix ms
+    int item_peer;              //  the peer's poll items in the last poll: first
+    int item_peer_count;        //  and how many
 };
 
 //  Index of stage NAME in SELF, or -1.
@@ -175,8 +178,10 @@ s_job_release (aigw_job_t *job)
     if (job->held)
         zhashx_delete (host->held, job->held);
     if (job->reply_to && host->peer) {
-        aigw_peer_error (host->peer, job->reply_to, job->request_id, 503,
-                         "The stage stopped before answering.");
+        //  A cancelled request's origin forgot it: DONE only.
+        if (!job->cancelled)
+            aigw_peer_error (host->peer, job->reply_to, job->request_id, 503,
+                             "The stage stopped before answering.");
         s_job_leaves (host, job);
         free (job->reply_to);
         job->reply_to = NULL;
@@ -462,6 +467,8 @@ aigw_host_destroy (aigw_host_t **self_p)
     zhashx_destroy (&self->pending);
     zhashx_destroy (&self->seen);
     zlistx_destroy (&self->seen_order);
+    zhashx_destroy (&self->cancelled);
+    zlistx_destroy (&self->cancelled_order);
     zhashx_destroy (&self->held);
     free (self->endpoint);
     free (self);
@@ -551,6 +558,10 @@ aigw_host_new (const aigw_config_t *config, const char *endpoint, const char *st
     zhashx_set_destructor (self->seen, (zhashx_destructor_fn *) zstr_free);
     self->seen_order = zlistx_new ();
     zlistx_set_destructor (self->seen_order, (zlistx_destructor_fn *) zstr_free);
+    self->cancelled = zhashx_new ();
+    zhashx_set_destructor (self->cancelled, (zhashx_destructor_fn *) zstr_free);
+    self->cancelled_order = zlistx_new ();
+    zlistx_set_destructor (self->cancelled_order, (zlistx_destructor_fn *) zstr_free);
     self->held = zhashx_new ();
     char bind[AIGW_BP_ENDPOINT_MAX + 1], advertise[AIGW_BP_ENDPOINT_MAX + 1];
     s_peer_bind (config, endpoint, bind, sizeof bind, advertise, sizeof advertise);
@@ -661,13 +672,20 @@ void
 aigw_host_forget (aigw_host_t *self, const char *origin_id, bool cancel)
 {
     if (cancel && self->peer && zhashx_lookup (self->pending, origin_id)) {
-        //  Only a stage that is not replay-safe has work worth stopping (an
-        //  upstream call); the request reaches it by its own key, so the
-        //  CANCEL goes to the one worker it went, or will go, to.
+        //  The stages that can stop work midway (an upstream call, a
+        //  webhook call, a wait for a rate limit) hear it. One that is not
+        //  replay-safe got the request by its own key: the CANCEL goes to
+        //  the one worker it went, or will go, to. A replay-safe one took
+        //  it in turn or by a key we may not know: every worker hears it.
+        char keyed[AIGW_HOST_STAGES_MAX * (AIGW_STAGE_NAME_MAX + 1) + 1] = "";
+        char any[sizeof keyed] = "";
         for (const aigw_stage_def_t *const *def = aigw_stage_defs (); *def; def++)
-            if (!(*def)->replay_safe && (*def)->cancel)
-                aigw_peer_cancel (self->peer, (*def)->name, aigw_peer_endpoint (self->peer),
-                                  origin_id);
+            if ((*def)->cancel) {
+                char *list = (*def)->replay_safe ? any : keyed;
+                size_t used = strlen (list);
+                snprintf (list + used, sizeof keyed - used, "%s%s", used ? "," : "", (*def)->name);
+            }
+        aigw_peer_cancel (self->peer, keyed, any, aigw_peer_endpoint (self->peer), origin_id);
     }
     zhashx_delete (self->pending, origin_id);
 }
@@ -824,32 +842,41 @@ s_decode (aigw_job_t **job_p, zframe_t *frame)
     return env;
 }
 
-//  True when a stage that is not replay-safe took EVENT's request before
-//  (or was told to drop it); else remember it.
+//  True when MEMO (keys to expiry, ORDER oldest first) holds EVENT's
+//  request; else, with ADD, remember it for AIGW_STAGE_SEEN_MS.
 static bool
-s_seen (aigw_host_t *self, aigw_peer_event_t *event)
+s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, bool add)
 {
     int64_t now = aigw_now_ms ();
     char *oldest;
-    while ((oldest = (char *) zlistx_first (self->seen_order))) {
-        int64_t *expiry = (int64_t *) zhashx_lookup (self->seen, oldest);
+    while ((oldest = (char *) zlistx_first (order))) {
+        int64_t *expiry = (int64_t *) zhashx_lookup (memo, oldest);
         if (expiry && *expiry > now)
             break;
-        zhashx_delete (self->seen, oldest);
-        zlistx_delete (self->seen_order, zlistx_cursor (self->seen_order));
+        zhashx_delete (memo, oldest);
+        zlistx_delete (order, zlistx_cursor (order));
     }
     char *key = aigw_peer_request_key (event->origin, event->request_id);
-    bool seen = zhashx_lookup (self->seen, key) != NULL;
-    if (!seen) {
+    bool seen = zhashx_lookup (memo, key) != NULL;
+    if (!seen && add) {
         int64_t *expiry = (int64_t *) malloc (sizeof *expiry);
         assert (expiry);
         *expiry = now + AIGW_STAGE_SEEN_MS;
-        zhashx_insert (self->seen, key, expiry);
-        zlistx_add_end (self->seen_order, key);
+        zhashx_insert (memo, key, expiry);
+        zlistx_add_end (order, key);
     }
     else
         zstr_free (&key);
     return seen;
+}
+
+//  True when a stage that is not replay-safe took EVENT's request before;
+//  else remember it. Kept apart from cancels: a replay-safe stage must
+//  still take a copy sent again after a death.
+static bool
+s_seen (aigw_host_t *self, aigw_peer_event_t *event)
+{
+    return s_memo (self->seen, self->seen_order, event, true);
 }
 
 //  A request from a peer for one of our stages.
@@ -863,9 +890,16 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
     char err[128] = "";
     aigw_envelope_t *env = NULL;
     bool once = index >= 0 && !self->stages[index].def->replay_safe;
-    if (once && s_seen (self, event)) {
+    bool gone = s_memo (self->cancelled, self->cancelled_order, event, false);
+    if (gone || (once && s_seen (self, event))) {
         //  A copy of a request this stage runs or ran: the first answers.
-        aigw_info ("peer request %s for %s came again; dropped", event->request_id, event->service);
+        //  Or its client left before it came here: nobody waits.
+        if (gone)
+            aigw_debug ("peer request %s for %s: its client left; dropped", event->request_id,
+                        event->service);
+        else
+            aigw_info ("peer request %s for %s came again; dropped", event->request_id,
+                       event->service);
         s_job_leaves (self, job);
         free (job->reply_to);
         job->reply_to = NULL;
@@ -922,12 +956,13 @@ s_take_peer_cancel (aigw_host_t *self, aigw_peer_event_t *event)
     char *key = aigw_peer_request_key (event->origin, event->request_id);
     aigw_job_t *job = (aigw_job_t *) zhashx_lookup (self->held, key);
     zstr_free (&key);
-    if (job) {
+    //  Not here yet, or here and sent again later (a CANCEL goes to every
+    //  process that may hold it): dropped when it comes.
+    s_memo (self->cancelled, self->cancelled_order, event, true);
+    if (job && !job->cancelled) {
         aigw_debug ("peer request %s: its client left; cancelled", event->request_id);
         aigw_host_cancel (self, job);
     }
-    else
-        s_seen (self, event);  //  not here yet: it is dropped when it comes
 }
 
 //  A reply from a peer for a request the front here made.

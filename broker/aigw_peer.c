@@ -688,19 +688,59 @@ aigw_peer_request_key (const char *origin, const char *request_id)
     return zsys_sprintf ("%s/%s", origin, request_id);
 }
 
+//  Whether LIST (comma-separated) names NAME.
+static bool
+s_list_has (const char *list, const char *name)
+{
+    size_t len = strlen (name);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr (p, ',');
+        size_t n = end ? (size_t) (end - p) : strlen (p);
+        if (n == len && memcmp (p, name, len) == 0)
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 void
-aigw_peer_cancel (aigw_peer_t *self, const char *service, const char *origin,
+aigw_peer_cancel (aigw_peer_t *self, const char *keyed, const char *any, const char *origin,
                   const char *request_id)
 {
-    char *key = aigw_peer_request_key (origin, request_id);
-    s_entry_t *entry = s_directory_pick (self->directory, service, key);
-    zstr_free (&key);
-    if (!entry)
+    //  A cancel is not a death: what we sent of it is not sent again.
+    char *tracked = zsys_sprintf ("%s%c%s", origin, S_KEY_SEP, request_id);
+    zhashx_delete (self->tracked, tracked);
+    zstr_free (&tracked);
+    if (!self->directory)
         return;
-    zmsg_t *msg = s_msg_new (AIGW_BP_PEER_CANCEL);
-    zmsg_addstr (msg, origin);
-    zmsg_addstr (msg, request_id);
-    s_send (self, entry->endpoint, &msg, NULL, NULL);
+    //  Every endpoint that may hold it, once: a process runs many stages.
+    zhashx_t *endpoints = zhashx_new ();
+    char *key = aigw_peer_request_key (origin, request_id);
+    for (const char *p = keyed; p && *p;) {
+        const char *end = strchr (p, ',');
+        char *service = strndup (p, end ? (size_t) (end - p) : strlen (p));
+        assert (service);
+        s_entry_t *entry = s_directory_pick (self->directory, service, key);
+        if (entry)
+            zhashx_update (endpoints, entry->endpoint, entry);
+        free (service);
+        p = end ? end + 1 : NULL;
+    }
+    zstr_free (&key);
+    //  A replay-safe stage takes requests in turn or by a shard key of its
+    //  own: any of its workers may hold this one.
+    for (s_entry_t *e = (s_entry_t *) zlistx_first (self->directory->entries); e;
+         e = (s_entry_t *) zlistx_next (self->directory->entries))
+        if (s_list_has (any, e->service))
+            zhashx_update (endpoints, e->endpoint, e);
+    for (s_entry_t *e = (s_entry_t *) zhashx_first (endpoints); e;
+         e = (s_entry_t *) zhashx_next (endpoints)) {
+        zmsg_t *msg = s_msg_new (AIGW_BP_PEER_CANCEL);
+        zmsg_addstr (msg, origin);
+        zmsg_addstr (msg, request_id);
+        s_send (self, e->endpoint, &msg, NULL, NULL);
+    }
+    zhashx_destroy (&endpoints);
 }
 
 void
@@ -902,6 +942,14 @@ aigw_peer_recv (aigw_peer_t *self)
                 event->origin = s_str (msg, 2);
                 event->request_id = s_str (msg, 3);
                 valid = event->origin && *event->origin;
+                if (valid && event->request_id) {
+                    //  Forwarded from here already: not sent again after a
+                    //  death either.
+                    char *key
+                        = zsys_sprintf ("%s%c%s", event->origin, S_KEY_SEP, event->request_id);
+                    zhashx_delete (self->tracked, key);
+                    zstr_free (&key);
+                }
             }
             else if (cmd == AIGW_BP_PEER_DONE && frames % 2 == 0) {
                 zmsg_first (msg);
@@ -1151,6 +1199,30 @@ aigw_peer_test (bool verbose)
         six_seen = six_seen || aigw_peer_owns (a, "rl", shard, "w6");
     }
     assert (six_seen);
+
+    //  A client left: every worker of a replay-safe stage hears it, and
+    //  the worker a keyed stage's key picks; one CANCEL per endpoint. The
+    //  origin stops tracking it: no copy goes out after a death.
+    snprintf (text, sizeof text, "guard w8 %s R\nguard w9 %s R\nprov w10 %s -\n",
+              aigw_peer_endpoint (b), aigw_peer_endpoint (c), aigw_peer_endpoint (b));
+    aigw_peer_set_directory (a, "00000000000000cc-1", text);
+    s_test_request (a, "guard", "", "", "r5", 0);
+    assert (aigw_peer_tracked (a) == 1);
+    aigw_peer_cancel (a, "prov", "guard", aigw_peer_endpoint (a), "r5");
+    assert (aigw_peer_tracked (a) == 0);
+    for (int i = 0; i < 2; i++) {
+        aigw_peer_t *at = i ? c : b;
+        event = s_test_event (at);
+        if (event && event->type == AIGW_PEER_REQUEST) {
+            aigw_peer_event_destroy (&event);  //  the request itself went here
+            event = s_test_event (at);
+        }
+        assert (event && event->type == AIGW_PEER_CANCEL);
+        assert (streq (event->request_id, "r5") && streq (event->origin, aigw_peer_endpoint (a)));
+        aigw_peer_event_destroy (&event);
+    }
+    s_test_pump (b);  //  one CANCEL only, though b runs both stages
+    s_test_pump (c);
 
     //  Junk at an inbox is dropped.
     zsock_t *junk = zsock_new_dealer (aigw_peer_endpoint (b));

@@ -106,10 +106,13 @@ void aigw_peer_error (aigw_peer_t *self, const char *origin, const char *request
 //  that places it on a stage that is not replay-safe. The caller frees it.
 char *aigw_peer_request_key (const char *origin, const char *request_id);
 
-//  ORIGIN's client left REQUEST_ID: tell the worker of SERVICE its key
-//  picks (where the request goes) to drop it, now or when it comes.
-//  Nothing when SERVICE has no live worker.
-void aigw_peer_cancel (aigw_peer_t *self, const char *service, const char *origin,
+//  ORIGIN's client left REQUEST_ID: tell the workers that may hold it to
+//  drop it, now or when it comes: of each service in KEYED (placed by the
+//  request's own key), the one that key picks; of each in ANY, every live
+//  one. One CANCEL per endpoint. We stop tracking it: a cancelled request
+//  is not sent again after a death. KEYED and ANY are comma-separated
+//  service names (may be NULL).
+void aigw_peer_cancel (aigw_peer_t *self, const char *keyed, const char *any, const char *origin,
                        const char *request_id);
 
 //  Tell SENDER we are done with ORIGIN's REQUEST_ID (sent at the next
