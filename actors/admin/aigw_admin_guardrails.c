@@ -23,6 +23,10 @@
 
 static const char *const s_kinds[] = {"tenants", "keys", "models", NULL};
 
+//  What the admin API shows for every webhook header value: they carry
+//  tokens (a config value is already expanded from ${NAME}).
+#define S_MASK "***"
+
 //  ---------------------------------------------------------------------
 //  Statements. Every value is a parameter.
 // clang-format off
@@ -38,10 +42,25 @@ static const char *const s_kinds[] = {"tenants", "keys", "models", NULL};
     ", 'keys', " S_BOUND ("keys", all, scope, "EXISTS (SELECT 1 FROM api_keys k"       \
     " WHERE k.id::text = lower (e.v) AND k.tenant_id = " scope "::uuid)")              \
     ", 'models', " S_BOUND ("models", all, scope, "true") ")"
+//  Definition D's guardrails with every webhook header value masked: the
+//  admin API's answers and the audit log never hold one.
+#define S_GUARDRAILS_SHOWN(d)                                                          \
+    "(CASE WHEN jsonb_typeof (" d "->'guardrails') = 'array' THEN (SELECT COALESCE ("  \
+    " jsonb_agg (CASE WHEN jsonb_typeof (g.v->'headers') = 'object'"                   \
+    " THEN jsonb_set (g.v, '{headers}', (SELECT COALESCE (jsonb_object_agg (h.key,"    \
+    " to_jsonb ('" S_MASK "'::text)), '{}'::jsonb) FROM jsonb_each (g.v->'headers') h))" \
+    " ELSE g.v END ORDER BY g.n), '[]'::jsonb)"                                        \
+    " FROM jsonb_array_elements (" d "->'guardrails') WITH ORDINALITY AS g (v, n))"    \
+    " ELSE COALESCE (" d "->'guardrails', 'null'::jsonb) END)"
+//  Row R (a guardrail_policies row) as the audit log keeps it.
+#define S_AUDIT_ROW(r)                                                                 \
+    "jsonb_set (to_jsonb (" r "), '{definition,guardrails}',"                          \
+    S_GUARDRAILS_SHOWN (r ".definition") ")"
 //  A policy row (alias p) as the API shows it.
 #define S_POLICY_JSON(all, scope)                                                      \
     "jsonb_build_object ('name', p.name, 'source', 'database',"                        \
-    " 'description', p.definition->'description', 'guardrails', p.definition->'guardrails'," \
+    " 'description', p.definition->'description', 'guardrails',"                       \
+    S_GUARDRAILS_SHOWN ("p.definition") "," \
     " 'bindings', " S_BINDINGS (all, scope) ", 'tenant_id', p.tenant_id,"              \
     " 'created_by', p.created_by, 'created_at', " AIGW_CP_SQL_TS ("p.created_at") ","  \
     " 'updated_at', " AIGW_CP_SQL_TS ("p.updated_at") ")"
@@ -79,7 +98,8 @@ static const aigw_cp_sql_t s_sql_create = {
         " SELECT $1::text, $2::jsonb, CASE WHEN $3::boolean THEN NULL ELSE $4::uuid END,"
         " $5::text || ':' || $6::text FROM bad b WHERE b.position IS NULL RETURNING *),"
         " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $5::text, $6::text, c.tenant_id,"
-        " 'guardrails.create', 'guardrail_policy', c.name, NULL, to_jsonb (c) FROM changed c)"
+        " 'guardrails.create', 'guardrail_policy', c.name, NULL, " S_AUDIT_ROW ("c")
+        " FROM changed c)"
         " SELECT (SELECT position FROM bad), (SELECT " S_POLICY_JSON ("$3", "$4")
         " FROM changed p)",
     .count = 6, .all = 3, .scope = 4, .actor_type = 5, .actor_id = 6};
@@ -101,7 +121,8 @@ static const aigw_cp_sql_t s_sql_update = {
         " changed AS (UPDATE guardrail_policies p SET definition = $2::jsonb, updated_at = now ()"
         " FROM old o, bad b WHERE p.name = o.name AND b.position IS NULL RETURNING p.*),"
         " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $6::text, $7::text, c.tenant_id,"
-        " 'guardrails.update', 'guardrail_policy', c.name, to_jsonb (o), to_jsonb (c)"
+        " 'guardrails.update', 'guardrail_policy', c.name, " S_AUDIT_ROW ("o") ","
+        " " S_AUDIT_ROW ("c")
         " FROM changed c JOIN old o ON o.name = c.name)"
         " SELECT (SELECT count (*) FROM old), (SELECT position FROM bad),"
         " (SELECT " S_POLICY_JSON ("$4", "$5") " FROM changed p)",
@@ -115,7 +136,8 @@ static const aigw_cp_sql_t s_sql_delete = {
         " changed AS (DELETE FROM guardrail_policies p USING old o WHERE p.name = o.name"
         " AND ($2::boolean OR o.tenant_id = $3::uuid) RETURNING p.*),"
         " audit AS (" AIGW_CP_SQL_AUDIT_INSERT "SELECT $4::text, $5::text, c.tenant_id,"
-        " 'guardrails.delete', 'guardrail_policy', c.name, to_jsonb (c), NULL FROM changed c)"
+        " 'guardrails.delete', 'guardrail_policy', c.name, " S_AUDIT_ROW ("c") ", NULL"
+        " FROM changed c)"
         " SELECT (SELECT count (*) FROM old), (SELECT count (*) FROM changed)",
     .count = 5, .all = 2, .scope = 3, .actor_type = 4, .actor_id = 5};
 // clang-format on
@@ -210,15 +232,68 @@ s_pattern_param (json_t *definition, const char *message, char *param, size_t pa
     }
 }
 
+//  Mask every webhook header value in GUARDRAILS (a definition's list).
+static void
+s_mask (json_t *guardrails)
+{
+    size_t g;
+    json_t *guardrail;
+    json_array_foreach (guardrails, g, guardrail) {
+        const char *header;
+        json_t *value;
+        json_object_foreach (json_object_get (guardrail, "headers"), header, value) {
+            json_object_set_new (json_object_get (guardrail, "headers"), header,
+                                 json_string (S_MASK));
+        }
+    }
+}
+
+//  Put back into DEFINITION's webhook header values shown masked (a
+//  policy read, changed and written back) the value STORED (may be NULL)
+//  has for the same URL and header name. Returns 0, or -1 with PARAM
+//  naming a mask with nothing to put back.
+static int
+s_unmask (json_t *definition, json_t *stored, char *param, size_t param_size)
+{
+    size_t g;
+    json_t *guardrail;
+    json_array_foreach (json_object_get (definition, "guardrails"), g, guardrail) {
+        const char *header;
+        json_t *value;
+        json_t *headers = json_object_get (guardrail, "headers");
+        json_object_foreach (headers, header, value) {
+            if (!json_is_string (value) || !streq (json_string_value (value), S_MASK))
+                continue;
+            json_t *kept = NULL;
+            size_t o;
+            json_t *old;
+            json_array_foreach (json_object_get (stored, "guardrails"), o, old) {
+                if (!kept
+                    && json_equal (json_object_get (old, "url"),
+                                   json_object_get (guardrail, "url")))
+                    kept = json_object_get (json_object_get (old, "headers"), header);
+            }
+            if (!json_is_string (kept) || streq (json_string_value (kept), S_MASK)) {
+                snprintf (param, param_size, "guardrails[%zu].headers.%.64s", g, header);
+                return -1;
+            }
+            json_object_set (headers, header, kept);
+        }
+    }
+    return 0;
+}
+
 //  A config policy's object as the API shows it; bindings narrowed to
 //  SCOPE's tenant unless ALL (config keys belong to no database tenant,
 //  so a tenant's principal sees none of them).
 static json_t *
 s_config_item (const char *name, json_t *definition, bool all, const char *scope)
 {
-    json_t *item = json_pack ("{s:s,s:s,s:O?,s:O?}", "name", name, "source", "config",
-                              "description", json_object_get (definition, "description"),
-                              "guardrails", json_object_get (definition, "guardrails"));
+    json_t *guardrails = json_deep_copy (json_object_get (definition, "guardrails"));
+    s_mask (guardrails);
+    json_t *item
+        = json_pack ("{s:s,s:s,s:O?,s:o?}", "name", name, "source", "config", "description",
+                     json_object_get (definition, "description"), "guardrails", guardrails);
     json_t *bindings = json_object ();
     json_t *given = json_object_get (definition, "bindings");
     for (int k = 0; item && bindings && s_kinds[k]; k++) {
@@ -379,12 +454,21 @@ s_write_fail (aigw_admin_request_t **req_p, PGresult *res)
 }
 
 //  Check DEFINITION (the stored shape, no name) of policy NAME for the
-//  caller: it compiles, its bindings are the caller's to make and no
-//  config policy holds them. Returns 0, or -1 after answering.
+//  caller: its masked header values are put back from STORED (the policy
+//  as it is, NULL for a new one), it compiles, its bindings are the
+//  caller's to make and no config policy holds them. Returns 0, or -1
+//  after answering.
 static int
 s_definition_ready (aigw_admin_request_t **req_p, aigw_admin_caller_t *caller, const char *name,
-                    json_t *definition)
+                    json_t *definition, json_t *stored)
 {
+    char masked[128];
+    if (s_unmask (definition, stored, masked, sizeof masked)) {
+        s_invalid (req_p, masked,
+                   "'" S_MASK "' is how header values are shown, and this policy has no value "
+                   "to keep for this URL and header: give the value.");
+        return -1;
+    }
     char *text = json_dumps (definition, JSON_COMPACT);
     char err[512] = "";
     aigw_policy_t *policy = text ? aigw_guardset_compile (name, text, err, sizeof err) : NULL;
@@ -523,7 +607,7 @@ aigw_admin_guardrails_create (aigw_admin_request_t **req_p, const char *id)
             json_object_del (definition, "description");
         if (json_is_null (json_object_get (definition, "bindings")))
             json_object_del (definition, "bindings");
-        if (!s_definition_ready (req_p, &caller, name, definition)) {
+        if (!s_definition_ready (req_p, &caller, name, definition, NULL)) {
             char *text = json_dumps (definition, JSON_COMPACT);
             const char *params[6] = {name, text};
             if (text)
@@ -574,15 +658,16 @@ s_update_fetched (aigw_admin_request_t **req_p, PGresult *res)
                                  "The stored policy could not be read.");
         return;
     }
+    json_t *before = json_deep_copy (definition);
     const char *key;
     json_t *value;
     json_object_foreach (json_object_get (kept, "patch"), key, value) {
         if (json_is_null (value))
             json_object_del (definition, key);
         else
-            json_object_set (definition, key, value);
+            json_object_set_new (definition, key, json_deep_copy (value));
     }
-    if (!s_definition_ready (req_p, &caller, name, definition)) {
+    if (!s_definition_ready (req_p, &caller, name, definition, before)) {
         char *text = json_dumps (definition, JSON_COMPACT);
         char *old = strdup (stored);
         char *copy = strdup (name);
@@ -598,6 +683,7 @@ s_update_fetched (aigw_admin_request_t **req_p, PGresult *res)
         free (copy);
     }
     json_decref (definition);
+    json_decref (before);
 }
 
 //  The name a route on one policy names: answered 409 for a config
@@ -738,6 +824,31 @@ aigw_admin_guardrails_test (bool verbose)
     json_decref (item);
     item = s_config_item ("p", config, true, NULL);
     assert (json_array_size (json_object_get (json_object_get (item, "bindings"), "tenants")) == 2);
+    json_decref (item);
+    json_decref (config);
+    //  Webhook header values: masked when shown; a mask written back keeps
+    //  the stored value of the same URL and header, else it is refused.
+    config = json_loads ("{\"guardrails\": [{\"detector\": \"webhook\", \"url\": \"http://h/\","
+                         " \"headers\": {\"Authorization\": \"Bearer tok-1\"}}]}",
+                         0, NULL);
+    item = s_config_item ("p", config, true, NULL);
+    char *shown_text = json_dumps (item, JSON_COMPACT);
+    assert (shown_text && !strstr (shown_text, "tok-1") && strstr (shown_text, S_MASK));
+    free (shown_text);
+    json_t *written = json_pack ("{s:O}", "guardrails", json_object_get (item, "guardrails"));
+    assert (s_unmask (written, config, param, sizeof param) == 0);
+    assert (json_equal (written, config));
+    json_object_set_new (
+        json_object_get (json_array_get (json_object_get (written, "guardrails"), 0), "headers"),
+        "X-Team", json_string (S_MASK));
+    assert (s_unmask (written, config, param, sizeof param) == -1);
+    assert (streq (param, "guardrails[0].headers.X-Team"));
+    json_object_set_new (json_array_get (json_object_get (written, "guardrails"), 0), "url",
+                         json_string ("http://other/"));
+    assert (s_unmask (written, config, param, sizeof param) == -1);
+    assert (s_unmask (written, NULL, param, sizeof param) == -1);
+    assert (strstr (s_sql_list.text, "'" S_MASK "'") && strstr (s_sql_create.text, "'" S_MASK "'"));
+    json_decref (written);
     json_decref (item);
     json_decref (config);
     //  Statements take every value as a parameter.

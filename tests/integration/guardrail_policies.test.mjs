@@ -16,6 +16,10 @@ import {
 import { freshDatabase, migrate } from './pgtest.mjs';
 
 const SECRET_PATTERN = 'hunter2-[0-9]{4}-topsecret';
+// Webhook header values: one the config loader expands from the
+// environment, one written through the API.
+const CONFIG_TOKEN = `cfgtok-${nonce(12)}`;
+const DB_TOKEN = `dbtok-${nonce(12)}`;
 
 describe('admin API: guardrail policies', () => {
   let db;
@@ -26,12 +30,16 @@ describe('admin API: guardrail policies', () => {
     db = await freshDatabase('aigw_grpol');
     migrate(db.url);
     gw = await startGateway({
-      mode: 'run', name: 'grpol', env: { DATABASE_URL: db.url },
+      mode: 'run', name: 'grpol', env: { DATABASE_URL: db.url, GRPOL_HOOK_TOKEN: CONFIG_TOKEN },
       config: {
         guardrail: {
           policies: {
             cfg: {
               guardrails: [{ detector: 'pii', action: 'block', rules: ['email'] }],
+            },
+            hooked: {
+              guardrails: [{ detector: 'webhook', action: 'block', url: 'http://127.0.0.1:9/check',
+                             headers: { Authorization: 'Bearer ${GRPOL_HOOK_TOKEN}' } }],
             },
           },
         },
@@ -95,7 +103,8 @@ describe('admin API: guardrail policies', () => {
     const list = await admin('GET', 'guardrails/policies');
     assert.equal(list.status, 200, list.text);
     const sources = list.json.data.map((p) => [p.name, p.source]);
-    assert.deepEqual(sources.slice(0, 2), [['cfg', 'config'], ['default', 'builtin']]);
+    assert.deepEqual(sources.slice(0, 3),
+                     [['cfg', 'config'], ['hooked', 'config'], ['default', 'builtin']]);
     assert.ok(sources.some(([n, s]) => n === name && s === 'database'), list.text);
     assert.equal(list.json.next_cursor, null);
 
@@ -331,7 +340,72 @@ describe('admin API: guardrail policies', () => {
     assert.equal((await admin('DELETE', `guardrails/policies/${byTenant}`)).status, 204);
   });
 
-  it('never answers a pattern that could be a secret', () => {
-    for (const text of answers) assert.ok(!text.includes('topsecret'), text);
+  it('shows every webhook header value masked, config and database alike, audit too', async () => {
+    const masked = { Authorization: '***' };
+    const cfg = await admin('GET', 'guardrails/policies/hooked');
+    assert.equal(cfg.status, 200, cfg.text);
+    assert.deepEqual(cfg.json.guardrails[0].headers, masked);
+
+    const name = `hook-${nonce()}`;
+    const url = 'http://127.0.0.1:9/check';
+    const hook = (headers, extra = {}) => ({ detector: 'webhook', action: 'flag', url, headers,
+                                             ...extra });
+    const created = await admin('POST', 'guardrails/policies', {
+      body: { name, guardrails: [hook({ Authorization: `Bearer ${DB_TOKEN}`, 'X-Team': 'blue' })] },
+    });
+    assert.equal(created.status, 201, created.text);
+    assert.deepEqual(created.json.guardrails[0].headers, { Authorization: '***', 'X-Team': '***' });
+    const got = await admin('GET', `guardrails/policies/${name}`);
+    assert.deepEqual(got.json.guardrails, created.json.guardrails);
+    const list = await admin('GET', 'guardrails/policies');
+    const shown = Object.fromEntries(list.json.data.map((p) => [p.name, p]));
+    assert.deepEqual(shown.hooked.guardrails[0].headers, masked);
+    assert.deepEqual(shown[name].guardrails, created.json.guardrails);
+    const stored = () => JSON.parse(db.sql(
+      `SELECT definition->'guardrails'->0 FROM guardrail_policies WHERE name = '${name}'`));
+
+    // What GET showed, written back with a change: the stored values stay.
+    const back = { ...got.json.guardrails[0], timeout_ms: 700 };
+    const patched = await admin('PATCH', `guardrails/policies/${name}`,
+                                { body: { guardrails: [back] } });
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal(patched.json.guardrails[0].timeout_ms, 700);
+    assert.deepEqual(patched.json.guardrails[0].headers, { Authorization: '***', 'X-Team': '***' });
+    assert.deepEqual(stored().headers, { Authorization: `Bearer ${DB_TOKEN}`, 'X-Team': 'blue' });
+    // A mask with no value to keep (a new header, another URL, a new
+    // policy) is refused, naming the header.
+    assertError(await admin('PATCH', `guardrails/policies/${name}`, {
+      body: { guardrails: [{ ...back, headers: { ...back.headers, 'X-New': '***' } }] },
+    }), { status: 400, param: 'guardrails[0].headers.X-New' });
+    const moved = assertError(await admin('PATCH', `guardrails/policies/${name}`, {
+      body: { guardrails: [{ ...back, url: 'http://127.0.0.1:10/other' }] },
+    }), { status: 400 });
+    assert.match(moved.param, /^guardrails\[0\]\.headers\.(Authorization|X-Team)$/);
+    assertError(await admin('POST', 'guardrails/policies', {
+      body: { name: `${name}-copy`, guardrails: [hook(masked)] },
+    }), { status: 400, param: 'guardrails[0].headers.Authorization' });
+    assert.equal(stored().timeout_ms, 700);
+    assert.equal((await admin('DELETE', `guardrails/policies/${name}`)).status, 204);
+
+    // The audit log keeps the changes, masked.
+    const audit = await admin('GET', `audit?target_id=${name}`);
+    assert.equal(audit.status, 200, audit.text);
+    assert.deepEqual(audit.json.data.map((e) => e.action),
+                     ['guardrails.delete', 'guardrails.update', 'guardrails.create']);
+    for (const e of audit.json.data) {
+      for (const side of [e.before, e.after].filter(Boolean)) {
+        assert.deepEqual(side.definition.guardrails[0].headers,
+                         { Authorization: '***', 'X-Team': '***' });
+      }
+    }
+    assert.equal(db.sql(`SELECT count (*) FROM audit_log WHERE before::text LIKE '%${DB_TOKEN}%'`
+                        + ` OR after::text LIKE '%${DB_TOKEN}%'`).trim(), '0');
+  });
+
+  it('never answers a pattern or a header value that could be a secret', () => {
+    for (const text of answers) {
+      assert.ok(!text.includes('topsecret'), text);
+      assert.ok(!text.includes(CONFIG_TOKEN) && !text.includes(DB_TOKEN), text);
+    }
   });
 });
