@@ -1949,6 +1949,17 @@ s_usage_records (s_request_t **req_p, const char *id)
 //  ---------------------------------------------------------------------
 //  Guardrails
 
+//  The policy NAME if REQ's principal may see it, as GET
+//  guardrails/policies/{name} scopes it: another tenant's is not there.
+static aigw_policy_t *
+s_guardrails_visible (s_request_t *req, const char *name)
+{
+    const char *owner = aigw_guardset_tenant (req->owner->policies, name);
+    if (owner && !req->all && (!req->scope || strcasecmp (owner, req->scope) != 0))
+        return NULL;
+    return aigw_guardset_find (req->owner->policies, name);
+}
+
 //  POST guardrails/test: a text's verdict under a policy, without calling
 //  a model. The answer's text is the redacted one whatever the action, so
 //  a matched secret never comes back.
@@ -1997,8 +2008,7 @@ s_guardrails_test (s_request_t **req_p, const char *id)
     else if (name && !json_is_string (name))
         s_request_fail (req_p, 400, "invalid_request_error", "invalid_field", "policy",
                         "'policy' must be a string.");
-    else if (!(policy = aigw_guardset_find (req->owner->policies,
-                                            name ? json_string_value (name) : "default")))
+    else if (!(policy = s_guardrails_visible (req, name ? json_string_value (name) : "default")))
         s_request_fail (req_p, 404, "not_found_error", "policy_not_found", "policy",
                         "No guardrail policy with this name.");
     if (!policy) {

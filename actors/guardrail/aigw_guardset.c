@@ -19,6 +19,7 @@ static const char *const s_kinds[] = {"keys", "tenants", "models"};
 typedef struct {
     char *name;                     //  its name
     char *definition;               //  database: the text compiled, compared on each snapshot
+    char *tenant;                   //  database: the owning tenant's id, NULL for global
     json_t *json;                   //  the definition, parsed (bindings are read from it)
     aigw_policy_t *policy;          //  compiled; the built-in's is borrowed from builtin
     aigw_guardset_source_t source;  //  config, builtin or database
@@ -47,6 +48,7 @@ s_entry_destroy (s_entry_t **self_p)
         aigw_policy_destroy (&self->policy);
     json_decref (self->json);
     free (self->definition);
+    free (self->tenant);
     free (self->name);
     free (self);
     *self_p = NULL;
@@ -373,6 +375,7 @@ s_apply (aigw_guardset_t *self, PGresult *res)
     for (int row = 0; row < PQntuples (res); row++) {
         const char *name = PQgetvalue (res, row, 0);
         const char *text = PQgetvalue (res, row, 1);
+        const char *tenant = PQgetvalue (res, row, 2);
         if (s_configured (self, name, false)) {
             aigw_debug ("guardrail policies: the database's %s is ignored: the config defines "
                         "one of that name",
@@ -380,7 +383,8 @@ s_apply (aigw_guardset_t *self, PGresult *res)
             continue;
         }
         s_entry_t *old = (s_entry_t *) zhashx_lookup (self->database, name);
-        if (old && streq (old->definition, text)) {
+        if (old && streq (old->definition, text)
+            && streq (old->tenant ? old->tenant : "", tenant)) {
             old->kept = true;
             zhashx_insert (fresh, name, old);
             continue;
@@ -399,6 +403,11 @@ s_apply (aigw_guardset_t *self, PGresult *res)
                 old->kept = true;
                 zhashx_insert (fresh, name, old);
             }
+            continue;
+        }
+        if (*tenant && !(entry->tenant = strdup (tenant))) {
+            aigw_error ("guardrail policies: out of memory; %s is skipped", name);
+            s_entry_destroy (&entry);
             continue;
         }
         zhashx_insert (fresh, name, entry);
@@ -435,7 +444,7 @@ aigw_guardset_process (aigw_guardset_t *self, zmq_pollitem_t *items, int count)
     if (ready || aigw_dbwatch_timeout (self->watch, zclock_mono ()) == 0) {
         PGresult *res = aigw_dbwatch_process (self->watch, zclock_mono ());
         if (res) {
-            if (PQnfields (res) == 2)
+            if (PQnfields (res) == 3)
                 s_apply (self, res);
             PQclear (res);
         }
@@ -460,6 +469,13 @@ aigw_guardset_find (aigw_guardset_t *self, const char *name)
 {
     s_entry_t *entry = s_find (self, name);
     return entry ? entry->policy : NULL;
+}
+
+const char *
+aigw_guardset_tenant (aigw_guardset_t *self, const char *name)
+{
+    s_entry_t *entry = s_find (self, name);
+    return entry ? entry->tenant : NULL;
 }
 
 aigw_guardset_source_t
@@ -746,6 +762,20 @@ aigw_guardset_test (bool verbose)
     assert (aigw_guardset_resolve (set, "k9", "t9", "m9") == aigw_guardset_find (set, "default"));
     //  The config's binding and name win.
     assert (aigw_guardset_resolve (set, "k9", "t1", "m2") == aigw_guardset_find (set, "strict"));
+    //  A tenant's own policy says whose it is; the others are nobody's.
+    s_test_exec (db, "INSERT INTO tenants (id, name) VALUES"
+                     " ('0b7e2b1e-7a51-4c47-9d3c-2f3b0b8d0a01', 'gs-tenant');"
+                     " INSERT INTO guardrail_policies (name, definition, created_by, tenant_id)"
+                     " VALUES ('owned', '{\"guardrails\": [{\"detector\": \"pii\", \"action\":"
+                     " \"flag\"}]}', 'test', '0b7e2b1e-7a51-4c47-9d3c-2f3b0b8d0a01')");
+    s_test_wait (set, version, 5000);
+    assert (aigw_guardset_version (set) == ++version);
+    assert (streq (aigw_guardset_tenant (set, "owned"), "0b7e2b1e-7a51-4c47-9d3c-2f3b0b8d0a01"));
+    assert (!aigw_guardset_tenant (set, "by-key") && !aigw_guardset_tenant (set, "strict"));
+    assert (!aigw_guardset_tenant (set, "nothing"));
+    s_test_exec (db, "DELETE FROM guardrail_policies WHERE name = 'owned'");
+    s_test_wait (set, version, 5000);
+    assert (aigw_guardset_version (set) == ++version);
 
     //  Changing one recompiles that one only; a bad one is skipped and the
     //  others kept; a removed one goes.

@@ -36,8 +36,11 @@
 
 //  The NOTIFY channel of schemas/sql/010_guardrail_policies.sql.
 #define AIGW_GUARDSET_CHANNEL "aigw_guardrails"
-//  The database's policies, as the watcher reads them.
-#define AIGW_GUARDSET_SQL "SELECT name, definition::text FROM guardrail_policies ORDER BY name"
+//  The database's policies, as the watcher reads them: name, definition,
+//  owning tenant ("" for a global policy).
+#define AIGW_GUARDSET_SQL                                                                   \
+    "SELECT name, definition::text, COALESCE (tenant_id::text, '') FROM guardrail_policies" \
+    " ORDER BY name"
 //  Used when the config leaves database.statement_timeout_ms at 0.
 #define AIGW_GUARDSET_QUERY_TIMEOUT_MS 5000
 //  Longest name of a database policy (the table's CHECK).
@@ -83,6 +86,11 @@ void aigw_guardset_process (aigw_guardset_t *self, zmq_pollitem_t *items, int co
 //  The policy named NAME, or NULL. Owned by the guardset: valid until the
 //  next aigw_guardset_process.
 aigw_policy_t *aigw_guardset_find (aigw_guardset_t *self, const char *name);
+
+//  The tenant id that owns the policy named NAME (a database policy a
+//  tenant's principal made), or NULL: a global, config or built-in policy,
+//  or none. Valid until the next aigw_guardset_process.
+const char *aigw_guardset_tenant (aigw_guardset_t *self, const char *name);
 
 //  Where the policy named NAME comes from (AIGW_GUARDSET_NONE: none).
 aigw_guardset_source_t aigw_guardset_source (aigw_guardset_t *self, const char *name);

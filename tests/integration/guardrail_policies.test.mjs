@@ -282,6 +282,38 @@ describe('admin API: guardrail policies', () => {
     assert.ok(removed);
   });
 
+  it('guardrails/test serves a tenant-admin only the policies it may read', async () => {
+    const a = await tenantWithKey('tenant-admin');
+    const b = await tenantWithKey('tenant-admin');
+    const theirs = `theirs-${nonce()}`;
+    const global = `shared-${nonce()}`;
+    const text = 'write to bob@example.com';
+    for (const [name, key] of [[theirs, a.key], [global, undefined]]) {
+      const res = await admin('POST', 'guardrails/policies',
+                              { key, body: { name, guardrails: [pii('flag')] } });
+      assert.equal(res.status, 201, res.text);
+    }
+    const test = (policy, key) => admin('POST', 'guardrails/test', { key, body: { text, policy } });
+    // Its owner and a principal of every tenant test it, once live.
+    assert.ok(await eventually(async () => (await test(theirs, a.key)).status === 200, 1000, 50));
+    const mine = await test(theirs, a.key);
+    assert.equal(mine.json.action, 'flag', mine.text);
+    assert.equal((await test(theirs)).status, 200);
+    // Another tenant's principal: as if it did not exist, as GET says.
+    assertError(await admin('GET', `guardrails/policies/${theirs}`, { key: b.key }),
+                { status: 404 });
+    assertError(await test(theirs, b.key), { status: 404, code: 'policy_not_found',
+                                             param: 'policy' });
+    // Global, config and built-in policies are everyone's.
+    for (const policy of [global, 'cfg', 'default']) {
+      const res = await test(policy, b.key);
+      assert.equal(res.status, 200, `${policy}: ${res.text}`);
+    }
+    for (const [name, key] of [[theirs, a.key], [global, undefined]]) {
+      assert.equal((await admin('DELETE', `guardrails/policies/${name}`, { key })).status, 204);
+    }
+  });
+
   it('a database default replaces the built-in in the list and in guardrails/test', async () => {
     const res = await admin('POST', 'guardrails/policies', {
       body: { name: 'default', guardrails: [pii('flag')] },
