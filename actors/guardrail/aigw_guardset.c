@@ -36,6 +36,9 @@ struct _aigw_guardset_t {
     aigw_dbwatch_t *watch;            //  the database's policies; NULL without a database
     bool polled;                      //  the last pollitems gave the watcher's socket
     uint64_t version;                 //  bumps on every applied change
+    bool loaded;                      //  the database's first snapshot came (or none is watched)
+    bool noted;                       //  a missing fallback was logged for noted_version
+    uint64_t noted_version;           //  the version it was logged for
 };
 
 static void
@@ -322,6 +325,7 @@ aigw_guardset_new (const aigw_config_t *config, char *err, size_t err_size)
             return NULL;
         }
     }
+    self->loaded = !self->watch;
     return self;
 }
 
@@ -444,8 +448,10 @@ aigw_guardset_process (aigw_guardset_t *self, zmq_pollitem_t *items, int count)
     if (ready || aigw_dbwatch_timeout (self->watch, zclock_mono ()) == 0) {
         PGresult *res = aigw_dbwatch_process (self->watch, zclock_mono ());
         if (res) {
-            if (PQnfields (res) == 3)
+            if (PQnfields (res) == 3) {
                 s_apply (self, res);
+                self->loaded = true;
+            }
             PQclear (res);
         }
     }
@@ -498,8 +504,22 @@ aigw_guardset_resolve (aigw_guardset_t *self, const char *key_id, const char *te
             return entry->policy;
     }
     const char *fallback = self->config->guardrail_default_policy;
-    if (fallback && *fallback)
-        return streq (fallback, "none") ? NULL : aigw_guardset_find (self, fallback);
+    if (fallback && *fallback) {
+        if (streq (fallback, "none"))
+            return NULL;
+        aigw_policy_t *policy = aigw_guardset_find (self, fallback);
+        //  Named but not there (a deleted database policy): no policy
+        //  applies. Said once per set of policies, not once per request;
+        //  before the database's first snapshot it may still come.
+        if (!policy && self->loaded && (!self->noted || self->noted_version != self->version)) {
+            aigw_warn ("guardrail policies: guardrail.default_policy names %.*s, which does not "
+                       "exist; requests no other policy binds get none",
+                       AIGW_POLICY_NAME_MAX, fallback);
+            self->noted = true;
+            self->noted_version = self->version;
+        }
+        return policy;
+    }
     s_entry_t *entry = s_find (self, "default");
     return entry && entry->source != AIGW_GUARDSET_BUILTIN ? entry->policy : NULL;
 }

@@ -10,6 +10,7 @@
 //
 // Needs PostgreSQL: DATABASE_URL's server (tests/run.sh) or a private cluster
 // (pgtest.mjs).
+import fs from 'node:fs';
 import {
   assert, after, before, describe, it, startGateway, assertError, eventually, nonce,
 } from './lib.mjs';
@@ -439,5 +440,57 @@ describe('admin API: guardrail policies', () => {
       assert.ok(!text.includes('topsecret'), text);
       assert.ok(!text.includes(CONFIG_TOKEN) && !text.includes(DB_TOKEN), text);
     }
+  });
+});
+
+// guardrail.default_policy naming a policy that is not there (never made,
+// or a database policy deleted): no policy applies, and each guardrail
+// process says so in its log once per set of policies, not per request.
+describe('guardrail.default_policy naming a missing policy', () => {
+  let db;
+  let gw;
+  before(async () => {
+    db = await freshDatabase('aigw_grpol_fallback');
+    migrate(db.url);
+    gw = await startGateway({
+      mode: 'run', name: 'grpol-fallback', env: { DATABASE_URL: db.url },
+      config: { cache: { enabled: false }, guardrail: { default_policy: 'fallback' } },
+    });
+  }, { timeout: 90000 });
+  after(async () => {
+    if (gw) await gw.stop();
+    if (db) db.destroy();
+  });
+
+  const noted = () => gw.procs.map((p) => fs.readFileSync(p.logFile, 'utf8')).join('\n')
+    .split('\n').filter((l) => / warn .*default_policy names fallback, which does not exist/
+      .test(l)).length;
+  const mail = () => `write to bob-${nonce()}@example.com`;
+
+  it('applies none and warns once per change of the policies', async () => {
+    // Warned at the first request after the database's policies came.
+    assert.ok(await eventually(async () => {
+      const res = await gw.chat(mail());
+      assert.equal(res.status, 200, res.text);
+      return noted() >= 1;
+    }, 5000, 100), 'no warning in the log');
+    for (let i = 0; i < 5; i++) assert.equal((await gw.chat(mail())).status, 200);
+    assert.equal(noted(), 1);
+
+    // Made: it applies, and nothing more is said.
+    const made = await gw.fetch('/api/v1/admin/guardrails/policies', {
+      method: 'POST',
+      body: { name: 'fallback', guardrails: [{ detector: 'pii', action: 'block' }] },
+    });
+    assert.equal(made.status, 201, made.text);
+    assert.ok(await eventually(async () => (await gw.chat(mail())).status === 400, 2000, 50));
+    assertError(await gw.chat(mail()), { status: 400, type: 'guardrail_error', code: 'pii' });
+
+    // Deleted: none again, said once more.
+    const gone = await gw.fetch('/api/v1/admin/guardrails/policies/fallback', { method: 'DELETE' });
+    assert.equal(gone.status, 204, gone.text);
+    assert.ok(await eventually(async () => (await gw.chat(mail())).status === 200, 2000, 50));
+    for (let i = 0; i < 5; i++) assert.equal((await gw.chat(mail())).status, 200);
+    assert.equal(noted(), 2);
   });
 });
