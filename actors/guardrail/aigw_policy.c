@@ -942,8 +942,11 @@ aigw_policy_stream_feed (aigw_policy_stream_t *self, const char *text, size_t le
         = {self->released - self->base,
            self->seen_end > self->base ? self->seen_end - self->base : 0, more};
     aigw_detect_result_t result;
+    //  Room for this scan's hits, the size hit, and every match to redact:
+    //  those kept from earlier feeds and this scan's (never grown later:
+    //  the verdict points into it).
     if (aigw_detect_scan (policy->engine, self->buf, self->len, &win, &result)
-        || s_room (policy, result.count + 1))
+        || s_room (policy, result.count + self->pending_count + 1))
         return -1;
     self->seen_end = self->base + self->len;
     size_t hits = 0;
@@ -1002,8 +1005,6 @@ aigw_policy_stream_feed (aigw_policy_stream_t *self, const char *text, size_t le
         return 0;
     //  The released text, with what asks for it redacted: every match
     //  kept from earlier feeds too, in order of start.
-    if (s_room (policy, self->pending_count + 1))
-        return -1;
     size_t redacted = 0;
     for (size_t i = 0; i < self->pending_count; i++) {
         const s_pending_t *p = &self->pending[i];

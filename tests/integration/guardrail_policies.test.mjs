@@ -355,7 +355,7 @@ describe('admin API: guardrail policies', () => {
     assert.equal((await admin('DELETE', `guardrails/policies/${name}`)).status, 204);
     const s = await streaming;
     assert.equal(s.status, 200);
-    assert.ok(s.done, 'the stream did not end with [DONE]');
+    assert.ok(s.done, `the stream did not end with [DONE]: ${s.events.slice(-3).map((e) => e.data).join(' | ')}`);
     const text = s.contents.map((c) => c.text).join('');
     assert.ok(!text.includes('eve@'), text);
     assert.equal((await gw.fetch('/healthz')).status, 200);
