@@ -4,9 +4,11 @@
 // creates a tenant and a key and uses it, watches the key's rate limit and
 // use change, sees a circuit open on the health page, runs the guardrail
 // tester, reads the cache figures and purges the cache by tenant, by model
-// and whole, signs out; a viewer sees no write buttons, a viewer, a
-// developer or a cache reader no purge, and a tenant-admin only its tenant.
-// Checks the CSP, the cookie's flags and CSRF. Screenshots of every page, at 1280 px
+// and whole, checks the overview's cache hit rate against the usage
+// records, signs out; a key revoked during its session is signed out with
+// the API's 401; a viewer sees no write buttons, a viewer, a developer or
+// a cache reader no purge, and a tenant-admin only its tenant. Checks the
+// CSP, the cookie's flags and CSRF. Screenshots of every page, at 1280 px
 // and at a phone's width, go to BUILD/dashboard-screenshots.
 //
 // Needs PostgreSQL (DATABASE_URL; pgtest.mjs freshDatabase), chromium
@@ -350,6 +352,32 @@ describe('dashboard in a browser', () => {
     await shot('cache-purged');
   });
 
+  it("shows the overview's cache hit rate from the usage records of the period", async () => {
+    // The records land a moment after their answers: compare until the page
+    // and the database agree (and there is a hit to count, from the test above).
+    const fromDb = () => {
+      const [hits, lookups] = db.sql(`SELECT count(*) FILTER (WHERE cache IN ('HIT', 'SEMANTIC-HIT')),
+                                             count(*) FILTER (WHERE cache IN ('HIT', 'SEMANTIC-HIT', 'MISS'))
+                                      FROM usage_records WHERE ts > now () - interval '24 hours'`)
+        .trim().split('|').map(Number);
+      return { hits, lookups, text: `${((100 * hits) / lookups).toFixed(1)}%` };
+    };
+    let shown, want;
+    await go('overview', 'Overview');
+    const agreed = await eventually(async () => {
+      // The same URL again would not load the page anew (only its #fragment).
+      await page.reload();
+      const card = page.getByTestId('cache-hit-rate');
+      await card.waitFor();
+      shown = await card.textContent();
+      want = fromDb();
+      return want.hits >= 3 && shown === want.text;
+    }, 15000, 500);
+    assert.ok(agreed, `page ${shown}, database ${JSON.stringify(want)}`);
+    const small = await page.getByTestId('cache-hit-rate').locator('xpath=..').locator('small').textContent();
+    assert.equal(small, `${want.hits} of ${want.lookups} lookups`);
+  });
+
   it('shows every page at 1280 px and at a phone width, without errors', async () => {
     for (const p of PAGES) {
       await go(p);
@@ -405,6 +433,42 @@ describe('dashboard in a browser', () => {
     const nav = await p.getByRole('navigation', { name: 'Pages' }).textContent();
     assert.doesNotMatch(nav, /Audit log|Guardrails|Health/, nav);
     await p.screenshot({ path: path.join(SHOTS, 'viewer-keys.png'), fullPage: true });
+    await c.close();
+  });
+
+  it('a key revoked during its session is refused on the next call: the page shows the 401 and signs out', async () => {
+    const made = await admin('POST', 'keys', { tenant_id: state.tenantId, name: `revoked-${nonce()}`, role: 'tenant-admin' });
+    assert.equal(made.status, 201, made.text);
+    const c = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p = await c.newPage();
+    await signIn(p, made.json.key);
+    await p.goto(`${gw.url}/dashboard#/keys`);
+    await p.getByRole('cell', { name: made.json.name, exact: true }).waitFor();
+    const old = (await cookieOf(c)).value;
+    // Another admin revokes it through the API.
+    const revoked = await admin('PATCH', `keys/${made.json.id}`, { revoked: true });
+    assert.equal(revoked.status, 200, revoked.text);
+    // The next call the page makes carries the revoked key: auth says 401
+    // (its cache drops the key on the database's NOTIFY; until then the
+    // key still works, so ask until it does not).
+    const refused = await eventually(async () => {
+      const r = await fetch(`${gw.url}/api/v1/admin/auth/me`, { headers: { cookie: `aigw_session=${old}` } });
+      return r.status === 401;
+    }, 10000);
+    assert.ok(refused, 'the revoked key still works through its session');
+    await p.getByRole('link', { name: 'Tenants' }).click();
+    const alert = p.getByRole('alert');
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /Signed out \(401\):.*revoked.*request id req_/s);
+    await p.getByLabel('API key or admin token').waitFor();
+    assert.match(await p.getByRole('status').textContent(), /session ended/);
+    await p.screenshot({ path: path.join(SHOTS, 'revoked-signed-out.png'), fullPage: true });
+    // The page ended the edge's session too: the cookie is gone and dead.
+    const gone = await eventually(async () => (await cookieOf(c)) === undefined, 5000);
+    assert.ok(gone, 'the session cookie is still set');
+    const res = await fetch(`${gw.url}/api/v1/admin/auth/me`, { headers: { cookie: `aigw_session=${old}` } });
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error.code, 'no_session');
     await c.close();
   });
 

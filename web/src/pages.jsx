@@ -29,6 +29,17 @@ const sum = (rows, f) => rows.reduce((a, r) => a + (f(r) || 0), 0);
 
 // ---------------------------------------------------------------------------
 // Overview: the last 24 hours (or 7 days) by hour.
+//
+// The cache hit rate comes from the usage records (each request's X-Cache),
+// not from GET cache/stats: records have a time, so the rate follows the
+// period and has an hour axis; they outlive a restart (the stats count
+// since each cache owner started); and they have the overview's scope
+// (usage:read: a developer its own key, a tenant-admin its tenant), where
+// cache/stats needs cache:read, which developers and viewers lack. The
+// records are read up to RECORDS_MAX; past it the rate is of the latest.
+
+const RECORDS_MAX = 1000;
+const RECORDS_PAGE = 200;
 
 export function Overview({ me }) {
   const [range, setRange] = useState(24);
@@ -37,10 +48,10 @@ export function Overview({ me }) {
     const start = end - range * HOUR * 1000;
     const [summary, records] = await Promise.all([
       api('GET', `usage${query({ group_by: 'hour', start: iso(start), end: iso(end) })}`),
-      api('GET', `usage/records${query({ start: iso(start), end: iso(end), limit: 200 })}`)
-        .catch(() => ({ data: [] })),
+      all(`usage/records${query({ start: iso(start), end: iso(end), limit: RECORDS_PAGE })}`, RECORDS_MAX)
+        .catch(() => []),
     ]);
-    return { summary, records: records.data || [], start: start / 1000, end: end / 1000 };
+    return { summary, records, start: start / 1000, end: end / 1000 };
   }, [range]);
   return (
     <section aria-labelledby="h-overview">
@@ -60,17 +71,18 @@ export function Overview({ me }) {
         const requests = sum(g, (r) => r.requests);
         const errors = sum(g, (r) => r.errors);
         const cost = sum(g, (r) => r.cost_usd);
-        const hits = records.filter((r) => r.cache === 'HIT' || r.cache === 'SEMANTIC-HIT').length;
-        const cacheable = records.filter((r) => r.cache && r.cache !== 'BYPASS').length;
+        // A lookup is a HIT, SEMANTIC-HIT or MISS; BYPASS and none looked nothing up.
+        const lookedUp = records.filter((r) => r.cache && r.cache !== 'BYPASS');
+        const hits = lookedUp.filter((r) => r.cache.includes('HIT')).length;
+        const cacheable = lookedUp.length;
         const req = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.requests), start, end);
         const err = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.errors), start, end);
         const p50 = timeSeries(g, 'hour', (rs) => Math.max(...rs.map((r) => r.latency_ms.p50)), start, end);
         const p95 = timeSeries(g, 'hour', (rs) => Math.max(...rs.map((r) => r.latency_ms.p95)), start, end);
         const spend = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.cost_usd), start, end);
-        // Cache hit rate per hour, from the newest records.
+        // Cache hit rate per hour.
         const hours = new Map();
-        for (const r of records) {
-          if (!r.cache || r.cache === 'BYPASS') continue;
+        for (const r of lookedUp) {
           const h = Math.floor(Date.parse(r.ts) / 1000 / HOUR) * HOUR;
           const e = hours.get(h) || { hit: 0, all: 0 };
           e.all++; if (r.cache.includes('HIT')) e.hit++;
@@ -85,8 +97,8 @@ export function Overview({ me }) {
                 <small>{requests ? fmt.pct(errors / requests) : '—'}</small></div>
               <div class="card"><span>Spend</span><strong>{fmt.usd(cost)}</strong></div>
               <div class="card"><span>Cache hit rate</span>
-                <strong>{cacheable ? fmt.pct(hits / cacheable) : '—'}</strong>
-                <small>of the latest {records.length} requests</small></div>
+                <strong data-testid="cache-hit-rate">{cacheable ? fmt.pct(hits / cacheable) : '—'}</strong>
+                <small>{fmt.int(hits)} of {fmt.int(cacheable)} lookups{records.length >= RECORDS_MAX ? ` in the latest ${fmt.int(RECORDS_MAX)} requests` : ''}</small></div>
             </div>
             {!g.length ? <Empty>No requests in this period. Send one with a key and it shows here.</Empty> : (
               <div class="charts">
