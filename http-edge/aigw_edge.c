@@ -326,7 +326,7 @@ s_write_head (s_http_t *http, int status, const char *content_type, const aigw_e
     //  What the guardrails did, by name (a flag is only this); names come
     //  from policies, so anything but plain printable text is left out.
     if (env && env->verdict && !streq (env->verdict, "pass") && s_header_safe (env->verdict))
-        s_append (head, sizeof head, &n, "X-AIGW-Guardrail: %.512s\r\n", env->verdict);
+        s_append (head, sizeof head, &n, "X-AIGW-Guardrail: %.1100s\r\n", env->verdict);
     //  A stage's own 405 (admin) says which methods its path takes.
     const char *allow = env && env->allow && s_allow_valid (env->allow) ? env->allow : http->allow;
     if (status == 405 && allow)

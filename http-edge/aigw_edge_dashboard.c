@@ -7,8 +7,10 @@
 #include "aigw_log.h"
 #include "aigw_stage.h"
 
+#include <arpa/inet.h>
 #include <czmq.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -56,10 +58,12 @@ typedef struct {
 } s_session_t;
 
 struct _aigw_edge_dashboard_t {
-    const aigw_config_t *config;  //  settings (borrowed)
-    aigw_edge_io_t *io;           //  carries the sign-in check (borrowed)
-    pthread_mutex_t lock;         //  guards sessions: every handler thread reads them
-    zhashx_t *sessions;           //  SHA-256 hex of the cookie's token -> s_session_t
+    const aigw_config_t *config;           //  settings (borrowed)
+    aigw_edge_io_t *io;                    //  carries the sign-in check (borrowed)
+    pthread_mutex_t lock;                  //  guards sessions: every handler thread reads them
+    zhashx_t *sessions;                    //  SHA-256 hex of the cookie's token -> s_session_t
+    const aigw_dashboard_asset_t *assets;  //  the files served (the build's table; a selftest's)
+    size_t assets_count;                   //  entries in assets; 0 when built without
 };
 
 //  ---------------------------------------------------------------------
@@ -487,11 +491,11 @@ s_session_info (aigw_edge_dashboard_t *self, struct mg_connection *conn, const c
 
 //  The embedded file at PATH (below /dashboard/), or NULL.
 static const aigw_dashboard_asset_t *
-s_asset (const char *path)
+s_asset (aigw_edge_dashboard_t *self, const char *path)
 {
-    for (size_t i = 0; i < aigw_dashboard_assets_count; i++)
-        if (streq (aigw_dashboard_assets[i].path, path))
-            return &aigw_dashboard_assets[i];
+    for (size_t i = 0; i < self->assets_count; i++)
+        if (streq (self->assets[i].path, path))
+            return &self->assets[i];
     return NULL;
 }
 
@@ -528,6 +532,8 @@ aigw_edge_dashboard_new (const aigw_config_t *config, aigw_edge_io_t *io)
     pthread_mutex_init (&self->lock, NULL);
     self->sessions = zhashx_new ();
     zhashx_set_destructor (self->sessions, s_session_free);
+    self->assets = aigw_dashboard_assets;
+    self->assets_count = aigw_dashboard_assets_count;
     return self;
 }
 
@@ -568,10 +574,10 @@ aigw_edge_dashboard_serve (aigw_edge_dashboard_t *self, struct mg_connection *co
         return s_session_info (self, conn, id, head);
     else if (get) {
         //  Every page is index.html: the pages route by the URL's #fragment.
-        const aigw_dashboard_asset_t *asset = s_asset (*path ? path : "index.html");
+        const aigw_dashboard_asset_t *asset = s_asset (self, *path ? path : "index.html");
         if (asset)
             return s_serve_asset (conn, id, head, asset);
-        if (aigw_dashboard_assets_count == 0)
+        if (self->assets_count == 0)
             return s_error (conn, id, head, 404, "invalid_request_error", "dashboard_not_built",
                             "This aigw was built without the dashboard (web/ needs Node; see "
                             "README: dashboard).",
@@ -615,6 +621,49 @@ aigw_edge_dashboard_credential (aigw_edge_dashboard_t *self, struct mg_connectio
     return AIGW_DASHBOARD_SESSION;
 }
 
+//  ---------------------------------------------------------------------
+//  Selftest
+
+//  CivetWeb's handler for the selftest: every path is the dashboard's.
+static int
+s_test_handle (struct mg_connection *conn, void *arg)
+{
+    return aigw_edge_dashboard_serve ((aigw_edge_dashboard_t *) arg, conn, "req_test", false);
+}
+
+//  Send REQUEST to 127.0.0.1:PORT; the answer into OUT until the server
+//  closes or OUT is full.
+static void
+s_test_ask (int port, const char *request, char *out, size_t size)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert (fd >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    assert (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
+    assert (write (fd, request, strlen (request)) == (ssize_t) strlen (request));
+    size_t used = 0;
+    ssize_t n;
+    while (used < size - 1 && (n = read (fd, out + used, size - 1 - used)) > 0)
+        used += (size_t) n;
+    out[used] = 0;
+    close (fd);
+}
+
+//  GET /dashboard/PATH from PORT, where SELF's pages are served, with
+//  ASSETS (COUNT entries) as the build's table; the answer into OUT.
+static void
+s_test_get (aigw_edge_dashboard_t *self, int port, const aigw_dashboard_asset_t *assets,
+            size_t count, const char *path, char *out, size_t size)
+{
+    self->assets = assets;
+    self->assets_count = count;
+    char request[256];
+    snprintf (request, sizeof request,
+              "GET /dashboard%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    s_test_ask (port, request, out, size);
+}
+
 void
 aigw_edge_dashboard_test (bool verbose)
 {
@@ -655,6 +704,41 @@ aigw_edge_dashboard_test (bool verbose)
     char text[32];
     s_time_text (86400000, text);
     assert (streq (text, "1970-01-02T00:00:00Z"));
+    //  Built without the dashboard (an empty table, as web/embed.cmake
+    //  writes it): every page is 404 dashboard_not_built, in the SPEC's
+    //  error shape, with the page's security headers.
+    static const aigw_dashboard_asset_t none[] = {{0}};
+    const char *options[] = {"listening_ports", "127.0.0.1:0", "num_threads", "1", NULL};
+    struct mg_callbacks callbacks = {0};
+    struct mg_context *ctx = mg_start (&callbacks, NULL, options);
+    assert (ctx);
+    mg_set_request_handler (ctx, "/dashboard", s_test_handle, self);
+    struct mg_server_port bound;
+    assert (mg_get_server_ports (ctx, 1, &bound) == 1);
+    int port = bound.port;
+    char answer[4096];
+    const char *pages[] = {"", "/", "/app.js", "/index.html"};
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+        s_test_get (self, port, none, 0, pages[i], answer, sizeof answer);
+        if (verbose)
+            printf ("%s\n", answer);
+        assert (strncmp (answer, "HTTP/1.1 404", 12) == 0);
+        assert (strstr (answer, "\r\nContent-Security-Policy: default-src 'none'"));
+        assert (strstr (answer, "\"code\":\"dashboard_not_built\""));
+        assert (strstr (answer, "\"request_id\":\"req_test\""));
+    }
+    //  Built with it: the page, and not_found for a file it does not have.
+    static const unsigned char page[] = "<!doctype html>";
+    static const aigw_dashboard_asset_t one[]
+        = {{"index.html", "text/html; charset=utf-8", page, sizeof page - 1, "abc123"}};
+    s_test_get (self, port, one, 1, "", answer, sizeof answer);
+    assert (strncmp (answer, "HTTP/1.1 200", 12) == 0);
+    assert (strstr (answer, "\r\nETag: \"abc123\"\r\n")
+            && strstr (answer, "\r\n\r\n<!doctype html>"));
+    s_test_get (self, port, one, 1, "/app.js", answer, sizeof answer);
+    assert (strncmp (answer, "HTTP/1.1 404", 12) == 0);
+    assert (strstr (answer, "\"code\":\"not_found\"") && !strstr (answer, "dashboard_not_built"));
+    mg_stop (ctx);
     aigw_edge_dashboard_destroy (&self);
     aigw_edge_dashboard_destroy (&self);
     if (verbose)

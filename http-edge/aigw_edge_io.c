@@ -342,6 +342,9 @@ s_push (aigw_slot_t *slot, aigw_client_event_t **event_p)
     if (final) {
         s_unregister (slot->io, slot);
         slot->job = NULL;
+        //  Here, in the I/O thread that made it, not where the slot's
+        //  last reference happens to go.
+        aigw_guardout_destroy (&slot->guard);
     }
     if (atomic_load (&slot->abandoned))
         aigw_client_event_destroy (&event);

@@ -670,7 +670,7 @@ s_conn (aigw_detect_t *self, const char *text, size_t len, size_t i)
     k = pass;
     //  The last '@' before the path: a password may hold '@' unencoded.
     size_t at = 0;
-    while (k < len && k - pass < 256 && !strchr ("/ \t\r\n\"'", text[k])) {
+    while (k < len && k - pass < 256 && !strchr ("/ \t\r\n\"'\\", text[k])) {
         if (text[k] == '@')
             at = k;
         k++;
@@ -715,7 +715,9 @@ s_password (aigw_detect_t *self, const char *text, size_t len, size_t i)
         k++;
     }
     size_t value = k;
-    while (k < len && k - value < 128 && text[k] != quote && !strchr (" \t\r\n;,&\"'", text[k]))
+    //  A backslash ends it too: in JSON text (a tool call's arguments)
+    //  it escapes the quote after it, which a redaction must keep.
+    while (k < len && k - value < 128 && text[k] != quote && !strchr (" \t\r\n;,&\"'\\", text[k]))
         k++;
     size_t n = k - value;
     //  Placeholders and code are not passwords: <pw>, ${PW}, ****, f(x).

@@ -10,14 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+//  The texts of a chat choice besides its tool calls: channel -1 - i is
+//  s_chat_texts[i] (content, reasoning some servers send, a refusal).
+static const char *const s_chat_texts[] = {"content", "reasoning_content", "refusal"};
+#define S_CHAT_TEXTS (sizeof s_chat_texts / sizeof s_chat_texts[0])
+
+//  True when KEY is one of them.
+static bool
+s_chat_text (const char *key)
+{
+    for (size_t t = 0; t < S_CHAT_TEXTS; t++)
+        if (strcmp (key, s_chat_texts[t]) == 0)
+            return true;
+    return false;
+}
+
 //  Longest verdict kept, bytes (names only).
 #define S_VERDICT_MAX 512
 
 //  One text of the answer: a choice's content or a tool call's arguments
 //  (chat), a content block (messages).
 typedef struct {
-    int choice;                    //  chat: the choice; messages: -1
-    int index;                     //  chat: the tool call, -1 for content; messages: the block
+    int choice;  //  chat: the choice; messages: -1
+    int index;   //  chat: the tool call, or -1 - i for s_chat_texts[i]; messages: the block
     const char *delta_type;        //  messages: text_delta, input_json_delta, thinking_delta
     aigw_policy_stream_t *stream;  //  its check
     json_t *event;                 //  responses: its last delta event, the released text's mould
@@ -26,7 +41,7 @@ typedef struct {
 } s_channel_t;
 
 struct _aigw_guardout_t {
-    aigw_policy_t *policy;          //  the policy (not owned)
+    aigw_policy_t *policy;          //  the policy (held)
     aigw_guardout_format_t format;  //  the client's
     s_channel_t channels[AIGW_GUARDOUT_TEXTS_MAX];
     size_t channel_count;
@@ -48,7 +63,8 @@ aigw_guardout_new (aigw_policy_t *policy, aigw_guardout_format_t format)
 {
     aigw_guardout_t *self = calloc (1, sizeof *self);
     if (self) {
-        self->policy = policy;
+        //  Held: the set may drop the policy while the answer streams.
+        self->policy = aigw_policy_ref (policy);
         self->format = format;
     }
     return self;
@@ -68,6 +84,7 @@ aigw_guardout_destroy (aigw_guardout_t **self_p)
     json_decref (self->template);
     free (self->pending);
     free (self->out);
+    aigw_policy_destroy (&self->policy);
     free (self);
     *self_p = NULL;
 }
@@ -162,8 +179,8 @@ aigw_guardout_answer (aigw_guardout_t *self, char **body, size_t *len)
     if (self->format == AIGW_GUARDOUT_CHAT) {
         json_array_foreach (json_object_get (root, "choices"), i, item) {
             json_t *message = json_object_get (item, "message");
-            if (!rc)
-                rc = s_answer_text (self, json_object_get (message, "content"));
+            for (size_t t = 0; t < S_CHAT_TEXTS && !rc; t++)
+                rc = s_answer_text (self, json_object_get (message, s_chat_texts[t]));
             json_array_foreach (json_object_get (message, "tool_calls"), j, call) {
                 if (!rc)
                     rc = s_answer_text (
@@ -315,7 +332,7 @@ s_emit_text (aigw_guardout_t *self, const s_channel_t *c, const char *text, size
                                        "index", c->index, "delta", "type", c->delta_type, member,
                                        value));
     }
-    json_t *delta = c->index < 0 ? json_pack ("{s:o}", "content", value)
+    json_t *delta = c->index < 0 ? json_pack ("{s:o}", s_chat_texts[-1 - c->index], value)
                                  : json_pack ("{s:[{s:i,s:{s:o}}]}", "tool_calls", "index",
                                               c->index, "function", "arguments", value);
     json_t *chunk = self->template ? json_deep_copy (self->template) : json_object ();
@@ -377,7 +394,7 @@ s_delta_says (json_t *delta)
     const char *key;
     json_t *value;
     json_object_foreach (delta, key, value) {
-        if (strcmp (key, "tool_calls") && strcmp (key, "content") && !json_is_null (value))
+        if (strcmp (key, "tool_calls") && !s_chat_text (key) && !json_is_null (value))
             return true;
     }
     return false;
@@ -390,10 +407,14 @@ s_chat_event (aigw_guardout_t *self, const char *event, size_t len, const char *
 {
     json_t *root = json_loadb (data, data_len, 0, NULL);
     json_t *choices = json_object_get (root, "choices");
+    if (!root)
+        return -1;  //  unreadable: it cannot be checked, so it cannot go
     if (!json_is_array (choices) || json_array_size (choices) == 0) {
-        //  Usage, errors: no text.
+        //  Usage, errors: no text. An error ends the stream: what is
+        //  held back goes before it.
+        int rc = json_object_get (root, "error") ? s_flush (self, -1, -1) : 0;
         json_decref (root);
-        return s_emit (self, event, len);
+        return rc ? rc : s_emit (self, event, len);
     }
     //  The envelope of the chunks this one makes.
     json_decref (self->template);
@@ -412,7 +433,8 @@ s_chat_event (aigw_guardout_t *self, const char *event, size_t len, const char *
         if (s_delta_says (delta)) {
             json_t *head = json_deep_copy (self->template);
             json_t *copy = json_deep_copy (delta);
-            json_object_del (copy, "content");
+            for (size_t t = 0; t < S_CHAT_TEXTS; t++)
+                json_object_del (copy, s_chat_texts[t]);
             size_t j;
             json_t *call;
             json_array_foreach (json_object_get (copy, "tool_calls"), j, call) {
@@ -425,11 +447,13 @@ s_chat_event (aigw_guardout_t *self, const char *event, size_t len, const char *
                 json_pack ("[{s:i,s:o,s:n}]", "index", number, "delta", copy, "finish_reason"));
             rc = s_emit_json (self, NULL, head);
         }
-        json_t *content = json_object_get (delta, "content");
-        if (!rc && json_is_string (content) && json_string_length (content)) {
-            s_channel_t *c = s_channel (self, number, -1, NULL);
-            rc = c ? s_feed (self, c, json_string_value (content), json_string_length (content),
-                             true)
+        //  The texts of a choice: its content, reasoning and refusal.
+        for (size_t t = 0; t < S_CHAT_TEXTS && !rc; t++) {
+            json_t *text = json_object_get (delta, s_chat_texts[t]);
+            if (!json_is_string (text) || json_string_length (text) == 0)
+                continue;
+            s_channel_t *c = s_channel (self, number, -1 - (int) t, NULL);
+            rc = c ? s_feed (self, c, json_string_value (text), json_string_length (text), true)
                    : -1;
         }
         size_t j;
@@ -470,6 +494,8 @@ s_messages_event (aigw_guardout_t *self, const char *event, size_t len, const ch
 {
     if (strcmp (name, "content_block_delta") == 0) {
         json_t *root = json_loadb (data, data_len, 0, NULL);
+        if (!root)
+            return -1;  //  unreadable: it cannot be checked, so it cannot go
         json_t *delta = json_object_get (root, "delta");
         const char *type = json_string_value (json_object_get (delta, "type"));
         const char *delta_type = NULL;
@@ -498,7 +524,8 @@ s_messages_event (aigw_guardout_t *self, const char *event, size_t len, const ch
         rc = s_flush (self, -1, (int) json_integer_value (json_object_get (root, "index")));
         json_decref (root);
     }
-    else if (strcmp (name, "message_delta") == 0 || strcmp (name, "message_stop") == 0)
+    else if (strcmp (name, "message_delta") == 0 || strcmp (name, "message_stop") == 0
+             || strcmp (name, "error") == 0)
         rc = s_flush (self, -1, -1);
     return rc ? rc : s_emit (self, event, len);
 }
@@ -589,6 +616,8 @@ s_responses_event (aigw_guardout_t *self, const char *name, const char *data, si
     }
     else if (strcmp (name, "response.output_item.done") == 0)
         s_item_texts (self, json_object_get (root, "item"), output);
+    else if (strcmp (name, "error") == 0)
+        rc = s_flush (self, -1, -1);
     else if (strcmp (name, "response.completed") == 0 || strcmp (name, "response.incomplete") == 0
              || strcmp (name, "response.failed") == 0) {
         rc = s_flush (self, -1, -1);
@@ -611,8 +640,10 @@ static int
 s_event (aigw_guardout_t *self, const char *event, size_t len)
 {
     char name[64] = "";
-    const char *data = NULL;
-    size_t data_len = 0;
+    //  Its data: every data line, joined by newlines, as a client reads it.
+    char *data = NULL;
+    size_t data_len = 0, data_cap = 0;
+    bool has_data = false;
     const char *line = event, *end = event + len;
     while (line < end) {
         const char *eol = memchr (line, '\n', (size_t) (end - line));
@@ -624,23 +655,39 @@ s_event (aigw_guardout_t *self, const char *event, size_t len)
             size_t vn = n - (size_t) (v - line);
             snprintf (name, sizeof name, "%.*s", (int) (vn < 63 ? vn : 63), v);
         }
-        else if (n > 5 && memcmp (line, "data:", 5) == 0 && !data) {
-            data = line + 5 + (line[5] == ' ');
-            data_len = n - (size_t) (data - line);
+        else if (n >= 5 && memcmp (line, "data:", 5) == 0) {
+            const char *v = line + 5 + (n > 5 && line[5] == ' ');
+            if ((has_data && aigw_text_append (&data, &data_len, &data_cap, "\n", 1))
+                || aigw_text_append (&data, &data_len, &data_cap, v, n - (size_t) (v - line))) {
+                free (data);
+                return -1;
+            }
+            has_data = true;
         }
         line = eol ? eol + 1 : end;
     }
-    if (!data)
+    if (!has_data)
         return s_emit (self, event, len);
-    if (self->format == AIGW_GUARDOUT_MESSAGES)
-        return s_messages_event (self, event, len, name, data, data_len);
-    if (self->format == AIGW_GUARDOUT_RESPONSES)
-        return s_responses_event (self, name, data, data_len);
-    if (data_len == 6 && memcmp (data, "[DONE]", 6) == 0) {
-        int rc = s_flush (self, -1, -1);
-        return rc ? rc : s_emit (self, event, len);
+    //  No event line: the name is the data's type (Messages, Responses).
+    if (!*name && self->format != AIGW_GUARDOUT_CHAT) {
+        json_t *root = json_loadb (data, data_len, 0, NULL);
+        const char *type = json_string_value (json_object_get (root, "type"));
+        snprintf (name, sizeof name, "%s", type ? type : "");
+        json_decref (root);
     }
-    return s_chat_event (self, event, len, data, data_len);
+    int rc;
+    if (self->format == AIGW_GUARDOUT_MESSAGES)
+        rc = s_messages_event (self, event, len, name, data, data_len);
+    else if (self->format == AIGW_GUARDOUT_RESPONSES)
+        rc = s_responses_event (self, name, data, data_len);
+    else if (data_len == 6 && memcmp (data, "[DONE]", 6) == 0) {
+        rc = s_flush (self, -1, -1);
+        rc = rc ? rc : s_emit (self, event, len);
+    }
+    else
+        rc = s_chat_event (self, event, len, data, data_len);
+    free (data);
+    return rc;
 }
 
 //  Where the first whole event in DATA (LEN bytes) ends, 0 for none.
@@ -676,10 +723,14 @@ aigw_guardout_stream (aigw_guardout_t *self, const char *data, size_t len, bool 
     self->pending_len -= at;
     if (!rc && last) {
         //  Whatever is left goes: held text, then a last event cut short.
-        rc = s_flush (self, -1, -1);
-        if (!rc && self->pending_len)
-            rc = s_emit (self, self->pending, self->pending_len);
-        self->pending_len = 0;
+        //  A last event cut short of its blank line is an event still.
+        if (self->pending_len) {
+            rc = aigw_text_append (&self->pending, &self->pending_len, &self->pending_cap, "\n\n",
+                                   2);
+            rc = rc ? rc : s_event (self, self->pending, self->pending_len);
+            self->pending_len = 0;
+        }
+        rc = rc ? rc : s_flush (self, -1, -1);
     }
     if (rc == 1 || self->blocked) {
         s_emit_error (self, "guardrail_error", self->blocked_by, self->message);
@@ -924,6 +975,79 @@ aigw_guardout_test (bool verbose)
                          5, &rc);
     assert (rc == 1 && strstr (got, "event: error\ndata: {\"type\":\"error\"")
             && !strstr (got, "AKIA"));
+    //  Framing a client still reads: an event's data on two lines, events
+    //  with no event line (the name is the data's type), a last event
+    //  without its blank line; an unreadable chunk is refused; an error
+    //  event comes after the text held before it.
+    got = s_test_stream (policy, AIGW_GUARDOUT_CHAT,
+                         "data: {\"choices\":[{\"index\":0,\"delta\":\ndata: {\"content\":"
+                         "\"key AKIAIOSFODNN7EXAMPLE\"}}]}\n\n",
+                         1000, &rc);
+    assert (rc == 1 && !strstr (got, "AKIA"));
+    got = s_test_stream (policy, AIGW_GUARDOUT_RESPONSES,
+                         "data: {\"type\":\"response.output_text.delta\",\"output_index\":0,"
+                         "\"content_index\":0,\"delta\":\"AKIAIOSFODNN7EXAMPLE\"}\n\n",
+                         1000, &rc);
+    assert (rc == 1 && !strstr (got, "AKIA"));
+    got = s_test_stream (policy, AIGW_GUARDOUT_CHAT,
+                         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+                         "\"mail zoe@example.com\"}}]}",
+                         1000, &rc);
+    assert (rc == 0 && !strstr (got, "zoe@") && strstr (got, "[EMAIL]"));
+    got = s_test_stream (policy, AIGW_GUARDOUT_CHAT, "data: {not json\n\n", 1000, &rc);
+    assert (rc == -1 && strstr (got, "guardrail_failed"));
+    got = s_test_stream (policy, AIGW_GUARDOUT_CHAT,
+                         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+                         "\"held words\"}}]}\n\ndata: {\"error\":{\"message\":\"upstream "
+                         "failed\"}}\n\n",
+                         1000, &rc);
+    assert (rc == 0 && strstr (got, "held words") < strstr (got, "upstream failed"));
+
+    //  A refusal and a reasoning text are checked as content is.
+    got = s_test_stream (policy, AIGW_GUARDOUT_CHAT,
+                         "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":"
+                         "\"the user is ann@example.com\"}}]}\n\ndata: {\"choices\":[{\"index\":0,"
+                         "\"delta\":{\"refusal\":\"no, bob@example.com\"}}]}\n\ndata: [DONE]\n\n",
+                         7, &rc);
+    assert (rc == 0 && !strchr (got, '@'));
+    assert (strstr (got, "\"reasoning_content\":\"the user is [EMAIL]\""));
+    assert (strstr (got, "\"refusal\":\"no, [EMAIL]\""));
+
+    //  A redaction inside JSON text keeps it JSON: a password's value
+    //  stops at a backslash escaping the quote after it.
+    {
+        aigw_policy_t *mask = aigw_policy_new (
+            "mask", "{\"guardrails\": [{\"detector\": \"secrets\", \"action\": \"redact\"}]}", err,
+            sizeof err);
+        assert (mask);
+        self = aigw_guardout_new (mask, AIGW_GUARDOUT_CHAT);
+        body = strdup ("{\"choices\":[{\"index\":0,\"message\":{\"tool_calls\":[{\"id\":\"t\","
+                       "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+                       "\"{\\\"note\\\":\\\"password=Abcdef12\\\\\\\" more\\\"}\"}}]}}]}");
+        len = strlen (body);
+        assert (aigw_guardout_answer (self, &body, &len) == 0);
+        json_t *root = json_loads (body, 0, NULL);
+        const char *args = json_string_value (json_object_get (
+            json_object_get (
+                json_array_get (
+                    json_object_get (
+                        json_object_get (json_array_get (json_object_get (root, "choices"), 0),
+                                         "message"),
+                        "tool_calls"),
+                    0),
+                "function"),
+            "arguments"));
+        json_t *parsed = args ? json_loads (args, 0, NULL) : NULL;
+        if (verbose)
+            printf ("  arguments: %s\n", args ? args : "?");
+        assert (parsed && strstr (args, "[SECRET]") && !strstr (args, "Abcdef12"));
+        json_decref (parsed);
+        json_decref (root);
+        free (body);
+        aigw_guardout_destroy (&self);
+        aigw_policy_destroy (&mask);
+    }
+
     self = aigw_guardout_new (policy, AIGW_GUARDOUT_RESPONSES);
     body = strdup ("{\"id\":\"resp_2\",\"object\":\"response\",\"output\":[{\"type\":\"message\","
                    "\"content\":[{\"type\":\"output_text\",\"text\":\"to gil@example.com\"}]},"

@@ -1,18 +1,23 @@
-/*  aigw_guardout: a guardrail policy on a model's answer, as the client    will read it: an OpenAI chat completion, an Anthropic message or an
+/*  aigw_guardout: a guardrail policy on a model's answer, as the client
+    will read it: an OpenAI chat completion, an Anthropic message or an
     OpenAI Response, whole or as its SSE stream.
 
-    The texts are the answer's content, its tool calls' arguments (and
-    Anthropic's thinking): each is checked on its own (a choice's content,
+    The texts are the answer's content, its tool calls' arguments, its
+    reasoning and refusal (Anthropic's thinking): each is checked on its own (a choice's content,
     a tool call's arguments, a content block). A stream's texts go through
     aigw_policy_stream: each is held back by the policy's hold-back and
     released as it clears, redacted where the policy says, so a match
     split across chunks is still caught and the stream and the whole
     answer get the same verdict. Events without text pass at once; an
     event that ends a text (a block's stop, a finish reason, [DONE]) comes
-    after that text's last release. A block ends the stream with an error    event in the client's format naming the guardrail, rule and policy.
+    after that text's last release. A block ends the stream with an error
+    event in the client's format naming the guardrail, rule and policy.
     A Responses stream repeats each whole text in its .done events and in
     response.completed: those carry what was released (redacted), and its
-    events are numbered again (sequence_number) as the client reads them. */
+    events are numbered again (sequence_number) as the client reads them.
+    An event is read as a client reads it (every data line; with no event
+    line, its data's type names it); one that cannot be read is not sent,
+    and text held back goes before an error event. */
 #ifndef AIGW_GUARDOUT_H_INCLUDED
 #define AIGW_GUARDOUT_H_INCLUDED
 

@@ -6,6 +6,7 @@
 #include "aigw_text.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <ctype.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -70,8 +71,9 @@ typedef struct {
 } s_guardrail_t;
 
 struct _aigw_policy_t {
-    char *name;    //  the policy's name
-    json_t *json;  //  its definition: owns every string used
+    atomic_int refs;  //  holders: the set that compiled it, answers under check
+    char *name;       //  the policy's name
+    json_t *json;     //  its definition: owns every string used
     s_guardrail_t guardrails[AIGW_POLICY_GUARDRAILS_MAX];  //  in the order given
     size_t guardrail_count;                                //  entries used in guardrails
     aigw_patterns_entry_t *patterns;                       //  every patterns entry, in order
@@ -560,6 +562,7 @@ aigw_policy_new (const char *name, const char *json, char *err, size_t err_size)
         snprintf (err, err_size, "out of memory");
         return NULL;
     }
+    atomic_init (&self->refs, 1);
     self->size_index = -1;
     self->webhook_index = -1;
     self->name = strdup (name);
@@ -632,6 +635,11 @@ aigw_policy_destroy (aigw_policy_t **self_p)
     aigw_policy_t *self = *self_p;
     if (!self)
         return;
+    *self_p = NULL;
+    //  The last holder frees it: a stream under check keeps its policy
+    //  when the set replaces or drops it.
+    if (atomic_fetch_sub (&self->refs, 1) != 1)
+        return;
     aigw_detect_destroy (&self->engine);
     json_decref (self->json);
     free (self->patterns);
@@ -645,6 +653,14 @@ aigw_policy_destroy (aigw_policy_t **self_p)
     free (self->name);
     free (self);
     *self_p = NULL;
+}
+
+aigw_policy_t *
+aigw_policy_ref (aigw_policy_t *self)
+{
+    if (self)
+        atomic_fetch_add (&self->refs, 1);
+    return self;
 }
 
 const char *
@@ -794,6 +810,17 @@ aigw_policy_verdict_free (aigw_policy_verdict_t *verdict)
 //  ---------------------------------------------------------------------
 //  Streams
 
+//  Matches by start, then the longer first (qsort).
+static int
+s_by_start (const void *a, const void *b)
+{
+    const aigw_detect_match_t *x = (const aigw_detect_match_t *) a;
+    const aigw_detect_match_t *y = (const aigw_detect_match_t *) b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->end > y->end ? -1 : x->end < y->end ? 1 : 0;
+}
+
 //  A match reported but not released yet, in stream offsets.
 typedef struct {
     aigw_detect_match_t match;    //  start and end are stream offsets
@@ -915,8 +942,11 @@ aigw_policy_stream_feed (aigw_policy_stream_t *self, const char *text, size_t le
         = {self->released - self->base,
            self->seen_end > self->base ? self->seen_end - self->base : 0, more};
     aigw_detect_result_t result;
+    //  Room for this scan's hits, the size hit, and every match to redact:
+    //  those kept from earlier feeds and this scan's (never grown later:
+    //  the verdict points into it).
     if (aigw_detect_scan (policy->engine, self->buf, self->len, &win, &result)
-        || s_room (policy, result.count + 1))
+        || s_room (policy, result.count + self->pending_count + 1))
         return -1;
     self->seen_end = self->base + self->len;
     size_t hits = 0;
@@ -973,7 +1003,8 @@ aigw_policy_stream_feed (aigw_policy_stream_t *self, const char *text, size_t le
     verdict->count = hits;
     if (strongest == AIGW_POLICY_BLOCK)
         return 0;
-    //  The released text, with what asks for it redacted.
+    //  The released text, with what asks for it redacted: every match
+    //  kept from earlier feeds too, in order of start.
     size_t redacted = 0;
     for (size_t i = 0; i < self->pending_count; i++) {
         const s_pending_t *p = &self->pending[i];
@@ -982,10 +1013,10 @@ aigw_policy_stream_feed (aigw_policy_stream_t *self, const char *text, size_t le
             policy->redact[redacted].start -= self->released;
             policy->redact[redacted].end -= self->released;
             redacted++;
-            if (redacted == policy->hits_max)
-                break;
         }
     }
+    if (redacted > 1)
+        qsort (policy->redact, redacted, sizeof *policy->redact, s_by_start);
     size_t room = span + redacted * S_PLACEHOLDER_MAX + 1;
     char *text_out = malloc (room);
     aigw_detect_result_t kept = {.matches = policy->redact, .count = redacted};
@@ -1242,6 +1273,29 @@ aigw_policy_test (bool verbose)
         }
         aigw_policy_verdict_free (&whole);
     }
+    //  Matches held from earlier feeds outnumber a later scan's: every
+    //  one is still redacted when released.
+    {
+        aigw_policy_stream_t *stream = aigw_policy_stream_new (policy, AIGW_POLICY_OUTPUT);
+        char many[256] = "";
+        for (int i = 0; i < 15; i++)
+            snprintf (many + strlen (many), sizeof many - strlen (many), "a%d@ex.io ", i % 10);
+        char joined[512] = "";
+        const char *feeds[2] = {many, " x1@ex.io y2@ex.io end."};
+        for (int f = 0; f < 2; f++) {
+            char *out;
+            size_t out_len;
+            assert (aigw_policy_stream_feed (stream, feeds[f], strlen (feeds[f]), f == 0, &out,
+                                             &out_len, &v)
+                    == 0);
+            if (out)
+                strncat (joined, out, out_len);
+            free (out);
+        }
+        assert (!strchr (joined, '@') && strstr (joined, "[EMAIL] [EMAIL] end."));
+        aigw_policy_stream_destroy (&stream);
+    }
+
     //  A shorter hold-back releases sooner than the default (144 bytes).
     {
         aigw_policy_t *quick = aigw_policy_new (

@@ -115,8 +115,14 @@ typedef struct _aigw_policy_stream_t aigw_policy_stream_t;
 //  per thread (the engine keeps scratch).
 aigw_policy_t *aigw_policy_new (const char *name, const char *json, char *err, size_t err_size);
 
-//  Destroy; safe twice, nulls the caller's pointer.
+//  Drop the caller's hold (nulls its pointer; safe twice): the last one
+//  destroys it.
 void aigw_policy_destroy (aigw_policy_t **self_p);
+
+//  One more hold on SELF (returned), for a check that outlives the set's
+//  next reload; drop it with aigw_policy_destroy. Holds may be dropped
+//  from any thread, but the policy is used by one at a time.
+aigw_policy_t *aigw_policy_ref (aigw_policy_t *self);
 
 //  The policy's name.
 const char *aigw_policy_name (const aigw_policy_t *self);

@@ -441,7 +441,7 @@ check_helm() {
   helm_case full --actors "$ACTORS" --secret rel-aigw-secret --secret-rendered yes \
     --job yes --config yes -- -f "$HERE/helm-values-full.yaml" || return 1
   helm_case colocated --actors front,back,admin,usage \
-    --stages 'front=auth,ratelimit,guardrail;back=cache,provider' --secret aigw-prod \
+    --stages 'front=auth,ratelimit,guardrail;back=cache,provider,responses' --secret aigw-prod \
     --secret-rendered no --job yes --config no -- -f "$HERE/helm-values-colocated.yaml" \
     || return 1
   # The Secret's values reach the Secret and nothing else.

@@ -3,10 +3,13 @@
 // download) against a real gateway and PostgreSQL. Signs in with a key,
 // creates a tenant and a key and uses it, watches the key's rate limit and
 // use change, sees a circuit open on the health page, runs the guardrail
-// tester, purges the cache (or sees it is not available), signs out; a
-// viewer sees no write buttons and a tenant-admin only its tenant. Checks
-// the CSP, the cookie's flags and CSRF. Screenshots of every page, at
-// 1280 px and at a phone's width, go to BUILD/dashboard-screenshots.
+// tester, reads the cache figures and purges the cache by tenant, by model
+// and whole, checks the overview's cache hit rate against the usage
+// records, signs out; a key revoked during its session is signed out with
+// the API's 401; a viewer sees no write buttons, a viewer, a developer or
+// a cache reader no purge, and a tenant-admin only its tenant. Checks the
+// CSP, the cookie's flags and CSRF. Screenshots of every page, at 1280 px
+// and at a phone's width, go to BUILD/dashboard-screenshots.
 //
 // Needs PostgreSQL (DATABASE_URL; pgtest.mjs freshDatabase), chromium
 // (AIGW_CHROMIUM, default /usr/bin/chromium; tests/run.sh installs it) and
@@ -31,6 +34,7 @@ describe('dashboard in a browser', () => {
   let db, mock, gw, browser, ctx, page;
   const pageErrors = [];
   const state = {};
+  const dialogs = { seen: [], answer: true };
 
   before(async () => {
     assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found (Debian: apt-get install chromium)`);
@@ -59,7 +63,11 @@ describe('dashboard in a browser', () => {
     page.on('console', (m) => {
       if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
     });
-    page.on('dialog', (d) => d.accept());
+    // Confirmations: what they asked, answered as dialogs.answer says.
+    page.on('dialog', (d) => {
+      dialogs.seen.push(d.message());
+      return dialogs.answer ? d.accept() : d.dismiss();
+    });
   }, { timeout: 120000 });
 
   after(async () => {
@@ -268,21 +276,106 @@ describe('dashboard in a browser', () => {
     await shot('guardrails-tested');
   });
 
-  it('purges the cache, or says the gateway has no cache endpoints', async () => {
-    const stats = await admin('GET', 'cache/stats');
+  it('shows the cache figures and purges by tenant, by model and all, each after a confirmation', async () => {
+    const stats = async (q = '') => {
+      const r = await admin('GET', `cache/stats${q}`);
+      assert.equal(r.status, 200, r.text);
+      return r.json;
+    };
+    // A cached answer in the test's tenant (its developer key) and one with
+    // the master key: two identical requests each.
+    const mine = `cached ${nonce()}`, theirs = `cached ${nonce()}`;
+    assert.equal((await gw.chat(mine, { key: state.key })).headers.get('x-cache'), 'MISS');
+    assert.equal((await gw.chat(mine, { key: state.key })).headers.get('x-cache'), 'HIT');
+    assert.equal((await gw.chat(theirs)).headers.get('x-cache'), 'MISS');
+    assert.equal((await gw.chat(theirs)).headers.get('x-cache'), 'HIT');
+    const total = await stats();
+    assert.ok(total.entries >= 2, JSON.stringify(total));
+    const row = total.data.find((r) => r.tenant === state.tenantId && r.model === 'gpt-4o-mini');
+    // Every earlier answer to that key was stored too: at least this one, hit once.
+    assert.ok(row && row.entries >= 1 && row.hits === 1, JSON.stringify(total.data));
+    const rate = (f) => `${((100 * (f.hits + f.semantic_hits)) / (f.hits + f.semantic_hits + f.misses)).toFixed(1)}%`;
+
     await go('cache', 'Cache');
-    if (stats.status === 404) {
-      await page.getByTestId('cache-unavailable').waitFor();
-    } else {
-      assert.equal(stats.status, 200, stats.text);
-      const cached = `cached ${nonce()}`;
-      assert.equal((await gw.chat(cached)).headers.get('x-cache'), 'MISS');
-      assert.equal((await gw.chat(cached)).headers.get('x-cache'), 'HIT');
-      await page.getByRole('button', { name: 'Purge the cache' }).click();
-      await page.getByTestId('purged').waitFor();
-      assert.equal((await gw.chat(cached)).headers.get('x-cache'), 'MISS');
-    }
+    const entries = page.getByTestId('cache-entries');
+    assert.equal(await entries.textContent(), String(total.entries));
+    assert.equal(await page.getByTestId('cache-hits').textContent(), String(total.hits));
+    const table = page.getByRole('region', { name: 'Cache by tenant and model' });
+    const tenantRow = table.getByRole('row').filter({ hasText: state.tenant });
+    // Tenant, model, entries, memory, hits, semantic hits, misses, bypasses, hit rate.
+    const cells = await tenantRow.getByRole('cell').allTextContents();
+    assert.deepEqual([cells[0], cells[1], cells[2], cells[4], cells[5], cells[6], cells[7], cells[8]],
+                     [state.tenant, 'gpt-4o-mini', String(row.entries), '1', '0', String(row.misses),
+                      String(row.bypasses), rate(row)], cells.join(' | '));
+    assert.match(cells[3], /^\d+(\.\d)? (B|KiB)$/);
     await shot('cache');
+
+    // Dismissed: nothing goes.
+    dialogs.answer = false;
+    const form = page.getByRole('form', { name: 'Purge the cache' });
+    await form.getByLabel('Purge tenant').selectOption({ label: state.tenant });
+    const byTenant = form.getByRole('button', { name: `Purge tenant ${state.tenant}` });
+    await byTenant.click();
+    assert.match(dialogs.seen.at(-1), new RegExp(`Purge every cached answer of tenant ${state.tenant}\\?`));
+    assert.equal(await page.getByTestId('purged').count(), 0);
+    assert.equal((await stats()).entries, total.entries);
+    dialogs.answer = true;
+
+    // By tenant: that tenant's entry goes, the master key's stays.
+    await byTenant.click();
+    await page.getByTestId('purged').waitFor();
+    const plural = row.entries === 1 ? 'entry' : 'entries';
+    assert.match(await page.getByTestId('purged').textContent(),
+                 new RegExp(`Purged ${row.entries} ${plural} of tenant ${state.tenant} on 1 cache owner\\.`));
+    assert.equal((await stats(`?tenant=${state.tenantId}`)).entries, 0);
+    assert.equal((await stats()).entries, total.entries - row.entries);
+    assert.equal((await gw.chat(theirs)).headers.get('x-cache'), 'HIT');
+    assert.equal((await gw.chat(mine, { key: state.key })).headers.get('x-cache'), 'MISS');
+    const left = (await stats()).entries;
+
+    // By model: another model's purge leaves gpt-4o-mini's entries.
+    await form.getByLabel('Purge tenant').selectOption({ label: 'Every tenant' });
+    await form.getByLabel('Purge model').fill('text-embedding-3-small');
+    await form.getByRole('button', { name: 'Purge model text-embedding-3-small of every tenant' }).click();
+    await eventually(async () => /Purged 0 entries of model text-embedding-3-small/.test(await page.getByTestId('purged').textContent()), 5000);
+    assert.match(dialogs.seen.at(-1), /Purge every cached answer of model text-embedding-3-small of every tenant\?/);
+    assert.equal((await stats()).entries, left);
+
+    // All: zero entries, in the API and on the page; the next ask is a miss.
+    await form.getByLabel('Purge model').fill('');
+    await form.getByRole('button', { name: 'Purge every tenant' }).click();
+    await eventually(async () => /Purged [1-9]\d* entr(y|ies) of every tenant/.test(await page.getByTestId('purged').textContent()), 5000);
+    assert.equal((await stats()).entries, 0);
+    const zero = await eventually(async () => (await entries.textContent()) === '0', 5000);
+    assert.ok(zero, `entries shown: ${await entries.textContent()}`);
+    assert.equal((await gw.chat(theirs)).headers.get('x-cache'), 'MISS');
+    await shot('cache-purged');
+  });
+
+  it("shows the overview's cache hit rate from the usage records of the period", async () => {
+    // The records land a moment after their answers: compare until the page
+    // and the database agree (and there is a hit to count, from the test above).
+    const fromDb = () => {
+      const [hits, lookups] = db.sql(`SELECT count(*) FILTER (WHERE cache IN ('HIT', 'SEMANTIC-HIT')),
+                                             count(*) FILTER (WHERE cache IN ('HIT', 'SEMANTIC-HIT', 'MISS'))
+                                      FROM usage_records WHERE ts > now () - interval '24 hours'`)
+        .trim().split('|').map(Number);
+      return { hits, lookups, text: `${((100 * hits) / lookups).toFixed(1)}%` };
+    };
+    let shown, want;
+    await go('overview', 'Overview');
+    const agreed = await eventually(async () => {
+      // The same URL again would not load the page anew (only its #fragment).
+      await page.reload();
+      const card = page.getByTestId('cache-hit-rate');
+      await card.waitFor();
+      shown = await card.textContent();
+      want = fromDb();
+      return want.hits >= 3 && shown === want.text;
+    }, 15000, 500);
+    assert.ok(agreed, `page ${shown}, database ${JSON.stringify(want)}`);
+    const small = await page.getByTestId('cache-hit-rate').locator('xpath=..').locator('small').textContent();
+    assert.equal(small, `${want.hits} of ${want.lookups} lookups`);
   });
 
   it('shows every page at 1280 px and at a phone width, without errors', async () => {
@@ -343,6 +436,77 @@ describe('dashboard in a browser', () => {
     await c.close();
   });
 
+  it('a key revoked during its session is refused on the next call: the page shows the 401 and signs out', async () => {
+    const made = await admin('POST', 'keys', { tenant_id: state.tenantId, name: `revoked-${nonce()}`, role: 'tenant-admin' });
+    assert.equal(made.status, 201, made.text);
+    const c = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p = await c.newPage();
+    await signIn(p, made.json.key);
+    await p.goto(`${gw.url}/dashboard#/keys`);
+    await p.getByRole('cell', { name: made.json.name, exact: true }).waitFor();
+    const old = (await cookieOf(c)).value;
+    // Another admin revokes it through the API.
+    const revoked = await admin('PATCH', `keys/${made.json.id}`, { revoked: true });
+    assert.equal(revoked.status, 200, revoked.text);
+    // The next call the page makes carries the revoked key: auth says 401
+    // (its cache drops the key on the database's NOTIFY; until then the
+    // key still works, so ask until it does not).
+    const refused = await eventually(async () => {
+      const r = await fetch(`${gw.url}/api/v1/admin/auth/me`, { headers: { cookie: `aigw_session=${old}` } });
+      return r.status === 401;
+    }, 10000);
+    assert.ok(refused, 'the revoked key still works through its session');
+    await p.getByRole('link', { name: 'Tenants' }).click();
+    const alert = p.getByRole('alert');
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /Signed out \(401\):.*revoked.*request id req_/s);
+    await p.getByLabel('API key or admin token').waitFor();
+    assert.match(await p.getByRole('status').textContent(), /session ended/);
+    await p.screenshot({ path: path.join(SHOTS, 'revoked-signed-out.png'), fullPage: true });
+    // The page ended the edge's session too: the cookie is gone and dead.
+    const gone = await eventually(async () => (await cookieOf(c)) === undefined, 5000);
+    assert.ok(gone, 'the session cookie is still set');
+    const res = await fetch(`${gw.url}/api/v1/admin/auth/me`, { headers: { cookie: `aigw_session=${old}` } });
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error.code, 'no_session');
+    await c.close();
+  });
+
+  it('a viewer, a developer and a role with cache:read alone see no purge button', async () => {
+    // A custom role (roles are rows; the API lists them): reads the cache, purges nothing.
+    db.sql(`INSERT INTO roles (name, permissions, description) VALUES ('cache-reader',
+            ARRAY['cache:read', 'usage:read'], 'test: cache figures only') ON CONFLICT DO NOTHING`);
+    const made = {};
+    for (const role of ['viewer', 'developer', 'cache-reader']) {
+      const r = await admin('POST', 'keys', { tenant_id: state.tenantId, name: `${role}-${nonce()}`, role });
+      assert.equal(r.status, 201, r.text);
+      made[role] = r.json.key;
+    }
+    for (const [role, key] of Object.entries(made)) {
+      const c = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const p = await c.newPage();
+      await signIn(p, key);
+      await p.goto(`${gw.url}/dashboard#/cache`);
+      await p.locator('main h1').waitFor();
+      const nav = await p.getByRole('navigation', { name: 'Pages' }).textContent();
+      if (role === 'cache-reader') {
+        // It sees the figures (of its tenant only: no tenant column) but no purge.
+        assert.match(nav, /Cache/);
+        await p.getByRole('heading', { level: 1, name: 'Cache' }).waitFor();
+        await p.getByTestId('cache-entries').waitFor();
+        assert.equal(await p.getByRole('columnheader', { name: 'Tenant' }).count(), 0);
+      } else {
+        // No cache:read: no Cache page at all; #/cache shows the first page.
+        assert.doesNotMatch(nav, /Cache/, `${role}: ${nav}`);
+        assert.notEqual(await p.locator('main h1').textContent(), 'Cache');
+      }
+      assert.equal(await p.getByRole('form', { name: 'Purge the cache' }).count(), 0, role);
+      assert.equal(await p.getByRole('button', { name: /^Purge/ }).count(), 0, role);
+      await p.screenshot({ path: path.join(SHOTS, `${role}-cache.png`), fullPage: true });
+      await c.close();
+    }
+  });
+
   it('a tenant-admin sees only its own tenant', async () => {
     const other = await admin('POST', 'tenants', { name: `other-${nonce()}` });
     const otherKey = await admin('POST', 'keys', { tenant_id: other.json.id, name: `hidden-${nonce()}`, role: 'developer' });
@@ -364,6 +528,12 @@ describe('dashboard in a browser', () => {
     assert.equal(await p.getByRole('cell', { name: other.json.name, exact: true }).count(), 0);
     assert.equal(await p.getByRole('button', { name: 'Create tenant' }).count(), 0);
     await p.screenshot({ path: path.join(SHOTS, 'tenant-admin-tenants.png'), fullPage: true });
+    // cache:write within its tenant: a purge of its own tenant, no tenant to choose.
+    await p.goto(`${gw.url}/dashboard#/cache`);
+    await p.getByRole('heading', { level: 1, name: 'Cache' }).waitFor();
+    const purge = p.getByRole('form', { name: 'Purge the cache' });
+    await purge.getByRole('button', { name: 'Purge this tenant' }).waitFor();
+    assert.equal(await purge.getByLabel('Purge tenant').count(), 0);
     await c.close();
   });
 });

@@ -201,6 +201,29 @@ for (const mode of MODES) {
         assert.equal(after.chat, before.chat + 1);
       });
 
+      it('a secret split across tool-call argument deltas blocks the stream, both client formats',
+         async () => {
+           // The mock's tool call names the city it is given, and streams
+           // its arguments in two deltas cut inside the key.
+           const tools = [{ type: 'function', function: { name: 'weather',
+             parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+           const ask = `mock:tool mock:city=${KEY} ${nonce()}`;
+           const s = await gw.chatStream(ask, { model: 'gpt-out', extra: { tools } });
+           assert.equal(s.status, 200);
+           const error = s.events.find((e) => e.json?.error)?.json.error;
+           assert.equal(error?.code, 'secrets', JSON.stringify(s.events.map((e) => e.data)));
+           assert.ok(!JSON.stringify(s.events).includes('abcdefghij'), 'the key reached the client');
+           assert.ok(s.events.some((e) => JSON.stringify(e.json ?? {}).includes('"name":"weather"')),
+                     'the tool call itself never arrived');
+           const whole = await gw.chat(ask, { model: 'gpt-out', extra: { tools } });
+           assertError(whole, { status: 400, type: 'guardrail_error', code: 'secrets' });
+           await assert.rejects(anthropic().messages.stream({
+             model: 'claude-out', max_tokens: 200,
+             tools: [{ name: 'weather', input_schema: { type: 'object' } }],
+             messages: [{ role: 'user', content: ask }],
+           }).finalMessage(), (err) => /openai_key/.test(err.message));
+         });
+
       it('the official OpenAI SDK streaming: redacted text, then a clean error on a block',
          async () => {
            const tag = nonce();

@@ -373,6 +373,37 @@ describe('admin API: guardrail policies', () => {
     assert.equal((await admin('DELETE', `guardrails/policies/${byTenant}`)).status, 204);
   });
 
+  it('a policy changed or deleted while an answer streams under it: the stream ends whole', async () => {
+    const a = await tenantWithKey('developer');
+    const name = `streaming-${nonce()}`;
+    let res = await admin('POST', 'guardrails/policies', { body: {
+      name, guardrails: [{ detector: 'pii', action: 'redact', on: 'output' }],
+      bindings: { keys: [a.keyId] } } });
+    assert.equal(res.status, 201, res.text);
+    const applied = await eventually(async () => {
+      const r = await gw.chat(`mail eve@example.com ${nonce()}`, { key: a.key });
+      return r.headers.get('x-aigw-guardrail') === 'out:redact:pii:email';
+    }, 2000, 50);
+    assert.ok(applied, 'the policy never applied');
+    // 30 chunks 100 ms apart; the policy changes, then goes, meanwhile.
+    const streaming = gw.chatStream(`mail eve@example.com mock:chunks=30 mock:chunk_delay=100 ${nonce()}`,
+                                    { key: a.key });
+    await new Promise((r) => setTimeout(r, 800));
+    res = await admin('PATCH', `guardrails/policies/${name}`, { body: {
+      guardrails: [{ detector: 'pii', action: 'redact', on: 'output' },
+                   { detector: 'secrets', action: 'block', on: 'output' }] } });
+    assert.equal(res.status, 200, res.text);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal((await admin('DELETE', `guardrails/policies/${name}`)).status, 204);
+    const s = await streaming;
+    assert.equal(s.status, 200);
+    assert.ok(s.done, `the stream did not end with [DONE]: ${s.events.slice(-3).map((e) => e.data).join(' | ')}`);
+    const text = s.contents.map((c) => c.text).join('');
+    assert.ok(!text.includes('eve@'), text);
+    assert.equal((await gw.fetch('/healthz')).status, 200);
+    assert.equal((await gw.chat(`still there? ${nonce()}`, { key: a.key })).status, 200);
+  });
+
   it('shows every webhook header value masked, config and database alike, audit too', async () => {
     const masked = { Authorization: '***' };
     const cfg = await admin('GET', 'guardrails/policies/hooked');

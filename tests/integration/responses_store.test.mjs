@@ -226,7 +226,9 @@ describe('stored Responses', () => {
       const c = new OpenAI({ baseURL: short.baseURL, apiKey: keys.a.key, maxRetries: 0 });
       const r = await c.responses.create({ model: 's-claude', input: `Brief ${nonce()}` });
       assert.equal((await c.responses.retrieve(r.id)).id, r.id);
-      assert.equal(pg.sql(`SELECT (expires_at - created_at) <= interval '2 seconds'
+      // Stored with the 1 s TTL (not the default 30 days): it expires within
+      // a second of now. (created_at is the Response's own, in whole seconds.)
+      assert.equal(pg.sql(`SELECT expires_at <= now () + interval '1 second'
                            FROM responses WHERE id = '${r.id}'`).trim(), 't');
       let gone = false;
       for (let i = 0; i < 40 && !gone; i++) {

@@ -508,11 +508,18 @@ s_finish (int route, const aigw_mock_reply_t *reply)
     }
 }
 
+//  The tool call's arguments as JSON text (mock:city changes the city).
+static const char *
+s_args (const aigw_mock_reply_t *reply)
+{
+    return reply->tool_args ? reply->tool_args : AIGW_MOCK_TOOL_ARGUMENTS;
+}
+
 //  The tool call's arguments as a new JSON object (NULL when out of memory).
 static json_t *
-s_tool_arguments (void)
+s_tool_arguments (const aigw_mock_reply_t *reply)
 {
-    return json_loads (AIGW_MOCK_TOOL_ARGUMENTS, 0, NULL);
+    return json_loads (s_args (reply), 0, NULL);
 }
 
 //  Usage object in ROUTE's terms. Cached prompt tokens (mock:cached) are
@@ -575,7 +582,7 @@ static json_t *
 s_content (int route, const aigw_mock_reply_t *reply)
 {
     if (reply->tool_name) {
-        json_t *args = s_tool_arguments ();
+        json_t *args = s_tool_arguments (reply);
         if (route == AIGW_MOCK_ROUTE_ANTHROPIC)
             return json_pack ("[{s:s,s:s,s:s,s:o}]", "type", "tool_use", "id", reply->tool_id,
                               "name", reply->tool_name, "input", args);
@@ -631,7 +638,7 @@ s_responses_item (const aigw_mock_reply_t *reply, const char *status)
         char *id = s_responses_item_id (reply, "fc_");
         item = id ? json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", id, "type", "function_call",
                                "status", status, "call_id", reply->tool_id, "name",
-                               reply->tool_name, "arguments", whole ? AIGW_MOCK_TOOL_ARGUMENTS : "")
+                               reply->tool_name, "arguments", whole ? s_args (reply) : "")
                   : NULL;
         free (id);
         return item;
@@ -697,8 +704,7 @@ aigw_mock_reply_body (int route, const aigw_mock_reply_t *reply, size_t *len)
         json_t *message;
         if (reply->tool_name)
             message = json_pack ("{s:s,s:n,s:o,s:n}", "role", "assistant", "content", "tool_calls",
-                                 s_openai_tool_calls (reply, AIGW_MOCK_TOOL_ARGUMENTS, false),
-                                 "refusal");
+                                 s_openai_tool_calls (reply, s_args (reply), false), "refusal");
         else
             message = json_pack ("{s:s,s:s%,s:n}", "role", "assistant", "content", reply->text,
                                  reply->text_len, "refusal");
@@ -866,7 +872,7 @@ s_emit_text (aigw_mock_frames_t *self, int route, const aigw_mock_reply_t *reply
 static void
 s_emit_tool (aigw_mock_frames_t *self, int route, const aigw_mock_reply_t *reply)
 {
-    const char *args = AIGW_MOCK_TOOL_ARGUMENTS;
+    const char *args = s_args (reply);
     size_t total = strlen (args);
     size_t cuts[] = {0, AIGW_MOCK_TOOL_SPLIT, total};
     int kind = AIGW_MOCK_FRAME_CONTENT;
@@ -1048,8 +1054,7 @@ s_stream_responses (aigw_mock_frames_t *self, const aigw_mock_reply_t *reply)
         s_emit_tool (self, route, reply);
         s_frames_responses (self, tail, "response.function_call_arguments.done",
                             json_pack ("{s:s?,s:i,s:s,s:s}", "item_id", item_id, "output_index", 0,
-                                       "name", reply->tool_name, "arguments",
-                                       AIGW_MOCK_TOOL_ARGUMENTS));
+                                       "name", reply->tool_name, "arguments", s_args (reply)));
     }
     else {
         json_t *part = json_array_get (json_object_get (item, "content"), 0);

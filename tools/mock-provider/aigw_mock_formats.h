@@ -59,6 +59,7 @@ typedef struct {
     size_t text_len;            //  bytes of text
     const char *tool_name;      //  non-NULL: answer a call of this tool
     const char *tool_id;        //  the tool call's id
+    const char *tool_args;      //  its arguments (JSON text); NULL: AIGW_MOCK_TOOL_ARGUMENTS
     const char *finish;         //  "stop", "length" or "tool_calls"
     size_t prompt_tokens;       //  usage: input tokens
     size_t completion_tokens;   //  usage: output tokens

@@ -26,6 +26,7 @@
         mock:die_after=N     send N content chunks, then drop the connection
                              (Bedrock: an exception frame first)
         mock:tool            with tools declared: call the first one
+        mock:city=WORD       with mock:tool: the call's arguments name WORD as the city
         mock:cached=N        report N of the prompt tokens (at most all) as
                              read from a prompt cache, in the format's terms
 
@@ -214,6 +215,7 @@ typedef struct {
     int die_after;               //  mock:die_after, -1 if not given
     bool hang;                   //  mock:hang was given
     int cached;                  //  mock:cached, 0 if not given
+    char tool_args[160];         //  mock:city: the tool call's arguments, "" if not given
     int route;                   //  aigw_mock_route_t: shapes errors
     int retry_after_s;           //  Retry-After of a 429
     bool json_stream;            //  Gemini stream without alt=sse: one JSON array
@@ -593,6 +595,15 @@ s_controls_parse (const char *text, s_request_t *req)
             req->hang = true;
         else if (S_IS ("cached") && value >= 0)
             req->cached = value;
+        else if (S_IS ("city") && *after == '=') {
+            //  The tool call's city: a word of letters, digits and -_. (a
+            //  secret, say, for the guardrails' tests of argument deltas).
+            size_t len = strspn (after + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                            "0123456789-_.");
+            if (len > 0 && len <= 100)
+                snprintf (req->tool_args, sizeof req->tool_args,
+                          "{\"city\":\"%.*s\",\"unit\":\"celsius\"}", (int) len, after + 1);
+        }
 #undef S_IS
         at = after;
     }
@@ -1472,6 +1483,7 @@ s_handle_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const char *de
                 .text = "",
                 .tool_name = chat.tools.tool_name,
                 .tool_id = tool_id,
+                .tool_args = req->tool_args[0] ? req->tool_args : NULL,
                 .finish = chat.finish_reason,
                 .prompt_tokens = chat.prompt_tokens,
                 .completion_tokens = chat.completion_tokens,
@@ -1599,6 +1611,7 @@ s_handle_format_chat (s_request_t *req, s_buf_t *body, s_error_t *error, const c
             .text_len = content.size - content.head,
             .tool_name = chat.tools.tool_name,
             .tool_id = tool_id,
+            .tool_args = req->tool_args[0] ? req->tool_args : NULL,
             .finish = chat.finish_reason,
             .prompt_tokens = chat.prompt_tokens,
             .completion_tokens = chat.completion_tokens,

@@ -27,7 +27,7 @@ function parseHash() {
   return { id: id || '', params: new URLSearchParams(q || '') };
 }
 
-function SignIn({ onSignedIn, notice }) {
+function SignIn({ onSignedIn, notice, ended }) {
   const [key, setKey] = useState('');
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -47,6 +47,7 @@ function SignIn({ onSignedIn, notice }) {
         <h1>aigw</h1>
         <p>Sign in with an API key or an admin token. It is exchanged for a session; the page never stores it.</p>
         {notice && <p class="notice" role="status">{notice}</p>}
+        {ended && ended.status && <ErrorBox error={ended} title="Signed out" />}
         <Field label="API key or admin token">
           <input type="password" autocomplete="off" required value={key} onInput={(e) => setKey(e.target.value)} />
         </Field>
@@ -60,12 +61,18 @@ function SignIn({ onSignedIn, notice }) {
 function App() {
   const [me, setMe] = useState(undefined);  // undefined: finding out; null: signed out
   const [notice, setNotice] = useState(null);
+  const [ended, setEnded] = useState(null);  // the API's 401 that ended the session
   const [route, setRoute] = useState(parseHash());
   const [menu, setMenu] = useState(false);
 
+  // WHY: the API's 401 (the key was revoked or expired, or the session
+  // ended). The edge's session would go on holding a key that no longer
+  // works: end it too (logout reads the CSRF token before it is cleared).
   const signedOut = (why) => {
+    if (why) session.logout().catch(() => {});
     setSession(null);
     setMe(null);
+    setEnded(why || null);
     if (why) setNotice('Your session ended; sign in again.');
   };
   useEffect(() => {
@@ -84,7 +91,8 @@ function App() {
 
   if (me === undefined) return <Loading what="Loading the dashboard" />;
   if (me === null) {
-    return <SignIn notice={notice} onSignedIn={(r) => { setSession(r.csrf_token); setNotice(null); setMe(r.me); }} />;
+    return <SignIn notice={notice} ended={ended}
+      onSignedIn={(r) => { setSession(r.csrf_token); setNotice(null); setEnded(null); setMe(r.me); }} />;
   }
   const perms = me.permissions || [];
   const can = (p) => perms.includes('*') || perms.includes(p);

@@ -29,6 +29,17 @@ const sum = (rows, f) => rows.reduce((a, r) => a + (f(r) || 0), 0);
 
 // ---------------------------------------------------------------------------
 // Overview: the last 24 hours (or 7 days) by hour.
+//
+// The cache hit rate comes from the usage records (each request's X-Cache),
+// not from GET cache/stats: records have a time, so the rate follows the
+// period and has an hour axis; they outlive a restart (the stats count
+// since each cache owner started); and they have the overview's scope
+// (usage:read: a developer its own key, a tenant-admin its tenant), where
+// cache/stats needs cache:read, which developers and viewers lack. The
+// records are read up to RECORDS_MAX; past it the rate is of the latest.
+
+const RECORDS_MAX = 1000;
+const RECORDS_PAGE = 200;
 
 export function Overview({ me }) {
   const [range, setRange] = useState(24);
@@ -37,10 +48,10 @@ export function Overview({ me }) {
     const start = end - range * HOUR * 1000;
     const [summary, records] = await Promise.all([
       api('GET', `usage${query({ group_by: 'hour', start: iso(start), end: iso(end) })}`),
-      api('GET', `usage/records${query({ start: iso(start), end: iso(end), limit: 200 })}`)
-        .catch(() => ({ data: [] })),
+      all(`usage/records${query({ start: iso(start), end: iso(end), limit: RECORDS_PAGE })}`, RECORDS_MAX)
+        .catch(() => []),
     ]);
-    return { summary, records: records.data || [], start: start / 1000, end: end / 1000 };
+    return { summary, records, start: start / 1000, end: end / 1000 };
   }, [range]);
   return (
     <section aria-labelledby="h-overview">
@@ -60,17 +71,18 @@ export function Overview({ me }) {
         const requests = sum(g, (r) => r.requests);
         const errors = sum(g, (r) => r.errors);
         const cost = sum(g, (r) => r.cost_usd);
-        const hits = records.filter((r) => r.cache === 'HIT' || r.cache === 'SEMANTIC-HIT').length;
-        const cacheable = records.filter((r) => r.cache && r.cache !== 'BYPASS').length;
+        // A lookup is a HIT, SEMANTIC-HIT or MISS; BYPASS and none looked nothing up.
+        const lookedUp = records.filter((r) => r.cache && r.cache !== 'BYPASS');
+        const hits = lookedUp.filter((r) => r.cache.includes('HIT')).length;
+        const cacheable = lookedUp.length;
         const req = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.requests), start, end);
         const err = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.errors), start, end);
         const p50 = timeSeries(g, 'hour', (rs) => Math.max(...rs.map((r) => r.latency_ms.p50)), start, end);
         const p95 = timeSeries(g, 'hour', (rs) => Math.max(...rs.map((r) => r.latency_ms.p95)), start, end);
         const spend = timeSeries(g, 'hour', (rs) => sum(rs, (r) => r.cost_usd), start, end);
-        // Cache hit rate per hour, from the newest records.
+        // Cache hit rate per hour.
         const hours = new Map();
-        for (const r of records) {
-          if (!r.cache || r.cache === 'BYPASS') continue;
+        for (const r of lookedUp) {
           const h = Math.floor(Date.parse(r.ts) / 1000 / HOUR) * HOUR;
           const e = hours.get(h) || { hit: 0, all: 0 };
           e.all++; if (r.cache.includes('HIT')) e.hit++;
@@ -85,8 +97,8 @@ export function Overview({ me }) {
                 <small>{requests ? fmt.pct(errors / requests) : '—'}</small></div>
               <div class="card"><span>Spend</span><strong>{fmt.usd(cost)}</strong></div>
               <div class="card"><span>Cache hit rate</span>
-                <strong>{cacheable ? fmt.pct(hits / cacheable) : '—'}</strong>
-                <small>of the latest {records.length} requests</small></div>
+                <strong data-testid="cache-hit-rate">{cacheable ? fmt.pct(hits / cacheable) : '—'}</strong>
+                <small>{fmt.int(hits)} of {fmt.int(cacheable)} lookups{records.length >= RECORDS_MAX ? ` in the latest ${fmt.int(RECORDS_MAX)} requests` : ''}</small></div>
             </div>
             {!g.length ? <Empty>No requests in this period. Send one with a key and it shows here.</Empty> : (
               <div class="charts">
@@ -630,33 +642,101 @@ export function Guardrails({ can }) {
 }
 
 // ---------------------------------------------------------------------------
-// Cache
+// Cache: GET cache/stats (cache:read) and DELETE cache (cache:write), each
+// narrowed by ?tenant= and ?model=. A principal of one tenant sees and
+// purges its own tenant only (the API says 403 for another).
 
-export function Cache({ can }) {
-  const state = useLoad(() => api('GET', 'cache/stats'), []);
+const hitRate = (f) => {
+  const asked = f.hits + f.semantic_hits + f.misses;
+  return asked ? fmt.pct((f.hits + f.semantic_hits) / asked) : '—';
+};
+
+// What a purge of TENANT and MODEL ('' for every) takes, in words.
+function purgeScope(tenant, model, tenantName, every) {
+  const t = tenant ? `tenant ${tenantName(tenant)}` : every ? 'every tenant' : 'this tenant';
+  return model ? `model ${model} of ${t}` : t;
+}
+
+export function Cache({ me, can }) {
+  const every = me.tenant.id === '*';
+  const [filter, setFilter] = useState({ tenant: '', model: '' });
+  const [target, setTarget] = useState({ tenant: '', model: '' });
   const [done, setDone] = useState(null);
-  const missing = state.error && (state.error.status === 404 || state.error.status === 405);
-  const flat = (o, p = '') => Object.entries(o || {}).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? flat(v, `${p}${k}.`) : [[`${p}${k}`, v]]));
+  const state = useLoad(() => api('GET', `cache/stats${query(filter)}`), [filter.tenant, filter.model]);
+  const tenants = useLoad(() => (every && can('tenants:read') ? all('tenants?limit=100').catch(() => []) : Promise.resolve([])), []);
+  const names = new Map((tenants.data || []).map((t) => [t.id, t.name]));
+  const tenantName = (id) => names.get(id) || (id === '*' ? '* (keys of every tenant)' : id);
+  const write = can('cache:write');
+  const rows = state.data ? state.data.data : [];
+  const tenantIds = [...new Set([...rows.map((r) => r.tenant), ...names.keys()])];
+  const models = [...new Set(rows.map((r) => r.model))].sort();
+  const purge = async () => {
+    const scope = purgeScope(target.tenant, target.model, tenantName, every);
+    if (!window.confirm(`Purge every cached answer of ${scope}? Clients get fresh answers (and pay for them) until the cache fills again.`)) return;
+    setDone(null);
+    const r = await api('DELETE', `cache${query(target)}`);
+    setDone({ ...r, scope });
+    state.reload();
+  };
+  const choose = (set, value) => (k) => (e) => set({ ...value, [k]: e.target.value });
+  const tenantSelect = (value, onChange, any) => (
+    <select value={value} onChange={onChange}>
+      <option value="">{any}</option>
+      {tenantIds.map((id) => <option value={id}>{tenantName(id)}</option>)}
+    </select>
+  );
   return (
     <section aria-labelledby="h-cache">
       <div class="head"><h1 id="h-cache">Cache</h1>
-        <button type="button" onClick={state.reload}>Refresh</button></div>
-      {missing ? (
-        <div class="notice" role="status" data-testid="cache-unavailable">
-          Cache statistics are not available on this gateway (its admin API has no <code>cache/stats</code>). Responses still carry <code>X-Cache</code>.
-        </div>
-      ) : state.error ? <ErrorBox error={state.error} /> : state.data === null ? <Loading /> : (
-        <Table label="Cache figures" rows={flat(state.data)} rowKey={(r) => r[0]} empty="No figures." columns={[
-          { label: 'Figure', cell: (r) => r[0] },
-          { label: 'Value', cell: (r) => (typeof r[1] === 'number' ? fmt.int(r[1]) : String(r[1])) },
-        ]} />
-      )}
-      {(can('cache:write') || can('cache:purge')) && !missing && (
-        <div class="panel">
-          <Action kind="danger" label="Purge the cache" confirm="Purge every cached answer?"
-            action={async () => { const r = await api('DELETE', 'cache'); setDone(r || {}); state.reload(); }}>Purge cache</Action>
-          {done && <p role="status" data-testid="purged">Cache purged{done.purged !== undefined ? `: ${done.purged} entries` : ''}.</p>}
-        </div>
+        <form class="row" aria-label="Cache filters" onSubmit={(e) => e.preventDefault()}>
+          {every && <Field label="Tenant">{tenantSelect(filter.tenant, choose(setFilter, filter)('tenant'), 'Every tenant')}</Field>}
+          <Field label="Model"><select value={filter.model} onChange={choose(setFilter, filter)('model')}>
+            <option value="">Every model</option>
+            {[...new Set([...models, filter.model].filter(Boolean))].map((m) => <option value={m}>{m}</option>)}
+          </select></Field>
+          <button type="button" onClick={state.reload}>Refresh</button>
+        </form></div>
+      <Loaded state={state}>{(s) => (
+        <>
+          <div class="cards" data-testid="cache-figures">
+            <div class="card"><span>Entries</span><strong data-testid="cache-entries">{fmt.int(s.entries)}</strong>
+              <small>{fmt.bytes(s.bytes)} held</small></div>
+            <div class="card"><span>Hit rate</span><strong>{hitRate(s)}</strong>
+              <small>hits of hits and misses</small></div>
+            <div class="card"><span>Exact hits</span><strong data-testid="cache-hits">{fmt.int(s.hits)}</strong></div>
+            <div class="card"><span>Semantic hits</span><strong>{fmt.int(s.semantic_hits)}</strong>
+              <small>{s.semantic ? 'semantic cache on' : 'semantic cache off'}</small></div>
+            <div class="card"><span>Misses</span><strong>{fmt.int(s.misses)}</strong></div>
+            <div class="card"><span>Bypasses</span><strong>{fmt.int(s.bypasses)}</strong>
+              <small>skipped the lookup</small></div>
+          </div>
+          <p class="hint">Counted since each cache owner started ({s.instances} answered){every ? '' : `; tenant ${me.tenant.name || me.tenant.id} only`}.</p>
+          <Table label="Cache by tenant and model" rows={rows} rowKey={(r) => `${r.tenant}\n${r.model}`}
+            empty="Nothing cached and no lookups yet." columns={[
+              ...(every ? [{ label: 'Tenant', cell: (r) => tenantName(r.tenant) }] : []),
+              { label: 'Model', cell: (r) => r.model },
+              { label: 'Entries', cell: (r) => fmt.int(r.entries) },
+              { label: 'Memory', cell: (r) => fmt.bytes(r.bytes) },
+              { label: 'Hits', cell: (r) => fmt.int(r.hits) },
+              { label: 'Semantic hits', cell: (r) => fmt.int(r.semantic_hits) },
+              { label: 'Misses', cell: (r) => fmt.int(r.misses) },
+              { label: 'Bypasses', cell: (r) => fmt.int(r.bypasses) },
+              { label: 'Hit rate', cell: hitRate },
+            ]} />
+        </>
+      )}</Loaded>
+      {write && (
+        <form class="panel inline" aria-label="Purge the cache" onSubmit={(e) => e.preventDefault()}>
+          {every && <Field label="Purge tenant">{tenantSelect(target.tenant, choose(setTarget, target)('tenant'), 'Every tenant')}</Field>}
+          <Field label="Purge model" hint="empty: every model">
+            <input list="cache-models" value={target.model} onInput={choose(setTarget, target)('model')} placeholder="every model" />
+          </Field>
+          <datalist id="cache-models">{models.map((m) => <option value={m} />)}</datalist>
+          <Action kind="danger" action={purge}>
+            {`Purge ${purgeScope(target.tenant, target.model, tenantName, every)}`}
+          </Action>
+          {done && <p role="status" data-testid="purged">Purged {fmt.int(done.purged)} {done.purged === 1 ? 'entry' : 'entries'} of {done.scope} on {done.instances} cache {done.instances === 1 ? 'owner' : 'owners'}.</p>}
+        </form>
       )}
     </section>
   );

@@ -125,6 +125,12 @@ export const fmt = {
   pct: (n) => `${((n ?? 0) * 100).toFixed(1)}%`,
   time: (s) => (s ? new Date(s).toLocaleString('en-GB', { timeZone: 'UTC' }) + ' UTC' : '—'),
   unix: (s) => (s ? new Date(s * 1000).toLocaleString('en-GB', { timeZone: 'UTC' }) + ' UTC' : '—'),
+  bytes: (n) => {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n ?? 0, i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return `${i ? v.toFixed(1) : v} ${units[i]}`;
+  },
   ms: (n) => (n === null || n === undefined ? '—' : `${Math.round(n)} ms`),
 };
 
