@@ -79,6 +79,7 @@ typedef struct {
     unsigned char sha256[32];  //  SHA-256 of the secret
     int64_t rpm;               //  requests per minute, 0 = ratelimit.default_rpm
     char *limits;              //  limits (schemas/limits.md 1a) as JSON text, NULL = none
+    bool cache;                //  the response cache answers its requests (default true)
 } aigw_config_key_t;
 
 //  The limits of a tenant that exists only as a name on config-file keys
