@@ -275,6 +275,7 @@ static const s_setting_t s_cache_settings[]
                  AIGW_CONFIG_CACHE_BYTES_MAX, AIGW_DEFAULT_CACHE_MAX_BYTES),
        S_NUMBER ("max_ttl_s", S_INT64, aigw_config_t, cache_max_ttl_s, 1,
                  AIGW_CONFIG_CACHE_TTL_S_MAX, AIGW_DEFAULT_CACHE_MAX_TTL_S),
+       AIGW_CONFIG_KW_BOOL ("persist", aigw_config_t, cache_persist, true),
        AIGW_CONFIG_KW_END};
 
 //  cache.semantic: the vectors file is mapped by each cache stage.

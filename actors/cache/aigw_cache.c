@@ -413,9 +413,10 @@ s_cache_new (aigw_host_t *host, const aigw_config_t *config)
             return NULL;
         }
     }
-    //  Entries persist when there is a database (schemas/sql/015); the
-    //  selftest (no host) stays in memory.
-    if (host && config->cache_enabled && config->database_url && *config->database_url) {
+    //  Entries persist when there is a database and cache.persist is on
+    //  (schemas/sql/015); the selftest (no host) stays in memory.
+    if (host && config->cache_enabled && config->cache_persist && config->database_url
+        && *config->database_url) {
         aigw_pgconn_settings_t settings
             = {.name = "cache",
                .application_name = "aigw-cache",

@@ -41,7 +41,7 @@ describe('cache persistence across a restart (run)', () => {
   const count = (where = 'true') => Number(db.sql(`SELECT count (*) FROM cache_entries
                                                     WHERE ${where}`).trim());
   const config = {
-    cache: { enabled: true, ttl_s: 300,
+    cache: { enabled: true, ttl_s: 300, persist: true,
              semantic: { enabled: true, vectors: sharedVectors(), threshold: 0.75 } },
   };
   const start = () => startGateway({ mode: 'run', name: 'cache-persist', mock, config,
@@ -125,7 +125,7 @@ describe('cache persistence across an owner move (split)', () => {
     db = await freshDatabase('aigw_cache_move');
     migrate(db.url);
     gw = await startGateway({ mode: 'split', name: 'cache-move', actors: { cache: 2 },
-                              config: { cache: { enabled: true, ttl_s: 300 } },
+                              config: { cache: { enabled: true, ttl_s: 300, persist: true } },
                               env: { DATABASE_URL: db.url } });
   }, { timeout: 120000 });
   after(async () => {
