@@ -136,6 +136,7 @@ typedef struct {
     char *role;        //  role name, default AIGW_DEFAULT_ROLE
     int64_t rpm;       //  requests per minute, 0 = default_rpm
     char *limits;      //  limits as JSON text, NULL = none
+    bool cache;        //  the response cache answers its requests
 } s_key_item_t;
 
 //  Core's own rows, in the public macros' shorter spelling.
@@ -274,6 +275,7 @@ static const s_setting_t s_cache_settings[]
                  AIGW_CONFIG_CACHE_BYTES_MAX, AIGW_DEFAULT_CACHE_MAX_BYTES),
        S_NUMBER ("max_ttl_s", S_INT64, aigw_config_t, cache_max_ttl_s, 1,
                  AIGW_CONFIG_CACHE_TTL_S_MAX, AIGW_DEFAULT_CACHE_MAX_TTL_S),
+       AIGW_CONFIG_KW_BOOL ("persist", aigw_config_t, cache_persist, true),
        AIGW_CONFIG_KW_END};
 
 //  cache.semantic: the vectors file is mapped by each cache stage.
@@ -309,6 +311,7 @@ static const s_setting_t s_key_settings[]
        S_STRING ("role", s_key_item_t, role, NULL, AIGW_DEFAULT_ROLE),
        S_NUMBER ("rpm", S_INT64, s_key_item_t, rpm, 0, AIGW_CONFIG_RPM_MAX, 0),
        S_LIMITS (s_key_item_t, limits),
+       AIGW_CONFIG_KW_BOOL ("cache", s_key_item_t, cache, true),
        AIGW_CONFIG_KW_END};
 
 //  One guardrail.deny entry; base struct aigw_config_rule_t.
@@ -1157,6 +1160,7 @@ s_add_key (s_loader_t *self, s_key_item_t *item, const char *item_path, size_t l
     key->role = item->role;
     key->rpm = item->rpm;
     key->limits = item->limits;
+    key->cache = item->cache;
     item->name = item->tenant = item->role = item->limits = NULL;
     config->key_count++;
     return 0;

@@ -79,6 +79,7 @@ typedef struct {
     unsigned char sha256[32];  //  SHA-256 of the secret
     int64_t rpm;               //  requests per minute, 0 = ratelimit.default_rpm
     char *limits;              //  limits (schemas/limits.md 1a) as JSON text, NULL = none
+    bool cache;                //  the response cache answers its requests (default true)
 } aigw_config_key_t;
 
 //  The limits of a tenant that exists only as a name on config-file keys
@@ -200,6 +201,7 @@ typedef struct {
     int64_t cache_ttl_s;      //  entry lifetime
     size_t cache_max_bytes;   //  memory cap, oldest entries go first
     int64_t cache_max_ttl_s;  //  most seconds a request's X-AIGW-Cache-TTL may ask
+    bool cache_persist;       //  entries kept in PostgreSQL too, when there is one
     //  cache.semantic: answers for prompts that mean the same (actors/cache)
     bool cache_semantic_enabled;      //  look for neighbours after an exact miss
     char *cache_semantic_vectors;     //  word vectors file (aigw embeddings import)

@@ -15,7 +15,7 @@
 //  A tenant row (alias t) as JSON.
 #define S_TENANT_JSON                                                            \
     "json_build_object ('id', t.id, 'name', t.name, 'metadata', t.metadata,"     \
-    " 'store_content', t.store_content, 'limits', t.limits,"                        \
+    " 'store_content', t.store_content, 'cache', t.cache, 'limits', t.limits,"      \
     " 'created_at', " S_TS ("t.created_at") ", 'updated_at', " S_TS ("t.updated_at") ")"
 
 //  An API key row (alias k) as JSON: never its hash.
@@ -27,7 +27,7 @@
     " 'expires_at', " S_TS ("k.expires_at") ", 'revoked', k.revoked_at IS NOT NULL," \
     " 'revoked_at', " S_TS ("k.revoked_at") ", 'models', k.models, 'rpm', k.rpm,"  \
     " 'tpm', k.tpm, 'budget_usd', k.budget_usd, 'limits', k.limits,"              \
-    " 'metadata', k.metadata,"                                                     \
+    " 'cache', k.cache, 'metadata', k.metadata,"                                   \
     " 'created_at', " S_TS ("k.created_at") ", 'updated_at', " S_TS ("k.updated_at") \
     ", 'rotated_at', " S_TS ("k.rotated_at") ")"
 
@@ -94,9 +94,10 @@ const aigw_cp_sql_t aigw_cp_sql_tenant_get = {
 //  $1 input, $2 actor type, $3 actor id
 const aigw_cp_sql_t aigw_cp_sql_tenant_create = {
     .text = "WITH input AS (SELECT $1::jsonb AS v),"
-        " changed AS (INSERT INTO tenants (name, metadata, store_content, limits)"
+        " changed AS (INSERT INTO tenants (name, metadata, store_content, cache, limits)"
         " SELECT i.v->>'name', COALESCE (i.v->'metadata', '{}'::jsonb),"
-        " COALESCE ((i.v->'store_content')::boolean, false), " S_INPUT_LIMITS
+        " COALESCE ((i.v->'store_content')::boolean, false),"
+        " COALESCE ((i.v->'cache')::boolean, true), " S_INPUT_LIMITS
         " FROM input i"
         " RETURNING *),"
         " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, c.id, 'tenants.create', 'tenant',"
@@ -114,6 +115,7 @@ const aigw_cp_sql_t aigw_cp_sql_tenant_update = {
         " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE t.metadata END,"
         " store_content = CASE WHEN i.v ? 'store_content'"
         " THEN (i.v->'store_content')::boolean ELSE t.store_content END,"
+        " cache = CASE WHEN i.v ? 'cache' THEN (i.v->'cache')::boolean ELSE t.cache END,"
         " limits = CASE WHEN i.v ? 'limits' THEN " S_INPUT_LIMITS " ELSE t.limits END,"
         " updated_at = now () FROM old o, input i WHERE t.id = o.id RETURNING t.*),"
         " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.id, 'tenants.update', 'tenant',"
@@ -162,11 +164,12 @@ const aigw_cp_sql_t aigw_cp_sql_key_create = {
         " granted AS (SELECT r.name FROM role r WHERE " S_COVERS ("$4", "r.permissions") "),"
         " lim AS (SELECT " S_KEY_LIMITS (S_INPUT_LIMITS) " AS l FROM input i),"
         " changed AS (INSERT INTO api_keys (tenant_id, name, prefix, secret_sha256, role,"
-        " expires_at, models, rpm, tpm, budget_usd, limits, metadata)"
+        " expires_at, models, rpm, tpm, budget_usd, limits, metadata, cache)"
         " SELECT t.id, i.v->>'name', $8, decode ($7, 'hex'), g.name,"
         " (i.v->>'expires_at')::timestamptz, " S_INPUT_MODELS ","
         S_KEY_LIMIT_COLUMNS ", n.l,"
-        " COALESCE (i.v->'metadata', '{}'::jsonb) FROM input i, tenant t, granted g, lim n"
+        " COALESCE (i.v->'metadata', '{}'::jsonb), COALESCE ((i.v->'cache')::boolean, true)"
+        " FROM input i, tenant t, granted g, lim n"
         " RETURNING *),"
         " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.create', 'api_key',"
         " c.id::text, NULL, to_jsonb (c) - 'secret_sha256' FROM changed c)"
@@ -199,6 +202,7 @@ const aigw_cp_sql_t aigw_cp_sql_key_update = {
         " models = CASE WHEN i.v ? 'models' THEN " S_INPUT_MODELS " ELSE k.models END,"
         " (rpm, tpm, budget_usd) = (SELECT" S_KEY_LIMIT_COLUMNS "), limits = n.l,"
         " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE k.metadata END,"
+        " cache = CASE WHEN i.v ? 'cache' THEN (i.v->'cache')::boolean ELSE k.cache END,"
         " revoked_at = CASE WHEN i.v ? 'revoked' THEN COALESCE (k.revoked_at, now ())"
         " ELSE k.revoked_at END,"
         " updated_at = now ()"
@@ -265,7 +269,8 @@ const char aigw_cp_sql_key_lookup[]
       " t.name, k.role, array_to_string (r.permissions, ','),"
       " array_to_string (k.models, ','), coalesce (k.rpm, 0),"
       " coalesce ((extract (epoch FROM k.expires_at) * 1000)::bigint, 0),"
-      " k.revoked_at IS NOT NULL, t.store_content, k.limits::text, t.limits::text"
+      " k.revoked_at IS NOT NULL, t.store_content, k.limits::text, t.limits::text,"
+      " k.cache AND t.cache"
       " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
       " JOIN roles r ON r.name = k.role"
       " WHERE k.secret_sha256 IN"

@@ -941,10 +941,11 @@ s_tenants_get (s_request_t **req_p, const char *id)
 //  store_content: the tenant's usage records keep prompts and answers
 //  (schemas/sql/008). Only tenants:write sets it, which no tenant-scoped
 //  built-in role holds: a tenant-admin cannot turn it on for itself.
+//  cache: false keeps every request of the tenant out of the response
+//  cache (schemas/sql/014), whatever its keys say.
 static const aigw_admin_field_t s_tenant_fields[] = {
-    {"name", AIGW_ADMIN_FIELD_NAME, true},
-    {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
-    {"store_content", AIGW_ADMIN_FIELD_BOOL, false},
+    {"name", AIGW_ADMIN_FIELD_NAME, true},           {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+    {"store_content", AIGW_ADMIN_FIELD_BOOL, false}, {"cache", AIGW_ADMIN_FIELD_BOOL, false},
     {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
 };
 
@@ -989,12 +990,14 @@ s_tenants_update (s_request_t **req_p, const char *id)
         {"name", AIGW_ADMIN_FIELD_NAME, false},
         {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
         {"store_content", AIGW_ADMIN_FIELD_BOOL, false},
+        {"cache", AIGW_ADMIN_FIELD_BOOL, false},
         {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
     };
     if (s_target (req_p, id))
         return;
-    json_t *body = s_patch (req_p, fields, 4,
-                            "Nothing to change: send name, metadata, store_content or limits.");
+    json_t *body
+        = s_patch (req_p, fields, sizeof fields / sizeof fields[0],
+                   "Nothing to change: send name, metadata, store_content, cache or limits.");
     if (!body || s_limits_ready (req_p, body, false))
         return;
     //  A tenant's limits are the ceiling of its own admins (limits.md 1a):
@@ -1097,6 +1100,7 @@ static const aigw_admin_field_t s_key_fields[] = {
     {"models", AIGW_ADMIN_FIELD_MODELS, false},  {"rpm", AIGW_ADMIN_FIELD_RATE, false},
     {"tpm", AIGW_ADMIN_FIELD_RATE, false},       {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
     {"limits", AIGW_ADMIN_FIELD_LIMITS, false},  {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+    {"cache", AIGW_ADMIN_FIELD_BOOL, false},
 };
 
 //  The checks a key body gets beyond its fields' types: an expires_at in
@@ -1294,6 +1298,7 @@ s_keys_update (s_request_t **req_p, const char *id)
         {"rpm", AIGW_ADMIN_FIELD_RATE, false},         {"tpm", AIGW_ADMIN_FIELD_RATE, false},
         {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false}, {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
         {"revoked", AIGW_ADMIN_FIELD_TRUE, false},     {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
+        {"cache", AIGW_ADMIN_FIELD_BOOL, false},
     };
     if (s_target (req_p, id))
         return;

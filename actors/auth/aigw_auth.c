@@ -65,6 +65,7 @@ typedef struct {
     int64_t expires_ms;            //  Unix ms, 0 = never
     bool revoked;                  //  revoked keys answer 401
     bool store_content;            //  its tenant keeps prompts and answers
+    bool no_cache;                 //  the key or its tenant turned the cache off
     int64_t fetched_ms;            //  when read from the database, 0 = stale
 } s_principal_t;
 
@@ -183,6 +184,21 @@ s_content (aigw_envelope_t *env, bool store)
     env->content_request = copy;
 }
 
+//  Keep ENV out of the response cache: the cache stage reads "off" as it
+//  reads no-store (no lookup, nothing kept), after the client's own
+//  directives.
+static void
+s_cache_off (aigw_envelope_t *env)
+{
+    if (env->cache_control && *env->cache_control) {
+        char *both = zsys_sprintf ("%s,off", env->cache_control);
+        aigw_envelope_set (&env->cache_control, both);
+        zstr_free (&both);
+    }
+    else
+        aigw_envelope_set (&env->cache_control, "off");
+}
+
 //  Fill ENV from P, or answer it: 401 revoked or expired, 403 without the
 //  permission or the model, 404 for a model nobody serves.
 static void
@@ -210,6 +226,8 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
     env->rpm = p->rpm;
     env->expires_ms = p->expires_ms;
     s_content (env, p->store_content);
+    if (p->no_cache)
+        s_cache_off (env);
     //  The compiled limits (schemas/limits.md 4a): for the model asked on
     //  the data plane; an admin request carries the key's and tenant's
     //  levels and every model's, which GET rate-limits hands to the owner.
@@ -462,6 +480,7 @@ s_db_rows (self_t *self, PGresult *result)
             = strtoll (PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_EXPIRES_MS), NULL, 10);
         p->revoked = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_REVOKED)[0] == 't';
         p->store_content = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_STORE_CONTENT)[0] == 't';
+        p->no_cache = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_CACHE)[0] == 'f';
         p->fetched_ms = now;
         s_cache_put (self, hex, p);
     }
@@ -722,6 +741,7 @@ s_self_new (const aigw_config_t *config)
         zstr_free (&key_id);
         p->rpm = ck->rpm;
         p->store_content = aigw_config_stores_content (config, ck->tenant);
+        p->no_cache = !ck->cache;
         //  A key's rpm is its limits.rpm unless its limits give one.
         char *key_limits = ck->limits ? strdup (ck->limits) : NULL;
         if (ck->rpm > 0) {

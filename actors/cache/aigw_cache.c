@@ -3,11 +3,13 @@
 #include "aigw_cache.h"
 #include "aigw_embed.h"
 #include "aigw_log.h"
+#include "aigw_pgconn.h"
 #include "aigw_semindex.h"
 #include "aigw_vectors.h"
 #include "aigw_verify.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <unistd.h>
 
 //  Bookkeeping bytes counted per entry besides its body, text and vector.
@@ -18,6 +20,28 @@
 #define AIGW_CACHE_PENDING_GRACE_MS 5000
 //  A request with no deadline waits this long for its answer.
 #define AIGW_CACHE_PENDING_DEFAULT_MS 600000
+//  Persistence (schemas/sql/015): new entries are written at most this
+//  long after they are kept, or at once when this many wait.
+#define AIGW_CACHE_FLUSH_MS   200
+#define AIGW_CACHE_FLUSH_ROWS 256
+//  Most entries waiting to be written; past it the oldest stay in memory
+//  only (the database is behind).
+#define AIGW_CACHE_WRITES_MAX 65536
+//  Most rows one partition's load reads (newest first; the cap may stop
+//  it sooner), and how long a request waits on it before it goes on as a
+//  miss.
+#define AIGW_CACHE_LOAD_ROWS 10000
+#define AIGW_CACHE_LOAD_MS   2000
+//  Most requests held while their partitions load; past it they go on.
+#define AIGW_CACHE_HELD_MAX 4096
+//  Most partitions remembered as read; past it the set starts over (a
+//  partition read twice adds only what memory lacks).
+#define AIGW_CACHE_KNOWN_MAX 262144
+//  Expired rows are deleted this often, this many at a time.
+#define AIGW_CACHE_PRUNE_MS   60000
+#define AIGW_CACHE_PRUNE_ROWS 10000
+//  Bound on a write, purge or prune statement.
+#define AIGW_CACHE_STATEMENT_MS 10000
 
 //  One cached answer; entries form a list, most recently used first.
 typedef struct _s_entry_t {
@@ -34,6 +58,7 @@ typedef struct _s_entry_t {
     char *provider;                          //  deployment that answered
     char *provider_kind;                     //  its provider (openai, anthropic, ...)
     size_t cost;                             //  bytes counted against the cap
+    int64_t created;                         //  Unix ms
     int64_t expires;                         //  Unix ms
     struct _s_entry_t *prev;                 //  more recently used
     struct _s_entry_t *next;                 //  less recently used
@@ -64,9 +89,34 @@ typedef struct {
     int64_t bytes;          //  bytes they count
 } s_stat_t;
 
+//  An entry to write to the database.
+typedef struct {
+    char key[AIGW_CACHE_KEY_LEN + 1];  //  its exact key (written only if still held)
+    float *vector;                     //  its sentence vector, NULL when none
+} s_write_t;
+
+//  A request held until its partition's rows are read.
+typedef struct {
+    aigw_job_t *job;       //  the request
+    aigw_envelope_t *env;  //  its envelope
+} s_held_t;
+
+//  A partition being read from the database.
+typedef struct {
+    char *partition;  //  its key
+    zlistx_t *held;   //  s_held_t, oldest first
+} s_load_t;
+
+//  A purge to carry to the database.
+typedef struct {
+    char *tenant;  //  NULL = any
+    char *model;   //  NULL = any
+} s_purge_t;
+
 //  Private state.
 typedef struct {
     const aigw_config_t *config;  //  settings (shared, read-only)
+    aigw_host_t *host;            //  our host (NULL in selftests): who owns what
     zhashx_t *entries;            //  exact key -> s_entry_t
     zhashx_t *by_id;              //  semantic id -> s_entry_t (not owned)
     zhashx_t *pending;            //  request id -> s_pending_t
@@ -80,6 +130,19 @@ typedef struct {
     aigw_semindex_t *index;       //  vectors per partition
     uint64_t next_id;             //  last semantic id given
     char instance[96];            //  this stage, for the admin's figures
+    aigw_pgconn_t *db;            //  entries' rows; NULL without a database
+    int poll_db;                  //  index of db's pollitem, -1 = none
+    bool busy;                    //  a statement runs
+    bool stopping;                //  being destroyed: callbacks do nothing
+    zhashx_t *known;              //  partitions read this run (or born here)
+    zhashx_t *loads;              //  partition -> s_load_t waiting or running
+    zlistx_t *load_queue;         //  s_load_t to send (the hash owns them)
+    s_load_t *loading;            //  the load in the database now
+    size_t held;                  //  requests held in loads
+    zlistx_t *writes;             //  s_write_t, oldest first
+    int64_t flush_at;             //  the oldest write is due, Unix ms
+    zlistx_t *purges;             //  s_purge_t to carry out
+    int64_t prune_at;             //  next prune due, Unix ms
     int64_t (*clock) (void);      //  time source, replaceable in the selftest
 } s_cache_t;
 
@@ -168,6 +231,20 @@ s_push_front (s_cache_t *self, s_entry_t *entry)
         self->tail = entry;
 }
 
+//  ENTRY goes last: read from the database, it is older than any kept
+//  since the start.
+static void
+s_push_back (s_cache_t *self, s_entry_t *entry)
+{
+    entry->prev = self->tail;
+    entry->next = NULL;
+    if (self->tail)
+        self->tail->next = entry;
+    self->tail = entry;
+    if (!self->head)
+        self->head = entry;
+}
+
 static void
 s_entry_free (s_entry_t *entry)
 {
@@ -212,11 +289,66 @@ s_pending_destroy (void **item)
 }
 
 static void
+s_write_free (void **item)
+{
+    s_write_t *w = (s_write_t *) *item;
+    if (w) {
+        free (w->vector);
+        free (w);
+        *item = NULL;
+    }
+}
+
+static void
+s_held_free (void **item)
+{
+    s_held_t *held = (s_held_t *) *item;
+    if (held) {
+        aigw_job_destroy (&held->job);
+        aigw_envelope_destroy (&held->env);
+        free (held);
+        *item = NULL;
+    }
+}
+
+static void
+s_load_free (void **item)
+{
+    s_load_t *load = (s_load_t *) *item;
+    if (load) {
+        zlistx_destroy (&load->held);
+        free (load->partition);
+        free (load);
+        *item = NULL;
+    }
+}
+
+static void
+s_purge_free (void **item)
+{
+    s_purge_t *purge = (s_purge_t *) *item;
+    if (purge) {
+        free (purge->tenant);
+        free (purge->model);
+        free (purge);
+        *item = NULL;
+    }
+}
+
+static void
 s_cache_destroy (void **state_p)
 {
     s_cache_t *self = (s_cache_t *) *state_p;
     if (!self)
         return;
+    self->stopping = true;
+    aigw_pgconn_destroy (&self->db);
+    self->loading = NULL;  //  the loads hash owns it
+    zlistx_destroy (&self->load_queue);
+    zhashx_destroy (&self->loads);
+    zhashx_destroy (&self->known);
+    zlistx_destroy (&self->writes);
+    zlistx_destroy (&self->purges);
     while (self->head)
         s_evict (self, self->head);
     zhashx_destroy (&self->entries);
@@ -238,6 +370,16 @@ s_cache_new (aigw_host_t *host, const aigw_config_t *config)
     if (!self)
         return NULL;
     self->config = config;
+    self->host = host;
+    self->poll_db = -1;
+    self->known = zhashx_new ();
+    self->loads = zhashx_new ();
+    zhashx_set_destructor (self->loads, s_load_free);
+    self->load_queue = zlistx_new ();
+    self->writes = zlistx_new ();
+    zlistx_set_destructor (self->writes, s_write_free);
+    self->purges = zlistx_new ();
+    zlistx_set_destructor (self->purges, s_purge_free);
     self->entries = zhashx_new ();
     self->by_id = zhashx_new ();
     self->pending = zhashx_new ();
@@ -271,8 +413,29 @@ s_cache_new (aigw_host_t *host, const aigw_config_t *config)
             return NULL;
         }
     }
+    //  Entries persist when there is a database and cache.persist is on
+    //  (schemas/sql/015); the selftest (no host) stays in memory.
+    if (host && config->cache_enabled && config->cache_persist && config->database_url
+        && *config->database_url) {
+        aigw_pgconn_settings_t settings
+            = {.name = "cache",
+               .application_name = "aigw-cache",
+               .connect_timeout_ms
+               = config->db_connect_timeout_ms > 0 ? config->db_connect_timeout_ms : 3000,
+               .statement_timeout_ms = AIGW_CACHE_STATEMENT_MS,
+               .backoff_min_ms = 100,
+               .backoff_max_ms = 2000};
+        self->db = aigw_pgconn_new (config->database_url, &settings, NULL);
+        if (self->db)
+            aigw_pgconn_connect (self->db, aigw_now_ms ());
+        else
+            aigw_error ("cache: the database URL cannot be used; entries in memory only");
+    }
     return self;
 }
+
+static void s_write_queue (s_cache_t *self, const s_entry_t *entry, const float *vector);
+static void s_purge_queue (s_cache_t *self, const char *tenant, const char *model);
 
 //  ---------------------------------------------------------------------
 //  Requests
@@ -523,7 +686,8 @@ s_store (s_cache_t *self, aigw_envelope_t *env)
     p->stat = NULL;
     entry->provider = env->provider ? strdup (env->provider) : NULL;
     entry->provider_kind = env->provider_kind ? strdup (env->provider_kind) : NULL;
-    entry->expires = self->clock () + p->ttl_ms;
+    entry->created = self->clock ();
+    entry->expires = entry->created + p->ttl_ms;
     entry->cost = len + AIGW_CACHE_ENTRY_OVERHEAD;
     if (p->vector && p->text) {
         entry->text = p->text;
@@ -550,6 +714,7 @@ s_store (s_cache_t *self, aigw_envelope_t *env)
         else
             entry->sid = 0, entry->id[0] = 0;
     }
+    s_write_queue (self, entry, entry->sid ? vector : NULL);
     free (vector);
     zhashx_insert (self->entries, entry->key, entry);
     s_push_front (self, entry);
@@ -592,6 +757,7 @@ s_admin_part (s_cache_t *self, const char *op, const char *tenant, const char *m
             }
             entry = next;
         }
+        s_purge_queue (self, tenant, model);
         json_object_set_new (part, "purged", json_integer (purged));
         return part;
     }
@@ -726,6 +892,437 @@ s_cache_handle (void *state, aigw_envelope_t *env)
         s_lookup (self, env);
 }
 
+//  ---------------------------------------------------------------------
+//  Persistence (schemas/sql/015): one connection, one statement at a
+//  time, driven from the stage's loop: a partition's load (requests wait
+//  on it) first, then purges, then a batch of writes when due, then the
+//  prune. Without a database the cache lives in memory only.
+
+// clang-format off
+#define S_LOAD_SQL                                                               \
+    "SELECT exact_key, tenant, model, chat, body, prompt, encode (vector, 'hex'),"   \
+    " provider, provider_kind, (extract (epoch FROM created_at) * 1000)::bigint,"    \
+    " (extract (epoch FROM expires_at) * 1000)::bigint FROM cache_entries"           \
+    " WHERE partition_key = $1 AND expires_at > now ()"                              \
+    " ORDER BY created_at DESC LIMIT $2::integer"
+#define S_WRITE_SQL                                                              \
+    "INSERT INTO cache_entries (exact_key, partition_key, tenant, model, chat, body,"  \
+    " prompt, vector, provider, provider_kind, created_at, expires_at)"               \
+    " SELECT r.k, r.p, r.t, r.m, r.c, r.b, r.x, decode (r.v, 'hex'), r.pr, r.pk,"     \
+    " to_timestamp (r.cr / 1000.0), to_timestamp (r.ex / 1000.0)"                     \
+    " FROM json_to_recordset ($1::json) AS r (k text, p text, t text, m text,"        \
+    " c boolean, b text, x text, v text, pr text, pk text, cr bigint, ex bigint)"     \
+    " ON CONFLICT (exact_key) DO UPDATE SET partition_key = EXCLUDED.partition_key,"  \
+    " tenant = EXCLUDED.tenant, model = EXCLUDED.model, chat = EXCLUDED.chat,"        \
+    " body = EXCLUDED.body, prompt = EXCLUDED.prompt, vector = EXCLUDED.vector,"      \
+    " provider = EXCLUDED.provider, provider_kind = EXCLUDED.provider_kind,"          \
+    " created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at"
+#define S_PURGE_SQL                                                              \
+    "DELETE FROM cache_entries WHERE ($1::text IS NULL OR tenant = $1::text)"         \
+    " AND ($2::text IS NULL OR model = $2::text)"
+#define S_PRUNE_SQL                                                              \
+    "DELETE FROM cache_entries WHERE ctid = ANY (ARRAY (SELECT ctid FROM cache_entries" \
+    " WHERE expires_at <= now () LIMIT $1::integer))"
+// clang-format on
+
+static void s_pump (s_cache_t *self);
+
+//  Queue ENTRY (just kept; VECTOR its sentence vector or NULL) for the
+//  next batch.
+static void
+s_write_queue (s_cache_t *self, const s_entry_t *entry, const float *vector)
+{
+    if (!self->db)
+        return;
+    if (zlistx_size (self->writes) >= AIGW_CACHE_WRITES_MAX) {
+        void *oldest = zlistx_detach (self->writes, NULL);
+        s_write_free (&oldest);
+    }
+    s_write_t *w = (s_write_t *) calloc (1, sizeof *w);
+    assert (w);
+    memcpy (w->key, entry->key, sizeof w->key);
+    if (vector) {
+        size_t size = aigw_embedder_dim (self->embedder) * sizeof (float);
+        w->vector = (float *) malloc (size);
+        assert (w->vector);
+        memcpy (w->vector, vector, size);
+    }
+    if (!zlistx_size (self->writes))
+        self->flush_at = self->clock () + AIGW_CACHE_FLUSH_MS;
+    zlistx_add_end (self->writes, w);
+}
+
+//  Carry a purge (TENANT, MODEL: NULL for any) to the rows.
+static void
+s_purge_queue (s_cache_t *self, const char *tenant, const char *model)
+{
+    if (!self->db)
+        return;
+    s_purge_t *purge = (s_purge_t *) calloc (1, sizeof *purge);
+    assert (purge);
+    purge->tenant = tenant ? strdup (tenant) : NULL;
+    purge->model = model ? strdup (model) : NULL;
+    zlistx_add_end (self->purges, purge);
+    s_pump (self);
+}
+
+//  Keep the row R of RESULT (S_LOAD_SQL's columns) for PARTITION, unless
+//  its key is held already. False when memory is full: the rest of the
+//  rows (older) are left.
+static bool
+s_load_row (s_cache_t *self, const char *partition, PGresult *result, int r)
+{
+    const char *key = PQgetvalue (result, r, 0);
+    if (strlen (key) != AIGW_CACHE_KEY_LEN || zhashx_lookup (self->entries, key))
+        return true;
+    int64_t expires = strtoll (PQgetvalue (result, r, 10), NULL, 10);
+    if (expires <= self->clock ())
+        return true;
+    size_t body_len = (size_t) PQgetlength (result, r, 4);
+    const char *text = PQgetisnull (result, r, 5) ? NULL : PQgetvalue (result, r, 5);
+    const char *hex = PQgetisnull (result, r, 6) ? NULL : PQgetvalue (result, r, 6);
+    size_t dim = self->embedder ? aigw_embedder_dim (self->embedder) : 0;
+    //  A vector of another dimension (the vectors file changed) or none:
+    //  the entry answers exact matches only.
+    bool semantic = text && hex && dim && strlen (hex) == dim * sizeof (float) * 2;
+    size_t cost = body_len + AIGW_CACHE_ENTRY_OVERHEAD;
+    if (semantic)
+        cost += strlen (text) + dim * sizeof (float);
+    if (self->bytes + cost > self->config->cache_max_bytes)
+        return false;
+    s_entry_t *entry = (s_entry_t *) calloc (1, sizeof *entry);
+    assert (entry);
+    memcpy (entry->key, key, sizeof entry->key);
+    snprintf (entry->partition, sizeof entry->partition, "%s", partition);
+    entry->chat = PQgetvalue (result, r, 3)[0] == 't';
+    entry->body = (char *) malloc (body_len + 1);
+    assert (entry->body);
+    memcpy (entry->body, PQgetvalue (result, r, 4), body_len + 1);
+    entry->body_len = body_len;
+    entry->stat = s_stat_key (self, PQgetvalue (result, r, 1), PQgetvalue (result, r, 2));
+    if (!PQgetisnull (result, r, 7))
+        entry->provider = strdup (PQgetvalue (result, r, 7));
+    if (!PQgetisnull (result, r, 8))
+        entry->provider_kind = strdup (PQgetvalue (result, r, 8));
+    entry->created = strtoll (PQgetvalue (result, r, 9), NULL, 10);
+    entry->expires = expires;
+    entry->cost = cost;
+    if (semantic) {
+        float *vector = (float *) malloc (dim * sizeof (float));
+        assert (vector);
+        unsigned char *bytes = (unsigned char *) vector;
+        for (size_t i = 0; i < dim * sizeof (float); i++) {
+            unsigned int byte = 0;
+            sscanf (hex + 2 * i, "%2x", &byte);
+            bytes[i] = (unsigned char) byte;
+        }
+        entry->text = strdup (text);
+        entry->text_len = strlen (text);
+        entry->sid = ++self->next_id;
+        snprintf (entry->id, sizeof entry->id, "%llu", (unsigned long long) entry->sid);
+        if (aigw_semindex_add (self->index, entry->partition, entry->sid, vector) == 0)
+            zhashx_insert (self->by_id, entry->id, entry);
+        else
+            entry->sid = 0, entry->id[0] = 0;
+        free (vector);
+    }
+    zhashx_insert (self->entries, entry->key, entry);
+    s_push_back (self, entry);
+    self->bytes += entry->cost;
+    s_stat_t *stat = s_stat_of (self, entry->stat);
+    if (stat) {
+        stat->entries++;
+        stat->bytes += (int64_t) entry->cost;
+    }
+    return true;
+}
+
+//  LOAD is over (read, failed, or given up): with READ, its partition
+//  counts as known; its requests go on.
+static void
+s_load_finish (s_cache_t *self, s_load_t *load, bool read)
+{
+    if (read) {
+        if (zhashx_size (self->known) >= AIGW_CACHE_KNOWN_MAX)
+            zhashx_purge (self->known);
+        zhashx_insert (self->known, load->partition, (void *) "");
+    }
+    s_held_t *held;
+    while ((held = (s_held_t *) zlistx_detach (load->held, NULL))) {
+        self->held--;
+        s_cache_handle (self, held->env);
+        aigw_stage_pass (&held->job, &held->env);
+        free (held);
+    }
+    zhashx_delete (self->loads, load->partition);
+}
+
+static void
+s_load_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
+{
+    s_cache_t *self = (s_cache_t *) arg;
+    s_load_t *load = self->loading;
+    self->loading = NULL;
+    self->busy = false;
+    if (!load || self->stopping) {
+        PQclear (result);
+        return;
+    }
+    if (result && PQresultStatus (result) == PGRES_TUPLES_OK) {
+        int rows = PQntuples (result);
+        for (int r = 0; r < rows && s_load_row (self, load->partition, result, r); r++)
+            ;
+        aigw_debug ("cache: a partition read %d entries from the database", rows);
+    }
+    else
+        //  Its requests go on as misses; the next request reads again.
+        aigw_warn ("cache: a partition's entries could not be read (%s)",
+                   result ? PQresultErrorMessage (result) : "no database");
+    bool read = result && PQresultStatus (result) == PGRES_TUPLES_OK;
+    PQclear (result);
+    s_load_finish (self, load, read);
+    s_pump (self);
+}
+
+//  A write, purge or prune ended.
+static void
+s_statement_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
+{
+    s_cache_t *self = (s_cache_t *) arg;
+    self->busy = false;
+    if (self->stopping) {
+        PQclear (result);
+        return;
+    }
+    if (!result || PQresultStatus (result) != PGRES_COMMAND_OK)
+        //  Entries stay in memory; a purge's rows expire in time.
+        aigw_warn ("cache: a database statement failed: %s",
+                   result ? PQresultErrorMessage (result) : "no database");
+    PQclear (result);
+    s_pump (self);
+}
+
+//  The next batch of writes as the JSON S_WRITE_SQL reads; NULL when none
+//  of the waiting entries is still held.
+static char *
+s_write_batch (s_cache_t *self)
+{
+    json_t *rows = json_array ();
+    zhashx_t *seen = zhashx_new ();
+    s_write_t *w;
+    while (json_array_size (rows) < AIGW_CACHE_FLUSH_ROWS
+           && (w = (s_write_t *) zlistx_detach (self->writes, NULL))) {
+        s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->entries, w->key);
+        s_stat_t *stat = entry ? s_stat_of (self, entry->stat) : NULL;
+        json_t *body = entry ? json_stringn (entry->body, entry->body_len) : NULL;
+        //  One row per key a statement (ON CONFLICT touches a row once).
+        if (entry && stat && body && !zhashx_lookup (seen, w->key)) {
+            zhashx_insert (seen, w->key, (void *) "");
+            json_t *row = json_pack ("{s:s,s:s,s:s,s:s,s:b,s:o,s:I,s:I}", "k", entry->key, "p",
+                                     entry->partition, "t", stat->tenant, "m", stat->model, "c",
+                                     entry->chat, "b", body, "cr", (json_int_t) entry->created,
+                                     "ex", (json_int_t) entry->expires);
+            body = NULL;
+            if (entry->provider)
+                json_object_set_new (row, "pr", json_string (entry->provider));
+            if (entry->provider_kind)
+                json_object_set_new (row, "pk", json_string (entry->provider_kind));
+            if (w->vector && entry->text) {
+                size_t size = aigw_embedder_dim (self->embedder) * sizeof (float);
+                char *hex = (char *) malloc (2 * size + 1);
+                assert (hex);
+                const unsigned char *bytes = (const unsigned char *) w->vector;
+                for (size_t i = 0; i < size; i++)
+                    snprintf (hex + 2 * i, 3, "%02x", bytes[i]);
+                json_object_set_new (row, "v", json_string (hex));
+                json_object_set_new (row, "x", json_stringn (entry->text, entry->text_len));
+                free (hex);
+            }
+            json_array_append_new (rows, row);
+        }
+        json_decref (body);
+        s_write_free ((void **) &w);
+    }
+    zhashx_destroy (&seen);
+    char *text = json_array_size (rows) ? json_dumps (rows, JSON_COMPACT) : NULL;
+    json_decref (rows);
+    return text;
+}
+
+//  Move the database on: the next load, a purge, a due batch, the prune.
+static void
+s_pump (s_cache_t *self)
+{
+    if (!self->db || self->busy || self->stopping)
+        return;
+    int64_t now = self->clock ();
+    if (aigw_pgconn_state (self->db) != AIGW_PGCONN_IDLE) {
+        if (aigw_pgconn_state (self->db) == AIGW_PGCONN_DOWN) {
+            //  No database now: waiting requests go on as they would
+            //  without one.
+            s_load_t *load;
+            while ((load = (s_load_t *) zlistx_detach (self->load_queue, NULL)))
+                s_load_finish (self, load, false);
+        }
+        return;
+    }
+    s_load_t *load = (s_load_t *) zlistx_detach (self->load_queue, NULL);
+    if (load) {
+        char limit[16];
+        snprintf (limit, sizeof limit, "%d", AIGW_CACHE_LOAD_ROWS);
+        const char *params[] = {load->partition, limit};
+        self->loading = load;
+        self->busy = true;
+        if (aigw_pgconn_send (self->db, S_LOAD_SQL, 2, params, now + AIGW_CACHE_LOAD_MS,
+                              s_load_done, self, now)) {
+            self->loading = NULL;
+            self->busy = false;
+            s_load_finish (self, load, false);
+        }
+        return;
+    }
+    s_purge_t *purge = (s_purge_t *) zlistx_first (self->purges);
+    if (purge) {
+        const char *params[] = {purge->tenant, purge->model};
+        if (aigw_pgconn_send (self->db, S_PURGE_SQL, 2, params, now + AIGW_CACHE_STATEMENT_MS,
+                              s_statement_done, self, now)
+            == 0) {
+            self->busy = true;
+            zlistx_delete (self->purges, zlistx_cursor (self->purges));
+        }
+        return;
+    }
+    if (zlistx_size (self->writes)
+        && (now >= self->flush_at || zlistx_size (self->writes) >= AIGW_CACHE_FLUSH_ROWS)) {
+        char *batch = s_write_batch (self);
+        self->flush_at = now + AIGW_CACHE_FLUSH_MS;
+        if (batch) {
+            const char *params[] = {batch};
+            if (aigw_pgconn_send (self->db, S_WRITE_SQL, 1, params, now + AIGW_CACHE_STATEMENT_MS,
+                                  s_statement_done, self, now)
+                == 0)
+                self->busy = true;
+            free (batch);
+            return;
+        }
+    }
+    if (now >= self->prune_at) {
+        //  Every owner prunes every row past its time: no one reads them.
+        self->prune_at = now + AIGW_CACHE_PRUNE_MS;
+        char limit[16];
+        snprintf (limit, sizeof limit, "%d", AIGW_CACHE_PRUNE_ROWS);
+        const char *params[] = {limit};
+        if (aigw_pgconn_send (self->db, S_PRUNE_SQL, 1, params, now + AIGW_CACHE_STATEMENT_MS,
+                              s_statement_done, self, now)
+            == 0)
+            self->busy = true;
+    }
+}
+
+//  True when ENV must wait for its partition's rows: a lookup of a
+//  partition this stage has not read since it started (or since the
+//  partition came back to it), while the database is there.
+static bool
+s_must_load (s_cache_t *self, aigw_envelope_t *env)
+{
+    if (!self->db || env->kind == AIGW_KIND_ADMIN || env->status || !env->cache_key
+        || !*env->cache_key || zhashx_lookup (self->known, env->cache_key)
+        || aigw_pgconn_state (self->db) == AIGW_PGCONN_DOWN || self->held >= AIGW_CACHE_HELD_MAX)
+        return false;
+    s_directives_t d;
+    s_directives (env->cache_control, &d);
+    return !d.no_cache && !d.no_store;
+}
+
+static void
+s_cache_take (void *state, aigw_job_t *job, aigw_envelope_t *env)
+{
+    s_cache_t *self = (s_cache_t *) state;
+    if (!s_must_load (self, env)) {
+        s_cache_handle (self, env);
+        aigw_stage_pass (&job, &env);
+        return;
+    }
+    s_load_t *load = (s_load_t *) zhashx_lookup (self->loads, env->cache_key);
+    if (!load) {
+        load = (s_load_t *) calloc (1, sizeof *load);
+        assert (load);
+        load->partition = strdup (env->cache_key);
+        load->held = zlistx_new ();
+        zlistx_set_destructor (load->held, s_held_free);
+        zhashx_insert (self->loads, load->partition, load);
+        //  The hash owns it; the queue only points at it.
+        zlistx_add_end (self->load_queue, load);
+    }
+    s_held_t *held = (s_held_t *) malloc (sizeof *held);
+    assert (held);
+    held->job = job;
+    held->env = env;
+    zlistx_add_end (load->held, held);
+    self->held++;
+    s_pump (self);
+}
+
+//  A held request whose client left: dropped with its job.
+static void
+s_cache_cancel (void *state, aigw_job_t *job)
+{
+    s_cache_t *self = (s_cache_t *) state;
+    for (s_load_t *load = (s_load_t *) zhashx_first (self->loads); load;
+         load = (s_load_t *) zhashx_next (self->loads))
+        for (s_held_t *held = (s_held_t *) zlistx_first (load->held); held;
+             held = (s_held_t *) zlistx_next (load->held))
+            if (held->job == job) {
+                zlistx_delete (load->held, zlistx_cursor (load->held));
+                self->held--;
+                return;
+            }
+}
+
+static int
+s_cache_pollitems (void *state, zmq_pollitem_t *items, int max)
+{
+    s_cache_t *self = (s_cache_t *) state;
+    self->poll_db = -1;
+    if (!self->db || max < 1 || aigw_pgconn_fd (self->db) < 0)
+        return 0;
+    items[0] = (zmq_pollitem_t){NULL, aigw_pgconn_fd (self->db), aigw_pgconn_events (self->db), 0};
+    self->poll_db = 0;
+    return 1;
+}
+
+static int
+s_cache_timeout (void *state)
+{
+    s_cache_t *self = (s_cache_t *) state;
+    if (!self->db)
+        return -1;
+    int64_t now = aigw_now_ms ();
+    int t = aigw_pgconn_timeout (self->db, now);
+    if (aigw_pgconn_state (self->db) == AIGW_PGCONN_IDLE && !self->busy) {
+        int64_t due = self->prune_at;
+        if (zlistx_size (self->writes) && self->flush_at < due)
+            due = self->flush_at;
+        if (zlistx_size (self->load_queue) || zlistx_size (self->purges))
+            due = now;
+        int64_t wait = due > now ? due - now : 0;
+        if (t < 0 || wait < t)
+            t = (int) (wait > INT_MAX ? INT_MAX : wait);
+    }
+    return t;
+}
+
+static void
+s_cache_process (void *state, zmq_pollitem_t *items, int count)
+{
+    s_cache_t *self = (s_cache_t *) state;
+    if (!self->db)
+        return;
+    short revents = self->poll_db >= 0 && self->poll_db < count ? items[self->poll_db].revents : 0;
+    aigw_pgconn_process (self->db, revents, aigw_now_ms ());
+    s_pump (self);
+}
+
 //  Drop expired entries from the cold end, at most AIGW_CACHE_TICK_SCAN of
 //  them: the tick runs in the pipeline's thread, and walking 100,000
 //  entries stalls every request behind it. Entries past the scan are
@@ -752,6 +1349,22 @@ s_cache_tick (void *state)
     for (char *id = (char *) zlist_first (stale); id; id = (char *) zlist_next (stale))
         zhashx_delete (self->pending, id);
     zlist_destroy (&stale);
+    //  Partitions whose owner is now another stage are forgotten: if they
+    //  come back, their rows are read again (what the other owner kept
+    //  meanwhile is there).
+    if (self->host && self->db && aigw_host_shard_owner (self->host, "cache", "")) {
+        zlist_t *gone = zlist_new ();
+        zlist_autofree (gone);
+        for (void *v = zhashx_first (self->known); v; v = zhashx_next (self->known)) {
+            const char *partition = (const char *) zhashx_cursor (self->known);
+            if (!aigw_host_owns (self->host, "cache", partition))
+                zlist_append (gone, (void *) partition);
+        }
+        for (char *p = (char *) zlist_first (gone); p; p = (char *) zlist_next (gone))
+            zhashx_delete (self->known, p);
+        zlist_destroy (&gone);
+    }
+    s_pump (self);
 }
 
 //  Entries are owned by partition; computed once into ENV, by whoever
@@ -773,7 +1386,11 @@ const aigw_stage_def_t aigw_cache_stage = {
     .replay_safe = true,
     .state_new = s_cache_new,
     .state_destroy = s_cache_destroy,
-    .handle = s_cache_handle,
+    .take = s_cache_take,
+    .cancel = s_cache_cancel,
+    .pollitems = s_cache_pollitems,
+    .timeout = s_cache_timeout,
+    .process = s_cache_process,
     .tick = s_cache_tick,
     .shard_key = s_cache_shard_key,
 };

@@ -19,7 +19,13 @@
     lookup, still stored), no-store (neither), ttl=N, and off (auth: the
     key or its tenant opted out). Admin requests (cache/stats, DELETE
     cache) visit every cache owner in turn along their route and are
-    answered by the last (aigw_admin_cache). */
+    answered by the last (aigw_admin_cache).
+
+    With a database and cache.persist, entries are written to
+    cache_entries (schemas/sql/015) in batches from the stage's loop, and
+    a lookup of a partition the stage has not read since it started (or
+    since the partition moved to it) waits for that partition's rows,
+    newest first up to the memory cap, at most AIGW_CACHE_LOAD_MS. */
 #ifndef AIGW_CACHE_H_INCLUDED
 #define AIGW_CACHE_H_INCLUDED
 

@@ -618,7 +618,9 @@ function baseConfig({ port, mock }) {
     server: { host: '127.0.0.1', port, threads: 256 },
     auth: { master_key: '${AIGW_MASTER_KEY}', keys: [] },
     ratelimit: { default_rpm: 600, master_rpm: 100000 },
-    cache: { enabled: true },
+    // Memory only: every suite's gateways share run.sh's database, and a
+    // row one gateway kept would answer another's (cache_persist opts in).
+    cache: { enabled: true, persist: false },
     // A spool of its own: suites run two at a time, and one file has one owner.
     usage: { spool_path: path.join(TMP, `usage-${port}.spool`) },
     providers: {
