@@ -1,5 +1,5 @@
 // Issue 15, items 2 and 3: POST /v1/messages/count_tokens (the upstream's
-// own count for Anthropic and Gemini deployments, the gateway's estimate
+// own count for Anthropic, Gemini and Bedrock deployments, the gateway's estimate
 // for the others and when the upstream's count fails, X-AIGW-Token-Count
 // saying which; auth applies, rate limits do not), GET /v1/models in
 // Anthropic's shape for a client that sends anthropic-version, and prompt
@@ -134,8 +134,45 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     assert.ok(up.body.generateContentRequest?.systemInstruction, JSON.stringify(up.body));
   });
 
-  it('an OpenAI-format model (and Bedrock): the estimate, and the upstream sees nothing', async () => {
-    for (const model of ['c-openai', 'c-bedrock']) {
+  it('a Bedrock model: CountTokens, SigV4-signed, with the Converse request in input.converse', async () => {
+    const tag = nonce();
+    const system = 'answer like a sailor';
+    const text = `bedrock counts these words ${tag}`;
+    const { data, response } = await anthropic.messages.countTokens({
+      model: 'c-bedrock', system, messages: [{ role: 'user', content: text }],
+      tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: {} } }],
+    }).withResponse();
+    assert.equal(response.headers.get('x-aigw-token-count'), 'upstream');
+    assert.equal(response.headers.get('x-aigw-provider'), 'dep-bedrock');
+    assert.equal(data.input_tokens, words(system, text));
+    const up = await received(mock, tag);
+    assert.equal(up.path, '/model/anthropic.claude-3-haiku-20240307-v1:0/count-tokens');
+    assert.match(up.headers.authorization,
+                 /^AWS4-HMAC-SHA256 Credential=.*\/us-east-1\/bedrock\/aws4_request/);
+    assert.ok(!JSON.stringify(up).includes(AWS_SECRET));
+    // The mock refuses what ConverseTokensRequest does not take
+    // (inferenceConfig, modelId), so an upstream count proves the shape.
+    const converse = up.body.input.converse;
+    assert.deepEqual(Object.keys(up.body), ['input']);
+    assert.deepEqual(converse.system, [{ text: system }]);
+    assert.deepEqual(converse.messages, [{ role: 'user', content: [{ text }] }]);
+    assert.equal(converse.toolConfig.tools[0].toolSpec.name, 'get_weather');
+  });
+
+  it('a Bedrock count that fails gives the estimate, one try', async () => {
+    const tag = nonce();
+    const { data, response } = await anthropic.messages.countTokens({
+      model: 'c-bedrock', messages: [{ role: 'user', content: `mock:status=400 ${tag}` }],
+    }).withResponse();
+    assert.equal(response.headers.get('x-aigw-token-count'), 'estimated');
+    assert.ok(data.input_tokens > 0);
+    const seen = await receivedAll(mock, tag);
+    assert.equal(seen.length, 1, 'one try, no retry');
+    assert.match(seen[0].path, /\/count-tokens$/);
+  });
+
+  it('an OpenAI-format model: the estimate, and the upstream sees nothing', async () => {
+    for (const model of ['c-openai']) {
       const tag = nonce();
       const text = `estimate the tokens of this sentence ${tag}`;
       const ask = { model, messages: [{ role: 'user', content: text }] };
