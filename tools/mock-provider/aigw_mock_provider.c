@@ -48,6 +48,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -87,6 +88,7 @@
 #define AIGW_MOCK_CHUNKS_MAX         100000              //  cap on mock:chunks and mock:die_after
 #define AIGW_MOCK_BUF_INLINE         1024                //  stack storage per buffer before malloc
 #define AIGW_MOCK_HEADER_ROOM        512                 //  bytes reserved in front for headers
+#define AIGW_MOCK_ID_SPACE_BITS      24                  //  ids apart between two mocks
 #define AIGW_MOCK_RETRY_AFTER_S      1                   //  Retry-After on a mock:status=429
 #define AIGW_MOCK_EMBED_DIMS         8                   //  floats per embedding
 #define AIGW_MOCK_MODEL_CREATED      1700000000          //  fixed "created" of the model list
@@ -183,7 +185,7 @@ struct _aigw_mock_t {
     atomic_uint_fast64_t stream;      //  of those, streamed
     atomic_uint_fast64_t embeddings;  //  embeddings requests
     atomic_int_fast64_t in_flight;    //  /v1/* requests being answered now
-    atomic_uint_fast64_t next_id;     //  chatcmpl-mock-<N> counter
+    atomic_uint_fast64_t next_id;     //  chatcmpl-mock-<N> counter, from a random start
     atomic_uint_fast64_t route_requests[AIGW_MOCK_ROUTE_COUNT];  //  requests per route
     s_inject_t inject[AIGW_MOCK_ROUTE_COUNT];                    //  per-route latency and failures
     _Atomic (s_record_t *) ring[AIGW_MOCK_RING_SIZE];  //  last requests; a slot owns its record
@@ -2732,6 +2734,13 @@ aigw_mock_new_threads (int port, int latency_ms, double fail_rate, int threads)
         free (self);
         return NULL;
     }
+    //  Ids unique across mocks too: a gateway keeps a pass-through
+    //  Response under the upstream's own id, so two mocks behind one
+    //  gateway must not both answer resp_mock_1.
+    uint32_t start = 0;
+    if (RAND_bytes ((unsigned char *) &start, sizeof start) != 1)
+        start = (uint32_t) getpid ();
+    atomic_init (&self->next_id, (uint_fast64_t) start << AIGW_MOCK_ID_SPACE_BITS);
     pthread_mutex_init (&self->ring_lock, NULL);
     s_inject_settings_t none = s_inject_none ();
     for (int route = 0; route < AIGW_MOCK_ROUTE_COUNT; route++)
