@@ -376,6 +376,50 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     });
   }
 
+  it('marks on an assistant turn survive translation: Bedrock cachePoints, Anthropic marks, none to OpenAI', async () => {
+    const mark = { type: 'ephemeral' };
+    const tools = [{ name: 'lookup', input_schema: { type: 'object', properties: { q: { type: 'string' } } } }];
+    const conversation = (tag) => [
+      { role: 'user', content: `look it up ${tag}` },
+      { role: 'assistant', content: [
+        { type: 'text', text: 'Let me look.', cache_control: mark },
+        { type: 'tool_use', id: 'toolu_1', name: 'lookup', input: { q: 'x' }, cache_control: mark }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'found' }] },
+    ];
+    // An Anthropic client to Bedrock: a cachePoint after each marked block.
+    let tag = nonce();
+    await anthropic.messages.create({ model: 'c-bedrock', max_tokens: 20, tools,
+                                      messages: conversation(tag) });
+    let up = await received(mock, tag);
+    assert.equal(up.body.messages[1].role, 'assistant');
+    assert.deepEqual(up.body.messages[1].content, [
+      { text: 'Let me look.' }, { cachePoint: { type: 'default' } },
+      { toolUse: { toolUseId: 'toolu_1', name: 'lookup', input: { q: 'x' } } },
+      { cachePoint: { type: 'default' } }]);
+    // To an OpenAI-format deployment: no marks, the text a plain string.
+    tag = nonce();
+    await anthropic.messages.create({ model: 'c-openai', max_tokens: 20, tools,
+                                      messages: conversation(tag) });
+    up = await received(mock, tag);
+    assert.ok(!JSON.stringify(up.body).includes('cache_control'), JSON.stringify(up.body));
+    assert.equal(up.body.messages[1].content, 'Let me look.');
+    // An OpenAI client's marked assistant part and tool call to Anthropic.
+    tag = nonce();
+    await openai.chat.completions.create({
+      model: 'c-anthropic',
+      tools: [{ type: 'function', function: { name: 'lookup', parameters: tools[0].input_schema } }],
+      messages: [
+        { role: 'user', content: `look it up ${tag}` },
+        { role: 'assistant', content: [{ type: 'text', text: 'Let me look.', cache_control: mark }],
+          tool_calls: [{ id: 'toolu_1', type: 'function', cache_control: mark,
+                         function: { name: 'lookup', arguments: '{"q":"x"}' } }] },
+        { role: 'tool', tool_call_id: 'toolu_1', content: 'found' }] });
+    up = await received(mock, tag);
+    assert.deepEqual(up.body.messages[1].content, [
+      { type: 'text', text: 'Let me look.', cache_control: mark },
+      { type: 'tool_use', id: 'toolu_1', name: 'lookup', input: { q: 'x' }, cache_control: mark }]);
+  });
+
   it('an OpenAI-format deployment: prompt_cache_key passes, cache_control does not; cached_tokens back', async () => {
     const tag = nonce();
     const text = `cache me by key ${tag} please now`;

@@ -564,7 +564,8 @@ s_append_message (json_t *messages, const char *role, json_t *content)
         json_array_append_new (messages, json_pack ("{s:s,s:O}", "role", role, "content", content));
 }
 
-//  Assistant tool_calls appended as toolUse blocks. Returns 0 or -1 with ERR.
+//  Assistant tool_calls appended as toolUse blocks, a cachePoint after a
+//  marked one. Returns 0 or -1 with ERR.
 static int
 s_tool_use_blocks (json_t *tool_calls, json_t *blocks, char *err, size_t err_size)
 {
@@ -599,6 +600,7 @@ s_tool_use_blocks (json_t *tool_calls, json_t *blocks, char *err, size_t err_siz
         }
         json_array_append_new (blocks, json_pack ("{s:{s:O,s:O,s:o}}", "toolUse", "toolUseId", id,
                                                   "name", name, "input", input));
+        s_cache_point (blocks, call);
     }
     return 0;
 }
@@ -1405,6 +1407,25 @@ aigw_bedrock_test (bool verbose)
     free (count);
     assert (!aigw_bedrock_count_from_openai ("{}", 2, NULL, err, sizeof err));
     json_decref (want);
+    free (converse);
+    //  A marked assistant part or tool call: a cachePoint after it
+    const char *marked
+        = "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\","
+          "\"content\":[{\"type\":\"text\",\"text\":\"a\",\"cache_control\":{\"type\":"
+          "\"ephemeral\"}}],\"tool_calls\":[{\"id\":\"t1\",\"type\":\"function\",\"function\":"
+          "{\"name\":\"f\",\"arguments\":\"{}\"},\"cache_control\":{\"type\":\"ephemeral\"}}]},"
+          "{\"role\":\"tool\",\"tool_call_id\":\"t1\",\"content\":\"r\"}]}";
+    converse = aigw_bedrock_request_from_openai (marked, strlen (marked), NULL, err, sizeof err);
+    assert (converse);
+    got = json_loads (converse, 0, NULL);
+    json_t *said
+        = json_object_get (json_array_get (json_object_get (got, "messages"), 1), "content");
+    assert (json_array_size (said) == 4);
+    assert (json_object_get (json_array_get (said, 0), "text"));
+    assert (json_object_get (json_array_get (said, 1), "cachePoint"));
+    assert (json_object_get (json_array_get (said, 2), "toolUse"));
+    assert (json_object_get (json_array_get (said, 3), "cachePoint"));
+    json_decref (got);
     free (converse);
     //  Consecutive same-role turns merge; tool results join the next user turn
     const char *merging = "{\"messages\":[{\"role\":\"tool\",\"tool_call_id\":\"a\",\"content\":"
