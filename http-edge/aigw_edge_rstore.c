@@ -222,7 +222,8 @@ aigw_edge_rstore_feed (aigw_edge_rstore_t *self, aigw_edge_io_t *io, const aigw_
         return;
     }
     self->pending = grown;
-    memcpy (self->pending + self->pending_len, answer->body, answer->body_len);
+    if (answer->body_len)  //  a last message may carry no body at all
+        memcpy (self->pending + self->pending_len, answer->body, answer->body_len);
     self->pending_len += answer->body_len;
     self->pending[self->pending_len] = 0;
     //  Whole events: each ends with a blank line.
