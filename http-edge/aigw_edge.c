@@ -117,6 +117,8 @@ typedef struct {
     size_t answer_len;           //  bytes in answer, at most AIGW_CONTENT_MAX
     bool answer_cut;             //  the client got more than answer holds
     aigw_edge_rstore_t *rstore;  //  a /v1/responses answer to store, or NULL
+    long events;                 //  SSE events relayed: the next Responses sequence_number
+    int event_match;             //  chars of "event:" matched from a line start; -1 mid-line
 } s_http_t;
 
 //  Keep LEN bytes at DATA, part of the answer the client gets, in HTTP's
@@ -403,14 +405,55 @@ s_send_broker_error (s_http_t *http, int status, const char *text)
         s_send_error (http, status, "service_unavailable", "stage_unavailable", NULL, text, NULL);
 }
 
-//  Mid-stream failure: one SSE error event, then the end of the stream.
+//  Count the events in LEN relayed bytes of a stream (the lines that start
+//  with "event:"), wherever the chunks cut them.
+static void
+s_count_events (s_http_t *http, const char *data, size_t len)
+{
+    static const char field[] = "event:";
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == '\n')
+            http->event_match = 0;
+        else if (http->event_match >= 0 && data[i] == field[http->event_match]) {
+            if (++http->event_match == (int) sizeof field - 1) {
+                http->events++;
+                http->event_match = -1;
+            }
+        }
+        else
+            http->event_match = -1;
+    }
+}
+
+//  Mid-stream failure: one SSE error event in the client's format (a
+//  chat error, Anthropic's error event, a Responses error event numbered
+//  after those relayed), then the end of the stream.
 static void
 s_stream_error (s_http_t *http, const char *type, const char *code, const char *message)
 {
     if (http->head)
         return;  //  a HEAD's answer has no body, so no event
-    char *body = s_error_body (http->id, type, code, NULL, message);
-    char *event = zsys_sprintf ("data: %s\n\n", body ? body : "{}");
+    char *body = NULL;
+    if (http->route == AIGW_ROUTE_MESSAGES) {
+        //  Anthropic's own types: timeout_error is one, the others are api_error.
+        json_t *root
+            = json_pack ("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
+                         streq (type, "timeout_error") ? type : "api_error", "message", message);
+        body = root ? json_dumps (root, JSON_COMPACT) : NULL;
+        json_decref (root);
+    }
+    else if (http->route == AIGW_ROUTE_RESPONSES) {
+        json_t *root
+            = json_pack ("{s:s,s:I,s:s,s:s,s:n}", "type", "error", "sequence_number",
+                         (json_int_t) http->events, "code", code, "message", message, "param");
+        body = root ? json_dumps (root, JSON_COMPACT) : NULL;
+        json_decref (root);
+    }
+    else
+        body = s_error_body (http->id, type, code, NULL, message);
+    bool named = http->route == AIGW_ROUTE_MESSAGES || http->route == AIGW_ROUTE_RESPONSES;
+    char *event
+        = zsys_sprintf ("%sdata: %s\n\n", named ? "event: error\n" : "", body ? body : "{}");
     mg_send_chunk (http->conn, event, strlen (event));
     s_content_add (http, event, strlen (event));
     mg_send_chunk (http->conn, "", 0);
@@ -1040,6 +1083,8 @@ s_relay (s_http_t *http, aigw_slot_t *slot, int64_t deadline_ms)
         else if (http->chunked) {
             if (env->body_len)
                 rc = mg_send_chunk (http->conn, env->body, env->body_len);
+            if (http->route == AIGW_ROUTE_RESPONSES)
+                s_count_events (http, env->body, env->body_len);
             if (last && rc >= 0)
                 rc = mg_send_chunk (http->conn, "", 0);
         }

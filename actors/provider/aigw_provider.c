@@ -1385,14 +1385,16 @@ s_self_handle_sockets (self_t *self)
 
 //  --------------------------------------------------------------------------
 //  count_tokens: the upstream's own count where its provider has one
-//  (Anthropic's /v1/messages/count_tokens, Gemini's countTokens), the
+//  (Anthropic's /v1/messages/count_tokens, Gemini's countTokens, Bedrock's
+//  CountTokens), the
 //  gateway's estimate (aigw_tokens) otherwise and whenever that count
 //  fails. One try, no fallback and nothing recorded against the deployment:
 //  a count is advice, and an upstream without the endpoint is no fault.
 
 //  The client's count_tokens body (Messages without max_tokens) in the
 //  gateway's format, into r->openai_body: it checks the body as
-//  /v1/messages would, and is what Gemini's count is built from. NULL with
+//  /v1/messages would, and is what Gemini's and Bedrock's counts are built
+//  from. NULL with
 //  ERR when the body is not a valid request.
 static char *
 s_count_openai_body (s_request_t *r, char *err, size_t err_size)
@@ -1467,11 +1469,19 @@ s_count_request (s_request_t *r, aigw_catalog_deployment_t *dep, aigw_upstream_r
             return -1;
         return 0;
     }
+    char err[256];
+    //  The adapter signs CountTokens as it signs Converse, and wraps the
+    //  same messages, system and tools.
+    if (streq (dep->provider, "bedrock"))
+        return dep->adapter->request (up, AIGW_KIND_COUNT_TOKENS, false, r->openai_body,
+                                      r->openai_len, out, err, sizeof err)
+                       == 0
+                   ? 0
+                   : -1;
     if (!streq (dep->provider, "gemini"))
         return -1;
     //  models/M:countTokens takes the whole generateContent request, so the
     //  system instruction and tools count too.
-    char err[256];
     if (dep->adapter->request (up, AIGW_KIND_CHAT, false, r->openai_body, r->openai_len, out, err,
                                sizeof err)
         != 0)
@@ -1511,6 +1521,8 @@ s_count_start (s_request_t **r_p, aigw_catalog_model_t *model)
     aigw_catalog_deployment_t *dep = route ? aigw_catalog_deployment (model, route) : NULL;
     if (route)
         aigw_router_abandon (model->router, route);
+    if (dep)
+        dep->up.now_s = now / 1000;  //  the SigV4 date
     //  OpenAI-format providers have no count endpoint: no upstream call.
     if (!dep || dep->key_unreadable || s_count_request (r, dep, &r->up) != 0) {
         s_count_estimate (r_p);
@@ -1540,8 +1552,8 @@ s_count_start (s_request_t **r_p, aigw_catalog_model_t *model)
     }
 }
 
-//  The upstream's count ended: its input_tokens (Anthropic) or totalTokens
-//  (Gemini), else the estimate.
+//  The upstream's count ended: its input_tokens (Anthropic), totalTokens
+//  (Gemini) or inputTokens (Bedrock), else the estimate.
 static void
 s_count_done (s_request_t **r_p, CURLcode rc)
 {
@@ -1555,6 +1567,8 @@ s_count_done (s_request_t **r_p, CURLcode rc)
     json_t *count = json_object_get (root, "input_tokens");
     if (!count)
         count = json_object_get (root, "totalTokens");
+    if (!count)
+        count = json_object_get (root, "inputTokens");
     int64_t tokens = json_is_integer (count) ? json_integer_value (count) : -1;
     json_decref (root);
     if (tokens >= 0) {

@@ -1,5 +1,5 @@
 // Issue 15, items 2 and 3: POST /v1/messages/count_tokens (the upstream's
-// own count for Anthropic and Gemini deployments, the gateway's estimate
+// own count for Anthropic, Gemini and Bedrock deployments, the gateway's estimate
 // for the others and when the upstream's count fails, X-AIGW-Token-Count
 // saying which; auth applies, rate limits do not), GET /v1/models in
 // Anthropic's shape for a client that sends anthropic-version, and prompt
@@ -134,8 +134,45 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     assert.ok(up.body.generateContentRequest?.systemInstruction, JSON.stringify(up.body));
   });
 
-  it('an OpenAI-format model (and Bedrock): the estimate, and the upstream sees nothing', async () => {
-    for (const model of ['c-openai', 'c-bedrock']) {
+  it('a Bedrock model: CountTokens, SigV4-signed, with the Converse request in input.converse', async () => {
+    const tag = nonce();
+    const system = 'answer like a sailor';
+    const text = `bedrock counts these words ${tag}`;
+    const { data, response } = await anthropic.messages.countTokens({
+      model: 'c-bedrock', system, messages: [{ role: 'user', content: text }],
+      tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: {} } }],
+    }).withResponse();
+    assert.equal(response.headers.get('x-aigw-token-count'), 'upstream');
+    assert.equal(response.headers.get('x-aigw-provider'), 'dep-bedrock');
+    assert.equal(data.input_tokens, words(system, text));
+    const up = await received(mock, tag);
+    assert.equal(up.path, '/model/anthropic.claude-3-haiku-20240307-v1:0/count-tokens');
+    assert.match(up.headers.authorization,
+                 /^AWS4-HMAC-SHA256 Credential=.*\/us-east-1\/bedrock\/aws4_request/);
+    assert.ok(!JSON.stringify(up).includes(AWS_SECRET));
+    // The mock refuses what ConverseTokensRequest does not take
+    // (inferenceConfig, modelId), so an upstream count proves the shape.
+    const converse = up.body.input.converse;
+    assert.deepEqual(Object.keys(up.body), ['input']);
+    assert.deepEqual(converse.system, [{ text: system }]);
+    assert.deepEqual(converse.messages, [{ role: 'user', content: [{ text }] }]);
+    assert.equal(converse.toolConfig.tools[0].toolSpec.name, 'get_weather');
+  });
+
+  it('a Bedrock count that fails gives the estimate, one try', async () => {
+    const tag = nonce();
+    const { data, response } = await anthropic.messages.countTokens({
+      model: 'c-bedrock', messages: [{ role: 'user', content: `mock:status=400 ${tag}` }],
+    }).withResponse();
+    assert.equal(response.headers.get('x-aigw-token-count'), 'estimated');
+    assert.ok(data.input_tokens > 0);
+    const seen = await receivedAll(mock, tag);
+    assert.equal(seen.length, 1, 'one try, no retry');
+    assert.match(seen[0].path, /\/count-tokens$/);
+  });
+
+  it('an OpenAI-format model: the estimate, and the upstream sees nothing', async () => {
+    for (const model of ['c-openai']) {
       const tag = nonce();
       const text = `estimate the tokens of this sentence ${tag}`;
       const ask = { model, messages: [{ role: 'user', content: text }] };
@@ -338,6 +375,50 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
       }
     });
   }
+
+  it('marks on an assistant turn survive translation: Bedrock cachePoints, Anthropic marks, none to OpenAI', async () => {
+    const mark = { type: 'ephemeral' };
+    const tools = [{ name: 'lookup', input_schema: { type: 'object', properties: { q: { type: 'string' } } } }];
+    const conversation = (tag) => [
+      { role: 'user', content: `look it up ${tag}` },
+      { role: 'assistant', content: [
+        { type: 'text', text: 'Let me look.', cache_control: mark },
+        { type: 'tool_use', id: 'toolu_1', name: 'lookup', input: { q: 'x' }, cache_control: mark }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'found' }] },
+    ];
+    // An Anthropic client to Bedrock: a cachePoint after each marked block.
+    let tag = nonce();
+    await anthropic.messages.create({ model: 'c-bedrock', max_tokens: 20, tools,
+                                      messages: conversation(tag) });
+    let up = await received(mock, tag);
+    assert.equal(up.body.messages[1].role, 'assistant');
+    assert.deepEqual(up.body.messages[1].content, [
+      { text: 'Let me look.' }, { cachePoint: { type: 'default' } },
+      { toolUse: { toolUseId: 'toolu_1', name: 'lookup', input: { q: 'x' } } },
+      { cachePoint: { type: 'default' } }]);
+    // To an OpenAI-format deployment: no marks, the text a plain string.
+    tag = nonce();
+    await anthropic.messages.create({ model: 'c-openai', max_tokens: 20, tools,
+                                      messages: conversation(tag) });
+    up = await received(mock, tag);
+    assert.ok(!JSON.stringify(up.body).includes('cache_control'), JSON.stringify(up.body));
+    assert.equal(up.body.messages[1].content, 'Let me look.');
+    // An OpenAI client's marked assistant part and tool call to Anthropic.
+    tag = nonce();
+    await openai.chat.completions.create({
+      model: 'c-anthropic',
+      tools: [{ type: 'function', function: { name: 'lookup', parameters: tools[0].input_schema } }],
+      messages: [
+        { role: 'user', content: `look it up ${tag}` },
+        { role: 'assistant', content: [{ type: 'text', text: 'Let me look.', cache_control: mark }],
+          tool_calls: [{ id: 'toolu_1', type: 'function', cache_control: mark,
+                         function: { name: 'lookup', arguments: '{"q":"x"}' } }] },
+        { role: 'tool', tool_call_id: 'toolu_1', content: 'found' }] });
+    up = await received(mock, tag);
+    assert.deepEqual(up.body.messages[1].content, [
+      { type: 'text', text: 'Let me look.', cache_control: mark },
+      { type: 'tool_use', id: 'toolu_1', name: 'lookup', input: { q: 'x' }, cache_control: mark }]);
+  });
 
   it('an OpenAI-format deployment: prompt_cache_key passes, cache_control does not; cached_tokens back', async () => {
     const tag = nonce();

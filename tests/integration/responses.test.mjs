@@ -14,7 +14,7 @@ import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
 import YAML from 'yaml';
 import {
-  SRC, after, assert, before, describe, it, nonce, request, startGateway, startMock,
+  SRC, after, assert, before, describe, it, nonce, readSSE, request, startGateway, startMock,
 } from './lib.mjs';
 import { migrate, startPostgres } from './pgtest.mjs';
 
@@ -404,5 +404,98 @@ describe('POST /v1/responses', () => {
     assert.equal(a.headers.get('x-cache'), 'MISS');
     assert.equal(b.headers.get('x-cache'), 'HIT');
     assert.deepEqual(b.json, a.json);
+  });
+});
+
+// The edge's own mid-stream error: the pipeline went silent (here the
+// provider process is stopped after the first delta) and the request's
+// deadline passed; the client gets an error in its own format, a Responses
+// client one whose sequence_number follows the events it got. Split mode,
+// with a broker liveness long enough that the deadline, not the worker's
+// death, ends the wait.
+describe('a deadline passed mid-stream: the edge\'s error in the client\'s format', () => {
+  let mock;
+  let gw;
+  before(async () => {
+    mock = await startMock({ name: 'deadline-mock' });
+    gw = await startGateway({
+      mock, mode: 'split', name: 'responses-deadline',
+      config: {
+        server: { request_timeout_ms: 1500 },
+        broker: { liveness: 60 },
+        cache: { enabled: false },
+        models: [
+          { name: 'r-openai', deployments: [{ id: 'dep-r-openai', provider: 'openai',
+            model: 'gpt-4o-mini', base_url: mock.baseURL, api_key: mock.apiKey }] },
+          { name: 'r-claude', deployments: [{ id: 'dep-r-claude', provider: 'anthropic',
+            model: 'claude-3-5-haiku-latest', base_url: mock.url, api_key: mock.apiKey }] },
+        ],
+      },
+    });
+  }, { timeout: 120000 });
+  after(async () => {
+    await gw?.stop();
+    await mock?.stop();
+  });
+
+  // Stream BODY to PATH; stop the provider at the first text delta, and
+  // let it go on once the stream has ended. The events the client got.
+  async function stalled(path, body) {
+    const [provider] = gw.actorProcs('provider');
+    const text = `Slowly mock:chunks=20 mock:chunk_delay=300 ${nonce()}`;
+    const res = await fetch(`${gw.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gw.masterKey}`, 'content-type': 'application/json',
+                 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ ...body(text), stream: true }),
+    });
+    assert.equal(res.status, 200);
+    let stopped = false;
+    try {
+      const { events } = await readSSE(res, { onEvent: (e) => {
+        if (!stopped && /delta/.test(e.event + e.data)) {
+          stopped = true;
+          provider.kill('SIGSTOP');
+        }
+      } });
+      assert.ok(stopped, 'no delta came');
+      return events;
+    } finally {
+      if (stopped) provider.kill('SIGCONT');
+    }
+  }
+
+  for (const model of ['r-openai', 'r-claude']) {
+    it(`/v1/responses (${model}): a Responses error event, sequence_number continuing`, async () => {
+      const events = await stalled('/v1/responses', (input) => ({ model, input }));
+      const last = events.at(-1);
+      assert.equal(last.event, 'error', JSON.stringify(events.map((e) => e.event)));
+      assert.equal(last.json.type, 'error');
+      assert.equal(last.json.code, 'deadline_exceeded');
+      assert.match(last.json.message, /deadline/);
+      assert.ok(events.some((e) => e.event === 'response.output_text.delta'));
+      events.forEach((e, i) => assert.equal(e.json.sequence_number, i, e.data));
+    });
+  }
+
+  it('/v1/messages: Anthropic\'s error event', async () => {
+    const events = await stalled('/v1/messages', (text) => ({
+      model: 'r-claude', max_tokens: 100, messages: [{ role: 'user', content: text }] }));
+    const last = events.at(-1);
+    assert.equal(last.event, 'error', JSON.stringify(events.map((e) => e.event)));
+    assert.deepEqual(Object.keys(last.json), ['type', 'error']);
+    assert.equal(last.json.type, 'error');
+    assert.equal(last.json.error.type, 'timeout_error');
+    assert.match(last.json.error.message, /deadline/);
+  });
+
+  it('/v1/chat/completions: the chat error chunk, as before', async () => {
+    const events = await stalled('/v1/chat/completions', (text) => ({
+      model: 'r-openai', messages: [{ role: 'user', content: text }] }));
+    const last = events.at(-1);
+    assert.equal(last.event, 'message');
+    assert.equal(last.json.error.type, 'timeout_error');
+    assert.equal(last.json.error.code, 'deadline_exceeded');
+    assert.ok(last.json.error.request_id);
   });
 });

@@ -7,7 +7,8 @@
 // Gemini-format model (translated: the upstream gets the whole conversation).
 import OpenAI from 'openai';
 import {
-  after, assert, before, describe, it, nonce, request, sleep, startGateway, startMock,
+  after, assert, before, describe, eventually, it, nonce, request, secretKey, sleep,
+  startGateway, startMock,
 } from './lib.mjs';
 import { migrate, startPostgres } from './pgtest.mjs';
 
@@ -42,7 +43,7 @@ describe('stored Responses', () => {
     migrate(pg.url);
     mock = await startMock({ name: 'rstore-mock' });
     gw = await startGateway({
-      mock, name: 'rstore', env: { DATABASE_URL: pg.url },
+      mock, name: 'rstore', env: { DATABASE_URL: pg.url, AIGW_SECRET_KEY: secretKey() },
       config: { cache: { enabled: true }, models: models(mock) },
     });
     for (const name of ['a', 'b']) {
@@ -162,6 +163,123 @@ describe('stored Responses', () => {
          assert.equal(items.data[0].content[0].text, question);
        });
   }
+
+  it('the openai deployment that kept the previous turn left the model: another one gets the whole conversation',
+     async () => {
+       // A database model, changed between the turns through the admin API.
+       const name = `s-live-${nonce(6)}`;
+       const dep = (model) => ({ provider: 'openai', model, base_url: mock.baseURL,
+                                 api_key: mock.apiKey });
+       const created = await gw.fetch('/api/v1/admin/models',
+                                      { body: { name, deployments: [dep('gpt-4o-mini')] } });
+       assert.equal(created.status, 201, created.text);
+       const pinned = created.json.deployments[0].id;
+       const servedBy = async (id) => {
+         const r = await gw.chat(`probe ${nonce()}`, { model: name });
+         return r.status === 200 && r.headers.get('x-aigw-provider') === id;
+       };
+       assert.ok(await eventually(() => servedBy(pinned), 5000), 'the new model was never served');
+
+       const c = client(keys.a.key);
+       const question = `Name a colour ${nonce()}`;
+       const { data: first, response: r1 } = await c.responses.create({
+         model: name, input: question, instructions: 'One word.' }).withResponse();
+       assert.equal(r1.headers.get('x-aigw-provider'), pinned);
+       assert.equal(row(first.id).split('|')[3], pinned);
+
+       const changed = await gw.fetch(`/api/v1/admin/models/${created.json.id}`,
+                                      { method: 'PATCH', body: { deployments: [dep('gpt-4o')] } });
+       assert.equal(changed.status, 200, changed.text);
+       const moved = changed.json.deployments[0].id;
+       assert.notEqual(moved, pinned);
+       assert.ok(await eventually(() => servedBy(moved), 5000), 'the change never took effect');
+
+       const more = `And another? ${nonce()}`;
+       const { data: second, response: r2 } = await c.responses.create({
+         model: name, previous_response_id: first.id, input: more }).withResponse();
+       assert.equal(r2.headers.get('x-aigw-provider'), moved);
+       assert.equal(second.output_text, `Mock reply to: ${more}`);
+       // The new deployment never saw turn one: no previous_response_id,
+       // the conversation rebuilt from the store instead.
+       const seen = await upstreamSaw(more);
+       assert.equal(seen.route, 'responses');
+       assert.equal(seen.body.model, 'gpt-4o');
+       assert.equal(seen.body.previous_response_id, undefined, JSON.stringify(seen.body));
+       const input = JSON.stringify(seen.body.input);
+       for (const needle of [question, first.output_text, more])
+         assert.ok(input.includes(needle), `${needle} not in ${input}`);
+       assert.equal(seen.body.input.length, 1 + first.output.length + 1, input);
+       assert.equal(row(second.id).split('|').slice(3, 6).join('|'), `${moved}|openai|${first.id}`);
+
+       // Then an Anthropic deployment alone: the OpenAI Responses the
+       // store kept are translated with the rest.
+       const claude = await gw.fetch(`/api/v1/admin/models/${created.json.id}`, {
+         method: 'PATCH', body: { deployments: [{ provider: 'anthropic',
+           model: 'claude-3-5-haiku-latest', base_url: mock.url, api_key: mock.apiKey }] } });
+       assert.equal(claude.status, 200, claude.text);
+       const anthropicDep = claude.json.deployments[0].id;
+       assert.ok(await eventually(() => servedBy(anthropicDep), 5000), 'the change never took effect');
+       const last = `One more? ${nonce()}`;
+       const { data: third, response: r3 } = await c.responses.create({
+         model: name, previous_response_id: second.id, input: last }).withResponse();
+       assert.equal(r3.headers.get('x-aigw-provider'), anthropicDep);
+       assert.equal(third.output_text, `Mock reply to: ${last}`);
+       assert.equal(third.previous_response_id, second.id);
+       const seen3 = await upstreamSaw(last);
+       assert.equal(seen3.route, 'anthropic');
+       const m = seen3.body.messages;
+       assert.deepEqual(m.map((x) => x.role), ['user', 'assistant', 'user', 'assistant', 'user'],
+                        JSON.stringify(m));
+       const text = JSON.stringify(m);
+       for (const needle of [question, first.output_text, more, second.output_text, last])
+         assert.ok(text.includes(needle), `${needle} not in ${text}`);
+     });
+
+  it('the deployment that kept the previous turn fails: the retry on another gets the whole conversation',
+     async () => {
+       const gone = await startMock({ name: 'rstore-gone' });
+       try {
+         const name = `s-fail-${nonce(6)}`;
+         const kept = { provider: 'openai', model: 'gpt-4o-mini', base_url: gone.baseURL,
+                        api_key: gone.apiKey };
+         const created = await gw.fetch('/api/v1/admin/models',
+                                        { body: { name, deployments: [kept] } });
+         assert.equal(created.status, 201, created.text);
+         const pinned = created.json.deployments[0].id;
+         const c = client(keys.a.key);
+         const question = `Pick a number ${nonce()}`;
+         const first = await eventually(
+           () => c.responses.create({ model: name, input: question }).catch(() => null), 5000);
+         assert.ok(first, 'the new model was never served');
+         assert.equal(row(first.id).split('|')[3], pinned);
+         // A second deployment joins; the first stays and then goes down.
+         const changed = await gw.fetch(`/api/v1/admin/models/${created.json.id}`, {
+           method: 'PATCH', body: { deployments: [{ id: pinned, ...kept }, { provider: 'openai',
+             model: 'gpt-4o', base_url: mock.baseURL, api_key: mock.apiKey }] } });
+         assert.equal(changed.status, 200, changed.text);
+         const other = changed.json.deployments.find((d) => d.id !== pinned).id;
+         assert.ok(await eventually(async () => {
+           const r = await gw.chat(`probe ${nonce()}`, { model: name });
+           return r.headers.get('x-aigw-provider') === other;
+         }, 5000), 'the change never took effect');
+         await gone.stop();
+
+         const more = `And another? ${nonce()}`;
+         const { data: second, response } = await c.responses.create({
+           model: name, previous_response_id: first.id, input: more, stream: false,
+         }).withResponse();
+         assert.equal(response.headers.get('x-aigw-provider'), other);
+         assert.equal(second.output_text, `Mock reply to: ${more}`);
+         const seen = await upstreamSaw(more);
+         assert.equal(seen.body.model, 'gpt-4o');
+         assert.equal(seen.body.previous_response_id, undefined, JSON.stringify(seen.body));
+         const input = JSON.stringify(seen.body.input);
+         for (const needle of [question, first.output_text, more])
+           assert.ok(input.includes(needle), `${needle} not in ${input}`);
+       } finally {
+         await gone.stop();
+       }
+     });
 
   it('store: false keeps nothing; a follow-up naming it is 404 naming previous_response_id', async () => {
     const c = client(keys.a.key);

@@ -35,7 +35,8 @@
     half its prompt tokens (rounded down) read from the cache and a quarter
     written to it (Anthropic and Bedrock), so tests can assert the numbers.
     count_tokens (Anthropic POST /v1/messages/count_tokens, Gemini POST
-    /v1beta/models/M:countTokens) answers the prompt's word count.
+    /v1beta/models/M:countTokens, Bedrock POST /model/ID/count-tokens with
+    a Converse request in input.converse) answers the prompt's word count.
 
     Per-route injection (--route NAME:..., POST /mock/config) adds latency,
     a share of failures with a chosen status and a share of 429s with
@@ -48,6 +49,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -87,6 +89,7 @@
 #define AIGW_MOCK_CHUNKS_MAX         100000              //  cap on mock:chunks and mock:die_after
 #define AIGW_MOCK_BUF_INLINE         1024                //  stack storage per buffer before malloc
 #define AIGW_MOCK_HEADER_ROOM        512                 //  bytes reserved in front for headers
+#define AIGW_MOCK_ID_SPACE_BITS      24                  //  ids apart between two mocks
 #define AIGW_MOCK_RETRY_AFTER_S      1                   //  Retry-After on a mock:status=429
 #define AIGW_MOCK_EMBED_DIMS         8                   //  floats per embedding
 #define AIGW_MOCK_MODEL_CREATED      1700000000          //  fixed "created" of the model list
@@ -183,7 +186,7 @@ struct _aigw_mock_t {
     atomic_uint_fast64_t stream;      //  of those, streamed
     atomic_uint_fast64_t embeddings;  //  embeddings requests
     atomic_int_fast64_t in_flight;    //  /v1/* requests being answered now
-    atomic_uint_fast64_t next_id;     //  chatcmpl-mock-<N> counter
+    atomic_uint_fast64_t next_id;     //  chatcmpl-mock-<N> counter, from a random start
     atomic_uint_fast64_t route_requests[AIGW_MOCK_ROUTE_COUNT];  //  requests per route
     s_inject_t inject[AIGW_MOCK_ROUTE_COUNT];                    //  per-route latency and failures
     _Atomic (s_record_t *) ring[AIGW_MOCK_RING_SIZE];  //  last requests; a slot owns its record
@@ -1516,23 +1519,57 @@ s_cache_marked (int route, const s_buf_t *body)
     return mark && len && memmem (body->data + body->head, len, mark, strlen (mark)) != NULL;
 }
 
+//  Checks a Bedrock CountTokens body: input.converse holds a Converse
+//  request of the members ConverseTokensRequest takes. Returns the
+//  request, or NULL with ERR.
+static json_t *
+s_bedrock_count_input (json_t *root, char *err, size_t err_size)
+{
+    static const char *members[]
+        = {"messages", "system", "toolConfig", "additionalModelRequestFields"};
+    json_t *input = json_object_get (root, "input");
+    json_t *converse = json_object_get (input, "converse");
+    if (!json_is_object (converse) || json_object_size (input) != 1) {
+        snprintf (err, err_size, "input: must hold exactly one member, converse");
+        return NULL;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (converse, key, value) {
+        size_t i = 0;
+        while (i < sizeof members / sizeof members[0] && strcmp (key, members[i]) != 0)
+            i++;
+        if (i == sizeof members / sizeof members[0]) {
+            snprintf (err, err_size, "input.converse.%.64s: not a member of ConverseTokensRequest",
+                      key);
+            return NULL;
+        }
+    }
+    return converse;
+}
+
 //  Answers a count_tokens request in ROUTE's terms (Anthropic's
-//  {"input_tokens"}, Gemini's {"totalTokens"}): the words of the prompt, as
-//  a chat answer would count them. Returns the status for the log.
+//  {"input_tokens"}, Gemini's {"totalTokens"}, Bedrock's {"inputTokens"}):
+//  the words of the prompt, as a chat answer would count them. Returns the
+//  status for the log.
 static int
 s_handle_count_tokens (s_request_t *req, s_buf_t *body, s_error_t *error, const char *model)
 {
     json_t *root = error->status ? NULL : s_parse_object (body, error);
-    //  Gemini wraps the request it counts in generateContentRequest.
+    //  Gemini wraps the request it counts in generateContentRequest,
+    //  Bedrock in input.converse.
     json_t *inner = json_object_get (root, "generateContentRequest");
     aigw_mock_ask_t ask = {0};
     char err[AIGW_MOCK_ERROR_TEXT];
+    bool bedrock = req->route == AIGW_MOCK_ROUTE_BEDROCK;
     if (root && req->route == AIGW_MOCK_ROUTE_ANTHROPIC && !json_object_get (root, "max_tokens"))
         json_object_set_new (root, "max_tokens", json_integer (1));
-    if (root
-        && aigw_mock_ask_parse (req->route, json_is_object (inner) ? inner : root, model, false,
-                                &ask, err, sizeof err)
-               != 0)
+    if (root && bedrock && !(inner = s_bedrock_count_input (root, err, sizeof err)))
+        s_error_set (error, 400, "invalid_request_error", NULL, NULL, "%s", err);
+    else if (root
+             && aigw_mock_ask_parse (req->route, json_is_object (inner) ? inner : root, model,
+                                     false, &ask, err, sizeof err)
+                    != 0)
         s_error_set (error, 400, "invalid_request_error", NULL, NULL, "%s", err);
     else if (root)
         s_controls_parse (ask.user_text, req);
@@ -1544,6 +1581,7 @@ s_handle_count_tokens (s_request_t *req, s_buf_t *body, s_error_t *error, const 
         s_buf_init (&answer, AIGW_MOCK_HEADER_ROOM);
         s_buf_printf (&answer,
                       req->route == AIGW_MOCK_ROUTE_GEMINI ? "{\"totalTokens\":%zu}"
+                      : bedrock                            ? "{\"inputTokens\":%zu}"
                                                            : "{\"input_tokens\":%zu}",
                       ask.prompt_tokens);
         s_send (req, 200, "application/json", NULL, &answer);
@@ -2530,6 +2568,8 @@ s_route_format (s_request_t *req, bool post, const char *path, s_buf_t *body, s_
                 return s_handle_format_chat (req, body, error, name, false);
             if (rest && strcmp (rest, "/converse-stream") == 0)
                 return s_handle_format_chat (req, body, error, name, true);
+            if (rest && strcmp (rest, "/count-tokens") == 0)
+                return s_handle_count_tokens (req, body, error, name);
             return 0;
         case AIGW_MOCK_ROUTE_AZURE:
             if (strncmp (path, azure_prefix, sizeof azure_prefix - 1) != 0)
@@ -2707,6 +2747,13 @@ aigw_mock_new_threads (int port, int latency_ms, double fail_rate, int threads)
         free (self);
         return NULL;
     }
+    //  Ids unique across mocks too: a gateway keeps a pass-through
+    //  Response under the upstream's own id, so two mocks behind one
+    //  gateway must not both answer resp_mock_1.
+    uint32_t start = 0;
+    if (RAND_bytes ((unsigned char *) &start, sizeof start) != 1)
+        start = (uint32_t) getpid ();
+    atomic_init (&self->next_id, (uint_fast64_t) start << AIGW_MOCK_ID_SPACE_BITS);
     pthread_mutex_init (&self->ring_lock, NULL);
     s_inject_settings_t none = s_inject_none ();
     for (int route = 0; route < AIGW_MOCK_ROUTE_COUNT; route++)
@@ -2881,7 +2928,7 @@ s_usage (FILE *stream)
              "  Anthropic POST /v1/messages, /v1/messages/count_tokens; Gemini POST\n"
              "  /v1beta/models/M:generateContent, :countTokens,\n"
              "  :streamGenerateContent?alt=sse, :embedContent, :batchEmbedContents;\n"
-             "  Bedrock POST /model/ID/converse, /model/ID/converse-stream; Azure POST\n"
+             "  Bedrock POST /model/ID/converse, /converse-stream, /count-tokens; Azure POST\n"
              "  /openai/deployments/D/chat/completions|embeddings?api-version=V\n"
              "test endpoints: GET /mock/stats, POST /mock/reset, GET /mock/requests,\n"
              "  GET|POST|DELETE /mock/config (per-route injection at run time)\n"

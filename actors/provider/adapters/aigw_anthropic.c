@@ -185,17 +185,51 @@ s_user_blocks (json_t *blocks, json_t *content, const char *path, char *err, siz
     return 0;
 }
 
-//  Append an assistant message's text and tool_use blocks to BLOCKS.
-//  Returns 0, or -1 with ERR.
+//  Append the text blocks of a system message's CONTENT (a string or text
+//  parts, checked already) to BLOCKS, each part's cache_control with it.
+//  Returns true when any part is marked.
+static bool
+s_system_blocks (json_t *blocks, json_t *content)
+{
+    if (json_is_string (content)) {
+        s_add_text_block (blocks, json_string_value (content), json_string_length (content));
+        return false;
+    }
+    bool marked = false;
+    size_t index;
+    json_t *part;
+    json_array_foreach (content, index, part) {
+        json_t *text = json_object_get (part, "text");
+        if (!json_string_length (text))
+            continue;
+        s_add_text_block (blocks, json_string_value (text), json_string_length (text));
+        s_mark (json_array_get (blocks, json_array_size (blocks) - 1), part);
+        marked = marked || json_object_get (part, "cache_control");
+    }
+    return marked;
+}
+
+//  Append an assistant message's text and tool_use blocks to BLOCKS, the
+//  text one block per part when a part is marked, each with its mark, and
+//  a call's mark on its tool_use. Returns 0, or -1 with ERR.
 static int
 s_assistant_blocks (json_t *blocks, json_t *message, const char *path, char *err, size_t err_size)
 {
     char where[S_PATH_MAX * 2];
     snprintf (where, sizeof where, "%s.content", path);
-    char *text = s_text_content (json_object_get (message, "content"), where, err, err_size);
+    json_t *content = json_object_get (message, "content");
+    char *text = s_text_content (content, where, err, err_size);
     if (!text)
         return -1;
-    s_add_text_block (blocks, text, strlen (text));
+    bool marked = false;
+    size_t index;
+    json_t *part;
+    json_array_foreach (content, index, part)
+        marked = marked || json_object_get (part, "cache_control");
+    if (marked)
+        s_system_blocks (blocks, content);  //  text parts, checked above
+    else
+        s_add_text_block (blocks, text, strlen (text));
     free (text);
 
     json_t *calls = json_object_get (message, "tool_calls");
@@ -205,7 +239,6 @@ s_assistant_blocks (json_t *blocks, json_t *message, const char *path, char *err
         s_fail (err, err_size, "%s.tool_calls: must be an array", path);
         return -1;
     }
-    size_t index;
     json_t *call;
     json_array_foreach (calls, index, call) {
         snprintf (where, sizeof where, "%s.tool_calls[%zu]", path, index);
@@ -233,8 +266,10 @@ s_assistant_blocks (json_t *blocks, json_t *message, const char *path, char *err
                     where);
             return -1;
         }
-        json_array_append_new (blocks, json_pack ("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id",
-                                                  id, "name", name, "input", input));
+        json_array_append_new (blocks,
+                               s_mark (json_pack ("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id",
+                                                  id, "name", name, "input", input),
+                                       call));
     }
     return 0;
 }
@@ -278,30 +313,6 @@ s_join_system (char **system, const char *text)
     strcpy (joined + have + gap, text);
     *system = joined;
     return 0;
-}
-
-//  Append the text blocks of a system message's CONTENT (a string or text
-//  parts, checked already) to BLOCKS, each part's cache_control with it.
-//  Returns true when any part is marked.
-static bool
-s_system_blocks (json_t *blocks, json_t *content)
-{
-    if (json_is_string (content)) {
-        s_add_text_block (blocks, json_string_value (content), json_string_length (content));
-        return false;
-    }
-    bool marked = false;
-    size_t index;
-    json_t *part;
-    json_array_foreach (content, index, part) {
-        json_t *text = json_object_get (part, "text");
-        if (!json_string_length (text))
-            continue;
-        s_add_text_block (blocks, json_string_value (text), json_string_length (text));
-        s_mark (json_array_get (blocks, json_array_size (blocks) - 1), part);
-        marked = marked || json_object_get (part, "cache_control");
-    }
-    return marked;
 }
 
 //  Translate the "messages" array into Anthropic MESSAGES (appended) and a
@@ -1084,6 +1095,28 @@ aigw_anthropic_test (bool verbose)
     assert (json_array_size (stops) == 1);
     assert (strcmp (json_string_value (json_array_get (stops, 0)), "\n\nHuman:") == 0);
     assert (json_is_true (json_object_get (request, "stream")));
+    json_decref (request);
+
+    //  Marks on an assistant turn: a block per text part, each with its
+    //  own mark, and a marked call's tool_use.
+    request = s_test_request (
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\","
+        "\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\","
+        "\"cache_control\":{\"type\":\"ephemeral\"}}],\"tool_calls\":[{\"id\":\"t1\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"},\"cache_control\":"
+        "{\"type\":\"ephemeral\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"t1\",\"content\":"
+        "\"r\"}]}",
+        "m");
+    json_t *said
+        = json_object_get (json_array_get (json_object_get (request, "messages"), 1), "content");
+    assert (json_array_size (said) == 3);
+    assert (strcmp (s_str (json_array_get (said, 0), "text"), "a") == 0);
+    assert (!json_object_get (json_array_get (said, 0), "cache_control"));
+    assert (strcmp (s_str (json_object_get (json_array_get (said, 1), "cache_control"), "type"),
+                    "ephemeral")
+            == 0);
+    assert (strcmp (s_str (json_array_get (said, 2), "type"), "tool_use") == 0);
+    assert (json_object_get (json_array_get (said, 2), "cache_control"));
     json_decref (request);
 
     //  Tools, tool calls and tool results.

@@ -442,20 +442,33 @@ aigw_bedrock_amz_date (time_t when, char buf[AIGW_BEDROCK_AMZ_DATE_SIZE])
                : -1;
 }
 
-int
-aigw_bedrock_converse_path (const char *model_id, bool stream, char *buf, size_t size)
+//  "/model/{MODEL_ID}ACTION" into BUF, the id URI-encoded once. 0 or -1.
+static int
+s_model_path (const char *model_id, const char *action, char *buf, size_t size)
 {
     if (!model_id || !*model_id || !buf || !size)
         return -1;
     s_buf_t path = {0};
     s_buf_str (&path, "/model/");
     s_uri_encode (&path, model_id, strlen (model_id), false);
-    s_buf_str (&path, stream ? "/converse-stream" : "/converse");
+    s_buf_str (&path, action);
     int rc = path.failed || path.len + 1 > size ? -1 : 0;
     if (rc == 0)
         memcpy (buf, path.data, path.len + 1);
     s_buf_free (&path);
     return rc;
+}
+
+int
+aigw_bedrock_converse_path (const char *model_id, bool stream, char *buf, size_t size)
+{
+    return s_model_path (model_id, stream ? "/converse-stream" : "/converse", buf, size);
+}
+
+int
+aigw_bedrock_count_path (const char *model_id, char *buf, size_t size)
+{
+    return s_model_path (model_id, "/count-tokens", buf, size);
 }
 
 //  --------------------------------------------------------------------
@@ -551,7 +564,8 @@ s_append_message (json_t *messages, const char *role, json_t *content)
         json_array_append_new (messages, json_pack ("{s:s,s:O}", "role", role, "content", content));
 }
 
-//  Assistant tool_calls appended as toolUse blocks. Returns 0 or -1 with ERR.
+//  Assistant tool_calls appended as toolUse blocks, a cachePoint after a
+//  marked one. Returns 0 or -1 with ERR.
 static int
 s_tool_use_blocks (json_t *tool_calls, json_t *blocks, char *err, size_t err_size)
 {
@@ -586,6 +600,7 @@ s_tool_use_blocks (json_t *tool_calls, json_t *blocks, char *err, size_t err_siz
         }
         json_array_append_new (blocks, json_pack ("{s:{s:O,s:O,s:o}}", "toolUse", "toolUseId", id,
                                                   "name", name, "input", input));
+        s_cache_point (blocks, call);
     }
     return 0;
 }
@@ -774,6 +789,36 @@ aigw_bedrock_request_from_openai (const char *body, size_t len, size_t *out_len,
     }
     json_decref (out);
     json_decref (request);
+    return result;
+}
+
+char *
+aigw_bedrock_count_from_openai (const char *body, size_t len, size_t *out_len, char *err,
+                                size_t err_size)
+{
+    char *text = aigw_bedrock_request_from_openai (body, len, NULL, err, err_size);
+    if (!text)
+        return NULL;
+    json_t *converse = json_loads (text, 0, NULL);
+    free (text);
+    //  ConverseTokensRequest takes these four of Converse's members; the
+    //  others (inferenceConfig) are refused, and count nothing anyway.
+    static const char *keep[]
+        = {"messages", "system", "toolConfig", "additionalModelRequestFields"};
+    json_t *counted = json_object ();
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        json_t *member = json_object_get (converse, keep[i]);
+        if (member)
+            json_object_set (counted, keep[i], member);
+    }
+    json_decref (converse);
+    json_t *root = json_pack ("{s:{s:o}}", "input", "converse", counted);
+    char *result = root ? json_dumps (root, JSON_COMPACT) : NULL;
+    json_decref (root);
+    if (!result)
+        s_err (err, err_size, "out of memory");
+    else if (out_len)
+        *out_len = strlen (result);
     return result;
 }
 
@@ -1246,6 +1291,9 @@ aigw_bedrock_test (bool verbose)
     assert (strcmp (path, "/model/m/converse-stream") == 0);
     assert (aigw_bedrock_converse_path ("", true, path, sizeof path) == -1);
     assert (aigw_bedrock_converse_path ("model", true, path, 8) == -1);
+    assert (aigw_bedrock_count_path ("a.b-v1:0", path, sizeof path) == 0);
+    assert (strcmp (path, "/model/a.b-v1%3A0/count-tokens") == 0);
+    assert (aigw_bedrock_count_path ("", path, sizeof path) == -1);
     const char *body = "{\"messages\":[]}";
     aigw_bedrock_creds_t session
         = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "SESSIONTOKEN"};
@@ -1346,7 +1394,38 @@ aigw_bedrock_test (bool verbose)
         0, NULL);
     assert (got && want && json_equal (got, want));
     json_decref (got);
+    //  CountTokens wraps the same messages, system and tools, without the
+    //  inference settings
+    char *count = aigw_bedrock_count_from_openai (openai_request, strlen (openai_request), &out_len,
+                                                  err, sizeof err);
+    assert (count && out_len == strlen (count));
+    got = json_loads (count, 0, NULL);
+    json_object_del (want, "inferenceConfig");
+    assert (json_equal (json_object_get (json_object_get (got, "input"), "converse"), want));
+    assert (json_object_size (got) == 1);
+    json_decref (got);
+    free (count);
+    assert (!aigw_bedrock_count_from_openai ("{}", 2, NULL, err, sizeof err));
     json_decref (want);
+    free (converse);
+    //  A marked assistant part or tool call: a cachePoint after it
+    const char *marked
+        = "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\","
+          "\"content\":[{\"type\":\"text\",\"text\":\"a\",\"cache_control\":{\"type\":"
+          "\"ephemeral\"}}],\"tool_calls\":[{\"id\":\"t1\",\"type\":\"function\",\"function\":"
+          "{\"name\":\"f\",\"arguments\":\"{}\"},\"cache_control\":{\"type\":\"ephemeral\"}}]},"
+          "{\"role\":\"tool\",\"tool_call_id\":\"t1\",\"content\":\"r\"}]}";
+    converse = aigw_bedrock_request_from_openai (marked, strlen (marked), NULL, err, sizeof err);
+    assert (converse);
+    got = json_loads (converse, 0, NULL);
+    json_t *said
+        = json_object_get (json_array_get (json_object_get (got, "messages"), 1), "content");
+    assert (json_array_size (said) == 4);
+    assert (json_object_get (json_array_get (said, 0), "text"));
+    assert (json_object_get (json_array_get (said, 1), "cachePoint"));
+    assert (json_object_get (json_array_get (said, 2), "toolUse"));
+    assert (json_object_get (json_array_get (said, 3), "cachePoint"));
+    json_decref (got);
     free (converse);
     //  Consecutive same-role turns merge; tool results join the next user turn
     const char *merging = "{\"messages\":[{\"role\":\"tool\",\"tool_call_id\":\"a\",\"content\":"

@@ -70,6 +70,9 @@ int aigw_bedrock_amz_date (time_t when, char buf[AIGW_BEDROCK_AMZ_DATE_SIZE]);
 //  it does not fit or the id is empty.
 int aigw_bedrock_converse_path (const char *model_id, bool stream, char *buf, size_t size);
 
+//  The CountTokens path for MODEL_ID into BUF, as aigw_bedrock_converse_path.
+int aigw_bedrock_count_path (const char *model_id, char *buf, size_t size);
+
 //  --------------------------------------------------------------------
 //  Converse translation
 
@@ -77,6 +80,12 @@ int aigw_bedrock_converse_path (const char *model_id, bool stream, char *buf, si
 //  the caller owns (length in *OUT_LEN), or NULL with ERR filled.
 char *aigw_bedrock_request_from_openai (const char *body, size_t len, size_t *out_len, char *err,
                                         size_t err_size);
+
+//  OpenAI chat request BODY -> Bedrock CountTokens request JSON
+//  ({"input":{"converse":{messages, system, toolConfig}}}), a new string
+//  the caller owns, or NULL with ERR filled.
+char *aigw_bedrock_count_from_openai (const char *body, size_t len, size_t *out_len, char *err,
+                                      size_t err_size);
 
 //  Bedrock Converse response BODY -> OpenAI chat.completion JSON with the
 //  given MODEL, ID and CREATED, a new string the caller owns, or NULL with

@@ -113,13 +113,17 @@ s_base_parse (const char *base, s_base_t *out)
 }
 
 //  Build the signed Converse (ConverseStream when STREAM) request for a
-//  chat BODY; 1 for any other KIND. Errors name no credential.
+//  chat BODY, or the CountTokens request for AIGW_KIND_COUNT_TOKENS (BODY
+//  in the chat form as well); 1 for any other KIND. Errors name no
+//  credential.
 static int
 s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char *body, size_t len,
            aigw_upstream_request_t *out, char *err, size_t err_size)
 {
-    if (kind != AIGW_KIND_CHAT)
+    bool count = kind == AIGW_KIND_COUNT_TOKENS;
+    if (kind != AIGW_KIND_CHAT && !count)
         return 1;
+    stream = stream && !count;
     if (!up->aws_access_key_id || !*up->aws_access_key_id || !up->aws_secret_access_key
         || !*up->aws_secret_access_key) {
         snprintf (err, err_size, "%s", s_no_credentials);
@@ -133,7 +137,8 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
         return -1;
     }
     char path[AIGW_BEDROCK_PATH_MAX];
-    if (aigw_bedrock_converse_path (up->model, stream, path, sizeof path)) {
+    if (count ? aigw_bedrock_count_path (up->model, path, sizeof path)
+              : aigw_bedrock_converse_path (up->model, stream, path, sizeof path)) {
         snprintf (err, err_size, "The Bedrock deployment needs a model id.");
         return -1;
     }
@@ -159,7 +164,8 @@ s_request (const aigw_upstream_t *up, aigw_kind_t kind, bool stream, const char 
         snprintf (err, err_size, "The upstream URL is too long.");
         return -1;
     }
-    out->body = aigw_bedrock_request_from_openai (body, len, &out->body_len, err, err_size);
+    out->body = count ? aigw_bedrock_count_from_openai (body, len, &out->body_len, err, err_size)
+                      : aigw_bedrock_request_from_openai (body, len, &out->body_len, err, err_size);
     if (!out->body)
         return -1;
 
@@ -460,6 +466,25 @@ aigw_bedrock_adapter_test (bool verbose)
     assert (json_integer_value (
                 json_object_get (json_object_get (sent, "inferenceConfig"), "maxTokens"))
             == 64);
+    json_decref (sent);
+    aigw_upstream_request_reset (&req);
+
+    //  CountTokens: its own path, signed the same way, the Converse body
+    //  wrapped; never a stream.
+    assert (
+        adapter->request (&up, AIGW_KIND_COUNT_TOKENS, true, chat, chat_len, &req, err, sizeof err)
+        == 0);
+    assert (strcmp (req.url, "https://bedrock-runtime.us-east-1.amazonaws.com/model/"
+                             "anthropic.claude-3-haiku-20240307-v1%3A0/count-tokens")
+            == 0);
+    assert (strcmp (s_test_header (&req, "Accept"), "application/json") == 0);
+    s_test_signed (&req, "bedrock-runtime.us-east-1.amazonaws.com",
+                   "/model/anthropic.claude-3-haiku-20240307-v1%3A0/count-tokens", "us-east-1",
+                   NULL);
+    sent = json_loadb (req.body, req.body_len, 0, NULL);
+    json_t *converse = json_object_get (json_object_get (sent, "input"), "converse");
+    assert (json_is_array (json_object_get (converse, "messages")));
+    assert (!json_object_get (converse, "inferenceConfig"));
     json_decref (sent);
     aigw_upstream_request_reset (&req);
 

@@ -408,8 +408,9 @@ s_user_turn (json_t *content, const char *path, json_t *messages, char *err, siz
 }
 
 //  Append the OpenAI assistant message for CONTENT at PATH to MESSAGES:
-//  text blocks joined, tool_use blocks as tool_calls, thinking dropped. A
-//  turn left with nothing is dropped. Returns 0, or -1 with ERR.
+//  text blocks joined (text parts, each with its mark, when any block is
+//  marked), tool_use blocks as tool_calls (a mark on the call), thinking
+//  dropped. A turn left with nothing is dropped. Returns 0, or -1 with ERR.
 static int
 s_assistant_turn (json_t *content, const char *path, json_t *messages, char *err, size_t err_size)
 {
@@ -423,6 +424,7 @@ s_assistant_turn (json_t *content, const char *path, json_t *messages, char *err
     char *text = NULL;
     size_t text_len = 0, index;
     json_t *calls = json_array ();
+    json_t *parts = s_marked (content) ? json_array () : NULL;
     json_t *block;
     int rc = 0;
     json_array_foreach (content, index, block) {
@@ -439,6 +441,9 @@ s_assistant_turn (json_t *content, const char *path, json_t *messages, char *err
             else if (aigw_adapter_append (&text, &text_len, json_string_value (piece),
                                           json_string_length (piece)))
                 rc = s_failed (err, err_size, "out of memory");
+            else if (parts)
+                json_array_append_new (
+                    parts, s_mark (json_pack ("{s:s, s:O}", "type", "text", "text", piece), block));
         }
         else if (strcmp (type, "tool_use") == 0) {
             const char *id = json_string_value (json_object_get (block, "id"));
@@ -454,9 +459,11 @@ s_assistant_turn (json_t *content, const char *path, json_t *messages, char *err
             else if (!(arguments = json_dumps (input, JSON_COMPACT)))
                 rc = s_failed (err, err_size, "out of memory");
             else
-                json_array_append_new (calls, json_pack ("{s:s, s:s, s:{s:s, s:s}}", "id", id,
-                                                         "type", "function", "function", "name",
-                                                         name, "arguments", arguments));
+                json_array_append_new (
+                    calls,
+                    s_mark (json_pack ("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function",
+                                       "function", "name", name, "arguments", arguments),
+                            block));
             free (arguments);
         }
         else if (strcmp (type, "thinking") == 0 || strcmp (type, "redacted_thinking") == 0)
@@ -471,13 +478,16 @@ s_assistant_turn (json_t *content, const char *path, json_t *messages, char *err
     }
     if (rc == 0 && (text_len || json_array_size (calls))) {
         json_t *message = json_pack ("{s:s, s:o}", "role", "assistant", "content",
-                                     text_len ? json_stringn (text, text_len) : json_null ());
+                                     parts && text_len ? json_incref (parts)
+                                     : text_len        ? json_stringn (text, text_len)
+                                                       : json_null ());
         if (json_array_size (calls))
             json_object_set (message, "tool_calls", calls);
         json_array_append_new (messages, message);
     }
     free (text);
     json_decref (calls);
+    json_decref (parts);
     return rc;
 }
 
@@ -1657,6 +1667,28 @@ aigw_messages_test (bool verbose)
     assert (s_is (message, "role", "user") && json_array_size (parts) == 2);
     assert (s_is (json_array_get (parts, 0), "type", "text"));
     assert (s_is (json_array_get (parts, 1), "text", " in plain English?"));
+    json_decref (request);
+
+    //  Marks on assistant blocks: its text as parts, each with its own
+    //  mark; a marked tool_use's mark on its call.
+    request = s_test_request (
+        "{\"model\":\"m\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":"
+        "\"text\",\"text\":\"b\",\"cache_control\":{\"type\":\"ephemeral\"}},{\"type\":"
+        "\"tool_use\",\"id\":\"t1\",\"name\":\"f\",\"input\":{},\"cache_control\":{\"type\":"
+        "\"ephemeral\"}}]},{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+        "\"tool_use_id\":\"t1\",\"content\":\"r\"}]}]}",
+        false);
+    message = json_array_get (json_object_get (request, "messages"), 1);
+    parts = json_object_get (message, "content");
+    assert (s_is (message, "role", "assistant") && json_array_size (parts) == 2);
+    assert (s_is (json_array_get (parts, 0), "text", "a"));
+    assert (!json_object_get (json_array_get (parts, 0), "cache_control"));
+    assert (
+        s_is (json_object_get (json_array_get (parts, 1), "cache_control"), "type", "ephemeral"));
+    assert (s_is (json_object_get (json_array_get (json_object_get (message, "tool_calls"), 0),
+                                   "cache_control"),
+                  "type", "ephemeral"));
     json_decref (request);
 
     //  Tools, tool_choice, tool_use and tool_result (results first, errors

@@ -75,10 +75,36 @@ struct _aigw_adapter_stream_t {
     bool done;           //  [DONE] seen
 };
 
+//  An assistant message's CONTENT of text parts alone, joined into one
+//  string (a new reference), as the gateway sends an unmarked turn: not
+//  every OpenAI-compatible server takes parts there. NULL otherwise.
+static json_t *
+s_assistant_text (json_t *content)
+{
+    if (!json_is_array (content))
+        return NULL;
+    char *text = NULL;
+    size_t len = 0, index;
+    json_t *part;
+    json_array_foreach (content, index, part) {
+        const char *type = json_string_value (json_object_get (part, "type"));
+        json_t *piece = json_object_get (part, "text");
+        if (!type || strcmp (type, "text") != 0 || !json_is_string (piece)
+            || aigw_adapter_append (&text, &len, json_string_value (piece),
+                                    json_string_length (piece))) {
+            free (text);
+            return NULL;
+        }
+    }
+    json_t *joined = json_stringn (text ? text : "", len);
+    free (text);
+    return joined;
+}
+
 //  BODY (*LEN bytes, NUL-terminated, malloc'd) without the cache_control
-//  marks the gateway's format may carry on messages, their content parts
-//  and tools (Anthropic's prompt caching; OpenAI caches by itself and
-//  refuses fields it does not know). Cheap when there is none.
+//  marks the gateway's format may carry on messages, their content parts,
+//  tool calls and tools (Anthropic's prompt caching; OpenAI caches by
+//  itself and refuses fields it does not know). Cheap when there is none.
 static void
 s_strip_cache_control (char **body, size_t *len)
 {
@@ -93,6 +119,14 @@ s_strip_cache_control (char **body, size_t *len)
             json_object_del (item, "cache_control");
             json_array_foreach (json_object_get (item, "content"), part_index, part)
                 json_object_del (part, "cache_control");
+            json_array_foreach (json_object_get (item, "tool_calls"), part_index, part)
+                json_object_del (part, "cache_control");
+            const char *role = json_string_value (json_object_get (item, "role"));
+            json_t *joined = role && strcmp (role, "assistant") == 0
+                                 ? s_assistant_text (json_object_get (item, "content"))
+                                 : NULL;
+            if (joined)
+                json_object_set_new (item, "content", joined);
         }
     }
     char *stripped = json_is_object (root) ? json_dumps (root, JSON_COMPACT) : NULL;
