@@ -845,7 +845,7 @@ s_decode (aigw_job_t **job_p, zframe_t *frame)
 //  True when MEMO (keys to expiry, ORDER oldest first) holds EVENT's
 //  request; else, with ADD, remember it for AIGW_STAGE_SEEN_MS.
 static bool
-s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, bool add)
+s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, int hop, bool add)
 {
     int64_t now = aigw_now_ms ();
     char *oldest;
@@ -857,6 +857,12 @@ s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, bool add)
         zlistx_delete (order, zlistx_cursor (order));
     }
     char *key = aigw_peer_request_key (event->origin, event->request_id);
+    if (hop >= 0) {
+        //  The same request may come twice for two hops of its route.
+        char *at_hop = zsys_sprintf ("%s#%d", key, hop);
+        zstr_free (&key);
+        key = at_hop;
+    }
     bool seen = zhashx_lookup (memo, key) != NULL;
     if (!seen && add) {
         int64_t *expiry = (int64_t *) malloc (sizeof *expiry);
@@ -874,9 +880,24 @@ s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, bool add)
 //  else remember it. Kept apart from cancels: a replay-safe stage must
 //  still take a copy sent again after a death.
 static bool
-s_seen (aigw_host_t *self, aigw_peer_event_t *event)
+s_seen (aigw_host_t *self, aigw_peer_event_t *event, int hop)
 {
-    return s_memo (self->seen, self->seen_order, event, true);
+    return s_memo (self->seen, self->seen_order, event, hop, true);
+}
+
+//  True when a stage that is not replay-safe runs here at or after ENV's
+//  hop: a copy of the request sent again after a death must not run it
+//  twice, even when it comes for a replay-safe stage before it (cache,
+//  then provider by call).
+static bool
+s_runs_once (aigw_host_t *self, const aigw_envelope_t *env)
+{
+    for (int h = env->hop; h < env->route_len && env->route[h]; h++) {
+        int index = s_host_find (self, env->route[h]);
+        if (index >= 0 && !self->stages[index].def->replay_safe)
+            return true;
+    }
+    return false;
 }
 
 //  A request from a peer for one of our stages.
@@ -889,9 +910,11 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
     int index = s_host_find (self, event->service);
     char err[128] = "";
     aigw_envelope_t *env = NULL;
-    bool once = index >= 0 && !self->stages[index].def->replay_safe;
-    bool gone = s_memo (self->cancelled, self->cancelled_order, event, false);
-    if (gone || (once && s_seen (self, event))) {
+    bool gone = s_memo (self->cancelled, self->cancelled_order, event, -1, false);
+    if (!gone && index >= 0 && !(event->deadline_ms && event->deadline_ms <= aigw_now_ms ()))
+        env = aigw_envelope_decode (zframe_data (event->envelope), zframe_size (event->envelope),
+                                    err, sizeof err);
+    if (gone || (env && s_runs_once (self, env) && s_seen (self, event, env->hop))) {
         //  A copy of a request this stage runs or ran: the first answers.
         //  Or its client left before it came here: nobody waits.
         if (gone)
@@ -900,6 +923,7 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
         else
             aigw_info ("peer request %s for %s came again; dropped", event->request_id,
                        event->service);
+        aigw_envelope_destroy (&env);
         s_job_leaves (self, job);
         free (job->reply_to);
         job->reply_to = NULL;
@@ -910,8 +934,7 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
         snprintf (err, sizeof err, "The stage '%.64s' is not served here.", event->service);
     else if (event->deadline_ms && event->deadline_ms <= aigw_now_ms ())
         snprintf (err, sizeof err, "The deadline passed.");
-    else if (!(env = aigw_envelope_decode (zframe_data (event->envelope),
-                                           zframe_size (event->envelope), err, sizeof err)))
+    else if (!env)
         aigw_warn ("peer request %s: bad envelope: %s", event->request_id, err);
     if (!env) {
         aigw_peer_error (self->peer, job->reply_to, job->request_id,
@@ -958,7 +981,7 @@ s_take_peer_cancel (aigw_host_t *self, aigw_peer_event_t *event)
     zstr_free (&key);
     //  Not here yet, or here and sent again later (a CANCEL goes to every
     //  process that may hold it): dropped when it comes.
-    s_memo (self->cancelled, self->cancelled_order, event, true);
+    s_memo (self->cancelled, self->cancelled_order, event, -1, true);
     if (job && !job->cancelled) {
         aigw_debug ("peer request %s: its client left; cancelled", event->request_id);
         aigw_host_cancel (self, job);
