@@ -843,9 +843,10 @@ s_decode (aigw_job_t **job_p, zframe_t *frame)
 }
 
 //  True when MEMO (keys to expiry, ORDER oldest first) holds EVENT's
-//  request; else, with ADD, remember it for AIGW_STAGE_SEEN_MS.
+//  request (at HOP of its route, unless HOP is -1); else, with ADD,
+//  remember it for AIGW_STAGE_SEEN_MS.
 static bool
-s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, bool add)
+s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, bool add, int hop)
 {
     int64_t now = aigw_now_ms ();
     char *oldest;
@@ -857,6 +858,11 @@ s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, bool add)
         zlistx_delete (order, zlistx_cursor (order));
     }
     char *key = aigw_peer_request_key (event->origin, event->request_id);
+    if (hop >= 0) {
+        char *at = zsys_sprintf ("%s@%d", key, hop);
+        zstr_free (&key);
+        key = at;
+    }
     bool seen = zhashx_lookup (memo, key) != NULL;
     if (!seen && add) {
         int64_t *expiry = (int64_t *) malloc (sizeof *expiry);
@@ -870,13 +876,15 @@ s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, bool add)
     return seen;
 }
 
-//  True when a stage that is not replay-safe took EVENT's request before;
-//  else remember it. Kept apart from cancels: a replay-safe stage must
-//  still take a copy sent again after a death.
+//  True when a stage that is not replay-safe took EVENT's request at HOP
+//  before; else remember it. By hop: one request may visit a stage twice
+//  (the provider fetches the semantic cache's vector before the cache,
+//  then answers after it). Kept apart from cancels: a replay-safe stage
+//  must still take a copy sent again after a death.
 static bool
-s_seen (aigw_host_t *self, aigw_peer_event_t *event)
+s_seen (aigw_host_t *self, aigw_peer_event_t *event, int hop)
 {
-    return s_memo (self->seen, self->seen_order, event, true);
+    return s_memo (self->seen, self->seen_order, event, true, hop);
 }
 
 //  A request from a peer for one of our stages.
@@ -890,8 +898,13 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
     char err[128] = "";
     aigw_envelope_t *env = NULL;
     bool once = index >= 0 && !self->stages[index].def->replay_safe;
-    bool gone = s_memo (self->cancelled, self->cancelled_order, event, false);
-    if (gone || (once && s_seen (self, event))) {
+    bool gone = s_memo (self->cancelled, self->cancelled_order, event, false, -1);
+    //  The hop tells a second visit from a copy: read it first.
+    if (!gone && once && !(event->deadline_ms && event->deadline_ms <= aigw_now_ms ()))
+        env = aigw_envelope_decode (zframe_data (event->envelope), zframe_size (event->envelope),
+                                    err, sizeof err);
+    if (gone || (once && env && s_seen (self, event, env->hop))) {
+        aigw_envelope_destroy (&env);
         //  A copy of a request this stage runs or ran: the first answers.
         //  Or its client left before it came here: nobody waits.
         if (gone)
@@ -910,8 +923,9 @@ s_take_peer_request (aigw_host_t *self, aigw_peer_event_t *event)
         snprintf (err, sizeof err, "The stage '%.64s' is not served here.", event->service);
     else if (event->deadline_ms && event->deadline_ms <= aigw_now_ms ())
         snprintf (err, sizeof err, "The deadline passed.");
-    else if (!(env = aigw_envelope_decode (zframe_data (event->envelope),
-                                           zframe_size (event->envelope), err, sizeof err)))
+    else if (!env
+             && !(env = aigw_envelope_decode (zframe_data (event->envelope),
+                                              zframe_size (event->envelope), err, sizeof err)))
         aigw_warn ("peer request %s: bad envelope: %s", event->request_id, err);
     if (!env) {
         aigw_peer_error (self->peer, job->reply_to, job->request_id,
@@ -958,7 +972,7 @@ s_take_peer_cancel (aigw_host_t *self, aigw_peer_event_t *event)
     zstr_free (&key);
     //  Not here yet, or here and sent again later (a CANCEL goes to every
     //  process that may hold it): dropped when it comes.
-    s_memo (self->cancelled, self->cancelled_order, event, true);
+    s_memo (self->cancelled, self->cancelled_order, event, true, -1);
     if (job && !job->cancelled) {
         aigw_debug ("peer request %s: its client left; cancelled", event->request_id);
         aigw_host_cancel (self, job);
