@@ -843,7 +843,8 @@ s_decode (aigw_job_t **job_p, zframe_t *frame)
 }
 
 //  True when MEMO (keys to expiry, ORDER oldest first) holds EVENT's
-//  request; else, with ADD, remember it for AIGW_STAGE_SEEN_MS.
+//  request (at HOP of its route, unless HOP is -1); else, with ADD,
+//  remember it for AIGW_STAGE_SEEN_MS.
 static bool
 s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, int hop, bool add)
 {
@@ -876,9 +877,11 @@ s_memo (zhashx_t *memo, zlistx_t *order, aigw_peer_event_t *event, int hop, bool
     return seen;
 }
 
-//  True when a stage that is not replay-safe took EVENT's request before;
-//  else remember it. Kept apart from cancels: a replay-safe stage must
-//  still take a copy sent again after a death.
+//  True when a stage that is not replay-safe took EVENT's request at HOP
+//  before; else remember it. By hop: one request may visit a stage twice
+//  (the provider fetches the semantic cache's vector before the cache,
+//  then answers after it). Kept apart from cancels: a replay-safe stage
+//  must still take a copy sent again after a death.
 static bool
 s_seen (aigw_host_t *self, aigw_peer_event_t *event, int hop)
 {

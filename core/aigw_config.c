@@ -282,6 +282,9 @@ static const s_setting_t s_cache_settings[]
 static const s_setting_t s_cache_semantic_settings[]
     = {AIGW_CONFIG_KW_BOOL ("enabled", aigw_config_t, cache_semantic_enabled, false),
        AIGW_CONFIG_KW_STRING ("vectors", aigw_config_t, cache_semantic_vectors, NULL, NULL),
+       AIGW_CONFIG_KW_STRING ("model", aigw_config_t, cache_semantic_model, NULL, NULL),
+       S_NUMBER ("timeout_ms", S_INT64, aigw_config_t, cache_semantic_timeout_ms, 1, 600000,
+                 AIGW_DEFAULT_CACHE_EMBED_TIMEOUT_MS),
        AIGW_CONFIG_KW_REAL ("threshold", aigw_config_t, cache_semantic_threshold, 0.0, 1.0,
                             AIGW_DEFAULT_CACHE_SIMILARITY),
        AIGW_CONFIG_KW_END};
@@ -1801,6 +1804,7 @@ aigw_config_destroy (aigw_config_t **self_p)
     aigw_config_string_free (&self->peer_advertise);
     aigw_config_string_free (&self->master_key);
     aigw_config_string_free (&self->cache_semantic_vectors);
+    aigw_config_string_free (&self->cache_semantic_model);
     //  Every slot, not just the counted ones: a load that failed half-way
     //  may have filled the next slot.
     for (int i = 0; i < AIGW_CONFIG_MAX_KEYS; i++) {

@@ -24,18 +24,21 @@
 //  README). Raise it on machines with cores to spare.
 #define AIGW_DEFAULT_PIPELINES 1
 //  Most pipeline threads in one process.
-#define AIGW_CONFIG_PIPELINES_MAX            64
-#define AIGW_DEFAULT_BROKER_ENDPOINT         "inproc://aigw-broker"
-#define AIGW_DEFAULT_HEARTBEAT_MS            250
-#define AIGW_DEFAULT_LIVENESS                8
-#define AIGW_DEFAULT_QUEUE_MAX               20000
-#define AIGW_DEFAULT_WORKER_CREDIT           20000
-#define AIGW_DEFAULT_RPM                     600
-#define AIGW_DEFAULT_MAX_PROMPT_CHARS        100000
-#define AIGW_DEFAULT_CACHE_TTL_S             300
-#define AIGW_DEFAULT_CACHE_MAX_BYTES         (64 * 1024 * 1024)
-#define AIGW_DEFAULT_CACHE_MAX_TTL_S         86400
-#define AIGW_DEFAULT_CACHE_SIMILARITY        0.75
+#define AIGW_CONFIG_PIPELINES_MAX     64
+#define AIGW_DEFAULT_BROKER_ENDPOINT  "inproc://aigw-broker"
+#define AIGW_DEFAULT_HEARTBEAT_MS     250
+#define AIGW_DEFAULT_LIVENESS         8
+#define AIGW_DEFAULT_QUEUE_MAX        20000
+#define AIGW_DEFAULT_WORKER_CREDIT    20000
+#define AIGW_DEFAULT_RPM              600
+#define AIGW_DEFAULT_MAX_PROMPT_CHARS 100000
+#define AIGW_DEFAULT_CACHE_TTL_S      300
+#define AIGW_DEFAULT_CACHE_MAX_BYTES  (64 * 1024 * 1024)
+#define AIGW_DEFAULT_CACHE_MAX_TTL_S  86400
+#define AIGW_DEFAULT_CACHE_SIMILARITY 0.75
+//  Longest the provider waits for cache.semantic.model's vector before the
+//  request goes on without one (exact lookup only).
+#define AIGW_DEFAULT_CACHE_EMBED_TIMEOUT_MS  2000
 #define AIGW_DEFAULT_ROLE                    "developer"
 #define AIGW_DEFAULT_LOG_LEVEL               "info"
 #define AIGW_DEFAULT_DB_POOL_SIZE            4
@@ -203,9 +206,12 @@ typedef struct {
     int64_t cache_max_ttl_s;  //  most seconds a request's X-AIGW-Cache-TTL may ask
     bool cache_persist;       //  entries kept in PostgreSQL too, when there is one
     //  cache.semantic: answers for prompts that mean the same (actors/cache)
-    bool cache_semantic_enabled;      //  look for neighbours after an exact miss
-    char *cache_semantic_vectors;     //  word vectors file (aigw embeddings import)
-    double cache_semantic_threshold;  //  cosine a neighbour needs before the verifier
+    bool cache_semantic_enabled;        //  look for neighbours after an exact miss
+    char *cache_semantic_vectors;       //  word vectors file (aigw embeddings import)
+    char *cache_semantic_model;         //  embeddings model of the router for the vectors,
+                                        //  NULL = the built-in embedder over the vectors file
+    int64_t cache_semantic_timeout_ms;  //  longest wait for that model's vector
+    double cache_semantic_threshold;    //  cosine a neighbour needs before the verifier
 
     //  provider
     char *openai_base_url;     //  OPENAI_BASE_URL

@@ -1288,6 +1288,18 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
         const char *count_route[] = {"auth", "provider"};
         if (kind == AIGW_KIND_COUNT_TOKENS)
             route = count_route, env->route_len = 2;
+        //  The semantic cache's vectors from a model of the router: a
+        //  provider hop before the cache fetches the vector (aigw_provider),
+        //  so the cache stage never calls out itself.
+        const char *embed_route[]
+            = {"auth", "ratelimit", "guardrail", "provider", "cache", "provider"};
+        const aigw_config_t *config = edge->config;
+        if ((kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES) && config->cache_enabled
+            && config->cache_semantic_enabled && config->cache_semantic_model
+            && *config->cache_semantic_model && !aigw_list_has (directives, "no-store")) {
+            route = embed_route, env->route_len = 6;
+            aigw_envelope_set (&env->cache_embed, config->cache_semantic_model);
+        }
         for (int i = 0; i < env->route_len; i++)
             aigw_envelope_set (&env->route[i], route[i]);
         //  Stored Responses (aigw_edge_rstore.h): a follow-up turn goes

@@ -61,7 +61,8 @@ typedef enum {
     S_INT64,   //  int64_t, msgpack int
     S_ROUTE,   //  route + route_len, msgpack array of str
     S_BODY,    //  body + body_len, msgpack bin
-    S_TIMES    //  stage_us, msgpack array of an even number of ints
+    S_TIMES,   //  stage_us, msgpack array of an even number of ints
+    S_VECTOR   //  cache_vector + cache_dim, msgpack bin of little-endian float32s
 } s_type_t;
 
 //  One known field: its wire key, its place in the struct, and its default
@@ -116,6 +117,8 @@ static const s_field_t s_fields[] = {
     S_FIELD ("ck", cache_key, S_STRING, 0),
     S_FIELD ("cs", cache_status, S_STRING, 0),
     S_FIELD ("cc", cache_control, S_STRING, 0),
+    S_FIELD ("ce", cache_embed, S_STRING, 0),
+    S_FIELD ("cv", cache_vector, S_VECTOR, 0),
     S_FIELD ("pv", provider, S_STRING, 0),
     S_FIELD ("pk", provider_kind, S_STRING, 0),
     S_FIELD ("tk", token_count, S_STRING, 0),
@@ -271,6 +274,7 @@ aigw_envelope_destroy (aigw_envelope_t **self_p)
     for (size_t i = 0; i < AIGW_ROUTE_MAX; i++)
         free (self->route[i]);
     free (self->body);
+    free (self->cache_vector);
     free (self);
     *self_p = NULL;
 }
@@ -301,6 +305,13 @@ aigw_envelope_dup (const aigw_envelope_t *self)
             memcpy (copy->body, self->body, self->body_len);
             copy->body[self->body_len] = 0;
         }
+        else
+            failed = true;
+    }
+    if (self->cache_vector) {
+        copy->cache_vector = malloc (self->cache_dim * sizeof (float));
+        if (copy->cache_vector)
+            memcpy (copy->cache_vector, self->cache_vector, self->cache_dim * sizeof (float));
         else
             failed = true;
     }
@@ -348,6 +359,44 @@ aigw_envelope_set_body (aigw_envelope_t *self, const void *data, size_t len)
     self->body = copy;
     self->body_len = len;
     return 0;
+}
+
+int
+aigw_envelope_set_vector (aigw_envelope_t *self, const float *vector, size_t dim)
+{
+    assert (self);
+    free (self->cache_vector);
+    self->cache_vector = NULL;
+    self->cache_dim = 0;
+    if (!vector || dim == 0)
+        return 0;
+    if (dim > AIGW_ENVELOPE_VECTOR_MAX || !(self->cache_vector = malloc (dim * sizeof (float))))
+        return -1;
+    memcpy (self->cache_vector, vector, dim * sizeof (float));
+    self->cache_dim = (uint32_t) dim;
+    return 0;
+}
+
+//  Float F as 4 little-endian bytes at OUT, and back: the wire's order
+//  whatever the host's.
+static void
+s_float_put (float f, uint8_t *out)
+{
+    uint32_t bits;
+    memcpy (&bits, &f, sizeof bits);
+    for (int i = 0; i < 4; i++)
+        out[i] = (uint8_t) (bits >> (8 * i));
+}
+
+static float
+s_float_get (const uint8_t *in)
+{
+    uint32_t bits = 0;
+    for (int i = 0; i < 4; i++)
+        bits |= (uint32_t) in[i] << (8 * i);
+    float f;
+    memcpy (&f, &bits, sizeof f);
+    return f;
 }
 
 void
@@ -440,6 +489,13 @@ aigw_envelope_encode (const aigw_envelope_t *self, size_t *size)
             present[i] = self->body_len > 0;
             lengths[i] = self->body_len;
         }
+        else if (field->type == S_VECTOR) {
+            if (self->cache_dim > AIGW_ENVELOPE_VECTOR_MAX
+                || (self->cache_dim && !self->cache_vector))
+                return NULL;
+            present[i] = self->cache_dim > 0;
+            lengths[i] = self->cache_dim * 4;
+        }
         else if (field->type == S_TIMES) {
             //  lengths[i]: ints written, up to the last hop with a figure
             lengths[i] = s_times_used (self);
@@ -488,6 +544,18 @@ aigw_envelope_encode (const aigw_envelope_t *self, size_t *size)
                                                       strlen (self->route[stage]));
                 break;
             case S_BODY: rc |= msgpack_pack_bin_with_body (&pk, self->body, self->body_len); break;
+            case S_VECTOR: {
+                uint8_t *bytes = malloc (lengths[i]);
+                if (!bytes) {
+                    rc = -1;
+                    break;
+                }
+                for (size_t n = 0; n < self->cache_dim; n++)
+                    s_float_put (self->cache_vector[n], bytes + 4 * n);
+                rc |= msgpack_pack_bin_with_body (&pk, bytes, lengths[i]);
+                free (bytes);
+                break;
+            }
             case S_TIMES:
                 rc |= msgpack_pack_array (&pk, lengths[i]);
                 for (size_t n = 0; n < lengths[i]; n++)
@@ -826,6 +894,27 @@ s_decode_field (aigw_envelope_t *self, const s_field_t *field, const msgpack_obj
                     return -1;
                 }
             return 0;
+        case S_VECTOR: {
+            uint32_t bytes = value->type == MSGPACK_OBJECT_BIN ? value->via.bin.size : 0;
+            if (value->type != MSGPACK_OBJECT_BIN || bytes == 0 || bytes % 4
+                || bytes / 4 > AIGW_ENVELOPE_VECTOR_MAX) {
+                s_field_error (err, err_size, field,
+                               "expected bin of 1 to AIGW_ENVELOPE_VECTOR_MAX float32s");
+                return -1;
+            }
+            free (self->cache_vector);
+            self->cache_dim = 0;
+            self->cache_vector = malloc (bytes);
+            if (!self->cache_vector) {
+                s_error (err, err_size, "out of memory");
+                return -1;
+            }
+            const uint8_t *in = (const uint8_t *) value->via.bin.ptr;
+            for (uint32_t n = 0; n < bytes / 4; n++)
+                self->cache_vector[n] = s_float_get (in + 4 * n);
+            self->cache_dim = bytes / 4;
+            return 0;
+        }
         case S_BODY:
             if (value->type != MSGPACK_OBJECT_BIN) {
                 s_field_error (err, err_size, field, "expected bin");
@@ -1041,6 +1130,12 @@ s_assert_equal (const aigw_envelope_t *a, const aigw_envelope_t *b)
             assert (a->body_len == b->body_len);
             assert (a->body_len == 0 || memcmp (a->body, b->body, a->body_len) == 0);
         }
+        else if (field->type == S_VECTOR) {
+            assert (a->cache_dim == b->cache_dim);
+            assert (a->cache_dim == 0
+                    || memcmp (a->cache_vector, b->cache_vector, a->cache_dim * sizeof (float))
+                           == 0);
+        }
         else
             assert (s_get_int (a, field) == s_get_int (b, field));
     }
@@ -1160,6 +1255,10 @@ aigw_envelope_test (bool verbose)
     assert (aigw_envelope_set (&full->cache_key, "ab12cd34") == 0);
     assert (aigw_envelope_set (&full->cache_status, "MISS") == 0);
     assert (aigw_envelope_set (&full->cache_control, "no-cache,ttl=60") == 0);
+    assert (aigw_envelope_set (&full->cache_embed, "text-embedding-3-small") == 0);
+    const float vector[] = {0.5f, -0.25f, 1e-30f, -0.0f, 3.4e38f};
+    assert (aigw_envelope_set_vector (full, vector, 5) == 0);
+    assert (full->cache_dim == 5 && full->cache_vector[1] == -0.25f);
     assert (aigw_envelope_set (&full->provider, "openai-east") == 0);
     assert (aigw_envelope_set (&full->provider_kind, "openai") == 0);
     full->tokens_in = 1200;
@@ -1339,6 +1438,18 @@ aigw_envelope_test (bool verbose)
     s_assert_refused (message, size);
     const uint8_t string_for_body[] = {0xa1, 'x'};
     size = s_one_field (message, "b", string_for_body, sizeof string_for_body);
+    s_assert_refused (message, size);
+    //  A vector: little-endian float32s, a whole number of them
+    const uint8_t vector_one[] = {0xc4, 0x04, 0x00, 0x00, 0x80, 0x3f};
+    size = s_one_field (message, "cv", vector_one, sizeof vector_one);
+    copy = aigw_envelope_decode (message, size, err, sizeof err);
+    assert (copy && copy->cache_dim == 1 && copy->cache_vector[0] == 1.0f);
+    aigw_envelope_destroy (&copy);
+    const uint8_t vector_ragged[] = {0xc4, 0x03, 0x00, 0x00, 0x80};
+    size = s_one_field (message, "cv", vector_ragged, sizeof vector_ragged);
+    s_assert_refused (message, size);
+    const uint8_t vector_str[] = {0xa4, 0x00, 0x00, 0x80, 0x3f};
+    size = s_one_field (message, "cv", vector_str, sizeof vector_str);
     s_assert_refused (message, size);
     const uint8_t times_odd[] = {0x93, 0x01, 0x02, 0x03};
     size = s_one_field (message, "sx", times_odd, sizeof times_odd);

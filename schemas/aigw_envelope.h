@@ -24,6 +24,9 @@
 #define AIGW_CONTENT_MAX AIGW_ENVELOPE_MAX_STRING
 //  Longest W3C traceparent the edge writes ("00-" trace "-" span "-" flags).
 #define AIGW_TRACEPARENT_LEN 55
+//  Most floats in the cache's sentence vector (cache_vector): 4096 holds
+//  every common embeddings model (text-embedding-3-large has 3072).
+#define AIGW_ENVELOPE_VECTOR_MAX 4096
 
 typedef enum {
     AIGW_KIND_NONE = 0,
@@ -84,6 +87,11 @@ typedef struct {
     char *cache_control;  //  in: the request's directives ("no-cache", "no-store", "ttl=N",
                           //  auth's "off"), comma-separated; out of a semantic hit:
                           //  "similarity=0.9312"
+    char *cache_embed;    //  edge: the embeddings model the provider asks for the cache's
+                          //  vector (cache.semantic.model) before the cache; the provider
+                          //  clears it once it tried
+    float *cache_vector;  //  provider: the last user message's vector from that model
+    uint32_t cache_dim;   //  floats in cache_vector, 0 = none
 
     //  Provider, written by provider
     char *provider;     //  deployment that answered (X-AIGW-Provider)
@@ -157,6 +165,11 @@ int aigw_envelope_set (char **field, const char *value);
 
 //  Replace body with a copy of LEN bytes at DATA. Returns 0 or -1.
 int aigw_envelope_set_body (aigw_envelope_t *self, const void *data, size_t len);
+
+//  Replace cache_vector with a copy of DIM floats at VECTOR (DIM 0 or a
+//  NULL VECTOR clears it). 0, or -1 when out of memory or DIM is over
+//  AIGW_ENVELOPE_VECTOR_MAX (the vector is then cleared).
+int aigw_envelope_set_vector (aigw_envelope_t *self, const float *vector, size_t dim);
 
 //  Take ownership of a malloc'd buffer as body (no copy).
 void aigw_envelope_take_body (aigw_envelope_t *self, char *data, size_t len);

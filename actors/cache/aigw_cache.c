@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <unistd.h>
 
 //  Bookkeeping bytes counted per entry besides its body, text and vector.
@@ -125,9 +126,13 @@ typedef struct {
     s_entry_t *tail;              //  least recently used
     size_t bytes;                 //  memory held, counted
     aigw_vectors_t *vectors;      //  word vectors, mapped once (semantic only)
-    aigw_embedder_t *embedder;    //  sentence vectors (semantic only)
-    aigw_verify_t *verify;        //  meaning checks before a semantic hit
-    aigw_semindex_t *index;       //  vectors per partition
+    aigw_embedder_t *embedder;    //  sentence vectors (semantic, built-in embedder only)
+    const char *embedder_id;      //  who makes the vectors (aigw_cacheform_embedder)
+    bool router;                  //  vectors come from the router (cache.semantic.model),
+                                  //  in the envelope, from the provider's hop before ours
+    size_t dim;                   //  floats per vector; 0 until the router's first one
+    aigw_verify_t *verify;        //  meaning checks before a semantic hit (semantic only)
+    aigw_semindex_t *index;       //  vectors per partition, made once dim is known
     uint64_t next_id;             //  last semantic id given
     char instance[96];            //  this stage, for the admin's figures
     aigw_pgconn_t *db;            //  entries' rows; NULL without a database
@@ -391,23 +396,30 @@ s_cache_new (aigw_host_t *host, const aigw_config_t *config)
     gethostname (hostname, sizeof hostname - 1);
     snprintf (self->instance, sizeof self->instance, "%s:%d:%llx", hostname, (int) getpid (),
               (unsigned long long) (uintptr_t) self);
+    self->embedder_id = aigw_cacheform_embedder (config);
     if (config->cache_enabled && config->cache_semantic_enabled) {
         //  The vectors are mapped once per cache stage, read-only, and
-        //  checked whole: a bad file stops the stage from starting.
+        //  checked whole: a bad file stops the stage from starting. With
+        //  the router's model making the sentence vectors the file is
+        //  optional: the verifier then knows synonyms from its table only.
+        self->router = config->cache_semantic_model && *config->cache_semantic_model;
         char err[256] = "";
         const char *path = config->cache_semantic_vectors;
         self->vectors = path && *path ? aigw_vectors_open (path, err, sizeof err) : NULL;
-        if (!self->vectors) {
+        if (!self->vectors && (!self->router || (path && *path))) {
             aigw_error ("cache.semantic.vectors: %s",
                         path && *path ? err : "no file named (aigw embeddings import)");
             void *state = self;
             s_cache_destroy (&state);
             return NULL;
         }
-        self->embedder = aigw_embedder_sif_new (self->vectors, true);
+        if (!self->router) {
+            self->embedder = aigw_embedder_sif_new (self->vectors, true);
+            self->dim = self->embedder ? aigw_embedder_dim (self->embedder) : 0;
+            self->index = self->dim ? aigw_semindex_new (self->dim) : NULL;
+        }
         self->verify = aigw_verify_new (self->vectors, AIGW_VERIFY_SYNONYM_MIN);
-        self->index = aigw_semindex_new (aigw_embedder_dim (self->embedder));
-        if (!self->embedder || !self->verify || !self->index) {
+        if (!self->verify || (!self->router && (!self->embedder || !self->index))) {
             void *state = self;
             s_cache_destroy (&state);
             return NULL;
@@ -520,6 +532,8 @@ s_semantic (s_cache_t *self, aigw_envelope_t *env, const aigw_cacheform_request_
             const float *vector)
 {
     aigw_semindex_hit_t hits[AIGW_CACHE_SEMANTIC_K];
+    if (!self->index)
+        return false;
     size_t found = aigw_semindex_search (self->index, req->partition, vector, AIGW_CACHE_SEMANTIC_K,
                                          (float) self->config->cache_semantic_threshold, hits);
     for (size_t i = 0; i < found; i++) {
@@ -582,6 +596,64 @@ s_remember (s_cache_t *self, aigw_envelope_t *env, aigw_cacheform_request_t *req
     aigw_envelope_set (&env->cache_key, req->partition);
 }
 
+//  The index of DIM-float vectors, made with the router's first vector (or
+//  first row read back); NULL when DIM is not the one in use.
+static aigw_semindex_t *
+s_index (s_cache_t *self, size_t dim)
+{
+    if (!self->index && self->router && dim > 0 && dim <= AIGW_SEMINDEX_DIM_MAX) {
+        self->index = aigw_semindex_new (dim);
+        if (self->index)
+            self->dim = dim;
+    }
+    return dim == self->dim ? self->index : NULL;
+}
+
+//  The sentence vector of REQ's text (unit length, self->dim floats, the
+//  caller frees it), or NULL when the cache is not semantic, there is no
+//  plain text, or the router's embeddings call failed (then the request
+//  gets an exact lookup only, and its answer no semantic entry). The
+//  router's vector is taken out of ENV: it goes no further.
+static float *
+s_vector (s_cache_t *self, aigw_envelope_t *env, const aigw_cacheform_request_t *req)
+{
+    float *vector = NULL;
+    if (self->router) {
+        size_t dim = env->cache_dim;
+        if (self->verify && req->chat && req->text_len && env->cache_vector
+            && s_index (self, dim)) {
+            vector = env->cache_vector;
+            env->cache_vector = NULL;
+            //  Not every embeddings API answers unit vectors (OpenAI's do);
+            //  the index compares by dot product.
+            double norm = 0;
+            for (size_t i = 0; i < dim; i++)
+                norm += (double) vector[i] * vector[i];
+            norm = sqrt (norm);
+            if (!(norm > 1e-12) || !isfinite (norm)) {
+                free (vector);
+                vector = NULL;
+            }
+            else
+                for (size_t i = 0; i < dim; i++)
+                    vector[i] = (float) (vector[i] / norm);
+        }
+        else if (env->cache_vector && env->cache_dim != self->dim && self->dim)
+            aigw_warn ("cache: a vector of %u floats where %zu are in use: exact lookup only",
+                       env->cache_dim, self->dim);
+    }
+    else if (self->embedder && req->chat && req->text_len) {
+        vector = (float *) malloc (self->dim * sizeof (float));
+        if (vector && aigw_embedder_embed (self->embedder, req->text, req->text_len, vector)) {
+            free (vector);
+            vector = NULL;
+        }
+    }
+    aigw_envelope_set_vector (env, NULL, 0);
+    aigw_envelope_set (&env->cache_embed, NULL);
+    return vector;
+}
+
 static void
 s_bypass (s_cache_t *self, aigw_envelope_t *env)
 {
@@ -598,7 +670,9 @@ s_lookup (s_cache_t *self, aigw_envelope_t *env)
     s_directives (env->cache_control, &d);
     aigw_envelope_set (&env->cache_control, NULL);
     aigw_cacheform_request_t req;
-    if (!self->config->cache_enabled || d.no_store || aigw_cacheform_request (env, &req)) {
+    if (!self->config->cache_enabled || d.no_store
+        || aigw_cacheform_request (env, self->embedder_id, &req)) {
+        aigw_envelope_set_vector (env, NULL, 0);
         s_bypass (self, env);
         return;
     }
@@ -613,20 +687,14 @@ s_lookup (s_cache_t *self, aigw_envelope_t *env)
         s_entry_t *entry = s_find (self, self->entries, req.exact);
         if (entry && s_answer (self, env, entry, 0)) {
             stat->hits++;
+            aigw_envelope_set_vector (env, NULL, 0);
             aigw_cacheform_request_reset (&req);
             return;
         }
     }
     //  Past an exact hit: the vector serves the neighbours' search and the
     //  entry this request's answer becomes.
-    float *vector = NULL;
-    if (self->embedder && req.chat && req.text_len) {
-        vector = (float *) malloc (aigw_embedder_dim (self->embedder) * sizeof (float));
-        if (vector && aigw_embedder_embed (self->embedder, req.text, req.text_len, vector)) {
-            free (vector);
-            vector = NULL;
-        }
-    }
+    float *vector = s_vector (self, env, &req);
     if (!d.no_cache) {
         if (vector && s_semantic (self, env, &req, vector)) {
             stat->semantic_hits++;
@@ -693,7 +761,7 @@ s_store (s_cache_t *self, aigw_envelope_t *env)
         entry->text = p->text;
         entry->text_len = p->text_len;
         p->text = NULL;
-        entry->cost += entry->text_len + aigw_embedder_dim (self->embedder) * sizeof (float);
+        entry->cost += entry->text_len + self->dim * sizeof (float);
     }
     bool semantic = entry->text != NULL;
     float *vector = p->vector;
@@ -773,7 +841,9 @@ s_admin_part (s_cache_t *self, const char *op, const char *tenant, const char *m
                            "semantic_hits", (json_int_t) stat->semantic_hits, "misses",
                            (json_int_t) stat->misses, "bypasses", (json_int_t) stat->bypasses));
     json_object_set_new (part, "rows", rows);
-    json_object_set_new (part, "semantic", json_boolean (self->index != NULL));
+    json_object_set_new (part, "semantic", json_boolean (self->verify != NULL));
+    if (self->verify)
+        json_object_set_new (part, "embedder", json_string (self->embedder_id));
     return part;
 }
 
@@ -796,8 +866,11 @@ s_admin_merge (const char *op, json_t *instances)
     json_int_t totals[S_FIELDS] = {0};
     json_t *merged = json_object ();  //  "tenant\x1fmodel" -> row
     bool semantic = false;
+    const char *embedder = NULL;
     json_object_foreach (instances, name, part) {
         semantic = semantic || json_is_true (json_object_get (part, "semantic"));
+        if (!embedder)
+            embedder = json_string_value (json_object_get (part, "embedder"));
         size_t i;
         json_t *row;
         json_array_foreach (json_object_get (part, "rows"), i, row) {
@@ -830,6 +903,8 @@ s_admin_merge (const char *op, json_t *instances)
                              (json_int_t) json_object_size (instances), "data", data);
     for (int f = 0; f < S_FIELDS; f++)
         json_object_set_new (doc, fields[f], json_integer (totals[f]));
+    if (semantic && embedder)
+        json_object_set_new (doc, "embedder", json_string (embedder));
     return doc;
 }
 
@@ -942,7 +1017,7 @@ s_write_queue (s_cache_t *self, const s_entry_t *entry, const float *vector)
     assert (w);
     memcpy (w->key, entry->key, sizeof w->key);
     if (vector) {
-        size_t size = aigw_embedder_dim (self->embedder) * sizeof (float);
+        size_t size = self->dim * sizeof (float);
         w->vector = (float *) malloc (size);
         assert (w->vector);
         memcpy (w->vector, vector, size);
@@ -981,9 +1056,12 @@ s_load_row (s_cache_t *self, const char *partition, PGresult *result, int r)
     size_t body_len = (size_t) PQgetlength (result, r, 4);
     const char *text = PQgetisnull (result, r, 5) ? NULL : PQgetvalue (result, r, 5);
     const char *hex = PQgetisnull (result, r, 6) ? NULL : PQgetvalue (result, r, 6);
-    size_t dim = self->embedder ? aigw_embedder_dim (self->embedder) : 0;
-    //  A vector of another dimension (the vectors file changed) or none:
-    //  the entry answers exact matches only.
+    //  The router's vectors fix the index's dimension with the first one,
+    //  which may be a row's. A vector of another dimension (the vectors
+    //  file changed) or none: the entry answers exact matches only.
+    if (text && hex && self->router && !self->index && strlen (hex) % (2 * sizeof (float)) == 0)
+        s_index (self, strlen (hex) / (2 * sizeof (float)));
+    size_t dim = self->index ? self->dim : 0;
     bool semantic = text && hex && dim && strlen (hex) == dim * sizeof (float) * 2;
     size_t cost = body_len + AIGW_CACHE_ENTRY_OVERHEAD;
     if (semantic)
@@ -1128,7 +1206,7 @@ s_write_batch (s_cache_t *self)
             if (entry->provider_kind)
                 json_object_set_new (row, "pk", json_string (entry->provider_kind));
             if (w->vector && entry->text) {
-                size_t size = aigw_embedder_dim (self->embedder) * sizeof (float);
+                size_t size = self->dim * sizeof (float);
                 char *hex = (char *) malloc (2 * size + 1);
                 assert (hex);
                 const unsigned char *bytes = (const unsigned char *) w->vector;
@@ -1374,7 +1452,7 @@ s_cache_shard_key (aigw_envelope_t *env, const aigw_config_t *config)
 {
     if (env->kind != AIGW_KIND_ADMIN && !env->cache_key && config->cache_enabled) {
         aigw_cacheform_request_t req;
-        if (aigw_cacheform_request (env, &req) == 0)
+        if (aigw_cacheform_request (env, aigw_cacheform_embedder (config), &req) == 0)
             aigw_envelope_set (&env->cache_key, req.partition);
         aigw_cacheform_request_reset (&req);
     }

@@ -8,6 +8,12 @@
     cap. The owner of an entry is the owner of its partition (the shard
     key), so one owner sees every neighbour a lookup needs.
 
+    The vectors come from the built-in embedder, or, with
+    cache.semantic.model, from the envelope (cache_vector), where the
+    provider's hop before this one put that model's vector; without one
+    (the call failed) the request gets an exact lookup only and its answer
+    no semantic entry. The embedder's name is part of the partition key.
+
     A lookup that misses remembers the request (its keys, text and
     vector) under its request id; the answer then arrives as a one-way
     message from the provider (an answered envelope with that id and its

@@ -36,105 +36,34 @@ s_hash (const char *const *parts, const size_t *lens, size_t count,
     aigw_hex_encode (digest, sizeof digest, out);
 }
 
-//  CONTENT as one string when it is one (a string, or parts that are all
-//  plain text with nothing else on them, joined by newlines): a new string
-//  the caller frees, or NULL.
-static char *
-s_plain_text (json_t *content)
+const char *
+aigw_cacheform_embedder (const aigw_config_t *config)
 {
-    if (json_is_string (content))
-        return strdup (json_string_value (content));
-    if (!json_is_array (content) || json_array_size (content) == 0)
-        return NULL;
-    size_t total = 0, i;
-    json_t *part;
-    json_array_foreach (content, i, part) {
-        const char *type = json_string_value (json_object_get (part, "type"));
-        json_t *text = json_object_get (part, "text");
-        if (!type || strcmp (type, "text") || !json_is_string (text)
-            || json_object_size (part) != 2)
-            return NULL;
-        total += json_string_length (text) + 1;
-    }
-    char *joined = malloc (total + 1);
-    if (!joined)
-        return NULL;
-    size_t at = 0;
-    json_array_foreach (content, i, part) {
-        json_t *text = json_object_get (part, "text");
-        if (i)
-            joined[at++] = '\n';
-        memcpy (joined + at, json_string_value (text), json_string_length (text));
-        at += json_string_length (text);
-    }
-    joined[at] = 0;
-    return joined;
-}
-
-//  Plain-text contents of MESSAGES become strings, so that an OpenAI
-//  client's string and an Anthropic client's text block key alike.
-static void
-s_flatten (json_t *messages)
-{
-    size_t i;
-    json_t *message;
-    json_array_foreach (messages, i, message) {
-        json_t *content = json_object_get (message, "content");
-        if (!json_is_array (content))
-            continue;
-        char *text = s_plain_text (content);
-        if (text)
-            json_object_set_new (message, "content", json_string (text));
-        free (text);
-    }
-}
-
-//  ENV's body in the gateway's chat form, or NULL.
-static json_t *
-s_chat_form (const aigw_envelope_t *env)
-{
-    const char *body = env->body ? env->body : "";
-    if (env->kind == AIGW_KIND_CHAT)
-        return json_loadb (body, env->body_len, 0, NULL);
-    size_t len = 0;
-    char *openai = aigw_messages_request_to_openai (body, env->body_len, &len, NULL, NULL, 0);
-    json_t *root = openai ? json_loadb (openai, len, 0, NULL) : NULL;
-    free (openai);
-    return root;
+    if (!config->cache_semantic_enabled)
+        return "";
+    const char *model = config->cache_semantic_model;
+    return model && *model ? model : "local";
 }
 
 int
-aigw_cacheform_request (const aigw_envelope_t *env, aigw_cacheform_request_t *out)
+aigw_cacheform_request (const aigw_envelope_t *env, const char *embedder,
+                        aigw_cacheform_request_t *out)
 {
     memset (out, 0, sizeof *out);
     bool chat = env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_MESSAGES;
-    json_t *root = chat ? s_chat_form (env)
-                        : json_loadb (env->body ? env->body : "", env->body_len, 0, NULL);
+    json_t *root = chat
+                       ? aigw_messages_chat_form ((aigw_kind_t) env->kind, env->body, env->body_len)
+                       : json_loadb (env->body ? env->body : "", env->body_len, 0, NULL);
     if (!json_is_object (root)) {
         json_decref (root);
         return -1;
     }
     json_object_del (root, "stream");
     json_object_del (root, "stream_options");
-    if (chat) {
-        //  The last user message's text is what a lookup compares; its
-        //  place in the partition is a null.
-        json_t *messages = json_object_get (root, "messages");
-        s_flatten (messages);
-        for (size_t i = json_array_size (messages); i-- > 0;) {
-            json_t *message = json_array_get (messages, i);
-            const char *role = json_string_value (json_object_get (message, "role"));
-            if (!role || strcmp (role, "user"))
-                continue;
-            json_t *content = json_object_get (message, "content");
-            if (json_is_string (content)) {
-                out->text = strdup (json_string_value (content));
-                out->text_len = json_string_length (content);
-                json_object_set_new (message, "content", json_null ());
-            }
-            break;
-        }
-    }
+    //  The last user message's text is what a lookup compares; its place in
+    //  the partition is a null.
+    if (chat)
+        out->text = aigw_messages_cache_text (root, true, &out->text_len);
     char *canonical = json_dumps (root, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref (root);
     if (!canonical) {
@@ -147,10 +76,13 @@ aigw_cacheform_request (const aigw_envelope_t *env, aigw_cacheform_request_t *ou
     //  in their own.
     char family[8];
     snprintf (family, sizeof family, "%d", chat ? AIGW_KIND_CHAT : env->kind);
-    const char *parts[] = {S_KEY_VERSION, tenant, model, family, canonical};
-    size_t lens[] = {strlen (S_KEY_VERSION), strlen (tenant), strlen (model), strlen (family),
-                     strlen (canonical)};
-    s_hash (parts, lens, 5, out->partition);
+    //  A cache that is not semantic keys as it did before embedders had
+    //  names: its entries stay warm across that change.
+    embedder = embedder ? embedder : "";
+    const char *parts[] = {S_KEY_VERSION, tenant, model, family, canonical, embedder};
+    size_t lens[] = {strlen (S_KEY_VERSION), strlen (tenant),    strlen (model),
+                     strlen (family),        strlen (canonical), strlen (embedder)};
+    s_hash (parts, lens, *embedder ? 6 : 5, out->partition);
     free (canonical);
     const char *exact[] = {out->partition, out->text ? out->text : ""};
     size_t exact_lens[] = {AIGW_CACHE_KEY_LEN, out->text_len};
@@ -408,14 +340,14 @@ static void
 s_test_key (aigw_kind_t kind, const char *tenant, const char *body, aigw_cacheform_request_t *out)
 {
     aigw_envelope_t *env = s_test_env (kind, tenant, body);
-    assert (aigw_cacheform_request (env, out) == 0);
+    assert (aigw_cacheform_request (env, NULL, out) == 0);
     aigw_envelope_destroy (&env);
 }
 
 void
 aigw_cacheform_test (bool verbose)
 {
-    aigw_cacheform_request_t a, b, c, d, e, f;
+    aigw_cacheform_request_t a, b, c, d, e, f, g, h, i;
     //  Key order, stream flags and text parts do not move the keys.
     s_test_key (AIGW_KIND_CHAT, "t1",
                 "{\"model\":\"m\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\","
@@ -452,6 +384,27 @@ aigw_cacheform_test (bool verbose)
                 "\"content\":\"hello there\"}]}",
                 &f);
     assert (streq (a.partition, f.partition) && !streq (a.exact, f.exact));
+    //  Another embedder, another partition: its vectors never meet ours.
+    aigw_envelope_t *env = s_test_env (AIGW_KIND_CHAT, "t1",
+                                       "{\"model\":\"m\",\"max_tokens\":9,\"messages\":[{\"role\":"
+                                       "\"user\",\"content\":\"hi there\"}]}");
+    assert (aigw_cacheform_request (env, "local", &g) == 0);
+    assert (aigw_cacheform_request (env, "text-embedding-3-small", &h) == 0);
+    assert (aigw_cacheform_request (env, "", &i) == 0);
+    assert (!streq (a.partition, g.partition) && !streq (g.partition, h.partition));
+    assert (streq (a.partition, i.partition));
+    aigw_envelope_destroy (&env);
+    char err[256] = "";
+    aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);
+    assert (streq (aigw_cacheform_embedder (config), ""));
+    config->cache_semantic_enabled = true;
+    assert (streq (aigw_cacheform_embedder (config), "local"));
+    config->cache_semantic_model = strdup ("text-embedding-3-small");
+    assert (streq (aigw_cacheform_embedder (config), "text-embedding-3-small"));
+    aigw_config_destroy (&config);
+    aigw_cacheform_request_reset (&g);
+    aigw_cacheform_request_reset (&h);
+    aigw_cacheform_request_reset (&i);
     aigw_cacheform_request_reset (&a);
     aigw_cacheform_request_reset (&a);
     aigw_cacheform_request_reset (&b);
@@ -460,7 +413,7 @@ aigw_cacheform_test (bool verbose)
     aigw_cacheform_request_reset (&e);
     aigw_cacheform_request_reset (&f);
     aigw_envelope_t *bad = s_test_env (AIGW_KIND_CHAT, "t1", "nope");
-    assert (aigw_cacheform_request (bad, &a) == -1 && !a.text);
+    assert (aigw_cacheform_request (bad, NULL, &a) == -1 && !a.text);
     aigw_envelope_destroy (&bad);
 
     //  A stream assembles into one completion, tool calls included.

@@ -18,6 +18,7 @@
 #ifndef AIGW_CACHEFORM_H_INCLUDED
 #define AIGW_CACHEFORM_H_INCLUDED
 
+#include "aigw_config.h"
 #include "aigw_envelope.h"
 
 #include <stdbool.h>
@@ -37,10 +38,19 @@ typedef struct {
     bool chat;                               //  kept as an OpenAI chat.completion
 } aigw_cacheform_request_t;
 
-//  Read ENV's request (env->body, kind, tenant, model) into OUT. Returns 0,
-//  or -1 when the body is not a request the cache can key (OUT is then
-//  empty). Free OUT with aigw_cacheform_request_reset.
-int aigw_cacheform_request (const aigw_envelope_t *env, aigw_cacheform_request_t *out);
+//  Who makes the semantic cache's vectors under CONFIG: the router's
+//  embeddings model (cache.semantic.model), "local" (the built-in
+//  embedder), or "" when the cache is not semantic. A static string or
+//  CONFIG's.
+const char *aigw_cacheform_embedder (const aigw_config_t *config);
+
+//  Read ENV's request (env->body, kind, tenant, model) into OUT; EMBEDDER
+//  (aigw_cacheform_embedder) goes into the partition too, so vectors of
+//  two embedders never meet in one. Returns 0, or -1 when the body is not
+//  a request the cache can key (OUT is then empty). Free OUT with
+//  aigw_cacheform_request_reset.
+int aigw_cacheform_request (const aigw_envelope_t *env, const char *embedder,
+                            aigw_cacheform_request_t *out);
 
 //  Free what OUT holds; safe twice.
 void aigw_cacheform_request_reset (aigw_cacheform_request_t *out);

@@ -13,10 +13,11 @@
     stored yesterday would no longer compare with one made today, and it
     would let one tenant's prompts shape another's vectors.
 
-    A deployment through the router (/v1/embeddings) answers later, on the
-    broker: it plugs in with aigw_embedder_new and its own ops once the
-    cache stage can wait for it; the index and the verifier take vectors
-    and text, never an embedder, so they do not change. */
+    The other source, an embeddings model of the router
+    (cache.semantic.model), is not an embedder here: the cache stage owns
+    no HTTP client, so a provider hop before the cache fetches the vector
+    and the envelope brings it (aigw_cache.h). The index and the verifier
+    take vectors and text, never an embedder, so both sources share them. */
 #ifndef AIGW_EMBED_H_INCLUDED
 #define AIGW_EMBED_H_INCLUDED
 

@@ -211,7 +211,7 @@ s_part_get (aigw_semindex_t *self, const char *name)
 aigw_semindex_t *
 aigw_semindex_new (size_t dim)
 {
-    assert (dim >= 1 && dim <= 1024);
+    assert (dim >= 1 && dim <= AIGW_SEMINDEX_DIM_MAX);
     aigw_semindex_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;

@@ -19,6 +19,9 @@
 //  Longest partition key, most neighbours one search returns.
 #define AIGW_SEMINDEX_KEY_MAX 256
 #define AIGW_SEMINDEX_K_MAX   64
+//  Most floats per vector: the built-in embedder's 100, or an embeddings
+//  model's (text-embedding-3-large has 3072).
+#define AIGW_SEMINDEX_DIM_MAX 4096
 
 //  One neighbour.
 typedef struct {
@@ -28,7 +31,7 @@ typedef struct {
 
 typedef struct _aigw_semindex_t aigw_semindex_t;
 
-//  An empty index of DIM-float vectors (1..1024). NULL when out of memory.
+//  An empty index of DIM-float vectors (1..AIGW_SEMINDEX_DIM_MAX). NULL when out of memory.
 aigw_semindex_t *aigw_semindex_new (size_t dim);
 
 //  Destroy; safe twice, nulls the caller's pointer.

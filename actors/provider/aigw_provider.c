@@ -115,6 +115,11 @@ struct _s_request_t {
     bool count;             //  a count_tokens request: one upstream try, else the estimate
     bool responses_client;  //  the client speaks OpenAI Responses (/v1/responses)
     bool stream;            //  the client asked for SSE
+    //  The semantic cache's embeddings call (cache.semantic.model): env is
+    //  our own embeddings request; the client's goes on to the cache with
+    //  the vector when it is done, answered or not.
+    bool embed;             //  this is that call
+    aigw_envelope_t *held;  //  embed: the client's request, passed on at the end
     aigw_kind_t kind;       //  CHAT or EMBEDDINGS, as sent upstream
     char *client_body;      //  the body as the client sent it
     size_t client_len;      //  bytes in client_body
@@ -215,6 +220,8 @@ struct _self_t {
 
 static void s_attempt_next (s_request_t *r);
 static void s_count_done (s_request_t **r_p, CURLcode rc);
+static void s_embed_done (s_request_t **r_p, const float *vector, size_t dim);
+static void s_embed_answer (s_request_t **r_p);
 
 //  --------------------------------------------------------------------------
 //  Lists
@@ -316,6 +323,7 @@ s_request_destroy (s_request_t **r_p)
         aigw_catalog_unref (&r->chain[i]);
     aigw_job_destroy (&r->job);
     aigw_envelope_destroy (&r->env);
+    aigw_envelope_destroy (&r->held);
     aigw_responses_stream_destroy (&r->rstream);
     free (r->client_body);
     free (r->pin);
@@ -485,6 +493,13 @@ s_finish_error (s_request_t **r_p, int status, const char *type, const char *cod
 {
     s_request_t *r = *r_p;
     aigw_envelope_t *env = r->env;
+    if (r->embed) {
+        //  The request goes on without a vector: never an error of its own.
+        aigw_info ("request %s: no vector for the cache from %s: %d %s",
+                   r->held->id ? r->held->id : "?", env->model, status, code);
+        s_embed_done (r_p, NULL, 0);
+        return;
+    }
     if (status >= 500)
         aigw_warn ("request %s: %d %s: %s", env->id ? env->id : "?", status, code, message);
     if (r->started) {
@@ -792,6 +807,10 @@ static void
 s_answer_whole (s_request_t **r_p)
 {
     s_request_t *r = *r_p;
+    if (r->embed) {
+        s_embed_answer (r_p);
+        return;
+    }
     aigw_envelope_t *env = r->env;
     char err[256] = "";
     size_t len = 0;
@@ -1657,6 +1676,127 @@ s_chain_add (s_request_t *r, aigw_catalog_model_t *model)
     r->chain[r->chain_len++] = aigw_catalog_ref (model);
 }
 
+//  --------------------------------------------------------------------------
+//  The semantic cache's vector (cache.semantic.model): the edge routes a
+//  cacheable chat request through here before the cache (auth, ratelimit,
+//  guardrail, provider, cache, provider). This hop asks the model's
+//  embeddings deployments, through its router as any embeddings request
+//  (retries, breakers, capacity, keys; no fallback models: another
+//  model's vectors would not compare), for the vector of the text the
+//  cache compares, and passes the request on with it, unanswered. A
+//  failure passes it on without one. The call is the gateway's own: it
+//  is not billed to the request (its usage record covers the chat).
+
+//  The client's request goes on to the next stage, with DIM floats of
+//  VECTOR when there is one. Destroys *R_P.
+static void
+s_embed_done (s_request_t **r_p, const float *vector, size_t dim)
+{
+    s_request_t *r = *r_p;
+    aigw_envelope_t *env = r->held;
+    r->held = NULL;
+    aigw_envelope_set (&env->cache_embed, NULL);
+    if (vector && aigw_envelope_set_vector (env, vector, dim))
+        aigw_warn ("request %s: the cache's vector of %zu floats is not kept",
+                   env->id ? env->id : "?", dim);
+    aigw_stage_pass (&r->job, &env);
+    aigw_envelope_destroy (&env);
+    s_request_destroy (r_p);
+}
+
+//  A 2xx answer to the embeddings call: its first vector goes on.
+static void
+s_embed_answer (s_request_t **r_p)
+{
+    s_request_t *r = *r_p;
+    char err[256] = "";
+    size_t len = 0;
+    char *body = r->dep->adapter->response (AIGW_KIND_EMBEDDINGS, r->buf, r->buf_len, r->env->model,
+                                            &len, err, sizeof err);
+    json_t *root = body ? json_loadb (body, len, 0, NULL) : NULL;
+    free (body);
+    json_t *values
+        = json_object_get (json_array_get (json_object_get (root, "data"), 0), "embedding");
+    size_t dim = json_array_size (values);
+    float *vector = dim && dim <= AIGW_ENVELOPE_VECTOR_MAX ? malloc (dim * sizeof (float)) : NULL;
+    for (size_t i = 0; vector && i < dim; i++) {
+        json_t *value = json_array_get (values, i);
+        if (!json_is_number (value)) {
+            free (vector);
+            vector = NULL;
+        }
+        else
+            vector[i] = (float) json_number_value (value);
+    }
+    json_decref (root);
+    if (!vector) {
+        s_attempt_failed (r_p, 502, "upstream_error", "upstream_bad_response",
+                          "The upstream's embeddings answer holds no vector.");
+        return;
+    }
+    s_record (r, true, NULL);
+    s_embed_done (r_p, vector, dim);
+    free (vector);
+}
+
+//  Start the embeddings call for ENV, or pass ENV on at once when the
+//  cache will not look its text up (not plain text, no-store, turned off).
+static void
+s_embed_take (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
+{
+    const char *name = env->cache_embed;
+    char *text = NULL;
+    size_t text_len = 0;
+    if ((env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_MESSAGES)
+        && !aigw_list_has (env->cache_control, "no-store")
+        && !aigw_list_has (env->cache_control, "off")) {
+        json_t *root = aigw_messages_chat_form ((aigw_kind_t) env->kind, env->body, env->body_len);
+        text = root ? aigw_messages_cache_text (root, false, &text_len) : NULL;
+        json_decref (root);
+    }
+    aigw_catalog_model_t *model = text && text_len ? aigw_catalog_get (self->catalog, name) : NULL;
+    char *body = NULL;
+    if (model) {
+        json_t *request = json_pack ("{s:s,s:s%}", "model", name, "input", text, text_len);
+        body = request ? json_dumps (request, JSON_COMPACT) : NULL;
+        json_decref (request);
+    }
+    else if (text && text_len)
+        aigw_info ("request %s: cache.semantic.model '%s' is not a model here",
+                   env->id ? env->id : "?", name);
+    free (text);
+    s_request_t *r = calloc (1, sizeof *r);
+    assert (r);
+    r->owner = self;
+    r->job = job;
+    job->holder = r;
+    r->held = env;
+    r->embed = true;
+    r->retry_after = -1;
+    r->retry_after_s = -1;
+    s_list_push (&self->requests, r);
+    r->env = aigw_envelope_new ();
+    if (!body || !r->env) {
+        free (body);
+        s_embed_done (&r, NULL, 0);
+        return;
+    }
+    r->kind = AIGW_KIND_EMBEDDINGS;
+    r->openai_body = body;
+    r->openai_len = strlen (body);
+    int64_t timeout = self->config->cache_semantic_timeout_ms > 0
+                          ? self->config->cache_semantic_timeout_ms
+                          : AIGW_DEFAULT_CACHE_EMBED_TIMEOUT_MS;
+    int64_t deadline = aigw_now_ms () + timeout;
+    r->env->kind = AIGW_KIND_EMBEDDINGS;
+    r->env->deadline_ms = env->deadline_ms < deadline ? env->deadline_ms : deadline;
+    aigw_envelope_set (&r->env->id, env->id);
+    aigw_envelope_set (&r->env->model, name);
+    aigw_envelope_set (&r->env->traceparent, env->traceparent);
+    s_chain_add (r, model);
+    s_attempt_next (r);
+}
+
 //  Take one request: route it, or answer at once.
 static void
 s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
@@ -1664,6 +1804,11 @@ s_self_take (void *arg, aigw_job_t *job, aigw_envelope_t *env)
     self_t *self = (self_t *) arg;
     if (env->kind == AIGW_KIND_MODELS) {
         s_answer_models (self, &job, &env);
+        return;
+    }
+    //  Not the answering hop: the cache's vector (a stage follows).
+    if (env->cache_embed && env->hop + 1 < env->route_len) {
+        s_embed_take (self, job, env);
         return;
     }
     s_request_t *r = calloc (1, sizeof *r);

@@ -501,7 +501,7 @@ describe('mock-provider wire formats', () => {
     const one = await post(m.url, '/v1beta/models/text-embedding-004:embedContent',
                            { content: { parts: [{ text: 'alpha' }] } }, headers);
     const single = JSON.parse(await one.text());
-    assert.equal(single.embedding.values.length, 8);
+    assert.equal(single.embedding.values.length, 64);
     const batch = await post(m.url, '/v1beta/models/text-embedding-004:batchEmbedContents',
       { requests: [{ model: 'models/text-embedding-004', content: { parts: [{ text: 'alpha' }] } },
                    { model: 'models/text-embedding-004', content: { parts: [{ text: 'beta' }] } }] },

@@ -91,7 +91,7 @@
 #define AIGW_MOCK_HEADER_ROOM        512                 //  bytes reserved in front for headers
 #define AIGW_MOCK_ID_SPACE_BITS      24                  //  ids apart between two mocks
 #define AIGW_MOCK_RETRY_AFTER_S      1                   //  Retry-After on a mock:status=429
-#define AIGW_MOCK_EMBED_DIMS         8                   //  floats per embedding
+#define AIGW_MOCK_EMBED_DIMS         64                  //  floats per embedding
 #define AIGW_MOCK_MODEL_CREATED      1700000000          //  fixed "created" of the model list
 #define AIGW_MOCK_STATUS_MIN         400                 //  mock:status accepts this ..
 #define AIGW_MOCK_STATUS_MAX         599                 //  .. to this
@@ -489,18 +489,42 @@ s_sqrt (double value)
     return root;
 }
 
-//  Fills VECTOR with a unit-length embedding derived from a hash of TEXT:
-//  the same text always gives the same vector.
+//  Fills VECTOR with a unit-length embedding of TEXT's words: a bag of
+//  words (ASCII letters and digits, lowercased), each hashed to one of the
+//  dimensions with a sign (feature hashing), so texts that share most words
+//  land close and unrelated ones near 0, as a real model's paraphrases do
+//  (the semantic cache's tests need that). The same text always gives the
+//  same vector; a text without a word falls back to a hash of the whole.
 static void
 s_embed (const char *text, size_t len, float vector[AIGW_MOCK_EMBED_DIMS])
 {
-    uint64_t hash = s_hash (text, len);
+    double values[AIGW_MOCK_EMBED_DIMS] = {0};
     double sum = 0;
-    double values[AIGW_MOCK_EMBED_DIMS];
-    for (int i = 0; i < AIGW_MOCK_EMBED_DIMS; i++) {
-        uint64_t x = s_mix (hash + (uint64_t) i * AIGW_MOCK_SPLITMIX_GAMMA);
-        values[i] = (double) (x >> AIGW_MOCK_UNIT_SHIFT) * AIGW_MOCK_UNIT_SCALE * 2 - 1;
+    size_t at = 0;
+    while (at < len) {
+        char word[AIGW_MOCK_NUMBER_TEXT * 2];
+        size_t n = 0;
+        while (at < len && !isalnum ((unsigned char) text[at]))
+            at++;
+        while (at < len && isalnum ((unsigned char) text[at])) {
+            if (n < sizeof word)
+                word[n++] = (char) tolower ((unsigned char) text[at]);
+            at++;
+        }
+        if (n == 0)
+            break;
+        uint64_t x = s_mix (s_hash (word, n));
+        values[x % AIGW_MOCK_EMBED_DIMS] += (x >> 63) ? -1.0 : 1.0;
+    }
+    for (int i = 0; i < AIGW_MOCK_EMBED_DIMS; i++)
         sum += values[i] * values[i];
+    if (sum == 0) {
+        uint64_t hash = s_hash (text, len);
+        for (int i = 0; i < AIGW_MOCK_EMBED_DIMS; i++) {
+            uint64_t x = s_mix (hash + (uint64_t) i * AIGW_MOCK_SPLITMIX_GAMMA);
+            values[i] = (double) (x >> AIGW_MOCK_UNIT_SHIFT) * AIGW_MOCK_UNIT_SCALE * 2 - 1;
+            sum += values[i] * values[i];
+        }
     }
     double norm = s_sqrt (sum);
     for (int i = 0; i < AIGW_MOCK_EMBED_DIMS; i++)
@@ -3405,6 +3429,23 @@ aigw_mock_test (bool verbose)
         norm += value * value;
     }
     assert (norm > 0.999 && norm < 1.001);
+    //  A bag of words: a paraphrase lands close, another question apart
+    {
+        const char *texts[] = {"How do I turn on the kitchen lights?",
+                               "Please, how do I turn on the kitchen lights",
+                               "What is the capital city of France?"};
+        float bags[3][AIGW_MOCK_EMBED_DIMS];
+        for (int t = 0; t < 3; t++)
+            s_embed (texts[t], strlen (texts[t]), bags[t]);
+        double near = 0, far = 0;
+        for (int i = 0; i < AIGW_MOCK_EMBED_DIMS; i++) {
+            near += (double) bags[0][i] * bags[1][i];
+            far += (double) bags[0][i] * bags[2][i];
+        }
+        if (verbose)
+            printf ("mock: bag of words: paraphrase %.3f, other %.3f\n", near, far);
+        assert (near > 0.85 && far < 0.5);
+    }
     s_reply_t again = s_test_call (mock, "POST", "/v1/embeddings",
                                    "{\"model\":\"e\",\"input\":\"alpha\"}", key, S_TEST_TIMEOUT_MS);
     json_t *root2 = s_test_json (&again);

@@ -1398,6 +1398,100 @@ aigw_messages_stream_error (aigw_messages_stream_t *self, const char *type, cons
 }
 
 //  --------------------------------------------------------------------------
+//  The cache's text
+
+json_t *
+aigw_messages_chat_form (aigw_kind_t kind, const char *body, size_t len)
+{
+    body = body ? body : "";
+    json_t *root = NULL;
+    if (kind == AIGW_KIND_CHAT)
+        root = json_loadb (body, len, 0, NULL);
+    else if (kind == AIGW_KIND_MESSAGES) {
+        size_t openai_len = 0;
+        char *openai = aigw_messages_request_to_openai (body, len, &openai_len, NULL, NULL, 0);
+        root = openai ? json_loadb (openai, openai_len, 0, NULL) : NULL;
+        free (openai);
+    }
+    if (root && !json_is_object (root)) {
+        json_decref (root);
+        root = NULL;
+    }
+    return root;
+}
+
+//  CONTENT as one string when it is one (a string, or parts that are all
+//  plain text with nothing else on them, joined by newlines): a new string
+//  the caller frees, or NULL.
+static char *
+s_plain_text (json_t *content)
+{
+    if (json_is_string (content))
+        return strdup (json_string_value (content));
+    if (!json_is_array (content) || json_array_size (content) == 0)
+        return NULL;
+    size_t total = 0, i;
+    json_t *part;
+    json_array_foreach (content, i, part) {
+        const char *type = json_string_value (json_object_get (part, "type"));
+        json_t *text = json_object_get (part, "text");
+        if (!type || strcmp (type, "text") || !json_is_string (text)
+            || json_object_size (part) != 2)
+            return NULL;
+        total += json_string_length (text) + 1;
+    }
+    char *joined = malloc (total + 1);
+    if (!joined)
+        return NULL;
+    size_t at = 0;
+    json_array_foreach (content, i, part) {
+        json_t *text = json_object_get (part, "text");
+        if (i)
+            joined[at++] = '\n';
+        memcpy (joined + at, json_string_value (text), json_string_length (text));
+        at += json_string_length (text);
+    }
+    joined[at] = 0;
+    return joined;
+}
+
+char *
+aigw_messages_cache_text (json_t *root, bool take, size_t *len)
+{
+    *len = 0;
+    json_t *messages = json_object_get (root, "messages");
+    size_t i;
+    json_t *message;
+    json_array_foreach (messages, i, message) {
+        json_t *content = json_object_get (message, "content");
+        if (!json_is_array (content))
+            continue;
+        char *text = s_plain_text (content);
+        if (text)
+            json_object_set_new (message, "content", json_string (text));
+        free (text);
+    }
+    for (i = json_array_size (messages); i-- > 0;) {
+        message = json_array_get (messages, i);
+        const char *role = json_string_value (json_object_get (message, "role"));
+        if (!role || strcmp (role, "user"))
+            continue;
+        json_t *content = json_object_get (message, "content");
+        if (!json_is_string (content))
+            return NULL;
+        char *text = malloc (json_string_length (content) + 1);
+        if (!text)
+            return NULL;
+        memcpy (text, json_string_value (content), json_string_length (content) + 1);
+        *len = json_string_length (content);
+        if (take)
+            json_object_set_new (message, "content", json_null ());
+        return text;
+    }
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
 //  Selftest. The fixtures are tests/fixtures/messages/* (embedded by the
 //  build, aigw_fixture.h, byte for byte); they follow the examples in each
 //  provider's public API reference.
@@ -2345,6 +2439,33 @@ aigw_messages_test (bool verbose)
             free (result);
         }
     free (damaged);
+
+    //  The cache's text: the last user message, plain, from either client
+    const char *anthropic = "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":"
+                            "\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+                            "{\"type\":\"text\",\"text\":\"b\"}]}]}";
+    json_t *form = aigw_messages_chat_form (AIGW_KIND_MESSAGES, anthropic, strlen (anthropic));
+    assert (form);
+    size_t text_len = 0;
+    char *cache_text = aigw_messages_cache_text (form, true, &text_len);
+    assert (cache_text && strcmp (cache_text, "a\nb") == 0 && text_len == 3);
+    assert (json_is_null (
+        json_object_get (json_array_get (json_object_get (form, "messages"), 0), "content")));
+    free (cache_text);
+    json_decref (form);
+    const char *chat = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},"
+                       "{\"role\":\"assistant\",\"content\":\"yo\"}]}";
+    form = aigw_messages_chat_form (AIGW_KIND_CHAT, chat, strlen (chat));
+    cache_text = aigw_messages_cache_text (form, false, &text_len);
+    assert (cache_text && strcmp (cache_text, "hi") == 0 && text_len == 2);
+    free (cache_text);
+    json_decref (form);
+    const char *image = "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                        "\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}";
+    form = aigw_messages_chat_form (AIGW_KIND_CHAT, image, strlen (image));
+    assert (!aigw_messages_cache_text (form, false, &text_len) && text_len == 0);
+    json_decref (form);
+    assert (!aigw_messages_chat_form (AIGW_KIND_CHAT, "[1]", 3));
 
     if (verbose)
         printf ("messages: ok\n");

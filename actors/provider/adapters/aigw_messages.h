@@ -11,8 +11,11 @@
 #ifndef AIGW_MESSAGES_H_INCLUDED
 #define AIGW_MESSAGES_H_INCLUDED
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "aigw_envelope.h"
 
 //  The limits below may be overridden at build time (-D).
 //  Deepest JSON nesting accepted in a request, a response or a chunk.
@@ -30,6 +33,22 @@
 #endif
 
 typedef struct _aigw_messages_stream_t aigw_messages_stream_t;
+
+//  A chat request of KIND (AIGW_KIND_CHAT: an OpenAI body; MESSAGES: an
+//  Anthropic one) in the gateway's chat form, a new JSON object the caller
+//  owns, or NULL when BODY (LEN bytes) is not one.
+json_t *aigw_messages_chat_form (aigw_kind_t kind, const char *body, size_t len);
+
+//  The text the response cache compares and embeds, one choice for the
+//  cache stage (aigw_cacheform) and the provider's embeddings call for it:
+//  the last user message of ROOT (a request in the chat form) when its
+//  content is plain text. Plain-text contents of ROOT's messages (a
+//  string, or text parts and nothing else, joined by newlines) become
+//  strings first, so an OpenAI and an Anthropic client's alike read the
+//  same. Returns a new string the caller frees (its length in *LEN), or
+//  NULL; with TAKE that message's content becomes null (the cache keeps its
+//  place in the partition).
+char *aigw_messages_cache_text (json_t *root, bool take, size_t *len);
 
 //  Anthropic Messages request BODY (LEN bytes) as an OpenAI chat request.
 //  Returns a new NUL-terminated buffer the caller owns, sets *OUT_LEN and
