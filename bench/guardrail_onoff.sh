@@ -6,11 +6,9 @@
 # variant alike).
 #
 #   off     no policy applies (guardrail.default_policy: none)
-#   input   the built-in default: PII redact, secrets block, injection block,
-#           on requests (its PII and secrets guardrails watch answers too, so
-#           the edge checks each answer as well)
-#   both    the same detectors, every guardrail on requests and answers
-#           (injection on requests only, as the built-in default has it)
+#   input   PII redact, secrets block, injection block, on requests only
+#   both    the built-in default: the same, PII and secrets on answers too
+#           (the edge checks each answer), injection on requests
 #
 # Upstream, config and load as bench/run.sh: an nginx that answers a chat
 # completion at once, bench/bench.yaml (cache on, every prompt a miss, rate
@@ -51,15 +49,15 @@ go_config() {
         echo "guardrail:"
         case "$1" in
             off) echo "  default_policy: none";;
-            input) echo "  default_policy: default";;
-            both)
-                echo "  default_policy: both"
+            input)
+                echo "  default_policy: inonly"
                 echo "  policies:"
-                echo "    both:"
+                echo "    inonly:"
                 echo "      guardrails:"
-                echo "        - {detector: pii, action: redact, on: both}"
-                echo "        - {detector: secrets, action: block, on: both}"
+                echo "        - {detector: pii, action: redact, on: input}"
+                echo "        - {detector: secrets, action: block, on: input}"
                 echo "        - {detector: prompt_injection, action: block, on: input}";;
+            both) echo "  default_policy: default";;
         esac
     } >"$file"
     echo "$file"
