@@ -1,5 +1,6 @@
 /*  aigw_webhook: the webhook guardrail's HTTP client. See aigw_webhook.h. */
 #include "aigw_webhook.h"
+#include "aigw_testhttp.h"
 
 #include <assert.h>
 #include <curl/curl.h>
@@ -413,97 +414,7 @@ aigw_webhook_answer_free (aigw_webhook_answer_t *answer)
 }
 
 //  --------------------------------------------------------------------------
-//  Selftest: against a loopback server made here.
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-//  Longest request the test server reads.
-#define S_TEST_REQUEST_MAX 65536
-
-//  A loopback server that answers every request with STATUS and BODY after
-//  DELAY_MS, keeping the last request it read.
-typedef struct {
-    int listener;                   //  listening socket on 127.0.0.1
-    int port;                       //  its port
-    int status;                     //  status of every answer
-    const char *body;               //  body of every answer
-    int delay_ms;                   //  wait before answering
-    int requests;                   //  requests read
-    char last[S_TEST_REQUEST_MAX];  //  the last request, head and body
-    pthread_mutex_t lock;           //  guards requests and last
-    pthread_t thread;               //  the accept loop
-} s_test_server_t;
-
-static void *
-s_test_server_run (void *arg)
-{
-    s_test_server_t *server = (s_test_server_t *) arg;
-    int fd;
-    while ((fd = accept (server->listener, NULL, NULL)) >= 0) {
-        char request[S_TEST_REQUEST_MAX];
-        size_t got = 0;
-        while (got < sizeof request - 1) {
-            ssize_t n = recv (fd, request + got, sizeof request - 1 - got, 0);
-            if (n <= 0)
-                break;
-            got += (size_t) n;
-            request[got] = 0;
-            char *head_end = strstr (request, "\r\n\r\n");
-            const char *length = strcasestr (request, "content-length:");
-            if (head_end && length
-                && got >= (size_t) (head_end + 4 - request) + (size_t) atoi (length + 15))
-                break;
-        }
-        request[got] = 0;
-        pthread_mutex_lock (&server->lock);
-        snprintf (server->last, sizeof server->last, "%s", request);
-        server->requests++;
-        pthread_mutex_unlock (&server->lock);
-        if (server->delay_ms)
-            usleep ((useconds_t) server->delay_ms * 1000);
-        char head[256];
-        int head_len = snprintf (head, sizeof head,
-                                 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
-                                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                                 server->status, strlen (server->body));
-        //  The client may have given up: a failed send is no test failure.
-        if (send (fd, head, (size_t) head_len, MSG_NOSIGNAL) == head_len)
-            send (fd, server->body, strlen (server->body), MSG_NOSIGNAL);
-        close (fd);
-    }
-    return NULL;
-}
-
-static void
-s_test_server_start (s_test_server_t *server, int status, const char *body, int delay_ms)
-{
-    memset (server, 0, sizeof *server);
-    server->status = status;
-    server->body = body;
-    server->delay_ms = delay_ms;
-    pthread_mutex_init (&server->lock, NULL);
-    server->listener = socket (AF_INET, SOCK_STREAM, 0);
-    assert (server->listener >= 0);
-    struct sockaddr_in address
-        = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    assert (bind (server->listener, (struct sockaddr *) &address, sizeof address) == 0);
-    assert (listen (server->listener, 16) == 0);
-    socklen_t len = sizeof address;
-    assert (getsockname (server->listener, (struct sockaddr *) &address, &len) == 0);
-    server->port = ntohs (address.sin_port);
-    assert (pthread_create (&server->thread, NULL, s_test_server_run, server) == 0);
-}
-
-static void
-s_test_server_stop (s_test_server_t *server)
-{
-    shutdown (server->listener, SHUT_RDWR);
-    close (server->listener);
-    pthread_join (server->thread, NULL);
-    pthread_mutex_destroy (&server->lock);
-}
+//  Selftest: against a loopback server (tests/aigw_testhttp).
 
 //  What the test's callback saw.
 typedef struct {
@@ -550,8 +461,8 @@ aigw_webhook_test (bool verbose)
     const char *body = "{\"text\":\"hello\",\"texts\":[\"hello\"]}";
 
     //  An answer: the request carries the body and the headers.
-    s_test_server_t server;
-    s_test_server_start (&server, 200, "{\"allowed\":false,\"rule\":\"r1\"}", 0);
+    aigw_testhttp_t server;
+    aigw_testhttp_start (&server, 200, "{\"allowed\":false,\"rule\":\"r1\"}", 0);
     snprintf (url, sizeof url, "http://127.0.0.1:%d/check", server.port);
     s_test_seen_t seen = {0};
     assert (aigw_webhook_post (self, url, headers, body, strlen (body), 2000, s_test_done, &seen));
@@ -567,18 +478,18 @@ aigw_webhook_test (bool verbose)
     assert (strcasestr (server.last, "\r\nContent-Type: application/json\r\n"));
     assert (strstr (server.last, body));
     pthread_mutex_unlock (&server.lock);
-    s_test_server_stop (&server);
+    aigw_testhttp_stop (&server);
 
     //  A status that is not 2xx.
-    s_test_server_start (&server, 500, "{\"allowed\":true}", 0);
+    aigw_testhttp_start (&server, 500, "{\"allowed\":true}", 0);
     snprintf (url, sizeof url, "http://127.0.0.1:%d/", server.port);
     assert (aigw_webhook_post (self, url, NULL, body, strlen (body), 2000, s_test_done, &seen));
     s_test_loop (self, &seen, 5000);
     assert (seen.calls == 2 && seen.outcome == AIGW_WEBHOOK_STATUS && seen.status == 500);
-    s_test_server_stop (&server);
+    aigw_testhttp_stop (&server);
 
     //  Too slow: a timeout, from the client's own timer.
-    s_test_server_start (&server, 200, "{\"allowed\":true}", 600);
+    aigw_testhttp_start (&server, 200, "{\"allowed\":true}", 600);
     snprintf (url, sizeof url, "http://127.0.0.1:%d/", server.port);
     assert (aigw_webhook_post (self, url, NULL, body, strlen (body), 100, s_test_done, &seen));
     s_test_loop (self, &seen, 5000);
@@ -595,7 +506,7 @@ aigw_webhook_test (bool verbose)
     assert (seen.calls == 3);
     //  Destroy drops a call under way without its callback.
     assert (aigw_webhook_post (self, url, NULL, body, strlen (body), 2000, s_test_done, &seen));
-    s_test_server_stop (&server);
+    aigw_testhttp_stop (&server);
 
     //  Nobody listening: a failure.
     aigw_webhook_destroy (&self);

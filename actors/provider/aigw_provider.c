@@ -22,6 +22,7 @@
     first, so every deployment refuses the same bad requests, and a fallback
     to another provider needs nothing more. */
 #include "aigw_provider.h"
+#include "aigw_testhttp.h"
 #include "aigw_catalog.h"
 #include "aigw_dbwatch.h"
 #include "aigw_log.h"
@@ -2260,95 +2261,10 @@ const aigw_stage_def_t aigw_provider_stage = {
 
 //  --------------------------------------------------------------------------
 //  Selftest: the stage in a real host (no broker: it is never needed when
-//  every stage of the route is here) against an upstream on loopback made
-//  here, since the mock provider is a tool the gateway's folders do not
-//  include. The adapters' translations have their own selftests.
-
-//  Longest request the test upstream reads.
-#define S_TEST_REQUEST_MAX 65536
-
-//  A loopback upstream that answers every request with STATUS and BODY and
-//  keeps the last request it read.
-typedef struct {
-    int listener;                   //  listening socket on 127.0.0.1
-    int port;                       //  its port
-    int status;                     //  status of every answer
-    const char *body;               //  body of every answer
-    int requests;                   //  requests answered
-    char last[S_TEST_REQUEST_MAX];  //  the last request, head and body
-    pthread_mutex_t lock;           //  guards requests and last
-    pthread_t thread;               //  the accept loop
-} s_test_upstream_t;
-
-//  Accept loop: one request per connection, answered with Connection: close.
-//  Ends when the listener is shut down.
-static void *
-s_test_upstream_run (void *arg)
-{
-    s_test_upstream_t *up = (s_test_upstream_t *) arg;
-    int fd;
-    while ((fd = accept (up->listener, NULL, NULL)) >= 0) {
-        char request[S_TEST_REQUEST_MAX];
-        size_t got = 0;
-        while (got < sizeof request - 1) {
-            ssize_t n = recv (fd, request + got, sizeof request - 1 - got, 0);
-            if (n <= 0)
-                break;
-            got += (size_t) n;
-            request[got] = 0;
-            char *head_end = strstr (request, "\r\n\r\n");
-            const char *length = strcasestr (request, "content-length:");
-            if (head_end && length
-                && got >= (size_t) (head_end + 4 - request) + (size_t) atoi (length + 15))
-                break;
-        }
-        request[got] = 0;
-        pthread_mutex_lock (&up->lock);
-        snprintf (up->last, sizeof up->last, "%s", request);
-        up->requests++;
-        pthread_mutex_unlock (&up->lock);
-        char head[256];
-        int head_len = snprintf (head, sizeof head,
-                                 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
-                                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                                 up->status, strlen (up->body));
-        assert (send (fd, head, (size_t) head_len, MSG_NOSIGNAL) == head_len);
-        assert (send (fd, up->body, strlen (up->body), MSG_NOSIGNAL)
-                == (ssize_t) strlen (up->body));
-        close (fd);
-    }
-    return NULL;
-}
-
-//  Start UP on an ephemeral port of 127.0.0.1, answering STATUS and BODY.
-static void
-s_test_upstream_start (s_test_upstream_t *up, int status, const char *body)
-{
-    memset (up, 0, sizeof *up);
-    up->status = status;
-    up->body = body;
-    pthread_mutex_init (&up->lock, NULL);
-    up->listener = socket (AF_INET, SOCK_STREAM, 0);
-    assert (up->listener >= 0);
-    struct sockaddr_in address
-        = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    assert (bind (up->listener, (struct sockaddr *) &address, sizeof address) == 0);
-    assert (listen (up->listener, 16) == 0);
-    socklen_t len = sizeof address;
-    assert (getsockname (up->listener, (struct sockaddr *) &address, &len) == 0);
-    up->port = ntohs (address.sin_port);
-    assert (pthread_create (&up->thread, NULL, s_test_upstream_run, up) == 0);
-}
-
-//  Stop UP's accept loop and close it.
-static void
-s_test_upstream_stop (s_test_upstream_t *up)
-{
-    shutdown (up->listener, SHUT_RDWR);
-    close (up->listener);
-    pthread_join (up->thread, NULL);
-    pthread_mutex_destroy (&up->lock);
-}
+//  every stage of the route is here) against a loopback upstream
+//  (tests/aigw_testhttp), since the mock provider is a tool the gateway's
+//  folders do not include. The adapters' translations have their own
+//  selftests.
 
 //  The front's side of the test: the final reply it was handed, and the
 //  bytes of every chunk of a stream.
@@ -2463,13 +2379,14 @@ aigw_provider_test (bool verbose)
     aigw_log_level_t level = aigw_log_level ();
     if (!verbose)
         aigw_log_set_level (AIGW_LOG_ERROR);
-    s_test_upstream_t up;
-    s_test_upstream_start (&up, 200,
-                           "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,"
-                           "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":"
-                           "{\"role\":\"assistant\",\"content\":\"hello from upstream\"},"
-                           "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,"
-                           "\"completion_tokens\":3,\"total_tokens\":6}}");
+    aigw_testhttp_t up;
+    aigw_testhttp_start (&up, 200,
+                         "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,"
+                         "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":"
+                         "{\"role\":\"assistant\",\"content\":\"hello from upstream\"},"
+                         "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,"
+                         "\"completion_tokens\":3,\"total_tokens\":6}}",
+                         0);
 
     //  The default catalog's OpenAI models, at our upstream; no database.
     char *saved_url = getenv ("DATABASE_URL") ? strdup (getenv ("DATABASE_URL")) : NULL;
@@ -2638,7 +2555,7 @@ aigw_provider_test (bool verbose)
 
     aigw_host_destroy (&host);
     aigw_config_destroy (&config);
-    s_test_upstream_stop (&up);
+    aigw_testhttp_stop (&up);
     if (saved_url) {
         setenv ("DATABASE_URL", saved_url, 1);
         free (saved_url);
