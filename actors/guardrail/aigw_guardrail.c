@@ -244,6 +244,30 @@ s_texts_collect (s_texts_t *texts, aigw_kind_t kind, json_t *root)
     return 0;
 }
 
+//  The texts joined as the policy's check sees them (each text's start
+//  noted); caller frees. NULL when out of memory.
+static char *
+s_texts_join (s_texts_t *texts, size_t *len)
+{
+    size_t total = 0;
+    for (size_t t = 0; t < texts->count; t++)
+        total += texts->items[t].len + S_SEPARATOR_LEN;
+    char *joined = malloc (total + 1);
+    if (!joined)
+        return NULL;
+    size_t used = 0;
+    for (size_t t = 0; t < texts->count; t++) {
+        texts->items[t].start = used;
+        memcpy (joined + used, texts->items[t].at, texts->items[t].len);
+        used += texts->items[t].len;
+        memcpy (joined + used, S_SEPARATOR, S_SEPARATOR_LEN);
+        used += S_SEPARATOR_LEN;
+    }
+    joined[used] = 0;
+    *len = used;
+    return joined;
+}
+
 //  --------------------------------------------------------------------------
 //  The config's length cap and deny-list
 
@@ -372,21 +396,10 @@ s_guard_redact (aigw_policy_t *policy, s_texts_t *texts, const aigw_policy_verdi
 static int
 s_guard_policy (aigw_policy_t *policy, aigw_envelope_t *env, json_t *root, s_texts_t *texts)
 {
-    size_t total = 0;
-    for (size_t t = 0; t < texts->count; t++)
-        total += texts->items[t].len + S_SEPARATOR_LEN;
-    char *joined = malloc (total + 1);
+    size_t used = 0;
+    char *joined = s_texts_join (texts, &used);
     if (!joined)
         goto fail;
-    size_t used = 0;
-    for (size_t t = 0; t < texts->count; t++) {
-        texts->items[t].start = used;
-        memcpy (joined + used, texts->items[t].at, texts->items[t].len);
-        used += texts->items[t].len;
-        memcpy (joined + used, S_SEPARATOR, S_SEPARATOR_LEN);
-        used += S_SEPARATOR_LEN;
-    }
-    joined[used] = 0;
     aigw_policy_verdict_t verdict;
     int rc = aigw_policy_check_on (policy, AIGW_POLICY_INPUT, joined, used, &verdict);
     free (joined);
@@ -423,29 +436,6 @@ fail:
 
 //  --------------------------------------------------------------------------
 //  The webhook (aigw_webhook.h holds the contract)
-
-//  The texts joined as the policy's check sees them; caller frees. NULL
-//  when out of memory.
-static char *
-s_texts_join (const s_texts_t *texts, size_t *len)
-{
-    size_t total = 0;
-    for (size_t t = 0; t < texts->count; t++)
-        total += texts->items[t].len + S_SEPARATOR_LEN;
-    char *joined = malloc (total + 1);
-    if (!joined)
-        return NULL;
-    size_t used = 0;
-    for (size_t t = 0; t < texts->count; t++) {
-        memcpy (joined + used, texts->items[t].at, texts->items[t].len);
-        used += texts->items[t].len;
-        memcpy (joined + used, S_SEPARATOR, S_SEPARATOR_LEN);
-        used += S_SEPARATOR_LEN;
-    }
-    joined[used] = 0;
-    *len = used;
-    return joined;
-}
 
 static void
 s_wait_destroy (s_wait_t **wait_p)
