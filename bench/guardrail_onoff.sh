@@ -19,6 +19,8 @@
 #
 #   bench/guardrail_onoff.sh [SECONDS [ROUNDS]]   # seconds per phase (5), rounds (3)
 #   AIGW_BIN=build-bench/aigw bench/guardrail_onoff.sh 5 3
+# The tables are read through go_column's nameref.
+# shellcheck disable=SC2034
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
