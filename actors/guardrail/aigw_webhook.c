@@ -1,5 +1,6 @@
 /*  aigw_webhook: the webhook guardrail's HTTP client. See aigw_webhook.h. */
 #include "aigw_webhook.h"
+#include "aigw_text.h"
 #include "aigw_testhttp.h"
 
 #include <assert.h>
@@ -89,19 +90,8 @@ s_on_data (char *data, size_t size, size_t count, void *userp)
         call->too_large = true;
         return 0;  //  curl ends the transfer
     }
-    if (call->answer_len + len + 1 > call->answer_max) {
-        size_t max = call->answer_max ? call->answer_max : 1024;
-        while (max < call->answer_len + len + 1)
-            max *= 2;
-        char *answer = realloc (call->answer, max);
-        if (!answer)
-            return 0;
-        call->answer = answer;
-        call->answer_max = max;
-    }
-    memcpy (call->answer + call->answer_len, data, len);
-    call->answer_len += len;
-    call->answer[call->answer_len] = 0;
+    if (aigw_text_append (&call->answer, &call->answer_len, &call->answer_max, data, len))
+        return 0;  //  out of memory: curl ends the transfer
     return len;
 }
 
