@@ -7,6 +7,7 @@
 #include "aigw_stats.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <time.h>
 
 //  The columns, in the order rows are written.
@@ -38,8 +39,8 @@
     "WITH ins AS (INSERT INTO usage_records (" AIGW_USAGE_COLUMNS ") SELECT "              \
     AIGW_USAGE_COLUMNS " FROM usage_staging ORDER BY record_id, ts ON CONFLICT DO NOTHING" \
     " RETURNING ts, tenant_id, key_id, model, deployment, status, prompt_tokens,"          \
-    " completion_tokens, cached_tokens, cost_usd)"                                         \
-    " INSERT INTO usage_rollups AS u (period, tenant_id, bucket, key_id, model, deployment," \
+    " completion_tokens, cached_tokens, cost_usd),"                                        \
+    " roll AS (INSERT INTO usage_rollups AS u (period, tenant_id, bucket, key_id, model, deployment," \
     " requests, errors, prompt_tokens, completion_tokens, cached_tokens, cost_usd)"        \
     " SELECT p.period, coalesce (i.tenant_id, ''), date_trunc (p.period, i.ts, 'UTC'),"    \
     " coalesce (i.key_id, ''), coalesce (i.model, ''), coalesce (i.deployment, ''),"       \
@@ -52,7 +53,8 @@
     " prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens,"                           \
     " completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens,"               \
     " cached_tokens = u.cached_tokens + EXCLUDED.cached_tokens,"                           \
-    " cost_usd = u.cost_usd + EXCLUDED.cost_usd"
+    " cost_usd = u.cost_usd + EXCLUDED.cost_usd RETURNING 1)"                             \
+    " SELECT count (*) FROM ins"
 // clang-format on
 //  Partitions are checked this often.
 #define S_PARTITIONS_EVERY_MS (3600 * 1000)
@@ -88,7 +90,8 @@ typedef struct {
     aigw_stat_t *batches_ok;      //  batches committed
     aigw_stat_t *batches_failed;  //  batches the database refused or did not answer
     aigw_stat_t *batch_seconds;   //  COPY sent to answered
-    aigw_stat_t *written;         //  records committed
+    aigw_stat_t *written;         //  records committed as new rows
+    aigw_stat_t *duplicate;       //  records committed that were there already
     aigw_stat_t *spooled;         //  records sent to the spool
     aigw_stat_t *dropped;         //  records dropped: the spool was full or failed
 } s_stats_t;
@@ -126,8 +129,10 @@ typedef struct {
 static void
 s_stats_init (s_stats_t *st)
 {
-    const char *records = "Usage records by what became of them: written to the database, "
-                          "spooled while it was away or slow, dropped (the spool was full).";
+    const char *records
+        = "Usage records by what became of them: written to the database, duplicate (sent "
+          "again and there already), spooled while it was away or slow, dropped (the spool "
+          "was full).";
     const char *batches = "Usage batches (COPY) by result.";
     st->spool_bytes = aigw_stats_gauge ("aigw_usage_spool_bytes", "",
                                         "Bytes in the usage spool not yet replayed.");
@@ -141,6 +146,8 @@ s_stats_init (s_stats_t *st)
         "Time from sending a usage batch to the database to its answer.", s_batch_bounds,
         (int) (sizeof s_batch_bounds / sizeof s_batch_bounds[0]), 1e6);
     st->written = aigw_stats_counter ("aigw_usage_records_total", "result=\"written\"", records);
+    st->duplicate
+        = aigw_stats_counter ("aigw_usage_records_total", "result=\"duplicate\"", records);
     st->spooled = aigw_stats_counter ("aigw_usage_records_total", "result=\"spooled\"", records);
     st->dropped = aigw_stats_counter ("aigw_usage_records_total", "result=\"dropped\"", records);
 }
@@ -505,22 +512,29 @@ s_partitions_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
     PQclear (result);
 }
 
-//  A batch of RECORDS came back from the database: committed when OK.
+//  A batch of RECORDS came back from the database: committed when OK,
+//  NEW of them as new rows (the rest were there: sent again after an
+//  acknowledgement was lost, or replayed from the spool).
 static void
-s_stats_batch (self_t *self, bool ok, uint64_t records)
+s_stats_batch (self_t *self, bool ok, uint64_t records, uint64_t fresh)
 {
     aigw_stat_observe (self->stats.batch_seconds, zclock_usecs () - self->copy_us);
     aigw_stat_add (ok ? self->stats.batches_ok : self->stats.batches_failed, 1);
-    if (ok)
-        aigw_stat_add (self->stats.written, (int64_t) records);
+    if (ok) {
+        fresh = fresh < records ? fresh : records;
+        aigw_stat_add (self->stats.written, (int64_t) fresh);
+        aigw_stat_add (self->stats.duplicate, (int64_t) (records - fresh));
+    }
 }
 
 static void
 s_copy_done (void *arg, PGresult *result, aigw_pgconn_status_t status)
 {
     self_t *self = arg;
-    bool ok = status == AIGW_PGCONN_OK && PQresultStatus (result) == PGRES_COMMAND_OK;
-    s_stats_batch (self, ok, self->replaying ? self->replay_records : self->writing.records);
+    bool ok = status == AIGW_PGCONN_OK && PQresultStatus (result) == PGRES_TUPLES_OK
+              && PQntuples (result) == 1;
+    uint64_t records = self->replaying ? self->replay_records : self->writing.records;
+    s_stats_batch (self, ok, records, ok ? strtoull (PQgetvalue (result, 0, 0), NULL, 10) : 0);
     if (self->replaying) {
         if (ok) {
             self->written += self->replay_records;
