@@ -129,14 +129,15 @@ struct _aigw_config_loader_t {
 
 //  One auth.keys entry as read, before the secret is hashed.
 typedef struct {
-    char *name;        //  key name
-    char *key;         //  plaintext secret, wiped after hashing
-    char *key_sha256;  //  hex SHA-256, instead of key
-    char *tenant;      //  tenant name
-    char *role;        //  role name, default AIGW_DEFAULT_ROLE
-    int64_t rpm;       //  requests per minute, 0 = default_rpm
-    char *limits;      //  limits as JSON text, NULL = none
-    bool cache;        //  the response cache answers its requests
+    char *name;           //  key name
+    char *key;            //  plaintext secret, wiped after hashing
+    char *key_sha256;     //  hex SHA-256, instead of key
+    char *tenant;         //  tenant name
+    char *role;           //  role name, default AIGW_DEFAULT_ROLE
+    int64_t rpm;          //  requests per minute, 0 = default_rpm
+    char *limits;         //  limits as JSON text, NULL = none
+    bool cache;           //  the response cache answers its requests
+    bool cache_semantic;  //  semantic lookups as cache.semantic says; false = exact only
 } s_key_item_t;
 
 //  Core's own rows, in the public macros' shorter spelling.
@@ -315,6 +316,7 @@ static const s_setting_t s_key_settings[]
        S_NUMBER ("rpm", S_INT64, s_key_item_t, rpm, 0, AIGW_CONFIG_RPM_MAX, 0),
        S_LIMITS (s_key_item_t, limits),
        AIGW_CONFIG_KW_BOOL ("cache", s_key_item_t, cache, true),
+       AIGW_CONFIG_KW_BOOL ("cache_semantic", s_key_item_t, cache_semantic, true),
        AIGW_CONFIG_KW_END};
 
 //  One guardrail.deny entry; base struct aigw_config_rule_t.
@@ -1164,6 +1166,7 @@ s_add_key (s_loader_t *self, s_key_item_t *item, const char *item_path, size_t l
     key->rpm = item->rpm;
     key->limits = item->limits;
     key->cache = item->cache;
+    key->cache_semantic = item->cache_semantic;
     item->name = item->tenant = item->role = item->limits = NULL;
     config->key_count++;
     return 0;

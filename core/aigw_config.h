@@ -83,6 +83,8 @@ typedef struct {
     int64_t rpm;               //  requests per minute, 0 = ratelimit.default_rpm
     char *limits;              //  limits (schemas/limits.md 1a) as JSON text, NULL = none
     bool cache;                //  the response cache answers its requests (default true)
+    bool cache_semantic;       //  semantic lookups where cache.semantic has them (default
+                               //  true); false = exact matches only
 } aigw_config_key_t;
 
 //  The limits of a tenant that exists only as a name on config-file keys

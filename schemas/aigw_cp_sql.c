@@ -15,7 +15,8 @@
 //  A tenant row (alias t) as JSON.
 #define S_TENANT_JSON                                                            \
     "json_build_object ('id', t.id, 'name', t.name, 'metadata', t.metadata,"     \
-    " 'store_content', t.store_content, 'cache', t.cache, 'limits', t.limits,"      \
+    " 'store_content', t.store_content, 'cache', t.cache,"                          \
+    " 'cache_semantic', t.cache_semantic, 'limits', t.limits,"                      \
     " 'created_at', " S_TS ("t.created_at") ", 'updated_at', " S_TS ("t.updated_at") ")"
 
 //  An API key row (alias k) as JSON: never its hash.
@@ -27,7 +28,7 @@
     " 'expires_at', " S_TS ("k.expires_at") ", 'revoked', k.revoked_at IS NOT NULL," \
     " 'revoked_at', " S_TS ("k.revoked_at") ", 'models', k.models, 'rpm', k.rpm,"  \
     " 'tpm', k.tpm, 'budget_usd', k.budget_usd, 'limits', k.limits,"              \
-    " 'cache', k.cache, 'metadata', k.metadata,"                                   \
+    " 'cache', k.cache, 'cache_semantic', k.cache_semantic, 'metadata', k.metadata," \
     " 'created_at', " S_TS ("k.created_at") ", 'updated_at', " S_TS ("k.updated_at") \
     ", 'rotated_at', " S_TS ("k.rotated_at") ")"
 
@@ -57,6 +58,10 @@
 #define S_INPUT_LIMITS                                                           \
     "CASE WHEN jsonb_typeof (i.v->'limits') = 'object' THEN i.v->'limits'"         \
     " ELSE '{}'::jsonb END"
+
+//  The input's cache_semantic (alias i): JSON null and absent are SQL NULL
+//  (->> reads them so; a jsonb null cannot be cast to boolean).
+#define S_INPUT_SEMANTIC "(i.v->>'cache_semantic')::boolean"
 
 //  A key's limits from BASE (its limits object) and the SPEC's fields of
 //  the input (alias i): rpm, tpm and budget_usd, when given, replace
@@ -94,10 +99,11 @@ const aigw_cp_sql_t aigw_cp_sql_tenant_get = {
 //  $1 input, $2 actor type, $3 actor id
 const aigw_cp_sql_t aigw_cp_sql_tenant_create = {
     .text = "WITH input AS (SELECT $1::jsonb AS v),"
-        " changed AS (INSERT INTO tenants (name, metadata, store_content, cache, limits)"
+        " changed AS (INSERT INTO tenants (name, metadata, store_content, cache,"
+        " cache_semantic, limits)"
         " SELECT i.v->>'name', COALESCE (i.v->'metadata', '{}'::jsonb),"
         " COALESCE ((i.v->'store_content')::boolean, false),"
-        " COALESCE ((i.v->'cache')::boolean, true), " S_INPUT_LIMITS
+        " COALESCE ((i.v->'cache')::boolean, true), " S_INPUT_SEMANTIC ", " S_INPUT_LIMITS
         " FROM input i"
         " RETURNING *),"
         " audit AS (" S_AUDIT_INSERT "SELECT $2, $3, c.id, 'tenants.create', 'tenant',"
@@ -116,6 +122,8 @@ const aigw_cp_sql_t aigw_cp_sql_tenant_update = {
         " store_content = CASE WHEN i.v ? 'store_content'"
         " THEN (i.v->'store_content')::boolean ELSE t.store_content END,"
         " cache = CASE WHEN i.v ? 'cache' THEN (i.v->'cache')::boolean ELSE t.cache END,"
+        " cache_semantic = CASE WHEN i.v ? 'cache_semantic' THEN " S_INPUT_SEMANTIC
+        " ELSE t.cache_semantic END,"
         " limits = CASE WHEN i.v ? 'limits' THEN " S_INPUT_LIMITS " ELSE t.limits END,"
         " updated_at = now () FROM old o, input i WHERE t.id = o.id RETURNING t.*),"
         " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.id, 'tenants.update', 'tenant',"
@@ -164,11 +172,12 @@ const aigw_cp_sql_t aigw_cp_sql_key_create = {
         " granted AS (SELECT r.name FROM role r WHERE " S_COVERS ("$4", "r.permissions") "),"
         " lim AS (SELECT " S_KEY_LIMITS (S_INPUT_LIMITS) " AS l FROM input i),"
         " changed AS (INSERT INTO api_keys (tenant_id, name, prefix, secret_sha256, role,"
-        " expires_at, models, rpm, tpm, budget_usd, limits, metadata, cache)"
+        " expires_at, models, rpm, tpm, budget_usd, limits, metadata, cache, cache_semantic)"
         " SELECT t.id, i.v->>'name', $8, decode ($7, 'hex'), g.name,"
         " (i.v->>'expires_at')::timestamptz, " S_INPUT_MODELS ","
         S_KEY_LIMIT_COLUMNS ", n.l,"
-        " COALESCE (i.v->'metadata', '{}'::jsonb), COALESCE ((i.v->'cache')::boolean, true)"
+        " COALESCE (i.v->'metadata', '{}'::jsonb), COALESCE ((i.v->'cache')::boolean, true),"
+        " " S_INPUT_SEMANTIC
         " FROM input i, tenant t, granted g, lim n"
         " RETURNING *),"
         " audit AS (" S_AUDIT_INSERT "SELECT $5, $6, c.tenant_id, 'keys.create', 'api_key',"
@@ -203,6 +212,8 @@ const aigw_cp_sql_t aigw_cp_sql_key_update = {
         " (rpm, tpm, budget_usd) = (SELECT" S_KEY_LIMIT_COLUMNS "), limits = n.l,"
         " metadata = CASE WHEN i.v ? 'metadata' THEN i.v->'metadata' ELSE k.metadata END,"
         " cache = CASE WHEN i.v ? 'cache' THEN (i.v->'cache')::boolean ELSE k.cache END,"
+        " cache_semantic = CASE WHEN i.v ? 'cache_semantic' THEN " S_INPUT_SEMANTIC
+        " ELSE k.cache_semantic END,"
         " revoked_at = CASE WHEN i.v ? 'revoked' THEN COALESCE (k.revoked_at, now ())"
         " ELSE k.revoked_at END,"
         " updated_at = now ()"
@@ -270,7 +281,7 @@ const char aigw_cp_sql_key_lookup[]
       " array_to_string (k.models, ','), coalesce (k.rpm, 0),"
       " coalesce ((extract (epoch FROM k.expires_at) * 1000)::bigint, 0),"
       " k.revoked_at IS NOT NULL, t.store_content, k.limits::text, t.limits::text,"
-      " k.cache AND t.cache"
+      " k.cache AND t.cache, COALESCE (k.cache_semantic, t.cache_semantic)"
       " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
       " JOIN roles r ON r.name = k.role"
       " WHERE k.secret_sha256 IN"

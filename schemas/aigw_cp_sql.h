@@ -79,7 +79,7 @@ enum {
 };
 
 //  Create a tenant from INPUT (JSON: name, metadata, store_content, cache,
-//  limits). Row: tenant JSON. A taken name fails with unique_violation.
+//  cache_semantic, limits). Row: tenant JSON. A taken name fails with unique_violation.
 extern const aigw_cp_sql_t aigw_cp_sql_tenant_create;
 enum {
     AIGW_CP_TENANT_CREATE_INPUT,
@@ -89,7 +89,8 @@ enum {
 };
 
 //  Change a tenant's members given in INPUT (name, metadata,
-//  store_content, cache, limits). Row: tenant JSON; none when not found.
+//  store_content, cache, cache_semantic, limits). Row: tenant JSON; none
+//  when not found.
 extern const aigw_cp_sql_t aigw_cp_sql_tenant_update;
 enum {
     AIGW_CP_TENANT_UPDATE_INPUT,
@@ -132,7 +133,7 @@ extern const aigw_cp_sql_t aigw_cp_sql_key_get;
 enum { AIGW_CP_KEY_GET_ID, AIGW_CP_KEY_GET_ALL, AIGW_CP_KEY_GET_SCOPE, AIGW_CP_KEY_GET_COUNT };
 
 //  Create a key from INPUT (JSON: tenant_id, name, role, expires_at,
-//  models, rpm, tpm, budget_usd, limits, metadata, cache; rpm, tpm and budget_usd
+//  models, rpm, tpm, budget_usd, limits, metadata, cache, cache_semantic; rpm, tpm and budget_usd
 //  go into limits, and the columns mirror limits) with the secret's HASH (hex)
 //  and PREFIX. Row: tenant found (count), role found, role granted, key
 //  JSON (NULL unless all three).
@@ -151,7 +152,7 @@ enum {
 
 //  Change a key's members given in INPUT (name, role, expires_at, models,
 //  rpm, tpm, budget_usd, limits (replaced whole), metadata, cache,
-//  revoked: true), audited as ACTION (keys.update, keys.revoke). Revoking a revoked key keeps its time. Row:
+//  cache_semantic, revoked: true), audited as ACTION (keys.update, keys.revoke). Revoking a revoked key keeps its time. Row:
 //  found, new role found, allowed, key JSON.
 extern const aigw_cp_sql_t aigw_cp_sql_key_update;
 enum {
@@ -214,7 +215,10 @@ enum {
     AIGW_CP_KEY_LOOKUP_COL_LIMITS,         //  the key's limits, JSON text
     AIGW_CP_KEY_LOOKUP_COL_TENANT_LIMITS,  //  its tenant's limits, JSON text
     //  the cache answers its requests (key's and tenant's): "t" or "f"
-    AIGW_CP_KEY_LOOKUP_COL_CACHE
+    AIGW_CP_KEY_LOOKUP_COL_CACHE,
+    //  semantic lookups: the key's setting, else its tenant's; "t", "f",
+    //  or NULL = the config's
+    AIGW_CP_KEY_LOOKUP_COL_CACHE_SEMANTIC
 };
 
 //  Every role, by name. Rows: role JSON (name, permissions, builtin,

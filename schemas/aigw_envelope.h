@@ -85,8 +85,8 @@ typedef struct {
     char *cache_key;      //  hex hash of the request's cache partition (its owner's shard)
     char *cache_status;   //  HIT, SEMANTIC-HIT, MISS or BYPASS
     char *cache_control;  //  in: the request's directives ("no-cache", "no-store", "ttl=N",
-                          //  auth's "off"), comma-separated; out of a semantic hit:
-                          //  "similarity=0.9312"
+                          //  auth's "off" and "exact"), comma-separated; out of a semantic
+                          //  hit: "similarity=0.9312"
     char *cache_embed;    //  edge: the embeddings model the provider asks for the cache's
                           //  vector (cache.semantic.model) before the cache; the provider
                           //  clears it once it tried

@@ -942,10 +942,15 @@ s_tenants_get (s_request_t **req_p, const char *id)
 //  (schemas/sql/008). Only tenants:write sets it, which no tenant-scoped
 //  built-in role holds: a tenant-admin cannot turn it on for itself.
 //  cache: false keeps every request of the tenant out of the response
-//  cache (schemas/sql/014), whatever its keys say.
+//  cache (schemas/sql/014), whatever its keys say. cache_semantic: false
+//  answers its keys from exact matches only, null follows the config
+//  (schemas/sql/016); a key's own setting wins.
 static const aigw_admin_field_t s_tenant_fields[] = {
-    {"name", AIGW_ADMIN_FIELD_NAME, true},           {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
-    {"store_content", AIGW_ADMIN_FIELD_BOOL, false}, {"cache", AIGW_ADMIN_FIELD_BOOL, false},
+    {"name", AIGW_ADMIN_FIELD_NAME, true},
+    {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+    {"store_content", AIGW_ADMIN_FIELD_BOOL, false},
+    {"cache", AIGW_ADMIN_FIELD_BOOL, false},
+    {"cache_semantic", AIGW_ADMIN_FIELD_SETTING, false},
     {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
 };
 
@@ -991,13 +996,14 @@ s_tenants_update (s_request_t **req_p, const char *id)
         {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
         {"store_content", AIGW_ADMIN_FIELD_BOOL, false},
         {"cache", AIGW_ADMIN_FIELD_BOOL, false},
+        {"cache_semantic", AIGW_ADMIN_FIELD_SETTING, false},
         {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
     };
     if (s_target (req_p, id))
         return;
-    json_t *body
-        = s_patch (req_p, fields, sizeof fields / sizeof fields[0],
-                   "Nothing to change: send name, metadata, store_content, cache or limits.");
+    json_t *body = s_patch (req_p, fields, sizeof fields / sizeof fields[0],
+                            "Nothing to change: send name, metadata, store_content, cache, "
+                            "cache_semantic or limits.");
     if (!body || s_limits_ready (req_p, body, false))
         return;
     //  A tenant's limits are the ceiling of its own admins (limits.md 1a):
@@ -1095,12 +1101,18 @@ s_new_secret (s_request_t **req_p, char hash[AIGW_KEY_HASH_HEX_LEN + 1],
 }
 
 static const aigw_admin_field_t s_key_fields[] = {
-    {"tenant_id", AIGW_ADMIN_FIELD_UUID, false}, {"name", AIGW_ADMIN_FIELD_NAME, true},
-    {"role", AIGW_ADMIN_FIELD_ROLE, true},       {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
-    {"models", AIGW_ADMIN_FIELD_MODELS, false},  {"rpm", AIGW_ADMIN_FIELD_RATE, false},
-    {"tpm", AIGW_ADMIN_FIELD_RATE, false},       {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
-    {"limits", AIGW_ADMIN_FIELD_LIMITS, false},  {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+    {"tenant_id", AIGW_ADMIN_FIELD_UUID, false},
+    {"name", AIGW_ADMIN_FIELD_NAME, true},
+    {"role", AIGW_ADMIN_FIELD_ROLE, true},
+    {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
+    {"models", AIGW_ADMIN_FIELD_MODELS, false},
+    {"rpm", AIGW_ADMIN_FIELD_RATE, false},
+    {"tpm", AIGW_ADMIN_FIELD_RATE, false},
+    {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
+    {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
+    {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
     {"cache", AIGW_ADMIN_FIELD_BOOL, false},
+    {"cache_semantic", AIGW_ADMIN_FIELD_SETTING, false},
 };
 
 //  The checks a key body gets beyond its fields' types: an expires_at in
@@ -1293,12 +1305,18 @@ static void
 s_keys_update (s_request_t **req_p, const char *id)
 {
     static const aigw_admin_field_t fields[] = {
-        {"name", AIGW_ADMIN_FIELD_NAME, false},        {"role", AIGW_ADMIN_FIELD_ROLE, false},
-        {"expires_at", AIGW_ADMIN_FIELD_TIME, false},  {"models", AIGW_ADMIN_FIELD_MODELS, false},
-        {"rpm", AIGW_ADMIN_FIELD_RATE, false},         {"tpm", AIGW_ADMIN_FIELD_RATE, false},
-        {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false}, {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
-        {"revoked", AIGW_ADMIN_FIELD_TRUE, false},     {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
+        {"name", AIGW_ADMIN_FIELD_NAME, false},
+        {"role", AIGW_ADMIN_FIELD_ROLE, false},
+        {"expires_at", AIGW_ADMIN_FIELD_TIME, false},
+        {"models", AIGW_ADMIN_FIELD_MODELS, false},
+        {"rpm", AIGW_ADMIN_FIELD_RATE, false},
+        {"tpm", AIGW_ADMIN_FIELD_RATE, false},
+        {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false},
+        {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
+        {"revoked", AIGW_ADMIN_FIELD_TRUE, false},
+        {"limits", AIGW_ADMIN_FIELD_LIMITS, false},
         {"cache", AIGW_ADMIN_FIELD_BOOL, false},
+        {"cache_semantic", AIGW_ADMIN_FIELD_SETTING, false},
     };
     if (s_target (req_p, id))
         return;

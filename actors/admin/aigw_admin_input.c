@@ -214,6 +214,12 @@ s_check_field (const aigw_admin_field_t *field, json_t *value, aigw_admin_error_
                 return -1;
             }
             return 0;
+        case AIGW_ADMIN_FIELD_SETTING:
+            if (!json_is_boolean (value) && !json_is_null (value)) {
+                S_INVALID (err, "invalid_field", name, "'%s' must be true, false or null.", name);
+                return -1;
+            }
+            return 0;
         case AIGW_ADMIN_FIELD_LIMITS: {
             aigw_limits_error_t limits_err;
             if (aigw_limits_check (value, name, &limits_err)) {
@@ -650,6 +656,7 @@ aigw_admin_input_test (bool verbose)
         {"models", AIGW_ADMIN_FIELD_MODELS, false},    {"rpm", AIGW_ADMIN_FIELD_RATE, false},
         {"budget_usd", AIGW_ADMIN_FIELD_MONEY, false}, {"metadata", AIGW_ADMIN_FIELD_OBJECT, false},
         {"revoked", AIGW_ADMIN_FIELD_TRUE, false},     {"keep", AIGW_ADMIN_FIELD_BOOL, false},
+        {"follow", AIGW_ADMIN_FIELD_SETTING, false},
     };
     size_t count = sizeof fields / sizeof fields[0];
     struct {
@@ -710,6 +717,18 @@ aigw_admin_input_test (bool verbose)
         {"{\"tenant_id\":\"3f0c2b1a-0000-4000-8000-00000000abcd\",\"name\":\"k\","
          "\"role\":\"viewer\",\"keep\":null}",
          "invalid_field", "keep"},
+        {"{\"tenant_id\":\"3f0c2b1a-0000-4000-8000-00000000abcd\",\"name\":\"k\","
+         "\"role\":\"viewer\",\"follow\":null,\"keep\":true}",
+         NULL, NULL},
+        {"{\"tenant_id\":\"3f0c2b1a-0000-4000-8000-00000000abcd\",\"name\":\"k\","
+         "\"role\":\"viewer\",\"follow\":false}",
+         NULL, NULL},
+        {"{\"tenant_id\":\"3f0c2b1a-0000-4000-8000-00000000abcd\",\"name\":\"k\","
+         "\"role\":\"viewer\",\"follow\":\"false\"}",
+         "invalid_field", "follow"},
+        {"{\"tenant_id\":\"3f0c2b1a-0000-4000-8000-00000000abcd\",\"name\":\"k\","
+         "\"role\":\"viewer\",\"follow\":0}",
+         "invalid_field", "follow"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         body = aigw_admin_input_body (cases[i].json, strlen (cases[i].json), &err);

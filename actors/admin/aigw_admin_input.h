@@ -50,17 +50,18 @@ typedef struct {
 
 //  Kinds of value a body field may hold.
 typedef enum {
-    AIGW_ADMIN_FIELD_NAME,    //  string, 1..AIGW_ADMIN_NAME_MAX characters
-    AIGW_ADMIN_FIELD_UUID,    //  string, a UUID
-    AIGW_ADMIN_FIELD_ROLE,    //  string, a role name's syntax
-    AIGW_ADMIN_FIELD_TIME,    //  RFC 3339 string, or null
-    AIGW_ADMIN_FIELD_MODELS,  //  array of model names, or null
-    AIGW_ADMIN_FIELD_RATE,    //  integer 1..AIGW_ADMIN_RATE_MAX, or null
-    AIGW_ADMIN_FIELD_MONEY,   //  number 0..AIGW_ADMIN_BUDGET_MAX, or null
-    AIGW_ADMIN_FIELD_OBJECT,  //  JSON object (metadata), size and depth capped
-    AIGW_ADMIN_FIELD_TRUE,    //  the literal true
-    AIGW_ADMIN_FIELD_BOOL,    //  true or false
-    AIGW_ADMIN_FIELD_LIMITS   //  a limits object (aigw_limits_check), or null
+    AIGW_ADMIN_FIELD_NAME,     //  string, 1..AIGW_ADMIN_NAME_MAX characters
+    AIGW_ADMIN_FIELD_UUID,     //  string, a UUID
+    AIGW_ADMIN_FIELD_ROLE,     //  string, a role name's syntax
+    AIGW_ADMIN_FIELD_TIME,     //  RFC 3339 string, or null
+    AIGW_ADMIN_FIELD_MODELS,   //  array of model names, or null
+    AIGW_ADMIN_FIELD_RATE,     //  integer 1..AIGW_ADMIN_RATE_MAX, or null
+    AIGW_ADMIN_FIELD_MONEY,    //  number 0..AIGW_ADMIN_BUDGET_MAX, or null
+    AIGW_ADMIN_FIELD_OBJECT,   //  JSON object (metadata), size and depth capped
+    AIGW_ADMIN_FIELD_TRUE,     //  the literal true
+    AIGW_ADMIN_FIELD_BOOL,     //  true or false
+    AIGW_ADMIN_FIELD_SETTING,  //  true, false, or null (follow the level above)
+    AIGW_ADMIN_FIELD_LIMITS    //  a limits object (aigw_limits_check), or null
 } aigw_admin_field_type_t;
 
 //  One field a body may hold.

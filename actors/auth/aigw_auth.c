@@ -66,6 +66,7 @@ typedef struct {
     bool revoked;                  //  revoked keys answer 401
     bool store_content;            //  its tenant keeps prompts and answers
     bool no_cache;                 //  the key or its tenant turned the cache off
+    bool exact_only;               //  the key or its tenant turned semantic lookups off
     int64_t fetched_ms;            //  when read from the database, 0 = stale
 } s_principal_t;
 
@@ -184,19 +185,20 @@ s_content (aigw_envelope_t *env, bool store)
     env->content_request = copy;
 }
 
-//  Keep ENV out of the response cache: the cache stage reads "off" as it
-//  reads no-store (no lookup, nothing kept), after the client's own
-//  directives.
+//  Add DIRECTIVE to ENV's cache directives, after the client's own: "off"
+//  keeps ENV out of the response cache (the cache stage reads it as
+//  no-store: no lookup, nothing kept); "exact" keeps it to exact matches
+//  (no semantic lookup, no vector: the entry serves exact hits only).
 static void
-s_cache_off (aigw_envelope_t *env)
+s_cache_directive (aigw_envelope_t *env, const char *directive)
 {
     if (env->cache_control && *env->cache_control) {
-        char *both = zsys_sprintf ("%s,off", env->cache_control);
+        char *both = zsys_sprintf ("%s,%s", env->cache_control, directive);
         aigw_envelope_set (&env->cache_control, both);
         zstr_free (&both);
     }
     else
-        aigw_envelope_set (&env->cache_control, "off");
+        aigw_envelope_set (&env->cache_control, directive);
 }
 
 //  Fill ENV from P, or answer it: 401 revoked or expired, 403 without the
@@ -226,8 +228,11 @@ s_apply (self_t *self, aigw_envelope_t *env, const s_principal_t *p)
     env->rpm = p->rpm;
     env->expires_ms = p->expires_ms;
     s_content (env, p->store_content);
+    //  With the cache off, whether it looks for neighbours does not matter.
     if (p->no_cache)
-        s_cache_off (env);
+        s_cache_directive (env, "off");
+    else if (p->exact_only)
+        s_cache_directive (env, "exact");
     //  The compiled limits (schemas/limits.md 4a): for the model asked on
     //  the data plane; an admin request carries the key's and tenant's
     //  levels and every model's, which GET rate-limits hands to the owner.
@@ -481,6 +486,8 @@ s_db_rows (self_t *self, PGresult *result)
         p->revoked = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_REVOKED)[0] == 't';
         p->store_content = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_STORE_CONTENT)[0] == 't';
         p->no_cache = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_CACHE)[0] == 'f';
+        //  NULL (neither set) follows cache.semantic.enabled.
+        p->exact_only = PQgetvalue (result, row, AIGW_CP_KEY_LOOKUP_COL_CACHE_SEMANTIC)[0] == 'f';
         p->fetched_ms = now;
         s_cache_put (self, hex, p);
     }
@@ -742,6 +749,7 @@ s_self_new (const aigw_config_t *config)
         p->rpm = ck->rpm;
         p->store_content = aigw_config_stores_content (config, ck->tenant);
         p->no_cache = !ck->cache;
+        p->exact_only = !ck->cache_semantic;
         //  A key's rpm is its limits.rpm unless its limits give one.
         char *key_limits = ck->limits ? strdup (ck->limits) : NULL;
         if (ck->rpm > 0) {
@@ -1075,6 +1083,24 @@ aigw_auth_test (bool verbose)
     assert (p->rpm == config->default_rpm);
     s_principal_limits (self, p, "{\"rpm\":0}", "{\"rpm\":\"x\"}");
     assert (p->key_limits && !p->tenant_limits && p->rpm == config->default_rpm);
+
+    //  Cache settings become directives after the client's: semantic off
+    //  is "exact"; the cache off is "off" alone, whatever semantic says.
+    p->exact_only = true;
+    env = aigw_envelope_new ();
+    env->kind = AIGW_KIND_CHAT;
+    aigw_envelope_set (&env->model, "gpt-4o");
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    aigw_envelope_set (&env->cache_control, "no-cache");
+    s_test_resolve (self, env);
+    assert (env->status == 0 && streq (env->cache_control, "no-cache,exact"));
+    aigw_envelope_set (&env->cache_control, NULL);
+    aigw_envelope_set (&env->credential, "sk-db-key");
+    p->no_cache = true;
+    s_test_resolve (self, env);
+    assert (env->status == 0 && streq (env->cache_control, "off"));
+    aigw_envelope_destroy (&env);
+    p->no_cache = p->exact_only = false;
 
     p->expires_ms = aigw_now_ms () - 1;
     env = aigw_envelope_new ();

@@ -456,6 +456,7 @@ static void s_purge_queue (s_cache_t *self, const char *tenant, const char *mode
 typedef struct {
     bool no_cache;  //  skip the lookup, still store
     bool no_store;  //  neither
+    bool exact;     //  exact matches only: the key or tenant turned semantic off
     int64_t ttl_s;  //  the entry's lifetime, 0 = the configured one
 } s_directives_t;
 
@@ -470,6 +471,8 @@ s_directives (const char *text, s_directives_t *out)
         else if ((len == 8 && memcmp (text, "no-store", 8) == 0)
                  || (len == 3 && memcmp (text, "off", 3) == 0))
             out->no_store = true;
+        else if (len == 5 && memcmp (text, "exact", 5) == 0)
+            out->exact = true;
         else if (len > 4 && memcmp (text, "ttl=", 4) == 0)
             out->ttl_s = strtoll (text + 4, NULL, 10);
         text += len;
@@ -693,8 +696,16 @@ s_lookup (s_cache_t *self, aigw_envelope_t *env)
         }
     }
     //  Past an exact hit: the vector serves the neighbours' search and the
-    //  entry this request's answer becomes.
-    float *vector = s_vector (self, env, &req);
+    //  entry this request's answer becomes. Exact only (auth's "exact"):
+    //  no vector, so no neighbours, and an entry for exact hits only (no
+    //  embedding made for a key that asked for none).
+    float *vector = NULL;
+    if (d.exact) {
+        aigw_envelope_set_vector (env, NULL, 0);
+        aigw_envelope_set (&env->cache_embed, NULL);
+    }
+    else
+        vector = s_vector (self, env, &req);
     if (!d.no_cache) {
         if (vector && s_semantic (self, env, &req, vector)) {
             stat->semantic_hits++;
@@ -1579,6 +1590,18 @@ aigw_cache_test (bool verbose)
     assert (ns->status == 0 && streq (ns->cache_status, "BYPASS") && !ns->cache_key);
     aigw_envelope_t *off = s_test_lookup (self, "r8", "t1", "what is two plus two", "off");
     assert (off->status == 0 && !off->cache_key);
+    //  "exact" (auth: the key or tenant turned semantic lookups off) still
+    //  keeps a miss's answer, and answers exact matches from it.
+    s_directives_t dx;
+    s_directives ("no-cache,exact,ttl=5", &dx);
+    assert (dx.no_cache && dx.exact && !dx.no_store && dx.ttl_s == 5);
+    aigw_envelope_t *ex = s_test_lookup (self, "r8x", "tx", "what is three plus three", "exact");
+    assert (ex->status == 0 && streq (ex->cache_status, "MISS") && ex->cache_key);
+    s_test_store (self, ex, "six");
+    aigw_envelope_t *ey = s_test_lookup (self, "r8y", "tx", "what is three plus three", "exact");
+    assert (ey->status == 200 && streq (ey->cache_status, "HIT") && s_test_says (ey, "six"));
+    aigw_envelope_t *ez = s_test_lookup (self, "r8z", "tx", "what is three plus three", NULL);
+    assert (ez->status == 200 && streq (ez->cache_status, "HIT") && s_test_says (ez, "six"));
 
     //  A request id seen twice stores neither answer.
     aigw_envelope_t *x1 = s_test_lookup (self, "dup", "t1", "first question", NULL);
@@ -1657,7 +1680,8 @@ aigw_cache_test (bool verbose)
     s_cache_handle (self, bad);
     assert (streq (bad->cache_status, "BYPASS") && !bad->cache_key);
 
-    aigw_envelope_t *all[] = {a, b, c, s, nc, d, ns, off, x1, x2, x3, t, t1, t2, p, bad};
+    aigw_envelope_t *all[]
+        = {a, b, c, s, nc, d, ns, off, ex, ey, ez, x1, x2, x3, t, t1, t2, p, bad};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         aigw_envelope_destroy (&all[i]);
     state = self;

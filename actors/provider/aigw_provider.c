@@ -1741,7 +1741,8 @@ s_embed_answer (s_request_t **r_p)
 }
 
 //  Start the embeddings call for ENV, or pass ENV on at once when the
-//  cache will not look its text up (not plain text, no-store, turned off).
+//  cache will not look its text up (not plain text, no-store, turned off,
+//  exact matches only).
 static void
 s_embed_take (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
 {
@@ -1750,7 +1751,8 @@ s_embed_take (self_t *self, aigw_job_t *job, aigw_envelope_t *env)
     size_t text_len = 0;
     if ((env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_MESSAGES)
         && !aigw_list_has (env->cache_control, "no-store")
-        && !aigw_list_has (env->cache_control, "off")) {
+        && !aigw_list_has (env->cache_control, "off")
+        && !aigw_list_has (env->cache_control, "exact")) {
         json_t *root = aigw_messages_chat_form ((aigw_kind_t) env->kind, env->body, env->body_len);
         text = root ? aigw_messages_cache_text (root, false, &text_len) : NULL;
         json_decref (root);

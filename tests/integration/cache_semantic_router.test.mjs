@@ -66,7 +66,9 @@ for (const mode of MODES.filter((m) => m === 'run' || m === 'split')) {
                    semantic: { enabled: true, model: EMBEDDER, threshold: 0.75 } },
           // One try: a failing embeddings call gives up at once.
           router: { max_attempts: 1 },
-          auth: { keys: [{ name: 'dev', tenant: 'team-r', role: 'developer', rpm: 1000 }] },
+          auth: { keys: [{ name: 'dev', tenant: 'team-r', role: 'developer', rpm: 1000 },
+                         { name: 'exact', tenant: 'team-r', role: 'developer', rpm: 1000,
+                           cache_semantic: false }] },
           models: [
             ...MODELS.map((name) => ({ name, provider: 'openai' })),
             { name: EMBEDDER, deployments: [{
@@ -108,6 +110,25 @@ for (const mode of MODES.filter((m) => m === 'run' || m === 'split')) {
       const inputs = calls.map((c) => c.body?.input);
       assert.ok(inputs.includes(q), `no embeddings call for the question: ${JSON.stringify(inputs)}`);
       assert.ok(inputs.includes(p), 'no embeddings call for the paraphrase');
+    });
+
+    it('makes no embeddings call for a key kept to exact matches (cache_semantic: false)', async () => {
+      const q = `How do I turn off the oven in the kitchen ${nonce()}`;
+      const p = `Please, how do I turn off the oven in the kitchen ${q.split(' ').at(-1)}`;
+      const s0 = await mock.stats();
+      assert.equal((await gw.chat(q, { key: gw.key('dev') })).headers.get('x-cache'), 'MISS');
+      const near = await gw.chat(p, { key: gw.key('exact') });
+      assert.equal(near.status, 200, near.text);
+      assert.equal(near.headers.get('x-cache'), 'MISS');
+      assert.match(said(near), /Please, how do I turn off the oven/);
+      assert.equal((await gw.chat(q, { key: gw.key('exact') })).headers.get('x-cache'), 'HIT');
+      const s1 = await mock.stats();
+      assert.equal(s1.chat, s0.chat + 2);
+      assert.equal(s1.embeddings, s0.embeddings + 1, 'only the key that follows the config embeds');
+      // The same paraphrase from the key that follows the config is a hit.
+      const again = await gw.chat(`Hey, how do I turn off the oven in the kitchen ${q.split(' ').at(-1)}`,
+                                  { key: gw.key('dev') });
+      assert.equal(again.headers.get('x-cache'), 'SEMANTIC-HIT');
     });
 
     it('embeds what an Anthropic client asks the same way', async () => {
