@@ -320,8 +320,11 @@ s_host_remote (aigw_host_t *self, aigw_job_t **job_p, aigw_envelope_t **env_p, c
         zstr_free (&key);
         if (sent == 0) {
             if (job->origin) {
-                //  The front's origin now waits on the peer for its replies.
+                //  The front's origin now waits on the peer for its replies,
+                //  and must forget the job it may hold.
                 zhashx_update (self->pending, job->request_id, job->origin);
+                if (self->front.self && self->front.left)
+                    self->front.left (self->front.self, job->origin);
                 job->origin = NULL;
             }
             //  The peer tells our sender DONE once the request has left.

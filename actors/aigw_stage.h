@@ -80,6 +80,10 @@ typedef struct {
     //  request whose replies go to ORIGIN.
     void (*forward) (void *self, void *origin, const char *service, const char *shard,
                      aigw_envelope_t **env_p);
+    //  ORIGIN's request left this host for a peer (another pipeline or
+    //  process): the job aigw_host_submit returned is gone; its replies
+    //  still come to ORIGIN. May be NULL.
+    void (*left) (void *self, void *origin);
 } aigw_front_t;
 
 //  Arguments of aigw_host_actor; the caller keeps them alive while it runs.

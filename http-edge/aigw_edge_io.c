@@ -472,6 +472,16 @@ s_front_deliver (void *arg, void *origin, aigw_client_event_t **event_p)
     s_push ((aigw_slot_t *) origin, event_p);
 }
 
+//  The front's left (aigw_front_t): the slot's request went on to a peer
+//  (the other pipeline's key owner, say) and its job here is freed, so a
+//  cancel must not reach it.
+static void
+s_front_left (void *arg, void *origin)
+{
+    (void) arg;
+    ((aigw_slot_t *) origin)->job = NULL;
+}
+
 //  The front's forward (aigw_front_t): ENV goes to SERVICE through the
 //  broker; its replies come back by the slot's id.
 static void
@@ -803,7 +813,7 @@ s_io_start (aigw_edge_io_t *self)
     //  the edge's broker connection.
     if (!*self->stages)
         aigw_client_want_directory (self->client);
-    aigw_front_t front = {self, s_front_deliver, s_front_forward};
+    aigw_front_t front = {self, s_front_deliver, s_front_forward, s_front_left};
     aigw_host_set_front (self->host, &front);
     self->guards = aigw_guardset_new (self->config, self->err, sizeof self->err);
     if (!self->guards)

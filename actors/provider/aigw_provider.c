@@ -2410,7 +2410,7 @@ aigw_provider_test (bool verbose)
         fprintf (stderr, "provider: %s\n", err);
     assert (host);
     s_test_front_t front = {0};
-    aigw_front_t front_def = {&front, s_test_deliver, s_test_forward};
+    aigw_front_t front_def = {&front, s_test_deliver, s_test_forward, NULL};
     aigw_host_set_front (host, &front_def);
 
     //  A chat call: the upstream gets the model, the key and the messages;

@@ -3,7 +3,7 @@
 // owner (the thread the directory names), so limits stay exact and a cached
 // answer is found whichever thread takes the repeat.
 import {
-  assert, describe, it, nonce, sleep, useGateway,
+  assert, describe, eventually, it, nonce, sleep, useGateway,
 } from './lib.mjs';
 
 describe('aigw run with three pipelines', () => {
@@ -27,6 +27,31 @@ describe('aigw run with three pipelines', () => {
     const s = await gw.chatStream(`stream ${nonce()} mock:chunks=3`);
     assert.equal(s.status, 200, s.text);
     assert.ok(s.done, 'no [DONE]');
+  });
+
+  it('stays up when clients leave requests that went on to another pipeline', async () => {
+    // Most of these cross to the pipeline owning their cache entry; a
+    // client that leaves then cancels a job its own pipeline no longer
+    // holds (it once freed it and cancelled it anyway: a crash).
+    const leaving = Array.from({ length: 12 }, (_, i) => {
+      const ac = new AbortController();
+      const done = fetch(`${gw.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${gw.masterKey}` },
+        body: JSON.stringify({ model: 'gpt-4o-mini', stream: i % 2 === 1,
+                               messages: [{ role: 'user', content: `leave ${i} ${nonce()} mock:hang` }] }),
+        signal: ac.signal,
+      }).then(() => {}, () => {});
+      return { ac, done };
+    });
+    assert.ok(await eventually(async () => (await gw.mock.stats()).in_flight === 12, 5000, 50),
+              'the mock never had the 12 requests in flight');
+    for (const { ac } of leaving) ac.abort();
+    await Promise.all(leaving.map((l) => l.done));
+    assert.ok(await eventually(async () => (await gw.mock.stats()).in_flight === 0, 5000, 50),
+              'the upstream calls were not aborted');
+    const after = await Promise.all(Array.from({ length: 6 }, (_, i) => gw.chat(`after ${i} ${nonce()}`)));
+    for (const res of after) assert.equal(res.status, 200, res.text);
   });
 
   it('keeps a key to its rpm exactly across pipelines', async () => {
