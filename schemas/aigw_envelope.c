@@ -275,6 +275,7 @@ aigw_envelope_destroy (aigw_envelope_t **self_p)
         free (self->route[i]);
     free (self->body);
     free (self->cache_vector);
+    aigw_envelope_set_memo (self, NULL, NULL);
     free (self);
     *self_p = NULL;
 }
@@ -286,6 +287,8 @@ aigw_envelope_dup (const aigw_envelope_t *self)
     if (!copy)
         return NULL;
     *copy = *self;
+    copy->memo = NULL;
+    copy->memo_free = NULL;
     //  Every owned pointer is replaced by its own copy; a failed copy leaves
     //  NULL behind, so the destroy below is always safe.
     bool failed = false;
@@ -358,7 +361,18 @@ aigw_envelope_set_body (aigw_envelope_t *self, const void *data, size_t len)
     free (self->body);
     self->body = copy;
     self->body_len = len;
+    aigw_envelope_set_memo (self, NULL, NULL);
     return 0;
+}
+
+void
+aigw_envelope_set_memo (aigw_envelope_t *self, void *memo, void (*memo_free) (void *memo))
+{
+    assert (self);
+    if (self->memo && self->memo_free)
+        self->memo_free (self->memo);
+    self->memo = memo;
+    self->memo_free = memo_free;
 }
 
 int
@@ -409,6 +423,7 @@ aigw_envelope_take_body (aigw_envelope_t *self, char *data, size_t len)
         free (self->body);
     self->body = data;
     self->body_len = len;
+    aigw_envelope_set_memo (self, NULL, NULL);
 }
 
 void

@@ -146,6 +146,13 @@ typedef struct {
     char *err_message;  //  human text, never a secret
     char *err_param;    //  offending field, or NULL
     char *allow;        //  a 405's Allow header ("GET, HEAD"), or NULL
+
+    //  Process-local, never encoded nor copied: what a stage read of the
+    //  body, kept for a later step in this process (the cache reads the
+    //  body for its shard key and again for its lookup). A new body drops
+    //  it; destroy calls memo_free.
+    void *memo;
+    void (*memo_free) (void *memo);
 } aigw_envelope_t;
 
 //  Create an empty envelope (rl_limit = -1). Caller owns it.
@@ -165,6 +172,10 @@ int aigw_envelope_set (char **field, const char *value);
 
 //  Replace body with a copy of LEN bytes at DATA. Returns 0 or -1.
 int aigw_envelope_set_body (aigw_envelope_t *self, const void *data, size_t len);
+
+//  Replace the envelope's memo with MEMO, freed by MEMO_FREE at the next
+//  replacement, a new body or destroy (the old one is freed now).
+void aigw_envelope_set_memo (aigw_envelope_t *self, void *memo, void (*memo_free) (void *memo));
 
 //  Replace cache_vector with a copy of DIM floats at VECTOR (DIM 0 or a
 //  NULL VECTOR clears it). 0, or -1 when out of memory or DIM is over

@@ -674,7 +674,7 @@ s_lookup (s_cache_t *self, aigw_envelope_t *env)
     aigw_envelope_set (&env->cache_control, NULL);
     aigw_cacheform_request_t req;
     if (!self->config->cache_enabled || d.no_store
-        || aigw_cacheform_request (env, self->embedder_id, &req)) {
+        || aigw_cacheform_request_take (env, self->embedder_id, &req)) {
         aigw_envelope_set_vector (env, NULL, 0);
         s_bypass (self, env);
         return;
@@ -1462,10 +1462,11 @@ static const char *
 s_cache_shard_key (aigw_envelope_t *env, const aigw_config_t *config)
 {
     if (env->kind != AIGW_KIND_ADMIN && !env->cache_key && config->cache_enabled) {
-        aigw_cacheform_request_t req;
-        if (aigw_cacheform_request (env, aigw_cacheform_embedder (config), &req) == 0)
-            aigw_envelope_set (&env->cache_key, req.partition);
-        aigw_cacheform_request_reset (&req);
+        //  Kept on the envelope: the lookup here reads the body once.
+        const aigw_cacheform_request_t *req
+            = aigw_cacheform_request_keep (env, aigw_cacheform_embedder (config));
+        if (req)
+            aigw_envelope_set (&env->cache_key, req->partition);
     }
     return env->cache_key ? env->cache_key : "";
 }

@@ -10,12 +10,24 @@
 #include <czmq.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 //  Version of the key derivation: a change here must not meet old keys.
 #define S_KEY_VERSION "aigw-cache-2"
+
+//  SHA-256, fetched once: EVP_sha256 () makes every EVP_DigestInit_ex
+//  look the algorithm up again (a fifth of a hash's cost on short input).
+static EVP_MD *s_sha256;
+static pthread_once_t s_sha256_once = PTHREAD_ONCE_INIT;
+static void
+s_sha256_fetch (void)
+{
+    s_sha256 = EVP_MD_fetch (NULL, "SHA256", NULL);
+    assert (s_sha256);
+}
 
 //  Hex SHA-256 of the NUL-separated PARTS (COUNT of them, LENS bytes each).
 static void
@@ -24,9 +36,10 @@ s_hash (const char *const *parts, const size_t *lens, size_t count,
 {
     unsigned char digest[32];
     unsigned int len = 0;
+    pthread_once (&s_sha256_once, s_sha256_fetch);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
     assert (ctx);
-    EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL);
+    EVP_DigestInit_ex (ctx, s_sha256, NULL);
     for (size_t i = 0; i < count; i++) {
         EVP_DigestUpdate (ctx, parts[i], lens[i]);
         EVP_DigestUpdate (ctx, "", 1);
@@ -96,6 +109,82 @@ aigw_cacheform_request_reset (aigw_cacheform_request_t *out)
 {
     free (out->text);
     memset (out, 0, sizeof *out);
+}
+
+//  A reading kept on the envelope, with what it was made from.
+typedef struct {
+    aigw_cacheform_request_t req;  //  the reading
+    int rc;                        //  what aigw_cacheform_request returned
+    const char *body;              //  the body it read (compared, never used)
+    size_t body_len;               //  its bytes
+    int kind;                      //  the envelope's kind then
+    char *tenant;                  //  tenant_id (or tenant) then
+    char *model;                   //  model then
+    char *embedder;                //  the embedder asked for
+} s_memo_t;
+
+static void
+s_memo_free (void *arg)
+{
+    s_memo_t *memo = (s_memo_t *) arg;
+    aigw_cacheform_request_reset (&memo->req);
+    free (memo->tenant);
+    free (memo->model);
+    free (memo->embedder);
+    free (memo);
+}
+
+static bool
+s_same (const char *a, const char *b)
+{
+    return strcmp (a ? a : "", b ? b : "") == 0;
+}
+
+//  ENV's memo when it is a reading of what ENV holds now, else NULL.
+static s_memo_t *
+s_memo (aigw_envelope_t *env, const char *embedder)
+{
+    s_memo_t *memo = env->memo_free == s_memo_free ? (s_memo_t *) env->memo : NULL;
+    if (memo && memo->body == env->body && memo->body_len == env->body_len
+        && memo->kind == env->kind && s_same (memo->model, env->model)
+        && s_same (memo->tenant, env->tenant_id ? env->tenant_id : env->tenant)
+        && s_same (memo->embedder, embedder))
+        return memo;
+    return NULL;
+}
+
+const aigw_cacheform_request_t *
+aigw_cacheform_request_keep (aigw_envelope_t *env, const char *embedder)
+{
+    s_memo_t *memo = s_memo (env, embedder);
+    if (!memo) {
+        memo = (s_memo_t *) calloc (1, sizeof *memo);
+        assert (memo);
+        memo->rc = aigw_cacheform_request (env, embedder, &memo->req);
+        memo->body = env->body;
+        memo->body_len = env->body_len;
+        memo->kind = env->kind;
+        const char *tenant = env->tenant_id ? env->tenant_id : env->tenant;
+        memo->tenant = tenant ? strdup (tenant) : NULL;
+        memo->model = env->model ? strdup (env->model) : NULL;
+        memo->embedder = embedder ? strdup (embedder) : NULL;
+        aigw_envelope_set_memo (env, memo, s_memo_free);
+    }
+    return memo->rc == 0 ? &memo->req : NULL;
+}
+
+int
+aigw_cacheform_request_take (aigw_envelope_t *env, const char *embedder,
+                             aigw_cacheform_request_t *out)
+{
+    s_memo_t *memo = s_memo (env, embedder);
+    if (!memo)
+        return aigw_cacheform_request (env, embedder, out);
+    int rc = memo->rc;
+    *out = memo->req;
+    memset (&memo->req, 0, sizeof memo->req);
+    aigw_envelope_set_memo (env, NULL, NULL);
+    return rc;
 }
 
 //  Append the string of FIELD in FROM (if any) to FIELD in INTO.
@@ -393,6 +482,33 @@ aigw_cacheform_test (bool verbose)
     assert (aigw_cacheform_request (env, "", &i) == 0);
     assert (!streq (a.partition, g.partition) && !streq (g.partition, h.partition));
     assert (streq (a.partition, i.partition));
+    //  A reading kept on the envelope serves the take, for what the
+    //  envelope holds now: not for another embedder, nor after a new body,
+    //  and a copy of the envelope does not carry it.
+    const aigw_cacheform_request_t *kept = aigw_cacheform_request_keep (env, "local");
+    assert (kept && streq (kept->partition, g.partition) && env->memo);
+    assert (aigw_cacheform_request_keep (env, "local") == kept);
+    aigw_envelope_t *copy = aigw_envelope_dup (env);
+    assert (copy && !copy->memo);
+    aigw_envelope_destroy (&copy);
+    aigw_cacheform_request_t taken;
+    assert (aigw_cacheform_request_take (env, "", &taken) == 0);
+    assert (streq (taken.partition, i.partition) && env->memo);
+    aigw_cacheform_request_reset (&taken);
+    assert (aigw_cacheform_request_take (env, "local", &taken) == 0);
+    assert (streq (taken.partition, g.partition) && streq (taken.exact, g.exact));
+    assert (taken.text && streq (taken.text, "hi there") && !env->memo);
+    aigw_cacheform_request_reset (&taken);
+    assert (aigw_cacheform_request_keep (env, "local"));
+    const char *other = "{\"model\":\"m\",\"max_tokens\":9,\"messages\":[{\"role\":"
+                        "\"user\",\"content\":\"hello there\"}]}";
+    aigw_envelope_set_body (env, other, strlen (other));
+    assert (!env->memo);
+    assert (aigw_cacheform_request_keep (env, "local"));
+    assert (aigw_cacheform_request_take (env, "local", &taken) == 0);
+    assert (!streq (taken.exact, g.exact) && streq (taken.partition, g.partition));
+    aigw_cacheform_request_reset (&taken);
+    assert (aigw_cacheform_request_keep (env, "local"));
     aigw_envelope_destroy (&env);
     char err[256] = "";
     aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);

@@ -55,6 +55,17 @@ int aigw_cacheform_request (const aigw_envelope_t *env, const char *embedder,
 //  Free what OUT holds; safe twice.
 void aigw_cacheform_request_reset (aigw_cacheform_request_t *out);
 
+//  ENV's reading (as aigw_cacheform_request), made once and kept on ENV
+//  (its memo) for aigw_cacheform_request_take later in this process.
+//  NULL when the body is not a request the cache can key.
+const aigw_cacheform_request_t *aigw_cacheform_request_keep (aigw_envelope_t *env,
+                                                             const char *embedder);
+
+//  As aigw_cacheform_request, taking the reading kept on ENV when it is
+//  one of what ENV holds now (same body, kind, tenant, model, EMBEDDER).
+int aigw_cacheform_request_take (aigw_envelope_t *env, const char *embedder,
+                                 aigw_cacheform_request_t *out);
+
 //  Assemble OpenAI chat SSE (LEN bytes: chunks, a usage chunk, [DONE]) into
 //  one chat.completion. Returns a NUL-terminated buffer the caller owns
 //  and sets *OUT_LEN, or NULL when the stream is incomplete (no finish
