@@ -284,8 +284,13 @@ s_link (aigw_peer_t *self, const char *endpoint)
 }
 
 //  Send MSG on LINK's socket if it takes it now (MSG stays the caller's).
-//  A message is all or nothing: ZeroMQ takes a multipart message whole or
-//  refuses its first frame (EAGAIN).
+//  A message is all or nothing: ZeroMQ refuses its first frame (EAGAIN),
+//  or, when the peer's pipe ends mid-message (it died), a later frame.
+//  Then it has rolled back the frames it took and drops the message's
+//  remaining frames as they come: they are sent so that the next message
+//  starts clean. libzmq 4.3.4 says EAGAIN and drops only what follows the
+//  refused frame; later versions say EFAULT and drop up to a frame
+//  without MORE, so a refused last frame needs one empty frame to end it.
 static bool
 s_try_send (s_link_t *link, zmsg_t *msg)
 {
@@ -294,10 +299,21 @@ s_try_send (s_link_t *link, zmsg_t *msg)
     zframe_t *frame = zmsg_first (msg);
     for (size_t i = 0; frame; i++, frame = zmsg_next (msg)) {
         int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT | (i + 1 < frames ? ZFRAME_MORE : 0);
-        if (zframe_send (&frame, handle, flags) == -1) {
-            assert (i == 0);
-            return false;
+        if (zframe_send (&frame, handle, flags) == 0)
+            continue;
+        int refused = errno;
+        if (i > 0 && i + 1 < frames)
+            while ((frame = zmsg_next (msg))) {
+                i++;
+                zframe_send (&frame, handle,
+                             ZFRAME_REUSE | ZFRAME_DONTWAIT | (i + 1 < frames ? ZFRAME_MORE : 0));
+            }
+        else if (i > 0 && refused == EFAULT) {
+            zframe_t *end = zframe_new_empty ();
+            if (zframe_send (&end, handle, ZFRAME_DONTWAIT) == -1)
+                zframe_destroy (&end);
         }
+        return false;
     }
     return true;
 }
