@@ -587,6 +587,16 @@ aigw_pgconn_events (aigw_pgconn_t *self)
     return (short) (ZMQ_POLLIN | (self->flushing || self->copying ? ZMQ_POLLOUT : 0));
 }
 
+bool
+aigw_pgconn_pollitem (aigw_pgconn_t *self, zmq_pollitem_t *item)
+{
+    int fd = self ? aigw_pgconn_fd (self) : -1;
+    if (fd < 0)
+        return false;
+    *item = (zmq_pollitem_t){NULL, fd, aigw_pgconn_events (self), 0};
+    return true;
+}
+
 int
 aigw_pgconn_timeout (aigw_pgconn_t *self, int64_t now)
 {
@@ -704,8 +714,10 @@ s_test_run (aigw_pgconn_t *c, int64_t for_ms, const int *until, int target)
         if (aigw_pgconn_state (c) == AIGW_PGCONN_DOWN && timeout > longest)
             longest = timeout;
         int64_t wait = timeout >= 0 && timeout < end - now ? timeout : end - now;
-        zmq_pollitem_t item = {NULL, fd, events, 0};
-        if (fd >= 0)
+        zmq_pollitem_t item = {NULL, -1, 0, 0};
+        bool polled = aigw_pgconn_pollitem (c, &item);
+        assert (polled == (fd >= 0) && (!polled || (item.fd == fd && item.events == events)));
+        if (polled)
             zmq_poll (&item, 1, (long) wait);
         else
             zclock_sleep ((int) wait);
@@ -730,6 +742,8 @@ aigw_pgconn_test (bool verbose)
                                        .backoff_max_ms = 800};
     s_test_seen_t seen = {0};
     aigw_pgconn_events_t events = {s_test_up, s_test_down, s_test_notify, &seen};
+    zmq_pollitem_t none = {NULL, -1, 0, 0};
+    assert (!aigw_pgconn_pollitem (NULL, &none) && none.fd == -1);
 
     //  Bad arguments.
     assert (!aigw_pgconn_new (NULL, &settings, &events));

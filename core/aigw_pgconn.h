@@ -139,6 +139,10 @@ int aigw_pgconn_fd (aigw_pgconn_t *self);
 //  What to poll it for: ZMQ_POLLIN and/or ZMQ_POLLOUT; 0 without a socket.
 short aigw_pgconn_events (aigw_pgconn_t *self);
 
+//  Fill ITEM with the socket and what to poll it for; false (ITEM left
+//  alone) while there is no socket. SELF may be NULL (no database).
+bool aigw_pgconn_pollitem (aigw_pgconn_t *self, zmq_pollitem_t *item);
+
 //  Ms from NOW until _process is due whatever the socket does (a deadline,
 //  a reconnect); -1 = none.
 int aigw_pgconn_timeout (aigw_pgconn_t *self, int64_t now);

@@ -272,11 +272,8 @@ aigw_admin_db_pollitems (aigw_admin_db_t *self, zmq_pollitem_t *items, int max)
     for (int i = 0; i < self->pool_size; i++) {
         s_conn_t *c = &self->conns[i];
         c->item = -1;
-        int fd = aigw_pgconn_fd (c->conn);
-        if (fd < 0 || count == max)
-            continue;
-        items[count] = (zmq_pollitem_t){NULL, fd, aigw_pgconn_events (c->conn), 0};
-        c->item = count++;
+        if (count < max && aigw_pgconn_pollitem (c->conn, &items[count]))
+            c->item = count++;
     }
     return count;
 }

@@ -822,11 +822,7 @@ static int
 s_stage_pollitems (void *state, zmq_pollitem_t *items, int max)
 {
     self_t *self = (self_t *) state;
-    int fd = self->db ? aigw_pgconn_fd (self->db) : -1;
-    if (max < 1 || fd < 0)
-        return 0;
-    items[0] = (zmq_pollitem_t){NULL, fd, aigw_pgconn_events (self->db), 0};
-    return 1;
+    return max >= 1 && aigw_pgconn_pollitem (self->db, &items[0]) ? 1 : 0;
 }
 
 //  Until the reconnect or the database deadline is due.

@@ -1373,9 +1373,8 @@ s_cache_pollitems (void *state, zmq_pollitem_t *items, int max)
 {
     s_cache_t *self = (s_cache_t *) state;
     self->poll_db = -1;
-    if (!self->db || max < 1 || aigw_pgconn_fd (self->db) < 0)
+    if (max < 1 || !aigw_pgconn_pollitem (self->db, &items[0]))
         return 0;
-    items[0] = (zmq_pollitem_t){NULL, aigw_pgconn_fd (self->db), aigw_pgconn_events (self->db), 0};
     self->poll_db = 0;
     return 1;
 }

@@ -779,11 +779,8 @@ s_rl_pollitems (void *state, zmq_pollitem_t *items, int max)
     self_t *self = (self_t *) state;
     int n = 0;
     self->poll_db = self->poll_models = -1;
-    if (self->db && n < max && aigw_pgconn_fd (self->db) >= 0) {
-        items[n]
-            = (zmq_pollitem_t){NULL, aigw_pgconn_fd (self->db), aigw_pgconn_events (self->db), 0};
+    if (n < max && aigw_pgconn_pollitem (self->db, &items[n]))
         self->poll_db = n++;
-    }
     if (self->models && n < max && aigw_dbwatch_fd (self->models) >= 0) {
         items[n] = (zmq_pollitem_t){NULL, aigw_dbwatch_fd (self->models),
                                     aigw_dbwatch_events (self->models), 0};

@@ -750,10 +750,7 @@ static int
 s_stage_pollitems (void *state, zmq_pollitem_t *items, int max)
 {
     self_t *self = state;
-    if (!self->db || max < 1 || aigw_pgconn_fd (self->db) < 0)
-        return 0;
-    items[0] = (zmq_pollitem_t){NULL, aigw_pgconn_fd (self->db), aigw_pgconn_events (self->db), 0};
-    return 1;
+    return max >= 1 && aigw_pgconn_pollitem (self->db, &items[0]) ? 1 : 0;
 }
 
 static int
