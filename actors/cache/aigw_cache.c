@@ -2,6 +2,7 @@
     cap (LRU), one owner per partition. */
 #include "aigw_cache.h"
 #include "aigw_embed.h"
+#include "aigw_held.h"
 #include "aigw_log.h"
 #include "aigw_pgconn.h"
 #include "aigw_semindex.h"
@@ -96,16 +97,10 @@ typedef struct {
     float *vector;                     //  its sentence vector, NULL when none
 } s_write_t;
 
-//  A request held until its partition's rows are read.
-typedef struct {
-    aigw_job_t *job;       //  the request
-    aigw_envelope_t *env;  //  its envelope
-} s_held_t;
-
 //  A partition being read from the database.
 typedef struct {
-    char *partition;  //  its key
-    zlistx_t *held;   //  s_held_t, oldest first
+    char *partition;    //  its key
+    aigw_held_t *held;  //  requests waiting for its rows
 } s_load_t;
 
 //  A purge to carry to the database.
@@ -305,23 +300,11 @@ s_write_free (void **item)
 }
 
 static void
-s_held_free (void **item)
-{
-    s_held_t *held = (s_held_t *) *item;
-    if (held) {
-        aigw_job_destroy (&held->job);
-        aigw_envelope_destroy (&held->env);
-        free (held);
-        *item = NULL;
-    }
-}
-
-static void
 s_load_free (void **item)
 {
     s_load_t *load = (s_load_t *) *item;
     if (load) {
-        zlistx_destroy (&load->held);
+        aigw_held_destroy (&load->held);
         free (load->partition);
         free (load);
         *item = NULL;
@@ -1136,12 +1119,12 @@ s_load_finish (s_cache_t *self, s_load_t *load, bool read)
             zhashx_purge (self->known);
         zhashx_insert (self->known, load->partition, (void *) "");
     }
-    s_held_t *held;
-    while ((held = (s_held_t *) zlistx_detach (load->held, NULL))) {
+    aigw_job_t *job;
+    aigw_envelope_t *env;
+    while (aigw_held_take (load->held, &job, &env)) {
         self->held--;
-        s_cache_handle (self, held->env);
-        aigw_stage_pass (&held->job, &held->env);
-        free (held);
+        s_cache_handle (self, env);
+        aigw_stage_pass (&job, &env);
     }
     zhashx_delete (self->loads, load->partition);
 }
@@ -1337,17 +1320,12 @@ s_cache_take (void *state, aigw_job_t *job, aigw_envelope_t *env)
         load = (s_load_t *) calloc (1, sizeof *load);
         assert (load);
         load->partition = strdup (env->cache_key);
-        load->held = zlistx_new ();
-        zlistx_set_destructor (load->held, s_held_free);
+        load->held = aigw_held_new ();
         zhashx_insert (self->loads, load->partition, load);
         //  The hash owns it; the queue only points at it.
         zlistx_add_end (self->load_queue, load);
     }
-    s_held_t *held = (s_held_t *) malloc (sizeof *held);
-    assert (held);
-    held->job = job;
-    held->env = env;
-    zlistx_add_end (load->held, held);
+    aigw_held_add (load->held, job, env);
     self->held++;
     s_pump (self);
 }
@@ -1359,13 +1337,10 @@ s_cache_cancel (void *state, aigw_job_t *job)
     s_cache_t *self = (s_cache_t *) state;
     for (s_load_t *load = (s_load_t *) zhashx_first (self->loads); load;
          load = (s_load_t *) zhashx_next (self->loads))
-        for (s_held_t *held = (s_held_t *) zlistx_first (load->held); held;
-             held = (s_held_t *) zlistx_next (load->held))
-            if (held->job == job) {
-                zlistx_delete (load->held, zlistx_cursor (load->held));
-                self->held--;
-                return;
-            }
+        if (aigw_held_drop (load->held, job)) {
+            self->held--;
+            return;
+        }
 }
 
 static int

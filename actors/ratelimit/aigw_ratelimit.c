@@ -1,6 +1,7 @@
 /*  aigw_ratelimit: the rate-limit stage, owner of its tenants' counters. */
 #include "aigw_ratelimit.h"
 #include "aigw_dbwatch.h"
+#include "aigw_held.h"
 #include "aigw_json.h"
 #include "aigw_log.h"
 #include "aigw_pgconn.h"
@@ -88,17 +89,11 @@ typedef struct {
     char *fallbacks[AIGW_CONFIG_MAX_FALLBACKS];  //  models tried next
 } s_price_t;
 
-//  A request held until its shard's counters are read.
-typedef struct {
-    aigw_job_t *job;       //  the request
-    aigw_envelope_t *env;  //  its envelope
-} s_held_t;
-
 //  A shard being read from the database.
 typedef struct {
-    char *shard;     //  its key
-    zlistx_t *held;  //  s_held_t, oldest first
-    bool sent;       //  its statement is in the database
+    char *shard;        //  its key
+    aigw_held_t *held;  //  requests waiting for its counters
+    bool sent;          //  its statement is in the database
 } s_load_t;
 
 typedef struct {
@@ -407,7 +402,7 @@ s_load_free (s_load_t **load_p)
     s_load_t *load = *load_p;
     if (!load)
         return;
-    zlistx_destroy (&load->held);
+    aigw_held_destroy (&load->held);
     free (load->shard);
     free (load);
     *load_p = NULL;
@@ -418,11 +413,10 @@ static void
 s_load_finish (self_t *self, s_load_t *load)
 {
     aigw_rlengine_add_shard (self->engine, load->shard, s_now (self));
-    s_held_t *held;
-    while ((held = (s_held_t *) zlistx_detach (load->held, NULL))) {
-        s_run (self, held->job, held->env);
-        free (held);
-    }
+    aigw_job_t *job;
+    aigw_envelope_t *env;
+    while (aigw_held_take (load->held, &job, &env))
+        s_run (self, job, env);
     zhashx_delete (self->loads, load->shard);
 }
 
@@ -606,18 +600,6 @@ s_pump (self_t *self)
 //  Stage
 
 static void
-s_held_free (void **item)
-{
-    s_held_t *held = (s_held_t *) *item;
-    if (held) {
-        aigw_job_destroy (&held->job);
-        aigw_envelope_destroy (&held->env);
-        free (held);
-    }
-    *item = NULL;
-}
-
-static void
 s_load_destructor (void **item)
 {
     s_load_free ((s_load_t **) item);
@@ -719,17 +701,12 @@ s_rl_take (void *state, aigw_job_t *job, aigw_envelope_t *env)
         load = (s_load_t *) calloc (1, sizeof *load);
         assert (load);
         load->shard = strdup (shard);
-        load->held = zlistx_new ();
-        zlistx_set_destructor (load->held, s_held_free);
+        load->held = aigw_held_new ();
         zhashx_insert (self->loads, shard, load);
         //  The hash owns it; the queue only points at it.
         zlistx_add_end (self->queue, load);
     }
-    s_held_t *held = (s_held_t *) malloc (sizeof *held);
-    assert (held);
-    held->job = job;
-    held->env = env;
-    zlistx_add_end (load->held, held);
+    aigw_held_add (load->held, job, env);
     s_pump (self);
 }
 
@@ -740,12 +717,8 @@ s_rl_cancel (void *state, aigw_job_t *job)
     self_t *self = (self_t *) state;
     for (s_load_t *load = (s_load_t *) zhashx_first (self->loads); load;
          load = (s_load_t *) zhashx_next (self->loads))
-        for (s_held_t *held = (s_held_t *) zlistx_first (load->held); held;
-             held = (s_held_t *) zlistx_next (load->held))
-            if (held->job == job) {
-                zlistx_delete (load->held, zlistx_cursor (load->held));
-                return;
-            }
+        if (aigw_held_drop (load->held, job))
+            return;
 }
 
 static void
