@@ -1,5 +1,6 @@
 /*  aigw_webhook: the webhook guardrail's HTTP client. See aigw_webhook.h. */
 #include "aigw_webhook.h"
+#include "aigw_curlepoll.h"
 #include "aigw_text.h"
 #include "aigw_testhttp.h"
 
@@ -51,23 +52,8 @@ static int
 s_on_socket (CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     aigw_webhook_t *self = (aigw_webhook_t *) userp;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl (self->epfd, EPOLL_CTL_DEL, fd, NULL);
-        curl_multi_assign (self->multi, fd, NULL);
-        return 0;
-    }
-    struct epoll_event ev = {0};
-    ev.data.fd = fd;
-    if (what & CURL_POLL_IN)
-        ev.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT)
-        ev.events |= EPOLLOUT;
-    if (socketp)
-        epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev);
-    else {
-        epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev);
-        curl_multi_assign (self->multi, fd, self);
-    }
+    aigw_curlepoll_socket (self->epfd, self->multi, fd, what, socketp, (epoll_data_t){.fd = fd},
+                           self);
     return 0;
 }
 
@@ -296,14 +282,8 @@ aigw_webhook_process (aigw_webhook_t *self, zmq_pollitem_t *items, int count)
         struct epoll_event events[AIGW_WEBHOOK_EPOLL_BATCH];
         int ready = epoll_wait (self->epfd, events, AIGW_WEBHOOK_EPOLL_BATCH, 0);
         for (int i = 0; i < ready; i++) {
-            int mask = 0;
-            if (events[i].events & EPOLLIN)
-                mask |= CURL_CSELECT_IN;
-            if (events[i].events & EPOLLOUT)
-                mask |= CURL_CSELECT_OUT;
-            if (events[i].events & (EPOLLERR | EPOLLHUP))
-                mask |= CURL_CSELECT_ERR;
-            curl_multi_socket_action (self->multi, events[i].data.fd, mask, &running);
+            curl_multi_socket_action (self->multi, events[i].data.fd,
+                                      aigw_curlepoll_mask (events[i].events), &running);
         }
     }
     if (self->timer_at >= 0 && s_now_ms () >= self->timer_at) {

@@ -24,6 +24,7 @@
 #include "aigw_provider.h"
 #include "aigw_testhttp.h"
 #include "aigw_catalog.h"
+#include "aigw_curlepoll.h"
 #include "aigw_dbwatch.h"
 #include "aigw_log.h"
 #include "aigw_text.h"
@@ -1349,24 +1350,8 @@ static int
 s_on_socket (CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     s_shard_t *shard = (s_shard_t *) userp;
-    self_t *self = shard->owner;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl (self->epfd, EPOLL_CTL_DEL, fd, NULL);
-        curl_multi_assign (shard->multi, fd, NULL);
-        return 0;
-    }
-    struct epoll_event ev = {0};
-    ev.data.u64 = ((uint64_t) shard->index << 32) | (uint32_t) fd;
-    if (what & CURL_POLL_IN)
-        ev.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT)
-        ev.events |= EPOLLOUT;
-    if (socketp)
-        epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev);
-    else {
-        epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev);
-        curl_multi_assign (shard->multi, fd, shard);
-    }
+    epoll_data_t data = {.u64 = ((uint64_t) shard->index << 32) | (uint32_t) fd};
+    aigw_curlepoll_socket (shard->owner->epfd, shard->multi, fd, what, socketp, data, shard);
     return 0;
 }
 
@@ -1388,13 +1373,7 @@ s_self_handle_sockets (self_t *self)
     int count = epoll_wait (self->epfd, events, AIGW_PROVIDER_EPOLL_BATCH, 0);
     {
         for (int i = 0; i < count; i++) {
-            int mask = 0;
-            if (events[i].events & EPOLLIN)
-                mask |= CURL_CSELECT_IN;
-            if (events[i].events & EPOLLOUT)
-                mask |= CURL_CSELECT_OUT;
-            if (events[i].events & (EPOLLERR | EPOLLHUP))
-                mask |= CURL_CSELECT_ERR;
+            int mask = aigw_curlepoll_mask (events[i].events);
             s_shard_t *shard = &self->shards[events[i].data.u64 >> 32];
             curl_socket_t fd = (curl_socket_t) (events[i].data.u64 & 0xFFFFFFFFu);
             int running;
