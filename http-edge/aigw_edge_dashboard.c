@@ -6,11 +6,10 @@
 #include "aigw_hex.h"
 #include "aigw_log.h"
 #include "aigw_stage.h"
+#include "aigw_testhttp.h"
 
-#include <arpa/inet.h>
 #include <czmq.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -631,25 +630,6 @@ s_test_handle (struct mg_connection *conn, void *arg)
     return aigw_edge_dashboard_serve ((aigw_edge_dashboard_t *) arg, conn, "req_test", false);
 }
 
-//  Send REQUEST to 127.0.0.1:PORT; the answer into OUT until the server
-//  closes or OUT is full.
-static void
-s_test_ask (int port, const char *request, char *out, size_t size)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    assert (fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
-    assert (write (fd, request, strlen (request)) == (ssize_t) strlen (request));
-    size_t used = 0;
-    ssize_t n;
-    while (used < size - 1 && (n = read (fd, out + used, size - 1 - used)) > 0)
-        used += (size_t) n;
-    out[used] = 0;
-    close (fd);
-}
-
 //  GET /dashboard/PATH from PORT, where SELF's pages are served, with
 //  ASSETS (COUNT entries) as the build's table; the answer into OUT.
 static void
@@ -661,7 +641,7 @@ s_test_get (aigw_edge_dashboard_t *self, int port, const aigw_dashboard_asset_t 
     char request[256];
     snprintf (request, sizeof request,
               "GET /dashboard%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    s_test_ask (port, request, out, size);
+    aigw_testhttp_ask (port, request, out, size);
 }
 
 void

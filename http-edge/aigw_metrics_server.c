@@ -1,16 +1,13 @@
 /*  aigw_metrics_server: GET /metrics of the process registry, over CivetWeb. */
 #include "aigw_metrics_server.h"
 #include "aigw_stats.h"
+#include "aigw_testhttp.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <civetweb.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 //  Scrapes answered at once: a scraper or two, never a crowd.
 #define S_THREADS "2"
@@ -118,25 +115,6 @@ aigw_metrics_server_port (aigw_metrics_server_t *self)
 //  ---------------------------------------------------------------------
 //  Selftest
 
-//  Send REQUEST to 127.0.0.1:PORT and read the answer into OUT until the
-//  server closes or OUT is full.
-static void
-s_ask (int port, const char *request, char *out, size_t size)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    assert (fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
-    assert (write (fd, request, strlen (request)) == (ssize_t) strlen (request));
-    size_t used = 0;
-    ssize_t n;
-    while (used < size - 1 && (n = read (fd, out + used, size - 1 - used)) > 0)
-        used += (size_t) n;
-    out[used] = 0;
-    close (fd);
-}
-
 void
 aigw_metrics_server_test (bool verbose)
 {
@@ -148,23 +126,23 @@ aigw_metrics_server_test (bool verbose)
     int port = aigw_metrics_server_port (self);
     assert (port > 0);
     char answer[8192];
-    s_ask (port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", answer,
-           sizeof answer);
+    aigw_testhttp_ask (port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       answer, sizeof answer);
     if (verbose)
         printf ("%s\n", answer);
     assert (strncmp (answer, "HTTP/1.1 200", 12) == 0);
     assert (strstr (answer, "\r\n\r\n# HELP aigw_test_scrapes_total Test figure.\n"));
     assert (strstr (answer, "\naigw_test_scrapes_total 7\n"));
-    s_ask (port, "HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", answer,
-           sizeof answer);
+    aigw_testhttp_ask (port, "HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       answer, sizeof answer);
     assert (strncmp (answer, "HTTP/1.1 200", 12) == 0);
     assert (!strstr (answer, "aigw_test_scrapes_total"));
-    s_ask (port,
-           "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-           answer, sizeof answer);
+    aigw_testhttp_ask (
+        port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        answer, sizeof answer);
     assert (strncmp (answer, "HTTP/1.1 405", 12) == 0 && strstr (answer, "Allow: GET, HEAD"));
     //  The server closes after each answer, whatever the client asked.
-    s_ask (port, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n", answer, sizeof answer);
+    aigw_testhttp_ask (port, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n", answer, sizeof answer);
     assert (strncmp (answer, "HTTP/1.1 404", 12) == 0 && strstr (answer, "Connection: close"));
     //  The port is taken: a second server there is refused.
     aigw_metrics_server_t *twice = aigw_metrics_server_new ("127.0.0.1", port, err, sizeof err);

@@ -85,3 +85,20 @@ aigw_testhttp_stop (aigw_testhttp_t *self)
     pthread_join (self->thread, NULL);
     pthread_mutex_destroy (&self->lock);
 }
+
+void
+aigw_testhttp_ask (int port, const char *request, char *out, size_t size)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert (fd >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    assert (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
+    assert (write (fd, request, strlen (request)) == (ssize_t) strlen (request));
+    size_t used = 0;
+    ssize_t n;
+    while (used < size - 1 && (n = read (fd, out + used, size - 1 - used)) > 0)
+        used += (size_t) n;
+    out[used] = 0;
+    close (fd);
+}

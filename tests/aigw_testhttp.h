@@ -6,6 +6,7 @@
 #define AIGW_TESTHTTP_H_INCLUDED
 
 #include <pthread.h>
+#include <stddef.h>
 
 //  Longest request the server reads, head and body.
 #define AIGW_TESTHTTP_REQUEST_MAX 65536
@@ -28,5 +29,10 @@ void aigw_testhttp_start (aigw_testhttp_t *self, int status, const char *body, i
 
 //  Stop the accept loop and close the listener.
 void aigw_testhttp_stop (aigw_testhttp_t *self);
+
+//  The client side, for selftests of servers: send REQUEST to
+//  127.0.0.1:PORT and read the answer into OUT (SIZE bytes, NUL-ended)
+//  until the server closes or OUT is full. Aborts when it cannot connect.
+void aigw_testhttp_ask (int port, const char *request, char *out, size_t size);
 
 #endif
