@@ -40,9 +40,7 @@ const cosine = (a, b) => {
 
 // The embeddings requests the mock saw for the cache, oldest first.
 async function embedCalls(mock) {
-  const r = await request(mock.url, '/mock/requests', { key: mock.apiKey });
-  assert.equal(r.status, 200, r.text);
-  return r.json.filter((x) => x.path === `/openai/deployments/${UPSTREAM}/embeddings`);
+  return (await mock.requests()).filter((x) => x.path === `/openai/deployments/${UPSTREAM}/embeddings`);
 }
 
 async function injectAzure(mock, settings) {

@@ -44,19 +44,6 @@ const PROVIDERS = ['openai', 'anthropic', 'gemini', 'bedrock'];
 // and the system text).
 const words = (...texts) => texts.join(' ').split(/\s+/).filter(Boolean).length;
 
-// Every request the mock received whose body mentions NEEDLE.
-async function receivedAll(mock, needle) {
-  const r = await request(mock.url, '/mock/requests', { key: mock.apiKey });
-  assert.equal(r.status, 200, r.text);
-  return r.json.filter((x) => JSON.stringify(x.body ?? '').includes(needle));
-}
-
-async function received(mock, needle) {
-  const hit = await receivedAll(mock, needle);
-  assert.ok(hit.length > 0, `the mock saw no request mentioning ${needle}`);
-  return hit.at(-1);
-}
-
 async function record(pg, id) {
   let out = '';
   await eventually(async () => {
@@ -114,7 +101,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     assert.equal(data.input_tokens, words(system, text));
     assert.equal(response.headers.get('x-aigw-token-count'), 'upstream');
     assert.equal(response.headers.get('x-aigw-provider'), 'dep-anthropic');
-    const up = await received(mock, tag);
+    const up = await mock.saw(tag);
     assert.equal(up.path, '/v1/messages/count_tokens');
     assert.equal(up.body.model, 'claude-up', 'the upstream model name');
     assert.equal(up.body.max_tokens, undefined);
@@ -128,7 +115,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     }).withResponse();
     assert.equal(response.headers.get('x-aigw-token-count'), 'upstream');
     assert.equal(data.input_tokens, words('be brief', text));
-    const up = await received(mock, tag);
+    const up = await mock.saw(tag);
     assert.match(up.path, /\/v1beta\/models\/gemini-2\.0-flash:countTokens$/);
     assert.equal(up.body.generateContentRequest?.model, 'models/gemini-2.0-flash');
     assert.ok(up.body.generateContentRequest?.systemInstruction, JSON.stringify(up.body));
@@ -145,7 +132,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     assert.equal(response.headers.get('x-aigw-token-count'), 'upstream');
     assert.equal(response.headers.get('x-aigw-provider'), 'dep-bedrock');
     assert.equal(data.input_tokens, words(system, text));
-    const up = await received(mock, tag);
+    const up = await mock.saw(tag);
     assert.equal(up.path, '/model/anthropic.claude-3-haiku-20240307-v1:0/count-tokens');
     assert.match(up.headers.authorization,
                  /^AWS4-HMAC-SHA256 Credential=.*\/us-east-1\/bedrock\/aws4_request/);
@@ -166,7 +153,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     }).withResponse();
     assert.equal(response.headers.get('x-aigw-token-count'), 'estimated');
     assert.ok(data.input_tokens > 0);
-    const seen = await receivedAll(mock, tag);
+    const seen = await mock.requests(tag);
     assert.equal(seen.length, 1, 'one try, no retry');
     assert.match(seen[0].path, /\/count-tokens$/);
   });
@@ -183,7 +170,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
       const tools = await anthropic.messages.countTokens({ ...ask,
         tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: {} } }] });
       assert.ok(tools.input_tokens > data.input_tokens + 10, JSON.stringify(tools));
-      assert.deepEqual(await receivedAll(mock, tag), [], `${model}: the mock was called`);
+      assert.deepEqual(await mock.requests(tag), [], `${model}: the mock was called`);
     }
   });
 
@@ -194,7 +181,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     }).withResponse();
     assert.equal(response.headers.get('x-aigw-token-count'), 'estimated');
     assert.ok(data.input_tokens > 0);
-    assert.equal((await receivedAll(mock, tag)).length, 1, 'one try, no retry');
+    assert.equal((await mock.requests(tag)).length, 1, 'one try, no retry');
   });
 
   it('a model the key may not use: 403 in the error shape; unknown model 404; no key 401', async () => {
@@ -301,7 +288,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     const tag = nonce();
     const { data, response } = await anthropic.messages.create({
       model: 'c-anthropic', max_tokens: 20, ...marked(tag) }).withResponse();
-    const up = await received(mock, tag);
+    const up = await mock.saw(tag);
     assert.deepEqual(up.body.system, marked(tag).system);
     assert.deepEqual(up.body.messages[0].content[0].cache_control, { type: 'ephemeral' });
     assert.deepEqual(up.body.tools[0].cache_control, { type: 'ephemeral' });
@@ -324,7 +311,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
       if (p === 'bedrock') {
         const { data, response } = await anthropic.messages.create({
           model: 'c-bedrock', max_tokens: 20, ...marked(tag) }).withResponse();
-        const up = await received(mock, tag);
+        const up = await mock.saw(tag);
         assert.deepEqual(up.body.system, [{ text: SYSTEM }, { cachePoint: { type: 'default' } }]);
         assert.deepEqual(up.body.messages[0].content, [
           { text: `first part ${tag}` }, { cachePoint: { type: 'default' } }, { text: 'second part' }]);
@@ -357,7 +344,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
                     cache_control: { type: 'ephemeral' } }],
         };
         const { data, response } = await openai.chat.completions.create(body).withResponse();
-        const up = await received(mock, tag);
+        const up = await mock.saw(tag);
         assert.deepEqual(up.body.system, [{ type: 'text', text: SYSTEM, cache_control: { type: 'ephemeral' } }]);
         assert.deepEqual(up.body.messages[0].content[0].cache_control, { type: 'ephemeral' });
         assert.equal(up.body.messages[0].content[1].cache_control, undefined);
@@ -390,7 +377,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     let tag = nonce();
     await anthropic.messages.create({ model: 'c-bedrock', max_tokens: 20, tools,
                                       messages: conversation(tag) });
-    let up = await received(mock, tag);
+    let up = await mock.saw(tag);
     assert.equal(up.body.messages[1].role, 'assistant');
     assert.deepEqual(up.body.messages[1].content, [
       { text: 'Let me look.' }, { cachePoint: { type: 'default' } },
@@ -400,7 +387,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
     tag = nonce();
     await anthropic.messages.create({ model: 'c-openai', max_tokens: 20, tools,
                                       messages: conversation(tag) });
-    up = await received(mock, tag);
+    up = await mock.saw(tag);
     assert.ok(!JSON.stringify(up.body).includes('cache_control'), JSON.stringify(up.body));
     assert.equal(up.body.messages[1].content, 'Let me look.');
     // An OpenAI client's marked assistant part and tool call to Anthropic.
@@ -414,7 +401,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
           tool_calls: [{ id: 'toolu_1', type: 'function', cache_control: mark,
                          function: { name: 'lookup', arguments: '{"q":"x"}' } }] },
         { role: 'tool', tool_call_id: 'toolu_1', content: 'found' }] });
-    up = await received(mock, tag);
+    up = await mock.saw(tag);
     assert.deepEqual(up.body.messages[1].content, [
       { type: 'text', text: 'Let me look.', cache_control: mark },
       { type: 'tool_use', id: 'toolu_1', name: 'lookup', input: { q: 'x' }, cache_control: mark }]);
@@ -427,7 +414,7 @@ describe('count_tokens, Anthropic models list, prompt caching carried through', 
       model: 'c-openai', prompt_cache_key: `k-${tag}`,
       messages: [{ role: 'user', content: [{ type: 'text', text, cache_control: { type: 'ephemeral' } }] }] } });
     assert.equal(res.status, 200, res.text);
-    const up = await received(mock, tag);
+    const up = await mock.saw(tag);
     assert.equal(up.body.prompt_cache_key, `k-${tag}`);
     assert.ok(!JSON.stringify(up.body).includes('cache_control'), JSON.stringify(up.body));
     assert.equal(res.json.usage.prompt_tokens_details.cached_tokens, Math.floor(words(text) / 2));

@@ -5,7 +5,7 @@
 // official SDKs seeing a clean error.
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { MODES, after, assert, assertError, before, describe, eventually, it, nonce, request,
+import { MODES, after, assert, assertError, before, describe, eventually, it, nonce,
          startGateway, startMock } from './lib.mjs';
 
 const KEY = 'sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD';
@@ -61,9 +61,7 @@ for (const mode of MODES) {
     // What the mock received whose body mentions NEEDLE (the last one), or
     // undefined.
     async function upstreamSaw(needle) {
-      const r = await request(mock.url, '/mock/requests', { key: mock.apiKey });
-      assert.equal(r.status, 200, r.text);
-      return r.json.filter((x) => JSON.stringify(x.body ?? '').includes(needle)).at(-1);
+      return (await mock.requests(needle)).at(-1);
     }
 
     const openai = () => new OpenAI({ baseURL: gw.baseURL, apiKey: gw.masterKey, maxRetries: 0,

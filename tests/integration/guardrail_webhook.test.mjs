@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { MODES, after, assert, assertError, before, describe, eventually, freePort, it, nonce,
-         request, sleep, startGateway, startMock } from './lib.mjs';
+         sleep, startGateway, startMock } from './lib.mjs';
 
 const KEY = 'sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD';
 const TOKEN = `tok-${nonce(12)}`;
@@ -122,9 +122,7 @@ for (const mode of MODES) {
 
     // What the mock received whose body mentions NEEDLE (the last one).
     async function upstreamSaw(needle) {
-      const r = await request(mock.url, '/mock/requests', { key: mock.apiKey });
-      assert.equal(r.status, 200, r.text);
-      return r.json.filter((x) => JSON.stringify(x.body ?? '').includes(needle)).at(-1);
+      return (await mock.requests(needle)).at(-1);
     }
 
     it('allowed: the webhook gets the texts, names and headers; the upstream gets the request',

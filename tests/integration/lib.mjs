@@ -610,6 +610,20 @@ export async function startMock({ latencyMs, failRate, apiKey = `sk-upstream-${n
       assert.equal(r.status, 200, `GET /mock/stats: ${r.status} ${r.text}`);
       return r.json;
     },
+    // The requests the mock recorded (GET /mock/requests), oldest first;
+    // with NEEDLE, only those whose body mentions it.
+    async requests(needle) {
+      const r = await request(url, '/mock/requests', { headers: auth });
+      assert.equal(r.status, 200, `GET /mock/requests: ${r.status} ${r.text}`);
+      return needle === undefined ? r.json
+        : r.json.filter((x) => JSON.stringify(x.body ?? '').includes(needle));
+    },
+    // The last request whose body mentions NEEDLE; fails when there is none.
+    async saw(needle) {
+      const hit = (await this.requests(needle)).at(-1);
+      assert.ok(hit, `the mock saw no request mentioning ${needle}`);
+      return hit;
+    },
     async reset() {
       const r = await request(url, '/mock/reset', { method: 'POST', body: '', headers: auth });
       assert.ok(r.status < 300, `POST /mock/reset: ${r.status} ${r.text}`);

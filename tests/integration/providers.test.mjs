@@ -87,15 +87,6 @@ async function direct(mock, text, extra = {}) {
   return r.json;
 }
 
-// What the mock recorded: the last request whose body mentions NEEDLE.
-async function recorded(mock, needle) {
-  const r = await request(mock.url, '/mock/requests', { key: mock.apiKey });
-  assert.equal(r.status, 200, r.text);
-  const hit = r.json.filter((x) => JSON.stringify(x.body ?? '').includes(needle));
-  assert.ok(hit.length > 0, `the mock saw no request mentioning ${needle}`);
-  return hit.at(-1);
-}
-
 // Per-route request counts of the mock.
 async function routeCounts(mock) {
   return (await mock.stats()).routes;
@@ -271,7 +262,7 @@ for (const mode of MODES) {
         assert.ok(Number.isInteger(c.usage?.completion_tokens) && c.usage.completion_tokens > 0, res.text);
         assert.equal(c.usage.total_tokens, c.usage.prompt_tokens + c.usage.completion_tokens);
 
-        const rec = await recorded(mock, text);
+        const rec = await mock.saw(text);
         assert.equal(rec.route, p.route, `reached route ${rec.route}`);
         assert.equal(rec.method, 'POST');
         assert.equal(rec.path, upstreamPath(p, false));
@@ -305,7 +296,7 @@ for (const mode of MODES) {
           assert.equal(e.json.object, 'chat.completion.chunk', e.data);
         }
         // The last request that mentions TEXT is the streamed one.
-        const streamed = await recorded(mock, text);
+        const streamed = await mock.saw(text);
         assert.equal(streamed.route, p.route);
         assert.equal(streamed.path, upstreamPath(p, true), `streamed to ${streamed.path}`);
         if (p.name === 'gemini') assert.match(streamed.query || '', /alt=sse/);
@@ -326,7 +317,7 @@ for (const mode of MODES) {
         assert.ok(typeof calls[0].id === 'string' && calls[0].id.length > 0, 'tool call id');
         assert.equal(calls[0].function.name, 'get_weather');
         assert.deepEqual(JSON.parse(calls[0].function.arguments), TOOL_ARGS);
-        const rec = await recorded(mock, text);
+        const rec = await mock.saw(text);
         assert.deepEqual(upstreamToolNames(p, rec.body), ['get_weather', 'other']);
 
         const s = await gw.chatStream(`weather in Paris? mock:tool ${nonce()}`,
@@ -351,7 +342,7 @@ for (const mode of MODES) {
         const said = res.json.choices[0].message.content;
         if (p.name === 'gemini') assert.ok(said.startsWith('tool said: ') && said.includes(result), said);
         else assert.equal(said, `tool said: ${result}`);
-        const rec = await recorded(mock, result);
+        const rec = await mock.saw(result);
         assert.equal(rec.route, p.route);
 
         const s = await gw.chatStream('weather in Paris?', {
@@ -395,7 +386,7 @@ for (const mode of MODES) {
         assert.equal(m.stop_reason, 'end_turn');
         assert.ok(Number.isInteger(m.usage?.input_tokens) && m.usage.input_tokens > 0, raw);
         assert.ok(Number.isInteger(m.usage?.output_tokens) && m.usage.output_tokens > 0, raw);
-        const rec = await recorded(mock, text);
+        const rec = await mock.saw(text);
         assert.equal(rec.route, p.route);
         assertUpstreamAuth(p, rec, mock, gw);
       });
@@ -515,7 +506,7 @@ for (const mode of MODES) {
               `embedding ${i}[${j}]: ${x} vs ${expected[j]}`));
           });
           assert.ok(Number.isInteger(res.json.usage?.prompt_tokens), res.text);
-          const rec = await recorded(mock, inputs[0]);
+          const rec = await mock.saw(inputs[0]);
           assert.equal(rec.route, p.route);
           if (p.name === 'gemini') assert.equal(rec.path, `/v1beta/models/${p.embed}:batchEmbedContents`);
           if (p.name === 'azure') assert.equal(rec.path, `/openai/deployments/${p.embed}/embeddings`);

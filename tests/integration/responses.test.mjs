@@ -85,15 +85,6 @@ describe('POST /v1/responses', () => {
   const client = () => new OpenAI({ baseURL: gw.baseURL, apiKey: gw.masterKey, maxRetries: 0,
                                     timeout: 15000 });
 
-  // The last request the mock saw whose body mentions NEEDLE.
-  async function upstreamSaw(needle) {
-    const r = await request(mock.url, '/mock/requests', { key: mock.apiKey });
-    assert.equal(r.status, 200, r.text);
-    const hit = r.json.filter((x) => JSON.stringify(x.body ?? '').includes(needle)).at(-1);
-    assert.ok(hit, `the mock saw no request mentioning ${needle}`);
-    return hit;
-  }
-
   // The text the upstream got as the last user turn, in its own format.
   function lastUserText(seen) {
     if (seen.route === 'responses') {
@@ -131,7 +122,7 @@ describe('POST /v1/responses', () => {
         assert.ok(spec.paths['/v1/responses'].post.responses['200']);
         for (const field of schema.required) assert.ok(field in data, `no ${field}`);
         for (const field of schema.properties.usage.required) assert.ok(field in data.usage);
-        const seen = await upstreamSaw(question);
+        const seen = await mock.saw(question);
         assert.equal(seen.route, t.route);
         if (t.route === 'responses') {
           // Passed through: the client's body with the upstream's model.
@@ -188,7 +179,7 @@ describe('POST /v1/responses', () => {
         assert.equal(call.name, 'get_weather');
         assert.ok(call.call_id, 'no call_id');
         assert.deepEqual(JSON.parse(call.arguments), TOOL_ARGS);
-        const seen = await upstreamSaw(question);
+        const seen = await mock.saw(question);
         if (t.route === 'anthropic') {
           assert.deepEqual(seen.body.tools.map((x) => x.name), ['get_weather']);
           assert.deepEqual(seen.body.tools[0].input_schema, TOOLS[0].parameters);
@@ -220,7 +211,7 @@ describe('POST /v1/responses', () => {
         const said = t.route === 'gemini' ? `tool said: ${JSON.stringify({ content: result })}`
           : `tool said: ${result}`;
         assert.equal(answer.output_text, said);
-        const sent = await upstreamSaw(result);
+        const sent = await mock.saw(result);
         if (t.route === 'anthropic') {
           const last = sent.body.messages.at(-1);
           const block = last.content.find((b) => b.type === 'tool_result');
@@ -275,7 +266,7 @@ describe('POST /v1/responses', () => {
                                                       maxRetries: 0 });
          assert.equal(text, `Mock reply to: ${question}`);
          assert.ok(usage.inputTokens > 0 && usage.outputTokens > 0, JSON.stringify(usage));
-         const seen = await upstreamSaw(question);
+         const seen = await mock.saw(question);
          assert.equal(seen.route, model === 'r-openai' ? 'responses' : 'anthropic');
          const streamed = streamText({ model: openai(model), prompt: `${question} streamed`,
                                        maxRetries: 0 });
@@ -291,7 +282,7 @@ describe('POST /v1/responses', () => {
       const question = `Hello LangChain ${nonce()}`;
       const message = await llm.invoke(question);
       assert.equal(message.text, `Mock reply to: ${question}`);
-      assert.equal((await upstreamSaw(question)).route,
+      assert.equal((await mock.saw(question)).route,
                    model === 'r-openai' ? 'responses' : 'anthropic');
       let all = '';
       for await (const chunk of await llm.stream(`${question} streamed`)) all += chunk.text;
@@ -334,7 +325,7 @@ describe('POST /v1/responses', () => {
       text: { format: { type: 'json_schema', name: 'answer', strict: true,
                         schema: { type: 'object', properties: { a: { type: 'string' } } } } },
     });
-    const seen = await upstreamSaw(question);
+    const seen = await mock.saw(question);
     assert.equal(seen.route, 'anthropic');
     const system = typeof seen.body.system === 'string' ? seen.body.system
       : (seen.body.system || []).map((b) => b.text).join('');

@@ -68,15 +68,6 @@ describe('stored Responses', () => {
       response->>'id', (expires_at - created_at) > interval '29 days'
       FROM responses WHERE id = '${id}'`).trim();
 
-  // The last request the mock saw whose body mentions NEEDLE.
-  async function upstreamSaw(needle) {
-    const r = await request(mock.url, '/mock/requests', { key: mock.apiKey });
-    assert.equal(r.status, 200, r.text);
-    const hit = r.json.filter((x) => JSON.stringify(x.body ?? '').includes(needle)).at(-1);
-    assert.ok(hit, `the mock saw no request mentioning ${needle}`);
-    return hit;
-  }
-
   for (const t of TARGETS) {
     it(`${t.route}-format: a tool call streamed, its output via previous_response_id, then a third turn`,
        async () => {
@@ -102,7 +93,7 @@ describe('stored Responses', () => {
            assert.equal(second.previous_response_id, first.id);
            assert.equal(second.store, true);
          }
-         const seen = await upstreamSaw(result);
+         const seen = await mock.saw(result);
          assert.equal(seen.route, t.route);
          if (t.route === 'responses') {
            // The openai deployment kept turn one: its id and the new item only.
@@ -131,7 +122,7 @@ describe('stored Responses', () => {
          const third = await c.responses.create({ model: t.model, previous_response_id: second.id,
                                                   input: more });
          assert.equal(third.output_text, `Mock reply to: ${more}`);
-         const seen3 = await upstreamSaw(more);
+         const seen3 = await mock.saw(more);
          if (t.route === 'responses') {
            assert.equal(seen3.body.previous_response_id, second.id);
            assert.equal(seen3.body.input.length, 1);
@@ -201,7 +192,7 @@ describe('stored Responses', () => {
        assert.equal(second.output_text, `Mock reply to: ${more}`);
        // The new deployment never saw turn one: no previous_response_id,
        // the conversation rebuilt from the store instead.
-       const seen = await upstreamSaw(more);
+       const seen = await mock.saw(more);
        assert.equal(seen.route, 'responses');
        assert.equal(seen.body.model, 'gpt-4o');
        assert.equal(seen.body.previous_response_id, undefined, JSON.stringify(seen.body));
@@ -225,7 +216,7 @@ describe('stored Responses', () => {
        assert.equal(r3.headers.get('x-aigw-provider'), anthropicDep);
        assert.equal(third.output_text, `Mock reply to: ${last}`);
        assert.equal(third.previous_response_id, second.id);
-       const seen3 = await upstreamSaw(last);
+       const seen3 = await mock.saw(last);
        assert.equal(seen3.route, 'anthropic');
        const m = seen3.body.messages;
        assert.deepEqual(m.map((x) => x.role), ['user', 'assistant', 'user', 'assistant', 'user'],
@@ -270,7 +261,7 @@ describe('stored Responses', () => {
          }).withResponse();
          assert.equal(response.headers.get('x-aigw-provider'), other);
          assert.equal(second.output_text, `Mock reply to: ${more}`);
-         const seen = await upstreamSaw(more);
+         const seen = await mock.saw(more);
          assert.equal(seen.body.model, 'gpt-4o');
          assert.equal(seen.body.previous_response_id, undefined, JSON.stringify(seen.body));
          const input = JSON.stringify(seen.body.input);

@@ -8,7 +8,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import {
-  MODES, after, assert, before, describe, it, nonce, request, startGateway, startMock,
+  MODES, after, assert, before, describe, it, nonce, startGateway, startMock,
 } from './lib.mjs';
 
 const TOOL_ARGS = { city: 'Paris', unit: 'celsius' };
@@ -88,15 +88,6 @@ for (const mode of MODES) {
     const anthropic = () => new Anthropic({ baseURL: gw.url, apiKey: gw.masterKey, maxRetries: 0,
                                             timeout: 15000 });
 
-    // The last request the mock saw whose body mentions NEEDLE.
-    async function upstreamSaw(needle) {
-      const r = await request(mock.url, '/mock/requests', { key: mock.apiKey });
-      assert.equal(r.status, 200, r.text);
-      const hit = r.json.filter((x) => JSON.stringify(x.body ?? '').includes(needle)).at(-1);
-      assert.ok(hit, `the mock saw no request mentioning ${needle}`);
-      return hit;
-    }
-
     describe('openai SDK -> Anthropic-format deployment', () => {
       it('chat.completions.create', async () => {
         const question = `Hello Claude via OpenAI ${nonce()}`;
@@ -112,7 +103,7 @@ for (const mode of MODES) {
         assert.equal(data.choices[0].message.content, `Mock reply to: ${question}`);
         assert.equal(data.choices[0].finish_reason, 'stop');
         assert.ok(data.usage.prompt_tokens > 0 && data.usage.completion_tokens > 0);
-        const seen = await upstreamSaw(question);
+        const seen = await mock.saw(question);
         assert.equal(seen.route, 'anthropic');
         assert.equal(seen.path, '/v1/messages');
         // The system message moved to Anthropic's top-level system
@@ -149,7 +140,7 @@ for (const mode of MODES) {
         assert.equal(call.type, 'function');
         assert.equal(call.function.name, 'get_weather');
         assert.deepEqual(JSON.parse(call.function.arguments), TOOL_ARGS);
-        const seen = await upstreamSaw(question);
+        const seen = await mock.saw(question);
         assert.deepEqual(seen.body.tools.map((t) => t.name), ['get_weather', 'get_time']);
         assert.deepEqual(seen.body.tools[0].input_schema, WEATHER_SCHEMA);
 
@@ -173,7 +164,7 @@ for (const mode of MODES) {
           model: VIA_ANTHROPIC.model, tools: OPENAI_TOOLS, messages: followUp });
         assert.equal(answer.choices[0].message.content, `tool said: ${result}`);
         assert.equal(answer.choices[0].finish_reason, 'stop');
-        const sent = await upstreamSaw(result);
+        const sent = await mock.saw(result);
         const last = sent.body.messages.at(-1);
         assert.equal(last.role, 'user');
         const block = last.content.find((b) => b.type === 'tool_result');
@@ -207,7 +198,7 @@ for (const mode of MODES) {
           assert.equal(msg.content[0].text, `Mock reply to: ${question}`);
           assert.equal(msg.stop_reason, 'end_turn');
           assert.ok(msg.usage.input_tokens > 0 && msg.usage.output_tokens > 0, JSON.stringify(msg.usage));
-          const seen = await upstreamSaw(question);
+          const seen = await mock.saw(question);
           assert.equal(seen.route, target.route);
           if (target.route === 'openai') {
             assert.equal(seen.body.messages[0].role, 'system');
@@ -254,7 +245,7 @@ for (const mode of MODES) {
           assert.equal(use.name, 'get_weather');
           assert.deepEqual(use.input, TOOL_ARGS);
           assert.ok(use.id, 'no tool_use id');
-          const seen = await upstreamSaw(question);
+          const seen = await mock.saw(question);
           if (target.route === 'openai') {
             assert.deepEqual(seen.body.tools.map((t) => t.function.name), ['get_weather', 'get_time']);
             assert.deepEqual(seen.body.tools[0].function.parameters, WEATHER_SCHEMA);
@@ -286,7 +277,7 @@ for (const mode of MODES) {
           assert.equal(followUp.stop_reason, 'end_turn');
           assert.equal(followUp.content[0].type, 'text');
           assert.equal(followUp.content[0].text, `tool said: ${result}`);
-          const sent = await upstreamSaw(result);
+          const sent = await mock.saw(result);
           if (target.route === 'openai') {
             const tool = sent.body.messages.find((m) => m.role === 'tool');
             assert.equal(tool?.tool_call_id, use.id, JSON.stringify(sent.body.messages));
