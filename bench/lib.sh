@@ -147,6 +147,15 @@ bench_aigw_bin() {
     BENCH_BIN="$BENCH_ROOT/build-bench/aigw"
 }
 
+# What a load benchmark of aigw needs: wrk, nginx, the aigw binary
+# (BENCH_BIN) and descriptors enough for its connections.
+bench_load_setup() {
+    bench_need wrk wrk
+    bench_need_nginx
+    bench_aigw_bin
+    ulimit -n "$(ulimit -Hn)"
+}
+
 # ---------------------------------------------------------------------------
 # nginx: one instance per role, each with its own prefix, config and logs,
 # in the foreground (daemon off). Sets NGX_PORT and NGX_PIDS (master+workers).

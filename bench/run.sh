@@ -56,10 +56,7 @@ CONNS=${BENCH_CONNS:-64}
 WARM=${BENCH_WARMUP:-1}
 WRK_THREADS=2
 
-bench_need wrk wrk
-bench_need_nginx
-bench_aigw_bin
-ulimit -n "$(ulimit -Hn)"
+bench_load_setup
 
 # The aigw binaries: "key|label suffix|path".
 bins=()

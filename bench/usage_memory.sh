@@ -29,10 +29,7 @@ case "$DOWN$BEFORE$AFTER" in ''|*[!0-9]*) bench_die "usage: bench/usage_memory.s
 CONNS=${BENCH_CONNS:-64}
 TOTAL=$((BEFORE + DOWN + AFTER))
 
-bench_need wrk wrk
-bench_need_nginx
-bench_aigw_bin
-ulimit -n "$(ulimit -Hn)"
+bench_load_setup
 
 machine=$(bench_machine)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -41,10 +41,7 @@ CONNS=${BENCH_CONNS:-64}
 WARM=${BENCH_WARMUP:-1}
 read -r -a VARIANTS <<<"${BENCH_VARIANTS:-off records tracing json}"
 
-bench_need wrk wrk
-bench_need_nginx
-bench_aigw_bin
-ulimit -n "$(ulimit -Hn)"
+bench_load_setup
 
 machine=$(bench_machine)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
