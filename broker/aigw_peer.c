@@ -2,9 +2,11 @@
 #include "aigw_peer.h"
 #include "aigw_bp.h"
 #include "aigw_log.h"
+#include "aigw_stats.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sys/random.h>
 
 //  Most frames a peer message may have (a DONE batch: two per request).
 #define S_FRAMES_MAX (2 + 2 * AIGW_BP_DONE_BATCH)
@@ -20,6 +22,13 @@
 #define S_LINGER_MS 100
 //  Separator of origin and request id in a tracking key.
 #define S_KEY_SEP '\x1f'
+//  Hex digits of a peer's token, after '#' in its address (section 8).
+#define S_TOKEN_HEX 16
+//  A link to a peer the directory does not list (an origin) is closed
+//  after this long with nothing to send.
+#define S_LINK_IDLE_MS 60000
+//  At most one warning about misdirected messages this often.
+#define S_MISDIRECTED_WARN_MS 10000
 
 //  One live worker in the directory.
 typedef struct {
@@ -38,9 +47,10 @@ typedef struct {
 
 //  A DEALER to one peer, and what waits for it.
 typedef struct {
-    char *endpoint;    //  the peer's inbox
+    char *endpoint;    //  the peer's address (endpoint '#' token)
     zsock_t *sock;     //  our DEALER connected to it
     zlistx_t *outbox;  //  s_out_t refused by the socket, oldest first
+    int64_t used_ms;   //  when a message was last given to it, Unix ms
 } s_link_t;
 
 //  A message waiting in an outbox.
@@ -66,19 +76,22 @@ typedef struct {
 } s_track_t;
 
 struct _aigw_peer_t {
-    zsock_t *inbox;            //  our ROUTER
-    char *endpoint;            //  where others reach it
-    zhashx_t *links;           //  endpoint -> s_link_t
-    zhashx_t *tracked;         //  key -> s_track_t
-    zhashx_t *dones;           //  sender endpoint -> zlistx_t of keys
-    size_t dones_count;        //  keys waiting in dones
-    int64_t dones_due;         //  when they must go, Unix ms (0: none wait)
-    s_directory_t *directory;  //  the broker's latest, merged while in grace
-    char *version;             //  its version token
-    char *text;                //  its text, as received
-    s_directory_t *old;        //  a restarted broker's predecessor's, in grace
-    int64_t merge_until;       //  end of the grace, Unix ms; 0 = none
-    int64_t sweep_at;          //  next look for tracking past its grace, Unix ms
+    zsock_t *inbox;               //  our ROUTER
+    char *endpoint;               //  our address: where others reach it, '#', token
+    char token[S_TOKEN_HEX + 1];  //  ours, drawn at bind
+    aigw_stat_t *misdirected;     //  messages meant for an earlier peer here
+    int64_t misdirected_warn_at;  //  next warning allowed, Unix ms
+    zhashx_t *links;              //  endpoint -> s_link_t
+    zhashx_t *tracked;            //  key -> s_track_t
+    zhashx_t *dones;              //  sender endpoint -> zlistx_t of keys
+    size_t dones_count;           //  keys waiting in dones
+    int64_t dones_due;            //  when they must go, Unix ms (0: none wait)
+    s_directory_t *directory;     //  the broker's latest, merged while in grace
+    char *version;                //  its version token
+    char *text;                   //  its text, as received
+    s_directory_t *old;           //  a restarted broker's predecessor's, in grace
+    int64_t merge_until;          //  end of the grace, Unix ms; 0 = none
+    int64_t sweep_at;             //  next look for tracking past its grace, Unix ms
 };
 
 //  How often tracked requests past their deadline and grace are looked for.
@@ -252,16 +265,21 @@ s_out_free (void **item)
 
 static void s_queue_done (aigw_peer_t *self, const char *sender, char *key);
 
-//  The link to ENDPOINT, made on first use; NULL if it cannot connect.
+//  The link to ADDRESS, made on first use; NULL if it cannot connect.
 static s_link_t *
-s_link (aigw_peer_t *self, const char *endpoint)
+s_link (aigw_peer_t *self, const char *address)
 {
-    s_link_t *link = (s_link_t *) zhashx_lookup (self->links, endpoint);
+    s_link_t *link = (s_link_t *) zhashx_lookup (self->links, address);
     if (link)
         return link;
+    const char *hash = strrchr (address, '#');
+    if (!hash || strlen (hash + 1) != S_TOKEN_HEX) {
+        aigw_warn ("peer: %s is no peer address (endpoint#token)", address);
+        return NULL;
+    }
     link = (s_link_t *) calloc (1, sizeof *link);
     assert (link);
-    link->endpoint = strdup (endpoint);
+    link->endpoint = strdup (address);
     link->outbox = zlistx_new ();
     zlistx_set_destructor (link->outbox, s_out_free);
     link->sock = zsock_new (ZMQ_DEALER);
@@ -271,15 +289,20 @@ s_link (aigw_peer_t *self, const char *endpoint)
         //  Nothing queues inside ZeroMQ for a peer not (yet) connected: it
         //  waits in our outbox, where a death can fail it over.
         zsock_set_immediate (link->sock, 1);
-        if (zsock_connect (link->sock, "%s", endpoint) == -1)
+        //  Their token, then ours: a stranger that took their endpoint
+        //  after a death drops what this link still sends.
+        char routing_id[2 * S_TOKEN_HEX + 1];
+        snprintf (routing_id, sizeof routing_id, "%s%s", hash + 1, self->token);
+        zsock_set_identity (link->sock, routing_id);
+        if (zsock_connect (link->sock, "%.*s", (int) (hash - address), address) == -1)
             zsock_destroy (&link->sock);
     }
     if (!link->sock) {
-        aigw_warn ("peer: cannot connect to %s", endpoint);
+        aigw_warn ("peer: cannot connect to %s", address);
         s_link_destroy (&link);
         return NULL;
     }
-    zhashx_insert (self->links, endpoint, link);
+    zhashx_insert (self->links, address, link);
     return link;
 }
 
@@ -326,6 +349,7 @@ static void
 s_link_send (aigw_peer_t *self, s_link_t *link, zmsg_t **msg_p, const char *ack_to,
              const char *ack_key)
 {
+    link->used_ms = s_now_ms ();
     if (zlistx_size (link->outbox) == 0 && s_try_send (link, *msg_p)) {
         zmsg_destroy (msg_p);
         if (ack_to)
@@ -466,7 +490,21 @@ aigw_peer_new (const char *bind, const char *advertise, char *err, size_t err_si
     }
     zsock_set_rcvhwm (self->inbox, AIGW_BP_HWM);
     zsock_set_maxmsgsize (self->inbox, AIGW_BP_FRAME_MAX);
-    if (zsock_bind (self->inbox, "%s", bind) == -1) {
+    //  A link that reconnects after a network blip takes its routing id
+    //  back rather than being refused while the old pipe lingers.
+    zsock_set_router_handover (self->inbox, 1);
+    uint64_t token = 0;
+    if (getrandom (&token, sizeof token, 0) != (ssize_t) sizeof token)
+        token = (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 40)
+                ^ (uint64_t) (uintptr_t) self;
+    snprintf (self->token, sizeof self->token, "%016" PRIx64, token);
+    self->misdirected = aigw_stats_counter (
+        "aigw_peer_misdirected_total", "",
+        "Peer messages dropped unread: meant for an earlier process at this endpoint.");
+    //  libzmq's own bind, not CZMQ's: a wildcard port is the one the
+    //  system picks, not the first free one above 49152 (a port a peer
+    //  freed a moment ago).
+    if (zmq_bind (zsock_resolve (self->inbox), bind) == -1) {
         snprintf (err, err_size, "peer: cannot bind %s: %s", bind, zmq_strerror (zmq_errno ()));
         aigw_peer_destroy (&self);
         return NULL;
@@ -475,11 +513,11 @@ aigw_peer_new (const char *bind, const char *advertise, char *err, size_t err_si
     if (advertise && *advertise && bound && strncmp (bound, "tcp://", 6) == 0) {
         //  tcp://HOST:PORT: the port we got, on the host others can reach.
         const char *port = strrchr (bound, ':');
-        self->endpoint = zsys_sprintf ("tcp://%s%s", advertise, port ? port : "");
-        zstr_free (&bound);
+        self->endpoint = zsys_sprintf ("tcp://%s%s#%s", advertise, port ? port : "", self->token);
     }
-    else
-        self->endpoint = bound;
+    else if (bound)
+        self->endpoint = zsys_sprintf ("%s#%s", bound, self->token);
+    zstr_free (&bound);
     if (!self->endpoint || strlen (self->endpoint) > AIGW_BP_ENDPOINT_MAX) {
         snprintf (err, err_size, "peer: bad endpoint for %s", bind);
         aigw_peer_destroy (&self);
@@ -573,6 +611,33 @@ s_drop_links (aigw_peer_t *self, s_directory_t *prev)
         if (!live)
             zhashx_delete (self->links, e->endpoint);
     }
+}
+
+//  Close links to peers the directory does not list (origins) that had
+//  nothing to send for S_LINK_IDLE_MS: an edge that went away leaves no
+//  link behind reconnecting for ever.
+static void
+s_drop_idle_links (aigw_peer_t *self, int64_t now)
+{
+    zlistx_t *idle = zlistx_new ();
+    zlistx_set_duplicator (idle, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (idle, (zlistx_destructor_fn *) zstr_free);
+    for (s_link_t *link = (s_link_t *) zhashx_first (self->links); link;
+         link = (s_link_t *) zhashx_next (self->links)) {
+        if (zlistx_size (link->outbox) || now - link->used_ms < S_LINK_IDLE_MS)
+            continue;
+        bool listed = false;
+        for (s_entry_t *e
+             = self->directory ? (s_entry_t *) zlistx_first (self->directory->entries) : NULL;
+             e && !listed; e = (s_entry_t *) zlistx_next (self->directory->entries))
+            listed = streq (e->endpoint, link->endpoint);
+        if (!listed)
+            zlistx_add_end (idle, link->endpoint);
+    }
+    for (char *address = (char *) zlistx_first (idle); address;
+         address = (char *) zlistx_next (idle))
+        zhashx_delete (self->links, address);
+    zlistx_destroy (&idle);
 }
 
 //  Rebuild the directory from the latest text, merged with the previous
@@ -865,6 +930,7 @@ aigw_peer_process (aigw_peer_t *self, zmq_pollitem_t *items, int count)
                 zhashx_delete (self->tracked, key);
         }
         zlistx_destroy (&keys);
+        s_drop_idle_links (self, now);
     }
 }
 
@@ -902,9 +968,24 @@ aigw_peer_recv (aigw_peer_t *self)
         zmsg_t *msg = zmsg_recv_nowait (self->inbox);
         if (!msg)
             return NULL;
-        //  [identity] header cmd ...
+        //  [identity] header cmd ...: the identity starts with the token
+        //  of the peer the sender meant.
         zframe_t *identity = zmsg_pop (msg);
+        bool ours = identity && zframe_size (identity) == 2 * S_TOKEN_HEX
+                    && memcmp (zframe_data (identity), self->token, S_TOKEN_HEX) == 0;
         zframe_destroy (&identity);
+        if (!ours) {
+            aigw_stat_add (self->misdirected, 1);
+            int64_t now = s_now_ms ();
+            if (now >= self->misdirected_warn_at) {
+                aigw_warn ("peer %s: dropped a message meant for an earlier process at its "
+                           "endpoint (the sender has not yet heard that one died)",
+                           self->endpoint);
+                self->misdirected_warn_at = now + S_MISDIRECTED_WARN_MS;
+            }
+            zmsg_destroy (&msg);
+            continue;
+        }
         zframe_t *header = zmsg_first (msg);
         zframe_t *command = zmsg_next (msg);
         size_t frames = zmsg_size (msg);
@@ -1040,6 +1121,27 @@ s_test_event (aigw_peer_t *self)
     return NULL;
 }
 
+//  Pump FROM (its outboxes wait for a tcp connection) until TO yields an
+//  event, or fail after S_TEST_WAIT_MS.
+static aigw_peer_event_t *
+s_test_event_from (aigw_peer_t *from, aigw_peer_t *to)
+{
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (zclock_mono () < until) {
+        zmq_pollitem_t items[8];
+        int count = aigw_peer_pollitems (from, items, 8);
+        zmq_poll (items, count, 5);
+        aigw_peer_process (from, items, count);
+        count = aigw_peer_pollitems (to, items, 8);
+        zmq_poll (items, count, 5);
+        aigw_peer_process (to, items, count);
+        aigw_peer_event_t *event = aigw_peer_recv (to);
+        if (event)
+            return event;
+    }
+    return NULL;
+}
+
 //  Let SELF send what waits (DONEs, outboxes) and read what came.
 static void
 s_test_pump (aigw_peer_t *self)
@@ -1077,7 +1179,12 @@ aigw_peer_test (bool verbose)
     aigw_peer_t *b = aigw_peer_new ("inproc://aigw-peer-test-b", NULL, err, sizeof err);
     aigw_peer_t *c = aigw_peer_new ("inproc://aigw-peer-test-c", NULL, err, sizeof err);
     assert (a && b && c);
-    assert (streq (aigw_peer_endpoint (b), "inproc://aigw-peer-test-b"));
+    //  An address: the endpoint, '#', and 16 hex digits drawn at bind.
+    const char *b_address = aigw_peer_endpoint (b);
+    assert (strncmp (b_address, "inproc://aigw-peer-test-b#", 26) == 0);
+    assert (strlen (b_address) == 26 + S_TOKEN_HEX);
+    assert (strspn (b_address + 26, "0123456789abcdef") == S_TOKEN_HEX);
+    assert (!streq (b_address + 26, aigw_peer_endpoint (c) + 26));
     assert (!aigw_peer_new ("inproc://aigw-peer-test-a", NULL, err, sizeof err));
     assert (!aigw_peer_has_directory (a));
     assert (aigw_peer_directory_live ("svc w1 tcp://h:1 R\nsvc w2 - R\nx w3 tcp://h:2 -\n", "svc")
@@ -1240,12 +1347,66 @@ aigw_peer_test (bool verbose)
     s_test_pump (b);  //  one CANCEL only, though b runs both stages
     s_test_pump (c);
 
-    //  Junk at an inbox is dropped.
-    zsock_t *junk = zsock_new_dealer (aigw_peer_endpoint (b));
+    //  Junk at an inbox is dropped, from a sender that names b's token
+    //  and from one that names none.
+    aigw_stat_t *misdirected = aigw_stats_counter ("aigw_peer_misdirected_total", "", "");
+    int64_t refused = aigw_stat_value (misdirected);
+    zsock_t *junk = zsock_new (ZMQ_DEALER);
+    char junk_id[2 * S_TOKEN_HEX + 1];
+    snprintf (junk_id, sizeof junk_id, "%s%s", b_address + 26, "0123456789abcdef");
+    zsock_set_identity (junk, junk_id);
+    zsock_connect (junk, "inproc://aigw-peer-test-b");
     zstr_sendx (junk, "AGWP01", "nonsense", NULL);
     zstr_sendx (junk, "XXXXXX", NULL);
     zsock_destroy (&junk);
+    junk = zsock_new_dealer ("inproc://aigw-peer-test-b");
+    zstr_sendx (junk, "AGWP01", "\x06", "rl", "id", "data", NULL);
+    zsock_destroy (&junk);
     s_test_pump (b);
+    assert (aigw_stat_value (misdirected) == refused + 1);
+
+    //  A peer that gets a dead peer's port drops what links to the dead
+    //  one still send (ZeroMQ reconnects them by itself); what is meant
+    //  for it arrives.
+    aigw_peer_t *d = aigw_peer_new ("tcp://127.0.0.1:*", NULL, err, sizeof err);
+    assert (d);
+    char *d_address = strdup (aigw_peer_endpoint (d));
+    snprintf (text, sizeof text, "mis w20 %s R\n", d_address);
+    aigw_peer_set_directory (a, "00000000000000dd-1", text);
+    data = strdup ("one");
+    assert (aigw_peer_oneway (a, "mis", "", "ow3", &data, 3) == 0);
+    event = s_test_event_from (a, d);
+    assert (event && event->type == AIGW_PEER_ONEWAY && streq (event->request_id, "ow3"));
+    aigw_peer_event_destroy (&event);
+    aigw_peer_destroy (&d);
+    char bound[AIGW_BP_ENDPOINT_MAX + 1];
+    snprintf (bound, sizeof bound, "%.*s", (int) (strrchr (d_address, '#') - d_address), d_address);
+    //  ZeroMQ closes the listener in its own thread, soon.
+    aigw_peer_t *d2 = NULL;
+    for (int i = 0; i < 200 && !d2; i++)
+        if (!(d2 = aigw_peer_new (bound, NULL, err, sizeof err)))
+            zclock_sleep (10);
+    assert (d2);
+    assert (strncmp (aigw_peer_endpoint (d2), bound, strlen (bound)) == 0);
+    assert (!streq (aigw_peer_endpoint (d2), d_address));
+    refused = aigw_stat_value (misdirected);
+    data = strdup ("two");
+    assert (aigw_peer_oneway (a, "mis", "", "ow4", &data, 3) == 0);
+    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
+    while (aigw_stat_value (misdirected) == refused && zclock_mono () < until) {
+        s_test_pump (a);
+        s_test_pump (d2);
+    }
+    assert (aigw_stat_value (misdirected) == refused + 1);
+    snprintf (text, sizeof text, "mis w21 %s R\n", aigw_peer_endpoint (d2));
+    aigw_peer_set_directory (a, "00000000000000dd-2", text);
+    data = strdup ("three");
+    assert (aigw_peer_oneway (a, "mis", "", "ow5", &data, 5) == 0);
+    event = s_test_event_from (a, d2);
+    assert (event && streq (event->request_id, "ow5") && zframe_streq (event->envelope, "three"));
+    aigw_peer_event_destroy (&event);
+    aigw_peer_destroy (&d2);
+    free (d_address);
 
     aigw_peer_destroy (&a);
     aigw_peer_destroy (&b);

@@ -86,7 +86,7 @@ describe('peer inbox addresses', () => {
       assert.equal(res.status, 200, res.text);
       const auth = gw.actorProcs('auth')[0];
       const log = fs.readFileSync(auth.logFile, 'utf8');
-      assert.match(log, /auth: peer inbox tcp:\/\/127\.0\.0\.2:\d+ \(bound to tcp:\/\/0\.0\.0\.0:\*\)/, log);
+      assert.match(log, /auth: peer inbox tcp:\/\/127\.0\.0\.2:\d+#[0-9a-f]{16} \(bound to tcp:\/\/0\.0\.0\.0:\*\)/, log);
     } finally {
       await gw.stop();
     }
@@ -103,7 +103,7 @@ describe('peer inbox addresses', () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
         log = fs.readFileSync(actor.logFile, 'utf8');
       }
-      assert.match(log, /auth: peer inbox tcp:\/\/127\.0\.0\.1:\d+ \(bound to tcp:\/\/0\.0\.0\.0:\*\)/, log);
+      assert.match(log, /auth: peer inbox tcp:\/\/127\.0\.0\.1:\d+#[0-9a-f]{16} \(bound to tcp:\/\/0\.0\.0\.0:\*\)/, log);
     } finally {
       await actor.stop();
       await broker.stop();
