@@ -23,6 +23,19 @@ char *aigw_json_dump (json_t *root, size_t *out_len);
 //  owns, or NULL.
 char *aigw_json_error_message (const char *body, size_t len);
 
+//  Where the top-level member KEY of the JSON object at TEXT (LEN bytes)
+//  has its value: its offset in *AT and its length in *SIZE. Returns how
+//  many members are named KEY (0, 1, or 2 for more: the caller decides
+//  which a parser would take), or -1 when TEXT is not an object this quick
+//  scan reads (a key written with escapes, say): parse it then. Values are
+//  skipped, not checked: run it on text a parser accepted.
+int aigw_json_member (const char *text, size_t len, const char *key, size_t *at, size_t *size);
+
+//  TEXT (LEN bytes, valid UTF-8) as a JSON string, quotes included, into a
+//  new buffer the caller owns; its length in *OUT_LEN. NULL on allocation
+//  failure.
+char *aigw_json_quote (const char *text, size_t len, size_t *out_len);
+
 void aigw_json_test (bool verbose);
 
 #endif

@@ -2,7 +2,8 @@
 
     Feeds every input to the request and response translators and to the
     stream translator (whole, then split at a point the input's first byte
-    picks, which must give the same output). Any input must be refused
+    picks, which must give the same output), and to the OpenAI adapter's
+    model swap, which must read back as a parser's set would. Any input must be refused
     cleanly or translated; ASan and UBSan catch the rest. Not part of the
     CMake build; from the repository root:
 
@@ -16,6 +17,8 @@
 
     The fixtures seed all three input kinds. */
 #include "aigw_messages.h"
+#include "aigw_json.h"
+#include "aigw_openai.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -59,5 +62,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     assert ((!whole && !split) || (whole && split && strcmp (whole, split) == 0));
     free (whole);
     free (split);
+    //  The model swapped in place reads back as the parser's way would
+    //  have it, for every object a parser accepts.
+    if (!aigw_json_depth_ok (text, size, 64))
+        return 0;
+    json_t *want = json_loadb (text, size, 0, NULL);
+    if (json_is_object (want)) {
+        json_object_set_new (want, "model", json_string ("m\"1"));
+        out = aigw_openai_with_model (text, size, "m\"1", &len);
+        assert (out && len == strlen (out));
+        json_t *got = json_loadb (out, len, 0, NULL);
+        assert (got && json_equal (got, want));
+        json_decref (got);
+        free (out);
+    }
+    json_decref (want);
     return 0;
 }
