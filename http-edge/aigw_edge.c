@@ -1,5 +1,6 @@
 /*  aigw_edge: CivetWeb start-up, the route table and the data-plane routes. */
 #include "aigw_edge.h"
+#include "aigw_cacheform.h"
 #include "aigw_health.h"
 #include "aigw_hex.h"
 #include "aigw_json.h"
@@ -88,6 +89,7 @@ struct _aigw_edge_t {
     aigw_edge_dashboard_t *dashboard;                //  /dashboard and its sessions
     int port;                                        //  port bound
     atomic_bool started;                             //  mg_start returned: every thread is up
+    bool cache_here;                                 //  the cache stage runs in this process
 };
 
 //  What one HTTP request carries through its handler.
@@ -590,10 +592,12 @@ s_read_body (s_http_t *http, size_t *len)
     return NULL;
 }
 
-//  Check the request JSON; fills MODEL and STREAM. Answers 400 and returns
-//  -1 when it is not acceptable.
+//  Check the request JSON; fills MODEL and STREAM, and ROOT (when not
+//  NULL) with the body parsed, the caller's. Answers 400 and returns -1
+//  when it is not acceptable.
 static int
-s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model, bool *stream)
+s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model, bool *stream,
+            json_t **root_p)
 {
     if (!aigw_json_depth_ok (body, len, AIGW_EDGE_JSON_DEPTH_MAX)) {
         s_send_error (http, 400, "invalid_request_error", "invalid_json", NULL,
@@ -655,7 +659,10 @@ s_validate (s_http_t *http, int kind, const char *body, size_t len, char **model
     int rc = s_check_length (http, "model", json_string_value (value), AIGW_EDGE_MODEL_MAX);
     if (rc == 0)
         *model = strdup (json_string_value (value));
-    json_decref (root);
+    if (rc == 0 && root_p)
+        *root_p = root;
+    else
+        json_decref (root);
     return rc;
 }
 
@@ -1247,6 +1254,11 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     size_t body_len = 0;
     bool stream = false;
     char directives[64];
+    //  The body parsed, for the cache's reading when the cache runs here.
+    json_t *root = NULL;
+    bool cacheable = edge->cache_here
+                     && (kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES
+                         || kind == AIGW_KIND_EMBEDDINGS || kind == AIGW_KIND_RESPONSES);
     if (kind == AIGW_KIND_NONE)
         s_send_error (&http, 404, "invalid_request_error", "not_found", NULL, "Unknown path.",
                       NULL);
@@ -1258,7 +1270,9 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
     }
     else if (kind != AIGW_KIND_MODELS
              && (!(body = s_read_body (&http, &body_len))
-                 || s_validate (&http, kind, body, body_len, &model, &stream) != 0)) {
+                 || s_validate (&http, kind, body, body_len, &model, &stream,
+                                cacheable ? &root : NULL)
+                        != 0)) {
         //  Answered inside.
     }
     else if (s_cache_directives (&http, directives, sizeof directives) != 0) {
@@ -1322,10 +1336,16 @@ s_handle_v1 (struct mg_connection *conn, void *cbdata)
             aigw_envelope_take_body (env, body, body_len);
             body = NULL;
         }
+        //  The cache's reading of the body, made in this thread rather than
+        //  the pipeline's, which every request shares.
+        if (root)
+            aigw_cacheform_prepare (env, root);
+        root = NULL;
         s_dispatch (&http, &env);
     }
     s_usage_send (&http, edge->ios[atomic_load (&edge->next_io) % edge->io_count], model, stream);
     aigw_edge_rstore_destroy (&http.rstore);
+    json_decref (root);
     free (body);
     free (model);
     aigw_edge_metrics_record (edge->metrics, http.route, http.status, zclock_usecs () - started);
@@ -1709,6 +1729,7 @@ aigw_edge_new (const aigw_config_t *config, const char *broker_endpoint, const c
         self->io_count++;
     }
     self->io = self->ios[0];
+    self->cache_here = config->cache_enabled && stages && aigw_list_has (stages, "cache");
     self->dashboard = aigw_edge_dashboard_new (config, self->io);
     if (self->io_count < pipelines || !self->dashboard) {
         aigw_edge_destroy (&self);

@@ -58,15 +58,37 @@ aigw_cacheform_embedder (const aigw_config_t *config)
     return model && *model ? model : "local";
 }
 
-int
-aigw_cacheform_request (const aigw_envelope_t *env, const char *embedder,
-                        aigw_cacheform_request_t *out)
+//  What a reading takes from the body alone: its canonical form (the
+//  partition's input) and the last user text.
+typedef struct {
+    char *canonical;  //  compact, sorted keys, stream flags and the text left out
+    char *text;       //  the last user message's text, or NULL
+    size_t text_len;  //  bytes in text
+    bool chat;        //  a chat kind, kept as an OpenAI chat.completion
+} s_body_t;
+
+static void
+s_body_reset (s_body_t *self)
+{
+    free (self->canonical);
+    free (self->text);
+    memset (self, 0, sizeof *self);
+}
+
+//  Read KIND's BODY (LEN bytes) into OUT. ROOT, when not NULL, is BODY
+//  parsed already, taken. Returns 0, or -1 when the cache cannot key it.
+static int
+s_body_read (int kind, const char *body, size_t len, json_t *root, s_body_t *out)
 {
     memset (out, 0, sizeof *out);
-    bool chat = env->kind == AIGW_KIND_CHAT || env->kind == AIGW_KIND_MESSAGES;
-    json_t *root = chat
-                       ? aigw_messages_chat_form ((aigw_kind_t) env->kind, env->body, env->body_len)
-                       : json_loadb (env->body ? env->body : "", env->body_len, 0, NULL);
+    bool chat = kind == AIGW_KIND_CHAT || kind == AIGW_KIND_MESSAGES;
+    if (kind == AIGW_KIND_MESSAGES) {
+        //  Read in the gateway's form, as the provider would build it.
+        json_decref (root);
+        root = aigw_messages_chat_form ((aigw_kind_t) kind, body, len);
+    }
+    else if (!root)
+        root = json_loadb (body ? body : "", len, 0, NULL);
     if (!json_is_object (root)) {
         json_decref (root);
         return -1;
@@ -77,30 +99,54 @@ aigw_cacheform_request (const aigw_envelope_t *env, const char *embedder,
     //  the partition is a null.
     if (chat)
         out->text = aigw_messages_cache_text (root, true, &out->text_len);
-    char *canonical = json_dumps (root, JSON_SORT_KEYS | JSON_COMPACT);
+    out->canonical = json_dumps (root, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref (root);
-    if (!canonical) {
-        aigw_cacheform_request_reset (out);
+    if (!out->canonical) {
+        s_body_reset (out);
         return -1;
     }
+    out->chat = chat;
+    return 0;
+}
+
+//  OUT's keys from BODY and ENV's tenant, model and kind; OUT's text is
+//  BODY's (not copied: OUT does not own it here).
+static void
+s_body_keys (const s_body_t *body, const aigw_envelope_t *env, const char *embedder,
+             aigw_cacheform_request_t *out)
+{
     const char *tenant = env->tenant_id ? env->tenant_id : env->tenant ? env->tenant : "";
     const char *model = env->model ? env->model : "";
     //  Chat answers are kept in one form whatever the client; other kinds
     //  in their own.
     char family[8];
-    snprintf (family, sizeof family, "%d", chat ? AIGW_KIND_CHAT : env->kind);
+    snprintf (family, sizeof family, "%d", body->chat ? AIGW_KIND_CHAT : env->kind);
     //  A cache that is not semantic keys as it did before embedders had
     //  names: its entries stay warm across that change.
     embedder = embedder ? embedder : "";
-    const char *parts[] = {S_KEY_VERSION, tenant, model, family, canonical, embedder};
-    size_t lens[] = {strlen (S_KEY_VERSION), strlen (tenant),    strlen (model),
-                     strlen (family),        strlen (canonical), strlen (embedder)};
+    const char *parts[] = {S_KEY_VERSION, tenant, model, family, body->canonical, embedder};
+    size_t lens[] = {strlen (S_KEY_VERSION), strlen (tenant),          strlen (model),
+                     strlen (family),        strlen (body->canonical), strlen (embedder)};
     s_hash (parts, lens, *embedder ? 6 : 5, out->partition);
-    free (canonical);
-    const char *exact[] = {out->partition, out->text ? out->text : ""};
-    size_t exact_lens[] = {AIGW_CACHE_KEY_LEN, out->text_len};
+    const char *exact[] = {out->partition, body->text ? body->text : ""};
+    size_t exact_lens[] = {AIGW_CACHE_KEY_LEN, body->text_len};
     s_hash (exact, exact_lens, 2, out->exact);
-    out->chat = chat;
+    out->chat = body->chat;
+}
+
+int
+aigw_cacheform_request (const aigw_envelope_t *env, const char *embedder,
+                        aigw_cacheform_request_t *out)
+{
+    memset (out, 0, sizeof *out);
+    s_body_t body;
+    if (s_body_read (env->kind, env->body, env->body_len, NULL, &body) != 0)
+        return -1;
+    s_body_keys (&body, env, embedder, out);
+    out->text = body.text;
+    out->text_len = body.text_len;
+    body.text = NULL;
+    s_body_reset (&body);
     return 0;
 }
 
@@ -111,23 +157,26 @@ aigw_cacheform_request_reset (aigw_cacheform_request_t *out)
     memset (out, 0, sizeof *out);
 }
 
-//  A reading kept on the envelope, with what it was made from.
+//  A reading kept on the envelope: the body's part, made once, and the
+//  keys for the tenant, model and embedder they were last made for.
 typedef struct {
-    aigw_cacheform_request_t req;  //  the reading
-    int rc;                        //  what aigw_cacheform_request returned
-    const char *body;              //  the body it read (compared, never used)
+    s_body_t body;                 //  the body's part
+    int rc;                        //  what s_body_read returned
+    const char *body_at;           //  the body it read (compared, never used)
     size_t body_len;               //  its bytes
     int kind;                      //  the envelope's kind then
-    char *tenant;                  //  tenant_id (or tenant) then
-    char *model;                   //  model then
-    char *embedder;                //  the embedder asked for
+    bool keyed;                    //  req holds keys for the three below
+    aigw_cacheform_request_t req;  //  the keys (text not owned: body's)
+    char *tenant;                  //  tenant_id (or tenant) they were made for
+    char *model;                   //  model
+    char *embedder;                //  embedder
 } s_memo_t;
 
 static void
 s_memo_free (void *arg)
 {
     s_memo_t *memo = (s_memo_t *) arg;
-    aigw_cacheform_request_reset (&memo->req);
+    s_body_reset (&memo->body);
     free (memo->tenant);
     free (memo->model);
     free (memo->embedder);
@@ -140,51 +189,79 @@ s_same (const char *a, const char *b)
     return strcmp (a ? a : "", b ? b : "") == 0;
 }
 
-//  ENV's memo when it is a reading of what ENV holds now, else NULL.
+//  ENV's memo when it read what ENV holds now, else NULL.
 static s_memo_t *
-s_memo (aigw_envelope_t *env, const char *embedder)
+s_memo (aigw_envelope_t *env)
 {
     s_memo_t *memo = env->memo_free == s_memo_free ? (s_memo_t *) env->memo : NULL;
-    if (memo && memo->body == env->body && memo->body_len == env->body_len
-        && memo->kind == env->kind && s_same (memo->model, env->model)
-        && s_same (memo->tenant, env->tenant_id ? env->tenant_id : env->tenant)
-        && s_same (memo->embedder, embedder))
+    if (memo && memo->body_at == env->body && memo->body_len == env->body_len
+        && memo->kind == env->kind)
         return memo;
     return NULL;
+}
+
+//  A new memo of ENV's body (ROOT: it parsed, taken, or NULL), kept on ENV.
+static s_memo_t *
+s_memo_new (aigw_envelope_t *env, json_t *root)
+{
+    s_memo_t *memo = (s_memo_t *) calloc (1, sizeof *memo);
+    assert (memo);
+    memo->rc = s_body_read (env->kind, env->body, env->body_len, root, &memo->body);
+    memo->body_at = env->body;
+    memo->body_len = env->body_len;
+    memo->kind = env->kind;
+    aigw_envelope_set_memo (env, memo, s_memo_free);
+    return memo;
+}
+
+void
+aigw_cacheform_prepare (aigw_envelope_t *env, json_t *root)
+{
+    if (s_memo (env))
+        json_decref (root);
+    else
+        s_memo_new (env, root);
 }
 
 const aigw_cacheform_request_t *
 aigw_cacheform_request_keep (aigw_envelope_t *env, const char *embedder)
 {
-    s_memo_t *memo = s_memo (env, embedder);
-    if (!memo) {
-        memo = (s_memo_t *) calloc (1, sizeof *memo);
-        assert (memo);
-        memo->rc = aigw_cacheform_request (env, embedder, &memo->req);
-        memo->body = env->body;
-        memo->body_len = env->body_len;
-        memo->kind = env->kind;
-        const char *tenant = env->tenant_id ? env->tenant_id : env->tenant;
+    s_memo_t *memo = s_memo (env);
+    if (!memo)
+        memo = s_memo_new (env, NULL);
+    if (memo->rc != 0)
+        return NULL;
+    const char *tenant = env->tenant_id ? env->tenant_id : env->tenant;
+    if (!memo->keyed || !s_same (memo->tenant, tenant) || !s_same (memo->model, env->model)
+        || !s_same (memo->embedder, embedder)) {
+        s_body_keys (&memo->body, env, embedder, &memo->req);
+        memo->req.text = memo->body.text;
+        memo->req.text_len = memo->body.text_len;
+        free (memo->tenant);
+        free (memo->model);
+        free (memo->embedder);
         memo->tenant = tenant ? strdup (tenant) : NULL;
         memo->model = env->model ? strdup (env->model) : NULL;
         memo->embedder = embedder ? strdup (embedder) : NULL;
-        aigw_envelope_set_memo (env, memo, s_memo_free);
+        memo->keyed = true;
     }
-    return memo->rc == 0 ? &memo->req : NULL;
+    return &memo->req;
 }
 
 int
 aigw_cacheform_request_take (aigw_envelope_t *env, const char *embedder,
                              aigw_cacheform_request_t *out)
 {
-    s_memo_t *memo = s_memo (env, embedder);
-    if (!memo)
-        return aigw_cacheform_request (env, embedder, out);
-    int rc = memo->rc;
+    memset (out, 0, sizeof *out);
+    if (!aigw_cacheform_request_keep (env, embedder)) {
+        aigw_envelope_set_memo (env, NULL, NULL);
+        return -1;
+    }
+    s_memo_t *memo = (s_memo_t *) env->memo;
     *out = memo->req;
-    memset (&memo->req, 0, sizeof memo->req);
+    memo->body.text = NULL;  //  now OUT's
     aigw_envelope_set_memo (env, NULL, NULL);
-    return rc;
+    return 0;
 }
 
 //  Append the string of FIELD in FROM (if any) to FIELD in INTO.
@@ -483,8 +560,9 @@ aigw_cacheform_test (bool verbose)
     assert (!streq (a.partition, g.partition) && !streq (g.partition, h.partition));
     assert (streq (a.partition, i.partition));
     //  A reading kept on the envelope serves the take, for what the
-    //  envelope holds now: not for another embedder, nor after a new body,
-    //  and a copy of the envelope does not carry it.
+    //  envelope holds now: its keys made again for another embedder, the
+    //  whole of it again after a new body; a copy of the envelope does not
+    //  carry it.
     const aigw_cacheform_request_t *kept = aigw_cacheform_request_keep (env, "local");
     assert (kept && streq (kept->partition, g.partition) && env->memo);
     assert (aigw_cacheform_request_keep (env, "local") == kept);
@@ -493,8 +571,9 @@ aigw_cacheform_test (bool verbose)
     aigw_envelope_destroy (&copy);
     aigw_cacheform_request_t taken;
     assert (aigw_cacheform_request_take (env, "", &taken) == 0);
-    assert (streq (taken.partition, i.partition) && env->memo);
+    assert (streq (taken.partition, i.partition) && streq (taken.exact, i.exact) && !env->memo);
     aigw_cacheform_request_reset (&taken);
+    assert (aigw_cacheform_request_keep (env, "local") && env->memo);
     assert (aigw_cacheform_request_take (env, "local", &taken) == 0);
     assert (streq (taken.partition, g.partition) && streq (taken.exact, g.exact));
     assert (taken.text && streq (taken.text, "hi there") && !env->memo);
@@ -509,6 +588,21 @@ aigw_cacheform_test (bool verbose)
     assert (!streq (taken.exact, g.exact) && streq (taken.partition, g.partition));
     aigw_cacheform_request_reset (&taken);
     assert (aigw_cacheform_request_keep (env, "local"));
+    aigw_envelope_destroy (&env);
+    //  Read ahead from the body parsed (the edge's), before auth names the
+    //  tenant: the keys are the tenant's all the same.
+    const char *ahead = "{\"model\":\"m\",\"max_tokens\":9,\"stream\":true,\"messages\":[{"
+                        "\"role\":\"user\",\"content\":\"hi there\"}]}";
+    env = s_test_env (AIGW_KIND_CHAT, NULL, ahead);
+    aigw_cacheform_prepare (env, json_loads (ahead, 0, NULL));
+    assert (env->memo);
+    aigw_envelope_set (&env->tenant_id, "t1");
+    assert (aigw_cacheform_request_take (env, "local", &taken) == 0);
+    assert (streq (taken.partition, g.partition) && streq (taken.exact, g.exact));
+    assert (taken.text && streq (taken.text, "hi there"));
+    aigw_cacheform_request_reset (&taken);
+    aigw_cacheform_prepare (env, NULL);  //  parsed here
+    assert (env->memo && aigw_cacheform_request_keep (env, "local"));
     aigw_envelope_destroy (&env);
     char err[256] = "";
     aigw_config_t *config = aigw_config_new (NULL, err, sizeof err);

@@ -21,6 +21,7 @@
 #include "aigw_config.h"
 #include "aigw_envelope.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -60,6 +61,12 @@ void aigw_cacheform_request_reset (aigw_cacheform_request_t *out);
 //  NULL when the body is not a request the cache can key.
 const aigw_cacheform_request_t *aigw_cacheform_request_keep (aigw_envelope_t *env,
                                                              const char *embedder);
+
+//  Read ENV's body ahead (its canonical form and text; the keys wait for
+//  the tenant) and keep it on ENV, where the body is parsed anyway: the
+//  edge's handler thread, so the pipeline's thread does not. ROOT is the
+//  body parsed (taken; NULL: parse it here). Thread-safe on distinct ENVs.
+void aigw_cacheform_prepare (aigw_envelope_t *env, json_t *root);
 
 //  As aigw_cacheform_request, taking the reading kept on ENV when it is
 //  one of what ENV holds now (same body, kind, tenant, model, EMBEDDER).

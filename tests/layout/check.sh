@@ -23,7 +23,7 @@ declare -A allowed=(
   [actors/admin]="core schemas broker actors actors/auth actors/guardrail actors/provider"
   [actors/usage]="core schemas broker actors"
   [actors/responses]="core schemas broker actors"
-  [http-edge]="core schemas broker actors actors/guardrail actors/provider"
+  [http-edge]="core schemas broker actors actors/guardrail actors/provider actors/cache"
   [cli]="core schemas broker actors actors/auth actors/cache actors/provider actors/provider/adapters http-edge tools/mock-provider"
   [tools/mock-provider]="core"
 )
