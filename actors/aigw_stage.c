@@ -84,6 +84,7 @@ typedef struct {
     aigw_worker_t *worker;        //  its registration at the broker
     int item_first;               //  its own poll items in the last poll: first
     int item_count;               //  and how many
+    int item_worker;              //  its worker's item in the last poll
 } s_stage_t;
 
 //  One local hand-off waiting in the run queue.
@@ -116,6 +117,8 @@ struct _aigw_host_t {
     int64_t next_tick;          //  when the stages' ticks are due, Unix ms
     int item_peer;              //  the peer's poll items in the last poll: first
     int item_peer_count;        //  and how many
+    bool cold;                  //  the last poll was a cold pass
+    int64_t cold_due;           //  when the next cold pass is due, Unix ms
 };
 
 //  Index of stage NAME in SELF, or -1.
@@ -756,14 +759,21 @@ int
 aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
 {
     int count = 0;
+    int64_t now = aigw_now_ms ();
+    self->cold = now >= self->cold_due;
+    if (self->cold)
+        self->cold_due = now + AIGW_HOST_COLD_MS;
     self->item_peer = 0;
     self->item_peer_count = aigw_peer_pollitems (self->peer, items, max);
     count += self->item_peer_count;
     for (int i = 0; i < self->stage_count && count < max; i++) {
         s_stage_t *stage = &self->stages[i];
         //  The socket changes after a reconnect: fetched again every pass.
-        items[count++]
-            = (zmq_pollitem_t){zsock_resolve (aigw_worker_sock (stage->worker)), 0, ZMQ_POLLIN, 0};
+        stage->item_worker = count;
+        items[count++] = self->cold
+                             ? (zmq_pollitem_t){zsock_resolve (aigw_worker_sock (stage->worker)), 0,
+                                                ZMQ_POLLIN, 0}
+                             : (zmq_pollitem_t){NULL, -1, 0, 0};
         stage->item_first = count;
         stage->item_count = stage->def->pollitems && count < max
                                 ? stage->def->pollitems (stage->state, items + count, max - count)
@@ -773,11 +783,20 @@ aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
     return count;
 }
 
+bool
+aigw_host_cold (aigw_host_t *self)
+{
+    return self->cold;
+}
+
 int
 aigw_host_timeout (aigw_host_t *self, int timeout)
 {
     if (self->run_head)
         return 0;
+    int64_t cold = self->cold_due - aigw_now_ms ();
+    if (cold < timeout)
+        timeout = cold > 0 ? (int) cold : 0;
     int due = aigw_peer_timeout (self->peer);
     if (due >= 0 && due < timeout)
         timeout = due;
@@ -1041,6 +1060,11 @@ aigw_host_process (aigw_host_t *self, zmq_pollitem_t *items, int count)
     //  busy stage cannot starve the others or the heartbeats; the socket
     //  stays readable when more wait.
     for (int i = 0; i < self->stage_count; i++) {
+        //  Only a socket the poll saw readable: a read costs libzmq a
+        //  syscall even when nothing waits.
+        int at = self->stages[i].item_worker;
+        if (items && count && !(at < count && (items[at].revents & ZMQ_POLLIN)))
+            continue;
         aigw_job_t *job;
         for (int taken = 0;
              taken < AIGW_STAGE_BATCH_MAX && (job = aigw_worker_recv (self->stages[i].worker));

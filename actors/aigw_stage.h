@@ -30,6 +30,12 @@
 //  Most poll items one host adds to its thread's poll (its workers' sockets
 //  and its stages' own descriptors).
 #define AIGW_HOST_POLLITEMS_MAX 128
+//  How often a busy loop polls its cold sockets (the workers' broker
+//  sockets: heartbeats, the directory, requests before a directory), ms.
+//  Every zmq socket in a poll costs libzmq two ZMQ_EVENTS checks (each a
+//  syscall or two): the broker's sockets are left out of the passes
+//  between, which the data path's sockets drive.
+#define AIGW_HOST_COLD_MS 10
 
 typedef struct _aigw_host_t aigw_host_t;
 
@@ -157,11 +163,18 @@ void aigw_host_cancel (aigw_host_t *self, aigw_job_t *job);
 int aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
                       aigw_envelope_t **env_p);
 
-//  The loop's share: fill up to MAX items to poll, returns how many.
+//  The loop's share: fill up to MAX items to poll, returns how many. The
+//  workers' broker sockets are in it once per AIGW_HOST_COLD_MS (a cold
+//  pass); between, their items poll nothing (fd -1).
 int aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max);
 
+//  True when the last aigw_host_pollitems was a cold pass: a loop polls
+//  its own cold sockets (its pipe, a broker client) with it.
+bool aigw_host_cold (aigw_host_t *self);
+
 //  Milliseconds the loop may sleep, at most TIMEOUT (sends heartbeats that
-//  are due). 0 when work is waiting.
+//  are due), and no later than the next cold pass is due. 0 when work is
+//  waiting.
 int aigw_host_timeout (aigw_host_t *self, int timeout);
 
 //  After the poll: take requests, run the stages' own processing and
