@@ -4,7 +4,9 @@
 # machine's drift hits each variant alike): sourced by a script that sets
 # VARIANTS (names; the first is the baseline of the ratios) and defines
 # go_config NAME, which writes the variant's config into $BENCH_TMP and
-# prints its path, then calls variants_main "$@".
+# prints its path, then calls variants_main "$@". It may also define go_env
+# NAME, which prints KEY=VALUE words the variant's process gets besides
+# (LD_PRELOAD, say).
 #
 # Upstream, config and load as bench/run.sh: an nginx that answers a chat
 # completion at once, p50 at 1 connection (wrk -t1 -c1) and req/s at
@@ -29,8 +31,10 @@ go_measure() {
     local variant=$1 round=$2 key="$1,$2" config url r1 r64 t0 t1
     config=$(go_config "$variant")
     GW_PORT=$(bench_free_port)
-    # shellcheck disable=SC2046
-    bench_start "gw-$variant-$round" env $(bench_aigw_env "http://127.0.0.1:$UP_PORT/v1") \
+    local extra=""
+    if declare -F go_env >/dev/null; then extra=$(go_env "$variant"); fi
+    # shellcheck disable=SC2046,SC2086
+    bench_start "gw-$variant-$round" env $(bench_aigw_env "http://127.0.0.1:$UP_PORT/v1") $extra \
         "$BENCH_BIN" run --config "$config" --host 127.0.0.1 --port "$GW_PORT"
     GW_PID=$BENCH_LAST_PID
     bench_wait_url "http://127.0.0.1:$GW_PORT/readyz" 60 "$GW_PID"
