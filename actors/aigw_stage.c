@@ -1129,8 +1129,10 @@ aigw_host_actor (zsock_t *pipe, void *args)
     zmq_pollitem_t items[1 + AIGW_HOST_POLLITEMS_MAX];
     while (true) {
         int timeout = aigw_host_timeout (self, AIGW_STAGE_TICK_MS);
-        items[0] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         int count = aigw_host_pollitems (self, items + 1, AIGW_HOST_POLLITEMS_MAX);
+        //  The pipe is a cold socket too (AIGW_HOST_COLD_MS).
+        items[0] = aigw_host_cold (self) ? (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0}
+                                         : (zmq_pollitem_t){NULL, -1, 0, 0};
         if (zmq_poll (items, 1 + count, timeout) == -1)
             break;  //  interrupted
         if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))

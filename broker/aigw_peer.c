@@ -1363,7 +1363,7 @@ aigw_peer_test (bool verbose)
     zstr_sendx (junk, "AGWP01", "\x06", "rl", "id", "data", NULL);
     zsock_destroy (&junk);
     s_test_pump (b);
-    assert (aigw_stat_value (misdirected) == refused + 1);
+    assert (aigw_stat_value (misdirected) == refused + 1);  //  inproc: none but ours
 
     //  A peer that gets a dead peer's port drops what links to the dead
     //  one still send (ZeroMQ reconnects them by itself); what is meant
@@ -1397,7 +1397,9 @@ aigw_peer_test (bool verbose)
         s_test_pump (a);
         s_test_pump (d2);
     }
-    assert (aigw_stat_value (misdirected) == refused + 1);
+    //  At least ours: a link of another process on this machine may still
+    //  reach for the port too (the very case this guards against).
+    assert (aigw_stat_value (misdirected) >= refused + 1);
     snprintf (text, sizeof text, "mis w21 %s R\n", aigw_peer_endpoint (d2));
     aigw_peer_set_directory (a, "00000000000000dd-2", text);
     data = strdup ("three");
