@@ -32,6 +32,7 @@
 #include "aigw_models.h"
 #include "aigw_openai.h"
 #include "aigw_responses.h"
+#include "aigw_usagescan.h"
 #include "aigw_secret.h"
 #include "aigw_tokens.h"
 
@@ -230,6 +231,7 @@ struct _self_t {
     size_t easy_pooled;                        //  entries in easy_pool
     s_request_t *request_pool[AIGW_PROVIDER_REQUEST_POOL];  //  freed requests, for reuse
     size_t requests_pooled;                                 //  entries in request_pool
+    bool proxy_env;       //  the environment names a proxy curl would use
     bool more;            //  finished transfers or socket events left for
                           //  the next pass
     uint32_t next_timer;  //  the shard whose timer is looked at first
@@ -373,61 +375,12 @@ s_request_new (self_t *self)
     return r;
 }
 
-//  Tokens from one usage object USAGE, in either format: OpenAI's prompt
-//  and completion tokens (cached_tokens among the prompt tokens), or
-//  Anthropic's input and output tokens (its input_tokens leaves out cache
-//  reads and writes: added back, as both are prompt tokens). Only the counts
-//  present are set: an Anthropic stream tells input tokens at its start and
-//  output tokens at its end.
-static void
-s_usage_take (aigw_envelope_t *env, json_t *usage)
-{
-    json_t *v;
-    if (json_is_integer (v = json_object_get (usage, "prompt_tokens")))
-        env->tokens_in = json_integer_value (v);
-    if (json_is_integer (v = json_object_get (usage, "completion_tokens")))
-        env->tokens_out = json_integer_value (v);
-    if (json_is_integer (v = json_object_get (json_object_get (usage, "prompt_tokens_details"),
-                                              "cached_tokens")))
-        env->tokens_cached = json_integer_value (v);
-    if (json_is_integer (v = json_object_get (usage, "input_tokens"))) {
-        json_t *read = json_object_get (usage, "cache_read_input_tokens");
-        env->tokens_in
-            = json_integer_value (v) + json_integer_value (read)
-              + json_integer_value (json_object_get (usage, "cache_creation_input_tokens"));
-        if (json_is_integer (read))
-            env->tokens_cached = json_integer_value (read);
-    }
-    if (json_is_integer (v = json_object_get (usage, "output_tokens")))
-        env->tokens_out = json_integer_value (v);
-    //  OpenAI Responses: input_tokens counts the cached ones too.
-    if (json_is_integer (
-            v = json_object_get (json_object_get (usage, "input_tokens_details"), "cached_tokens")))
-        env->tokens_cached = json_integer_value (v);
-}
-
-//  Tokens from every "usage" object in BODY (LEN bytes), in order: an
-//  answer, or stream events (several may come in one piece: Anthropic's
-//  message_start and message_delta, say). A quoted "usage" inside a string
-//  is escaped (\"usage\"), so the needle finds keys only. Cheap when BODY
-//  has no usage.
+//  Tokens from every "usage" object in BODY (LEN bytes), in order
+//  (aigw_usagescan).
 static void
 s_usage_scan (aigw_envelope_t *env, const char *body, size_t len)
 {
-    static const char needle[] = "\"usage\"";
-    const char *end = body + len;
-    const char *at = body;
-    while (at < end && (at = memmem (at, (size_t) (end - at), needle, sizeof needle - 1)) != NULL) {
-        at += sizeof needle - 1;
-        while (at < end && (*at == ' ' || *at == ':' || *at == '\n' || *at == '\t' || *at == '\r'))
-            at++;
-        if (at >= end || *at != '{')
-            continue;  //  "usage": null, say
-        json_t *usage = json_loadb (at, (size_t) (end - at), JSON_DISABLE_EOF_CHECK, NULL);
-        if (json_is_object (usage))
-            s_usage_take (env, usage);
-        json_decref (usage);
-    }
+    aigw_usagescan (body, len, &env->tokens_in, &env->tokens_out, &env->tokens_cached);
 }
 
 //  The usage fields of the reply: attempts, the answering deployment's
@@ -1034,6 +987,25 @@ s_easy_setup (self_t *self, s_request_t *r, CURL *easy, int64_t timeout_ms)
     curl_easy_setopt (easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS, (long) self->config->connect_timeout_ms);
     curl_easy_setopt (easy, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? (long) timeout_ms : 1L);
+    //  No proxy in the environment: say so, or curl looks for one again
+    //  on every transfer (getenv after getenv).
+    if (!self->proxy_env)
+        curl_easy_setopt (easy, CURLOPT_PROXY, "");
+}
+
+//  True when the environment names a proxy curl would take for an http or
+//  https URL (curl reads http_proxy in lower case only).
+static bool
+s_proxy_env (void)
+{
+    const char *names[]
+        = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *value = getenv (names[i]);
+        if (value && *value)
+            return true;
+    }
+    return false;
 }
 
 //  Build the pass-through request of an Anthropic client to an Anthropic
@@ -2059,6 +2031,7 @@ s_self_new (aigw_host_t *host, const aigw_config_t *config)
     self_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    self->proxy_env = s_proxy_env ();
     self->requests.offset = offsetof (s_request_t, all);
     self->first_byte.offset = offsetof (s_request_t, first_byte);
     self->waiting.offset = offsetof (s_request_t, waiting);

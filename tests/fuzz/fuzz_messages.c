@@ -2,8 +2,9 @@
 
     Feeds every input to the request and response translators and to the
     stream translator (whole, then split at a point the input's first byte
-    picks, which must give the same output), and to the OpenAI adapter's
-    model swap, which must read back as a parser's set would. Any input must be refused
+    picks, which must give the same output), to the OpenAI adapter's
+    model swap, which must read back as a parser's set would, and to the
+    usage scanner, which must count as Jansson does. Any input must be refused
     cleanly or translated; ASan and UBSan catch the rest. Not part of the
     CMake build; from the repository root:
 
@@ -19,6 +20,7 @@
 #include "aigw_messages.h"
 #include "aigw_json.h"
 #include "aigw_openai.h"
+#include "aigw_usagescan.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -62,6 +64,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     assert ((!whole && !split) || (whole && split && strcmp (whole, split) == 0));
     free (whole);
     free (split);
+    //  Token counts: the strict scanner and Jansson agree on the input, and
+    //  on the input as a usage object.
+    int64_t fast[3] = {-1, -1, -1}, slow[3] = {-1, -1, -1};
+    aigw_usagescan (text, size, &fast[0], &fast[1], &fast[2]);
+    aigw_usagescan_parsed (text, size, &slow[0], &slow[1], &slow[2]);
+    assert (memcmp (fast, slow, sizeof fast) == 0);
+    char *wrapped = malloc (size + 9);
+    assert (wrapped);
+    memcpy (wrapped, "{\"usage\":", 9);
+    memcpy (wrapped + 9, text, size);
+    aigw_usagescan (wrapped, size + 9, &fast[0], &fast[1], &fast[2]);
+    aigw_usagescan_parsed (wrapped, size + 9, &slow[0], &slow[1], &slow[2]);
+    assert (memcmp (fast, slow, sizeof fast) == 0);
+    free (wrapped);
     //  The model swapped in place reads back as the parser's way would
     //  have it, for every object a parser accepts.
     if (!aigw_json_depth_ok (text, size, 64))
