@@ -1104,37 +1104,26 @@ aigw_peer_backlog (aigw_peer_t *self)
 
 #define S_TEST_WAIT_MS 2000  //  longest wait for a message expected
 
-//  Pump SELF until it yields an event, or fail after S_TEST_WAIT_MS.
-static aigw_peer_event_t *
-s_test_event (aigw_peer_t *self)
+//  One turn of SELF's loop: poll up to MS, send what waits.
+static void
+s_test_turn (aigw_peer_t *self, long ms)
 {
-    int64_t until = zclock_mono () + S_TEST_WAIT_MS;
-    while (zclock_mono () < until) {
-        zmq_pollitem_t items[8];
-        int count = aigw_peer_pollitems (self, items, 8);
-        zmq_poll (items, count, 10);
-        aigw_peer_process (self, items, count);
-        aigw_peer_event_t *event = aigw_peer_recv (self);
-        if (event)
-            return event;
-    }
-    return NULL;
+    zmq_pollitem_t items[8];
+    int count = aigw_peer_pollitems (self, items, 8);
+    zmq_poll (items, count, ms);
+    aigw_peer_process (self, items, count);
 }
 
-//  Pump FROM (its outboxes wait for a tcp connection) until TO yields an
-//  event, or fail after S_TEST_WAIT_MS.
+//  Pump FROM too when not NULL (its outboxes wait for a tcp connection)
+//  until TO yields an event, or fail after S_TEST_WAIT_MS.
 static aigw_peer_event_t *
 s_test_event_from (aigw_peer_t *from, aigw_peer_t *to)
 {
     int64_t until = zclock_mono () + S_TEST_WAIT_MS;
     while (zclock_mono () < until) {
-        zmq_pollitem_t items[8];
-        int count = aigw_peer_pollitems (from, items, 8);
-        zmq_poll (items, count, 5);
-        aigw_peer_process (from, items, count);
-        count = aigw_peer_pollitems (to, items, 8);
-        zmq_poll (items, count, 5);
-        aigw_peer_process (to, items, count);
+        if (from)
+            s_test_turn (from, 5);
+        s_test_turn (to, from ? 5 : 10);
         aigw_peer_event_t *event = aigw_peer_recv (to);
         if (event)
             return event;
@@ -1142,15 +1131,19 @@ s_test_event_from (aigw_peer_t *from, aigw_peer_t *to)
     return NULL;
 }
 
+//  Pump SELF until it yields an event, or fail after S_TEST_WAIT_MS.
+static aigw_peer_event_t *
+s_test_event (aigw_peer_t *self)
+{
+    return s_test_event_from (NULL, self);
+}
+
 //  Let SELF send what waits (DONEs, outboxes) and read what came.
 static void
 s_test_pump (aigw_peer_t *self)
 {
     for (int i = 0; i < 5; i++) {
-        zmq_pollitem_t items[8];
-        int count = aigw_peer_pollitems (self, items, 8);
-        zmq_poll (items, count, 5);
-        aigw_peer_process (self, items, count);
+        s_test_turn (self, 5);
         aigw_peer_event_t *event = aigw_peer_recv (self);
         assert (!event);
     }

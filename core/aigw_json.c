@@ -54,9 +54,8 @@ aigw_json_error_message (const char *body, size_t len)
     return result;
 }
 
-//  Past the whitespace at TEXT[I].
-static size_t
-s_space (const char *text, size_t len, size_t i)
+size_t
+aigw_json_space (const char *text, size_t len, size_t i)
 {
     while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t'))
         i++;
@@ -115,10 +114,10 @@ int
 aigw_json_member (const char *text, size_t len, const char *key, size_t *at, size_t *size)
 {
     size_t key_len = strlen (key);
-    size_t i = s_space (text, len, 0);
+    size_t i = aigw_json_space (text, len, 0);
     if (i >= len || text[i] != '{')
         return -1;
-    i = s_space (text, len, i + 1);
+    i = aigw_json_space (text, len, i + 1);
     if (i < len && text[i] == '}')
         return 0;
     int found = 0;
@@ -128,10 +127,10 @@ aigw_json_member (const char *text, size_t len, const char *key, size_t *at, siz
         if (escaped || key_end >= len)
             return -1;
         bool match = key_end - i - 2 == key_len && memcmp (text + i + 1, key, key_len) == 0;
-        i = s_space (text, len, key_end);
+        i = aigw_json_space (text, len, key_end);
         if (i >= len || text[i] != ':')
             return -1;
-        i = s_space (text, len, i + 1);
+        i = aigw_json_space (text, len, i + 1);
         size_t end = s_value_end (text, len, i);
         if (end >= len || end == i)
             return -1;
@@ -139,12 +138,12 @@ aigw_json_member (const char *text, size_t len, const char *key, size_t *at, siz
             *at = i;
             *size = end - i;
         }
-        i = s_space (text, len, end);
+        i = aigw_json_space (text, len, end);
         if (i < len && text[i] == '}')
             return found > 1 ? 2 : found;
         if (i >= len || text[i] != ',')
             return -1;
-        i = s_space (text, len, i + 1);
+        i = aigw_json_space (text, len, i + 1);
     }
     return -1;
 }

@@ -23,6 +23,9 @@ char *aigw_json_dump (json_t *root, size_t *out_len);
 //  owns, or NULL.
 char *aigw_json_error_message (const char *body, size_t len);
 
+//  Past the JSON whitespace at TEXT[I] (LEN bytes): I, or where it ends.
+size_t aigw_json_space (const char *text, size_t len, size_t i);
+
 //  Where the top-level member KEY of the JSON object at TEXT (LEN bytes)
 //  has its value: its offset in *AT and its length in *SIZE. Returns how
 //  many members are named KEY (0, 1, or 2 for more: the caller decides

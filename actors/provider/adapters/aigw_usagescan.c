@@ -1,5 +1,6 @@
 /*  aigw_usagescan: token counts from an answer's usage objects. */
 #include "aigw_usagescan.h"
+#include "aigw_json.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -103,14 +104,6 @@ s_parsed (json_t *usage, s_usage_t *u)
 //  --------------------------------------------------------------------------
 //  The strict scanner
 
-static size_t
-s_space (const char *t, size_t len, size_t i)
-{
-    while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
-        i++;
-    return i;
-}
-
 //  Past the string whose quote is at T[I], or 0 when it holds an escape, a
 //  control byte or a byte past ASCII (Jansson decides those), or does not
 //  end.
@@ -191,7 +184,7 @@ s_object (const char *t, size_t len, size_t i, s_where_t where, int depth, s_usa
 {
     if (depth > S_DEPTH_MAX)
         return 0;
-    i = s_space (t, len, i + 1);
+    i = aigw_json_space (t, len, i + 1);
     if (i < len && t[i] == '}')
         return i + 1;
     while (i < len && t[i] == '"') {
@@ -199,10 +192,10 @@ s_object (const char *t, size_t len, size_t i, s_where_t where, int depth, s_usa
         if (!key_end)
             return 0;
         s_val_t *slot = s_slot (u, where, t + i + 1, key_end - i - 2);
-        i = s_space (t, len, key_end);
+        i = aigw_json_space (t, len, key_end);
         if (i >= len || t[i] != ':')
             return 0;
-        i = s_space (t, len, i + 1);
+        i = aigw_json_space (t, len, i + 1);
         if (i >= len)
             return 0;
         s_val_t v = {S_OTHER, 0};
@@ -246,12 +239,12 @@ s_object (const char *t, size_t len, size_t i, s_where_t where, int depth, s_usa
             if (slot == &u->input_details && v.kind != S_OBJECT)
                 u->input_cached.kind = S_NONE;
         }
-        i = s_space (t, len, i);
+        i = aigw_json_space (t, len, i);
         if (i < len && t[i] == '}')
             return i + 1;
         if (i >= len || t[i] != ',')
             return 0;
-        i = s_space (t, len, i + 1);
+        i = aigw_json_space (t, len, i + 1);
     }
     return 0;
 }
