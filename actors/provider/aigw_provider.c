@@ -232,6 +232,8 @@ struct _self_t {
     s_request_t *request_pool[AIGW_PROVIDER_REQUEST_POOL];  //  freed requests, for reuse
     size_t requests_pooled;                                 //  entries in request_pool
     bool proxy_env;       //  the environment names a proxy curl would use
+    zhashx_t *urls;       //  upstream URL -> CURLU parsed once (curl parses a
+                          //  URL string again on every transfer)
     bool more;            //  finished transfers or socket events left for
                           //  the next pass
     uint32_t next_timer;  //  the shard whose timer is looked at first
@@ -970,10 +972,42 @@ s_attempt_done (s_request_t **r_p, CURLcode rc)
 //  Point EASY at R's upstream request (URL, headers, body), with the
 //  stage's callbacks, the connect timeout and TIMEOUT_MS in all (at least
 //  1 ms: 0 would be none).
+//  Most URLs kept parsed: deployments times the paths they serve.
+#define AIGW_PROVIDER_URLS_MAX 1024
+
+static void
+s_url_free (void **item)
+{
+    curl_url_cleanup ((CURLU *) *item);
+    *item = NULL;
+}
+
+//  URL parsed, kept for the next transfer to it; NULL when curl refuses it
+//  (the transfer then reports why) or the table is full.
+static CURLU *
+s_url (self_t *self, const char *url)
+{
+    CURLU *parsed = (CURLU *) zhashx_lookup (self->urls, url);
+    if (parsed || zhashx_size (self->urls) >= AIGW_PROVIDER_URLS_MAX)
+        return parsed;
+    parsed = curl_url ();
+    if (parsed && curl_url_set (parsed, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup (parsed);
+        parsed = NULL;
+    }
+    if (parsed)
+        zhashx_insert (self->urls, url, parsed);
+    return parsed;
+}
+
 static void
 s_easy_setup (self_t *self, s_request_t *r, CURL *easy, int64_t timeout_ms)
 {
-    curl_easy_setopt (easy, CURLOPT_URL, r->up.url);
+    CURLU *parsed = s_url (self, r->up.url);
+    //  CURLOPT_CURLU overrides CURLOPT_URL: unset it for a URL string.
+    curl_easy_setopt (easy, CURLOPT_CURLU, parsed);
+    if (!parsed)
+        curl_easy_setopt (easy, CURLOPT_URL, r->up.url);
     curl_easy_setopt (easy, CURLOPT_PRIVATE, r);
     curl_easy_setopt (easy, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt (easy, CURLOPT_POST, 1L);
@@ -2020,6 +2054,7 @@ s_self_destroy (self_t **self_p)
         close (self->epfd);
     aigw_dbwatch_destroy (&self->dbwatch);
     aigw_catalog_destroy (&self->catalog);
+    zhashx_destroy (&self->urls);
     aigw_secret_destroy (&self->secrets);
     free (self);
     *self_p = NULL;
@@ -2032,6 +2067,8 @@ s_self_new (aigw_host_t *host, const aigw_config_t *config)
     if (!self)
         return NULL;
     self->proxy_env = s_proxy_env ();
+    self->urls = zhashx_new ();
+    zhashx_set_destructor (self->urls, s_url_free);
     self->requests.offset = offsetof (s_request_t, all);
     self->first_byte.offset = offsetof (s_request_t, first_byte);
     self->waiting.offset = offsetof (s_request_t, waiting);
