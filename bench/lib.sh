@@ -258,12 +258,14 @@ bench_aigw_env() {
         "OPENAI_BASE_URL=$1" "AIGW_LOG_LEVEL=warn"
 }
 
-# bench_start_run NAME BIN BASE_URL [CONFIG]: `aigw run`. Sets GW_PORT, GW_PIDS.
+# bench_start_run NAME BIN BASE_URL [CONFIG [KEY=VALUE...]]: `aigw run`, with
+# the extra environment given. Sets GW_PORT, GW_PIDS.
 bench_start_run() {
     local name=$1 bin=$2 base=$3 config=${4:-$BENCH_ROOT/bench/bench.yaml}
+    shift $(($# < 4 ? $# : 4))
     GW_PORT=$(bench_free_port)
     # shellcheck disable=SC2046
-    bench_start "$name" env $(bench_aigw_env "$base") \
+    bench_start "$name" env $(bench_aigw_env "$base") "$@" \
         "$bin" run --config "$config" --host 127.0.0.1 --port "$GW_PORT"
     GW_PIDS=$BENCH_LAST_PID
     bench_wait_url "http://127.0.0.1:$GW_PORT/readyz" 60 $GW_PIDS
@@ -359,6 +361,19 @@ bench_check_gateway() {
     cache=$(awk -F': ' 'tolower($1) == "x-cache" {print $2}' <<<"$headers")
     [ "$status" = 200 ] || bench_die "$1: a chat answered '${status:-nothing}', not 200 (logs: $BENCH_TMP)"
     [ "$cache" = MISS ] || bench_log "bench: warning: $1 answered X-Cache: '${cache}', expected MISS"
+}
+
+# bench_warm_gateway LABEL URL: check the gateway at URL (bench_check_gateway),
+# say LABEL is measured, and warm it up for BENCH_WARMUP seconds (1) at one
+# connection and at BENCH_CONNS (64).
+bench_warm_gateway() {
+    local warm=${BENCH_WARMUP:-1}
+    bench_check_gateway "$1" "$2"
+    bench_log "bench: $1 ..."
+    if [ "$warm" -gt 0 ]; then
+        bench_wrk 1 1 "$warm" "$2" >/dev/null
+        bench_wrk 2 "${BENCH_CONNS:-64}" "$warm" "$2" >/dev/null
+    fi
 }
 
 # ---------------------------------------------------------------------------

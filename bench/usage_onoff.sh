@@ -125,22 +125,12 @@ ub_measure() {
     config=$(ub_config "$variant" "$round")
     rows0=$(bench_pg_sql 'SELECT count (*) FROM usage_records')
     spans0=$(wc -l <"$BENCH_TMP/collector.log")
-    GW_PORT=$(bench_free_port)
     local level=warn
     [ "$variant" = json ] && level=info
-    # shellcheck disable=SC2046
-    bench_start "gw-$variant-$round" env $(bench_aigw_env "http://127.0.0.1:$UP_PORT/v1") \
-        "AIGW_LOG_LEVEL=$level" "DATABASE_URL=$PG_URL" \
-        "$BENCH_BIN" run --config "$config" --host 127.0.0.1 --port "$GW_PORT"
-    GW_PIDS=$BENCH_LAST_PID
-    bench_wait_url "http://127.0.0.1:$GW_PORT/readyz" 60 "$GW_PIDS"
+    bench_start_run "gw-$variant-$round" "$BENCH_BIN" "http://127.0.0.1:$UP_PORT/v1" "$config" \
+        "AIGW_LOG_LEVEL=$level" "DATABASE_URL=$PG_URL"
     url="http://127.0.0.1:$GW_PORT/v1/chat/completions"
-    bench_check_gateway "$variant" "$url"
-    bench_log "bench: round $round: $variant ..."
-    if [ "$WARM" -gt 0 ]; then
-        bench_wrk 1 1 "$WARM" "$url" >/dev/null
-        bench_wrk 2 "$CONNS" "$WARM" "$url" >/dev/null
-    fi
+    bench_warm_gateway "round $round: $variant" "$url"
     local g0 g1 g2 g3 o0 o1 o2 o3
     g0=$(ub_ticks "$GW_PIDS"); o0=$(ub_ticks_others)
     r1=$(bench_wrk 1 1 "$DUR" "$url")

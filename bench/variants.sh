@@ -28,32 +28,22 @@ go_per_req() {
 }
 
 go_measure() {
-    local variant=$1 round=$2 key="$1,$2" config url r1 r64 t0 t1
+    local variant=$1 round=$2 key="$1,$2" config url r1 r64 t0 t1 extra=()
     config=$(go_config "$variant")
-    GW_PORT=$(bench_free_port)
-    local extra=""
-    if declare -F go_env >/dev/null; then extra=$(go_env "$variant"); fi
-    # shellcheck disable=SC2046,SC2086
-    bench_start "gw-$variant-$round" env $(bench_aigw_env "http://127.0.0.1:$UP_PORT/v1") $extra \
-        "$BENCH_BIN" run --config "$config" --host 127.0.0.1 --port "$GW_PORT"
-    GW_PID=$BENCH_LAST_PID
-    bench_wait_url "http://127.0.0.1:$GW_PORT/readyz" 60 "$GW_PID"
+    if declare -F go_env >/dev/null; then read -ra extra <<<"$(go_env "$variant")"; fi
+    bench_start_run "gw-$variant-$round" "$BENCH_BIN" "http://127.0.0.1:$UP_PORT/v1" "$config" \
+        "${extra[@]}"
     url="http://127.0.0.1:$GW_PORT/v1/chat/completions"
-    bench_check_gateway "$variant" "$url"
-    bench_log "bench: round $round: $variant ..."
-    if [ "$WARM" -gt 0 ]; then
-        bench_wrk 1 1 "$WARM" "$url" >/dev/null
-        bench_wrk 2 "$CONNS" "$WARM" "$url" >/dev/null
-    fi
+    bench_warm_gateway "round $round: $variant" "$url"
     r1=$(bench_wrk 1 1 "$DUR" "$url")
-    t0=$(go_ticks "$GW_PID")
+    t0=$(go_ticks "$GW_PIDS")
     r64=$(bench_wrk 2 "$CONNS" "$DUR" "$url")
-    t1=$(go_ticks "$GW_PID")
+    t1=$(go_ticks "$GW_PIDS")
     P50[$key]=$(bench_field p50_us "$r1")
     RPS[$key]=$(bench_field rps "$r64")
     CPU[$key]=$(go_per_req $((t1 - t0)) "$r64")
     ERR[$key]=$(( $(bench_field non2xx "$r1") + $(bench_field non2xx "$r64") ))
-    bench_stop "$GW_PID"
+    bench_stop "$GW_PIDS"
 }
 
 go_median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
