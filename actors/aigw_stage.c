@@ -770,10 +770,7 @@ aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
         s_stage_t *stage = &self->stages[i];
         //  The socket changes after a reconnect: fetched again every pass.
         stage->item_worker = count;
-        items[count++] = self->cold
-                             ? (zmq_pollitem_t){zsock_resolve (aigw_worker_sock (stage->worker)), 0,
-                                                ZMQ_POLLIN, 0}
-                             : (zmq_pollitem_t){NULL, -1, 0, 0};
+        items[count++] = aigw_host_cold_item (self, aigw_worker_sock (stage->worker));
         stage->item_first = count;
         stage->item_count = stage->def->pollitems && count < max
                                 ? stage->def->pollitems (stage->state, items + count, max - count)
@@ -783,10 +780,11 @@ aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
     return count;
 }
 
-bool
-aigw_host_cold (aigw_host_t *self)
+zmq_pollitem_t
+aigw_host_cold_item (aigw_host_t *self, zsock_t *sock)
 {
-    return self->cold;
+    return self->cold ? (zmq_pollitem_t){zsock_resolve (sock), 0, ZMQ_POLLIN, 0}
+                      : (zmq_pollitem_t){NULL, -1, 0, 0};
 }
 
 int
@@ -1131,8 +1129,7 @@ aigw_host_actor (zsock_t *pipe, void *args)
         int timeout = aigw_host_timeout (self, AIGW_STAGE_TICK_MS);
         int count = aigw_host_pollitems (self, items + 1, AIGW_HOST_POLLITEMS_MAX);
         //  The pipe is a cold socket too (AIGW_HOST_COLD_MS).
-        items[0] = aigw_host_cold (self) ? (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0}
-                                         : (zmq_pollitem_t){NULL, -1, 0, 0};
+        items[0] = aigw_host_cold_item (self, pipe);
         if (zmq_poll (items, 1 + count, timeout) == -1)
             break;  //  interrupted
         if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))

@@ -168,9 +168,10 @@ int aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
 //  pass); between, their items poll nothing (fd -1).
 int aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max);
 
-//  True when the last aigw_host_pollitems was a cold pass: a loop polls
-//  its own cold sockets (its pipe, a broker client) with it.
-bool aigw_host_cold (aigw_host_t *self);
+//  The poll item of a loop's own cold socket SOCK (its pipe, a broker
+//  client): SOCK in the last aigw_host_pollitems' cold pass, else an item
+//  that polls nothing.
+zmq_pollitem_t aigw_host_cold_item (aigw_host_t *self, zsock_t *sock);
 
 //  Milliseconds the loop may sleep, at most TIMEOUT (sends heartbeats that
 //  are due), and no later than the next cold pass is due. 0 when work is

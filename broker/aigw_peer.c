@@ -1,12 +1,12 @@
 /*  aigw_peer: AIGW-BP/2's peer-to-peer data path. */
 #include "aigw_peer.h"
 #include "aigw_bp.h"
+#include "aigw_hex.h"
 #include "aigw_log.h"
 #include "aigw_stats.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <sys/random.h>
 
 //  Most frames a peer message may have (a DONE batch: two per request).
 #define S_FRAMES_MAX (2 + 2 * AIGW_BP_DONE_BATCH)
@@ -493,11 +493,7 @@ aigw_peer_new (const char *bind, const char *advertise, char *err, size_t err_si
     //  A link that reconnects after a network blip takes its routing id
     //  back rather than being refused while the old pipe lingers.
     zsock_set_router_handover (self->inbox, 1);
-    uint64_t token = 0;
-    if (getrandom (&token, sizeof token, 0) != (ssize_t) sizeof token)
-        token = (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 40)
-                ^ (uint64_t) (uintptr_t) self;
-    snprintf (self->token, sizeof self->token, "%016" PRIx64, token);
+    aigw_hex_random (S_TOKEN_HEX / 2, self->token);
     self->misdirected = aigw_stats_counter (
         "aigw_peer_misdirected_total", "",
         "Peer messages dropped unread: meant for an earlier process at this endpoint.");
@@ -596,6 +592,18 @@ s_failover (aigw_peer_t *self)
     zlistx_destroy (&keys);
 }
 
+//  True when a worker of SELF (may be NULL) is reached at ADDRESS. Uses
+//  SELF's list cursor.
+static bool
+s_directory_lists (s_directory_t *self, const char *address)
+{
+    for (s_entry_t *e = self ? (s_entry_t *) zlistx_first (self->entries) : NULL; e;
+         e = (s_entry_t *) zlistx_next (self->entries))
+        if (streq (e->endpoint, address))
+            return true;
+    return false;
+}
+
 //  Drop the links to endpoints PREV listed and the directory no longer
 //  does: what waits in their outboxes was failed over above. Links to
 //  origins (edges, never listed) stay.
@@ -603,14 +611,9 @@ static void
 s_drop_links (aigw_peer_t *self, s_directory_t *prev)
 {
     for (s_entry_t *e = prev ? (s_entry_t *) zlistx_first (prev->entries) : NULL; e;
-         e = (s_entry_t *) zlistx_next (prev->entries)) {
-        bool live = false;
-        for (s_entry_t *f = (s_entry_t *) zlistx_first (self->directory->entries); f && !live;
-             f = (s_entry_t *) zlistx_next (self->directory->entries))
-            live = streq (f->endpoint, e->endpoint);
-        if (!live)
+         e = (s_entry_t *) zlistx_next (prev->entries))
+        if (!s_directory_lists (self->directory, e->endpoint))
             zhashx_delete (self->links, e->endpoint);
-    }
 }
 
 //  Close links to peers the directory does not list (origins) that had
@@ -624,14 +627,8 @@ s_drop_idle_links (aigw_peer_t *self, int64_t now)
     zlistx_set_destructor (idle, (zlistx_destructor_fn *) zstr_free);
     for (s_link_t *link = (s_link_t *) zhashx_first (self->links); link;
          link = (s_link_t *) zhashx_next (self->links)) {
-        if (zlistx_size (link->outbox) || now - link->used_ms < S_LINK_IDLE_MS)
-            continue;
-        bool listed = false;
-        for (s_entry_t *e
-             = self->directory ? (s_entry_t *) zlistx_first (self->directory->entries) : NULL;
-             e && !listed; e = (s_entry_t *) zlistx_next (self->directory->entries))
-            listed = streq (e->endpoint, link->endpoint);
-        if (!listed)
+        if (zlistx_size (link->outbox) == 0 && now - link->used_ms >= S_LINK_IDLE_MS
+            && !s_directory_lists (self->directory, link->endpoint))
             zlistx_add_end (idle, link->endpoint);
     }
     for (char *address = (char *) zlistx_first (idle); address;

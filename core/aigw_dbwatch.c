@@ -245,8 +245,9 @@ static int s_test_slept;
 
 //  Drives WATCH like an actor would, with zmq_poll on its fd, for up to
 //  FOR_MS. Returns the first snapshot if STOP, else the last one (earlier
-//  ones are cleared), or NULL; caller owns it. Asserts that no process call
-//  blocks. SEEN (optional) records what the run observed.
+//  ones are cleared), or NULL; caller owns it. Counts the process calls the
+//  thread slept in (the selftest bounds them). SEEN (optional) records what
+//  the run observed.
 static PGresult *
 s_test_run (aigw_dbwatch_t *watch, int64_t for_ms, bool stop, s_test_seen_t *seen)
 {

@@ -246,6 +246,16 @@ s_put_int (char *head, size_t size, size_t *used, long long value)
     s_put (head, size, used, at, sizeof digits);
 }
 
+//  Append NAME, at most MAX bytes of VALUE, and CRLF: a header line.
+static void
+s_put_header (char *head, size_t size, size_t *used, const char *name, const char *value,
+              size_t max)
+{
+    s_put (head, size, used, name, SIZE_MAX);
+    s_put (head, size, used, value, max);
+    s_put (head, size, used, "\r\n", 2);
+}
+
 //  Append NAME, VALUE and CRLF: a header line with a number.
 static void
 s_put_header_int (char *head, size_t size, size_t *used, const char *name, long long value)
@@ -309,17 +319,13 @@ s_ratelimit_headers (char *head, size_t size, size_t *n, const aigw_envelope_t *
         s_duration (duration, sizeof duration, env->rl_reset - now);
         s_put_header_int (head, size, n, "x-ratelimit-limit-requests: ", env->rl_limit);
         s_put_header_int (head, size, n, "x-ratelimit-remaining-requests: ", env->rl_remaining);
-        s_put (head, size, n, "x-ratelimit-reset-requests: ", SIZE_MAX);
-        s_put (head, size, n, duration, sizeof duration);
-        s_put (head, size, n, "\r\n", 2);
+        s_put_header (head, size, n, "x-ratelimit-reset-requests: ", duration, sizeof duration);
     }
     if (tokens) {
         s_duration (duration, sizeof duration, reset - now);
         s_put_header_int (head, size, n, "x-ratelimit-limit-tokens: ", limit);
         s_put_header_int (head, size, n, "x-ratelimit-remaining-tokens: ", remaining);
-        s_put (head, size, n, "x-ratelimit-reset-tokens: ", SIZE_MAX);
-        s_put (head, size, n, duration, sizeof duration);
-        s_put (head, size, n, "\r\n", 2);
+        s_put_header (head, size, n, "x-ratelimit-reset-tokens: ", duration, sizeof duration);
     }
 }
 
@@ -347,29 +353,22 @@ s_write_head (s_http_t *http, int status, const char *content_type, const aigw_e
     s_put_int (head, sizeof head, &n, status);
     s_put (head, sizeof head, &n, " ", 1);
     s_put (head, sizeof head, &n, s_reason (status), SIZE_MAX);
-    s_put (head, sizeof head, &n, "\r\nContent-Type: ", SIZE_MAX);
-    s_put (head, sizeof head, &n, content_type, AIGW_EDGE_CONTENT_TYPE_MAX);
-    s_put (head, sizeof head, &n, "\r\nX-Request-ID: ", SIZE_MAX);
-    s_put (head, sizeof head, &n, http->id, SIZE_MAX);
     s_put (head, sizeof head, &n, "\r\n", 2);
+    s_put_header (head, sizeof head, &n, "Content-Type: ", content_type,
+                  AIGW_EDGE_CONTENT_TYPE_MAX);
+    s_put_header (head, sizeof head, &n, "X-Request-ID: ", http->id, SIZE_MAX);
     if (env && (env->rl_limit >= 0 || env->rl_tokens_limit >= 0))
         s_ratelimit_headers (head, sizeof head, &n, env, aigw_now_ms () / 1000);
-    if (env && env->cache_status) {
-        s_put (head, sizeof head, &n, "X-Cache: ", SIZE_MAX);
-        s_put (head, sizeof head, &n, env->cache_status, 16);
-        s_put (head, sizeof head, &n, "\r\n", 2);
-    }
+    if (env && env->cache_status)
+        s_put_header (head, sizeof head, &n, "X-Cache: ", env->cache_status, 16);
     //  A semantic hit says how close the prompt it answers was.
     if (env && env->cache_status && streq (env->cache_status, "SEMANTIC-HIT") && env->cache_control
         && strncmp (env->cache_control, "similarity=", 11) == 0
         && s_header_safe (env->cache_control))
         s_append (head, sizeof head, &n, "X-AIGW-Cache-Similarity: %.8s\r\n",
                   env->cache_control + 11);
-    if (env && env->provider) {
-        s_put (head, sizeof head, &n, "X-AIGW-Provider: ", SIZE_MAX);
-        s_put (head, sizeof head, &n, env->provider, 64);
-        s_put (head, sizeof head, &n, "\r\n", 2);
-    }
+    if (env && env->provider)
+        s_put_header (head, sizeof head, &n, "X-AIGW-Provider: ", env->provider, 64);
     if (env && env->token_count)
         s_append (head, sizeof head, &n, "X-AIGW-Token-Count: %.16s\r\n", env->token_count);
     if (env && env->retry_after > 0)

@@ -891,12 +891,8 @@ s_io_actor (zsock_t *pipe, void *args)
         //  The pipe and the broker client are cold sockets too
         //  (AIGW_HOST_COLD_MS): what the data path needs arrives on the
         //  eventfd and the host's items.
-        bool cold = aigw_host_cold (self->host);
-        items[0] = cold ? (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0}
-                        : (zmq_pollitem_t){NULL, -1, 0, 0};
-        items[1] = cold ? (zmq_pollitem_t){zsock_resolve (aigw_client_sock (self->client)), 0,
-                                           ZMQ_POLLIN, 0}
-                        : (zmq_pollitem_t){NULL, -1, 0, 0};
+        items[0] = aigw_host_cold_item (self->host, pipe);
+        items[1] = aigw_host_cold_item (self->host, aigw_client_sock (self->client));
         items[2] = (zmq_pollitem_t){NULL, self->evfd, ZMQ_POLLIN, 0};
         items[3] = (zmq_pollitem_t){NULL, self->hupfd, ZMQ_POLLIN, 0};
         int guard_count = aigw_guardset_pollitems (self->guards, items + 4 + count, 1);

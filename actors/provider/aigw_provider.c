@@ -969,9 +969,6 @@ s_attempt_done (s_request_t **r_p, CURLcode rc)
 //  --------------------------------------------------------------------------
 //  Starting attempts
 
-//  Point EASY at R's upstream request (URL, headers, body), with the
-//  stage's callbacks, the connect timeout and TIMEOUT_MS in all (at least
-//  1 ms: 0 would be none).
 //  Most URLs kept parsed: deployments times the paths they serve.
 #define AIGW_PROVIDER_URLS_MAX 1024
 
@@ -1000,6 +997,9 @@ s_url (self_t *self, const char *url)
     return parsed;
 }
 
+//  Point EASY at R's upstream request (URL, headers, body), with the
+//  stage's callbacks, the connect timeout and TIMEOUT_MS in all (at least
+//  1 ms: 0 would be none).
 static void
 s_easy_setup (self_t *self, s_request_t *r, CURL *easy, int64_t timeout_ms)
 {

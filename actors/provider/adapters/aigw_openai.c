@@ -87,10 +87,8 @@ aigw_openai_with_model (const char *body, size_t len, const char *model, size_t 
             out = s_splice (body, len, at, size, quoted, quoted_len, out_len);
         else if (quoted) {
             //  No model yet: the first member.
-            size_t open = (size_t) ((const char *) memchr (body, '{', len) - body) + 1;
-            size_t after = open;
-            while (after < len && strchr (" \t\r\n", body[after]))
-                after++;
+            size_t open = aigw_json_space (body, len, 0) + 1;  //  past '{'
+            size_t after = aigw_json_space (body, len, open);
             bool empty = after < len && body[after] == '}';
             size_t member_len = quoted_len + 8 + (empty ? 0 : 1);  //  "model":
             char *member = malloc (member_len + 1);
