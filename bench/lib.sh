@@ -363,6 +363,18 @@ bench_check_gateway() {
     [ "$cache" = MISS ] || bench_log "bench: warning: $1 answered X-Cache: '${cache}', expected MISS"
 }
 
+# bench_round_order ROUND NAME...: the names, one a line, rotated by ROUND - 1:
+# in interleaved rounds each variant takes each place in turn, so the machine's
+# drift hits them alike.
+bench_round_order() {
+    local round=$1 i
+    shift
+    for i in $(seq 0 $(($# - 1))); do
+        local at=$(( (i + round - 1) % $# + 1 ))
+        echo "${!at}"
+    done
+}
+
 # bench_warm_gateway LABEL URL: check the gateway at URL (bench_check_gateway),
 # say LABEL is measured, and warm it up for BENCH_WARMUP seconds (1) at one
 # connection and at BENCH_CONNS (64).

@@ -170,9 +170,8 @@ ub_measure() {
 for round in $(seq 1 "$ROUNDS"); do
     bench_log "bench: round $round: upstream direct ..."
     DIRECT[$round]=$(bench_field p50_us "$(bench_wrk 1 1 "$DUR" "$UP_URL")")
-    n=${#VARIANTS[@]}
-    for i in $(seq 0 $((n - 1))); do
-        ub_measure "${VARIANTS[$(( (i + round - 1) % n ))]}" "$round"
+    for variant in $(bench_round_order "$round" "${VARIANTS[@]}"); do
+        ub_measure "$variant" "$round"
     done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -69,9 +69,8 @@ variants_main() {
     bench_start_upstream
 
     for round in $(seq 1 "$ROUNDS"); do
-        n=${#VARIANTS[@]}
-        for i in $(seq 0 $((n - 1))); do
-            go_measure "${VARIANTS[$(( (i + round - 1) % n ))]}" "$round"
+        for variant in $(bench_round_order "$round" "${VARIANTS[@]}"); do
+            go_measure "$variant" "$round"
         done
     done
     load_after=$(cut -d' ' -f1-3 /proc/loadavg)

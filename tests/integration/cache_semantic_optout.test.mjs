@@ -55,6 +55,18 @@ describe('semantic cache per key and tenant (run)', () => {
              said: said(r), upstream: s1.chat - s0.chat };
   }
   const next = (tenant) => fresh[tenant].shift();
+  // Ask KEY fresh paraphrases of TENANT's until one gets X-Cache WANT (a
+  // change reaches the cache within the NOTIFY); the last answer.
+  async function askUntil(key, tenant, want) {
+    let last;
+    await eventually(async () => {
+      const question = next(tenant);
+      assert.ok(question, 'no fresh paraphrase left');
+      last = await ask(key, question);
+      return last.cache === want;
+    }, 10000, 300);
+    return last;
+  }
 
   before(async () => {
     db = await freshDatabase('aigw_cache_semantic_optout');
@@ -190,24 +202,14 @@ describe('semantic cache per key and tenant (run)', () => {
     let patched = await admin(`keys/${ids.norm}`, { method: 'PATCH', body: { cache_semantic: false } });
     assert.equal(patched.status, 200, patched.text);
     assert.equal(patched.json.cache_semantic, false);
-    await eventually(async () => {
-      const question = next('a');
-      assert.ok(question, 'no fresh paraphrase left');
-      return (await ask(k.norm, question)).cache === 'MISS';
-    }, 10000, 300);
+    await askUntil(k.norm, 'a', 'MISS');
     // Back to null for the key that had it off: a paraphrase is a
     // semantic hit again.
     patched = await admin(`keys/${ids.exact}`, { method: 'PATCH', body: { cache_semantic: null } });
     assert.equal(patched.status, 200, patched.text);
     assert.equal(patched.json.cache_semantic, null);
     assert.equal((await admin(`keys/${ids.exact}`)).json.cache_semantic, null);
-    let hit;
-    await eventually(async () => {
-      const question = next('a');
-      assert.ok(question, 'no fresh paraphrase left');
-      hit = await ask(k.exact, question);
-      return hit.cache === 'SEMANTIC-HIT';
-    }, 10000, 300);
+    const hit = await askUntil(k.exact, 'a', 'SEMANTIC-HIT');
     assert.match(hit.said, /^Mock reply to: How do I reverse a list in Python\?$/);
     const audit = JSON.parse(sql(`SELECT json_agg (json_build_object ('key', target_id,
                                     'before', before->'cache_semantic', 'after', after->'cache_semantic')
@@ -222,11 +224,7 @@ describe('semantic cache per key and tenant (run)', () => {
                                                           body: { cache_semantic: null } });
     assert.equal(patched.status, 200, patched.text);
     assert.equal(patched.json.cache_semantic, null);
-    await eventually(async () => {
-      const question = next('b');
-      assert.ok(question, 'no fresh paraphrase left');
-      return (await ask(k.bnorm, question)).cache === 'SEMANTIC-HIT';
-    }, 10000, 300);
+    await askUntil(k.bnorm, 'b', 'SEMANTIC-HIT');
     const audit = JSON.parse(sql(`SELECT json_build_object ('before', before->'cache_semantic',
                                     'after', after->'cache_semantic') FROM audit_log
                                    WHERE action = 'tenants.update' AND target_id = '${tenants.b}'`));
