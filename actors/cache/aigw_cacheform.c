@@ -261,6 +261,10 @@ int
 aigw_cacheform_request_take (aigw_envelope_t *env, const char *embedder,
                              aigw_cacheform_request_t *out)
 {
+    //  Nothing kept (a request from another process): read it here, with
+    //  no memo made only to be taken.
+    if (!s_memo (env))
+        return aigw_cacheform_request (env, embedder, out);
     memset (out, 0, sizeof *out);
     if (!aigw_cacheform_request_keep (env, embedder)) {
         aigw_envelope_set_memo (env, NULL, NULL);
