@@ -61,6 +61,10 @@ aigw_stage_model_allowed (const aigw_envelope_t *env, const char *model)
 bool
 aigw_stage_pipe_term (zsock_t *pipe)
 {
+    //  Polled by its descriptor between cold passes, the pipe may signal
+    //  with nothing to read: never wait for a command.
+    if (!(zsock_events (pipe) & ZMQ_POLLIN))
+        return false;
     char *command = zstr_recv (pipe);
     bool term = !command || streq (command, "$TERM");
     zstr_free (&command);
@@ -770,7 +774,8 @@ aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
         s_stage_t *stage = &self->stages[i];
         //  The socket changes after a reconnect: fetched again every pass.
         stage->item_worker = count;
-        items[count++] = aigw_host_cold_item (self, aigw_worker_sock (stage->worker));
+        items[count++] = aigw_host_cold_item (self, aigw_worker_sock (stage->worker),
+                                              aigw_worker_fd (stage->worker));
         stage->item_first = count;
         stage->item_count = stage->def->pollitems && count < max
                                 ? stage->def->pollitems (stage->state, items + count, max - count)
@@ -781,10 +786,10 @@ aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max)
 }
 
 zmq_pollitem_t
-aigw_host_cold_item (aigw_host_t *self, zsock_t *sock)
+aigw_host_cold_item (aigw_host_t *self, zsock_t *sock, int fd)
 {
     return self->cold ? (zmq_pollitem_t){zsock_resolve (sock), 0, ZMQ_POLLIN, 0}
-                      : (zmq_pollitem_t){NULL, -1, 0, 0};
+                      : (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
 }
 
 int
@@ -1125,11 +1130,12 @@ aigw_host_actor (zsock_t *pipe, void *args)
     }
     zsock_signal (pipe, 0);
     zmq_pollitem_t items[1 + AIGW_HOST_POLLITEMS_MAX];
+    int pipe_fd = zsock_fd (pipe);
     while (true) {
         int timeout = aigw_host_timeout (self, AIGW_STAGE_TICK_MS);
         int count = aigw_host_pollitems (self, items + 1, AIGW_HOST_POLLITEMS_MAX);
         //  The pipe is a cold socket too (AIGW_HOST_COLD_MS).
-        items[0] = aigw_host_cold_item (self, pipe);
+        items[0] = aigw_host_cold_item (self, pipe, pipe_fd);
         if (zmq_poll (items, 1 + count, timeout) == -1)
             break;  //  interrupted
         if ((items[0].revents & ZMQ_POLLIN) && aigw_stage_pipe_term (pipe))

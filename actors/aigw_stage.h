@@ -33,8 +33,8 @@
 //  How often a busy loop polls its cold sockets (the workers' broker
 //  sockets: heartbeats, the directory, requests before a directory), ms.
 //  Every zmq socket in a poll costs libzmq two ZMQ_EVENTS checks (each a
-//  syscall or two): the broker's sockets are left out of the passes
-//  between, which the data path's sockets drive.
+//  syscall or two): between cold passes the broker's sockets are polled
+//  by their descriptors alone.
 #define AIGW_HOST_COLD_MS 10
 
 typedef struct _aigw_host_t aigw_host_t;
@@ -165,13 +165,16 @@ int aigw_host_oneway (aigw_host_t *self, const char *service, const char *shard,
 
 //  The loop's share: fill up to MAX items to poll, returns how many. The
 //  workers' broker sockets are in it once per AIGW_HOST_COLD_MS (a cold
-//  pass); between, their items poll nothing (fd -1).
+//  pass); between, their descriptors (aigw_host_cold_item).
 int aigw_host_pollitems (aigw_host_t *self, zmq_pollitem_t *items, int max);
 
 //  The poll item of a loop's own cold socket SOCK (its pipe, a broker
-//  client): SOCK in the last aigw_host_pollitems' cold pass, else an item
-//  that polls nothing.
-zmq_pollitem_t aigw_host_cold_item (aigw_host_t *self, zsock_t *sock);
+//  client): SOCK in the last aigw_host_pollitems' cold pass; between, its
+//  descriptor FD alone (ZMQ_FD, fetched once by the caller; no ZMQ_EVENTS
+//  checks), which libzmq signals when the socket has news, so what comes
+//  is read at once. A socket seen readable that way may have nothing: its
+//  reads must not wait.
+zmq_pollitem_t aigw_host_cold_item (aigw_host_t *self, zsock_t *sock, int fd);
 
 //  Milliseconds the loop may sleep, at most TIMEOUT (sends heartbeats that
 //  are due), and no later than the next cold pass is due. 0 when work is
@@ -197,8 +200,8 @@ int aigw_stage_pass (aigw_job_t **job_p, aigw_envelope_t **env_p);
 //  or -1.
 int aigw_stage_chunk (aigw_job_t **job_p, aigw_envelope_t *env);
 
-//  Read the command waiting on an actor's PIPE. True when the actor must
-//  stop ($TERM, or the pipe failed).
+//  Read the command waiting on an actor's PIPE, if one waits. True when
+//  the actor must stop ($TERM, or the pipe failed).
 bool aigw_stage_pipe_term (zsock_t *pipe);
 
 //  Shard key for handing ENV to SERVICE ("" when any worker will do), as

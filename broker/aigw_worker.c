@@ -28,6 +28,7 @@ struct _aigw_worker_t {
     int heartbeat_ms;         //  heartbeat interval
     int liveness;             //  silent intervals before the broker is gone
     zsock_t *sock;            //  DEALER to the broker, replaced on reconnect
+    int fd;                   //  its ZMQ_FD
     int64_t heartbeat_at;     //  monotonic ms when the next heartbeat is due
     int64_t expires_at;       //  monotonic ms past which we reconnect
     int reconnect_ms;         //  backoff before the next reconnect
@@ -131,7 +132,7 @@ aigw_worker_new (const char *endpoint, const char *service, int credit, bool rep
     self->heartbeat_ms = heartbeat_ms > 0 ? heartbeat_ms : AIGW_BP_HEARTBEAT_MS;
     self->liveness = liveness > 0 ? liveness : AIGW_BP_LIVENESS;
     if (!self->endpoint || !self->service || !self->worker_id || !(self->sock = s_socket_new (self))
-        || s_send_ready (self) == -1) {
+        || (self->fd = zsock_fd (self->sock)) < 0 || s_send_ready (self) == -1) {
         aigw_worker_destroy (&self);
         return NULL;
     }
@@ -190,6 +191,13 @@ aigw_worker_sock (aigw_worker_t *self)
 {
     assert (self);
     return self->sock;
+}
+
+int
+aigw_worker_fd (aigw_worker_t *self)
+{
+    assert (self);
+    return self->fd;
 }
 
 const char *
@@ -290,6 +298,7 @@ s_reconnect (aigw_worker_t *self, int64_t now)
         zsock_set_linger (self->sock, 0);
         zsock_destroy (&self->sock);
         self->sock = sock;
+        self->fd = zsock_fd (sock);
         s_send_ready (self);
     }
     int64_t wait = (int64_t) self->heartbeat_ms * self->liveness;

@@ -50,6 +50,10 @@ void aigw_worker_destroy (aigw_worker_t **self_p);
 //  again after every aigw_worker_tick ().
 zsock_t *aigw_worker_sock (aigw_worker_t *self);
 
+//  That socket's descriptor (ZMQ_FD), kept: fetching it costs a call into
+//  libzmq, and a loop asks on every pass.
+int aigw_worker_fd (aigw_worker_t *self);
+
 //  The worker id sent in READY ("<service>-<hostname>-<pid>-<counter>"),
 //  owned by the worker.
 const char *aigw_worker_id (aigw_worker_t *self);

@@ -866,6 +866,9 @@ s_io_actor (zsock_t *pipe, void *args)
     int64_t next_status = 0;
     bool was_connected = false;
     zmq_pollitem_t items[4 + AIGW_HOST_POLLITEMS_MAX + 1];
+    //  Descriptors of the loop's cold sockets, which never change.
+    int pipe_fd = zsock_fd (pipe);
+    int client_fd = zsock_fd (aigw_client_sock (self->client));
     while (true) {
         int timeout = aigw_client_tick (self->client);
         int64_t now = aigw_now_ms ();
@@ -891,8 +894,8 @@ s_io_actor (zsock_t *pipe, void *args)
         //  The pipe and the broker client are cold sockets too
         //  (AIGW_HOST_COLD_MS): what the data path needs arrives on the
         //  eventfd and the host's items.
-        items[0] = aigw_host_cold_item (self->host, pipe);
-        items[1] = aigw_host_cold_item (self->host, aigw_client_sock (self->client));
+        items[0] = aigw_host_cold_item (self->host, pipe, pipe_fd);
+        items[1] = aigw_host_cold_item (self->host, aigw_client_sock (self->client), client_fd);
         items[2] = (zmq_pollitem_t){NULL, self->evfd, ZMQ_POLLIN, 0};
         items[3] = (zmq_pollitem_t){NULL, self->hupfd, ZMQ_POLLIN, 0};
         int guard_count = aigw_guardset_pollitems (self->guards, items + 4 + count, 1);
